@@ -1,0 +1,41 @@
+/* common/buf.h: a growable byte buffer with a mandatory size cap (after curl's dynbuf).
+ *
+ * Every buffer that holds network input has a cap, so a hostile server cannot make imapfleet
+ * allocate without bound. The data is always NUL-terminated (not counted in len) so it can be
+ * read as a C string when it holds text.
+ */
+#ifndef IMAPFLEET_COMMON_BUF_H
+#define IMAPFLEET_COMMON_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct fleet_buf {
+	char *data;  /* NULL until the first append */
+	size_t len;  /* bytes in use */
+	size_t cap;  /* bytes allocated */
+	size_t max;  /* hard limit on len */
+};
+
+#define FLEET_BUF_INIT(maxlen) { NULL, 0, 0, (maxlen) }
+
+void fleet_buf_init(struct fleet_buf *b, size_t max);
+void fleet_buf_release(struct fleet_buf *b);
+/* Empties the buffer, keeps the allocation. */
+void fleet_buf_reset(struct fleet_buf *b);
+/* Returns 0, or -1 (buffer unchanged) when the result would exceed max. */
+int fleet_buf_append(struct fleet_buf *b, const void *data, size_t len);
+int fleet_buf_append_str(struct fleet_buf *b, const char *s);
+int fleet_buf_appendf(struct fleet_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int fleet_buf_vappendf(struct fleet_buf *b, const char *fmt, va_list ap);
+/* Drops the first n bytes (n > len drops all). */
+void fleet_buf_consume(struct fleet_buf *b, size_t n);
+/* Makes room for `need` more bytes and returns where they go (use fleet_buf_commit after). */
+char *fleet_buf_reserve(struct fleet_buf *b, size_t need);
+void fleet_buf_commit(struct fleet_buf *b, size_t n);
+/* Always a valid C string, "" when empty. Borrowed. */
+const char *fleet_buf_cstr(const struct fleet_buf *b);
+/* Hands the heap string to the caller and leaves the buffer empty. */
+char *fleet_buf_detach(struct fleet_buf *b, size_t *len_out);
+
+#endif

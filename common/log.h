@@ -1,0 +1,55 @@
+/* common/log.h: levelled logging with per-thread account/folder context and secret redaction.
+ *
+ * Every line carries the context of the thread that writes it ("account=u1@src folder=Sent"),
+ * so the log of a run with 64 workers can still be read account by account.
+ *
+ * Redaction: every secret registered with fleet_log_add_secret() (passwords, tokens) is replaced
+ * by "<redacted>" in every log line and every error text before it is written, whatever code path
+ * produced it. Layers register a credential the moment they read it. Thread-safe.
+ */
+#ifndef IMAPFLEET_COMMON_LOG_H
+#define IMAPFLEET_COMMON_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum fleet_log_level {
+	FLEET_LOG_ERROR = 0,
+	FLEET_LOG_WARN,
+	FLEET_LOG_INFO,
+	FLEET_LOG_DEBUG,
+	FLEET_LOG_TRACE /* protocol traces: commands and responses, literal bodies elided */
+};
+
+void fleet_log_set_level(enum fleet_log_level level);
+enum fleet_log_level fleet_log_get_level(void);
+int fleet_log_enabled(enum fleet_log_level level);
+/* Parses "error|warn|info|debug|trace"; returns -1 when unknown. */
+int fleet_log_level_from_name(const char *name, enum fleet_log_level *out);
+/* Where lines go (default stderr). Not owned. */
+void fleet_log_set_sink(FILE *sink);
+/* Additional per-thread sink (a per-account log file), NULL to clear. Not owned. */
+void fleet_log_set_thread_sink(FILE *sink);
+
+/* Per-thread context printed on every line. Strings are copied; NULL clears. */
+void fleet_log_set_context(const char *account, const char *folder);
+void fleet_log_set_folder(const char *folder);
+
+void fleet_log(enum fleet_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap);
+
+#define log_error(...) fleet_log(FLEET_LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) fleet_log(FLEET_LOG_WARN, __VA_ARGS__)
+#define log_info(...) fleet_log(FLEET_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) do { if (fleet_log_enabled(FLEET_LOG_DEBUG)) fleet_log(FLEET_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define log_trace(...) do { if (fleet_log_enabled(FLEET_LOG_TRACE)) fleet_log(FLEET_LOG_TRACE, __VA_ARGS__); } while (0)
+
+/* Registers a secret to be redacted from every line (copied; empty strings ignored). */
+void fleet_log_add_secret(const char *secret);
+/* Forgets all registered secrets (tests). */
+void fleet_log_clear_secrets(void);
+/* Replaces registered secrets in s (NUL-terminated, buffer of size cap) in place. */
+void fleet_log_scrub(char *s, size_t cap);
+
+#endif
