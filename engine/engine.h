@@ -1,0 +1,96 @@
+/* engine/engine.h: migrate one account pair, completely and exactly.
+ *
+ * The engine knows nothing of threads, CSV or PostgreSQL: it is handed one job (two endpoints
+ * with credentials, options), a ledger to record progress in (engine/ledger.h), and a cancel flag
+ * it polls between messages. It opens one connection per side, maps folders, diffs messages
+ * against the ledger, and streams FETCH BODY.PEEK[] into pipelined APPENDs (LITERAL+), so memory
+ * per account is bounded whatever the message size. Messages are copied byte for byte with their
+ * flags and INTERNALDATE; nothing is added to them.
+ *
+ * Thread-safety: engine_run() may run in many threads at once, each with its own job and ledger.
+ */
+#ifndef IMAPFLEET_ENGINE_ENGINE_H
+#define IMAPFLEET_ENGINE_ENGINE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "engine/ledger.h"
+#include "io/stream.h"
+
+struct engine_side {
+	struct io_endpoint ep;
+	const char *user;
+	const char *password;   /* borrowed; registered as a secret by the caller */
+	const char *authuser;   /* admin/master user for AUTHENTICATE PLAIN, or NULL */
+	const char *oauth_token;/* XOAUTH2/OAUTHBEARER token, or NULL */
+};
+
+/* Per-account options, imapsync's names where the idea is the same. */
+struct engine_opts {
+	const char **folders;   /* --folder (repeatable) */
+	size_t nfolders;
+	const char **include;   /* --include REGEX */
+	size_t ninclude;
+	const char **exclude;   /* --exclude REGEX */
+	size_t nexclude;
+	uint64_t maxsize;       /* --maxsize BYTES: larger messages are skipped and reported (0 = none) */
+	unsigned maxage_days;   /* --maxage D: only messages younger than D days (0 = none) */
+	unsigned minage_days;   /* --minage D: only messages older than D days */
+	int dry;                /* --dry: report what would be done, change nothing */
+	int justlogin;          /* --justlogin: log in on both sides and stop */
+	int justfolders;        /* --justfolders: create folders, copy no message */
+	int delete2;            /* --delete2: expunge destination messages no longer on the source */
+	int dedupe_existing;    /* --dedupe-existing: skip messages already on the destination */
+	int automap;            /* --automap (default on) / --noautomap */
+	int subscribe;          /* carry subscriptions (default on) */
+	int sync_flags;         /* carry flag changes on delta passes (default on) */
+	unsigned batch;         /* messages per FETCH/APPEND window (default 64) */
+	int trace;              /* protocol traces at TRACE level */
+};
+
+/* Allocates nothing: arrays point into argv. Returns < 0 with err naming the bad option. */
+void engine_opts_init(struct engine_opts *o);
+int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet_err *err);
+void engine_opts_release(struct engine_opts *o);
+
+/* One failure worth reporting (a message or a folder). */
+struct engine_failure {
+	char folder[256];
+	uint32_t src_uid;       /* 0 for folder-level failures */
+	enum fleet_err_class cls;
+	char code[FLEET_ERR_CODE_MAX];
+	char reason[256];
+};
+
+struct engine_stats {
+	unsigned folders_total, folders_created, folders_skipped, folders_unchanged, folders_failed;
+	uint64_t msgs_source, msgs_copied, msgs_skipped, msgs_failed, msgs_already, msgs_matched;
+	uint64_t bytes_copied, flags_updated, msgs_deleted, flags_dropped;
+	uint64_t started_ms, finished_ms;
+	struct engine_failure *failures; /* heap, nfailures entries (capped) */
+	size_t nfailures;
+	size_t nfailures_alloc;
+	/* Live counters the scheduler may read from another thread (relaxed, for progress only). */
+};
+
+struct engine_job {
+	const char *label;              /* "user01@src -> user01@dst", for logs */
+	struct engine_side side[2];     /* [0] source, [1] destination */
+	const struct engine_opts *opts;
+	struct ledger ledger;
+	volatile sig_atomic_t *cancel;  /* set to non-zero: stop before the next APPEND */
+	/* Progress callback (may be NULL): called after each batch with the running totals. */
+	void (*progress)(void *ctx, const struct engine_stats *st);
+	void *progress_ctx;
+};
+
+/* Runs the job. Returns 0 when the account is complete (every source message copied or
+ * accounted for), > 0 when it finished with message or folder failures (see stats), < 0 when the
+ * account could not be migrated now (err says why and whether to retry). */
+int engine_run(const struct engine_job *job, struct engine_stats *stats, struct fleet_err *err);
+void engine_stats_release(struct engine_stats *st);
+
+#endif

@@ -1,0 +1,94 @@
+/* engine/ledger.h: where the engine records what it copied (the journal of design section 6).
+ *
+ * The engine knows nothing of PostgreSQL. It reports progress through this table of operations;
+ * scheduler/ binds it to the state layer (resumable, shared by worker hosts), engine/ledger_mem.c
+ * implements it in memory (for `sync --dry` and unit tests).
+ *
+ * Order of calls per folder:
+ *   folder_open                       -> folder id, what an earlier attempt recorded
+ *   [folder_reset]                    when the source UIDVALIDITY changed
+ *   copied_uids                       source UIDs already copied (sorted)
+ *   window_begin(dst_uidnext, uids)   BEFORE a batch of APPENDs
+ *   record(...) x N, flush            after the APPENDs completed (batched writes)
+ *   window_end                        once the batch is durable
+ *   folder_close(stats)
+ * Every operation returns < 0 with err filled on failure. An error with code "LEASE_LOST" means
+ * another engine owns the account now: the engine stops before its next APPEND.
+ */
+#ifndef IMAPFLEET_ENGINE_LEDGER_H
+#define IMAPFLEET_ENGINE_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+enum ledger_msg_state { LEDGER_COPIED = 0, LEDGER_FAILED, LEDGER_SKIPPED };
+
+struct ledger_folder_info {
+	int64_t id;
+	uint32_t src_uidvalidity;   /* as recorded by an earlier attempt, 0 = never seen */
+	uint32_t dst_uidvalidity;
+	uint32_t src_uidnext;       /* STATUS values seen at the end of the last complete pass */
+	uint64_t src_highestmodseq;
+	uint32_t src_messages;
+	int window_open;            /* an earlier attempt crashed inside an append window */
+	uint32_t window_dst_uidnext;/* destination UIDNEXT recorded before that window */
+};
+
+struct ledger_record {
+	uint32_t src_uidvalidity;
+	uint32_t src_uid;
+	uint64_t size;
+	const char *internaldate;   /* as the server sent it */
+	const uint8_t *sha256;      /* 32 bytes, NULL when not hashed (skipped/failed) */
+	uint32_t dst_uidvalidity;
+	uint32_t dst_uid;           /* 0 when unknown (no UIDPLUS) */
+	const char *flags;          /* space separated, as appended */
+	enum ledger_msg_state state;
+	const char *error;          /* for failed/skipped: the reason */
+};
+
+struct ledger_uid_pair {
+	uint32_t src_uid;
+	uint32_t dst_uid; /* 0 when unknown (no UIDPLUS) */
+};
+
+struct ledger_folder_stats {
+	uint32_t src_uidvalidity, dst_uidvalidity, src_uidnext, src_messages;
+	uint64_t src_highestmodseq;
+	uint64_t copied, bytes, skipped, failed;
+	int complete;               /* every source message is copied, skipped or failed for good */
+};
+
+struct ledger_ops {
+	int (*folder_open)(void *ctx, const char *src_name, const char *dst_name, struct ledger_folder_info *out,
+			   struct fleet_err *err);
+	int (*folder_reset)(void *ctx, int64_t folder, uint32_t new_src_uidvalidity, struct fleet_err *err);
+	/* Messages already copied, sorted by source UID; *pairs is heap memory the caller frees. */
+	int (*copied_uids)(void *ctx, int64_t folder, uint32_t src_uidvalidity, struct ledger_uid_pair **pairs,
+			   size_t *n, struct fleet_err *err);
+	int (*window_begin)(void *ctx, int64_t folder, uint32_t dst_uidvalidity, uint32_t dst_uidnext,
+			    uint32_t first_src_uid, uint32_t last_src_uid, struct fleet_err *err);
+	int (*record)(void *ctx, int64_t folder, const struct ledger_record *rec, struct fleet_err *err);
+	int (*flush)(void *ctx, struct fleet_err *err);
+	int (*window_end)(void *ctx, int64_t folder, struct fleet_err *err);
+	int (*folder_close)(void *ctx, int64_t folder, const struct ledger_folder_stats *stats,
+			    struct fleet_err *err);
+};
+
+struct ledger {
+	const struct ledger_ops *ops;
+	void *ctx;
+};
+
+/* The in-memory ledger (engine/ledger_mem.c): forgets everything when freed. */
+struct ledger_mem;
+struct ledger_mem *ledger_mem_new(void);
+void ledger_mem_free(struct ledger_mem **lm);
+struct ledger ledger_mem_bind(struct ledger_mem *lm);
+/* Test hooks: how many records were written, and whether a window is open. */
+size_t ledger_mem_record_count(const struct ledger_mem *lm);
+int ledger_mem_window_open(const struct ledger_mem *lm, int64_t folder);
+
+#endif
