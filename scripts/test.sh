@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# scripts/test.sh: from a fresh clone to a test verdict.
+#   installs what is missing, builds, starts the lab (real PostgreSQL + Dovecot on loopback),
+#   runs `make check` (unit, fuzz-corpus replay and integration tests), stops the lab, and prints
+#   `N passed, N failed` as its last line.
+# Options: --asan (ASan+UBSan build in build-asan), --tsan, --keep-lab (leave the lab running),
+#          --build DIR, -- extra configure flags.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+builddir="$top/build"
+flags="--enable-werror"
+keep_lab=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--asan) builddir="$top/build-asan"; flags="$flags --enable-asan" ;;
+	--tsan) builddir="$top/build-tsan"; flags="$flags --enable-tsan" ;;
+	--keep-lab) keep_lab=1 ;;
+	--build) builddir=$2; shift ;;
+	--) shift; flags="$flags $*"; break ;;
+	*) echo "usage: scripts/test.sh [--asan|--tsan] [--keep-lab] [--build DIR] [-- configure flags]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+say() { echo "test.sh: $*" >&2; }
+t0=$(date +%s)
+
+scripts/deps.sh || { say "could not install dependencies"; echo "0 passed, 1 failed"; exit 1; }
+if ! scripts/build.sh "$builddir" $flags; then
+	say "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+lab_started=""
+if [ -z "${LAB_DIR:-}" ] || [ ! -f "${LAB_DIR}/lab.env" ]; then
+	export LAB_DIR="$top/.lab"
+fi
+if ! scripts/lab.sh status >/dev/null 2>&1; then
+	scripts/lab.sh up >/dev/null || { say "the lab did not start"; echo "0 passed, 1 failed"; exit 1; }
+	lab_started=1
+fi
+scripts/lab.sh seed >/dev/null || { say "seeding the lab failed"; echo "0 passed, 1 failed"; exit 1; }
+stop_lab() { [ -n "$lab_started" ] && [ -z "$keep_lab" ] && scripts/lab.sh down >/dev/null 2>&1; }
+trap stop_lab EXIT
+
+# ASan: leak checks on; abort on the first error so a test fails loudly.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+touch "$builddir/.check-start"
+(cd "$builddir" && make -k check >check.out 2>&1)
+
+# Count every TAP test point automake recorded (.trs), not the per-program summary.
+passed=0 failed=0 skipped=0
+while IFS= read -r line; do
+	case "$line" in
+	":test-result: PASS"*|":test-result: XFAIL"*) passed=$((passed + 1)) ;;
+	":test-result: FAIL"*|":test-result: ERROR"*|":test-result: XPASS"*) failed=$((failed + 1)) ;;
+	":test-result: SKIP"*) skipped=$((skipped + 1)) ;;
+	esac
+done < <(find "$builddir" -name '*.trs' -newer "$builddir/.check-start" -exec cat {} + 2>/dev/null)
+ntrs=$(find "$builddir" -name '*.trs' -newer "$builddir/.check-start" | wc -l)
+nlog=$(grep -c '^\(PASS\|FAIL\|ERROR\|SKIP\|XFAIL\|XPASS\):' "$builddir/check.out" 2>/dev/null || true)
+if [ "$ntrs" -eq 0 ]; then
+	say "make check ran no test (see $builddir/check.out)"
+	tail -n 30 "$builddir/check.out" >&2
+	failed=$((failed + 1))
+fi
+if [ "$failed" -gt 0 ]; then
+	say "failures:"
+	grep -E '^(FAIL|ERROR|XPASS):' "$builddir/check.out" >&2 || true
+fi
+say "$nlog results from $ntrs test programs in $(( $(date +%s) - t0 )) s (logs: $builddir/tests/)"
+echo "$passed passed, $failed failed, $skipped skipped" >"$builddir/test-results.txt"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
