@@ -1,0 +1,115 @@
+/* Unit tests for engine/identity.c: dates as instants, header hashing, multiset matching. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/identity.h"
+
+static void internaldate_is_an_instant_whatever_the_zone(void **state)
+{
+	int64_t a, b, c;
+
+	assert_int_equal(identity_parse_internaldate("17-Jul-1996 02:44:25 -0700", &a), 0);
+	assert_int_equal(identity_parse_internaldate("17-Jul-1996 09:44:25 +0000", &b), 0);
+	assert_true(a == b);
+	assert_true(a == 837585865);
+	assert_int_equal(identity_parse_internaldate(" 1-Jan-2020 00:00:00 +0100", &c), 0);
+	assert_true(c == 1577833200);
+}
+
+static void malformed_internaldates_are_refused(void **state)
+{
+	int64_t t;
+	const char *bad[] = {"", "17-Jux-1996 02:44:25 -0700", "17-Jul-1996 02:44:25", "17/Jul/1996 02:44:25 -0700",
+			     "99-Jul-1996 02:44:25 -0700", "17-Jul-1996 25:44:25 -0700"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(identity_parse_internaldate(bad[i], &t), -1);
+}
+
+static void header_hash_ignores_folding_case_of_names_and_field_order(void **state)
+{
+	const char *a = "Message-ID: <1@x>\r\nSubject: hello\r\n  world\r\nFrom: a@x\r\n\r\n";
+	const char *b = "from: a@x\r\nSUBJECT: hello world\r\nmessage-id: <1@x>\r\n\r\n";
+	const char *c = "from: a@x\r\nSUBJECT: hello World\r\nmessage-id: <1@x>\r\n\r\n";
+	uint8_t ha[16], hb[16], hc[16];
+
+	identity_header_hash(a, strlen(a), ha);
+	identity_header_hash(b, strlen(b), hb);
+	identity_header_hash(c, strlen(c), hc);
+	assert_memory_equal(ha, hb, 16);
+	assert_memory_not_equal(ha, hc, 16); /* values are compared exactly */
+}
+
+static void an_empty_header_block_hashes_consistently(void **state)
+{
+	uint8_t h1[16], h2[16];
+
+	identity_header_hash("\r\n", 2, h1);
+	identity_header_hash("", 0, h2);
+	assert_memory_equal(h1, h2, 16);
+}
+
+static struct msg_ident ident(uint32_t uid, uint64_t size, int64_t date, uint8_t tag)
+{
+	struct msg_ident m;
+
+	memset(&m, 0, sizeof(m));
+	m.uid = uid;
+	m.size = size;
+	m.date = date;
+	m.hdr[0] = tag;
+	return m;
+}
+
+static uint32_t matched_for(const struct msg_ident *src, const uint32_t *matched, size_t n, uint32_t uid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (src[i].uid == uid)
+			return matched[i];
+	return 999999;
+}
+
+static void identical_messages_match_one_to_one(void **state)
+{
+	/* Two identical source messages (uid 1, 2), only one copy on the destination. */
+	struct msg_ident src[] = {ident(1, 100, 5, 1), ident(2, 100, 5, 1), ident(3, 200, 5, 2)};
+	struct msg_ident dst[] = {ident(70, 100, 5, 1), ident(71, 200, 5, 2)};
+	uint32_t matched[3];
+	uint32_t m1, m2;
+
+	assert_int_equal(identity_match(src, 3, dst, 2, matched), 2);
+	m1 = matched_for(src, matched, 3, 1);
+	m2 = matched_for(src, matched, 3, 2);
+	assert_true((m1 == 70) != (m2 == 70)); /* exactly one of the twins matched */
+	assert_true(m1 == 0 || m2 == 0);
+	assert_int_equal(matched_for(src, matched, 3, 3), 71);
+}
+
+static void a_difference_in_size_date_or_headers_is_not_a_match(void **state)
+{
+	struct msg_ident src[] = {ident(1, 100, 5, 1), ident(2, 100, 5, 1), ident(3, 100, 5, 1)};
+	struct msg_ident dst[] = {ident(9, 101, 5, 1), ident(10, 100, 6, 1), ident(11, 100, 5, 2)};
+	uint32_t matched[3];
+
+	assert_int_equal(identity_match(src, 3, dst, 3, matched), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(internaldate_is_an_instant_whatever_the_zone),
+		cmocka_unit_test(malformed_internaldates_are_refused),
+		cmocka_unit_test(header_hash_ignores_folding_case_of_names_and_field_order),
+		cmocka_unit_test(an_empty_header_block_hashes_consistently),
+		cmocka_unit_test(identical_messages_match_one_to_one),
+		cmocka_unit_test(a_difference_in_size_date_or_headers_is_not_a_match),
+	};
+
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("identity", tests, NULL, NULL);
+}
