@@ -16,7 +16,7 @@ static void internaldate_is_an_instant_whatever_the_zone(void **state)
 	assert_int_equal(identity_parse_internaldate("17-Jul-1996 02:44:25 -0700", &a), 0);
 	assert_int_equal(identity_parse_internaldate("17-Jul-1996 09:44:25 +0000", &b), 0);
 	assert_true(a == b);
-	assert_true(a == 837585865);
+	assert_true(a == 837596665);
 	assert_int_equal(identity_parse_internaldate(" 1-Jan-2020 00:00:00 +0100", &c), 0);
 	assert_true(c == 1577833200);
 }
