@@ -1,0 +1,48 @@
+/* io/net.h: internals shared by io/net.c (sockets) and io/tls.c (OpenSSL). Not a public header:
+ * only the transport includes it; the rest of imapfleet uses io/stream.h.
+ *
+ * The socket is always non-blocking; every wait goes through poll() with a deadline, so one
+ * timeout mechanism serves cleartext, STARTTLS and implicit TLS alike.
+ */
+#ifndef IMAPFLEET_IO_NET_H
+#define IMAPFLEET_IO_NET_H
+
+#include <stdint.h>
+
+#include "io/stream.h"
+
+struct ssl_st;
+struct x509_st;
+
+struct io_stream {
+	struct io_endpoint ep; /* copy; its strings point at the owned copies below */
+	char *host, *cafile, *verify_host, *label;
+	char where[300]; /* "host:port" or "[v6]:port", for messages */
+	int fd;
+	struct ssl_st *ssl;   /* NULL while cleartext */
+	struct x509_st *leaf; /* the server's certificate as seen by verification (owned ref) */
+	int tls_dead;	      /* a fatal TLS error happened: no close_notify on close */
+	int unusable;	      /* STARTTLS failed: the stream must only be closed now */
+	uint64_t bytes_in, bytes_out;
+};
+
+#define IO_DEFAULT_CONNECT_TIMEOUT_MS 30000u
+#define IO_DEFAULT_IO_TIMEOUT_MS      120000u
+
+/* Effective I/O timeout of the stream's endpoint in milliseconds. */
+unsigned net_io_timeout(const struct io_stream *s);
+
+/* Waits for events (POLLIN/POLLOUT) on the stream's socket until deadline_ms (fleet_now_ms
+ * clock). Returns 1 ready, 0 deadline passed, < 0 error (err filled). */
+int net_poll_until(struct io_stream *s, short events, uint64_t deadline_ms, struct fleet_err *err);
+
+/* Fills err for a socket error errno value e while `doing` ("reading from"); returns -1. */
+int net_errno_err(const struct io_stream *s, int e, const char *doing, struct fleet_err *err);
+
+/* Fills err for an I/O timeout while `doing`; returns -1. */
+int net_timeout_err(const struct io_stream *s, const char *doing, struct fleet_err *err);
+
+/* 1 when host is an IPv4 or IPv6 address literal. */
+int net_is_ip_literal(const char *host);
+
+#endif

@@ -1,0 +1,756 @@
+/* io/tls.c: TLS for io_stream with OpenSSL (design section 7).
+ *
+ * - One SSL_CTX per (cafile, insecure), built once under a mutex, kept for the process lifetime.
+ *   TLS 1.2 at least, system CA store plus the optional cafile, SSL_VERIFY_PEER.
+ * - Host names are verified with SSL_set1_host and sent as SNI; IP literals are verified against
+ *   IP SANs (X509_VERIFY_PARAM_set1_ip_asc) and never sent as SNI (RFC 6066 forbids it).
+ * - After the handshake the verify result is checked explicitly.
+ * - insecure: SSL_VERIFY_NONE, but the chain and name are still verified (the result is ignored)
+ *   so the warning and io_stream_tls_info can say what verification would have said.
+ * - The SSL object talks to the socket through a small BIO that uses send(MSG_NOSIGNAL) and
+ *   recv(), so a peer that vanished never raises SIGPIPE, and the non-blocking socket lets every
+ *   wait be a poll() with the endpoint's timeout.
+ */
+#include "io/tls.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define TLS_WRITE_CHUNK 16384
+
+/* ---- the socket BIO ---------------------------------------------------------------------------- */
+
+static BIO_METHOD *g_bio_method;
+static int g_ssl_idx = -1;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static int bio_fd(BIO *b)
+{
+	return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int bio_sock_write(BIO *b, const char *data, int len)
+{
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	do
+		n = send(bio_fd(b), data, (size_t)len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		BIO_set_retry_write(b);
+	return (int)n;
+}
+
+static int bio_sock_read(BIO *b, char *data, int len)
+{
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	do
+		n = recv(bio_fd(b), data, (size_t)len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		BIO_set_retry_read(b);
+	return (int)n;
+}
+
+static long bio_sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+	case BIO_CTRL_DUP: return 1;
+	case BIO_C_GET_FD:
+		if (ptr)
+			*(int *)ptr = bio_fd(b);
+		return bio_fd(b);
+	default: return 0;
+	}
+}
+
+static int bio_sock_create(BIO *b)
+{
+	BIO_set_data(b, (void *)(intptr_t)-1);
+	BIO_set_init(b, 0);
+	return 1;
+}
+
+static int bio_sock_destroy(BIO *b)
+{
+	return 1; /* the stream owns and closes the fd */
+}
+
+static void tls_once(void)
+{
+	g_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+				    "imapfleet socket");
+	if (!g_bio_method || !BIO_meth_set_write(g_bio_method, bio_sock_write) ||
+	    !BIO_meth_set_read(g_bio_method, bio_sock_read) ||
+	    !BIO_meth_set_ctrl(g_bio_method, bio_sock_ctrl) ||
+	    !BIO_meth_set_create(g_bio_method, bio_sock_create) ||
+	    !BIO_meth_set_destroy(g_bio_method, bio_sock_destroy)) {
+		fprintf(stderr, "imapfleet: out of memory setting up OpenSSL\n");
+		abort();
+	}
+	g_ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* ---- SSL_CTX cache ------------------------------------------------------------------------------ */
+
+struct ctx_entry {
+	struct ctx_entry *next;
+	char *cafile; /* NULL = system store only */
+	int insecure;
+	SSL_CTX *ctx;
+};
+
+static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctx_entry *g_ctxs;
+
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct io_stream *s = ssl ? SSL_get_ex_data(ssl, g_ssl_idx) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+
+	/* Keep the server's certificate: after a failed verification OpenSSL does not, and the
+	 * message "certificate is for localhost, not 127.0.0.2" needs its names. */
+	if (s && !s->leaf && leaf && X509_up_ref(leaf))
+		s->leaf = leaf;
+	return ok;
+}
+
+static const char *openssl_reason(char *buf, size_t cap)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r;
+
+	if (!e)
+		return "unknown error";
+	r = ERR_reason_error_string(e);
+	if (r)
+		return r;
+	ERR_error_string_n(e, buf, cap);
+	return buf;
+}
+
+static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stream *s, struct fleet_err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char why[256];
+	uint64_t opts = SSL_OP_NO_COMPRESSION;
+
+	if (!ctx) {
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "TLS",
+			      "could not create a TLS context: %s", openssl_reason(why, sizeof(why)));
+		return NULL;
+	}
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* A server that closes without close_notify reads as end of stream, as in cleartext. IMAP
+	 * frames its data (tagged responses, counted literals), so truncation is still detected. */
+	opts |= SSL_OP_IGNORE_UNEXPECTED_EOF;
+#endif
+	SSL_CTX_set_options(ctx, opts);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+		SSL_CTX_free(ctx);
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "TLS", "could not require TLS 1.2");
+		return NULL;
+	}
+	if (!SSL_CTX_set_default_verify_paths(ctx))
+		log_debug("tls: could not load the system CA store: %s", openssl_reason(why, sizeof(why)));
+	ERR_clear_error();
+	if (cafile) {
+		FILE *f = fopen(cafile, "r");
+
+		if (!f) {
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CAFILE",
+				      "cannot load CA file %s: %s", cafile, strerror(errno));
+			fleet_err_detail(err,
+					 "the CA file must be readable and hold PEM certificates (%s side)",
+					 s->label ? s->label : "server");
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		fclose(f);
+	}
+	if (cafile && !SSL_CTX_load_verify_locations(ctx, cafile, NULL)) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CAFILE",
+			      "cannot load CA file %s: %s", cafile, openssl_reason(why, sizeof(why)));
+		fleet_err_detail(err, "the CA file must be readable and hold PEM certificates (%s side)",
+				 s->label ? s->label : "server");
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, verify_cb);
+	return ctx;
+}
+
+static SSL_CTX *ctx_get(const struct io_stream *s, struct fleet_err *err)
+{
+	const char *cafile = s->ep.cafile && *s->ep.cafile ? s->ep.cafile : NULL;
+	int insecure = s->ep.insecure ? 1 : 0;
+	struct ctx_entry *e;
+	SSL_CTX *ctx = NULL;
+
+	pthread_mutex_lock(&g_ctx_lock);
+	for (e = g_ctxs; e; e = e->next) {
+		if (e->insecure == insecure &&
+		    ((!e->cafile && !cafile) || (e->cafile && cafile && strcmp(e->cafile, cafile) == 0))) {
+			ctx = e->ctx;
+			break;
+		}
+	}
+	if (!ctx) {
+		ctx = ctx_build(cafile, insecure, s, err);
+		if (ctx) {
+			e = xcalloc(1, sizeof(*e));
+			e->cafile = cafile ? xstrdup(cafile) : NULL;
+			e->insecure = insecure;
+			e->ctx = ctx;
+			e->next = g_ctxs;
+			g_ctxs = e;
+		}
+	}
+	/* SSL_new takes its own reference, so a cache clear never pulls a context from under a stream. */
+	pthread_mutex_unlock(&g_ctx_lock);
+	return ctx;
+}
+
+void tls_ctx_cache_clear(void)
+{
+	pthread_mutex_lock(&g_ctx_lock);
+	while (g_ctxs) {
+		struct ctx_entry *e = g_ctxs;
+
+		g_ctxs = e->next;
+		SSL_CTX_free(e->ctx);
+		xfree(&e->cafile);
+		xfree(&e);
+	}
+	pthread_mutex_unlock(&g_ctx_lock);
+}
+
+/* ---- certificate text --------------------------------------------------------------------------- */
+
+/* Appends "DNS:a, IP:1.2.3.4" (typed) or "a, 1.2.3.4" (plain) for the certificate's SANs; falls
+ * back to the subject CN when there are none (plain form only). */
+static void cert_names(X509 *cert, int typed, char *out, size_t cap)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		char val[INET6_ADDRSTRLEN + 1] = "";
+		const char *type = NULL, *v = val;
+		int n;
+
+		if (gn->type == GEN_DNS) {
+			type = "DNS";
+			v = (const char *)ASN1_STRING_get0_data(gn->d.dNSName);
+			if (memchr(v, '\0', (size_t)ASN1_STRING_length(gn->d.dNSName)))
+				continue; /* embedded NUL: not a name we would ever match */
+		} else if (gn->type == GEN_IPADD) {
+			const unsigned char *ip = ASN1_STRING_get0_data(gn->d.iPAddress);
+			int iplen = ASN1_STRING_length(gn->d.iPAddress);
+
+			type = "IP";
+			if (iplen == 4)
+				inet_ntop(AF_INET, ip, val, sizeof(val));
+			else if (iplen == 16)
+				inet_ntop(AF_INET6, ip, val, sizeof(val));
+			else
+				continue;
+		} else {
+			continue;
+		}
+		if (len >= cap)
+			break;
+		n = snprintf(out + len, cap - len, "%s%s%s%s", len ? ", " : "", typed ? type : "",
+			     typed ? ":" : "", v);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	GENERAL_NAMES_free(names);
+	if (!out[0] && !typed) {
+		X509_NAME *subj = X509_get_subject_name(cert);
+		int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+		X509_NAME_ENTRY *ent = idx >= 0 ? X509_NAME_get_entry(subj, idx) : NULL;
+		ASN1_STRING *cn = ent ? X509_NAME_ENTRY_get_data(ent) : NULL;
+
+		if (cn)
+			snprintf(out, cap, "%.*s", ASN1_STRING_length(cn),
+				 (const char *)ASN1_STRING_get0_data(cn));
+		else
+			snprintf(out, cap, "no name");
+	}
+}
+
+static void asn1_time_text(const ASN1_TIME *t, char *out, size_t cap)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!t || !ASN1_TIME_to_tm(t, &tm) || !strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(out, cap, "?");
+}
+
+static void name_text(X509_NAME *name, char *out, size_t cap)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n;
+
+	out[0] = '\0';
+	if (!b)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+		n = BIO_read(b, out, (int)cap - 1);
+		out[n > 0 ? n : 0] = '\0';
+	}
+	BIO_free(b);
+}
+
+static const char *cafile_opt(const struct io_stream *s)
+{
+	if (s->label && strcmp(s->label, "src") == 0)
+		return "--cafile1";
+	if (s->label && strcmp(s->label, "dst") == 0)
+		return "--cafile2";
+	return "--cafile";
+}
+
+static const char *insecure_opt(const struct io_stream *s)
+{
+	if (s->label && strcmp(s->label, "src") == 0)
+		return "--insecure1";
+	if (s->label && strcmp(s->label, "dst") == 0)
+		return "--insecure2";
+	return "--insecure";
+}
+
+static const char *verify_name(const struct io_stream *s)
+{
+	return s->ep.verify_host && *s->ep.verify_host ? s->ep.verify_host : s->ep.host;
+}
+
+/* The verification failure vr in plain words; with_hint adds what to do for an unknown CA. */
+static void verify_reason(const struct io_stream *s, long vr, int with_hint, char *out, size_t cap)
+{
+	char names[200];
+
+	switch (vr) {
+	case X509_V_OK: snprintf(out, cap, "ok"); return;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		snprintf(out, cap, "%s",
+			 vr == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ? "self-signed certificate"
+			 : vr == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+			     ? "self-signed certificate in chain"
+			     : "unable to get local issuer certificate");
+		if (with_hint) {
+			size_t len = strlen(out);
+
+			snprintf(out + len, cap - len, " (unknown CA; use %s to trust your CA)",
+				 cafile_opt(s));
+		}
+		return;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		if (s->leaf && X509_cmp_current_time(X509_get0_notAfter(s->leaf)) < 0) {
+			asn1_time_text(X509_get0_notAfter(s->leaf), names, sizeof(names));
+			snprintf(out, cap, "certificate has expired (notAfter %s)", names);
+		} else {
+			snprintf(out, cap, "certificate has expired");
+		}
+		return;
+	case X509_V_ERR_CERT_NOT_YET_VALID: snprintf(out, cap, "certificate is not yet valid"); return;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		if (s->leaf) {
+			cert_names(s->leaf, 0, names, sizeof(names));
+			snprintf(out, cap, "host name mismatch: certificate is for %s, not %s", names,
+				 verify_name(s));
+		} else {
+			snprintf(out, cap, "host name mismatch: certificate is not for %s", verify_name(s));
+		}
+		return;
+	default: snprintf(out, cap, "%s", X509_verify_cert_error_string(vr)); return;
+	}
+}
+
+static int verify_err(struct io_stream *s, long vr, struct fleet_err *err)
+{
+	char why[FLEET_ERR_TEXT_MAX - 64];
+
+	verify_reason(s, vr, 1, why, sizeof(why));
+	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
+		      "certificate verify failed for %s: %s", s->where, why);
+	fleet_err_detail(err, "pass %s with your CA, or %s to skip verification (not recommended)",
+			 cafile_opt(s), insecure_opt(s));
+	return -1;
+}
+
+/* ---- handshake ---------------------------------------------------------------------------------- */
+
+static int reason_is_protocol(int reason)
+{
+	switch (reason) {
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+	case SSL_R_NO_PROTOCOLS_AVAILABLE:
+	case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED:
+	case SSL_R_DH_KEY_TOO_SMALL:
+	case SSL_R_EE_KEY_TOO_SMALL:
+	case SSL_R_CA_MD_TOO_WEAK: return 1;
+	default: return 0;
+	}
+}
+
+static void free_ssl(struct io_stream *s)
+{
+	SSL_free(s->ssl); /* frees the BIO too */
+	s->ssl = NULL;
+	X509_free(s->leaf);
+	s->leaf = NULL;
+}
+
+static int handshake_failed(struct io_stream *s, int sslerr, int saved_errno, struct fleet_err *err)
+{
+	long vr = SSL_get_verify_result(s->ssl);
+	char buf[256];
+	const char *why;
+	unsigned long e;
+
+	if (!s->ep.insecure && vr != X509_V_OK) {
+		verify_err(s, vr, err);
+	} else if (sslerr == SSL_ERROR_SYSCALL && saved_errno) {
+		net_errno_err(s, saved_errno, "complete the TLS handshake with", err);
+	} else if (sslerr == SSL_ERROR_SYSCALL || sslerr == SSL_ERROR_ZERO_RETURN) {
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+			      "could not complete the TLS handshake with %s: connection closed by server",
+			      s->where);
+	} else {
+		e = ERR_peek_last_error();
+		why = openssl_reason(buf, sizeof(buf));
+		if (e && ERR_GET_LIB(e) == ERR_LIB_SSL && reason_is_protocol(ERR_GET_REASON(e))) {
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_PROTOCOL",
+				      "cannot negotiate TLS with %s: %s", s->where, why);
+			if (ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER ||
+			    ERR_GET_REASON(e) == SSL_R_PACKET_LENGTH_TOO_LONG)
+				fleet_err_detail(
+				    err, "the server did not answer in TLS: for a cleartext port use "
+					 "STARTTLS (--tls), for implicit TLS use the IMAPS port (993)");
+			else
+				fleet_err_detail(err,
+						 "imapfleet requires TLS 1.2 or later and current ciphers");
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+		} else if (e && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+			   ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			fleet_err_set(
+			    err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+			    "could not complete the TLS handshake with %s: connection closed by server",
+			    s->where);
+#endif
+		} else {
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TLS",
+				      "could not complete the TLS handshake with %s: %s", s->where, why);
+		}
+	}
+	ERR_clear_error();
+	free_ssl(s);
+	return -1;
+}
+
+int tls_handshake(struct io_stream *s, struct fleet_err *err)
+{
+	const char *name = verify_name(s);
+	uint64_t deadline;
+	SSL_CTX *ctx;
+	BIO *bio;
+	long vr;
+	int ok;
+
+	pthread_once(&g_once, tls_once);
+	ctx = ctx_get(s, err);
+	if (!ctx)
+		return -1;
+	s->ssl = SSL_new(ctx);
+	bio = BIO_new(g_bio_method);
+	if (!s->ssl || !bio) {
+		BIO_free(bio);
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "TLS",
+				     "could not create a TLS session");
+	}
+	BIO_set_data(bio, (void *)(intptr_t)s->fd);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(s->ssl, bio, bio);
+	SSL_set_ex_data(s->ssl, g_ssl_idx, s);
+	s->tls_dead = 0;
+
+	if (net_is_ip_literal(name)) {
+		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), name);
+	} else {
+		SSL_set_hostflags(s->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = SSL_set_tlsext_host_name(s->ssl, name) && SSL_set1_host(s->ssl, name);
+	}
+	if (!ok) {
+		free_ssl(s);
+		ERR_clear_error();
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
+				     "cannot verify %s: %s is not a usable host name", s->where, name);
+	}
+
+	deadline = fleet_now_ms() + net_io_timeout(s);
+	for (;;) {
+		int rc, sslerr, saved, w;
+
+		ERR_clear_error();
+		errno = 0;
+		rc = SSL_connect(s->ssl);
+		saved = errno;
+		if (rc == 1)
+			break;
+		sslerr = SSL_get_error(s->ssl, rc);
+		if (sslerr != SSL_ERROR_WANT_READ && sslerr != SSL_ERROR_WANT_WRITE)
+			return handshake_failed(s, sslerr, saved, err);
+		w = net_poll_until(s, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, err);
+		if (w <= 0) {
+			if (w == 0)
+				fleet_err_set(
+				    err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TIMEOUT",
+				    "could not complete the TLS handshake with %s: timed out after %u ms",
+				    s->where, net_io_timeout(s));
+			free_ssl(s);
+			return -1;
+		}
+	}
+
+	vr = SSL_get_verify_result(s->ssl);
+	if (!s->ep.insecure) {
+		X509 *peer;
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+		peer = SSL_get0_peer_certificate(s->ssl);
+#else
+		peer = SSL_get_peer_certificate(s->ssl);
+		X509_free(peer); /* the session keeps its own reference */
+#endif
+		if (!peer) {
+			free_ssl(s);
+			return fleet_err_set(
+			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
+			    "certificate verify failed for %s: the server sent no certificate", s->where);
+		}
+		if (vr != X509_V_OK) {
+			verify_err(s, vr, err);
+			free_ssl(s);
+			return -1;
+		}
+	} else {
+		char why[200];
+
+		verify_reason(s, vr, 0, why, sizeof(why));
+		log_warn("%s: TLS certificate verification is disabled for %s (insecure): %s%s",
+			 s->label ? s->label : "server", s->where,
+			 vr == X509_V_OK ? "the certificate would have passed" : "verification would fail: ",
+			 vr == X509_V_OK ? "" : why);
+	}
+	log_debug("%s: TLS with %s: %s %s", s->label ? s->label : "server", s->where, SSL_get_version(s->ssl),
+		  SSL_get_cipher_name(s->ssl));
+	return 0;
+}
+
+/* ---- I/O ---------------------------------------------------------------------------------------- */
+
+static int io_failed(struct io_stream *s, int sslerr, int saved_errno, const char *doing,
+		     struct fleet_err *err)
+{
+	char buf[256];
+
+	s->tls_dead = 1;
+	if (sslerr == SSL_ERROR_SYSCALL && saved_errno)
+		net_errno_err(s, saved_errno, doing, err);
+	else if (sslerr == SSL_ERROR_SYSCALL)
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+			      "could not %s %s: connection closed by server", doing, s->where);
+	else
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TLS",
+			      "could not %s %s: TLS error: %s", doing, s->where,
+			      openssl_reason(buf, sizeof(buf)));
+	ERR_clear_error();
+	return -1;
+}
+
+ssize_t tls_read(struct io_stream *s, void *buf, size_t len, struct fleet_err *err)
+{
+	uint64_t deadline = fleet_now_ms() + net_io_timeout(s);
+	int want = len > INT_MAX ? INT_MAX : (int)len;
+
+	if (s->tls_dead)
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+				     "could not read from %s: the TLS session failed earlier", s->where);
+	for (;;) {
+		int n, sslerr, saved, w;
+
+		ERR_clear_error();
+		errno = 0;
+		n = SSL_read(s->ssl, buf, want);
+		saved = errno;
+		if (n > 0) {
+			s->bytes_in += (uint64_t)n;
+			return n;
+		}
+		sslerr = SSL_get_error(s->ssl, n);
+		if (sslerr == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		if (sslerr == SSL_ERROR_SYSCALL && saved == 0) {
+			s->tls_dead = 1; /* plain EOF without close_notify (OpenSSL 1.1 style) */
+			return 0;
+		}
+		if (sslerr != SSL_ERROR_WANT_READ && sslerr != SSL_ERROR_WANT_WRITE)
+			return io_failed(s, sslerr, saved, "read from", err);
+		w = net_poll_until(s, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, err);
+		if (w < 0)
+			return -1;
+		if (w == 0)
+			return net_timeout_err(s, "read from", err);
+	}
+}
+
+int tls_write(struct io_stream *s, const void *buf, size_t len, struct fleet_err *err)
+{
+	const char *p = buf;
+	uint64_t deadline = fleet_now_ms() + net_io_timeout(s);
+
+	if (s->tls_dead)
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+				     "could not write to %s: the TLS session failed earlier", s->where);
+	while (len > 0) {
+		/* Chunks keep the inactivity timeout meaningful: it restarts after each one. A retried
+		 * SSL_write must see the same arguments, which the loop guarantees. */
+		int chunk = len > TLS_WRITE_CHUNK ? TLS_WRITE_CHUNK : (int)len;
+		int n, sslerr, saved, w;
+
+		ERR_clear_error();
+		errno = 0;
+		n = SSL_write(s->ssl, p, chunk);
+		saved = errno;
+		if (n > 0) {
+			s->bytes_out += (uint64_t)n;
+			p += n;
+			len -= (size_t)n;
+			deadline = fleet_now_ms() + net_io_timeout(s);
+			continue;
+		}
+		sslerr = SSL_get_error(s->ssl, n);
+		if (sslerr != SSL_ERROR_WANT_READ && sslerr != SSL_ERROR_WANT_WRITE)
+			return io_failed(s, sslerr, saved, "write to", err);
+		w = net_poll_until(s, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, err);
+		if (w < 0)
+			return -1;
+		if (w == 0)
+			return net_timeout_err(s, "write to", err);
+	}
+	return 0;
+}
+
+int tls_wait_readable(struct io_stream *s, int timeout_ms, struct fleet_err *err)
+{
+	uint64_t deadline = fleet_now_ms() + (uint64_t)timeout_ms;
+
+	if (s->tls_dead)
+		return 1; /* the next read reports the failure without blocking */
+	for (;;) {
+		char c;
+		int n, sslerr, w;
+
+		if (SSL_pending(s->ssl) > 0)
+			return 1;
+		/* Records already in OpenSSL's buffer or on the socket may hold no application data
+		 * (a TLS 1.3 session ticket, a key update): a non-blocking peek tells for sure. */
+		ERR_clear_error();
+		n = SSL_peek(s->ssl, &c, 1);
+		if (n > 0)
+			return 1;
+		sslerr = SSL_get_error(s->ssl, n);
+		if (sslerr != SSL_ERROR_WANT_READ && sslerr != SSL_ERROR_WANT_WRITE) {
+			ERR_clear_error();
+			return 1; /* end of stream or an error: a read returns at once and says which */
+		}
+		w = net_poll_until(s, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, err);
+		if (w <= 0)
+			return w;
+	}
+}
+
+int tls_fill_info(const struct io_stream *s, struct io_tls_info *info)
+{
+	X509 *peer;
+	long vr;
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->version, sizeof(info->version), "%s", SSL_get_version(s->ssl));
+	snprintf(info->cipher, sizeof(info->cipher), "%s", SSL_get_cipher_name(s->ssl));
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	peer = SSL_get0_peer_certificate(s->ssl);
+#else
+	peer = SSL_get_peer_certificate(s->ssl);
+	X509_free(peer);
+#endif
+	if (peer) {
+		name_text(X509_get_subject_name(peer), info->subject, sizeof(info->subject));
+		name_text(X509_get_issuer_name(peer), info->issuer, sizeof(info->issuer));
+		asn1_time_text(X509_get0_notAfter(peer), info->not_after, sizeof(info->not_after));
+		cert_names(peer, 1, info->san, sizeof(info->san));
+	}
+	vr = SSL_get_verify_result(s->ssl);
+	info->verified = !s->ep.insecure && peer && vr == X509_V_OK;
+	if (!peer)
+		snprintf(info->verify_result, sizeof(info->verify_result), "no certificate");
+	else
+		verify_reason(s, vr, 0, info->verify_result, sizeof(info->verify_result));
+	return 0;
+}
+
+void tls_close(struct io_stream *s)
+{
+	if (s->ssl && !s->tls_dead) {
+		/* One non-blocking close_notify; never wait for the server's. */
+		ERR_clear_error();
+		(void)SSL_shutdown(s->ssl);
+		ERR_clear_error();
+	}
+	if (s->ssl)
+		free_ssl(s);
+	X509_free(s->leaf);
+	s->leaf = NULL;
+}

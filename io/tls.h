@@ -1,0 +1,29 @@
+/* io/tls.h: the OpenSSL half of io_stream (internal to the transport; see io/stream.h).
+ *
+ * One SSL_CTX per (cafile, insecure) pair, created on first use under a mutex and kept for the
+ * life of the process; SSL objects are per stream. Any number of threads may connect at once.
+ */
+#ifndef IMAPFLEET_IO_TLS_H
+#define IMAPFLEET_IO_TLS_H
+
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "io/net.h"
+
+/* Runs the client handshake on s->fd and verifies the peer as the endpoint says. On failure the
+ * SSL object is freed again (s->ssl == NULL) and err says why. */
+int tls_handshake(struct io_stream *s, struct fleet_err *err);
+
+ssize_t tls_read(struct io_stream *s, void *buf, size_t len, struct fleet_err *err);
+int tls_write(struct io_stream *s, const void *buf, size_t len, struct fleet_err *err);
+int tls_wait_readable(struct io_stream *s, int timeout_ms, struct fleet_err *err);
+int tls_fill_info(const struct io_stream *s, struct io_tls_info *info);
+
+/* Sends close_notify (best effort, short wait) and frees the SSL object and captured cert. */
+void tls_close(struct io_stream *s);
+
+/* Frees every cached SSL_CTX (for tests and leak checkers; no stream may be open). */
+void tls_ctx_cache_clear(void);
+
+#endif

@@ -1,0 +1,745 @@
+/* Unit tests for io/imap_parser: every table input is parsed whole, one byte at a time and in random
+ * splits, and must give the same transcript; malformed, truncated and oversized input is refused
+ * cleanly; the refusal table maps response codes to error classes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "io/imap_parser.h"
+
+#define S(x) x, sizeof(x) - 1
+
+/* ---- transcript: what a consumer sees, independent of how the input was split ---------------- */
+
+static void dump_node(struct fleet_buf *b, const struct imap_node *n)
+{
+	for (; n; n = n->next) {
+		switch (n->type) {
+		case IMAP_NODE_ATOM:
+			fleet_buf_append(b, n->str, n->len);
+			break;
+		case IMAP_NODE_QUOTED:
+			fleet_buf_appendf(b, "\"%s\"", n->str);
+			break;
+		case IMAP_NODE_NIL:
+			fleet_buf_append_str(b, "NIL");
+			break;
+		case IMAP_NODE_LITERAL:
+			fleet_buf_appendf(b, "%s{%zu:", n->literal8 ? "~" : "", n->len);
+			fleet_buf_append(b, n->str, n->len);
+			fleet_buf_append_str(b, "}");
+			break;
+		case IMAP_NODE_STREAMED:
+			fleet_buf_appendf(b, "{streamed %llu}", (unsigned long long)n->size);
+			break;
+		case IMAP_NODE_LIST:
+			fleet_buf_append_str(b, "(");
+			dump_node(b, n->child);
+			fleet_buf_append_str(b, ")");
+			break;
+		}
+		if (n->next)
+			fleet_buf_append_str(b, " ");
+	}
+}
+
+static void dump_resp(struct fleet_buf *b, const struct imap_response *r)
+{
+	static const char *const kinds[] = {"U", "T", "C"};
+
+	fleet_buf_appendf(b, "%s|%s|", kinds[r->kind], r->tag);
+	if (r->has_number)
+		fleet_buf_appendf(b, "%u", r->number);
+	fleet_buf_appendf(b, "|%s|", r->name);
+	if (r->code)
+		fleet_buf_appendf(b, "[%s|%s]", r->code, r->code_args);
+	fleet_buf_appendf(b, "|%s|", r->text);
+	dump_node(b, r->args);
+}
+
+/* Streams literals of BODY[...] items that are not headers, buffers everything else. */
+static int run_parser(struct imap_parser *p, const char *in, size_t len, const size_t *cuts, size_t ncuts,
+		      struct fleet_buf *out, struct fleet_err *err)
+{
+	size_t start = 0;
+	struct fleet_buf lit = FLEET_BUF_INIT(1 << 20);
+
+	for (size_t c = 0; c <= ncuts; c++) {
+		size_t end = c < ncuts ? cuts[c] : len;
+		const char *chunk = in + start;
+		size_t clen = end - start, off = 0;
+
+		while (off < clen || clen == 0) {
+			struct imap_parser_event ev;
+			size_t used;
+			int r = imap_parser_next(p, chunk + off, clen - off, &used, &ev, err);
+
+			if (r < 0) {
+				fleet_buf_release(&lit);
+				return -1;
+			}
+			assert_true(used <= clen - off);
+			off += used;
+			if (r == 0)
+				break;
+			switch (ev.type) {
+			case IMAP_PARSER_RESPONSE:
+				dump_resp(out, ev.resp);
+				fleet_buf_append_str(out, "\n");
+				break;
+			case IMAP_PARSER_LITERAL_START:
+				fleet_buf_appendf(out, "start %s %llu\n", ev.item, (unsigned long long)ev.literal_size);
+				if (strncmp(ev.item, "BODY[", 5) == 0 && !strstr(ev.item, "HEADER"))
+					imap_parser_stream_literal(p);
+				break;
+			case IMAP_PARSER_LITERAL_DATA:
+				/* Zero-copy: chunks point into the caller's input. */
+				assert_true(ev.data >= chunk && ev.data + ev.len <= chunk + clen);
+				fleet_buf_append(&lit, ev.data, ev.len);
+				break;
+			case IMAP_PARSER_LITERAL_END:
+				fleet_buf_appendf(out, "data %s\n", fleet_buf_cstr(&lit));
+				fleet_buf_reset(&lit);
+				break;
+			case IMAP_PARSER_NEED_MORE:
+				break;
+			}
+		}
+		start = end;
+	}
+	fleet_buf_release(&lit);
+	return imap_parser_finish(p, err);
+}
+
+static uint32_t rng_state = 12345;
+
+static uint32_t rng(void)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return rng_state >> 8;
+}
+
+/* Parses in one piece, byte by byte and in 20 random splits; all must agree. Returns the
+ * transcript (heap) or NULL with err filled when every mode failed alike. */
+static char *parse_all_ways(const struct imap_parser_limits *lim, const char *in, size_t len,
+			    struct fleet_err *err)
+{
+	struct fleet_buf ref = FLEET_BUF_INIT(1 << 22);
+	struct imap_parser *p = imap_parser_new(lim);
+	size_t *cuts = xcalloc(len + 1, sizeof(*cuts));
+	int rref = run_parser(p, in, len, NULL, 0, &ref, err);
+	char refcode[FLEET_ERR_CODE_MAX];
+
+	snprintf(refcode, sizeof(refcode), "%s", err->code);
+	for (int mode = 0; mode < 21; mode++) {
+		struct fleet_buf got = FLEET_BUF_INIT(1 << 22);
+		struct fleet_err e2;
+		size_t n = 0;
+		int r;
+
+		fleet_err_clear(&e2);
+		if (mode == 0) {
+			for (size_t i = 1; i < len; i++)
+				cuts[n++] = i;
+		} else {
+			for (size_t i = 1; i < len; i++)
+				if (rng() % 4 == 0)
+					cuts[n++] = i;
+		}
+		imap_parser_reset(p);
+		r = run_parser(p, in, len, cuts, n, &got, &e2);
+		assert_int_equal(r, rref);
+		if (r == 0)
+			assert_string_equal(fleet_buf_cstr(&got), fleet_buf_cstr(&ref));
+		else
+			assert_string_equal(e2.code, refcode);
+		fleet_buf_release(&got);
+	}
+	xfree(&cuts);
+	imap_parser_free(&p);
+	if (rref < 0) {
+		fleet_buf_release(&ref);
+		return NULL;
+	}
+	return fleet_buf_detach(&ref, NULL);
+}
+
+/* ---- well-formed responses --------------------------------------------------------------------- */
+
+static const struct good_case {
+	const char *in;
+	size_t len;
+	const char *want;
+} good[] = {
+	{S("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.\r\n"),
+	 "U|||OK|[CAPABILITY|IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN]|Dovecot ready.|\n"},
+	{S("* OK Gimap ready for requests from 192.0.2.1 a1mb2\r\n"), "U|||OK||Gimap ready for requests from 192.0.2.1 a1mb2|\n"},
+	{S("* OK The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]\r\n"),
+	 "U|||OK||The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]|\n"},
+	{S("* PREAUTH IMAP4rev1 server logged in as alice\r\n"), "U|||PREAUTH||IMAP4rev1 server logged in as alice|\n"},
+	{S("* BYE Autologout; idle for too long\r\n"), "U|||BYE||Autologout; idle for too long|\n"},
+	{S("a1 OK [READ-WRITE] SELECT completed\r\n"), "T|a1||OK|[READ-WRITE|]|SELECT completed|\n"},
+	{S("a2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n"),
+	 "T|a2||NO|[OVERQUOTA|]|Quota exceeded (mailbox for user is full)|\n"},
+	{S("a3 BAD\r\n"), "T|a3||BAD|||\n"},
+	{S("a4 ok [APPENDUID 38505 3955] APPEND completed\r\n"), "T|a4||OK|[APPENDUID|38505 3955]|APPEND completed|\n"},
+	{S("+ idling\r\n"), "C|||||idling|\n"},
+	{S("+\r\n"), "C||||||\n"},
+	{S("+ \r\n"), "C||||||\n"},
+	{S("+ dXNlcj0=\r\n"), "C|||||dXNlcj0=|\n"},
+	{S("* 23 EXISTS\r\n* 0 RECENT\r\n* 3 EXPUNGE\n"), "U||23|EXISTS|||\nU||0|RECENT|||\nU||3|EXPUNGE|||\n"},
+	{S("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\r\n"),
+	 "U|||FLAGS|||(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\n"},
+	{S("* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n"), "U|||OK|[PERMANENTFLAGS|(\\Deleted \\Seen \\*)]|Limited|\n"},
+	{S("* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"), "U|||OK|[UIDVALIDITY|3857529045]|UIDs valid|\n"},
+	{S("* OK [HIGHESTMODSEQ 715194045007]\r\n"), "U|||OK|[HIGHESTMODSEQ|715194045007]||\n"},
+	{S("* OK [NOMODSEQ] Sorry, this mailbox format doesn't support modsequences\r\n"),
+	 "U|||OK|[NOMODSEQ|]|Sorry, this mailbox format doesn't support modsequences|\n"},
+	{S("* LIST (\\HasNoChildren) \"/\" INBOX\r\n"), "U|||LIST|||(\\HasNoChildren) \"/\" INBOX\n"},
+	{S("* LIST (\\Noselect \\HasChildren) NIL \"\"\r\n"), "U|||LIST|||(\\Noselect \\HasChildren) NIL \"\"\n"},
+	{S("* LIST (\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\r\n"),
+	 "U|||LIST|||(\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\n"},
+	{S("* LIST () \".\" {11}\r\nfoo \"bar\" x\r\n"), "start  11\nU|||LIST|||() \".\" {11:foo \"bar\" x}\n"},
+	{S("* LSUB () \"/\" Entw&APw-rfe\r\n"), "U|||LSUB|||() \"/\" Entw&APw-rfe\n"},
+	{S("* LIST () \"\\\\\" \"a\\\"b\\\\c\"\r\n"), "U|||LIST|||() \"\\\" \"a\"b\\c\"\n"},
+	{S("* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"),
+	 "U|||STATUS|||blurdybloop (MESSAGES 231 UIDNEXT 44292)\n"},
+	{S("* STATUS \"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\r\n"),
+	 "U|||STATUS|||\"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\n"},
+	{S("* SEARCH 2 3 6\r\n* SEARCH\r\n"), "U|||SEARCH|||2 3 6\nU|||SEARCH|||\n"},
+	{S("* ESEARCH (TAG \"a5\") UID ALL 1:3,5\r\n"), "U|||ESEARCH|||(TAG \"a5\") UID ALL 1:3,5\n"},
+	{S("* NAMESPACE ((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\r\n"),
+	 "U|||NAMESPACE|||((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\n"},
+	{S("* ID (\"name\" \"Dovecot\")\r\n* ID NIL\r\n"), "U|||ID|||(\"name\" \"Dovecot\")\nU|||ID|||NIL\n"},
+	{S("* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 10 512 MESSAGE 3 1000)\r\n"),
+	 "U|||QUOTAROOT|||INBOX \"\"\nU|||QUOTA|||\"\" (STORAGE 10 512 MESSAGE 3 1000)\n"},
+	{S("* ENABLED CONDSTORE QRESYNC\r\n"), "U|||ENABLED|||CONDSTORE QRESYNC\n"},
+	{S("* VANISHED (EARLIER) 300:310,405\r\n"), "U|||VANISHED|||(EARLIER) 300:310,405\n"},
+	{S("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\r\n"),
+	 "U|||CAPABILITY|||IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\n"},
+	{S("* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID 345)\r\n"),
+	 "U||12|FETCH|||(FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID 345)\n"},
+	{S("* 1 FETCH (UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21}\r\nMessage-ID: <a@b>\r\n\r\n)\r\n"),
+	 "start BODY[HEADER.FIELDS (MESSAGE-ID DATE)] 21\n"
+	 "U||1|FETCH|||(UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21:Message-ID: <a@b>\r\n\r\n})\n"},
+	{S("* 2 FETCH (UID 8 BODY[] {12}\r\nhello\r\nworld FLAGS (\\Seen))\r\n"),
+	 "start BODY[] 12\ndata hello\r\nworld\nU||2|FETCH|||(UID 8 BODY[] {streamed 12} FLAGS (\\Seen))\n"},
+	{S("* 3 FETCH (UID 9 BINARY[] ~{3}\r\na\0b)\r\n"), "start BINARY[] 3\nU||3|FETCH|||(UID 9 BINARY[] ~{3:a\0b})\n"},
+	{S("* 4 FETCH (BODY[]<0> {3}\r\nabc UID 10)\r\n"), "start BODY[]<0> 3\ndata abc\nU||4|FETCH|||(BODY[]<0> {streamed 3} UID 10)\n"},
+	{S("* 5 FETCH (BODY[] {0}\r\n)\r\n"), "start BODY[] 0\ndata \nU||5|FETCH|||(BODY[] {streamed 0})\n"},
+	{S("* 6 FETCH (UID 11 BODY[] {2}\r\nab BODY[HEADER] {2}\r\ncd)\r\n"),
+	 "start BODY[] 2\ndata ab\nstart BODY[HEADER] 2\nU||6|FETCH|||(UID 11 BODY[] {streamed 2} BODY[HEADER] {2:cd})\n"},
+	{S("* 7 FETCH (X-GM-LABELS (\"\\\\Important\" \"\\\\Sent\" Work) UID 3 MODSEQ (12345))\r\n"),
+	 "U||7|FETCH|||(X-GM-LABELS (\"\\Important\" \"\\Sent\" Work) UID 3 MODSEQ (12345))\n"},
+	{S("* 8 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\r\n"),
+	 "U||8|FETCH|||(BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1) (\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\n"},
+	{S("a5 NO Request is throttled. Suggested Backoff Time: 92415 milliseconds\r\n"),
+	 "T|a5||NO||Request is throttled. Suggested Backoff Time: 92415 milliseconds|\n"},
+	{S("a6 NO [THROTTLED] Too many commands\r\n"), "T|a6||NO|[THROTTLED|]|Too many commands|\n"},
+	{S("* ok lower case\r\n"), "U|||OK||lower case|\n"},
+	{S("* LIST (\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\r\n"), "U|||LIST|||(\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\n"},
+};
+
+static void parses_well_formed_responses_identically_in_any_split(void **state)
+{
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct fleet_err err;
+		char *got;
+
+		fleet_err_clear(&err);
+		got = parse_all_ways(NULL, good[i].in, good[i].len, &err);
+		if (!got)
+			fail_msg("case %zu refused: %s (%s)", i, err.message, err.detail);
+		if (strcmp(got, good[i].want) != 0)
+			fail_msg("case %zu:\n got: %s\nwant: %s", i, got, good[i].want);
+		xfree(&got);
+	}
+}
+
+/* ---- malformed and truncated input ------------------------------------------------------------ */
+
+static const struct bad_case {
+	const char *in;
+	size_t len;
+	const char *code;
+} bad[] = {
+	{S("\r\n"), "PARSE"},
+	{S("a1 FOO bar\r\n"), "PARSE"},
+	{S("a1 PREAUTH hi\r\n"), "PARSE"},
+	{S("*\r\n"), "PARSE"},
+	{S("* \r\n"), "PARSE"},
+	{S("*OK\r\n"), "PARSE"},
+	{S("* 1 FETCH (UID 1\r\n"), "PARSE"},
+	{S("* 1 FETCH (UID 1))\r\n"), "PARSE"},
+	{S("* LIST () \"/\" \"unterminated\r\n"), "PARSE"},
+	{S("* LIST () \"/\" \"bad\\\r\n"), "PARSE"},
+	{S("* 1 FETCH (BODY[] {3x}\r\n"), "PARSE"},
+	{S("* 1 FETCH (BODY[] {}\r\n"), "PARSE"},
+	{S("* 1 FETCH (BODY[] {3} x\r\n"), "PARSE"},
+	{S("* 1 FETCH (BODY[] {99999999999999999999999}\r\n"), "PARSE"},
+	{S("* OK [UIDVALIDITY 3 no bracket\r\n"), "PARSE"},
+	{S("* OK [] empty code\r\n"), "PARSE"},
+	{S("* 1 FETCH (BODY[HEADER\r\n"), "PARSE"},
+	{S("* 1 FETCH (\"a\"\"b\")\r\n"), "PARSE"},
+	{S("* 1 FETCH (BODY[] {3}\r\nabcdef)\r\n"), "PARSE"},
+	{S("* A\0B\r\n"), "PARSE"},
+	{S("* 99999999999 EXISTS\r\n"), "PARSE"},
+	{S("* 5 OK hi\r\n"), "PARSE"},
+	{S("* 5\r\n"), "PARSE"},
+	{S("* SEARCH 1\x01 2\r\n"), "PARSE"},
+	{S("* OK te\rxt\r\n"), "PARSE"},
+	{S("a(1 OK x\r\n"), "PARSE"},
+	/* truncated: the input ends inside a response or a literal */
+	{S("* OK hel"), "PARSE"},
+	{S("* 1 FETCH (UID 1 BODY[] {10}\r\nabc"), "PARSE"},
+	{S("* 1 FETCH (UID 1 BODY[HEADER] {10}\r\nabc"), "PARSE"},
+	{S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc"), "PARSE"},
+	{S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc)"), "PARSE"},
+};
+
+static void refuses_malformed_and_truncated_input_as_parse_bug(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct fleet_err err;
+		char *got;
+
+		fleet_err_clear(&err);
+		got = parse_all_ways(NULL, bad[i].in, bad[i].len, &err);
+		if (got)
+			fail_msg("case %zu accepted: %s", i, got);
+		assert_string_equal(err.code, bad[i].code);
+		assert_int_equal(err.cls, FLEET_ERR_BUG);
+		assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
+		assert_true(strncmp(err.message, "malformed IMAP response", 23) == 0);
+	}
+}
+
+static void error_detail_quotes_the_offending_line(void **state)
+{
+	struct fleet_err err;
+	char *got = parse_all_ways(NULL, S("* 1 FETCH (UID 1))\r\n"), &err);
+
+	assert_null(got);
+	assert_non_null(strstr(err.detail, "* 1 FETCH (UID 1))\\x0d\\x0a"));
+}
+
+static void parser_refuses_input_after_an_error_until_reset(void **state)
+{
+	struct imap_parser *p = imap_parser_new(NULL);
+	struct imap_parser_event ev;
+	struct fleet_err err;
+	size_t used;
+
+	assert_int_equal(imap_parser_next(p, S("bogus\r\n"), &used, &ev, &err), -1);
+	assert_int_equal(imap_parser_next(p, S("* OK\r\n"), &used, &ev, &err), -1);
+	imap_parser_reset(p);
+	assert_int_equal(imap_parser_next(p, S("* OK\r\n"), &used, &ev, &err), IMAP_PARSER_RESPONSE);
+	imap_parser_free(&p);
+	assert_null(p);
+}
+
+/* ---- limits ------------------------------------------------------------------------------------- */
+
+static void small_limits(struct imap_parser_limits *l)
+{
+	imap_parser_limits_default(l);
+	l->max_line = 100;
+	l->max_depth = 4;
+	l->max_literal = 1000;
+	l->max_buffered_literal = 50;
+	l->max_response = 4096;
+}
+
+static void refuses_line_longer_than_the_limit(void **state)
+{
+	struct imap_parser_limits l;
+	struct fleet_buf in = FLEET_BUF_INIT(1 << 16);
+	struct fleet_err err;
+
+	small_limits(&l);
+	fleet_buf_append_str(&in, "* SEARCH");
+	for (int i = 0; i < 40; i++)
+		fleet_buf_append_str(&in, " 12");
+	fleet_buf_append_str(&in, "\r\n");
+	assert_null(parse_all_ways(&l, in.data, in.len, &err));
+	assert_string_equal(err.code, "PARSE_LIMIT");
+	assert_int_equal(err.cls, FLEET_ERR_BUG);
+	/* Without an end of line the parser must stop collecting at the limit, not wait forever. */
+	fleet_buf_reset(&in);
+	for (int i = 0; i < 200; i++)
+		fleet_buf_append_str(&in, "x");
+	assert_null(parse_all_ways(&l, in.data, in.len, &err));
+	assert_string_equal(err.code, "PARSE_LIMIT");
+	fleet_buf_release(&in);
+}
+
+static void line_limit_does_not_count_literal_bytes(void **state)
+{
+	struct imap_parser_limits l;
+	struct fleet_buf in = FLEET_BUF_INIT(1 << 16);
+	struct fleet_err err;
+	char *got;
+
+	small_limits(&l);
+	fleet_buf_append_str(&in, "* 1 FETCH (BODY[] {900}\r\n");
+	for (int i = 0; i < 900; i++)
+		fleet_buf_append_str(&in, "y");
+	fleet_buf_append_str(&in, ")\r\n");
+	got = parse_all_ways(&l, in.data, in.len, &err);
+	assert_non_null(got);
+	assert_non_null(strstr(got, "{streamed 900}"));
+	xfree(&got);
+	fleet_buf_release(&in);
+}
+
+static void refuses_nesting_deeper_than_the_limit(void **state)
+{
+	struct imap_parser_limits l;
+	struct fleet_err err;
+	char *got;
+
+	small_limits(&l);
+	got = parse_all_ways(&l, S("* X ((((a))))\r\n"), &err);
+	assert_non_null(got);
+	xfree(&got);
+	assert_null(parse_all_ways(&l, S("* X (((((a)))))\r\n"), &err));
+	assert_string_equal(err.code, "PARSE_LIMIT");
+	/* The default depth stops a hostile server's 100000 parentheses without recursion. */
+	{
+		struct fleet_buf in = FLEET_BUF_INIT(1 << 20);
+		struct imap_parser *p = imap_parser_new(NULL);
+		struct imap_parser_event ev;
+		size_t used;
+
+		fleet_buf_append_str(&in, "* X ");
+		for (int i = 0; i < 60000; i++)
+			fleet_buf_append(&in, "(", 1);
+		fleet_buf_append_str(&in, "\r\n");
+		assert_int_equal(imap_parser_next(p, in.data, in.len, &used, &ev, &err), -1);
+		assert_string_equal(err.code, "PARSE_LIMIT");
+		imap_parser_free(&p);
+		fleet_buf_release(&in);
+	}
+}
+
+static void refuses_literal_larger_than_the_limit_even_when_streamed(void **state)
+{
+	struct imap_parser_limits l;
+	struct fleet_err err;
+
+	small_limits(&l);
+	assert_null(parse_all_ways(&l, S("* 1 FETCH (BODY[] {1001}\r\n"), &err));
+	assert_string_equal(err.code, "PARSE_LIMIT");
+	assert_non_null(strstr(err.message, "1001"));
+	/* The default streamed limit is 1 GiB. */
+	assert_null(parse_all_ways(NULL, S("* 1 FETCH (BODY[] {1073741825}\r\n"), &err));
+	assert_string_equal(err.code, "PARSE_LIMIT");
+}
+
+static void refuses_buffering_a_literal_above_the_buffered_limit(void **state)
+{
+	struct imap_parser_limits l;
+	struct fleet_buf in = FLEET_BUF_INIT(1 << 16);
+	struct fleet_err err;
+
+	small_limits(&l);
+	/* BODY[HEADER] is buffered by the test consumer: 51 bytes exceed the 50-byte cap. */
+	fleet_buf_append_str(&in, "* 1 FETCH (BODY[HEADER] {51}\r\n");
+	for (int i = 0; i < 51; i++)
+		fleet_buf_append_str(&in, "h");
+	fleet_buf_append_str(&in, ")\r\n");
+	assert_null(parse_all_ways(&l, in.data, in.len, &err));
+	assert_string_equal(err.code, "PARSE_LIMIT");
+	fleet_buf_release(&in);
+}
+
+static void refuses_response_larger_than_the_limit(void **state)
+{
+	struct imap_parser_limits l;
+	struct fleet_buf in = FLEET_BUF_INIT(1 << 16);
+	struct fleet_err err;
+
+	small_limits(&l);
+	/* Many small buffered literals: each fits, together they exceed max_response. */
+	fleet_buf_append_str(&in, "* X (");
+	for (int i = 0; i < 100; i++)
+		fleet_buf_append_str(&in, " {40}\r\n0123456789012345678901234567890123456789");
+	fleet_buf_append_str(&in, ")\r\n");
+	assert_null(parse_all_ways(&l, in.data, in.len, &err));
+	assert_string_equal(err.code, "PARSE_LIMIT");
+	fleet_buf_release(&in);
+}
+
+/* ---- the literal-start view ------------------------------------------------------------------ */
+
+static void literal_start_shows_the_response_parsed_so_far(void **state)
+{
+	const char in[] = "* 12 FETCH (UID 345 FLAGS (\\Seen) BODY[] {5}\r\nhello)\r\n";
+	struct imap_parser *p = imap_parser_new(NULL);
+	struct imap_parser_event ev;
+	struct fleet_err err;
+	size_t used, off = 0;
+	const struct imap_node *list;
+	uint64_t uid;
+
+	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err), IMAP_PARSER_LITERAL_START);
+	off += used;
+	assert_false(ev.resp->complete);
+	assert_true(ev.resp->has_number);
+	assert_int_equal(ev.resp->number, 12);
+	assert_string_equal(ev.resp->name, "FETCH");
+	assert_string_equal(ev.item, "BODY[]");
+	assert_int_equal(ev.literal_size, 5);
+	list = ev.resp->args;
+	assert_non_null(list);
+	assert_int_equal(list->type, IMAP_NODE_LIST);
+	assert_int_equal(imap_node_u64(imap_list_get(list, "UID"), UINT32_MAX, &uid), 0);
+	assert_int_equal(uid, 345);
+	imap_parser_stream_literal(p);
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err), IMAP_PARSER_LITERAL_DATA);
+	assert_ptr_equal(ev.data, in + off);
+	assert_int_equal(ev.len, 5);
+	off += used;
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err), IMAP_PARSER_LITERAL_END);
+	off += used;
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err), IMAP_PARSER_RESPONSE);
+	off += used;
+	assert_int_equal(off, sizeof(in) - 1);
+	assert_true(ev.resp->complete);
+	assert_int_equal(imap_node_nth(ev.resp->args->child, 5)->type, IMAP_NODE_STREAMED);
+	assert_int_equal(imap_node_nth(ev.resp->args->child, 5)->size, 5);
+	assert_true(imap_parser_at_boundary(p));
+	imap_parser_free(&p);
+}
+
+static void render_elides_literal_bodies(void **state)
+{
+	const char in[] = "* 1 FETCH (UID 5 BODY[HEADER] {11}\r\nSecret: yes FLAGS ())\r\n";
+	struct imap_parser *p = imap_parser_new(NULL);
+	struct imap_parser_event ev;
+	struct fleet_err err;
+	struct fleet_buf b = FLEET_BUF_INIT(1024);
+	size_t used, off = 0;
+	int r;
+
+	while ((r = imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err)) > 0) {
+		off += used;
+		if (r == IMAP_PARSER_RESPONSE)
+			break;
+	}
+	assert_int_equal(r, IMAP_PARSER_RESPONSE);
+	imap_response_render(ev.resp, &b, 200);
+	assert_string_equal(fleet_buf_cstr(&b), "* 1 FETCH (UID 5 BODY[HEADER] {11 bytes} FLAGS ())");
+	fleet_buf_release(&b);
+	imap_parser_free(&p);
+}
+
+/* ---- codes, sets, refusal table -------------------------------------------------------------------- */
+
+static void uid_sets_parse_ranges_lists_and_star(void **state)
+{
+	struct imap_uidset set = {0};
+	uint32_t uid;
+
+	assert_int_equal(imap_uidset_parse(&set, S("5:7")), 0);
+	assert_int_equal(imap_uidset_count(&set), 3);
+	imap_uidset_release(&set);
+	assert_int_equal(imap_uidset_parse(&set, S("1,3:4,9")), 0);
+	assert_int_equal(imap_uidset_count(&set), 4);
+	assert_int_equal(imap_uidset_nth(&set, 2, &uid), 0);
+	assert_int_equal(uid, 4);
+	assert_int_equal(imap_uidset_nth(&set, 3, &uid), 0);
+	assert_int_equal(uid, 9);
+	assert_int_equal(imap_uidset_nth(&set, 4, &uid), -1);
+	assert_true(imap_uidset_contains(&set, 3));
+	assert_false(imap_uidset_contains(&set, 5));
+	imap_uidset_release(&set);
+	assert_int_equal(imap_uidset_parse(&set, S("7:5")), 0);
+	assert_int_equal(set.r[0].lo, 5);
+	imap_uidset_release(&set);
+	assert_int_equal(imap_uidset_parse(&set, S("1:*")), 0);
+	assert_int_equal(imap_uidset_count(&set), 4294967295ull);
+	imap_uidset_release(&set);
+	static const char *const bad_sets[] = {"", ",", "1,", "0", "a", "1:", ":2", "1::2", "4294967296", "1 2"};
+	for (size_t i = 0; i < sizeof(bad_sets) / sizeof(bad_sets[0]); i++) {
+		assert_int_equal(imap_uidset_parse(&set, bad_sets[i], strlen(bad_sets[i])), -1);
+		assert_int_equal(set.n, 0);
+	}
+	imap_uidset_release(&set);
+}
+
+static void appenduid_and_copyuid_codes_parse(void **state)
+{
+	struct imap_uidset a = {0}, b = {0};
+	uint32_t v;
+
+	assert_int_equal(imap_code_appenduid("38505 3955", &v, &a), 0);
+	assert_int_equal(v, 38505);
+	assert_int_equal(imap_uidset_count(&a), 1);
+	assert_int_equal(a.r[0].lo, 3955);
+	imap_uidset_release(&a);
+	assert_int_equal(imap_code_appenduid("38505 3955:3957", &v, &a), 0);
+	assert_int_equal(imap_uidset_count(&a), 3);
+	imap_uidset_release(&a);
+	assert_int_equal(imap_code_appenduid("38505 3955,3960", &v, &a), 0);
+	assert_int_equal(imap_uidset_count(&a), 2);
+	imap_uidset_release(&a);
+	assert_int_equal(imap_code_appenduid("0 1", &v, &a), -1);
+	assert_int_equal(imap_code_appenduid("1", &v, &a), -1);
+	assert_int_equal(imap_code_appenduid("1 2 3", &v, &a), -1);
+	assert_int_equal(imap_code_appenduid("1 *", &v, &a), -1);
+	assert_int_equal(imap_code_copyuid("38505 304,319:320 3956:3958", &v, &a, &b), 0);
+	assert_int_equal(imap_uidset_count(&a), 3);
+	assert_int_equal(imap_uidset_count(&b), 3);
+	imap_uidset_release(&a);
+	imap_uidset_release(&b);
+}
+
+static void code_words_split_capabilities_and_flag_lists(void **state)
+{
+	struct imap_strlist l = {0};
+
+	imap_code_words("(\\Deleted \\Seen \\*)", &l);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.v[2], "\\*");
+	assert_int_equal(imap_strlist_find(&l, "\\seen"), 1);
+	imap_strlist_release(&l);
+	imap_code_words("IMAP4rev1  IDLE ", &l);
+	assert_int_equal(l.n, 2);
+	imap_strlist_release(&l);
+}
+
+static const struct class_case {
+	enum imap_status st;
+	const char *code;
+	const char *text;
+	enum fleet_err_scope dflt;
+	enum fleet_err_class cls;
+	enum fleet_err_scope scope;
+	const char *ecode;
+	unsigned retry_ms;
+} classes[] = {
+	{IMAP_STATUS_NO, "UNAVAILABLE", "try later", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
+	{IMAP_STATUS_NO, "LIMIT", "too many connections", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "LIMIT", 0},
+	{IMAP_STATUS_NO, "INUSE", "locked", FLEET_SCOPE_FOLDER, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "INUSE", 0},
+	{IMAP_STATUS_NO, "THROTTLED", "slow down", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
+	{IMAP_STATUS_NO, "AUTHENTICATIONFAILED", "bad", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHENTICATIONFAILED", 0},
+	{IMAP_STATUS_NO, "AUTHORIZATIONFAILED", "no", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHORIZATIONFAILED", 0},
+	{IMAP_STATUS_NO, "EXPIRED", "pw", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "EXPIRED", 0},
+	{IMAP_STATUS_NO, "CONTACTADMIN", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CONTACTADMIN", 0},
+	{IMAP_STATUS_NO, "PRIVACYREQUIRED", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "PRIVACYREQUIRED", 0},
+	{IMAP_STATUS_NO, "NOPERM", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NOPERM", 0},
+	{IMAP_STATUS_NO, "EXPUNGEISSUED", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "EXPUNGEISSUED", 0},
+	{IMAP_STATUS_NO, "CORRUPTION", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "CORRUPTION", 0},
+	{IMAP_STATUS_NO, "SERVERBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "SERVERBUG", 0},
+	{IMAP_STATUS_BAD, "CLIENTBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", 0},
+	{IMAP_STATUS_NO, "CANNOT", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "CANNOT", 0},
+	{IMAP_STATUS_NO, "OVERQUOTA", "full", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
+	{IMAP_STATUS_NO, "ALREADYEXISTS", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "ALREADYEXISTS", 0},
+	{IMAP_STATUS_NO, "NONEXISTENT", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NONEXISTENT", 0},
+	{IMAP_STATUS_NO, "TOOBIG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "TOOBIG", 0},
+	{IMAP_STATUS_NO, "TRYCREATE", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "TRYCREATE", 0},
+	{IMAP_STATUS_NO, "overquota", "lower-case code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "overquota", 0},
+	{IMAP_STATUS_BYE, NULL, "shutting down", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "BYE", 0},
+	{IMAP_STATUS_BYE, "UNAVAILABLE", "maintenance", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
+	{IMAP_STATUS_NO, NULL, "Request is throttled. Suggested Backoff Time: 92415 milliseconds", FLEET_SCOPE_MESSAGE,
+	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 92415},
+	{IMAP_STATUS_NO, "UNAVAILABLE", "Suggested Backoff Time: 500 milliseconds", FLEET_SCOPE_MESSAGE,
+	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 500},
+	{IMAP_STATUS_NO, "ALERT", "Too many simultaneous connections. (Failure)", FLEET_SCOPE_ACCOUNT,
+	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
+	{IMAP_STATUS_NO, NULL, "Account exceeded command or bandwidth limits.", FLEET_SCOPE_MESSAGE,
+	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
+	{IMAP_STATUS_NO, NULL, "Server Unavailable. 15", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
+	{IMAP_STATUS_NO, NULL, "Mailbox doesn't exist", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NO", 0},
+	{IMAP_STATUS_NO, "WEBALERT", "unknown code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "WEBALERT", 0},
+	{IMAP_STATUS_BAD, NULL, "Error in IMAP command", FLEET_SCOPE_MESSAGE, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "BAD", 0},
+	{IMAP_STATUS_NO, "OVERQUOTA", "Suggested Backoff Time: 5 milliseconds", FLEET_SCOPE_MESSAGE,
+	 FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
+};
+
+static void refusal_table_maps_codes_to_class_and_scope(void **state)
+{
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		const struct class_case *c = &classes[i];
+		struct fleet_err err;
+
+		fleet_err_clear(&err);
+		assert_int_equal(imap_status_to_err(c->st, c->code, c->text, c->dflt, &err), -1);
+		if (err.cls != c->cls || err.scope != c->scope || strcmp(err.code, c->ecode) != 0 ||
+		    err.retry_after_ms != c->retry_ms)
+			fail_msg("case %zu (%s %s): got %s/%s/%s/%u", i, c->code ? c->code : "-", c->text,
+				 fleet_err_class_name(err.cls), fleet_err_scope_name(err.scope), err.code, err.retry_after_ms);
+		assert_non_null(strstr(err.message, c->text));
+	}
+}
+
+static void refusal_from_a_parsed_response_uses_its_code_and_text(void **state)
+{
+	const char in[] = "a7 NO [OVERQUOTA] Quota exceeded\r\n";
+	struct imap_parser *p = imap_parser_new(NULL);
+	struct imap_parser_event ev;
+	struct fleet_err err;
+	size_t used;
+
+	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err), IMAP_PARSER_RESPONSE);
+	assert_int_equal(imap_response_to_err(ev.resp, FLEET_SCOPE_MESSAGE, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
+	assert_string_equal(err.code, "OVERQUOTA");
+	assert_string_equal(err.message, "server answered NO [OVERQUOTA] Quota exceeded");
+	imap_parser_free(&p);
+}
+
+static void numeric_codes_read_as_numbers(void **state)
+{
+	const char in[] = "* OK [UIDVALIDITY 3857529045] x\r\n";
+	struct imap_parser *p = imap_parser_new(NULL);
+	struct imap_parser_event ev;
+	struct fleet_err err;
+	size_t used;
+	uint64_t v;
+
+	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err), IMAP_PARSER_RESPONSE);
+	assert_true(imap_resp_has_code(ev.resp, "uidvalidity"));
+	assert_int_equal(imap_resp_code_u64(ev.resp, "UIDVALIDITY", &v), 0);
+	assert_int_equal(v, 3857529045u);
+	assert_int_equal(imap_resp_code_u64(ev.resp, "UIDNEXT", &v), -1);
+	imap_parser_free(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(parses_well_formed_responses_identically_in_any_split),
+		cmocka_unit_test(refuses_malformed_and_truncated_input_as_parse_bug),
+		cmocka_unit_test(error_detail_quotes_the_offending_line),
+		cmocka_unit_test(parser_refuses_input_after_an_error_until_reset),
+		cmocka_unit_test(refuses_line_longer_than_the_limit),
+		cmocka_unit_test(line_limit_does_not_count_literal_bytes),
+		cmocka_unit_test(refuses_nesting_deeper_than_the_limit),
+		cmocka_unit_test(refuses_literal_larger_than_the_limit_even_when_streamed),
+		cmocka_unit_test(refuses_buffering_a_literal_above_the_buffered_limit),
+		cmocka_unit_test(refuses_response_larger_than_the_limit),
+		cmocka_unit_test(literal_start_shows_the_response_parsed_so_far),
+		cmocka_unit_test(render_elides_literal_bodies),
+		cmocka_unit_test(uid_sets_parse_ranges_lists_and_star),
+		cmocka_unit_test(appenduid_and_copyuid_codes_parse),
+		cmocka_unit_test(code_words_split_capabilities_and_flag_lists),
+		cmocka_unit_test(refusal_table_maps_codes_to_class_and_scope),
+		cmocka_unit_test(refusal_from_a_parsed_response_uses_its_code_and_text),
+		cmocka_unit_test(numeric_codes_read_as_numbers),
+	};
+
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("imap_parser", tests, NULL, NULL);
+}

@@ -1,0 +1,1131 @@
+/* Unit tests for io/net.c + io/tls.c (the io_stream contract in io/stream.h), without the lab.
+ *
+ * Servers run in threads of this process on loopback: plain ones (echo, silent, closing) and TLS
+ * ones whose certificates are generated here with the OpenSSL API (a CA, a leaf for localhost and
+ * 127.0.0.1, an expired leaf, a self-signed leaf), so every verification outcome is reproducible.
+ * The test process keeps the default SIGPIPE disposition on purpose: a write to a closed peer
+ * that raised SIGPIPE in the client would kill it. Server threads block SIGPIPE for themselves.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "io/stream.h"
+#include "io/tls.h"
+
+/* ---- certificates --------------------------------------------------------------------------- */
+
+static EVP_PKEY *g_ca_key, *g_leaf_key;
+static X509 *g_ca, *g_leaf, *g_expired, *g_selfsigned;
+static SSL_CTX *g_srv_ok, *g_srv_expired, *g_srv_selfsigned, *g_srv_tls11;
+static char g_cafile[64];
+
+static void add_ext(X509 *issuer, X509 *x, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	assert_non_null(ext);
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+}
+
+/* A certificate for key, signed by issuer (NULL = self-signed), valid from..to seconds from now. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer, EVP_PKEY *issuer_key,
+		       int is_ca, long from_s, long to_s)
+{
+	static long serial = 1;
+	X509 *x = X509_new();
+	X509_NAME *name;
+
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+	X509_gmtime_adj(X509_getm_notBefore(x), from_s);
+	X509_gmtime_adj(X509_getm_notAfter(x), to_s);
+	X509_set_pubkey(x, key);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"imapfleet test", -1, -1,
+				   0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	add_ext(issuer ? issuer : x, x, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "CA:FALSE");
+	add_ext(issuer ? issuer : x, x, NID_key_usage,
+		is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyEncipherment");
+	add_ext(issuer ? issuer : x, x, NID_subject_key_identifier, "hash");
+	if (san)
+		add_ext(issuer ? issuer : x, x, NID_subject_alt_name, san);
+	assert_true(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
+	return x;
+}
+
+static SSL_CTX *server_ctx(X509 *cert, EVP_PKEY *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	assert_non_null(ctx);
+	assert_int_equal(SSL_CTX_use_certificate(ctx, cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
+	return ctx;
+}
+
+/* ---- loopback servers ------------------------------------------------------------------------ */
+
+enum srv_mode {
+	SRV_ECHO,	    /* echoes until EOF */
+	SRV_SILENT,	    /* reads and discards until EOF, never writes */
+	SRV_CLOSE,	    /* closes right after accept */
+	SRV_GREET,	    /* cleartext IMAP greeting, then silent */
+	SRV_TLS_ECHO,	    /* TLS handshake, then echo */
+	SRV_TLS_BURST,	    /* TLS handshake, then two lines in one record, then echo */
+	SRV_TLS_CLOSE,	    /* TLS handshake, then close */
+	SRV_STARTTLS,	    /* greeting, expects "a STARTTLS", says OK, then TLS echo */
+	SRV_STARTTLS_INJECT /* same, but pipelines a cleartext line after the OK */
+};
+
+struct srv {
+	int lfd;
+	uint16_t port;
+	enum srv_mode mode;
+	SSL_CTX *ctx;
+	int nconn;
+	pthread_t acceptor;
+	pthread_t handlers[16];
+	int nhandlers;
+	atomic_int stop;
+	pthread_mutex_t lock;
+	char sni[256];
+	int sni_sent;
+	int handshakes;
+};
+
+struct conn {
+	struct srv *sv;
+	int fd;
+};
+
+static void block_sigpipe(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void drain(int fd)
+{
+	char buf[4096];
+
+	while (recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+}
+
+static int read_line(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	while (n + 1 < cap) {
+		if (recv(fd, buf + n, 1, 0) != 1)
+			return -1;
+		if (buf[n++] == '\n')
+			break;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+static void tls_serve(struct conn *c, int burst, int close_at_once)
+{
+	SSL *ssl = SSL_new(c->sv->ctx);
+	char buf[4096];
+	int n;
+
+	SSL_set_fd(ssl, c->fd);
+	if (SSL_accept(ssl) == 1) {
+		const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+		pthread_mutex_lock(&c->sv->lock);
+		c->sv->handshakes++;
+		c->sv->sni_sent = sni != NULL;
+		snprintf(c->sv->sni, sizeof(c->sv->sni), "%s", sni ? sni : "");
+		pthread_mutex_unlock(&c->sv->lock);
+		if (burst)
+			SSL_write(ssl, "line1\r\nline2\r\n", 14);
+		if (!close_at_once) {
+			while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+				if (SSL_write(ssl, buf, n) <= 0)
+					break;
+			SSL_shutdown(ssl);
+		}
+	}
+	SSL_free(ssl);
+	ERR_clear_error();
+}
+
+static void *srv_handler(void *arg)
+{
+	struct conn *c = arg;
+	struct timeval tv = {.tv_sec = 10};
+	char buf[4096];
+	ssize_t n;
+
+	block_sigpipe();
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	switch (c->sv->mode) {
+	case SRV_ECHO:
+		while ((n = recv(c->fd, buf, sizeof(buf), 0)) > 0)
+			if (send(c->fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+				break;
+		break;
+	case SRV_SILENT: drain(c->fd); break;
+	case SRV_CLOSE: break;
+	case SRV_GREET:
+		send(c->fd, "* OK IMAP4rev1 ready\r\n", 22, MSG_NOSIGNAL);
+		drain(c->fd);
+		break;
+	case SRV_TLS_ECHO:
+	case SRV_TLS_BURST:
+	case SRV_TLS_CLOSE: tls_serve(c, c->sv->mode == SRV_TLS_BURST, c->sv->mode == SRV_TLS_CLOSE); break;
+	case SRV_STARTTLS:
+	case SRV_STARTTLS_INJECT:
+		send(c->fd, "* OK ready\r\n", 12, MSG_NOSIGNAL);
+		if (read_line(c->fd, buf, sizeof(buf)) == 0 && strcmp(buf, "a STARTTLS\r\n") == 0) {
+			if (c->sv->mode == SRV_STARTTLS_INJECT) {
+				send(c->fd, "a OK go\r\n* injected\r\n", 21, MSG_NOSIGNAL);
+				drain(c->fd);
+			} else {
+				send(c->fd, "a OK go\r\n", 9, MSG_NOSIGNAL);
+				tls_serve(c, 0, 0);
+			}
+		}
+		break;
+	}
+	close(c->fd);
+	free(c);
+	return NULL;
+}
+
+static void *srv_accept_loop(void *arg)
+{
+	struct srv *sv = arg;
+
+	block_sigpipe();
+	while (!atomic_load(&sv->stop) && sv->nhandlers < sv->nconn) {
+		struct pollfd p = {.fd = sv->lfd, .events = POLLIN};
+		struct conn *c;
+		int fd;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		fd = accept(sv->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		c = malloc(sizeof(*c));
+		c->sv = sv;
+		c->fd = fd;
+		pthread_create(&sv->handlers[sv->nhandlers++], NULL, srv_handler, c);
+	}
+	return NULL;
+}
+
+/* Listens on addr (an IP literal) port 0; returns -1 when the address is unavailable (no IPv6). */
+static int srv_start(struct srv *sv, const char *addr, enum srv_mode mode, SSL_CTX *ctx, int nconn)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1;
+
+	memset(sv, 0, sizeof(*sv));
+	memset(&ss, 0, sizeof(ss));
+	sv->mode = mode;
+	sv->ctx = ctx;
+	sv->nconn = nconn;
+	pthread_mutex_init(&sv->lock, NULL);
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+		a6->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, addr, &a6->sin6_addr);
+		sl = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+
+		a4->sin_family = AF_INET;
+		inet_pton(AF_INET, addr, &a4->sin_addr);
+		sl = sizeof(*a4);
+	}
+	sv->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sv->lfd < 0)
+		return -1;
+	setsockopt(sv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(sv->lfd, (struct sockaddr *)&ss, sl) < 0 || listen(sv->lfd, 16) < 0) {
+		close(sv->lfd);
+		return -1;
+	}
+	sl = sizeof(ss);
+	getsockname(sv->lfd, (struct sockaddr *)&ss, &sl);
+	sv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						  : ((struct sockaddr_in *)&ss)->sin_port);
+	pthread_create(&sv->acceptor, NULL, srv_accept_loop, sv);
+	return 0;
+}
+
+static void srv_stop(struct srv *sv)
+{
+	atomic_store(&sv->stop, 1);
+	pthread_join(sv->acceptor, NULL);
+	for (int i = 0; i < sv->nhandlers; i++)
+		pthread_join(sv->handlers[i], NULL);
+	close(sv->lfd);
+	pthread_mutex_destroy(&sv->lock);
+}
+
+static struct io_endpoint endpoint(const char *host, uint16_t port, enum io_tls_mode mode)
+{
+	struct io_endpoint ep;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.host = host;
+	ep.port = port;
+	ep.mode = mode;
+	ep.connect_timeout_ms = 5000;
+	ep.io_timeout_ms = 5000;
+	ep.label = "src";
+	return ep;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+	if (!strstr(hay, needle))
+		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
+}
+
+/* ---- cleartext ------------------------------------------------------------------------------- */
+
+static void connect_refused_is_transient_econnrefused_naming_host_port(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(a);
+	struct io_endpoint ep;
+	struct io_stream *s = (void *)1;
+	struct fleet_err err;
+	char where[32];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	/* A port that was just bound and released: nothing listens there. */
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	getsockname(fd, (struct sockaddr *)&a, &sl);
+	close(fd);
+	ep = endpoint("127.0.0.1", ntohs(a.sin_port), IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+	assert_null(s);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
+	assert_string_equal(err.code, "ECONNREFUSED");
+	snprintf(where, sizeof(where), "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+	assert_contains(err.message, where);
+	assert_contains(err.message, "refused");
+}
+
+static void empty_host_is_permanent(void **state)
+{
+	struct io_endpoint ep = endpoint("", 143, IO_TLS_PLAIN);
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+}
+
+static void write_read_round_trip_counts_bytes(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[64];
+	size_t got = 0;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_ECHO, NULL, 1), 0);
+	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	assert_false(io_stream_is_tls(s));
+	assert_int_equal(io_stream_write(s, "a NOOP\r\n", 8, &err), 0);
+	while (got < 8) {
+		ssize_t n = io_stream_read(s, buf + got, sizeof(buf) - got, &err);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_memory_equal(buf, "a NOOP\r\n", 8);
+	assert_int_equal(io_stream_bytes_out(s), 8);
+	assert_int_equal(io_stream_bytes_in(s), 8);
+	assert_int_equal(io_stream_tls_info(s, &(struct io_tls_info){0}), -1);
+	assert_int_equal(io_stream_endpoint(s)->port, sv.port);
+	assert_string_equal(io_stream_endpoint(s)->label, "src");
+	io_stream_close(&s);
+	assert_null(s);
+	srv_stop(&sv);
+}
+
+static void connect_tries_every_address_of_a_name(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	/* Listening on IPv4 only: if "localhost" gives ::1 first, that refusal must not be final. */
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_ECHO, NULL, 1), 0);
+	ep = endpoint("localhost", sv.port, IO_TLS_PLAIN);
+	if (io_stream_connect(&ep, &s, &err) != 0)
+		fail_msg("%s (%s)", err.message, err.detail);
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void connect_over_ipv6_loopback_round_trips(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[8];
+
+	if (srv_start(&sv, "::1", SRV_ECHO, NULL, 1) != 0) {
+		skip();
+		return;
+	}
+	ep = endpoint("::1", sv.port, IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	assert_int_equal(io_stream_write(s, "x", 1, &err), 0);
+	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 1);
+	assert_int_equal(buf[0], 'x');
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void error_names_ipv6_literal_in_brackets(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	char where[40];
+
+	if (srv_start(&sv, "::1", SRV_ECHO, NULL, 0) != 0) {
+		skip();
+		return;
+	}
+	srv_stop(&sv); /* now nothing listens on that port */
+	ep = endpoint("::1", sv.port, IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+	snprintf(where, sizeof(where), "[::1]:%u", (unsigned)sv.port);
+	assert_contains(err.message, where);
+}
+
+static void read_times_out_within_io_timeout_as_transient_timeout(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[8];
+	uint64_t t0, dt;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_SILENT, NULL, 1), 0);
+	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
+	ep.io_timeout_ms = 300;
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	t0 = fleet_now_ms();
+	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), -1);
+	dt = fleet_now_ms() - t0;
+	assert_true(dt >= 290 && dt < 2000);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	assert_string_equal(err.code, "TIMEOUT");
+	assert_contains(err.message, "timed out");
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void wait_readable_reports_data_only_when_it_arrives(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[8];
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_ECHO, NULL, 1), 0);
+	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	assert_int_equal(io_stream_wait_readable(s, 0, &err), 0);
+	assert_int_equal(io_stream_wait_readable(s, 50, &err), 0);
+	assert_int_equal(io_stream_write(s, "y", 1, &err), 0);
+	assert_int_equal(io_stream_wait_readable(s, 2000, &err), 1);
+	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 1);
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void read_returns_zero_on_orderly_close(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[8];
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_CLOSE, NULL, 1), 0);
+	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 0);
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void write_to_closed_peer_fails_transient_without_sigpipe(void **state)
+{
+	static char big[65536];
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	int rc = 0;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_CLOSE, NULL, 1), 0);
+	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	srv_stop(&sv); /* the server has closed its end */
+	for (int i = 0; i < 100 && rc == 0; i++)
+		rc = io_stream_write(s, big, sizeof(big), &err);
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	assert_string_equal(err.code, "ECONNRESET");
+	io_stream_close(&s);
+}
+
+static void default_port_is_993_for_implicit_and_143_otherwise(void **state)
+{
+	static const struct {
+		enum io_tls_mode mode;
+		unsigned port;
+	} cases[] = {{IO_TLS_IMPLICIT, 993}, {IO_TLS_STARTTLS, 143}, {IO_TLS_PLAIN, 143}};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct io_endpoint ep = endpoint("127.0.0.1", 0, cases[i].mode);
+		struct io_stream *s;
+		struct fleet_err err;
+		char where[32];
+
+		ep.connect_timeout_ms = 1000;
+		ep.io_timeout_ms = 1000;
+		snprintf(where, sizeof(where), "127.0.0.1:%u", cases[i].port);
+		if (io_stream_connect(&ep, &s, &err) == 0) {
+			assert_int_equal(io_stream_endpoint(s)->port, cases[i].port);
+			io_stream_close(&s);
+		} else {
+			assert_contains(err.message, where);
+		}
+	}
+}
+
+/* ---- TLS ------------------------------------------------------------------------------------- */
+
+static int tls_connect(struct srv *sv, const char *host, enum srv_mode mode, SSL_CTX *ctx, const char *cafile,
+		       const char *verify_host, int insecure, struct io_stream **s, struct fleet_err *err)
+{
+	const char *bind_to = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+	struct io_endpoint ep;
+
+	assert_int_equal(srv_start(sv, bind_to, mode, ctx, 1), 0);
+	ep = endpoint(host, sv->port, IO_TLS_IMPLICIT);
+	ep.cafile = cafile;
+	ep.verify_host = verify_host;
+	ep.insecure = insecure;
+	return io_stream_connect(&ep, s, err);
+}
+
+static void tls_verified_with_cafile_reports_info(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	struct io_tls_info info;
+	char buf[16];
+
+	if (tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_ok, g_cafile, NULL, 0, &s, &err) != 0)
+		fail_msg("%s", err.message);
+	assert_true(io_stream_is_tls(s));
+	assert_int_equal(io_stream_tls_info(s, &info), 0);
+	assert_int_equal(info.verified, 1);
+	assert_string_equal(info.verify_result, "ok");
+	assert_true(strcmp(info.version, "TLSv1.2") == 0 || strcmp(info.version, "TLSv1.3") == 0);
+	assert_true(info.cipher[0] != '\0');
+	assert_contains(info.subject, "CN=localhost");
+	assert_contains(info.issuer, "CN=imapfleet test CA");
+	assert_contains(info.san, "DNS:localhost");
+	assert_contains(info.san, "IP:127.0.0.1");
+	assert_contains(info.not_after, " UTC");
+	assert_int_equal(io_stream_write(s, "a NOOP\r\n", 8, &err), 0);
+	assert_true(io_stream_read(s, buf, sizeof(buf), &err) > 0);
+	assert_int_equal(io_stream_bytes_out(s), 8);
+	assert_true(io_stream_bytes_in(s) > 0);
+	io_stream_close(&s);
+	srv_stop(&sv);
+	assert_string_equal(sv.sni, "localhost");
+}
+
+static void tls_without_cafile_fails_permanent_naming_unknown_ca(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_ok, NULL, NULL, 0, &s, &err), -1);
+	srv_stop(&sv);
+	assert_null(s);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "TLS_VERIFY");
+	assert_contains(err.message, "certificate verify failed for localhost:");
+	assert_contains(err.message, "unable to get local issuer certificate (unknown CA; use --cafile1");
+	assert_contains(err.detail, "--insecure1");
+}
+
+static void tls_self_signed_certificate_fails_permanent(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(
+	    tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_selfsigned, g_cafile, NULL, 0, &s, &err), -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "TLS_VERIFY");
+	assert_contains(err.message, "self-signed certificate");
+}
+
+static void tls_expired_certificate_fails_permanent(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(
+	    tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_expired, g_cafile, NULL, 0, &s, &err), -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "TLS_VERIFY");
+	assert_contains(err.message, "certificate has expired");
+}
+
+static void tls_host_name_mismatch_names_the_certificate_names(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(
+	    tls_connect(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, g_cafile, "imap.example.org", 0, &s, &err),
+	    -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "TLS_VERIFY");
+	assert_contains(err.message,
+			"host name mismatch: certificate is for localhost, 127.0.0.1, not imap.example.org");
+	assert_string_equal(sv.sni, ""); /* the handshake was aborted; no SNI recorded */
+}
+
+static void tls_ip_literal_verifies_against_ip_san_and_sends_no_sni(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	struct io_tls_info info;
+
+	if (tls_connect(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, g_cafile, NULL, 0, &s, &err) != 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(io_stream_tls_info(s, &info), 0);
+	assert_int_equal(info.verified, 1);
+	io_stream_close(&s);
+	srv_stop(&sv);
+	assert_int_equal(sv.handshakes, 1);
+	assert_int_equal(sv.sni_sent, 0);
+}
+
+static void tls_ip_literal_not_in_san_is_a_mismatch(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(tls_connect(&sv, "127.0.0.2", SRV_TLS_ECHO, g_srv_ok, g_cafile, NULL, 0, &s, &err),
+			 -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "TLS_VERIFY");
+	assert_contains(err.message,
+			"host name mismatch: certificate is for localhost, 127.0.0.1, not 127.0.0.2");
+}
+
+static void tls_insecure_connects_warns_and_says_what_would_fail(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	struct io_tls_info info;
+	char *logbuf = NULL;
+	size_t loglen = 0;
+	FILE *sink = open_memstream(&logbuf, &loglen);
+	char where[40];
+
+	assert_non_null(sink);
+	fleet_log_set_sink(sink);
+	if (tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_selfsigned, NULL, NULL, 1, &s, &err) != 0) {
+		fleet_log_set_sink(NULL);
+		fail_msg("%s", err.message);
+	}
+	fleet_log_set_sink(NULL);
+	fclose(sink);
+	snprintf(where, sizeof(where), "localhost:%u", (unsigned)sv.port);
+	assert_contains(logbuf, "WARN");
+	assert_contains(logbuf, "src:");
+	assert_contains(logbuf, where);
+	assert_contains(logbuf, "would fail: self-signed certificate");
+	free(logbuf);
+	assert_int_equal(io_stream_tls_info(s, &info), 0);
+	assert_int_equal(info.verified, 0);
+	assert_string_equal(info.verify_result, "self-signed certificate");
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void tls_insecure_warns_on_every_connection(void **state)
+{
+	char *logbuf = NULL;
+	size_t loglen = 0;
+	FILE *sink = open_memstream(&logbuf, &loglen);
+	int warnings = 0;
+
+	fleet_log_set_sink(sink);
+	for (int i = 0; i < 2; i++) {
+		struct srv sv;
+		struct io_stream *s;
+		struct fleet_err err;
+
+		assert_int_equal(
+		    tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_ok, g_cafile, NULL, 1, &s, &err), 0);
+		io_stream_close(&s);
+		srv_stop(&sv);
+	}
+	fleet_log_set_sink(NULL);
+	fclose(sink);
+	for (const char *p = logbuf; (p = strstr(p, "verification is disabled")) != NULL; p++)
+		warnings++;
+	assert_int_equal(warnings, 2);
+	assert_contains(logbuf, "the certificate would have passed");
+	free(logbuf);
+}
+
+static void tls_to_a_cleartext_port_is_a_permanent_protocol_error(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(tls_connect(&sv, "localhost", SRV_GREET, NULL, g_cafile, NULL, 0, &s, &err), -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "TLS_PROTOCOL");
+	assert_contains(err.detail, "STARTTLS");
+}
+
+static void tls_server_below_1_2_is_refused_permanently(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(
+	    tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_tls11, g_cafile, NULL, 0, &s, &err), -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "TLS_PROTOCOL");
+}
+
+static void tls_handshake_times_out_as_transient(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_SILENT, NULL, 1), 0);
+	ep = endpoint("localhost", sv.port, IO_TLS_IMPLICIT);
+	ep.io_timeout_ms = 300;
+	ep.cafile = g_cafile;
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	assert_string_equal(err.code, "TIMEOUT");
+	assert_contains(err.message, "TLS handshake");
+}
+
+static void tls_closed_during_handshake_is_transient(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(tls_connect(&sv, "localhost", SRV_CLOSE, NULL, g_cafile, NULL, 0, &s, &err), -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+}
+
+static void tls_wait_readable_sees_decrypted_pending_bytes(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	char c, rest[32];
+
+	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_BURST, g_srv_ok, g_cafile, NULL, 0, &s, &err),
+			 0);
+	assert_int_equal(io_stream_read(s, &c, 1, &err), 1);
+	assert_int_equal(c, 'l');
+	/* The rest of the record is decrypted inside OpenSSL, not on the socket. */
+	assert_int_equal(io_stream_wait_readable(s, 0, &err), 1);
+	assert_int_equal(io_stream_read(s, rest, sizeof(rest), &err), 13);
+	assert_int_equal(io_stream_wait_readable(s, 100, &err), 0);
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void tls_read_returns_zero_when_server_closes(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[8];
+
+	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_CLOSE, g_srv_ok, g_cafile, NULL, 0, &s, &err),
+			 0);
+	assert_int_equal(io_stream_wait_readable(s, 2000, &err), 1);
+	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 0);
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void tls_write_to_closed_peer_fails_without_sigpipe(void **state)
+{
+	static char big[65536];
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	int rc = 0;
+
+	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_CLOSE, g_srv_ok, g_cafile, NULL, 0, &s, &err),
+			 0);
+	srv_stop(&sv);
+	for (int i = 0; i < 100 && rc == 0; i++)
+		rc = io_stream_write(s, big, sizeof(big), &err);
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	io_stream_close(&s);
+}
+
+static int starttls_dance(struct io_stream *s, struct fleet_err *err)
+{
+	char line[64];
+	size_t n = 0;
+
+	/* Byte by byte, like a client that must not read past the OK line. */
+	for (int lines = 0; lines < 2;) {
+		if (io_stream_read(s, line + n, 1, err) != 1)
+			return -1;
+		if (line[n++] == '\n') {
+			line[n] = '\0';
+			if (lines++ == 0 && io_stream_write(s, "a STARTTLS\r\n", 12, err) < 0)
+				return -1;
+			n = 0;
+		}
+	}
+	return strcmp(line, "a OK go\r\n") == 0 ? 0 : -1;
+}
+
+static void starttls_upgrades_a_cleartext_stream_and_verifies(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	struct io_tls_info info;
+	char buf[16];
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_STARTTLS, g_srv_ok, 1), 0);
+	ep = endpoint("localhost", sv.port, IO_TLS_STARTTLS);
+	ep.cafile = g_cafile;
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	assert_false(io_stream_is_tls(s));
+	assert_int_equal(starttls_dance(s, &err), 0);
+	if (io_stream_start_tls(s, &err) != 0)
+		fail_msg("%s", err.message);
+	assert_true(io_stream_is_tls(s));
+	assert_int_equal(io_stream_tls_info(s, &info), 0);
+	assert_int_equal(info.verified, 1);
+	assert_int_equal(io_stream_write(s, "b", 1, &err), 0);
+	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 1);
+	assert_int_equal(io_stream_start_tls(s, &err), -1); /* twice is a bug */
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void starttls_refuses_bytes_pipelined_after_the_ok(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_STARTTLS_INJECT, g_srv_ok, 1), 0);
+	ep = endpoint("localhost", sv.port, IO_TLS_STARTTLS);
+	ep.cafile = g_cafile;
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	assert_int_equal(starttls_dance(s, &err), 0);
+	fleet_sleep_ms(50); /* let the injected line arrive */
+	assert_int_equal(io_stream_start_tls(s, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "STARTTLS_INJECTION");
+	assert_false(io_stream_is_tls(s));
+	assert_int_equal(io_stream_read(s, &(char){0}, 1, &err), -1);
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void starttls_verification_failure_is_permanent(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_STARTTLS, g_srv_ok, 1), 0);
+	ep = endpoint("localhost", sv.port, IO_TLS_STARTTLS);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	assert_int_equal(starttls_dance(s, &err), 0);
+	assert_int_equal(io_stream_start_tls(s, &err), -1);
+	assert_string_equal(err.code, "TLS_VERIFY");
+	assert_false(io_stream_is_tls(s)); /* and never a silent fallback: */
+	assert_int_equal(io_stream_write(s, "a LOGIN u p\r\n", 13, &err), -1);
+	assert_string_equal(err.code, "TLS_STATE");
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+static void missing_cafile_is_a_permanent_error(void **state)
+{
+	struct io_endpoint ep;
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, 1), 0);
+	ep = endpoint("localhost", sv.port, IO_TLS_IMPLICIT);
+	ep.cafile = "/nonexistent/imapfleet-ca.pem";
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+	srv_stop(&sv);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err.code, "CAFILE");
+	assert_contains(err.message, "/nonexistent/imapfleet-ca.pem");
+}
+
+#define NTHREADS 8
+
+struct tls_worker {
+	uint16_t port;
+	int ok;
+};
+
+static void *tls_worker_main(void *arg)
+{
+	struct tls_worker *w = arg;
+	struct io_endpoint ep = endpoint("localhost", w->port, IO_TLS_IMPLICIT);
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[64];
+	size_t got = 0;
+
+	ep.cafile = g_cafile;
+	if (io_stream_connect(&ep, &s, &err) != 0)
+		return NULL;
+	for (int i = 0; i < 20; i++) {
+		got = 0;
+		if (io_stream_write(s, "0123456789", 10, &err) != 0)
+			break;
+		while (got < 10) {
+			ssize_t n = io_stream_read(s, buf + got, sizeof(buf) - got, &err);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (got != 10)
+			break;
+	}
+	w->ok = got == 10 && io_stream_bytes_in(s) == 200;
+	io_stream_close(&s);
+	return NULL;
+}
+
+static void tls_many_threads_share_one_context(void **state)
+{
+	struct srv sv;
+	pthread_t th[NTHREADS];
+	struct tls_worker w[NTHREADS];
+
+	tls_ctx_cache_clear(); /* the threads race to create it */
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, NTHREADS), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i].port = sv.port;
+		w[i].ok = 0;
+		pthread_create(&th[i], NULL, tls_worker_main, &w[i]);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	srv_stop(&sv);
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(w[i].ok, 1);
+	assert_int_equal(sv.handshakes, NTHREADS);
+}
+
+/* ---- setup ----------------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	EVP_PKEY *other;
+	FILE *f;
+	int fd;
+
+	g_ca_key = EVP_EC_gen("P-256");
+	g_leaf_key = EVP_EC_gen("P-256");
+	other = EVP_EC_gen("P-256");
+	if (!g_ca_key || !g_leaf_key || !other)
+		return -1;
+	g_ca = make_cert(g_ca_key, "imapfleet test CA", NULL, NULL, NULL, 1, -3600, 86400);
+	g_leaf =
+	    make_cert(g_leaf_key, "localhost", "DNS:localhost,IP:127.0.0.1", g_ca, g_ca_key, 0, -3600, 86400);
+	g_expired = make_cert(g_leaf_key, "localhost", "DNS:localhost,IP:127.0.0.1", g_ca, g_ca_key, 0,
+			      -2 * 86400, -86400);
+	g_selfsigned =
+	    make_cert(other, "localhost", "DNS:localhost,IP:127.0.0.1", NULL, NULL, 0, -3600, 86400);
+	g_srv_ok = server_ctx(g_leaf, g_leaf_key);
+	g_srv_expired = server_ctx(g_expired, g_leaf_key);
+	g_srv_selfsigned = server_ctx(g_selfsigned, other);
+	g_srv_tls11 = server_ctx(g_leaf, g_leaf_key);
+	SSL_CTX_set_security_level(g_srv_tls11, 0);
+	SSL_CTX_set_min_proto_version(g_srv_tls11, TLS1_VERSION);
+	SSL_CTX_set_max_proto_version(g_srv_tls11, TLS1_1_VERSION);
+	SSL_CTX_set_cipher_list(g_srv_tls11, "DEFAULT:@SECLEVEL=0");
+	EVP_PKEY_free(other);
+
+	snprintf(g_cafile, sizeof(g_cafile), "/tmp/imapfleet-test-ca-XXXXXX");
+	fd = mkstemp(g_cafile);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f || !PEM_write_X509(f, g_ca))
+		return -1;
+	fclose(f);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	unlink(g_cafile);
+	SSL_CTX_free(g_srv_ok);
+	SSL_CTX_free(g_srv_expired);
+	SSL_CTX_free(g_srv_selfsigned);
+	SSL_CTX_free(g_srv_tls11);
+	X509_free(g_ca);
+	X509_free(g_leaf);
+	X509_free(g_expired);
+	X509_free(g_selfsigned);
+	EVP_PKEY_free(g_ca_key);
+	EVP_PKEY_free(g_leaf_key);
+	tls_ctx_cache_clear();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(connect_refused_is_transient_econnrefused_naming_host_port),
+	    cmocka_unit_test(empty_host_is_permanent),
+	    cmocka_unit_test(write_read_round_trip_counts_bytes),
+	    cmocka_unit_test(connect_tries_every_address_of_a_name),
+	    cmocka_unit_test(connect_over_ipv6_loopback_round_trips),
+	    cmocka_unit_test(error_names_ipv6_literal_in_brackets),
+	    cmocka_unit_test(read_times_out_within_io_timeout_as_transient_timeout),
+	    cmocka_unit_test(wait_readable_reports_data_only_when_it_arrives),
+	    cmocka_unit_test(read_returns_zero_on_orderly_close),
+	    cmocka_unit_test(write_to_closed_peer_fails_transient_without_sigpipe),
+	    cmocka_unit_test(default_port_is_993_for_implicit_and_143_otherwise),
+	    cmocka_unit_test(tls_verified_with_cafile_reports_info),
+	    cmocka_unit_test(tls_without_cafile_fails_permanent_naming_unknown_ca),
+	    cmocka_unit_test(tls_self_signed_certificate_fails_permanent),
+	    cmocka_unit_test(tls_expired_certificate_fails_permanent),
+	    cmocka_unit_test(tls_host_name_mismatch_names_the_certificate_names),
+	    cmocka_unit_test(tls_ip_literal_verifies_against_ip_san_and_sends_no_sni),
+	    cmocka_unit_test(tls_ip_literal_not_in_san_is_a_mismatch),
+	    cmocka_unit_test(tls_insecure_connects_warns_and_says_what_would_fail),
+	    cmocka_unit_test(tls_insecure_warns_on_every_connection),
+	    cmocka_unit_test(tls_to_a_cleartext_port_is_a_permanent_protocol_error),
+	    cmocka_unit_test(tls_server_below_1_2_is_refused_permanently),
+	    cmocka_unit_test(tls_handshake_times_out_as_transient),
+	    cmocka_unit_test(tls_closed_during_handshake_is_transient),
+	    cmocka_unit_test(tls_wait_readable_sees_decrypted_pending_bytes),
+	    cmocka_unit_test(tls_read_returns_zero_when_server_closes),
+	    cmocka_unit_test(tls_write_to_closed_peer_fails_without_sigpipe),
+	    cmocka_unit_test(starttls_upgrades_a_cleartext_stream_and_verifies),
+	    cmocka_unit_test(starttls_refuses_bytes_pipelined_after_the_ok),
+	    cmocka_unit_test(starttls_verification_failure_is_permanent),
+	    cmocka_unit_test(missing_cafile_is_a_permanent_error),
+	    cmocka_unit_test(tls_many_threads_share_one_context),
+	};
+
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("io_stream", tests, group_setup, group_teardown);
+}
