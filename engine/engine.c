@@ -1,0 +1,1055 @@
+/* engine/engine.c: one account pair, from login to the last folder.
+ *
+ * Per folder: STATUS tells whether anything changed since the last complete pass (then the folder
+ * is skipped without SELECT); otherwise the source metadata is fetched in one UID FETCH, diffed
+ * against the ledger, and the missing messages are copied in windows: the window is recorded in
+ * the ledger before its APPENDs, each body is streamed from the source FETCH into a pipelined
+ * APPEND (LITERAL+) while being hashed, and the ledger rows are flushed before the window is
+ * closed. A crash inside a window leaves it open; the next attempt matches destination messages
+ * at or above the recorded UIDNEXT by identity (engine/identity.h) before appending anything.
+ */
+#include "engine/engine.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/folder_map.h"
+#include "engine/identity.h"
+#include "io/imap.h"
+
+#define MAX_FAILURES_KEPT 1000
+
+/* ---- per-message state ------------------------------------------------------------------------ */
+
+struct src_msg {
+	uint32_t uid;
+	uint32_t seq;
+	uint64_t size;
+	char internaldate[IMAP_INTERNALDATE_LEN + 4];
+	char *flags;           /* space separated, as on the source */
+	int has_ident;
+	struct msg_ident ident;
+	int copied;            /* in the ledger already */
+	uint32_t dst_uid;      /* for copied messages, 0 when unknown */
+};
+
+struct src_list {
+	struct src_msg *v;
+	size_t n, alloc;
+};
+
+static void src_list_release(struct src_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		xfree(&l->v[i].flags);
+	xfree(&l->v);
+	l->n = l->alloc = 0;
+}
+
+/* ---- engine context ----------------------------------------------------------------------------- */
+
+struct engine {
+	const struct engine_job *job;
+	const struct engine_opts *o;
+	struct engine_stats *st;
+	struct imap_conn *src, *dst;
+	struct imap_namespace src_ns, dst_ns;
+	int src_condstore;
+	time_t now;
+};
+
+static int cancelled(const struct engine *e)
+{
+	return e->job->cancel && *e->job->cancel;
+}
+
+static void add_failure(struct engine *e, const char *folder, uint32_t uid, const struct fleet_err *err)
+{
+	struct engine_stats *st = e->st;
+	struct engine_failure *f;
+
+	if (st->nfailures >= MAX_FAILURES_KEPT)
+		return;
+	st->failures = xgrow(st->failures, sizeof(*st->failures), st->nfailures + 1, &st->nfailures_alloc);
+	f = &st->failures[st->nfailures++];
+	memset(f, 0, sizeof(*f));
+	snprintf(f->folder, sizeof(f->folder), "%s", folder ? folder : "");
+	f->src_uid = uid;
+	f->cls = err->cls;
+	snprintf(f->code, sizeof(f->code), "%s", err->code);
+	snprintf(f->reason, sizeof(f->reason), "%s", err->message);
+}
+
+static void flags_from_node(const struct imap_node *list, struct fleet_buf *out)
+{
+	fleet_buf_reset(out);
+	if (!list || list->type != IMAP_NODE_LIST)
+		return;
+	for (const struct imap_node *n = list->child; n; n = n->next) {
+		if (!imap_node_is_string(n) || fleet_strcaseeq(n->str, "\\Recent"))
+			continue;
+		if (out->len)
+			fleet_buf_append(out, " ", 1);
+		fleet_buf_append(out, n->str, n->len);
+	}
+}
+
+/* Keeps the flags the destination stores permanently; counts what it drops. */
+static char *filter_flags(const char *flags, const struct imap_mailbox *dst, uint64_t *dropped)
+{
+	struct fleet_buf out = FLEET_BUF_INIT(64 * 1024);
+	int keywords_ok = imap_strlist_find(&dst->permanentflags, "\\*") >= 0;
+	int have_pf = dst->permanentflags.n > 0;
+	const char *p = flags;
+
+	while (p && *p) {
+		const char *end = strchr(p, ' ');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char word[256];
+		int keep;
+
+		snprintf(word, sizeof(word), "%.*s", (int)len, p);
+		if (word[0] == '\\')
+			keep = !have_pf || imap_strlist_find(&dst->permanentflags, word) >= 0;
+		else
+			keep = !have_pf || keywords_ok || imap_strlist_find(&dst->permanentflags, word) >= 0;
+		if (keep) {
+			if (out.len)
+				fleet_buf_append(&out, " ", 1);
+			fleet_buf_append(&out, p, len);
+		} else {
+			(*dropped)++;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return fleet_buf_detach(&out, NULL);
+}
+
+/* Flag sets compared as sets, case-insensitively. */
+static int flags_equal(const char *a, const char *b)
+{
+	struct imap_strlist la = {0}, lb = {0};
+	int eq;
+
+	imap_code_words(a ? a : "", &la);
+	imap_code_words(b ? b : "", &lb);
+	eq = la.n == lb.n;
+	for (size_t i = 0; eq && i < la.n; i++)
+		eq = imap_strlist_find(&lb, la.v[i]) >= 0;
+	imap_strlist_release(&la);
+	imap_strlist_release(&lb);
+	return eq;
+}
+
+/* ---- metadata fetch --------------------------------------------------------------------------------- */
+
+struct meta_ctx {
+	struct src_list *list;
+	int want_ident;
+	struct fleet_buf flags;
+};
+
+static int on_meta(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	struct meta_ctx *mc = ctx;
+	struct src_msg *s;
+
+	mc->list->v = xgrow(mc->list->v, sizeof(*mc->list->v), mc->list->n + 1, &mc->list->alloc);
+	s = &mc->list->v[mc->list->n++];
+	memset(s, 0, sizeof(*s));
+	s->uid = m->uid;
+	s->seq = m->seq;
+	s->size = m->has_size ? m->rfc822_size : 0;
+	if (m->internaldate)
+		snprintf(s->internaldate, sizeof(s->internaldate), "%s", m->internaldate);
+	flags_from_node(m->flags, &mc->flags);
+	s->flags = xstrdup(fleet_buf_cstr(&mc->flags));
+	if (mc->want_ident) {
+		s->ident.uid = m->uid;
+		s->ident.size = s->size;
+		if (identity_parse_internaldate(s->internaldate, &s->ident.date) < 0)
+			s->ident.date = 0;
+		identity_header_hash(m->section ? m->section : "", m->section ? m->section_len : 0, s->ident.hdr);
+		s->has_ident = 1;
+	}
+	return 0;
+}
+
+static int cmp_src_uid(const void *a, const void *b)
+{
+	const struct src_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int fetch_meta(struct imap_conn *c, const char *uidset, int want_ident, struct src_list *out,
+		      struct fleet_err *err)
+{
+	struct meta_ctx mc = {out, want_ident, FLEET_BUF_INIT(64 * 1024)};
+	struct imap_fetch_cb cb = {.on_message = on_meta};
+	const char *items = want_ident ? "(UID FLAGS INTERNALDATE RFC822.SIZE " IDENTITY_FETCH_ITEM ")"
+				       : "(UID FLAGS INTERNALDATE RFC822.SIZE)";
+	int r = imap_fetch(c, uidset, items, &cb, &mc, err);
+
+	fleet_buf_release(&mc.flags);
+	if (r == 0)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_src_uid);
+	return r;
+}
+
+/* ---- the copy window ---------------------------------------------------------------------------------- */
+
+struct copy_slot {
+	struct src_msg *msg;
+	int started;        /* APPEND begun */
+	int append_id;
+	int skipped;        /* not started: cancelled, or refused before the body */
+	struct fleet_err err;
+	int failed;
+	uint8_t sha[32];
+	uint64_t bytes;
+	char *flags;        /* filtered flags as appended */
+};
+
+struct copy_ctx {
+	struct engine *e;
+	const char *src_name, *dst_name;
+	const struct imap_mailbox *dst_mbx;
+	struct copy_slot *slots;
+	size_t nslots;
+	struct copy_slot *cur; /* body in flight */
+	EVP_MD_CTX *md;
+	int fatal;             /* the destination connection failed: stop the account */
+	struct fleet_err fatal_err;
+};
+
+static struct copy_slot *slot_for(struct copy_ctx *cc, uint32_t seq, uint32_t uid)
+{
+	for (size_t i = 0; i < cc->nslots; i++) {
+		struct src_msg *m = cc->slots[i].msg;
+
+		if ((uid && m->uid == uid) || (!uid && m->seq == seq))
+			return &cc->slots[i];
+	}
+	return NULL;
+}
+
+static int on_body_start(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, struct fleet_err *err)
+{
+	struct copy_ctx *cc = ctx;
+	struct copy_slot *s = slot_for(cc, seq, uid);
+	struct fleet_err aerr;
+
+	cc->cur = s;
+	if (!s || s->started || s->failed || cc->fatal)
+		return 0; /* a body we did not ask for, or a repeat: read and drop it */
+	if (cancelled(cc->e)) {
+		s->skipped = 1; /* no new APPEND after a stop request; copied on the next run */
+		cc->cur = NULL;
+		return 0;
+	}
+	s->flags = filter_flags(s->msg->flags, cc->dst_mbx, &cc->e->st->flags_dropped);
+	fleet_err_clear(&aerr);
+	if (imap_append_begin(cc->e->dst, cc->dst_name, s->flags, s->msg->internaldate[0] ? s->msg->internaldate : NULL,
+			      size, &s->append_id, &aerr) < 0) {
+		if (imap_conn_is_broken(cc->e->dst) || aerr.scope >= FLEET_SCOPE_FOLDER) {
+			cc->fatal = 1;
+			cc->fatal_err = aerr;
+		} else {
+			s->failed = 1;
+			s->err = aerr;
+		}
+		cc->cur = NULL;
+		return 0;
+	}
+	s->started = 1;
+	s->bytes = size;
+	EVP_DigestInit_ex(cc->md, EVP_sha256(), NULL);
+	return 0;
+}
+
+static int on_body_data(void *ctx, const char *data, size_t len, struct fleet_err *err)
+{
+	struct copy_ctx *cc = ctx;
+	struct copy_slot *s = cc->cur;
+
+	if (!s || !s->started || cc->fatal)
+		return 0;
+	EVP_DigestUpdate(cc->md, data, len);
+	if (imap_append_data(cc->e->dst, data, len, &cc->fatal_err) < 0)
+		cc->fatal = 1;
+	return 0;
+}
+
+static int on_body_end(void *ctx, struct fleet_err *err)
+{
+	struct copy_ctx *cc = ctx;
+	struct copy_slot *s = cc->cur;
+	unsigned mdlen = 0;
+
+	cc->cur = NULL;
+	if (!s || !s->started || cc->fatal)
+		return 0;
+	EVP_DigestFinal_ex(cc->md, s->sha, &mdlen);
+	if (imap_append_end(cc->e->dst, &cc->fatal_err) < 0)
+		cc->fatal = 1;
+	return 0;
+}
+
+static int on_body_msg(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	return 0;
+}
+
+static void uidset_of(struct fleet_buf *b, struct copy_slot *slots, size_t n)
+{
+	fleet_buf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t lo = slots[i].msg->uid, hi = lo;
+
+		while (i + 1 < n && slots[i + 1].msg->uid == hi + 1)
+			hi = slots[++i].msg->uid;
+		fleet_buf_appendf(b, b->len ? ",%u" : "%u", lo);
+		if (hi != lo)
+			fleet_buf_appendf(b, ":%u", hi);
+	}
+}
+
+/* Copies one window of messages. Returns 0, or -1 when the account cannot go on (err). */
+static int copy_window(struct engine *e, int64_t folder, const char *src_name, const char *dst_name,
+		       const struct imap_mailbox *src_mbx, struct imap_mailbox *dst_mbx, uint32_t *dst_uidnext,
+		       struct src_msg **msgs, size_t n, struct ledger_folder_stats *fst, struct fleet_err *err)
+{
+	const struct ledger *lg = &e->job->ledger;
+	struct copy_ctx cc;
+	struct imap_fetch_cb cb = {on_body_msg, on_body_start, on_body_data, on_body_end};
+	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
+	struct fleet_err ferr;
+	int rc = 0;
+	uint32_t max_uid = 0;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.e = e;
+	cc.src_name = src_name;
+	cc.dst_name = dst_name;
+	cc.dst_mbx = dst_mbx;
+	cc.slots = xcalloc(n, sizeof(*cc.slots));
+	cc.nslots = n;
+	cc.md = EVP_MD_CTX_new();
+	for (size_t i = 0; i < n; i++)
+		cc.slots[i].msg = msgs[i];
+
+	if (lg->ops->window_begin(lg->ctx, folder, dst_mbx->uidvalidity, *dst_uidnext, msgs[0]->uid,
+				  msgs[n - 1]->uid, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	uidset_of(&set, cc.slots, n);
+	fleet_err_clear(&ferr);
+	if (imap_fetch(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &cb, &cc, &ferr) < 0 &&
+	    imap_conn_is_broken(e->src)) {
+		/* The source went away mid-window: what was appended is matched on the next attempt. */
+		*err = ferr;
+		cc.fatal = 1;
+	}
+	/* Collect every APPEND result, also after a failure, so the ledger knows what landed. */
+	for (size_t i = 0; i < n; i++) {
+		struct copy_slot *s = &cc.slots[i];
+		struct imap_append_result ar;
+
+		if (!s->started)
+			continue;
+		if (imap_conn_is_broken(e->dst)) {
+			s->started = 0; /* unknown outcome: the open window covers it */
+			continue;
+		}
+		memset(&ar, 0, sizeof(ar));
+		if (imap_append_wait(e->dst, s->append_id, &ar, &s->err) < 0) {
+			s->failed = 1;
+			if (imap_conn_is_broken(e->dst) || s->err.scope >= FLEET_SCOPE_FOLDER) {
+				if (!cc.fatal) {
+					cc.fatal = 1;
+					cc.fatal_err = s->err;
+				}
+			}
+			continue;
+		}
+		s->msg->dst_uid = ar.has_uid ? ar.uid : 0;
+		if (ar.has_uid && ar.uid >= max_uid)
+			max_uid = ar.uid;
+	}
+	if (cc.fatal && !fleet_err_is_set(err))
+		*err = cc.fatal_err;
+
+	/* Record what happened, then flush: only then is the window closed. */
+	for (size_t i = 0; i < n; i++) {
+		struct copy_slot *s = &cc.slots[i];
+		struct ledger_record rec;
+
+		if (s->skipped || (!s->started && !s->failed))
+			continue;
+		memset(&rec, 0, sizeof(rec));
+		rec.src_uidvalidity = src_mbx->uidvalidity;
+		rec.src_uid = s->msg->uid;
+		rec.size = s->started ? s->bytes : s->msg->size;
+		rec.internaldate = s->msg->internaldate;
+		rec.flags = s->flags ? s->flags : s->msg->flags;
+		rec.dst_uidvalidity = dst_mbx->uidvalidity;
+		if (s->failed) {
+			if (s->err.scope >= FLEET_SCOPE_FOLDER)
+				continue; /* not the message's fault: retried with the account */
+			rec.state = LEDGER_FAILED;
+			rec.error = s->err.message;
+			e->st->msgs_failed++;
+			fst->failed++;
+			add_failure(e, src_name, s->msg->uid, &s->err);
+			log_warn("message uid %u (%llu bytes) not copied: %s", s->msg->uid,
+				 (unsigned long long)s->msg->size, s->err.message);
+		} else {
+			rec.state = LEDGER_COPIED;
+			rec.sha256 = s->sha;
+			rec.dst_uid = s->msg->dst_uid;
+			e->st->msgs_copied++;
+			e->st->bytes_copied += s->bytes;
+			fst->copied++;
+			fst->bytes += s->bytes;
+		}
+		if (lg->ops->record(lg->ctx, folder, &rec, err) < 0) {
+			rc = -1;
+			goto out;
+		}
+	}
+	if (lg->ops->flush(lg->ctx, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (cc.fatal) {
+		rc = -1; /* leave the window open: the next attempt matches what landed */
+		goto out;
+	}
+	if (lg->ops->window_end(lg->ctx, folder, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (max_uid)
+		*dst_uidnext = max_uid + 1;
+	else if (!imap_conn_has_cap(e->dst, "UIDPLUS")) {
+		struct imap_status_info si;
+
+		if (imap_status(e->dst, dst_name, &si, err) < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (si.have & IMAP_HAVE_UIDNEXT)
+			*dst_uidnext = si.uidnext;
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		xfree(&cc.slots[i].flags);
+	xfree(&cc.slots);
+	EVP_MD_CTX_free(cc.md);
+	fleet_buf_release(&set);
+	return rc;
+}
+
+/* ---- one folder ------------------------------------------------------------------------------------------ */
+
+static int in_age_window(const struct engine *e, const struct src_msg *m)
+{
+	int64_t t, age_days;
+
+	if (!e->o->maxage_days && !e->o->minage_days)
+		return 1;
+	if (identity_parse_internaldate(m->internaldate, &t) < 0)
+		return 1; /* no date: never filtered out silently */
+	age_days = ((int64_t)e->now - t) / 86400;
+	if (e->o->maxage_days && age_days >= (int64_t)e->o->maxage_days)
+		return 0;
+	if (e->o->minage_days && age_days < (int64_t)e->o->minage_days)
+		return 0;
+	return 1;
+}
+
+static int cmp_pair_src(const void *key, const void *elem)
+{
+	uint32_t k = *(const uint32_t *)key, v = ((const struct ledger_uid_pair *)elem)->src_uid;
+
+	return k < v ? -1 : k > v;
+}
+
+/* Destination identities for UIDs >= from (1 = whole folder). */
+static int fetch_dst_idents(struct engine *e, uint32_t from, struct msg_ident **out, size_t *nout,
+			    struct fleet_err *err)
+{
+	struct src_list dl = {0};
+	char set[32];
+
+	*out = NULL;
+	*nout = 0;
+	snprintf(set, sizeof(set), "%u:*", from ? from : 1);
+	if (fetch_meta(e->dst, set, 1, &dl, err) < 0) {
+		src_list_release(&dl);
+		return -1;
+	}
+	*out = xcalloc(dl.n ? dl.n : 1, sizeof(**out));
+	for (size_t i = 0; i < dl.n; i++)
+		if (dl.v[i].uid >= from)
+			(*out)[(*nout)++] = dl.v[i].ident;
+	src_list_release(&dl);
+	return 0;
+}
+
+/* Records as copied the source messages found on the destination by identity. */
+static int match_existing(struct engine *e, int64_t folder, const struct imap_mailbox *src_mbx,
+			  const struct imap_mailbox *dst_mbx, struct src_msg **todo, size_t ntodo, uint32_t from,
+			  size_t *nmatched, struct fleet_err *err)
+{
+	const struct ledger *lg = &e->job->ledger;
+	struct msg_ident *dst = NULL, *src;
+	uint32_t *matched;
+	size_t ndst = 0;
+
+	*nmatched = 0;
+	if (ntodo == 0)
+		return 0;
+	if (fetch_dst_idents(e, from, &dst, &ndst, err) < 0)
+		return -1;
+	src = xcalloc(ntodo, sizeof(*src));
+	matched = xcalloc(ntodo, sizeof(*matched));
+	for (size_t i = 0; i < ntodo; i++)
+		src[i] = todo[i]->ident;
+	*nmatched = identity_match(src, ntodo, dst, ndst, matched);
+	for (size_t i = 0; i < ntodo; i++) {
+		struct ledger_record rec;
+		struct src_msg *m = NULL;
+
+		if (!matched[i])
+			continue;
+		for (size_t k = 0; k < ntodo; k++)
+			if (todo[k]->uid == src[i].uid)
+				m = todo[k];
+		if (!m)
+			continue;
+		m->copied = 1;
+		m->dst_uid = matched[i];
+		if (e->o->dry)
+			continue;
+		memset(&rec, 0, sizeof(rec));
+		rec.src_uidvalidity = src_mbx->uidvalidity;
+		rec.src_uid = m->uid;
+		rec.size = m->size;
+		rec.internaldate = m->internaldate;
+		rec.flags = m->flags;
+		rec.dst_uidvalidity = dst_mbx->uidvalidity;
+		rec.dst_uid = matched[i];
+		rec.state = LEDGER_COPIED;
+		if (lg->ops->record(lg->ctx, folder, &rec, err) < 0)
+			goto fail;
+	}
+	xfree(&src);
+	xfree(&matched);
+	xfree(&dst);
+	return e->o->dry ? 0 : lg->ops->flush(lg->ctx, err);
+fail:
+	xfree(&src);
+	xfree(&matched);
+	xfree(&dst);
+	return -1;
+}
+
+struct dst_flags_ctx {
+	uint32_t *uids;
+	char **flags;
+	size_t n, alloc;
+	struct fleet_buf tmp;
+};
+
+static int on_dst_flags(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	struct dst_flags_ctx *d = ctx;
+
+	d->uids = xgrow(d->uids, sizeof(*d->uids), d->n + 1, &d->alloc);
+	d->flags = xrealloc(d->flags, d->alloc * sizeof(*d->flags));
+	flags_from_node(m->flags, &d->tmp);
+	d->uids[d->n] = m->uid;
+	d->flags[d->n++] = xstrdup(fleet_buf_cstr(&d->tmp));
+	return 0;
+}
+
+/* Brings flag changes of already-copied messages over (delta passes). */
+static int sync_flags(struct engine *e, struct src_list *sl, const struct imap_mailbox *dst_mbx,
+		      struct fleet_err *err)
+{
+	struct dst_flags_ctx d = {NULL, NULL, 0, 0, FLEET_BUF_INIT(64 * 1024)};
+	struct imap_fetch_cb cb = {.on_message = on_dst_flags};
+	int rc = 0;
+
+	if (imap_fetch(e->dst, "1:*", "(UID FLAGS)", &cb, &d, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < sl->n; i++) {
+		struct src_msg *m = &sl->v[i];
+		char *want;
+		char set[16];
+
+		if (!m->copied || !m->dst_uid)
+			continue;
+		for (size_t k = 0; k < d.n; k++) {
+			if (d.uids[k] != m->dst_uid)
+				continue;
+			want = filter_flags(m->flags, dst_mbx, &e->st->flags_dropped);
+			if (!flags_equal(want, d.flags[k])) {
+				snprintf(set, sizeof(set), "%u", m->dst_uid);
+				if (imap_uid_store(e->dst, set, IMAP_STORE_REPLACE, want, 1, err) < 0) {
+					xfree(&want);
+					rc = -1;
+					goto out;
+				}
+				e->st->flags_updated++;
+			}
+			xfree(&want);
+			break;
+		}
+	}
+out:
+	for (size_t k = 0; k < d.n; k++)
+		xfree(&d.flags[k]);
+	xfree(&d.flags);
+	xfree(&d.uids);
+	fleet_buf_release(&d.tmp);
+	return rc;
+}
+
+/* --delete2: expunge destination copies of messages that left the source since they were copied. */
+static int delete_vanished(struct engine *e, struct src_list *sl, const struct ledger_uid_pair *pairs,
+			   size_t npairs, struct fleet_err *err)
+{
+	struct fleet_buf set = FLEET_BUF_INIT(1 << 24);
+	uint64_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < npairs; i++) {
+		struct src_msg key = {.uid = pairs[i].src_uid};
+
+		if (!pairs[i].dst_uid || bsearch(&key, sl->v, sl->n, sizeof(*sl->v), cmp_src_uid))
+			continue;
+		fleet_buf_appendf(&set, set.len ? ",%u" : "%u", pairs[i].dst_uid);
+		n++;
+	}
+	if (n == 0)
+		goto out;
+	if (!imap_conn_has_cap(e->dst, "UIDPLUS")) {
+		log_warn("--delete2: the destination lacks UIDPLUS, so %llu messages cannot be expunged safely "
+			 "(EXPUNGE would also remove messages users flagged \\Deleted there); left in place",
+			 (unsigned long long)n);
+		goto out;
+	}
+	if (imap_uid_store(e->dst, fleet_buf_cstr(&set), IMAP_STORE_ADD, "\\Deleted", 1, err) < 0 ||
+	    imap_uid_expunge(e->dst, fleet_buf_cstr(&set), err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	e->st->msgs_deleted += n;
+out:
+	fleet_buf_release(&set);
+	return rc;
+}
+
+static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fleet_err *err)
+{
+	const struct ledger *lg = &e->job->ledger;
+	struct ledger_folder_info info;
+	struct ledger_folder_stats fst;
+	struct imap_status_info si;
+	struct imap_mailbox smbx, dmbx;
+	struct src_list sl = {0};
+	struct ledger_uid_pair *pairs = NULL;
+	size_t npairs = 0;
+	struct src_msg **todo = NULL;
+	size_t ntodo = 0, nmatched = 0;
+	uint32_t dst_uidnext;
+	int need_match, rematch = 0, rc = -1;
+	int have_modseq;
+
+	memset(&smbx, 0, sizeof(smbx));
+	memset(&dmbx, 0, sizeof(dmbx));
+	memset(&fst, 0, sizeof(fst));
+	fleet_log_set_folder(fe->src_name);
+
+	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, &info, err) < 0)
+		goto out;
+	if (imap_status(e->src, fe->src_name, &si, err) < 0)
+		goto out;
+	have_modseq = (si.have & IMAP_HAVE_HIGHESTMODSEQ) != 0;
+	if (!e->o->dry && !e->o->delete2 && !info.window_open && info.src_uidvalidity == si.uidvalidity &&
+	    info.src_uidnext == si.uidnext && info.src_messages == si.messages &&
+	    (!have_modseq || !e->o->sync_flags || info.src_highestmodseq == si.highestmodseq) && si.uidnext) {
+		e->st->folders_unchanged++;
+		e->st->msgs_source += si.messages;
+		e->st->msgs_already += si.messages;
+		log_debug("unchanged since the last pass (STATUS), skipped");
+		rc = 0;
+		goto out;
+	}
+	if (info.src_uidvalidity && info.src_uidvalidity != si.uidvalidity) {
+		log_warn("source UIDVALIDITY changed (%u -> %u): matching the destination by identity instead of UIDs",
+			 info.src_uidvalidity, si.uidvalidity);
+		if (!e->o->dry && lg->ops->folder_reset(lg->ctx, info.id, si.uidvalidity, err) < 0)
+			goto out;
+		rematch = 1;
+	}
+
+	if (imap_select(e->src, fe->src_name, 1, &smbx, err) < 0)
+		goto out;
+	if (imap_select(e->dst, fe->dst_name, 0, &dmbx, err) < 0)
+		goto out;
+	if (info.dst_uidvalidity && info.dst_uidvalidity != dmbx.uidvalidity && !rematch) {
+		log_warn("destination UIDVALIDITY changed (%u -> %u): matching by identity", info.dst_uidvalidity,
+			 dmbx.uidvalidity);
+		rematch = 1;
+	}
+	dst_uidnext = dmbx.uidnext;
+
+	need_match = rematch || info.window_open || e->o->dedupe_existing || e->o->dry;
+	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, &sl, err) < 0)
+		goto out;
+	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, smbx.uidvalidity, &pairs, &npairs, err) < 0)
+		goto out;
+	for (size_t i = 0; i < sl.n; i++) {
+		struct ledger_uid_pair *p = bsearch(&sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src);
+
+		if (p) {
+			sl.v[i].copied = 1;
+			sl.v[i].dst_uid = p->dst_uid;
+		}
+	}
+	e->st->msgs_source += sl.n;
+
+	/* What is left to copy, after the size and age filters. */
+	todo = xcalloc(sl.n ? sl.n : 1, sizeof(*todo));
+	for (size_t i = 0; i < sl.n; i++) {
+		struct src_msg *m = &sl.v[i];
+
+		if (m->copied) {
+			e->st->msgs_already++;
+			continue;
+		}
+		if (!in_age_window(e, m)) {
+			e->st->msgs_skipped++;
+			continue;
+		}
+		if (e->o->maxsize && m->size > e->o->maxsize) {
+			struct fleet_err serr;
+
+			fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "MAXSIZE",
+				      "message of %llu bytes is larger than --maxsize %llu", (unsigned long long)m->size,
+				      (unsigned long long)e->o->maxsize);
+			e->st->msgs_skipped++;
+			add_failure(e, fe->src_name, m->uid, &serr);
+			if (!e->o->dry) {
+				struct ledger_record rec = {0};
+
+				rec.src_uidvalidity = smbx.uidvalidity;
+				rec.src_uid = m->uid;
+				rec.size = m->size;
+				rec.internaldate = m->internaldate;
+				rec.flags = m->flags;
+				rec.state = LEDGER_SKIPPED;
+				rec.error = serr.message;
+				if (lg->ops->record(lg->ctx, info.id, &rec, err) < 0)
+					goto out;
+			}
+			fst.skipped++;
+			continue;
+		}
+		todo[ntodo++] = m;
+	}
+
+	if (need_match && ntodo) {
+		/* After a crash in a window only the messages at or above its UIDNEXT can be ours;
+		 * for dedupe and UIDVALIDITY changes the whole folder is compared. */
+		uint32_t from = (info.window_open && !rematch && !e->o->dedupe_existing && !e->o->dry)
+					? info.window_dst_uidnext
+					: 1;
+
+		if (match_existing(e, info.id, &smbx, &dmbx, todo, ntodo, from, &nmatched, err) < 0)
+			goto out;
+		if (nmatched)
+			log_info("%zu messages already on the destination (matched by identity), not copied again",
+				 nmatched);
+		e->st->msgs_matched += nmatched;
+		if (info.window_open && !e->o->dry && lg->ops->window_end(lg->ctx, info.id, err) < 0)
+			goto out;
+		{
+			size_t k = 0;
+
+			for (size_t i = 0; i < ntodo; i++)
+				if (!todo[i]->copied)
+					todo[k++] = todo[i];
+			ntodo = k;
+		}
+	}
+
+	if (e->o->dry) {
+		uint64_t bytes = 0;
+
+		for (size_t i = 0; i < ntodo; i++)
+			bytes += todo[i]->size;
+		log_info("dry run: would copy %zu messages (%llu bytes)", ntodo, (unsigned long long)bytes);
+		e->st->msgs_copied += ntodo; /* "would copy", reported as such by the caller */
+		e->st->bytes_copied += bytes;
+		rc = 0;
+		goto out;
+	}
+
+	for (size_t off = 0; off < ntodo; off += e->o->batch) {
+		size_t n = ntodo - off < e->o->batch ? ntodo - off : e->o->batch;
+
+		if (cancelled(e)) {
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED",
+				      "stopped on request before copying %zu more messages", ntodo - off);
+			goto out;
+		}
+		if (copy_window(e, info.id, fe->src_name, fe->dst_name, &smbx, &dmbx, &dst_uidnext, todo + off, n,
+				&fst, err) < 0)
+			goto out;
+		if (e->job->progress)
+			e->job->progress(e->job->progress_ctx, e->st);
+	}
+	if (cancelled(e)) {
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+		goto out;
+	}
+
+	if (e->o->sync_flags && !rematch && sync_flags(e, &sl, &dmbx, err) < 0)
+		goto out;
+	if (e->o->delete2 && delete_vanished(e, &sl, pairs, npairs, err) < 0)
+		goto out;
+
+	fst.src_uidvalidity = smbx.uidvalidity;
+	fst.dst_uidvalidity = dmbx.uidvalidity;
+	fst.src_uidnext = si.uidnext;
+	fst.src_messages = si.messages;
+	fst.src_highestmodseq = si.highestmodseq;
+	fst.complete = fst.failed == 0 && (smbx.uidnext == si.uidnext);
+	if (lg->ops->folder_close(lg->ctx, info.id, &fst, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0 && err->scope <= FLEET_SCOPE_FOLDER && !imap_conn_is_broken(e->src) &&
+	    !imap_conn_is_broken(e->dst) && strcmp(err->code, "LEASE_LOST") != 0) {
+		/* A folder-level failure is reported and the account goes on. */
+		log_warn("folder not migrated: %s", err->message);
+		add_failure(e, fe->src_name, 0, err);
+		e->st->folders_failed++;
+		rc = 1;
+	}
+	xfree(&todo);
+	xfree(&pairs);
+	src_list_release(&sl);
+	imap_mailbox_release(&smbx);
+	imap_mailbox_release(&dmbx);
+	fleet_log_set_folder(NULL);
+	return rc;
+}
+
+/* ---- folders ---------------------------------------------------------------------------------------- */
+
+static void to_fm(const struct imap_list *l, struct fm_folder **out)
+{
+	*out = xcalloc(l->n ? l->n : 1, sizeof(**out));
+	for (size_t i = 0; i < l->n; i++) {
+		struct fm_folder *f = &(*out)[i];
+		const struct imap_list_entry *le = &l->v[i];
+
+		f->name = le->name;
+		f->delim = le->delim;
+		f->noselect = (le->flags & (IMAP_MBX_NOSELECT | IMAP_MBX_NONEXISTENT)) != 0;
+		f->subscribed = (le->flags & IMAP_MBX_SUBSCRIBED) != 0;
+		f->role = le->special[0] ? folder_role_from_attr(le->special) : ROLE_NONE;
+	}
+}
+
+static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err *err)
+{
+	struct imap_list sl = {0}, dl = {0};
+	struct fm_folder *sf = NULL, *df = NULL;
+	struct fm_namespace sns, dns;
+	struct fm_filter filt;
+	int rc = -1;
+
+	if (imap_list(e->src, &sl, err) < 0 || imap_list(e->dst, &dl, err) < 0)
+		goto out;
+	to_fm(&sl, &sf);
+	to_fm(&dl, &df);
+	sns.prefix = e->src_ns.prefix;
+	sns.delim = e->src_ns.delim;
+	dns.prefix = e->dst_ns.prefix;
+	dns.delim = e->dst_ns.delim;
+	memset(&filt, 0, sizeof(filt));
+	filt.folders = e->o->folders;
+	filt.nfolders = e->o->nfolders;
+	filt.include = e->o->include;
+	filt.ninclude = e->o->ninclude;
+	filt.exclude = e->o->exclude;
+	filt.nexclude = e->o->nexclude;
+	filt.automap = e->o->automap;
+	filt.skip_virtual = 1;
+	rc = folder_map_plan(sf, sl.n, &sns, df, dl.n, &dns, &filt, plan, err);
+out:
+	xfree(&sf);
+	xfree(&df);
+	imap_list_release(&sl);
+	imap_list_release(&dl);
+	return rc;
+}
+
+/* Creates missing destination folders (parents first) and carries subscriptions. A folder the
+ * destination refuses is reported and left out; the account goes on. */
+static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		struct fm_entry *fe = &plan->entries[i];
+		struct fleet_err ferr;
+
+		refused[i] = 0;
+		if (fe->note)
+			log_info("folder %s -> %s (%s)", fe->src_name, fe->dst_name, fe->note);
+		if (fe->exists_on_dst || fe->noselect)
+			goto subscribe;
+		if (e->o->dry) {
+			log_info("dry run: would create folder %s", fe->dst_name);
+			continue;
+		}
+		fleet_err_clear(&ferr);
+		if (imap_create(e->dst, fe->dst_name, &ferr) < 0 && strcmp(ferr.code, "ALREADYEXISTS") != 0) {
+			if (imap_conn_is_broken(e->dst))
+				return;
+			fleet_err_prefix(&ferr, "cannot create folder '%s' (from '%s') on the destination", fe->dst_name,
+					 fe->src_name);
+			log_warn("%s; its messages are not copied", ferr.message);
+			add_failure(e, fe->src_name, 0, &ferr);
+			e->st->folders_failed++;
+			refused[i] = 1;
+			continue;
+		}
+		e->st->folders_created++;
+	subscribe:
+		if (fe->subscribed && e->o->subscribe && !e->o->dry && !fe->noselect) {
+			fleet_err_clear(&ferr);
+			if (imap_subscribe(e->dst, fe->dst_name, &ferr) < 0)
+				log_warn("could not subscribe to %s: %s", fe->dst_name, ferr.message);
+		}
+	}
+}
+
+static int open_side(struct engine *e, int side, struct imap_conn **out, struct fleet_err *err)
+{
+	const struct engine_side *s = &e->job->side[side];
+	struct imap_options io;
+
+	memset(&io, 0, sizeof(io));
+	io.ep = s->ep;
+	io.user = s->user;
+	io.password = s->password;
+	io.authuser = s->authuser;
+	io.oauth_token = s->oauth_token;
+	io.trace = e->o->trace;
+	io.label = side == 0 ? "src" : "dst";
+	if (imap_conn_connect(&io, out, err) < 0) {
+		fleet_err_prefix(err, "%s %s@%s", side == 0 ? "source" : "destination", s->user, s->ep.host);
+		return -1;
+	}
+	return 0;
+}
+
+int engine_run(const struct engine_job *job, struct engine_stats *st, struct fleet_err *err)
+{
+	struct engine e;
+	struct fm_plan plan;
+	int *refused = NULL;
+	int rc = -1;
+
+	memset(&e, 0, sizeof(e));
+	memset(&plan, 0, sizeof(plan));
+	memset(st, 0, sizeof(*st));
+	e.job = job;
+	e.o = job->opts;
+	e.st = st;
+	e.now = time(NULL);
+	st->started_ms = fleet_wall_ms();
+	fleet_err_clear(err);
+
+	if (open_side(&e, 0, &e.src, err) < 0 || open_side(&e, 1, &e.dst, err) < 0)
+		goto out;
+	if (e.o->justlogin) {
+		log_info("logged in on both sides (--justlogin)");
+		rc = 0;
+		goto out;
+	}
+	if (imap_conn_has_cap(e.src, "CONDSTORE") && imap_enable(e.src, "CONDSTORE", err) == 0)
+		e.src_condstore = 1;
+	fleet_err_clear(err);
+	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0)
+		goto out;
+	if (plan_folders(&e, &plan, err) < 0)
+		goto out;
+	st->folders_total = (unsigned)plan.n;
+	st->folders_skipped = (unsigned)plan.nskipped;
+	for (size_t i = 0; i < plan.nskipped; i++)
+		log_info("folder %s", plan.skipped[i]);
+
+	refused = xcalloc(plan.n ? plan.n : 1, sizeof(*refused));
+	create_folders(&e, &plan, refused);
+	if (imap_conn_is_broken(e.dst)) {
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "CONNECTION",
+			      "the destination connection broke while creating folders");
+		goto out;
+	}
+	if (e.o->justfolders) {
+		rc = st->folders_failed ? 1 : 0;
+		goto out;
+	}
+	for (size_t i = 0; i < plan.n; i++) {
+		int r;
+
+		if (plan.entries[i].noselect || refused[i])
+			continue;
+		if (cancelled(&e)) {
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			goto out;
+		}
+		r = migrate_folder(&e, &plan.entries[i], err);
+		if (r < 0)
+			goto out;
+		fleet_err_clear(err);
+	}
+	rc = (st->msgs_failed || st->folders_failed) ? 1 : 0;
+	if (e.src)
+		imap_logout(e.src, NULL);
+	if (e.dst)
+		imap_logout(e.dst, NULL);
+out:
+	st->finished_ms = fleet_wall_ms();
+	if (rc < 0 && !fleet_err_is_set(err))
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "UNKNOWN", "the account failed without a reason");
+	imap_conn_close(&e.src);
+	imap_conn_close(&e.dst);
+	folder_map_plan_release(&plan);
+	xfree(&refused);
+	return rc;
+}
+
+void engine_stats_release(struct engine_stats *st)
+{
+	xfree(&st->failures);
+	st->nfailures = st->nfailures_alloc = 0;
+}
