@@ -1,0 +1,366 @@
+/* io/imap.h: the IMAP client: one connection to one server, on top of io/stream.h and the response
+ * parser (io/imap_parser.h).
+ *
+ * Shape: imap_conn_open() connects, reads the greeting, does STARTTLS when the endpoint asks for it
+ * and learns the capabilities; imap_conn_login() authenticates. Commands are tagged and may be
+ * pipelined: imap_cmd_send() writes a command (buffered) and returns its id, imap_cmd_wait() reads
+ * until that command completes; untagged responses go to the handler of the oldest command in flight
+ * that claims them, else to the connection's bookkeeping (EXISTS, EXPUNGE, VANISHED, CAPABILITY,
+ * BYE) and an optional unsolicited handler. Typed helpers (SELECT, LIST, STATUS, UID FETCH, APPEND
+ * ...) are built on that.
+ *
+ * Message bodies are never held whole in memory: UID FETCH hands body literals to callbacks in
+ * chunks that point into the read buffer, and APPEND takes the body in chunks, so a source FETCH
+ * can be streamed straight into a destination APPEND.
+ *
+ * Mailbox names are UTF-8 in this API; the client encodes them to modified UTF-7 on the wire and
+ * decodes LIST results.
+ *
+ * Security (design section 7): with IO_TLS_STARTTLS the connection fails when STARTTLS is not
+ * offered (code STARTTLS_UNAVAILABLE) or when the server sends anything after its OK to STARTTLS
+ * (STARTTLS_INJECTION); capabilities are asked again after TLS. LOGIN/AUTHENTICATE are refused on a
+ * cleartext stream unless the endpoint mode is IO_TLS_PLAIN (code CLEARTEXT_REFUSED). The password
+ * and the token are registered with fleet_log_add_secret() when the options are first seen, and
+ * traces (FLEET_LOG_TRACE, opts.trace) show "LOGIN user <redacted>", AUTHENTICATE payloads as
+ * <redacted> and literal bodies as {N bytes}.
+ *
+ * Errors: network errors are FLEET_ERR_TRANSIENT, scope account; protocol violations (unparsable
+ * response, unknown tag, unexpected continuation) are FLEET_ERR_BUG, scope account, with a scrubbed
+ * excerpt of the line in detail; a NO/BAD is classified by imap_status_to_err() with a scope that
+ * fits the command (SELECT: folder, APPEND: message ...). After a network or protocol error the
+ * connection is broken: every pending and later command fails with the same error; close it.
+ *
+ * Thread-safety: a connection belongs to one thread at a time. Different connections are
+ * independent. Strings in result structs are owned by the struct (release functions below).
+ */
+#ifndef IMAPFLEET_IO_IMAP_H
+#define IMAPFLEET_IO_IMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "io/imap_parser.h"
+#include "io/stream.h"
+
+enum imap_auth_mech {
+	IMAP_AUTH_AUTO = 0,   /* token: OAUTHBEARER or XOAUTH2; authuser: PLAIN; else PLAIN with SASL-IR
+				 when offered, otherwise LOGIN */
+	IMAP_AUTH_LOGIN,
+	IMAP_AUTH_PLAIN,
+	IMAP_AUTH_XOAUTH2,
+	IMAP_AUTH_OAUTHBEARER
+};
+
+struct imap_options {
+	struct io_endpoint ep;   /* strings borrowed for the call to imap_conn_open (the stream copies) */
+	const char *user;
+	const char *password;
+	const char *authuser;    /* admin/master login: AUTHENTICATE PLAIN authzid=user authcid=authuser */
+	const char *oauth_token; /* XOAUTH2/OAUTHBEARER bearer token (the caller reads it from a file) */
+	enum imap_auth_mech auth;
+	int trace;               /* 1 = protocol trace at FLEET_LOG_TRACE */
+	const char *label;       /* "src"/"dst" for traces and messages; NULL = ep.label or "imap" */
+	int no_id;               /* 1 = do not send ID even when offered */
+	const struct imap_parser_limits *limits; /* NULL = defaults, with max_line raised to 4 MiB so
+						    that SEARCH results of large folders fit */
+};
+
+struct imap_conn;
+
+/* Connects, reads the greeting (BYE -> error classified from its code, transient by default),
+ * STARTTLS when ep.mode says so, and learns the capabilities. Copies what it needs from opts. */
+int imap_conn_open(const struct imap_options *opts, struct imap_conn **out, struct fleet_err *err);
+/* Authenticates (nothing to do after PREAUTH), refreshes capabilities and sends ID when offered.
+ * A refusal is FLEET_ERR_AUTH with the server's text, unless its code says transient/throttled
+ * (UNAVAILABLE, LIMIT, THROTTLED ...). */
+int imap_conn_login(struct imap_conn *c, struct fleet_err *err);
+/* open + login. */
+int imap_conn_connect(const struct imap_options *opts, struct imap_conn **out, struct fleet_err *err);
+/* LOGOUT and wait for the BYE/OK (errors are reported but the connection is done either way). */
+int imap_logout(struct imap_conn *c, struct fleet_err *err);
+/* Closes and frees (no LOGOUT); sets *c to NULL. */
+void imap_conn_close(struct imap_conn **c);
+
+int imap_conn_is_broken(const struct imap_conn *c);
+int imap_conn_is_preauth(const struct imap_conn *c);
+const char *imap_conn_label(const struct imap_conn *c);
+/* The greeting text (borrowed). */
+const char *imap_conn_greeting(const struct imap_conn *c);
+/* The transport, for io_stream_tls_info() and byte counters (borrowed). */
+struct io_stream *imap_conn_stream(struct imap_conn *c);
+
+/* ---- capabilities ---------------------------------------------------------------------------- */
+
+/* 1 when the server advertised `name` exactly ("IDLE", "AUTH=PLAIN"), case-insensitive. */
+int imap_conn_has_cap(const struct imap_conn *c, const char *name);
+/* For "NAME=value" capabilities: the value of the first one ("APPENDLIMIT" -> "35651584"); NULL
+ * when absent; "" for a bare "APPENDLIMIT". Borrowed until capabilities change. */
+const char *imap_conn_cap_value(const struct imap_conn *c, const char *name);
+/* Numeric capability value; -1 when absent or not a number. */
+int imap_conn_cap_u64(const struct imap_conn *c, const char *name, uint64_t *out);
+const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
+
+/* ---- commands and pipelining ---------------------------------------------------------------------- */
+
+/* Untagged handler: return 1 when the response was for this command, 0 to pass it on, < 0 to fail
+ * the command (err filled; the connection goes on). */
+typedef int (*imap_untagged_fn)(struct imap_conn *c, void *ctx, const struct imap_response *r,
+				struct fleet_err *err);
+
+struct imap_result {
+	enum imap_status status; /* OK, NO or BAD */
+	char code[48];           /* response code of the tagged response, "" if none */
+	char code_args[1024];
+	char text[512];
+};
+
+/* Sends "<tag> <fmt...>" (buffered until a wait, a poll or the buffer fills). The command may hold
+ * literals built by imap_quote_string() ("{n}\r\n..."): synchronising ones wait for the server's
+ * continuation here. Returns the command id (> 0) or -1. Every id must be waited for. */
+int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fleet_err *err,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Same with a ready command text (no tag, no CRLF). */
+int imap_cmd_send_text(struct imap_conn *c, imap_untagged_fn fn, void *ctx, const char *text, size_t len,
+		       struct fleet_err *err);
+/* Reads until command `id` completes. 0 on OK; -1 on NO/BAD (err classified, where the code does
+ * not say, with `scope`), on a handler's error, or on a connection error. res may be NULL. */
+int imap_cmd_wait(struct imap_conn *c, int id, struct imap_result *res, enum fleet_err_scope scope,
+		  struct fleet_err *err);
+/* 1 when command id has completed (its result is waiting for imap_cmd_wait). */
+int imap_cmd_done(const struct imap_conn *c, int id);
+/* Commands sent and not yet completed. */
+size_t imap_conn_in_flight(const struct imap_conn *c);
+/* Writes buffered commands. */
+int imap_conn_flush(struct imap_conn *c, struct fleet_err *err);
+/* Flushes, then processes whatever arrives within timeout_ms (0 = only what is there already)
+ * without blocking longer. Returns how many commands completed (>= 0) or -1. */
+int imap_conn_poll(struct imap_conn *c, int timeout_ms, struct fleet_err *err);
+/* Receives untagged responses no command claimed (after the connection's own bookkeeping). */
+void imap_conn_set_unsolicited(struct imap_conn *c, imap_untagged_fn fn, void *ctx);
+
+/* Mailbox state tracked from untagged responses since the last SELECT. */
+struct imap_conn_counters {
+	uint32_t exists;
+	uint32_t recent;
+	uint64_t expunged; /* EXPUNGE responses */
+	uint64_t vanished; /* UIDs reported by VANISHED */
+};
+void imap_conn_counters(const struct imap_conn *c, struct imap_conn_counters *out);
+
+/* ---- quoting ------------------------------------------------------------------------------------ */
+
+/* Appends s as an IMAP string: quoted when it is 7-bit without CR/LF, else a literal ({n+} with
+ * LITERAL+, or LITERAL- for n <= 4096; {n} otherwise). */
+int imap_quote_string(const struct imap_conn *c, struct fleet_buf *b, const char *s, size_t len);
+/* Appends a UTF-8 mailbox name encoded to modified UTF-7 and quoted. Errors: invalid UTF-8. */
+int imap_quote_mailbox(const struct imap_conn *c, struct fleet_buf *b, const char *utf8,
+		       struct fleet_err *err);
+
+/* ---- simple commands ------------------------------------------------------------------------------ */
+
+int imap_capability(struct imap_conn *c, struct fleet_err *err);
+int imap_noop(struct imap_conn *c, struct fleet_err *err);
+/* ENABLE with a space-separated list ("CONDSTORE QRESYNC"); only what the server advertises. */
+int imap_enable(struct imap_conn *c, const char *exts, struct fleet_err *err);
+/* 1 when the server confirmed ENABLED for ext. */
+int imap_conn_enabled(const struct imap_conn *c, const char *ext);
+int imap_create(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
+int imap_delete(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
+int imap_subscribe(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
+int imap_expunge(struct imap_conn *c, struct fleet_err *err);
+/* UID EXPUNGE (needs UIDPLUS; -1 with code UIDPLUS_MISSING otherwise). */
+int imap_uid_expunge(struct imap_conn *c, const char *uidset, struct fleet_err *err);
+
+enum imap_store_mode {
+	IMAP_STORE_ADD = 0, /* +FLAGS */
+	IMAP_STORE_REMOVE,  /* -FLAGS */
+	IMAP_STORE_REPLACE  /* FLAGS */
+};
+/* UID STORE uidset [+-]FLAGS[.SILENT] (flags): flags is a space-separated list without parens. */
+int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode mode, const char *flags,
+		   int silent, struct fleet_err *err);
+
+/* ---- NAMESPACE ------------------------------------------------------------------------------------ */
+
+struct imap_namespace {
+	char prefix[512]; /* personal namespace prefix, UTF-8 ("INBOX." on Courier, "" on Dovecot) */
+	char delim;       /* hierarchy delimiter, 0 when the server has none */
+};
+/* NAMESPACE when offered, else the delimiter from LIST "" "" and an empty prefix. */
+int imap_namespace(struct imap_conn *c, struct imap_namespace *ns, struct fleet_err *err);
+
+/* ---- LIST ----------------------------------------------------------------------------------------- */
+
+enum imap_mbx_flag {
+	IMAP_MBX_NOSELECT = 1 << 0,    /* \Noselect or \NonExistent */
+	IMAP_MBX_NOINFERIORS = 1 << 1,
+	IMAP_MBX_HASCHILDREN = 1 << 2,
+	IMAP_MBX_HASNOCHILDREN = 1 << 3,
+	IMAP_MBX_SUBSCRIBED = 1 << 4,
+	IMAP_MBX_NONEXISTENT = 1 << 5,
+	IMAP_MBX_BAD_NAME = 1 << 6     /* the wire name is not valid mUTF-7; name holds it raw */
+};
+
+struct imap_list_entry {
+	char *name;      /* UTF-8 */
+	char *wire;      /* as sent by the server (modified UTF-7) */
+	char delim;      /* 0 for NIL */
+	unsigned flags;  /* enum imap_mbx_flag */
+	char special[16]; /* SPECIAL-USE attribute ("\Sent", "\Trash" ...) or "" */
+	struct imap_strlist attrs; /* every attribute as sent */
+};
+
+struct imap_list {
+	struct imap_list_entry *v;
+	size_t n, alloc;
+};
+
+/* Every mailbox (LIST "" "*"), with SPECIAL-USE attributes (RETURN (SPECIAL-USE) when
+ * LIST-EXTENDED and SPECIAL-USE are offered) and the subscribed flag (RETURN (SUBSCRIBED) with
+ * LIST-EXTENDED, else a second LSUB "" "*"). Appends to out. */
+int imap_list(struct imap_conn *c, struct imap_list *out, struct fleet_err *err);
+/* LSUB "" "*": the subscribed names only (flags has IMAP_MBX_SUBSCRIBED). */
+int imap_lsub(struct imap_conn *c, struct imap_list *out, struct fleet_err *err);
+void imap_list_release(struct imap_list *l);
+
+/* ---- STATUS --------------------------------------------------------------------------------------- */
+
+enum imap_status_have {
+	IMAP_HAVE_MESSAGES = 1 << 0,
+	IMAP_HAVE_UIDNEXT = 1 << 1,
+	IMAP_HAVE_UIDVALIDITY = 1 << 2,
+	IMAP_HAVE_HIGHESTMODSEQ = 1 << 3,
+	IMAP_HAVE_SIZE = 1 << 4,
+	IMAP_HAVE_UNSEEN = 1 << 5
+};
+
+struct imap_status_info {
+	unsigned have; /* enum imap_status_have */
+	uint32_t messages, uidnext, uidvalidity, unseen;
+	uint64_t highestmodseq, size;
+};
+
+/* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ with CONDSTORE] [SIZE with STATUS=SIZE]). */
+int imap_status(struct imap_conn *c, const char *mailbox, struct imap_status_info *out, struct fleet_err *err);
+/* Pipelined form: returns an id for imap_cmd_wait (scope folder); out (memset here) and mailbox must
+ * stay valid until then. */
+int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_status_info *out,
+		     struct fleet_err *err);
+
+/* ---- SELECT / EXAMINE ---------------------------------------------------------------------------------- */
+
+struct imap_mailbox {
+	uint32_t exists, recent, uidvalidity, uidnext, unseen;
+	uint64_t highestmodseq; /* 0 when unknown */
+	int nomodseq;           /* [NOMODSEQ] */
+	int read_only;          /* EXAMINE or [READ-ONLY] */
+	struct imap_strlist flags;
+	struct imap_strlist permanentflags; /* "\*" means new keywords allowed */
+};
+
+/* SELECT (read_only = 0) or EXAMINE; adds (CONDSTORE) when offered and not enabled. Errors scope
+ * folder. out is released and refilled. */
+int imap_select(struct imap_conn *c, const char *mailbox, int read_only, struct imap_mailbox *out,
+		struct fleet_err *err);
+void imap_mailbox_release(struct imap_mailbox *m);
+
+/* ---- SEARCH ------------------------------------------------------------------------------------------- */
+
+struct imap_uids {
+	uint32_t *v;
+	size_t n, alloc;
+};
+/* UID SEARCH <criteria> (raw IMAP criteria: "ALL", "UID 100:*", "SINCE 1-Jan-2024"); uses
+ * ESEARCH (RETURN (ALL)) when offered. Appends to out. At most 50M UIDs. */
+int imap_uid_search(struct imap_conn *c, const char *criteria, struct imap_uids *out, struct fleet_err *err);
+void imap_uids_release(struct imap_uids *u);
+
+/* ---- QUOTA ------------------------------------------------------------------------------------------ */
+
+struct imap_quota {
+	int has_storage, has_messages;
+	uint64_t storage_used_kb, storage_limit_kb;
+	uint64_t messages_used, messages_limit;
+	char root[256];
+};
+/* GETQUOTAROOT mailbox (needs QUOTA; -1 with code QUOTA_MISSING otherwise). The first root's limits. */
+int imap_getquotaroot(struct imap_conn *c, const char *mailbox, struct imap_quota *q, struct fleet_err *err);
+
+/* ---- UID FETCH with streamed bodies -------------------------------------------------------------------- */
+
+struct imap_fetch_msg {
+	uint32_t seq;
+	uint32_t uid;              /* always set: responses without a UID are not delivered */
+	const struct imap_node *flags; /* LIST of flag atoms, or NULL when not fetched */
+	const char *internaldate;  /* "17-Jul-1996 02:44:25 -0700" or NULL */
+	int has_size;
+	uint64_t rfc822_size;
+	int has_modseq;
+	uint64_t modseq;
+	const char *section_name;  /* first buffered BODY[...]/BINARY[...] item ("BODY[HEADER.FIELDS (MESSAGE-ID)]") */
+	const char *section;       /* its bytes (NULL when NIL or none), not NUL-safe: use section_len */
+	size_t section_len;
+	int body_streamed;         /* a body literal went through on_body_* callbacks */
+	uint64_t body_size;
+	const struct imap_response *resp; /* the whole response for anything else (borrowed) */
+};
+
+/* All callbacks return 0 or < 0 with err filled (then the FETCH fails with that error after its
+ * responses were read; the connection stays usable). Pointers are valid during the call only. */
+struct imap_fetch_cb {
+	/* One complete FETCH response for a requested UID. */
+	int (*on_message)(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err);
+	/* Body literals (BODY[...], BINARY[...], RFC822, RFC822.TEXT; header sections excepted) are
+	 * streamed when on_body_start is set, else buffered (at most 16 MiB, for tests and small
+	 * messages). uid is 0 when the server sends UID after the body. */
+	int (*on_body_start)(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, struct fleet_err *err);
+	int (*on_body_data)(void *ctx, const char *data, size_t len, struct fleet_err *err);
+	int (*on_body_end)(void *ctx, struct fleet_err *err);
+};
+
+/* UID FETCH uidset items, e.g. items = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS
+ * (MESSAGE-ID DATE)])" or "(UID BODY.PEEK[])". Unsolicited FETCH responses (flag changes by other
+ * sessions, UIDs outside the set) are not delivered. cb and ctx must stay valid until the wait. */
+int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items, const struct imap_fetch_cb *cb,
+		    void *ctx, struct fleet_err *err);
+/* Send and wait (scope folder). */
+int imap_fetch(struct imap_conn *c, const char *uidset, const char *items, const struct imap_fetch_cb *cb,
+	       void *ctx, struct fleet_err *err);
+
+/* ---- APPEND, streamed ------------------------------------------------------------------------------- */
+
+/* Starts APPEND mailbox [(flags)] ["internaldate"] {size}: with LITERAL+ (or LITERAL- and size <= 4096)
+ * as a non-synchronising literal, so several APPENDs can be in flight; otherwise waits for the
+ * server's "+" (a NO here, e.g. [TOOBIG] against APPENDLIMIT, is returned at once, classified,
+ * scope message). flags: space-separated, may be NULL/""; internaldate: as from FETCH, may be NULL.
+ * *id is the command id for imap_append_wait. Until imap_append_end no other command can be sent. */
+int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
+		      uint64_t size, int *id, struct fleet_err *err);
+/* Body bytes, any number of calls; exactly `size` bytes in total. */
+int imap_append_data(struct imap_conn *c, const void *data, size_t len, struct fleet_err *err);
+/* Ends the command (fails if fewer than `size` bytes were given: the connection is then broken). */
+int imap_append_end(struct imap_conn *c, struct fleet_err *err);
+
+struct imap_append_result {
+	int has_uid;           /* APPENDUID (UIDPLUS) was reported */
+	uint32_t uidvalidity, uid;
+};
+/* Waits for the APPEND; 0 with res filled, or -1 with the classified refusal (TOOBIG: permanent
+ * message; OVERQUOTA: permanent account; TRYCREATE/NONEXISTENT: permanent folder ...). */
+int imap_append_wait(struct imap_conn *c, int id, struct imap_append_result *res, struct fleet_err *err);
+/* begin + data + end + wait for a message in memory (tests, small messages). */
+int imap_append_buf(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
+		    const void *data, size_t len, struct imap_append_result *res, struct fleet_err *err);
+
+/* ---- INTERNALDATE ---------------------------------------------------------------------------------- */
+
+#define IMAP_INTERNALDATE_LEN 27 /* "17-Jul-1996 02:44:25 -0700" + NUL */
+
+/* Parses "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be space-padded). *utc = seconds since the epoch,
+ * *tz_minutes = the zone offset. Returns 0 or -1. */
+int imap_internaldate_parse(const char *s, int64_t *utc, int *tz_minutes);
+/* Formats utc in the given zone offset into out (at least IMAP_INTERNALDATE_LEN bytes). */
+int imap_internaldate_format(int64_t utc, int tz_minutes, char *out, size_t cap);
+
+#endif
