@@ -153,6 +153,25 @@ static void redaction_truncates_safely_in_a_small_buffer(void **state)
 	fleet_log_clear_secrets();
 }
 
+static void many_secrets_are_all_redacted_and_the_longest_match_wins(void **state)
+{
+	char secret[32], line[256];
+
+	for (int i = 0; i < 20000; i++) {
+		snprintf(secret, sizeof(secret), "pw-%05d-x", i);
+		fleet_log_add_secret(secret);
+	}
+	fleet_log_add_secret("pw-00042-x-longer");
+	fleet_log_add_secret("ab"); /* short secrets are redacted too */
+	snprintf(line, sizeof(line), "a pw-19999-x b pw-00042-x-longer c ab d");
+	fleet_log_scrub(line, sizeof(line));
+	assert_string_equal(line, "a <redacted> b <redacted> c <redacted> d");
+	fleet_log_clear_secrets();
+	snprintf(line, sizeof(line), "pw-00001-x");
+	fleet_log_scrub(line, sizeof(line));
+	assert_string_equal(line, "pw-00001-x"); /* cleared */
+}
+
 static void log_lines_go_to_the_sink_with_context_and_no_secret(void **state)
 {
 	char out[512] = {0};
@@ -228,6 +247,7 @@ int main(void)
 		cmocka_unit_test(only_transient_and_throttled_are_retryable),
 		cmocka_unit_test(registered_secrets_are_redacted_everywhere),
 		cmocka_unit_test(redaction_truncates_safely_in_a_small_buffer),
+		cmocka_unit_test(many_secrets_are_all_redacted_and_the_longest_match_wins),
 		cmocka_unit_test(log_lines_go_to_the_sink_with_context_and_no_secret),
 		cmocka_unit_test(parse_u64_accepts_only_whole_numbers_in_range),
 		cmocka_unit_test(parse_size_knows_suffixes),
