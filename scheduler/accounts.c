@@ -1,0 +1,1316 @@
+/* scheduler/accounts.c: the accounts-file importer (see accounts.h and docs/accounts-file.md).
+ *
+ * CSV goes through libcsv in strict mode, fed one physical line at a time: rows can only end at
+ * the end of a chunk, so the line a row starts on and the line a quoted field opens on are known
+ * without looking inside the parser beyond its public `quoted` member. A quoting error drops the
+ * row it happens in and parsing starts again on the next line; an unterminated quote starts again
+ * on the line after the one the quote opened on, so one stray quote does not swallow the rows
+ * after it. file.txt is split by hand: it has no quoting at all.
+ */
+#include "scheduler/accounts.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define ACCOUNTS_FILE_MAX   (64u << 20) /* bytes in one accounts file */
+#define ACCOUNTS_FIELD_MAX  65536	/* bytes in one field */
+#define ACCOUNTS_HEADER_MAX 64		/* columns in a header */
+#define ACCOUNTS_RESYNC_MAX 1000	/* unterminated quotes before giving up on the rest */
+#define ACCOUNTS_KEY_MAX    8192
+#define MESSAGE_MAX	    1024
+
+/* Columns: nine per side, then options. COL(side, kind) with side 0 or 1. */
+enum col_kind {
+	K_HOST,
+	K_PORT,
+	K_USER,
+	K_PASSWORD,
+	K_PASSFILE,
+	K_AUTHUSER,
+	K_TLS,
+	K_CAFILE,
+	K_INSECURE,
+	K_N
+};
+#define COL(side, kind) ((side)*K_N + (kind))
+#define COL_OPTIONS	(2 * K_N)
+#define COL_COUNT	(COL_OPTIONS + 1)
+
+static const char *const col_names[COL_COUNT] = {
+    "host1",	 "port1",     "user1",	 "password1", "passfile1", "authuser1", "tls1",
+    "cafile1",	 "insecure1", "host2",	 "port2",     "user2",	   "password2", "passfile2",
+    "authuser2", "tls2",      "cafile2", "insecure2", "options",
+};
+
+/* file.txt fields in order. */
+static const int filetxt_cols[6] = {
+    COL(0, K_HOST), COL(0, K_USER), COL(0, K_PASSWORD), COL(1, K_HOST), COL(1, K_USER), COL(1, K_PASSWORD),
+};
+
+struct accounts_file {
+	enum accounts_format format;
+	struct account_row *rows;
+	size_t nrows, rows_alloc;
+	struct accounts_error *errors;
+	size_t nerrors, errors_alloc;
+};
+
+struct dup_slot {
+	char *key; /* borrowed from the row or owned (see dup_owned) */
+	unsigned line;
+	int owned;
+};
+
+struct parse {
+	struct accounts_file *af;
+	const char *name;
+	const char *base_dir;
+	unsigned flags;
+	struct fleet_err *err;
+	int fatal;
+	int inline_passwords; /* some row carried a password column value */
+	size_t bad_rows;
+
+	/* CSV header */
+	int have_header;
+	unsigned header_line;
+	char *hnames[ACCOUNTS_HEADER_MAX];
+	size_t nhnames;
+	int too_many_columns;
+	int hcol[ACCOUNTS_HEADER_MAX]; /* header index -> column */
+	size_t nhcol;
+
+	/* current row */
+	unsigned row_line; /* 0: no row in progress */
+	size_t nfields;	   /* fields submitted in this row */
+	size_t nonempty;
+	size_t fields_total; /* fields submitted since the start (CSV quote tracking) */
+	int row_bad;
+	char *vals[COL_COUNT];
+
+	/* duplicate detection: open addressing over keys */
+	struct dup_slot *dups;
+	size_t ndups, dups_cap;
+};
+
+/* ---- small helpers ----------------------------------------------------------------------------- */
+
+static int is_blank_byte(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int is_blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_blank_byte((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/* The physical line at pos: [pos, *content_end) without its terminator; returns where the next
+ * line starts. CRLF, LF and lone CR each end a line. */
+static size_t line_bounds(const char *data, size_t len, size_t pos, size_t *content_end)
+{
+	size_t i = pos;
+
+	while (i < len && data[i] != '\n' && data[i] != '\r')
+		i++;
+	*content_end = i;
+	if (i < len && data[i] == '\r')
+		i++;
+	if (i < len && data[i] == '\n' && (i == *content_end || data[i - 1] == '\r'))
+		i++;
+	return i;
+}
+
+static void trim_span(const char **s, size_t *n)
+{
+	while (*n && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+static void wipe_free(char **p)
+{
+	if (*p) {
+		OPENSSL_cleanse(*p, strlen(*p));
+		xfree(p);
+	}
+}
+
+static int col_is_secret(int col)
+{
+	return col == COL(0, K_PASSWORD) || col == COL(1, K_PASSWORD);
+}
+
+/* Copies a value for a message: at most max bytes, control bytes as '?', "..." when cut. */
+static void show_value(char *out, size_t cap, const char *v, size_t max)
+{
+	size_t o = 0, i;
+
+	for (i = 0; v[i] && i < max && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		out[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	if (v[i] && o + 4 < cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
+static int col_from_name(const char *s, size_t n)
+{
+	for (int c = 0; c < COL_COUNT; c++)
+		if (strlen(col_names[c]) == n && fleet_strncaseeq(s, col_names[c], n))
+			return c;
+	return -1;
+}
+
+static void known_columns(char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int c = 0; c < COL_COUNT && o < cap; c++) {
+		int n = snprintf(out + o, cap - o, "%s%s", c ? ", " : "", col_names[c]);
+
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+/* ---- errors ------------------------------------------------------------------------------------ */
+
+static void add_error(struct parse *p, unsigned line, unsigned other_line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void add_error(struct parse *p, unsigned line, unsigned other_line, int col, const char *fmt, ...)
+{
+	struct accounts_file *af = p->af;
+	char text[MESSAGE_MAX];
+	struct accounts_error *e;
+	va_list ap;
+	int n;
+
+	if (col >= 0)
+		n = snprintf(text, sizeof(text), "%s:%u: field %s: ", p->name, line, col_names[col]);
+	else
+		n = snprintf(text, sizeof(text), "%s:%u: ", p->name, line);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	fleet_log_scrub(text, sizeof(text));
+
+	af->errors = xgrow(af->errors, sizeof(*af->errors), af->nerrors + 1, &af->errors_alloc);
+	e = &af->errors[af->nerrors++];
+	e->line = line;
+	e->other_line = other_line;
+	e->field = col >= 0 ? col_names[col] : NULL;
+	e->message = xstrdup(text);
+	p->row_bad = 1;
+}
+
+static int set_fatal(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int set_fatal(struct parse *p, const char *fmt, ...)
+{
+	char text[FLEET_ERR_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	fleet_err_set(p->err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE", "%s", text);
+	p->fatal = 1;
+	return -1;
+}
+
+/* ---- rows -------------------------------------------------------------------------------------- */
+
+static void side_release(struct account_side *s)
+{
+	xfree(&s->host);
+	xfree(&s->user);
+	wipe_free(&s->password);
+	xfree(&s->passfile);
+	xfree(&s->authuser);
+	xfree(&s->cafile);
+}
+
+static void row_release(struct account_row *row)
+{
+	side_release(&row->side[0]);
+	side_release(&row->side[1]);
+	accounts_free_args(&row->argv);
+	row->argc = 0;
+	xfree(&row->key);
+}
+
+static void reset_row(struct parse *p)
+{
+	for (int c = 0; c < COL_COUNT; c++) {
+		if (col_is_secret(c))
+			wipe_free(&p->vals[c]);
+		else
+			xfree(&p->vals[c]);
+	}
+	p->row_line = 0;
+	p->nfields = 0;
+	p->nonempty = 0;
+	p->row_bad = 0;
+}
+
+/* Stores one field of the current row (trimmed, except passwords). */
+static void store_value(struct parse *p, int col, const char *s, size_t n)
+{
+	if (memchr(s, '\0', n)) {
+		add_error(p, p->row_line, 0, col, "contains a NUL byte; remove it");
+		return;
+	}
+	if (!col_is_secret(col))
+		trim_span(&s, &n);
+	if (n == 0)
+		return;
+	p->nonempty++;
+	if (n > ACCOUNTS_FIELD_MAX) {
+		add_error(p, p->row_line, 0, col, "is longer than %d bytes; shorten it", ACCOUNTS_FIELD_MAX);
+		return;
+	}
+	if (col_is_secret(col))
+		wipe_free(&p->vals[col]);
+	else
+		xfree(&p->vals[col]);
+	p->vals[col] = xstrndup(s, n);
+	if (col_is_secret(col)) {
+		/* Registered before anything else can format it into a line. */
+		fleet_log_add_secret(p->vals[col]);
+		p->inline_passwords = 1;
+	}
+}
+
+static char *resolve_path(const struct parse *p, const char *v)
+{
+	if (v[0] == '/' || !p->base_dir || !p->base_dir[0] || strcmp(p->base_dir, ".") == 0)
+		return xstrdup(v);
+	return xasprintf("%s/%s", p->base_dir, v);
+}
+
+/* Checks that a passfile/cafile exists as a readable regular file. */
+static void check_readable(struct parse *p, int col, const char *path)
+{
+	char shown[256];
+	struct stat st;
+
+	if (p->flags & ACCOUNTS_NO_FS_CHECKS)
+		return;
+	show_value(shown, sizeof(shown), path, 200);
+	if (access(path, R_OK) != 0)
+		add_error(p, p->row_line, 0, col, "cannot read \"%s\": %s; create it or fix the path", shown,
+			  strerror(errno));
+	else if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		add_error(p, p->row_line, 0, col, "\"%s\" is not a regular file; fix the path", shown);
+}
+
+static int host_ok(struct parse *p, int col, const char *h)
+{
+	char shown[64];
+	size_t colons = 0;
+
+	show_value(shown, sizeof(shown), h, 40);
+	if (strlen(h) > ACCOUNTS_HOST_MAX)
+		add_error(p, p->row_line, 0, col, "is longer than %d bytes; a host name cannot be",
+			  ACCOUNTS_HOST_MAX);
+	else if (strchr(h, '@'))
+		add_error(p, p->row_line, 0, col,
+			  "\"%s\" looks like a user name, not a host; check the column order", shown);
+	else {
+		for (const char *q = h; *q; q++) {
+			unsigned char c = (unsigned char)*q;
+
+			if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\') {
+				add_error(p, p->row_line, 0, col,
+					  "\"%s\" is not a host name; fix the row or remove it", shown);
+				return 0;
+			}
+			colons += c == ':';
+		}
+		if (colons != 1)
+			return 1;
+		add_error(p, p->row_line, 0, col, "\"%s\" holds a port; put the port in the port%d column",
+			  shown, col < K_N ? 1 : 2);
+	}
+	return 0;
+}
+
+static int user_ok(struct parse *p, int col, const char *u)
+{
+	if (strlen(u) > ACCOUNTS_USER_MAX) {
+		add_error(p, p->row_line, 0, col, "is longer than %d bytes; fix the row or remove it",
+			  ACCOUNTS_USER_MAX);
+		return 0;
+	}
+	for (const char *q = u; *q; q++) {
+		if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+			add_error(p, p->row_line, 0, col,
+				  "contains a control character; fix the row or remove it");
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int parse_tls(const char *v, enum accounts_tls *out)
+{
+	if (fleet_strcaseeq(v, "ssl"))
+		*out = ACCOUNTS_TLS_SSL;
+	else if (fleet_strcaseeq(v, "tls"))
+		*out = ACCOUNTS_TLS_STARTTLS;
+	else if (fleet_strcaseeq(v, "plain"))
+		*out = ACCOUNTS_TLS_PLAIN;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = {"1", "yes", "true", "on"};
+	static const char *const no[] = {"0", "no", "false", "off"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (fleet_strcaseeq(v, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (fleet_strcaseeq(v, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void key_append(struct fleet_buf *b, const char *s, int lower)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= 0x20 || c == 0x7f || c == '%' || c == ':' || c == '/' || c == '>') {
+			fleet_buf_appendf(b, "%%%02X", c);
+		} else {
+			if (lower && c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c - 'A' + 'a');
+			fleet_buf_append(b, &c, 1);
+		}
+	}
+}
+
+static char *make_key(const char *h1, unsigned p1, const char *u1, const char *h2, unsigned p2,
+		      const char *u2)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(ACCOUNTS_KEY_MAX);
+
+	key_append(&b, h1, 1);
+	fleet_buf_appendf(&b, ":%u/", p1);
+	key_append(&b, u1, 0);
+	fleet_buf_append_str(&b, " -> ");
+	key_append(&b, h2, 1);
+	fleet_buf_appendf(&b, ":%u/", p2);
+	key_append(&b, u2, 0);
+	return fleet_buf_detach(&b, NULL);
+}
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* Returns the line of an earlier row with this key, or records it and returns 0. Takes
+ * ownership of key when owned is set. */
+static unsigned dup_check(struct parse *p, char *key, int owned, unsigned line)
+{
+	size_t mask, i;
+
+	if ((p->ndups + 1) * 2 > p->dups_cap) {
+		size_t ncap = p->dups_cap ? p->dups_cap * 2 : 1024;
+		struct dup_slot *n = xcalloc(ncap, sizeof(*n));
+
+		for (size_t j = 0; j < p->dups_cap; j++) {
+			if (!p->dups[j].key)
+				continue;
+			for (i = hash_str(p->dups[j].key) & (ncap - 1); n[i].key; i = (i + 1) & (ncap - 1))
+				;
+			n[i] = p->dups[j];
+		}
+		xfree(&p->dups);
+		p->dups = n;
+		p->dups_cap = ncap;
+	}
+	mask = p->dups_cap - 1;
+	for (i = hash_str(key) & mask; p->dups[i].key; i = (i + 1) & mask) {
+		if (strcmp(p->dups[i].key, key) == 0) {
+			if (owned)
+				xfree(&key);
+			return p->dups[i].line;
+		}
+	}
+	p->dups[i].key = key;
+	p->dups[i].line = line;
+	p->dups[i].owned = owned;
+	p->ndups++;
+	return 0;
+}
+
+static void dups_release(struct parse *p)
+{
+	for (size_t i = 0; i < p->dups_cap; i++)
+		if (p->dups[i].owned)
+			xfree(&p->dups[i].key);
+	xfree(&p->dups);
+	p->dups_cap = p->ndups = 0;
+}
+
+/* Validates p->vals as one row and keeps it when good. Values move into the row. */
+static void build_row(struct parse *p)
+{
+	struct account_row row;
+	int key_ok = 1;
+	char shown[64];
+
+	memset(&row, 0, sizeof(row));
+	row.line = p->row_line;
+	for (int s = 0; s < 2; s++) {
+		struct account_side *sd = &row.side[s];
+		char **v = &p->vals[COL(s, 0)];
+		uint64_t port = 0;
+		int tls_given = 0;
+
+		if (!v[K_HOST]) {
+			add_error(p, p->row_line, 0, COL(s, K_HOST),
+				  "no value; fill it in or remove the row");
+			key_ok = 0;
+		} else if (!host_ok(p, COL(s, K_HOST), v[K_HOST])) {
+			key_ok = 0;
+		}
+		if (!v[K_USER]) {
+			add_error(p, p->row_line, 0, COL(s, K_USER),
+				  "no value; fill it in or remove the row");
+			key_ok = 0;
+		} else if (!user_ok(p, COL(s, K_USER), v[K_USER])) {
+			key_ok = 0;
+		}
+		if (v[K_PORT] && fleet_parse_u64(v[K_PORT], 1, 65535, &port) != 0) {
+			show_value(shown, sizeof(shown), v[K_PORT], 40);
+			add_error(p, p->row_line, 0, COL(s, K_PORT),
+				  "\"%s\" is not a port (1-65535); fix the row or remove it", shown);
+			key_ok = 0;
+		}
+		if (v[K_TLS]) {
+			if (parse_tls(v[K_TLS], &sd->tls) == 0) {
+				tls_given = 1;
+			} else {
+				show_value(shown, sizeof(shown), v[K_TLS], 40);
+				add_error(
+				    p, p->row_line, 0, COL(s, K_TLS),
+				    "\"%s\" is not a TLS mode (ssl, tls or plain); fix the row or remove it",
+				    shown);
+			}
+		}
+		if (v[K_PASSWORD] && v[K_PASSFILE])
+			add_error(p, p->row_line, 0, COL(s, K_PASSFILE),
+				  "both password%d and passfile%d are set; keep only one", s + 1, s + 1);
+		else if (!v[K_PASSWORD] && !v[K_PASSFILE])
+			add_error(p, p->row_line, 0, COL(s, K_PASSWORD),
+				  "neither password%d nor passfile%d is set; give one of them", s + 1, s + 1);
+		if (v[K_AUTHUSER])
+			user_ok(p, COL(s, K_AUTHUSER), v[K_AUTHUSER]);
+		if (v[K_INSECURE] && parse_bool(v[K_INSECURE], &sd->insecure) != 0) {
+			show_value(shown, sizeof(shown), v[K_INSECURE], 40);
+			add_error(p, p->row_line, 0, COL(s, K_INSECURE),
+				  "\"%s\" is not yes or no; fix the row or remove it", shown);
+		}
+		if (v[K_PASSFILE]) {
+			sd->passfile = resolve_path(p, v[K_PASSFILE]);
+			if (!v[K_PASSWORD])
+				check_readable(p, COL(s, K_PASSFILE), sd->passfile);
+		}
+		if (v[K_CAFILE]) {
+			sd->cafile = resolve_path(p, v[K_CAFILE]);
+			check_readable(p, COL(s, K_CAFILE), sd->cafile);
+		}
+
+		/* Defaults: the port from the TLS mode, else the TLS mode from the port. */
+		if (v[K_PORT] && port)
+			sd->port = (unsigned)port;
+		else if (tls_given)
+			sd->port = sd->tls == ACCOUNTS_TLS_SSL ? 993 : 143;
+		else
+			sd->port = 993;
+		if (!tls_given)
+			sd->tls = sd->port == 143 ? ACCOUNTS_TLS_STARTTLS : ACCOUNTS_TLS_SSL;
+
+		sd->host = v[K_HOST];
+		v[K_HOST] = NULL;
+		sd->user = v[K_USER];
+		v[K_USER] = NULL;
+		sd->password = v[K_PASSWORD];
+		v[K_PASSWORD] = NULL;
+		sd->authuser = v[K_AUTHUSER];
+		v[K_AUTHUSER] = NULL;
+	}
+	if (p->vals[COL_OPTIONS]) {
+		char why[160];
+
+		if (accounts_split_args(p->vals[COL_OPTIONS], &row.argc, &row.argv, why, sizeof(why)) != 0)
+			add_error(p, p->row_line, 0, COL_OPTIONS, "%s; fix the quoting", why);
+	} else {
+		accounts_split_args("", &row.argc, &row.argv, NULL, 0);
+	}
+
+	if (key_ok) {
+		unsigned first;
+
+		row.key = make_key(row.side[0].host, row.side[0].port, row.side[0].user, row.side[1].host,
+				   row.side[1].port, row.side[1].user);
+		/* A bad row still claims its pair (with its own copy of the key), so a later copy of
+		 * it is reported too. A good row lends its key to the table. */
+		if (p->row_bad)
+			first = dup_check(p, xstrdup(row.key), 1, p->row_line);
+		else
+			first = dup_check(p, row.key, 0, p->row_line);
+		if (first)
+			add_error(p, p->row_line, first, -1,
+				  "duplicate pair, same as line %u (%s); remove one of the rows", first,
+				  row.key);
+	}
+	if (p->row_bad) {
+		row_release(&row);
+		return;
+	}
+	p->af->rows = xgrow(p->af->rows, sizeof(*p->af->rows), p->af->nrows + 1, &p->af->rows_alloc);
+	p->af->rows[p->af->nrows++] = row;
+}
+
+/* Ends the current row: validates it unless it is empty or already known to be bad. */
+static void end_row(struct parse *p)
+{
+	if (p->nonempty == 0 && !p->row_bad) {
+		/* ",,,," or an all-blank row from a spreadsheet: nothing to import, nothing wrong. */
+		reset_row(p);
+		return;
+	}
+	if (!p->row_bad)
+		build_row(p);
+	if (p->row_bad)
+		p->bad_rows++;
+	reset_row(p);
+}
+
+/* ---- CSV --------------------------------------------------------------------------------------- */
+
+static void csv_header_field(struct parse *p, const char *s, size_t n)
+{
+	if (p->nhnames >= ACCOUNTS_HEADER_MAX) {
+		p->too_many_columns = 1;
+		return;
+	}
+	trim_span(&s, &n);
+	p->hnames[p->nhnames++] = xstrndup(s, n);
+}
+
+static void csv_header_end(struct parse *p)
+{
+	char known[512];
+	int seen[COL_COUNT];
+
+	p->have_header = 1;
+	p->header_line = p->row_line;
+	if (p->too_many_columns) {
+		set_fatal(
+		    p,
+		    "%s:%u: the header has more than %d columns; remove the columns imapfleet does not use",
+		    p->name, p->header_line, ACCOUNTS_HEADER_MAX);
+		return;
+	}
+	for (int c = 0; c < COL_COUNT; c++)
+		seen[c] = -1;
+	known_columns(known, sizeof(known));
+	for (size_t i = 0; i < p->nhnames; i++) {
+		const char *h = p->hnames[i];
+		size_t hl = strlen(h);
+		int c = col_from_name(h, hl);
+		char shown[64];
+
+		show_value(shown, sizeof(shown), h, 40);
+		if (hl == 0) {
+			set_fatal(p,
+				  "%s:%u: column %zu of the header has no name; name it or remove the column",
+				  p->name, p->header_line, i + 1);
+			fleet_err_detail(p->err, "known columns: %s", known);
+			return;
+		}
+		if (c < 0) {
+			set_fatal(p, "%s:%u: unknown column \"%s\"; rename it to a known column or remove it",
+				  p->name, p->header_line, shown);
+			fleet_err_detail(p->err, "known columns: %s", known);
+			return;
+		}
+		if (seen[c] >= 0) {
+			set_fatal(p, "%s:%u: column %s appears twice (columns %d and %zu); remove one",
+				  p->name, p->header_line, col_names[c], seen[c] + 1, i + 1);
+			return;
+		}
+		seen[c] = (int)i;
+		p->hcol[i] = c;
+	}
+	p->nhcol = p->nhnames;
+	for (int s = 0; s < 2; s++) {
+		static const int required[] = {K_HOST, K_USER};
+
+		for (size_t r = 0; r < 2; r++) {
+			if (seen[COL(s, required[r])] < 0) {
+				set_fatal(p, "%s:%u: the header has no column %s; add it", p->name,
+					  p->header_line, col_names[COL(s, required[r])]);
+				return;
+			}
+		}
+		if (seen[COL(s, K_PASSWORD)] < 0 && seen[COL(s, K_PASSFILE)] < 0) {
+			set_fatal(p,
+				  "%s:%u: the header has neither password%d nor passfile%d; add one of them",
+				  p->name, p->header_line, s + 1, s + 1);
+			return;
+		}
+	}
+}
+
+static void csv_on_field(void *s, size_t n, void *data)
+{
+	struct parse *p = data;
+	size_t idx = p->nfields++;
+
+	p->fields_total++;
+	if (p->fatal)
+		return;
+	if (!p->have_header) {
+		csv_header_field(p, s, n);
+		return;
+	}
+	if (idx < p->nhcol)
+		store_value(p, p->hcol[idx], s, n);
+	else if (n)
+		p->nonempty++;
+}
+
+static void csv_on_row(int c, void *data)
+{
+	struct parse *p = data;
+
+	(void)c;
+	if (p->fatal)
+		return;
+	if (!p->have_header) {
+		csv_header_end(p);
+		reset_row(p);
+		return;
+	}
+	if (p->nfields > p->nhcol && !p->row_bad) {
+		add_error(
+		    p, p->row_line, 0, -1,
+		    "the row has %zu fields but the header has %zu columns; quote values that contain commas",
+		    p->nfields, p->nhcol);
+	}
+	end_row(p);
+}
+
+static void csv_wipe_free(struct csv_parser *cp)
+{
+	if (cp->entry_buf)
+		OPENSSL_cleanse(cp->entry_buf, cp->entry_size);
+	csv_free(cp);
+}
+
+static int csv_field_col(const struct parse *p, size_t idx)
+{
+	return p->have_header && idx < p->nhcol ? p->hcol[idx] : -1;
+}
+
+/* Parses CSV from data[pos] (the header line, numbered line) to the end. */
+static void parse_csv(struct parse *p, const char *data, size_t len, size_t pos, unsigned line)
+{
+	const unsigned char opts = CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL;
+	unsigned resyncs = 0;
+	struct csv_parser cp;
+
+	for (;;) {
+		int quote_open = 0;	 /* a quoted field is open at the end of the last chunk */
+		unsigned quote_line = 0; /* the line it opened on */
+		size_t quote_idx = 0;	 /* its index in the row */
+		size_t quote_next = len; /* where the line after quote_line starts */
+
+		csv_init(&cp, opts);
+		while (pos < len && !p->fatal) {
+			size_t content_end, next = line_bounds(data, len, pos, &content_end);
+			size_t chunk = next - pos, before = p->fields_total, n;
+
+			if (p->row_line == 0 && !is_blank(data + pos, chunk))
+				p->row_line = line;
+			n = csv_parse(&cp, data + pos, chunk, csv_on_field, csv_on_row, p);
+			if (n < chunk) {
+				if (csv_error(&cp) != CSV_EPARSE) {
+					set_fatal(p, "%s:%u: could not parse: %s", p->name, line,
+						  csv_strerror(csv_error(&cp)));
+					break;
+				}
+				if (!p->have_header) {
+					set_fatal(
+					    p, "%s:%u: the header has a stray quote (\"); fix the header row",
+					    p->name, line);
+					break;
+				}
+				if (line == p->row_line)
+					add_error(
+					    p, line, 0, csv_field_col(p, p->nfields),
+					    "stray quote (\"); quote the whole field and double the quotes "
+					    "inside (\"pa\"\"ss\"), then try again");
+				else
+					add_error(p, p->row_line, 0, csv_field_col(p, p->nfields),
+						  "stray quote (\") on line %u; quote the whole field and "
+						  "double the "
+						  "quotes inside (\"pa\"\"ss\"), then try again",
+						  line);
+				p->bad_rows++;
+				reset_row(p);
+				csv_wipe_free(&cp);
+				csv_init(&cp, opts);
+				quote_open = 0;
+				pos = next;
+				line++;
+				continue;
+			}
+			if (cp.quoted) {
+				if (!quote_open || p->fields_total != before) {
+					quote_line = line;
+					quote_idx = p->nfields;
+					quote_next = next;
+				}
+				quote_open = 1;
+			} else {
+				quote_open = 0;
+			}
+			pos = next;
+			line++;
+		}
+		if (p->fatal) {
+			csv_wipe_free(&cp);
+			return;
+		}
+		if (csv_fini(&cp, csv_on_field, csv_on_row, p) == 0 || p->fatal) {
+			csv_wipe_free(&cp);
+			return;
+		}
+		/* Unterminated quote: drop the row, start again on the line after the quote opened. */
+		csv_wipe_free(&cp);
+		if (!p->have_header) {
+			set_fatal(p, "%s:%u: the header has a quote that is never closed; fix the header row",
+				  p->name, quote_line);
+			return;
+		}
+		add_error(p, quote_line ? quote_line : p->row_line, 0, csv_field_col(p, quote_idx),
+			  "the quoted value that starts here is never closed; add the closing quote (\") or "
+			  "double the quote inside the value");
+		p->bad_rows++;
+		reset_row(p);
+		if (++resyncs > ACCOUNTS_RESYNC_MAX || !quote_line) {
+			add_error(p, quote_line, 0, -1,
+				  "too many unclosed quotes; fix the quoting and try again");
+			return;
+		}
+		pos = quote_next;
+		line = quote_line + 1;
+	}
+}
+
+/* ---- file.txt ---------------------------------------------------------------------------------- */
+
+static int is_comment(const char *s, size_t n)
+{
+	trim_span(&s, &n);
+	return n > 0 && s[0] == '#';
+}
+
+static void parse_filetxt(struct parse *p, const char *data, size_t len, size_t pos, unsigned line)
+{
+	while (pos < len) {
+		size_t content_end, next = line_bounds(data, len, pos, &content_end);
+		const char *s = data + pos;
+		size_t n = content_end - pos;
+
+		if (!is_blank(s, n) && !is_comment(s, n)) {
+			const char *f[6];
+			size_t fl[6], nf = 0, i = 0;
+			struct fleet_buf extra = FLEET_BUF_INIT(ACCOUNTS_FIELD_MAX + 1);
+			int extra_long = 0;
+
+			p->row_line = line;
+			/* A trailing ';' ends the last field, it does not open an empty one. */
+			if (n && s[n - 1] == ';')
+				n--;
+			while (i <= n) {
+				size_t j = i;
+
+				while (j < n && s[j] != ';')
+					j++;
+				if (nf < 6) {
+					f[nf] = s + i;
+					fl[nf] = j - i;
+				} else {
+					const char *e = s + i;
+					size_t el = j - i;
+
+					trim_span(&e, &el);
+					if (el && ((extra.len && fleet_buf_append(&extra, " ", 1) != 0) ||
+						   fleet_buf_append(&extra, e, el) != 0))
+						extra_long = 1;
+				}
+				nf++;
+				i = j + 1;
+			}
+			if (nf < 6) {
+				add_error(p, line, 0, -1,
+					  "the line has %zu fields; file.txt lines need "
+					  "host1;user1;password1;host2;user2;password2",
+					  nf);
+			} else {
+				for (size_t k = 0; k < 6; k++)
+					store_value(p, filetxt_cols[k], f[k], fl[k]);
+				if (extra_long)
+					add_error(p, line, 0, COL_OPTIONS,
+						  "is longer than %d bytes; shorten it", ACCOUNTS_FIELD_MAX);
+				else if (extra.len)
+					store_value(p, COL_OPTIONS, extra.data, extra.len);
+			}
+			fleet_buf_release(&extra);
+			end_row(p);
+		}
+		pos = next;
+		line++;
+	}
+}
+
+/* ---- detection and entry points ---------------------------------------------------------------- */
+
+/* Whether the first field of the line (up to sep) names a known column. */
+static int first_field_is_column(const char *s, size_t n, char sep)
+{
+	const char *e = memchr(s, sep, n);
+
+	if (e)
+		n = (size_t)(e - s);
+	trim_span(&s, &n);
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		s++;
+		n -= 2;
+		trim_span(&s, &n);
+	}
+	return col_from_name(s, n) >= 0;
+}
+
+static void af_release(struct accounts_file *af)
+{
+	for (size_t i = 0; i < af->nrows; i++)
+		row_release(&af->rows[i]);
+	xfree(&af->rows);
+	for (size_t i = 0; i < af->nerrors; i++)
+		xfree(&af->errors[i].message);
+	xfree(&af->errors);
+	xfree(&af);
+}
+
+static struct accounts_file *parse_all(const char *data, size_t len, const char *name, const char *base_dir,
+				       unsigned flags, struct fleet_err *err, int *inline_passwords)
+{
+	struct parse p;
+	size_t pos = 0;
+	unsigned line = 1;
+
+	memset(&p, 0, sizeof(p));
+	p.af = xcalloc(1, sizeof(*p.af));
+	p.name = name ? name : "accounts";
+	p.base_dir = base_dir;
+	p.flags = flags;
+	p.err = err;
+	fleet_err_clear(err);
+
+	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+		pos = 3;
+	/* The first line that is neither blank nor a '#' comment decides the form. */
+	while (pos < len) {
+		size_t content_end, next = line_bounds(data, len, pos, &content_end);
+
+		if (!is_blank(data + pos, content_end - pos) && !is_comment(data + pos, content_end - pos)) {
+			const char *s = data + pos;
+			size_t n = content_end - pos;
+
+			if (!memchr(s, ';', n) || first_field_is_column(s, n, ',')) {
+				p.af->format = ACCOUNTS_FORMAT_CSV;
+				parse_csv(&p, data, len, pos, line);
+				if (!p.fatal && !p.have_header)
+					set_fatal(&p,
+						  "%s: no header row; the first line must name the columns",
+						  p.name);
+			} else if (first_field_is_column(s, n, ';')) {
+				set_fatal(
+				    &p,
+				    "%s:%u: the header is separated by ';'; save the file as CSV with ',' "
+				    "between the columns",
+				    p.name, line);
+			} else {
+				p.af->format = ACCOUNTS_FORMAT_FILETXT;
+				parse_filetxt(&p, data, len, pos, line);
+			}
+			break;
+		}
+		pos = next;
+		line++;
+	}
+	if (pos >= len && !p.fatal)
+		set_fatal(&p,
+			  "%s: no accounts: the file is empty; add a header row and one row per account pair",
+			  p.name);
+
+	reset_row(&p);
+	for (size_t i = 0; i < p.nhnames; i++)
+		xfree(&p.hnames[i]);
+	dups_release(&p);
+	if (inline_passwords)
+		*inline_passwords = p.inline_passwords;
+	if (p.fatal) {
+		af_release(p.af);
+		return NULL;
+	}
+	if ((flags & ACCOUNTS_STRICT) && p.af->nerrors) {
+		for (size_t i = 0; i < p.af->nerrors; i++)
+			log_error("%s", p.af->errors[i].message);
+		fleet_err_set(
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_STRICT",
+		    "%s: %zu bad row%s, nothing imported (strict mode); fix them or run without --strict",
+		    p.name, p.bad_rows, p.bad_rows == 1 ? "" : "s");
+		fleet_err_detail(err, "%s", p.af->errors[0].message);
+		af_release(p.af);
+		return NULL;
+	}
+	return p.af;
+}
+
+struct accounts_file *accounts_parse_buffer(const char *data, size_t len, const char *name,
+					    const char *base_dir, unsigned flags, struct fleet_err *err)
+{
+	return parse_all(data, len, name, base_dir, flags, err, NULL);
+}
+
+struct accounts_file *accounts_load(const char *path, unsigned flags, struct fleet_err *err)
+{
+	struct accounts_file *af;
+	struct stat st;
+	char *data, *dir, *base, *slash;
+	size_t got = 0;
+	int fd, inline_passwords = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+			      "could not open %s: %s", path, strerror(errno));
+		fleet_err_detail(err, "check the path given on the command line");
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+			      "%s is not a regular file; give the path of the accounts file", path);
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > ACCOUNTS_FILE_MAX) {
+		close(fd);
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+			      "%s is larger than %u MiB; split it into several files", path,
+			      ACCOUNTS_FILE_MAX >> 20);
+		return NULL;
+	}
+	data = xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+				      "could not read %s: %s", path, strerror(errno));
+			close(fd);
+			OPENSSL_cleanse(data, got);
+			xfree(&data);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+
+	/* Relative passfile and cafile paths resolve against the file's own directory. */
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, strlen(dir) + 1, ".");
+	base = realpath(dir, NULL);
+
+	af = parse_all(data, got, path, base ? base : dir, flags, err, &inline_passwords);
+	if (inline_passwords && (st.st_mode & (S_IRGRP | S_IROTH)))
+		log_warn("%s holds inline passwords and is readable by group or others (mode %04o); "
+			 "run chmod 600 %s or move the passwords to passfile columns",
+			 path, (unsigned)(st.st_mode & 07777), path);
+	OPENSSL_cleanse(data, got);
+	xfree(&data);
+	free(base);
+	xfree(&dir);
+	return af;
+}
+
+void accounts_free(struct accounts_file **af)
+{
+	if (!af || !*af)
+		return;
+	af_release(*af);
+	*af = NULL;
+}
+
+enum accounts_format accounts_format(const struct accounts_file *af)
+{
+	return af->format;
+}
+
+size_t accounts_count(const struct accounts_file *af)
+{
+	return af ? af->nrows : 0;
+}
+
+const struct account_row *accounts_row(const struct accounts_file *af, size_t i)
+{
+	return af && i < af->nrows ? &af->rows[i] : NULL;
+}
+
+size_t accounts_error_count(const struct accounts_file *af)
+{
+	return af ? af->nerrors : 0;
+}
+
+const struct accounts_error *accounts_error_at(const struct accounts_file *af, size_t i)
+{
+	return af && i < af->nerrors ? &af->errors[i] : NULL;
+}
+
+const char *accounts_row_key(const struct account_row *row)
+{
+	return row->key;
+}
+
+const char *accounts_tls_name(enum accounts_tls tls)
+{
+	switch (tls) {
+	case ACCOUNTS_TLS_SSL: return "ssl";
+	case ACCOUNTS_TLS_STARTTLS: return "tls";
+	case ACCOUNTS_TLS_PLAIN: return "plain";
+	}
+	return "?";
+}
+
+const char *accounts_format_name(enum accounts_format format)
+{
+	return format == ACCOUNTS_FORMAT_FILETXT ? "file.txt" : "csv";
+}
+
+/* ---- passwords --------------------------------------------------------------------------------- */
+
+int accounts_row_load_passwords(const struct account_row *row, struct account_secrets *out,
+				struct fleet_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	for (int s = 0; s < 2; s++) {
+		const struct account_side *sd = &row->side[s];
+		char why[512];
+		struct stat st;
+		char *pw;
+
+		if (sd->password) {
+			out->password[s] = xstrdup(sd->password);
+			continue;
+		}
+		if (!sd->passfile) {
+			accounts_secrets_release(out);
+			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PASSFILE",
+					     "line %u: side %d has neither password nor passfile", row->line,
+					     s + 1);
+		}
+		pw = fleet_read_small_file(sd->passfile, ACCOUNTS_PASSFILE_MAX, why, sizeof(why));
+		if (!pw) {
+			accounts_secrets_release(out);
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "PASSFILE",
+				      "passfile%d of %s (line %u): %s", s + 1, sd->user, row->line, why);
+			fleet_err_detail(err,
+					 "create the file (mode 0600) with the password on one line, or fix "
+					 "the passfile%d column",
+					 s + 1);
+			return -1;
+		}
+		if (!pw[0]) {
+			xfree(&pw);
+			accounts_secrets_release(out);
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "PASSFILE",
+				      "passfile%d of %s (line %u): %s is empty", s + 1, sd->user, row->line,
+				      sd->passfile);
+			fleet_err_detail(err, "write the password into the file");
+			return -1;
+		}
+		fleet_log_add_secret(pw);
+		if (stat(sd->passfile, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+			log_warn("passfile %s is readable by group or others (mode %04o); run chmod 600 %s",
+				 sd->passfile, (unsigned)(st.st_mode & 07777), sd->passfile);
+		out->password[s] = pw;
+	}
+	return 0;
+}
+
+void accounts_secrets_release(struct account_secrets *s)
+{
+	if (!s)
+		return;
+	wipe_free(&s->password[0]);
+	wipe_free(&s->password[1]);
+}
+
+/* ---- options ----------------------------------------------------------------------------------- */
+
+static void push_arg(char ***argv, size_t *n, size_t *alloc, struct fleet_buf *w)
+{
+	*argv = xgrow(*argv, sizeof(**argv), *n + 2, alloc);
+	(*argv)[(*n)++] = xstrndup(fleet_buf_cstr(w), w->len);
+	fleet_buf_reset(w);
+}
+
+int accounts_split_args(const char *s, int *argc_out, char ***argv_out, char *why, size_t whylen)
+{
+	size_t slen = strlen(s), n = 0, alloc = 0;
+	struct fleet_buf w = FLEET_BUF_INIT(slen + 1);
+	char **argv = NULL;
+	const char *q = s;
+	int in_word = 0;
+	const char *fail = NULL;
+
+	*argc_out = 0;
+	*argv_out = NULL;
+	while (*q && !fail) {
+		char c = *q;
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			if (in_word)
+				push_arg(&argv, &n, &alloc, &w);
+			in_word = 0;
+			q++;
+			continue;
+		}
+		in_word = 1;
+		if (c == '\'') {
+			const char *e = strchr(q + 1, '\'');
+
+			if (!e) {
+				fail = "unterminated ' quote";
+				break;
+			}
+			fleet_buf_append(&w, q + 1, (size_t)(e - q - 1));
+			q = e + 1;
+		} else if (c == '"') {
+			for (q++;; q++) {
+				if (!*q) {
+					fail = "unterminated \" quote";
+					break;
+				}
+				if (*q == '"') {
+					q++;
+					break;
+				}
+				if (*q == '\\' && (q[1] == '"' || q[1] == '\\' || q[1] == '$' || q[1] == '`'))
+					q++;
+				fleet_buf_append(&w, q, 1);
+			}
+		} else if (c == '\\') {
+			if (!q[1]) {
+				fail = "a lone backslash at the end";
+				break;
+			}
+			fleet_buf_append(&w, q + 1, 1);
+			q += 2;
+		} else {
+			fleet_buf_append(&w, q, 1);
+			q++;
+		}
+	}
+	if (fail) {
+		if (why && whylen)
+			snprintf(why, whylen, "%s", fail);
+		fleet_buf_release(&w);
+		for (size_t i = 0; i < n; i++)
+			xfree(&argv[i]);
+		xfree(&argv);
+		return -1;
+	}
+	if (in_word)
+		push_arg(&argv, &n, &alloc, &w);
+	fleet_buf_release(&w);
+	argv = xgrow(argv, sizeof(*argv), n + 1, &alloc);
+	argv[n] = NULL;
+	*argc_out = (int)n;
+	*argv_out = argv;
+	return 0;
+}
+
+void accounts_free_args(char ***argv)
+{
+	if (!argv || !*argv)
+		return;
+	for (char **a = *argv; *a; a++)
+		xfree(a);
+	xfree(argv);
+}

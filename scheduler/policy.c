@@ -1,0 +1,179 @@
+#include "scheduler/policy.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+
+void retry_policy_init(struct retry_policy *p)
+{
+	p->base_ms = 2000;
+	p->cap_ms = 600000;
+	p->max_attempts = 5;
+}
+
+enum retry_verdict retry_policy_decide(const struct retry_policy *p, const struct fleet_err *err,
+				       unsigned attempt, double rnd, unsigned *delay_ms)
+{
+	uint64_t ceiling;
+	unsigned shift;
+
+	*delay_ms = 0;
+	if (!fleet_err_retryable(err) || attempt >= p->max_attempts)
+		return RETRY_GIVE_UP;
+	/* Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^(attempt-1))]. */
+	shift = attempt > 0 ? attempt - 1 : 0;
+	ceiling = shift >= 32 ? p->cap_ms : (uint64_t)p->base_ms << shift;
+	if (ceiling > p->cap_ms)
+		ceiling = p->cap_ms;
+	if (rnd < 0)
+		rnd = 0;
+	if (rnd >= 1)
+		rnd = 0.999999;
+	*delay_ms = (unsigned)(rnd * (double)ceiling);
+	if (err->cls == FLEET_ERR_THROTTLED) {
+		/* The server's hint is a floor; without one, wait at least the base. */
+		unsigned floor_ms = err->retry_after_ms ? err->retry_after_ms : p->base_ms;
+
+		if (*delay_ms < floor_ms)
+			*delay_ms = floor_ms;
+	}
+	return RETRY_LATER;
+}
+
+/* ---- host limiter ------------------------------------------------------------------------- */
+
+/* Grow by one after this many clean finishes: slow recovery, so a server that throttled us is
+ * not hit at full concurrency again a moment later. */
+#define AIMD_SUCCESSES_PER_STEP 4
+
+struct host_entry {
+	char *server;
+	unsigned limit, in_use, successes;
+	uint64_t hold_until_ms;
+};
+
+struct host_limiter {
+	pthread_mutex_t lock;
+	unsigned max;
+	struct host_entry *hosts;
+	size_t n, alloc;
+};
+
+struct host_limiter *host_limiter_new(unsigned max_per_host)
+{
+	struct host_limiter *hl = xcalloc(1, sizeof(*hl));
+
+	pthread_mutex_init(&hl->lock, NULL);
+	hl->max = max_per_host ? max_per_host : 1;
+	return hl;
+}
+
+void host_limiter_free(struct host_limiter **phl)
+{
+	struct host_limiter *hl = *phl;
+
+	if (!hl)
+		return;
+	for (size_t i = 0; i < hl->n; i++)
+		xfree(&hl->hosts[i].server);
+	xfree(&hl->hosts);
+	pthread_mutex_destroy(&hl->lock);
+	xfree(phl);
+}
+
+static struct host_entry *entry(struct host_limiter *hl, const char *server)
+{
+	struct host_entry *e;
+
+	for (size_t i = 0; i < hl->n; i++)
+		if (strcmp(hl->hosts[i].server, server) == 0)
+			return &hl->hosts[i];
+	hl->hosts = xgrow(hl->hosts, sizeof(*hl->hosts), hl->n + 1, &hl->alloc);
+	e = &hl->hosts[hl->n++];
+	memset(e, 0, sizeof(*e));
+	e->server = xstrdup(server);
+	e->limit = hl->max;
+	return e;
+}
+
+int host_limiter_try_acquire(struct host_limiter *hl, const char *server)
+{
+	struct host_entry *e;
+	int ok;
+
+	pthread_mutex_lock(&hl->lock);
+	e = entry(hl, server);
+	ok = e->in_use < e->limit && fleet_now_ms() >= e->hold_until_ms;
+	if (ok)
+		e->in_use++;
+	pthread_mutex_unlock(&hl->lock);
+	return ok;
+}
+
+void host_limiter_release(struct host_limiter *hl, const char *server)
+{
+	struct host_entry *e;
+
+	pthread_mutex_lock(&hl->lock);
+	e = entry(hl, server);
+	if (e->in_use)
+		e->in_use--;
+	pthread_mutex_unlock(&hl->lock);
+}
+
+void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigned retry_after_ms)
+{
+	struct host_entry *e;
+
+	pthread_mutex_lock(&hl->lock);
+	e = entry(hl, server);
+	e->limit = e->limit > 1 ? e->limit / 2 : 1;
+	e->successes = 0;
+	e->hold_until_ms = fleet_now_ms() + (retry_after_ms > 1000 ? retry_after_ms : 1000);
+	pthread_mutex_unlock(&hl->lock);
+}
+
+void host_limiter_success(struct host_limiter *hl, const char *server)
+{
+	struct host_entry *e;
+
+	pthread_mutex_lock(&hl->lock);
+	e = entry(hl, server);
+	if (e->limit < hl->max && ++e->successes >= AIMD_SUCCESSES_PER_STEP) {
+		e->limit++;
+		e->successes = 0;
+	}
+	pthread_mutex_unlock(&hl->lock);
+}
+
+unsigned host_limiter_limit(struct host_limiter *hl, const char *server)
+{
+	unsigned v;
+
+	pthread_mutex_lock(&hl->lock);
+	v = entry(hl, server)->limit;
+	pthread_mutex_unlock(&hl->lock);
+	return v;
+}
+
+unsigned host_limiter_in_use(struct host_limiter *hl, const char *server)
+{
+	unsigned v;
+
+	pthread_mutex_lock(&hl->lock);
+	v = entry(hl, server)->in_use;
+	pthread_mutex_unlock(&hl->lock);
+	return v;
+}
+
+unsigned host_limiter_cooldown_ms(struct host_limiter *hl, const char *server)
+{
+	uint64_t now = fleet_now_ms(), until;
+
+	pthread_mutex_lock(&hl->lock);
+	until = entry(hl, server)->hold_until_ms;
+	pthread_mutex_unlock(&hl->lock);
+	return until > now ? (unsigned)(until - now) : 0;
+}

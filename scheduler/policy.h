@@ -1,0 +1,59 @@
+/* scheduler/policy.h: what to do after an account attempt failed, and how many connections each
+ * server asks for (design section 8).
+ *
+ * The retry decision reads the error's class and scope only, never its text:
+ *   transient  retry with exponential backoff and full jitter, capped, a bounded number of times
+ *   throttled  retry no sooner than the server's hint, and tell the limiter (AIMD)
+ *   auth       never retried blindly: the account fails with the reason
+ *   permanent  fails the account (a message-scope failure never reaches here: the engine records it
+ *              and goes on)
+ *   bug        fails the account; the report asks for a bug report
+ */
+#ifndef IMAPFLEET_SCHEDULER_POLICY_H
+#define IMAPFLEET_SCHEDULER_POLICY_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct retry_policy {
+	unsigned base_ms;      /* first backoff ceiling (default 2 s) */
+	unsigned cap_ms;       /* largest backoff (default 10 min) */
+	unsigned max_attempts; /* attempts in all, first included (default 5) */
+};
+
+void retry_policy_init(struct retry_policy *p);
+
+enum retry_verdict { RETRY_LATER = 0, RETRY_GIVE_UP };
+
+/* attempt: how many attempts were made so far (1 after the first). rnd: a uniform random
+ * number in [0, 1) (injected so the policy is testable). *delay_ms is set for RETRY_LATER. */
+enum retry_verdict retry_policy_decide(const struct retry_policy *p, const struct fleet_err *err,
+				       unsigned attempt, double rnd, unsigned *delay_ms);
+
+/* ---- per-server connection limits with additive-increase / multiplicative-decrease ----------- */
+
+struct host_limiter;
+
+/* max_per_host: the configured ceiling (--max-conns-per-host). Thread-safe. */
+struct host_limiter *host_limiter_new(unsigned max_per_host);
+void host_limiter_free(struct host_limiter **hl);
+
+/* 1 when a connection slot for server ("host:port") was taken, 0 when the server is at its current
+ * limit or cooling down after throttling. Never blocks. */
+int host_limiter_try_acquire(struct host_limiter *hl, const char *server);
+void host_limiter_release(struct host_limiter *hl, const char *server);
+
+/* The server throttled us: halve its limit (at least 1) and hold new connections for
+ * retry_after_ms (at least 1 s). */
+void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigned retry_after_ms);
+/* An account on this server finished cleanly: after enough successes the limit grows by one,
+ * up to the ceiling. */
+void host_limiter_success(struct host_limiter *hl, const char *server);
+
+unsigned host_limiter_limit(struct host_limiter *hl, const char *server);
+unsigned host_limiter_in_use(struct host_limiter *hl, const char *server);
+/* Milliseconds until the server accepts new connections again (0 = now). */
+unsigned host_limiter_cooldown_ms(struct host_limiter *hl, const char *server);
+
+#endif
