@@ -1,0 +1,413 @@
+/* state/conn.c: the connection, statement execution with one transparent reconnect, SQLSTATE
+ * classes, and small helpers shared by the other state files. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "state/state_private.h"
+
+/* ---- SQLSTATE classes (design section 8) ---------------------------------------------------- */
+
+enum fleet_err_class state_sqlstate_class(const char *sqlstate)
+{
+	static const char *const transient_exact[] = {
+	    "57P01", /* admin_shutdown */
+	    "57P02", /* crash_shutdown */
+	    "57P03", /* cannot_connect_now */
+	    "40001", /* serialization_failure */
+	    "40P01", /* deadlock_detected */
+	    "55P03", /* lock_not_available */
+	    "57014", /* query_canceled (statement_timeout) */
+	};
+
+	if (!sqlstate || strlen(sqlstate) != 5)
+		return FLEET_ERR_TRANSIENT; /* no SQLSTATE: the connection itself failed */
+	for (size_t i = 0; i < sizeof(transient_exact) / sizeof(transient_exact[0]); i++)
+		if (strcmp(sqlstate, transient_exact[i]) == 0)
+			return FLEET_ERR_TRANSIENT;
+	if (strncmp(sqlstate, "08", 2) == 0) /* connection exception */
+		return FLEET_ERR_TRANSIENT;
+	if (strncmp(sqlstate, "53", 2) ==
+	    0) /* insufficient resources: disk full, out of memory, too many connections */
+		return FLEET_ERR_TRANSIENT;
+	if (strncmp(sqlstate, "58", 2) == 0 && strcmp(sqlstate, "58P01") != 0) /* system error (I/O) */
+		return FLEET_ERR_TRANSIENT;
+	return FLEET_ERR_BUG; /* 23* constraints and everything else: a broken invariant */
+}
+
+/* First line of a libpq message, without the "ERROR:  " decoration. */
+static void first_line(const char *in, char *out, size_t cap)
+{
+	size_t n;
+
+	if (!in)
+		in = "";
+	if (strncmp(in, "ERROR:  ", 8) == 0)
+		in += 8;
+	else if (strncmp(in, "FATAL:  ", 8) == 0)
+		in += 8;
+	n = strcspn(in, "\n");
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, in, n);
+	out[n] = '\0';
+}
+
+static int conn_broken(const struct state_conn *sc)
+{
+	return !sc->pg || PQstatus(sc->pg) != CONNECTION_OK;
+}
+
+int state_err_from_result(struct state_conn *sc, const PGresult *res, const char *what, struct fleet_err *err)
+{
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char line[FLEET_ERR_TEXT_MAX];
+
+	if (!sqlstate || conn_broken(sc)) {
+		first_line(sc->pg ? PQerrorMessage(sc->pg) : "no connection", line, sizeof(line));
+		if (sqlstate && !conn_broken(sc))
+			return fleet_err_set(err, state_sqlstate_class(sqlstate), FLEET_SCOPE_RUN, sqlstate,
+					     "could not %s: %s", what, primary ? primary : line);
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, STATE_ERR_CONNECTION,
+				     "could not %s: lost the connection to the state database: %s", what,
+				     line[0] ? line : "connection broken");
+	}
+	first_line(primary, line, sizeof(line));
+	return fleet_err_set(err, state_sqlstate_class(sqlstate), FLEET_SCOPE_RUN, sqlstate,
+			     "could not %s: %s", what, line);
+}
+
+/* ---- connecting ----------------------------------------------------------------------------- */
+
+static int conn_connect(struct state_conn *sc, struct fleet_err *err)
+{
+	char line[FLEET_ERR_TEXT_MAX];
+
+	if (sc->pg)
+		PQfinish(sc->pg);
+	sc->pg = PQconnectdb(sc->conninfo);
+	sc->in_tx = 0;
+	sc->prepared = 0;
+	if (PQstatus(sc->pg) != CONNECTION_OK) {
+		first_line(PQerrorMessage(sc->pg), line, sizeof(line));
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, STATE_ERR_CONNECTION,
+			      "could not connect to the state database: %s", line);
+		fleet_err_detail(err, "check --state, IMAPFLEET_STATE or the PG* environment variables");
+		PQfinish(sc->pg);
+		sc->pg = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int conn_open(const char *conninfo, int migrate, struct state_conn **out, struct fleet_err *err)
+{
+	struct state_conn *sc = xcalloc(1, sizeof(*sc));
+
+	*out = NULL;
+	sc->conninfo = xstrdup(conninfo ? conninfo : "");
+	if (conn_connect(sc, err) < 0) {
+		state_conn_close(&sc);
+		return -1;
+	}
+	/* Quiet NOTICEs ("relation already exists, skipping") and a stable time zone for timestamps. */
+	if (state_exec_cmd(sc, "configure the session", "SET client_min_messages = warning", 0, NULL,
+			   STATE_EXEC_IDEMPOTENT, err) < 0 ||
+	    (migrate && state_schema_migrate(sc, err) < 0)) {
+		state_conn_close(&sc);
+		return -1;
+	}
+	*out = sc;
+	return 0;
+}
+
+int state_conn_open(const char *conninfo, struct state_conn **out, struct fleet_err *err)
+{
+	return conn_open(conninfo, 1, out, err);
+}
+
+int state_conn_open_nomigrate(const char *conninfo, struct state_conn **out, struct fleet_err *err)
+{
+	return conn_open(conninfo, 0, out, err);
+}
+
+void state_conn_close(struct state_conn **psc)
+{
+	struct state_conn *sc = *psc;
+
+	if (!sc)
+		return;
+	if (sc->pg)
+		PQfinish(sc->pg);
+	xfree(&sc->conninfo);
+	xfree(psc);
+}
+
+int state_conn_reconnect(struct state_conn *sc, struct fleet_err *err)
+{
+	if (conn_connect(sc, err) < 0)
+		return -1;
+	return state_exec_cmd(sc, "configure the session", "SET client_min_messages = warning", 0, NULL, 0,
+			      err);
+}
+
+/* ---- executing -------------------------------------------------------------------------------- */
+
+static PGresult *exec_any(struct state_conn *sc, int stmt, const char *what, const char *sql, int nparams,
+			  const char *const *values, const int *lengths, const int *formats, int flags,
+			  struct fleet_err *err)
+{
+	for (int attempt = 0;; attempt++) {
+		PGresult *res;
+		ExecStatusType st;
+
+		if (conn_broken(sc)) {
+			if (sc->in_tx) {
+				fleet_err_set(
+				    err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, STATE_ERR_CONNECTION,
+				    "could not %s: lost the connection to the state database inside a "
+				    "transaction",
+				    what);
+				return NULL;
+			}
+			if (state_conn_reconnect(sc, err) < 0) {
+				fleet_err_prefix(err, "could not %s", what);
+				return NULL;
+			}
+		}
+		if (stmt >= 0 && !(sc->prepared & (1u << stmt))) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "imapfleet_%d", stmt);
+			res = PQprepare(sc->pg, name, sql, nparams, NULL);
+			st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+			if (st != PGRES_COMMAND_OK) {
+				state_err_from_result(sc, res, what, err);
+				PQclear(res);
+				if (attempt == 0 && !sc->in_tx && conn_broken(sc))
+					continue;
+				return NULL;
+			}
+			PQclear(res);
+			sc->prepared |= 1u << stmt;
+		}
+		if (stmt >= 0) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "imapfleet_%d", stmt);
+			res = PQexecPrepared(sc->pg, name, nparams, values, lengths, formats,
+					     (flags & STATE_EXEC_BINARY) ? 1 : 0);
+		} else {
+			res = PQexecParams(sc->pg, sql, nparams, NULL, values, lengths, formats,
+					   (flags & STATE_EXEC_BINARY) ? 1 : 0);
+		}
+		st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			return res;
+		state_err_from_result(sc, res, what, err);
+		PQclear(res);
+		if (attempt == 0 && !sc->in_tx && conn_broken(sc) && (flags & STATE_EXEC_IDEMPOTENT)) {
+			log_warn("state database connection lost; reconnecting (%s)", what);
+			continue;
+		}
+		return NULL;
+	}
+}
+
+PGresult *state_exec(struct state_conn *sc, const char *what, const char *sql, int nparams,
+		     const char *const *values, const int *lengths, const int *formats, int flags,
+		     struct fleet_err *err)
+{
+	return exec_any(sc, -1, what, sql, nparams, values, lengths, formats, flags, err);
+}
+
+PGresult *state_exec_prepared(struct state_conn *sc, enum state_stmt id, const char *what, const char *sql,
+			      int nparams, const char *const *values, int flags, struct fleet_err *err)
+{
+	return exec_any(sc, (int)id, what, sql, nparams, values, NULL, NULL, flags, err);
+}
+
+int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,
+		   const char *const *values, int flags, struct fleet_err *err)
+{
+	PGresult *res = state_exec(sc, what, sql, nparams, values, NULL, NULL, flags, err);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int state_begin(struct state_conn *sc, struct fleet_err *err)
+{
+	if (state_exec_cmd(sc, "begin a transaction", "BEGIN", 0, NULL, 0, err) < 0)
+		return -1;
+	sc->in_tx = 1;
+	return 0;
+}
+
+int state_commit(struct state_conn *sc, struct fleet_err *err)
+{
+	int rc = state_exec_cmd(sc, "commit", "COMMIT", 0, NULL, 0, err);
+
+	sc->in_tx = 0;
+	return rc;
+}
+
+void state_rollback(struct state_conn *sc)
+{
+	if (!conn_broken(sc)) {
+		PGresult *res = PQexecParams(sc->pg, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+
+		PQclear(res);
+	}
+	sc->in_tx = 0;
+}
+
+int state_lease_lost(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, lease->job_id)};
+	PGresult *res =
+	    state_exec(sc, "look up the job",
+		       "SELECT state, coalesce(lease_owner, 0), lease_epoch FROM job WHERE id = $1", 1, p,
+		       NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	if (res && PQntuples(res) == 1) {
+		const char *state = state_get_str(res, 0, 0);
+		int64_t owner = state_get_i64(res, 0, 1), epoch = state_get_i64(res, 0, 2);
+
+		if (strcmp(state, "running") == 0)
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_LEASE_LOST,
+				      "job %" PRId64 " lease lost: now held by engine %" PRId64
+				      " (epoch %" PRId64 ", ours was %" PRId64 ")",
+				      lease->job_id, owner, epoch, lease->epoch);
+		else
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_LEASE_LOST,
+				      "job %" PRId64 " lease lost: the job is now %s", lease->job_id, state);
+	} else {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_LEASE_LOST,
+			      "job %" PRId64 " lease lost: the job no longer exists", lease->job_id);
+	}
+	PQclear(res);
+	return -1;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+const char *state_fmt_i64(char buf[STATE_NUM_MAX], int64_t v)
+{
+	snprintf(buf, STATE_NUM_MAX, "%" PRId64, v);
+	return buf;
+}
+
+const char *state_fmt_u64(char buf[STATE_NUM_MAX], uint64_t v)
+{
+	snprintf(buf, STATE_NUM_MAX, "%" PRIu64, v);
+	return buf;
+}
+
+int64_t state_get_i64(const PGresult *res, int row, int col)
+{
+	const char *s;
+	char *end;
+	long long v;
+
+	if (PQgetisnull(res, row, col))
+		return 0;
+	s = PQgetvalue(res, row, col);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return 0;
+	return (int64_t)v;
+}
+
+const char *state_get_str(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+int state_get_bool(const PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+void state_array_begin(struct fleet_buf *b)
+{
+	fleet_buf_reset(b);
+	fleet_buf_append(b, "{", 1);
+}
+
+static void array_sep(struct fleet_buf *b)
+{
+	if (b->len > 1)
+		fleet_buf_append(b, ",", 1);
+}
+
+void state_array_i64(struct fleet_buf *b, int64_t v)
+{
+	char num[STATE_NUM_MAX];
+
+	array_sep(b);
+	fleet_buf_append_str(b, state_fmt_i64(num, v));
+}
+
+void state_array_null(struct fleet_buf *b)
+{
+	array_sep(b);
+	fleet_buf_append(b, "NULL", 4);
+}
+
+void state_array_str(struct fleet_buf *b, const char *s)
+{
+	if (!s) {
+		state_array_null(b);
+		return;
+	}
+	array_sep(b);
+	fleet_buf_append(b, "\"", 1);
+	for (const char *p = s; *p;) {
+		size_t n = strcspn(p, "\"\\");
+
+		fleet_buf_append(b, p, n);
+		p += n;
+		if (*p) {
+			char esc[2] = {'\\', *p};
+
+			fleet_buf_append(b, esc, 2);
+			p++;
+		}
+	}
+	fleet_buf_append(b, "\"", 1);
+}
+
+void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *out;
+
+	if (!p) {
+		state_array_null(b);
+		return;
+	}
+	array_sep(b);
+	out = fleet_buf_reserve(b, n * 2);
+	if (!out)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
+	}
+	fleet_buf_commit(b, n * 2);
+}
+
+void state_array_end(struct fleet_buf *b)
+{
+	fleet_buf_append(b, "}", 1);
+}

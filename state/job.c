@@ -1,0 +1,563 @@
+/* state/job.c: engines, runs, job import, claiming with leases, completion, retry and cancel. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "state/state_private.h"
+
+#define LEASE_WHERE "id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND state = 'running'"
+
+static const char *const job_state_names[STATE_JOB_NSTATES] = {
+    [STATE_JOB_QUEUED] = "queued", [STATE_JOB_RUNNING] = "running",	[STATE_JOB_DONE] = "done",
+    [STATE_JOB_FAILED] = "failed", [STATE_JOB_CANCELLED] = "cancelled",
+};
+
+const char *state_job_state_name(enum state_job_state s)
+{
+	return (unsigned)s < STATE_JOB_NSTATES ? job_state_names[s] : "unknown";
+}
+
+int state_job_state_from_name(const char *name, enum state_job_state *out)
+{
+	for (int i = 0; i < STATE_JOB_NSTATES; i++)
+		if (name && strcmp(name, job_state_names[i]) == 0) {
+			*out = (enum state_job_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Parameters $1..$3 of every fenced statement. */
+struct lease_params {
+	char job[STATE_NUM_MAX], owner[STATE_NUM_MAX], epoch[STATE_NUM_MAX];
+};
+
+static void lease_params(struct lease_params *lp, const struct state_lease *lease, const char **p)
+{
+	p[0] = state_fmt_i64(lp->job, lease->job_id);
+	p[1] = state_fmt_i64(lp->owner, lease->owner);
+	p[2] = state_fmt_i64(lp->epoch, lease->epoch);
+}
+
+/* ---- engines ---------------------------------------------------------------------------------- */
+
+int state_engine_register(struct state_conn *sc, const char *host, long pid, const char *version,
+			  unsigned ttl_ms, int64_t *engine_id, struct fleet_err *err)
+{
+	char b1[STATE_NUM_MAX], b3[STATE_NUM_MAX];
+	const char *p[4] = {host ? host : "", state_fmt_i64(b1, pid), version, state_fmt_u64(b3, ttl_ms)};
+	PGresult *res =
+	    state_exec(sc, "register the engine",
+		       "INSERT INTO engine (host, pid, version, expires_at)"
+		       " VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond') RETURNING id",
+		       4, p, NULL, NULL, 0, err);
+
+	if (!res)
+		return -1;
+	*engine_id = state_get_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int state_engine_heartbeat(struct state_conn *sc, int64_t engine_id, unsigned ttl_ms, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, engine_id), state_fmt_u64(b1, ttl_ms)};
+	PGresult *res = state_exec(
+	    sc, "record the engine heartbeat",
+	    "WITH e AS (UPDATE engine SET heartbeat_at = now(),"
+	    "  expires_at = now() + $2::float8 * interval '1 millisecond'"
+	    "  WHERE id = $1 AND stopped_at IS NULL RETURNING expires_at),"
+	    " s AS (UPDATE conn_slot SET expires_at = e.expires_at FROM e WHERE conn_slot.engine_id = $1)"
+	    " SELECT count(*) FROM e",
+	    2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int64_t n;
+
+	if (!res)
+		return -1;
+	n = state_get_i64(res, 0, 0);
+	PQclear(res);
+	if (n != 1)
+		return fleet_err_set(
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ENGINE_UNKNOWN",
+		    "cannot record the heartbeat of engine %" PRId64 ": it is not registered", engine_id);
+	return 0;
+}
+
+int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, engine_id)};
+
+	return state_exec_cmd(
+	    sc, "deregister the engine",
+	    "WITH e AS (UPDATE engine SET stopped_at = now(), expires_at = now() WHERE id = $1),"
+	    " s AS (DELETE FROM conn_slot WHERE engine_id = $1)"
+	    " UPDATE job SET lease_expires = now() WHERE lease_owner = $1 AND state = 'running'",
+	    1, p, STATE_EXEC_IDEMPOTENT, err);
+}
+
+/* ---- runs ------------------------------------------------------------------------------------- */
+
+int state_run_get_or_create(struct state_conn *sc, const char *name, const char *options_json,
+			    int64_t *run_id, int *created, struct fleet_err *err)
+{
+	const char *p[2] = {name, options_json};
+	PGresult *res =
+	    state_exec(sc, "record the run",
+		       "INSERT INTO run (name, options) VALUES ($1, $2::jsonb)"
+		       " ON CONFLICT (name) DO UPDATE SET options = coalesce(excluded.options, run.options),"
+		       "  state = 'active', updated_at = now()"
+		       " RETURNING id, (xmax = 0)",
+		       2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!res)
+		return -1;
+	*run_id = state_get_i64(res, 0, 0);
+	if (created)
+		*created = state_get_bool(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_err *err)
+{
+	PGresult *res =
+	    state_exec(sc, "find the active run",
+		       "SELECT r.id FROM run r WHERE r.state = 'active' AND EXISTS (SELECT 1 FROM job j"
+		       " WHERE j.run_id = r.id AND j.state IN ('queued', 'running'))"
+		       " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
+		       0, NULL, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int found;
+
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found)
+		*run_id = state_get_i64(res, 0, 0);
+	PQclear(res);
+	return found;
+}
+
+/* ---- import ----------------------------------------------------------------------------------- */
+
+static int max_attempts_of(const struct state_job_spec *s)
+{
+	return s->max_attempts > 0 ? s->max_attempts : 5;
+}
+
+int state_job_upsert(struct state_conn *sc, int64_t run_id, const struct state_job_spec *spec,
+		     int64_t *job_id, int *created, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b2[STATE_NUM_MAX], b5[STATE_NUM_MAX], b8[STATE_NUM_MAX];
+	const char *p[9] = {state_fmt_i64(b0, run_id),
+			    spec->host1,
+			    state_fmt_u64(b2, spec->port1),
+			    spec->user1,
+			    spec->host2,
+			    state_fmt_u64(b5, spec->port2),
+			    spec->user2,
+			    spec->options,
+			    state_fmt_i64(b8, max_attempts_of(spec))};
+	PGresult *res = state_exec(
+	    sc, "record the job",
+	    "INSERT INTO job (run_id, host1, port1, user1, host2, port2, user2, options, max_attempts)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	    " ON CONFLICT (run_id, host1, port1, user1, host2, port2, user2) DO UPDATE"
+	    " SET options = excluded.options, max_attempts = excluded.max_attempts, updated_at = now()"
+	    " RETURNING id, (xmax = 0)",
+	    9, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!res)
+		return -1;
+	*job_id = state_get_i64(res, 0, 0);
+	if (created)
+		*created = state_get_bool(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+#define JOB_UNNEST                                                                                           \
+	"unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], "          \
+	"$9::int[])"                                                                                         \
+	" WITH ORDINALITY AS t(host1, port1, user1, host2, port2, user2, options, max_attempts, ord)"
+
+int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct state_job_spec *specs, size_t n,
+			  int64_t *job_ids, int *created, struct fleet_err *err)
+{
+	struct fleet_buf a[8];
+	char b0[STATE_NUM_MAX];
+	const char *p[9];
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (n == 0)
+		return 0;
+	for (int i = 0; i < 8; i++) {
+		fleet_buf_init(&a[i], (size_t)1 << 30);
+		state_array_begin(&a[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		state_array_str(&a[0], specs[i].host1);
+		state_array_i64(&a[1], specs[i].port1);
+		state_array_str(&a[2], specs[i].user1);
+		state_array_str(&a[3], specs[i].host2);
+		state_array_i64(&a[4], specs[i].port2);
+		state_array_str(&a[5], specs[i].user2);
+		state_array_str(&a[6], specs[i].options);
+		state_array_i64(&a[7], max_attempts_of(&specs[i]));
+	}
+	p[0] = state_fmt_i64(b0, run_id);
+	for (int i = 0; i < 8; i++) {
+		state_array_end(&a[i]);
+		p[i + 1] = fleet_buf_cstr(&a[i]);
+	}
+	if (state_begin(sc, err) < 0)
+		goto out;
+	res = state_exec(
+	    sc, "import the jobs",
+	    "INSERT INTO job (run_id, host1, port1, user1, host2, port2, user2, options, max_attempts)"
+	    " SELECT $1, host1, port1, user1, host2, port2, user2, options, max_attempts FROM " JOB_UNNEST
+	    " ORDER BY ord"
+	    " ON CONFLICT (run_id, host1, port1, user1, host2, port2, user2) DO UPDATE"
+	    " SET options = excluded.options, max_attempts = excluded.max_attempts, updated_at = now()",
+	    9, p, NULL, NULL, 0, err);
+	if (!res) {
+		if (err && strcmp(err->code, "21000") == 0)
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "DUPLICATE_ROW",
+				      "cannot import the jobs: the same account pair appears twice");
+		goto rollback;
+	}
+	PQclear(res);
+	/* Rows created by this transaction carry its start time (now()) in created_at. */
+	res = state_exec(
+	    sc, "read the imported job ids",
+	    "SELECT j.id, j.created_at = now() FROM " JOB_UNNEST
+	    " JOIN job j ON j.run_id = $1 AND j.host1 = t.host1 AND j.port1 = t.port1"
+	    "  AND j.user1 = t.user1 AND j.host2 = t.host2 AND j.port2 = t.port2 AND j.user2 = t.user2"
+	    " ORDER BY t.ord",
+	    9, p, NULL, NULL, 0, err);
+	if (!res)
+		goto rollback;
+	if ((size_t)PQntuples(res) != n) {
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "IMPORT_MISMATCH",
+			      "could not import the jobs: %d rows read back for %zu imported", PQntuples(res),
+			      n);
+		goto rollback;
+	}
+	for (size_t i = 0; i < n; i++) {
+		job_ids[i] = state_get_i64(res, (int)i, 0);
+		if (created)
+			created[i] = state_get_bool(res, (int)i, 1);
+	}
+	PQclear(res);
+	res = NULL;
+	rc = state_commit(sc, err);
+	goto out;
+rollback:
+	PQclear(res);
+	res = NULL;
+	state_rollback(sc);
+out:
+	for (int i = 0; i < 8; i++)
+		fleet_buf_release(&a[i]);
+	return rc;
+}
+
+/* ---- claiming --------------------------------------------------------------------------------- */
+
+void state_claim_release(struct state_claim *c)
+{
+	xfree(&c->host1);
+	xfree(&c->user1);
+	xfree(&c->host2);
+	xfree(&c->user2);
+	xfree(&c->options);
+}
+
+#define CLAIM_SQL(RUN_FILTER)                                                                                \
+	"WITH c AS (SELECT id, state AS old_state FROM job"                                                  \
+	"  WHERE " RUN_FILTER " ((state = 'queued' AND scheduled_at <= now())"                               \
+	"   OR (state = 'running' AND lease_expires < now()))"                                               \
+	"  ORDER BY scheduled_at, id LIMIT 1 FOR UPDATE SKIP LOCKED),"                                       \
+	" u AS (UPDATE job j SET state = 'running', lease_owner = $2,"                                       \
+	"  lease_expires = now() + $3::float8 * interval '1 millisecond', lease_epoch = j.lease_epoch + 1,"  \
+	"  attempts = j.attempts + 1, started_at = coalesce(j.started_at, now()), finished_at = NULL,"       \
+	"  updated_at = now() FROM c WHERE j.id = c.id"                                                      \
+	"  RETURNING j.id, j.run_id, j.lease_epoch, j.attempts, j.max_attempts, c.old_state,"                \
+	"   j.host1, j.port1, j.user1, j.host2, j.port2, j.user2, j.options),"                               \
+	" closed AS (UPDATE job_attempt a SET ended_at = now(), outcome = 'lease_expired' FROM u"            \
+	"  WHERE a.job_id = u.id AND a.ended_at IS NULL),"                                                   \
+	" ins AS (INSERT INTO job_attempt (job_id, attempt, engine_id, host, lease_epoch)"                   \
+	"  SELECT id, attempts, $2, $4, lease_epoch FROM u)"                                                 \
+	" SELECT * FROM u"
+
+int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
+		    unsigned lease_ms, struct state_claim *out, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX], b2[STATE_NUM_MAX];
+	const char *p[4] = {state_fmt_i64(b0, run_id), state_fmt_i64(b1, engine_id),
+			    state_fmt_u64(b2, lease_ms), host ? host : ""};
+	PGresult *res;
+
+	memset(out, 0, sizeof(*out));
+	if (run_id > 0)
+		res = state_exec(sc, "claim a job", CLAIM_SQL("run_id = $1 AND"), 4, p, NULL, NULL, 0, err);
+	else
+		res =
+		    state_exec(sc, "claim a job", CLAIM_SQL("$1::bigint = 0 AND"), 4, p, NULL, NULL, 0, err);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 0;
+	}
+	out->lease.job_id = state_get_i64(res, 0, 0);
+	out->lease.owner = engine_id;
+	out->run_id = state_get_i64(res, 0, 1);
+	out->lease.epoch = state_get_i64(res, 0, 2);
+	out->attempt = (int)state_get_i64(res, 0, 3);
+	out->max_attempts = (int)state_get_i64(res, 0, 4);
+	out->reclaimed = strcmp(state_get_str(res, 0, 5), "running") == 0;
+	out->host1 = xstrdup(state_get_str(res, 0, 6));
+	out->port1 = (unsigned)state_get_i64(res, 0, 7);
+	out->user1 = xstrdup(state_get_str(res, 0, 8));
+	out->host2 = xstrdup(state_get_str(res, 0, 9));
+	out->port2 = (unsigned)state_get_i64(res, 0, 10);
+	out->user2 = xstrdup(state_get_str(res, 0, 11));
+	out->options = PQgetisnull(res, 0, 12) ? NULL : xstrdup(PQgetvalue(res, 0, 12));
+	PQclear(res);
+	return 1;
+}
+
+/* Runs a fenced statement whose first result column is a row count; 0 rows -> LEASE_LOST. */
+static int fenced(struct state_conn *sc, const struct state_lease *lease, const char *what, const char *sql,
+		  int nparams, const char **p, int flags, PGresult **keep, struct fleet_err *err)
+{
+	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
+	int64_t n;
+
+	if (!res)
+		return -1;
+	n = PQntuples(res) > 0 ? state_get_i64(res, 0, 0) : 0;
+	if (n == 0) {
+		PQclear(res);
+		return state_lease_lost(sc, lease, err);
+	}
+	if (keep)
+		*keep = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
+		    struct fleet_err *err)
+{
+	struct lease_params lp;
+	char b3[STATE_NUM_MAX];
+	const char *p[4];
+
+	lease_params(&lp, lease, p);
+	p[3] = state_fmt_u64(b3, lease_ms);
+	return fenced(
+	    sc, lease, "renew the job lease",
+	    "WITH u AS (UPDATE job SET lease_expires = now() + $4::float8 * interval '1 millisecond',"
+	    " updated_at = now() WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",
+	    4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
+}
+
+int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
+{
+	struct lease_params lp;
+	const char *p[3];
+
+	lease_params(&lp, lease, p);
+	return fenced(sc, lease, "check the job lease", "SELECT count(*) FROM job WHERE " LEASE_WHERE, 3, p,
+		      STATE_EXEC_IDEMPOTENT, NULL, err);
+}
+
+int state_job_finish(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
+{
+	struct lease_params lp;
+	const char *p[3];
+
+	lease_params(&lp, lease, p);
+	return fenced(
+	    sc, lease, "record the job as done",
+	    "WITH u AS (UPDATE job SET state = 'done', lease_owner = NULL, lease_expires = NULL,"
+	    "  finished_at = now(), updated_at = now(), last_error_class = NULL, last_error_code = NULL,"
+	    "  last_error_text = NULL WHERE " LEASE_WHERE " RETURNING id),"
+	    " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'done' FROM u"
+	    "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at IS "
+	    "NULL)"
+	    " SELECT count(*) FROM u",
+	    3, p, 0, NULL, err);
+}
+
+int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *job_err,
+		   unsigned retry_delay_ms, int *requeued, struct fleet_err *err)
+{
+	struct lease_params lp;
+	char b4[STATE_NUM_MAX];
+	const char *p[8];
+	PGresult *res = NULL;
+	int retryable =
+	    job_err && (job_err->cls == FLEET_ERR_TRANSIENT || job_err->cls == FLEET_ERR_THROTTLED);
+
+	lease_params(&lp, lease, p);
+	p[3] = retryable ? "t" : "f";
+	p[4] = state_fmt_u64(b4, retry_delay_ms);
+	p[5] = fleet_err_class_name(job_err ? job_err->cls : FLEET_ERR_BUG);
+	p[6] = job_err && job_err->code[0] ? job_err->code : NULL;
+	p[7] = job_err ? job_err->message : "unknown error";
+	if (fenced(
+		sc, lease, "record the job failure",
+		"WITH u AS (UPDATE job SET"
+		"  state = CASE WHEN $4::boolean AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,"
+		"  scheduled_at = CASE WHEN $4::boolean AND attempts < max_attempts"
+		"   THEN now() + $5::float8 * interval '1 millisecond' ELSE scheduled_at END,"
+		"  finished_at = CASE WHEN $4::boolean AND attempts < max_attempts THEN NULL ELSE now() END,"
+		"  lease_owner = NULL, lease_expires = NULL, last_error_class = $6, last_error_code = $7,"
+		"  last_error_text = $8, updated_at = now() WHERE " LEASE_WHERE " RETURNING id, state),"
+		" a AS (UPDATE job_attempt SET ended_at = now(),"
+		"  outcome = CASE WHEN u.state = 'queued' THEN 'retry' ELSE 'failed' END,"
+		"  error_class = $6, error_code = $7, error_text = $8 FROM u"
+		"  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at "
+		"IS NULL)"
+		" SELECT count(*), max(state) FROM u",
+		8, p, 0, &res, err) < 0)
+		return -1;
+	if (requeued)
+		*requeued = strcmp(state_get_str(res, 0, 1), "queued") == 0;
+	PQclear(res);
+	return 0;
+}
+
+int state_job_release(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
+{
+	struct lease_params lp;
+	const char *p[3];
+
+	lease_params(&lp, lease, p);
+	return fenced(sc, lease, "release the job",
+		      "WITH u AS (UPDATE job SET state = 'queued', scheduled_at = now(), lease_owner = NULL,"
+		      "  lease_expires = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()"
+		      "  WHERE " LEASE_WHERE " RETURNING id),"
+		      " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'interrupted' FROM u"
+		      "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND "
+		      "job_attempt.ended_at IS NULL)"
+		      " SELECT count(*) FROM u",
+		      3, p, 0, NULL, err);
+}
+
+/* ---- retry and cancel ------------------------------------------------------------------------- */
+
+#define REQUEUE_SET                                                                                          \
+	"state = 'queued', attempts = 0, scheduled_at = now(), finished_at = NULL, last_error_class = NULL," \
+	" last_error_code = NULL, last_error_text = NULL, lease_owner = NULL, lease_expires = NULL,"         \
+	" updated_at = now()"
+
+int state_job_requeue(struct state_conn *sc, int64_t job_id, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, job_id)};
+	PGresult *res =
+	    state_exec(sc, "requeue the job",
+		       "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE id = $1 AND state <> 'running'"
+		       " RETURNING id) SELECT count(*) FROM u",
+		       1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int64_t n;
+
+	if (!res)
+		return -1;
+	n = state_get_i64(res, 0, 0);
+	PQclear(res);
+	return n > 0;
+}
+
+int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
+		      struct fleet_err *err)
+{
+	struct fleet_buf states = FLEET_BUF_INIT(1024);
+	char b0[STATE_NUM_MAX];
+	const char *p[2];
+	PGresult *res;
+
+	state_array_begin(&states);
+	for (int s = 0; s < STATE_JOB_NSTATES; s++)
+		if (s != STATE_JOB_RUNNING && (state_mask & STATE_JOB_MASK(s)))
+			state_array_str(&states, job_state_names[s]);
+	state_array_end(&states);
+	p[0] = state_fmt_i64(b0, run_id);
+	p[1] = fleet_buf_cstr(&states);
+	res = state_exec(sc, "requeue the jobs",
+			 "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE ($1::bigint = 0 OR run_id = $1)"
+			 " AND state = ANY ($2::text[]) RETURNING id),"
+			 " r AS (UPDATE run SET state = 'active', updated_at = now()"
+			 "  WHERE id IN (SELECT DISTINCT j.run_id FROM job j JOIN u ON u.id = j.id))"
+			 " SELECT count(*) FROM u",
+			 2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	fleet_buf_release(&states);
+	if (!res)
+		return -1;
+	if (count)
+		*count = (long)state_get_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, job_id)};
+	PGresult *res = state_exec(
+	    sc, "cancel the job",
+	    "WITH u AS (UPDATE job SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL,"
+	    "  finished_at = now(), updated_at = now()"
+	    "  WHERE id = $1 AND state IN ('queued', 'running', 'failed') RETURNING id),"
+	    " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'cancelled' FROM u"
+	    "  WHERE job_attempt.job_id = u.id AND job_attempt.ended_at IS NULL)"
+	    " SELECT count(*) FROM u",
+	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int64_t n;
+
+	if (!res)
+		return -1;
+	n = state_get_i64(res, 0, 0);
+	PQclear(res);
+	return n > 0;
+}
+
+int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, int64_t *job_id,
+		   struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, run_id), account};
+	uint64_t id;
+	PGresult *res;
+	int n;
+
+	if (fleet_parse_u64(account, 1, INT64_MAX, &id) == 0)
+		res =
+		    state_exec(sc, "find the job",
+			       "SELECT id FROM job WHERE ($1::bigint = 0 OR run_id = $1) AND id = $2::bigint",
+			       2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	else
+		res = state_exec(sc, "find the job",
+				 "SELECT id FROM job WHERE ($1::bigint = 0 OR run_id = $1)"
+				 " AND (user1 = $2 OR user1 || '@' || host1 = $2) ORDER BY id LIMIT 2",
+				 2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	if (!res)
+		return -1;
+	n = PQntuples(res);
+	if (n == 1)
+		*job_id = state_get_i64(res, 0, 0);
+	PQclear(res);
+	if (n > 1)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "AMBIGUOUS",
+				     "cannot choose the account: several jobs match");
+	return n == 1;
+}

@@ -1,0 +1,684 @@
+/* state/ledger.c: folders, UIDVALIDITY resets, the append window, the batched message ledger and
+ * the resume queries. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "state/state_private.h"
+
+#define LEASE_CTE                                                                                            \
+	"lease AS (SELECT id FROM job WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3"               \
+	" AND state = 'running' FOR UPDATE)"
+
+static const char *const msg_state_names[] = {
+    [STATE_MSG_COPIED] = "copied", [STATE_MSG_FAILED] = "failed", [STATE_MSG_SKIPPED] = "skipped"};
+static const char *const folder_state_names[] = {
+    [STATE_FOLDER_PENDING] = "pending", [STATE_FOLDER_COPYING] = "copying", [STATE_FOLDER_DONE] = "done"};
+
+static void lease_params(char b[3][STATE_NUM_MAX], const struct state_lease *lease, const char **p)
+{
+	p[0] = state_fmt_i64(b[0], lease->job_id);
+	p[1] = state_fmt_i64(b[1], lease->owner);
+	p[2] = state_fmt_i64(b[2], lease->epoch);
+}
+
+/* A fenced statement that ends with "SELECT (lease count), (rows affected)". */
+static int fenced_folder(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+			 const char *what, const char *sql, int nparams, const char **p, int flags,
+			 struct fleet_err *err)
+{
+	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
+	int64_t leased, affected;
+
+	if (!res)
+		return -1;
+	leased = state_get_i64(res, 0, 0);
+	affected = state_get_i64(res, 0, 1);
+	PQclear(res);
+	if (leased == 0)
+		return state_lease_lost(sc, lease, err);
+	if (affected == 0)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "FOLDER_NOT_IN_JOB",
+				     "could not %s: folder %" PRId64 " does not belong to job %" PRId64, what,
+				     folder_id, lease->job_id);
+	return 0;
+}
+
+/* ---- folders ---------------------------------------------------------------------------------- */
+
+#define FOLDER_COLS                                                                                          \
+	"id, state, src_uidvalidity, dst_uidvalidity, src_uidnext, src_messages, src_highestmodseq,"         \
+	" dst_uidnext, highest_uid_copied, msgs_copied, bytes_copied, msgs_skipped, msgs_failed,"            \
+	" window_dst_uidnext IS NOT NULL"
+
+static void folder_from_row(const PGresult *res, int row, int col0, struct state_folder *f)
+{
+	const char *st = state_get_str(res, row, col0 + 1);
+
+	memset(f, 0, sizeof(*f));
+	f->id = state_get_i64(res, row, col0);
+	f->state = strcmp(st, "done") == 0	? STATE_FOLDER_DONE
+		   : strcmp(st, "copying") == 0 ? STATE_FOLDER_COPYING
+						: STATE_FOLDER_PENDING;
+	f->src_uidvalidity = (uint32_t)state_get_i64(res, row, col0 + 2);
+	f->dst_uidvalidity = (uint32_t)state_get_i64(res, row, col0 + 3);
+	f->src_uidnext = (uint32_t)state_get_i64(res, row, col0 + 4);
+	f->src_messages = (uint32_t)state_get_i64(res, row, col0 + 5);
+	f->src_highestmodseq = (uint64_t)state_get_i64(res, row, col0 + 6);
+	f->dst_uidnext = (uint32_t)state_get_i64(res, row, col0 + 7);
+	f->highest_uid_copied = (uint32_t)state_get_i64(res, row, col0 + 8);
+	f->msgs_copied = state_get_i64(res, row, col0 + 9);
+	f->bytes_copied = state_get_i64(res, row, col0 + 10);
+	f->msgs_skipped = state_get_i64(res, row, col0 + 11);
+	f->msgs_failed = state_get_i64(res, row, col0 + 12);
+	f->window_open = state_get_bool(res, row, col0 + 13);
+}
+
+int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
+			struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX], b5[STATE_NUM_MAX];
+	const char *p[6];
+	PGresult *res;
+	int created;
+
+	lease_params(lb, lease, p);
+	p[3] = src_name;
+	p[4] = dst_name ? dst_name : src_name;
+	p[5] = state_fmt_u64(b5, src_uidvalidity);
+	res = state_exec(
+	    sc, "record the folder",
+	    "WITH " LEASE_CTE ","
+	    " ins AS (INSERT INTO folder AS f (job_id, src_name, dst_name, src_uidvalidity)"
+	    "  SELECT $1, $4, $5, $6 FROM lease"
+	    "  ON CONFLICT (job_id, src_name) DO UPDATE SET dst_name = excluded.dst_name,"
+	    "   src_uidvalidity = CASE WHEN f.src_uidvalidity = 0 THEN excluded.src_uidvalidity"
+	    "    ELSE f.src_uidvalidity END, updated_at = now()"
+	    "  RETURNING (xmax = 0) AS created, " FOLDER_COLS "),"
+	    " j AS (UPDATE job SET folders = folders + 1 FROM ins WHERE job.id = $1 AND ins.created)"
+	    " SELECT * FROM ins",
+	    6, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return state_lease_lost(sc, lease, err);
+	}
+	created = state_get_bool(res, 0, 0);
+	folder_from_row(res, 0, 1, out);
+	out->created = created;
+	PQclear(res);
+	return 0;
+}
+
+int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name, struct state_folder *out,
+		     struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, job_id), src_name};
+	PGresult *res = state_exec(sc, "read the folder",
+				   "SELECT " FOLDER_COLS " FROM folder WHERE job_id = $1 AND src_name = $2",
+				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int found;
+
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found)
+		folder_from_row(res, 0, 0, out);
+	PQclear(res);
+	return found;
+}
+
+int state_folder_record_status(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+			       const struct state_folder_status *st, struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX], b[6][STATE_NUM_MAX];
+	const char *p[10];
+
+	lease_params(lb, lease, p);
+	p[3] = state_fmt_i64(b[0], folder_id);
+	p[4] = folder_state_names[st->state <= STATE_FOLDER_DONE ? st->state : STATE_FOLDER_PENDING];
+	p[5] = state_fmt_u64(b[1], st->dst_uidvalidity);
+	p[6] = state_fmt_u64(b[2], st->src_uidnext);
+	p[7] = state_fmt_u64(b[3], st->src_messages);
+	p[8] = state_fmt_u64(b[4], st->src_highestmodseq);
+	p[9] = state_fmt_u64(b[5], st->dst_uidnext);
+	return fenced_folder(
+	    sc, lease, folder_id, "record the folder status",
+	    "WITH " LEASE_CTE ","
+	    " u AS (UPDATE folder SET state = $5,"
+	    "  dst_uidvalidity = CASE WHEN $6::bigint = 0 THEN dst_uidvalidity ELSE $6::bigint END,"
+	    "  src_uidnext = $7, src_messages = $8, src_highestmodseq = $9, dst_uidnext = $10,"
+	    "  updated_at = now()"
+	    "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)"
+	    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+	    10, p, STATE_EXEC_IDEMPOTENT, err);
+}
+
+int state_folder_reset_uidvalidity(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+				   uint32_t new_src_uidvalidity, enum state_uidv_reset_mode mode,
+				   struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX];
+	const char *p[6];
+
+	lease_params(lb, lease, p);
+	p[3] = state_fmt_i64(b3, folder_id);
+	p[4] = state_fmt_u64(b4, new_src_uidvalidity);
+	p[5] = mode == STATE_UIDV_DELETE_OLD ? "t" : "f";
+	/* Counters restart from what the ledger already holds for the new UIDVALIDITY (usually nothing;
+	 * something when a UIDVALIDITY comes back), and the job's counters follow. */
+	return fenced_folder(
+	    sc, lease, folder_id, "reset the folder after a UIDVALIDITY change",
+	    "WITH " LEASE_CTE ","
+	    " f0 AS (SELECT id, msgs_copied, bytes_copied, msgs_skipped, msgs_failed FROM folder"
+	    "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) FOR UPDATE),"
+	    " agg AS (SELECT count(*) FILTER (WHERE m.state = 'copied') AS copied,"
+	    "  coalesce(sum(m.size) FILTER (WHERE m.state = 'copied'), 0) AS bytes,"
+	    "  count(*) FILTER (WHERE m.state = 'skipped') AS skipped,"
+	    "  count(*) FILTER (WHERE m.state = 'failed') AS failed,"
+	    "  coalesce(max(m.src_uid) FILTER (WHERE m.state = 'copied'), 0) AS max_uid"
+	    "  FROM message m WHERE m.folder_id IN (SELECT id FROM f0) AND m.src_uidvalidity = $5),"
+	    " del AS (DELETE FROM message WHERE $6::boolean AND folder_id IN (SELECT id FROM f0)"
+	    "  AND src_uidvalidity <> $5),"
+	    " j AS (UPDATE job SET msgs_copied = job.msgs_copied - f0.msgs_copied + agg.copied,"
+	    "  bytes_copied = job.bytes_copied - f0.bytes_copied + agg.bytes,"
+	    "  msgs_skipped = job.msgs_skipped - f0.msgs_skipped + agg.skipped,"
+	    "  msgs_failed = job.msgs_failed - f0.msgs_failed + agg.failed, updated_at = now()"
+	    "  FROM f0, agg WHERE job.id = $1),"
+	    " u AS (UPDATE folder f SET src_uidvalidity = $5, highest_uid_copied = agg.max_uid,"
+	    "  msgs_copied = agg.copied, bytes_copied = agg.bytes, msgs_skipped = agg.skipped,"
+	    "  msgs_failed = agg.failed, state = 'pending', src_uidnext = 0, src_messages = 0,"
+	    "  src_highestmodseq = 0, window_dst_uidnext = NULL, window_first_uid = NULL,"
+	    "  window_last_uid = NULL, window_uids = NULL, window_started_at = NULL, updated_at = now()"
+	    "  FROM f0, agg WHERE f.id = f0.id RETURNING f.id)"
+	    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+	    6, p, STATE_EXEC_IDEMPOTENT, err);
+}
+
+/* ---- the append window ------------------------------------------------------------------------ */
+
+int state_folder_window_begin(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+			      uint32_t dst_uidnext, uint32_t first_src_uid, uint32_t last_src_uid,
+			      const uint32_t *uids, size_t nuids, struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX], b[4][STATE_NUM_MAX];
+	struct fleet_buf arr = FLEET_BUF_INIT((size_t)1 << 28);
+	const char *p[8];
+	int rc;
+
+	lease_params(lb, lease, p);
+	p[3] = state_fmt_i64(b[0], folder_id);
+	p[4] = state_fmt_u64(b[1], dst_uidnext);
+	p[5] = state_fmt_u64(b[2], first_src_uid);
+	p[6] = state_fmt_u64(b[3], last_src_uid);
+	p[7] = NULL;
+	if (uids) {
+		state_array_begin(&arr);
+		for (size_t i = 0; i < nuids; i++)
+			state_array_i64(&arr, uids[i]);
+		state_array_end(&arr);
+		p[7] = fleet_buf_cstr(&arr);
+	}
+	rc = fenced_folder(sc, lease, folder_id, "record the append window",
+			   "WITH " LEASE_CTE ","
+			   " u AS (UPDATE folder SET window_dst_uidnext = $5, window_first_uid = $6,"
+			   "  window_last_uid = $7, window_uids = $8::bigint[], window_started_at = now(),"
+			   "  state = 'copying', updated_at = now()"
+			   "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)"
+			   " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+			   8, p, STATE_EXEC_IDEMPOTENT, err);
+	fleet_buf_release(&arr);
+	return rc;
+}
+
+int state_folder_window_end(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+			    struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX], b3[STATE_NUM_MAX];
+	const char *p[4];
+
+	lease_params(lb, lease, p);
+	p[3] = state_fmt_i64(b3, folder_id);
+	return fenced_folder(
+	    sc, lease, folder_id, "close the append window",
+	    "WITH " LEASE_CTE ","
+	    " u AS (UPDATE folder SET window_dst_uidnext = NULL, window_first_uid = NULL,"
+	    "  window_last_uid = NULL, window_uids = NULL, window_started_at = NULL, updated_at = now()"
+	    "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)"
+	    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+	    4, p, STATE_EXEC_IDEMPOTENT, err);
+}
+
+void state_window_release(struct state_window *w)
+{
+	xfree(&w->uids);
+	w->nuids = 0;
+}
+
+/* "1,2,3" -> array. */
+static void parse_uid_list(const char *s, uint32_t **out, size_t *n)
+{
+	size_t alloc = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		uint64_t v;
+
+		if (fleet_parse_u64n(s, len, 0, UINT32_MAX, &v) == 0) {
+			*out = xgrow(*out, sizeof(**out), *n + 1, &alloc);
+			(*out)[(*n)++] = (uint32_t)v;
+		}
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+}
+
+int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct state_window *w,
+			    struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, folder_id)};
+	PGresult *res = state_exec(sc, "read the append window",
+				   "SELECT window_dst_uidnext, window_first_uid, window_last_uid,"
+				   " (extract(epoch FROM window_started_at) * 1000)::bigint,"
+				   " window_uids IS NOT NULL, array_to_string(window_uids, ',')"
+				   " FROM folder WHERE id = $1 AND window_dst_uidnext IS NOT NULL",
+				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	memset(w, 0, sizeof(*w));
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return 0;
+	}
+	w->dst_uidnext = (uint32_t)state_get_i64(res, 0, 0);
+	w->first_src_uid = (uint32_t)state_get_i64(res, 0, 1);
+	w->last_src_uid = (uint32_t)state_get_i64(res, 0, 2);
+	w->started_at_ms = state_get_i64(res, 0, 3);
+	if (state_get_bool(res, 0, 4)) {
+		parse_uid_list(state_get_str(res, 0, 5), &w->uids, &w->nuids);
+		if (!w->uids)
+			w->uids = xcalloc(1, sizeof(*w->uids)); /* recorded, but empty */
+	}
+	PQclear(res);
+	return 1;
+}
+
+/* ---- the batch -------------------------------------------------------------------------------- */
+
+struct pending_row {
+	struct state_ledger_row r; /* strings owned */
+};
+
+#define LEDGER_NCOLS 12
+
+struct state_ledger_batch {
+	struct state_conn *sc;
+	struct state_lease lease;
+	size_t max;
+	struct pending_row *rows;
+	size_t n, alloc;
+	int64_t *end_windows;
+	size_t nend, alloc_end;
+	struct fleet_buf cols[LEDGER_NCOLS + 1];
+};
+
+struct state_ledger_batch *state_ledger_batch_new(struct state_conn *sc, const struct state_lease *lease,
+						  size_t max_rows)
+{
+	struct state_ledger_batch *b = xcalloc(1, sizeof(*b));
+
+	b->sc = sc;
+	b->lease = *lease;
+	b->max = max_rows ? max_rows : STATE_LEDGER_BATCH_DEFAULT;
+	for (int i = 0; i <= LEDGER_NCOLS; i++)
+		fleet_buf_init(&b->cols[i], (size_t)1 << 30);
+	return b;
+}
+
+static void row_release(struct state_ledger_row *r)
+{
+	char *s;
+
+	s = (char *)r->internaldate;
+	xfree(&s);
+	s = (char *)r->flags;
+	xfree(&s);
+	s = (char *)r->error;
+	xfree(&s);
+	memset(r, 0, sizeof(*r));
+}
+
+static void batch_clear(struct state_ledger_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		row_release(&b->rows[i].r);
+	b->n = 0;
+	b->nend = 0;
+}
+
+void state_ledger_batch_free(struct state_ledger_batch **pb)
+{
+	struct state_ledger_batch *b = *pb;
+
+	if (!b)
+		return;
+	batch_clear(b);
+	xfree(&b->rows);
+	xfree(&b->end_windows);
+	for (int i = 0; i <= LEDGER_NCOLS; i++)
+		fleet_buf_release(&b->cols[i]);
+	xfree(pb);
+}
+
+size_t state_ledger_batch_pending(const struct state_ledger_batch *b)
+{
+	return b->n;
+}
+
+void state_ledger_batch_end_window(struct state_ledger_batch *b, int64_t folder_id)
+{
+	for (size_t i = 0; i < b->nend; i++)
+		if (b->end_windows[i] == folder_id)
+			return;
+	b->end_windows = xgrow(b->end_windows, sizeof(*b->end_windows), b->nend + 1, &b->alloc_end);
+	b->end_windows[b->nend++] = folder_id;
+}
+
+int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledger_row *row,
+			   struct fleet_err *err)
+{
+	struct state_ledger_row *r;
+
+	if (b->n >= b->max && state_ledger_batch_flush(b, err) < 0)
+		return -1;
+	b->rows = xgrow(b->rows, sizeof(*b->rows), b->n + 1, &b->alloc);
+	r = &b->rows[b->n++].r;
+	*r = *row;
+	r->internaldate = row->internaldate ? xstrdup(row->internaldate) : NULL;
+	r->flags = row->flags ? xstrdup(row->flags) : NULL;
+	r->error = row->error ? xstrdup(row->error) : NULL;
+	if (b->n >= b->max)
+		return state_ledger_batch_flush(b, err);
+	return 0;
+}
+
+/* One statement: lease check (row lock on the job), the upsert, the counters from each row's previous
+ * state (so a replay after a lost connection counts nothing twice), highest copied UID, the windows. */
+static const char ledger_flush_sql[] =
+    "WITH " LEASE_CTE ","
+    " i AS (SELECT t.* FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"
+    "  $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::text[])"
+    "  AS t(folder_id, src_uidvalidity, src_uid, size, internaldate, sha256, msgid_hash, dst_uidvalidity,"
+    "   dst_uid, flags, state, error)"
+    "  WHERE EXISTS (SELECT 1 FROM lease) AND t.folder_id IN (SELECT id FROM folder WHERE job_id = $1)),"
+    " old AS (SELECT m.folder_id, m.src_uidvalidity, m.src_uid, m.state, m.size FROM message m"
+    "  JOIN i ON m.folder_id = i.folder_id AND m.src_uidvalidity = i.src_uidvalidity AND m.src_uid = "
+    "i.src_uid),"
+    " up AS (INSERT INTO message AS m (folder_id, src_uidvalidity, src_uid, size, internaldate, sha256,"
+    "   msgid_hash, dst_uidvalidity, dst_uid, flags, state, error, updated_at)"
+    "  SELECT folder_id, src_uidvalidity, src_uid, size, internaldate, decode(sha256, 'hex'),"
+    "   decode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error, now() FROM i"
+    "  ON CONFLICT (folder_id, src_uidvalidity, src_uid) DO UPDATE SET size = excluded.size,"
+    "   internaldate = coalesce(excluded.internaldate, m.internaldate),"
+    "   sha256 = coalesce(excluded.sha256, m.sha256), msgid_hash = coalesce(excluded.msgid_hash, "
+    "m.msgid_hash),"
+    "   dst_uidvalidity = coalesce(excluded.dst_uidvalidity, m.dst_uidvalidity),"
+    "   dst_uid = coalesce(excluded.dst_uid, m.dst_uid), flags = excluded.flags, state = excluded.state,"
+    "   error = excluded.error, updated_at = now()"
+    "  RETURNING m.folder_id, m.src_uidvalidity, m.src_uid, m.state, m.size),"
+    " d AS (SELECT up.folder_id,"
+    "  sum((up.state = 'copied')::int - coalesce((o.state = 'copied')::int, 0)) AS copied,"
+    "  sum(CASE WHEN up.state = 'copied' THEN up.size ELSE 0 END"
+    "   - CASE WHEN o.state = 'copied' THEN o.size ELSE 0 END) AS bytes,"
+    "  sum((up.state = 'skipped')::int - coalesce((o.state = 'skipped')::int, 0)) AS skipped,"
+    "  sum((up.state = 'failed')::int - coalesce((o.state = 'failed')::int, 0)) AS failed,"
+    "  max(up.src_uid) FILTER (WHERE up.state = 'copied') AS max_uid"
+    "  FROM up JOIN folder f ON f.id = up.folder_id"
+    "  LEFT JOIN old o ON o.folder_id = up.folder_id AND o.src_uidvalidity = up.src_uidvalidity"
+    "   AND o.src_uid = up.src_uid"
+    "  WHERE f.src_uidvalidity = 0 OR up.src_uidvalidity = f.src_uidvalidity"
+    "  GROUP BY up.folder_id),"
+    " fu AS (SELECT coalesce(d.folder_id, w.id) AS folder_id, coalesce(d.copied, 0) AS copied,"
+    "  coalesce(d.bytes, 0) AS bytes, coalesce(d.skipped, 0) AS skipped, coalesce(d.failed, 0) AS failed,"
+    "  coalesce(d.max_uid, 0) AS max_uid, w.id IS NOT NULL AS end_window"
+    "  FROM d FULL JOIN (SELECT DISTINCT unnest($16::bigint[]) AS id) w ON w.id = d.folder_id),"
+    " fupd AS (UPDATE folder f SET msgs_copied = f.msgs_copied + fu.copied,"
+    "  bytes_copied = f.bytes_copied + fu.bytes, msgs_skipped = f.msgs_skipped + fu.skipped,"
+    "  msgs_failed = f.msgs_failed + fu.failed,"
+    "  highest_uid_copied = greatest(f.highest_uid_copied, fu.max_uid),"
+    "  window_dst_uidnext = CASE WHEN fu.end_window THEN NULL ELSE f.window_dst_uidnext END,"
+    "  window_first_uid = CASE WHEN fu.end_window THEN NULL ELSE f.window_first_uid END,"
+    "  window_last_uid = CASE WHEN fu.end_window THEN NULL ELSE f.window_last_uid END,"
+    "  window_uids = CASE WHEN fu.end_window THEN NULL ELSE f.window_uids END,"
+    "  window_started_at = CASE WHEN fu.end_window THEN NULL ELSE f.window_started_at END,"
+    "  updated_at = now()"
+    "  FROM fu WHERE f.id = fu.folder_id AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)),"
+    " jupd AS (UPDATE job SET msgs_copied = job.msgs_copied + s.copied, bytes_copied = job.bytes_copied + "
+    "s.bytes,"
+    "  msgs_skipped = job.msgs_skipped + s.skipped, msgs_failed = job.msgs_failed + s.failed, updated_at = "
+    "now()"
+    "  FROM (SELECT coalesce(sum(copied), 0) AS copied, coalesce(sum(bytes), 0) AS bytes,"
+    "   coalesce(sum(skipped), 0) AS skipped, coalesce(sum(failed), 0) AS failed FROM d) s"
+    "  WHERE job.id = $1 AND EXISTS (SELECT 1 FROM lease))"
+    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM up)";
+
+int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX];
+	const char *p[LEDGER_NCOLS + 4];
+	struct fleet_buf *c = b->cols;
+	PGresult *res;
+	int64_t leased, written;
+
+	if (b->n == 0 && b->nend == 0)
+		return 0;
+	for (int i = 0; i <= LEDGER_NCOLS; i++)
+		state_array_begin(&c[i]);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct state_ledger_row *r = &b->rows[i].r;
+
+		state_array_i64(&c[0], r->folder_id);
+		state_array_i64(&c[1], r->src_uidvalidity);
+		state_array_i64(&c[2], r->src_uid);
+		state_array_i64(&c[3], (int64_t)r->size);
+		state_array_str(&c[4], r->internaldate);
+		state_array_hex(&c[5], r->has_sha256 ? r->sha256 : NULL, 32);
+		state_array_hex(&c[6], r->has_msgid_hash ? r->msgid_hash : NULL, 32);
+		if (r->dst_uidvalidity)
+			state_array_i64(&c[7], r->dst_uidvalidity);
+		else
+			state_array_null(&c[7]);
+		if (r->dst_uid)
+			state_array_i64(&c[8], r->dst_uid);
+		else
+			state_array_null(&c[8]);
+		state_array_str(&c[9], r->flags);
+		state_array_str(&c[10],
+				msg_state_names[r->state <= STATE_MSG_SKIPPED ? r->state : STATE_MSG_FAILED]);
+		state_array_str(&c[11], r->error);
+	}
+	for (size_t i = 0; i < b->nend; i++)
+		state_array_i64(&c[12], b->end_windows[i]);
+	lease_params(lb, &b->lease, p);
+	for (int i = 0; i <= LEDGER_NCOLS; i++) {
+		state_array_end(&c[i]);
+		p[3 + i] = fleet_buf_cstr(&c[i]);
+	}
+	res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger",
+				  ledger_flush_sql, LEDGER_NCOLS + 4, p, STATE_EXEC_IDEMPOTENT, err);
+	if (!res)
+		return -1;
+	leased = state_get_i64(res, 0, 0);
+	written = state_get_i64(res, 0, 1);
+	PQclear(res);
+	if (leased == 0)
+		return state_lease_lost(b->sc, &b->lease, err);
+	if ((size_t)written != b->n)
+		return fleet_err_set(
+		    err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "FOLDER_NOT_IN_JOB",
+		    "could not write the message ledger: %zu of %zu rows name a folder that does "
+		    "not belong to job %" PRId64 " (or repeat a UID)",
+		    b->n - (size_t)written, b->n, b->lease.job_id);
+	batch_clear(b);
+	return 0;
+}
+
+/* ---- resume queries --------------------------------------------------------------------------- */
+
+static void states_array(struct fleet_buf *arr, unsigned mask)
+{
+	state_array_begin(arr);
+	for (int s = STATE_MSG_COPIED; s <= STATE_MSG_SKIPPED; s++)
+		if (mask & (1u << s))
+			state_array_str(arr, msg_state_names[s]);
+	state_array_end(arr);
+}
+
+int state_ledger_uids(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity, unsigned state_mask,
+		      uint32_t **uids, size_t *n, struct fleet_err *err)
+{
+	struct fleet_buf states = FLEET_BUF_INIT(256);
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[3];
+	PGresult *res;
+	int rows;
+
+	*uids = NULL;
+	*n = 0;
+	states_array(&states, state_mask);
+	p[0] = state_fmt_i64(b0, folder_id);
+	p[1] = state_fmt_u64(b1, src_uidvalidity);
+	p[2] = fleet_buf_cstr(&states);
+	/* Binary result: 8 bytes per UID in network order, one row each, in primary-key order. */
+	res = state_exec(sc, "read the copied UIDs",
+			 "SELECT src_uid FROM message WHERE folder_id = $1 AND src_uidvalidity = $2"
+			 " AND state = ANY ($3::text[]) ORDER BY src_uid",
+			 3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
+	fleet_buf_release(&states);
+	if (!res)
+		return -1;
+	rows = PQntuples(res);
+	if (rows > 0) {
+		*uids = xmalloc((size_t)rows * sizeof(**uids));
+		for (int i = 0; i < rows; i++) {
+			const unsigned char *v = (const unsigned char *)PQgetvalue(res, i, 0);
+			uint64_t x = 0;
+
+			for (int k = 0; k < 8; k++)
+				x = (x << 8) | v[k];
+			(*uids)[i] = (uint32_t)x;
+		}
+		*n = (size_t)rows;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int state_ledger_highest_uid(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity,
+			     uint32_t *uid, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, folder_id), state_fmt_u64(b1, src_uidvalidity)};
+	PGresult *res = state_exec(sc, "read the highest copied UID",
+				   "SELECT coalesce(max(src_uid), 0) FROM message WHERE folder_id = $1"
+				   " AND src_uidvalidity = $2 AND state = 'copied'",
+				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!res)
+		return -1;
+	*uid = (uint32_t)state_get_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static int hex_to_bytes(const char *hex, unsigned char *out, size_t n)
+{
+	if (strlen(hex) != 2 * n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = 0;
+
+		for (int k = 0; k < 2; k++) {
+			char ch = hex[2 * i + k];
+
+			v <<= 4;
+			if (ch >= '0' && ch <= '9')
+				v |= (unsigned)(ch - '0');
+			else if (ch >= 'a' && ch <= 'f')
+				v |= (unsigned)(ch - 'a' + 10);
+			else
+				return 0;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return 1;
+}
+
+#define FOREACH_CHUNK "10000"
+
+int state_ledger_foreach(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity, uint32_t min_uid,
+			 state_ledger_cb cb, void *ctx, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX], b2[STATE_NUM_MAX];
+	int64_t from = min_uid;
+
+	/* In chunks, so a 100k-message folder never sits in memory whole. */
+	for (;;) {
+		const char *p[3] = {state_fmt_i64(b0, folder_id), state_fmt_u64(b1, src_uidvalidity),
+				    state_fmt_i64(b2, from)};
+		PGresult *res =
+		    state_exec(sc, "read the message ledger",
+			       "SELECT src_uid, size, internaldate, encode(sha256, 'hex'),"
+			       " encode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error"
+			       " FROM message WHERE folder_id = $1 AND src_uidvalidity = $2 AND src_uid >= $3"
+			       " ORDER BY src_uid LIMIT " FOREACH_CHUNK,
+			       3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+		int rows;
+
+		if (!res)
+			return -1;
+		rows = PQntuples(res);
+		for (int i = 0; i < rows; i++) {
+			struct state_ledger_row r;
+			const char *st = state_get_str(res, i, 8);
+			int rc;
+
+			memset(&r, 0, sizeof(r));
+			r.folder_id = folder_id;
+			r.src_uidvalidity = src_uidvalidity;
+			r.src_uid = (uint32_t)state_get_i64(res, i, 0);
+			r.size = (uint64_t)state_get_i64(res, i, 1);
+			r.internaldate = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
+			r.has_sha256 =
+			    !PQgetisnull(res, i, 3) && hex_to_bytes(PQgetvalue(res, i, 3), r.sha256, 32);
+			r.has_msgid_hash =
+			    !PQgetisnull(res, i, 4) && hex_to_bytes(PQgetvalue(res, i, 4), r.msgid_hash, 32);
+			r.dst_uidvalidity = (uint32_t)state_get_i64(res, i, 5);
+			r.dst_uid = (uint32_t)state_get_i64(res, i, 6);
+			r.flags = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
+			r.state = strcmp(st, "copied") == 0    ? STATE_MSG_COPIED
+				  : strcmp(st, "skipped") == 0 ? STATE_MSG_SKIPPED
+							       : STATE_MSG_FAILED;
+			r.error = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9);
+			rc = cb(&r, ctx);
+			if (rc != 0) {
+				PQclear(res);
+				return rc;
+			}
+			from = (int64_t)r.src_uid + 1;
+		}
+		PQclear(res);
+		if (rows < 10000)
+			return 0;
+	}
+}

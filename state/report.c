@@ -1,0 +1,164 @@
+/* state/report.c: the queries behind `status` and `report`. */
+#include <string.h>
+
+#include "common/alloc.h"
+#include "state/state_private.h"
+
+int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
+			    struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	PGresult *res =
+	    state_exec(sc, "count the jobs of the run",
+		       "SELECT state, count(*), sum(msgs_copied), sum(bytes_copied), sum(msgs_skipped),"
+		       " sum(msgs_failed) FROM job WHERE run_id = $1 GROUP BY state",
+		       1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	memset(out, 0, sizeof(*out));
+	out->run_id = run_id;
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		enum state_job_state s;
+
+		if (state_job_state_from_name(state_get_str(res, i, 0), &s) == 0)
+			out->jobs[s] = (long)state_get_i64(res, i, 1);
+		out->msgs_copied += state_get_i64(res, i, 2);
+		out->bytes_copied += state_get_i64(res, i, 3);
+		out->msgs_skipped += state_get_i64(res, i, 4);
+		out->msgs_failed += state_get_i64(res, i, 5);
+	}
+	PQclear(res);
+	return 0;
+}
+
+#define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
+int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
+		      struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	PGresult *res =
+	    state_exec(sc, "list the jobs of the run",
+		       "SELECT id, host1, port1, user1, host2, port2, user2, state, attempts, max_attempts,"
+		       " folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, last_error_class,"
+		       " last_error_code, last_error_text, " MS("started_at") ", " MS("finished_at") ", " MS(
+			   "updated_at") " FROM job WHERE run_id = $1 ORDER BY id",
+		       1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int rc = 0;
+
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		struct state_job_report r;
+		enum state_job_state s = STATE_JOB_QUEUED;
+
+		memset(&r, 0, sizeof(r));
+		r.job_id = state_get_i64(res, i, 0);
+		r.host1 = state_get_str(res, i, 1);
+		r.port1 = (unsigned)state_get_i64(res, i, 2);
+		r.user1 = state_get_str(res, i, 3);
+		r.host2 = state_get_str(res, i, 4);
+		r.port2 = (unsigned)state_get_i64(res, i, 5);
+		r.user2 = state_get_str(res, i, 6);
+		state_job_state_from_name(state_get_str(res, i, 7), &s);
+		r.state = s;
+		r.attempts = (int)state_get_i64(res, i, 8);
+		r.max_attempts = (int)state_get_i64(res, i, 9);
+		r.folders = state_get_i64(res, i, 10);
+		r.msgs_copied = state_get_i64(res, i, 11);
+		r.bytes_copied = state_get_i64(res, i, 12);
+		r.msgs_skipped = state_get_i64(res, i, 13);
+		r.msgs_failed = state_get_i64(res, i, 14);
+		r.last_error_class = state_get_str(res, i, 15);
+		r.last_error_code = state_get_str(res, i, 16);
+		r.last_error_text = state_get_str(res, i, 17);
+		r.started_at_ms = state_get_i64(res, i, 18);
+		r.finished_at_ms = state_get_i64(res, i, 19);
+		r.updated_at_ms = state_get_i64(res, i, 20);
+		rc = cb(&r, ctx);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned state_mask, long limit,
+				 state_failed_msg_cb cb, void *ctx, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b2[STATE_NUM_MAX];
+	struct fleet_buf states = FLEET_BUF_INIT(256);
+	const char *p[3];
+	PGresult *res;
+	int rc = 0;
+
+	state_array_begin(&states);
+	if (state_mask & STATE_MSG_MASK_FAILED)
+		state_array_str(&states, "failed");
+	if (state_mask & STATE_MSG_MASK_SKIPPED)
+		state_array_str(&states, "skipped");
+	state_array_end(&states);
+	p[0] = state_fmt_i64(b0, run_id);
+	p[1] = fleet_buf_cstr(&states);
+	p[2] = limit > 0 ? state_fmt_i64(b2, limit) : NULL;
+	res = state_exec(
+	    sc, "list the failed messages",
+	    "SELECT f.job_id, coalesce(m.error, ''), f.src_name, m.src_uidvalidity, m.src_uid, m.size,"
+	    " m.state FROM message m JOIN folder f ON f.id = m.folder_id JOIN job j ON j.id = f.job_id"
+	    " WHERE j.run_id = $1 AND m.state <> 'copied' AND m.state = ANY ($2::text[])"
+	    " ORDER BY 2, f.job_id, f.src_name, m.src_uid LIMIT $3::bigint",
+	    3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	fleet_buf_release(&states);
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		struct state_failed_msg r;
+
+		memset(&r, 0, sizeof(r));
+		r.job_id = state_get_i64(res, i, 0);
+		r.error = state_get_str(res, i, 1);
+		r.src_folder = state_get_str(res, i, 2);
+		r.src_uidvalidity = (uint32_t)state_get_i64(res, i, 3);
+		r.src_uid = (uint32_t)state_get_i64(res, i, 4);
+		r.size = (uint64_t)state_get_i64(res, i, 5);
+		r.state =
+		    strcmp(state_get_str(res, i, 6), "skipped") == 0 ? STATE_MSG_SKIPPED : STATE_MSG_FAILED;
+		rc = cb(&r, ctx);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_throughput_point **points,
+			    size_t *n, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	PGresult *res = state_exec(
+	    sc, "compute the throughput",
+	    "SELECT " MS("date_trunc('minute', m.updated_at)") ", count(*), sum(m.size)"
+							       " FROM message m JOIN folder f ON f.id = "
+							       "m.folder_id JOIN job j ON j.id = f.job_id"
+							       " WHERE j.run_id = $1 AND m.state = 'copied' "
+							       "GROUP BY 1 ORDER BY 1",
+	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int rows;
+
+	*points = NULL;
+	*n = 0;
+	if (!res)
+		return -1;
+	rows = PQntuples(res);
+	if (rows > 0) {
+		*points = xcalloc((size_t)rows, sizeof(**points));
+		for (int i = 0; i < rows; i++) {
+			(*points)[i].minute_ms = state_get_i64(res, i, 0);
+			(*points)[i].msgs = state_get_i64(res, i, 1);
+			(*points)[i].bytes = state_get_i64(res, i, 2);
+		}
+		*n = (size_t)rows;
+	}
+	PQclear(res);
+	return 0;
+}

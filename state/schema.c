@@ -1,0 +1,248 @@
+/* state/schema.c: versioned schema migrations, applied at connect under an advisory lock.
+ *
+ * Each migration is a list of single statements (PQexecParams runs one statement at a time) and is
+ * applied in the same transaction as its schema_version row, after pg_advisory_xact_lock: two
+ * engines starting at once serialise, the second finds the version already there and does nothing.
+ * Never edit a released migration: add the next one.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "state/state_private.h"
+
+/* Advisory lock key: "imapflee" in ASCII, any constant that other applications are unlikely to use. */
+#define STATE_MIGRATION_LOCK "7596277054358563173"
+
+static const char *const migration_1[] = {
+    "CREATE TABLE run ("
+    " id bigserial PRIMARY KEY,"
+    " name text NOT NULL UNIQUE,"
+    " options jsonb,"
+    " state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'done', 'cancelled')),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+
+    "CREATE TABLE engine ("
+    " id bigserial PRIMARY KEY,"
+    " host text NOT NULL,"
+    " pid bigint NOT NULL,"
+    " version text,"
+    " started_at timestamptz NOT NULL DEFAULT now(),"
+    " heartbeat_at timestamptz NOT NULL DEFAULT now(),"
+    " expires_at timestamptz NOT NULL,"
+    " stopped_at timestamptz)",
+
+    "CREATE TABLE job ("
+    " id bigserial PRIMARY KEY,"
+    " run_id bigint NOT NULL REFERENCES run (id) ON DELETE CASCADE,"
+    " host1 text NOT NULL, port1 integer NOT NULL, user1 text NOT NULL,"
+    " host2 text NOT NULL, port2 integer NOT NULL, user2 text NOT NULL,"
+    " options text,"
+    " state text NOT NULL DEFAULT 'queued'"
+    "  CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),"
+    " attempts integer NOT NULL DEFAULT 0,"
+    " max_attempts integer NOT NULL DEFAULT 5,"
+    " scheduled_at timestamptz NOT NULL DEFAULT now(),"
+    " lease_owner bigint,"
+    " lease_expires timestamptz,"
+    " lease_epoch bigint NOT NULL DEFAULT 0,"
+    " last_error_class text, last_error_code text, last_error_text text,"
+    " folders bigint NOT NULL DEFAULT 0,"
+    " msgs_copied bigint NOT NULL DEFAULT 0,"
+    " bytes_copied bigint NOT NULL DEFAULT 0,"
+    " msgs_skipped bigint NOT NULL DEFAULT 0,"
+    " msgs_failed bigint NOT NULL DEFAULT 0,"
+    " started_at timestamptz, finished_at timestamptz,"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now(),"
+    " UNIQUE (run_id, host1, port1, user1, host2, port2, user2))",
+    /* The claim query: queued jobs of a run in scheduled order, and expired leases. */
+    "CREATE INDEX job_claim_idx ON job (run_id, state, scheduled_at)",
+    "CREATE INDEX job_queued_idx ON job (scheduled_at) WHERE state = 'queued'",
+    "CREATE INDEX job_lease_idx ON job (lease_expires) WHERE state = 'running'",
+
+    "CREATE TABLE job_attempt ("
+    " id bigserial PRIMARY KEY,"
+    " job_id bigint NOT NULL REFERENCES job (id) ON DELETE CASCADE,"
+    " attempt integer NOT NULL,"
+    " engine_id bigint,"
+    " host text,"
+    " lease_epoch bigint NOT NULL,"
+    " started_at timestamptz NOT NULL DEFAULT now(),"
+    " ended_at timestamptz,"
+    " outcome text,"
+    " error_class text, error_code text, error_text text)",
+    "CREATE INDEX job_attempt_job_idx ON job_attempt (job_id, attempt)",
+
+    "CREATE TABLE folder ("
+    " id bigserial PRIMARY KEY,"
+    " job_id bigint NOT NULL REFERENCES job (id) ON DELETE CASCADE,"
+    " src_name text NOT NULL,"
+    " dst_name text NOT NULL,"
+    " state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'copying', 'done')),"
+    " src_uidvalidity bigint NOT NULL DEFAULT 0,"
+    " dst_uidvalidity bigint NOT NULL DEFAULT 0,"
+    " src_uidnext bigint NOT NULL DEFAULT 0,"
+    " src_messages bigint NOT NULL DEFAULT 0,"
+    " src_highestmodseq bigint NOT NULL DEFAULT 0,"
+    " dst_uidnext bigint NOT NULL DEFAULT 0,"
+    " highest_uid_copied bigint NOT NULL DEFAULT 0,"
+    " msgs_copied bigint NOT NULL DEFAULT 0,"
+    " bytes_copied bigint NOT NULL DEFAULT 0,"
+    " msgs_skipped bigint NOT NULL DEFAULT 0,"
+    " msgs_failed bigint NOT NULL DEFAULT 0,"
+    " window_dst_uidnext bigint,"
+    " window_first_uid bigint,"
+    " window_last_uid bigint,"
+    " window_uids bigint[],"
+    " window_started_at timestamptz,"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now(),"
+    " UNIQUE (job_id, src_name))",
+
+    /* The ledger: tens of millions of rows. The primary key serves every resume lookup. */
+    "CREATE TABLE message ("
+    " folder_id bigint NOT NULL REFERENCES folder (id) ON DELETE CASCADE,"
+    " src_uidvalidity bigint NOT NULL,"
+    " src_uid bigint NOT NULL,"
+    " size bigint NOT NULL DEFAULT 0,"
+    " internaldate text,"
+    " sha256 bytea,"
+    " msgid_hash bytea,"
+    " dst_uidvalidity bigint,"
+    " dst_uid bigint,"
+    " flags text,"
+    " state text NOT NULL CHECK (state IN ('copied', 'failed', 'skipped')),"
+    " error text,"
+    " updated_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (folder_id, src_uidvalidity, src_uid))",
+    /* Reports list failures; they are few, so a partial index stays small. */
+    "CREATE INDEX message_problem_idx ON message (folder_id) WHERE state <> 'copied'",
+
+    "CREATE TABLE credential ("
+    " job_id bigint NOT NULL REFERENCES job (id) ON DELETE CASCADE,"
+    " side smallint NOT NULL CHECK (side IN (1, 2)),"
+    " key_id text NOT NULL,"
+    " nonce bytea NOT NULL,"
+    " ciphertext bytea NOT NULL,"
+    " tag bytea NOT NULL,"
+    " updated_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (job_id, side))",
+
+    /* Cross-host connection budgets: a row per held slot, slot_no < the limit. */
+    "CREATE TABLE conn_slot ("
+    " server text NOT NULL,"
+    " slot_no integer NOT NULL,"
+    " engine_id bigint NOT NULL,"
+    " job_id bigint,"
+    " acquired_at timestamptz NOT NULL DEFAULT now(),"
+    " expires_at timestamptz NOT NULL,"
+    " PRIMARY KEY (server, slot_no))",
+    "CREATE INDEX conn_slot_engine_idx ON conn_slot (engine_id)",
+};
+
+struct migration {
+	int version;
+	const char *description;
+	const char *const *stmts;
+	size_t nstmts;
+};
+
+static const struct migration migrations[] = {
+    {1, "runs, jobs, attempts, folders, ledger, credentials, engines, connection slots", migration_1,
+     sizeof(migration_1) / sizeof(migration_1[0])},
+};
+
+int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)
+{
+	PGresult *res =
+	    state_exec(sc, "read the schema version",
+		       "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN -1 ELSE 0 END", 0, NULL,
+		       NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int64_t exists;
+
+	if (!res)
+		return -1;
+	exists = state_get_i64(res, 0, 0);
+	PQclear(res);
+	*version = 0;
+	if (exists < 0)
+		return 0;
+	res =
+	    state_exec(sc, "read the schema version", "SELECT coalesce(max(version), 0) FROM schema_version",
+		       0, NULL, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	if (!res)
+		return -1;
+	*version = (int)state_get_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int state_schema_apply(struct state_conn *sc, struct fleet_err *err)
+{
+	int current;
+	PGresult *res;
+
+	if (state_begin(sc, err) < 0)
+		return -1;
+	if (state_exec_cmd(sc, "lock the schema for migration",
+			   "SELECT pg_advisory_xact_lock(" STATE_MIGRATION_LOCK ")", 0, NULL, 0, err) < 0 ||
+	    state_exec_cmd(sc, "create the schema_version table",
+			   "CREATE TABLE IF NOT EXISTS schema_version ("
+			   " version integer PRIMARY KEY,"
+			   " description text NOT NULL,"
+			   " applied_at timestamptz NOT NULL DEFAULT now())",
+			   0, NULL, 0, err) < 0)
+		goto fail;
+	res = state_exec(sc, "read the schema version",
+			 "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL, NULL, NULL, 0, err);
+	if (!res)
+		goto fail;
+	current = (int)state_get_i64(res, 0, 0);
+	PQclear(res);
+	if (current > STATE_SCHEMA_VERSION) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "SCHEMA_TOO_NEW",
+			      "cannot use the state database: its schema version %d is newer than this "
+			      "imapfleet's (%d)",
+			      current, STATE_SCHEMA_VERSION);
+		fleet_err_detail(err, "upgrade imapfleet on this host");
+		goto fail;
+	}
+	for (size_t m = 0; m < sizeof(migrations) / sizeof(migrations[0]); m++) {
+		char vbuf[STATE_NUM_MAX];
+		const char *p[2];
+
+		if (migrations[m].version <= current)
+			continue;
+		for (size_t i = 0; i < migrations[m].nstmts; i++)
+			if (state_exec_cmd(sc, "apply a schema migration", migrations[m].stmts[i], 0, NULL, 0,
+					   err) < 0)
+				goto fail;
+		p[0] = state_fmt_i64(vbuf, migrations[m].version);
+		p[1] = migrations[m].description;
+		if (state_exec_cmd(sc, "record the schema version",
+				   "INSERT INTO schema_version (version, description) VALUES ($1, $2)", 2, p,
+				   0, err) < 0)
+			goto fail;
+		log_info("state: applied schema migration %d (%s)", migrations[m].version,
+			 migrations[m].description);
+		current = migrations[m].version;
+	}
+	if (state_commit(sc, err) < 0)
+		return -1;
+	return current;
+fail:
+	state_rollback(sc);
+	return -1;
+}
+
+int state_schema_migrate(struct state_conn *sc, struct fleet_err *err)
+{
+	int rc = state_schema_apply(sc, err);
+
+	/* A lost connection before anything committed: one more try on a fresh connection. */
+	if (rc < 0 && strcmp(err ? err->code : "", STATE_ERR_CONNECTION) == 0)
+		rc = state_schema_apply(sc, err);
+	return rc;
+}

@@ -1,0 +1,396 @@
+/* state/state.h: the PostgreSQL state store: schema, runs and jobs, leases, the message ledger,
+ * per-server connection slots, engines, and report queries.
+ *
+ * Every step of a migration is recorded here so that an interruption resumes where it stopped, on
+ * this host or another (design section 5). This module knows nothing of IMAP: it stores folder
+ * names, UIDs and flags as text and integers.
+ *
+ * Threads: a `struct state_conn` is one libpq connection and is NOT thread-safe. Each thread that
+ * talks to the database opens its own (state_conn_open). A `struct state_ledger_batch` belongs to
+ * one connection and one thread.
+ *
+ * Errors: every function returns < 0 and fills `err` on failure. Database errors are classed by
+ * SQLSTATE (state_sqlstate_class): lost connection, shutdown, serialization and deadlock failures
+ * and resource exhaustion are FLEET_ERR_TRANSIENT; constraint violations and everything else are
+ * FLEET_ERR_BUG with the SQLSTATE as err->code. Their scope is FLEET_SCOPE_RUN (the state store
+ * serves the whole run). Error texts never carry parameter values (secrets never reach SQL anyway:
+ * credentials are encrypted before they are stored).
+ *
+ * Reconnection: when the connection is found broken, the next call resets it first. A statement
+ * that fails because the connection broke is sent again once after a reset when it is idempotent
+ * (all reads, lease renewals, ledger flushes, upserts); otherwise (claiming, completing a job) the
+ * caller gets a transient error and decides.
+ *
+ * Leases and fencing: a claimed job carries a `struct state_lease` (job id, engine id, epoch). Every
+ * write that records progress for the job is conditional on the lease still being held (same owner
+ * and same epoch, job still running). When it is not, the call fails with class
+ * FLEET_ERR_PERMANENT, scope FLEET_SCOPE_ACCOUNT, code STATE_ERR_LEASE_LOST: the worker must stop
+ * before its next APPEND. A job cancelled while running loses its lease the same way.
+ *
+ * UIDs and UIDVALIDITY values are uint32 (RFC 3501), stored as bigint.
+ */
+#ifndef IMAPFLEET_STATE_STATE_H
+#define IMAPFLEET_STATE_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* err->code when a fenced write finds the lease gone (expired and taken, job cancelled). */
+#define STATE_ERR_LEASE_LOST "LEASE_LOST"
+/* err->code when the connection broke and could not be re-established. */
+#define STATE_ERR_CONNECTION "PG_CONNECTION"
+
+/* Schema version this build applies (state_conn_open migrates up to it). */
+#define STATE_SCHEMA_VERSION 1
+
+/* ---- connection ---------------------------------------------------------------------------- */
+
+struct state_conn;
+
+/* Connects with a libpq conninfo string or URL ("" = libpq's environment: PGHOST, PGDATABASE ...),
+ * then applies the schema migrations (idempotent; concurrent engines serialise on an advisory
+ * lock, so exactly one applies each version). The conninfo is copied (it is needed to reconnect).
+ * Errors: unreachable server -> FLEET_ERR_TRANSIENT, code STATE_ERR_CONNECTION. */
+int state_conn_open(const char *conninfo, struct state_conn **out, struct fleet_err *err);
+/* Same without migrating (tools, tests of the migration itself). */
+int state_conn_open_nomigrate(const char *conninfo, struct state_conn **out, struct fleet_err *err);
+void state_conn_close(struct state_conn **sc);
+/* Drops and re-establishes the connection (the calls below already do this once on their own). */
+int state_conn_reconnect(struct state_conn *sc, struct fleet_err *err);
+/* Applies pending migrations. Returns the schema version now in place (>= 1) or < 0. */
+int state_schema_migrate(struct state_conn *sc, struct fleet_err *err);
+/* Current version in the database (0 when the schema was never applied). */
+int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err);
+
+/* SQLSTATE -> error class (design section 8). Never FLEET_ERR_NONE. */
+enum fleet_err_class state_sqlstate_class(const char *sqlstate);
+
+/* ---- engines (one row per running imapfleet process) ------------------------------------- */
+
+/* Registers this process. ttl_ms: how long the registration (and its connection slots) stays
+ * valid without a heartbeat. *engine_id is the id used as lease owner and slot holder. */
+int state_engine_register(struct state_conn *sc, const char *host, long pid, const char *version,
+			  unsigned ttl_ms, int64_t *engine_id, struct fleet_err *err);
+/* Extends the registration and the expiry of every connection slot this engine holds. */
+int state_engine_heartbeat(struct state_conn *sc, int64_t engine_id, unsigned ttl_ms, struct fleet_err *err);
+/* Marks the engine stopped, frees its connection slots and lets its remaining leases expire now
+ * (so other engines take those jobs back at once). Release jobs first (state_job_release). */
+int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fleet_err *err);
+
+/* ---- runs and jobs (import) ----------------------------------------------------------------- */
+
+enum state_job_state {
+	STATE_JOB_QUEUED = 0,
+	STATE_JOB_RUNNING,
+	STATE_JOB_DONE,
+	STATE_JOB_FAILED,
+	STATE_JOB_CANCELLED,
+	STATE_JOB_NSTATES
+};
+const char *state_job_state_name(enum state_job_state s);
+/* Returns -1 when unknown. */
+int state_job_state_from_name(const char *name, enum state_job_state *out);
+
+/* A run is identified by its name (the scheduler chooses it: e.g. the absolute path of the
+ * accounts file plus a digest of the options). options_json: a JSON document (may be NULL), stored
+ * and replaced on every call. *created: 1 when the run was new (may be NULL). */
+int state_run_get_or_create(struct state_conn *sc, const char *name, const char *options_json,
+			    int64_t *run_id, int *created, struct fleet_err *err);
+/* The most recently created run that still has queued or running jobs (for `worker`);
+ * returns 1 and sets *run_id when there is one, 0 when none. */
+int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_err *err);
+
+/* One account pair. The row key (host1, port1, user1, host2, port2, user2) is unique in a run. */
+struct state_job_spec {
+	const char *host1;
+	unsigned port1;
+	const char *user1;
+	const char *host2;
+	unsigned port2;
+	const char *user2;
+	const char *options; /* per-row options text (NULL = none); replaced on re-import */
+	int max_attempts;    /* 0 = default (5); replaced on re-import */
+};
+
+/* Inserts the job or, when the row key exists in the run, updates its options and max_attempts
+ * without touching its state or progress. *created: 1 when new. */
+int state_job_upsert(struct state_conn *sc, int64_t run_id, const struct state_job_spec *spec,
+		     int64_t *job_id, int *created, struct fleet_err *err);
+/* The same for n rows in one statement and one transaction (10,000 rows in well under a second).
+ * job_ids[i] (and created[i] when created is not NULL) correspond to specs[i]. Duplicate row keys
+ * within specs are an error (FLEET_ERR_PERMANENT, code "DUPLICATE_ROW"): the CSV reader reports
+ * them by line before this call. */
+int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct state_job_spec *specs, size_t n,
+			  int64_t *job_ids, int *created, struct fleet_err *err);
+
+/* ---- claiming and leases -------------------------------------------------------------------- */
+
+struct state_lease {
+	int64_t job_id;
+	int64_t owner; /* engine id */
+	int64_t epoch; /* fencing token: incremented at each claim */
+};
+
+/* What a claim hands to the worker. Strings are owned by the struct: state_claim_release(). */
+struct state_claim {
+	struct state_lease lease;
+	int64_t run_id;
+	int attempt; /* 1 for the first attempt */
+	int max_attempts;
+	int reclaimed; /* 1 when taken back from an engine whose lease expired */
+	char *host1, *user1, *host2, *user2, *options;
+	unsigned port1, port2;
+};
+void state_claim_release(struct state_claim *c);
+
+/* Claims one job of the run (run_id 0 = any run) that is queued with scheduled_at <= now(), or
+ * running with an expired lease (taken back; its open attempt is closed as "lease_expired").
+ * One transaction: FOR UPDATE SKIP LOCKED, state running, lease to engine_id for lease_ms,
+ * epoch + 1, attempts + 1, a job_attempt row. Returns 1 and fills *out when a job was claimed,
+ * 0 when none is ready. Not retried transparently (a lost connection is a transient error). */
+int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
+		    unsigned lease_ms, struct state_claim *out, struct fleet_err *err);
+/* Extends the lease by lease_ms from now. LEASE_LOST when it is no longer held. */
+int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
+		    struct fleet_err *err);
+/* Checks the lease without changing anything. LEASE_LOST when it is no longer held. */
+int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
+
+/* The job finished: state done, lease dropped, attempt closed as "done". Fenced. */
+int state_job_finish(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
+/* The job failed with job_err (class, code, message are recorded). transient/throttled: back to
+ * queued with scheduled_at = now() + retry_delay_ms (the caller computes backoff and jitter), unless
+ * attempts >= max_attempts: failed. auth/permanent/bug: failed. *requeued (may be NULL) = 1 when
+ * queued again. Fenced. */
+int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *job_err,
+		   unsigned retry_delay_ms, int *requeued, struct fleet_err *err);
+/* Interrupted cleanly (SIGINT): back to queued at once, the attempt does not count. Fenced. */
+int state_job_release(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
+
+/* `retry --account ID`: a job that is not running goes back to queued now, attempts reset to 0,
+ * last error cleared, progress (folders, ledger, counters) kept. Returns 1 when requeued, 0 when
+ * the job is running or does not exist. */
+int state_job_requeue(struct state_conn *sc, int64_t job_id, struct fleet_err *err);
+/* Job state masks for state_run_requeue. */
+#define STATE_JOB_MASK(s) (1u << (s))
+/* `retry --failed` (mask STATE_JOB_MASK(STATE_JOB_FAILED)), or a new pass over a finished run
+ * (done | failed): every job of the run (run_id 0 = all runs) whose state is in state_mask and
+ * that is not running goes back to queued as state_job_requeue does. *count = jobs requeued. */
+int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
+		      struct fleet_err *err);
+/* Cancels a job: queued/failed -> cancelled; running -> cancelled and its lease dropped (the worker
+ * gets LEASE_LOST at its next fenced write). Returns 1 when cancelled, 0 when already done or
+ * cancelled or missing. */
+int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *err);
+/* Finds a job by id in text ("42") or by "user1" / "user1@host1" in the run (run_id 0 = any);
+ * returns 1 and sets *job_id when exactly one matches, 0 when none, FLEET_ERR_PERMANENT code
+ * "AMBIGUOUS" when several do. For `retry --account`. */
+int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, int64_t *job_id,
+		   struct fleet_err *err);
+
+/* ---- folders, UIDVALIDITY and the append window ------------------------------------------ */
+
+enum state_folder_state { STATE_FOLDER_PENDING = 0, STATE_FOLDER_COPYING, STATE_FOLDER_DONE };
+
+struct state_folder {
+	int64_t id;
+	int created; /* 1 when state_folder_upsert inserted it */
+	enum state_folder_state state;
+	uint32_t src_uidvalidity; /* 0 = not yet recorded */
+	uint32_t dst_uidvalidity;
+	uint32_t src_uidnext; /* STATUS values seen at the last state_folder_record_status */
+	uint32_t src_messages;
+	uint64_t src_highestmodseq;
+	uint32_t dst_uidnext;
+	uint32_t highest_uid_copied; /* highest source UID copied under src_uidvalidity */
+	int64_t msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
+	int window_open; /* 1 when an append window is open (see state_folder_get_window) */
+};
+
+/* Inserts the folder (job, src_name) or updates its destination name; fills *out with what is
+ * stored. Fenced. On first sight, pass the source UIDVALIDITY in src_uidvalidity (0 = unknown);
+ * it is stored only when none is recorded yet: a change is handled by state_folder_reset. */
+int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
+			struct fleet_err *err);
+/* Reads one folder by (job, src_name): returns 1 and fills *out, 0 when unknown. Not fenced. */
+int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name, struct state_folder *out,
+		     struct fleet_err *err);
+
+/* STATUS values seen (for delta passes) and the folder state. Fenced. */
+struct state_folder_status {
+	enum state_folder_state state;
+	uint32_t dst_uidvalidity; /* 0 = leave as stored */
+	uint32_t src_uidnext, src_messages, dst_uidnext;
+	uint64_t src_highestmodseq;
+};
+int state_folder_record_status(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+			       const struct state_folder_status *st, struct fleet_err *err);
+
+enum state_uidv_reset_mode {
+	STATE_UIDV_KEEP_OLD = 0, /* keep the old rows (fingerprints to match the destination against) */
+	STATE_UIDV_DELETE_OLD	 /* delete every ledger row of other UIDVALIDITYs */
+};
+/* The source UIDVALIDITY changed: records new_src_uidvalidity, resets highest_uid_copied, the
+ * folder counters (subtracting them from the job's), the window and the folder state; old ledger
+ * rows are kept (keyed by their old UIDVALIDITY, so they never count as copied for the new one) or
+ * deleted. Fenced. */
+int state_folder_reset_uidvalidity(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+				   uint32_t new_src_uidvalidity, enum state_uidv_reset_mode mode,
+				   struct fleet_err *err);
+
+/* The append window (design section 6). Recorded BEFORE a batch of APPENDs: the destination's
+ * UIDNEXT and the source UIDs about to be appended (range first..last, plus optionally the exact
+ * list, uids may be NULL). Fenced. */
+int state_folder_window_begin(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+			      uint32_t dst_uidnext, uint32_t first_src_uid, uint32_t last_src_uid,
+			      const uint32_t *uids, size_t nuids, struct fleet_err *err);
+/* Closes the window after the ledger rows are written (or see state_ledger_batch_end_window to do
+ * both in one transaction). Fenced. */
+int state_folder_window_end(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+			    struct fleet_err *err);
+struct state_window {
+	uint32_t dst_uidnext;
+	uint32_t first_src_uid, last_src_uid;
+	int64_t started_at_ms; /* wall clock, ms since the epoch */
+	uint32_t *uids;	       /* the exact list when one was recorded, else NULL; owned */
+	size_t nuids;
+};
+void state_window_release(struct state_window *w);
+/* Returns 1 and fills *w when a previous attempt left the window open (it crashed between the
+ * APPENDs and the ledger write: match destination messages at or above dst_uidnext before
+ * appending again), 0 when closed. */
+int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct state_window *w,
+			    struct fleet_err *err);
+
+/* ---- the message ledger ------------------------------------------------------------------ */
+
+enum state_msg_state { STATE_MSG_COPIED = 0, STATE_MSG_FAILED, STATE_MSG_SKIPPED };
+/* Masks for resume queries. */
+#define STATE_MSG_MASK_COPIED  (1u << STATE_MSG_COPIED)
+#define STATE_MSG_MASK_FAILED  (1u << STATE_MSG_FAILED)
+#define STATE_MSG_MASK_SKIPPED (1u << STATE_MSG_SKIPPED)
+
+struct state_ledger_row {
+	int64_t folder_id;
+	uint32_t src_uidvalidity;
+	uint32_t src_uid;
+	uint64_t size;
+	const char *internaldate; /* text as the server sent it; may be NULL */
+	int has_sha256;
+	unsigned char sha256[32]; /* of the bytes copied */
+	int has_msgid_hash;
+	unsigned char msgid_hash[32]; /* of the Message-ID header (the engine chooses the hash) */
+	uint32_t dst_uidvalidity;     /* 0 = unknown */
+	uint32_t dst_uid;	      /* 0 = unknown (no UIDPLUS) */
+	const char *flags;	      /* "\\Seen $Label1"; may be NULL */
+	enum state_msg_state state;
+	const char *error; /* why it failed or was skipped; may be NULL */
+};
+
+/* An in-memory batch of ledger rows for one job (one lease), flushed with ONE statement: the lease
+ * check, the upsert of every row (unnest arrays, ON CONFLICT (folder, src UIDVALIDITY, src UID) DO
+ * UPDATE), the folder and job counters (computed from the state each row had before, so a replay
+ * never counts twice) and the highest copied UID, in one transaction. Not thread-safe. */
+struct state_ledger_batch;
+
+#define STATE_LEDGER_BATCH_DEFAULT 500
+
+/* max_rows: flush automatically when that many rows are pending (0 = default). The lease is copied;
+ * sc is borrowed and must outlive the batch. */
+struct state_ledger_batch *state_ledger_batch_new(struct state_conn *sc, const struct state_lease *lease,
+						  size_t max_rows);
+/* Discards unflushed rows (flush first). */
+void state_ledger_batch_free(struct state_ledger_batch **b);
+/* Copies the row (strings included). Flushes when the batch is full: an error then is the flush's
+ * (LEASE_LOST included), and the row is kept pending. */
+int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledger_row *row,
+			   struct fleet_err *err);
+/* Also close this folder's append window in the next flush (same transaction as the rows). */
+void state_ledger_batch_end_window(struct state_ledger_batch *b, int64_t folder_id);
+/* Writes pending rows (no-op when none and no window to close). On error the rows stay pending so
+ * the caller may retry after a transient error. */
+int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err);
+size_t state_ledger_batch_pending(const struct state_ledger_batch *b);
+
+/* Resume: the source UIDs recorded for (folder, src_uidvalidity) whose state is in state_mask,
+ * sorted ascending, in one query (binary result). *uids is owned by the caller (xfree); NULL when
+ * *n == 0. */
+int state_ledger_uids(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity, unsigned state_mask,
+		      uint32_t **uids, size_t *n, struct fleet_err *err);
+/* Highest source UID with state copied for (folder, src_uidvalidity); 0 when none. */
+int state_ledger_highest_uid(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity,
+			     uint32_t *uid, struct fleet_err *err);
+/* Calls cb for each row of (folder, src_uidvalidity) with src_uid >= min_uid, in UID order
+ * (strings in the row are valid during the call only). cb returns 0 to go on, non-zero to stop
+ * (returned as is). Used to match destination messages after a crash or a UIDVALIDITY change, and
+ * for flag deltas (dst_uid per src_uid). */
+typedef int (*state_ledger_cb)(const struct state_ledger_row *row, void *ctx);
+int state_ledger_foreach(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity, uint32_t min_uid,
+			 state_ledger_cb cb, void *ctx, struct fleet_err *err);
+
+/* ---- connection slots across hosts --------------------------------------------------------- */
+
+/* Takes one of `limit` slots for server_key ("imap.example.com:993"), held by engine_id for job_id
+ * (0 = none). Slots of engines whose registration expired (no heartbeat) are reclaimed first.
+ * Returns 0 with *slot set (0..limit-1) when acquired, 1 when all slots are busy. */
+int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit, int64_t engine_id,
+		       int64_t job_id, int *slot, struct fleet_err *err);
+int state_slot_release(struct state_conn *sc, const char *server_key, int slot, int64_t engine_id,
+		       struct fleet_err *err);
+/* Slots currently held for server_key (expired ones not counted). */
+int state_slot_count(struct state_conn *sc, const char *server_key, int *count, struct fleet_err *err);
+
+/* ---- reports and status -------------------------------------------------------------------- */
+
+struct state_run_counts {
+	int64_t run_id;
+	long jobs[STATE_JOB_NSTATES]; /* indexed by enum state_job_state */
+	int64_t msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
+};
+int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
+			    struct fleet_err *err);
+
+/* One job's row for reports. Strings valid during the callback only. */
+struct state_job_report {
+	int64_t job_id;
+	const char *host1, *user1, *host2, *user2;
+	unsigned port1, port2;
+	enum state_job_state state;
+	int attempts, max_attempts;
+	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
+	const char *last_error_class, *last_error_code, *last_error_text; /* "" when none */
+	int64_t started_at_ms, finished_at_ms, updated_at_ms;		  /* 0 when unset */
+};
+typedef int (*state_job_report_cb)(const struct state_job_report *row, void *ctx);
+/* Every job of the run in id order. */
+int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
+		      struct fleet_err *err);
+
+/* Failed (and skipped) messages grouped by error text, with folder and source UID. */
+struct state_failed_msg {
+	int64_t job_id;
+	const char *error; /* group key */
+	const char *src_folder;
+	uint32_t src_uidvalidity, src_uid;
+	uint64_t size;
+	enum state_msg_state state;
+};
+typedef int (*state_failed_msg_cb)(const struct state_failed_msg *row, void *ctx);
+/* Rows ordered by error, then job, folder, UID. limit 0 = no limit. */
+int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned state_mask, long limit,
+				 state_failed_msg_cb cb, void *ctx, struct fleet_err *err);
+
+/* Ledger rows (copied) per minute, from updated_at: throughput over time. */
+struct state_throughput_point {
+	int64_t minute_ms; /* start of the minute, ms since the epoch */
+	int64_t msgs;
+	int64_t bytes;
+};
+/* *points owned by the caller (xfree). */
+int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_throughput_point **points,
+			    size_t *n, struct fleet_err *err);
+
+#endif

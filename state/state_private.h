@@ -1,0 +1,72 @@
+/* state/state_private.h: shared by the .c files of state/ only; not part of the module contract. */
+#ifndef IMAPFLEET_STATE_STATE_PRIVATE_H
+#define IMAPFLEET_STATE_STATE_PRIVATE_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "state/state.h"
+
+struct state_conn {
+	PGconn *pg;
+	char *conninfo;
+	int in_tx;	   /* inside an explicit BEGIN: no transparent retry */
+	unsigned prepared; /* bit per enum state_stmt prepared on this connection */
+};
+
+/* Hot statements prepared once per connection (planning a large CTE costs more than running it). */
+enum state_stmt { STATE_STMT_LEDGER_FLUSH = 0, STATE_STMT_COUNT };
+
+enum {
+	STATE_EXEC_IDEMPOTENT = 1 << 0, /* safe to send again after a reconnect */
+	STATE_EXEC_BINARY = 1 << 1	/* binary result format */
+};
+
+/* Runs one parameterised statement (PQexecParams; values are text unless lengths/formats say
+ * otherwise). Returns the result (PGRES_COMMAND_OK or PGRES_TUPLES_OK, caller PQclears) or NULL with
+ * err filled ("could not <what>: ..."). Reconnects first when the connection is bad, and sends an
+ * idempotent statement once more after a reset when the connection broke under it. */
+PGresult *state_exec(struct state_conn *sc, const char *what, const char *sql, int nparams,
+		     const char *const *values, const int *lengths, const int *formats, int flags,
+		     struct fleet_err *err);
+/* The same with a named prepared statement (prepared on first use on each connection). */
+PGresult *state_exec_prepared(struct state_conn *sc, enum state_stmt id, const char *what, const char *sql,
+			      int nparams, const char *const *values, int flags, struct fleet_err *err);
+/* Same, for statements whose result the caller does not need. Returns 0 or -1. */
+int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,
+		   const char *const *values, int flags, struct fleet_err *err);
+/* Explicit transactions (no transparent retry inside). */
+int state_begin(struct state_conn *sc, struct fleet_err *err);
+int state_commit(struct state_conn *sc, struct fleet_err *err);
+void state_rollback(struct state_conn *sc);
+
+/* Fills err from a failed result (SQLSTATE class) and returns -1. */
+int state_err_from_result(struct state_conn *sc, const PGresult *res, const char *what,
+			  struct fleet_err *err);
+/* A fenced write touched no row: looks at the job to say why, fills err with LEASE_LOST. */
+int state_lease_lost(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
+
+/* Text parameter formatting: numbers into caller buffers. */
+#define STATE_NUM_MAX 24
+const char *state_fmt_i64(char buf[STATE_NUM_MAX], int64_t v);
+const char *state_fmt_u64(char buf[STATE_NUM_MAX], uint64_t v);
+
+/* Result cell readers (text results). NULL cells read as 0 / "". */
+int64_t state_get_i64(const PGresult *res, int row, int col);
+const char *state_get_str(const PGresult *res, int row, int col);
+int state_get_bool(const PGresult *res, int row, int col);
+
+/* Array literals for unnest() parameters: "{1,2,NULL}" and {"quoted","strings"}. */
+void state_array_begin(struct fleet_buf *b);
+void state_array_i64(struct fleet_buf *b, int64_t v);
+void state_array_null(struct fleet_buf *b);
+void state_array_str(struct fleet_buf *b, const char *s);		     /* NULL -> NULL element */
+void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n); /* as text "\\x.." */
+void state_array_end(struct fleet_buf *b);
+
+/* Schema (schema.c). */
+int state_schema_apply(struct state_conn *sc, struct fleet_err *err);
+
+#endif

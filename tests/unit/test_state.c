@@ -1,0 +1,1139 @@
+/* Tests for state/ against a real PostgreSQL: migrations, claiming, leases and fencing, the ledger
+ * and resume queries, the append window, UIDVALIDITY resets, retry transitions, slots, credentials,
+ * import and reports. Each test gets a fresh database (test_state_<pid>_<n>), dropped after it.
+ *
+ * The server: IMAPFLEET_TEST_PG, else LAB_PG_URL from $LAB_DIR/lab.env (default
+ * $top_srcdir/.lab/lab.env); without either the whole program is skipped. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "state/cluster.h"
+#include "state/secret.h"
+#include "state/state.h"
+
+static char *admin_ci;
+static int db_counter;
+
+struct fx {
+	char dbname[64];
+	char *ci;	       /* conninfo of the fresh database */
+	struct state_conn *sc; /* opened (migrated) on it */
+	PGconn *raw;	       /* for checks in plain SQL */
+	int64_t run_id, engine_id;
+};
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static char *find_pg_url(void)
+{
+	const char *env = getenv("IMAPFLEET_TEST_PG");
+	const char *labdir = getenv("LAB_DIR");
+	const char *top = getenv("top_srcdir");
+	char path[1024], line[2048];
+	char *url = NULL;
+	FILE *f;
+
+	if (env && *env)
+		return xstrdup(env);
+	if (labdir && *labdir)
+		snprintf(path, sizeof(path), "%s/lab.env", labdir);
+	else
+		snprintf(path, sizeof(path), "%s/.lab/lab.env", top && *top ? top : IMAPFLEET_SRCDIR);
+	f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "LAB_PG_URL=");
+
+		if (!p)
+			continue;
+		p += strlen("LAB_PG_URL=");
+		p[strcspn(p, "\r\n")] = '\0';
+		if (*p == '"' || *p == '\'') {
+			size_t n = strlen(p);
+
+			if (n >= 2 && p[n - 1] == p[0])
+				p[n - 1] = '\0';
+			p++;
+		}
+		url = xstrdup(p);
+		break;
+	}
+	fclose(f);
+	return url;
+}
+
+static void admin_exec(const char *sql)
+{
+	PGconn *pg = PQconnectdb(admin_ci);
+	PGresult *res;
+
+	if (PQstatus(pg) != CONNECTION_OK)
+		fail_msg("cannot connect to the test server: %s", PQerrorMessage(pg));
+	res = PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	PQclear(res);
+	PQfinish(pg);
+}
+
+static int64_t q_i64(PGconn *pg, const char *sql)
+{
+	PGresult *res = PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0);
+	int64_t v = -1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	if (!PQgetisnull(res, 0, 0))
+		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return v;
+}
+
+static void q_exec(PGconn *pg, const char *sql)
+{
+	PGresult *res = PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	PQclear(res);
+}
+
+#define CHECK(call)                                                                                          \
+	do {                                                                                                 \
+		struct fleet_err e_;                                                                         \
+		fleet_err_clear(&e_);                                                                        \
+		if ((call) < 0)                                                                              \
+			fail_msg("%s: [%s %s] %s", #call, fleet_err_class_name(e_.cls), e_.code,             \
+				 e_.message);                                                                \
+	} while (0)
+#define E (&e_)
+
+static char *fresh_db(char name[64])
+{
+	char *sql;
+
+	snprintf(name, 64, "test_state_%ld_%d", (long)getpid(), ++db_counter);
+	sql = xasprintf("CREATE DATABASE %s", name);
+	admin_exec(sql);
+	xfree(&sql);
+	return state_conninfo_with_dbname(admin_ci, name);
+}
+
+static void drop_db(const char *name)
+{
+	char *sql = xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+
+	admin_exec(sql);
+	xfree(&sql);
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	f->ci = fresh_db(f->dbname);
+	CHECK(state_conn_open(f->ci, &f->sc, E));
+	f->raw = PQconnectdb(f->ci);
+	assert_int_equal(PQstatus(f->raw), CONNECTION_OK);
+	CHECK(state_run_get_or_create(f->sc, "/data/accounts.csv", "{\"workers\": 4}", &f->run_id, NULL, E));
+	CHECK(state_engine_register(f->sc, "host-a", 1234, "test", 60000, &f->engine_id, E));
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	state_conn_close(&f->sc);
+	PQfinish(f->raw);
+	drop_db(f->dbname);
+	xfree(&f->ci);
+	xfree(&f);
+	return 0;
+}
+
+static void add_jobs(struct fx *f, int n, int max_attempts, int64_t *ids)
+{
+	struct state_job_spec *specs = xcalloc((size_t)n, sizeof(*specs));
+	char **users = xcalloc((size_t)n, sizeof(*users));
+
+	for (int i = 0; i < n; i++) {
+		users[i] = xasprintf("user%d@example.org", i);
+		specs[i] = (struct state_job_spec){
+		    "src.example.org", 993, users[i], "dst.example.org", 993, users[i], NULL, max_attempts};
+	}
+	CHECK(state_job_upsert_many(f->sc, f->run_id, specs, (size_t)n, ids, NULL, E));
+	for (int i = 0; i < n; i++)
+		xfree(&users[i]);
+	xfree(&users);
+	xfree(&specs);
+}
+
+static int64_t claim_one(struct fx *f, int64_t engine, unsigned lease_ms, struct state_claim *c)
+{
+	struct fleet_err err;
+	int rc = state_job_claim(f->sc, f->run_id, engine, "host", lease_ms, c, &err);
+
+	if (rc < 0)
+		fail_msg("claim: %s", err.message);
+	return rc == 1 ? c->lease.job_id : 0;
+}
+
+static double now_s(void)
+{
+	return (double)fleet_now_ms() / 1000.0;
+}
+
+/* ---- migrations ------------------------------------------------------------------------------- */
+
+struct mig_arg {
+	const char *ci;
+	int rc;
+	char msg[FLEET_ERR_TEXT_MAX];
+};
+
+static void *migrate_thread(void *p)
+{
+	struct mig_arg *a = p;
+	struct state_conn *sc = NULL;
+	struct fleet_err err;
+
+	a->rc = state_conn_open(a->ci, &sc, &err);
+	if (a->rc < 0)
+		snprintf(a->msg, sizeof(a->msg), "%s", err.message);
+	state_conn_close(&sc);
+	return NULL;
+}
+
+static void concurrent_migrations_apply_each_version_exactly_once(void **state)
+{
+	char name[64];
+	char *ci = fresh_db(name);
+	struct mig_arg args[4];
+	pthread_t t[4];
+	struct state_conn *sc;
+	PGconn *raw;
+	int version;
+
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct mig_arg){.ci = ci};
+		pthread_create(&t[i], NULL, migrate_thread, &args[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		if (args[i].rc < 0)
+			fail_msg("thread %d: %s", i, args[i].msg);
+	}
+	raw = PQconnectdb(ci);
+	assert_int_equal(q_i64(raw, "SELECT count(*) FROM schema_version"), STATE_SCHEMA_VERSION);
+	assert_int_equal(q_i64(raw, "SELECT max(version) FROM schema_version"), STATE_SCHEMA_VERSION);
+	/* and again: nothing to do */
+	CHECK(state_conn_open(ci, &sc, E));
+	CHECK(state_schema_version(sc, &version, E));
+	assert_int_equal(version, STATE_SCHEMA_VERSION);
+	assert_int_equal(state_schema_migrate(sc, NULL), STATE_SCHEMA_VERSION);
+	assert_int_equal(q_i64(raw, "SELECT count(*) FROM schema_version"), STATE_SCHEMA_VERSION);
+	state_conn_close(&sc);
+	PQfinish(raw);
+	drop_db(name);
+	xfree(&ci);
+}
+
+/* ---- claiming ----------------------------------------------------------------------------------- */
+
+#define NJOBS	 500
+#define NTHREADS 8
+
+struct claimer {
+	const char *ci;
+	int64_t run_id, engine_id;
+	int64_t *got;
+	int n;
+	int failed;
+};
+
+static void *claim_thread(void *p)
+{
+	struct claimer *c = p;
+	struct state_conn *sc = NULL;
+	struct fleet_err err;
+
+	if (state_conn_open(c->ci, &sc, &err) < 0) {
+		c->failed = 1;
+		return NULL;
+	}
+	for (;;) {
+		struct state_claim cl;
+		int rc = state_job_claim(sc, c->run_id, c->engine_id, "h", 60000, &cl, &err);
+
+		if (rc < 0) {
+			c->failed = 1;
+			break;
+		}
+		if (rc == 0)
+			break;
+		c->got[c->n++] = cl.lease.job_id;
+		state_claim_release(&cl);
+	}
+	state_conn_close(&sc);
+	return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void every_job_is_claimed_exactly_once_by_threads_and_another_process(void **state)
+{
+	struct fx *f = *state;
+	int64_t *ids = xcalloc(NJOBS, sizeof(*ids)), *all = xcalloc(NJOBS * 2, sizeof(*all));
+	struct claimer c[NTHREADS];
+	pthread_t t[NTHREADS];
+	int fds[2], nall = 0;
+	pid_t child;
+	int64_t v;
+	int status;
+
+	add_jobs(f, NJOBS, 5, ids);
+	assert_int_equal(pipe(fds), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct claimer cc = {f->ci, f->run_id, f->engine_id + 1000, xcalloc(NJOBS, sizeof(int64_t)),
+				     0,	    0};
+
+		close(fds[0]);
+		claim_thread(&cc);
+		for (int i = 0; i < cc.n; i++)
+			if (write(fds[1], &cc.got[i], sizeof(int64_t)) != sizeof(int64_t))
+				_exit(2);
+		_exit(cc.failed ? 1 : 0);
+	}
+	close(fds[1]);
+	for (int i = 0; i < NTHREADS; i++) {
+		c[i] =
+		    (struct claimer){f->ci, f->run_id, f->engine_id, xcalloc(NJOBS, sizeof(int64_t)), 0, 0};
+		pthread_create(&t[i], NULL, claim_thread, &c[i]);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_false(c[i].failed);
+		for (int k = 0; k < c[i].n; k++)
+			all[nall++] = c[i].got[k];
+		xfree(&c[i].got);
+	}
+	while (read(fds[0], &v, sizeof(v)) == sizeof(v)) {
+		assert_true(nall < NJOBS * 2);
+		all[nall++] = v;
+	}
+	close(fds[0]);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(nall, NJOBS);
+	qsort(all, (size_t)nall, sizeof(*all), cmp_i64);
+	qsort(ids, NJOBS, sizeof(*ids), cmp_i64);
+	assert_memory_equal(all, ids, NJOBS * sizeof(*ids)); /* each once, none missing */
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'running' AND attempts = 1"
+				       " AND lease_epoch = 1"),
+			 NJOBS);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt"), NJOBS);
+	xfree(&ids);
+	xfree(&all);
+}
+
+/* ---- leases ------------------------------------------------------------------------------------ */
+
+static void expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost(void **state)
+{
+	struct fx *f = *state;
+	int64_t id, engine_b;
+	struct state_claim a, b;
+	struct state_folder fold;
+	struct state_ledger_batch *batch;
+	struct state_ledger_row row = {
+	    .src_uidvalidity = 9, .src_uid = 1, .size = 10, .state = STATE_MSG_COPIED};
+	struct fleet_err err;
+
+	add_jobs(f, 1, 5, &id);
+	CHECK(state_engine_register(f->sc, "host-b", 99, "test", 60000, &engine_b, E));
+	assert_int_equal(claim_one(f, f->engine_id, 300, &a), id);
+	CHECK(state_folder_upsert(f->sc, &a.lease, "INBOX", "INBOX", 9, &fold, E));
+	CHECK(state_job_renew(f->sc, &a.lease, 300, E));
+	/* nobody else may take it while the lease runs */
+	assert_int_equal(claim_one(f, engine_b, 60000, &b), 0);
+	fleet_sleep_ms(600);
+	assert_int_equal(claim_one(f, engine_b, 60000, &b), id);
+	assert_true(b.reclaimed);
+	assert_int_equal(b.lease.epoch, a.lease.epoch + 1);
+	assert_int_equal(b.attempt, 2);
+	/* the first engine wakes up: every fenced write fails */
+	assert_int_equal(state_job_renew(f->sc, &a.lease, 300, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
+	batch = state_ledger_batch_new(f->sc, &a.lease, 0);
+	row.folder_id = fold.id;
+	CHECK(state_ledger_batch_add(batch, &row, E));
+	assert_int_equal(state_ledger_batch_flush(batch, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(state_ledger_batch_pending(batch), 1);
+	state_ledger_batch_free(&batch);
+	assert_int_equal(state_folder_upsert(f->sc, &a.lease, "Sent", "Sent", 1, &fold, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(state_job_finish(f->sc, &a.lease, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 0);
+	/* the new holder writes fine; the old attempt is closed as expired */
+	batch = state_ledger_batch_new(f->sc, &b.lease, 0);
+	CHECK(state_ledger_batch_add(batch, &row, E));
+	CHECK(state_ledger_batch_flush(batch, E));
+	state_ledger_batch_free(&batch);
+	CHECK(state_job_finish(f->sc, &b.lease, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'lease_expired'"),
+			 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'done'"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 1);
+	state_claim_release(&a);
+	state_claim_release(&b);
+}
+
+/* ---- ledger ------------------------------------------------------------------------------------- */
+
+#define NMSG 100000
+
+static void fill_row(struct state_ledger_row *r, int64_t folder, uint32_t uidv, uint32_t uid)
+{
+	memset(r, 0, sizeof(*r));
+	r->folder_id = folder;
+	r->src_uidvalidity = uidv;
+	r->src_uid = uid;
+	r->size = 1000 + uid % 7;
+	r->internaldate = "17-Jul-1996 02:44:25 -0700";
+	r->has_sha256 = 1;
+	memset(r->sha256, (int)(uid & 0xff), 32);
+	r->dst_uidvalidity = 55;
+	r->dst_uid = uid + 10;
+	r->flags = "\\Seen \"odd\\flag";
+	r->state = uid % 1000 == 0 ? STATE_MSG_FAILED : STATE_MSG_COPIED;
+	r->error = r->state == STATE_MSG_FAILED ? "rejected: too big" : NULL;
+}
+
+struct count_ctx {
+	long rows;
+	uint32_t first;
+	int flags_ok;
+};
+
+static int count_cb(const struct state_ledger_row *r, void *p)
+{
+	struct count_ctx *c = p;
+
+	if (c->rows++ == 0)
+		c->first = r->src_uid;
+	c->flags_ok = r->flags && strcmp(r->flags, "\\Seen \"odd\\flag") == 0 && r->has_sha256 &&
+		      r->sha256[0] == (r->src_uid & 0xff);
+	return 0;
+}
+
+static void ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct state_folder fold, again;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	uint32_t *uids, hi;
+	size_t n;
+	double t0, dt;
+	struct count_ctx cc = {0};
+	long expect_copied = NMSG - NMSG / 1000;
+
+	add_jobs(f, 1, 5, &id);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "INBOX", 777, &fold, E));
+	assert_true(fold.created);
+	b = state_ledger_batch_new(
+	    f->sc, &c.lease, getenv("LEDGER_BATCH") ? (size_t)strtoul(getenv("LEDGER_BATCH"), NULL, 10) : 0);
+	t0 = now_s();
+	for (uint32_t uid = 1; uid <= NMSG; uid++) {
+		fill_row(&row, fold.id, 777, uid);
+		CHECK(state_ledger_batch_add(b, &row, E));
+	}
+	CHECK(state_ledger_batch_flush(b, E));
+	dt = now_s() - t0;
+	printf("# ledger: %.0f rows/s (%d rows in %.2f s, batches of %s)\n", NMSG / (dt > 0 ? dt : 1e-9),
+	       NMSG, dt, getenv("LEDGER_BATCH") ? getenv("LEDGER_BATCH") : "500");
+	assert_int_equal(state_ledger_batch_pending(b), 0);
+
+	t0 = now_s();
+	CHECK(state_ledger_uids(f->sc, fold.id, 777, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	printf("# resume query: %zu UIDs in %.3f s\n", n, now_s() - t0);
+	assert_int_equal(n, expect_copied);
+	for (size_t i = 1; i < n; i++)
+		assert_true(uids[i - 1] < uids[i]);
+	assert_int_equal(uids[0], 1);
+	assert_int_equal(uids[n - 1], NMSG - 1); /* NMSG itself failed */
+	xfree(&uids);
+	CHECK(state_ledger_uids(f->sc, fold.id, 777, STATE_MSG_MASK_COPIED | STATE_MSG_MASK_FAILED, &uids, &n,
+				E));
+	assert_int_equal(n, NMSG);
+	xfree(&uids);
+	CHECK(state_ledger_uids(f->sc, fold.id, 778, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	assert_int_equal(n, 0);
+	assert_null(uids);
+	CHECK(state_ledger_highest_uid(f->sc, fold.id, 777, &hi, E));
+	assert_int_equal(hi, NMSG - 1);
+
+	/* counters: folder and job, and a replay of the same rows counts nothing twice */
+	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_int_equal(again.msgs_copied, expect_copied);
+	assert_int_equal(again.msgs_failed, NMSG / 1000);
+	assert_int_equal(again.highest_uid_copied, NMSG - 1);
+	for (uint32_t uid = 1; uid <= 1000; uid++) {
+		fill_row(&row, fold.id, 777, uid);
+		CHECK(state_ledger_batch_add(b, &row, E));
+	}
+	/* ... and a failed message that now copies moves from failed to copied */
+	fill_row(&row, fold.id, 777, 2000);
+	row.state = STATE_MSG_COPIED;
+	row.error = NULL;
+	CHECK(state_ledger_batch_add(b, &row, E));
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_int_equal(again.msgs_copied, expect_copied + 1);
+	assert_int_equal(again.msgs_failed, NMSG / 1000 - 1);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), expect_copied + 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), NMSG);
+
+	CHECK(state_ledger_foreach(f->sc, fold.id, 777, NMSG - 25000 + 1, count_cb, &cc, E));
+	assert_int_equal(cc.rows, 25000);
+	assert_int_equal(cc.first, NMSG - 25000 + 1);
+	assert_true(cc.flags_ok);
+	state_ledger_batch_free(&b);
+	state_claim_release(&c);
+}
+
+static void rows_for_a_folder_of_another_job_are_refused(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[2];
+	struct state_claim c1, c2;
+	struct state_folder f1, f2;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	struct fleet_err err;
+
+	add_jobs(f, 2, 5, ids);
+	claim_one(f, f->engine_id, 60000, &c1);
+	claim_one(f, f->engine_id, 60000, &c2);
+	CHECK(state_folder_upsert(f->sc, &c1.lease, "INBOX", NULL, 1, &f1, E));
+	CHECK(state_folder_upsert(f->sc, &c2.lease, "INBOX", NULL, 1, &f2, E));
+	b = state_ledger_batch_new(f->sc, &c1.lease, 0);
+	fill_row(&row, f2.id, 1, 5);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
+	assert_string_equal(err.code, "FOLDER_NOT_IN_JOB");
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 0);
+	state_ledger_batch_free(&b);
+	state_claim_release(&c1);
+	state_claim_release(&c2);
+}
+
+static void append_window_is_recorded_read_back_and_closed(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct state_folder fold;
+	struct state_window w;
+	const uint32_t list[] = {10, 12, 15};
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+
+	add_jobs(f, 1, 5, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "Sent", "Sent Items", 5, &fold, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	CHECK(state_folder_window_begin(f->sc, &c.lease, fold.id, 300, 10, 15, list, 3, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 300);
+	assert_int_equal(w.first_src_uid, 10);
+	assert_int_equal(w.last_src_uid, 15);
+	assert_int_equal(w.nuids, 3);
+	assert_int_equal(w.uids[2], 15);
+	assert_true(w.started_at_ms > 0);
+	state_window_release(&w);
+	assert_int_equal(state_folder_get(f->sc, id, "Sent", &fold, NULL), 1);
+	assert_true(fold.window_open);
+	CHECK(state_folder_window_end(f->sc, &c.lease, fold.id, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+
+	/* the batch can close the window in the same transaction as the rows */
+	CHECK(state_folder_window_begin(f->sc, &c.lease, fold.id, 303, 16, 16, NULL, 0, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_null(w.uids);
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	fill_row(&row, fold.id, 5, 16);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	state_ledger_batch_end_window(b, fold.id);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	state_ledger_batch_free(&b);
+	state_claim_release(&c);
+}
+
+static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct state_folder fold;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	uint32_t *uids;
+	size_t n;
+
+	add_jobs(f, 1, 5, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 100, &fold, E));
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	for (uint32_t uid = 1; uid <= 50; uid++) {
+		fill_row(&row, fold.id, 100, uid);
+		CHECK(state_ledger_batch_add(b, &row, E));
+	}
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 50);
+	/* upsert keeps the stored UIDVALIDITY: the engine sees the difference */
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 200, &fold, E));
+	assert_int_equal(fold.src_uidvalidity, 100);
+	CHECK(state_folder_reset_uidvalidity(f->sc, &c.lease, fold.id, 200, STATE_UIDV_KEEP_OLD, E));
+	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &fold, NULL), 1);
+	assert_int_equal(fold.src_uidvalidity, 200);
+	assert_int_equal(fold.msgs_copied, 0);
+	assert_int_equal(fold.highest_uid_copied, 0);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 0);
+	CHECK(state_ledger_uids(f->sc, fold.id, 200, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	assert_int_equal(n, 0);
+	CHECK(state_ledger_uids(f->sc, fold.id, 100, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	assert_int_equal(n, 50); /* old fingerprints kept for matching */
+	xfree(&uids);
+	fill_row(&row, fold.id, 200, 1);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 1);
+	CHECK(state_folder_reset_uidvalidity(f->sc, &c.lease, fold.id, 200, STATE_UIDV_DELETE_OLD, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message WHERE src_uidvalidity = 100"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM folder"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 1);
+	state_ledger_batch_free(&b);
+	state_claim_release(&c);
+}
+
+/* ---- retry, requeue, cancel --------------------------------------------------------------------- */
+
+static void transient_failure_requeues_with_backoff_until_attempts_run_out(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct fleet_err jerr;
+	int requeued = -1;
+
+	add_jobs(f, 1, 2, &id);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET", "connection reset");
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 60000, &requeued, E));
+	assert_int_equal(requeued, 1);
+	assert_int_equal(q_i64(f->raw,
+			       "SELECT count(*) FROM job WHERE state = 'queued'"
+			       " AND scheduled_at > now() + interval '50 seconds' AND lease_owner IS NULL"
+			       " AND last_error_code = 'ECONNRESET'"),
+			 1);
+	state_claim_release(&c);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), 0); /* not due yet */
+	q_exec(f->raw, "UPDATE job SET scheduled_at = now()");
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	assert_int_equal(c.attempt, 2);
+	fleet_err_set(&jerr, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", "slow down");
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, &requeued, E));
+	assert_int_equal(requeued, 0);
+	assert_int_equal(
+	    q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND finished_at IS NOT NULL"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'retry'"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'failed'"
+				       " AND error_class = 'throttled'"),
+			 1);
+	state_claim_release(&c);
+}
+
+static void auth_and_permanent_failures_fail_at_once(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[2];
+	struct state_claim c;
+	struct fleet_err jerr;
+	int requeued = -1;
+
+	add_jobs(f, 2, 5, ids);
+	claim_one(f, f->engine_id, 60000, &c);
+	fleet_err_set(&jerr, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHENTICATIONFAILED", "login refused");
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, &requeued, E));
+	assert_int_equal(requeued, 0);
+	state_claim_release(&c);
+	claim_one(f, f->engine_id, 60000, &c);
+	fleet_err_set(&jerr, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, NULL, "broken invariant");
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, &requeued, E));
+	assert_int_equal(requeued, 0);
+	state_claim_release(&c);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND attempts = 1"),
+			 2);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE last_error_class = 'auth'"), 1);
+}
+
+static void requeue_resets_attempts_and_keeps_progress(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[3], found;
+	struct state_claim c;
+	struct state_folder fold;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	struct fleet_err jerr;
+	long count = -1;
+
+	add_jobs(f, 3, 1, ids);
+	claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 1, &fold, E));
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	fill_row(&row, fold.id, 1, 7);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	CHECK(state_ledger_batch_flush(b, E));
+	state_ledger_batch_free(&b);
+	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NULL, "timeout");
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, NULL, E)); /* max_attempts 1: failed */
+	assert_int_equal(state_job_requeue(f->sc, c.lease.job_id, NULL), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'queued' AND attempts = 0"
+				       " AND last_error_text IS NULL"),
+			 3);
+	assert_int_equal(q_i64(f->raw, "SELECT sum(msgs_copied) FROM job"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 1);
+	state_claim_release(&c);
+	/* running jobs are not requeued; failed ones of the run are, by mask */
+	claim_one(f, f->engine_id, 60000, &c);
+	assert_int_equal(state_job_requeue(f->sc, c.lease.job_id, NULL), 0);
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, NULL, E));
+	state_claim_release(&c);
+	CHECK(state_run_requeue(f->sc, f->run_id, STATE_JOB_MASK(STATE_JOB_FAILED), &count, E));
+	assert_int_equal(count, 1);
+	/* `retry --account` finds a job by id or user */
+	assert_int_equal(state_job_find(f->sc, f->run_id, "user2@example.org", &found, NULL), 1);
+	assert_int_equal(found, ids[2]);
+	assert_int_equal(state_job_find(f->sc, 0, "nobody@example.org", &found, NULL), 0);
+}
+
+static void cancelling_a_running_job_fences_its_worker(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct fleet_err err;
+
+	add_jobs(f, 1, 5, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	assert_int_equal(state_job_cancel(f->sc, id, NULL), 1);
+	assert_int_equal(state_job_renew(f->sc, &c.lease, 1000, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_non_null(strstr(err.message, "cancelled"));
+	assert_int_equal(state_job_cancel(f->sc, id, NULL), 0);
+	state_claim_release(&c);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), 0);
+}
+
+static void release_on_interrupt_does_not_count_an_attempt(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+
+	add_jobs(f, 1, 5, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_job_release(f->sc, &c.lease, E));
+	state_claim_release(&c);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'queued' AND attempts = 0"),
+			 1);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	assert_int_equal(c.attempt, 1);
+	state_claim_release(&c);
+}
+
+/* ---- slots ----------------------------------------------------------------------------------------- */
+
+#define SLOT_LIMIT 3
+
+struct slotter {
+	const char *ci;
+	int64_t engine;
+	int *held, *max_held;
+	pthread_mutex_t *mu;
+	int acquired, failed;
+};
+
+static void *slot_thread(void *p)
+{
+	struct slotter *s = p;
+	struct state_conn *sc = NULL;
+	struct fleet_err err;
+
+	if (state_conn_open(s->ci, &sc, &err) < 0) {
+		s->failed = 1;
+		return NULL;
+	}
+	for (int i = 0; i < 15; i++) {
+		int slot, rc = state_slot_acquire(sc, "imap.example.org:993", SLOT_LIMIT, s->engine, 0, &slot,
+						  &err);
+
+		if (rc < 0) {
+			s->failed = 1;
+			break;
+		}
+		if (rc == 1) {
+			fleet_sleep_ms(2);
+			continue;
+		}
+		pthread_mutex_lock(s->mu);
+		if (++*s->held > *s->max_held)
+			*s->max_held = *s->held;
+		pthread_mutex_unlock(s->mu);
+		s->acquired++;
+		fleet_sleep_ms(5);
+		pthread_mutex_lock(s->mu);
+		--*s->held;
+		pthread_mutex_unlock(s->mu);
+		if (state_slot_release(sc, "imap.example.org:993", slot, s->engine, &err) < 0) {
+			s->failed = 1;
+			break;
+		}
+	}
+	state_conn_close(&sc);
+	return NULL;
+}
+
+static void connection_slots_never_exceed_the_limit_across_connections(void **state)
+{
+	struct fx *f = *state;
+	struct slotter s[10];
+	pthread_t t[10];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	int held = 0, max_held = 0, total = 0, slot, count;
+	int64_t dead;
+
+	for (int i = 0; i < 10; i++) {
+		s[i] = (struct slotter){f->ci, f->engine_id, &held, &max_held, &mu, 0, 0};
+		pthread_create(&t[i], NULL, slot_thread, &s[i]);
+	}
+	for (int i = 0; i < 10; i++) {
+		pthread_join(t[i], NULL);
+		assert_false(s[i].failed);
+		total += s[i].acquired;
+	}
+	printf("# slots: %d acquisitions, at most %d held at once\n", total, max_held);
+	assert_true(max_held <= SLOT_LIMIT);
+	assert_true(total > 0);
+	CHECK(state_slot_count(f->sc, "imap.example.org:993", &count, E));
+	assert_int_equal(count, 0);
+
+	/* a dead engine's slots come back once its registration expires */
+	CHECK(state_engine_register(f->sc, "dead-host", 1, "test", 200, &dead, E));
+	for (int i = 0; i < SLOT_LIMIT; i++)
+		assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, dead, 0, &slot, NULL), 0);
+	assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, f->engine_id, 0, &slot, NULL), 1);
+	fleet_sleep_ms(400);
+	assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, f->engine_id, 0, &slot, NULL), 0);
+	/* heartbeat keeps a live engine's slots */
+	CHECK(state_engine_heartbeat(f->sc, f->engine_id, 60000, E));
+	CHECK(state_engine_deregister(f->sc, f->engine_id, E));
+	CHECK(state_slot_count(f->sc, "x:993", &count, E));
+	assert_int_equal(count, 0);
+}
+
+/* ---- credentials ------------------------------------------------------------------------------------ */
+
+static void credentials_are_stored_encrypted_and_round_trip(void **state)
+{
+	struct fx *f = *state;
+	unsigned char key[STATE_SECRET_KEY_LEN], other[STATE_SECRET_KEY_LEN];
+	const char *pw = "Tr0ub4dor&3;\"quoted\"";
+	int64_t ids[2];
+	char *out = NULL;
+	struct fleet_err err;
+	PGresult *res;
+
+	memset(key, 0x5a, sizeof(key));
+	memset(other, 0x5b, sizeof(other));
+	add_jobs(f, 2, 5, ids);
+	CHECK(state_credential_put(f->sc, ids[0], 1, pw, key, E));
+	CHECK(state_credential_put(f->sc, ids[0], 2, "", key, E));
+	assert_int_equal(state_credential_get(f->sc, ids[0], 1, key, &out, &err), 1);
+	assert_string_equal(out, pw);
+	state_secret_free(&out);
+	assert_int_equal(state_credential_get(f->sc, ids[0], 2, key, &out, &err), 1);
+	assert_string_equal(out, "");
+	state_secret_free(&out);
+	assert_int_equal(state_credential_get(f->sc, ids[1], 1, key, &out, &err), 0);
+	/* a dump of the table shows no clear text, in any rendering */
+	res = PQexecParams(
+	    f->raw,
+	    "SELECT c::text, encode(ciphertext, 'escape'), encode(ciphertext, 'hex') FROM credential c", 0,
+	    NULL, NULL, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	for (int i = 0; i < PQntuples(res); i++)
+		for (int k = 0; k < 3; k++)
+			assert_null(strstr(PQgetvalue(res, i, k), "Tr0ub4dor"));
+	PQclear(res);
+	/* wrong key, altered bytes */
+	assert_int_equal(state_credential_get(f->sc, ids[0], 1, other, &out, &err), -1);
+	assert_string_equal(err.code, "KEY_MISMATCH");
+	q_exec(f->raw,
+	       "UPDATE credential SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1)"
+	       " WHERE side = 1");
+	assert_int_equal(state_credential_get(f->sc, ids[0], 1, key, &out, &err), -1);
+	assert_string_equal(err.code, "CREDENTIAL_DECRYPT");
+	assert_null(strstr(err.message, pw));
+	/* moved to another job's row: refused too */
+	q_exec(f->raw, "UPDATE credential SET job_id = job_id + 1 WHERE side = 2");
+	assert_int_equal(state_credential_get(f->sc, ids[1], 2, key, &out, &err), -1);
+	assert_null(out);
+}
+
+/* ---- import and reports ----------------------------------------------------------------------------- */
+
+static void bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 10000 };
+	struct state_job_spec *specs = xcalloc(N, sizeof(*specs));
+	char **users = xcalloc(N, sizeof(*users));
+	int64_t *ids = xcalloc(N, sizeof(*ids)), *ids2 = xcalloc(N + 1, sizeof(*ids2));
+	int *created = xcalloc(N + 1, sizeof(*created));
+	const char **pws = xcalloc(N, sizeof(*pws));
+	int *sides = xcalloc(N, sizeof(*sides));
+	unsigned char key[STATE_SECRET_KEY_LEN];
+	double t0, dt;
+	int64_t single;
+	int single_created = -1;
+
+	memset(key, 3, sizeof(key));
+	for (int i = 0; i < N; i++) {
+		users[i] = xasprintf("u%05d", i);
+		specs[i] =
+		    (struct state_job_spec){"src", 993, users[i], "dst", 143, users[i], "--folder INBOX", 0};
+		pws[i] = "pw";
+		sides[i] = 1;
+	}
+	t0 = now_s();
+	CHECK(state_job_upsert_many(f->sc, f->run_id, specs, N, ids, created, E));
+	dt = now_s() - t0;
+	t0 = now_s();
+	CHECK(state_credential_put_many(f->sc, ids, sides, pws, N, key, E));
+	printf("# import: %d jobs in %.3f s, their credentials in %.3f s\n", N, dt, now_s() - t0);
+	for (int i = 0; i < N; i++)
+		assert_true(created[i]);
+	q_exec(f->raw, "UPDATE job SET msgs_copied = 42, state = 'done' WHERE user1 = 'u00007'");
+	specs[7].options = "--folder Sent";
+	CHECK(state_job_upsert_many(f->sc, f->run_id, specs, N, ids2, created, E));
+	assert_memory_equal(ids, ids2, N * sizeof(*ids));
+	for (int i = 0; i < N; i++)
+		assert_false(created[i]);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job WHERE user1 = 'u00007' AND state = 'done'"
+				       " AND options = '--folder Sent'"),
+			 42);
+	CHECK(state_job_upsert(f->sc, f->run_id, &specs[7], &single, &single_created, E));
+	assert_int_equal(single, ids[7]);
+	assert_int_equal(single_created, 0);
+	/* the same pair twice in one import is refused as a whole */
+	specs[1] = specs[0];
+	{
+		struct fleet_err err;
+
+		assert_int_equal(state_job_upsert_many(f->sc, f->run_id, specs, N, ids2, NULL, &err), -1);
+		assert_string_equal(err.code, "DUPLICATE_ROW");
+	}
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job"), N);
+	for (int i = 0; i < N; i++)
+		xfree(&users[i]);
+	xfree(&users);
+	xfree(&specs);
+	xfree(&ids);
+	xfree(&ids2);
+	xfree(&created);
+	xfree(&pws);
+	xfree(&sides);
+}
+
+struct rep_ctx {
+	int jobs, failed_msgs;
+	char first_error[64];
+};
+
+static int rep_job_cb(const struct state_job_report *r, void *p)
+{
+	struct rep_ctx *c = p;
+
+	c->jobs++;
+	return 0;
+}
+
+static int rep_msg_cb(const struct state_failed_msg *r, void *p)
+{
+	struct rep_ctx *c = p;
+
+	if (c->failed_msgs++ == 0)
+		snprintf(c->first_error, sizeof(c->first_error), "%s", r->error);
+	return 0;
+}
+
+static void reports_count_jobs_failures_and_throughput(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[3];
+	struct state_claim c;
+	struct state_folder fold;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	struct state_run_counts rc;
+	struct rep_ctx ctx = {0};
+	struct state_throughput_point *pts;
+	size_t n;
+	int64_t active;
+
+	add_jobs(f, 3, 5, ids);
+	claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 1, &fold, E));
+	b = state_ledger_batch_new(f->sc, &c.lease, 10);
+	for (uint32_t uid = 995; uid <= 1005; uid++) { /* 1000 fails */
+		fill_row(&row, fold.id, 1, uid);
+		CHECK(state_ledger_batch_add(b, &row, E));
+	}
+	CHECK(state_ledger_batch_flush(b, E));
+	state_ledger_batch_free(&b);
+	CHECK(state_job_finish(f->sc, &c.lease, E));
+	state_claim_release(&c);
+	CHECK(state_report_run_counts(f->sc, f->run_id, &rc, E));
+	assert_int_equal(rc.jobs[STATE_JOB_DONE], 1);
+	assert_int_equal(rc.jobs[STATE_JOB_QUEUED], 2);
+	assert_int_equal(rc.msgs_copied, 10);
+	assert_int_equal(rc.msgs_failed, 1);
+	CHECK(state_report_jobs(f->sc, f->run_id, rep_job_cb, &ctx, E));
+	assert_int_equal(ctx.jobs, 3);
+	CHECK(state_report_failed_messages(f->sc, f->run_id, STATE_MSG_MASK_FAILED, 0, rep_msg_cb, &ctx, E));
+	assert_int_equal(ctx.failed_msgs, 1);
+	assert_string_equal(ctx.first_error, "rejected: too big");
+	CHECK(state_report_throughput(f->sc, f->run_id, &pts, &n, E));
+	assert_true(n >= 1);
+	assert_int_equal(pts[0].msgs, 10);
+	xfree(&pts);
+	assert_int_equal(state_run_find_active(f->sc, &active, NULL), 1);
+	assert_int_equal(active, f->run_id);
+}
+
+/* ---- connection loss ---------------------------------------------------------------------------------- */
+
+static void idempotent_calls_survive_a_terminated_backend(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+
+	add_jobs(f, 1, 5, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	q_exec(f->raw, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+		       " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+	fleet_sleep_ms(100);
+	CHECK(state_job_renew(f->sc, &c.lease, 60000, E)); /* reconnects and sends it again */
+	q_exec(f->raw, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+		       " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+	fleet_sleep_ms(100);
+	{
+		struct fleet_err err;
+		int rc = state_job_finish(f->sc, &c.lease, &err); /* not idempotent: transient error */
+
+		if (rc < 0) {
+			assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+			CHECK(state_job_finish(f->sc, &c.lease, E));
+		}
+	}
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'done'"), 1);
+	state_claim_release(&c);
+}
+
+static void sql_errors_carry_their_sqlstate_and_class(void **state)
+{
+	struct fx *f = *state;
+	struct state_job_spec spec = {"h", 1, "u", "h2", 1, "u", NULL, 0};
+	int64_t id;
+	struct fleet_err err;
+
+	/* a run id that does not exist violates the foreign key: a bug, SQLSTATE 23503 */
+	assert_int_equal(state_job_upsert(f->sc, f->run_id + 1000, &spec, &id, NULL, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_BUG);
+	assert_string_equal(err.code, "23503");
+	assert_int_equal(err.scope, FLEET_SCOPE_RUN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(concurrent_migrations_apply_each_version_exactly_once),
+#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
+	    T(every_job_is_claimed_exactly_once_by_threads_and_another_process),
+	    T(expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost),
+	    T(ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids),
+	    T(rows_for_a_folder_of_another_job_are_refused),
+	    T(append_window_is_recorded_read_back_and_closed),
+	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
+	    T(transient_failure_requeues_with_backoff_until_attempts_run_out),
+	    T(auth_and_permanent_failures_fail_at_once),
+	    T(requeue_resets_attempts_and_keeps_progress),
+	    T(cancelling_a_running_job_fences_its_worker),
+	    T(release_on_interrupt_does_not_count_an_attempt),
+	    T(connection_slots_never_exceed_the_limit_across_connections),
+	    T(credentials_are_stored_encrypted_and_round_trip),
+	    T(bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress),
+	    T(reports_count_jobs_failures_and_throughput),
+	    T(idempotent_calls_survive_a_terminated_backend),
+	    T(sql_errors_carry_their_sqlstate_and_class),
+#undef T
+	};
+
+	admin_ci = find_pg_url();
+	if (!admin_ci) {
+		printf("1..0 # SKIP no PostgreSQL (set IMAPFLEET_TEST_PG or start the lab)\n");
+		return 0;
+	}
+	fleet_log_set_level(FLEET_LOG_WARN);
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
