@@ -2,6 +2,8 @@
 #ifndef IMAPFLEET_CLI_CLI_H
 #define IMAPFLEET_CLI_CLI_H
 
+#include <stdio.h>
+
 enum cli_exit {
 	CLI_EXIT_OK = 0,            /* everything asked for is done */
 	CLI_EXIT_PARTIAL = 1,       /* some accounts (or messages) failed; the rest is done */
@@ -20,5 +22,15 @@ struct cli_command {
 };
 
 const struct cli_command *cli_find_command(const char *name);
+
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_worker(int argc, char **argv);
+int cli_cmd_sync(int argc, char **argv);
+
+/* Shared by the commands that print an account's outcome. */
+struct engine_stats;
+struct fleet_err;
+void cli_print_summary(FILE *out, const char *label, const struct engine_stats *st, int dry);
+int cli_exit_for_error(const struct fleet_err *err);
 
 #endif

@@ -11,7 +11,7 @@ static int not_yet(int argc, char **argv)
 }
 
 static const struct cli_command commands[] = {
-	{"run", not_yet},     {"worker", not_yet}, {"preflight", not_yet}, {"sync", not_yet},
+	{"run", cli_cmd_run}, {"worker", cli_cmd_worker}, {"preflight", not_yet}, {"sync", cli_cmd_sync},
 	{"probe", not_yet},   {"status", not_yet}, {"report", not_yet},    {"retry", not_yet},
 };
 

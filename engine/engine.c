@@ -684,9 +684,9 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 	memset(&fst, 0, sizeof(fst));
 	fleet_log_set_folder(fe->src_name);
 
-	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, &info, err) < 0)
-		goto out;
 	if (imap_status(e->src, fe->src_name, &si, err) < 0)
+		goto out;
+	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, si.uidvalidity, &info, err) < 0)
 		goto out;
 	have_modseq = (si.have & IMAP_HAVE_HIGHESTMODSEQ) != 0;
 	if (!e->o->dry && !e->o->delete2 && !info.window_open && info.src_uidvalidity == si.uidvalidity &&
@@ -965,6 +965,7 @@ static int open_side(struct engine *e, int side, struct imap_conn **out, struct 
 	io.trace = e->o->trace;
 	io.label = side == 0 ? "src" : "dst";
 	if (imap_conn_connect(&io, out, err) < 0) {
+		e->st->error_side = side;
 		fleet_err_prefix(err, "%s %s@%s", side == 0 ? "source" : "destination", s->user, s->ep.host);
 		return -1;
 	}
@@ -986,6 +987,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	e.st = st;
 	e.now = time(NULL);
 	st->started_ms = fleet_wall_ms();
+	st->error_side = -1;
 	fleet_err_clear(err);
 
 	if (open_side(&e, 0, &e.src, err) < 0 || open_side(&e, 1, &e.dst, err) < 0)
@@ -1041,6 +1043,8 @@ out:
 	st->finished_ms = fleet_wall_ms();
 	if (rc < 0 && !fleet_err_is_set(err))
 		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "UNKNOWN", "the account failed without a reason");
+	if (rc < 0 && st->error_side < 0)
+		st->error_side = (e.src && imap_conn_is_broken(e.src)) ? 0 : (e.dst && imap_conn_is_broken(e.dst)) ? 1 : -1;
 	imap_conn_close(&e.src);
 	imap_conn_close(&e.dst);
 	folder_map_plan_release(&plan);

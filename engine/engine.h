@@ -70,10 +70,10 @@ struct engine_stats {
 	uint64_t msgs_source, msgs_copied, msgs_skipped, msgs_failed, msgs_already, msgs_matched;
 	uint64_t bytes_copied, flags_updated, msgs_deleted, flags_dropped;
 	uint64_t started_ms, finished_ms;
+	int error_side;                  /* when engine_run fails: 0 source, 1 destination, -1 neither */
 	struct engine_failure *failures; /* heap, nfailures entries (capped) */
 	size_t nfailures;
 	size_t nfailures_alloc;
-	/* Live counters the scheduler may read from another thread (relaxed, for progress only). */
 };
 
 struct engine_job {

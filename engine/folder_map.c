@@ -125,6 +125,17 @@ static void add_skip(struct fm_plan *plan, size_t *alloc, const char *name, cons
 	plan->skipped[plan->nskipped++] = xasprintf("%s: %s", name, why);
 }
 
+static int role_claimed(const struct fm_folder *src, size_t nsrc, const struct fm_plan *plan, enum folder_role role)
+{
+	for (size_t i = 0; i < nsrc; i++)
+		if (src[i].role == role)
+			return 1;
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->entries[i].role == role)
+			return 1;
+	return 0;
+}
+
 static const struct fm_folder *dst_with_role(const struct fm_folder *dst, size_t ndst, enum folder_role role)
 {
 	for (size_t i = 0; i < ndst; i++)
@@ -219,9 +230,13 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 			int top = strchr(translated + (dst_ns->prefix ? strlen(dst_ns->prefix) : 0),
 					 dst_ns->delim ? dst_ns->delim : '\x01') == NULL;
 
-			/* Only a top-level folder named "Sent Items" is the sent folder; "Projects/Sent" is not. */
+			/* Only a top-level folder named "Sent Items" is the sent folder; "Projects/Sent" is not;
+			 * and a name never takes a role that a source folder holds by SPECIAL-USE, or that
+			 * an earlier name took: one folder per role, so the plan is stable between runs. */
 			if (top)
 				role = folder_role_from_name(base);
+			if (role != ROLE_NONE && role_claimed(src, nsrc, plan, role))
+				role = ROLE_NONE;
 			xfree(&translated);
 		}
 

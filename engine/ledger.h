@@ -62,8 +62,10 @@ struct ledger_folder_stats {
 };
 
 struct ledger_ops {
-	int (*folder_open)(void *ctx, const char *src_name, const char *dst_name, struct ledger_folder_info *out,
-			   struct fleet_err *err);
+	/* src_uidvalidity: the source's current value, recorded at first sight only; a different
+	 * value in out->src_uidvalidity tells the engine it changed. */
+	int (*folder_open)(void *ctx, const char *src_name, const char *dst_name, uint32_t src_uidvalidity,
+			   struct ledger_folder_info *out, struct fleet_err *err);
 	int (*folder_reset)(void *ctx, int64_t folder, uint32_t new_src_uidvalidity, struct fleet_err *err);
 	/* Messages already copied, sorted by source UID; *pairs is heap memory the caller frees. */
 	int (*copied_uids)(void *ctx, int64_t folder, uint32_t src_uidvalidity, struct ledger_uid_pair **pairs,

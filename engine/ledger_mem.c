@@ -42,8 +42,8 @@ static struct mem_folder *folder_by_id(struct ledger_mem *lm, int64_t id)
 	return (id >= 1 && (size_t)id <= lm->nfolders) ? &lm->folders[id - 1] : NULL;
 }
 
-static int mem_folder_open(void *ctx, const char *src_name, const char *dst_name, struct ledger_folder_info *out,
-			   struct fleet_err *err)
+static int mem_folder_open(void *ctx, const char *src_name, const char *dst_name, uint32_t src_uidvalidity,
+			   struct ledger_folder_info *out, struct fleet_err *err)
 {
 	struct ledger_mem *lm = ctx;
 	struct mem_folder *f;
@@ -59,6 +59,7 @@ static int mem_folder_open(void *ctx, const char *src_name, const char *dst_name
 	memset(f, 0, sizeof(*f));
 	f->src_name = xstrdup(src_name);
 	f->info.id = (int64_t)lm->nfolders;
+	f->info.src_uidvalidity = src_uidvalidity;
 	*out = f->info;
 	return 0;
 }

@@ -1,0 +1,164 @@
+/* cli/args.c: per-side options (see args.h). */
+#include "cli/args.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static int side_index(const char *name, int side_count, char *base, size_t cap)
+{
+	size_t len = strlen(name);
+
+	if (side_count == 1) {
+		snprintf(base, cap, "%s", name);
+		return 0;
+	}
+	if (len < 4 || (name[len - 1] != '1' && name[len - 1] != '2'))
+		return -1;
+	snprintf(base, cap, "%.*s", (int)(len - 1), name);
+	return name[len - 1] - '1';
+}
+
+int cli_side_option(struct cli_side *sides, int side_count, int argc, char **argv, int *i)
+{
+	const char *arg = argv[*i];
+	char base[64];
+	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+	struct cli_side *s;
+	int idx;
+	static const char *const valued[] = {"--host", "--port", "--user", "--passfile", "--password",
+					     "--authuser", "--cafile", "--oauthtokenfile"};
+	static const char *const flags[] = {"--ssl", "--tls", "--plain", "--nossl", "--notls", "--insecure"};
+	int is_valued = 0, is_flag = 0;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return 0;
+	idx = side_index(arg, side_count, base, sizeof(base));
+	if (idx < 0)
+		return 0;
+	for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
+		is_valued |= strcmp(base, valued[k]) == 0;
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+		is_flag |= strcmp(base, flags[k]) == 0;
+	if (!is_valued && !is_flag)
+		return 0;
+	s = &sides[idx];
+	if (is_valued) {
+		if (!val) {
+			fprintf(stderr, "imapfleet: option %s needs a value\n", arg);
+			return -1;
+		}
+		(*i)++;
+		if (strcmp(base, "--host") == 0)
+			s->host = val;
+		else if (strcmp(base, "--port") == 0) {
+			if (fleet_parse_u64(val, 1, 65535, &s->port) < 0) {
+				fprintf(stderr, "imapfleet: option %s: '%s' is not a port (1-65535)\n", arg, val);
+				return -1;
+			}
+		} else if (strcmp(base, "--user") == 0)
+			s->user = val;
+		else if (strcmp(base, "--passfile") == 0)
+			s->passfile = val;
+		else if (strcmp(base, "--password") == 0) {
+			s->password_arg = val;
+			fleet_log_add_secret(val);
+		} else if (strcmp(base, "--authuser") == 0)
+			s->authuser = val;
+		else if (strcmp(base, "--cafile") == 0)
+			s->cafile = val;
+		else if (strcmp(base, "--oauthtokenfile") == 0)
+			s->tokenfile = val;
+		return 1;
+	}
+	if (strcmp(base, "--ssl") == 0) {
+		s->mode = IO_TLS_IMPLICIT;
+		s->mode_set = 1;
+	} else if (strcmp(base, "--tls") == 0) {
+		s->mode = IO_TLS_STARTTLS;
+		s->mode_set = 1;
+	} else if (strcmp(base, "--plain") == 0 || strcmp(base, "--nossl") == 0 || strcmp(base, "--notls") == 0) {
+		/* imapsync's --nossl/--notls mean "no TLS": here that is the explicit cleartext choice. */
+		s->mode = IO_TLS_PLAIN;
+		s->mode_set = 1;
+	} else if (strcmp(base, "--insecure") == 0) {
+		s->insecure = 1;
+	}
+	return 1;
+}
+
+int cli_side_finish(struct cli_side *s, const char *which, int need_login)
+{
+	char why[256];
+
+	if (!s->host) {
+		fprintf(stderr, "imapfleet: --host%s is required\n", which);
+		return -1;
+	}
+	if (!s->mode_set)
+		s->mode = (s->port == 143) ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+	if (s->mode == IO_TLS_PLAIN)
+		fprintf(stderr, "imapfleet: warning: side %s uses cleartext IMAP (--plain%s): passwords cross the "
+				"network unencrypted\n", which[0] ? which : "", which);
+	if (s->insecure)
+		fprintf(stderr, "imapfleet: warning: certificate verification is off for side %s (--insecure%s)\n",
+			which[0] ? which : "", which);
+	if (!need_login)
+		return 0;
+	if (!s->user) {
+		fprintf(stderr, "imapfleet: --user%s is required\n", which);
+		return -1;
+	}
+	if (s->tokenfile) {
+		s->token = fleet_read_small_file(s->tokenfile, 16384, why, sizeof(why));
+		if (!s->token) {
+			fprintf(stderr, "imapfleet: --oauthtokenfile%s: %s\n", which, why);
+			return -1;
+		}
+		fleet_log_add_secret(s->token);
+		return 0;
+	}
+	if (s->passfile) {
+		s->password = fleet_read_small_file(s->passfile, 4096, why, sizeof(why));
+		if (!s->password) {
+			fprintf(stderr, "imapfleet: --passfile%s: %s\n", which, why);
+			return -1;
+		}
+	} else if (s->password_arg) {
+		fprintf(stderr, "imapfleet: warning: --password%s puts the password in the process list; "
+				"prefer --passfile%s\n", which, which);
+		s->password = xstrdup(s->password_arg);
+	} else {
+		fprintf(stderr, "imapfleet: --passfile%s (or --oauthtokenfile%s) is required\n", which, which);
+		return -1;
+	}
+	fleet_log_add_secret(s->password);
+	return 0;
+}
+
+void cli_side_endpoint(const struct cli_side *s, const char *label, struct io_endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->host = s->host;
+	ep->port = (uint16_t)s->port;
+	ep->mode = s->mode;
+	ep->cafile = s->cafile;
+	ep->insecure = s->insecure;
+	ep->label = label;
+}
+
+void cli_side_release(struct cli_side *s)
+{
+	if (s->password) {
+		OPENSSL_cleanse(s->password, strlen(s->password));
+		xfree(&s->password);
+	}
+	if (s->token) {
+		OPENSSL_cleanse(s->token, strlen(s->token));
+		xfree(&s->token);
+	}
+}

@@ -1,0 +1,209 @@
+/* cli/cmd_sync.c: `imapfleet sync`: one account pair with imapsync-style options. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "common/alloc.h"
+#include "common/log.h"
+#include "engine/engine.h"
+#include "scheduler/scheduler.h"
+
+static void sync_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: imapfleet sync --host1 H --user1 U --passfile1 F --host2 H --user2 U --passfile2 F [options]\n"
+		"\n"
+		"per side (1 = source, 2 = destination):\n"
+		"  --host1 H --port1 P --user1 U --passfile1 F  login (--password1 works but shows in ps)\n"
+		"  --authuser1 A                                 admin/master user (AUTHENTICATE PLAIN)\n"
+		"  --oauthtokenfile1 F                           XOAUTH2/OAUTHBEARER token instead of a password\n"
+		"  --ssl1 | --tls1 | --plain1                    implicit TLS (default; 993), STARTTLS (143), cleartext\n"
+		"  --cafile1 F                                   trust this CA as well as the system's\n"
+		"  --insecure1                                   do not verify the certificate (warned about)\n"
+		"account options:\n"
+		"  --folder F  --include RE  --exclude RE  --maxsize N[K|M|G]  --maxage D  --minage D\n"
+		"  --dry  --justlogin  --justfolders  --delete2  --dedupe-existing  --noautomap  --nosubscribe\n"
+		"state:\n"
+		"  --state URL       PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or ./.imapfleet/pg)\n"
+		"  --no-state        keep nothing: find what is already copied by message identity instead\n"
+		"  --key-file F      credentials key (default ./.imapfleet/key)\n"
+		"  --log-level L     error|warn|info|debug|trace (trace shows the protocol, secrets redacted)\n");
+}
+
+static volatile sig_atomic_t g_cancel;
+
+static void on_signal(int sig)
+{
+	if (g_cancel)
+		signal(sig, SIG_DFL); /* a second Ctrl-C stops at once; resuming is still safe */
+	g_cancel = 1;
+}
+
+static double mb(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+void cli_print_summary(FILE *out, const char *label, const struct engine_stats *st, int dry)
+{
+	double secs = (double)(st->finished_ms - st->started_ms) / 1000.0;
+
+	if (secs <= 0)
+		secs = 0.001;
+	fprintf(out, "%s\n", label);
+	fprintf(out, "  folders:  %u (%u created, %u unchanged, %u left out, %u failed)\n", st->folders_total,
+		st->folders_created, st->folders_unchanged, st->folders_skipped, st->folders_failed);
+	fprintf(out, "  messages: %llu on source, %llu %s (%.1f MB), %llu already there, %llu skipped, %llu failed\n",
+		(unsigned long long)st->msgs_source, (unsigned long long)st->msgs_copied, dry ? "would be copied" : "copied",
+		mb(st->bytes_copied), (unsigned long long)(st->msgs_already + st->msgs_matched),
+		(unsigned long long)st->msgs_skipped, (unsigned long long)st->msgs_failed);
+	if (st->flags_updated || st->msgs_deleted || st->flags_dropped)
+		fprintf(out, "  flags updated: %llu, deleted on destination: %llu, flags the destination cannot keep: %llu\n",
+			(unsigned long long)st->flags_updated, (unsigned long long)st->msgs_deleted,
+			(unsigned long long)st->flags_dropped);
+	fprintf(out, "  time:     %.1f s, %.0f messages/s, %.1f MB/s\n", secs, (double)st->msgs_copied / secs,
+		mb(st->bytes_copied) / secs);
+	for (size_t i = 0; i < st->nfailures; i++) {
+		const struct engine_failure *f = &st->failures[i];
+
+		if (f->src_uid)
+			fprintf(out, "  failed:   folder '%s' uid %u: %s\n", f->folder, f->src_uid, f->reason);
+		else
+			fprintf(out, "  failed:   folder '%s': %s\n", f->folder, f->reason);
+	}
+}
+
+int cli_exit_for_error(const struct fleet_err *err)
+{
+	if (strcmp(err->code, "CANCELLED") == 0)
+		return CLI_EXIT_INTERRUPTED;
+	switch (err->cls) {
+	case FLEET_ERR_AUTH: return CLI_EXIT_AUTH;
+	case FLEET_ERR_TRANSIENT:
+	case FLEET_ERR_THROTTLED: return CLI_EXIT_CONNECT;
+	case FLEET_ERR_BUG: return CLI_EXIT_INTERNAL;
+	default: return CLI_EXIT_PARTIAL;
+	}
+}
+
+int cli_cmd_sync(int argc, char **argv)
+{
+	struct cli_side sides[2];
+	struct engine_opts opts;
+	struct engine_job job;
+	struct engine_stats st;
+	struct fleet_err err;
+	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
+	int nrest = 0, no_state = 0, rc;
+	const char *state_url = NULL, *key_file = NULL;
+	char *label = NULL;
+
+	memset(sides, 0, sizeof(sides));
+	engine_opts_init(&opts);
+	for (int i = 1; i < argc; i++) {
+		int r = cli_side_option(sides, 2, argc, argv, &i);
+
+		if (r < 0)
+			goto usage;
+		if (r > 0)
+			continue;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			sync_usage(stdout);
+			rc = CLI_EXIT_OK;
+			goto done;
+		} else if (strcmp(argv[i], "--no-state") == 0) {
+			no_state = 1;
+		} else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+			state_url = argv[++i];
+		} else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+			key_file = argv[++i];
+		} else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+			enum fleet_log_level lvl;
+
+			if (fleet_log_level_from_name(argv[++i], &lvl) < 0) {
+				fprintf(stderr, "imapfleet sync: unknown log level '%s'\n", argv[i]);
+				goto usage;
+			}
+			fleet_log_set_level(lvl);
+		} else if (strcmp(argv[i], "--debug") == 0) {
+			fleet_log_set_level(FLEET_LOG_DEBUG);
+		} else {
+			rest[nrest++] = argv[i];
+			/* Account options that take a value keep it with them. */
+			if (i + 1 < argc && strchr(argv[i], '=') == NULL &&
+			    (strcmp(argv[i], "--folder") == 0 || strcmp(argv[i], "--include") == 0 ||
+			     strcmp(argv[i], "--exclude") == 0 || strcmp(argv[i], "--maxsize") == 0 ||
+			     strcmp(argv[i], "--maxage") == 0 || strcmp(argv[i], "--minage") == 0 ||
+			     strcmp(argv[i], "--batch") == 0))
+				rest[nrest++] = argv[++i];
+		}
+	}
+	if (engine_opts_parse(&opts, nrest, rest, &err) < 0) {
+		fprintf(stderr, "imapfleet sync: %s\n", err.message);
+		goto usage;
+	}
+	if (opts.trace)
+		fleet_log_set_level(FLEET_LOG_TRACE);
+	if (cli_side_finish(&sides[0], "1", 1) < 0 || cli_side_finish(&sides[1], "2", 1) < 0)
+		goto usage;
+
+	memset(&job, 0, sizeof(job));
+	label = xasprintf("%s@%s -> %s@%s", sides[0].user, sides[0].host, sides[1].user, sides[1].host);
+	job.label = label;
+	for (int s = 0; s < 2; s++) {
+		cli_side_endpoint(&sides[s], s == 0 ? "src" : "dst", &job.side[s].ep);
+		job.side[s].user = sides[s].user;
+		job.side[s].password = sides[s].password;
+		job.side[s].authuser = sides[s].authuser;
+		job.side[s].oauth_token = sides[s].token;
+	}
+	job.opts = &opts;
+	job.cancel = &g_cancel;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	fleet_log_set_context(label, NULL);
+
+	if (opts.dry || no_state || opts.justlogin) {
+		struct ledger_mem *lm = ledger_mem_new();
+
+		/* Nothing remembered between runs: what is already there is found by identity. */
+		if (!opts.justlogin)
+			opts.dedupe_existing = 1;
+		job.ledger = ledger_mem_bind(lm);
+		rc = engine_run(&job, &st, &err);
+		ledger_mem_free(&lm);
+	} else {
+		rc = scheduler_sync_one(state_url, key_file, &job, &st, &err);
+	}
+	fleet_log_set_context(NULL, NULL);
+	if (rc < 0) {
+		fprintf(stderr, "imapfleet sync: %s: %s\n", label, err.message);
+		if (err.detail[0])
+			fprintf(stderr, "  %s\n", err.detail);
+		if (!opts.justlogin && st.started_ms)
+			cli_print_summary(stderr, label, &st, opts.dry);
+		rc = cli_exit_for_error(&err);
+	} else {
+		if (opts.justlogin)
+			printf("%s: login ok on both sides\n", label);
+		else
+			cli_print_summary(stdout, label, &st, opts.dry);
+		printf("  result:   %s\n", rc == 0 ? "complete" : "finished with failures (see above)");
+		rc = rc == 0 ? CLI_EXIT_OK : CLI_EXIT_PARTIAL;
+	}
+	engine_stats_release(&st);
+	goto done;
+usage:
+	fprintf(stderr, "run 'imapfleet sync --help' for the options\n");
+	rc = CLI_EXIT_USAGE;
+done:
+	cli_side_release(&sides[0]);
+	cli_side_release(&sides[1]);
+	engine_opts_release(&opts);
+	xfree(&rest);
+	xfree(&label);
+	return rc;
+}

@@ -1,0 +1,17 @@
+/* scheduler/ledger_state.h: the engine's ledger (engine/ledger.h) bound to the PostgreSQL state
+ * (state/state.h) under one job lease. Every write is fenced by the lease: when another engine
+ * took the job, the next write fails with LEASE_LOST and the engine stops before its next APPEND. */
+#ifndef IMAPFLEET_SCHEDULER_LEDGER_STATE_H
+#define IMAPFLEET_SCHEDULER_LEDGER_STATE_H
+
+#include "engine/ledger.h"
+#include "state/state.h"
+
+struct ledger_state;
+
+/* sc is borrowed (one thread's connection); the lease is copied. */
+struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_lease *lease);
+void ledger_state_free(struct ledger_state **ls);
+struct ledger ledger_state_bind(struct ledger_state *ls);
+
+#endif

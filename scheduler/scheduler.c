@@ -1,0 +1,980 @@
+/* scheduler/scheduler.c: the run loop (see scheduler.h). */
+#include "scheduler/scheduler.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "scheduler/accounts.h"
+#include "scheduler/ledger_state.h"
+#include "state/cluster.h"
+#include "state/secret.h"
+#include "state/state.h"
+
+#define SCHED_EXIT_INTERRUPTED 4 /* = CLI_EXIT_INTERRUPTED, for the second Ctrl-C */
+#define ENGINE_TTL_MS 90000
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+	static const char msg[] = "\nimapfleet: stopping: no new APPEND starts, progress is saved "
+				  "(Ctrl-C again to stop at once; run the same command to resume)\n";
+
+	if (g_stop)
+		_exit(SCHED_EXIT_INTERRUPTED); /* open append windows make this safe to resume */
+	g_stop = 1;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nothing useful to do in a signal handler */
+	}
+}
+
+void scheduler_config_init(struct scheduler_config *cfg)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->store_credentials = 1;
+	/* Migration is network-bound: several accounts per core keep both servers busy. */
+	cfg->workers = (unsigned)(cores > 0 ? cores * 8 : 8);
+	if (cfg->workers > 64)
+		cfg->workers = 64;
+	cfg->max_conns_per_host = 16;
+	cfg->lease_ms = 60000;
+	cfg->progress = -1;
+	retry_policy_init(&cfg->retry);
+}
+
+/* ---- shared run state ------------------------------------------------------------------------------ */
+
+struct worker {
+	struct sched *s;
+	pthread_t tid;
+	unsigned index;
+	pthread_mutex_t lock;       /* lease, busy, label */
+	int busy;
+	struct state_lease lease;
+	char label[512];
+	volatile sig_atomic_t cancel;
+	uint64_t seen_msgs, seen_bytes; /* of the current job, for progress deltas */
+	atomic_int finished;            /* the thread left its loop (joined at the end) */
+};
+
+struct row_ref {
+	int64_t job_id;
+	size_t row;
+};
+
+struct sched {
+	const struct scheduler_config *cfg;
+	char *conninfo;
+	struct state_cluster *cluster;
+	int64_t run_id, engine_id;
+	char host[256];
+	struct accounts_file *af;
+	struct row_ref *rows; /* sorted by job id */
+	size_t nrows;
+	unsigned char key[STATE_SECRET_KEY_LEN];
+	int have_key;
+	struct host_limiter *hl;
+	struct worker *w;
+	unsigned nworkers;
+	atomic_uint_fast64_t msgs, bytes, jobs_started;
+	atomic_uint_fast64_t jobs_done, jobs_failed, jobs_retried;
+	char log_dir[PATH_MAX];
+};
+
+/* ---- options stored with each job: side settings first, then the row's account options -------------- */
+
+static const char *tls_flag(enum accounts_tls t, int side)
+{
+	static const char *const f[3][2] = {{"--ssl1", "--ssl2"}, {"--tls1", "--tls2"}, {"--plain1", "--plain2"}};
+
+	return f[t][side];
+}
+
+/* Quotes a word for accounts_split_args (single quotes, ' as '\''). */
+static void put_word(struct fleet_buf *b, const char *w)
+{
+	if (b->len)
+		fleet_buf_append(b, " ", 1);
+	fleet_buf_append(b, "'", 1);
+	for (const char *p = w; *p; p++) {
+		if (*p == '\'')
+			fleet_buf_append_str(b, "'\\''");
+		else
+			fleet_buf_append(b, p, 1);
+	}
+	fleet_buf_append(b, "'", 1);
+}
+
+static char *job_options_text(const struct account_row *r)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(1 << 20);
+
+	for (int s = 0; s < 2; s++) {
+		const struct account_side *sd = &r->side[s];
+
+		put_word(&b, tls_flag(sd->tls, s));
+		if (sd->cafile) {
+			put_word(&b, s ? "--cafile2" : "--cafile1");
+			put_word(&b, sd->cafile);
+		}
+		if (sd->insecure)
+			put_word(&b, s ? "--insecure2" : "--insecure1");
+		if (sd->authuser) {
+			put_word(&b, s ? "--authuser2" : "--authuser1");
+			put_word(&b, sd->authuser);
+		}
+	}
+	for (int i = 0; i < r->argc; i++)
+		put_word(&b, r->argv[i]);
+	return fleet_buf_detach(&b, NULL);
+}
+
+struct side_settings {
+	enum io_tls_mode mode;
+	const char *cafile;
+	int insecure;
+	const char *authuser;
+};
+
+/* Takes the side settings out of argv (in place), leaving the account options. */
+static int take_side_settings(int *argc, char **argv, struct side_settings side[2], struct fleet_err *err)
+{
+	int out = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		const char *a = argv[i];
+		size_t len = strlen(a);
+		int s = len > 2 ? a[len - 1] - '1' : -1;
+		char base[32];
+
+		if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len >= sizeof(base)) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		snprintf(base, sizeof(base), "%.*s", (int)(len - 1), a);
+		if (strcmp(base, "--ssl") == 0) {
+			side[s].mode = IO_TLS_IMPLICIT;
+		} else if (strcmp(base, "--tls") == 0) {
+			side[s].mode = IO_TLS_STARTTLS;
+		} else if (strcmp(base, "--plain") == 0 || strcmp(base, "--nossl") == 0 || strcmp(base, "--notls") == 0) {
+			side[s].mode = IO_TLS_PLAIN;
+		} else if (strcmp(base, "--insecure") == 0) {
+			side[s].insecure = 1;
+		} else if (strcmp(base, "--cafile") == 0 || strcmp(base, "--authuser") == 0) {
+			if (i + 1 >= *argc)
+				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+						     "option %s needs a value", a);
+			if (base[2] == 'c')
+				side[s].cafile = argv[++i];
+			else
+				side[s].authuser = argv[++i];
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+}
+
+/* ---- import ------------------------------------------------------------------------------------------ */
+
+static int cmp_row_ref(const void *a, const void *b)
+{
+	int64_t x = ((const struct row_ref *)a)->job_id, y = ((const struct row_ref *)b)->job_id;
+
+	return x < y ? -1 : x > y;
+}
+
+static const struct account_row *row_for_job(struct sched *s, int64_t job_id)
+{
+	struct row_ref key = {job_id, 0}, *r;
+
+	if (!s->af)
+		return NULL;
+	r = bsearch(&key, s->rows, s->nrows, sizeof(*s->rows), cmp_row_ref);
+	return r ? accounts_row(s->af, r->row) : NULL;
+}
+
+static int import_accounts(struct sched *s, struct state_conn *sc, struct scheduler_summary *sum,
+			   struct fleet_err *err)
+{
+	const struct scheduler_config *cfg = s->cfg;
+	struct state_job_spec *specs;
+	char **opts;
+	int64_t *ids;
+	size_t n;
+	char real[PATH_MAX];
+	char *name;
+	long requeued = 0;
+	int rc = -1;
+
+	s->af = accounts_load(cfg->accounts_path, cfg->strict ? ACCOUNTS_STRICT : 0, err);
+	if (!s->af)
+		return -1;
+	for (size_t i = 0; i < accounts_error_count(s->af); i++)
+		fprintf(stderr, "imapfleet: %s\n", accounts_error_at(s->af, i)->message);
+	n = accounts_count(s->af);
+	sum->rows_imported = (unsigned)n;
+	sum->rows_bad = (unsigned)accounts_error_count(s->af);
+	if (n == 0)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_ACCOUNTS",
+				     "%s has no usable account rows", cfg->accounts_path);
+
+	if (!realpath(cfg->accounts_path, real))
+		snprintf(real, sizeof(real), "%s", cfg->accounts_path);
+	name = xasprintf("run:%s", real);
+	if (state_run_get_or_create(sc, name, NULL, &s->run_id, NULL, err) < 0) {
+		xfree(&name);
+		return -1;
+	}
+	xfree(&name);
+	/* A run over a file that was run before is the next pass (the delta): every finished or failed
+	 * account is queued again; what is queued or running simply continues. */
+	if (state_run_requeue(sc, s->run_id, STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED),
+			      &requeued, err) < 0)
+		return -1;
+	if (requeued)
+		log_info("%ld accounts finished earlier are queued for a new pass", requeued);
+
+	specs = xcalloc(n, sizeof(*specs));
+	opts = xcalloc(n, sizeof(*opts));
+	ids = xcalloc(n, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		const struct account_row *r = accounts_row(s->af, i);
+
+		opts[i] = job_options_text(r);
+		specs[i].host1 = r->side[0].host;
+		specs[i].port1 = r->side[0].port;
+		specs[i].user1 = r->side[0].user;
+		specs[i].host2 = r->side[1].host;
+		specs[i].port2 = r->side[1].port;
+		specs[i].user2 = r->side[1].user;
+		specs[i].options = opts[i];
+		specs[i].max_attempts = (int)cfg->retry.max_attempts;
+	}
+	if (state_job_upsert_many(sc, s->run_id, specs, n, ids, NULL, err) < 0)
+		goto out;
+	s->rows = xcalloc(n, sizeof(*s->rows));
+	s->nrows = n;
+	for (size_t i = 0; i < n; i++) {
+		s->rows[i].job_id = ids[i];
+		s->rows[i].row = i;
+	}
+	qsort(s->rows, n, sizeof(*s->rows), cmp_row_ref);
+
+	if (cfg->store_credentials) {
+		/* For `worker` hosts: encrypted with a key the database never sees. */
+		int64_t *cid = xcalloc(2 * n, sizeof(*cid));
+		int *side = xcalloc(2 * n, sizeof(*side));
+		const char **pt = xcalloc(2 * n, sizeof(*pt));
+		struct account_secrets *secrets = xcalloc(n, sizeof(*secrets));
+		size_t m = 0;
+		int ok = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			struct fleet_err perr;
+
+			if (accounts_row_load_passwords(accounts_row(s->af, i), &secrets[i], &perr) < 0) {
+				log_warn("%s", perr.message); /* the worker that takes the job reports it again */
+				continue;
+			}
+			for (int k = 0; k < 2; k++) {
+				cid[m] = ids[i];
+				side[m] = k + 1; /* the state layer numbers sides 1 and 2, like the CSV */
+				pt[m++] = secrets[i].password[k];
+			}
+		}
+		ok = state_credential_put_many(sc, cid, side, pt, m, s->key, err);
+		for (size_t i = 0; i < n; i++)
+			accounts_secrets_release(&secrets[i]);
+		xfree(&secrets);
+		xfree(&cid);
+		xfree(&side);
+		xfree(&pt);
+		if (ok < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		xfree(&opts[i]);
+	xfree(&opts);
+	xfree(&specs);
+	xfree(&ids);
+	return rc;
+}
+
+/* ---- one job --------------------------------------------------------------------------------------- */
+
+static void on_engine_progress(void *ctx, const struct engine_stats *st)
+{
+	struct worker *w = ctx;
+
+	atomic_fetch_add(&w->s->msgs, st->msgs_copied - w->seen_msgs);
+	atomic_fetch_add(&w->s->bytes, st->bytes_copied - w->seen_bytes);
+	w->seen_msgs = st->msgs_copied;
+	w->seen_bytes = st->bytes_copied;
+}
+
+static char *server_key(const char *host, unsigned port)
+{
+	return xasprintf("%s:%u", host, port);
+}
+
+static int load_credentials(struct sched *s, struct state_conn *sc, const struct state_claim *c, char *pw[2],
+			    struct fleet_err *err)
+{
+	const struct account_row *row = row_for_job(s, c->lease.job_id);
+
+	pw[0] = pw[1] = NULL;
+	if (row) {
+		struct account_secrets sec;
+
+		if (accounts_row_load_passwords(row, &sec, err) < 0)
+			return -1;
+		pw[0] = sec.password[0];
+		pw[1] = sec.password[1];
+		return 0;
+	}
+	if (!s->have_key)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+				     "no credentials for this account on this host: give this worker the key file "
+				     "(--key-file) or the accounts file");
+	for (int k = 0; k < 2; k++) {
+		int r = state_credential_get(sc, c->lease.job_id, k + 1, s->key, &pw[k], err);
+
+		if (r <= 0) {
+			if (pw[0])
+				state_secret_free(&pw[0]);
+			if (r == 0)
+				fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+					      "no stored credentials for side %d of this account", k + 1);
+			else
+				fleet_err_prefix(err, "credentials of side %d", k + 1);
+			fleet_err_detail(err, "the run was imported with --no-store-credentials or another key: "
+					      "run this worker with the same --key-file, or run the accounts file here");
+			return -1;
+		}
+		fleet_log_add_secret(pw[k]);
+	}
+	return 0;
+}
+
+/* Takes a connection slot on both servers (this process's AIMD limit, enforced across hosts through
+ * the database). Returns 1 when both were taken, 0 when a server is full. */
+static int take_slots(struct sched *s, struct state_conn *sc, const char *key[2], int64_t job, int slot[2],
+		      struct fleet_err *err)
+{
+	slot[0] = slot[1] = -1;
+	for (int k = 0; k < 2; k++) {
+		int limit = (int)host_limiter_limit(s->hl, key[k]);
+		int r;
+
+		if (host_limiter_cooldown_ms(s->hl, key[k]) > 0)
+			r = 1;
+		else
+			r = state_slot_acquire(sc, key[k], limit, s->engine_id, job, &slot[k], err);
+		if (r != 0) {
+			if (k == 1 && slot[0] >= 0)
+				state_slot_release(sc, key[0], slot[0], s->engine_id, NULL);
+			slot[0] = slot[1] = -1;
+			return r < 0 ? -1 : 0;
+		}
+	}
+	return 1;
+}
+
+static void release_slots(struct sched *s, struct state_conn *sc, const char *key[2], int slot[2])
+{
+	for (int k = 0; k < 2; k++)
+		if (slot[k] >= 0)
+			state_slot_release(sc, key[k], slot[k], s->engine_id, NULL);
+}
+
+static FILE *open_job_log(struct sched *s, int64_t job_id)
+{
+	char path[PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/job-%lld.log", s->log_dir, (long long)job_id);
+	f = fopen(path, "a");
+	if (f)
+		fchmod(fileno(f), 0600);
+	return f;
+}
+
+static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c)
+{
+	struct sched *s = w->s;
+	const struct scheduler_config *cfg = s->cfg;
+	struct side_settings side[2];
+	struct engine_opts opts;
+	struct engine_job job;
+	struct engine_stats st;
+	struct fleet_err err, ferr;
+	struct ledger_state *ls = NULL;
+	char **row_argv = NULL, **argv = NULL;
+	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1};
+	char *pw[2] = {NULL, NULL};
+	char *keys[2];
+	const char *ckeys[2];
+	char why[256];
+	FILE *logf;
+
+	memset(&st, 0, sizeof(st));
+	st.error_side = -1;
+	engine_opts_init(&opts);
+	memset(side, 0, sizeof(side));
+	fleet_err_clear(&err);
+	keys[0] = server_key(c->host1, c->port1);
+	keys[1] = server_key(c->host2, c->port2);
+	ckeys[0] = keys[0];
+	ckeys[1] = keys[1];
+
+	pthread_mutex_lock(&w->lock);
+	snprintf(w->label, sizeof(w->label), "%s@%s -> %s@%s", c->user1, c->host1, c->user2, c->host2);
+	w->lease = c->lease;
+	w->busy = 1;
+	w->cancel = g_stop;
+	w->seen_msgs = w->seen_bytes = 0;
+	pthread_mutex_unlock(&w->lock);
+
+	logf = open_job_log(s, c->lease.job_id);
+	fleet_log_set_thread_sink(logf);
+	fleet_log_set_context(w->label, NULL);
+	atomic_fetch_add(&s->jobs_started, 1);
+
+	/* Options: the run's, then the row's (side settings first). */
+	if (c->options && *c->options && accounts_split_args(c->options, &row_argc, &row_argv, why, sizeof(why)) < 0) {
+		fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE", "account options: %s", why);
+		goto failed;
+	}
+	argv = xcalloc((size_t)(cfg->argc + row_argc) + 1, sizeof(*argv));
+	for (int i = 0; i < cfg->argc; i++)
+		argv[argc++] = cfg->argv[i];
+	for (int i = 0; i < row_argc; i++)
+		argv[argc++] = row_argv[i];
+	side[0].mode = c->port1 == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+	side[1].mode = c->port2 == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+	if (take_side_settings(&argc, argv, side, &err) < 0 || engine_opts_parse(&opts, argc, argv, &err) < 0)
+		goto failed;
+	if (load_credentials(s, sc, c, pw, &err) < 0)
+		goto failed;
+
+	for (;;) {
+		int r = take_slots(s, sc, ckeys, c->lease.job_id, slot, &err);
+
+		if (r < 0)
+			goto failed;
+		if (r > 0)
+			break;
+		if (g_stop || w->cancel) {
+			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			goto failed;
+		}
+		/* Full: wait here; the lease is renewed meanwhile by the main thread. */
+		fleet_sleep_ms(100 + (unsigned)(rand() % 200));
+	}
+
+	memset(&job, 0, sizeof(job));
+	job.label = w->label;
+	for (int k = 0; k < 2; k++) {
+		job.side[k].ep.host = k ? c->host2 : c->host1;
+		job.side[k].ep.port = (uint16_t)(k ? c->port2 : c->port1);
+		job.side[k].ep.mode = side[k].mode;
+		job.side[k].ep.cafile = side[k].cafile;
+		job.side[k].ep.insecure = side[k].insecure;
+		job.side[k].ep.label = k ? "dst" : "src";
+		job.side[k].user = k ? c->user2 : c->user1;
+		job.side[k].password = pw[k];
+		job.side[k].authuser = side[k].authuser;
+	}
+	job.opts = &opts;
+	job.cancel = &w->cancel;
+	job.progress = on_engine_progress;
+	job.progress_ctx = w;
+	ls = ledger_state_new(sc, &c->lease);
+	job.ledger = ledger_state_bind(ls);
+	log_info("attempt %d of %d started", c->attempt, c->max_attempts);
+	rc = engine_run(&job, &st, &err);
+	on_engine_progress(w, &st);
+	release_slots(s, sc, ckeys, slot);
+	if (rc >= 0) {
+		if (state_job_finish(sc, &c->lease, &ferr) < 0)
+			log_error("could not record the account as done: %s", ferr.message);
+		host_limiter_success(s->hl, keys[0]);
+		host_limiter_success(s->hl, keys[1]);
+		atomic_fetch_add(&s->jobs_done, 1);
+		log_info("done: %llu messages copied (%.1f MB), %llu already there, %llu failed, %llu skipped",
+			 (unsigned long long)st.msgs_copied, (double)st.bytes_copied / 1048576.0,
+			 (unsigned long long)(st.msgs_already + st.msgs_matched), (unsigned long long)st.msgs_failed,
+			 (unsigned long long)st.msgs_skipped);
+		goto out;
+	}
+
+failed:
+	release_slots(s, sc, ckeys, slot);
+	if (strcmp(err.code, STATE_ERR_LEASE_LOST) == 0) {
+		log_warn("another engine took this account over (its lease expired): stopped here");
+		goto out;
+	}
+	if (strcmp(err.code, "CANCELLED") == 0) {
+		if (state_job_release(sc, &c->lease, &ferr) < 0)
+			log_warn("could not put the account back in the queue: %s (it returns when its lease expires)",
+				 ferr.message);
+		goto out;
+	}
+	if (err.cls == FLEET_ERR_THROTTLED && st.error_side >= 0) {
+		host_limiter_throttled(s->hl, keys[st.error_side], err.retry_after_ms);
+		log_warn("%s throttles: its connection limit here is now %u", keys[st.error_side],
+			 host_limiter_limit(s->hl, keys[st.error_side]));
+	}
+	{
+		unsigned delay = 0;
+		int requeued = 0;
+		double rnd;
+
+		unsigned char b[4];
+		RAND_bytes(b, sizeof(b));
+		rnd = (double)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) / 4294967296.0;
+		retry_policy_decide(&cfg->retry, &err, (unsigned)c->attempt, rnd, &delay);
+		if (state_job_fail(sc, &c->lease, &err, delay, &requeued, &ferr) < 0)
+			log_error("could not record the failure: %s", ferr.message);
+		if (requeued) {
+			atomic_fetch_add(&s->jobs_retried, 1);
+			log_warn("attempt %d failed (%s, %s): %s; retry in %.1f s", c->attempt,
+				 fleet_err_class_name(err.cls), err.code[0] ? err.code : "-", err.message, delay / 1000.0);
+		} else {
+			atomic_fetch_add(&s->jobs_failed, 1);
+			log_error("account failed (%s, %s): %s%s%s", fleet_err_class_name(err.cls),
+				  err.code[0] ? err.code : "-", err.message, err.detail[0] ? "; " : "", err.detail);
+		}
+	}
+out:
+	pthread_mutex_lock(&w->lock);
+	w->busy = 0;
+	pthread_mutex_unlock(&w->lock);
+	fleet_log_set_context(NULL, NULL);
+	fleet_log_set_thread_sink(NULL);
+	if (logf)
+		fclose(logf);
+	ledger_state_free(&ls);
+	engine_stats_release(&st);
+	engine_opts_release(&opts);
+	for (int k = 0; k < 2; k++) {
+		if (pw[k]) {
+			OPENSSL_cleanse(pw[k], strlen(pw[k]));
+			xfree(&pw[k]);
+		}
+		xfree(&keys[k]);
+	}
+	xfree(&argv);
+	if (row_argv)
+		accounts_free_args(&row_argv);
+}
+
+/* 1 when nothing is left to do in the run: no job queued (now or later) and none running. */
+static int run_finished(struct sched *s, struct state_conn *sc)
+{
+	struct state_run_counts rc;
+	struct fleet_err err;
+
+	if (state_report_run_counts(sc, s->run_id, &rc, &err) < 0)
+		return 0;
+	return rc.jobs[STATE_JOB_QUEUED] == 0 && rc.jobs[STATE_JOB_RUNNING] == 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct sched *s = w->s;
+	struct state_conn *sc = NULL;
+	struct fleet_err err;
+	unsigned errors = 0;
+
+	if (state_conn_open(s->conninfo, &sc, &err) < 0) {
+		log_error("worker %u: %s", w->index, err.message);
+		atomic_store(&w->finished, 1);
+		return NULL;
+	}
+	while (!g_stop) {
+		struct state_claim c;
+		int r;
+
+		if (s->cfg->max_jobs && atomic_load(&s->jobs_started) >= s->cfg->max_jobs)
+			break;
+		memset(&c, 0, sizeof(c));
+		r = state_job_claim(sc, s->run_id, s->engine_id, s->host, s->cfg->lease_ms, &c, &err);
+		if (r < 0) {
+			log_warn("could not claim an account: %s", err.message);
+			if (++errors > 30)
+				break;
+			fleet_sleep_ms(1000);
+			continue;
+		}
+		errors = 0;
+		if (r == 0) {
+			if (run_finished(s, sc))
+				break;
+			fleet_sleep_ms(250 + (unsigned)(rand() % 250));
+			continue;
+		}
+		run_job(w, sc, &c);
+		state_claim_release(&c);
+	}
+	state_conn_close(&sc);
+	atomic_store(&w->finished, 1);
+	return NULL;
+}
+
+/* ---- the main thread: leases, heartbeat, progress ------------------------------------------------- */
+
+static void renew_leases(struct sched *s, struct state_conn *sc)
+{
+	struct fleet_err err;
+
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->w[i];
+		struct state_lease lease;
+		int busy;
+
+		pthread_mutex_lock(&w->lock);
+		busy = w->busy;
+		lease = w->lease;
+		pthread_mutex_unlock(&w->lock);
+		if (!busy)
+			continue;
+		if (state_job_renew(sc, &lease, s->cfg->lease_ms, &err) < 0 &&
+		    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
+			w->cancel = 1; /* stop before the next APPEND: another engine owns it now */
+	}
+	if (state_engine_heartbeat(sc, s->engine_id, ENGINE_TTL_MS, &err) < 0)
+		log_warn("engine heartbeat: %s", err.message);
+}
+
+static void format_eta(char *out, size_t cap, double secs)
+{
+	if (secs < 0 || secs > 360000) {
+		snprintf(out, cap, "--:--");
+		return;
+	}
+	snprintf(out, cap, "%d:%02d:%02d", (int)secs / 3600, ((int)secs / 60) % 60, (int)secs % 60);
+}
+
+static void show_progress(struct sched *s, struct state_conn *sc, int tty, uint64_t t0, uint64_t *last_msgs,
+			  uint64_t *last_bytes, uint64_t *last_t)
+{
+	struct state_run_counts rc;
+	struct fleet_err err;
+	uint64_t now = fleet_now_ms(), msgs = atomic_load(&s->msgs), bytes = atomic_load(&s->bytes);
+	double dt = (double)(now - *last_t) / 1000.0, elapsed = (double)(now - t0) / 1000.0;
+	double mps, mbps, eta = -1;
+	long done, total;
+	char etas[32];
+	unsigned running = 0;
+
+	if (dt <= 0)
+		dt = 0.001;
+	if (state_report_run_counts(sc, s->run_id, &rc, &err) < 0)
+		return;
+	mps = (double)(msgs - *last_msgs) / dt;
+	mbps = (double)(bytes - *last_bytes) / dt / 1048576.0;
+	*last_msgs = msgs;
+	*last_bytes = bytes;
+	*last_t = now;
+	done = rc.jobs[STATE_JOB_DONE] + rc.jobs[STATE_JOB_FAILED] + rc.jobs[STATE_JOB_CANCELLED];
+	total = done + rc.jobs[STATE_JOB_QUEUED] + rc.jobs[STATE_JOB_RUNNING];
+	if (atomic_load(&s->jobs_done) + atomic_load(&s->jobs_failed) > 0 && elapsed > 1) {
+		double per_job = elapsed / (double)(atomic_load(&s->jobs_done) + atomic_load(&s->jobs_failed));
+
+		/* Accounts finish at the pace measured so far; what is running counts half. */
+		eta = per_job * ((double)rc.jobs[STATE_JOB_QUEUED] + 0.5 * (double)rc.jobs[STATE_JOB_RUNNING]);
+	}
+	format_eta(etas, sizeof(etas), eta);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		running += s->w[i].busy ? 1 : 0;
+	if (tty)
+		fprintf(stderr, "\r\033[Kaccounts %ld/%ld done (%ld failed), %ld running (%u here), %ld queued | "
+				"%.0f msg/s %.1f MB/s | %.0f MB copied | ETA %s",
+			done, total, rc.jobs[STATE_JOB_FAILED], rc.jobs[STATE_JOB_RUNNING], running,
+			rc.jobs[STATE_JOB_QUEUED], mps, mbps, (double)bytes / 1048576.0, etas);
+	else
+		fprintf(stderr, "progress: accounts %ld/%ld done, %ld failed, %ld running, %ld queued; "
+				"%.0f msg/s, %.1f MB/s; %.0f MB copied; ETA %s\n",
+			done, total, rc.jobs[STATE_JOB_FAILED], rc.jobs[STATE_JOB_RUNNING], rc.jobs[STATE_JOB_QUEUED], mps,
+			mbps, (double)bytes / 1048576.0, etas);
+	fflush(stderr);
+}
+
+static int mkdirs(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	return (mkdir(tmp, mode) < 0 && errno != EEXIST) ? -1 : 0;
+}
+
+static int open_state(struct sched *s, struct state_conn **sc, struct fleet_err *err)
+{
+	if (state_location_open(s->cfg->state_arg, s->cfg->base_dir, &s->conninfo, &s->cluster, err) < 0)
+		return -1;
+	return state_conn_open(s->conninfo, sc, err);
+}
+
+static void close_state(struct sched *s, struct state_conn **sc)
+{
+	struct fleet_err err;
+
+	state_conn_close(sc);
+	if (s->cluster && state_cluster_release(&s->cluster, &err) < 0)
+		log_warn("%s", err.message);
+	if (s->conninfo) {
+		OPENSSL_cleanse(s->conninfo, strlen(s->conninfo));
+		xfree(&s->conninfo);
+	}
+}
+
+static int load_key(struct sched *s, struct fleet_err *err)
+{
+	char path[PATH_MAX];
+
+	if (s->cfg->key_file)
+		snprintf(path, sizeof(path), "%s", s->cfg->key_file);
+	else
+		snprintf(path, sizeof(path), "%s/%s", s->cfg->base_dir ? s->cfg->base_dir : ".",
+			 STATE_SECRET_DEFAULT_KEY_FILE);
+	if (state_secret_key_load_or_create(path, s->key, err) < 0)
+		return -1;
+	s->have_key = 1;
+	return 0;
+}
+
+int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *sum, struct fleet_err *err)
+{
+	struct sched s;
+	struct state_conn *sc = NULL;
+	struct sigaction sa;
+	struct state_run_counts counts;
+	uint64_t t0, last_t, last_msgs = 0, last_bytes = 0, last_renew = 0, last_show = 0;
+	int tty, rc = -1;
+	char base[PATH_MAX];
+
+	memset(&s, 0, sizeof(s));
+	memset(sum, 0, sizeof(*sum));
+	s.cfg = cfg;
+	s.nworkers = cfg->workers ? cfg->workers : 8;
+	s.hl = host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : 16);
+	gethostname(s.host, sizeof(s.host) - 1);
+	snprintf(base, sizeof(base), "%s", cfg->base_dir ? cfg->base_dir : ".");
+	snprintf(s.log_dir, sizeof(s.log_dir), "%s/.imapfleet/logs", base);
+	if (mkdirs(s.log_dir, 0700) < 0)
+		log_warn("cannot create %s: %s (per-account logs are not written)", s.log_dir, strerror(errno));
+	sum->started_ms = fleet_wall_ms();
+	srand((unsigned)(getpid() ^ fleet_now_ms()));
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	g_stop = 0;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (open_state(&s, &sc, err) < 0)
+		goto out;
+	if ((cfg->accounts_path && cfg->store_credentials) || !cfg->accounts_path) {
+		struct fleet_err kerr;
+
+		if (load_key(&s, &kerr) < 0) {
+			if (cfg->accounts_path) {
+				*err = kerr;
+				goto out;
+			}
+			log_warn("%s: accounts imported with stored credentials cannot be run here", kerr.message);
+		}
+	}
+	if (cfg->accounts_path) {
+		if (import_accounts(&s, sc, sum, err) < 0)
+			goto out;
+	} else {
+		int r = state_run_find_active(sc, &s.run_id, err);
+
+		if (r < 0)
+			goto out;
+		if (r == 0) {
+			fprintf(stderr, "imapfleet worker: no active run in the state store: nothing to do\n");
+			rc = 0;
+			goto out;
+		}
+	}
+	sum->run_id = s.run_id;
+	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS, &s.engine_id, err) < 0)
+		goto out;
+
+	s.w = xcalloc(s.nworkers, sizeof(*s.w));
+	for (unsigned i = 0; i < s.nworkers; i++) {
+		s.w[i].s = &s;
+		s.w[i].index = i;
+		pthread_mutex_init(&s.w[i].lock, NULL);
+		if (pthread_create(&s.w[i].tid, NULL, worker_main, &s.w[i]) != 0) {
+			fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "THREAD", "could not start worker thread %u", i);
+			s.nworkers = i;
+			break;
+		}
+	}
+
+	tty = cfg->progress >= 0 ? cfg->progress : isatty(STDERR_FILENO);
+	t0 = last_t = fleet_now_ms();
+	for (;;) {
+		unsigned alive = 0;
+		uint64_t now = fleet_now_ms();
+
+		for (unsigned i = 0; i < s.nworkers; i++)
+			alive += atomic_load(&s.w[i].finished) ? 0 : 1;
+		if (alive == 0)
+			break;
+		if (g_stop) {
+			for (unsigned i = 0; i < s.nworkers; i++)
+				s.w[i].cancel = 1;
+		}
+		if (now - last_renew >= cfg->lease_ms / 4) {
+			renew_leases(&s, sc);
+			last_renew = now;
+		}
+		if (!cfg->quiet && now - last_show >= (tty ? 1000u : 5000u)) {
+			show_progress(&s, sc, tty, t0, &last_msgs, &last_bytes, &last_t);
+			last_show = now;
+		}
+		fleet_sleep_ms(200);
+	}
+	for (unsigned i = 0; i < s.nworkers; i++)
+		pthread_join(s.w[i].tid, NULL);
+	if (!cfg->quiet && tty)
+		fputc('\n', stderr);
+
+	state_engine_deregister(sc, s.engine_id, NULL);
+	if (state_report_run_counts(sc, s.run_id, &counts, err) < 0)
+		goto out;
+	sum->jobs_done = counts.jobs[STATE_JOB_DONE];
+	sum->jobs_failed = counts.jobs[STATE_JOB_FAILED];
+	sum->jobs_queued = counts.jobs[STATE_JOB_QUEUED];
+	sum->jobs_running = counts.jobs[STATE_JOB_RUNNING];
+	sum->jobs_cancelled = counts.jobs[STATE_JOB_CANCELLED];
+	sum->msgs_copied = atomic_load(&s.msgs);
+	sum->bytes_copied = atomic_load(&s.bytes);
+	sum->msgs_failed = (uint64_t)counts.msgs_failed;
+	sum->msgs_skipped = (uint64_t)counts.msgs_skipped;
+	sum->interrupted = g_stop != 0;
+	rc = sum->jobs_failed > 0 ? 1 : 0;
+out:
+	sum->finished_ms = fleet_wall_ms();
+	if (s.w) {
+		for (unsigned i = 0; i < s.nworkers; i++)
+			pthread_mutex_destroy(&s.w[i].lock);
+		xfree(&s.w);
+	}
+	close_state(&s, &sc);
+	host_limiter_free(&s.hl);
+	accounts_free(&s.af);
+	xfree(&s.rows);
+	OPENSSL_cleanse(s.key, sizeof(s.key));
+	return rc;
+}
+
+/* ---- sync: one pair through the state store ------------------------------------------------------ */
+
+int scheduler_sync_one(const char *state_arg, const char *key_file, const struct engine_job *job,
+		       struct engine_stats *stats, struct fleet_err *err)
+{
+	struct sched s;
+	struct scheduler_config cfg;
+	struct state_conn *sc = NULL;
+	struct state_job_spec spec;
+	struct state_claim c;
+	struct ledger_state *ls = NULL;
+	struct engine_job j = *job;
+	char *name = NULL;
+	int64_t job_id;
+	long requeued;
+	int rc = -1, r;
+	struct fleet_err ferr;
+
+	memset(&s, 0, sizeof(s));
+	memset(stats, 0, sizeof(*stats));
+	memset(&c, 0, sizeof(c));
+	scheduler_config_init(&cfg);
+	cfg.state_arg = state_arg;
+	cfg.key_file = key_file;
+	s.cfg = &cfg;
+	gethostname(s.host, sizeof(s.host) - 1);
+	if (open_state(&s, &sc, err) < 0)
+		goto out;
+	name = xasprintf("sync:%s:%u/%s -> %s:%u/%s", job->side[0].ep.host, job->side[0].ep.port, job->side[0].user,
+			 job->side[1].ep.host, job->side[1].ep.port, job->side[1].user);
+	if (state_run_get_or_create(sc, name, NULL, &s.run_id, NULL, err) < 0)
+		goto out;
+	memset(&spec, 0, sizeof(spec));
+	spec.host1 = job->side[0].ep.host;
+	spec.port1 = job->side[0].ep.port;
+	spec.user1 = job->side[0].user;
+	spec.host2 = job->side[1].ep.host;
+	spec.port2 = job->side[1].ep.port;
+	spec.user2 = job->side[1].user;
+	if (state_job_upsert(sc, s.run_id, &spec, &job_id, NULL, err) < 0 ||
+	    state_run_requeue(sc, s.run_id, STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED),
+			      &requeued, err) < 0 ||
+	    state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS, &s.engine_id, err) < 0)
+		goto out;
+	r = state_job_claim(sc, s.run_id, s.engine_id, s.host, 24u * 3600 * 1000, &c, err);
+	if (r < 0)
+		goto out;
+	if (r == 0) {
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "BUSY",
+			      "this account pair is being migrated by another imapfleet process right now");
+		goto out;
+	}
+	ls = ledger_state_new(sc, &c.lease);
+	j.ledger = ledger_state_bind(ls);
+	rc = engine_run(&j, stats, err);
+	if (rc >= 0) {
+		if (state_job_finish(sc, &c.lease, &ferr) < 0)
+			log_warn("could not record the account as done: %s", ferr.message);
+	} else if (strcmp(err->code, "CANCELLED") == 0) {
+		state_job_release(sc, &c.lease, NULL);
+	} else {
+		state_job_fail(sc, &c.lease, err, 0, NULL, NULL);
+	}
+out:
+	if (s.engine_id)
+		state_engine_deregister(sc, s.engine_id, NULL);
+	state_claim_release(&c);
+	ledger_state_free(&ls);
+	xfree(&name);
+	close_state(&s, &sc);
+	return rc;
+}

@@ -1,0 +1,57 @@
+/* scheduler/scheduler.h: bulk runs: the accounts file into the state store, a pool of worker
+ * threads fed by job claims, per-server connection limits, retry with backoff, signals, progress.
+ *
+ * Threads: scheduler_run() starts cfg->workers threads; each has its own PostgreSQL connection and
+ * runs one account pair at a time through the engine. The calling thread renews leases, sends the
+ * engine heartbeat and prints progress. SIGINT/SIGTERM: no new APPEND starts, in-flight windows
+ * are flushed, jobs go back to the queue, and the call returns with summary->interrupted set; a
+ * second signal exits at once (still safe to resume: the open append windows cover it).
+ */
+#ifndef IMAPFLEET_SCHEDULER_SCHEDULER_H
+#define IMAPFLEET_SCHEDULER_SCHEDULER_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "engine/engine.h"
+#include "scheduler/policy.h"
+
+struct scheduler_config {
+	const char *accounts_path;   /* `run`: the file to import; NULL for `worker` */
+	const char *state_arg;       /* --state URL or NULL (IMAPFLEET_STATE, PG*, embedded) */
+	const char *key_file;        /* --key-file or NULL (.imapfleet/key) */
+	const char *base_dir;        /* where .imapfleet/ lives (NULL = current directory) */
+	int store_credentials;       /* store encrypted credentials for worker hosts (default 1) */
+	int strict;                  /* --strict: any bad row stops the run before anything is copied */
+	unsigned workers;            /* 0 = default from cores */
+	unsigned max_conns_per_host; /* per server (host:port), each side, across all hosts; 0 = 8 */
+	unsigned lease_ms;           /* 0 = 60 s */
+	struct retry_policy retry;
+	int argc;                    /* account options for every row (the row's own come after) */
+	char **argv;
+	int progress;                /* 1 = live progress on a terminal, 0 = plain lines, -1 = auto */
+	int quiet;
+	unsigned max_jobs;           /* stop claiming after this many jobs (tests, 0 = no limit) */
+};
+
+void scheduler_config_init(struct scheduler_config *cfg);
+
+struct scheduler_summary {
+	int64_t run_id;
+	unsigned rows_imported, rows_bad;
+	long jobs_done, jobs_failed, jobs_queued, jobs_running, jobs_cancelled;
+	uint64_t msgs_copied, bytes_copied, msgs_failed, msgs_skipped;
+	uint64_t started_ms, finished_ms;
+	int interrupted;
+};
+
+/* `run` (accounts_path set) or `worker`. Returns 0 when every job of the run is done, 1 when some
+ * failed, < 0 when the run could not happen (err: the state store, the accounts file ...). */
+int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *sum, struct fleet_err *err);
+
+/* `sync` with state: the pair becomes a one-job run named after it, so a second sync resumes or
+ * makes a delta pass. The job's sides and options are used as given. */
+int scheduler_sync_one(const char *state_arg, const char *key_file, const struct engine_job *job,
+		       struct engine_stats *stats, struct fleet_err *err);
+
+#endif
