@@ -1,0 +1,2332 @@
+/* io/imap.c: see imap.h.
+ *
+ * One read buffer feeds the parser one event at a time, so that after any single response (the
+ * STARTTLS OK above all) the client can stop and look at what is left unread. Commands sit in a
+ * FIFO until their tagged response arrives and the caller collects the result with imap_cmd_wait.
+ */
+#include "config.h" /* first: _GNU_SOURCE for memmem */
+
+#include "io/imap.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "io/mutf7.h"
+
+#define RBUF_SIZE (64 * 1024)
+#define WBUF_FLUSH (32 * 1024)   /* flush buffered commands beyond this */
+#define WBUF_DIRECT (16 * 1024)  /* larger writes skip the buffer */
+#define CMD_MAX (8 * 1024 * 1024) /* one command text (literals included) */
+#define TRACE_MAX 2000
+#define SEARCH_MAX_UIDS (50u * 1000 * 1000)
+#define CLIENT_MAX_LINE (4 * 1024 * 1024)
+
+struct cmd;
+
+/* How a command takes part in a literal: 1 stream it to me, 0 buffer it, -1 not mine. */
+struct lit_ops {
+	int (*start)(struct imap_conn *c, struct cmd *cmd, const struct imap_parser_event *ev);
+	void (*data)(struct imap_conn *c, struct cmd *cmd, const char *d, size_t n);
+	void (*end)(struct imap_conn *c, struct cmd *cmd);
+};
+
+struct cmd {
+	int id;
+	char tag[16];
+	char name[32];
+	imap_untagged_fn fn;
+	void *ctx;
+	void (*free_ctx)(void *ctx); /* ctx owned by the command (typed helpers) */
+	const struct lit_ops *lit;
+	int (*on_cont)(struct imap_conn *c, struct cmd *cmd, const struct imap_response *r, struct fleet_err *err);
+	int got_cont;
+	int done;
+	int failed; /* err holds a handler's or the connection's error */
+	struct imap_result res;
+	struct fleet_err err;
+	struct cmd *next;
+};
+
+struct imap_conn {
+	char label[64];
+	struct io_endpoint ep;
+	char *host, *cafile, *verify_host;
+	char *user, *password, *authuser, *token;
+	enum imap_auth_mech auth;
+	int trace, no_id;
+
+	struct io_stream *s;
+	struct imap_parser *p;
+	char *rbuf;
+	size_t rpos, rlen;
+	struct fleet_buf wbuf;
+
+	struct cmd *cmds, *cmds_tail;
+	int next_id;
+	unsigned completed;
+	struct cmd *lit_cmd;    /* the command a streamed literal goes to */
+	struct cmd *cont_cmd;   /* the command that expects "+" */
+	struct cmd *append_cmd; /* an APPEND whose literal is being written */
+	uint64_t append_left;
+
+	int broken;
+	struct fleet_err err;
+	int greeted, preauth, caps_known, logged_in;
+	int bye;
+	char bye_code[48];
+	char bye_text[256];
+	char greeting[256];
+	struct imap_strlist caps;
+	struct imap_strlist enabled;
+	struct imap_conn_counters counters;
+	imap_untagged_fn unsol;
+	void *unsol_ctx;
+	struct fleet_buf tbuf; /* trace rendering */
+};
+
+/* ---- small helpers ----------------------------------------------------------------------------- */
+
+static int is_trace(const struct imap_conn *c)
+{
+	return c->trace && fleet_log_enabled(FLEET_LOG_TRACE);
+}
+
+static struct cmd *cmd_find(const struct imap_conn *c, int id)
+{
+	for (struct cmd *k = c->cmds; k; k = k->next)
+		if (k->id == id)
+			return k;
+	return NULL;
+}
+
+static void cmd_unlink_free(struct imap_conn *c, struct cmd *cmd)
+{
+	struct cmd **pp = &c->cmds, *prev = NULL;
+
+	while (*pp && *pp != cmd) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp)
+		*pp = cmd->next;
+	if (c->cmds_tail == cmd)
+		c->cmds_tail = prev;
+	if (c->lit_cmd == cmd)
+		c->lit_cmd = NULL;
+	if (c->cont_cmd == cmd)
+		c->cont_cmd = NULL;
+	if (c->append_cmd == cmd)
+		c->append_cmd = NULL;
+	if (cmd->free_ctx)
+		cmd->free_ctx(cmd->ctx);
+	xfree(&cmd);
+}
+
+static void cmd_fail(struct cmd *cmd, const struct fleet_err *e)
+{
+	if (cmd->failed)
+		return;
+	cmd->failed = 1;
+	cmd->err = *e;
+}
+
+/* Marks the connection broken: every pending command fails with the same error. */
+static int conn_fail(struct imap_conn *c, const struct fleet_err *e, struct fleet_err *err)
+{
+	if (!c->broken) {
+		c->broken = 1;
+		c->err = *e;
+		for (struct cmd *k = c->cmds; k; k = k->next) {
+			if (!k->done) {
+				cmd_fail(k, e);
+				k->done = 1;
+				c->completed++;
+			}
+		}
+		c->append_cmd = NULL;
+		c->cont_cmd = NULL;
+		c->lit_cmd = NULL;
+	}
+	if (err && err != &c->err)
+		*err = c->err;
+	return -1;
+}
+
+__attribute__((format(printf, 5, 6)))
+static int conn_fail_new(struct imap_conn *c, enum fleet_err_class cls, const char *code, struct fleet_err *err,
+			 const char *fmt, ...)
+{
+	struct fleet_err e;
+	char msg[FLEET_ERR_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fleet_err_set(&e, cls, FLEET_SCOPE_ACCOUNT, code, "%s: %s", c->label, msg);
+	return conn_fail(c, &e, err);
+}
+
+static int broken_err(const struct imap_conn *c, struct fleet_err *err)
+{
+	if (err)
+		*err = c->err;
+	return -1;
+}
+
+static void set_caps_from_words(struct imap_conn *c, const char *words)
+{
+	imap_strlist_release(&c->caps);
+	imap_code_words(words, &c->caps);
+	c->caps_known = 1;
+}
+
+static void set_caps_from_args(struct imap_conn *c, const struct imap_node *n)
+{
+	imap_strlist_release(&c->caps);
+	for (; n; n = n->next)
+		if (n->type == IMAP_NODE_ATOM)
+			imap_strlist_add(&c->caps, n->str, n->len);
+	c->caps_known = 1;
+}
+
+/* ---- output ------------------------------------------------------------------------------------ */
+
+int imap_conn_flush(struct imap_conn *c, struct fleet_err *err)
+{
+	if (c->broken)
+		return broken_err(c, err);
+	if (c->wbuf.len == 0)
+		return 0;
+	{
+		struct fleet_err e;
+
+		if (io_stream_write(c->s, c->wbuf.data, c->wbuf.len, &e) < 0) {
+			fleet_err_prefix(&e, "%s", c->label);
+			return conn_fail(c, &e, err);
+		}
+	}
+	fleet_buf_reset(&c->wbuf);
+	return 0;
+}
+
+static int conn_write(struct imap_conn *c, const void *data, size_t len, struct fleet_err *err)
+{
+	if (c->broken)
+		return broken_err(c, err);
+	if (c->wbuf.len + len > WBUF_FLUSH && imap_conn_flush(c, err) < 0)
+		return -1;
+	if (len >= WBUF_DIRECT) {
+		struct fleet_err e;
+
+		if (imap_conn_flush(c, err) < 0)
+			return -1;
+		if (io_stream_write(c->s, data, len, &e) < 0) {
+			fleet_err_prefix(&e, "%s", c->label);
+			return conn_fail(c, &e, err);
+		}
+		return 0;
+	}
+	if (fleet_buf_append(&c->wbuf, data, len) < 0)
+		return conn_fail_new(c, FLEET_ERR_BUG, "WBUF", err, "output buffer overflow");
+	return 0;
+}
+
+/* ---- input and dispatch ----------------------------------------------------------------------- */
+
+static void trace_response(struct imap_conn *c, const struct imap_response *r)
+{
+	if (!is_trace(c))
+		return;
+	fleet_buf_reset(&c->tbuf);
+	imap_response_render(r, &c->tbuf, TRACE_MAX);
+	log_trace("%s S: %s", c->label, fleet_buf_cstr(&c->tbuf));
+}
+
+static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
+{
+	if (r->has_number) {
+		if (strcmp(r->name, "EXISTS") == 0) {
+			c->counters.exists = r->number;
+		} else if (strcmp(r->name, "RECENT") == 0) {
+			c->counters.recent = r->number;
+		} else if (strcmp(r->name, "EXPUNGE") == 0) {
+			c->counters.expunged++;
+			if (c->counters.exists > 0)
+				c->counters.exists--;
+		}
+		return;
+	}
+	if (strcmp(r->name, "CAPABILITY") == 0) {
+		set_caps_from_args(c, r->args);
+	} else if (strcmp(r->name, "ENABLED") == 0) {
+		for (const struct imap_node *n = r->args; n; n = n->next)
+			if (n->type == IMAP_NODE_ATOM && imap_strlist_find(&c->enabled, n->str) < 0)
+				imap_strlist_add(&c->enabled, n->str, n->len);
+	} else if (strcmp(r->name, "VANISHED") == 0) {
+		const struct imap_node *n = r->args;
+		struct imap_uidset set = {0};
+
+		if (n && n->type == IMAP_NODE_LIST)
+			n = n->next;
+		if (n && n->type == IMAP_NODE_ATOM && imap_uidset_parse(&set, n->str, n->len) == 0)
+			c->counters.vanished += imap_uidset_count(&set);
+		imap_uidset_release(&set);
+	} else if (r->status == IMAP_STATUS_OK) {
+		if (imap_resp_has_code(r, "CAPABILITY"))
+			set_caps_from_words(c, r->code_args);
+		else if (imap_resp_has_code(r, "ALERT"))
+			log_warn("%s: server alert: %s", c->label, r->text);
+	} else if (r->status == IMAP_STATUS_BYE) {
+		c->bye = 1;
+		snprintf(c->bye_code, sizeof(c->bye_code), "%s", r->code ? r->code : "");
+		snprintf(c->bye_text, sizeof(c->bye_text), "%s", r->text);
+	} else if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
+		log_warn("%s: server says %s%s%s%s %s", c->label, imap_status_name(r->status), r->code ? " [" : "",
+			 r->code ? r->code : "", r->code ? "]" : "", r->text);
+	}
+}
+
+static void on_greeting(struct imap_conn *c, const struct imap_response *r)
+{
+	struct fleet_err e;
+
+	if (r->kind != IMAP_RESP_UNTAGGED ||
+	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH && r->status != IMAP_STATUS_BYE)) {
+		conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL, "server greeting is not OK, PREAUTH or BYE");
+		fleet_err_detail(&c->err, "greeting: %.200s %.200s", r->name, r->text);
+		return;
+	}
+	snprintf(c->greeting, sizeof(c->greeting), "%s", r->text);
+	if (r->status == IMAP_STATUS_BYE) {
+		imap_response_to_err(r, FLEET_SCOPE_ACCOUNT, &e);
+		fleet_err_prefix(&e, "%s: server refused the connection", c->label);
+		conn_fail(c, &e, NULL);
+		return;
+	}
+	c->greeted = 1;
+	c->preauth = r->status == IMAP_STATUS_PREAUTH;
+	if (imap_resp_has_code(r, "CAPABILITY"))
+		set_caps_from_words(c, r->code_args);
+}
+
+static void on_tagged(struct imap_conn *c, const struct imap_response *r)
+{
+	struct cmd *cmd = NULL;
+
+	for (struct cmd *k = c->cmds; k; k = k->next)
+		if (!k->done && strcmp(k->tag, r->tag) == 0)
+			cmd = k;
+	if (!cmd) {
+		conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL, "response with unknown tag %.20s", r->tag);
+		fleet_err_detail(&c->err, "line: %.20s %s %.200s", r->tag, r->name, r->text);
+		return;
+	}
+	cmd->res.status = r->status;
+	snprintf(cmd->res.code, sizeof(cmd->res.code), "%s", r->code ? r->code : "");
+	snprintf(cmd->res.code_args, sizeof(cmd->res.code_args), "%s", r->code_args);
+	snprintf(cmd->res.text, sizeof(cmd->res.text), "%s", r->text);
+	if (r->status == IMAP_STATUS_OK && imap_resp_has_code(r, "CAPABILITY"))
+		set_caps_from_words(c, r->code_args);
+	cmd->done = 1;
+	c->completed++;
+	if (c->cont_cmd == cmd)
+		c->cont_cmd = NULL;
+}
+
+static void dispatch_response(struct imap_conn *c, const struct imap_response *r)
+{
+	struct fleet_err e;
+
+	trace_response(c, r);
+	if (r->kind == IMAP_RESP_TAGGED) {
+		on_tagged(c, r);
+		return;
+	}
+	if (r->kind == IMAP_RESP_CONTINUATION) {
+		struct cmd *cmd = c->cont_cmd;
+
+		if (!cmd) {
+			conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL, "unexpected continuation request");
+			fleet_err_detail(&c->err, "line: + %.200s", r->text);
+			return;
+		}
+		if (cmd->on_cont) {
+			fleet_err_clear(&e);
+			if (cmd->on_cont(c, cmd, r, &e) < 0 && !c->broken)
+				cmd_fail(cmd, &e);
+		} else {
+			cmd->got_cont = 1;
+		}
+		return;
+	}
+	if (!c->greeted) {
+		on_greeting(c, r);
+		return;
+	}
+	bookkeeping(c, r);
+	for (struct cmd *k = c->cmds; k; k = k->next) {
+		int rc;
+
+		if (k->done || !k->fn)
+			continue;
+		fleet_err_clear(&e);
+		rc = k->fn(c, k->ctx, r, &e);
+		if (rc < 0)
+			cmd_fail(k, &e);
+		if (rc != 0)
+			return;
+	}
+	if (c->unsol) {
+		fleet_err_clear(&e);
+		if (c->unsol(c, c->unsol_ctx, r, &e) < 0)
+			log_warn("%s: unsolicited response handler: %s", c->label, e.message);
+	}
+}
+
+static void dispatch_literal_start(struct imap_conn *c, const struct imap_parser_event *ev)
+{
+	c->lit_cmd = NULL;
+	for (struct cmd *k = c->cmds; k; k = k->next) {
+		int rc;
+
+		if (k->done || !k->lit)
+			continue;
+		rc = k->lit->start(c, k, ev);
+		if (rc < 0)
+			continue;
+		if (rc > 0) {
+			c->lit_cmd = k;
+			imap_parser_stream_literal(c->p);
+		}
+		return;
+	}
+}
+
+static int eof_error(struct imap_conn *c, struct fleet_err *err)
+{
+	struct fleet_err e;
+
+	if (c->bye) {
+		imap_status_to_err(IMAP_STATUS_BYE, *c->bye_code ? c->bye_code : NULL, c->bye_text,
+				   FLEET_SCOPE_ACCOUNT, &e);
+		fleet_err_prefix(&e, "%s: connection closed by the server", c->label);
+		return conn_fail(c, &e, err);
+	}
+	if (!imap_parser_at_boundary(c->p))
+		return conn_fail_new(c, FLEET_ERR_TRANSIENT, "EOF", err,
+				     "connection closed by the server in the middle of a response");
+	return conn_fail_new(c, FLEET_ERR_TRANSIENT, "EOF", err, "connection closed by the server");
+}
+
+static int conn_fill(struct imap_conn *c, struct fleet_err *err)
+{
+	struct fleet_err e;
+	ssize_t n;
+
+	if (imap_conn_flush(c, err) < 0)
+		return -1;
+	n = io_stream_read(c->s, c->rbuf, RBUF_SIZE, &e);
+	if (n < 0) {
+		fleet_err_prefix(&e, "%s", c->label);
+		return conn_fail(c, &e, err);
+	}
+	if (n == 0)
+		return eof_error(c, err);
+	c->rpos = 0;
+	c->rlen = (size_t)n;
+	return 0;
+}
+
+/* Processes one parser event, reading first when the buffer is empty and may_read. Returns 1 on
+ * progress, 0 when the buffer is empty and reading is not allowed, -1 on error (connection broken). */
+static int conn_step(struct imap_conn *c, int may_read, struct fleet_err *err)
+{
+	struct imap_parser_event ev;
+	struct fleet_err e;
+	size_t used;
+	int r;
+
+	if (c->broken)
+		return broken_err(c, err);
+	if (c->rpos == c->rlen) {
+		if (!may_read)
+			return 0;
+		if (conn_fill(c, err) < 0)
+			return -1;
+	}
+	r = imap_parser_next(c->p, c->rbuf + c->rpos, c->rlen - c->rpos, &used, &ev, &e);
+	c->rpos += used;
+	if (r < 0) {
+		fleet_err_prefix(&e, "%s", c->label);
+		return conn_fail(c, &e, err);
+	}
+	switch (ev.type) {
+	case IMAP_PARSER_RESPONSE:
+		dispatch_response(c, ev.resp);
+		break;
+	case IMAP_PARSER_LITERAL_START:
+		dispatch_literal_start(c, &ev);
+		break;
+	case IMAP_PARSER_LITERAL_DATA:
+		if (c->lit_cmd)
+			c->lit_cmd->lit->data(c, c->lit_cmd, ev.data, ev.len);
+		break;
+	case IMAP_PARSER_LITERAL_END:
+		if (c->lit_cmd)
+			c->lit_cmd->lit->end(c, c->lit_cmd);
+		c->lit_cmd = NULL;
+		break;
+	case IMAP_PARSER_NEED_MORE:
+		break;
+	}
+	if (c->broken)
+		return broken_err(c, err);
+	return 1;
+}
+
+int imap_conn_poll(struct imap_conn *c, int timeout_ms, struct fleet_err *err)
+{
+	unsigned before = c->completed;
+
+	if (c->broken)
+		return broken_err(c, err);
+	if (imap_conn_flush(c, err) < 0)
+		return -1;
+	if (c->rpos == c->rlen) {
+		struct fleet_err e;
+		int r = io_stream_wait_readable(c->s, timeout_ms, &e);
+
+		if (r < 0)
+			return conn_fail(c, &e, err);
+		if (r == 0)
+			return 0;
+		if (conn_fill(c, err) < 0)
+			return -1;
+	}
+	while (c->rpos < c->rlen)
+		if (conn_step(c, 0, err) < 0)
+			return -1;
+	return (int)(c->completed - before);
+}
+
+/* ---- sending commands ------------------------------------------------------------------------- */
+
+static struct cmd *cmd_new(struct imap_conn *c, imap_untagged_fn fn, void *ctx, const char *text)
+{
+	struct cmd *cmd = xcalloc(1, sizeof(*cmd));
+	size_t n = 0;
+
+	cmd->id = ++c->next_id;
+	snprintf(cmd->tag, sizeof(cmd->tag), "a%d", cmd->id);
+	cmd->fn = fn;
+	cmd->ctx = ctx;
+	/* "UID FETCH", "SELECT": a name for messages. */
+	while (text[n] && text[n] != ' ')
+		n++;
+	if (n == 3 && fleet_strncaseeq(text, "UID", 3) && text[3] == ' ') {
+		n = 4;
+		while (text[n] && text[n] != ' ')
+			n++;
+	}
+	snprintf(cmd->name, sizeof(cmd->name), "%.*s", (int)n, text);
+	if (c->cmds_tail)
+		c->cmds_tail->next = cmd;
+	else
+		c->cmds = cmd;
+	c->cmds_tail = cmd;
+	return cmd;
+}
+
+/* Finds "{n}" or "{n+}" ending at text[end) (just before a CRLF). */
+static int literal_before(const char *text, size_t end, uint64_t *n, int *plus)
+{
+	size_t i = end, d1;
+
+	if (i == 0 || text[i - 1] != '}')
+		return -1;
+	i--;
+	*plus = i > 0 && text[i - 1] == '+';
+	if (*plus)
+		i--;
+	d1 = i;
+	while (i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')
+		i--;
+	if (i == 0 || text[i - 1] != '{' || d1 == i)
+		return -1;
+	return fleet_parse_u64n(text + i, d1 - i, 0, UINT64_MAX, n);
+}
+
+static void trace_command(struct imap_conn *c, const struct cmd *cmd, const char *text, size_t len)
+{
+	size_t pos = 0;
+
+	if (!is_trace(c))
+		return;
+	fleet_buf_reset(&c->tbuf);
+	fleet_buf_appendf(&c->tbuf, "%s ", cmd->tag);
+	while (pos < len) {
+		const char *crlf = memmem(text + pos, len - pos, "\r\n", 2);
+		uint64_t n;
+		int plus;
+
+		if (!crlf) {
+			fleet_buf_append(&c->tbuf, text + pos, len - pos);
+			break;
+		}
+		fleet_buf_append(&c->tbuf, text + pos, (size_t)(crlf - (text + pos)));
+		if (literal_before(text, (size_t)(crlf - text), &n, &plus) < 0)
+			break;
+		fleet_buf_appendf(&c->tbuf, " <%llu bytes> ", (unsigned long long)n);
+		pos = (size_t)(crlf - text) + 2 + n;
+	}
+	log_trace("%s C: %s", c->label, fleet_buf_cstr(&c->tbuf));
+}
+
+/* Waits until cmd got a "+" (1) or completed (0: refused). */
+static int wait_continuation(struct imap_conn *c, struct cmd *cmd, struct fleet_err *err)
+{
+	if (imap_conn_flush(c, err) < 0)
+		return -1;
+	c->cont_cmd = cmd;
+	cmd->got_cont = 0;
+	while (!cmd->got_cont && !cmd->done)
+		if (conn_step(c, 1, err) < 0)
+			return -1;
+	if (c->cont_cmd == cmd)
+		c->cont_cmd = NULL;
+	return cmd->got_cont ? 1 : 0;
+}
+
+/* Writes "<tag> text\r\n", splitting at literals: "{n}\r\n" waits for "+", "{n+}\r\n" does not.
+ * trace_text replaces the traced form (credentials). Returns 0, or -1 on a connection error; a
+ * command the server refused before its literal is just done (its result tells). */
+static int send_cmd(struct imap_conn *c, struct cmd *cmd, const char *text, size_t len, const char *trace_text,
+		    struct fleet_err *err)
+{
+	size_t pos = 0;
+
+	if (trace_text) {
+		if (is_trace(c))
+			log_trace("%s C: %s %s", c->label, cmd->tag, trace_text);
+	} else {
+		trace_command(c, cmd, text, len);
+	}
+	if (conn_write(c, cmd->tag, strlen(cmd->tag), err) < 0 || conn_write(c, " ", 1, err) < 0)
+		return -1;
+	while (pos <= len) {
+		const char *crlf = memmem(text + pos, len - pos, "\r\n", 2);
+		size_t end;
+		uint64_t n;
+		int plus, r;
+
+		if (!crlf)
+			return conn_write(c, text + pos, len - pos, err) < 0 || conn_write(c, "\r\n", 2, err) < 0 ? -1 : 0;
+		end = (size_t)(crlf - text);
+		if (literal_before(text, end, &n, &plus) < 0 || n > len - end - 2)
+			return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err, "command with a bare CRLF or a bad literal");
+		if (conn_write(c, text + pos, end + 2 - pos, err) < 0)
+			return -1;
+		if (!plus) {
+			r = wait_continuation(c, cmd, err);
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				return 0;
+		}
+		if (conn_write(c, text + end + 2, (size_t)n, err) < 0)
+			return -1;
+		pos = end + 2 + (size_t)n;
+	}
+	return 0;
+}
+
+static int can_send(struct imap_conn *c, struct fleet_err *err)
+{
+	if (c->broken)
+		return broken_err(c, err);
+	if (c->append_cmd)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "%s: command sent while an APPEND literal is unfinished", c->label);
+	return 0;
+}
+
+static int cmd_submit(struct imap_conn *c, imap_untagged_fn fn, void *ctx, void (*free_ctx)(void *),
+		      const struct lit_ops *lit, const char *text, size_t len, const char *trace_text,
+		      struct fleet_err *err)
+{
+	struct cmd *cmd;
+
+	if (can_send(c, err) < 0) {
+		if (free_ctx)
+			free_ctx(ctx);
+		return -1;
+	}
+	cmd = cmd_new(c, fn, ctx, text);
+	cmd->free_ctx = free_ctx;
+	cmd->lit = lit;
+	if (send_cmd(c, cmd, text, len, trace_text, err) < 0) {
+		cmd_unlink_free(c, cmd);
+		return -1;
+	}
+	return cmd->id;
+}
+
+int imap_cmd_send_text(struct imap_conn *c, imap_untagged_fn fn, void *ctx, const char *text, size_t len,
+		       struct fleet_err *err)
+{
+	return cmd_submit(c, fn, ctx, NULL, NULL, text, len, NULL, err);
+}
+
+int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fleet_err *err, const char *fmt, ...)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(CMD_MAX);
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fleet_buf_vappendf(&b, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		fleet_buf_release(&b);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "command too long");
+	}
+	r = imap_cmd_send_text(c, fn, ctx, fleet_buf_cstr(&b), b.len, err);
+	fleet_buf_release(&b);
+	return r;
+}
+
+/* Collects a completed command: 0 on OK, else -1 with err (handler error, connection error, or the
+ * classified refusal). Frees the command. */
+static int cmd_collect(struct imap_conn *c, struct cmd *cmd, struct imap_result *res, enum fleet_err_scope scope,
+		       struct fleet_err *err)
+{
+	int rc = 0;
+
+	if (res)
+		*res = cmd->res;
+	if (cmd->failed) {
+		if (err)
+			*err = cmd->err;
+		rc = -1;
+	} else if (cmd->res.status != IMAP_STATUS_OK) {
+		imap_status_to_err(cmd->res.status, *cmd->res.code ? cmd->res.code : NULL, cmd->res.text, scope, err);
+		fleet_err_prefix(err, "%s %s", c->label, cmd->name);
+		rc = -1;
+	}
+	cmd_unlink_free(c, cmd);
+	return rc;
+}
+
+int imap_cmd_wait(struct imap_conn *c, int id, struct imap_result *res, enum fleet_err_scope scope,
+		  struct fleet_err *err)
+{
+	struct cmd *cmd = cmd_find(c, id);
+
+	if (!cmd)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: no command with id %d",
+				     c->label, id);
+	if (cmd == c->append_cmd)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "%s: waiting for an APPEND before imap_append_end", c->label);
+	while (!cmd->done)
+		if (conn_step(c, 1, NULL) < 0)
+			break;
+	return cmd_collect(c, cmd, res, scope, err);
+}
+
+int imap_cmd_done(const struct imap_conn *c, int id)
+{
+	const struct cmd *cmd = cmd_find(c, id);
+
+	return cmd && cmd->done;
+}
+
+size_t imap_conn_in_flight(const struct imap_conn *c)
+{
+	size_t n = 0;
+
+	for (const struct cmd *k = c->cmds; k; k = k->next)
+		n += !k->done;
+	return n;
+}
+
+void imap_conn_set_unsolicited(struct imap_conn *c, imap_untagged_fn fn, void *ctx)
+{
+	c->unsol = fn;
+	c->unsol_ctx = ctx;
+}
+
+void imap_conn_counters(const struct imap_conn *c, struct imap_conn_counters *out)
+{
+	*out = c->counters;
+}
+
+/* Sends and waits; the typed helpers' common path. */
+static int run_cmd(struct imap_conn *c, imap_untagged_fn fn, void *ctx, enum fleet_err_scope scope,
+		   struct imap_result *res, struct fleet_err *err, const char *text, size_t len)
+{
+	int id = imap_cmd_send_text(c, fn, ctx, text, len, err);
+
+	if (id < 0)
+		return -1;
+	return imap_cmd_wait(c, id, res, scope, err);
+}
+
+/* ---- quoting ---------------------------------------------------------------------------------- */
+
+int imap_quote_string(const struct imap_conn *c, struct fleet_buf *b, const char *s, size_t len)
+{
+	int quotable = 1;
+
+	for (size_t i = 0; i < len && quotable; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		quotable = ch != 0 && ch < 0x80 && ch != '\r' && ch != '\n';
+	}
+	if (quotable) {
+		int r = fleet_buf_append(b, "\"", 1);
+
+		for (size_t i = 0; i < len && r == 0; i++) {
+			if (s[i] == '"' || s[i] == '\\')
+				r = fleet_buf_append(b, "\\", 1);
+			if (r == 0)
+				r = fleet_buf_append(b, s + i, 1);
+		}
+		return r ? r : fleet_buf_append(b, "\"", 1);
+	}
+	{
+		int plus = imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && len <= 4096);
+
+		if (fleet_buf_appendf(b, "{%zu%s}\r\n", len, plus ? "+" : "") < 0)
+			return -1;
+		return fleet_buf_append(b, s, len);
+	}
+}
+
+int imap_quote_mailbox(const struct imap_conn *c, struct fleet_buf *b, const char *utf8, struct fleet_err *err)
+{
+	struct fleet_buf m = FLEET_BUF_INIT(4096);
+	int r;
+
+	if (mutf7_encode(utf8, strlen(utf8), &m, err) < 0) {
+		fleet_buf_release(&m);
+		fleet_err_prefix(err, "mailbox name");
+		return -1;
+	}
+	r = imap_quote_string(c, b, fleet_buf_cstr(&m), m.len);
+	fleet_buf_release(&m);
+	if (r < 0)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "command too long");
+	return 0;
+}
+
+/* ---- capabilities ----------------------------------------------------------------------------- */
+
+int imap_conn_has_cap(const struct imap_conn *c, const char *name)
+{
+	return imap_strlist_find(&c->caps, name) >= 0;
+}
+
+const char *imap_conn_cap_value(const struct imap_conn *c, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (size_t i = 0; i < c->caps.n; i++) {
+		const char *cap = c->caps.v[i];
+
+		if (fleet_strncaseeq(cap, name, nl)) {
+			if (cap[nl] == '=')
+				return cap + nl + 1;
+			if (cap[nl] == '\0')
+				return "";
+		}
+	}
+	return NULL;
+}
+
+int imap_conn_cap_u64(const struct imap_conn *c, const char *name, uint64_t *out)
+{
+	const char *v = imap_conn_cap_value(c, name);
+
+	if (!v)
+		return -1;
+	return fleet_parse_u64(v, 0, UINT64_MAX, out);
+}
+
+const struct imap_strlist *imap_conn_caps(const struct imap_conn *c)
+{
+	return &c->caps;
+}
+
+int imap_conn_is_broken(const struct imap_conn *c)
+{
+	return c->broken;
+}
+
+int imap_conn_is_preauth(const struct imap_conn *c)
+{
+	return c->preauth;
+}
+
+const char *imap_conn_label(const struct imap_conn *c)
+{
+	return c->label;
+}
+
+const char *imap_conn_greeting(const struct imap_conn *c)
+{
+	return c->greeting;
+}
+
+struct io_stream *imap_conn_stream(struct imap_conn *c)
+{
+	return c->s;
+}
+
+int imap_capability(struct imap_conn *c, struct fleet_err *err)
+{
+	return run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, "CAPABILITY", 10);
+}
+
+int imap_noop(struct imap_conn *c, struct fleet_err *err)
+{
+	return run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, "NOOP", 4);
+}
+
+/* ---- open, STARTTLS, login --------------------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static int starttls(struct imap_conn *c, struct fleet_err *err)
+{
+	struct imap_result res;
+	struct fleet_err e;
+	int id, pending;
+
+	if (c->preauth)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_UNAVAILABLE",
+				     "%s: server %s logged us in before STARTTLS (PREAUTH); refusing to go on in cleartext",
+				     c->label, c->host);
+	if (!c->caps_known && imap_capability(c, err) < 0)
+		return -1;
+	if (!imap_conn_has_cap(c, "STARTTLS")) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_UNAVAILABLE",
+			      "%s: server %s does not offer STARTTLS; refusing to log in over cleartext", c->label, c->host);
+		fleet_err_detail(err, "use --ssl for implicit TLS (usually port 993), or --plain only for a trusted local link");
+		return -1;
+	}
+	id = imap_cmd_send(c, NULL, NULL, err, "STARTTLS");
+	if (id < 0)
+		return -1;
+	/* Read exactly up to the tagged OK; anything after it is checked below, never parsed. */
+	if (imap_cmd_wait(c, id, &res, FLEET_SCOPE_ACCOUNT, err) < 0) {
+		if (!c->broken) {
+			err->cls = FLEET_ERR_PERMANENT;
+			snprintf(err->code, sizeof(err->code), "STARTTLS_FAILED");
+		}
+		return -1;
+	}
+	pending = c->rpos < c->rlen || !imap_parser_at_boundary(c->p);
+	if (!pending) {
+		int r = io_stream_wait_readable(c->s, 0, &e);
+
+		if (r < 0)
+			return conn_fail(c, &e, err);
+		pending = r > 0;
+	}
+	if (pending) {
+		conn_fail_new(c, FLEET_ERR_PERMANENT, "STARTTLS_INJECTION", err,
+			      "server %s sent data after its OK to STARTTLS (possible command injection); connection refused",
+			      c->host);
+		return -1;
+	}
+	if (io_stream_start_tls(c->s, err) < 0) {
+		struct fleet_err e2 = *err;
+
+		fleet_err_prefix(&e2, "%s", c->label);
+		return conn_fail(c, &e2, err);
+	}
+	/* Capabilities seen in cleartext may have been forged: forget them. */
+	imap_strlist_release(&c->caps);
+	c->caps_known = 0;
+	return imap_capability(c, err);
+}
+
+int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct fleet_err *err)
+{
+	struct imap_conn *c = xcalloc(1, sizeof(*c));
+	struct imap_parser_limits lim;
+
+	*out = NULL;
+	fleet_log_add_secret(o->password);
+	fleet_log_add_secret(o->oauth_token);
+	snprintf(c->label, sizeof(c->label), "%s", o->label ? o->label : o->ep.label ? o->ep.label : "imap");
+	c->ep = o->ep;
+	c->host = dup_or_null(o->ep.host ? o->ep.host : "");
+	c->cafile = dup_or_null(o->ep.cafile);
+	c->verify_host = dup_or_null(o->ep.verify_host);
+	c->ep.host = c->host;
+	c->ep.cafile = c->cafile;
+	c->ep.verify_host = c->verify_host;
+	c->ep.label = c->label;
+	c->user = dup_or_null(o->user);
+	c->password = dup_or_null(o->password);
+	c->authuser = dup_or_null(o->authuser);
+	c->token = dup_or_null(o->oauth_token);
+	c->auth = o->auth;
+	c->trace = o->trace;
+	c->no_id = o->no_id;
+	if (o->limits) {
+		lim = *o->limits;
+	} else {
+		imap_parser_limits_default(&lim);
+		lim.max_line = CLIENT_MAX_LINE;
+	}
+	c->p = imap_parser_new(&lim);
+	c->rbuf = xmalloc(RBUF_SIZE);
+	fleet_buf_init(&c->wbuf, CMD_MAX + WBUF_FLUSH);
+	fleet_buf_init(&c->tbuf, TRACE_MAX + 256);
+
+	if (io_stream_connect(&c->ep, &c->s, err) < 0) {
+		imap_conn_close(&c);
+		return -1;
+	}
+	while (!c->greeted)
+		if (conn_step(c, 1, err) < 0)
+			goto fail;
+	if (c->ep.mode == IO_TLS_STARTTLS) {
+		if (starttls(c, err) < 0)
+			goto fail;
+	} else if (!c->caps_known && imap_capability(c, err) < 0) {
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	imap_conn_close(&c);
+	return -1;
+}
+
+static void b64_encode(const unsigned char *in, size_t len, struct fleet_buf *out)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		char q[4];
+
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		q[0] = tbl[(v >> 18) & 63];
+		q[1] = tbl[(v >> 12) & 63];
+		q[2] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < len ? tbl[v & 63] : '=';
+		fleet_buf_append(out, q, 4);
+	}
+}
+
+struct auth_state {
+	struct fleet_buf payload; /* base64 */
+	int sent, oauth;
+};
+
+static int auth_cont(struct imap_conn *c, struct cmd *cmd, const struct imap_response *r, struct fleet_err *err)
+{
+	struct auth_state *a = cmd->ctx;
+
+	if (!a->sent) {
+		a->sent = 1;
+		if (is_trace(c))
+			log_trace("%s C: <redacted>", c->label);
+		if (conn_write(c, a->payload.data, a->payload.len, err) < 0 || conn_write(c, "\r\n", 2, err) < 0)
+			return -1;
+	} else {
+		/* A second challenge is an error report (OAuth) or nonsense (PLAIN): answer so that the
+		 * server sends its tagged NO. */
+		if (is_trace(c))
+			log_trace("%s C: %s", c->label, a->oauth ? "" : "*");
+		if (conn_write(c, a->oauth ? "\r\n" : "*\r\n", a->oauth ? 2 : 3, err) < 0)
+			return -1;
+	}
+	return imap_conn_flush(c, err);
+}
+
+static void auth_state_free(void *p)
+{
+	struct auth_state *a = p;
+
+	fleet_buf_release(&a->payload);
+	xfree(&a);
+}
+
+static int login_refused(struct imap_conn *c, struct fleet_err *err)
+{
+	/* The refusal went through the table; a bare NO (or NO [ALERT] ...) to a login is about the
+	 * credentials, but LIMIT/UNAVAILABLE/THROTTLED mean "later". */
+	if (c->broken)
+		return -1;
+	if (err->cls != FLEET_ERR_TRANSIENT && err->cls != FLEET_ERR_THROTTLED) {
+		err->cls = FLEET_ERR_AUTH;
+		err->scope = FLEET_SCOPE_ACCOUNT;
+		if (!strcmp(err->code, "NO") || !strcmp(err->code, "BAD"))
+			snprintf(err->code, sizeof(err->code), "LOGIN_FAILED");
+	}
+	fleet_err_prefix(err, "could not log in as %s", c->user ? c->user : "?");
+	return -1;
+}
+
+static int do_authenticate(struct imap_conn *c, const char *mech, const char *raw, size_t rawlen, int oauth,
+			   struct fleet_err *err)
+{
+	struct auth_state *a = xcalloc(1, sizeof(*a));
+	struct fleet_buf cmd = FLEET_BUF_INIT(64 * 1024);
+	char trace[64];
+	int ir = imap_conn_has_cap(c, "SASL-IR"), id;
+
+	fleet_buf_init(&a->payload, 64 * 1024);
+	b64_encode((const unsigned char *)raw, rawlen, &a->payload);
+	/* The encoded form carries the password too. */
+	fleet_log_add_secret(fleet_buf_cstr(&a->payload));
+	a->oauth = oauth;
+	fleet_buf_appendf(&cmd, "AUTHENTICATE %s", mech);
+	if (ir) {
+		fleet_buf_appendf(&cmd, " %s", a->payload.len ? fleet_buf_cstr(&a->payload) : "=");
+		a->sent = 1;
+	}
+	snprintf(trace, sizeof(trace), "AUTHENTICATE %s%s", mech, ir ? " <redacted>" : "");
+	id = cmd_submit(c, NULL, a, auth_state_free, NULL, fleet_buf_cstr(&cmd), cmd.len, trace, err);
+	fleet_buf_release(&cmd);
+	if (id < 0)
+		return -1;
+	{
+		struct cmd *k = cmd_find(c, id);
+
+		k->on_cont = auth_cont;
+		c->cont_cmd = k;
+	}
+	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
+		return login_refused(c, err);
+	return 0;
+}
+
+static int do_login(struct imap_conn *c, struct fleet_err *err)
+{
+	struct fleet_buf cmd = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf trace = FLEET_BUF_INIT(1024);
+	int id;
+
+	fleet_buf_append_str(&cmd, "LOGIN ");
+	imap_quote_string(c, &cmd, c->user, strlen(c->user));
+	fleet_buf_append_str(&trace, "LOGIN ");
+	imap_quote_string(c, &trace, c->user, strlen(c->user));
+	fleet_buf_append_str(&trace, " <redacted>");
+	fleet_buf_append_str(&cmd, " ");
+	imap_quote_string(c, &cmd, c->password, strlen(c->password));
+	id = cmd_submit(c, NULL, NULL, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, fleet_buf_cstr(&trace), err);
+	/* The command text held the password: wipe it. */
+	if (cmd.data)
+		memset(cmd.data, 0, cmd.cap);
+	fleet_buf_release(&cmd);
+	fleet_buf_release(&trace);
+	if (id < 0)
+		return -1;
+	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
+		return login_refused(c, err);
+	return 0;
+}
+
+static int send_id(struct imap_conn *c, struct fleet_err *err)
+{
+	struct fleet_err e;
+
+	/* ID is a courtesy: a refusal is not a reason to fail. */
+	int id = imap_cmd_send(c, NULL, NULL, err, "ID (\"name\" \"imapfleet\" \"version\" \"%s\")", PACKAGE_VERSION);
+
+	if (id < 0)
+		return -1;
+	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, &e) < 0) {
+		if (c->broken) {
+			*err = e;
+			return -1;
+		}
+		log_debug("%s: ID refused: %s", c->label, e.message);
+	}
+	return 0;
+}
+
+int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
+{
+	enum imap_auth_mech mech = c->auth;
+	int r;
+
+	if (c->broken)
+		return broken_err(c, err);
+	if (c->logged_in || c->preauth)
+		goto after;
+	if (!io_stream_is_tls(c->s) && c->ep.mode != IO_TLS_PLAIN) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CLEARTEXT_REFUSED",
+			      "%s: refusing to send credentials to %s over a cleartext connection", c->label, c->host);
+		fleet_err_detail(err, "use --ssl or --tls; --plain allows cleartext explicitly");
+		return -1;
+	}
+	if (!c->user || (!c->password && !c->token))
+		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+				     "%s: no user or password given", c->label);
+	if (mech == IMAP_AUTH_AUTO) {
+		if (c->token)
+			mech = imap_conn_has_cap(c, "AUTH=OAUTHBEARER") ? IMAP_AUTH_OAUTHBEARER : IMAP_AUTH_XOAUTH2;
+		else if (c->authuser || (imap_conn_has_cap(c, "AUTH=PLAIN") &&
+					 (imap_conn_has_cap(c, "SASL-IR") || imap_conn_has_cap(c, "LOGINDISABLED"))))
+			mech = IMAP_AUTH_PLAIN;
+		else
+			mech = IMAP_AUTH_LOGIN;
+	}
+	switch (mech) {
+	case IMAP_AUTH_AUTO:
+	case IMAP_AUTH_LOGIN:
+		if (imap_conn_has_cap(c, "LOGINDISABLED")) {
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "LOGINDISABLED",
+				      "%s: server %s advertises LOGINDISABLED and no usable AUTHENTICATE mechanism",
+				      c->label, c->host);
+			fleet_err_detail(err, "the server refuses LOGIN on this connection; use TLS (--ssl or --tls)");
+			return -1;
+		}
+		if (!c->password)
+			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+					     "%s: LOGIN needs a password", c->label);
+		r = do_login(c, err);
+		break;
+	case IMAP_AUTH_PLAIN: {
+		struct fleet_buf raw = FLEET_BUF_INIT(8192);
+		const char *authz = c->authuser ? c->user : "";
+		const char *authc = c->authuser ? c->authuser : c->user;
+
+		if (!c->password)
+			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+					     "%s: AUTHENTICATE PLAIN needs a password", c->label);
+		if (!imap_conn_has_cap(c, "AUTH=PLAIN") && (c->authuser || c->auth == IMAP_AUTH_PLAIN)) {
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "AUTH_UNSUPPORTED",
+				      "%s: server %s does not offer AUTHENTICATE PLAIN%s", c->label, c->host,
+				      c->authuser ? ", needed for --authuser" : "");
+			return -1;
+		}
+		fleet_buf_append(&raw, authz, strlen(authz) + 1);
+		fleet_buf_append(&raw, authc, strlen(authc) + 1);
+		fleet_buf_append(&raw, c->password, strlen(c->password));
+		r = do_authenticate(c, "PLAIN", raw.data, raw.len, 0, err);
+		memset(raw.data, 0, raw.cap);
+		fleet_buf_release(&raw);
+		break;
+	}
+	case IMAP_AUTH_XOAUTH2:
+	case IMAP_AUTH_OAUTHBEARER: {
+		struct fleet_buf raw = FLEET_BUF_INIT(64 * 1024);
+		const char *m = mech == IMAP_AUTH_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER";
+		char capname[32];
+
+		snprintf(capname, sizeof(capname), "AUTH=%s", m);
+		if (!c->token)
+			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+					     "%s: %s needs an OAuth token", c->label, m);
+		if (!imap_conn_has_cap(c, capname))
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "AUTH_UNSUPPORTED",
+					     "%s: server %s does not offer AUTHENTICATE %s", c->label, c->host, m);
+		if (mech == IMAP_AUTH_XOAUTH2)
+			fleet_buf_appendf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, c->token);
+		else
+			fleet_buf_appendf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001", c->user,
+					  c->host, c->ep.port ? (unsigned)c->ep.port : c->ep.mode == IO_TLS_IMPLICIT ? 993u : 143u,
+					  c->token);
+		r = do_authenticate(c, m, raw.data, raw.len, 1, err);
+		if (raw.data)
+			memset(raw.data, 0, raw.cap);
+		fleet_buf_release(&raw);
+		break;
+	}
+	default:
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "unknown auth mechanism");
+	}
+	if (r < 0)
+		return -1;
+	c->logged_in = 1;
+	/* Capabilities change after login; the OK may have carried them already (on_tagged). */
+	imap_strlist_release(&c->caps);
+	c->caps_known = 0;
+after:
+	if (!c->caps_known && imap_capability(c, err) < 0)
+		return -1;
+	if (!c->no_id && imap_conn_has_cap(c, "ID") && send_id(c, err) < 0)
+		return -1;
+	return 0;
+}
+
+int imap_conn_connect(const struct imap_options *o, struct imap_conn **out, struct fleet_err *err)
+{
+	if (imap_conn_open(o, out, err) < 0)
+		return -1;
+	if (imap_conn_login(*out, err) < 0) {
+		imap_conn_close(out);
+		return -1;
+	}
+	return 0;
+}
+
+int imap_logout(struct imap_conn *c, struct fleet_err *err)
+{
+	int id;
+
+	if (c->broken)
+		return broken_err(c, err);
+	id = imap_cmd_send(c, NULL, NULL, err, "LOGOUT");
+	if (id < 0)
+		return -1;
+	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
+		return -1;
+	c->broken = 1;
+	fleet_err_set(&c->err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: connection used after LOGOUT",
+		      c->label);
+	return 0;
+}
+
+void imap_conn_close(struct imap_conn **cp)
+{
+	struct imap_conn *c = *cp;
+
+	if (!c)
+		return;
+	while (c->cmds)
+		cmd_unlink_free(c, c->cmds);
+	if (c->s)
+		io_stream_close(&c->s);
+	imap_parser_free(&c->p);
+	xfree(&c->rbuf);
+	if (c->wbuf.data)
+		memset(c->wbuf.data, 0, c->wbuf.cap);
+	fleet_buf_release(&c->wbuf);
+	fleet_buf_release(&c->tbuf);
+	imap_strlist_release(&c->caps);
+	imap_strlist_release(&c->enabled);
+	xfree(&c->host);
+	xfree(&c->cafile);
+	xfree(&c->verify_host);
+	xfree(&c->user);
+	if (c->password)
+		memset(c->password, 0, strlen(c->password));
+	xfree(&c->password);
+	xfree(&c->authuser);
+	if (c->token)
+		memset(c->token, 0, strlen(c->token));
+	xfree(&c->token);
+	xfree(cp);
+}
+
+/* ---- ENABLE, CREATE, DELETE, SUBSCRIBE, EXPUNGE, STORE -------------------------------------------- */
+
+int imap_enable(struct imap_conn *c, const char *exts, struct fleet_err *err)
+{
+	struct fleet_buf cmd = FLEET_BUF_INIT(1024);
+	struct imap_strlist want = {0};
+	int r = 0;
+
+	imap_code_words(exts, &want);
+	fleet_buf_append_str(&cmd, "ENABLE");
+	for (size_t i = 0; i < want.n; i++)
+		if (imap_conn_has_cap(c, want.v[i]))
+			fleet_buf_appendf(&cmd, " %s", want.v[i]);
+	if (cmd.len > 6)
+		r = run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, cmd.data, cmd.len);
+	imap_strlist_release(&want);
+	fleet_buf_release(&cmd);
+	return r;
+}
+
+int imap_conn_enabled(const struct imap_conn *c, const char *ext)
+{
+	return imap_strlist_find(&c->enabled, ext) >= 0;
+}
+
+static int mailbox_cmd(struct imap_conn *c, const char *verb, const char *mailbox, const char *tail,
+		       imap_untagged_fn fn, void *ctx, void (*free_ctx)(void *), int wait, struct imap_result *res,
+		       struct fleet_err *err)
+{
+	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
+	int id;
+
+	fleet_buf_appendf(&cmd, "%s ", verb);
+	if (imap_quote_mailbox(c, &cmd, mailbox, err) < 0) {
+		fleet_buf_release(&cmd);
+		if (free_ctx)
+			free_ctx(ctx);
+		return -1;
+	}
+	if (tail)
+		fleet_buf_append_str(&cmd, tail);
+	id = cmd_submit(c, fn, ctx, free_ctx, NULL, cmd.data, cmd.len, NULL, err);
+	fleet_buf_release(&cmd);
+	if (id < 0 || !wait)
+		return id;
+	if (imap_cmd_wait(c, id, res, FLEET_SCOPE_FOLDER, err) < 0) {
+		fleet_err_prefix(err, "folder %s", mailbox);
+		return -1;
+	}
+	return 0;
+}
+
+int imap_create(struct imap_conn *c, const char *mailbox, struct fleet_err *err)
+{
+	return mailbox_cmd(c, "CREATE", mailbox, NULL, NULL, NULL, NULL, 1, NULL, err);
+}
+
+int imap_delete(struct imap_conn *c, const char *mailbox, struct fleet_err *err)
+{
+	return mailbox_cmd(c, "DELETE", mailbox, NULL, NULL, NULL, NULL, 1, NULL, err);
+}
+
+int imap_subscribe(struct imap_conn *c, const char *mailbox, struct fleet_err *err)
+{
+	return mailbox_cmd(c, "SUBSCRIBE", mailbox, NULL, NULL, NULL, NULL, 1, NULL, err);
+}
+
+int imap_expunge(struct imap_conn *c, struct fleet_err *err)
+{
+	return run_cmd(c, NULL, NULL, FLEET_SCOPE_FOLDER, NULL, err, "EXPUNGE", 7);
+}
+
+/* A UID set from the caller goes on the wire verbatim: check it is one. */
+static int check_uidset(const char *uidset, struct fleet_err *err)
+{
+	struct imap_uidset set = {0};
+	int r = imap_uidset_parse(&set, uidset, strlen(uidset));
+
+	imap_uidset_release(&set);
+	if (r < 0)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "invalid UID set \"%.100s\"", uidset);
+	return 0;
+}
+
+int imap_uid_expunge(struct imap_conn *c, const char *uidset, struct fleet_err *err)
+{
+	int id;
+
+	if (!imap_conn_has_cap(c, "UIDPLUS"))
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "UIDPLUS_MISSING",
+				     "%s: server does not offer UIDPLUS, needed for UID EXPUNGE", c->label);
+	if (check_uidset(uidset, err) < 0)
+		return -1;
+	id = imap_cmd_send(c, NULL, NULL, err, "UID EXPUNGE %s", uidset);
+	return id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_FOLDER, err);
+}
+
+int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode mode, const char *flags,
+		   int silent, struct fleet_err *err)
+{
+	static const char *const ops[] = {"+FLAGS", "-FLAGS", "FLAGS"};
+	int id;
+
+	if (check_uidset(uidset, err) < 0)
+		return -1;
+	if (strpbrk(flags, "\r\n()\"{"))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG", "invalid flag list \"%.100s\"",
+				     flags);
+	id = imap_cmd_send(c, NULL, NULL, err, "UID STORE %s %s%s (%s)", uidset, ops[mode], silent ? ".SILENT" : "",
+			   flags);
+	return id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_MESSAGE, err);
+}
+
+/* ---- NAMESPACE --------------------------------------------------------------------------------- */
+
+static int node_delim(const struct imap_node *n, char *delim)
+{
+	if (n && n->type == IMAP_NODE_NIL) {
+		*delim = 0;
+		return 0;
+	}
+	if (n && n->type == IMAP_NODE_QUOTED && n->len == 1) {
+		*delim = n->str[0];
+		return 0;
+	}
+	return -1;
+}
+
+static int namespace_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+{
+	struct imap_namespace *ns = ctx;
+	const struct imap_node *n = r->args;
+
+	if (strcmp(r->name, "NAMESPACE") == 0) {
+		if (n && n->type == IMAP_NODE_LIST && n->child && n->child->type == IMAP_NODE_LIST) {
+			const struct imap_node *pfx = n->child->child;
+			struct fleet_buf b = FLEET_BUF_INIT(sizeof(ns->prefix) - 1);
+
+			if (!imap_node_is_string(pfx) || node_delim(pfx->next, &ns->delim) < 0)
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+						     "malformed NAMESPACE response");
+			if (mutf7_decode(pfx->str, pfx->len, &b, NULL) == 0)
+				snprintf(ns->prefix, sizeof(ns->prefix), "%s", fleet_buf_cstr(&b));
+			else
+				snprintf(ns->prefix, sizeof(ns->prefix), "%s", pfx->str);
+			fleet_buf_release(&b);
+		}
+		return 1;
+	}
+	if (strcmp(r->name, "LIST") == 0 && n) {
+		if (node_delim(n->next, &ns->delim) < 0)
+			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed LIST response");
+		return 1;
+	}
+	return 0;
+}
+
+int imap_namespace(struct imap_conn *c, struct imap_namespace *ns, struct fleet_err *err)
+{
+	memset(ns, 0, sizeof(*ns));
+	if (imap_conn_has_cap(c, "NAMESPACE"))
+		return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "NAMESPACE", 9);
+	return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "LIST \"\" \"\"", 10);
+}
+
+/* ---- LIST / LSUB ----------------------------------------------------------------------------------- */
+
+struct list_state {
+	struct imap_list *out;
+	int lsub; /* merging LSUB into a LIST result */
+	const char *verb;
+};
+
+static const char *const special_uses[] = {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"};
+
+static struct imap_list_entry *list_find(struct imap_list *l, const char *wire)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].wire, wire) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+{
+	struct list_state *st = ctx;
+	const struct imap_node *attrs = r->args, *dn, *nn;
+	struct imap_list_entry *e, tmp;
+	struct fleet_buf b = FLEET_BUF_INIT(64 * 1024);
+	char delim;
+
+	if (strcmp(r->name, st->verb) != 0)
+		return 0;
+	dn = attrs ? attrs->next : NULL;
+	nn = dn ? dn->next : NULL;
+	if (!attrs || attrs->type != IMAP_NODE_LIST || node_delim(dn, &delim) < 0 || !imap_node_is_string(nn) ||
+	    memchr(nn->str, '\0', nn->len))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed %s response", r->name);
+	if (st->lsub) {
+		e = list_find(st->out, nn->str);
+		if (e) {
+			e->flags |= IMAP_MBX_SUBSCRIBED;
+			return 1;
+		}
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.wire = xstrndup(nn->str, nn->len);
+	tmp.delim = delim;
+	if (mutf7_decode(nn->str, nn->len, &b, NULL) == 0) {
+		tmp.name = fleet_buf_detach(&b, NULL);
+		if (!tmp.name)
+			tmp.name = xstrdup("");
+	} else {
+		tmp.name = xstrndup(nn->str, nn->len);
+		tmp.flags |= IMAP_MBX_BAD_NAME;
+	}
+	fleet_buf_release(&b);
+	for (const struct imap_node *a = attrs->child; a; a = a->next) {
+		if (a->type != IMAP_NODE_ATOM)
+			continue;
+		imap_strlist_add(&tmp.attrs, a->str, a->len);
+		if (fleet_strcaseeq(a->str, "\\Noselect"))
+			tmp.flags |= IMAP_MBX_NOSELECT;
+		else if (fleet_strcaseeq(a->str, "\\NonExistent"))
+			tmp.flags |= IMAP_MBX_NONEXISTENT | IMAP_MBX_NOSELECT;
+		else if (fleet_strcaseeq(a->str, "\\Noinferiors"))
+			tmp.flags |= IMAP_MBX_NOINFERIORS;
+		else if (fleet_strcaseeq(a->str, "\\HasChildren"))
+			tmp.flags |= IMAP_MBX_HASCHILDREN;
+		else if (fleet_strcaseeq(a->str, "\\HasNoChildren"))
+			tmp.flags |= IMAP_MBX_HASNOCHILDREN;
+		else if (fleet_strcaseeq(a->str, "\\Subscribed"))
+			tmp.flags |= IMAP_MBX_SUBSCRIBED;
+		for (size_t i = 0; i < sizeof(special_uses) / sizeof(special_uses[0]); i++)
+			if (fleet_strcaseeq(a->str, special_uses[i]) && !tmp.special[0])
+				snprintf(tmp.special, sizeof(tmp.special), "%s", special_uses[i]);
+	}
+	if (st->lsub || strcmp(r->name, "LSUB") == 0)
+		tmp.flags |= IMAP_MBX_SUBSCRIBED;
+	if (st->lsub) /* subscribed, yet not listed: it does not exist */
+		tmp.flags |= IMAP_MBX_NONEXISTENT | IMAP_MBX_NOSELECT;
+	st->out->v = xgrow(st->out->v, sizeof(*st->out->v), st->out->n + 1, &st->out->alloc);
+	st->out->v[st->out->n++] = tmp;
+	return 1;
+}
+
+int imap_list(struct imap_conn *c, struct imap_list *out, struct fleet_err *err)
+{
+	struct list_state st = {out, 0, "LIST"};
+	int ext = imap_conn_has_cap(c, "LIST-EXTENDED");
+	char cmd[128];
+
+	if (ext)
+		snprintf(cmd, sizeof(cmd), "LIST \"\" \"*\" RETURN (SUBSCRIBED%s)",
+			 imap_conn_has_cap(c, "SPECIAL-USE") ? " SPECIAL-USE" : "");
+	else
+		snprintf(cmd, sizeof(cmd), "LIST \"\" \"*\"");
+	if (run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, cmd, strlen(cmd)) < 0)
+		return -1;
+	if (ext)
+		return 0;
+	st.lsub = 1;
+	st.verb = "LSUB";
+	return run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, "LSUB \"\" \"*\"", 12);
+}
+
+int imap_lsub(struct imap_conn *c, struct imap_list *out, struct fleet_err *err)
+{
+	struct list_state st = {out, 0, "LSUB"};
+
+	return run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, "LSUB \"\" \"*\"", 12);
+}
+
+void imap_list_release(struct imap_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		xfree(&l->v[i].name);
+		xfree(&l->v[i].wire);
+		imap_strlist_release(&l->v[i].attrs);
+	}
+	xfree(&l->v);
+	l->n = l->alloc = 0;
+}
+
+/* ---- STATUS -------------------------------------------------------------------------------------- */
+
+struct status_state {
+	struct imap_status_info *out;
+	char *wire;
+};
+
+static void status_state_free(void *p)
+{
+	struct status_state *st = p;
+
+	xfree(&st->wire);
+	xfree(&st);
+}
+
+static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} items[] = {
+		{"MESSAGES", IMAP_HAVE_MESSAGES},       {"UIDNEXT", IMAP_HAVE_UIDNEXT}, {"UIDVALIDITY", IMAP_HAVE_UIDVALIDITY},
+		{"HIGHESTMODSEQ", IMAP_HAVE_HIGHESTMODSEQ}, {"SIZE", IMAP_HAVE_SIZE},   {"UNSEEN", IMAP_HAVE_UNSEEN},
+	};
+	struct status_state *st = ctx;
+	const struct imap_node *n = r->args, *l;
+
+	if (strcmp(r->name, "STATUS") != 0 || !imap_node_is_string(n) || !fleet_strcaseeq(n->str, st->wire))
+		return 0;
+	l = n->next;
+	if (!l || l->type != IMAP_NODE_LIST)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed STATUS response");
+	for (const struct imap_node *k = l->child; k && k->next; k = k->next->next) {
+		for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+			uint64_t v;
+
+			if (!imap_node_is_atom(k, items[i].name))
+				continue;
+			if (imap_node_u64(k->next, UINT64_MAX, &v) < 0)
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+						     "malformed STATUS %s value", items[i].name);
+			st->out->have |= items[i].bit;
+			switch (items[i].bit) {
+			case IMAP_HAVE_MESSAGES:
+				st->out->messages = (uint32_t)v;
+				break;
+			case IMAP_HAVE_UIDNEXT:
+				st->out->uidnext = (uint32_t)v;
+				break;
+			case IMAP_HAVE_UIDVALIDITY:
+				st->out->uidvalidity = (uint32_t)v;
+				break;
+			case IMAP_HAVE_UNSEEN:
+				st->out->unseen = (uint32_t)v;
+				break;
+			case IMAP_HAVE_HIGHESTMODSEQ:
+				st->out->highestmodseq = v;
+				break;
+			case IMAP_HAVE_SIZE:
+				st->out->size = v;
+				break;
+			}
+		}
+	}
+	return 1;
+}
+
+int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_status_info *out, struct fleet_err *err)
+{
+	struct status_state *st = xcalloc(1, sizeof(*st));
+	struct fleet_buf wire = FLEET_BUF_INIT(4096);
+	char tail[128];
+
+	memset(out, 0, sizeof(*out));
+	if (mutf7_encode(mailbox, strlen(mailbox), &wire, err) < 0) {
+		fleet_buf_release(&wire);
+		xfree(&st);
+		return -1;
+	}
+	st->out = out;
+	st->wire = fleet_buf_detach(&wire, NULL);
+	if (!st->wire)
+		st->wire = xstrdup("");
+	snprintf(tail, sizeof(tail), " (MESSAGES UIDNEXT UIDVALIDITY%s%s)",
+		 imap_conn_has_cap(c, "CONDSTORE") ? " HIGHESTMODSEQ" : "",
+		 imap_conn_has_cap(c, "STATUS=SIZE") ? " SIZE" : "");
+	return mailbox_cmd(c, "STATUS", mailbox, tail, status_untagged, st, status_state_free, 0, NULL, err);
+}
+
+int imap_status(struct imap_conn *c, const char *mailbox, struct imap_status_info *out, struct fleet_err *err)
+{
+	int id = imap_status_send(c, mailbox, out, err);
+
+	if (id < 0)
+		return -1;
+	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_FOLDER, err) < 0) {
+		fleet_err_prefix(err, "folder %s", mailbox);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- SELECT -------------------------------------------------------------------------------------- */
+
+static int select_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+{
+	struct imap_mailbox *m = ctx;
+	uint64_t v;
+
+	if (r->has_number) {
+		if (strcmp(r->name, "EXISTS") == 0)
+			m->exists = r->number;
+		else if (strcmp(r->name, "RECENT") == 0)
+			m->recent = r->number;
+		else
+			return 0;
+		return 1;
+	}
+	if (strcmp(r->name, "FLAGS") == 0 && r->args && r->args->type == IMAP_NODE_LIST) {
+		imap_strlist_release(&m->flags);
+		for (const struct imap_node *n = r->args->child; n; n = n->next)
+			if (n->type == IMAP_NODE_ATOM)
+				imap_strlist_add(&m->flags, n->str, n->len);
+		return 1;
+	}
+	if (r->status != IMAP_STATUS_OK || !r->code)
+		return 0;
+	if (imap_resp_code_u64(r, "UIDVALIDITY", &v) == 0 && v <= UINT32_MAX)
+		m->uidvalidity = (uint32_t)v;
+	else if (imap_resp_code_u64(r, "UIDNEXT", &v) == 0 && v <= UINT32_MAX)
+		m->uidnext = (uint32_t)v;
+	else if (imap_resp_code_u64(r, "UNSEEN", &v) == 0 && v <= UINT32_MAX)
+		m->unseen = (uint32_t)v;
+	else if (imap_resp_code_u64(r, "HIGHESTMODSEQ", &v) == 0)
+		m->highestmodseq = v;
+	else if (imap_resp_has_code(r, "NOMODSEQ"))
+		m->nomodseq = 1;
+	else if (imap_resp_has_code(r, "PERMANENTFLAGS")) {
+		imap_strlist_release(&m->permanentflags);
+		imap_code_words(r->code_args, &m->permanentflags);
+	} else
+		return 0;
+	return 1;
+}
+
+int imap_select(struct imap_conn *c, const char *mailbox, int read_only, struct imap_mailbox *out,
+		struct fleet_err *err)
+{
+	struct imap_result res;
+	const char *tail = NULL;
+
+	imap_mailbox_release(out);
+	memset(out, 0, sizeof(*out));
+	memset(&c->counters, 0, sizeof(c->counters));
+	if (imap_conn_has_cap(c, "CONDSTORE") && !imap_conn_enabled(c, "CONDSTORE") && !imap_conn_enabled(c, "QRESYNC"))
+		tail = " (CONDSTORE)";
+	if (mailbox_cmd(c, read_only ? "EXAMINE" : "SELECT", mailbox, tail, select_untagged, out, NULL, 1, &res, err) < 0)
+		return -1;
+	out->read_only = read_only || fleet_strcaseeq(res.code, "READ-ONLY");
+	c->counters.exists = out->exists;
+	c->counters.recent = out->recent;
+	return 0;
+}
+
+void imap_mailbox_release(struct imap_mailbox *m)
+{
+	imap_strlist_release(&m->flags);
+	imap_strlist_release(&m->permanentflags);
+}
+
+/* ---- SEARCH ------------------------------------------------------------------------------------ */
+
+static int uids_add(struct imap_uids *u, uint32_t uid, struct fleet_err *err)
+{
+	if (u->n >= SEARCH_MAX_UIDS)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "SEARCH_LIMIT",
+				     "search result larger than %u UIDs", SEARCH_MAX_UIDS);
+	u->v = xgrow(u->v, sizeof(*u->v), u->n + 1, &u->alloc);
+	u->v[u->n++] = uid;
+	return 0;
+}
+
+static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+{
+	struct imap_uids *u = ctx;
+	uint64_t v;
+
+	if (strcmp(r->name, "SEARCH") == 0) {
+		for (const struct imap_node *n = r->args; n; n = n->next) {
+			if (n->type == IMAP_NODE_LIST) /* (MODSEQ n) with CONDSTORE */
+				continue;
+			if (imap_node_u64(n, UINT32_MAX, &v) < 0 || v == 0)
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed SEARCH response");
+			if (uids_add(u, (uint32_t)v, err) < 0)
+				return -1;
+		}
+		return 1;
+	}
+	if (strcmp(r->name, "ESEARCH") == 0) {
+		for (const struct imap_node *n = r->args; n; n = n->next) {
+			struct imap_uidset set = {0};
+			uint64_t count;
+
+			if (!imap_node_is_atom(n, "ALL") || !n->next || n->next->type != IMAP_NODE_ATOM)
+				continue;
+			if (imap_uidset_parse(&set, n->next->str, n->next->len) < 0)
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed ESEARCH response");
+			count = imap_uidset_count(&set);
+			if (count + u->n > SEARCH_MAX_UIDS) {
+				imap_uidset_release(&set);
+				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "SEARCH_LIMIT",
+						     "search result larger than %u UIDs", SEARCH_MAX_UIDS);
+			}
+			for (uint64_t i = 0; i < count; i++) {
+				uint32_t uid;
+
+				imap_uidset_nth(&set, i, &uid);
+				uids_add(u, uid, err);
+			}
+			imap_uidset_release(&set);
+		}
+		return 1;
+	}
+	return 0;
+}
+
+int imap_uid_search(struct imap_conn *c, const char *criteria, struct imap_uids *out, struct fleet_err *err)
+{
+	int id;
+
+	if (strpbrk(criteria, "\r\n"))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "search criteria with CR/LF");
+	if (imap_conn_has_cap(c, "ESEARCH"))
+		id = imap_cmd_send(c, search_untagged, out, err, "UID SEARCH RETURN (ALL) %s", criteria);
+	else
+		id = imap_cmd_send(c, search_untagged, out, err, "UID SEARCH %s", criteria);
+	return id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_FOLDER, err);
+}
+
+void imap_uids_release(struct imap_uids *u)
+{
+	xfree(&u->v);
+	u->n = u->alloc = 0;
+}
+
+/* ---- QUOTA ---------------------------------------------------------------------------------------- */
+
+static int quota_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+{
+	struct imap_quota *q = ctx;
+	const struct imap_node *n = r->args;
+
+	if (strcmp(r->name, "QUOTAROOT") == 0)
+		return 1;
+	if (strcmp(r->name, "QUOTA") != 0)
+		return 0;
+	if (!imap_node_is_string(n) || !n->next || n->next->type != IMAP_NODE_LIST)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed QUOTA response");
+	if (q->has_storage || q->has_messages) /* the first root counts */
+		return 1;
+	snprintf(q->root, sizeof(q->root), "%s", n->str);
+	for (const struct imap_node *k = n->next->child; k && k->next && k->next->next; k = k->next->next->next) {
+		uint64_t used, limit;
+
+		if (imap_node_u64(k->next, UINT64_MAX, &used) < 0 || imap_node_u64(k->next->next, UINT64_MAX, &limit) < 0)
+			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed QUOTA response");
+		if (imap_node_is_atom(k, "STORAGE")) {
+			q->has_storage = 1;
+			q->storage_used_kb = used;
+			q->storage_limit_kb = limit;
+		} else if (imap_node_is_atom(k, "MESSAGE")) {
+			q->has_messages = 1;
+			q->messages_used = used;
+			q->messages_limit = limit;
+		}
+	}
+	return 1;
+}
+
+int imap_getquotaroot(struct imap_conn *c, const char *mailbox, struct imap_quota *q, struct fleet_err *err)
+{
+	memset(q, 0, sizeof(*q));
+	if (!imap_conn_has_cap(c, "QUOTA"))
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "QUOTA_MISSING",
+				     "%s: server does not offer QUOTA", c->label);
+	return mailbox_cmd(c, "GETQUOTAROOT", mailbox, NULL, quota_untagged, q, NULL, 1, NULL, err);
+}
+
+/* ---- UID FETCH ----------------------------------------------------------------------------------- */
+
+struct fetch_state {
+	const struct imap_fetch_cb *cb;
+	void *ctx;
+	struct imap_uidset set;
+	int want_main; /* items other than UID, FLAGS, MODSEQ were asked for */
+	int failed;
+};
+
+static void fetch_state_free(void *p)
+{
+	struct fetch_state *fs = p;
+
+	imap_uidset_release(&fs->set);
+	xfree(&fs);
+}
+
+static void fetch_fail(struct cmd *cmd, struct fetch_state *fs, struct fleet_err *e)
+{
+	fs->failed = 1;
+	cmd_fail(cmd, e);
+}
+
+/* BODY[...], BINARY[...], RFC822, RFC822.TEXT, but not header or MIME sections. */
+static int is_body_item(const char *item)
+{
+	const char *br;
+
+	if (fleet_strcaseeq(item, "RFC822") || fleet_strcaseeq(item, "RFC822.TEXT"))
+		return 1;
+	if (!fleet_strncaseeq(item, "BODY[", 5) && !fleet_strncaseeq(item, "BINARY[", 7))
+		return 0;
+	br = strchr(item, '[');
+	for (const char *p = br; *p && *p != ']'; p++)
+		if (fleet_strncaseeq(p, "HEADER", 6) || fleet_strncaseeq(p, "MIME", 4))
+			return 0;
+	return 1;
+}
+
+static int is_section_item(const char *item)
+{
+	return fleet_strncaseeq(item, "BODY[", 5) || fleet_strncaseeq(item, "BINARY[", 7) ||
+	       fleet_strncaseeq(item, "RFC822", 6);
+}
+
+static int fetch_lit_start(struct imap_conn *c, struct cmd *cmd, const struct imap_parser_event *ev)
+{
+	struct fetch_state *fs = cmd->ctx;
+	const struct imap_node *uidn;
+	uint64_t uid = 0;
+	struct fleet_err e;
+
+	if (strcmp(ev->resp->name, "FETCH") != 0 || !ev->resp->has_number)
+		return -1;
+	if (!fs->cb->on_body_start || !is_body_item(ev->item))
+		return 0;
+	uidn = imap_list_get(ev->resp->args, "UID");
+	if (uidn && imap_node_u64(uidn, UINT32_MAX, &uid) < 0)
+		uid = 0;
+	if (!fs->failed) {
+		fleet_err_clear(&e);
+		if (fs->cb->on_body_start(fs->ctx, ev->resp->number, (uint32_t)uid, ev->literal_size, &e) < 0)
+			fetch_fail(cmd, fs, &e);
+	}
+	return 1;
+}
+
+static void fetch_lit_data(struct imap_conn *c, struct cmd *cmd, const char *d, size_t n)
+{
+	struct fetch_state *fs = cmd->ctx;
+	struct fleet_err e;
+
+	if (fs->failed || !fs->cb->on_body_data)
+		return;
+	fleet_err_clear(&e);
+	if (fs->cb->on_body_data(fs->ctx, d, n, &e) < 0)
+		fetch_fail(cmd, fs, &e);
+}
+
+static void fetch_lit_end(struct imap_conn *c, struct cmd *cmd)
+{
+	struct fetch_state *fs = cmd->ctx;
+	struct fleet_err e;
+
+	if (fs->failed || !fs->cb->on_body_end)
+		return;
+	fleet_err_clear(&e);
+	if (fs->cb->on_body_end(fs->ctx, &e) < 0)
+		fetch_fail(cmd, fs, &e);
+}
+
+static const struct lit_ops fetch_lit_ops = {fetch_lit_start, fetch_lit_data, fetch_lit_end};
+
+static int fetch_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+{
+	struct fetch_state *fs = ctx;
+	struct imap_fetch_msg m;
+	int has_uid = 0, has_main = 0;
+	uint64_t v;
+
+	if (!r->has_number || strcmp(r->name, "FETCH") != 0 || !r->args || r->args->type != IMAP_NODE_LIST)
+		return 0;
+	memset(&m, 0, sizeof(m));
+	m.seq = r->number;
+	m.resp = r;
+	for (const struct imap_node *k = r->args->child; k; k = k->next ? k->next->next : NULL) {
+		const struct imap_node *val = k->next;
+
+		if (k->type != IMAP_NODE_ATOM || !val)
+			return 0; /* not name/value pairs: not a FETCH we understand */
+		if (fleet_strcaseeq(k->str, "UID")) {
+			if (imap_node_u64(val, UINT32_MAX, &v) < 0 || v == 0)
+				return 0;
+			m.uid = (uint32_t)v;
+			has_uid = 1;
+			continue;
+		}
+		if (fleet_strcaseeq(k->str, "FLAGS")) {
+			if (val->type == IMAP_NODE_LIST)
+				m.flags = val;
+			continue;
+		}
+		if (fleet_strcaseeq(k->str, "MODSEQ")) {
+			if (val->type == IMAP_NODE_LIST && imap_node_u64(val->child, UINT64_MAX, &v) == 0) {
+				m.has_modseq = 1;
+				m.modseq = v;
+			}
+			continue;
+		}
+		has_main = 1;
+		if (fleet_strcaseeq(k->str, "INTERNALDATE")) {
+			if (val->type == IMAP_NODE_QUOTED)
+				m.internaldate = val->str;
+		} else if (fleet_strcaseeq(k->str, "RFC822.SIZE")) {
+			if (imap_node_u64(val, UINT64_MAX, &v) == 0) {
+				m.has_size = 1;
+				m.rfc822_size = v;
+			}
+		} else if (is_section_item(k->str)) {
+			if (val->type == IMAP_NODE_STREAMED) {
+				m.body_streamed = 1;
+				m.body_size = val->size;
+			} else if (!m.section_name) {
+				m.section_name = k->str;
+				if (imap_node_is_string(val)) {
+					m.section = val->str;
+					m.section_len = val->len;
+				}
+			}
+		}
+	}
+	/* Flag updates from other sessions and UIDs outside the request are not ours. */
+	if (!has_uid || !imap_uidset_contains(&fs->set, m.uid) || (fs->want_main && !has_main))
+		return 0;
+	if (!fs->failed && fs->cb->on_message) {
+		fleet_err_clear(err);
+		if (fs->cb->on_message(fs->ctx, &m, err) < 0) {
+			fs->failed = 1;
+			return -1;
+		}
+	}
+	return 1;
+}
+
+int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items, const struct imap_fetch_cb *cb,
+		    void *ctx, struct fleet_err *err)
+{
+	struct fetch_state *fs;
+	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
+	int id;
+
+	if (strpbrk(items, "\r\n"))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "FETCH items with CR/LF");
+	fs = xcalloc(1, sizeof(*fs));
+	fs->cb = cb;
+	fs->ctx = ctx;
+	if (imap_uidset_parse(&fs->set, uidset, strlen(uidset)) < 0) {
+		fetch_state_free(fs);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "invalid UID set \"%.100s\"", uidset);
+	}
+	{
+		struct imap_strlist w = {0};
+
+		imap_code_words(items, &w);
+		for (size_t i = 0; i < w.n; i++)
+			if (!fleet_strcaseeq(w.v[i], "UID") && !fleet_strcaseeq(w.v[i], "FLAGS") &&
+			    !fleet_strcaseeq(w.v[i], "MODSEQ"))
+				fs->want_main = 1;
+		imap_strlist_release(&w);
+	}
+	fleet_buf_appendf(&cmd, "UID FETCH %s %s", uidset, items);
+	id = cmd_submit(c, fetch_untagged, fs, fetch_state_free, &fetch_lit_ops, cmd.data, cmd.len, NULL, err);
+	fleet_buf_release(&cmd);
+	return id;
+}
+
+int imap_fetch(struct imap_conn *c, const char *uidset, const char *items, const struct imap_fetch_cb *cb,
+	       void *ctx, struct fleet_err *err)
+{
+	int id = imap_fetch_send(c, uidset, items, cb, ctx, err);
+
+	if (id < 0)
+		return -1;
+	return imap_cmd_wait(c, id, NULL, FLEET_SCOPE_FOLDER, err);
+}
+
+/* ---- APPEND ------------------------------------------------------------------------------------- */
+
+int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
+		      uint64_t size, int *id, struct fleet_err *err)
+{
+	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
+	struct cmd *k;
+	int64_t t;
+	int tz, plus, r;
+
+	*id = -1;
+	if (can_send(c, err) < 0)
+		return -1;
+	if (internaldate && imap_internaldate_parse(internaldate, &t, &tz) < 0)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "INTERNALDATE",
+				     "invalid INTERNALDATE \"%.40s\"", internaldate);
+	if (flags && strpbrk(flags, "\r\n()\"{"))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG", "invalid flag list \"%.100s\"",
+				     flags);
+	fleet_buf_append_str(&cmd, "APPEND ");
+	if (imap_quote_mailbox(c, &cmd, mailbox, err) < 0) {
+		fleet_buf_release(&cmd);
+		return -1;
+	}
+	if (flags && *flags)
+		fleet_buf_appendf(&cmd, " (%s)", flags);
+	if (internaldate)
+		fleet_buf_appendf(&cmd, " \"%s\"", internaldate);
+	plus = imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && size <= 4096);
+	fleet_buf_appendf(&cmd, " {%llu%s}", (unsigned long long)size, plus ? "+" : "");
+	k = cmd_new(c, NULL, NULL, cmd.data);
+	if (is_trace(c))
+		log_trace("%s C: %s %s", c->label, k->tag, cmd.data);
+	r = conn_write(c, k->tag, strlen(k->tag), err);
+	r = r < 0 ? r : conn_write(c, " ", 1, err);
+	r = r < 0 ? r : conn_write(c, cmd.data, cmd.len, err);
+	r = r < 0 ? r : conn_write(c, "\r\n", 2, err);
+	fleet_buf_release(&cmd);
+	if (r < 0) {
+		cmd_unlink_free(c, k);
+		return -1;
+	}
+	if (!plus) {
+		r = wait_continuation(c, k, err);
+		if (r < 0) {
+			cmd_unlink_free(c, k);
+			return -1;
+		}
+		if (r == 0) { /* refused before the body: APPENDLIMIT, quota, no such folder */
+			cmd_collect(c, k, NULL, FLEET_SCOPE_MESSAGE, err);
+			return -1;
+		}
+	}
+	c->append_cmd = k;
+	c->append_left = size;
+	*id = k->id;
+	return 0;
+}
+
+int imap_append_data(struct imap_conn *c, const void *data, size_t len, struct fleet_err *err)
+{
+	if (c->broken)
+		return broken_err(c, err);
+	if (!c->append_cmd)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: no APPEND in progress",
+				     c->label);
+	if (len > c->append_left)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+				     "%s: APPEND body longer than the announced size", c->label);
+	if (conn_write(c, data, len, err) < 0)
+		return -1;
+	c->append_left -= len;
+	return 0;
+}
+
+int imap_append_end(struct imap_conn *c, struct fleet_err *err)
+{
+	if (c->broken)
+		return broken_err(c, err);
+	if (!c->append_cmd)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: no APPEND in progress",
+				     c->label);
+	if (c->append_left > 0)
+		/* The server still expects bytes: the stream is out of step for good. */
+		return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err, "APPEND body %llu bytes shorter than announced",
+				     (unsigned long long)c->append_left);
+	if (is_trace(c))
+		log_trace("%s C: <%s body sent>", c->label, c->append_cmd->tag);
+	c->append_cmd = NULL;
+	return conn_write(c, "\r\n", 2, err);
+}
+
+int imap_append_wait(struct imap_conn *c, int id, struct imap_append_result *res, struct fleet_err *err)
+{
+	struct imap_result r;
+
+	memset(res, 0, sizeof(*res));
+	if (imap_cmd_wait(c, id, &r, FLEET_SCOPE_MESSAGE, err) < 0)
+		return -1;
+	if (fleet_strcaseeq(r.code, "APPENDUID")) {
+		struct imap_uidset set = {0};
+		uint32_t v, uid;
+
+		if (imap_code_appenduid(r.code_args, &v, &set) == 0 && imap_uidset_count(&set) == 1 &&
+		    imap_uidset_nth(&set, 0, &uid) == 0) {
+			res->has_uid = 1;
+			res->uidvalidity = v;
+			res->uid = uid;
+		} else {
+			log_warn("%s: malformed APPENDUID \"%s\" ignored", c->label, r.code_args);
+		}
+		imap_uidset_release(&set);
+	}
+	return 0;
+}
+
+int imap_append_buf(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
+		    const void *data, size_t len, struct imap_append_result *res, struct fleet_err *err)
+{
+	int id;
+
+	if (imap_append_begin(c, mailbox, flags, internaldate, len, &id, err) < 0)
+		return -1;
+	if (imap_append_data(c, data, len, err) < 0 || imap_append_end(c, err) < 0)
+		return -1;
+	return imap_append_wait(c, id, res, err);
+}
+
+/* ---- INTERNALDATE ------------------------------------------------------------------------------ */
+
+static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, size_t n, unsigned *out)
+{
+	uint64_t v;
+
+	if (fleet_parse_u64n(s, n, 0, 99999, &v) < 0)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int imap_internaldate_parse(const char *s, int64_t *utc, int *tz_minutes)
+{
+	unsigned day, mon = 12, year, hh, mm, ss, tzh, tzm;
+	static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int sign;
+
+	/* "dd-Mon-yyyy hh:mm:ss +zzzz", day as "dd", " d" or "d" */
+	if (s[0] == ' ')
+		s++;
+	if (s[0] == '\0')
+		return -1;
+	if (s[1] == '-') {
+		if (digits(s, 1, &day) < 0)
+			return -1;
+		s += 2;
+	} else {
+		if (s[1] == '\0' || s[2] != '-' || digits(s, 2, &day) < 0)
+			return -1;
+		s += 3;
+	}
+	if (strlen(s) != 23 || s[3] != '-' || s[8] != ' ' || s[11] != ':' || s[14] != ':' || s[17] != ' ' ||
+	    (s[18] != '+' && s[18] != '-'))
+		return -1;
+	for (unsigned i = 0; i < 12; i++)
+		if (fleet_strncaseeq(s, months[i], 3))
+			mon = i;
+	if (mon == 12 || digits(s + 4, 4, &year) < 0 || digits(s + 9, 2, &hh) < 0 || digits(s + 12, 2, &mm) < 0 ||
+	    digits(s + 15, 2, &ss) < 0 || digits(s + 19, 2, &tzh) < 0 || digits(s + 21, 2, &tzm) < 0)
+		return -1;
+	if (day < 1 || day > mdays[mon] || hh > 23 || mm > 59 || ss > 60 || tzh > 23 || tzm > 59)
+		return -1;
+	sign = s[18] == '-' ? -1 : 1;
+	*tz_minutes = sign * (int)(tzh * 60 + tzm);
+	*utc = days_from_civil(year, mon + 1, day) * 86400 + hh * 3600 + mm * 60 + ss - (int64_t)*tz_minutes * 60;
+	return 0;
+}
+
+int imap_internaldate_format(int64_t utc, int tz_minutes, char *out, size_t cap)
+{
+	int64_t t = utc + (int64_t)tz_minutes * 60, days, sec;
+	int64_t z, era, y;
+	unsigned doe, yoe, doy, mp, d, m;
+	int atz = tz_minutes < 0 ? -tz_minutes : tz_minutes;
+	int n;
+
+	days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	sec = t - days * 86400;
+	/* civil_from_days (Hinnant) */
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = (int64_t)yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y < 0 || y > 9999)
+		return -1;
+	n = snprintf(out, cap, "%02u-%s-%04d %02d:%02d:%02d %c%02d%02d", d, months[m - 1], (int)y, (int)(sec / 3600),
+		     (int)(sec / 60 % 60), (int)(sec % 60), tz_minutes < 0 ? '-' : '+', atz / 60, atz % 60);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}

@@ -1,0 +1,940 @@
+/* Tests for io/imap (the IMAP client) against tests/tools/fakeimap.py, and, built with
+ * -DIMAP_TEST_LAB as test_imap_lab, over TLS against the fake with the lab's certificate and
+ * against the lab's real Dovecot.
+ *
+ * Each program checks its precondition in main (python3 for the fake; the lab's lab.env for the
+ * TLS program) and prints "1..0 # SKIP reason" when it is missing. Timeouts are small, so a client
+ * that hangs fails instead of blocking `make check`.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "io/imap.h"
+
+#define FAKE_PASSWORD "s3cr3t-Fake-pw"
+
+/* ---- the fake server ------------------------------------------------------------------------- */
+
+struct fake {
+	pid_t pid;
+	int port;
+	char log[256];
+};
+
+static char g_tmpdir[256];
+
+/* Starts fakeimap.py with the scenario and extra arguments (NULL-terminated). */
+static int fake_start(struct fake *f, const char *scenario, ...)
+{
+	static int seq;
+	const char *argv[32];
+	char script[512];
+	int n = 0, pfd[2];
+	va_list ap;
+	char line[32];
+	FILE *in;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(script, sizeof(script), "%s/tests/tools/fakeimap.py", IMAPFLEET_SRCDIR);
+	snprintf(f->log, sizeof(f->log), "%s/fake-%d-%s.log", g_tmpdir, ++seq, scenario);
+	argv[n++] = "python3";
+	argv[n++] = script;
+	argv[n++] = "--scenario";
+	argv[n++] = scenario;
+	argv[n++] = "--log";
+	argv[n++] = f->log;
+	va_start(ap, scenario);
+	while (n < 30 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	if (pipe(pfd) < 0)
+		return -1;
+	f->pid = fork();
+	if (f->pid < 0)
+		return -1;
+	if (f->pid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		execvp("python3", (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	in = fdopen(pfd[0], "r");
+	if (!in || !fgets(line, sizeof(line), in)) {
+		if (in)
+			fclose(in);
+		return -1;
+	}
+	fclose(in);
+	{
+		uint64_t port;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (fleet_parse_u64(line, 1, 65535, &port) < 0)
+			return -1;
+		f->port = (int)port;
+	}
+	return 0;
+}
+
+static void fake_stop(struct fake *f)
+{
+	if (f->pid > 0) {
+		kill(f->pid, SIGTERM);
+		waitpid(f->pid, NULL, 0);
+		f->pid = 0;
+	}
+}
+
+/* The fake's command log (heap string, "" when empty). */
+static char *fake_log(const struct fake *f)
+{
+	char why[128];
+	char *s = fleet_read_small_file(f->log, 1 << 20, why, sizeof(why));
+
+	return s ? s : xstrdup("");
+}
+
+static void opts_for(struct imap_options *o, const struct fake *f, enum io_tls_mode mode)
+{
+	memset(o, 0, sizeof(*o));
+	o->ep.host = "127.0.0.1";
+	o->ep.port = (uint16_t)f->port;
+	o->ep.mode = mode;
+	o->ep.connect_timeout_ms = 3000;
+	o->ep.io_timeout_ms = 3000;
+	o->user = "user";
+	o->password = FAKE_PASSWORD;
+	o->label = "src";
+	o->trace = 1;
+}
+
+/* ---- fetch/append helpers ---------------------------------------------------------------------- */
+
+struct collect {
+	int messages, starts, ends;
+	uint32_t last_uid, start_uid;
+	uint64_t announced, bytes, max_chunk;
+	struct fleet_buf body;
+	char section[256];
+	char date[40];
+	int fail_on_start;
+};
+
+static int on_message(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	struct collect *c = ctx;
+
+	c->messages++;
+	c->last_uid = m->uid;
+	if (m->section)
+		snprintf(c->section, sizeof(c->section), "%.*s", (int)m->section_len, m->section);
+	if (m->internaldate)
+		snprintf(c->date, sizeof(c->date), "%s", m->internaldate);
+	return 0;
+}
+
+static int on_body_start(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, struct fleet_err *err)
+{
+	struct collect *c = ctx;
+
+	c->starts++;
+	c->start_uid = uid;
+	c->announced = size;
+	fleet_buf_reset(&c->body);
+	if (c->fail_on_start)
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_MESSAGE, "TEST", "consumer refused");
+	return 0;
+}
+
+static int on_body_data(void *ctx, const char *data, size_t len, struct fleet_err *err)
+{
+	struct collect *c = ctx;
+
+	c->bytes += len;
+	if (len > c->max_chunk)
+		c->max_chunk = len;
+	if (c->body.len + len <= c->body.max)
+		fleet_buf_append(&c->body, data, len);
+	return 0;
+}
+
+static int on_body_end(void *ctx, struct fleet_err *err)
+{
+	struct collect *c = ctx;
+
+	c->ends++;
+	return 0;
+}
+
+static const struct imap_fetch_cb stream_cb = {on_message, on_body_start, on_body_data, on_body_end};
+
+static void collect_init(struct collect *c)
+{
+	memset(c, 0, sizeof(*c));
+	fleet_buf_init(&c->body, 8 << 20);
+}
+
+#ifndef IMAP_TEST_LAB
+
+/* ---- security ------------------------------------------------------------------------------------- */
+
+static void starttls_not_offered_is_refused_before_any_login(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+	char *log;
+
+	assert_int_equal(fake_start(&f, "no-starttls", NULL), 0);
+	opts_for(&o, &f, IO_TLS_STARTTLS);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), -1);
+	assert_null(c);
+	assert_string_equal(err.code, "STARTTLS_UNAVAILABLE");
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_non_null(strstr(err.message, "does not offer STARTTLS"));
+	assert_non_null(strstr(err.detail, "--ssl"));
+	fake_stop(&f);
+	log = fake_log(&f);
+	assert_null(strstr(log, "LOGIN"));
+	assert_null(strstr(log, "AUTHENTICATE"));
+	xfree(&log);
+}
+
+static void bytes_after_the_starttls_ok_are_rejected(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+	char *log;
+
+	assert_int_equal(fake_start(&f, "starttls-injection", NULL), 0);
+	opts_for(&o, &f, IO_TLS_STARTTLS);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), -1);
+	assert_string_equal(err.code, "STARTTLS_INJECTION");
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	fake_stop(&f);
+	log = fake_log(&f);
+	assert_non_null(strstr(log, "STARTTLS"));
+	assert_null(strstr(log, "LOGIN"));
+	xfree(&log);
+}
+
+static void cleartext_login_needs_plain_mode_chosen_explicitly(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+
+	assert_int_equal(fake_start(&f, "no-starttls", "--password", FAKE_PASSWORD, NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_false(io_stream_is_tls(imap_conn_stream(c)));
+	imap_conn_close(&c);
+	fake_stop(&f);
+}
+
+/* ---- hostile and broken servers ---------------------------------------------------------------- */
+
+static void malformed_responses_are_a_protocol_bug(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+	uint64_t t0 = fleet_now_ms();
+
+	assert_int_equal(fake_start(&f, "malformed", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_BUG);
+	assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
+	assert_string_equal(err.code, "PARSE");
+	assert_non_null(strstr(err.detail, "FETCH (UID 1))"));
+	assert_true(fleet_now_ms() - t0 < 5000);
+	fake_stop(&f);
+}
+
+static void connection_closed_mid_literal_is_transient(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_mailbox mb = {0};
+	struct collect col;
+	struct fleet_err err;
+
+	collect_init(&col);
+	assert_int_equal(fake_start(&f, "truncated", "--password", FAKE_PASSWORD, NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_int_equal(imap_select(c, "INBOX", 0, &mb, &err), 0);
+	assert_int_equal(imap_fetch(c, "1:*", "(UID BODY.PEEK[])", &stream_cb, &col, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	assert_string_equal(err.code, "EOF");
+	assert_non_null(strstr(err.message, "middle of a response"));
+	assert_int_equal(col.starts, 1);
+	assert_int_equal(col.ends, 0);
+	assert_true(imap_conn_is_broken(c));
+	/* Every later command fails the same way instead of hanging. */
+	assert_int_equal(imap_noop(c, &err), -1);
+	assert_string_equal(err.code, "EOF");
+	imap_mailbox_release(&mb);
+	imap_conn_close(&c);
+	fleet_buf_release(&col.body);
+	fake_stop(&f);
+}
+
+static void literal_above_the_limit_is_refused(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_mailbox mb = {0};
+	struct collect col;
+	struct fleet_err err;
+
+	collect_init(&col);
+	assert_int_equal(fake_start(&f, "huge-literal", "--password", FAKE_PASSWORD, NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_int_equal(imap_select(c, "INBOX", 1, &mb, &err), 0);
+	assert_int_equal(imap_fetch(c, "1:*", "(UID BODY.PEEK[])", &stream_cb, &col, &err), -1);
+	assert_string_equal(err.code, "PARSE_LIMIT");
+	assert_int_equal(err.cls, FLEET_ERR_BUG);
+	assert_int_equal(col.starts, 0);
+	imap_mailbox_release(&mb);
+	imap_conn_close(&c);
+	fleet_buf_release(&col.body);
+	fake_stop(&f);
+}
+
+static void bye_greeting_is_transient(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+
+	assert_int_equal(fake_start(&f, "bye", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_open(&o, &c, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	assert_string_equal(err.code, "UNAVAILABLE");
+	assert_non_null(strstr(err.message, "maintenance"));
+	fake_stop(&f);
+}
+
+/* ---- refusals ------------------------------------------------------------------------------------ */
+
+static void login_refusals_keep_their_class(void **state)
+{
+	static const struct {
+		const char *scenario;
+		enum fleet_err_class cls;
+		const char *code;
+	} cases[] = {
+		{"authfail", FLEET_ERR_AUTH, "AUTHENTICATIONFAILED"},
+		{"throttle", FLEET_ERR_THROTTLED, "THROTTLED"},
+		{"limit", FLEET_ERR_THROTTLED, "LIMIT"},
+		{"unavailable", FLEET_ERR_TRANSIENT, "UNAVAILABLE"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake f;
+		struct imap_options o;
+		struct imap_conn *c = NULL;
+		struct fleet_err err;
+
+		assert_int_equal(fake_start(&f, cases[i].scenario, "--password", FAKE_PASSWORD, NULL), 0);
+		opts_for(&o, &f, IO_TLS_PLAIN);
+		assert_int_equal(imap_conn_connect(&o, &c, &err), -1);
+		if (err.cls != cases[i].cls || strcmp(err.code, cases[i].code) != 0)
+			fail_msg("%s: got %s %s: %s", cases[i].scenario, fleet_err_class_name(err.cls), err.code, err.message);
+		assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
+		assert_non_null(strstr(err.message, "could not log in as user"));
+		fake_stop(&f);
+	}
+}
+
+static void wrong_password_is_auth_class_with_server_text(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+
+	assert_int_equal(fake_start(&f, "normal", "--password", "other", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_AUTH);
+	assert_non_null(strstr(err.message, "Authentication failed"));
+	assert_null(strstr(err.message, FAKE_PASSWORD));
+	fake_stop(&f);
+}
+
+static void throttled_select_then_recovery(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_mailbox mb = {0};
+	struct fleet_err err;
+
+	assert_int_equal(fake_start(&f, "throttle", "--password", FAKE_PASSWORD, "--throttle-on", "select",
+				    "--throttle-count", "1", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_int_equal(imap_select(c, "INBOX", 0, &mb, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_THROTTLED);
+	assert_string_equal(err.code, "THROTTLED");
+	assert_true(fleet_err_retryable(&err));
+	/* A refusal is not a broken connection. */
+	assert_int_equal(imap_noop(c, &err), 0);
+	imap_conn_close(&c);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_int_equal(imap_select(c, "INBOX", 0, &mb, &err), 0);
+	assert_int_equal(mb.exists, 3);
+	imap_mailbox_release(&mb);
+	imap_conn_close(&c);
+	fake_stop(&f);
+}
+
+/* ---- a whole session ------------------------------------------------------------------------------ */
+
+static void full_session_lists_selects_fetches_and_appends_pipelined(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_mailbox mb = {0};
+	struct imap_list list = {0};
+	struct imap_status_info st;
+	struct imap_uids uids = {0};
+	struct imap_append_result ar;
+	struct collect col;
+	struct fleet_err err;
+	int ids[3];
+	char *log;
+
+	collect_init(&col);
+	assert_int_equal(fake_start(&f, "normal", "--password", FAKE_PASSWORD, NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_true(imap_conn_has_cap(c, "uidplus"));
+	assert_true(imap_conn_has_cap(c, "LITERAL+"));
+	assert_int_equal(imap_create(c, "Entw\xc3\xbc" "rfe", &err), 0);
+	assert_int_equal(imap_create(c, "Entw\xc3\xbc" "rfe", &err), -1);
+	assert_string_equal(err.code, "ALREADYEXISTS");
+	assert_int_equal(err.scope, FLEET_SCOPE_FOLDER);
+	assert_int_equal(imap_subscribe(c, "Entw\xc3\xbc" "rfe", &err), 0);
+	assert_int_equal(imap_list(c, &list, &err), 0);
+	assert_int_equal(list.n, 2);
+	assert_string_equal(list.v[0].name, "Entw\xc3\xbc" "rfe");
+	assert_string_equal(list.v[0].wire, "Entw&APw-rfe");
+	assert_int_equal(list.v[0].delim, '/');
+	assert_true(list.v[0].flags & IMAP_MBX_SUBSCRIBED);
+	assert_string_equal(list.v[1].name, "INBOX");
+	assert_false(list.v[1].flags & IMAP_MBX_SUBSCRIBED);
+	assert_int_equal(imap_status(c, "INBOX", &st, &err), 0);
+	assert_int_equal(st.messages, 3);
+	assert_int_equal(st.uidnext, 4);
+	assert_true(st.have & IMAP_HAVE_UIDVALIDITY);
+	assert_int_equal(imap_status(c, "Nope", &st, &err), -1);
+	assert_string_equal(err.code, "NONEXISTENT");
+
+	assert_int_equal(imap_select(c, "INBOX", 0, &mb, &err), 0);
+	assert_int_equal(mb.exists, 3);
+	assert_int_equal(mb.uidnext, 4);
+	assert_true(mb.uidvalidity > 0);
+	assert_false(mb.read_only);
+	assert_true(imap_strlist_find(&mb.permanentflags, "\\*") >= 0);
+
+	/* Metadata: headers buffered and delivered with the message. */
+	assert_int_equal(imap_fetch(c, "2", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+				    &stream_cb, &col, &err), 0);
+	assert_int_equal(col.messages, 1);
+	assert_int_equal(col.last_uid, 2);
+	assert_int_equal(col.starts, 0);
+	assert_string_equal(col.section, "Message-ID: <fake-2@example.com>\r\n\r\n");
+	assert_string_equal(col.date, "17-Jul-1996 02:44:25 -0700");
+
+	/* Bodies: streamed, UID known at body start. */
+	col.messages = 0;
+	assert_int_equal(imap_fetch(c, "1:*", "(UID BODY.PEEK[])", &stream_cb, &col, &err), 0);
+	assert_int_equal(col.messages, 3);
+	assert_int_equal(col.starts, 3);
+	assert_int_equal(col.ends, 3);
+	assert_int_equal(col.start_uid, 3);
+	assert_non_null(strstr(fleet_buf_cstr(&col.body), "Subject: test 3"));
+
+	/* Three APPENDs in flight at once with LITERAL+. */
+	for (int i = 0; i < 3; i++) {
+		char msg[128];
+		int n = snprintf(msg, sizeof(msg), "Subject: appended %d\r\n\r\nhello %d\r\n", i, i);
+
+		assert_int_equal(imap_append_begin(c, "INBOX", "\\Seen", "01-Jan-2020 10:00:00 +0100", (uint64_t)n, &ids[i],
+						   &err), 0);
+		assert_int_equal(imap_append_data(c, msg, 5, &err), 0);
+		assert_int_equal(imap_append_data(c, msg + 5, (size_t)n - 5, &err), 0);
+		assert_int_equal(imap_append_end(c, &err), 0);
+	}
+	assert_int_equal(imap_conn_in_flight(c), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(imap_append_wait(c, ids[i], &ar, &err), 0);
+		assert_true(ar.has_uid);
+		assert_int_equal(ar.uid, 4 + i);
+		assert_int_equal(ar.uidvalidity, mb.uidvalidity);
+	}
+	assert_int_equal(imap_uid_search(c, "ALL", &uids, &err), 0);
+	assert_int_equal(uids.n, 6);
+	assert_int_equal(uids.v[5], 6);
+	assert_int_equal(imap_uid_store(c, "1", IMAP_STORE_ADD, "\\Deleted", 1, &err), 0);
+	assert_int_equal(imap_uid_expunge(c, "1", &err), 0);
+	imap_uids_release(&uids);
+	assert_int_equal(imap_uid_search(c, "UID 1:3", &uids, &err), 0);
+	assert_int_equal(uids.n, 2);
+	assert_int_equal(imap_logout(c, &err), 0);
+	imap_conn_close(&c);
+	fake_stop(&f);
+
+	log = fake_log(&f);
+	assert_non_null(strstr(log, "plain C: a1 AUTHENTICATE PLAIN "));
+	assert_non_null(strstr(log, "CREATE \"Entw&APw-rfe\""));
+	assert_non_null(strstr(log, "UID FETCH 1:* (UID BODY.PEEK[])"));
+	assert_non_null(strstr(log, "APPEND \"INBOX\" (\\Seen) \"01-Jan-2020 10:00:00 +0100\" {33 bytes}"));
+	xfree(&log);
+	imap_uids_release(&uids);
+	imap_list_release(&list);
+	imap_mailbox_release(&mb);
+	fleet_buf_release(&col.body);
+}
+
+static void without_uidplus_and_literal_plus_append_waits_for_continuation(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_append_result ar;
+	struct fleet_err err;
+	/* A password that cannot be a quoted string: it goes as a synchronising literal. */
+	const char *pw = "p\xc3\xa4ss\"w\\rd";
+	char *log;
+
+	assert_int_equal(fake_start(&f, "no-uidplus", "--password", pw, NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	o.password = pw;
+	o.auth = IMAP_AUTH_LOGIN;
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_false(imap_conn_has_cap(c, "LITERAL+"));
+	assert_int_equal(imap_append_buf(c, "INBOX", NULL, NULL, "Subject: x\r\n\r\ny\r\n", 17, &ar, &err), 0);
+	assert_false(ar.has_uid);
+	assert_int_equal(imap_uid_expunge(c, "1", &err), -1);
+	assert_string_equal(err.code, "UIDPLUS_MISSING");
+	imap_conn_close(&c);
+	fake_stop(&f);
+	log = fake_log(&f);
+	assert_non_null(strstr(log, "LOGIN \"user\" {"));
+	assert_non_null(strstr(log, "APPEND \"INBOX\" {17 bytes}"));
+	xfree(&log);
+}
+
+static void one_refused_append_does_not_stop_the_others(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_append_result ar;
+	struct fleet_err err;
+	int ids[3];
+
+	assert_int_equal(fake_start(&f, "append-no", "--password", FAKE_PASSWORD, "--reject-append", "2", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(imap_append_begin(c, "INBOX", NULL, NULL, 9, &ids[i], &err), 0);
+		assert_int_equal(imap_append_data(c, "Subject:x", 9, &err), 0);
+		assert_int_equal(imap_append_end(c, &err), 0);
+	}
+	assert_int_equal(imap_append_wait(c, ids[0], &ar, &err), 0);
+	assert_int_equal(imap_append_wait(c, ids[1], &ar, &err), -1);
+	assert_string_equal(err.code, "TOOBIG");
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_int_equal(err.scope, FLEET_SCOPE_MESSAGE);
+	assert_int_equal(imap_append_wait(c, ids[2], &ar, &err), 0);
+	assert_true(ar.has_uid);
+	imap_conn_close(&c);
+	fake_stop(&f);
+}
+
+static void a_failing_body_consumer_fails_the_fetch_but_not_the_connection(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_mailbox mb = {0};
+	struct collect col;
+	struct fleet_err err;
+
+	collect_init(&col);
+	col.fail_on_start = 1;
+	assert_int_equal(fake_start(&f, "normal", "--password", FAKE_PASSWORD, NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_int_equal(imap_select(c, "INBOX", 1, &mb, &err), 0);
+	assert_true(mb.read_only);
+	assert_int_equal(imap_fetch(c, "1:*", "(UID BODY.PEEK[])", &stream_cb, &col, &err), -1);
+	assert_string_equal(err.code, "TEST");
+	assert_int_equal(col.bytes, 0);
+	assert_int_equal(imap_noop(c, &err), 0);
+	imap_mailbox_release(&mb);
+	imap_conn_close(&c);
+	fleet_buf_release(&col.body);
+	fake_stop(&f);
+}
+
+static void traces_show_commands_but_never_the_password(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+	char path[300], why[128], *trace;
+	FILE *sink;
+	const char *pw = "p\xc3\xa4ss-Trace-Secret";
+
+	snprintf(path, sizeof(path), "%s/trace.log", g_tmpdir);
+	sink = fopen(path, "w");
+	assert_non_null(sink);
+	fleet_log_set_sink(sink);
+	fleet_log_set_level(FLEET_LOG_TRACE);
+	for (int mech = 0; mech < 2; mech++) {
+		assert_int_equal(fake_start(&f, mech ? "no-uidplus" : "normal", "--password", pw, NULL), 0);
+		opts_for(&o, &f, IO_TLS_PLAIN);
+		o.password = pw;
+		o.auth = mech ? IMAP_AUTH_LOGIN : IMAP_AUTH_PLAIN;
+		assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+		assert_int_equal(imap_noop(c, &err), 0);
+		imap_conn_close(&c);
+		fake_stop(&f);
+	}
+	fleet_log_set_level(FLEET_LOG_INFO);
+	fleet_log_set_sink(NULL);
+	fclose(sink);
+	trace = fleet_read_small_file(path, 1 << 20, why, sizeof(why));
+	assert_non_null(trace);
+	assert_non_null(strstr(trace, "src C: a1 AUTHENTICATE PLAIN <redacted>"));
+	assert_non_null(strstr(trace, "src C: a1 LOGIN \"user\" <redacted>"));
+	assert_non_null(strstr(trace, "src S: * OK [CAPABILITY"));
+	assert_non_null(strstr(trace, "src C: a2 NOOP"));
+	assert_null(strstr(trace, pw));
+	assert_null(strstr(trace, "Trace-Secret"));
+	xfree(&trace);
+}
+
+#else /* IMAP_TEST_LAB */
+
+struct lab {
+	char ca[512], host[128], secrets[512];
+	int src_imaps, dst_imaps, dst_imap;
+	char cert[512], key[512];
+};
+
+static struct lab g_lab;
+
+/* Reads KEY='value' lines of lab.env. */
+static int lab_load(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		char *eq = strchr(line, '='), *v;
+		size_t n;
+		uint64_t port;
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		v[strcspn(v, "\r\n")] = '\0';
+		n = strlen(v);
+		if (n >= 2 && v[0] == '\'' && v[n - 1] == '\'') {
+			v[n - 1] = '\0';
+			v++;
+		}
+		if (!strcmp(line, "export LAB_CA"))
+			snprintf(g_lab.ca, sizeof(g_lab.ca), "%s", v);
+		else if (!strcmp(line, "export LAB_HOST"))
+			snprintf(g_lab.host, sizeof(g_lab.host), "%s", v);
+		else if (!strcmp(line, "export LAB_SECRETS"))
+			snprintf(g_lab.secrets, sizeof(g_lab.secrets), "%s", v);
+		else if (!strcmp(line, "export LAB_DIR")) {
+			snprintf(g_lab.cert, sizeof(g_lab.cert), "%s/tls/server.pem", v);
+			snprintf(g_lab.key, sizeof(g_lab.key), "%s/tls/server.key", v);
+		} else if (fleet_parse_u64(v, 1, 65535, &port) == 0) {
+			if (!strcmp(line, "export LAB_SRC_IMAPS"))
+				g_lab.src_imaps = (int)port;
+			else if (!strcmp(line, "export LAB_DST_IMAPS"))
+				g_lab.dst_imaps = (int)port;
+			else if (!strcmp(line, "export LAB_DST_IMAP"))
+				g_lab.dst_imap = (int)port;
+		}
+	}
+	fclose(fp);
+	return g_lab.ca[0] && g_lab.secrets[0] && g_lab.dst_imaps ? 0 : -1;
+}
+
+static char *lab_password(const char *side, const char *user)
+{
+	char path[700], why[128];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", g_lab.secrets, side, user);
+	return fleet_read_small_file(path, 4096, why, sizeof(why));
+}
+
+static void lab_opts(struct imap_options *o, int port, enum io_tls_mode mode, const char *pw)
+{
+	memset(o, 0, sizeof(*o));
+	o->ep.host = g_lab.host[0] ? g_lab.host : "localhost";
+	o->ep.port = (uint16_t)port;
+	o->ep.mode = mode;
+	o->ep.cafile = g_lab.ca;
+	o->ep.connect_timeout_ms = 5000;
+	o->ep.io_timeout_ms = 10000;
+	o->user = "user01";
+	o->password = pw;
+	o->label = "dst";
+}
+
+static void starttls_to_the_fake_with_the_lab_certificate_logs_in_only_after_tls(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+	char *log;
+
+	assert_int_equal(fake_start(&f, "normal", "--password", FAKE_PASSWORD, "--cert", g_lab.cert, "--key", g_lab.key,
+				    NULL), 0);
+	opts_for(&o, &f, IO_TLS_STARTTLS);
+	o.ep.host = "localhost";
+	o.ep.cafile = g_lab.ca;
+	if (imap_conn_connect(&o, &c, &err) < 0)
+		fail_msg("%s (%s)", err.message, err.detail);
+	assert_true(io_stream_is_tls(imap_conn_stream(c)));
+	assert_false(imap_conn_has_cap(c, "STARTTLS"));
+	imap_conn_close(&c);
+	fake_stop(&f);
+	log = fake_log(&f);
+	assert_non_null(strstr(log, "1 plain C: a1 STARTTLS"));
+	assert_non_null(strstr(log, "1 tls C: a2 CAPABILITY"));
+	assert_non_null(strstr(log, "1 tls C: a3 AUTHENTICATE PLAIN"));
+	assert_null(strstr(log, "plain C: a3"));
+	xfree(&log);
+}
+
+static void implicit_tls_to_the_fake_verifies_the_certificate(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct fleet_err err;
+
+	assert_int_equal(fake_start(&f, "normal", "--password", FAKE_PASSWORD, "--cert", g_lab.cert, "--key", g_lab.key,
+				    "--implicit-tls", NULL), 0);
+	opts_for(&o, &f, IO_TLS_IMPLICIT);
+	o.ep.host = "localhost";
+	o.ep.cafile = g_lab.ca;
+	if (imap_conn_connect(&o, &c, &err) < 0)
+		fail_msg("%s (%s)", err.message, err.detail);
+	imap_conn_close(&c);
+	/* Without the lab CA the certificate is not trusted: no fallback, no login. */
+	o.ep.cafile = NULL;
+	assert_int_equal(imap_conn_connect(&o, &c, &err), -1);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	fake_stop(&f);
+}
+
+static void dovecot_login_select_append_and_streamed_fetch_round_trip(void **state)
+{
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_mailbox mb = {0};
+	struct imap_append_result ar;
+	struct collect col;
+	struct fleet_err err;
+	struct fleet_buf msg = FLEET_BUF_INIT(8 << 20);
+	char *pw = lab_password("dst", "user01");
+	char uidset[32];
+	int id;
+
+	assert_non_null(pw);
+	collect_init(&col);
+	lab_opts(&o, g_lab.dst_imaps, IO_TLS_IMPLICIT, pw);
+	if (imap_conn_connect(&o, &c, &err) < 0)
+		fail_msg("%s (%s)", err.message, err.detail);
+	assert_true(imap_conn_has_cap(c, "IMAP4rev1"));
+	assert_int_equal(imap_select(c, "INBOX", 0, &mb, &err), 0);
+	assert_true(mb.uidvalidity > 0);
+
+	/* A 3 MB message, appended in chunks and fetched back in chunks. */
+	fleet_buf_appendf(&msg, "From: lab@example.com\r\nSubject: imapfleet client test %llu\r\n"
+				"Message-ID: <client-%llu@imapfleet.test>\r\n\r\n",
+			  (unsigned long long)fleet_wall_ms(), (unsigned long long)fleet_wall_ms());
+	while (msg.len < 3 * 1024 * 1024)
+		fleet_buf_append_str(&msg, "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n");
+	assert_int_equal(imap_append_begin(c, "INBOX", "\\Seen $Test", "17-Jul-1996 02:44:25 -0700", msg.len, &id, &err),
+			 0);
+	for (size_t off = 0; off < msg.len; off += 100000) {
+		size_t n = msg.len - off < 100000 ? msg.len - off : 100000;
+
+		assert_int_equal(imap_append_data(c, msg.data + off, n, &err), 0);
+	}
+	assert_int_equal(imap_append_end(c, &err), 0);
+	if (imap_append_wait(c, id, &ar, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_true(ar.has_uid);
+	assert_int_equal(ar.uidvalidity, mb.uidvalidity);
+	snprintf(uidset, sizeof(uidset), "%u", ar.uid);
+	assert_int_equal(imap_fetch(c, uidset, "(UID INTERNALDATE BODY.PEEK[])", &stream_cb, &col, &err), 0);
+	assert_int_equal(col.starts, 1);
+	assert_int_equal(col.start_uid, ar.uid);
+	assert_int_equal(col.announced, msg.len);
+	assert_int_equal(col.body.len, msg.len);
+	assert_memory_equal(col.body.data, msg.data, msg.len);
+	assert_true(col.max_chunk <= 64 * 1024);
+	assert_string_equal(col.date, "17-Jul-1996 02:44:25 -0700");
+	assert_int_equal(imap_uid_store(c, uidset, IMAP_STORE_ADD, "\\Deleted", 1, &err), 0);
+	if (imap_conn_has_cap(c, "UIDPLUS"))
+		assert_int_equal(imap_uid_expunge(c, uidset, &err), 0);
+	assert_int_equal(imap_logout(c, &err), 0);
+	imap_conn_close(&c);
+	imap_mailbox_release(&mb);
+	fleet_buf_release(&msg);
+	fleet_buf_release(&col.body);
+	xfree(&pw);
+}
+
+static void dovecot_starttls_login_and_namespace(void **state)
+{
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_namespace ns;
+	struct imap_list list = {0};
+	struct fleet_err err;
+	char *pw = lab_password("dst", "user01");
+
+	if (!g_lab.dst_imap)
+		skip();
+	assert_non_null(pw);
+	lab_opts(&o, g_lab.dst_imap, IO_TLS_STARTTLS, pw);
+	if (imap_conn_connect(&o, &c, &err) < 0)
+		fail_msg("%s (%s)", err.message, err.detail);
+	assert_true(io_stream_is_tls(imap_conn_stream(c)));
+	assert_int_equal(imap_namespace(c, &ns, &err), 0);
+	assert_true(ns.delim != 0);
+	assert_int_equal(imap_list(c, &list, &err), 0);
+	assert_true(list.n >= 1);
+	imap_list_release(&list);
+	imap_conn_close(&c);
+	xfree(&pw);
+}
+
+#endif /* IMAP_TEST_LAB */
+
+static int setup_group(void **state)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(g_tmpdir, sizeof(g_tmpdir), "%s/imapfleet-client-XXXXXX", t ? t : "/tmp");
+	if (!mkdtemp(g_tmpdir))
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static int teardown_group(void **state)
+{
+	char cmd[300];
+
+	/* Logs are small; keep them when a test failed is not worth the clutter. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
+	return system(cmd) == 0 ? 0 : 0;
+}
+
+int main(void)
+{
+#ifndef IMAP_TEST_LAB
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(starttls_not_offered_is_refused_before_any_login),
+		cmocka_unit_test(bytes_after_the_starttls_ok_are_rejected),
+		cmocka_unit_test(cleartext_login_needs_plain_mode_chosen_explicitly),
+		cmocka_unit_test(malformed_responses_are_a_protocol_bug),
+		cmocka_unit_test(connection_closed_mid_literal_is_transient),
+		cmocka_unit_test(literal_above_the_limit_is_refused),
+		cmocka_unit_test(bye_greeting_is_transient),
+		cmocka_unit_test(login_refusals_keep_their_class),
+		cmocka_unit_test(wrong_password_is_auth_class_with_server_text),
+		cmocka_unit_test(throttled_select_then_recovery),
+		cmocka_unit_test(full_session_lists_selects_fetches_and_appends_pipelined),
+		cmocka_unit_test(without_uidplus_and_literal_plus_append_waits_for_continuation),
+		cmocka_unit_test(one_refused_append_does_not_stop_the_others),
+		cmocka_unit_test(a_failing_body_consumer_fails_the_fetch_but_not_the_connection),
+		cmocka_unit_test(traces_show_commands_but_never_the_password),
+	};
+
+	if (system("python3 -c 'import ssl' >/dev/null 2>&1") != 0) {
+		printf("1..0 # SKIP python3 is needed for tests/tools/fakeimap.py\n");
+		return 0;
+	}
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("imap_client", tests, setup_group, teardown_group);
+#else
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(starttls_to_the_fake_with_the_lab_certificate_logs_in_only_after_tls),
+		cmocka_unit_test(implicit_tls_to_the_fake_verifies_the_certificate),
+		cmocka_unit_test(dovecot_login_select_append_and_streamed_fetch_round_trip),
+		cmocka_unit_test(dovecot_starttls_login_and_namespace),
+	};
+	const char *dir = getenv("LAB_DIR");
+	char env[600];
+
+	snprintf(env, sizeof(env), "%s/lab.env", dir && *dir ? dir : IMAPFLEET_SRCDIR "/.lab");
+	if (lab_load(env) < 0) {
+		printf("1..0 # SKIP the lab is not running (scripts/lab.sh up)\n");
+		return 0;
+	}
+	if (system("python3 -c 'import ssl' >/dev/null 2>&1") != 0) {
+		printf("1..0 # SKIP python3 is needed for tests/tools/fakeimap.py\n");
+		return 0;
+	}
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("imap_lab", tests, setup_group, teardown_group);
+#endif
+}
