@@ -26,6 +26,11 @@ const struct cli_command *cli_find_command(const char *name);
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_worker(int argc, char **argv);
 int cli_cmd_sync(int argc, char **argv);
+int cli_cmd_preflight(int argc, char **argv);
+int cli_cmd_probe(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
+int cli_cmd_retry(int argc, char **argv);
 
 /* Shared by the commands that print an account's outcome. */
 struct engine_stats;

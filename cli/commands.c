@@ -1,18 +1,12 @@
 /* cli/commands.c: the table of subcommands. Each lives in its own cli/cmd_*.c file. */
-#include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 
-static int not_yet(int argc, char **argv)
-{
-	fprintf(stderr, "imapfleet %s: this command is not implemented yet in this build\n", argv[0]);
-	return CLI_EXIT_INTERNAL;
-}
-
 static const struct cli_command commands[] = {
-	{"run", cli_cmd_run}, {"worker", cli_cmd_worker}, {"preflight", not_yet}, {"sync", cli_cmd_sync},
-	{"probe", not_yet},   {"status", not_yet}, {"report", not_yet},    {"retry", not_yet},
+	{"run", cli_cmd_run},	      {"worker", cli_cmd_worker}, {"preflight", cli_cmd_preflight},
+	{"sync", cli_cmd_sync},	      {"probe", cli_cmd_probe},	  {"status", cli_cmd_status},
+	{"report", cli_cmd_report}, {"retry", cli_cmd_retry},
 };
 
 const struct cli_command *cli_find_command(const char *name)
