@@ -9,7 +9,7 @@ PACKAGES=(
 	libcmocka-dev                                  # unit tests
 	postgresql openssl python3                     # lab: state store, CA, seeding and checks
 	dovecot-core dovecot-imapd                     # lab: source and destination IMAP servers
-	procps psmisc                                  # pgrep/pkill/fuser for the lab and tests
+	procps psmisc time                                # pgrep/pkill/fuser for the lab and tests
 	isync                                          # mbsync, the peer the benchmark compares with
 )
 

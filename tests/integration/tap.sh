@@ -19,3 +19,62 @@ lab_require() {
 	. "$_labdir/lab.env"
 }
 IMAPFLEET=${top_builddir:-.}/imapfleet
+
+# ---- lab helpers --------------------------------------------------------------------------------
+MAILCMP="python3 ${top_srcdir:-.}/tests/tools/mailcmp.py"
+
+# fresh_db NAME: a private database for one test; sets STATE_URL; dropped by drop_db.
+fresh_db() {
+	_db="t_$1_$$"
+	psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $_db" -c "create database $_db owner imapfleet" >/dev/null 2>&1
+	STATE_URL="${LAB_PG_URL%/imapfleet}/$_db"
+}
+drop_db() { psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $_db with (force)" >/dev/null 2>&1 || true; }
+
+# wipe_dst USER...: empties destination accounts (every folder but INBOX deleted, INBOX expunged).
+wipe_dst() {
+	for _u in "$@"; do
+		python3 - "$LAB_DST_IMAPS" "$_u" "$LAB_SECRETS/dst/$_u" "$LAB_CA" <<'PY' || return 1
+import imaplib, ssl, sys, re
+port, user, pwfile, ca = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile=ca)
+m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ctx)
+m.login(user, open(pwfile).read().strip())
+typ, data = m.list('""', '*')
+names = []
+for line in data or []:
+    if not line:
+        continue
+    s = line.decode() if isinstance(line, bytes) else line[0].decode()
+    mm = re.match(r'\((.*?)\) (NIL|"[^"]*") (.*)$', s)
+    if mm:
+        names.append(mm.group(3))
+for n in sorted(names, key=len, reverse=True):
+    if n.strip('"').upper() != "INBOX":
+        m.unsubscribe(n)
+        m.delete(n)
+m.select("INBOX")
+m.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+m.expunge()
+m.logout()
+PY
+	done
+}
+
+# same_mail SRCPORT SRCUSER DSTUSER [mailcmp options]: mailcmp against the lab's dst.
+same_mail() {
+	_sp=$1 _su=$2 _du=$3; shift 3
+	_side=src
+	[ "$_sp" = "${LAB_LEGACY_IMAPS:-x}" ] && _side=legacy
+	$MAILCMP --cafile "$LAB_CA" --src-host localhost --src-port "$_sp" --src-user "$_su" \
+		--src-passfile "$LAB_SECRETS/$_side/$_su" --dst-host localhost --dst-port "$LAB_DST_IMAPS" \
+		--dst-user "$_du" --dst-passfile "$LAB_SECRETS/dst/$_du" "$@"
+}
+
+# sync_pair USER [options]: imapfleet sync from the lab's src to dst for USER.
+sync_pair() {
+	_u=$1; shift
+	"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 "$_u" --passfile1 "$LAB_SECRETS/src/$_u" \
+		--cafile1 "$LAB_CA" --host2 localhost --port2 "$LAB_DST_IMAPS" --user2 "$_u" \
+		--passfile2 "$LAB_SECRETS/dst/$_u" --cafile2 "$LAB_CA" "$@"
+}
