@@ -501,6 +501,60 @@ static void dups_release(struct parse *p)
 }
 
 /* Validates p->vals as one row and keeps it when good. Values move into the row. */
+/* imapsync's per-side options in the options column (file.txt's extra fields): --port1 993,
+ * --ssl2, --tls1, --notls2, --authuser1 admin ... They say where the account is, so they belong to
+ * the row (and its key), not to the engine: taken out of argv here. */
+static void take_side_options(struct parse *p, struct account_row *row)
+{
+	int out = 0;
+
+	if (!row->argv)
+		return; /* the options did not split: already reported */
+
+	for (int i = 0; i < row->argc; i++) {
+		char *a = row->argv[i];
+		size_t len = strlen(a);
+		int s = len > 3 ? a[len - 1] - '1' : -1;
+		int has_value = i + 1 < row->argc;
+		struct account_side *sd;
+		char base[16];
+		uint64_t port;
+
+		if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len - 1 >= sizeof(base)) {
+			row->argv[out++] = a;
+			continue;
+		}
+		snprintf(base, sizeof(base), "%.*s", (int)(len - 1), a);
+		sd = &row->side[s];
+		if (strcmp(base, "--port") == 0) {
+			if (!has_value || fleet_parse_u64(row->argv[i + 1], 1, 65535, &port) != 0) {
+				add_error(p, p->row_line, 0, COL_OPTIONS, "%s needs a port (1-65535); fix the row", a);
+				row->argv[out++] = a;
+				continue;
+			}
+			sd->port = (unsigned)port;
+			if (sd->port == 143 && sd->tls == ACCOUNTS_TLS_SSL)
+				sd->tls = ACCOUNTS_TLS_STARTTLS;
+			xfree(&row->argv[++i]);
+		} else if (strcmp(base, "--authuser") == 0 && has_value && !sd->authuser) {
+			sd->authuser = row->argv[++i]; /* ownership moves to the side */
+			row->argv[i] = NULL;
+		} else if (strcmp(base, "--ssl") == 0) {
+			sd->tls = ACCOUNTS_TLS_SSL;
+		} else if (strcmp(base, "--tls") == 0) {
+			sd->tls = ACCOUNTS_TLS_STARTTLS;
+		} else if (strcmp(base, "--nossl") == 0 || strcmp(base, "--notls") == 0 || strcmp(base, "--plain") == 0) {
+			sd->tls = ACCOUNTS_TLS_PLAIN;
+		} else {
+			row->argv[out++] = a;
+			continue;
+		}
+		xfree(&a);
+	}
+	row->argc = out;
+	row->argv[out] = NULL;
+}
+
 static void build_row(struct parse *p)
 {
 	struct account_row row;
@@ -596,6 +650,7 @@ static void build_row(struct parse *p)
 	} else {
 		accounts_split_args("", &row.argc, &row.argv, NULL, 0);
 	}
+	take_side_options(p, &row);
 
 	if (key_ok) {
 		unsigned first;

@@ -433,6 +433,41 @@ static void quoted_passwords_keep_commas_semicolons_quotes_spaces_and_newlines(v
 
 /* ---- file.txt ----------------------------------------------------------------------------------- */
 
+static void side_options_in_the_extra_fields_set_port_tls_and_key(void **state)
+{
+	const char *text = "a.example;alice;pw1;b.example;alice;pw2;--port1 143 --tls1 --port2 10993 --folder INBOX\n";
+	struct fleet_err err;
+	struct accounts_file *af = parse(text, 0, &err);
+	const struct account_row *r;
+
+	assert_non_null(af);
+	assert_int_equal(accounts_count(af), 1);
+	r = accounts_row(af, 0);
+	assert_int_equal(r->side[0].port, 143);
+	assert_int_equal(r->side[0].tls, ACCOUNTS_TLS_STARTTLS);
+	assert_int_equal(r->side[1].port, 10993);
+	assert_int_equal(r->side[1].tls, ACCOUNTS_TLS_SSL);
+	assert_int_equal(r->argc, 2); /* only the account options stay */
+	assert_string_equal(r->argv[0], "--folder");
+	assert_string_equal(r->argv[1], "INBOX");
+	assert_non_null(strstr(accounts_row_key(r), "143"));
+	assert_non_null(strstr(accounts_row_key(r), "10993"));
+	accounts_free(&af);
+}
+
+static void a_side_port_option_without_a_number_is_a_bad_row(void **state)
+{
+	const char *text = "a.example;alice;pw1;b.example;alice;pw2;--port1 imap\n";
+	struct fleet_err err;
+	struct accounts_file *af = parse(text, 0, &err);
+
+	assert_non_null(af);
+	assert_int_equal(accounts_count(af), 0);
+	assert_int_equal(accounts_error_count(af), 1);
+	assert_non_null(strstr(accounts_error_at(af, 0)->message, "--port1"));
+	accounts_free(&af);
+}
+
 static void filetxt_skips_comments_and_blank_lines_and_tolerates_crlf(void **state)
 {
 	struct fleet_err err;
@@ -903,6 +938,8 @@ int main(void)
 	    cmocka_unit_test_teardown(csv_whose_values_hold_semicolons_is_still_csv, forget_secrets),
 	    cmocka_unit_test_teardown(tls_mode_and_port_default_from_each_other, forget_secrets),
 	    cmocka_unit_test_teardown(options_split_into_words_like_a_shell, forget_secrets),
+	    cmocka_unit_test_teardown(side_options_in_the_extra_fields_set_port_tls_and_key, forget_secrets),
+	    cmocka_unit_test_teardown(a_side_port_option_without_a_number_is_a_bad_row, forget_secrets),
 	    cmocka_unit_test_teardown(row_keys_identify_pairs_and_escape_separators, forget_secrets),
 	    cmocka_unit_test_teardown(good_sample_imports_with_passfiles_resolved_next_to_it, forget_secrets),
 	    cmocka_unit_test_teardown(bad_sample_reports_each_bad_row_and_keeps_the_good_ones,
