@@ -718,10 +718,14 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 	}
 	dst_uidnext = dmbx.uidnext;
 
-	need_match = rematch || info.window_open || e->o->dedupe_existing || e->o->dry;
-	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, &sl, err) < 0)
-		goto out;
 	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, smbx.uidvalidity, &pairs, &npairs, err) < 0)
+		goto out;
+	/* Identity matching when the ledger cannot tell: after a crash in a window, a UIDVALIDITY change,
+	 * on request, for --dry, and whenever the destination folder already holds mail that this
+	 * ledger never recorded (another run, another tool, users already working there). */
+	need_match = rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
+		     (npairs == 0 && dmbx.exists > 0);
+	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, &sl, err) < 0)
 		goto out;
 	for (size_t i = 0; i < sl.n; i++) {
 		struct ledger_uid_pair *p = bsearch(&sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src);
@@ -776,7 +780,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 	if (need_match && ntodo) {
 		/* After a crash in a window only the messages at or above its UIDNEXT can be ours;
 		 * for dedupe and UIDVALIDITY changes the whole folder is compared. */
-		uint32_t from = (info.window_open && !rematch && !e->o->dedupe_existing && !e->o->dry)
+		uint32_t from = (info.window_open && npairs > 0 && !rematch && !e->o->dedupe_existing && !e->o->dry)
 					? info.window_dst_uidnext
 					: 1;
 
