@@ -53,9 +53,10 @@ for n in sorted(names, key=len, reverse=True):
     if n.strip('"').upper() != "INBOX":
         m.unsubscribe(n)
         m.delete(n)
-m.select("INBOX")
-m.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
-m.expunge()
+typ, d = m.select("INBOX")
+if int(d[0]) > 0:
+    m.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+    m.expunge()
 m.logout()
 PY
 	done

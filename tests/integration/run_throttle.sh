@@ -1,0 +1,67 @@
+#!/bin/sh
+# Errors drive the retry policy by class, with a scripted server (tests/tools/fakeimap.py) as the
+# source: [THROTTLED] makes imapfleet back off and lower that server's concurrency, then succeed;
+# [AUTHENTICATIONFAILED] fails the account after exactly one attempt, with the reason;
+# [UNAVAILABLE] is retried until the attempts run out.
+# Accounts: dst user25..user27.
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+plan 11
+fresh_db throttle
+work=$(mktemp -d)
+pids=""
+cleanup() { [ -n "$pids" ] && kill $pids 2>/dev/null; drop_db; rm -rf "$work"; }
+trap cleanup EXIT
+wipe_dst user25 user26 user27
+printf 'fake-secret-pw\n' >"$work/fakepw"
+chmod 600 "$work/fakepw"
+
+start_fake() { # SCENARIO NAME [args]: starts a fake server over implicit TLS, sets port_NAME
+	_scn=$1 _name=$2; shift 2
+	python3 "${top_srcdir:-.}/tests/tools/fakeimap.py" --scenario "$_scn" --cert "$LAB_DIR/tls/server.pem" \
+		--key "$LAB_DIR/tls/server.key" --implicit-tls --user fake --password fake-secret-pw --seed 4 \
+		--log "$work/$_name.log" "$@" >"$work/$_name.port" 2>"$work/$_name.err" &
+	pids="$pids $!"
+	for _i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
+	eval "port_$_name=\$(head -n 1 \"$work/$_name.port\")"
+}
+row() { # SRCPORT DSTUSER
+	echo "localhost,$1,fake,$work/fakepw,ssl,localhost,$LAB_DST_IMAPS,$2,$LAB_SECRETS/dst/$2,ssl"
+}
+job() { # DSTUSER COLUMNS
+	psql "$STATE_URL" -Atc "select $2 from job where user2 = '$1'"
+}
+run() { # CSV OUT
+	"$IMAPFLEET" run "$1" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress \
+		--workers 3 --retry-base 200 --retry-cap 800 --max-attempts 4 >"$2.out" 2>"$2.err"
+}
+
+start_fake throttle th --throttle-count 2 --throttle-on login
+start_fake authfail af
+start_fake unavailable un
+{
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	row "$port_th" user25
+	row "$port_af" user26
+	row "$port_un" user27
+} >"$work/a.csv"
+run "$work/a.csv" "$work/r"
+rc=$?
+[ $rc -eq 1 ] && ok "the run ends with exit 1 (some accounts failed)" || { not_ok "exit 1 (got $rc)"; tail -n 20 "$work/r.err" | sed 's/^/# /'; }
+
+[ "$(job user25 state)" = done ] && ok "the throttled account is done in the end" || not_ok "the throttled account is done (state $(job user25 state))"
+a=$(job user25 attempts)
+[ "${a:-0}" -ge 3 ] && ok "the throttled account took $a attempts (two throttled, then success)" || not_ok "throttled account attempts >= 3 (got $a)"
+grep -q "throttles: its connection limit here is now" "$work/r.err" && ok "throttling lowers that server's connection limit" ||
+	{ not_ok "throttling lowers that server's connection limit"; grep -i thrott "$work/r.err" | head -5 | sed 's/^/# /'; }
+n=$(psql "$STATE_URL" -Atc "select count(*) from message m join folder f on f.id = m.folder_id join job j on j.id = f.job_id where j.user2 = 'user25' and m.state = 'copied'")
+[ "$n" = 4 ] && ok "the throttled account's 4 messages are copied once" || not_ok "the throttled account's 4 messages are copied once (ledger: $n)"
+
+[ "$(job user26 state)" = failed ] && ok "the account whose login is refused is failed" || not_ok "auth account failed (state $(job user26 state))"
+[ "$(job user26 attempts)" = 1 ] && ok "an authentication failure is not retried (1 attempt)" || not_ok "auth failure attempts = 1 (got $(job user26 attempts))"
+[ "$(job user26 last_error_class)" = auth ] && ok "its reason is recorded with class auth" || not_ok "class auth (got $(job user26 last_error_class))"
+grep -q "AUTHENTICATIONFAILED" "$work/r.err" && ok "the log names AUTHENTICATIONFAILED" || not_ok "the log names AUTHENTICATIONFAILED"
+
+[ "$(job user27 attempts)" = 4 ] && ok "[UNAVAILABLE] is retried until the attempts run out (4)" || not_ok "UNAVAILABLE attempts = 4 (got $(job user27 attempts))"
+[ "$(job user27 state)" = failed ] && [ "$(job user27 last_error_class)" = transient ] &&
+	ok "then the account fails with class transient" || not_ok "UNAVAILABLE ends failed/transient (got $(job user27 state)/$(job user27 last_error_class))"
