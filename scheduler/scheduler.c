@@ -121,9 +121,14 @@ static void put_word(struct fleet_buf *b, const char *w)
 	fleet_buf_append(b, "'", 1);
 }
 
-static char *job_options_text(const struct account_row *r)
+/* The options a job runs with, stored with it so `worker` hosts run it the same way: the run's
+ * account options (command line), the row's side settings, then the row's own options. */
+static char *job_options_text(const struct scheduler_config *cfg, const struct account_row *r)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(1 << 20);
+
+	for (int i = 0; i < cfg->argc; i++)
+		put_word(&b, cfg->argv[i]);
 
 	for (int s = 0; s < 2; s++) {
 		const struct account_side *sd = &r->side[s];
@@ -259,7 +264,7 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	for (size_t i = 0; i < n; i++) {
 		const struct account_row *r = accounts_row(s->af, i);
 
-		opts[i] = job_options_text(r);
+		opts[i] = job_options_text(cfg, r);
 		specs[i].host1 = r->side[0].host;
 		specs[i].port1 = r->side[0].port;
 		specs[i].user1 = r->side[0].user;
@@ -467,8 +472,9 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		goto failed;
 	}
 	argv = xcalloc((size_t)(cfg->argc + row_argc) + 1, sizeof(*argv));
-	for (int i = 0; i < cfg->argc; i++)
-		argv[argc++] = cfg->argv[i];
+	if (!s->af) /* a worker: its own account options come on top of the stored ones */
+		for (int i = 0; i < cfg->argc; i++)
+			argv[argc++] = cfg->argv[i];
 	for (int i = 0; i < row_argc; i++)
 		argv[argc++] = row_argv[i];
 	side[0].mode = c->port1 == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
