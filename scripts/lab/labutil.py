@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Small helpers for scripts/lab.sh (stdlib only).
+
+  labutil.py ports N                     print N free TCP ports, free on every lab address
+  labutil.py addrs                       print the loopback addresses the lab listens on
+  labutil.py render TEMPLATE KEY=VAL...  print TEMPLATE with every @KEY@ replaced
+  labutil.py wait-imap PORT SECS         wait until an IMAP server greets on 127.0.0.1:PORT
+  labutil.py probe-imap PORT [CAFILE]    one greeting check (TLS verified against CAFILE if given)
+"""
+
+import random
+import socket
+import ssl
+import sys
+import time
+
+# Ports are picked below the kernel's ephemeral range, so that client connections made
+# while a server is being restarted cannot steal its port.
+PORT_LOW, PORT_HIGH = 20000, 32000
+
+
+def lab_addrs():
+    """127.0.0.1 always; ::1 and 127.0.0.2 when this host can bind them.
+
+    127.0.0.2 matters: Dovecot treats a connection whose source and destination IP are
+    equal as secure (no LOGINDISABLED before STARTTLS). A client connecting to 127.0.0.2
+    gets source 127.0.0.1, so there it sees the rules a remote client would see.
+    """
+    addrs = ["127.0.0.1"]
+    for fam, addr in ((socket.AF_INET, "127.0.0.2"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(fam, socket.SOCK_STREAM) as s:
+                s.bind((addr, 0))
+            addrs.append(addr)
+        except OSError:
+            pass
+    return addrs
+
+
+def port_free(port, addrs):
+    for addr in addrs:
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((addr, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_ports(n):
+    addrs = lab_addrs()
+    start = random.SystemRandom().randrange(PORT_LOW, PORT_HIGH)
+    found = []
+    for i in range(PORT_HIGH - PORT_LOW):
+        port = PORT_LOW + (start - PORT_LOW + i) % (PORT_HIGH - PORT_LOW)
+        if port_free(port, addrs):
+            found.append(port)
+            if len(found) == n:
+                return found
+    sys.exit("labutil: no %d free ports in %d-%d" % (n, PORT_LOW, PORT_HIGH))
+
+
+def render(template, pairs):
+    with open(template, encoding="utf-8") as f:
+        text = f.read()
+    for pair in pairs:
+        key, _, val = pair.partition("=")
+        text = text.replace("@%s@" % key, val)
+    if "@" in text:
+        for line in text.splitlines():
+            if line.count("@") >= 2 and not line.lstrip().startswith("#"):
+                sys.exit("labutil: unreplaced placeholder in %s: %s" % (template, line))
+    sys.stdout.write(text)
+
+
+def greet(port, cafile=None, timeout=3.0):
+    """True when 127.0.0.1:port answers with an IMAP '* OK' greeting."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError:
+        return False
+    try:
+        if cafile:
+            ctx = ssl.create_default_context(cafile=cafile)
+            sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        data = b""
+        while b"\n" not in data and len(data) < 4096:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.startswith(b"* OK")
+    except (OSError, ssl.SSLError):
+        return False
+    finally:
+        sock.close()
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd == "ports":
+        print(" ".join(str(p) for p in free_ports(int(args[0]))))
+    elif cmd == "addrs":
+        print(" ".join(lab_addrs()))
+    elif cmd == "render":
+        render(args[0], args[1:])
+    elif cmd == "wait-imap":
+        port, deadline = int(args[0]), time.monotonic() + float(args[1])
+        while not greet(port, timeout=1.0):
+            if time.monotonic() > deadline:
+                return 1
+            time.sleep(0.05)
+    elif cmd == "probe-imap":
+        return 0 if greet(int(args[0]), args[1] if len(args) > 1 else None) else 1
+    else:
+        sys.exit(__doc__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
