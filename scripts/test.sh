@@ -38,6 +38,8 @@ lab_started=""
 if [ -z "${LAB_DIR:-}" ] || [ ! -f "${LAB_DIR}/lab.env" ]; then
 	export LAB_DIR="$top/.lab"
 fi
+# The integration tests use accounts user01..user40 (each test its own; see tests/integration/).
+export LAB_USERS=${LAB_USERS:-40}
 if ! scripts/lab.sh status >/dev/null 2>&1; then
 	scripts/lab.sh up >/dev/null || { say "the lab did not start"; echo "0 passed, 1 failed"; exit 1; }
 	lab_started=1
