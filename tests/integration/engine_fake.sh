@@ -1,0 +1,56 @@
+#!/bin/sh
+# The engine against a scripted destination (tests/tools/fakeimap.py) for what Dovecot will not do
+# on demand: no UIDPLUS and no LITERAL+ (synchronising literals, no APPENDUID) still copies every
+# message exactly once, also on a second pass; a NO [TOOBIG] on one APPEND fails that message only:
+# the rest of the folder goes on and the failure is reported with the message's UID.
+# Source: lab src user12 (read only).
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+plan 8
+fresh_db fake
+work=$(mktemp -d)
+pids=""
+cleanup() { [ -n "$pids" ] && kill $pids 2>/dev/null; drop_db; rm -rf "$work"; }
+trap cleanup EXIT
+printf 'fake-dst-pw\n' >"$work/pw"
+
+start_fake() { # SCENARIO NAME [args]: sets $port
+	_scn=$1 _name=$2; shift 2
+	python3 "${top_srcdir:-.}/tests/tools/fakeimap.py" --scenario "$_scn" --cert "$LAB_DIR/tls/server.pem" \
+		--key "$LAB_DIR/tls/server.key" --implicit-tls --user dest --password fake-dst-pw --seed 0 \
+		--log "$work/$_name.log" "$@" >"$work/$_name.port" 2>"$work/$_name.err" &
+	pids="$pids $!"
+	for _i in $(seq 1 25); do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
+	port=$(head -n 1 "$work/$_name.port")
+}
+to_fake() { # PORT [options]
+	_p=$1; shift
+	"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user12 --passfile1 "$LAB_SECRETS/src/user12" \
+		--cafile1 "$LAB_CA" --host2 localhost --port2 "$_p" --user2 dest --passfile2 "$work/pw" --cafile2 "$LAB_CA" \
+		--state "$STATE_URL" "$@"
+}
+cmp_fake() { # PORT [mailcmp options]
+	_p=$1; shift
+	$MAILCMP --cafile "$LAB_CA" --src-host localhost --src-port "$LAB_SRC_IMAPS" --src-user user12 \
+		--src-passfile "$LAB_SECRETS/src/user12" --dst-host localhost --dst-port "$_p" --dst-user dest \
+		--dst-passfile "$work/pw" "$@"
+}
+
+start_fake no-uidplus nu
+to_fake "$port" >"$work/a.out" 2>&1 && ok "sync into a server without UIDPLUS and LITERAL+ exits 0" ||
+	{ not_ok "sync into a server without UIDPLUS and LITERAL+ exits 0"; tail -n 20 "$work/a.out" | sed 's/^/# /'; }
+check "without UIDPLUS the destination equals the source message by message" cmp_fake "$port" --no-flags
+if grep -q "APPEND.*{[0-9]*+}" "$work/nu.log"; then not_ok "only synchronising literals were sent"; else ok "only synchronising literals were sent"; fi
+to_fake "$port" >"$work/b.out" 2>&1
+grep -q ", 0 copied" "$work/b.out" && ok "a second pass without UIDPLUS copies nothing" || { not_ok "a second pass without UIDPLUS copies nothing"; tail -n 8 "$work/b.out" | sed 's/^/# /'; }
+check "and leaves the destination exact" cmp_fake "$port" --no-flags
+
+start_fake append-no an --reject-append 3
+to_fake "$port" >"$work/c.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && ok "one refused APPEND makes sync exit 1 (finished with failures)" || { not_ok "exit 1 (got $rc)"; tail -n 20 "$work/c.out" | sed 's/^/# /'; }
+grep -q "failed:   folder '.*' uid [0-9]*: .*TOOBIG\|failed:   folder '.*' uid [0-9]*:" "$work/c.out" &&
+	ok "the refused message is reported with its folder and UID" || { not_ok "the refused message is reported"; tail -n 12 "$work/c.out" | sed 's/^/# /'; }
+missing=$(cmp_fake "$port" --no-flags 2>&1 | sed -n 's/^mailcmp: FAIL \([0-9]*\) missing, 0 extra.*/\1/p')
+[ "$missing" = 1 ] && ok "exactly that one message is missing; the rest of the folder went on" ||
+	not_ok "exactly one message missing (got '${missing}')"
