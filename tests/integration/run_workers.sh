@@ -20,18 +20,25 @@ wipe_dst $users
 } >"$work/accounts.csv"
 cd "$work" || exit 1
 common="--state $STATE_URL --no-progress --lease 3000 --cafile1 $LAB_CA --cafile2 $LAB_CA"
+# --batch 1: one message per window, so that accounts take long enough to be caught mid-copy.
 # shellcheck disable=SC2086
-"$IMAPFLEET" run "$work/accounts.csv" $common --workers 2 >"$work/a.out" 2>"$work/a.err" &
+"$IMAPFLEET" run "$work/accounts.csv" $common --workers 2 --batch 1 >"$work/a.out" 2>"$work/a.err" &
 pa=$!
-for i in $(seq 1 50); do
-	[ "$(psql "$STATE_URL" -Atc "select count(*) from job where state = 'running'" 2>/dev/null)" -ge 1 ] 2>/dev/null && break
-	sleep 0.1
+for i in $(seq 1 100); do # the worker joins the run once it is in the database
+	[ "$(psql "$STATE_URL" -Atc "select count(*) from job" 2>/dev/null)" = 5 ] && break
+	sleep 0.05
 done
 # shellcheck disable=SC2086
-"$IMAPFLEET" worker --state "$STATE_URL" --no-progress --lease 3000 --workers 2 >"$work/b.out" 2>"$work/b.err" &
+"$IMAPFLEET" worker --state "$STATE_URL" --no-progress --lease 3000 --workers 1 >"$work/b.out" 2>"$work/b.err" &
 pb=$!
-sleep 1.5
-held=$(psql "$STATE_URL" -Atc "select count(*) from job j join engine e on e.id = j.lease_owner where j.state = 'running' and e.pid = $pa")
+# Kill the run process the moment it holds an account with some messages copied.
+held=0
+for i in $(seq 1 200); do
+	held=$(psql "$STATE_URL" -Atc "select count(*) from job j join engine e on e.id = j.lease_owner
+		where j.state = 'running' and e.pid = $pa and j.msgs_copied > 0" 2>/dev/null)
+	[ "${held:-0}" -ge 1 ] && break
+	sleep 0.05
+done
 kill -9 $pa
 diag "killed the run process while it held $held accounts"
 [ "${held:-0}" -ge 1 ] && ok "the first process held accounts when it was killed" || not_ok "the first process held accounts when it was killed ($held)"
