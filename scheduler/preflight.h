@@ -1,0 +1,115 @@
+/* scheduler/preflight.h: `imapfleet preflight` and `imapfleet probe`, the read-only checks an
+ * administrator runs before a migration (design sections 1 and 7; docs/preflight.md).
+ *
+ * preflight_login() is one side's connection check: connect, TLS and certificate, greeting,
+ * capabilities before and after login, login. `probe` is that and nothing else.
+ *
+ * preflight_run() checks every row of an accounts file in parallel (a small thread pool, each
+ * thread one account, both sides' servers bounded by a host_limiter): both logins, the
+ * capabilities that matter, the source's folders, message count and total size, the
+ * destination's quota and whether the source mail fits, messages larger than the destination's
+ * APPENDLIMIT or --maxsize, and folder names the destination cannot take. It prints one go/no-go
+ * line per account in file order and writes a CSV of the same.
+ *
+ * Read-only, on both sides: the commands sent are CAPABILITY, ID, NAMESPACE, LIST, LSUB, STATUS,
+ * EXAMINE, UID SEARCH, UID FETCH (RFC822.SIZE), GETQUOTAROOT and LOGOUT. Nothing is selected
+ * read-write, created, appended, stored or expunged, so no flag (\Seen, \Recent) changes either.
+ *
+ * Secrets: passwords are read through accounts_row_load_passwords() (registered for redaction)
+ * and never printed; they go nowhere but the login command.
+ */
+#ifndef IMAPFLEET_SCHEDULER_PREFLIGHT_H
+#define IMAPFLEET_SCHEDULER_PREFLIGHT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/err.h"
+#include "engine/folder_map.h"
+#include "io/imap.h"
+
+/* ---- one side: connect, TLS, login --------------------------------------------------------------- */
+
+enum preflight_stage {
+	PREFLIGHT_STAGE_CONNECT = 0, /* TCP, TLS handshake and verification, greeting, STARTTLS */
+	PREFLIGHT_STAGE_LOGIN,	     /* the login itself (refused, LOGINDISABLED, cleartext refused ...) */
+	PREFLIGHT_STAGE_DONE	     /* logged in (or connected, when no login was asked for) */
+};
+
+struct preflight_login {
+	enum preflight_stage stage; /* where it stopped: DONE on success */
+	int tls;		    /* the session was TLS (implicit or after STARTTLS) */
+	int have_tls_info;	    /* tls_info is filled */
+	int cert_from_look;	    /* tls_info comes from a second, unverified look after the
+				       certificate failed verification (no login was tried there) */
+	struct io_tls_info tls_info;
+	char greeting[256];
+	struct imap_strlist caps_before; /* after STARTTLS when there was one, before login */
+	struct imap_strlist caps_after;	 /* after login */
+	struct fleet_err err;		 /* why it stopped, when stage != DONE */
+};
+
+/* Connects with opts and, when login is non-zero, logs in. Returns 0 with out->stage DONE, or -1
+ * with out->stage and out->err saying where and why. With look_on_verify_failure, a certificate
+ * that fails verification (code TLS_VERIFY) is looked at once more without verification, only to
+ * fill tls_info for the report: no credentials are sent on that connection (only what opening
+ * takes: STARTTLS, CAPABILITY) and it is closed at once; while it is open the log level is lowered
+ * to error so that the transport's "verification is disabled" warning, which is not the user's
+ * doing, is not printed, which makes that option for single-threaded callers (probe). When conn
+ * is not NULL and the call succeeds, *conn is the open connection (the caller closes it);
+ * otherwise the connection is logged out and closed here. Without look_on_verify_failure any
+ * number of threads may call this at once. Release out with preflight_login_release. */
+int preflight_login(const struct imap_options *opts, int login, int look_on_verify_failure,
+		    struct imap_conn **conn, struct preflight_login *out);
+void preflight_login_release(struct preflight_login *l);
+
+/* "TLSv1.3 verified", "TLSv1.2 NOT verified (insecure): self-signed certificate", "cleartext",
+ * "failed: certificate verify failed ...": the TLS column of the report. */
+void preflight_tls_text(const struct preflight_login *l, const struct io_endpoint *ep, char *out, size_t cap);
+
+/* ---- folder names -------------------------------------------------------------------------------- */
+
+/* Whether the destination can take dst_name (the translation of src_name, see
+ * folder_map_translate) as it is. Returns 1 and a reason in why when not: a source component
+ * holds the destination's separator (renamed to '_'), a component holds '/' (Office 365 and
+ * Exchange refuse it), a component begins or ends with a space or is empty, a control character,
+ * or a name that is not valid modified UTF-7 on the source (bad_wire). 0 when fine. Pure. */
+int preflight_name_problem(const char *src_name, const struct fm_namespace *src_ns, const char *dst_name,
+			   char dst_delim, int bad_wire, char *why, size_t cap);
+
+/* ---- the whole accounts file --------------------------------------------------------------------- */
+
+struct preflight_config {
+	const char *accounts_path;
+	unsigned accounts_flags;     /* accounts_load() flags (ACCOUNTS_STRICT) */
+	unsigned workers;	     /* accounts checked at once; 0 = 8 */
+	unsigned max_conns_per_host; /* connections per server (host:port); 0 = 8 */
+	int argc;		     /* side settings (--cafile1 --insecure2 --tls1 --authuser2 ...) and
+					account options (--maxsize --folder --exclude ...) for every row;
+					the row's own columns and options come after and win */
+	char **argv;
+	unsigned timeout_ms;  /* connect and I/O timeout per command; 0 = 30 s */
+	int fetch_sizes;      /* count sizes with UID FETCH RFC822.SIZE even when STATUS=SIZE is offered */
+	int verbose;	      /* also print each side's TLS and capabilities line */
+	FILE *out;	      /* where the lines go (NULL = stdout) */
+	const char *csv_path; /* NULL = "preflight.csv" */
+};
+
+void preflight_config_init(struct preflight_config *cfg);
+
+struct preflight_summary {
+	unsigned accounts; /* rows checked plus bad rows */
+	unsigned go, nogo; /* nogo includes bad rows */
+	unsigned warned;   /* GO accounts with warnings */
+	unsigned bad_rows;
+	uint64_t messages, bytes; /* over the accounts whose source could be counted */
+	uint64_t started_ms, finished_ms;
+};
+
+/* Checks every row and writes the lines and the CSV. Returns 0 when every account is GO, 1 when
+ * at least one is NO-GO (a bad row counts as one), -1 when the check could not run: the accounts
+ * file is unusable (err code ACCOUNTS_FILE), an option for every row is wrong (code USAGE), or the
+ * CSV cannot be written (code CSV_WRITE). Lines are printed in file order as accounts finish. */
+int preflight_run(const struct preflight_config *cfg, struct preflight_summary *sum, struct fleet_err *err);
+
+#endif
