@@ -409,8 +409,22 @@ static int verify_err(struct io_stream *s, long vr, struct fleet_err *err)
 	verify_reason(s, vr, 1, why, sizeof(why));
 	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
 		      "certificate verify failed for %s: %s", s->where, why);
-	fleet_err_detail(err, "pass %s with your CA, or %s to skip verification (not recommended)",
-			 cafile_opt(s), insecure_opt(s));
+	switch (vr) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		fleet_err_detail(err, "connect by a name the certificate holds, or have the server's certificate "
+				      "reissued; %s skips verification (not recommended)", insecure_opt(s));
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		fleet_err_detail(err, "the server's certificate must be renewed (or the clock here is wrong); "
+				      "%s skips verification (not recommended)", insecure_opt(s));
+		break;
+	default:
+		fleet_err_detail(err, "pass %s with your CA, or %s to skip verification (not recommended)",
+				 cafile_opt(s), insecure_opt(s));
+		break;
+	}
 	return -1;
 }
 
