@@ -102,11 +102,11 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 	if (!s->mode_set)
 		s->mode = (s->port == 143) ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
 	if (s->mode == IO_TLS_PLAIN)
-		fprintf(stderr, "imapfleet: warning: side %s uses cleartext IMAP (--plain%s): passwords cross the "
-				"network unencrypted\n", which[0] ? which : "", which);
+		fprintf(stderr, "imapfleet: warning: %s%s uses cleartext IMAP (--plain%s): passwords cross the "
+				"network unencrypted\n", which[0] ? "side " : "the connection", which, which);
 	if (s->insecure)
-		fprintf(stderr, "imapfleet: warning: certificate verification is off for side %s (--insecure%s)\n",
-			which[0] ? which : "", which);
+		fprintf(stderr, "imapfleet: warning: certificate verification is off for %s%s (--insecure%s)\n",
+			which[0] ? "side " : "the connection", which, which);
 	if (!need_login)
 		return 0;
 	if (!s->user) {
