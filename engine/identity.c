@@ -50,6 +50,8 @@ int identity_parse_internaldate(const char *s, int64_t *epoch)
 		return -1;
 	if (*p == ' ')
 		p++;
+	if (!p[0] || !p[1])
+		return -1;
 	dlen = (p[1] == '-') ? 1 : 2;
 	if (digits(p, dlen, 31, &day) < 0 || p[dlen] != '-')
 		return -1;
