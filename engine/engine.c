@@ -199,7 +199,7 @@ static int fetch_meta(struct imap_conn *c, const char *uidset, int want_ident, s
 	int r = imap_fetch(c, uidset, items, &cb, &mc, err);
 
 	fleet_buf_release(&mc.flags);
-	if (r == 0)
+	if (r == 0 && out->n)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_src_uid);
 	return r;
 }
@@ -639,7 +639,7 @@ static int delete_vanished(struct engine *e, struct src_list *sl, const struct l
 	for (size_t i = 0; i < npairs; i++) {
 		struct src_msg key = {.uid = pairs[i].src_uid};
 
-		if (!pairs[i].dst_uid || bsearch(&key, sl->v, sl->n, sizeof(*sl->v), cmp_src_uid))
+		if (!pairs[i].dst_uid || (sl->n && bsearch(&key, sl->v, sl->n, sizeof(*sl->v), cmp_src_uid)))
 			continue;
 		fleet_buf_appendf(&set, set.len ? ",%u" : "%u", pairs[i].dst_uid);
 		n++;
@@ -728,7 +728,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, &sl, err) < 0)
 		goto out;
 	for (size_t i = 0; i < sl.n; i++) {
-		struct ledger_uid_pair *p = bsearch(&sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src);
+		struct ledger_uid_pair *p =
+		    npairs ? bsearch(&sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src) : NULL;
 
 		if (p) {
 			sl.v[i].copied = 1;

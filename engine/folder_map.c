@@ -276,7 +276,8 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 	{
 		char delim = dst_ns->delim ? dst_ns->delim : '/';
 
-		qsort_r(plan->entries, plan->n, sizeof(*plan->entries), entry_cmp, &delim);
+		if (plan->n)
+			qsort_r(plan->entries, plan->n, sizeof(*plan->entries), entry_cmp, &delim);
 	}
 
 	for (size_t i = 0; i < filter->ninclude; i++)

@@ -128,7 +128,8 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 		fields[nfields++] = fleet_buf_detach(&field, NULL);
 	}
 	fleet_buf_release(&field);
-	qsort(fields, nfields, sizeof(*fields), cmp_str);
+	if (nfields)
+		qsort(fields, nfields, sizeof(*fields), cmp_str);
 
 	ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
@@ -175,8 +176,10 @@ size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst,
 {
 	size_t i = 0, j = 0, n = 0;
 
-	qsort(src, nsrc, sizeof(*src), ident_cmp);
-	qsort(dst, ndst, sizeof(*dst), ident_cmp);
+	if (nsrc)
+		qsort(src, nsrc, sizeof(*src), ident_cmp);
+	if (ndst)
+		qsort(dst, ndst, sizeof(*dst), ident_cmp);
 	for (size_t k = 0; k < nsrc; k++)
 		matched[k] = 0;
 	while (i < nsrc && j < ndst) {

@@ -211,7 +211,7 @@ static const struct account_row *row_for_job(struct sched *s, int64_t job_id)
 {
 	struct row_ref key = {job_id, 0}, *r;
 
-	if (!s->af)
+	if (!s->af || !s->nrows)
 		return NULL;
 	r = bsearch(&key, s->rows, s->nrows, sizeof(*s->rows), cmp_row_ref);
 	return r ? accounts_row(s->af, r->row) : NULL;
