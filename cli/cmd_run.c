@@ -22,11 +22,11 @@ static void run_usage(FILE *out, int worker)
 		"  --retry-base MS --retry-cap MS   backoff: full jitter, doubling from base up to cap\n"
 		"  --lease MS               how long a host may be silent before others take its accounts (default 60000)\n"
 		"  --key-file F             key that encrypts stored credentials (default ./.imapfleet/key)\n"
-		"  --no-store-credentials   keep passwords out of the database (workers then need the accounts file)\n"
+		"  --no-store-credentials   keep passwords out of the database (then only this host can run the accounts)\n"
 		"  --strict                 any bad row in the accounts file stops the run before anything is copied\n"
 		"  --progress | --no-progress   live progress line (default: when stderr is a terminal)\n"
 		"  --quiet                  no progress output\n"
-		"  --log-level L            error|warn|info|debug|trace\n"
+		"  --log-level L            error|warn|info|debug|trace (trace: IMAP dialogues, secrets redacted)\n"
 		"account options (after --, or any unknown --option): --folder --include --exclude --maxsize\n"
 		"  --maxage --minage --dry --justfolders --delete2 --dedupe-existing --noautomap (see imapfleet(1))\n");
 }

@@ -1,5 +1,6 @@
 /* cli/cmd_sync.c: `imapfleet sync`: one account pair with imapsync-style options. */
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,7 +29,6 @@ static void sync_usage(FILE *out)
 		"state:\n"
 		"  --state URL       PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or ./.imapfleet/pg)\n"
 		"  --no-state        keep nothing: find what is already copied by message identity instead\n"
-		"  --key-file F      credentials key (default ./.imapfleet/key)\n"
 		"  --log-level L     error|warn|info|debug|trace (trace shows the protocol, secrets redacted)\n");
 }
 
@@ -37,7 +37,7 @@ static volatile sig_atomic_t g_cancel;
 static void on_signal(int sig)
 {
 	if (g_cancel)
-		signal(sig, SIG_DFL); /* a second Ctrl-C stops at once; resuming is still safe */
+		_exit(CLI_EXIT_INTERRUPTED); /* a second Ctrl-C stops at once; resuming is still safe */
 	g_cancel = 1;
 }
 
@@ -97,7 +97,7 @@ int cli_cmd_sync(int argc, char **argv)
 	struct fleet_err err;
 	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
 	int nrest = 0, no_state = 0, rc;
-	const char *state_url = NULL, *key_file = NULL;
+	const char *state_url = NULL;
 	char *label = NULL;
 
 	memset(sides, 0, sizeof(sides));
@@ -117,8 +117,6 @@ int cli_cmd_sync(int argc, char **argv)
 			no_state = 1;
 		} else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
 			state_url = argv[++i];
-		} else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
-			key_file = argv[++i];
 		} else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
 			enum fleet_log_level lvl;
 
@@ -176,11 +174,18 @@ int cli_cmd_sync(int argc, char **argv)
 		rc = engine_run(&job, &st, &err);
 		ledger_mem_free(&lm);
 	} else {
-		rc = scheduler_sync_one(state_url, key_file, &job, &st, &err);
+		rc = scheduler_sync_one(state_url, NULL, &job, &st, &err);
 	}
 	fleet_log_set_context(NULL, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "imapfleet sync: %s: %s\n", label, err.message);
+		if (err.scope == FLEET_SCOPE_RUN && strcmp(err.code, "CANCELLED") != 0) {
+			/* The state store, not the account: say so with its own exit code. */
+			if (err.detail[0])
+				fprintf(stderr, "  %s\n", err.detail);
+			rc = CLI_EXIT_STATE;
+			goto stats_done;
+		}
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
 		if (!opts.justlogin && st.started_ms)
@@ -194,6 +199,7 @@ int cli_cmd_sync(int argc, char **argv)
 		printf("  result:   %s\n", rc == 0 ? "complete" : "finished with failures (see above)");
 		rc = rc == 0 ? CLI_EXIT_OK : CLI_EXIT_PARTIAL;
 	}
+stats_done:
 	engine_stats_release(&st);
 	goto done;
 usage:

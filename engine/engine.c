@@ -674,7 +674,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 	struct ledger_uid_pair *pairs = NULL;
 	size_t npairs = 0;
 	struct src_msg **todo = NULL;
-	size_t ntodo = 0, nmatched = 0;
+	size_t ntodo = 0, nmatched = 0, filtered = 0;
 	uint32_t dst_uidnext;
 	int need_match, rematch = 0, rc = -1;
 	int have_modseq;
@@ -749,6 +749,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 		}
 		if (!in_age_window(e, m)) {
 			e->st->msgs_skipped++;
+			filtered++;
 			continue;
 		}
 		if (e->o->maxsize && m->size > e->o->maxsize) {
@@ -758,6 +759,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 				      "message of %llu bytes is larger than --maxsize %llu", (unsigned long long)m->size,
 				      (unsigned long long)e->o->maxsize);
 			e->st->msgs_skipped++;
+			filtered++;
 			add_failure(e, fe->src_name, m->uid, &serr);
 			if (!e->o->dry) {
 				struct ledger_record rec = {0};
@@ -844,7 +846,9 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 	fst.src_uidnext = si.uidnext;
 	fst.src_messages = si.messages;
 	fst.src_highestmodseq = si.highestmodseq;
-	fst.complete = fst.failed == 0 && (smbx.uidnext == si.uidnext);
+	/* A folder whose messages were left out by --maxage/--minage/--maxsize is never "complete":
+	 * a later pass with other filters must look at it again instead of skipping it by STATUS. */
+	fst.complete = fst.failed == 0 && filtered == 0 && (smbx.uidnext == si.uidnext);
 	if (lg->ops->folder_close(lg->ctx, info.id, &fst, err) < 0)
 		goto out;
 	rc = 0;
@@ -967,7 +971,7 @@ static int open_side(struct engine *e, int side, struct imap_conn **out, struct 
 	io.password = s->password;
 	io.authuser = s->authuser;
 	io.oauth_token = s->oauth_token;
-	io.trace = e->o->trace;
+	io.trace = e->o->trace || fleet_log_enabled(FLEET_LOG_TRACE);
 	io.label = side == 0 ? "src" : "dst";
 	if (imap_conn_connect(&io, out, err) < 0) {
 		e->st->error_side = side;

@@ -481,8 +481,21 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	side[1].mode = c->port2 == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
 	if (take_side_settings(&argc, argv, side, &err) < 0 || engine_opts_parse(&opts, argc, argv, &err) < 0)
 		goto failed;
-	if (load_credentials(s, sc, c, pw, &err) < 0)
+	for (int k = 0; k < 2; k++)
+		if (side[k].mode == IO_TLS_PLAIN)
+			log_warn("side %d uses cleartext IMAP (plain): its password crosses the network unencrypted",
+				 k + 1);
+	if (load_credentials(s, sc, c, pw, &err) < 0) {
+		if (strcmp(err.code, "KEY_MISMATCH") == 0) {
+			/* This host has another key: leave the account to a host that can read it. */
+			log_error("%s: this host's key file is not the one the run was imported with; stopping "
+				  "this host (copy .imapfleet/key from the importing host)",
+				  err.message);
+			g_stop = 1;
+			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "wrong key file");
+		}
 		goto failed;
+	}
 
 	for (;;) {
 		int r = take_slots(s, sc, ckeys, c->lease.job_id, slot, &err);
@@ -774,6 +787,12 @@ static int load_key(struct sched *s, struct fleet_err *err)
 	else
 		snprintf(path, sizeof(path), "%s/%s", s->cfg->base_dir ? s->cfg->base_dir : ".",
 			 STATE_SECRET_DEFAULT_KEY_FILE);
+	/* Only the importing host makes a key: a worker with a key of its own could read nothing. */
+	if (!s->cfg->accounts_path && access(path, F_OK) != 0)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_KEY",
+				     "no key file at %s: copy .imapfleet/key from the host that ran `imapfleet run` "
+				     "(mode 0600) or pass --key-file",
+				     path);
 	if (state_secret_key_load_or_create(path, s->key, err) < 0)
 		return -1;
 	s->have_key = 1;
@@ -821,7 +840,8 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 				*err = kerr;
 				goto out;
 			}
-			log_warn("%s: accounts imported with stored credentials cannot be run here", kerr.message);
+			*err = kerr; /* a worker without the run's key could only fail accounts */
+			goto out;
 		}
 	}
 	if (cfg->accounts_path) {

@@ -24,7 +24,7 @@ struct scheduler_config {
 	int store_credentials;       /* store encrypted credentials for worker hosts (default 1) */
 	int strict;                  /* --strict: any bad row stops the run before anything is copied */
 	unsigned workers;            /* 0 = default from cores */
-	unsigned max_conns_per_host; /* per server (host:port), each side, across all hosts; 0 = 8 */
+	unsigned max_conns_per_host; /* per server (host:port), each side, across all hosts; 0 = 16 */
 	unsigned lease_ms;           /* 0 = 60 s */
 	struct retry_policy retry;
 	int argc;                    /* account options for every row (the row's own come after) */
