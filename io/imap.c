@@ -18,11 +18,11 @@
 #include "common/util.h"
 #include "io/mutf7.h"
 
-#define RBUF_SIZE (64 * 1024)
-#define WBUF_FLUSH (32 * 1024)   /* flush buffered commands beyond this */
-#define WBUF_DIRECT (16 * 1024)  /* larger writes skip the buffer */
-#define CMD_MAX (8 * 1024 * 1024) /* one command text (literals included) */
-#define TRACE_MAX 2000
+#define RBUF_SIZE	(64 * 1024)
+#define WBUF_FLUSH	(32 * 1024)	  /* flush buffered commands beyond this */
+#define WBUF_DIRECT	(16 * 1024)	  /* larger writes skip the buffer */
+#define CMD_MAX		(8 * 1024 * 1024) /* one command text (literals included) */
+#define TRACE_MAX	2000
 #define SEARCH_MAX_UIDS (50u * 1000 * 1000)
 #define CLIENT_MAX_LINE (4 * 1024 * 1024)
 
@@ -43,7 +43,8 @@ struct cmd {
 	void *ctx;
 	void (*free_ctx)(void *ctx); /* ctx owned by the command (typed helpers) */
 	const struct lit_ops *lit;
-	int (*on_cont)(struct imap_conn *c, struct cmd *cmd, const struct imap_response *r, struct fleet_err *err);
+	int (*on_cont)(struct imap_conn *c, struct cmd *cmd, const struct imap_response *r,
+		       struct fleet_err *err);
 	int got_cont;
 	int done;
 	int failed; /* err holds a handler's or the connection's error */
@@ -69,8 +70,8 @@ struct imap_conn {
 	struct cmd *cmds, *cmds_tail;
 	int next_id;
 	unsigned completed;
-	struct cmd *lit_cmd;    /* the command a streamed literal goes to */
-	struct cmd *cont_cmd;   /* the command that expects "+" */
+	struct cmd *lit_cmd;	/* the command a streamed literal goes to */
+	struct cmd *cont_cmd;	/* the command that expects "+" */
 	struct cmd *append_cmd; /* an APPEND whose literal is being written */
 	uint64_t append_left;
 
@@ -157,9 +158,9 @@ static int conn_fail(struct imap_conn *c, const struct fleet_err *e, struct flee
 	return -1;
 }
 
-__attribute__((format(printf, 5, 6)))
-static int conn_fail_new(struct imap_conn *c, enum fleet_err_class cls, const char *code, struct fleet_err *err,
-			 const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int conn_fail_new(struct imap_conn *c, enum fleet_err_class cls,
+							       const char *code, struct fleet_err *err,
+							       const char *fmt, ...)
 {
 	struct fleet_err e;
 	char msg[FLEET_ERR_TEXT_MAX];
@@ -287,8 +288,8 @@ static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
 		snprintf(c->bye_code, sizeof(c->bye_code), "%s", r->code ? r->code : "");
 		snprintf(c->bye_text, sizeof(c->bye_text), "%s", r->text);
 	} else if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
-		log_warn("%s: server says %s%s%s%s %s", c->label, imap_status_name(r->status), r->code ? " [" : "",
-			 r->code ? r->code : "", r->code ? "]" : "", r->text);
+		log_warn("%s: server says %s%s%s%s %s", c->label, imap_status_name(r->status),
+			 r->code ? " [" : "", r->code ? r->code : "", r->code ? "]" : "", r->text);
 	}
 }
 
@@ -297,8 +298,10 @@ static void on_greeting(struct imap_conn *c, const struct imap_response *r)
 	struct fleet_err e;
 
 	if (r->kind != IMAP_RESP_UNTAGGED ||
-	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH && r->status != IMAP_STATUS_BYE)) {
-		conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL, "server greeting is not OK, PREAUTH or BYE");
+	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH &&
+	     r->status != IMAP_STATUS_BYE)) {
+		conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL,
+			      "server greeting is not OK, PREAUTH or BYE");
 		fleet_err_detail(&c->err, "greeting: %.200s %.200s", r->name, r->text);
 		return;
 	}
@@ -467,12 +470,8 @@ static int conn_step(struct imap_conn *c, int may_read, struct fleet_err *err)
 		return conn_fail(c, &e, err);
 	}
 	switch (ev.type) {
-	case IMAP_PARSER_RESPONSE:
-		dispatch_response(c, ev.resp);
-		break;
-	case IMAP_PARSER_LITERAL_START:
-		dispatch_literal_start(c, &ev);
-		break;
+	case IMAP_PARSER_RESPONSE: dispatch_response(c, ev.resp); break;
+	case IMAP_PARSER_LITERAL_START: dispatch_literal_start(c, &ev); break;
 	case IMAP_PARSER_LITERAL_DATA:
 		if (c->lit_cmd)
 			c->lit_cmd->lit->data(c, c->lit_cmd, ev.data, ev.len);
@@ -482,8 +481,7 @@ static int conn_step(struct imap_conn *c, int may_read, struct fleet_err *err)
 			c->lit_cmd->lit->end(c, c->lit_cmd);
 		c->lit_cmd = NULL;
 		break;
-	case IMAP_PARSER_NEED_MORE:
-		break;
+	case IMAP_PARSER_NEED_MORE: break;
 	}
 	if (c->broken)
 		return broken_err(c, err);
@@ -606,8 +604,8 @@ static int wait_continuation(struct imap_conn *c, struct cmd *cmd, struct fleet_
 /* Writes "<tag> text\r\n", splitting at literals: "{n}\r\n" waits for "+", "{n+}\r\n" does not.
  * trace_text replaces the traced form (credentials). Returns 0, or -1 on a connection error; a
  * command the server refused before its literal is just done (its result tells). */
-static int send_cmd(struct imap_conn *c, struct cmd *cmd, const char *text, size_t len, const char *trace_text,
-		    struct fleet_err *err)
+static int send_cmd(struct imap_conn *c, struct cmd *cmd, const char *text, size_t len,
+		    const char *trace_text, struct fleet_err *err)
 {
 	size_t pos = 0;
 
@@ -626,10 +624,14 @@ static int send_cmd(struct imap_conn *c, struct cmd *cmd, const char *text, size
 		int plus, r;
 
 		if (!crlf)
-			return conn_write(c, text + pos, len - pos, err) < 0 || conn_write(c, "\r\n", 2, err) < 0 ? -1 : 0;
+			return conn_write(c, text + pos, len - pos, err) < 0 ||
+				       conn_write(c, "\r\n", 2, err) < 0
+				   ? -1
+				   : 0;
 		end = (size_t)(crlf - text);
 		if (literal_before(text, end, &n, &plus) < 0 || n > len - end - 2)
-			return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err, "command with a bare CRLF or a bad literal");
+			return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err,
+					     "command with a bare CRLF or a bad literal");
 		if (conn_write(c, text + pos, end + 2 - pos, err) < 0)
 			return -1;
 		if (!plus) {
@@ -683,7 +685,8 @@ int imap_cmd_send_text(struct imap_conn *c, imap_untagged_fn fn, void *ctx, cons
 	return cmd_submit(c, fn, ctx, NULL, NULL, text, len, NULL, err);
 }
 
-int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fleet_err *err, const char *fmt, ...)
+int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fleet_err *err, const char *fmt,
+		  ...)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(CMD_MAX);
 	va_list ap;
@@ -694,7 +697,8 @@ int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fl
 	va_end(ap);
 	if (r < 0) {
 		fleet_buf_release(&b);
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "command too long");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "command too long");
 	}
 	r = imap_cmd_send_text(c, fn, ctx, fleet_buf_cstr(&b), b.len, err);
 	fleet_buf_release(&b);
@@ -703,8 +707,8 @@ int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fl
 
 /* Collects a completed command: 0 on OK, else -1 with err (handler error, connection error, or the
  * classified refusal). Frees the command. */
-static int cmd_collect(struct imap_conn *c, struct cmd *cmd, struct imap_result *res, enum fleet_err_scope scope,
-		       struct fleet_err *err)
+static int cmd_collect(struct imap_conn *c, struct cmd *cmd, struct imap_result *res,
+		       enum fleet_err_scope scope, struct fleet_err *err)
 {
 	int rc = 0;
 
@@ -715,7 +719,8 @@ static int cmd_collect(struct imap_conn *c, struct cmd *cmd, struct imap_result 
 			*err = cmd->err;
 		rc = -1;
 	} else if (cmd->res.status != IMAP_STATUS_OK) {
-		imap_status_to_err(cmd->res.status, *cmd->res.code ? cmd->res.code : NULL, cmd->res.text, scope, err);
+		imap_status_to_err(cmd->res.status, *cmd->res.code ? cmd->res.code : NULL, cmd->res.text,
+				   scope, err);
 		fleet_err_prefix(err, "%s %s", c->label, cmd->name);
 		rc = -1;
 	}
@@ -729,8 +734,8 @@ int imap_cmd_wait(struct imap_conn *c, int id, struct imap_result *res, enum fle
 	struct cmd *cmd = cmd_find(c, id);
 
 	if (!cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: no command with id %d",
-				     c->label, id);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "%s: no command with id %d", c->label, id);
 	if (cmd == c->append_cmd)
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
 				     "%s: waiting for an APPEND before imap_append_end", c->label);
@@ -769,9 +774,9 @@ void imap_conn_counters(const struct imap_conn *c, struct imap_conn_counters *ou
 
 /* Sends and waits; the typed helpers' common path. */
 static int run_cmd(struct imap_conn *c, imap_untagged_fn fn, void *ctx, enum fleet_err_scope scope,
-		   struct imap_result *res, struct fleet_err *err, const char *text, size_t len)
+		   struct imap_result *res, struct fleet_err *err, const char *text)
 {
-	int id = imap_cmd_send_text(c, fn, ctx, text, len, err);
+	int id = imap_cmd_send_text(c, fn, ctx, text, strlen(text), err);
 
 	if (id < 0)
 		return -1;
@@ -801,7 +806,8 @@ int imap_quote_string(const struct imap_conn *c, struct fleet_buf *b, const char
 		return r ? r : fleet_buf_append(b, "\"", 1);
 	}
 	{
-		int plus = imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && len <= 4096);
+		int plus =
+		    imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && len <= 4096);
 
 		if (fleet_buf_appendf(b, "{%zu%s}\r\n", len, plus ? "+" : "") < 0)
 			return -1;
@@ -809,7 +815,8 @@ int imap_quote_string(const struct imap_conn *c, struct fleet_buf *b, const char
 	}
 }
 
-int imap_quote_mailbox(const struct imap_conn *c, struct fleet_buf *b, const char *utf8, struct fleet_err *err)
+int imap_quote_mailbox(const struct imap_conn *c, struct fleet_buf *b, const char *utf8,
+		       struct fleet_err *err)
 {
 	struct fleet_buf m = FLEET_BUF_INIT(4096);
 	int r;
@@ -891,12 +898,12 @@ struct io_stream *imap_conn_stream(struct imap_conn *c)
 
 int imap_capability(struct imap_conn *c, struct fleet_err *err)
 {
-	return run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, "CAPABILITY", 10);
+	return run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, "CAPABILITY");
 }
 
 int imap_noop(struct imap_conn *c, struct fleet_err *err)
 {
-	return run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, "NOOP", 4);
+	return run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, "NOOP");
 }
 
 /* ---- open, STARTTLS, login --------------------------------------------------------------------- */
@@ -913,15 +920,18 @@ static int starttls(struct imap_conn *c, struct fleet_err *err)
 	int id, pending;
 
 	if (c->preauth)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_UNAVAILABLE",
-				     "%s: server %s logged us in before STARTTLS (PREAUTH); refusing to go on in cleartext",
-				     c->label, c->host);
+		return fleet_err_set(
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_UNAVAILABLE",
+		    "%s: server %s logged us in before STARTTLS (PREAUTH); refusing to go on in cleartext",
+		    c->label, c->host);
 	if (!c->caps_known && imap_capability(c, err) < 0)
 		return -1;
 	if (!imap_conn_has_cap(c, "STARTTLS")) {
 		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_UNAVAILABLE",
-			      "%s: server %s does not offer STARTTLS; refusing to log in over cleartext", c->label, c->host);
-		fleet_err_detail(err, "use --ssl for implicit TLS (usually port 993), or --plain only for a trusted local link");
+			      "%s: server %s does not offer STARTTLS; refusing to log in over cleartext",
+			      c->label, c->host);
+		fleet_err_detail(err, "use --ssl for implicit TLS (usually port 993), or --plain only for a "
+				      "trusted local link");
 		return -1;
 	}
 	id = imap_cmd_send(c, NULL, NULL, err, "STARTTLS");
@@ -945,7 +955,8 @@ static int starttls(struct imap_conn *c, struct fleet_err *err)
 	}
 	if (pending) {
 		conn_fail_new(c, FLEET_ERR_PERMANENT, "STARTTLS_INJECTION", err,
-			      "server %s sent data after its OK to STARTTLS (possible command injection); connection refused",
+			      "server %s sent data after its OK to STARTTLS (possible command injection); "
+			      "connection refused",
 			      c->host);
 		return -1;
 	}
@@ -1041,7 +1052,8 @@ struct auth_state {
 	int sent, oauth;
 };
 
-static int auth_cont(struct imap_conn *c, struct cmd *cmd, const struct imap_response *r, struct fleet_err *err)
+static int auth_cont(struct imap_conn *c, struct cmd *cmd, const struct imap_response *r,
+		     struct fleet_err *err)
 {
 	struct auth_state *a = cmd->ctx;
 
@@ -1049,7 +1061,8 @@ static int auth_cont(struct imap_conn *c, struct cmd *cmd, const struct imap_res
 		a->sent = 1;
 		if (is_trace(c))
 			log_trace("%s C: <redacted>", c->label);
-		if (conn_write(c, a->payload.data, a->payload.len, err) < 0 || conn_write(c, "\r\n", 2, err) < 0)
+		if (conn_write(c, a->payload.data, a->payload.len, err) < 0 ||
+		    conn_write(c, "\r\n", 2, err) < 0)
 			return -1;
 	} else {
 		/* A second challenge is an error report (OAuth) or nonsense (PLAIN): answer so that the
@@ -1133,7 +1146,8 @@ static int do_login(struct imap_conn *c, struct fleet_err *err)
 	fleet_buf_append_str(&trace, " <redacted>");
 	fleet_buf_append_str(&cmd, " ");
 	imap_quote_string(c, &cmd, c->password, strlen(c->password));
-	id = cmd_submit(c, NULL, NULL, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, fleet_buf_cstr(&trace), err);
+	id =
+	    cmd_submit(c, NULL, NULL, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, fleet_buf_cstr(&trace), err);
 	/* The command text held the password: wipe it. */
 	if (cmd.data)
 		memset(cmd.data, 0, cmd.cap);
@@ -1151,7 +1165,8 @@ static int send_id(struct imap_conn *c, struct fleet_err *err)
 	struct fleet_err e;
 
 	/* ID is a courtesy: a refusal is not a reason to fail. */
-	int id = imap_cmd_send(c, NULL, NULL, err, "ID (\"name\" \"imapfleet\" \"version\" \"%s\")", PACKAGE_VERSION);
+	int id = imap_cmd_send(c, NULL, NULL, err, "ID (\"name\" \"imapfleet\" \"version\" \"%s\")",
+			       PACKAGE_VERSION);
 
 	if (id < 0)
 		return -1;
@@ -1176,7 +1191,8 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		goto after;
 	if (!io_stream_is_tls(c->s) && c->ep.mode != IO_TLS_PLAIN) {
 		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CLEARTEXT_REFUSED",
-			      "%s: refusing to send credentials to %s over a cleartext connection", c->label, c->host);
+			      "%s: refusing to send credentials to %s over a cleartext connection", c->label,
+			      c->host);
 		fleet_err_detail(err, "use --ssl or --tls; --plain allows cleartext explicitly");
 		return -1;
 	}
@@ -1185,9 +1201,11 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 				     "%s: no user or password given", c->label);
 	if (mech == IMAP_AUTH_AUTO) {
 		if (c->token)
-			mech = imap_conn_has_cap(c, "AUTH=OAUTHBEARER") ? IMAP_AUTH_OAUTHBEARER : IMAP_AUTH_XOAUTH2;
-		else if (c->authuser || (imap_conn_has_cap(c, "AUTH=PLAIN") &&
-					 (imap_conn_has_cap(c, "SASL-IR") || imap_conn_has_cap(c, "LOGINDISABLED"))))
+			mech = imap_conn_has_cap(c, "AUTH=OAUTHBEARER") ? IMAP_AUTH_OAUTHBEARER
+									: IMAP_AUTH_XOAUTH2;
+		else if (c->authuser ||
+			 (imap_conn_has_cap(c, "AUTH=PLAIN") &&
+			  (imap_conn_has_cap(c, "SASL-IR") || imap_conn_has_cap(c, "LOGINDISABLED"))))
 			mech = IMAP_AUTH_PLAIN;
 		else
 			mech = IMAP_AUTH_LOGIN;
@@ -1196,10 +1214,12 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	case IMAP_AUTH_AUTO:
 	case IMAP_AUTH_LOGIN:
 		if (imap_conn_has_cap(c, "LOGINDISABLED")) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "LOGINDISABLED",
-				      "%s: server %s advertises LOGINDISABLED and no usable AUTHENTICATE mechanism",
-				      c->label, c->host);
-			fleet_err_detail(err, "the server refuses LOGIN on this connection; use TLS (--ssl or --tls)");
+			fleet_err_set(
+			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "LOGINDISABLED",
+			    "%s: server %s advertises LOGINDISABLED and no usable AUTHENTICATE mechanism",
+			    c->label, c->host);
+			fleet_err_detail(
+			    err, "the server refuses LOGIN on this connection; use TLS (--ssl or --tls)");
 			return -1;
 		}
 		if (!c->password)
@@ -1240,13 +1260,17 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
 					     "%s: %s needs an OAuth token", c->label, m);
 		if (!imap_conn_has_cap(c, capname))
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "AUTH_UNSUPPORTED",
-					     "%s: server %s does not offer AUTHENTICATE %s", c->label, c->host, m);
+			return fleet_err_set(
+			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "AUTH_UNSUPPORTED",
+			    "%s: server %s does not offer AUTHENTICATE %s", c->label, c->host, m);
 		if (mech == IMAP_AUTH_XOAUTH2)
 			fleet_buf_appendf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, c->token);
 		else
-			fleet_buf_appendf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001", c->user,
-					  c->host, c->ep.port ? (unsigned)c->ep.port : c->ep.mode == IO_TLS_IMPLICIT ? 993u : 143u,
+			fleet_buf_appendf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001",
+					  c->user, c->host,
+					  c->ep.port			  ? (unsigned)c->ep.port
+					  : c->ep.mode == IO_TLS_IMPLICIT ? 993u
+									  : 143u,
 					  c->token);
 		r = do_authenticate(c, m, raw.data, raw.len, 1, err);
 		if (raw.data)
@@ -1255,7 +1279,8 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		break;
 	}
 	default:
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "unknown auth mechanism");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "unknown auth mechanism");
 	}
 	if (r < 0)
 		return -1;
@@ -1294,8 +1319,8 @@ int imap_logout(struct imap_conn *c, struct fleet_err *err)
 	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
 		return -1;
 	c->broken = 1;
-	fleet_err_set(&c->err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: connection used after LOGOUT",
-		      c->label);
+	fleet_err_set(&c->err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		      "%s: connection used after LOGOUT", c->label);
 	return 0;
 }
 
@@ -1345,7 +1370,7 @@ int imap_enable(struct imap_conn *c, const char *exts, struct fleet_err *err)
 		if (imap_conn_has_cap(c, want.v[i]))
 			fleet_buf_appendf(&cmd, " %s", want.v[i]);
 	if (cmd.len > 6)
-		r = run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, cmd.data, cmd.len);
+		r = run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, cmd.data);
 	imap_strlist_release(&want);
 	fleet_buf_release(&cmd);
 	return r;
@@ -1357,8 +1382,8 @@ int imap_conn_enabled(const struct imap_conn *c, const char *ext)
 }
 
 static int mailbox_cmd(struct imap_conn *c, const char *verb, const char *mailbox, const char *tail,
-		       imap_untagged_fn fn, void *ctx, void (*free_ctx)(void *), int wait, struct imap_result *res,
-		       struct fleet_err *err)
+		       imap_untagged_fn fn, void *ctx, void (*free_ctx)(void *), int wait,
+		       struct imap_result *res, struct fleet_err *err)
 {
 	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
 	int id;
@@ -1400,7 +1425,7 @@ int imap_subscribe(struct imap_conn *c, const char *mailbox, struct fleet_err *e
 
 int imap_expunge(struct imap_conn *c, struct fleet_err *err)
 {
-	return run_cmd(c, NULL, NULL, FLEET_SCOPE_FOLDER, NULL, err, "EXPUNGE", 7);
+	return run_cmd(c, NULL, NULL, FLEET_SCOPE_FOLDER, NULL, err, "EXPUNGE");
 }
 
 /* A UID set from the caller goes on the wire verbatim: check it is one. */
@@ -1411,7 +1436,8 @@ static int check_uidset(const char *uidset, struct fleet_err *err)
 
 	imap_uidset_release(&set);
 	if (r < 0)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "invalid UID set \"%.100s\"", uidset);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+				     "invalid UID set \"%.100s\"", uidset);
 	return 0;
 }
 
@@ -1437,10 +1463,10 @@ int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode
 	if (check_uidset(uidset, err) < 0)
 		return -1;
 	if (strpbrk(flags, "\r\n()\"{"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG", "invalid flag list \"%.100s\"",
-				     flags);
-	id = imap_cmd_send(c, NULL, NULL, err, "UID STORE %s %s%s (%s)", uidset, ops[mode], silent ? ".SILENT" : "",
-			   flags);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+				     "invalid flag list \"%.100s\"", flags);
+	id = imap_cmd_send(c, NULL, NULL, err, "UID STORE %s %s%s (%s)", uidset, ops[mode],
+			   silent ? ".SILENT" : "", flags);
 	return id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_MESSAGE, err);
 }
 
@@ -1459,7 +1485,8 @@ static int node_delim(const struct imap_node *n, char *delim)
 	return -1;
 }
 
-static int namespace_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+static int namespace_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r,
+			      struct fleet_err *err)
 {
 	struct imap_namespace *ns = ctx;
 	const struct imap_node *n = r->args;
@@ -1482,7 +1509,8 @@ static int namespace_untagged(struct imap_conn *c, void *ctx, const struct imap_
 	}
 	if (strcmp(r->name, "LIST") == 0 && n) {
 		if (node_delim(n->next, &ns->delim) < 0)
-			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed LIST response");
+			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+					     "malformed LIST response");
 		return 1;
 	}
 	return 0;
@@ -1492,8 +1520,8 @@ int imap_namespace(struct imap_conn *c, struct imap_namespace *ns, struct fleet_
 {
 	memset(ns, 0, sizeof(*ns));
 	if (imap_conn_has_cap(c, "NAMESPACE"))
-		return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "NAMESPACE", 9);
-	return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "LIST \"\" \"\"", 10);
+		return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "NAMESPACE");
+	return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "LIST \"\" \"\"");
 }
 
 /* ---- LIST / LSUB ----------------------------------------------------------------------------------- */
@@ -1504,7 +1532,8 @@ struct list_state {
 	const char *verb;
 };
 
-static const char *const special_uses[] = {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"};
+static const char *const special_uses[] = {"\\All",  "\\Archive", "\\Drafts", "\\Flagged",
+					   "\\Junk", "\\Sent",	  "\\Trash"};
 
 static struct imap_list_entry *list_find(struct imap_list *l, const char *wire)
 {
@@ -1526,9 +1555,10 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 		return 0;
 	dn = attrs ? attrs->next : NULL;
 	nn = dn ? dn->next : NULL;
-	if (!attrs || attrs->type != IMAP_NODE_LIST || node_delim(dn, &delim) < 0 || !imap_node_is_string(nn) ||
-	    memchr(nn->str, '\0', nn->len))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed %s response", r->name);
+	if (!attrs || attrs->type != IMAP_NODE_LIST || node_delim(dn, &delim) < 0 ||
+	    !imap_node_is_string(nn) || memchr(nn->str, '\0', nn->len))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+				     "malformed %s response", r->name);
 	if (st->lsub) {
 		e = list_find(st->out, nn->str);
 		if (e) {
@@ -1588,20 +1618,20 @@ int imap_list(struct imap_conn *c, struct imap_list *out, struct fleet_err *err)
 			 imap_conn_has_cap(c, "SPECIAL-USE") ? " SPECIAL-USE" : "");
 	else
 		snprintf(cmd, sizeof(cmd), "LIST \"\" \"*\"");
-	if (run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, cmd, strlen(cmd)) < 0)
+	if (run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, cmd) < 0)
 		return -1;
 	if (ext)
 		return 0;
 	st.lsub = 1;
 	st.verb = "LSUB";
-	return run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, "LSUB \"\" \"*\"", 12);
+	return run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, "LSUB \"\" \"*\"");
 }
 
 int imap_lsub(struct imap_conn *c, struct imap_list *out, struct fleet_err *err)
 {
 	struct list_state st = {out, 0, "LSUB"};
 
-	return run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, "LSUB \"\" \"*\"", 12);
+	return run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, "LSUB \"\" \"*\"");
 }
 
 void imap_list_release(struct imap_list *l)
@@ -1630,14 +1660,19 @@ static void status_state_free(void *p)
 	xfree(&st);
 }
 
-static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r,
+			   struct fleet_err *err)
 {
 	static const struct {
 		const char *name;
 		unsigned bit;
 	} items[] = {
-		{"MESSAGES", IMAP_HAVE_MESSAGES},       {"UIDNEXT", IMAP_HAVE_UIDNEXT}, {"UIDVALIDITY", IMAP_HAVE_UIDVALIDITY},
-		{"HIGHESTMODSEQ", IMAP_HAVE_HIGHESTMODSEQ}, {"SIZE", IMAP_HAVE_SIZE},   {"UNSEEN", IMAP_HAVE_UNSEEN},
+	    {"MESSAGES", IMAP_HAVE_MESSAGES},
+	    {"UIDNEXT", IMAP_HAVE_UIDNEXT},
+	    {"UIDVALIDITY", IMAP_HAVE_UIDVALIDITY},
+	    {"HIGHESTMODSEQ", IMAP_HAVE_HIGHESTMODSEQ},
+	    {"SIZE", IMAP_HAVE_SIZE},
+	    {"UNSEEN", IMAP_HAVE_UNSEEN},
 	};
 	struct status_state *st = ctx;
 	const struct imap_node *n = r->args, *l;
@@ -1646,7 +1681,8 @@ static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 		return 0;
 	l = n->next;
 	if (!l || l->type != IMAP_NODE_LIST)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed STATUS response");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+				     "malformed STATUS response");
 	for (const struct imap_node *k = l->child; k && k->next; k = k->next->next) {
 		for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 			uint64_t v;
@@ -1658,31 +1694,20 @@ static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 						     "malformed STATUS %s value", items[i].name);
 			st->out->have |= items[i].bit;
 			switch (items[i].bit) {
-			case IMAP_HAVE_MESSAGES:
-				st->out->messages = (uint32_t)v;
-				break;
-			case IMAP_HAVE_UIDNEXT:
-				st->out->uidnext = (uint32_t)v;
-				break;
-			case IMAP_HAVE_UIDVALIDITY:
-				st->out->uidvalidity = (uint32_t)v;
-				break;
-			case IMAP_HAVE_UNSEEN:
-				st->out->unseen = (uint32_t)v;
-				break;
-			case IMAP_HAVE_HIGHESTMODSEQ:
-				st->out->highestmodseq = v;
-				break;
-			case IMAP_HAVE_SIZE:
-				st->out->size = v;
-				break;
+			case IMAP_HAVE_MESSAGES: st->out->messages = (uint32_t)v; break;
+			case IMAP_HAVE_UIDNEXT: st->out->uidnext = (uint32_t)v; break;
+			case IMAP_HAVE_UIDVALIDITY: st->out->uidvalidity = (uint32_t)v; break;
+			case IMAP_HAVE_UNSEEN: st->out->unseen = (uint32_t)v; break;
+			case IMAP_HAVE_HIGHESTMODSEQ: st->out->highestmodseq = v; break;
+			case IMAP_HAVE_SIZE: st->out->size = v; break;
 			}
 		}
 	}
 	return 1;
 }
 
-int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_status_info *out, struct fleet_err *err)
+int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_status_info *out,
+		     struct fleet_err *err)
 {
 	struct status_state *st = xcalloc(1, sizeof(*st));
 	struct fleet_buf wire = FLEET_BUF_INIT(4096);
@@ -1719,7 +1744,8 @@ int imap_status(struct imap_conn *c, const char *mailbox, struct imap_status_inf
 
 /* ---- SELECT -------------------------------------------------------------------------------------- */
 
-static int select_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+static int select_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r,
+			   struct fleet_err *err)
 {
 	struct imap_mailbox *m = ctx;
 	uint64_t v;
@@ -1769,9 +1795,11 @@ int imap_select(struct imap_conn *c, const char *mailbox, int read_only, struct 
 	imap_mailbox_release(out);
 	memset(out, 0, sizeof(*out));
 	memset(&c->counters, 0, sizeof(c->counters));
-	if (imap_conn_has_cap(c, "CONDSTORE") && !imap_conn_enabled(c, "CONDSTORE") && !imap_conn_enabled(c, "QRESYNC"))
+	if (imap_conn_has_cap(c, "CONDSTORE") && !imap_conn_enabled(c, "CONDSTORE") &&
+	    !imap_conn_enabled(c, "QRESYNC"))
 		tail = " (CONDSTORE)";
-	if (mailbox_cmd(c, read_only ? "EXAMINE" : "SELECT", mailbox, tail, select_untagged, out, NULL, 1, &res, err) < 0)
+	if (mailbox_cmd(c, read_only ? "EXAMINE" : "SELECT", mailbox, tail, select_untagged, out, NULL, 1,
+			&res, err) < 0)
 		return -1;
 	out->read_only = read_only || fleet_strcaseeq(res.code, "READ-ONLY");
 	c->counters.exists = out->exists;
@@ -1797,7 +1825,8 @@ static int uids_add(struct imap_uids *u, uint32_t uid, struct fleet_err *err)
 	return 0;
 }
 
-static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r,
+			   struct fleet_err *err)
 {
 	struct imap_uids *u = ctx;
 	uint64_t v;
@@ -1807,7 +1836,8 @@ static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 			if (n->type == IMAP_NODE_LIST) /* (MODSEQ n) with CONDSTORE */
 				continue;
 			if (imap_node_u64(n, UINT32_MAX, &v) < 0 || v == 0)
-				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed SEARCH response");
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+						     "malformed SEARCH response");
 			if (uids_add(u, (uint32_t)v, err) < 0)
 				return -1;
 		}
@@ -1821,12 +1851,14 @@ static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 			if (!imap_node_is_atom(n, "ALL") || !n->next || n->next->type != IMAP_NODE_ATOM)
 				continue;
 			if (imap_uidset_parse(&set, n->next->str, n->next->len) < 0)
-				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed ESEARCH response");
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+						     "malformed ESEARCH response");
 			count = imap_uidset_count(&set);
 			if (count + u->n > SEARCH_MAX_UIDS) {
 				imap_uidset_release(&set);
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "SEARCH_LIMIT",
-						     "search result larger than %u UIDs", SEARCH_MAX_UIDS);
+				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
+						     "SEARCH_LIMIT", "search result larger than %u UIDs",
+						     SEARCH_MAX_UIDS);
 			}
 			for (uint64_t i = 0; i < count; i++) {
 				uint32_t uid;
@@ -1846,7 +1878,8 @@ int imap_uid_search(struct imap_conn *c, const char *criteria, struct imap_uids 
 	int id;
 
 	if (strpbrk(criteria, "\r\n"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "search criteria with CR/LF");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+				     "search criteria with CR/LF");
 	if (imap_conn_has_cap(c, "ESEARCH"))
 		id = imap_cmd_send(c, search_untagged, out, err, "UID SEARCH RETURN (ALL) %s", criteria);
 	else
@@ -1862,7 +1895,8 @@ void imap_uids_release(struct imap_uids *u)
 
 /* ---- QUOTA ---------------------------------------------------------------------------------------- */
 
-static int quota_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+static int quota_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r,
+			  struct fleet_err *err)
 {
 	struct imap_quota *q = ctx;
 	const struct imap_node *n = r->args;
@@ -1872,15 +1906,19 @@ static int quota_untagged(struct imap_conn *c, void *ctx, const struct imap_resp
 	if (strcmp(r->name, "QUOTA") != 0)
 		return 0;
 	if (!imap_node_is_string(n) || !n->next || n->next->type != IMAP_NODE_LIST)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed QUOTA response");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+				     "malformed QUOTA response");
 	if (q->has_storage || q->has_messages) /* the first root counts */
 		return 1;
 	snprintf(q->root, sizeof(q->root), "%s", n->str);
-	for (const struct imap_node *k = n->next->child; k && k->next && k->next->next; k = k->next->next->next) {
+	for (const struct imap_node *k = n->next->child; k && k->next && k->next->next;
+	     k = k->next->next->next) {
 		uint64_t used, limit;
 
-		if (imap_node_u64(k->next, UINT64_MAX, &used) < 0 || imap_node_u64(k->next->next, UINT64_MAX, &limit) < 0)
-			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL", "malformed QUOTA response");
+		if (imap_node_u64(k->next, UINT64_MAX, &used) < 0 ||
+		    imap_node_u64(k->next->next, UINT64_MAX, &limit) < 0)
+			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+					     "malformed QUOTA response");
 		if (imap_node_is_atom(k, "STORAGE")) {
 			q->has_storage = 1;
 			q->storage_used_kb = used;
@@ -1910,6 +1948,7 @@ struct fetch_state {
 	void *ctx;
 	struct imap_uidset set;
 	int want_main; /* items other than UID, FLAGS, MODSEQ were asked for */
+	int discard;   /* the body being streamed is for a UID outside the set */
 	int failed;
 };
 
@@ -1963,7 +2002,9 @@ static int fetch_lit_start(struct imap_conn *c, struct cmd *cmd, const struct im
 	uidn = imap_list_get(ev->resp->args, "UID");
 	if (uidn && imap_node_u64(uidn, UINT32_MAX, &uid) < 0)
 		uid = 0;
-	if (!fs->failed) {
+	/* "N:*" beyond the highest UID returns the last message: read its body into the void. */
+	fs->discard = uid != 0 && !imap_uidset_contains(&fs->set, (uint32_t)uid);
+	if (!fs->failed && !fs->discard) {
 		fleet_err_clear(&e);
 		if (fs->cb->on_body_start(fs->ctx, ev->resp->number, (uint32_t)uid, ev->literal_size, &e) < 0)
 			fetch_fail(cmd, fs, &e);
@@ -1976,7 +2017,7 @@ static void fetch_lit_data(struct imap_conn *c, struct cmd *cmd, const char *d, 
 	struct fetch_state *fs = cmd->ctx;
 	struct fleet_err e;
 
-	if (fs->failed || !fs->cb->on_body_data)
+	if (fs->failed || fs->discard || !fs->cb->on_body_data)
 		return;
 	fleet_err_clear(&e);
 	if (fs->cb->on_body_data(fs->ctx, d, n, &e) < 0)
@@ -1988,7 +2029,7 @@ static void fetch_lit_end(struct imap_conn *c, struct cmd *cmd)
 	struct fetch_state *fs = cmd->ctx;
 	struct fleet_err e;
 
-	if (fs->failed || !fs->cb->on_body_end)
+	if (fs->failed || fs->discard || !fs->cb->on_body_end)
 		return;
 	fleet_err_clear(&e);
 	if (fs->cb->on_body_end(fs->ctx, &e) < 0)
@@ -1997,7 +2038,8 @@ static void fetch_lit_end(struct imap_conn *c, struct cmd *cmd)
 
 static const struct lit_ops fetch_lit_ops = {fetch_lit_start, fetch_lit_data, fetch_lit_end};
 
-static int fetch_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r, struct fleet_err *err)
+static int fetch_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r,
+			  struct fleet_err *err)
 {
 	struct fetch_state *fs = ctx;
 	struct imap_fetch_msg m;
@@ -2068,21 +2110,23 @@ static int fetch_untagged(struct imap_conn *c, void *ctx, const struct imap_resp
 	return 1;
 }
 
-int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items, const struct imap_fetch_cb *cb,
-		    void *ctx, struct fleet_err *err)
+int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items,
+		    const struct imap_fetch_cb *cb, void *ctx, struct fleet_err *err)
 {
 	struct fetch_state *fs;
 	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
 	int id;
 
 	if (strpbrk(items, "\r\n"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "FETCH items with CR/LF");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+				     "FETCH items with CR/LF");
 	fs = xcalloc(1, sizeof(*fs));
 	fs->cb = cb;
 	fs->ctx = ctx;
 	if (imap_uidset_parse(&fs->set, uidset, strlen(uidset)) < 0) {
 		fetch_state_free(fs);
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "invalid UID set \"%.100s\"", uidset);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+				     "invalid UID set \"%.100s\"", uidset);
 	}
 	{
 		struct imap_strlist w = {0};
@@ -2095,7 +2139,8 @@ int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items, 
 		imap_strlist_release(&w);
 	}
 	fleet_buf_appendf(&cmd, "UID FETCH %s %s", uidset, items);
-	id = cmd_submit(c, fetch_untagged, fs, fetch_state_free, &fetch_lit_ops, cmd.data, cmd.len, NULL, err);
+	id =
+	    cmd_submit(c, fetch_untagged, fs, fetch_state_free, &fetch_lit_ops, cmd.data, cmd.len, NULL, err);
 	fleet_buf_release(&cmd);
 	return id;
 }
@@ -2127,8 +2172,8 @@ int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flag
 		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "INTERNALDATE",
 				     "invalid INTERNALDATE \"%.40s\"", internaldate);
 	if (flags && strpbrk(flags, "\r\n()\"{"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG", "invalid flag list \"%.100s\"",
-				     flags);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+				     "invalid flag list \"%.100s\"", flags);
 	fleet_buf_append_str(&cmd, "APPEND ");
 	if (imap_quote_mailbox(c, &cmd, mailbox, err) < 0) {
 		fleet_buf_release(&cmd);
@@ -2174,8 +2219,8 @@ int imap_append_data(struct imap_conn *c, const void *data, size_t len, struct f
 	if (c->broken)
 		return broken_err(c, err);
 	if (!c->append_cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: no APPEND in progress",
-				     c->label);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "%s: no APPEND in progress", c->label);
 	if (len > c->append_left)
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
 				     "%s: APPEND body longer than the announced size", c->label);
@@ -2190,11 +2235,12 @@ int imap_append_end(struct imap_conn *c, struct fleet_err *err)
 	if (c->broken)
 		return broken_err(c, err);
 	if (!c->append_cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG", "%s: no APPEND in progress",
-				     c->label);
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "%s: no APPEND in progress", c->label);
 	if (c->append_left > 0)
 		/* The server still expects bytes: the stream is out of step for good. */
-		return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err, "APPEND body %llu bytes shorter than announced",
+		return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err,
+				     "APPEND body %llu bytes shorter than announced",
 				     (unsigned long long)c->append_left);
 	if (is_trace(c))
 		log_trace("%s C: <%s body sent>", c->label, c->append_cmd->tag);
@@ -2240,7 +2286,8 @@ int imap_append_buf(struct imap_conn *c, const char *mailbox, const char *flags,
 
 /* ---- INTERNALDATE ------------------------------------------------------------------------------ */
 
-static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -2292,14 +2339,16 @@ int imap_internaldate_parse(const char *s, int64_t *utc, int *tz_minutes)
 	for (unsigned i = 0; i < 12; i++)
 		if (fleet_strncaseeq(s, months[i], 3))
 			mon = i;
-	if (mon == 12 || digits(s + 4, 4, &year) < 0 || digits(s + 9, 2, &hh) < 0 || digits(s + 12, 2, &mm) < 0 ||
-	    digits(s + 15, 2, &ss) < 0 || digits(s + 19, 2, &tzh) < 0 || digits(s + 21, 2, &tzm) < 0)
+	if (mon == 12 || digits(s + 4, 4, &year) < 0 || digits(s + 9, 2, &hh) < 0 ||
+	    digits(s + 12, 2, &mm) < 0 || digits(s + 15, 2, &ss) < 0 || digits(s + 19, 2, &tzh) < 0 ||
+	    digits(s + 21, 2, &tzm) < 0)
 		return -1;
 	if (day < 1 || day > mdays[mon] || hh > 23 || mm > 59 || ss > 60 || tzh > 23 || tzm > 59)
 		return -1;
 	sign = s[18] == '-' ? -1 : 1;
 	*tz_minutes = sign * (int)(tzh * 60 + tzm);
-	*utc = days_from_civil(year, mon + 1, day) * 86400 + hh * 3600 + mm * 60 + ss - (int64_t)*tz_minutes * 60;
+	*utc = days_from_civil(year, mon + 1, day) * 86400 + hh * 3600 + mm * 60 + ss -
+	       (int64_t)*tz_minutes * 60;
 	return 0;
 }
 
@@ -2326,7 +2375,8 @@ int imap_internaldate_format(int64_t utc, int tz_minutes, char *out, size_t cap)
 	y += m <= 2;
 	if (y < 0 || y > 9999)
 		return -1;
-	n = snprintf(out, cap, "%02u-%s-%04d %02d:%02d:%02d %c%02d%02d", d, months[m - 1], (int)y, (int)(sec / 3600),
-		     (int)(sec / 60 % 60), (int)(sec % 60), tz_minutes < 0 ? '-' : '+', atz / 60, atz % 60);
+	n = snprintf(out, cap, "%02u-%s-%04d %02d:%02d:%02d %c%02d%02d", d, months[m - 1], (int)y,
+		     (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60), tz_minutes < 0 ? '-' : '+',
+		     atz / 60, atz % 60);
 	return n > 0 && (size_t)n < cap ? 0 : -1;
 }

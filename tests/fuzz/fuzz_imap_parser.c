@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (off < chunk) {
 			struct imap_parser_event ev;
 			size_t used;
-			int r = imap_parser_next(p, (const char *)data + pos + off, chunk - off, &used, &ev, &err);
+			int r = imap_parser_next(p, (const char *)data + pos + off, chunk - off, &used, &ev,
+						 &err);
 
 			if (r < 0) {
 				imap_parser_reset(p);

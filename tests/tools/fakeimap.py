@@ -231,7 +231,10 @@ class Session:
     def on_literal(self, parts, n):
         """Hook before a synchronising literal: True when the command was answered already."""
         head = parts[0].split(" ")
+        if len(head) > 1 and head[1].upper() == "APPEND":
+            self._counted = True
         if len(head) > 1 and head[1].upper() == "APPEND" and self.reject_append_now(parts, None):
+            self._counted = False
             self.log(parts[0] + "{%d}" % n)
             self.send("%s NO [TOOBIG] Message too large for this server (fake)\r\n" % head[0])
             return True
@@ -603,7 +606,6 @@ class Session:
             with self.store.lock:
                 self.store.appends += 1
                 n = self.store.appends
-            self._counted = True
             return n == self.opts.reject_append
         return b"X-Fake-Reject: yes" in data
 
