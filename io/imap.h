@@ -44,8 +44,8 @@
 #include "io/stream.h"
 
 enum imap_auth_mech {
-	IMAP_AUTH_AUTO = 0,   /* token: OAUTHBEARER or XOAUTH2; authuser: PLAIN; else PLAIN with SASL-IR
-				 when offered, otherwise LOGIN */
+	IMAP_AUTH_AUTO = 0, /* token: OAUTHBEARER or XOAUTH2; authuser: PLAIN; else PLAIN with SASL-IR
+			       when offered, otherwise LOGIN */
 	IMAP_AUTH_LOGIN,
 	IMAP_AUTH_PLAIN,
 	IMAP_AUTH_XOAUTH2,
@@ -53,15 +53,15 @@ enum imap_auth_mech {
 };
 
 struct imap_options {
-	struct io_endpoint ep;   /* strings borrowed for the call to imap_conn_open (the stream copies) */
+	struct io_endpoint ep; /* strings borrowed for the call to imap_conn_open (the stream copies) */
 	const char *user;
 	const char *password;
-	const char *authuser;    /* admin/master login: AUTHENTICATE PLAIN authzid=user authcid=authuser */
+	const char *authuser;	 /* admin/master login: AUTHENTICATE PLAIN authzid=user authcid=authuser */
 	const char *oauth_token; /* XOAUTH2/OAUTHBEARER bearer token (the caller reads it from a file) */
 	enum imap_auth_mech auth;
-	int trace;               /* 1 = protocol trace at FLEET_LOG_TRACE */
-	const char *label;       /* "src"/"dst" for traces and messages; NULL = ep.label or "imap" */
-	int no_id;               /* 1 = do not send ID even when offered */
+	int trace;	   /* 1 = protocol trace at FLEET_LOG_TRACE */
+	const char *label; /* "src"/"dst" for traces and messages; NULL = ep.label or "imap" */
+	int no_id;	   /* 1 = do not send ID even when offered */
 	const struct imap_parser_limits *limits; /* NULL = defaults, with max_line raised to 4 MiB so
 						    that SEARCH results of large folders fit */
 };
@@ -110,7 +110,7 @@ typedef int (*imap_untagged_fn)(struct imap_conn *c, void *ctx, const struct ima
 
 struct imap_result {
 	enum imap_status status; /* OK, NO or BAD */
-	char code[48];           /* response code of the tagged response, "" if none */
+	char code[48];		 /* response code of the tagged response, "" if none */
 	char code_args[1024];
 	char text[512];
 };
@@ -118,8 +118,8 @@ struct imap_result {
 /* Sends "<tag> <fmt...>" (buffered until a wait, a poll or the buffer fills). The command may hold
  * literals built by imap_quote_string() ("{n}\r\n..."): synchronising ones wait for the server's
  * continuation here. Returns the command id (> 0) or -1. Every id must be waited for. */
-int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fleet_err *err,
-		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fleet_err *err, const char *fmt,
+		  ...) __attribute__((format(printf, 5, 6)));
 /* Same with a ready command text (no tag, no CRLF). */
 int imap_cmd_send_text(struct imap_conn *c, imap_untagged_fn fn, void *ctx, const char *text, size_t len,
 		       struct fleet_err *err);
@@ -185,7 +185,7 @@ int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode
 
 struct imap_namespace {
 	char prefix[512]; /* personal namespace prefix, UTF-8 ("INBOX." on Courier, "" on Dovecot) */
-	char delim;       /* hierarchy delimiter, 0 when the server has none */
+	char delim;	  /* hierarchy delimiter, 0 when the server has none */
 };
 /* NAMESPACE when offered, else the delimiter from LIST "" "" and an empty prefix. */
 int imap_namespace(struct imap_conn *c, struct imap_namespace *ns, struct fleet_err *err);
@@ -193,21 +193,21 @@ int imap_namespace(struct imap_conn *c, struct imap_namespace *ns, struct fleet_
 /* ---- LIST ----------------------------------------------------------------------------------------- */
 
 enum imap_mbx_flag {
-	IMAP_MBX_NOSELECT = 1 << 0,    /* \Noselect or \NonExistent */
+	IMAP_MBX_NOSELECT = 1 << 0, /* \Noselect or \NonExistent */
 	IMAP_MBX_NOINFERIORS = 1 << 1,
 	IMAP_MBX_HASCHILDREN = 1 << 2,
 	IMAP_MBX_HASNOCHILDREN = 1 << 3,
 	IMAP_MBX_SUBSCRIBED = 1 << 4,
 	IMAP_MBX_NONEXISTENT = 1 << 5,
-	IMAP_MBX_BAD_NAME = 1 << 6     /* the wire name is not valid mUTF-7; name holds it raw */
+	IMAP_MBX_BAD_NAME = 1 << 6 /* the wire name is not valid mUTF-7; name holds it raw */
 };
 
 struct imap_list_entry {
-	char *name;      /* UTF-8 */
-	char *wire;      /* as sent by the server (modified UTF-7) */
-	char delim;      /* 0 for NIL */
-	unsigned flags;  /* enum imap_mbx_flag */
-	char special[16]; /* SPECIAL-USE attribute ("\Sent", "\Trash" ...) or "" */
+	char *name;		   /* UTF-8 */
+	char *wire;		   /* as sent by the server (modified UTF-7) */
+	char delim;		   /* 0 for NIL */
+	unsigned flags;		   /* enum imap_mbx_flag */
+	char special[16];	   /* SPECIAL-USE attribute ("\Sent", "\Trash" ...) or "" */
 	struct imap_strlist attrs; /* every attribute as sent */
 };
 
@@ -242,7 +242,8 @@ struct imap_status_info {
 };
 
 /* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ with CONDSTORE] [SIZE with STATUS=SIZE]). */
-int imap_status(struct imap_conn *c, const char *mailbox, struct imap_status_info *out, struct fleet_err *err);
+int imap_status(struct imap_conn *c, const char *mailbox, struct imap_status_info *out,
+		struct fleet_err *err);
 /* Pipelined form: returns an id for imap_cmd_wait (scope folder); out (memset here) and mailbox must
  * stay valid until then. */
 int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_status_info *out,
@@ -253,8 +254,8 @@ int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_statu
 struct imap_mailbox {
 	uint32_t exists, recent, uidvalidity, uidnext, unseen;
 	uint64_t highestmodseq; /* 0 when unknown */
-	int nomodseq;           /* [NOMODSEQ] */
-	int read_only;          /* EXAMINE or [READ-ONLY] */
+	int nomodseq;		/* [NOMODSEQ] */
+	int read_only;		/* EXAMINE or [READ-ONLY] */
 	struct imap_strlist flags;
 	struct imap_strlist permanentflags; /* "\*" means new keywords allowed */
 };
@@ -291,17 +292,18 @@ int imap_getquotaroot(struct imap_conn *c, const char *mailbox, struct imap_quot
 
 struct imap_fetch_msg {
 	uint32_t seq;
-	uint32_t uid;              /* always set: responses without a UID are not delivered */
+	uint32_t uid;		       /* always set: responses without a UID are not delivered */
 	const struct imap_node *flags; /* LIST of flag atoms, or NULL when not fetched */
-	const char *internaldate;  /* "17-Jul-1996 02:44:25 -0700" or NULL */
+	const char *internaldate;      /* "17-Jul-1996 02:44:25 -0700" or NULL */
 	int has_size;
 	uint64_t rfc822_size;
 	int has_modseq;
 	uint64_t modseq;
-	const char *section_name;  /* first buffered BODY[...]/BINARY[...] item ("BODY[HEADER.FIELDS (MESSAGE-ID)]") */
-	const char *section;       /* its bytes (NULL when NIL or none), not NUL-safe: use section_len */
+	const char *
+	    section_name; /* first buffered BODY[...]/BINARY[...] item ("BODY[HEADER.FIELDS (MESSAGE-ID)]") */
+	const char *section; /* its bytes (NULL when NIL or none), not NUL-safe: use section_len */
 	size_t section_len;
-	int body_streamed;         /* a body literal went through on_body_* callbacks */
+	int body_streamed; /* a body literal went through on_body_* callbacks */
 	uint64_t body_size;
 	const struct imap_response *resp; /* the whole response for anything else (borrowed) */
 };
@@ -322,8 +324,8 @@ struct imap_fetch_cb {
 /* UID FETCH uidset items, e.g. items = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS
  * (MESSAGE-ID DATE)])" or "(UID BODY.PEEK[])". Unsolicited FETCH responses (flag changes by other
  * sessions, UIDs outside the set) are not delivered. cb and ctx must stay valid until the wait. */
-int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items, const struct imap_fetch_cb *cb,
-		    void *ctx, struct fleet_err *err);
+int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items,
+		    const struct imap_fetch_cb *cb, void *ctx, struct fleet_err *err);
 /* Send and wait (scope folder). */
 int imap_fetch(struct imap_conn *c, const char *uidset, const char *items, const struct imap_fetch_cb *cb,
 	       void *ctx, struct fleet_err *err);
@@ -343,7 +345,7 @@ int imap_append_data(struct imap_conn *c, const void *data, size_t len, struct f
 int imap_append_end(struct imap_conn *c, struct fleet_err *err);
 
 struct imap_append_result {
-	int has_uid;           /* APPENDUID (UIDPLUS) was reported */
+	int has_uid; /* APPENDUID (UIDPLUS) was reported */
 	uint32_t uidvalidity, uid;
 };
 /* Waits for the APPEND; 0 with res filled, or -1 with the classified refusal (TOOBIG: permanent

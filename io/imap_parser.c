@@ -18,15 +18,15 @@
 #include "common/alloc.h"
 #include "common/util.h"
 
-#define NONE ((size_t)-1)
+#define NONE	    ((size_t)-1)
 #define EXCERPT_MAX 160
 
 enum pstate {
-	ST_LINE = 0,    /* collecting a segment */
+	ST_LINE = 0,	/* collecting a segment */
 	ST_LIT_PENDING, /* LITERAL_START reported; the consumer may ask for streaming */
-	ST_LIT_BUFFER,  /* copying a literal into the arena */
-	ST_LIT_STREAM,  /* handing a literal out in chunks */
-	ST_DONE,        /* RESPONSE reported; reset on the next call */
+	ST_LIT_BUFFER,	/* copying a literal into the arena */
+	ST_LIT_STREAM,	/* handing a literal out in chunks */
+	ST_DONE,	/* RESPONSE reported; reset on the next call */
 	ST_ERROR
 };
 
@@ -41,7 +41,7 @@ struct pnode {
 struct imap_parser {
 	struct imap_parser_limits lim;
 	enum pstate st;
-	struct fleet_buf seg;   /* a partial segment waiting for its LF */
+	struct fleet_buf seg;	/* a partial segment waiting for its LF */
 	struct fleet_buf arena; /* NUL-terminated strings of the current response */
 	struct pnode *nodes;
 	size_t nnodes, nalloc;
@@ -50,8 +50,8 @@ struct imap_parser {
 	size_t stack_alloc;
 	size_t top_first, top_last, ntop;
 	size_t line_bytes; /* bytes outside literals in this response */
-	int started;       /* the first segment of this response was parsed */
-	int need_sep;      /* 1: the last token must be followed by SP, ")" or end of line; 2: "(" too */
+	int started;	   /* the first segment of this response was parsed */
+	int need_sep;	   /* 1: the last token must be followed by SP, ")" or end of line; 2: "(" too */
 
 	enum imap_resp_kind kind;
 	size_t tag_off, name_off, code_off, code_args_off, text_off;
@@ -61,7 +61,7 @@ struct imap_parser {
 
 	uint64_t lit_size, lit_left;
 	int lit8, stream_req;
-	size_t lit_off;  /* arena offset of a buffered literal */
+	size_t lit_off;	 /* arena offset of a buffered literal */
 	size_t item_off; /* arena offset of the atom before the literal, NONE if none */
 
 	struct imap_node *pub;
@@ -176,9 +176,9 @@ static void excerpt(const char *s, size_t n, char *out, size_t cap)
 	out[o] = '\0';
 }
 
-__attribute__((format(printf, 6, 7)))
-static int perr(struct imap_parser *p, struct fleet_err *err, const char *code, const char *s,
-		size_t n, const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static int perr(struct imap_parser *p, struct fleet_err *err,
+						      const char *code, const char *s, size_t n,
+						      const char *fmt, ...)
 {
 	char msg[FLEET_ERR_TEXT_MAX];
 	char ex[EXCERPT_MAX + 16];
@@ -214,7 +214,7 @@ static size_t arena_add(struct imap_parser *p, const char *s, size_t len)
 	size_t off = p->arena.len;
 
 	if (p->arena.len + len + 1 + p->nnodes * (sizeof(struct pnode) + sizeof(struct imap_node)) >
-		    p->lim.max_response ||
+		p->lim.max_response ||
 	    fleet_buf_append(&p->arena, s, len) < 0 || fleet_buf_append(&p->arena, "", 1) < 0) {
 		p->arena.len = off;
 		return NONE;
@@ -312,8 +312,8 @@ static const struct {
 	const char *name;
 	enum imap_status st;
 } status_names[] = {
-	{"OK", IMAP_STATUS_OK},   {"NO", IMAP_STATUS_NO},           {"BAD", IMAP_STATUS_BAD},
-	{"BYE", IMAP_STATUS_BYE}, {"PREAUTH", IMAP_STATUS_PREAUTH},
+    {"OK", IMAP_STATUS_OK},   {"NO", IMAP_STATUS_NO},		{"BAD", IMAP_STATUS_BAD},
+    {"BYE", IMAP_STATUS_BYE}, {"PREAUTH", IMAP_STATUS_PREAUTH},
 };
 
 /* Status response tail: [SP ["[" code [SP args] "]"] [SP] text]. s[pos..e) is the rest. */
@@ -476,16 +476,19 @@ static int parse_args(struct imap_parser *p, const char *s, size_t n, size_t pos
 				       s[run] != '\r')
 					run++;
 				if (run > pos && fleet_buf_append(&p->arena, s + pos, run - pos) < 0)
-					return LIMIT_ERR("response larger than %zu bytes", p->lim.max_response);
+					return LIMIT_ERR("response larger than %zu bytes",
+							 p->lim.max_response);
 				pos = run;
 				if (pos >= e)
 					return PARSE_ERR("unterminated quoted string");
 				if (s[pos] == '"')
 					break;
-				if (s[pos] != '\\' || pos + 1 >= e || s[pos + 1] == '\0' || s[pos + 1] == '\r')
+				if (s[pos] != '\\' || pos + 1 >= e || s[pos + 1] == '\0' ||
+				    s[pos + 1] == '\r')
 					return PARSE_ERR("invalid character in quoted string");
 				if (fleet_buf_append(&p->arena, s + pos + 1, 1) < 0)
-					return LIMIT_ERR("response larger than %zu bytes", p->lim.max_response);
+					return LIMIT_ERR("response larger than %zu bytes",
+							 p->lim.max_response);
 				pos += 2;
 			}
 			pos++;
@@ -551,7 +554,8 @@ static int parse_args(struct imap_parser *p, const char *s, size_t n, size_t pos
 				return PARSE_ERR("unexpected character");
 			if (pos - a0 == 3 && fleet_strncaseeq(s + a0, "NIL", 3)) {
 				if (node_add(p, IMAP_NODE_NIL, 0, 0) == NONE)
-					return LIMIT_ERR("response larger than %zu bytes", p->lim.max_response);
+					return LIMIT_ERR("response larger than %zu bytes",
+							 p->lim.max_response);
 			} else if ((off = arena_add(p, s + a0, pos - a0)) == NONE ||
 				   node_add(p, IMAP_NODE_ATOM, off, pos - a0) == NONE) {
 				return LIMIT_ERR("response larger than %zu bytes", p->lim.max_response);
@@ -703,7 +707,8 @@ int imap_parser_next(struct imap_parser *p, const char *data, size_t len, size_t
 
 				if (idx == NONE) {
 					*consumed = used;
-					return LIMIT_ERR("response larger than %zu bytes", p->lim.max_response);
+					return LIMIT_ERR("response larger than %zu bytes",
+							 p->lim.max_response);
 				}
 				p->nodes[idx].lit8 = p->lit8;
 			}
@@ -723,7 +728,8 @@ int imap_parser_next(struct imap_parser *p, const char *data, size_t len, size_t
 
 				*consumed = used;
 				if (idx == NONE)
-					return LIMIT_ERR("response larger than %zu bytes", p->lim.max_response);
+					return LIMIT_ERR("response larger than %zu bytes",
+							 p->lim.max_response);
 				p->nodes[idx].size = p->lit_size;
 				p->nodes[idx].lit8 = p->lit8;
 				p->need_sep = 1;
@@ -746,10 +752,10 @@ int imap_parser_next(struct imap_parser *p, const char *data, size_t len, size_t
 		}
 		case ST_LIT_PENDING:
 		case ST_DONE:
-		case ST_ERROR:
-			break;
+		case ST_ERROR: break;
 		}
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PARSE", "IMAP parser in a bad state");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PARSE",
+				     "IMAP parser in a bad state");
 	}
 }
 
@@ -764,7 +770,8 @@ int imap_parser_finish(struct imap_parser *p, struct fleet_err *err)
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PARSE",
 				     "IMAP parser used after an error");
 	if (p->st == ST_LIT_BUFFER || p->st == ST_LIT_STREAM || p->st == ST_LIT_PENDING)
-		return perr(p, err, "PARSE", NULL, 0, "input ended inside a literal (%llu of %llu bytes missing)",
+		return perr(p, err, "PARSE", NULL, 0,
+			    "input ended inside a literal (%llu of %llu bytes missing)",
 			    (unsigned long long)p->lit_left, (unsigned long long)p->lit_size);
 	return PARSE_ERR("input ended inside a response");
 }
@@ -778,7 +785,8 @@ int imap_node_is_atom(const struct imap_node *n, const char *name)
 
 int imap_node_is_string(const struct imap_node *n)
 {
-	return n && (n->type == IMAP_NODE_ATOM || n->type == IMAP_NODE_QUOTED || n->type == IMAP_NODE_LITERAL);
+	return n &&
+	       (n->type == IMAP_NODE_ATOM || n->type == IMAP_NODE_QUOTED || n->type == IMAP_NODE_LITERAL);
 }
 
 int imap_node_u64(const struct imap_node *n, uint64_t max, uint64_t *out)
@@ -850,18 +858,13 @@ int imap_response_render(const struct imap_response *r, struct fleet_buf *b, siz
 			}
 			rc = rc ? rc : fleet_buf_append(b, ")", 1);
 			break;
-		case IMAP_NODE_ATOM:
-			rc = fleet_buf_append(b, n->str, n->len);
-			break;
-		case IMAP_NODE_QUOTED:
-			rc = render_string(b, n);
-			break;
-		case IMAP_NODE_NIL:
-			rc = fleet_buf_append_str(b, "NIL");
-			break;
+		case IMAP_NODE_ATOM: rc = fleet_buf_append(b, n->str, n->len); break;
+		case IMAP_NODE_QUOTED: rc = render_string(b, n); break;
+		case IMAP_NODE_NIL: rc = fleet_buf_append_str(b, "NIL"); break;
 		case IMAP_NODE_LITERAL:
 		case IMAP_NODE_STREAMED:
-			rc = fleet_buf_appendf(b, "%s{%llu bytes}", n->literal8 ? "~" : "", (unsigned long long)n->size);
+			rc = fleet_buf_appendf(b, "%s{%llu bytes}", n->literal8 ? "~" : "",
+					       (unsigned long long)n->size);
 			break;
 		}
 		while (rc == 0 && n && !n->next) {
@@ -1088,27 +1091,27 @@ static const struct code_rule {
 	enum fleet_err_class cls;
 	int scope;
 } code_rules[] = {
-	{"UNAVAILABLE", FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT},
-	{"LIMIT", FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT},
-	{"INUSE", FLEET_ERR_TRANSIENT, SCOPE_DEFAULT},
-	{"THROTTLED", FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT},
-	{"AUTHENTICATIONFAILED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
-	{"AUTHORIZATIONFAILED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
-	{"EXPIRED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
-	{"CONTACTADMIN", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
-	{"PRIVACYREQUIRED", FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT},
-	{"NOPERM", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
-	{"EXPUNGEISSUED", FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER},
-	{"CORRUPTION", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
-	{"SERVERBUG", FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE},
-	{"CLIENTBUG", FLEET_ERR_BUG, SCOPE_DEFAULT},
-	{"CANNOT", FLEET_ERR_PERMANENT, SCOPE_DEFAULT},
-	{"OVERQUOTA", FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT},
-	{"ALREADYEXISTS", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
-	{"NONEXISTENT", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
-	{"TRYCREATE", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
-	{"TOOBIG", FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE},
-	{"BADCHARSET", FLEET_ERR_PERMANENT, SCOPE_DEFAULT},
+    {"UNAVAILABLE", FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT},
+    {"LIMIT", FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT},
+    {"INUSE", FLEET_ERR_TRANSIENT, SCOPE_DEFAULT},
+    {"THROTTLED", FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT},
+    {"AUTHENTICATIONFAILED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
+    {"AUTHORIZATIONFAILED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
+    {"EXPIRED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
+    {"CONTACTADMIN", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
+    {"PRIVACYREQUIRED", FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT},
+    {"NOPERM", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
+    {"EXPUNGEISSUED", FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER},
+    {"CORRUPTION", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
+    {"SERVERBUG", FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE},
+    {"CLIENTBUG", FLEET_ERR_BUG, SCOPE_DEFAULT},
+    {"CANNOT", FLEET_ERR_PERMANENT, SCOPE_DEFAULT},
+    {"OVERQUOTA", FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT},
+    {"ALREADYEXISTS", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
+    {"NONEXISTENT", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
+    {"TRYCREATE", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
+    {"TOOBIG", FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE},
+    {"BADCHARSET", FLEET_ERR_PERMANENT, SCOPE_DEFAULT},
 };
 
 /* Servers that say "slow down" in words only. backoff: the text is followed by a number of ms. */
@@ -1117,10 +1120,10 @@ static const struct text_rule {
 	enum fleet_err_class cls;
 	int backoff;
 } text_rules[] = {
-	{"Suggested Backoff Time:", FLEET_ERR_THROTTLED, 1},        /* Office 365 */
-	{"Too many simultaneous connections", FLEET_ERR_THROTTLED, 0}, /* Gmail */
-	{"exceeded command or bandwidth limits", FLEET_ERR_THROTTLED, 0}, /* Gmail */
-	{"Server Unavailable", FLEET_ERR_TRANSIENT, 0},             /* Exchange */
+    {"Suggested Backoff Time:", FLEET_ERR_THROTTLED, 1},	      /* Office 365 */
+    {"Too many simultaneous connections", FLEET_ERR_THROTTLED, 0},    /* Gmail */
+    {"exceeded command or bandwidth limits", FLEET_ERR_THROTTLED, 0}, /* Gmail */
+    {"Server Unavailable", FLEET_ERR_TRANSIENT, 0},		      /* Exchange */
 };
 
 static const char *strcasestr_ascii(const char *hay, const char *needle)
@@ -1136,18 +1139,12 @@ static const char *strcasestr_ascii(const char *hay, const char *needle)
 const char *imap_status_name(enum imap_status st)
 {
 	switch (st) {
-	case IMAP_STATUS_OK:
-		return "OK";
-	case IMAP_STATUS_NO:
-		return "NO";
-	case IMAP_STATUS_BAD:
-		return "BAD";
-	case IMAP_STATUS_PREAUTH:
-		return "PREAUTH";
-	case IMAP_STATUS_BYE:
-		return "BYE";
-	case IMAP_STATUS_NONE:
-		break;
+	case IMAP_STATUS_OK: return "OK";
+	case IMAP_STATUS_NO: return "NO";
+	case IMAP_STATUS_BAD: return "BAD";
+	case IMAP_STATUS_PREAUTH: return "PREAUTH";
+	case IMAP_STATUS_BYE: return "BYE";
+	case IMAP_STATUS_NONE: break;
 	}
 	return "?";
 }

@@ -34,11 +34,11 @@
 #include "common/err.h"
 
 struct imap_parser_limits {
-	size_t max_line;             /* bytes of one response outside literals (default 64 KiB) */
-	unsigned max_depth;          /* list nesting (default 32) */
-	uint64_t max_literal;        /* any literal, streamed or not (default 1 GiB) */
+	size_t max_line;	     /* bytes of one response outside literals (default 64 KiB) */
+	unsigned max_depth;	     /* list nesting (default 32) */
+	uint64_t max_literal;	     /* any literal, streamed or not (default 1 GiB) */
 	size_t max_buffered_literal; /* a literal kept in memory (default 16 MiB) */
-	size_t max_response;         /* memory for one parsed response, nodes included (default 32 MiB) */
+	size_t max_response;	     /* memory for one parsed response, nodes included (default 32 MiB) */
 };
 
 /* Fills the defaults above. */
@@ -55,20 +55,20 @@ enum imap_node_type {
 
 struct imap_node {
 	enum imap_node_type type;
-	const char *str;      /* ATOM, QUOTED, LITERAL: bytes, NUL-terminated; "" otherwise */
+	const char *str; /* ATOM, QUOTED, LITERAL: bytes, NUL-terminated; "" otherwise */
 	size_t len;
-	uint64_t size;        /* STREAMED: literal size; LITERAL: same as len */
-	int literal8;         /* the literal was ~{n} */
-	size_t count;         /* LIST: number of children */
-	const struct imap_node *child;  /* LIST: first child or NULL */
-	const struct imap_node *next;   /* next sibling or NULL */
+	uint64_t size;			/* STREAMED: literal size; LITERAL: same as len */
+	int literal8;			/* the literal was ~{n} */
+	size_t count;			/* LIST: number of children */
+	const struct imap_node *child;	/* LIST: first child or NULL */
+	const struct imap_node *next;	/* next sibling or NULL */
 	const struct imap_node *parent; /* enclosing list or NULL at top level */
 };
 
 enum imap_resp_kind {
 	IMAP_RESP_UNTAGGED = 0, /* "* ..." */
-	IMAP_RESP_TAGGED,       /* "a1 OK ..." */
-	IMAP_RESP_CONTINUATION  /* "+ ..." */
+	IMAP_RESP_TAGGED,	/* "a1 OK ..." */
+	IMAP_RESP_CONTINUATION	/* "+ ..." */
 };
 
 enum imap_status {
@@ -82,17 +82,17 @@ enum imap_status {
 
 struct imap_response {
 	enum imap_resp_kind kind;
-	const char *tag;           /* TAGGED: the tag; "" otherwise */
-	int has_number;            /* "* 23 EXISTS", "* 5 FETCH (...)" */
+	const char *tag; /* TAGGED: the tag; "" otherwise */
+	int has_number;	 /* "* 23 EXISTS", "* 5 FETCH (...)" */
 	uint32_t number;
-	const char *name;          /* upper-cased: "OK", "FETCH", "LIST", "CAPABILITY"; "" for "+" */
-	enum imap_status status;   /* status responses only */
-	const char *code;          /* response code name, upper-cased ("UIDVALIDITY"), NULL if none */
-	const char *code_args;     /* raw text after the code name up to "]", "" if none */
-	const char *text;          /* status and continuation text, "" if none */
+	const char *name;	      /* upper-cased: "OK", "FETCH", "LIST", "CAPABILITY"; "" for "+" */
+	enum imap_status status;      /* status responses only */
+	const char *code;	      /* response code name, upper-cased ("UIDVALIDITY"), NULL if none */
+	const char *code_args;	      /* raw text after the code name up to "]", "" if none */
+	const char *text;	      /* status and continuation text, "" if none */
 	const struct imap_node *args; /* data responses: first argument (siblings via next), or NULL */
-	size_t nargs;              /* top-level arguments */
-	int complete;              /* 0 in a LITERAL_START view */
+	size_t nargs;		      /* top-level arguments */
+	int complete;		      /* 0 in a LITERAL_START view */
 };
 
 enum imap_parser_event_type {
@@ -106,10 +106,10 @@ enum imap_parser_event_type {
 struct imap_parser_event {
 	enum imap_parser_event_type type;
 	const struct imap_response *resp; /* RESPONSE, LITERAL_START */
-	const char *item;                 /* LITERAL_*: atom before the literal ("BODY[]"), or "" */
-	uint64_t literal_size;            /* LITERAL_* */
+	const char *item;		  /* LITERAL_*: atom before the literal ("BODY[]"), or "" */
+	uint64_t literal_size;		  /* LITERAL_* */
 	int literal8;
-	const char *data;                 /* LITERAL_DATA */
+	const char *data; /* LITERAL_DATA */
 	size_t len;
 };
 

@@ -71,7 +71,8 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 		int units = 0;
 
 		if (c < 0x20 || c > 0x7e)
-			return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: byte outside printable ASCII");
+			return fail(out, len0, err, "MUTF7", i,
+				    "invalid modified UTF-7: byte outside printable ASCII");
 		if (c != '&') {
 			if (fleet_buf_append(out, in + i, 1) < 0)
 				return fail(out, len0, err, "MUTF7_LIMIT", i, "mailbox name too long");
@@ -86,18 +87,21 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 		}
 		/* Two runs back to back must have been one run: refuse, or names would not round-trip. */
 		if (i == run_end)
-			return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: adjacent encoded runs");
+			return fail(out, len0, err, "MUTF7", i,
+				    "invalid modified UTF-7: adjacent encoded runs");
 		start = i++;
 		for (;;) {
 			int v;
 
 			if (i >= len)
-				return fail(out, len0, err, "MUTF7", start, "invalid modified UTF-7: unterminated \"&\" shift");
+				return fail(out, len0, err, "MUTF7", start,
+					    "invalid modified UTF-7: unterminated \"&\" shift");
 			if (in[i] == '-')
 				break;
 			v = b64_value((unsigned char)in[i]);
 			if (v < 0)
-				return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: not modified base64");
+				return fail(out, len0, err, "MUTF7", i,
+					    "invalid modified UTF-7: not modified base64");
 			bits = (bits << 6) | (uint32_t)v;
 			nbits += 6;
 			i++;
@@ -109,26 +113,32 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 				units++;
 				if (high) {
 					if (u < 0xdc00 || u > 0xdfff)
-						return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: lone high surrogate");
+						return fail(out, len0, err, "MUTF7", i,
+							    "invalid modified UTF-7: lone high surrogate");
 					u = 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00);
 					high = 0;
 				} else if (u >= 0xd800 && u <= 0xdbff) {
 					high = u;
 					continue;
 				} else if (u >= 0xdc00 && u <= 0xdfff) {
-					return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: lone low surrogate");
+					return fail(out, len0, err, "MUTF7", i,
+						    "invalid modified UTF-7: lone low surrogate");
 				}
 				if (u == 0)
-					return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: encoded NUL");
-				if (u >= 0x20 && u <= 0x7e)
 					return fail(out, len0, err, "MUTF7", i,
-						    "invalid modified UTF-7: printable ASCII must not be encoded");
+						    "invalid modified UTF-7: encoded NUL");
+				if (u >= 0x20 && u <= 0x7e)
+					return fail(
+					    out, len0, err, "MUTF7", i,
+					    "invalid modified UTF-7: printable ASCII must not be encoded");
 				if (put_utf8(out, u) < 0)
-					return fail(out, len0, err, "MUTF7_LIMIT", i, "mailbox name too long");
+					return fail(out, len0, err, "MUTF7_LIMIT", i,
+						    "mailbox name too long");
 			}
 		}
 		if (high)
-			return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: lone high surrogate");
+			return fail(out, len0, err, "MUTF7", i,
+				    "invalid modified UTF-7: lone high surrogate");
 		if (units == 0 || nbits >= 6 || bits != 0)
 			return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: bad base64 padding");
 		i++;
@@ -226,7 +236,8 @@ int mutf7_encode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 					nbits -= 6;
 					bits &= (1u << nbits) - 1;
 					if (fleet_buf_append(out, &ch, 1) < 0)
-						return fail(out, len0, err, "MUTF7_LIMIT", i, "mailbox name too long");
+						return fail(out, len0, err, "MUTF7_LIMIT", i,
+							    "mailbox name too long");
 				}
 			}
 			i += n;

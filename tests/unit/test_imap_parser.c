@@ -24,15 +24,9 @@ static void dump_node(struct fleet_buf *b, const struct imap_node *n)
 {
 	for (; n; n = n->next) {
 		switch (n->type) {
-		case IMAP_NODE_ATOM:
-			fleet_buf_append(b, n->str, n->len);
-			break;
-		case IMAP_NODE_QUOTED:
-			fleet_buf_appendf(b, "\"%s\"", n->str);
-			break;
-		case IMAP_NODE_NIL:
-			fleet_buf_append_str(b, "NIL");
-			break;
+		case IMAP_NODE_ATOM: fleet_buf_append(b, n->str, n->len); break;
+		case IMAP_NODE_QUOTED: fleet_buf_appendf(b, "\"%s\"", n->str); break;
+		case IMAP_NODE_NIL: fleet_buf_append_str(b, "NIL"); break;
 		case IMAP_NODE_LITERAL:
 			fleet_buf_appendf(b, "%s{%zu:", n->literal8 ? "~" : "", n->len);
 			fleet_buf_append(b, n->str, n->len);
@@ -97,7 +91,8 @@ static int run_parser(struct imap_parser *p, const char *in, size_t len, const s
 				fleet_buf_append_str(out, "\n");
 				break;
 			case IMAP_PARSER_LITERAL_START:
-				fleet_buf_appendf(out, "start %s %llu\n", ev.item, (unsigned long long)ev.literal_size);
+				fleet_buf_appendf(out, "start %s %llu\n", ev.item,
+						  (unsigned long long)ev.literal_size);
 				if (strncmp(ev.item, "BODY[", 5) == 0 && !strstr(ev.item, "HEADER"))
 					imap_parser_stream_literal(p);
 				break;
@@ -110,8 +105,7 @@ static int run_parser(struct imap_parser *p, const char *in, size_t len, const s
 				fleet_buf_appendf(out, "data %s\n", fleet_buf_cstr(&lit));
 				fleet_buf_reset(&lit);
 				break;
-			case IMAP_PARSER_NEED_MORE:
-				break;
+			case IMAP_PARSER_NEED_MORE: break;
 			}
 		}
 		start = end;
@@ -180,73 +174,86 @@ static const struct good_case {
 	size_t len;
 	const char *want;
 } good[] = {
-	{S("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.\r\n"),
-	 "U|||OK|[CAPABILITY|IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN]|Dovecot ready.|\n"},
-	{S("* OK Gimap ready for requests from 192.0.2.1 a1mb2\r\n"), "U|||OK||Gimap ready for requests from 192.0.2.1 a1mb2|\n"},
-	{S("* OK The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]\r\n"),
-	 "U|||OK||The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]|\n"},
-	{S("* PREAUTH IMAP4rev1 server logged in as alice\r\n"), "U|||PREAUTH||IMAP4rev1 server logged in as alice|\n"},
-	{S("* BYE Autologout; idle for too long\r\n"), "U|||BYE||Autologout; idle for too long|\n"},
-	{S("a1 OK [READ-WRITE] SELECT completed\r\n"), "T|a1||OK|[READ-WRITE|]|SELECT completed|\n"},
-	{S("a2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n"),
-	 "T|a2||NO|[OVERQUOTA|]|Quota exceeded (mailbox for user is full)|\n"},
-	{S("a3 BAD\r\n"), "T|a3||BAD|||\n"},
-	{S("a4 ok [APPENDUID 38505 3955] APPEND completed\r\n"), "T|a4||OK|[APPENDUID|38505 3955]|APPEND completed|\n"},
-	{S("+ idling\r\n"), "C|||||idling|\n"},
-	{S("+\r\n"), "C||||||\n"},
-	{S("+ \r\n"), "C||||||\n"},
-	{S("+ dXNlcj0=\r\n"), "C|||||dXNlcj0=|\n"},
-	{S("* 23 EXISTS\r\n* 0 RECENT\r\n* 3 EXPUNGE\n"), "U||23|EXISTS|||\nU||0|RECENT|||\nU||3|EXPUNGE|||\n"},
-	{S("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\r\n"),
-	 "U|||FLAGS|||(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\n"},
-	{S("* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n"), "U|||OK|[PERMANENTFLAGS|(\\Deleted \\Seen \\*)]|Limited|\n"},
-	{S("* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"), "U|||OK|[UIDVALIDITY|3857529045]|UIDs valid|\n"},
-	{S("* OK [HIGHESTMODSEQ 715194045007]\r\n"), "U|||OK|[HIGHESTMODSEQ|715194045007]||\n"},
-	{S("* OK [NOMODSEQ] Sorry, this mailbox format doesn't support modsequences\r\n"),
-	 "U|||OK|[NOMODSEQ|]|Sorry, this mailbox format doesn't support modsequences|\n"},
-	{S("* LIST (\\HasNoChildren) \"/\" INBOX\r\n"), "U|||LIST|||(\\HasNoChildren) \"/\" INBOX\n"},
-	{S("* LIST (\\Noselect \\HasChildren) NIL \"\"\r\n"), "U|||LIST|||(\\Noselect \\HasChildren) NIL \"\"\n"},
-	{S("* LIST (\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\r\n"),
-	 "U|||LIST|||(\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\n"},
-	{S("* LIST () \".\" {11}\r\nfoo \"bar\" x\r\n"), "start  11\nU|||LIST|||() \".\" {11:foo \"bar\" x}\n"},
-	{S("* LSUB () \"/\" Entw&APw-rfe\r\n"), "U|||LSUB|||() \"/\" Entw&APw-rfe\n"},
-	{S("* LIST () \"\\\\\" \"a\\\"b\\\\c\"\r\n"), "U|||LIST|||() \"\\\" \"a\"b\\c\"\n"},
-	{S("* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"),
-	 "U|||STATUS|||blurdybloop (MESSAGES 231 UIDNEXT 44292)\n"},
-	{S("* STATUS \"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\r\n"),
-	 "U|||STATUS|||\"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\n"},
-	{S("* SEARCH 2 3 6\r\n* SEARCH\r\n"), "U|||SEARCH|||2 3 6\nU|||SEARCH|||\n"},
-	{S("* ESEARCH (TAG \"a5\") UID ALL 1:3,5\r\n"), "U|||ESEARCH|||(TAG \"a5\") UID ALL 1:3,5\n"},
-	{S("* NAMESPACE ((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\r\n"),
-	 "U|||NAMESPACE|||((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\n"},
-	{S("* ID (\"name\" \"Dovecot\")\r\n* ID NIL\r\n"), "U|||ID|||(\"name\" \"Dovecot\")\nU|||ID|||NIL\n"},
-	{S("* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 10 512 MESSAGE 3 1000)\r\n"),
-	 "U|||QUOTAROOT|||INBOX \"\"\nU|||QUOTA|||\"\" (STORAGE 10 512 MESSAGE 3 1000)\n"},
-	{S("* ENABLED CONDSTORE QRESYNC\r\n"), "U|||ENABLED|||CONDSTORE QRESYNC\n"},
-	{S("* VANISHED (EARLIER) 300:310,405\r\n"), "U|||VANISHED|||(EARLIER) 300:310,405\n"},
-	{S("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\r\n"),
-	 "U|||CAPABILITY|||IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\n"},
-	{S("* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID 345)\r\n"),
-	 "U||12|FETCH|||(FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID 345)\n"},
-	{S("* 1 FETCH (UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21}\r\nMessage-ID: <a@b>\r\n\r\n)\r\n"),
-	 "start BODY[HEADER.FIELDS (MESSAGE-ID DATE)] 21\n"
-	 "U||1|FETCH|||(UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21:Message-ID: <a@b>\r\n\r\n})\n"},
-	{S("* 2 FETCH (UID 8 BODY[] {12}\r\nhello\r\nworld FLAGS (\\Seen))\r\n"),
-	 "start BODY[] 12\ndata hello\r\nworld\nU||2|FETCH|||(UID 8 BODY[] {streamed 12} FLAGS (\\Seen))\n"},
-	{S("* 3 FETCH (UID 9 BINARY[] ~{3}\r\na\0b)\r\n"), "start BINARY[] 3\nU||3|FETCH|||(UID 9 BINARY[] ~{3:a\0b})\n"},
-	{S("* 4 FETCH (BODY[]<0> {3}\r\nabc UID 10)\r\n"), "start BODY[]<0> 3\ndata abc\nU||4|FETCH|||(BODY[]<0> {streamed 3} UID 10)\n"},
-	{S("* 5 FETCH (BODY[] {0}\r\n)\r\n"), "start BODY[] 0\ndata \nU||5|FETCH|||(BODY[] {streamed 0})\n"},
-	{S("* 6 FETCH (UID 11 BODY[] {2}\r\nab BODY[HEADER] {2}\r\ncd)\r\n"),
-	 "start BODY[] 2\ndata ab\nstart BODY[HEADER] 2\nU||6|FETCH|||(UID 11 BODY[] {streamed 2} BODY[HEADER] {2:cd})\n"},
-	{S("* 7 FETCH (X-GM-LABELS (\"\\\\Important\" \"\\\\Sent\" Work) UID 3 MODSEQ (12345))\r\n"),
-	 "U||7|FETCH|||(X-GM-LABELS (\"\\Important\" \"\\Sent\" Work) UID 3 MODSEQ (12345))\n"},
-	{S("* 8 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\r\n"),
-	 "U||8|FETCH|||(BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1) (\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\n"},
-	{S("a5 NO Request is throttled. Suggested Backoff Time: 92415 milliseconds\r\n"),
-	 "T|a5||NO||Request is throttled. Suggested Backoff Time: 92415 milliseconds|\n"},
-	{S("a6 NO [THROTTLED] Too many commands\r\n"), "T|a6||NO|[THROTTLED|]|Too many commands|\n"},
-	{S("* ok lower case\r\n"), "U|||OK||lower case|\n"},
-	{S("* LIST (\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\r\n"), "U|||LIST|||(\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\n"},
+    {S("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] "
+       "Dovecot ready.\r\n"),
+     "U|||OK|[CAPABILITY|IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS "
+     "AUTH=PLAIN]|Dovecot ready.|\n"},
+    {S("* OK Gimap ready for requests from 192.0.2.1 a1mb2\r\n"),
+     "U|||OK||Gimap ready for requests from 192.0.2.1 a1mb2|\n"},
+    {S("* OK The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]\r\n"),
+     "U|||OK||The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]|\n"},
+    {S("* PREAUTH IMAP4rev1 server logged in as alice\r\n"),
+     "U|||PREAUTH||IMAP4rev1 server logged in as alice|\n"},
+    {S("* BYE Autologout; idle for too long\r\n"), "U|||BYE||Autologout; idle for too long|\n"},
+    {S("a1 OK [READ-WRITE] SELECT completed\r\n"), "T|a1||OK|[READ-WRITE|]|SELECT completed|\n"},
+    {S("a2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n"),
+     "T|a2||NO|[OVERQUOTA|]|Quota exceeded (mailbox for user is full)|\n"},
+    {S("a3 BAD\r\n"), "T|a3||BAD|||\n"},
+    {S("a4 ok [APPENDUID 38505 3955] APPEND completed\r\n"),
+     "T|a4||OK|[APPENDUID|38505 3955]|APPEND completed|\n"},
+    {S("+ idling\r\n"), "C|||||idling|\n"},
+    {S("+\r\n"), "C||||||\n"},
+    {S("+ \r\n"), "C||||||\n"},
+    {S("+ dXNlcj0=\r\n"), "C|||||dXNlcj0=|\n"},
+    {S("* 23 EXISTS\r\n* 0 RECENT\r\n* 3 EXPUNGE\n"), "U||23|EXISTS|||\nU||0|RECENT|||\nU||3|EXPUNGE|||\n"},
+    {S("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\r\n"),
+     "U|||FLAGS|||(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\n"},
+    {S("* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n"),
+     "U|||OK|[PERMANENTFLAGS|(\\Deleted \\Seen \\*)]|Limited|\n"},
+    {S("* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"), "U|||OK|[UIDVALIDITY|3857529045]|UIDs valid|\n"},
+    {S("* OK [HIGHESTMODSEQ 715194045007]\r\n"), "U|||OK|[HIGHESTMODSEQ|715194045007]||\n"},
+    {S("* OK [NOMODSEQ] Sorry, this mailbox format doesn't support modsequences\r\n"),
+     "U|||OK|[NOMODSEQ|]|Sorry, this mailbox format doesn't support modsequences|\n"},
+    {S("* LIST (\\HasNoChildren) \"/\" INBOX\r\n"), "U|||LIST|||(\\HasNoChildren) \"/\" INBOX\n"},
+    {S("* LIST (\\Noselect \\HasChildren) NIL \"\"\r\n"), "U|||LIST|||(\\Noselect \\HasChildren) NIL \"\"\n"},
+    {S("* LIST (\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\r\n"),
+     "U|||LIST|||(\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\n"},
+    {S("* LIST () \".\" {11}\r\nfoo \"bar\" x\r\n"), "start  11\nU|||LIST|||() \".\" {11:foo \"bar\" x}\n"},
+    {S("* LSUB () \"/\" Entw&APw-rfe\r\n"), "U|||LSUB|||() \"/\" Entw&APw-rfe\n"},
+    {S("* LIST () \"\\\\\" \"a\\\"b\\\\c\"\r\n"), "U|||LIST|||() \"\\\" \"a\"b\\c\"\n"},
+    {S("* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"),
+     "U|||STATUS|||blurdybloop (MESSAGES 231 UIDNEXT 44292)\n"},
+    {S("* STATUS \"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\r\n"),
+     "U|||STATUS|||\"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\n"},
+    {S("* SEARCH 2 3 6\r\n* SEARCH\r\n"), "U|||SEARCH|||2 3 6\nU|||SEARCH|||\n"},
+    {S("* ESEARCH (TAG \"a5\") UID ALL 1:3,5\r\n"), "U|||ESEARCH|||(TAG \"a5\") UID ALL 1:3,5\n"},
+    {S("* NAMESPACE ((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\r\n"),
+     "U|||NAMESPACE|||((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\n"},
+    {S("* ID (\"name\" \"Dovecot\")\r\n* ID NIL\r\n"), "U|||ID|||(\"name\" \"Dovecot\")\nU|||ID|||NIL\n"},
+    {S("* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 10 512 MESSAGE 3 1000)\r\n"),
+     "U|||QUOTAROOT|||INBOX \"\"\nU|||QUOTA|||\"\" (STORAGE 10 512 MESSAGE 3 1000)\n"},
+    {S("* ENABLED CONDSTORE QRESYNC\r\n"), "U|||ENABLED|||CONDSTORE QRESYNC\n"},
+    {S("* VANISHED (EARLIER) 300:310,405\r\n"), "U|||VANISHED|||(EARLIER) 300:310,405\n"},
+    {S("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\r\n"),
+     "U|||CAPABILITY|||IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\n"},
+    {S("* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID "
+       "345)\r\n"),
+     "U||12|FETCH|||(FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID 345)\n"},
+    {S("* 1 FETCH (UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21}\r\nMessage-ID: <a@b>\r\n\r\n)\r\n"),
+     "start BODY[HEADER.FIELDS (MESSAGE-ID DATE)] 21\n"
+     "U||1|FETCH|||(UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21:Message-ID: <a@b>\r\n\r\n})\n"},
+    {S("* 2 FETCH (UID 8 BODY[] {12}\r\nhello\r\nworld FLAGS (\\Seen))\r\n"),
+     "start BODY[] 12\ndata hello\r\nworld\nU||2|FETCH|||(UID 8 BODY[] {streamed 12} FLAGS (\\Seen))\n"},
+    {S("* 3 FETCH (UID 9 BINARY[] ~{3}\r\na\0b)\r\n"),
+     "start BINARY[] 3\nU||3|FETCH|||(UID 9 BINARY[] ~{3:a\0b})\n"},
+    {S("* 4 FETCH (BODY[]<0> {3}\r\nabc UID 10)\r\n"),
+     "start BODY[]<0> 3\ndata abc\nU||4|FETCH|||(BODY[]<0> {streamed 3} UID 10)\n"},
+    {S("* 5 FETCH (BODY[] {0}\r\n)\r\n"), "start BODY[] 0\ndata \nU||5|FETCH|||(BODY[] {streamed 0})\n"},
+    {S("* 6 FETCH (UID 11 BODY[] {2}\r\nab BODY[HEADER] {2}\r\ncd)\r\n"),
+     "start BODY[] 2\ndata ab\nstart BODY[HEADER] 2\nU||6|FETCH|||(UID 11 BODY[] {streamed 2} BODY[HEADER] "
+     "{2:cd})\n"},
+    {S("* 7 FETCH (X-GM-LABELS (\"\\\\Important\" \"\\\\Sent\" Work) UID 3 MODSEQ (12345))\r\n"),
+     "U||7|FETCH|||(X-GM-LABELS (\"\\Important\" \"\\Sent\" Work) UID 3 MODSEQ (12345))\n"},
+    {S("* 8 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 "
+       "1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\r\n"),
+     "U||8|FETCH|||(BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1) "
+     "(\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\n"},
+    {S("a5 NO Request is throttled. Suggested Backoff Time: 92415 milliseconds\r\n"),
+     "T|a5||NO||Request is throttled. Suggested Backoff Time: 92415 milliseconds|\n"},
+    {S("a6 NO [THROTTLED] Too many commands\r\n"), "T|a6||NO|[THROTTLED|]|Too many commands|\n"},
+    {S("* ok lower case\r\n"), "U|||OK||lower case|\n"},
+    {S("* LIST (\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\r\n"),
+     "U|||LIST|||(\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\n"},
 };
 
 static void parses_well_formed_responses_identically_in_any_split(void **state)
@@ -272,38 +279,38 @@ static const struct bad_case {
 	size_t len;
 	const char *code;
 } bad[] = {
-	{S("\r\n"), "PARSE"},
-	{S("a1 FOO bar\r\n"), "PARSE"},
-	{S("a1 PREAUTH hi\r\n"), "PARSE"},
-	{S("*\r\n"), "PARSE"},
-	{S("* \r\n"), "PARSE"},
-	{S("*OK\r\n"), "PARSE"},
-	{S("* 1 FETCH (UID 1\r\n"), "PARSE"},
-	{S("* 1 FETCH (UID 1))\r\n"), "PARSE"},
-	{S("* LIST () \"/\" \"unterminated\r\n"), "PARSE"},
-	{S("* LIST () \"/\" \"bad\\\r\n"), "PARSE"},
-	{S("* 1 FETCH (BODY[] {3x}\r\n"), "PARSE"},
-	{S("* 1 FETCH (BODY[] {}\r\n"), "PARSE"},
-	{S("* 1 FETCH (BODY[] {3} x\r\n"), "PARSE"},
-	{S("* 1 FETCH (BODY[] {99999999999999999999999}\r\n"), "PARSE"},
-	{S("* OK [UIDVALIDITY 3 no bracket\r\n"), "PARSE"},
-	{S("* OK [] empty code\r\n"), "PARSE"},
-	{S("* 1 FETCH (BODY[HEADER\r\n"), "PARSE"},
-	{S("* 1 FETCH (\"a\"\"b\")\r\n"), "PARSE"},
-	{S("* 1 FETCH (BODY[] {3}\r\nabcdef)\r\n"), "PARSE"},
-	{S("* A\0B\r\n"), "PARSE"},
-	{S("* 99999999999 EXISTS\r\n"), "PARSE"},
-	{S("* 5 OK hi\r\n"), "PARSE"},
-	{S("* 5\r\n"), "PARSE"},
-	{S("* SEARCH 1\x01 2\r\n"), "PARSE"},
-	{S("* OK te\rxt\r\n"), "PARSE"},
-	{S("a(1 OK x\r\n"), "PARSE"},
-	/* truncated: the input ends inside a response or a literal */
-	{S("* OK hel"), "PARSE"},
-	{S("* 1 FETCH (UID 1 BODY[] {10}\r\nabc"), "PARSE"},
-	{S("* 1 FETCH (UID 1 BODY[HEADER] {10}\r\nabc"), "PARSE"},
-	{S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc"), "PARSE"},
-	{S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc)"), "PARSE"},
+    {S("\r\n"), "PARSE"},
+    {S("a1 FOO bar\r\n"), "PARSE"},
+    {S("a1 PREAUTH hi\r\n"), "PARSE"},
+    {S("*\r\n"), "PARSE"},
+    {S("* \r\n"), "PARSE"},
+    {S("*OK\r\n"), "PARSE"},
+    {S("* 1 FETCH (UID 1\r\n"), "PARSE"},
+    {S("* 1 FETCH (UID 1))\r\n"), "PARSE"},
+    {S("* LIST () \"/\" \"unterminated\r\n"), "PARSE"},
+    {S("* LIST () \"/\" \"bad\\\r\n"), "PARSE"},
+    {S("* 1 FETCH (BODY[] {3x}\r\n"), "PARSE"},
+    {S("* 1 FETCH (BODY[] {}\r\n"), "PARSE"},
+    {S("* 1 FETCH (BODY[] {3} x\r\n"), "PARSE"},
+    {S("* 1 FETCH (BODY[] {99999999999999999999999}\r\n"), "PARSE"},
+    {S("* OK [UIDVALIDITY 3 no bracket\r\n"), "PARSE"},
+    {S("* OK [] empty code\r\n"), "PARSE"},
+    {S("* 1 FETCH (BODY[HEADER\r\n"), "PARSE"},
+    {S("* 1 FETCH (\"a\"\"b\")\r\n"), "PARSE"},
+    {S("* 1 FETCH (BODY[] {3}\r\nabcdef)\r\n"), "PARSE"},
+    {S("* A\0B\r\n"), "PARSE"},
+    {S("* 99999999999 EXISTS\r\n"), "PARSE"},
+    {S("* 5 OK hi\r\n"), "PARSE"},
+    {S("* 5\r\n"), "PARSE"},
+    {S("* SEARCH 1\x01 2\r\n"), "PARSE"},
+    {S("* OK te\rxt\r\n"), "PARSE"},
+    {S("a(1 OK x\r\n"), "PARSE"},
+    /* truncated: the input ends inside a response or a literal */
+    {S("* OK hel"), "PARSE"},
+    {S("* 1 FETCH (UID 1 BODY[] {10}\r\nabc"), "PARSE"},
+    {S("* 1 FETCH (UID 1 BODY[HEADER] {10}\r\nabc"), "PARSE"},
+    {S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc"), "PARSE"},
+    {S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc)"), "PARSE"},
 };
 
 static void refuses_malformed_and_truncated_input_as_parse_bug(void **state)
@@ -491,7 +498,8 @@ static void literal_start_shows_the_response_parsed_so_far(void **state)
 	const struct imap_node *list;
 	uint64_t uid;
 
-	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err), IMAP_PARSER_LITERAL_START);
+	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_START);
 	off += used;
 	assert_false(ev.resp->complete);
 	assert_true(ev.resp->has_number);
@@ -505,13 +513,16 @@ static void literal_start_shows_the_response_parsed_so_far(void **state)
 	assert_int_equal(imap_node_u64(imap_list_get(list, "UID"), UINT32_MAX, &uid), 0);
 	assert_int_equal(uid, 345);
 	imap_parser_stream_literal(p);
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err), IMAP_PARSER_LITERAL_DATA);
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_DATA);
 	assert_ptr_equal(ev.data, in + off);
 	assert_int_equal(ev.len, 5);
 	off += used;
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err), IMAP_PARSER_LITERAL_END);
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_END);
 	off += used;
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err), IMAP_PARSER_RESPONSE);
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
+			 IMAP_PARSER_RESPONSE);
 	off += used;
 	assert_int_equal(off, sizeof(in) - 1);
 	assert_true(ev.resp->complete);
@@ -569,7 +580,8 @@ static void uid_sets_parse_ranges_lists_and_star(void **state)
 	assert_int_equal(imap_uidset_parse(&set, S("1:*")), 0);
 	assert_int_equal(imap_uidset_count(&set), 4294967295ull);
 	imap_uidset_release(&set);
-	static const char *const bad_sets[] = {"", ",", "1,", "0", "a", "1:", ":2", "1::2", "4294967296", "1 2"};
+	static const char *const bad_sets[] = {"",   ",",  "1,",   "0",		 "a",
+					       "1:", ":2", "1::2", "4294967296", "1 2"};
 	for (size_t i = 0; i < sizeof(bad_sets) / sizeof(bad_sets[0]); i++) {
 		assert_int_equal(imap_uidset_parse(&set, bad_sets[i], strlen(bad_sets[i])), -1);
 		assert_int_equal(set.n, 0);
@@ -628,43 +640,64 @@ static const struct class_case {
 	const char *ecode;
 	unsigned retry_ms;
 } classes[] = {
-	{IMAP_STATUS_NO, "UNAVAILABLE", "try later", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
-	{IMAP_STATUS_NO, "LIMIT", "too many connections", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "LIMIT", 0},
-	{IMAP_STATUS_NO, "INUSE", "locked", FLEET_SCOPE_FOLDER, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "INUSE", 0},
-	{IMAP_STATUS_NO, "THROTTLED", "slow down", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
-	{IMAP_STATUS_NO, "AUTHENTICATIONFAILED", "bad", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHENTICATIONFAILED", 0},
-	{IMAP_STATUS_NO, "AUTHORIZATIONFAILED", "no", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHORIZATIONFAILED", 0},
-	{IMAP_STATUS_NO, "EXPIRED", "pw", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "EXPIRED", 0},
-	{IMAP_STATUS_NO, "CONTACTADMIN", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CONTACTADMIN", 0},
-	{IMAP_STATUS_NO, "PRIVACYREQUIRED", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "PRIVACYREQUIRED", 0},
-	{IMAP_STATUS_NO, "NOPERM", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NOPERM", 0},
-	{IMAP_STATUS_NO, "EXPUNGEISSUED", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "EXPUNGEISSUED", 0},
-	{IMAP_STATUS_NO, "CORRUPTION", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "CORRUPTION", 0},
-	{IMAP_STATUS_NO, "SERVERBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "SERVERBUG", 0},
-	{IMAP_STATUS_BAD, "CLIENTBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", 0},
-	{IMAP_STATUS_NO, "CANNOT", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "CANNOT", 0},
-	{IMAP_STATUS_NO, "OVERQUOTA", "full", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
-	{IMAP_STATUS_NO, "ALREADYEXISTS", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "ALREADYEXISTS", 0},
-	{IMAP_STATUS_NO, "NONEXISTENT", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NONEXISTENT", 0},
-	{IMAP_STATUS_NO, "TOOBIG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "TOOBIG", 0},
-	{IMAP_STATUS_NO, "TRYCREATE", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "TRYCREATE", 0},
-	{IMAP_STATUS_NO, "overquota", "lower-case code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "overquota", 0},
-	{IMAP_STATUS_BYE, NULL, "shutting down", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "BYE", 0},
-	{IMAP_STATUS_BYE, "UNAVAILABLE", "maintenance", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
-	{IMAP_STATUS_NO, NULL, "Request is throttled. Suggested Backoff Time: 92415 milliseconds", FLEET_SCOPE_MESSAGE,
-	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 92415},
-	{IMAP_STATUS_NO, "UNAVAILABLE", "Suggested Backoff Time: 500 milliseconds", FLEET_SCOPE_MESSAGE,
-	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 500},
-	{IMAP_STATUS_NO, "ALERT", "Too many simultaneous connections. (Failure)", FLEET_SCOPE_ACCOUNT,
-	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
-	{IMAP_STATUS_NO, NULL, "Account exceeded command or bandwidth limits.", FLEET_SCOPE_MESSAGE,
-	 FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
-	{IMAP_STATUS_NO, NULL, "Server Unavailable. 15", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
-	{IMAP_STATUS_NO, NULL, "Mailbox doesn't exist", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NO", 0},
-	{IMAP_STATUS_NO, "WEBALERT", "unknown code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "WEBALERT", 0},
-	{IMAP_STATUS_BAD, NULL, "Error in IMAP command", FLEET_SCOPE_MESSAGE, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "BAD", 0},
-	{IMAP_STATUS_NO, "OVERQUOTA", "Suggested Backoff Time: 5 milliseconds", FLEET_SCOPE_MESSAGE,
-	 FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
+    {IMAP_STATUS_NO, "UNAVAILABLE", "try later", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT,
+     FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
+    {IMAP_STATUS_NO, "LIMIT", "too many connections", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED,
+     FLEET_SCOPE_ACCOUNT, "LIMIT", 0},
+    {IMAP_STATUS_NO, "INUSE", "locked", FLEET_SCOPE_FOLDER, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "INUSE",
+     0},
+    {IMAP_STATUS_NO, "THROTTLED", "slow down", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT,
+     "THROTTLED", 0},
+    {IMAP_STATUS_NO, "AUTHENTICATIONFAILED", "bad", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT,
+     "AUTHENTICATIONFAILED", 0},
+    {IMAP_STATUS_NO, "AUTHORIZATIONFAILED", "no", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT,
+     "AUTHORIZATIONFAILED", 0},
+    {IMAP_STATUS_NO, "EXPIRED", "pw", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "EXPIRED", 0},
+    {IMAP_STATUS_NO, "CONTACTADMIN", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT,
+     "CONTACTADMIN", 0},
+    {IMAP_STATUS_NO, "PRIVACYREQUIRED", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT,
+     "PRIVACYREQUIRED", 0},
+    {IMAP_STATUS_NO, "NOPERM", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NOPERM", 0},
+    {IMAP_STATUS_NO, "EXPUNGEISSUED", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER,
+     "EXPUNGEISSUED", 0},
+    {IMAP_STATUS_NO, "CORRUPTION", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
+     "CORRUPTION", 0},
+    {IMAP_STATUS_NO, "SERVERBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "SERVERBUG", 0},
+    {IMAP_STATUS_BAD, "CLIENTBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", 0},
+    {IMAP_STATUS_NO, "CANNOT", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "CANNOT", 0},
+    {IMAP_STATUS_NO, "OVERQUOTA", "full", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT,
+     "OVERQUOTA", 0},
+    {IMAP_STATUS_NO, "ALREADYEXISTS", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
+     "ALREADYEXISTS", 0},
+    {IMAP_STATUS_NO, "NONEXISTENT", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
+     "NONEXISTENT", 0},
+    {IMAP_STATUS_NO, "TOOBIG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "TOOBIG", 0},
+    {IMAP_STATUS_NO, "TRYCREATE", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
+     "TRYCREATE", 0},
+    {IMAP_STATUS_NO, "overquota", "lower-case code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
+     FLEET_SCOPE_ACCOUNT, "overquota", 0},
+    {IMAP_STATUS_BYE, NULL, "shutting down", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT,
+     "BYE", 0},
+    {IMAP_STATUS_BYE, "UNAVAILABLE", "maintenance", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT,
+     FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
+    {IMAP_STATUS_NO, NULL, "Request is throttled. Suggested Backoff Time: 92415 milliseconds",
+     FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 92415},
+    {IMAP_STATUS_NO, "UNAVAILABLE", "Suggested Backoff Time: 500 milliseconds", FLEET_SCOPE_MESSAGE,
+     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 500},
+    {IMAP_STATUS_NO, "ALERT", "Too many simultaneous connections. (Failure)", FLEET_SCOPE_ACCOUNT,
+     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
+    {IMAP_STATUS_NO, NULL, "Account exceeded command or bandwidth limits.", FLEET_SCOPE_MESSAGE,
+     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
+    {IMAP_STATUS_NO, NULL, "Server Unavailable. 15", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT,
+     FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
+    {IMAP_STATUS_NO, NULL, "Mailbox doesn't exist", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT,
+     FLEET_SCOPE_FOLDER, "NO", 0},
+    {IMAP_STATUS_NO, "WEBALERT", "unknown code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
+     FLEET_SCOPE_MESSAGE, "WEBALERT", 0},
+    {IMAP_STATUS_BAD, NULL, "Error in IMAP command", FLEET_SCOPE_MESSAGE, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE,
+     "BAD", 0},
+    {IMAP_STATUS_NO, "OVERQUOTA", "Suggested Backoff Time: 5 milliseconds", FLEET_SCOPE_MESSAGE,
+     FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
 };
 
 static void refusal_table_maps_codes_to_class_and_scope(void **state)
@@ -678,7 +711,8 @@ static void refusal_table_maps_codes_to_class_and_scope(void **state)
 		if (err.cls != c->cls || err.scope != c->scope || strcmp(err.code, c->ecode) != 0 ||
 		    err.retry_after_ms != c->retry_ms)
 			fail_msg("case %zu (%s %s): got %s/%s/%s/%u", i, c->code ? c->code : "-", c->text,
-				 fleet_err_class_name(err.cls), fleet_err_scope_name(err.scope), err.code, err.retry_after_ms);
+				 fleet_err_class_name(err.cls), fleet_err_scope_name(err.scope), err.code,
+				 err.retry_after_ms);
 		assert_non_null(strstr(err.message, c->text));
 	}
 }
@@ -720,24 +754,24 @@ static void numeric_codes_read_as_numbers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(parses_well_formed_responses_identically_in_any_split),
-		cmocka_unit_test(refuses_malformed_and_truncated_input_as_parse_bug),
-		cmocka_unit_test(error_detail_quotes_the_offending_line),
-		cmocka_unit_test(parser_refuses_input_after_an_error_until_reset),
-		cmocka_unit_test(refuses_line_longer_than_the_limit),
-		cmocka_unit_test(line_limit_does_not_count_literal_bytes),
-		cmocka_unit_test(refuses_nesting_deeper_than_the_limit),
-		cmocka_unit_test(refuses_literal_larger_than_the_limit_even_when_streamed),
-		cmocka_unit_test(refuses_buffering_a_literal_above_the_buffered_limit),
-		cmocka_unit_test(refuses_response_larger_than_the_limit),
-		cmocka_unit_test(literal_start_shows_the_response_parsed_so_far),
-		cmocka_unit_test(render_elides_literal_bodies),
-		cmocka_unit_test(uid_sets_parse_ranges_lists_and_star),
-		cmocka_unit_test(appenduid_and_copyuid_codes_parse),
-		cmocka_unit_test(code_words_split_capabilities_and_flag_lists),
-		cmocka_unit_test(refusal_table_maps_codes_to_class_and_scope),
-		cmocka_unit_test(refusal_from_a_parsed_response_uses_its_code_and_text),
-		cmocka_unit_test(numeric_codes_read_as_numbers),
+	    cmocka_unit_test(parses_well_formed_responses_identically_in_any_split),
+	    cmocka_unit_test(refuses_malformed_and_truncated_input_as_parse_bug),
+	    cmocka_unit_test(error_detail_quotes_the_offending_line),
+	    cmocka_unit_test(parser_refuses_input_after_an_error_until_reset),
+	    cmocka_unit_test(refuses_line_longer_than_the_limit),
+	    cmocka_unit_test(line_limit_does_not_count_literal_bytes),
+	    cmocka_unit_test(refuses_nesting_deeper_than_the_limit),
+	    cmocka_unit_test(refuses_literal_larger_than_the_limit_even_when_streamed),
+	    cmocka_unit_test(refuses_buffering_a_literal_above_the_buffered_limit),
+	    cmocka_unit_test(refuses_response_larger_than_the_limit),
+	    cmocka_unit_test(literal_start_shows_the_response_parsed_so_far),
+	    cmocka_unit_test(render_elides_literal_bodies),
+	    cmocka_unit_test(uid_sets_parse_ranges_lists_and_star),
+	    cmocka_unit_test(appenduid_and_copyuid_codes_parse),
+	    cmocka_unit_test(code_words_split_capabilities_and_flag_lists),
+	    cmocka_unit_test(refusal_table_maps_codes_to_class_and_scope),
+	    cmocka_unit_test(refusal_from_a_parsed_response_uses_its_code_and_text),
+	    cmocka_unit_test(numeric_codes_read_as_numbers),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

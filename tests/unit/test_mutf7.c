@@ -17,22 +17,25 @@ static const struct pair {
 	const char *utf8;
 	const char *mutf7;
 } pairs[] = {
-	{"", ""},
-	{"INBOX", "INBOX"},
-	{"&", "&-"},
-	{"Tom & Jerry", "Tom &- Jerry"},
-	{"&&", "&-&-"},
-	{"Entw\xc3\xbc" "rfe", "Entw&APw-rfe"},
-	{"Caf\xc3\xa9 \xce\xa9", "Caf&AOk- &A6k-"},
-	{"~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "~peter/mail/&U,BTFw-/&ZeVnLIqe-"},
-	{"\xe5\x8f\xb0\xe5\x8c\x97", "&U,BTFw-"},
-	{"\xf0\x9f\x93\xa7 Mail", "&2D3c5w- Mail"},
-	{"\xf0\x9f\x98\x80\xf0\x9f\x98\x81", "&2D3eANg93gE-"},
-	{"Gel\xc3\xb6schte Elemente", "Gel&APY-schte Elemente"},
-	{"\xd0\x9e\xd1\x82\xd0\xbf\xd1\x80\xd0\xb0\xd0\xb2\xd0\xbb\xd0\xb5\xd0\xbd\xd0\xbd\xd1\x8b\xd0\xb5",
-	 "&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-"},
-	{"a\tb", "a&AAk-b"},
-	{"[Gmail]/Sent Mail", "[Gmail]/Sent Mail"},
+    {"", ""},
+    {"INBOX", "INBOX"},
+    {"&", "&-"},
+    {"Tom & Jerry", "Tom &- Jerry"},
+    {"&&", "&-&-"},
+    {"Entw\xc3\xbc"
+     "rfe",
+     "Entw&APw-rfe"},
+    {"Caf\xc3\xa9 \xce\xa9", "Caf&AOk- &A6k-"},
+    {"~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+     "~peter/mail/&U,BTFw-/&ZeVnLIqe-"},
+    {"\xe5\x8f\xb0\xe5\x8c\x97", "&U,BTFw-"},
+    {"\xf0\x9f\x93\xa7 Mail", "&2D3c5w- Mail"},
+    {"\xf0\x9f\x98\x80\xf0\x9f\x98\x81", "&2D3eANg93gE-"},
+    {"Gel\xc3\xb6schte Elemente", "Gel&APY-schte Elemente"},
+    {"\xd0\x9e\xd1\x82\xd0\xbf\xd1\x80\xd0\xb0\xd0\xb2\xd0\xbb\xd0\xb5\xd0\xbd\xd0\xbd\xd1\x8b\xd0\xb5",
+     "&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-"},
+    {"a\tb", "a&AAk-b"},
+    {"[Gmail]/Sent Mail", "[Gmail]/Sent Mail"},
 };
 
 static void encodes_and_decodes_known_names_both_ways(void **state)
@@ -53,22 +56,22 @@ static void encodes_and_decodes_known_names_both_ways(void **state)
 }
 
 static const char *const bad_mutf7[] = {
-	"&",              /* unterminated shift */
-	"&AOk",           /* unterminated shift */
-	"abc&",           /* unterminated shift at the end */
-	"&AO!-",          /* not base64 */
-	"&AO/-",          /* "/" is plain base64, modified base64 uses "," */
-	"&AOl-",          /* non-zero padding bits */
-	"&AOkA-",         /* a sixth of a unit left over */
-	"&AGE-",          /* "a" must not be encoded */
-	"&AOk-&AOk-",     /* two runs back to back */
-	"&2D0-",          /* lone high surrogate */
-	"&3gA-",          /* lone low surrogate */
-	"&3gDYPQ-",       /* reversed pair */
-	"&AAA-",          /* encoded NUL */
-	"caf\xc3\xa9",    /* raw 8-bit */
-	"a\tb",           /* raw control character */
-	"&-&",            /* unterminated after an escaped ampersand */
+    "&",	   /* unterminated shift */
+    "&AOk",	   /* unterminated shift */
+    "abc&",	   /* unterminated shift at the end */
+    "&AO!-",	   /* not base64 */
+    "&AO/-",	   /* "/" is plain base64, modified base64 uses "," */
+    "&AOl-",	   /* non-zero padding bits */
+    "&AOkA-",	   /* a sixth of a unit left over */
+    "&AGE-",	   /* "a" must not be encoded */
+    "&AOk-&AOk-",  /* two runs back to back */
+    "&2D0-",	   /* lone high surrogate */
+    "&3gA-",	   /* lone low surrogate */
+    "&3gDYPQ-",	   /* reversed pair */
+    "&AAA-",	   /* encoded NUL */
+    "caf\xc3\xa9", /* raw 8-bit */
+    "a\tb",	   /* raw control character */
+    "&-&",	   /* unterminated after an escaped ampersand */
 };
 
 static void decode_refuses_invalid_modified_utf7(void **state)
@@ -92,13 +95,14 @@ static void decode_refuses_invalid_modified_utf7(void **state)
 }
 
 static const char *const bad_utf8[] = {
-	"\xc3",             /* truncated */
-	"\xc0\xaf",         /* overlong "/" */
-	"\xe0\x80\xaf",     /* overlong */
-	"\xed\xa0\x80",     /* UTF-16 surrogate */
-	"\xf4\x90\x80\x80", /* above U+10FFFF */
-	"\xff",
-	"a\x80" "b",        /* stray continuation byte */
+    "\xc3",		/* truncated */
+    "\xc0\xaf",		/* overlong "/" */
+    "\xe0\x80\xaf",	/* overlong */
+    "\xed\xa0\x80",	/* UTF-16 surrogate */
+    "\xf4\x90\x80\x80", /* above U+10FFFF */
+    "\xff",
+    "a\x80"
+    "b", /* stray continuation byte */
 };
 
 static void encode_refuses_invalid_utf8(void **state)
@@ -169,7 +173,10 @@ static void output_cap_is_respected(void **state)
 	struct fleet_buf b = FLEET_BUF_INIT(5);
 	struct fleet_err err;
 
-	assert_int_equal(mutf7_encode("Entw\xc3\xbc" "rfe", 9, &b, &err), -1);
+	assert_int_equal(mutf7_encode("Entw\xc3\xbc"
+				      "rfe",
+				      9, &b, &err),
+			 -1);
 	assert_string_equal(err.code, "MUTF7_LIMIT");
 	assert_int_equal(b.len, 0);
 	fleet_buf_release(&b);
@@ -178,11 +185,11 @@ static void output_cap_is_respected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(encodes_and_decodes_known_names_both_ways),
-		cmocka_unit_test(decode_refuses_invalid_modified_utf7),
-		cmocka_unit_test(encode_refuses_invalid_utf8),
-		cmocka_unit_test(every_bmp_and_astral_sample_round_trips),
-		cmocka_unit_test(output_cap_is_respected),
+	    cmocka_unit_test(encodes_and_decodes_known_names_both_ways),
+	    cmocka_unit_test(decode_refuses_invalid_modified_utf7),
+	    cmocka_unit_test(encode_refuses_invalid_utf8),
+	    cmocka_unit_test(every_bmp_and_astral_sample_round_trips),
+	    cmocka_unit_test(output_cap_is_respected),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
