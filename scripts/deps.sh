@@ -11,6 +11,7 @@ PACKAGES=(
 	dovecot-core dovecot-imapd                     # lab: source and destination IMAP servers
 	procps psmisc time                                # pgrep/pkill/fuser for the lab and tests
 	isync                                          # mbsync, the peer the benchmark compares with
+	chromium                                       # report.sh renders report.html headless
 )
 
 missing=()

@@ -393,4 +393,36 @@ struct state_throughput_point {
 int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_throughput_point **points,
 			    size_t *n, struct fleet_err *err);
 
+/* ---- reports: runs and time spent (state/report_extra.c) ----------------------------------- */
+
+/* One run for `status` and `report`. Strings valid during the callback only. */
+struct state_run_report {
+	int64_t run_id;
+	const char *name;
+	const char *state; /* "active", "done", "cancelled" */
+	int64_t created_at_ms, updated_at_ms;
+};
+typedef int (*state_run_report_cb)(const struct state_run_report *row, void *ctx);
+/* Runs in id order: every run (run_id 0) or that one. A non-zero cb result stops and is returned. */
+int state_report_runs(struct state_conn *sc, int64_t run_id, state_run_report_cb cb, void *ctx,
+		      struct fleet_err *err);
+/* The newest run: the active run (state_run_find_active) when there is one, else the run created
+ * last. Returns 1 and sets *run_id, 0 when the store holds no run. */
+int state_report_default_run(struct state_conn *sc, int64_t *run_id, struct fleet_err *err);
+
+/* The run a job belongs to: returns 1 and sets *run_id, 0 when there is no such job. */
+int state_report_job_run(struct state_conn *sc, int64_t job_id, int64_t *run_id, struct fleet_err *err);
+
+/* Time spent per job, from its attempt history (job_attempt). */
+struct state_job_time {
+	int64_t job_id;
+	int64_t busy_ms;     /* sum over attempts of (end or now) - start */
+	long attempts_total; /* attempts ever made, cleanly interrupted ones not counted (a requeue
+			      * resets the job's attempts counter, not this) */
+};
+typedef int (*state_job_time_cb)(const struct state_job_time *row, void *ctx);
+/* Every job of the run that has at least one attempt, in id order. */
+int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time_cb cb, void *ctx,
+			   struct fleet_err *err);
+
 #endif
