@@ -22,7 +22,13 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 	if (limit <= 0)
 		return 1;
 	if (state_exec_cmd(sc, "reclaim expired connection slots",
-			   "DELETE FROM conn_slot WHERE server = $1 AND expires_at < now()", 1, p,
+			   /* A slot held for a job whose lease is gone (its host died, or the job moved on)
+			    * is free at once: waiting for the engine registration to expire would stall a
+			    * restarted run for the whole registration TTL. */
+			   "DELETE FROM conn_slot c WHERE c.server = $1 AND (c.expires_at < now()"
+			   " OR (c.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM job j WHERE j.id = c.job_id"
+			   "  AND j.state = 'running' AND j.lease_owner = c.engine_id AND j.lease_expires >= now())))",
+			   1, p,
 			   STATE_EXEC_IDEMPOTENT, err) < 0)
 		return -1;
 	for (int attempt = 0; attempt < SLOT_ACQUIRE_TRIES; attempt++) {
