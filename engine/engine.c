@@ -426,14 +426,17 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 			goto out;
 		}
 	}
-	if (lg->ops->flush(lg->ctx, err) < 0) {
+	if (cc.fatal) {
+		/* Record what surely landed, and leave the window open: the next attempt matches the rest. */
+		struct fleet_err ferr2;
+
+		if (lg->ops->flush(lg->ctx, &ferr2) < 0)
+			log_warn("could not record the last window: %s", ferr2.message);
 		rc = -1;
 		goto out;
 	}
-	if (cc.fatal) {
-		rc = -1; /* leave the window open: the next attempt matches what landed */
-		goto out;
-	}
+	/* The rows and the end of the window commit together, so a crash never leaves one without
+	 * the other. */
 	if (lg->ops->window_end(lg->ctx, folder, err) < 0) {
 		rc = -1;
 		goto out;
@@ -507,9 +510,19 @@ static int fetch_dst_idents(struct engine *e, uint32_t from, struct msg_ident **
 }
 
 /* Records as copied the source messages found on the destination by identity. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Records as copied the source messages found on the destination by identity. Destination
+ * messages the ledger already accounts for (known[], the dst UIDs of copied rows) are not
+ * candidates: a new message identical to one copied earlier must still be copied. */
 static int match_existing(struct engine *e, int64_t folder, const struct imap_mailbox *src_mbx,
 			  const struct imap_mailbox *dst_mbx, struct src_msg **todo, size_t ntodo, uint32_t from,
-			  size_t *nmatched, struct fleet_err *err)
+			  const struct ledger_uid_pair *pairs, size_t npairs, size_t *nmatched, struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
 	struct msg_ident *dst = NULL, *src;
@@ -521,6 +534,21 @@ static int match_existing(struct engine *e, int64_t folder, const struct imap_ma
 		return 0;
 	if (fetch_dst_idents(e, from, &dst, &ndst, err) < 0)
 		return -1;
+	if (npairs && ndst) {
+		uint32_t *known = xcalloc(npairs, sizeof(*known));
+		size_t nknown = 0, k = 0;
+
+		for (size_t i = 0; i < npairs; i++)
+			if (pairs[i].dst_uid)
+				known[nknown++] = pairs[i].dst_uid;
+		if (nknown)
+			qsort(known, nknown, sizeof(*known), cmp_u32);
+		for (size_t i = 0; i < ndst; i++)
+			if (!nknown || !bsearch(&dst[i].uid, known, nknown, sizeof(*known), cmp_u32))
+				dst[k++] = dst[i];
+		ndst = k;
+		xfree(&known);
+	}
 	src = xcalloc(ntodo, sizeof(*src));
 	matched = xcalloc(ntodo, sizeof(*matched));
 	for (size_t i = 0; i < ntodo; i++)
@@ -787,14 +815,12 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 					? info.window_dst_uidnext
 					: 1;
 
-		if (match_existing(e, info.id, &smbx, &dmbx, todo, ntodo, from, &nmatched, err) < 0)
+		if (match_existing(e, info.id, &smbx, &dmbx, todo, ntodo, from, pairs, npairs, &nmatched, err) < 0)
 			goto out;
 		if (nmatched)
 			log_info("%zu messages already on the destination (matched by identity), not copied again",
 				 nmatched);
 		e->st->msgs_matched += nmatched;
-		if (info.window_open && !e->o->dry && lg->ops->window_end(lg->ctx, info.id, err) < 0)
-			goto out;
 		{
 			size_t k = 0;
 
@@ -804,6 +830,10 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 			ntodo = k;
 		}
 	}
+	/* Whatever the window of a crashed attempt held is now matched or recorded: close it, also
+	 * when nothing is left to copy, or the folder could never be skipped by STATUS again. */
+	if (info.window_open && !e->o->dry && lg->ops->window_end(lg->ctx, info.id, err) < 0)
+		goto out;
 
 	if (e->o->dry) {
 		uint64_t bytes = 0;
