@@ -1,0 +1,79 @@
+#!/bin/sh
+# crash_kill9: one bulk run of 4 accounts, killed with SIGKILL five times at random points and
+# started again with the same command each time; the last start finishes it. Every account must
+# then be exact (mailcmp: nothing missing, nothing twice), and the ledger must agree: one copied
+# row per source message, no destination message claimed twice, no append window left open.
+# The first kill comes 0-500 ms after the first claim (logins, folder creation, first window); the
+# others when the ledger has reached about k/6 of the messages, plus 0-300 ms (mid-window).
+# --lease 3000: the restarted process (a new engine) takes the dead one's accounts back 3 s later.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+. "${top_srcdir:-.}/tests/tools/faultlib.sh"
+
+fl_init crash_kill9 user13 user14 user15 user16
+FL_SEED=${FL_SEED:-$(( $$ ^ $(date +%s) ))}
+RANDOM=$FL_SEED
+plan 12
+diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
+
+fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+total=$(fl_src_total) || bail "cannot count the source messages"
+[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
+diag "$total source messages in $FL_USERS"
+
+# Enough slots that dead engines' connection slots (kept until their registration expires) never
+# block the restarted process: that is crash_points.sh's subject, not this test's.
+ARGS="--lease 3000 --workers 2 --max-conns-per-host 64 --retry-base 200 --retry-cap 1000"
+kills=0 windows_open=0
+for k in 1 2 3 4 5; do
+	before=$(fl_copied)
+	# shellcheck disable=SC2086
+	fl_run_bg $ARGS
+	pid=$FL_PID
+	if [ $k -eq 1 ]; then
+		# 0-500 ms after the first claim: logins, LIST, folder creation, the first window.
+		t0=$SECONDS
+		while fl_alive "$pid" && [ "$(fl_num "select count(*) from job_attempt")" -eq 0 ] && [ $((SECONDS - t0)) -lt 30 ]; do
+			sleep 0.02
+		done
+		fl_msleep "$(fl_rand 0 500)"
+	else
+		target=$(( total * k / 6 + $(fl_rand 0 $(( total / 12 + 1 ))) ))
+		[ "$before" -lt "$target" ] || target=$(( before + 1 ))
+		t0=$SECONDS
+		while fl_alive "$pid" && [ "$(fl_copied)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 60 ]; do
+			sleep 0.05
+		done
+		fl_msleep "$(fl_rand 0 300)"
+	fi
+	if fl_alive "$pid"; then
+		kill -9 "$pid"
+		wait "$pid" 2>/dev/null
+		kills=$((kills + 1))
+		open=$(fl_num "select count(*) from folder where window_dst_uidnext is not null")
+		windows_open=$((windows_open + open))
+		diag "kill $k: at $(fl_copied)/$total copied rows, $open append windows open"
+	else
+		wait "$pid"
+		diag "kill $k: the run had already finished (exit $?)"
+
+		break
+	fi
+done
+if [ $kills -eq 5 ]; then ok "killed with SIGKILL 5 times mid-run"; else not_ok "killed with SIGKILL 5 times mid-run (only $kills)"; fi
+if [ $windows_open -gt 0 ]; then ok "the kills left append windows open ($windows_open in all) to recover"
+else not_ok "no kill left an append window open (nothing to recover: kill points too coarse)"; fi
+
+t0=$SECONDS
+# shellcheck disable=SC2086
+fl_run $ARGS
+rc=$?
+if [ $rc -eq 0 ]; then ok "the same command finishes the run (exit 0, $((SECONDS - t0)) s)"
+else not_ok "the same command finishes the run (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+matched=$(cat "$FL_WORK"/.imapfleet/logs/job-*.log 2>/dev/null | grep -c 'matched by identity')
+diag "$matched folder windows recovered by identity matching (job logs)"
+
+fl_db_checks "$total"
+diag "job attempts: $(fl_sql "select string_agg(coalesce(outcome, 'open') || '=' || n, ' ') from (select outcome, count(*) n from job_attempt group by 1) a")"
+fl_mailcmp_all

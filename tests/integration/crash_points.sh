@@ -1,0 +1,165 @@
+#!/bin/sh
+# crash_points: SIGKILL at chosen points of one run of 2 accounts, each time started again with
+# the same command, then finished; every account must be exact and the ledger consistent.
+#   1. during logins and folder creation (0-200 ms after the first claim);
+#   2. a dead engine's connection slots: with --max-conns-per-host 2, the restarted process must
+#      make progress within the lease (+10 s), not wait for the dead engine's registration;
+#   3. between the APPENDs and the ledger write: PostgreSQL is reached through faultproxy, which
+#      stalls every answer 400 ms; the kill counts when the destination holds more messages than
+#      the ledger records;
+#   4. while the APPEND of a large message is in flight (--batch 1: one message per window, the
+#      source proxy stalls 20 ms per chunk; the kill comes when the open window is a message of
+#      200 KB or more);
+#   5. a crash between the ledger write and the window close (simulated in the database after
+#      the run: the window of a finished folder left open): the next pass closes it and copies
+#      nothing twice.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+. "${top_srcdir:-.}/tests/tools/faultlib.sh"
+
+fl_init crash_points user18 user19
+FL_SEED=${FL_SEED:-$(( $$ ^ $(date +%s) ))}
+RANDOM=$FL_SEED
+plan 15
+diag "seed $FL_SEED"
+
+# The source is reached through a faultproxy (a plain one; step 3 replaces it on the same port
+# with one that stalls): the accounts file, hence the jobs, stay the same throughout.
+fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS"
+fl_csv "$FL_WORK/accounts.csv" "$SRCPROXY" "$LAB_DST_IMAPS"
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+total=$(fl_src_total) || bail "cannot count the source messages"
+[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
+diag "$total source messages in $FL_USERS"
+ARGS="--lease 3000 --workers 2 --retry-base 200 --retry-cap 1000"
+attempts() { fl_num "select count(*) from job_attempt"; }
+killit() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# ---- 1. logins and folder creation -----------------------------------------------------------
+a0=$(attempts)
+# shellcheck disable=SC2086
+fl_run_bg $ARGS --max-conns-per-host 64
+pid=$FL_PID
+t0=$SECONDS
+while fl_alive "$pid" && [ "$(attempts)" -le "$a0" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.02; done
+fl_msleep "$(fl_rand 0 200)"
+killit "$pid"
+n=$(fl_copied)
+folders=$(fl_num "select count(*) from folder")
+if [ "$n" -eq 0 ]; then ok "1: killed during logins or folder creation ($folders folders known, no message recorded)"
+else ok "1: killed early ($n messages already recorded, $folders folders)"; fi
+
+# ---- 2. the dead engine's connection slots ----------------------------------------------------
+# (the slots the process of step 1 may hold are removed by hand first: this step kills its own)
+fl_sql "delete from conn_slot" >/dev/null
+# shellcheck disable=SC2086
+fl_run_bg $ARGS --max-conns-per-host 2
+pid=$FL_PID
+before=$(fl_copied)
+t0=$SECONDS
+while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 30 ]; do sleep 0.05; done
+killit "$pid"
+slots=$(fl_num "select count(*) from conn_slot")
+before=$(fl_copied)
+# shellcheck disable=SC2086
+fl_run_bg $ARGS --max-conns-per-host 2
+pid=$FL_PID
+t0=$SECONDS
+while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.1; done
+waited=$((SECONDS - t0))
+if [ "$(fl_copied)" -gt "$before" ] && [ $waited -le 13 ]; then
+	ok "2: after kill -9 the restarted process copies again within $waited s (lease 3 s)"
+else
+	not_ok "2: after kill -9 the restarted process copies again within the lease + 10 s (nothing after $waited s)"
+	diag "$slots connection slots were held when the process died: a dead engine's slots are kept until its"
+	diag "registration expires (ENGINE_TTL_MS, 90 s), whatever --lease says"
+fi
+killit "$pid"
+# The slots of the dead engines are removed by hand so that the rest of the test is not blocked.
+fl_sql "delete from conn_slot" >/dev/null
+
+# ---- 3. between APPEND and ledger write -------------------------------------------------------
+pgport=${LAB_PG_URL##*:}
+pgport=${pgport%%/*}
+fl_faultproxy PGPROXY --target "127.0.0.1:$pgport" --seed "$FL_SEED" --stall-ms 400 --stall-prob 1
+slow_state=$(printf '%s' "$FL_STATE" | sed "s/:$pgport\//:$PGPROXY\//")
+caught=""
+for try in 1 2 3 4; do
+	before=$(fl_copied)
+	[ "$before" -lt "$total" ] || { caught=skip; break; }
+	(cd "$FL_WORK" && exec "$IMAPFLEET" run "$FL_WORK/accounts.csv" --state "$slow_state" --cafile1 "$LAB_CA" \
+		--cafile2 "$LAB_CA" --no-progress --lease 8000 --workers 2 --max-conns-per-host 64 >>"$FL_WORK/run.out" 2>&1) &
+	pid=$!
+	FL_PIDS="$FL_PIDS $pid"
+	t0=$SECONDS
+	while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 40 ]; do sleep 0.1; done
+	fl_msleep "$(fl_rand 200 900)"
+	killit "$pid"
+	sleep 1 # let Dovecot finish what it received
+	dst=$(fl_count dst)
+	rec=$(fl_copied)
+	diag "3: try $try: destination holds $dst messages, the ledger records $rec"
+	if [ "$dst" -gt "$rec" ]; then caught="$((dst - rec)) messages on the destination not in the ledger"; break; fi
+	sleep 8 # the lease of the killed engine
+done
+if [ "$caught" = skip ]; then ok "3: # SKIP nothing left to copy (small corpus)"
+elif [ -n "$caught" ]; then ok "3: killed between APPEND and ledger write: $caught"
+else ok "3: # SKIP the kill never landed between APPEND and ledger write in 4 tries (timing; crash_kill9 covers random points)"; fi
+fl_stop "$PGPROXY_PID"
+
+# ---- 4. mid-APPEND of a large message ---------------------------------------------------------
+# The source proxy now stalls every chunk 20 ms: a 200 KB body takes a few hundred ms to stream.
+fl_stop "$SRCPROXY_PID"
+FL_LISTEN=127.0.0.1:$SRCPROXY fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS" --stall-ms 20 --stall-prob 1
+big=$(for u in $FL_USERS; do fl_big_msgs "$u" 200000 | sed "s/^/$u\t/"; done)
+hit=""
+if [ "$(fl_copied)" -lt "$total" ] && [ -n "$big" ]; then
+	# shellcheck disable=SC2086
+	fl_run_bg $ARGS --max-conns-per-host 64 --batch 1
+	pid=$FL_PID
+	t0=$SECONDS
+	while fl_alive "$pid" && [ -z "$hit" ] && [ $((SECONDS - t0)) -lt 40 ]; do
+		while IFS= read -r line; do
+			[ -n "$line" ] || continue
+			size=$(printf '%s\n' "$big" | awk -F'\t' -v k="$line" '($1 "\t" $2 "\t" $3) == k { print $4; exit }')
+			[ -n "$size" ] && { hit="$(printf '%s' "$line" | tr '\t' ' ') ($size bytes)"; break; }
+		done <<<"$(fl_sql "select j.user1 || chr(9) || f.src_name || chr(9) || f.window_first_uid from folder f
+			join job j on j.id = f.job_id where f.window_dst_uidnext is not null")"
+		sleep 0.05
+	done
+	[ -n "$hit" ] && fl_msleep "$(fl_rand 50 200)"
+	killit "$pid"
+fi
+if [ -n "$hit" ]; then ok "4: killed while the APPEND of a large message was in flight: $hit"
+elif [ -z "$big" ]; then ok "4: # SKIP no message of 200 KB or more in the source"
+elif [ "$(fl_copied)" -ge "$total" ]; then ok "4: # SKIP nothing left to copy (small corpus)"
+else not_ok "4: killed while the APPEND of a large message was in flight (never caught one)"; fi
+fl_stop "$SRCPROXY_PID"
+FL_LISTEN=127.0.0.1:$SRCPROXY fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS"
+
+# ---- the same command finishes the run --------------------------------------------------------
+t0=$SECONDS
+# shellcheck disable=SC2086
+fl_run $ARGS --max-conns-per-host 64
+rc=$?
+if [ $rc -eq 0 ]; then ok "the same command finishes the run (exit 0, $((SECONDS - t0)) s)"
+else not_ok "the same command finishes the run (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+fl_db_checks "$total"
+
+# ---- 5. a window left open after the ledger write ----------------------------------------------
+# As if the process had died after the last ledger flush of INBOX and before the window close.
+fid=$(fl_sql "select f.id from folder f join job j on j.id = f.job_id where j.user1 = 'user18' and f.src_name = 'INBOX'")
+fl_sql "update folder set window_dst_uidnext = greatest(dst_uidnext, 1), window_first_uid = highest_uid_copied,
+	window_last_uid = highest_uid_copied, window_started_at = now() where id = $fid" >/dev/null
+# shellcheck disable=SC2086
+fl_run $ARGS --max-conns-per-host 64
+rc=$?
+if [ $rc -eq 0 ]; then ok "5: the next pass runs (exit 0)"; else not_ok "5: the next pass runs (exit $rc)"; fi
+n=$(fl_sql "select count(*) from folder where window_dst_uidnext is not null")
+if [ "$n" = 0 ]; then ok "5: the next pass closes a window whose messages are all in the ledger"
+else not_ok "5: the next pass closes a window whose messages are all in the ledger ($n still open)"
+	diag "engine/engine.c migrate_folder: an open window is closed only when there is something left to copy"
+fi
+fl_mailcmp_all
+n=$(fl_sql "select count(*) from message where state = 'copied'")
+if [ "$n" = "$total" ]; then ok "5: ledger still has $n copied rows"; else not_ok "5: ledger has $n copied rows, expected $total"; fi

@@ -1,0 +1,76 @@
+#!/bin/sh
+# fault_restart: the lab's servers restart under a running migration of 3 accounts (one worker,
+# so that the run lasts long enough): PostgreSQL at ~8 % of the messages, the destination
+# Dovecot at ~15 %, the source Dovecot at ~25 % (each restart returns once the server answers;
+# copying stalls meanwhile, so the next one still comes mid-run). The run should ride through all three
+# (connections fail, accounts are retried with backoff, the state connection is re-established);
+# if it does not, the same command is run again. Either way it must end exact.
+# NOTE: this restarts the SHARED lab servers: other tests running at the same moment see their
+# connections cut. `make check` runs tests one after another; do not run this one by hand while
+# someone else uses the same lab.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+. "${top_srcdir:-.}/tests/tools/faultlib.sh"
+
+fl_init fault_restart user17 user19 user24
+LAB=${top_srcdir:-.}/scripts/lab.sh
+plan 11
+
+fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+total=$(fl_src_total) || bail "cannot count the source messages"
+[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
+diag "$total source messages in $FL_USERS"
+
+ARGS="--workers 1 --lease 5000 --retry-base 200 --retry-cap 2000 --max-attempts 30"
+# shellcheck disable=SC2086
+fl_run_bg $ARGS
+pid=$FL_PID
+restarted=""
+for step in "pg 8" "dst 15" "src 25"; do
+	set -- $step
+	target=$(( total * $2 / 100 ))
+	t0=$SECONDS
+	while fl_alive "$pid" && [ "$(fl_copied)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.1; done
+	if ! fl_alive "$pid"; then
+		diag "the run ended before the $1 restart"
+		break
+	fi
+	at=$(fl_copied)
+	if [ "$1" = pg ]; then "$LAB" restart-pg >/dev/null 2>&1; else "$LAB" restart-dovecot "$1" >/dev/null 2>&1; fi
+	r=$?
+	diag "restarted $1 at $at/$total copied rows (exit $r)"
+	restarted="$restarted $1"
+done
+fl_wait_ready || bail "the lab did not come back after the restarts"
+if [ "$restarted" = " pg dst src" ]; then ok "PostgreSQL, dst Dovecot and src Dovecot restarted mid-run"
+else not_ok "PostgreSQL, dst Dovecot and src Dovecot restarted mid-run (only:$restarted)"; fi
+
+t0=$SECONDS
+while fl_alive "$pid" && [ $((SECONDS - t0)) -lt 120 ]; do sleep 0.2; done
+if fl_alive "$pid"; then
+	not_ok "the interrupted run finishes on its own (still running after 120 s)"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	sleep 6 # its leases
+else
+	wait "$pid"
+	rc=$?
+	if [ $rc -eq 0 ]; then ok "the run rode through the restarts and finished (exit 0)"
+	else not_ok "the run rode through the restarts and finished (exit $rc)"
+		grep -E 'ERROR|WARN' "$FL_WORK/run.out" | tail -n 15 | sed 's/^/# /'
+	fi
+fi
+retries=$(grep -c 'attempt [0-9]* failed' "$FL_WORK/run.out")
+diag "$retries attempts failed and were retried; attempts per account: $(fl_sql "select string_agg(user1 || '=' || attempts, ' ') from job")"
+
+# The same command again: the delta pass (or the rest of the run when it stopped).
+t0=$SECONDS
+# shellcheck disable=SC2086
+fl_run $ARGS
+rc=$?
+if [ $rc -eq 0 ]; then ok "the same command again ends with exit 0 ($((SECONDS - t0)) s)"
+else not_ok "the same command again ends with exit 0 (exit $rc)"; tail -n 15 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+
+fl_db_checks "$total"
+fl_mailcmp_all
