@@ -1,5 +1,6 @@
 /* cli/cmd_sync.c: `imapfleet sync`: one account pair with imapsync-style options. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,13 +33,13 @@ static void sync_usage(FILE *out)
 		"  --log-level L     error|warn|info|debug|trace (trace shows the protocol, secrets redacted)\n");
 }
 
-static volatile sig_atomic_t g_cancel;
+static atomic_int g_cancel; /* lock-free: set from the signal handler */
 
 static void on_signal(int sig)
 {
-	if (g_cancel)
+	if (atomic_load(&g_cancel))
 		_exit(CLI_EXIT_INTERRUPTED); /* a second Ctrl-C stops at once; resuming is still safe */
-	g_cancel = 1;
+	atomic_store(&g_cancel, 1);
 }
 
 static double mb(uint64_t bytes)

@@ -67,7 +67,7 @@ struct engine {
 
 static int cancelled(const struct engine *e)
 {
-	return e->job->cancel && *e->job->cancel;
+	return e->job->cancel && atomic_load(e->job->cancel);
 }
 
 static void add_failure(struct engine *e, const char *folder, uint32_t uid, const struct fleet_err *err)

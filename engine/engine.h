@@ -12,7 +12,7 @@
 #ifndef IMAPFLEET_ENGINE_ENGINE_H
 #define IMAPFLEET_ENGINE_ENGINE_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,7 +81,8 @@ struct engine_job {
 	struct engine_side side[2];     /* [0] source, [1] destination */
 	const struct engine_opts *opts;
 	struct ledger ledger;
-	volatile sig_atomic_t *cancel;  /* set to non-zero: stop before the next APPEND */
+	atomic_int *cancel;             /* set to non-zero (any thread, or a signal handler: lock-free):
+	                                 * stop before the next APPEND */
 	/* Progress callback (may be NULL): called after each batch with the running totals. */
 	void (*progress)(void *ctx, const struct engine_stats *st);
 	void *progress_ctx;

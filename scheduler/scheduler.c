@@ -27,16 +27,16 @@
 #define SCHED_EXIT_INTERRUPTED 4 /* = CLI_EXIT_INTERRUPTED, for the second Ctrl-C */
 #define ENGINE_TTL_MS 90000
 
-static volatile sig_atomic_t g_stop;
+static atomic_int g_stop; /* lock-free: set by the signal handler, read by every thread */
 
 static void on_stop_signal(int sig)
 {
 	static const char msg[] = "\nimapfleet: stopping: no new APPEND starts, progress is saved "
 				  "(Ctrl-C again to stop at once; run the same command to resume)\n";
 
-	if (g_stop)
+	if (atomic_load(&g_stop))
 		_exit(SCHED_EXIT_INTERRUPTED); /* open append windows make this safe to resume */
-	g_stop = 1;
+	atomic_store(&g_stop, 1);
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing useful to do in a signal handler */
 	}
@@ -65,10 +65,10 @@ struct worker {
 	pthread_t tid;
 	unsigned index;
 	pthread_mutex_t lock;       /* lease, busy, label */
-	int busy;
+	atomic_int busy;
 	struct state_lease lease;
 	char label[512];
-	volatile sig_atomic_t cancel;
+	atomic_int cancel;
 	uint64_t seen_msgs, seen_bytes; /* of the current job, for progress deltas */
 	atomic_int finished;            /* the thread left its loop (joined at the end) */
 };
@@ -456,8 +456,8 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	pthread_mutex_lock(&w->lock);
 	snprintf(w->label, sizeof(w->label), "%s@%s -> %s@%s", c->user1, c->host1, c->user2, c->host2);
 	w->lease = c->lease;
-	w->busy = 1;
-	w->cancel = g_stop;
+	atomic_store(&w->busy, 1);
+	atomic_store(&w->cancel, atomic_load(&g_stop));
 	w->seen_msgs = w->seen_bytes = 0;
 	pthread_mutex_unlock(&w->lock);
 
@@ -491,7 +491,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 			log_error("%s: this host's key file is not the one the run was imported with; stopping "
 				  "this host (copy .imapfleet/key from the importing host)",
 				  err.message);
-			g_stop = 1;
+			atomic_store(&g_stop, 1);
 			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "wrong key file");
 		}
 		goto failed;
@@ -504,7 +504,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 			goto failed;
 		if (r > 0)
 			break;
-		if (g_stop || w->cancel) {
+		if (atomic_load(&g_stop) || atomic_load(&w->cancel)) {
 			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
 			goto failed;
 		}
@@ -588,7 +588,7 @@ failed:
 	}
 out:
 	pthread_mutex_lock(&w->lock);
-	w->busy = 0;
+	atomic_store(&w->busy, 0);
 	pthread_mutex_unlock(&w->lock);
 	fleet_log_set_context(NULL, NULL);
 	fleet_log_set_thread_sink(NULL);
@@ -633,7 +633,7 @@ static void *worker_main(void *arg)
 		atomic_store(&w->finished, 1);
 		return NULL;
 	}
-	while (!g_stop) {
+	while (!atomic_load(&g_stop)) {
 		struct state_claim c;
 		int r;
 
@@ -675,14 +675,14 @@ static void renew_leases(struct sched *s, struct state_conn *sc)
 		int busy;
 
 		pthread_mutex_lock(&w->lock);
-		busy = w->busy;
+		busy = atomic_load(&w->busy);
 		lease = w->lease;
 		pthread_mutex_unlock(&w->lock);
 		if (!busy)
 			continue;
 		if (state_job_renew(sc, &lease, s->cfg->lease_ms, &err) < 0 &&
 		    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
-			w->cancel = 1; /* stop before the next APPEND: another engine owns it now */
+			atomic_store(&w->cancel, 1); /* stop before the next APPEND: another engine owns it now */
 	}
 	if (state_engine_heartbeat(sc, s->engine_id, ENGINE_TTL_MS, &err) < 0)
 		log_warn("engine heartbeat: %s", err.message);
@@ -728,7 +728,7 @@ static void show_progress(struct sched *s, struct state_conn *sc, int tty, uint6
 	}
 	format_eta(etas, sizeof(etas), eta);
 	for (unsigned i = 0; i < s->nworkers; i++)
-		running += s->w[i].busy ? 1 : 0;
+		running += atomic_load(&s->w[i].busy) ? 1 : 0;
 	if (tty)
 		fprintf(stderr, "\r\033[Kaccounts %ld/%ld done (%ld failed), %ld running (%u here), %ld queued | "
 				"%.0f msg/s %.1f MB/s | %.0f MB copied | ETA %s",
@@ -825,7 +825,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
-	g_stop = 0;
+	atomic_store(&g_stop, 0);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -884,9 +884,9 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 			alive += atomic_load(&s.w[i].finished) ? 0 : 1;
 		if (alive == 0)
 			break;
-		if (g_stop) {
+		if (atomic_load(&g_stop)) {
 			for (unsigned i = 0; i < s.nworkers; i++)
-				s.w[i].cancel = 1;
+				atomic_store(&s.w[i].cancel, 1);
 		}
 		if (now - last_renew >= cfg->lease_ms / 4) {
 			renew_leases(&s, sc);
@@ -915,7 +915,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	sum->bytes_copied = atomic_load(&s.bytes);
 	sum->msgs_failed = (uint64_t)counts.msgs_failed;
 	sum->msgs_skipped = (uint64_t)counts.msgs_skipped;
-	sum->interrupted = g_stop != 0;
+	sum->interrupted = atomic_load(&g_stop) != 0;
 	rc = sum->jobs_failed > 0 ? 1 : 0;
 out:
 	sum->finished_ms = fleet_wall_ms();
