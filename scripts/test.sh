@@ -12,14 +12,16 @@ cd "$top"
 builddir="$top/build"
 flags="--enable-werror"
 keep_lab=""
+tests=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--asan) builddir="$top/build-asan"; flags="$flags --enable-asan" ;;
 	--tsan) builddir="$top/build-tsan"; flags="$flags --enable-tsan" ;;
 	--keep-lab) keep_lab=1 ;;
+	--tests) tests=$2; shift ;;
 	--build) builddir=$2; shift ;;
 	--) shift; flags="$flags $*"; break ;;
-	*) echo "usage: scripts/test.sh [--asan|--tsan] [--keep-lab] [--build DIR] [-- configure flags]" >&2; exit 2 ;;
+	*) echo "usage: scripts/test.sh [--asan|--tsan] [--keep-lab] [--tests 'T1 T2'] [--build DIR] [-- configure flags]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -51,8 +53,13 @@ trap stop_lab EXIT
 # ASan: leak checks on; abort on the first error so a test fails loudly.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 suppressions=$top/tests/tsan.supp}
 touch "$builddir/.check-start"
-(cd "$builddir" && make -k check >check.out 2>&1)
+if [ -n "$tests" ]; then
+	(cd "$builddir" && make -k check TESTS="$tests" >check.out 2>&1)
+else
+	(cd "$builddir" && make -k check >check.out 2>&1)
+fi
 
 # Count every TAP test point automake recorded (.trs), not the per-program summary.
 passed=0 failed=0 skipped=0
