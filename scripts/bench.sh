@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: imapfleet against mbsync on the lab, in one go (design.md section 10).
+#
+#   scripts/bench.sh [options]
+#
+# By default it starts a lab of its own (a fresh LAB_DIR under /tmp, its own ports and servers,
+# so it never disturbs tests running on .lab), seeds 40 accounts x 400 messages on src, and
+# stops and deletes that lab at the end. Then, each time into an emptied destination:
+#   1. imapfleet run (default settings), then a delta pass (the same run again, nothing new)
+#   2. imapfleet run --workers 64 --max-conns-per-host 64 (peak RSS at 64 workers)
+#   3. mbsync (isync), one process per account, 8 in parallel, then a delta pass
+#   4. with --sweep: imapfleet with other --workers / --max-conns-per-host settings
+# Both copies are checked message by message (scripts/bench/verify.py = mailcmp's comparison,
+# with mbsync's added X-TUID header reported as an alteration). It prints wall time, client CPU
+# (user+sys of the client processes only), peak RSS, messages/s, MB/s (10^6 bytes), the CPU the
+# servers (Dovecot src, dst; PostgreSQL for imapfleet's state) and the whole machine used, and
+# the imapfleet/mbsync ratios against the targets. See docs/performance.md.
+#
+# options:
+#   --lab-dir DIR     use this lab (started if down) instead of a private one; it is seeded if
+#                     its seed.json does not match --users/--messages, and left running.
+#                     The destination accounts user01..userN are wiped several times.
+#   --keep-lab        keep the private lab running afterwards (reuse it with --lab-dir)
+#   --users N         accounts (default 40)          --messages M   per account (default 400)
+#   --imapfleet BIN   binary to measure (default build-bench/imapfleet, built if missing)
+#   --workers N --max-conns-per-host N   settings of the main imapfleet run (default: its own)
+#   --sweep "W:C ..." also run imapfleet with each --workers W --max-conns-per-host C
+#                     (--sweep default = "8:8 16:16 32:16 32:32 48:48")
+#   --repeat R        run the main imapfleet and mbsync copies R times each, alternating,
+#                     and report the median (default 1)
+#   --no-mbsync --no-verify --no-rss64   skip those parts
+#   --out DIR         keep logs and results there (default: a temporary directory, printed)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+BENCH=$REPO/scripts/bench
+USERS=40 MESSAGES=400 LAB='' KEEP=0 BIN='' WORKERS='' CONNS='' SWEEP='' REPEAT=1
+DO_MBSYNC=1 DO_VERIFY=1 DO_RSS64=1 OUT=''
+DEFAULT_SWEEP="8:8 16:16 32:16 32:32 48:48"
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--lab-dir) LAB=${2:?}; shift ;;
+	--keep-lab) KEEP=1 ;;
+	--users) USERS=${2:?}; shift ;;
+	--messages) MESSAGES=${2:?}; shift ;;
+	--imapfleet) BIN=${2:?}; shift ;;
+	--workers) WORKERS=${2:?}; shift ;;
+	--max-conns-per-host) CONNS=${2:?}; shift ;;
+	--sweep)
+		if [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+:[0-9]+ ]]; then SWEEP=$2; shift; else SWEEP=$DEFAULT_SWEEP; fi ;;
+	--repeat) REPEAT=${2:?}; shift ;;
+	--no-mbsync) DO_MBSYNC=0 ;;
+	--no-verify) DO_VERIFY=0 ;;
+	--no-rss64) DO_RSS64=0 ;;
+	--out) OUT=${2:?}; shift ;;
+	-h | --help) usage ;;
+	*) die "unknown option $1 (--help)" ;;
+	esac
+	shift
+done
+[[ $USERS =~ ^[0-9]+$ && $USERS -ge 1 && $USERS -le 99 ]] || die "--users: 1 to 99"
+[[ $MESSAGES =~ ^[0-9]+$ ]] || die "--messages needs a number"
+[[ $REPEAT =~ ^[1-9]$ ]] || die "--repeat: 1 to 9"
+for t in python3 psql /usr/bin/time; do command -v "$t" >/dev/null || die "$t is missing (scripts/deps.sh)"; done
+[ "$DO_MBSYNC" = 0 ] || command -v mbsync >/dev/null || die "mbsync is missing: apt-get install isync (scripts/deps.sh)"
+
+T0=$(date +%s)
+
+# --- the binary ------------------------------------------------------------------------
+if [ -z "$BIN" ]; then
+	BIN=$REPO/build-bench/imapfleet
+	if [ ! -x "$BIN" ]; then
+		say "building $BIN (optimised, no sanitizers)"
+		mkdir -p "$REPO/build-bench"
+		(cd "$REPO/build-bench" && { [ -f Makefile ] || ../configure >configure.log 2>&1; } &&
+			make -j"$(nproc)" >make.log 2>&1) || die "build failed: see $REPO/build-bench/make.log"
+	fi
+fi
+[ -x "$BIN" ] || die "no imapfleet binary at $BIN"
+BIN=$(cd "$(dirname "$BIN")" && pwd -P)/$(basename "$BIN")
+
+# --- work directory --------------------------------------------------------------------
+if [ -n "$OUT" ]; then mkdir -p "$OUT"; W=$(cd "$OUT" && pwd -P); else W=$(mktemp -d /tmp/imapfleet-bench-out.XXXXXX); fi
+RES=$W/results.tsv
+printf 'phase\ttool\twall_s\tuser_s\tsys_s\trss_kb\tsrc_cpu_s\tdst_cpu_s\tpg_cpu_s\tmachine_busy_s\tload1\trc\n' >"$RES"
+
+# --- the lab ---------------------------------------------------------------------------
+OWN_LAB=0
+cleanup() {
+	local rc=$?
+	rm -rf "$W/mbsync/rc" "$W/.imapfleet" # passwords, the credentials key
+	for db in $DBS; do psql_super -c "drop database if exists $db" >/dev/null 2>&1 || true; done
+	if [ "$OWN_LAB" = 1 ] && [ "$KEEP" = 0 ]; then
+		LAB_DIR=$LAB_DIR "$REPO/scripts/lab.sh" down --purge >/dev/null 2>&1 || say "could not stop the lab in $LAB_DIR"
+	elif [ "$OWN_LAB" = 1 ]; then
+		say "lab kept running: --lab-dir $LAB_DIR (stop: LAB_DIR=$LAB_DIR scripts/lab.sh down --purge)"
+	fi
+	exit $rc
+}
+DBS=""
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -z "$LAB" ]; then
+	LAB_DIR=$(mktemp -d /tmp/imapfleet-bench.XXXXXX)
+	OWN_LAB=1
+	say "starting a private lab in $LAB_DIR"
+else
+	LAB_DIR=$(mkdir -p "$LAB" && cd "$LAB" && pwd -P)
+	if [ "$LAB_DIR" = "$REPO/.lab" ] && [ "${BENCH_SHARED_LAB_OK:-}" != 1 ]; then
+		die "$LAB_DIR is the shared test lab: the benchmark wipes its destination accounts." \
+			"Use a lab of its own (the default), or set BENCH_SHARED_LAB_OK=1."
+	fi
+fi
+export LAB_DIR
+LAB_USERS=$USERS "$REPO/scripts/lab.sh" up >"$W/lab-up.log" 2>&1 || { cat "$W/lab-up.log" >&2; die "lab did not come up"; }
+sed -i '/^export /d' "$W/lab-up.log" # the variables hold database passwords
+# shellcheck source=/dev/null
+. "$LAB_DIR/lab.env"
+RUN=$(cd "$LAB_DIR/run" && pwd -P)
+psql_super() { psql -X -q -v ON_ERROR_STOP=1 "$LAB_PG_SUPER_URL" "$@"; }
+
+seeded() { # the lab holds --users x --messages from this seed?
+	python3 - "$LAB_DIR/seed.json" "$USERS" "$MESSAGES" <<-'EOF'
+		import json, sys
+		try:
+		    d = json.load(open(sys.argv[1]))
+		except (OSError, ValueError):
+		    sys.exit(1)
+		n, m = int(sys.argv[2]), int(sys.argv[3])
+		acc = d.get("accounts", {})
+		ok = d.get("messages_per_account") == m and all(
+		    acc.get("src/user%02d" % i, {}).get("messages", 0) > 0 for i in range(1, n + 1))
+		sys.exit(0 if ok else 1)
+	EOF
+}
+if ! seeded; then
+	say "seeding $USERS accounts x $MESSAGES messages on src"
+	"$REPO/scripts/lab.sh" seed --users "$USERS" --messages "$MESSAGES" --sides src >"$W/seed.log" 2>&1 ||
+		{ tail -n 20 "$W/seed.log" >&2; die "seed failed"; }
+fi
+read -r NMSG NBYTES <<<"$(python3 - "$LAB_DIR/seed.json" "$USERS" <<-'EOF'
+	import json, sys
+	acc = json.load(open(sys.argv[1]))["accounts"]
+	v = [acc["src/user%02d" % i] for i in range(1, int(sys.argv[2]) + 1)]
+	print(sum(a["messages"] for a in v), sum(a["bytes"] for a in v))
+EOF
+)"
+say "corpus: $USERS accounts, $NMSG messages, $((NBYTES / 1000000)) MB; lab $LAB_DIR"
+
+ACC=$W/accounts.csv
+{
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	for i in $(seq 1 "$USERS"); do
+		u=$(printf 'user%02d' "$i")
+		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,ssl,localhost,$LAB_DST_IMAPS,$u,$LAB_SECRETS/dst/$u,ssl"
+	done
+} >"$ACC"
+USERLIST=$(seq -f 'user%02g' 1 "$USERS" | tr '\n' ' ')
+
+wipe_dst() {
+	# shellcheck disable=SC2086
+	"$REPO/scripts/lab.sh" wipe dst $USERLIST >>"$W/wipe.log" 2>&1 || die "wipe dst failed (see $W/wipe.log)"
+}
+
+# --- measuring -------------------------------------------------------------------------
+master_pid() { cat "$RUN/$1/base/master.pid" 2>/dev/null || echo 0; }
+pg_pid() { head -n 1 "$RUN/pg/postmaster.pid" 2>/dev/null || echo 0; }
+snapshot() { # src dst pg machine CPU seconds
+	echo "$(python3 "$BENCH/cpustat.py" tree "$(master_pid src)") $(python3 "$BENCH/cpustat.py" tree "$(master_pid dst)")" \
+		"$(python3 "$BENCH/cpustat.py" tree "$(pg_pid)") $(python3 "$BENCH/cpustat.py" machine)"
+}
+
+# measure PHASE TOOL CMD...: runs CMD under /usr/bin/time (wall, user+sys and max RSS of it and
+# of every descendant it waited for), with the servers' and the machine's CPU around it.
+measure() {
+	local phase=$1 tool=$2 rc=0 b a load
+	shift 2
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	b=$(snapshot)
+	/usr/bin/time -f '%e %U %S %M' -o "$W/$phase.time" "$@" >"$W/$phase.log" 2>&1 || rc=$?
+	a=$(snapshot)
+	python3 - "$phase" "$tool" "$b" "$a" "$load" "$rc" "$(tail -n 1 "$W/$phase.time")" >>"$RES" <<-'EOF'
+		import sys
+		phase, tool, b, a, load, rc, t = sys.argv[1:8]
+		b, a = [float(x) for x in b.split()], [float(x) for x in a.split()]
+		wall, user, sys_, rss = t.split()
+		d = ["%.2f" % (y - x) for x, y in zip(b, a)]
+		print("\t".join([phase, tool, wall, user, sys_, rss] + d + [load, rc]))
+	EOF
+	[ "$rc" = 0 ] || say "$phase exited with status $rc (log: $W/$phase.log)"
+	say "$(printf '%-16s' "$phase") $(awk -F'\t' -v p="$phase" '$1==p {printf "wall %6.1f s  CPU %5.1f s  RSS %4d MB", $3, $4+$5, $6/1024}' "$RES")"
+	return 0
+}
+
+newdb() { # a fresh, private state database
+	psql_super -c "drop database if exists $1" >/dev/null 2>&1
+	psql_super -c "create database $1 owner imapfleet" >/dev/null
+	case " $DBS " in *" $1 "*) ;; *) DBS="$DBS $1" ;; esac
+}
+
+imapfleet_run() { # imapfleet_run PHASE DB [options]: wall clock includes only imapfleet
+	local phase=$1 db=$2
+	shift 2
+	(cd "$W" && measure "$phase" imapfleet "$BIN" run "$ACC" --state "${LAB_PG_URL%/imapfleet}/$db" \
+		--cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress "$@")
+	grep -q "^run [0-9]*: $USERS done, 0 failed" "$W/$phase.log" ||
+		say "$phase: not every account done: $(grep '^run ' "$W/$phase.log" || tail -n 2 "$W/$phase.log")"
+}
+
+MAINOPTS=()
+[ -n "$WORKERS" ] && MAINOPTS+=(--workers "$WORKERS")
+[ -n "$CONNS" ] && MAINOPTS+=(--max-conns-per-host "$CONNS")
+
+MB=$W/mbsync
+if [ "$DO_MBSYNC" = 1 ]; then
+	rm -rf "$MB"
+	"$BENCH/mbsyncrc.sh" "$ACC" "$MB" "$LAB_CA" >"$W/mbsync-rc.list"
+fi
+mbsync_run() { # mbsync_run PHASE: one mbsync per account, 8 at once; time counts all of them
+	measure "$1" mbsync xargs -P8 -n1 mbsync -q -a -c <"$W/mbsync-rc.list"
+}
+
+# --- the runs --------------------------------------------------------------------------
+for r in $(seq 1 "$REPEAT"); do
+	sfx=$([ "$REPEAT" = 1 ] || echo ".$r")
+	wipe_dst
+	newdb bench_main
+	imapfleet_run "imapfleet-full$sfx" bench_main "${MAINOPTS[@]}"
+	imapfleet_run "imapfleet-delta$sfx" bench_main "${MAINOPTS[@]}"
+	if [ "$r" = "$REPEAT" ] && [ "$DO_VERIFY" = 1 ]; then
+		say "verifying the imapfleet copy"
+		python3 "$BENCH/verify.py" "$ACC" --cafile "$LAB_CA" --label imapfleet --json "$W/verify-imapfleet.json" \
+			>"$W/verify-imapfleet.txt" 2>&1 || true
+	fi
+	if [ "$DO_MBSYNC" = 1 ]; then
+		wipe_dst
+		rm -rf "$MB/state" && mkdir -p "$MB/state" && sed 's#.*/##; s#\.rc$##' "$W/mbsync-rc.list" |
+			while read -r u; do mkdir -p "$MB/state/$u"; done
+		mbsync_run "mbsync-full$sfx"
+		mbsync_run "mbsync-delta$sfx"
+		if [ "$r" = "$REPEAT" ] && [ "$DO_VERIFY" = 1 ]; then
+			say "verifying the mbsync copy"
+			python3 "$BENCH/verify.py" "$ACC" --cafile "$LAB_CA" --label mbsync --json "$W/verify-mbsync.json" \
+				>"$W/verify-mbsync.txt" 2>&1 || true
+		fi
+	fi
+done
+if [ "$DO_RSS64" = 1 ]; then
+	wipe_dst
+	newdb bench_w64
+	imapfleet_run imapfleet-w64 bench_w64 --workers 64 --max-conns-per-host 64
+fi
+for s in $SWEEP; do
+	w=${s%%:*} c=${s##*:}
+	wipe_dst
+	newdb bench_sweep
+	imapfleet_run "sweep-w$w-c$c" bench_sweep --workers "$w" --max-conns-per-host "$c"
+done
+
+# --- the report ------------------------------------------------------------------------
+echo
+python3 "$BENCH/report.py" "$RES" --messages "$NMSG" --bytes "$NBYTES" --users "$USERS" \
+	--cores "$(nproc)" --imapfleet-default "$( [ ${#MAINOPTS[@]} = 0 ] && echo default || echo "${MAINOPTS[*]}")" |
+	tee "$W/report.txt"
+for v in imapfleet mbsync; do
+	[ -f "$W/verify-$v.txt" ] && sed 's/^/  /' "$W/verify-$v.txt" | tee -a "$W/report.txt"
+done
+echo "bench: $(($(date +%s) - T0)) s in all; logs and results in $W" | tee -a "$W/report.txt"
