@@ -60,7 +60,7 @@ check "user01: still equal after the second sync (nothing twice)" same_mail "$LA
 
 # 3. delta: add messages and change flags on the source of user02, sync again
 sync_pair user02 --state "$STATE_URL" >"$out" 2>&1 || { diag "first sync of user02 failed"; sed 's/^/# /' "$out"; }
-python3 - "$LAB_SRC_IMAPS" "$LAB_SECRETS/src/user02" "$LAB_CA" <<'PY'
+python3 - "$LAB_SRC_IMAPS" "$LAB_SECRETS/src/user02" "$LAB_CA" "Run$$" <<'PY'
 import imaplib, ssl, sys, time
 m = imaplib.IMAP4_SSL("localhost", int(sys.argv[1]), ssl_context=ssl.create_default_context(cafile=sys.argv[3]))
 m.login("user02", open(sys.argv[2]).read().strip())
@@ -69,7 +69,7 @@ for i in range(3):
             "Date: Mon, 23 Nov 2026 10:00:0%d +0000\r\n\r\nnew message %d\r\n" % (i, i, i)).encode()
     m.append("INBOX", "(\\Seen $Delta)", imaplib.Time2Internaldate(time.time() - 3600 * i), body)
 m.select("INBOX")
-m.store("1", "+FLAGS", "(\\Flagged Project-Y)")
+m.store("1", "+FLAGS", "(\\Flagged Project-Y %s)" % sys.argv[4])  # a keyword new on every run
 m.store("2", "-FLAGS", "(\\Seen)")
 m.logout()
 PY
