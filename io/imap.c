@@ -2214,6 +2214,42 @@ int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flag
 	return 0;
 }
 
+int imap_append_next(struct imap_conn *c, const char *flags, const char *internaldate, uint64_t size,
+		     struct fleet_err *err)
+{
+	struct fleet_buf part = FLEET_BUF_INIT(CMD_MAX);
+	int64_t t;
+	int tz, r;
+
+	if (c->broken)
+		return broken_err(c, err);
+	if (!c->append_cmd || c->append_left > 0)
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+				     "%s: no complete APPEND message to continue", c->label);
+	if (!imap_conn_has_cap(c, "MULTIAPPEND") || !imap_conn_has_cap(c, "LITERAL+"))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "MULTIAPPEND_UNAVAILABLE",
+				     "%s: the server does not offer MULTIAPPEND with LITERAL+", c->label);
+	if (internaldate && imap_internaldate_parse(internaldate, &t, &tz) < 0)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "INTERNALDATE",
+				     "invalid INTERNALDATE \"%.40s\"", internaldate);
+	if (flags && strpbrk(flags, "\r\n()\"{"))
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+				     "invalid flag list \"%.100s\"", flags);
+	if (flags && *flags)
+		fleet_buf_appendf(&part, " (%s)", flags);
+	if (internaldate)
+		fleet_buf_appendf(&part, " \"%s\"", internaldate);
+	fleet_buf_appendf(&part, " {%llu+}\r\n", (unsigned long long)size);
+	if (is_trace(c))
+		log_trace("%s C: <%s next message>%.*s", c->label, c->append_cmd->tag, (int)(part.len - 2), part.data);
+	r = conn_write(c, part.data, part.len, err);
+	fleet_buf_release(&part);
+	if (r < 0)
+		return -1;
+	c->append_left = size;
+	return 0;
+}
+
 int imap_append_data(struct imap_conn *c, const void *data, size_t len, struct fleet_err *err)
 {
 	if (c->broken)
@@ -2268,6 +2304,22 @@ int imap_append_wait(struct imap_conn *c, int id, struct imap_append_result *res
 			log_warn("%s: malformed APPENDUID \"%s\" ignored", c->label, r.code_args);
 		}
 		imap_uidset_release(&set);
+	}
+	return 0;
+}
+
+int imap_append_wait_multi(struct imap_conn *c, int id, uint32_t *uidvalidity, struct imap_uidset *uids,
+			   struct fleet_err *err)
+{
+	struct imap_result r;
+
+	*uidvalidity = 0;
+	if (imap_cmd_wait(c, id, &r, FLEET_SCOPE_MESSAGE, err) < 0)
+		return -1;
+	if (fleet_strcaseeq(r.code, "APPENDUID") && imap_code_appenduid(r.code_args, uidvalidity, uids) < 0) {
+		log_warn("%s: malformed APPENDUID \"%s\" ignored", c->label, r.code_args);
+		imap_uidset_release(uids);
+		*uidvalidity = 0;
 	}
 	return 0;
 }

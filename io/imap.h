@@ -339,6 +339,11 @@ int imap_fetch(struct imap_conn *c, const char *uidset, const char *items, const
  * *id is the command id for imap_append_wait. Until imap_append_end no other command can be sent. */
 int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
 		      uint64_t size, int *id, struct fleet_err *err);
+/* MULTIAPPEND (RFC 3502): after the whole body of the previous message, announces the next message
+ * of the same APPEND command. Needs MULTIAPPEND and LITERAL+ (-1 with code MULTIAPPEND_UNAVAILABLE
+ * otherwise). The command is atomic on the server: one refusal and none of its messages is stored. */
+int imap_append_next(struct imap_conn *c, const char *flags, const char *internaldate, uint64_t size,
+		     struct fleet_err *err);
 /* Body bytes, any number of calls; exactly `size` bytes in total. */
 int imap_append_data(struct imap_conn *c, const void *data, size_t len, struct fleet_err *err);
 /* Ends the command (fails if fewer than `size` bytes were given: the connection is then broken). */
@@ -351,6 +356,10 @@ struct imap_append_result {
 /* Waits for the APPEND; 0 with res filled, or -1 with the classified refusal (TOOBIG: permanent
  * message; OVERQUOTA: permanent account; TRYCREATE/NONEXISTENT: permanent folder ...). */
 int imap_append_wait(struct imap_conn *c, int id, struct imap_append_result *res, struct fleet_err *err);
+/* Waits for a MULTIAPPEND; 0 with the destination UIDs in append order in *uids (appended to;
+ * empty without UIDPLUS) and *uidvalidity, or -1 with the classified refusal. */
+int imap_append_wait_multi(struct imap_conn *c, int id, uint32_t *uidvalidity, struct imap_uidset *uids,
+			   struct fleet_err *err);
 /* begin + data + end + wait for a message in memory (tests, small messages). */
 int imap_append_buf(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
 		    const void *data, size_t len, struct imap_append_result *res, struct fleet_err *err);
