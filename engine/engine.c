@@ -62,6 +62,7 @@ struct engine {
 	struct imap_conn *src, *dst;
 	struct imap_namespace src_ns, dst_ns;
 	int src_condstore;
+	int multiappend;   /* append each window as one MULTIAPPEND command (cleared after a refusal) */
 	time_t now;
 };
 
@@ -213,6 +214,7 @@ struct copy_slot {
 	int skipped;        /* not started: cancelled, or refused before the body */
 	struct fleet_err err;
 	int failed;
+	int append_done;    /* its result is known (MULTIAPPEND) */
 	uint8_t sha[32];
 	uint64_t bytes;
 	char *flags;        /* filtered flags as appended */
@@ -228,6 +230,10 @@ struct copy_ctx {
 	EVP_MD_CTX *md;
 	int fatal;             /* the destination connection failed: stop the account */
 	struct fleet_err fatal_err;
+	int multi;             /* this window is one MULTIAPPEND command */
+	int multi_id;          /* its command id, -1 until the first message starts it */
+	struct copy_slot **order; /* slots in the order their messages went into the command */
+	size_t norder;
 };
 
 static struct copy_slot *slot_for(struct copy_ctx *cc, uint32_t seq, uint32_t uid)
@@ -257,8 +263,19 @@ static int on_body_start(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, s
 	}
 	s->flags = filter_flags(s->msg->flags, cc->dst_mbx, &cc->e->st->flags_dropped);
 	fleet_err_clear(&aerr);
-	if (imap_append_begin(cc->e->dst, cc->dst_name, s->flags, s->msg->internaldate[0] ? s->msg->internaldate : NULL,
-			      size, &s->append_id, &aerr) < 0) {
+	if (cc->multi && cc->multi_id >= 0) {
+		/* The next message of the window's one APPEND command. */
+		if (imap_append_next(cc->e->dst, s->flags, s->msg->internaldate[0] ? s->msg->internaldate : NULL,
+				     size, &aerr) < 0) {
+			cc->fatal = 1;
+			cc->fatal_err = aerr;
+			cc->cur = NULL;
+			return 0;
+		}
+		s->append_id = cc->multi_id;
+	} else if (imap_append_begin(cc->e->dst, cc->dst_name, s->flags,
+				     s->msg->internaldate[0] ? s->msg->internaldate : NULL, size, &s->append_id,
+				     &aerr) < 0) {
 		if (imap_conn_is_broken(cc->e->dst) || aerr.scope >= FLEET_SCOPE_FOLDER) {
 			cc->fatal = 1;
 			cc->fatal_err = aerr;
@@ -271,6 +288,11 @@ static int on_body_start(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, s
 	}
 	s->started = 1;
 	s->bytes = size;
+	if (cc->multi) {
+		if (cc->multi_id < 0)
+			cc->multi_id = s->append_id;
+		cc->order[cc->norder++] = s;
+	}
 	EVP_DigestInit_ex(cc->md, EVP_sha256(), NULL);
 	return 0;
 }
@@ -298,7 +320,7 @@ static int on_body_end(void *ctx, struct fleet_err *err)
 	if (!s || !s->started || cc->fatal)
 		return 0;
 	EVP_DigestFinal_ex(cc->md, s->sha, &mdlen);
-	if (imap_append_end(cc->e->dst, &cc->fatal_err) < 0)
+	if (!cc->multi && imap_append_end(cc->e->dst, &cc->fatal_err) < 0)
 		cc->fatal = 1;
 	return 0;
 }
@@ -322,10 +344,12 @@ static void uidset_of(struct fleet_buf *b, struct copy_slot *slots, size_t n)
 	}
 }
 
-/* Copies one window of messages. Returns 0, or -1 when the account cannot go on (err). */
+/* Copies one window of messages (retry: the same window again after a refused MULTIAPPEND, its
+ * ledger window already open). Returns 0, or -1 when the account cannot go on (err). */
 static int copy_window(struct engine *e, int64_t folder, const char *src_name, const char *dst_name,
 		       const struct imap_mailbox *src_mbx, struct imap_mailbox *dst_mbx, uint32_t *dst_uidnext,
-		       struct src_msg **msgs, size_t n, struct ledger_folder_stats *fst, struct fleet_err *err)
+		       struct src_msg **msgs, size_t n, struct ledger_folder_stats *fst, int retry,
+		       struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
 	struct copy_ctx cc;
@@ -343,11 +367,14 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 	cc.slots = xcalloc(n, sizeof(*cc.slots));
 	cc.nslots = n;
 	cc.md = EVP_MD_CTX_new();
+	cc.multi = e->multiappend && n > 1;
+	cc.multi_id = -1;
+	cc.order = xcalloc(n, sizeof(*cc.order));
 	for (size_t i = 0; i < n; i++)
 		cc.slots[i].msg = msgs[i];
 
-	if (lg->ops->window_begin(lg->ctx, folder, dst_mbx->uidvalidity, *dst_uidnext, msgs[0]->uid,
-				  msgs[n - 1]->uid, err) < 0) {
+	if (!retry && lg->ops->window_begin(lg->ctx, folder, dst_mbx->uidvalidity, *dst_uidnext, msgs[0]->uid,
+					    msgs[n - 1]->uid, err) < 0) {
 		rc = -1;
 		goto out;
 	}
@@ -359,12 +386,53 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		*err = ferr;
 		cc.fatal = 1;
 	}
+	if (cc.multi && cc.multi_id >= 0 && !cc.fatal) {
+		struct imap_uidset uids = {0};
+		uint32_t uidv = 0;
+		struct fleet_err merr;
+
+		fleet_err_clear(&merr);
+		if (imap_append_end(e->dst, &merr) < 0 ||
+		    imap_append_wait_multi(e->dst, cc.multi_id, &uidv, &uids, &merr) < 0) {
+			imap_uidset_release(&uids);
+			if (imap_conn_is_broken(e->dst) || merr.scope >= FLEET_SCOPE_FOLDER) {
+				cc.fatal = 1;
+				cc.fatal_err = merr;
+			} else {
+				/* The server refused the batch as a whole (one message too big, say):
+				 * nothing of it was stored. Copy this window again message by message so
+				 * that only the refused message fails, and do so from now on. */
+				log_info("MULTIAPPEND of %zu messages refused (%s): copying them one by one",
+					 cc.norder, merr.message);
+				e->multiappend = 0;
+				rc = copy_window(e, folder, src_name, dst_name, src_mbx, dst_mbx, dst_uidnext, msgs, n,
+						 fst, 1, err);
+				goto out;
+			}
+		} else {
+			for (size_t i = 0; i < cc.norder; i++) {
+				uint32_t uid = 0;
+
+				if (uidv && imap_uidset_nth(&uids, i, &uid) == 0)
+					cc.order[i]->msg->dst_uid = uid;
+				cc.order[i]->append_done = 1;
+				if (uid >= max_uid)
+					max_uid = uid;
+			}
+			imap_uidset_release(&uids);
+		}
+	} else if (cc.multi && cc.multi_id >= 0 && cc.fatal) {
+		/* A half-sent MULTIAPPEND cannot be finished: the server drops it whole, as it must;
+		 * mark nothing as appended and let the open window cover it. */
+		for (size_t i = 0; i < cc.norder; i++)
+			cc.order[i]->started = 0;
+	}
 	/* Collect every APPEND result, also after a failure, so the ledger knows what landed. */
 	for (size_t i = 0; i < n; i++) {
 		struct copy_slot *s = &cc.slots[i];
 		struct imap_append_result ar;
 
-		if (!s->started)
+		if (!s->started || s->append_done)
 			continue;
 		if (imap_conn_is_broken(e->dst)) {
 			s->started = 0; /* unknown outcome: the open window covers it */
@@ -457,6 +525,7 @@ out:
 	for (size_t i = 0; i < n; i++)
 		xfree(&cc.slots[i].flags);
 	xfree(&cc.slots);
+	xfree(&cc.order);
 	EVP_MD_CTX_free(cc.md);
 	fleet_buf_release(&set);
 	return rc;
@@ -856,7 +925,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 			goto out;
 		}
 		if (copy_window(e, info.id, fe->src_name, fe->dst_name, &smbx, &dmbx, &dst_uidnext, todo + off, n,
-				&fst, err) < 0)
+				&fst, 0, err) < 0)
 			goto out;
 		if (e->job->progress)
 			e->job->progress(e->job->progress_ctx, e->st);
@@ -1038,6 +1107,9 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	}
 	if (imap_conn_has_cap(e.src, "CONDSTORE") && imap_enable(e.src, "CONDSTORE", err) == 0)
 		e.src_condstore = 1;
+	/* One APPEND command per window halves the destination server's work (one transaction
+	 * instead of one per message). */
+	e.multiappend = e.o->multiappend && imap_conn_has_cap(e.dst, "MULTIAPPEND") && imap_conn_has_cap(e.dst, "LITERAL+");
 	fleet_err_clear(err);
 	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0)
 		goto out;

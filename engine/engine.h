@@ -48,6 +48,7 @@ struct engine_opts {
 	int subscribe;          /* carry subscriptions (default on) */
 	int sync_flags;         /* carry flag changes on delta passes (default on) */
 	unsigned batch;         /* messages per FETCH/APPEND window (default 64) */
+	int multiappend;        /* one MULTIAPPEND per window where offered (default on; --nomultiappend) */
 	int trace;              /* protocol traces at TRACE level */
 };
 

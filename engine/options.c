@@ -13,6 +13,7 @@ void engine_opts_init(struct engine_opts *o)
 	o->subscribe = 1;
 	o->sync_flags = 1;
 	o->batch = 64;
+	o->multiappend = 1;
 }
 
 void engine_opts_release(struct engine_opts *o)
@@ -122,6 +123,8 @@ int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet
 			o->subscribe = 0;
 		} else if (strcmp(name, "--noflagsync") == 0) {
 			o->sync_flags = 0;
+		} else if (strcmp(name, "--nomultiappend") == 0) {
+			o->multiappend = 0;
 		} else if (strcmp(name, "--trace") == 0) {
 			o->trace = 1;
 		} else {
