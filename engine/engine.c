@@ -63,6 +63,7 @@ struct engine {
 	struct imap_namespace src_ns, dst_ns;
 	int src_condstore;
 	int multiappend;   /* append each window as one MULTIAPPEND command (cleared after a refusal) */
+	uint64_t appendlimit; /* the destination's APPENDLIMIT, 0 when it announces none */
 	time_t now;
 };
 
@@ -849,12 +850,18 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, struct fl
 			filtered++;
 			continue;
 		}
-		if (e->o->maxsize && m->size > e->o->maxsize) {
+		if ((e->o->maxsize && m->size > e->o->maxsize) || (e->appendlimit && m->size > e->appendlimit)) {
 			struct fleet_err serr;
 
-			fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "MAXSIZE",
-				      "message of %llu bytes is larger than --maxsize %llu", (unsigned long long)m->size,
-				      (unsigned long long)e->o->maxsize);
+			/* Known too big before transfer: skipped and reported, never sent (RFC 7889). */
+			if (e->o->maxsize && m->size > e->o->maxsize)
+				fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "MAXSIZE",
+					      "message of %llu bytes is larger than --maxsize %llu",
+					      (unsigned long long)m->size, (unsigned long long)e->o->maxsize);
+			else
+				fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "APPENDLIMIT",
+					      "message of %llu bytes is larger than the destination's APPENDLIMIT %llu",
+					      (unsigned long long)m->size, (unsigned long long)e->appendlimit);
 			e->st->msgs_skipped++;
 			filtered++;
 			add_failure(e, fe->src_name, m->uid, &serr);
@@ -1110,6 +1117,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	/* One APPEND command per window halves the destination server's work (one transaction
 	 * instead of one per message). */
 	e.multiappend = e.o->multiappend && imap_conn_has_cap(e.dst, "MULTIAPPEND") && imap_conn_has_cap(e.dst, "LITERAL+");
+	if (imap_conn_cap_u64(e.dst, "APPENDLIMIT", &e.appendlimit) < 0)
+		e.appendlimit = 0;
 	fleet_err_clear(err);
 	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0)
 		goto out;
