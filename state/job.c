@@ -126,7 +126,8 @@ int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_e
 {
 	PGresult *res =
 	    state_exec(sc, "find the active run",
-		       "SELECT r.id FROM run r WHERE r.state = 'active' AND EXISTS (SELECT 1 FROM job j"
+		       /* `sync` runs hold one pair whose credentials never leave that command. */
+		       "SELECT r.id FROM run r WHERE r.state = 'active' AND r.name NOT LIKE 'sync:%' AND EXISTS (SELECT 1 FROM job j"
 		       " WHERE j.run_id = r.id AND j.state IN ('queued', 'running'))"
 		       " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
 		       0, NULL, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
