@@ -121,14 +121,11 @@ static void put_word(struct fleet_buf *b, const char *w)
 	fleet_buf_append(b, "'", 1);
 }
 
-/* The options a job runs with, stored with it so `worker` hosts run it the same way: the run's
- * account options (command line), the row's side settings, then the row's own options. */
+/* The options a job runs with, stored with it so `worker` hosts run it the same way: the row's
+ * side settings, the run's options (command line), then the row's own options. */
 static char *job_options_text(const struct scheduler_config *cfg, const struct account_row *r)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(1 << 20);
-
-	for (int i = 0; i < cfg->argc; i++)
-		put_word(&b, cfg->argv[i]);
 
 	for (int s = 0; s < 2; s++) {
 		const struct account_side *sd = &r->side[s];
@@ -145,6 +142,10 @@ static char *job_options_text(const struct scheduler_config *cfg, const struct a
 			put_word(&b, sd->authuser);
 		}
 	}
+	/* The command line's options come after the row's side settings, so that `run --tls2`
+	 * (say) applies to every row, as asked; the row's own options come last. */
+	for (int i = 0; i < cfg->argc; i++)
+		put_word(&b, cfg->argv[i]);
 	for (int i = 0; i < r->argc; i++)
 		put_word(&b, r->argv[i]);
 	return fleet_buf_detach(&b, NULL);
