@@ -6,68 +6,14 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
-#include "common/util.h"
-
-static int month_index(const char *m)
-{
-	static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-					     "jul", "aug", "sep", "oct", "nov", "dec"};
-
-	for (int i = 0; i < 12; i++)
-		if (fleet_strncaseeq(m, months[i], 3))
-			return i;
-	return -1;
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), after Howard Hinnant's algorithm. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-	return fleet_parse_u64n(s, n, 0, max, out);
-}
+#include "io/imap.h"
 
 int identity_parse_internaldate(const char *s, int64_t *epoch)
 {
-	/* dd-Mon-yyyy hh:mm:ss +zzzz, day may be " d" */
-	uint64_t day, year, hh, mm, ss, zh, zm;
-	const char *p = s;
-	size_t dlen;
-	int mon, sign;
+	int tz;
 
-	if (!s)
-		return -1;
-	if (*p == ' ')
-		p++;
-	if (!p[0] || !p[1])
-		return -1;
-	dlen = (p[1] == '-') ? 1 : 2;
-	if (digits(p, dlen, 31, &day) < 0 || p[dlen] != '-')
-		return -1;
-	p += dlen + 1;
-	if (strlen(p) < 3 || (mon = month_index(p)) < 0 || p[3] != '-')
-		return -1;
-	p += 4;
-	if (strlen(p) < 19 || digits(p, 4, 9999, &year) < 0 || p[4] != ' ' || digits(p + 5, 2, 23, &hh) < 0 ||
-	    p[7] != ':' || digits(p + 8, 2, 59, &mm) < 0 || p[10] != ':' || digits(p + 11, 2, 60, &ss) < 0 ||
-	    p[13] != ' ' || (p[14] != '+' && p[14] != '-') || digits(p + 15, 2, 99, &zh) < 0 ||
-	    digits(p + 17, 2, 59, &zm) < 0)
-		return -1;
-	sign = p[14] == '-' ? -1 : 1;
-	*epoch = days_from_civil((int64_t)year, (unsigned)mon + 1, (unsigned)day) * 86400 + (int64_t)(hh * 3600 + mm * 60 + ss) -
-		 sign * (int64_t)(zh * 3600 + zm * 60);
-	return 0;
+	/* The IMAP client's parser: one definition of the format in the project. */
+	return s ? imap_internaldate_parse(s, epoch, &tz) : -1;
 }
 
 static int cmp_str(const void *a, const void *b)
