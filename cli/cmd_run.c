@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "scheduler/accounts.h"
 #include "scheduler/scheduler.h"
 
 static void run_usage(FILE *out, int worker)
@@ -147,21 +148,12 @@ static int run_common(int argc, char **argv, int worker)
 		int ncheck = 0;
 
 		/* Side settings (--cafile1, --tls2 ...) are the scheduler's; the rest must parse. */
-		for (int k = 0; k < nacct; k++) {
-			const char *w = acct_argv[k];
-			size_t l = strlen(w);
+		struct account_side_settings side[2];
 
-			if (l > 3 && (w[l - 1] == '1' || w[l - 1] == '2') &&
-			    (!strncmp(w, "--cafile", l - 1) || !strncmp(w, "--authuser", l - 1))) {
-				k++;
-				continue;
-			}
-			if (l > 3 && (w[l - 1] == '1' || w[l - 1] == '2') &&
-			    (!strncmp(w, "--ssl", l - 1) || !strncmp(w, "--tls", l - 1) || !strncmp(w, "--plain", l - 1) ||
-			     !strncmp(w, "--nossl", l - 1) || !strncmp(w, "--notls", l - 1) ||
-			     !strncmp(w, "--insecure", l - 1)))
-				continue;
-			check[ncheck++] = acct_argv[k];
+		memset(side, 0, sizeof(side));
+		if (accounts_take_side_settings(nacct, acct_argv, side, check, &ncheck, &err) < 0) {
+			fprintf(stderr, "imapfleet: %s\n", err.message);
+			return CLI_EXIT_USAGE;
 		}
 		engine_opts_init(&o);
 		if (engine_opts_parse(&o, ncheck, check, &err) < 0) {

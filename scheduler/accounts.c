@@ -1369,3 +1369,46 @@ void accounts_free_args(char ***argv)
 		xfree(a);
 	xfree(argv);
 }
+
+/* ---- side settings: --ssl1 --tls2 --plain1 --cafile2 F --insecure1 --authuser2 A ---------------------- */
+
+int accounts_take_side_settings(int argc, char **argv, struct account_side_settings side[2], char **rest, int *nrest,
+			      struct fleet_err *err)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		size_t len = strlen(a);
+		int s = len > 3 ? a[len - 1] - '1' : -1;
+		char base[32];
+
+		if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len >= sizeof(base)) {
+			rest[(*nrest)++] = argv[i];
+			continue;
+		}
+		snprintf(base, sizeof(base), "%.*s", (int)(len - 1), a);
+		if (strcmp(base, "--ssl") == 0) {
+			side[s].mode = IO_TLS_IMPLICIT;
+			side[s].mode_set = 1;
+		} else if (strcmp(base, "--tls") == 0) {
+			side[s].mode = IO_TLS_STARTTLS;
+			side[s].mode_set = 1;
+		} else if (strcmp(base, "--plain") == 0 || strcmp(base, "--nossl") == 0 ||
+			   strcmp(base, "--notls") == 0) {
+			side[s].mode = IO_TLS_PLAIN;
+			side[s].mode_set = 1;
+		} else if (strcmp(base, "--insecure") == 0) {
+			side[s].insecure = 1;
+		} else if (strcmp(base, "--cafile") == 0 || strcmp(base, "--authuser") == 0) {
+			if (i + 1 >= argc)
+				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+						     "option %s needs a value", a);
+			if (base[2] == 'c')
+				side[s].cafile = argv[++i];
+			else
+				side[s].authuser = argv[++i];
+		} else {
+			rest[(*nrest)++] = argv[i];
+		}
+	}
+	return 0;
+}

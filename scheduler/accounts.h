@@ -28,6 +28,7 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "io/stream.h"
 
 /* Flags for accounts_load() / accounts_parse_buffer(). */
 enum accounts_flags {
@@ -140,5 +141,21 @@ void accounts_secrets_release(struct account_secrets *s);
  * trailing backslash returns -1 with a message in why. */
 int accounts_split_args(const char *s, int *argc_out, char ***argv_out, char *why, size_t whylen);
 void accounts_free_args(char ***argv);
+
+/* Side settings among account options (--ssl1 --tls2 --plain1 --nossl2 --notls1 --cafile2 F
+ * --insecure1 --authuser2 A), as `run` and `preflight` accept them on their command line for
+ * every row. Strings point into argv. */
+struct account_side_settings {
+	int mode_set;
+	enum io_tls_mode mode;
+	const char *cafile;
+	int insecure;
+	const char *authuser;
+};
+
+/* Moves the side settings of argv[0..argc) into side[] (later ones win) and appends every other
+ * word to rest (room for argc entries). Returns 0, or -1 when --cafile/--authuser lacks a value. */
+int accounts_take_side_settings(int argc, char **argv, struct account_side_settings side[2], char **rest,
+				int *nrest, struct fleet_err *err);
 
 #endif

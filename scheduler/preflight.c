@@ -296,57 +296,6 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* ---- side settings: --ssl1 --tls2 --plain1 --cafile2 F --insecure1 --authuser2 A ---------------------- */
-
-struct pf_side_set {
-	int mode_set;
-	enum io_tls_mode mode;
-	const char *cafile;
-	int insecure;
-	const char *authuser;
-};
-
-/* Moves the side settings of argv[0..argc) into side[] and the rest to rest (appended). */
-static int take_side_settings(int argc, char **argv, struct pf_side_set side[2], char **rest, int *nrest,
-			      struct fleet_err *err)
-{
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		size_t len = strlen(a);
-		int s = len > 3 ? a[len - 1] - '1' : -1;
-		char base[32];
-
-		if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len >= sizeof(base)) {
-			rest[(*nrest)++] = argv[i];
-			continue;
-		}
-		snprintf(base, sizeof(base), "%.*s", (int)(len - 1), a);
-		if (strcmp(base, "--ssl") == 0) {
-			side[s].mode = IO_TLS_IMPLICIT;
-			side[s].mode_set = 1;
-		} else if (strcmp(base, "--tls") == 0) {
-			side[s].mode = IO_TLS_STARTTLS;
-			side[s].mode_set = 1;
-		} else if (strcmp(base, "--plain") == 0 || strcmp(base, "--nossl") == 0 ||
-			   strcmp(base, "--notls") == 0) {
-			side[s].mode = IO_TLS_PLAIN;
-			side[s].mode_set = 1;
-		} else if (strcmp(base, "--insecure") == 0) {
-			side[s].insecure = 1;
-		} else if (strcmp(base, "--cafile") == 0 || strcmp(base, "--authuser") == 0) {
-			if (i + 1 >= argc)
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-						     "option %s needs a value", a);
-			if (base[2] == 'c')
-				side[s].cafile = argv[++i];
-			else
-				side[s].authuser = argv[++i];
-		} else {
-			rest[(*nrest)++] = argv[i];
-		}
-	}
-	return 0;
-}
 
 /* ---- one account ----------------------------------------------------------------------------------- */
 
@@ -782,7 +731,7 @@ static void check_quota(struct pf_account *a, struct imap_conn *dst)
 	}
 }
 
-static void set_options(struct imap_options *o, const struct account_side *sd, const struct pf_side_set *set,
+static void set_options(struct imap_options *o, const struct account_side *sd, const struct account_side_settings *set,
 			const char *password, unsigned timeout_ms, const char *label)
 {
 	memset(o, 0, sizeof(*o));
@@ -805,7 +754,7 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 {
 	const struct preflight_config *cfg = ctx->cfg;
 	const struct account_row *row = a->row;
-	struct pf_side_set set[2];
+	struct account_side_settings set[2];
 	struct engine_opts eo;
 	char **rest = NULL;
 	int nrest = 0;
@@ -836,7 +785,7 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 
 	/* Settings: the command line's, then the row's columns, then the row's options. */
 	rest = xcalloc((size_t)(cfg->argc + row->argc) + 1, sizeof(*rest));
-	if (take_side_settings(cfg->argc, cfg->argv, set, rest, &nrest, &err) < 0)
+	if (accounts_take_side_settings(cfg->argc, cfg->argv, set, rest, &nrest, &err) < 0)
 		goto bad_options;
 	for (int s = 0; s < 2; s++) {
 		const struct account_side *sd = &row->side[s];
@@ -851,7 +800,7 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 		if (sd->authuser)
 			set[s].authuser = sd->authuser;
 	}
-	if (take_side_settings(row->argc, row->argv, set, rest, &nrest, &err) < 0 ||
+	if (accounts_take_side_settings(row->argc, row->argv, set, rest, &nrest, &err) < 0 ||
 	    engine_opts_parse(&eo, nrest, rest, &err) < 0)
 		goto bad_options;
 
@@ -1151,14 +1100,14 @@ static char *row_label(const struct account_row *r)
 /* The options given for every row must parse on their own (a typo fails before any connection). */
 static int check_global_options(const struct preflight_config *cfg, struct fleet_err *err)
 {
-	struct pf_side_set set[2];
+	struct account_side_settings set[2];
 	struct engine_opts eo;
 	char **rest = xcalloc((size_t)cfg->argc + 1, sizeof(*rest));
 	int nrest = 0, rc;
 
 	memset(set, 0, sizeof(set));
 	engine_opts_init(&eo);
-	rc = take_side_settings(cfg->argc, cfg->argv, set, rest, &nrest, err);
+	rc = accounts_take_side_settings(cfg->argc, cfg->argv, set, rest, &nrest, err);
 	if (rc == 0)
 		rc = engine_opts_parse(&eo, nrest, rest, err);
 	engine_opts_release(&eo);

@@ -151,54 +151,6 @@ static char *job_options_text(const struct scheduler_config *cfg, const struct a
 	return fleet_buf_detach(&b, NULL);
 }
 
-struct side_settings {
-	enum io_tls_mode mode;
-	const char *cafile;
-	int insecure;
-	const char *authuser;
-};
-
-/* Takes the side settings out of argv (in place), leaving the account options. */
-static int take_side_settings(int *argc, char **argv, struct side_settings side[2], struct fleet_err *err)
-{
-	int out = 0;
-
-	for (int i = 0; i < *argc; i++) {
-		const char *a = argv[i];
-		size_t len = strlen(a);
-		int s = len > 2 ? a[len - 1] - '1' : -1;
-		char base[32];
-
-		if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len >= sizeof(base)) {
-			argv[out++] = argv[i];
-			continue;
-		}
-		snprintf(base, sizeof(base), "%.*s", (int)(len - 1), a);
-		if (strcmp(base, "--ssl") == 0) {
-			side[s].mode = IO_TLS_IMPLICIT;
-		} else if (strcmp(base, "--tls") == 0) {
-			side[s].mode = IO_TLS_STARTTLS;
-		} else if (strcmp(base, "--plain") == 0 || strcmp(base, "--nossl") == 0 || strcmp(base, "--notls") == 0) {
-			side[s].mode = IO_TLS_PLAIN;
-		} else if (strcmp(base, "--insecure") == 0) {
-			side[s].insecure = 1;
-		} else if (strcmp(base, "--cafile") == 0 || strcmp(base, "--authuser") == 0) {
-			if (i + 1 >= *argc)
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-						     "option %s needs a value", a);
-			if (base[2] == 'c')
-				side[s].cafile = argv[++i];
-			else
-				side[s].authuser = argv[++i];
-		} else {
-			argv[out++] = argv[i];
-		}
-	}
-	*argc = out;
-	argv[out] = NULL;
-	return 0;
-}
-
 /* ---- import ------------------------------------------------------------------------------------------ */
 
 static int cmp_row_ref(const void *a, const void *b)
@@ -430,7 +382,9 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 {
 	struct sched *s = w->s;
 	const struct scheduler_config *cfg = s->cfg;
-	struct side_settings side[2];
+	struct account_side_settings side[2];
+	char **rest = NULL;
+	int nrest = 0;
 	struct engine_opts opts;
 	struct engine_job job;
 	struct engine_stats st;
@@ -478,10 +432,13 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 			argv[argc++] = cfg->argv[i];
 	for (int i = 0; i < row_argc; i++)
 		argv[argc++] = row_argv[i];
-	side[0].mode = c->port1 == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
-	side[1].mode = c->port2 == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
-	if (take_side_settings(&argc, argv, side, &err) < 0 || engine_opts_parse(&opts, argc, argv, &err) < 0)
+	rest = xcalloc((size_t)argc + 1, sizeof(*rest));
+	if (accounts_take_side_settings(argc, argv, side, rest, &nrest, &err) < 0 ||
+	    engine_opts_parse(&opts, nrest, rest, &err) < 0)
 		goto failed;
+	for (int k = 0; k < 2; k++)
+		if (!side[k].mode_set) /* the accounts file always sets it; a default for old rows */
+			side[k].mode = (k ? c->port2 : c->port1) == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
 	for (int k = 0; k < 2; k++)
 		if (side[k].mode == IO_TLS_PLAIN)
 			log_warn("side %d uses cleartext IMAP (plain): its password crosses the network unencrypted",
@@ -606,6 +563,7 @@ out:
 		xfree(&keys[k]);
 	}
 	xfree(&argv);
+	xfree(&rest);
 	if (row_argv)
 		accounts_free_args(&row_argv);
 }
