@@ -24,9 +24,9 @@ diag "$total source messages in $FL_USERS"
 
 # Enough slots that dead engines' connection slots (kept until their registration expires) never
 # block the restarted process: that is crash_points.sh's subject, not this test's.
-# --batch 2: small windows, so that progress is gradual and five kills land mid-run even on the
-# small CI corpus.
-ARGS="--lease 3000 --workers 2 --max-conns-per-host 64 --retry-base 200 --retry-cap 1000 --batch 2"
+# --batch 1: one message per window, so that progress is gradual and five kills land mid-run even
+# on the small CI corpus.
+ARGS="--lease 3000 --workers 2 --max-conns-per-host 64 --retry-base 200 --retry-cap 1000 --batch 1"
 kills=0 windows_open=0
 for k in 1 2 3 4 5; do
 	before=$(fl_copied)
@@ -41,7 +41,10 @@ for k in 1 2 3 4 5; do
 		done
 		fl_msleep "$(fl_rand 0 500)"
 	else
-		target=$(( total * k / 7 + $(fl_rand 0 $(( total / 14 + 1 ))) ))
+		# A share of what is left (a fifth, a quarter, a third, a half), so that every kill lands
+		# before the end however fast the copy goes.
+		left=$(( total - before ))
+		target=$(( before + left / (7 - k) + $(fl_rand 0 $(( left / 12 + 1 ))) ))
 		[ "$before" -lt "$target" ] || target=$(( before + 1 ))
 		t0=$SECONDS
 		while fl_alive "$pid" && [ "$(fl_copied)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 60 ]; do
