@@ -68,6 +68,7 @@ struct worker {
 	atomic_int busy;
 	struct state_lease lease;
 	char label[512];
+	char server[2][300];        /* "host:port" of each side while busy, for the progress line */
 	atomic_int cancel;
 	uint64_t seen_msgs, seen_bytes; /* of the current job, for progress deltas */
 	atomic_int finished;            /* the thread left its loop (joined at the end) */
@@ -410,6 +411,8 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 
 	pthread_mutex_lock(&w->lock);
 	snprintf(w->label, sizeof(w->label), "%s@%s -> %s@%s", c->user1, c->host1, c->user2, c->host2);
+	snprintf(w->server[0], sizeof(w->server[0]), "%s:%u", c->host1, c->port1);
+	snprintf(w->server[1], sizeof(w->server[1]), "%s:%u", c->host2, c->port2);
 	w->lease = c->lease;
 	atomic_store(&w->busy, 1);
 	atomic_store(&w->cancel, atomic_load(&g_stop));
@@ -656,6 +659,42 @@ static void format_eta(char *out, size_t cap, double secs)
 	snprintf(out, cap, "%d:%02d:%02d", (int)secs / 3600, ((int)secs / 60) % 60, (int)secs % 60);
 }
 
+/* "src mail.a.example:993 12/16, dst imap.b.example:993 12/16": the server of each side that this
+ * host has the most accounts on, against its current (AIMD) limit. */
+static void busiest_servers(struct sched *s, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (int side = 0; side < 2; side++) {
+		char best[300] = "";
+		unsigned best_n = 0;
+
+		for (unsigned i = 0; i < s->nworkers; i++) {
+			char key[300];
+			unsigned n = 0;
+
+			pthread_mutex_lock(&s->w[i].lock);
+			snprintf(key, sizeof(key), "%s", atomic_load(&s->w[i].busy) ? s->w[i].server[side] : "");
+			pthread_mutex_unlock(&s->w[i].lock);
+			if (!key[0])
+				continue;
+			for (unsigned j = 0; j < s->nworkers; j++) {
+				pthread_mutex_lock(&s->w[j].lock);
+				n += atomic_load(&s->w[j].busy) && strcmp(s->w[j].server[side], key) == 0;
+				pthread_mutex_unlock(&s->w[j].lock);
+			}
+			if (n > best_n) {
+				best_n = n;
+				snprintf(best, sizeof(best), "%s", key);
+			}
+		}
+		if (best_n && len < cap)
+			len += (size_t)snprintf(out + len, cap - len, "%s%s %s %u/%u", len ? ", " : "", side ? "dst" : "src",
+						best, best_n, host_limiter_limit(s->hl, best));
+	}
+}
+
 static void show_progress(struct sched *s, struct state_conn *sc, int tty, uint64_t t0, uint64_t *last_msgs,
 			  uint64_t *last_bytes, uint64_t *last_t)
 {
@@ -665,7 +704,7 @@ static void show_progress(struct sched *s, struct state_conn *sc, int tty, uint6
 	double dt = (double)(now - *last_t) / 1000.0, elapsed = (double)(now - t0) / 1000.0;
 	double mps, mbps, eta = -1;
 	long done, total;
-	char etas[32];
+	char etas[32], busiest[700];
 	unsigned running = 0;
 
 	if (dt <= 0)
@@ -688,16 +727,18 @@ static void show_progress(struct sched *s, struct state_conn *sc, int tty, uint6
 	format_eta(etas, sizeof(etas), eta);
 	for (unsigned i = 0; i < s->nworkers; i++)
 		running += atomic_load(&s->w[i].busy) ? 1 : 0;
+	busiest_servers(s, busiest, sizeof(busiest));
 	if (tty)
 		fprintf(stderr, "\r\033[Kaccounts %ld/%ld done (%ld failed), %ld running (%u here), %ld queued | "
-				"%.0f msg/s %.1f MB/s | %.0f MB copied | ETA %s",
+				"%.0f msg/s %.1f MB/s | %.0f MB copied | ETA %s%s%s",
 			done, total, rc.jobs[STATE_JOB_FAILED], rc.jobs[STATE_JOB_RUNNING], running,
-			rc.jobs[STATE_JOB_QUEUED], mps, mbps, (double)bytes / 1048576.0, etas);
+			rc.jobs[STATE_JOB_QUEUED], mps, mbps, (double)bytes / 1048576.0, etas, busiest[0] ? " | " : "",
+			busiest);
 	else
 		fprintf(stderr, "progress: accounts %ld/%ld done, %ld failed, %ld running, %ld queued; "
-				"%.0f msg/s, %.1f MB/s; %.0f MB copied; ETA %s\n",
+				"%.0f msg/s, %.1f MB/s; %.0f MB copied; ETA %s%s%s\n",
 			done, total, rc.jobs[STATE_JOB_FAILED], rc.jobs[STATE_JOB_RUNNING], rc.jobs[STATE_JOB_QUEUED], mps,
-			mbps, (double)bytes / 1048576.0, etas);
+			mbps, (double)bytes / 1048576.0, etas, busiest[0] ? "; busiest: " : "", busiest);
 	fflush(stderr);
 }
 
