@@ -21,9 +21,10 @@ total=$(fl_src_total) || bail "cannot count the source messages"
 diag "$total source messages in $FL_USERS"
 
 fl_faultproxy SRCP --target "127.0.0.1:$LAB_SRC_IMAPS" --seed "$FL_SEED" --drop-after 20000:400000 \
-	--drop-prob 0.5 --reset --stall-ms 200 --stall-prob 0.01 --count-file "$FL_WORK/src.counts"
-fl_faultproxy DSTP --target "127.0.0.1:$LAB_DST_IMAPS" --seed "$((FL_SEED + 1))" --drop-after 4000:40000 \
-	--drop-prob 0.5 --reset --stall-ms 200 --stall-prob 0.02 --count-file "$FL_WORK/dst.counts"
+	--drop-prob 0.7 --reset --stall-ms 200 --stall-prob 0.01 --count-file "$FL_WORK/src.counts"
+# The destination answers little (one MULTIAPPEND result per window), so its cut points are low.
+fl_faultproxy DSTP --target "127.0.0.1:$LAB_DST_IMAPS" --seed "$((FL_SEED + 1))" --drop-after 300:3000 \
+	--drop-prob 0.7 --reset --stall-ms 200 --stall-prob 0.02 --count-file "$FL_WORK/dst.counts"
 fl_csv "$FL_WORK/accounts.csv" "$SRCP" "$DSTP"
 
 t0=$SECONDS
