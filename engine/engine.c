@@ -1036,8 +1036,10 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 		struct fleet_err ferr;
 
 		refused[i] = 0;
-		if (fe->note)
+		if (fe->note && strcmp(fe->src_name, fe->dst_name) != 0)
 			log_info("folder %s -> %s (%s)", fe->src_name, fe->dst_name, fe->note);
+		else if (fe->note)
+			log_debug("folder %s (%s)", fe->src_name, fe->note);
 		if (fe->exists_on_dst || fe->noselect)
 			goto subscribe;
 		if (e->o->dry) {
