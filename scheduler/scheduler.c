@@ -590,7 +590,8 @@ static void *worker_main(void *arg)
 	struct fleet_err err;
 	unsigned errors = 0;
 
-	if (state_conn_open(s->conninfo, &sc, &err) < 0) {
+	/* The main thread has applied the schema: workers only connect. */
+	if (state_conn_open_nomigrate(s->conninfo, &sc, &err) < 0) {
 		log_error("worker %u: %s", w->index, err.message);
 		atomic_store(&w->finished, 1);
 		return NULL;
@@ -862,6 +863,17 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS, &s.engine_id, err) < 0)
 		goto out;
 
+	{
+		/* No more threads (and state connections) than there are accounts to run. */
+		struct state_run_counts rc0;
+
+		if (state_report_run_counts(sc, s.run_id, &rc0, err) < 0)
+			goto out;
+		if (rc0.jobs[STATE_JOB_QUEUED] + rc0.jobs[STATE_JOB_RUNNING] < (long)s.nworkers)
+			s.nworkers = (unsigned)(rc0.jobs[STATE_JOB_QUEUED] + rc0.jobs[STATE_JOB_RUNNING]);
+		if (s.nworkers == 0)
+			s.nworkers = 1;
+	}
 	s.w = xcalloc(s.nworkers, sizeof(*s.w));
 	for (unsigned i = 0; i < s.nworkers; i++) {
 		s.w[i].s = &s;
