@@ -16,7 +16,10 @@ RANDOM=$FL_SEED
 plan 12
 diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
 
-fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
+# The source is read through a proxy that delays every chunk a little, so that the copy lasts a
+# few seconds even on the small CI corpus and five kills land mid-run (no fault is injected).
+fl_faultproxy SRCP --target "127.0.0.1:$LAB_SRC_IMAPS" --stall-ms 8 --stall-prob 1
+fl_csv "$FL_WORK/accounts.csv" "$SRCP" "$LAB_DST_IMAPS"
 fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
 total=$(fl_src_total) || bail "cannot count the source messages"
 [ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
