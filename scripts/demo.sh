@@ -31,7 +31,7 @@ scripts/build.sh "$top/build" --enable-werror
 step "starting the lab"
 export LAB_DIR="$top/.lab"
 scripts/lab.sh up >/dev/null
-[ -z "$keep_lab" ] && trap 'scripts/lab.sh down >/dev/null 2>&1 || true' EXIT
+[ -z "$keep_lab" ] && trap '"$top/scripts/lab.sh" down >/dev/null 2>&1 || true' EXIT
 # shellcheck disable=SC1091
 . "$LAB_DIR/lab.env"
 scripts/lab.sh status
