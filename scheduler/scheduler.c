@@ -530,17 +530,21 @@ failed:
 		unsigned delay = 0;
 		int requeued = 0;
 		double rnd;
+		/* Copied messages are committed progress: such an attempt is not held against the
+		 * account's retry budget, and it retries after the first, short backoff step. */
+		int progressed = !opts.dry && st.msgs_copied > 0;
 
 		unsigned char b[4];
 		RAND_bytes(b, sizeof(b));
 		rnd = (double)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) / 4294967296.0;
-		retry_policy_decide(&cfg->retry, &err, (unsigned)c->attempt, rnd, &delay);
-		if (state_job_fail(sc, &c->lease, &err, delay, &requeued, &ferr) < 0)
+		retry_policy_decide(&cfg->retry, &err, progressed ? 1u : (unsigned)c->attempt, rnd, &delay);
+		if (state_job_fail(sc, &c->lease, &err, delay, progressed, &requeued, &ferr) < 0)
 			log_error("could not record the failure: %s", ferr.message);
 		if (requeued) {
 			atomic_fetch_add(&s->jobs_retried, 1);
-			log_warn("attempt %d failed (%s, %s): %s; retry in %.1f s", c->attempt,
-				 fleet_err_class_name(err.cls), err.code[0] ? err.code : "-", err.message, delay / 1000.0);
+			log_warn("attempt %d failed (%s, %s): %s; retry in %.1f s%s", c->attempt,
+				 fleet_err_class_name(err.cls), err.code[0] ? err.code : "-", err.message, delay / 1000.0,
+				 progressed ? " (it copied messages: not counted against --max-attempts)" : "");
 		} else {
 			atomic_fetch_add(&s->jobs_failed, 1);
 			log_error("account failed (%s, %s): %s%s%s", fleet_err_class_name(err.cls),
@@ -1005,7 +1009,7 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	} else if (strcmp(err->code, "CANCELLED") == 0) {
 		state_job_release(sc, &c.lease, NULL);
 	} else {
-		state_job_fail(sc, &c.lease, err, 0, NULL, NULL);
+		state_job_fail(sc, &c.lease, err, 0, 0, NULL, NULL);
 	}
 out:
 	if (s.engine_id)

@@ -399,11 +399,11 @@ int state_job_finish(struct state_conn *sc, const struct state_lease *lease, str
 }
 
 int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *job_err,
-		   unsigned retry_delay_ms, int *requeued, struct fleet_err *err)
+		   unsigned retry_delay_ms, int progressed, int *requeued, struct fleet_err *err)
 {
 	struct lease_params lp;
 	char b4[STATE_NUM_MAX];
-	const char *p[8];
+	const char *p[9];
 	PGresult *res = NULL;
 	int retryable =
 	    job_err && (job_err->cls == FLEET_ERR_TRANSIENT || job_err->cls == FLEET_ERR_THROTTLED);
@@ -414,13 +414,18 @@ int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const
 	p[5] = fleet_err_class_name(job_err ? job_err->cls : FLEET_ERR_BUG);
 	p[6] = job_err && job_err->code[0] ? job_err->code : NULL;
 	p[7] = job_err ? job_err->message : "unknown error";
+	p[8] = progressed ? "t" : "f";
 	if (fenced(
 		sc, lease, "record the job failure",
 		"WITH u AS (UPDATE job SET"
-		"  state = CASE WHEN $4::boolean AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,"
-		"  scheduled_at = CASE WHEN $4::boolean AND attempts < max_attempts"
+		"  state = CASE WHEN $4::boolean AND (attempts < max_attempts OR $9::boolean)"
+		"   THEN 'queued' ELSE 'failed' END,"
+		"  scheduled_at = CASE WHEN $4::boolean AND (attempts < max_attempts OR $9::boolean)"
 		"   THEN now() + $5::float8 * interval '1 millisecond' ELSE scheduled_at END,"
-		"  finished_at = CASE WHEN $4::boolean AND attempts < max_attempts THEN NULL ELSE now() END,"
+		"  finished_at = CASE WHEN $4::boolean AND (attempts < max_attempts OR $9::boolean)"
+		"   THEN NULL ELSE now() END,"
+		"  attempts = CASE WHEN $4::boolean AND $9::boolean THEN greatest(attempts - 1, 0)"
+		"   ELSE attempts END,"
 		"  lease_owner = NULL, lease_expires = NULL, last_error_class = $6, last_error_code = $7,"
 		"  last_error_text = $8, updated_at = now() WHERE " LEASE_WHERE " RETURNING id, state),"
 		" a AS (UPDATE job_attempt SET ended_at = now(),"
@@ -429,7 +434,7 @@ int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const
 		"  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at "
 		"IS NULL)"
 		" SELECT count(*), max(state) FROM u",
-		8, p, 0, &res, err) < 0)
+		9, p, 0, &res, err) < 0)
 		return -1;
 	if (requeued)
 		*requeued = strcmp(state_get_str(res, 0, 1), "queued") == 0;

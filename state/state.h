@@ -162,10 +162,13 @@ int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease
 int state_job_finish(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
 /* The job failed with job_err (class, code, message are recorded). transient/throttled: back to
  * queued with scheduled_at = now() + retry_delay_ms (the caller computes backoff and jitter), unless
- * attempts >= max_attempts: failed. auth/permanent/bug: failed. *requeued (may be NULL) = 1 when
- * queued again. Fenced. */
+ * attempts >= max_attempts: failed. auth/permanent/bug: failed. progressed != 0 says the attempt
+ * copied messages before it broke: then a retryable failure does not count toward max_attempts
+ * (an account over a flaky link gets there as long as each attempt moves it on; that is bounded,
+ * since each such attempt commits new ledger rows). The attempt row keeps the history either way.
+ * *requeued (may be NULL) = 1 when queued again. Fenced. */
 int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *job_err,
-		   unsigned retry_delay_ms, int *requeued, struct fleet_err *err);
+		   unsigned retry_delay_ms, int progressed, int *requeued, struct fleet_err *err);
 /* Interrupted cleanly (SIGINT): back to queued at once, the attempt does not count. Fenced. */
 int state_job_release(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
 

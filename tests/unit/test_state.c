@@ -686,7 +686,7 @@ static void transient_failure_requeues_with_backoff_until_attempts_run_out(void 
 	add_jobs(f, 1, 2, &id);
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
 	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET", "connection reset");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 60000, &requeued, E));
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 60000, 0, &requeued, E));
 	assert_int_equal(requeued, 1);
 	assert_int_equal(q_i64(f->raw,
 			       "SELECT count(*) FROM job WHERE state = 'queued'"
@@ -699,7 +699,7 @@ static void transient_failure_requeues_with_backoff_until_attempts_run_out(void 
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
 	assert_int_equal(c.attempt, 2);
 	fleet_err_set(&jerr, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", "slow down");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, &requeued, E));
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, 0, &requeued, E));
 	assert_int_equal(requeued, 0);
 	assert_int_equal(
 	    q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND finished_at IS NOT NULL"), 1);
@@ -708,6 +708,48 @@ static void transient_failure_requeues_with_backoff_until_attempts_run_out(void 
 				       " AND error_class = 'throttled'"),
 			 1);
 	state_claim_release(&c);
+}
+
+/* An attempt that copied messages before it broke does not use up the retry budget; one that did
+ * not does; a permanent error fails the job whatever it copied. */
+static void attempts_that_made_progress_do_not_count(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct fleet_err jerr;
+	int requeued = -1;
+
+	add_jobs(f, 1, 2, &id);
+	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET", "connection reset");
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+		assert_int_equal(c.attempt, 1);
+		CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 1, &requeued, E));
+		assert_int_equal(requeued, 1);
+		state_claim_release(&c);
+	}
+	assert_int_equal(q_i64(f->raw, "SELECT attempts FROM job"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'retry'"), 5);
+	/* two attempts without progress: max_attempts 2 is reached */
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, &requeued, E));
+	assert_int_equal(requeued, 1);
+	state_claim_release(&c);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	assert_int_equal(c.attempt, 2);
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, &requeued, E));
+	assert_int_equal(requeued, 0);
+	state_claim_release(&c);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed'"), 1);
+	/* permanent: failed at once, progress or not */
+	assert_int_equal(state_job_requeue(f->sc, id, NULL), 1);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	fleet_err_set(&jerr, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", "mailbox full");
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 1, &requeued, E));
+	assert_int_equal(requeued, 0);
+	state_claim_release(&c);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND attempts = 1"), 1);
 }
 
 static void auth_and_permanent_failures_fail_at_once(void **state)
@@ -721,12 +763,12 @@ static void auth_and_permanent_failures_fail_at_once(void **state)
 	add_jobs(f, 2, 5, ids);
 	claim_one(f, f->engine_id, 60000, &c);
 	fleet_err_set(&jerr, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHENTICATIONFAILED", "login refused");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, &requeued, E));
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, 0, &requeued, E));
 	assert_int_equal(requeued, 0);
 	state_claim_release(&c);
 	claim_one(f, f->engine_id, 60000, &c);
 	fleet_err_set(&jerr, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, NULL, "broken invariant");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, &requeued, E));
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, 0, &requeued, E));
 	assert_int_equal(requeued, 0);
 	state_claim_release(&c);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND attempts = 1"),
@@ -754,7 +796,7 @@ static void requeue_resets_attempts_and_keeps_progress(void **state)
 	CHECK(state_ledger_batch_flush(b, E));
 	state_ledger_batch_free(&b);
 	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NULL, "timeout");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, NULL, E)); /* max_attempts 1: failed */
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, NULL, E)); /* max_attempts 1: failed */
 	assert_int_equal(state_job_requeue(f->sc, c.lease.job_id, NULL), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'queued' AND attempts = 0"
 				       " AND last_error_text IS NULL"),
@@ -765,7 +807,7 @@ static void requeue_resets_attempts_and_keeps_progress(void **state)
 	/* running jobs are not requeued; failed ones of the run are, by mask */
 	claim_one(f, f->engine_id, 60000, &c);
 	assert_int_equal(state_job_requeue(f->sc, c.lease.job_id, NULL), 0);
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, NULL, E));
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, NULL, E));
 	state_claim_release(&c);
 	CHECK(state_run_requeue(f->sc, f->run_id, STATE_JOB_MASK(STATE_JOB_FAILED), &count, E));
 	assert_int_equal(count, 1);
@@ -1136,6 +1178,7 @@ int main(void)
 	    T(append_window_is_recorded_read_back_and_closed),
 	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
 	    T(transient_failure_requeues_with_backoff_until_attempts_run_out),
+	    T(attempts_that_made_progress_do_not_count),
 	    T(auth_and_permanent_failures_fail_at_once),
 	    T(requeue_resets_attempts_and_keeps_progress),
 	    T(cancelling_a_running_job_fences_its_worker),
