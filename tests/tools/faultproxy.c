@@ -332,6 +332,9 @@ static void *conn_main(void *arg)
 	if (cut_it && g_opt.verbose)
 		fprintf(stderr, "faultproxy: conn %llu: cut after %llu bytes to the client (%s)\n",
 			(unsigned long long)c->id, (unsigned long long)s2c, g_opt.reset ? "reset" : "close");
+	else if (g_opt.verbose)
+		fprintf(stderr, "faultproxy: conn %llu: closed after %llu bytes to the client, %llu to the server\n",
+			(unsigned long long)c->id, (unsigned long long)s2c, (unsigned long long)c2s);
 	close(sfd);
 	if (cut_it)
 		cut(c->cfd, g_opt.reset);
@@ -344,7 +347,6 @@ done:
 		g_cut++;
 	write_counts();
 	pthread_mutex_unlock(&g_lock);
-	(void)c2s;
 	free(c);
 	return NULL;
 }
