@@ -78,6 +78,7 @@ struct imap_conn {
 	int broken;
 	struct fleet_err err;
 	int greeted, preauth, caps_known, logged_in;
+	unsigned caps_gen; /* bumped whenever capabilities are (re)read: tells whether login sent them */
 	int bye;
 	char bye_code[48];
 	char bye_text[256];
@@ -185,6 +186,7 @@ static void set_caps_from_words(struct imap_conn *c, const char *words)
 	imap_strlist_release(&c->caps);
 	imap_code_words(words, &c->caps);
 	c->caps_known = 1;
+	c->caps_gen++;
 }
 
 static void set_caps_from_args(struct imap_conn *c, const struct imap_node *n)
@@ -194,6 +196,7 @@ static void set_caps_from_args(struct imap_conn *c, const struct imap_node *n)
 		if (n->type == IMAP_NODE_ATOM)
 			imap_strlist_add(&c->caps, n->str, n->len);
 	c->caps_known = 1;
+	c->caps_gen++;
 }
 
 /* ---- output ------------------------------------------------------------------------------------ */
@@ -1183,6 +1186,7 @@ static int send_id(struct imap_conn *c, struct fleet_err *err)
 int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 {
 	enum imap_auth_mech mech = c->auth;
+	unsigned caps_gen = c->caps_gen;
 	int r;
 
 	if (c->broken)
@@ -1285,9 +1289,12 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	if (r < 0)
 		return -1;
 	c->logged_in = 1;
-	/* Capabilities change after login; the OK may have carried them already (on_tagged). */
-	imap_strlist_release(&c->caps);
-	c->caps_known = 0;
+	/* Capabilities change after login. The login's response usually carries the new ones (its
+	 * OK's [CAPABILITY] code, read in on_tagged): ask again only when it did not. */
+	if (c->caps_gen == caps_gen) {
+		imap_strlist_release(&c->caps);
+		c->caps_known = 0;
+	}
 after:
 	if (!c->caps_known && imap_capability(c, err) < 0)
 		return -1;
