@@ -96,7 +96,43 @@ struct sched {
 	atomic_uint_fast64_t msgs, bytes, jobs_started;
 	atomic_uint_fast64_t jobs_done, jobs_failed, jobs_retried;
 	char log_dir[PATH_MAX];
+	/* Idle waits (no account to claim, no free connection slot, the main loop) end early when
+	 * something here changes: a job ends, slots are freed, a worker leaves. Without it the last
+	 * idle workers slept out their poll interval after the run was over (half a second of a
+	 * 2-second delta pass). */
+	pthread_mutex_t idle_lock;
+	pthread_cond_t idle_cond;
+	unsigned idle_gen;
 };
+
+static void sched_wake(struct sched *s)
+{
+	pthread_mutex_lock(&s->idle_lock);
+	s->idle_gen++;
+	pthread_cond_broadcast(&s->idle_cond);
+	pthread_mutex_unlock(&s->idle_lock);
+}
+
+/* Sleeps up to ms, less when sched_wake is called meanwhile. */
+static void sched_wait(struct sched *s, unsigned ms)
+{
+	struct timespec ts;
+	unsigned gen;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->idle_lock);
+	gen = s->idle_gen;
+	while (gen == s->idle_gen && !atomic_load(&g_stop))
+		if (pthread_cond_timedwait(&s->idle_cond, &s->idle_lock, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&s->idle_lock);
+}
 
 /* ---- options stored with each job: side settings first, then the row's account options -------------- */
 
@@ -362,9 +398,15 @@ static int take_slots(struct sched *s, struct state_conn *sc, const char *key[2]
 
 static void release_slots(struct sched *s, struct state_conn *sc, const char *key[2], int slot[2])
 {
+	int freed = 0;
+
 	for (int k = 0; k < 2; k++)
-		if (slot[k] >= 0)
+		if (slot[k] >= 0) {
 			state_slot_release(sc, key[k], slot[k], s->engine_id, NULL);
+			freed = 1;
+		}
+	if (freed)
+		sched_wake(s);
 }
 
 static FILE *open_job_log(struct sched *s, int64_t job_id)
@@ -470,7 +512,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 			goto failed;
 		}
 		/* Full: wait here; the lease is renewed meanwhile by the main thread. */
-		fleet_sleep_ms(100 + (unsigned)(rand() % 200));
+		sched_wait(s, 100 + (unsigned)(rand() % 200));
 	}
 
 	memset(&job, 0, sizeof(job));
@@ -619,14 +661,18 @@ static void *worker_main(void *arg)
 		if (r == 0) {
 			if (run_finished(s, sc))
 				break;
-			fleet_sleep_ms(250 + (unsigned)(rand() % 250));
+			/* Jobs of other hosts, or retries not due yet: poll, and look again at once when
+			 * a job of this host ends. */
+			sched_wait(s, 250 + (unsigned)(rand() % 250));
 			continue;
 		}
 		run_job(w, sc, &c);
 		state_claim_release(&c);
+		sched_wake(s);
 	}
 	state_conn_close(&sc);
 	atomic_store(&w->finished, 1);
+	sched_wake(s);
 	return NULL;
 }
 
@@ -817,6 +863,15 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	memset(&s, 0, sizeof(s));
 	memset(sum, 0, sizeof(*sum));
 	s.cfg = cfg;
+	pthread_mutex_init(&s.idle_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s.idle_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	s.nworkers = cfg->workers ? cfg->workers : 8;
 	s.hl = host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : 16);
 	gethostname(s.host, sizeof(s.host) - 1);
@@ -903,6 +958,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		if (atomic_load(&g_stop)) {
 			for (unsigned i = 0; i < s.nworkers; i++)
 				atomic_store(&s.w[i].cancel, 1);
+			sched_wake(&s); /* the signal handler cannot */
 		}
 		if (now - last_renew >= cfg->lease_ms / 4) {
 			renew_leases(&s, sc);
@@ -912,7 +968,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 			show_progress(&s, sc, tty, t0, &last_msgs, &last_bytes, &last_t);
 			last_show = now;
 		}
-		fleet_sleep_ms(200);
+		sched_wait(&s, 200);
 	}
 	for (unsigned i = 0; i < s.nworkers; i++)
 		pthread_join(s.w[i].tid, NULL);
@@ -945,6 +1001,8 @@ out:
 	accounts_free(&s.af);
 	xfree(&s.rows);
 	OPENSSL_cleanse(s.key, sizeof(s.key));
+	pthread_cond_destroy(&s.idle_cond);
+	pthread_mutex_destroy(&s.idle_lock);
 	return rc;
 }
 
