@@ -1060,7 +1060,7 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 		}
 		e->st->folders_created++;
 	subscribe:
-		if (fe->subscribed && e->o->subscribe && !e->o->dry && !fe->noselect) {
+		if (fe->subscribed && !fe->dst_subscribed && e->o->subscribe && !e->o->dry && !fe->noselect) {
 			fleet_err_clear(&ferr);
 			if (imap_subscribe(e->dst, fe->dst_name, &ferr) < 0)
 				log_warn("could not subscribe to %s: %s", fe->dst_name, ferr.message);

@@ -144,12 +144,12 @@ static const struct fm_folder *dst_with_role(const struct fm_folder *dst, size_t
 	return NULL;
 }
 
-static int dst_exists(const struct fm_folder *dst, size_t ndst, const char *name)
+static const struct fm_folder *dst_find(const struct fm_folder *dst, size_t ndst, const char *name)
 {
 	for (size_t i = 0; i < ndst; i++)
 		if (strcmp(dst[i].name, name) == 0 || (is_inbox(name) && is_inbox(dst[i].name)))
-			return 1;
-	return 0;
+			return &dst[i];
+	return NULL;
 }
 
 /* Parents before children: a name sorts after every proper prefix of it. Depth first, then name.
@@ -270,7 +270,12 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 		e->role = role;
 		e->noselect = f->noselect;
 		e->subscribed = f->subscribed;
-		e->exists_on_dst = dst_exists(dst, ndst, dname);
+		{
+			const struct fm_folder *d = dst_find(dst, ndst, dname);
+
+			e->exists_on_dst = d != NULL;
+			e->dst_subscribed = d && d->subscribed;
+		}
 		e->note = note;
 	}
 	{

@@ -58,6 +58,7 @@ struct fm_entry {
 	int noselect;            /* create on the destination only as a parent, copy nothing */
 	int subscribed;
 	int exists_on_dst;
+	int dst_subscribed;      /* already subscribed there: a delta pass need not SUBSCRIBE again */
 	char *note;              /* why the name differs from a plain translation, or NULL */
 };
 
