@@ -1,9 +1,12 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 
@@ -130,4 +133,18 @@ char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whyl
 	if (n && buf[n - 1] == '\r')
 		buf[--n] = '\0';
 	return buf;
+}
+
+void fleet_failpoint(const char *name)
+{
+	const char *want = getenv("IMAPFLEET_FAILPOINT");
+
+	if (want && strcmp(want, name) == 0) {
+		static const char msg[] = "imapfleet: IMAPFLEET_FAILPOINT: killed here on request\n";
+
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+			/* nothing to do: the process ends either way */
+		}
+		raise(SIGKILL);
+	}
 }

@@ -26,4 +26,9 @@ int fleet_strcaseeq(const char *a, const char *b);
  * newline. Refuses files larger than max. Returns NULL and sets errno-style text in why. */
 char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whylen);
 
+/* Crash injection for the tests: when the environment variable IMAPFLEET_FAILPOINT names this
+ * point, the process kills itself (SIGKILL, as a power cut would) right here. Points are named in
+ * docs/testing.md; unset, this is one getenv. */
+void fleet_failpoint(const char *name);
+
 #endif

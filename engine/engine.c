@@ -456,6 +456,11 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 	}
 	if (cc.fatal && !fleet_err_is_set(err))
 		*err = cc.fatal_err;
+	for (size_t i = 0; i < n; i++)
+		if (cc.slots[i].started && !cc.slots[i].failed) {
+			fleet_failpoint("after-append"); /* the crash window: on the destination, not recorded */
+			break;
+		}
 
 	/* Record what happened, then flush: only then is the window closed. */
 	for (size_t i = 0; i < n; i++) {
