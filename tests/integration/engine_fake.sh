@@ -2,11 +2,13 @@
 # The engine against a scripted destination (tests/tools/fakeimap.py) for what Dovecot will not do
 # on demand: no UIDPLUS and no LITERAL+ (synchronising literals, no APPENDUID) still copies every
 # message exactly once, also on a second pass; a NO [TOOBIG] on one APPEND fails that message only:
-# the rest of the folder goes on and the failure is reported with the message's UID.
+# the rest of the folder goes on and the failure is reported with the message's UID. A MULTIAPPEND
+# server that refuses a whole window (one message in it too big) gets that window again message by
+# message: only the big message fails.
 # Source: lab src user12 (read only).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 8
+plan 12
 fresh_db fake
 work=$(mktemp -d)
 pids=""
@@ -54,3 +56,41 @@ grep -q "failed:   folder '.*' uid [0-9]*: .*TOOBIG\|failed:   folder '.*' uid [
 missing=$(cmp_fake "$port" --no-flags 2>&1 | sed -n 's/^mailcmp: FAIL \([0-9]*\) missing, 0 extra.*/\1/p')
 [ "$missing" = 1 ] && ok "exactly that one message is missing; the rest of the folder went on" ||
 	not_ok "exactly one message missing (got '${missing}')"
+
+# ---- MULTIAPPEND refused as a whole: the window again, one message at a time -----------------------
+# The limit is just under the biggest message of a folder that holds several: that folder's window
+# is refused whole; every message at or over that size fails, the rest must be copied.
+sizes=$(python3 - "$LAB_SRC_IMAPS" "$LAB_SECRETS/src/user12" "$LAB_CA" <<'PY'
+import os, re, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "tools"))
+import mailcmp
+a = mailcmp.Account("src", "localhost", int(sys.argv[1]), "user12", sys.argv[2], "ssl", None, sys.argv[3], 60)
+sizes, big = [], 0
+for name, f in a.folders(True).items():
+    if int(a.ok(a.conn.select(mailcmp.quote(f.wire), readonly=True), "EXAMINE")[0] or 0) == 0:
+        continue
+    here = []
+    for item in a.ok(a.conn.uid("FETCH", "1:*", "(RFC822.SIZE)"), "FETCH"):
+        m = re.search(rb"RFC822.SIZE (\d+)", item if isinstance(item, bytes) else b"")
+        if m:
+            here.append(int(m.group(1)))
+    sizes += here
+    if len(here) > 1:  # a window of several messages holds the biggest one
+        big = max(big, max(here))
+print(big - 1, sum(1 for s in sizes if s >= big))
+PY
+)
+limit=${sizes% *} nbig=${sizes#* }
+start_fake multiappend ma --reject-over "$limit"
+to_fake "$port" >"$work/d.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && ok "MULTIAPPEND: a refused window makes sync exit 1 (finished with failures)" ||
+	{ not_ok "MULTIAPPEND: exit 1 (got $rc)"; tail -n 20 "$work/d.out" | sed 's/^/# /'; }
+if grep -Eq "APPEND .*\{[0-9]+ bytes\}.*\{[0-9]+ bytes\}" "$work/ma.log"; then ok "several messages were sent in one APPEND"
+else not_ok "several messages were sent in one APPEND (no MULTIAPPEND in the fake's log)"; fi
+grep -q "MULTIAPPEND of [0-9]* messages refused" "$work/d.out" && ok "the refusal was logged and the window copied one by one" ||
+	{ not_ok "the refusal was logged and the window copied one by one"; grep -i "append" "$work/d.out" | tail -n 5 | sed 's/^/# /'; }
+missing=$(cmp_fake "$port" --no-flags 2>&1 | sed -n 's/^mailcmp: FAIL \([0-9]*\) missing, 0 extra.*/\1/p')
+[ "$missing" = "$nbig" ] && ok "only the $nbig message(s) over $limit bytes are missing; nothing twice" ||
+	not_ok "only the $nbig message(s) over $limit bytes are missing (got '${missing}')"

@@ -10,7 +10,7 @@ connections of one process.
 
   fakeimap.py --scenario NAME [--port N] [--log FILE] [--cert PEM --key PEM [--implicit-tls]]
               [--user U --password P] [--seed N] [--throttle-count K] [--throttle-on login|select]
-              [--reject-append N]
+              [--reject-append N] [--reject-over BYTES]
 
 The first line on stdout is the port. --log gets one line per command received:
   "<conn> <plain|tls> C: <command line>"   (literal data shown as {N bytes})
@@ -31,6 +31,9 @@ Scenarios:
   append-no           the Nth APPEND (--reject-append, default 2) and any message containing
                       "X-Fake-Reject: yes" get NO [TOOBIG]; others are stored
   bye                 greets with BYE [UNAVAILABLE]
+  multiappend         also MULTIAPPEND (RFC 3502); a message larger than --reject-over bytes, or
+                      with "X-Fake-Reject: yes", gets NO [TOOBIG], and an APPEND of several
+                      messages holding one is refused whole (nothing of it stored), as the RFC says
 """
 
 import argparse
@@ -245,6 +248,8 @@ class Session:
         c = ["IMAP4rev1", "ID", "ENABLE", "NAMESPACE", "SASL-IR", "AUTH=PLAIN"]
         if self.scn not in ("no-uidplus",):
             c += ["LITERAL+", "UIDPLUS"]
+        if self.scn == "multiappend":
+            c.append("MULTIAPPEND")
         if self.scn not in ("no-starttls",) and self.opts.cert and not self.tls:
             c.append("STARTTLS")
         if self.scn == "starttls-injection" and not self.tls:
@@ -612,6 +617,8 @@ class Session:
     def cmd_APPEND(self, tag, toks):
         if not self.need_auth(tag):
             return
+        if self.scn == "multiappend":
+            return self.multi_append(tag, toks)
         name = sval(toks[0])
         flags, date = [], None
         rest = toks[1:]
@@ -640,6 +647,41 @@ class Session:
             self.send("%s OK [APPENDUID %d %d] Append completed\r\n" % (tag, uv, uid))
         else:
             self.send("%s OK Append completed\r\n" % tag)
+
+
+    def multi_append(self, tag, toks):
+        """APPEND box [flags] [date] literal [[flags] [date] literal]...: all or nothing."""
+        name, rest, msgs = sval(toks[0]), toks[1:], []
+        while rest:
+            flags, date = [], None
+            if isinstance(rest[0], list):
+                flags = [sval(f) for f in rest[0]]
+                rest = rest[1:]
+            if rest and isinstance(rest[0], tuple):
+                date = rest[0][1]
+                rest = rest[1:]
+            if not rest or not isinstance(rest[0], bytes):
+                self.send("%s BAD APPEND: message literal expected\r\n" % tag)
+                return
+            msgs.append((rest[0], flags, date))
+            rest = rest[1:]
+        if not msgs:
+            self.send("%s BAD APPEND: no message\r\n" % tag)
+            return
+        for data, _, _ in msgs:
+            if (self.opts.reject_over and len(data) > self.opts.reject_over) or b"X-Fake-Reject: yes" in data:
+                self.send("%s NO [TOOBIG] Message too large for this server (fake; %d messages in this "
+                          "APPEND, none stored)\r\n" % (tag, len(msgs)))
+                return
+        key, b = self.box(tag, name)
+        if b is None:
+            return
+        with self.store.lock:
+            uids = [self.store.add(key, d, f, dt) for d, f, dt in msgs]
+        uv = uids[0][0]
+        first, last = uids[0][1], uids[-1][1]
+        uidset = "%d" % first if first == last else "%d:%d" % (first, last)
+        self.send("%s OK [APPENDUID %d %s] Append completed\r\n" % (tag, uv, uidset))
 
 
 class Server(socketserver.ThreadingTCPServer):
@@ -684,6 +726,7 @@ def main():
     ap.add_argument("--throttle-count", type=int, default=2)
     ap.add_argument("--throttle-on", choices=("login", "select"), default="login")
     ap.add_argument("--reject-append", type=int, default=2)
+    ap.add_argument("--reject-over", type=int, default=0)
     opts = ap.parse_args()
 
     srv = Server((opts.host, opts.port), Handler)
