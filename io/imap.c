@@ -25,6 +25,7 @@
 #define TRACE_MAX	2000
 #define SEARCH_MAX_UIDS (50u * 1000 * 1000)
 #define CLIENT_MAX_LINE (4 * 1024 * 1024)
+#define LOGOUT_CLOSE_WAIT_MS 1000 /* how long imap_logout waits for the server to close */
 
 struct cmd;
 
@@ -1328,6 +1329,22 @@ int imap_logout(struct imap_conn *c, struct fleet_err *err)
 	c->broken = 1;
 	fleet_err_set(&c->err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
 		      "%s: connection used after LOGOUT", c->label);
+	/* The server closes after LOGOUT's OK. Wait (briefly) until it has: only then is its session
+	 * gone, so the connection slot this frees cannot let a new login in while the server still
+	 * counts the old one against its per-user limit. */
+	{
+		uint64_t until = fleet_now_ms() + LOGOUT_CLOSE_WAIT_MS;
+		char sink[256];
+		struct fleet_err e;
+
+		for (;;) {
+			uint64_t now = fleet_now_ms();
+
+			if (now >= until || io_stream_wait_readable(c->s, (int)(until - now), &e) <= 0 ||
+			    io_stream_read(c->s, sink, sizeof(sink), &e) <= 0)
+				break;
+		}
+	}
 	return 0;
 }
 

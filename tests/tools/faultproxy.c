@@ -260,12 +260,25 @@ static void cut(int fd, int reset)
 	close(fd);
 }
 
+/* A connection stops counting as open as soon as either side ends it: the server's close is the
+ * end of its session, the client's is the end of the client's use of it. */
+static void uncount(int *counted)
+{
+	if (!*counted)
+		return;
+	*counted = 0;
+	pthread_mutex_lock(&g_lock);
+	g_current--;
+	write_counts();
+	pthread_mutex_unlock(&g_lock);
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
 	uint64_t rng = g_opt.seed * 0x2545f4914f6cdd1dULL + c->id;
 	uint64_t limit = UINT64_MAX, s2c = 0, c2s = 0;
-	int sfd, cut_it = 0, c_open = 1, s_open = 1;
+	int sfd, cut_it = 0, c_open = 1, s_open = 1, counted = 1;
 	char buf[16384];
 
 	if (g_opt.drop && rng_unit(&rng) < g_opt.drop_prob)
@@ -300,6 +313,7 @@ static void *conn_main(void *arg)
 					break;
 			} else if (n == 0 || errno != EINTR) {
 				c_open = 0; /* client finished sending: pass the FIN on */
+				uncount(&counted);
 				shutdown(sfd, SHUT_WR);
 				if (n < 0)
 					break;
@@ -321,6 +335,7 @@ static void *conn_main(void *arg)
 					cut_it = 1;
 			} else if (n == 0 || errno != EINTR) {
 				s_open = 0;
+				uncount(&counted); /* before the client can see the end */
 				shutdown(c->cfd, SHUT_WR);
 				if (n < 0)
 					break;
@@ -341,8 +356,8 @@ static void *conn_main(void *arg)
 	else
 		close(c->cfd);
 done:
+	uncount(&counted);
 	pthread_mutex_lock(&g_lock);
-	g_current--;
 	if (cut_it)
 		g_cut++;
 	write_counts();
