@@ -144,6 +144,27 @@ static const struct fm_folder *dst_with_role(const struct fm_folder *dst, size_t
 	return NULL;
 }
 
+/* 1 when a source folder other than src[self] lands on `name` by plain translation: such a
+ * folder has the better claim to that destination folder than a role guessed from a name. */
+static int natural_target_of_another(const struct fm_folder *src, size_t nsrc, size_t self,
+				     const struct fm_namespace *src_ns, const struct fm_namespace *dst_ns,
+				     const char *name)
+{
+	for (size_t i = 0; i < nsrc; i++) {
+		char *t;
+		int same;
+
+		if (i == self || src[i].noselect)
+			continue;
+		t = folder_map_translate(src[i].name, src_ns, dst_ns, NULL);
+		same = strcmp(t, name) == 0;
+		xfree(&t);
+		if (same)
+			return 1;
+	}
+	return 0;
+}
+
 static const struct fm_folder *dst_find(const struct fm_folder *dst, size_t ndst, const char *name)
 {
 	for (size_t i = 0; i < ndst; i++)
@@ -237,6 +258,14 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 				role = folder_role_from_name(base);
 			if (role != ROLE_NONE && role_claimed(src, nsrc, plan, role))
 				role = ROLE_NONE;
+			/* "INBOX.Entwuerfe" must not take the destination's "Drafts" when the source also has
+			 * "INBOX.Drafts", which lands there by its name: both would end in one folder. */
+			if (role != ROLE_NONE) {
+				const struct fm_folder *d = dst_with_role(dst, ndst, role);
+
+				if (d && natural_target_of_another(src, nsrc, i, src_ns, dst_ns, d->name))
+					role = ROLE_NONE;
+			}
 			xfree(&translated);
 		}
 

@@ -146,6 +146,33 @@ static void a_name_never_takes_a_role_a_special_use_folder_holds(void **state)
 	}
 }
 
+static void a_guessed_role_gives_way_to_a_folder_that_has_the_name(void **state)
+{
+	/* A Courier-style source without SPECIAL-USE, in both orders: "INBOX.Entwuerfe" looks like a
+	 * drafts folder, but "INBOX.Drafts" lands on the destination's "Drafts" by its name. */
+	const struct fm_folder src_a[] = {
+		{"INBOX", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Entw\xc3\xbcrfe", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Drafts", '.', 0, 1, ROLE_NONE},
+	};
+	const struct fm_folder src_b[] = {
+		{"INBOX", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Drafts", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Entw\xc3\xbcrfe", '.', 0, 1, ROLE_NONE},
+	};
+	const struct fm_folder dst[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Drafts", '/', 0, 1, ROLE_DRAFTS}};
+	const struct fm_folder *srcs[] = {src_a, src_b};
+	struct fm_filter f = default_filter();
+	struct fm_plan plan;
+
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(folder_map_plan(srcs[k], 3, &courier, dst, 2, &slash, &f, &plan, NULL), 0);
+		assert_string_equal(find_src(&plan, "INBOX.Drafts")->dst_name, "Drafts");
+		assert_string_equal(find_src(&plan, "INBOX.Entw\xc3\xbcrfe")->dst_name, "Entw\xc3\xbcrfe");
+		folder_map_plan_release(&plan);
+	}
+}
+
 static void parents_come_before_children_and_inbox_first(void **state)
 {
 	const struct fm_folder src[] = {
@@ -274,6 +301,7 @@ int main(void)
 		cmocka_unit_test(roles_come_from_attributes_and_known_names),
 		cmocka_unit_test(sent_lands_in_the_destination_sent_folder_whatever_its_name),
 		cmocka_unit_test(a_name_never_takes_a_role_a_special_use_folder_holds),
+	    cmocka_unit_test(a_guessed_role_gives_way_to_a_folder_that_has_the_name),
 		cmocka_unit_test(parents_come_before_children_and_inbox_first),
 		cmocka_unit_test(filters_select_and_report_what_they_leave_out),
 		cmocka_unit_test(folder_option_selects_exact_names_only),
