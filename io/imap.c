@@ -19,8 +19,7 @@
 #include "io/mutf7.h"
 
 #define RBUF_SIZE	(64 * 1024)
-#define WBUF_FLUSH	(32 * 1024)	  /* flush buffered commands beyond this */
-#define WBUF_DIRECT	(16 * 1024)	  /* larger writes skip the buffer */
+#define WBUF_FLUSH	(64 * 1024)	  /* flush buffered commands beyond this: four full TLS records */
 #define CMD_MAX		(8 * 1024 * 1024) /* one command text (literals included) */
 #define TRACE_MAX	2000
 #define SEARCH_MAX_UIDS (50u * 1000 * 1000)
@@ -75,6 +74,7 @@ struct imap_conn {
 	struct cmd *cont_cmd;	/* the command that expects "+" */
 	struct cmd *append_cmd; /* an APPEND whose literal is being written */
 	uint64_t append_left;
+	int append_multi_ok;	/* the server takes more messages in this APPEND (MULTIAPPEND, LITERAL+) */
 
 	int broken;
 	struct fleet_err err;
@@ -222,22 +222,24 @@ int imap_conn_flush(struct imap_conn *c, struct fleet_err *err)
 
 static int conn_write(struct imap_conn *c, const void *data, size_t len, struct fleet_err *err)
 {
+	const char *p = data;
+
 	if (c->broken)
 		return broken_err(c, err);
-	if (c->wbuf.len + len > WBUF_FLUSH && imap_conn_flush(c, err) < 0)
-		return -1;
-	if (len >= WBUF_DIRECT) {
-		struct fleet_err e;
+	/* Top the buffer up to exactly WBUF_FLUSH before writing it: every write is then whole 16 KB
+	 * TLS records and one TCP push, whatever the sizes of the pieces (literal data comes in
+	 * pieces of any size). The copy costs far less than a record or a packet more. */
+	while (c->wbuf.len + len > WBUF_FLUSH) {
+		size_t room = c->wbuf.len < WBUF_FLUSH ? WBUF_FLUSH - c->wbuf.len : 0;
 
+		if (fleet_buf_append(&c->wbuf, p, room) < 0)
+			return conn_fail_new(c, FLEET_ERR_BUG, "WBUF", err, "output buffer overflow");
+		p += room;
+		len -= room;
 		if (imap_conn_flush(c, err) < 0)
 			return -1;
-		if (io_stream_write(c->s, data, len, &e) < 0) {
-			fleet_err_prefix(&e, "%s", c->label);
-			return conn_fail(c, &e, err);
-		}
-		return 0;
 	}
-	if (fleet_buf_append(&c->wbuf, data, len) < 0)
+	if (fleet_buf_append(&c->wbuf, p, len) < 0)
 		return conn_fail_new(c, FLEET_ERR_BUG, "WBUF", err, "output buffer overflow");
 	return 0;
 }
@@ -438,6 +440,8 @@ static int conn_fill(struct imap_conn *c, struct fleet_err *err)
 
 	if (imap_conn_flush(c, err) < 0)
 		return -1;
+	/* The rest of a literal is sure to come: let the stream wait for bigger pieces of it. */
+	io_stream_expect(c->s, imap_parser_literal_left(c->p));
 	n = io_stream_read(c->s, c->rbuf, RBUF_SIZE, &e);
 	if (n < 0) {
 		fleet_err_prefix(&e, "%s", c->label);
@@ -1447,6 +1451,16 @@ int imap_subscribe(struct imap_conn *c, const char *mailbox, struct fleet_err *e
 	return mailbox_cmd(c, "SUBSCRIBE", mailbox, NULL, NULL, NULL, NULL, 1, NULL, err);
 }
 
+int imap_create_send(struct imap_conn *c, const char *mailbox, struct fleet_err *err)
+{
+	return mailbox_cmd(c, "CREATE", mailbox, NULL, NULL, NULL, NULL, 0, NULL, err);
+}
+
+int imap_subscribe_send(struct imap_conn *c, const char *mailbox, struct fleet_err *err)
+{
+	return mailbox_cmd(c, "SUBSCRIBE", mailbox, NULL, NULL, NULL, NULL, 0, NULL, err);
+}
+
 int imap_expunge(struct imap_conn *c, struct fleet_err *err)
 {
 	return run_cmd(c, NULL, NULL, FLEET_SCOPE_FOLDER, NULL, err, "EXPUNGE");
@@ -2208,6 +2222,8 @@ int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flag
 	if (internaldate)
 		fleet_buf_appendf(&cmd, " \"%s\"", internaldate);
 	plus = imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && size <= 4096);
+	/* Asked once per command, not for every message imap_append_next adds to it. */
+	c->append_multi_ok = imap_conn_has_cap(c, "MULTIAPPEND") && imap_conn_has_cap(c, "LITERAL+");
 	fleet_buf_appendf(&cmd, " {%llu%s}", (unsigned long long)size, plus ? "+" : "");
 	k = cmd_new(c, NULL, NULL, cmd.data);
 	if (is_trace(c))
@@ -2241,16 +2257,16 @@ int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flag
 int imap_append_next(struct imap_conn *c, const char *flags, const char *internaldate, uint64_t size,
 		     struct fleet_err *err)
 {
-	struct fleet_buf part = FLEET_BUF_INIT(CMD_MAX);
+	char lit[32];
 	int64_t t;
-	int tz, r;
+	int tz, n, r;
 
 	if (c->broken)
 		return broken_err(c, err);
 	if (!c->append_cmd || c->append_left > 0)
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
 				     "%s: no complete APPEND message to continue", c->label);
-	if (!imap_conn_has_cap(c, "MULTIAPPEND") || !imap_conn_has_cap(c, "LITERAL+"))
+	if (!c->append_multi_ok)
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "MULTIAPPEND_UNAVAILABLE",
 				     "%s: the server does not offer MULTIAPPEND with LITERAL+", c->label);
 	if (internaldate && imap_internaldate_parse(internaldate, &t, &tz) < 0)
@@ -2259,15 +2275,26 @@ int imap_append_next(struct imap_conn *c, const char *flags, const char *interna
 	if (flags && strpbrk(flags, "\r\n()\"{"))
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
 				     "invalid flag list \"%.100s\"", flags);
-	if (flags && *flags)
-		fleet_buf_appendf(&part, " (%s)", flags);
-	if (internaldate)
-		fleet_buf_appendf(&part, " \"%s\"", internaldate);
-	fleet_buf_appendf(&part, " {%llu+}\r\n", (unsigned long long)size);
+	if (flags && !*flags)
+		flags = NULL;
+	n = snprintf(lit, sizeof(lit), " {%llu+}\r\n", (unsigned long long)size);
 	if (is_trace(c))
-		log_trace("%s C: <%s next message>%.*s", c->label, c->append_cmd->tag, (int)(part.len - 2), part.data);
-	r = conn_write(c, part.data, part.len, err);
-	fleet_buf_release(&part);
+		log_trace("%s C: <%s next message>%s%s%s%s%s%s%.*s", c->label, c->append_cmd->tag,
+			  flags ? " (" : "", flags ? flags : "", flags ? ")" : "", internaldate ? " \"" : "",
+			  internaldate ? internaldate : "", internaldate ? "\"" : "", n - 2, lit);
+	/* Once per message: written piece by piece into the output buffer, no formatting buffer. */
+	r = 0;
+	if (flags) {
+		r = conn_write(c, " (", 2, err);
+		r = r < 0 ? r : conn_write(c, flags, strlen(flags), err);
+		r = r < 0 ? r : conn_write(c, ")", 1, err);
+	}
+	if (internaldate && r == 0) {
+		r = conn_write(c, " \"", 2, err);
+		r = r < 0 ? r : conn_write(c, internaldate, strlen(internaldate), err);
+		r = r < 0 ? r : conn_write(c, "\"", 1, err);
+	}
+	r = r < 0 ? r : conn_write(c, lit, (size_t)n, err);
 	if (r < 0)
 		return -1;
 	c->append_left = size;

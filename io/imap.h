@@ -168,6 +168,10 @@ int imap_conn_enabled(const struct imap_conn *c, const char *ext);
 int imap_create(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
 int imap_delete(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
 int imap_subscribe(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
+/* Pipelined CREATE and SUBSCRIBE: send only and return an id for imap_cmd_wait (scope folder), or
+ * -1. Unlike the waiting forms, errors from the wait do not name the folder. */
+int imap_create_send(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
+int imap_subscribe_send(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
 int imap_expunge(struct imap_conn *c, struct fleet_err *err);
 /* UID EXPUNGE (needs UIDPLUS; -1 with code UIDPLUS_MISSING otherwise). */
 int imap_uid_expunge(struct imap_conn *c, const char *uidset, struct fleet_err *err);

@@ -151,6 +151,13 @@ void imap_parser_stream_literal(struct imap_parser *p)
 		p->stream_req = 1;
 }
 
+uint64_t imap_parser_literal_left(const struct imap_parser *p)
+{
+	if (p->st == ST_LIT_PENDING || p->st == ST_LIT_BUFFER || p->st == ST_LIT_STREAM)
+		return p->lit_left;
+	return 0;
+}
+
 int imap_parser_at_boundary(const struct imap_parser *p)
 {
 	return p->st == ST_DONE || (p->st == ST_LINE && !p->started && p->seg.len == 0);

@@ -132,6 +132,9 @@ int imap_parser_next(struct imap_parser *p, const char *data, size_t len, size_t
 /* Only right after a LITERAL_START event: deliver this literal as LITERAL_DATA/END events. */
 void imap_parser_stream_literal(struct imap_parser *p);
 
+/* Bytes of the current literal not consumed yet: input that must still come (0 outside literals). */
+uint64_t imap_parser_literal_left(const struct imap_parser *p);
+
 /* 1 when the parser is between responses (nothing partial buffered). */
 int imap_parser_at_boundary(const struct imap_parser *p);
 

@@ -115,6 +115,45 @@ int net_poll_until(struct io_stream *s, short events, uint64_t deadline_ms, stru
 	}
 }
 
+/* Low-water marks come in steps, so that a long literal changes the socket option a few times
+ * rather than on every read; below the first step the default (wake on any byte) is kept. */
+#define LOWAT_STEP	  (8 * 1024)
+#define LOWAT_MAX	  (64 * 1024)
+#define LOWAT_PATIENCE_MS 250
+
+void net_rcvlowat(struct io_stream *s, uint64_t bytes)
+{
+#ifdef SO_RCVLOWAT
+	int want = bytes >= LOWAT_MAX ? LOWAT_MAX : (int)(bytes / LOWAT_STEP * LOWAT_STEP);
+
+	if (want < LOWAT_STEP)
+		want = 1;
+	if (want == (s->lowat ? s->lowat : 1))
+		return;
+	/* A failure only costs wake-ups; remember the value anyway so as not to retry each time. */
+	(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want));
+	s->lowat = want;
+#else
+	(void)s;
+	(void)bytes;
+#endif
+}
+
+int net_poll_in(struct io_stream *s, uint64_t sure, uint64_t deadline_ms, struct fleet_err *err)
+{
+	net_rcvlowat(s, sure);
+	if (s->lowat > 1) {
+		uint64_t patience = fleet_now_ms() + LOWAT_PATIENCE_MS;
+		int w = net_poll_until(s, POLLIN, patience < deadline_ms ? patience : deadline_ms, err);
+
+		if (w != 0 || patience >= deadline_ms)
+			return w;
+		/* The hint was wrong (a server that waits for us, say): any byte wakes us again. */
+		net_rcvlowat(s, 0);
+	}
+	return net_poll_until(s, POLLIN, deadline_ms, err);
+}
+
 static void set_sockopts(int fd)
 {
 	int one = 1;
@@ -276,6 +315,7 @@ static void stream_free(struct io_stream *s)
 		tls_close(s);
 	if (s->fd >= 0)
 		close(s->fd);
+	xfree(&s->tls_failed);
 	xfree(&s->host);
 	xfree(&s->cafile);
 	xfree(&s->verify_host);
@@ -385,12 +425,17 @@ ssize_t io_stream_read(struct io_stream *s, void *buf, size_t len, struct fleet_
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return net_errno_err(s, errno, "read from", err);
-		rc = net_poll_until(s, POLLIN, deadline, err);
+		rc = net_poll_in(s, s->expect, deadline, err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
 			return net_timeout_err(s, "read from", err);
 	}
+}
+
+void io_stream_expect(struct io_stream *s, uint64_t n)
+{
+	s->expect = n;
 }
 
 int io_stream_write(struct io_stream *s, const void *buf, size_t len, struct fleet_err *err)
@@ -437,6 +482,7 @@ int io_stream_wait_readable(struct io_stream *s, int timeout_ms, struct fleet_er
 		timeout_ms = (int)net_io_timeout(s);
 	if (s->ssl)
 		return tls_wait_readable(s, timeout_ms, err);
+	net_rcvlowat(s, 0); /* "would a read block" means any byte */
 	return net_poll_until(s, POLLIN, fleet_now_ms() + (uint64_t)timeout_ms, err);
 }
 

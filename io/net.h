@@ -19,10 +19,15 @@ struct io_stream {
 	char *host, *cafile, *verify_host, *label;
 	char where[300]; /* "host:port" or "[v6]:port", for messages */
 	int fd;
-	struct ssl_st *ssl;   /* NULL while cleartext */
-	struct x509_st *leaf; /* the server's certificate as seen by verification (owned ref) */
-	int tls_dead;	      /* a fatal TLS error happened: no close_notify on close */
-	int unusable;	      /* STARTTLS failed: the stream must only be closed now */
+	struct ssl_st *ssl;	      /* NULL while cleartext */
+	struct x509_st *leaf;	      /* the server's certificate as seen by verification (owned ref) */
+	int tls_dead;		      /* a fatal TLS error happened: no close_notify on close */
+	int tls_more;		      /* the record being sent is not the write's last: MSG_MORE */
+	int tls_buffered_only;	      /* the BIO reads nothing from the socket (tls_read_buffered) */
+	struct fleet_err *tls_failed; /* a read failure met ahead (tls_read_buffered): the next read's */
+	uint64_t expect;	      /* application bytes surely still to come (io_stream_expect) */
+	int lowat;		      /* SO_RCVLOWAT now set on fd (0 = never set, the default of 1) */
+	int unusable;		      /* STARTTLS failed: the stream must only be closed now */
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -35,6 +40,15 @@ unsigned net_io_timeout(const struct io_stream *s);
 /* Waits for events (POLLIN/POLLOUT) on the stream's socket until deadline_ms (fleet_now_ms
  * clock). Returns 1 ready, 0 deadline passed, < 0 error (err filled). */
 int net_poll_until(struct io_stream *s, short events, uint64_t deadline_ms, struct fleet_err *err);
+
+/* Sets the socket's receive low-water mark for a wait for input that is sure of `bytes` more
+ * bytes on the socket (0 = no such certainty): large waits sleep until a good part of them is
+ * there instead of waking for every segment. Only calls setsockopt when the value changes. */
+void net_rcvlowat(struct io_stream *s, uint64_t bytes);
+
+/* net_poll_until(POLLIN) that sleeps until `sure` bytes are there (net_rcvlowat). A wrong hint
+ * costs at most a short patience, after which any byte wakes the wait again. */
+int net_poll_in(struct io_stream *s, uint64_t sure, uint64_t deadline_ms, struct fleet_err *err);
 
 /* Fills err for a socket error errno value e while `doing` ("reading from"); returns -1. */
 int net_errno_err(const struct io_stream *s, int e, const char *doing, struct fleet_err *err);

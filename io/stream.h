@@ -64,6 +64,13 @@ int io_stream_start_tls(struct io_stream *s, struct fleet_err *err);
  * timeouts and resets are transient). */
 ssize_t io_stream_read(struct io_stream *s, void *buf, size_t len, struct fleet_err *err);
 
+/* Says that at least n more bytes of application data will surely come (the rest of a literal),
+ * so that a read may sleep until a good part of them has arrived rather than wake for every
+ * segment: fewer system calls for large bodies (SO_RCVLOWAT where supported). 0 withdraws the
+ * hint. Reads still return what is there, and timeouts still apply. A wrong (too large) n can only
+ * delay a read until the io timeout, never lose bytes. */
+void io_stream_expect(struct io_stream *s, uint64_t n);
+
 /* Writes all len bytes or fails. */
 int io_stream_write(struct io_stream *s, const void *buf, size_t len, struct fleet_err *err);
 

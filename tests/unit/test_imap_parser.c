@@ -532,6 +532,50 @@ static void literal_start_shows_the_response_parsed_so_far(void **state)
 	imap_parser_free(&p);
 }
 
+/* What the client tells the stream it may wait for: never more than the literal still owes. */
+static void literal_left_counts_only_literal_bytes_still_to_come(void **state)
+{
+	const char in[] = "* 1 FETCH (UID 7 BODY[] {10}\r\n0123456789 FLAGS ({3}\r\nabc))\r\n";
+	struct imap_parser *p = imap_parser_new(NULL);
+	struct imap_parser_event ev;
+	struct fleet_err err;
+	size_t used, off = 0, body = strchr(in, '\n') + 1 - in;
+
+	(void)state;
+	assert_int_equal(imap_parser_literal_left(p), 0);
+	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_START);
+	off += used;
+	assert_int_equal(imap_parser_literal_left(p), 10);
+	imap_parser_stream_literal(p);
+	/* Four body bytes, then the rest. */
+	assert_int_equal(imap_parser_next(p, in + off, body + 4 - off, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_DATA);
+	off += used;
+	assert_int_equal(imap_parser_literal_left(p), 6);
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_DATA);
+	off += used;
+	assert_int_equal(imap_parser_literal_left(p), 0);
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_END);
+	off += used;
+	/* A second, buffered literal in the same response. */
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
+			 IMAP_PARSER_LITERAL_START);
+	off += used;
+	assert_int_equal(imap_parser_literal_left(p), 3);
+	assert_int_equal(imap_parser_next(p, in + off, 1, &used, &ev, &err), IMAP_PARSER_NEED_MORE);
+	off += used;
+	assert_int_equal(imap_parser_literal_left(p), 2);
+	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
+			 IMAP_PARSER_RESPONSE);
+	off += used;
+	assert_int_equal(off, sizeof(in) - 1);
+	assert_int_equal(imap_parser_literal_left(p), 0);
+	imap_parser_free(&p);
+}
+
 static void render_elides_literal_bodies(void **state)
 {
 	const char in[] = "* 1 FETCH (UID 5 BODY[HEADER] {11}\r\nSecret: yes FLAGS ())\r\n";
@@ -765,6 +809,7 @@ int main(void)
 	    cmocka_unit_test(refuses_buffering_a_literal_above_the_buffered_limit),
 	    cmocka_unit_test(refuses_response_larger_than_the_limit),
 	    cmocka_unit_test(literal_start_shows_the_response_parsed_so_far),
+	    cmocka_unit_test(literal_left_counts_only_literal_bytes_still_to_come),
 	    cmocka_unit_test(render_elides_literal_bodies),
 	    cmocka_unit_test(uid_sets_parse_ranges_lists_and_star),
 	    cmocka_unit_test(appenduid_and_copyuid_codes_parse),

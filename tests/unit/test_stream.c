@@ -105,8 +105,10 @@ enum srv_mode {
 	SRV_SILENT,	    /* reads and discards until EOF, never writes */
 	SRV_CLOSE,	    /* closes right after accept */
 	SRV_GREET,	    /* cleartext IMAP greeting, then silent */
+	SRV_GREET_LATE,	    /* the same greeting 200 ms after accept */
 	SRV_TLS_ECHO,	    /* TLS handshake, then echo */
 	SRV_TLS_BURST,	    /* TLS handshake, then two lines in one record, then echo */
+	SRV_TLS_LATE,	    /* the same, with the lines 200 ms after the handshake */
 	SRV_TLS_CLOSE,	    /* TLS handshake, then close */
 	SRV_STARTTLS,	    /* greeting, expects "a STARTTLS", says OK, then TLS echo */
 	SRV_STARTTLS_INJECT /* same, but pipelines a cleartext line after the OK */
@@ -179,6 +181,8 @@ static void tls_serve(struct conn *c, int burst, int close_at_once)
 		c->sv->sni_sent = sni != NULL;
 		snprintf(c->sv->sni, sizeof(c->sv->sni), "%s", sni ? sni : "");
 		pthread_mutex_unlock(&c->sv->lock);
+		if (c->sv->mode == SRV_TLS_LATE)
+			usleep(200 * 1000);
 		if (burst)
 			SSL_write(ssl, "line1\r\nline2\r\n", 14);
 		if (!close_at_once) {
@@ -211,12 +215,19 @@ static void *srv_handler(void *arg)
 	case SRV_SILENT: drain(c->fd); break;
 	case SRV_CLOSE: break;
 	case SRV_GREET:
+	case SRV_GREET_LATE:
+		if (c->sv->mode == SRV_GREET_LATE)
+			usleep(200 * 1000);
 		send(c->fd, "* OK IMAP4rev1 ready\r\n", 22, MSG_NOSIGNAL);
 		drain(c->fd);
 		break;
 	case SRV_TLS_ECHO:
 	case SRV_TLS_BURST:
-	case SRV_TLS_CLOSE: tls_serve(c, c->sv->mode == SRV_TLS_BURST, c->sv->mode == SRV_TLS_CLOSE); break;
+	case SRV_TLS_LATE:
+	case SRV_TLS_CLOSE:
+		tls_serve(c, c->sv->mode == SRV_TLS_BURST || c->sv->mode == SRV_TLS_LATE,
+			  c->sv->mode == SRV_TLS_CLOSE);
+		break;
 	case SRV_STARTTLS:
 	case SRV_STARTTLS_INJECT:
 		send(c->fd, "* OK ready\r\n", 12, MSG_NOSIGNAL);
@@ -476,6 +487,30 @@ static void read_times_out_within_io_timeout_as_transient_timeout(void **state)
 	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
 	assert_string_equal(err.code, "TIMEOUT");
 	assert_contains(err.message, "timed out");
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
+/* io_stream_expect only tunes wake-ups: when fewer bytes come than announced, the read still
+ * returns them, long before the io timeout. */
+static void read_returns_what_came_when_fewer_bytes_than_expected_arrive(void **state)
+{
+	struct srv sv;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[64];
+	uint64_t t0, dt;
+
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_GREET_LATE, NULL, 1), 0);
+	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
+	io_stream_expect(s, 1024 * 1024);
+	t0 = fleet_now_ms();
+	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 22);
+	dt = fleet_now_ms() - t0;
+	assert_true(dt < 2000);
+	assert_memory_equal(buf, "* OK IMAP4rev1 ready\r\n", 22);
 	io_stream_close(&s);
 	srv_stop(&sv);
 }
@@ -834,6 +869,33 @@ static void tls_wait_readable_sees_decrypted_pending_bytes(void **state)
 	srv_stop(&sv);
 }
 
+static void tls_read_returns_what_came_when_fewer_bytes_than_expected_arrive(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[64];
+	size_t got = 0;
+	uint64_t t0, dt;
+
+	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_LATE, g_srv_ok, g_cafile, NULL, 0, &s, &err),
+			 0);
+	io_stream_expect(s, 1024 * 1024);
+	t0 = fleet_now_ms();
+	while (got < 14) {
+		ssize_t n = io_stream_read(s, buf + got, sizeof(buf) - got, &err);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	dt = fleet_now_ms() - t0;
+	assert_true(dt < 2000);
+	assert_int_equal(got, 14);
+	assert_memory_equal(buf, "line1\r\nline2\r\n", 14);
+	io_stream_close(&s);
+	srv_stop(&sv);
+}
+
 static void tls_read_returns_zero_when_server_closes(void **state)
 {
 	struct srv sv;
@@ -1099,6 +1161,7 @@ int main(void)
 	    cmocka_unit_test(connect_over_ipv6_loopback_round_trips),
 	    cmocka_unit_test(error_names_ipv6_literal_in_brackets),
 	    cmocka_unit_test(read_times_out_within_io_timeout_as_transient_timeout),
+	    cmocka_unit_test(read_returns_what_came_when_fewer_bytes_than_expected_arrive),
 	    cmocka_unit_test(wait_readable_reports_data_only_when_it_arrives),
 	    cmocka_unit_test(read_returns_zero_on_orderly_close),
 	    cmocka_unit_test(write_to_closed_peer_fails_transient_without_sigpipe),
@@ -1117,6 +1180,7 @@ int main(void)
 	    cmocka_unit_test(tls_handshake_times_out_as_transient),
 	    cmocka_unit_test(tls_closed_during_handshake_is_transient),
 	    cmocka_unit_test(tls_wait_readable_sees_decrypted_pending_bytes),
+	    cmocka_unit_test(tls_read_returns_what_came_when_fewer_bytes_than_expected_arrive),
 	    cmocka_unit_test(tls_read_returns_zero_when_server_closes),
 	    cmocka_unit_test(tls_write_to_closed_peer_fails_without_sigpipe),
 	    cmocka_unit_test(starttls_upgrades_a_cleartext_stream_and_verifies),
