@@ -115,9 +115,11 @@ static char *filter_flags(const char *flags, const struct imap_mailbox *dst, uin
 		const char *end = strchr(p, ' ');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		char word[256];
+		size_t wlen = len < sizeof(word) - 1 ? len : sizeof(word) - 1;
 		int keep;
 
-		snprintf(word, sizeof(word), "%.*s", (int)len, p);
+		memcpy(word, p, wlen);
+		word[wlen] = '\0';
 		if (word[0] == '\\')
 			keep = !have_pf || imap_strlist_find(&dst->permanentflags, word) >= 0;
 		else
@@ -229,6 +231,7 @@ struct copy_ctx {
 	size_t nslots;
 	struct copy_slot *cur; /* body in flight */
 	EVP_MD_CTX *md;
+	EVP_MD *sha256;        /* fetched once, not looked up again for every message */
 	int fatal;             /* the destination connection failed: stop the account */
 	struct fleet_err fatal_err;
 	int multi;             /* this window is one MULTIAPPEND command */
@@ -294,7 +297,7 @@ static int on_body_start(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, s
 			cc->multi_id = s->append_id;
 		cc->order[cc->norder++] = s;
 	}
-	EVP_DigestInit_ex(cc->md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(cc->md, cc->sha256 ? cc->sha256 : EVP_sha256(), NULL);
 	return 0;
 }
 
@@ -368,6 +371,7 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 	cc.slots = xcalloc(n, sizeof(*cc.slots));
 	cc.nslots = n;
 	cc.md = EVP_MD_CTX_new();
+	cc.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	cc.multi = e->multiappend && n > 1;
 	cc.multi_id = -1;
 	cc.order = xcalloc(n, sizeof(*cc.order));
@@ -533,6 +537,7 @@ out:
 	xfree(&cc.slots);
 	xfree(&cc.order);
 	EVP_MD_CTX_free(cc.md);
+	EVP_MD_free(cc.sha256);
 	fleet_buf_release(&set);
 	return rc;
 }
@@ -667,9 +672,14 @@ fail:
 	return -1;
 }
 
+struct dst_flag {
+	uint32_t uid;
+	size_t order; /* place in the responses: the later of two for one UID is the newer */
+	char *flags;
+};
+
 struct dst_flags_ctx {
-	uint32_t *uids;
-	char **flags;
+	struct dst_flag *v;
 	size_t n, alloc;
 	struct fleet_buf tmp;
 };
@@ -678,55 +688,100 @@ static int on_dst_flags(void *ctx, const struct imap_fetch_msg *m, struct fleet_
 {
 	struct dst_flags_ctx *d = ctx;
 
-	d->uids = xgrow(d->uids, sizeof(*d->uids), d->n + 1, &d->alloc);
-	d->flags = xrealloc(d->flags, d->alloc * sizeof(*d->flags));
+	d->v = xgrow(d->v, sizeof(*d->v), d->n + 1, &d->alloc);
 	flags_from_node(m->flags, &d->tmp);
-	d->uids[d->n] = m->uid;
-	d->flags[d->n++] = xstrdup(fleet_buf_cstr(&d->tmp));
+	d->v[d->n].uid = m->uid;
+	d->v[d->n].order = d->n;
+	d->v[d->n++].flags = xstrdup(fleet_buf_cstr(&d->tmp));
 	return 0;
+}
+
+static int cmp_dst_flag(const void *a, const void *b)
+{
+	const struct dst_flag *x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int cmp_dst_flag_uid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct dst_flag *)a)->uid, y = ((const struct dst_flag *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts by UID and keeps one entry per UID, the last received (a flag update that came during
+ * the FETCH is newer than the FETCH's own answer). */
+static void dst_flags_index(struct dst_flags_ctx *d)
+{
+	size_t w = 0;
+
+	if (d->n == 0)
+		return;
+	qsort(d->v, d->n, sizeof(*d->v), cmp_dst_flag);
+	for (size_t r = 0; r < d->n; r++) {
+		if (w > 0 && d->v[w - 1].uid == d->v[r].uid) {
+			xfree(&d->v[w - 1].flags);
+			d->v[w - 1] = d->v[r];
+			continue;
+		}
+		d->v[w++] = d->v[r];
+	}
+	d->n = w;
 }
 
 /* Brings flag changes of already-copied messages over (delta passes). */
 static int sync_flags(struct engine *e, struct src_list *sl, const struct imap_mailbox *dst_mbx,
 		      struct fleet_err *err)
 {
-	struct dst_flags_ctx d = {NULL, NULL, 0, 0, FLEET_BUF_INIT(64 * 1024)};
+	struct dst_flags_ctx d = {NULL, 0, 0, FLEET_BUF_INIT(64 * 1024)};
 	struct imap_fetch_cb cb = {.on_message = on_dst_flags};
+	size_t ncopied = 0;
 	int rc = 0;
 
+	for (size_t i = 0; i < sl->n; i++)
+		if (sl->v[i].copied && sl->v[i].dst_uid)
+			ncopied++;
+	/* Nothing copied by an earlier pass (this one set the flags with APPEND): no need to read
+	 * every destination message's flags. */
+	if (ncopied == 0)
+		return 0;
 	if (imap_fetch(e->dst, "1:*", "(UID FLAGS)", &cb, &d, err) < 0) {
 		rc = -1;
 		goto out;
 	}
+	/* Looked up by UID: a linear scan per message would be quadratic in large folders. */
+	dst_flags_index(&d);
 	for (size_t i = 0; i < sl->n; i++) {
 		struct src_msg *m = &sl->v[i];
+		struct dst_flag key = {0}, *k;
 		char *want;
 		char set[16];
 
 		if (!m->copied || !m->dst_uid)
 			continue;
-		for (size_t k = 0; k < d.n; k++) {
-			if (d.uids[k] != m->dst_uid)
-				continue;
-			want = filter_flags(m->flags, dst_mbx, &e->st->flags_dropped);
-			if (!flags_equal(want, d.flags[k])) {
-				snprintf(set, sizeof(set), "%u", m->dst_uid);
-				if (imap_uid_store(e->dst, set, IMAP_STORE_REPLACE, want, 1, err) < 0) {
-					xfree(&want);
-					rc = -1;
-					goto out;
-				}
-				e->st->flags_updated++;
+		key.uid = m->dst_uid;
+		k = d.n ? bsearch(&key, d.v, d.n, sizeof(*d.v), cmp_dst_flag_uid) : NULL;
+		if (!k)
+			continue;
+		want = filter_flags(m->flags, dst_mbx, &e->st->flags_dropped);
+		if (!flags_equal(want, k->flags)) {
+			snprintf(set, sizeof(set), "%u", m->dst_uid);
+			if (imap_uid_store(e->dst, set, IMAP_STORE_REPLACE, want, 1, err) < 0) {
+				xfree(&want);
+				rc = -1;
+				goto out;
 			}
-			xfree(&want);
-			break;
+			e->st->flags_updated++;
 		}
+		xfree(&want);
 	}
 out:
 	for (size_t k = 0; k < d.n; k++)
-		xfree(&d.flags[k]);
-	xfree(&d.flags);
-	xfree(&d.uids);
+		xfree(&d.v[k].flags);
+	xfree(&d.v);
 	fleet_buf_release(&d.tmp);
 	return rc;
 }
@@ -1036,10 +1091,70 @@ out:
 	return rc;
 }
 
+/* CREATE (or SUBSCRIBE) of up to FOLDER_BATCH folders sent at once, their results read afterwards:
+ * a round trip per batch, not per folder. The server still runs them in order, parents first. */
+#define FOLDER_BATCH 64
+
+static int want_subscribe(const struct engine *e, const struct fm_entry *fe)
+{
+	return fe->subscribed && !fe->dst_subscribed && e->o->subscribe && !e->o->dry && !fe->noselect;
+}
+
+/* Waits for every id in id[0..n) (each must be collected, also after a failure); returns -1 when the
+ * destination connection broke. */
+static int create_batch_wait(struct engine *e, struct fm_plan *plan, int *refused, const size_t *idx,
+			     const int *id, size_t n)
+{
+	int broken = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		struct fm_entry *fe = &plan->entries[idx[k]];
+		struct fleet_err ferr;
+
+		fleet_err_clear(&ferr);
+		if (imap_cmd_wait(e->dst, id[k], NULL, FLEET_SCOPE_FOLDER, &ferr) < 0 &&
+		    strcmp(ferr.code, "ALREADYEXISTS") != 0) {
+			if (broken || imap_conn_is_broken(e->dst)) {
+				broken = 1;
+				continue;
+			}
+			fleet_err_prefix(&ferr, "cannot create folder '%s' (from '%s') on the destination",
+					 fe->dst_name, fe->src_name);
+			log_warn("%s; its messages are not copied", ferr.message);
+			add_failure(e, fe->src_name, 0, &ferr);
+			e->st->folders_failed++;
+			refused[idx[k]] = 1;
+			continue;
+		}
+		e->st->folders_created++;
+	}
+	return broken ? -1 : 0;
+}
+
+static void subscribe_batch_wait(struct engine *e, struct fm_plan *plan, const size_t *idx, const int *id,
+				 size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct fleet_err ferr;
+
+		fleet_err_clear(&ferr);
+		if (imap_cmd_wait(e->dst, id[k], NULL, FLEET_SCOPE_FOLDER, &ferr) < 0 &&
+		    !imap_conn_is_broken(e->dst)) {
+			fleet_err_prefix(&ferr, "folder %s", plan->entries[idx[k]].dst_name);
+			log_warn("could not subscribe to %s: %s", plan->entries[idx[k]].dst_name,
+				 ferr.message);
+		}
+	}
+}
+
 /* Creates missing destination folders (parents first) and carries subscriptions. A folder the
  * destination refuses is reported and left out; the account goes on. */
 static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 {
+	size_t idx[FOLDER_BATCH];
+	int id[FOLDER_BATCH];
+	size_t n = 0;
+
 	for (size_t i = 0; i < plan->n; i++) {
 		struct fm_entry *fe = &plan->entries[i];
 		struct fleet_err ferr;
@@ -1050,31 +1165,55 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 		else if (fe->note)
 			log_debug("folder %s (%s)", fe->src_name, fe->note);
 		if (fe->exists_on_dst || fe->noselect)
-			goto subscribe;
+			continue;
 		if (e->o->dry) {
 			log_info("dry run: would create folder %s", fe->dst_name);
 			continue;
 		}
 		fleet_err_clear(&ferr);
-		if (imap_create(e->dst, fe->dst_name, &ferr) < 0 && strcmp(ferr.code, "ALREADYEXISTS") != 0) {
+		id[n] = imap_create_send(e->dst, fe->dst_name, &ferr);
+		if (id[n] < 0) {
 			if (imap_conn_is_broken(e->dst))
-				return;
-			fleet_err_prefix(&ferr, "cannot create folder '%s' (from '%s') on the destination", fe->dst_name,
-					 fe->src_name);
+				break;
+			fleet_err_prefix(&ferr, "cannot create folder '%s' (from '%s') on the destination",
+					 fe->dst_name, fe->src_name);
 			log_warn("%s; its messages are not copied", ferr.message);
 			add_failure(e, fe->src_name, 0, &ferr);
 			e->st->folders_failed++;
 			refused[i] = 1;
 			continue;
 		}
-		e->st->folders_created++;
-	subscribe:
-		if (fe->subscribed && !fe->dst_subscribed && e->o->subscribe && !e->o->dry && !fe->noselect) {
-			fleet_err_clear(&ferr);
-			if (imap_subscribe(e->dst, fe->dst_name, &ferr) < 0)
-				log_warn("could not subscribe to %s: %s", fe->dst_name, ferr.message);
+		idx[n++] = i;
+		if (n == FOLDER_BATCH) {
+			if (create_batch_wait(e, plan, refused, idx, id, n) < 0)
+				return;
+			n = 0;
 		}
 	}
+	if (create_batch_wait(e, plan, refused, idx, id, n) < 0 || imap_conn_is_broken(e->dst))
+		return;
+	n = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct fm_entry *fe = &plan->entries[i];
+		struct fleet_err ferr;
+
+		if (refused[i] || !want_subscribe(e, fe))
+			continue;
+		fleet_err_clear(&ferr);
+		id[n] = imap_subscribe_send(e->dst, fe->dst_name, &ferr);
+		if (id[n] < 0) {
+			if (imap_conn_is_broken(e->dst))
+				break;
+			log_warn("could not subscribe to %s: %s", fe->dst_name, ferr.message);
+			continue;
+		}
+		idx[n++] = i;
+		if (n == FOLDER_BATCH) {
+			subscribe_batch_wait(e, plan, idx, id, n);
+			n = 0;
+		}
+	}
+	subscribe_batch_wait(e, plan, idx, id, n);
 }
 
 /* STATUS of every folder to copy, pipelined STATUS_BATCH at a time, so that a delta pass over
