@@ -128,7 +128,9 @@ static void sched_wait(struct sched *s, unsigned ms)
 	}
 	pthread_mutex_lock(&s->idle_lock);
 	gen = s->idle_gen;
-	while (gen == s->idle_gen && !atomic_load(&g_stop))
+	/* Not a g_stop check here: the main loop would spin on it while the workers wind down. It
+	 * wakes everyone once when it sees the stop (a signal handler cannot). */
+	while (gen == s->idle_gen)
 		if (pthread_cond_timedwait(&s->idle_cond, &s->idle_lock, &ts) != 0)
 			break;
 	pthread_mutex_unlock(&s->idle_lock);
@@ -857,7 +859,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	struct sigaction sa;
 	struct state_run_counts counts;
 	uint64_t t0, last_t, last_msgs = 0, last_bytes = 0, last_renew = 0, last_show = 0;
-	int tty, rc = -1;
+	int tty, rc = -1, stop_seen = 0;
 	char base[PATH_MAX];
 
 	memset(&s, 0, sizeof(s));
@@ -958,7 +960,10 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		if (atomic_load(&g_stop)) {
 			for (unsigned i = 0; i < s.nworkers; i++)
 				atomic_store(&s.w[i].cancel, 1);
-			sched_wake(&s); /* the signal handler cannot */
+			if (!stop_seen) {
+				stop_seen = 1;
+				sched_wake(&s); /* the signal handler cannot */
+			}
 		}
 		if (now - last_renew >= cfg->lease_ms / 4) {
 			renew_leases(&s, sc);
