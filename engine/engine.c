@@ -1100,6 +1100,16 @@ static int want_subscribe(const struct engine *e, const struct fm_entry *fe)
 	return fe->subscribed && !fe->dst_subscribed && e->o->subscribe && !e->o->dry && !fe->noselect;
 }
 
+/* The destination would not create the folder: reported, and its messages are left out. */
+static void create_refused(struct engine *e, const struct fm_entry *fe, struct fleet_err *ferr)
+{
+	fleet_err_prefix(ferr, "cannot create folder '%s' (from '%s') on the destination", fe->dst_name,
+			 fe->src_name);
+	log_warn("%s; its messages are not copied", ferr->message);
+	add_failure(e, fe->src_name, 0, ferr);
+	e->st->folders_failed++;
+}
+
 /* Waits for every id in id[0..n) (each must be collected, also after a failure); returns -1 when the
  * destination connection broke. */
 static int create_batch_wait(struct engine *e, struct fm_plan *plan, int *refused, const size_t *idx,
@@ -1118,11 +1128,7 @@ static int create_batch_wait(struct engine *e, struct fm_plan *plan, int *refuse
 				broken = 1;
 				continue;
 			}
-			fleet_err_prefix(&ferr, "cannot create folder '%s' (from '%s') on the destination",
-					 fe->dst_name, fe->src_name);
-			log_warn("%s; its messages are not copied", ferr.message);
-			add_failure(e, fe->src_name, 0, &ferr);
-			e->st->folders_failed++;
+			create_refused(e, fe, &ferr);
 			refused[idx[k]] = 1;
 			continue;
 		}
@@ -1175,11 +1181,7 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 		if (id[n] < 0) {
 			if (imap_conn_is_broken(e->dst))
 				break;
-			fleet_err_prefix(&ferr, "cannot create folder '%s' (from '%s') on the destination",
-					 fe->dst_name, fe->src_name);
-			log_warn("%s; its messages are not copied", ferr.message);
-			add_failure(e, fe->src_name, 0, &ferr);
-			e->st->folders_failed++;
+			create_refused(e, fe, &ferr);
 			refused[i] = 1;
 			continue;
 		}

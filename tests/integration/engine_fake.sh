@@ -8,7 +8,7 @@
 # Source: lab src user12 (read only).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 12
+plan 15
 fresh_db fake
 work=$(mktemp -d)
 pids=""
@@ -94,3 +94,26 @@ grep -q "MULTIAPPEND of [0-9]* messages refused" "$work/d.out" && ok "the refusa
 missing=$(cmp_fake "$port" --no-flags 2>&1 | sed -n 's/^mailcmp: FAIL \([0-9]*\) missing, 0 extra.*/\1/p')
 [ "$missing" = "$nbig" ] && ok "only the $nbig message(s) over $limit bytes are missing; nothing twice" ||
 	not_ok "only the $nbig message(s) over $limit bytes are missing (got '${missing}')"
+
+# ---- a folder the destination refuses to create ------------------------------------------------------
+junk=$(python3 - "$LAB_SRC_IMAPS" "$LAB_SECRETS/src/user12" "$LAB_CA" <<'PY'
+import os, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "tools"))
+import mailcmp
+a = mailcmp.Account("src", "localhost", int(sys.argv[1]), "user12", sys.argv[2], "ssl", None, sys.argv[3], 60)
+print(int(a.ok(a.conn.select("Junk", readonly=True), "EXAMINE")[0] or 0))
+PY
+)
+start_fake normal rc --refuse-create Junk
+to_fake "$port" >"$work/e.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && ok "a refused CREATE makes sync exit 1 (finished with failures)" ||
+	{ not_ok "a refused CREATE: exit 1 (got $rc)"; tail -n 20 "$work/e.out" | sed 's/^/# /'; }
+grep -q "cannot create folder 'Junk' (from 'Junk') on the destination.*CANNOT" "$work/e.out" &&
+	ok "the refused folder is reported with the server's reason" ||
+	{ not_ok "the refused folder is reported with the server's reason"; grep -i "junk" "$work/e.out" | tail -n 5 | sed 's/^/# /'; }
+missing=$(cmp_fake "$port" --no-flags 2>&1 | sed -n 's/^mailcmp: FAIL \([0-9]*\) missing, 0 extra.*/\1/p')
+[ -n "$junk" ] && [ "$junk" -gt 0 ] && [ "$missing" = "$junk" ] &&
+	ok "only the $junk messages of that folder are missing; every other folder was copied" ||
+	not_ok "only the messages of the refused folder are missing (Junk holds '${junk}', missing '${missing}')"

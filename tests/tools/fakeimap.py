@@ -10,7 +10,7 @@ connections of one process.
 
   fakeimap.py --scenario NAME [--port N] [--log FILE] [--cert PEM --key PEM [--implicit-tls]]
               [--user U --password P] [--seed N] [--throttle-count K] [--throttle-on login|select]
-              [--reject-append N] [--reject-over BYTES]
+              [--reject-append N] [--reject-over BYTES] [--refuse-create NAME]...
 
 The first line on stdout is the port. --log gets one line per command received:
   "<conn> <plain|tls> C: <command line>"   (literal data shown as {N bytes})
@@ -416,6 +416,9 @@ class Session:
         if not self.need_auth(tag):
             return
         name = sval(toks[0])
+        if name in self.opts.refuse_create:
+            self.send("%s NO [CANNOT] Refusing to create this mailbox (fake)\r\n" % tag)
+            return
         with self.store.lock:
             if name in self.store.boxes:
                 self.send("%s NO [ALREADYEXISTS] Mailbox already exists\r\n" % tag)
@@ -727,6 +730,7 @@ def main():
     ap.add_argument("--throttle-on", choices=("login", "select"), default="login")
     ap.add_argument("--reject-append", type=int, default=2)
     ap.add_argument("--reject-over", type=int, default=0)
+    ap.add_argument("--refuse-create", action="append", default=[], help="CREATE NAME gets NO [CANNOT] (any scenario)")
     opts = ap.parse_args()
 
     srv = Server((opts.host, opts.port), Handler)
