@@ -135,11 +135,16 @@ char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whyl
 	return buf;
 }
 
-void fleet_failpoint(const char *name)
+int fleet_failpoint_armed(const char *name)
 {
 	const char *want = getenv("IMAPFLEET_FAILPOINT");
 
-	if (want && strcmp(want, name) == 0) {
+	return want && strcmp(want, name) == 0;
+}
+
+void fleet_failpoint(const char *name)
+{
+	if (fleet_failpoint_armed(name)) {
 		static const char msg[] = "imapfleet: IMAPFLEET_FAILPOINT: killed here on request\n";
 
 		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {

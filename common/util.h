@@ -30,5 +30,7 @@ char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whyl
  * point, the process kills itself (SIGKILL, as a power cut would) right here. Points are named in
  * docs/testing.md; unset, this is one getenv. */
 void fleet_failpoint(const char *name);
+/* 1 when IMAPFLEET_FAILPOINT names this point: to prepare the scene before fleet_failpoint. */
+int fleet_failpoint_armed(const char *name);
 
 #endif

@@ -220,6 +220,7 @@ struct copy_slot {
 	int append_done;    /* its result is known (MULTIAPPEND) */
 	uint8_t sha[32];
 	uint64_t bytes;
+	uint64_t streamed;  /* body bytes passed on so far */
 	char *flags;        /* filtered flags as appended */
 };
 
@@ -311,6 +312,15 @@ static int on_body_data(void *ctx, const char *data, size_t len, struct fleet_er
 	EVP_DigestUpdate(cc->md, data, len);
 	if (imap_append_data(cc->e->dst, data, len, &cc->fatal_err) < 0)
 		cc->fatal = 1;
+	s->streamed += len;
+	/* Crash test: half of a large body is on its way to the destination when the process dies. */
+	if (s->bytes >= 65536 && s->streamed >= s->bytes / 2 && s->streamed - len < s->bytes / 2 &&
+	    fleet_failpoint_armed("mid-append")) {
+		struct fleet_err ferr;
+
+		imap_conn_flush(cc->e->dst, &ferr);
+		fleet_failpoint("mid-append");
+	}
 	return 0;
 }
 

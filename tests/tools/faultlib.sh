@@ -125,7 +125,7 @@ for name, f in a.folders(True).items():
             continue
         u, s = re.search(rb"UID (\d+)", item), re.search(rb"RFC822.SIZE (\d+)", item)
         if u and s and int(s.group(1)) >= minsize:
-            print("%s\t%s\t%s" % (f.wire, u.group(1).decode(), s.group(1).decode()))
+            print("%s\t%s\t%s" % (mailcmp.mutf7_decode(f.wire), u.group(1).decode(), s.group(1).decode()))
     a.conn.close()
 a.logout()
 EOF
