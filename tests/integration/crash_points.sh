@@ -84,9 +84,8 @@ big=$(for u in $FL_USERS; do fl_big_msgs "$u" 65536 | sed "s/^/$u\t/"; done)
 if [ -z "$big" ]; then
 	ok "3: # SKIP no message of 64 KB or more in the source"
 else
-	(cd "$FL_WORK" && IMAPFLEET_FAILPOINT=mid-append exec "$IMAPFLEET" run "$FL_WORK/accounts.csv" \
-		--state "$FL_STATE" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress --lease 3000 --workers 2 \
-		--max-conns-per-host 64 --batch 1 >>"$FL_WORK/run.out" 2>&1)
+	# shellcheck disable=SC2086
+	(export IMAPFLEET_FAILPOINT=mid-append; fl_run $ARGS --max-conns-per-host 64 --batch 1)
 	rc=$?
 	hit=""
 	while IFS= read -r line; do
@@ -110,9 +109,8 @@ before=$(fl_copied)
 if [ "$before" -ge "$total" ]; then
 	ok "4: # SKIP nothing left to copy (small corpus)"
 else
-	(cd "$FL_WORK" && IMAPFLEET_FAILPOINT=after-append exec "$IMAPFLEET" run "$FL_WORK/accounts.csv" \
-		--state "$FL_STATE" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress --lease 3000 --workers 2 \
-		--max-conns-per-host 64 >>"$FL_WORK/run.out" 2>&1)
+	# shellcheck disable=SC2086
+	(export IMAPFLEET_FAILPOINT=after-append; fl_run $ARGS --max-conns-per-host 64)
 	rc=$?
 	sleep 1 # let Dovecot finish what it received
 	dst=$(fl_count dst)
