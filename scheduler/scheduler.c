@@ -619,15 +619,21 @@ out:
 		accounts_free_args(&row_argv);
 }
 
-/* 1 when nothing is left to do in the run: no job queued (now or later) and none running. */
-static int run_finished(struct sched *s, struct state_conn *sc)
+/* How long an idle worker waits before claiming again: until the next job is due or lease
+ * expires, at most a short poll (jobs requeued by other hosts are due at once), and -1 when the
+ * run is over. Read from the claim indexes, never a count over the run. */
+static long idle_wait_ms(struct sched *s, struct state_conn *sc)
 {
-	struct state_run_counts rc;
 	struct fleet_err err;
+	int64_t wait = -1;
+	long poll = 250 + rand() % 250;
+	int r = state_job_next_due(sc, s->run_id, &wait, &err);
 
-	if (state_report_run_counts(sc, s->run_id, &rc, &err) < 0)
-		return 0;
-	return rc.jobs[STATE_JOB_QUEUED] == 0 && rc.jobs[STATE_JOB_RUNNING] == 0;
+	if (r < 0)
+		return poll;
+	if (r == 0)
+		return -1;
+	return wait >= 0 && wait < poll ? (long)wait + 1 : poll;
 }
 
 static void *worker_main(void *arg)
@@ -661,11 +667,13 @@ static void *worker_main(void *arg)
 		}
 		errors = 0;
 		if (r == 0) {
-			if (run_finished(s, sc))
+			long wait = idle_wait_ms(s, sc);
+
+			if (wait < 0)
 				break;
-			/* Jobs of other hosts, or retries not due yet: poll, and look again at once when
-			 * a job of this host ends. */
-			sched_wait(s, 250 + (unsigned)(rand() % 250));
+			/* Jobs of other hosts, or retries not due yet: wait until the next is due (at most
+			 * a poll), and look again at once when a job of this host ends. */
+			sched_wait(s, (unsigned)wait);
 			continue;
 		}
 		run_job(w, sc, &c);

@@ -278,11 +278,20 @@ void state_claim_release(struct state_claim *c)
 	xfree(&c->options);
 }
 
+/* The claim takes a job whose lease expired first (its host died: the oldest work), else the
+ * queued job due first. Each half walks a partial index (job_lease_run_idx, job_due_idx: migration
+ * 2) from its start and stops at the first row it can lock, so a claim costs the same with 1,000
+ * or 50,000 jobs queued: no row that is done, failed or not yet due is read, nothing is sorted.
+ * (One SELECT with an OR of both conditions could use neither index and sorted the whole run.)
+ * Jobs parked for a server that is down carry scheduled_at = 'infinity' and are never due. */
 #define CLAIM_SQL(RUN_FILTER)                                                                                \
-	"WITH c AS (SELECT id, state AS old_state FROM job"                                                  \
-	"  WHERE " RUN_FILTER " ((state = 'queued' AND scheduled_at <= now())"                               \
-	"   OR (state = 'running' AND lease_expires < now()))"                                               \
+	"WITH x AS (SELECT id, state AS old_state FROM job"                                                  \
+	"  WHERE " RUN_FILTER " state = 'running' AND lease_expires < now()"                                 \
+	"  ORDER BY lease_expires LIMIT 1 FOR UPDATE SKIP LOCKED),"                                          \
+	" q AS (SELECT id, state AS old_state FROM job"                                                      \
+	"  WHERE " RUN_FILTER " state = 'queued' AND scheduled_at <= now() AND NOT EXISTS (SELECT 1 FROM x)" \
 	"  ORDER BY scheduled_at, id LIMIT 1 FOR UPDATE SKIP LOCKED),"                                       \
+	" c AS (SELECT * FROM x UNION ALL SELECT * FROM q),"                                                 \
 	" u AS (UPDATE job j SET state = 'running', lease_owner = $2,"                                       \
 	"  lease_expires = now() + $3::float8 * interval '1 millisecond', lease_epoch = j.lease_epoch + 1,"  \
 	"  attempts = j.attempts + 1, started_at = coalesce(j.started_at, now()), finished_at = NULL,"       \
@@ -305,10 +314,11 @@ int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, co
 
 	memset(out, 0, sizeof(*out));
 	if (run_id > 0)
-		res = state_exec(sc, "claim a job", CLAIM_SQL("run_id = $1 AND"), 4, p, NULL, NULL, 0, err);
+		res = state_exec_prepared(sc, STATE_STMT_CLAIM_RUN, "claim a job", CLAIM_SQL("run_id = $1 AND"), 4,
+					  p, 0, err);
 	else
-		res =
-		    state_exec(sc, "claim a job", CLAIM_SQL("$1::bigint = 0 AND"), 4, p, NULL, NULL, 0, err);
+		res = state_exec_prepared(sc, STATE_STMT_CLAIM_ANY, "claim a job", CLAIM_SQL("$1::bigint = 0 AND"),
+					  4, p, 0, err);
 	if (!res)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -333,11 +343,47 @@ int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, co
 	return 1;
 }
 
-/* Runs a fenced statement whose first result column is a row count; 0 rows -> LEASE_LOST. */
-static int fenced(struct state_conn *sc, const struct state_lease *lease, const char *what, const char *sql,
-		  int nparams, const char **p, int flags, PGresult **keep, struct fleet_err *err)
+int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, struct fleet_err *err)
 {
-	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	/* Three index probes (first row of job_due_idx, of job_lease_run_idx, and whether a parked
+	 * job exists), never a count: the idle workers of a large run ask this several times a
+	 * second. */
+	PGresult *res = state_exec_prepared(
+	    sc, STATE_STMT_NEXT_DUE, "look for the next due job",
+	    "SELECT (SELECT (extract(epoch FROM min(t) - now()) * 1000)::bigint FROM ("
+	    "  (SELECT scheduled_at AS t FROM job WHERE run_id = $1 AND state = 'queued'"
+	    "    AND scheduled_at < 'infinity' ORDER BY scheduled_at LIMIT 1)"
+	    "  UNION ALL (SELECT lease_expires FROM job WHERE run_id = $1 AND state = 'running'"
+	    "    ORDER BY lease_expires LIMIT 1)) d),"
+	    " EXISTS (SELECT 1 FROM job WHERE run_id = $1 AND state = 'queued')"
+	    "  OR EXISTS (SELECT 1 FROM job WHERE run_id = $1 AND state = 'running')",
+	    1, p, STATE_EXEC_IDEMPOTENT, err);
+	int pending;
+
+	if (!res)
+		return -1;
+	pending = state_get_bool(res, 0, 1);
+	if (wait_ms) {
+		if (PQgetisnull(res, 0, 0))
+			*wait_ms = -1;
+		else {
+			int64_t w = state_get_i64(res, 0, 0);
+
+			*wait_ms = w < 0 ? 0 : w;
+		}
+	}
+	PQclear(res);
+	return pending;
+}
+
+/* Runs a fenced statement whose first result column is a row count; 0 rows -> LEASE_LOST. */
+static int fenced(struct state_conn *sc, int stmt, const struct state_lease *lease, const char *what,
+		  const char *sql, int nparams, const char **p, int flags, PGresult **keep, struct fleet_err *err)
+{
+	PGresult *res = stmt >= 0 ? state_exec_prepared(sc, (enum state_stmt)stmt, what, sql, nparams, p, flags, err)
+				  : state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
 	int64_t n;
 
 	if (!res)
@@ -364,7 +410,7 @@ int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsi
 	lease_params(&lp, lease, p);
 	p[3] = state_fmt_u64(b3, lease_ms);
 	return fenced(
-	    sc, lease, "renew the job lease",
+	    sc, STATE_STMT_RENEW, lease, "renew the job lease",
 	    "WITH u AS (UPDATE job SET lease_expires = now() + $4::float8 * interval '1 millisecond',"
 	    " updated_at = now() WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",
 	    4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
@@ -376,7 +422,7 @@ int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease
 	const char *p[3];
 
 	lease_params(&lp, lease, p);
-	return fenced(sc, lease, "check the job lease", "SELECT count(*) FROM job WHERE " LEASE_WHERE, 3, p,
+	return fenced(sc, -1, lease, "check the job lease", "SELECT count(*) FROM job WHERE " LEASE_WHERE, 3, p,
 		      STATE_EXEC_IDEMPOTENT, NULL, err);
 }
 
@@ -387,7 +433,7 @@ int state_job_finish(struct state_conn *sc, const struct state_lease *lease, str
 
 	lease_params(&lp, lease, p);
 	return fenced(
-	    sc, lease, "record the job as done",
+	    sc, STATE_STMT_FINISH, lease, "record the job as done",
 	    "WITH u AS (UPDATE job SET state = 'done', lease_owner = NULL, lease_expires = NULL,"
 	    "  finished_at = now(), updated_at = now(), last_error_class = NULL, last_error_code = NULL,"
 	    "  last_error_text = NULL WHERE " LEASE_WHERE " RETURNING id),"
@@ -416,7 +462,7 @@ int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const
 	p[7] = job_err ? job_err->message : "unknown error";
 	p[8] = progressed ? "t" : "f";
 	if (fenced(
-		sc, lease, "record the job failure",
+		sc, STATE_STMT_FAIL, lease, "record the job failure",
 		"WITH u AS (UPDATE job SET"
 		"  state = CASE WHEN $4::boolean AND (attempts < max_attempts OR $9::boolean)"
 		"   THEN 'queued' ELSE 'failed' END,"
@@ -448,7 +494,7 @@ int state_job_release(struct state_conn *sc, const struct state_lease *lease, st
 	const char *p[3];
 
 	lease_params(&lp, lease, p);
-	return fenced(sc, lease, "release the job",
+	return fenced(sc, STATE_STMT_RELEASE, lease, "release the job",
 		      "WITH u AS (UPDATE job SET state = 'queued', scheduled_at = now(), lease_owner = NULL,"
 		      "  lease_expires = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()"
 		      "  WHERE " LEASE_WHERE " RETURNING id),"

@@ -142,6 +142,20 @@ static const char *const migration_1[] = {
     "CREATE INDEX conn_slot_engine_idx ON conn_slot (engine_id)",
 };
 
+/* Claims and "when is the next job due" read partial indexes that hold only what is claimable:
+ * queued jobs by run and due time, running jobs by run and lease expiry. Their cost does not grow
+ * with the jobs that are done or failed, nor with other runs (docs/internals-state.md has the
+ * plans at 1,000 and 50,000 jobs). The indexes of migration 1 they replace had no run_id. */
+static const char *const migration_2[] = {
+    "CREATE INDEX job_due_idx ON job (run_id, scheduled_at, id) WHERE state = 'queued'",
+    "CREATE INDEX job_lease_run_idx ON job (run_id, lease_expires) WHERE state = 'running'",
+    /* A claim, a finish or a failure closes the job's open attempt: found here, not by a scan of
+     * the attempt history (tens of thousands of rows when a server refused for hours). */
+    "CREATE INDEX job_attempt_open_idx ON job_attempt (job_id) WHERE ended_at IS NULL",
+    "DROP INDEX job_queued_idx",
+    "DROP INDEX job_lease_idx",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -152,6 +166,8 @@ struct migration {
 static const struct migration migrations[] = {
     {1, "runs, jobs, attempts, folders, ledger, credentials, engines, connection slots", migration_1,
      sizeof(migration_1) / sizeof(migration_1[0])},
+    {2, "partial indexes for claims and the next due job, by run", migration_2,
+     sizeof(migration_2) / sizeof(migration_2[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

@@ -18,22 +18,25 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 	char b1[STATE_NUM_MAX], b2[STATE_NUM_MAX], b3[STATE_NUM_MAX];
 	const char *p[4] = {server_key, state_fmt_i64(b1, limit), state_fmt_i64(b2, engine_id),
 			    state_fmt_i64(b3, job_id)};
+	PGresult *del;
 
 	if (limit <= 0)
 		return 1;
-	if (state_exec_cmd(sc, "reclaim expired connection slots",
+	del = state_exec_prepared(sc, STATE_STMT_SLOT_RECLAIM, "reclaim expired connection slots",
 			   /* A slot held for a job whose lease is gone (its host died, or the job moved on)
 			    * is free at once: waiting for the engine registration to expire would stall a
 			    * restarted run for the whole registration TTL. */
 			   "DELETE FROM conn_slot c WHERE c.server = $1 AND (c.expires_at < now()"
 			   " OR (c.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM job j WHERE j.id = c.job_id"
 			   "  AND j.state = 'running' AND j.lease_owner = c.engine_id AND j.lease_expires >= now())))",
-			   1, p,
-			   STATE_EXEC_IDEMPOTENT, err) < 0)
+			   1, p, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!del)
 		return -1;
+	PQclear(del);
 	for (int attempt = 0; attempt < SLOT_ACQUIRE_TRIES; attempt++) {
-		PGresult *res = state_exec(
-		    sc, "acquire a connection slot",
+		PGresult *res = state_exec_prepared(
+		    sc, STATE_STMT_SLOT_ACQUIRE, "acquire a connection slot",
 		    "INSERT INTO conn_slot (server, slot_no, engine_id, job_id, expires_at)"
 		    " SELECT $1, s, $3, nullif($4::bigint, 0),"
 		    "  coalesce((SELECT expires_at FROM engine WHERE id = $3 AND stopped_at IS NULL"
@@ -42,7 +45,7 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 		    " WHERE NOT EXISTS (SELECT 1 FROM conn_slot c WHERE c.server = $1 AND c.slot_no = s)"
 		    " ORDER BY s LIMIT 1"
 		    " ON CONFLICT (server, slot_no) DO NOTHING RETURNING slot_no",
-		    4, p, NULL, NULL, 0, err);
+		    4, p, 0, err);
 		int64_t held;
 
 		if (!res)
@@ -73,9 +76,14 @@ int state_slot_release(struct state_conn *sc, const char *server_key, int slot, 
 	char b1[STATE_NUM_MAX], b2[STATE_NUM_MAX];
 	const char *p[3] = {server_key, state_fmt_i64(b1, slot), state_fmt_i64(b2, engine_id)};
 
-	return state_exec_cmd(sc, "release a connection slot",
-			      "DELETE FROM conn_slot WHERE server = $1 AND slot_no = $2 AND engine_id = $3",
-			      3, p, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_prepared(sc, STATE_STMT_SLOT_RELEASE, "release a connection slot",
+					    "DELETE FROM conn_slot WHERE server = $1 AND slot_no = $2 AND engine_id = $3",
+					    3, p, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
 }
 
 int state_slot_count(struct state_conn *sc, const char *server_key, int *count, struct fleet_err *err)

@@ -43,7 +43,7 @@
 #define STATE_ERR_CONNECTION "PG_CONNECTION"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -152,6 +152,11 @@ void state_claim_release(struct state_claim *c);
  * 0 when none is ready. Not retried transparently (a lost connection is a transient error). */
 int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
 		    unsigned lease_ms, struct state_claim *out, struct fleet_err *err);
+/* What is left of the run, from the claim indexes (cost independent of the run's size): returns
+ * 1 when a job is queued (due or not, parked included) or running, 0 when none is (the run is
+ * over). *wait_ms (may be NULL): milliseconds until the earliest queued job is due or the earliest
+ * lease expires (0 = now), -1 when neither will happen by itself (only parked jobs, or none). */
+int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, struct fleet_err *err);
 /* Extends the lease by lease_ms from now. LEASE_LOST when it is no longer held. */
 int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
 		    struct fleet_err *err);

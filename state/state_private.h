@@ -16,8 +16,22 @@ struct state_conn {
 	unsigned prepared; /* bit per enum state_stmt prepared on this connection */
 };
 
-/* Hot statements prepared once per connection (planning a large CTE costs more than running it). */
-enum state_stmt { STATE_STMT_LEDGER_FLUSH = 0, STATE_STMT_COUNT };
+/* Hot statements prepared once per connection (planning a large CTE costs more than running it:
+ * 30 ms to plan the claim, 0.3 ms to run it). Every statement of an account attempt is here. */
+enum state_stmt {
+	STATE_STMT_LEDGER_FLUSH = 0,
+	STATE_STMT_CLAIM_RUN,
+	STATE_STMT_CLAIM_ANY,
+	STATE_STMT_NEXT_DUE,
+	STATE_STMT_RENEW,
+	STATE_STMT_FINISH,
+	STATE_STMT_FAIL,
+	STATE_STMT_RELEASE,
+	STATE_STMT_SLOT_RECLAIM,
+	STATE_STMT_SLOT_ACQUIRE,
+	STATE_STMT_SLOT_RELEASE,
+	STATE_STMT_COUNT
+};
 
 enum {
 	STATE_EXEC_IDEMPOTENT = 1 << 0, /* safe to send again after a reconnect */

@@ -383,6 +383,55 @@ static void every_job_is_claimed_exactly_once_by_threads_and_another_process(voi
 	xfree(&all);
 }
 
+/* The claim takes an expired lease before queued work, then queued jobs by due time; a job parked
+ * at 'infinity' is never due; next_due says how long until something is due and when the run is
+ * over, from the claim indexes alone. */
+static void claims_follow_due_time_and_next_due_reports_the_wait(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[4], wait = 0, engine_b;
+	struct state_claim c;
+	char sql[256];
+	struct fleet_err err;
+
+	add_jobs(f, 4, 5, ids);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE job SET scheduled_at = CASE id WHEN %lld THEN now() + interval '1 hour'"
+		 " WHEN %lld THEN now() - interval '1 minute' WHEN %lld THEN 'infinity'"
+		 " ELSE now() - interval '2 minutes' END",
+		 (long long)ids[0], (long long)ids[1], (long long)ids[2]);
+	q_exec(f->raw, sql);
+	assert_int_equal(state_job_next_due(f->sc, f->run_id, &wait, &err), 1);
+	assert_int_equal(wait, 0);
+	/* due first: ids[3] (2 minutes ago), then ids[1]; ids[0] is due in an hour, ids[2] never */
+	assert_int_equal(claim_one(f, f->engine_id, 300, &c), ids[3]);
+	state_claim_release(&c);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), ids[1]);
+	state_claim_release(&c);
+	CHECK(state_job_finish(f->sc, &c.lease, E));
+	/* left: ids[0] in an hour, ids[2] parked, ids[3] running with a 300 ms lease */
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), 0);
+	assert_int_equal(state_job_next_due(f->sc, f->run_id, &wait, &err), 1);
+	assert_true(wait <= 300);
+	fleet_sleep_ms(400);
+	/* the expired lease is taken before anything queued */
+	CHECK(state_engine_register(f->sc, "host-b", 99, "test", 60000, &engine_b, E));
+	assert_int_equal(claim_one(f, engine_b, 60000, &c), ids[3]);
+	assert_true(c.reclaimed);
+	state_claim_release(&c);
+	CHECK(state_job_finish(f->sc, &c.lease, E));
+	assert_int_equal(state_job_next_due(f->sc, f->run_id, &wait, &err), 1);
+	assert_true(wait > 3500 * 1000 && wait <= 3600 * 1000);
+	snprintf(sql, sizeof(sql), "UPDATE job SET state = 'done' WHERE id = %lld", (long long)ids[0]);
+	q_exec(f->raw, sql);
+	/* only the parked job: work is pending, but nothing will become due by itself */
+	assert_int_equal(state_job_next_due(f->sc, f->run_id, &wait, &err), 1);
+	assert_int_equal(wait, -1);
+	snprintf(sql, sizeof(sql), "UPDATE job SET state = 'failed' WHERE id = %lld", (long long)ids[2]);
+	q_exec(f->raw, sql);
+	assert_int_equal(state_job_next_due(f->sc, f->run_id, &wait, &err), 0);
+}
+
 /* ---- leases ------------------------------------------------------------------------------------ */
 
 static void expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost(void **state)
@@ -1172,6 +1221,7 @@ int main(void)
 	    cmocka_unit_test(concurrent_migrations_apply_each_version_exactly_once),
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 	    T(every_job_is_claimed_exactly_once_by_threads_and_another_process),
+	    T(claims_follow_due_time_and_next_due_reports_the_wait),
 	    T(expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost),
 	    T(ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids),
 	    T(rows_for_a_folder_of_another_job_are_refused),
