@@ -1265,6 +1265,8 @@ static int open_side(struct engine *e, int side, struct imap_conn **out, struct 
 {
 	const struct engine_side *s = &e->job->side[side];
 	struct imap_options io;
+	char *secret = NULL;
+	int rc;
 
 	memset(&io, 0, sizeof(io));
 	io.ep = s->ep;
@@ -1272,9 +1274,33 @@ static int open_side(struct engine *e, int side, struct imap_conn **out, struct 
 	io.password = s->password;
 	io.authuser = s->authuser;
 	io.oauth_token = s->oauth_token;
+	io.auth = s->auth;
 	io.trace = e->o->trace || fleet_log_enabled(FLEET_LOG_TRACE);
 	io.label = side == 0 ? "src" : "dst";
-	if (imap_conn_connect(&io, out, err) < 0) {
+	for (int refresh = 0;; refresh++) {
+		if (s->cred) {
+			if (cred_fetch(s->cred, refresh, &secret, err) < 0) {
+				rc = -1;
+				break;
+			}
+			if (s->cred->is_token) {
+				io.oauth_token = secret;
+				io.password = NULL;
+			} else {
+				io.password = secret;
+				io.oauth_token = NULL;
+			}
+		}
+		rc = imap_conn_connect(&io, out, err);
+		cred_free(&secret);
+		/* An expired token is refused like a wrong one: get a new one and try once more. A
+		 * password is never retried (lockouts). */
+		if (rc == 0 || refresh || !s->cred || !s->cred->is_token || err->cls != FLEET_ERR_AUTH)
+			break;
+		log_info("%s login refused with the token: getting a new token and trying once more",
+			 side == 0 ? "source" : "destination");
+	}
+	if (rc < 0) {
 		e->st->error_side = side;
 		fleet_err_prefix(err, "%s %s@%s", side == 0 ? "source" : "destination", s->user, s->ep.host);
 		return -1;

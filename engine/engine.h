@@ -18,6 +18,8 @@
 
 #include "common/err.h"
 #include "engine/ledger.h"
+#include "io/cred.h"
+#include "io/imap.h"
 #include "io/stream.h"
 
 struct engine_side {
@@ -26,6 +28,11 @@ struct engine_side {
 	const char *password;   /* borrowed; registered as a secret by the caller */
 	const char *authuser;   /* admin/master user for AUTHENTICATE PLAIN, or NULL */
 	const char *oauth_token;/* XOAUTH2/OAUTHBEARER token, or NULL */
+	/* When set, the secret is asked for here before every login (a tokenfile re-read, a tokencmd
+	 * run, a token from the OAuth cache) instead of password/oauth_token; a token refused at login
+	 * is asked for again with refresh = 1 and the login tried once more. Borrowed. */
+	const struct cred_source *cred;
+	enum imap_auth_mech auth; /* IMAP_AUTH_AUTO unless auth1/auth2 or --authmech chose */
 };
 
 /* Per-account options, imapsync's names where the idea is the same. */
