@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "scheduler/accounts.h"
 
 static int side_index(const char *name, int side_count, char *base, size_t cap)
 {
@@ -31,7 +32,8 @@ int cli_side_option(struct cli_side *sides, int side_count, int argc, char **arg
 	struct cli_side *s;
 	int idx;
 	static const char *const valued[] = {"--host", "--port", "--user", "--passfile", "--password",
-					     "--authuser", "--cafile", "--oauthtokenfile"};
+					     "--authuser", "--cafile", "--oauthtokenfile", "--tokenfile",
+					     "--tokencmd", "--passcmd", "--authmech"};
 	static const char *const flags[] = {"--ssl", "--tls", "--plain", "--nossl", "--notls", "--insecure"};
 	int is_valued = 0, is_flag = 0;
 
@@ -71,8 +73,16 @@ int cli_side_option(struct cli_side *sides, int side_count, int argc, char **arg
 			s->authuser = val;
 		else if (strcmp(base, "--cafile") == 0)
 			s->cafile = val;
-		else if (strcmp(base, "--oauthtokenfile") == 0)
+		else if (strcmp(base, "--oauthtokenfile") == 0 || strcmp(base, "--tokenfile") == 0)
 			s->tokenfile = val;
+		else if (strcmp(base, "--tokencmd") == 0)
+			s->tokencmd = val;
+		else if (strcmp(base, "--passcmd") == 0)
+			s->passcmd = val;
+		else if (strcmp(base, "--authmech") == 0 && cli_parse_authmech(val, &s->auth) < 0) {
+			fprintf(stderr, "imapfleet: option %s: '%s' is not XOAUTH2, OAUTHBEARER, PLAIN or LOGIN\n", arg, val);
+			return -1;
+		}
 		return 1;
 	}
 	if (strcmp(base, "--ssl") == 0) {
@@ -91,9 +101,56 @@ int cli_side_option(struct cli_side *sides, int side_count, int argc, char **arg
 	return 1;
 }
 
+int cli_parse_authmech(const char *name, enum imap_auth_mech *out)
+{
+	static const struct {
+		const char *name;
+		enum imap_auth_mech mech;
+	} mechs[] = {{"XOAUTH2", IMAP_AUTH_XOAUTH2},
+		     {"OAUTHBEARER", IMAP_AUTH_OAUTHBEARER},
+		     {"PLAIN", IMAP_AUTH_PLAIN},
+		     {"LOGIN", IMAP_AUTH_LOGIN}};
+
+	for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
+		if (fleet_strcaseeq(name, mechs[i].name)) {
+			*out = mechs[i].mech;
+			return 0;
+		}
+	return -1;
+}
+
+/* Sets s->cred from the tokenfile / tokencmd / passcmd option. */
+static int side_cred(struct cli_side *s, const char *which)
+{
+	const char *cmd = s->tokencmd ? s->tokencmd : s->passcmd;
+	char why[256];
+	int argc;
+
+	memset(&s->cred, 0, sizeof(s->cred));
+	s->cred.is_token = s->tokenfile || s->tokencmd;
+	if (s->tokenfile) {
+		s->cred.kind = CRED_FILE;
+		s->cred.value = s->tokenfile;
+		s->cred.name = "--tokenfile";
+		return 0;
+	}
+	if (!cmd)
+		return 0;
+	if (accounts_split_args(cmd, &argc, &s->cmd_argv, why, sizeof(why)) < 0 || argc == 0) {
+		fprintf(stderr, "imapfleet: --%s%s: %s\n", s->tokencmd ? "tokencmd" : "passcmd", which,
+			argc == 0 ? "the command is empty" : why);
+		return -1;
+	}
+	s->cred.kind = CRED_CMD;
+	s->cred.argv = s->cmd_argv;
+	s->cred.name = s->tokencmd ? "--tokencmd" : "--passcmd";
+	return 0;
+}
+
 int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 {
 	char why[256];
+	int nsources;
 
 	if (!s->host) {
 		fprintf(stderr, "imapfleet: --host%s is required\n", which);
@@ -113,15 +170,24 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 		fprintf(stderr, "imapfleet: --user%s is required\n", which);
 		return -1;
 	}
-	if (s->tokenfile) {
-		s->token = fleet_read_small_file(s->tokenfile, 16384, why, sizeof(why));
-		if (!s->token) {
-			fprintf(stderr, "imapfleet: --oauthtokenfile%s: %s\n", which, why);
-			return -1;
-		}
-		fleet_log_add_secret(s->token);
-		return 0;
+	nsources = !!s->passfile + !!s->password_arg + !!s->tokenfile + !!s->tokencmd + !!s->passcmd;
+	if (nsources > 1) {
+		fprintf(stderr, "imapfleet: side %s: give one of --passfile%s, --password%s, --passcmd%s, --tokenfile%s, "
+				"--tokencmd%s\n", which[0] ? which : "", which, which, which, which, which);
+		return -1;
 	}
+	if ((s->auth == IMAP_AUTH_XOAUTH2 || s->auth == IMAP_AUTH_OAUTHBEARER) && !s->tokenfile && !s->tokencmd) {
+		fprintf(stderr, "imapfleet: --authmech%s %s needs a token: --tokenfile%s F or --tokencmd%s CMD\n", which,
+			s->auth == IMAP_AUTH_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", which, which);
+		return -1;
+	}
+	if ((s->auth == IMAP_AUTH_PLAIN || s->auth == IMAP_AUTH_LOGIN) && (s->tokenfile || s->tokencmd)) {
+		fprintf(stderr, "imapfleet: --authmech%s %s needs a password, not a token\n", which,
+			s->auth == IMAP_AUTH_PLAIN ? "PLAIN" : "LOGIN");
+		return -1;
+	}
+	if (s->tokenfile || s->tokencmd || s->passcmd)
+		return side_cred(s, which);
 	if (s->passfile) {
 		s->password = fleet_read_small_file(s->passfile, 4096, why, sizeof(why));
 		if (!s->password) {
@@ -133,10 +199,31 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 				"prefer --passfile%s\n", which, which);
 		s->password = xstrdup(s->password_arg);
 	} else {
-		fprintf(stderr, "imapfleet: --passfile%s (or --oauthtokenfile%s) is required\n", which, which);
+		fprintf(stderr, "imapfleet: --passfile%s (or --passcmd%s, --tokenfile%s, --tokencmd%s) is required\n", which,
+			which, which, which);
 		return -1;
 	}
 	fleet_log_add_secret(s->password);
+	return 0;
+}
+
+int cli_side_fetch(struct cli_side *s)
+{
+	struct fleet_err err;
+	char *secret;
+
+	if (s->cred.kind == CRED_NONE)
+		return 0;
+	if (cred_fetch(&s->cred, 0, &secret, &err) < 0) {
+		fprintf(stderr, "imapfleet: %s\n", err.message);
+		if (err.detail[0])
+			fprintf(stderr, "  %s\n", err.detail);
+		return -1;
+	}
+	if (s->cred.is_token)
+		s->token = secret;
+	else
+		s->password = secret;
 	return 0;
 }
 
@@ -161,4 +248,5 @@ void cli_side_release(struct cli_side *s)
 		OPENSSL_cleanse(s->token, strlen(s->token));
 		xfree(&s->token);
 	}
+	accounts_free_args(&s->cmd_argv);
 }

@@ -14,7 +14,7 @@ static void probe_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: imapfleet probe --host H [--port P] [--ssl|--tls|--plain] [--cafile F] [--insecure]\n"
-		"                       [--user U --passfile F | --oauthtokenfile F] [--authuser A]\n"
+		"                       [--user U --passfile F | --tokenfile F | --tokencmd C] [--authuser A]\n"
 		"connects, shows the greeting, the TLS version and cipher, the certificate and whether it\n"
 		"verifies, the capabilities before and after login, and the login result\n"
 		"\n"
@@ -24,7 +24,10 @@ static void probe_usage(FILE *out)
 		"shown)\n"
 		"  --user U --passfile F     log in (without --user: connect and TLS only)\n"
 		"  --password P              works, but shows in the process list\n"
-		"  --oauthtokenfile F        XOAUTH2/OAUTHBEARER token instead of a password\n"
+		"  --passcmd CMD             a command printing the password (run without a shell)\n"
+		"  --tokenfile F             OAuth 2.0 token instead of a password (alias --oauthtokenfile)\n"
+		"  --tokencmd CMD            a command printing a token (run without a shell)\n"
+		"  --authmech M              XOAUTH2, OAUTHBEARER, PLAIN or LOGIN (default: chosen)\n"
 		"  --authuser A              admin/master user (AUTHENTICATE PLAIN)\n"
 		"  --timeout S               connect and command timeout in seconds (default 30)\n"
 		"  --trace                   show the IMAP dialogue (credentials redacted)\n"
@@ -121,9 +124,13 @@ int cli_cmd_probe(int argc, char **argv)
 			goto usage;
 		}
 	}
-	login = side.user != NULL || side.tokenfile != NULL;
+	login = side.user != NULL || side.tokenfile != NULL || side.tokencmd != NULL || side.passcmd != NULL;
 	if (cli_side_finish(&side, "", login) < 0)
 		goto usage;
+	if (login && cli_side_fetch(&side) < 0) {
+		rc = CLI_EXIT_AUTH;
+		goto done;
+	}
 	if (trace)
 		fleet_log_set_level(FLEET_LOG_TRACE);
 	signal(SIGPIPE, SIG_IGN);
@@ -136,6 +143,7 @@ int cli_cmd_probe(int argc, char **argv)
 	o.user = side.user;
 	o.password = side.password;
 	o.oauth_token = side.token;
+	o.auth = side.auth;
 	o.authuser = side.authuser;
 	o.trace = trace;
 

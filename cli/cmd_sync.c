@@ -20,7 +20,12 @@ static void sync_usage(FILE *out)
 		"per side (1 = source, 2 = destination):\n"
 		"  --host1 H --port1 P --user1 U --passfile1 F  login (--password1 works but shows in ps)\n"
 		"  --authuser1 A                                 admin/master user (AUTHENTICATE PLAIN)\n"
-		"  --oauthtokenfile1 F                           XOAUTH2/OAUTHBEARER token instead of a password\n"
+		"  --passcmd1 CMD                                a command printing the password (run without a shell)\n"
+		"  --tokenfile1 F                                OAuth 2.0 token, re-read on every login (alias\n"
+		"                                                --oauthtokenfile1)\n"
+		"  --tokencmd1 CMD                               a command printing a fresh token (run without a shell)\n"
+		"  --authmech1 XOAUTH2|OAUTHBEARER|PLAIN|LOGIN   force the mechanism (default: OAUTHBEARER when\n"
+		"                                                offered for a token, else XOAUTH2)\n"
 		"  --ssl1 | --tls1 | --plain1                    implicit TLS (default; 993), STARTTLS (143), cleartext\n"
 		"  --cafile1 F                                   trust this CA as well as the system's\n"
 		"  --insecure1                                   do not verify the certificate (warned about)\n"
@@ -157,6 +162,9 @@ int cli_cmd_sync(int argc, char **argv)
 		job.side[s].password = sides[s].password;
 		job.side[s].authuser = sides[s].authuser;
 		job.side[s].oauth_token = sides[s].token;
+		job.side[s].auth = sides[s].auth;
+		if (sides[s].cred.kind != CRED_NONE)
+			job.side[s].cred = &sides[s].cred;
 	}
 	job.opts = &opts;
 	job.cancel = &g_cancel;
