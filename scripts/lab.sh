@@ -28,6 +28,10 @@ if [ ! -x "$PGBIN/initdb" ]; then
 fi
 DOVECOT=${DOVECOT:-$(command -v dovecot || echo /usr/sbin/dovecot)}
 SIDES="src dst legacy"
+# A caller may ask for more users than the lab has (LAB_USERS=40 scripts/test.sh after a
+# 24-user demo): remember the request before lab.conf overrides the variable.
+REQ_USERS=${LAB_USERS:-}
+[[ "$REQ_USERS" =~ ^[0-9]+$ ]] || REQ_USERS=0
 QUOTA_RULE='*:storage=2M'
 
 die() { echo "lab: $*" >&2; exit 1; }
@@ -92,7 +96,12 @@ load_conf() {
 	[ -f "$CONF" ] || die "no lab in $LAB_DIR (scripts/lab.sh up)"
 	# shellcheck source=/dev/null
 	. "$CONF"
+	# The lab never shrinks; a larger request raises the count (ensure_accounts records it).
+	[ "$REQ_USERS" -gt "$LAB_USERS" ] && LAB_USERS=$REQ_USERS
+	return 0
 }
+
+conf_users() { sed -n 's/^LAB_USERS=\([0-9]*\).*/\1/p' "$CONF" 2>/dev/null | head -n 1; }
 
 port_of() { # port_of src imaps
 	local v
@@ -180,9 +189,12 @@ ensure_accounts() {
 	secret dst quotauser
 	secret dst admin
 	for side in $SIDES; do write_passwd "$side"; done
-	if [ "$n" -gt "${LAB_USERS:-0}" ]; then
-		LAB_USERS=$n
-		[ -f "$CONF" ] && sed -i "s/^LAB_USERS=.*/LAB_USERS=$n/" "$CONF"
+	[ "$n" -gt "${LAB_USERS:-0}" ] && LAB_USERS=$n
+	# Record the count in lab.conf (compared with the file, not the variable, which a request
+	# may already have raised), so a later "seed" without --users seeds them all.
+	if [ -f "$CONF" ] && [ "$LAB_USERS" -gt "$(conf_users || echo 0)" ]; then
+		sed -i "s/^LAB_USERS=.*/LAB_USERS=$LAB_USERS/" "$CONF"
+		say "lab raised to $LAB_USERS users (user01..user$(printf '%02d' "$LAB_USERS"))"
 	fi
 	return 0
 }
@@ -354,8 +366,9 @@ create_lab() {
 	rm -rf "$LAB_DIR/run" "$LAB_DIR/tls" "$SECRETS" "$LAB_DIR/conf"
 	setup_run
 	LISTEN=$(python3 "$HERE/labutil.py" addrs | sed 's/ /, /g')
-	read -r SRC_IMAP SRC_IMAPS DST_IMAP DST_IMAPS LEGACY_IMAP LEGACY_IMAPS PG_PORT \
-		<<<"$(python3 "$HERE/labutil.py" ports 7)"
+	local ports
+	ports=$(python3 "$HERE/labutil.py" ports 7) || die "no free ports for the lab"
+	read -r SRC_IMAP SRC_IMAPS DST_IMAP DST_IMAPS LEGACY_IMAP LEGACY_IMAPS PG_PORT <<<"$ports"
 	make_tls
 	LAB_USERS=${LAB_USERS:-12}
 	init_pg
@@ -372,16 +385,17 @@ create_lab() {
 }
 
 cmd_up() {
-	local side want=${LAB_USERS:-}
+	local side
 	if [ -f "$ENVF" ] && cmd_status >/dev/null 2>&1; then
-		if [ -n "$want" ] && [ "$want" -gt "$LAB_USERS" ]; then ensure_accounts "$want"; write_env; fi
+		# cmd_status loaded lab.conf, raised to the requested count if larger.
+		ensure_accounts "$LAB_USERS"
+		write_env
 		cat "$ENVF"
 		return 0
 	fi
 	trap 'say "up failed, stopping the lab (logs: $RUN/log)"; stop_all' EXIT
 	[ -f "$CONF" ] || create_lab
 	load_conf
-	[ -n "$want" ] && [ "$want" -gt "$LAB_USERS" ] && LAB_USERS=$want
 	ensure_accounts "$LAB_USERS"
 	start_pg
 	for side in $SIDES; do write_dovecot_conf "$side" && start_dovecot "$side"; done

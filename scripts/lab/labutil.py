@@ -2,12 +2,14 @@
 """Small helpers for scripts/lab.sh (stdlib only).
 
   labutil.py ports N                     print N free TCP ports, free on every lab address
+                                         (in LAB_PORT_RANGE=LOW-HIGH if set, else 20000-31999)
   labutil.py addrs                       print the loopback addresses the lab listens on
   labutil.py render TEMPLATE KEY=VAL...  print TEMPLATE with every @KEY@ replaced
   labutil.py wait-imap PORT SECS         wait until an IMAP server greets on 127.0.0.1:PORT
   labutil.py probe-imap PORT [CAFILE]    one greeting check (TLS verified against CAFILE if given)
 """
 
+import os
 import random
 import socket
 import ssl
@@ -15,8 +17,25 @@ import sys
 import time
 
 # Ports are picked below the kernel's ephemeral range, so that client connections made
-# while a server is being restarted cannot steal its port.
+# while a server is being restarted cannot steal its port. LAB_PORT_RANGE=LOW-HIGH (both
+# included) confines them, e.g. to what a firewall or a shared machine allots this lab.
 PORT_LOW, PORT_HIGH = 20000, 32000
+
+
+def port_range():
+    """(low, high) with high excluded, from LAB_PORT_RANGE or the default."""
+    spec = os.environ.get("LAB_PORT_RANGE", "").strip()
+    if not spec:
+        return PORT_LOW, PORT_HIGH
+    low, sep, high = spec.partition("-")
+    try:
+        low, high = int(low), int(high)
+    except ValueError:
+        low = high = -1
+    if not sep or not 1024 <= low <= high <= 65535:
+        sys.exit("labutil: LAB_PORT_RANGE=%r: give LOW-HIGH, two ports from 1024 to 65535 "
+                 "(e.g. 21000-21999)" % spec)
+    return low, high + 1
 
 
 def lab_addrs():
@@ -50,15 +69,17 @@ def port_free(port, addrs):
 
 def free_ports(n):
     addrs = lab_addrs()
-    start = random.SystemRandom().randrange(PORT_LOW, PORT_HIGH)
+    low, high = port_range()
+    start = random.SystemRandom().randrange(low, high)
     found = []
-    for i in range(PORT_HIGH - PORT_LOW):
-        port = PORT_LOW + (start - PORT_LOW + i) % (PORT_HIGH - PORT_LOW)
+    for i in range(high - low):
+        port = low + (start - low + i) % (high - low)
         if port_free(port, addrs):
             found.append(port)
             if len(found) == n:
                 return found
-    sys.exit("labutil: no %d free ports in %d-%d" % (n, PORT_LOW, PORT_HIGH))
+    sys.exit("labutil: no %d free ports in %d-%d (LAB_PORT_RANGE gives another range)"
+             % (n, low, high - 1))
 
 
 def render(template, pairs):
