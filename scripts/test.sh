@@ -56,10 +56,51 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 suppressions=$top/tests/tsan.supp}
 touch "$builddir/.check-start"
 if [ -n "$tests" ]; then
-	(cd "$builddir" && make -k check TESTS="$tests" >check.out 2>&1)
+	(cd "$builddir" && exec make -k check TESTS="$tests" >check.out 2>&1) &
 else
-	(cd "$builddir" && make -k check >check.out 2>&1)
+	(cd "$builddir" && exec make -k check >check.out 2>&1) &
 fi
+make_pid=$!
+
+# One line per test program as it finishes: automake's driver creates NAME.log when the program
+# starts and NAME.trs when it ends, so a poll of both gives each program's verdict and time.
+declare -A started=() reported=()
+report_finished() {
+	local f name now trs p n_pass n_fail n_skip verdict took
+	now=$(date +%s.%N)
+	while IFS= read -r f; do
+		name=${f#"$builddir"/}
+		name=${name%.log}
+		[ -n "${started[$name]:-}" ] || started[$name]=$now
+	done < <(find "$builddir/tests" -name '*.log' -newer "$builddir/.check-start" 2>/dev/null)
+	while IFS= read -r trs; do
+		name=${trs#"$builddir"/}
+		name=${name%.trs}
+		[ -z "${reported[$name]:-}" ] || continue
+		reported[$name]=1
+		n_pass=0 n_fail=0 n_skip=0
+		while IFS= read -r p; do
+			case "$p" in
+			":test-result: PASS"* | ":test-result: XFAIL"*) n_pass=$((n_pass + 1)) ;;
+			":test-result: FAIL"* | ":test-result: ERROR"* | ":test-result: XPASS"*) n_fail=$((n_fail + 1)) ;;
+			":test-result: SKIP"*) n_skip=$((n_skip + 1)) ;;
+			esac
+		done <"$trs"
+		verdict=PASS
+		[ "$n_pass" -eq 0 ] && [ "$n_skip" -gt 0 ] && verdict=SKIP
+		[ "$n_fail" -gt 0 ] && verdict=FAIL
+		took=$(awk -v a="${started[$name]:-$now}" -v b="$now" 'BEGIN { printf "%.1f", b - a }')
+		printf '%-4s %-40s %4d passed %3d failed %3d skipped %7s s\n' "$verdict" "$name" \
+			"$n_pass" "$n_fail" "$n_skip" "$took"
+	done < <(find "$builddir/tests" -name '*.trs' -newer "$builddir/.check-start" 2>/dev/null | sort)
+}
+say "running the tests: one line per test program as it finishes (make check log: $builddir/check.out)"
+while kill -0 "$make_pid" 2>/dev/null; do
+	report_finished
+	sleep 0.3
+done
+wait "$make_pid" || true
+report_finished
 
 # Count every TAP test point automake recorded (.trs), not the per-program summary.
 passed=0 failed=0 skipped=0
