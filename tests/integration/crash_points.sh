@@ -1,6 +1,8 @@
 #!/bin/sh
 # crash_points: SIGKILL at chosen points of one run of 2 accounts, each time started again with
 # the same command, then finished; every account must be exact and the ledger consistent.
+# The failpoint steps (3 and 4) come first, while the whole corpus is still to be copied: under
+# load the other steps copy more before their kill, and could leave no large message behind.
 #   1. during logins and folder creation (0-200 ms after the first claim);
 #   2. a dead engine's connection slots: with --max-conns-per-host 2, the restarted process must
 #      make progress within the lease (+10 s), not wait for the dead engine's registration;
@@ -32,49 +34,6 @@ diag "$total source messages in $FL_USERS"
 ARGS="--lease 3000 --workers 2 --retry-base 200 --retry-cap 1000"
 attempts() { fl_num "select count(*) from job_attempt"; }
 killit() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-
-# ---- 1. logins and folder creation -----------------------------------------------------------
-a0=$(attempts)
-# shellcheck disable=SC2086
-fl_run_bg $ARGS --max-conns-per-host 64
-pid=$FL_PID
-t0=$SECONDS
-while fl_alive "$pid" && [ "$(attempts)" -le "$a0" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.02; done
-fl_msleep "$(fl_rand 0 200)"
-killit "$pid"
-n=$(fl_copied)
-folders=$(fl_num "select count(*) from folder")
-if [ "$n" -eq 0 ]; then ok "1: killed during logins or folder creation ($folders folders known, no message recorded)"
-else ok "1: killed early ($n messages already recorded, $folders folders)"; fi
-
-# ---- 2. the dead engine's connection slots ----------------------------------------------------
-# (the slots the process of step 1 may hold are removed by hand first: this step kills its own)
-fl_sql "delete from conn_slot" >/dev/null
-# shellcheck disable=SC2086
-fl_run_bg $ARGS --max-conns-per-host 2
-pid=$FL_PID
-before=$(fl_copied)
-t0=$SECONDS
-while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 30 ]; do sleep 0.05; done
-killit "$pid"
-slots=$(fl_num "select count(*) from conn_slot")
-before=$(fl_copied)
-# shellcheck disable=SC2086
-fl_run_bg $ARGS --max-conns-per-host 2
-pid=$FL_PID
-t0=$SECONDS
-while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.1; done
-waited=$((SECONDS - t0))
-if [ "$(fl_copied)" -gt "$before" ] && [ $waited -le 13 ]; then
-	ok "2: after kill -9 the restarted process copies again within $waited s (lease 3 s)"
-else
-	not_ok "2: after kill -9 the restarted process copies again within the lease + 10 s (nothing after $waited s)"
-	diag "$slots connection slots were held when the process died: a dead engine's slots are kept until its"
-	diag "registration expires (ENGINE_TTL_MS, 90 s), whatever --lease says"
-fi
-killit "$pid"
-# The slots of the dead engines are removed by hand so that the rest of the test is not blocked.
-fl_sql "delete from conn_slot" >/dev/null
 
 # ---- 3. halfway through the APPEND of a large message --------------------------------------------
 # IMAPFLEET_FAILPOINT=mid-append: the process kills itself when half of a body of 64 KB or more has
@@ -123,6 +82,49 @@ else
 	fi
 	sleep 4 # the lease of the killed engine
 fi
+
+# ---- 1. logins and folder creation -----------------------------------------------------------
+a0=$(attempts)
+# shellcheck disable=SC2086
+fl_run_bg $ARGS --max-conns-per-host 64
+pid=$FL_PID
+t0=$SECONDS
+while fl_alive "$pid" && [ "$(attempts)" -le "$a0" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.02; done
+fl_msleep "$(fl_rand 0 200)"
+killit "$pid"
+n=$(fl_copied)
+folders=$(fl_num "select count(*) from folder")
+if [ "$n" -eq 0 ]; then ok "1: killed during logins or folder creation ($folders folders known, no message recorded)"
+else ok "1: killed early ($n messages already recorded, $folders folders)"; fi
+
+# ---- 2. the dead engine's connection slots ----------------------------------------------------
+# (the slots the process of step 1 may hold are removed by hand first: this step kills its own)
+fl_sql "delete from conn_slot" >/dev/null
+# shellcheck disable=SC2086
+fl_run_bg $ARGS --max-conns-per-host 2
+pid=$FL_PID
+before=$(fl_copied)
+t0=$SECONDS
+while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 30 ]; do sleep 0.05; done
+killit "$pid"
+slots=$(fl_num "select count(*) from conn_slot")
+before=$(fl_copied)
+# shellcheck disable=SC2086
+fl_run_bg $ARGS --max-conns-per-host 2
+pid=$FL_PID
+t0=$SECONDS
+while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.1; done
+waited=$((SECONDS - t0))
+if [ "$(fl_copied)" -gt "$before" ] && [ $waited -le 13 ]; then
+	ok "2: after kill -9 the restarted process copies again within $waited s (lease 3 s)"
+else
+	not_ok "2: after kill -9 the restarted process copies again within the lease + 10 s (nothing after $waited s)"
+	diag "$slots connection slots were held when the process died: a dead engine's slots are kept until its"
+	diag "registration expires (ENGINE_TTL_MS, 90 s), whatever --lease says"
+fi
+killit "$pid"
+# The slots of the dead engines are removed by hand so that the rest of the test is not blocked.
+fl_sql "delete from conn_slot" >/dev/null
 
 # ---- the same command finishes the run --------------------------------------------------------
 t0=$SECONDS

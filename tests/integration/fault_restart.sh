@@ -1,8 +1,9 @@
 #!/bin/sh
-# fault_restart: the lab's servers restart under a running migration of 3 accounts (one worker,
-# so that the run lasts long enough): PostgreSQL at ~8 % of the messages, the destination
-# Dovecot at ~15 %, the source Dovecot at ~25 % (each restart returns once the server answers;
-# copying stalls meanwhile, so the next one still comes mid-run). The run should ride through all three
+# fault_restart: the lab's servers restart under a running migration of 3 accounts: PostgreSQL at
+# ~5 % of the messages, the destination Dovecot at ~10 %, the source Dovecot at ~15 % (each
+# restart returns once the server answers). The run must still be going at the third restart
+# however slow the machine is: one worker, and the source is reached through a faultproxy that
+# pauses 15 ms before each of the server's chunks, so that copying cannot outrun the restarts. The run should ride through all three
 # (connections fail, accounts are retried with backoff, the state connection is re-established);
 # if it does not, the same command is run again. Either way it must end exact.
 # NOTE: this restarts the SHARED lab servers: other tests running at the same moment see their
@@ -16,7 +17,8 @@ fl_init fault_restart user17 user19 user24
 LAB=${top_srcdir:-.}/scripts/lab.sh
 plan 11
 
-fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
+fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS" --seed 7 --stall-ms 15 --stall-prob 1
+fl_csv "$FL_WORK/accounts.csv" "$SRCPROXY" "$LAB_DST_IMAPS"
 fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
 total=$(fl_src_total) || bail "cannot count the source messages"
 [ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
@@ -27,7 +29,7 @@ ARGS="--workers 1 --lease 5000 --retry-base 200 --retry-cap 2000 --max-attempts 
 fl_run_bg $ARGS
 pid=$FL_PID
 restarted=""
-for step in "pg 8" "dst 15" "src 25"; do
+for step in "pg 5" "dst 10" "src 15"; do
 	set -- $step
 	target=$(( total * $2 / 100 ))
 	t0=$SECONDS
