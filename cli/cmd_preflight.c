@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "engine/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -51,12 +52,12 @@ static int uint_arg(const char *name, const char *v, uint64_t max, unsigned *out
 
 static int takes_value(const char *a)
 {
-	static const char *const valued[] = {"--folder",  "--include",	 "--exclude",  "--maxsize",
-					     "--maxage",  "--minage",	 "--batch",    "--cafile1",
-					     "--cafile2", "--authuser1", "--authuser2"};
+	static const char *const valued[] = {"--cafile1", "--cafile2", "--authuser1", "--authuser2"};
 
 	if (strchr(a, '='))
 		return 0;
+	if (engine_opts_takes_value(a))
+		return 1;
 	for (size_t i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
 		if (strcmp(a, valued[i]) == 0)
 			return 1;

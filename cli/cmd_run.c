@@ -121,11 +121,8 @@ static int run_common(int argc, char **argv, int worker)
 				break;
 			acct_argv[nacct++] = argv[i];
 			if (v && strncmp(v, "--", 2) != 0 && strchr(a, '=') == NULL &&
-			    (!strcmp(a, "--folder") || !strcmp(a, "--include") || !strcmp(a, "--exclude") ||
-			     !strcmp(a, "--cafile1") || !strcmp(a, "--cafile2") || !strcmp(a, "--authuser1") ||
-			     !strcmp(a, "--authuser2") ||
-			     !strcmp(a, "--maxsize") || !strcmp(a, "--maxage") || !strcmp(a, "--minage") ||
-			     !strcmp(a, "--batch")))
+			    (engine_opts_takes_value(a) || !strcmp(a, "--cafile1") || !strcmp(a, "--cafile2") ||
+			     !strcmp(a, "--authuser1") || !strcmp(a, "--authuser2")))
 				acct_argv[nacct++] = argv[++i];
 		} else if (!worker && !cfg.accounts_path) {
 			cfg.accounts_path = a;

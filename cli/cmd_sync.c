@@ -32,6 +32,8 @@ static void sync_usage(FILE *out)
 		"account options:\n"
 		"  --folder F  --include RE  --exclude RE  --maxsize N[K|M|G]  --maxage D  --minage D\n"
 		"  --dry  --justlogin  --justfolders  --delete2  --dedupe-existing  --noautomap  --nosubscribe\n"
+		"folder rules (see imapfleet(1), FOLDER RULES):\n"
+		"  --f1f2 SRC=DST  --regextrans2 's/REGEX/REPLACEMENT/[gi]'  --subfolder2 NAME  --casefold2\n"
 		"state:\n"
 		"  --state URL       PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or ./.imapfleet/pg)\n"
 		"  --no-state        keep nothing: find what is already copied by message identity instead\n"
@@ -136,11 +138,7 @@ int cli_cmd_sync(int argc, char **argv)
 		} else {
 			rest[nrest++] = argv[i];
 			/* Account options that take a value keep it with them. */
-			if (i + 1 < argc && strchr(argv[i], '=') == NULL &&
-			    (strcmp(argv[i], "--folder") == 0 || strcmp(argv[i], "--include") == 0 ||
-			     strcmp(argv[i], "--exclude") == 0 || strcmp(argv[i], "--maxsize") == 0 ||
-			     strcmp(argv[i], "--maxage") == 0 || strcmp(argv[i], "--minage") == 0 ||
-			     strcmp(argv[i], "--batch") == 0))
+			if (i + 1 < argc && strchr(argv[i], '=') == NULL && engine_opts_takes_value(argv[i]))
 				rest[nrest++] = argv[++i];
 		}
 	}

@@ -1083,15 +1083,7 @@ static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err
 	sns.delim = e->src_ns.delim;
 	dns.prefix = e->dst_ns.prefix;
 	dns.delim = e->dst_ns.delim;
-	memset(&filt, 0, sizeof(filt));
-	filt.folders = e->o->folders;
-	filt.nfolders = e->o->nfolders;
-	filt.include = e->o->include;
-	filt.ninclude = e->o->ninclude;
-	filt.exclude = e->o->exclude;
-	filt.nexclude = e->o->nexclude;
-	filt.automap = e->o->automap;
-	filt.skip_virtual = 1;
+	engine_opts_folder_filter(e->o, &filt);
 	rc = folder_map_plan(sf, sl.n, &sns, df, dl.n, &dns, &filt, plan, err);
 out:
 	xfree(&sf);
@@ -1176,11 +1168,13 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 		struct fleet_err ferr;
 
 		refused[i] = 0;
-		if (fe->note && strcmp(fe->src_name, fe->dst_name) != 0)
+		if (fe->collision)
+			log_warn("folder %s -> %s (%s)", fe->src_name, fe->dst_name, fe->note);
+		else if (fe->note && *fe->src_name && strcmp(fe->src_name, fe->dst_name) != 0)
 			log_info("folder %s -> %s (%s)", fe->src_name, fe->dst_name, fe->note);
 		else if (fe->note)
-			log_debug("folder %s (%s)", fe->src_name, fe->note);
-		if (fe->exists_on_dst || fe->noselect)
+			log_debug("folder %s (%s)", fe->dst_name, fe->note);
+		if (fe->exists_on_dst || (fe->noselect && !fe->create_parent))
 			continue;
 		if (e->o->dry) {
 			log_info("dry run: would create folder %s", fe->dst_name);

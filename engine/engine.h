@@ -43,6 +43,12 @@ struct engine_opts {
 	size_t ninclude;
 	const char **exclude;   /* --exclude REGEX */
 	size_t nexclude;
+	const char **f1f2;      /* --f1f2 SRC=DST (repeatable): exact folder renames */
+	size_t nf1f2;
+	const char **regextrans2; /* --regextrans2 's/REGEX/REPLACEMENT/[gi]' (repeatable, in order) */
+	size_t nregextrans2;
+	const char *subfolder2; /* --subfolder2 NAME: the whole tree under one destination folder */
+	int casefold2;          /* --casefold2: the destination ignores case in folder names */
 	uint64_t maxsize;       /* --maxsize BYTES: larger messages are skipped and reported (0 = none) */
 	unsigned maxage_days;   /* --maxage D: only messages younger than D days (0 = none) */
 	unsigned minage_days;   /* --minage D: only messages older than D days */
@@ -63,6 +69,14 @@ struct engine_opts {
 void engine_opts_init(struct engine_opts *o);
 int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet_err *err);
 void engine_opts_release(struct engine_opts *o);
+
+/* 1 when the account option `name` (no "=value") takes the next argument as its value. */
+int engine_opts_takes_value(const char *name);
+
+/* The folder filter and rename rules of these options, for folder_map_plan(): preflight, run,
+ * sync and verify plan folders through this one function so that they agree. Borrows from o. */
+struct fm_filter;
+void engine_opts_folder_filter(const struct engine_opts *o, struct fm_filter *filter);
 
 /* One failure worth reporting (a message or a folder). */
 struct engine_failure {

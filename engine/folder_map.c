@@ -1,6 +1,8 @@
 #include "engine/folder_map.h"
 
+#include <ctype.h>
 #include <regex.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +98,198 @@ char *folder_map_translate(const char *src_name, const struct fm_namespace *src,
 	return fleet_buf_detach(&out, NULL);
 }
 
+/* ---- rename rules ---------------------------------------------------------------------------------- */
+
+struct folder_map_rule {
+	regex_t re;
+	char *repl;  /* as written, escapes resolved at apply time */
+	int global;
+};
+
+static int rule_error(struct fleet_err *err, const char *text, const char *why)
+{
+	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+			     "--regextrans2 '%s': %s (the form is 's/REGEX/REPLACEMENT/[gi]', POSIX extended "
+			     "regular expressions)",
+			     text, why);
+}
+
+/* Copies one part of s/../../ up to the unescaped delimiter; "\<delim>" becomes the delimiter.
+ * Returns the position after the delimiter, or NULL when it is missing. */
+static const char *rule_part(const char *p, char delim, struct fleet_buf *out)
+{
+	for (; *p; p++) {
+		if (*p == '\\' && p[1] == delim) {
+			fleet_buf_append(out, &delim, 1);
+			p++;
+			continue;
+		}
+		if (*p == '\\' && p[1]) {
+			fleet_buf_append(out, p, 2);
+			p++;
+			continue;
+		}
+		if (*p == delim)
+			return p + 1;
+		fleet_buf_append(out, p, 1);
+	}
+	return NULL;
+}
+
+int folder_map_rule_compile(const char *text, struct folder_map_rule **out, struct fleet_err *err)
+{
+	struct fleet_buf pat = FLEET_BUF_INIT(64 * 1024), repl = FLEET_BUF_INIT(64 * 1024);
+	struct folder_map_rule *r;
+	const char *p;
+	char delim;
+	int cflags = REG_EXTENDED, global = 0, maxref = 0;
+
+	*out = NULL;
+	if (!text || text[0] != 's' || !text[1] || isalnum((unsigned char)text[1]) || text[1] == '\\' ||
+	    isspace((unsigned char)text[1]))
+		return rule_error(err, text ? text : "", "it does not begin with s and a delimiter");
+	delim = text[1];
+	p = rule_part(text + 2, delim, &pat);
+	if (p)
+		p = rule_part(p, delim, &repl);
+	if (!p) {
+		fleet_buf_release(&pat);
+		fleet_buf_release(&repl);
+		return rule_error(err, text, "the closing delimiter is missing");
+	}
+	for (; *p; p++) {
+		const char *why = NULL;
+
+		if (*p == 'g')
+			global = 1;
+		else if (*p == 'i')
+			cflags |= REG_ICASE;
+		else if (*p == 'e')
+			why = "the e flag (code evaluation) is not supported";
+		else
+			why = "unknown flag after the last delimiter (only g and i)";
+		if (why) {
+			fleet_buf_release(&pat);
+			fleet_buf_release(&repl);
+			return rule_error(err, text, why);
+		}
+	}
+	/* Perl's \d is not POSIX; glibc would read it as a plain 'd' and the rule would quietly never match. */
+	for (const char *q = fleet_buf_cstr(&pat); *q; q++) {
+		if (*q == '\\' && (q[1] == 'd' || q[1] == 'D')) {
+			fleet_buf_release(&pat);
+			fleet_buf_release(&repl);
+			return rule_error(err, text, "\\d is Perl, not POSIX: write [0-9]");
+		}
+		if (*q == '\\' && q[1])
+			q++;
+	}
+	for (const char *q = fleet_buf_cstr(&repl); *q; q++) {
+		if ((*q == '\\' || *q == '$') && q[1] >= '0' && q[1] <= '9' && q[1] - '0' > maxref)
+			maxref = q[1] - '0';
+		if (*q == '\\' && q[1])
+			q++;
+	}
+	r = xcalloc(1, sizeof(*r));
+	if (regcomp(&r->re, fleet_buf_cstr(&pat), cflags) != 0) {
+		xfree(&r);
+		fleet_buf_release(&pat);
+		fleet_buf_release(&repl);
+		return rule_error(err, text, "the regular expression does not compile");
+	}
+	fleet_buf_release(&pat);
+	if ((size_t)maxref > r->re.re_nsub) {
+		regfree(&r->re);
+		xfree(&r);
+		fleet_buf_release(&repl);
+		return rule_error(err, text, "the replacement refers to a group the expression does not have");
+	}
+	r->repl = fleet_buf_detach(&repl, NULL);
+	if (!r->repl)
+		r->repl = xstrdup("");
+	r->global = global;
+	*out = r;
+	return 0;
+}
+
+/* Appends the replacement with \N / $N / ${N} expanded from the match m of subject s. */
+static void rule_expand(const struct folder_map_rule *r, const char *s, const regmatch_t *m, struct fleet_buf *out)
+{
+	for (const char *q = r->repl; *q; q++) {
+		int n = -1;
+
+		if (*q == '\\' && q[1] >= '0' && q[1] <= '9') {
+			n = *++q - '0';
+		} else if (*q == '$' && q[1] >= '1' && q[1] <= '9') {
+			n = *++q - '0';
+		} else if (*q == '$' && q[1] == '{' && q[2] >= '1' && q[2] <= '9' && q[3] == '}') {
+			n = q[2] - '0';
+			q += 3;
+		} else if (*q == '\\' && q[1]) {
+			fleet_buf_append(out, ++q, 1); /* \\ \$ and any other escaped character: itself */
+			continue;
+		} else {
+			fleet_buf_append(out, q, 1);
+			continue;
+		}
+		if (m[n].rm_so >= 0)
+			fleet_buf_append(out, s + m[n].rm_so, (size_t)(m[n].rm_eo - m[n].rm_so));
+	}
+}
+
+char *folder_map_rule_apply(const struct folder_map_rule *r, const char *name)
+{
+	struct fleet_buf out = FLEET_BUF_INIT(64 * 1024);
+	size_t len = strlen(name), pos = 0;
+
+	while (pos <= len) {
+		regmatch_t m[10];
+
+		if (regexec(&r->re, name + pos, 10, m, pos ? REG_NOTBOL : 0) != 0)
+			break;
+		/* offsets relative to name + pos */
+		fleet_buf_append(&out, name + pos, (size_t)m[0].rm_so);
+		rule_expand(r, name + pos, m, &out);
+		if (m[0].rm_eo == m[0].rm_so) { /* an empty match: step over one character */
+			if (pos + (size_t)m[0].rm_eo < len)
+				fleet_buf_append(&out, name + pos + m[0].rm_eo, 1);
+			pos += (size_t)m[0].rm_eo + 1;
+		} else {
+			pos += (size_t)m[0].rm_eo;
+		}
+		if (!r->global)
+			break;
+	}
+	if (pos < len)
+		fleet_buf_append_str(&out, name + pos);
+	{
+		char *res = fleet_buf_detach(&out, NULL);
+
+		return res ? res : xstrdup("");
+	}
+}
+
+void folder_map_rule_free(struct folder_map_rule **r)
+{
+	if (!*r)
+		return;
+	regfree(&(*r)->re);
+	xfree(&(*r)->repl);
+	xfree(r);
+}
+
+int folder_map_f1f2_check(const char *text, struct fleet_err *err)
+{
+	const char *eq = text ? strchr(text, '=') : NULL;
+
+	if (!eq || eq == text || !eq[1])
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+				     "--f1f2 '%s': the form is SRC=DST (source folder as the source lists it, "
+				     "destination folder as the destination will name it)",
+				     text ? text : "");
+	return 0;
+}
+
 static int compile_all(const char *const *pats, size_t n, regex_t **out, struct fleet_err *err)
 {
 	*out = n ? xcalloc(n, sizeof(regex_t)) : NULL;
@@ -144,33 +338,28 @@ static const struct fm_folder *dst_with_role(const struct fm_folder *dst, size_t
 	return NULL;
 }
 
-/* 1 when a source folder other than src[self] lands on `name` by plain translation: such a
- * folder has the better claim to that destination folder than a role guessed from a name. */
-static int natural_target_of_another(const struct fm_folder *src, size_t nsrc, size_t self,
-				     const struct fm_namespace *src_ns, const struct fm_namespace *dst_ns,
-				     const char *name)
+/* Names equal on the destination: exactly, or without case (ASCII letters) on a destination
+ * that ignores case. INBOX is INBOX in any case everywhere. */
+static int same_name(const char *a, const char *b, int casefold)
 {
-	for (size_t i = 0; i < nsrc; i++) {
-		char *t;
-		int same;
-
-		if (i == self || src[i].noselect)
-			continue;
-		t = folder_map_translate(src[i].name, src_ns, dst_ns, NULL);
-		same = strcmp(t, name) == 0;
-		xfree(&t);
-		if (same)
-			return 1;
-	}
-	return 0;
+	if (is_inbox(a) || is_inbox(b))
+		return is_inbox(a) && is_inbox(b);
+	return casefold ? fleet_strcaseeq(a, b) : strcmp(a, b) == 0;
 }
 
-static const struct fm_folder *dst_find(const struct fm_folder *dst, size_t ndst, const char *name)
+/* The destination folder of that name; on a case-insensitive destination the exact spelling is
+ * preferred, another spelling taken when it is the only one. */
+static const struct fm_folder *dst_find(const struct fm_folder *dst, size_t ndst, const char *name, int casefold)
 {
-	for (size_t i = 0; i < ndst; i++)
+	const struct fm_folder *loose = NULL;
+
+	for (size_t i = 0; i < ndst; i++) {
 		if (strcmp(dst[i].name, name) == 0 || (is_inbox(name) && is_inbox(dst[i].name)))
 			return &dst[i];
-	return NULL;
+		if (!loose && casefold && same_name(dst[i].name, name, 1))
+			loose = &dst[i];
+	}
+	return loose;
 }
 
 /* Parents before children: a name sorts after every proper prefix of it. Depth first, then name.
@@ -197,21 +386,263 @@ static int entry_cmp(const void *a, const void *b, void *arg)
 	return strcmp(x->dst_name, y->dst_name);
 }
 
+struct plan_ctx {
+	const struct fm_filter *filter;
+	const struct fm_namespace *src_ns, *dst_ns;
+	struct folder_map_rule **rules; /* filter->regextrans2, compiled */
+};
+
+static void note_add(char **note, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_add(char **note, const char *fmt, ...)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(16 * 1024);
+	va_list ap;
+
+	if (*note) {
+		fleet_buf_append_str(&b, *note);
+		fleet_buf_append_str(&b, "; ");
+	}
+	va_start(ap, fmt);
+	(void)fleet_buf_vappendf(&b, fmt, ap);
+	va_end(ap);
+	xfree(note);
+	*note = fleet_buf_detach(&b, NULL);
+}
+
+/* The --f1f2 destination of a source folder, or NULL. */
+static const char *f1f2_target(const struct fm_filter *filter, const char *src_name)
+{
+	for (size_t i = 0; i < filter->nf1f2; i++) {
+		const char *eq = strchr(filter->f1f2[i], '=');
+		size_t n = eq ? (size_t)(eq - filter->f1f2[i]) : 0;
+
+		if (!eq)
+			continue;
+		if ((strlen(src_name) == n && strncmp(filter->f1f2[i], src_name, n) == 0) ||
+		    (is_inbox(src_name) && n == 5 && fleet_strncaseeq(filter->f1f2[i], "INBOX", 5)))
+			return eq + 1;
+	}
+	return NULL;
+}
+
+/* Plain translation, then --regextrans2 in order, then --subfolder2. *changed: a rule renamed it. */
+static char *ruled_name(const struct plan_ctx *c, const char *src_name, char **note, int *changed)
+{
+	const struct fm_filter *filter = c->filter;
+	char *name = folder_map_translate(src_name, c->src_ns, c->dst_ns, note);
+
+	*changed = 0;
+	for (size_t i = 0; i < filter->nregextrans2; i++) {
+		char *t = folder_map_rule_apply(c->rules[i], name);
+
+		if (strcmp(t, name) != 0) {
+			*changed = 1;
+			note_add(note, "renamed by --regextrans2 '%s'", filter->regextrans2[i]);
+		}
+		xfree(&name);
+		name = t;
+	}
+	if (filter->subfolder2 && *filter->subfolder2) {
+		const char *pfx = c->dst_ns->prefix ? c->dst_ns->prefix : "";
+		size_t plen = strlen(pfx);
+		const char *rest = (plen && strncmp(name, pfx, plen) == 0 && name[plen]) ? name + plen : name;
+		char d = c->dst_ns->delim ? c->dst_ns->delim : '/';
+		char *t = is_inbox(name) ? xasprintf("%s%s", pfx, filter->subfolder2)
+					 : xasprintf("%s%s%c%s", pfx, filter->subfolder2, d, rest);
+
+		xfree(&name);
+		name = t;
+		*changed = 1;
+		note_add(note, "under --subfolder2 '%s'", filter->subfolder2);
+	}
+	return name;
+}
+
+/* 1 when a source folder other than src[self] lands on `name` by its plain (ruled) name: such a
+ * folder has the better claim to that destination folder than a role guessed from a name. */
+static int natural_target_of_another(const struct plan_ctx *c, const struct fm_folder *src, size_t nsrc, size_t self,
+				     const char *name)
+{
+	for (size_t i = 0; i < nsrc; i++) {
+		char *t, *note = NULL;
+		int same, changed;
+
+		if (i == self || src[i].noselect)
+			continue;
+		t = ruled_name(c, src[i].name, &note, &changed);
+		same = same_name(t, name, c->filter->casefold);
+		xfree(&t);
+		xfree(&note);
+		if (same)
+			return 1;
+	}
+	return 0;
+}
+
+static int src_order_cmp(const void *a, const void *b, void *arg)
+{
+	const struct fm_entry *v = arg;
+	const struct fm_entry *x = &v[*(const size_t *)a], *y = &v[*(const size_t *)b];
+
+	if (is_inbox(x->src_name) != is_inbox(y->src_name))
+		return is_inbox(x->src_name) ? -1 : 1;
+	if (x->by_rule != y->by_rule)
+		return x->by_rule - y->by_rule;
+	return strcmp(x->src_name, y->src_name);
+}
+
+/* Replaces the leading `old` of every destination name below it (old + delim) by `new_name`. */
+static void move_children(struct fm_plan *plan, const char *old, const char *new_name, char delim)
+{
+	size_t ol = strlen(old);
+
+	for (size_t i = 0; i < plan->n; i++) {
+		char *dn = plan->entries[i].dst_name;
+
+		if (strncmp(dn, old, ol) == 0 && dn[ol] == delim) {
+			plan->entries[i].dst_name = xasprintf("%s%s", new_name, dn + ol);
+			xfree(&dn);
+		}
+	}
+}
+
+/* Never two source folders in one destination folder: the first in source order keeps the name,
+ * the later ones get " (2)", " (3)" ... (their subfolders move with them). */
+static void resolve_collisions(struct fm_plan *plan, int casefold, char delim)
+{
+	size_t *ord;
+
+	if (plan->n < 2)
+		return;
+	ord = xcalloc(plan->n, sizeof(*ord));
+	for (size_t i = 0; i < plan->n; i++)
+		ord[i] = i;
+	qsort_r(ord, plan->n, sizeof(*ord), src_order_cmp, plan->entries);
+	for (size_t k = 0; k < plan->n; k++) {
+		struct fm_entry *e = &plan->entries[ord[k]];
+		const struct fm_entry *other = NULL;
+		char *cand = NULL;
+
+		if (e->noselect)
+			continue;
+		for (size_t m = 0; m < k && !other; m++) {
+			const struct fm_entry *o = &plan->entries[ord[m]];
+
+			if (!o->noselect && same_name(o->dst_name, e->dst_name, casefold))
+				other = o;
+		}
+		if (!other)
+			continue;
+		for (int sfx = 2;; sfx++) {
+			int taken = 0;
+
+			xfree(&cand);
+			cand = xasprintf("%s (%d)", e->dst_name, sfx);
+			for (size_t m = 0; m < plan->n && !taken; m++)
+				taken = same_name(plan->entries[m].dst_name, cand, casefold);
+			if (!taken)
+				break;
+		}
+		if (strcmp(other->dst_name, e->dst_name) == 0)
+			note_add(&e->note, "'%s' goes to '%s' as well, and folders are never merged: renamed to '%s'",
+				 other->src_name, e->dst_name, cand);
+		else
+			note_add(&e->note,
+				 "'%s' differs only in case from '%s', which the destination does not tell apart "
+				 "(--casefold2): renamed to '%s'",
+				 e->dst_name, other->dst_name, cand);
+		move_children(plan, e->dst_name, cand, delim);
+		xfree(&e->dst_name);
+		e->dst_name = cand;
+		e->collision = 1;
+	}
+	xfree(&ord);
+}
+
+static struct fm_entry *plan_find(struct fm_plan *plan, const char *name, int casefold)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (same_name(plan->entries[i].dst_name, name, casefold))
+			return &plan->entries[i];
+	return NULL;
+}
+
+static struct fm_entry *plan_add(struct fm_plan *plan, size_t *alloc)
+{
+	struct fm_entry *e;
+
+	plan->entries = xgrow(plan->entries, sizeof(*plan->entries), plan->n + 1, alloc);
+	e = &plan->entries[plan->n++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+/* Every parent level of a destination name exists or is created first (Exchange does not create
+ * parents by itself). The personal prefix ("INBOX.") is not a level of its own here. */
+static void add_parents(struct fm_plan *plan, size_t *alloc, const struct fm_namespace *dst_ns, const struct fm_folder *dst,
+			size_t ndst, int casefold)
+{
+	const char *pfx = dst_ns->prefix ? dst_ns->prefix : "";
+	size_t plen = strlen(pfx), n = plan->n;
+
+	if (!dst_ns->delim)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char *name = xstrdup(plan->entries[i].dst_name);
+		size_t start = (plen && strncmp(name, pfx, plen) == 0) ? plen : 0;
+
+		for (char *p = name + start; *p; p++) {
+			struct fm_entry *pe;
+
+			if (*p != dst_ns->delim || p == name + start)
+				continue;
+			*p = '\0';
+			if (!is_inbox(name) && !dst_find(dst, ndst, name, casefold)) {
+				pe = plan_find(plan, name, casefold);
+				if (!pe) {
+					pe = plan_add(plan, alloc);
+					pe->src_name = xstrdup("");
+					pe->dst_name = xstrdup(name);
+					pe->noselect = 1;
+					pe->note = xasprintf("parent level of '%s', created first", plan->entries[i].dst_name);
+				}
+				if (pe->noselect)
+					pe->create_parent = 1;
+			}
+			*p = dst_ns->delim;
+		}
+		xfree(&name);
+	}
+}
+
 int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_namespace *src_ns,
 		    const struct fm_folder *dst, size_t ndst, const struct fm_namespace *dst_ns,
 		    const struct fm_filter *filter, struct fm_plan *plan, struct fleet_err *err)
 {
 	regex_t *inc = NULL, *exc = NULL;
 	size_t alloc = 0, skip_alloc = 0;
+	struct plan_ctx c;
+	char delim = dst_ns->delim ? dst_ns->delim : '/';
+	int cf = filter->casefold, rc = -1;
 
 	memset(plan, 0, sizeof(*plan));
+	c.filter = filter;
+	c.src_ns = src_ns;
+	c.dst_ns = dst_ns;
+	c.rules = xcalloc(filter->nregextrans2 ? filter->nregextrans2 : 1, sizeof(*c.rules));
+	for (size_t i = 0; i < filter->nregextrans2; i++)
+		if (folder_map_rule_compile(filter->regextrans2[i], &c.rules[i], err) < 0)
+			goto out;
+	for (size_t i = 0; i < filter->nf1f2; i++)
+		if (folder_map_f1f2_check(filter->f1f2[i], err) < 0)
+			goto out;
 	if (compile_all(filter->include, filter->ninclude, &inc, err) < 0)
-		return -1;
+		goto out;
 	if (compile_all(filter->exclude, filter->nexclude, &exc, err) < 0) {
 		for (size_t i = 0; i < filter->ninclude; i++)
 			regfree(&inc[i]);
 		xfree(&inc);
-		return -1;
+		goto out;
 	}
 
 	for (size_t i = 0; i < nsrc; i++) {
@@ -219,7 +650,9 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 		enum folder_role role = f->role;
 		struct fm_entry *e;
 		char *note = NULL;
-		char *dname;
+		char *dname = NULL;
+		const char *f1;
+		int by_rule = 0;
 
 		if (filter->nfolders) {
 			int wanted = 0;
@@ -244,75 +677,94 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 			add_skip(plan, &skip_alloc, f->name, "virtual folder (a view of mail kept in other folders)");
 			continue;
 		}
-		if (role == ROLE_NONE && filter->automap) {
-			const char *last = f->delim ? strrchr(f->name, f->delim) : NULL;
-			const char *base = last ? last + 1 : f->name;
-			char *translated = folder_map_translate(f->name, src_ns, dst_ns, NULL);
-			int top = strchr(translated + (dst_ns->prefix ? strlen(dst_ns->prefix) : 0),
-					 dst_ns->delim ? dst_ns->delim : '\x01') == NULL;
 
-			/* Only a top-level folder named "Sent Items" is the sent folder; "Projects/Sent" is not;
-			 * and a name never takes a role that a source folder holds by SPECIAL-USE, or that
-			 * an earlier name took: one folder per role, so the plan is stable between runs. */
-			if (top)
-				role = folder_role_from_name(base);
-			if (role != ROLE_NONE && role_claimed(src, nsrc, plan, role))
-				role = ROLE_NONE;
-			/* "INBOX.Entwuerfe" must not take the destination's "Drafts" when the source also has
-			 * "INBOX.Drafts", which lands there by its name: both would end in one folder. */
-			if (role != ROLE_NONE) {
+		f1 = f1f2_target(filter, f->name);
+		if (f1) {
+			dname = xstrdup(f1);
+			note = xasprintf("renamed by --f1f2");
+			by_rule = 1;
+		} else {
+			int changed;
+			char *pnote = NULL;
+			char *plain = ruled_name(&c, f->name, &pnote, &changed);
+			/* An explicit rule wins over a role guessed or announced. */
+			int automap = filter->automap && !changed && !(filter->subfolder2 && *filter->subfolder2);
+
+			if (role == ROLE_NONE && automap) {
+				const char *last = f->delim ? strrchr(f->name, f->delim) : NULL;
+				const char *base = last ? last + 1 : f->name;
+				int top = strchr(plain + (dst_ns->prefix ? strlen(dst_ns->prefix) : 0),
+						 dst_ns->delim ? dst_ns->delim : '\x01') == NULL;
+
+				/* Only a top-level folder named "Sent Items" is the sent folder; "Projects/Sent" is
+				 * not; and a name never takes a role that a source folder holds by SPECIAL-USE, or
+				 * that an earlier name took: one folder per role, so the plan is stable between runs. */
+				if (top)
+					role = folder_role_from_name(base);
+				if (role != ROLE_NONE && role_claimed(src, nsrc, plan, role))
+					role = ROLE_NONE;
+				/* "INBOX.Entwuerfe" must not take the destination's "Drafts" when the source also
+				 * has "INBOX.Drafts", which lands there by its name: both would end in one folder. */
+				if (role != ROLE_NONE) {
+					const struct fm_folder *d = dst_with_role(dst, ndst, role);
+
+					if (d && natural_target_of_another(&c, src, nsrc, i, d->name))
+						role = ROLE_NONE;
+				}
+			}
+			if (automap && role > ROLE_INBOX) {
 				const struct fm_folder *d = dst_with_role(dst, ndst, role);
 
-				if (d && natural_target_of_another(src, nsrc, i, src_ns, dst_ns, d->name))
-					role = ROLE_NONE;
+				if (d) {
+					dname = xstrdup(d->name);
+					note = xasprintf("%s folder mapped by role (SPECIAL-USE)", folder_role_name(role));
+				}
 			}
-			xfree(&translated);
+			/* A role target already taken by another source folder: this one keeps its name. */
+			for (size_t j = 0; dname && j < plan->n; j++) {
+				if (same_name(plan->entries[j].dst_name, dname, cf)) {
+					xfree(&dname);
+					xfree(&note);
+				}
+			}
+			if (!dname) {
+				dname = plain;
+				note = pnote;
+				by_rule = changed;
+				plain = NULL;
+				pnote = NULL;
+			}
+			xfree(&plain);
+			xfree(&pnote);
 		}
 
-		dname = NULL;
-		if (filter->automap && role > ROLE_INBOX) {
-			const struct fm_folder *d = dst_with_role(dst, ndst, role);
-
-			if (d) {
-				dname = xstrdup(d->name);
-				note = xasprintf("%s folder mapped by role (SPECIAL-USE)", folder_role_name(role));
-			}
-		}
-		if (!dname)
-			dname = folder_map_translate(f->name, src_ns, dst_ns, &note);
-
-		/* Two source folders must not land in one destination folder: the second keeps its name. */
-		for (size_t j = 0; j < plan->n; j++) {
-			if (strcmp(plan->entries[j].dst_name, dname) == 0) {
-				xfree(&dname);
-				xfree(&note);
-				dname = folder_map_translate(f->name, src_ns, dst_ns, &note);
-				break;
-			}
-		}
-
-		plan->entries = xgrow(plan->entries, sizeof(*plan->entries), plan->n + 1, &alloc);
-		e = &plan->entries[plan->n++];
-		memset(e, 0, sizeof(*e));
+		e = plan_add(plan, &alloc);
 		e->src_name = xstrdup(f->name);
 		e->dst_name = dname;
 		e->role = role;
 		e->noselect = f->noselect;
 		e->subscribed = f->subscribed;
-		{
-			const struct fm_folder *d = dst_find(dst, ndst, dname);
-
-			e->exists_on_dst = d != NULL;
-			e->dst_subscribed = d && d->subscribed;
-		}
 		e->note = note;
+		e->by_rule = by_rule;
 	}
-	{
-		char delim = dst_ns->delim ? dst_ns->delim : '/';
 
-		if (plan->n)
-			qsort_r(plan->entries, plan->n, sizeof(*plan->entries), entry_cmp, &delim);
+	resolve_collisions(plan, cf, delim);
+	for (size_t i = 0; i < plan->n; i++) {
+		struct fm_entry *e = &plan->entries[i];
+		const struct fm_folder *d = dst_find(dst, ndst, e->dst_name, cf);
+
+		if (d && strcmp(d->name, e->dst_name) != 0 && !is_inbox(d->name)) {
+			note_add(&e->note, "the destination has it as '%s' and does not tell case apart", d->name);
+			xfree(&e->dst_name);
+			e->dst_name = xstrdup(d->name);
+		}
+		e->exists_on_dst = d != NULL;
+		e->dst_subscribed = d && d->subscribed;
 	}
+	add_parents(plan, &alloc, dst_ns, dst, ndst, cf);
+	if (plan->n)
+		qsort_r(plan->entries, plan->n, sizeof(*plan->entries), entry_cmp, &delim);
+	rc = 0;
 
 	for (size_t i = 0; i < filter->ninclude; i++)
 		regfree(&inc[i]);
@@ -320,7 +772,13 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 		regfree(&exc[i]);
 	xfree(&inc);
 	xfree(&exc);
-	return 0;
+out:
+	for (size_t i = 0; i < filter->nregextrans2; i++)
+		folder_map_rule_free(&c.rules[i]);
+	xfree(&c.rules);
+	if (rc < 0)
+		folder_map_plan_release(plan);
+	return rc;
 }
 
 void folder_map_plan_release(struct fm_plan *plan)

@@ -5,6 +5,23 @@
  * special-cased, SPECIAL-USE roles mapped (the source's \Sent lands in the destination's \Sent
  * folder whatever its name), --folder / --include / --exclude filters, and parents ordered before
  * children. Names are UTF-8 here; io/ converts modified UTF-7 at the wire.
+ *
+ * Rename rules, in this order (imapsync's names and semantics where they agree):
+ *   1. --f1f2 SRC=DST: the source folder named exactly SRC (as the source lists it) goes to DST
+ *      (as the destination will name it). Nothing else applies to it.
+ *   2. SPECIAL-USE role mapping (automap), unless a rule below changes the name or --subfolder2
+ *      is given: an explicit rule wins over a guess.
+ *   3. the plain translation (prefix and separator), then every --regextrans2 rule in order, on
+ *      the destination-side name (with the destination's prefix and separator, as imapsync does),
+ *      then --subfolder2 NAME (INBOX becomes NAME, every other folder goes under NAME).
+ * Then, never two source folders in one destination folder: when names collide (by case on a
+ * destination that ignores case, --casefold2, or because rules send two folders to one name) one
+ * folder keeps the name (INBOX first, then a folder no rule renamed, then the first source name in
+ * byte order) and each other one gets " (2)", " (3)" ... appended, its subfolders moving with it;
+ * the entry's `collision` says so.
+ * On such a destination a folder that already exists in another case is used in its spelling.
+ * Finally every missing parent level of a destination name becomes an entry of its own
+ * (`create_parent`), so servers that do not create parents (Exchange) get them in order.
  */
 #ifndef IMAPFLEET_ENGINE_FOLDER_MAP_H
 #define IMAPFLEET_ENGINE_FOLDER_MAP_H
@@ -49,13 +66,22 @@ struct fm_filter {
 	size_t nexclude;
 	int automap;                 /* map SPECIAL-USE roles (default on) */
 	int skip_virtual;            /* skip \All, \Flagged, \Important views (default on) */
+	const char *const *f1f2;     /* --f1f2 "SRC=DST" (split at the first '=') */
+	size_t nf1f2;
+	const char *const *regextrans2; /* --regextrans2 's/REGEX/REPLACEMENT/[gi]', applied in order */
+	size_t nregextrans2;
+	const char *subfolder2;      /* --subfolder2 NAME, or NULL */
+	int casefold;                /* the destination ignores case in folder names (--casefold2) */
 };
 
 struct fm_entry {
 	char *src_name;
 	char *dst_name;
 	enum folder_role role;
-	int noselect;            /* create on the destination only as a parent, copy nothing */
+	int noselect;            /* copy nothing: a parent only (created when create_parent is set) */
+	int create_parent;       /* a destination name below needs this level: CREATE it when missing */
+	int collision;           /* renamed with a " (N)" suffix: its name collided with another's */
+	int by_rule;             /* the name comes from --f1f2, --regextrans2 or --subfolder2 */
 	int subscribed;
 	int exists_on_dst;
 	int dst_subscribed;      /* already subscribed there: a delta pass need not SUBSCRIBE again */
@@ -79,6 +105,18 @@ const char *folder_role_name(enum folder_role role);
  * destination separator is rewritten (separator -> '_') and *note says so. Returns heap string. */
 char *folder_map_translate(const char *src_name, const struct fm_namespace *src, const struct fm_namespace *dst,
 			   char **note);
+
+/* One --regextrans2 rule: s/REGEX/REPLACEMENT/FLAGS with any punctuation as the delimiter
+ * (s,a,b, works), POSIX extended REGEX (regcomp, never code evaluation), back-references \0..\9
+ * (or $1..$9) in REPLACEMENT, FLAGS g (every match) and i (ignore case). */
+struct folder_map_rule;
+/* Returns < 0 with err naming the rule and what is wrong with it (a usage error). */
+int folder_map_rule_compile(const char *text, struct folder_map_rule **out, struct fleet_err *err);
+/* The name with the rule applied (heap string; a copy when nothing matched). */
+char *folder_map_rule_apply(const struct folder_map_rule *r, const char *name);
+void folder_map_rule_free(struct folder_map_rule **r);
+/* Checks one --f1f2 value ("SRC=DST", both non-empty). */
+int folder_map_f1f2_check(const char *text, struct fleet_err *err);
 
 /* Builds the plan. Invalid regexes are an error naming the pattern. */
 int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_namespace *src_ns,

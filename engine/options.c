@@ -5,6 +5,7 @@
 #include "common/alloc.h"
 #include "common/util.h"
 #include "engine/engine.h"
+#include "engine/folder_map.h"
 
 void engine_opts_init(struct engine_opts *o)
 {
@@ -21,7 +22,40 @@ void engine_opts_release(struct engine_opts *o)
 	xfree(&o->folders);
 	xfree(&o->include);
 	xfree(&o->exclude);
-	o->nfolders = o->ninclude = o->nexclude = 0;
+	xfree(&o->f1f2);
+	xfree(&o->regextrans2);
+	o->nfolders = o->ninclude = o->nexclude = o->nf1f2 = o->nregextrans2 = 0;
+}
+
+void engine_opts_folder_filter(const struct engine_opts *o, struct fm_filter *filt)
+{
+	memset(filt, 0, sizeof(*filt));
+	filt->folders = o->folders;
+	filt->nfolders = o->nfolders;
+	filt->include = o->include;
+	filt->ninclude = o->ninclude;
+	filt->exclude = o->exclude;
+	filt->nexclude = o->nexclude;
+	filt->automap = o->automap;
+	filt->skip_virtual = 1;
+	filt->f1f2 = o->f1f2;
+	filt->nf1f2 = o->nf1f2;
+	filt->regextrans2 = o->regextrans2;
+	filt->nregextrans2 = o->nregextrans2;
+	filt->subfolder2 = o->subfolder2;
+	filt->casefold = o->casefold2;
+}
+
+int engine_opts_takes_value(const char *name)
+{
+	static const char *const valued[] = {"--folder", "--include",	  "--exclude",	 "--maxsize",
+					     "--maxage", "--minage",	  "--batch",	 "--f1f2",
+					     "--regextrans2", "--subfolder2"};
+
+	for (size_t i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
+		if (strcmp(name, valued[i]) == 0)
+			return 1;
+	return 0;
 }
 
 static void push(const char ***arr, size_t *n, const char *v)
@@ -82,6 +116,27 @@ int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet
 				return -1;
 			push(&o->exclude, &o->nexclude, val);
 			TAKES_VALUE();
+		} else if (strcmp(name, "--f1f2") == 0) {
+			if (need_value(name, val, err) < 0 || folder_map_f1f2_check(val, err) < 0)
+				return -1;
+			push(&o->f1f2, &o->nf1f2, val);
+			TAKES_VALUE();
+		} else if (strcmp(name, "--regextrans2") == 0) {
+			struct folder_map_rule *r;
+
+			if (need_value(name, val, err) < 0 || folder_map_rule_compile(val, &r, err) < 0)
+				return -1;
+			folder_map_rule_free(&r);
+			push(&o->regextrans2, &o->nregextrans2, val);
+			TAKES_VALUE();
+		} else if (strcmp(name, "--subfolder2") == 0) {
+			if (need_value(name, val, err) < 0)
+				return -1;
+			if (!*val)
+				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+						     "option --subfolder2 needs a folder name");
+			o->subfolder2 = val;
+			TAKES_VALUE();
 		} else if (strcmp(name, "--maxsize") == 0) {
 			if (need_value(name, val, err) < 0)
 				return -1;
@@ -115,6 +170,8 @@ int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet
 			o->delete2 = 1;
 		} else if (strcmp(name, "--dedupe-existing") == 0) {
 			o->dedupe_existing = 1;
+		} else if (strcmp(name, "--casefold2") == 0) {
+			o->casefold2 = 1;
 		} else if (strcmp(name, "--automap") == 0) {
 			o->automap = 1;
 		} else if (strcmp(name, "--noautomap") == 0) {

@@ -645,6 +645,10 @@ static void check_names(struct pf_account *a, const struct fm_plan *plan, const 
 		int bad = preflight_name_problem(e->src_name, sns, e->dst_name, dns->delim,
 						 le && (le->flags & IMAP_MBX_BAD_NAME), why, sizeof(why));
 
+		if (!bad && e->collision) {
+			snprintf(why, sizeof(why), "%s", e->note ? e->note : "renamed: its name collided");
+			bad = 1;
+		}
 		if (!bad) {
 			/* Two source folders that land in one destination folder. */
 			for (size_t j = 0; j < i; j++) {
@@ -869,15 +873,7 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 		/* Without the destination's namespace, plan as if it were the source's (counts only). */
 		fns[1].prefix = listed[1] ? ns[1].prefix : ns[0].prefix;
 		fns[1].delim = listed[1] ? ns[1].delim : ns[0].delim;
-		memset(&filt, 0, sizeof(filt));
-		filt.folders = eo.folders;
-		filt.nfolders = eo.nfolders;
-		filt.include = eo.include;
-		filt.ninclude = eo.ninclude;
-		filt.exclude = eo.exclude;
-		filt.nexclude = eo.nexclude;
-		filt.automap = eo.automap;
-		filt.skip_virtual = 1;
+		engine_opts_folder_filter(&eo, &filt);
 		fleet_err_clear(&err);
 		if (folder_map_plan(ff[0], l[0].n, &fns[0], ff[1], listed[1] ? l[1].n : 0, &fns[1], &filt,
 				    &plan, &err) < 0) {

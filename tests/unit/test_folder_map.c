@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -91,6 +92,14 @@ static const struct fm_entry *find_src(const struct fm_plan *p, const char *src)
 	return NULL;
 }
 
+static const struct fm_entry *find_dst(const struct fm_plan *p, const char *dst)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->entries[i].dst_name, dst) == 0)
+			return &p->entries[i];
+	return NULL;
+}
+
 static void sent_lands_in_the_destination_sent_folder_whatever_its_name(void **state)
 {
 	const struct fm_folder src[] = {
@@ -108,7 +117,8 @@ static void sent_lands_in_the_destination_sent_folder_whatever_its_name(void **s
 	struct fm_plan plan;
 
 	assert_int_equal(folder_map_plan(src, 4, &slash, dst, 3, &slash, &f, &plan, NULL), 0);
-	assert_int_equal(plan.n, 4);
+	assert_int_equal(plan.n, 5); /* and "Projects", the parent level to create */
+	assert_true(find_dst(&plan, "Projects")->create_parent);
 	assert_string_equal(find_src(&plan, "Sent Items")->dst_name, "Gesendet");
 	assert_true(find_src(&plan, "Sent Items")->exists_on_dst);
 	assert_string_equal(find_src(&plan, "Trash")->dst_name, "Papierkorb");
@@ -215,9 +225,10 @@ static void filters_select_and_report_what_they_leave_out(void **state)
 	f.exclude = exclude;
 	f.nexclude = 2;
 	assert_int_equal(folder_map_plan(src, 5, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
-	assert_int_equal(plan.n, 2);
+	assert_int_equal(plan.n, 3); /* INBOX, Archive/2020, and its parent level Archive, to create */
 	assert_non_null(find_src(&plan, "INBOX"));
 	assert_non_null(find_src(&plan, "Archive/2020"));
+	assert_true(find_dst(&plan, "Archive")->create_parent);
 	assert_int_equal(plan.nskipped, 3);
 	folder_map_plan_release(&plan);
 }
@@ -290,6 +301,275 @@ static void bad_account_options_name_the_option(void **state)
 	engine_opts_release(&o);
 }
 
+/* ---- rename rules ---- */
+
+static void regextrans2_rules_rewrite_names_as_imapsync_does(void **state)
+{
+	static const struct {
+		const char *rule, *in, *want;
+	} cases[] = {
+		{"s/\\./_/g", "a.b.c", "a_b_c"},
+		{"s/\\./_/", "a.b.c", "a_b.c"},
+		{"s/^INBOX\\.(.*)$/\\1/", "INBOX.Sent", "Sent"},
+		{"s/^INBOX\\.(.*)$/$1/", "INBOX.Sent", "Sent"},
+		{"s/^INBOX\\.(.*)$/${1}/", "INBOX.Sent", "Sent"},
+		{"s,^Old/,Archive/,", "Old/2019", "Archive/2019"},
+		{"s/^sent$/Sent Items/i", "SENT", "Sent Items"},
+		{"s/^sent$/Sent Items/", "SENT", "SENT"},
+		{"s/(a)(b)/\\2\\1/g", "abab", "baba"},
+		{"s/\\//_/g", "a/b/c", "a_b_c"},
+		{"s/ +$//", "Name  ", "Name"},
+		{"s/^/Old./", "Sent", "Old.Sent"},
+		{"s/$/ (2019)/", "Sent", "Sent (2019)"},
+		{"s/x/y/", "abc", "abc"},
+		{"s/[0-9]+/N/g", "a1b22c333", "aNbNcN"},
+		{"s/b/\\$\\\\/", "abc", "a$\\c"},
+		{"s/Q&A/Questions/", "Q&A", "Questions"},
+		{"s/\xc3\xbc/ue/g", "Entw\xc3\xbcrfe", "Entwuerfe"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct folder_map_rule *r = NULL;
+		struct fleet_err err;
+		char *got;
+
+		if (folder_map_rule_compile(cases[i].rule, &r, &err) != 0)
+			fail_msg("rule %s: %s", cases[i].rule, err.message);
+		got = folder_map_rule_apply(r, cases[i].in);
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("rule %s on '%s': got '%s', want '%s'", cases[i].rule, cases[i].in, got, cases[i].want);
+		xfree(&got);
+		folder_map_rule_free(&r);
+	}
+}
+
+static void a_bad_regextrans2_rule_is_a_usage_error_naming_the_rule(void **state)
+{
+	static const struct {
+		const char *rule, *why;
+	} cases[] = {
+		{"s/a/b", "closing delimiter"},
+		{"y/a/b/", "begin with s"},
+		{"sab", "begin with s"},
+		{"", "begin with s"},
+		{"s/(a/b/", "does not compile"},
+		{"s/a/b/e", "code evaluation"},
+		{"s/a/b/x", "unknown flag"},
+		{"s/\\d+/N/", "[0-9]"},
+		{"s/a/\\1/", "group"},
+		{"s/(a)/$2/", "group"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct folder_map_rule *r = NULL;
+		struct fleet_err err;
+
+		fleet_err_clear(&err);
+		if (folder_map_rule_compile(cases[i].rule, &r, &err) == 0)
+			fail_msg("rule '%s' was accepted", cases[i].rule);
+		assert_null(r);
+		assert_string_equal(err.code, "USAGE");
+		if (!strstr(err.message, cases[i].rule) || !strstr(err.message, cases[i].why))
+			fail_msg("rule '%s': message '%s' should name it and say '%s'", cases[i].rule, err.message,
+				 cases[i].why);
+	}
+}
+
+static void rule_options_parse_and_bad_ones_name_the_rule(void **state)
+{
+	char *good[] = {"--f1f2", "Old Sent=Sent", "--regextrans2", "s/\\./_/g", "--regextrans2=s/a/b/i",
+			"--subfolder2", "Migrated", "--casefold2"};
+	char *badrule[] = {"--regextrans2", "s/(x/y/"};
+	char *badf1f2[] = {"--f1f2", "NoEquals"};
+	char *emptysub[] = {"--subfolder2="};
+	struct engine_opts o;
+	struct fm_filter f;
+	struct fleet_err err;
+
+	engine_opts_init(&o);
+	assert_int_equal(engine_opts_parse(&o, 8, good, &err), 0);
+	assert_int_equal(o.nf1f2, 1);
+	assert_int_equal(o.nregextrans2, 2);
+	assert_string_equal(o.regextrans2[1], "s/a/b/i");
+	assert_string_equal(o.subfolder2, "Migrated");
+	assert_true(o.casefold2);
+	engine_opts_folder_filter(&o, &f);
+	assert_int_equal(f.nregextrans2, 2);
+	assert_true(f.casefold);
+	assert_true(engine_opts_takes_value("--regextrans2") && engine_opts_takes_value("--f1f2") &&
+		    engine_opts_takes_value("--subfolder2") && !engine_opts_takes_value("--casefold2"));
+	engine_opts_release(&o);
+
+	engine_opts_init(&o);
+	assert_int_equal(engine_opts_parse(&o, 2, badrule, &err), -1);
+	assert_non_null(strstr(err.message, "s/(x/y/"));
+	assert_int_equal(engine_opts_parse(&o, 2, badf1f2, &err), -1);
+	assert_non_null(strstr(err.message, "NoEquals"));
+	assert_int_equal(engine_opts_parse(&o, 1, emptysub, &err), -1);
+	assert_non_null(strstr(err.message, "--subfolder2"));
+	engine_opts_release(&o);
+}
+
+/* One row: source folders (slash, no SPECIAL-USE unless given), options, expected destinations. */
+struct rule_case {
+	const char *what;
+	const struct fm_namespace *sns, *dns;
+	const char *src[6];
+	const char *dst[4];          /* already on the destination */
+	const char *f1f2[2];
+	const char *regex[2];
+	const char *subfolder2;
+	int casefold;
+	const char *want[6][2];      /* {source, destination} */
+	const char *parents[3];      /* destination levels created as parents, parents first */
+};
+
+static const struct rule_case rule_cases[] = {
+	{"f1f2 renames exactly and wins over role and rules", &slash, &slash,
+	 {"INBOX", "Old Sent", "Projects"}, {"INBOX"}, {"Old Sent=Sent/2019"}, {"s/^Old/Older/"}, NULL, 0,
+	 {{"INBOX", "INBOX"}, {"Old Sent", "Sent/2019"}, {"Projects", "Projects"}}, {"Sent"}},
+	{"f1f2 takes the source name as listed (Courier prefix)", &courier, &slash,
+	 {"INBOX", "INBOX.Sent Items", "INBOX.Sent Items.2019"}, {"INBOX"}, {"INBOX.Sent Items=Sent"}, {NULL}, NULL, 0,
+	 {{"INBOX.Sent Items", "Sent"}, {"INBOX.Sent Items.2019", "Sent Items/2019"}}, {"Sent Items"}},
+	{"regextrans2 sees the destination's prefix and separator", &slash, &courier,
+	 {"INBOX", "Projects/Alpha", "Projects/Beta"}, {"INBOX"}, {NULL}, {"s/^INBOX\\.Projects\\./INBOX.Work./"}, NULL, 0,
+	 {{"Projects/Alpha", "INBOX.Work.Alpha"}, {"Projects/Beta", "INBOX.Work.Beta"}}, {"INBOX.Work"}},
+	{"regextrans2 rules apply in order", &slash, &slash,
+	 {"INBOX", "a.b"}, {"INBOX"}, {NULL}, {"s/\\./_/g", "s/_/-/"}, NULL, 0,
+	 {{"a.b", "a-b"}}, {NULL}},
+	{"an explicit rule wins over a guessed role", &slash, &slash,
+	 {"INBOX", "Sent Items"}, {"INBOX"}, {NULL}, {"s/^Sent Items$/Old Sent/"}, NULL, 0,
+	 {{"Sent Items", "Old Sent"}}, {NULL}},
+	{"subfolder2 puts the whole tree under one folder, INBOX becomes it", &slash, &slash,
+	 {"INBOX", "Sent", "Archive/2019"}, {"INBOX", "Sent"}, {NULL}, {NULL}, "Migrated", 0,
+	 {{"INBOX", "Migrated"}, {"Sent", "Migrated/Sent"}, {"Archive/2019", "Migrated/Archive/2019"}},
+	 {"Migrated/Archive"}},
+	{"subfolder2 under a Courier prefix", &slash, &courier,
+	 {"INBOX", "Sent"}, {"INBOX"}, {NULL}, {NULL}, "Old", 0,
+	 {{"INBOX", "INBOX.Old"}, {"Sent", "INBOX.Old.Sent"}}, {NULL}},
+	{"case-insensitive destination: folders differing in case are never merged", &slash, &slash,
+	 {"INBOX", "reports/2019", "Reports", "REPORTS"}, {"INBOX"}, {NULL}, {NULL}, NULL, 1,
+	 {{"REPORTS", "REPORTS"}, {"Reports", "Reports (2)"}, {"reports/2019", "reports/2019"}}, {NULL}},
+	{"case-sensitive destination: the same folders keep their names", &slash, &slash,
+	 {"INBOX", "Reports", "REPORTS"}, {"INBOX"}, {NULL}, {NULL}, NULL, 0,
+	 {{"REPORTS", "REPORTS"}, {"Reports", "Reports"}}, {NULL}},
+	{"a renamed folder's subfolders move with it", &slash, &slash,
+	 {"INBOX", "Work", "work", "work/2019"}, {"INBOX"}, {NULL}, {NULL}, NULL, 1,
+	 {{"Work", "Work"}, {"work", "work (2)"}, {"work/2019", "work (2)/2019"}}, {NULL}},
+	{"case-insensitive destination: an existing folder is used in its spelling", &slash, &slash,
+	 {"INBOX", "Projects", "Projects/Alpha"}, {"INBOX", "PROJECTS"}, {NULL}, {NULL}, NULL, 1,
+	 {{"Projects", "PROJECTS"}, {"Projects/Alpha", "Projects/Alpha"}}, {NULL}},
+	{"rules sending two folders to one name: the unrenamed one keeps it", &slash, &slash,
+	 {"INBOX", "Old Reports", "Reports"}, {"INBOX"}, {NULL}, {"s/^Old //"}, NULL, 0,
+	 {{"Reports", "Reports"}, {"Old Reports", "Reports (2)"}}, {NULL}},
+	{"parents missing on the destination are created first", &slash, &courier,
+	 {"INBOX", "A/B/C"}, {"INBOX"}, {NULL}, {NULL}, NULL, 0,
+	 {{"A/B/C", "INBOX.A.B.C"}}, {"INBOX.A", "INBOX.A.B"}},
+	{"parents already on the destination are not", &slash, &slash,
+	 {"INBOX", "A/B/C"}, {"INBOX", "A"}, {NULL}, {NULL}, NULL, 0,
+	 {{"A/B/C", "A/B/C"}}, {"A/B"}},
+};
+
+static size_t count(const char *const *v, size_t cap)
+{
+	size_t n = 0;
+
+	while (n < cap && v[n])
+		n++;
+	return n;
+}
+
+static void rename_rules_collisions_and_parents_follow_the_documented_order(void **state)
+{
+	for (size_t c = 0; c < sizeof(rule_cases) / sizeof(rule_cases[0]); c++) {
+		const struct rule_case *rc = &rule_cases[c];
+		struct fm_folder src[6], dst[4];
+		size_t nsrc = count(rc->src, 6), ndst = count(rc->dst, 4), nparents = count(rc->parents, 3);
+		struct fm_filter f = default_filter();
+		struct fm_plan plan;
+		struct fleet_err err;
+
+		for (int order = 0; order < 2; order++) { /* the result does not depend on LIST order */
+			for (size_t i = 0; i < nsrc; i++) {
+				size_t k = order ? nsrc - 1 - i : i;
+
+				memset(&src[i], 0, sizeof(src[i]));
+				src[i].name = rc->src[k];
+				src[i].delim = rc->sns->delim;
+				src[i].subscribed = 1;
+			}
+			for (size_t i = 0; i < ndst; i++) {
+				memset(&dst[i], 0, sizeof(dst[i]));
+				dst[i].name = rc->dst[i];
+				dst[i].delim = rc->dns->delim;
+			}
+			f.f1f2 = rc->f1f2;
+			f.nf1f2 = count(rc->f1f2, 2);
+			f.regextrans2 = rc->regex;
+			f.nregextrans2 = count(rc->regex, 2);
+			f.subfolder2 = rc->subfolder2;
+			f.casefold = rc->casefold;
+			if (folder_map_plan(src, nsrc, rc->sns, dst, ndst, rc->dns, &f, &plan, &err) != 0)
+				fail_msg("%s: %s", rc->what, err.message);
+			for (size_t w = 0; w < 6 && rc->want[w][0]; w++) {
+				const struct fm_entry *e = find_src(&plan, rc->want[w][0]);
+
+				if (!e || strcmp(e->dst_name, rc->want[w][1]) != 0)
+					fail_msg("%s (order %d): '%s' went to '%s', want '%s'", rc->what, order,
+						 rc->want[w][0], e ? e->dst_name : "(nothing)", rc->want[w][1]);
+			}
+			{
+				size_t np = 0;
+
+				for (size_t i = 0; i < plan.n; i++) {
+					const struct fm_entry *e = &plan.entries[i];
+
+					if (!e->create_parent)
+						continue;
+					if (np >= nparents || strcmp(e->dst_name, rc->parents[np]) != 0)
+						fail_msg("%s: parent #%zu to create is '%s', want '%s'", rc->what, np,
+							 e->dst_name, np < nparents ? rc->parents[np] : "(none)");
+					np++;
+					/* created before everything below it */
+					for (size_t j = 0; j < i; j++)
+						if (strncmp(plan.entries[j].dst_name, e->dst_name, strlen(e->dst_name)) == 0 &&
+						    plan.entries[j].dst_name[strlen(e->dst_name)] == rc->dns->delim)
+							fail_msg("%s: '%s' comes before its parent", rc->what,
+								 plan.entries[j].dst_name);
+				}
+				if (np != nparents)
+					fail_msg("%s: %zu parents to create, want %zu", rc->what, np, nparents);
+			}
+			/* never two selectable folders in one destination folder */
+			for (size_t i = 0; i < plan.n; i++)
+				for (size_t j = i + 1; j < plan.n; j++)
+					if (!plan.entries[i].noselect && !plan.entries[j].noselect &&
+					    (rc->casefold ? strcasecmp(plan.entries[i].dst_name, plan.entries[j].dst_name)
+							  : strcmp(plan.entries[i].dst_name, plan.entries[j].dst_name)) == 0)
+						fail_msg("%s: '%s' and '%s' both go to '%s'", rc->what,
+							 plan.entries[i].src_name, plan.entries[j].src_name,
+							 plan.entries[j].dst_name);
+			folder_map_plan_release(&plan);
+		}
+	}
+}
+
+static void a_collision_is_noted_for_the_report(void **state)
+{
+	const struct fm_folder src[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Sent", '/', 0, 1, ROLE_NONE},
+					{"SENT", '/', 0, 1, ROLE_NONE}};
+	struct fm_filter f = default_filter();
+	struct fm_plan plan;
+
+	f.casefold = 1;
+	f.automap = 0;
+	assert_int_equal(folder_map_plan(src, 3, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	assert_true(find_src(&plan, "Sent")->collision);
+	assert_false(find_src(&plan, "SENT")->collision);
+	assert_non_null(strstr(find_src(&plan, "Sent")->note, "differs only in case"));
+	folder_map_plan_release(&plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +588,11 @@ int main(void)
 		cmocka_unit_test(a_bad_regex_is_an_error_naming_it),
 		cmocka_unit_test(account_options_parse_imapsync_names),
 		cmocka_unit_test(bad_account_options_name_the_option),
+		cmocka_unit_test(regextrans2_rules_rewrite_names_as_imapsync_does),
+		cmocka_unit_test(a_bad_regextrans2_rule_is_a_usage_error_naming_the_rule),
+		cmocka_unit_test(rule_options_parse_and_bad_ones_name_the_rule),
+		cmocka_unit_test(rename_rules_collisions_and_parents_follow_the_documented_order),
+		cmocka_unit_test(a_collision_is_noted_for_the_report),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
