@@ -339,13 +339,31 @@ def compare_folder(res, src_msgs, dst_msgs, opts):
         lst.sort(key=lambda x: x[k])
 
 
-def pair_folders(src_folders, dst_folders):
+def expected_dst_name(name, opts):
+    """Where a source folder (canonical name) is expected on the destination: --map first,
+    then --dst-subfolder (INBOX becomes the subfolder itself), else the same name."""
+    for m in opts.map or []:
+        src, dst = m.split("=", 1)
+        if src == name:
+            return dst
+    if opts.dst_subfolder:
+        return opts.dst_subfolder if name == "INBOX" else opts.dst_subfolder + "/" + name
+    return name
+
+
+def pair_folders(src_folders, dst_folders, opts=None):
     """[(canonical name, src Folder or None, dst Folder or None)]: by name, then by role."""
     pairs, unmatched_dst = [], dict(dst_folders)
+    renamed = bool(opts and (opts.map or opts.dst_subfolder))
     for name, sf in src_folders.items():
+        if renamed:
+            want = expected_dst_name(name, opts)
+            pairs.append([name if want == name else "%s -> %s" % (name, want), sf,
+                          unmatched_dst.pop(want, None)])
+            continue
         pairs.append([name, sf, unmatched_dst.pop(name, None)])
     for p in pairs:   # "Sent" on one side may be "Sent Items" on the other: same role
-        if p[2] is None and p[1].role:
+        if p[2] is None and p[1].role and not renamed:
             same = [n for n, f in unmatched_dst.items() if f.role == p[1].role]
             if len(same) == 1:
                 p[2] = unmatched_dst.pop(same[0])
@@ -357,8 +375,8 @@ def pair_folders(src_folders, dst_folders):
 def compare(src, dst, opts):
     results = []
     src_folders, dst_folders = src.folders(opts.map_sep), dst.folders(opts.map_sep)
-    for name, sf, df in pair_folders(src_folders, dst_folders):
-        if opts.folder and name not in opts.folder:
+    for name, sf, df in pair_folders(src_folders, dst_folders, opts):
+        if opts.folder and name.split(" -> ")[0] not in opts.folder:
             continue
         res = FolderResult(name, sf, df)
         if sf and df:
@@ -497,6 +515,12 @@ def parse_args(argv):
     ap.add_argument("--max-details", type=int, default=20, metavar="N",
                     help="detail lines per folder (default 20)")
     ap.add_argument("--timeout", type=float, default=60, help="socket timeout in seconds")
+    ap.add_argument("--map", action="append", metavar="SRC=DST",
+                    help="the source folder SRC (canonical: no prefix, '/'-separated) is expected "
+                         "as DST on the destination (repeatable; for rename rules)")
+    ap.add_argument("--dst-subfolder", metavar="NAME",
+                    help="every source folder X is expected as NAME/X, INBOX as NAME "
+                         "(imapfleet --subfolder2); --map entries come first")
     ap.add_argument("--json", action="store_true", help="print a JSON report instead")
     opts = ap.parse_args(argv)
     opts.ignored = {"\\recent"} | {f.lower() for arg in opts.ignore_flags for f in arg.split()}
@@ -524,6 +548,7 @@ def main(argv=None):
         subs_diff = []
         if opts.check_subscriptions:
             s, d = subscriptions(src, opts.map_sep), subscriptions(dst, opts.map_sep)
+            s = {expected_dst_name(n, opts) for n in s}
             subs_diff = [(side, names) for side, names in (("src", s - d), ("dst", d - s)) if names]
     except Failure as e:
         print("mailcmp: error: %s" % e, file=sys.stderr)
