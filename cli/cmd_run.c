@@ -159,6 +159,8 @@ static int run_common(int argc, char **argv, int worker)
 			engine_opts_release(&o);
 			return CLI_EXIT_USAGE;
 		}
+		for (size_t k = 0; k < o.nnotes; k++)
+			fprintf(stderr, "imapfleet: note: %s\n", o.notes[k]);
 		engine_opts_release(&o);
 	}
 

@@ -32,7 +32,7 @@ static void sync_usage(FILE *out)
 		"account options:\n"
 		"  --folder F  --include RE  --exclude RE  --maxsize N[K|M|G]  --maxage D  --minage D\n"
 		"  --dry  --justlogin  --justfolders  --delete2  --dedupe-existing  --noautomap  --nosubscribe\n"
-		"folder rules (see imapfleet(1), FOLDER RULES):\n"
+		"folder rules (see imapfleet(1), Folder rules):\n"
 		"  --f1f2 SRC=DST  --regextrans2 's/REGEX/REPLACEMENT/[gi]'  --subfolder2 NAME  --casefold2\n"
 		"state:\n"
 		"  --state URL       PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or ./.imapfleet/pg)\n"
@@ -146,6 +146,8 @@ int cli_cmd_sync(int argc, char **argv)
 		fprintf(stderr, "imapfleet sync: %s\n", err.message);
 		goto usage;
 	}
+	for (size_t k = 0; k < opts.nnotes; k++)
+		fprintf(stderr, "imapfleet sync: note: %s\n", opts.notes[k]);
 	if (opts.trace)
 		fleet_log_set_level(FLEET_LOG_TRACE);
 	if (cli_side_finish(&sides[0], "1", 1) < 0 || cli_side_finish(&sides[1], "2", 1) < 0)

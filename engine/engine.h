@@ -49,6 +49,10 @@ struct engine_opts {
 	size_t nregextrans2;
 	const char *subfolder2; /* --subfolder2 NAME: the whole tree under one destination folder */
 	int casefold2;          /* --casefold2: the destination ignores case in folder names */
+	const char *preset[2];  /* --gmail1, --office2 ...: the provider preset of each side, or NULL */
+	const char *notes[16];  /* imapsync options accepted that change nothing here, one line each
+	                         * ("--syncinternaldates: INTERNALDATE is always kept"); static strings */
+	size_t nnotes;
 	uint64_t maxsize;       /* --maxsize BYTES: larger messages are skipped and reported (0 = none) */
 	unsigned maxage_days;   /* --maxage D: only messages younger than D days (0 = none) */
 	unsigned minage_days;   /* --minage D: only messages older than D days */

@@ -570,6 +570,104 @@ static void a_collision_is_noted_for_the_report(void **state)
 	folder_map_plan_release(&plan);
 }
 
+static void presets_set_provider_defaults_that_explicit_options_override(void **state)
+{
+	static const struct {
+		const char *argv[4];
+		uint64_t maxsize;
+		int casefold;
+		size_t nrules, nexclude;
+		const char *preset1, *preset2;
+	} cases[] = {
+		{{"--office2"}, 35000000, 1, 2, 0, NULL, "--office2"},
+		{{"--exchange2"}, 35000000, 1, 2, 0, NULL, "--exchange2"},
+		{{"--gmail2"}, 35651584, 1, 2, 0, NULL, "--gmail2"},
+		{{"--maxsize", "20M", "--office2"}, 20u * 1024 * 1024, 1, 2, 0, NULL, "--office2"},
+		{{"--office2", "--maxsize=10M"}, 10u * 1024 * 1024, 1, 2, 0, NULL, "--office2"},
+		{{"--office1", "--gmail2"}, 35651584, 1, 2, 1, "--office1", "--gmail2"},
+		{{"--exchange1", "--exclude", "^Old$"}, 0, 0, 0, 2, "--exchange1", NULL},
+		{{"--gmail1"}, 0, 0, 0, 0, "--gmail1", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct engine_opts o;
+		struct fleet_err err;
+		int argc = 0;
+
+		while (argc < 4 && cases[i].argv[argc])
+			argc++;
+		engine_opts_init(&o);
+		if (engine_opts_parse(&o, argc, (char **)cases[i].argv, &err) != 0)
+			fail_msg("case %zu: %s", i, err.message);
+		assert_true(o.maxsize == cases[i].maxsize);
+		assert_int_equal(o.casefold2, cases[i].casefold);
+		assert_int_equal(o.nregextrans2, cases[i].nrules);
+		assert_int_equal(o.nexclude, cases[i].nexclude);
+		if (cases[i].preset1)
+			assert_string_equal(o.preset[0], cases[i].preset1);
+		else
+			assert_null(o.preset[0]);
+		if (cases[i].preset2)
+			assert_string_equal(o.preset[1], cases[i].preset2);
+		else
+			assert_null(o.preset[1]);
+		engine_opts_release(&o);
+	}
+}
+
+static void the_destination_presets_trim_spaces_at_level_ends(void **state)
+{
+	const struct fm_folder src[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {" Projects /Old ", '/', 0, 1, ROLE_NONE},
+					{"Projects", '/', 0, 1, ROLE_NONE}};
+	char *argv[] = {"--office2"};
+	struct engine_opts o;
+	struct fm_filter f;
+	struct fm_plan plan;
+
+	engine_opts_init(&o);
+	assert_int_equal(engine_opts_parse(&o, 1, argv, NULL), 0);
+	engine_opts_folder_filter(&o, &f);
+	assert_int_equal(folder_map_plan(src, 3, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	assert_string_equal(find_src(&plan, " Projects /Old ")->dst_name, "Projects/Old");
+	assert_string_equal(find_src(&plan, "Projects")->dst_name, "Projects");
+	folder_map_plan_release(&plan);
+	engine_opts_release(&o);
+}
+
+static void harmless_imapsync_options_are_accepted_with_a_note(void **state)
+{
+	char *argv[] = {"--syncinternaldates", "--useuid", "--skipsize", "--nofoldersizes", "--addheader",
+			"--subscribe", "--nolog", "--timeout1", "30", "--timeout2=60", "--syncinternaldates"};
+	struct engine_opts o;
+	struct fleet_err err;
+
+	engine_opts_init(&o);
+	if (engine_opts_parse(&o, 11, argv, &err) != 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(o.nnotes, 9); /* one per option, repeated ones once */
+	for (size_t i = 0; i < o.nnotes; i++)
+		assert_int_equal(strncmp(o.notes[i], "--", 2), 0);
+	assert_true(engine_opts_takes_value("--timeout1"));
+	engine_opts_release(&o);
+}
+
+static void every_unknown_option_is_reported_at_once_with_suggestions(void **state)
+{
+	char *argv[] = {"--exclued", "^Junk", "--maxsise", "20M", "--delete1", "--frobnicate", "--dry"};
+	struct engine_opts o;
+	struct fleet_err err;
+
+	engine_opts_init(&o);
+	assert_int_equal(engine_opts_parse(&o, 7, argv, &err), -1);
+	assert_string_equal(err.code, "USAGE");
+	assert_non_null(strstr(err.message, "'--exclued' (did you mean --exclude?)"));
+	assert_non_null(strstr(err.message, "'--maxsise' (did you mean --maxsize?)"));
+	assert_non_null(strstr(err.message, "'--delete1' (imapsync's; here use nothing: imapfleet never changes the source)"));
+	assert_non_null(strstr(err.message, "'--frobnicate'"));
+	assert_null(strstr(err.message, "^Junk")); /* a value is not an option */
+	engine_opts_release(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +691,10 @@ int main(void)
 		cmocka_unit_test(rule_options_parse_and_bad_ones_name_the_rule),
 		cmocka_unit_test(rename_rules_collisions_and_parents_follow_the_documented_order),
 		cmocka_unit_test(a_collision_is_noted_for_the_report),
+		cmocka_unit_test(presets_set_provider_defaults_that_explicit_options_override),
+		cmocka_unit_test(the_destination_presets_trim_spaces_at_level_ends),
+		cmocka_unit_test(harmless_imapsync_options_are_accepted_with_a_note),
+		cmocka_unit_test(every_unknown_option_is_reported_at_once_with_suggestions),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
