@@ -3,7 +3,24 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/alloc.h"
+#include "common/buf.h"
 #include "common/log.h"
+
+/* Texts are formatted whole (up to this), scrubbed, escaped, and only then cut to
+ * FLEET_ERR_TEXT_MAX: a secret or a UTF-8 character straddling the cut never shows in part. */
+#define ERR_RAW_MAX (16 * 1024)
+
+static void set_text(char *dst, size_t cap, const char *fmt, va_list ap)
+{
+	char *raw = xmalloc(ERR_RAW_MAX);
+	int n = vsnprintf(raw, ERR_RAW_MAX, fmt, ap);
+
+	if (n < 0)
+		n = 0;
+	fleet_log_clean(dst, cap, raw, (size_t)n < ERR_RAW_MAX ? (size_t)n : ERR_RAW_MAX - 1);
+	xfree(&raw);
+}
 
 void fleet_err_clear(struct fleet_err *err)
 {
@@ -24,9 +41,8 @@ int fleet_err_set(struct fleet_err *err, enum fleet_err_class cls, enum fleet_er
 	if (code)
 		snprintf(err->code, sizeof(err->code), "%s", code);
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	set_text(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
-	fleet_log_scrub(err->message, sizeof(err->message));
 	return -1;
 }
 
@@ -37,25 +53,24 @@ void fleet_err_detail(struct fleet_err *err, const char *fmt, ...)
 	if (!err)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	set_text(err->detail, sizeof(err->detail), fmt, ap);
 	va_end(ap);
-	fleet_log_scrub(err->detail, sizeof(err->detail));
 }
 
 void fleet_err_prefix(struct fleet_err *err, const char *fmt, ...)
 {
-	char prefix[FLEET_ERR_TEXT_MAX];
-	char old[FLEET_ERR_TEXT_MAX];
+	struct fleet_buf b = FLEET_BUF_INIT(ERR_RAW_MAX);
 	va_list ap;
 
 	if (!err)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	fleet_buf_vappendf(&b, fmt, ap);
 	va_end(ap);
-	memcpy(old, err->message, sizeof(old));
-	snprintf(err->message, sizeof(err->message), "%s: %s", prefix, old);
-	fleet_log_scrub(err->message, sizeof(err->message));
+	fleet_buf_append_str(&b, ": ");
+	fleet_buf_append_str(&b, err->message);
+	fleet_log_clean(err->message, sizeof(err->message), fleet_buf_cstr(&b), b.len);
+	fleet_buf_release(&b);
 }
 
 int fleet_err_is_set(const struct fleet_err *err)

@@ -6,39 +6,117 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/escape.h"
 
 #define LOG_LINE_MAX 4096
+#define LOG_RAW_MAX (128 * 1024) /* a text is scrubbed whole up to half of this, then cut */
 #define REDACTED "<redacted>"
 
 static enum fleet_log_level g_level = FLEET_LOG_INFO;
 static FILE *g_sink;
 static pthread_mutex_t g_write_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Secrets live in a hash table keyed by their first four bytes, so scrubbing a line costs one
- * lookup per byte position whatever the number of secrets (a run registers two per account:
- * 20,000 for a 10,000-account file). Secrets shorter than four bytes are kept in a short list
- * and searched with strstr. */
-#define SECRET_BUCKETS 4096
-#define SECRET_PREFIX 4
+/* Secrets live in a hash table keyed by a polynomial hash of their whole text, with a count per
+ * distinct length. Scrubbing a text rolls that hash over it once per distinct length (Rabin-Karp), so
+ * it costs O(text length x distinct lengths) whatever the number of secrets, and registering one is
+ * O(1): 40,000 passwords that share a prefix ("Welcome-0001"...) are as cheap as any others. Each
+ * secret is reference-counted (fleet_log_remove_secret) and wiped when the last user lets go. */
+#define HASH_BASE 1099511628211ull
+#define SHORT_SECRET 8 /* below this, a secret is redacted only as a whole token */
 
 struct secret {
 	char *text;
 	size_t len;
+	uint64_t hash;
+	unsigned refs;
 	struct secret *next;
 };
 
+struct secret_len {
+	size_t len;
+	size_t count;
+};
+
 static pthread_rwlock_t g_secrets_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct secret *g_buckets[SECRET_BUCKETS];
-static struct secret *g_short;
+static struct secret **g_buckets;
+static size_t g_nbuckets;
 static size_t g_nsecrets;
+static struct secret_len *g_lens; /* distinct lengths, longest first */
+static size_t g_nlens, g_lens_alloc;
 
-static unsigned prefix_hash(const char *p)
+static uint64_t poly_hash(const char *p, size_t n)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = 0;
 
-	for (int i = 0; i < SECRET_PREFIX; i++)
-		h = (h ^ (unsigned char)p[i]) * 16777619u;
-	return h % SECRET_BUCKETS;
+	for (size_t i = 0; i < n; i++)
+		h = h * HASH_BASE + (unsigned char)p[i];
+	return h;
+}
+
+static size_t bucket_of(uint64_t h, size_t nbuckets)
+{
+	return (size_t)((h ^ (h >> 29)) & (nbuckets - 1));
+}
+
+static void rehash(size_t nbuckets)
+{
+	struct secret **nb = xcalloc(nbuckets, sizeof(*nb));
+
+	for (size_t i = 0; i < g_nbuckets; i++) {
+		while (g_buckets[i]) {
+			struct secret *e = g_buckets[i];
+
+			g_buckets[i] = e->next;
+			e->next = nb[bucket_of(e->hash, nbuckets)];
+			nb[bucket_of(e->hash, nbuckets)] = e;
+		}
+	}
+	xfree(&g_buckets);
+	g_buckets = nb;
+	g_nbuckets = nbuckets;
+}
+
+static void lens_adjust(size_t len, int delta)
+{
+	size_t i;
+
+	for (i = 0; i < g_nlens && g_lens[i].len > len; i++)
+		;
+	if (i < g_nlens && g_lens[i].len == len) {
+		g_lens[i].count += (size_t)delta;
+		if (g_lens[i].count == 0) {
+			memmove(&g_lens[i], &g_lens[i + 1], (g_nlens - i - 1) * sizeof(*g_lens));
+			g_nlens--;
+		}
+		return;
+	}
+	if (delta < 0)
+		return;
+	g_lens = xgrow(g_lens, sizeof(*g_lens), g_nlens + 1, &g_lens_alloc);
+	memmove(&g_lens[i + 1], &g_lens[i], (g_nlens - i) * sizeof(*g_lens));
+	g_lens[i].len = len;
+	g_lens[i].count = 1;
+	g_nlens++;
+}
+
+static struct secret **find_secret(const char *text, size_t len, uint64_t h)
+{
+	struct secret **pp;
+
+	if (g_nbuckets == 0)
+		return NULL;
+	for (pp = &g_buckets[bucket_of(h, g_nbuckets)]; *pp; pp = &(*pp)->next)
+		if ((*pp)->hash == h && (*pp)->len == len && memcmp((*pp)->text, text, len) == 0)
+			return pp;
+	return NULL;
+}
+
+static void wipe_secret(struct secret *e)
+{
+	explicit_bzero(e->text, e->len);
+	xfree(&e->text);
+	xfree(&e);
 }
 
 static __thread char t_account[160];
@@ -97,105 +175,194 @@ void fleet_log_set_folder(const char *folder)
 void fleet_log_add_secret(const char *secret)
 {
 	size_t len = secret ? strlen(secret) : 0;
-	struct secret **head, *e;
+	uint64_t h;
+	struct secret **found, *e;
+
+	if (len == 0)
+		return;
+	h = poly_hash(secret, len);
+	pthread_rwlock_wrlock(&g_secrets_lock);
+	found = find_secret(secret, len, h);
+	if (found) {
+		(*found)->refs++;
+		pthread_rwlock_unlock(&g_secrets_lock);
+		return;
+	}
+	if (g_nsecrets + 1 > g_nbuckets)
+		rehash(g_nbuckets ? g_nbuckets * 2 : 1024);
+	e = xmalloc(sizeof(*e));
+	e->text = xstrdup(secret);
+	e->len = len;
+	e->hash = h;
+	e->refs = 1;
+	e->next = g_buckets[bucket_of(h, g_nbuckets)];
+	g_buckets[bucket_of(h, g_nbuckets)] = e;
+	g_nsecrets++;
+	lens_adjust(len, +1);
+	pthread_rwlock_unlock(&g_secrets_lock);
+}
+
+void fleet_log_remove_secret(const char *secret)
+{
+	size_t len = secret ? strlen(secret) : 0;
+	struct secret **found, *e;
 
 	if (len == 0)
 		return;
 	pthread_rwlock_wrlock(&g_secrets_lock);
-	head = len >= SECRET_PREFIX ? &g_buckets[prefix_hash(secret)] : &g_short;
-	for (e = *head; e; e = e->next) {
-		if (e->len == len && memcmp(e->text, secret, len) == 0) {
-			pthread_rwlock_unlock(&g_secrets_lock);
-			return;
-		}
+	found = find_secret(secret, len, poly_hash(secret, len));
+	if (found && --(*found)->refs == 0) {
+		e = *found;
+		*found = e->next;
+		g_nsecrets--;
+		lens_adjust(len, -1);
+		wipe_secret(e);
 	}
-	e = xmalloc(sizeof(*e));
-	e->text = xstrdup(secret);
-	e->len = len;
-	e->next = *head;
-	*head = e;
-	g_nsecrets++;
 	pthread_rwlock_unlock(&g_secrets_lock);
 }
 
-static void free_chain(struct secret **head)
+size_t fleet_log_secret_count(void)
 {
-	while (*head) {
-		struct secret *e = *head;
+	size_t n;
 
-		*head = e->next;
-		xfree(&e->text);
-		xfree(&e);
-	}
+	pthread_rwlock_rdlock(&g_secrets_lock);
+	n = g_nsecrets;
+	pthread_rwlock_unlock(&g_secrets_lock);
+	return n;
 }
 
 void fleet_log_clear_secrets(void)
 {
 	pthread_rwlock_wrlock(&g_secrets_lock);
-	for (size_t i = 0; i < SECRET_BUCKETS; i++)
-		free_chain(&g_buckets[i]);
-	free_chain(&g_short);
+	for (size_t i = 0; i < g_nbuckets; i++) {
+		while (g_buckets[i]) {
+			struct secret *e = g_buckets[i];
+
+			g_buckets[i] = e->next;
+			wipe_secret(e);
+		}
+	}
+	xfree(&g_buckets);
+	g_nbuckets = 0;
 	g_nsecrets = 0;
+	xfree(&g_lens);
+	g_nlens = g_lens_alloc = 0;
 	pthread_rwlock_unlock(&g_secrets_lock);
 }
 
-/* Appends src[0..n) to dst at *pos, never past cap - 1. */
-static void put(char *dst, size_t cap, size_t *pos, const char *src, size_t n)
+/* A byte that continues a word: a secret that starts or ends with one must not be glued to
+ * another there to count as a whole token. */
+static int word_byte(unsigned char c)
 {
-	if (*pos + n > cap - 1)
-		n = cap - 1 - *pos;
-	memcpy(dst + *pos, src, n);
-	*pos += n;
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
 }
 
-/* Longest secret starting at p (len bytes left), or 0. */
-static size_t match_at(const char *p, size_t left)
+/* Whether the secret e found at s[i..i+len) may be redacted there: a secret of SHORT_SECRET bytes
+ * or more always; a shorter one only as a whole token, so the password "x" leaves "--maxsize"
+ * alone. */
+static int redact_here(const struct secret *e, const char *s, size_t n, size_t i)
 {
-	size_t best = 0;
+	const unsigned char *u = (const unsigned char *)s;
 
-	if (left >= SECRET_PREFIX) {
-		for (const struct secret *e = g_buckets[prefix_hash(p)]; e; e = e->next)
-			if (e->len <= left && e->len > best && memcmp(e->text, p, e->len) == 0)
-				best = e->len;
+	if (e->len >= SHORT_SECRET)
+		return 1;
+	if (i > 0 && word_byte(u[i - 1]) && word_byte((unsigned char)e->text[0]))
+		return 0;
+	if (i + e->len < n && word_byte(u[i + e->len]) && word_byte((unsigned char)e->text[e->len - 1]))
+		return 0;
+	return 1;
+}
+
+/* Fills match[i] with the length of the longest secret to redact at s + i (0 for none). Called with
+ * the lock held. */
+static void find_matches(const char *s, size_t n, size_t *match)
+{
+	memset(match, 0, n * sizeof(*match));
+	for (size_t k = 0; k < g_nlens; k++) {
+		size_t L = g_lens[k].len;
+		uint64_t h = 0, top = 1;
+
+		if (L > n)
+			continue;
+		for (size_t i = 1; i < L; i++)
+			top *= HASH_BASE;
+		for (size_t i = 0; i < L; i++)
+			h = h * HASH_BASE + (unsigned char)s[i];
+		for (size_t i = 0;; i++) {
+			if (!match[i]) {
+				struct secret **e = find_secret(s + i, L, h);
+
+				if (e && redact_here(*e, s, n, i))
+					match[i] = L; /* lengths go longest first: the first match wins */
+			}
+			if (i + L >= n)
+				break;
+			h = (h - top * (unsigned char)s[i]) * HASH_BASE + (unsigned char)s[i + L];
+		}
 	}
-	for (const struct secret *e = g_short; e; e = e->next)
-		if (e->len <= left && e->len > best && memcmp(e->text, p, e->len) == 0)
-			best = e->len;
-	return best;
+}
+
+/* Appends s with registered secrets replaced to out (uncapped but for out's own max). */
+static void scrub_into(struct fleet_buf *out, const char *s, size_t n)
+{
+	size_t *match, i = 0, from = 0;
+
+	if (g_nsecrets == 0 || n == 0) {
+		fleet_buf_append(out, s, n);
+		return;
+	}
+	match = xmalloc(n * sizeof(*match));
+	find_matches(s, n, match);
+	while (i < n) {
+		if (match[i]) {
+			fleet_buf_append(out, s + from, i - from);
+			fleet_buf_append(out, REDACTED, strlen(REDACTED));
+			i += match[i];
+			from = i;
+		} else {
+			i++;
+		}
+	}
+	fleet_buf_append(out, s + from, n - from);
+	xfree(&match);
 }
 
 void fleet_log_scrub(char *s, size_t cap)
 {
-	char *out;
-	size_t len, pos = 0, i = 0;
-	int changed = 0;
+	struct fleet_buf out = FLEET_BUF_INIT(LOG_RAW_MAX);
+	size_t len;
 
 	if (!s || cap == 0)
 		return;
+	len = strlen(s);
 	pthread_rwlock_rdlock(&g_secrets_lock);
 	if (g_nsecrets == 0) {
 		pthread_rwlock_unlock(&g_secrets_lock);
 		return;
 	}
-	len = strlen(s);
-	out = xmalloc(cap);
-	while (i < len && pos < cap - 1) {
-		size_t m = match_at(s + i, len - i);
-
-		if (m) {
-			put(out, cap, &pos, REDACTED, strlen(REDACTED));
-			i += m;
-			changed = 1;
-		} else {
-			out[pos++] = s[i++];
-		}
-	}
+	scrub_into(&out, s, len);
 	pthread_rwlock_unlock(&g_secrets_lock);
-	if (changed) {
-		out[pos] = '\0';
-		memcpy(s, out, pos + 1);
-	}
-	xfree(&out);
+	len = fleet_utf8_cut(fleet_buf_cstr(&out), out.len < cap - 1 ? out.len : cap - 1);
+	memcpy(s, fleet_buf_cstr(&out), len);
+	s[len] = '\0';
+	fleet_buf_release(&out);
+}
+
+size_t fleet_log_clean(char *dst, size_t cap, const char *src, size_t len)
+{
+	struct fleet_buf out = FLEET_BUF_INIT(LOG_RAW_MAX);
+	size_t n;
+
+	if (cap == 0)
+		return 0;
+	if (len > LOG_RAW_MAX / 2)
+		len = LOG_RAW_MAX / 2; /* far past any cut below: a secret cut here is never shown */
+	pthread_rwlock_rdlock(&g_secrets_lock);
+	scrub_into(&out, src, len);
+	pthread_rwlock_unlock(&g_secrets_lock);
+	n = fleet_escape_term_into(dst, cap, fleet_buf_cstr(&out), out.len);
+	fleet_buf_release(&out);
+	return n;
 }
 
 static const char *level_name(enum fleet_log_level level)
@@ -209,6 +376,7 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	char stamp[32];
+	struct fleet_buf raw = FLEET_BUF_INIT(LOG_RAW_MAX / 2);
 	struct timespec ts;
 	struct tm tm;
 	int n;
@@ -219,12 +387,25 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line), "%s.%03ldZ %-5s ", stamp, ts.tv_nsec / 1000000, level_name(level));
-	if (t_account[0] && n >= 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "[%s%s%s] ", t_account,
-			      t_folder[0] ? " folder=" : "", t_folder);
-	if (n >= 0 && (size_t)n < sizeof(line))
-		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	fleet_log_scrub(line, sizeof(line));
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	/* The whole line is formatted first, then scrubbed, then escaped (the context and every %s
+	 * may hold what a server or an accounts file sent), and only then cut: a secret that straddles
+	 * the cut is redacted like any other. */
+	if (t_account[0])
+		fleet_buf_appendf(&raw, "[%s%s%s] ", t_account, t_folder[0] ? " folder=" : "", t_folder);
+	if (fleet_buf_vappendf(&raw, fmt, ap) < 0) {
+		char *big = xmalloc(LOG_RAW_MAX / 2);
+		va_list cp;
+
+		va_copy(cp, ap);
+		vsnprintf(big, LOG_RAW_MAX / 2, fmt, cp);
+		va_end(cp);
+		fleet_buf_append(&raw, big, LOG_RAW_MAX / 2 - raw.len - 1);
+		xfree(&big);
+	}
+	fleet_log_clean(line + n, sizeof(line) - (size_t)n, fleet_buf_cstr(&raw), raw.len);
+	fleet_buf_release(&raw);
 
 	pthread_mutex_lock(&g_write_lock);
 	fprintf(g_sink ? g_sink : stderr, "%s\n", line);

@@ -45,11 +45,25 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap);
 #define log_debug(...) do { if (fleet_log_enabled(FLEET_LOG_DEBUG)) fleet_log(FLEET_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define log_trace(...) do { if (fleet_log_enabled(FLEET_LOG_TRACE)) fleet_log(FLEET_LOG_TRACE, __VA_ARGS__); } while (0)
 
-/* Registers a secret to be redacted from every line (copied; empty strings ignored). */
+/* Registers a secret to be redacted from every line (copied; empty strings ignored). Registering
+ * the same text again counts one more user of it (O(1) either way). */
 void fleet_log_add_secret(const char *secret);
-/* Forgets all registered secrets (tests). */
+/* One user of the secret is done with it (its account ended): when none is left, it leaves the
+ * table and its copy is wiped (explicit_bzero) before it is freed. Unknown texts are ignored. */
+void fleet_log_remove_secret(const char *secret);
+/* Distinct secrets registered (tests). */
+size_t fleet_log_secret_count(void);
+/* Forgets all registered secrets, wiping them (tests, exit). */
 void fleet_log_clear_secrets(void);
-/* Replaces registered secrets in s (NUL-terminated, buffer of size cap) in place. */
+/* Replaces registered secrets in s (NUL-terminated, buffer of size cap) in place; the result is cut
+ * to cap at a character boundary after redaction. A secret of 8 bytes or more is redacted wherever
+ * it appears; a shorter one only as a whole token (not glued to letters or digits on a side where
+ * it has one), so the password "x" does not turn "--maxsize" into "--ma<redacted>size". */
 void fleet_log_scrub(char *s, size_t cap);
+/* What every line and error text goes through: src[0..len) scrubbed whole, then escaped for a
+ * terminal (common/escape.h: no ESC, no CR/LF, valid UTF-8), then cut to fit dst at a character
+ * boundary. Redaction happens before the cut, so a secret straddling it is never shown in part.
+ * Returns the length written to dst (always NUL-terminated when cap > 0). */
+size_t fleet_log_clean(char *dst, size_t cap, const char *src, size_t len);
 
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for common/: buffer caps, error formatting, redaction, number parsing. */
+/* Unit tests for common/: buffer caps, error formatting, redaction, escaping, number parsing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/escape.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -234,6 +235,204 @@ static void xgrow_keeps_capacity_at_least_need(void **state)
 	xfree(&a);
 }
 
+/* ---- hostile texts (issue 13) -------------------------------------------------------------------- */
+
+static void utf8_validation_is_strict(void **state)
+{
+	static const struct {
+		const char *s;
+		int valid;
+	} cases[] = {
+	    {"plain ascii", 1},
+	    {"Gel\xC3\xB6scht", 1},		  /* ö */
+	    {"\xE2\x82\xAC and \xF0\x9F\x93\xA7", 1}, /* € and an emoji */
+	    {"Passwort ung\xFCltig", 0},	  /* Latin-1 ü */
+	    {"\xC0\xAF", 0},			  /* overlong / */
+	    {"\xED\xA0\x80", 0},		  /* surrogate */
+	    {"\xF4\x90\x80\x80", 0},		  /* above U+10FFFF */
+	    {"cut \xE2\x82", 0},		  /* truncated sequence */
+	    {"\x80", 0},			  /* lone continuation */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(fleet_utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].valid);
+}
+
+static void utf8_sanitize_replaces_only_the_invalid_bytes(void **state)
+{
+	char *s = fleet_utf8_sanitize("ung\xFCltig \xC3\xB6");
+
+	assert_string_equal(s, "ung\xEF\xBF\xBDltig \xC3\xB6");
+	xfree(&s);
+	assert_null(fleet_utf8_sanitize(NULL));
+}
+
+static void utf8_cut_never_splits_a_character(void **state)
+{
+	const char *s = "ab\xE2\x82\xAC"; /* "ab€" */
+
+	assert_int_equal(fleet_utf8_cut(s, 5), 5);
+	assert_int_equal(fleet_utf8_cut(s, 4), 2);
+	assert_int_equal(fleet_utf8_cut(s, 3), 2);
+	assert_int_equal(fleet_utf8_cut(s, 2), 2);
+}
+
+static void terminal_escaper_neutralises_controls_and_keeps_the_bytes_in_hex(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"Sent Items", "Sent Items"},
+	    {"Gel\xC3\xB6scht", "Gel\xC3\xB6scht"},
+	    {"\x1B]0;pwned\x07title", "\\x1B]0;pwned\\x07title"}, /* window title */
+	    {"\x1B[2J", "\\x1B[2J"},				    /* clear screen */
+	    {"ok\r\n2026-01-01 ERROR forged", "ok\\x0D\\x0A2026-01-01 ERROR forged"},
+	    {"ung\xFCltig", "ung\\xFCltig"},	       /* Latin-1: the byte in hex */
+	    {"\xC2\x9B" "31m", "\\x9B31m"},	       /* C1 CSI */
+	    {"a\xE2\x80\xAE" "b", "a\\u{202E}b"},      /* bidi override */
+	    {"tab\there\x7F", "tab\\x09here\\x7F"},
+	    {"C:\\dir \\x41", "C:\\dir \\x41"},	       /* backslashes kept: escaping is idempotent */
+	};
+	char out[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fleet_escape_term_into(out, sizeof(out), cases[i].in, strlen(cases[i].in));
+		assert_string_equal(out, cases[i].out);
+		assert_int_equal(fleet_escape_term_clean(cases[i].in, strlen(cases[i].in)),
+				 strcmp(cases[i].in, cases[i].out) == 0);
+	}
+	/* a small buffer is cut between characters, never inside an escape */
+	assert_int_equal(fleet_escape_term_into(out, 6, "ab\x1B\x1B", 4), 2);
+	assert_string_equal(out, "ab");
+	assert_int_equal(fleet_escape_term_into(out, 4, "a\xE2\x82\xAC", 4), 1);
+}
+
+static void error_texts_from_servers_are_valid_utf8_without_controls(void **state)
+{
+	struct fleet_err err;
+
+	fleet_err_set(&err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHENTICATIONFAILED", "login refused: %s",
+		      "Passwort ung\xFCltig\r\n\x1B[2J");
+	assert_string_equal(err.message, "login refused: Passwort ung\\xFCltig\\x0D\\x0A\\x1B[2J");
+	assert_true(fleet_utf8_valid(err.message, strlen(err.message)));
+	fleet_err_detail(&err, "server: \xFF\xFE");
+	assert_string_equal(err.detail, "server: \\xFF\\xFE");
+	fleet_err_prefix(&err, "folder %s", "Entw\xFCrfe");
+	assert_string_equal(err.message, "folder Entw\\xFCrfe: login refused: Passwort ung\\xFCltig\\x0D\\x0A\\x1B[2J");
+}
+
+static void a_short_secret_is_redacted_only_as_a_whole_token(void **state)
+{
+	char line[128];
+	struct fleet_err err;
+
+	fleet_log_add_secret("x");
+	snprintf(line, sizeof(line), "--maxsize 20 x 'x' user:x@host xx");
+	fleet_log_scrub(line, sizeof(line));
+	assert_string_equal(line, "--maxsize 20 <redacted> '<redacted>' user:<redacted>@host xx");
+	fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, NULL, "bad option --maxsize");
+	assert_string_equal(err.message, "bad option --maxsize");
+	fleet_log_clear_secrets();
+	/* a long secret is redacted wherever it is, also glued to other text */
+	fleet_log_add_secret("Welcome-2026");
+	snprintf(line, sizeof(line), "pw=Welcome-2026x");
+	fleet_log_scrub(line, sizeof(line));
+	assert_string_equal(line, "pw=<redacted>x");
+	fleet_log_clear_secrets();
+}
+
+static void a_secret_straddling_the_cut_is_never_shown_in_part(void **state)
+{
+	char secret[] = "Str4ddl3-P4ssw0rd";
+	struct fleet_err err;
+	char pad[FLEET_ERR_TEXT_MAX];
+	char out[8192] = {0};
+	FILE *f = fmemopen(out, sizeof(out), "w");
+
+	fleet_log_add_secret(secret);
+	for (size_t cut = FLEET_ERR_TEXT_MAX - 20; cut < FLEET_ERR_TEXT_MAX; cut++) {
+		memset(pad, 'a', cut);
+		pad[cut] = '\0';
+		fleet_err_set(&err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, NULL, "%.*s%s", (int)(cut - 8), pad, secret);
+		assert_null(strstr(err.message, "Str4d"));
+		assert_true(strlen(err.message) < FLEET_ERR_TEXT_MAX);
+	}
+	/* a log line: the secret sits across the 4,096-byte cut */
+	fleet_log_set_sink(f);
+	{
+		char big[4200];
+
+		memset(big, 'b', sizeof(big));
+		big[4060] = '\0';
+		log_error("%s%s tail", big, secret);
+	}
+	fflush(f);
+	assert_null(strstr(out, "Str4d"));
+	fleet_log_set_sink(NULL);
+	fclose(f);
+	fleet_log_clear_secrets();
+}
+
+static void log_lines_escape_what_a_server_sent(void **state)
+{
+	char out[512] = {0};
+	FILE *f = fmemopen(out, sizeof(out), "w");
+
+	fleet_log_set_sink(f);
+	fleet_log_set_context("u1@src", "Evil\x1B]0;x\x07");
+	log_error("server said: %s", "NO bad\r\n2026-01-01T00:00:00.000Z INFO forged");
+	fflush(f);
+	assert_null(strchr(out, '\x1B'));
+	assert_non_null(strstr(out, "folder=Evil\\x1B]0;x\\x07"));
+	assert_non_null(strstr(out, "NO bad\\x0D\\x0A2026"));
+	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out)); /* one line */
+	fleet_log_set_sink(NULL);
+	fleet_log_set_context(NULL, NULL);
+	fclose(f);
+}
+
+static void secret_registration_is_linear_with_shared_prefixes(void **state)
+{
+	char secret[32], line[256];
+	uint64_t t0 = fleet_now_ms();
+
+	/* 40,000 passwords with one prefix: quadratic registration took 99 s, linear takes well under 1 s
+	 * even under sanitizers; the bound below is loose so that a loaded CI machine never flakes, yet
+	 * orders of magnitude below the quadratic time. */
+	for (int i = 0; i < 40000; i++) {
+		snprintf(secret, sizeof(secret), "Welcome-%05d", i);
+		fleet_log_add_secret(secret);
+	}
+	assert_int_equal(fleet_log_secret_count(), 40000);
+	snprintf(line, sizeof(line), "a Welcome-39999 b Welcome-00000 c Welcome-4 d");
+	fleet_log_scrub(line, sizeof(line));
+	assert_string_equal(line, "a <redacted> b <redacted> c Welcome-4 d");
+	assert_true(fleet_now_ms() - t0 < 20000);
+	fleet_log_clear_secrets();
+}
+
+static void a_secret_leaves_the_table_when_its_last_user_removes_it(void **state)
+{
+	char line[64];
+
+	fleet_log_add_secret("pw-of-alice");
+	fleet_log_add_secret("pw-of-alice"); /* the import and the running job */
+	fleet_log_add_secret("pw-of-bob");
+	assert_int_equal(fleet_log_secret_count(), 2);
+	fleet_log_remove_secret("pw-of-alice");
+	snprintf(line, sizeof(line), "pw-of-alice");
+	fleet_log_scrub(line, sizeof(line));
+	assert_string_equal(line, "<redacted>");
+	fleet_log_remove_secret("pw-of-alice");
+	assert_int_equal(fleet_log_secret_count(), 1);
+	snprintf(line, sizeof(line), "pw-of-alice pw-of-bob");
+	fleet_log_scrub(line, sizeof(line));
+	assert_string_equal(line, "pw-of-alice <redacted>");
+	fleet_log_remove_secret("never-added");
+	fleet_log_clear_secrets();
+	assert_int_equal(fleet_log_secret_count(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +451,16 @@ int main(void)
 		cmocka_unit_test(parse_u64_accepts_only_whole_numbers_in_range),
 		cmocka_unit_test(parse_size_knows_suffixes),
 		cmocka_unit_test(xgrow_keeps_capacity_at_least_need),
+		cmocka_unit_test(utf8_validation_is_strict),
+		cmocka_unit_test(utf8_sanitize_replaces_only_the_invalid_bytes),
+		cmocka_unit_test(utf8_cut_never_splits_a_character),
+		cmocka_unit_test(terminal_escaper_neutralises_controls_and_keeps_the_bytes_in_hex),
+		cmocka_unit_test(error_texts_from_servers_are_valid_utf8_without_controls),
+		cmocka_unit_test(a_short_secret_is_redacted_only_as_a_whole_token),
+		cmocka_unit_test(a_secret_straddling_the_cut_is_never_shown_in_part),
+		cmocka_unit_test(log_lines_escape_what_a_server_sent),
+		cmocka_unit_test(secret_registration_is_linear_with_shared_prefixes),
+		cmocka_unit_test(a_secret_leaves_the_table_when_its_last_user_removes_it),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
