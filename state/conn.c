@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/escape.h"
 #include "common/log.h"
 #include "state/state_private.h"
 
@@ -219,17 +220,66 @@ static PGresult *exec_any(struct state_conn *sc, int stmt, const char *what, con
 	}
 }
 
+/* The state boundary for text: PostgreSQL refuses a text parameter that is not valid UTF-8
+ * (SQLSTATE 22021), and a failure whose text cannot be recorded would leave its job running, to be
+ * claimed again (and its LOGIN refused again) every lease period. So every text parameter is made
+ * valid here, whatever layer built it: bytes that are not UTF-8 become U+FFFD. Texts where the
+ * original bytes matter arrive already escaped (error texts keep them as \xHH, see common/err.h).
+ * Returns values itself when all are valid (the common case), else a copy to free_params(). */
+static const char *const *valid_params(int nparams, const char *const *values, const int *formats, char ***owned)
+{
+	const char **copy = NULL;
+
+	*owned = NULL;
+	for (int i = 0; i < nparams; i++) {
+		if (!values[i] || (formats && formats[i]) || fleet_utf8_valid(values[i], strlen(values[i])))
+			continue;
+		if (!copy) {
+			copy = xcalloc((size_t)nparams, sizeof(*copy));
+			*owned = xcalloc((size_t)nparams, sizeof(**owned));
+			memcpy(copy, values, (size_t)nparams * sizeof(*copy));
+		}
+		(*owned)[i] = fleet_utf8_sanitize(values[i]);
+		copy[i] = (*owned)[i];
+	}
+	return copy ? (const char *const *)copy : values;
+}
+
+static void free_params(int nparams, const char *const *values, const char *const *orig, char **owned)
+{
+	if (!owned)
+		return;
+	for (int i = 0; i < nparams; i++)
+		xfree(&owned[i]);
+	xfree(&owned);
+	if (values != orig) {
+		void *p = (void *)(uintptr_t)values;
+
+		xfree(&p);
+	}
+}
+
 PGresult *state_exec(struct state_conn *sc, const char *what, const char *sql, int nparams,
 		     const char *const *values, const int *lengths, const int *formats, int flags,
 		     struct fleet_err *err)
 {
-	return exec_any(sc, -1, what, sql, nparams, values, lengths, formats, flags, err);
+	char **owned;
+	const char *const *v = valid_params(nparams, values, formats, &owned);
+	PGresult *res = exec_any(sc, -1, what, sql, nparams, v, lengths, formats, flags, err);
+
+	free_params(nparams, v, values, owned);
+	return res;
 }
 
 PGresult *state_exec_prepared(struct state_conn *sc, enum state_stmt id, const char *what, const char *sql,
 			      int nparams, const char *const *values, int flags, struct fleet_err *err)
 {
-	return exec_any(sc, (int)id, what, sql, nparams, values, NULL, NULL, flags, err);
+	char **owned;
+	const char *const *v = valid_params(nparams, values, NULL, &owned);
+	PGresult *res = exec_any(sc, (int)id, what, sql, nparams, v, NULL, NULL, flags, err);
+
+	free_params(nparams, v, values, owned);
+	return res;
 }
 
 int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,

@@ -1215,6 +1215,50 @@ static void sql_errors_carry_their_sqlstate_and_class(void **state)
 	assert_int_equal(err.scope, FLEET_SCOPE_RUN);
 }
 
+/* A server's text is bytes: a Latin-1 refusal must still be recorded (issue 13, 2a/2b). Before the
+ * state boundary made every text parameter valid UTF-8, PostgreSQL refused it (22021), the failure
+ * was never recorded and the job stayed running, to be claimed (and its LOGIN refused) again forever;
+ * one such APPEND refusal in the ledger failed the whole account. */
+static void texts_that_are_not_utf8_are_recorded_all_the_same(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct state_folder fold;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	struct fleet_err jerr;
+	int requeued = -1;
+
+	add_jobs(f, 1, 1, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	/* raw bytes, as a layer that forgot to escape them would pass them */
+	CHECK(state_folder_upsert(f->sc, &c.lease, "Entw\xFCrfe", "Entw\xFCrfe", 7, &fold, E));
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	fill_row(&row, fold.id, 7, 1);
+	row.state = STATE_MSG_FAILED;
+	row.error = "NO [TOOBIG] Nachricht zu gro\xDF";
+	row.flags = "\\Seen $Geb\xFChr";
+	CHECK(state_ledger_batch_add(b, &row, E));
+	CHECK(state_ledger_batch_flush(b, E));
+	state_ledger_batch_free(&b);
+	memset(&jerr, 0, sizeof(jerr));
+	jerr.cls = FLEET_ERR_AUTH;
+	jerr.scope = FLEET_SCOPE_ACCOUNT;
+	snprintf(jerr.code, sizeof(jerr.code), "AUTHENTICATIONFAILED");
+	snprintf(jerr.message, sizeof(jerr.message), "src: login refused: Passwort ung\xFCltig");
+	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, &requeued, E));
+	assert_int_equal(requeued, 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND last_error_class = 'auth'"
+				       " AND last_error_text = 'src: login refused: Passwort ung\xEF\xBF\xBDltig'"),
+			 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message WHERE state = 'failed'"
+				       " AND error = 'NO [TOOBIG] Nachricht zu gro\xEF\xBF\xBD'"),
+			 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE src_name = 'Entw\xEF\xBF\xBDrfe'"), 1);
+	state_claim_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1239,6 +1283,7 @@ int main(void)
 	    T(reports_count_jobs_failures_and_throughput),
 	    T(idempotent_calls_survive_a_terminated_backend),
 	    T(sql_errors_carry_their_sqlstate_and_class),
+	    T(texts_that_are_not_utf8_are_recorded_all_the_same),
 #undef T
 	};
 
