@@ -582,8 +582,20 @@ failed:
 		RAND_bytes(b, sizeof(b));
 		rnd = (double)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) / 4294967296.0;
 		retry_policy_decide(&cfg->retry, &err, progressed ? 1u : (unsigned)c->attempt, rnd, &delay);
-		if (state_job_fail(sc, &c->lease, &err, delay, progressed, &requeued, &ferr) < 0)
-			log_error("could not record the failure: %s", ferr.message);
+		if (state_job_fail(sc, &c->lease, &err, delay, progressed, &requeued, &ferr) < 0 &&
+		    strcmp(ferr.code, STATE_ERR_LEASE_LOST) != 0) {
+			/* A failure must be recorded whatever its text: a job left running is claimed
+			 * again every lease period (a new refused LOGIN each time: a lockout risk). Once
+			 * more with a plain text and the same class. */
+			struct fleet_err plain = err;
+
+			log_error("could not record the failure: %s; recording it without its text", ferr.message);
+			snprintf(plain.message, sizeof(plain.message), "%s error (its text could not be stored)",
+				 fleet_err_class_name(err.cls));
+			plain.detail[0] = '\0';
+			if (state_job_fail(sc, &c->lease, &plain, delay, progressed, &requeued, &ferr) < 0)
+				log_error("could not record the failure: %s", ferr.message);
+		}
 		if (requeued) {
 			atomic_fetch_add(&s->jobs_retried, 1);
 			log_warn("attempt %d failed (%s, %s): %s; retry in %.1f s%s", c->attempt,
