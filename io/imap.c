@@ -47,6 +47,7 @@ struct cmd {
 		       struct fleet_err *err);
 	int got_cont;
 	int done;
+	uint64_t resp_count, resp_bytes; /* the answer so far: against IMAP_CMD_MAX_* */
 	int failed; /* err holds a handler's or the connection's error */
 	struct imap_result res;
 	struct fleet_err err;
@@ -90,6 +91,7 @@ struct imap_conn {
 	imap_untagged_fn unsol;
 	void *unsol_ctx;
 	struct fleet_buf tbuf; /* trace rendering */
+	uint64_t resp_bytes;   /* wire bytes of the response being parsed (streamed bodies excepted) */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------------- */
@@ -348,9 +350,30 @@ static void on_tagged(struct imap_conn *c, const struct imap_response *r)
 		c->cont_cmd = NULL;
 }
 
+/* Charges a response to the command that claimed it: past IMAP_CMD_MAX_BYTES or
+ * IMAP_CMD_MAX_RESPONSES, the connection is dropped with IMAP_ERR_LIMIT. */
+static void cmd_count_response(struct imap_conn *c, struct cmd *k, uint64_t bytes)
+{
+	k->resp_count++;
+	k->resp_bytes += bytes;
+	if (k->resp_bytes > IMAP_CMD_MAX_BYTES)
+		conn_fail_new(c, FLEET_ERR_PERMANENT, IMAP_ERR_LIMIT, NULL,
+			      "the answer to %s exceeds %llu MB (IMAP_CMD_MAX_BYTES): more than any real "
+			      "mailbox holds; stopped reading it",
+			      k->name, (unsigned long long)(IMAP_CMD_MAX_BYTES >> 20));
+	else if (k->resp_count > IMAP_CMD_MAX_RESPONSES)
+		conn_fail_new(c, FLEET_ERR_PERMANENT, IMAP_ERR_LIMIT, NULL,
+			      "the answer to %s exceeds %llu responses (IMAP_CMD_MAX_RESPONSES): more than any "
+			      "real mailbox holds; stopped reading it",
+			      k->name, (unsigned long long)IMAP_CMD_MAX_RESPONSES);
+}
+
 static void dispatch_response(struct imap_conn *c, const struct imap_response *r)
 {
 	struct fleet_err e;
+	uint64_t bytes = c->resp_bytes;
+
+	c->resp_bytes = 0;
 
 	trace_response(c, r);
 	if (r->kind == IMAP_RESP_TAGGED) {
@@ -386,10 +409,16 @@ static void dispatch_response(struct imap_conn *c, const struct imap_response *r
 			continue;
 		fleet_err_clear(&e);
 		rc = k->fn(c, k->ctx, r, &e);
+		if (rc < 0 && strcmp(e.code, IMAP_ERR_LIMIT) == 0) {
+			conn_fail(c, &e, NULL); /* the rest of the answer cannot be skipped */
+			return;
+		}
 		if (rc < 0)
 			cmd_fail(k, &e);
-		if (rc != 0)
+		if (rc != 0) {
+			cmd_count_response(c, k, bytes);
 			return;
+		}
 	}
 	if (c->unsol) {
 		fleet_err_clear(&e);
@@ -473,6 +502,8 @@ static int conn_step(struct imap_conn *c, int may_read, struct fleet_err *err)
 	}
 	r = imap_parser_next(c->p, c->rbuf + c->rpos, c->rlen - c->rpos, &used, &ev, &e);
 	c->rpos += used;
+	if (r >= 0 && ev.type != IMAP_PARSER_LITERAL_DATA)
+		c->resp_bytes += used; /* streamed bodies are not held: they do not count */
 	if (r < 0) {
 		fleet_err_prefix(&e, "%s", c->label);
 		return conn_fail(c, &e, err);
@@ -1591,6 +1622,11 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 
 	if (strcmp(r->name, st->verb) != 0)
 		return 0;
+	if (st->out->n >= IMAP_LIST_MAX_ENTRIES)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_LIMIT,
+				     "%s: the %s answer exceeds %d folders (IMAP_LIST_MAX_ENTRIES): more than any "
+				     "real account holds; stopped reading it",
+				     c->label, r->name, IMAP_LIST_MAX_ENTRIES);
 	dn = attrs ? attrs->next : NULL;
 	nn = dn ? dn->next : NULL;
 	if (!attrs || attrs->type != IMAP_NODE_LIST || node_delim(dn, &delim) < 0 ||
@@ -1988,6 +2024,7 @@ struct fetch_state {
 	int want_main; /* items other than UID, FLAGS, MODSEQ were asked for */
 	int discard;   /* the body being streamed is for a UID outside the set */
 	int failed;
+	uint64_t delivered; /* against IMAP_FETCH_MAX_PER_EXISTS */
 };
 
 static void fetch_state_free(void *p)
@@ -2138,6 +2175,13 @@ static int fetch_untagged(struct imap_conn *c, void *ctx, const struct imap_resp
 	/* Flag updates from other sessions and UIDs outside the request are not ours. */
 	if (!has_uid || !imap_uidset_contains(&fs->set, m.uid) || (fs->want_main && !has_main))
 		return 0;
+	if (++fs->delivered > (uint64_t)c->counters.exists * IMAP_FETCH_MAX_PER_EXISTS + IMAP_FETCH_SLACK)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_LIMIT,
+				     "%s: the UID FETCH answer exceeds %llu messages in a folder of %u "
+				     "(IMAP_FETCH_MAX_PER_EXISTS): stopped reading it",
+				     c->label,
+				     (unsigned long long)c->counters.exists * IMAP_FETCH_MAX_PER_EXISTS + IMAP_FETCH_SLACK,
+				     c->counters.exists);
 	if (!fs->failed && fs->cb->on_message) {
 		fleet_err_clear(err);
 		if (fs->cb->on_message(fs->ctx, &m, err) < 0) {

@@ -101,6 +101,26 @@ const char *imap_conn_cap_value(const struct imap_conn *c, const char *name);
 int imap_conn_cap_u64(const struct imap_conn *c, const char *name, uint64_t *out);
 const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
 
+/* ---- caps on what a server controls --------------------------------------------------------------
+ * A hostile or broken server can answer one command forever (an endless LIST, an endless metadata
+ * FETCH) or with more than any real mailbox holds. Every cap on what the client accumulates for a
+ * command is named here. Past one, the command fails with code IMAP_ERR_LIMIT, class permanent
+ * (the same server would do it again), scope account, a message naming the cap; the connection is
+ * dropped, since the rest of the answer cannot be skipped. Only that account fails. */
+#define IMAP_ERR_LIMIT "RESPONSE_LIMIT"
+/* LIST/LSUB entries of one answer (real accounts hold a few thousand folders at most). */
+#define IMAP_LIST_MAX_ENTRIES 50000
+/* FETCH responses delivered for one UID FETCH: each message once, flag updates from other sessions
+ * on top; more than twice the mailbox's EXISTS (plus this slack) is not a real mailbox. */
+#define IMAP_FETCH_MAX_PER_EXISTS 2
+#define IMAP_FETCH_SLACK 1024
+/* Bytes of the answer to any one command, on the wire, streamed message bodies excepted (a metadata
+ * FETCH of a 1,000,000-message folder is about 250 MB). */
+#define IMAP_CMD_MAX_BYTES (512ull << 20)
+/* Untagged responses claimed by any one command (a SEARCH is one response; a FETCH of a folder of
+ * 10,000,000 messages is 10,000,000). */
+#define IMAP_CMD_MAX_RESPONSES 20000000ull
+
 /* ---- commands and pipelining ---------------------------------------------------------------------- */
 
 /* Untagged handler: return 1 when the response was for this command, 0 to pass it on, < 0 to fail

@@ -3,10 +3,10 @@
 # sends, the run ends, only the account or folder concerned fails, every text is stored and shown
 # as valid UTF-8 without control characters, and a refused login is tried once, not every lease
 # period forever.
-# Destination: lab dst user13 (wiped first); sources are the hostile fake servers.
+# Accounts: lab user34 (src read, dst wiped first); the other sources are hostile fake servers.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 8
+plan 13
 fresh_db hostile
 work=$(mktemp -d)
 pids=""
@@ -14,7 +14,7 @@ cleanup() { [ -n "$pids" ] && kill $pids 2>/dev/null; [ -n "$KEEP" ] || { drop_d
 trap cleanup EXIT
 printf 'fake-src-pw\n' >"$work/pw"
 chmod 600 "$work/pw"
-wipe_dst user13
+wipe_dst user34
 
 start_hostile() { # SCENARIO NAME [args]: sets $port
 	_scn=$1 _name=$2; shift 2
@@ -25,13 +25,13 @@ start_hostile() { # SCENARIO NAME [args]: sets $port
 	for _i in $(seq 1 100); do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
 	port=$(head -n 1 "$work/$_name.port")
 }
-# run_from PORT NAME [run options]: imapfleet run of one row from the fake into lab dst user13,
+# run_from PORT NAME [run options]: imapfleet run of one row from the fake into lab dst user34,
 # bounded by a timeout (a hang is a failure, not a stuck test).
 run_from() {
 	_p=$1 _name=$2; shift 2
 	{
 		echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-		echo "localhost,$_p,src,$work/pw,ssl,localhost,$LAB_DST_IMAPS,user13,$LAB_SECRETS/dst/user13,ssl"
+		echo "localhost,$_p,src,$work/pw,ssl,localhost,$LAB_DST_IMAPS,user34,$LAB_SECRETS/dst/user34,ssl"
 	} >"$work/$_name.csv"
 	timeout 120 "$IMAPFLEET" run "$work/$_name.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
 		--no-progress "$@" >"$work/$_name.out" 2>&1
@@ -64,7 +64,7 @@ nlogin=$(grep -c " C: [^ ]* \(LOGIN\|AUTHENTICATE\)" "$work/l1.log")
 
 # ---- 2b: one APPEND refused in Latin-1 fails that message only ---------------------------------------
 start_hostile append-latin1 a1 --seed 5 --reject-append 2
-"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user13 --passfile1 "$LAB_SECRETS/src/user13" \
+"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user34 --passfile1 "$LAB_SECRETS/src/user34" \
 	--cafile1 "$LAB_CA" --host2 localhost --port2 "$port" --user2 src --passfile2 "$work/pw" --cafile2 "$LAB_CA" \
 	--state "$STATE_URL" --folder INBOX >"$work/a1.out" 2>&1
 rc=$?
@@ -76,3 +76,41 @@ nc=$(sql "select count(*) from message where state = 'copied'")
 	not_ok "one failed message with its text, others copied (failed '$nf', copied '$nc')"
 check "sync output holds no control bytes and is valid UTF-8" no_control_bytes "$work/a1.out"
 check "run output holds no control bytes and is valid UTF-8" no_control_bytes "$work/l1.out"
+
+# ---- 1: an endless LIST and an endless metadata FETCH fail their accounts only; memory stays bounded ----
+start_hostile endless-list el
+pel=$port
+start_hostile endless-fetch ef
+pef=$port
+{
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	echo "localhost,$pel,src,$work/pw,ssl,localhost,$LAB_DST_IMAPS,user34,$LAB_SECRETS/dst/user34,ssl"
+	echo "localhost,$pef,src,$work/pw,ssl,localhost,$LAB_DST_IMAPS,user34,$LAB_SECRETS/dst/user34,ssl"
+	echo "localhost,$LAB_SRC_IMAPS,user34,$LAB_SECRETS/src/user34,ssl,localhost,$LAB_DST_IMAPS,user34,$LAB_SECRETS/dst/user34,ssl"
+} >"$work/caps.csv"
+# Under an address-space limit (not with sanitizers, whose shadow memory needs more): before the caps,
+# the endless LIST grew until the whole process aborted; the peak RSS is checked either way.
+aslimit=3072
+ldd "$IMAPFLEET" 2>/dev/null | grep -q 'libasan\|libtsan' && aslimit=0
+python3 - "$aslimit" "$work/caps.rss" timeout 180 "$IMAPFLEET" run "$work/caps.csv" --state "$STATE_URL" \
+	--cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress --workers 3 >"$work/caps.out" 2>&1 <<'PY'
+import resource, subprocess, sys
+limit, out, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+def lim():
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit << 20, limit << 20))
+rc = subprocess.call(cmd, preexec_fn=lim)
+open(out, "w").write("%d\n" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024))
+sys.exit(rc)
+PY
+rc=$?
+[ $rc -eq 1 ] && ok "a run with an endless LIST and an endless FETCH ends, exit 1 (two accounts failed)" ||
+	{ not_ok "endless LIST/FETCH: run ends with exit 1 (got $rc)"; tail -n 20 "$work/caps.out" | sed 's/^/# /'; }
+st=$(sql "select string_agg(port1 || ' ' || state || ' ' || coalesce(last_error_code, '-'), ', ' order by id) from job where run_id = (select max(id) from run)")
+[ "$st" = "$pel failed RESPONSE_LIMIT, $pef failed RESPONSE_LIMIT, $LAB_SRC_IMAPS done -" ] &&
+	ok "each hostile account failed with RESPONSE_LIMIT; the good account is done" || not_ok "per-account outcome (got '$st')"
+grep -q "IMAP_LIST_MAX_ENTRIES" "$work/caps.out" && grep -q "IMAP_FETCH_MAX_PER_EXISTS" "$work/caps.out" &&
+	ok "the errors name the cap that was reached" || { not_ok "the errors name the cap"; grep -i "limit\|exceeds" "$work/caps.out" | head -n 5 | sed 's/^/# /'; }
+rss=$(cat "$work/caps.rss" 2>/dev/null || echo 99999)
+[ "$rss" -lt 400 ] && ok "peak RSS stays bounded ($rss MB < 400 MB)" || not_ok "peak RSS stays bounded (got $rss MB)"
+check "the good account of that run is exact" same_mail "$LAB_SRC_IMAPS" user34 user34

@@ -10,7 +10,8 @@ thing a hostile or broken server does:
                    and a bare CR/LF that would forge a log line
   endless-list     LIST answers short lines forever (never a tagged OK)
   huge-list        LIST answers --list-entries folders (default 200,000), then OK
-  endless-fetch    a metadata UID FETCH (FLAGS, no body) answers untagged FETCHes forever
+  endless-fetch    a metadata UID FETCH (no body) answers untagged FETCHes forever, or
+                   --fetch-responses N of them (same UID over and over) and then OK
   drip             after login, every response is sent one byte per --drip-ms (default 1000)
   drip-list        only the LIST response is dripped
   evil-names       LIST also returns bad names: one with a NUL, one not valid modified UTF-7
@@ -20,6 +21,7 @@ thing a hostile or broken server does:
   uidvalidity-zero SELECT/EXAMINE/STATUS answer UIDVALIDITY 0
 
   hostileimap.py --scenario NAME [fakeimap options] [--drip-ms N] [--list-entries N]
+                 [--fetch-responses N]
 """
 
 import argparse
@@ -134,11 +136,18 @@ class HostileSession(fakeimap.Session):
         if self.scn == "endless-fetch" and self.need_selected(tag):
             items = " ".join(fakeimap.sval(i).upper() for i in (toks[1] if isinstance(toks[1], list) else [toks[1]]))
             if "BODY" not in items or "HEADER" in items:
-                seq = 1
-                while True:
-                    self.sock.sendall(b"".join(b"* %d FETCH (UID %d FLAGS (\\Seen) RFC822.SIZE 100)\r\n"
-                                               % (seq + k, seq + k) for k in range(256)))
-                    seq += 256
+                msgs = self.msgs()
+                uid = msgs[0]["uid"] if msgs else 1
+                line = (b'* 1 FETCH (UID %d FLAGS (\\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" '
+                        b'RFC822.SIZE 100)\r\n' % uid)
+                n = self.hopts.fetch_responses
+                sent = 0
+                while n == 0 or sent < n:
+                    k = 256 if n == 0 else min(256, n - sent)
+                    self.sock.sendall(line * k)
+                    sent += k
+                self.send("%s OK Fetch completed\r\n" % tag)
+                return None
         return super().cmd_UID_FETCH(tag, toks)
 
     def cmd_STATUS(self, tag, toks):
@@ -184,6 +193,7 @@ def main():
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--drip-ms", type=int, default=1000)
     ap.add_argument("--list-entries", type=int, default=200000)
+    ap.add_argument("--fetch-responses", type=int, default=0)
     hopts, rest = ap.parse_known_args()
     HostileSession.hopts = hopts
     scenario = None

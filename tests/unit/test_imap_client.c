@@ -57,7 +57,13 @@ static int fake_start(struct fake *f, const char *scenario, ...)
 	FILE *in;
 
 	memset(f, 0, sizeof(*f));
-	snprintf(script, sizeof(script), "%s/tests/tools/fakeimap.py", IMAPFLEET_SRCDIR);
+	/* "hostile:NAME" runs tests/tools/hostileimap.py (fakeimap turned malicious) */
+	if (strncmp(scenario, "hostile:", 8) == 0) {
+		scenario += 8;
+		snprintf(script, sizeof(script), "%s/tests/tools/hostileimap.py", IMAPFLEET_SRCDIR);
+	} else {
+		snprintf(script, sizeof(script), "%s/tests/tools/fakeimap.py", IMAPFLEET_SRCDIR);
+	}
 	snprintf(f->log, sizeof(f->log), "%s/fake-%d-%s.log", g_tmpdir, ++seq, scenario);
 	argv[n++] = "python3";
 	argv[n++] = script;
@@ -1047,6 +1053,65 @@ static int teardown_group(void **state)
 	return system(cmd) == 0 ? 0 : 0;
 }
 
+/* ---- caps on what a server controls (issue 13) ------------------------------------------------------ */
+
+static int count_entries(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	(*(unsigned long *)ctx)++;
+	return 0;
+}
+
+static void a_list_longer_than_any_real_account_fails_with_a_named_cap(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_list l = {0};
+	struct fleet_err err;
+	char n[16];
+
+	snprintf(n, sizeof(n), "%d", IMAP_LIST_MAX_ENTRIES + 5000);
+	assert_int_equal(fake_start(&f, "hostile:huge-list", "--password", FAKE_PASSWORD, "--list-entries", n, NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	o.trace = 0;
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_int_equal(imap_list(c, &l, &err), -1);
+	assert_string_equal(err.code, IMAP_ERR_LIMIT);
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	assert_non_null(strstr(err.message, "IMAP_LIST_MAX_ENTRIES"));
+	assert_true(l.n <= IMAP_LIST_MAX_ENTRIES);
+	assert_true(imap_conn_is_broken(c)); /* the rest of the answer is never read */
+	imap_list_release(&l);
+	imap_conn_close(&c);
+	fake_stop(&f);
+}
+
+static void a_metadata_fetch_that_never_ends_fails_with_a_named_cap(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_mailbox mb = {0};
+	struct imap_fetch_cb cb = {.on_message = count_entries};
+	unsigned long got = 0;
+	struct fleet_err err;
+
+	/* 3 messages in INBOX; the server answers 20,000 FETCH responses (then OK) */
+	assert_int_equal(fake_start(&f, "hostile:endless-fetch", "--password", FAKE_PASSWORD, "--fetch-responses",
+				    "20000", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	o.trace = 0;
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	assert_int_equal(imap_select(c, "INBOX", 1, &mb, &err), 0);
+	assert_int_equal(imap_fetch(c, "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE)", &cb, &got, &err), -1);
+	assert_string_equal(err.code, IMAP_ERR_LIMIT);
+	assert_non_null(strstr(err.message, "IMAP_FETCH_MAX_PER_EXISTS"));
+	assert_true(got <= 3 * IMAP_FETCH_MAX_PER_EXISTS + IMAP_FETCH_SLACK);
+	imap_mailbox_release(&mb);
+	imap_conn_close(&c);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 #ifndef IMAP_TEST_LAB
@@ -1057,6 +1122,8 @@ int main(void)
 	    cmocka_unit_test_teardown(malformed_responses_are_a_protocol_bug, teardown_test),
 	    cmocka_unit_test_teardown(connection_closed_mid_literal_is_transient, teardown_test),
 	    cmocka_unit_test_teardown(literal_above_the_limit_is_refused, teardown_test),
+	    cmocka_unit_test_teardown(a_list_longer_than_any_real_account_fails_with_a_named_cap, teardown_test),
+	    cmocka_unit_test_teardown(a_metadata_fetch_that_never_ends_fails_with_a_named_cap, teardown_test),
 	    cmocka_unit_test_teardown(bye_greeting_is_transient, teardown_test),
 	    cmocka_unit_test_teardown(login_refusals_keep_their_class, teardown_test),
 	    cmocka_unit_test_teardown(wrong_password_is_auth_class_with_server_text, teardown_test),
