@@ -546,9 +546,11 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		host_limiter_success(s->hl, keys[0]);
 		host_limiter_success(s->hl, keys[1]);
 		atomic_fetch_add(&s->jobs_done, 1);
-		log_info("done: %llu messages copied (%.1f MB), %llu already there, %llu failed, %llu skipped",
+		log_info("done: %llu messages copied (%.1f MB), %llu already there, %llu flag changes, "
+			 "%llu deleted, %llu failed, %llu skipped",
 			 (unsigned long long)st.msgs_copied, (double)st.bytes_copied / 1048576.0,
-			 (unsigned long long)(st.msgs_already + st.msgs_matched), (unsigned long long)st.msgs_failed,
+			 (unsigned long long)(st.msgs_already + st.msgs_matched), (unsigned long long)st.flags_updated,
+			 (unsigned long long)st.msgs_deleted, (unsigned long long)st.msgs_failed,
 			 (unsigned long long)st.msgs_skipped);
 		goto out;
 	}
