@@ -11,7 +11,7 @@
 
 static const char *const job_state_names[STATE_JOB_NSTATES] = {
     [STATE_JOB_QUEUED] = "queued", [STATE_JOB_RUNNING] = "running",	[STATE_JOB_DONE] = "done",
-    [STATE_JOB_FAILED] = "failed", [STATE_JOB_CANCELLED] = "cancelled",
+    [STATE_JOB_FAILED] = "failed", [STATE_JOB_CANCELLED] = "cancelled", [STATE_JOB_PARTIAL] = "partial",
 };
 
 const char *state_job_state_name(enum state_job_state s)
@@ -444,6 +444,29 @@ int state_job_finish(struct state_conn *sc, const struct state_lease *lease, str
 	    3, p, 0, NULL, err);
 }
 
+int state_job_finish_partial(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
+			     struct fleet_err *err)
+{
+	struct lease_params lp;
+	const char *p[6];
+
+	lease_params(&lp, lease, p);
+	p[3] = fleet_err_class_name(why ? why->cls : FLEET_ERR_PERMANENT);
+	p[4] = why && why->code[0] ? why->code : NULL;
+	p[5] = why ? why->message : "some folders were not migrated";
+	return fenced(
+	    sc, lease, "record the job as partial",
+	    "WITH u AS (UPDATE job SET state = 'partial', lease_owner = NULL, lease_expires = NULL,"
+	    "  finished_at = now(), updated_at = now(), last_error_class = $4, last_error_code = $5,"
+	    "  last_error_text = $6 WHERE " LEASE_WHERE " RETURNING id),"
+	    " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'partial', error_class = $4,"
+	    "  error_code = $5, error_text = $6 FROM u"
+	    "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at IS "
+	    "NULL)"
+	    " SELECT count(*) FROM u",
+	    6, p, 0, NULL, err);
+}
+
 int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *job_err,
 		   unsigned retry_delay_ms, int progressed, int *requeued, struct fleet_err *err)
 {
@@ -569,7 +592,7 @@ int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *er
 	    sc, "cancel the job",
 	    "WITH u AS (UPDATE job SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL,"
 	    "  finished_at = now(), updated_at = now()"
-	    "  WHERE id = $1 AND state IN ('queued', 'running', 'failed') RETURNING id),"
+	    "  WHERE id = $1 AND state IN ('queued', 'running', 'failed', 'partial') RETURNING id),"
 	    " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'cancelled' FROM u"
 	    "  WHERE job_attempt.job_id = u.id AND job_attempt.ended_at IS NULL)"
 	    " SELECT count(*) FROM u",

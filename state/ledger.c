@@ -15,7 +15,8 @@
 static const char *const msg_state_names[] = {
     [STATE_MSG_COPIED] = "copied", [STATE_MSG_FAILED] = "failed", [STATE_MSG_SKIPPED] = "skipped"};
 static const char *const folder_state_names[] = {
-    [STATE_FOLDER_PENDING] = "pending", [STATE_FOLDER_COPYING] = "copying", [STATE_FOLDER_DONE] = "done"};
+    [STATE_FOLDER_PENDING] = "pending", [STATE_FOLDER_COPYING] = "copying", [STATE_FOLDER_DONE] = "done",
+    [STATE_FOLDER_FAILED] = "failed"};
 
 static void lease_params(char b[3][STATE_NUM_MAX], const struct state_lease *lease, const char **p)
 {
@@ -61,6 +62,7 @@ static void folder_from_row(const PGresult *res, int row, int col0, struct state
 	f->id = state_get_i64(res, row, col0);
 	f->state = strcmp(st, "done") == 0	? STATE_FOLDER_DONE
 		   : strcmp(st, "copying") == 0 ? STATE_FOLDER_COPYING
+		   : strcmp(st, "failed") == 0	? STATE_FOLDER_FAILED
 						: STATE_FOLDER_PENDING;
 	f->src_uidvalidity = (uint32_t)state_get_i64(res, row, col0 + 2);
 	f->dst_uidvalidity = (uint32_t)state_get_i64(res, row, col0 + 3);
@@ -114,6 +116,35 @@ int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, 
 	return 0;
 }
 
+int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			     const char *dst_name, const char *why, struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX];
+	const char *p[6];
+	PGresult *res;
+	int64_t leased;
+
+	lease_params(lb, lease, p);
+	p[3] = src_name;
+	p[4] = dst_name ? dst_name : src_name;
+	p[5] = why ? why : "";
+	res = state_exec(sc, "record the failed folder",
+			 "WITH " LEASE_CTE ","
+			 " ins AS (INSERT INTO folder AS f (job_id, src_name, dst_name, state, last_error)"
+			 "  SELECT $1, $4, $5, 'failed', $6 FROM lease"
+			 "  ON CONFLICT (job_id, src_name) DO UPDATE SET dst_name = excluded.dst_name,"
+			 "   state = 'failed', last_error = excluded.last_error, updated_at = now()"
+			 "  RETURNING (xmax = 0) AS created),"
+			 " j AS (UPDATE job SET folders = folders + 1 FROM ins WHERE job.id = $1 AND ins.created)"
+			 " SELECT count(*) FROM lease",
+			 6, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	if (!res)
+		return -1;
+	leased = state_get_i64(res, 0, 0);
+	PQclear(res);
+	return leased ? 0 : state_lease_lost(sc, lease, err);
+}
+
 int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name, struct state_folder *out,
 		     struct fleet_err *err)
 {
@@ -141,7 +172,7 @@ int state_folder_record_status(struct state_conn *sc, const struct state_lease *
 
 	lease_params(lb, lease, p);
 	p[3] = state_fmt_i64(b[0], folder_id);
-	p[4] = folder_state_names[st->state <= STATE_FOLDER_DONE ? st->state : STATE_FOLDER_PENDING];
+	p[4] = folder_state_names[st->state <= STATE_FOLDER_FAILED ? st->state : STATE_FOLDER_PENDING];
 	p[5] = state_fmt_u64(b[1], st->dst_uidvalidity);
 	p[6] = state_fmt_u64(b[2], st->src_uidnext);
 	p[7] = state_fmt_u64(b[3], st->src_messages);
@@ -151,6 +182,7 @@ int state_folder_record_status(struct state_conn *sc, const struct state_lease *
 	    sc, lease, folder_id, "record the folder status",
 	    "WITH " LEASE_CTE ","
 	    " u AS (UPDATE folder SET state = $5,"
+	    "  last_error = CASE WHEN $5 = 'failed' THEN last_error END,"
 	    "  dst_uidvalidity = CASE WHEN $6::bigint = 0 THEN dst_uidvalidity ELSE $6::bigint END,"
 	    "  src_uidnext = $7, src_messages = $8, src_highestmodseq = $9, dst_uidnext = $10,"
 	    "  updated_at = now()"

@@ -156,6 +156,18 @@ static const char *const migration_2[] = {
     "DROP INDEX job_lease_idx",
 };
 
+/* Truthful outcomes (issue 12): an account whose folders were not all migrated ends "partial", a
+ * folder that failed says why. */
+static const char *const migration_3[] = {
+    "ALTER TABLE job DROP CONSTRAINT IF EXISTS job_state_check",
+    "ALTER TABLE job ADD CONSTRAINT job_state_check"
+    " CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled', 'partial'))",
+    "ALTER TABLE folder DROP CONSTRAINT IF EXISTS folder_state_check",
+    "ALTER TABLE folder ADD CONSTRAINT folder_state_check"
+    " CHECK (state IN ('pending', 'copying', 'done', 'failed'))",
+    "ALTER TABLE folder ADD COLUMN IF NOT EXISTS last_error text",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -168,6 +180,7 @@ static const struct migration migrations[] = {
      sizeof(migration_1) / sizeof(migration_1[0])},
     {2, "partial indexes for claims and the next due job, by run", migration_2,
      sizeof(migration_2) / sizeof(migration_2[0])},
+    {3, "partial accounts, failed folders", migration_3, sizeof(migration_3) / sizeof(migration_3[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

@@ -43,7 +43,7 @@
 #define STATE_ERR_CONNECTION "PG_CONNECTION"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 3
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -87,6 +87,7 @@ enum state_job_state {
 	STATE_JOB_DONE,
 	STATE_JOB_FAILED,
 	STATE_JOB_CANCELLED,
+	STATE_JOB_PARTIAL, /* finished, but folders could not be migrated (created, selected, listed) */
 	STATE_JOB_NSTATES
 };
 const char *state_job_state_name(enum state_job_state s);
@@ -165,6 +166,11 @@ int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease
 
 /* The job finished: state done, lease dropped, attempt closed as "done". Fenced. */
 int state_job_finish(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
+/* The job finished but not completely: some folders could not be migrated (why: the first such
+ * failure, with a count in its text). State partial, lease dropped, why recorded as the last error,
+ * attempt closed as "partial". A new pass or `retry --failed` queues it again. Fenced. */
+int state_job_finish_partial(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
+			     struct fleet_err *err);
 /* The job failed with job_err (class, code, message are recorded). transient/throttled: back to
  * queued with scheduled_at = now() + retry_delay_ms (the caller computes backoff and jitter), unless
  * attempts >= max_attempts: failed. auth/permanent/bug: failed. progressed != 0 says the attempt
@@ -200,7 +206,7 @@ int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, i
 
 /* ---- folders, UIDVALIDITY and the append window ------------------------------------------ */
 
-enum state_folder_state { STATE_FOLDER_PENDING = 0, STATE_FOLDER_COPYING, STATE_FOLDER_DONE };
+enum state_folder_state { STATE_FOLDER_PENDING = 0, STATE_FOLDER_COPYING, STATE_FOLDER_DONE, STATE_FOLDER_FAILED };
 
 struct state_folder {
 	int64_t id;
@@ -223,6 +229,10 @@ struct state_folder {
 int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
 			const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
 			struct fleet_err *err);
+/* The folder could not be migrated (refused CREATE, failed SELECT or STATUS ...): inserted if new,
+ * state failed, why kept in last_error until a later pass completes it. Fenced. */
+int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			     const char *dst_name, const char *why, struct fleet_err *err);
 /* Reads one folder by (job, src_name): returns 1 and fills *out, 0 when unknown. Not fenced. */
 int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name, struct state_folder *out,
 		     struct fleet_err *err);
