@@ -12,6 +12,7 @@
  *   record(...) x N, flush            after the APPENDs completed (batched writes)
  *   window_end                        once the batch is durable
  *   folder_close(stats)
+ *   [folder_failed]                   the folder could not be (completely) migrated, and why
  * Every operation returns < 0 with err filled on failure. An error with code "LEASE_LOST" means
  * another engine owns the account now: the engine stops before its next APPEND.
  */
@@ -34,6 +35,7 @@ struct ledger_folder_info {
 	uint32_t src_messages;
 	int window_open;            /* an earlier attempt crashed inside an append window */
 	uint32_t window_dst_uidnext;/* destination UIDNEXT recorded before that window */
+	uint64_t copied;            /* messages the ledger records as copied (current UIDVALIDITY) */
 };
 
 struct ledger_record {
@@ -77,6 +79,11 @@ struct ledger_ops {
 	int (*window_end)(void *ctx, int64_t folder, struct fleet_err *err);
 	int (*folder_close)(void *ctx, int64_t folder, const struct ledger_folder_stats *stats,
 			    struct fleet_err *err);
+	/* The folder could not be migrated, or only in part (CREATE refused, SELECT or STATUS failed,
+	 * messages without a UID): why is kept with it and the account does not end "done". May be
+	 * called for a folder never opened. */
+	int (*folder_failed)(void *ctx, const char *src_name, const char *dst_name, const struct fleet_err *why,
+			     struct fleet_err *err);
 };
 
 struct ledger {

@@ -162,6 +162,12 @@ static int mem_folder_close(void *ctx, int64_t folder, const struct ledger_folde
 	return 0;
 }
 
+static int mem_folder_failed(void *ctx, const char *src_name, const char *dst_name, const struct fleet_err *why,
+			     struct fleet_err *err)
+{
+	return 0; /* the engine's stats carry the failure; nothing outlives the process here */
+}
+
 static const struct ledger_ops mem_ops = {
 	.folder_open = mem_folder_open,
 	.folder_reset = mem_folder_reset,
@@ -171,6 +177,7 @@ static const struct ledger_ops mem_ops = {
 	.flush = mem_flush,
 	.window_end = mem_window_end,
 	.folder_close = mem_folder_close,
+	.folder_failed = mem_folder_failed,
 };
 
 struct ledger ledger_mem_bind(struct ledger_mem *lm)

@@ -46,6 +46,7 @@ static int ls_folder_open(void *ctx, const char *src_name, const char *dst_name,
 	out->src_uidnext = f.src_uidnext;
 	out->src_messages = f.src_messages;
 	out->src_highestmodseq = f.src_highestmodseq;
+	out->copied = f.msgs_copied > 0 ? (uint64_t)f.msgs_copied : 0;
 	if (!f.window_open)
 		return 0;
 	memset(&w, 0, sizeof(w));
@@ -174,6 +175,16 @@ static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder
 	return state_folder_record_status(ls->sc, &ls->lease, folder, &fs, err);
 }
 
+static int ls_folder_failed(void *ctx, const char *src_name, const char *dst_name, const struct fleet_err *why,
+			    struct fleet_err *err)
+{
+	struct ledger_state *ls = ctx;
+
+	if (state_ledger_batch_flush(ls->batch, err) < 0)
+		return -1;
+	return state_folder_mark_failed(ls->sc, &ls->lease, src_name, dst_name, why->message, err);
+}
+
 static const struct ledger_ops state_ops = {
 	.folder_open = ls_folder_open,
 	.folder_reset = ls_folder_reset,
@@ -183,6 +194,7 @@ static const struct ledger_ops state_ops = {
 	.flush = ls_flush,
 	.window_end = ls_window_end,
 	.folder_close = ls_folder_close,
+	.folder_failed = ls_folder_failed,
 };
 
 struct ledger ledger_state_bind(struct ledger_state *ls)
