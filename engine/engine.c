@@ -89,6 +89,22 @@ static void add_failure(struct engine *e, const char *folder, uint32_t uid, cons
 	snprintf(f->reason, sizeof(f->reason), "%s", err->message);
 }
 
+/* A folder that could not be migrated, or only in part: reported, recorded with its reason, and the
+ * account does not end "done". */
+static void folder_failed(struct engine *e, const char *src_name, const char *dst_name, const struct fleet_err *why)
+{
+	const struct ledger *lg = &e->job->ledger;
+	struct fleet_err lerr;
+
+	add_failure(e, src_name, 0, why);
+	e->st->folders_failed++;
+	if (e->o->dry || !lg->ops->folder_failed)
+		return;
+	fleet_err_clear(&lerr);
+	if (lg->ops->folder_failed(lg->ctx, src_name, dst_name, why, &lerr) < 0)
+		log_warn("could not record that folder %s failed: %s", src_name, lerr.message);
+}
+
 static void flags_from_node(const struct imap_node *list, struct fleet_buf *out)
 {
 	fleet_buf_reset(out);
@@ -441,6 +457,21 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		 * mark nothing as appended and let the open window cover it. */
 		for (size_t i = 0; i < cc.norder; i++)
 			cc.order[i]->started = 0;
+	}
+	/* A message the source listed but whose body never came (expunged meanwhile, a server bug, a
+	 * FETCH answered NO) was not copied: it fails with that reason instead of vanishing from the
+	 * account's counts. Not after a broken connection: then the next attempt copies it. */
+	if (!cc.fatal && !imap_conn_is_broken(e->src)) {
+		for (size_t i = 0; i < n; i++) {
+			struct copy_slot *s = &cc.slots[i];
+
+			if (s->started || s->failed || s->skipped || s->append_done)
+				continue;
+			s->failed = 1;
+			fleet_err_set(&s->err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "NO_BODY",
+				      "the source listed this message but did not send its body%s%s",
+				      fleet_err_is_set(&ferr) ? ": " : "", fleet_err_is_set(&ferr) ? ferr.message : "");
+		}
 	}
 	/* Collect every APPEND result, also after a failure, so the ledger knows what landed. */
 	for (size_t i = 0; i < n; i++) {
@@ -831,9 +862,40 @@ out:
 	return rc;
 }
 
-/* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here). */
+/* Ledger pairs whose destination message is gone (deleted behind our back, a restored mailbox)
+ * are dropped, so their messages are copied again; *unknown counts pairs without a destination UID
+ * (no UIDPLUS), which only identity matching can place. */
+static int drop_vanished_pairs(struct engine *e, struct ledger_uid_pair *pairs, size_t *npairs, size_t *unknown,
+			       struct fleet_err *err)
+{
+	struct src_list dl = {0};
+	size_t k = 0;
+
+	*unknown = 0;
+	if (fetch_meta(e->dst, "1:*", 0, &dl, err) < 0) {
+		src_list_release(&dl);
+		return -1;
+	}
+	for (size_t i = 0; i < *npairs; i++) {
+		struct src_msg key = {.uid = pairs[i].dst_uid};
+
+		if (!pairs[i].dst_uid)
+			(*unknown)++;
+		else if (!dl.n || !bsearch(&key, dl.v, dl.n, sizeof(*dl.v), cmp_src_uid))
+			continue; /* gone from the destination */
+		pairs[k++] = pairs[i];
+	}
+	log_warn("%zu of %zu messages copied earlier are no longer on the destination: copying them again",
+		 *npairs - k, *npairs);
+	*npairs = k;
+	src_list_release(&dl);
+	return 0;
+}
+
+/* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here); pre_dst:
+ * the destination folder's STATUS, or NULL when unknown (then the folder is never skipped). */
 static int migrate_folder(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
-			  struct fleet_err *err)
+			  const struct imap_status_info *pre_dst, struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
 	struct ledger_folder_info info;
@@ -844,9 +906,9 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	struct ledger_uid_pair *pairs = NULL;
 	size_t npairs = 0;
 	struct src_msg **todo = NULL;
-	size_t ntodo = 0, nmatched = 0, filtered = 0;
+	size_t ntodo = 0, nmatched = 0, filtered = 0, nouid = 0;
 	uint32_t dst_uidnext;
-	int need_match, rematch = 0, rc = -1;
+	int need_match, rematch = 0, rc = -1, dst_same;
 	int have_modseq;
 
 	memset(&smbx, 0, sizeof(smbx));
@@ -861,9 +923,14 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, si.uidvalidity, &info, err) < 0)
 		goto out;
 	have_modseq = (si.have & IMAP_HAVE_HIGHESTMODSEQ) != 0;
+	/* The destination must still hold what the ledger says was copied there: a mailbox emptied or
+	 * re-created behind imapfleet's back (a re-provisioned account, a restore) is examined again. */
+	dst_same = pre_dst && (pre_dst->have & IMAP_HAVE_UIDVALIDITY) && (pre_dst->have & IMAP_HAVE_MESSAGES) &&
+		   pre_dst->uidvalidity == info.dst_uidvalidity && pre_dst->messages >= info.copied;
 	if (!e->o->dry && !e->o->delete2 && !info.window_open && info.src_uidvalidity == si.uidvalidity &&
 	    info.src_uidnext == si.uidnext && info.src_messages == si.messages &&
-	    (!have_modseq || !e->o->sync_flags || info.src_highestmodseq == si.highestmodseq) && si.uidnext) {
+	    (!have_modseq || !e->o->sync_flags || info.src_highestmodseq == si.highestmodseq) && si.uidnext &&
+	    dst_same) {
 		e->st->folders_unchanged++;
 		e->st->msgs_source += si.messages;
 		e->st->msgs_already += si.messages;
@@ -892,6 +959,18 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 
 	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, smbx.uidvalidity, &pairs, &npairs, err) < 0)
 		goto out;
+	if (!rematch && npairs && dmbx.exists < npairs) {
+		size_t unknown;
+
+		if (drop_vanished_pairs(e, pairs, &npairs, &unknown, err) < 0)
+			goto out;
+		if (unknown)
+			rematch = 1; /* without destination UIDs only identity can tell what is still there */
+		if (rematch) {
+			xfree(&pairs);
+			npairs = 0;
+		}
+	}
 	/* Identity matching when the ledger cannot tell: after a crash in a window, a UIDVALIDITY change,
 	 * on request, for --dry, and whenever the destination folder already holds mail that this
 	 * ledger never recorded (another run, another tool, users already working there). */
@@ -899,6 +978,18 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		     (npairs == 0 && dmbx.exists > 0);
 	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, &sl, err) < 0)
 		goto out;
+	/* A message listed without its UID (or with UID 0, which RFC 3501 forbids) cannot be fetched
+	 * by UID nor recorded: it fails, and with it the folder (sorted first, so they are in front). */
+	while (nouid < sl.n && sl.v[nouid].uid == 0)
+		nouid++;
+	if (nouid) {
+		for (size_t i = 0; i < nouid; i++)
+			xfree(&sl.v[i].flags);
+		memmove(sl.v, sl.v + nouid, (sl.n - nouid) * sizeof(*sl.v));
+		sl.n -= nouid;
+		e->st->msgs_source += nouid;
+		e->st->msgs_failed += nouid;
+	}
 	for (size_t i = 0; i < sl.n; i++) {
 		struct ledger_uid_pair *p =
 		    npairs ? bsearch(&sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src) : NULL;
@@ -1028,17 +1119,27 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	fst.src_highestmodseq = si.highestmodseq;
 	/* A folder whose messages were left out by --maxage/--minage/--maxsize is never "complete":
 	 * a later pass with other filters must look at it again instead of skipping it by STATUS. */
-	fst.complete = fst.failed == 0 && filtered == 0 && (smbx.uidnext == si.uidnext);
+	fst.complete = fst.failed == 0 && filtered == 0 && nouid == 0 && (smbx.uidnext == si.uidnext);
 	if (lg->ops->folder_close(lg->ctx, info.id, &fst, err) < 0)
 		goto out;
 	rc = 0;
+	if (nouid) {
+		struct fleet_err uerr;
+
+		fleet_err_set(&uerr, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NO_UID",
+			      "the source listed %zu messages without a UID (UID 0): they cannot be copied safely "
+			      "(report it to the source server's administrator)",
+			      nouid);
+		log_warn("%s", uerr.message);
+		folder_failed(e, fe->src_name, fe->dst_name, &uerr);
+		rc = 1;
+	}
 out:
 	if (rc < 0 && err->scope <= FLEET_SCOPE_FOLDER && !imap_conn_is_broken(e->src) &&
 	    !imap_conn_is_broken(e->dst) && strcmp(err->code, "LEASE_LOST") != 0) {
 		/* A folder-level failure is reported and the account goes on. */
 		log_warn("folder not migrated: %s", err->message);
-		add_failure(e, fe->src_name, 0, err);
-		e->st->folders_failed++;
+		folder_failed(e, fe->src_name, fe->dst_name, err);
 		rc = 1;
 	}
 	xfree(&todo);
@@ -1108,8 +1209,7 @@ static void create_refused(struct engine *e, const struct fm_entry *fe, struct f
 	fleet_err_prefix(ferr, "cannot create folder '%s' (from '%s') on the destination", fe->dst_name,
 			 fe->src_name);
 	log_warn("%s; its messages are not copied", ferr->message);
-	add_failure(e, fe->src_name, 0, ferr);
-	e->st->folders_failed++;
+	folder_failed(e, fe->src_name, fe->dst_name, ferr);
 }
 
 /* Waits for every id in id[0..n) (each must be collected, also after a failure); returns -1 when the
@@ -1222,36 +1322,59 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 	subscribe_batch_wait(e, plan, idx, id, n);
 }
 
-/* STATUS of every folder to copy, pipelined STATUS_BATCH at a time, so that a delta pass over
- * unchanged folders costs a round trip per batch instead of one per folder. The batch bound keeps
- * the responses within the socket buffers while the commands are still being written. A folder
- * whose STATUS fails here is asked again by migrate_folder, which reports the error properly. */
+/* STATUS of every folder to copy on both sides, pipelined STATUS_BATCH at a time on each
+ * connection at once, so that a delta pass over unchanged folders costs a round trip per batch
+ * instead of one per folder. The batch bound keeps the responses within the socket buffers while
+ * the commands are still being written. A folder whose source STATUS fails here is asked again by
+ * migrate_folder, which reports the error properly; without the destination's it is examined. */
 #define STATUS_BATCH 64
-static void prefetch_status(struct engine *e, const struct fm_plan *plan, const int *refused,
-			    struct imap_status_info *si, int *have)
+struct status_batch {
+	size_t idx[STATUS_BATCH];
+	int id[STATUS_BATCH];
+	size_t n;
+};
+
+static void status_batch_send(struct engine *e, struct imap_conn *c, int dst, const struct fm_plan *plan,
+			      const int *refused, size_t from, size_t to, struct imap_status_info *si,
+			      struct status_batch *b)
 {
-	size_t i = 0;
+	b->n = 0;
+	for (size_t i = from; i < to && !imap_conn_is_broken(c); i++) {
+		struct fleet_err ferr;
+		int id;
 
-	while (i < plan->n && !imap_conn_is_broken(e->src)) {
-		size_t idx[STATUS_BATCH];
-		int id[STATUS_BATCH];
-		size_t n = 0;
+		if (plan->entries[i].noselect || refused[i])
+			continue;
+		if (dst && e->o->dry && !plan->entries[i].exists_on_dst)
+			continue;
+		id = imap_status_send(c, dst ? plan->entries[i].dst_name : plan->entries[i].src_name, &si[i], &ferr);
+		if (id < 0)
+			continue;
+		b->idx[b->n] = i;
+		b->id[b->n++] = id;
+	}
+}
 
-		for (; i < plan->n && n < STATUS_BATCH; i++) {
-			struct fleet_err ferr;
+static void status_batch_wait(struct imap_conn *c, const struct status_batch *b, int *have)
+{
+	for (size_t k = 0; k < b->n; k++) {
+		struct fleet_err ferr;
 
-			if (plan->entries[i].noselect || refused[i])
-				continue;
-			id[n] = imap_status_send(e->src, plan->entries[i].src_name, &si[i], &ferr);
-			if (id[n] < 0)
-				continue;
-			idx[n++] = i;
-		}
-		for (size_t k = 0; k < n; k++) {
-			struct fleet_err ferr;
+		have[b->idx[k]] = imap_cmd_wait(c, b->id[k], NULL, FLEET_SCOPE_FOLDER, &ferr) == 0;
+	}
+}
 
-			have[idx[k]] = imap_cmd_wait(e->src, id[k], NULL, FLEET_SCOPE_FOLDER, &ferr) == 0;
-		}
+static void prefetch_status(struct engine *e, const struct fm_plan *plan, const int *refused,
+			    struct imap_status_info *si, int *have, struct imap_status_info *dsi, int *dhave)
+{
+	for (size_t i = 0; i < plan->n; i += STATUS_BATCH) {
+		size_t to = plan->n - i < STATUS_BATCH ? plan->n : i + STATUS_BATCH;
+		struct status_batch bs, bd;
+
+		status_batch_send(e, e->src, 0, plan, refused, i, to, si, &bs);
+		status_batch_send(e, e->dst, 1, plan, refused, i, to, dsi, &bd);
+		status_batch_wait(e->src, &bs, have);
+		status_batch_wait(e->dst, &bd, dhave);
 	}
 }
 
@@ -1306,8 +1429,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 {
 	struct engine e;
 	struct fm_plan plan;
-	int *refused = NULL, *pre_have = NULL;
-	struct imap_status_info *pre_si = NULL;
+	int *refused = NULL, *pre_have = NULL, *dst_have = NULL;
+	struct imap_status_info *pre_si = NULL, *dst_si = NULL;
 	int rc = -1;
 
 	memset(&e, 0, sizeof(e));
@@ -1358,7 +1481,9 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	}
 	pre_si = xcalloc(plan.n ? plan.n : 1, sizeof(*pre_si));
 	pre_have = xcalloc(plan.n ? plan.n : 1, sizeof(*pre_have));
-	prefetch_status(&e, &plan, refused, pre_si, pre_have);
+	dst_si = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_si));
+	dst_have = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_have));
+	prefetch_status(&e, &plan, refused, pre_si, pre_have, dst_si, dst_have);
 	for (size_t i = 0; i < plan.n; i++) {
 		int r;
 
@@ -1368,7 +1493,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
 			goto out;
 		}
-		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL, err);
+		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL,
+				   dst_have[i] ? &dst_si[i] : NULL, err);
 		if (r < 0)
 			goto out;
 		fleet_err_clear(err);
@@ -1390,6 +1516,8 @@ out:
 	xfree(&refused);
 	xfree(&pre_si);
 	xfree(&pre_have);
+	xfree(&dst_si);
+	xfree(&dst_have);
 	return rc;
 }
 
