@@ -184,13 +184,14 @@ static int run_common(int argc, char **argv, int worker)
 		fprintf(stdout, "accounts file: %u rows imported, %u bad rows reported above\n", sum.rows_imported,
 			sum.rows_bad);
 	fprintf(stdout,
-		"run %lld: %ld done, %ld failed, %ld queued, %ld running elsewhere; this host copied %llu messages "
-		"(%.1f MB) in %.1f s (%.0f msg/s, %.1f MB/s)\n",
-		(long long)sum.run_id, sum.jobs_done, sum.jobs_failed, sum.jobs_queued, sum.jobs_running,
+		"run %lld: %ld done, %ld partial, %ld failed, %ld queued, %ld running elsewhere; this host copied "
+		"%llu messages (%.1f MB) in %.1f s (%.0f msg/s, %.1f MB/s)\n",
+		(long long)sum.run_id, sum.jobs_done, sum.jobs_partial, sum.jobs_failed, sum.jobs_queued,
+		sum.jobs_running,
 		(unsigned long long)sum.msgs_copied, (double)sum.bytes_copied / 1048576.0, secs,
 		(double)sum.msgs_copied / secs, (double)sum.bytes_copied / 1048576.0 / secs);
-	if (sum.jobs_failed)
-		fprintf(stdout, "failed accounts: see 'imapfleet status' and 'imapfleet report'; "
+	if (sum.jobs_failed || sum.jobs_partial)
+		fprintf(stdout, "failed or partial accounts: see 'imapfleet status' and 'imapfleet report'; "
 				"'imapfleet retry --failed' queues them again\n");
 	if (sum.interrupted) {
 		fprintf(stdout, "interrupted: run the same command again to resume\n");

@@ -507,7 +507,7 @@ static const char *run_progress(const char *run_state, const struct state_run_co
 		return "no accounts";
 	if (c->jobs[STATE_JOB_QUEUED] + c->jobs[STATE_JOB_RUNNING] > 0)
 		return "in progress";
-	return c->jobs[STATE_JOB_FAILED] ? "finished with failures" : "finished";
+	return c->jobs[STATE_JOB_FAILED] || c->jobs[STATE_JOB_PARTIAL] ? "finished with failures" : "finished";
 }
 
 static long counts_total(const struct state_run_counts *c)
@@ -991,9 +991,9 @@ void report_print_summary(const struct report *r, FILE *out)
 	char b1[TBUF], b2[TBUF];
 
 	fprintf(out,
-		"run %lld: %ld accounts: %ld done, %ld failed, %ld running, %ld queued, %ld cancelled; "
+		"run %lld: %ld accounts: %ld done, %ld partial, %ld failed, %ld running, %ld queued, %ld cancelled; "
 		"%lld messages copied (%s), %lld skipped, %lld failed; elapsed %s\n",
-		(long long)r->run_id, r->total, r->counts.jobs[STATE_JOB_DONE],
+		(long long)r->run_id, r->total, r->counts.jobs[STATE_JOB_DONE], r->counts.jobs[STATE_JOB_PARTIAL],
 		r->counts.jobs[STATE_JOB_FAILED], r->counts.jobs[STATE_JOB_RUNNING],
 		r->counts.jobs[STATE_JOB_QUEUED], r->counts.jobs[STATE_JOB_CANCELLED],
 		(long long)r->counts.msgs_copied, fmt_bytes(b1, r->counts.bytes_copied),
@@ -1315,7 +1315,7 @@ static const char HTML_STYLE[] =
     ".panel h2 .muted{font-weight:400;font-size:13px}\n"
     ".bar{display:flex;height:24px;border-radius:6px;overflow:hidden;background:#edf0f4}\n"
     ".bar span{display:block;height:100%}\n"
-    ".s-done{background:var(--done)}.s-failed{background:var(--failed)}.s-running,.s-active{background:var(--"
+    ".s-done{background:var(--done)}.s-failed{background:var(--failed)}.s-partial{background:#e08a1e}.s-running,.s-active{background:var(--"
     "running)}"
     ".s-queued{background:var(--queued)}.s-cancelled{background:var(--cancelled)}\n"
     ".legend{list-style:none;padding:0;margin:12px 0 0;display:flex;flex-wrap:wrap;gap:8px "
@@ -1399,10 +1399,10 @@ static const char HTML_SCRIPT[] =
     "})();\n";
 
 static const char *const state_css[STATE_JOB_NSTATES] = {"s-queued", "s-running", "s-done", "s-failed",
-							 "s-cancelled"};
+							 "s-cancelled", "s-partial"};
 /* Display order: what is finished first, then what is still to do. */
 static const enum state_job_state state_order[STATE_JOB_NSTATES] = {
-    STATE_JOB_DONE, STATE_JOB_FAILED, STATE_JOB_RUNNING, STATE_JOB_QUEUED, STATE_JOB_CANCELLED};
+    STATE_JOB_DONE, STATE_JOB_PARTIAL, STATE_JOB_FAILED, STATE_JOB_RUNNING, STATE_JOB_QUEUED, STATE_JOB_CANCELLED};
 
 static double pct(long n, long total)
 {
@@ -1480,7 +1480,7 @@ static void html_progress(struct rw *w, const struct report *r)
 	    "<section class=\"panel\"><h2>Overall progress <span class=\"muted\">%.0f%% of %ld accounts "
 	    "finished</span></h2>\n<div class=\"bar\" role=\"img\" aria-label=\"accounts by state\">",
 	    pct(r->counts.jobs[STATE_JOB_DONE] + r->counts.jobs[STATE_JOB_FAILED] +
-		    r->counts.jobs[STATE_JOB_CANCELLED],
+		    r->counts.jobs[STATE_JOB_CANCELLED] + r->counts.jobs[STATE_JOB_PARTIAL],
 		r->total),
 	    r->total);
 	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
@@ -1637,7 +1637,7 @@ static void html_states(struct rw *w, const struct report *r)
 		enum state_job_state s = state_order[k];
 		double p = pct(r->counts.jobs[s], r->total);
 		static const char *const color[STATE_JOB_NSTATES] = {"#a3abb9", "#2f6fde", "#1f9d55",
-								     "#d64545", "#7a5bc4"};
+								     "#d64545", "#7a5bc4", "#e08a1e"};
 
 		if (p <= 0)
 			continue;
@@ -2112,11 +2112,11 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 		  fmt_time(t, ri->created_ms, 0));
 	rw_term(w, ri->name);
 	rw_printf(w,
-		  "\n  accounts: %ld total, %ld done, %ld failed, %ld running, %ld queued, %ld cancelled\n"
+		  "\n  accounts: %ld total, %ld done, %ld failed, %ld running, %ld queued, %ld cancelled, %ld partial\n"
 		  "  messages: %lld copied (%s), %lld skipped, %lld failed\n",
 		  counts_total(c), c->jobs[STATE_JOB_DONE], c->jobs[STATE_JOB_FAILED],
 		  c->jobs[STATE_JOB_RUNNING], c->jobs[STATE_JOB_QUEUED], c->jobs[STATE_JOB_CANCELLED],
-		  (long long)c->msgs_copied, fmt_bytes(b, c->bytes_copied), (long long)c->msgs_skipped,
+		  c->jobs[STATE_JOB_PARTIAL], (long long)c->msgs_copied, fmt_bytes(b, c->bytes_copied), (long long)c->msgs_skipped,
 		  (long long)c->msgs_failed);
 }
 
@@ -2224,7 +2224,7 @@ static int retry_cb(const struct state_job_report *j, void *vctx)
 	struct retry_item *it;
 	char *u1, *h1, *u2, *h2;
 
-	if (ctx->only ? j->job_id != ctx->only : j->state != STATE_JOB_FAILED)
+	if (ctx->only ? j->job_id != ctx->only : (j->state != STATE_JOB_FAILED && j->state != STATE_JOB_PARTIAL))
 		return 0;
 	ctx->v = xgrow(ctx->v, sizeof(*ctx->v), ctx->n + 1, &ctx->alloc);
 	it = &ctx->v[ctx->n++];
@@ -2322,7 +2322,8 @@ int report_retry(struct state_conn *sc, int64_t run_id, const char *account, FIL
 		rc = 0;
 		goto out;
 	}
-	if (state_run_requeue(sc, run_id, STATE_JOB_MASK(STATE_JOB_FAILED), count, err) < 0)
+	if (state_run_requeue(sc, run_id, STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL), count,
+			      err) < 0)
 		goto out;
 	for (size_t i = 0; i < ctx.n; i++)
 		retry_print(out, run_id, &ctx.v[i]);

@@ -244,7 +244,9 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	xfree(&name);
 	/* A run over a file that was run before is the next pass (the delta): every finished or failed
 	 * account is queued again; what is queued or running simply continues. */
-	if (state_run_requeue(sc, s->run_id, STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED),
+	if (state_run_requeue(sc, s->run_id,
+			      STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED) |
+				  STATE_JOB_MASK(STATE_JOB_PARTIAL),
 			      &requeued, err) < 0)
 		return -1;
 	if (requeued)
@@ -333,6 +335,32 @@ static void on_engine_progress(void *ctx, const struct engine_stats *st)
 static char *server_key(const char *host, unsigned port)
 {
 	return xasprintf("%s:%u", host, port);
+}
+
+/* The account finished, but did it finish everything? Folders that could not be migrated make it
+ * "partial" with the first such failure (and how many there were) as its reason; failed messages
+ * are recorded one by one in the ledger and leave it "done". Returns 1 when partial. */
+static int finish_job(struct state_conn *sc, const struct state_lease *lease, const struct engine_stats *st)
+{
+	struct fleet_err why, ferr;
+	const struct engine_failure *f = NULL;
+	int r;
+
+	for (size_t i = 0; i < st->nfailures && !f; i++)
+		if (st->failures[i].src_uid == 0)
+			f = &st->failures[i];
+	if (st->folders_failed == 0) {
+		if (state_job_finish(sc, lease, &ferr) < 0)
+			log_error("could not record the account as done: %s", ferr.message);
+		return 0;
+	}
+	fleet_err_set(&why, f ? f->cls : FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, f && f->code[0] ? f->code : "FOLDER",
+		      "%u folder%s not migrated; folder '%s': %s", st->folders_failed, st->folders_failed == 1 ? "" : "s",
+		      f ? f->folder : "?", f ? f->reason : "see the account's log");
+	r = state_job_finish_partial(sc, lease, &why, &ferr);
+	if (r < 0)
+		log_error("could not record the account as partial: %s", ferr.message);
+	return 1;
 }
 
 static int load_credentials(struct sched *s, struct state_conn *sc, const struct state_claim *c, char *pw[2],
@@ -541,13 +569,17 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	on_engine_progress(w, &st);
 	release_slots(s, sc, ckeys, slot);
 	if (rc >= 0) {
-		if (state_job_finish(sc, &c->lease, &ferr) < 0)
-			log_error("could not record the account as done: %s", ferr.message);
+		int partial = finish_job(sc, &c->lease, &st);
+
 		host_limiter_success(s->hl, keys[0]);
 		host_limiter_success(s->hl, keys[1]);
 		atomic_fetch_add(&s->jobs_done, 1);
-		log_info("done: %llu messages copied (%.1f MB), %llu already there, %llu flag changes, "
+		if (partial)
+			log_warn("partial: %u of %u folders not migrated (see above); the next pass tries them again",
+				 st.folders_failed, st.folders_total);
+		log_info("%s: %llu messages copied (%.1f MB), %llu already there, %llu flag changes, "
 			 "%llu deleted, %llu failed, %llu skipped",
+			 partial ? "partial" : "done",
 			 (unsigned long long)st.msgs_copied, (double)st.bytes_copied / 1048576.0,
 			 (unsigned long long)(st.msgs_already + st.msgs_matched), (unsigned long long)st.flags_updated,
 			 (unsigned long long)st.msgs_deleted, (unsigned long long)st.msgs_failed,
@@ -791,7 +823,8 @@ static void show_progress(struct sched *s, struct state_conn *sc, int tty, uint6
 	*last_msgs = msgs;
 	*last_bytes = bytes;
 	*last_t = now;
-	done = rc.jobs[STATE_JOB_DONE] + rc.jobs[STATE_JOB_FAILED] + rc.jobs[STATE_JOB_CANCELLED];
+	done = rc.jobs[STATE_JOB_DONE] + rc.jobs[STATE_JOB_FAILED] + rc.jobs[STATE_JOB_CANCELLED] +
+	       rc.jobs[STATE_JOB_PARTIAL];
 	total = done + rc.jobs[STATE_JOB_QUEUED] + rc.jobs[STATE_JOB_RUNNING];
 	if (atomic_load(&s->jobs_done) + atomic_load(&s->jobs_failed) > 0 && elapsed > 1) {
 		double per_job = elapsed / (double)(atomic_load(&s->jobs_done) + atomic_load(&s->jobs_failed));
@@ -1010,12 +1043,13 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	sum->jobs_queued = counts.jobs[STATE_JOB_QUEUED];
 	sum->jobs_running = counts.jobs[STATE_JOB_RUNNING];
 	sum->jobs_cancelled = counts.jobs[STATE_JOB_CANCELLED];
+	sum->jobs_partial = counts.jobs[STATE_JOB_PARTIAL];
 	sum->msgs_copied = atomic_load(&s.msgs);
 	sum->bytes_copied = atomic_load(&s.bytes);
 	sum->msgs_failed = (uint64_t)counts.msgs_failed;
 	sum->msgs_skipped = (uint64_t)counts.msgs_skipped;
 	sum->interrupted = atomic_load(&g_stop) != 0;
-	rc = sum->jobs_failed > 0 ? 1 : 0;
+	rc = sum->jobs_failed > 0 || sum->jobs_partial > 0 ? 1 : 0;
 out:
 	sum->finished_ms = fleet_wall_ms();
 	if (s.w) {
@@ -1049,7 +1083,6 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	int64_t job_id;
 	long requeued;
 	int rc = -1, r;
-	struct fleet_err ferr;
 
 	memset(&s, 0, sizeof(s));
 	memset(stats, 0, sizeof(*stats));
@@ -1073,7 +1106,9 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	spec.port2 = job->side[1].ep.port;
 	spec.user2 = job->side[1].user;
 	if (state_job_upsert(sc, s.run_id, &spec, &job_id, NULL, err) < 0 ||
-	    state_run_requeue(sc, s.run_id, STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED),
+	    state_run_requeue(sc, s.run_id,
+			      STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED) |
+				  STATE_JOB_MASK(STATE_JOB_PARTIAL),
 			      &requeued, err) < 0 ||
 	    state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS, &s.engine_id, err) < 0)
 		goto out;
@@ -1089,8 +1124,7 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	j.ledger = ledger_state_bind(ls);
 	rc = engine_run(&j, stats, err);
 	if (rc >= 0) {
-		if (state_job_finish(sc, &c.lease, &ferr) < 0)
-			log_warn("could not record the account as done: %s", ferr.message);
+		finish_job(sc, &c.lease, stats);
 	} else if (strcmp(err->code, "CANCELLED") == 0) {
 		state_job_release(sc, &c.lease, NULL);
 	} else {

@@ -39,14 +39,14 @@ void scheduler_config_init(struct scheduler_config *cfg);
 struct scheduler_summary {
 	int64_t run_id;
 	unsigned rows_imported, rows_bad;
-	long jobs_done, jobs_failed, jobs_queued, jobs_running, jobs_cancelled;
+	long jobs_done, jobs_failed, jobs_queued, jobs_running, jobs_cancelled, jobs_partial;
 	uint64_t msgs_copied, bytes_copied, msgs_failed, msgs_skipped;
 	uint64_t started_ms, finished_ms;
 	int interrupted;
 };
 
 /* `run` (accounts_path set) or `worker`. Returns 0 when every job of the run is done, 1 when some
- * failed, < 0 when the run could not happen (err: the state store, the accounts file ...). */
+ * failed or ended partial, < 0 when the run could not happen (err: the state store, the accounts file ...). */
 int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *sum, struct fleet_err *err);
 
 /* `sync` with state: the pair becomes a one-job run named after it, so a second sync resumes or
