@@ -79,3 +79,12 @@ sync_pair() {
 		--cafile1 "$LAB_CA" --host2 localhost --port2 "$LAB_DST_IMAPS" --user2 "$_u" \
 		--passfile2 "$LAB_SECRETS/dst/$_u" --cafile2 "$LAB_CA" "$@"
 }
+
+# lab_users N: makes sure the lab has user01..userN (adds accounts to a running lab when it has
+# fewer; tests beyond the 40 that scripts/test.sh starts with call this first).
+lab_users() {
+	[ "${LAB_USERS:-0}" -ge "$1" ] && return 0
+	LAB_USERS=$1 "${top_srcdir:-.}/scripts/lab.sh" up >/dev/null 2>&1 || return 1
+	lab_require
+	[ "${LAB_USERS:-0}" -ge "$1" ]
+}

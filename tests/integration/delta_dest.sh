@@ -1,0 +1,64 @@
+#!/bin/sh
+# Delta passes look at the destination too: messages deleted there behind imapfleet's back (a
+# restore, a re-provisioned mailbox) are noticed although the source did not change, and copied
+# again exactly once; a destination account wiped completely (folders deleted and re-created with
+# a new UIDVALIDITY, INBOX emptied) is copied again in full. Every step ends with the destination
+# compared to the source message by message.
+# Source: lab src user12 (read only); destination: lab dst user45 (only this test writes it).
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+lab_users 46 || skip_all "could not add lab accounts up to user46"
+command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+plan 8
+fresh_db delta_dest
+work=$(mktemp -d)
+cleanup() { drop_db; rm -rf "$work"; }
+trap cleanup EXIT
+q() { psql "$STATE_URL" -Atc "$1"; }
+wipe_dst user45 || diag "could not wipe the destination account"
+csv="$work/accounts.csv"
+{
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	echo "localhost,$LAB_SRC_IMAPS,user12,$LAB_SECRETS/src/user12,ssl,localhost,$LAB_DST_IMAPS,user45,$LAB_SECRETS/dst/user45,ssl"
+} >"$csv"
+runit() {
+	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress \
+		--max-attempts 3 --retry-base 100 --retry-cap 500 >"$work/$1.out" 2>"$work/$1.err"
+}
+copied() { sed -n 's/.*this host copied \([0-9]*\) messages.*/\1/p' "$work/$1.out"; }
+
+runit run1 && ok "the first pass exits 0" || { not_ok "the first pass exits 0"; tail -n 20 "$work/run1.err" | sed 's/^/# /'; }
+total=$(copied run1)
+check "after the first pass the destination equals the source" same_mail "$LAB_SRC_IMAPS" user12 user45
+
+# Three messages of INBOX deleted on the destination; the source is unchanged.
+python3 - "$LAB_DST_IMAPS" user45 "$LAB_SECRETS/dst/user45" "$LAB_CA" >"$work/deleted" <<'PY'
+import imaplib, ssl, sys
+port, user, pwfile, ca = sys.argv[1:5]
+m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ssl.create_default_context(cafile=ca))
+m.login(user, open(pwfile).read().strip())
+m.select("INBOX")
+uids = m.uid("SEARCH", None, "ALL")[1][0].split()[:3]
+m.uid("STORE", b",".join(uids), "+FLAGS.SILENT", "(\\Deleted)")
+m.uid("EXPUNGE", b",".join(uids))  # only these: a copied message may carry \Deleted itself
+print(" ".join(u.decode() for u in uids))
+m.logout()
+PY
+diag "deleted on the destination: INBOX UIDs $(cat "$work/deleted")"
+runit run2
+n=$(copied run2)
+[ "$n" = 3 ] && ok "the next pass notices and copies exactly the 3 deleted messages again" ||
+	{ not_ok "the next pass copies exactly the 3 deleted messages again (copied '$n')"; grep -i "warn\|error" "$work/run2.err" | tail -n 8 | sed 's/^/# /'; }
+check "the destination equals the source again, nothing twice" same_mail "$LAB_SRC_IMAPS" user12 user45
+runit run3
+[ "$(copied run3)" = 0 ] && ok "a pass after that copies nothing" || not_ok "a pass after that copies nothing (copied '$(copied run3)')"
+
+# The whole destination account wiped: every folder is examined again and copied in full.
+wipe_dst user45 || diag "could not wipe the destination account"
+runit run4
+rc=$?
+n=$(copied run4)
+[ $rc -eq 0 ] && [ "$n" = "$total" ] && ok "after a wipe the next pass copies all $total messages again (exit 0)" ||
+	{ not_ok "after a wipe the next pass copies all $total messages again (exit $rc, copied '$n')"; tail -n 12 "$work/run4.err" | sed 's/^/# /'; }
+check "after the wipe the destination equals the source message by message" same_mail "$LAB_SRC_IMAPS" user12 user45
+[ "$(q "select state from job")" = done ] && ok "the account is done" || not_ok "the account is done (got '$(q "select state from job")')"
