@@ -455,7 +455,7 @@ int state_job_finish_partial(struct state_conn *sc, const struct state_lease *le
 	p[4] = why && why->code[0] ? why->code : NULL;
 	p[5] = why ? why->message : "some folders were not migrated";
 	return fenced(
-	    sc, lease, "record the job as partial",
+	    sc, -1, lease, "record the job as partial",
 	    "WITH u AS (UPDATE job SET state = 'partial', lease_owner = NULL, lease_expires = NULL,"
 	    "  finished_at = now(), updated_at = now(), last_error_class = $4, last_error_code = $5,"
 	    "  last_error_text = $6 WHERE " LEASE_WHERE " RETURNING id),"
