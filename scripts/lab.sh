@@ -259,7 +259,7 @@ write_dovecot_conf() {
 	parts="common"
 	case $side in
 	src) parts="$parts ns-slash" ;;
-	dst) parts="$parts ns-slash quota master" plugins="quota" imap_plugins="imap_quota" ;;
+	dst) parts="$parts ns-slash quota master oauth" plugins="quota" imap_plugins="imap_quota" ;;
 	legacy) parts="$parts ns-courier" location="maildir:~/Maildir" ;;
 	esac
 	[ "$ROOT" = 1 ] || parts="$parts nonroot"
@@ -274,6 +274,20 @@ write_dovecot_conf() {
 			MAIL_UID="$MAIL_UID" MAIL_LOCATION="$location" MAIL_PLUGINS="$plugins" \
 			IMAP_PLUGINS="$imap_plugins" RUN_USER="$(id -un)" RUN_GROUP="$(id -gn)"
 	done >"$LAB_DIR/conf/$side.conf"
+	if [ "$side" = dst ]; then
+		ensure_token_port
+		python3 "$HERE/labutil.py" render "$HERE/oauth2.conf.ext.in" TOKEN_PORT="$TOKEN_PORT" \
+			LAB_DIR="$LAB_DIR" >"$RUN/dst/oauth2.conf.ext"
+		chmod 644 "$RUN/dst/oauth2.conf.ext"
+	fi
+}
+
+# The port of the tests' OAuth token service (tests/tools/tokenservice.py), which dst's passdb
+# oauth2 asks; labs made before it existed get one on their next "up".
+ensure_token_port() {
+	[ -n "${TOKEN_PORT:-}" ] && return 0
+	TOKEN_PORT=$(python3 "$HERE/labutil.py" ports 1)
+	echo "TOKEN_PORT=$TOKEN_PORT" >>"$CONF"
 }
 
 dovecot_pid() { # prints the master pid if that instance runs
@@ -348,6 +362,7 @@ write_env() {
 			q "LAB_$(echo "$side" | tr '[:lower:]' '[:upper:]')_IMAP" "$(port_of "$side" imap)"
 		done
 		q LAB_PG_PORT "$PG_PORT"
+		q LAB_TOKEN_PORT "$TOKEN_PORT"
 		q LAB_PG_SOCKDIR "$RUN/pgsock"
 		q LAB_PG_URL "postgresql://imapfleet:$(cat "$SECRETS/pg/imapfleet")@127.0.0.1:$PG_PORT/imapfleet"
 		q LAB_PG_SUPER_URL "postgresql://postgres:$(cat "$SECRETS/pg/postgres")@127.0.0.1:$PG_PORT/postgres"
@@ -397,6 +412,7 @@ cmd_up() {
 	[ -f "$CONF" ] || create_lab
 	load_conf
 	ensure_accounts "$LAB_USERS"
+	ensure_token_port
 	start_pg
 	for side in $SIDES; do write_dovecot_conf "$side" && start_dovecot "$side"; done
 	for side in $SIDES; do wait_dovecot "$side"; done
