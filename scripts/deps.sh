@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential autoconf automake pkg-config   # build
 	libssl-dev libpq-dev libcsv-dev zlib1g-dev     # libraries imapfleet links
+	libcurl4-openssl-dev libjansson-dev            # OAuth token endpoints (HTTPS, JSON)
 	libcmocka-dev                                  # unit tests
 	postgresql openssl python3                     # lab: state store, CA, seeding and checks
 	dovecot-core dovecot-imapd                     # lab: source and destination IMAP servers
