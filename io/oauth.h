@@ -1,0 +1,109 @@
+/* io/oauth.h: OAuth 2.0 access tokens from a token endpoint, for tenant-level credentials.
+ *
+ * Two ways an organisation lets a migration tool into every mailbox without the users' passwords:
+ *
+ *   ms365   Microsoft 365 app-only access: the client credentials grant of an application that
+ *           holds the IMAP.AccessAsApp permission. The application proves itself with a client
+ *           secret or with a certificate: then a client assertion (a JWT signed RS256 with the
+ *           certificate's key, x5t = the certificate's SHA-1 thumbprint, aud = the token URL).
+ *           Scope https://outlook.office365.com/.default. One token serves every mailbox of the
+ *           tenant: the IMAP login is XOAUTH2 with the mailbox address and that token.
+ *   google  Google Workspace service account with domain-wide delegation: per user, a JWT (RS256,
+ *           signed with the service account's key, iss = its client_email, sub = the user, scope
+ *           https://mail.google.com/) exchanged at the token endpoint (JWT bearer grant) for a
+ *           token of that user.
+ *
+ * HTTPS with libcurl: the endpoint's certificate and host name are verified like the IMAP servers'
+ * (the system CAs plus cafile; insecure only when asked, and the caller warns), https only, no
+ * redirects, a 30 s timeout, responses capped at 64 KB. JSON with jansson.
+ *
+ * Secrets: the client secret, the private key, every assertion and every access token are
+ * registered with fleet_log_add_secret() as soon as they exist and wiped when freed.
+ *
+ * Errors (the classification the scheduler acts on):
+ *   FLEET_ERR_AUTH, FLEET_SCOPE_RUN, code "OAUTH_CLIENT": the endpoint refused the application or
+ *       service account itself (wrong client secret or certificate, unknown client or tenant,
+ *       bad signature, wrong scope): every account using these credentials will fail the same way.
+ *   FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, code "OAUTH_USER": this user cannot have a token
+ *       (unknown user, delegation not granted for it).
+ *   FLEET_ERR_THROTTLED (HTTP 429, honouring Retry-After) or FLEET_ERR_TRANSIENT (network, TLS
+ *       handshake, HTTP 5xx), code "OAUTH_UNAVAILABLE".
+ *   FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, code "OAUTH_CONFIG": unreadable key/secret file, bad
+ *       service account JSON, a certificate that does not verify.
+ *
+ * oauth_cache: tokens kept per (provider, tenant/client or service account, user) and handed out
+ * until shortly before they expire (a fifth of their lifetime, at most 5 minutes), so 2,000
+ * accounts of one tenant share one application token. When the endpoint refused the credentials
+ * themselves (OAUTH_CLIENT), the cache remembers it and fails every later request for them at once
+ * with the same error and no network call: no retry storm, no lockout. Thread-safe.
+ */
+#ifndef IMAPFLEET_IO_OAUTH_H
+#define IMAPFLEET_IO_OAUTH_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+
+enum oauth_provider {
+	OAUTH_NONE = 0,
+	OAUTH_MS365,
+	OAUTH_GOOGLE,
+};
+
+#define OAUTH_MS365_SCOPE  "https://outlook.office365.com/.default"
+#define OAUTH_GOOGLE_SCOPE "https://mail.google.com/"
+
+/* Tenant-level credentials of one side (strings borrowed). */
+struct oauth_config {
+	enum oauth_provider provider;
+	const char *tenant;		/* ms365: directory (tenant) id or domain */
+	const char *client_id;		/* ms365: application (client) id */
+	const char *client_secret_file; /* ms365: file holding the client secret, or NULL */
+	const char *client_cert;	/* ms365: PEM with the certificate and its private key, or NULL */
+	const char *service_account;	/* google: the service account's key JSON file */
+	const char *token_url;		/* NULL: login.microsoftonline.com/<tenant>/... or the key's token_uri */
+	const char *cafile;		/* extra CA for the endpoint (the side's --cafile) */
+	int insecure;			/* do not verify the endpoint's certificate (explicit) */
+	unsigned timeout_ms;		/* 0 = 30 s */
+};
+
+/* "ms365" / "google" -> provider; -1 when unknown. */
+int oauth_provider_from_name(const char *name, enum oauth_provider *out);
+const char *oauth_provider_name(enum oauth_provider p);
+
+/* Checks that the configuration is complete and its files readable and well formed (secret file,
+ * certificate and key, service account JSON) without any network call. 0 or -1 (OAUTH_CONFIG). */
+int oauth_config_check(const struct oauth_config *cfg, struct fleet_err *err);
+
+/* What the tokens of cfg are cached under for user: "ms365:<tenant>/<client id>" (one application
+ * token for all users) or "google:<client_email>/<user>". Heap string. */
+char *oauth_cache_key(const struct oauth_config *cfg, const char *user, struct fleet_err *err);
+
+/* Fetches a new token from the endpoint (no cache). user: the mailbox (google: the JWT's sub; ms365:
+ * unused). *token (heap, registered as a secret; free with cred_free) and *expires_at (wall-clock
+ * seconds). */
+int oauth_fetch_token(const struct oauth_config *cfg, const char *user, char **token, int64_t *expires_at,
+		      struct fleet_err *err);
+
+struct oauth_cache;
+struct oauth_cache *oauth_cache_new(void);
+void oauth_cache_free(struct oauth_cache **c);
+
+/* A token for (cfg, user): the cached one while it is fresh and refresh is 0, else a new one from
+ * the endpoint (one fetch at a time per key: other threads wait for it and share it). *fetched is
+ * set to 1 when this call went to the endpoint (may be NULL). */
+int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const char *user, int refresh,
+		    char **token, int *fetched, struct fleet_err *err);
+/* Tokens fetched from the endpoint so far (all keys). */
+uint64_t oauth_cache_fetches(struct oauth_cache *c);
+
+/* The glue to io/cred.h: a cred_source of kind CRED_HOOK with hook = oauth_cred_hook and hook_ctx
+ * pointing to this (all borrowed) gives the engine a token for user at every login. */
+struct oauth_cred_ctx {
+	struct oauth_cache *cache;
+	const struct oauth_config *cfg;
+	const char *user;
+};
+int oauth_cred_hook(void *ctx, int refresh, char **out, struct fleet_err *err);
+
+#endif
