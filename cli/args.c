@@ -33,7 +33,9 @@ int cli_side_option(struct cli_side *sides, int side_count, int argc, char **arg
 	int idx;
 	static const char *const valued[] = {"--host", "--port", "--user", "--passfile", "--password",
 					     "--authuser", "--cafile", "--oauthtokenfile", "--tokenfile",
-					     "--tokencmd", "--passcmd", "--authmech"};
+					     "--tokencmd", "--passcmd", "--authmech", "--oauth", "--tenant",
+					     "--client-id", "--client-secret-file", "--client-cert",
+					     "--service-account", "--token-url"};
 	static const char *const flags[] = {"--ssl", "--tls", "--plain", "--nossl", "--notls", "--insecure"};
 	int is_valued = 0, is_flag = 0;
 
@@ -79,6 +81,21 @@ int cli_side_option(struct cli_side *sides, int side_count, int argc, char **arg
 			s->tokencmd = val;
 		else if (strcmp(base, "--passcmd") == 0)
 			s->passcmd = val;
+		else if (strcmp(base, "--oauth") == 0 && oauth_provider_from_name(val, &s->oauth.provider) < 0) {
+			fprintf(stderr, "imapfleet: option %s: '%s' is not ms365 or google\n", arg, val);
+			return -1;
+		} else if (strcmp(base, "--tenant") == 0)
+			s->oauth.tenant = val;
+		else if (strcmp(base, "--client-id") == 0)
+			s->oauth.client_id = val;
+		else if (strcmp(base, "--client-secret-file") == 0)
+			s->oauth.client_secret_file = val;
+		else if (strcmp(base, "--client-cert") == 0)
+			s->oauth.client_cert = val;
+		else if (strcmp(base, "--service-account") == 0)
+			s->oauth.service_account = val;
+		else if (strcmp(base, "--token-url") == 0)
+			s->oauth.token_url = val;
 		else if (strcmp(base, "--authmech") == 0 && cli_parse_authmech(val, &s->auth) < 0) {
 			fprintf(stderr, "imapfleet: option %s: '%s' is not XOAUTH2, OAUTHBEARER, PLAIN or LOGIN\n", arg, val);
 			return -1;
@@ -147,6 +164,44 @@ static int side_cred(struct cli_side *s, const char *which)
 	return 0;
 }
 
+struct oauth_cache *cli_oauth_cache(void)
+{
+	static struct oauth_cache *cache; /* lives as long as the process */
+
+	if (!cache)
+		cache = oauth_cache_new();
+	return cache;
+}
+
+/* Tenant-level credentials: a token for the user from the provider, at every login. */
+static int side_oauth(struct cli_side *s, const char *which)
+{
+	struct fleet_err err;
+
+	s->oauth.cafile = s->cafile;
+	s->oauth.insecure = s->insecure;
+	if (oauth_config_check(&s->oauth, &err) < 0) {
+		fprintf(stderr, "imapfleet: side %s (--oauth%s %s): %s\n", which[0] ? which : "", which,
+			oauth_provider_name(s->oauth.provider), err.message);
+		return -1;
+	}
+	if (s->insecure)
+		fprintf(stderr, "imapfleet: warning: the token endpoint's certificate is not verified either "
+				"(--insecure%s)\n", which);
+	if (s->auth == IMAP_AUTH_AUTO)
+		s->auth = IMAP_AUTH_XOAUTH2; /* what both providers document for IMAP */
+	s->oauth_ctx.cache = cli_oauth_cache();
+	s->oauth_ctx.cfg = &s->oauth;
+	s->oauth_ctx.user = s->user;
+	memset(&s->cred, 0, sizeof(s->cred));
+	s->cred.kind = CRED_HOOK;
+	s->cred.is_token = 1;
+	s->cred.name = "--oauth";
+	s->cred.hook = oauth_cred_hook;
+	s->cred.hook_ctx = &s->oauth_ctx;
+	return 0;
+}
+
 int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 {
 	char why[256];
@@ -170,13 +225,17 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 		fprintf(stderr, "imapfleet: --user%s is required\n", which);
 		return -1;
 	}
-	nsources = !!s->passfile + !!s->password_arg + !!s->tokenfile + !!s->tokencmd + !!s->passcmd;
+	nsources = !!s->passfile + !!s->password_arg + !!s->tokenfile + !!s->tokencmd + !!s->passcmd +
+		   (s->oauth.provider != OAUTH_NONE);
+	if (s->oauth.provider != OAUTH_NONE && nsources == 1)
+		return side_oauth(s, which);
 	if (nsources > 1) {
 		fprintf(stderr, "imapfleet: side %s: give one of --passfile%s, --password%s, --passcmd%s, --tokenfile%s, "
-				"--tokencmd%s\n", which[0] ? which : "", which, which, which, which, which);
+				"--tokencmd%s, --oauth%s\n", which[0] ? which : "", which, which, which, which, which, which);
 		return -1;
 	}
-	if ((s->auth == IMAP_AUTH_XOAUTH2 || s->auth == IMAP_AUTH_OAUTHBEARER) && !s->tokenfile && !s->tokencmd) {
+	if ((s->auth == IMAP_AUTH_XOAUTH2 || s->auth == IMAP_AUTH_OAUTHBEARER) && !s->tokenfile && !s->tokencmd &&
+	    s->oauth.provider == OAUTH_NONE) {
 		fprintf(stderr, "imapfleet: --authmech%s %s needs a token: --tokenfile%s F or --tokencmd%s CMD\n", which,
 			s->auth == IMAP_AUTH_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", which, which);
 		return -1;

@@ -9,6 +9,7 @@
 
 #include "io/cred.h"
 #include "io/imap.h"
+#include "io/oauth.h"
 #include "io/stream.h"
 
 struct cli_side {
@@ -25,6 +26,9 @@ struct cli_side {
 	enum imap_auth_mech auth;   /* --authmech (imapsync's spelling), IMAP_AUTH_AUTO by default */
 	struct cred_source cred;    /* set by cli_side_finish for tokenfile/tokencmd/passcmd */
 	char **cmd_argv;            /* the split command of cred (heap) */
+	struct oauth_config oauth;  /* --oauth ms365|google --tenant --client-id --client-secret-file
+	                             * --client-cert --service-account --token-url */
+	struct oauth_cred_ctx oauth_ctx;
 	int insecure;
 	int mode_set;
 	enum io_tls_mode mode;
@@ -42,6 +46,8 @@ int cli_side_option(struct cli_side *sides, int side_count, int argc, char **arg
  * fetched on every login (cli_side_fetch for a single login). which: "1"/"2" or "" for messages.
  * 0 or -1 (message printed). */
 int cli_side_finish(struct cli_side *s, const char *which, int need_login);
+/* The process-wide token cache of the tenant-level credentials (--oauth1/2). */
+struct oauth_cache *cli_oauth_cache(void);
 /* For a single login (probe): fetches s->cred now into s->token or s->password. 0 or -1 (printed). */
 int cli_side_fetch(struct cli_side *s);
 /* "XOAUTH2" -> IMAP_AUTH_XOAUTH2 (also OAUTHBEARER, PLAIN, LOGIN; any case). -1 when unknown. */

@@ -28,6 +28,9 @@ static void probe_usage(FILE *out)
 		"  --tokenfile F             OAuth 2.0 token instead of a password (alias --oauthtokenfile)\n"
 		"  --tokencmd CMD            a command printing a token (run without a shell)\n"
 		"  --authmech M              XOAUTH2, OAUTHBEARER, PLAIN or LOGIN (default: chosen)\n"
+		"  --oauth ms365|google      get the token from the provider (with --tenant --client-id\n"
+		"                            --client-secret-file|--client-cert, or --service-account;\n"
+		"                            --token-url URL for another endpoint)\n"
 		"  --authuser A              admin/master user (AUTHENTICATE PLAIN)\n"
 		"  --timeout S               connect and command timeout in seconds (default 30)\n"
 		"  --trace                   show the IMAP dialogue (credentials redacted)\n"
@@ -124,12 +127,13 @@ int cli_cmd_probe(int argc, char **argv)
 			goto usage;
 		}
 	}
-	login = side.user != NULL || side.tokenfile != NULL || side.tokencmd != NULL || side.passcmd != NULL;
+	login = side.user != NULL || side.tokenfile != NULL || side.tokencmd != NULL || side.passcmd != NULL ||
+		side.oauth.provider != OAUTH_NONE;
 	if (cli_side_finish(&side, "", login) < 0)
 		goto usage;
 	if (login && cli_side_fetch(&side) < 0) {
-		rc = CLI_EXIT_AUTH;
-		goto done;
+		cli_side_release(&side);
+		return CLI_EXIT_AUTH;
 	}
 	if (trace)
 		fleet_log_set_level(FLEET_LOG_TRACE);
