@@ -1,0 +1,77 @@
+# tests/integration/oauthlab.sh: the OAuth part of the lab, for tests that source it after tap.sh.
+#
+# oauth_lab_up DIR [LIFETIME] [USER...]: makes the test credentials in DIR and starts
+# tests/tools/tokenservice.py on LAB_TOKEN_PORT (the port the lab's dst Dovecot introspects tokens
+# at), tokens living LIFETIME seconds (default 3600). USERs are the mailboxes the credentials may
+# reach. Made in DIR:
+#   sa.json sa.key sa.pub       Google service account svc@lab.iam (domain-wide delegation to USERs)
+#   app.pem app.crt             Microsoft 365 application "app1" of tenant "contoso": certificate + key
+#   app.secret                  its client secret
+#   ts.log                      one line per request the service answered
+# Sets OAUTH_GOOGLE_URL, OAUTH_MS_URL (contoso's token endpoint), OAUTH_DIR, OAUTH_PID.
+# oauth_lab_down: stops the service. oauth_stats: prints the service's /stats JSON.
+oauth_lab_up() {
+	OAUTH_DIR=$1
+	_life=${2:-3600}
+	shift 2 || shift $#
+	[ -n "${LAB_TOKEN_PORT:-}" ] || { diag "the lab has no LAB_TOKEN_PORT (restart it: scripts/lab.sh down; up)"; return 1; }
+	(
+		cd "$OAUTH_DIR" || exit 1
+		umask 077
+		openssl genrsa -out sa.key 2048 2>/dev/null &&
+			openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null &&
+			openssl req -x509 -newkey rsa:2048 -nodes -keyout app.key -out app.crt -subj /CN=imapfleet-test-app \
+				-days 30 2>/dev/null &&
+			cat app.crt app.key >app.pem && rm -f app.key &&
+			head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' | sed 's/^/Sec~/' >app.secret
+	) || return 1
+	OAUTH_GOOGLE_URL="https://localhost:$LAB_TOKEN_PORT/token"
+	OAUTH_MS_URL="https://localhost:$LAB_TOKEN_PORT/contoso/oauth2/v2.0/token"
+	python3 - "$OAUTH_DIR" "$OAUTH_GOOGLE_URL" "$@" <<'PY' || return 1
+import json, os, sys
+d, url, users = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(os.path.join(d, "sa.json"), "w") as f:
+    json.dump({"type": "service_account", "client_email": "svc@lab.iam", "client_id": "1234567890",
+               "private_key": open(os.path.join(d, "sa.key")).read(), "token_uri": url}, f)
+with open(os.path.join(d, "config.json"), "w") as f:
+    json.dump({"service_accounts": {"svc@lab.iam": {"public_key": os.path.join(d, "sa.pub"), "users": users}},
+               "tenants": {"contoso": {"clients": {"app1": {"secret": open(os.path.join(d, "app.secret")).read(),
+                                                            "cert": os.path.join(d, "app.crt")}},
+                                       "mailboxes": users}},
+               "user_clients": {}}, f)
+PY
+	python3 "${top_srcdir:-.}/tests/tools/tokenservice.py" --config "$OAUTH_DIR/config.json" --port "$LAB_TOKEN_PORT" \
+		--cert "$LAB_DIR/tls/server.pem" --key "$LAB_DIR/tls/server.key" --lifetime "$_life" \
+		--log "$OAUTH_DIR/ts.log" >"$OAUTH_DIR/ts.out" 2>&1 &
+	OAUTH_PID=$!
+	for _i in $(seq 1 300); do
+		grep -q '^ready' "$OAUTH_DIR/ts.out" 2>/dev/null && return 0
+		kill -0 "$OAUTH_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	diag "the token service did not start:"
+	sed 's/^/# /' "$OAUTH_DIR/ts.out"
+	return 1
+}
+
+oauth_lab_down() {
+	[ -n "${OAUTH_PID:-}" ] || return 0
+	kill "$OAUTH_PID" 2>/dev/null
+	wait "$OAUTH_PID" 2>/dev/null
+	OAUTH_PID=
+}
+
+oauth_stats() {
+	python3 - "$LAB_TOKEN_PORT" "$LAB_CA" <<'PY'
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+print(urllib.request.urlopen("https://localhost:%s/stats" % sys.argv[1], context=ctx, timeout=10).read().decode())
+PY
+}
+
+# gettoken_cmd USER: the tokencmd that prints a fresh token of USER (JWT bearer grant, as a helper
+# script an administrator would use).
+gettoken_cmd() {
+	printf 'python3 %s/tests/tools/gettoken.py --url %s --key %s/sa.key --iss svc@lab.iam --user %s --cafile %s' \
+		"${top_srcdir:-.}" "$OAUTH_GOOGLE_URL" "$OAUTH_DIR" "$1" "$LAB_CA"
+}
