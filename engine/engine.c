@@ -1387,6 +1387,7 @@ static int open_side(struct engine *e, int side, struct imap_conn **out, struct 
 
 	memset(&io, 0, sizeof(io));
 	io.ep = s->ep;
+	io.ep.cancel = e->job->cancel; /* a stop request ends even a drip-fed read (stream.h) */
 	io.user = s->user;
 	io.password = s->password;
 	io.authuser = s->authuser;

@@ -92,6 +92,7 @@ struct imap_conn {
 	void *unsol_ctx;
 	struct fleet_buf tbuf; /* trace rendering */
 	uint64_t resp_bytes;   /* wire bytes of the response being parsed (streamed bodies excepted) */
+	uint64_t win_start_ms, win_bytes; /* the minimum-progress period (IMAP_MIN_PROGRESS_BYTES) */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------------- */
@@ -346,6 +347,7 @@ static void on_tagged(struct imap_conn *c, const struct imap_response *r)
 		set_caps_from_words(c, r->code_args);
 	cmd->done = 1;
 	c->completed++;
+	c->win_start_ms = 0; /* a completed command is progress: a new period starts */
 	if (c->cont_cmd == cmd)
 		c->cont_cmd = NULL;
 }
@@ -462,6 +464,31 @@ static int eof_error(struct imap_conn *c, struct fleet_err *err)
 	return conn_fail_new(c, FLEET_ERR_TRANSIENT, "EOF", err, "connection closed by the server");
 }
 
+#define IMAP_DEFAULT_IO_TIMEOUT_MS 120000u /* the stream's default, when the endpoint sets none */
+
+/* IMAP_MIN_PROGRESS_BYTES: n bytes just arrived. */
+static int check_progress(struct imap_conn *c, size_t n, struct fleet_err *err)
+{
+	uint64_t now = fleet_now_ms();
+	unsigned period = c->ep.io_timeout_ms ? c->ep.io_timeout_ms : IMAP_DEFAULT_IO_TIMEOUT_MS;
+
+	if (!c->win_start_ms) {
+		c->win_start_ms = now;
+		c->win_bytes = 0;
+	}
+	c->win_bytes += n;
+	if (now - c->win_start_ms < period)
+		return 0;
+	if (c->win_bytes < IMAP_MIN_PROGRESS_BYTES)
+		return conn_fail_new(c, FLEET_ERR_TRANSIENT, "TIMEOUT", err,
+				     "the server sent %llu bytes in %u s and completed nothing: too slow to be "
+				     "working (at least %d bytes per period are needed); gave up",
+				     (unsigned long long)c->win_bytes, period / 1000, IMAP_MIN_PROGRESS_BYTES);
+	c->win_start_ms = now;
+	c->win_bytes = 0;
+	return 0;
+}
+
 static int conn_fill(struct imap_conn *c, struct fleet_err *err)
 {
 	struct fleet_err e;
@@ -480,7 +507,7 @@ static int conn_fill(struct imap_conn *c, struct fleet_err *err)
 		return eof_error(c, err);
 	c->rpos = 0;
 	c->rlen = (size_t)n;
-	return 0;
+	return check_progress(c, (size_t)n, err);
 }
 
 /* Processes one parser event, reading first when the buffer is empty and may_read. Returns 1 on
@@ -559,6 +586,8 @@ static struct cmd *cmd_new(struct imap_conn *c, imap_untagged_fn fn, void *ctx, 
 	struct cmd *cmd = xcalloc(1, sizeof(*cmd));
 	size_t n = 0;
 
+	if (imap_conn_in_flight(c) == 0)
+		c->win_start_ms = 0; /* idle time before a command is not the server's slowness */
 	cmd->id = ++c->next_id;
 	snprintf(cmd->tag, sizeof(cmd->tag), "a%d", cmd->id);
 	cmd->fn = fn;

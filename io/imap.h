@@ -121,6 +121,12 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
  * 10,000,000 messages is 10,000,000). */
 #define IMAP_CMD_MAX_RESPONSES 20000000ull
 
+/* Minimum progress while a command is awaited: over every period of the endpoint's io_timeout_ms
+ * (120 s by default) the server must complete a command or send at least this many bytes. The
+ * stream's own timeout is for inactivity and restarts on every byte; this one a server that
+ * drip-feeds its answer (one byte a second) cannot extend. Past it: transient, code "TIMEOUT". */
+#define IMAP_MIN_PROGRESS_BYTES 4096
+
 /* ---- commands and pipelining ---------------------------------------------------------------------- */
 
 /* Untagged handler: return 1 when the response was for this command, 0 to pass it on, < 0 to fail

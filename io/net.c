@@ -94,6 +94,24 @@ int net_timeout_err(const struct io_stream *s, const char *doing, struct fleet_e
 	return -1;
 }
 
+int net_cancelled(struct io_stream *s, struct fleet_err *err)
+{
+	uint64_t now;
+
+	if (!s->ep.cancel || !atomic_load(s->ep.cancel)) {
+		s->cancel_seen_ms = 0;
+		return 0;
+	}
+	now = fleet_now_ms();
+	if (!s->cancel_seen_ms)
+		s->cancel_seen_ms = now;
+	if (now - s->cancel_seen_ms < IO_CANCEL_GRACE_MS)
+		return 0;
+	fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED",
+		      "stopped on request while talking to %s", s->where);
+	return -1;
+}
+
 int net_poll_until(struct io_stream *s, short events, uint64_t deadline_ms, struct fleet_err *err)
 {
 	for (;;) {
@@ -101,8 +119,13 @@ int net_poll_until(struct io_stream *s, short events, uint64_t deadline_ms, stru
 		uint64_t now = fleet_now_ms();
 		int wait =
 		    now >= deadline_ms ? 0 : (int)(deadline_ms - now > 1000000 ? 1000000 : deadline_ms - now);
-		int n = poll(&p, 1, wait);
+		int n;
 
+		if (net_cancelled(s, err) < 0)
+			return -1;
+		if (s->ep.cancel && wait > IO_CANCEL_POLL_MS)
+			wait = IO_CANCEL_POLL_MS; /* a stop request is noticed within this */
+		n = poll(&p, 1, wait);
 		if (n > 0)
 			return 1; /* includes POLLERR/POLLHUP: the next read/write reports them */
 		if (n == 0) {
@@ -408,6 +431,10 @@ ssize_t io_stream_read(struct io_stream *s, void *buf, size_t len, struct fleet_
 		return unusable_err(s, err);
 	if (len == 0)
 		return 0;
+	/* Checked before every read, not only while waiting: a server that drips one byte at a time
+	 * never leaves a read waiting, and must not outlast a stop request. */
+	if (net_cancelled(s, err) < 0)
+		return -1;
 	if (s->ssl)
 		return tls_read(s, buf, len, err);
 	deadline = fleet_now_ms() + net_io_timeout(s);

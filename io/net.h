@@ -29,6 +29,7 @@ struct io_stream {
 	int lowat;		      /* SO_RCVLOWAT now set on fd (0 = never set, the default of 1) */
 	int unusable;		      /* STARTTLS failed: the stream must only be closed now */
 	uint64_t bytes_in, bytes_out;
+	uint64_t cancel_seen_ms; /* when the endpoint's cancel flag was first seen set (0 = not) */
 };
 
 #define IO_DEFAULT_CONNECT_TIMEOUT_MS 30000u
@@ -36,6 +37,10 @@ struct io_stream {
 
 /* Effective I/O timeout of the stream's endpoint in milliseconds. */
 unsigned net_io_timeout(const struct io_stream *s);
+
+/* 0, or -1 with err filled (code CANCELLED) once the endpoint's cancel flag has been set for
+ * IO_CANCEL_GRACE_MS (see stream.h). */
+int net_cancelled(struct io_stream *s, struct fleet_err *err);
 
 /* Waits for events (POLLIN/POLLOUT) on the stream's socket until deadline_ms (fleet_now_ms
  * clock). Returns 1 ready, 0 deadline passed, < 0 error (err filled). */

@@ -12,6 +12,7 @@
 #ifndef IMAPFLEET_IO_STREAM_H
 #define IMAPFLEET_IO_STREAM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,7 +35,15 @@ struct io_endpoint {
 	unsigned connect_timeout_ms; /* 0 = 30 s */
 	unsigned io_timeout_ms;      /* 0 = 120 s */
 	const char *label;           /* "src" / "dst", for log lines */
+	/* Stop request (NULL = none; the flag must outlive the stream): once it has been non-zero for
+	 * IO_CANCEL_GRACE_MS, every read, write and wait fails within IO_CANCEL_POLL_MS with a transient
+	 * error, code "CANCELLED", scope run, whatever the server is sending (a drip-fed response
+	 * included). The grace lets an APPEND in flight end cleanly first. */
+	atomic_int *cancel;
 };
+
+#define IO_CANCEL_GRACE_MS 2000u
+#define IO_CANCEL_POLL_MS 200
 
 struct io_tls_info {
 	char version[16];    /* "TLSv1.3" */

@@ -6,7 +6,7 @@
 # Accounts: lab user34 (src read, dst wiped first); the other sources are hostile fake servers.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 13
+plan 16
 fresh_db hostile
 work=$(mktemp -d)
 pids=""
@@ -114,3 +114,33 @@ grep -q "IMAP_LIST_MAX_ENTRIES" "$work/caps.out" && grep -q "IMAP_FETCH_MAX_PER_
 rss=$(cat "$work/caps.rss" 2>/dev/null || echo 99999)
 [ "$rss" -lt 400 ] && ok "peak RSS stays bounded ($rss MB < 400 MB)" || not_ok "peak RSS stays bounded (got $rss MB)"
 check "the good account of that run is exact" same_mail "$LAB_SRC_IMAPS" user34 user34
+
+# ---- 3: a first SIGTERM stops the run within seconds while a LIST is being drip-fed ---------------
+start_hostile drip-list dl --drip-ms 1000
+"$IMAPFLEET" run "$(
+	f="$work/dl.csv"
+	{
+		echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+		echo "localhost,$port,src,$work/pw,ssl,localhost,$LAB_DST_IMAPS,user34,$LAB_SECRETS/dst/user34,ssl"
+	} >"$f"
+	echo "$f"
+)" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress >"$work/dl.out" 2>&1 &
+rp=$!
+for i in $(seq 1 150); do grep -q " C: [^ ]* LIST" "$work/dl.log" 2>/dev/null && break; sleep 0.2; done
+sleep 1
+t0=$(date +%s)
+kill -TERM $rp
+for i in $(seq 1 100); do kill -0 $rp 2>/dev/null || break; sleep 0.2; done
+if kill -0 $rp 2>/dev/null; then
+	not_ok "one SIGTERM stops a run whose LIST is drip-fed within 10 s"
+	kill -9 $rp 2>/dev/null
+	wait $rp 2>/dev/null
+	rc=137
+else
+	wait $rp
+	rc=$?
+	ok "one SIGTERM stops a run whose LIST is drip-fed within 10 s ($(($(date +%s) - t0)) s)"
+fi
+[ $rc -eq 4 ] && ok "the run exits with the interrupted code 4" || { not_ok "interrupted exit code 4 (got $rc)"; tail -n 10 "$work/dl.out" | sed 's/^/# /'; }
+st=$(sql "select state || ' ' || attempts from job where port1 = $port")
+[ "$st" = "queued 0" ] && ok "the account is back in the queue, the attempt not counted" || not_ok "account queued again (got '$st')"

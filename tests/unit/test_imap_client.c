@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1112,6 +1113,60 @@ static void a_metadata_fetch_that_never_ends_fails_with_a_named_cap(void **state
 	fake_stop(&f);
 }
 
+static void a_drip_fed_answer_cannot_extend_its_deadline(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_list l = {0};
+	struct fleet_err err;
+	uint64_t t0;
+
+	/* after login every byte comes 120 ms apart: the LIST answer would take about 7 s, each byte
+	 * well within the 3 s inactivity timeout */
+	assert_int_equal(fake_start(&f, "hostile:drip", "--password", FAKE_PASSWORD, "--drip-ms", "120", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	o.trace = 0;
+	o.no_id = 1;
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	t0 = fleet_now_ms();
+	assert_int_equal(imap_list(c, &l, &err), -1);
+	assert_string_equal(err.code, "TIMEOUT");
+	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+	assert_non_null(strstr(err.message, "too slow"));
+	assert_true(fleet_now_ms() - t0 < 6000);
+	imap_list_release(&l);
+	imap_conn_close(&c);
+	fake_stop(&f);
+}
+
+static void a_stop_request_ends_a_drip_fed_read_within_seconds(void **state)
+{
+	struct fake f;
+	struct imap_options o;
+	struct imap_conn *c = NULL;
+	struct imap_list l = {0};
+	struct fleet_err err;
+	atomic_int stop = 0;
+	uint64_t t0;
+
+	assert_int_equal(fake_start(&f, "hostile:drip", "--password", FAKE_PASSWORD, "--drip-ms", "300", NULL), 0);
+	opts_for(&o, &f, IO_TLS_PLAIN);
+	o.trace = 0;
+	o.no_id = 1;
+	o.ep.io_timeout_ms = 60000; /* neither timeout would fire for a minute */
+	o.ep.cancel = &stop;
+	assert_int_equal(imap_conn_connect(&o, &c, &err), 0);
+	atomic_store(&stop, 1);
+	t0 = fleet_now_ms();
+	assert_int_equal(imap_list(c, &l, &err), -1);
+	assert_string_equal(err.code, "CANCELLED");
+	assert_true(fleet_now_ms() - t0 < IO_CANCEL_GRACE_MS + 2000);
+	imap_list_release(&l);
+	imap_conn_close(&c);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 #ifndef IMAP_TEST_LAB
@@ -1124,6 +1179,8 @@ int main(void)
 	    cmocka_unit_test_teardown(literal_above_the_limit_is_refused, teardown_test),
 	    cmocka_unit_test_teardown(a_list_longer_than_any_real_account_fails_with_a_named_cap, teardown_test),
 	    cmocka_unit_test_teardown(a_metadata_fetch_that_never_ends_fails_with_a_named_cap, teardown_test),
+	    cmocka_unit_test_teardown(a_drip_fed_answer_cannot_extend_its_deadline, teardown_test),
+	    cmocka_unit_test_teardown(a_stop_request_ends_a_drip_fed_read_within_seconds, teardown_test),
 	    cmocka_unit_test_teardown(bye_greeting_is_transient, teardown_test),
 	    cmocka_unit_test_teardown(login_refusals_keep_their_class, teardown_test),
 	    cmocka_unit_test_teardown(wrong_password_is_auth_class_with_server_text, teardown_test),
