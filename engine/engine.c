@@ -1527,3 +1527,382 @@ void engine_stats_release(struct engine_stats *st)
 	xfree(&st->failures);
 	st->nfailures = st->nfailures_alloc = 0;
 }
+
+/* ---- verify ------------------------------------------------------------------------------------------ */
+
+struct vrow {
+	uint32_t src_uid, dst_uid;
+	uint64_t size;
+	int has_sha;
+	uint8_t sha[32];
+	enum ledger_msg_state state;
+};
+
+struct vrows {
+	struct vrow *v;
+	size_t n, alloc;
+};
+
+static int collect_vrow(void *cbctx, const struct verify_ledger_row *row)
+{
+	struct vrows *vr = cbctx;
+	struct vrow *w;
+
+	vr->v = xgrow(vr->v, sizeof(*vr->v), vr->n + 1, &vr->alloc);
+	w = &vr->v[vr->n++];
+	memset(w, 0, sizeof(*w));
+	w->src_uid = row->src_uid;
+	w->dst_uid = row->dst_uid;
+	w->size = row->size;
+	w->state = row->state;
+	if (row->sha256) {
+		w->has_sha = 1;
+		memcpy(w->sha, row->sha256, 32);
+	}
+	return 0;
+}
+
+static int cmp_vrow(const void *a, const void *b)
+{
+	uint32_t x = ((const struct vrow *)a)->src_uid, y = ((const struct vrow *)b)->src_uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Adds uid to a shown list (at most VERIFY_UIDS_SHOWN; the count is kept by the caller). */
+static void uid_list_add(struct fleet_buf *b, uint32_t count_before, uint32_t uid)
+{
+	if (count_before < VERIFY_UIDS_SHOWN)
+		fleet_buf_appendf(b, b->len ? ",%u" : "%u", uid);
+	else if (count_before == VERIFY_UIDS_SHOWN)
+		fleet_buf_append_str(b, ",...");
+}
+
+static char *uid_list_take(struct fleet_buf *b)
+{
+	return b->len ? fleet_buf_detach(b, NULL) : (fleet_buf_release(b), NULL);
+}
+
+/* --deep: the destination's bodies hashed as they stream, compared with the ledger's SHA-256. */
+struct deep_ctx {
+	const struct src_list *dl;
+	const uint8_t *const *want; /* per dl entry: expected SHA-256, or NULL */
+	const uint32_t *src_uid;    /* per dl entry: the paired source UID */
+	EVP_MD_CTX *md;
+	ssize_t cur;
+	struct verify_folder *vf;
+	struct fleet_buf *altered;
+	uint32_t checked;
+};
+
+static ssize_t dl_index(const struct src_list *dl, uint32_t seq, uint32_t uid)
+{
+	for (size_t i = 0; i < dl->n; i++)
+		if ((uid && dl->v[i].uid == uid) || (!uid && dl->v[i].seq == seq))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int deep_start(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, struct fleet_err *err)
+{
+	struct deep_ctx *d = ctx;
+	struct src_msg key = {.uid = uid};
+	const struct src_msg *m = uid ? bsearch(&key, d->dl->v, d->dl->n, sizeof(*d->dl->v), cmp_src_uid) : NULL;
+
+	d->cur = m ? m - d->dl->v : dl_index(d->dl, seq, uid);
+	if (d->cur >= 0 && d->want[d->cur])
+		EVP_DigestInit_ex(d->md, EVP_sha256(), NULL);
+	else
+		d->cur = -1;
+	return 0;
+}
+
+static int deep_data(void *ctx, const char *data, size_t len, struct fleet_err *err)
+{
+	struct deep_ctx *d = ctx;
+
+	if (d->cur >= 0)
+		EVP_DigestUpdate(d->md, data, len);
+	return 0;
+}
+
+static int deep_end(void *ctx, struct fleet_err *err)
+{
+	struct deep_ctx *d = ctx;
+	uint8_t sha[32];
+	unsigned len = 0;
+
+	if (d->cur < 0)
+		return 0;
+	EVP_DigestFinal_ex(d->md, sha, &len);
+	d->checked++;
+	if (memcmp(sha, d->want[d->cur], 32) != 0) {
+		uid_list_add(d->altered, d->vf->altered, d->src_uid[d->cur]);
+		d->vf->altered++;
+	}
+	d->cur = -1;
+	return 0;
+}
+
+static int deep_msg(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	return 0;
+}
+
+static int same_date(const char *a, const char *b)
+{
+	int64_t x, y;
+
+	if (identity_parse_internaldate(a, &x) < 0 || identity_parse_internaldate(b, &y) < 0)
+		return strcmp(a, b) == 0;
+	return x == y;
+}
+
+/* One folder: 0 compared (vf filled), < 0 the connection broke (err). */
+static int verify_folder(struct engine *e, const struct fm_entry *fe, const struct verify_reader *rd, int deep,
+			 struct verify_folder *vf, struct fleet_err *err)
+{
+	struct imap_mailbox smbx, dmbx;
+	struct src_list sl = {0}, dl = {0};
+	struct vrows rows = {0};
+	struct fleet_buf missing = FLEET_BUF_INIT(1 << 16), extra = FLEET_BUF_INIT(1 << 16),
+			 altered = FLEET_BUF_INIT(1 << 16);
+	struct fleet_err ferr;
+	ssize_t *pair = NULL;
+	char *claimed = NULL;
+	int64_t fid = 0;
+	uint32_t ldst_uidv = 0;
+	int found = 0, ledger_dst_ok, rc = -1, dst_ok = 1;
+
+	memset(&smbx, 0, sizeof(smbx));
+	memset(&dmbx, 0, sizeof(dmbx));
+	fleet_err_clear(&ferr);
+	fleet_log_set_folder(fe->src_name);
+	if (imap_select(e->src, fe->src_name, 1, &smbx, &ferr) < 0 ||
+	    (smbx.exists && fetch_meta(e->src, "1:*", 0, &sl, &ferr) < 0)) {
+		if (imap_conn_is_broken(e->src)) {
+			*err = ferr;
+			goto out;
+		}
+		snprintf(vf->error, sizeof(vf->error), "source: %s", ferr.message);
+		rc = 0;
+		goto out;
+	}
+	vf->on_source = (uint32_t)sl.n;
+	if (rd && (found = rd->folder(rd->ctx, fe->src_name, &fid, &ldst_uidv, err)) < 0)
+		goto out;
+	if (found && rd->rows(rd->ctx, fid, smbx.uidvalidity, collect_vrow, &rows, err) < 0)
+		goto out;
+	if (rows.n)
+		qsort(rows.v, rows.n, sizeof(*rows.v), cmp_vrow);
+	fleet_err_clear(&ferr);
+	if (imap_select(e->dst, fe->dst_name, 1, &dmbx, &ferr) < 0 ||
+	    (dmbx.exists && fetch_meta(e->dst, "1:*", 0, &dl, &ferr) < 0)) {
+		if (imap_conn_is_broken(e->dst)) {
+			*err = ferr;
+			goto out;
+		}
+		if (fe->exists_on_dst) {
+			snprintf(vf->error, sizeof(vf->error), "destination: %s", ferr.message);
+			rc = 0;
+			goto out;
+		}
+		dst_ok = 0; /* the folder is not there: everything in it is missing */
+	}
+	vf->on_destination = (uint32_t)dl.n;
+	ledger_dst_ok = dst_ok && found && ldst_uidv && ldst_uidv == dmbx.uidvalidity;
+	pair = xcalloc(sl.n ? sl.n : 1, sizeof(*pair));
+	claimed = xcalloc(dl.n ? dl.n : 1, 1);
+	/* Pair through the ledger's destination UIDs first, then by size and INTERNALDATE (no UIDPLUS,
+	 * a destination UIDVALIDITY that changed, messages that were there before). */
+	for (size_t i = 0; i < sl.n; i++) {
+		struct vrow key = {.src_uid = sl.v[i].uid}, *r;
+		struct src_msg dkey = {0}, *d;
+
+		pair[i] = -1;
+		r = rows.n ? bsearch(&key, rows.v, rows.n, sizeof(*rows.v), cmp_vrow) : NULL;
+		if (!r || r->state != LEDGER_COPIED || !ledger_dst_ok || !r->dst_uid)
+			continue;
+		dkey.uid = r->dst_uid;
+		d = dl.n ? bsearch(&dkey, dl.v, dl.n, sizeof(*dl.v), cmp_src_uid) : NULL;
+		if (d && !claimed[d - dl.v]) {
+			pair[i] = d - dl.v;
+			claimed[d - dl.v] = 1;
+		}
+	}
+	for (size_t i = 0; i < sl.n; i++) {
+		if (pair[i] >= 0)
+			continue;
+		for (size_t j = 0; j < dl.n; j++)
+			if (!claimed[j] && dl.v[j].size == sl.v[i].size &&
+			    same_date(dl.v[j].internaldate, sl.v[i].internaldate)) {
+				pair[i] = (ssize_t)j;
+				claimed[j] = 1;
+				break;
+			}
+	}
+	for (size_t i = 0; i < sl.n; i++) {
+		struct vrow key = {.src_uid = sl.v[i].uid}, *r;
+		const struct src_msg *s = &sl.v[i], *d;
+		char *want;
+		uint64_t dropped = 0;
+
+		r = rows.n ? bsearch(&key, rows.v, rows.n, sizeof(*rows.v), cmp_vrow) : NULL;
+		if (pair[i] < 0) {
+			if (r && r->state == LEDGER_SKIPPED) {
+				vf->skipped++; /* left out on purpose (--maxsize, APPENDLIMIT ...), reported as such */
+				continue;
+			}
+			uid_list_add(&missing, vf->missing, s->uid);
+			vf->missing++;
+			continue;
+		}
+		d = &dl.v[pair[i]];
+		if (d->size != s->size || (r && r->state == LEDGER_COPIED && r->size && r->size != s->size)) {
+			uid_list_add(&altered, vf->altered, s->uid);
+			vf->altered++;
+		}
+		if (!same_date(d->internaldate, s->internaldate))
+			vf->dates++;
+		want = filter_flags(s->flags, &dmbx, &dropped);
+		if (!flags_equal(want, d->flags))
+			vf->flags++;
+		xfree(&want);
+	}
+	for (size_t j = 0; j < dl.n; j++)
+		if (!claimed[j]) {
+			uid_list_add(&extra, vf->extra, dl.v[j].uid);
+			vf->extra++;
+		}
+	if (deep && dl.n) {
+		const uint8_t **want = xcalloc(dl.n, sizeof(*want));
+		uint32_t *srcuid = xcalloc(dl.n, sizeof(*srcuid));
+		struct fleet_buf set = FLEET_BUF_INIT(1 << 24);
+		struct deep_ctx dc;
+		struct imap_fetch_cb cb = {deep_msg, deep_start, deep_data, deep_end};
+
+		for (size_t i = 0; i < sl.n; i++) {
+			struct vrow key = {.src_uid = sl.v[i].uid}, *r;
+
+			if (pair[i] < 0)
+				continue;
+			r = rows.n ? bsearch(&key, rows.v, rows.n, sizeof(*rows.v), cmp_vrow) : NULL;
+			if (!r || !r->has_sha)
+				continue;
+			want[pair[i]] = r->sha;
+			srcuid[pair[i]] = sl.v[i].uid;
+			fleet_buf_appendf(&set, set.len ? ",%u" : "%u", dl.v[pair[i]].uid);
+		}
+		memset(&dc, 0, sizeof(dc));
+		dc.dl = &dl;
+		dc.want = want;
+		dc.src_uid = srcuid;
+		dc.md = EVP_MD_CTX_new();
+		dc.cur = -1;
+		dc.vf = vf;
+		dc.altered = &altered;
+		fleet_err_clear(&ferr);
+		if (set.len && imap_fetch(e->dst, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &cb, &dc, &ferr) < 0) {
+			if (imap_conn_is_broken(e->dst)) {
+				*err = ferr;
+				EVP_MD_CTX_free(dc.md);
+				fleet_buf_release(&set);
+				xfree(&want);
+				xfree(&srcuid);
+				goto out;
+			}
+			snprintf(vf->error, sizeof(vf->error), "destination bodies: %s", ferr.message);
+		}
+		log_debug("deep: %u bodies checked against the ledger's SHA-256", dc.checked);
+		EVP_MD_CTX_free(dc.md);
+		fleet_buf_release(&set);
+		xfree(&want);
+		xfree(&srcuid);
+	}
+	rc = 0;
+out:
+	vf->missing_uids = uid_list_take(&missing);
+	vf->extra_uids = uid_list_take(&extra);
+	vf->altered_uids = uid_list_take(&altered);
+	xfree(&pair);
+	xfree(&claimed);
+	xfree(&rows.v);
+	src_list_release(&sl);
+	src_list_release(&dl);
+	imap_mailbox_release(&smbx);
+	imap_mailbox_release(&dmbx);
+	fleet_log_set_folder(NULL);
+	return rc;
+}
+
+void verify_result_release(struct verify_result *r)
+{
+	for (size_t i = 0; i < r->nfolders; i++) {
+		xfree(&r->folders[i].missing_uids);
+		xfree(&r->folders[i].extra_uids);
+		xfree(&r->folders[i].altered_uids);
+	}
+	xfree(&r->folders);
+	r->nfolders = r->alloc = 0;
+}
+
+int engine_verify(const struct engine_job *job, const struct verify_reader *rd, int deep, struct verify_result *r,
+		  struct fleet_err *err)
+{
+	struct engine e;
+	struct engine_stats st;
+	struct fm_plan plan;
+	int rc = -1;
+
+	memset(&e, 0, sizeof(e));
+	memset(&st, 0, sizeof(st));
+	memset(&plan, 0, sizeof(plan));
+	memset(r, 0, sizeof(*r));
+	e.job = job;
+	e.o = job->opts;
+	e.st = &st;
+	e.now = time(NULL);
+	r->started_ms = fleet_wall_ms();
+	fleet_err_clear(err);
+	if (open_side(&e, 0, &e.src, err) < 0 || open_side(&e, 1, &e.dst, err) < 0)
+		goto out;
+	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0 ||
+	    plan_folders(&e, &plan, err) < 0)
+		goto out;
+	for (size_t i = 0; i < plan.n; i++) {
+		struct verify_folder *vf;
+
+		if (plan.entries[i].noselect)
+			continue;
+		if (job->cancel && atomic_load(job->cancel)) {
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			goto out;
+		}
+		r->folders = xgrow(r->folders, sizeof(*r->folders), r->nfolders + 1, &r->alloc);
+		vf = &r->folders[r->nfolders++];
+		memset(vf, 0, sizeof(*vf));
+		snprintf(vf->name, sizeof(vf->name), "%s", plan.entries[i].src_name);
+		if (verify_folder(&e, &plan.entries[i], rd, deep, vf, err) < 0)
+			goto out;
+		r->on_source += vf->on_source;
+		r->on_destination += vf->on_destination;
+		r->missing += vf->missing;
+		r->extra += vf->extra;
+		r->altered += vf->altered;
+		r->flags += vf->flags;
+		r->dates += vf->dates;
+		r->skipped += vf->skipped;
+		r->folders_failed += vf->error[0] != 0;
+	}
+	r->pass = !r->missing && !r->extra && !r->altered && !r->dates && !r->folders_failed;
+	imap_logout(e.src, NULL);
+	imap_logout(e.dst, NULL);
+	rc = 0;
+out:
+	r->finished_ms = fleet_wall_ms();
+	imap_conn_close(&e.src);
+	imap_conn_close(&e.dst);
+	folder_map_plan_release(&plan);
+	engine_stats_release(&st);
+	return rc;
+}

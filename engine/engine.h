@@ -120,4 +120,58 @@ struct engine_job {
 int engine_run(const struct engine_job *job, struct engine_stats *stats, struct fleet_err *err);
 void engine_stats_release(struct engine_stats *st);
 
+/* ---- verify: both servers compared with each other and with the ledger (read only) ---------- */
+
+/* One ledger row as verify reads it (strings valid during the callback only). */
+struct verify_ledger_row {
+	uint32_t src_uid, dst_uid; /* dst_uid 0: unknown */
+	uint64_t size;
+	const char *internaldate;
+	const uint8_t *sha256;     /* NULL when not recorded */
+	enum ledger_msg_state state;
+};
+typedef int (*verify_row_cb)(void *cbctx, const struct verify_ledger_row *row);
+
+/* What verify reads from the ledger of the account's migration (scheduler/ binds the state). */
+struct verify_reader {
+	/* Returns 1 and fills the ids when the folder is known, 0 when not. */
+	int (*folder)(void *ctx, const char *src_name, int64_t *folder_id, uint32_t *dst_uidvalidity,
+		      struct fleet_err *err);
+	/* Every row of (folder, src_uidvalidity) in source UID order. */
+	int (*rows)(void *ctx, int64_t folder_id, uint32_t src_uidvalidity, verify_row_cb cb, void *cbctx,
+		    struct fleet_err *err);
+	void *ctx;
+};
+
+#define VERIFY_UIDS_SHOWN 50 /* UIDs listed per folder and kind; the counts are always complete */
+
+struct verify_folder {
+	char name[256];
+	uint32_t on_source, on_destination;
+	uint32_t missing, extra, altered, flags, dates, skipped;
+	char *missing_uids, *extra_uids, *altered_uids; /* "1,2,5" (source UIDs; extra: destination
+							 * UIDs), at most VERIFY_UIDS_SHOWN each; heap */
+	char error[256];                                 /* the folder could not be read: why */
+};
+
+struct verify_result {
+	int pass;                        /* 1 PASS, 0 FAIL */
+	uint64_t on_source, on_destination, missing, extra, altered, flags, dates, skipped;
+	unsigned folders_failed;
+	struct verify_folder *folders;   /* heap, nfolders */
+	size_t nfolders, alloc;
+	uint64_t started_ms, finished_ms;
+};
+void verify_result_release(struct verify_result *r);
+
+/* Compares the account: per folder STATUS, EXAMINE and UID FETCH (RFC822.SIZE INTERNALDATE FLAGS) on
+ * both servers, paired through the ledger's destination UIDs (else size and INTERNALDATE), and with
+ * the ledger. deep: also fetches every paired destination body and checks it against the ledger's
+ * SHA-256. Changes nothing on either server (EXAMINE only, BODY.PEEK). PASS when nothing is missing,
+ * extra, altered or of another date (flag differences are reported, users change flags). Returns 0
+ * with *r filled, < 0 when the account could not be read (err: login, connection ...). job->ledger
+ * is not used. */
+int engine_verify(const struct engine_job *job, const struct verify_reader *rd, int deep, struct verify_result *r,
+		  struct fleet_err *err);
+
 #endif

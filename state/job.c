@@ -636,3 +636,93 @@ int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, i
 				     "cannot choose the account: several jobs match");
 	return n == 1;
 }
+
+/* ---- verify --------------------------------------------------------------------------------- */
+
+int state_job_load(struct state_conn *sc, int64_t job_id, struct state_claim *out, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, job_id)};
+	PGresult *res = state_exec(sc, "read the job",
+				   "SELECT id, run_id, host1, port1, user1, host2, port2, user2, options, attempts,"
+				   " max_attempts FROM job WHERE id = $1",
+				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	memset(out, 0, sizeof(*out));
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return 0;
+	}
+	out->lease.job_id = state_get_i64(res, 0, 0);
+	out->run_id = state_get_i64(res, 0, 1);
+	out->host1 = xstrdup(state_get_str(res, 0, 2));
+	out->port1 = (unsigned)state_get_i64(res, 0, 3);
+	out->user1 = xstrdup(state_get_str(res, 0, 4));
+	out->host2 = xstrdup(state_get_str(res, 0, 5));
+	out->port2 = (unsigned)state_get_i64(res, 0, 6);
+	out->user2 = xstrdup(state_get_str(res, 0, 7));
+	out->options = PQgetisnull(res, 0, 8) ? NULL : xstrdup(PQgetvalue(res, 0, 8));
+	out->attempt = 1;
+	out->max_attempts = (int)state_get_i64(res, 0, 10);
+	PQclear(res);
+	return 1;
+}
+
+int state_job_record_verify(struct state_conn *sc, int64_t job_id, const struct state_verify *v,
+			    struct fleet_err *err)
+{
+	char b[8][STATE_NUM_MAX];
+	const char *p[10] = {state_fmt_i64(b[0], job_id),	 v->verdict,
+			     state_fmt_i64(b[1], v->on_source), state_fmt_i64(b[2], v->on_destination),
+			     state_fmt_i64(b[3], v->missing),	 state_fmt_i64(b[4], v->extra),
+			     state_fmt_i64(b[5], v->altered),	 state_fmt_i64(b[6], v->flags),
+			     state_fmt_i64(b[7], v->dates),	 v->detail};
+
+	return state_exec_cmd(sc, "record the verify result",
+			      "UPDATE job SET verify_verdict = $2, verified_at = now(), verify_on_source = $3,"
+			      " verify_on_destination = $4, verify_missing = $5, verify_extra = $6,"
+			      " verify_altered = $7, verify_flags = $8, verify_dates = $9, verify_detail = $10"
+			      " WHERE id = $1",
+			      10, p, STATE_EXEC_IDEMPOTENT, err);
+}
+
+int state_run_find(struct state_conn *sc, const char *name, int64_t *run_id, struct fleet_err *err)
+{
+	const char *p[1] = {name};
+	PGresult *res = state_exec(sc, "find the run", "SELECT id FROM run WHERE name = $1", 1, p, NULL, NULL,
+				   STATE_EXEC_IDEMPOTENT, err);
+	int found;
+
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found)
+		*run_id = state_get_i64(res, 0, 0);
+	PQclear(res);
+	return found;
+}
+
+int state_verify_jobs(struct state_conn *sc, int64_t run_id, int only_failed, int64_t **ids, size_t *n,
+		      struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, run_id), only_failed ? "t" : "f"};
+	PGresult *res = state_exec(sc, "list the accounts to verify",
+				   "SELECT id FROM job WHERE run_id = $1 AND state <> 'cancelled' AND (NOT $2::boolean"
+				   " OR state IN ('failed', 'partial') OR coalesce(verify_verdict, '') <> 'PASS')"
+				   " ORDER BY id",
+				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	*ids = NULL;
+	*n = 0;
+	if (!res)
+		return -1;
+	*n = (size_t)PQntuples(res);
+	*ids = xcalloc(*n ? *n : 1, sizeof(**ids));
+	for (size_t i = 0; i < *n; i++)
+		(*ids)[i] = state_get_i64(res, (int)i, 0);
+	PQclear(res);
+	return 0;
+}

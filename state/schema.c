@@ -168,6 +168,21 @@ static const char *const migration_3[] = {
     "ALTER TABLE folder ADD COLUMN IF NOT EXISTS last_error text",
 };
 
+/* `imapfleet verify`: the latest verdict of each account, with its counts and the folders at fault. */
+static const char *const migration_4[] = {
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_verdict text"
+    " CHECK (verify_verdict IN ('PASS', 'FAIL', 'ERROR'))",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verified_at timestamptz",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_on_source bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_on_destination bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_missing bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_extra bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_altered bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_flags bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_dates bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_detail text",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -181,6 +196,7 @@ static const struct migration migrations[] = {
     {2, "partial indexes for claims and the next due job, by run", migration_2,
      sizeof(migration_2) / sizeof(migration_2[0])},
     {3, "partial accounts, failed folders", migration_3, sizeof(migration_3) / sizeof(migration_3[0])},
+    {4, "verify verdicts per account", migration_4, sizeof(migration_4) / sizeof(migration_4[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

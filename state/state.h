@@ -43,7 +43,7 @@
 #define STATE_ERR_CONNECTION "PG_CONNECTION"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 3
+#define STATE_SCHEMA_VERSION 4
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -203,6 +203,26 @@ int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *er
  * "AMBIGUOUS" when several do. For `retry --account`. */
 int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, int64_t *job_id,
 		   struct fleet_err *err);
+
+/* A job's sides and options as a claim would hand them (lease zero: nothing is claimed or changed),
+ * for `verify`. Returns 1 and fills *out, 0 when there is no such job. */
+int state_job_load(struct state_conn *sc, int64_t job_id, struct state_claim *out, struct fleet_err *err);
+
+/* `verify`: the account's latest verdict ("PASS", "FAIL" or "ERROR"), its counts and detail text
+ * (the folders at fault with their UIDs), stamped now. Not fenced: verify holds no lease. */
+struct state_verify {
+	const char *verdict;
+	int64_t on_source, on_destination, missing, extra, altered, flags, dates;
+	const char *detail;
+};
+/* The run of that name: returns 1 and sets *run_id, 0 when there is none. */
+int state_run_find(struct state_conn *sc, const char *name, int64_t *run_id, struct fleet_err *err);
+/* The jobs `verify` looks at, in id order: every job of the run that ever ran, or only_failed:
+ * those failed or partial, or whose last verify did not pass. *ids owned by the caller (xfree). */
+int state_verify_jobs(struct state_conn *sc, int64_t run_id, int only_failed, int64_t **ids, size_t *n,
+		      struct fleet_err *err);
+int state_job_record_verify(struct state_conn *sc, int64_t job_id, const struct state_verify *v,
+			    struct fleet_err *err);
 
 /* ---- folders, UIDVALIDITY and the append window ------------------------------------------ */
 
