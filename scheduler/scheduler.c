@@ -1139,3 +1139,432 @@ out:
 	close_state(&s, &sc);
 	return rc;
 }
+
+/* ---- verify ---------------------------------------------------------------------------------------- */
+
+struct verify_run {
+	struct sched *s;
+	int64_t *jobs;
+	size_t njobs;
+	atomic_size_t next;
+	atomic_uint_fast64_t passed, failed;
+	pthread_mutex_t out_lock;
+	FILE *out;
+};
+
+struct vreader_ctx {
+	struct state_conn *sc;
+	int64_t job_id;
+	verify_row_cb cb;
+	void *cbctx;
+};
+
+static int vr_folder(void *ctx, const char *src_name, int64_t *folder_id, uint32_t *dst_uidvalidity,
+		     struct fleet_err *err)
+{
+	struct vreader_ctx *v = ctx;
+	struct state_folder f;
+	int r = state_folder_get(v->sc, v->job_id, src_name, &f, err);
+
+	if (r > 0) {
+		*folder_id = f.id;
+		*dst_uidvalidity = f.dst_uidvalidity;
+	}
+	return r;
+}
+
+static int vr_row(const struct state_ledger_row *row, void *ctx)
+{
+	struct vreader_ctx *v = ctx;
+	struct verify_ledger_row r;
+
+	memset(&r, 0, sizeof(r));
+	r.src_uid = row->src_uid;
+	r.dst_uid = row->dst_uid;
+	r.size = row->size;
+	r.internaldate = row->internaldate;
+	r.sha256 = row->has_sha256 ? row->sha256 : NULL;
+	r.state = row->state == STATE_MSG_COPIED ? LEDGER_COPIED : row->state == STATE_MSG_FAILED ? LEDGER_FAILED
+												  : LEDGER_SKIPPED;
+	return v->cb(v->cbctx, &r);
+}
+
+static int vr_rows(void *ctx, int64_t folder_id, uint32_t src_uidvalidity, verify_row_cb cb, void *cbctx,
+		   struct fleet_err *err)
+{
+	struct vreader_ctx *v = ctx;
+
+	v->cb = cb;
+	v->cbctx = cbctx;
+	return state_ledger_foreach(v->sc, folder_id, src_uidvalidity, 0, vr_row, v, err);
+}
+
+/* "INBOX: 3 missing (source UIDs 4,5,6); Sent: 1 extra (destination UIDs 9)" */
+static char *verify_detail(const struct verify_result *r)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(1 << 20);
+
+	for (size_t i = 0; i < r->nfolders; i++) {
+		const struct verify_folder *f = &r->folders[i];
+
+		if (!f->missing && !f->extra && !f->altered && !f->dates && !f->flags && !f->error[0])
+			continue;
+		fleet_buf_appendf(&b, "%s%s:", b.len ? "\n" : "", f->name);
+		if (f->error[0])
+			fleet_buf_appendf(&b, " could not be read: %s", f->error);
+		if (f->missing)
+			fleet_buf_appendf(&b, " %u missing (source UIDs %s)", f->missing, f->missing_uids ? f->missing_uids : "");
+		if (f->extra)
+			fleet_buf_appendf(&b, " %u extra (destination UIDs %s)", f->extra, f->extra_uids ? f->extra_uids : "");
+		if (f->altered)
+			fleet_buf_appendf(&b, " %u altered (source UIDs %s)", f->altered, f->altered_uids ? f->altered_uids : "");
+		if (f->dates)
+			fleet_buf_appendf(&b, " %u with another date", f->dates);
+		if (f->flags)
+			fleet_buf_appendf(&b, " %u with other flags", f->flags);
+	}
+	return fleet_buf_detach(&b, NULL);
+}
+
+/* One account: 1 PASS, 0 FAIL, -1 could not be verified (err). */
+static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_id, struct verify_result *res,
+		      char *label, size_t label_cap, struct fleet_err *err)
+{
+	struct sched *s = vr->s;
+	struct state_claim c;
+	struct account_side_settings side[2];
+	struct engine_opts opts;
+	struct engine_job job;
+	struct vreader_ctx vctx;
+	struct verify_reader rd;
+	char **row_argv = NULL, **argv = NULL, **rest = NULL;
+	int row_argc = 0, argc = 0, nrest = 0, slot[2] = {-1, -1}, rc = -1, r;
+	char *pw[2] = {NULL, NULL}, *keys[2] = {NULL, NULL};
+	const char *ckeys[2];
+	char why[256];
+	atomic_int cancel;
+
+	engine_opts_init(&opts);
+	memset(side, 0, sizeof(side));
+	atomic_init(&cancel, 0);
+	r = state_job_load(sc, job_id, &c, err);
+	if (r <= 0) {
+		if (r == 0)
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "NO_JOB", "account %lld is gone",
+				      (long long)job_id);
+		return -1;
+	}
+	snprintf(label, label_cap, "%s@%s -> %s@%s", c.user1, c.host1, c.user2, c.host2);
+	fleet_log_set_context(label, NULL);
+	if (c.options && *c.options && accounts_split_args(c.options, &row_argc, &row_argv, why, sizeof(why)) < 0) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE", "account options: %s", why);
+		goto out;
+	}
+	argv = xcalloc((size_t)(s->cfg->argc + row_argc) + 1, sizeof(*argv));
+	for (int i = 0; i < row_argc; i++)
+		argv[argc++] = row_argv[i];
+	for (int i = 0; i < s->cfg->argc; i++) /* verify's own side options (--cafile2 ...) last: they win */
+		argv[argc++] = s->cfg->argv[i];
+	rest = xcalloc((size_t)argc + 1, sizeof(*rest));
+	if (accounts_take_side_settings(argc, argv, side, rest, &nrest, err) < 0 ||
+	    engine_opts_parse(&opts, nrest, rest, err) < 0)
+		goto out;
+	for (int k = 0; k < 2; k++)
+		if (!side[k].mode_set)
+			side[k].mode = (k ? c.port2 : c.port1) == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+	if (load_credentials(s, sc, &c, pw, err) < 0)
+		goto out;
+	keys[0] = server_key(c.host1, c.port1);
+	keys[1] = server_key(c.host2, c.port2);
+	ckeys[0] = keys[0];
+	ckeys[1] = keys[1];
+	for (;;) {
+		r = take_slots(s, sc, ckeys, job_id, slot, err);
+		if (r < 0)
+			goto out;
+		if (r > 0)
+			break;
+		if (atomic_load(&g_stop)) {
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			goto out;
+		}
+		sched_wait(s, 100 + (unsigned)(rand() % 200));
+	}
+	memset(&job, 0, sizeof(job));
+	job.label = label;
+	for (int k = 0; k < 2; k++) {
+		job.side[k].ep.host = k ? c.host2 : c.host1;
+		job.side[k].ep.port = (uint16_t)(k ? c.port2 : c.port1);
+		job.side[k].ep.mode = side[k].mode;
+		job.side[k].ep.cafile = side[k].cafile;
+		job.side[k].ep.insecure = side[k].insecure;
+		job.side[k].ep.label = k ? "dst" : "src";
+		job.side[k].user = k ? c.user2 : c.user1;
+		job.side[k].password = pw[k];
+		job.side[k].authuser = side[k].authuser;
+	}
+	job.opts = &opts;
+	job.cancel = &cancel;
+	vctx.sc = sc;
+	vctx.job_id = job_id;
+	rd.folder = vr_folder;
+	rd.rows = vr_rows;
+	rd.ctx = &vctx;
+	r = engine_verify(&job, &rd, s->cfg->deep, res, err);
+	release_slots(s, sc, ckeys, slot);
+	if (r < 0) {
+		if (err->cls == FLEET_ERR_THROTTLED && err->scope >= FLEET_SCOPE_ACCOUNT)
+			host_limiter_throttled(s->hl, keys[0], err->retry_after_ms);
+		goto out;
+	}
+	rc = res->pass ? 1 : 0;
+out:
+	fleet_log_set_context(NULL, NULL);
+	engine_opts_release(&opts);
+	for (int k = 0; k < 2; k++) {
+		if (pw[k]) {
+			OPENSSL_cleanse(pw[k], strlen(pw[k]));
+			xfree(&pw[k]);
+		}
+		xfree(&keys[k]);
+	}
+	xfree(&argv);
+	xfree(&rest);
+	if (row_argv)
+		accounts_free_args(&row_argv);
+	state_claim_release(&c);
+	return rc;
+}
+
+static void *verify_worker(void *arg)
+{
+	struct verify_run *vr = arg;
+	struct state_conn *sc = NULL;
+	struct fleet_err err;
+
+	if (state_conn_open_nomigrate(vr->s->conninfo, &sc, &err) < 0) {
+		log_error("verify: %s", err.message);
+		return NULL;
+	}
+	for (;;) {
+		size_t i = atomic_fetch_add(&vr->next, 1);
+		struct verify_result res;
+		struct state_verify sv;
+		char label[600] = "", *detail = NULL;
+		int r = -1;
+
+		if (i >= vr->njobs || atomic_load(&g_stop))
+			break;
+		/* Transient failures (a connection reset, a throttled server) are retried with the run's
+		 * backoff; anything else is the verdict ERROR with its reason. */
+		for (unsigned attempt = 1;; attempt++) {
+			unsigned delay = 0;
+			unsigned char rb[4];
+
+			memset(&res, 0, sizeof(res));
+			fleet_err_clear(&err);
+			r = verify_one(vr, sc, vr->jobs[i], &res, label, sizeof(label), &err);
+			if (r >= 0 || atomic_load(&g_stop))
+				break;
+			RAND_bytes(rb, sizeof(rb));
+			if (retry_policy_decide(&vr->s->cfg->retry, &err, attempt,
+						(double)((uint32_t)rb[0] << 24 | (uint32_t)rb[1] << 16 | (uint32_t)rb[2] << 8 | rb[3]) /
+						    4294967296.0,
+						&delay) != RETRY_LATER)
+				break;
+			verify_result_release(&res);
+			log_warn("verify %s: %s; again in %.1f s", label, err.message, delay / 1000.0);
+			fleet_sleep_ms(delay);
+		}
+		memset(&sv, 0, sizeof(sv));
+		if (r >= 0) {
+			detail = verify_detail(&res);
+			sv.verdict = r ? "PASS" : "FAIL";
+			sv.on_source = (int64_t)res.on_source;
+			sv.on_destination = (int64_t)res.on_destination;
+			sv.missing = (int64_t)res.missing;
+			sv.extra = (int64_t)res.extra;
+			sv.altered = (int64_t)res.altered;
+			sv.flags = (int64_t)res.flags;
+			sv.dates = (int64_t)res.dates;
+			sv.detail = detail;
+		} else {
+			sv.verdict = "ERROR";
+			detail = xasprintf("%s", err.message);
+			sv.detail = detail;
+		}
+		{
+			struct fleet_err serr;
+
+			if (state_job_record_verify(sc, vr->jobs[i], &sv, &serr) < 0)
+				log_warn("could not record the verify result of %s: %s", label, serr.message);
+		}
+		atomic_fetch_add(r > 0 ? &vr->passed : &vr->failed, 1);
+		pthread_mutex_lock(&vr->out_lock);
+		if (r >= 0)
+			fprintf(vr->out,
+				"%s  %s: %llu on source, %llu on destination; %llu missing, %llu extra, %llu altered, "
+				"%llu dates, %llu flags differ, %llu skipped\n",
+				r ? "PASS" : "FAIL", label, (unsigned long long)res.on_source,
+				(unsigned long long)res.on_destination, (unsigned long long)res.missing,
+				(unsigned long long)res.extra, (unsigned long long)res.altered, (unsigned long long)res.dates,
+				(unsigned long long)res.flags, (unsigned long long)res.skipped);
+		else
+			fprintf(vr->out, "ERROR %s: could not verify: %s\n", label[0] ? label : "?", err.message);
+		if (r >= 0 && detail && *detail) {
+			for (char *p = detail, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+				nl = strchr(p, '\n');
+				fprintf(vr->out, "      %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+			}
+		}
+		fflush(vr->out);
+		pthread_mutex_unlock(&vr->out_lock);
+		xfree(&detail);
+		verify_result_release(&res);
+	}
+	state_conn_close(&sc);
+	return NULL;
+}
+
+/* Maps the accounts file's rows to the run's jobs (by the pair's identity), for their passwords. */
+static void verify_map_rows(struct sched *s, struct state_conn *sc, const int64_t *jobs, size_t n)
+{
+	s->rows = xcalloc(n ? n : 1, sizeof(*s->rows));
+	for (size_t i = 0; i < n; i++) {
+		struct state_claim c;
+		struct fleet_err err;
+
+		if (state_job_load(sc, jobs[i], &c, &err) <= 0)
+			continue;
+		for (size_t k = 0; k < accounts_count(s->af); k++) {
+			const struct account_row *r = accounts_row(s->af, k);
+
+			if (r->side[0].port == c.port1 && r->side[1].port == c.port2 && !strcmp(r->side[0].host, c.host1) &&
+			    !strcmp(r->side[0].user, c.user1) && !strcmp(r->side[1].host, c.host2) &&
+			    !strcmp(r->side[1].user, c.user2)) {
+				s->rows[s->nrows].job_id = jobs[i];
+				s->rows[s->nrows++].row = k;
+				break;
+			}
+		}
+		state_claim_release(&c);
+	}
+	qsort(s->rows, s->nrows, sizeof(*s->rows), cmp_row_ref);
+}
+
+int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet_err *err)
+{
+	struct sched s;
+	struct verify_run vr;
+	struct state_conn *sc = NULL;
+	pthread_t *tids = NULL;
+	unsigned nthreads;
+	int rc = -1, found;
+	char base[PATH_MAX];
+
+	memset(&s, 0, sizeof(s));
+	memset(&vr, 0, sizeof(vr));
+	s.cfg = cfg;
+	vr.s = &s;
+	vr.out = out;
+	pthread_mutex_init(&vr.out_lock, NULL);
+	pthread_mutex_init(&s.idle_lock, NULL);
+	pthread_cond_init(&s.idle_cond, NULL);
+	s.hl = host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : 16);
+	gethostname(s.host, sizeof(s.host) - 1);
+	snprintf(base, sizeof(base), "%s", cfg->base_dir ? cfg->base_dir : ".");
+	signal(SIGPIPE, SIG_IGN);
+	if (open_state(&s, &sc, err) < 0)
+		goto out;
+	{
+		/* Stored credentials need the key; with the accounts file its passwords are used. */
+		struct fleet_err kerr;
+		char path[PATH_MAX];
+
+		if (cfg->key_file)
+			snprintf(path, sizeof(path), "%s", cfg->key_file);
+		else
+			snprintf(path, sizeof(path), "%s/%s", base, STATE_SECRET_DEFAULT_KEY_FILE);
+		if (access(path, F_OK) == 0 && state_secret_key_load_or_create(path, s.key, &kerr) == 0)
+			s.have_key = 1;
+	}
+	if (cfg->accounts_path) {
+		char real[PATH_MAX], *name;
+
+		s.af = accounts_load(cfg->accounts_path, 0, err);
+		if (!s.af)
+			goto out;
+		if (!realpath(cfg->accounts_path, real))
+			snprintf(real, sizeof(real), "%s", cfg->accounts_path);
+		name = xasprintf("run:%s", real);
+		found = state_run_find(sc, name, &s.run_id, err);
+		xfree(&name);
+		if (found < 0)
+			goto out;
+		if (found == 0) {
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+				      "%s was never run with this state store: nothing to verify", cfg->accounts_path);
+			goto out;
+		}
+	} else {
+		found = state_report_default_run(sc, &s.run_id, err);
+		if (found <= 0) {
+			if (found == 0)
+				fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+					      "no run in the state store: nothing to verify");
+			goto out;
+		}
+	}
+	if (state_verify_jobs(sc, s.run_id, cfg->only_failed, &vr.jobs, &vr.njobs, err) < 0)
+		goto out;
+	if (cfg->only_account) {
+		int64_t id = 0;
+		int r = state_job_find(sc, s.run_id, cfg->only_account, &id, err);
+
+		if (r < 0)
+			goto out;
+		vr.njobs = 0;
+		if (r > 0) {
+			vr.jobs = xgrow(vr.jobs, sizeof(*vr.jobs), 1, &(size_t){0});
+			vr.jobs[0] = id;
+			vr.njobs = 1;
+		}
+	}
+	if (vr.njobs == 0) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_ACCOUNTS",
+			      "no account of run %lld matches: nothing to verify", (long long)s.run_id);
+		goto out;
+	}
+	if (s.af)
+		verify_map_rows(&s, sc, vr.jobs, vr.njobs);
+	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet verify", ENGINE_TTL_MS, &s.engine_id, err) < 0)
+		goto out;
+	nthreads = cfg->workers ? cfg->workers : 8;
+	if (nthreads > vr.njobs)
+		nthreads = (unsigned)vr.njobs;
+	tids = xcalloc(nthreads, sizeof(*tids));
+	for (unsigned i = 0; i < nthreads; i++)
+		if (pthread_create(&tids[i], NULL, verify_worker, &vr) != 0) {
+			nthreads = i;
+			break;
+		}
+	for (unsigned i = 0; i < nthreads; i++)
+		pthread_join(tids[i], NULL);
+	state_engine_deregister(sc, s.engine_id, NULL);
+	fprintf(out, "verify run %lld: %llu accounts, %llu PASS, %llu FAIL\n", (long long)s.run_id,
+		(unsigned long long)(atomic_load(&vr.passed) + atomic_load(&vr.failed)),
+		(unsigned long long)atomic_load(&vr.passed), (unsigned long long)atomic_load(&vr.failed));
+	rc = atomic_load(&vr.failed) || atomic_load(&vr.passed) < vr.njobs ? 1 : 0;
+out:
+	xfree(&tids);
+	xfree(&vr.jobs);
+	close_state(&s, &sc);
+	host_limiter_free(&s.hl);
+	accounts_free(&s.af);
+	xfree(&s.rows);
+	OPENSSL_cleanse(s.key, sizeof(s.key));
+	pthread_mutex_destroy(&vr.out_lock);
+	pthread_cond_destroy(&s.idle_cond);
+	pthread_mutex_destroy(&s.idle_lock);
+	return rc;
+}

@@ -11,6 +11,7 @@
 #define IMAPFLEET_SCHEDULER_SCHEDULER_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/err.h"
 #include "engine/engine.h"
@@ -32,6 +33,10 @@ struct scheduler_config {
 	int progress;                /* 1 = live progress on a terminal, 0 = plain lines, -1 = auto */
 	int quiet;
 	unsigned max_jobs;           /* stop claiming after this many jobs (tests, 0 = no limit) */
+	/* `verify` only */
+	const char *only_account;    /* --account ID|USER|USER@HOST */
+	int only_failed;             /* --failed: accounts failed or partial, or whose last verify did not pass */
+	int deep;                    /* --deep: destination bodies checked against the ledger's SHA-256 */
 };
 
 void scheduler_config_init(struct scheduler_config *cfg);
@@ -48,6 +53,13 @@ struct scheduler_summary {
 /* `run` (accounts_path set) or `worker`. Returns 0 when every job of the run is done, 1 when some
  * failed or ended partial, < 0 when the run could not happen (err: the state store, the accounts file ...). */
 int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *sum, struct fleet_err *err);
+
+/* `verify [ACCOUNTS]`: every account of the run (the file's, else the newest run) compared on both
+ * servers and with the ledger (engine_verify), through the same per-server connection slots and
+ * retry policy as `run`; each verdict is recorded in the state and printed to out. Changes nothing
+ * on either server. Returns 0 when every account passed, 1 when one did not, < 0 when nothing
+ * could be verified (err). */
+int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet_err *err);
 
 /* `sync` with state: the pair becomes a one-job run named after it, so a second sync resumes or
  * makes a delta pass. The job's sides and options are used as given. */
