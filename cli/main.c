@@ -20,6 +20,7 @@ static void usage(FILE *out)
 		"  status                show runs and accounts\n"
 		"  report                write per-account reports (csv, json, html)\n"
 		"  retry                 requeue failed accounts\n"
+		"  verify [ACCOUNTS]     compare both servers and the ledger: PASS/FAIL per account\n"
 		"\n"
 		"'imapfleet COMMAND --help' describes each command. See imapfleet(1).\n");
 }
