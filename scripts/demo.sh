@@ -117,6 +117,16 @@ if "$top/build/imapfleet" report --out "$work/report" >/dev/null 2>&1; then
 	step "reports written to $work/report (accounts.csv, accounts.json, report.html)"
 fi
 
+step "imapfleet verify (both servers and the ledger compared, folder by folder; changes nothing)"
+if "$top/build/imapfleet" verify "$LAB_DIR/accounts.csv" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" >"$work/verify.out" 2>&1; then
+	tail -n 1 "$work/verify.out" | sed 's/^/  /'
+	echo "  verdict: PASS"
+else
+	grep -v '^PASS ' "$work/verify.out" | tail -n 20 | sed 's/^/  /'
+	echo "  verdict: FAIL"
+	bad=$((bad + 1))
+fi
+
 step "summary"
 if [ "$bad" -eq 0 ]; then
 	echo "all $accounts accounts migrated exactly; the delta pass copied exactly what changed"
