@@ -248,7 +248,7 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 	if (s->tokenfile || s->tokencmd || s->passcmd)
 		return side_cred(s, which);
 	if (s->passfile) {
-		s->password = fleet_read_small_file(s->passfile, 4096, why, sizeof(why));
+		s->password = fleet_read_passfile(s->passfile, FLEET_PASSFILE_MAX, why, sizeof(why));
 		if (!s->password) {
 			fprintf(stderr, "imapfleet: --passfile%s: %s\n", which, why);
 			return -1;

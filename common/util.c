@@ -1,10 +1,13 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,6 +135,140 @@ char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whyl
 		buf[--n] = '\0';
 	if (n && buf[n - 1] == '\r')
 		buf[--n] = '\0';
+	return buf;
+}
+
+#define FORBIDDEN_MAX 8
+
+static pthread_mutex_t g_forbid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	dev_t dev;
+	ino_t ino;
+} g_forbidden[FORBIDDEN_MAX];
+static unsigned g_nforbidden;
+
+void fleet_passfile_forbid(const char *path)
+{
+	struct stat st;
+
+	if (!path || stat(path, &st) != 0)
+		return;
+	pthread_mutex_lock(&g_forbid_lock);
+	for (unsigned i = 0; i < g_nforbidden; i++)
+		if (g_forbidden[i].dev == st.st_dev && g_forbidden[i].ino == st.st_ino)
+			goto out;
+	if (g_nforbidden < FORBIDDEN_MAX) {
+		g_forbidden[g_nforbidden].dev = st.st_dev;
+		g_forbidden[g_nforbidden].ino = st.st_ino;
+		g_nforbidden++;
+	}
+out:
+	pthread_mutex_unlock(&g_forbid_lock);
+}
+
+/* A state key file by name: .../.imapfleet/key. */
+static int named_like_a_key_file(const char *path)
+{
+	size_t n = strlen(path);
+	static const char tail[] = ".imapfleet/key";
+
+	return n >= sizeof(tail) - 1 && strcmp(path + n - (sizeof(tail) - 1), tail) == 0 &&
+	       (n == sizeof(tail) - 1 || path[n - sizeof(tail)] == '/');
+}
+
+static int passfile_stat_ok(const char *path, const struct stat *st, size_t max, char *why, size_t whylen)
+{
+	int forbidden = named_like_a_key_file(path);
+
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, whylen, "%s is not a regular file (a FIFO, a device or a directory); a passfile is a "
+				      "plain file with the password on its first line",
+			 path);
+		return -1;
+	}
+	pthread_mutex_lock(&g_forbid_lock);
+	for (unsigned i = 0; i < g_nforbidden && !forbidden; i++)
+		forbidden = g_forbidden[i].dev == st->st_dev && g_forbidden[i].ino == st->st_ino;
+	pthread_mutex_unlock(&g_forbid_lock);
+	if (forbidden) {
+		snprintf(why, whylen, "%s is imapfleet's state key file; it is never sent as a password: fix the "
+				      "passfile path",
+			 path);
+		return -1;
+	}
+	if ((uint64_t)st->st_size > max) {
+		snprintf(why, whylen, "%s is larger than %zu bytes: a passfile holds one password on its first line",
+			 path, max);
+		return -1;
+	}
+	return 0;
+}
+
+int fleet_passfile_check(const char *path, size_t max, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return passfile_stat_ok(path, &st, max, why, whylen);
+}
+
+char *fleet_read_passfile(const char *path, size_t max, char *why, size_t whylen)
+{
+	/* O_NONBLOCK: a FIFO must be refused, not waited on for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	char *buf;
+	size_t got = 0, line;
+
+	if (fd < 0) {
+		snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (passfile_stat_ok(path, &st, max, why, whylen) < 0) {
+		close(fd);
+		return NULL;
+	}
+	buf = xmalloc(max + 2);
+	for (;;) {
+		ssize_t n = read(fd, buf + got, max + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "could not read %s: %s", path, strerror(errno));
+			close(fd);
+			explicit_bzero(buf, max + 2);
+			xfree(&buf);
+			return NULL;
+		}
+		if (n == 0 || (got += (size_t)n) > max)
+			break;
+	}
+	close(fd);
+	if (got > max) { /* it grew since fstat */
+		snprintf(why, whylen, "%s is larger than %zu bytes: a passfile holds one password on its first line",
+			 path, max);
+		explicit_bzero(buf, max + 2);
+		xfree(&buf);
+		return NULL;
+	}
+	for (line = 0; line < got && buf[line] != '\n' && buf[line] != '\r'; line++)
+		;
+	explicit_bzero(buf + line, max + 2 - line);
+	if (strncmp(buf, "-----BEGIN ", 11) == 0) {
+		snprintf(why, whylen, "%s holds a PEM key or certificate, not a password: fix the passfile path", path);
+		explicit_bzero(buf, line);
+		xfree(&buf);
+		return NULL;
+	}
 	return buf;
 }
 

@@ -26,6 +26,24 @@ int fleet_strcaseeq(const char *a, const char *b);
  * newline. Refuses files larger than max. Returns NULL and sets errno-style text in why. */
 char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whylen);
 
+/* Passfiles (issue 13: an accounts file from someone else could name any file, and its whole
+ * content went to the server of that row). Rules, checked in this order:
+ *   - a regular file (not a FIFO, a device, a directory): opened without blocking;
+ *   - not a state key file: one registered with fleet_passfile_forbid(), or any file named "key" in
+ *     a directory named ".imapfleet";
+ *   - at most FLEET_PASSFILE_MAX bytes in all (a password file, not a document);
+ *   - the first line only is the password (up to LF or CR); the rest of the file is ignored;
+ *   - a first line that starts a PEM block ("-----BEGIN ...") is refused: a key, not a password.
+ * Returns the password (heap; wipe and free it), or NULL with the reason in why; the reason names
+ * the path but never the content. */
+#define FLEET_PASSFILE_MAX 1024
+char *fleet_read_passfile(const char *path, size_t max, char *why, size_t whylen);
+/* The checks of fleet_read_passfile that need no reading (for an import): 0 or -1 with why. */
+int fleet_passfile_check(const char *path, size_t max, char *why, size_t whylen);
+/* Registers a file (by device and inode, so every path to it counts) that must never be read as
+ * a passfile: the state key file. Thread-safe. */
+void fleet_passfile_forbid(const char *path);
+
 /* Crash injection for the tests: when the environment variable IMAPFLEET_FAILPOINT names this
  * point, the process kills itself (SIGKILL, as a power cut would) right here. Points are named in
  * docs/testing.md; unset, this is one getenv. */

@@ -43,7 +43,7 @@ int cred_read_file(const char *path, const char *name, char **out, struct fleet_
 	char *s;
 
 	*out = NULL;
-	s = fleet_read_small_file(path, CRED_MAX, why, sizeof(why));
+	s = fleet_read_passfile(path, CRED_MAX, why, sizeof(why)); /* regular file, no key file, first line */
 	if (!s)
 		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s %s: %s", name,
 				     path, why);

@@ -28,6 +28,7 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "io/stream.h"
 
 /* Flags for accounts_load() / accounts_parse_buffer(). */
@@ -51,7 +52,7 @@ enum accounts_tls {
 #define ACCOUNTS_HOST_MAX 253
 #define ACCOUNTS_USER_MAX 320
 /* Largest passfile accounts_row_load_passwords() reads (bytes, after the trailing newline). */
-#define ACCOUNTS_PASSFILE_MAX 4096
+#define ACCOUNTS_PASSFILE_MAX FLEET_PASSFILE_MAX /* common/util.h: the passfile rules */
 
 /* One side of a pair. Strings are NUL-terminated; optional ones are NULL when not given. */
 struct account_side {

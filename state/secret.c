@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "common/alloc.h"
+#include "common/util.h"
 #include "state/secret.h"
 #include "state/state_private.h"
 
@@ -151,6 +152,7 @@ int state_secret_key_load_or_create(const char *path, unsigned char key[STATE_SE
 		if (fd >= 0) {
 			rc = key_load(path, fd, key, err);
 			close(fd);
+			fleet_passfile_forbid(path); /* never sent as a password, whatever a row names */
 			return rc;
 		}
 		if (errno != ENOENT)

@@ -4,7 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -433,6 +436,83 @@ static void a_secret_leaves_the_table_when_its_last_user_removes_it(void **state
 	assert_int_equal(fleet_log_secret_count(), 0);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void passfiles_give_their_first_line_and_refuse_what_is_no_passfile(void **state)
+{
+	char dir[] = "/tmp/imapfleet-pf-XXXXXX", p[256], why[512], big[2048];
+	char *pw;
+
+	assert_non_null(mkdtemp(dir));
+	/* first line only, CRLF tolerated */
+	snprintf(p, sizeof(p), "%s/pw", dir);
+	write_file(p, "s3cret\r\nsecond line never sent\n");
+	pw = fleet_read_passfile(p, FLEET_PASSFILE_MAX, why, sizeof(why));
+	assert_non_null(pw);
+	assert_string_equal(pw, "s3cret");
+	xfree(&pw);
+	/* too big: an SSH private key, a document */
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	write_file(p, big);
+	assert_null(fleet_read_passfile(p, FLEET_PASSFILE_MAX, why, sizeof(why)));
+	assert_non_null(strstr(why, "larger than 1024 bytes"));
+	assert_null(strstr(why, "kkk")); /* never the content */
+	/* a PEM block */
+	write_file(p, "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n");
+	assert_null(fleet_read_passfile(p, FLEET_PASSFILE_MAX, why, sizeof(why)));
+	assert_non_null(strstr(why, "PEM"));
+	/* a FIFO: refused at once, never waited on */
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	alarm(10);
+	assert_null(fleet_read_passfile(p, FLEET_PASSFILE_MAX, why, sizeof(why)));
+	alarm(0);
+	assert_non_null(strstr(why, "not a regular file"));
+	assert_int_equal(fleet_passfile_check(p, FLEET_PASSFILE_MAX, why, sizeof(why)), -1);
+	unlink(p);
+	/* a directory */
+	assert_null(fleet_read_passfile(dir, FLEET_PASSFILE_MAX, why, sizeof(why)));
+	/* the state key file, by name and by registration (any path to it) */
+	snprintf(p, sizeof(p), "%s/.imapfleet", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/.imapfleet/key", dir);
+	write_file(p, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	assert_null(fleet_read_passfile(p, FLEET_PASSFILE_MAX, why, sizeof(why)));
+	assert_non_null(strstr(why, "state key file"));
+	assert_int_equal(fleet_passfile_check(p, FLEET_PASSFILE_MAX, why, sizeof(why)), -1);
+	{
+		char other[256];
+
+		snprintf(other, sizeof(other), "%s/mykey", dir);
+		write_file(other, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+		pw = fleet_read_passfile(other, FLEET_PASSFILE_MAX, why, sizeof(why));
+		assert_non_null(pw); /* not known as a key file yet */
+		xfree(&pw);
+		fleet_passfile_forbid(other);
+		snprintf(p, sizeof(p), "%s/link", dir);
+		assert_int_equal(symlink(other, p), 0);
+		assert_null(fleet_read_passfile(p, FLEET_PASSFILE_MAX, why, sizeof(why)));
+		assert_non_null(strstr(why, "state key file"));
+		unlink(p);
+		unlink(other);
+	}
+	snprintf(p, sizeof(p), "%s/.imapfleet/key", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/.imapfleet", dir);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/pw", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +541,7 @@ int main(void)
 		cmocka_unit_test(log_lines_escape_what_a_server_sent),
 		cmocka_unit_test(secret_registration_is_linear_with_shared_prefixes),
 		cmocka_unit_test(a_secret_leaves_the_table_when_its_last_user_removes_it),
+		cmocka_unit_test(passfiles_give_their_first_line_and_refuse_what_is_no_passfile),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
