@@ -24,6 +24,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/escape.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -296,6 +297,21 @@ static void store_value(struct parse *p, int col, const char *s, size_t n)
 	if (n == 0)
 		return;
 	p->nonempty++;
+	/* Host and user names, paths and options are stored and shown as text: bytes that are not
+	 * UTF-8 (a Latin-1 export) would reach the server and the state as something else. A password
+	 * is sent as the bytes it is. */
+	if (!col_is_secret(col) && !fleet_utf8_valid(s, n)) {
+		char shown[160];
+		size_t at = 0;
+
+		while (at < n && fleet_utf8_seq(s + at, n - at))
+			at += fleet_utf8_seq(s + at, n - at);
+		fleet_escape_term_into(shown, sizeof(shown), s, n < 100 ? n : 100);
+		add_error(p, p->row_line, 0, col,
+			  "\"%s\" is not valid UTF-8 (byte 0x%02X at offset %zu); save the file as UTF-8", shown,
+			  (unsigned char)s[at], at);
+		return;
+	}
 	if (n > ACCOUNTS_FIELD_MAX) {
 		add_error(p, p->row_line, 0, col, "is longer than %d bytes; shorten it", ACCOUNTS_FIELD_MAX);
 		return;
@@ -322,7 +338,7 @@ static char *resolve_path(const struct parse *p, const char *v)
 /* Checks that a passfile/cafile exists as a readable regular file. */
 static void check_readable(struct parse *p, int col, const char *path)
 {
-	char shown[256];
+	char shown[256], why[512];
 	struct stat st;
 
 	if (p->flags & ACCOUNTS_NO_FS_CHECKS)
@@ -333,6 +349,9 @@ static void check_readable(struct parse *p, int col, const char *path)
 			  strerror(errno));
 	else if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		add_error(p, p->row_line, 0, col, "\"%s\" is not a regular file; fix the path", shown);
+	else if ((col == COL(0, K_PASSFILE) || col == COL(1, K_PASSFILE)) &&
+		 fleet_passfile_check(path, ACCOUNTS_PASSFILE_MAX, why, sizeof(why)) < 0)
+		add_error(p, p->row_line, 0, col, "%s", why);
 }
 
 static int host_ok(struct parse *p, int col, const char *h)
@@ -935,6 +954,7 @@ static void parse_filetxt(struct parse *p, const char *data, size_t len, size_t 
 			size_t fl[6], nf = 0, i = 0;
 			struct fleet_buf extra = FLEET_BUF_INIT(ACCOUNTS_FIELD_MAX + 1);
 			int extra_long = 0;
+			size_t not_option = 0; /* first field after the sixth that is no option (1-based) */
 
 			p->row_line = line;
 			/* A trailing ';' ends the last field, it does not open an empty one. */
@@ -953,6 +973,8 @@ static void parse_filetxt(struct parse *p, const char *data, size_t len, size_t 
 					size_t el = j - i;
 
 					trim_span(&e, &el);
+					if (el && e[0] != '-' && !not_option)
+						not_option = nf + 1;
 					if (el && ((extra.len && fleet_buf_append(&extra, " ", 1) != 0) ||
 						   fleet_buf_append(&extra, e, el) != 0))
 						extra_long = 1;
@@ -965,6 +987,14 @@ static void parse_filetxt(struct parse *p, const char *data, size_t len, size_t 
 					  "the line has %zu fields; file.txt lines need "
 					  "host1;user1;password1;host2;user2;password2",
 					  nf);
+			} else if (not_option) {
+				/* file.txt has no quoting: a ';' inside a password splits it, and its halves
+				 * would become host2 and so on. Nothing of the line is echoed: it holds secrets. */
+				add_error(p, line, 0, -1,
+					  "the line has %zu fields and field %zu is not an option: a password probably "
+					  "contains ';', which file.txt cannot carry; put this account in a CSV accounts "
+					  "file (quote the password) or use a passfile",
+					  nf, not_option);
 			} else {
 				for (size_t k = 0; k < 6; k++)
 					store_value(p, filetxt_cols[k], f[k], fl[k]);
@@ -1101,7 +1131,9 @@ struct accounts_file *accounts_load(const char *path, unsigned flags, struct fle
 	size_t got = 0;
 	int fd, inline_passwords = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO (or a device) named as the accounts file must be refused below, not
+	 * wait forever for a writer; regular files ignore the flag. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
 			      "could not open %s: %s", path, strerror(errno));
@@ -1239,7 +1271,7 @@ int accounts_row_load_passwords(const struct account_row *row, struct account_se
 					     "line %u: side %d has neither password nor passfile", row->line,
 					     s + 1);
 		}
-		pw = fleet_read_small_file(sd->passfile, ACCOUNTS_PASSFILE_MAX, why, sizeof(why));
+		pw = fleet_read_passfile(sd->passfile, ACCOUNTS_PASSFILE_MAX, why, sizeof(why));
 		if (!pw) {
 			accounts_secrets_release(out);
 			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "PASSFILE",

@@ -206,6 +206,12 @@ static void each_bad_row_gives_one_error_with_its_line_and_field(void **state)
 	     "host1", "looks like a user name", 2},
 	    {"control character in user", HDR, "imap.a.example,\"car\nol\",pw,imap.b.example,carol,pw2\n", 3,
 	     "user1", "control character", 2},
+	    {"Latin-1 in user", HDR, "imap.a.example,m\xFCller,pw,imap.b.example,carol,pw2\n", 3, "user1",
+	     "accounts.csv:3: field user1: \"m\\xFCller\" is not valid UTF-8 (byte 0xFC at offset 1); save the file "
+	     "as UTF-8",
+	     2},
+	    {"Latin-1 in host", HDR, "imap.a.example,carol,pw,imap.b.exampl\xE9,carol,pw2\n", 3, "host2",
+	     "is not valid UTF-8", 2},
 	    {"bad insecure flag", "host1,user1,password1,host2,user2,password2,insecure2\n",
 	     "imap.a.example,carol,pw,imap.b.example,carol,pw2,maybe\n", 3, "insecure2", "is not yes or no",
 	     2},
@@ -914,6 +920,113 @@ static int forget_secrets(void **state)
 	return 0;
 }
 
+/* A FIFO named as the accounts file used to block run forever in open(), waiting for a writer. */
+static void a_fifo_as_accounts_file_is_refused_at_once(void **state)
+{
+	char dir[] = "/tmp/imapfleet-fifo-XXXXXX", path[64];
+	struct fleet_err err;
+	struct accounts_file *af;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/accounts.csv", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10); /* a hang is a failure, not a stuck test */
+	af = accounts_load(path, 0, &err);
+	alarm(0);
+	assert_null(af);
+	assert_string_equal(err.code, "ACCOUNTS_FILE");
+	assert_non_null(strstr(err.message, "is not a regular file"));
+	unlink(path);
+	rmdir(dir);
+}
+
+/* file.txt has no quoting: "pa;ss" as password1 used to become password1 "pa", host2 "ss", and the
+ * rest shifted, with half of the password printed in an error and stored. */
+static void a_semicolon_inside_a_filetxt_password_is_named_by_line_and_never_shown(void **state)
+{
+	static const char *const texts[] = {
+	    "imap.a.example;alice;pwa;imap.b.example;alice;pwa2\n"
+	    "imap.a.example;bob;Se;cr3tHalf;imap.b.example;bob;pwb2\n"
+	    "imap.a.example;carol;pwc;imap.b.example;carol;pwc2;--folder INBOX\n",
+	    "imap.a.example;alice;pwa;imap.b.example;alice;pwa2\n"
+	    "imap.a.example;bob;pwb;imap.b.example;bob;Se;cr3tHalf\n"
+	    "imap.a.example;carol;pwc;imap.b.example;carol;pwc2;--folder INBOX\n",
+	};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct fleet_err err;
+		struct accounts_file *af;
+		char *log = logged_while(&af, NULL, texts[i], 0, &err);
+		const struct accounts_error *e;
+
+		assert_non_null(af);
+		assert_int_equal(accounts_count(af), 2);
+		assert_int_equal(accounts_error_count(af), 1);
+		e = accounts_error_at(af, 0);
+		assert_int_equal(e->line, 2);
+		assert_non_null(strstr(e->message, "a password probably contains ';'"));
+		assert_null(strstr(e->message, "cr3t"));
+		assert_null(strstr(e->message, "Se"));
+		assert_null(strstr(log, "cr3t"));
+		assert_string_equal(accounts_row(af, 1)->side[0].user, "carol");
+		xfree(&log);
+		accounts_free(&af);
+	}
+}
+
+/* An accounts file from someone else must not send the state key (or any odd file) to a server. */
+static void a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row(void **state)
+{
+	char dir[] = "/tmp/imapfleet-kf-XXXXXX", path[128], csv[1024];
+	struct fleet_err err;
+	struct accounts_file *af;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/.imapfleet", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.imapfleet/key", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/good", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("pw\n", f);
+	fclose(f);
+	snprintf(csv, sizeof(csv),
+		 "host1,user1,passfile1,host2,user2,passfile2\n"
+		 "a.example,alice,.imapfleet/key,b.example,alice,good\n"
+		 "a.example,bob,good,b.example,bob,fifo\n"
+		 "a.example,carol,good,b.example,carol,good\n");
+	snprintf(path, sizeof(path), "%s/accounts.csv", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(csv, f);
+	fclose(f);
+	chmod(path, 0600);
+	alarm(10);
+	af = accounts_load(path, 0, &err);
+	alarm(0);
+	assert_non_null(af);
+	assert_int_equal(accounts_count(af), 1);
+	assert_string_equal(accounts_row(af, 0)->side[0].user, "carol");
+	assert_int_equal(accounts_error_count(af), 2);
+	assert_int_equal(accounts_error_at(af, 0)->line, 2);
+	assert_string_equal(accounts_error_at(af, 0)->field, "passfile1");
+	assert_non_null(strstr(accounts_error_at(af, 0)->message, "state key file"));
+	assert_int_equal(accounts_error_at(af, 1)->line, 3);
+	assert_string_equal(accounts_error_at(af, 1)->field, "passfile2");
+	assert_non_null(strstr(accounts_error_at(af, 1)->message, "not a regular file"));
+	accounts_free(&af);
+	unlink(path);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -928,6 +1041,8 @@ int main(void)
 	    cmocka_unit_test_teardown(blank_and_empty_rows_are_skipped_silently, forget_secrets),
 	    cmocka_unit_test_teardown(strict_mode_fails_on_any_bad_row_and_logs_every_error, forget_secrets),
 	    cmocka_unit_test_teardown(utf8_bom_is_skipped, forget_secrets),
+	    cmocka_unit_test_teardown(a_fifo_as_accounts_file_is_refused_at_once, forget_secrets),
+	    cmocka_unit_test_teardown(a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row, forget_secrets),
 	    cmocka_unit_test_teardown(crlf_lf_and_cr_line_ends_give_the_same_rows_and_lines, forget_secrets),
 	    cmocka_unit_test_teardown(quoted_passwords_keep_commas_semicolons_quotes_spaces_and_newlines,
 				      forget_secrets),
@@ -945,6 +1060,8 @@ int main(void)
 	    cmocka_unit_test_teardown(bad_sample_reports_each_bad_row_and_keeps_the_good_ones,
 				      forget_secrets),
 	    cmocka_unit_test_teardown(filetxt_sample_imports, forget_secrets),
+	    cmocka_unit_test_teardown(a_semicolon_inside_a_filetxt_password_is_named_by_line_and_never_shown,
+				      forget_secrets),
 	    cmocka_unit_test_teardown(unreadable_passfile_is_a_bad_row, forget_secrets),
 	    cmocka_unit_test_teardown(loading_passwords_reports_a_passfile_that_vanished, forget_secrets),
 	    cmocka_unit_test_teardown(inline_passwords_are_redacted_from_logs_and_errors, forget_secrets),
