@@ -21,8 +21,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/folder_map.h"
+#include "engine/gmail.h"
 #include "engine/identity.h"
 #include "io/imap.h"
+#include "io/mutf7.h"
 
 #define MAX_FAILURES_KEPT 1000
 
@@ -38,6 +40,8 @@ struct src_msg {
 	struct msg_ident ident;
 	int copied;            /* in the ledger already */
 	uint32_t dst_uid;      /* for copied messages, 0 when unknown */
+	char **labels;         /* Gmail mode: X-GM-LABELS, UTF-8 (system labels with their '\\') */
+	size_t nlabels;
 };
 
 struct src_list {
@@ -45,10 +49,19 @@ struct src_list {
 	size_t n, alloc;
 };
 
+static void src_msg_release(struct src_msg *m)
+{
+	xfree(&m->flags);
+	for (size_t k = 0; k < m->nlabels; k++)
+		xfree(&m->labels[k]);
+	xfree(&m->labels);
+	m->nlabels = 0;
+}
+
 static void src_list_release(struct src_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		xfree(&l->v[i].flags);
+		src_msg_release(&l->v[i]);
 	xfree(&l->v);
 	l->n = l->alloc = 0;
 }
@@ -65,6 +78,8 @@ struct engine {
 	int multiappend;   /* append each window as one MULTIAPPEND command (cleared after a refusal) */
 	uint64_t appendlimit; /* the destination's APPENDLIMIT, 0 when it announces none */
 	time_t now;
+	int gmail;         /* Gmail mode: label folders read from All Mail (engine/gmail.h) */
+	const struct fm_plan *plan;
 };
 
 static int cancelled(const struct engine *e)
@@ -174,7 +189,32 @@ struct meta_ctx {
 	struct src_list *list;
 	int want_ident;
 	struct fleet_buf flags;
+	int want_labels;
 };
+
+/* X-GM-LABELS: system labels as they are, user labels decoded from modified UTF-7. */
+static void labels_from_node(const struct imap_node *list, struct src_msg *s)
+{
+	size_t alloc = 0;
+
+	if (!list || list->type != IMAP_NODE_LIST)
+		return;
+	for (const struct imap_node *n = list->child; n; n = n->next) {
+		struct fleet_buf b = FLEET_BUF_INIT(64 * 1024);
+		struct fleet_err e;
+		char *l;
+
+		if (!imap_node_is_string(n) || !n->len)
+			continue;
+		if (n->str[0] == '\\' || mutf7_decode(n->str, n->len, &b, &e) < 0) {
+			fleet_buf_reset(&b);
+			fleet_buf_append(&b, n->str, n->len);
+		}
+		l = fleet_buf_detach(&b, NULL);
+		s->labels = xgrow(s->labels, sizeof(*s->labels), s->nlabels + 1, &alloc);
+		s->labels[s->nlabels++] = l ? l : xstrdup("");
+	}
+}
 
 static int on_meta(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
 {
@@ -191,6 +231,8 @@ static int on_meta(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *
 		snprintf(s->internaldate, sizeof(s->internaldate), "%s", m->internaldate);
 	flags_from_node(m->flags, &mc->flags);
 	s->flags = xstrdup(fleet_buf_cstr(&mc->flags));
+	if (mc->want_labels)
+		labels_from_node(imap_list_get(m->resp ? m->resp->args : NULL, "X-GM-LABELS"), s);
 	if (mc->want_ident) {
 		s->ident.uid = m->uid;
 		s->ident.size = s->size;
@@ -209,13 +251,15 @@ static int cmp_src_uid(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-static int fetch_meta(struct imap_conn *c, const char *uidset, int want_ident, struct src_list *out,
-		      struct fleet_err *err)
+static int fetch_meta(struct imap_conn *c, const char *uidset, int want_ident, int want_labels,
+		      struct src_list *out, struct fleet_err *err)
 {
-	struct meta_ctx mc = {out, want_ident, FLEET_BUF_INIT(64 * 1024)};
+	struct meta_ctx mc = {out, want_ident, FLEET_BUF_INIT(64 * 1024), want_labels};
 	struct imap_fetch_cb cb = {.on_message = on_meta};
-	const char *items = want_ident ? "(UID FLAGS INTERNALDATE RFC822.SIZE " IDENTITY_FETCH_ITEM ")"
-				       : "(UID FLAGS INTERNALDATE RFC822.SIZE)";
+	const char *items = want_ident ? (want_labels ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-LABELS " IDENTITY_FETCH_ITEM ")"
+						      : "(UID FLAGS INTERNALDATE RFC822.SIZE " IDENTITY_FETCH_ITEM ")")
+		    : want_labels ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-LABELS)"
+				  : "(UID FLAGS INTERNALDATE RFC822.SIZE)";
 	int r = imap_fetch(c, uidset, items, &cb, &mc, err);
 
 	fleet_buf_release(&mc.flags);
@@ -618,7 +662,7 @@ static int fetch_dst_idents(struct engine *e, uint32_t from, struct msg_ident **
 	*out = NULL;
 	*nout = 0;
 	snprintf(set, sizeof(set), "%u:*", from ? from : 1);
-	if (fetch_meta(e->dst, set, 1, &dl, err) < 0) {
+	if (fetch_meta(e->dst, set, 1, 0, &dl, err) < 0) {
 		src_list_release(&dl);
 		return -1;
 	}
@@ -872,7 +916,7 @@ static int drop_vanished_pairs(struct engine *e, struct ledger_uid_pair *pairs, 
 	size_t k = 0;
 
 	*unknown = 0;
-	if (fetch_meta(e->dst, "1:*", 0, &dl, err) < 0) {
+	if (fetch_meta(e->dst, "1:*", 0, 0, &dl, err) < 0) {
 		src_list_release(&dl);
 		return -1;
 	}
@@ -890,6 +934,32 @@ static int drop_vanished_pairs(struct engine *e, struct ledger_uid_pair *pairs, 
 	*npairs = k;
 	src_list_release(&dl);
 	return 0;
+}
+
+/* Gmail mode: keeps the All Mail messages that the entry takes under the policy, with what
+ * their labels mean as flags added (engine/gmail.h). */
+static void gmail_select(struct engine *e, const struct fm_entry *fe, struct src_list *sl)
+{
+	struct fleet_buf fb = FLEET_BUF_INIT(64 * 1024);
+	size_t k = 0;
+
+	for (size_t i = 0; i < sl->n; i++) {
+		struct src_msg *m = &sl->v[i];
+		const char *const *labels = (const char *const *)m->labels;
+
+		if (!gmail_wants(e->plan, fe, (enum gmail_policy)e->o->gmail_labels, labels, m->nlabels)) {
+			src_msg_release(m);
+			continue;
+		}
+		fleet_buf_reset(&fb);
+		fleet_buf_append_str(&fb, m->flags ? m->flags : "");
+		gmail_label_flags((enum gmail_policy)e->o->gmail_labels, labels, m->nlabels, &fb);
+		xfree(&m->flags);
+		m->flags = xstrdup(fleet_buf_cstr(&fb));
+		sl->v[k++] = *m;
+	}
+	sl->n = k;
+	fleet_buf_release(&fb);
 }
 
 /* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here); pre_dst:
@@ -910,6 +980,9 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	uint32_t dst_uidnext;
 	int need_match, rematch = 0, rc = -1, dst_same;
 	int have_modseq;
+	/* Gmail mode: this entry reads All Mail and takes the messages of its label. */
+	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
+	int gm = fe->gm_label != NULL || fe->gm_archive;
 
 	memset(&smbx, 0, sizeof(smbx));
 	memset(&dmbx, 0, sizeof(dmbx));
@@ -918,7 +991,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 
 	if (pre)
 		si = *pre;
-	else if (imap_status(e->src, fe->src_name, &si, err) < 0)
+	else if (imap_status(e->src, smb, &si, err) < 0)
 		goto out;
 	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, si.uidvalidity, &info, err) < 0)
 		goto out;
@@ -927,7 +1000,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	 * re-created behind imapfleet's back (a re-provisioned account, a restore) is examined again. */
 	dst_same = pre_dst && (pre_dst->have & IMAP_HAVE_UIDVALIDITY) && (pre_dst->have & IMAP_HAVE_MESSAGES) &&
 		   pre_dst->uidvalidity == info.dst_uidvalidity && pre_dst->messages >= info.copied;
-	if (!e->o->dry && !e->o->delete2 && !info.window_open && info.src_uidvalidity == si.uidvalidity &&
+	/* Gmail mode never skips by STATUS: a label change need not change All Mail's STATUS. */
+	if (!gm && !e->o->dry && !e->o->delete2 && !info.window_open && info.src_uidvalidity == si.uidvalidity &&
 	    info.src_uidnext == si.uidnext && info.src_messages == si.messages &&
 	    (!have_modseq || !e->o->sync_flags || info.src_highestmodseq == si.highestmodseq) && si.uidnext &&
 	    dst_same) {
@@ -946,7 +1020,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		rematch = 1;
 	}
 
-	if (imap_select(e->src, fe->src_name, 1, &smbx, err) < 0)
+	if (imap_select(e->src, smb, 1, &smbx, err) < 0)
 		goto out;
 	if (imap_select(e->dst, fe->dst_name, 0, &dmbx, err) < 0)
 		goto out;
@@ -976,7 +1050,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	 * ledger never recorded (another run, another tool, users already working there). */
 	need_match = rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
 		     (npairs == 0 && dmbx.exists > 0);
-	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, &sl, err) < 0)
+	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, gm, &sl, err) < 0)
 		goto out;
 	/* A message listed without its UID (or with UID 0, which RFC 3501 forbids) cannot be fetched
 	 * by UID nor recorded: it fails, and with it the folder (sorted first, so they are in front). */
@@ -984,12 +1058,14 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		nouid++;
 	if (nouid) {
 		for (size_t i = 0; i < nouid; i++)
-			xfree(&sl.v[i].flags);
+			src_msg_release(&sl.v[i]);
 		memmove(sl.v, sl.v + nouid, (sl.n - nouid) * sizeof(*sl.v));
 		sl.n -= nouid;
 		e->st->msgs_source += nouid;
 		e->st->msgs_failed += nouid;
 	}
+	if (gm)
+		gmail_select(e, fe, &sl);
 	for (size_t i = 0; i < sl.n; i++) {
 		struct ledger_uid_pair *p =
 		    npairs ? bsearch(&sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src) : NULL;
@@ -1186,6 +1262,17 @@ static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err
 	dns.delim = e->dst_ns.delim;
 	engine_opts_folder_filter(e->o, &filt);
 	rc = folder_map_plan(sf, sl.n, &sns, df, dl.n, &dns, &filt, plan, err);
+	if (rc == 0 && e->gmail) {
+		if (gmail_plan(plan, sf, sl.n, &dns, df, dl.n, e->o->archive_folder) < 0) {
+			log_warn("Gmail mode: the source lists no \\All folder (All Mail); its folders are copied one by one");
+			e->gmail = 0;
+		} else {
+			log_info("Gmail mode: reading All Mail with X-GM-LABELS, labels as %s",
+				 e->o->gmail_labels == GMAIL_PRIMARY	? "one folder each (primary)"
+				 : e->o->gmail_labels == GMAIL_KEYWORDS ? "keywords"
+									: "folders");
+		}
+	}
 out:
 	xfree(&sf);
 	xfree(&df);
@@ -1347,7 +1434,11 @@ static void status_batch_send(struct engine *e, struct imap_conn *c, int dst, co
 			continue;
 		if (dst && e->o->dry && !plan->entries[i].exists_on_dst)
 			continue;
-		id = imap_status_send(c, dst ? plan->entries[i].dst_name : plan->entries[i].src_name, &si[i], &ferr);
+		id = imap_status_send(c,
+				      dst			       ? plan->entries[i].dst_name
+				      : plan->entries[i].src_mailbox ? plan->entries[i].src_mailbox
+								     : plan->entries[i].src_name,
+				      &si[i], &ferr);
 		if (id < 0)
 			continue;
 		b->idx[b->n] = i;
@@ -1462,8 +1553,10 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	fleet_err_clear(err);
 	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0)
 		goto out;
+	e.gmail = e.o->gmail > 0 || (e.o->gmail == 0 && imap_conn_has_cap(e.src, "X-GM-EXT-1"));
 	if (plan_folders(&e, &plan, err) < 0)
 		goto out;
+	e.plan = &plan;
 	st->folders_total = (unsigned)plan.n;
 	st->folders_skipped = (unsigned)plan.nskipped;
 	for (size_t i = 0; i < plan.nskipped; i++)
@@ -1679,7 +1772,7 @@ static int verify_folder(struct engine *e, const struct fm_entry *fe, const stru
 	fleet_err_clear(&ferr);
 	fleet_log_set_folder(fe->src_name);
 	if (imap_select(e->src, fe->src_name, 1, &smbx, &ferr) < 0 ||
-	    (smbx.exists && fetch_meta(e->src, "1:*", 0, &sl, &ferr) < 0)) {
+	    (smbx.exists && fetch_meta(e->src, "1:*", 0, 0, &sl, &ferr) < 0)) {
 		if (imap_conn_is_broken(e->src)) {
 			*err = ferr;
 			goto out;
@@ -1697,7 +1790,7 @@ static int verify_folder(struct engine *e, const struct fm_entry *fe, const stru
 		qsort(rows.v, rows.n, sizeof(*rows.v), cmp_vrow);
 	fleet_err_clear(&ferr);
 	if (imap_select(e->dst, fe->dst_name, 1, &dmbx, &ferr) < 0 ||
-	    (dmbx.exists && fetch_meta(e->dst, "1:*", 0, &dl, &ferr) < 0)) {
+	    (dmbx.exists && fetch_meta(e->dst, "1:*", 0, 0, &dl, &ferr) < 0)) {
 		if (imap_conn_is_broken(e->dst)) {
 			*err = ferr;
 			goto out;

@@ -49,6 +49,9 @@ struct engine_opts {
 	size_t nregextrans2;
 	const char *subfolder2; /* --subfolder2 NAME: the whole tree under one destination folder */
 	int casefold2;          /* --casefold2: the destination ignores case in folder names */
+	int gmail;              /* Gmail mode even without X-GM-EXT-1 (--gmail1); -1 never (--nogmail) */
+	int gmail_labels;       /* --gmail-labels folders|primary|keywords (enum gmail_policy) */
+	const char *archive_folder; /* --archive-folder NAME: unlabelled Gmail mail (default Archive) */
 	const char *preset[2];  /* --gmail1, --office2 ...: the provider preset of each side, or NULL */
 	const char *notes[16];  /* imapsync options accepted that change nothing here, one line each
 	                         * ("--syncinternaldates: INTERNALDATE is always kept"); static strings */

@@ -787,6 +787,8 @@ void folder_map_plan_release(struct fm_plan *plan)
 		xfree(&plan->entries[i].src_name);
 		xfree(&plan->entries[i].dst_name);
 		xfree(&plan->entries[i].note);
+		xfree(&plan->entries[i].src_mailbox);
+		xfree(&plan->entries[i].gm_label);
 	}
 	for (size_t i = 0; i < plan->nskipped; i++)
 		xfree(&plan->skipped[i]);

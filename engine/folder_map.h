@@ -82,6 +82,10 @@ struct fm_entry {
 	int create_parent;       /* a destination name below needs this level: CREATE it when missing */
 	int collision;           /* renamed with a " (N)" suffix: its name collided with another's */
 	int by_rule;             /* the name comes from --f1f2, --regextrans2 or --subfolder2 */
+	char *src_mailbox;       /* the source mailbox to read when it is not src_name (Gmail mode: All
+	                          * Mail; src_name then names the entry in the ledger), or NULL */
+	char *gm_label;          /* Gmail mode: the label whose messages this entry takes, or NULL */
+	int gm_archive;          /* Gmail mode: takes the messages without any label */
 	int subscribed;
 	int exists_on_dst;
 	int dst_subscribed;      /* already subscribed there: a delta pass need not SUBSCRIBE again */

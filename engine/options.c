@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "engine/engine.h"
 #include "engine/folder_map.h"
+#include "engine/gmail.h"
 
 void engine_opts_init(struct engine_opts *o)
 {
@@ -158,6 +159,8 @@ static int apply_preset(struct engine_opts *o, const char *name)
 		if (strcmp(name, presets[i].name) != 0)
 			continue;
 		o->preset[presets[i].side] = presets[i].name;
+		if (strcmp(presets[i].name, "--gmail1") == 0 && o->gmail == 0)
+			o->gmail = 1;
 		if (presets[i].maxsize)
 			o->maxsize = presets[i].maxsize;
 		if (presets[i].casefold)
@@ -185,7 +188,7 @@ static const char *const known_names[] = {
 	"--folder", "--include", "--exclude", "--maxsize", "--maxage", "--minage", "--batch", "--f1f2",
 	"--regextrans2", "--subfolder2", "--casefold2", "--dry", "--justlogin", "--justfolders", "--delete2",
 	"--dedupe-existing", "--automap", "--noautomap", "--nosubscribe", "--noflagsync", "--nomultiappend",
-	"--trace", "--gmail1", "--gmail2", "--office1", "--office2", "--exchange1", "--exchange2",
+	"--trace", "--gmail-labels", "--archive-folder", "--nogmail", "--gmail1", "--gmail2", "--office1", "--office2", "--exchange1", "--exchange2",
 	"--port1", "--port2", "--ssl1", "--ssl2", "--tls1", "--tls2", "--plain1", "--plain2", "--nossl1",
 	"--nossl2", "--notls1", "--notls2", "--cafile1", "--cafile2", "--insecure1", "--insecure2",
 	"--authuser1", "--authuser2",
@@ -235,7 +238,7 @@ int engine_opts_takes_value(const char *name)
 			return 1;
 	static const char *const valued[] = {"--folder", "--include",	  "--exclude",	 "--maxsize",
 					     "--maxage", "--minage",	  "--batch",	 "--f1f2",
-					     "--regextrans2", "--subfolder2"};
+					     "--regextrans2", "--subfolder2", "--gmail-labels", "--archive-folder"};
 
 	for (size_t i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
 		if (strcmp(name, valued[i]) == 0)
@@ -368,6 +371,24 @@ int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet
 						     "option --subfolder2 needs a folder name");
 			o->subfolder2 = val;
 			TAKES_VALUE();
+		} else if (strcmp(name, "--gmail-labels") == 0) {
+			int p;
+
+			if (need_value(name, val, err) < 0)
+				return -1;
+			if ((p = gmail_policy_from_name(val)) < 0)
+				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+						     "option --gmail-labels: '%s' is not folders, primary or keywords", val);
+			o->gmail_labels = p;
+			TAKES_VALUE();
+		} else if (strcmp(name, "--archive-folder") == 0) {
+			if (need_value(name, val, err) < 0)
+				return -1;
+			if (!*val)
+				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+						     "option --archive-folder needs a folder name");
+			o->archive_folder = val;
+			TAKES_VALUE();
 		} else if (strcmp(name, "--maxsize") == 0) {
 			if (need_value(name, val, err) < 0)
 				return -1;
@@ -401,6 +422,8 @@ int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet
 			o->delete2 = 1;
 		} else if (strcmp(name, "--dedupe-existing") == 0) {
 			o->dedupe_existing = 1;
+		} else if (strcmp(name, "--nogmail") == 0) {
+			o->gmail = -1;
 		} else if (strcmp(name, "--casefold2") == 0) {
 			o->casefold2 = 1;
 		} else if (strcmp(name, "--automap") == 0) {
