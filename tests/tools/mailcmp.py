@@ -127,11 +127,12 @@ def subject_of(raw):
 
 
 class Message:
-    __slots__ = ("uid", "flags", "date", "size", "sha", "subject")
+    __slots__ = ("uid", "flags", "date", "size", "sha", "subject", "labels")
 
     def __init__(self, uid, flags, date, size):
         self.uid, self.flags, self.date, self.size = uid, flags, date, size
         self.sha = self.subject = None
+        self.labels = []
 
 
 class Account:
@@ -156,6 +157,7 @@ class Account:
         except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
             raise Failure("%s %s: %s" % (label, self.desc, e)) from None
         self.prefix, self.sep = self.personal_namespace()
+        self.want_labels = False
 
     def ok(self, res, what):
         typ, data = res
@@ -217,13 +219,16 @@ class Account:
 
     def messages(self, folder, normalize_eol):
         """All messages of a folder, with SHA-256 of their bytes."""
+        if getattr(folder, "msgs", None) is not None:
+            return folder.msgs                     # a Gmail label's messages, read from All Mail
         data = self.ok(self.conn.select(quote(folder.wire), readonly=True),
                        "EXAMINE %s" % folder.wire)
         if int(data[0] or 0) == 0:
             return []
         msgs = {}
-        for item in self.ok(self.conn.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE)"),
-                            "UID FETCH"):
+        items = "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-LABELS)" if self.want_labels else \
+            "(UID FLAGS INTERNALDATE RFC822.SIZE)"
+        for item in self.ok(self.conn.uid("FETCH", "1:*", items), "UID FETCH"):
             if not isinstance(item, bytes):
                 continue
             found = {k: r.search(item) for k, r in FETCH_META_RE.items()}
@@ -233,6 +238,10 @@ class Account:
             msgs[uid] = Message(uid, found["flags"].group(1).decode().split(),
                                 parse_internaldate(found["date"].group(1).decode()),
                                 int(found["size"].group(1)))
+            if self.want_labels:
+                m = re.search(rb"X-GM-LABELS \(([^)]*)\)", item)
+                msgs[uid].labels = [mutf7_decode(unquote(x)) for x in
+                                    re.findall(rb'"(?:[^"\\]|\\.)*"|[^ ]+', m.group(1))] if m else []
         for batch in batches(sorted(msgs.values(), key=lambda m: m.uid)):
             uidset = ",".join(str(m.uid) for m in batch)
             data = self.ok(self.conn.uid("FETCH", uidset, "(UID BODY.PEEK[])"), "UID FETCH BODY")
@@ -372,9 +381,79 @@ def pair_folders(src_folders, dst_folders, opts=None):
     return sorted(pairs, key=order)
 
 
+GMAIL_NOT_FOLDERS = {"\\starred", "\\important", "\\all", "\\muted", "\\chats"}
+
+
+def gmail_folders(src, opts):
+    """What a Gmail source should look like elsewhere (--src-gmail-labels POLICY): All Mail read
+    once, each message put where the policy says (folders: every label's folder; primary and
+    keywords: one folder, \\Inbox, \\Sent, \\Draft, then user labels in byte order; no label at
+    all: the archive folder), \\Starred as \\Flagged, \\Important as $Important, and with
+    keywords every user label as a keyword. Trash and Spam are compared as folders."""
+    real = src.folders(opts.map_sep)
+    allmail = next((f for f in real.values() if f.role == "\\all"), None)
+    if allmail is None:
+        raise Failure("src: --src-gmail-labels, but no \\All folder")
+    src.want_labels = True
+    msgs = src.messages(allmail, opts.normalize_eol)
+    src.want_labels = False
+    by_label = {"\\inbox": "INBOX"}
+    for f in real.values():
+        if f.role == "\\sent":
+            by_label["\\sent"] = f.canonical
+        elif f.role == "\\drafts":
+            by_label["\\draft"] = f.canonical
+    out = {}
+
+    def target(name, role=None):
+        if name not in out:
+            folder = Folder(name, name, [role] if role else [])
+            folder.msgs = []
+            out[name] = folder
+        return out[name]
+
+    for f in real.values():
+        if f.role in ("\\trash", "\\junk"):
+            out[f.canonical] = f
+    for m in msgs:
+        labels = [l for l in m.labels if l.lower() not in GMAIL_NOT_FOLDERS]
+        names = [by_label.get(l.lower(), l) if l.startswith("\\") else l for l in labels]
+        if not names:
+            places = [opts.archive_folder]
+        elif opts.src_gmail_labels == "folders":
+            places = names
+        else:
+            system = [by_label[l] for l in ("\\inbox", "\\sent", "\\draft")
+                      if l in by_label and l in [x.lower() for x in labels]]
+            places = system[:1] or [min(l for l in labels if not l.startswith("\\"))]
+        flags = list(m.flags)
+        lower = [l.lower() for l in m.labels]
+        if "\\starred" in lower and "\\flagged" not in [f.lower() for f in flags]:
+            flags.append("\\Flagged")
+        if "\\important" in lower and "$Important" not in flags:
+            flags.append("$Important")
+        if opts.src_gmail_labels == "keywords":
+            for l in m.labels:
+                if not l.startswith("\\"):
+                    kw = "".join("_" if (ord(c) <= 0x20 or ord(c) >= 0x7f or c in '(){%*"\\]') else c
+                                 for c in l.encode().decode("latin-1"))
+                    if kw not in flags:
+                        flags.append(kw)
+        for place in places:
+            role = next((r for r, n in (("\\sent", by_label.get("\\sent")),
+                                        ("\\drafts", by_label.get("\\draft"))) if n == place), None)
+            copy = Message(m.uid, flags, m.date, m.size)
+            copy.sha, copy.subject = m.sha, m.subject
+            target(place, role).msgs.append(copy)
+    return out
+
+
 def compare(src, dst, opts):
     results = []
-    src_folders, dst_folders = src.folders(opts.map_sep), dst.folders(opts.map_sep)
+    if opts.src_gmail_labels:
+        src_folders, dst_folders = gmail_folders(src, opts), dst.folders(opts.map_sep)
+    else:
+        src_folders, dst_folders = src.folders(opts.map_sep), dst.folders(opts.map_sep)
     for name, sf, df in pair_folders(src_folders, dst_folders, opts):
         if opts.folder and name.split(" -> ")[0] not in opts.folder:
             continue
@@ -521,6 +600,11 @@ def parse_args(argv):
     ap.add_argument("--dst-subfolder", metavar="NAME",
                     help="every source folder X is expected as NAME/X, INBOX as NAME "
                          "(imapfleet --subfolder2); --map entries come first")
+    ap.add_argument("--src-gmail-labels", choices=("folders", "primary", "keywords"),
+                    help="the source is Gmail: compare what imapfleet's Gmail mode should have made "
+                         "of its All Mail under this policy")
+    ap.add_argument("--archive-folder", default="Archive",
+                    help="with --src-gmail-labels: where mail without a label belongs")
     ap.add_argument("--json", action="store_true", help="print a JSON report instead")
     opts = ap.parse_args(argv)
     opts.ignored = {"\\recent"} | {f.lower() for arg in opts.ignore_flags for f in arg.split()}
