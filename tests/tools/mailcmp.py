@@ -481,15 +481,34 @@ def compare(src, dst, opts):
 
 
 def subscriptions(acct, map_sep):
-    data = acct.ok(acct.conn.lsub('""', '"*"'), "LSUB")
+    """The subscribed folders. With LIST-EXTENDED, LIST (SUBSCRIBED) entries marked
+    \\Subscribed; else LSUB without its \\Noselect entries, which a server lists only because
+    a child is subscribed (RFC 3501 6.3.9: Courier does)."""
+    if "LIST-EXTENDED" in acct.conn.capabilities:
+        typ, data = acct.conn._simple_command("LIST", "(SUBSCRIBED)", '""', '"*"')
+        data = acct.ok((typ, acct.conn._untagged_response(typ, data, "LIST")[1]),
+                       "LIST (SUBSCRIBED)")
+        need = "\\subscribed"
+    else:
+        data = acct.ok(acct.conn.lsub('""', '"*"'), "LSUB")
+        need = None
     names = set()
     for item in data:
         if isinstance(item, tuple):
-            names.add(acct.canonical(item[1].decode("utf-8", "replace"), map_sep))
+            head, name = item[0], item[1].decode("utf-8", "replace")
         elif item:
             m = LIST_RE.match(item)
-            if m:
-                names.add(acct.canonical(unquote(m.group("name")), map_sep))
+            if not m:
+                continue
+            head, name = item, unquote(m.group("name"))
+        else:
+            continue
+        attrs = head.decode("utf-8", "replace").split(")")[0].lower()
+        if need and need not in attrs:
+            continue
+        if not need and "\\noselect" in attrs:
+            continue
+        names.add(acct.canonical(name, map_sep))
     return names
 
 
