@@ -19,7 +19,13 @@ missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Cyrus and Courier for the lab: unpacked into a private prefix, never installed (their
+# packages conflict with dovecot-imapd); see scripts/lab/servers.sh.
+servers() {
+	"$(dirname "$0")/lab/servers.sh" install ||
+		echo "deps: Cyrus/Courier could not be unpacked; the tests that need them will skip" >&2
+}
+if [ ${#missing[@]} -eq 0 ]; then servers; exit 0; fi
 
 echo "deps: installing ${missing[*]}" >&2
 SUDO=""
@@ -35,4 +41,5 @@ fi
 $SUDO apt-get update -qq >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 [ -n "$policy_added" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+servers
 exit 0

@@ -2,7 +2,8 @@
 # scripts/lab.sh: a throwaway mail lab on loopback for imapfleet's tests and benchmark.
 #
 # One PostgreSQL 15 and three Dovecot instances (src, dst, legacy) with a generated CA, all
-# state under $LAB_DIR (default <repo>/.lab). See docs/lab.md.
+# state under $LAB_DIR (default <repo>/.lab); beside them Cyrus and Courier (cyrus, courier)
+# when they can be unpacked (scripts/lab/servers.sh). See docs/lab.md.
 #
 #   lab.sh up                      create (first time) and start everything, print the env
 #   lab.sh down [--purge]          stop everything; --purge also deletes the lab directory
@@ -10,7 +11,8 @@
 #   lab.sh env                     print the shell-sourceable lab variables
 #   lab.sh seed [--users N] [--messages M] [--big]
 #                                  fill the source accounts (src, legacy) with a test corpus
-#   lab.sh wipe SIDE [USER...]     empty accounts of one side (src, dst, legacy; default all)
+#   lab.sh wipe SIDE [USER...]     empty accounts of one side (src, dst, legacy, cyrus, courier;
+#                                  default all)
 #   lab.sh accounts [N]            write accounts.csv and file.txt for user01..userN
 #   lab.sh add-account NAME        add an account (all three sides, random passwords)
 #   lab.sh restart-dovecot NAME    restart one Dovecot (src, dst or legacy)
@@ -189,6 +191,8 @@ ensure_accounts() {
 	secret dst quotauser
 	secret dst admin
 	for side in $SIDES; do write_passwd "$side"; done
+	# shellcheck disable=SC2046
+	servers_accounts $(for i in $(seq 1 "$n"); do printf 'user%02d ' "$i"; done)
 	[ "$n" -gt "${LAB_USERS:-0}" ] && LAB_USERS=$n
 	# Record the count in lab.conf (compared with the file, not the variable, which a request
 	# may already have raised), so a later "seed" without --users seeds them all.
@@ -336,6 +340,10 @@ stop_dovecot() { # stop_dovecot NAME...: TERM all masters at once (each takes ~3
 	kill -KILL $pids 2>/dev/null || true
 }
 
+# --- Cyrus and Courier -----------------------------------------------------------------
+# shellcheck source=lab/servers.sh
+. "$HERE/servers.sh"
+
 # --- whole lab -------------------------------------------------------------------------
 lab_procs() { # this lab's Dovecot masters and postmaster, if any still run
 	local re
@@ -347,6 +355,7 @@ lab_procs() { # this lab's Dovecot masters and postmaster, if any still run
 stop_all() {
 	# shellcheck disable=SC2086
 	stop_dovecot $SIDES
+	servers_down
 	stop_pg
 	rm -f "$ENVF"
 }
@@ -370,6 +379,7 @@ write_env() {
 		q LAB_SECRETS "$SECRETS"
 		q LAB_LOGS "$RUN/log"
 		case " $LISTEN " in *" 127.0.0.2,"* | *" 127.0.0.2 "*) q LAB_HOST_NONLOCAL 127.0.0.2 ;; esac
+		servers_env
 	} >"$ENVF.new"
 	mv "$ENVF.new" "$ENVF"
 }
@@ -416,6 +426,7 @@ cmd_up() {
 	start_pg
 	for side in $SIDES; do write_dovecot_conf "$side" && start_dovecot "$side"; done
 	for side in $SIDES; do wait_dovecot "$side"; done
+	servers_up
 	write_env
 	trap - EXIT
 	cat "$ENVF"
@@ -455,6 +466,7 @@ cmd_status() {
 			bad=1
 		fi
 	done
+	servers_status || bad=1
 	return $bad
 }
 
@@ -502,6 +514,7 @@ cmd_add_account() {
 	[[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "add-account: give a name of letters, digits, . _ -"
 	for side in $SIDES; do secret "$side" "$name"; done
 	ensure_accounts "$LAB_USERS"
+	servers_accounts "$name"
 	for side in $SIDES; do echo "$SECRETS/$side/$name"; done
 }
 
@@ -514,7 +527,7 @@ seed) shift; require_up; cmd_seed "$@" ;;
 wipe)
 	shift; require_up
 	side=${1:-}; shift || true
-	case $side in src | dst | legacy) ;; *) die "wipe: name src, dst or legacy" ;; esac
+	case $side in src | dst | legacy | cyrus | courier) ;; *) die "wipe: name src, dst, legacy, cyrus or courier" ;; esac
 	# shellcheck source=/dev/null
 	(. "$ENVF" && python3 "$HERE/seed.py" --wipe "$side" "$@")
 	;;

@@ -7,6 +7,9 @@
   labutil.py render TEMPLATE KEY=VAL...  print TEMPLATE with every @KEY@ replaced
   labutil.py wait-imap PORT SECS         wait until an IMAP server greets on 127.0.0.1:PORT
   labutil.py probe-imap PORT [CAFILE]    one greeting check (TLS verified against CAFILE if given)
+  labutil.py cyrus-mailboxes PORT ADMINPWFILE USER...
+                                         create the Cyrus mailboxes user.USER that are missing
+                                         (quotauser gets a 2 MB STORAGE quota)
 """
 
 import os
@@ -118,6 +121,29 @@ def greet(port, cafile=None, timeout=3.0):
         sock.close()
 
 
+def cyrus_mailboxes(port, pwfile, users):
+    """As Cyrus's admin: CREATE user.NAME for every account that has none yet."""
+    import imaplib
+    with open(pwfile) as f:
+        password = f.read().strip()
+    conn = imaplib.IMAP4("127.0.0.1", port)
+    conn.login("admin", password)
+    typ, data = conn.list('""', '"user.%"')
+    have = set()
+    for item in data or []:
+        if isinstance(item, bytes):
+            have.add(item.rsplit(b" ", 1)[-1].strip(b'"').decode())
+    for user in users:
+        box = "user." + user
+        if box not in have:
+            typ, data = conn.create(box)
+            if typ != "OK":
+                sys.exit("labutil: Cyrus refused CREATE %s: %s" % (box, data))
+        if user == "quotauser":
+            conn._simple_command("SETQUOTA", box, "(STORAGE 2048)")
+    conn.logout()
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -134,6 +160,8 @@ def main(argv):
             if time.monotonic() > deadline:
                 return 1
             time.sleep(0.05)
+    elif cmd == "cyrus-mailboxes":
+        cyrus_mailboxes(int(args[0]), args[1], args[2:])
     elif cmd == "probe-imap":
         return 0 if greet(int(args[0]), args[1] if len(args) > 1 else None) else 1
     else:
