@@ -102,9 +102,17 @@ def quoted(name):
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# Sides whose personal namespace is "INBOX." with "." as separator (the others: "" and "/").
+INBOX_PREFIXED = ("legacy", "cyrus", "courier")
+# Sides where folders get their SPECIAL-USE role at CREATE (RFC 6154 CREATE-SPECIAL-USE).
+ROLES_AT_CREATE = {"cyrus": {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash",
+                             "Junk": "\\Junk", "Archive": "\\Archive"}}
+SIDES = ("src", "legacy", "cyrus", "courier")
+
+
 def server_name(side, folder):
     """The wire name (mUTF-7, quoted) of a corpus folder on one side."""
-    if side == "legacy" and folder != "INBOX":
+    if side in INBOX_PREFIXED and folder != "INBOX":
         folder = "INBOX." + folder.replace("/", ".")
     return quoted(mutf7(folder))
 
@@ -354,7 +362,9 @@ def wipe(conn):
     """Delete every folder but INBOX (deepest first), expunge INBOX, drop subscriptions."""
     for _, name in list_names(conn, "LSUB"):
         conn.unsubscribe(quoted(name))
-    names = [name for _, name in list_names(conn) if name.upper() != "INBOX"]
+    # \Noselect parents (Courier) go away with their last child.
+    names = [name for attrs, name in list_names(conn)
+             if name.upper() != "INBOX" and b"\\Noselect" not in attrs]
     for name in sorted(names, key=len, reverse=True):
         ok(conn.delete(quoted(name)), "DELETE %s" % name)
     ok(conn.select("INBOX"), "SELECT INBOX")
@@ -367,7 +377,11 @@ def wipe(conn):
 
 def fill(conn, side, messages):
     for name, _, subscribed in FOLDERS:
-        if name != "INBOX":
+        role = ROLES_AT_CREATE.get(side, {}).get(name)
+        if role:
+            ok(conn._simple_command("CREATE", server_name(side, name), "(USE (%s))" % role),
+               "CREATE %s" % name)
+        elif name != "INBOX":
             ok(conn.create(server_name(side, name)), "CREATE %s" % name)
         if subscribed:
             ok(conn.subscribe(server_name(side, name)), "SUBSCRIBE %s" % name)
@@ -413,10 +427,11 @@ def main():
     ap.add_argument("--seed", default="imapfleet", help="corpus seed (default imapfleet)")
     ap.add_argument("--jobs", type=int, default=4, help="accounts seeded in parallel")
     ap.add_argument("--sides", default="src,legacy",
-                    help="source servers to fill (default src,legacy)")
-    ap.add_argument("--wipe", metavar="SIDE", choices=["src", "dst", "legacy"],
+                    help="servers to fill: src, legacy, cyrus, courier (default src,legacy)")
+    ap.add_argument("--wipe", metavar="SIDE", choices=["src", "dst"] + list(SIDES[1:]),
                     help="only empty the accounts of SIDE")
-    ap.add_argument("accounts", nargs="*", help="with --wipe: the accounts (default all)")
+    ap.add_argument("accounts", nargs="*", help="the accounts to seed or wipe (default: "
+                    "user01..N and quotauser; with --wipe all)")
     args = ap.parse_args()
     started = time.monotonic()
 
@@ -429,13 +444,20 @@ def main():
                                                               time.monotonic() - started))
         return 0
 
-    sides = tuple(s for s in ("src", "legacy") if s in args.sides.split(","))
-    if not sides:
-        ap.error("--sides: name src, legacy or both")
-    jobs = [("user%02d" % i, sides, args.seed, args.messages,
-             args.big or i == 1) for i in range(1, args.users + 1)]
-    if "src" in sides:
-        jobs.insert(0, ("quotauser", ("src",), args.seed, 0, False))   # a large job first
+    sides = tuple(s for s in SIDES if s in args.sides.split(","))
+    unknown = set(args.sides.split(",")) - set(SIDES)
+    if not sides or unknown:
+        ap.error("--sides: name one or more of %s" % ", ".join(SIDES))
+    if args.accounts:
+        jobs = [(u, sides, args.seed, args.messages, args.big or u == "user01")
+                for u in args.accounts if u != "quotauser"]
+        if "quotauser" in args.accounts:
+            jobs.insert(0, ("quotauser", sides, args.seed, 0, False))
+    else:
+        jobs = [("user%02d" % i, sides, args.seed, args.messages,
+                 args.big or i == 1) for i in range(1, args.users + 1)]
+        if "src" in sides:
+            jobs.insert(0, ("quotauser", ("src",), args.seed, 0, False))   # a large job first
     summary, n_msgs, n_bytes, n_accounts = {}, 0, 0, 0
     with multiprocessing.Pool(args.jobs) as pool:
         for user, sides, count, size, per_folder in pool.imap_unordered(seed_account, jobs):
@@ -445,8 +467,11 @@ def main():
                 n_accounts += 1
                 n_msgs += count
                 n_bytes += size
-    summary = dict(sorted(summary.items()))
     out = os.path.join(os.environ.get("LAB_DIR", "."), "seed.json")
+    if args.accounts and os.path.exists(out):     # a partial seed keeps the others' summary
+        with open(out) as f:
+            summary = dict(json.load(f).get("accounts", {}), **summary)
+    summary = dict(sorted(summary.items()))
     with open(out, "w") as f:
         json.dump({"seed": args.seed, "messages_per_account": args.messages,
                    "accounts": summary}, f, indent=1, ensure_ascii=False)
