@@ -1662,6 +1662,12 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 	    !imap_node_is_string(nn) || memchr(nn->str, '\0', nn->len))
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
 				     "malformed %s response", r->name);
+	/* RFC 3501 6.3.9: LSUB flags \Noselect a name it lists only because a child is subscribed
+	 * (Courier does this for every parent of a subscription). Such a name is not subscribed. */
+	if (strcmp(r->name, "LSUB") == 0)
+		for (const struct imap_node *a = attrs->child; a; a = a->next)
+			if (a->type == IMAP_NODE_ATOM && fleet_strcaseeq(a->str, "\\Noselect"))
+				return 1;
 	if (st->lsub) {
 		e = list_find(st->out, nn->str);
 		if (e) {

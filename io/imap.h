@@ -250,7 +250,9 @@ struct imap_list {
  * LIST-EXTENDED and SPECIAL-USE are offered) and the subscribed flag (RETURN (SUBSCRIBED) with
  * LIST-EXTENDED, else a second LSUB "" "*"). Appends to out. */
 int imap_list(struct imap_conn *c, struct imap_list *out, struct fleet_err *err);
-/* LSUB "" "*": the subscribed names only (flags has IMAP_MBX_SUBSCRIBED). */
+/* LSUB "" "*": the subscribed names only (flags has IMAP_MBX_SUBSCRIBED). Names LSUB flags
+ * \Noselect are left out, here and in imap_list: listed only for a subscribed child (RFC 3501
+ * 6.3.9, Courier), they are not subscribed. */
 int imap_lsub(struct imap_conn *c, struct imap_list *out, struct fleet_err *err);
 void imap_list_release(struct imap_list *l);
 
