@@ -1040,6 +1040,43 @@ static int starttls(struct imap_conn *c, struct fleet_err *err)
 	return imap_capability(c, err);
 }
 
+/* How long a cleartext greeting may keep us waiting before we check for an implicit-TLS port. */
+#define GREETING_PROBE_MS 3000
+
+/* A server on an implicit-TLS (IMAPS) port says nothing until it gets a TLS ClientHello, so a
+ * cleartext or STARTTLS connection to it would wait out the whole I/O timeout for a greeting.
+ * After GREETING_PROBE_MS of silence a second connection tries a TLS handshake on the same port:
+ * when the port answers in TLS (verified or not), we stop with the hint; when it does not (a
+ * slow cleartext server), we go on waiting as before. Returns -1 (err filled) for a TLS port. */
+static int check_implicit_tls_port(struct imap_conn *c, struct fleet_err *err)
+{
+	struct io_endpoint pe = c->ep;
+	struct io_stream *ps = NULL;
+	struct fleet_err e = {0};
+	int r, tls;
+
+	if (c->ep.mode == IO_TLS_IMPLICIT || c->rpos < c->rlen)
+		return 0;
+	r = io_stream_wait_readable(c->s, GREETING_PROBE_MS, &e);
+	if (r != 0)
+		return 0; /* something came (or the read fails by itself): the usual path handles it */
+	pe.mode = IO_TLS_IMPLICIT;
+	pe.connect_timeout_ms = pe.io_timeout_ms = 5000;
+	r = io_stream_connect(&pe, &ps, &e);
+	tls = r == 0 || strcmp(e.code, "TLS_VERIFY") == 0;
+	io_stream_close(&ps);
+	if (!tls)
+		return 0;
+	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_IMPLICIT_PORT",
+		      "%s: %s port %u sends no IMAP greeting but answers in TLS: it is an implicit-TLS "
+		      "(IMAPS) port, not one for %s",
+		      c->label, c->host, (unsigned)(c->ep.port ? c->ep.port : 143),
+		      c->ep.mode == IO_TLS_STARTTLS ? "STARTTLS" : "cleartext");
+	fleet_err_detail(err, "use --ssl (tls=ssl in the accounts file) for this port, or STARTTLS "
+			      "(--tls) on the server's cleartext IMAP port (usually 143)");
+	return -1;
+}
+
 int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct fleet_err *err)
 {
 	struct imap_conn *c = xcalloc(1, sizeof(*c));
@@ -1079,6 +1116,8 @@ int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct 
 		imap_conn_close(&c);
 		return -1;
 	}
+	if (check_implicit_tls_port(c, err) < 0)
+		goto fail;
 	while (!c->greeted)
 		if (conn_step(c, 1, err) < 0)
 			goto fail;
