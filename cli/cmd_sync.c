@@ -92,6 +92,9 @@ int cli_exit_for_error(const struct fleet_err *err)
 {
 	if (strcmp(err->code, "CANCELLED") == 0)
 		return CLI_EXIT_INTERRUPTED;
+	/* TLS and certificate failures are connection failures, as probe reports them (exit 5). */
+	if (strncmp(err->code, "TLS", 3) == 0 || strncmp(err->code, "STARTTLS", 8) == 0)
+		return CLI_EXIT_CONNECT;
 	switch (err->cls) {
 	case FLEET_ERR_AUTH: return CLI_EXIT_AUTH;
 	case FLEET_ERR_TRANSIENT:
