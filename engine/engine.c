@@ -962,6 +962,23 @@ static void gmail_select(struct engine *e, const struct fm_entry *fe, struct src
 	fleet_buf_release(&fb);
 }
 
+/* Whether the source folder as selected and listed is the one STATUS described (so that a later
+ * pass may skip it when STATUS says the same again). With [UIDNEXT] from SELECT the two UIDNEXTs
+ * say it. A server that sends no [UIDNEXT] on SELECT (Courier) is judged by what was listed: as
+ * many messages as STATUS counted, every UID below STATUS's UIDNEXT. */
+static int src_unchanged_since_status(const struct imap_mailbox *smbx, const struct src_list *sl,
+				      const struct imap_status_info *si)
+{
+	if (smbx->uidnext)
+		return smbx->uidnext == si->uidnext;
+	if (!(si->have & IMAP_HAVE_UIDNEXT) || !si->uidnext || smbx->exists != si->messages)
+		return 0;
+	for (size_t i = 0; i < sl->n; i++)
+		if (sl->v[i].uid >= si->uidnext)
+			return 0;
+	return 1;
+}
+
 /* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here); pre_dst:
  * the destination folder's STATUS, or NULL when unknown (then the folder is never skipped). */
 static int migrate_folder(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
@@ -1030,6 +1047,10 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		rematch = 1;
 	}
 	dst_uidnext = dmbx.uidnext;
+	/* No [UIDNEXT] on SELECT (Courier): STATUS told it before, and only we write here meanwhile. */
+	if (!dst_uidnext && pre_dst && (pre_dst->have & IMAP_HAVE_UIDNEXT) &&
+	    pre_dst->uidvalidity == dmbx.uidvalidity)
+		dst_uidnext = pre_dst->uidnext;
 
 	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, smbx.uidvalidity, &pairs, &npairs, err) < 0)
 		goto out;
@@ -1195,7 +1216,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	fst.src_highestmodseq = si.highestmodseq;
 	/* A folder whose messages were left out by --maxage/--minage/--maxsize is never "complete":
 	 * a later pass with other filters must look at it again instead of skipping it by STATUS. */
-	fst.complete = fst.failed == 0 && filtered == 0 && nouid == 0 && (smbx.uidnext == si.uidnext);
+	fst.complete = fst.failed == 0 && filtered == 0 && nouid == 0 && src_unchanged_since_status(&smbx, &sl, &si);
 	if (lg->ops->folder_close(lg->ctx, info.id, &fst, err) < 0)
 		goto out;
 	rc = 0;
