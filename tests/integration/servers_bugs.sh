@@ -1,0 +1,141 @@
+#!/bin/sh
+# What real Cyrus and Courier servers showed (issue 18), each against the real server:
+# - Courier's LSUB lists the unsubscribed parents of a subscription with \Noselect: they are not
+#   subscribed, neither read from a Courier source nor on a Courier destination;
+# - Courier sends no [UIDNEXT] on SELECT: a delta pass still skips its unchanged folders (STATUS);
+# - sync exits 5 (as probe does) when certificate verification fails;
+# - STARTTLS (--tls) against an implicit-TLS port fails at once with a hint, not after 120 s.
+# Accounts: courier user23 user24, cyrus user23 user24.
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+[ -n "${LAB_CYRUS_IMAPS:-}" ] && [ -n "${LAB_COURIER_IMAPS:-}" ] ||
+	skip_all "Cyrus and Courier are not in the lab: ${LAB_SERVERS_WHY:-scripts/lab/servers.sh install, then scripts/lab.sh up}"
+plan 12
+fresh_db srvbugs
+out=$(mktemp)
+trap 'drop_db; rm -f "$out"' EXIT
+SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
+
+port_of() { case $1 in cyrus) echo "$LAB_CYRUS_IMAPS" ;; courier) echo "$LAB_COURIER_IMAPS" ;; esac; }
+xsync() { # xsync SIDE1 USER1 SIDE2 USER2 [options]
+	_s1=$1 _u1=$2 _s2=$3 _u2=$4; shift 4
+	"$IMAPFLEET" sync --host1 localhost --port1 "$(port_of "$_s1")" --user1 "$_u1" \
+		--passfile1 "$LAB_SECRETS/$_s1/$_u1" --cafile1 "$LAB_CA" --host2 localhost \
+		--port2 "$(port_of "$_s2")" --user2 "$_u2" --passfile2 "$LAB_SECRETS/$_s2/$_u2" \
+		--cafile2 "$LAB_CA" --state "$STATE_URL" "$@"
+}
+xcmp() {
+	$MAILCMP --cafile "$LAB_CA" --check-subscriptions \
+		--src-host localhost --src-port "$(port_of "$1")" --src-user "$2" --src-passfile "$LAB_SECRETS/$1/$2" \
+		--dst-host localhost --dst-port "$(port_of "$3")" --dst-user "$4" --dst-passfile "$LAB_SECRETS/$3/$4"
+}
+# imap SIDE USER PYTHON: run PYTHON with m, a logged-in imaplib connection
+imap() {
+	python3 - "$(port_of "$1")" "$LAB_SECRETS/$1/$2" "$2" "$3" "$LAB_CA" <<'PY'
+import imaplib, ssl, sys
+port, pwfile, user, code, ca = sys.argv[1:6]
+m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ssl.create_default_context(cafile=ca))
+m.login(user, open(pwfile).read().strip())
+exec(code)
+m.logout()
+PY
+}
+# subscribed SIDE USER: the subscribed names, one per line, sorted (LSUB \Noselect left out)
+subscribed() {
+	imap "$1" "$2" '
+import re
+names = []
+for l in m.lsub("\"\"", "*")[1]:
+    if l and b"\\Noselect" not in l:
+        names.append(re.match(rb"\(.*?\) (?:NIL|\"[^\"]*\") \"?(.*?)\"?$", l).group(1).decode())
+print("\n".join(sorted(names)))'
+}
+
+$SEED --wipe courier user23 user24 >/dev/null 2>&1 || diag "could not wipe courier"
+$SEED --wipe cyrus user23 user24 >/dev/null 2>&1 || diag "could not wipe cyrus"
+
+# A Courier source where only children are subscribed: Real (a folder with mail) and Lone (no
+# folder at all) are not.
+imap courier user23 '
+for f in ("INBOX.Real", "INBOX.Real.Sub", "INBOX.Lone.Child", "INBOX.Plain"):
+    m.create(f)
+for f in ("INBOX.Real.Sub", "INBOX.Lone.Child", "INBOX.Plain"):
+    m.subscribe(f)
+m.append("INBOX.Real", None, None, b"From: a@example.org\r\nSubject: real\r\n\r\nbody\r\n")
+m.append("INBOX.Plain", None, None, b"From: a@example.org\r\nSubject: plain\r\n\r\nbody\r\n")'
+lsub=$(imap courier user23 'print(m.lsub("\"\"", "*")[1])')
+case $lsub in *'\\Noselect'*INBOX.Real\"*) ;; *) diag "Courier LSUB no longer flags unsubscribed parents: $lsub" ;; esac
+
+# 1. Courier -> Cyrus: only what is subscribed on Courier is subscribed on Cyrus.
+xsync courier user23 cyrus user23 >"$out" 2>&1 || { diag "sync courier user23 -> cyrus user23 failed"; sed 's/^/# /' "$out"; }
+got=$(subscribed cyrus user23 | tr '\n' ' ')
+if [ "$got" = "INBOX.Lone.Child INBOX.Plain INBOX.Real.Sub " ]; then
+	ok "Courier -> Cyrus: the parents Courier's LSUB flags \\Noselect are not subscribed on Cyrus"
+else
+	not_ok "Courier -> Cyrus: the parents Courier's LSUB flags \\Noselect are not subscribed on Cyrus (got: $got)"
+fi
+check "Courier -> Cyrus: every message and subscription equal" xcmp courier user23 cyrus user23
+
+# 2. A second pass over the unchanged Courier source skips every folder by STATUS, although
+#    Courier sends no [UIDNEXT] on SELECT.
+xsync courier user23 cyrus user23 >"$out" 2>&1
+n=$(sed -n 's/^  folders: *\([0-9]*\) .*/\1/p' "$out")
+# (INBOX.Lone exists only as the parent of Lone.Child: nothing to skip there.)
+if grep -q "folders: *$n (0 created, $((n - 1)) unchanged" "$out" && [ "${n:-0}" -gt 1 ]; then
+	ok "Courier source: a second pass finds all $((n - 1)) real folders unchanged by STATUS (no [UIDNEXT] on SELECT)"
+else
+	not_ok "Courier source: a second pass finds every folder unchanged by STATUS"; sed 's/^/# /' "$out"
+fi
+# ... and after a new message only that folder is examined again.
+imap courier user23 'm.append("INBOX.Plain", None, None, b"From: b@example.org\r\nSubject: new\r\n\r\nnew\r\n")'
+xsync courier user23 cyrus user23 >"$out" 2>&1
+if grep -q "unchanged" "$out" && grep -q ", 1 copied" "$out" && grep -q "folders: *$n (0 created, $((n - 2)) unchanged" "$out"; then
+	ok "Courier source: after one new message one folder is examined and 1 message copied"
+else
+	not_ok "Courier source: after one new message one folder is examined and 1 message copied"; sed 's/^/# /' "$out"
+fi
+
+# 3. Courier as the destination: Real.Sub is subscribed there, so LSUB flags INBOX.Real \Noselect;
+#    when the source subscribes Real too, imapfleet must still send SUBSCRIBE for it.
+xsync cyrus user23 courier user24 >"$out" 2>&1 || { diag "sync cyrus user23 -> courier user24 failed"; sed 's/^/# /' "$out"; }
+imap cyrus user23 'm.subscribe("INBOX.Real")'
+xsync cyrus user23 courier user24 >"$out" 2>&1 || { diag "second sync cyrus -> courier failed"; sed 's/^/# /' "$out"; }
+got=$(subscribed courier user24 | tr '\n' ' ')
+if [ "$got" = "INBOX.Lone.Child INBOX.Plain INBOX.Real INBOX.Real.Sub " ]; then
+	ok "Cyrus -> Courier: a folder Courier lists \\Noselect in LSUB still gets its subscription"
+else
+	not_ok "Cyrus -> Courier: a folder Courier lists \\Noselect in LSUB still gets its subscription (got: $got)"
+fi
+check "Cyrus -> Courier: every message and subscription equal" xcmp cyrus user23 courier user24
+
+# 4. Certificate verification fails: exit 5, like probe.
+xsync cyrus user23 cyrus user24 --cafile2 "$LAB_DIR/tls/selfsigned.pem" >"$out" 2>&1 </dev/null
+rc=$?
+[ "$rc" = 5 ] && ok "sync exits 5 when the destination's certificate does not verify" ||
+	{ not_ok "sync exits 5 when the destination's certificate does not verify (exit $rc)"; sed 's/^/# /' "$out"; }
+grep -qi "certificate\|verif" "$out" && ok "... and says it is the certificate" ||
+	{ not_ok "... and says it is the certificate"; sed 's/^/# /' "$out"; }
+
+# 5. STARTTLS against Cyrus's implicit-TLS port: a fast failure with the hint, exit 5.
+t0=$(date +%s)
+"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_CYRUS_IMAPS" --user1 user23 --tls1 \
+	--passfile1 "$LAB_SECRETS/cyrus/user23" --cafile1 "$LAB_CA" --host2 localhost \
+	--port2 "$LAB_CYRUS_IMAPS" --user2 user24 --passfile2 "$LAB_SECRETS/cyrus/user24" \
+	--cafile2 "$LAB_CA" --state "$STATE_URL" >"$out" 2>&1 </dev/null
+rc=$?
+secs=$(($(date +%s) - t0))
+[ "$rc" = 5 ] && ok "--tls against an implicit-TLS port exits 5" ||
+	{ not_ok "--tls against an implicit-TLS port exits 5 (exit $rc)"; sed 's/^/# /' "$out"; }
+grep -q "implicit-TLS" "$out" && grep -q -- "--ssl" "$out" && ok "... saying it is an implicit-TLS port and to use --ssl" ||
+	{ not_ok "... saying it is an implicit-TLS port and to use --ssl"; sed 's/^/# /' "$out"; }
+# The probe starts after 3 s of silence; the I/O timeout it replaces is 120 s.
+[ "$secs" -lt 60 ] && ok "... within $secs s, not after the 120 s I/O timeout" ||
+	not_ok "... within 60 s, not after the 120 s I/O timeout (took $secs s)"
+# The same port with --ssl works, and STARTTLS on the cleartext port still works.
+"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_CYRUS_IMAP" --user1 user23 --tls1 \
+	--passfile1 "$LAB_SECRETS/cyrus/user23" --cafile1 "$LAB_CA" --host2 localhost \
+	--port2 "$LAB_CYRUS_IMAPS" --user2 user24 --passfile2 "$LAB_SECRETS/cyrus/user24" \
+	--cafile2 "$LAB_CA" --justlogin >"$out" 2>&1 </dev/null &&
+	ok "STARTTLS on Cyrus's cleartext port still logs in" ||
+	{ not_ok "STARTTLS on Cyrus's cleartext port still logs in"; sed 's/^/# /' "$out"; }
+exit 0
