@@ -280,9 +280,23 @@ static int resolve_and_connect(struct io_stream *s, uint16_t port, struct fleet_
 	rc = getaddrinfo(s->host, portstr, &hints, &res);
 	if (rc != 0) {
 		const char *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
+		/* A name that does not exist will not exist in a minute either: fail at once instead of
+		 * retrying with backoff. A DNS server that does not answer (EAI_AGAIN ...) may later. */
+		int nohost = rc == EAI_NONAME
+#ifdef EAI_NODATA
+			     || rc == EAI_NODATA
+#endif
+#ifdef EAI_ADDRFAMILY
+			     || rc == EAI_ADDRFAMILY
+#endif
+		    ;
 
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "DNS",
-			      "could not resolve host name %s: %s", s->host, why);
+		if (nohost)
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "DNS_NOHOST",
+				      "cannot resolve host name %s: no such host (%s)", s->host, why);
+		else
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "DNS",
+				      "could not resolve host name %s: %s", s->host, why);
 		fleet_err_detail(err, "check the host name (%s side) and this machine's DNS settings",
 				 s->label ? s->label : "server");
 		return -1;

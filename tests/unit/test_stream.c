@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -368,6 +369,34 @@ static void connect_refused_is_transient_econnrefused_naming_host_port(void **st
 	snprintf(where, sizeof(where), "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
 	assert_contains(err.message, where);
 	assert_contains(err.message, "refused");
+}
+
+/* A name that does not exist fails at once (permanent), not retried with backoff; a resolver that
+ * cannot answer now stays transient. The resolver's own answer decides which one this must be. */
+static void unknown_host_name_is_permanent(void **state)
+{
+	struct addrinfo hints, *res = NULL;
+	struct io_endpoint ep = endpoint("no-such-host.invalid", 143, IO_TLS_PLAIN);
+	struct io_stream *s = (void *)1;
+	struct fleet_err err;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo("no-such-host.invalid", "143", &hints, &res);
+	if (rc == 0)
+		freeaddrinfo(res);
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+	assert_null(s);
+	assert_contains(err.message, "no-such-host.invalid");
+	if (rc == EAI_NONAME) {
+		assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+		assert_string_equal(err.code, "DNS_NOHOST");
+		assert_contains(err.message, "no such host");
+	} else {
+		assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
+		assert_string_equal(err.code, "DNS");
+	}
 }
 
 static void empty_host_is_permanent(void **state)
@@ -1156,6 +1185,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(connect_refused_is_transient_econnrefused_naming_host_port),
 	    cmocka_unit_test(empty_host_is_permanent),
+	    cmocka_unit_test(unknown_host_name_is_permanent),
 	    cmocka_unit_test(write_read_round_trip_counts_bytes),
 	    cmocka_unit_test(connect_tries_every_address_of_a_name),
 	    cmocka_unit_test(connect_over_ipv6_loopback_round_trips),
