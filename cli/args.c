@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "scheduler/accounts.h"
 
 static int side_index(const char *name, int side_count, char *base, size_t cap)
 {

@@ -1,16 +1,16 @@
 /* cli/cmd_preflight.c: `imapfleet preflight ACCOUNTS`: read-only go/no-go per account (the logic is
- * scheduler/preflight.c). */
+ * ops/preflight.c). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "scheduler/accounts.h"
-#include "scheduler/preflight.h"
+#include "ops/preflight.h"
 
 static void preflight_usage(FILE *out)
 {

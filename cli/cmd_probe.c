@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "scheduler/preflight.h"
+#include "ops/probe.h"
 
 static void probe_usage(FILE *out)
 {

@@ -4,7 +4,8 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
-#include "scheduler/report.h"
+#include "ops/report.h"
+#include "ops/store.h"
 
 #define REPORT_DEFAULT_DIR "imapfleet-report"
 

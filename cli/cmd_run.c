@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "scheduler/accounts.h"
 #include "scheduler/scheduler.h"
 
 static void run_usage(FILE *out, int worker)

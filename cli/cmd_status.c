@@ -4,7 +4,9 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
-#include "scheduler/report.h"
+#include "ops/report.h"
+#include "ops/status.h"
+#include "ops/store.h"
 
 static void status_usage(FILE *out)
 {

@@ -14,11 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accounts/accounts.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "scheduler/accounts.h"
 #include "scheduler/ledger_state.h"
 #include "state/cluster.h"
 #include "state/secret.h"

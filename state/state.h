@@ -431,7 +431,7 @@ struct state_throughput_point {
 int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_throughput_point **points,
 			    size_t *n, struct fleet_err *err);
 
-/* ---- reports: runs and time spent (state/report_extra.c) ----------------------------------- */
+/* ---- reports: runs and time spent (state/report.c) ----------------------------------- */
 
 /* One run for `status` and `report`. Strings valid during the callback only. */
 struct state_run_report {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
 #include "common/log.h"
-#include "scheduler/accounts.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

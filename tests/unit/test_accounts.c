@@ -1,4 +1,4 @@
-/* Unit tests for scheduler/accounts: both file forms, every kind of bad row, defaults, quoting,
+/* Unit tests for accounts/accounts: both file forms, every kind of bad row, defaults, quoting,
  * passfiles, secrets and the 10,000-row import. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,12 +12,12 @@
 
 #include <cmocka.h>
 
+#include "accounts/accounts.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "scheduler/accounts.h"
 
 #ifndef TEST_DATA_DIR
 #error "TEST_DATA_DIR must name tests/data"

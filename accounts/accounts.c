@@ -1,4 +1,4 @@
-/* scheduler/accounts.c: the accounts-file importer (see accounts.h and docs/accounts-file.md).
+/* accounts/accounts.c: the accounts-file importer (see accounts.h and docs/accounts-file.md).
  *
  * CSV goes through libcsv in strict mode, fed one physical line at a time: rows can only end at
  * the end of a chunk, so the line a row starts on and the line a quoted field opens on are known
@@ -7,7 +7,7 @@
  * on the line after the one the quote opened on, so one stray quote does not swallow the rows
  * after it. file.txt is split by hand: it has no quoting at all.
  */
-#include "scheduler/accounts.h"
+#include "accounts/accounts.h"
 
 #include <csv.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* scheduler/accounts.h: the accounts-file importer (CSV with a header row, or imapsync's file.txt).
+/* accounts/accounts.h: the accounts-file importer (CSV with a header row, or imapsync's file.txt).
  *
  * The administrator's list of account pairs comes in one of two forms, told apart automatically
  * (docs/accounts-file.md describes both for operators):
@@ -22,8 +22,8 @@
  * until accounts_free(). A loaded accounts_file is read-only, so any number of threads may read
  * it at once.
  */
-#ifndef IMAPFLEET_SCHEDULER_ACCOUNTS_H
-#define IMAPFLEET_SCHEDULER_ACCOUNTS_H
+#ifndef IMAPFLEET_ACCOUNTS_ACCOUNTS_H
+#define IMAPFLEET_ACCOUNTS_ACCOUNTS_H
 
 #include <stddef.h>
 

@@ -1,0 +1,360 @@
+/* ops/render.c: the operator tools' output writer and escapers (see render.h). */
+#include "ops/render.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops/report.h"
+
+/* ---- the output writer ---------------------------------------------------------------------- */
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+void rw_init(struct rw *w, FILE *f)
+{
+	w->f = f;
+	fleet_buf_init(&w->b, RW_MAX);
+	w->failed = 0;
+}
+
+void rw_flush(struct rw *w)
+{
+	if (w->b.len && !w->failed && fwrite(w->b.data, 1, w->b.len, w->f) != w->b.len)
+		w->failed = 1;
+	fleet_buf_reset(&w->b);
+}
+
+void rw_put(struct rw *w, const char *s, size_t n)
+{
+	if (w->b.len + n > RW_FLUSH_AT)
+		rw_flush(w);
+	if (n > RW_FLUSH_AT) {
+		if (!w->failed && fwrite(s, 1, n, w->f) != n)
+			w->failed = 1;
+		return;
+	}
+	if (fleet_buf_append(&w->b, s, n) < 0)
+		w->failed = 1;
+}
+
+void rw_puts(struct rw *w, const char *s)
+{
+	rw_put(w, s, strlen(s));
+}
+
+void rw_printf(struct rw *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->b.len > RW_FLUSH_AT)
+		rw_flush(w);
+	va_start(ap, fmt);
+	if (fleet_buf_vappendf(&w->b, fmt, ap) < 0)
+		w->failed = 1;
+	va_end(ap);
+}
+
+int rw_finish(struct rw *w, const char *what, struct fleet_err *err)
+{
+	int failed;
+
+	rw_flush(w);
+	fleet_buf_release(&w->b);
+	failed = w->failed || fflush(w->f) != 0 || ferror(w->f);
+	if (failed)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+				     "could not write %s: %s", what, strerror(errno ? errno : EIO));
+	return 0;
+}
+
+/* Length (1..4) of the well-formed UTF-8 sequence at s and its code point, 0 when ill-formed
+ * (overlong forms, surrogates and values above U+10FFFF included). s is NUL-terminated, so looking
+ * at continuation bytes stops at the terminator. */
+static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
+{
+	unsigned char c = s[0];
+	uint32_t v;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		if ((s[1] & 0xc0) != 0x80)
+			return 0;
+		*cp = ((uint32_t)(c & 0x1f) << 6) | (s[1] & 0x3f);
+		return 2;
+	}
+	if (c >= 0xe0 && c <= 0xef) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		v = ((uint32_t)(c & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+		if (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))
+			return 0;
+		*cp = v;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+			return 0;
+		v = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
+		    ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+		if (v < 0x10000 || v > 0x10ffff)
+			return 0;
+		*cp = v;
+		return 4;
+	}
+	return 0;
+}
+
+/* C0 and C1 controls and DEL (tab and line feed are the caller's choice). */
+static int is_control(uint32_t cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
+}
+
+/* Text for an HTML element or a quoted attribute. */
+void rw_html(struct rw *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_seq(p, &cp);
+
+		if (n == 0) {
+			rw_puts(w, REPLACEMENT);
+			p++;
+			continue;
+		}
+		switch (cp) {
+		case '&': rw_puts(w, "&amp;"); break;
+		case '<': rw_puts(w, "&lt;"); break;
+		case '>': rw_puts(w, "&gt;"); break;
+		case '"': rw_puts(w, "&quot;"); break;
+		case '\'': rw_puts(w, "&#39;"); break;
+		default:
+			if (is_control(cp) && cp != '\t' && cp != '\n')
+				rw_puts(w, REPLACEMENT);
+			else
+				rw_put(w, (const char *)p, n);
+		}
+		p += n;
+	}
+}
+
+/* A JSON string, quotes included. Also safe inside HTML: < > & are escaped, and U+2028/2029 too. */
+void rw_json(struct rw *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	rw_put(w, "\"", 1);
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_seq(p, &cp);
+
+		if (n == 0) {
+			rw_puts(w, "\\ufffd");
+			p++;
+			continue;
+		}
+		switch (cp) {
+		case '"': rw_puts(w, "\\\""); break;
+		case '\\': rw_puts(w, "\\\\"); break;
+		case '\n': rw_puts(w, "\\n"); break;
+		case '\r': rw_puts(w, "\\r"); break;
+		case '\t': rw_puts(w, "\\t"); break;
+		case '<': rw_puts(w, "\\u003c"); break;
+		case '>': rw_puts(w, "\\u003e"); break;
+		case '&': rw_puts(w, "\\u0026"); break;
+		default:
+			if (is_control(cp) || cp == 0x2028 || cp == 0x2029)
+				rw_printf(w, "\\u%04x", (unsigned)cp);
+			else
+				rw_put(w, (const char *)p, n);
+		}
+		p += n;
+	}
+	rw_put(w, "\"", 1);
+}
+
+/* null for an empty string, else the JSON string. */
+void rw_json_opt(struct rw *w, const char *s)
+{
+	if (s && s[0])
+		rw_json(w, s);
+	else
+		rw_puts(w, "null");
+}
+
+/* A CSV text field, always quoted (RFC 4180). A field that a spreadsheet would read as a formula
+ * (= + - @ or a tab or CR first) gets a leading apostrophe (OWASP's advice on CSV injection). */
+void rw_csv(struct rw *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	rw_put(w, "\"", 1);
+	if (strchr("=+-@\t\r", *p) && *p)
+		rw_put(w, "'", 1);
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_seq(p, &cp);
+
+		if (n == 0) {
+			rw_puts(w, REPLACEMENT);
+			p++;
+			continue;
+		}
+		if (cp == '"')
+			rw_puts(w, "\"\"");
+		else if (is_control(cp) && cp != '\t' && cp != '\n' && cp != '\r')
+			rw_puts(w, REPLACEMENT);
+		else
+			rw_put(w, (const char *)p, n);
+		p += n;
+	}
+	rw_put(w, "\"", 1);
+}
+
+/* Terminal text: controls (escape sequences) and ill-formed bytes become '?'. Returns the number of
+ * code points written (the width used for padding). */
+size_t rw_term(struct rw *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t cols = 0;
+
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_seq(p, &cp);
+
+		if (n == 0 || is_control(cp)) {
+			rw_put(w, "?", 1);
+			p += n ? n : 1;
+		} else {
+			rw_put(w, (const char *)p, n);
+			p += n;
+		}
+		cols++;
+	}
+	return cols;
+}
+
+void rw_pad(struct rw *w, size_t used, size_t width)
+{
+	while (used++ < width)
+		rw_put(w, " ", 1);
+}
+
+/* ---- formatting helpers --------------------------------------------------------------------- */
+
+/* ms since the epoch in UTC: "2024-05-01T12:00:00Z" (iso 1), "2024-05-01 12:00:00" (0) or
+ * "05-01 12:00:00" (2); "" for 0. */
+const char *fmt_time(char buf[TBUF], int64_t ms, int iso)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (ms <= 0 || !gmtime_r(&t, &tm))
+		return buf;
+	strftime(buf, TBUF,
+		 iso == 1   ? "%Y-%m-%dT%H:%M:%SZ"
+		 : iso == 2 ? "%m-%d %H:%M:%S"
+			    : "%Y-%m-%d %H:%M:%S",
+		 &tm);
+	return buf;
+}
+
+/* For a table cell: "20:54:53" on the day of the report, "11-23 20:54" before (UTC). */
+const char *fmt_updated(char buf[TBUF], int64_t ms, int64_t now_ms)
+{
+	time_t t = (time_t)(ms / 1000), n = (time_t)(now_ms / 1000);
+	struct tm tm, tn;
+
+	buf[0] = '\0';
+	if (ms <= 0 || !gmtime_r(&t, &tm) || !gmtime_r(&n, &tn))
+		return buf;
+	if (tm.tm_year == tn.tm_year && tm.tm_yday == tn.tm_yday)
+		strftime(buf, TBUF, "%H:%M:%S", &tm);
+	else
+		strftime(buf, TBUF, tm.tm_year == tn.tm_year ? "%m-%d %H:%M" : "%Y-%m-%d", &tm);
+	return buf;
+}
+
+const char *fmt_clock(char buf[TBUF], int64_t ms, int with_date)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (gmtime_r(&t, &tm))
+		strftime(buf, TBUF, with_date ? "%m-%d %H:%M" : "%H:%M", &tm);
+	return buf;
+}
+
+/* Sizes in binary units, as `run` prints them ("30.0 MB" = 30 * 1048576 bytes). */
+const char *fmt_bytes(char buf[TBUF], int64_t n)
+{
+	double v = (double)n;
+
+	if (n < 1024)
+		snprintf(buf, TBUF, "%lld B", (long long)n);
+	else if (n < 1024 * 1024)
+		snprintf(buf, TBUF, "%.1f KB", v / 1024.0);
+	else if (n < 1024LL * 1024 * 1024)
+		snprintf(buf, TBUF, "%.1f MB", v / 1048576.0);
+	else
+		snprintf(buf, TBUF, "%.2f GB", v / 1073741824.0);
+	return buf;
+}
+
+const char *fmt_duration(char buf[TBUF], int64_t ms)
+{
+	int64_t s = ms / 1000;
+
+	if (ms <= 0)
+		snprintf(buf, TBUF, "-");
+	else if (ms < 60000)
+		snprintf(buf, TBUF, "%.1f s", (double)ms / 1000.0);
+	else if (s < 3600)
+		snprintf(buf, TBUF, "%lldm %02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(buf, TBUF, "%lldh %02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	return buf;
+}
+
+/* 1234567 -> "1,234,567" (display only: data-v attributes and files keep plain numbers). */
+const char *fmt_count(char buf[TBUF], int64_t n)
+{
+	char digits[TBUF];
+	int len = snprintf(digits, sizeof(digits), "%lld", (long long)(n < 0 ? -n : n));
+	size_t o = 0;
+
+	if (n < 0)
+		buf[o++] = '-';
+	for (int i = 0; i < len; i++) {
+		if (i > 0 && (len - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+const char *msg_state_name(enum state_msg_state s)
+{
+	return s == STATE_MSG_SKIPPED ? "skipped" : s == STATE_MSG_COPIED ? "copied" : "failed";
+}
+
+void json_time(struct rw *w, int64_t ms)
+{
+	char t[TBUF];
+
+	if (ms > 0)
+		rw_printf(w, "\"%s\"", fmt_time(t, ms, 1));
+	else
+		rw_puts(w, "null");
+}

@@ -1,0 +1,52 @@
+/* ops/render.h: the output writer and the escapers that status, report and retry print through,
+ * and their formatting helpers. Private to ops/.
+ *
+ * struct rw buffers output and remembers the first write error, checked once by rw_finish. Every
+ * string that comes from the database goes through one of the escapers: HTML text, a JSON string,
+ * a CSV cell (with the spreadsheet-formula guard) or terminal text; invalid UTF-8 becomes U+FFFD
+ * (or '?' on a terminal). The fmt_* helpers write into a caller's char[TBUF] and return it.
+ */
+#ifndef IMAPFLEET_OPS_RENDER_H
+#define IMAPFLEET_OPS_RENDER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "state/state.h"
+
+#define RW_FLUSH_AT (64 * 1024)
+#define RW_MAX	    (4 * RW_FLUSH_AT)
+
+/* Buffers output and remembers the first write error (checked once at the end). */
+struct rw {
+	FILE *f;
+	struct fleet_buf b;
+	int failed;
+};
+
+#define TBUF 40
+
+void rw_init(struct rw *w, FILE *f);
+void rw_flush(struct rw *w);
+void rw_put(struct rw *w, const char *s, size_t n);
+void rw_puts(struct rw *w, const char *s);
+void rw_printf(struct rw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int rw_finish(struct rw *w, const char *what, struct fleet_err *err);
+void rw_html(struct rw *w, const char *s);
+void rw_json(struct rw *w, const char *s);
+void rw_json_opt(struct rw *w, const char *s);
+void rw_csv(struct rw *w, const char *s);
+size_t rw_term(struct rw *w, const char *s);
+void rw_pad(struct rw *w, size_t used, size_t width);
+const char *fmt_time(char buf[TBUF], int64_t ms, int iso);
+const char *fmt_updated(char buf[TBUF], int64_t ms, int64_t now_ms);
+const char *fmt_clock(char buf[TBUF], int64_t ms, int with_date);
+const char *fmt_bytes(char buf[TBUF], int64_t n);
+const char *fmt_duration(char buf[TBUF], int64_t ms);
+const char *fmt_count(char buf[TBUF], int64_t n);
+const char *msg_state_name(enum state_msg_state s);
+void json_time(struct rw *w, int64_t ms);
+
+#endif

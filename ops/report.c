@@ -1,0 +1,646 @@
+/* ops/report.c: `report`: loading a run into memory, and writing the files of the chosen formats
+ * (the formats themselves are in report_csv.c, report_json.c and report_html.c).
+ *
+ * Every string that comes from the database goes through an escaper (ops/render.h); the renderers
+ * print numbers and fixed text only otherwise.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "ops/render.h"
+#include "ops/report.h"
+#include "ops/report_private.h"
+
+/* ---- runs ------------------------------------------------------------------------------------- */
+
+static int run_list_cb(const struct state_run_report *row, void *ctx)
+{
+	struct run_list *l = ctx;
+	struct run_info *ri;
+
+	l->v = xgrow(l->v, sizeof(*l->v), l->n + 1, &l->alloc);
+	ri = &l->v[l->n++];
+	memset(ri, 0, sizeof(*ri));
+	ri->id = row->run_id;
+	ri->name = xstrdup(row->name);
+	ri->state = xstrdup(row->state);
+	ri->created_ms = row->created_at_ms;
+	ri->updated_ms = row->updated_at_ms;
+	return 0;
+}
+
+void run_list_release(struct run_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		xfree(&l->v[i].name);
+		xfree(&l->v[i].state);
+	}
+	xfree(&l->v);
+	l->n = l->alloc = 0;
+}
+
+/* Runs (all or one) with their counts. */
+int run_list_load(struct state_conn *sc, int64_t run_id, struct run_list *l, struct fleet_err *err)
+{
+	memset(l, 0, sizeof(*l));
+	if (state_report_runs(sc, run_id, run_list_cb, l, err) < 0)
+		return -1;
+	for (size_t i = 0; i < l->n; i++)
+		if (state_report_run_counts(sc, l->v[i].id, &l->v[i].counts, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Where a run stands, from its accounts (the run row stays "active" until it is cancelled). */
+const char *run_progress(const char *run_state, const struct state_run_counts *c)
+{
+	long total = 0;
+
+	for (int s = 0; s < STATE_JOB_NSTATES; s++)
+		total += c->jobs[s];
+	if (strcmp(run_state, "cancelled") == 0)
+		return "cancelled";
+	if (total == 0)
+		return "no accounts";
+	if (c->jobs[STATE_JOB_QUEUED] + c->jobs[STATE_JOB_RUNNING] > 0)
+		return "in progress";
+	return c->jobs[STATE_JOB_FAILED] || c->jobs[STATE_JOB_PARTIAL] ? "finished with failures" : "finished";
+}
+
+long counts_total(const struct state_run_counts *c)
+{
+	long t = 0;
+
+	for (int s = 0; s < STATE_JOB_NSTATES; s++)
+		t += c->jobs[s];
+	return t;
+}
+
+int report_pick_run(struct state_conn *sc, int64_t run_id, int64_t *out, struct fleet_err *err)
+{
+	struct run_list l;
+	int found;
+
+	if (run_id <= 0)
+		return state_report_default_run(sc, out, err);
+	memset(&l, 0, sizeof(l));
+	if (state_report_runs(sc, run_id, run_list_cb, &l, err) < 0) {
+		run_list_release(&l);
+		return -1;
+	}
+	found = l.n == 1;
+	if (found)
+		*out = run_id;
+	run_list_release(&l);
+	return found;
+}
+
+/* ---- loading a run ---------------------------------------------------------------------------- */
+
+static int load_job_cb(const struct state_job_report *j, void *ctx)
+{
+	struct report *r = ctx;
+	struct report_acct *a;
+
+	r->accts = xgrow(r->accts, sizeof(*r->accts), r->naccts + 1, &r->accts_alloc);
+	a = &r->accts[r->naccts++];
+	memset(a, 0, sizeof(*a));
+	a->id = j->job_id;
+	a->host1 = xstrdup(j->host1);
+	a->user1 = xstrdup(j->user1);
+	a->host2 = xstrdup(j->host2);
+	a->user2 = xstrdup(j->user2);
+	a->port1 = j->port1;
+	a->port2 = j->port2;
+	a->state = j->state;
+	a->attempts = j->attempts;
+	a->max_attempts = j->max_attempts;
+	a->folders = j->folders;
+	a->msgs_copied = j->msgs_copied;
+	a->bytes_copied = j->bytes_copied;
+	a->msgs_skipped = j->msgs_skipped;
+	a->msgs_failed = j->msgs_failed;
+	a->err_class = xstrdup(j->last_error_class);
+	a->err_code = xstrdup(j->last_error_code);
+	a->err_text = xstrdup(j->last_error_text);
+	a->started_ms = j->started_at_ms;
+	a->finished_ms = j->finished_at_ms;
+	a->updated_ms = j->updated_at_ms;
+	return 0;
+}
+
+static int cmp_acct_id(const void *key, const void *elem)
+{
+	int64_t k = *(const int64_t *)key, id = ((const struct report_acct *)elem)->id;
+
+	return k < id ? -1 : k > id;
+}
+
+struct report_acct *find_acct(const struct report *r, int64_t id)
+{
+	return bsearch(&id, r->accts, r->naccts, sizeof(*r->accts), cmp_acct_id);
+}
+
+static int load_time_cb(const struct state_job_time *t, void *ctx)
+{
+	struct report *r = ctx;
+	struct report_acct *a = find_acct(r, t->job_id);
+
+	if (a) {
+		a->busy_ms = t->busy_ms;
+		a->attempts_total = t->attempts_total;
+	}
+	return 0;
+}
+
+/* "message of 107745 bytes is larger than --maxsize 102400" -> "message of N bytes is larger than
+ * --maxsize N": a number standing alone (not inside a word like IMAP4rev1) is replaced, so that
+ * reasons that differ only by a size, a UID or a count fall into one group. */
+static char *reason_group(const char *reason)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(SIZE_MAX / 2);
+	const char *p = reason;
+	char *out;
+
+	while (*p) {
+		size_t n = strspn(p, "0123456789");
+		int alone =
+		    n > 0 && (p == reason || !isalpha((unsigned char)p[-1])) && !isalpha((unsigned char)p[n]);
+
+		if (alone) {
+			fleet_buf_append(&b, "N", 1);
+			p += n;
+		} else {
+			size_t k = n ? n : 1;
+
+			fleet_buf_append(&b, p, k);
+			p += k;
+		}
+	}
+	out = fleet_buf_detach(&b, NULL);
+	return out ? out : xstrdup("");
+}
+
+static int load_msg_cb(const struct state_failed_msg *m, void *ctx)
+{
+	struct report *r = ctx;
+	struct report_msg *x;
+
+	r->msgs = xgrow(r->msgs, sizeof(*r->msgs), r->nmsgs + 1, &r->msgs_alloc);
+	x = &r->msgs[r->nmsgs++];
+	memset(x, 0, sizeof(*x));
+	x->job_id = m->job_id;
+	x->reason = xstrdup(m->error[0] ? m->error : "no reason recorded");
+	x->group = reason_group(x->reason);
+	x->folder = xstrdup(m->src_folder);
+	x->uidvalidity = m->src_uidvalidity;
+	x->uid = m->src_uid;
+	x->size = m->size;
+	x->state = m->state;
+	return 0;
+}
+
+static int cmp_msg(const void *a, const void *b)
+{
+	const struct report_msg *x = a, *y = b;
+	int c;
+
+	if (x->job_id != y->job_id)
+		return x->job_id < y->job_id ? -1 : 1;
+	if (x->state != y->state)
+		return x->state < y->state ? -1 : 1;
+	if ((c = strcmp(x->group, y->group)) != 0)
+		return c;
+	if ((c = strcmp(x->folder, y->folder)) != 0)
+		return c;
+	if (x->uidvalidity != y->uidvalidity)
+		return x->uidvalidity < y->uidvalidity ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static size_t cause_new(struct report *r)
+{
+	r->causes = xgrow(r->causes, sizeof(*r->causes), r->ncauses + 1, &r->causes_alloc);
+	memset(&r->causes[r->ncauses], 0, sizeof(r->causes[0]));
+	return r->ncauses++;
+}
+
+static void cause_add_acct(struct report_cause *c, size_t ai)
+{
+	/* Callers add an account's entries together, so checking the last one is enough. */
+	if (c->naccts && c->accts[c->naccts - 1] == ai)
+		return;
+	c->accts = xgrow(c->accts, sizeof(*c->accts), c->naccts + 1, &c->accts_alloc);
+	c->accts[c->naccts++] = ai;
+}
+
+/* qsort has no context argument: the comparators below read the report being grouped from here
+ * (single-threaded use; see report.h). */
+static const struct report *group_r;
+
+/* Accounts by (class, code, and the text when there is no code). */
+static int cmp_acct_error(const void *pa, const void *pb)
+{
+	const struct report_acct *x = &group_r->accts[*(const size_t *)pa],
+				 *y = &group_r->accts[*(const size_t *)pb];
+	int c;
+
+	if ((c = strcmp(x->err_class, y->err_class)) != 0 || (c = strcmp(x->err_code, y->err_code)) != 0)
+		return c;
+	if (!x->err_code[0] && (c = strcmp(x->err_text, y->err_text)) != 0)
+		return c;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Messages by (state, reason), then in account order. */
+static int cmp_msg_reason(const void *pa, const void *pb)
+{
+	size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
+	const struct report_msg *x = &group_r->msgs[ia], *y = &group_r->msgs[ib];
+	int c;
+
+	if (x->state != y->state)
+		return x->state < y->state ? -1 : 1;
+	if ((c = strcmp(x->group, y->group)) != 0)
+		return c;
+	return ia < ib ? -1 : ia > ib;
+}
+
+struct cause_rank {
+	size_t old;
+	const struct report_cause *c;
+};
+
+static int cmp_cause_rank(const void *pa, const void *pb)
+{
+	const struct report_cause *x = ((const struct cause_rank *)pa)->c,
+				  *y = ((const struct cause_rank *)pb)->c;
+
+	if (x->account_level != y->account_level)
+		return x->account_level ? -1 : 1;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->text, y->text);
+}
+
+/* Groups the accounts' last errors and the messages' reasons (see struct report_cause), by sorting:
+ * O(n log n) whatever the number of distinct reasons. Causes end most frequent first. */
+static void build_causes(struct report *r)
+{
+	size_t n = 0, *idx = xcalloc(r->naccts + r->nmsgs + 1, sizeof(*idx));
+	struct cause_rank *rank;
+	struct report_cause *sorted;
+	size_t *remap;
+
+	group_r = r;
+	for (size_t i = 0; i < r->naccts; i++)
+		if (r->accts[i].err_class[0] || r->accts[i].err_text[0])
+			idx[n++] = i;
+	qsort(idx, n, sizeof(*idx), cmp_acct_error);
+	for (size_t i = 0; i < n; i++) {
+		const struct report_acct *a = &r->accts[idx[i]];
+		const struct report_acct *p = i ? &r->accts[idx[i - 1]] : NULL;
+		size_t c;
+
+		if (!p || strcmp(p->err_class, a->err_class) || strcmp(p->err_code, a->err_code) ||
+		    (!a->err_code[0] && strcmp(p->err_text, a->err_text))) {
+			c = cause_new(r);
+			r->causes[c].account_level = 1;
+			r->causes[c].cls = xstrdup(a->err_class);
+			r->causes[c].code = xstrdup(a->err_code);
+			r->causes[c].text = xstrdup(a->err_text);
+		}
+		c = r->ncauses - 1;
+		r->causes[c].count++;
+		cause_add_acct(&r->causes[c], idx[i]);
+	}
+	for (size_t i = 0; i < r->nmsgs; i++)
+		idx[i] = i;
+	qsort(idx, r->nmsgs, sizeof(*idx), cmp_msg_reason);
+	for (size_t i = 0; i < r->nmsgs; i++) {
+		struct report_msg *m = &r->msgs[idx[i]];
+		const struct report_msg *p = i ? &r->msgs[idx[i - 1]] : NULL;
+		struct report_acct *a = find_acct(r, m->job_id);
+		size_t c;
+
+		if (!p || p->state != m->state || strcmp(p->group, m->group)) {
+			c = cause_new(r);
+			r->causes[c].mstate = m->state;
+			r->causes[c].cls = xstrdup("");
+			r->causes[c].code = xstrdup("");
+			r->causes[c].text = xstrdup(m->group);
+		}
+		c = r->ncauses - 1;
+		r->causes[c].count++;
+		r->causes[c].bytes += (int64_t)m->size;
+		r->causes[c].msgs = xgrow(r->causes[c].msgs, sizeof(size_t), r->causes[c].nmsgs + 1,
+					  &r->causes[c].msgs_alloc);
+		r->causes[c].msgs[r->causes[c].nmsgs++] = idx[i];
+		if (a)
+			cause_add_acct(&r->causes[c], (size_t)(a - r->accts));
+		m->cause = c;
+	}
+	xfree(&idx);
+	group_r = NULL;
+
+	rank = xcalloc(r->ncauses + 1, sizeof(*rank));
+	for (size_t c = 0; c < r->ncauses; c++) {
+		rank[c].old = c;
+		rank[c].c = &r->causes[c];
+	}
+	qsort(rank, r->ncauses, sizeof(*rank), cmp_cause_rank);
+	sorted = xcalloc(r->ncauses + 1, sizeof(*sorted));
+	remap = xcalloc(r->ncauses + 1, sizeof(*remap));
+	for (size_t k = 0; k < r->ncauses; k++) {
+		sorted[k] = r->causes[rank[k].old];
+		remap[rank[k].old] = k;
+	}
+	for (size_t i = 0; i < r->nmsgs; i++)
+		r->msgs[i].cause = remap[r->msgs[i].cause];
+	xfree(&r->causes);
+	r->causes = sorted;
+	r->causes_alloc = r->ncauses + 1;
+	xfree(&rank);
+	xfree(&remap);
+}
+
+int report_load(struct state_conn *sc, int64_t run_id, struct report **out, struct fleet_err *err)
+{
+	struct report *r = xcalloc(1, sizeof(*r));
+	struct run_list l;
+	int busy = 0;
+
+	*out = NULL;
+	r->run_id = run_id;
+	r->generated_ms = (int64_t)fleet_wall_ms();
+	if (run_list_load(sc, run_id, &l, err) < 0)
+		goto fail_list;
+	if (l.n != 1) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+			      "no run %lld in the state store", (long long)run_id);
+		goto fail_list;
+	}
+	r->run_name = l.v[0].name;
+	r->run_state = l.v[0].state;
+	l.v[0].name = l.v[0].state = NULL;
+	r->run_created_ms = l.v[0].created_ms;
+	r->counts = l.v[0].counts;
+	r->total = counts_total(&r->counts);
+	run_list_release(&l);
+
+	if (state_report_jobs(sc, run_id, load_job_cb, r, err) < 0 ||
+	    state_report_job_times(sc, run_id, load_time_cb, r, err) < 0 ||
+	    state_report_failed_messages(sc, run_id, STATE_MSG_MASK_FAILED | STATE_MSG_MASK_SKIPPED, 0,
+					 load_msg_cb, r, err) < 0 ||
+	    state_report_throughput(sc, run_id, &r->tp, &r->ntp, err) < 0)
+		goto fail;
+	if (r->nmsgs)
+		qsort(r->msgs, r->nmsgs, sizeof(*r->msgs), cmp_msg);
+	for (size_t i = 0; i < r->nmsgs; i++) {
+		struct report_acct *a = find_acct(r, r->msgs[i].job_id);
+
+		if (!a)
+			continue;
+		if (a->msg_count == 0)
+			a->msg_first = i;
+		a->msg_count++;
+		if (r->msgs[i].state == STATE_MSG_SKIPPED)
+			a->bytes_skipped += (int64_t)r->msgs[i].size;
+		else
+			a->bytes_failed += (int64_t)r->msgs[i].size;
+	}
+	for (size_t i = 0; i < r->naccts; i++) {
+		const struct report_acct *a = &r->accts[i];
+
+		r->bytes_skipped += a->bytes_skipped;
+		r->bytes_failed += a->bytes_failed;
+		r->busy_ms += a->busy_ms;
+		if (a->started_ms > 0 && (r->first_start_ms == 0 || a->started_ms < r->first_start_ms))
+			r->first_start_ms = a->started_ms;
+		if (a->finished_ms > r->last_finish_ms)
+			r->last_finish_ms = a->finished_ms;
+		if (a->updated_ms > r->last_update_ms)
+			r->last_update_ms = a->updated_ms;
+		if (a->state == STATE_JOB_QUEUED || a->state == STATE_JOB_RUNNING)
+			busy = 1;
+	}
+	if (busy)
+		r->last_finish_ms = 0; /* not finished: elapsed time runs until now */
+	build_causes(r);
+	*out = r;
+	return 0;
+fail_list:
+	run_list_release(&l);
+fail:
+	report_free(&r);
+	return -1;
+}
+
+void report_free(struct report **rp)
+{
+	struct report *r = *rp;
+
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->naccts; i++) {
+		struct report_acct *a = &r->accts[i];
+
+		xfree(&a->host1);
+		xfree(&a->user1);
+		xfree(&a->host2);
+		xfree(&a->user2);
+		xfree(&a->err_class);
+		xfree(&a->err_code);
+		xfree(&a->err_text);
+	}
+	for (size_t i = 0; i < r->nmsgs; i++) {
+		xfree(&r->msgs[i].reason);
+		xfree(&r->msgs[i].group);
+		xfree(&r->msgs[i].folder);
+	}
+	for (size_t i = 0; i < r->ncauses; i++) {
+		xfree(&r->causes[i].cls);
+		xfree(&r->causes[i].code);
+		xfree(&r->causes[i].text);
+		xfree(&r->causes[i].accts);
+		xfree(&r->causes[i].msgs);
+	}
+	xfree(&r->accts);
+	xfree(&r->msgs);
+	xfree(&r->causes);
+	xfree(&r->tp);
+	xfree(&r->run_name);
+	xfree(&r->run_state);
+	xfree(rp);
+}
+
+/* Elapsed wall time of the run: first start to last finish, or to now while it goes on. */
+int64_t run_elapsed_ms(const struct report *r)
+{
+	int64_t end = r->last_finish_ms ? r->last_finish_ms : r->generated_ms;
+
+	return r->first_start_ms > 0 && end > r->first_start_ms ? end - r->first_start_ms : 0;
+}
+
+int64_t acct_duration_ms(const struct report_acct *a)
+{
+	return a->busy_ms;
+}
+
+void report_print_summary(const struct report *r, FILE *out)
+{
+	char b1[TBUF], b2[TBUF];
+
+	fprintf(out,
+		"run %lld: %ld accounts: %ld done, %ld partial, %ld failed, %ld running, %ld queued, %ld cancelled; "
+		"%lld messages copied (%s), %lld skipped, %lld failed; elapsed %s\n",
+		(long long)r->run_id, r->total, r->counts.jobs[STATE_JOB_DONE], r->counts.jobs[STATE_JOB_PARTIAL],
+		r->counts.jobs[STATE_JOB_FAILED], r->counts.jobs[STATE_JOB_RUNNING],
+		r->counts.jobs[STATE_JOB_QUEUED], r->counts.jobs[STATE_JOB_CANCELLED],
+		(long long)r->counts.msgs_copied, fmt_bytes(b1, r->counts.bytes_copied),
+		(long long)r->counts.msgs_skipped, (long long)r->counts.msgs_failed,
+		fmt_duration(b2, run_elapsed_ms(r)));
+}
+
+const char *progress_label(const struct report *r)
+{
+	return run_progress(r->run_state, &r->counts);
+}
+
+const char *progress_css(const struct report *r)
+{
+	const char *l = progress_label(r);
+
+	return !strcmp(l, "in progress")	      ? "s-running"
+	       : !strcmp(l, "finished")		      ? "s-done"
+	       : !strcmp(l, "finished with failures") ? "s-failed"
+						      : "s-queued";
+}
+
+/* ---- files -------------------------------------------------------------------------------------- */
+
+static int mkdirs(const char *dir, struct fleet_err *err)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+				     "cannot use '%s' as the report directory", dir);
+	memcpy(tmp, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+					     "could not create directory %s: %s", tmp, strerror(errno));
+		if (i < n)
+			tmp[i] = '/';
+	}
+	return 0;
+}
+
+typedef int (*report_writer)(const struct report *r, FILE *out, struct fleet_err *err);
+
+static int write_one(const struct report *r, const char *dir, const char *name, report_writer fn,
+		     void (*written)(const char *path, void *ctx), void *ctx, struct fleet_err *err)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	char *tmp = xasprintf("%s/.%s.tmp.%ld", dir, name, (long)getpid());
+	int fd, rc = -1;
+	FILE *f;
+
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (fd < 0) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+			      "could not create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+			      "could not write %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	errno = 0;
+	if (fn(r, f, err) < 0) {
+		fclose(f);
+		unlink(tmp);
+		fleet_err_prefix(err, "%s", path);
+		goto out;
+	}
+	if (fclose(f) != 0) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+			      "could not write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+			      "could not rename %s to %s: %s", tmp, path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (written)
+		written(path, ctx);
+	rc = 0;
+out:
+	xfree(&path);
+	xfree(&tmp);
+	return rc;
+}
+
+int report_write_dir(const struct report *r, const char *dir, unsigned formats,
+		     void (*written)(const char *path, void *ctx), void *ctx, struct fleet_err *err)
+{
+	if (mkdirs(dir, err) < 0)
+		return -1;
+	if ((formats & REPORT_CSV) &&
+	    (write_one(r, dir, "accounts.csv", report_write_accounts_csv, written, ctx, err) < 0 ||
+	     write_one(r, dir, "failures.csv", report_write_failures_csv, written, ctx, err) < 0))
+		return -1;
+	if ((formats & REPORT_JSON) &&
+	    write_one(r, dir, "accounts.json", report_write_json, written, ctx, err) < 0)
+		return -1;
+	if ((formats & REPORT_HTML) &&
+	    write_one(r, dir, "report.html", report_write_html, written, ctx, err) < 0)
+		return -1;
+	return 0;
+}
+
+int report_formats_parse(const char *s, unsigned *formats)
+{
+	const char *p = s;
+
+	*formats = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 3 && !strncmp(p, "csv", 3))
+			*formats |= REPORT_CSV;
+		else if (n == 4 && !strncmp(p, "json", 4))
+			*formats |= REPORT_JSON;
+		else if (n == 4 && !strncmp(p, "html", 4))
+			*formats |= REPORT_HTML;
+		else if (n == 3 && !strncmp(p, "all", 3))
+			*formats |= REPORT_ALL;
+		else
+			return -1;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return *formats ? 0 : -1;
+}

@@ -1,0 +1,68 @@
+/* ops/report.h: `imapfleet report`: a run loaded from the state store and written as
+ * accounts.csv, failures.csv, accounts.json and one self-contained report.html. The cli command only
+ * parses arguments and calls these; status, retry and the store are in status.h, retry.h, store.h.
+ *
+ * Everything here reads the database and may run while a run is going, from any host. Every string
+ * that comes from the database (user names, host names, folder names, server error texts) is
+ * untrusted: it is escaped for its output (HTML, JSON, CSV, terminal), invalid UTF-8 is replaced
+ * by U+FFFD, and nothing is ever evaluated. Passwords are not in the database, so they cannot
+ * appear in any output.
+ *
+ * Errors: functions return < 0 and fill err. Database errors keep the class and code of the state
+ * layer (an unreachable store: FLEET_ERR_TRANSIENT, code STATE_ERR_CONNECTION); output errors are
+ * FLEET_ERR_PERMANENT with code REPORT_ERR_IO. Not thread-safe (one thread per store and report).
+ */
+#ifndef IMAPFLEET_OPS_REPORT_H
+#define IMAPFLEET_OPS_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/err.h"
+#include "state/state.h"
+
+/* err->code when a file or stream could not be written. */
+#define REPORT_ERR_IO "REPORT_IO"
+/* err->code when the embedded state store was asked for but this directory has none. */
+#define REPORT_ERR_NO_STORE "NO_STATE_STORE"
+
+/* Chooses the run to show: run_id > 0 must exist; 0 picks the default (the active run, else the
+ * newest one: state_report_default_run). Returns 1 and sets *out, 0 when there is no such run. */
+int report_pick_run(struct state_conn *sc, int64_t run_id, int64_t *out, struct fleet_err *err);
+
+/* ---- report files ---------------------------------------------------------------------------- */
+
+#define REPORT_CSV  (1u << 0) /* accounts.csv and failures.csv */
+#define REPORT_JSON (1u << 1) /* accounts.json */
+#define REPORT_HTML (1u << 2) /* report.html */
+#define REPORT_ALL  (REPORT_CSV | REPORT_JSON | REPORT_HTML)
+
+/* Parses "csv", "json", "html", "all" or a comma list ("csv,html"). Returns 0, or -1 when a word is
+ * unknown. */
+int report_formats_parse(const char *s, unsigned *formats);
+
+/* Everything known about one run, read in a handful of queries (opaque). */
+struct report;
+
+/* Loads run run_id (which must exist): the run, its counts, every account, every failed or skipped
+ * message, the time spent per account and the throughput per minute. */
+int report_load(struct state_conn *sc, int64_t run_id, struct report **out, struct fleet_err *err);
+void report_free(struct report **r);
+
+/* The files' content on a stream (see docs/reports.md for the columns and the JSON shape). */
+int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_err *err);
+int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_err *err);
+int report_write_json(const struct report *r, FILE *out, struct fleet_err *err);
+/* One page, inline CSS and JS, no network fetch (a Content-Security-Policy forbids them). */
+int report_write_html(const struct report *r, FILE *out, struct fleet_err *err);
+
+/* Writes the files of `formats` into dir (created when missing, parents included), each through a
+ * temporary file renamed into place, so a reader never sees half a file. Calls written(path, ctx)
+ * for each file written (may be NULL). */
+int report_write_dir(const struct report *r, const char *dir, unsigned formats,
+		     void (*written)(const char *path, void *ctx), void *ctx, struct fleet_err *err);
+
+/* A one-line summary ("run 1: 3 accounts: 2 done, 1 failed ...") for the terminal. */
+void report_print_summary(const struct report *r, FILE *out);
+
+#endif

@@ -1,0 +1,117 @@
+/* ops/report_csv.c: accounts.csv and failures.csv (columns in docs/reports.md). */
+#include <string.h>
+
+#include "ops/render.h"
+#include "ops/report.h"
+#include "ops/report_private.h"
+
+/* ---- CSV ---------------------------------------------------------------------------------------- */
+
+int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_err *err)
+{
+	struct rw w;
+
+	rw_init(&w, out);
+	rw_puts(&w,
+		"run_id,account_id,host1,port1,user1,host2,port2,user2,state,attempts,max_attempts,"
+		"attempts_total,folders,msgs_copied,bytes_copied,msgs_skipped,bytes_skipped,msgs_failed,"
+		"bytes_failed,started_at,finished_at,updated_at,duration_s,error_class,error_code,error_text,"
+		"failure_reasons\r\n");
+	for (size_t i = 0; i < r->naccts; i++) {
+		const struct report_acct *a = &r->accts[i];
+		char t1[TBUF], t2[TBUF], t3[TBUF];
+
+		rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
+		rw_csv(&w, a->host1);
+		rw_printf(&w, ",%u,", a->port1);
+		rw_csv(&w, a->user1);
+		rw_put(&w, ",", 1);
+		rw_csv(&w, a->host2);
+		rw_printf(&w, ",%u,", a->port2);
+		rw_csv(&w, a->user2);
+		rw_printf(&w, ",%s,%d,%d,%ld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s,%s,%s,%.1f,",
+			  state_job_state_name(a->state), a->attempts, a->max_attempts, a->attempts_total,
+			  (long long)a->folders, (long long)a->msgs_copied, (long long)a->bytes_copied,
+			  (long long)a->msgs_skipped, (long long)a->bytes_skipped, (long long)a->msgs_failed,
+			  (long long)a->bytes_failed, fmt_time(t1, a->started_ms, 1),
+			  fmt_time(t2, a->finished_ms, 1), fmt_time(t3, a->updated_ms, 1),
+			  (double)acct_duration_ms(a) / 1000.0);
+		rw_csv(&w, a->err_class);
+		rw_put(&w, ",", 1);
+		rw_csv(&w, a->err_code);
+		rw_put(&w, ",", 1);
+		rw_csv(&w, a->err_text);
+		rw_put(&w, ",", 1);
+		{
+			/* "skipped: reason (3); failed: reason (1)" */
+			struct fleet_buf sum = FLEET_BUF_INIT(64 * 1024);
+
+			for (size_t k = a->msg_first; k < a->msg_first + a->msg_count;) {
+				size_t e = k;
+
+				while (e < a->msg_first + a->msg_count &&
+				       r->msgs[e].state == r->msgs[k].state &&
+				       !strcmp(r->msgs[e].group, r->msgs[k].group))
+					e++;
+				fleet_buf_appendf(&sum, "%s%s: %s (%zu)", sum.len ? "; " : "",
+						  msg_state_name(r->msgs[k].state), r->msgs[k].group, e - k);
+				k = e;
+			}
+			rw_csv(&w, fleet_buf_cstr(&sum));
+			fleet_buf_release(&sum);
+		}
+		rw_puts(&w, "\r\n");
+	}
+	return rw_finish(&w, "accounts.csv", err);
+}
+
+int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_err *err)
+{
+	struct rw w;
+
+	rw_init(&w, out);
+	rw_puts(&w,
+		"run_id,account_id,user1,host1,user2,host2,scope,state,error_class,error_code,reason,folder,"
+		"uidvalidity,uid,size\r\n");
+	for (size_t i = 0; i < r->naccts; i++) {
+		const struct report_acct *a = &r->accts[i];
+
+		if (!a->err_class[0] && !a->err_text[0] && a->msg_count == 0)
+			continue;
+		if (a->err_class[0] || a->err_text[0]) {
+			rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
+			rw_csv(&w, a->user1);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->host1);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->user2);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->host2);
+			rw_printf(&w, ",account,%s,", state_job_state_name(a->state));
+			rw_csv(&w, a->err_class);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->err_code);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->err_text);
+			rw_puts(&w, ",,,,\r\n");
+		}
+		for (size_t k = a->msg_first; k < a->msg_first + a->msg_count; k++) {
+			const struct report_msg *m = &r->msgs[k];
+
+			rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
+			rw_csv(&w, a->user1);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->host1);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->user2);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, a->host2);
+			rw_printf(&w, ",message,%s,,,", msg_state_name(m->state));
+			rw_csv(&w, m->reason);
+			rw_put(&w, ",", 1);
+			rw_csv(&w, m->folder);
+			rw_printf(&w, ",%u,%u,%llu\r\n", m->uidvalidity, m->uid, (unsigned long long)m->size);
+		}
+	}
+	return rw_finish(&w, "failures.csv", err);
+}

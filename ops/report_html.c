@@ -1,0 +1,477 @@
+/* ops/report_html.c: report.html, one self-contained page. Its style sheet and script are
+ * ops/report.css and ops/report.js, embedded at build time (scripts/embed.sh). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#include "common/alloc.h"
+#include "ops/render.h"
+#include "ops/report.h"
+#include "ops/report_private.h"
+
+/* ---- HTML --------------------------------------------------------------------------------------- */
+
+static const char *const state_css[STATE_JOB_NSTATES] = {"s-queued", "s-running", "s-done", "s-failed",
+							 "s-cancelled", "s-partial"};
+/* Display order: what is finished first, then what is still to do. */
+static const enum state_job_state state_order[STATE_JOB_NSTATES] = {
+    STATE_JOB_DONE, STATE_JOB_PARTIAL, STATE_JOB_FAILED, STATE_JOB_RUNNING, STATE_JOB_QUEUED, STATE_JOB_CANCELLED};
+
+static double pct(long n, long total)
+{
+	return total > 0 ? 100.0 * (double)n / (double)total : 0.0;
+}
+
+static void html_pill(struct rw *w, enum state_job_state s)
+{
+	rw_printf(w, "<span class=\"pill %s\">%s</span>", state_css[s], state_job_state_name(s));
+}
+
+/* Source on the first line, destination under it. */
+static void html_account(struct rw *w, const struct report_acct *a)
+{
+	rw_puts(w, "<div class=\"src\">");
+	rw_html(w, a->user1);
+	rw_puts(w, "@");
+	rw_html(w, a->host1);
+	rw_puts(w, "</div><div class=\"dst\"><span class=\"arrow\">&rarr;</span>");
+	rw_html(w, a->user2);
+	rw_puts(w, "@");
+	rw_html(w, a->host2);
+	rw_puts(w, "</div>");
+}
+
+static void html_cards(struct rw *w, const struct report *r)
+{
+	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], b5[TBUF], b6[TBUF];
+	const long *j = r->counts.jobs;
+
+	rw_printf(w,
+		  "<section class=\"cards\">\n"
+		  "<div class=\"card\"><div class=\"k\">Accounts</div><div class=\"v\" id=\"n-total\" "
+		  "data-v=\"%ld\">%s</div><div class=\"sub\">in this run</div></div>\n",
+		  r->total, fmt_count(b1, r->total));
+	rw_printf(
+	    w,
+	    "<div class=\"card ok\"><div class=\"k\">Done</div><div class=\"v\" id=\"n-done\" "
+	    "data-v=\"%ld\">%s"
+	    "</div><div class=\"sub\">%.0f%% of accounts</div></div>\n"
+	    "<div class=\"card bad\"><div class=\"k\">Failed</div><div class=\"v\" id=\"n-failed\" "
+	    "data-v=\"%ld\">%s</div><div class=\"sub\">%s</div></div>\n"
+	    "<div class=\"card run\"><div class=\"k\">Running / queued</div><div class=\"v\">"
+	    "<span id=\"n-running\" data-v=\"%ld\">%s</span> / <span id=\"n-queued\" data-v=\"%ld\">%s</span>"
+	    "</div><div class=\"sub\">%ld cancelled</div></div>\n",
+	    j[STATE_JOB_DONE], fmt_count(b1, j[STATE_JOB_DONE]), pct(j[STATE_JOB_DONE], r->total),
+	    j[STATE_JOB_FAILED], fmt_count(b2, j[STATE_JOB_FAILED]),
+	    j[STATE_JOB_FAILED] ? "see failures below" : "none", j[STATE_JOB_RUNNING],
+	    fmt_count(b3, j[STATE_JOB_RUNNING]), j[STATE_JOB_QUEUED], fmt_count(b4, j[STATE_JOB_QUEUED]),
+	    j[STATE_JOB_CANCELLED]);
+	rw_printf(
+	    w,
+	    "<div class=\"card\"><div class=\"k\">Messages copied</div><div class=\"v\" id=\"msgs-copied\" "
+	    "data-v=\"%lld\">%s</div><div class=\"sub\" id=\"bytes-copied\" data-v=\"%lld\">%s</div></div>\n",
+	    (long long)r->counts.msgs_copied, fmt_count(b1, r->counts.msgs_copied),
+	    (long long)r->counts.bytes_copied, fmt_bytes(b2, r->counts.bytes_copied));
+	rw_printf(w,
+		  "<div class=\"card\"><div class=\"k\">Skipped / failed</div><div class=\"v\">"
+		  "<span id=\"msgs-skipped\" data-v=\"%lld\">%s</span> / <span id=\"msgs-failed\" "
+		  "data-v=\"%lld\">%s"
+		  "</span></div><div class=\"sub\">messages, %s</div></div>\n"
+		  "<div class=\"card\"><div class=\"k\">Elapsed</div><div class=\"v\">%s</div>"
+		  "<div class=\"sub\">%s</div></div>\n</section>\n",
+		  (long long)r->counts.msgs_skipped, fmt_count(b3, r->counts.msgs_skipped),
+		  (long long)r->counts.msgs_failed, fmt_count(b4, r->counts.msgs_failed),
+		  fmt_bytes(b5, r->bytes_skipped + r->bytes_failed), fmt_duration(b6, run_elapsed_ms(r)),
+		  r->last_finish_ms ? "start to finish"
+				    : (r->first_start_ms ? "still going" : "not started"));
+}
+
+static void html_progress(struct rw *w, const struct report *r)
+{
+	rw_printf(
+	    w,
+	    "<section class=\"panel\"><h2>Overall progress <span class=\"muted\">%.0f%% of %ld accounts "
+	    "finished</span></h2>\n<div class=\"bar\" role=\"img\" aria-label=\"accounts by state\">",
+	    pct(r->counts.jobs[STATE_JOB_DONE] + r->counts.jobs[STATE_JOB_FAILED] +
+		    r->counts.jobs[STATE_JOB_CANCELLED] + r->counts.jobs[STATE_JOB_PARTIAL],
+		r->total),
+	    r->total);
+	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
+		enum state_job_state s = state_order[k];
+
+		if (r->counts.jobs[s])
+			rw_printf(w, "<span class=\"%s\" style=\"width:%.3f%%\" title=\"%s: %ld\"></span>",
+				  state_css[s], pct(r->counts.jobs[s], r->total), state_job_state_name(s),
+				  r->counts.jobs[s]);
+	}
+	rw_puts(w, "</div>\n<ul class=\"legend\">");
+	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
+		enum state_job_state s = state_order[k];
+
+		rw_printf(
+		    w, "<li><i class=\"dot %s\"></i>%s <b>%ld</b> <span class=\"muted\">%.0f%%</span></li>",
+		    state_css[s], state_job_state_name(s), r->counts.jobs[s],
+		    pct(r->counts.jobs[s], r->total));
+	}
+	rw_puts(w, "</ul></section>\n");
+}
+
+/* A "nice" axis step (1, 2, 2.5, 5 times a power of ten) so that 4 steps cover max. */
+static int64_t nice_step(int64_t max)
+{
+	int64_t mag = 1;
+
+	for (;;) {
+		if (mag * 4 >= max)
+			return mag;
+		if (mag * 2 * 4 >= max)
+			return mag * 2;
+		if (mag >= 10 && mag / 2 * 5 * 4 >= max)
+			return mag / 2 * 5;
+		if (mag * 5 * 4 >= max)
+			return mag * 5;
+		mag *= 10;
+	}
+}
+
+#define CHART_W	     680
+#define CHART_H	     230
+#define CHART_L	     52
+#define CHART_R	     12
+#define CHART_T	     12
+#define CHART_B	     30
+#define CHART_BARS   120 /* at most this many bars: minutes are grouped beyond */
+#define CHART_MINBAR 14	 /* a run shorter than this many buckets is drawn centred */
+
+static void html_throughput(struct rw *w, const struct report *r)
+{
+	int64_t first, last, span, bucket, nb, max = 0, peak = 0, msgs = 0, bytes = 0;
+	int64_t *b = NULL, *bb = NULL;
+	double pw = CHART_W - CHART_L - CHART_R, ph = CHART_H - CHART_T - CHART_B, slot, x0;
+	int64_t step;
+	char t1[TBUF], t2[TBUF], t3[TBUF], t4[TBUF];
+
+	rw_puts(w, "<section class=\"panel\"><h2>Throughput <span class=\"muted\">messages copied per ");
+	if (r->ntp == 0) {
+		rw_puts(w, "minute</span></h2><p class=\"empty\">No message copied yet.</p></section>\n");
+		return;
+	}
+	first = r->tp[0].minute_ms;
+	last = r->tp[r->ntp - 1].minute_ms;
+	span = (last - first) / 60000 + 1;
+	bucket = (span + CHART_BARS - 1) / CHART_BARS;
+	nb = (span + bucket - 1) / bucket;
+	b = xcalloc((size_t)nb, sizeof(*b));
+	bb = xcalloc((size_t)nb, sizeof(*bb));
+	for (size_t i = 0; i < r->ntp; i++) {
+		int64_t k = (r->tp[i].minute_ms - first) / 60000 / bucket;
+
+		if (k < 0 || k >= nb)
+			continue;
+		b[k] += r->tp[i].msgs;
+		bb[k] += r->tp[i].bytes;
+		msgs += r->tp[i].msgs;
+		bytes += r->tp[i].bytes;
+	}
+	for (int64_t k = 0; k < nb; k++)
+		if (b[k] > max)
+			max = b[k];
+	peak = max;
+	step = nice_step(max > 0 ? max : 1);
+	if (bucket == 1)
+		rw_puts(w, "minute");
+	else
+		rw_printf(w, "%lld minutes", (long long)bucket);
+	rw_printf(w,
+		  " (UTC)</span></h2>\n<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
+		  "aria-label=\"messages copied over time\">\n",
+		  CHART_W, CHART_H);
+	for (int g = 0; g <= 4; g++) {
+		double y = CHART_T + ph - ph * g / 4.0;
+
+		rw_printf(w,
+			  "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+			  "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%lld</text>\n",
+			  CHART_L, CHART_W - CHART_R, y, y, CHART_L - 6, y + 4, (long long)(step * g));
+	}
+	slot = pw / (double)(nb > CHART_MINBAR ? nb : CHART_MINBAR);
+	x0 = CHART_L + (nb < CHART_MINBAR ? (pw - slot * (double)nb) / 2.0 : 0.0);
+	for (int64_t k = 0; k < nb; k++) {
+		double h = ph * (double)b[k] / (double)(step * 4), bw = slot * 0.78;
+		double x = x0 + slot * (double)k + (slot - bw) / 2.0;
+		char t[TBUF], s[TBUF];
+
+		if (b[k] == 0)
+			continue;
+		if (h < 1.5)
+			h = 1.5;
+		rw_printf(w,
+			  "<rect class=\"b\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"2\">"
+			  "<title>%s UTC: %lld messages, %s</title></rect>\n",
+			  x, CHART_T + ph - h, bw, h, fmt_clock(t, first + k * bucket * 60000, 1),
+			  (long long)b[k], fmt_bytes(s, bb[k]));
+	}
+	{
+		/* Up to 6 time labels, evenly spread over the buckets. */
+		int64_t every = (nb + 5) / 6;
+		int with_date = (last - first) >= 86400000LL;
+
+		if (every < 1)
+			every = 1;
+		for (int64_t k = 0; k < nb; k += every) {
+			char t[TBUF];
+
+			rw_printf(
+			    w, "<text class=\"axis\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+			    x0 + slot * (double)k + slot / 2.0, CHART_H - 10,
+			    fmt_clock(t, first + k * bucket * 60000, with_date));
+		}
+	}
+	rw_printf(w,
+		  "</svg>\n<p class=\"muted\" style=\"margin:6px 0 0\">peak <b>%s</b> messages per %s; "
+		  "<b>%s</b> messages (%s) over %lld minute%s, from %s to %s UTC</p></section>\n",
+		  fmt_count(t3, peak), bucket == 1 ? "minute" : "bucket", fmt_count(t4, msgs),
+		  fmt_bytes(t1, bytes), (long long)span, span == 1 ? "" : "s", fmt_clock(t2, first, 0),
+		  fmt_clock((char[TBUF]){0}, last + 60000, 0));
+	xfree(&b);
+	xfree(&bb);
+}
+
+static void html_states(struct rw *w, const struct report *r)
+{
+	double off = 25.0; /* start at 12 o'clock */
+
+	rw_puts(
+	    w,
+	    "<section class=\"panel\"><h2>Accounts by state</h2>\n<div class=\"donut\">"
+	    "<svg viewBox=\"0 0 42 42\" role=\"img\" aria-label=\"accounts by state\">"
+	    "<circle cx=\"21\" cy=\"21\" r=\"15.915\" fill=\"none\" stroke=\"#edf0f4\" stroke-width=\"6\"/>");
+	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
+		enum state_job_state s = state_order[k];
+		double p = pct(r->counts.jobs[s], r->total);
+		static const char *const color[STATE_JOB_NSTATES] = {"#a3abb9", "#2f6fde", "#1f9d55",
+								     "#d64545", "#7a5bc4", "#e08a1e"};
+
+		if (p <= 0)
+			continue;
+		rw_printf(
+		    w,
+		    "<circle cx=\"21\" cy=\"21\" r=\"15.915\" fill=\"none\" stroke=\"%s\" stroke-width=\"6\" "
+		    "stroke-dasharray=\"%.3f %.3f\" stroke-dashoffset=\"%.3f\"><title>%s: "
+		    "%ld</title></circle>",
+		    color[s], p, 100.0 - p, off, state_job_state_name(s), r->counts.jobs[s]);
+		off -= p;
+	}
+	rw_printf(
+	    w,
+	    "<text x=\"21\" y=\"21\" text-anchor=\"middle\" font-size=\"8\" font-weight=\"650\" "
+	    "fill=\"#1d2433\">%ld</text><text x=\"21\" y=\"27\" text-anchor=\"middle\" font-size=\"3.4\" "
+	    "fill=\"#667085\">ACCOUNTS</text></svg>\n<ul>",
+	    r->total);
+	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
+		enum state_job_state s = state_order[k];
+
+		rw_printf(w, "<li><i class=\"dot %s\"></i>%s<b id=\"state-%s\">%ld</b></li>", state_css[s],
+			  state_job_state_name(s), state_job_state_name(s), r->counts.jobs[s]);
+	}
+	rw_puts(w, "</ul></div></section>\n");
+}
+
+#define HTML_CAUSE_ACCOUNTS 40	/* account chips per cause */
+#define HTML_CAUSE_MESSAGES 200 /* message rows per cause */
+
+static void html_causes(struct rw *w, const struct report *r)
+{
+	rw_printf(w,
+		  "<section class=\"panel\" id=\"failures\"><h2>Failures and skipped messages by cause <span "
+		  "class=\"muted\">%zu cause%s"
+		  "</span></h2>\n",
+		  r->ncauses, r->ncauses == 1 ? "" : "s");
+	if (r->ncauses == 0) {
+		rw_puts(w, "<p class=\"empty\">No account failed and no message was skipped or "
+			   "failed.</p></section>\n");
+		return;
+	}
+	rw_puts(w, "<div class=\"scroll\"><table class=\"causes\"><thead><tr><th>Cause</th><th>Scope</th><th "
+		   "class=\"num\">Count</th>"
+		   "<th>Accounts</th></tr></thead><tbody>\n");
+	for (size_t c = 0; c < r->ncauses; c++) {
+		const struct report_cause *k = &r->causes[c];
+		char b1[TBUF];
+
+		rw_printf(w, "<tr class=\"cause\" data-scope=\"%s\"><td>",
+			  k->account_level ? "account" : "message");
+		if (k->account_level) {
+			rw_puts(w, "<span class=\"pill s-failed\">");
+			rw_html(w, k->cls[0] ? k->cls : "error");
+			rw_puts(w, "</span> <b>");
+			rw_html(w, k->code[0] ? k->code : "");
+			rw_puts(w, "</b><div class=\"cause-text\">");
+			rw_html(w, k->text);
+			rw_puts(w, "</div>");
+		} else {
+			rw_printf(w, "<span class=\"pill %s\">%s</span> ",
+				  k->mstate == STATE_MSG_SKIPPED ? "s-queued" : "s-failed",
+				  msg_state_name(k->mstate));
+			rw_html(w, k->text);
+		}
+		if (k->account_level)
+			rw_printf(w, "</td><td>account</td><td class=\"num\">%ld account%s</td><td>",
+				  k->count, k->count == 1 ? "" : "s");
+		else
+			rw_printf(w,
+				  "</td><td>message</td><td class=\"num\">%ld message%s<div "
+				  "class=\"muted\">%s</div></td><td>",
+				  k->count, k->count == 1 ? "" : "s", fmt_bytes(b1, k->bytes));
+		for (size_t i = 0; i < k->naccts && i < HTML_CAUSE_ACCOUNTS; i++) {
+			const struct report_acct *a = &r->accts[k->accts[i]];
+
+			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->id);
+			rw_html(w, a->user1);
+			rw_puts(w, "@");
+			rw_html(w, a->host1);
+			rw_puts(w, "</span>");
+		}
+		if (k->naccts > HTML_CAUSE_ACCOUNTS)
+			rw_printf(w, "<span class=\"muted\">and %zu more</span>",
+				  k->naccts - HTML_CAUSE_ACCOUNTS);
+		if (!k->account_level) {
+			long shown = 0;
+
+			rw_printf(
+			    w,
+			    "<details><summary>%s</summary><table><thead><tr><th>Account</th><th>Folder</th>"
+			    "<th class=\"num\">UID</th><th class=\"num\">Size</th></tr></thead><tbody>",
+			    k->count > HTML_CAUSE_MESSAGES ? "first messages" : "the messages");
+			for (size_t i = 0; i < k->nmsgs && shown < HTML_CAUSE_MESSAGES; i++) {
+				const struct report_msg *m = &r->msgs[k->msgs[i]];
+				const struct report_acct *a = find_acct(r, m->job_id);
+
+				if (!a)
+					continue;
+				rw_puts(w, "<tr><td>");
+				rw_html(w, a->user1);
+				rw_puts(w, "@");
+				rw_html(w, a->host1);
+				rw_puts(w, "</td><td>");
+				rw_html(w, m->folder);
+				rw_printf(w, "</td><td class=\"num\">%u</td><td class=\"num\">%s</td></tr>",
+					  m->uid, fmt_bytes(b1, (int64_t)m->size));
+				shown++;
+			}
+			rw_puts(w, "</tbody></table></details>");
+		}
+		rw_puts(w, "</td></tr>\n");
+	}
+	rw_puts(w, "</tbody></table></div></section>\n");
+}
+
+static void html_accounts(struct rw *w, const struct report *r)
+{
+	rw_printf(w,
+		  "<section class=\"panel\"><div class=\"tools\"><h2>Accounts <span class=\"muted\"><span "
+		  "id=\"shown\">"
+		  "%zu</span> shown; click a column to sort; times in UTC</span></h2>"
+		  "<input type=\"search\" id=\"filter\" placeholder=\"Filter: user, host, state, error\" "
+		  "aria-label=\"filter accounts\"></div>\n"
+		  "<div class=\"scroll\"><table id=\"accounts\"><thead><tr>"
+		  "<th class=\"num\" data-key=\"id\">ID</th><th data-key=\"account\">Account (source &rarr; "
+		  "destination)</th><th data-key=\"state\">State</th><th class=\"num\" "
+		  "data-key=\"attempts\">Tries</th>"
+		  "<th class=\"num\" data-key=\"folders\">Folders</th><th class=\"num\" "
+		  "data-key=\"copied\">Copied</th>"
+		  "<th class=\"num\" data-key=\"bytes\">Data</th><th class=\"num\" "
+		  "data-key=\"skipped\">Skipped</th>"
+		  "<th class=\"num\" data-key=\"failed\">Failed</th><th class=\"num\" "
+		  "data-key=\"duration\">Time</th>"
+		  "<th class=\"num\" data-key=\"updated\">Updated</th><th data-key=\"error\">Last error</th>"
+		  "</tr></thead>\n<tbody>\n",
+		  r->naccts);
+	for (size_t i = 0; i < r->naccts; i++) {
+		const struct report_acct *a = &r->accts[i];
+		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
+
+		rw_printf(
+		    w,
+		    "<tr data-job=\"%lld\" data-state=\"%s\"><td class=\"num\" data-v=\"%lld\">%lld</td>"
+		    "<td class=\"acct\">",
+		    (long long)a->id, state_job_state_name(a->state), (long long)a->id, (long long)a->id);
+		html_account(w, a);
+		rw_printf(w, "</td><td data-v=\"%d\">", (int)a->state);
+		html_pill(w, a->state);
+		rw_printf(
+		    w,
+		    "</td><td class=\"num\" data-v=\"%d\">%d/%d</td><td class=\"num c-folders\">%lld</td>"
+		    "<td class=\"num c-copied\" data-v=\"%lld\">%s</td>"
+		    "<td class=\"num c-bytes\" data-v=\"%lld\">%s</td>"
+		    "<td class=\"num c-skipped\">%lld</td><td class=\"num c-failed\">%lld</td>"
+		    "<td class=\"num\" data-v=\"%lld\">%s</td><td class=\"num\" data-v=\"%lld\">%s</td>",
+		    a->attempts, a->attempts, a->max_attempts, (long long)a->folders,
+		    (long long)a->msgs_copied, fmt_count(b4, a->msgs_copied), (long long)a->bytes_copied,
+		    fmt_bytes(b1, a->bytes_copied), (long long)a->msgs_skipped, (long long)a->msgs_failed,
+		    (long long)acct_duration_ms(a), fmt_duration(b2, acct_duration_ms(a)),
+		    (long long)a->updated_ms, fmt_updated(b3, a->updated_ms, r->generated_ms));
+		if (a->err_class[0] || a->err_text[0]) {
+			rw_puts(w, "<td class=\"err\" title=\"");
+			rw_html(w, a->err_class);
+			rw_puts(w, " ");
+			rw_html(w, a->err_code);
+			rw_puts(w, ": ");
+			rw_html(w, a->err_text);
+			rw_puts(w, "\"><span><b>");
+			rw_html(w, a->err_class);
+			rw_puts(w, "</b> ");
+			rw_html(w, a->err_text);
+			rw_puts(w, "</span></td></tr>\n");
+		} else {
+			rw_puts(w, "<td class=\"err\"></td></tr>\n");
+		}
+	}
+	rw_puts(w, "</tbody></table></div></section>\n");
+}
+
+int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
+{
+	struct rw w;
+	char t1[TBUF], t2[TBUF];
+
+	rw_init(&w, out);
+	rw_printf(
+	    &w,
+	    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+	    "'unsafe-inline'; "
+	    "script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
+	    "<meta name=\"referrer\" content=\"no-referrer\">\n"
+	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	    "<meta name=\"generator\" content=\"imapfleet %s\">\n<title>imapfleet report: run %lld</title>\n"
+	    "<style>\n%s</style></head>\n<body>\n<header><div class=\"wrap\">"
+	    "<div class=\"brand\">imapfleet &middot; migration report</div>\n"
+	    "<h1>Run %lld <span class=\"pill %s\" id=\"run-progress\">%s</span></h1>\n"
+	    "<div class=\"meta\"><code id=\"run-name\">",
+	    PACKAGE_VERSION, (long long)r->run_id, report_css, (long long)r->run_id, progress_css(r),
+	    progress_label(r));
+	rw_html(&w, r->run_name);
+	rw_printf(
+	    &w,
+	    "</code><span>created %s UTC</span><span>report generated %s UTC</span></div></div></header>\n"
+	    "<main class=\"wrap\">\n",
+	    fmt_time(t1, r->run_created_ms, 0), fmt_time(t2, r->generated_ms, 0));
+	html_cards(&w, r);
+	html_progress(&w, r);
+	rw_puts(&w, "<div class=\"grid2\">\n");
+	html_throughput(&w, r);
+	html_states(&w, r);
+	rw_puts(&w, "</div>\n");
+	html_causes(&w, r);
+	html_accounts(&w, r);
+	rw_printf(
+	    &w,
+	    "</main>\n<footer>imapfleet %s &middot; a self-contained page: no network access, no external "
+	    "files &middot; the same data is in accounts.csv and "
+	    "accounts.json</footer>\n<script>\n%s</script>\n"
+	    "</body></html>\n",
+	    PACKAGE_VERSION, report_js);
+	return rw_finish(&w, "report.html", err);
+}

@@ -1,0 +1,97 @@
+/* ops/report_private.h: a run loaded in memory (struct report), shared by the loader (report.c),
+ * the format writers (report_csv.c, report_json.c, report_html.c) and status.c. Private to ops/. */
+#ifndef IMAPFLEET_OPS_REPORT_PRIVATE_H
+#define IMAPFLEET_OPS_REPORT_PRIVATE_H
+
+#include <stdint.h>
+
+#include "ops/render.h"
+#include "state/state.h"
+
+/* ---- runs ------------------------------------------------------------------------------------- */
+
+struct run_info {
+	int64_t id;
+	char *name, *state;
+	int64_t created_ms, updated_ms;
+	struct state_run_counts counts;
+};
+
+struct run_list {
+	struct run_info *v;
+	size_t n, alloc;
+};
+
+/* ---- a run loaded ----------------------------------------------------------------------------- */
+
+struct report_msg {
+	int64_t job_id;
+	char *reason; /* as recorded */
+	char *group;  /* the reason with its numbers replaced by N: what messages are grouped by */
+	char *folder;
+	uint32_t uidvalidity, uid;
+	uint64_t size;
+	enum state_msg_state state;
+	size_t cause; /* index into report.causes */
+};
+
+struct report_acct {
+	int64_t id;
+	char *host1, *user1, *host2, *user2;
+	unsigned port1, port2;
+	enum state_job_state state;
+	int attempts, max_attempts;
+	long attempts_total;
+	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, bytes_skipped, bytes_failed;
+	char *err_class, *err_code, *err_text;
+	int64_t started_ms, finished_ms, updated_ms, busy_ms;
+	size_t msg_first, msg_count; /* this account's rows in report.msgs (sorted by account) */
+};
+
+/* A group of failures: the accounts whose last error has the same class and code (account level), or
+ * the messages failed or skipped for the same reason (message level). */
+struct report_cause {
+	int account_level;
+	enum state_msg_state mstate; /* message level */
+	char *cls, *code;	     /* account level */
+	char *text;		     /* message level: the reason; account level: the first account's text */
+	long count;		     /* accounts or messages */
+	int64_t bytes;		     /* message level */
+	size_t *accts;		     /* indices into report.accts, each once */
+	size_t naccts, accts_alloc;
+	size_t *msgs; /* message level: indices into report.msgs */
+	size_t nmsgs, msgs_alloc;
+};
+
+struct report {
+	int64_t run_id;
+	char *run_name, *run_state;
+	int64_t run_created_ms, generated_ms;
+	struct state_run_counts counts;
+	long total;
+	int64_t bytes_skipped, bytes_failed, first_start_ms, last_finish_ms, last_update_ms, busy_ms;
+	struct report_acct *accts;
+	size_t naccts, accts_alloc;
+	struct report_msg *msgs;
+	size_t nmsgs, msgs_alloc;
+	struct report_cause *causes;
+	size_t ncauses, causes_alloc;
+	struct state_throughput_point *tp;
+	size_t ntp;
+};
+
+void run_list_release(struct run_list *l);
+int run_list_load(struct state_conn *sc, int64_t run_id, struct run_list *l, struct fleet_err *err);
+const char *run_progress(const char *run_state, const struct state_run_counts *c);
+long counts_total(const struct state_run_counts *c);
+struct report_acct *find_acct(const struct report *r, int64_t id);
+int64_t run_elapsed_ms(const struct report *r);
+int64_t acct_duration_ms(const struct report_acct *a);
+const char *progress_label(const struct report *r);
+const char *progress_css(const struct report *r);
+
+/* ops/report.css and ops/report.js, embedded at build time (scripts/embed.sh -> ops/report_assets.c). */
+extern const char report_css[];
+extern const char report_js[];
+
+#endif

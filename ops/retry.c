@@ -1,0 +1,156 @@
+/* ops/retry.c: `retry`, requeueing failed accounts (see retry.h). */
+#include "ops/retry.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "ops/render.h"
+#include "ops/report.h"
+
+/* ---- retry -------------------------------------------------------------------------------------- */
+
+struct retry_item {
+	int64_t id;
+	enum state_job_state state;
+	char *line; /* "user1@host1 -> user2@host2" (terminal-safe) */
+	char *why;  /* last error, terminal-safe, or NULL */
+};
+
+struct retry_ctx {
+	int64_t only; /* one job id, or 0 for every failed job */
+	struct retry_item *v;
+	size_t n, alloc;
+};
+
+static char *term_string(const char *s)
+{
+	struct rw w;
+	char *out;
+
+	fleet_buf_init(&w.b, RW_MAX);
+	w.f = NULL;
+	w.failed = 0;
+	rw_term(&w, s);
+	out = fleet_buf_detach(&w.b, NULL);
+	return out ? out : xstrdup("");
+}
+
+static int retry_cb(const struct state_job_report *j, void *vctx)
+{
+	struct retry_ctx *ctx = vctx;
+	struct retry_item *it;
+	char *u1, *h1, *u2, *h2;
+
+	if (ctx->only ? j->job_id != ctx->only : (j->state != STATE_JOB_FAILED && j->state != STATE_JOB_PARTIAL))
+		return 0;
+	ctx->v = xgrow(ctx->v, sizeof(*ctx->v), ctx->n + 1, &ctx->alloc);
+	it = &ctx->v[ctx->n++];
+	it->id = j->job_id;
+	it->state = j->state;
+	u1 = term_string(j->user1);
+	h1 = term_string(j->host1);
+	u2 = term_string(j->user2);
+	h2 = term_string(j->host2);
+	it->line = xasprintf("%s@%s -> %s@%s", u1, h1, u2, h2);
+	xfree(&u1);
+	xfree(&h1);
+	xfree(&u2);
+	xfree(&h2);
+	it->why = NULL;
+	if (j->last_error_class[0] || j->last_error_text[0]) {
+		char *c = term_string(j->last_error_class), *t = term_string(j->last_error_text);
+
+		it->why = xasprintf("%s: %s", c, t);
+		xfree(&c);
+		xfree(&t);
+	}
+	return 0;
+}
+
+static void retry_release(struct retry_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->n; i++) {
+		xfree(&ctx->v[i].line);
+		xfree(&ctx->v[i].why);
+	}
+	xfree(&ctx->v);
+}
+
+static void retry_print(FILE *out, int64_t run_id, const struct retry_item *it)
+{
+	fprintf(out, "requeued account %lld of run %lld: %s (was %s%s%s)\n", (long long)it->id,
+		(long long)run_id, it->line, state_job_state_name(it->state), it->why ? ": " : "",
+		it->why ? it->why : "");
+}
+
+int report_retry(struct state_conn *sc, int64_t run_id, const char *account, FILE *out, long *count,
+		 struct fleet_err *err)
+{
+	struct retry_ctx ctx;
+	int rc = -1;
+
+	*count = 0;
+	memset(&ctx, 0, sizeof(ctx));
+	if (account) {
+		int64_t job_id = 0;
+		uint64_t num;
+		int found;
+
+		if (run_id == 0 && fleet_parse_u64(account, 1, INT64_MAX, &num) < 0)
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+					     "cannot find '%s' without a run: give --run ID", account);
+		found = state_job_find(sc, run_id, account, &job_id, err);
+		if (found < 0)
+			return -1;
+		if (found == 0) {
+			fprintf(out, "no account matches '%s'", account);
+			if (run_id)
+				fprintf(out, " in run %lld", (long long)run_id);
+			fprintf(out, ": nothing requeued\n");
+			return 0;
+		}
+		if (run_id == 0 && state_report_job_run(sc, job_id, &run_id, err) < 0)
+			return -1;
+		ctx.only = job_id;
+		if (state_report_jobs(sc, run_id, retry_cb, &ctx, err) < 0)
+			goto out;
+		if (ctx.n != 1) {
+			fprintf(out, "account %lld is gone: nothing requeued\n", (long long)job_id);
+			rc = 0;
+			goto out;
+		}
+		found = state_job_requeue(sc, job_id, err);
+		if (found < 0)
+			goto out;
+		if (found == 0) {
+			fprintf(out, "account %lld of run %lld (%s) is running right now: not requeued\n",
+				(long long)job_id, (long long)run_id, ctx.v[0].line);
+		} else {
+			retry_print(out, run_id, &ctx.v[0]);
+			*count = 1;
+		}
+		rc = 0;
+		goto out;
+	}
+	if (state_report_jobs(sc, run_id, retry_cb, &ctx, err) < 0)
+		goto out;
+	if (ctx.n == 0) {
+		fprintf(out, "no failed account in run %lld: nothing requeued\n", (long long)run_id);
+		rc = 0;
+		goto out;
+	}
+	if (state_run_requeue(sc, run_id, STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL), count,
+			      err) < 0)
+		goto out;
+	for (size_t i = 0; i < ctx.n; i++)
+		retry_print(out, run_id, &ctx.v[i]);
+	if ((size_t)*count > ctx.n)
+		fprintf(out, "%lld more account(s) failed meanwhile and were requeued too\n",
+			(long long)((size_t)*count - ctx.n));
+	rc = 0;
+out:
+	retry_release(&ctx);
+	return rc;
+}
