@@ -46,6 +46,11 @@ enum col_kind {
 	K_TLS,
 	K_CAFILE,
 	K_INSECURE,
+	K_AUTH,	     /* password (default), xoauth2, oauthbearer */
+	K_TOKEN,     /* inline OAuth token (discouraged, like inline passwords) */
+	K_TOKENFILE, /* re-read on every login */
+	K_TOKENCMD,  /* a command printing a fresh token */
+	K_PASSCMD,   /* a command printing the password */
 	K_N
 };
 #define COL(side, kind) ((side)*K_N + (kind))
@@ -54,8 +59,10 @@ enum col_kind {
 
 static const char *const col_names[COL_COUNT] = {
     "host1",	 "port1",     "user1",	 "password1", "passfile1", "authuser1", "tls1",
-    "cafile1",	 "insecure1", "host2",	 "port2",     "user2",	   "password2", "passfile2",
-    "authuser2", "tls2",      "cafile2", "insecure2", "options",
+    "cafile1",	 "insecure1", "auth1",	 "token1",    "tokenfile1", "tokencmd1", "passcmd1",
+    "host2",	 "port2",     "user2",	 "password2", "passfile2", "authuser2", "tls2",
+    "cafile2",	 "insecure2", "auth2",	 "token2",    "tokenfile2", "tokencmd2", "passcmd2",
+    "options",
 };
 
 /* file.txt fields in order. */
@@ -160,7 +167,8 @@ static void wipe_free(char **p)
 
 static int col_is_secret(int col)
 {
-	return col == COL(0, K_PASSWORD) || col == COL(1, K_PASSWORD);
+	return col == COL(0, K_PASSWORD) || col == COL(1, K_PASSWORD) || col == COL(0, K_TOKEN) ||
+	       col == COL(1, K_TOKEN);
 }
 
 /* Copies a value for a message: at most max bytes, control bytes as '?', "..." when cut. */
@@ -252,6 +260,31 @@ static int set_fatal(struct parse *p, const char *fmt, ...)
 
 /* ---- rows -------------------------------------------------------------------------------------- */
 
+static int parse_auth(const char *v, enum accounts_auth *out)
+{
+	if (fleet_strcaseeq(v, "password"))
+		*out = ACCOUNTS_AUTH_PASSWORD;
+	else if (fleet_strcaseeq(v, "xoauth2"))
+		*out = ACCOUNTS_AUTH_XOAUTH2;
+	else if (fleet_strcaseeq(v, "oauthbearer"))
+		*out = ACCOUNTS_AUTH_OAUTHBEARER;
+	else
+		return -1;
+	return 0;
+}
+
+/* Whether the row's options name tenant credentials for side s (--oauth1 / --oauth2). */
+static int row_has_tenant_auth(char **v_options, int s)
+{
+	const char *o = *v_options;
+	const char *want = s ? "--oauth2" : "--oauth1";
+	const char *hit = o ? strstr(o, want) : NULL;
+
+	return hit && (hit == o || hit[-1] == ' ' || hit[-1] == '\t') &&
+	       (hit[8] == ' ' || hit[8] == '\t' || hit[8] == '=' || hit[8] == '\0');
+}
+
+
 static void side_release(struct account_side *s)
 {
 	xfree(&s->host);
@@ -260,6 +293,10 @@ static void side_release(struct account_side *s)
 	xfree(&s->passfile);
 	xfree(&s->authuser);
 	xfree(&s->cafile);
+	wipe_free(&s->token);
+	xfree(&s->tokenfile);
+	xfree(&s->tokencmd);
+	xfree(&s->passcmd);
 }
 
 static void row_release(struct account_row *row)
@@ -574,6 +611,67 @@ static void take_side_options(struct parse *p, struct account_row *row)
 	row->argv[out] = NULL;
 }
 
+/* One way to get each side's secret: password, passfile, passcmd (a password), token, tokenfile,
+ * tokencmd (an OAuth token), or none when tenant credentials (--oauth1/2) give the tokens. The auth
+ * column must agree with it. */
+static void check_secret_source(struct parse *p, int s, char **v, struct account_side *sd)
+{
+	static const int kinds[] = {K_PASSWORD, K_PASSFILE, K_PASSCMD, K_TOKEN, K_TOKENFILE, K_TOKENCMD};
+	int n = 0, first = -1, second = -1;
+	int tenant = (p->flags & (s ? ACCOUNTS_TENANT_AUTH2 : ACCOUNTS_TENANT_AUTH1)) ||
+		     row_has_tenant_auth(&p->vals[COL_OPTIONS], s);
+	int token = v[K_TOKEN] || v[K_TOKENFILE] || v[K_TOKENCMD];
+	char shown[64];
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		if (v[kinds[k]]) {
+			if (n == 0)
+				first = kinds[k];
+			else if (n == 1)
+				second = kinds[k];
+			n++;
+		}
+	if (v[K_AUTH] && parse_auth(v[K_AUTH], &sd->auth) != 0) {
+		show_value(shown, sizeof(shown), v[K_AUTH], 40);
+		add_error(p, p->row_line, 0, COL(s, K_AUTH),
+			  "\"%s\" is not password, xoauth2 or oauthbearer; fix the row or remove it", shown);
+		return;
+	}
+	if (n > 1) {
+		add_error(p, p->row_line, 0, COL(s, second), "both %s and %s are set; keep only one",
+			  col_names[COL(s, first)], col_names[COL(s, second)]);
+		return;
+	}
+	if (n == 0 && !tenant) {
+		add_error(p, p->row_line, 0, COL(s, K_PASSWORD),
+			  "no password%d, passfile%d, passcmd%d, token%d, tokenfile%d or tokencmd%d; give one of "
+			  "them (or tenant credentials with --oauth%d)",
+			  s + 1, s + 1, s + 1, s + 1, s + 1, s + 1, s + 1);
+		return;
+	}
+	if (sd->auth == ACCOUNTS_AUTH_PASSWORD && token)
+		add_error(p, p->row_line, 0, COL(s, K_AUTH),
+			  "auth%d is password but the row gives %s; set auth%d to xoauth2 or oauthbearer", s + 1,
+			  col_names[COL(s, first)], s + 1);
+	else if ((sd->auth == ACCOUNTS_AUTH_XOAUTH2 || sd->auth == ACCOUNTS_AUTH_OAUTHBEARER) && n == 1 && !token)
+		add_error(p, p->row_line, 0, COL(s, K_AUTH),
+			  "auth%d is %s but the row gives %s; give token%d, tokenfile%d or tokencmd%d", s + 1,
+			  v[K_AUTH], col_names[COL(s, first)], s + 1, s + 1, s + 1);
+	if (v[K_TOKENCMD] || v[K_PASSCMD]) {
+		int kind = v[K_TOKENCMD] ? K_TOKENCMD : K_PASSCMD;
+		char why[160];
+		int argc = 0;
+		char **argv = NULL;
+
+		if (accounts_split_args(v[kind], &argc, &argv, why, sizeof(why)) != 0)
+			add_error(p, p->row_line, 0, COL(s, kind), "%s; fix the quoting", why);
+		else if (argc == 0)
+			add_error(p, p->row_line, 0, COL(s, kind), "the command is empty");
+		accounts_free_args(&argv);
+	}
+}
+
+/* Ends the current row: validates it unless it is empty or already known to be bad. */
 static void build_row(struct parse *p)
 {
 	struct account_row row;
@@ -619,12 +717,7 @@ static void build_row(struct parse *p)
 				    shown);
 			}
 		}
-		if (v[K_PASSWORD] && v[K_PASSFILE])
-			add_error(p, p->row_line, 0, COL(s, K_PASSFILE),
-				  "both password%d and passfile%d are set; keep only one", s + 1, s + 1);
-		else if (!v[K_PASSWORD] && !v[K_PASSFILE])
-			add_error(p, p->row_line, 0, COL(s, K_PASSWORD),
-				  "neither password%d nor passfile%d is set; give one of them", s + 1, s + 1);
+		check_secret_source(p, s, v, sd);
 		if (v[K_AUTHUSER])
 			user_ok(p, COL(s, K_AUTHUSER), v[K_AUTHUSER]);
 		if (v[K_INSECURE] && parse_bool(v[K_INSECURE], &sd->insecure) != 0) {
@@ -636,6 +729,10 @@ static void build_row(struct parse *p)
 			sd->passfile = resolve_path(p, v[K_PASSFILE]);
 			if (!v[K_PASSWORD])
 				check_readable(p, COL(s, K_PASSFILE), sd->passfile);
+		}
+		if (v[K_TOKENFILE]) {
+			/* Not checked now: an outside process may write it just before the login. */
+			sd->tokenfile = resolve_path(p, v[K_TOKENFILE]);
 		}
 		if (v[K_CAFILE]) {
 			sd->cafile = resolve_path(p, v[K_CAFILE]);
@@ -660,6 +757,12 @@ static void build_row(struct parse *p)
 		v[K_PASSWORD] = NULL;
 		sd->authuser = v[K_AUTHUSER];
 		v[K_AUTHUSER] = NULL;
+		sd->token = v[K_TOKEN];
+		v[K_TOKEN] = NULL;
+		sd->tokencmd = v[K_TOKENCMD];
+		v[K_TOKENCMD] = NULL;
+		sd->passcmd = v[K_PASSCMD];
+		v[K_PASSCMD] = NULL;
 	}
 	if (p->vals[COL_OPTIONS]) {
 		char why[160];
@@ -695,7 +798,6 @@ static void build_row(struct parse *p)
 	p->af->rows[p->af->nrows++] = row;
 }
 
-/* Ends the current row: validates it unless it is empty or already known to be bad. */
 static void end_row(struct parse *p)
 {
 	if (p->nonempty == 0 && !p->row_bad) {
@@ -778,10 +880,13 @@ static void csv_header_end(struct parse *p)
 				return;
 			}
 		}
-		if (seen[COL(s, K_PASSWORD)] < 0 && seen[COL(s, K_PASSFILE)] < 0) {
+		if (seen[COL(s, K_PASSWORD)] < 0 && seen[COL(s, K_PASSFILE)] < 0 && seen[COL(s, K_PASSCMD)] < 0 &&
+		    seen[COL(s, K_TOKEN)] < 0 && seen[COL(s, K_TOKENFILE)] < 0 && seen[COL(s, K_TOKENCMD)] < 0 &&
+		    !(p->flags & (s ? ACCOUNTS_TENANT_AUTH2 : ACCOUNTS_TENANT_AUTH1))) {
 			set_fatal(p,
-				  "%s:%u: the header has neither password%d nor passfile%d; add one of them",
-				  p->name, p->header_line, s + 1, s + 1);
+				  "%s:%u: the header has no password%d, passfile%d, passcmd%d, token%d, tokenfile%d or "
+				  "tokencmd%d column; add one (or give --oauth%d for tenant credentials)",
+				  p->name, p->header_line, s + 1, s + 1, s + 1, s + 1, s + 1, s + 1, s + 1);
 			return;
 		}
 	}
@@ -1265,12 +1370,8 @@ int accounts_row_load_passwords(const struct account_row *row, struct account_se
 			out->password[s] = xstrdup(sd->password);
 			continue;
 		}
-		if (!sd->passfile) {
-			accounts_secrets_release(out);
-			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PASSFILE",
-					     "line %u: side %d has neither password nor passfile", row->line,
-					     s + 1);
-		}
+		if (!sd->passfile)
+			continue; /* a passcmd, a token or tenant credentials: asked for at each login */
 		pw = fleet_read_passfile(sd->passfile, ACCOUNTS_PASSFILE_MAX, why, sizeof(why));
 		if (!pw) {
 			accounts_secrets_release(out);
@@ -1404,20 +1505,98 @@ void accounts_free_args(char ***argv)
 
 /* ---- side settings: --ssl1 --tls2 --plain1 --cafile2 F --insecure1 --authuser2 A ---------------------- */
 
+static const char *const side_valued[] = {"--cafile",	 "--authuser",		 "--authmech",
+					   "--oauth",	 "--tenant",		 "--client-id",
+					   "--client-secret-file", "--client-cert", "--service-account",
+					   "--token-url"};
+
+/* The base of a numbered side option ("--oauth2" -> "--oauth", side 1), or -1. */
+static int side_base(const char *a, char *base, size_t cap)
+{
+	size_t len = strlen(a);
+	int s = len > 3 ? a[len - 1] - '1' : -1;
+
+	if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len >= cap)
+		return -1;
+	snprintf(base, cap, "%.*s", (int)(len - 1), a);
+	return s;
+}
+
+int accounts_side_option_takes_value(const char *a)
+{
+	char base[32];
+
+	if (side_base(a, base, sizeof(base)) < 0)
+		return 0;
+	for (size_t k = 0; k < sizeof(side_valued) / sizeof(side_valued[0]); k++)
+		if (strcmp(base, side_valued[k]) == 0)
+			return 1;
+	return 0;
+}
+
+unsigned accounts_tenant_flags(int argc, char **argv)
+{
+	unsigned f = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--oauth1") == 0)
+			f |= ACCOUNTS_TENANT_AUTH1;
+		else if (strcmp(argv[i], "--oauth2") == 0)
+			f |= ACCOUNTS_TENANT_AUTH2;
+	}
+	return f;
+}
+
+static int set_valued(struct account_side_settings *sd, const char *base, const char *a, const char *v,
+		      struct fleet_err *err)
+{
+	if (strcmp(base, "--cafile") == 0)
+		sd->cafile = v;
+	else if (strcmp(base, "--authuser") == 0)
+		sd->authuser = v;
+	else if (strcmp(base, "--authmech") == 0) {
+		if (fleet_strcaseeq(v, "XOAUTH2"))
+			sd->auth = IMAP_AUTH_XOAUTH2;
+		else if (fleet_strcaseeq(v, "OAUTHBEARER"))
+			sd->auth = IMAP_AUTH_OAUTHBEARER;
+		else if (fleet_strcaseeq(v, "PLAIN"))
+			sd->auth = IMAP_AUTH_PLAIN;
+		else if (fleet_strcaseeq(v, "LOGIN"))
+			sd->auth = IMAP_AUTH_LOGIN;
+		else
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+					     "option %s: '%s' is not XOAUTH2, OAUTHBEARER, PLAIN or LOGIN", a, v);
+	} else if (strcmp(base, "--oauth") == 0) {
+		if (oauth_provider_from_name(v, &sd->oauth.provider) < 0)
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+					     "option %s: '%s' is not ms365 or google", a, v);
+	} else if (strcmp(base, "--tenant") == 0)
+		sd->oauth.tenant = v;
+	else if (strcmp(base, "--client-id") == 0)
+		sd->oauth.client_id = v;
+	else if (strcmp(base, "--client-secret-file") == 0)
+		sd->oauth.client_secret_file = v;
+	else if (strcmp(base, "--client-cert") == 0)
+		sd->oauth.client_cert = v;
+	else if (strcmp(base, "--service-account") == 0)
+		sd->oauth.service_account = v;
+	else if (strcmp(base, "--token-url") == 0)
+		sd->oauth.token_url = v;
+	return 0;
+}
+
 int accounts_take_side_settings(int argc, char **argv, struct account_side_settings side[2], char **rest, int *nrest,
 			      struct fleet_err *err)
 {
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		size_t len = strlen(a);
-		int s = len > 3 ? a[len - 1] - '1' : -1;
 		char base[32];
+		int s = side_base(a, base, sizeof(base));
 
-		if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len >= sizeof(base)) {
+		if (s < 0) {
 			rest[(*nrest)++] = argv[i];
 			continue;
 		}
-		snprintf(base, sizeof(base), "%.*s", (int)(len - 1), a);
 		if (strcmp(base, "--ssl") == 0) {
 			side[s].mode = IO_TLS_IMPLICIT;
 			side[s].mode_set = 1;
@@ -1430,14 +1609,12 @@ int accounts_take_side_settings(int argc, char **argv, struct account_side_setti
 			side[s].mode_set = 1;
 		} else if (strcmp(base, "--insecure") == 0) {
 			side[s].insecure = 1;
-		} else if (strcmp(base, "--cafile") == 0 || strcmp(base, "--authuser") == 0) {
+		} else if (accounts_side_option_takes_value(a)) {
 			if (i + 1 >= argc)
 				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
 						     "option %s needs a value", a);
-			if (base[2] == 'c')
-				side[s].cafile = argv[++i];
-			else
-				side[s].authuser = argv[++i];
+			if (set_valued(&side[s], base, a, argv[++i], err) < 0)
+				return -1;
 		} else {
 			rest[(*nrest)++] = argv[i];
 		}

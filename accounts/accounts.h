@@ -4,8 +4,10 @@
  * (docs/accounts-file.md describes both for operators):
  *
  *   CSV       RFC 4180 (parsed with libcsv, strict quoting) with a header row naming the columns:
- *             host1 port1 user1 password1|passfile1 authuser1 tls1 cafile1 insecure1, the same
- *             with 2, and options. Any order, case-insensitive, surrounding spaces ignored.
+ *             host1 port1 user1 password1|passfile1|passcmd1|token1|tokenfile1|tokencmd1 auth1
+ *             authuser1 tls1 cafile1 insecure1, the same with 2, and options. Any order,
+ *             case-insensitive, surrounding spaces ignored. A side with tenant credentials
+ *             (--oauth1/2 in its options or ACCOUNTS_TENANT_AUTH1/2) needs no secret column.
  *   file.txt  host1;user1;password1;host2;user2;password2;[extra options]; with '#' comments.
  *
  * Every bad row is reported with the physical line it starts on (1-based, the header is line 1
@@ -29,12 +31,24 @@
 
 #include "common/err.h"
 #include "common/util.h"
+#include "io/imap.h"
+#include "io/oauth.h"
 #include "io/stream.h"
 
 /* Flags for accounts_load() / accounts_parse_buffer(). */
 enum accounts_flags {
 	ACCOUNTS_STRICT = 1 << 0,	/* any bad row fails the whole import (--strict) */
 	ACCOUNTS_NO_FS_CHECKS = 1 << 1, /* do not check that passfiles/cafiles are readable (fuzzing) */
+	ACCOUNTS_TENANT_AUTH1 = 1 << 2, /* side 1 has tenant credentials (--oauth1): no secret column needed */
+	ACCOUNTS_TENANT_AUTH2 = 1 << 3, /* the same for side 2 */
+};
+
+/* The auth1/auth2 column. */
+enum accounts_auth {
+	ACCOUNTS_AUTH_DEFAULT = 0, /* not given: a password, or a token when a token column is set */
+	ACCOUNTS_AUTH_PASSWORD,
+	ACCOUNTS_AUTH_XOAUTH2,
+	ACCOUNTS_AUTH_OAUTHBEARER,
 };
 
 enum accounts_format {
@@ -65,6 +79,11 @@ struct account_side {
 	char *authuser;	       /* admin user to authenticate as (AUTHENTICATE PLAIN), or NULL */
 	char *cafile;	       /* CA bundle path (resolved like passfile), or NULL: system CAs */
 	int insecure;	       /* 1: do not verify the certificate (explicit, warned about) */
+	enum accounts_auth auth; /* auth1/auth2 */
+	char *token;	       /* inline OAuth token (registered as a secret), or NULL */
+	char *tokenfile;       /* resolved path, re-read on every login, or NULL */
+	char *tokencmd;	       /* command printing a token (split with accounts_split_args), or NULL */
+	char *passcmd;	       /* command printing the password, or NULL */
 };
 
 /* One good row: an account pair. side[0] is the source (1), side[1] the destination (2). */
@@ -126,7 +145,8 @@ struct account_secrets {
 	char *password[2];
 };
 
-/* Fills out with both sides' passwords: the inline one copied, or the passfile read (one
+/* Fills out with both sides' passwords (NULL for a side whose secret comes from a passcmd, a
+ * token column or tenant credentials): the inline one copied, or the passfile read (one
  * trailing newline stripped; empty, missing, unreadable or larger than ACCOUNTS_PASSFILE_MAX is
  * an error naming the side and the path). Registers what it reads with fleet_log_add_secret().
  * Returns 0, or -1 with err set (permanent, account scope) and out left empty. Thread-safe. */
@@ -152,10 +172,19 @@ struct account_side_settings {
 	const char *cafile;
 	int insecure;
 	const char *authuser;
+	enum imap_auth_mech auth;  /* --authmech1 XOAUTH2|OAUTHBEARER|PLAIN|LOGIN, else IMAP_AUTH_AUTO */
+	struct oauth_config oauth; /* --oauth1 ms365|google --tenant1 --client-id1 --client-secret-file1
+				    * --client-cert1 --service-account1 --token-url1 */
 };
 
+/* 1 when the side option a ("--cafile2", "--oauth1", ...) takes a value. */
+int accounts_side_option_takes_value(const char *a);
+/* ACCOUNTS_TENANT_AUTH1/2 for the run options that give tenant credentials (--oauth1/2). */
+unsigned accounts_tenant_flags(int argc, char **argv);
+
 /* Moves the side settings of argv[0..argc) into side[] (later ones win) and appends every other
- * word to rest (room for argc entries). Returns 0, or -1 when --cafile/--authuser lacks a value. */
+ * word to rest (room for argc entries). Returns 0, or -1 when an option lacks its value or has a
+ * bad one (--oauth1 neither ms365 nor google, an unknown --authmech1). */
 int accounts_take_side_settings(int argc, char **argv, struct account_side_settings side[2], char **rest,
 				int *nrest, struct fleet_err *err);
 

@@ -121,8 +121,7 @@ static int run_common(int argc, char **argv, int worker)
 				break;
 			acct_argv[nacct++] = argv[i];
 			if (v && strncmp(v, "--", 2) != 0 && strchr(a, '=') == NULL &&
-			    (engine_opts_takes_value(a) || !strcmp(a, "--cafile1") || !strcmp(a, "--cafile2") ||
-			     !strcmp(a, "--authuser1") || !strcmp(a, "--authuser2")))
+			    (engine_opts_takes_value(a) || accounts_side_option_takes_value(a)))
 				acct_argv[nacct++] = argv[++i];
 		} else if (!worker && !cfg.accounts_path) {
 			cfg.accounts_path = a;
