@@ -103,6 +103,12 @@ struct sched {
 	pthread_mutex_t idle_lock;
 	pthread_cond_t idle_cond;
 	unsigned idle_gen;
+	/* Tenant-level OAuth: tokens shared by all workers of this process; a tenant whose
+	 * credentials the token endpoint refused is reported once (oauth_refused lists them). */
+	struct oauth_cache *oauth;
+	pthread_mutex_t oauth_lock;
+	char **oauth_refused;
+	size_t noauth_refused;
 };
 
 static void sched_wake(struct sched *s)
@@ -222,7 +228,8 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	long requeued = 0;
 	int rc = -1;
 
-	s->af = accounts_load(cfg->accounts_path, cfg->strict ? ACCOUNTS_STRICT : 0, err);
+	s->af = accounts_load(cfg->accounts_path,
+			      (cfg->strict ? ACCOUNTS_STRICT : 0) | accounts_tenant_flags(cfg->argc, cfg->argv), err);
 	if (!s->af)
 		return -1;
 	for (size_t i = 0; i < accounts_error_count(s->af); i++)
@@ -295,6 +302,8 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 				continue;
 			}
 			for (int k = 0; k < 2; k++) {
+				if (!secrets[i].password[k])
+					continue; /* asked for at each login (passcmd, token, tenant credentials) */
 				cid[m] = ids[i];
 				side[m] = k + 1; /* the state layer numbers sides 1 and 2, like the CSV */
 				pt[m++] = secrets[i].password[k];
@@ -363,8 +372,8 @@ static int finish_job(struct state_conn *sc, const struct state_lease *lease, co
 	return 1;
 }
 
-static int load_credentials(struct sched *s, struct state_conn *sc, const struct state_claim *c, char *pw[2],
-			    struct fleet_err *err)
+static int load_credentials(struct sched *s, struct state_conn *sc, const struct state_claim *c,
+			    const struct account_side_settings side[2], char *pw[2], struct fleet_err *err)
 {
 	const struct account_row *row = row_for_job(s, c->lease.job_id);
 
@@ -383,8 +392,11 @@ static int load_credentials(struct sched *s, struct state_conn *sc, const struct
 				     "no credentials for this account on this host: give this worker the key file "
 				     "(--key-file) or the accounts file");
 	for (int k = 0; k < 2; k++) {
-		int r = state_credential_get(sc, c->lease.job_id, k + 1, s->key, &pw[k], err);
+		int r;
 
+		if (side[k].oauth.provider != OAUTH_NONE)
+			continue; /* this host's --oauth options give the tokens */
+		r = state_credential_get(sc, c->lease.job_id, k + 1, s->key, &pw[k], err);
 		if (r <= 0) {
 			if (pw[0])
 				state_secret_free(&pw[0]);
@@ -451,6 +463,97 @@ static FILE *open_job_log(struct sched *s, int64_t job_id)
 	return f;
 }
 
+/* How one side logs in: its secret source for the engine (io/cred.h) and its mechanism. */
+struct side_cred {
+	struct cred_source src;
+	char **argv;		   /* tokencmd/passcmd split into words (heap) */
+	struct oauth_config oauth; /* the side's tenant credentials, with its cafile */
+	struct oauth_cred_ctx octx;
+	enum imap_auth_mech auth;
+};
+
+/* Tenant credentials (--oauth1/2, from the run or the row's options) win; else the row's token,
+ * tokenfile, tokencmd or passcmd column; else nothing (the password or passfile, loaded already).
+ * Returns -1 only when a command does not split into words (checked at import already). */
+static int side_cred(struct sched *s, const struct account_row *row, int k, const struct account_side_settings *set,
+		     const char *user, struct side_cred *out)
+{
+	static const char *const names[2][4] = {{"token1", "tokenfile1", "tokencmd1", "passcmd1"},
+						 {"token2", "tokenfile2", "tokencmd2", "passcmd2"}};
+	const struct account_side *sd = row ? &row->side[k] : NULL;
+	char why[160];
+	int argc;
+
+	memset(out, 0, sizeof(*out));
+	out->auth = set->auth;
+	if (set->oauth.provider != OAUTH_NONE) {
+		out->oauth = set->oauth;
+		out->oauth.cafile = set->cafile; /* the endpoint is verified like the IMAP server */
+		out->oauth.insecure = set->insecure;
+		out->octx.cache = s->oauth;
+		out->octx.cfg = &out->oauth;
+		out->octx.user = user;
+		out->src.kind = CRED_HOOK;
+		out->src.is_token = 1;
+		out->src.name = k ? "--oauth2" : "--oauth1";
+		out->src.hook = oauth_cred_hook;
+		out->src.hook_ctx = &out->octx;
+		if (out->auth == IMAP_AUTH_AUTO)
+			out->auth = IMAP_AUTH_XOAUTH2; /* what both providers document for IMAP */
+		return 0;
+	}
+	if (!sd)
+		return 0;
+	if (out->auth == IMAP_AUTH_AUTO && sd->auth == ACCOUNTS_AUTH_XOAUTH2)
+		out->auth = IMAP_AUTH_XOAUTH2;
+	else if (out->auth == IMAP_AUTH_AUTO && sd->auth == ACCOUNTS_AUTH_OAUTHBEARER)
+		out->auth = IMAP_AUTH_OAUTHBEARER;
+	out->src.is_token = sd->token || sd->tokenfile || sd->tokencmd;
+	if (sd->token) {
+		out->src.kind = CRED_INLINE;
+		out->src.value = sd->token;
+		out->src.name = names[k][0];
+	} else if (sd->tokenfile) {
+		out->src.kind = CRED_FILE;
+		out->src.value = sd->tokenfile;
+		out->src.name = names[k][1];
+	} else if (sd->tokencmd || sd->passcmd) {
+		if (accounts_split_args(sd->tokencmd ? sd->tokencmd : sd->passcmd, &argc, &out->argv, why, sizeof(why)) < 0 ||
+		    argc == 0)
+			return -1;
+		out->src.kind = CRED_CMD;
+		out->src.argv = out->argv;
+		out->src.name = names[k][sd->tokencmd ? 2 : 3];
+	}
+	return 0;
+}
+
+/* A token endpoint that refused the tenant's credentials: one run-level message per tenant; the
+ * accounts that fail after it (from the cache, without asking again) are logged at debug level. */
+/* The refusal without the account the engine put in front of it ("destination u@h: "). */
+static const char *tenant_text(const struct fleet_err *err)
+{
+	const char *p = strstr(err->message, ": ");
+
+	return p ? p + 2 : err->message;
+}
+
+static int tenant_refusal_is_new(struct sched *s, const struct fleet_err *err)
+{
+	int fresh = 1;
+	const char *text = tenant_text(err);
+
+	pthread_mutex_lock(&s->oauth_lock);
+	for (size_t i = 0; i < s->noauth_refused && fresh; i++)
+		fresh = strcmp(s->oauth_refused[i], text) != 0;
+	if (fresh) {
+		s->oauth_refused = xrealloc(s->oauth_refused, (s->noauth_refused + 1) * sizeof(*s->oauth_refused));
+		s->oauth_refused[s->noauth_refused++] = xstrdup(text);
+	}
+	pthread_mutex_unlock(&s->oauth_lock);
+	return fresh;
+}
+
 static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c)
 {
 	struct sched *s = w->s;
@@ -466,12 +569,14 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	char **row_argv = NULL, **argv = NULL;
 	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1};
 	char *pw[2] = {NULL, NULL};
+	struct side_cred creds[2];
 	char *keys[2];
 	const char *ckeys[2];
 	char why[256];
 	FILE *logf;
 
 	memset(&st, 0, sizeof(st));
+	memset(creds, 0, sizeof(creds));
 	st.error_side = -1;
 	engine_opts_init(&opts);
 	memset(side, 0, sizeof(side));
@@ -518,7 +623,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		if (side[k].mode == IO_TLS_PLAIN)
 			log_warn("side %d uses cleartext IMAP (plain): its password crosses the network unencrypted",
 				 k + 1);
-	if (load_credentials(s, sc, c, pw, &err) < 0) {
+	if (load_credentials(s, sc, c, side, pw, &err) < 0) {
 		if (strcmp(err.code, "KEY_MISMATCH") == 0) {
 			/* This host has another key: leave the account to a host that can read it. */
 			log_error("%s: this host's key file is not the one the run was imported with; stopping "
@@ -557,6 +662,14 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		job.side[k].user = k ? c->user2 : c->user1;
 		job.side[k].password = pw[k];
 		job.side[k].authuser = side[k].authuser;
+		if (side_cred(s, row_for_job(s, c->lease.job_id), k, &side[k], job.side[k].user, &creds[k]) < 0) {
+			fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+				      "side %d: the tokencmd%d/passcmd%d command cannot be split into words", k + 1,
+				      k + 1, k + 1);
+			goto failed;
+		}
+		job.side[k].cred = creds[k].src.kind != CRED_NONE ? &creds[k].src : NULL;
+		job.side[k].auth = creds[k].auth;
 	}
 	job.opts = &opts;
 	job.cancel = &w->cancel;
@@ -635,6 +748,15 @@ failed:
 			log_warn("attempt %d failed (%s, %s): %s; retry in %.1f s%s", c->attempt,
 				 fleet_err_class_name(err.cls), err.code[0] ? err.code : "-", err.message, delay / 1000.0,
 				 progressed ? " (it copied messages: not counted against --max-attempts)" : "");
+		} else if (err.scope == FLEET_SCOPE_RUN && strncmp(err.code, "OAUTH_", 6) == 0) {
+			atomic_fetch_add(&s->jobs_failed, 1);
+			if (tenant_refusal_is_new(s, &err))
+				log_error("%s%s%s; every account with these credentials fails without another request "
+					  "to the token endpoint: fix them and run again", tenant_text(&err),
+					  err.detail[0] ? "; " : "", err.detail);
+			else
+				log_debug("account failed (%s, %s): %s", fleet_err_class_name(err.cls), err.code,
+					  err.message);
 		} else {
 			atomic_fetch_add(&s->jobs_failed, 1);
 			log_error("account failed (%s, %s): %s%s%s", fleet_err_class_name(err.cls),
@@ -663,6 +785,8 @@ out:
 	xfree(&rest);
 	if (row_argv)
 		accounts_free_args(&row_argv);
+	for (int k = 0; k < 2; k++)
+		accounts_free_args(&creds[k].argv);
 }
 
 /* How long an idle worker waits before claiming again: until the next job is due or lease
@@ -931,6 +1055,8 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	}
 	s.nworkers = cfg->workers ? cfg->workers : 8;
 	s.hl = host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : 16);
+	s.oauth = oauth_cache_new();
+	pthread_mutex_init(&s.oauth_lock, NULL);
 	gethostname(s.host, sizeof(s.host) - 1);
 	snprintf(base, sizeof(base), "%s", cfg->base_dir ? cfg->base_dir : ".");
 	snprintf(s.log_dir, sizeof(s.log_dir), "%s/.imapfleet/logs", base);
@@ -1059,6 +1185,11 @@ out:
 	}
 	close_state(&s, &sc);
 	host_limiter_free(&s.hl);
+	oauth_cache_free(&s.oauth);
+	pthread_mutex_destroy(&s.oauth_lock);
+	for (size_t i = 0; i < s.noauth_refused; i++)
+		xfree(&s.oauth_refused[i]);
+	xfree(&s.oauth_refused);
 	accounts_free(&s.af);
 	xfree(&s.rows);
 	OPENSSL_cleanse(s.key, sizeof(s.key));
