@@ -75,3 +75,38 @@ gettoken_cmd() {
 	printf 'python3 %s/tests/tools/gettoken.py --url %s --key %s/sa.key --iss svc@lab.iam --user %s --cafile %s' \
 		"${top_srcdir:-.}" "$OAUTH_GOOGLE_URL" "$OAUTH_DIR" "$1" "$LAB_CA"
 }
+
+# oauth_refuse N: the next N logins' introspections answer "inactive", as for a token that expired
+# between its fetch and the login.
+oauth_refuse() {
+	python3 - "$LAB_TOKEN_PORT" "$LAB_CA" "$1" <<'PY'
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+urllib.request.urlopen(urllib.request.Request("https://localhost:%s/admin/refuse" % sys.argv[1],
+                       data=("count=%s" % sys.argv[3]).encode()), context=ctx, timeout=10).read()
+PY
+}
+
+# oauth_seed USER...: puts a small mailbox (INBOX and Archive/2025) on the lab's src for each USER
+# that has none yet.
+oauth_seed() {
+	python3 - "$LAB_SRC_IMAPS" "$LAB_SECRETS" "$LAB_CA" "$@" <<'PY'
+import imaplib, ssl, sys, time
+port, secrets, ca, users = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+ctx = ssl.create_default_context(cafile=ca)
+for u in users:
+    m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ctx)
+    m.login(u, open("%s/src/%s" % (secrets, u)).read().strip())
+    typ, d = m.select("INBOX")
+    if int(d[0]) == 0:
+        m.create("Archive/2025")
+        for i in range(9):
+            box = "INBOX" if i < 6 else "Archive/2025"
+            body = ("From: sender%d@example.org\r\nTo: %s@example.org\r\nSubject: oauth %s %d\r\n"
+                    "Date: Mon, 2 Nov 2026 10:%02d:00 +0000\r\n%s\r\nbody %d of %s\r\n" %
+                    (i, u, u, i, i, "" if i == 4 else "Message-ID: <oauth-%s-%d@example.org>\r\n" % (u, i),
+                     i, u)).encode()
+            m.append(box, "(\\Seen)" if i % 2 else "()", imaplib.Time2Internaldate(time.time() - 3600 * i), body)
+    m.logout()
+PY
+}

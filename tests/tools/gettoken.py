@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--user", required=True)
     ap.add_argument("--cafile", required=True)
     ap.add_argument("--count")
+    ap.add_argument("--lifetime", help="ask the test token service for this lifetime (seconds)")
     a = ap.parse_args()
     now = int(time.time())
     header = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
@@ -42,8 +43,11 @@ def main():
     signing_input = (header + "." + claims).encode()
     sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", a.key], input=signing_input,
                          capture_output=True, check=True).stdout
-    body = urllib.parse.urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                   "assertion": header + "." + claims + "." + b64url(sig)}).encode()
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": header + "." + claims + "." + b64url(sig)}
+    if a.lifetime:
+        form["lifetime"] = a.lifetime
+    body = urllib.parse.urlencode(form).encode()
     ctx = ssl.create_default_context(cafile=a.cafile)
     try:
         with urllib.request.urlopen(urllib.request.Request(a.url, data=body), context=ctx, timeout=10) as r:

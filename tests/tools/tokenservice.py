@@ -18,6 +18,11 @@ over HTTPS with the lab's certificate, and answers the token introspection that 
                                      user's token; an application token has client_id/tenant/roles
                                      and no username. Expired or unknown: {"active": false}.
   GET  /stats                        what was issued and refused, for the tests' assertions.
+  POST /admin/refuse                 count=N: the next N introspections answer inactive, as for a
+                                     token that expired between its fetch and the login.
+
+Test knob: a token request may carry lifetime=S (seconds) to override --lifetime for that token
+(tokens written to a tokenfile before a run of a few seconds' tokens).
 
 Signatures are checked for real (RSASSA-PKCS1-v1_5 with SHA-256, the public key read with the
 openssl command), tokens expire after --lifetime seconds, and the errors are the providers' own
@@ -110,14 +115,17 @@ class Service:
         self.refused = []     # [error, description, who]
         self.introspections = 0
         self.seen_jti = set()
+        self.refuse_next = 0
+        self.refused_logins = 0
 
-    def issue(self, record, who):
+    def issue(self, record, who, lifetime=None):
         token = ("ms-" if record.get("app") else "ya29.") + secrets.token_urlsafe(32)
-        record["exp"] = time.time() + self.lifetime
+        lifetime = lifetime or self.lifetime
+        record["exp"] = time.time() + lifetime
         with self.lock:
             self.tokens[token] = record
             self.issued[who] = self.issued.get(who, 0) + 1
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime}
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
 
     def refuse(self, status, error, desc, who):
         with self.lock:
@@ -209,13 +217,18 @@ class Service:
             return self.refuse(400, "invalid_scope", "Invalid OAuth scope or ID token audience provided.", sub)
         if sub not in sa.get("users", []):
             return self.refuse(400, "invalid_grant", "Invalid email or User ID", sub)
-        return self.issue({"user": sub}, sub)
+        life = form.get("lifetime", "")
+        return self.issue({"user": sub}, sub, int(life) if life.isdigit() and int(life) > 0 else None)
 
     def introspect(self, form):
         with self.lock:
             self.introspections += 1
             rec = self.tokens.get(form.get("token", ""))
-        if rec is None or rec["exp"] < time.time():
+            forced = self.refuse_next > 0
+            if forced:
+                self.refuse_next -= 1
+                self.refused_logins += 1
+        if forced or rec is None or rec["exp"] < time.time():
             return 200, {"active": False}
         if rec.get("app"):
             t = self.tenants[rec["tenant"]]
@@ -227,7 +240,7 @@ class Service:
     def stats(self):
         with self.lock:
             return 200, {"issued": dict(self.issued), "refused": list(self.refused),
-                         "introspections": self.introspections}
+                         "introspections": self.introspections, "refused_logins": self.refused_logins}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -263,6 +276,10 @@ class Handler(BaseHTTPRequestHandler):
         svc = self.server.svc
         if parts == ["token"]:
             return self.reply(*svc.google_token(form))
+        if parts == ["admin", "refuse"]:
+            with svc.lock:
+                svc.refuse_next = int(form.get("count", "1"))
+            return self.reply(200, {"refuse_next": svc.refuse_next})
         if parts == ["introspect"]:
             return self.reply(*svc.introspect(form))
         if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
