@@ -1403,7 +1403,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 	for (int k = 0; k < 2; k++)
 		if (!side[k].mode_set)
 			side[k].mode = (k ? c.port2 : c.port1) == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
-	if (load_credentials(s, sc, &c, pw, err) < 0)
+	if (load_credentials(s, sc, &c, side, pw, err) < 0)
 		goto out;
 	keys[0] = server_key(c.host1, c.port1);
 	keys[1] = server_key(c.host2, c.port2);
