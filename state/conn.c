@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdatomic.h>
+
 #include "common/alloc.h"
 #include "common/escape.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "state/state_private.h"
 
 /* ---- SQLSTATE classes (design section 8) ---------------------------------------------------- */
@@ -85,6 +88,17 @@ int state_err_from_result(struct state_conn *sc, const PGresult *res, const char
 
 /* ---- connecting ----------------------------------------------------------------------------- */
 
+/* libpq prints notices (and the server's "terminating connection" on a shutdown) on stderr by
+ * default: into the log instead, at debug level. */
+static void quiet_notice(void *arg, const char *message)
+{
+	char line[FLEET_ERR_TEXT_MAX];
+
+	(void)arg;
+	first_line(message, line, sizeof(line));
+	log_debug("state database: %s", line);
+}
+
 static int conn_connect(struct state_conn *sc, struct fleet_err *err)
 {
 	char line[FLEET_ERR_TEXT_MAX];
@@ -92,6 +106,7 @@ static int conn_connect(struct state_conn *sc, struct fleet_err *err)
 	if (sc->pg)
 		PQfinish(sc->pg);
 	sc->pg = PQconnectdb(sc->conninfo);
+	PQsetNoticeProcessor(sc->pg, quiet_notice, NULL);
 	sc->in_tx = 0;
 	sc->prepared = 0;
 	if (PQstatus(sc->pg) != CONNECTION_OK) {
@@ -157,6 +172,62 @@ int state_conn_reconnect(struct state_conn *sc, struct fleet_err *err)
 			      err);
 }
 
+/* ---- waiting out an outage of the state store ------------------------------------------------ */
+
+/* Process-wide: how long a statement waits for the store to answer again (0 = not at all), and
+ * whether an outage is going on (so that it is reported once, not by every thread). */
+static atomic_uint g_outage_wait_ms;
+static atomic_int g_outage;
+static atomic_uint_fast64_t g_outage_since_ms;
+
+void state_set_outage_wait(unsigned ms)
+{
+	atomic_store(&g_outage_wait_ms, ms);
+}
+
+static void outage_begins(const struct fleet_err *err)
+{
+	int expected = 0;
+
+	if (atomic_compare_exchange_strong(&g_outage, &expected, 1)) {
+		atomic_store(&g_outage_since_ms, fleet_now_ms());
+		log_warn("the state database does not answer (%s): work pauses until it does (at most %u s)",
+			 err ? err->message : "connection lost", atomic_load(&g_outage_wait_ms) / 1000);
+	}
+}
+
+static void outage_ends(void)
+{
+	int expected = 1;
+
+	if (atomic_compare_exchange_strong(&g_outage, &expected, 0))
+		log_info("the state database answers again after %.1f s: work resumes",
+			 (double)(fleet_now_ms() - atomic_load(&g_outage_since_ms)) / 1000.0);
+}
+
+/* Reconnects; while the server does not answer, tries again every second at most, for up to the
+ * outage wait, so that the caller resumes within about a second of the server's return. */
+static int reconnect_waiting(struct state_conn *sc, struct fleet_err *err)
+{
+	uint64_t t0 = fleet_now_ms();
+	unsigned delay = 100;
+
+	for (;;) {
+		unsigned wait;
+
+		if (state_conn_reconnect(sc, err) == 0) {
+			outage_ends();
+			return 0;
+		}
+		wait = atomic_load(&g_outage_wait_ms);
+		if (wait == 0 || fleet_now_ms() - t0 >= wait)
+			return -1;
+		outage_begins(err);
+		fleet_sleep_ms(delay);
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+	}
+}
+
 /* ---- executing -------------------------------------------------------------------------------- */
 
 static PGresult *exec_any(struct state_conn *sc, int stmt, const char *what, const char *sql, int nparams,
@@ -176,7 +247,7 @@ static PGresult *exec_any(struct state_conn *sc, int stmt, const char *what, con
 				    what);
 				return NULL;
 			}
-			if (state_conn_reconnect(sc, err) < 0) {
+			if (reconnect_waiting(sc, err) < 0) {
 				fleet_err_prefix(err, "could not %s", what);
 				return NULL;
 			}
@@ -212,7 +283,8 @@ static PGresult *exec_any(struct state_conn *sc, int stmt, const char *what, con
 			return res;
 		state_err_from_result(sc, res, what, err);
 		PQclear(res);
-		if (attempt == 0 && !sc->in_tx && conn_broken(sc) && (flags & STATE_EXEC_IDEMPOTENT)) {
+		/* Idempotent: again on a new connection (a restart may break it more than once). */
+		if (attempt < 4 && !sc->in_tx && conn_broken(sc) && (flags & STATE_EXEC_IDEMPOTENT)) {
 			log_warn("state database connection lost; reconnecting (%s)", what);
 			continue;
 		}

@@ -94,7 +94,10 @@ int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fle
 	return state_exec_cmd(
 	    sc, "deregister the engine",
 	    "WITH e AS (UPDATE engine SET stopped_at = now(), expires_at = now() WHERE id = $1),"
-	    " s AS (DELETE FROM conn_slot WHERE engine_id = $1)"
+	    " s AS (DELETE FROM conn_slot WHERE engine_id = $1),"
+	    /* accounts parked for a server this engine watched: due again for whoever runs next */
+	    " p AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL"
+	    "  WHERE lease_owner = $1 AND state = 'queued')"
 	    " UPDATE job SET lease_expires = now() WHERE lease_owner = $1 AND state = 'running'",
 	    1, p, STATE_EXEC_IDEMPOTENT, err);
 }
@@ -286,7 +289,7 @@ void state_claim_release(struct state_claim *c)
  * Jobs parked for a server that is down carry scheduled_at = 'infinity' and are never due. */
 #define CLAIM_SQL(RUN_FILTER)                                                                                \
 	"WITH x AS (SELECT id, state AS old_state FROM job"                                                  \
-	"  WHERE " RUN_FILTER " state = 'running' AND lease_expires < now()"                                 \
+	"  WHERE " RUN_FILTER " state = 'running' AND lease_expires < now() AND lease_owner <> $2"           \
 	"  ORDER BY lease_expires LIMIT 1 FOR UPDATE SKIP LOCKED),"                                          \
 	" q AS (SELECT id, state AS old_state FROM job"                                                      \
 	"  WHERE " RUN_FILTER " state = 'queued' AND scheduled_at <= now() AND NOT EXISTS (SELECT 1 FROM x)" \
@@ -378,14 +381,63 @@ int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, 
 	return pending;
 }
 
-/* Runs a fenced statement whose first result column is a row count; 0 rows -> LEASE_LOST. */
+/* After the connection broke under a fenced write that is not idempotent (finish, fail, release,
+ * defer): did it commit? The job row says: our epoch with the job no longer running means it did
+ * (no other engine can end a lease of our epoch: a takeover increments it); still running under our
+ * lease means it did not. Returns 1 (committed: *keep, when asked, gets a row shaped like the
+ * statement's "count, state"), 0 (not committed: send it again) or -1. */
+static int fenced_outcome(struct state_conn *sc, const struct state_lease *lease, PGresult **keep,
+			  struct fleet_err *err)
+{
+	struct lease_params lp;
+	const char *p[3];
+	PGresult *res;
+	int rc;
+
+	lease_params(&lp, lease, p);
+	res = state_exec(sc, "look up the job after a lost connection",
+			 "SELECT 1, state, (state = 'running' AND lease_owner = $2 AND lease_epoch = $3),"
+			 " (state <> 'running' AND lease_epoch = $3) FROM job WHERE id = $1",
+			 3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 1 && state_get_bool(res, 0, 3)) {
+		if (keep)
+			*keep = res;
+		else
+			PQclear(res);
+		return 1;
+	}
+	rc = PQntuples(res) == 1 && state_get_bool(res, 0, 2) ? 0 : -1;
+	PQclear(res);
+	if (rc < 0)
+		return state_lease_lost(sc, lease, err);
+	return 0;
+}
+
+/* Runs a fenced statement whose first result column is a row count; 0 rows -> LEASE_LOST. A
+ * statement that is not idempotent and lost its connection is resolved by fenced_outcome (the
+ * reconnect waits out a short outage of the store): the caller never sees a write that may or may
+ * not have happened. */
 static int fenced(struct state_conn *sc, int stmt, const struct state_lease *lease, const char *what,
 		  const char *sql, int nparams, const char **p, int flags, PGresult **keep, struct fleet_err *err)
 {
-	PGresult *res = stmt >= 0 ? state_exec_prepared(sc, (enum state_stmt)stmt, what, sql, nparams, p, flags, err)
-				  : state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
+	PGresult *res = NULL;
 	int64_t n;
 
+	for (int attempt = 0; attempt < 2 && !res; attempt++) {
+		res = stmt >= 0 ? state_exec_prepared(sc, (enum state_stmt)stmt, what, sql, nparams, p, flags, err)
+				: state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
+		if (!res) {
+			int r;
+
+			if ((flags & STATE_EXEC_IDEMPOTENT) || !err || strcmp(err->code, STATE_ERR_CONNECTION) != 0)
+				return -1;
+			r = fenced_outcome(sc, lease, keep, err);
+			if (r != 0)
+				return r > 0 ? 0 : -1;
+		}
+	}
 	if (!res)
 		return -1;
 	n = PQntuples(res) > 0 ? state_get_i64(res, 0, 0) : 0;
@@ -526,6 +578,143 @@ int state_job_release(struct state_conn *sc, const struct state_lease *lease, st
 		      "job_attempt.ended_at IS NULL)"
 		      " SELECT count(*) FROM u",
 		      3, p, 0, NULL, err);
+}
+
+int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t engine_id, const int64_t *held,
+			      size_t nheld, long *count, struct fleet_err *err)
+{
+	struct fleet_buf ids = FLEET_BUF_INIT(1 << 20);
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[3];
+	PGresult *res;
+
+	state_array_begin(&ids);
+	for (size_t i = 0; i < nheld; i++)
+		state_array_i64(&ids, held[i]);
+	state_array_end(&ids);
+	p[0] = state_fmt_i64(b0, run_id);
+	p[1] = state_fmt_i64(b1, engine_id);
+	p[2] = fleet_buf_cstr(&ids);
+	res = state_exec(sc, "release the jobs no worker of this engine holds",
+			 "WITH u AS (UPDATE job SET state = 'queued', scheduled_at = now(), lease_owner = NULL,"
+			 "  lease_expires = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()"
+			 "  WHERE run_id = $1 AND state = 'running' AND lease_owner = $2 AND lease_expires < now()"
+			 "  AND id <> ALL ($3::bigint[]) RETURNING id, lease_epoch),"
+			 " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'interrupted' FROM u"
+			 "  WHERE job_attempt.job_id = u.id AND job_attempt.ended_at IS NULL)"
+			 " SELECT count(*) FROM u",
+			 3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	fleet_buf_release(&ids);
+	if (!res)
+		return -1;
+	if (count)
+		*count = (long)state_get_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/* ---- servers that are down -------------------------------------------------------------------- */
+
+/* A job of the run that uses the server (host $2, port $3) on either side. */
+#define SERVER_MATCH "((host1 = $2 AND port1 = $3::int) OR (host2 = $2 AND port2 = $3::int))"
+/* Parked: queued, never due until the server answers again; lease_owner names the engine that
+ * watches the server (so that others can take the jobs back if it dies). */
+#define PARKED "scheduled_at = 'infinity'"
+
+int state_job_defer(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
+		    unsigned delay_ms, int park, struct fleet_err *err)
+{
+	struct lease_params lp;
+	char b3[STATE_NUM_MAX];
+	const char *p[8];
+
+	lease_params(&lp, lease, p);
+	p[3] = state_fmt_u64(b3, delay_ms);
+	p[4] = park ? "t" : "f";
+	p[5] = fleet_err_class_name(why ? why->cls : FLEET_ERR_TRANSIENT);
+	p[6] = why && why->code[0] ? why->code : NULL;
+	p[7] = why ? why->message : "server down";
+	return fenced(sc, STATE_STMT_DEFER, lease, "put the job back until its server answers",
+		      "WITH u AS (UPDATE job SET state = 'queued', attempts = greatest(attempts - 1, 0),"
+		      "  scheduled_at = CASE WHEN $5::boolean THEN 'infinity'"
+		      "   ELSE now() + $4::float8 * interval '1 millisecond' END,"
+		      "  lease_owner = CASE WHEN $5::boolean THEN lease_owner END, lease_expires = NULL,"
+		      "  last_error_class = $6, last_error_code = $7, last_error_text = $8, updated_at = now()"
+		      "  WHERE " LEASE_WHERE " RETURNING id),"
+		      " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'server_down',"
+		      "  error_class = $6, error_code = $7, error_text = $8 FROM u"
+		      "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND"
+		      "  job_attempt.ended_at IS NULL)"
+		      " SELECT count(*) FROM u",
+		      8, p, 0, NULL, err);
+}
+
+static int server_update(struct state_conn *sc, const char *what, const char *sql, int nparams, const char **p,
+			 long *count, struct fleet_err *err)
+{
+	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!res)
+		return -1;
+	if (count)
+		*count = (long)state_get_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int state_server_park(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
+		      unsigned port, long *count, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b2[STATE_NUM_MAX], b3[STATE_NUM_MAX];
+	const char *p[4] = {state_fmt_i64(b0, run_id), host, state_fmt_u64(b2, port), state_fmt_i64(b3, engine_id)};
+
+	return server_update(sc, "park the accounts of a server that is down",
+			     "WITH u AS (UPDATE job SET " PARKED ", lease_owner = $4, updated_at = now()"
+			     "  WHERE run_id = $1 AND state = 'queued' AND " SERVER_MATCH " RETURNING id)"
+			     " SELECT count(*) FROM u",
+			     4, p, count, err);
+}
+
+int state_server_resume(struct state_conn *sc, int64_t run_id, const char *host, unsigned port, long *count,
+			struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b2[STATE_NUM_MAX];
+	const char *p[3] = {state_fmt_i64(b0, run_id), host, state_fmt_u64(b2, port)};
+
+	/* Due at once, but after the accounts of healthy servers that are already due. */
+	return server_update(sc, "resume the accounts of a server",
+			     "WITH u AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL, updated_at = now()"
+			     "  WHERE run_id = $1 AND state = 'queued' AND " PARKED " AND " SERVER_MATCH
+			     "  RETURNING id) SELECT count(*) FROM u",
+			     3, p, count, err);
+}
+
+int state_server_fail(struct state_conn *sc, int64_t run_id, const char *host, unsigned port,
+		      const struct fleet_err *why, long *count, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b2[STATE_NUM_MAX];
+	const char *p[6] = {state_fmt_i64(b0, run_id), host, state_fmt_u64(b2, port),
+			    fleet_err_class_name(why->cls), why->code[0] ? why->code : NULL, why->message};
+
+	return server_update(sc, "fail the accounts of a server that stays down",
+			     "WITH u AS (UPDATE job SET state = 'failed', lease_owner = NULL, lease_expires = NULL,"
+			     "  finished_at = now(), last_error_class = $4, last_error_code = $5, last_error_text = $6,"
+			     "  updated_at = now() WHERE run_id = $1 AND state = 'queued' AND " SERVER_MATCH
+			     "  RETURNING id) SELECT count(*) FROM u",
+			     6, p, count, err);
+}
+
+int state_job_unpark_orphans(struct state_conn *sc, int64_t run_id, long *count, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+
+	return server_update(sc, "take back accounts parked by an engine that is gone",
+			     "WITH u AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL, updated_at = now()"
+			     "  WHERE run_id = $1 AND state = 'queued' AND " PARKED " AND NOT EXISTS (SELECT 1"
+			     "  FROM engine e WHERE e.id = job.lease_owner AND e.stopped_at IS NULL"
+			     "  AND e.expires_at > now()) RETURNING id) SELECT count(*) FROM u",
+			     1, p, count, err);
 }
 
 /* ---- retry and cancel ------------------------------------------------------------------------- */

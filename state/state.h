@@ -57,6 +57,11 @@ int state_conn_open(const char *conninfo, struct state_conn **out, struct fleet_
 /* Same without migrating (tools, tests of the migration itself). */
 int state_conn_open_nomigrate(const char *conninfo, struct state_conn **out, struct fleet_err *err);
 void state_conn_close(struct state_conn **sc);
+/* How long any call waits for the state database when it does not answer (a restart, a short
+ * network loss): the connection is re-established every second at most for up to ms, then the
+ * call goes on as if nothing happened (0 = no wait: the call fails at once; the default). The
+ * outage is logged once per process, and its end. Process-wide; thread-safe. */
+void state_set_outage_wait(unsigned ms);
 /* Drops and re-establishes the connection (the calls below already do this once on their own). */
 int state_conn_reconnect(struct state_conn *sc, struct fleet_err *err);
 /* Applies pending migrations. Returns the schema version now in place (>= 1) or < 0. */
@@ -75,8 +80,9 @@ int state_engine_register(struct state_conn *sc, const char *host, long pid, con
 			  unsigned ttl_ms, int64_t *engine_id, struct fleet_err *err);
 /* Extends the registration and the expiry of every connection slot this engine holds. */
 int state_engine_heartbeat(struct state_conn *sc, int64_t engine_id, unsigned ttl_ms, struct fleet_err *err);
-/* Marks the engine stopped, frees its connection slots and lets its remaining leases expire now
- * (so other engines take those jobs back at once). Release jobs first (state_job_release). */
+/* Marks the engine stopped, frees its connection slots, lets its remaining leases expire now
+ * (so other engines take those jobs back at once) and makes the jobs it parked for a server that
+ * was down due again. Release jobs first (state_job_release). */
 int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fleet_err *err);
 
 /* ---- runs and jobs (import) ----------------------------------------------------------------- */
@@ -147,7 +153,9 @@ struct state_claim {
 void state_claim_release(struct state_claim *c);
 
 /* Claims one job of the run (run_id 0 = any run) that is queued with scheduled_at <= now(), or
- * running with an expired lease (taken back; its open attempt is closed as "lease_expired").
+ * running with an expired lease of ANOTHER engine (taken back first; its open attempt is closed as
+ * "lease_expired"; an engine's own expired leases are its to renew, or to release with
+ * state_job_release_orphans). Two walks of partial indexes: the cost does not grow with the run.
  * One transaction: FOR UPDATE SKIP LOCKED, state running, lease to engine_id for lease_ms,
  * epoch + 1, attempts + 1, a job_attempt row. Returns 1 and fills *out when a job was claimed,
  * 0 when none is ready. Not retried transparently (a lost connection is a transient error). */
@@ -158,6 +166,12 @@ int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, co
  * over). *wait_ms (may be NULL): milliseconds until the earliest queued job is due or the earliest
  * lease expires (0 = now), -1 when neither will happen by itself (only parked jobs, or none). */
 int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, struct fleet_err *err);
+/* Jobs of the run that engine_id holds with an expired lease and that are not in held[] (a claim
+ * whose answer was lost with the connection: no worker knows it) go back to queued, the attempt not
+ * counted. Expired only: a job claimed a moment ago by a worker that has not told anyone yet has
+ * a fresh lease. *count (may be NULL) = jobs released. */
+int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t engine_id, const int64_t *held,
+			      size_t nheld, long *count, struct fleet_err *err);
 /* Extends the lease by lease_ms from now. LEASE_LOST when it is no longer held. */
 int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
 		    struct fleet_err *err);
@@ -182,6 +196,29 @@ int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const
 		   unsigned retry_delay_ms, int progressed, int *requeued, struct fleet_err *err);
 /* Interrupted cleanly (SIGINT): back to queued at once, the attempt does not count. Fenced. */
 int state_job_release(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
+
+/* ---- servers that are down (the scheduler's server health) ------------------------------------ */
+
+/* The attempt failed because a server refused or dropped the connection (not the account's
+ * fault): back to queued without counting the attempt, the attempt closed as "server_down" with
+ * why. park = 0: due after delay_ms; park = 1: parked (never due until state_server_resume or
+ * state_server_fail; the engine in the lease watches it). Fenced. */
+int state_job_defer(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
+		    unsigned delay_ms, int park, struct fleet_err *err);
+/* Parks every queued job of the run that uses host:port on either side, watched by engine_id.
+ * *count (may be NULL) = jobs parked. */
+int state_server_park(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
+		      unsigned port, long *count, struct fleet_err *err);
+/* The server answers again: its parked jobs are due now. */
+int state_server_resume(struct state_conn *sc, int64_t run_id, const char *host, unsigned port, long *count,
+			struct fleet_err *err);
+/* The server stayed down past the limit: every queued job of the run on it (parked or not) fails
+ * with why (one server-level reason), without an attempt. */
+int state_server_fail(struct state_conn *sc, int64_t run_id, const char *host, unsigned port,
+		      const struct fleet_err *why, long *count, struct fleet_err *err);
+/* Jobs parked by an engine that stopped or whose registration expired are due again (another
+ * engine then finds out for itself whether the server answers). */
+int state_job_unpark_orphans(struct state_conn *sc, int64_t run_id, long *count, struct fleet_err *err);
 
 /* `retry --account ID`: a job that is not running goes back to queued now, attempts reset to 0,
  * last error cleared, progress (folders, ledger, counters) kept. Returns 1 when requeued, 0 when
