@@ -22,7 +22,11 @@ static void run_usage(FILE *out, int worker)
 		"  --max-attempts N         failed attempts per account before it fails (default 5; an attempt\n"
 		"                           that copied messages before it broke does not count)\n"
 		"  --retry-base MS --retry-cap MS   backoff: full jitter, doubling from base up to cap\n"
-		"  --lease MS               how long a host may be silent before others take its accounts (default 60000)\n"
+		"  --lease MS               how long a host may be silent before others take its accounts (default 20000:\n"
+		"                           four heartbeats of 5 s; the heartbeat is a quarter of the lease)\n"
+		"  --server-down-limit S    a server that refuses or drops every connection this long fails its\n"
+		"                           accounts with one reason (default 600; 0 = wait for it forever); until\n"
+		"                           then its accounts wait and their attempts do not count\n"
 		"  --key-file F             key that encrypts stored credentials (default ./.imapfleet/key)\n"
 		"  --no-store-credentials   keep passwords out of the database (then only this host can run the accounts)\n"
 		"  --strict                 any bad row in the accounts file stops the run before anything is copied\n"
@@ -89,6 +93,15 @@ static int run_common(int argc, char **argv, int worker)
 		} else if (strcmp(a, "--lease") == 0) {
 			if (uint_arg(a, v, 86400000, &cfg.lease_ms) < 0)
 				return CLI_EXIT_USAGE;
+			i++;
+		} else if (strcmp(a, "--server-down-limit") == 0) {
+			uint64_t limit_s;
+
+			if (!v || fleet_parse_u64(v, 0, 30u * 86400, &limit_s) < 0) {
+				fprintf(stderr, "imapfleet: --server-down-limit needs a number of seconds (0 = no limit)\n");
+				return CLI_EXIT_USAGE;
+			}
+			cfg.server_down_limit_ms = limit_s * 1000;
 			i++;
 		} else if (strcmp(a, "--max-jobs") == 0) {
 			if (uint_arg(a, v, 1u << 30, &cfg.max_jobs) < 0)

@@ -1535,6 +1535,7 @@ static int open_side(struct engine *e, int side, struct imap_conn **out, struct 
 		fleet_err_prefix(err, "%s %s@%s", side == 0 ? "source" : "destination", s->user, s->ep.host);
 		return -1;
 	}
+	e->st->sides_open |= 1u << side;
 	return 0;
 }
 

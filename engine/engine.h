@@ -100,6 +100,8 @@ struct engine_stats {
 	uint64_t bytes_copied, flags_updated, msgs_deleted, flags_dropped;
 	uint64_t started_ms, finished_ms;
 	int error_side;                  /* when engine_run fails: 0 source, 1 destination, -1 neither */
+	unsigned sides_open;             /* bit k: side k's connection opened and logged in (so a failure
+	                                  * on side k came after the server answered) */
 	struct engine_failure *failures; /* heap, nfailures entries (capped) */
 	size_t nfailures;
 	size_t nfailures_alloc;

@@ -19,13 +19,23 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "scheduler/health.h"
 #include "scheduler/ledger_state.h"
 #include "state/cluster.h"
 #include "state/secret.h"
 #include "state/state.h"
 
 #define SCHED_EXIT_INTERRUPTED 4 /* = CLI_EXIT_INTERRUPTED, for the second Ctrl-C */
-#define ENGINE_TTL_MS 90000
+/* The heartbeat: every SCHED_HEARTBEAT_MS the main thread renews the leases of its workers and its
+ * engine registration. A lease is SCHED_LEASE_BEATS heartbeats long (--lease overrides it, the
+ * heartbeat is then a quarter of it): a host that dies loses its accounts to the others after
+ * 20 s, not a fixed minute, and a late heartbeat or two costs nothing. The registration (and with
+ * it the connection slots) lives half a lease longer than the leases it renews. */
+#define SCHED_HEARTBEAT_MS 5000u
+#define SCHED_LEASE_BEATS 4u
+#define ENGINE_TTL_MS(lease_ms) ((lease_ms) + (lease_ms) / 2)
+/* How long work waits for the state database when it does not answer (then it fails as before). */
+#define SCHED_STORE_WAIT_MS 300000u
 
 static atomic_int g_stop; /* lock-free: set by the signal handler, read by every thread */
 
@@ -53,7 +63,8 @@ void scheduler_config_init(struct scheduler_config *cfg)
 	if (cfg->workers > 64)
 		cfg->workers = 64;
 	cfg->max_conns_per_host = 16;
-	cfg->lease_ms = 60000;
+	cfg->lease_ms = SCHED_HEARTBEAT_MS * SCHED_LEASE_BEATS;
+	cfg->server_down_limit_ms = 600000;
 	cfg->progress = -1;
 	retry_policy_init(&cfg->retry);
 }
@@ -91,6 +102,7 @@ struct sched {
 	unsigned char key[STATE_SECRET_KEY_LEN];
 	int have_key;
 	struct host_limiter *hl;
+	struct server_health *health;
 	struct worker *w;
 	unsigned nworkers;
 	atomic_uint_fast64_t msgs, bytes, jobs_started;
@@ -554,6 +566,45 @@ static int tenant_refusal_is_new(struct sched *s, const struct fleet_err *err)
 	return fresh;
 }
 
+/* The attempt failed at the connection level on server key (refused, reset, closed, timed out). Is
+ * the server down, or was it this account? A probe (a fresh connection, no login) says. Down: the
+ * server is marked down (one line, once), its queued accounts are parked, and this one waits too
+ * without the attempt counting against it; returns 1. The server answers: returns 0 (the account's
+ * own failure, retried as usual). A server given up: err becomes its reason; returns 0. */
+static int server_fault(struct sched *s, struct state_conn *sc, const struct state_claim *c, const char *label,
+			const char *key, const struct io_endpoint *ep, struct fleet_err *err)
+{
+	enum health_state hs = server_health_state(s->health, key);
+	struct fleet_err perr, ferr;
+
+	if (hs == HEALTH_UP) {
+		if (server_health_probe(ep, &perr) == 0)
+			return 0;
+		if (server_health_mark_down(s->health, key, ep, err)) {
+			long parked = 0;
+
+			if (state_server_park(sc, s->run_id, s->engine_id, ep->host, ep->port, &parked, &ferr) < 0)
+				log_warn("could not park the accounts of %s: %s", key, ferr.message);
+			fleet_log_set_context(NULL, NULL); /* a server's line, not this account's */
+			log_warn("server %s is down (%s): its %ld queued accounts wait, probed every %u s at most; "
+				 "attempts meanwhile do not count; they fail if it stays down %u s",
+				 key, perr.message, parked, HEALTH_PROBE_CAP_MS / 1000,
+				 (unsigned)(s->cfg->server_down_limit_ms / 1000));
+			fleet_log_set_context(label, NULL);
+		}
+		hs = server_health_state(s->health, key);
+	}
+	if (hs == HEALTH_GAVE_UP) {
+		server_health_reason(s->health, key, err);
+		return 0;
+	}
+	log_debug("attempt %d not counted: server %s is down (%s); the account waits for it", c->attempt, key,
+		  err->message);
+	if (state_job_defer(sc, &c->lease, err, 0, 1, &ferr) < 0)
+		log_warn("could not put the account back to wait for %s: %s", key, ferr.message);
+	return 1;
+}
+
 static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c)
 {
 	struct sched *s = w->s;
@@ -567,7 +618,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	struct fleet_err err, ferr;
 	struct ledger_state *ls = NULL;
 	char **row_argv = NULL, **argv = NULL;
-	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1};
+	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1}, ran = 0;
 	char *pw[2] = {NULL, NULL};
 	struct side_cred creds[2];
 	char *keys[2];
@@ -635,6 +686,37 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		goto failed;
 	}
 
+	memset(&job, 0, sizeof(job));
+	job.label = w->label;
+	for (int k = 0; k < 2; k++) {
+		job.side[k].ep.host = k ? c->host2 : c->host1;
+		job.side[k].ep.port = (uint16_t)(k ? c->port2 : c->port1);
+		job.side[k].ep.mode = side[k].mode;
+		job.side[k].ep.cafile = side[k].cafile;
+		job.side[k].ep.insecure = side[k].insecure;
+		job.side[k].ep.label = k ? "dst" : "src";
+		job.side[k].user = k ? c->user2 : c->user1;
+		job.side[k].password = pw[k];
+		job.side[k].authuser = side[k].authuser;
+	}
+	/* A server known to be down gets no attempt: the account waits for it (or fails with the
+	 * server's reason once it was given up). */
+	for (int k = 0; k < 2; k++) {
+		enum health_state hs = server_health_state(s->health, keys[k]);
+
+		if (hs == HEALTH_GAVE_UP) {
+			server_health_reason(s->health, keys[k], &err);
+			goto failed;
+		}
+		if (hs == HEALTH_DOWN) {
+			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "SERVER_DOWN",
+				      "server %s is down: the account waits until it answers", keys[k]);
+			if (state_job_defer(sc, &c->lease, &err, 0, 1, &ferr) < 0)
+				log_warn("could not put the account back to wait for %s: %s", keys[k], ferr.message);
+			goto out;
+		}
+	}
+
 	for (;;) {
 		int r = take_slots(s, sc, ckeys, c->lease.job_id, slot, &err);
 
@@ -679,6 +761,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	job.ledger = ledger_state_bind(ls);
 	log_info("attempt %d of %d started", c->attempt, c->max_attempts);
 	rc = engine_run(&job, &st, &err);
+	ran = 1;
 	on_engine_progress(w, &st);
 	release_slots(s, sc, ckeys, slot);
 	if (rc >= 0) {
@@ -706,12 +789,20 @@ failed:
 		log_warn("another engine took this account over (its lease expired): stopped here");
 		goto out;
 	}
-	if (strcmp(err.code, "CANCELLED") == 0) {
+	if (strcmp(err.code, "CANCELLED") == 0 || strcmp(err.code, STATE_ERR_CONNECTION) == 0) {
+		/* Stopped on request, or the state database went away under the attempt (it was waited
+		 * for, and is back or given up): not the account's failure, not counted. */
+		if (strcmp(err.code, STATE_ERR_CONNECTION) == 0)
+			log_warn("attempt %d stopped: %s; the account goes back to the queue (not counted)",
+				 c->attempt, err.message);
 		if (state_job_release(sc, &c->lease, &ferr) < 0)
 			log_warn("could not put the account back in the queue: %s (it returns when its lease expires)",
 				 ferr.message);
 		goto out;
 	}
+	if (ran && err.cls == FLEET_ERR_TRANSIENT && st.error_side >= 0 &&
+	    server_fault(s, sc, c, w->label, keys[st.error_side], &job.side[st.error_side].ep, &err))
+		goto out;
 	if (err.cls == FLEET_ERR_THROTTLED && st.error_side >= 0) {
 		host_limiter_throttled(s->hl, keys[st.error_side], err.retry_after_ms);
 		log_warn("%s throttles: its connection limit here is now %u", keys[st.error_side],
@@ -829,7 +920,8 @@ static void *worker_main(void *arg)
 		memset(&c, 0, sizeof(c));
 		r = state_job_claim(sc, s->run_id, s->engine_id, s->host, s->cfg->lease_ms, &c, &err);
 		if (r < 0) {
-			log_warn("could not claim an account: %s", err.message);
+			if (strcmp(err.code, STATE_ERR_CONNECTION) != 0) /* an outage is reported once */
+				log_warn("could not claim an account: %s", err.message);
 			if (++errors > 30)
 				break;
 			fleet_sleep_ms(1000);
@@ -856,11 +948,76 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ---- the health thread: probes servers that are down ------------------------------------------- */
+
+struct health_thread {
+	struct sched *s;
+	struct state_conn *sc;
+	pthread_t tid;
+	atomic_int stop;
+};
+
+static void on_health_event(void *ctx, enum health_event ev, const struct health_report *r)
+{
+	struct health_thread *ht = ctx;
+	struct sched *s = ht->s;
+	struct fleet_err why, err;
+	long n = 0;
+
+	if (ev == HEALTH_EVENT_UP) {
+		if (state_server_resume(ht->sc, s->run_id, r->host, r->port, &n, &err) < 0) {
+			/* Its accounts are still parked: down again, so that the next probe resumes them. */
+			log_warn("could not resume the accounts of %s: %s (trying again)", r->key, err.message);
+			server_health_mark_down(s->health, r->key, NULL, NULL);
+			return;
+		}
+		log_info("server %s answers again after %llu s: its %ld waiting accounts resume", r->key,
+			 (unsigned long long)(r->down_ms / 1000), n);
+		sched_wake(s);
+		return;
+	}
+	server_health_reason(s->health, r->key, &why);
+	if (state_server_fail(ht->sc, s->run_id, r->host, r->port, &why, &n, &err) < 0)
+		log_warn("could not record the failure of the accounts of %s: %s", r->key, err.message);
+	log_error("%s: its %ld queued accounts failed (%s)", why.message, n, why.detail);
+	sched_wake(s);
+}
+
+static void *health_main(void *arg)
+{
+	struct health_thread *ht = arg;
+	struct sched *s = ht->s;
+	struct fleet_err err;
+	uint64_t last_orphans = fleet_now_ms();
+
+	while (!atomic_load(&ht->stop)) {
+		if (!ht->sc && state_conn_open_nomigrate(s->conninfo, &ht->sc, &err) < 0) {
+			sched_wait(s, 1000);
+			continue;
+		}
+		server_health_run_probes(s->health, on_health_event, ht);
+		/* Accounts parked by an engine that died wait for nobody: due again. */
+		if (fleet_now_ms() - last_orphans >= 30000) {
+			long n = 0;
+
+			if (state_job_unpark_orphans(ht->sc, s->run_id, &n, &err) == 0 && n > 0)
+				log_info("%ld accounts parked by a host that stopped are due again", n);
+			last_orphans = fleet_now_ms();
+		}
+		sched_wait(s, 250);
+	}
+	state_conn_close(&ht->sc);
+	return NULL;
+}
+
 /* ---- the main thread: leases, heartbeat, progress ------------------------------------------------- */
 
 static void renew_leases(struct sched *s, struct state_conn *sc)
 {
 	struct fleet_err err;
+	int64_t *held = xcalloc(s->nworkers + 1, sizeof(*held));
+	size_t nheld = 0;
+	long orphans = 0;
 
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		struct worker *w = &s->w[i];
@@ -873,12 +1030,18 @@ static void renew_leases(struct sched *s, struct state_conn *sc)
 		pthread_mutex_unlock(&w->lock);
 		if (!busy)
 			continue;
+		held[nheld++] = lease.job_id;
 		if (state_job_renew(sc, &lease, s->cfg->lease_ms, &err) < 0 &&
 		    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
 			atomic_store(&w->cancel, 1); /* stop before the next APPEND: another engine owns it now */
 	}
-	if (state_engine_heartbeat(sc, s->engine_id, ENGINE_TTL_MS, &err) < 0)
+	if (state_engine_heartbeat(sc, s->engine_id, ENGINE_TTL_MS(s->cfg->lease_ms), &err) < 0)
 		log_warn("engine heartbeat: %s", err.message);
+	/* A claim whose answer was lost with the state connection holds a job no worker knows: no other
+	 * engine takes it (it is ours) and we never renew it. Back to the queue once it expired. */
+	if (state_job_release_orphans(sc, s->run_id, s->engine_id, held, nheld, &orphans, &err) == 0 && orphans > 0)
+		log_info("%ld accounts claimed while the state database was lost are back in the queue", orphans);
+	xfree(&held);
 }
 
 static void format_eta(char *out, size_t cap, double secs)
@@ -1038,7 +1201,8 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	struct sigaction sa;
 	struct state_run_counts counts;
 	uint64_t t0, last_t, last_msgs = 0, last_bytes = 0, last_renew = 0, last_show = 0;
-	int tty, rc = -1, stop_seen = 0;
+	int tty, rc = -1, stop_seen = 0, health_started = 0;
+	struct health_thread ht;
 	char base[PATH_MAX];
 
 	memset(&s, 0, sizeof(s));
@@ -1057,6 +1221,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	s.hl = host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : 16);
 	s.oauth = oauth_cache_new();
 	pthread_mutex_init(&s.oauth_lock, NULL);
+	s.health = server_health_new(cfg->server_down_limit_ms);
 	gethostname(s.host, sizeof(s.host) - 1);
 	snprintf(base, sizeof(base), "%s", cfg->base_dir ? cfg->base_dir : ".");
 	snprintf(s.log_dir, sizeof(s.log_dir), "%s/.imapfleet/logs", base);
@@ -1073,6 +1238,8 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A restart or a short loss of the state database pauses the work instead of failing it. */
+	state_set_outage_wait(SCHED_STORE_WAIT_MS);
 	if (open_state(&s, &sc, err) < 0)
 		goto out;
 	if ((cfg->accounts_path && cfg->store_credentials) || !cfg->accounts_path) {
@@ -1102,7 +1269,8 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		}
 	}
 	sum->run_id = s.run_id;
-	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS, &s.engine_id, err) < 0)
+	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS(cfg->lease_ms), &s.engine_id,
+				  err) < 0)
 		goto out;
 
 	{
@@ -1128,6 +1296,9 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		}
 	}
 
+	memset(&ht, 0, sizeof(ht));
+	ht.s = &s;
+	health_started = pthread_create(&ht.tid, NULL, health_main, &ht) == 0;
 	tty = cfg->progress >= 0 ? cfg->progress : isatty(STDERR_FILENO);
 	t0 = last_t = fleet_now_ms();
 	for (;;) {
@@ -1146,7 +1317,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 				sched_wake(&s); /* the signal handler cannot */
 			}
 		}
-		if (now - last_renew >= cfg->lease_ms / 4) {
+		if (now - last_renew >= cfg->lease_ms / SCHED_LEASE_BEATS) {
 			renew_leases(&s, sc);
 			last_renew = now;
 		}
@@ -1158,6 +1329,11 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	}
 	for (unsigned i = 0; i < s.nworkers; i++)
 		pthread_join(s.w[i].tid, NULL);
+	if (health_started) {
+		atomic_store(&ht.stop, 1);
+		sched_wake(&s);
+		pthread_join(ht.tid, NULL);
+	}
 	if (!cfg->quiet && tty)
 		fputc('\n', stderr);
 
@@ -1190,6 +1366,7 @@ out:
 	for (size_t i = 0; i < s.noauth_refused; i++)
 		xfree(&s.oauth_refused[i]);
 	xfree(&s.oauth_refused);
+	server_health_free(&s.health);
 	accounts_free(&s.af);
 	xfree(&s.rows);
 	OPENSSL_cleanse(s.key, sizeof(s.key));
@@ -1241,7 +1418,8 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 			      STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED) |
 				  STATE_JOB_MASK(STATE_JOB_PARTIAL),
 			      &requeued, err) < 0 ||
-	    state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS, &s.engine_id, err) < 0)
+	    state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS(cfg.lease_ms), &s.engine_id,
+				  err) < 0)
 		goto out;
 	r = state_job_claim(sc, s.run_id, s.engine_id, s.host, 24u * 3600 * 1000, &c, err);
 	if (r < 0)
@@ -1668,7 +1846,7 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 	}
 	if (s.af)
 		verify_map_rows(&s, sc, vr.jobs, vr.njobs);
-	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet verify", ENGINE_TTL_MS, &s.engine_id, err) < 0)
+	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet verify", 90000u, &s.engine_id, err) < 0)
 		goto out;
 	nthreads = cfg->workers ? cfg->workers : 8;
 	if (nthreads > vr.njobs)

@@ -27,6 +27,7 @@ struct scheduler_config {
 	unsigned workers;            /* 0 = default from cores */
 	unsigned max_conns_per_host; /* per server (host:port), each side, across all hosts; 0 = 16 */
 	unsigned lease_ms;           /* 0 = 60 s */
+	uint64_t server_down_limit_ms; /* a server down this long fails its accounts (0 = never; 600 s) */
 	struct retry_policy retry;
 	int argc;                    /* account options for every row (the row's own come after) */
 	char **argv;
