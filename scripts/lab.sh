@@ -17,6 +17,9 @@
 #   lab.sh add-account NAME        add an account (all three sides, random passwords)
 #   lab.sh restart-dovecot NAME    restart one Dovecot (src, dst or legacy)
 #   lab.sh restart-pg              restart PostgreSQL
+#   lab.sh stop-pg | start-pg      stop PostgreSQL (an outage), start it again
+#   lab.sh stop-dovecot NAME       stop one Dovecot (an outage, for fault tests)
+#   lab.sh start-dovecot NAME      start it again; returns once it answers
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -540,5 +543,19 @@ restart-dovecot)
 	say "Dovecot $2 restarted"
 	;;
 restart-pg) require_up; stop_pg; start_pg; say "PostgreSQL restarted" ;;
+stop-pg) require_up; stop_pg; say "PostgreSQL stopped" ;;
+start-pg) require_up; start_pg; say "PostgreSQL started" ;;
+stop-dovecot)
+	require_up
+	case ${2:-} in src | dst | legacy) ;; *) die "stop-dovecot: name src, dst or legacy" ;; esac
+	stop_dovecot "$2"
+	say "Dovecot $2 stopped"
+	;;
+start-dovecot)
+	require_up
+	case ${2:-} in src | dst | legacy) ;; *) die "start-dovecot: name src, dst or legacy" ;; esac
+	write_dovecot_conf "$2"; start_dovecot "$2"; wait_dovecot "$2"
+	say "Dovecot $2 started"
+	;;
 *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac
