@@ -26,11 +26,12 @@ static void lease_params(char b[3][STATE_NUM_MAX], const struct state_lease *lea
 }
 
 /* A fenced statement that ends with "SELECT (lease count), (rows affected)". */
-static int fenced_folder(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
+static int fenced_folder(struct state_conn *sc, int stmt, const struct state_lease *lease, int64_t folder_id,
 			 const char *what, const char *sql, int nparams, const char **p, int flags,
 			 struct fleet_err *err)
 {
-	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
+	PGresult *res = stmt >= 0 ? state_exec_prepared(sc, (enum state_stmt)stmt, what, sql, nparams, p, flags, err)
+				  : state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
 	int64_t leased, affected;
 
 	if (!res)
@@ -91,8 +92,8 @@ int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, 
 	p[3] = src_name;
 	p[4] = dst_name ? dst_name : src_name;
 	p[5] = state_fmt_u64(b5, src_uidvalidity);
-	res = state_exec(
-	    sc, "record the folder",
+	res = state_exec_prepared(
+	    sc, STATE_STMT_FOLDER_UPSERT, "record the folder",
 	    "WITH " LEASE_CTE ","
 	    " ins AS (INSERT INTO folder AS f (job_id, src_name, dst_name, src_uidvalidity)"
 	    "  SELECT $1, $4, $5, $6 FROM lease"
@@ -102,7 +103,7 @@ int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, 
 	    "  RETURNING (xmax = 0) AS created, " FOLDER_COLS "),"
 	    " j AS (UPDATE job SET folders = folders + 1 FROM ins WHERE job.id = $1 AND ins.created)"
 	    " SELECT * FROM ins",
-	    6, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	    6, p, STATE_EXEC_IDEMPOTENT, err);
 	if (!res)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -150,9 +151,9 @@ int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name
 {
 	char b0[STATE_NUM_MAX];
 	const char *p[2] = {state_fmt_i64(b0, job_id), src_name};
-	PGresult *res = state_exec(sc, "read the folder",
-				   "SELECT " FOLDER_COLS " FROM folder WHERE job_id = $1 AND src_name = $2",
-				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_prepared(sc, STATE_STMT_FOLDER_GET, "read the folder",
+					    "SELECT " FOLDER_COLS " FROM folder WHERE job_id = $1 AND src_name = $2",
+					    2, p, STATE_EXEC_IDEMPOTENT, err);
 	int found;
 
 	if (!res)
@@ -179,7 +180,7 @@ int state_folder_record_status(struct state_conn *sc, const struct state_lease *
 	p[8] = state_fmt_u64(b[4], st->src_highestmodseq);
 	p[9] = state_fmt_u64(b[5], st->dst_uidnext);
 	return fenced_folder(
-	    sc, lease, folder_id, "record the folder status",
+	    sc, STATE_STMT_FOLDER_STATUS, lease, folder_id, "record the folder status",
 	    "WITH " LEASE_CTE ","
 	    " u AS (UPDATE folder SET state = $5,"
 	    "  last_error = CASE WHEN $5 = 'failed' THEN last_error END,"
@@ -205,7 +206,7 @@ int state_folder_reset_uidvalidity(struct state_conn *sc, const struct state_lea
 	/* Counters restart from what the ledger already holds for the new UIDVALIDITY (usually nothing;
 	 * something when a UIDVALIDITY comes back), and the job's counters follow. */
 	return fenced_folder(
-	    sc, lease, folder_id, "reset the folder after a UIDVALIDITY change",
+	    sc, -1, lease, folder_id, "reset the folder after a UIDVALIDITY change",
 	    "WITH " LEASE_CTE ","
 	    " f0 AS (SELECT id, msgs_copied, bytes_copied, msgs_skipped, msgs_failed FROM folder"
 	    "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) FOR UPDATE),"
@@ -256,7 +257,7 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 		state_array_end(&arr);
 		p[7] = fleet_buf_cstr(&arr);
 	}
-	rc = fenced_folder(sc, lease, folder_id, "record the append window",
+	rc = fenced_folder(sc, STATE_STMT_WINDOW_BEGIN, lease, folder_id, "record the append window",
 			   "WITH " LEASE_CTE ","
 			   " u AS (UPDATE folder SET window_dst_uidnext = $5, window_first_uid = $6,"
 			   "  window_last_uid = $7, window_uids = $8::bigint[], window_started_at = now(),"
@@ -277,7 +278,7 @@ int state_folder_window_end(struct state_conn *sc, const struct state_lease *lea
 	lease_params(lb, lease, p);
 	p[3] = state_fmt_i64(b3, folder_id);
 	return fenced_folder(
-	    sc, lease, folder_id, "close the append window",
+	    sc, STATE_STMT_WINDOW_END, lease, folder_id, "close the append window",
 	    "WITH " LEASE_CTE ","
 	    " u AS (UPDATE folder SET window_dst_uidnext = NULL, window_first_uid = NULL,"
 	    "  window_last_uid = NULL, window_uids = NULL, window_started_at = NULL, updated_at = now()"
@@ -318,12 +319,12 @@ int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct sta
 {
 	char b0[STATE_NUM_MAX];
 	const char *p[1] = {state_fmt_i64(b0, folder_id)};
-	PGresult *res = state_exec(sc, "read the append window",
+	PGresult *res = state_exec_prepared(sc, STATE_STMT_WINDOW_GET, "read the append window",
 				   "SELECT window_dst_uidnext, window_first_uid, window_last_uid,"
 				   " (extract(epoch FROM window_started_at) * 1000)::bigint,"
 				   " window_uids IS NOT NULL, array_to_string(window_uids, ',')"
 				   " FROM folder WHERE id = $1 AND window_dst_uidnext IS NOT NULL",
-				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+				   1, p, STATE_EXEC_IDEMPOTENT, err);
 
 	memset(w, 0, sizeof(*w));
 	if (!res)
@@ -592,10 +593,10 @@ int state_ledger_uids(struct state_conn *sc, int64_t folder_id, uint32_t src_uid
 	p[1] = state_fmt_u64(b1, src_uidvalidity);
 	p[2] = fleet_buf_cstr(&states);
 	/* Binary result: 8 bytes per UID in network order, one row each, in primary-key order. */
-	res = state_exec(sc, "read the copied UIDs",
-			 "SELECT src_uid FROM message WHERE folder_id = $1 AND src_uidvalidity = $2"
-			 " AND state = ANY ($3::text[]) ORDER BY src_uid",
-			 3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
+	res = state_exec_prepared(sc, STATE_STMT_LEDGER_UIDS, "read the copied UIDs",
+				  "SELECT src_uid FROM message WHERE folder_id = $1 AND src_uidvalidity = $2"
+				  " AND state = ANY ($3::text[]) ORDER BY src_uid",
+				  3, p, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
 	fleet_buf_release(&states);
 	if (!res)
 		return -1;
@@ -621,10 +622,10 @@ int state_ledger_highest_uid(struct state_conn *sc, int64_t folder_id, uint32_t 
 {
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
 	const char *p[2] = {state_fmt_i64(b0, folder_id), state_fmt_u64(b1, src_uidvalidity)};
-	PGresult *res = state_exec(sc, "read the highest copied UID",
-				   "SELECT coalesce(max(src_uid), 0) FROM message WHERE folder_id = $1"
-				   " AND src_uidvalidity = $2 AND state = 'copied'",
-				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_prepared(sc, STATE_STMT_LEDGER_HIGHEST, "read the highest copied UID",
+					    "SELECT coalesce(max(src_uid), 0) FROM message WHERE folder_id = $1"
+					    " AND src_uidvalidity = $2 AND state = 'copied'",
+					    2, p, STATE_EXEC_IDEMPOTENT, err);
 
 	if (!res)
 		return -1;

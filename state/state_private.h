@@ -17,7 +17,8 @@ struct state_conn {
 };
 
 /* Hot statements prepared once per connection (planning a large CTE costs more than running it:
- * 30 ms to plan the claim, 0.3 ms to run it). Every statement of an account attempt is here. */
+ * 30 ms to plan the claim, 0.3 ms to run it). Every statement of an account attempt and of each
+ * of its folders is here. At most 32 (a bit each in state_conn.prepared). */
 enum state_stmt {
 	STATE_STMT_LEDGER_FLUSH = 0,
 	STATE_STMT_CLAIM_RUN,
@@ -31,6 +32,14 @@ enum state_stmt {
 	STATE_STMT_SLOT_RECLAIM,
 	STATE_STMT_SLOT_ACQUIRE,
 	STATE_STMT_SLOT_RELEASE,
+	STATE_STMT_FOLDER_UPSERT,
+	STATE_STMT_FOLDER_GET,
+	STATE_STMT_FOLDER_STATUS,
+	STATE_STMT_WINDOW_BEGIN,
+	STATE_STMT_WINDOW_END,
+	STATE_STMT_WINDOW_GET,
+	STATE_STMT_LEDGER_UIDS,
+	STATE_STMT_LEDGER_HIGHEST,
 	STATE_STMT_COUNT
 };
 
