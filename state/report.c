@@ -36,22 +36,15 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
-int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
-		      struct fleet_err *err)
+#define JOB_REPORT_COLS                                                                                      \
+	"id, host1, port1, user1, host2, port2, user2, state, attempts, max_attempts,"                       \
+	" folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, last_error_class,"                  \
+	" last_error_code, last_error_text, " MS("started_at") ", " MS("finished_at") ", " MS("updated_at")
+
+static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res =
-	    state_exec(sc, "list the jobs of the run",
-		       "SELECT id, host1, port1, user1, host2, port2, user2, state, attempts, max_attempts,"
-		       " folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, last_error_class,"
-		       " last_error_code, last_error_text, " MS("started_at") ", " MS("finished_at") ", " MS(
-			   "updated_at") " FROM job WHERE run_id = $1 ORDER BY id",
-		       1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	int rc = 0;
 
-	if (!res)
-		return -1;
 	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
 		struct state_job_report r;
 		enum state_job_state s = STATE_JOB_QUEUED;
@@ -81,6 +74,80 @@ int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb
 		r.updated_at_ms = state_get_i64(res, i, 20);
 		rc = cb(&r, ctx);
 	}
+	return rc;
+}
+
+int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
+		      struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	PGresult *res = state_exec(sc, "list the jobs of the run",
+				   "SELECT " JOB_REPORT_COLS " FROM job WHERE run_id = $1 ORDER BY id", 1, p, NULL,
+				   NULL, STATE_EXEC_IDEMPOTENT, err);
+	int rc;
+
+	if (!res)
+		return -1;
+	rc = job_rows(res, cb, ctx);
+	PQclear(res);
+	return rc;
+}
+
+int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct state_job_filter *f,
+			   state_job_report_cb cb, void *ctx, long *matched, struct fleet_err *err)
+{
+	struct fleet_buf states = FLEET_BUF_INIT(256);
+	char b0[STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX];
+	const char *p[5];
+	PGresult *res;
+	int rc;
+
+	state_array_begin(&states);
+	for (int s = 0; s < STATE_JOB_NSTATES; s++)
+		if (f->state_mask & STATE_JOB_MASK(s))
+			state_array_str(&states, state_job_state_name((enum state_job_state)s));
+	state_array_end(&states);
+	p[0] = state_fmt_i64(b0, run_id);
+	p[1] = f->state_mask ? fleet_buf_cstr(&states) : NULL;
+	p[2] = f->server && *f->server ? f->server : NULL;
+	p[3] = state_fmt_i64(b3, f->after_id);
+	p[4] = f->limit > 0 ? state_fmt_i64(b4, f->limit) : NULL;
+	/* One pass over the run's rows (a sequential read of 50,000 rows is a few milliseconds); the
+	 * page and the number of matching rows together, so that a caller can say "50 of 1,840". */
+	res = state_exec(
+	    sc, "list the jobs of the run",
+	    "WITH m AS (SELECT * FROM job WHERE run_id = $1"
+	    "  AND ($2::text[] IS NULL OR state = ANY ($2::text[]))"
+	    "  AND ($3::text IS NULL OR host1 = $3 OR host2 = $3"
+	    "   OR host1 || ':' || port1 = $3 OR host2 || ':' || port2 = $3))"
+	    " SELECT " JOB_REPORT_COLS ", (SELECT count(*) FROM m) FROM m WHERE id > $4::bigint"
+	    " ORDER BY id LIMIT $5::bigint",
+	    5, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	fleet_buf_release(&states);
+	if (!res)
+		return -1;
+	if (matched) {
+		*matched = PQntuples(res) > 0 ? (long)state_get_i64(res, 0, 21) : 0;
+		if (PQntuples(res) == 0) {
+			/* No row on this page: count on its own. */
+			PGresult *cres = state_exec(
+			    sc, "count the jobs of the run",
+			    "SELECT count(*) FROM job WHERE run_id = $1"
+			    "  AND ($2::text[] IS NULL OR state = ANY ($2::text[]))"
+			    "  AND ($3::text IS NULL OR host1 = $3 OR host2 = $3"
+			    "   OR host1 || ':' || port1 = $3 OR host2 || ':' || port2 = $3)",
+			    3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+			if (!cres) {
+				PQclear(res);
+				return -1;
+			}
+			*matched = (long)state_get_i64(cres, 0, 0);
+			PQclear(cres);
+		}
+	}
+	rc = job_rows(res, cb, ctx);
 	PQclear(res);
 	return rc;
 }

@@ -1171,6 +1171,74 @@ static void reports_count_jobs_failures_and_throughput(void **state)
 	assert_int_equal(active, f->run_id);
 }
 
+struct page_ctx {
+	int64_t ids[16];
+	int n;
+};
+
+static int page_cb(const struct state_job_report *r, void *p)
+{
+	struct page_ctx *c = p;
+
+	if (c->n < 16)
+		c->ids[c->n++] = r->job_id;
+	return 0;
+}
+
+/* status --state failed --server H --limit N: a page of the matching jobs in id order, and how many
+ * match in all. */
+static void job_pages_filter_by_state_and_server_in_id_order(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[6];
+	struct state_job_filter filt;
+	struct page_ctx pc;
+	long matched = 0;
+	char sql[256];
+
+	add_jobs(f, 6, 5, ids); /* src.example.org:993 -> dst.example.org:993 */
+	snprintf(sql, sizeof(sql), "UPDATE job SET state = 'failed' WHERE id IN (%lld, %lld, %lld)", (long long)ids[1],
+		 (long long)ids[3], (long long)ids[4]);
+	q_exec(f->raw, sql);
+	snprintf(sql, sizeof(sql), "UPDATE job SET host2 = 'other.example.org' WHERE id = %lld", (long long)ids[3]);
+	q_exec(f->raw, sql);
+
+	memset(&filt, 0, sizeof(filt));
+	filt.state_mask = STATE_JOB_MASK(STATE_JOB_FAILED);
+	filt.limit = 2;
+	memset(&pc, 0, sizeof(pc));
+	CHECK(state_report_jobs_page(f->sc, f->run_id, &filt, page_cb, &pc, &matched, E));
+	assert_int_equal(matched, 3);
+	assert_int_equal(pc.n, 2);
+	assert_int_equal(pc.ids[0], ids[1]);
+	assert_int_equal(pc.ids[1], ids[3]);
+	/* the next page starts after the last id shown */
+	filt.after_id = ids[3];
+	memset(&pc, 0, sizeof(pc));
+	CHECK(state_report_jobs_page(f->sc, f->run_id, &filt, page_cb, &pc, &matched, E));
+	assert_int_equal(pc.n, 1);
+	assert_int_equal(pc.ids[0], ids[4]);
+	assert_int_equal(matched, 3);
+	/* by server, host or host:port, either side */
+	memset(&filt, 0, sizeof(filt));
+	filt.server = "other.example.org";
+	memset(&pc, 0, sizeof(pc));
+	CHECK(state_report_jobs_page(f->sc, f->run_id, &filt, page_cb, &pc, &matched, E));
+	assert_int_equal(matched, 1);
+	assert_int_equal(pc.ids[0], ids[3]);
+	filt.server = "dst.example.org:993";
+	filt.state_mask = STATE_JOB_MASK(STATE_JOB_FAILED);
+	memset(&pc, 0, sizeof(pc));
+	CHECK(state_report_jobs_page(f->sc, f->run_id, &filt, page_cb, &pc, &matched, E));
+	assert_int_equal(matched, 2);
+	/* a page past the end: no row, the count all the same */
+	filt.after_id = ids[5];
+	memset(&pc, 0, sizeof(pc));
+	CHECK(state_report_jobs_page(f->sc, f->run_id, &filt, page_cb, &pc, &matched, E));
+	assert_int_equal(pc.n, 0);
+	assert_int_equal(matched, 2);
+}
+
 /* ---- connection loss ---------------------------------------------------------------------------------- */
 
 static void idempotent_calls_survive_a_terminated_backend(void **state)
@@ -1281,6 +1349,7 @@ int main(void)
 	    T(credentials_are_stored_encrypted_and_round_trip),
 	    T(bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress),
 	    T(reports_count_jobs_failures_and_throughput),
+	    T(job_pages_filter_by_state_and_server_in_id_order),
 	    T(idempotent_calls_survive_a_terminated_backend),
 	    T(sql_errors_carry_their_sqlstate_and_class),
 	    T(texts_that_are_not_utf8_are_recorded_all_the_same),
