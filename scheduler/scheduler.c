@@ -34,6 +34,8 @@
 #define SCHED_HEARTBEAT_MS 5000u
 #define SCHED_LEASE_BEATS 4u
 #define ENGINE_TTL_MS(lease_ms) ((lease_ms) + (lease_ms) / 2)
+/* verify sends no heartbeat: its registration (and connection slots) simply last this long. */
+#define SCHED_VERIFY_TTL_MS 90000u
 /* How long work waits for the state database when it does not answer (then it fails as before). */
 #define SCHED_STORE_WAIT_MS 300000u
 
@@ -1846,7 +1848,7 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 	}
 	if (s.af)
 		verify_map_rows(&s, sc, vr.jobs, vr.njobs);
-	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet verify", 90000u, &s.engine_id, err) < 0)
+	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet verify", SCHED_VERIFY_TTL_MS, &s.engine_id, err) < 0)
 		goto out;
 	nthreads = cfg->workers ? cfg->workers : 8;
 	if (nthreads > vr.njobs)

@@ -124,9 +124,10 @@ int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct s
 	    " SELECT " JOB_REPORT_COLS ", (SELECT count(*) FROM m) FROM m WHERE id > $4::bigint"
 	    " ORDER BY id LIMIT $5::bigint",
 	    5, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	fleet_buf_release(&states);
-	if (!res)
+	if (!res) {
+		fleet_buf_release(&states);
 		return -1;
+	}
 	if (matched) {
 		*matched = PQntuples(res) > 0 ? (long)state_get_i64(res, 0, 21) : 0;
 		if (PQntuples(res) == 0) {
@@ -141,12 +142,14 @@ int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct s
 
 			if (!cres) {
 				PQclear(res);
+				fleet_buf_release(&states);
 				return -1;
 			}
 			*matched = (long)state_get_i64(cres, 0, 0);
 			PQclear(cres);
 		}
 	}
+	fleet_buf_release(&states);
 	rc = job_rows(res, cb, ctx);
 	PQclear(res);
 	return rc;
