@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# scripts/bench/scale.sh: organisation-scale figures of the scheduler and the state store (issue 19).
+# A benchmark, not a test: it prints figures, it does not pass or fail. See docs/performance.md.
+#
+#   scripts/bench/scale.sh [--lab-dir DIR] [--imapfleet BIN] [--cases "claim refusing import accounts status"]
+#
+# By default it starts a lab of its own under /tmp (its own ports and servers, so it never
+# disturbs tests running on .lab) and stops and deletes it at the end. Cases:
+#   claim      PostgreSQL CPU per account attempt (claim, failure, next due) at 1,000 and 50,000
+#              queued jobs, through the state module's own statements (tests/tools/claimbench.c)
+#   refusing   20,000 rows, 19,980 of them on a source that refuses every connection and 20 real
+#              accounts: wall time, attempts, server-level verdicts, PostgreSQL CPU
+#              (--server-down-limit 60)
+#   import     50,000 rows (a refusing source): time from start to the first attempt
+#   accounts   1,000 accounts x 20 messages: wall, client CPU, PostgreSQL CPU per account
+#              (seeds 1,000 lab accounts on first use: several minutes)
+#   status     `imapfleet status` over the 50,000-account run of `import`: time and size, whole and
+#              paged (--state failed --limit 50) when the command has those options
+# PostgreSQL CPU is read from /proc: the postmaster's own and reaped children's time plus every
+# live backend's, before and after (scripts/bench/cpustat.py).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+
+lab_dir=""
+bin=""
+cases="claim refusing import status accounts"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--lab-dir) lab_dir=$2; shift ;;
+	--imapfleet) bin=$2; shift ;;
+	--cases) cases=$2; shift ;;
+	*) echo "usage: scripts/bench/scale.sh [--lab-dir DIR] [--imapfleet BIN] [--cases LIST]" >&2; exit 2 ;;
+	esac
+	shift
+done
+say() { echo "scale: $*" >&2; }
+builddir=$top/build
+[ -n "$bin" ] || bin=$builddir/imapfleet
+[ -x "$bin" ] || { say "no imapfleet at $bin (scripts/build.sh build)"; exit 1; }
+
+own_lab=""
+if [ -z "$lab_dir" ]; then
+	lab_dir=$(mktemp -d /tmp/imapfleet-scale-lab.XXXXXX)
+	own_lab=1
+fi
+export LAB_DIR=$lab_dir
+work=$(mktemp -d /tmp/imapfleet-scale.XXXXXX)
+cleanup() {
+	if [ -n "$own_lab" ]; then scripts/lab.sh down --purge >/dev/null 2>&1; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+LAB_USERS=${LAB_USERS:-40} scripts/lab.sh up >/dev/null || { say "the lab did not start"; exit 1; }
+# shellcheck source=/dev/null
+. "$LAB_DIR/lab.env"
+scripts/lab.sh seed --users 20 --messages 20 >/dev/null || { say "seeding failed"; exit 1; }
+
+postmaster=$(head -n 1 "$LAB_DIR/run/pg/postmaster.pid")
+pg_cpu() { python3 scripts/bench/cpustat.py tree "$postmaster"; }
+fresh_db() { # fresh_db NAME: prints its URL
+	psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $1" -c "create database $1 owner imapfleet" >/dev/null 2>&1
+	echo "${LAB_PG_URL%/imapfleet}/$1"
+}
+secs() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+now() { date +%s.%N; }
+
+# rows N REAL: an accounts CSV with REAL lab accounts (src -> dst) and N-REAL rows whose source
+# (127.0.0.1:9) refuses every connection.
+rows() {
+	local n=$1 real=$2 i u
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	for i in $(seq 1 "$real"); do
+		u=$(printf 'user%02d' "$i")
+		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,ssl,localhost,$LAB_DST_IMAPS,$u,$LAB_SECRETS/dst/$u,ssl"
+	done
+	awk -v n="$((n - real))" -v sp="$LAB_SECRETS/src/user01" -v dp="$LAB_SECRETS/dst/user01" -v dport="$LAB_DST_IMAPS" \
+		'BEGIN { for (i = 1; i <= n; i++) printf "127.0.0.1,9,ghost%06d,%s,ssl,localhost,%s,ghost%06d,%s,ssl\n", i, sp, dport, i, dp }'
+}
+run_fleet() { # run_fleet DB CSV ARGS...: imapfleet run in $work, output in $work/out
+	local url=$1 csv=$2
+	shift 2
+	(cd "$work" && "$bin" run "$csv" --state "$url" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress "$@" >"$work/out" 2>&1)
+}
+
+for c in $cases; do
+	case $c in
+	claim)
+		cc=${CC:-cc}
+		$cc -O2 -D_GNU_SOURCE -I"$top" -I"$builddir" -I/usr/include/postgresql -o "$work/claimbench" \
+			tests/tools/claimbench.c "$builddir/state/libstate.a" "$builddir/common/libcommon.a" \
+			-lpq -lssl -lcrypto -lpthread || { say "cannot build claimbench"; continue; }
+		for n in 1000 50000; do
+			url=$(fresh_db "scale_claim_$n")
+			echo "claim: $("$work/claimbench" "$url" "$n" 2000 2>/dev/null)"
+		done
+		;;
+	refusing)
+		rows 20000 20 >"$work/refusing.csv"
+		scripts/lab.sh wipe dst $(seq -f 'user%02g' 1 20) >/dev/null 2>&1
+		url=$(fresh_db scale_refusing)
+		c0=$(pg_cpu)
+		t0=$(now)
+		run_fleet "$url" "$work/refusing.csv" --server-down-limit 60
+		rc=$?
+		t1=$(now)
+		c1=$(pg_cpu)
+		verdicts=$(grep -c "refused or dropped every connection" "$work/out")
+		downs=$(grep -c "is down (" "$work/out")
+		echo "refusing: rows=20000 wall_s=$(secs "$t0" "$t1") exit=$rc pg_cpu_s=$(secs "$c0" "$c1")" \
+			"attempts=$(psql "$url" -qAtX -c 'select count(*) from job_attempt')" \
+			"done=$(psql "$url" -qAtX -c "select count(*) from job where state = 'done'")" \
+			"failed=$(psql "$url" -qAtX -c "select count(*) from job where state = 'failed'")" \
+			"down_lines=$downs verdict_lines=$verdicts"
+		;;
+	import)
+		rows 50000 0 >"$work/import.csv"
+		url=$(fresh_db scale_import)
+		t0=$(now)
+		(cd "$work" && exec "$bin" run "$work/import.csv" --state "$url" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
+			--no-progress --server-down-limit 0 >"$work/out" 2>&1) &
+		pid=$!
+		first=""
+		for _ in $(seq 1200); do
+			if grep -q "attempt 1 of" "$work/out"; then first=$(now); break; fi
+			sleep 0.05
+		done
+		kill -INT "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		if [ -n "$first" ]; then echo "import: rows=50000 first_attempt_after_s=$(secs "$t0" "$first")"
+		else echo "import: rows=50000 no attempt within 60 s"; fi
+		;;
+	status)
+		url="${LAB_PG_URL%/imapfleet}/scale_import"
+		if ! psql "$url" -qAtc 'select 1' >/dev/null 2>&1; then say "status needs the import case first"; continue; fi
+		t0=$(now)
+		"$bin" status --state "$url" >"$work/status.out" 2>&1
+		t1=$(now)
+		echo "status: accounts=50000 whole_s=$(secs "$t0" "$t1") bytes=$(wc -c <"$work/status.out")"
+		if "$bin" status --help 2>&1 | grep -q -- "--limit"; then
+			t0=$(now)
+			"$bin" status --state "$url" --state-filter queued --limit 50 >"$work/status.out" 2>&1 ||
+				"$bin" status --state "$url" --limit 50 >"$work/status.out" 2>&1
+			t1=$(now)
+			echo "status: accounts=50000 paged_s=$(secs "$t0" "$t1") bytes=$(wc -c <"$work/status.out")"
+		fi
+		;;
+	accounts)
+		LAB_USERS=1000 scripts/lab.sh seed --users 1000 --messages 20 >/dev/null || { say "seeding 1,000 accounts failed"; continue; }
+		scripts/lab.sh wipe dst >/dev/null 2>&1
+		{
+			echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+			for i in $(seq 1 1000); do
+				u=$(printf 'user%02d' "$i")
+				echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,ssl,localhost,$LAB_DST_IMAPS,$u,$LAB_SECRETS/dst/$u,ssl"
+			done
+		} >"$work/accounts.csv"
+		url=$(fresh_db scale_accounts)
+		c0=$(pg_cpu)
+		t0=$(now)
+		/usr/bin/time -f "%U %S" -o "$work/time" "$bin" run "$work/accounts.csv" --state "$url" --cafile1 "$LAB_CA" \
+			--cafile2 "$LAB_CA" --no-progress >"$work/out" 2>&1
+		rc=$?
+		t1=$(now)
+		c1=$(pg_cpu)
+		client=$(awk '{ printf "%.2f", $1 + $2 }' "$work/time")
+		pg=$(secs "$c0" "$c1")
+		echo "accounts: accounts=1000 wall_s=$(secs "$t0" "$t1") exit=$rc client_cpu_s=$client pg_cpu_s=$pg" \
+			"pg_ms_per_account=$(python3 -c "print('%.2f' % (float('$pg') * 1000 / 1000))")" \
+			"done=$(psql "$url" -qAtX -c "select count(*) from job where state = 'done'")"
+		;;
+	*) say "unknown case $c" ;;
+	esac
+done
