@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	res = PQexec(sc->pg, "VACUUM ANALYZE job");
 	PQclear(res);
 	res = PQexec(sc->pg, "SELECT pg_backend_pid()");
-	pid = atoi(PQgetvalue(res, 0, 0));
+	pid = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 
 	cpu0 = backend_cpu_s(pid);
