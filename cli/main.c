@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "cli/cli.h"
+#include "common/util.h"
 
 static void usage(FILE *out)
 {
@@ -29,6 +30,7 @@ int main(int argc, char **argv)
 {
 	const struct cli_command *cmd;
 
+	fleet_harden_process(); /* before any secret is read: no core file can hold one */
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,6 +272,33 @@ char *fleet_read_passfile(const char *path, size_t max, char *why, size_t whylen
 		return NULL;
 	}
 	return buf;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FLEET_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FLEET_ASAN 1
+#endif
+#endif
+
+int fleet_harden_process(void)
+{
+	struct rlimit none = {0, 0};
+	int rc = 0;
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0)
+		rc = -1;
+#ifndef FLEET_ASAN
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		rc = -1;
+#endif
+	return rc;
+}
+
+int fleet_process_dumpable(void)
+{
+	return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int fleet_failpoint_armed(const char *name)

@@ -44,6 +44,15 @@ int fleet_passfile_check(const char *path, size_t max, char *why, size_t whylen)
  * a passfile: the state key file. Thread-safe. */
 void fleet_passfile_forbid(const char *path);
 
+/* Called first thing by main: no core dumps (RLIMIT_CORE 0) and not dumpable (PR_SET_DUMPABLE 0:
+ * no core, no ptrace attach by other processes of the same user, /proc/PID/mem closed), since a
+ * crash would otherwise write every password of the run into a core file. Under AddressSanitizer
+ * the process stays dumpable (its leak checker needs ptrace). Returns 0, or -1 when a call failed
+ * (the process goes on: this is hardening, not a precondition). */
+int fleet_harden_process(void);
+/* 1 when the process is not dumpable (tests). */
+int fleet_process_dumpable(void);
+
 /* Crash injection for the tests: when the environment variable IMAPFLEET_FAILPOINT names this
  * point, the process kills itself (SIGKILL, as a power cut would) right here. Points are named in
  * docs/testing.md; unset, this is one getenv. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -513,6 +514,19 @@ static void passfiles_give_their_first_line_and_refuse_what_is_no_passfile(void 
 	rmdir(dir);
 }
 
+static void the_process_writes_no_core_and_is_not_dumpable(void **state)
+{
+	struct rlimit rl;
+
+	assert_int_equal(fleet_harden_process(), 0);
+	assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
+	assert_int_equal(rl.rlim_cur, 0);
+	assert_int_equal(rl.rlim_max, 0);
+#if !defined(__SANITIZE_ADDRESS__)
+	assert_int_equal(fleet_process_dumpable(), 0);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +556,7 @@ int main(void)
 		cmocka_unit_test(secret_registration_is_linear_with_shared_prefixes),
 		cmocka_unit_test(a_secret_leaves_the_table_when_its_last_user_removes_it),
 		cmocka_unit_test(passfiles_give_their_first_line_and_refuse_what_is_no_passfile),
+		cmocka_unit_test(the_process_writes_no_core_and_is_not_dumpable),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
