@@ -165,6 +165,15 @@ static void wipe_free(char **p)
 	}
 }
 
+/* A secret this module registered for redaction: its reference goes, then the copy is wiped (the
+ * redaction table wipes its own copy when the last reference goes). */
+static void secret_free(char **p)
+{
+	if (*p)
+		fleet_log_remove_secret(*p);
+	wipe_free(p);
+}
+
 static int col_is_secret(int col)
 {
 	return col == COL(0, K_PASSWORD) || col == COL(1, K_PASSWORD) || col == COL(0, K_TOKEN) ||
@@ -289,7 +298,7 @@ static void side_release(struct account_side *s)
 {
 	xfree(&s->host);
 	xfree(&s->user);
-	wipe_free(&s->password);
+	secret_free(&s->password);
 	xfree(&s->passfile);
 	xfree(&s->authuser);
 	xfree(&s->cafile);
@@ -312,7 +321,7 @@ static void reset_row(struct parse *p)
 {
 	for (int c = 0; c < COL_COUNT; c++) {
 		if (col_is_secret(c))
-			wipe_free(&p->vals[c]);
+			secret_free(&p->vals[c]);
 		else
 			xfree(&p->vals[c]);
 	}
@@ -354,7 +363,7 @@ static void store_value(struct parse *p, int col, const char *s, size_t n)
 		return;
 	}
 	if (col_is_secret(col))
-		wipe_free(&p->vals[col]);
+		secret_free(&p->vals[col]);
 	else
 		xfree(&p->vals[col]);
 	p->vals[col] = xstrndup(s, n);
@@ -1368,6 +1377,7 @@ int accounts_row_load_passwords(const struct account_row *row, struct account_se
 
 		if (sd->password) {
 			out->password[s] = xstrdup(sd->password);
+			fleet_log_add_secret(out->password[s]); /* this copy's own reference */
 			continue;
 		}
 		if (!sd->passfile)
@@ -1405,8 +1415,8 @@ void accounts_secrets_release(struct account_secrets *s)
 {
 	if (!s)
 		return;
-	wipe_free(&s->password[0]);
-	wipe_free(&s->password[1]);
+	secret_free(&s->password[0]);
+	secret_free(&s->password[1]);
 }
 
 /* ---- options ----------------------------------------------------------------------------------- */

@@ -1186,6 +1186,10 @@ static void auth_state_free(void *p)
 {
 	struct auth_state *a = p;
 
+	if (a->payload.data) {
+		fleet_log_remove_secret(fleet_buf_cstr(&a->payload));
+		explicit_bzero(a->payload.data, a->payload.cap);
+	}
 	fleet_buf_release(&a->payload);
 	xfree(&a);
 }
@@ -1473,12 +1477,16 @@ void imap_conn_close(struct imap_conn **cp)
 	xfree(&c->cafile);
 	xfree(&c->verify_host);
 	xfree(&c->user);
-	if (c->password)
-		memset(c->password, 0, strlen(c->password));
+	if (c->password) {
+		fleet_log_remove_secret(c->password); /* the reference imap_conn_open took */
+		explicit_bzero(c->password, strlen(c->password));
+	}
 	xfree(&c->password);
 	xfree(&c->authuser);
-	if (c->token)
-		memset(c->token, 0, strlen(c->token));
+	if (c->token) {
+		fleet_log_remove_secret(c->token);
+		explicit_bzero(c->token, strlen(c->token));
+	}
 	xfree(&c->token);
 	xfree(cp);
 }

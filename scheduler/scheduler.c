@@ -869,6 +869,7 @@ out:
 	engine_opts_release(&opts);
 	for (int k = 0; k < 2; k++) {
 		if (pw[k]) {
+			fleet_log_remove_secret(pw[k]); /* the account ended: the table forgets and wipes it */
 			OPENSSL_cleanse(pw[k], strlen(pw[k]));
 			xfree(&pw[k]);
 		}
@@ -1634,6 +1635,7 @@ out:
 	engine_opts_release(&opts);
 	for (int k = 0; k < 2; k++) {
 		if (pw[k]) {
+			fleet_log_remove_secret(pw[k]); /* the account ended: the table forgets and wipes it */
 			OPENSSL_cleanse(pw[k], strlen(pw[k]));
 			xfree(&pw[k]);
 		}

@@ -1027,6 +1027,25 @@ static void a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* The redaction table keeps a password only while someone holds it: released with the accounts
+ * file and with the copies a running account took, it is wiped and forgotten (issue 13, item 8). */
+static void passwords_leave_the_redaction_table_when_released(void **state)
+{
+	struct fleet_err err;
+	struct accounts_file *af;
+	struct account_secrets sec;
+
+	fleet_log_clear_secrets();
+	af = parse(HDR GOOD_A GOOD_B, 0, &err);
+	assert_non_null(af);
+	assert_int_equal(fleet_log_secret_count(), 4);
+	assert_int_equal(accounts_row_load_passwords(accounts_row(af, 0), &sec, &err), 0);
+	accounts_free(&af);
+	assert_int_equal(fleet_log_secret_count(), 2); /* alice's, still held by the running account */
+	accounts_secrets_release(&sec);
+	assert_int_equal(fleet_log_secret_count(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1043,6 +1062,7 @@ int main(void)
 	    cmocka_unit_test_teardown(utf8_bom_is_skipped, forget_secrets),
 	    cmocka_unit_test_teardown(a_fifo_as_accounts_file_is_refused_at_once, forget_secrets),
 	    cmocka_unit_test_teardown(a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row, forget_secrets),
+	    cmocka_unit_test_teardown(passwords_leave_the_redaction_table_when_released, forget_secrets),
 	    cmocka_unit_test_teardown(crlf_lf_and_cr_line_ends_give_the_same_rows_and_lines, forget_secrets),
 	    cmocka_unit_test_teardown(quoted_passwords_keep_commas_semicolons_quotes_spaces_and_newlines,
 				      forget_secrets),
