@@ -425,8 +425,20 @@ static int host_ok(struct parse *p, int col, const char *h)
 		}
 		if (colons != 1)
 			return 1;
-		add_error(p, p->row_line, 0, col, "\"%s\" holds a port; put the port in the port%d column",
-			  shown, col < K_N ? 1 : 2);
+		if (p->af->format == ACCOUNTS_FORMAT_FILETXT) {
+			/* file.txt has no port field: say it in file.txt's terms (imapsync users write
+			 * host:port there, which imapsync never accepted either). */
+			const char *port = strchr(h, ':') + 1;
+			int ndigits = (int)strspn(port, "0123456789");
+
+			add_error(p, p->row_line, 0, col,
+				  "\"%s\" holds a port, and file.txt has no port field: write the host alone and "
+				  "put --port%d %.*s in the row's extra fields (after the sixth field)",
+				  shown, col < K_N ? 1 : 2, ndigits ? ndigits : 1, ndigits ? port : "N");
+		} else {
+			add_error(p, p->row_line, 0, col, "\"%s\" holds a port; put the port in the port%d column",
+				  shown, col < K_N ? 1 : 2);
+		}
 	}
 	return 0;
 }

@@ -745,6 +745,26 @@ static void bad_sample_reports_each_bad_row_and_keeps_the_good_ones(void **state
 	fleet_log_clear_secrets();
 }
 
+static void a_filetxt_host_with_a_port_gets_advice_in_filetxt_terms(void **state)
+{
+	static const char text[] = "# imapsync file.txt\n"
+				   "imap.a.example:143;carol;pw;imap.b.example;carol;pw2;\n"
+				   "imap.a.example;dave;pw;imap.b.example:10993;dave;pw2;--tls1\n"
+				   "imap.a.example;erin;pw;imap.b.example;erin;pw2;--port1 143\n";
+	struct fleet_err err;
+	struct accounts_file *af = accounts_parse_buffer(text, sizeof(text) - 1, "file.txt", NULL, ACCOUNTS_NO_FS_CHECKS, &err);
+
+	assert_non_null(af);
+	assert_int_equal(accounts_format(af), ACCOUNTS_FORMAT_FILETXT);
+	assert_int_equal(accounts_count(af), 1); /* the good row still imports */
+	assert_int_equal(accounts_error_count(af), 2);
+	assert_non_null(strstr(accounts_error_at(af, 0)->message, "file.txt:2:"));
+	assert_non_null(strstr(accounts_error_at(af, 0)->message, "put --port1 143 in the row's extra fields"));
+	assert_null(strstr(accounts_error_at(af, 0)->message, "column"));
+	assert_non_null(strstr(accounts_error_at(af, 1)->message, "put --port2 10993 in the row's extra fields"));
+	accounts_free(&af);
+}
+
 static void filetxt_sample_imports(void **state)
 {
 	struct fleet_err err;
@@ -1066,6 +1086,7 @@ int main(void)
 	    cmocka_unit_test_teardown(crlf_lf_and_cr_line_ends_give_the_same_rows_and_lines, forget_secrets),
 	    cmocka_unit_test_teardown(quoted_passwords_keep_commas_semicolons_quotes_spaces_and_newlines,
 				      forget_secrets),
+	    cmocka_unit_test(a_filetxt_host_with_a_port_gets_advice_in_filetxt_terms),
 	    cmocka_unit_test_teardown(filetxt_skips_comments_and_blank_lines_and_tolerates_crlf,
 				      forget_secrets),
 	    cmocka_unit_test_teardown(filetxt_detection_is_not_fooled_by_commas_or_column_names_in_passwords,
