@@ -113,7 +113,7 @@ static void unusable_header_fails_the_whole_file_and_says_why(void **state)
 	    {"duplicate column", "host1,user1,password1,host2,user2,password2,user1\n",
 	     "column user1 appears twice", NULL},
 	    {"missing host2", "host1,user1,password1,user2,password2\n", "no column host2", NULL},
-	    {"no password column", "host1,user1,password1,host2,user2\n", "neither password2 nor passfile2",
+	    {"no password column", "host1,user1,password1,host2,user2\n", "no password2, passfile2, passcmd2",
 	     NULL},
 	    {"empty column name", "host1,user1,password1,,host2,user2,password2\n",
 	     "column 4 of the header has no name", NULL},
@@ -187,7 +187,7 @@ static void each_bad_row_gives_one_error_with_its_line_and_field(void **state)
 	     "both password1 and passfile1 are set; keep only one", 2},
 	    {"neither password nor passfile", "host1,user1,password1,host2,user2,password2,passfile1\n",
 	     "imap.a.example,carol,,imap.b.example,carol,pw2,\n", 3, "password1",
-	     "neither password1 nor passfile1 is set", 2},
+	     "no password1, passfile1, passcmd1, token1", 2},
 	    {"duplicate pair", HDR, "IMAP.A.example, alice ,other,imap.b.example,alice,other2\n", 3, NULL,
 	     "accounts.csv:3: duplicate pair, same as line 2 (imap.a.example:993/alice -> "
 	     "imap.b.example:993/alice); remove one of the rows",
