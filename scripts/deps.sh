@@ -22,7 +22,7 @@ done
 # Cyrus and Courier for the lab: unpacked into a private prefix, never installed (their
 # packages conflict with dovecot-imapd); see scripts/lab/servers.sh.
 servers() {
-	"$(dirname "$0")/lab/servers.sh" install ||
+	bash "$(dirname "$0")/lab/servers.sh" install ||
 		echo "deps: Cyrus/Courier could not be unpacked; the tests that need them will skip" >&2
 }
 if [ ${#missing[@]} -eq 0 ]; then servers; exit 0; fi
