@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/util.h"
 #include "state/state_private.h"
 
 int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
@@ -94,62 +95,80 @@ int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb
 	return rc;
 }
 
+/* The filter of state_report_jobs_page: $1 run, $2 states (NULL = any), $3 host (NULL = any), $4
+ * its port (NULL = any), on either side. */
+#define JOB_PAGE_WHERE                                                                                       \
+	"run_id = $1 AND ($2::text[] IS NULL OR state = ANY ($2::text[]))"                                   \
+	" AND ($3::text IS NULL OR (host1 = $3 AND ($4::int IS NULL OR port1 = $4::int))"                    \
+	"  OR (host2 = $3 AND ($4::int IS NULL OR port2 = $4::int)))"
+
+/* "host:port" -> host and port when what follows the last ':' is a port number and the host has
+ * no other ':' (or is bracketed: "[::1]:993"); else the whole text is the host. */
+static void split_server(const char *server, struct fleet_buf *host, char port[STATE_NUM_MAX], int *has_port)
+{
+	const char *c = strrchr(server, ':');
+	uint64_t n = 0;
+
+	*has_port = 0;
+	if (c && c > server && fleet_parse_u64(c + 1, 1, 65535, &n) == 0 &&
+	    (memchr(server, ':', (size_t)(c - server)) == NULL || (server[0] == '[' && c[-1] == ']'))) {
+		if (server[0] == '[' && c[-1] == ']')
+			fleet_buf_append(host, server + 1, (size_t)(c - server) - 2);
+		else
+			fleet_buf_append(host, server, (size_t)(c - server));
+		state_fmt_i64(port, (int64_t)n);
+		*has_port = 1;
+		return;
+	}
+	fleet_buf_append(host, server, strlen(server));
+}
+
 int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct state_job_filter *f,
 			   state_job_report_cb cb, void *ctx, long *matched, struct fleet_err *err)
 {
-	struct fleet_buf states = FLEET_BUF_INIT(256);
-	char b0[STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX];
-	const char *p[5];
+	struct fleet_buf states = FLEET_BUF_INIT(256), host = FLEET_BUF_INIT(1024);
+	char b0[STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX], b5[STATE_NUM_MAX], b6[STATE_NUM_MAX];
+	const char *p[7];
 	PGresult *res;
-	int rc;
+	int rc, has_port = 0;
 
 	state_array_begin(&states);
 	for (int s = 0; s < STATE_JOB_NSTATES; s++)
 		if (f->state_mask & STATE_JOB_MASK(s))
 			state_array_str(&states, state_job_state_name((enum state_job_state)s));
 	state_array_end(&states);
+	if (f->server && *f->server)
+		split_server(f->server, &host, b3, &has_port);
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = f->state_mask ? fleet_buf_cstr(&states) : NULL;
-	p[2] = f->server && *f->server ? f->server : NULL;
-	p[3] = state_fmt_i64(b3, f->after_id);
-	p[4] = f->limit > 0 ? state_fmt_i64(b4, f->limit) : NULL;
-	/* One pass over the run's rows (a sequential read of 50,000 rows is a few milliseconds); the
-	 * page and the number of matching rows together, so that a caller can say "50 of 1,840". */
-	res = state_exec(
-	    sc, "list the jobs of the run",
-	    "WITH m AS (SELECT * FROM job WHERE run_id = $1"
-	    "  AND ($2::text[] IS NULL OR state = ANY ($2::text[]))"
-	    "  AND ($3::text IS NULL OR host1 = $3 OR host2 = $3"
-	    "   OR host1 || ':' || port1 = $3 OR host2 || ':' || port2 = $3))"
-	    " SELECT " JOB_REPORT_COLS ", (SELECT count(*) FROM m) FROM m WHERE id > $4::bigint"
-	    " ORDER BY id LIMIT $5::bigint",
-	    5, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	if (!res) {
-		fleet_buf_release(&states);
-		return -1;
-	}
+	p[2] = f->server && *f->server ? fleet_buf_cstr(&host) : NULL;
+	p[3] = has_port ? b3 : NULL;
+	p[4] = state_fmt_i64(b4, f->after_id);
+	p[5] = f->limit > 0 ? state_fmt_i64(b5, f->limit) : NULL;
+	p[6] = state_fmt_i64(b6, f->offset > 0 ? f->offset : 0);
+	/* The page walks the primary key (or the (run_id, state) index for a rare state) and stops at
+	 * the limit; the count is a statement of its own, so that neither materialises the matching
+	 * rows (a CTE read twice did: 90 ms and temporary files at 50,000 jobs). */
 	if (matched) {
-		*matched = PQntuples(res) > 0 ? (long)state_get_i64(res, 0, 21) : 0;
-		if (PQntuples(res) == 0) {
-			/* No row on this page: count on its own. */
-			PGresult *cres = state_exec(
-			    sc, "count the jobs of the run",
-			    "SELECT count(*) FROM job WHERE run_id = $1"
-			    "  AND ($2::text[] IS NULL OR state = ANY ($2::text[]))"
-			    "  AND ($3::text IS NULL OR host1 = $3 OR host2 = $3"
-			    "   OR host1 || ':' || port1 = $3 OR host2 || ':' || port2 = $3)",
-			    3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-
-			if (!cres) {
-				PQclear(res);
-				fleet_buf_release(&states);
-				return -1;
-			}
-			*matched = (long)state_get_i64(cres, 0, 0);
-			PQclear(cres);
+		res = state_exec(sc, "count the jobs of the run",
+				 "SELECT count(*) FROM job WHERE " JOB_PAGE_WHERE, 4, p, NULL, NULL,
+				 STATE_EXEC_IDEMPOTENT, err);
+		if (!res) {
+			fleet_buf_release(&states);
+			fleet_buf_release(&host);
+			return -1;
 		}
+		*matched = (long)state_get_i64(res, 0, 0);
+		PQclear(res);
 	}
+	res = state_exec(sc, "list the jobs of the run",
+			 "SELECT " JOB_REPORT_COLS " FROM job WHERE " JOB_PAGE_WHERE " AND id > $5::bigint"
+			 " ORDER BY id LIMIT $6::bigint OFFSET $7::bigint",
+			 7, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&states);
+	fleet_buf_release(&host);
+	if (!res)
+		return -1;
 	rc = job_rows(res, cb, ctx);
 	PQclear(res);
 	return rc;

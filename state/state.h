@@ -444,13 +444,16 @@ typedef int (*state_job_report_cb)(const struct state_job_report *row, void *ctx
 int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
 		      struct fleet_err *err);
 /* A page of the run's jobs for `status`: those whose state is in state_mask (0 = any) and that use
- * server on either side ("host" or "host:port"; NULL = any), with id > after_id, in id order, at
- * most limit (0 = no limit). *matched (may be NULL) = how many jobs match in all. */
+ * server on either side ("host" or "host:port"; NULL = any), with id > after_id, in id order,
+ * skipping the first offset of them, at most limit (0 = no limit). *matched (may be NULL) = how
+ * many jobs match in all (after_id and offset aside); a separate count, so pass NULL when the
+ * caller knows it already (the run's counts by state, when there is no server filter). */
 struct state_job_filter {
 	unsigned state_mask; /* STATE_JOB_MASK bits */
 	const char *server;
 	int64_t after_id;
 	long limit;
+	long offset;
 };
 int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct state_job_filter *f,
 			   state_job_report_cb cb, void *ctx, long *matched, struct fleet_err *err);

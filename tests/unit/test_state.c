@@ -1219,6 +1219,14 @@ static void job_pages_filter_by_state_and_server_in_id_order(void **state)
 	assert_int_equal(pc.n, 1);
 	assert_int_equal(pc.ids[0], ids[4]);
 	assert_int_equal(matched, 3);
+	/* or by offset (status --page 2 --limit 2 skips two), the count not asked for */
+	filt.after_id = 0;
+	filt.offset = 1;
+	memset(&pc, 0, sizeof(pc));
+	CHECK(state_report_jobs_page(f->sc, f->run_id, &filt, page_cb, &pc, NULL, E));
+	assert_int_equal(pc.n, 2);
+	assert_int_equal(pc.ids[0], ids[3]);
+	assert_int_equal(pc.ids[1], ids[4]);
 	/* by server, host or host:port, either side */
 	memset(&filt, 0, sizeof(filt));
 	filt.server = "other.example.org";
