@@ -146,36 +146,207 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 		  (long long)c->msgs_failed);
 }
 
-int report_status(struct state_conn *sc, int64_t run_id, int json, FILE *out, struct fleet_err *err)
+/* ---- the page of accounts ---------------------------------------------------------------------- */
+
+/* The rows of one page, copied (the text output measures them all before printing any). */
+struct page {
+	struct state_job_report *v;
+	size_t n, alloc;
+};
+
+static char *dup_or_empty(const char *s)
+{
+	return xstrdup(s ? s : "");
+}
+
+static int page_add_cb(const struct state_job_report *j, void *vctx)
+{
+	struct page *pg = vctx;
+	struct state_job_report *c;
+
+	pg->v = xgrow(pg->v, sizeof(*pg->v), pg->n + 1, &pg->alloc);
+	c = &pg->v[pg->n++];
+	*c = *j;
+	c->host1 = dup_or_empty(j->host1);
+	c->user1 = dup_or_empty(j->user1);
+	c->host2 = dup_or_empty(j->host2);
+	c->user2 = dup_or_empty(j->user2);
+	c->last_error_class = dup_or_empty(j->last_error_class);
+	c->last_error_code = dup_or_empty(j->last_error_code);
+	c->last_error_text = dup_or_empty(j->last_error_text);
+	return 0;
+}
+
+static void page_release(struct page *pg)
+{
+	for (size_t i = 0; i < pg->n; i++) {
+		struct state_job_report *c = &pg->v[i];
+		char *p[] = {(char *)c->host1,
+			     (char *)c->user1,
+			     (char *)c->host2,
+			     (char *)c->user2,
+			     (char *)c->last_error_class,
+			     (char *)c->last_error_code,
+			     (char *)c->last_error_text};
+
+		for (size_t k = 0; k < sizeof(p) / sizeof(p[0]); k++)
+			xfree(&p[k]);
+	}
+	xfree(&pg->v);
+	pg->n = pg->alloc = 0;
+}
+
+int status_parse_states(const char *list, unsigned *mask)
+{
+	const char *p = list;
+
+	*mask = 0;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		int found = 0;
+
+		for (int s = 0; s < STATE_JOB_NSTATES; s++) {
+			const char *name = state_job_state_name((enum state_job_state)s);
+
+			if (n == strlen(name) && strncmp(p, name, n) == 0) {
+				*mask |= STATE_JOB_MASK(s);
+				found = 1;
+			}
+		}
+		if (!found)
+			return -1;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return *mask ? 0 : -1;
+}
+
+/* The filter in words, for the text heading ("state failed, server mx.example.org"). */
+static void term_filter(struct rw *w, const struct status_opts *o)
+{
+	const char *sep = "";
+
+	if (o->state_mask) {
+		rw_puts(w, "state ");
+		for (int s = 0; s < STATE_JOB_NSTATES; s++)
+			if (o->state_mask & STATE_JOB_MASK(s)) {
+				rw_printf(w, "%s%s", sep, state_job_state_name((enum state_job_state)s));
+				sep = ",";
+			}
+		sep = ", ";
+	}
+	if (o->server && *o->server) {
+		rw_printf(w, "%sserver ", sep);
+		rw_term(w, o->server);
+	}
+}
+
+static void json_filter(struct rw *w, const struct status_opts *o)
+{
+	const char *sep = "";
+
+	rw_puts(w, "  \"filter\": {\"states\": ");
+	if (o->state_mask) {
+		rw_puts(w, "[");
+		for (int s = 0; s < STATE_JOB_NSTATES; s++)
+			if (o->state_mask & STATE_JOB_MASK(s)) {
+				rw_printf(w, "%s\"%s\"", sep, state_job_state_name((enum state_job_state)s));
+				sep = ", ";
+			}
+		rw_puts(w, "]");
+	} else {
+		rw_puts(w, "null");
+	}
+	rw_puts(w, ", \"server\": ");
+	if (o->server && *o->server)
+		rw_json(w, o->server);
+	else
+		rw_puts(w, "null");
+	rw_puts(w, "},\n");
+}
+
+/* How many accounts of the run match: from its counts by state when no server is asked for (no
+ * second pass over the table), else -1 (the page query counts). */
+static long matched_from_counts(const struct run_list *l, int64_t run_id, const struct status_opts *o)
+{
+	long n = 0;
+
+	if (o->server && *o->server)
+		return -1;
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i].id != run_id)
+			continue;
+		for (int s = 0; s < STATE_JOB_NSTATES; s++)
+			if (!o->state_mask || (o->state_mask & STATE_JOB_MASK(s)))
+				n += l->v[i].counts.jobs[s];
+		return n;
+	}
+	return -1;
+}
+
+int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out, struct fleet_err *err)
 {
 	struct run_list l;
 	struct status_ctx ctx;
+	struct page pg;
+	struct state_job_filter filt;
 	struct rw w;
 	int64_t shown = 0;
+	long matched = 0, offset = o->offset > 0 ? o->offset : 0;
 	int r;
 
-	if (run_list_load(sc, run_id, &l, err) < 0) {
+	if (run_list_load(sc, o->run_id, &l, err) < 0) {
 		run_list_release(&l);
 		return -1;
 	}
-	r = report_pick_run(sc, run_id, &shown, err);
+	r = report_pick_run(sc, o->run_id, &shown, err);
 	if (r < 0) {
 		run_list_release(&l);
 		return -1;
 	}
+	memset(&pg, 0, sizeof(pg));
+	if (r == 1) {
+		memset(&filt, 0, sizeof(filt));
+		filt.state_mask = o->state_mask;
+		filt.server = o->server;
+		filt.limit = o->limit;
+		filt.offset = offset;
+		matched = matched_from_counts(&l, shown, o);
+		if (state_report_jobs_page(sc, shown, &filt, page_add_cb, &pg, matched < 0 ? &matched : NULL,
+					   err) < 0) {
+			page_release(&pg);
+			run_list_release(&l);
+			return -1;
+		}
+	}
 	rw_init(&w, out);
-	if (json) {
+	if (o->json) {
 		rw_puts(&w, "{\n  \"runs\": [");
 		for (size_t i = 0; i < l.n; i++)
 			status_run(&w, &l.v[i], 1, i == 0);
 		rw_puts(&w, l.n ? "\n  ],\n" : "],\n");
-		if (r == 1)
-			rw_printf(&w, "  \"run_id\": %lld,\n  \"accounts\": [", (long long)shown);
-		else
+		if (r == 1) {
+			rw_printf(&w, "  \"run_id\": %lld,\n", (long long)shown);
+			json_filter(&w, o);
+			rw_printf(&w, "  \"page\": {\"offset\": %ld, \"limit\": ", offset);
+			if (o->limit > 0)
+				rw_printf(&w, "%ld", o->limit);
+			else
+				rw_puts(&w, "null");
+			rw_printf(&w, ", \"shown\": %zu, \"matched\": %ld, \"next_offset\": ", pg.n, matched);
+			if (offset + (long)pg.n < matched && pg.n > 0)
+				rw_printf(&w, "%ld", offset + (long)pg.n);
+			else
+				rw_puts(&w, "null");
+			rw_puts(&w, "},\n  \"accounts\": [");
+		} else {
 			rw_puts(&w, "  \"run_id\": null,\n  \"accounts\": [");
+		}
 	} else if (l.n == 0) {
 		rw_puts(&w,
-			run_id
+			o->run_id
 			    ? "imapfleet status: no such run in the state store\n"
 			    : "imapfleet status: no run in the state store yet ('imapfleet run ACCOUNTS.csv' "
 			      "starts one)\n");
@@ -186,32 +357,49 @@ int report_status(struct state_conn *sc, int64_t run_id, int json, FILE *out, st
 	run_list_release(&l);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.w = &w;
-	ctx.json = json;
+	ctx.json = o->json;
 	ctx.width = 7;
 	if (r == 1) {
-		if (!json) {
-			if (state_report_jobs(sc, shown, status_width_cb, &ctx, err) < 0)
-				goto fail;
+		if (!o->json) {
+			for (size_t i = 0; i < pg.n; i++)
+				status_width_cb(&pg.v[i], &ctx);
 			if (ctx.width > 72)
 				ctx.width = 72;
-			rw_printf(&w, "\naccounts of run %lld:\n%6s  ", (long long)shown, "ID");
+			rw_printf(&w, "\naccounts of run %lld", (long long)shown);
+			if (o->state_mask || (o->server && *o->server)) {
+				rw_puts(&w, " (");
+				term_filter(&w, o);
+				rw_puts(&w, ")");
+			}
+			if (pg.n)
+				rw_printf(&w, ": %ld-%ld of %ld", offset + 1, offset + (long)pg.n, matched);
+			else
+				rw_printf(&w, ": none of %ld shown", matched);
+			rw_printf(&w, "\n%6s  ", "ID");
 			rw_puts(&w, "ACCOUNT");
 			rw_pad(&w, 7, ctx.width);
 			rw_printf(&w, "  %-9s %5s %8s %6s  %-19s  %s\n", "STATE", "TRIES", "COPIED", "FAILED",
 				  "UPDATED (UTC)", "LAST ERROR");
 		}
-		if (state_report_jobs(sc, shown, status_job_cb, &ctx, err) < 0)
-			goto fail;
-		if (!json && ctx.n == 0)
+		for (size_t i = 0; i < pg.n; i++)
+			status_job_cb(&pg.v[i], &ctx);
+		if (!o->json && ctx.n == 0)
 			rw_puts(&w, "  (no accounts)\n");
+		if (!o->json && offset + (long)pg.n < matched && pg.n > 0) {
+			long next = offset + (long)pg.n;
+
+			rw_printf(&w, "  %ld more: ", matched - next);
+			if (o->limit > 0 && next % o->limit == 0)
+				rw_printf(&w, "--page %ld", next / o->limit + 1);
+			else
+				rw_printf(&w, "--offset %ld", next);
+			rw_puts(&w, " shows the next page, --limit 0 all of them\n");
+		}
 	}
-	if (json)
+	page_release(&pg);
+	if (o->json)
 		rw_puts(&w, ctx.n ? "\n  ]\n}\n" : "]\n}\n");
 	if (rw_finish(&w, "the status", err) < 0)
 		return -1;
 	return r == 1 ? 0 : 1;
-fail:
-	rw_flush(&w);
-	fleet_buf_release(&w.b);
-	return -1;
 }

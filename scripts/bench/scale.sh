@@ -14,8 +14,9 @@
 #   import     50,000 rows (a refusing source): time from start to the first attempt
 #   accounts   1,000 accounts x 20 messages: wall, client CPU, PostgreSQL CPU per account
 #              (seeds 1,000 lab accounts on first use: several minutes)
-#   status     `imapfleet status` over the 50,000-account run of `import`: time and size, whole and
-#              paged (--state failed --limit 50) when the command has those options
+#   status     `imapfleet status` over a copy of the 50,000-account run of `import` (80 % of it
+#              marked done, 2 % failed): median time and size of the default page, --state
+#              failed, --server with --page, --json, and --limit 0 (every account)
 # PostgreSQL CPU is read from /proc: the postmaster's own and reaped children's time plus every
 # live backend's, before and after (scripts/bench/cpustat.py).
 set -uo pipefail
@@ -131,19 +132,34 @@ for c in $cases; do
 		else echo "import: rows=50000 no attempt within 60 s"; fi
 		;;
 	status)
-		url="${LAB_PG_URL%/imapfleet}/scale_import"
-		if ! psql "$url" -qAtc 'select 1' >/dev/null 2>&1; then say "status needs the import case first"; continue; fi
-		t0=$(now)
-		"$bin" status --state "$url" >"$work/status.out" 2>&1
-		t1=$(now)
-		echo "status: accounts=50000 whole_s=$(secs "$t0" "$t1") bytes=$(wc -c <"$work/status.out")"
-		if "$bin" status --help 2>&1 | grep -q -- "--limit"; then
-			t0=$(now)
-			"$bin" status --state "$url" --state-filter queued --limit 50 >"$work/status.out" 2>&1 ||
-				"$bin" status --state "$url" --limit 50 >"$work/status.out" 2>&1
-			t1=$(now)
-			echo "status: accounts=50000 paged_s=$(secs "$t0" "$t1") bytes=$(wc -c <"$work/status.out")"
-		fi
+		src="${LAB_PG_URL%/imapfleet}/scale_import"
+		if ! psql "$src" -qAtc 'select 1' >/dev/null 2>&1; then say "status needs the import case first"; continue; fi
+		# A copy of the 50,000-account run with a mix of states: 80 % done, 2 % failed, the rest queued.
+		psql "$LAB_PG_SUPER_URL" -qc "drop database if exists scale_status" \
+			-c "create database scale_status template scale_import owner imapfleet" >/dev/null 2>&1
+		url="${LAB_PG_URL%/imapfleet}/scale_status"
+		psql "$url" -q -c "update job set state = 'done', msgs_copied = 20 where id % 5 <> 0" \
+			-c "update job set state = 'failed', last_error_class = 'transient',
+			    last_error_text = 'could not connect to 127.0.0.1:9: connection refused' where id % 50 = 0" \
+			-c "vacuum analyze job" >/dev/null
+		# status_case NAME ARGS...: the median of 5 runs, and the output's size
+		status_case() {
+			local name=$1 i t0 t1 ts=""
+			shift
+			for i in 1 2 3 4 5; do
+				t0=$(now)
+				"$bin" status --state "$url" "$@" >"$work/status.out" 2>&1
+				t1=$(now)
+				ts="$ts $(secs "$t0" "$t1")"
+			done
+			echo "status: accounts=50000 case=$name median_s=$(echo $ts | tr ' ' '\n' | sort -n | sed -n 3p)" \
+				"runs_s=[$(echo $ts)] bytes=$(wc -c <"$work/status.out")"
+		}
+		status_case default
+		status_case failed --state failed
+		status_case server_page3 --server 127.0.0.1:9 --page 3
+		status_case json_failed --json --state failed,partial --limit 50
+		status_case all --limit 0
 		;;
 	accounts)
 		LAB_USERS=1000 scripts/lab.sh seed --users 1000 --messages 20 >/dev/null || { say "seeding 1,000 accounts failed"; continue; }

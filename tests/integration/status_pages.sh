@@ -1,0 +1,123 @@
+#!/bin/sh
+# status_pages: `imapfleet status` on a run of 150 accounts shows a page, not all of them, and says
+# how many match and how to see the next page; --state (one state or a list), --server (host or
+# host:port, either side), --limit, --offset and --page choose exactly the accounts asked for, in
+# id order, text and JSON alike; a --state value that is neither states nor a URL is a usage error
+# naming the states. The run: 130 rows on a source that refuses connections (127.0.0.1:9) and 20
+# on another (127.0.0.1:1), --server-down-limit 1, so every account fails with the server-level
+# reason in about two seconds; then 40 of the first server's are marked done in the database.
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+plan 17
+fresh_db status_pages
+work=$(mktemp -d)
+cleanup() { drop_db; rm -rf "$work"; }
+trap cleanup EXIT
+q() { psql "$STATE_URL" -Atc "$1"; }
+
+{
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	for i in $(seq 1 150); do
+		p=9
+		[ "$i" -gt 130 ] && p=1
+		echo "127.0.0.1,$p,ghost$i,$LAB_SECRETS/src/user01,ssl,localhost,$LAB_DST_IMAPS,ghost$i,$LAB_SECRETS/dst/user01,ssl"
+	done
+} >"$work/accounts.csv"
+(cd "$work" && "$IMAPFLEET" run accounts.csv --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
+	--no-progress --server-down-limit 1 >"$work/run.out" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && [ "$(q "select count(*) from job where state = 'failed'")" = 150 ] &&
+	ok "the run ends with the 150 accounts failed by their servers (exit 1)" ||
+	{ not_ok "the run ends with the 150 accounts failed (exit $rc)"; tail -n 20 "$work/run.out" | sed 's/^/# /'; }
+# 40 done: ghost1..ghost40 (ids in CSV order).
+q "update job set state = 'done', last_error_class = null, last_error_text = null
+   where id in (select id from job order by id limit 40)" >/dev/null
+ids() { psql "$STATE_URL" -Atc "select string_agg(id::text, ' ' order by id) from (select id from job where $1 order by id $2) s"; }
+shown_ids() { awk '$1 ~ /^[0-9]+$/ && $2 ~ /@/ { printf "%s%s", sep, $1; sep = " " } END { print "" }' "$1"; }
+st() { "$IMAPFLEET" status --state "$STATE_URL" "$@"; }
+
+st >"$work/s1.out" 2>&1
+rc=$?
+sed -n '1,8p' "$work/s1.out" | sed 's/^/# /' | cut -c1-160
+[ $rc -eq 0 ] && [ "$(shown_ids "$work/s1.out")" = "$(ids true 'limit 100')" ] &&
+	grep -q '^accounts of run [0-9]*: 1-100 of 150$' "$work/s1.out" &&
+	ok "status alone shows the first page: accounts 1-100 of 150, in id order" ||
+	not_ok "status alone shows accounts 1-100 of 150 (rc $rc): $(grep '^accounts of' "$work/s1.out")"
+grep -q '^  50 more: --page 2 shows the next page, --limit 0 all of them$' "$work/s1.out" &&
+	ok "status says how many more there are and how to see them" ||
+	not_ok "status says how many more there are: $(tail -n 1 "$work/s1.out")"
+st --page 2 >"$work/s2.out" 2>&1
+[ "$(shown_ids "$work/s2.out")" = "$(ids true 'offset 100')" ] && ! grep -q 'more:' "$work/s2.out" &&
+	ok "--page 2 shows accounts 101-150 and no next page" ||
+	not_ok "--page 2 shows accounts 101-150: $(grep '^accounts of' "$work/s2.out")"
+st --state failed --limit 25 --offset 30 >"$work/s3.out" 2>&1
+[ "$(shown_ids "$work/s3.out")" = "$(ids "state = 'failed'" 'limit 25 offset 30')" ] &&
+	grep -q '^accounts of run [0-9]* (state failed): 31-55 of 110$' "$work/s3.out" &&
+	ok "--state failed --limit 25 --offset 30: failed accounts 31-55 of 110" ||
+	not_ok "--state failed --limit 25 --offset 30: $(grep '^accounts of' "$work/s3.out")"
+grep -q 'failed .*server 127.0.0.1:9 refused or dropped every connection' "$work/s3.out" &&
+	! awk '$1 ~ /^[0-9]+$/ && $2 ~ /@/' "$work/s3.out" | grep -qv ' failed ' &&
+	ok "each account shown is failed, with its server-level reason" ||
+	not_ok "each account shown is failed, with its reason"
+st --state done,failed --server 127.0.0.1:1 --limit 0 >"$work/s4.out" 2>&1
+[ "$(shown_ids "$work/s4.out")" = "$(ids "port1 = 1" '')" ] &&
+	grep -q '^accounts of run [0-9]* (state done,failed, server 127.0.0.1:1): 1-20 of 20$' "$work/s4.out" &&
+	ok "--server 127.0.0.1:1 (host:port) with a list of states: exactly its 20 accounts" ||
+	not_ok "--server 127.0.0.1:1: $(grep '^accounts of' "$work/s4.out")"
+st --server 127.0.0.1 --state done --limit 0 >"$work/s5.out" 2>&1
+[ "$(shown_ids "$work/s5.out")" = "$(ids "state = 'done'" '')" ] &&
+	grep -q '(state done, server 127.0.0.1): 1-40 of 40$' "$work/s5.out" &&
+	ok "--server 127.0.0.1 (a host, any port) --state done: the 40 done accounts" ||
+	not_ok "--server 127.0.0.1 --state done: $(grep '^accounts of' "$work/s5.out")"
+st --server "localhost:$LAB_DST_IMAPS" --state queued >"$work/s6.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q ': none of 0 shown$' "$work/s6.out" && grep -q '^  (no accounts)$' "$work/s6.out" &&
+	ok "a filter that matches nothing (the destination server, state queued) says so and exits 0" ||
+	not_ok "a filter that matches nothing (rc $rc): $(grep '^accounts of' "$work/s6.out")"
+st --server "localhost:$LAB_DST_IMAPS" --limit 0 >"$work/s7.out" 2>&1
+grep -q ': 1-150 of 150$' "$work/s7.out" && ok "--server matches the destination side too" ||
+	not_ok "--server matches the destination side: $(grep '^accounts of' "$work/s7.out")"
+
+# ---- JSON ---------------------------------------------------------------------------------------
+st --json --state failed --limit 30 --page 4 >"$work/j1.json" 2>"$work/j1.err"
+want=$(ids "state = 'failed'" 'limit 30 offset 90')
+python3 - "$work/j1.json" "$want" <<'PY' && ok "--json --state failed --limit 30 --page 4: page, filter and ids as asked" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = [int(x) for x in sys.argv[2].split()]
+assert [a["id"] for a in d["accounts"]] == want, ([a["id"] for a in d["accounts"]], want)
+assert all(a["state"] == "failed" for a in d["accounts"])
+assert d["page"] == {"offset": 90, "limit": 30, "shown": 20, "matched": 110, "next_offset": None}, d["page"]
+assert d["filter"] == {"states": ["failed"], "server": None}, d["filter"]
+PY
+	{ not_ok "--json --state failed --limit 30 --page 4"; head -c 600 "$work/j1.json" | sed 's/^/# /'; }
+st --json --limit 10 >"$work/j2.json" 2>&1
+python3 - "$work/j2.json" <<'PY' && ok "--json --limit 10: 10 accounts, next_offset 10 of 150 matched" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["accounts"]) == 10 and d["page"]["next_offset"] == 10 and d["page"]["matched"] == 150, d["page"]
+assert d["filter"] == {"states": None, "server": None} and d["runs"][0]["accounts"]["total"] == 150
+PY
+	not_ok "--json --limit 10"
+
+# ---- usage --------------------------------------------------------------------------------------
+st --state faild >"$work/u1.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "'faild' is neither account states (queued, running, done, failed" "$work/u1.out" &&
+	ok "--state with an unknown state is a usage error (exit 2) that lists the states" ||
+	{ not_ok "--state faild is a usage error (rc $rc)"; sed 's/^/# /' "$work/u1.out"; }
+st --page 0 >"$work/u2.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && ok "--page 0 is a usage error (pages start at 1)" || not_ok "--page 0 is a usage error (rc $rc)"
+st --limit 0 --page 2 >"$work/u3.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q 'page size' "$work/u3.out" && ok "--page with --limit 0 is a usage error" ||
+	not_ok "--page with --limit 0 is a usage error (rc $rc)"
+st --offset 5 --page 2 >"$work/u4.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && ok "--offset and --page together are a usage error" || not_ok "--offset with --page (rc $rc)"
+"$IMAPFLEET" status --state "postgresql://nobody:x@127.0.0.1:1/none?connect_timeout=3" --state failed >"$work/u5.out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && ok "--state URL and --state failed together: the URL is the store (exit 3 when unreachable)" ||
+	{ not_ok "--state URL --state failed (rc $rc)"; sed 's/^/# /' "$work/u5.out"; }
