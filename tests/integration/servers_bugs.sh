@@ -8,38 +8,14 @@
 # Accounts: courier user23 user24, cyrus user23 user24.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-[ -n "${LAB_CYRUS_IMAPS:-}" ] && [ -n "${LAB_COURIER_IMAPS:-}" ] ||
-	skip_all "Cyrus and Courier are not in the lab: ${LAB_SERVERS_WHY:-scripts/lab/servers.sh install, then scripts/lab.sh up}"
+. "${top_srcdir:-.}/tests/integration/servers_lib.sh"
+servers_require
 plan 12
 fresh_db srvbugs
 out=$(mktemp)
 trap 'drop_db; rm -f "$out"' EXIT
 SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
 
-port_of() { case $1 in cyrus) echo "$LAB_CYRUS_IMAPS" ;; courier) echo "$LAB_COURIER_IMAPS" ;; esac; }
-xsync() { # xsync SIDE1 USER1 SIDE2 USER2 [options]
-	_s1=$1 _u1=$2 _s2=$3 _u2=$4; shift 4
-	"$IMAPFLEET" sync --host1 localhost --port1 "$(port_of "$_s1")" --user1 "$_u1" \
-		--passfile1 "$LAB_SECRETS/$_s1/$_u1" --cafile1 "$LAB_CA" --host2 localhost \
-		--port2 "$(port_of "$_s2")" --user2 "$_u2" --passfile2 "$LAB_SECRETS/$_s2/$_u2" \
-		--cafile2 "$LAB_CA" --state "$STATE_URL" "$@"
-}
-xcmp() {
-	$MAILCMP --cafile "$LAB_CA" --check-subscriptions \
-		--src-host localhost --src-port "$(port_of "$1")" --src-user "$2" --src-passfile "$LAB_SECRETS/$1/$2" \
-		--dst-host localhost --dst-port "$(port_of "$3")" --dst-user "$4" --dst-passfile "$LAB_SECRETS/$3/$4"
-}
-# imap SIDE USER PYTHON: run PYTHON with m, a logged-in imaplib connection
-imap() {
-	python3 - "$(port_of "$1")" "$LAB_SECRETS/$1/$2" "$2" "$3" "$LAB_CA" <<'PY'
-import imaplib, ssl, sys
-port, pwfile, user, code, ca = sys.argv[1:6]
-m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ssl.create_default_context(cafile=ca))
-m.login(user, open(pwfile).read().strip())
-exec(code)
-m.logout()
-PY
-}
 # subscribed SIDE USER: the subscribed names, one per line, sorted (LSUB \Noselect left out)
 subscribed() {
 	imap "$1" "$2" '

@@ -9,8 +9,8 @@
 # and xservers2 (added here, used by no other test).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-[ -n "${LAB_CYRUS_IMAPS:-}" ] && [ -n "${LAB_COURIER_IMAPS:-}" ] ||
-	skip_all "Cyrus and Courier are not in the lab: ${LAB_SERVERS_WHY:-scripts/lab/servers.sh install, then scripts/lab.sh up}"
+. "${top_srcdir:-.}/tests/integration/servers_lib.sh"
+servers_require
 plan 20
 fresh_db servers
 out=$(mktemp)
@@ -19,29 +19,6 @@ SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
 for _a in xservers xservers2; do
 	"${top_srcdir:-.}/scripts/lab.sh" add-account $_a >/dev/null 2>&1 || diag "add-account $_a failed"
 done
-
-port_of() { # port_of SIDE: the implicit-TLS port of a lab server
-	case $1 in
-	src) echo "$LAB_SRC_IMAPS" ;; dst) echo "$LAB_DST_IMAPS" ;;
-	cyrus) echo "$LAB_CYRUS_IMAPS" ;; courier) echo "$LAB_COURIER_IMAPS" ;;
-	esac
-}
-
-# xsync SIDE1 USER1 SIDE2 USER2 [options]
-xsync() {
-	_s1=$1 _u1=$2 _s2=$3 _u2=$4; shift 4
-	"$IMAPFLEET" sync --host1 localhost --port1 "$(port_of "$_s1")" --user1 "$_u1" \
-		--passfile1 "$LAB_SECRETS/$_s1/$_u1" --cafile1 "$LAB_CA" --host2 localhost \
-		--port2 "$(port_of "$_s2")" --user2 "$_u2" --passfile2 "$LAB_SECRETS/$_s2/$_u2" \
-		--cafile2 "$LAB_CA" --state "$STATE_URL" "$@"
-}
-
-# xcmp SIDE1 USER1 SIDE2 USER2: every message, flag, date and subscription equal
-xcmp() {
-	$MAILCMP --cafile "$LAB_CA" --check-subscriptions \
-		--src-host localhost --src-port "$(port_of "$1")" --src-user "$2" --src-passfile "$LAB_SECRETS/$1/$2" \
-		--dst-host localhost --dst-port "$(port_of "$3")" --dst-user "$4" --dst-passfile "$LAB_SECRETS/$3/$4"
-}
 
 # pair SIDE1 USER1 SIDE2 USER2: a first pass, the comparison, a second pass that copies nothing.
 pair() {
