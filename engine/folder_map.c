@@ -319,16 +319,6 @@ static void add_skip(struct fm_plan *plan, size_t *alloc, const char *name, cons
 	plan->skipped[plan->nskipped++] = xasprintf("%s: %s", name, why);
 }
 
-static int role_claimed(const struct fm_folder *src, size_t nsrc, const struct fm_plan *plan, enum folder_role role)
-{
-	for (size_t i = 0; i < nsrc; i++)
-		if (src[i].role == role)
-			return 1;
-	for (size_t i = 0; i < plan->n; i++)
-		if (plan->entries[i].role == role)
-			return 1;
-	return 0;
-}
 
 static const struct fm_folder *dst_with_role(const struct fm_folder *dst, size_t ndst, enum folder_role role)
 {
@@ -479,6 +469,65 @@ static int natural_target_of_another(const struct plan_ctx *c, const struct fm_f
 	return 0;
 }
 
+/* How src[i] claims a SPECIAL-USE role, and sets *role: 0 no claim; 1 it has the attribute; 2 + k a
+ * top-level folder whose last name part is role_names[k] ("Sent Items" is the sent folder,
+ * "Projects/Sent Items" is not), when no source folder has that role by attribute. */
+static unsigned role_claim(const struct plan_ctx *c, const struct fm_folder *src, size_t nsrc, size_t i,
+			   enum folder_role *role)
+{
+	const struct fm_folder *f = &src[i];
+	const char *last, *base;
+	const char *pfx = c->dst_ns->prefix ? c->dst_ns->prefix : "";
+	char *plain, *note = NULL;
+	int changed, top;
+	size_t k;
+
+	if (f->noselect)
+		return 0;
+	if (f->role != ROLE_NONE) {
+		*role = f->role;
+		return *role > ROLE_INBOX ? 1 : 0;
+	}
+	*role = ROLE_NONE;
+	last = f->delim ? strrchr(f->name, f->delim) : NULL;
+	base = last ? last + 1 : f->name;
+	for (k = 0; k < sizeof(role_names) / sizeof(role_names[0]); k++)
+		if (fleet_strcaseeq(base, role_names[k].name))
+			break;
+	if (k == sizeof(role_names) / sizeof(role_names[0]))
+		return 0;
+	plain = ruled_name(c, f->name, &note, &changed);
+	top = strchr(plain + (strncmp(plain, pfx, strlen(pfx)) == 0 ? strlen(pfx) : 0),
+		     c->dst_ns->delim ? c->dst_ns->delim : '\x01') == NULL;
+	xfree(&plain);
+	xfree(&note);
+	if (!top)
+		return 0;
+	for (size_t j = 0; j < nsrc; j++)
+		if (src[j].role == role_names[k].role)
+			return 0;
+	*role = role_names[k].role;
+	return 2 + (unsigned)k;
+}
+
+/* 1 when src[self], claiming `role` with `rank`, is the one source folder that gets it: no other
+ * folder claims it with a lower rank, or with the same rank and a name first in byte order. */
+static int role_owner(const struct plan_ctx *c, const struct fm_folder *src, size_t nsrc, size_t self,
+		      enum folder_role role, unsigned rank)
+{
+	for (size_t j = 0; j < nsrc; j++) {
+		enum folder_role r;
+		unsigned rk;
+
+		if (j == self)
+			continue;
+		rk = role_claim(c, src, nsrc, j, &r);
+		if (rk && r == role && (rk < rank || (rk == rank && strcmp(src[j].name, src[self].name) < 0)))
+			return 0;
+	}
+	return 1;
+}
+
 static int src_order_cmp(const void *a, const void *b, void *arg)
 {
 	const struct fm_entry *v = arg;
@@ -543,7 +592,12 @@ static void resolve_collisions(struct fm_plan *plan, int casefold, char delim)
 			if (!taken)
 				break;
 		}
-		if (strcmp(other->dst_name, e->dst_name) == 0)
+		if (is_inbox(other->dst_name))
+			note_add(&e->note,
+				 "'%s' would be the destination's INBOX (INBOX is one folder in any case), and folders "
+				 "are never merged: renamed to '%s'",
+				 e->dst_name, cand);
+		else if (strcmp(other->dst_name, e->dst_name) == 0)
 			note_add(&e->note, "'%s' goes to '%s' as well, and folders are never merged: renamed to '%s'",
 				 other->src_name, e->dst_name, cand);
 		else
@@ -690,34 +744,32 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 			/* An explicit rule wins over a role guessed or announced. */
 			int automap = filter->automap && !changed && !(filter->subfolder2 && *filter->subfolder2);
 
-			if (role == ROLE_NONE && automap) {
-				const char *last = f->delim ? strrchr(f->name, f->delim) : NULL;
-				const char *base = last ? last + 1 : f->name;
-				int top = strchr(plain + (dst_ns->prefix ? strlen(dst_ns->prefix) : 0),
-						 dst_ns->delim ? dst_ns->delim : '\x01') == NULL;
+			if (automap && role != ROLE_INBOX) {
+				unsigned rank = role_claim(&c, src, nsrc, i, &role);
 
-				/* Only a top-level folder named "Sent Items" is the sent folder; "Projects/Sent" is
-				 * not; and a name never takes a role that a source folder holds by SPECIAL-USE, or
-				 * that an earlier name took: one folder per role, so the plan is stable between runs. */
-				if (top)
-					role = folder_role_from_name(base);
-				if (role != ROLE_NONE && role_claimed(src, nsrc, plan, role))
-					role = ROLE_NONE;
-				/* "INBOX.Entwuerfe" must not take the destination's "Drafts" when the source also
-				 * has "INBOX.Drafts", which lands there by its name: both would end in one folder. */
-				if (role != ROLE_NONE) {
+				/* One source folder per role, chosen by what the folders are, never by LIST order:
+				 * SPECIAL-USE before a known name, then the name's place in the table, then byte
+				 * order. A guess that loses is no role at all. */
+				if (rank && !role_owner(&c, src, nsrc, i, role, rank)) {
+					if (rank > 1)
+						role = ROLE_NONE;
+					rank = 0;
+				}
+				/* A folder that lands on the destination's role folder by its own name has the
+				 * better claim: "Gesendet" (\Sent) must not take the destination's "Sent" when the
+				 * source also has a plain "Sent", which lands there by its name, or the two merge;
+				 * and the answer must not change once a later pass finds "Sent" created. */
+				if (rank) {
 					const struct fm_folder *d = dst_with_role(dst, ndst, role);
 
-					if (d && natural_target_of_another(&c, src, nsrc, i, d->name))
-						role = ROLE_NONE;
-				}
-			}
-			if (automap && role > ROLE_INBOX) {
-				const struct fm_folder *d = dst_with_role(dst, ndst, role);
-
-				if (d) {
-					dname = xstrdup(d->name);
-					note = xasprintf("%s folder mapped by role (SPECIAL-USE)", folder_role_name(role));
+					if (!d || natural_target_of_another(&c, src, nsrc, i, d->name)) {
+						if (rank > 1)
+							role = ROLE_NONE;
+					} else {
+						dname = xstrdup(d->name);
+						note = xasprintf("%s folder mapped by role (%s)", folder_role_name(role),
+								 rank == 1 ? "SPECIAL-USE" : "known name");
+					}
 				}
 			}
 			/* A role target already taken by another source folder: this one keeps its name. */

@@ -183,6 +183,101 @@ static void a_guessed_role_gives_way_to_a_folder_that_has_the_name(void **state)
 	}
 }
 
+/* Issue 18.2: a \Sent folder named "Gesendet" and a plain "Sent" never end in one destination
+ * folder, and where each goes depends neither on LIST order nor on whether an earlier pass has
+ * already created "Sent" (which Dovecot then lists with \Sent). */
+static void a_special_use_folder_and_a_plain_namesake_never_merge_in_any_order(void **state)
+{
+	const struct fm_folder src_a[] = {
+		{"INBOX", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Gesendet", '.', 0, 1, ROLE_SENT},
+		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
+	};
+	const struct fm_folder src_b[] = {
+		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
+		{"INBOX", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Gesendet", '.', 0, 1, ROLE_SENT},
+	};
+	const struct fm_folder dst_empty[] = {{"INBOX", '/', 0, 1, ROLE_NONE}};
+	const struct fm_folder dst_later[] = {
+		{"INBOX", '/', 0, 1, ROLE_NONE},
+		{"Sent", '/', 0, 1, ROLE_SENT},
+		{"Gesendet", '/', 0, 1, ROLE_NONE},
+	};
+	const struct fm_folder *srcs[] = {src_a, src_b};
+	const struct fm_folder *dsts[] = {dst_empty, dst_later};
+	const size_t ndst[] = {1, 3};
+	struct fm_filter f = default_filter();
+	struct fm_plan plan;
+
+	for (int k = 0; k < 2; k++) {
+		for (int d = 0; d < 2; d++) {
+			assert_int_equal(folder_map_plan(srcs[k], 3, &courier, dsts[d], ndst[d], &slash, &f, &plan, NULL), 0);
+			assert_string_equal(find_src(&plan, "INBOX.Sent")->dst_name, "Sent");
+			assert_string_equal(find_src(&plan, "INBOX.Gesendet")->dst_name, "Gesendet");
+			assert_false(find_src(&plan, "INBOX.Sent")->collision);
+			assert_false(find_src(&plan, "INBOX.Gesendet")->collision);
+			folder_map_plan_release(&plan);
+		}
+	}
+}
+
+/* Two names that both look like the sent folder, on a source without SPECIAL-USE: the one earlier in
+ * the table of known names ("Sent" before "Gesendet") gets the destination's "Sent Items" in
+ * either LIST order; the other keeps its name. */
+static void of_two_guessed_role_names_the_table_decides_not_list_order(void **state)
+{
+	const struct fm_folder src_a[] = {
+		{"INBOX.Gesendet", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
+	};
+	const struct fm_folder src_b[] = {
+		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
+		{"INBOX.Gesendet", '.', 0, 1, ROLE_NONE},
+	};
+	const struct fm_folder dst[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Sent Items", '/', 0, 1, ROLE_SENT}};
+	const struct fm_folder *srcs[] = {src_a, src_b};
+	struct fm_filter f = default_filter();
+	struct fm_plan plan;
+
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(folder_map_plan(srcs[k], 2, &courier, dst, 2, &slash, &f, &plan, NULL), 0);
+		assert_string_equal(find_src(&plan, "INBOX.Sent")->dst_name, "Sent Items");
+		assert_int_equal(find_src(&plan, "INBOX.Sent")->role, ROLE_SENT);
+		assert_string_equal(find_src(&plan, "INBOX.Gesendet")->dst_name, "Gesendet");
+		assert_int_equal(find_src(&plan, "INBOX.Gesendet")->role, ROLE_NONE);
+		folder_map_plan_release(&plan);
+	}
+}
+
+/* Issue 18.3: "INBOX.Inbox" (Courier) or "INBOX.inbox" (Cyrus) would be INBOX itself on a
+ * destination without the INBOX. prefix: it gets a name of its own, and the note says why. */
+static void a_folder_named_inbox_below_inbox_is_never_merged_into_inbox(void **state)
+{
+	const char *names[] = {"INBOX.Inbox", "INBOX.inbox", "INBOX.INBOX"};
+	const struct fm_folder dst[] = {{"INBOX", '/', 0, 1, ROLE_NONE}};
+	struct fm_filter f = default_filter();
+	struct fm_plan plan;
+
+	for (int k = 0; k < 3; k++) {
+		const struct fm_folder src[] = {{names[k], '.', 0, 1, ROLE_NONE}, {"INBOX", '.', 0, 1, ROLE_NONE}};
+		const struct fm_entry *e;
+
+		assert_int_equal(folder_map_plan(src, 2, &courier, dst, 1, &slash, &f, &plan, NULL), 0);
+		assert_string_equal(find_src(&plan, "INBOX")->dst_name, "INBOX");
+		e = find_src(&plan, names[k]);
+		assert_true(e->collision);
+		assert_false(strcasecmp(e->dst_name, "INBOX") == 0);
+		assert_non_null(strstr(e->dst_name, " (2)"));
+		assert_non_null(strstr(e->note, "INBOX is one folder in any case"));
+		folder_map_plan_release(&plan);
+		/* ... and kept as it is where it is a folder of its own (a Courier or Cyrus destination). */
+		assert_int_equal(folder_map_plan(src, 2, &courier, dst, 1, &courier, &f, &plan, NULL), 0);
+		assert_string_equal(find_src(&plan, names[k])->dst_name, names[k]);
+		folder_map_plan_release(&plan);
+	}
+}
+
 static void parents_come_before_children_and_inbox_first(void **state)
 {
 	const struct fm_folder src[] = {
@@ -680,6 +775,9 @@ int main(void)
 		cmocka_unit_test(sent_lands_in_the_destination_sent_folder_whatever_its_name),
 		cmocka_unit_test(a_name_never_takes_a_role_a_special_use_folder_holds),
 	    cmocka_unit_test(a_guessed_role_gives_way_to_a_folder_that_has_the_name),
+		cmocka_unit_test(a_special_use_folder_and_a_plain_namesake_never_merge_in_any_order),
+		cmocka_unit_test(of_two_guessed_role_names_the_table_decides_not_list_order),
+		cmocka_unit_test(a_folder_named_inbox_below_inbox_is_never_merged_into_inbox),
 		cmocka_unit_test(parents_come_before_children_and_inbox_first),
 		cmocka_unit_test(filters_select_and_report_what_they_leave_out),
 		cmocka_unit_test(folder_option_selects_exact_names_only),

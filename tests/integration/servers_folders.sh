@@ -1,0 +1,101 @@
+#!/bin/sh
+# Folder mapping against real servers (issue 18, items 2 and 3):
+# - a \Sent SPECIAL-USE folder named Gesendet (or Versendet: the other LIST order) beside a
+#   plain Sent, on Cyrus: the two never end in one destination folder, on the first pass or on
+#   later ones (when the destination's Sent exists and Dovecot lists it \Sent);
+# - a folder Inbox below INBOX (INBOX.Inbox on Courier, INBOX.inbox on Cyrus) is never merged
+#   into INBOX on a destination without the INBOX. prefix: it gets a name of its own, preflight
+#   says so; on Cyrus it stays INBOX.Inbox.
+# Accounts: cyrus user25 user26 user27 user28; courier user25; dst xfolders1..xfolders4 (added
+# here, used by no other test).
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+. "${top_srcdir:-.}/tests/integration/servers_lib.sh"
+servers_require
+plan 15
+fresh_db srvfolders
+out=$(mktemp)
+trap 'drop_db; rm -f "$out" "$out.csv" "$out.pf.csv"' EXIT
+SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
+for _a in xfolders1 xfolders2 xfolders3 xfolders4; do
+	"${top_srcdir:-.}/scripts/lab.sh" add-account $_a >/dev/null 2>&1 || diag "add-account $_a failed"
+done
+wipe_dst xfolders1 xfolders2 xfolders3 xfolders4 || diag "could not wipe the dst accounts"
+$SEED --wipe cyrus user25 user26 user27 user28 >/dev/null 2>&1 || diag "could not wipe cyrus"
+$SEED --wipe courier user25 >/dev/null 2>&1 || diag "could not wipe courier"
+
+# put SIDE USER FOLDER SUBJECT...: one message per subject into FOLDER
+put() {
+	_s=$1 _u=$2 _f=$3; shift 3
+	SUBJECTS="$*" FOLDER=$_f imap "$_s" "$_u" '
+import os
+for s in os.environ["SUBJECTS"].split():
+    m.append(os.environ["FOLDER"], None, None,
+             ("From: a@example.org\r\nSubject: %s\r\nMessage-ID: <%s@example.org>\r\n\r\n%s\r\n" % (s, s, s)).encode())'
+}
+lines() { tr '\n' ' ' | sed 's/ $//'; }
+
+# ---- 2. Gesendet (\Sent) and Sent --------------------------------------------------------------
+# user25: the \Sent folder sorts before Sent; user26: after it.
+n=0
+for case in "user25 Gesendet xfolders1" "user26 Versendet xfolders2"; do
+	set -- $case
+	u=$1 special=$2 d=$3
+	n=$((n + 1))
+	imap cyrus "$u" 'print(m._simple_command("CREATE", "INBOX.'"$special"'", "(USE (\\Sent))"))' >/dev/null
+	imap cyrus "$u" 'm.create("INBOX.Sent")'
+	put cyrus "$u" "INBOX.$special" "s$n-role-1" "s$n-role-2" "s$n-role-3"
+	put cyrus "$u" INBOX.Sent "s$n-plain-1" "s$n-plain-2"
+	put cyrus "$u" INBOX "s$n-inbox"
+	role=$(imap cyrus "$u" 'print(m.list()[1])')
+	case $role in *'\\Sent) "." INBOX.'"$special"*) ;; *) diag "Cyrus did not keep \\Sent on INBOX.$special: $role" ;; esac
+	placed=""
+	for pass in 1 2 3; do
+		xsync cyrus "$u" dst "$d" >"$out" 2>&1 || { diag "pass $pass failed"; sed 's/^/# /' "$out"; }
+		[ $pass = 2 ] && second=$(cat "$out")
+		got="$(subjects dst "$d" Sent | lines) / $(subjects dst "$d" "$special" | lines) / $(folders dst "$d" | lines)"
+		[ -n "$placed" ] && [ "$got" != "$placed" ] && placed="changed on pass $pass: $got" && break
+		placed=$got
+	done
+	want="s$n-plain-1 s$n-plain-2 / s$n-role-1 s$n-role-2 s$n-role-3 / $(printf '%s\n' "$special" INBOX Sent | LC_ALL=C sort | lines)"
+	[ "$placed" = "$want" ] &&
+		ok "Cyrus $special (\\Sent) and Sent: each its own destination folder, the same on 3 passes" ||
+		not_ok "Cyrus $special (\\Sent) and Sent: each its own destination folder, the same on 3 passes (got: $placed; want: $want)"
+	case $second in *"messages: 6 on source, 0 copied"*) ok "... and a second pass copies nothing" ;;
+	*) not_ok "... and a second pass copies nothing"; printf '%s\n' "$second" | sed 's/^/# /' ;; esac
+	check "... every message, flag, date and subscription equal" xcmp cyrus "$u" dst "$d"
+done
+
+# ---- 3. Inbox below INBOX ----------------------------------------------------------------------
+n=0
+for case in "courier user25 INBOX.Inbox xfolders3" "cyrus user27 INBOX.inbox xfolders4"; do
+	set -- $case
+	s=$1 u=$2 inner=$3 d=$4 base=${3#INBOX.}
+	n=$((n + 1))
+	imap "$s" "$u" 'm.create("'"$inner"'"); m.subscribe("'"$inner"'")'
+	put "$s" "$u" "$inner" "i$n-inner-1" "i$n-inner-2"
+	put "$s" "$u" INBOX "i$n-real"
+	printf 'host1,port1,user1,passfile1,cafile1,host2,port2,user2,passfile2,cafile2\nlocalhost,%s,%s,%s,%s,localhost,%s,%s,%s,%s\n' \
+		"$(port_of "$s")" "$u" "$LAB_SECRETS/$s/$u" "$LAB_CA" "$LAB_DST_IMAPS" "$d" "$LAB_SECRETS/dst/$d" "$LAB_CA" >"$out.csv"
+	"$IMAPFLEET" preflight "$out.csv" --out "$out.pf.csv" >"$out" 2>&1
+	grep -q "warning: folder '$inner' -> '$base (2)': .*INBOX" "$out" &&
+		ok "$s $inner: preflight warns that it would be INBOX and names the folder it goes to" ||
+		{ not_ok "$s $inner: preflight warns that it would be INBOX and names the folder it goes to"; sed 's/^/# /' "$out"; }
+	xsync "$s" "$u" dst "$d" >"$out" 2>&1 || { diag "sync failed"; sed 's/^/# /' "$out"; }
+	got="$(subjects dst "$d" INBOX | lines) / $(subjects dst "$d" "$base (2)" | lines)"
+	[ "$got" = "i$n-real / i$n-inner-1 i$n-inner-2" ] &&
+		ok "$s $inner -> Dovecot: INBOX holds only INBOX's mail, '$base (2)' the other" ||
+		{ not_ok "$s $inner -> Dovecot: INBOX holds only INBOX's mail, '$base (2)' the other (got: $got)"; sed 's/^/# /' "$out"; }
+	grep -q "$inner -> $base (2) (.*INBOX" "$out" && ok "... and the sync log says why it was renamed" ||
+		{ not_ok "... and the sync log says why it was renamed"; sed 's/^/# /' "$out"; }
+	xsync "$s" "$u" dst "$d" >"$out" 2>&1
+	grep -q "messages: 3 on source, 0 copied" "$out" && ok "... a second pass copies nothing" ||
+		{ not_ok "... a second pass copies nothing"; sed 's/^/# /' "$out"; }
+done
+# Between Courier and Cyrus INBOX.Inbox is a folder of its own: kept as it is.
+xsync courier user25 cyrus user28 >"$out" 2>&1 || { diag "sync courier -> cyrus failed"; sed 's/^/# /' "$out"; }
+got="$(subjects cyrus user28 INBOX | lines) / $(subjects cyrus user28 INBOX.Inbox | lines)"
+[ "$got" = "i1-real / i1-inner-1 i1-inner-2" ] &&
+	ok "Courier INBOX.Inbox -> Cyrus: kept as INBOX.Inbox, INBOX apart" ||
+	{ not_ok "Courier INBOX.Inbox -> Cyrus: kept as INBOX.Inbox, INBOX apart (got: $got)"; sed 's/^/# /' "$out"; }
+exit 0
