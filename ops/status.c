@@ -14,6 +14,7 @@ struct status_ctx {
 	struct rw *w;
 	int json;
 	size_t n;
+	size_t rows;  /* rows seen by the width pass */
 	size_t width; /* account column */
 };
 
@@ -43,6 +44,7 @@ static int status_width_cb(const struct state_job_report *j, void *vctx)
 	scratch.failed = 0;
 	c = term_account(&scratch, j);
 	fleet_buf_release(&scratch.b);
+	ctx->rows++;
 	if (c > ctx->width)
 		ctx->width = c;
 	return 0;
@@ -148,54 +150,6 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 
 /* ---- the page of accounts ---------------------------------------------------------------------- */
 
-/* The rows of one page, copied (the text output measures them all before printing any). */
-struct page {
-	struct state_job_report *v;
-	size_t n, alloc;
-};
-
-static char *dup_or_empty(const char *s)
-{
-	return xstrdup(s ? s : "");
-}
-
-static int page_add_cb(const struct state_job_report *j, void *vctx)
-{
-	struct page *pg = vctx;
-	struct state_job_report *c;
-
-	pg->v = xgrow(pg->v, sizeof(*pg->v), pg->n + 1, &pg->alloc);
-	c = &pg->v[pg->n++];
-	*c = *j;
-	c->host1 = dup_or_empty(j->host1);
-	c->user1 = dup_or_empty(j->user1);
-	c->host2 = dup_or_empty(j->host2);
-	c->user2 = dup_or_empty(j->user2);
-	c->last_error_class = dup_or_empty(j->last_error_class);
-	c->last_error_code = dup_or_empty(j->last_error_code);
-	c->last_error_text = dup_or_empty(j->last_error_text);
-	return 0;
-}
-
-static void page_release(struct page *pg)
-{
-	for (size_t i = 0; i < pg->n; i++) {
-		struct state_job_report *c = &pg->v[i];
-		char *p[] = {(char *)c->host1,
-			     (char *)c->user1,
-			     (char *)c->host2,
-			     (char *)c->user2,
-			     (char *)c->last_error_class,
-			     (char *)c->last_error_code,
-			     (char *)c->last_error_text};
-
-		for (size_t k = 0; k < sizeof(p) / sizeof(p[0]); k++)
-			xfree(&p[k]);
-	}
-	xfree(&pg->v);
-	pg->n = pg->alloc = 0;
-}
-
 int status_parse_states(const char *list, unsigned *mask)
 {
 	const char *p = list;
@@ -290,7 +244,6 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 {
 	struct run_list l;
 	struct status_ctx ctx;
-	struct page pg;
 	struct state_job_filter filt;
 	struct rw w;
 	int64_t shown = 0;
@@ -306,17 +259,21 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 		run_list_release(&l);
 		return -1;
 	}
-	memset(&pg, 0, sizeof(pg));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.json = o->json;
+	ctx.width = 7;
 	if (r == 1) {
+		/* First pass: how many match and, for text, the width of the account column; the rows are
+		 * printed by a second pass over the same page (cheap: it stops at the limit). */
 		memset(&filt, 0, sizeof(filt));
 		filt.state_mask = o->state_mask;
 		filt.server = o->server;
 		filt.limit = o->limit;
 		filt.offset = offset;
 		matched = matched_from_counts(&l, shown, o);
-		if (state_report_jobs_page(sc, shown, &filt, page_add_cb, &pg, matched < 0 ? &matched : NULL,
-					   err) < 0) {
-			page_release(&pg);
+		if ((!o->json || matched < 0) &&
+		    state_report_jobs_page(sc, shown, &filt, status_width_cb, &ctx,
+					   matched < 0 ? &matched : NULL, err) < 0) {
 			run_list_release(&l);
 			return -1;
 		}
@@ -327,23 +284,10 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 		for (size_t i = 0; i < l.n; i++)
 			status_run(&w, &l.v[i], 1, i == 0);
 		rw_puts(&w, l.n ? "\n  ],\n" : "],\n");
-		if (r == 1) {
-			rw_printf(&w, "  \"run_id\": %lld,\n", (long long)shown);
-			json_filter(&w, o);
-			rw_printf(&w, "  \"page\": {\"offset\": %ld, \"limit\": ", offset);
-			if (o->limit > 0)
-				rw_printf(&w, "%ld", o->limit);
-			else
-				rw_puts(&w, "null");
-			rw_printf(&w, ", \"shown\": %zu, \"matched\": %ld, \"next_offset\": ", pg.n, matched);
-			if (offset + (long)pg.n < matched && pg.n > 0)
-				rw_printf(&w, "%ld", offset + (long)pg.n);
-			else
-				rw_puts(&w, "null");
-			rw_puts(&w, "},\n  \"accounts\": [");
-		} else {
+		if (r == 1)
+			rw_printf(&w, "  \"run_id\": %lld,\n  \"accounts\": [", (long long)shown);
+		else
 			rw_puts(&w, "  \"run_id\": null,\n  \"accounts\": [");
-		}
 	} else if (l.n == 0) {
 		rw_puts(&w,
 			o->run_id
@@ -355,14 +299,11 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 			status_run(&w, &l.v[i], 0, i == 0);
 	}
 	run_list_release(&l);
-	memset(&ctx, 0, sizeof(ctx));
 	ctx.w = &w;
-	ctx.json = o->json;
-	ctx.width = 7;
 	if (r == 1) {
 		if (!o->json) {
-			for (size_t i = 0; i < pg.n; i++)
-				status_width_cb(&pg.v[i], &ctx);
+			long rows = (long)ctx.rows;
+
 			if (ctx.width > 72)
 				ctx.width = 72;
 			rw_printf(&w, "\naccounts of run %lld", (long long)shown);
@@ -371,8 +312,8 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 				term_filter(&w, o);
 				rw_puts(&w, ")");
 			}
-			if (pg.n)
-				rw_printf(&w, ": %ld-%ld of %ld", offset + 1, offset + (long)pg.n, matched);
+			if (rows)
+				rw_printf(&w, ": %ld-%ld of %ld", offset + 1, offset + rows, matched);
 			else
 				rw_printf(&w, ": none of %ld shown", matched);
 			rw_printf(&w, "\n%6s  ", "ID");
@@ -381,12 +322,15 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 			rw_printf(&w, "  %-9s %5s %8s %6s  %-19s  %s\n", "STATE", "TRIES", "COPIED", "FAILED",
 				  "UPDATED (UTC)", "LAST ERROR");
 		}
-		for (size_t i = 0; i < pg.n; i++)
-			status_job_cb(&pg.v[i], &ctx);
+		if (state_report_jobs_page(sc, shown, &filt, status_job_cb, &ctx, NULL, err) < 0) {
+			rw_flush(&w);
+			fleet_buf_release(&w.b);
+			return -1;
+		}
 		if (!o->json && ctx.n == 0)
 			rw_puts(&w, "  (no accounts)\n");
-		if (!o->json && offset + (long)pg.n < matched && pg.n > 0) {
-			long next = offset + (long)pg.n;
+		if (!o->json && offset + (long)ctx.n < matched && ctx.n > 0) {
+			long next = offset + (long)ctx.n;
 
 			rw_printf(&w, "  %ld more: ", matched - next);
 			if (o->limit > 0 && next % o->limit == 0)
@@ -396,9 +340,27 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 			rw_puts(&w, " shows the next page, --limit 0 all of them\n");
 		}
 	}
-	page_release(&pg);
-	if (o->json)
-		rw_puts(&w, ctx.n ? "\n  ]\n}\n" : "]\n}\n");
+	if (o->json) {
+		rw_puts(&w, ctx.n ? "\n  ]" : "]");
+		if (r == 1) {
+			/* After the accounts: "shown" is what the page query returned. */
+			rw_puts(&w, ",\n");
+			json_filter(&w, o);
+			rw_printf(&w, "  \"page\": {\"offset\": %ld, \"limit\": ", offset);
+			if (o->limit > 0)
+				rw_printf(&w, "%ld", o->limit);
+			else
+				rw_puts(&w, "null");
+			rw_printf(&w, ", \"shown\": %zu, \"matched\": %ld, \"next_offset\": ", ctx.n,
+				  matched);
+			if (offset + (long)ctx.n < matched && ctx.n > 0)
+				rw_printf(&w, "%ld", offset + (long)ctx.n);
+			else
+				rw_puts(&w, "null");
+			rw_puts(&w, "}");
+		}
+		rw_puts(&w, "\n}\n");
+	}
 	if (rw_finish(&w, "the status", err) < 0)
 		return -1;
 	return r == 1 ? 0 : 1;
