@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -206,12 +207,48 @@ int oauth_config_check(const struct oauth_config *cfg, struct fleet_err *err)
 	return 0;
 }
 
-char *oauth_cache_key(const struct oauth_config *cfg, const char *user, struct fleet_err *err)
+/* Adds a file's contents to the fingerprint (its name when it cannot be read: the fetch will say why). */
+static void digest_file(EVP_MD_CTX *md, const char *path)
 {
+	char why[64];
+	char *text;
+
+	if (!path)
+		return;
+	text = fleet_read_small_file(path, OAUTH_KEYFILE_MAX, why, sizeof(why));
+	if (text) {
+		EVP_DigestUpdate(md, text, strlen(text) + 1);
+		OPENSSL_cleanse(text, strlen(text));
+		xfree(&text);
+	} else {
+		EVP_DigestUpdate(md, path, strlen(path) + 1);
+	}
+}
+
+char *oauth_cache_key(const struct oauth_config *cfg, const char *user)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	char fp[17];
+	const char *ids[3] = {cfg->tenant, cfg->client_id, cfg->token_url};
+
+	if (!md)
+		abort(); /* allocation failures abort (common/alloc.h) */
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, "imapfleet oauth key v1", 23);
+	for (int i = 0; i < 3; i++)
+		EVP_DigestUpdate(md, ids[i] ? ids[i] : "", ids[i] ? strlen(ids[i]) + 1 : 1);
+	digest_file(md, cfg->client_secret_file);
+	digest_file(md, cfg->client_cert);
+	digest_file(md, cfg->service_account);
+	EVP_DigestFinal_ex(md, d, &dlen);
+	EVP_MD_CTX_free(md);
+	for (int i = 0; i < 8; i++)
+		snprintf(fp + 2 * i, 3, "%02x", d[i]);
 	if (cfg->provider == OAUTH_MS365)
-		return xasprintf("ms365:%s/%s", cfg->tenant ? cfg->tenant : "", cfg->client_id ? cfg->client_id : "");
-	/* The service account is known by its file here; its client_email would need the key read. */
-	return xasprintf("google:%s/%s", cfg->service_account ? cfg->service_account : "", user ? user : "");
+		return xasprintf("ms365:%s/%s #%s", cfg->tenant ? cfg->tenant : "", cfg->client_id ? cfg->client_id : "", fp);
+	return xasprintf("google:%s #%s", user ? user : "", fp);
 }
 
 /* ---- JWT ----------------------------------------------------------------------------------------- */
@@ -497,7 +534,7 @@ out:
 	return rc;
 }
 
-/* ---- cache --------------------------------------------------------------------------------------- */
+/* ---- cache ----------------------------------------------------------------------------------------- */
 
 struct cache_entry {
 	char *key;
@@ -512,8 +549,17 @@ struct oauth_cache {
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 	struct cache_entry *entries;
-	uint64_t fetches;
+	uint64_t fetches, shared_hits;
+	oauth_fetch_fn fetch;
+	void *fetch_ctx;
 };
+
+static int default_fetch(void *ctx, const struct oauth_config *cfg, const char *user, char **token,
+			 int64_t *expires_at, struct fleet_err *err)
+{
+	(void)ctx;
+	return oauth_fetch_token(cfg, user, token, expires_at, err);
+}
 
 struct oauth_cache *oauth_cache_new(void)
 {
@@ -521,7 +567,14 @@ struct oauth_cache *oauth_cache_new(void)
 
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->done, NULL);
+	c->fetch = default_fetch;
 	return c;
+}
+
+void oauth_cache_set_fetch(struct oauth_cache *c, oauth_fetch_fn fn, void *ctx)
+{
+	c->fetch = fn ? fn : default_fetch;
+	c->fetch_ctx = ctx;
 }
 
 void oauth_cache_free(struct oauth_cache **c)
@@ -541,24 +594,50 @@ void oauth_cache_free(struct oauth_cache **c)
 	xfree(c);
 }
 
-uint64_t oauth_cache_fetches(struct oauth_cache *c)
+void oauth_stored_release(struct oauth_stored *st)
 {
-	uint64_t n;
+	cred_free(&st->token);
+	memset(st, 0, sizeof(*st));
+}
+
+static uint64_t read_counter(struct oauth_cache *c, const uint64_t *n)
+{
+	uint64_t v;
 
 	pthread_mutex_lock(&c->lock);
-	n = c->fetches;
+	v = *n;
 	pthread_mutex_unlock(&c->lock);
-	return n;
+	return v;
+}
+
+uint64_t oauth_cache_fetches(struct oauth_cache *c)
+{
+	return read_counter(c, &c->fetches);
+}
+
+uint64_t oauth_cache_shared_hits(struct oauth_cache *c)
+{
+	return read_counter(c, &c->shared_hits);
 }
 
 /* A token is handed out until a fifth of its lifetime (at most 5 minutes) is left. */
-static int fresh(const struct cache_entry *e, int64_t now)
+static int fresh_times(int64_t expires_at, int64_t fetched_at, int64_t now)
 {
-	int64_t margin = (e->expires_at - e->fetched_at) / 5;
+	int64_t margin = (expires_at - fetched_at) / 5;
 
 	if (margin > 300)
 		margin = 300;
-	return e->token && now < e->expires_at - margin;
+	return now < expires_at - margin;
+}
+
+/* A refused application token younger than this is not fetched again (see oauth.h). */
+static int too_young_to_refresh(const struct oauth_config *cfg, int64_t expires_at, int64_t fetched_at, int64_t now)
+{
+	int64_t min = (expires_at - fetched_at) / 4;
+
+	if (min > OAUTH_REFRESH_MIN_S)
+		min = OAUTH_REFRESH_MIN_S;
+	return cfg->provider == OAUTH_MS365 && now < expires_at && now - fetched_at < min;
 }
 
 static struct cache_entry *find_entry(struct oauth_cache *c, char **key)
@@ -578,16 +657,70 @@ static struct cache_entry *find_entry(struct oauth_cache *c, char **key)
 	return e;
 }
 
-int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const char *user, int refresh,
-		    char **token, int *fetched, struct fleet_err *err)
+/* Outside the cache's lock: the shared store, then the endpoint. old is the token this process
+ * last handed out for the key (the refused one when refresh is set). Returns 0 with *tok, *exp,
+ * *fat and *fetched set, or -1 with err. */
+static int obtain(struct oauth_cache *c, const struct oauth_config *cfg, const char *user, const char *key,
+		  const char *ckey, int refresh, const char *old, const struct oauth_shared *shared, char **tok,
+		  int64_t *exp, int64_t *fat, int *fetched, struct fleet_err *err)
 {
-	char *key = oauth_cache_key(cfg, user, err);
+	struct oauth_stored st;
+	struct fleet_err serr;
+	int locked = 0, rc;
+
+	memset(&st, 0, sizeof(st));
+	*fetched = 0;
+	if (shared && shared->begin(shared->ctx, key, ckey, &st, &serr) == 0) {
+		int64_t now = (int64_t)time(NULL);
+
+		locked = 1;
+		if (st.refused) {
+			*err = st.refusal;
+			shared->end(shared->ctx, key, ckey, NULL, 0, 0, NULL);
+			oauth_stored_release(&st);
+			return -1;
+		}
+		if (st.token && fresh_times(st.expires_at, st.fetched_at, now) &&
+		    (!refresh || !old || strcmp(old, st.token) != 0 ||
+		     too_young_to_refresh(cfg, st.expires_at, st.fetched_at, now))) {
+			/* Another host (or an earlier run) has it: no request. */
+			shared->end(shared->ctx, key, ckey, NULL, 0, 0, NULL);
+			*tok = st.token;
+			st.token = NULL;
+			*exp = st.expires_at;
+			*fat = st.fetched_at;
+			oauth_stored_release(&st);
+			pthread_mutex_lock(&c->lock);
+			c->shared_hits++;
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		oauth_stored_release(&st);
+	} else if (shared) {
+		log_debug("token store not available (%s): asking the token endpoint directly", serr.message);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->fetches++;
+	pthread_mutex_unlock(&c->lock);
+	rc = c->fetch(c->fetch_ctx, cfg, user, tok, exp, err);
+	*fat = (int64_t)time(NULL);
+	*fetched = rc == 0;
+	if (locked)
+		shared->end(shared->ctx, key, ckey, rc == 0 ? *tok : NULL, *exp, *fat,
+			    rc < 0 && strcmp(err->code, "OAUTH_CLIENT") == 0 ? err : NULL);
+	return rc;
+}
+
+int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const char *user, int refresh,
+		    const struct oauth_shared *shared, char **token, int *fetched, struct fleet_err *err)
+{
+	char *key = oauth_cache_key(cfg, user);
 	/* A refusal of the credentials themselves holds for every user of them. */
-	char *ckey = oauth_cache_key(cfg, NULL, err);
+	char *ckey = oauth_cache_key(cfg, NULL);
 	struct cache_entry *e, *ce;
-	char *tok = NULL;
-	int64_t exp = 0;
-	int rc;
+	char *tok = NULL, *old = NULL;
+	int64_t exp = 0, fat = 0;
+	int rc, got = 0;
 
 	*token = NULL;
 	if (fetched)
@@ -596,12 +729,15 @@ int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const
 	e = find_entry(c, &key);
 	ce = find_entry(c, &ckey);
 	for (;;) {
+		int64_t now = (int64_t)time(NULL);
+
 		if (fleet_err_is_set(&ce->refused)) {
 			*err = ce->refused;
 			pthread_mutex_unlock(&c->lock);
 			return -1;
 		}
-		if (!e->fetching && !refresh && fresh(e, (int64_t)time(NULL))) {
+		if (!e->fetching && e->token && fresh_times(e->expires_at, e->fetched_at, now) &&
+		    (!refresh || too_young_to_refresh(cfg, e->expires_at, e->fetched_at, now))) {
 			*token = xstrdup(e->token);
 			pthread_mutex_unlock(&c->lock);
 			return 0;
@@ -613,21 +749,24 @@ int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const
 		refresh = 0;
 	}
 	e->fetching = 1;
-	c->fetches++;
+	if (e->token)
+		old = xstrdup(e->token);
 	pthread_mutex_unlock(&c->lock);
 
-	rc = oauth_fetch_token(cfg, user, &tok, &exp, err);
+	rc = obtain(c, cfg, user, e->key, ce->key, refresh, old, shared, &tok, &exp, &fat, &got, err);
+	cred_free(&old);
 
 	pthread_mutex_lock(&c->lock);
 	e->fetching = 0;
 	if (rc == 0) {
+		fleet_log_add_secret(tok);
 		cred_free(&e->token);
 		e->token = tok;
 		e->expires_at = exp;
-		e->fetched_at = (int64_t)time(NULL);
+		e->fetched_at = fat;
 		*token = xstrdup(tok);
 		if (fetched)
-			*fetched = 1;
+			*fetched = got;
 	} else if (err->scope == FLEET_SCOPE_RUN) {
 		ce->refused = *err; /* no second request with credentials the endpoint refused */
 	}
@@ -640,5 +779,5 @@ int oauth_cred_hook(void *ctx, int refresh, char **out, struct fleet_err *err)
 {
 	const struct oauth_cred_ctx *oc = ctx;
 
-	return oauth_cache_get(oc->cache, oc->cfg, oc->user, refresh, out, NULL, err);
+	return oauth_cache_get(oc->cache, oc->cfg, oc->user, refresh, oc->shared, out, NULL, err);
 }

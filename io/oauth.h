@@ -36,6 +36,16 @@
  * accounts of one tenant share one application token. When the endpoint refused the credentials
  * themselves (OAUTH_CLIENT), the cache remembers it and fails every later request for them at once
  * with the same error and no network call: no retry storm, no lockout. Thread-safe.
+ *
+ * Behind the cache, a store shared by several processes (struct oauth_shared: the state database,
+ * so that every worker host shares the tokens): before a process goes to the endpoint it locks the
+ * key in the store, takes a fresh token another host stored, or fetches one and stores it; a
+ * refusal of the credentials is stored too, so the other hosts do not ask again either.
+ *
+ * Cache keys are "NAME #FINGERPRINT": NAME ("ms365:contoso/app1", "google:user@example.org") says
+ * what the token is for and holds nothing secret; FINGERPRINT is a digest of the credentials'
+ * files (client secret, certificate, service account key), so that fixed credentials are a new
+ * key (an old refusal does not stick to them) and every host with the same files shares the key.
  */
 #ifndef IMAPFLEET_IO_OAUTH_H
 #define IMAPFLEET_IO_OAUTH_H
@@ -75,9 +85,10 @@ const char *oauth_provider_name(enum oauth_provider p);
  * certificate and key, service account JSON) without any network call. 0 or -1 (OAUTH_CONFIG). */
 int oauth_config_check(const struct oauth_config *cfg, struct fleet_err *err);
 
-/* What the tokens of cfg are cached under for user: "ms365:<tenant>/<client id>" (one application
- * token for all users) or "google:<client_email>/<user>". Heap string. */
-char *oauth_cache_key(const struct oauth_config *cfg, const char *user, struct fleet_err *err);
+/* What the tokens of cfg are cached under for user (see above): one key per application for ms365
+ * (one token for all users), one per user for google. user NULL: the key of the credentials
+ * themselves (where a refusal is remembered). Heap string. */
+char *oauth_cache_key(const struct oauth_config *cfg, const char *user);
 
 /* Fetches a new token from the endpoint (no cache). user: the mailbox (google: the JWT's sub; ms365:
  * unused). *token (heap, registered as a secret; free with cred_free) and *expires_at (wall-clock
@@ -85,17 +96,56 @@ char *oauth_cache_key(const struct oauth_config *cfg, const char *user, struct f
 int oauth_fetch_token(const struct oauth_config *cfg, const char *user, char **token, int64_t *expires_at,
 		      struct fleet_err *err);
 
+/* What a shared store holds for a key (oauth_shared.begin). */
+struct oauth_stored {
+	char *token;		    /* heap, registered as a secret, or NULL */
+	int64_t expires_at, fetched_at; /* wall-clock seconds */
+	int refused;		    /* the credentials' key holds a recent refusal (in err) */
+	struct fleet_err refusal;
+};
+
+/* A store shared with other processes. Both calls are made by the thread asking for the token,
+ * one begin() then one end() for the same key. */
+struct oauth_shared {
+	/* Locks key against the other processes until end() (they wait: one fetches, all share) and
+	 * reads what is stored for key and any refusal stored for ckey (the credentials' key).
+	 * Returns 0, or -1 when the store cannot be used now: the cache then works alone, and end()
+	 * is not called. */
+	int (*begin)(void *ctx, const char *key, const char *ckey, struct oauth_stored *out,
+		     struct fleet_err *err);
+	/* Stores a new token for key (token non-NULL) or a refusal of the credentials under ckey
+	 * (refusal non-NULL), or nothing, and unlocks. */
+	void (*end)(void *ctx, const char *key, const char *ckey, const char *token, int64_t expires_at,
+		    int64_t fetched_at, const struct fleet_err *refusal);
+	void *ctx;
+};
+
+/* Frees what oauth_shared.begin read (wipes the token). */
+void oauth_stored_release(struct oauth_stored *st);
+
+/* How a cache gets a new token: oauth_fetch_token, or a test's stand-in. */
+typedef int (*oauth_fetch_fn)(void *ctx, const struct oauth_config *cfg, const char *user, char **token,
+			      int64_t *expires_at, struct fleet_err *err);
+
 struct oauth_cache;
 struct oauth_cache *oauth_cache_new(void);
 void oauth_cache_free(struct oauth_cache **c);
+/* Replaces oauth_fetch_token (tests). */
+void oauth_cache_set_fetch(struct oauth_cache *c, oauth_fetch_fn fn, void *ctx);
 
-/* A token for (cfg, user): the cached one while it is fresh and refresh is 0, else a new one from
- * the endpoint (one fetch at a time per key: other threads wait for it and share it). *fetched is
- * set to 1 when this call went to the endpoint (may be NULL). */
+/* A token for (cfg, user): the cached one while it is fresh and refresh is 0, else a fresh one from
+ * the shared store (when given: may be NULL) or from the endpoint (one fetch at a time per key:
+ * other threads wait for it and share it, other processes too through the store). refresh = 1
+ * (the last token was refused at login) skips a token equal to the refused one; an application
+ * token (ms365) fetched less than OAUTH_REFRESH_MIN_S ago is handed out again instead, so mailboxes
+ * the application may not open do not each fetch a new one. *fetched is set to 1 when this call
+ * went to the endpoint (may be NULL). */
+#define OAUTH_REFRESH_MIN_S 30
 int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const char *user, int refresh,
-		    char **token, int *fetched, struct fleet_err *err);
-/* Tokens fetched from the endpoint so far (all keys). */
+		    const struct oauth_shared *shared, char **token, int *fetched, struct fleet_err *err);
+/* Tokens fetched from the endpoint so far (all keys), and tokens taken from the shared store. */
 uint64_t oauth_cache_fetches(struct oauth_cache *c);
+uint64_t oauth_cache_shared_hits(struct oauth_cache *c);
 
 /* The glue to io/cred.h: a cred_source of kind CRED_HOOK with hook = oauth_cred_hook and hook_ctx
  * pointing to this (all borrowed) gives the engine a token for user at every login. */
@@ -103,6 +153,7 @@ struct oauth_cred_ctx {
 	struct oauth_cache *cache;
 	const struct oauth_config *cfg;
 	const char *user;
+	const struct oauth_shared *shared; /* may be NULL */
 };
 int oauth_cred_hook(void *ctx, int refresh, char **out, struct fleet_err *err);
 

@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "scheduler/health.h"
 #include "scheduler/ledger_state.h"
+#include "scheduler/token_share.h"
 #include "state/cluster.h"
 #include "state/secret.h"
 #include "state/state.h"
@@ -490,7 +491,7 @@ struct side_cred {
  * tokenfile, tokencmd or passcmd column; else nothing (the password or passfile, loaded already).
  * Returns -1 only when a command does not split into words (checked at import already). */
 static int side_cred(struct sched *s, const struct account_row *row, int k, const struct account_side_settings *set,
-		     const char *user, struct side_cred *out)
+		     const char *user, const struct token_share *share, struct side_cred *out)
 {
 	static const char *const names[2][4] = {{"token1", "tokenfile1", "tokencmd1", "passcmd1"},
 						 {"token2", "tokenfile2", "tokencmd2", "passcmd2"}};
@@ -507,6 +508,8 @@ static int side_cred(struct sched *s, const struct account_row *row, int k, cons
 		out->octx.cache = s->oauth;
 		out->octx.cfg = &out->oauth;
 		out->octx.user = user;
+		/* Shared with every host and thread of the run through the state (sealed with the key). */
+		out->octx.shared = share ? &share->ops : NULL;
 		out->src.kind = CRED_HOOK;
 		out->src.is_token = 1;
 		out->src.name = k ? "--oauth2" : "--oauth1";
@@ -623,6 +626,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1}, ran = 0;
 	char *pw[2] = {NULL, NULL};
 	struct side_cred creds[2];
+	struct token_share share;
 	char *keys[2];
 	const char *ckeys[2];
 	char why[256];
@@ -630,6 +634,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 
 	memset(&st, 0, sizeof(st));
 	memset(creds, 0, sizeof(creds));
+	token_share_init(&share, sc, s->key);
 	st.error_side = -1;
 	engine_opts_init(&opts);
 	memset(side, 0, sizeof(side));
@@ -746,7 +751,8 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		job.side[k].user = k ? c->user2 : c->user1;
 		job.side[k].password = pw[k];
 		job.side[k].authuser = side[k].authuser;
-		if (side_cred(s, row_for_job(s, c->lease.job_id), k, &side[k], job.side[k].user, &creds[k]) < 0) {
+		if (side_cred(s, row_for_job(s, c->lease.job_id), k, &side[k], job.side[k].user,
+			      s->have_key ? &share : NULL, &creds[k]) < 0) {
 			fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
 				      "side %d: the tokencmd%d/passcmd%d command cannot be split into words", k + 1,
 				      k + 1, k + 1);

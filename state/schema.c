@@ -183,6 +183,28 @@ static const char *const migration_4[] = {
     "ALTER TABLE job ADD COLUMN IF NOT EXISTS verify_detail text",
 };
 
+/* OAuth tokens shared by every worker host (issue 16): one row per application (Microsoft 365) or
+ * user (Google), the token sealed like the credentials, and a refusal of the credentials. Rows are
+ * found by an HMAC of the cache key under the key file's key, so the database holds no name of a
+ * credential file and a host with another key never sees them. */
+static const char *const migration_5[] = {
+    "CREATE TABLE IF NOT EXISTS oauth_token ("
+    " key_hash text PRIMARY KEY,"
+    " name text NOT NULL,"
+    " key_id text,"
+    " nonce bytea,"
+    " ciphertext bytea,"
+    " tag bytea,"
+    " expires_at timestamptz,"
+    " fetched_at timestamptz,"
+    " fetches bigint NOT NULL DEFAULT 0,"
+    " refused_at timestamptz,"
+    " refused_code text,"
+    " refused_message text,"
+    " refused_detail text,"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -197,6 +219,7 @@ static const struct migration migrations[] = {
      sizeof(migration_2) / sizeof(migration_2[0])},
     {3, "partial accounts, failed folders", migration_3, sizeof(migration_3) / sizeof(migration_3[0])},
     {4, "verify verdicts per account", migration_4, sizeof(migration_4) / sizeof(migration_4[0])},
+    {5, "OAuth tokens shared by worker hosts", migration_5, sizeof(migration_5) / sizeof(migration_5[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

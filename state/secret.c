@@ -207,6 +207,14 @@ int state_secret_seal(const unsigned char key[STATE_SECRET_KEY_LEN], int64_t job
 {
 	unsigned char aad[sizeof(AAD_PREFIX) + 16];
 	size_t aadlen = make_aad(aad, job_id, side);
+
+	return state_seal_aad(key, aad, aadlen, pt, len, nonce, ct, tag, err);
+}
+
+int state_seal_aad(const unsigned char key[STATE_SECRET_KEY_LEN], const unsigned char *aad, size_t aadlen,
+		   const void *pt, size_t len, unsigned char nonce[STATE_SECRET_NONCE_LEN], unsigned char *ct,
+		   unsigned char tag[STATE_SECRET_TAG_LEN], struct fleet_err *err)
+{
 	EVP_CIPHER_CTX *ctx;
 	int outl = 0, finl = 0, ok;
 
@@ -237,6 +245,20 @@ int state_secret_open(const unsigned char key[STATE_SECRET_KEY_LEN], int64_t job
 {
 	unsigned char aad[sizeof(AAD_PREFIX) + 16];
 	size_t aadlen = make_aad(aad, job_id, side);
+
+	if (state_open_aad(key, aad, aadlen, nonce, ct, len, tag, plaintext, err) < 0) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
+			      "could not decrypt the stored credential of job %" PRId64 " side %d: wrong key or altered data",
+			      job_id, side);
+		return -1;
+	}
+	return 0;
+}
+
+int state_open_aad(const unsigned char key[STATE_SECRET_KEY_LEN], const unsigned char *aad, size_t aadlen,
+		   const unsigned char nonce[STATE_SECRET_NONCE_LEN], const unsigned char *ct, size_t len,
+		   const unsigned char tag[STATE_SECRET_TAG_LEN], char **plaintext, struct fleet_err *err)
+{
 	unsigned char tagcopy[STATE_SECRET_TAG_LEN];
 	EVP_CIPHER_CTX *ctx;
 	char *out;
@@ -245,7 +267,7 @@ int state_secret_open(const unsigned char key[STATE_SECRET_KEY_LEN], int64_t job
 	*plaintext = NULL;
 	if (len > (size_t)INT32_MAX)
 		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
-				     "could not decrypt the credential of job %" PRId64 ": too long", job_id);
+				     "could not decrypt a stored secret: too long");
 	memcpy(tagcopy, tag, sizeof(tagcopy));
 	out = xmalloc(len + 1);
 	ctx = EVP_CIPHER_CTX_new();
@@ -261,9 +283,7 @@ int state_secret_open(const unsigned char key[STATE_SECRET_KEY_LEN], int64_t job
 		OPENSSL_cleanse(out, len + 1);
 		xfree(&out);
 		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
-				     "could not decrypt the stored credential of job %" PRId64
-				     " side %d: wrong key or altered data",
-				     job_id, side);
+				     "could not decrypt a stored secret: wrong key or altered data");
 	}
 	out[len] = '\0';
 	*plaintext = out;

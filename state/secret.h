@@ -63,4 +63,36 @@ int state_credential_get(struct state_conn *sc, int64_t job_id, int side,
 /* Removes the stored credentials of a job (both sides). */
 int state_credential_delete(struct state_conn *sc, int64_t job_id, struct fleet_err *err);
 
+/* ---- OAuth tokens shared by every worker host (state/token.c) ----------------------------------
+ *
+ * One row per cache key (io/oauth.h: "NAME #FINGERPRINT"), found by HMAC-SHA256(key, cache key):
+ * the table shows NAME only. The token is sealed with AES-256-GCM bound to that row. A fetch is
+ * serialised across hosts: state_token_begin opens a transaction and locks the row (another host
+ * that fetches meanwhile holds it: this one waits, at most lock_wait_ms, then fails), and
+ * state_token_end stores the outcome and commits. Between the two the connection is in a
+ * transaction: nothing else may use it.
+ */
+struct state_token {
+	char *token;		    /* heap (state_secret_free), or NULL when none is stored */
+	int64_t expires_at, fetched_at; /* wall-clock seconds */
+	int refused;		    /* a refusal of the credentials (ckey) younger than the hold */
+	char refused_code[32];
+	char refused_message[512];
+	char refused_detail[512];
+};
+
+/* How long a stored refusal of credentials holds before a host may ask the endpoint again. */
+#define STATE_TOKEN_REFUSAL_HOLD_S 120
+
+int state_token_begin(struct state_conn *sc, const unsigned char key[STATE_SECRET_KEY_LEN], const char *cache_key,
+		      const char *cred_key, unsigned lock_wait_ms, struct state_token *out, struct fleet_err *err);
+/* Stores token (may be NULL) for cache_key, or a refusal (refusal_code non-NULL) for cred_key,
+ * then commits. On error the transaction is rolled back. */
+int state_token_end(struct state_conn *sc, const unsigned char key[STATE_SECRET_KEY_LEN], const char *cache_key,
+		    const char *cred_key, const char *token, int64_t expires_at, int64_t fetched_at,
+		    const char *refusal_code, const char *refusal_message, const char *refusal_detail,
+		    struct fleet_err *err);
+/* Wipes a state_token. */
+void state_token_release(struct state_token *t);
+
 #endif

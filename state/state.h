@@ -43,7 +43,7 @@
 #define STATE_ERR_CONNECTION "PG_CONNECTION"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 4
+#define STATE_SCHEMA_VERSION 5
 
 /* ---- connection ---------------------------------------------------------------------------- */
 

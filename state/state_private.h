@@ -90,6 +90,14 @@ void state_array_str(struct fleet_buf *b, const char *s);		     /* NULL -> NULL 
 void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n); /* as text "\\x.." */
 void state_array_end(struct fleet_buf *b);
 
+/* AES-256-GCM with caller-given associated data (secret.c; state_secret_seal/open bind it to a job's
+ * side, token.c to a token's key). */
+int state_seal_aad(const unsigned char key[32], const unsigned char *aad, size_t aadlen, const void *pt, size_t len,
+		   unsigned char nonce[12], unsigned char *ct, unsigned char tag[16], struct fleet_err *err);
+int state_open_aad(const unsigned char key[32], const unsigned char *aad, size_t aadlen, const unsigned char nonce[12],
+		   const unsigned char *ct, size_t len, const unsigned char tag[16], char **plaintext,
+		   struct fleet_err *err);
+
 /* Schema (schema.c). */
 int state_schema_apply(struct state_conn *sc, struct fleet_err *err);
 

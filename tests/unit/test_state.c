@@ -26,6 +26,7 @@
 #include "state/cluster.h"
 #include "state/secret.h"
 #include "state/state.h"
+#include "tests/unit/labpg.h"
 
 static char *admin_ci;
 static int db_counter;
@@ -39,45 +40,6 @@ struct fx {
 };
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
-
-static char *find_pg_url(void)
-{
-	const char *env = getenv("IMAPFLEET_TEST_PG");
-	const char *labdir = getenv("LAB_DIR");
-	const char *top = getenv("top_srcdir");
-	char path[1024], line[2048];
-	char *url = NULL;
-	FILE *f;
-
-	if (env && *env)
-		return xstrdup(env);
-	if (labdir && *labdir)
-		snprintf(path, sizeof(path), "%s/lab.env", labdir);
-	else
-		snprintf(path, sizeof(path), "%s/.lab/lab.env", top && *top ? top : IMAPFLEET_SRCDIR);
-	f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, "LAB_PG_URL=");
-
-		if (!p)
-			continue;
-		p += strlen("LAB_PG_URL=");
-		p[strcspn(p, "\r\n")] = '\0';
-		if (*p == '"' || *p == '\'') {
-			size_t n = strlen(p);
-
-			if (n >= 2 && p[n - 1] == p[0])
-				p[n - 1] = '\0';
-			p++;
-		}
-		url = xstrdup(p);
-		break;
-	}
-	fclose(f);
-	return url;
-}
 
 static void admin_exec(const char *sql)
 {
@@ -1364,7 +1326,7 @@ int main(void)
 #undef T
 	};
 
-	admin_ci = find_pg_url();
+	admin_ci = labpg_url();
 	if (!admin_ci) {
 		printf("1..0 # SKIP no PostgreSQL (set IMAPFLEET_TEST_PG or start the lab)\n");
 		return 0;
