@@ -30,12 +30,28 @@
 #                     and report the median (default 1)
 #   --no-mbsync --no-verify --no-rss64   skip those parts
 #   --out DIR         keep logs and results there (default: a temporary directory, printed)
+#
+# WAN mode (instead of the runs above):
+#   --wan "RTT..."    for each round-trip time in ms (e.g. "0 50 100"), both lab Dovecots are put
+#                     behind scripts/bench/delayproxy (added round-trip time per connection, and
+#                     --kbit), and imapfleet then mbsync copy the accounts through it, each into an
+#                     emptied destination, --repeat times (alternating); wall and CPU ratios per RTT.
+#                     --users defaults to 16 here. Each tool's last copy per RTT is verified.
+#   --wan-workers N   accounts in parallel, for both tools (default 8: imapfleet --workers N
+#                     --max-conns-per-host N, mbsync N processes)
+#   --kbit N          bandwidth per connection and direction, kbit/s (default unlimited)
+#   --huge N          also the huge-mailbox case: one account ("huge") of N small messages in INBOX
+#                     (seeded once), copied by both tools through the proxy at --huge-rtt ms
+#   --huge-rtt MS     round-trip time of the huge-mailbox case (default 50)
+#   --huge-only       WAN mode: only the huge-mailbox case
+#   --imapfleet-opts "OPTS"  extra options for every imapfleet run (e.g. "--conns-per-account 4")
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BENCH=$REPO/scripts/bench
 USERS=40 MESSAGES=400 LAB='' KEEP=0 BIN='' WORKERS='' CONNS='' SWEEP='' REPEAT=1
 DO_MBSYNC=1 DO_VERIFY=1 DO_RSS64=1 OUT=''
+WAN='' WAN_WORKERS=8 KBIT=0 HUGE=0 HUGE_RTT=50 HUGE_ONLY=0 IF_OPTS='' USERS_SET=0
 DEFAULT_SWEEP="8:8 16:16 32:16 32:32 48:48"
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -46,7 +62,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--lab-dir) LAB=${2:?}; shift ;;
 	--keep-lab) KEEP=1 ;;
-	--users) USERS=${2:?}; shift ;;
+	--users) USERS=${2:?}; USERS_SET=1; shift ;;
 	--messages) MESSAGES=${2:?}; shift ;;
 	--imapfleet) BIN=${2:?}; shift ;;
 	--workers) WORKERS=${2:?}; shift ;;
@@ -58,12 +74,23 @@ while [ $# -gt 0 ]; do
 	--no-verify) DO_VERIFY=0 ;;
 	--no-rss64) DO_RSS64=0 ;;
 	--out) OUT=${2:?}; shift ;;
+	--wan) WAN=${2:?}; shift ;;
+	--wan-workers) WAN_WORKERS=${2:?}; shift ;;
+	--kbit) KBIT=${2:?}; shift ;;
+	--huge) HUGE=${2:?}; shift ;;
+	--huge-rtt) HUGE_RTT=${2:?}; shift ;;
+	--huge-only) HUGE_ONLY=1 ;;
+	--imapfleet-opts) IF_OPTS=${2?}; shift ;;
 	-h | --help) usage ;;
 	*) die "unknown option $1 (--help)" ;;
 	esac
 	shift
 done
+[ -n "$WAN$HUGE_ONLY" ] && [ "$USERS_SET" = 0 ] && USERS=16
 [[ $USERS =~ ^[0-9]+$ && $USERS -ge 1 && $USERS -le 99 ]] || die "--users: 1 to 99"
+for v in $WAN $WAN_WORKERS $KBIT $HUGE $HUGE_RTT; do [[ $v =~ ^[0-9]+$ ]] || die "--wan/--wan-workers/--kbit/--huge/--huge-rtt take numbers"; done
+[ "$HUGE_ONLY" = 0 ] || [ "$HUGE" -gt 0 ] || die "--huge-only needs --huge N"
+[ "$HUGE" = 0 ] || [ -n "$WAN" ] || [ "$HUGE_ONLY" = 1 ] || die "--huge is part of WAN mode: give --wan RTTs or --huge-only"
 [[ $MESSAGES =~ ^[0-9]+$ ]] || die "--messages needs a number"
 [[ $REPEAT =~ ^[1-9]$ ]] || die "--repeat: 1 to 9"
 for t in python3 psql /usr/bin/time; do command -v "$t" >/dev/null || die "$t is missing (scripts/deps.sh)"; done
@@ -93,7 +120,8 @@ printf 'phase\ttool\twall_s\tuser_s\tsys_s\trss_kb\tsrc_cpu_s\tdst_cpu_s\tpg_cpu
 OWN_LAB=0
 cleanup() {
 	local rc=$?
-	rm -rf "$W/mbsync/rc" "$W/.imapfleet" # passwords, the credentials key
+	[ -z "${PROXY_PIDS:-}" ] || proxy_stop
+	rm -rf "$W"/mbsync*/rc "$W/.imapfleet" # passwords, the credentials key
 	for db in $DBS; do psql_super -c "drop database if exists $db" >/dev/null 2>&1 || true; done
 	if [ "$OWN_LAB" = 1 ] && [ "$KEEP" = 0 ]; then
 		LAB_DIR=$LAB_DIR "$REPO/scripts/lab.sh" down --purge >/dev/null 2>&1 || say "could not stop the lab in $LAB_DIR"
@@ -108,6 +136,7 @@ trap 'exit 130' INT TERM
 
 if [ -z "$LAB" ]; then
 	LAB_DIR=$(mktemp -d /tmp/imapfleet-bench.XXXXXX)
+	chmod 755 "$LAB_DIR" # Cyrus and Courier run as nobody and read their configuration there
 	OWN_LAB=1
 	say "starting a private lab in $LAB_DIR"
 else
@@ -139,15 +168,18 @@ seeded() { # the lab holds --users x --messages from this seed?
 		sys.exit(0 if ok else 1)
 	EOF
 }
-if ! seeded; then
+if [ "$HUGE_ONLY" = 0 ] && ! seeded; then
 	say "seeding $USERS accounts x $MESSAGES messages on src"
 	"$REPO/scripts/lab.sh" seed --users "$USERS" --messages "$MESSAGES" --sides src >"$W/seed.log" 2>&1 ||
 		{ tail -n 20 "$W/seed.log" >&2; die "seed failed"; }
 fi
 read -r NMSG NBYTES <<<"$(python3 - "$LAB_DIR/seed.json" "$USERS" <<-'EOF'
 	import json, sys
-	acc = json.load(open(sys.argv[1]))["accounts"]
-	v = [acc["src/user%02d" % i] for i in range(1, int(sys.argv[2]) + 1)]
+	try:
+	    acc = json.load(open(sys.argv[1]))["accounts"]
+	    v = [acc["src/user%02d" % i] for i in range(1, int(sys.argv[2]) + 1)]
+	except (OSError, ValueError, KeyError):
+	    v = []  # --huge-only: the users are not seeded
 	print(sum(a["messages"] for a in v), sum(a["bytes"] for a in v))
 EOF
 )"
@@ -204,12 +236,15 @@ newdb() { # a fresh, private state database
 	case " $DBS " in *" $1 "*) ;; *) DBS="$DBS $1" ;; esac
 }
 
-imapfleet_run() { # imapfleet_run PHASE DB [options]: wall clock includes only imapfleet
+# imapfleet_run PHASE DB [options]: wall clock includes only imapfleet. The accounts file is
+# $RUN_ACC (default the lab's, direct), $RUN_N accounts.
+imapfleet_run() {
 	local phase=$1 db=$2
 	shift 2
-	(cd "$W" && measure "$phase" imapfleet "$BIN" run "$ACC" --state "${LAB_PG_URL%/imapfleet}/$db" \
-		--cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress "$@")
-	grep -q "^run [0-9]*: $USERS done, 0 failed" "$W/$phase.log" ||
+	# shellcheck disable=SC2086
+	(cd "$W" && measure "$phase" imapfleet "$BIN" run "${RUN_ACC:-$ACC}" --state "${LAB_PG_URL%/imapfleet}/$db" \
+		--cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress $IF_OPTS "$@")
+	grep -q "^run [0-9]*: ${RUN_N:-$USERS} done, 0 failed" "$W/$phase.log" ||
 		say "$phase: not every account done: $(grep '^run ' "$W/$phase.log" || tail -n 2 "$W/$phase.log")"
 }
 
@@ -222,9 +257,96 @@ if [ "$DO_MBSYNC" = 1 ]; then
 	rm -rf "$MB"
 	"$BENCH/mbsyncrc.sh" "$ACC" "$MB" "$LAB_CA" >"$W/mbsync-rc.list"
 fi
-mbsync_run() { # mbsync_run PHASE: one mbsync per account, 8 at once; time counts all of them
-	measure "$1" mbsync xargs -P8 -n1 mbsync -q -a -c <"$W/mbsync-rc.list"
+mbsync_run() { # mbsync_run PHASE [LIST [P]]: one mbsync per account, P (8) at once; time counts all of them
+	measure "$1" mbsync xargs -P"${3:-8}" -n1 mbsync -q -a -c <"${2:-$W/mbsync-rc.list}"
 }
+mbsync_fresh() { # mbsync_fresh DIR LIST: empty sync state for every rc of LIST
+	rm -rf "$1/state" && mkdir -p "$1/state" && sed 's#.*/##; s#\.rc$##' "$2" |
+		while read -r u; do mkdir -p "$1/state/$u"; done
+}
+
+# --- WAN mode: both Dovecots behind the delay proxy ------------------------------------------
+PROXY_PIDS=""
+proxy_stop() {
+	for p in $PROXY_PIDS; do kill "$p" 2>/dev/null || true; done
+	for p in $PROXY_PIDS; do wait "$p" 2>/dev/null || true; done
+	PROXY_PIDS=""
+}
+# proxied_csv RTT IN OUT: starts a delay proxy per server of IN (src, dst) with RTT ms and writes
+# OUT, the same accounts through the proxies.
+proxied_csv() {
+	local rtt=$1 in=$2 out=$3 ports ps pd
+	read -r ps pd <<<"$(python3 "$REPO/scripts/lab/labutil.py" ports 2)"
+	for pair in "$ps:$LAB_SRC_IMAPS" "$pd:$LAB_DST_IMAPS"; do
+		rm -f "$W/proxy-${pair%%:*}.port"
+		"$W/delayproxy" --listen "127.0.0.1:${pair%%:*}" --target "127.0.0.1:${pair##*:}" --rtt-ms "$rtt" \
+			--kbit "$KBIT" --port-file "$W/proxy-${pair%%:*}.port" >/dev/null 2>>"$W/delayproxy.log" &
+		PROXY_PIDS="$PROXY_PIDS $!"
+	done
+	for port in $ps $pd; do
+		for _ in $(seq 50); do [ -s "$W/proxy-$port.port" ] && break; sleep 0.1; done
+		[ -s "$W/proxy-$port.port" ] || die "the delay proxy on $port did not start (see $W/delayproxy.log)"
+	done
+	sed "s/,$LAB_SRC_IMAPS,/,$ps,/; s/,$LAB_DST_IMAPS,/,$pd,/" "$in" >"$out"
+}
+# wan_case NAME RTT CSV N USERLIST: imapfleet and mbsync, alternating, --repeat times
+wan_case() {
+	local name=$1 rtt=$2 csv=$3 n=$4 users=$5 pcsv=$W/$1.csv mbd=$W/mbsync-$1 r
+	proxied_csv "$rtt" "$csv" "$pcsv"
+	[ "$DO_MBSYNC" = 0 ] || "$BENCH/mbsyncrc.sh" "$pcsv" "$mbd" "$LAB_CA" >"$mbd.list"
+	for r in $(seq 1 "$REPEAT"); do
+		# shellcheck disable=SC2086
+		"$REPO/scripts/lab.sh" wipe dst $users >>"$W/wipe.log" 2>&1 || die "wipe dst failed (see $W/wipe.log)"
+		newdb "bench_$name"
+		RUN_ACC=$pcsv RUN_N=$n imapfleet_run "$name-imapfleet.$r" "bench_$name" \
+			--workers "$WAN_WORKERS" --max-conns-per-host "$WAN_WORKERS"
+		if [ "$r" = "$REPEAT" ] && [ "$DO_VERIFY" = 1 ]; then
+			python3 "$BENCH/verify.py" "$csv" --cafile "$LAB_CA" --label "imapfleet $name" \
+				>"$W/verify-$name-imapfleet.txt" 2>&1 || true
+			say "$(tail -n 1 "$W/verify-$name-imapfleet.txt")"
+		fi
+		[ "$DO_MBSYNC" = 1 ] || continue
+		# shellcheck disable=SC2086
+		"$REPO/scripts/lab.sh" wipe dst $users >>"$W/wipe.log" 2>&1 || die "wipe dst failed (see $W/wipe.log)"
+		mbsync_fresh "$mbd" "$mbd.list"
+		mbsync_run "$name-mbsync.$r" "$mbd.list" "$WAN_WORKERS"
+		if [ "$r" = "$REPEAT" ] && [ "$DO_VERIFY" = 1 ]; then
+			python3 "$BENCH/verify.py" "$csv" --cafile "$LAB_CA" --label "mbsync $name" \
+				>"$W/verify-$name-mbsync.txt" 2>&1 || true
+			say "$(tail -n 1 "$W/verify-$name-mbsync.txt")"
+		fi
+	done
+	proxy_stop
+}
+if [ -n "$WAN$HUGE_ONLY" ]; then
+	cc -O2 -pthread -o "$W/delayproxy" "$BENCH/delayproxy.c" || die "cannot build scripts/bench/delayproxy.c"
+	if [ "$HUGE_ONLY" = 0 ]; then
+		for rtt in $WAN; do
+			wan_case "wan$rtt" "$rtt" "$ACC" "$USERS" "$USERLIST"
+		done
+	fi
+	if [ "$HUGE" -gt 0 ]; then
+		HACC=$W/accounts-huge.csv
+		"$REPO/scripts/lab.sh" add-account huge >/dev/null 2>&1 || die "cannot add the account huge"
+		if [ "$(cat "$LAB_DIR/huge.seeded" 2>/dev/null)" != "$HUGE" ]; then
+			say "seeding huge: $HUGE messages in INBOX"
+			python3 "$BENCH/hugeseed.py" --port "$LAB_SRC_IMAPS" --user huge --passfile "$LAB_SECRETS/src/huge" \
+				--cafile "$LAB_CA" --messages "$HUGE" >"$W/hugeseed.log" 2>&1 || { cat "$W/hugeseed.log" >&2; die "seeding huge failed"; }
+			echo "$HUGE" >"$LAB_DIR/huge.seeded"
+		fi
+		{
+			echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+			echo "localhost,$LAB_SRC_IMAPS,huge,$LAB_SECRETS/src/huge,ssl,localhost,$LAB_DST_IMAPS,huge,$LAB_SECRETS/dst/huge,ssl"
+		} >"$HACC"
+		wan_case "huge$HUGE_RTT" "$HUGE_RTT" "$HACC" 1 huge
+	fi
+	echo
+	python3 "$BENCH/wanreport.py" "$RES" --kbit "$KBIT" --workers "$WAN_WORKERS" --users "$USERS" \
+		--messages "$MESSAGES" --huge "$HUGE" | tee "$W/report.txt"
+	cat "$W"/verify-*.txt 2>/dev/null | grep -v '^ *$' | sed 's/^/  /' | tee -a "$W/report.txt"
+	echo "bench: $(($(date +%s) - T0)) s in all; logs and results in $W" | tee -a "$W/report.txt"
+	exit 0
+fi
 
 # --- the runs --------------------------------------------------------------------------
 for r in $(seq 1 "$REPEAT"); do
@@ -240,8 +362,7 @@ for r in $(seq 1 "$REPEAT"); do
 	fi
 	if [ "$DO_MBSYNC" = 1 ]; then
 		wipe_dst
-		rm -rf "$MB/state" && mkdir -p "$MB/state" && sed 's#.*/##; s#\.rc$##' "$W/mbsync-rc.list" |
-			while read -r u; do mkdir -p "$MB/state/$u"; done
+		mbsync_fresh "$MB" "$W/mbsync-rc.list"
 		mbsync_run "mbsync-full$sfx"
 		mbsync_run "mbsync-delta$sfx"
 		if [ "$r" = "$REPEAT" ] && [ "$DO_VERIFY" = 1 ]; then
