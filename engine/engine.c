@@ -251,21 +251,50 @@ static int cmp_src_uid(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+static const char *meta_items(int want_ident, int want_labels)
+{
+	return want_ident ? (want_labels ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-LABELS " IDENTITY_FETCH_ITEM ")"
+					 : "(UID FLAGS INTERNALDATE RFC822.SIZE " IDENTITY_FETCH_ITEM ")")
+	       : want_labels ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-LABELS)"
+			     : "(UID FLAGS INTERNALDATE RFC822.SIZE)";
+}
+
+/* The metadata FETCH of a folder in two halves, so that it can go out right behind its EXAMINE:
+ * meta_send() returns the command id (mc must stay put until meta_wait()), meta_wait() collects it,
+ * sorts the list by UID and releases mc. */
+static int meta_send(struct imap_conn *c, struct meta_ctx *mc, const struct imap_fetch_cb *cb, const char *uidset,
+		     int want_ident, int want_labels, struct src_list *out, struct fleet_err *err)
+{
+	mc->list = out;
+	mc->want_ident = want_ident;
+	mc->want_labels = want_labels;
+	mc->flags = (struct fleet_buf)FLEET_BUF_INIT(64 * 1024);
+	return imap_fetch_send(c, uidset, meta_items(want_ident, want_labels), cb, mc, err);
+}
+
+static int meta_wait(struct imap_conn *c, int id, struct meta_ctx *mc, struct fleet_err *err)
+{
+	int r = imap_cmd_wait(c, id, NULL, FLEET_SCOPE_FOLDER, err);
+
+	fleet_buf_release(&mc->flags);
+	if (r == 0 && mc->list->n)
+		qsort(mc->list->v, mc->list->n, sizeof(*mc->list->v), cmp_src_uid);
+	return r;
+}
+
+static const struct imap_fetch_cb meta_cb = {.on_message = on_meta};
+
 static int fetch_meta(struct imap_conn *c, const char *uidset, int want_ident, int want_labels,
 		      struct src_list *out, struct fleet_err *err)
 {
-	struct meta_ctx mc = {out, want_ident, FLEET_BUF_INIT(64 * 1024), want_labels};
-	struct imap_fetch_cb cb = {.on_message = on_meta};
-	const char *items = want_ident ? (want_labels ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-LABELS " IDENTITY_FETCH_ITEM ")"
-						      : "(UID FLAGS INTERNALDATE RFC822.SIZE " IDENTITY_FETCH_ITEM ")")
-		    : want_labels ? "(UID FLAGS INTERNALDATE RFC822.SIZE X-GM-LABELS)"
-				  : "(UID FLAGS INTERNALDATE RFC822.SIZE)";
-	int r = imap_fetch(c, uidset, items, &cb, &mc, err);
+	struct meta_ctx mc;
+	int id = meta_send(c, &mc, &meta_cb, uidset, want_ident, want_labels, out, err);
 
-	fleet_buf_release(&mc.flags);
-	if (r == 0 && out->n)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_src_uid);
-	return r;
+	if (id < 0) {
+		fleet_buf_release(&mc.flags);
+		return -1;
+	}
+	return meta_wait(c, id, &mc, err);
 }
 
 /* ---- the copy window ---------------------------------------------------------------------------------- */
@@ -995,8 +1024,9 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	struct src_msg **todo = NULL;
 	size_t ntodo = 0, nmatched = 0, filtered = 0, nouid = 0;
 	uint32_t dst_uidnext;
-	int need_match, rematch = 0, rc = -1, dst_same;
-	int have_modseq;
+	int need_match, rematch = 0, rc = -1, dst_same, want_ident, r;
+	int have_modseq, ssel_id = -1, dsel_id = -1, meta_id = -1;
+	struct meta_ctx mc;
 	/* Gmail mode: this entry reads All Mail and takes the messages of its label. */
 	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
 	int gm = fe->gm_label != NULL || fe->gm_archive;
@@ -1037,14 +1067,58 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		rematch = 1;
 	}
 
-	if (imap_select(e->src, smb, 1, &smbx, err) < 0)
+	/* One round trip instead of three: EXAMINE and the metadata FETCH go out together on the
+	 * source, SELECT on the destination at the same time, and the ledger is read meanwhile. Whether
+	 * the identities are needed is known for sure only later: guessed here from the ledger and the
+	 * destination's STATUS, and fetched again in the rare case the guess was short. */
+	want_ident = rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
+		     (info.copied == 0 &&
+		      (!pre_dst || !(pre_dst->have & IMAP_HAVE_MESSAGES) || pre_dst->messages > 0));
+	if ((ssel_id = imap_select_send(e->src, smb, 1, &smbx, err)) < 0)
 		goto out;
-	if (imap_select(e->dst, fe->dst_name, 0, &dmbx, err) < 0)
+	if (!(si.have & IMAP_HAVE_MESSAGES) || si.messages > 0) {
+		meta_id = meta_send(e->src, &mc, &meta_cb, "1:*", want_ident, gm, &sl, err);
+		if (meta_id < 0) {
+			fleet_buf_release(&mc.flags);
+			goto out;
+		}
+	}
+	if ((dsel_id = imap_select_send(e->dst, fe->dst_name, 0, &dmbx, err)) < 0 || imap_conn_flush(e->src, err) < 0 ||
+	    imap_conn_flush(e->dst, err) < 0)
 		goto out;
+	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, si.uidvalidity, &pairs, &npairs, err) < 0)
+		goto out;
+	r = imap_select_wait(e->src, ssel_id, smb, 1, &smbx, err);
+	ssel_id = -1;
+	if (r < 0)
+		goto out;
+	if (meta_id >= 0) {
+		r = meta_wait(e->src, meta_id, &mc, err);
+		meta_id = -1;
+		/* A folder emptied between STATUS and EXAMINE may answer UID FETCH 1:* with NO. */
+		if (r < 0 && (smbx.exists || imap_conn_is_broken(e->src)))
+			goto out;
+		fleet_err_clear(err);
+	} else if (smbx.exists && fetch_meta(e->src, "1:*", want_ident, gm, &sl, err) < 0) {
+		goto out;
+	}
+	r = imap_select_wait(e->dst, dsel_id, fe->dst_name, 0, &dmbx, err);
+	dsel_id = -1;
+	if (r < 0)
+		goto out;
+	if (!rematch && smbx.uidvalidity != si.uidvalidity) {
+		/* changed between STATUS and EXAMINE: the ledger's rows of the new value */
+		xfree(&pairs);
+		npairs = 0;
+		if (lg->ops->copied_uids(lg->ctx, info.id, smbx.uidvalidity, &pairs, &npairs, err) < 0)
+			goto out;
+	}
 	if (info.dst_uidvalidity && info.dst_uidvalidity != dmbx.uidvalidity && !rematch) {
 		log_warn("destination UIDVALIDITY changed (%u -> %u): matching by identity", info.dst_uidvalidity,
 			 dmbx.uidvalidity);
 		rematch = 1;
+		xfree(&pairs);
+		npairs = 0;
 	}
 	dst_uidnext = dmbx.uidnext;
 	/* No [UIDNEXT] on SELECT (Courier): STATUS told it before, and only we write here meanwhile. */
@@ -1052,8 +1126,6 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	    pre_dst->uidvalidity == dmbx.uidvalidity)
 		dst_uidnext = pre_dst->uidnext;
 
-	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, smbx.uidvalidity, &pairs, &npairs, err) < 0)
-		goto out;
 	if (!rematch && npairs && dmbx.exists < npairs) {
 		size_t unknown;
 
@@ -1071,8 +1143,11 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	 * ledger never recorded (another run, another tool, users already working there). */
 	need_match = rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
 		     (npairs == 0 && dmbx.exists > 0);
-	if (smbx.exists && fetch_meta(e->src, "1:*", need_match, gm, &sl, err) < 0)
-		goto out;
+	if (need_match && !want_ident && sl.n) {
+		src_list_release(&sl);
+		if (fetch_meta(e->src, "1:*", 1, gm, &sl, err) < 0)
+			goto out;
+	}
 	/* A message listed without its UID (or with UID 0, which RFC 3501 forbids) cannot be fetched
 	 * by UID nor recorded: it fails, and with it the folder (sorted first, so they are in front). */
 	while (nouid < sl.n && sl.v[nouid].uid == 0)
@@ -1232,6 +1307,17 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		rc = 1;
 	}
 out:
+	{
+		/* Commands sent together are all collected, also when an earlier one failed. */
+		struct fleet_err werr;
+
+		if (ssel_id >= 0)
+			imap_select_wait(e->src, ssel_id, smb, 1, &smbx, &werr);
+		if (meta_id >= 0)
+			meta_wait(e->src, meta_id, &mc, &werr);
+		if (dsel_id >= 0)
+			imap_select_wait(e->dst, dsel_id, fe->dst_name, 0, &dmbx, &werr);
+	}
 	if (rc < 0 && err->scope <= FLEET_SCOPE_FOLDER && !imap_conn_is_broken(e->src) &&
 	    !imap_conn_is_broken(e->dst) && strcmp(err->code, "LEASE_LOST") != 0) {
 		/* A folder-level failure is reported and the account goes on. */

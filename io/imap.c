@@ -1963,6 +1963,34 @@ int imap_select(struct imap_conn *c, const char *mailbox, int read_only, struct 
 	return 0;
 }
 
+int imap_select_send(struct imap_conn *c, const char *mailbox, int read_only, struct imap_mailbox *out,
+		     struct fleet_err *err)
+{
+	imap_mailbox_release(out);
+	memset(out, 0, sizeof(*out));
+	/* The counters are left alone: a command still in flight before this one may be a FETCH of the
+	 * mailbox selected now, bounded by its EXISTS. The EXISTS of this SELECT updates them in turn. */
+	return mailbox_cmd(c, read_only ? "EXAMINE" : "SELECT", mailbox,
+			   imap_conn_has_cap(c, "CONDSTORE") && !imap_conn_enabled(c, "CONDSTORE") &&
+				   !imap_conn_enabled(c, "QRESYNC")
+			       ? " (CONDSTORE)"
+			       : NULL,
+			   select_untagged, out, NULL, 0, NULL, err);
+}
+
+int imap_select_wait(struct imap_conn *c, int id, const char *mailbox, int read_only, struct imap_mailbox *out,
+		     struct fleet_err *err)
+{
+	struct imap_result res;
+
+	if (imap_cmd_wait(c, id, &res, FLEET_SCOPE_FOLDER, err) < 0) {
+		fleet_err_prefix(err, "folder %s", mailbox);
+		return -1;
+	}
+	out->read_only = read_only || fleet_strcaseeq(res.code, "READ-ONLY");
+	return 0;
+}
+
 void imap_mailbox_release(struct imap_mailbox *m)
 {
 	imap_strlist_release(&m->flags);

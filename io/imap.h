@@ -296,6 +296,13 @@ struct imap_mailbox {
  * folder. out is released and refilled. */
 int imap_select(struct imap_conn *c, const char *mailbox, int read_only, struct imap_mailbox *out,
 		struct fleet_err *err);
+/* Pipelined form: sends SELECT/EXAMINE and returns its id (or -1); out (released and zeroed here) and
+ * mailbox must stay valid until imap_select_wait(). Commands may follow it at once (a UID FETCH of
+ * the new mailbox, say): they run after it. Every id must be waited for. */
+int imap_select_send(struct imap_conn *c, const char *mailbox, int read_only, struct imap_mailbox *out,
+		     struct fleet_err *err);
+int imap_select_wait(struct imap_conn *c, int id, const char *mailbox, int read_only, struct imap_mailbox *out,
+		     struct fleet_err *err);
 void imap_mailbox_release(struct imap_mailbox *m);
 
 /* ---- SEARCH ------------------------------------------------------------------------------------------- */
