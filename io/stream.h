@@ -54,6 +54,8 @@ struct io_tls_info {
 	char san[256];       /* "DNS:localhost, IP:127.0.0.1" */
 	int verified;        /* 1 when chain and host name verified */
 	char verify_result[160]; /* "ok" or the reason: "self-signed certificate", "host name mismatch" ... */
+	int resumed;         /* 1 when an earlier session to this server was resumed (its certificate,
+			      * kept in the session, verified again: io/tls.c) */
 };
 
 struct io_stream;

@@ -167,6 +167,168 @@ static const char *openssl_reason(char *buf, size_t cap)
 	return buf;
 }
 
+/* ---- TLS session cache (resumption across the connections to one server) -------------------------
+ *
+ * A session is kept per (host:port, verified name, cafile) once a connection to it has been fully
+ * verified, and offered on the next connection there: the server skips its certificate and
+ * signature, and over TLS 1.2 the handshake takes one round trip less. Verification is not
+ * skipped: a server that cannot resume (an impostor never holds the session's secret) makes a full
+ * handshake that is verified as always, and a resumed connection has its certificate (kept in the
+ * session) verified again, chain and name, against the current CA store and time
+ * (tls_reverify_resumed). Connections with verification off (insecure) neither store nor offer
+ * sessions. */
+#define TLS_SESSIONS_MAX 256
+
+struct sess_entry {
+	struct sess_entry *next;
+	char *key;
+	SSL_SESSION *sess;
+};
+
+static pthread_mutex_t g_sess_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sess_entry *g_sess;
+static size_t g_nsess;
+
+static const char *verify_name(const struct io_stream *s);
+
+static void sess_key(const struct io_stream *s, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s\n%s\n%s", s->where, verify_name(s), s->ep.cafile ? s->ep.cafile : "");
+}
+
+/* The cached session for s with a reference for the caller, or NULL. */
+static SSL_SESSION *sess_get(const struct io_stream *s)
+{
+	char key[1024];
+	SSL_SESSION *sess = NULL;
+
+	sess_key(s, key, sizeof(key));
+	pthread_mutex_lock(&g_sess_lock);
+	for (struct sess_entry *e = g_sess; e; e = e->next)
+		if (strcmp(e->key, key) == 0) {
+			if (SSL_SESSION_up_ref(e->sess))
+				sess = e->sess;
+			break;
+		}
+	pthread_mutex_unlock(&g_sess_lock);
+	return sess;
+}
+
+/* Stores sess for s (takes the caller's reference; NULL forgets the entry). Newest first; the oldest
+ * entry goes when the cache is full. */
+static void sess_put(const struct io_stream *s, SSL_SESSION *sess)
+{
+	char key[1024];
+	struct sess_entry **pp, *e;
+
+	sess_key(s, key, sizeof(key));
+	pthread_mutex_lock(&g_sess_lock);
+	for (pp = &g_sess; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->key, key) == 0)
+			break;
+	e = *pp;
+	if (e) {
+		*pp = e->next;
+		g_nsess--;
+		SSL_SESSION_free(e->sess);
+		e->sess = NULL;
+	} else if (sess) {
+		e = xcalloc(1, sizeof(*e));
+		e->key = xstrdup(key);
+	}
+	if (e && sess) {
+		e->sess = sess;
+		e->next = g_sess;
+		g_sess = e;
+		g_nsess++;
+		if (g_nsess > TLS_SESSIONS_MAX) {
+			struct sess_entry **last = &g_sess;
+
+			while ((*last)->next)
+				last = &(*last)->next;
+			SSL_SESSION_free((*last)->sess);
+			xfree(&(*last)->key);
+			xfree(last);
+			g_nsess--;
+		}
+	} else if (e) {
+		xfree(&e->key);
+		xfree(&e);
+	}
+	pthread_mutex_unlock(&g_sess_lock);
+}
+
+/* OpenSSL hands over a new session (after the handshake with TLS 1.2, with a NewSessionTicket
+ * after it with TLS 1.3): kept only from a connection whose certificate verified. Returns 1 when
+ * the reference was taken. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct io_stream *s = SSL_get_ex_data(ssl, g_ssl_idx);
+
+	if (!s || s->ep.insecure || SSL_get_verify_result(ssl) != X509_V_OK || !SSL_SESSION_is_resumable(sess))
+		return 0;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	if (!SSL_get0_peer_certificate(ssl))
+		return 0;
+#endif
+	sess_put(s, sess);
+	return 1;
+}
+
+size_t tls_session_cache_count(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&g_sess_lock);
+	n = g_nsess;
+	pthread_mutex_unlock(&g_sess_lock);
+	return n;
+}
+
+void tls_session_cache_clear(void)
+{
+	pthread_mutex_lock(&g_sess_lock);
+	while (g_sess) {
+		struct sess_entry *e = g_sess;
+
+		g_sess = e->next;
+		SSL_SESSION_free(e->sess);
+		xfree(&e->key);
+		xfree(&e);
+	}
+	g_nsess = 0;
+	pthread_mutex_unlock(&g_sess_lock);
+}
+
+/* A resumed handshake carries no certificate: verify the one the session holds again, chain and
+ * host name, against the context's store now. Returns X509_V_OK or the reason. */
+static long tls_reverify_resumed(struct io_stream *s)
+{
+	X509_STORE_CTX *xs = X509_STORE_CTX_new();
+	X509 *peer;
+	long vr = X509_V_ERR_UNSPECIFIED;
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	peer = SSL_get0_peer_certificate(s->ssl);
+#else
+	peer = SSL_get_peer_certificate(s->ssl);
+	X509_free(peer);
+#endif
+	if (peer && !s->leaf && X509_up_ref(peer))
+		s->leaf = peer; /* for the names in a failure message */
+	if (xs && peer &&
+	    X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(s->ssl)), peer,
+				SSL_get_peer_cert_chain(s->ssl)) &&
+	    X509_STORE_CTX_set_default(xs, "ssl_server") &&
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(xs), SSL_get0_param(s->ssl)))
+		vr = X509_verify_cert(xs) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(xs);
+	if (vr == X509_V_OK && SSL_get_verify_result(s->ssl) != X509_V_OK)
+		vr = SSL_get_verify_result(s->ssl);
+	X509_STORE_CTX_free(xs);
+	ERR_clear_error();
+	return vr;
+}
+
 static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stream *s, struct fleet_err *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -222,6 +384,10 @@ static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stre
 		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, verify_cb);
+	if (!insecure) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+	}
 	return ctx;
 }
 
@@ -268,6 +434,7 @@ void tls_ctx_cache_clear(void)
 		xfree(&e);
 	}
 	pthread_mutex_unlock(&g_ctx_lock);
+	tls_session_cache_clear();
 }
 
 /* ---- certificate text --------------------------------------------------------------------------- */
@@ -561,6 +728,14 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
 				     "cannot verify %s: %s is not a usable host name", s->where, name);
 	}
+	if (!s->ep.insecure) {
+		SSL_SESSION *sess = sess_get(s);
+
+		if (sess) {
+			SSL_set_session(s->ssl, sess);
+			SSL_SESSION_free(sess);
+		}
+	}
 
 	net_rcvlowat(s, 0); /* handshake messages are small: wake on any byte */
 	deadline = fleet_now_ms() + net_io_timeout(s);
@@ -604,7 +779,10 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
 			    "certificate verify failed for %s: the server sent no certificate", s->where);
 		}
+		if (vr == X509_V_OK && SSL_session_reused(s->ssl))
+			vr = tls_reverify_resumed(s);
 		if (vr != X509_V_OK) {
+			sess_put(s, NULL); /* never offered again */
 			verify_err(s, vr, err);
 			free_ssl(s);
 			return -1;
@@ -618,8 +796,8 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 			 vr == X509_V_OK ? "the certificate would have passed" : "verification would fail: ",
 			 vr == X509_V_OK ? "" : why);
 	}
-	log_debug("%s: TLS with %s: %s %s", s->label ? s->label : "server", s->where, SSL_get_version(s->ssl),
-		  SSL_get_cipher_name(s->ssl));
+	log_debug("%s: TLS with %s: %s %s%s", s->label ? s->label : "server", s->where, SSL_get_version(s->ssl),
+		  SSL_get_cipher_name(s->ssl), SSL_session_reused(s->ssl) ? " (session resumed, certificate verified)" : "");
 	return 0;
 }
 
@@ -827,6 +1005,7 @@ int tls_fill_info(const struct io_stream *s, struct io_tls_info *info)
 	}
 	vr = SSL_get_verify_result(s->ssl);
 	info->verified = !s->ep.insecure && peer && vr == X509_V_OK;
+	info->resumed = SSL_session_reused(s->ssl) ? 1 : 0;
 	if (!peer)
 		snprintf(info->verify_result, sizeof(info->verify_result), "no certificate");
 	else

@@ -26,4 +26,8 @@ void tls_close(struct io_stream *s);
 /* Frees every cached SSL_CTX (for tests and leak checkers; no stream may be open). */
 void tls_ctx_cache_clear(void);
 
+/* TLS sessions kept for resumption (see io/tls.c): how many, and forget them all. */
+size_t tls_session_cache_count(void);
+void tls_session_cache_clear(void);
+
 #endif

@@ -44,7 +44,7 @@
 
 static EVP_PKEY *g_ca_key, *g_leaf_key;
 static X509 *g_ca, *g_leaf, *g_expired, *g_selfsigned;
-static SSL_CTX *g_srv_ok, *g_srv_expired, *g_srv_selfsigned, *g_srv_tls11;
+static SSL_CTX *g_srv_ok, *g_srv_ok12, *g_srv_expired, *g_srv_selfsigned, *g_srv_tls11;
 static char g_cafile[64];
 
 static void add_ext(X509 *issuer, X509 *x, int nid, const char *value)
@@ -1122,6 +1122,112 @@ static void tls_many_threads_share_one_context(void **state)
 	assert_int_equal(sv.handshakes, NTHREADS);
 }
 
+/* Connects to sv (localhost, the test CA), sends a line, reads its echo (which also takes in a TLS
+ * 1.3 server's session tickets), and returns the connection's TLS info. */
+static void echo_once(struct srv *sv, struct io_tls_info *info)
+{
+	struct io_endpoint ep = endpoint("localhost", sv->port, IO_TLS_IMPLICIT);
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[16];
+
+	ep.cafile = g_cafile;
+	if (io_stream_connect(&ep, &s, &err) != 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(io_stream_tls_info(s, info), 0);
+	assert_int_equal(io_stream_write(s, "a NOOP\r\n", 8, &err), 0);
+	assert_true(io_stream_read(s, buf, sizeof(buf), &err) > 0);
+	io_stream_close(&s);
+}
+
+/* The second connection to a server resumes the first one's session (TLS 1.3 tickets and TLS 1.2
+ * alike) and is still reported verified: the session's certificate is checked again. */
+static void tls_session_is_resumed_on_the_next_connection_to_the_server(void **state)
+{
+	SSL_CTX *ctx[2] = {g_srv_ok, g_srv_ok12};
+
+	for (int v = 0; v < 2; v++) {
+		struct srv sv;
+		struct io_tls_info info;
+
+		tls_session_cache_clear();
+		assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, ctx[v], 3), 0);
+		echo_once(&sv, &info);
+		assert_int_equal(info.resumed, 0);
+		assert_int_equal(info.verified, 1);
+		assert_string_equal(info.version, v == 0 ? "TLSv1.3" : "TLSv1.2");
+		assert_int_equal(tls_session_cache_count(), 1);
+		echo_once(&sv, &info);
+		assert_int_equal(info.resumed, 1);
+		assert_int_equal(info.verified, 1);
+		assert_string_equal(info.verify_result, "ok");
+		assert_contains(info.subject, "CN=localhost");
+		echo_once(&sv, &info);
+		assert_int_equal(info.resumed, 1);
+		srv_stop(&sv);
+	}
+	tls_session_cache_clear();
+}
+
+/* A session cached for host:port is offered to whatever answers there next; a server with a wrong
+ * certificate (it cannot resume: it does not hold the session's secret) is verified in full and
+ * refused, exactly as without a cached session. */
+static void tls_wrong_certificate_fails_even_with_a_cached_session(void **state)
+{
+	struct srv sv;
+	struct io_tls_info info;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	tls_session_cache_clear();
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, 3), 0);
+	echo_once(&sv, &info);
+	assert_int_equal(tls_session_cache_count(), 1);
+	/* the same address now answers with a self-signed certificate, then an expired one */
+	for (int k = 0; k < 2; k++) {
+		sv.ctx = k == 0 ? g_srv_selfsigned : g_srv_expired;
+		ep = endpoint("localhost", sv.port, IO_TLS_IMPLICIT);
+		ep.cafile = g_cafile;
+		assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+		assert_null(s);
+		assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+		assert_string_equal(err.code, "TLS_VERIFY");
+		assert_contains(err.message, k == 0 ? "self-signed certificate" : "certificate has expired");
+	}
+	srv_stop(&sv);
+	tls_session_cache_clear();
+}
+
+/* Connections with verification off neither store a session nor use one. */
+static void tls_insecure_connections_keep_no_session(void **state)
+{
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	char buf[16];
+
+	tls_session_cache_clear();
+	for (int i = 0; i < 2; i++) {
+		struct io_endpoint ep;
+		struct io_tls_info info;
+
+		if (i == 0)
+			assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, 2), 0);
+		ep = endpoint("localhost", sv.port, IO_TLS_IMPLICIT);
+		ep.insecure = 1;
+		if (io_stream_connect(&ep, &s, &err) != 0)
+			fail_msg("%s", err.message);
+		assert_int_equal(io_stream_write(s, "a NOOP\r\n", 8, &err), 0);
+		assert_true(io_stream_read(s, buf, sizeof(buf), &err) > 0);
+		assert_int_equal(io_stream_tls_info(s, &info), 0);
+		assert_int_equal(info.resumed, 0);
+		io_stream_close(&s);
+	}
+	srv_stop(&sv);
+	assert_int_equal(tls_session_cache_count(), 0);
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1143,6 +1249,8 @@ static int group_setup(void **state)
 	g_selfsigned =
 	    make_cert(other, "localhost", "DNS:localhost,IP:127.0.0.1", NULL, NULL, 0, -3600, 86400);
 	g_srv_ok = server_ctx(g_leaf, g_leaf_key);
+	g_srv_ok12 = server_ctx(g_leaf, g_leaf_key);
+	SSL_CTX_set_max_proto_version(g_srv_ok12, TLS1_2_VERSION);
 	g_srv_expired = server_ctx(g_expired, g_leaf_key);
 	g_srv_selfsigned = server_ctx(g_selfsigned, other);
 	g_srv_tls11 = server_ctx(g_leaf, g_leaf_key);
@@ -1167,6 +1275,7 @@ static int group_teardown(void **state)
 {
 	unlink(g_cafile);
 	SSL_CTX_free(g_srv_ok);
+	SSL_CTX_free(g_srv_ok12);
 	SSL_CTX_free(g_srv_expired);
 	SSL_CTX_free(g_srv_selfsigned);
 	SSL_CTX_free(g_srv_tls11);
@@ -1218,6 +1327,9 @@ int main(void)
 	    cmocka_unit_test(starttls_verification_failure_is_permanent),
 	    cmocka_unit_test(missing_cafile_is_a_permanent_error),
 	    cmocka_unit_test(tls_many_threads_share_one_context),
+	    cmocka_unit_test(tls_session_is_resumed_on_the_next_connection_to_the_server),
+	    cmocka_unit_test(tls_wrong_certificate_fails_even_with_a_cached_session),
+	    cmocka_unit_test(tls_insecure_connections_keep_no_session),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
