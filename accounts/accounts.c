@@ -26,7 +26,9 @@
 #include "common/buf.h"
 #include "common/escape.h"
 #include "common/log.h"
+#include "common/opt.h"
 #include "common/util.h"
+#include "engine/engine.h"
 
 #define ACCOUNTS_FILE_MAX   (64u << 20) /* bytes in one accounts file */
 #define ACCOUNTS_FIELD_MAX  65536	/* bytes in one field */
@@ -578,11 +580,21 @@ static void dups_release(struct parse *p)
 }
 
 /* Validates p->vals as one row and keeps it when good. Values move into the row. */
+/* The ids of the side settings (the tables are at the end of this file). */
+static const struct fleet_optset *side_sets(size_t *n);
+enum {
+	AS_HOST = 1, AS_PORT, AS_USER, AS_PASSFILE, AS_PASSWORD, AS_TOKENFILE, AS_TOKENCMD, AS_PASSCMD,
+	AS_SSL, AS_TLS, AS_PLAIN, AS_INSECURE, AS_CAFILE, AS_AUTHUSER, AS_AUTHMECH, AS_OAUTH, AS_TENANT,
+	AS_CLIENT_ID, AS_CLIENT_SECRET_FILE, AS_CLIENT_CERT, AS_SERVICE_ACCOUNT, AS_TOKEN_URL,
+};
+
 /* imapsync's per-side options in the options column (file.txt's extra fields): --port1 993,
  * --ssl2, --tls1, --notls2, --authuser1 admin ... They say where the account is, so they belong to
  * the row (and its key), not to the engine: taken out of argv here. */
 static void take_side_options(struct parse *p, struct account_row *row)
 {
+	size_t nsets;
+	const struct fleet_optset *sets = side_sets(&nsets);
 	int out = 0;
 
 	if (!row->argv)
@@ -590,20 +602,17 @@ static void take_side_options(struct parse *p, struct account_row *row)
 
 	for (int i = 0; i < row->argc; i++) {
 		char *a = row->argv[i];
-		size_t len = strlen(a);
-		int s = len > 3 ? a[len - 1] - '1' : -1;
-		int has_value = i + 1 < row->argc;
+		int s, has_value = i + 1 < row->argc;
+		const struct fleet_opt *o = strchr(a, '=') ? NULL : fleet_opt_find(sets, nsets, FLEET_OPT_TWO_SIDES, a, &s, NULL);
 		struct account_side *sd;
-		char base[16];
 		uint64_t port;
 
-		if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len - 1 >= sizeof(base)) {
+		if (!o || s < 0) {
 			row->argv[out++] = a;
 			continue;
 		}
-		snprintf(base, sizeof(base), "%.*s", (int)(len - 1), a);
 		sd = &row->side[s];
-		if (strcmp(base, "--port") == 0) {
+		if (o->id == AS_PORT) {
 			if (!has_value || fleet_parse_u64(row->argv[i + 1], 1, 65535, &port) != 0) {
 				add_error(p, p->row_line, 0, COL_OPTIONS, "%s needs a port (1-65535); fix the row", a);
 				row->argv[out++] = a;
@@ -613,14 +622,14 @@ static void take_side_options(struct parse *p, struct account_row *row)
 			if (sd->port == 143 && sd->tls == ACCOUNTS_TLS_SSL)
 				sd->tls = ACCOUNTS_TLS_STARTTLS;
 			xfree(&row->argv[++i]);
-		} else if (strcmp(base, "--authuser") == 0 && has_value && !sd->authuser) {
+		} else if (o->id == AS_AUTHUSER && has_value && !sd->authuser) {
 			sd->authuser = row->argv[++i]; /* ownership moves to the side */
 			row->argv[i] = NULL;
-		} else if (strcmp(base, "--ssl") == 0) {
+		} else if (o->id == AS_SSL) {
 			sd->tls = ACCOUNTS_TLS_SSL;
-		} else if (strcmp(base, "--tls") == 0) {
+		} else if (o->id == AS_TLS) {
 			sd->tls = ACCOUNTS_TLS_STARTTLS;
-		} else if (strcmp(base, "--nossl") == 0 || strcmp(base, "--notls") == 0 || strcmp(base, "--plain") == 0) {
+		} else if (o->id == AS_PLAIN) {
 			sd->tls = ACCOUNTS_TLS_PLAIN;
 		} else {
 			row->argv[out++] = a;
@@ -1525,35 +1534,72 @@ void accounts_free_args(char ***argv)
 	xfree(argv);
 }
 
-/* ---- side settings: --ssl1 --tls2 --plain1 --cafile2 F --insecure1 --authuser2 A ---------------------- */
+/* ---- side settings: one table, one parser ------------------------------------------------------------ */
 
-static const char *const side_valued[] = {"--cafile",	 "--authuser",		 "--authmech",
-					   "--oauth",	 "--tenant",		 "--client-id",
-					   "--client-secret-file", "--client-cert", "--service-account",
-					   "--token-url"};
 
-/* The base of a numbered side option ("--oauth2" -> "--oauth", side 1), or -1. */
-static int side_base(const char *a, char *base, size_t cap)
+#define S FLEET_OPT_SIDE
+#define SV (FLEET_OPT_SIDE | FLEET_OPT_VALUE)
+static const struct fleet_opt login_table[] = {
+	{"--host", SV, AS_HOST, "H", "server host name"},
+	{"--port", SV, AS_PORT, "P", "port (default 993; 143 means STARTTLS)"},
+	{"--user", SV, AS_USER, "U", "user to log in as"},
+	{"--passfile", SV, AS_PASSFILE, "F", "file holding the password"},
+	{"--password", SV, AS_PASSWORD, "P", "the password itself (shows in the process list: prefer --passfile)"},
+	{"--passcmd", SV, AS_PASSCMD, "CMD", "a command printing the password (run without a shell)"},
+	{"--tokenfile", SV, AS_TOKENFILE, "F", "OAuth 2.0 token, re-read on every login"},
+	{"--oauthtokenfile", SV | FLEET_OPT_HIDDEN, AS_TOKENFILE, "F", NULL},
+	{"--tokencmd", SV, AS_TOKENCMD, "CMD", "a command printing a fresh token (run without a shell)"},
+};
+static const struct fleet_opt side_table[] = {
+	{"--ssl", S, AS_SSL, NULL, "implicit TLS (the default; port 993)"},
+	{"--tls", S, AS_TLS, NULL, "STARTTLS (port 143)"},
+	{"--plain", S, AS_PLAIN, NULL, "cleartext (warned about)"},
+	{"--nossl", S | FLEET_OPT_HIDDEN, AS_PLAIN, NULL, NULL},
+	{"--notls", S | FLEET_OPT_HIDDEN, AS_PLAIN, NULL, NULL},
+	{"--cafile", SV, AS_CAFILE, "F", "trust this CA as well as the system's"},
+	{"--insecure", S, AS_INSECURE, NULL, "do not verify the certificate (warned about)"},
+	{"--authuser", SV, AS_AUTHUSER, "A", "admin/master user (AUTHENTICATE PLAIN)"},
+	{"--authmech", SV, AS_AUTHMECH, "M", "XOAUTH2, OAUTHBEARER, PLAIN or LOGIN (default: chosen)"},
+	{"--oauth", SV, AS_OAUTH, "ms365|google", "tenant-level OAuth 2.0: imapfleet obtains every user's token"},
+	{"--tenant", SV, AS_TENANT, "ID", "Microsoft 365 tenant (with --oauth ms365)"},
+	{"--client-id", SV, AS_CLIENT_ID, "ID", "Microsoft 365 app id"},
+	{"--client-secret-file", SV, AS_CLIENT_SECRET_FILE, "F", "Microsoft 365 app secret"},
+	{"--client-cert", SV, AS_CLIENT_CERT, "PEM", "Microsoft 365 app certificate and key"},
+	{"--service-account", SV, AS_SERVICE_ACCOUNT, "KEY.json", "Google service account (domain-wide delegation)"},
+	{"--token-url", SV, AS_TOKEN_URL, "URL", "another token endpoint (national clouds, tests)"},
+};
+#undef S
+#undef SV
+
+const struct fleet_optset accounts_login_optset =
+	FLEET_OPTSET("per side (1 = source, 2 = destination):", login_table);
+const struct fleet_optset accounts_side_optset =
+	FLEET_OPTSET("side settings (1 = source, 2 = destination):", side_table);
+
+static const struct fleet_optset *side_sets(size_t *n)
 {
-	size_t len = strlen(a);
-	int s = len > 3 ? a[len - 1] - '1' : -1;
+	static const struct fleet_optset sets[] = {FLEET_OPTSET(NULL, login_table), FLEET_OPTSET(NULL, side_table)};
 
-	if (s < 0 || s > 1 || strncmp(a, "--", 2) != 0 || len >= cap)
-		return -1;
-	snprintf(base, cap, "%.*s", (int)(len - 1), a);
-	return s;
+	*n = 2;
+	return sets;
 }
 
-int accounts_side_option_takes_value(const char *a)
+int accounts_parse_authmech(const char *name, enum imap_auth_mech *out)
 {
-	char base[32];
+	static const struct {
+		const char *name;
+		enum imap_auth_mech mech;
+	} mechs[] = {{"XOAUTH2", IMAP_AUTH_XOAUTH2},
+		     {"OAUTHBEARER", IMAP_AUTH_OAUTHBEARER},
+		     {"PLAIN", IMAP_AUTH_PLAIN},
+		     {"LOGIN", IMAP_AUTH_LOGIN}};
 
-	if (side_base(a, base, sizeof(base)) < 0)
-		return 0;
-	for (size_t k = 0; k < sizeof(side_valued) / sizeof(side_valued[0]); k++)
-		if (strcmp(base, side_valued[k]) == 0)
-			return 1;
-	return 0;
+	for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
+		if (fleet_strcaseeq(name, mechs[i].name)) {
+			*out = mechs[i].mech;
+			return 0;
+		}
+	return -1;
 }
 
 unsigned accounts_tenant_flags(int argc, char **argv)
@@ -1569,77 +1615,92 @@ unsigned accounts_tenant_flags(int argc, char **argv)
 	return f;
 }
 
-static int set_valued(struct account_side_settings *sd, const char *base, const char *a, const char *v,
-		      struct fleet_err *err)
+static void set_mode(struct account_side_settings *sd, enum io_tls_mode mode)
 {
-	if (strcmp(base, "--cafile") == 0)
-		sd->cafile = v;
-	else if (strcmp(base, "--authuser") == 0)
-		sd->authuser = v;
-	else if (strcmp(base, "--authmech") == 0) {
-		if (fleet_strcaseeq(v, "XOAUTH2"))
-			sd->auth = IMAP_AUTH_XOAUTH2;
-		else if (fleet_strcaseeq(v, "OAUTHBEARER"))
-			sd->auth = IMAP_AUTH_OAUTHBEARER;
-		else if (fleet_strcaseeq(v, "PLAIN"))
-			sd->auth = IMAP_AUTH_PLAIN;
-		else if (fleet_strcaseeq(v, "LOGIN"))
-			sd->auth = IMAP_AUTH_LOGIN;
-		else
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-					     "option %s: '%s' is not XOAUTH2, OAUTHBEARER, PLAIN or LOGIN", a, v);
-	} else if (strcmp(base, "--oauth") == 0) {
-		if (oauth_provider_from_name(v, &sd->oauth.provider) < 0)
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-					     "option %s: '%s' is not ms365 or google", a, v);
-	} else if (strcmp(base, "--tenant") == 0)
-		sd->oauth.tenant = v;
-	else if (strcmp(base, "--client-id") == 0)
-		sd->oauth.client_id = v;
-	else if (strcmp(base, "--client-secret-file") == 0)
-		sd->oauth.client_secret_file = v;
-	else if (strcmp(base, "--client-cert") == 0)
-		sd->oauth.client_cert = v;
-	else if (strcmp(base, "--service-account") == 0)
-		sd->oauth.service_account = v;
-	else if (strcmp(base, "--token-url") == 0)
-		sd->oauth.token_url = v;
+	sd->mode = mode;
+	sd->mode_set = 1;
+}
+
+int accounts_side_set(struct account_side_settings *sd, const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	const char *v = hit->value, *a = hit->words[0];
+	uint64_t port;
+
+	switch (hit->opt->id) {
+	case AS_HOST: sd->host = v; break;
+	case AS_PORT:
+		if (fleet_parse_u64(v, 1, 65535, &port) < 0) {
+			snprintf(why, cap, "option %.*s: '%s' is not a port (1-65535)", (int)strcspn(a, "="), a, v);
+			return -1;
+		}
+		sd->port = (unsigned)port;
+		break;
+	case AS_USER: sd->user = v; break;
+	case AS_PASSFILE: sd->passfile = v; break;
+	case AS_PASSWORD:
+		sd->password = v;
+		fleet_log_add_secret(v);
+		break;
+	case AS_TOKENFILE: sd->tokenfile = v; break;
+	case AS_TOKENCMD: sd->tokencmd = v; break;
+	case AS_PASSCMD: sd->passcmd = v; break;
+	case AS_SSL: set_mode(sd, IO_TLS_IMPLICIT); break;
+	case AS_TLS: set_mode(sd, IO_TLS_STARTTLS); break;
+	case AS_PLAIN: set_mode(sd, IO_TLS_PLAIN); break; /* imapsync's --nossl/--notls: no TLS */
+	case AS_INSECURE: sd->insecure = 1; break;
+	case AS_CAFILE: sd->cafile = v; break;
+	case AS_AUTHUSER: sd->authuser = v; break;
+	case AS_AUTHMECH:
+		if (accounts_parse_authmech(v, &sd->auth) < 0) {
+			snprintf(why, cap, "option %.*s: '%s' is not XOAUTH2, OAUTHBEARER, PLAIN or LOGIN",
+				 (int)strcspn(a, "="), a, v);
+			return -1;
+		}
+		break;
+	case AS_OAUTH:
+		if (oauth_provider_from_name(v, &sd->oauth.provider) < 0) {
+			snprintf(why, cap, "option %.*s: '%s' is not ms365 or google", (int)strcspn(a, "="), a, v);
+			return -1;
+		}
+		break;
+	case AS_TENANT: sd->oauth.tenant = v; break;
+	case AS_CLIENT_ID: sd->oauth.client_id = v; break;
+	case AS_CLIENT_SECRET_FILE: sd->oauth.client_secret_file = v; break;
+	case AS_CLIENT_CERT: sd->oauth.client_cert = v; break;
+	case AS_SERVICE_ACCOUNT: sd->oauth.service_account = v; break;
+	case AS_TOKEN_URL: sd->oauth.token_url = v; break;
+	default: snprintf(why, cap, "option %s is not a side setting", hit->opt->name); return -1;
+	}
+	return 0;
+}
+
+struct take_ctx {
+	struct account_side_settings *side;
+	char **rest;
+	int *nrest;
+};
+
+static int take_one(void *ctx, const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	struct take_ctx *t = ctx;
+
+	if (hit->opt && hit->set == 0)
+		return accounts_side_set(&t->side[hit->side < 0 ? 0 : hit->side], hit, why, cap);
+	if (!hit->opt) {
+		snprintf(why, cap, "unexpected argument '%s' in account options", hit->words[0]);
+		return -1;
+	}
+	for (int k = 0; k < hit->nwords; k++)
+		t->rest[(*t->nrest)++] = hit->words[k];
 	return 0;
 }
 
 int accounts_take_side_settings(int argc, char **argv, struct account_side_settings side[2], char **rest, int *nrest,
 			      struct fleet_err *err)
 {
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		char base[32];
-		int s = side_base(a, base, sizeof(base));
+	const struct fleet_optset sets[] = {accounts_side_optset, engine_opts_optset};
+	struct take_ctx t = {side, rest, nrest};
 
-		if (s < 0) {
-			rest[(*nrest)++] = argv[i];
-			continue;
-		}
-		if (strcmp(base, "--ssl") == 0) {
-			side[s].mode = IO_TLS_IMPLICIT;
-			side[s].mode_set = 1;
-		} else if (strcmp(base, "--tls") == 0) {
-			side[s].mode = IO_TLS_STARTTLS;
-			side[s].mode_set = 1;
-		} else if (strcmp(base, "--plain") == 0 || strcmp(base, "--nossl") == 0 ||
-			   strcmp(base, "--notls") == 0) {
-			side[s].mode = IO_TLS_PLAIN;
-			side[s].mode_set = 1;
-		} else if (strcmp(base, "--insecure") == 0) {
-			side[s].insecure = 1;
-		} else if (accounts_side_option_takes_value(a)) {
-			if (i + 1 >= argc)
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-						     "option %s needs a value", a);
-			if (set_valued(&side[s], base, a, argv[++i], err) < 0)
-				return -1;
-		} else {
-			rest[(*nrest)++] = argv[i];
-		}
-	}
-	return 0;
+	return fleet_opt_parse(sets, 2, FLEET_OPT_TWO_SIDES | FLEET_OPT_NO_OPERANDS, "account option", argc, argv,
+			       take_one, &t, err);
 }

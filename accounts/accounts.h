@@ -163,10 +163,23 @@ void accounts_secrets_release(struct account_secrets *s);
 int accounts_split_args(const char *s, int *argc_out, char ***argv_out, char *why, size_t whylen);
 void accounts_free_args(char ***argv);
 
-/* Side settings among account options (--ssl1 --tls2 --plain1 --nossl2 --notls1 --cafile2 F
- * --insecure1 --authuser2 A), as `run` and `preflight` accept them on their command line for
- * every row. Strings point into argv. */
+/* The side settings, one model for every command and the accounts file's options column
+ * (common/opt.h tables, per side: --cafile1 / --cafile2, or --cafile for probe's single side).
+ * accounts_side_optset holds what says how to reach and log in to a side whatever the command
+ * (--ssl1 --tls1 --plain1 --nossl1 --notls1 --cafile1 F --insecure1 --authuser1 A --authmech1 M
+ * --oauth1 P --tenant1 --client-id1 --client-secret-file1 --client-cert1 --service-account1
+ * --token-url1); accounts_login_optset what only sync and probe take on their command line, the
+ * CSV having columns for it (--host1 --port1 --user1 --passfile1 --password1 --passcmd1
+ * --tokenfile1 --oauthtokenfile1 --tokencmd1). Strings point into argv. */
 struct account_side_settings {
+	const char *host;
+	unsigned port;		   /* 0: not given */
+	const char *user;
+	const char *passfile;
+	const char *password;	   /* --password1: accepted (registered as a secret), warned about */
+	const char *tokenfile;	   /* --tokenfile1 / --oauthtokenfile1 */
+	const char *tokencmd;
+	const char *passcmd;
 	int mode_set;
 	enum io_tls_mode mode;
 	const char *cafile;
@@ -177,14 +190,25 @@ struct account_side_settings {
 				    * --client-cert1 --service-account1 --token-url1 */
 };
 
-/* 1 when the side option a ("--cafile2", "--oauth1", ...) takes a value. */
-int accounts_side_option_takes_value(const char *a);
+struct fleet_optset;
+struct fleet_opt_hit;
+extern const struct fleet_optset accounts_side_optset;
+extern const struct fleet_optset accounts_login_optset;
+
+/* Applies one hit of either table to sd, the side hit->side names (the one parser of side
+ * settings). Returns 0,
+ * or -1 with why naming the option and the bad value (a port out of range, --oauth1 neither ms365
+ * nor google, an unknown --authmech1). */
+int accounts_side_set(struct account_side_settings *sd, const struct fleet_opt_hit *hit, char *why, size_t cap);
+/* "XOAUTH2" -> IMAP_AUTH_XOAUTH2 (also OAUTHBEARER, PLAIN, LOGIN; any case). -1 when unknown. */
+int accounts_parse_authmech(const char *name, enum imap_auth_mech *out);
+
 /* ACCOUNTS_TENANT_AUTH1/2 for the run options that give tenant credentials (--oauth1/2). */
 unsigned accounts_tenant_flags(int argc, char **argv);
 
-/* Moves the side settings of argv[0..argc) into side[] (later ones win) and appends every other
- * word to rest (room for argc entries). Returns 0, or -1 when an option lacks its value or has a
- * bad one (--oauth1 neither ms365 nor google, an unknown --authmech1). */
+/* Moves the side settings of argv[0..argc) into side[] (later ones win) and appends the account
+ * options (engine_opts_optset) with their values to rest (room for argc entries). Returns 0, or
+ * -1 with every problem in err: an unknown option (with "did you mean"), a missing or bad value. */
 int accounts_take_side_settings(int argc, char **argv, struct account_side_settings side[2], char **rest,
 				int *nrest, struct fleet_err *err);
 

@@ -10,157 +10,107 @@
 #include "common/log.h"
 #include "common/util.h"
 
-static int side_index(const char *name, int side_count, char *base, size_t cap)
+int cli_parse(const char *cmd, const struct fleet_optset *sets, size_t nsets, unsigned flags, int argc, char **argv,
+	      fleet_opt_fn fn, void *ctx)
 {
-	size_t len = strlen(name);
+	struct fleet_err err;
 
-	if (side_count == 1) {
-		snprintf(base, cap, "%s", name);
+	if (fleet_opt_parse(sets, nsets, flags, "option", argc, argv, fn, ctx, &err) == 0)
 		return 0;
-	}
-	if (len < 4 || (name[len - 1] != '1' && name[len - 1] != '2'))
-		return -1;
-	snprintf(base, cap, "%.*s", (int)(len - 1), name);
-	return name[len - 1] - '1';
-}
-
-int cli_side_option(struct cli_side *sides, int side_count, int argc, char **argv, int *i)
-{
-	const char *arg = argv[*i];
-	char base[64];
-	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-	struct cli_side *s;
-	int idx;
-	static const char *const valued[] = {"--host", "--port", "--user", "--passfile", "--password",
-					     "--authuser", "--cafile", "--oauthtokenfile", "--tokenfile",
-					     "--tokencmd", "--passcmd", "--authmech", "--oauth", "--tenant",
-					     "--client-id", "--client-secret-file", "--client-cert",
-					     "--service-account", "--token-url"};
-	static const char *const flags[] = {"--ssl", "--tls", "--plain", "--nossl", "--notls", "--insecure"};
-	int is_valued = 0, is_flag = 0;
-
-	if (strncmp(arg, "--", 2) != 0)
-		return 0;
-	idx = side_index(arg, side_count, base, sizeof(base));
-	if (idx < 0)
-		return 0;
-	for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
-		is_valued |= strcmp(base, valued[k]) == 0;
-	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
-		is_flag |= strcmp(base, flags[k]) == 0;
-	if (!is_valued && !is_flag)
-		return 0;
-	s = &sides[idx];
-	if (is_valued) {
-		if (!val) {
-			fprintf(stderr, "imapfleet: option %s needs a value\n", arg);
-			return -1;
-		}
-		(*i)++;
-		if (strcmp(base, "--host") == 0)
-			s->host = val;
-		else if (strcmp(base, "--port") == 0) {
-			if (fleet_parse_u64(val, 1, 65535, &s->port) < 0) {
-				fprintf(stderr, "imapfleet: option %s: '%s' is not a port (1-65535)\n", arg, val);
-				return -1;
-			}
-		} else if (strcmp(base, "--user") == 0)
-			s->user = val;
-		else if (strcmp(base, "--passfile") == 0)
-			s->passfile = val;
-		else if (strcmp(base, "--password") == 0) {
-			s->password_arg = val;
-			fleet_log_add_secret(val);
-		} else if (strcmp(base, "--authuser") == 0)
-			s->authuser = val;
-		else if (strcmp(base, "--cafile") == 0)
-			s->cafile = val;
-		else if (strcmp(base, "--oauthtokenfile") == 0 || strcmp(base, "--tokenfile") == 0)
-			s->tokenfile = val;
-		else if (strcmp(base, "--tokencmd") == 0)
-			s->tokencmd = val;
-		else if (strcmp(base, "--passcmd") == 0)
-			s->passcmd = val;
-		else if (strcmp(base, "--oauth") == 0 && oauth_provider_from_name(val, &s->oauth.provider) < 0) {
-			fprintf(stderr, "imapfleet: option %s: '%s' is not ms365 or google\n", arg, val);
-			return -1;
-		} else if (strcmp(base, "--tenant") == 0)
-			s->oauth.tenant = val;
-		else if (strcmp(base, "--client-id") == 0)
-			s->oauth.client_id = val;
-		else if (strcmp(base, "--client-secret-file") == 0)
-			s->oauth.client_secret_file = val;
-		else if (strcmp(base, "--client-cert") == 0)
-			s->oauth.client_cert = val;
-		else if (strcmp(base, "--service-account") == 0)
-			s->oauth.service_account = val;
-		else if (strcmp(base, "--token-url") == 0)
-			s->oauth.token_url = val;
-		else if (strcmp(base, "--authmech") == 0 && cli_parse_authmech(val, &s->auth) < 0) {
-			fprintf(stderr, "imapfleet: option %s: '%s' is not XOAUTH2, OAUTHBEARER, PLAIN or LOGIN\n", arg, val);
-			return -1;
-		}
-		return 1;
-	}
-	if (strcmp(base, "--ssl") == 0) {
-		s->mode = IO_TLS_IMPLICIT;
-		s->mode_set = 1;
-	} else if (strcmp(base, "--tls") == 0) {
-		s->mode = IO_TLS_STARTTLS;
-		s->mode_set = 1;
-	} else if (strcmp(base, "--plain") == 0 || strcmp(base, "--nossl") == 0 || strcmp(base, "--notls") == 0) {
-		/* imapsync's --nossl/--notls mean "no TLS": here that is the explicit cleartext choice. */
-		s->mode = IO_TLS_PLAIN;
-		s->mode_set = 1;
-	} else if (strcmp(base, "--insecure") == 0) {
-		s->insecure = 1;
-	}
-	return 1;
-}
-
-int cli_parse_authmech(const char *name, enum imap_auth_mech *out)
-{
-	static const struct {
-		const char *name;
-		enum imap_auth_mech mech;
-	} mechs[] = {{"XOAUTH2", IMAP_AUTH_XOAUTH2},
-		     {"OAUTHBEARER", IMAP_AUTH_OAUTHBEARER},
-		     {"PLAIN", IMAP_AUTH_PLAIN},
-		     {"LOGIN", IMAP_AUTH_LOGIN}};
-
-	for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
-		if (fleet_strcaseeq(name, mechs[i].name)) {
-			*out = mechs[i].mech;
-			return 0;
-		}
+	fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
+	fprintf(stderr, "run 'imapfleet %s --help' for the options\n", cmd);
 	return -1;
+}
+
+void cli_usage(FILE *out, const char *text, const struct fleet_optset *sets, size_t nsets, unsigned flags)
+{
+	fputs(text, out);
+	fleet_opt_help(out, sets, nsets, flags);
+}
+
+int cli_opt_uint(const struct fleet_opt_hit *hit, uint64_t min, uint64_t max, unsigned *out, char *why, size_t cap)
+{
+	uint64_t n;
+
+	if (fleet_parse_u64(hit->value, min, max, &n) < 0) {
+		snprintf(why, cap, "option %s needs a number from %llu to %llu, not '%s'", hit->opt->name,
+			 (unsigned long long)min, (unsigned long long)max, hit->value);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+int cli_opt_log_level(const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	enum fleet_log_level lvl;
+
+	if (fleet_log_level_from_name(hit->value, &lvl) < 0) {
+		snprintf(why, cap, "unknown log level '%s' (error, warn, info, debug or trace)", hit->value);
+		return -1;
+	}
+	fleet_log_set_level(lvl);
+	return 0;
+}
+
+enum { STORE_HELP = 1, STORE_STATE, STORE_RUN };
+
+static const struct fleet_opt store_table[] = {
+	{"--help", 0, STORE_HELP, NULL, "this help"},
+	{"--state", FLEET_OPT_VALUE, STORE_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables,\n"
+							  "or ./.imapfleet/pg)"},
+	{"--run", FLEET_OPT_VALUE, STORE_RUN, "ID", "this run (default: the active run, else the newest)"},
+};
+const struct fleet_optset cli_store_optset = FLEET_OPTSET(NULL, store_table);
+
+int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	uint64_t id;
+
+	switch (hit->opt->id) {
+	case STORE_HELP: a->help = 1; return 0;
+	case STORE_STATE: a->state_arg = hit->value; return 0;
+	case STORE_RUN:
+		if (fleet_parse_u64(hit->value, 1, INT64_MAX, &id) < 0) {
+			snprintf(why, cap, "--run needs a run id (a number; see 'imapfleet status'), not '%s'", hit->value);
+			return -1;
+		}
+		a->run_id = id;
+		return 0;
+	}
+	return 0;
+}
+
+int cli_side_set(struct cli_side *sides, const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	return accounts_side_set(&sides[hit->side < 0 ? 0 : hit->side].set, hit, why, cap);
 }
 
 /* Sets s->cred from the tokenfile / tokencmd / passcmd option. */
 static int side_cred(struct cli_side *s, const char *which)
 {
-	const char *cmd = s->tokencmd ? s->tokencmd : s->passcmd;
+	const char *cmd = s->set.tokencmd ? s->set.tokencmd : s->set.passcmd;
 	char why[256];
 	int argc;
 
 	memset(&s->cred, 0, sizeof(s->cred));
-	s->cred.is_token = s->tokenfile || s->tokencmd;
-	if (s->tokenfile) {
+	s->cred.is_token = s->set.tokenfile || s->set.tokencmd;
+	if (s->set.tokenfile) {
 		s->cred.kind = CRED_FILE;
-		s->cred.value = s->tokenfile;
+		s->cred.value = s->set.tokenfile;
 		s->cred.name = "--tokenfile";
 		return 0;
 	}
 	if (!cmd)
 		return 0;
 	if (accounts_split_args(cmd, &argc, &s->cmd_argv, why, sizeof(why)) < 0 || argc == 0) {
-		fprintf(stderr, "imapfleet: --%s%s: %s\n", s->tokencmd ? "tokencmd" : "passcmd", which,
+		fprintf(stderr, "imapfleet: --%s%s: %s\n", s->set.tokencmd ? "tokencmd" : "passcmd", which,
 			argc == 0 ? "the command is empty" : why);
 		return -1;
 	}
 	s->cred.kind = CRED_CMD;
 	s->cred.argv = s->cmd_argv;
-	s->cred.name = s->tokencmd ? "--tokencmd" : "--passcmd";
+	s->cred.name = s->set.tokencmd ? "--tokencmd" : "--passcmd";
 	return 0;
 }
 
@@ -178,21 +128,21 @@ static int side_oauth(struct cli_side *s, const char *which)
 {
 	struct fleet_err err;
 
-	s->oauth.cafile = s->cafile;
-	s->oauth.insecure = s->insecure;
-	if (oauth_config_check(&s->oauth, &err) < 0) {
+	s->set.oauth.cafile = s->set.cafile;
+	s->set.oauth.insecure = s->set.insecure;
+	if (oauth_config_check(&s->set.oauth, &err) < 0) {
 		fprintf(stderr, "imapfleet: side %s (--oauth%s %s): %s\n", which[0] ? which : "", which,
-			oauth_provider_name(s->oauth.provider), err.message);
+			oauth_provider_name(s->set.oauth.provider), err.message);
 		return -1;
 	}
-	if (s->insecure)
+	if (s->set.insecure)
 		fprintf(stderr, "imapfleet: warning: the token endpoint's certificate is not verified either "
 				"(--insecure%s)\n", which);
-	if (s->auth == IMAP_AUTH_AUTO)
-		s->auth = IMAP_AUTH_XOAUTH2; /* what both providers document for IMAP */
+	if (s->set.auth == IMAP_AUTH_AUTO)
+		s->set.auth = IMAP_AUTH_XOAUTH2; /* what both providers document for IMAP */
 	s->oauth_ctx.cache = cli_oauth_cache();
-	s->oauth_ctx.cfg = &s->oauth;
-	s->oauth_ctx.user = s->user;
+	s->oauth_ctx.cfg = &s->set.oauth;
+	s->oauth_ctx.user = s->set.user;
 	memset(&s->cred, 0, sizeof(s->cred));
 	s->cred.kind = CRED_HOOK;
 	s->cred.is_token = 1;
@@ -207,56 +157,56 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 	char why[256];
 	int nsources;
 
-	if (!s->host) {
+	if (!s->set.host) {
 		fprintf(stderr, "imapfleet: --host%s is required\n", which);
 		return -1;
 	}
-	if (!s->mode_set)
-		s->mode = (s->port == 143) ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
-	if (s->mode == IO_TLS_PLAIN)
+	if (!s->set.mode_set)
+		s->set.mode = (s->set.port == 143) ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+	if (s->set.mode == IO_TLS_PLAIN)
 		fprintf(stderr, "imapfleet: warning: %s%s uses cleartext IMAP (--plain%s): passwords cross the "
 				"network unencrypted\n", which[0] ? "side " : "the connection", which, which);
-	if (s->insecure)
+	if (s->set.insecure)
 		fprintf(stderr, "imapfleet: warning: certificate verification is off for %s%s (--insecure%s)\n",
 			which[0] ? "side " : "the connection", which, which);
 	if (!need_login)
 		return 0;
-	if (!s->user) {
+	if (!s->set.user) {
 		fprintf(stderr, "imapfleet: --user%s is required\n", which);
 		return -1;
 	}
-	nsources = !!s->passfile + !!s->password_arg + !!s->tokenfile + !!s->tokencmd + !!s->passcmd +
-		   (s->oauth.provider != OAUTH_NONE);
-	if (s->oauth.provider != OAUTH_NONE && nsources == 1)
+	nsources = !!s->set.passfile + !!s->set.password + !!s->set.tokenfile + !!s->set.tokencmd + !!s->set.passcmd +
+		   (s->set.oauth.provider != OAUTH_NONE);
+	if (s->set.oauth.provider != OAUTH_NONE && nsources == 1)
 		return side_oauth(s, which);
 	if (nsources > 1) {
 		fprintf(stderr, "imapfleet: side %s: give one of --passfile%s, --password%s, --passcmd%s, --tokenfile%s, "
 				"--tokencmd%s, --oauth%s\n", which[0] ? which : "", which, which, which, which, which, which);
 		return -1;
 	}
-	if ((s->auth == IMAP_AUTH_XOAUTH2 || s->auth == IMAP_AUTH_OAUTHBEARER) && !s->tokenfile && !s->tokencmd &&
-	    s->oauth.provider == OAUTH_NONE) {
+	if ((s->set.auth == IMAP_AUTH_XOAUTH2 || s->set.auth == IMAP_AUTH_OAUTHBEARER) && !s->set.tokenfile && !s->set.tokencmd &&
+	    s->set.oauth.provider == OAUTH_NONE) {
 		fprintf(stderr, "imapfleet: --authmech%s %s needs a token: --tokenfile%s F or --tokencmd%s CMD\n", which,
-			s->auth == IMAP_AUTH_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", which, which);
+			s->set.auth == IMAP_AUTH_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER", which, which);
 		return -1;
 	}
-	if ((s->auth == IMAP_AUTH_PLAIN || s->auth == IMAP_AUTH_LOGIN) && (s->tokenfile || s->tokencmd)) {
+	if ((s->set.auth == IMAP_AUTH_PLAIN || s->set.auth == IMAP_AUTH_LOGIN) && (s->set.tokenfile || s->set.tokencmd)) {
 		fprintf(stderr, "imapfleet: --authmech%s %s needs a password, not a token\n", which,
-			s->auth == IMAP_AUTH_PLAIN ? "PLAIN" : "LOGIN");
+			s->set.auth == IMAP_AUTH_PLAIN ? "PLAIN" : "LOGIN");
 		return -1;
 	}
-	if (s->tokenfile || s->tokencmd || s->passcmd)
+	if (s->set.tokenfile || s->set.tokencmd || s->set.passcmd)
 		return side_cred(s, which);
-	if (s->passfile) {
-		s->password = fleet_read_passfile(s->passfile, FLEET_PASSFILE_MAX, why, sizeof(why));
+	if (s->set.passfile) {
+		s->password = fleet_read_passfile(s->set.passfile, FLEET_PASSFILE_MAX, why, sizeof(why));
 		if (!s->password) {
 			fprintf(stderr, "imapfleet: --passfile%s: %s\n", which, why);
 			return -1;
 		}
-	} else if (s->password_arg) {
+	} else if (s->set.password) {
 		fprintf(stderr, "imapfleet: warning: --password%s puts the password in the process list; "
 				"prefer --passfile%s\n", which, which);
-		s->password = xstrdup(s->password_arg);
+		s->password = xstrdup(s->set.password);
 	} else {
 		fprintf(stderr, "imapfleet: --passfile%s (or --passcmd%s, --tokenfile%s, --tokencmd%s) is required\n", which,
 			which, which, which);
@@ -289,11 +239,11 @@ int cli_side_fetch(struct cli_side *s)
 void cli_side_endpoint(const struct cli_side *s, const char *label, struct io_endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
-	ep->host = s->host;
-	ep->port = (uint16_t)s->port;
-	ep->mode = s->mode;
-	ep->cafile = s->cafile;
-	ep->insecure = s->insecure;
+	ep->host = s->set.host;
+	ep->port = (uint16_t)s->set.port;
+	ep->mode = s->set.mode;
+	ep->cafile = s->set.cafile;
+	ep->insecure = s->set.insecure;
 	ep->label = label;
 }
 

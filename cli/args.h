@@ -1,11 +1,13 @@
-/* cli/args.h: the imapsync-style per-side options shared by sync and probe
- * (--host1 --port1 --user1 --passfile1 --password1 --authuser1 --ssl1 --tls1 --plain1 --nossl1
- * --notls1 --cafile1 --insecure1 --oauthtokenfile1 --tokenfile1 --tokencmd1 --passcmd1 --authmech1, and
- * the same with 2). */
+/* cli/args.h: the commands' option parsing (over common/opt.h tables) and the per-side login of
+ * sync and probe (the side settings themselves are parsed by accounts_side_set). */
 #ifndef IMAPFLEET_CLI_ARGS_H
 #define IMAPFLEET_CLI_ARGS_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+#include "accounts/accounts.h"
+#include "common/opt.h"
 
 #include "io/cred.h"
 #include "io/imap.h"
@@ -13,33 +15,36 @@
 #include "io/stream.h"
 
 struct cli_side {
-	const char *host;
-	uint64_t port;
-	const char *user;
-	const char *passfile;
-	const char *password_arg;   /* --password1: accepted but warned about (visible in ps) */
-	const char *authuser;
-	const char *cafile;
-	const char *tokenfile;      /* --tokenfile / --oauthtokenfile: re-read on every login */
-	const char *tokencmd;       /* --tokencmd "CMD ARGS": prints a token (no shell) */
-	const char *passcmd;        /* --passcmd "CMD ARGS": prints the password (no shell) */
-	enum imap_auth_mech auth;   /* --authmech (imapsync's spelling), IMAP_AUTH_AUTO by default */
+	struct account_side_settings set; /* what the command line said (accounts_side_set) */
 	struct cred_source cred;    /* set by cli_side_finish for tokenfile/tokencmd/passcmd */
 	char **cmd_argv;            /* the split command of cred (heap) */
-	struct oauth_config oauth;  /* --oauth ms365|google --tenant --client-id --client-secret-file
-	                             * --client-cert --service-account --token-url */
 	struct oauth_cred_ctx oauth_ctx;
-	int insecure;
-	int mode_set;
-	enum io_tls_mode mode;
 	char *password;             /* loaded secret (heap, wiped on release) */
 	char *token;
 };
 
-/* If argv[*i] is a side option ("--host1", "--ssl2", ...) consumes it (and its value) and returns 1;
- * 0 when it is not one; -1 on a bad value (message printed). side_count: 1 for probe's unnumbered
- * form (--host, --port ...), 2 for sync's numbered form. */
-int cli_side_option(struct cli_side *sides, int side_count, int argc, char **argv, int *i);
+/* Parses a command's words against its option tables (common/opt.h); every problem is printed at
+ * once, each unknown option with a "did you mean", then where the help is. Returns 0, or -1
+ * (printed). cmd: "run", "sync" ... for the messages. */
+int cli_parse(const char *cmd, const struct fleet_optset *sets, size_t nsets, unsigned flags, int argc, char **argv,
+	      fleet_opt_fn fn, void *ctx);
+/* Prints "usage: ..." lines (text), then the tables' options. */
+void cli_usage(FILE *out, const char *text, const struct fleet_optset *sets, size_t nsets, unsigned flags);
+/* For option callbacks: the hit's value as a number in min..max into *out; -1 with why. */
+int cli_opt_uint(const struct fleet_opt_hit *hit, uint64_t min, uint64_t max, unsigned *out, char *why, size_t cap);
+/* --log-level L: sets the level; -1 with why when L is unknown. */
+int cli_opt_log_level(const struct fleet_opt_hit *hit, char *why, size_t cap);
+/* --help, --state URL and --run ID of the commands that read the state store (status, report,
+ * retry): the table and its handler (0 when the hit was not one of these). */
+extern const struct fleet_optset cli_store_optset;
+struct cli_store_args {
+	const char *state_arg;
+	unsigned long long run_id; /* 0: not given */
+	int help;
+};
+int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap);
+/* A side setting (accounts_login_optset, accounts_side_optset) applied to sides[hit->side]. */
+int cli_side_set(struct cli_side *sides, const struct fleet_opt_hit *hit, char *why, size_t cap);
 
 /* Checks required fields, resolves defaults (mode by port: 993 -> ssl, 143 -> tls), reads the
  * passfile (or --password) and registers secrets; a tokenfile, tokencmd or passcmd becomes s->cred,
@@ -50,8 +55,6 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login);
 struct oauth_cache *cli_oauth_cache(void);
 /* For a single login (probe): fetches s->cred now into s->token or s->password. 0 or -1 (printed). */
 int cli_side_fetch(struct cli_side *s);
-/* "XOAUTH2" -> IMAP_AUTH_XOAUTH2 (also OAUTHBEARER, PLAIN, LOGIN; any case). -1 when unknown. */
-int cli_parse_authmech(const char *name, enum imap_auth_mech *out);
 /* Fills an endpoint from the side (strings borrowed from s). */
 void cli_side_endpoint(const struct cli_side *s, const char *label, struct io_endpoint *ep);
 void cli_side_release(struct cli_side *s);

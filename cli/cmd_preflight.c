@@ -5,62 +5,103 @@
 #include <string.h>
 
 #include "accounts/accounts.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/opt.h"
 #include "common/util.h"
 #include "ops/preflight.h"
 
+enum {
+	PF_HELP = 1, PF_WORKERS, PF_MAX_CONNS, PF_TIMEOUT, PF_OUT, PF_STRICT, PF_VERBOSE, PF_FETCH_SIZES, PF_LOG_LEVEL,
+};
+
+#define V FLEET_OPT_VALUE
+static const struct fleet_opt preflight_table[] = {
+	{"--help", 0, PF_HELP, NULL, "this help"},
+	{"--workers", V, PF_WORKERS, "N", "accounts checked at once (default 8)"},
+	{"--max-conns-per-host", V, PF_MAX_CONNS, "N", "connections per server (host:port) at once (default 8)"},
+	{"--out", V, PF_OUT, "FILE.csv", "where the results go (default ./preflight.csv)"},
+	{"--timeout", V, PF_TIMEOUT, "S", "connect and command timeout in seconds (default 30)"},
+	{"--fetch-sizes", 0, PF_FETCH_SIZES, NULL, "count sizes with UID FETCH RFC822.SIZE even when STATUS=SIZE\n"
+						   "is offered"},
+	{"--strict", 0, PF_STRICT, NULL, "any bad row in the accounts file stops before any connection"},
+	{"--verbose", 0, PF_VERBOSE, NULL, "also print each side's TLS and capabilities (also -v)"},
+	{"--log-level", V, PF_LOG_LEVEL, "L", "error|warn|info|debug|trace"},
+};
+#undef V
+
+static const struct fleet_optset *preflight_sets(size_t *n)
+{
+	static struct fleet_optset sets[3];
+
+	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, preflight_table);
+	sets[1] = accounts_side_optset;
+	sets[2] = engine_opts_optset;
+	*n = 3;
+	return sets;
+}
+
 static void preflight_usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "usage: imapfleet preflight ACCOUNTS.csv [options] [-- account options for every row]\n"
-	    "checks every account pair without changing anything: both logins, TLS and certificates,\n"
-	    "capabilities, folders, messages and size, destination quota, oversize messages, folder names\n"
-	    "\n"
-	    "  --workers N              accounts checked at once (default 8)\n"
-	    "  --max-conns-per-host N   connections per server (host:port) at once (default 8)\n"
-	    "  --out FILE.csv           where the results go (default ./preflight.csv)\n"
-	    "  --maxsize N[K|M|G]       report messages larger than this (as run would skip them)\n"
-	    "  --cafile1 F --cafile2 F  trust this CA as well (the row's cafile column wins)\n"
-	    "  --insecure1 --insecure2  do not verify certificates (warned about)\n"
-	    "  --authuser1 A --authuser2 A   admin/master user (the row's authuser column wins)\n"
-	    "  --timeout S              connect and command timeout in seconds (default 30)\n"
-	    "  --fetch-sizes            count sizes with UID FETCH RFC822.SIZE even when STATUS=SIZE is "
-	    "offered\n"
-	    "  --strict                 any bad row in the accounts file stops before any connection\n"
-	    "  --verbose                also print each side's TLS and capabilities\n"
-	    "  --log-level L            error|warn|info|debug|trace\n"
-	    "account options (--folder --include --exclude --noautomap ...) narrow the folders counted.\n"
-	    "exit status: 0 every account GO, 7 at least one NO-GO, 2 bad command line or accounts file\n");
+	size_t n;
+	const struct fleet_optset *sets = preflight_sets(&n);
+
+	cli_usage(out,
+		  "usage: imapfleet preflight ACCOUNTS.csv [options] [-- account options for every row]\n"
+		  "checks every account pair without changing anything: both logins, TLS and certificates,\n"
+		  "capabilities, folders, messages and size, destination quota, oversize messages, folder names\n"
+		  "(side settings: the row's columns win; account options such as --maxsize, --folder,\n"
+		  "--include, --exclude, --noautomap narrow what is counted)\n"
+		  "exit status: 0 every account GO, 7 at least one NO-GO, 2 bad command line or accounts file\n",
+		  sets, n, FLEET_OPT_TWO_SIDES);
 }
 
-static int uint_arg(const char *name, const char *v, uint64_t max, unsigned *out)
+struct preflight_args {
+	struct preflight_config *cfg;
+	char **acct;
+	int nacct, help;
+};
+
+static int preflight_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
 {
-	uint64_t n;
+	struct preflight_args *a = ctx;
+	struct preflight_config *cfg = a->cfg;
+	unsigned secs;
 
-	if (!v || fleet_parse_u64(v, 1, max, &n) < 0) {
-		fprintf(stderr, "imapfleet preflight: %s needs a number from 1 to %llu\n", name,
-			(unsigned long long)max);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-static int takes_value(const char *a)
-{
-	static const char *const valued[] = {"--cafile1", "--cafile2", "--authuser1", "--authuser2"};
-
-	if (strchr(a, '='))
+	if (!h->opt && !h->dashdash) {
+		if (strcmp(h->words[0], "-v") == 0) {
+			cfg->verbose = 1;
+		} else if (cfg->accounts_path) {
+			snprintf(why, cap, "unexpected argument '%s' (one accounts file)", h->words[0]);
+			return -1;
+		} else {
+			cfg->accounts_path = h->words[0];
+		}
 		return 0;
-	if (engine_opts_takes_value(a))
-		return 1;
-	for (size_t i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
-		if (strcmp(a, valued[i]) == 0)
-			return 1;
+	}
+	if (!h->opt || h->set > 0) { /* side settings and account options for every row */
+		for (int k = 0; k < h->nwords; k++)
+			a->acct[a->nacct++] = h->words[k];
+		return 0;
+	}
+	switch (h->opt->id) {
+	case PF_HELP: a->help = 1; return 0;
+	case PF_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
+	case PF_MAX_CONNS: return cli_opt_uint(h, 1, 10000, &cfg->max_conns_per_host, why, cap);
+	case PF_TIMEOUT:
+		if (cli_opt_uint(h, 1, 3600, &secs, why, cap) < 0)
+			return -1;
+		cfg->timeout_ms = secs * 1000u;
+		return 0;
+	case PF_OUT: cfg->csv_path = h->value; return 0;
+	case PF_STRICT: cfg->accounts_flags |= ACCOUNTS_STRICT; return 0;
+	case PF_VERBOSE: cfg->verbose = 1; return 0;
+	case PF_FETCH_SIZES: cfg->fetch_sizes = 1; return 0;
+	case PF_LOG_LEVEL: return cli_opt_log_level(h, why, cap);
+	}
 	return 0;
 }
 
@@ -71,64 +112,24 @@ int cli_cmd_preflight(int argc, char **argv)
 	struct fleet_err err;
 	char **acct = xcalloc((size_t)argc + 1, sizeof(*acct));
 	int nacct = 0, r, rc;
-	unsigned secs;
 
 	preflight_config_init(&cfg);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+	{
+		size_t nsets;
+		const struct fleet_optset *sets = preflight_sets(&nsets);
+		struct preflight_args a = {&cfg, acct, 0, 0};
 
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		if (cli_parse("preflight", sets, nsets, FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH, argc - 1, argv + 1,
+			      preflight_option, &a) < 0) {
+			rc = CLI_EXIT_USAGE;
+			goto done;
+		}
+		if (a.help) {
 			preflight_usage(stdout);
 			rc = CLI_EXIT_OK;
 			goto done;
-		} else if (strcmp(a, "--workers") == 0) {
-			if (uint_arg(a, v, 1024, &cfg.workers) < 0)
-				goto usage;
-			i++;
-		} else if (strcmp(a, "--max-conns-per-host") == 0) {
-			if (uint_arg(a, v, 10000, &cfg.max_conns_per_host) < 0)
-				goto usage;
-			i++;
-		} else if (strcmp(a, "--timeout") == 0) {
-			if (uint_arg(a, v, 3600, &secs) < 0)
-				goto usage;
-			cfg.timeout_ms = secs * 1000u;
-			i++;
-		} else if (strcmp(a, "--out") == 0) {
-			if (!v) {
-				fprintf(stderr, "imapfleet preflight: --out needs a file name\n");
-				goto usage;
-			}
-			cfg.csv_path = argv[++i];
-		} else if (strcmp(a, "--strict") == 0) {
-			cfg.accounts_flags |= ACCOUNTS_STRICT;
-		} else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
-			cfg.verbose = 1;
-		} else if (strcmp(a, "--fetch-sizes") == 0) {
-			cfg.fetch_sizes = 1;
-		} else if (strcmp(a, "--log-level") == 0 && v) {
-			enum fleet_log_level lvl;
-
-			if (fleet_log_level_from_name(argv[++i], &lvl) < 0) {
-				fprintf(stderr, "imapfleet preflight: unknown log level '%s'\n", argv[i]);
-				goto usage;
-			}
-			fleet_log_set_level(lvl);
-		} else if (strcmp(a, "--") == 0) {
-			for (i++; i < argc; i++)
-				acct[nacct++] = argv[i];
-		} else if (strncmp(a, "--", 2) == 0) {
-			/* Side settings and account options for every row; a value goes with its option. */
-			acct[nacct++] = argv[i];
-			if (v && takes_value(a))
-				acct[nacct++] = argv[++i];
-		} else if (!cfg.accounts_path) {
-			cfg.accounts_path = a;
-		} else {
-			fprintf(stderr, "imapfleet preflight: unexpected argument '%s'\n", a);
-			goto usage;
 		}
+		nacct = a.nacct;
 	}
 	if (!cfg.accounts_path) {
 		fprintf(stderr,

@@ -7,34 +7,66 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "common/log.h"
+#include "common/opt.h"
 #include "common/util.h"
 #include "ops/probe.h"
 
+enum { PROBE_HELP = 1, PROBE_TRACE, PROBE_TIMEOUT };
+
+static const struct fleet_opt probe_table[] = {
+	{"--help", 0, PROBE_HELP, NULL, "this help"},
+	{"--timeout", FLEET_OPT_VALUE, PROBE_TIMEOUT, "S", "connect and command timeout in seconds (default 30)"},
+	{"--trace", 0, PROBE_TRACE, NULL, "show the IMAP dialogue (credentials redacted)"},
+};
+
+static const struct fleet_optset *probe_sets(size_t *n)
+{
+	static struct fleet_optset sets[3];
+
+	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, probe_table);
+	sets[1] = accounts_login_optset;
+	sets[2] = accounts_side_optset;
+	*n = 3;
+	return sets;
+}
+
 static void probe_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: imapfleet probe --host H [--port P] [--ssl|--tls|--plain] [--cafile F] [--insecure]\n"
-		"                       [--user U --passfile F | --tokenfile F | --tokencmd C] [--authuser A]\n"
-		"connects, shows the greeting, the TLS version and cipher, the certificate and whether it\n"
-		"verifies, the capabilities before and after login, and the login result\n"
-		"\n"
-		"  --ssl | --tls | --plain   implicit TLS (default; 993), STARTTLS (143), cleartext\n"
-		"  --cafile F                trust this CA as well as the system's\n"
-		"  --insecure                do not verify the certificate (what verification would say is "
-		"shown)\n"
-		"  --user U --passfile F     log in (without --user: connect and TLS only)\n"
-		"  --password P              works, but shows in the process list\n"
-		"  --passcmd CMD             a command printing the password (run without a shell)\n"
-		"  --tokenfile F             OAuth 2.0 token instead of a password (alias --oauthtokenfile)\n"
-		"  --tokencmd CMD            a command printing a token (run without a shell)\n"
-		"  --authmech M              XOAUTH2, OAUTHBEARER, PLAIN or LOGIN (default: chosen)\n"
-		"  --oauth ms365|google      get the token from the provider (with --tenant --client-id\n"
-		"                            --client-secret-file|--client-cert, or --service-account;\n"
-		"                            --token-url URL for another endpoint)\n"
-		"  --authuser A              admin/master user (AUTHENTICATE PLAIN)\n"
-		"  --timeout S               connect and command timeout in seconds (default 30)\n"
-		"  --trace                   show the IMAP dialogue (credentials redacted)\n"
-		"exit status: 0 ok, 5 connection or TLS failed, 6 login refused, 2 bad command line\n");
+	size_t n;
+	const struct fleet_optset *sets = probe_sets(&n);
+
+	cli_usage(out,
+		  "usage: imapfleet probe --host H [--port P] [--ssl|--tls|--plain] [--cafile F] [--insecure]\n"
+		  "                       [--user U --passfile F | --tokenfile F | --tokencmd C] [--authuser A]\n"
+		  "connects, shows the greeting, the TLS version and cipher, the certificate and whether it\n"
+		  "verifies (with --insecure: what verification would say), the capabilities before and after\n"
+		  "login, and the login result; without --user: connect and TLS only\n"
+		  "exit status: 0 ok, 5 connection or TLS failed, 6 login refused, 2 bad command line\n",
+		  sets, n, 0);
+}
+
+struct probe_args {
+	struct cli_side *side;
+	unsigned timeout_s;
+	int trace, help;
+};
+
+static int probe_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	struct probe_args *a = ctx;
+
+	if (!h->opt) {
+		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+		return -1;
+	}
+	if (h->set > 0)
+		return cli_side_set(a->side, h, why, cap);
+	switch (h->opt->id) {
+	case PROBE_HELP: a->help = 1; return 0;
+	case PROBE_TRACE: a->trace = 1; return 0;
+	case PROBE_TIMEOUT: return cli_opt_uint(h, 1, 3600, &a->timeout_s, why, cap);
+	}
+	return 0;
 }
 
 static const char *mode_name(enum io_tls_mode m)
@@ -58,7 +90,7 @@ static void print_tls(const struct preflight_login *lg, const struct cli_side *s
 {
 	const struct io_tls_info *t = &lg->tls_info;
 
-	if (side->mode == IO_TLS_PLAIN) {
+	if (side->set.mode == IO_TLS_PLAIN) {
 		printf("%-27s%s\n", "tls:", "none (cleartext, --plain)");
 		return;
 	}
@@ -72,8 +104,8 @@ static void print_tls(const struct preflight_login *lg, const struct cli_side *s
 	printf("%-27snames   %s\n", "", t->san[0] ? t->san : "(no subjectAltName)");
 	if (t->verified)
 		printf("%-27sok: chain and host name verified (%s)\n", "verification:",
-		       side->cafile ? "CA from --cafile or the system store" : "system CA store");
-	else if (side->insecure)
+		       side->set.cafile ? "CA from --cafile or the system store" : "system CA store");
+	else if (side->set.insecure)
 		printf("%-27sskipped (--insecure); it would %s%s\n",
 		       "verification:", strcmp(t->verify_result, "ok") == 0 ? "pass" : "fail: ",
 		       strcmp(t->verify_result, "ok") == 0 ? "" : t->verify_result);
@@ -100,35 +132,24 @@ int cli_cmd_probe(int argc, char **argv)
 	struct preflight_login lg;
 	unsigned timeout_ms = 30000;
 	int trace = 0, login, rc;
-	uint64_t secs;
 
 	memset(&side, 0, sizeof(side));
-	for (int i = 1; i < argc; i++) {
-		int r = cli_side_option(&side, 1, argc, argv, &i);
+	{
+		size_t nsets;
+		const struct fleet_optset *sets = probe_sets(&nsets);
+		struct probe_args a = {&side, 30, 0, 0};
 
-		if (r < 0)
-			goto usage;
-		if (r > 0)
-			continue;
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (cli_parse("probe", sets, nsets, 0, argc - 1, argv + 1, probe_option, &a) < 0)
+			return CLI_EXIT_USAGE;
+		if (a.help) {
 			probe_usage(stdout);
 			return CLI_EXIT_OK;
-		} else if (strcmp(argv[i], "--trace") == 0) {
-			trace = 1;
-		} else if (strcmp(argv[i], "--timeout") == 0) {
-			if (i + 1 >= argc || fleet_parse_u64(argv[i + 1], 1, 3600, &secs) < 0) {
-				fprintf(stderr, "imapfleet probe: --timeout needs seconds from 1 to 3600\n");
-				goto usage;
-			}
-			timeout_ms = (unsigned)secs * 1000u;
-			i++;
-		} else {
-			fprintf(stderr, "imapfleet probe: unknown option '%s'\n", argv[i]);
-			goto usage;
 		}
+		timeout_ms = a.timeout_s * 1000u;
+		trace = a.trace;
 	}
-	login = side.user != NULL || side.tokenfile != NULL || side.tokencmd != NULL || side.passcmd != NULL ||
-		side.oauth.provider != OAUTH_NONE;
+	login = side.set.user != NULL || side.set.tokenfile != NULL || side.set.tokencmd != NULL || side.set.passcmd != NULL ||
+		side.set.oauth.provider != OAUTH_NONE;
 	if (cli_side_finish(&side, "", login) < 0)
 		goto usage;
 	if (login && cli_side_fetch(&side) < 0) {
@@ -144,18 +165,18 @@ int cli_cmd_probe(int argc, char **argv)
 	o.ep.connect_timeout_ms = timeout_ms;
 	o.ep.io_timeout_ms = timeout_ms;
 	o.label = "probe";
-	o.user = side.user;
+	o.user = side.set.user;
 	o.password = side.password;
 	o.oauth_token = side.token;
-	o.auth = side.auth;
-	o.authuser = side.authuser;
+	o.auth = side.set.auth;
+	o.authuser = side.set.authuser;
 	o.trace = trace;
 
-	printf("%-27s%s port %u, %s\n", "probe:", side.host,
-	       side.port		      ? (unsigned)side.port
-	       : side.mode == IO_TLS_IMPLICIT ? 993u
+	printf("%-27s%s port %u, %s\n", "probe:", side.set.host,
+	       side.set.port		      ? (unsigned)side.set.port
+	       : side.set.mode == IO_TLS_IMPLICIT ? 993u
 					      : 143u,
-	       mode_name(side.mode));
+	       mode_name(side.set.mode));
 	fflush(stdout);
 	preflight_login(&o, login, 1, NULL, &lg);
 	if (lg.greeting[0])
@@ -173,7 +194,7 @@ int cli_cmd_probe(int argc, char **argv)
 	}
 	if (lg.stage == PREFLIGHT_STAGE_LOGIN) {
 		printf("%-27s%s for %s%s%s\n", "login:", lg.err.cls == FLEET_ERR_AUTH ? "REFUSED" : "FAILED",
-		       side.user, side.authuser ? " via admin " : "", side.authuser ? side.authuser : "");
+		       side.set.user, side.set.authuser ? " via admin " : "", side.set.authuser ? side.set.authuser : "");
 		printf("probe: FAILED: login %s: %s\n", lg.err.cls == FLEET_ERR_AUTH ? "refused" : "failed",
 		       lg.err.message);
 		if (lg.err.detail[0])
@@ -182,12 +203,12 @@ int cli_cmd_probe(int argc, char **argv)
 		goto done;
 	}
 	if (login) {
-		printf("%-27sok as %s%s%s\n", "login:", side.user, side.authuser ? " via admin " : "",
-		       side.authuser ? side.authuser : "");
+		printf("%-27sok as %s%s%s\n", "login:", side.set.user, side.set.authuser ? " via admin " : "",
+		       side.set.authuser ? side.set.authuser : "");
 		print_caps("capabilities after login:", &lg.caps_after);
 	}
 	printf("probe: OK: ");
-	if (side.mode == IO_TLS_PLAIN)
+	if (side.set.mode == IO_TLS_PLAIN)
 		printf("cleartext (no TLS)");
 	else if (lg.tls_info.verified)
 		printf("%s, certificate verified", lg.tls_info.version);

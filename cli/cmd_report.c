@@ -2,70 +2,85 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "common/opt.h"
 #include "common/util.h"
 #include "ops/report.h"
 #include "ops/store.h"
 
 #define REPORT_DEFAULT_DIR "imapfleet-report"
 
-static void report_usage(FILE *out)
-{
-	fprintf(out,
-		"usage: imapfleet report [--state URL] [--run ID] [--format csv|json|html|all] [--out DIR]\n"
-		"  writes the report of a run (default: the active run, else the newest) into DIR\n"
-		"  (default ./" REPORT_DEFAULT_DIR
-		"): accounts.csv and failures.csv (csv), accounts.json (json),\n"
-		"  report.html (html: one self-contained page); see docs/reports.md\n"
-		"  --format F    csv, json, html, all (default) or a list: csv,html\n"
-		"  --out DIR     where the files go (created when missing; files are replaced)\n");
-}
-
 static void print_written(const char *path, void *ctx)
 {
 	fprintf((FILE *)ctx, "wrote %s\n", path);
 }
 
+enum { REPORT_FORMAT = 1, REPORT_OUT };
+
+static const struct fleet_opt report_table[] = {
+	{"--format", FLEET_OPT_VALUE, REPORT_FORMAT, "F", "csv, json, html, all (default) or a list: csv,html"},
+	{"--out", FLEET_OPT_VALUE, REPORT_OUT, "DIR", "where the files go (created when missing; files are replaced)"},
+};
+
+struct report_args {
+	struct cli_store_args store;
+	unsigned formats;
+	const char *dir;
+};
+
+static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	struct report_args *a = ctx;
+
+	if (!h->opt) {
+		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+		return -1;
+	}
+	if (h->set == 0)
+		return cli_store_option(&a->store, h, why, cap);
+	if (h->opt->id == REPORT_OUT) {
+		a->dir = h->value;
+		return 0;
+	}
+	if (report_formats_parse(h->value, &a->formats) < 0) {
+		snprintf(why, cap, "unknown format '%s' (csv, json, html or all)", h->value);
+		return -1;
+	}
+	return 0;
+}
+
 int cli_cmd_report(int argc, char **argv)
 {
-	const char *state_arg = NULL, *dir = REPORT_DEFAULT_DIR;
-	uint64_t run_arg = 0;
+	const struct fleet_optset sets[] = {cli_store_optset, FLEET_OPTSET(NULL, report_table)};
+	struct report_args a;
+	const char *state_arg, *dir;
+	uint64_t run_arg;
 	int64_t run_id = 0;
-	unsigned formats = REPORT_ALL;
+	unsigned formats;
 	struct report_store *rs;
 	struct report *rep = NULL;
 	struct fleet_err err;
 	int r, rc;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			report_usage(stdout);
-			return CLI_EXIT_OK;
-		} else if (!strcmp(a, "--state") && v) {
-			state_arg = argv[++i];
-		} else if (!strcmp(a, "--run") && v) {
-			if (fleet_parse_u64(argv[++i], 1, INT64_MAX, &run_arg) < 0) {
-				fprintf(stderr, "imapfleet report: --run needs a run id (a number; see "
-						"'imapfleet status')\n");
-				return CLI_EXIT_USAGE;
-			}
-		} else if (!strcmp(a, "--format") && v) {
-			if (report_formats_parse(argv[++i], &formats) < 0) {
-				fprintf(stderr,
-					"imapfleet report: unknown format '%s' (csv, json, html or all)\n",
-					argv[i]);
-				return CLI_EXIT_USAGE;
-			}
-		} else if (!strcmp(a, "--out") && v) {
-			dir = argv[++i];
-		} else {
-			fprintf(stderr, "imapfleet report: unexpected argument '%s'\n", a);
-			report_usage(stderr);
-			return CLI_EXIT_USAGE;
-		}
+	memset(&a, 0, sizeof(a));
+	a.formats = REPORT_ALL;
+	a.dir = REPORT_DEFAULT_DIR;
+	if (cli_parse("report", sets, 2, 0, argc - 1, argv + 1, report_option, &a) < 0)
+		return CLI_EXIT_USAGE;
+	if (a.store.help) {
+		cli_usage(stdout,
+			  "usage: imapfleet report [--state URL] [--run ID] [--format csv|json|html|all] [--out DIR]\n"
+			  "  writes the report of a run (default: the active run, else the newest) into DIR\n"
+			  "  (default ./" REPORT_DEFAULT_DIR "): accounts.csv and failures.csv (csv), accounts.json\n"
+			  "  (json), report.html (html: one self-contained page); see docs/reports.md\n",
+			  sets, 2, 0);
+		return CLI_EXIT_OK;
 	}
+	state_arg = a.store.state_arg;
+	run_arg = a.store.run_id;
+	formats = a.formats;
+	dir = a.dir;
 	if (report_store_open(state_arg, &rs, &err) < 0) {
 		fprintf(stderr, "imapfleet report: %s\n", err.message);
 		if (err.detail[0])

@@ -2,63 +2,83 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "common/opt.h"
 #include "common/util.h"
 #include "ops/report.h"
 #include "ops/retry.h"
 #include "ops/store.h"
 
-static void retry_usage(FILE *out)
+#define RETRY_USAGE                                                                                              \
+	"usage: imapfleet retry [--state URL] [--run ID] (--failed | --account ID|USER|USER@HOST)\n"                \
+	"  requeues accounts with their attempts reset; what was copied stays copied. Then run\n"                   \
+	"  'imapfleet run ACCOUNTS.csv' again (or 'imapfleet worker') to migrate them\n"                             \
+	"exit status: 0 when something was requeued, 1 when nothing matched\n"
+
+enum { RETRY_FAILED = 1, RETRY_ACCOUNT };
+
+static const struct fleet_opt retry_table[] = {
+	{"--failed", 0, RETRY_FAILED, NULL, "every failed account of the run"},
+	{"--account", FLEET_OPT_VALUE, RETRY_ACCOUNT, "A", "one account: its id (any run), or its source user or\n"
+							   "user@host in the run; a finished account is requeued\n"
+							   "too (its next pass copies only what is new)"},
+};
+
+struct retry_args {
+	struct cli_store_args store;
+	const char *account;
+	int failed;
+};
+
+static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
 {
-	fprintf(
-	    out,
-	    "usage: imapfleet retry [--state URL] [--run ID] (--failed | --account ID|USER|USER@HOST)\n"
-	    "  requeues accounts with their attempts reset; what was copied stays copied. Then run\n"
-	    "  'imapfleet run ACCOUNTS.csv' again (or 'imapfleet worker') to migrate them\n"
-	    "  --failed        every failed account of the run (default: the active run, else the newest)\n"
-	    "  --account A     one account: its id (any run), or its source user or user@host in the run;\n"
-	    "                  a finished account is requeued too (its next pass copies only what is new)\n"
-	    "  --run ID        the run to look in\n"
-	    "exit status: 0 when something was requeued, 1 when nothing matched\n");
+	struct retry_args *a = ctx;
+
+	if (!h->opt) {
+		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+		return -1;
+	}
+	if (h->set == 0)
+		return cli_store_option(&a->store, h, why, cap);
+	if (h->opt->id == RETRY_FAILED) {
+		a->failed = 1;
+		return 0;
+	}
+	if (!h->value[0]) {
+		snprintf(why, cap, "option --account needs an account id or user");
+		return -1;
+	}
+	a->account = h->value;
+	return 0;
 }
 
 int cli_cmd_retry(int argc, char **argv)
 {
-	const char *state_arg = NULL, *account = NULL;
-	uint64_t run_arg = 0, num;
+	const struct fleet_optset sets[] = {cli_store_optset, FLEET_OPTSET(NULL, retry_table)};
+	struct retry_args a;
+	const char *state_arg, *account;
+	uint64_t run_arg, num;
 	int64_t run_id = 0;
-	int failed = 0, r;
+	int failed, r;
 	long count = 0;
 	struct report_store *rs;
 	struct fleet_err err;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			retry_usage(stdout);
-			return CLI_EXIT_OK;
-		} else if (!strcmp(a, "--state") && v) {
-			state_arg = argv[++i];
-		} else if (!strcmp(a, "--run") && v) {
-			if (fleet_parse_u64(argv[++i], 1, INT64_MAX, &run_arg) < 0) {
-				fprintf(stderr, "imapfleet retry: --run needs a run id (a number; see "
-						"'imapfleet status')\n");
-				return CLI_EXIT_USAGE;
-			}
-		} else if (!strcmp(a, "--failed")) {
-			failed = 1;
-		} else if (!strcmp(a, "--account") && v && v[0]) {
-			account = argv[++i];
-		} else {
-			fprintf(stderr, "imapfleet retry: unexpected argument '%s'\n", a);
-			retry_usage(stderr);
-			return CLI_EXIT_USAGE;
-		}
+	memset(&a, 0, sizeof(a));
+	if (cli_parse("retry", sets, 2, 0, argc - 1, argv + 1, retry_option, &a) < 0)
+		return CLI_EXIT_USAGE;
+	if (a.store.help) {
+		cli_usage(stdout, RETRY_USAGE, sets, 2, 0);
+		return CLI_EXIT_OK;
 	}
+	state_arg = a.store.state_arg;
+	run_arg = a.store.run_id;
+	account = a.account;
+	failed = a.failed;
 	if (failed == !!account) {
 		fprintf(stderr, "imapfleet retry: give either --failed or --account ID\n");
-		retry_usage(stderr);
+		fprintf(stderr, "run 'imapfleet retry --help' for the options\n");
 		return CLI_EXIT_USAGE;
 	}
 	if (report_store_open(state_arg, &rs, &err) < 0) {

@@ -3,180 +3,165 @@
 #include <string.h>
 
 #include "accounts/accounts.h"
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "common/alloc.h"
 #include "common/log.h"
+#include "common/opt.h"
 #include "common/util.h"
 #include "scheduler/scheduler.h"
 
-static void run_usage(FILE *out, int worker)
+enum {
+	RUN_HELP = 1, RUN_STATE, RUN_KEY_FILE, RUN_WORKERS, RUN_MAX_CONNS, RUN_MAX_ATTEMPTS, RUN_RETRY_BASE,
+	RUN_RETRY_CAP, RUN_LEASE, RUN_SERVER_DOWN_LIMIT, RUN_MAX_JOBS, RUN_NO_STORE_CREDENTIALS, RUN_STRICT,
+	RUN_PROGRESS, RUN_NO_PROGRESS, RUN_QUIET, RUN_LOG_LEVEL,
+};
+
+#define V FLEET_OPT_VALUE
+static const struct fleet_opt run_table[] = {
+	{"--help", 0, RUN_HELP, NULL, "this help"},
+	{"--state", V, RUN_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or\n"
+					 "./.imapfleet/pg)"},
+	{"--workers", V, RUN_WORKERS, "N", "accounts migrated at once by this host (default 8 per core, at\n"
+					   "most 64)"},
+	{"--max-conns-per-host", V, RUN_MAX_CONNS, "N", "connections per server (host:port) and side, across\n"
+							"all hosts (default 16)"},
+	{"--max-attempts", V, RUN_MAX_ATTEMPTS, "N", "failed attempts per account before it fails (default 5;\n"
+						     "an attempt that copied messages before it broke does not\n"
+						     "count)"},
+	{"--retry-base", V, RUN_RETRY_BASE, "MS", "backoff: full jitter, doubling from base ..."},
+	{"--retry-cap", V, RUN_RETRY_CAP, "MS", "... up to cap"},
+	{"--lease", V, RUN_LEASE, "MS", "how long a host may be silent before others take its accounts\n"
+					"(default 20000: four heartbeats of 5 s)"},
+	{"--server-down-limit", V, RUN_SERVER_DOWN_LIMIT, "S", "a server that refuses or drops every connection\n"
+							       "this long fails its accounts with one reason\n"
+							       "(default 600; 0 = wait for it forever); until\n"
+							       "then its accounts wait and their attempts do\n"
+							       "not count"},
+	{"--max-jobs", V | FLEET_OPT_HIDDEN, RUN_MAX_JOBS, "N", NULL},
+	{"--key-file", V, RUN_KEY_FILE, "F", "key that encrypts stored credentials (default ./.imapfleet/key)"},
+	{"--no-store-credentials", 0, RUN_NO_STORE_CREDENTIALS, NULL, "keep passwords out of the database (then only\n"
+								      "this host can run the accounts)"},
+	{"--strict", 0, RUN_STRICT, NULL, "any bad row in the accounts file stops the run before anything\n"
+					  "is copied"},
+	{"--progress", 0, RUN_PROGRESS, NULL, "live progress line (default: when stderr is a terminal)"},
+	{"--no-progress", 0, RUN_NO_PROGRESS, NULL, "no live progress line"},
+	{"--quiet", 0, RUN_QUIET, NULL, "no progress output"},
+	{"--log-level", V, RUN_LOG_LEVEL, "L", "error|warn|info|debug|trace (trace: IMAP dialogues, secrets\n"
+					       "redacted)"},
+};
+#undef V
+
+static const struct fleet_optset *run_sets(size_t *n)
 {
-	if (worker)
-		fprintf(out, "usage: imapfleet worker [--state URL] [--key-file F] [--workers N] [--max-conns-per-host N]\n"
-			     "joins the active run in the state store from this host\n");
-	else
-		fprintf(out, "usage: imapfleet run ACCOUNTS.csv [options] [-- account options for every row]\n");
-	fprintf(out,
-		"  --state URL              PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or ./.imapfleet/pg)\n"
-		"  --workers N              accounts migrated at once by this host (default 8 per core, at most 64)\n"
-		"  --max-conns-per-host N   connections per server (host:port) and side, across all hosts (default 16)\n"
-		"  --max-attempts N         failed attempts per account before it fails (default 5; an attempt\n"
-		"                           that copied messages before it broke does not count)\n"
-		"  --retry-base MS --retry-cap MS   backoff: full jitter, doubling from base up to cap\n"
-		"  --lease MS               how long a host may be silent before others take its accounts (default 20000:\n"
-		"                           four heartbeats of 5 s; the heartbeat is a quarter of the lease)\n"
-		"  --server-down-limit S    a server that refuses or drops every connection this long fails its\n"
-		"                           accounts with one reason (default 600; 0 = wait for it forever); until\n"
-		"                           then its accounts wait and their attempts do not count\n"
-		"  --key-file F             key that encrypts stored credentials (default ./.imapfleet/key)\n"
-		"  --no-store-credentials   keep passwords out of the database (then only this host can run the accounts)\n"
-		"  --strict                 any bad row in the accounts file stops the run before anything is copied\n"
-		"  --progress | --no-progress   live progress line (default: when stderr is a terminal)\n"
-		"  --quiet                  no progress output\n"
-		"  --log-level L            error|warn|info|debug|trace (trace: IMAP dialogues, secrets redacted)\n"
-		"account options (after --, or any unknown --option): --folder --include --exclude --maxsize\n"
-		"  --maxage --minage --dry --justfolders --delete2 --dedupe-existing --noautomap (see imapfleet(1))\n");
+	static struct fleet_optset sets[3];
+
+	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, run_table);
+	sets[1] = accounts_side_optset;
+	sets[2] = engine_opts_optset;
+	*n = 3;
+	return sets;
 }
 
-static int uint_arg(const char *name, const char *v, uint64_t max, unsigned *out)
+static void run_usage(FILE *out, int worker)
 {
-	uint64_t n;
+	size_t n;
+	const struct fleet_optset *sets = run_sets(&n);
 
-	if (!v || fleet_parse_u64(v, 1, max, &n) < 0) {
-		fprintf(stderr, "imapfleet: %s needs a number from 1 to %llu\n", name, (unsigned long long)max);
-		return -1;
+	cli_usage(out,
+		  worker ? "usage: imapfleet worker [options] [-- account options for every row]\n"
+			   "joins the active run in the state store from this host\n"
+			 : "usage: imapfleet run ACCOUNTS.csv [options] [-- account options for every row]\n"
+			   "migrates every account pair of the file; run it again to resume or for a delta pass\n",
+		  sets, n, FLEET_OPT_TWO_SIDES);
+}
+
+struct run_args {
+	struct scheduler_config *cfg;
+	char **acct; /* side settings and account options for every row, with their values */
+	int nacct;
+	int worker, help;
+};
+
+static int run_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	struct run_args *a = ctx;
+	struct scheduler_config *cfg = a->cfg;
+	unsigned secs;
+
+	if (!h->opt && !h->dashdash) {
+		if (a->worker || cfg->accounts_path) {
+			snprintf(why, cap, "unexpected argument '%s'%s", h->words[0],
+				 a->worker ? " (worker takes no accounts file)" : " (one accounts file per run)");
+			return -1;
+		}
+		cfg->accounts_path = h->words[0];
+		return 0;
 	}
-	*out = (unsigned)n;
+	if (!h->opt || h->set > 0) {
+		for (int k = 0; k < h->nwords; k++)
+			a->acct[a->nacct++] = h->words[k];
+		return 0;
+	}
+	switch (h->opt->id) {
+	case RUN_HELP: a->help = 1; return 0;
+	case RUN_STATE: cfg->state_arg = h->value; return 0;
+	case RUN_KEY_FILE: cfg->key_file = h->value; return 0;
+	case RUN_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
+	case RUN_MAX_CONNS: return cli_opt_uint(h, 1, 10000, &cfg->max_conns_per_host, why, cap);
+	case RUN_MAX_ATTEMPTS: return cli_opt_uint(h, 1, 1000, &cfg->retry.max_attempts, why, cap);
+	case RUN_RETRY_BASE: return cli_opt_uint(h, 1, 86400000, &cfg->retry.base_ms, why, cap);
+	case RUN_RETRY_CAP: return cli_opt_uint(h, 1, 86400000, &cfg->retry.cap_ms, why, cap);
+	case RUN_LEASE: return cli_opt_uint(h, 1, 86400000, &cfg->lease_ms, why, cap);
+	case RUN_MAX_JOBS: return cli_opt_uint(h, 1, 1u << 30, &cfg->max_jobs, why, cap);
+	case RUN_SERVER_DOWN_LIMIT:
+		if (cli_opt_uint(h, 0, 30u * 86400, &secs, why, cap) < 0)
+			return -1;
+		cfg->server_down_limit_ms = (uint64_t)secs * 1000;
+		return 0;
+	case RUN_NO_STORE_CREDENTIALS: cfg->store_credentials = 0; return 0;
+	case RUN_STRICT: cfg->strict = 1; return 0;
+	case RUN_PROGRESS: cfg->progress = 1; return 0;
+	case RUN_NO_PROGRESS: cfg->progress = 0; return 0;
+	case RUN_QUIET: cfg->quiet = 1; return 0;
+	case RUN_LOG_LEVEL: return cli_opt_log_level(h, why, cap);
+	}
 	return 0;
 }
 
-static int run_common(int argc, char **argv, int worker)
+/* Checks the account options once, before anything starts: side settings (--cafile1, --tls2 ...)
+ * are the scheduler's, the rest must parse. */
+static int check_account_options(int nacct, char **acct)
 {
-	struct scheduler_config cfg;
-	struct scheduler_summary sum;
+	struct account_side_settings side[2];
+	struct engine_opts o;
 	struct fleet_err err;
-	char *acct_argv[256];
-	int nacct = 0, r;
-	double secs;
+	char **check = xcalloc((size_t)nacct + 1, sizeof(*check));
+	int ncheck = 0, rc = 0;
 
-	scheduler_config_init(&cfg);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			run_usage(stdout, worker);
-			return CLI_EXIT_OK;
-		} else if (strcmp(a, "--state") == 0 && v) {
-			cfg.state_arg = argv[++i];
-		} else if (strcmp(a, "--key-file") == 0 && v) {
-			cfg.key_file = argv[++i];
-		} else if (strcmp(a, "--workers") == 0) {
-			if (uint_arg(a, v, 1024, &cfg.workers) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (strcmp(a, "--max-conns-per-host") == 0) {
-			if (uint_arg(a, v, 10000, &cfg.max_conns_per_host) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (strcmp(a, "--max-attempts") == 0) {
-			if (uint_arg(a, v, 1000, &cfg.retry.max_attempts) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (strcmp(a, "--retry-base") == 0) {
-			if (uint_arg(a, v, 86400000, &cfg.retry.base_ms) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (strcmp(a, "--retry-cap") == 0) {
-			if (uint_arg(a, v, 86400000, &cfg.retry.cap_ms) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (strcmp(a, "--lease") == 0) {
-			if (uint_arg(a, v, 86400000, &cfg.lease_ms) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (strcmp(a, "--server-down-limit") == 0) {
-			uint64_t limit_s;
-
-			if (!v || fleet_parse_u64(v, 0, 30u * 86400, &limit_s) < 0) {
-				fprintf(stderr, "imapfleet: --server-down-limit needs a number of seconds (0 = no limit)\n");
-				return CLI_EXIT_USAGE;
-			}
-			cfg.server_down_limit_ms = limit_s * 1000;
-			i++;
-		} else if (strcmp(a, "--max-jobs") == 0) {
-			if (uint_arg(a, v, 1u << 30, &cfg.max_jobs) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (strcmp(a, "--no-store-credentials") == 0) {
-			cfg.store_credentials = 0;
-		} else if (strcmp(a, "--strict") == 0) {
-			cfg.strict = 1;
-		} else if (strcmp(a, "--progress") == 0) {
-			cfg.progress = 1;
-		} else if (strcmp(a, "--no-progress") == 0) {
-			cfg.progress = 0;
-		} else if (strcmp(a, "--quiet") == 0) {
-			cfg.quiet = 1;
-		} else if (strcmp(a, "--log-level") == 0 && v) {
-			enum fleet_log_level lvl;
-
-			if (fleet_log_level_from_name(argv[++i], &lvl) < 0) {
-				fprintf(stderr, "imapfleet: unknown log level '%s'\n", argv[i]);
-				return CLI_EXIT_USAGE;
-			}
-			fleet_log_set_level(lvl);
-		} else if (strcmp(a, "--") == 0) {
-			for (i++; i < argc && nacct < 255; i++)
-				acct_argv[nacct++] = argv[i];
-		} else if (strncmp(a, "--", 2) == 0) {
-			/* An account option for every row; its value, if any, goes with it. */
-			if (nacct >= 254)
-				break;
-			acct_argv[nacct++] = argv[i];
-			if (v && strncmp(v, "--", 2) != 0 && strchr(a, '=') == NULL &&
-			    (engine_opts_takes_value(a) || accounts_side_option_takes_value(a)))
-				acct_argv[nacct++] = argv[++i];
-		} else if (!worker && !cfg.accounts_path) {
-			cfg.accounts_path = a;
-		} else {
-			fprintf(stderr, "imapfleet: unexpected argument '%s'\n", a);
-			run_usage(stderr, worker);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	acct_argv[nacct] = NULL;
-	if (!worker && !cfg.accounts_path) {
-		fprintf(stderr, "imapfleet run: which accounts file? (imapfleet run ACCOUNTS.csv)\n");
-		return CLI_EXIT_USAGE;
-	}
-	cfg.argc = nacct;
-	cfg.argv = acct_argv;
-	{
-		/* Check the account options once, before anything starts. */
-		struct engine_opts o;
-		char *check[256];
-		int ncheck = 0;
-
-		/* Side settings (--cafile1, --tls2 ...) are the scheduler's; the rest must parse. */
-		struct account_side_settings side[2];
-
-		memset(side, 0, sizeof(side));
-		if (accounts_take_side_settings(nacct, acct_argv, side, check, &ncheck, &err) < 0) {
-			fprintf(stderr, "imapfleet: %s\n", err.message);
-			return CLI_EXIT_USAGE;
-		}
-		engine_opts_init(&o);
-		if (engine_opts_parse(&o, ncheck, check, &err) < 0) {
-			fprintf(stderr, "imapfleet: %s\n", err.message);
-			engine_opts_release(&o);
-			return CLI_EXIT_USAGE;
-		}
+	memset(side, 0, sizeof(side));
+	engine_opts_init(&o);
+	if (accounts_take_side_settings(nacct, acct, side, check, &ncheck, &err) < 0 ||
+	    engine_opts_parse(&o, ncheck, check, &err) < 0) {
+		fprintf(stderr, "imapfleet: %s\n", err.message);
+		rc = -1;
+	} else {
 		for (size_t k = 0; k < o.nnotes; k++)
 			fprintf(stderr, "imapfleet: note: %s\n", o.notes[k]);
-		engine_opts_release(&o);
 	}
+	engine_opts_release(&o);
+	xfree(&check);
+	return rc;
+}
 
-	r = scheduler_run(&cfg, &sum, &err);
+static int run_finish(struct scheduler_config *cfg, int worker)
+{
+	struct scheduler_summary sum;
+	struct fleet_err err;
+	double secs;
+	int r;
+
+	r = scheduler_run(cfg, &sum, &err);
 	if (r < 0) {
 		fprintf(stderr, "imapfleet %s: %s\n", worker ? "worker" : "run", err.message);
 		if (err.detail[0])
@@ -211,6 +196,46 @@ static int run_common(int argc, char **argv, int worker)
 	}
 	/* Bad rows were not migrated: the run is not all done until the file is fixed. */
 	return (r == 0 && sum.rows_bad == 0) ? CLI_EXIT_OK : CLI_EXIT_PARTIAL;
+}
+
+static int run_common(int argc, char **argv, int worker)
+{
+	struct scheduler_config cfg;
+	struct run_args a;
+	size_t nsets;
+	const struct fleet_optset *sets = run_sets(&nsets);
+	int rc;
+
+	scheduler_config_init(&cfg);
+	memset(&a, 0, sizeof(a));
+	a.cfg = &cfg;
+	a.worker = worker;
+	a.acct = xcalloc((size_t)argc + 1, sizeof(*a.acct)); /* every word may be an account option */
+	if (cli_parse(worker ? "worker" : "run", sets, nsets, FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH, argc - 1,
+		      argv + 1, run_option, &a) < 0) {
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (a.help) {
+		run_usage(stdout, worker);
+		rc = CLI_EXIT_OK;
+		goto out;
+	}
+	if (!worker && !cfg.accounts_path) {
+		fprintf(stderr, "imapfleet run: which accounts file? (imapfleet run ACCOUNTS.csv)\n");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	cfg.argc = a.nacct;
+	cfg.argv = a.acct;
+	if (check_account_options(a.nacct, a.acct) < 0) {
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	rc = run_finish(&cfg, worker);
+out:
+	xfree(&a.acct);
+	return rc;
 }
 
 int cli_cmd_run(int argc, char **argv)

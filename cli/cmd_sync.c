@@ -9,40 +9,77 @@
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 #include "scheduler/scheduler.h"
 
+enum { SYNC_HELP = 1, SYNC_NO_STATE, SYNC_STATE, SYNC_LOG_LEVEL, SYNC_DEBUG };
+
+static const struct fleet_opt sync_table[] = {
+	{"--help", 0, SYNC_HELP, NULL, "this help"},
+	{"--state", FLEET_OPT_VALUE, SYNC_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables,\n"
+							 "or ./.imapfleet/pg)"},
+	{"--no-state", 0, SYNC_NO_STATE, NULL, "keep nothing: find what is already copied by message identity"},
+	{"--log-level", FLEET_OPT_VALUE, SYNC_LOG_LEVEL, "L", "error|warn|info|debug|trace (trace: the protocol, secrets\n"
+							      "redacted)"},
+	{"--debug", FLEET_OPT_HIDDEN, SYNC_DEBUG, NULL, NULL},
+};
+
+static const struct fleet_optset *sync_sets(size_t *n)
+{
+	static struct fleet_optset sets[4];
+
+	sets[0] = (struct fleet_optset)FLEET_OPTSET("state:", sync_table);
+	sets[1] = accounts_login_optset;
+	sets[2] = accounts_side_optset;
+	sets[3] = engine_opts_optset;
+	*n = 4;
+	return sets;
+}
+
 static void sync_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: imapfleet sync --host1 H --user1 U --passfile1 F --host2 H --user2 U --passfile2 F [options]\n"
-		"\n"
-		"per side (1 = source, 2 = destination):\n"
-		"  --host1 H --port1 P --user1 U --passfile1 F  login (--password1 works but shows in ps)\n"
-		"  --authuser1 A                                 admin/master user (AUTHENTICATE PLAIN)\n"
-		"  --passcmd1 CMD                                a command printing the password (run without a shell)\n"
-		"  --tokenfile1 F                                OAuth 2.0 token, re-read on every login (alias\n"
-		"                                                --oauthtokenfile1)\n"
-		"  --tokencmd1 CMD                               a command printing a fresh token (run without a shell)\n"
-		"  --authmech1 XOAUTH2|OAUTHBEARER|PLAIN|LOGIN   force the mechanism (default: OAUTHBEARER when\n"
-		"                                                offered for a token, else XOAUTH2)\n"
-		"tenant-level OAuth 2.0 (imapfleet obtains and refreshes every token itself):\n"
-		"  --oauth1 ms365 --tenant1 ID --client-id1 ID (--client-secret-file1 F | --client-cert1 PEM)\n"
-		"                                                Microsoft 365 app-only (IMAP.AccessAsApp)\n"
-		"  --oauth1 google --service-account1 KEY.json   Google service account, domain-wide delegation\n"
-		"  --token-url1 URL                              another token endpoint (national clouds, tests)\n"
-		"  --ssl1 | --tls1 | --plain1                    implicit TLS (default; 993), STARTTLS (143), cleartext\n"
-		"  --cafile1 F                                   trust this CA as well as the system's\n"
-		"  --insecure1                                   do not verify the certificate (warned about)\n"
-		"account options:\n"
-		"  --folder F  --include RE  --exclude RE  --maxsize N[K|M|G]  --maxage D  --minage D\n"
-		"  --dry  --justlogin  --justfolders  --delete2  --dedupe-existing  --noautomap  --nosubscribe\n"
-		"folder rules (see imapfleet(1), Folder rules):\n"
-		"  --f1f2 SRC=DST  --regextrans2 's/REGEX/REPLACEMENT/[gi]'  --subfolder2 NAME  --casefold2\n"
-		"state:\n"
-		"  --state URL       PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or ./.imapfleet/pg)\n"
-		"  --no-state        keep nothing: find what is already copied by message identity instead\n"
-		"  --log-level L     error|warn|info|debug|trace (trace shows the protocol, secrets redacted)\n");
+	size_t n;
+	const struct fleet_optset *sets = sync_sets(&n);
+
+	cli_usage(out,
+		  "usage: imapfleet sync --host1 H --user1 U --passfile1 F --host2 H --user2 U --passfile2 F [options]\n"
+		  "migrates one account pair (imapsync's option names); with --oauth1/2 and no secret, the\n"
+		  "tenant credentials give the tokens (see imapfleet(1), OAuth 2.0)\n",
+		  sets, n, FLEET_OPT_TWO_SIDES);
+}
+
+struct sync_args {
+	struct cli_side *sides;
+	char **rest;
+	int nrest;
+	int no_state, help;
+	const char *state_url;
+};
+
+static int sync_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	struct sync_args *a = ctx;
+
+	if (!h->opt) {
+		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+		return -1;
+	}
+	if (h->set == 1 || h->set == 2)
+		return cli_side_set(a->sides, h, why, cap);
+	if (h->set == 3) { /* account options keep their value with them */
+		for (int k = 0; k < h->nwords; k++)
+			a->rest[a->nrest++] = h->words[k];
+		return 0;
+	}
+	switch (h->opt->id) {
+	case SYNC_HELP: a->help = 1; return 0;
+	case SYNC_NO_STATE: a->no_state = 1; return 0;
+	case SYNC_STATE: a->state_url = h->value; return 0;
+	case SYNC_LOG_LEVEL: return cli_opt_log_level(h, why, cap);
+	case SYNC_DEBUG: fleet_log_set_level(FLEET_LOG_DEBUG); return 0;
+	}
+	return 0;
 }
 
 static atomic_int g_cancel; /* lock-free: set from the signal handler */
@@ -118,37 +155,23 @@ int cli_cmd_sync(int argc, char **argv)
 
 	memset(sides, 0, sizeof(sides));
 	engine_opts_init(&opts);
-	for (int i = 1; i < argc; i++) {
-		int r = cli_side_option(sides, 2, argc, argv, &i);
+	{
+		size_t nsets;
+		const struct fleet_optset *sets = sync_sets(&nsets);
+		struct sync_args a = {sides, rest, 0, 0, 0, NULL};
 
-		if (r < 0)
-			goto usage;
-		if (r > 0)
-			continue;
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (cli_parse("sync", sets, nsets, FLEET_OPT_TWO_SIDES, argc - 1, argv + 1, sync_option, &a) < 0) {
+			rc = CLI_EXIT_USAGE;
+			goto done;
+		}
+		if (a.help) {
 			sync_usage(stdout);
 			rc = CLI_EXIT_OK;
 			goto done;
-		} else if (strcmp(argv[i], "--no-state") == 0) {
-			no_state = 1;
-		} else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
-			state_url = argv[++i];
-		} else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
-			enum fleet_log_level lvl;
-
-			if (fleet_log_level_from_name(argv[++i], &lvl) < 0) {
-				fprintf(stderr, "imapfleet sync: unknown log level '%s'\n", argv[i]);
-				goto usage;
-			}
-			fleet_log_set_level(lvl);
-		} else if (strcmp(argv[i], "--debug") == 0) {
-			fleet_log_set_level(FLEET_LOG_DEBUG);
-		} else {
-			rest[nrest++] = argv[i];
-			/* Account options that take a value keep it with them. */
-			if (i + 1 < argc && strchr(argv[i], '=') == NULL && engine_opts_takes_value(argv[i]))
-				rest[nrest++] = argv[++i];
 		}
+		nrest = a.nrest;
+		no_state = a.no_state;
+		state_url = a.state_url;
 	}
 	if (engine_opts_parse(&opts, nrest, rest, &err) < 0) {
 		fprintf(stderr, "imapfleet sync: %s\n", err.message);
@@ -162,15 +185,15 @@ int cli_cmd_sync(int argc, char **argv)
 		goto usage;
 
 	memset(&job, 0, sizeof(job));
-	label = xasprintf("%s@%s -> %s@%s", sides[0].user, sides[0].host, sides[1].user, sides[1].host);
+	label = xasprintf("%s@%s -> %s@%s", sides[0].set.user, sides[0].set.host, sides[1].set.user, sides[1].set.host);
 	job.label = label;
 	for (int s = 0; s < 2; s++) {
 		cli_side_endpoint(&sides[s], s == 0 ? "src" : "dst", &job.side[s].ep);
-		job.side[s].user = sides[s].user;
+		job.side[s].user = sides[s].set.user;
 		job.side[s].password = sides[s].password;
-		job.side[s].authuser = sides[s].authuser;
+		job.side[s].authuser = sides[s].set.authuser;
 		job.side[s].oauth_token = sides[s].token;
-		job.side[s].auth = sides[s].auth;
+		job.side[s].auth = sides[s].set.auth;
 		if (sides[s].cred.kind != CRED_NONE)
 			job.side[s].cred = &sides[s].cred;
 	}

@@ -2,37 +2,108 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "accounts/accounts.h"
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "common/alloc.h"
+#include "common/opt.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scheduler/scheduler.h"
 
-static void verify_usage(FILE *out)
+enum {
+	VF_HELP = 1, VF_STATE, VF_KEY_FILE, VF_ACCOUNT, VF_FAILED, VF_DEEP, VF_WORKERS, VF_MAX_CONNS, VF_MAX_ATTEMPTS,
+	VF_RETRY_BASE, VF_RETRY_CAP, VF_LOG_LEVEL,
+};
+
+#define V FLEET_OPT_VALUE
+static const struct fleet_opt verify_table[] = {
+	{"--help", 0, VF_HELP, NULL, "this help"},
+	{"--state", V, VF_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or\n"
+					"./.imapfleet/pg)"},
+	{"--account", V, VF_ACCOUNT, "A", "one account: its id, or its source user or user@host"},
+	{"--failed", 0, VF_FAILED, NULL, "only accounts failed or partial, or whose last verify did not pass"},
+	{"--deep", 0, VF_DEEP, NULL, "also read every destination body and check it against the ledger's\n"
+				     "SHA-256"},
+	{"--workers", V, VF_WORKERS, "N", "accounts verified at once (as for run)"},
+	{"--max-conns-per-host", V, VF_MAX_CONNS, "N", "connections per server and side (as for run)"},
+	{"--max-attempts", V, VF_MAX_ATTEMPTS, "N", "as for run"},
+	{"--retry-base", V, VF_RETRY_BASE, "MS", "as for run"},
+	{"--retry-cap", V, VF_RETRY_CAP, "MS", "as for run"},
+	{"--key-file", V, VF_KEY_FILE, "F", "key of the stored credentials (without ACCOUNTS)"},
+	{"--log-level", V, VF_LOG_LEVEL, "L", "error|warn|info|debug|trace"},
+};
+#undef V
+
+static const struct fleet_optset *verify_sets(size_t *n)
 {
-	fprintf(out,
-		"usage: imapfleet verify [ACCOUNTS.csv] [--state URL] [--account ID] [--failed] [--deep]\n"
-		"  compares every account of the run (the file's, else the newest run) on both servers, folder\n"
-		"  by folder (EXAMINE, UID FETCH of RFC822.SIZE INTERNALDATE FLAGS), and with the ledger; prints\n"
-		"  PASS or FAIL per account with the folders and UIDs at fault, and records it in the state.\n"
-		"  Changes nothing on either server.\n"
-		"  --account A     one account: its id, or its source user or user@host\n"
-		"  --failed        only accounts failed or partial, or whose last verify did not pass\n"
-		"  --deep          also read every destination body and check it against the ledger's SHA-256\n"
-		"  --workers N --max-conns-per-host N --max-attempts N --retry-base MS --retry-cap MS  as for run\n"
-		"  --key-file F    key of the stored credentials (without ACCOUNTS)\n"
-		"  --cafile1/2 F --insecure1/2   TLS settings that override the stored ones\n"
-		"exit status: 0 every account PASS, 1 some FAIL (or could not be verified), 2 usage, 3 state store\n");
+	static struct fleet_optset sets[2];
+
+	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, verify_table);
+	sets[1] = accounts_side_optset; /* TLS and login settings that override the stored ones */
+	*n = 2;
+	return sets;
 }
 
-static int num_arg(const char *name, const char *v, uint64_t max, unsigned *out)
+static void verify_usage(FILE *out)
 {
-	uint64_t n;
+	size_t n;
+	const struct fleet_optset *sets = verify_sets(&n);
 
-	if (!v || fleet_parse_u64(v, 1, max, &n) < 0) {
-		fprintf(stderr, "imapfleet verify: %s needs a number from 1 to %llu\n", name, (unsigned long long)max);
-		return -1;
+	cli_usage(out,
+		  "usage: imapfleet verify [ACCOUNTS.csv] [--state URL] [--account ID] [--failed] [--deep]\n"
+		  "  compares every account of the run (the file's, else the newest run) on both servers, folder\n"
+		  "  by folder (EXAMINE, UID FETCH of RFC822.SIZE INTERNALDATE FLAGS), and with the ledger; prints\n"
+		  "  PASS or FAIL per account with the folders and UIDs at fault, and records it in the state.\n"
+		  "  Changes nothing on either server.\n"
+		  "exit status: 0 every account PASS, 1 some FAIL (or could not be verified), 2 usage, 3 state store\n",
+		  sets, n, FLEET_OPT_TWO_SIDES);
+}
+
+struct verify_args {
+	struct scheduler_config *cfg;
+	char **side_argv;
+	int nside, help;
+};
+
+static int verify_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	struct verify_args *a = ctx;
+	struct scheduler_config *cfg = a->cfg;
+
+	if (!h->opt) {
+		if (cfg->accounts_path) {
+			snprintf(why, cap, "unexpected argument '%s' (one accounts file)", h->words[0]);
+			return -1;
+		}
+		cfg->accounts_path = h->words[0];
+		return 0;
 	}
-	*out = (unsigned)n;
+	if (h->set > 0) {
+		for (int k = 0; k < h->nwords; k++)
+			a->side_argv[a->nside++] = h->words[k];
+		return 0;
+	}
+	switch (h->opt->id) {
+	case VF_HELP: a->help = 1; return 0;
+	case VF_STATE: cfg->state_arg = h->value; return 0;
+	case VF_KEY_FILE: cfg->key_file = h->value; return 0;
+	case VF_ACCOUNT:
+		if (!h->value[0]) {
+			snprintf(why, cap, "option --account needs an account id or user");
+			return -1;
+		}
+		cfg->only_account = h->value;
+		return 0;
+	case VF_FAILED: cfg->only_failed = 1; return 0;
+	case VF_DEEP: cfg->deep = 1; return 0;
+	case VF_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
+	case VF_MAX_CONNS: return cli_opt_uint(h, 1, 10000, &cfg->max_conns_per_host, why, cap);
+	case VF_MAX_ATTEMPTS: return cli_opt_uint(h, 1, 1000, &cfg->retry.max_attempts, why, cap);
+	case VF_RETRY_BASE: return cli_opt_uint(h, 1, 86400000, &cfg->retry.base_ms, why, cap);
+	case VF_RETRY_CAP: return cli_opt_uint(h, 1, 86400000, &cfg->retry.cap_ms, why, cap);
+	case VF_LOG_LEVEL: return cli_opt_log_level(h, why, cap);
+	}
 	return 0;
 }
 
@@ -40,71 +111,28 @@ int cli_cmd_verify(int argc, char **argv)
 {
 	struct scheduler_config cfg;
 	struct fleet_err err;
-	char *side_argv[16];
-	int nside = 0, r;
+	size_t nsets;
+	const struct fleet_optset *sets = verify_sets(&nsets);
+	struct verify_args a;
+	int r;
 
 	scheduler_config_init(&cfg);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			verify_usage(stdout);
-			return CLI_EXIT_OK;
-		} else if (!strcmp(a, "--state") && v) {
-			cfg.state_arg = argv[++i];
-		} else if (!strcmp(a, "--key-file") && v) {
-			cfg.key_file = argv[++i];
-		} else if (!strcmp(a, "--account") && v && v[0]) {
-			cfg.only_account = argv[++i];
-		} else if (!strcmp(a, "--failed")) {
-			cfg.only_failed = 1;
-		} else if (!strcmp(a, "--deep")) {
-			cfg.deep = 1;
-		} else if (!strcmp(a, "--workers")) {
-			if (num_arg(a, v, 1024, &cfg.workers) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (!strcmp(a, "--max-conns-per-host")) {
-			if (num_arg(a, v, 10000, &cfg.max_conns_per_host) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (!strcmp(a, "--max-attempts")) {
-			if (num_arg(a, v, 1000, &cfg.retry.max_attempts) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (!strcmp(a, "--retry-base")) {
-			if (num_arg(a, v, 86400000, &cfg.retry.base_ms) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (!strcmp(a, "--retry-cap")) {
-			if (num_arg(a, v, 86400000, &cfg.retry.cap_ms) < 0)
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if ((!strcmp(a, "--cafile1") || !strcmp(a, "--cafile2")) && v && nside < 14) {
-			side_argv[nside++] = argv[i];
-			side_argv[nside++] = argv[++i];
-		} else if ((!strcmp(a, "--insecure1") || !strcmp(a, "--insecure2")) && nside < 15) {
-			side_argv[nside++] = argv[i];
-		} else if (!strcmp(a, "--log-level") && v) {
-			enum fleet_log_level lvl;
-
-			if (fleet_log_level_from_name(argv[++i], &lvl) < 0) {
-				fprintf(stderr, "imapfleet verify: unknown log level '%s'\n", argv[i]);
-				return CLI_EXIT_USAGE;
-			}
-			fleet_log_set_level(lvl);
-		} else if (strncmp(a, "--", 2) != 0 && !cfg.accounts_path) {
-			cfg.accounts_path = a;
-		} else {
-			fprintf(stderr, "imapfleet verify: unexpected argument '%s'\n", a);
-			verify_usage(stderr);
-			return CLI_EXIT_USAGE;
-		}
+	memset(&a, 0, sizeof(a));
+	a.cfg = &cfg;
+	a.side_argv = xcalloc((size_t)argc + 1, sizeof(*a.side_argv));
+	if (cli_parse("verify", sets, nsets, FLEET_OPT_TWO_SIDES, argc - 1, argv + 1, verify_option, &a) < 0) {
+		xfree(&a.side_argv);
+		return CLI_EXIT_USAGE;
 	}
-	side_argv[nside] = NULL;
-	cfg.argc = nside;
-	cfg.argv = side_argv;
+	if (a.help) {
+		verify_usage(stdout);
+		xfree(&a.side_argv);
+		return CLI_EXIT_OK;
+	}
+	cfg.argc = a.nside;
+	cfg.argv = a.side_argv;
 	r = scheduler_verify(&cfg, stdout, &err);
+	xfree(&a.side_argv);
 	if (r < 0) {
 		fprintf(stderr, "imapfleet verify: %s\n", err.message);
 		if (err.detail[0])

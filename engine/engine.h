@@ -79,6 +79,10 @@ void engine_opts_release(struct engine_opts *o);
 
 /* 1 when the account option `name` (no "=value") takes the next argument as its value. */
 int engine_opts_takes_value(const char *name);
+/* The table of account options (common/opt.h): what every command that takes account options
+ * accepts and lists in --help, with imapsync's no-op aliases (hidden) and refused names. */
+struct fleet_optset;
+extern const struct fleet_optset engine_opts_optset;
 
 /* The folder filter and rename rules of these options, for folder_map_plan(): preflight, run,
  * sync and verify plan folders through this one function so that they agree. Borrows from o. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/opt.h"
 #include "common/util.h"
 #include "engine/engine.h"
 #include "engine/folder_map.h"
@@ -55,67 +56,6 @@ static void push(const char ***arr, size_t *n, const char *v)
 	(*arr)[(*n)++] = v;
 }
 
-/* imapsync options that are the default here, or make no sense here but do no harm: accepted
- * with a one-line note (docs/migrating-from-imapsync.md lists them). */
-static const struct {
-	const char *name;
-	int value;
-	const char *note;
-} harmless[] = {
-	{"--syncinternaldates", 0, "--syncinternaldates: always so, INTERNALDATE is kept"},
-	{"--useuid", 0, "--useuid: always so, messages are tracked by source UIDVALIDITY and UID in the ledger"},
-	{"--usecache", 0, "--usecache: always so, the ledger in PostgreSQL is the cache"},
-	{"--nousecache", 0, "--nousecache: ignored, the ledger is what makes passes resumable"},
-	{"--skipsize", 0, "--skipsize: ignored, messages are matched by the ledger, not by size"},
-	{"--noskipsize", 0, "--noskipsize: ignored, messages are matched by the ledger, not by size"},
-	{"--useheader", 1, "--useheader: ignored, messages are matched by the ledger and content hashes"},
-	{"--nofoldersizes", 0, "--nofoldersizes: always so, run and sync do not count folder sizes (preflight does)"},
-	{"--nofoldersizesatend", 0, "--nofoldersizesatend: always so"},
-	{"--addheader", 0, "--addheader: not needed, messages without a Message-ID are copied unchanged"},
-	{"--subscribe", 0, "--subscribe: the default, subscriptions are carried over"},
-	{"--subscribeall", 0, "--subscribeall: subscriptions are carried as the source has them"},
-	{"--nolog", 0, "--nolog: ignored, logs go to standard error and .imapfleet/logs/"},
-	{"--logfile", 1, "--logfile: ignored, logs go to standard error and .imapfleet/logs/"},
-	{"--timeout", 1, "--timeout: ignored, connections have their own deadlines"},
-	{"--timeout1", 1, "--timeout1: ignored, connections have their own deadlines"},
-	{"--timeout2", 1, "--timeout2: ignored, connections have their own deadlines"},
-	{"--noreleasecheck", 0, "--noreleasecheck: always so, imapfleet never calls home"},
-	{"--releasecheck", 0, "--releasecheck: ignored, imapfleet never calls home"},
-	{"--noid", 0, "--noid: ignored"},
-	{"--nomodulesversion", 0, "--nomodulesversion: ignored"},
-	{"--tmpdir", 1, "--tmpdir: ignored, nothing is written to a temporary directory"},
-	{"--pidfile", 1, "--pidfile: ignored"},
-	{"--pidfilelocking", 0, "--pidfilelocking: ignored, runs over the same state coordinate in PostgreSQL"},
-	{"--buffersize", 1, "--buffersize: ignored, bodies stream with bounded buffers"},
-	{"--fastio1", 0, "--fastio1: ignored"},
-	{"--fastio2", 0, "--fastio2: ignored"},
-	{"--resyncflags", 0, "--resyncflags: the default on later passes"},
-	{"--nocheckmessageexists", 0, "--nocheckmessageexists: ignored"},
-};
-
-/* imapsync options with another name or meaning here: an error that says what to use instead. */
-static const struct {
-	const char *name;
-	const char *instead;
-} replaced[] = {
-	{"--noresyncflags", "--noflagsync"},
-	{"--debugimap", "--trace (sync) or --log-level trace"},
-	{"--delete1", "nothing: imapfleet never changes the source"},
-	{"--expunge1", "nothing: imapfleet never changes the source"},
-	{"--folderrec", "--include '^NAME(/|$)' with the source's separator"},
-	{"--justconnect", "imapfleet probe --host H"},
-	{"--exitwhenover", "the providers' over-quota answers, which are retried with backoff"},
-	{"--maxbytespersecond", "--max-conns-per-host on run"},
-	{"--maxmessagespersecond", "--max-conns-per-host on run"},
-	{"--sslargs1", "--cafile1 F or --insecure1"},
-	{"--sslargs2", "--cafile2 F or --insecure2"},
-	{"--regextrans1", "--regextrans2 (rules apply to destination names)"},
-	{"--prefix1", "nothing: the prefix is read from NAMESPACE"},
-	{"--prefix2", "nothing: the prefix is read from NAMESPACE"},
-	{"--sep1", "nothing: the separator is read from NAMESPACE"},
-	{"--sep2", "nothing: the separator is read from NAMESPACE"},
-};
-
 /* Provider presets (imapsync's names): what each provider needs, as defaults that explicit
  * options override whatever their order. Documented in imapfleet(1), Provider presets. */
 static const char *const trim_levels[] = {
@@ -145,13 +85,102 @@ static const struct {
 	{"--exchange2", 1, 35000000, 1, trim_levels, 2, NULL, 0},
 };
 
-static int is_preset(const char *name)
-{
-	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
-		if (strcmp(name, presets[i].name) == 0)
-			return 1;
-	return 0;
-}
+enum {
+	EO_NOTE = 1, EO_REFUSED, EO_PRESET, EO_FOLDER, EO_INCLUDE, EO_EXCLUDE, EO_F1F2, EO_REGEXTRANS2,
+	EO_SUBFOLDER2, EO_GMAIL_LABELS, EO_ARCHIVE_FOLDER, EO_MAXSIZE, EO_MAXAGE, EO_MINAGE, EO_BATCH,
+	EO_DRY, EO_JUSTLOGIN, EO_JUSTFOLDERS, EO_DELETE2, EO_DEDUPE, EO_NOGMAIL, EO_CASEFOLD2, EO_AUTOMAP,
+	EO_NOAUTOMAP, EO_NOSUBSCRIBE, EO_NOFLAGSYNC, EO_NOMULTIAPPEND, EO_TRACE,
+};
+
+#define V FLEET_OPT_VALUE
+#define H FLEET_OPT_HIDDEN
+#define R FLEET_OPT_REFUSED
+/* The account options, their imapsync aliases that change nothing here (hidden; help is the note
+ * printed once when given) and imapsync's options that mean something else here (refused; help
+ * says what to use instead; docs/migrating-from-imapsync.md lists both). */
+static const struct fleet_opt table[] = {
+	{"--folder", V, EO_FOLDER, "F", "only this folder (repeatable)"},
+	{"--include", V, EO_INCLUDE, "RE", "only folders matching the regex (repeatable)"},
+	{"--exclude", V, EO_EXCLUDE, "RE", "leave out folders matching the regex (repeatable)"},
+	{"--maxsize", V, EO_MAXSIZE, "N[K|M|G]", "skip and report larger messages"},
+	{"--maxage", V, EO_MAXAGE, "D", "only messages younger than D days"},
+	{"--minage", V, EO_MINAGE, "D", "only messages older than D days"},
+	{"--dry", 0, EO_DRY, NULL, "change nothing, say what would be done"},
+	{"--justlogin", 0, EO_JUSTLOGIN, NULL, "log in on both sides and stop"},
+	{"--justfolders", 0, EO_JUSTFOLDERS, NULL, "create the folders, copy no message"},
+	{"--delete2", 0, EO_DELETE2, NULL, "expunge destination messages no longer on the source"},
+	{"--dedupe-existing", 0, EO_DEDUPE, NULL, "skip messages the destination already holds"},
+	{"--noautomap", 0, EO_NOAUTOMAP, NULL, "do not map Sent, Drafts, Trash, Junk, Archive by role"},
+	{"--automap", H, EO_AUTOMAP, NULL, NULL},
+	{"--nosubscribe", 0, EO_NOSUBSCRIBE, NULL, "do not carry subscriptions"},
+	{"--noflagsync", 0, EO_NOFLAGSYNC, NULL, "do not carry flag changes on later passes"},
+	{"--nomultiappend", 0, EO_NOMULTIAPPEND, NULL, "one APPEND per message even where MULTIAPPEND is offered"},
+	{"--batch", V, EO_BATCH, "N", "messages per FETCH/APPEND window (default 64)"},
+	{"--trace", 0, EO_TRACE, NULL, "show the IMAP dialogue (secrets redacted)"},
+	{"--f1f2", V, EO_F1F2, "SRC=DST", "rename one folder (repeatable; see imapfleet(1), Folder rules)"},
+	{"--regextrans2", V, EO_REGEXTRANS2, "'s/RE/REPL/[gi]'", "rewrite destination folder names (repeatable)"},
+	{"--subfolder2", V, EO_SUBFOLDER2, "NAME", "the whole tree under one destination folder"},
+	{"--casefold2", 0, EO_CASEFOLD2, NULL, "the destination ignores case in folder names"},
+	{"--gmail-labels", V, EO_GMAIL_LABELS, "P", "Gmail labels as folders, primary or keywords"},
+	{"--archive-folder", V, EO_ARCHIVE_FOLDER, "NAME", "where unlabelled Gmail mail goes (default Archive)"},
+	{"--nogmail", 0, EO_NOGMAIL, NULL, "never Gmail mode, even with X-GM-EXT-1"},
+	{"--gmail1", 0, EO_PRESET, NULL, "provider preset: Gmail source (also --gmail2, --office1/2, --exchange1/2)"},
+	{"--gmail2", H, EO_PRESET, NULL, NULL},
+	{"--office1", H, EO_PRESET, NULL, NULL},
+	{"--office2", H, EO_PRESET, NULL, NULL},
+	{"--exchange1", H, EO_PRESET, NULL, NULL},
+	{"--exchange2", H, EO_PRESET, NULL, NULL},
+	{"--syncinternaldates", H, EO_NOTE, NULL, "--syncinternaldates: always so, INTERNALDATE is kept"},
+	{"--useuid", H, EO_NOTE, NULL, "--useuid: always so, messages are tracked by source UIDVALIDITY and UID in the ledger"},
+	{"--usecache", H, EO_NOTE, NULL, "--usecache: always so, the ledger in PostgreSQL is the cache"},
+	{"--nousecache", H, EO_NOTE, NULL, "--nousecache: ignored, the ledger is what makes passes resumable"},
+	{"--skipsize", H, EO_NOTE, NULL, "--skipsize: ignored, messages are matched by the ledger, not by size"},
+	{"--noskipsize", H, EO_NOTE, NULL, "--noskipsize: ignored, messages are matched by the ledger, not by size"},
+	{"--useheader", H | V, EO_NOTE, NULL, "--useheader: ignored, messages are matched by the ledger and content hashes"},
+	{"--nofoldersizes", H, EO_NOTE, NULL, "--nofoldersizes: always so, run and sync do not count folder sizes (preflight does)"},
+	{"--nofoldersizesatend", H, EO_NOTE, NULL, "--nofoldersizesatend: always so"},
+	{"--addheader", H, EO_NOTE, NULL, "--addheader: not needed, messages without a Message-ID are copied unchanged"},
+	{"--subscribe", H, EO_NOTE, NULL, "--subscribe: the default, subscriptions are carried over"},
+	{"--subscribeall", H, EO_NOTE, NULL, "--subscribeall: subscriptions are carried as the source has them"},
+	{"--nolog", H, EO_NOTE, NULL, "--nolog: ignored, logs go to standard error and .imapfleet/logs/"},
+	{"--logfile", H | V, EO_NOTE, NULL, "--logfile: ignored, logs go to standard error and .imapfleet/logs/"},
+	{"--timeout", H | V, EO_NOTE, NULL, "--timeout: ignored, connections have their own deadlines"},
+	{"--timeout1", H | V, EO_NOTE, NULL, "--timeout1: ignored, connections have their own deadlines"},
+	{"--timeout2", H | V, EO_NOTE, NULL, "--timeout2: ignored, connections have their own deadlines"},
+	{"--noreleasecheck", H, EO_NOTE, NULL, "--noreleasecheck: always so, imapfleet never calls home"},
+	{"--releasecheck", H, EO_NOTE, NULL, "--releasecheck: ignored, imapfleet never calls home"},
+	{"--noid", H, EO_NOTE, NULL, "--noid: ignored"},
+	{"--nomodulesversion", H, EO_NOTE, NULL, "--nomodulesversion: ignored"},
+	{"--tmpdir", H | V, EO_NOTE, NULL, "--tmpdir: ignored, nothing is written to a temporary directory"},
+	{"--pidfile", H | V, EO_NOTE, NULL, "--pidfile: ignored"},
+	{"--pidfilelocking", H, EO_NOTE, NULL, "--pidfilelocking: ignored, runs over the same state coordinate in PostgreSQL"},
+	{"--buffersize", H | V, EO_NOTE, NULL, "--buffersize: ignored, bodies stream with bounded buffers"},
+	{"--fastio1", H, EO_NOTE, NULL, "--fastio1: ignored"},
+	{"--fastio2", H, EO_NOTE, NULL, "--fastio2: ignored"},
+	{"--resyncflags", H, EO_NOTE, NULL, "--resyncflags: the default on later passes"},
+	{"--nocheckmessageexists", H, EO_NOTE, NULL, "--nocheckmessageexists: ignored"},
+	{"--noresyncflags", R, EO_REFUSED, NULL, "--noflagsync"},
+	{"--debugimap", R, EO_REFUSED, NULL, "--trace (sync) or --log-level trace"},
+	{"--delete1", R, EO_REFUSED, NULL, "nothing: imapfleet never changes the source"},
+	{"--expunge1", R, EO_REFUSED, NULL, "nothing: imapfleet never changes the source"},
+	{"--folderrec", R | V, EO_REFUSED, NULL, "--include '^NAME(/|$)' with the source's separator"},
+	{"--justconnect", R, EO_REFUSED, NULL, "imapfleet probe --host H"},
+	{"--exitwhenover", R | V, EO_REFUSED, NULL, "the providers' over-quota answers, which are retried with backoff"},
+	{"--maxbytespersecond", R | V, EO_REFUSED, NULL, "--max-conns-per-host on run"},
+	{"--maxmessagespersecond", R | V, EO_REFUSED, NULL, "--max-conns-per-host on run"},
+	{"--sslargs1", R | V, EO_REFUSED, NULL, "--cafile1 F or --insecure1"},
+	{"--sslargs2", R | V, EO_REFUSED, NULL, "--cafile2 F or --insecure2"},
+	{"--regextrans1", R | V, EO_REFUSED, NULL, "--regextrans2 (rules apply to destination names)"},
+	{"--prefix1", R | V, EO_REFUSED, NULL, "nothing: the prefix is read from NAMESPACE"},
+	{"--prefix2", R | V, EO_REFUSED, NULL, "nothing: the prefix is read from NAMESPACE"},
+	{"--sep1", R | V, EO_REFUSED, NULL, "nothing: the separator is read from NAMESPACE"},
+	{"--sep2", R | V, EO_REFUSED, NULL, "nothing: the separator is read from NAMESPACE"},
+};
+#undef V
+#undef H
+#undef R
+
+const struct fleet_optset engine_opts_optset = FLEET_OPTSET("account options (every row; see imapfleet(1)):", table);
 
 static int apply_preset(struct engine_opts *o, const char *name)
 {
@@ -183,279 +212,117 @@ static void add_note(struct engine_opts *o, const char *note)
 		o->notes[o->nnotes++] = note;
 }
 
-/* Every name an account option or side setting may have, for "did you mean". */
-static const char *const known_names[] = {
-	"--folder", "--include", "--exclude", "--maxsize", "--maxage", "--minage", "--batch", "--f1f2",
-	"--regextrans2", "--subfolder2", "--casefold2", "--dry", "--justlogin", "--justfolders", "--delete2",
-	"--dedupe-existing", "--automap", "--noautomap", "--nosubscribe", "--noflagsync", "--nomultiappend",
-	"--trace", "--gmail-labels", "--archive-folder", "--nogmail", "--gmail1", "--gmail2", "--office1", "--office2", "--exchange1", "--exchange2",
-	"--port1", "--port2", "--ssl1", "--ssl2", "--tls1", "--tls2", "--plain1", "--plain2", "--nossl1",
-	"--nossl2", "--notls1", "--notls2", "--cafile1", "--cafile2", "--insecure1", "--insecure2",
-	"--authuser1", "--authuser2",
-};
-
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-
-			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-		}
-		memcpy(prev, cur, (lb + 1) * sizeof(size_t));
-	}
-	return prev[lb];
-}
-
-static const char *suggest(const char *name)
-{
-	const char *best = NULL;
-	size_t bestd = 3;
-
-	for (size_t i = 0; i < sizeof(known_names) / sizeof(known_names[0]); i++) {
-		size_t d = edit_distance(name, known_names[i]);
-
-		if (d < bestd) {
-			bestd = d;
-			best = known_names[i];
-		}
-	}
-	return best;
-}
-
 int engine_opts_takes_value(const char *name)
 {
-	for (size_t i = 0; i < sizeof(harmless) / sizeof(harmless[0]); i++)
-		if (harmless[i].value && strcmp(name, harmless[i].name) == 0)
-			return 1;
-	static const char *const valued[] = {"--folder", "--include",	  "--exclude",	 "--maxsize",
-					     "--maxage", "--minage",	  "--batch",	 "--f1f2",
-					     "--regextrans2", "--subfolder2", "--gmail-labels", "--archive-folder"};
+	int side;
+	const struct fleet_opt *opt = fleet_opt_find(&engine_opts_optset, 1, 0, name, &side, NULL);
 
-	for (size_t i = 0; i < sizeof(valued) / sizeof(valued[0]); i++)
-		if (strcmp(name, valued[i]) == 0)
-			return 1;
-	return 0;
+	return opt && (opt->flags & FLEET_OPT_VALUE);
 }
 
-
-static int need_value(const char *name, const char *val, struct fleet_err *err)
+static int bad(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *why, size_t cap, const char *fmt, ...)
 {
-	if (val)
-		return 0;
-	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE", "option %s needs a value", name);
-}
-
-static int number(const char *name, const char *val, uint64_t max, uint64_t *out, struct fleet_err *err)
-{
-	if (need_value(name, val, err) < 0)
-		return -1;
-	if (fleet_parse_u64(val, 0, max, out) < 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-				     "option %s: '%s' is not a number (0-%llu)", name, val, (unsigned long long)max);
-	return 0;
-}
-
-/* Appends ", item" (or the first item) to the list of unknown options, truncated if need be. */
-static void unknown_add(char *list, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void unknown_add(char *list, size_t cap, const char *fmt, ...)
-{
-	size_t len = strlen(list);
 	va_list ap;
 
-	if (len && len + 2 < cap) {
-		memcpy(list + len, ", ", 3);
-		len += 2;
-	}
 	va_start(ap, fmt);
-	(void)vsnprintf(list + len, cap - len, fmt, ap);
+	(void)vsnprintf(why, cap, fmt, ap);
 	va_end(ap);
+	return -1;
+}
+
+static int number(const struct fleet_opt_hit *h, uint64_t max, uint64_t *out, char *why, size_t cap)
+{
+	if (fleet_parse_u64(h->value, 0, max, out) < 0)
+		return bad(why, cap, "option %s: '%s' is not a number (0-%llu)", h->opt->name, h->value,
+			   (unsigned long long)max);
+	return 0;
+}
+
+static int nonempty(const struct fleet_opt_hit *h, const char **out, char *why, size_t cap)
+{
+	if (!*h->value)
+		return bad(why, cap, "option %s needs a folder name", h->opt->name);
+	*out = h->value;
+	return 0;
+}
+
+static int set_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	struct engine_opts *o = ctx;
+	struct fleet_err err;
+	uint64_t v;
+	int p;
+
+	if (!h->opt)
+		return bad(why, cap, "unexpected argument '%s' in account options", h->words[0]);
+	switch (h->opt->id) {
+	case EO_NOTE: add_note(o, h->opt->help); return 0;
+	case EO_PRESET: return 0; /* applied before the others */
+	case EO_FOLDER: push(&o->folders, &o->nfolders, h->value); return 0;
+	case EO_INCLUDE: push(&o->include, &o->ninclude, h->value); return 0;
+	case EO_EXCLUDE: push(&o->exclude, &o->nexclude, h->value); return 0;
+	case EO_F1F2:
+		if (folder_map_f1f2_check(h->value, &err) < 0)
+			return bad(why, cap, "%s", err.message);
+		push(&o->f1f2, &o->nf1f2, h->value);
+		return 0;
+	case EO_REGEXTRANS2: {
+		struct folder_map_rule *r;
+
+		if (folder_map_rule_compile(h->value, &r, &err) < 0)
+			return bad(why, cap, "%s", err.message);
+		folder_map_rule_free(&r);
+		push(&o->regextrans2, &o->nregextrans2, h->value);
+		return 0;
+	}
+	case EO_SUBFOLDER2: return nonempty(h, &o->subfolder2, why, cap);
+	case EO_ARCHIVE_FOLDER: return nonempty(h, &o->archive_folder, why, cap);
+	case EO_GMAIL_LABELS:
+		if ((p = gmail_policy_from_name(h->value)) < 0)
+			return bad(why, cap, "option --gmail-labels: '%s' is not folders, primary or keywords", h->value);
+		o->gmail_labels = p;
+		return 0;
+	case EO_MAXSIZE:
+		if (fleet_parse_size(h->value, &o->maxsize) < 0)
+			return bad(why, cap, "option --maxsize: '%s' is not a size (bytes, or with K/M/G)", h->value);
+		return 0;
+	case EO_MAXAGE:
+	case EO_MINAGE:
+		if (number(h, 100000, &v, why, cap) < 0)
+			return -1;
+		*(h->opt->id == EO_MAXAGE ? &o->maxage_days : &o->minage_days) = (unsigned)v;
+		return 0;
+	case EO_BATCH:
+		if (number(h, 4096, &v, why, cap) < 0)
+			return -1;
+		o->batch = v ? (unsigned)v : 1;
+		return 0;
+	case EO_DRY: o->dry = 1; return 0;
+	case EO_JUSTLOGIN: o->justlogin = 1; return 0;
+	case EO_JUSTFOLDERS: o->justfolders = 1; return 0;
+	case EO_DELETE2: o->delete2 = 1; return 0;
+	case EO_DEDUPE: o->dedupe_existing = 1; return 0;
+	case EO_NOGMAIL: o->gmail = -1; return 0;
+	case EO_CASEFOLD2: o->casefold2 = 1; return 0;
+	case EO_AUTOMAP: o->automap = 1; return 0;
+	case EO_NOAUTOMAP: o->automap = 0; return 0;
+	case EO_NOSUBSCRIBE: o->subscribe = 0; return 0;
+	case EO_NOFLAGSYNC: o->sync_flags = 0; return 0;
+	case EO_NOMULTIAPPEND: o->multiappend = 0; return 0;
+	case EO_TRACE: o->trace = 1; return 0;
+	default: return bad(why, cap, "option %s is not handled", h->opt->name);
+	}
 }
 
 int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet_err *err)
 {
-	char unknown[1024] = "";
-	size_t nunknown = 0;
-
 	/* Presets first: they are defaults that the other options override, whatever the order. */
 	for (int i = 0; i < argc; i++)
 		(void)apply_preset(o, argv[i]);
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i];
-		const char *eq = strchr(arg, '=');
-		char name[64];
-		const char *val;
-		uint64_t v;
-
-		if (strncmp(arg, "--", 2) != 0) {
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-					     "unexpected argument '%s' in account options", arg);
-		}
-		if (eq) {
-			snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
-			val = eq + 1;
-		} else {
-			snprintf(name, sizeof(name), "%s", arg);
-			val = (i + 1 < argc) ? argv[i + 1] : NULL;
-		}
-#define TAKES_VALUE() do { if (!eq) i++; } while (0)
-		{
-			size_t h, r;
-
-			for (h = 0; h < sizeof(harmless) / sizeof(harmless[0]); h++)
-				if (strcmp(name, harmless[h].name) == 0)
-					break;
-			if (h < sizeof(harmless) / sizeof(harmless[0])) {
-				if (harmless[h].value && need_value(name, val, err) < 0)
-					return -1;
-				if (harmless[h].value)
-					TAKES_VALUE();
-				add_note(o, harmless[h].note);
-				continue;
-			}
-			for (r = 0; r < sizeof(replaced) / sizeof(replaced[0]); r++)
-				if (strcmp(name, replaced[r].name) == 0)
-					break;
-			if (r < sizeof(replaced) / sizeof(replaced[0])) {
-				unknown_add(unknown, sizeof(unknown), "'%s' (imapsync's; here use %s)", name,
-					    replaced[r].instead);
-				nunknown++;
-				if (!eq && val && strncmp(val, "--", 2) != 0)
-					i++;
-				continue;
-			}
-		}
-		if (is_preset(name) && !eq) {
-			continue; /* applied before the loop */
-		} else if (strcmp(name, "--folder") == 0) {
-			if (need_value(name, val, err) < 0)
-				return -1;
-			push(&o->folders, &o->nfolders, val);
-			TAKES_VALUE();
-		} else if (strcmp(name, "--include") == 0) {
-			if (need_value(name, val, err) < 0)
-				return -1;
-			push(&o->include, &o->ninclude, val);
-			TAKES_VALUE();
-		} else if (strcmp(name, "--exclude") == 0) {
-			if (need_value(name, val, err) < 0)
-				return -1;
-			push(&o->exclude, &o->nexclude, val);
-			TAKES_VALUE();
-		} else if (strcmp(name, "--f1f2") == 0) {
-			if (need_value(name, val, err) < 0 || folder_map_f1f2_check(val, err) < 0)
-				return -1;
-			push(&o->f1f2, &o->nf1f2, val);
-			TAKES_VALUE();
-		} else if (strcmp(name, "--regextrans2") == 0) {
-			struct folder_map_rule *r;
-
-			if (need_value(name, val, err) < 0 || folder_map_rule_compile(val, &r, err) < 0)
-				return -1;
-			folder_map_rule_free(&r);
-			push(&o->regextrans2, &o->nregextrans2, val);
-			TAKES_VALUE();
-		} else if (strcmp(name, "--subfolder2") == 0) {
-			if (need_value(name, val, err) < 0)
-				return -1;
-			if (!*val)
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-						     "option --subfolder2 needs a folder name");
-			o->subfolder2 = val;
-			TAKES_VALUE();
-		} else if (strcmp(name, "--gmail-labels") == 0) {
-			int p;
-
-			if (need_value(name, val, err) < 0)
-				return -1;
-			if ((p = gmail_policy_from_name(val)) < 0)
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-						     "option --gmail-labels: '%s' is not folders, primary or keywords", val);
-			o->gmail_labels = p;
-			TAKES_VALUE();
-		} else if (strcmp(name, "--archive-folder") == 0) {
-			if (need_value(name, val, err) < 0)
-				return -1;
-			if (!*val)
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-						     "option --archive-folder needs a folder name");
-			o->archive_folder = val;
-			TAKES_VALUE();
-		} else if (strcmp(name, "--maxsize") == 0) {
-			if (need_value(name, val, err) < 0)
-				return -1;
-			if (fleet_parse_size(val, &o->maxsize) < 0)
-				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-						     "option --maxsize: '%s' is not a size (bytes, or with K/M/G)", val);
-			TAKES_VALUE();
-		} else if (strcmp(name, "--maxage") == 0 || strcmp(name, "--minage") == 0) {
-			if (number(name, val, 100000, &v, err) < 0)
-				return -1;
-			if (name[2] == 'm' && name[3] == 'a')
-				o->maxage_days = (unsigned)v;
-			else
-				o->minage_days = (unsigned)v;
-			TAKES_VALUE();
-		} else if (strcmp(name, "--batch") == 0) {
-			if (number(name, val, 4096, &v, err) < 0)
-				return -1;
-			o->batch = v ? (unsigned)v : 1;
-			TAKES_VALUE();
-		} else if (eq) {
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-					     "option %s takes no value", name);
-		} else if (strcmp(name, "--dry") == 0) {
-			o->dry = 1;
-		} else if (strcmp(name, "--justlogin") == 0) {
-			o->justlogin = 1;
-		} else if (strcmp(name, "--justfolders") == 0) {
-			o->justfolders = 1;
-		} else if (strcmp(name, "--delete2") == 0) {
-			o->delete2 = 1;
-		} else if (strcmp(name, "--dedupe-existing") == 0) {
-			o->dedupe_existing = 1;
-		} else if (strcmp(name, "--nogmail") == 0) {
-			o->gmail = -1;
-		} else if (strcmp(name, "--casefold2") == 0) {
-			o->casefold2 = 1;
-		} else if (strcmp(name, "--automap") == 0) {
-			o->automap = 1;
-		} else if (strcmp(name, "--noautomap") == 0) {
-			o->automap = 0;
-		} else if (strcmp(name, "--nosubscribe") == 0) {
-			o->subscribe = 0;
-		} else if (strcmp(name, "--noflagsync") == 0) {
-			o->sync_flags = 0;
-		} else if (strcmp(name, "--nomultiappend") == 0) {
-			o->multiappend = 0;
-		} else if (strcmp(name, "--trace") == 0) {
-			o->trace = 1;
-		} else {
-			const char *near = suggest(name);
-
-			if (near)
-				unknown_add(unknown, sizeof(unknown), "'%s' (did you mean %s?)", name, near);
-			else
-				unknown_add(unknown, sizeof(unknown), "'%s'", name);
-			nunknown++;
-			/* its value, if it has one, is not an option of its own */
-			if (!eq && val && strncmp(val, "--", 2) != 0)
-				i++;
-		}
-#undef TAKES_VALUE
-	}
-	if (nunknown) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
-			      "unknown account option%s %s (see imapfleet(1), ACCOUNT OPTIONS)", nunknown > 1 ? "s" : "",
-			      unknown);
+	if (fleet_opt_parse(&engine_opts_optset, 1, FLEET_OPT_NO_OPERANDS, "account option", argc, argv, set_option,
+			    o, err) < 0) {
+		fleet_err_detail(err, "see imapfleet(1), ACCOUNT OPTIONS");
 		return -1;
 	}
 	if (o->maxage_days && o->minage_days && o->minage_days >= o->maxage_days)
