@@ -367,14 +367,123 @@ static void html_causes(struct rw *w, const struct report *r)
 	rw_puts(w, "</tbody></table></div></section>\n");
 }
 
-static void html_accounts(struct rw *w, const struct report *r)
+/* ---- the accounts table ------------------------------------------------------------------------ */
+
+/* The page holds at most HTML_ACCOUNTS_MAX accounts (its size stays bounded at any run size: about
+ * 200 bytes each as data, some 2 MB at the cap); beyond that, the accounts that need attention come
+ * first. The server renders the first HTML_PAGE_ROWS rows (a reader without scripts sees them); the
+ * page's script renders every page from the data, sorts and filters all of it. */
+#define HTML_ACCOUNTS_MAX 10000
+#define HTML_PAGE_ROWS	  100
+
+/* What needs attention first: failed, partial, running, queued after an error, cancelled, queued,
+ * done. */
+static int acct_rank(const struct report_acct *a)
 {
+	switch (a->state) {
+	case STATE_JOB_FAILED: return 0;
+	case STATE_JOB_PARTIAL: return 1;
+	case STATE_JOB_RUNNING: return 2;
+	case STATE_JOB_QUEUED: return a->err_class[0] || a->err_text[0] ? 3 : 5;
+	case STATE_JOB_CANCELLED: return 4;
+	default: return 6;
+	}
+}
+
+static int cmp_rank(const void *x, const void *y)
+{
+	const struct report_acct *a = *(const struct report_acct *const *)x,
+				 *b = *(const struct report_acct *const *)y;
+	int ra = acct_rank(a), rb = acct_rank(b);
+
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int cmp_id(const void *x, const void *y)
+{
+	const struct report_acct *a = *(const struct report_acct *const *)x,
+				 *b = *(const struct report_acct *const *)y;
+
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* The accounts the page holds, in id order (*n of them; xfree the array). */
+static const struct report_acct **html_pick_accounts(const struct report *r, size_t *n)
+{
+	const struct report_acct **v = xcalloc(r->naccts ? r->naccts : 1, sizeof(*v));
+
+	for (size_t i = 0; i < r->naccts; i++)
+		v[i] = &r->accts[i];
+	*n = r->naccts;
+	if (*n > HTML_ACCOUNTS_MAX) {
+		qsort(v, *n, sizeof(*v), cmp_rank);
+		*n = HTML_ACCOUNTS_MAX;
+		qsort(v, *n, sizeof(*v), cmp_id);
+	}
+	return v;
+}
+
+static void html_account_row(struct rw *w, const struct report_acct *a, int64_t now_ms)
+{
+	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
+
+	rw_printf(w,
+		  "<tr data-job=\"%lld\" data-state=\"%s\"><td class=\"num\" data-v=\"%lld\">%lld</td>"
+		  "<td class=\"acct\">",
+		  (long long)a->id, state_job_state_name(a->state), (long long)a->id, (long long)a->id);
+	html_account(w, a);
+	rw_printf(w, "</td><td data-v=\"%d\">", (int)a->state);
+	html_pill(w, a->state);
+	rw_printf(w,
+		  "</td><td class=\"num\" data-v=\"%d\">%d/%d</td><td class=\"num c-folders\">%lld</td>"
+		  "<td class=\"num c-copied\" data-v=\"%lld\">%s</td>"
+		  "<td class=\"num c-bytes\" data-v=\"%lld\">%s</td>"
+		  "<td class=\"num c-skipped\">%lld</td><td class=\"num c-failed\">%lld</td>"
+		  "<td class=\"num\" data-v=\"%lld\">%s</td><td class=\"num\" data-v=\"%lld\">%s</td>",
+		  a->attempts, a->attempts, a->max_attempts, (long long)a->folders, (long long)a->msgs_copied,
+		  fmt_count(b4, a->msgs_copied), (long long)a->bytes_copied, fmt_bytes(b1, a->bytes_copied),
+		  (long long)a->msgs_skipped, (long long)a->msgs_failed, (long long)acct_duration_ms(a),
+		  fmt_duration(b2, acct_duration_ms(a)), (long long)a->updated_ms,
+		  fmt_updated(b3, a->updated_ms, now_ms));
+	if (a->err_class[0] || a->err_text[0]) {
+		rw_puts(w, "<td class=\"err\" title=\"");
+		rw_html(w, a->err_class);
+		rw_puts(w, " ");
+		rw_html(w, a->err_code);
+		rw_puts(w, ": ");
+		rw_html(w, a->err_text);
+		rw_puts(w, "\"><span><b>");
+		rw_html(w, a->err_class);
+		rw_puts(w, "</b> ");
+		rw_html(w, a->err_text);
+		rw_puts(w, "</span></td></tr>\n");
+	} else {
+		rw_puts(w, "<td class=\"err\"></td></tr>\n");
+	}
+}
+
+static void html_accounts(struct rw *w, const struct report *r, const struct report_acct *const *v, size_t n)
+{
+	char b1[TBUF], b2[TBUF];
+
 	rw_printf(w,
 		  "<section class=\"panel\"><div class=\"tools\"><h2>Accounts <span class=\"muted\"><span "
 		  "id=\"shown\">"
 		  "%zu</span> shown; click a column to sort; times in UTC</span></h2>"
 		  "<input type=\"search\" id=\"filter\" placeholder=\"Filter: user, host, state, error\" "
-		  "aria-label=\"filter accounts\"></div>\n"
+		  "aria-label=\"filter accounts\"></div>\n",
+		  n < HTML_PAGE_ROWS ? n : HTML_PAGE_ROWS);
+	if (n < r->naccts)
+		rw_printf(w,
+			  "<p class=\"note\" id=\"capped\">This page holds <b>%s</b> of the run's <b>%s</b> "
+			  "accounts: those that failed, are partial, running, or queued after an error come "
+			  "first, then the others by id. Every account is in accounts.csv and accounts.json; "
+			  "<code>imapfleet status --state failed</code> (or <code>--server HOST</code>, "
+			  "<code>--page N</code>) pages through them.</p>\n",
+			  fmt_count(b1, (int64_t)n), fmt_count(b2, (int64_t)r->naccts));
+	rw_printf(w,
 		  "<div class=\"scroll\"><table id=\"accounts\"><thead><tr>"
 		  "<th class=\"num\" data-key=\"id\">ID</th><th data-key=\"account\">Account (source &rarr; "
 		  "destination)</th><th data-key=\"state\">State</th><th class=\"num\" "
@@ -386,55 +495,71 @@ static void html_accounts(struct rw *w, const struct report *r)
 		  "<th class=\"num\" data-key=\"failed\">Failed</th><th class=\"num\" "
 		  "data-key=\"duration\">Time</th>"
 		  "<th class=\"num\" data-key=\"updated\">Updated</th><th data-key=\"error\">Last error</th>"
-		  "</tr></thead>\n<tbody>\n",
-		  r->naccts);
-	for (size_t i = 0; i < r->naccts; i++) {
-		const struct report_acct *a = &r->accts[i];
+		  "</tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < n && i < HTML_PAGE_ROWS; i++)
+		html_account_row(w, v[i], r->generated_ms);
+	rw_puts(w, "</tbody></table></div>\n");
+	rw_printf(w,
+		  "<div class=\"pager\" id=\"pager\" hidden><button type=\"button\" id=\"prev\">&lsaquo; "
+		  "Previous</button> <span id=\"pageinfo\"></span> <button type=\"button\" id=\"next\">Next "
+		  "&rsaquo;</button> <label>rows per page <select id=\"pagesize\"><option>%d</option>"
+		  "<option>500</option><option>2000</option><option value=\"0\">all</option></select></label>"
+		  "</div>\n",
+		  HTML_PAGE_ROWS);
+	if (n > HTML_PAGE_ROWS)
+		rw_printf(
+		    w,
+		    "<p class=\"muted\" id=\"nojs\">The first %d of these %s accounts are shown; the page's "
+		    "script shows the others (or see accounts.csv).</p>\n",
+		    HTML_PAGE_ROWS, fmt_count(b1, (int64_t)n));
+	rw_puts(w, "</section>\n");
+}
+
+/* The page's data for its script: var imfReport = {"states": [...], "rows": [[...], ...]}; one
+ * row per account the page holds (the columns are listed in report.js). Strings are JSON-escaped,
+ * '<' included, so nothing in them can close the script element. */
+static void html_accounts_data(struct rw *w, const struct report *r, const struct report_acct *const *v,
+			       size_t n)
+{
+	rw_puts(w, "var imfReport = {\"states\": [");
+	for (int s = 0; s < STATE_JOB_NSTATES; s++)
+		rw_printf(w, "%s\"%s\"", s ? ", " : "", state_job_state_name((enum state_job_state)s));
+	rw_puts(w, "], \"rows\": [");
+	for (size_t i = 0; i < n; i++) {
+		const struct report_acct *a = v[i];
 		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
 
-		rw_printf(
-		    w,
-		    "<tr data-job=\"%lld\" data-state=\"%s\"><td class=\"num\" data-v=\"%lld\">%lld</td>"
-		    "<td class=\"acct\">",
-		    (long long)a->id, state_job_state_name(a->state), (long long)a->id, (long long)a->id);
-		html_account(w, a);
-		rw_printf(w, "</td><td data-v=\"%d\">", (int)a->state);
-		html_pill(w, a->state);
-		rw_printf(
-		    w,
-		    "</td><td class=\"num\" data-v=\"%d\">%d/%d</td><td class=\"num c-folders\">%lld</td>"
-		    "<td class=\"num c-copied\" data-v=\"%lld\">%s</td>"
-		    "<td class=\"num c-bytes\" data-v=\"%lld\">%s</td>"
-		    "<td class=\"num c-skipped\">%lld</td><td class=\"num c-failed\">%lld</td>"
-		    "<td class=\"num\" data-v=\"%lld\">%s</td><td class=\"num\" data-v=\"%lld\">%s</td>",
-		    a->attempts, a->attempts, a->max_attempts, (long long)a->folders,
-		    (long long)a->msgs_copied, fmt_count(b4, a->msgs_copied), (long long)a->bytes_copied,
-		    fmt_bytes(b1, a->bytes_copied), (long long)a->msgs_skipped, (long long)a->msgs_failed,
-		    (long long)acct_duration_ms(a), fmt_duration(b2, acct_duration_ms(a)),
-		    (long long)a->updated_ms, fmt_updated(b3, a->updated_ms, r->generated_ms));
-		if (a->err_class[0] || a->err_text[0]) {
-			rw_puts(w, "<td class=\"err\" title=\"");
-			rw_html(w, a->err_class);
-			rw_puts(w, " ");
-			rw_html(w, a->err_code);
-			rw_puts(w, ": ");
-			rw_html(w, a->err_text);
-			rw_puts(w, "\"><span><b>");
-			rw_html(w, a->err_class);
-			rw_puts(w, "</b> ");
-			rw_html(w, a->err_text);
-			rw_puts(w, "</span></td></tr>\n");
-		} else {
-			rw_puts(w, "<td class=\"err\"></td></tr>\n");
-		}
+		rw_printf(w, "%s\n[%lld,%d,", i ? "," : "", (long long)a->id, (int)a->state);
+		rw_json(w, a->user1);
+		rw_puts(w, ",");
+		rw_json(w, a->host1);
+		rw_puts(w, ",");
+		rw_json(w, a->user2);
+		rw_puts(w, ",");
+		rw_json(w, a->host2);
+		rw_printf(w, ",%d,%d,%lld,%lld,\"%s\",%lld,\"%s\",%lld,%lld,%lld,\"%s\",%lld,\"%s\",",
+			  a->attempts, a->max_attempts, (long long)a->folders, (long long)a->msgs_copied,
+			  fmt_count(b1, a->msgs_copied), (long long)a->bytes_copied,
+			  fmt_bytes(b2, a->bytes_copied), (long long)a->msgs_skipped,
+			  (long long)a->msgs_failed, (long long)acct_duration_ms(a),
+			  fmt_duration(b3, acct_duration_ms(a)), (long long)a->updated_ms,
+			  fmt_updated(b4, a->updated_ms, r->generated_ms));
+		rw_json(w, a->err_class);
+		rw_puts(w, ",");
+		rw_json(w, a->err_code);
+		rw_puts(w, ",");
+		rw_json(w, a->err_text);
+		rw_puts(w, "]");
 	}
-	rw_puts(w, "</tbody></table></div></section>\n");
+	rw_puts(w, "]};\n");
 }
 
 int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 {
 	struct rw w;
 	char t1[TBUF], t2[TBUF];
+	const struct report_acct **v;
+	size_t n;
 
 	rw_init(&w, out);
 	rw_printf(
@@ -465,13 +590,16 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	html_states(&w, r);
 	rw_puts(&w, "</div>\n");
 	html_causes(&w, r);
-	html_accounts(&w, r);
+	v = html_pick_accounts(r, &n);
+	html_accounts(&w, r, v, n);
 	rw_printf(
 	    &w,
 	    "</main>\n<footer>imapfleet %s &middot; a self-contained page: no network access, no external "
 	    "files &middot; the same data is in accounts.csv and "
-	    "accounts.json</footer>\n<script>\n%s</script>\n"
-	    "</body></html>\n",
-	    PACKAGE_VERSION, report_js);
+	    "accounts.json</footer>\n<script>\n",
+	    PACKAGE_VERSION);
+	html_accounts_data(&w, r, v, n);
+	xfree(&v);
+	rw_printf(&w, "%s</script>\n</body></html>\n", report_js);
 	return rw_finish(&w, "report.html", err);
 }
