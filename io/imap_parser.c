@@ -1121,16 +1121,22 @@ static const struct code_rule {
     {"BADCHARSET", FLEET_ERR_PERMANENT, SCOPE_DEFAULT},
 };
 
-/* Servers that say "slow down" in words only. backoff: the text is followed by a number of ms. */
+/* Servers that say "slow down" in words only. backoff: the text is followed by a number of ms.
+ * daily: the account used up what the provider allows it per day (code DAILY_LIMIT, whatever
+ * response code came with it: Gmail sends it as [OVERQUOTA], which otherwise means a full mailbox);
+ * the scheduler parks such an account until its day is over. */
 static const struct text_rule {
 	const char *text;
 	enum fleet_err_class cls;
-	int backoff;
+	int backoff, daily;
 } text_rules[] = {
-    {"Suggested Backoff Time:", FLEET_ERR_THROTTLED, 1},	      /* Office 365 */
-    {"Too many simultaneous connections", FLEET_ERR_THROTTLED, 0},    /* Gmail */
-    {"exceeded command or bandwidth limits", FLEET_ERR_THROTTLED, 0}, /* Gmail */
-    {"Server Unavailable", FLEET_ERR_TRANSIENT, 0},		      /* Exchange */
+    {"Suggested Backoff Time:", FLEET_ERR_THROTTLED, 1, 0},		 /* Office 365 */
+    {"Request is throttled", FLEET_ERR_THROTTLED, 0, 0},		 /* Office 365 */
+    {"Too many simultaneous connections", FLEET_ERR_THROTTLED, 0, 0},	 /* Gmail */
+    {"exceeded command or bandwidth limits", FLEET_ERR_THROTTLED, 0, 1}, /* Gmail, per day */
+    {"bandwidth limit", FLEET_ERR_THROTTLED, 0, 1},			 /* Gmail, per day */
+    {"User is authenticated but not connected", FLEET_ERR_THROTTLED, 0, 0}, /* Office 365 */
+    {"Server Unavailable", FLEET_ERR_THROTTLED, 0, 0},			 /* Exchange, "... 15", "... 21" */
 };
 
 static const char *strcasestr_ascii(const char *hay, const char *needle)
@@ -1183,29 +1189,31 @@ int imap_status_to_err(enum imap_status status, const char *code, const char *te
 		cls = FLEET_ERR_PERMANENT;
 	}
 	ecode = code ? code : imap_status_name(status);
-	if (!rule || cls == FLEET_ERR_TRANSIENT || cls == FLEET_ERR_THROTTLED) {
-		for (size_t i = 0; i < sizeof(text_rules) / sizeof(text_rules[0]); i++) {
-			const char *hit = strcasestr_ascii(text, text_rules[i].text);
-			uint64_t v;
+	for (size_t i = 0; i < sizeof(text_rules) / sizeof(text_rules[0]); i++) {
+		const char *hit;
+		uint64_t v;
 
-			if (!hit)
-				continue;
-			cls = text_rules[i].cls;
-			scope = FLEET_SCOPE_ACCOUNT;
-			if (!rule)
-				ecode = cls == FLEET_ERR_THROTTLED ? "THROTTLED" : "UNAVAILABLE";
-			if (text_rules[i].backoff) {
-				const char *d = hit + strlen(text_rules[i].text), *d1;
+		if (rule && cls != FLEET_ERR_TRANSIENT && cls != FLEET_ERR_THROTTLED && !text_rules[i].daily)
+			continue;
+		if (!(hit = strcasestr_ascii(text, text_rules[i].text)))
+			continue;
+		cls = text_rules[i].cls;
+		scope = FLEET_SCOPE_ACCOUNT;
+		if (text_rules[i].daily)
+			ecode = IMAP_CODE_DAILY_LIMIT;
+		else if (!rule)
+			ecode = cls == FLEET_ERR_THROTTLED ? "THROTTLED" : "UNAVAILABLE";
+		if (text_rules[i].backoff) {
+			const char *d = hit + strlen(text_rules[i].text), *d1;
 
-				while (*d == ' ')
-					d++;
-				for (d1 = d; *d1 >= '0' && *d1 <= '9'; d1++)
-					;
-				if (d1 > d && fleet_parse_u64n(d, (size_t)(d1 - d), 0, UINT32_MAX, &v) == 0)
-					retry_ms = (unsigned)v;
-			}
-			break;
+			while (*d == ' ')
+				d++;
+			for (d1 = d; *d1 >= '0' && *d1 <= '9'; d1++)
+				;
+			if (d1 > d && fleet_parse_u64n(d, (size_t)(d1 - d), 0, UINT32_MAX, &v) == 0)
+				retry_ms = (unsigned)v;
 		}
+		break;
 	}
 	fleet_err_set(err, cls, scope, ecode, "server answered %s%s%s%s%s%s", imap_status_name(status),
 		      code ? " [" : "", code ? code : "", code ? "]" : "", *text ? " " : "", text);

@@ -203,8 +203,14 @@ int imap_code_copyuid(const char *args, uint32_t *uidvalidity, struct imap_uidse
 
 /* ---- errors from refusals ------------------------------------------------------------------- */
 
+/* The error code of a provider's "used up for today" answer (Gmail's "[OVERQUOTA] Account exceeded
+ * command or bandwidth limits"): class throttled, scope account; the account waits for its next day. */
+#define IMAP_CODE_DAILY_LIMIT "DAILY_LIMIT"
+
 /* Maps a NO/BAD/BYE (status + response code + text) to an error class and scope through one table
- * (RFC 5530 codes, TOOBIG, Gmail THROTTLED, Office 365 "Suggested Backoff Time: N milliseconds").
+ * (RFC 5530 codes, TOOBIG, Gmail THROTTLED and its daily bandwidth limit, Office 365 "Request is
+ * throttled. Suggested Backoff Time: N milliseconds", "Server Unavailable. 21", "User is
+ * authenticated but not connected").
  * default_scope is used where the code does not imply one (a bare NO to SELECT is about the
  * folder, to APPEND about the message). Fills err (code = response code, or "NO"/"BAD"/"BYE")
  * and returns -1. */
