@@ -80,7 +80,21 @@ struct engine {
 	time_t now;
 	int gmail;         /* Gmail mode: label folders read from All Mail (engine/gmail.h) */
 	const struct fm_plan *plan;
+	uint64_t unlisted_here; /* the current folder's share of st->bytes_unlisted (STATUS SIZE) */
 };
+
+static void report_progress(struct engine *e)
+{
+	if (e->job->progress)
+		e->job->progress(e->job->progress_ctx, e->st);
+}
+
+/* The current folder has been listed (or given up): its STATUS SIZE estimate leaves the total. */
+static void folder_listed(struct engine *e)
+{
+	e->st->bytes_unlisted -= e->unlisted_here < e->st->bytes_unlisted ? e->unlisted_here : e->st->bytes_unlisted;
+	e->unlisted_here = 0;
+}
 
 static int cancelled(const struct engine *e)
 {
@@ -1055,6 +1069,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		e->st->folders_unchanged++;
 		e->st->msgs_source += si.messages;
 		e->st->msgs_already += si.messages;
+		folder_listed(e);
 		log_debug("unchanged since the last pass (STATUS), skipped");
 		rc = 0;
 		goto out;
@@ -1247,6 +1262,11 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	 * when nothing is left to copy, or the folder could never be skipped by STATUS again. */
 	if (info.window_open && !e->o->dry && lg->ops->window_end(lg->ctx, info.id, err) < 0)
 		goto out;
+	folder_listed(e);
+	e->st->msgs_todo += ntodo;
+	for (size_t i = 0; i < ntodo; i++)
+		e->st->bytes_todo += todo[i]->size;
+	report_progress(e);
 
 	if (e->o->dry) {
 		uint64_t bytes = 0;
@@ -1271,8 +1291,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		if (copy_window(e, info.id, fe->src_name, fe->dst_name, &smbx, &dmbx, &dst_uidnext, todo + off, n,
 				&fst, 0, err) < 0)
 			goto out;
-		if (e->job->progress)
-			e->job->progress(e->job->progress_ctx, e->st);
+		report_progress(e);
 	}
 	if (cancelled(e)) {
 		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
@@ -1686,19 +1705,30 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	dst_si = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_si));
 	dst_have = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_have));
 	prefetch_status(&e, &plan, refused, pre_si, pre_have, dst_si, dst_have);
+	/* Gmail mode reads All Mail for every label: its size would count once per label. */
+	for (size_t i = 0; i < plan.n && !e.gmail; i++)
+		if (!plan.entries[i].noselect && !refused[i] && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE))
+			st->bytes_unlisted += pre_si[i].size;
+	report_progress(&e);
 	for (size_t i = 0; i < plan.n; i++) {
 		int r;
 
-		if (plan.entries[i].noselect || refused[i])
+		if (plan.entries[i].noselect || refused[i]) {
+			st->folders_done++;
 			continue;
+		}
 		if (cancelled(&e)) {
 			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
 			goto out;
 		}
+		e.unlisted_here = !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE) ? pre_si[i].size : 0;
 		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL,
 				   dst_have[i] ? &dst_si[i] : NULL, err);
+		folder_listed(&e);
+		st->folders_done++;
 		if (r < 0)
 			goto out;
+		report_progress(&e);
 		fleet_err_clear(err);
 	}
 	rc = (st->msgs_failed || st->folders_failed) ? 1 : 0;

@@ -102,6 +102,12 @@ struct engine_stats {
 	unsigned folders_total, folders_created, folders_skipped, folders_unchanged, folders_failed;
 	uint64_t msgs_source, msgs_copied, msgs_skipped, msgs_failed, msgs_already, msgs_matched;
 	uint64_t bytes_copied, flags_updated, msgs_deleted, flags_dropped;
+	/* For progress displays: folders looked at so far (of folders_total), and what this attempt
+	 * found to copy in them (exact, after the ledger, filters and identity matches); bytes_unlisted
+	 * is the STATUS SIZE (RFC 8438) of the folders still to look at, when the source tells it: the
+	 * account's bytes to copy are at most bytes_todo + bytes_unlisted. */
+	unsigned folders_done;
+	uint64_t msgs_todo, bytes_todo, bytes_unlisted;
 	uint64_t started_ms, finished_ms;
 	int error_side;                  /* when engine_run fails: 0 source, 1 destination, -1 neither */
 	unsigned sides_open;             /* bit k: side k's connection opened and logged in (so a failure
@@ -118,7 +124,8 @@ struct engine_job {
 	struct ledger ledger;
 	atomic_int *cancel;             /* set to non-zero (any thread, or a signal handler: lock-free):
 	                                 * stop before the next APPEND */
-	/* Progress callback (may be NULL): called after each batch with the running totals. */
+	/* Progress callback (may be NULL): called with the running totals after each batch, and when
+	 * a folder has been listed and when it is finished. */
 	void (*progress)(void *ctx, const struct engine_stats *st);
 	void *progress_ctx;
 };
