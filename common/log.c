@@ -1,6 +1,7 @@
 #include "common/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -14,8 +15,12 @@
 #define REDACTED "<redacted>"
 
 static enum fleet_log_level g_level = FLEET_LOG_INFO;
+static enum fleet_log_level g_console_level = FLEET_LOG_TRACE; /* no cap of its own */
 static FILE *g_sink;
 static pthread_mutex_t g_write_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The live display below the log lines (fleet_log_overlay), under g_write_lock. */
+static char *g_overlay;
+static atomic_int g_overlay_shown;
 
 /* Secrets live in a hash table keyed by a polynomial hash of their whole text, with a count per
  * distinct length. Scrubbing a text rolls that hash over it once per distinct length (Rabin-Karp), so
@@ -154,6 +159,79 @@ int fleet_log_level_from_name(const char *name, enum fleet_log_level *out)
 void fleet_log_set_sink(FILE *sink)
 {
 	g_sink = sink;
+}
+
+void fleet_log_set_console_level(enum fleet_log_level level)
+{
+	g_console_level = level;
+}
+
+/* ---- the live display below the log lines ------------------------------------------------------- */
+
+#define ERASE_BLOCK "\r\033[J"
+
+/* Appends the block to out and moves the cursor back to the start of its first line. */
+static void overlay_draw_into(struct fleet_buf *out)
+{
+	unsigned up = 0;
+
+	if (!g_overlay || !*g_overlay) {
+		atomic_store(&g_overlay_shown, 0);
+		return;
+	}
+	fleet_buf_append(out, g_overlay, strlen(g_overlay));
+	for (const char *p = g_overlay; *p; p++)
+		up += *p == '\n';
+	if (up)
+		fleet_buf_appendf(out, "\r\033[%uA", up);
+	else
+		fleet_buf_append(out, "\r", 1);
+	atomic_store(&g_overlay_shown, 1);
+}
+
+static void sink_write(const struct fleet_buf *out)
+{
+	FILE *f = g_sink ? g_sink : stderr;
+
+	fwrite(fleet_buf_cstr(out), 1, out->len, f);
+	fflush(f);
+}
+
+void fleet_log_overlay(const char *text)
+{
+	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+
+	pthread_mutex_lock(&g_write_lock);
+	if (atomic_load(&g_overlay_shown))
+		fleet_buf_append(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
+	xfree(&g_overlay);
+	if (text && *text)
+		g_overlay = xstrdup(text);
+	overlay_draw_into(&out);
+	sink_write(&out);
+	pthread_mutex_unlock(&g_write_lock);
+	fleet_buf_release(&out);
+}
+
+void fleet_log_overlay_end(const char *final)
+{
+	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+
+	pthread_mutex_lock(&g_write_lock);
+	if (atomic_load(&g_overlay_shown))
+		fleet_buf_append(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
+	atomic_store(&g_overlay_shown, 0);
+	xfree(&g_overlay);
+	if (final && *final)
+		fleet_buf_appendf(&out, "%s\n", final);
+	sink_write(&out);
+	pthread_mutex_unlock(&g_write_lock);
+	fleet_buf_release(&out);
+}
+
+int fleet_log_overlay_shown(void)
+{
+	return atomic_load(&g_overlay_shown);
 }
 
 void fleet_log_set_thread_sink(FILE *sink)
@@ -381,7 +459,7 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 	struct tm tm;
 	int n;
 
-	if (!fleet_log_enabled(level))
+	if (!fleet_log_enabled(level) || (level > g_console_level && !t_sink))
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -408,7 +486,21 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 	fleet_buf_release(&raw);
 
 	pthread_mutex_lock(&g_write_lock);
-	fprintf(g_sink ? g_sink : stderr, "%s\n", line);
+	if (level <= g_console_level) {
+		if (g_overlay) {
+			/* Erase the display, the line, the display again: one write, nothing glued. */
+			struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+
+			if (atomic_load(&g_overlay_shown))
+				fleet_buf_append(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
+			fleet_buf_appendf(&out, "%s\n", line);
+			overlay_draw_into(&out);
+			sink_write(&out);
+			fleet_buf_release(&out);
+		} else {
+			fprintf(g_sink ? g_sink : stderr, "%s\n", line);
+		}
+	}
 	if (t_sink) {
 		fprintf(t_sink, "%s\n", line);
 		fflush(t_sink);

@@ -29,6 +29,25 @@ int fleet_log_enabled(enum fleet_log_level level);
 int fleet_log_level_from_name(const char *name, enum fleet_log_level *out);
 /* Where lines go (default stderr). Not owned. */
 void fleet_log_set_sink(FILE *sink);
+/* The level of the lines written to the sink (the terminal): `run --quiet` sets FLEET_LOG_WARN so
+ * that the terminal gets warnings and errors only while per-account log files (the thread sink)
+ * still get every line fleet_log_set_level lets through. Default: no cap of its own. */
+void fleet_log_set_console_level(enum fleet_log_level level);
+
+/* A live display kept below the log lines on a terminal (scheduler/progress.h draws it). text is
+ * the whole block, lines separated by '\n' without a final one, each already fitted to the
+ * terminal's width (fewer columns than it has, so that no line wraps); it is copied and drawn at
+ * once. NULL or "" erases it. While a block is shown, every line written to the sink first erases
+ * the block, is printed, and the block is drawn again below it, in one write under the lock that
+ * orders all writes: a log line is never written into the block, nor the block into a log line.
+ * Between writes the cursor waits at the start of the block's first line, so erasing it is
+ * "\r ESC[J" whatever the terminal did to the rows below (a resize that re-wrapped them). */
+void fleet_log_overlay(const char *text);
+/* Erases the block and prints final (when not NULL) in its place as ordinary lines; the display
+ * is over. */
+void fleet_log_overlay_end(const char *final);
+/* Whether a block is on the screen now (lock-free: a signal handler erases it before writing). */
+int fleet_log_overlay_shown(void);
 /* Additional per-thread sink (a per-account log file), NULL to clear. Not owned. */
 void fleet_log_set_thread_sink(FILE *sink);
 
