@@ -103,8 +103,9 @@ void cli_print_summary(FILE *out, const char *label, const struct engine_stats *
 	if (secs <= 0)
 		secs = 0.001;
 	fprintf(out, "%s\n", label);
-	fprintf(out, "  folders:  %u (%u created, %u unchanged, %u left out, %u failed)\n", st->folders_total,
-		st->folders_created, st->folders_unchanged, st->folders_skipped, st->folders_failed);
+	fprintf(out, "  folders:  %u (%u %s, %u unchanged, %u left out, %u failed)\n", st->folders_total,
+		st->folders_created, dry ? "would be created" : "created", st->folders_unchanged, st->folders_skipped,
+		st->folders_failed);
 	fprintf(out, "  messages: %llu on source, %llu %s (%.1f MB), %llu already there, %llu skipped, %llu failed\n",
 		(unsigned long long)st->msgs_source, (unsigned long long)st->msgs_copied, dry ? "would be copied" : "copied",
 		mb(st->bytes_copied), (unsigned long long)(st->msgs_already + st->msgs_matched),

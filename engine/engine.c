@@ -1041,6 +1041,9 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	int need_match, rematch = 0, rc = -1, dst_same, want_ident, r;
 	int have_modseq, ssel_id = -1, dsel_id = -1, meta_id = -1;
 	struct meta_ctx mc;
+	/* --dry writes nothing and never SELECTs read-write: a destination folder that does not exist
+	 * yet is empty ("would create"), one that exists is EXAMINEd. */
+	int dst_absent = e->o->dry && !fe->exists_on_dst;
 	/* Gmail mode: this entry reads All Mail and takes the messages of its label. */
 	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
 	int gm = fe->gm_label != NULL || fe->gm_archive;
@@ -1086,9 +1089,9 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	 * source, SELECT on the destination at the same time, and the ledger is read meanwhile. Whether
 	 * the identities are needed is known for sure only later: guessed here from the ledger and the
 	 * destination's STATUS, and fetched again in the rare case the guess was short. */
-	want_ident = rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
-		     (info.copied == 0 &&
-		      (!pre_dst || !(pre_dst->have & IMAP_HAVE_MESSAGES) || pre_dst->messages > 0));
+	want_ident = !dst_absent &&
+		     (rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
+		      (info.copied == 0 && (!pre_dst || !(pre_dst->have & IMAP_HAVE_MESSAGES) || pre_dst->messages > 0)));
 	if ((ssel_id = imap_select_send(e->src, smb, 1, &smbx, err)) < 0)
 		goto out;
 	if (!(si.have & IMAP_HAVE_MESSAGES) || si.messages > 0) {
@@ -1098,8 +1101,11 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 			goto out;
 		}
 	}
-	if ((dsel_id = imap_select_send(e->dst, fe->dst_name, 0, &dmbx, err)) < 0 || imap_conn_flush(e->src, err) < 0 ||
-	    imap_conn_flush(e->dst, err) < 0)
+	if (dst_absent)
+		log_debug("dry run: %s does not exist on the destination yet, taken as empty", fe->dst_name);
+	else if ((dsel_id = imap_select_send(e->dst, fe->dst_name, e->o->dry, &dmbx, err)) < 0)
+		goto out;
+	if (imap_conn_flush(e->src, err) < 0 || (!dst_absent && imap_conn_flush(e->dst, err) < 0))
 		goto out;
 	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, si.uidvalidity, &pairs, &npairs, err) < 0)
 		goto out;
@@ -1117,10 +1123,12 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	} else if (smbx.exists && fetch_meta(e->src, "1:*", want_ident, gm, &sl, err) < 0) {
 		goto out;
 	}
-	r = imap_select_wait(e->dst, dsel_id, fe->dst_name, 0, &dmbx, err);
-	dsel_id = -1;
-	if (r < 0)
-		goto out;
+	if (dsel_id >= 0) {
+		r = imap_select_wait(e->dst, dsel_id, fe->dst_name, e->o->dry, &dmbx, err);
+		dsel_id = -1;
+		if (r < 0)
+			goto out;
+	}
 	if (!rematch && smbx.uidvalidity != si.uidvalidity) {
 		/* changed between STATUS and EXAMINE: the ledger's rows of the new value */
 		xfree(&pairs);
@@ -1156,8 +1164,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	/* Identity matching when the ledger cannot tell: after a crash in a window, a UIDVALIDITY change,
 	 * on request, for --dry, and whenever the destination folder already holds mail that this
 	 * ledger never recorded (another run, another tool, users already working there). */
-	need_match = rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
-		     (npairs == 0 && dmbx.exists > 0);
+	need_match = !dst_absent && (rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
+				     (npairs == 0 && dmbx.exists > 0));
 	if (need_match && !want_ident && sl.n) {
 		src_list_release(&sl);
 		if (fetch_meta(e->src, "1:*", 1, gm, &sl, err) < 0)
@@ -1335,7 +1343,7 @@ out:
 		if (meta_id >= 0)
 			meta_wait(e->src, meta_id, &mc, &werr);
 		if (dsel_id >= 0)
-			imap_select_wait(e->dst, dsel_id, fe->dst_name, 0, &dmbx, &werr);
+			imap_select_wait(e->dst, dsel_id, fe->dst_name, e->o->dry, &dmbx, &werr);
 	}
 	if (rc < 0 && err->scope <= FLEET_SCOPE_FOLDER && !imap_conn_is_broken(e->src) &&
 	    !imap_conn_is_broken(e->dst) && strcmp(err->code, "LEASE_LOST") != 0) {
@@ -1491,6 +1499,7 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 			continue;
 		if (e->o->dry) {
 			log_info("dry run: would create folder %s", fe->dst_name);
+			e->st->folders_created++; /* "would be created", reported as such by the caller */
 			continue;
 		}
 		fleet_err_clear(&ferr);

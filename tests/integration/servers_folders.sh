@@ -5,24 +5,28 @@
 #   later ones (when the destination's Sent exists and Dovecot lists it \Sent);
 # - a folder Inbox below INBOX (INBOX.Inbox on Courier, INBOX.inbox on Cyrus) is never merged
 #   into INBOX on a destination without the INBOX. prefix: it gets a name of its own, preflight
-#   says so; on Cyrus it stays INBOX.Inbox.
-# Accounts: cyrus user25 user26 user27 user28; courier user25; dst xfolders1..xfolders4 (added
-# here, used by no other test).
+#   says so; on Cyrus it stays INBOX.Inbox;
+# - --dry on a first migration (item 4), to Courier and to Dovecot: no folder fails because it does
+#   not exist yet, every folder and message is counted ("would be created", "would be copied"),
+#   exit 0, and nothing changes on the destination; on a later pass it reads the existing folders
+#   (EXAMINE) and would copy only what is new.
+# Accounts: cyrus user25 user26 user27 user28; courier user25 user26; dst xfolders1..xfolders5
+# (added here, used by no other test).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 15
+plan 21
 fresh_db srvfolders
 out=$(mktemp)
 trap 'drop_db; rm -f "$out" "$out.csv" "$out.pf.csv"' EXIT
 SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
-for _a in xfolders1 xfolders2 xfolders3 xfolders4; do
+for _a in xfolders1 xfolders2 xfolders3 xfolders4 xfolders5; do
 	"${top_srcdir:-.}/scripts/lab.sh" add-account $_a >/dev/null 2>&1 || diag "add-account $_a failed"
 done
-wipe_dst xfolders1 xfolders2 xfolders3 xfolders4 || diag "could not wipe the dst accounts"
+wipe_dst xfolders1 xfolders2 xfolders3 xfolders4 xfolders5 || diag "could not wipe the dst accounts"
 $SEED --wipe cyrus user25 user26 user27 user28 >/dev/null 2>&1 || diag "could not wipe cyrus"
-$SEED --wipe courier user25 >/dev/null 2>&1 || diag "could not wipe courier"
+$SEED --wipe courier user25 user26 >/dev/null 2>&1 || diag "could not wipe courier"
 
 # put SIDE USER FOLDER SUBJECT...: one message per subject into FOLDER
 put() {
@@ -98,4 +102,46 @@ got="$(subjects cyrus user28 INBOX | lines) / $(subjects cyrus user28 INBOX.Inbo
 [ "$got" = "i1-real / i1-inner-1 i1-inner-2" ] &&
 	ok "Courier INBOX.Inbox -> Cyrus: kept as INBOX.Inbox, INBOX apart" ||
 	{ not_ok "Courier INBOX.Inbox -> Cyrus: kept as INBOX.Inbox, INBOX apart (got: $got)"; sed 's/^/# /' "$out"; }
+
+# ---- 4. --dry on a first migration -------------------------------------------------------------
+# snapshot SIDE USER: every folder with MESSAGES UIDNEXT UIDVALIDITY (and HIGHESTMODSEQ where
+# offered), and the subscriptions: anything written changes it.
+snapshot() {
+	imap "$1" "$2" '
+import re
+for l in sorted(x for x in m.list()[1] if x):
+    n = re.match(rb"\((.*?)\) (?:NIL|\"[^\"]*\") (.*)$", l).group(2).decode()
+    if b"\\Noselect" in l:
+        print(n, "noselect"); continue
+    st = m.status(n, "(MESSAGES UIDNEXT UIDVALIDITY)")[1][0].decode()
+    print(st, m.status(n, "(HIGHESTMODSEQ)")[1][0].decode() if "CONDSTORE" in m.capabilities else "")
+print(sorted(x for x in m.lsub()[1] if x))'
+}
+imap cyrus user26 'm.create("INBOX.Projects"); m.create("INBOX.Projects.Alpha")'
+put cyrus user26 INBOX.Projects.Alpha "d-alpha-1"
+nsrc=7 # user26: INBOX 1, Sent 2, Versendet 3, Projects.Alpha 1
+for d in "courier user26" "dst xfolders5"; do
+	set -- $d
+	before=$(snapshot "$1" "$2")
+	xsync cyrus user26 "$1" "$2" --dry >"$out" 2>&1
+	rc=$?
+	[ "$rc" = 0 ] && grep -q "folders: *5 (4 would be created, 0 unchanged, 0 left out, 0 failed)" "$out" &&
+		grep -q "messages: $nsrc on source, $nsrc would be copied" "$out" && ! grep -q "failed:" "$out" &&
+		ok "Cyrus -> $1: --dry on a first migration exits 0, every folder would be created and all $nsrc messages would be copied" ||
+		{ not_ok "Cyrus -> $1: --dry on a first migration exits 0, every folder would be created and all $nsrc messages would be copied (exit $rc)"; sed 's/^/# /' "$out"; }
+	after=$(snapshot "$1" "$2")
+	[ "$before" = "$after" ] && ok "... and changes nothing on the destination" ||
+		{ not_ok "... and changes nothing on the destination"; diag "before: $before"; diag "after: $after"; }
+done
+# After a real pass and one new message, --dry EXAMINEs the folders and would copy that one only.
+xsync cyrus user26 courier user26 >"$out" 2>&1 || { diag "sync cyrus -> courier failed"; sed 's/^/# /' "$out"; }
+put cyrus user26 INBOX.Sent "d-new"
+before=$(snapshot courier user26)
+xsync cyrus user26 courier user26 --dry >"$out" 2>&1
+rc=$?
+[ "$rc" = 0 ] && grep -q "folders: *5 (0 would be created" "$out" && grep -q ", 1 would be copied" "$out" &&
+	ok "Cyrus -> Courier: --dry after a pass would copy only the new message (exit 0)" ||
+	{ not_ok "Cyrus -> Courier: --dry after a pass would copy only the new message (exit $rc)"; sed 's/^/# /' "$out"; }
+[ "$before" = "$(snapshot courier user26)" ] && ok "... and changes nothing on the destination" ||
+	not_ok "... and changes nothing on the destination"
 exit 0
