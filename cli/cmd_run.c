@@ -44,9 +44,11 @@ static const struct fleet_opt run_table[] = {
 								      "this host can run the accounts)"},
 	{"--strict", 0, RUN_STRICT, NULL, "any bad row in the accounts file stops the run before anything\n"
 					  "is copied"},
-	{"--progress", 0, RUN_PROGRESS, NULL, "live progress line (default: when stderr is a terminal)"},
-	{"--no-progress", 0, RUN_NO_PROGRESS, NULL, "no live progress line"},
-	{"--quiet", 0, RUN_QUIET, NULL, "no progress output"},
+	{"--progress", 0, RUN_PROGRESS, NULL, "live display below the log lines (default: when stderr is a\n"
+					      "terminal)"},
+	{"--no-progress", 0, RUN_NO_PROGRESS, NULL, "timestamped progress log lines every 10 s instead"},
+	{"--quiet", 0, RUN_QUIET, NULL, "warnings and errors only on stderr (per-account logs keep every\n"
+					"line)"},
 	{"--log-level", V, RUN_LOG_LEVEL, "L", "error|warn|info|debug|trace (trace: IMAP dialogues, secrets\n"
 					       "redacted)"},
 };

@@ -17,10 +17,12 @@
 #include "accounts/accounts.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/escape.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scheduler/health.h"
 #include "scheduler/ledger_state.h"
+#include "scheduler/progress.h"
 #include "scheduler/token_share.h"
 #include "state/cluster.h"
 #include "state/secret.h"
@@ -44,12 +46,17 @@ static atomic_int g_stop; /* lock-free: set by the signal handler, read by every
 
 static void on_stop_signal(int sig)
 {
+	static const char erase[] = "\r\033[J";
 	static const char msg[] = "\nimapfleet: stopping: no new APPEND starts, progress is saved "
 				  "(Ctrl-C again to stop at once; run the same command to resume)\n";
 
 	if (atomic_load(&g_stop))
 		_exit(SCHED_EXIT_INTERRUPTED); /* open append windows make this safe to resume */
 	atomic_store(&g_stop, 1);
+	/* The progress display goes first: the message is not written into it. */
+	if (fleet_log_overlay_shown() && write(STDERR_FILENO, erase, sizeof(erase) - 1) < 0) {
+		/* nothing useful to do in a signal handler */
+	}
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing useful to do in a signal handler */
 	}
@@ -85,6 +92,7 @@ struct worker {
 	char server[2][300];        /* "host:port" of each side while busy, for the progress line */
 	atomic_int cancel;
 	uint64_t seen_msgs, seen_bytes; /* of the current job, for progress deltas */
+	struct progress_account pa;     /* the current job's counters for the display (under lock) */
 	atomic_int finished;            /* the thread left its loop (joined at the end) */
 };
 
@@ -109,7 +117,7 @@ struct sched {
 	struct worker *w;
 	unsigned nworkers;
 	atomic_uint_fast64_t msgs, bytes, jobs_started;
-	atomic_uint_fast64_t jobs_done, jobs_failed, jobs_retried;
+	atomic_uint_fast64_t jobs_done, jobs_failed, jobs_retried, jobs_ended;
 	char log_dir[PATH_MAX];
 	/* Idle waits (no account to claim, no free connection slot, the main loop) end early when
 	 * something here changes: a job ends, slots are freed, a worker leaves. Without it the last
@@ -354,6 +362,16 @@ static void on_engine_progress(void *ctx, const struct engine_stats *st)
 	atomic_fetch_add(&w->s->bytes, st->bytes_copied - w->seen_bytes);
 	w->seen_msgs = st->msgs_copied;
 	w->seen_bytes = st->bytes_copied;
+	pthread_mutex_lock(&w->lock);
+	w->pa.folders_done = st->folders_done;
+	w->pa.folders_total = st->folders_total;
+	w->pa.msgs_copied = st->msgs_copied;
+	w->pa.msgs_todo = st->msgs_todo;
+	w->pa.bytes_copied = st->bytes_copied;
+	w->pa.bytes_todo = st->bytes_todo;
+	w->pa.bytes_unlisted = st->bytes_unlisted;
+	w->pa.listing = st->folders_done < st->folders_total || st->folders_total == 0;
+	pthread_mutex_unlock(&w->lock);
 }
 
 static char *server_key(const char *host, unsigned port)
@@ -652,6 +670,9 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	atomic_store(&w->busy, 1);
 	atomic_store(&w->cancel, atomic_load(&g_stop));
 	w->seen_msgs = w->seen_bytes = 0;
+	memset(&w->pa, 0, sizeof(w->pa));
+	fleet_escape_term_into(w->pa.label, sizeof(w->pa.label), w->label, strcspn(w->label, " "));
+	w->pa.listing = 1;
 	pthread_mutex_unlock(&w->lock);
 
 	logf = open_job_log(s, c->lease.job_id);
@@ -866,6 +887,7 @@ out:
 	pthread_mutex_lock(&w->lock);
 	atomic_store(&w->busy, 0);
 	pthread_mutex_unlock(&w->lock);
+	atomic_fetch_add(&s->jobs_ended, 1);
 	fleet_log_set_context(NULL, NULL);
 	fleet_log_set_thread_sink(NULL);
 	if (logf)
@@ -1053,15 +1075,6 @@ static void renew_leases(struct sched *s, struct state_conn *sc)
 	xfree(&held);
 }
 
-static void format_eta(char *out, size_t cap, double secs)
-{
-	if (secs < 0 || secs > 360000) {
-		snprintf(out, cap, "--:--");
-		return;
-	}
-	snprintf(out, cap, "%d:%02d:%02d", (int)secs / 3600, ((int)secs / 60) % 60, (int)secs % 60);
-}
-
 /* "src mail.a.example:993 12/16, dst imap.b.example:993 12/16": the server of each side that this
  * host has the most accounts on, against its current (AIMD) limit. */
 static void busiest_servers(struct sched *s, char *out, size_t cap)
@@ -1098,52 +1111,104 @@ static void busiest_servers(struct sched *s, char *out, size_t cap)
 	}
 }
 
-static void show_progress(struct sched *s, struct state_conn *sc, int tty, uint64_t t0, uint64_t *last_msgs,
-			  uint64_t *last_bytes, uint64_t *last_t)
-{
+/* The display: the run's counts from the state store (at most once a second), this host's
+ * accounts from its workers. */
+struct display {
+	struct progress *p;
+	int tty;
 	struct state_run_counts rc;
+	int have_counts;
+	uint64_t t0, last_counts, last_show;
+	struct progress_account *acct;
+};
+
+static void display_snapshot(struct sched *s, struct state_conn *sc, struct display *d, uint64_t now,
+			     struct progress_snapshot *snap)
+{
 	struct fleet_err err;
-	uint64_t now = fleet_now_ms(), msgs = atomic_load(&s->msgs), bytes = atomic_load(&s->bytes);
-	double dt = (double)(now - *last_t) / 1000.0, elapsed = (double)(now - t0) / 1000.0;
-	double mps, mbps, eta = -1;
-	long done, total;
-	char etas[32], busiest[700];
-	unsigned running = 0;
 
-	if (dt <= 0)
-		dt = 0.001;
-	if (state_report_run_counts(sc, s->run_id, &rc, &err) < 0)
-		return;
-	mps = (double)(msgs - *last_msgs) / dt;
-	mbps = (double)(bytes - *last_bytes) / dt / 1048576.0;
-	*last_msgs = msgs;
-	*last_bytes = bytes;
-	*last_t = now;
-	done = rc.jobs[STATE_JOB_DONE] + rc.jobs[STATE_JOB_FAILED] + rc.jobs[STATE_JOB_CANCELLED] +
-	       rc.jobs[STATE_JOB_PARTIAL];
-	total = done + rc.jobs[STATE_JOB_QUEUED] + rc.jobs[STATE_JOB_RUNNING];
-	if (atomic_load(&s->jobs_done) + atomic_load(&s->jobs_failed) > 0 && elapsed > 1) {
-		double per_job = elapsed / (double)(atomic_load(&s->jobs_done) + atomic_load(&s->jobs_failed));
-
-		/* Accounts finish at the pace measured so far; what is running counts half. */
-		eta = per_job * ((double)rc.jobs[STATE_JOB_QUEUED] + 0.5 * (double)rc.jobs[STATE_JOB_RUNNING]);
+	if (!d->have_counts || now - d->last_counts >= 1000) {
+		if (state_report_run_counts(sc, s->run_id, &d->rc, &err) == 0)
+			d->have_counts = 1;
+		d->last_counts = now;
 	}
-	format_eta(etas, sizeof(etas), eta);
-	for (unsigned i = 0; i < s->nworkers; i++)
-		running += atomic_load(&s->w[i].busy) ? 1 : 0;
-	busiest_servers(s, busiest, sizeof(busiest));
-	if (tty)
-		fprintf(stderr, "\r\033[Kaccounts %ld/%ld done (%ld failed), %ld running (%u here), %ld queued | "
-				"%.0f msg/s %.1f MB/s | %.0f MB copied | ETA %s%s%s",
-			done, total, rc.jobs[STATE_JOB_FAILED], rc.jobs[STATE_JOB_RUNNING], running,
-			rc.jobs[STATE_JOB_QUEUED], mps, mbps, (double)bytes / 1048576.0, etas, busiest[0] ? " | " : "",
-			busiest);
-	else
-		fprintf(stderr, "progress: accounts %ld/%ld done, %ld failed, %ld running, %ld queued; "
-				"%.0f msg/s, %.1f MB/s; %.0f MB copied; ETA %s%s%s\n",
-			done, total, rc.jobs[STATE_JOB_FAILED], rc.jobs[STATE_JOB_RUNNING], rc.jobs[STATE_JOB_QUEUED], mps,
-			mbps, (double)bytes / 1048576.0, etas, busiest[0] ? "; busiest: " : "", busiest);
-	fflush(stderr);
+	memset(snap, 0, sizeof(*snap));
+	snap->run_id = s->run_id;
+	snap->done = d->rc.jobs[STATE_JOB_DONE];
+	snap->partial = d->rc.jobs[STATE_JOB_PARTIAL];
+	snap->failed = d->rc.jobs[STATE_JOB_FAILED];
+	snap->cancelled = d->rc.jobs[STATE_JOB_CANCELLED];
+	snap->running = d->rc.jobs[STATE_JOB_RUNNING];
+	snap->queued = d->rc.jobs[STATE_JOB_QUEUED];
+	snap->bytes_copied = atomic_load(&s->bytes);
+	snap->msgs_copied = atomic_load(&s->msgs);
+	snap->finished_here = (unsigned)atomic_load(&s->jobs_ended);
+	snap->elapsed_ms = now - d->t0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		pthread_mutex_lock(&s->w[i].lock);
+		if (atomic_load(&s->w[i].busy))
+			d->acct[snap->nacct++] = s->w[i].pa;
+		pthread_mutex_unlock(&s->w[i].lock);
+	}
+	snap->acct = d->acct;
+	snap->running_here = (unsigned)snap->nacct;
+	if (snap->running < (long)snap->nacct)
+		snap->running = (long)snap->nacct; /* the counts are up to a second old */
+}
+
+/* On a terminal: the block below the log lines, redrawn every half second and at once when the
+ * terminal is resized. Otherwise: one log line every 10 s (none under --quiet: it is INFO). */
+static void display_tick(struct sched *s, struct state_conn *sc, struct display *d, int force)
+{
+	struct progress_snapshot snap;
+	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	uint64_t now = fleet_now_ms();
+	int resized = d->tty && progress_resized();
+
+	if (!force && !resized && now - d->last_show < (d->tty ? 500u : 10000u))
+		return;
+	d->last_show = now;
+	display_snapshot(s, sc, d, now, &snap);
+	progress_update(d->p, &snap, now);
+	if (d->tty) {
+		unsigned cols, rows;
+
+		progress_term_size(STDERR_FILENO, &cols, &rows);
+		progress_render_block(d->p, &snap, cols, rows, &out);
+		fleet_log_overlay(fleet_buf_cstr(&out));
+	} else {
+		char busiest[700];
+
+		progress_render_line(d->p, &snap, &out);
+		busiest_servers(s, busiest, sizeof(busiest));
+		fleet_log_set_context(NULL, NULL);
+		log_info("%s%s%s", fleet_buf_cstr(&out), busiest[0] ? "; busiest: " : "", busiest);
+	}
+	fleet_buf_release(&out);
+}
+
+/* The end: the block's first two lines stay on the screen (the final counters), or a last line. */
+static void display_end(struct sched *s, struct state_conn *sc, struct display *d)
+{
+	struct progress_snapshot snap;
+	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	uint64_t now = fleet_now_ms();
+
+	d->have_counts = 0; /* the final counts, not a second old */
+	display_snapshot(s, sc, d, now, &snap);
+	progress_update(d->p, &snap, now);
+	if (d->tty) {
+		unsigned cols, rows;
+
+		progress_term_size(STDERR_FILENO, &cols, &rows);
+		snap.nacct = 0;
+		progress_render_block(d->p, &snap, cols, 3, &out);
+		fleet_log_overlay_end(fleet_buf_cstr(&out));
+	} else {
+		progress_render_line(d->p, &snap, &out);
+		log_info("%s", fleet_buf_cstr(&out));
+	}
+	fleet_buf_release(&out);
 }
 
 static int mkdirs(const char *path, mode_t mode)
@@ -1209,14 +1274,19 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	struct state_conn *sc = NULL;
 	struct sigaction sa;
 	struct state_run_counts counts;
-	uint64_t t0, last_t, last_msgs = 0, last_bytes = 0, last_renew = 0, last_show = 0;
-	int tty, rc = -1, stop_seen = 0, health_started = 0;
+	uint64_t last_renew = 0;
+	int rc = -1, stop_seen = 0, health_started = 0;
+	struct display disp;
 	struct health_thread ht;
 	char base[PATH_MAX];
 
 	memset(&s, 0, sizeof(s));
 	memset(sum, 0, sizeof(*sum));
+	memset(&disp, 0, sizeof(disp));
 	s.cfg = cfg;
+	/* --quiet: the terminal gets warnings and errors only (the accounts' logs keep every line). */
+	if (cfg->quiet)
+		fleet_log_set_console_level(FLEET_LOG_WARN);
 	pthread_mutex_init(&s.idle_lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -1308,8 +1378,12 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	memset(&ht, 0, sizeof(ht));
 	ht.s = &s;
 	health_started = pthread_create(&ht.tid, NULL, health_main, &ht) == 0;
-	tty = cfg->progress >= 0 ? cfg->progress : isatty(STDERR_FILENO);
-	t0 = last_t = fleet_now_ms();
+	disp.tty = !cfg->quiet && (cfg->progress >= 0 ? cfg->progress : isatty(STDERR_FILENO));
+	disp.p = progress_new();
+	disp.acct = xcalloc(s.nworkers + 1, sizeof(*disp.acct));
+	disp.t0 = disp.last_show = fleet_now_ms();
+	if (disp.tty)
+		progress_watch_resize();
 	for (;;) {
 		unsigned alive = 0;
 		uint64_t now = fleet_now_ms();
@@ -1330,10 +1404,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 			renew_leases(&s, sc);
 			last_renew = now;
 		}
-		if (!cfg->quiet && now - last_show >= (tty ? 1000u : 5000u)) {
-			show_progress(&s, sc, tty, t0, &last_msgs, &last_bytes, &last_t);
-			last_show = now;
-		}
+		display_tick(&s, sc, &disp, 0);
 		sched_wait(&s, 200);
 	}
 	for (unsigned i = 0; i < s.nworkers; i++)
@@ -1343,8 +1414,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		sched_wake(&s);
 		pthread_join(ht.tid, NULL);
 	}
-	if (!cfg->quiet && tty)
-		fputc('\n', stderr);
+	display_end(&s, sc, &disp);
 
 	state_engine_deregister(sc, s.engine_id, NULL);
 	if (state_report_run_counts(sc, s.run_id, &counts, err) < 0)
@@ -1363,6 +1433,8 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	rc = sum->jobs_failed > 0 || sum->jobs_partial > 0 ? 1 : 0;
 out:
 	sum->finished_ms = fleet_wall_ms();
+	progress_free(&disp.p);
+	xfree(&disp.acct);
 	if (s.w) {
 		for (unsigned i = 0; i < s.nworkers; i++)
 			pthread_mutex_destroy(&s.w[i].lock);

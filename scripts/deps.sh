@@ -13,6 +13,7 @@ PACKAGES=(
 	procps psmisc time                                # pgrep/pkill/fuser for the lab and tests
 	isync                                          # mbsync, the peer the benchmark compares with
 	chromium                                       # report.sh renders report.html headless
+	tmux                                           # progress_tty.sh watches the live display on a terminal
 )
 
 missing=()
