@@ -38,7 +38,8 @@ csv="$work/accounts.csv"
 	done
 	echo "localhost,$sport,user12,$work/wrong,ssl,localhost,$LAB_DST_IMAPS,user12,$LAB_SECRETS/dst/user12,ssl"
 } >"$csv"
-sed "s/,$sport,/,$LAB_SRC_IMAPS,/" "$csv" >"$work/direct.csv" # no stalls where nothing is watched
+# Where nothing is watched: two accounts and the failing one, no stalls.
+sed -n "1p;2,3p;\$p" "$csv" | sed "s/,$sport,/,$LAB_SRC_IMAPS,/" >"$work/direct.csv"
 printf 'set -g history-limit 50000\nset -g remain-on-exit on\n' >"$work/tmux.conf"
 
 # watch NAME COLS [RESIZE_TO]: a fresh state and destination, `imapfleet run` in a COLS x 30 tmux
@@ -151,10 +152,10 @@ for u in $users; do same_mail "$LAB_SRC_IMAPS" $u $u >"$work/cmp.$u" 2>&1 || { b
 # Not a terminal: the same words as timestamped log lines; --quiet: warnings and errors only.
 drop_db
 fresh_db progress_plain
-wipe_dst $users
+wipe_dst user13 user14
 "$IMAPFLEET" run "$work/direct.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --workers 3 \
 	>"$work/plain.out" 2>"$work/plain.err"
-grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z INFO  progress: run [0-9]+: 100% .* ETA 0:00; accounts 9/9 finished: 8 done, 1 failed; 0 running \(0 here\), 0 queued$' "$work/plain.err" &&
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z INFO  progress: run [0-9]+: 100% .* ETA 0:00; accounts 3/3 finished: 2 done, 1 failed; 0 running \(0 here\), 0 queued$' "$work/plain.err" &&
 	ok "not on a terminal: a timestamped progress line with the final counters" ||
 	{ not_ok "not on a terminal: a timestamped progress line"; grep progress "$work/plain.err" | sed 's/^/# /'; }
 nots=$(grep -Evc '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (INFO |WARN |ERROR|DEBUG)' "$work/plain.err")
@@ -164,7 +165,7 @@ grep -q $'\033' "$work/plain.err" && not_ok "not on a terminal: no escape sequen
 
 drop_db
 fresh_db progress_quiet
-wipe_dst $users
+wipe_dst user13 user14
 "$IMAPFLEET" run "$work/direct.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --workers 3 --quiet \
 	>"$work/quiet.out" 2>"$work/quiet.err"
 rc=$?
