@@ -264,7 +264,7 @@ static int set_fatal(struct parse *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	fleet_err_set(p->err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE", "%s", text);
+	fleet_err_set(p->err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, ACCOUNTS_ERR_FILE, "%s", text);
 	p->fatal = 1;
 	return -1;
 }
@@ -1270,20 +1270,20 @@ struct accounts_file *accounts_load(const char *path, unsigned flags, struct fle
 	 * wait forever for a writer; regular files ignore the flag. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, ACCOUNTS_ERR_FILE,
 			      "could not open %s: %s", path, strerror(errno));
 		fleet_err_detail(err, "check the path given on the command line");
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, ACCOUNTS_ERR_FILE,
 			      "%s is not a regular file; give the path of the accounts file", path);
 		return NULL;
 	}
 	if ((uint64_t)st.st_size > ACCOUNTS_FILE_MAX) {
 		close(fd);
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, ACCOUNTS_ERR_FILE,
 			      "%s is larger than %u MiB; split it into several files", path,
 			      ACCOUNTS_FILE_MAX >> 20);
 		return NULL;
@@ -1295,7 +1295,7 @@ struct accounts_file *accounts_load(const char *path, unsigned flags, struct fle
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_FILE",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, ACCOUNTS_ERR_FILE,
 				      "could not read %s: %s", path, strerror(errno));
 			close(fd);
 			OPENSSL_cleanse(data, got);

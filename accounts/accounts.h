@@ -35,6 +35,10 @@
 #include "io/oauth.h"
 #include "io/stream.h"
 
+/* Error code of an accounts file that is unusable as a whole (unreadable, too large, no header,
+ * bad column, --strict with a bad row): the operator fixes the file. */
+#define ACCOUNTS_ERR_FILE "ACCOUNTS_FILE"
+
 /* Flags for accounts_load() / accounts_parse_buffer(). */
 enum accounts_flags {
 	ACCOUNTS_STRICT = 1 << 0,	/* any bad row fails the whole import (--strict) */

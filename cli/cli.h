@@ -37,6 +37,11 @@ int cli_cmd_verify(int argc, char **argv);
 struct engine_stats;
 struct fleet_err;
 void cli_print_summary(FILE *out, const char *label, const struct engine_stats *st, int dry);
+/* The one map from an error to the exit code above (cli/exit.c), for every command: first the
+ * named codes (cancelled 4; usage, accounts file, no run, ambiguous name 2; the state store's 3;
+ * TLS and STARTTLS 5), then class and scope: a bug 70; the whole run's error 3 when the store
+ * failed or it may work later, else 2 (what the operator gave cannot work); an account's error
+ * 6 when its login was refused, 5 when it may work later, else 1. */
 int cli_exit_for_error(const struct fleet_err *err);
 
 #endif

@@ -145,7 +145,7 @@ int cli_cmd_preflight(int argc, char **argv)
 		fprintf(stderr, "imapfleet preflight: %s\n", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
-		rc = CLI_EXIT_USAGE;
+		rc = cli_exit_for_error(&err);
 		goto done;
 	}
 	rc = r == 0 ? CLI_EXIT_OK : CLI_EXIT_NOT_READY;

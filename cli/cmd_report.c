@@ -85,14 +85,14 @@ int cli_cmd_report(int argc, char **argv)
 		fprintf(stderr, "imapfleet report: %s\n", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
-		return CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	r = report_pick_run(report_store_conn(rs), (int64_t)run_arg, &run_id, &err);
 	if (r <= 0) {
 		report_store_close(&rs);
 		if (r < 0) {
 			fprintf(stderr, "imapfleet report: %s\n", err.message);
-			return CLI_EXIT_STATE;
+			return cli_exit_for_error(&err);
 		}
 		if (run_arg)
 			fprintf(stderr,
@@ -106,13 +106,13 @@ int cli_cmd_report(int argc, char **argv)
 	if (report_load(report_store_conn(rs), run_id, &rep, &err) < 0) {
 		report_store_close(&rs);
 		fprintf(stderr, "imapfleet report: %s\n", err.message);
-		return CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	report_store_close(&rs);
 	rc = CLI_EXIT_OK;
 	if (report_write_dir(rep, dir, formats, print_written, stdout, &err) < 0) {
 		fprintf(stderr, "imapfleet report: %s\n", err.message);
-		rc = CLI_EXIT_USAGE;
+		rc = cli_exit_for_error(&err);
 	} else {
 		report_print_summary(rep, stdout);
 	}

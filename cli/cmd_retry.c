@@ -9,6 +9,7 @@
 #include "ops/report.h"
 #include "ops/retry.h"
 #include "ops/store.h"
+#include "state/state.h"
 
 #define RETRY_USAGE                                                                                              \
 	"usage: imapfleet retry [--state URL] [--run ID] (--failed | --account ID|USER|USER@HOST)\n"                \
@@ -85,7 +86,7 @@ int cli_cmd_retry(int argc, char **argv)
 		fprintf(stderr, "imapfleet retry: %s\n", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
-		return CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	/* A job id names one account in any run; names and --failed need a run. */
 	if (run_arg || !account || fleet_parse_u64(account, 1, INT64_MAX, &num) < 0) {
@@ -94,7 +95,7 @@ int cli_cmd_retry(int argc, char **argv)
 			report_store_close(&rs);
 			if (r < 0) {
 				fprintf(stderr, "imapfleet retry: %s\n", err.message);
-				return CLI_EXIT_STATE;
+				return cli_exit_for_error(&err);
 			}
 			if (run_arg)
 				fprintf(stderr, "imapfleet retry: no run %llu in the state store\n",
@@ -109,11 +110,9 @@ int cli_cmd_retry(int argc, char **argv)
 	report_store_close(&rs);
 	if (r < 0) {
 		fprintf(stderr, "imapfleet retry: %s\n", err.message);
-		if (strcmp(err.code, "AMBIGUOUS") == 0) {
+		if (strcmp(err.code, STATE_ERR_AMBIGUOUS) == 0)
 			fprintf(stderr, "  give the account id instead (see 'imapfleet status')\n");
-			return CLI_EXIT_USAGE;
-		}
-		return CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	if (count == 0)
 		return CLI_EXIT_PARTIAL;

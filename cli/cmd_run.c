@@ -168,13 +168,7 @@ static int run_finish(struct scheduler_config *cfg, int worker)
 		fprintf(stderr, "imapfleet %s: %s\n", worker ? "worker" : "run", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
-		if (err.scope == FLEET_SCOPE_RUN && (strncmp(err.code, "PG", 2) == 0 || strncmp(err.code, "08", 2) == 0 ||
-						     err.cls == FLEET_ERR_TRANSIENT))
-			return CLI_EXIT_STATE;
-		if (strcmp(err.code, "ACCOUNTS") == 0 || strcmp(err.code, "NO_ACCOUNTS") == 0 ||
-		    strstr(err.code, "CSV") || strstr(err.code, "COLUMN") || strstr(err.code, "STRICT"))
-			return CLI_EXIT_USAGE;
-		return err.cls == FLEET_ERR_PERMANENT ? CLI_EXIT_USAGE : CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	secs = (double)(sum.finished_ms - sum.started_ms) / 1000.0;
 	if (secs <= 0)

@@ -123,13 +123,13 @@ int cli_cmd_status(int argc, char **argv)
 		fprintf(stderr, "imapfleet status: %s\n", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
-		return CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	r = report_status(report_store_conn(rs), &a.o, stdout, &err);
 	report_store_close(&rs);
 	if (r < 0) {
 		fprintf(stderr, "imapfleet status: %s\n", err.message);
-		return strcmp(err.code, REPORT_ERR_IO) == 0 ? CLI_EXIT_INTERNAL : CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	if (r > 0 && a.store.run_id) {
 		fprintf(stderr, "imapfleet status: no run %llu in the state store\n", a.store.run_id);

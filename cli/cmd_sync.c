@@ -126,22 +126,6 @@ void cli_print_summary(FILE *out, const char *label, const struct engine_stats *
 	}
 }
 
-int cli_exit_for_error(const struct fleet_err *err)
-{
-	if (strcmp(err->code, "CANCELLED") == 0)
-		return CLI_EXIT_INTERRUPTED;
-	/* TLS and certificate failures are connection failures, as probe reports them (exit 5). */
-	if (strncmp(err->code, "TLS", 3) == 0 || strncmp(err->code, "STARTTLS", 8) == 0)
-		return CLI_EXIT_CONNECT;
-	switch (err->cls) {
-	case FLEET_ERR_AUTH: return CLI_EXIT_AUTH;
-	case FLEET_ERR_TRANSIENT:
-	case FLEET_ERR_THROTTLED: return CLI_EXIT_CONNECT;
-	case FLEET_ERR_BUG: return CLI_EXIT_INTERNAL;
-	default: return CLI_EXIT_PARTIAL;
-	}
-}
-
 int cli_cmd_sync(int argc, char **argv)
 {
 	struct cli_side sides[2];
@@ -220,16 +204,10 @@ int cli_cmd_sync(int argc, char **argv)
 	fleet_log_set_context(NULL, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "imapfleet sync: %s: %s\n", label, err.message);
-		if (err.scope == FLEET_SCOPE_RUN && strcmp(err.code, "CANCELLED") != 0) {
-			/* The state store, not the account: say so with its own exit code. */
-			if (err.detail[0])
-				fprintf(stderr, "  %s\n", err.detail);
-			rc = CLI_EXIT_STATE;
-			goto stats_done;
-		}
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
-		if (!opts.justlogin && st.started_ms)
+		/* A run-scope error is the state store's or the operator's, not the account's. */
+		if (err.scope != FLEET_SCOPE_RUN && !opts.justlogin && st.started_ms)
 			cli_print_summary(stderr, label, &st, opts.dry);
 		rc = cli_exit_for_error(&err);
 	} else {
@@ -240,7 +218,6 @@ int cli_cmd_sync(int argc, char **argv)
 		printf("  result:   %s\n", rc == 0 ? "complete" : "finished with failures (see above)");
 		rc = rc == 0 ? CLI_EXIT_OK : CLI_EXIT_PARTIAL;
 	}
-stats_done:
 	engine_stats_release(&st);
 	goto done;
 usage:

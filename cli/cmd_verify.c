@@ -137,9 +137,7 @@ int cli_cmd_verify(int argc, char **argv)
 		fprintf(stderr, "imapfleet verify: %s\n", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
-		if (!strcmp(err.code, "NO_RUN") || !strcmp(err.code, "NO_ACCOUNTS") || !strcmp(err.code, "AMBIGUOUS"))
-			return CLI_EXIT_USAGE;
-		return err.cls == FLEET_ERR_PERMANENT && err.scope != FLEET_SCOPE_RUN ? CLI_EXIT_USAGE : CLI_EXIT_STATE;
+		return cli_exit_for_error(&err);
 	}
 	return r == 0 ? CLI_EXIT_OK : CLI_EXIT_PARTIAL;
 }

@@ -40,6 +40,11 @@ struct fleet_err {
 	unsigned retry_after_ms;           /* a server's backoff hint, 0 when none */
 };
 
+/* Codes every layer may raise (the others are named in the header of the module that raises them;
+ * cli/exit.c maps them to the documented exit codes). */
+#define FLEET_ERR_CODE_CANCELLED "CANCELLED" /* stopped on request (SIGINT/SIGTERM, a cancel flag) */
+#define FLEET_ERR_CODE_USAGE "USAGE"         /* a bad option or value from the operator */
+
 void fleet_err_clear(struct fleet_err *err);
 
 /* Fills err (if not NULL) and returns -1 so callers can `return fleet_err_set(...)`.

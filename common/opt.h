@@ -91,6 +91,6 @@ const struct fleet_opt *fleet_opt_suggest(const struct fleet_optset *sets, size_
 /* Prints every listed option of the tables: the title of each, then "  --name ARG   help". */
 void fleet_opt_help(FILE *out, const struct fleet_optset *sets, size_t nsets, unsigned flags);
 
-#define FLEET_OPT_ERR_USAGE "USAGE"
+#define FLEET_OPT_ERR_USAGE FLEET_ERR_CODE_USAGE
 
 #endif

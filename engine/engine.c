@@ -1292,7 +1292,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		size_t n = ntodo - off < e->o->batch ? ntodo - off : e->o->batch;
 
 		if (cancelled(e)) {
-			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED",
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED,
 				      "stopped on request before copying %zu more messages", ntodo - off);
 			goto out;
 		}
@@ -1302,7 +1302,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		report_progress(e);
 	}
 	if (cancelled(e)) {
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 		goto out;
 	}
 
@@ -1727,7 +1727,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 			continue;
 		}
 		if (cancelled(&e)) {
-			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto out;
 		}
 		e.unlisted_here = !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE) ? pre_si[i].size : 0;
@@ -2115,7 +2115,7 @@ int engine_verify(const struct engine_job *job, const struct verify_reader *rd, 
 		if (plan.entries[i].noselect)
 			continue;
 		if (job->cancel && atomic_load(job->cancel)) {
-			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto out;
 		}
 		r->folders = xgrow(r->folders, sizeof(*r->folders), r->nfolders + 1, &r->alloc);

@@ -108,7 +108,7 @@ struct folder_map_rule {
 
 static int rule_error(struct fleet_err *err, const char *text, const char *why)
 {
-	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE,
 			     "--regextrans2 '%s': %s (the form is 's/REGEX/REPLACEMENT/[gi]', POSIX extended "
 			     "regular expressions)",
 			     text, why);
@@ -283,7 +283,7 @@ int folder_map_f1f2_check(const char *text, struct fleet_err *err)
 	const char *eq = text ? strchr(text, '=') : NULL;
 
 	if (!eq || eq == text || !eq[1])
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE,
 				     "--f1f2 '%s': the form is SRC=DST (source folder as the source lists it, "
 				     "destination folder as the destination will name it)",
 				     text ? text : "");

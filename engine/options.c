@@ -326,7 +326,7 @@ int engine_opts_parse(struct engine_opts *o, int argc, char **argv, struct fleet
 		return -1;
 	}
 	if (o->maxage_days && o->minage_days && o->minage_days >= o->maxage_days)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE,
 				     "--minage %u and --maxage %u select no message", o->minage_days, o->maxage_days);
 	return 0;
 }

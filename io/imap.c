@@ -989,13 +989,13 @@ static int starttls(struct imap_conn *c, struct fleet_err *err)
 
 	if (c->preauth)
 		return fleet_err_set(
-		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_UNAVAILABLE",
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_STARTTLS_UNAVAILABLE,
 		    "%s: server %s logged us in before STARTTLS (PREAUTH); refusing to go on in cleartext",
 		    c->label, c->host);
 	if (!c->caps_known && imap_capability(c, err) < 0)
 		return -1;
 	if (!imap_conn_has_cap(c, "STARTTLS")) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_UNAVAILABLE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_STARTTLS_UNAVAILABLE,
 			      "%s: server %s does not offer STARTTLS; refusing to log in over cleartext",
 			      c->label, c->host);
 		fleet_err_detail(err, "use --ssl for implicit TLS (usually port 993), or --plain only for a "
@@ -1009,7 +1009,7 @@ static int starttls(struct imap_conn *c, struct fleet_err *err)
 	if (imap_cmd_wait(c, id, &res, FLEET_SCOPE_ACCOUNT, err) < 0) {
 		if (!c->broken) {
 			err->cls = FLEET_ERR_PERMANENT;
-			snprintf(err->code, sizeof(err->code), "STARTTLS_FAILED");
+			snprintf(err->code, sizeof(err->code), IO_ERR_STARTTLS_FAILED);
 		}
 		return -1;
 	}
@@ -1022,7 +1022,7 @@ static int starttls(struct imap_conn *c, struct fleet_err *err)
 		pending = r > 0;
 	}
 	if (pending) {
-		conn_fail_new(c, FLEET_ERR_PERMANENT, "STARTTLS_INJECTION", err,
+		conn_fail_new(c, FLEET_ERR_PERMANENT, IO_ERR_STARTTLS_INJECTION, err,
 			      "server %s sent data after its OK to STARTTLS (possible command injection); "
 			      "connection refused",
 			      c->host);
@@ -1063,11 +1063,11 @@ static int check_implicit_tls_port(struct imap_conn *c, struct fleet_err *err)
 	pe.mode = IO_TLS_IMPLICIT;
 	pe.connect_timeout_ms = pe.io_timeout_ms = 5000;
 	r = io_stream_connect(&pe, &ps, &e);
-	tls = r == 0 || strcmp(e.code, "TLS_VERIFY") == 0;
+	tls = r == 0 || strcmp(e.code, IO_ERR_TLS_VERIFY) == 0;
 	io_stream_close(&ps);
 	if (!tls)
 		return 0;
-	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_IMPLICIT_PORT",
+	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_IMPLICIT_PORT,
 		      "%s: %s port %u sends no IMAP greeting but answers in TLS: it is an implicit-TLS "
 		      "(IMAPS) port, not one for %s",
 		      c->label, c->host, (unsigned)(c->ep.port ? c->ep.port : 143),

@@ -107,7 +107,7 @@ int net_cancelled(struct io_stream *s, struct fleet_err *err)
 		s->cancel_seen_ms = now;
 	if (now - s->cancel_seen_ms < IO_CANCEL_GRACE_MS)
 		return 0;
-	fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED",
+	fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED,
 		      "stopped on request while talking to %s", s->where);
 	return -1;
 }
@@ -410,7 +410,7 @@ int io_stream_start_tls(struct io_stream *s, struct fleet_err *err)
 	ssize_t n;
 
 	if (s->ssl || s->unusable)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "TLS_STATE",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_STATE,
 				     "cannot start TLS on %s: TLS was already started on this stream",
 				     s->where);
 	/* Before our ClientHello the server must stay silent: bytes waiting now were sent after the
@@ -419,7 +419,7 @@ int io_stream_start_tls(struct io_stream *s, struct fleet_err *err)
 	if (n > 0) {
 		s->unusable = 1;
 		return fleet_err_set(
-		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "STARTTLS_INJECTION",
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_STARTTLS_INJECTION,
 		    "cannot start TLS with %s: the server sent cleartext after the STARTTLS OK", s->where);
 	}
 	if (tls_handshake(s, err) < 0) {
@@ -433,7 +433,7 @@ int io_stream_start_tls(struct io_stream *s, struct fleet_err *err)
 
 static int unusable_err(const struct io_stream *s, struct fleet_err *err)
 {
-	return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "TLS_STATE",
+	return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_STATE,
 			     "cannot use the connection to %s: TLS negotiation failed on it", s->where);
 }
 

@@ -19,6 +19,16 @@
 
 #include "common/err.h"
 
+/* Error codes of connections (all scope account unless said otherwise). */
+#define IO_ERR_TLS "TLS"                                 /* the TLS handshake failed */
+#define IO_ERR_TLS_VERIFY "TLS_VERIFY"                   /* certificate or host name not verified */
+#define IO_ERR_TLS_PROTOCOL "TLS_PROTOCOL"               /* no acceptable protocol version */
+#define IO_ERR_TLS_STATE "TLS_STATE"                     /* TLS in a state it cannot go on from */
+#define IO_ERR_TLS_IMPLICIT_PORT "TLS_IMPLICIT_PORT"     /* --tls on an implicit-TLS port (993) */
+#define IO_ERR_STARTTLS_UNAVAILABLE "STARTTLS_UNAVAILABLE" /* STARTTLS asked for, not offered */
+#define IO_ERR_STARTTLS_FAILED "STARTTLS_FAILED"         /* the server refused STARTTLS */
+#define IO_ERR_STARTTLS_INJECTION "STARTTLS_INJECTION"   /* bytes pipelined after the STARTTLS OK */
+
 enum io_tls_mode {
 	IO_TLS_IMPLICIT = 0, /* --ssl: TLS from the first byte (IMAPS, port 993) */
 	IO_TLS_STARTTLS,     /* --tls: cleartext greeting, then STARTTLS (port 143) */

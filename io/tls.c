@@ -336,7 +336,7 @@ static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stre
 	uint64_t opts = SSL_OP_NO_COMPRESSION;
 
 	if (!ctx) {
-		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "TLS",
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, IO_ERR_TLS,
 			      "could not create a TLS context: %s", openssl_reason(why, sizeof(why)));
 		return NULL;
 	}
@@ -354,7 +354,7 @@ static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stre
 	SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
 		SSL_CTX_free(ctx);
-		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "TLS", "could not require TLS 1.2");
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, IO_ERR_TLS, "could not require TLS 1.2");
 		return NULL;
 	}
 	if (!SSL_CTX_set_default_verify_paths(ctx))
@@ -593,7 +593,7 @@ static int verify_err(struct io_stream *s, long vr, struct fleet_err *err)
 	char why[FLEET_ERR_TEXT_MAX - 64];
 
 	verify_reason(s, vr, 1, why, sizeof(why));
-	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
+	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_VERIFY,
 		      "certificate verify failed for %s: %s", s->where, why);
 	switch (vr) {
 	case X509_V_ERR_HOSTNAME_MISMATCH:
@@ -660,7 +660,7 @@ static int handshake_failed(struct io_stream *s, int sslerr, int saved_errno, st
 		e = ERR_peek_last_error();
 		why = openssl_reason(buf, sizeof(buf));
 		if (e && ERR_GET_LIB(e) == ERR_LIB_SSL && reason_is_protocol(ERR_GET_REASON(e))) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_PROTOCOL",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_PROTOCOL,
 				      "cannot negotiate TLS with %s: %s", s->where, why);
 			if (ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER ||
 			    ERR_GET_REASON(e) == SSL_R_PACKET_LENGTH_TOO_LONG)
@@ -679,7 +679,7 @@ static int handshake_failed(struct io_stream *s, int sslerr, int saved_errno, st
 			    s->where);
 #endif
 		} else {
-			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TLS",
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS,
 				      "could not complete the TLS handshake with %s: %s", s->where, why);
 		}
 	}
@@ -707,7 +707,7 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 		BIO_free(bio);
 		SSL_free(s->ssl);
 		s->ssl = NULL;
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "TLS",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, IO_ERR_TLS,
 				     "could not create a TLS session");
 	}
 	BIO_set_data(bio, s);
@@ -725,7 +725,7 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 	if (!ok) {
 		free_ssl(s);
 		ERR_clear_error();
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_VERIFY,
 				     "cannot verify %s: %s is not a usable host name", s->where, name);
 	}
 	if (!s->ep.insecure) {
@@ -776,7 +776,7 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 		if (!peer) {
 			free_ssl(s);
 			return fleet_err_set(
-			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "TLS_VERIFY",
+			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_VERIFY,
 			    "certificate verify failed for %s: the server sent no certificate", s->where);
 		}
 		if (vr == X509_V_OK && SSL_session_reused(s->ssl))
@@ -815,7 +815,7 @@ static int io_failed(struct io_stream *s, int sslerr, int saved_errno, const cha
 		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
 			      "could not %s %s: connection closed by server", doing, s->where);
 	else
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TLS",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS,
 			      "could not %s %s: TLS error: %s", doing, s->where,
 			      openssl_reason(buf, sizeof(buf)));
 	ERR_clear_error();

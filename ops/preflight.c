@@ -1012,7 +1012,7 @@ int preflight_run(const struct preflight_config *cfg, struct preflight_summary *
 	memset(sum, 0, sizeof(*sum));
 	sum->started_ms = fleet_now_ms();
 	if (check_global_options(cfg, err) < 0) {
-		snprintf(err->code, sizeof(err->code), "USAGE");
+		snprintf(err->code, sizeof(err->code), "%s", FLEET_ERR_CODE_USAGE);
 		return -1;
 	}
 	af = accounts_load(cfg->accounts_path, cfg->accounts_flags, err);

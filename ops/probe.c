@@ -60,7 +60,7 @@ int preflight_login(const struct imap_options *opts, int login, int look_on_veri
 	if (conn)
 		*conn = NULL;
 	if (imap_conn_open(opts, &c, &out->err) < 0) {
-		if (look_on_verify_failure && strcmp(out->err.code, "TLS_VERIFY") == 0 &&
+		if (look_on_verify_failure && strcmp(out->err.code, IO_ERR_TLS_VERIFY) == 0 &&
 		    opts->ep.mode != IO_TLS_PLAIN)
 			look_at_certificate(opts, out);
 		return -1;

@@ -384,7 +384,7 @@ int report_load(struct state_conn *sc, int64_t run_id, struct report **out, stru
 	if (run_list_load(sc, run_id, &l, err) < 0)
 		goto fail_list;
 	if (l.n != 1) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_NO_RUN,
 			      "no run %lld in the state store", (long long)run_id);
 		goto fail_list;
 	}

@@ -99,7 +99,7 @@ int report_retry(struct state_conn *sc, int64_t run_id, const char *account, FIL
 		int found;
 
 		if (run_id == 0 && fleet_parse_u64(account, 1, INT64_MAX, &num) < 0)
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_NO_RUN,
 					     "cannot find '%s' without a run: give --run ID", account);
 		found = state_job_find(sc, run_id, account, &job_id, err);
 		if (found < 0)

@@ -261,7 +261,7 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	sum->rows_imported = (unsigned)n;
 	sum->rows_bad = (unsigned)accounts_error_count(s->af);
 	if (n == 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_ACCOUNTS",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, SCHEDULER_ERR_NO_ACCOUNTS,
 				     "%s has no usable account rows", cfg->accounts_path);
 
 	if (!realpath(cfg->accounts_path, real))
@@ -682,7 +682,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 
 	/* Options: the run's, then the row's (side settings first). */
 	if (c->options && *c->options && accounts_split_args(c->options, &row_argc, &row_argv, why, sizeof(why)) < 0) {
-		fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE", "account options: %s", why);
+		fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE, "account options: %s", why);
 		goto failed;
 	}
 	argv = xcalloc((size_t)(cfg->argc + row_argc) + 1, sizeof(*argv));
@@ -709,7 +709,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 				  "this host (copy .imapfleet/key from the importing host)",
 				  err.message);
 			atomic_store(&g_stop, 1);
-			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "wrong key file");
+			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "wrong key file");
 		}
 		goto failed;
 	}
@@ -753,7 +753,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		if (r > 0)
 			break;
 		if (atomic_load(&g_stop) || atomic_load(&w->cancel)) {
-			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto failed;
 		}
 		/* Full: wait here; the lease is renewed meanwhile by the main thread. */
@@ -774,7 +774,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		job.side[k].authuser = side[k].authuser;
 		if (side_cred(s, row_for_job(s, c->lease.job_id), k, &side[k], job.side[k].user,
 			      s->have_key ? &share : NULL, &creds[k]) < 0) {
-			fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE",
+			fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE,
 				      "side %d: the tokencmd%d/passcmd%d command cannot be split into words", k + 1,
 				      k + 1, k + 1);
 			goto failed;
@@ -818,7 +818,7 @@ failed:
 		log_warn("another engine took this account over (its lease expired): stopped here");
 		goto out;
 	}
-	if (strcmp(err.code, "CANCELLED") == 0 || strcmp(err.code, STATE_ERR_CONNECTION) == 0) {
+	if (strcmp(err.code, FLEET_ERR_CODE_CANCELLED) == 0 || strcmp(err.code, STATE_ERR_CONNECTION) == 0) {
 		/* Stopped on request, or the state database went away under the attempt (it was waited
 		 * for, and is back or given up): not the account's failure, not counted. */
 		if (strcmp(err.code, STATE_ERR_CONNECTION) == 0)
@@ -1515,7 +1515,7 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	rc = engine_run(&j, stats, err);
 	if (rc >= 0) {
 		finish_job(sc, &c.lease, stats);
-	} else if (strcmp(err->code, "CANCELLED") == 0) {
+	} else if (strcmp(err->code, FLEET_ERR_CODE_CANCELLED) == 0) {
 		state_job_release(sc, &c.lease, NULL);
 	} else {
 		state_job_fail(sc, &c.lease, err, 0, 0, NULL, NULL);
@@ -1647,7 +1647,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 	snprintf(label, label_cap, "%s@%s -> %s@%s", c.user1, c.host1, c.user2, c.host2);
 	fleet_log_set_context(label, NULL);
 	if (c.options && *c.options && accounts_split_args(c.options, &row_argc, &row_argv, why, sizeof(why)) < 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "USAGE", "account options: %s", why);
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE, "account options: %s", why);
 		goto out;
 	}
 	argv = xcalloc((size_t)(s->cfg->argc + row_argc) + 1, sizeof(*argv));
@@ -1675,7 +1675,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 		if (r > 0)
 			break;
 		if (atomic_load(&g_stop)) {
-			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "CANCELLED", "stopped on request");
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto out;
 		}
 		sched_wait(s, 100 + (unsigned)(rand() % 200));
@@ -1893,7 +1893,7 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 		if (found < 0)
 			goto out;
 		if (found == 0) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_NO_RUN,
 				      "%s was never run with this state store: nothing to verify", cfg->accounts_path);
 			goto out;
 		}
@@ -1901,7 +1901,7 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 		found = state_report_default_run(sc, &s.run_id, err);
 		if (found <= 0) {
 			if (found == 0)
-				fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_RUN",
+				fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_NO_RUN,
 					      "no run in the state store: nothing to verify");
 			goto out;
 		}
@@ -1922,7 +1922,7 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 		}
 	}
 	if (vr.njobs == 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_ACCOUNTS",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, SCHEDULER_ERR_NO_ACCOUNTS,
 			      "no account of run %lld matches: nothing to verify", (long long)s.run_id);
 		goto out;
 	}

@@ -17,6 +17,9 @@
 #include "engine/engine.h"
 #include "scheduler/policy.h"
 
+/* The run has no account to work on (an empty accounts file, no stored account for a worker). */
+#define SCHEDULER_ERR_NO_ACCOUNTS "NO_ACCOUNTS"
+
 struct scheduler_config {
 	const char *accounts_path;   /* `run`: the file to import; NULL for `worker` */
 	const char *state_arg;       /* --state URL or NULL (IMAPFLEET_STATE, PG*, embedded) */

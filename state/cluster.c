@@ -168,7 +168,7 @@ char *state_cluster_find_bindir(struct fleet_err *err)
 			path++;
 	}
 	fleet_err_set(
-	    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_MISSING",
+	    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_PG_MISSING,
 	    "cannot create the embedded state database: PostgreSQL server programs (initdb, pg_ctl) not "
 	    "found");
 	fleet_err_detail(err,
@@ -254,13 +254,13 @@ static int run_prog(const struct state_cluster *c, char *const argv[])
 static int prog_error(const struct state_cluster *c, const char *what, int rc, struct fleet_err *err)
 {
 	if (rc == EXIT_CANNOT_REACH && c->as_other) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 			      "cannot %s the embedded state database: user %s cannot reach %s", what,
 			      c->run_user, c->pgdir);
 		fleet_err_detail(err, "make the parent directories traversable (chmod o+x) or use --state");
 		return -1;
 	}
-	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 		      "could not %s the embedded state database in %s (exit %d)", what, c->pgdir, rc);
 	fleet_err_detail(err, "see %s and %s", c->toolslog, c->logpath);
 	return -1;
@@ -306,10 +306,10 @@ static int cluster_initdb(struct state_cluster *c, struct fleet_err *err)
 
 	log_info("state: creating the embedded PostgreSQL cluster in %s", c->pgdir);
 	if (mkdir(c->pgdir, 0700) < 0 && errno != EEXIST)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 				     "could not create %s: %s", c->pgdir, strerror(errno));
 	if (c->as_other && chown_tree(c->pgdir, c->run_uid, c->run_gid) < 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 				     "could not give %s to user %s: %s", c->pgdir, c->run_user,
 				     strerror(errno));
 	rc = run_prog(c, argv);
@@ -328,7 +328,7 @@ static int cluster_initdb(struct state_cluster *c, struct fleet_err *err)
 	confpath = xasprintf("%s/postgresql.conf", c->pgdir);
 	f = fopen(confpath, "a");
 	if (!f || fputs(fleet_buf_cstr(&conf), f) < 0 || fclose(f) != 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 			      "could not write %s: %s", confpath, strerror(errno));
 		xfree(&confpath);
 		fleet_buf_release(&conf);
@@ -348,7 +348,7 @@ static int cluster_ensure_db(struct state_cluster *c, struct fleet_err *err)
 
 	xfree(&ci);
 	if (PQstatus(pg) != CONNECTION_OK) {
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 			      "could not connect to the embedded state database: %s", PQerrorMessage(pg));
 		goto out;
 	}
@@ -364,7 +364,7 @@ static int cluster_ensure_db(struct state_cluster *c, struct fleet_err *err)
 			rc = 0;
 	}
 	if (rc < 0)
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 			      "could not create the database " CLUSTER_DB ": %s", PQerrorMessage(pg));
 	PQclear(res);
 out:
@@ -377,13 +377,13 @@ static int lock_file(const char *path, int *fd_out, int op, struct fleet_err *er
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
 	if (fd < 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 				     "could not open %s: %s", path, strerror(errno));
 	while (flock(fd, op) < 0) {
 		if (errno == EINTR)
 			continue;
 		close(fd);
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 				     "could not lock %s: %s", path, strerror(errno));
 	}
 	*fd_out = fd;
@@ -416,7 +416,7 @@ int state_cluster_start(const char *base_dir, struct state_cluster **out, struct
 	c->base = abs_base(base_dir);
 	if (!c->base) {
 		cluster_free(c);
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 				     "could not find the current directory: %s", strerror(errno));
 	}
 	c->pgdir = xasprintf("%s/pg", c->base);
@@ -424,7 +424,7 @@ int state_cluster_start(const char *base_dir, struct state_cluster **out, struct
 	c->toolslog = xasprintf("%s/pg-tools.log", c->base);
 	if (strlen(c->pgdir) + sizeof("/.s.PGSQL." CLUSTER_PORT) > sizeof(sun.sun_path)) {
 		fleet_err_set(
-		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 		    "cannot use %s for the embedded state database: the path is too long for a unix "
 		    "socket",
 		    c->pgdir);
@@ -441,7 +441,7 @@ int state_cluster_start(const char *base_dir, struct state_cluster **out, struct
 			pw = getpwnam("nobody");
 		if (!pw) {
 			fleet_err_set(
-			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 			    "cannot run the embedded state database as root and found no postgres or "
 			    "nobody user");
 			goto fail;
@@ -453,7 +453,7 @@ int state_cluster_start(const char *base_dir, struct state_cluster **out, struct
 	}
 	/* .imapfleet holds the key file (0600) too; the server user only needs to pass through it. */
 	if (mkdir(c->base, c->as_other ? 0711 : 0700) < 0 && errno != EEXIST) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "PG_CLUSTER",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
 			      "could not create %s: %s", c->base, strerror(errno));
 		goto fail;
 	}

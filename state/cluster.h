@@ -23,6 +23,11 @@
 
 #include "common/err.h"
 
+/* the embedded cluster could not be made or started */
+#define STATE_ERR_CLUSTER "PG_CLUSTER"
+/* PostgreSQL's programs (initdb, pg_ctl) are not installed */
+#define STATE_ERR_PG_MISSING "PG_MISSING"
+
 enum state_location_kind {
 	STATE_LOC_ARG = 0,   /* --state URL */
 	STATE_LOC_ENV,	     /* IMAPFLEET_STATE */

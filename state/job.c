@@ -821,7 +821,7 @@ int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, i
 		*job_id = state_get_i64(res, 0, 0);
 	PQclear(res);
 	if (n > 1)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "AMBIGUOUS",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_AMBIGUOUS,
 				     "cannot choose the account: several jobs match");
 	return n == 1;
 }

@@ -270,7 +270,7 @@ int state_schema_apply(struct state_conn *sc, struct fleet_err *err)
 	current = (int)state_get_i64(res, 0, 0);
 	PQclear(res);
 	if (current > STATE_SCHEMA_VERSION) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "SCHEMA_TOO_NEW",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_SCHEMA_TOO_NEW,
 			      "cannot use the state database: its schema version %d is newer than this "
 			      "imapfleet's (%d)",
 			      current, STATE_SCHEMA_VERSION);

@@ -41,6 +41,12 @@
 #define STATE_ERR_LEASE_LOST "LEASE_LOST"
 /* err->code when the connection broke and could not be re-established. */
 #define STATE_ERR_CONNECTION "PG_CONNECTION"
+/* the database was migrated by a newer imapfleet */
+#define STATE_ERR_SCHEMA_TOO_NEW "SCHEMA_TOO_NEW"
+/* no run in the state store matches what was asked for (raised by the scheduler and ops) */
+#define STATE_ERR_NO_RUN "NO_RUN"
+/* an account name that matches several jobs */
+#define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
 #define STATE_SCHEMA_VERSION 5
