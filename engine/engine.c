@@ -499,8 +499,10 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 	uidset_of(&set, cc.slots, n);
 	fleet_err_clear(&ferr);
 	if (imap_fetch(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &cb, &cc, &ferr) < 0 &&
-	    imap_conn_is_broken(e->src)) {
-		/* The source went away mid-window: what was appended is matched on the next attempt. */
+	    (imap_conn_is_broken(e->src) || ferr.scope >= FLEET_SCOPE_ACCOUNT)) {
+		/* The source went away mid-window, or refused the rest for the whole account (a daily
+		 * limit, a throttle): what was appended is matched on the next attempt, and the messages
+		 * whose bodies did not come are not the messages' fault. */
 		*err = ferr;
 		cc.fatal = 1;
 	}
@@ -671,6 +673,69 @@ out:
 }
 
 /* ---- one folder ------------------------------------------------------------------------------------------ */
+
+/* ---- daily budgets ------------------------------------------------------------------------------ */
+
+static int over_budget(const struct engine_budget *b, int side, int dir, uint64_t size)
+{
+	uint64_t lim = b->limit[side][dir], used = b->used[side][dir];
+
+	/* At the start of a day (nothing used yet) one message goes through whatever its size. */
+	return lim && used > 0 && (used >= lim || size > lim - used);
+}
+
+/* How many of the n messages at todo fit in today's budgets; counts them as used. */
+static size_t budget_fit(struct engine *e, struct src_msg **todo, size_t n)
+{
+	struct engine_budget *b = e->job->budget;
+	size_t k;
+
+	if (!b)
+		return n;
+	for (k = 0; k < n; k++) {
+		uint64_t sz = todo[k]->size;
+
+		if (over_budget(b, 0, ENGINE_DOWN, sz) || over_budget(b, 1, ENGINE_UP, sz))
+			break;
+		b->used[0][ENGINE_DOWN] += sz;
+		b->used[1][ENGINE_UP] += sz;
+	}
+	return k;
+}
+
+/* Not one more message fits: the attempt stops with DAILY_BUDGET, the rest of the folder pending. */
+static void budget_stop(struct engine *e, struct src_msg **todo, size_t n, struct fleet_err *err)
+{
+	struct engine_budget *b = e->job->budget;
+	int side = over_budget(b, 0, ENGINE_DOWN, todo[0]->size) ? 0 : 1;
+	int dir = side ? ENGINE_UP : ENGINE_DOWN;
+
+	for (size_t i = 0; i < n; i++)
+		b->pending += todo[i]->size;
+	fleet_err_set(err, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, ENGINE_CODE_DAILY_BUDGET,
+		      "daily budget reached: %.1f of %.1f MB %s the %s used today (--daily-%s%d); %zu messages "
+		      "of this folder wait for the next day",
+		      (double)b->used[side][dir] / 1048576.0, (double)b->limit[side][dir] / 1048576.0,
+		      side ? "uploaded to" : "downloaded from", side ? "destination" : "source",
+		      dir == ENGINE_UP ? "upload" : "download", side + 1, n);
+}
+
+/* The bytes of the folders after the one that stopped, by STATUS SIZE where the source has it. */
+static uint64_t pending_after(const struct fm_plan *plan, size_t i, const int *have, const struct imap_status_info *si,
+			      const int *dhave, const struct imap_status_info *dsi)
+{
+	uint64_t sum = 0;
+
+	for (size_t j = i + 1; j < plan->n; j++) {
+		uint64_t d;
+
+		if (!have[j] || !(si[j].have & IMAP_HAVE_SIZE))
+			continue;
+		d = dhave[j] && (dsi[j].have & IMAP_HAVE_SIZE) ? dsi[j].size : 0;
+		sum += si[j].size > d ? si[j].size - d : 0;
+	}
+	return sum;
+}
 
 static int in_age_window(const struct engine *e, const struct src_msg *m)
 {
@@ -1288,9 +1353,12 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		goto out;
 	}
 
-	for (size_t off = 0; off < ntodo; off += e->o->batch) {
-		size_t n = ntodo - off < e->o->batch ? ntodo - off : e->o->batch;
-
+	for (size_t off = 0, n; off < ntodo; off += n) {
+		n = ntodo - off < e->o->batch ? ntodo - off : e->o->batch;
+		if ((n = budget_fit(e, todo + off, n)) == 0) {
+			budget_stop(e, todo + off, ntodo - off, err);
+			goto out;
+		}
 		if (cancelled(e)) {
 			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED,
 				      "stopped on request before copying %zu more messages", ntodo - off);
@@ -1735,6 +1803,9 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 				   dst_have[i] ? &dst_si[i] : NULL, err);
 		folder_listed(&e);
 		st->folders_done++;
+		if (r < 0 && job->budget &&
+		    (strcmp(err->code, ENGINE_CODE_DAILY_BUDGET) == 0 || strcmp(err->code, IMAP_CODE_DAILY_LIMIT) == 0))
+			job->budget->pending += pending_after(&plan, i, pre_have, pre_si, dst_have, dst_si);
 		if (r < 0)
 			goto out;
 		report_progress(&e);

@@ -56,6 +56,9 @@ struct engine_opts {
 	const char *notes[16];  /* imapsync options accepted that change nothing here, one line each
 	                         * ("--syncinternaldates: INTERNALDATE is always kept"); static strings */
 	size_t nnotes;
+	uint64_t daily[2][2];   /* --daily-download1/2, --daily-upload1/2 SIZE: bytes per day that may be
+	                         * read from ([k][ENGINE_DOWN]) or written to ([k][ENGINE_UP]) side k
+	                         * (0 = no budget); presets set the provider's figures */
 	uint64_t maxsize;       /* --maxsize BYTES: larger messages are skipped and reported (0 = none) */
 	unsigned maxage_days;   /* --maxage D: only messages younger than D days (0 = none) */
 	unsigned minage_days;   /* --minage D: only messages older than D days */
@@ -70,6 +73,24 @@ struct engine_opts {
 	unsigned batch;         /* messages per FETCH/APPEND window (default 64) */
 	int multiappend;        /* one MULTIAPPEND per window where offered (default on; --nomultiappend) */
 	int trace;              /* protocol traces at TRACE level */
+};
+
+enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
+
+/* The error code of an attempt stopped because the next message would go over a daily budget
+ * (class throttled, scope account): the scheduler parks the account until its day is over. */
+#define ENGINE_CODE_DAILY_BUDGET "DAILY_BUDGET"
+
+/* Daily budgets of one attempt. limit from the options; used = what the account's current day has
+ * used so far, counted on by the engine as it reads bodies from side 0 and appends to side 1 (message
+ * sizes). A window of messages is cut where the next message would pass a limit; when not one more
+ * message fits, engine_run fails with ENGINE_CODE_DAILY_BUDGET. A message larger than a whole budget
+ * is let through at the start of a day (used == 0), or it could never be copied. pending: bytes the
+ * engine knows it left to copy when it stopped (the rest of the folder, and the later folders by
+ * STATUS SIZE where the source has STATUS=SIZE), for an ETA. */
+struct engine_budget {
+	uint64_t limit[2][2], used[2][2];
+	uint64_t pending;
 };
 
 /* Allocates nothing: arrays point into argv. Returns < 0 with err naming the bad option. */
@@ -124,6 +145,7 @@ struct engine_job {
 	struct ledger ledger;
 	atomic_int *cancel;             /* set to non-zero (any thread, or a signal handler: lock-free):
 	                                 * stop before the next APPEND */
+	struct engine_budget *budget;   /* daily budgets (NULL: none); the engine adds to used */
 	/* Progress callback (may be NULL): called with the running totals after each batch, and when
 	 * a folder has been listed and when it is finished. */
 	void (*progress)(void *ctx, const struct engine_stats *st);

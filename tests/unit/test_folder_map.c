@@ -665,6 +665,19 @@ static void a_collision_is_noted_for_the_report(void **state)
 	folder_map_plan_release(&plan);
 }
 
+/* Parses a table row's options (up to 4 words, NULL-terminated early) into o, or fails the test. */
+static void parse_case(struct engine_opts *o, const char *const argv[4], size_t i)
+{
+	struct fleet_err err;
+	int argc = 0;
+
+	while (argc < 4 && argv[argc])
+		argc++;
+	engine_opts_init(o);
+	if (engine_opts_parse(o, argc, (char **)argv, &err) != 0)
+		fail_msg("case %zu: %s", i, err.message);
+}
+
 static void presets_set_provider_defaults_that_explicit_options_override(void **state)
 {
 	static const struct {
@@ -686,14 +699,8 @@ static void presets_set_provider_defaults_that_explicit_options_override(void **
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct engine_opts o;
-		struct fleet_err err;
-		int argc = 0;
 
-		while (argc < 4 && cases[i].argv[argc])
-			argc++;
-		engine_opts_init(&o);
-		if (engine_opts_parse(&o, argc, (char **)cases[i].argv, &err) != 0)
-			fail_msg("case %zu: %s", i, err.message);
+		parse_case(&o, cases[i].argv, i);
 		assert_true(o.maxsize == cases[i].maxsize);
 		assert_int_equal(o.casefold2, cases[i].casefold);
 		assert_int_equal(o.nregextrans2, cases[i].nrules);
@@ -706,6 +713,45 @@ static void presets_set_provider_defaults_that_explicit_options_override(void **
 			assert_string_equal(o.preset[1], cases[i].preset2);
 		else
 			assert_null(o.preset[1]);
+		engine_opts_release(&o);
+	}
+}
+
+static void daily_budgets_come_from_options_and_the_gmail_presets(void **state)
+{
+	static const struct {
+		const char *argv[4];
+		uint64_t down1, up1, down2, up2;
+	} cases[] = {
+		{{"--gmail1"}, 2250ull << 20, 0, 0, 0},
+		{{"--gmail2"}, 0, 0, 0, 450ull << 20},
+		{{"--gmail1", "--gmail2"}, 2250ull << 20, 0, 0, 450ull << 20},
+		{{"--office1", "--office2"}, 0, 0, 0, 0},
+		{{"--daily-download1", "1G", "--gmail1"}, 1ull << 30, 0, 0, 0},
+		{{"--gmail2", "--daily-upload2=0"}, 0, 0, 0, 0},
+		{{"--daily-upload1", "5K", "--daily-download2=7"}, 0, 5 << 10, 7, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct engine_opts o;
+
+		parse_case(&o, cases[i].argv, i);
+		if (o.daily[0][ENGINE_DOWN] != cases[i].down1 || o.daily[0][ENGINE_UP] != cases[i].up1 ||
+		    o.daily[1][ENGINE_DOWN] != cases[i].down2 || o.daily[1][ENGINE_UP] != cases[i].up2)
+			fail_msg("case %zu: budgets %llu %llu %llu %llu", i, (unsigned long long)o.daily[0][0],
+				 (unsigned long long)o.daily[0][1], (unsigned long long)o.daily[1][0],
+				 (unsigned long long)o.daily[1][1]);
+		engine_opts_release(&o);
+	}
+	{
+		struct engine_opts o;
+		struct fleet_err err;
+		char *bad[] = {"--daily-download1", "lots"};
+
+		engine_opts_init(&o);
+		assert_int_equal(engine_opts_parse(&o, 2, bad, &err), -1);
+		assert_non_null(strstr(err.message, "--daily-download1"));
 		engine_opts_release(&o);
 	}
 }
@@ -791,6 +837,7 @@ int main(void)
 		cmocka_unit_test(a_collision_is_noted_for_the_report),
 		cmocka_unit_test(presets_set_provider_defaults_that_explicit_options_override),
 		cmocka_unit_test(the_destination_presets_trim_spaces_at_level_ends),
+		cmocka_unit_test(daily_budgets_come_from_options_and_the_gmail_presets),
 		cmocka_unit_test(harmless_imapsync_options_are_accepted_with_a_note),
 		cmocka_unit_test(every_unknown_option_is_reported_at_once_with_suggestions),
 	};
