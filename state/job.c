@@ -7,7 +7,6 @@
 #include "common/util.h"
 #include "state/state_private.h"
 
-#define LEASE_WHERE "id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND state = 'running'"
 
 static const char *const job_state_names[STATE_JOB_NSTATES] = {
     [STATE_JOB_QUEUED] = "queued", [STATE_JOB_RUNNING] = "running",	[STATE_JOB_DONE] = "done",
@@ -450,6 +449,12 @@ static int fenced(struct state_conn *sc, int stmt, const struct state_lease *lea
 	else
 		PQclear(res);
 	return 0;
+}
+
+int state_fenced(struct state_conn *sc, const struct state_lease *lease, const char *what, const char *sql,
+		 int nparams, const char **p, int flags, PGresult **keep, struct fleet_err *err)
+{
+	return fenced(sc, -1, lease, what, sql, nparams, p, flags, keep, err);
 }
 
 int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,

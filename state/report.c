@@ -37,10 +37,15 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
+/* Parked: queued and due later because of a daily budget or a throttle (state/park.c). */
+#define PARKED_NOW "(state = 'queued' AND parked_until > now())"
+#define PARKED_MS "CASE WHEN " PARKED_NOW " THEN " MS("parked_until") " END"
+
 #define JOB_REPORT_COLS                                                                                      \
 	"id, host1, port1, user1, host2, port2, user2, state, attempts, max_attempts,"                       \
 	" folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, last_error_class,"                  \
-	" last_error_code, last_error_text, " MS("started_at") ", " MS("finished_at") ", " MS("updated_at")
+	" last_error_code, last_error_text, " MS("started_at") ", " MS("finished_at") ", " MS("updated_at") "," \
+	" " PARKED_MS ", CASE WHEN " PARKED_NOW " THEN park_reason END, CASE WHEN " PARKED_NOW " THEN " MS("eta_at") " END"
 
 static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
 {
@@ -73,6 +78,9 @@ static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
 		r.started_at_ms = state_get_i64(res, i, 18);
 		r.finished_at_ms = state_get_i64(res, i, 19);
 		r.updated_at_ms = state_get_i64(res, i, 20);
+		r.parked_until_ms = state_get_i64(res, i, 21);
+		r.park_reason = state_get_str(res, i, 22);
+		r.eta_ms = state_get_i64(res, i, 23);
 		rc = cb(&r, ctx);
 	}
 	return rc;

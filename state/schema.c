@@ -205,6 +205,22 @@ static const char *const migration_5[] = {
     " updated_at timestamptz NOT NULL DEFAULT now())",
 };
 
+/* Daily budgets and parked accounts (issue 17): what the account's current day used per side and
+ * direction (from its first byte), and an account waiting for its next day or for a provider's
+ * throttle: when it resumes (it is an ordinary queued job due then, claimed by any host), why, the
+ * throttle parks in a row, and when it should be done (an ETA over days). */
+static const char *const migration_6[] = {
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS day_started_at timestamptz",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS day_down1 bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS day_up1 bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS day_down2 bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS day_up2 bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS parked_until timestamptz",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS park_reason text",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS throttle_parks integer NOT NULL DEFAULT 0",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS eta_at timestamptz",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -220,6 +236,7 @@ static const struct migration migrations[] = {
     {3, "partial accounts, failed folders", migration_3, sizeof(migration_3) / sizeof(migration_3[0])},
     {4, "verify verdicts per account", migration_4, sizeof(migration_4) / sizeof(migration_4[0])},
     {5, "OAuth tokens shared by worker hosts", migration_5, sizeof(migration_5) / sizeof(migration_5[0])},
+    {6, "daily budgets and parked accounts", migration_6, sizeof(migration_6) / sizeof(migration_6[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

@@ -49,7 +49,7 @@
 #define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 5
+#define STATE_SCHEMA_VERSION 6
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -225,6 +225,47 @@ int state_server_fail(struct state_conn *sc, int64_t run_id, const char *host, u
 /* Jobs parked by an engine that stopped or whose registration expired are due again (another
  * engine then finds out for itself whether the server answers). */
 int state_job_unpark_orphans(struct state_conn *sc, int64_t run_id, long *count, struct fleet_err *err);
+
+/* ---- daily budgets and parked accounts ------------------------------------------------------------ */
+
+/* The account's current day: bytes read from (down) and written to (up) each side since its first
+ * byte ([side 0/1][0 down, 1 up]). A day lasts day_ms from its first byte; one that is over starts
+ * afresh (all zero). */
+struct state_day {
+	uint64_t used[2][2];
+};
+/* Reads the account's day, ending it first when it is over. Fenced. */
+int state_job_day_load(struct state_conn *sc, const struct state_lease *lease, uint64_t day_ms,
+		       struct state_day *day, struct fleet_err *err);
+/* Adds what an attempt used; a day that had not started starts at started_ms_ago before now. */
+int state_job_day_add(struct state_conn *sc, const struct state_lease *lease, const uint64_t add[2][2],
+		      uint64_t started_ms_ago, struct fleet_err *err);
+
+/* Why an account is parked. */
+enum state_park {
+	STATE_PARK_DAILY = 0,   /* a daily budget or the provider's daily limit: until its day is over */
+	STATE_PARK_THROTTLED    /* the provider throttles: for a while (delay_ms) */
+};
+struct state_park_req {
+	enum state_park kind;
+	const struct fleet_err *why;  /* recorded as the last error and the attempt's */
+	uint64_t delay_ms;            /* at least this long (a server's hint) */
+	uint64_t base_ms, cap_ms;     /* THROTTLED: the wait doubles with each park in a row, from
+	                               * base_ms up to cap_ms (jittered to 50-100 %) */
+	uint64_t day_ms;              /* DAILY: until the day (from its first byte) is over, or day_ms
+	                               * from now when none started */
+	uint64_t pending, per_day;    /* bytes left and the smallest daily budget (0: unknown), for the
+	                               * ETA: the resume time plus a day per further budget's worth */
+	unsigned max_throttle_parks;  /* THROTTLED: the account fails instead after this many parks in a
+	                               * row without progress (0: no limit) */
+	int progressed;               /* the attempt copied messages: the throttle parks start over */
+};
+/* The attempt ends parked: back to queued, due at the resume time (any engine claims it then), the
+ * attempt not counted against max_attempts and closed as "parked"; parked_until, park_reason and
+ * eta_at are kept for status and report. *failed = 1 when it failed instead (max_throttle_parks).
+ * *resume_ms = ms from now until it resumes. Fenced. */
+int state_job_park(struct state_conn *sc, const struct state_lease *lease, const struct state_park_req *req,
+		   int *failed, int64_t *resume_ms, struct fleet_err *err);
 
 /* `retry --account ID`: a job that is not running goes back to queued now, attempts reset to 0,
  * last error cleared, progress (folders, ledger, counters) kept. Returns 1 when requeued, 0 when
@@ -444,6 +485,9 @@ struct state_job_report {
 	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
 	const char *last_error_class, *last_error_code, *last_error_text; /* "" when none */
 	int64_t started_at_ms, finished_at_ms, updated_at_ms;		  /* 0 when unset */
+	int64_t parked_until_ms;  /* queued and parked until then; 0 when not parked */
+	const char *park_reason;  /* "daily" or "throttled" while parked, else "" */
+	int64_t eta_ms;           /* a parked account's expected end; 0 when unknown */
 };
 typedef int (*state_job_report_cb)(const struct state_job_report *row, void *ctx);
 /* Every job of the run in id order. */

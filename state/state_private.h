@@ -72,6 +72,16 @@ int state_err_from_result(struct state_conn *sc, const PGresult *res, const char
 /* A fenced write touched no row: looks at the job to say why, fills err with LEASE_LOST. */
 int state_lease_lost(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err);
 
+/* The job row a fenced statement may touch: $1..$3 = job, owner, epoch of the lease. */
+#define LEASE_WHERE "id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND state = 'running'"
+
+/* A write fenced by the lease: $1..$3 are the lease's job, owner and epoch (the caller fills p[3..]
+ * itself), the first result column a row count; 0 rows -> LEASE_LOST; a statement that is not
+ * idempotent and lost its connection is resolved by looking at the job. keep (may be NULL) gets the
+ * result. */
+int state_fenced(struct state_conn *sc, const struct state_lease *lease, const char *what, const char *sql,
+		 int nparams, const char **p, int flags, PGresult **keep, struct fleet_err *err);
+
 /* Text parameter formatting: numbers into caller buffers. */
 #define STATE_NUM_MAX 24
 const char *state_fmt_i64(char buf[STATE_NUM_MAX], int64_t v);

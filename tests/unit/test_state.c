@@ -863,6 +863,110 @@ static void release_on_interrupt_does_not_count_an_attempt(void **state)
 	state_claim_release(&c);
 }
 
+/* ---- daily budgets and parked accounts ------------------------------------------------------------- */
+
+static void daily_usage_adds_up_across_attempts_and_starts_afresh_after_a_day(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	struct state_claim c;
+	struct state_day day;
+	const uint64_t add[2][2] = {{300, 0}, {0, 200}};
+
+	add_jobs(f, 1, 5, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_job_day_load(f->sc, &c.lease, 86400000, &day, E));
+	assert_true(day.used[0][0] == 0 && day.used[1][1] == 0);
+	CHECK(state_job_day_add(f->sc, &c.lease, add, 5000, E));
+	CHECK(state_job_day_add(f->sc, &c.lease, add, 0, E));
+	CHECK(state_job_day_load(f->sc, &c.lease, 86400000, &day, E));
+	assert_true(day.used[0][0] == 600 && day.used[0][1] == 0 && day.used[1][0] == 0 && day.used[1][1] == 400);
+	/* the day started when the first attempt did (5 s before its usage was recorded) */
+	assert_true(q_i64(f->raw, "SELECT (extract(epoch FROM now() - day_started_at))::bigint FROM job") >= 5);
+	/* a day of 1 ms is over: the next load starts afresh */
+	CHECK(state_job_day_load(f->sc, &c.lease, 1, &day, E));
+	assert_true(day.used[0][0] == 0 && day.used[1][1] == 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE day_started_at IS NULL AND day_down1 = 0"), 1);
+	state_claim_release(&c);
+}
+
+static void a_daily_park_waits_for_the_end_of_the_day_and_is_not_counted(void **state)
+{
+	struct fx *f = *state;
+	int64_t id, wait = 0;
+	struct state_claim c;
+	struct state_park_req req;
+	struct fleet_err why;
+	const uint64_t add[2][2] = {{400, 0}, {0, 0}};
+	int failed = -1;
+
+	add_jobs(f, 1, 5, &id);
+	claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_job_day_add(f->sc, &c.lease, add, 0, E));
+	fleet_err_set(&why, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_BUDGET", "daily budget reached");
+	memset(&req, 0, sizeof(req));
+	req.kind = STATE_PARK_DAILY;
+	req.why = &why;
+	req.day_ms = 3600000;
+	req.pending = 1000;
+	req.per_day = 400;
+	CHECK(state_job_park(f->sc, &c.lease, &req, &failed, &wait, E));
+	state_claim_release(&c);
+	assert_int_equal(failed, 0);
+	assert_true(wait > 3590000 && wait <= 3600000);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'queued' AND attempts = 0"
+				       " AND park_reason = 'daily' AND parked_until = scheduled_at"
+				       " AND last_error_code = 'DAILY_BUDGET'"),
+			 1);
+	/* 1000 bytes at 400 a day: this day's resume plus two more days */
+	assert_int_equal(q_i64(f->raw, "SELECT (extract(epoch FROM eta_at - parked_until))::bigint FROM job"), 7200);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'parked'"), 1);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), 0); /* not due before its day is over */
+	q_exec(f->raw, "UPDATE job SET scheduled_at = now()");
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	assert_int_equal(c.attempt, 1);
+	state_claim_release(&c);
+}
+
+static void throttle_parks_back_off_and_fail_after_the_limit_without_progress(void **state)
+{
+	struct fx *f = *state;
+	int64_t id, wait = 0, prev = 0;
+	struct state_claim c;
+	struct state_park_req req;
+	struct fleet_err why;
+	int failed = -1;
+
+	add_jobs(f, 1, 5, &id);
+	fleet_err_set(&why, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", "server answered BAD User is "
+		      "authenticated but not connected.");
+	memset(&req, 0, sizeof(req));
+	req.kind = STATE_PARK_THROTTLED;
+	req.why = &why;
+	req.base_ms = 1000;
+	req.cap_ms = 600000;
+	req.max_throttle_parks = 3;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+		CHECK(state_job_park(f->sc, &c.lease, &req, &failed, &wait, E));
+		state_claim_release(&c);
+		assert_int_equal(failed, 0);
+		/* 1 s, 2 s, 4 s, each jittered to 50-100 % */
+		assert_true(wait >= (500LL << i) - 50 && wait <= (1000LL << i));
+		assert_true(wait > prev / 2);
+		prev = wait;
+		q_exec(f->raw, "UPDATE job SET scheduled_at = now()");
+	}
+	assert_int_equal(q_i64(f->raw, "SELECT attempts FROM job"), 0);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	CHECK(state_job_park(f->sc, &c.lease, &req, &failed, &wait, E));
+	state_claim_release(&c);
+	assert_int_equal(failed, 1); /* the fourth park in a row without progress */
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND parked_until IS NULL"
+				       " AND last_error_class = 'throttled'"),
+			 1);
+}
+
 /* ---- slots ----------------------------------------------------------------------------------------- */
 
 #define SLOT_LIMIT 3
@@ -1315,6 +1419,9 @@ int main(void)
 	    T(requeue_resets_attempts_and_keeps_progress),
 	    T(cancelling_a_running_job_fences_its_worker),
 	    T(release_on_interrupt_does_not_count_an_attempt),
+	    T(daily_usage_adds_up_across_attempts_and_starts_afresh_after_a_day),
+	    T(a_daily_park_waits_for_the_end_of_the_day_and_is_not_counted),
+	    T(throttle_parks_back_off_and_fail_after_the_limit_without_progress),
 	    T(connection_slots_never_exceed_the_limit_across_connections),
 	    T(credentials_are_stored_encrypted_and_round_trip),
 	    T(bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress),
