@@ -20,6 +20,7 @@
 #include "common/escape.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "scheduler/budget.h"
 #include "scheduler/health.h"
 #include "scheduler/ledger_state.h"
 #include "scheduler/progress.h"
@@ -640,6 +641,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	struct engine_stats st;
 	struct fleet_err err, ferr;
 	struct ledger_state *ls = NULL;
+	struct budget_attempt ba;
 	char **row_argv = NULL, **argv = NULL;
 	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1}, ran = 0;
 	char *pw[2] = {NULL, NULL};
@@ -653,6 +655,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	memset(&st, 0, sizeof(st));
 	memset(creds, 0, sizeof(creds));
 	token_share_init(&share, sc, s->key);
+	memset(&ba, 0, sizeof(ba));
 	st.error_side = -1;
 	engine_opts_init(&opts);
 	memset(side, 0, sizeof(side));
@@ -786,11 +789,16 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	job.cancel = &w->cancel;
 	job.progress = on_engine_progress;
 	job.progress_ctx = w;
+	if (budget_begin(sc, &c->lease, &opts, &ba, &err) < 0)
+		goto failed;
+	if (ba.active)
+		job.budget = &ba.b;
 	ls = ledger_state_new(sc, &c->lease);
 	job.ledger = ledger_state_bind(ls);
 	log_info("attempt %d of %d started", c->attempt, c->max_attempts);
 	rc = engine_run(&job, &st, &err);
 	ran = 1;
+	budget_end(sc, &c->lease, &ba);
 	on_engine_progress(w, &st);
 	release_slots(s, sc, ckeys, slot);
 	if (rc >= 0) {
@@ -832,10 +840,29 @@ failed:
 	if (ran && err.cls == FLEET_ERR_TRANSIENT && st.error_side >= 0 &&
 	    server_fault(s, sc, c, w->label, keys[st.error_side], &job.side[st.error_side].ep, &err))
 		goto out;
-	if (err.cls == FLEET_ERR_THROTTLED && st.error_side >= 0) {
+	if (err.cls == FLEET_ERR_THROTTLED && st.error_side >= 0 && !budget_err_is_daily(&err)) {
 		host_limiter_throttled(s->hl, keys[st.error_side], err.retry_after_ms);
 		log_warn("%s throttles: its connection limit here is now %u", keys[st.error_side],
 			 host_limiter_limit(s->hl, keys[st.error_side]));
+	}
+	/* A provider's daily limit, a daily budget or a throttle: the account is parked. */
+	if (err.cls == FLEET_ERR_THROTTLED) {
+		int parked = budget_park(sc, &c->lease, &cfg->retry, &opts, &ba, &err, !opts.dry && st.msgs_copied > 0, &ferr);
+
+		if (parked == 1) {
+			atomic_fetch_add(&s->jobs_retried, 1);
+			goto out;
+		}
+		if (parked == 2) {
+			atomic_fetch_add(&s->jobs_failed, 1);
+			goto out;
+		}
+		if (strcmp(ferr.code, STATE_ERR_LEASE_LOST) == 0) {
+			log_warn("another engine took this account over (its lease expired): stopped here");
+			goto out;
+		}
+		if (ferr.message[0])
+			log_warn("could not park the account: %s; recording the failure instead", ferr.message);
 	}
 	{
 		unsigned delay = 0;
