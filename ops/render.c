@@ -358,3 +358,37 @@ void json_time(struct rw *w, int64_t ms)
 	else
 		rw_puts(w, "null");
 }
+
+/* A parked account's reason as stored ("daily", "throttled"); anything else is shown as "?". */
+static const char *park_reason_word(const char *reason)
+{
+	return reason && (strcmp(reason, "daily") == 0 || strcmp(reason, "throttled") == 0) ? reason : "?";
+}
+
+const char *fmt_parked(char buf[PBUF], int64_t until_ms, const char *reason, int64_t eta_ms)
+{
+	char t1[TBUF], t2[TBUF];
+
+	buf[0] = '\0';
+	if (until_ms <= 0)
+		return buf;
+	if (eta_ms > 0)
+		snprintf(buf, PBUF, "parked (%s) until %s UTC, ETA %s UTC", park_reason_word(reason),
+			 fmt_time(t1, until_ms, 0), fmt_time(t2, eta_ms, 0));
+	else
+		snprintf(buf, PBUF, "parked (%s) until %s UTC", park_reason_word(reason), fmt_time(t1, until_ms, 0));
+	return buf;
+}
+
+void json_parked(struct rw *w, int64_t until_ms, const char *reason, int64_t eta_ms)
+{
+	if (until_ms <= 0) {
+		rw_puts(w, "null");
+		return;
+	}
+	rw_printf(w, "{\"until\": ");
+	json_time(w, until_ms);
+	rw_printf(w, ", \"reason\": \"%s\", \"eta\": ", park_reason_word(reason));
+	json_time(w, eta_ms);
+	rw_puts(w, "}");
+}

@@ -48,5 +48,11 @@ const char *fmt_duration(char buf[TBUF], int64_t ms);
 const char *fmt_count(char buf[TBUF], int64_t n);
 const char *msg_state_name(enum state_msg_state s);
 void json_time(struct rw *w, int64_t ms);
+/* A parked account (state_job_report.parked_until_ms, park_reason, eta_ms): "parked (daily) until
+ * 2026-12-04 07:10:00 UTC, ETA 2026-12-06 07:10:00 UTC" ("" when not parked), and the same as a
+ * JSON object {"until", "reason", "eta"} (null when not parked). */
+#define PBUF 128
+const char *fmt_parked(char buf[PBUF], int64_t until_ms, const char *reason, int64_t eta_ms);
+void json_parked(struct rw *w, int64_t until_ms, const char *reason, int64_t eta_ms);
 
 #endif

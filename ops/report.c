@@ -134,6 +134,9 @@ static int load_job_cb(const struct state_job_report *j, void *ctx)
 	a->started_ms = j->started_at_ms;
 	a->finished_ms = j->finished_at_ms;
 	a->updated_ms = j->updated_at_ms;
+	a->parked_until_ms = j->parked_until_ms;
+	a->eta_ms = j->eta_ms;
+	a->park_reason = xstrdup(j->park_reason ? j->park_reason : "");
 	return 0;
 }
 
@@ -460,6 +463,7 @@ void report_free(struct report **rp)
 		xfree(&a->err_class);
 		xfree(&a->err_code);
 		xfree(&a->err_text);
+		xfree(&a->park_reason);
 	}
 	for (size_t i = 0; i < r->nmsgs; i++) {
 		xfree(&r->msgs[i].reason);

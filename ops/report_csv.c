@@ -16,7 +16,7 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		"run_id,account_id,host1,port1,user1,host2,port2,user2,state,attempts,max_attempts,"
 		"attempts_total,folders,msgs_copied,bytes_copied,msgs_skipped,bytes_skipped,msgs_failed,"
 		"bytes_failed,started_at,finished_at,updated_at,duration_s,error_class,error_code,error_text,"
-		"failure_reasons\r\n");
+		"failure_reasons,parked_until,park_reason,eta\r\n");
 	for (size_t i = 0; i < r->naccts; i++) {
 		const struct report_acct *a = &r->accts[i];
 		char t1[TBUF], t2[TBUF], t3[TBUF];
@@ -60,7 +60,9 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 			rw_csv(&w, fleet_buf_cstr(&sum));
 			fleet_buf_release(&sum);
 		}
-		rw_puts(&w, "\r\n");
+		rw_printf(&w, ",%s,", fmt_time(t1, a->parked_until_ms, 1));
+		rw_csv(&w, a->parked_until_ms > 0 ? a->park_reason : "");
+		rw_printf(&w, ",%s\r\n", a->parked_until_ms > 0 ? fmt_time(t2, a->eta_ms, 1) : "");
 	}
 	return rw_finish(&w, "accounts.csv", err);
 }

@@ -425,6 +425,13 @@ static const struct report_acct **html_pick_accounts(const struct report *r, siz
 	return v;
 }
 
+/* The bold head of the last-error cell: "parked (daily) until ..., ETA ..." for a parked account,
+ * else the error's class. */
+static const char *err_head(char pk[PBUF], const struct report_acct *a)
+{
+	return a->parked_until_ms > 0 ? fmt_parked(pk, a->parked_until_ms, a->park_reason, a->eta_ms) : a->err_class;
+}
+
 static void html_account_row(struct rw *w, const struct report_acct *a, int64_t now_ms)
 {
 	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
@@ -448,6 +455,8 @@ static void html_account_row(struct rw *w, const struct report_acct *a, int64_t 
 		  fmt_duration(b2, acct_duration_ms(a)), (long long)a->updated_ms,
 		  fmt_updated(b3, a->updated_ms, now_ms));
 	if (a->err_class[0] || a->err_text[0]) {
+		char pk[PBUF];
+
 		rw_puts(w, "<td class=\"err\" title=\"");
 		rw_html(w, a->err_class);
 		rw_puts(w, " ");
@@ -455,7 +464,7 @@ static void html_account_row(struct rw *w, const struct report_acct *a, int64_t 
 		rw_puts(w, ": ");
 		rw_html(w, a->err_text);
 		rw_puts(w, "\"><span><b>");
-		rw_html(w, a->err_class);
+		rw_html(w, err_head(pk, a));
 		rw_puts(w, "</b> ");
 		rw_html(w, a->err_text);
 		rw_puts(w, "</span></td></tr>\n");
@@ -527,7 +536,7 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 	rw_puts(w, "], \"rows\": [");
 	for (size_t i = 0; i < n; i++) {
 		const struct report_acct *a = v[i];
-		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
+		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], pk[PBUF];
 
 		rw_printf(w, "%s\n[%lld,%d,", i ? "," : "", (long long)a->id, (int)a->state);
 		rw_json(w, a->user1);
@@ -544,7 +553,7 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 			  (long long)a->msgs_failed, (long long)acct_duration_ms(a),
 			  fmt_duration(b3, acct_duration_ms(a)), (long long)a->updated_ms,
 			  fmt_updated(b4, a->updated_ms, r->generated_ms));
-		rw_json(w, a->err_class);
+		rw_json(w, err_head(pk, a));
 		rw_puts(w, ",");
 		rw_json(w, a->err_code);
 		rw_puts(w, ",");

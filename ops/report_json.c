@@ -104,6 +104,8 @@ int report_write_json(const struct report *r, FILE *out, struct fleet_err *err)
 		json_time(&w, a->finished_ms);
 		rw_puts(&w, ",\n      \"updated_at\": ");
 		json_time(&w, a->updated_ms);
+		rw_puts(&w, ",\n      \"parked\": ");
+		json_parked(&w, a->parked_until_ms, a->park_reason, a->eta_ms);
 		rw_printf(&w, ",\n      \"duration_seconds\": %.1f,\n      \"error\": ",
 			  (double)acct_duration_ms(a) / 1000.0);
 		if (a->err_class[0] || a->err_text[0]) {

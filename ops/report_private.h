@@ -45,6 +45,8 @@ struct report_acct {
 	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, bytes_skipped, bytes_failed;
 	char *err_class, *err_code, *err_text;
 	int64_t started_ms, finished_ms, updated_ms, busy_ms;
+	int64_t parked_until_ms, eta_ms; /* parked: when it resumes, when it should be done (0: unknown) */
+	char *park_reason;               /* "daily" or "throttled" while parked, else "" */
 	size_t msg_first, msg_count; /* this account's rows in report.msgs (sorted by account) */
 };
 

@@ -87,6 +87,8 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 		}
 		rw_puts(w, ", \"updated_at\": ");
 		json_time(w, j->updated_at_ms);
+		rw_puts(w, ", \"parked\": ");
+		json_parked(w, j->parked_until_ms, j->park_reason, j->eta_ms);
 		rw_puts(w, "}");
 	} else {
 		size_t c;
@@ -94,9 +96,15 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 		rw_printf(w, "%6lld  ", (long long)j->job_id);
 		c = term_account(w, j);
 		rw_pad(w, c, ctx->width);
-		rw_printf(w, "  %-9s %2d/%-2d %8lld %6lld  %-19s", state_job_state_name(j->state),
-			  j->attempts, j->max_attempts, (long long)j->msgs_copied, (long long)j->msgs_failed,
+		rw_printf(w, "  %-9s %2d/%-2d %8lld %6lld  %-19s",
+			  j->parked_until_ms > 0 ? "parked" : state_job_state_name(j->state), j->attempts,
+			  j->max_attempts, (long long)j->msgs_copied, (long long)j->msgs_failed,
 			  fmt_time(t, j->updated_at_ms, 0));
+		if (j->parked_until_ms > 0) {
+			char pk[PBUF];
+
+			rw_printf(w, "  %s;", fmt_parked(pk, j->parked_until_ms, j->park_reason, j->eta_ms));
+		}
 		if (j->last_error_class[0] || j->last_error_text[0]) {
 			rw_puts(w, "  ");
 			rw_term(w, j->last_error_class);
