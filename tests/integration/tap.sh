@@ -88,3 +88,18 @@ lab_users() {
 	lab_require
 	[ "${LAB_USERS:-0}" -ge "$1" ]
 }
+
+# fake_imap SCENARIO NAME [fakeimap.py options]: starts the scripted fake server
+# (tests/tools/fakeimap.py) over implicit TLS with the lab's certificate; its log, port and
+# standard error go to $work/NAME.{log,port,err}, its pid is added to $pids; sets $port and
+# port_NAME. Give the account with --user and --password.
+fake_imap() {
+	_scn=$1 _name=$2; shift 2
+	python3 "${top_srcdir:-.}/tests/tools/fakeimap.py" --scenario "$_scn" --cert "$LAB_DIR/tls/server.pem" \
+		--key "$LAB_DIR/tls/server.key" --implicit-tls --log "$work/$_name.log" "$@" \
+		>"$work/$_name.port" 2>"$work/$_name.err" &
+	pids="$pids $!"
+	for _i in $(seq 1 25); do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
+	port=$(head -n 1 "$work/$_name.port")
+	eval "port_$_name=\$port"
+}

@@ -24,13 +24,19 @@ Scenarios:
   truncated           FETCH bodies cut short: the connection closes mid-literal
   huge-literal        FETCH announces a 2 GB literal
   no-uidplus          no UIDPLUS, no LITERAL+ (synchronising literals, no APPENDUID)
-  throttle            the first K connections get NO [THROTTLED] (LOGIN or SELECT), then normal
+  throttle            the first K connections get NO [THROTTLED] (LOGIN or SELECT), then normal;
+                      --throttle-text replaces the answer (e.g. Office 365's
+                      "BAD User is authenticated but not connected.")
   limit               like throttle with NO [LIMIT]
   authfail            LOGIN/AUTHENTICATE answer NO [AUTHENTICATIONFAILED]
   unavailable         LOGIN answers NO [UNAVAILABLE]
   append-no           the Nth APPEND (--reject-append, default 2) and any message containing
                       "X-Fake-Reject: yes" get NO [TOOBIG]; others are stored
   bye                 greets with BYE [UNAVAILABLE]
+  bandwidth           a provider's daily limit: once the FETCH bodies served pass --over-after bytes,
+                      every body FETCH gets --over-text (Gmail's "[OVERQUOTA] Account exceeded command
+                      or bandwidth limits") for --over-for seconds, then the count starts again; at
+                      most --over-times such blocks, then no limit (so that mailcmp can read)
   multiappend         also MULTIAPPEND (RFC 3502); a message larger than --reject-over bytes, or
                       with "X-Fake-Reject: yes", gets NO [TOOBIG], and an APPEND of several
                       messages holding one is refused whole (nothing of it stored), as the RFC says
@@ -59,6 +65,9 @@ class Store:
         self.uidvalidity = int(time.time()) & 0x7FFFFFFF or 1
         self.appends = 0
         self.connections = 0
+        self.served = 0          # bandwidth: body bytes served since the last block
+        self.blocked_until = 0.0
+        self.blocks = 0
         self.create("INBOX")
 
     def create(self, name):
@@ -328,6 +337,8 @@ class Session:
             return "NO [UNAVAILABLE] Temporary authentication failure. (fake)"
         if self.scn in ("throttle", "limit") and self.opts.throttle_on == "login" and \
                 self.n <= self.opts.throttle_count:
+            if self.opts.throttle_text:
+                return self.opts.throttle_text
             return ("NO [THROTTLED] Too many connections, slow down (fake)" if self.scn == "throttle"
                     else "NO [LIMIT] Maximum number of connections from user+IP exceeded")
         return None
@@ -463,7 +474,10 @@ class Session:
         if self.scn in ("throttle", "limit") and self.opts.throttle_on == "select" and \
                 self.n <= self.opts.throttle_count:
             code = "THROTTLED" if self.scn == "throttle" else "LIMIT"
-            self.send("%s NO [%s] Too many requests, try later (fake)\r\n" % (tag, code))
+            if self.opts.throttle_text:
+                self.send("%s %s\r\n" % (tag, self.opts.throttle_text))
+            else:
+                self.send("%s NO [%s] Too many requests, try later (fake)\r\n" % (tag, code))
             return
         key, b = self.box(tag, sval(toks[0]))
         if b is None:
@@ -503,9 +517,14 @@ class Session:
         want = parse_set(sval(toks[0]), maxuid)
         items = toks[1] if isinstance(toks[1], list) else [toks[1]]
         items = [sval(i).upper() for i in items]
+        bodies = any(i.startswith("BODY") for i in items)
         for seq, m in enumerate(msgs, 1):
             if m["uid"] not in want:
                 continue
+            if self.scn == "bandwidth" and bodies and self.over_limit():
+                # mid-response, as a provider does when the limit is reached during a FETCH
+                self.send("%s %s\r\n" % (tag, self.opts.over_text))
+                return
             out = [b"UID %d" % m["uid"]]
             for it in items:
                 if it == "UID":
@@ -542,8 +561,25 @@ class Session:
                         time.sleep(1)
                         return "close"
                     out.append(name.encode() + b" {%d}\r\n" % len(data) + data)
+                    if self.scn == "bandwidth":
+                        with self.store.lock:
+                            self.store.served += len(data)
             self.send(b"* %d FETCH (" % seq + b" ".join(out) + b")\r\n")
         self.send("%s OK Fetch completed\r\n" % tag)
+
+    def over_limit(self):
+        """bandwidth: True while the account is blocked (a block starts once --over-after is passed)."""
+        with self.store.lock:
+            st, now = self.store, time.time()
+            if now < st.blocked_until:
+                return True
+            if st.blocked_until:
+                st.blocked_until, st.served = 0.0, 0
+            if st.blocks < self.opts.over_times and st.served >= self.opts.over_after:
+                st.blocks += 1
+                st.blocked_until = now + self.opts.over_for
+                return True
+            return False
 
     def cmd_UID_SEARCH(self, tag, toks):
         if not self.need_selected(tag):
@@ -728,6 +764,11 @@ def main():
     ap.add_argument("--seed", type=int, default=3, help="messages put in INBOX at start")
     ap.add_argument("--throttle-count", type=int, default=2)
     ap.add_argument("--throttle-on", choices=("login", "select"), default="login")
+    ap.add_argument("--throttle-text", help="throttle: the answer after the tag instead of NO [THROTTLED]")
+    ap.add_argument("--over-after", type=int, default=1000, help="bandwidth: body bytes before a block")
+    ap.add_argument("--over-for", type=float, default=3.0, help="bandwidth: seconds a block lasts")
+    ap.add_argument("--over-times", type=int, default=1, help="bandwidth: blocks at most")
+    ap.add_argument("--over-text", default="NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)")
     ap.add_argument("--reject-append", type=int, default=2)
     ap.add_argument("--reject-over", type=int, default=0)
     ap.add_argument("--refuse-create", action="append", default=[], help="CREATE NAME gets NO [CANNOT] (any scenario)")
