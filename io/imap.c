@@ -87,6 +87,7 @@ struct imap_conn {
 	char greeting[256];
 	struct imap_strlist caps;
 	struct imap_strlist enabled;
+	struct imap_strlist alerts; /* [ALERT] texts already shown: each once per connection */
 	struct imap_conn_counters counters;
 	imap_untagged_fn unsol;
 	void *unsol_ctx;
@@ -258,6 +259,26 @@ static void trace_response(struct imap_conn *c, const struct imap_response *r)
 	log_trace("%s S: %s", c->label, fleet_buf_cstr(&c->tbuf));
 }
 
+/* An [ALERT] must reach the user (RFC 3501 7.1), but once: Courier repeats its alert on every
+ * SELECT, which made it 42 lines for one account. At most IMAP_ALERTS_KEPT distinct texts are
+ * remembered; a server that sends more different ones gets the rest counted, not shown. */
+#define IMAP_ALERTS_KEPT 8
+static void show_alert(struct imap_conn *c, const char *text)
+{
+	if (imap_strlist_find(&c->alerts, text) >= 0)
+		return;
+	if (c->alerts.n >= IMAP_ALERTS_KEPT) {
+		if (c->alerts.n == IMAP_ALERTS_KEPT) {
+			log_warn("%s: the server sends more alerts than imapfleet shows; further ones are not shown",
+				 c->label);
+			imap_strlist_add(&c->alerts, "", 0);
+		}
+		return;
+	}
+	imap_strlist_add(&c->alerts, text, strlen(text));
+	log_warn("%s: server alert: %s", c->label, text);
+}
+
 static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
 {
 	if (r->has_number) {
@@ -291,7 +312,7 @@ static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
 		if (imap_resp_has_code(r, "CAPABILITY"))
 			set_caps_from_words(c, r->code_args);
 		else if (imap_resp_has_code(r, "ALERT"))
-			log_warn("%s: server alert: %s", c->label, r->text);
+			show_alert(c, r->text);
 	} else if (r->status == IMAP_STATUS_BYE) {
 		c->bye = 1;
 		snprintf(c->bye_code, sizeof(c->bye_code), "%s", r->code ? r->code : "");
@@ -1473,6 +1494,7 @@ void imap_conn_close(struct imap_conn **cp)
 	fleet_buf_release(&c->tbuf);
 	imap_strlist_release(&c->caps);
 	imap_strlist_release(&c->enabled);
+	imap_strlist_release(&c->alerts);
 	xfree(&c->host);
 	xfree(&c->cafile);
 	xfree(&c->verify_host);

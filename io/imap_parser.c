@@ -1128,15 +1128,23 @@ static const struct code_rule {
 static const struct text_rule {
 	const char *text;
 	enum fleet_err_class cls;
-	int backoff, daily;
+	int backoff, daily, overquota;
 } text_rules[] = {
-    {"Suggested Backoff Time:", FLEET_ERR_THROTTLED, 1, 0},		 /* Office 365 */
-    {"Request is throttled", FLEET_ERR_THROTTLED, 0, 0},		 /* Office 365 */
-    {"Too many simultaneous connections", FLEET_ERR_THROTTLED, 0, 0},	 /* Gmail */
-    {"exceeded command or bandwidth limits", FLEET_ERR_THROTTLED, 0, 1}, /* Gmail, per day */
-    {"bandwidth limit", FLEET_ERR_THROTTLED, 0, 1},			 /* Gmail, per day */
-    {"User is authenticated but not connected", FLEET_ERR_THROTTLED, 0, 0}, /* Office 365 */
-    {"Server Unavailable", FLEET_ERR_THROTTLED, 0, 0},			 /* Exchange, "... 15", "... 21" */
+    {"Suggested Backoff Time:", FLEET_ERR_THROTTLED, 1, 0, 0},		 /* Office 365 */
+    {"Request is throttled", FLEET_ERR_THROTTLED, 0, 0, 0},		 /* Office 365 */
+    {"Too many simultaneous connections", FLEET_ERR_THROTTLED, 0, 0, 0},	 /* Gmail */
+    {"exceeded command or bandwidth limits", FLEET_ERR_THROTTLED, 0, 1, 0}, /* Gmail, per day */
+    {"bandwidth limit", FLEET_ERR_THROTTLED, 0, 1, 0},			 /* Gmail, per day */
+    {"User is authenticated but not connected", FLEET_ERR_THROTTLED, 0, 0, 0}, /* Office 365 */
+    {"Server Unavailable", FLEET_ERR_THROTTLED, 0, 0, 0},			 /* Exchange, "... 15", "... 21" */
+    /* A full destination that says so in words only, without [OVERQUOTA] (after the daily limits
+     * above: Gmail's per-day answer also says "exceeded"). Code OVERQUOTA, permanent, account. */
+    {"Over quota", FLEET_ERR_PERMANENT, 0, 0, 1},		      /* Cyrus: "NO Over quota" */
+    {"Quota exceeded", FLEET_ERR_PERMANENT, 0, 0, 1},		      /* Dovecot (older), "Mailbox quota exceeded" */
+    {"exceeded your mail quota", FLEET_ERR_PERMANENT, 0, 0, 1},      /* Courier: "NO [ALERT] You ..." */
+    {"mailbox is full", FLEET_ERR_PERMANENT, 0, 0, 1},		      /* Exchange, Dovecot's default text */
+    {"mailbox full", FLEET_ERR_PERMANENT, 0, 0, 1},		      /* Exchange, hMailServer */
+    {"exceeds quota", FLEET_ERR_PERMANENT, 0, 0, 1},		      /* "Message exceeds quota" */
 };
 
 static const char *strcasestr_ascii(const char *hay, const char *needle)
@@ -1201,6 +1209,8 @@ int imap_status_to_err(enum imap_status status, const char *code, const char *te
 		scope = FLEET_SCOPE_ACCOUNT;
 		if (text_rules[i].daily)
 			ecode = IMAP_CODE_DAILY_LIMIT;
+		else if (text_rules[i].overquota)
+			ecode = "OVERQUOTA";
 		else if (!rule)
 			ecode = cls == FLEET_ERR_THROTTLED ? "THROTTLED" : "UNAVAILABLE";
 		if (text_rules[i].backoff) {

@@ -6,7 +6,7 @@
 # Accounts: lab user34 (src read, dst wiped first); the other sources are hostile fake servers.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 16
+plan 18
 fresh_db hostile
 work=$(mktemp -d)
 pids=""
@@ -144,3 +144,15 @@ fi
 [ $rc -eq 4 ] && ok "the run exits with the interrupted code 4" || { not_ok "interrupted exit code 4 (got $rc)"; tail -n 10 "$work/dl.out" | sed 's/^/# /'; }
 st=$(sql "select state || ' ' || attempts from job where port1 = $port")
 [ "$st" = "queued 0" ] && ok "the account is back in the queue, the attempt not counted" || not_ok "account queued again (got '$st')"
+
+# ---- 18.8: an [ALERT] that the server repeats on every SELECT is shown once ------------------------
+start_hostile alert-repeat ar --seed 0
+"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user34 --passfile1 "$LAB_SECRETS/src/user34" \
+	--cafile1 "$LAB_CA" --host2 localhost --port2 "$port" --user2 src --passfile2 "$work/pw" --cafile2 "$LAB_CA" \
+	--no-state >"$work/ar.out" 2>&1
+nsel=$(grep -c " C: [^ ]* \(SELECT\|EXAMINE\) " "$work/ar.log")
+nalert=$(grep -c "server alert: Filesystem notification" "$work/ar.out")
+[ "$nsel" -gt 3 ] && ok "the destination was selected $nsel times, each answer with the same ALERT" ||
+	not_ok "the destination was selected more than 3 times (got $nsel)"
+[ "$nalert" = 1 ] && ok "... and the alert is shown once, not $nsel times" ||
+	{ not_ok "the alert is shown once (got $nalert)"; grep "alert" "$work/ar.out" | head -n 5 | sed 's/^/# /'; }

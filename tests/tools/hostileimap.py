@@ -19,6 +19,8 @@ thing a hostile or broken server does:
                    are real folders (a command must use the name exactly as listed to reach them)
   status-huge      STATUS answers UIDNEXT 4294967301 (above 2^32) and MESSAGES 5000000000
   uidvalidity-zero SELECT/EXAMINE/STATUS answer UIDVALIDITY 0
+  alert-repeat     every SELECT/EXAMINE answer starts with the same "* OK [ALERT] ..." (Courier
+                   does this when its file-system notifications fail)
 
   hostileimap.py --scenario NAME [fakeimap options] [--drip-ms N] [--list-entries N]
                  [--fetch-responses N]
@@ -164,6 +166,9 @@ class HostileSession(fakeimap.Session):
         return super().cmd_STATUS(tag, toks)
 
     def cmd_SELECT(self, tag, toks, readonly=False):
+        if self.scn == "alert-repeat" and self.authed:
+            self.send(b"* OK [ALERT] Filesystem notification initialization error -- contact your mail "
+                      b"administrator (check for configuration errors with the FAM/Gamin library)\r\n")
         if self.scn == "uidvalidity-zero":
             orig = self.send
 

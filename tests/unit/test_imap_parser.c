@@ -755,6 +755,22 @@ static const struct class_case {
      "BAD", 0},
     {IMAP_STATUS_NO, "OVERQUOTA", "Suggested Backoff Time: 5 milliseconds", FLEET_SCOPE_MESSAGE,
      FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
+    /* A full destination that says so only in words (issue 18.8): OVERQUOTA all the same. */
+    {IMAP_STATUS_NO, NULL, "Over quota", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT,
+     "OVERQUOTA", 0}, /* Cyrus */
+    {IMAP_STATUS_NO, "ALERT", "You exceeded your mail quota.", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
+     FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0}, /* Courier */
+    {IMAP_STATUS_NO, NULL, "Quota exceeded (mailbox for user is full)", FLEET_SCOPE_MESSAGE,
+     FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0}, /* Dovecot without the code */
+    {IMAP_STATUS_NO, NULL, "APPEND failed: the mailbox is full", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT,
+     FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
+    {IMAP_STATUS_NO, NULL, "Message exceeds quota", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
+     FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
+    /* ... but Gmail's daily limit stays the daily limit, and a message too big stays the message's */
+    {IMAP_STATUS_NO, NULL, "Account exceeded command or bandwidth limits (quota exceeded)", FLEET_SCOPE_MESSAGE,
+     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_LIMIT", 0},
+    {IMAP_STATUS_NO, "TOOBIG", "Message too large for quota", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
+     FLEET_SCOPE_MESSAGE, "TOOBIG", 0},
 };
 
 static void refusal_table_maps_codes_to_class_and_scope(void **state)
