@@ -90,6 +90,18 @@ static int lower(int c)
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
+void fleet_human_size(uint64_t bytes, char *out, size_t cap)
+{
+	if (bytes < 1024)
+		snprintf(out, cap, "%llu bytes", (unsigned long long)bytes);
+	else if (bytes < 1024ull * 1024)
+		snprintf(out, cap, "%.1f KB", (double)bytes / 1024.0);
+	else if (bytes < 1024ull * 1024 * 1024)
+		snprintf(out, cap, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
+	else
+		snprintf(out, cap, "%.2f GB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
 int fleet_strncaseeq(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -18,6 +18,9 @@ int fleet_parse_u64n(const char *s, size_t len, uint64_t min, uint64_t max, uint
 /* Parses sizes with an optional K/M/G suffix (powers of 1024): "20M". */
 int fleet_parse_size(const char *s, uint64_t *out);
 
+/* A size for people: "512 bytes", "1.5 KB", "2.0 MB", "3.25 GB" (powers of 1024), into out. */
+void fleet_human_size(uint64_t bytes, char *out, size_t cap);
+
 /* Case-insensitive ASCII comparison of n bytes / whole strings. */
 int fleet_strncaseeq(const char *a, const char *b, size_t n);
 int fleet_strcaseeq(const char *a, const char *b);

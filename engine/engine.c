@@ -515,15 +515,23 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		if (imap_append_end(e->dst, &merr) < 0 ||
 		    imap_append_wait_multi(e->dst, cc.multi_id, &uidv, &uids, &merr) < 0) {
 			imap_uidset_release(&uids);
-			if (imap_conn_is_broken(e->dst) || merr.scope >= FLEET_SCOPE_FOLDER) {
+			/* A full destination refuses the whole batch, though part of it may fit: one by one
+			 * it takes what fits, and the first message refused ends the account. */
+			if (imap_conn_is_broken(e->dst) ||
+			    (merr.scope >= FLEET_SCOPE_FOLDER && (strcmp(merr.code, "OVERQUOTA") != 0 || cc.norder < 2))) {
 				cc.fatal = 1;
 				cc.fatal_err = merr;
 			} else {
 				/* The server refused the batch as a whole (one message too big, say):
 				 * nothing of it was stored. Copy this window again message by message so
 				 * that only the refused message fails, and do so from now on. */
-				log_info("MULTIAPPEND of %zu messages refused (%s): copying them one by one",
-					 cc.norder, merr.message);
+				if (strcmp(merr.code, "OVERQUOTA") == 0)
+					log_info("MULTIAPPEND of %zu messages refused, the destination is full: copying "
+						 "what still fits one by one",
+						 cc.norder);
+				else
+					log_info("MULTIAPPEND of %zu messages refused (%s): copying them one by one",
+						 cc.norder, merr.message);
 				e->multiappend = 0;
 				rc = copy_window(e, folder, src_name, dst_name, src_mbx, dst_mbx, dst_uidnext, msgs, n,
 						 fst, 1, err);
@@ -1721,6 +1729,51 @@ static int open_side(struct engine *e, int side, struct imap_conn **out, struct 
 	return 0;
 }
 
+/* A full destination ends the account at once (OVERQUOTA, from the response code or the server's
+ * words: io/imap_parser.c): one account-level error that says by how much it is short, from the
+ * destination's GETQUOTAROOT and what is left to copy (this folder's rest, and the STATUS SIZE of
+ * the folders not looked at yet; "at least" when the source does not tell every size). */
+static void explain_overquota(struct engine *e, const struct fm_plan *plan, size_t at, const int *pre_have,
+			      const struct imap_status_info *pre_si, struct fleet_err *err)
+{
+	const struct engine_stats *st = e->st;
+	struct imap_quota q;
+	struct fleet_err qerr;
+	uint64_t left, used, limit;
+	int all_known = !e->gmail;
+	char said[FLEET_ERR_TEXT_MAX], u[32], l[32], r[32], sh[32];
+
+	for (size_t j = at + 1; j < plan->n; j++)
+		if (!plan->entries[j].noselect && !(pre_have[j] && (pre_si[j].have & IMAP_HAVE_SIZE)))
+			all_known = 0;
+	left = (st->bytes_todo > st->bytes_copied ? st->bytes_todo - st->bytes_copied : 0) +
+	       (st->bytes_unlisted > e->unlisted_here ? st->bytes_unlisted - e->unlisted_here : 0);
+	snprintf(said, sizeof(said), "%s", err->message);
+	fleet_err_clear(&qerr);
+	memset(&q, 0, sizeof(q));
+	if (imap_conn_is_broken(e->dst) || !imap_conn_has_cap(e->dst, "QUOTA") ||
+	    imap_getquotaroot(e->dst, "INBOX", &q, &qerr) < 0 || !q.has_storage) {
+		fleet_human_size(left, r, sizeof(r));
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA",
+			      "destination over quota with %s%s still to copy (the destination does not tell its "
+			      "quota): raise its quota or free space there, then run again",
+			      all_known ? "" : "at least ", r);
+	} else {
+		used = q.storage_used_kb * 1024;
+		limit = q.storage_limit_kb * 1024;
+		fleet_human_size(used, u, sizeof(u));
+		fleet_human_size(limit, l, sizeof(l));
+		fleet_human_size(left, r, sizeof(r));
+		fleet_human_size(left > (limit > used ? limit - used : 0) ? left - (limit > used ? limit - used : 0) : 0,
+				 sh, sizeof(sh));
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA",
+			      "destination over quota: %s of %s used, %s%s still to copy: short by %s%s; raise the "
+			      "destination's quota by that much or free space there, then run again",
+			      u, l, all_known ? "" : "at least ", r, all_known ? "" : "at least ", sh);
+	}
+	snprintf(err->detail, sizeof(err->detail), "%s", said);
+}
+
 int engine_run(const struct engine_job *job, struct engine_stats *st, struct fleet_err *err)
 {
 	struct engine e;
@@ -1801,6 +1854,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		e.unlisted_here = !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE) ? pre_si[i].size : 0;
 		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL,
 				   dst_have[i] ? &dst_si[i] : NULL, err);
+		if (r < 0 && strcmp(err->code, "OVERQUOTA") == 0)
+			explain_overquota(&e, &plan, i, pre_have, pre_si, err);
 		folder_listed(&e);
 		st->folders_done++;
 		if (r < 0 && job->budget &&

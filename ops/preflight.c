@@ -108,18 +108,6 @@ int preflight_name_problem(const char *src_name, const struct fm_namespace *src_
 
 /* ---- helpers --------------------------------------------------------------------------------------- */
 
-static void human_size(uint64_t bytes, char *out, size_t cap)
-{
-	if (bytes < 1024)
-		snprintf(out, cap, "%llu bytes", (unsigned long long)bytes);
-	else if (bytes < 1024ull * 1024)
-		snprintf(out, cap, "%.1f KB", (double)bytes / 1024.0);
-	else if (bytes < 1024ull * 1024 * 1024)
-		snprintf(out, cap, "%.1f MB", (double)bytes / (1024.0 * 1024.0));
-	else
-		snprintf(out, cap, "%.2f GB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
-}
-
 static void list_addf(struct imap_strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void list_addf(struct imap_strlist *l, const char *fmt, ...)
 {
@@ -504,8 +492,8 @@ static int count_source(struct pf_ctx *ctx, struct pf_account *a, struct imap_co
 	if (big.count) {
 		char lim[32], bg[32];
 
-		human_size(limit, lim, sizeof(lim));
-		human_size(big.biggest, bg, sizeof(bg));
+		fleet_human_size(limit, lim, sizeof(lim));
+		fleet_human_size(big.biggest, bg, sizeof(bg));
 		list_addf(&a->warnings,
 			  "%llu message%s larger than %s (%s) will be skipped and reported; largest %s%s "
 			  "in '%s' (UID %u)",
@@ -584,13 +572,13 @@ static void check_quota(struct pf_account *a, struct imap_conn *dst)
 
 		a->quota_kb = q.storage_limit_kb;
 		a->used_kb = q.storage_used_kb;
-		human_size(a->bytes, need, sizeof(need));
-		human_size(q.storage_limit_kb * 1024, lim, sizeof(lim));
-		human_size(q.storage_used_kb * 1024, used, sizeof(used));
+		fleet_human_size(a->bytes, need, sizeof(need));
+		fleet_human_size(q.storage_limit_kb * 1024, lim, sizeof(lim));
+		fleet_human_size(q.storage_used_kb * 1024, used, sizeof(used));
 		if (!a->counted) {
 			snprintf(a->fit, sizeof(a->fit), "quota %s, %s used", lim, used);
 		} else if (need_kb > free_kb) {
-			human_size((need_kb - free_kb) * 1024, diff, sizeof(diff));
+			fleet_human_size((need_kb - free_kb) * 1024, diff, sizeof(diff));
 			list_addf(&a->reasons,
 				  "does not fit: source %s, destination quota %s with %s used (%s short)%s",
 				  need, lim, used, diff,
@@ -599,7 +587,7 @@ static void check_quota(struct pf_account *a, struct imap_conn *dst)
 				      : "");
 			snprintf(a->fit, sizeof(a->fit), "does not fit (quota %s, %s used)", lim, used);
 		} else {
-			human_size((free_kb - need_kb) * 1024, diff, sizeof(diff));
+			fleet_human_size((free_kb - need_kb) * 1024, diff, sizeof(diff));
 			snprintf(a->fit, sizeof(a->fit), "fits (quota %s, %s used, %s free after)", lim, used,
 				 diff);
 			if (q.storage_limit_kb && (q.storage_used_kb + need_kb) * 10 > q.storage_limit_kb * 9)
@@ -845,14 +833,14 @@ static void print_account(FILE *f, const struct pf_account *a, int verbose)
 			fprintf(f, "%s%s", i ? "; " : "", a->reasons.v[i]);
 		fputc('\n', f);
 	} else {
-		human_size(a->bytes, sz, sizeof(sz));
+		fleet_human_size(a->bytes, sz, sizeof(sz));
 		fprintf(f, "GO    %s: %u folder%s, %llu message%s, %s; %s\n", a->label, a->folders,
 			a->folders == 1 ? "" : "s", (unsigned long long)a->messages,
 			a->messages == 1 ? "" : "s", sz, a->fit[0] ? a->fit : "quota unknown");
 	}
 	if (verbose) {
 		if (a->nogo && a->counted) {
-			human_size(a->bytes, sz, sizeof(sz));
+			fleet_human_size(a->bytes, sz, sizeof(sz));
 			fprintf(f, "      source: %u folder%s, %llu message%s, %s\n", a->folders,
 				a->folders == 1 ? "" : "s", (unsigned long long)a->messages,
 				a->messages == 1 ? "" : "s", sz);
@@ -1103,7 +1091,7 @@ int preflight_run(const struct preflight_config *cfg, struct preflight_summary *
 	}
 	rc = write_csv(csv, ctx.acc, nacc, err);
 	sum->finished_ms = fleet_now_ms();
-	human_size(sum->bytes, sz, sizeof(sz));
+	fleet_human_size(sum->bytes, sz, sizeof(sz));
 	fprintf(
 	    out,
 	    "preflight: %u account%s: %u GO (%u with warnings), %u NO-GO; source %llu messages, %s; %.1f s",

@@ -4,13 +4,15 @@
 #   subscribed, neither read from a Courier source nor on a Courier destination;
 # - Courier sends no [UIDNEXT] on SELECT: a delta pass still skips its unchanged folders (STATUS);
 # - sync exits 5 (as probe does) when certificate verification fails;
-# - STARTTLS (--tls) against an implicit-TLS port fails at once with a hint, not after 120 s.
-# Accounts: courier user23 user24, cyrus user23 user24.
+# - STARTTLS (--tls) against an implicit-TLS port fails at once with a hint, not after 120 s;
+# - a full Cyrus destination ("NO Over quota", no [OVERQUOTA] code) ends the account at once with
+#   one account-level line that says by how much it is short, after what fits was copied.
+# Accounts: courier user23 user24, cyrus user23 user24 quotauser (2 MB quota); src quotauser (read).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 12
+plan 15
 fresh_db srvbugs
 out=$(mktemp)
 trap 'drop_db; rm -f "$out"' EXIT
@@ -114,4 +116,22 @@ grep -q "implicit-TLS" "$out" && grep -q -- "--ssl" "$out" && ok "... saying it 
 	--cafile2 "$LAB_CA" --justlogin >"$out" 2>&1 </dev/null &&
 	ok "STARTTLS on Cyrus's cleartext port still logs in" ||
 	{ not_ok "STARTTLS on Cyrus's cleartext port still logs in"; sed 's/^/# /' "$out"; }
+
+# 6. Cyrus over quota: "NO Over quota" without the code is recognised; one account-level line.
+$SEED --wipe cyrus quotauser >/dev/null 2>&1 || diag "could not wipe cyrus quotauser"
+"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 quotauser \
+	--passfile1 "$LAB_SECRETS/src/quotauser" --cafile1 "$LAB_CA" --host2 localhost \
+	--port2 "$LAB_CYRUS_IMAPS" --user2 quotauser --passfile2 "$LAB_SECRETS/cyrus/quotauser" \
+	--cafile2 "$LAB_CA" --no-state >"$out" 2>&1 </dev/null
+rc=$?
+[ "$rc" = 1 ] && grep -q "destination over quota: [0-9.]* [KM]B of 2.0 MB used, [0-9.]* [KM]B still to copy: short by [0-9.]* [KM]B" "$out" &&
+	ok "a full Cyrus destination (NO Over quota, no code) ends the account with exit 1, saying by how much it is short" ||
+	{ not_ok "a full Cyrus destination ends the account with exit 1, saying by how much it is short (exit $rc)"; sed 's/^/# /' "$out"; }
+n=$(grep -ci "over quota" "$out")
+[ "$n" -le 2 ] && ! grep -q "not copied" "$out" &&
+	ok "... in one account-level line (and its server text), no message refused one by one after it" ||
+	{ not_ok "... in one account-level line, no message refused one by one after it ($n lines)"; sed 's/^/# /' "$out" | head -n 20; }
+used=$(imap cyrus quotauser 'print(m.getquotaroot("INBOX")[1][1][0].decode())')
+case $used in *"STORAGE 1"[0-9][0-9][0-9]" 2048"* | *"STORAGE 20"[0-9][0-9]" 2048"*) ok "... after copying what fits ($used)" ;;
+*) not_ok "... after copying what fits (quota: $used)" ;; esac
 exit 0
