@@ -193,3 +193,121 @@ size_t fleet_escape_term_into(char *dst, size_t cap, const char *s, size_t len)
 	dst[o] = '\0';
 	return o;
 }
+
+/* ---- the report formats' escapers ---------------------------------------------------------- */
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+/* The code point of the valid sequence p[0..n) (n from fleet_utf8_seq). */
+static uint32_t code_point(const unsigned char *p, size_t n)
+{
+	static const unsigned char lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+	uint32_t cp = p[0] & lead_mask[n];
+
+	for (size_t i = 1; i < n; i++)
+		cp = cp << 6 | (p[i] & 0x3fu);
+	return cp;
+}
+
+/* C0 and C1 controls and DEL. */
+static int is_control(uint32_t cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
+}
+
+/* Walks s by code point: each well-formed one goes to fn, which returns the text to write for it
+ * or NULL to keep it as is; an ill-formed byte is written as bad. */
+typedef const char *(*escape_fn)(uint32_t cp, char tmp[8]);
+
+static int escape_with(struct fleet_buf *out, const char *s, escape_fn fn, const char *bad)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t left = strlen((const char *)p);
+
+	while (left) {
+		size_t n = fleet_utf8_seq((const char *)p, left);
+		char tmp[8];
+		const char *rep;
+
+		if (n == 0) {
+			if (fleet_buf_append_str(out, bad) < 0)
+				return -1;
+			p++;
+			left--;
+			continue;
+		}
+		rep = fn(code_point(p, n), tmp);
+		if ((rep ? fleet_buf_append_str(out, rep) : fleet_buf_append(out, p, n)) < 0)
+			return -1;
+		p += n;
+		left -= n;
+	}
+	return 0;
+}
+
+static const char *html_of(uint32_t cp, char tmp[8])
+{
+	(void)tmp;
+	switch (cp) {
+	case '&': return "&amp;";
+	case '<': return "&lt;";
+	case '>': return "&gt;";
+	case '"': return "&quot;";
+	case '\'': return "&#39;";
+	case '\t':
+	case '\n': return NULL;
+	default: return is_control(cp) ? REPLACEMENT : NULL;
+	}
+}
+
+static const char *json_of(uint32_t cp, char tmp[8])
+{
+	switch (cp) {
+	case '"': return "\\\"";
+	case '\\': return "\\\\";
+	case '\n': return "\\n";
+	case '\r': return "\\r";
+	case '\t': return "\\t";
+	case '<': return "\\u003c";
+	case '>': return "\\u003e";
+	case '&': return "\\u0026";
+	default:
+		if (!is_control(cp) && cp != 0x2028 && cp != 0x2029)
+			return NULL;
+		snprintf(tmp, 8, "\\u%04x", (unsigned)cp);
+		return tmp;
+	}
+}
+
+static const char *csv_of(uint32_t cp, char tmp[8])
+{
+	(void)tmp;
+	if (cp == '"')
+		return "\"\"";
+	return is_control(cp) && cp != '\t' && cp != '\n' && cp != '\r' ? REPLACEMENT : NULL;
+}
+
+int fleet_escape_html(struct fleet_buf *out, const char *s)
+{
+	return escape_with(out, s, html_of, REPLACEMENT);
+}
+
+int fleet_escape_json(struct fleet_buf *out, const char *s)
+{
+	if (fleet_buf_append(out, "\"", 1) < 0 || escape_with(out, s, json_of, "\\ufffd") < 0)
+		return -1;
+	return fleet_buf_append(out, "\"", 1);
+}
+
+int fleet_escape_csv(struct fleet_buf *out, const char *s)
+{
+	const char *v = s ? s : "";
+
+	if (fleet_buf_append(out, "\"", 1) < 0)
+		return -1;
+	if (*v && strchr("=+-@\t\r", *v) && fleet_buf_append(out, "'", 1) < 0)
+		return -1;
+	if (escape_with(out, v, csv_of, REPLACEMENT) < 0)
+		return -1;
+	return fleet_buf_append(out, "\"", 1);
+}

@@ -32,6 +32,20 @@ char *fleet_utf8_sanitize(const char *s);
 /* Largest n <= len such that s[0..n) does not end inside a UTF-8 sequence (for cutting texts). */
 size_t fleet_utf8_cut(const char *s, size_t len);
 
+/* The escapers of the report formats. Each appends the C string s (NULL as "") to out and returns
+ * 0, or -1 when out's cap was reached (out may then hold part of it: give out room, 6 bytes per
+ * input byte plus 4, or use a fresh buffer). Invalid UTF-8 becomes U+FFFD in all three.
+ * - html: text for an element or a quoted attribute: & < > " ' as entities, controls other than
+ *   TAB and LF as U+FFFD.
+ * - json: a JSON string with its quotes; " \ and controls escaped, and < > & U+2028 U+2029 as
+ *   \uXXXX so that the string is also safe inside an HTML <script>.
+ * - csv: one RFC 4180 cell, always quoted, quotes doubled; a cell a spreadsheet would read as a
+ *   formula (first character = + - @ TAB or CR) gets a leading apostrophe (OWASP's CSV-injection
+ *   advice); controls other than TAB, CR and LF become U+FFFD. */
+int fleet_escape_html(struct fleet_buf *out, const char *s);
+int fleet_escape_json(struct fleet_buf *out, const char *s);
+int fleet_escape_csv(struct fleet_buf *out, const char *s);
+
 /* 1 when s[0..len) needs no escaping (the common case: callers can skip a copy). */
 int fleet_escape_term_clean(const char *s, size_t len);
 /* Appends s[0..len) escaped (see above) to out. Returns 0, or -1 when out's cap was reached (what

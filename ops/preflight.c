@@ -11,6 +11,8 @@
 
 #include "accounts/accounts.h"
 #include "common/alloc.h"
+#include "common/escape.h"
+#include "common/file.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -855,19 +857,16 @@ static void print_account(FILE *f, const struct pf_account *a, int verbose)
 
 /* ---- CSV --------------------------------------------------------------------------------------------- */
 
+/* One cell through the one CSV escaper (quoted, formula guard, controls cleaned). */
 static void csv_field(FILE *f, const char *s, int last)
 {
-	if (strpbrk(s, ",\"\r\n") || (s[0] == ' ' || (s[0] && s[strlen(s) - 1] == ' '))) {
-		fputc('"', f);
-		for (const char *p = s; *p; p++) {
-			if (*p == '"')
-				fputc('"', f);
-			fputc(*p, f);
-		}
-		fputc('"', f);
-	} else {
-		fputs(s, f);
-	}
+	struct fleet_buf cell = FLEET_BUF_INIT(6 * strlen(s) + 16);
+
+	if (fleet_escape_csv(&cell, s) == 0)
+		fputs(fleet_buf_cstr(&cell), f);
+	else
+		fputs("\"\"", f); /* cannot happen: the cap is the escaper's worst case */
+	fleet_buf_release(&cell);
 	fputs(last ? "\r\n" : ",", f);
 }
 
@@ -881,18 +880,12 @@ static void csv_num(FILE *f, int known, uint64_t v)
 
 static int write_csv(const char *path, const struct pf_account *acc, size_t n, struct fleet_err *err)
 {
-	struct fleet_buf tmp = FLEET_BUF_INIT(8192);
+	struct fleet_file_atomic out;
 	FILE *f;
-	int rc = 0;
 
-	fleet_buf_appendf(&tmp, "%s.tmp.%ld", path, (long)getpid());
-	f = fopen(fleet_buf_cstr(&tmp), "w");
-	if (!f) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "CSV_WRITE", "cannot write %s: %s",
-			      path, strerror(errno));
-		fleet_buf_release(&tmp);
+	if (fleet_file_atomic_open(&out, path, err) < 0)
 		return -1;
-	}
+	f = out.f;
 	fputs("account,verdict,reasons,folders,messages,bytes,dst_quota_kb,dst_used_kb,oversize,bad_names,"
 	      "src_tls,"
 	      "dst_tls\r\n",
@@ -902,9 +895,9 @@ static int write_csv(const char *path, const struct pf_account *acc, size_t n, s
 		struct fleet_buf r = FLEET_BUF_INIT(1 << 20);
 
 		for (size_t k = 0; k < a->reasons.n; k++)
-			fleet_buf_appendf(&r, "%s%s", r.len ? "; " : "", a->reasons.v[k]);
+			(void)fleet_buf_appendf(&r, "%s%s", r.len ? "; " : "", a->reasons.v[k]); /* cut at 1 MiB */
 		for (size_t k = 0; k < a->warnings.n; k++)
-			fleet_buf_appendf(&r, "%swarning: %s", r.len ? "; " : "", a->warnings.v[k]);
+			(void)fleet_buf_appendf(&r, "%swarning: %s", r.len ? "; " : "", a->warnings.v[k]);
 		csv_field(f, a->label, 0);
 		csv_field(f, a->nogo ? "NO-GO" : "GO", 0);
 		csv_field(f, fleet_buf_cstr(&r), 0);
@@ -923,19 +916,7 @@ static int write_csv(const char *path, const struct pf_account *acc, size_t n, s
 		csv_field(f, a->dst_tls, 1);
 		fleet_buf_release(&r);
 	}
-	if (ferror(f))
-		rc = -1;
-	if (fclose(f) != 0)
-		rc = -1;
-	if (rc == 0 && rename(fleet_buf_cstr(&tmp), path) < 0)
-		rc = -1;
-	if (rc < 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "CSV_WRITE", "cannot write %s: %s",
-			      path, strerror(errno));
-		(void)unlink(fleet_buf_cstr(&tmp));
-	}
-	fleet_buf_release(&tmp);
-	return rc;
+	return fleet_file_atomic_commit(&out, err);
 }
 
 /* ---- the run ------------------------------------------------------------------------------------------ */

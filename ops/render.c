@@ -7,11 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/escape.h"
 #include "ops/report.h"
 
 /* ---- the output writer ---------------------------------------------------------------------- */
-
-static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 void rw_init(struct rw *w, FILE *f)
 {
@@ -70,115 +69,27 @@ int rw_finish(struct rw *w, const char *what, struct fleet_err *err)
 	return 0;
 }
 
-/* Length (1..4) of the well-formed UTF-8 sequence at s and its code point, 0 when ill-formed
- * (overlong forms, surrogates and values above U+10FFFF included). s is NUL-terminated, so looking
- * at continuation bytes stops at the terminator. */
-static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
+/* Writes s through one of common/escape.h's escapers (into a buffer of its own: a text from the
+ * database may be longer than what the writer keeps). */
+static void rw_escaped(struct rw *w, int (*esc)(struct fleet_buf *, const char *), const char *s)
 {
-	unsigned char c = s[0];
-	uint32_t v;
+	struct fleet_buf tmp = FLEET_BUF_INIT(6 * (s ? strlen(s) : 0) + 16);
 
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		if ((s[1] & 0xc0) != 0x80)
-			return 0;
-		*cp = ((uint32_t)(c & 0x1f) << 6) | (s[1] & 0x3f);
-		return 2;
-	}
-	if (c >= 0xe0 && c <= 0xef) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		v = ((uint32_t)(c & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
-		if (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))
-			return 0;
-		*cp = v;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-			return 0;
-		v = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
-		    ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
-		if (v < 0x10000 || v > 0x10ffff)
-			return 0;
-		*cp = v;
-		return 4;
-	}
-	return 0;
+	if (esc(&tmp, s) < 0)
+		w->failed = 1;
+	else
+		rw_put(w, tmp.data ? tmp.data : "", tmp.len);
+	fleet_buf_release(&tmp);
 }
 
-/* C0 and C1 controls and DEL (tab and line feed are the caller's choice). */
-static int is_control(uint32_t cp)
-{
-	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
-}
-
-/* Text for an HTML element or a quoted attribute. */
 void rw_html(struct rw *w, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-
-	while (*p) {
-		uint32_t cp;
-		size_t n = utf8_seq(p, &cp);
-
-		if (n == 0) {
-			rw_puts(w, REPLACEMENT);
-			p++;
-			continue;
-		}
-		switch (cp) {
-		case '&': rw_puts(w, "&amp;"); break;
-		case '<': rw_puts(w, "&lt;"); break;
-		case '>': rw_puts(w, "&gt;"); break;
-		case '"': rw_puts(w, "&quot;"); break;
-		case '\'': rw_puts(w, "&#39;"); break;
-		default:
-			if (is_control(cp) && cp != '\t' && cp != '\n')
-				rw_puts(w, REPLACEMENT);
-			else
-				rw_put(w, (const char *)p, n);
-		}
-		p += n;
-	}
+	rw_escaped(w, fleet_escape_html, s);
 }
 
-/* A JSON string, quotes included. Also safe inside HTML: < > & are escaped, and U+2028/2029 too. */
 void rw_json(struct rw *w, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-
-	rw_put(w, "\"", 1);
-	while (*p) {
-		uint32_t cp;
-		size_t n = utf8_seq(p, &cp);
-
-		if (n == 0) {
-			rw_puts(w, "\\ufffd");
-			p++;
-			continue;
-		}
-		switch (cp) {
-		case '"': rw_puts(w, "\\\""); break;
-		case '\\': rw_puts(w, "\\\\"); break;
-		case '\n': rw_puts(w, "\\n"); break;
-		case '\r': rw_puts(w, "\\r"); break;
-		case '\t': rw_puts(w, "\\t"); break;
-		case '<': rw_puts(w, "\\u003c"); break;
-		case '>': rw_puts(w, "\\u003e"); break;
-		case '&': rw_puts(w, "\\u0026"); break;
-		default:
-			if (is_control(cp) || cp == 0x2028 || cp == 0x2029)
-				rw_printf(w, "\\u%04x", (unsigned)cp);
-			else
-				rw_put(w, (const char *)p, n);
-		}
-		p += n;
-	}
-	rw_put(w, "\"", 1);
+	rw_escaped(w, fleet_escape_json, s);
 }
 
 /* null for an empty string, else the JSON string. */
@@ -190,55 +101,24 @@ void rw_json_opt(struct rw *w, const char *s)
 		rw_puts(w, "null");
 }
 
-/* A CSV text field, always quoted (RFC 4180). A field that a spreadsheet would read as a formula
- * (= + - @ or a tab or CR first) gets a leading apostrophe (OWASP's advice on CSV injection). */
 void rw_csv(struct rw *w, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-
-	rw_put(w, "\"", 1);
-	if (strchr("=+-@\t\r", *p) && *p)
-		rw_put(w, "'", 1);
-	while (*p) {
-		uint32_t cp;
-		size_t n = utf8_seq(p, &cp);
-
-		if (n == 0) {
-			rw_puts(w, REPLACEMENT);
-			p++;
-			continue;
-		}
-		if (cp == '"')
-			rw_puts(w, "\"\"");
-		else if (is_control(cp) && cp != '\t' && cp != '\n' && cp != '\r')
-			rw_puts(w, REPLACEMENT);
-		else
-			rw_put(w, (const char *)p, n);
-		p += n;
-	}
-	rw_put(w, "\"", 1);
+	rw_escaped(w, fleet_escape_csv, s);
 }
 
-/* Terminal text: controls (escape sequences) and ill-formed bytes become '?'. Returns the number of
- * code points written (the width used for padding). */
+/* Terminal text through the one terminal escaper (common/escape.h). Returns the number of code
+ * points written (the width used for padding). */
 size_t rw_term(struct rw *w, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	size_t cols = 0;
+	size_t len = s ? strlen(s) : 0, cols = 0;
+	struct fleet_buf tmp = FLEET_BUF_INIT(8 * len + 16);
 
-	while (*p) {
-		uint32_t cp;
-		size_t n = utf8_seq(p, &cp);
-
-		if (n == 0 || is_control(cp)) {
-			rw_put(w, "?", 1);
-			p += n ? n : 1;
-		} else {
-			rw_put(w, (const char *)p, n);
-			p += n;
-		}
-		cols++;
-	}
+	if (fleet_escape_term(&tmp, s ? s : "", len) < 0)
+		w->failed = 1;
+	for (size_t i = 0; i < tmp.len; i++)
+		cols += ((unsigned char)tmp.data[i] & 0xc0) != 0x80;
+	rw_put(w, tmp.data ? tmp.data : "", tmp.len);
+	fleet_buf_release(&tmp);
 	return cols;
 }
 

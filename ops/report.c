@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "common/util.h"
 #include "ops/render.h"
 #include "ops/report.h"
@@ -531,86 +532,42 @@ const char *progress_css(const struct report *r)
 
 /* ---- files -------------------------------------------------------------------------------------- */
 
-static int mkdirs(const char *dir, struct fleet_err *err)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
-				     "cannot use '%s' as the report directory", dir);
-	memcpy(tmp, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0777) < 0 && errno != EEXIST)
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
-					     "could not create directory %s: %s", tmp, strerror(errno));
-		if (i < n)
-			tmp[i] = '/';
-	}
-	return 0;
-}
-
 typedef int (*report_writer)(const struct report *r, FILE *out, struct fleet_err *err);
 
+/* One report file, written whole or not at all, 0600 (it holds personal data). */
 static int write_one(const struct report *r, const char *dir, const char *name, report_writer fn,
 		     void (*written)(const char *path, void *ctx), void *ctx, struct fleet_err *err)
 {
 	char *path = xasprintf("%s/%s", dir, name);
-	char *tmp = xasprintf("%s/.%s.tmp.%ld", dir, name, (long)getpid());
-	int fd, rc = -1;
-	FILE *f;
+	struct fleet_file_atomic a;
+	int rc = -1;
 
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-	if (fd < 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
-			      "could not create %s: %s", tmp, strerror(errno));
+	if (fleet_file_atomic_open(&a, path, err) < 0)
 		goto out;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
-			      "could not write %s: %s", tmp, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
 	errno = 0;
-	if (fn(r, f, err) < 0) {
-		fclose(f);
-		unlink(tmp);
+	if (fn(r, a.f, err) < 0) {
+		fleet_file_atomic_abort(&a);
 		fleet_err_prefix(err, "%s", path);
 		goto out;
 	}
-	if (fclose(f) != 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
-			      "could not write %s: %s", path, strerror(errno));
-		unlink(tmp);
+	if (fleet_file_atomic_commit(&a, err) < 0)
 		goto out;
-	}
-	if (rename(tmp, path) < 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
-			      "could not rename %s to %s: %s", tmp, path, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
 	if (written)
 		written(path, ctx);
 	rc = 0;
 out:
+	if (rc < 0)
+		snprintf(err->code, sizeof(err->code), "%s", REPORT_ERR_IO);
 	xfree(&path);
-	xfree(&tmp);
 	return rc;
 }
 
 int report_write_dir(const struct report *r, const char *dir, unsigned formats,
 		     void (*written)(const char *path, void *ctx), void *ctx, struct fleet_err *err)
 {
-	if (mkdirs(dir, err) < 0)
-		return -1;
+	if (fleet_file_mkdirs(dir, FLEET_DIR_MODE_PRIVATE) < 0)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO,
+				     "could not create the report directory %s: %s", dir, strerror(errno));
 	if ((formats & REPORT_CSV) &&
 	    (write_one(r, dir, "accounts.csv", report_write_accounts_csv, written, ctx, err) < 0 ||
 	     write_one(r, dir, "failures.csv", report_write_failures_csv, written, ctx, err) < 0))

@@ -16,6 +16,7 @@
 
 #include "accounts/accounts.h"
 #include "common/alloc.h"
+#include "common/file.h"
 #include "common/buf.h"
 #include "common/escape.h"
 #include "common/log.h"
@@ -1238,22 +1239,6 @@ static void display_end(struct sched *s, struct state_conn *sc, struct display *
 	fleet_buf_release(&out);
 }
 
-static int mkdirs(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	return (mkdir(tmp, mode) < 0 && errno != EEXIST) ? -1 : 0;
-}
-
 static int open_state(struct sched *s, struct state_conn **sc, struct fleet_err *err)
 {
 	if (state_location_open(s->cfg->state_arg, s->cfg->base_dir, &s->conninfo, &s->cluster, err) < 0)
@@ -1331,7 +1316,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	gethostname(s.host, sizeof(s.host) - 1);
 	snprintf(base, sizeof(base), "%s", cfg->base_dir ? cfg->base_dir : ".");
 	snprintf(s.log_dir, sizeof(s.log_dir), "%s/.imapfleet/logs", base);
-	if (mkdirs(s.log_dir, 0700) < 0)
+	if (fleet_file_mkdirs(s.log_dir, FLEET_DIR_MODE_PRIVATE) < 0)
 		log_warn("cannot create %s: %s (per-account logs are not written)", s.log_dir, strerror(errno));
 	sum->started_ms = fleet_wall_ms();
 	srand((unsigned)(getpid() ^ fleet_now_ms()));

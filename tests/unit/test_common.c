@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/escape.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -527,6 +528,119 @@ static void the_process_writes_no_core_and_is_not_dumpable(void **state)
 #endif
 }
 
+
+/* ---- the report formats' escapers and the atomic writer ---- */
+
+static char *escaped(int (*esc)(struct fleet_buf *, const char *), const char *s)
+{
+	static char out[512];
+	struct fleet_buf b = FLEET_BUF_INIT(1024);
+
+	assert_int_equal(esc(&b, s), 0);
+	snprintf(out, sizeof(out), "%s", fleet_buf_cstr(&b));
+	fleet_buf_release(&b);
+	return out;
+}
+
+static void html_escaper_writes_entities_and_cleans_controls(void **state)
+{
+	assert_string_equal(escaped(fleet_escape_html, "<a href=\"x\">Tom & Jerry's</a>"),
+			    "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
+	assert_string_equal(escaped(fleet_escape_html, "tab\tline\nesc\x1b[1m"), "tab\tline\nesc\xEF\xBF\xBD[1m");
+	assert_string_equal(escaped(fleet_escape_html, "caf\xc3\xa9 \xff"), "caf\xc3\xa9 \xEF\xBF\xBD");
+	assert_string_equal(escaped(fleet_escape_html, NULL), "");
+}
+
+static void json_escaper_quotes_and_is_safe_inside_a_script(void **state)
+{
+	assert_string_equal(escaped(fleet_escape_json, "a\"b\\c\n\t\r"), "\"a\\\"b\\\\c\\n\\t\\r\"");
+	assert_string_equal(escaped(fleet_escape_json, "</script>&"), "\"\\u003c/script\\u003e\\u0026\"");
+	assert_string_equal(escaped(fleet_escape_json, "\x01\x7f\xc2\x9b\xe2\x80\xa8"), "\"\\u0001\\u007f\\u009b\\u2028\"");
+	assert_string_equal(escaped(fleet_escape_json, "bad\xc0\xaf"), "\"bad\\ufffd\\ufffd\"");
+	assert_string_equal(escaped(fleet_escape_json, NULL), "\"\"");
+}
+
+static void csv_escaper_quotes_doubles_and_guards_formulas(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"plain", "\"plain\""},
+		{"say \"hi\", then go", "\"say \"\"hi\"\", then go\""},
+		{"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""},
+		{"+1", "\"'+1\""},
+		{"-2", "\"'-2\""},
+		{"@SUM(A1)", "\"'@SUM(A1)\""},
+		{"\tx", "\"'\tx\""},
+		{"a=b", "\"a=b\""},
+		{"line1\r\nline2", "\"line1\r\nline2\""},
+		{"bell\x07", "\"bell\xEF\xBF\xBD\""},
+		{"", "\"\""},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(escaped(fleet_escape_csv, cases[i].in), cases[i].out);
+}
+
+static void an_escaper_reports_a_full_buffer(void **state)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(4);
+
+	assert_int_equal(fleet_escape_html(&b, "<<<<"), -1);
+	fleet_buf_release(&b);
+}
+
+static void atomic_writer_replaces_whole_files_privately_and_never_follows_links(void **state)
+{
+	char dir[] = "/tmp/imapfleet-file-XXXXXX";
+	char path[256], sub[256], link[256];
+	struct fleet_file_atomic a;
+	struct fleet_err err;
+	struct stat st;
+	char *text;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/a/b", dir);
+	assert_int_equal(fleet_file_mkdirs(sub, FLEET_DIR_MODE_PRIVATE), 0);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/report.csv", sub);
+
+	assert_int_equal(fleet_file_atomic_open(&a, path, &err), 0);
+	fputs("old\n", a.f);
+	assert_int_equal(fleet_file_atomic_commit(&a, &err), 0);
+	assert_int_equal(fleet_file_atomic_open(&a, path, &err), 0);
+	fputs("new\n", a.f);
+	text = fleet_read_small_file(path, 100, NULL, 0);
+	assert_string_equal(text, "old"); /* the target is untouched until the commit */
+	free(text);
+	assert_int_equal(fleet_file_atomic_commit(&a, &err), 0);
+	text = fleet_read_small_file(path, 100, NULL, 0);
+	assert_string_equal(text, "new");
+	free(text);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	assert_int_equal(fleet_file_atomic_open(&a, path, &err), 0);
+	fleet_file_atomic_abort(&a);
+	text = fleet_read_small_file(path, 100, NULL, 0);
+	assert_string_equal(text, "new");
+	free(text);
+
+	/* a link planted where the temporary file goes is refused, not written through */
+	snprintf(link, sizeof(link), "%s/.report.csv.tmp.%ld", sub, (long)getpid());
+	assert_int_equal(symlink("/tmp/imapfleet-file-target-never", link), 0);
+	assert_int_equal(fleet_file_atomic_open(&a, path, &err), 0); /* the own pid's leftover goes */
+	fleet_file_atomic_abort(&a);
+	assert_int_equal(access("/tmp/imapfleet-file-target-never", F_OK), -1);
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(sub), 0);
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +671,11 @@ int main(void)
 		cmocka_unit_test(a_secret_leaves_the_table_when_its_last_user_removes_it),
 		cmocka_unit_test(passfiles_give_their_first_line_and_refuse_what_is_no_passfile),
 		cmocka_unit_test(the_process_writes_no_core_and_is_not_dumpable),
+		cmocka_unit_test(html_escaper_writes_entities_and_cleans_controls),
+		cmocka_unit_test(json_escaper_quotes_and_is_safe_inside_a_script),
+		cmocka_unit_test(csv_escaper_quotes_doubles_and_guards_formulas),
+		cmocka_unit_test(an_escaper_reports_a_full_buffer),
+		cmocka_unit_test(atomic_writer_replaces_whole_files_privately_and_never_follows_links),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
