@@ -153,7 +153,7 @@ rc=$?
 legacy() {
 	[ "$rc" = 0 ] || { cat "$tmp/legacy.out"; return 1; }
 	# verdict,folders,messages,bytes,quota,used,oversize,bad_names of the legacy row
-	l=$(sed -n 2p "$tmp/legacy-result.csv" | cut -d, -f2,4-10)
+	l=$(sed -n 2p "$tmp/legacy-result.csv" | tr -d '"' | cut -d, -f2,4-10) # cells are quoted
 	s=$(sed -n 2p "$tmp/status.csv" | cut -d, -f4-6) # user35 from src
 	echo "legacy: $l; src: $s"
 	case "$l" in "GO,$s,unlimited,unlimited,0,0") return 0 ;; *) return 1 ;; esac
