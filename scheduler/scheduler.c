@@ -128,6 +128,10 @@ struct sched {
 	pthread_mutex_t idle_lock;
 	pthread_cond_t idle_cond;
 	unsigned idle_gen;
+	/* An idle engine says why it waits when another engine holds accounts of the run (after a
+	 * kill -9 the dead engine's leases): asked at most every LEASE_CHECK_MS, said once. */
+	atomic_uint_fast64_t lease_checked_ms;
+	atomic_int lease_told;
 	/* Tenant-level OAuth: tokens shared by all workers of this process; a tenant whose
 	 * credentials the token endpoint refused is reported once (oauth_refused lists them). */
 	struct oauth_cache *oauth;
@@ -956,6 +960,35 @@ static long idle_wait_ms(struct sched *s, struct state_conn *sc)
 	return wait >= 0 && wait < poll ? (long)wait + 1 : poll;
 }
 
+#define LEASE_CHECK_MS 5000u
+static void tell_lease_wait(struct sched *s, struct state_conn *sc)
+{
+	struct state_lease_wait lw;
+	struct fleet_err err;
+	uint64_t now = fleet_now_ms(), last = atomic_load(&s->lease_checked_ms);
+	int alive;
+
+	if (atomic_load(&s->lease_told) || (last && now - last < LEASE_CHECK_MS) ||
+	    !atomic_compare_exchange_strong(&s->lease_checked_ms, &last, now))
+		return;
+	if (state_job_leases_elsewhere(sc, s->run_id, s->engine_id, &lw, &err) < 0 || lw.count == 0)
+		return;
+	/* A holder on this host whose process is gone is dead, whatever its last heartbeat says. */
+	alive = lw.alive && !(strcmp(lw.host, s->host) == 0 && lw.pid > 0 && kill((pid_t)lw.pid, 0) < 0 && errno == ESRCH);
+	if (atomic_exchange(&s->lease_told, 1))
+		return;
+	if (alive)
+		log_info("%ld account%s being migrated by another imapfleet (pid %ld on %s): waiting for %s "
+			 "(its lease ends in %lld s unless it renews it)",
+			 lw.count, lw.count == 1 ? " is" : "s are", lw.pid, lw.host, lw.count == 1 ? "it" : "them",
+			 (long long)((lw.wait_ms + 999) / 1000));
+	else
+		log_warn("%ld account%s still leased by an imapfleet that stopped without releasing %s (pid %ld on "
+			 "%s, killed?): waiting %lld s for the lease to expire, then %s taken over",
+			 lw.count, lw.count == 1 ? " is" : "s are", lw.count == 1 ? "it" : "them", lw.pid, lw.host,
+			 (long long)((lw.wait_ms + 999) / 1000), lw.count == 1 ? "it is" : "they are");
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -992,6 +1025,7 @@ static void *worker_main(void *arg)
 
 			if (wait < 0)
 				break;
+			tell_lease_wait(s, sc);
 			/* Jobs of other hosts, or retries not due yet: wait until the next is due (at most
 			 * a poll), and look again at once when a job of this host ends. */
 			sched_wait(s, (unsigned)wait);

@@ -380,6 +380,35 @@ int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, 
 	return pending;
 }
 
+int state_job_leases_elsewhere(struct state_conn *sc, int64_t run_id, int64_t engine_id,
+			       struct state_lease_wait *out, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, run_id), state_fmt_i64(b1, engine_id)};
+	/* Asked once when an engine first finds nothing to claim, never in a loop. */
+	PGresult *res = state_exec(
+	    sc, "look for accounts leased by another engine",
+	    "SELECT count(*), coalesce((extract(epoch FROM max(j.lease_expires) - now()) * 1000)::bigint, 0),"
+	    " (array_agg(e.host ORDER BY e.id))[1], (array_agg(e.pid ORDER BY e.id))[1],"
+	    " coalesce(bool_or(e.stopped_at IS NULL AND e.expires_at > now()), false)"
+	    " FROM job j LEFT JOIN engine e ON e.id = j.lease_owner"
+	    " WHERE j.run_id = $1 AND j.state = 'running' AND j.lease_owner IS DISTINCT FROM $2"
+	    " AND j.lease_expires > now()",
+	    2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+
+	memset(out, 0, sizeof(*out));
+	if (!res)
+		return -1;
+	out->count = (long)state_get_i64(res, 0, 0);
+	out->wait_ms = state_get_i64(res, 0, 1);
+	if (!PQgetisnull(res, 0, 2))
+		snprintf(out->host, sizeof(out->host), "%s", PQgetvalue(res, 0, 2));
+	out->pid = PQgetisnull(res, 0, 3) ? 0 : (long)state_get_i64(res, 0, 3);
+	out->alive = state_get_bool(res, 0, 4);
+	PQclear(res);
+	return 0;
+}
+
 /* After the connection broke under a fenced write that is not idempotent (finish, fail, release,
  * defer): did it commit? The job row says: our epoch with the job no longer running means it did
  * (no other engine can end a lease of our epoch: a takeover increments it); still running under our

@@ -172,6 +172,20 @@ int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, co
  * over). *wait_ms (may be NULL): milliseconds until the earliest queued job is due or the earliest
  * lease expires (0 = now), -1 when neither will happen by itself (only parked jobs, or none). */
 int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, struct fleet_err *err);
+/* Accounts of the run that another engine holds under a lease not yet expired: what an idle
+ * engine waits for (after a kill -9, the dead engine's leases). *count = 0 when none; else
+ * *wait_ms until the last of them expires, and the holder (the first by id when several):
+ * host, pid, and whether its heartbeat is still fresh (alive = 1) or it stopped without
+ * releasing them (0). */
+struct state_lease_wait {
+	long count;
+	int64_t wait_ms;
+	char host[128];
+	long pid;
+	int alive;
+};
+int state_job_leases_elsewhere(struct state_conn *sc, int64_t run_id, int64_t engine_id,
+			       struct state_lease_wait *out, struct fleet_err *err);
 /* Jobs of the run that engine_id holds with an expired lease and that are not in held[] (a claim
  * whose answer was lost with the connection: no worker knows it) go back to queued, the attempt not
  * counted. Expired only: a job claimed a moment ago by a worker that has not told anyone yet has

@@ -6,16 +6,17 @@
 # - sync exits 5 (as probe does) when certificate verification fails;
 # - STARTTLS (--tls) against an implicit-TLS port fails at once with a hint, not after 120 s;
 # - a full Cyrus destination ("NO Over quota", no [OVERQUOTA] code) ends the account at once with
-#   one account-level line that says by how much it is short, after what fits was copied.
+#   one account-level line that says by how much it is short, after what fits was copied;
+# - after a kill -9, the next run says that it waits for the dead run's lease, and for how long.
 # Accounts: courier user23 user24, cyrus user23 user24 quotauser (2 MB quota); src quotauser (read).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 15
+plan 17
 fresh_db srvbugs
 out=$(mktemp)
-trap 'drop_db; rm -f "$out"' EXIT
+trap 'drop_db; rm -f "$out" "$out.csv"' EXIT
 SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
 
 # subscribed SIDE USER: the subscribed names, one per line, sorted (LSUB \Noselect left out)
@@ -134,4 +135,24 @@ n=$(grep -ci "over quota" "$out")
 used=$(imap cyrus quotauser 'print(m.getquotaroot("INBOX")[1][1][0].decode())')
 case $used in *"STORAGE 1"[0-9][0-9][0-9]" 2048"* | *"STORAGE 20"[0-9][0-9]" 2048"*) ok "... after copying what fits ($used)" ;;
 *) not_ok "... after copying what fits (quota: $used)" ;; esac
+
+# 7. kill -9 mid-run (the after-append failpoint kills the process like kill -9), then run again:
+#    the second run says at once that it waits for the dead run's lease, not silently.
+$SEED --wipe cyrus user24 >/dev/null 2>&1 || diag "could not wipe cyrus user24"
+printf 'host1,port1,user1,passfile1,host2,port2,user2,passfile2\nlocalhost,%s,user23,%s,localhost,%s,user24,%s\n' \
+	"$LAB_COURIER_IMAPS" "$LAB_SECRETS/courier/user23" "$LAB_CYRUS_IMAPS" "$LAB_SECRETS/cyrus/user24" >"$out.csv"
+IMAPFLEET_FAILPOINT=after-append "$IMAPFLEET" run "$out.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" \
+	--cafile2 "$LAB_CA" --no-progress >"$out" 2>&1 </dev/null
+[ $? = 137 ] || { diag "the failpoint did not kill the first run"; sed 's/^/# /' "$out"; }
+timeout 120 "$IMAPFLEET" run "$out.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
+	--no-progress >"$out" 2>&1 </dev/null
+rc=$?
+first=$(head -n 1 "$out")
+case $first in
+*"1 account is still leased by an imapfleet that stopped without releasing it (pid "*", killed?): waiting "*" s for the lease to expire"*)
+	ok "after kill -9 the next run first says it waits for the dead run's lease and how long" ;;
+*) not_ok "after kill -9 the next run first says it waits for the dead run's lease and how long"; sed 's/^/# /' "$out" | head -n 5 ;;
+esac
+[ "$rc" = 0 ] && check "... then takes the account over and ends it exact" xcmp courier user23 cyrus user24 ||
+	{ not_ok "... then takes the account over and ends it exact (exit $rc)"; tail -n 5 "$out" | sed 's/^/# /'; }
 exit 0
