@@ -215,6 +215,11 @@ static char *job_options_text(const struct scheduler_config *cfg, const struct a
 			put_word(&b, s ? "--authuser2" : "--authuser1");
 			put_word(&b, sd->authuser);
 		}
+		if (sd->auth == ACCOUNTS_AUTH_XOAUTH2 || sd->auth == ACCOUNTS_AUTH_OAUTHBEARER) {
+			/* A worker host has no accounts file: the auth1/2 column travels as --authmech. */
+			put_word(&b, s ? "--authmech2" : "--authmech1");
+			put_word(&b, sd->auth == ACCOUNTS_AUTH_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER");
+		}
 	}
 	/* The command line's options come after the row's side settings, so that `run --tls2`
 	 * (say) applies to every row, as asked; the row's own options come last. */
@@ -242,6 +247,21 @@ static const struct account_row *row_for_job(struct sched *s, int64_t job_id)
 		return NULL;
 	r = bsearch(&key, s->rows, s->nrows, sizeof(*s->rows), cmp_row_ref);
 	return r ? accounts_row(s->af, r->row) : NULL;
+}
+
+/* A side's per-login secret source (token, tokenfile, tokencmd or passcmd column) and its kind for
+ * the state, or NULL. */
+static const char *token_source(const struct account_side *sd, const char **kind)
+{
+	if (sd->token)
+		return *kind = STATE_CRED_TOKEN, sd->token;
+	if (sd->tokenfile)
+		return *kind = STATE_CRED_TOKENFILE, sd->tokenfile;
+	if (sd->tokencmd)
+		return *kind = STATE_CRED_TOKENCMD, sd->tokencmd;
+	if (sd->passcmd)
+		return *kind = STATE_CRED_PASSCMD, sd->passcmd;
+	return NULL;
 }
 
 static int import_accounts(struct sched *s, struct state_conn *sc, struct scheduler_summary *sum,
@@ -319,6 +339,7 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 		int64_t *cid = xcalloc(2 * n, sizeof(*cid));
 		int *side = xcalloc(2 * n, sizeof(*side));
 		const char **pt = xcalloc(2 * n, sizeof(*pt));
+		const char **kind = xcalloc(2 * n, sizeof(*kind));
 		struct account_secrets *secrets = xcalloc(n, sizeof(*secrets));
 		size_t m = 0;
 		int ok = 0;
@@ -331,20 +352,26 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 				continue;
 			}
 			for (int k = 0; k < 2; k++) {
-				if (!secrets[i].password[k])
-					continue; /* asked for at each login (passcmd, token, tenant credentials) */
+				const char *kd = STATE_CRED_PASSWORD, *v = secrets[i].password[k];
+
+				if (!v)	/* asked for at each login: a worker host gets the source itself */
+					v = token_source(&accounts_row(s->af, i)->side[k], &kd);
+				if (!v)
+					continue; /* tenant credentials: the run's --oauth options */
 				cid[m] = ids[i];
 				side[m] = k + 1; /* the state layer numbers sides 1 and 2, like the CSV */
-				pt[m++] = secrets[i].password[k];
+				kind[m] = kd;
+				pt[m++] = v;
 			}
 		}
-		ok = state_credential_put_many(sc, cid, side, pt, m, s->key, err);
+		ok = state_credential_put_kinds(sc, cid, side, kind, pt, m, s->key, err);
 		for (size_t i = 0; i < n; i++)
 			accounts_secrets_release(&secrets[i]);
 		xfree(&secrets);
 		xfree(&cid);
 		xfree(&side);
 		xfree(&pt);
+		xfree(&kind);
 		if (ok < 0)
 			goto out;
 	}
@@ -411,8 +438,27 @@ static int finish_job(struct state_conn *sc, const struct state_lease *lease, co
 	return 1;
 }
 
+/* The secret sources of a job on a host without the accounts file: its stored credentials. A
+ * password goes to pw[k]; a token, tokenfile, tokencmd or passcmd goes into wrow->side[k] (the
+ * decrypted value owned by pw[k] all the same), for side_cred as if the row were here. */
+static void stored_source(struct account_side *sd, const char *kind, char *value, char **pw)
+{
+	if (strcmp(kind, STATE_CRED_TOKEN) == 0)
+		sd->token = value;
+	else if (strcmp(kind, STATE_CRED_TOKENFILE) == 0)
+		sd->tokenfile = value;
+	else if (strcmp(kind, STATE_CRED_TOKENCMD) == 0)
+		sd->tokencmd = value;
+	else if (strcmp(kind, STATE_CRED_PASSCMD) == 0)
+		sd->passcmd = value;
+	else
+		return; /* a password */
+	*pw = NULL; /* not a password: the engine gets it from side_cred */
+}
+
 static int load_credentials(struct sched *s, struct state_conn *sc, const struct state_claim *c,
-			    const struct account_side_settings side[2], char *pw[2], struct fleet_err *err)
+			    const struct account_side_settings side[2], char *pw[2], char *held[2],
+			    struct account_row *wrow, struct fleet_err *err)
 {
 	const struct account_row *row = row_for_job(s, c->lease.job_id);
 
@@ -435,10 +481,14 @@ static int load_credentials(struct sched *s, struct state_conn *sc, const struct
 
 		if (side[k].oauth.provider != OAUTH_NONE)
 			continue; /* this host's --oauth options give the tokens */
-		r = state_credential_get(sc, c->lease.job_id, k + 1, s->key, &pw[k], err);
+		char kind[STATE_CRED_KIND_MAX + 1];
+
+		r = state_credential_get_kind(sc, c->lease.job_id, k + 1, s->key, &pw[k], kind, err);
 		if (r <= 0) {
 			if (pw[0])
 				state_secret_free(&pw[0]);
+			if (held[0])
+				state_secret_free(&held[0]);
 			if (r == 0)
 				fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
 					      "no stored credentials for side %d of this account", k + 1);
@@ -448,7 +498,12 @@ static int load_credentials(struct sched *s, struct state_conn *sc, const struct
 					      "run this worker with the same --key-file, or run the accounts file here");
 			return -1;
 		}
-		fleet_log_add_secret(pw[k]);
+		if (strcmp(kind, STATE_CRED_TOKENFILE) != 0) /* a path is no secret; a command line may hold one */
+			fleet_log_add_secret(pw[k]);
+		held[k] = pw[k];
+		stored_source(&wrow->side[k], kind, held[k], &pw[k]);
+		if (pw[k])
+			held[k] = NULL; /* a password: pw[k] owns it */
 	}
 	return 0;
 }
@@ -569,6 +624,63 @@ static int side_cred(struct sched *s, const struct account_row *row, int k, cons
 	return 0;
 }
 
+/* Everything one attempt logs in with: the passwords (pw), a worker host's stored token sources
+ * (held, shown to side_cred as the row wrow), each side's secret source and the token store. */
+struct logins {
+	char *pw[2], *held[2];
+	struct account_row wrow;
+	struct side_cred creds[2];
+	struct token_share share;
+};
+
+static void logins_init(struct logins *lg, struct sched *s, struct state_conn *sc)
+{
+	memset(lg, 0, sizeof(*lg));
+	token_share_init(&lg->share, sc, s->key);
+}
+
+static int logins_load(struct logins *lg, struct sched *s, struct state_conn *sc, const struct state_claim *c,
+		       const struct account_side_settings side[2], struct fleet_err *err)
+{
+	return load_credentials(s, sc, c, side, lg->pw, lg->held, &lg->wrow, err);
+}
+
+/* Gives the engine's sides their password or secret source and mechanism. */
+static int logins_apply(struct logins *lg, struct sched *s, int64_t job_id, const struct account_side_settings side[2],
+			struct engine_job *job, struct fleet_err *err)
+{
+	const struct account_row *row = row_for_job(s, job_id);
+
+	for (int k = 0; k < 2; k++) {
+		job->side[k].password = lg->pw[k];
+		if (side_cred(s, row ? row : &lg->wrow, k, &side[k], job->side[k].user, s->have_key ? &lg->share : NULL,
+			      &lg->creds[k]) < 0)
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE,
+					     "side %d: the tokencmd%d/passcmd%d command cannot be split into words", k + 1,
+					     k + 1, k + 1);
+		job->side[k].cred = lg->creds[k].src.kind != CRED_NONE ? &lg->creds[k].src : NULL;
+		job->side[k].auth = lg->creds[k].auth;
+	}
+	return 0;
+}
+
+/* The account ended: the redaction table forgets its secrets and they are wiped. */
+static void logins_release(struct logins *lg)
+{
+	for (int k = 0; k < 2; k++) {
+		if (lg->pw[k]) {
+			fleet_log_remove_secret(lg->pw[k]);
+			OPENSSL_cleanse(lg->pw[k], strlen(lg->pw[k]));
+			xfree(&lg->pw[k]);
+		}
+		if (lg->held[k]) {
+			fleet_log_remove_secret(lg->held[k]);
+			state_secret_free(&lg->held[k]);
+		}
+		accounts_free_args(&lg->creds[k].argv);
+	}
+}
+
 /* A token endpoint that refused the tenant's credentials: one run-level message per tenant; the
  * accounts that fail after it (from the cache, without asking again) are logged at debug level. */
 /* The refusal without the account the engine put in front of it ("destination u@h: "). */
@@ -649,17 +761,14 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	struct budget_attempt ba;
 	char **row_argv = NULL, **argv = NULL;
 	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1}, ran = 0;
-	char *pw[2] = {NULL, NULL};
-	struct side_cred creds[2];
-	struct token_share share;
+	struct logins lg;
 	char *keys[2];
 	const char *ckeys[2];
 	char why[256];
 	FILE *logf;
 
 	memset(&st, 0, sizeof(st));
-	memset(creds, 0, sizeof(creds));
-	token_share_init(&share, sc, s->key);
+	logins_init(&lg, s, sc);
 	memset(&ba, 0, sizeof(ba));
 	st.error_side = -1;
 	engine_opts_init(&opts);
@@ -710,7 +819,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		if (side[k].mode == IO_TLS_PLAIN)
 			log_warn("side %d uses cleartext IMAP (plain): its password crosses the network unencrypted",
 				 k + 1);
-	if (load_credentials(s, sc, c, side, pw, &err) < 0) {
+	if (logins_load(&lg, s, sc, c, side, &err) < 0) {
 		if (strcmp(err.code, "KEY_MISMATCH") == 0) {
 			/* This host has another key: leave the account to a host that can read it. */
 			log_error("%s: this host's key file is not the one the run was imported with; stopping "
@@ -732,7 +841,6 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		job.side[k].ep.insecure = side[k].insecure;
 		job.side[k].ep.label = k ? "dst" : "src";
 		job.side[k].user = k ? c->user2 : c->user1;
-		job.side[k].password = pw[k];
 		job.side[k].authuser = side[k].authuser;
 	}
 	/* A server known to be down gets no attempt: the account waits for it (or fails with the
@@ -778,18 +886,10 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		job.side[k].ep.insecure = side[k].insecure;
 		job.side[k].ep.label = k ? "dst" : "src";
 		job.side[k].user = k ? c->user2 : c->user1;
-		job.side[k].password = pw[k];
 		job.side[k].authuser = side[k].authuser;
-		if (side_cred(s, row_for_job(s, c->lease.job_id), k, &side[k], job.side[k].user,
-			      s->have_key ? &share : NULL, &creds[k]) < 0) {
-			fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_ERR_CODE_USAGE,
-				      "side %d: the tokencmd%d/passcmd%d command cannot be split into words", k + 1,
-				      k + 1, k + 1);
-			goto failed;
-		}
-		job.side[k].cred = creds[k].src.kind != CRED_NONE ? &creds[k].src : NULL;
-		job.side[k].auth = creds[k].auth;
 	}
+	if (logins_apply(&lg, s, c->lease.job_id, side, &job, &err) < 0)
+		goto failed;
 	job.opts = &opts;
 	job.cancel = &w->cancel;
 	job.progress = on_engine_progress;
@@ -927,20 +1027,13 @@ out:
 	ledger_state_free(&ls);
 	engine_stats_release(&st);
 	engine_opts_release(&opts);
-	for (int k = 0; k < 2; k++) {
-		if (pw[k]) {
-			fleet_log_remove_secret(pw[k]); /* the account ended: the table forgets and wipes it */
-			OPENSSL_cleanse(pw[k], strlen(pw[k]));
-			xfree(&pw[k]);
-		}
+	logins_release(&lg);
+	for (int k = 0; k < 2; k++)
 		xfree(&keys[k]);
-	}
 	xfree(&argv);
 	xfree(&rest);
 	if (row_argv)
 		accounts_free_args(&row_argv);
-	for (int k = 0; k < 2; k++)
-		accounts_free_args(&creds[k].argv);
 }
 
 /* How long an idle worker waits before claiming again: until the next job is due or lease
@@ -1675,11 +1768,13 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 	struct verify_reader rd;
 	char **row_argv = NULL, **argv = NULL, **rest = NULL;
 	int row_argc = 0, argc = 0, nrest = 0, slot[2] = {-1, -1}, rc = -1, r;
-	char *pw[2] = {NULL, NULL}, *keys[2] = {NULL, NULL};
+	char *keys[2] = {NULL, NULL};
+	struct logins lg;
 	const char *ckeys[2];
 	char why[256];
 	atomic_int cancel;
 
+	logins_init(&lg, s, sc);
 	engine_opts_init(&opts);
 	memset(side, 0, sizeof(side));
 	atomic_init(&cancel, 0);
@@ -1708,7 +1803,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 	for (int k = 0; k < 2; k++)
 		if (!side[k].mode_set)
 			side[k].mode = (k ? c.port2 : c.port1) == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
-	if (load_credentials(s, sc, &c, side, pw, err) < 0)
+	if (logins_load(&lg, s, sc, &c, side, err) < 0)
 		goto out;
 	keys[0] = server_key(c.host1, c.port1);
 	keys[1] = server_key(c.host2, c.port2);
@@ -1736,9 +1831,10 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 		job.side[k].ep.insecure = side[k].insecure;
 		job.side[k].ep.label = k ? "dst" : "src";
 		job.side[k].user = k ? c.user2 : c.user1;
-		job.side[k].password = pw[k];
 		job.side[k].authuser = side[k].authuser;
 	}
+	if (logins_apply(&lg, s, job_id, side, &job, err) < 0)
+		goto out;
 	job.opts = &opts;
 	job.cancel = &cancel;
 	vctx.sc = sc;
@@ -1757,14 +1853,9 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 out:
 	fleet_log_set_context(NULL, NULL);
 	engine_opts_release(&opts);
-	for (int k = 0; k < 2; k++) {
-		if (pw[k]) {
-			fleet_log_remove_secret(pw[k]); /* the account ended: the table forgets and wipes it */
-			OPENSSL_cleanse(pw[k], strlen(pw[k]));
-			xfree(&pw[k]);
-		}
+	logins_release(&lg);
+	for (int k = 0; k < 2; k++)
 		xfree(&keys[k]);
-	}
 	xfree(&argv);
 	xfree(&rest);
 	if (row_argv)

@@ -221,6 +221,11 @@ static const char *const migration_6[] = {
     "ALTER TABLE job ADD COLUMN IF NOT EXISTS eta_at timestamptz",
 };
 
+/* Worker hosts log in with per-row token sources too (issue 16): what a stored credential is. */
+static const char *const migration_7[] = {
+    "ALTER TABLE credential ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'password'",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -237,6 +242,8 @@ static const struct migration migrations[] = {
     {4, "verify verdicts per account", migration_4, sizeof(migration_4) / sizeof(migration_4[0])},
     {5, "OAuth tokens shared by worker hosts", migration_5, sizeof(migration_5) / sizeof(migration_5[0])},
     {6, "daily budgets and parked accounts", migration_6, sizeof(migration_6) / sizeof(migration_6[0])},
+    {7, "kinds of stored credentials (password, passcmd, token, tokenfile, tokencmd)", migration_7,
+     sizeof(migration_7) / sizeof(migration_7[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

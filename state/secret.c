@@ -201,6 +201,23 @@ static size_t make_aad(unsigned char *aad, int64_t job_id, int side)
 	return n;
 }
 
+/* A credential that is not a password is bound to its kind too: a row whose kind was changed in the
+ * database (a password turned into a command to run) does not decrypt. Passwords keep the AAD they
+ * always had. */
+static size_t make_kind_aad(unsigned char *aad, int64_t job_id, int side, const char *kind)
+{
+	size_t n = make_aad(aad, job_id, side);
+
+	if (kind && strcmp(kind, STATE_CRED_PASSWORD) != 0) {
+		size_t k = strnlen(kind, STATE_CRED_KIND_MAX);
+
+		aad[n++] = ':';
+		memcpy(aad + n, kind, k);
+		n += k;
+	}
+	return n;
+}
+
 int state_secret_seal(const unsigned char key[STATE_SECRET_KEY_LEN], int64_t job_id, int side, const void *pt,
 		      size_t len, unsigned char nonce[STATE_SECRET_NONCE_LEN], unsigned char *ct,
 		      unsigned char tag[STATE_SECRET_TAG_LEN], struct fleet_err *err)
@@ -322,9 +339,27 @@ int state_credential_put_many(struct state_conn *sc, const int64_t *job_ids, con
 			      const char *const *plaintexts, size_t n,
 			      const unsigned char key[STATE_SECRET_KEY_LEN], struct fleet_err *err)
 {
-	struct fleet_buf a[5];
+	return state_credential_put_kinds(sc, job_ids, sides, NULL, plaintexts, n, key, err);
+}
+
+static int check_kind(const char *kind, struct fleet_err *err)
+{
+	static const char *const kinds[] = {STATE_CRED_PASSWORD, STATE_CRED_PASSCMD, STATE_CRED_TOKEN,
+					    STATE_CRED_TOKENFILE, STATE_CRED_TOKENCMD};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return 0;
+	return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "BAD_KIND", "unknown credential kind");
+}
+
+int state_credential_put_kinds(struct state_conn *sc, const int64_t *job_ids, const int *sides,
+			       const char *const *kinds, const char *const *plaintexts, size_t n,
+			       const unsigned char key[STATE_SECRET_KEY_LEN], struct fleet_err *err)
+{
+	struct fleet_buf a[6];
 	char key_id[STATE_SECRET_KEY_ID_LEN + 1];
-	const char *p[6];
+	const char *p[7];
 	unsigned char *ct = NULL;
 	size_t ctcap = 0;
 	int rc = -1;
@@ -332,18 +367,21 @@ int state_credential_put_many(struct state_conn *sc, const int64_t *job_ids, con
 	if (n == 0)
 		return 0;
 	state_secret_key_id(key, key_id);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		fleet_buf_init(&a[i], (size_t)1 << 30);
 		state_array_begin(&a[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char nonce[STATE_SECRET_NONCE_LEN], tag[STATE_SECRET_TAG_LEN];
+		unsigned char aad[sizeof(AAD_PREFIX) + 16 + STATE_CRED_KIND_MAX];
+		const char *kind = kinds && kinds[i] ? kinds[i] : STATE_CRED_PASSWORD;
 		size_t len = strlen(plaintexts[i]);
 
-		if (check_side(sides[i], err) < 0)
+		if (check_side(sides[i], err) < 0 || check_kind(kind, err) < 0)
 			goto out;
 		ct = xgrow(ct, 1, len + 1, &ctcap);
-		if (state_secret_seal(key, job_ids[i], sides[i], plaintexts[i], len, nonce, ct, tag, err) < 0)
+		if (state_seal_aad(key, aad, make_kind_aad(aad, job_ids[i], sides[i], kind), plaintexts[i], len, nonce,
+				   ct, tag, err) < 0)
 			goto out;
 		state_array_i64(&a[0], job_ids[i]);
 		state_array_i64(&a[1], sides[i]);
@@ -353,27 +391,28 @@ int state_credential_put_many(struct state_conn *sc, const int64_t *job_ids, con
 		else
 			state_array_str(&a[3], "");
 		state_array_hex(&a[4], tag, sizeof(tag));
+		state_array_str(&a[5], kind);
 	}
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		state_array_end(&a[i]);
 		p[i] = fleet_buf_cstr(&a[i]);
 	}
-	p[5] = key_id;
+	p[6] = key_id;
 	rc = state_exec_cmd(
 	    sc, "store the credentials",
-	    "INSERT INTO credential (job_id, side, key_id, nonce, ciphertext, tag)"
-	    " SELECT j, s, $6, decode(nn, 'hex'), decode(c, 'hex'), decode(t, 'hex')"
-	    " FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::text[])"
-	    "  AS u(j, s, nn, c, t)"
+	    "INSERT INTO credential (job_id, side, key_id, nonce, ciphertext, tag, kind)"
+	    " SELECT j, s, $7, decode(nn, 'hex'), decode(c, 'hex'), decode(t, 'hex'), k"
+	    " FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[])"
+	    "  AS u(j, s, nn, c, t, k)"
 	    " ON CONFLICT (job_id, side) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce,"
-	    "  ciphertext = excluded.ciphertext, tag = excluded.tag, updated_at = now()",
-	    6, p, STATE_EXEC_IDEMPOTENT, err);
+	    "  ciphertext = excluded.ciphertext, tag = excluded.tag, kind = excluded.kind, updated_at = now()",
+	    7, p, STATE_EXEC_IDEMPOTENT, err);
 out:
 	if (ct) {
 		OPENSSL_cleanse(ct, ctcap);
 		xfree(&ct);
 	}
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		if (a[i].data)
 			OPENSSL_cleanse(a[i].data, a[i].len);
 		fleet_buf_release(&a[i]);
@@ -385,18 +424,34 @@ int state_credential_get(struct state_conn *sc, int64_t job_id, int side,
 			 const unsigned char key[STATE_SECRET_KEY_LEN], char **plaintext,
 			 struct fleet_err *err)
 {
+	char kind[STATE_CRED_KIND_MAX + 1];
+	int rc = state_credential_get_kind(sc, job_id, side, key, plaintext, kind, err);
+
+	if (rc > 0 && strcmp(kind, STATE_CRED_PASSWORD) != 0) {
+		state_secret_free(plaintext);
+		return 0; /* not a password: a caller that knows only passwords has none */
+	}
+	return rc;
+}
+
+int state_credential_get_kind(struct state_conn *sc, int64_t job_id, int side,
+			      const unsigned char key[STATE_SECRET_KEY_LEN], char **plaintext,
+			      char kind[STATE_CRED_KIND_MAX + 1], struct fleet_err *err)
+{
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX], key_id[STATE_SECRET_KEY_ID_LEN + 1];
 	const char *p[2] = {state_fmt_i64(b0, job_id), state_fmt_i64(b1, side)};
+	unsigned char aad[sizeof(AAD_PREFIX) + 16 + STATE_CRED_KIND_MAX];
 	PGresult *res;
 	int rc;
 
 	*plaintext = NULL;
+	snprintf(kind, STATE_CRED_KIND_MAX + 1, "%s", STATE_CRED_PASSWORD);
 	if (check_side(side, err) < 0)
 		return -1;
 	/* Binary result: the bytea columns arrive as raw bytes. */
 	res = state_exec(
 	    sc, "read the credential",
-	    "SELECT key_id, nonce, ciphertext, tag FROM credential WHERE job_id = $1 AND side = $2", 2, p,
+	    "SELECT key_id, nonce, ciphertext, tag, kind FROM credential WHERE job_id = $1 AND side = $2", 2, p,
 	    NULL, NULL, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
 	if (!res)
 		return -1;
@@ -418,16 +473,21 @@ int state_credential_get(struct state_conn *sc, int64_t job_id, int side,
 		return -1;
 	}
 	if (PQgetlength(res, 0, 1) != STATE_SECRET_NONCE_LEN ||
-	    PQgetlength(res, 0, 3) != STATE_SECRET_TAG_LEN) {
+	    PQgetlength(res, 0, 3) != STATE_SECRET_TAG_LEN || PQgetlength(res, 0, 4) > STATE_CRED_KIND_MAX) {
 		PQclear(res);
 		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
 				     "could not decrypt the stored credential of job %" PRId64 ": malformed",
 				     job_id);
 	}
-	rc = state_secret_open(key, job_id, side, (const unsigned char *)PQgetvalue(res, 0, 1),
-			       (const unsigned char *)PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2),
-			       (const unsigned char *)PQgetvalue(res, 0, 3), plaintext, err);
+	snprintf(kind, STATE_CRED_KIND_MAX + 1, "%.*s", PQgetlength(res, 0, 4), PQgetvalue(res, 0, 4));
+	rc = state_open_aad(key, aad, make_kind_aad(aad, job_id, side, kind), (const unsigned char *)PQgetvalue(res, 0, 1),
+			    (const unsigned char *)PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2),
+			    (const unsigned char *)PQgetvalue(res, 0, 3), plaintext, err);
 	PQclear(res);
+	if (rc < 0)
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
+			      "could not decrypt the stored credential of job %" PRId64 " side %d: wrong key or altered data",
+			      job_id, side);
 	return rc < 0 ? -1 : 1;
 }
 

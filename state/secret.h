@@ -60,6 +60,24 @@ int state_credential_put_many(struct state_conn *sc, const int64_t *job_ids, con
 int state_credential_get(struct state_conn *sc, int64_t job_id, int side,
 			 const unsigned char key[STATE_SECRET_KEY_LEN], char **plaintext,
 			 struct fleet_err *err);
+/* What a stored credential is (the kind column, bound into the sealing): a password, or where a
+ * worker host gets the secret at each login (the accounts file's passcmd, token, tokenfile and
+ * tokencmd columns; a path or a command line is sealed like a secret). */
+#define STATE_CRED_PASSWORD  "password"
+#define STATE_CRED_PASSCMD   "passcmd"
+#define STATE_CRED_TOKEN     "token"
+#define STATE_CRED_TOKENFILE "tokenfile"
+#define STATE_CRED_TOKENCMD  "tokencmd"
+#define STATE_CRED_KIND_MAX  16
+/* state_credential_put_many with a kind per value (NULL array or element: password). */
+int state_credential_put_kinds(struct state_conn *sc, const int64_t *job_ids, const int *sides,
+			       const char *const *kinds, const char *const *plaintexts, size_t n,
+			       const unsigned char key[STATE_SECRET_KEY_LEN], struct fleet_err *err);
+/* state_credential_get that also says the kind; state_credential_get returns 0 for a credential
+ * that is not a password. */
+int state_credential_get_kind(struct state_conn *sc, int64_t job_id, int side,
+			      const unsigned char key[STATE_SECRET_KEY_LEN], char **plaintext,
+			      char kind[STATE_CRED_KIND_MAX + 1], struct fleet_err *err);
 /* Removes the stored credentials of a job (both sides). */
 int state_credential_delete(struct state_conn *sc, int64_t job_id, struct fleet_err *err);
 

@@ -49,7 +49,7 @@
 #define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 6
+#define STATE_SCHEMA_VERSION 7
 
 /* ---- connection ---------------------------------------------------------------------------- */
 

@@ -19,43 +19,15 @@ plan 12
 fresh_db oauthbulk
 work=$(mktemp -d "${TMPDIR:-/tmp}/oauth-bulk.XXXXXX")
 trap 'oauth_lab_down; drop_db; rm -rf "$work"' EXIT INT TERM
-users=$(seq -f 'oa%02g' 1 20)
-for u in $users; do
-	[ -s "$LAB_SECRETS/dst/$u" ] || "${top_srcdir:-.}/scripts/lab.sh" add-account "$u" >/dev/null 2>&1
-done
-# shellcheck disable=SC2086
-oauth_seed $users || { echo "Bail out! could not seed the oa accounts"; exit 1; }
+oauth_users 20 || { echo "Bail out! could not seed the oa accounts"; exit 1; }
 # shellcheck disable=SC2086
 oauth_lab_up "$work" 4 $users || { echo "Bail out! the token service did not start"; exit 1; }
 # shellcheck disable=SC2086
 wipe_dst $users
 
-all_same() { # all_same: mailcmp of every oa account
-	_bad=0
-	for _u in $users; do
-		same_mail "$LAB_SRC_IMAPS" "$_u" "$_u" >"$work/cmp.$_u" 2>&1 ||
-			{ _bad=$((_bad + 1)); tail -n 8 "$work/cmp.$_u" | sed 's/^/# /'; }
-	done
-	return $_bad
-}
-issued() { # issued USER: tokens the service issued for USER
-	oauth_stats | python3 -c "import json,sys; print(json.load(sys.stdin)['issued'].get(sys.argv[1], 0))" "$1"
-}
-
 # 1. per-row tokens: odd rows tokencmd2 (a helper counting its calls), even rows tokenfile2
 csv="$work/accounts.csv"
-echo "host1,port1,user1,passfile1,host2,port2,user2,auth2,tokencmd2,tokenfile2" >"$csv"
-n=0
-for u in $users; do
-	n=$((n + 1))
-	if [ $((n % 2)) = 1 ]; then
-		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,localhost,$LAB_DST_IMAPS,$u,xoauth2,\"$(gettoken_cmd "$u") --count $work/calls\"," >>"$csv"
-	else
-		# A token for the whole run (an outside process would keep the file fresh).
-		sh -c "$(gettoken_cmd "$u") --lifetime 600" >"$work/$u.token" || diag "no token for $u"
-		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,localhost,$LAB_DST_IMAPS,$u,oauthbearer,,$work/$u.token" >>"$csv"
-	fi
-done
+token_rows_csv "$csv"
 "$IMAPFLEET" run "$csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress --workers 4 \
 	>"$work/run1.out" 2>"$work/run1.err"
 rc=$?
@@ -69,8 +41,7 @@ ncalls=$(sort -u "$work/calls" 2>/dev/null | wc -l)
 # shellcheck disable=SC2086
 wipe_dst $users
 psql "$LAB_PG_SUPER_URL" -qc "drop database if exists ${_db}" -c "create database ${_db} owner imapfleet" >/dev/null 2>&1
-echo "host1,port1,user1,passfile1,host2,port2,user2" >"$work/tenant.csv"
-for u in $users; do echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,localhost,$LAB_DST_IMAPS,$u" >>"$work/tenant.csv"; done
+tenant_csv "$work/tenant.csv"
 google="--oauth2 google --service-account2 $work/sa.json"
 # shellcheck disable=SC2086
 "$IMAPFLEET" run "$work/tenant.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress \

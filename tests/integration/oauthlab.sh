@@ -110,3 +110,54 @@ for u in users:
     m.logout()
 PY
 }
+
+# oauth_users N: the oa01..oaNN accounts (created on the lab when missing) with a small mailbox on
+# src each; sets users.
+oauth_users() {
+	users=$(seq -f 'oa%02g' 1 "$1")
+	for _u in $users; do
+		[ -s "$LAB_SECRETS/dst/$_u" ] || "${top_srcdir:-.}/scripts/lab.sh" add-account "$_u" >/dev/null 2>&1
+	done
+	# shellcheck disable=SC2086
+	oauth_seed $users
+}
+
+# all_same: mailcmp of every account in $users (their src against their dst); the differences of
+# each one that differs as TAP comments; fails with the number that differ. Uses $work.
+all_same() {
+	_bad=0
+	for _u in $users; do
+		same_mail "$LAB_SRC_IMAPS" "$_u" "$_u" >"$work/cmp.$_u" 2>&1 ||
+			{ _bad=$((_bad + 1)); tail -n 8 "$work/cmp.$_u" | sed 's/^/# /'; }
+	done
+	return $_bad
+}
+
+# issued WHO: tokens the service issued for WHO (a user, or app:TENANT/CLIENT).
+issued() {
+	oauth_stats | python3 -c "import json,sys; print(json.load(sys.stdin)['issued'].get(sys.argv[1], 0))" "$1"
+}
+
+# token_rows_csv FILE: an accounts file for $users whose destinations log in with per-row tokens:
+# odd rows auth2 xoauth2 with a tokencmd2 (the helper appends its user to $work/calls), even rows
+# auth2 oauthbearer with a tokenfile2 ($work/USER.token, a token for 600 s: an outside process
+# would keep it fresh).
+token_rows_csv() {
+	echo "host1,port1,user1,passfile1,host2,port2,user2,auth2,tokencmd2,tokenfile2" >"$1"
+	_n=0
+	for _u in $users; do
+		_n=$((_n + 1))
+		if [ $((_n % 2)) = 1 ]; then
+			echo "localhost,$LAB_SRC_IMAPS,$_u,$LAB_SECRETS/src/$_u,localhost,$LAB_DST_IMAPS,$_u,xoauth2,\"$(gettoken_cmd "$_u") --count $work/calls\"," >>"$1"
+		else
+			sh -c "$(gettoken_cmd "$_u") --lifetime 600" >"$work/$_u.token" || diag "no token for $_u"
+			echo "localhost,$LAB_SRC_IMAPS,$_u,$LAB_SECRETS/src/$_u,localhost,$LAB_DST_IMAPS,$_u,oauthbearer,,$work/$_u.token" >>"$1"
+		fi
+	done
+}
+
+# tenant_csv FILE: an accounts file for $users with no secret column on side 2 (tenant credentials).
+tenant_csv() {
+	echo "host1,port1,user1,passfile1,host2,port2,user2" >"$1"
+	for _u in $users; do echo "localhost,$LAB_SRC_IMAPS,$_u,$LAB_SECRETS/src/$_u,localhost,$LAB_DST_IMAPS,$_u" >>"$1"; done
+}
