@@ -103,6 +103,28 @@ int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fle
 
 /* ---- runs ------------------------------------------------------------------------------------- */
 
+int state_run_engines(struct state_conn *sc, int64_t run_id, int64_t except_engine, state_run_engine_cb cb,
+		      void *ctx, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, run_id), state_fmt_i64(b1, except_engine)};
+	PGresult *res = state_exec(sc, "list the hosts working on the run",
+				   "SELECT e.host, e.pid, count(*) FROM job j JOIN engine e ON e.id = j.lease_owner"
+				   " WHERE j.run_id = $1 AND j.state = 'running' AND e.id <> $2"
+				   "  AND e.stopped_at IS NULL AND e.expires_at > now()"
+				   " GROUP BY e.host, e.pid ORDER BY e.host, e.pid",
+				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int n;
+
+	if (!res)
+		return -1;
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		cb(ctx, PQgetvalue(res, i, 0), (long)state_get_i64(res, i, 1), (long)state_get_i64(res, i, 2));
+	PQclear(res);
+	return n;
+}
+
 int state_run_get_or_create(struct state_conn *sc, const char *name, const char *options_json,
 			    int64_t *run_id, int *created, struct fleet_err *err)
 {

@@ -111,6 +111,11 @@ int state_job_state_from_name(const char *name, enum state_job_state *out);
  * and replaced on every call. *created: 1 when the run was new (may be NULL). */
 int state_run_get_or_create(struct state_conn *sc, const char *name, const char *options_json,
 			    int64_t *run_id, int *created, struct fleet_err *err);
+/* The other processes working on the run now (live engines holding leases on its jobs), each with
+ * the number of accounts it runs; the engine except_engine is left out. Returns how many. */
+typedef void (*state_run_engine_cb)(void *ctx, const char *host, long pid, long running);
+int state_run_engines(struct state_conn *sc, int64_t run_id, int64_t except_engine, state_run_engine_cb cb,
+		      void *ctx, struct fleet_err *err);
 /* The most recently created run that still has queued or running jobs (for `worker`);
  * returns 1 and sets *run_id when there is one, 0 when none. */
 int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_err *err);
