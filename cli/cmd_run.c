@@ -14,7 +14,7 @@
 enum {
 	RUN_HELP = 1, RUN_STATE, RUN_KEY_FILE, RUN_WORKERS, RUN_MAX_CONNS, RUN_MAX_ATTEMPTS, RUN_RETRY_BASE,
 	RUN_RETRY_CAP, RUN_LEASE, RUN_SERVER_DOWN_LIMIT, RUN_MAX_JOBS, RUN_NO_STORE_CREDENTIALS, RUN_STRICT,
-	RUN_PROGRESS, RUN_NO_PROGRESS, RUN_QUIET, RUN_LOG_LEVEL,
+	RUN_PROGRESS, RUN_NO_PROGRESS, RUN_QUIET, RUN_LOG_LEVEL, RUN_KEEP_REMOVED,
 };
 
 #define V FLEET_OPT_VALUE
@@ -44,6 +44,9 @@ static const struct fleet_opt run_table[] = {
 								      "this host can run the accounts)"},
 	{"--strict", 0, RUN_STRICT, NULL, "any bad row in the accounts file stops the run before anything\n"
 					  "is copied"},
+	{"--keep-removed", 0, RUN_KEEP_REMOVED, NULL, "run the accounts whose rows left the accounts file too\n"
+						      "(default: the file is the truth: they are named,\n"
+						      "cancelled and not run)"},
 	{"--progress", 0, RUN_PROGRESS, NULL, "live display below the log lines (default: when stderr is a\n"
 					      "terminal)"},
 	{"--no-progress", 0, RUN_NO_PROGRESS, NULL, "timestamped progress log lines every 10 s instead"},
@@ -123,6 +126,13 @@ static int run_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 		return 0;
 	case RUN_NO_STORE_CREDENTIALS: cfg->store_credentials = 0; return 0;
 	case RUN_STRICT: cfg->strict = 1; return 0;
+	case RUN_KEEP_REMOVED:
+		if (a->worker) {
+			snprintf(why, cap, "--keep-removed is for run (a worker runs what the run queued)");
+			return -1;
+		}
+		cfg->keep_removed = 1;
+		return 0;
 	case RUN_PROGRESS: cfg->progress = 1; return 0;
 	case RUN_NO_PROGRESS: cfg->progress = 0; return 0;
 	case RUN_QUIET: cfg->quiet = 1; return 0;
@@ -183,6 +193,11 @@ static int run_finish(struct scheduler_config *cfg, int worker)
 		sum.jobs_running,
 		(unsigned long long)sum.msgs_copied, (double)sum.bytes_copied / 1048576.0, secs,
 		(double)sum.msgs_copied / secs, (double)sum.bytes_copied / 1048576.0 / secs);
+	if (sum.jobs_held || sum.jobs_removed)
+		fprintf(stdout,
+			"left out of this pass: %ld whose login was refused (credential unchanged), %ld no longer in "
+			"the accounts file; named above and in 'imapfleet status'\n",
+			sum.jobs_held, sum.jobs_removed);
 	if (sum.jobs_failed || sum.jobs_partial)
 		fprintf(stdout, "failed or partial accounts: see 'imapfleet status' and 'imapfleet report'; "
 				"'imapfleet retry --failed' queues them again\n");

@@ -272,3 +272,16 @@ void json_parked(struct rw *w, int64_t until_ms, const char *reason, int64_t eta
 	json_time(w, eta_ms);
 	rw_puts(w, "}");
 }
+
+const char *left_out_text(const char *left_out)
+{
+	if (!left_out || !left_out[0])
+		return "";
+	if (strcmp(left_out, "credential") == 0)
+		return "credential refused and not changed since (imapfleet retry --account ID tries it once more)";
+	if (strcmp(left_out, "removed") == 0)
+		return "removed from the accounts file";
+	if (strcmp(left_out, "cancelled") == 0)
+		return "cancelled (imapfleet retry --account ID undoes it)";
+	return left_out;
+}

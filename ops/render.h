@@ -47,6 +47,9 @@ const char *fmt_bytes(char buf[TBUF], int64_t n);
 const char *fmt_duration(char buf[TBUF], int64_t ms);
 const char *fmt_count(char buf[TBUF], int64_t n);
 const char *msg_state_name(enum state_msg_state s);
+/* Why later passes leave an account out, in words, from state_job_report.left_out ("credential",
+ * "removed", "cancelled"); "" for "". */
+const char *left_out_text(const char *left_out);
 void json_time(struct rw *w, int64_t ms);
 /* A parked account (state_job_report.parked_until_ms, park_reason, eta_ms): "parked (daily) until
  * 2026-12-04 07:10:00 UTC, ETA 2026-12-06 07:10:00 UTC" ("" when not parked), and the same as a

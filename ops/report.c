@@ -132,6 +132,7 @@ static int load_job_cb(const struct state_job_report *j, void *ctx)
 	a->err_class = xstrdup(j->last_error_class);
 	a->err_code = xstrdup(j->last_error_code);
 	a->err_text = xstrdup(j->last_error_text);
+	a->left_out = xstrdup(j->left_out);
 	a->started_ms = j->started_at_ms;
 	a->finished_ms = j->finished_at_ms;
 	a->updated_ms = j->updated_at_ms;
@@ -465,6 +466,7 @@ void report_free(struct report **rp)
 		xfree(&a->err_code);
 		xfree(&a->err_text);
 		xfree(&a->park_reason);
+		xfree(&a->left_out);
 	}
 	for (size_t i = 0; i < r->nmsgs; i++) {
 		xfree(&r->msgs[i].reason);

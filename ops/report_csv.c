@@ -16,7 +16,7 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		"run_id,account_id,host1,port1,user1,host2,port2,user2,state,attempts,max_attempts,"
 		"attempts_total,folders,msgs_copied,bytes_copied,msgs_skipped,bytes_skipped,msgs_failed,"
 		"bytes_failed,started_at,finished_at,updated_at,duration_s,error_class,error_code,error_text,"
-		"failure_reasons,parked_until,park_reason,eta\r\n");
+		"failure_reasons,parked_until,park_reason,eta,left_out\r\n");
 	for (size_t i = 0; i < r->naccts; i++) {
 		const struct report_acct *a = &r->accts[i];
 		char t1[TBUF], t2[TBUF], t3[TBUF];
@@ -62,7 +62,10 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		}
 		rw_printf(&w, ",%s,", fmt_time(t1, a->parked_until_ms, 1));
 		rw_csv(&w, a->parked_until_ms > 0 ? a->park_reason : "");
-		rw_printf(&w, ",%s\r\n", a->parked_until_ms > 0 ? fmt_time(t2, a->eta_ms, 1) : "");
+		rw_printf(&w, ",%s", a->parked_until_ms > 0 ? fmt_time(t2, a->eta_ms, 1) : "");
+		rw_put(&w, ",", 1);
+		rw_csv(&w, a->left_out);
+		rw_puts(&w, "\r\n");
 	}
 	return rw_finish(&w, "accounts.csv", err);
 }

@@ -557,7 +557,16 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 		rw_puts(w, ",");
 		rw_json(w, a->err_code);
 		rw_puts(w, ",");
-		rw_json(w, a->err_text);
+		if (a->left_out[0]) {
+			/* why later passes leave it out, after its error (shown in the error column) */
+			char *t = xasprintf("%s%sleft out of later passes: %s", a->err_text, a->err_text[0] ? "; " : "",
+					    left_out_text(a->left_out));
+
+			rw_json(w, t);
+			xfree(&t);
+		} else {
+			rw_json(w, a->err_text);
+		}
 		rw_puts(w, "]");
 	}
 	rw_puts(w, "]};\n");

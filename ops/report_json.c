@@ -119,6 +119,8 @@ int report_write_json(const struct report *r, FILE *out, struct fleet_err *err)
 		} else {
 			rw_puts(&w, "null");
 		}
+		rw_puts(&w, ",\n      \"left_out\": ");
+		rw_json_opt(&w, a->left_out);
 		rw_puts(&w, ",\n      \"failures\": [");
 		for (size_t k = a->msg_first; k < a->msg_first + a->msg_count;) {
 			size_t e = k;

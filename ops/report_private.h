@@ -44,6 +44,7 @@ struct report_acct {
 	long attempts_total;
 	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, bytes_skipped, bytes_failed;
 	char *err_class, *err_code, *err_text;
+	char *left_out; /* state_job_report.left_out */
 	int64_t started_ms, finished_ms, updated_ms, busy_ms;
 	int64_t parked_until_ms, eta_ms; /* parked: when it resumes, when it should be done (0: unknown) */
 	char *park_reason;               /* "daily" or "throttled" while parked, else "" */

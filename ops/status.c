@@ -85,6 +85,8 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 		} else {
 			rw_puts(w, "null");
 		}
+		rw_puts(w, ", \"left_out\": ");
+		rw_json_opt(w, j->left_out);
 		rw_puts(w, ", \"updated_at\": ");
 		json_time(w, j->updated_at_ms);
 		rw_puts(w, ", \"parked\": ");
@@ -115,6 +117,8 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 			rw_puts(w, ": ");
 			rw_term(w, j->last_error_text);
 		}
+		if (j->left_out[0])
+			rw_printf(w, " (left out of later passes: %s)", left_out_text(j->left_out));
 		rw_puts(w, "\n");
 	}
 	ctx->n++;

@@ -264,6 +264,141 @@ static const char *token_source(const struct account_side *sd, const char **kind
 	return NULL;
 }
 
+/* The keyed hash of the credential side k logs in with: its password (inline or passfile), else the
+ * row's token, token file (path and version: a rewritten file is a new token) or command. Returns 1,
+ * or 0 when this host cannot name it (no key, tenant credentials, a worker without the row). */
+static int side_fingerprint(struct sched *s, const struct account_row *row, int k, const char *pw,
+			    unsigned char out[STATE_SECRET_FP_LEN])
+{
+	const struct account_side *sd = row ? &row->side[k] : NULL;
+
+	if (!s->have_key)
+		return 0;
+	if (pw) {
+		state_secret_fingerprint(s->key, "password", pw, strlen(pw), out);
+	} else if (sd && sd->token) {
+		state_secret_fingerprint(s->key, "token", sd->token, strlen(sd->token), out);
+	} else if (sd && sd->tokenfile) {
+		struct stat st;
+		char *m;
+
+		memset(&st, 0, sizeof(st));
+		stat(sd->tokenfile, &st);
+		m = xasprintf("%s\n%lld.%09ld\n%lld\n%llu", sd->tokenfile, (long long)st.st_mtim.tv_sec,
+			      st.st_mtim.tv_nsec, (long long)st.st_size, (unsigned long long)st.st_ino);
+		state_secret_fingerprint(s->key, "tokenfile", m, strlen(m), out);
+		xfree(&m);
+	} else if (sd && (sd->tokencmd || sd->passcmd)) {
+		const char *cmd = sd->tokencmd ? sd->tokencmd : sd->passcmd;
+
+		state_secret_fingerprint(s->key, "command", cmd, strlen(cmd), out);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* Held accounts (their login was refused) whose credential is not the one refused any more. */
+static int changed_credentials(struct sched *s, struct state_conn *sc, int64_t **released, size_t *nreleased,
+			       struct fleet_err *err)
+{
+	struct state_auth_hold *h;
+	size_t n;
+
+	*released = NULL;
+	*nreleased = 0;
+	if (state_run_auth_holds(sc, s->run_id, &h, &n, err) < 0)
+		return -1;
+	*released = xcalloc(n + 1, sizeof(**released));
+	for (size_t i = 0; i < n; i++) {
+		const struct account_row *row = row_for_job(s, h[i].job_id);
+		struct account_secrets sec;
+		struct fleet_err perr;
+		unsigned char fp[STATE_SECRET_FP_LEN];
+		int k = h[i].side - 1, same = 0;
+
+		if (!row || k < 0 || k > 1)
+			continue; /* not in the file: removed, not run either way */
+		if (accounts_row_load_passwords(row, &sec, &perr) < 0)
+			continue; /* unreadable now: it stays held, its attempt would fail anyway */
+		same = side_fingerprint(s, row, k, sec.password[k], fp) && CRYPTO_memcmp(fp, h[i].hmac, sizeof(fp)) == 0;
+		accounts_secrets_release(&sec);
+		if (!same)
+			(*released)[(*nreleased)++] = h[i].job_id;
+	}
+	xfree(&h);
+	return 0;
+}
+
+struct left_out_ctx {
+	const char *kind;
+	long shown, total;
+};
+
+static int name_left_out(const struct state_job_report *j, void *vctx)
+{
+	struct left_out_ctx *ctx = vctx;
+
+	if (strcmp(j->left_out, ctx->kind) != 0)
+		return 0;
+	if (ctx->shown++ < 20)
+		log_warn("left out of this pass: account %lld %s@%s -> %s@%s: %s", (long long)j->job_id, j->user1,
+			 j->host1, j->user2, j->host2,
+			 strcmp(ctx->kind, "credential") == 0
+			     ? "its login was refused and the credential has not changed since (fix it, or imapfleet "
+			       "retry --account ID)"
+			     : "not in the accounts file any more (put the row back, --keep-removed, or imapfleet "
+			       "retry --account ID)");
+	ctx->total++;
+	return 0;
+}
+
+/* The next pass over a file that was run before: done, failed and partial accounts are queued
+ * again, except those whose refused credential did not change and those no longer in the file
+ * (cancelled; their rows put back bring them back). Each account left out is named. */
+static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids, size_t n,
+		      struct scheduler_summary *sum, struct fleet_err *err)
+{
+	struct state_pass_plan plan;
+	struct state_pass_counts cnt;
+	int64_t *released = NULL;
+	int rc;
+
+	memset(&plan, 0, sizeof(plan));
+	if (changed_credentials(s, sc, &released, &plan.nreleased, err) < 0)
+		return -1;
+	plan.in_file = ids;
+	plan.nin_file = n;
+	plan.released = released;
+	plan.keep_removed = s->cfg->keep_removed;
+	rc = state_run_start_pass(sc, s->run_id, &plan, &cnt, err);
+	xfree(&released);
+	if (rc < 0)
+		return -1;
+	if (cnt.requeued)
+		log_info("%ld accounts finished earlier are queued for a new pass", cnt.requeued);
+	if (cnt.restored)
+		log_info("%ld accounts removed from the accounts file earlier are back and queued", cnt.restored);
+	if (plan.nreleased)
+		log_info("%zu accounts whose login was refused have a new credential: tried again", plan.nreleased);
+	for (int kind = 0; kind < 2; kind++) {
+		struct left_out_ctx ctx = {kind ? "removed" : "credential", 0, 0};
+
+		if (kind == 0 && cnt.held == 0)
+			continue;
+		if (state_report_jobs(sc, s->run_id, name_left_out, &ctx, err) < 0)
+			return -1;
+		if (ctx.total > ctx.shown)
+			log_warn("left out of this pass: %ld more accounts (imapfleet status --state %s)",
+				 ctx.total - ctx.shown, kind ? "cancelled" : "failed");
+		if (kind)
+			sum->jobs_removed = ctx.total;
+		else
+			sum->jobs_held = ctx.total;
+	}
+	return 0;
+}
+
 static int import_accounts(struct sched *s, struct state_conn *sc, struct scheduler_summary *sum,
 			   struct fleet_err *err)
 {
@@ -274,7 +409,6 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	size_t n;
 	char real[PATH_MAX];
 	char *name;
-	long requeued = 0;
 	int rc = -1;
 
 	s->af = accounts_load(cfg->accounts_path,
@@ -298,16 +432,6 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 		return -1;
 	}
 	xfree(&name);
-	/* A run over a file that was run before is the next pass (the delta): every finished or failed
-	 * account is queued again; what is queued or running simply continues. */
-	if (state_run_requeue(sc, s->run_id,
-			      STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED) |
-				  STATE_JOB_MASK(STATE_JOB_PARTIAL),
-			      &requeued, err) < 0)
-		return -1;
-	if (requeued)
-		log_info("%ld accounts finished earlier are queued for a new pass", requeued);
-
 	specs = xcalloc(n, sizeof(*specs));
 	opts = xcalloc(n, sizeof(*opts));
 	ids = xcalloc(n, sizeof(*ids));
@@ -333,6 +457,9 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 		s->rows[i].row = i;
 	}
 	qsort(s->rows, n, sizeof(*s->rows), cmp_row_ref);
+	/* A run over a file that was run before is the next pass (the delta). */
+	if (start_pass(s, sc, ids, n, sum, err) < 0)
+		goto out;
 
 	if (cfg->store_credentials) {
 		/* For `worker` hosts: encrypted with a key the database never sees. */
@@ -746,6 +873,27 @@ static int server_fault(struct sched *s, struct state_conn *sc, const struct sta
 	return 1;
 }
 
+/* The server refused side k's login: later passes leave the account out until that credential
+ * changes (a server with lockout or fail2ban locks the user out after a few refusals). Not for a
+ * credential that never reached the server (a command that failed, a token endpoint that refused). */
+static void hold_refused_credential(struct sched *s, struct state_conn *sc, const struct state_claim *c,
+				    const struct logins *lg, int k, const struct fleet_err *why)
+{
+	const struct account_row *row = row_for_job(s, c->lease.job_id);
+	unsigned char fp[STATE_SECRET_FP_LEN];
+	struct fleet_err herr;
+
+	if (strcmp(why->code, "CREDENTIAL") == 0 || strncmp(why->code, "OAUTH_", 6) == 0 ||
+	    lg->creds[k].src.kind == CRED_HOOK || !side_fingerprint(s, row ? row : &lg->wrow, k, lg->pw[k], fp))
+		return;
+	if (state_job_hold_auth(sc, c->lease.job_id, k + 1, fp, &herr) < 0)
+		log_warn("could not record the refused credential: %s (the next pass tries it again)", herr.message);
+	else
+		log_warn("later passes leave this account out until the %s credential changes (or imapfleet retry "
+			 "--account %lld)",
+			 k ? "destination" : "source", (long long)c->lease.job_id);
+}
+
 static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c)
 {
 	struct sched *s = w->s;
@@ -1013,6 +1161,8 @@ failed:
 			atomic_fetch_add(&s->jobs_failed, 1);
 			log_error("account failed (%s, %s): %s%s%s", fleet_err_class_name(err.cls),
 				  err.code[0] ? err.code : "-", err.message, err.detail[0] ? "; " : "", err.detail);
+			if (ran && err.cls == FLEET_ERR_AUTH && st.error_side >= 0)
+				hold_refused_credential(s, sc, c, &lg, st.error_side, &err);
 		}
 	}
 out:
@@ -1460,18 +1610,10 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	state_set_outage_wait(SCHED_STORE_WAIT_MS);
 	if (open_state(&s, &sc, err) < 0)
 		goto out;
-	if ((cfg->accounts_path && cfg->store_credentials) || !cfg->accounts_path) {
-		struct fleet_err kerr;
-
-		if (load_key(&s, &kerr) < 0) {
-			if (cfg->accounts_path) {
-				*err = kerr;
-				goto out;
-			}
-			*err = kerr; /* a worker without the run's key could only fail accounts */
-			goto out;
-		}
-	}
+	/* The key seals stored credentials and keys the hash of a refused credential; a worker
+	 * without the run's key could only fail accounts. */
+	if (load_key(&s, err) < 0)
+		goto out;
 	if (cfg->accounts_path) {
 		if (import_accounts(&s, sc, sum, err) < 0)
 			goto out;

@@ -27,6 +27,7 @@ struct scheduler_config {
 	const char *base_dir;        /* where .imapfleet/ lives (NULL = current directory) */
 	int store_credentials;       /* store encrypted credentials for worker hosts (default 1) */
 	int strict;                  /* --strict: any bad row stops the run before anything is copied */
+	int keep_removed;            /* --keep-removed: accounts whose rows left the file still run */
 	unsigned workers;            /* 0 = default from cores */
 	unsigned max_conns_per_host; /* per server (host:port), each side, across all hosts; 0 = 16 */
 	unsigned lease_ms;           /* 0 = 60 s */
@@ -49,6 +50,8 @@ struct scheduler_summary {
 	int64_t run_id;
 	unsigned rows_imported, rows_bad;
 	long jobs_done, jobs_failed, jobs_queued, jobs_running, jobs_cancelled, jobs_partial;
+	long jobs_held;    /* left out of this pass: login refused, credential unchanged (counted failed) */
+	long jobs_removed; /* left out of this pass: not in the accounts file (counted cancelled) */
 	uint64_t msgs_copied, bytes_copied, msgs_failed, msgs_skipped;
 	uint64_t started_ms, finished_ms;
 	int interrupted;

@@ -775,11 +775,6 @@ int state_job_unpark_orphans(struct state_conn *sc, int64_t run_id, long *count,
 
 /* ---- retry and cancel ------------------------------------------------------------------------- */
 
-#define REQUEUE_SET                                                                                          \
-	"state = 'queued', attempts = 0, scheduled_at = now(), finished_at = NULL, last_error_class = NULL," \
-	" last_error_code = NULL, last_error_text = NULL, lease_owner = NULL, lease_expires = NULL,"         \
-	" updated_at = now()"
-
 int state_job_requeue(struct state_conn *sc, int64_t job_id, struct fleet_err *err)
 {
 	char b0[STATE_NUM_MAX];
@@ -833,15 +828,11 @@ int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *er
 {
 	char b0[STATE_NUM_MAX];
 	const char *p[1] = {state_fmt_i64(b0, job_id)};
-	PGresult *res = state_exec(
-	    sc, "cancel the job",
-	    "WITH u AS (UPDATE job SET state = 'cancelled', lease_owner = NULL, lease_expires = NULL,"
-	    "  finished_at = now(), updated_at = now()"
-	    "  WHERE id = $1 AND state IN ('queued', 'running', 'failed', 'partial') RETURNING id),"
-	    " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'cancelled' FROM u"
-	    "  WHERE job_attempt.job_id = u.id AND job_attempt.ended_at IS NULL)"
-	    " SELECT count(*) FROM u",
-	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec(sc, "cancel the job",
+				   "WITH u AS (UPDATE job SET " CANCEL_SET("'" STATE_CODE_CANCELLED "'", CANCEL_TEXT)
+				   "  WHERE id = $1 AND state <> 'cancelled' RETURNING id),"
+				   " " CANCEL_ATTEMPTS " SELECT count(*) FROM u",
+				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	int64_t n;
 
 	if (!res)

@@ -45,7 +45,10 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 	"id, host1, port1, user1, host2, port2, user2, state, attempts, max_attempts,"                       \
 	" folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, last_error_class,"                  \
 	" last_error_code, last_error_text, " MS("started_at") ", " MS("finished_at") ", " MS("updated_at") "," \
-	" " PARKED_MS ", CASE WHEN " PARKED_NOW " THEN park_reason END, CASE WHEN " PARKED_NOW " THEN " MS("eta_at") " END"
+	" " PARKED_MS ", CASE WHEN " PARKED_NOW " THEN park_reason END, CASE WHEN " PARKED_NOW " THEN " MS("eta_at") " END," \
+	" CASE WHEN state = 'failed' AND auth_block_hmac IS NOT NULL THEN 'credential'"                     \
+	"  WHEN state = 'cancelled' AND last_error_code = '" STATE_CODE_REMOVED "' THEN 'removed'"          \
+	"  WHEN state = 'cancelled' THEN 'cancelled' ELSE '' END"
 
 static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
 {
@@ -81,6 +84,7 @@ static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
 		r.parked_until_ms = state_get_i64(res, i, 21);
 		r.park_reason = state_get_str(res, i, 22);
 		r.eta_ms = state_get_i64(res, i, 23);
+		r.left_out = state_get_str(res, i, 24);
 		rc = cb(&r, ctx);
 	}
 	return rc;

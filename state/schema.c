@@ -226,6 +226,14 @@ static const char *const migration_7[] = {
     "ALTER TABLE credential ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'password'",
 };
 
+/* Passes that leave accounts out (issue 12): an account whose login was refused keeps a keyed hash
+ * (HMAC-SHA256 under the credentials key, never the password) of the credential that was refused,
+ * and which side; later passes leave it out until that hash changes or `retry` names it. */
+static const char *const migration_8[] = {
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS auth_block_side smallint CHECK (auth_block_side IN (1, 2))",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS auth_block_hmac bytea",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -244,6 +252,8 @@ static const struct migration migrations[] = {
     {6, "daily budgets and parked accounts", migration_6, sizeof(migration_6) / sizeof(migration_6[0])},
     {7, "kinds of stored credentials (password, passcmd, token, tokenfile, tokencmd)", migration_7,
      sizeof(migration_7) / sizeof(migration_7[0])},
+    {8, "refused credentials held back from later passes", migration_8,
+     sizeof(migration_8) / sizeof(migration_8[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

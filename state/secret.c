@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "common/alloc.h"
@@ -185,6 +186,26 @@ void state_secret_key_id(const unsigned char key[STATE_SECRET_KEY_LEN], char out
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[STATE_SECRET_KEY_ID_LEN] = '\0';
+}
+
+void state_secret_fingerprint(const unsigned char key[STATE_SECRET_KEY_LEN], const char *kind, const void *material,
+			      size_t len, unsigned char out[STATE_SECRET_FP_LEN])
+{
+	static const char label[] = "imapfleet credential fingerprint v1";
+	unsigned char buf[512], *m = buf;
+	size_t kl = strlen(kind), n = sizeof(label) + kl + 1 + len;
+	unsigned int outlen = 0;
+
+	if (n > sizeof(buf))
+		m = xmalloc(n);
+	memcpy(m, label, sizeof(label)); /* with its NUL: label, kind and material cannot run together */
+	memcpy(m + sizeof(label), kind, kl + 1);
+	memcpy(m + sizeof(label) + kl + 1, material, len);
+	if (!HMAC(EVP_sha256(), key, STATE_SECRET_KEY_LEN, m, n, out, &outlen))
+		memset(out, 0, STATE_SECRET_FP_LEN);
+	OPENSSL_cleanse(m, n);
+	if (m != buf)
+		xfree(&m);
 }
 
 /* ---- sealing ---------------------------------------------------------------------------------- */

@@ -36,6 +36,14 @@ int state_secret_key_load_or_create(const char *path, unsigned char key[STATE_SE
 void state_secret_key_id(const unsigned char key[STATE_SECRET_KEY_LEN],
 			 char out[STATE_SECRET_KEY_ID_LEN + 1]);
 
+/* A keyed hash of a credential (HMAC-SHA256 under the key, with a label and the credential's kind,
+ * "password" say, in front): the same credential gives the same bytes under the same key, and the
+ * bytes tell nothing about the credential without the key. For "has this credential changed?"
+ * (a refused login is not tried again with the same one). */
+#define STATE_SECRET_FP_LEN 32
+void state_secret_fingerprint(const unsigned char key[STATE_SECRET_KEY_LEN], const char *kind, const void *material,
+			      size_t len, unsigned char out[STATE_SECRET_FP_LEN]);
+
 /* Low level: seal / open one value bound to (job_id, side). ct has room for len bytes.
  * state_secret_open returns a NUL-terminated heap copy (free with state_secret_free); a wrong key
  * or altered bytes fail with FLEET_ERR_PERMANENT, code "CREDENTIAL_DECRYPT". */

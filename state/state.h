@@ -49,7 +49,7 @@
 #define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 7
+#define STATE_SCHEMA_VERSION 8
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -297,15 +297,65 @@ int state_job_requeue(struct state_conn *sc, int64_t job_id, struct fleet_err *e
  * that is not running goes back to queued as state_job_requeue does. *count = jobs requeued. */
 int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
 		      struct fleet_err *err);
-/* Cancels a job: queued/failed -> cancelled; running -> cancelled and its lease dropped (the worker
- * gets LEASE_LOST at its next fenced write). Returns 1 when cancelled, 0 when already done or
- * cancelled or missing. */
+/* `cancel --account`: the job is cancelled (any state but cancelled: a done account is left out of
+ * later passes too), recorded with code STATE_CODE_CANCELLED; a running one loses its lease (the
+ * worker gets LEASE_LOST at its next fenced write and stops). Folders, ledger and counters are kept;
+ * `retry` undoes it. Returns 1 when cancelled, 0 when already cancelled or missing. */
 int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *err);
 /* Finds a job by id in text ("42") or by "user1" / "user1@host1" in the run (run_id 0 = any);
  * returns 1 and sets *job_id when exactly one matches, 0 when none, FLEET_ERR_PERMANENT code
  * "AMBIGUOUS" when several do. For `retry --account`. */
 int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, int64_t *job_id,
 		   struct fleet_err *err);
+
+/* ---- passes: which accounts a new pass runs (state/pass.c) ---------------------------------- */
+
+#define STATE_HOLD_HMAC_LEN 32
+/* err->code recorded on an account left out because its row is no longer in the accounts file. */
+#define STATE_CODE_REMOVED "REMOVED"
+/* err->code recorded on an account cancelled by `imapfleet cancel`. */
+#define STATE_CODE_CANCELLED "CANCELLED"
+
+/* The account's login was refused: hmac is a keyed hash of the credential of that side (1 source,
+ * 2 destination) that was refused (the caller computes it; never the credential itself). Later
+ * passes leave the account out until that hash changes (state_run_start_pass) or `retry` names
+ * it (a requeue clears the hold). Only a failed job is held. Not fenced: the lease is gone. */
+int state_job_hold_auth(struct state_conn *sc, int64_t job_id, int side,
+			const unsigned char hmac[STATE_HOLD_HMAC_LEN], struct fleet_err *err);
+struct state_auth_hold {
+	int64_t job_id;
+	int side;
+	unsigned char hmac[STATE_HOLD_HMAC_LEN];
+};
+/* The run's failed jobs held that way, in id order. *out owned by the caller (xfree). */
+int state_run_auth_holds(struct state_conn *sc, int64_t run_id, struct state_auth_hold **out, size_t *n,
+			 struct fleet_err *err);
+
+/* What a new pass over an accounts file runs. */
+struct state_pass_plan {
+	const int64_t *in_file; /* the jobs of the rows in the accounts file */
+	size_t nin_file;
+	const int64_t *released; /* held jobs whose credential changed since it was refused */
+	size_t nreleased;
+	int keep_removed; /* run the jobs whose rows left the file too (the old behaviour) */
+};
+struct state_pass_counts {
+	long requeued; /* done, failed or partial jobs queued for this pass */
+	long removed;  /* jobs cancelled now because their rows left the file */
+	long restored; /* jobs removed earlier whose rows are back (or --keep-removed) */
+	long held;     /* failed jobs left out: their refused credential did not change */
+};
+/* Starts a new pass, in one transaction: the holds of `released` are cleared; unless keep_removed,
+ * every job of the run not in in_file and not cancelled is cancelled with code STATE_CODE_REMOVED
+ * (a running one loses its lease); jobs cancelled that way whose rows are back (all of them with
+ * keep_removed) are queued again; every done, failed or partial job is queued again except those
+ * still held. Cancelled jobs stay cancelled. */
+int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct state_pass_plan *plan,
+			 struct state_pass_counts *out, struct fleet_err *err);
+/* `cancel --failed` / `--all`: every job of the run whose state is in state_mask is cancelled as
+ * state_job_cancel does. *count = jobs cancelled. */
+int state_run_cancel(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
+		     struct fleet_err *err);
 
 /* A job's sides and options as a claim would hand them (lease zero: nothing is claimed or changed),
  * for `verify`. Returns 1 and fills *out, 0 when there is no such job. */
@@ -503,6 +553,9 @@ struct state_job_report {
 	int attempts, max_attempts;
 	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
 	const char *last_error_class, *last_error_code, *last_error_text; /* "" when none */
+	/* Why later passes leave it out: "" (they do not), "credential" (its login was refused and the
+	 * credential has not changed since), "removed" (not in the accounts file), "cancelled". */
+	const char *left_out;
 	int64_t started_at_ms, finished_at_ms, updated_at_ms;		  /* 0 when unset */
 	int64_t parked_until_ms;  /* queued and parked until then; 0 when not parked */
 	const char *park_reason;  /* "daily" or "throttled" while parked, else "" */

@@ -108,6 +108,25 @@ int state_open_aad(const unsigned char key[32], const unsigned char *aad, size_t
 		   const unsigned char *ct, size_t len, const unsigned char tag[16], char **plaintext,
 		   struct fleet_err *err);
 
+/* The SET list that queues a job again for a new pass or `retry`: attempts reset, last error and a
+ * credential hold cleared; folders, ledger and counters kept (nothing is copied twice). */
+#define REQUEUE_SET                                                                                          \
+	"state = 'queued', attempts = 0, scheduled_at = now(), finished_at = NULL, last_error_class = NULL," \
+	" last_error_code = NULL, last_error_text = NULL, lease_owner = NULL, lease_expires = NULL,"         \
+	" auth_block_side = NULL, auth_block_hmac = NULL, updated_at = now()"
+
+/* The SET list that cancels a job (code and text are SQL expressions), and the CTE that closes its
+ * open attempt (the UPDATE must be a CTE named u returning id). */
+#define CANCEL_SET(code, text)                                                                              \
+	"state = 'cancelled', lease_owner = NULL, lease_expires = NULL, finished_at = now(),"                \
+	" last_error_class = 'permanent', last_error_code = " code ", last_error_text = " text ","            \
+	" updated_at = now()"
+#define CANCEL_TEXT                                                                                          \
+	"'cancelled by imapfleet cancel: not run by later passes (imapfleet retry --account ' || id || ' undoes it)'"
+#define CANCEL_ATTEMPTS                                                                                      \
+	"a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'cancelled' FROM u"                        \
+	"  WHERE job_attempt.job_id = u.id AND job_attempt.ended_at IS NULL)"
+
 /* Schema (schema.c). */
 int state_schema_apply(struct state_conn *sc, struct fleet_err *err);
 

@@ -1,0 +1,180 @@
+/* state/pass.c: which accounts a new pass runs: accounts whose refused credential did not change
+ * are held back, accounts whose rows left the accounts file are cancelled, `cancel` (see state.h). */
+#include <string.h>
+
+#include "common/alloc.h"
+#include "state/state_private.h"
+
+int state_job_hold_auth(struct state_conn *sc, int64_t job_id, int side,
+			const unsigned char hmac[STATE_HOLD_HMAC_LEN], struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[3] = {state_fmt_i64(b0, job_id), state_fmt_i64(b1, side), (const char *)hmac};
+	const int len[3] = {0, 0, STATE_HOLD_HMAC_LEN}, fmt[3] = {0, 0, 1};
+	PGresult *res = state_exec(sc, "record the refused credential",
+				   "UPDATE job SET auth_block_side = $2, auth_block_hmac = $3 WHERE id = $1"
+				   " AND state = 'failed'",
+				   3, p, len, fmt, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int state_run_auth_holds(struct state_conn *sc, int64_t run_id, struct state_auth_hold **out, size_t *n,
+			 struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	PGresult *res = state_exec(sc, "list the accounts held for a refused credential",
+				   "SELECT id, auth_block_side, auth_block_hmac FROM job WHERE run_id = $1"
+				   " AND state = 'failed' AND auth_block_hmac IS NOT NULL ORDER BY id",
+				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
+	size_t m = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!res)
+		return -1;
+	*out = xcalloc((size_t)PQntuples(res) + 1, sizeof(**out));
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct state_auth_hold *h = &(*out)[m];
+		const unsigned char *v;
+
+		if (PQgetlength(res, i, 0) != 8 || PQgetlength(res, i, 1) != 2 ||
+		    PQgetlength(res, i, 2) != STATE_HOLD_HMAC_LEN)
+			continue; /* not a hash this build wrote: ignored, the account runs */
+		v = (const unsigned char *)PQgetvalue(res, i, 0);
+		h->job_id = 0;
+		for (int k = 0; k < 8; k++)
+			h->job_id = (int64_t)((uint64_t)h->job_id << 8 | v[k]);
+		v = (const unsigned char *)PQgetvalue(res, i, 1);
+		h->side = v[0] << 8 | v[1];
+		memcpy(h->hmac, PQgetvalue(res, i, 2), STATE_HOLD_HMAC_LEN);
+		m++;
+	}
+	*n = m;
+	PQclear(res);
+	return 0;
+}
+
+static void id_array(struct fleet_buf *b, const int64_t *ids, size_t n)
+{
+	state_array_begin(b);
+	for (size_t i = 0; i < n; i++)
+		state_array_i64(b, ids[i]);
+	state_array_end(b);
+}
+
+/* One UPDATE of the pass; returns its row count or -1. */
+static long pass_step(struct state_conn *sc, const char *what, const char *sql, int nparams, const char **p,
+		      struct fleet_err *err)
+{
+	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, 0, err);
+	long n;
+
+	if (!res)
+		return -1;
+	n = (long)state_get_i64(res, 0, 0);
+	PQclear(res);
+	return n;
+}
+
+#define REMOVED_TEXT                                                                                         \
+	"'not in the accounts file any more: not run (put its row back, run with --keep-removed, or"          \
+	" imapfleet retry --account ' || id || ')'"
+
+int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct state_pass_plan *plan,
+			 struct state_pass_counts *out, struct fleet_err *err)
+{
+	struct fleet_buf in = FLEET_BUF_INIT((size_t)1 << 30), rel = FLEET_BUF_INIT((size_t)1 << 30);
+	char b0[STATE_NUM_MAX];
+	const char *p[3];
+	long n;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	id_array(&in, plan->in_file, plan->nin_file);
+	id_array(&rel, plan->released, plan->nreleased);
+	p[0] = state_fmt_i64(b0, run_id);
+	p[1] = fleet_buf_cstr(&in);
+	p[2] = fleet_buf_cstr(&rel);
+	if (state_begin(sc, err) < 0)
+		goto out;
+	if (plan->nreleased &&
+	    pass_step(sc, "release the accounts whose credential changed",
+		      "WITH u AS (UPDATE job SET auth_block_side = NULL, auth_block_hmac = NULL"
+		      "  WHERE run_id = $1 AND id = ANY ($2::bigint[]) RETURNING id) SELECT count(*) FROM u",
+		      2, (const char *[]){p[0], p[2]}, err) < 0)
+		goto rollback;
+	if (!plan->keep_removed) {
+		n = pass_step(sc, "cancel the accounts no longer in the accounts file",
+			      "WITH u AS (UPDATE job SET " CANCEL_SET("'" STATE_CODE_REMOVED "'", REMOVED_TEXT)
+			      "  WHERE run_id = $1 AND state <> 'cancelled' AND NOT (id = ANY ($2::bigint[]))"
+			      "  RETURNING id), " CANCEL_ATTEMPTS " SELECT count(*) FROM u",
+			      2, p, err);
+		if (n < 0)
+			goto rollback;
+		out->removed = n;
+	}
+	n = pass_step(sc, "queue the accounts whose rows are back",
+		      "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE run_id = $1 AND state = 'cancelled'"
+		      "  AND last_error_code = '" STATE_CODE_REMOVED "' AND ($3::boolean OR id = ANY ($2::bigint[]))"
+		      "  RETURNING id) SELECT count(*) FROM u",
+		      3, (const char *[]){p[0], p[1], plan->keep_removed ? "t" : "f"}, err);
+	if (n < 0)
+		goto rollback;
+	out->restored = n;
+	n = pass_step(sc, "queue the accounts for a new pass",
+		      "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE run_id = $1"
+		      "  AND state IN ('done', 'failed', 'partial') AND auth_block_hmac IS NULL RETURNING id),"
+		      " r AS (UPDATE run SET state = 'active', updated_at = now() WHERE id = $1"
+		      "  AND EXISTS (SELECT 1 FROM u)) SELECT count(*) FROM u",
+		      1, p, err);
+	if (n < 0)
+		goto rollback;
+	out->requeued = n;
+	n = pass_step(sc, "count the accounts held for a refused credential",
+		      "SELECT count(*) FROM job WHERE run_id = $1 AND state = 'failed' AND auth_block_hmac IS NOT NULL",
+		      1, p, err);
+	if (n < 0)
+		goto rollback;
+	out->held = n;
+	rc = state_commit(sc, err);
+	goto out;
+rollback:
+	state_rollback(sc);
+out:
+	fleet_buf_release(&in);
+	fleet_buf_release(&rel);
+	return rc;
+}
+
+int state_run_cancel(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
+		     struct fleet_err *err)
+{
+	struct fleet_buf states = FLEET_BUF_INIT(1024);
+	char b0[STATE_NUM_MAX];
+	const char *p[2];
+	long n;
+
+	state_array_begin(&states);
+	for (int s = 0; s < STATE_JOB_NSTATES; s++)
+		if (s != STATE_JOB_CANCELLED && (state_mask & STATE_JOB_MASK(s)))
+			state_array_str(&states, state_job_state_name((enum state_job_state)s));
+	state_array_end(&states);
+	p[0] = state_fmt_i64(b0, run_id);
+	p[1] = fleet_buf_cstr(&states);
+	n = pass_step(sc, "cancel the jobs",
+		      "WITH u AS (UPDATE job SET " CANCEL_SET("'" STATE_CODE_CANCELLED "'", CANCEL_TEXT)
+		      "  WHERE run_id = $1 AND state = ANY ($2::text[]) RETURNING id), " CANCEL_ATTEMPTS
+		      " SELECT count(*) FROM u",
+		      2, p, err);
+	fleet_buf_release(&states);
+	if (n < 0)
+		return -1;
+	if (count)
+		*count = n;
+	return 0;
+}
