@@ -1,4 +1,5 @@
-/* cli/cmd_retry.c: `imapfleet retry`: failed (or chosen) accounts back to the queue. */
+/* cli/cmd_retry.c: `imapfleet retry`: failed (or chosen) accounts back to the queue; `imapfleet
+ * cancel`: accounts out of the run until `retry` names them. One parser for both. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,19 +18,33 @@
 	"  'imapfleet run ACCOUNTS.csv' again (or 'imapfleet worker') to migrate them\n"                             \
 	"exit status: 0 when something was requeued, 1 when nothing matched\n"
 
-enum { RETRY_FAILED = 1, RETRY_ACCOUNT };
+#define CANCEL_USAGE                                                                                             \
+	"usage: imapfleet cancel [--state URL] [--run ID] (--account ID|USER|USER@HOST | --failed | --all)\n"       \
+	"  cancels accounts: not run by this pass (a running one stops at its next write) nor by later\n"          \
+	"  ones; what was copied stays copied and counted. 'imapfleet retry --account ID' undoes it\n"             \
+	"exit status: 0 when something was cancelled, 1 when nothing matched\n"
+
+enum { RETRY_FAILED = 1, RETRY_ACCOUNT, CANCEL_ALL };
 
 static const struct fleet_opt retry_table[] = {
 	{"--failed", 0, RETRY_FAILED, NULL, "every failed account of the run"},
 	{"--account", FLEET_OPT_VALUE, RETRY_ACCOUNT, "A", "one account: its id (any run), or its source user or\n"
 							   "user@host in the run; a finished account is requeued\n"
-							   "too (its next pass copies only what is new)"},
+							   "too (its next pass copies only what is new), and a\n"
+							   "cancelled one (that undoes the cancel)"},
+};
+
+static const struct fleet_opt cancel_table[] = {
+	{"--failed", 0, RETRY_FAILED, NULL, "every failed or partial account of the run"},
+	{"--all", 0, CANCEL_ALL, NULL, "every account of the run that is not cancelled yet, done ones included"},
+	{"--account", FLEET_OPT_VALUE, RETRY_ACCOUNT, "A", "one account: its id (any run), or its source user or\n"
+							   "user@host in the run"},
 };
 
 struct retry_args {
 	struct cli_store_args store;
 	const char *account;
-	int failed;
+	int failed, all;
 };
 
 static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
@@ -46,6 +61,10 @@ static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, siz
 		a->failed = 1;
 		return 0;
 	}
+	if (h->opt->id == CANCEL_ALL) {
+		a->all = 1;
+		return 0;
+	}
 	if (!h->value[0]) {
 		snprintf(why, cap, "option --account needs an account id or user");
 		return -1;
@@ -54,9 +73,11 @@ static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, siz
 	return 0;
 }
 
-int cli_cmd_retry(int argc, char **argv)
+static int account_command(int argc, char **argv, int cancel)
 {
-	const struct fleet_optset sets[] = {cli_store_optset, FLEET_OPTSET(NULL, retry_table)};
+	const struct fleet_optset sets[] = {cli_store_optset, cancel ? (struct fleet_optset)FLEET_OPTSET(NULL, cancel_table)
+								  : (struct fleet_optset)FLEET_OPTSET(NULL, retry_table)};
+	const char *cmd = cancel ? "cancel" : "retry";
 	struct retry_args a;
 	const char *state_arg, *account;
 	uint64_t run_arg, num;
@@ -67,23 +88,23 @@ int cli_cmd_retry(int argc, char **argv)
 	struct fleet_err err;
 
 	memset(&a, 0, sizeof(a));
-	if (cli_parse("retry", sets, 2, 0, argc - 1, argv + 1, retry_option, &a) < 0)
+	if (cli_parse(cmd, sets, 2, 0, argc - 1, argv + 1, retry_option, &a) < 0)
 		return CLI_EXIT_USAGE;
 	if (a.store.help) {
-		cli_usage(stdout, RETRY_USAGE, sets, 2, 0);
+		cli_usage(stdout, cancel ? CANCEL_USAGE : RETRY_USAGE, sets, 2, 0);
 		return CLI_EXIT_OK;
 	}
 	state_arg = a.store.state_arg;
 	run_arg = a.store.run_id;
 	account = a.account;
 	failed = a.failed;
-	if (failed == !!account) {
-		fprintf(stderr, "imapfleet retry: give either --failed or --account ID\n");
-		fprintf(stderr, "run 'imapfleet retry --help' for the options\n");
+	if (failed + a.all + !!account != 1) {
+		fprintf(stderr, "imapfleet %s: give one of %s--failed or --account ID\n", cmd, cancel ? "--all, " : "");
+		fprintf(stderr, "run 'imapfleet %s --help' for the options\n", cmd);
 		return CLI_EXIT_USAGE;
 	}
 	if (report_store_open(state_arg, &rs, &err) < 0) {
-		fprintf(stderr, "imapfleet retry: %s\n", err.message);
+		fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
 		return cli_exit_for_error(&err);
@@ -94,31 +115,48 @@ int cli_cmd_retry(int argc, char **argv)
 		if (r <= 0) {
 			report_store_close(&rs);
 			if (r < 0) {
-				fprintf(stderr, "imapfleet retry: %s\n", err.message);
+				fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
 				return cli_exit_for_error(&err);
 			}
 			if (run_arg)
-				fprintf(stderr, "imapfleet retry: no run %llu in the state store\n",
+				fprintf(stderr, "imapfleet %s: no run %llu in the state store\n", cmd,
 					(unsigned long long)run_arg);
 			else
-				fprintf(stderr,
-					"imapfleet retry: no run in the state store: nothing to retry\n");
+				fprintf(stderr, "imapfleet %s: no run in the state store: nothing to %s\n", cmd, cmd);
 			return CLI_EXIT_PARTIAL;
 		}
 	}
-	r = report_retry(report_store_conn(rs), run_id, account, stdout, &count, &err);
+	if (cancel)
+		r = report_cancel(report_store_conn(rs), run_id, account, a.all, stdout, &count, &err);
+	else
+		r = report_retry(report_store_conn(rs), run_id, account, stdout, &count, &err);
 	report_store_close(&rs);
 	if (r < 0) {
-		fprintf(stderr, "imapfleet retry: %s\n", err.message);
+		fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
 		if (strcmp(err.code, STATE_ERR_AMBIGUOUS) == 0)
 			fprintf(stderr, "  give the account id instead (see 'imapfleet status')\n");
 		return cli_exit_for_error(&err);
 	}
 	if (count == 0)
 		return CLI_EXIT_PARTIAL;
+	if (cancel) {
+		fprintf(stdout, "cancelled %ld account%s: later passes leave %s out ('imapfleet retry --account ID' "
+				"undoes it)\n", count, count == 1 ? "" : "s", count == 1 ? "it" : "them");
+		return CLI_EXIT_OK;
+	}
 	fprintf(stdout,
 		"requeued %ld account%s: run 'imapfleet run ACCOUNTS.csv' again (or 'imapfleet worker') to "
 		"migrate %s\n",
 		count, count == 1 ? "" : "s", count == 1 ? "it" : "them");
 	return CLI_EXIT_OK;
+}
+
+int cli_cmd_retry(int argc, char **argv)
+{
+	return account_command(argc, argv, 0);
+}
+
+int cli_cmd_cancel(int argc, char **argv)
+{
+	return account_command(argc, argv, 1);
 }

@@ -20,7 +20,8 @@ static void usage(FILE *out)
 		"  probe                 test a server: TLS, certificate, capabilities, login\n"
 		"  status                show runs and accounts\n"
 		"  report                write per-account reports (csv, json, html)\n"
-		"  retry                 requeue failed accounts\n"
+		"  retry                 requeue failed accounts (or cancelled ones)\n"
+		"  cancel                take accounts out of the run until retry names them\n"
 		"  verify [ACCOUNTS]     compare both servers and the ledger: PASS/FAIL per account\n"
 		"\n"
 		"'imapfleet COMMAND --help' describes each command. See imapfleet(1).\n");

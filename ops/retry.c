@@ -1,4 +1,4 @@
-/* ops/retry.c: `retry`, requeueing failed accounts (see retry.h). */
+/* ops/retry.c: `retry`, requeueing failed accounts, and `cancel` (see retry.h). */
 #include "ops/retry.h"
 
 #include <stdint.h>
@@ -19,7 +19,8 @@ struct retry_item {
 };
 
 struct retry_ctx {
-	int64_t only; /* one job id, or 0 for every failed job */
+	int64_t only;  /* one job id, or 0 for every job whose state is in mask */
+	unsigned mask; /* STATE_JOB_MASK bits */
 	struct retry_item *v;
 	size_t n, alloc;
 };
@@ -43,7 +44,7 @@ static int retry_cb(const struct state_job_report *j, void *vctx)
 	struct retry_item *it;
 	char *u1, *h1, *u2, *h2;
 
-	if (ctx->only ? j->job_id != ctx->only : (j->state != STATE_JOB_FAILED && j->state != STATE_JOB_PARTIAL))
+	if (ctx->only ? j->job_id != ctx->only : !(ctx->mask & STATE_JOB_MASK(j->state)))
 		return 0;
 	ctx->v = xgrow(ctx->v, sizeof(*ctx->v), ctx->n + 1, &ctx->alloc);
 	it = &ctx->v[ctx->n++];
@@ -78,57 +79,69 @@ static void retry_release(struct retry_ctx *ctx)
 	xfree(&ctx->v);
 }
 
-static void retry_print(FILE *out, int64_t run_id, const struct retry_item *it)
+static void item_print(FILE *out, const char *verb, int64_t run_id, const struct retry_item *it)
 {
-	fprintf(out, "requeued account %lld of run %lld: %s (was %s%s%s)\n", (long long)it->id,
-		(long long)run_id, it->line, state_job_state_name(it->state), it->why ? ": " : "",
-		it->why ? it->why : "");
+	fprintf(out, "%s account %lld of run %lld: %s (was %s%s%s)\n", verb, (long long)it->id, (long long)run_id,
+		it->line, state_job_state_name(it->state), it->why ? ": " : "", it->why ? it->why : "");
+}
+
+/* The one account `account` names, into ctx (its run into *run_id): 1, or 0 when none (said on
+ * out, with what was not done: verb). */
+static int find_one(struct state_conn *sc, int64_t *run_id, const char *account, const char *verb, FILE *out,
+		    struct retry_ctx *ctx, struct fleet_err *err)
+{
+	int64_t job_id = 0;
+	uint64_t num;
+	int found;
+
+	if (*run_id == 0 && fleet_parse_u64(account, 1, INT64_MAX, &num) < 0)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_NO_RUN,
+				     "cannot find '%s' without a run: give --run ID", account);
+	found = state_job_find(sc, *run_id, account, &job_id, err);
+	if (found < 0)
+		return -1;
+	if (found == 0) {
+		fprintf(out, "no account matches '%s'", account);
+		if (*run_id)
+			fprintf(out, " in run %lld", (long long)*run_id);
+		fprintf(out, ": nothing %s\n", verb);
+		return 0;
+	}
+	if (*run_id == 0 && state_report_job_run(sc, job_id, run_id, err) < 0)
+		return -1;
+	ctx->only = job_id;
+	if (state_report_jobs(sc, *run_id, retry_cb, ctx, err) < 0)
+		return -1;
+	if (ctx->n != 1) {
+		fprintf(out, "account %lld is gone: nothing %s\n", (long long)job_id, verb);
+		return 0;
+	}
+	return 1;
 }
 
 int report_retry(struct state_conn *sc, int64_t run_id, const char *account, FILE *out, long *count,
 		 struct fleet_err *err)
 {
 	struct retry_ctx ctx;
-	int rc = -1;
+	int rc = -1, found;
 
 	*count = 0;
 	memset(&ctx, 0, sizeof(ctx));
+	ctx.mask = STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL);
 	if (account) {
-		int64_t job_id = 0;
-		uint64_t num;
-		int found;
-
-		if (run_id == 0 && fleet_parse_u64(account, 1, INT64_MAX, &num) < 0)
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_NO_RUN,
-					     "cannot find '%s' without a run: give --run ID", account);
-		found = state_job_find(sc, run_id, account, &job_id, err);
-		if (found < 0)
-			return -1;
-		if (found == 0) {
-			fprintf(out, "no account matches '%s'", account);
-			if (run_id)
-				fprintf(out, " in run %lld", (long long)run_id);
-			fprintf(out, ": nothing requeued\n");
-			return 0;
-		}
-		if (run_id == 0 && state_report_job_run(sc, job_id, &run_id, err) < 0)
-			return -1;
-		ctx.only = job_id;
-		if (state_report_jobs(sc, run_id, retry_cb, &ctx, err) < 0)
-			goto out;
-		if (ctx.n != 1) {
-			fprintf(out, "account %lld is gone: nothing requeued\n", (long long)job_id);
-			rc = 0;
+		found = find_one(sc, &run_id, account, "requeued", out, &ctx, err);
+		if (found <= 0) {
+			rc = found;
 			goto out;
 		}
-		found = state_job_requeue(sc, job_id, err);
+		found = state_job_requeue(sc, ctx.only, err);
 		if (found < 0)
 			goto out;
 		if (found == 0) {
 			fprintf(out, "account %lld of run %lld (%s) is running right now: not requeued\n",
-				(long long)job_id, (long long)run_id, ctx.v[0].line);
+				(long long)ctx.only, (long long)run_id, ctx.v[0].line);
 		} else {
-			retry_print(out, run_id, &ctx.v[0]);
+			item_print(out, "requeued", run_id, &ctx.v[0]);
 			*count = 1;
 		}
 		rc = 0;
@@ -141,14 +154,61 @@ int report_retry(struct state_conn *sc, int64_t run_id, const char *account, FIL
 		rc = 0;
 		goto out;
 	}
-	if (state_run_requeue(sc, run_id, STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL), count,
-			      err) < 0)
+	if (state_run_requeue(sc, run_id, ctx.mask, count, err) < 0)
 		goto out;
 	for (size_t i = 0; i < ctx.n; i++)
-		retry_print(out, run_id, &ctx.v[i]);
+		item_print(out, "requeued", run_id, &ctx.v[i]);
 	if ((size_t)*count > ctx.n)
 		fprintf(out, "%lld more account(s) failed meanwhile and were requeued too\n",
 			(long long)((size_t)*count - ctx.n));
+	rc = 0;
+out:
+	retry_release(&ctx);
+	return rc;
+}
+
+/* ---- cancel ------------------------------------------------------------------------------------- */
+
+int report_cancel(struct state_conn *sc, int64_t run_id, const char *account, int all, FILE *out, long *count,
+		  struct fleet_err *err)
+{
+	struct retry_ctx ctx;
+	int rc = -1, found;
+
+	*count = 0;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.mask = all ? ~STATE_JOB_MASK(STATE_JOB_CANCELLED) & (STATE_JOB_MASK(STATE_JOB_NSTATES) - 1)
+		       : STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL);
+	if (account) {
+		found = find_one(sc, &run_id, account, "cancelled", out, &ctx, err);
+		if (found <= 0) {
+			rc = found;
+			goto out;
+		}
+		found = state_job_cancel(sc, ctx.only, err);
+		if (found < 0)
+			goto out;
+		if (found == 0) {
+			fprintf(out, "account %lld of run %lld (%s) is cancelled already\n", (long long)ctx.only,
+				(long long)run_id, ctx.v[0].line);
+		} else {
+			item_print(out, "cancelled", run_id, &ctx.v[0]);
+			*count = 1;
+		}
+		rc = 0;
+		goto out;
+	}
+	if (state_report_jobs(sc, run_id, retry_cb, &ctx, err) < 0)
+		goto out;
+	if (ctx.n == 0) {
+		fprintf(out, "no %saccount to cancel in run %lld\n", all ? "" : "failed ", (long long)run_id);
+		rc = 0;
+		goto out;
+	}
+	if (state_run_cancel(sc, run_id, ctx.mask, count, err) < 0)
+		goto out;
+	for (size_t i = 0; i < ctx.n; i++)
+		item_print(out, "cancelled", run_id, &ctx.v[i]);
 	rc = 0;
 out:
 	retry_release(&ctx);
