@@ -33,6 +33,7 @@ int cli_cmd_report(int argc, char **argv);
 int cli_cmd_retry(int argc, char **argv);
 int cli_cmd_cancel(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
+int cli_cmd_verify_manifest(int argc, char **argv);
 
 /* Shared by the commands that print an account's outcome. */
 struct engine_stats;

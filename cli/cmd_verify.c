@@ -10,10 +10,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "scheduler/scheduler.h"
+#include "state/manifest.h"
 
 enum {
 	VF_HELP = 1, VF_STATE, VF_KEY_FILE, VF_ACCOUNT, VF_FAILED, VF_DEEP, VF_WORKERS, VF_MAX_CONNS, VF_MAX_ATTEMPTS,
-	VF_RETRY_BASE, VF_RETRY_CAP, VF_LOG_LEVEL,
+	VF_RETRY_BASE, VF_RETRY_CAP, VF_LOG_LEVEL, VF_MANIFEST,
 };
 
 #define V FLEET_OPT_VALUE
@@ -25,6 +26,10 @@ static const struct fleet_opt verify_table[] = {
 	{"--failed", 0, VF_FAILED, NULL, "only accounts failed or partial, or whose last verify did not pass"},
 	{"--deep", 0, VF_DEEP, NULL, "also read every destination body and check it against the ledger's\n"
 				     "SHA-256"},
+	{"--manifest", V, VF_MANIFEST, "FILE", "also write the ledger of the accounts verified (folder, UIDs,\n"
+					       "size, INTERNALDATE, SHA-256, verdict) to FILE, signed with\n"
+					       "Ed25519 (key made on first use beside the credentials key);\n"
+					       "imapfleet verify-manifest FILE --pubkey K checks it"},
 	{"--workers", V, VF_WORKERS, "N", "accounts verified at once (as for run)"},
 	{"--max-conns-per-host", V, VF_MAX_CONNS, "N", "connections per server and side (as for run)"},
 	{"--max-attempts", V, VF_MAX_ATTEMPTS, "N", "as for run"},
@@ -51,7 +56,7 @@ static void verify_usage(FILE *out)
 	const struct fleet_optset *sets = verify_sets(&n);
 
 	cli_usage(out,
-		  "usage: imapfleet verify [ACCOUNTS.csv] [--state URL] [--account ID] [--failed] [--deep]\n"
+		  "usage: imapfleet verify [ACCOUNTS.csv] [--state URL] [--account ID] [--failed] [--deep] [--manifest F]\n"
 		  "  compares every account of the run (the file's, else the newest run) on both servers, folder\n"
 		  "  by folder (EXAMINE, UID FETCH of RFC822.SIZE INTERNALDATE FLAGS), and with the ledger; prints\n"
 		  "  PASS or FAIL per account with the folders and UIDs at fault, and records it in the state.\n"
@@ -97,6 +102,13 @@ static int verify_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 		return 0;
 	case VF_FAILED: cfg->only_failed = 1; return 0;
 	case VF_DEEP: cfg->deep = 1; return 0;
+	case VF_MANIFEST:
+		if (!h->value[0]) {
+			snprintf(why, cap, "option --manifest needs a file name");
+			return -1;
+		}
+		cfg->manifest_path = h->value;
+		return 0;
 	case VF_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
 	case VF_MAX_CONNS: return cli_opt_uint(h, 1, 10000, &cfg->max_conns_per_host, why, cap);
 	case VF_MAX_ATTEMPTS: return cli_opt_uint(h, 1, 1000, &cfg->retry.max_attempts, why, cap);
@@ -140,4 +152,70 @@ int cli_cmd_verify(int argc, char **argv)
 		return cli_exit_for_error(&err);
 	}
 	return r == 0 ? CLI_EXIT_OK : CLI_EXIT_PARTIAL;
+}
+
+/* ---- verify-manifest ---------------------------------------------------------------------------- */
+
+enum { VM_HELP = 1, VM_PUBKEY };
+
+static const struct fleet_opt verify_manifest_table[] = {
+	{"--help", 0, VM_HELP, NULL, "this help"},
+	{"--pubkey", FLEET_OPT_VALUE, VM_PUBKEY, "K", "the public key: manifest.pub (PEM), or the base64 key\n"
+						      "that verify printed"},
+};
+
+struct verify_manifest_args {
+	const char *path, *pubkey;
+	int help;
+};
+
+static int verify_manifest_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	struct verify_manifest_args *a = ctx;
+
+	if (!h->opt) {
+		if (a->path) {
+			snprintf(why, cap, "unexpected argument '%s' (one manifest)", h->words[0]);
+			return -1;
+		}
+		a->path = h->words[0];
+	} else if (h->opt->id == VM_HELP) {
+		a->help = 1;
+	} else {
+		a->pubkey = h->value;
+	}
+	return 0;
+}
+
+int cli_cmd_verify_manifest(int argc, char **argv)
+{
+	const struct fleet_optset sets[] = {FLEET_OPTSET(NULL, verify_manifest_table)};
+	struct verify_manifest_args a;
+	struct state_manifest_info info;
+	struct fleet_err err;
+
+	memset(&a, 0, sizeof(a));
+	if (cli_parse("verify-manifest", sets, 1, 0, argc - 1, argv + 1, verify_manifest_option, &a) < 0)
+		return CLI_EXIT_USAGE;
+	if (a.help) {
+		cli_usage(stdout,
+			  "usage: imapfleet verify-manifest FILE --pubkey K\n"
+			  "  checks a manifest written by 'imapfleet verify --manifest FILE' offline: its Ed25519\n"
+			  "  signature over every byte of it, with the public key K\n"
+			  "exit status: 0 when it verifies, 1 when it does not, 2 usage or unreadable key or file\n",
+			  sets, 1, 0);
+		return CLI_EXIT_OK;
+	}
+	if (!a.path || !a.pubkey || !a.pubkey[0]) {
+		fprintf(stderr, "imapfleet verify-manifest: give the manifest and --pubkey K "
+				"(imapfleet verify-manifest FILE --pubkey K)\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (state_manifest_verify(a.path, a.pubkey, &info, &err) < 0) {
+		printf("FAIL %s: %s\n", a.path, err.message);
+		return strcmp(err.code, "MANIFEST_BAD") == 0 ? CLI_EXIT_PARTIAL : CLI_EXIT_USAGE;
+	}
+	printf("OK %s: %ld accounts, %ld messages, signature valid (Ed25519 key %s)\n", a.path, info.accounts,
+	       info.messages, info.pubkey_b64);
+	return CLI_EXIT_OK;
 }

@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"  retry                 requeue failed accounts (or cancelled ones)\n"
 		"  cancel                take accounts out of the run until retry names them\n"
 		"  verify [ACCOUNTS]     compare both servers and the ledger: PASS/FAIL per account\n"
+		"  verify-manifest FILE  check a signed manifest (verify --manifest) offline\n"
 		"\n"
 		"'imapfleet COMMAND --help' describes each command. See imapfleet(1).\n");
 }

@@ -27,6 +27,7 @@
 #include "scheduler/progress.h"
 #include "scheduler/token_share.h"
 #include "state/cluster.h"
+#include "state/manifest.h"
 #include "state/secret.h"
 #include "state/state.h"
 
@@ -2122,6 +2123,33 @@ static void verify_map_rows(struct sched *s, struct state_conn *sc, const int64_
 	qsort(s->rows, s->nrows, sizeof(*s->rows), cmp_row_ref);
 }
 
+/* verify --manifest: the ledger of the accounts just verified, signed with the key beside the
+ * credentials key (made on first use). */
+static int write_manifest(struct sched *s, struct state_conn *sc, const int64_t *jobs, size_t n, FILE *out,
+			  struct fleet_err *err)
+{
+	struct state_manifest_info info;
+	char dir[PATH_MAX], *slash;
+
+	if (s->cfg->key_file)
+		snprintf(dir, sizeof(dir), "%s", s->cfg->key_file);
+	else
+		snprintf(dir, sizeof(dir), "%s/%s", s->cfg->base_dir ? s->cfg->base_dir : ".", STATE_SECRET_DEFAULT_KEY_FILE);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (state_manifest_write(sc, s->run_id, jobs, n, dir, s->cfg->manifest_path, &info, err) < 0)
+		return -1;
+	fprintf(out,
+		"manifest %s: %ld accounts, %ld messages, signed with Ed25519 public key %s (also in %s/%s); "
+		"check it with: imapfleet verify-manifest %s --pubkey %s/%s\n",
+		s->cfg->manifest_path, info.accounts, info.messages, info.pubkey_b64, dir, STATE_MANIFEST_PUB_FILE,
+		s->cfg->manifest_path, dir, STATE_MANIFEST_PUB_FILE);
+	return 0;
+}
+
 int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet_err *err)
 {
 	struct sched s;
@@ -2225,6 +2253,8 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 		(unsigned long long)(atomic_load(&vr.passed) + atomic_load(&vr.failed)),
 		(unsigned long long)atomic_load(&vr.passed), (unsigned long long)atomic_load(&vr.failed));
 	rc = atomic_load(&vr.failed) || atomic_load(&vr.passed) < vr.njobs ? 1 : 0;
+	if (cfg->manifest_path && write_manifest(&s, sc, vr.jobs, vr.njobs, out, err) < 0)
+		rc = -1;
 out:
 	xfree(&tids);
 	xfree(&vr.jobs);

@@ -42,6 +42,7 @@ struct scheduler_config {
 	const char *only_account;    /* --account ID|USER|USER@HOST */
 	int only_failed;             /* --failed: accounts failed or partial, or whose last verify did not pass */
 	int deep;                    /* --deep: destination bodies checked against the ledger's SHA-256 */
+	const char *manifest_path;   /* --manifest FILE: the signed manifest of the accounts verified */
 };
 
 void scheduler_config_init(struct scheduler_config *cfg);
