@@ -1637,6 +1637,44 @@ int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode
 	return id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_MESSAGE, err);
 }
 
+int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char *const *labels, size_t n,
+			  struct fleet_err *err)
+{
+	struct fleet_buf cmd = FLEET_BUF_INIT(1 << 20);
+	int id, rc = -1;
+
+	if (n == 0)
+		return 0;
+	fleet_buf_appendf(&cmd, "UID STORE %u %cX-GM-LABELS (", uid, add ? '+' : '-');
+	for (size_t i = 0; i < n; i++) {
+		const char *l = labels[i];
+
+		if (i)
+			fleet_buf_append(&cmd, " ", 1);
+		if (l[0] == '\\' && !strpbrk(l + 1, " ()\"{%*]\\\r\n")) {
+			fleet_buf_append_str(&cmd, l); /* a system label: an atom */
+		} else {
+			struct fleet_buf enc = FLEET_BUF_INIT(64 * 1024);
+
+			if (mutf7_encode(l, strlen(l), &enc, err) < 0 ||
+			    imap_quote_string(c, &cmd, fleet_buf_cstr(&enc), enc.len) < 0) {
+				fleet_buf_release(&enc);
+				if (!fleet_err_is_set(err))
+					fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "LABEL",
+						      "cannot send the label \"%.100s\"", l);
+				goto out;
+			}
+			fleet_buf_release(&enc);
+		}
+	}
+	fleet_buf_append(&cmd, ")", 1);
+	id = imap_cmd_send_text(c, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, err);
+	rc = id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_MESSAGE, err);
+out:
+	fleet_buf_release(&cmd);
+	return rc;
+}
+
 /* ---- NAMESPACE --------------------------------------------------------------------------------- */
 
 static int node_delim(const struct imap_node *n, char *delim)

@@ -211,6 +211,13 @@ enum imap_store_mode {
 int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode mode, const char *flags,
 		   int silent, struct fleet_err *err);
 
+/* Gmail (X-GM-EXT-1): UID STORE uid +X-GM-LABELS (labels) (add) or -X-GM-LABELS (not add; no .SILENT,
+ * which not every server takes there).
+ * labels are UTF-8: system labels ("\\Inbox") go as atoms, user labels modified UTF-7 encoded and
+ * quoted. n == 0 sends nothing. */
+int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char *const *labels, size_t n,
+			  struct fleet_err *err);
+
 /* ---- NAMESPACE ------------------------------------------------------------------------------------ */
 
 struct imap_namespace {
