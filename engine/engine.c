@@ -79,6 +79,7 @@ struct engine {
 	uint64_t appendlimit; /* the destination's APPENDLIMIT, 0 when it announces none */
 	time_t now;
 	int gmail;         /* Gmail mode: label folders read from All Mail (engine/gmail.h) */
+	int gmail_dst;     /* ... and the destination is Gmail too: labels set with X-GM-LABELS */
 	const struct fm_plan *plan;
 	uint64_t unlisted_here; /* the current folder's share of st->bytes_unlisted (STATUS SIZE) */
 };
@@ -987,6 +988,114 @@ out:
 	return rc;
 }
 
+/* ---- Gmail to Gmail: labels ------------------------------------------------------------------- */
+
+struct dst_labels {
+	uint32_t uid;
+	char **labels;
+	size_t nlabels;
+};
+struct dst_labels_ctx {
+	struct dst_labels *v;
+	size_t n, alloc;
+};
+
+static int on_dst_labels(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	struct dst_labels_ctx *d = ctx;
+	struct src_msg tmp;
+
+	(void)err;
+	memset(&tmp, 0, sizeof(tmp));
+	labels_from_node(imap_list_get(m->resp ? m->resp->args : NULL, "X-GM-LABELS"), &tmp);
+	d->v = xgrow(d->v, sizeof(*d->v), d->n + 1, &d->alloc);
+	d->v[d->n].uid = m->uid;
+	d->v[d->n].labels = tmp.labels;
+	d->v[d->n].nlabels = tmp.nlabels;
+	d->n++;
+	return 0;
+}
+
+static int cmp_dst_labels(const void *a, const void *b)
+{
+	uint32_t x = ((const struct dst_labels *)a)->uid, y = ((const struct dst_labels *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int has_label(char *const *labels, size_t n, const char *l)
+{
+	for (size_t i = 0; i < n; i++)
+		if (gmail_same_label(labels[i], l))
+			return 1;
+	return 0;
+}
+
+/* Every copied message gets on the destination the labels it has on the source: what is missing is
+ * added (STORE +X-GM-LABELS), what the source no longer has is removed (-X-GM-LABELS), so a delta
+ * pass carries label changes. Views such as \All are left alone. One FETCH of the destination's
+ * labels, then a STORE per message that differs. */
+static int sync_labels(struct engine *e, struct src_list *sl, struct fleet_err *err)
+{
+	struct dst_labels_ctx d = {NULL, 0, 0};
+	struct imap_fetch_cb cb = {.on_message = on_dst_labels};
+	const char **want = NULL, **add = NULL, **del = NULL;
+	size_t npaired = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < sl->n; i++)
+		if (sl->v[i].dst_uid)
+			npaired++;
+	if (npaired == 0 || e->o->dry)
+		return 0;
+	if (imap_fetch(e->dst, "1:*", "(UID X-GM-LABELS)", &cb, &d, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (d.n)
+		qsort(d.v, d.n, sizeof(*d.v), cmp_dst_labels);
+	for (size_t i = 0; i < sl->n; i++) {
+		struct src_msg *m = &sl->v[i];
+		struct dst_labels key = {0}, *k;
+		size_t nw, na = 0, nd = 0;
+
+		if (!m->dst_uid)
+			continue;
+		key.uid = m->dst_uid;
+		k = d.n ? bsearch(&key, d.v, d.n, sizeof(*d.v), cmp_dst_labels) : NULL;
+		if (!k)
+			continue;
+		want = xrealloc(want, (m->nlabels + 1) * sizeof(*want));
+		add = xrealloc(add, (m->nlabels + 1) * sizeof(*add));
+		del = xrealloc(del, (k->nlabels + 1) * sizeof(*del));
+		nw = gmail_labels_to_set((const char *const *)m->labels, m->nlabels, want);
+		for (size_t j = 0; j < nw; j++)
+			if (!has_label(k->labels, k->nlabels, want[j]))
+				add[na++] = want[j];
+		for (size_t j = 0; j < k->nlabels; j++)
+			if (gmail_label_is_settable(k->labels[j]) && !has_label(m->labels, m->nlabels, k->labels[j]))
+				del[nd++] = k->labels[j];
+		if (imap_uid_store_labels(e->dst, m->dst_uid, 1, add, na, err) < 0 ||
+		    imap_uid_store_labels(e->dst, m->dst_uid, 0, del, nd, err) < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (na || nd)
+			e->st->flags_updated++;
+	}
+out:
+	for (size_t k = 0; k < d.n; k++) {
+		for (size_t j = 0; j < d.v[k].nlabels; j++)
+			xfree(&d.v[k].labels[j]);
+		xfree(&d.v[k].labels);
+	}
+	xfree(&d.v);
+	xfree(&want);
+	xfree(&add);
+	xfree(&del);
+	return rc;
+}
+
 /* --delete2: expunge destination copies of messages that left the source since they were copied. */
 static int delete_vanished(struct engine *e, struct src_list *sl, const struct ledger_uid_pair *pairs,
 			   size_t npairs, struct fleet_err *err)
@@ -1119,7 +1228,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	int dst_absent = e->o->dry && !fe->exists_on_dst;
 	/* Gmail mode: this entry reads All Mail and takes the messages of its label. */
 	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
-	int gm = fe->gm_label != NULL || fe->gm_archive;
+	int gm = fe->gm_label != NULL || fe->gm_archive || fe->gm_to_gmail;
 
 	memset(&smbx, 0, sizeof(smbx));
 	memset(&dmbx, 0, sizeof(dmbx));
@@ -1256,7 +1365,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		e->st->msgs_source += nouid;
 		e->st->msgs_failed += nouid;
 	}
-	if (gm)
+	if (gm && !fe->gm_to_gmail)
 		gmail_select(e, fe, &sl);
 	for (size_t i = 0; i < sl.n; i++) {
 		struct ledger_uid_pair *p =
@@ -1384,6 +1493,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 
 	if (e->o->sync_flags && !rematch && sync_flags(e, &sl, &dmbx, err) < 0)
 		goto out;
+	if (fe->gm_to_gmail && sync_labels(e, &sl, err) < 0)
+		goto out;
 	if (e->o->delete2 && delete_vanished(e, &sl, pairs, npairs, err) < 0)
 		goto out;
 
@@ -1472,7 +1583,13 @@ static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err
 	dns.delim = e->dst_ns.delim;
 	engine_opts_folder_filter(e->o, &filt);
 	rc = folder_map_plan(sf, sl.n, &sns, df, dl.n, &dns, &filt, plan, err);
-	if (rc == 0 && e->gmail) {
+	if (rc == 0 && e->gmail && e->gmail_dst) {
+		if (gmail_plan_to_gmail(plan, sf, sl.n, df, dl.n) == 0)
+			log_info("Gmail to Gmail: All Mail copied once, each message's labels set with X-GM-LABELS");
+		else
+			e->gmail_dst = 0;
+	}
+	if (rc == 0 && e->gmail && !e->gmail_dst) {
 		if (gmail_plan(plan, sf, sl.n, &dns, df, dl.n, e->o->archive_folder) < 0) {
 			log_warn("Gmail mode: the source lists no \\All folder (All Mail); its folders are copied one by one");
 			e->gmail = 0;
@@ -1811,6 +1928,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0)
 		goto out;
 	e.gmail = e.o->gmail > 0 || (e.o->gmail == 0 && imap_conn_has_cap(e.src, "X-GM-EXT-1"));
+	e.gmail_dst = e.gmail && (imap_conn_has_cap(e.dst, "X-GM-EXT-1") ||
+				  (e.o->preset[1] && strcmp(e.o->preset[1], "--gmail2") == 0));
 	if (plan_folders(&e, &plan, err) < 0)
 		goto out;
 	e.plan = &plan;

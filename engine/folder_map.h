@@ -86,6 +86,8 @@ struct fm_entry {
 	                          * Mail; src_name then names the entry in the ledger), or NULL */
 	char *gm_label;          /* Gmail mode: the label whose messages this entry takes, or NULL */
 	int gm_archive;          /* Gmail mode: takes the messages without any label */
+	int gm_to_gmail;         /* Gmail to Gmail: All Mail into the destination's All Mail, each
+	                          * message once, its labels set with STORE X-GM-LABELS */
 	int subscribed;
 	int exists_on_dst;
 	int dst_subscribed;      /* already subscribed there: a delta pass need not SUBSCRIBE again */

@@ -98,6 +98,80 @@ int gmail_plan(struct fm_plan *plan, const struct fm_folder *src, size_t nsrc, c
 	return 0;
 }
 
+static const char *all_of(const struct fm_folder *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (f[i].role == ROLE_ALL && !f[i].noselect)
+			return f[i].name;
+	return NULL;
+}
+
+int gmail_plan_to_gmail(struct fm_plan *plan, const struct fm_folder *src, size_t nsrc, const struct fm_folder *dst,
+			size_t ndst)
+{
+	const char *sall = all_of(src, nsrc), *dall = all_of(dst, ndst);
+	size_t k = 0, alloc;
+	struct fm_entry *e;
+
+	if (!sall || !dall)
+		return -1;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct fm_entry *pe = &plan->entries[i];
+		const struct fm_folder *f = src_find(src, nsrc, pe->src_name);
+
+		if (!f || pe->noselect || pe->role == ROLE_TRASH || pe->role == ROLE_JUNK) {
+			plan->entries[k++] = *pe; /* kept: Trash, Spam and parents */
+			continue;
+		}
+		/* a label folder: its messages come with All Mail, its label with STORE */
+		xfree(&pe->src_name);
+		xfree(&pe->dst_name);
+		xfree(&pe->note);
+		xfree(&pe->src_mailbox);
+		xfree(&pe->gm_label);
+	}
+	plan->n = k;
+	alloc = plan->n;
+	plan->entries = xgrow(plan->entries, sizeof(*plan->entries), plan->n + 1, &alloc);
+	e = &plan->entries[plan->n++];
+	memset(e, 0, sizeof(*e));
+	e->src_name = xstrdup(sall);
+	e->dst_name = xstrdup(dall);
+	e->role = ROLE_ALL;
+	e->gm_to_gmail = 1;
+	e->exists_on_dst = 1;
+	e->note = xasprintf("Gmail to Gmail: each message once, its labels set with X-GM-LABELS");
+	for (size_t i = 0; i < ndst; i++)
+		if (strcmp(dst[i].name, dall) == 0)
+			e->dst_subscribed = e->subscribed = dst[i].subscribed;
+	return 0;
+}
+
+int gmail_label_is_settable(const char *label)
+{
+	static const char *const views[] = {"\\All", "\\AllMail", "\\Muted", "\\Chats"};
+
+	for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++)
+		if (fleet_strcaseeq(label, views[i]))
+			return 0;
+	return *label != '\0';
+}
+
+size_t gmail_labels_to_set(const char *const *labels, size_t nlabels, const char **out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nlabels; i++)
+		if (gmail_label_is_settable(labels[i]))
+			out[n++] = labels[i];
+	return n;
+}
+
+int gmail_same_label(const char *a, const char *b)
+{
+	return same_label(a, b);
+}
+
 /* 1 when the plan has an entry for this label (so it can hold a copy). */
 static int label_planned(const struct fm_plan *plan, const char *label)
 {

@@ -35,6 +35,22 @@ int gmail_policy_from_name(const char *name);
 int gmail_plan(struct fm_plan *plan, const struct fm_folder *src, size_t nsrc, const struct fm_namespace *dst_ns,
 	       const struct fm_folder *dst, size_t ndst, const char *archive);
 
+/* The same for a Gmail destination: the label folders' entries (and the archive entry) give way to
+ * one entry that copies the source's All Mail into the destination's (found by SPECIAL-USE \All),
+ * each message once; the engine then sets its labels (gmail_labels_to_set). Trash and Spam stay
+ * folders. Returns 0, or -1 when either side has no \All folder (the plan is left as it was). */
+int gmail_plan_to_gmail(struct fm_plan *plan, const struct fm_folder *src, size_t nsrc, const struct fm_folder *dst,
+			size_t ndst);
+
+/* The labels of a message that a Gmail destination should have: all but the views (\All ...).
+ * Fills out with borrowed pointers into labels; returns how many. */
+size_t gmail_labels_to_set(const char *const *labels, size_t nlabels, const char **out);
+/* Whether a label is one gmail_labels_to_set keeps (labels a destination shows that are views,
+ * such as \All, are left alone). */
+int gmail_label_is_settable(const char *label);
+/* 1 when the two labels are the same (system labels without regard to case). */
+int gmail_same_label(const char *a, const char *b);
+
 /* Labels of one message (UTF-8, system labels with their backslash). 1 when the entry fe (made
  * by gmail_plan) takes the message under the policy. */
 int gmail_wants(const struct fm_plan *plan, const struct fm_entry *fe, enum gmail_policy policy,
