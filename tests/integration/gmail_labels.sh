@@ -5,16 +5,20 @@
 # (folders, primary, keywords) on the lab's Dovecot; unlabelled mail goes to the archive folder;
 # \Starred and \Important become flags. mailcmp --src-gmail-labels checks every message, flag and
 # date. A delta pass carries a new label and a new message, and a second one copies nothing.
+# Gmail to Gmail (a second hoodiecrow): All Mail copied once, every label set with STORE
+# +X-GM-LABELS; every message compared with its flags, date and labels; label changes on the
+# source (added, removed) are carried by the next pass.
 # Accounts: gmf, gmp, gmk on dst (added here). Needs node and npm (hoodiecrow is installed into
 # $LAB_DIR/hoodiecrow by this test).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || skip_all "node and npm are needed for hoodiecrow-imap"
-plan 16
+plan 23
 fresh_db gmail
 work=$(mktemp -d "${TMPDIR:-/tmp}/gmail-labels.XXXXXX")
 hc_pid=
-cleanup() { [ -n "$hc_pid" ] && kill "$hc_pid" 2>/dev/null; drop_db; rm -rf "$work"; }
+hc2_pid=
+cleanup() { [ -n "$hc_pid" ] && kill "$hc_pid" 2>/dev/null; [ -n "$hc2_pid" ] && kill "$hc2_pid" 2>/dev/null; drop_db; rm -rf "$work"; }
 trap cleanup EXIT
 
 # hoodiecrow-imap, once per lab, from the npm registry.
@@ -33,7 +37,7 @@ wipe_dst gmf gmp gmk || diag "could not wipe"
 
 # The Gmail account: every message once in All Mail, with its labels; label folders as Gmail lists
 # them (empty here: hoodiecrow keeps labels as data only, which is why All Mail must be read).
-cat >"$work/storage.json" <<'JSON'
+cat >"$work/hc.json" <<'JSON'
 {
  "INBOX": {},
  "": {"separator": "/", "folders": {
@@ -67,13 +71,19 @@ cat >"$work/storage.json" <<'JSON'
  }}
 }
 JSON
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-node "$hc_bin" -p "$port" --storage="$work/storage.json" \
-	--plugin=ID,ENABLE,CONDSTORE,NAMESPACE,SPECIAL-USE,UNSELECT,LITERALPLUS,UIDPLUS,X-GM-EXT-1 >"$work/hc.log" 2>&1 &
-hc_pid=$!
+start_hoodiecrow() { # NAME: hoodiecrow with $work/NAME.json; sets hc_port and hc_started (its pid)
+	hc_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	node "$hc_bin" -p "$hc_port" --storage="$work/$1.json" \
+		--plugin=ID,ENABLE,CONDSTORE,NAMESPACE,SPECIAL-USE,UNSELECT,LITERALPLUS,UIDPLUS,X-GM-EXT-1 >"$work/$1.log" 2>&1 &
+	hc_started=$!
+	for _i in $(seq 1 50); do grep -q "listening on port" "$work/$1.log" && return 0; sleep 0.2; done
+	sed 's/^/# /' "$work/$1.log"
+	return 1
+}
 up=
-for i in $(seq 1 50); do grep -q "listening on port" "$work/hc.log" && { up=1; break; }; sleep 0.2; done
-[ -n "$up" ] && ok "hoodiecrow listens on port $port" || { not_ok "hoodiecrow listens"; sed 's/^/# /' "$work/hc.log"; exit 1; }
+start_hoodiecrow hc && up=1
+hc_pid=$hc_started port=$hc_port
+[ -n "$up" ] && ok "hoodiecrow listens on port $port" || { not_ok "hoodiecrow listens"; exit 1; }
 printf testpass >"$work/hc.pass"
 chmod 600 "$work/hc.pass"
 
@@ -149,3 +159,85 @@ check "after the label was removed: the destination equals the labels again" gma
 gmail_pair gmf --gmail-labels nonsense >"$work/bad.out" 2>&1
 [ $? -eq 2 ] && grep -q "folders, primary or keywords" "$work/bad.out" && ok "an unknown --gmail-labels policy is a usage error" ||
 	{ not_ok "an unknown --gmail-labels policy is a usage error"; sed 's/^/# /' "$work/bad.out"; }
+
+# ---- Gmail to Gmail: a second hoodiecrow, empty, as the destination ---------------------------------
+cat >"$work/hc2.json" <<'JSON'
+{
+ "INBOX": {},
+ "": {"separator": "/", "folders": {
+  "[Gmail]": {"flags": ["\\Noselect"], "folders": {
+   "All Mail": {"special-use": "\\All"},
+   "Sent Mail": {"special-use": "\\Sent"},
+   "Starred": {"special-use": "\\Flagged"},
+   "Important": {"special-use": "\\Important"},
+   "Trash": {"special-use": "\\Trash"}
+  }}
+ }}
+}
+JSON
+up=
+start_hoodiecrow hc2 && up=1
+hc2_pid=$hc_started port2=$hc_port
+[ -n "$up" ] && ok "a second hoodiecrow (the Gmail destination) listens on port $port2" || not_ok "the second hoodiecrow listens"
+g2g() {
+	"$IMAPFLEET" sync --host1 127.0.0.1 --port1 "$port" --plain1 --user1 testuser --passfile1 "$work/hc.pass" \
+		--host2 127.0.0.1 --port2 "$port2" --plain2 --user2 testuser --passfile2 "$work/hc.pass" \
+		--gmail1 --gmail2 --state "$STATE_URL" "$@"
+}
+# Both All Mails read whole: every message by its bytes, with flags, INTERNALDATE and labels. The
+# emulator labels a message APPENDed into a \All folder "\All" (Gmail shows no such label): ignored.
+cat >"$work/g2gcmp.py" <<'PY'
+import collections, hashlib, imaplib, re, sys
+def read(port, box):
+    m = imaplib.IMAP4("127.0.0.1", int(port))
+    m.login("testuser", open(sys.argv[3]).read())
+    typ, _ = m.select('"%s"' % box, readonly=True)
+    assert typ == "OK", box
+    typ, d = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE X-GM-LABELS BODY.PEEK[])")
+    out = collections.Counter()
+    for item in d:
+        if not isinstance(item, tuple):
+            continue
+        meta = item[0].decode()
+        flags = tuple(sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split() if f != "\\Recent"))
+        date = re.search(r'INTERNALDATE "([^"]+)"', meta).group(1)
+        lm = re.search(r"X-GM-LABELS \(([^)]*)\)", meta)
+        labels = re.findall(r'"(?:[^"\\]|\\.)*"|[^ ]+', lm.group(1)) if lm else []
+        labels = tuple(sorted(l.strip('"') for l in labels if l.strip('"').lower() != "\\all"))
+        out[(hashlib.sha256(item[1]).hexdigest()[:16], flags, date, labels)] += 1
+    m.logout()
+    return out
+for box in sys.argv[4:]:
+    src, dst = read(sys.argv[1], box), read(sys.argv[2], box)
+    if src != dst:
+        for k in (src - dst):
+            print("missing or different on the destination (%s): %s" % (box, k))
+        for k in (dst - src):
+            print("extra or different on the destination (%s): %s" % (box, k))
+        sys.exit(1)
+    print("%s: %d messages equal, with flags, dates and labels" % (box, sum(src.values())))
+PY
+g2g_same() { python3 "$work/g2gcmp.py" "$port" "$port2" "$work/hc.pass" "[Gmail]/All Mail" "[Gmail]/Trash"; }
+g2g >"$work/g1.out" 2>&1 && grep -q "messages: 9 on source, 9 copied" "$work/g1.out" &&
+	ok "Gmail to Gmail: each of the 8 All Mail messages copied once, and Trash's" ||
+	{ not_ok "Gmail to Gmail: 9 messages copied once"; tail -n 15 "$work/g1.out" | sed 's/^/# /'; }
+check "Gmail to Gmail: All Mail and Trash equal, every message with its flags, date and labels" g2g_same
+# labels change on the source: one added, one removed
+python3 - "$port" "$work/hc.pass" <<'PY' || diag "could not change the Gmail side"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("testuser", open(sys.argv[2]).read())
+m.select('"[Gmail]/All Mail"')
+for uid, op, label in (("5", "+X-GM-LABELS", "(Later)"), ("7", "-X-GM-LABELS", "(Work)")):
+    typ, d = m.uid("STORE", uid, op, label)
+    assert typ == "OK", d
+m.logout()
+PY
+g2g >"$work/g2.out" 2>&1 && grep -q "messages: 9 on source, 0 copied" "$work/g2.out" && grep -q "flags updated: 2" "$work/g2.out" &&
+	ok "Gmail to Gmail delta: nothing copied again, the labels of the 2 changed messages set" ||
+	{ not_ok "Gmail to Gmail delta: 0 copied, 2 label changes"; tail -n 15 "$work/g2.out" | sed 's/^/# /'; }
+check "Gmail to Gmail delta: the destination has the changed labels (one added, one removed)" g2g_same
+g2g >"$work/g3.out" 2>&1 && grep -q "messages: 9 on source, 0 copied" "$work/g3.out" && ! grep -q "flags updated" "$work/g3.out" &&
+	ok "a second Gmail to Gmail delta changes nothing" || { not_ok "a second delta changes nothing"; tail -n 15 "$work/g3.out" | sed 's/^/# /'; }
+grep -q "Gmail to Gmail: All Mail copied once" "$work/g1.out" && ok "the log says labels are set with X-GM-LABELS" ||
+	{ not_ok "the log says Gmail to Gmail"; grep -i gmail "$work/g1.out" | head -5 | sed 's/^/# /'; }

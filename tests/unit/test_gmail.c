@@ -178,6 +178,72 @@ static void policies_have_their_documented_names(void **state)
 	assert_int_equal(gmail_policy_from_name("labels"), -1);
 }
 
+static void to_gmail_all_mail_is_copied_once_and_trash_stays_a_folder(void **state)
+{
+	static const struct fm_folder src[] = {
+	    {"INBOX", '/', 0, 1, ROLE_NONE},
+	    {"[Gmail]", '/', 1, 0, ROLE_NONE},
+	    {"[Gmail]/All Mail", '/', 0, 1, ROLE_ALL},
+	    {"[Gmail]/Sent Mail", '/', 0, 1, ROLE_SENT},
+	    {"[Gmail]/Trash", '/', 0, 1, ROLE_TRASH},
+	    {"Work", '/', 0, 1, ROLE_NONE},
+	};
+	static const struct fm_folder dst[] = {
+	    {"INBOX", '/', 0, 1, ROLE_NONE},
+	    {"[Google Mail]", '/', 1, 0, ROLE_NONE},
+	    {"[Google Mail]/All Mail", '/', 0, 1, ROLE_ALL},
+	    {"[Google Mail]/Bin", '/', 0, 1, ROLE_TRASH},
+	};
+	const size_t ns = sizeof(src) / sizeof(src[0]), nd = sizeof(dst) / sizeof(dst[0]);
+	struct fm_plan plan;
+	struct fm_filter f;
+	size_t all = 0, trash = 0, labels = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	f.automap = 1;
+	f.skip_virtual = 1;
+	assert_int_equal(folder_map_plan(src, ns, &slash, dst, nd, &slash, &f, &plan, NULL), 0);
+	assert_int_equal(gmail_plan_to_gmail(&plan, src, ns, dst, nd), 0);
+	for (size_t i = 0; i < plan.n; i++) {
+		const struct fm_entry *e = &plan.entries[i];
+
+		if (e->gm_to_gmail) {
+			all++;
+			assert_string_equal(e->src_name, "[Gmail]/All Mail");
+			assert_string_equal(e->dst_name, "[Google Mail]/All Mail");
+		} else if (e->role == ROLE_TRASH) {
+			trash++;
+			assert_string_equal(e->dst_name, "[Google Mail]/Bin");
+		} else if (!e->noselect) {
+			labels++;
+		}
+	}
+	assert_int_equal(all, 1);
+	assert_int_equal(trash, 1);
+	assert_int_equal(labels, 0); /* INBOX, Sent Mail, Work: labels now, not folders */
+	folder_map_plan_release(&plan);
+	/* a destination without \All: nothing changes, the caller falls back to label folders */
+	assert_int_equal(folder_map_plan(src, ns, &slash, dst, 1, &slash, &f, &plan, NULL), 0);
+	assert_int_equal(gmail_plan_to_gmail(&plan, src, ns, dst, 1), -1);
+	folder_map_plan_release(&plan);
+}
+
+static void labels_to_set_leave_out_views(void **state)
+{
+	const char *in[] = {"\\Inbox", "\\All", "Work", "\\Important", "\\allmail", "\\Starred"}, *out[6];
+	size_t n = gmail_labels_to_set(in, 6, out);
+
+	(void)state;
+	assert_int_equal(n, 4);
+	assert_string_equal(out[0], "\\Inbox");
+	assert_string_equal(out[1], "Work");
+	assert_string_equal(out[2], "\\Important");
+	assert_string_equal(out[3], "\\Starred");
+	assert_true(gmail_same_label("\\INBOX", "\\Inbox"));
+	assert_false(gmail_same_label("work", "Work"));
+}
+
 static void a_source_without_all_mail_is_left_as_it_is(void **state)
 {
 	const struct fm_folder src[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Work", '/', 0, 1, ROLE_NONE}};
@@ -202,6 +268,8 @@ int main(void)
 		cmocka_unit_test(labels_become_flags_and_keywords),
 		cmocka_unit_test(policies_have_their_documented_names),
 		cmocka_unit_test(a_source_without_all_mail_is_left_as_it_is),
+		cmocka_unit_test(to_gmail_all_mail_is_copied_once_and_trash_stays_a_folder),
+		cmocka_unit_test(labels_to_set_leave_out_views),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
