@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/alloc.h"
 #include "common/escape.h"
 #include "ops/report.h"
 
@@ -284,4 +285,53 @@ const char *left_out_text(const char *left_out)
 	if (strcmp(left_out, "cancelled") == 0)
 		return "cancelled (imapfleet retry --account ID undoes it)";
 	return left_out;
+}
+
+/* ---- JSON through jansson -------------------------------------------------------------------- */
+
+json_t *jv_str(const char *s)
+{
+	char *clean = fleet_utf8_sanitize(s ? s : "");
+	json_t *v = json_string(clean);
+
+	xfree(&clean);
+	return v ? v : json_string("");
+}
+
+json_t *jv_opt(const char *s)
+{
+	return s && s[0] ? jv_str(s) : json_null();
+}
+
+json_t *jv_time(int64_t ms)
+{
+	char t[TBUF];
+
+	return ms > 0 ? json_string(fmt_time(t, ms, 1)) : json_null();
+}
+
+json_t *jv_parked(int64_t until_ms, const char *reason, int64_t eta_ms)
+{
+	if (until_ms <= 0)
+		return json_null();
+	return json_pack("{s:o, s:s, s:o}", "until", jv_time(until_ms), "reason", park_reason_word(reason), "eta",
+			 jv_time(eta_ms));
+}
+
+/* Milliseconds as seconds with one decimal. */
+json_t *jv_seconds(int64_t ms)
+{
+	return json_real((double)(ms / 100) / 10.0);
+}
+
+int jv_write(json_t *root, FILE *f, const char *what, struct fleet_err *err)
+{
+	int bad = !root || json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) != 0 ||
+		  fputc('\n', f) == EOF || fflush(f) != 0 || ferror(f);
+
+	json_decref(root);
+	if (bad)
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO, "could not write %s: %s",
+				     what, strerror(errno ? errno : EIO));
+	return 0;
 }

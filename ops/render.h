@@ -58,4 +58,16 @@ void json_time(struct rw *w, int64_t ms);
 const char *fmt_parked(char buf[PBUF], int64_t until_ms, const char *reason, int64_t eta_ms);
 void json_parked(struct rw *w, int64_t until_ms, const char *reason, int64_t eta_ms);
 
+/* JSON documents are built with jansson (no JSON assembled by hand). Values from the database
+ * pass through these: jv_str gives a string whatever the bytes (invalid UTF-8 as U+FFFD; NULL as
+ * ""), jv_opt null for NULL or "", jv_time the ISO time or null for 0, jv_parked the parked
+ * object or null. jv_write dumps root (2-space indent, then a newline) to f and releases it. */
+#include <jansson.h>
+json_t *jv_str(const char *s);
+json_t *jv_opt(const char *s);
+json_t *jv_time(int64_t ms);
+json_t *jv_parked(int64_t until_ms, const char *reason, int64_t eta_ms);
+json_t *jv_seconds(int64_t ms);
+int jv_write(json_t *root, FILE *f, const char *what, struct fleet_err *err);
+
 #endif
