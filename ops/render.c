@@ -88,19 +88,7 @@ void rw_html(struct rw *w, const char *s)
 	rw_escaped(w, fleet_escape_html, s);
 }
 
-void rw_json(struct rw *w, const char *s)
-{
-	rw_escaped(w, fleet_escape_json, s);
-}
 
-/* null for an empty string, else the JSON string. */
-void rw_json_opt(struct rw *w, const char *s)
-{
-	if (s && s[0])
-		rw_json(w, s);
-	else
-		rw_puts(w, "null");
-}
 
 void rw_csv(struct rw *w, const char *s)
 {
@@ -230,15 +218,6 @@ const char *msg_state_name(enum state_msg_state s)
 	return s == STATE_MSG_SKIPPED ? "skipped" : s == STATE_MSG_COPIED ? "copied" : "failed";
 }
 
-void json_time(struct rw *w, int64_t ms)
-{
-	char t[TBUF];
-
-	if (ms > 0)
-		rw_printf(w, "\"%s\"", fmt_time(t, ms, 1));
-	else
-		rw_puts(w, "null");
-}
 
 /* A parked account's reason as stored ("daily", "throttled"); anything else is shown as "?". */
 static const char *park_reason_word(const char *reason)
@@ -261,18 +240,6 @@ const char *fmt_parked(char buf[PBUF], int64_t until_ms, const char *reason, int
 	return buf;
 }
 
-void json_parked(struct rw *w, int64_t until_ms, const char *reason, int64_t eta_ms)
-{
-	if (until_ms <= 0) {
-		rw_puts(w, "null");
-		return;
-	}
-	rw_printf(w, "{\"until\": ");
-	json_time(w, until_ms);
-	rw_printf(w, ", \"reason\": \"%s\", \"eta\": ", park_reason_word(reason));
-	json_time(w, eta_ms);
-	rw_puts(w, "}");
-}
 
 const char *left_out_text(const char *left_out)
 {
@@ -324,14 +291,42 @@ json_t *jv_seconds(int64_t ms)
 	return json_real((double)(ms / 100) / 10.0);
 }
 
+/* Appends jansson's text of v (flags: json_dumps') to w with < > & U+2028 U+2029 written as
+ * \uXXXX (outside strings JSON has none of them), so that it is also safe inside HTML; releases v. */
+static void put_jv(struct rw *w, json_t *v, size_t flags)
+{
+	char *text = v ? json_dumps(v, flags) : NULL;
+
+	if (!text)
+		w->failed = 1;
+	for (const char *s = text ? text : ""; *s; s++) {
+		const char *rep = *s == '<' ? "\\u003c" : *s == '>' ? "\\u003e" : *s == '&' ? "\\u0026" : NULL;
+
+		if (!rep && (unsigned char)s[0] == 0xe2 && (unsigned char)s[1] == 0x80 &&
+		    ((unsigned char)s[2] == 0xa8 || (unsigned char)s[2] == 0xa9)) {
+			rep = (unsigned char)s[2] == 0xa8 ? "\\u2028" : "\\u2029";
+			s += 2;
+		}
+		if (rep)
+			rw_puts(w, rep);
+		else
+			rw_put(w, s, 1);
+	}
+	free(text);
+	json_decref(v);
+}
+
+void rw_jv(struct rw *w, json_t *v)
+{
+	put_jv(w, v, JSON_REAL_PRECISION(15));
+}
+
 int jv_write(json_t *root, FILE *f, const char *what, struct fleet_err *err)
 {
-	int bad = !root || json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) != 0 ||
-		  fputc('\n', f) == EOF || fflush(f) != 0 || ferror(f);
+	struct rw w;
 
-	json_decref(root);
-	if (bad)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, REPORT_ERR_IO, "could not write %s: %s",
-				     what, strerror(errno ? errno : EIO));
-	return 0;
+	rw_init(&w, f);
+	put_jv(&w, root, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+	rw_put(&w, "\n", 1);
+	return rw_finish(&w, what, err);
 }

@@ -2,9 +2,9 @@
  * and their formatting helpers. Private to ops/.
  *
  * struct rw buffers output and remembers the first write error, checked once by rw_finish. Every
- * string that comes from the database goes through one of the escapers: HTML text, a JSON string,
- * a CSV cell (with the spreadsheet-formula guard) or terminal text; invalid UTF-8 becomes U+FFFD
- * (or '?' on a terminal). The fmt_* helpers write into a caller's char[TBUF] and return it.
+ * string that comes from the database goes through one of the escapers of common/escape.h: HTML
+ * text, a CSV cell (with the spreadsheet-formula guard) or terminal text, or into a jansson value
+ * (jv_*); invalid UTF-8 becomes U+FFFD (on a terminal \xHH). The fmt_* helpers write into a caller's char[TBUF] and return it.
  */
 #ifndef IMAPFLEET_OPS_RENDER_H
 #define IMAPFLEET_OPS_RENDER_H
@@ -35,8 +35,6 @@ void rw_puts(struct rw *w, const char *s);
 void rw_printf(struct rw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int rw_finish(struct rw *w, const char *what, struct fleet_err *err);
 void rw_html(struct rw *w, const char *s);
-void rw_json(struct rw *w, const char *s);
-void rw_json_opt(struct rw *w, const char *s);
 void rw_csv(struct rw *w, const char *s);
 size_t rw_term(struct rw *w, const char *s);
 void rw_pad(struct rw *w, size_t used, size_t width);
@@ -50,13 +48,11 @@ const char *msg_state_name(enum state_msg_state s);
 /* Why later passes leave an account out, in words, from state_job_report.left_out ("credential",
  * "removed", "cancelled"); "" for "". */
 const char *left_out_text(const char *left_out);
-void json_time(struct rw *w, int64_t ms);
 /* A parked account (state_job_report.parked_until_ms, park_reason, eta_ms): "parked (daily) until
- * 2026-12-04 07:10:00 UTC, ETA 2026-12-06 07:10:00 UTC" ("" when not parked), and the same as a
- * JSON object {"until", "reason", "eta"} (null when not parked). */
+ * 2026-12-04 07:10:00 UTC, ETA 2026-12-06 07:10:00 UTC" ("" when not parked); jv_parked gives
+ * it as a JSON object {"until", "reason", "eta"} (null when not parked). */
 #define PBUF 128
 const char *fmt_parked(char buf[PBUF], int64_t until_ms, const char *reason, int64_t eta_ms);
-void json_parked(struct rw *w, int64_t until_ms, const char *reason, int64_t eta_ms);
 
 /* JSON documents are built with jansson (no JSON assembled by hand). Values from the database
  * pass through these: jv_str gives a string whatever the bytes (invalid UTF-8 as U+FFFD; NULL as
@@ -69,5 +65,7 @@ json_t *jv_time(int64_t ms);
 json_t *jv_parked(int64_t until_ms, const char *reason, int64_t eta_ms);
 json_t *jv_seconds(int64_t ms);
 int jv_write(json_t *root, FILE *f, const char *what, struct fleet_err *err);
+/* Appends v on one line to w (for documents streamed a part at a time) and releases v. */
+void rw_jv(struct rw *w, json_t *v);
 
 #endif

@@ -530,44 +530,33 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 static void html_accounts_data(struct rw *w, const struct report *r, const struct report_acct *const *v,
 			       size_t n)
 {
-	rw_puts(w, "var imfReport = {\"states\": [");
+	json_t *states = json_array();
+
 	for (int s = 0; s < STATE_JOB_NSTATES; s++)
-		rw_printf(w, "%s\"%s\"", s ? ", " : "", state_job_state_name((enum state_job_state)s));
-	rw_puts(w, "], \"rows\": [");
+		json_array_append_new(states, json_string(state_job_state_name((enum state_job_state)s)));
+	rw_puts(w, "var imfReport = {\"states\": ");
+	rw_jv(w, states);
+	rw_puts(w, ", \"rows\": [");
 	for (size_t i = 0; i < n; i++) {
 		const struct report_acct *a = v[i];
 		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], pk[PBUF];
 
-		rw_printf(w, "%s\n[%lld,%d,", i ? "," : "", (long long)a->id, (int)a->state);
-		rw_json(w, a->user1);
-		rw_puts(w, ",");
-		rw_json(w, a->host1);
-		rw_puts(w, ",");
-		rw_json(w, a->user2);
-		rw_puts(w, ",");
-		rw_json(w, a->host2);
-		rw_printf(w, ",%d,%d,%lld,%lld,\"%s\",%lld,\"%s\",%lld,%lld,%lld,\"%s\",%lld,\"%s\",",
-			  a->attempts, a->max_attempts, (long long)a->folders, (long long)a->msgs_copied,
-			  fmt_count(b1, a->msgs_copied), (long long)a->bytes_copied,
-			  fmt_bytes(b2, a->bytes_copied), (long long)a->msgs_skipped,
-			  (long long)a->msgs_failed, (long long)acct_duration_ms(a),
-			  fmt_duration(b3, acct_duration_ms(a)), (long long)a->updated_ms,
-			  fmt_updated(b4, a->updated_ms, r->generated_ms));
-		rw_json(w, err_head(pk, a));
-		rw_puts(w, ",");
-		rw_json(w, a->err_code);
-		rw_puts(w, ",");
-		if (a->left_out[0]) {
-			/* why later passes leave it out, after its error (shown in the error column) */
-			char *t = xasprintf("%s%sleft out of later passes: %s", a->err_text, a->err_text[0] ? "; " : "",
-					    left_out_text(a->left_out));
+		/* why later passes leave it out goes after its error (shown in the error column) */
+		char *text = a->left_out[0] ? xasprintf("%s%sleft out of later passes: %s", a->err_text,
+							a->err_text[0] ? "; " : "", left_out_text(a->left_out))
+					    : xstrdup(a->err_text);
 
-			rw_json(w, t);
-			xfree(&t);
-		} else {
-			rw_json(w, a->err_text);
-		}
-		rw_puts(w, "]");
+		rw_puts(w, i ? ",\n" : "\n");
+		rw_jv(w, json_pack("[I, i, o, o, o, o, i, i, I, I, s, I, s, I, I, I, s, I, s, o, o, o]",
+				   (json_int_t)a->id, (int)a->state, jv_str(a->user1), jv_str(a->host1),
+				   jv_str(a->user2), jv_str(a->host2), a->attempts, a->max_attempts,
+				   (json_int_t)a->folders, (json_int_t)a->msgs_copied, fmt_count(b1, a->msgs_copied),
+				   (json_int_t)a->bytes_copied, fmt_bytes(b2, a->bytes_copied),
+				   (json_int_t)a->msgs_skipped, (json_int_t)a->msgs_failed,
+				   (json_int_t)acct_duration_ms(a), fmt_duration(b3, acct_duration_ms(a)),
+				   (json_int_t)a->updated_ms, fmt_updated(b4, a->updated_ms, r->generated_ms),
+				   jv_str(err_head(pk, a)), jv_str(a->err_code), jv_str(text)));
+		xfree(&text);
 	}
 	rw_puts(w, "]};\n");
 }

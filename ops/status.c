@@ -57,41 +57,24 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 	char t[TBUF];
 
 	if (ctx->json) {
-		rw_printf(w, "%s\n    {\"id\": %lld, \"source\": {\"host\": ", ctx->n ? "," : "",
-			  (long long)j->job_id);
-		rw_json(w, j->host1);
-		rw_printf(w, ", \"port\": %u, \"user\": ", j->port1);
-		rw_json(w, j->user1);
-		rw_puts(w, "}, \"destination\": {\"host\": ");
-		rw_json(w, j->host2);
-		rw_printf(w, ", \"port\": %u, \"user\": ", j->port2);
-		rw_json(w, j->user2);
-		rw_printf(w,
-			  "}, \"state\": \"%s\", \"attempts\": %d, \"max_attempts\": %d, \"folders\": %lld, "
-			  "\"msgs_copied\": %lld, \"bytes_copied\": %lld, \"msgs_skipped\": %lld, "
-			  "\"msgs_failed\": %lld, "
-			  "\"error\": ",
-			  state_job_state_name(j->state), j->attempts, j->max_attempts, (long long)j->folders,
-			  (long long)j->msgs_copied, (long long)j->bytes_copied, (long long)j->msgs_skipped,
-			  (long long)j->msgs_failed);
-		if (j->last_error_class[0] || j->last_error_text[0]) {
-			rw_puts(w, "{\"class\": ");
-			rw_json_opt(w, j->last_error_class);
-			rw_puts(w, ", \"code\": ");
-			rw_json_opt(w, j->last_error_code);
-			rw_puts(w, ", \"text\": ");
-			rw_json(w, j->last_error_text);
-			rw_puts(w, "}");
-		} else {
-			rw_puts(w, "null");
-		}
-		rw_puts(w, ", \"left_out\": ");
-		rw_json_opt(w, j->left_out);
-		rw_puts(w, ", \"updated_at\": ");
-		json_time(w, j->updated_at_ms);
-		rw_puts(w, ", \"parked\": ");
-		json_parked(w, j->parked_until_ms, j->park_reason, j->eta_ms);
-		rw_puts(w, "}");
+		json_t *error = j->last_error_class[0] || j->last_error_text[0]
+				    ? json_pack("{s:o, s:o, s:o}", "class", jv_opt(j->last_error_class), "code",
+						jv_opt(j->last_error_code), "text", jv_str(j->last_error_text))
+				    : json_null();
+
+		rw_puts(w, ctx->n ? ",\n    " : "\n    ");
+		rw_jv(w, json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, "
+				   "s:I, s:o, s:o, s:o, s:o}",
+				   "id", (json_int_t)j->job_id, "source", "host", jv_str(j->host1), "port",
+				   (json_int_t)j->port1, "user", jv_str(j->user1), "destination", "host",
+				   jv_str(j->host2), "port", (json_int_t)j->port2, "user", jv_str(j->user2), "state",
+				   state_job_state_name(j->state), "attempts", j->attempts, "max_attempts",
+				   j->max_attempts, "folders", (json_int_t)j->folders, "msgs_copied",
+				   (json_int_t)j->msgs_copied, "bytes_copied", (json_int_t)j->bytes_copied,
+				   "msgs_skipped", (json_int_t)j->msgs_skipped, "msgs_failed",
+				   (json_int_t)j->msgs_failed, "error", error, "left_out", jv_opt(j->left_out),
+				   "updated_at", jv_time(j->updated_at_ms),
+				   "parked", jv_parked(j->parked_until_ms, j->park_reason, j->eta_ms)));
 	} else {
 		size_t c;
 
@@ -131,21 +114,18 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 	const struct state_run_counts *c = &ri->counts;
 
 	if (json) {
-		rw_printf(w, "%s\n    {\"id\": %lld, \"name\": ", first ? "" : ",", (long long)ri->id);
-		rw_json(w, ri->name);
-		rw_puts(w, ", \"state\": ");
-		rw_json(w, ri->state);
-		rw_printf(w, ", \"progress\": \"%s\", \"created_at\": ", run_progress(ri->state, c));
-		json_time(w, ri->created_ms);
-		rw_printf(w, ", \"accounts\": {\"total\": %ld", counts_total(c));
+		json_t *counts = json_pack("{s:I}", "total", (json_int_t)counts_total(c));
+
 		for (int s = 0; s < STATE_JOB_NSTATES; s++)
-			rw_printf(w, ", \"%s\": %ld", state_job_state_name((enum state_job_state)s),
-				  c->jobs[s]);
-		rw_printf(w,
-			  "}, \"msgs_copied\": %lld, \"bytes_copied\": %lld, \"msgs_skipped\": %lld, "
-			  "\"msgs_failed\": %lld}",
-			  (long long)c->msgs_copied, (long long)c->bytes_copied, (long long)c->msgs_skipped,
-			  (long long)c->msgs_failed);
+			json_object_set_new(counts, state_job_state_name((enum state_job_state)s),
+					    json_integer(c->jobs[s]));
+		rw_puts(w, first ? "\n    " : ",\n    ");
+		rw_jv(w, json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I}", "id", (json_int_t)ri->id,
+				   "name", jv_str(ri->name), "state", jv_str(ri->state), "progress",
+				   run_progress(ri->state, c), "created_at", jv_time(ri->created_ms), "accounts",
+				   counts, "msgs_copied", (json_int_t)c->msgs_copied, "bytes_copied",
+				   (json_int_t)c->bytes_copied, "msgs_skipped", (json_int_t)c->msgs_skipped,
+				   "msgs_failed", (json_int_t)c->msgs_failed));
 		return;
 	}
 	rw_printf(w, "run %lld  %s  created %s UTC  ", (long long)ri->id, run_progress(ri->state, c),
@@ -209,28 +189,17 @@ static void term_filter(struct rw *w, const struct status_opts *o)
 	}
 }
 
-static void json_filter(struct rw *w, const struct status_opts *o)
+static json_t *json_filter(const struct status_opts *o)
 {
-	const char *sep = "";
+	json_t *states = json_null();
 
-	rw_puts(w, "  \"filter\": {\"states\": ");
 	if (o->state_mask) {
-		rw_puts(w, "[");
+		states = json_array();
 		for (int s = 0; s < STATE_JOB_NSTATES; s++)
-			if (o->state_mask & STATE_JOB_MASK(s)) {
-				rw_printf(w, "%s\"%s\"", sep, state_job_state_name((enum state_job_state)s));
-				sep = ", ";
-			}
-		rw_puts(w, "]");
-	} else {
-		rw_puts(w, "null");
+			if (o->state_mask & STATE_JOB_MASK(s))
+				json_array_append_new(states, json_string(state_job_state_name((enum state_job_state)s)));
 	}
-	rw_puts(w, ", \"server\": ");
-	if (o->server && *o->server)
-		rw_json(w, o->server);
-	else
-		rw_puts(w, "null");
-	rw_puts(w, "},\n");
+	return json_pack("{s:o, s:o}", "states", states, "server", jv_opt(o->server));
 }
 
 /* How many accounts of the run match: from its counts by state when no server is asked for (no
@@ -356,20 +325,15 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 		rw_puts(&w, ctx.n ? "\n  ]" : "]");
 		if (r == 1) {
 			/* After the accounts: "shown" is what the page query returned. */
-			rw_puts(&w, ",\n");
-			json_filter(&w, o);
-			rw_printf(&w, "  \"page\": {\"offset\": %ld, \"limit\": ", offset);
-			if (o->limit > 0)
-				rw_printf(&w, "%ld", o->limit);
-			else
-				rw_puts(&w, "null");
-			rw_printf(&w, ", \"shown\": %zu, \"matched\": %ld, \"next_offset\": ", ctx.n,
-				  matched);
-			if (offset + (long)ctx.n < matched && ctx.n > 0)
-				rw_printf(&w, "%ld", offset + (long)ctx.n);
-			else
-				rw_puts(&w, "null");
-			rw_puts(&w, "}");
+			long next = offset + (long)ctx.n;
+
+			rw_puts(&w, ",\n  \"filter\": ");
+			rw_jv(&w, json_filter(o));
+			rw_puts(&w, ",\n  \"page\": ");
+			rw_jv(&w, json_pack("{s:I, s:o, s:I, s:I, s:o}", "offset", (json_int_t)offset, "limit",
+					    o->limit > 0 ? json_integer(o->limit) : json_null(), "shown",
+					    (json_int_t)ctx.n, "matched", (json_int_t)matched, "next_offset",
+					    next < matched && ctx.n > 0 ? json_integer(next) : json_null()));
 		}
 		rw_puts(&w, "\n}\n");
 	}
