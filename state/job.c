@@ -308,22 +308,28 @@ void state_claim_release(struct state_claim *c)
  * or 50,000 jobs queued: no row that is done, failed or not yet due is read, nothing is sorted.
  * (One SELECT with an OR of both conditions could use neither index and sorted the whole run.)
  * Jobs parked for a server that is down carry scheduled_at = 'infinity' and are never due. */
+/* A job taken back while it was waiting for connection slots (lease_waiting) never started: the
+ * attempt it was claimed for carries over (attempts not incremented, its open attempt row dropped
+ * instead of closed as lease_expired). */
 #define CLAIM_SQL(RUN_FILTER)                                                                                \
-	"WITH x AS (SELECT id, state AS old_state FROM job"                                                  \
+	"WITH x AS (SELECT id, state AS old_state, lease_waiting AS was_waiting FROM job"                    \
 	"  WHERE " RUN_FILTER " state = 'running' AND lease_expires < now() AND lease_owner <> $2"           \
 	"  ORDER BY lease_expires LIMIT 1 FOR UPDATE SKIP LOCKED),"                                          \
-	" q AS (SELECT id, state AS old_state FROM job"                                                      \
+	" q AS (SELECT id, state AS old_state, false AS was_waiting FROM job"                                \
 	"  WHERE " RUN_FILTER " state = 'queued' AND scheduled_at <= now() AND NOT EXISTS (SELECT 1 FROM x)" \
 	"  ORDER BY scheduled_at, id LIMIT 1 FOR UPDATE SKIP LOCKED),"                                       \
 	" c AS (SELECT * FROM x UNION ALL SELECT * FROM q),"                                                 \
-	" u AS (UPDATE job j SET state = 'running', lease_owner = $2,"                                       \
+	" u AS (UPDATE job j SET state = 'running', lease_owner = $2, lease_waiting = true,"                 \
 	"  lease_expires = now() + $3::float8 * interval '1 millisecond', lease_epoch = j.lease_epoch + 1,"  \
-	"  attempts = j.attempts + 1, started_at = coalesce(j.started_at, now()), finished_at = NULL,"       \
+	"  attempts = j.attempts + CASE WHEN c.was_waiting THEN 0 ELSE 1 END,"                               \
+	"  started_at = coalesce(j.started_at, now()), finished_at = NULL,"                                  \
 	"  updated_at = now() FROM c WHERE j.id = c.id"                                                      \
 	"  RETURNING j.id, j.run_id, j.lease_epoch, j.attempts, j.max_attempts, c.old_state,"                \
-	"   j.host1, j.port1, j.user1, j.host2, j.port2, j.user2, j.options),"                               \
+	"   j.host1, j.port1, j.user1, j.host2, j.port2, j.user2, j.options, c.was_waiting),"                \
 	" closed AS (UPDATE job_attempt a SET ended_at = now(), outcome = 'lease_expired' FROM u"            \
-	"  WHERE a.job_id = u.id AND a.ended_at IS NULL),"                                                   \
+	"  WHERE a.job_id = u.id AND a.ended_at IS NULL AND NOT u.was_waiting),"                             \
+	" dropped AS (DELETE FROM job_attempt a USING u"                                                     \
+	"  WHERE a.job_id = u.id AND a.ended_at IS NULL AND u.was_waiting),"                                 \
 	" ins AS (INSERT INTO job_attempt (job_id, attempt, engine_id, host, lease_epoch)"                   \
 	"  SELECT id, attempts, $2, $4, lease_epoch FROM u)"                                                 \
 	" SELECT * FROM u"
@@ -522,6 +528,22 @@ int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsi
 	    "WITH u AS (UPDATE job SET lease_expires = now() + $4::float8 * interval '1 millisecond',"
 	    " updated_at = now() WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",
 	    4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
+}
+
+int state_job_begin(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
+		    struct fleet_err *err)
+{
+	struct lease_params lp;
+	char b3[STATE_NUM_MAX];
+	const char *p[4];
+
+	lease_params(&lp, lease, p);
+	p[3] = state_fmt_u64(b3, lease_ms);
+	return fenced(sc, -1, lease, "start the claimed job",
+		      "WITH u AS (UPDATE job SET lease_waiting = false,"
+		      " lease_expires = now() + $4::float8 * interval '1 millisecond', updated_at = now()"
+		      " WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",
+		      4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
 }
 
 int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)

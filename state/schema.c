@@ -234,6 +234,12 @@ static const char *const migration_8[] = {
     "ALTER TABLE job ADD COLUMN IF NOT EXISTS auth_block_hmac bytea",
 };
 
+/* A claimed job waiting for connection slots (issue 19): until it starts, its lease is short and a
+ * takeover does not count an attempt. Existing rows are not waiting. */
+static const char *const migration_9[] = {
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS lease_waiting boolean NOT NULL DEFAULT false",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -254,6 +260,7 @@ static const struct migration migrations[] = {
      sizeof(migration_7) / sizeof(migration_7[0])},
     {8, "refused credentials held back from later passes", migration_8,
      sizeof(migration_8) / sizeof(migration_8[0])},
+    {9, "claims waiting for connection slots", migration_9, sizeof(migration_9) / sizeof(migration_9[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

@@ -49,7 +49,7 @@
 #define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 8
+#define STATE_SCHEMA_VERSION 9
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -169,7 +169,12 @@ void state_claim_release(struct state_claim *c);
  * state_job_release_orphans). Two walks of partial indexes: the cost does not grow with the run.
  * One transaction: FOR UPDATE SKIP LOCKED, state running, lease to engine_id for lease_ms,
  * epoch + 1, attempts + 1, a job_attempt row. Returns 1 and fills *out when a job was claimed,
- * 0 when none is ready. Not retried transparently (a lost connection is a transient error). */
+ * 0 when none is ready. Not retried transparently (a lost connection is a transient error).
+ *
+ * A claim is not yet a started attempt: until state_job_begin the job is "waiting" (for connection
+ * slots), and the claimer keeps it with a short lease (renewed often with state_job_renew). A job
+ * taken back while it was waiting never started: its attempt is not counted again and its open
+ * attempt row is dropped rather than closed (the attempt number carries over to the new holder). */
 int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
 		    unsigned lease_ms, struct state_claim *out, struct fleet_err *err);
 /* What is left of the run, from the claim indexes (cost independent of the run's size): returns
@@ -197,6 +202,10 @@ int state_job_leases_elsewhere(struct state_conn *sc, int64_t run_id, int64_t en
  * a fresh lease. *count (may be NULL) = jobs released. */
 int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t engine_id, const int64_t *held,
 			      size_t nheld, long *count, struct fleet_err *err);
+/* The claimed job starts now (its connection slots are taken): no longer waiting, the lease
+ * extended to lease_ms from now. A takeover after this counts a new attempt. Fenced. */
+int state_job_begin(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
+		    struct fleet_err *err);
 /* Extends the lease by lease_ms from now. LEASE_LOST when it is no longer held. */
 int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
 		    struct fleet_err *err);

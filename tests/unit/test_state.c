@@ -396,6 +396,51 @@ static void claims_follow_due_time_and_next_due_reports_the_wait(void **state)
 
 /* ---- leases ------------------------------------------------------------------------------------ */
 
+/* A claim that never started (its worker waited for connection slots, then its host died) is taken
+ * back as soon as its short lease expires, without counting a second attempt and without a
+ * lease_expired attempt in the history; once started (state_job_begin) a takeover counts. */
+static void a_waiting_claim_is_taken_back_without_counting_an_attempt(void **state)
+{
+	struct fx *f = *state;
+	int64_t id, engine_b, engine_c;
+	struct state_claim a, b, c;
+	struct fleet_err err;
+
+	add_jobs(f, 1, 5, &id);
+	CHECK(state_engine_register(f->sc, "host-b", 98, "test", 60000, &engine_b, E));
+	CHECK(state_engine_register(f->sc, "host-c", 97, "test", 60000, &engine_c, E));
+	assert_int_equal(claim_one(f, f->engine_id, 300, &a), id);
+	assert_int_equal(a.attempt, 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE lease_waiting"), 1);
+	fleet_sleep_ms(400);
+	assert_int_equal(claim_one(f, engine_b, 300, &b), id);
+	assert_true(b.reclaimed);
+	assert_int_equal(b.attempt, 1);
+	assert_int_equal(q_i64(f->raw, "SELECT attempts FROM job"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'lease_expired'"),
+			 0);
+	/* the first holder cannot start it any more */
+	assert_int_equal(state_job_begin(f->sc, &a.lease, 60000, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	/* the second starts it with a short lease and dies: now the takeover counts */
+	CHECK(state_job_begin(f->sc, &b.lease, 300, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE lease_waiting"), 0);
+	fleet_sleep_ms(400);
+	assert_int_equal(claim_one(f, engine_c, 60000, &c), id);
+	assert_int_equal(c.attempt, 2);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'lease_expired'"),
+			 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE ended_at IS NULL"), 1);
+	CHECK(state_job_begin(f->sc, &c.lease, 60000, E));
+	CHECK(state_job_finish(f->sc, &c.lease, E));
+	assert_int_equal(
+	    q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'done' AND attempt = 2"), 1);
+	state_claim_release(&a);
+	state_claim_release(&b);
+	state_claim_release(&c);
+}
+
 static void expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost(void **state)
 {
 	struct fx *f = *state;
@@ -409,7 +454,8 @@ static void expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost(void
 
 	add_jobs(f, 1, 5, &id);
 	CHECK(state_engine_register(f->sc, "host-b", 99, "test", 60000, &engine_b, E));
-	assert_int_equal(claim_one(f, f->engine_id, 300, &a), id);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, &a), id);
+	CHECK(state_job_begin(f->sc, &a.lease, 300, E)); /* it started (slots taken): a short lease */
 	CHECK(state_folder_upsert(f->sc, &a.lease, "INBOX", "INBOX", 9, &fold, E));
 	CHECK(state_job_renew(f->sc, &a.lease, 300, E));
 	/* nobody else may take it while the lease runs */
@@ -1409,6 +1455,7 @@ int main(void)
 	    T(every_job_is_claimed_exactly_once_by_threads_and_another_process),
 	    T(claims_follow_due_time_and_next_due_reports_the_wait),
 	    T(expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost),
+	    T(a_waiting_claim_is_taken_back_without_counting_an_attempt),
 	    T(ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids),
 	    T(rows_for_a_folder_of_another_job_are_refused),
 	    T(append_window_is_recorded_read_back_and_closed),
