@@ -39,6 +39,13 @@
  * it the connection slots) lives half a lease longer than the leases it renews. */
 #define SCHED_HEARTBEAT_MS 5000u
 #define SCHED_LEASE_BEATS 4u
+/* A claim is not a lease on a connection slot: while its worker waits for slots the job has not
+ * started, and holds only a lease this short, renewed by the waiting worker itself every
+ * SCHED_WAIT_RENEW_MS. A host that dies with accounts waiting loses them to the others within
+ * seconds (the takeover counts no attempt); the full lease starts with the attempt
+ * (state_job_begin). */
+#define SCHED_WAIT_LEASE_MS	4000u
+#define SCHED_WAIT_RENEW_MS	1000u
 #define ENGINE_TTL_MS(lease_ms) ((lease_ms) + (lease_ms) / 2)
 /* verify sends no heartbeat: its registration (and connection slots) simply last this long. */
 #define SCHED_VERIFY_TTL_MS 90000u
@@ -90,6 +97,7 @@ struct worker {
 	unsigned index;
 	pthread_mutex_t lock;       /* lease, busy, label */
 	atomic_int busy;
+	atomic_int waiting; /* claimed, waiting for connection slots: renews its own short lease */
 	struct state_lease lease;
 	char label[512];
 	char server[2][300];        /* "host:port" of each side while busy, for the progress line */
@@ -895,7 +903,13 @@ static void hold_refused_credential(struct sched *s, struct state_conn *sc, cons
 			 k ? "destination" : "source", (long long)c->lease.job_id);
 }
 
-static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c)
+static unsigned wait_lease_ms(const struct scheduler_config *cfg)
+{
+	return cfg->lease_ms < SCHED_WAIT_LEASE_MS ? cfg->lease_ms : SCHED_WAIT_LEASE_MS;
+}
+
+/* claimed_ms: when the claim was made (its short lease runs from then). */
+static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c, uint64_t claimed_ms)
 {
 	struct sched *s = w->s;
 	const struct scheduler_config *cfg = s->cfg;
@@ -933,6 +947,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	snprintf(w->server[0], sizeof(w->server[0]), "%s:%u", c->host1, c->port1);
 	snprintf(w->server[1], sizeof(w->server[1]), "%s:%u", c->host2, c->port2);
 	w->lease = c->lease;
+	atomic_store(&w->waiting, 1);
 	atomic_store(&w->busy, 1);
 	atomic_store(&w->cancel, atomic_load(&g_stop));
 	w->seen_msgs = w->seen_bytes = 0;
@@ -1010,7 +1025,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		}
 	}
 
-	for (;;) {
+	for (uint64_t renewed = claimed_ms;;) {
 		int r = take_slots(s, sc, ckeys, c->lease.job_id, slot, &err);
 
 		if (r < 0)
@@ -1021,9 +1036,20 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto failed;
 		}
-		/* Full: wait here; the lease is renewed meanwhile by the main thread. */
+		/* Full: wait here, keeping the claim with its short lease (a lost one is another host's
+		 * now: nothing started here, nothing to undo). */
+		if (fleet_now_ms() - renewed >= SCHED_WAIT_RENEW_MS) {
+			if (state_job_renew(sc, &c->lease, wait_lease_ms(cfg), &err) < 0 &&
+			    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
+				goto failed;
+			renewed = fleet_now_ms();
+		}
 		sched_wait(s, 100 + (unsigned)(rand() % 200));
 	}
+	/* The slots are ours: the attempt starts, under the full lease the main thread renews. */
+	if (state_job_begin(sc, &c->lease, cfg->lease_ms, &err) < 0)
+		goto failed;
+	atomic_store(&w->waiting, 0);
 
 	memset(&job, 0, sizeof(job));
 	job.label = w->label;
@@ -1169,6 +1195,7 @@ failed:
 out:
 	pthread_mutex_lock(&w->lock);
 	atomic_store(&w->busy, 0);
+	atomic_store(&w->waiting, 0);
 	pthread_mutex_unlock(&w->lock);
 	atomic_fetch_add(&s->jobs_ended, 1);
 	fleet_log_set_context(NULL, NULL);
@@ -1249,12 +1276,14 @@ static void *worker_main(void *arg)
 	}
 	while (!atomic_load(&g_stop)) {
 		struct state_claim c;
+		uint64_t claimed_ms;
 		int r;
 
 		if (s->cfg->max_jobs && atomic_load(&s->jobs_started) >= s->cfg->max_jobs)
 			break;
 		memset(&c, 0, sizeof(c));
-		r = state_job_claim(sc, s->run_id, s->engine_id, s->host, s->cfg->lease_ms, &c, &err);
+		claimed_ms = fleet_now_ms();
+		r = state_job_claim(sc, s->run_id, s->engine_id, s->host, wait_lease_ms(s->cfg), &c, &err);
 		if (r < 0) {
 			if (strcmp(err.code, STATE_ERR_CONNECTION) != 0) /* an outage is reported once */
 				log_warn("could not claim an account: %s", err.message);
@@ -1275,7 +1304,7 @@ static void *worker_main(void *arg)
 			sched_wait(s, (unsigned)wait);
 			continue;
 		}
-		run_job(w, sc, &c);
+		run_job(w, sc, &c, claimed_ms);
 		state_claim_release(&c);
 		sched_wake(s);
 	}
@@ -1368,6 +1397,8 @@ static void renew_leases(struct sched *s, struct state_conn *sc)
 		if (!busy)
 			continue;
 		held[nheld++] = lease.job_id;
+		if (atomic_load(&w->waiting)) /* its short lease is its own to renew */
+			continue;
 		if (state_job_renew(sc, &lease, s->cfg->lease_ms, &err) < 0 &&
 		    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
 			atomic_store(&w->cancel, 1); /* stop before the next APPEND: another engine owns it now */
@@ -1792,6 +1823,8 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 			      "this account pair is being migrated by another imapfleet process right now");
 		goto out;
 	}
+	if (state_job_begin(sc, &c.lease, 24u * 3600 * 1000, err) < 0)
+		goto out;
 	ls = ledger_state_new(sc, &c.lease);
 	j.ledger = ledger_state_bind(ls);
 	rc = engine_run(&j, stats, err);

@@ -1,0 +1,84 @@
+#!/bin/sh
+# claim_takeover: a claim is not a lease on a connection slot. `run` with 4 workers and one
+# connection per server copies one account and holds the others' claims while they wait for a
+# slot; kill -9 it. A `worker` started then takes the waiting accounts over within seconds (their
+# short lease), long before the 20 s lease of the account that was copying expires, counts no
+# second attempt for them (no lease_expired attempt either), takes the copying one over when its
+# lease expires (that one counts), and finishes the run: every destination equals its source.
+# Accounts: user28, user29, user30, user39, user40 (as run_workers.sh).
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+plan 8
+fresh_db takeover
+work=$(mktemp -d)
+pa="" pb=""
+cleanup() { kill -9 $pa $pb 2>/dev/null; drop_db; rm -rf "$work"; }
+trap cleanup EXIT
+q() { psql "$STATE_URL" -Atc "$1" 2>/dev/null; }
+users="user28 user29 user30 user39 user40"
+wipe_dst $users
+{
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	for u in $users; do
+		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,ssl,localhost,$LAB_DST_IMAPS,$u,$LAB_SECRETS/dst/$u,ssl"
+	done
+} >"$work/accounts.csv"
+cd "$work" || exit 1
+# --batch 1 makes an account long enough to be caught mid-copy.
+"$IMAPFLEET" run "$work/accounts.csv" --state "$STATE_URL" --no-progress --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
+	--workers 4 --max-conns-per-host 1 --batch 1 >"$work/a.out" 2>&1 &
+pa=$!
+# Wait until it copies one account and three more wait for a slot under its claims.
+copying="" waiting=""
+for i in $(seq 1 300); do
+	copying=$(q "select j.id from job j join engine e on e.id = j.lease_owner where e.pid = $pa
+		and j.state = 'running' and not j.lease_waiting and j.msgs_copied > 0")
+	waiting=$(q "select string_agg(j.id::text, ' ' order by j.id) from job j join engine e on e.id = j.lease_owner
+		where e.pid = $pa and j.state = 'running' and j.lease_waiting")
+	[ -n "$copying" ] && [ "$(echo $waiting | wc -w)" -ge 3 ] && break
+	sleep 0.05
+done
+kill -9 $pa
+t0=$(date +%s.%N)
+[ -n "$copying" ] && [ "$(echo $waiting | wc -w)" -ge 3 ] &&
+	ok "killed the run while it copied account $copying and held accounts $waiting waiting for a slot" ||
+	not_ok "the run copied one account and held three waiting (copying '$copying', waiting '$waiting')"
+"$IMAPFLEET" worker --state "$STATE_URL" --no-progress --workers 2 >"$work/b.out" 2>&1 &
+pb=$!
+# How long until every waiting account is the worker's (or done), and was the copying one still
+# the dead run's then (its 20 s lease not yet expired)?
+took="" still=""
+for i in $(seq 1 600); do
+	left=$(q "select count(*) from job j left join engine e on e.id = j.lease_owner
+		where j.id in ($(echo $waiting | tr ' ' ',')) and j.state = 'running' and (e.pid is null or e.pid <> $pb)")
+	if [ "${left:-1}" = 0 ]; then
+		took=$(python3 -c "import sys, time; print('%.1f' % (time.time() - float(sys.argv[1])))" "$t0")
+		still=$(q "select count(*) from job j join engine e on e.id = j.lease_owner where j.id = $copying
+			and e.pid = $pa and j.state = 'running'")
+		break
+	fi
+	sleep 0.05
+done
+diag "the waiting accounts were the worker's ${took:-never} s after the kill"
+[ -n "$took" ] && [ "$still" = 1 ] &&
+	ok "the worker took the waiting accounts over while the copying one still had its lease (${took} s)" ||
+	not_ok "the waiting accounts taken over before the copying account's lease expired (took '${took}', still '$still')"
+wait $pb
+rc=$?
+[ $rc -eq 0 ] && ok "the worker finishes the run (exit 0)" || { not_ok "the worker finishes the run (exit $rc)"; tail -n 20 "$work/b.out" | sed 's/^/# /'; }
+[ "$(q "select count(*) from job where state = 'done'")" = 5 ] && ok "all 5 accounts are done" ||
+	not_ok "all 5 accounts are done: $(q "select string_agg(user1 || '=' || state, ' ') from job")"
+att=$(q "select string_agg(attempts::text, ' ' order by id) from job where id in ($(echo $waiting | tr ' ' ','))")
+[ "$att" = "$(echo $waiting | sed 's/[0-9][0-9]*/1/g')" ] &&
+	ok "the accounts that only waited count one attempt each ($att)" ||
+	not_ok "the accounts that only waited count one attempt each (attempts: $att)"
+r=$(q "select string_agg(distinct job_id::text, ' ') from job_attempt where outcome = 'lease_expired'")
+[ "$r" = "$copying" ] && [ "$(q "select attempts from job where id = $copying")" = 2 ] &&
+	ok "only the copying account was taken back as lease_expired, its attempt counted (2 attempts)" ||
+	not_ok "lease_expired attempts: '$r' (copying: $copying, its attempts $(q "select attempts from job where id = $copying"))"
+bad=0
+for u in $users; do same_mail "$LAB_SRC_IMAPS" $u $u >"$work/cmp" 2>&1 || { bad=$((bad + 1)); tail -n 10 "$work/cmp" | sed 's/^/# /'; }; done
+[ $bad -eq 0 ] && ok "every destination equals its source: nothing missing, nothing twice" || not_ok "$bad accounts differ"
+dups=$(q "select count(*) from (select folder_id, src_uidvalidity, src_uid from message group by 1, 2, 3 having count(*) > 1) d")
+[ "$dups" = 0 ] && ok "no ledger row is duplicated" || not_ok "no ledger row is duplicated ($dups)"
