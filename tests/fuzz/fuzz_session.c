@@ -201,30 +201,34 @@ static void session(struct imap_conn *c)
 	memset(&ns, 0, sizeof(ns));
 	if (usable(c))
 		imap_namespace(c, &ns, &err);
+	/* What a failed LIST read so far stays in l: the caller releases it either way. */
 	memset(&l, 0, sizeof(l));
-	if (usable(c) && imap_list(c, &l, &err) == 0)
-		imap_list_release(&l);
+	if (usable(c))
+		imap_list(c, &l, &err);
+	imap_list_release(&l);
 	memset(&l, 0, sizeof(l));
-	if (usable(c) && imap_lsub(c, &l, &err) == 0)
-		imap_list_release(&l);
+	if (usable(c))
+		imap_lsub(c, &l, &err);
+	imap_list_release(&l);
 	memset(&si, 0, sizeof(si));
 	if (usable(c))
 		imap_status(c, "INBOX", &si, &err);
 	memset(&mb, 0, sizeof(mb));
 	if (usable(c) && imap_select(c, "INBOX", 1, &mb, &err) == 0) {
-		imap_mailbox_release(&mb);
 		if (usable(c))
 			imap_fetch(c, "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
 				   &meta, NULL, &err);
 		if (usable(c))
 			imap_fetch(c, "1:*", "(UID BODY.PEEK[])", &bodies, &sink, &err);
 	}
+	imap_mailbox_release(&mb);
 	memset(&q, 0, sizeof(q));
 	if (usable(c))
 		imap_getquotaroot(c, "INBOX", &q, &err);
 	memset(&mb, 0, sizeof(mb));
-	if (usable(c) && imap_select(c, "Caf\xc3\xa9", 0, &mb, &err) == 0)
-		imap_mailbox_release(&mb);
+	if (usable(c))
+		imap_select(c, "Caf\xc3\xa9", 0, &mb, &err);
+	imap_mailbox_release(&mb);
 	memset(&ar, 0, sizeof(ar));
 	if (usable(c))
 		imap_append_buf(c, "INBOX", "\\Seen", "17-Jul-1996 02:44:25 -0700", msg, sizeof(msg) - 1, &ar, &err);
