@@ -14,6 +14,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/escape.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "io/mutf7.h"
@@ -88,6 +89,10 @@ struct imap_conn {
 	struct imap_strlist caps;
 	struct imap_strlist enabled;
 	struct imap_strlist alerts; /* [ALERT] texts already shown: each once per connection */
+	/* Names LIST sent that are not valid modified UTF-7 (raw UTF-8, a malformed "&..."): each is
+	 * sent back exactly as listed (raw_wires[i] for raw_names[i]), never re-encoded into another
+	 * mailbox's name (issue 13.5). */
+	struct imap_strlist raw_names, raw_wires;
 	struct imap_conn_counters counters;
 	imap_untagged_fn unsol;
 	void *unsol_ctx;
@@ -904,15 +909,31 @@ int imap_quote_string(const struct imap_conn *c, struct fleet_buf *b, const char
 	}
 }
 
+/* The name of a mailbox on the wire: as LIST sent it when that was not valid modified UTF-7,
+ * else encoded. */
+static int mailbox_wire(const struct imap_conn *c, const char *utf8, struct fleet_buf *m, struct fleet_err *err)
+{
+	long k = imap_strlist_find(&c->raw_names, utf8);
+
+	if (k >= 0)
+		return fleet_buf_append_str(m, c->raw_wires.v[k]) < 0
+			       ? fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "mailbox name too long")
+			       : 0;
+	if (mutf7_encode(utf8, strlen(utf8), m, err) < 0) {
+		fleet_err_prefix(err, "mailbox name");
+		return -1;
+	}
+	return 0;
+}
+
 int imap_quote_mailbox(const struct imap_conn *c, struct fleet_buf *b, const char *utf8,
 		       struct fleet_err *err)
 {
 	struct fleet_buf m = FLEET_BUF_INIT(4096);
 	int r;
 
-	if (mutf7_encode(utf8, strlen(utf8), &m, err) < 0) {
+	if (mailbox_wire(c, utf8, &m, err) < 0) {
 		fleet_buf_release(&m);
-		fleet_err_prefix(err, "mailbox name");
 		return -1;
 	}
 	r = imap_quote_string(c, b, fleet_buf_cstr(&m), m.len);
@@ -1495,6 +1516,8 @@ void imap_conn_close(struct imap_conn **cp)
 	imap_strlist_release(&c->caps);
 	imap_strlist_release(&c->enabled);
 	imap_strlist_release(&c->alerts);
+	imap_strlist_release(&c->raw_names);
+	imap_strlist_release(&c->raw_wires);
 	xfree(&c->host);
 	xfree(&c->cafile);
 	xfree(&c->verify_host);
@@ -1765,10 +1788,27 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 				     c->label, r->name, IMAP_LIST_MAX_ENTRIES);
 	dn = attrs ? attrs->next : NULL;
 	nn = dn ? dn->next : NULL;
-	if (!attrs || attrs->type != IMAP_NODE_LIST || node_delim(dn, &delim) < 0 ||
-	    !imap_node_is_string(nn) || memchr(nn->str, '\0', nn->len))
+	if (!attrs || attrs->type != IMAP_NODE_LIST || node_delim(dn, &delim) < 0 || !imap_node_is_string(nn))
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
 				     "malformed %s response", r->name);
+	if (memchr(nn->str, '\0', nn->len)) {
+		/* No command can name it: listed (escaped) so that the engine fails this folder alone. */
+		struct fleet_buf esc = FLEET_BUF_INIT(64 * 1024);
+
+		if (strcmp(r->name, "LSUB") == 0 || st->lsub)
+			return 1;
+		memset(&tmp, 0, sizeof(tmp));
+		fleet_escape_term(&esc, nn->str, nn->len);
+		tmp.name = fleet_buf_detach(&esc, NULL);
+		tmp.wire = xstrdup(tmp.name ? tmp.name : "");
+		if (!tmp.name)
+			tmp.name = xstrdup("");
+		tmp.delim = delim;
+		tmp.flags = IMAP_MBX_UNUSABLE | IMAP_MBX_NOSELECT;
+		st->out->v = xgrow(st->out->v, sizeof(*st->out->v), st->out->n + 1, &st->out->alloc);
+		st->out->v[st->out->n++] = tmp;
+		return 1;
+	}
 	/* RFC 3501 6.3.9: LSUB flags \Noselect a name it lists only because a child is subscribed
 	 * (Courier does this for every parent of a subscription). Such a name is not subscribed. */
 	if (strcmp(r->name, "LSUB") == 0)
@@ -1792,6 +1832,10 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 	} else {
 		tmp.name = xstrndup(nn->str, nn->len);
 		tmp.flags |= IMAP_MBX_BAD_NAME;
+		if (imap_strlist_find(&c->raw_names, tmp.name) < 0) {
+			imap_strlist_add(&c->raw_names, tmp.name, strlen(tmp.name));
+			imap_strlist_add(&c->raw_wires, tmp.wire, strlen(tmp.wire));
+		}
 	}
 	fleet_buf_release(&b);
 	for (const struct imap_node *a = attrs->child; a; a = a->next) {
@@ -1876,6 +1920,26 @@ static void status_state_free(void *p)
 	xfree(&st);
 }
 
+/* A counter that no correct server sends (issue 13.12): a 32-bit item (UIDNEXT, UIDVALIDITY,
+ * MESSAGES, UNSEEN) above 2^32 - 1, or UIDVALIDITY 0 (RFC 3501: nz-number). Taken as they came,
+ * they were truncated silently, and a UIDVALIDITY of 0 reads as "not known yet" everywhere. The
+ * folder fails with what the server sent; the account goes on. 1 (err filled) when bad. */
+static int bad_counter(const char *name, uint64_t v, int is32, struct fleet_err *err)
+{
+	if (is32 && v > UINT32_MAX)
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "PROTOCOL_VALUE",
+			      "the server sent %s %llu, above the 32-bit limit 4294967295 of IMAP: its "
+			      "counters cannot be trusted",
+			      name, (unsigned long long)v);
+	else if (v == 0 && strcmp(name, "UIDVALIDITY") == 0)
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "PROTOCOL_VALUE",
+			      "the server sent UIDVALIDITY 0, which IMAP forbids (RFC 3501: a non-zero "
+			      "number): without it copies cannot be tracked");
+	else
+		return 0;
+	return 1;
+}
+
 static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_response *r,
 			   struct fleet_err *err)
 {
@@ -1908,6 +1972,9 @@ static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 			if (imap_node_u64(k->next, UINT64_MAX, &v) < 0)
 				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
 						     "malformed STATUS %s value", items[i].name);
+			if (bad_counter(items[i].name, v, items[i].bit != IMAP_HAVE_HIGHESTMODSEQ &&
+							      items[i].bit != IMAP_HAVE_SIZE, err))
+				return -1;
 			st->out->have |= items[i].bit;
 			switch (items[i].bit) {
 			case IMAP_HAVE_MESSAGES: st->out->messages = (uint32_t)v; break;
@@ -1930,7 +1997,7 @@ int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_statu
 	char tail[128];
 
 	memset(out, 0, sizeof(*out));
-	if (mutf7_encode(mailbox, strlen(mailbox), &wire, err) < 0) {
+	if (mailbox_wire(c, mailbox, &wire, err) < 0) {
 		fleet_buf_release(&wire);
 		xfree(&st);
 		return -1;
@@ -1984,11 +2051,15 @@ static int select_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 	}
 	if (r->status != IMAP_STATUS_OK || !r->code)
 		return 0;
-	if (imap_resp_code_u64(r, "UIDVALIDITY", &v) == 0 && v <= UINT32_MAX)
+	if (imap_resp_code_u64(r, "UIDVALIDITY", &v) == 0) {
+		if (bad_counter("UIDVALIDITY", v, 1, err))
+			return -1;
 		m->uidvalidity = (uint32_t)v;
-	else if (imap_resp_code_u64(r, "UIDNEXT", &v) == 0 && v <= UINT32_MAX)
+	} else if (imap_resp_code_u64(r, "UIDNEXT", &v) == 0) {
+		if (bad_counter("UIDNEXT", v, 1, err))
+			return -1;
 		m->uidnext = (uint32_t)v;
-	else if (imap_resp_code_u64(r, "UNSEEN", &v) == 0 && v <= UINT32_MAX)
+	} else if (imap_resp_code_u64(r, "UNSEEN", &v) == 0 && v <= UINT32_MAX)
 		m->unseen = (uint32_t)v;
 	else if (imap_resp_code_u64(r, "HIGHESTMODSEQ", &v) == 0)
 		m->highestmodseq = v;

@@ -236,7 +236,10 @@ enum imap_mbx_flag {
 	IMAP_MBX_HASNOCHILDREN = 1 << 3,
 	IMAP_MBX_SUBSCRIBED = 1 << 4,
 	IMAP_MBX_NONEXISTENT = 1 << 5,
-	IMAP_MBX_BAD_NAME = 1 << 6 /* the wire name is not valid mUTF-7; name holds it raw */
+	IMAP_MBX_BAD_NAME = 1 << 6, /* the wire name is not valid mUTF-7; name holds it raw, and
+				     * commands on this connection send it exactly as listed */
+	IMAP_MBX_UNUSABLE = 1 << 7  /* the name holds a NUL byte, which no command can send: name holds
+				     * it escaped ("Nul\x00Name") for messages; never select it */
 };
 
 struct imap_list_entry {

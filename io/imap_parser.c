@@ -479,8 +479,10 @@ static int parse_args(struct imap_parser *p, const char *s, size_t n, size_t pos
 			for (;;) {
 				size_t run = pos;
 
-				while (run < e && s[run] != '"' && s[run] != '\\' && s[run] != '\0' &&
-				       s[run] != '\r')
+				/* A NUL is invalid IMAP, but kept (nodes carry their length, as for literals,
+				 * which may hold one): the consumer decides, so that one bad LIST name fails
+				 * that folder alone instead of the whole response (issue 13.5). */
+				while (run < e && s[run] != '"' && s[run] != '\\' && s[run] != '\r')
 					run++;
 				if (run > pos && fleet_buf_append(&p->arena, s + pos, run - pos) < 0)
 					return LIMIT_ERR("response larger than %zu bytes",
