@@ -540,6 +540,7 @@ struct cache_entry {
 	char *key;
 	char *token;
 	int64_t expires_at, fetched_at;
+	int64_t fetched_ms; /* when this process obtained it (wall clock, ms) */
 	int fetching;
 	struct fleet_err refused; /* OAUTH_CLIENT refusal remembered for the credentials */
 	struct cache_entry *next;
@@ -630,14 +631,19 @@ static int fresh_times(int64_t expires_at, int64_t fetched_at, int64_t now)
 	return now < expires_at - margin;
 }
 
-/* A refused application token younger than this is not fetched again (see oauth.h). */
-static int too_young_to_refresh(const struct oauth_config *cfg, int64_t expires_at, int64_t fetched_at, int64_t now)
+/* A refused application token younger than a quarter of its lifetime (at least 1 s, at most
+ * OAUTH_REFRESH_MIN_S) is not fetched again (see oauth.h). fetched_ms: when it was obtained (wall
+ * clock, ms). */
+static int too_young_to_refresh(const struct oauth_config *cfg, int64_t expires_at, int64_t fetched_at,
+				int64_t fetched_ms)
 {
-	int64_t min = (expires_at - fetched_at) / 4;
+	int64_t min = (expires_at - fetched_at) * 1000 / 4, now = (int64_t)fleet_wall_ms();
 
-	if (min > OAUTH_REFRESH_MIN_S)
-		min = OAUTH_REFRESH_MIN_S;
-	return cfg->provider == OAUTH_MS365 && now < expires_at && now - fetched_at < min;
+	if (min > OAUTH_REFRESH_MIN_S * 1000)
+		min = OAUTH_REFRESH_MIN_S * 1000;
+	if (min < 1000)
+		min = 1000;
+	return cfg->provider == OAUTH_MS365 && now < expires_at * 1000 && now - fetched_ms < min;
 }
 
 static struct cache_entry *find_entry(struct oauth_cache *c, char **key)
@@ -682,7 +688,7 @@ static int obtain(struct oauth_cache *c, const struct oauth_config *cfg, const c
 		}
 		if (st.token && fresh_times(st.expires_at, st.fetched_at, now) &&
 		    (!refresh || !old || strcmp(old, st.token) != 0 ||
-		     too_young_to_refresh(cfg, st.expires_at, st.fetched_at, now))) {
+		     too_young_to_refresh(cfg, st.expires_at, st.fetched_at, st.fetched_at * 1000))) {
 			/* Another host (or an earlier run) has it: no request. */
 			shared->end(shared->ctx, key, ckey, NULL, 0, 0, NULL);
 			*tok = st.token;
@@ -737,7 +743,7 @@ int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const
 			return -1;
 		}
 		if (!e->fetching && e->token && fresh_times(e->expires_at, e->fetched_at, now) &&
-		    (!refresh || too_young_to_refresh(cfg, e->expires_at, e->fetched_at, now))) {
+		    (!refresh || too_young_to_refresh(cfg, e->expires_at, e->fetched_at, e->fetched_ms))) {
 			*token = xstrdup(e->token);
 			pthread_mutex_unlock(&c->lock);
 			return 0;
@@ -764,6 +770,7 @@ int oauth_cache_get(struct oauth_cache *c, const struct oauth_config *cfg, const
 		e->token = tok;
 		e->expires_at = exp;
 		e->fetched_at = fat;
+		e->fetched_ms = (int64_t)fleet_wall_ms();
 		*token = xstrdup(tok);
 		if (fetched)
 			*fetched = got;

@@ -5,20 +5,26 @@
 #  1. per-row token sources (tokencmd2, tokenfile2, auth2 columns) reach the worker through the
 #     state, sealed: the worker logs in with them, every account ends exact, no source in clear
 #     in the database;
-#  2. Google service account (--oauth2 google) on both processes: one token per user shared by
-#     both hosts (the service issues one per user, not one per host and login), the run ends exact.
+#  2. Google service account (--oauth2 google) on both processes: every token request goes through
+#     the shared store, the run ends exact;
+#  3. Microsoft 365 app-only (--oauth2 ms365, certificate): the destination is tests/tools/
+#     exofront.py, which checks the login as Exchange Online does (an application token, granted
+#     the mailbox) in front of the dst Dovecot. Both hosts share the application's token: the
+#     service issues about one per token lifetime, not one per account or host; every account ends
+#     exact. A mailbox not granted to the application fails that account as auth, without a new
+#     application token.
 # Accounts: oa01..oa20 (created by oauth_bulk.sh or here).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 . "${top_srcdir:-.}/tests/integration/oauthlab.sh"
 lab_require
-plan 9
+plan 15
 fresh_db oauthworkers
 work=$(mktemp -d "${TMPDIR:-/tmp}/oauth-workers.XXXXXX")
 pa= pb=
-trap 'kill $pa $pb 2>/dev/null; oauth_lab_down; drop_db; [ -n "$KEEP" ] || rm -rf "$work"' EXIT INT TERM
+trap 'kill $pa $pb 2>/dev/null; exofront_down; oauth_lab_down; drop_db; [ -n "$KEEP" ] || rm -rf "$work"' EXIT INT TERM
 oauth_users 20 || { echo "Bail out! could not seed the oa accounts"; exit 1; }
 # shellcheck disable=SC2086
-oauth_lab_up "$work" 6 $users || { echo "Bail out! the token service did not start"; exit 1; }
+oauth_lab_up "$work" 3 $users || { echo "Bail out! the token service did not start"; exit 1; }
 
 # run_pair NAME CSV [OPTION...]: `run` (1 worker thread, one message per window: slow enough to
 # share) and a `worker` process (3 threads, no accounts file, its own directory with the key file)
@@ -90,11 +96,53 @@ stored=$(psql "$STATE_URL" -Atc "select coalesce(sum(fetches), 0) from oauth_tok
 [ "$fetched" -ge 20 ] && [ "$fetched" = "$stored" ] &&
 	ok "google: every token request went through the shared store ($fetched requests, $stored recorded, $((t1 - t0)) s)" ||
 	not_ok "google: token requests through the shared store ($fetched requests, $stored recorded in the state)"
+# 3. Microsoft 365 app-only through the Exchange front, on both hosts
+exofront_up || { echo "Bail out! the Exchange front did not start"; exit 1; }
+# shellcheck disable=SC2086
+wipe_dst $users
+psql "$LAB_PG_SUPER_URL" -qc "drop database if exists ${_db}" -c "create database ${_db} owner imapfleet" >/dev/null 2>&1
+tenant_csv "$work/exo.csv" "$EXO_PORT"
+ms="--oauth2 ms365 --tenant2 contoso --client-id2 app1 --client-cert2 $work/app.pem --token-url2 $OAUTH_MS_URL"
+before=$(issued app:contoso/app1)
+t0=$(date +%s)
+# shellcheck disable=SC2086
+run_pair exo "$work/exo.csv" $ms
+t1=$(date +%s)
+after=$(issued app:contoso/app1)
+[ $rca = 0 ] && [ $rcb = 0 ] && ok "ms365 app-only on two hosts: run and worker exit 0" ||
+	{ not_ok "ms365 app-only on two hosts: exit 0 (run $rca, worker $rcb)"; tail -n 8 "$work/exo.a.err" "$work/exo.b.err" | sed 's/^/# /'; }
+wj=$(worker_jobs)
+acc=$(grep -c '^accepted' "$work/exo.log")
+[ "${wj:-0}" -ge 3 ] && [ "$acc" -ge 20 ] && ! grep -q '^refused' "$work/exo.log" &&
+	ok "the front let the application into every mailbox ($acc logins, $wj accounts on the worker host)" ||
+	{ not_ok "the front let the application into every mailbox ($acc logins, ${wj:-0} on the worker)"; sed 's/^/# /' "$work/exo.log" | tail -n 5; }
+check "ms365 app-only: all 20 destinations equal their sources message by message" all_same
+n=$((after - before))
+stored=$(psql "$STATE_URL" -Atc "select coalesce(sum(fetches), 0) from oauth_token where name = 'ms365:contoso/app1'")
+# A token lives 3 s and is renewed after 2.4 s: at most one per 2 s of the run, whatever the hosts.
+[ "$n" -ge 1 ] && [ "$n" -le $(((t1 - t0) / 2 + 1)) ] && [ "$n" = "$stored" ] &&
+	ok "one application token per lifetime for 20 accounts on two hosts ($n requests in $((t1 - t0)) s, all through the state)" ||
+	not_ok "application tokens shared by both hosts ($n requests in $((t1 - t0)) s, $stored recorded in the state)"
+# A mailbox the application was not granted (user01: not in the tenant's list).
+tenant_csv "$work/nogrant.csv" "$EXO_PORT" user01
+b=$(issued app:contoso/app1)
+# shellcheck disable=SC2086
+"$IMAPFLEET" run "$work/nogrant.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress $ms \
+	>"$work/nogrant.out" 2>"$work/nogrant.err"
+rc=$?
+a=$(issued app:contoso/app1)
+cls=$(psql "$STATE_URL" -Atc "select last_error_class from job where user2 = 'user01'")
+[ $rc = 1 ] && [ "$cls" = auth ] && grep -q '^refused user01 mailbox not granted' "$work/exo.log" && [ $((a - b)) -le 1 ] &&
+	ok "a mailbox not granted to the application fails that account as auth ($((a - b)) new token)" ||
+	{ not_ok "a mailbox not granted fails as auth (exit $rc, class '$cls', $((a - b)) new tokens)"; tail -n 5 "$work/nogrant.err" | sed 's/^/# /'; }
+grep -q "user01" "$work/nogrant.err" && grep -qi "authenticat" "$work/nogrant.err" &&
+	ok "the failure names the mailbox and the refused login" || { not_ok "the failure names the mailbox and the refused login"; tail -n 5 "$work/nogrant.err" | sed 's/^/# /'; }
+
 leaked=""
 cat "$work"/*.out "$work"/*.err >"$work/all.out" 2>/dev/null
-for f in "$work/oa02.token" "$work/sa.key"; do
+for f in "$work/oa02.token" "$work/sa.key" "$work/app.pem" "$work/app.secret"; do
 	grep -qF -- "$(head -c 60 "$f")" "$work/all.out" && leaked="$leaked $f"
 done
-grep -Eq 'ya29\.|PRIVATE KEY' "$work/all.out" && leaked="$leaked token-or-key"
+grep -Eq 'ya29\.|ms-[A-Za-z0-9_-]{20}|PRIVATE KEY|eyJ[A-Za-z0-9_-]{10,}\.' "$work/all.out" && leaked="$leaked token-or-key"
 [ -z "$leaked" ] && ok "no token, key or secret in any output of either host" || not_ok "no secret in any output:$leaked"
 exit 0

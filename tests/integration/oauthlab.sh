@@ -156,8 +156,38 @@ token_rows_csv() {
 	done
 }
 
-# tenant_csv FILE: an accounts file for $users with no secret column on side 2 (tenant credentials).
+# tenant_csv FILE [PORT2 [USER...]]: an accounts file for USERs (default $users) with no secret
+# column on side 2 (tenant credentials); side 2 on PORT2 (default the dst Dovecot's IMAPS port).
 tenant_csv() {
-	echo "host1,port1,user1,passfile1,host2,port2,user2" >"$1"
-	for _u in $users; do echo "localhost,$LAB_SRC_IMAPS,$_u,$LAB_SECRETS/src/$_u,localhost,$LAB_DST_IMAPS,$_u" >>"$1"; done
+	_f=$1 _p2=${2:-$LAB_DST_IMAPS}
+	if [ $# -ge 2 ]; then shift 2; else shift $#; fi
+	echo "host1,port1,user1,passfile1,host2,port2,user2" >"$_f"
+	for _u in ${*:-$users}; do echo "localhost,$LAB_SRC_IMAPS,$_u,$LAB_SECRETS/src/$_u,localhost,$_p2,$_u" >>"$_f"; done
+}
+
+# exofront_up: starts tests/tools/exofront.py (Exchange Online's app-only check in front of the
+# lab's dst Dovecot; the token service must be up); sets EXO_PORT and EXO_PID, logins go to
+# $OAUTH_DIR/exo.log. exofront_down stops it.
+exofront_up() {
+	python3 "${top_srcdir:-.}/tests/tools/exofront.py" --cert "$LAB_DIR/tls/server.pem" --key "$LAB_DIR/tls/server.key" \
+		--backend-port "$LAB_DST_IMAPS" --backend-ca "$LAB_CA" --secrets "$LAB_SECRETS/dst" \
+		--introspect "https://localhost:$LAB_TOKEN_PORT/introspect" --log "$OAUTH_DIR/exo.log" \
+		>"$OAUTH_DIR/exo.out" 2>&1 &
+	EXO_PID=$!
+	for _i in $(seq 1 100); do
+		EXO_PORT=$(sed -n 's/^ready //p' "$OAUTH_DIR/exo.out" 2>/dev/null)
+		[ -n "$EXO_PORT" ] && return 0
+		kill -0 "$EXO_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	diag "the Exchange front did not start:"
+	sed 's/^/# /' "$OAUTH_DIR/exo.out"
+	return 1
+}
+
+exofront_down() {
+	[ -n "${EXO_PID:-}" ] || return 0
+	kill "$EXO_PID" 2>/dev/null
+	wait "$EXO_PID" 2>/dev/null
+	EXO_PID=
 }
