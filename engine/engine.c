@@ -18,6 +18,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/escape.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/folder_map.h"
@@ -112,11 +113,13 @@ static void add_failure(struct engine *e, const char *folder, uint32_t uid, cons
 	st->failures = xgrow(st->failures, sizeof(*st->failures), st->nfailures + 1, &st->nfailures_alloc);
 	f = &st->failures[st->nfailures++];
 	memset(f, 0, sizeof(*f));
-	snprintf(f->folder, sizeof(f->folder), "%s", folder ? folder : "");
+	/* Shown as they are by every caller's summary: a server's folder name or text may hold ESC
+	 * sequences or CR/LF (issue 13.6), escaped here once. */
+	fleet_escape_term_into(f->folder, sizeof(f->folder), folder ? folder : "", folder ? strlen(folder) : 0);
 	f->src_uid = uid;
 	f->cls = err->cls;
 	snprintf(f->code, sizeof(f->code), "%s", err->code);
-	snprintf(f->reason, sizeof(f->reason), "%s", err->message);
+	fleet_escape_term_into(f->reason, sizeof(f->reason), err->message, strlen(err->message));
 }
 
 /* A folder that could not be migrated, or only in part: reported, recorded with its reason, and the
@@ -1550,12 +1553,23 @@ out:
 
 /* ---- folders ---------------------------------------------------------------------------------------- */
 
-static void to_fm(const struct imap_list *l, struct fm_folder **out)
+/* The folders of a LIST for the plan; a name no command can send (a NUL in it) is left out and
+ * counted in *unusable. Returns how many were kept. */
+static size_t to_fm(const struct imap_list *l, struct fm_folder **out, size_t *unusable)
 {
+	size_t n = 0;
+
 	*out = xcalloc(l->n ? l->n : 1, sizeof(**out));
+	*unusable = 0;
 	for (size_t i = 0; i < l->n; i++) {
-		struct fm_folder *f = &(*out)[i];
+		struct fm_folder *f = &(*out)[n];
 		const struct imap_list_entry *le = &l->v[i];
+
+		if (le->flags & IMAP_MBX_UNUSABLE) {
+			(*unusable)++;
+			continue;
+		}
+		n++;
 
 		f->name = le->name;
 		f->delim = le->delim;
@@ -1563,6 +1577,7 @@ static void to_fm(const struct imap_list *l, struct fm_folder **out)
 		f->subscribed = (le->flags & IMAP_MBX_SUBSCRIBED) != 0;
 		f->role = le->special[0] ? folder_role_from_attr(le->special) : ROLE_NONE;
 	}
+	return n;
 }
 
 static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err *err)
@@ -1571,26 +1586,40 @@ static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err
 	struct fm_folder *sf = NULL, *df = NULL;
 	struct fm_namespace sns, dns;
 	struct fm_filter filt;
+	size_t nsf, ndf, bad;
 	int rc = -1;
 
 	if (imap_list(e->src, &sl, err) < 0 || imap_list(e->dst, &dl, err) < 0)
 		goto out;
-	to_fm(&sl, &sf);
-	to_fm(&dl, &df);
+	nsf = to_fm(&sl, &sf, &bad);
+	/* A source name with a NUL byte: that folder fails, named (escaped); the others go on. */
+	for (size_t i = 0; i < sl.n && bad; i++) {
+		struct fleet_err why;
+
+		if (!(sl.v[i].flags & IMAP_MBX_UNUSABLE))
+			continue;
+		fleet_err_set(&why, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "PROTOCOL_NAME",
+			      "the source lists a folder '%s' whose name holds a NUL byte, which no IMAP command "
+			      "can name: its messages cannot be read (rename it on the server, then run again)",
+			      sl.v[i].name);
+		log_warn("folder not migrated: %s", why.message);
+		folder_failed(e, sl.v[i].name, "", &why);
+	}
+	ndf = to_fm(&dl, &df, &bad);
 	sns.prefix = e->src_ns.prefix;
 	sns.delim = e->src_ns.delim;
 	dns.prefix = e->dst_ns.prefix;
 	dns.delim = e->dst_ns.delim;
 	engine_opts_folder_filter(e->o, &filt);
-	rc = folder_map_plan(sf, sl.n, &sns, df, dl.n, &dns, &filt, plan, err);
+	rc = folder_map_plan(sf, nsf, &sns, df, ndf, &dns, &filt, plan, err);
 	if (rc == 0 && e->gmail && e->gmail_dst) {
-		if (gmail_plan_to_gmail(plan, sf, sl.n, df, dl.n) == 0)
+		if (gmail_plan_to_gmail(plan, sf, nsf, df, ndf) == 0)
 			log_info("Gmail to Gmail: All Mail copied once, each message's labels set with X-GM-LABELS");
 		else
 			e->gmail_dst = 0;
 	}
 	if (rc == 0 && e->gmail && !e->gmail_dst) {
-		if (gmail_plan(plan, sf, sl.n, &dns, df, dl.n, e->o->archive_folder) < 0) {
+		if (gmail_plan(plan, sf, nsf, &dns, df, ndf, e->o->archive_folder) < 0) {
 			log_warn("Gmail mode: the source lists no \\All folder (All Mail); its folders are copied one by one");
 			e->gmail = 0;
 		} else {

@@ -6,7 +6,7 @@
 # Accounts: lab user34 (src read, dst wiped first); the other sources are hostile fake servers.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 18
+plan 27
 fresh_db hostile
 work=$(mktemp -d)
 pids=""
@@ -156,3 +156,62 @@ nalert=$(grep -c "server alert: Filesystem notification" "$work/ar.out")
 	not_ok "the destination was selected more than 3 times (got $nsel)"
 [ "$nalert" = 1 ] && ok "... and the alert is shown once, not $nsel times" ||
 	{ not_ok "the alert is shown once (got $nalert)"; grep "alert" "$work/ar.out" | head -n 5 | sed 's/^/# /'; }
+
+# sync_from PORT NAME [options]: imapfleet sync from a hostile fake into lab dst user34
+sync_from() {
+	_p=$1 _name=$2; shift 2
+	timeout 120 "$IMAPFLEET" sync --host1 localhost --port1 "$_p" --user1 src --passfile1 "$work/pw" \
+		--cafile1 "$LAB_CA" --host2 localhost --port2 "$LAB_DST_IMAPS" --user2 user34 \
+		--passfile2 "$LAB_SECRETS/dst/user34" --cafile2 "$LAB_CA" --no-state "$@" >"$work/$_name.out" 2>&1
+}
+
+# ---- 13.5: names that are not modified UTF-7 are used as listed; a NUL fails that folder alone ----
+wipe_dst user34
+start_hostile evil-names en --seed 1
+sync_from "$port" en
+rc=$?
+grep -q ' C: [^ ]* EXAMINE "Bad&Jjg"' "$work/en.log" && grep -q ' C: [^ ]* UID FETCH 1 (UID BODY.PEEK\[\])' "$work/en.log" &&
+	grep -c ' C: [^ ]* EXAMINE {5 bytes}' "$work/en.log" | grep -q '^1$' &&
+	ok "names that are not modified UTF-7 (Bad&Jjg, raw UTF-8 Caf\\xc3\\xa9) are sent back exactly as listed" ||
+	{ not_ok "names that are not modified UTF-7 are sent back exactly as listed"; grep " C: " "$work/en.log" | sed 's/^/# /' | head -n 30; }
+got=$(python3 - "$LAB_DST_IMAPS" "$LAB_SECRETS/dst/user34" "$LAB_CA" <<'PY'
+import imaplib, ssl, sys
+m = imaplib.IMAP4_SSL("localhost", int(sys.argv[1]), ssl_context=ssl.create_default_context(cafile=sys.argv[3]))
+m.login("user34", open(sys.argv[2]).read().strip())
+out = []
+for wire in (b'"Bad&-Jjg"', b'"Caf&AOk-"'):
+    typ, d = m.select(wire.decode(), readonly=True)
+    out.append("%s:%s" % (wire.decode(), d[0].decode() if typ == "OK" else "missing"))
+print(" ".join(out))
+PY
+)
+[ "$got" = '"Bad&-Jjg":1 "Caf&AOk-":1' ] && ok "... and their mail arrives under the same names on the destination" ||
+	not_ok "... and their mail arrives under the same names on the destination (got: $got)"
+[ "$rc" = 1 ] && grep -qF "failed:   folder 'Nul\\x00Name': the source lists" "$work/en.out" && grep -q "NUL byte" "$work/en.out" &&
+	grep -q "messages: 3 on source, 3 copied" "$work/en.out" &&
+	ok "a NUL in one LIST name fails that folder alone, named (escaped); the account's other mail is copied (exit 1)" ||
+	{ not_ok "a NUL in one LIST name fails that folder alone, named (exit $rc)"; sed 's/^/# /' "$work/en.out" | head -n 20; }
+check "... and the output, with an ESC in a folder name, holds no control bytes" no_control_bytes "$work/en.out"
+
+# ---- 13.6: server texts with ESC sequences and CR/LF are escaped on the terminal and in logs ------
+start_hostile evil-greeting eg
+sync_from "$port" eg
+check "a greeting with ESC sequences and CR/LF: the output holds no control bytes" no_control_bytes "$work/eg.out"
+grep -q 'forged line\\x0d\\x0a' "$work/eg.out" && ! grep -q '^2026-01-01T00:00:00.000Z INFO forged line' "$work/eg.out" &&
+	ok "... and the CR/LF shows as \\x0d\\x0a, never as a forged log line of its own" ||
+	{ not_ok "... and the CR/LF shows escaped, never as a forged log line"; sed 's/^/# /' "$work/eg.out" | head -n 10; }
+
+# ---- 13.12: STATUS values above 2^32 and UIDVALIDITY 0 are rejected, that folder only --------------
+start_hostile status-huge sh --seed 2
+sync_from "$port" sh
+rc=$?
+[ "$rc" = 1 ] && grep -q "failed:   folder 'INBOX': .*MESSAGES 5000000000, above the 32-bit limit" "$work/sh.out" &&
+	ok "STATUS MESSAGES 5000000000 (above 2^32): the folder fails, saying what the server sent (exit 1)" ||
+	{ not_ok "STATUS above 2^32: the folder fails clearly (exit $rc)"; sed 's/^/# /' "$work/sh.out" | head -n 10; }
+start_hostile uidvalidity-zero uz --seed 2
+sync_from "$port" uz
+rc=$?
+[ "$rc" = 1 ] && grep -q "failed:   folder 'INBOX': .*UIDVALIDITY 0, which IMAP forbids" "$work/uz.out" &&
+	! grep -q "copied (0.0 MB), [1-9]" "$work/uz.out" &&
+	ok "UIDVALIDITY 0: the folder fails, saying why, nothing taken as already copied (exit 1)" ||
+	{ not_ok "UIDVALIDITY 0: the folder fails clearly (exit $rc)"; sed 's/^/# /' "$work/uz.out" | head -n 10; }
