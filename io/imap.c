@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/escape.h"
@@ -1176,24 +1178,13 @@ fail:
 	return -1;
 }
 
+/* Base64 (RFC 4648) through OpenSSL's encoder. */
 static void b64_encode(const unsigned char *in, size_t len, struct fleet_buf *out)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *dst = fleet_buf_reserve(out, 4 * ((len + 2) / 3) + 1);
 
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		char q[4];
-
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		q[0] = tbl[(v >> 18) & 63];
-		q[1] = tbl[(v >> 12) & 63];
-		q[2] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < len ? tbl[v & 63] : '=';
-		fleet_buf_append(out, q, 4);
-	}
+	if (dst) /* reserve is bounded by the payload's cap: nothing is written when it does not fit */
+		fleet_buf_commit(out, (size_t)EVP_EncodeBlock((unsigned char *)dst, in, (int)len));
 }
 
 struct auth_state {

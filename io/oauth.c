@@ -244,8 +244,8 @@ char *oauth_cache_key(const struct oauth_config *cfg, const char *user)
 	digest_file(md, cfg->service_account);
 	EVP_DigestFinal_ex(md, d, &dlen);
 	EVP_MD_CTX_free(md);
-	for (int i = 0; i < 8; i++)
-		snprintf(fp + 2 * i, 3, "%02x", d[i]);
+	fleet_hex(d, 8, fp);
+	fp[16] = '\0';
 	if (cfg->provider == OAUTH_MS365)
 		return xasprintf("ms365:%s/%s #%s", cfg->tenant ? cfg->tenant : "", cfg->client_id ? cfg->client_id : "", fp);
 	return xasprintf("google:%s #%s", user ? user : "", fp);

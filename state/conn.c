@@ -511,7 +511,6 @@ void state_array_str(struct fleet_buf *b, const char *s)
 
 void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	char *out;
 
 	if (!p) {
@@ -522,10 +521,7 @@ void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n)
 	out = fleet_buf_reserve(b, n * 2);
 	if (!out)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
+	fleet_hex(p, n, out);
 	fleet_buf_commit(b, n * 2);
 }
 

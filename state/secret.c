@@ -94,7 +94,6 @@ out:
 
 static int key_create(const char *path, unsigned char key[STATE_SECRET_KEY_LEN], struct fleet_err *err)
 {
-	static const char hex[] = "0123456789abcdef";
 	char text[2 * STATE_SECRET_KEY_LEN + 1];
 	const char *slash = strrchr(path, '/');
 	int fd;
@@ -123,10 +122,7 @@ static int key_create(const char *path, unsigned char key[STATE_SECRET_KEY_LEN],
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "RAND",
 				     "could not create key file %s: no random bytes", path);
 	}
-	for (size_t i = 0; i < STATE_SECRET_KEY_LEN; i++) {
-		text[2 * i] = hex[key[i] >> 4];
-		text[2 * i + 1] = hex[key[i] & 15];
-	}
+	fleet_hex(key, STATE_SECRET_KEY_LEN, text);
 	text[2 * STATE_SECRET_KEY_LEN] = '\n';
 	if (write(fd, text, sizeof(text)) != (ssize_t)sizeof(text) || fsync(fd) < 0) {
 		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
@@ -170,7 +166,6 @@ int state_secret_key_load_or_create(const char *path, unsigned char key[STATE_SE
 
 void state_secret_key_id(const unsigned char key[STATE_SECRET_KEY_LEN], char out[STATE_SECRET_KEY_ID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	static const char label[] = "imapfleet key id v1";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -181,10 +176,7 @@ void state_secret_key_id(const unsigned char key[STATE_SECRET_KEY_LEN], char out
 	    EVP_DigestUpdate(ctx, key, STATE_SECRET_KEY_LEN) != 1 || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
 		memset(md, 0, sizeof(md));
 	EVP_MD_CTX_free(ctx);
-	for (int i = 0; i < STATE_SECRET_KEY_ID_LEN / 2; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
+	fleet_hex(md, STATE_SECRET_KEY_ID_LEN / 2, out);
 	out[STATE_SECRET_KEY_ID_LEN] = '\0';
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/util.h"
 #include "common/log.h"
 #include "state/secret.h"
 #include "state/state_private.h"
@@ -20,8 +21,7 @@ static void key_hash(const unsigned char key[STATE_SECRET_KEY_LEN], const char *
 	unsigned int len = 0;
 
 	HMAC(EVP_sha256(), key, STATE_SECRET_KEY_LEN, (const unsigned char *)cache_key, strlen(cache_key), mac, &len);
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+	fleet_hex(mac, KEY_HASH_LEN / 2, out);
 	out[KEY_HASH_LEN] = '\0';
 }
 

@@ -641,6 +641,16 @@ static void atomic_writer_replaces_whole_files_privately_and_never_follows_links
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void hex_is_two_lower_case_digits_per_byte(void **state)
+{
+	char out[9] = "........";
+
+	fleet_hex("\x00\x7f\xab\xff", 4, out);
+	assert_string_equal(out, "007fabff");
+	fleet_hex("", 0, out);
+	assert_string_equal(out, "007fabff"); /* nothing written, no terminator */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,6 +681,7 @@ int main(void)
 		cmocka_unit_test(a_secret_leaves_the_table_when_its_last_user_removes_it),
 		cmocka_unit_test(passfiles_give_their_first_line_and_refuse_what_is_no_passfile),
 		cmocka_unit_test(the_process_writes_no_core_and_is_not_dumpable),
+		cmocka_unit_test(hex_is_two_lower_case_digits_per_byte),
 		cmocka_unit_test(html_escaper_writes_entities_and_cleans_controls),
 		cmocka_unit_test(json_escaper_quotes_and_is_safe_inside_a_script),
 		cmocka_unit_test(csv_escaper_quotes_doubles_and_guards_formulas),
