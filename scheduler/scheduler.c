@@ -408,6 +408,103 @@ static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids
 	return 0;
 }
 
+/* ".imapfleet/accounts-files" in a state directory: the accounts files that ran with that state,
+ * one absolute path a line, so that a new, empty state elsewhere can tell it is not the first. */
+#define STATE_FILES_LIST ".imapfleet/accounts-files"
+
+static int listed_in(const char *dir, const char *accounts_real)
+{
+	char path[PATH_MAX + 64], line[PATH_MAX + 2];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILES_LIST);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		found = strcmp(line, accounts_real) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static void record_accounts_file(const char *base, const char *accounts_real)
+{
+	char path[PATH_MAX + 64];
+	FILE *f;
+
+	if (listed_in(base, accounts_real))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", base, STATE_FILES_LIST);
+	f = fopen(path, "a");
+	if (!f)
+		return;
+	fprintf(f, "%s\n", accounts_real);
+	fclose(f);
+}
+
+/* Checks dir for a state (dir/.imapfleet/pg) other than ours; 2 when it ran this accounts file, 1
+ * when it is another state, 0 when none. */
+static int other_state(const char *dir, const char *ours, const char *accounts_real)
+{
+	char pg[PATH_MAX + 32], real[PATH_MAX];
+
+	snprintf(pg, sizeof(pg), "%s/.imapfleet/pg", dir);
+	if (access(pg, F_OK) != 0 || !realpath(dir, real) || strcmp(real, ours) == 0)
+		return 0;
+	return listed_in(real, accounts_real) ? 2 : 1;
+}
+
+/* A run new to this state, in the embedded default: is there another state where this file ran
+ * before (the same command started from another directory)? Said loudly: this pass would re-list
+ * and match everything instead of resuming. */
+static void warn_new_state(struct sched *s, const char *accounts_real)
+{
+	char ours[PATH_MAX], dir[PATH_MAX], found[PATH_MAX] = "";
+	const char *starts[2];
+	int best = 0;
+
+	if (!realpath(s->cfg->base_dir ? s->cfg->base_dir : ".", ours))
+		return;
+	snprintf(dir, sizeof(dir), "%s", accounts_real); /* the accounts file's directory */
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	starts[0] = ours;
+	starts[1] = dir;
+	for (int k = 0; k < 2 && best < 2; k++) {
+		char d[PATH_MAX];
+
+		snprintf(d, sizeof(d), "%s", starts[k]);
+		for (;;) {
+			int r = other_state(d[0] ? d : "/", ours, accounts_real);
+			char *slash;
+
+			/* Any state next to the accounts file; further up only one that ran this file (a
+			 * home directory may hold states of other migrations). */
+			if (r == 1 && strcmp(d, dir) != 0)
+				r = 0;
+			if (r > best) {
+				best = r;
+				snprintf(found, sizeof(found), "%s", d[0] ? d : "/");
+			}
+			if (best == 2 || !(slash = strrchr(d, '/')) || !d[0])
+				break;
+			*slash = '\0';
+		}
+	}
+	if (best == 2)
+		log_warn("NEW STATE: %s ran before with the state in %s/.imapfleet, but this run starts a new, empty "
+			 "state in %s/.imapfleet: nothing it copied is known here, so every message is listed and matched "
+			 "again. To resume the earlier migration, stop now (Ctrl-C) and run from %s (or pass --state)",
+			 accounts_real, found, ours, found);
+	else if (best == 1)
+		log_warn("NEW STATE: first run of %s in %s/.imapfleet, and another state exists in %s/.imapfleet: if "
+			 "earlier passes of this migration ran there, stop now (Ctrl-C) and run from %s (or pass --state)",
+			 accounts_real, ours, found, found);
+}
+
 static int import_accounts(struct sched *s, struct state_conn *sc, struct scheduler_summary *sum,
 			   struct fleet_err *err)
 {
@@ -418,7 +515,7 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	size_t n;
 	char real[PATH_MAX];
 	char *name;
-	int rc = -1;
+	int rc = -1, created = 0;
 
 	s->af = accounts_load(cfg->accounts_path,
 			      (cfg->strict ? ACCOUNTS_STRICT : 0) | accounts_tenant_flags(cfg->argc, cfg->argv), err);
@@ -436,11 +533,16 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	if (!realpath(cfg->accounts_path, real))
 		snprintf(real, sizeof(real), "%s", cfg->accounts_path);
 	name = xasprintf("run:%s", real);
-	if (state_run_get_or_create(sc, name, NULL, &s->run_id, NULL, err) < 0) {
+	if (state_run_get_or_create(sc, name, NULL, &s->run_id, &created, err) < 0) {
 		xfree(&name);
 		return -1;
 	}
 	xfree(&name);
+	if (s->cluster) { /* the embedded state: a directory of its own */
+		if (created)
+			warn_new_state(s, real);
+		record_accounts_file(s->cfg->base_dir ? s->cfg->base_dir : ".", real);
+	}
 	specs = xcalloc(n, sizeof(*specs));
 	opts = xcalloc(n, sizeof(*opts));
 	ids = xcalloc(n, sizeof(*ids));
@@ -908,6 +1010,68 @@ static unsigned wait_lease_ms(const struct scheduler_config *cfg)
 	return cfg->lease_ms < SCHED_WAIT_LEASE_MS ? cfg->lease_ms : SCHED_WAIT_LEASE_MS;
 }
 
+/* Where side k's secret comes from, for a message ("password from /etc/pw/u1"). */
+static void secret_origin(const struct account_row *row, int k, struct fleet_buf *out)
+{
+	const struct account_side *sd = &row->side[k];
+
+	if (sd->passfile)
+		fleet_buf_appendf(out, "password from %s", sd->passfile);
+	else if (sd->password)
+		fleet_buf_appendf(out, "password inline (column password%d)", k + 1);
+	else if (sd->passcmd)
+		fleet_buf_appendf(out, "password from the passcmd%d command", k + 1);
+	else if (sd->tokenfile)
+		fleet_buf_appendf(out, "token from %s", sd->tokenfile);
+	else if (sd->tokencmd)
+		fleet_buf_appendf(out, "token from the tokencmd%d command", k + 1);
+	else if (sd->token)
+		fleet_buf_appendf(out, "token inline (column token%d)", k + 1);
+	else
+		fleet_buf_appendf(out, "token from the tenant credentials (--oauth%d)", k + 1);
+}
+
+/* An account that failed for good: where it came from (the accounts file's line, where its secret
+ * is read) and what to do next, by cause (docs/operations.md has the same table). */
+static void failure_hint(struct sched *s, int64_t job_id, const struct fleet_err *err, int side, struct fleet_buf *out)
+{
+	const struct account_row *row = row_for_job(s, job_id);
+	char retry[96];
+
+	snprintf(retry, sizeof(retry), "`imapfleet retry --account %lld`", (long long)job_id);
+	if (row)
+		fleet_buf_appendf(out, "line %u of %s", row->line, s->cfg->accounts_path);
+	else
+		fleet_buf_appendf(out, "account %lld (credentials stored by the host that ran the accounts file)",
+				  (long long)job_id);
+	if (err->cls == FLEET_ERR_AUTH) {
+		for (int k = 0; k < 2 && row; k++) {
+			if (side >= 0 && side != k)
+				continue;
+			fleet_buf_appendf(out, ", %s %s@%s: ", k ? "destination" : "source", row->side[k].user,
+					  row->side[k].host);
+			secret_origin(row, k, out);
+		}
+		fleet_buf_appendf(out, ": check it (and that the account may log in over IMAP), then %s and run "
+				       "again",
+				  retry);
+	} else if (strcmp(err->code, "OVERQUOTA") == 0) {
+		fleet_buf_appendf(out, ": raise the destination quota%s, then %s and run again",
+				  strstr(err->detail, "short by") ? " by at least the shortfall above" : "", retry);
+	} else if (strcmp(err->code, "TLS_VERIFY") == 0) {
+		fleet_buf_appendf(out, ": add cafile%d to the row (or --cafile%d to the run), then %s and run again",
+				  side >= 0 ? side + 1 : 1, side >= 0 ? side + 1 : 1, retry);
+	} else if (err->cls == FLEET_ERR_TRANSIENT || err->cls == FLEET_ERR_THROTTLED) {
+		fleet_buf_appendf(out, ": the server kept failing; when it is back, %s and run again (lower "
+				       "--max-conns-per-host if it throttles)",
+				  retry);
+	} else if (err->cls == FLEET_ERR_BUG) {
+		fleet_buf_appendf(out, ": an imapfleet bug; report it with the account's log (%s)", s->log_dir);
+	} else {
+		fleet_buf_appendf(out, ": fix the cause above, then %s and run again", retry);
+	}
+}
+
 /* claimed_ms: when the claim was made (its short lease runs from then). */
 static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c, uint64_t claimed_ms)
 {
@@ -1185,9 +1349,14 @@ failed:
 				log_debug("account failed (%s, %s): %s", fleet_err_class_name(err.cls), err.code,
 					  err.message);
 		} else {
+			struct fleet_buf hint = FLEET_BUF_INIT(4096);
+
 			atomic_fetch_add(&s->jobs_failed, 1);
-			log_error("account failed (%s, %s): %s%s%s", fleet_err_class_name(err.cls),
-				  err.code[0] ? err.code : "-", err.message, err.detail[0] ? "; " : "", err.detail);
+			failure_hint(s, c->lease.job_id, &err, st.error_side, &hint);
+			log_error("account failed (%s, %s): %s%s%s; %s", fleet_err_class_name(err.cls),
+				  err.code[0] ? err.code : "-", err.message, err.detail[0] ? "; " : "", err.detail,
+				  fleet_buf_cstr(&hint));
+			fleet_buf_release(&hint);
 			if (ran && err.cls == FLEET_ERR_AUTH && st.error_side >= 0)
 				hold_refused_credential(s, sc, c, &lg, st.error_side, &err);
 		}
@@ -1589,6 +1758,31 @@ static int load_key(struct sched *s, struct fleet_err *err)
 	return 0;
 }
 
+static void add_engine(void *ctx, const char *host, long pid, long running)
+{
+	struct fleet_buf *b = ctx;
+
+	fleet_buf_appendf(b, "%s%s (pid %ld, %ld account%s running)", b->len ? ", " : "", host, pid, running,
+			  running == 1 ? "" : "s");
+}
+
+/* A second `run` of the same file, or a `worker`, joins the run that is going on: say so, and who
+ * else works on it, instead of silently sharing it. */
+static void say_who_else(struct sched *s, struct state_conn *sc)
+{
+	struct fleet_buf others = FLEET_BUF_INIT(8192);
+	struct fleet_err err;
+	int n = state_run_engines(sc, s->run_id, s->engine_id, add_engine, &others, &err);
+
+	if (n > 0)
+		log_warn("run %lld is already going on: this process joins it; also working on it: %s. The "
+			 "accounts are shared out (none is migrated twice); `imapfleet status` shows them",
+			 (long long)s->run_id, fleet_buf_cstr(&others));
+	else if (n == 0 && !s->cfg->accounts_path)
+		log_info("joining run %lld (no other host works on it now)", (long long)s->run_id);
+	fleet_buf_release(&others);
+}
+
 int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *sum, struct fleet_err *err)
 {
 	struct sched s;
@@ -1664,6 +1858,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS(cfg->lease_ms), &s.engine_id,
 				  err) < 0)
 		goto out;
+	say_who_else(&s, sc);
 
 	{
 		/* No more threads (and state connections) than there are accounts to run. */
