@@ -1056,8 +1056,9 @@ static void failure_hint(struct sched *s, int64_t job_id, const struct fleet_err
 				       "again",
 				  retry);
 	} else if (strcmp(err->code, "OVERQUOTA") == 0) {
-		fleet_buf_appendf(out, ": raise the destination quota%s, then %s and run again",
-				  strstr(err->detail, "short by") ? " by at least the shortfall above" : "", retry);
+		fleet_buf_appendf(out, ": once the destination's quota is raised (by the shortfall above when it is "
+				       "given), %s and run again",
+				  retry);
 	} else if (strcmp(err->code, "TLS_VERIFY") == 0) {
 		fleet_buf_appendf(out, ": add cafile%d to the row (or --cafile%d to the run), then %s and run again",
 				  side >= 0 ? side + 1 : 1, side >= 0 ? side + 1 : 1, retry);

@@ -42,10 +42,10 @@ printf '%s\n' "$auth" | grep -q "then \`imapfleet retry --account $id12\` and ru
 	ok "a refused login says to retry that account once fixed" ||
 	{ not_ok "a refused login says to retry that account"; printf '%s\n' "$auth" | sed 's/^/# /'; }
 quota=$(grep "ERROR .*quotauser@.*account failed (permanent, OVERQUOTA)" "$work/a.err")
-printf '%s\n' "$quota" | grep -Eq "destination quota .*: [0-9.]+ MB used of 2\.0 MB; this account still needs about [0-9.]+ MB: short by about [0-9.]+ MB" &&
+printf '%s\n' "$quota" | grep -Eq "destination over quota: [0-9.]+ [KM]?B of 2\.0 MB used, (at least )?[0-9.]+ [KM]?B still to copy: short by (at least )?[0-9.]+ [KM]?B" &&
 	ok "a full destination says how full and by how much it is short" ||
 	{ not_ok "a full destination says by how much it is short"; printf '%s\n' "$quota" | sed 's/^/# /'; }
-printf '%s\n' "$quota" | grep -q "line 3 of $work/accounts.csv: raise the destination quota by at least the shortfall above, then \`imapfleet retry --account $idq\` and run again" &&
+printf '%s\n' "$quota" | grep -q "line 3 of $work/accounts.csv: once the destination's quota is raised (by the shortfall above when it is given), \`imapfleet retry --account $idq\` and run again" &&
 	ok "a full destination says to raise the quota, then retry that account" ||
 	{ not_ok "a full destination says to raise the quota, then retry"; printf '%s\n' "$quota" | sed 's/^/# /'; }
 drop_db
