@@ -1704,3 +1704,65 @@ int accounts_take_side_settings(int argc, char **argv, struct account_side_setti
 	return fleet_opt_parse(sets, 2, FLEET_OPT_TWO_SIDES | FLEET_OPT_NO_OPERANDS, "account option", argc, argv,
 			       take_one, &t, err);
 }
+
+/* ---- how a side logs in --------------------------------------------------------------------------- */
+
+int accounts_side_cred(const struct account_side *sd, int k, const struct account_side_settings *set,
+		       const char *user, struct oauth_cache *cache, const struct oauth_shared *shared,
+		       struct accounts_cred *out)
+{
+	static const char *const names[2][4] = {{"token1", "tokenfile1", "tokencmd1", "passcmd1"},
+						 {"token2", "tokenfile2", "tokencmd2", "passcmd2"}};
+	char why[160];
+	int argc;
+
+	memset(out, 0, sizeof(*out));
+	out->auth = set->auth;
+	if (set->oauth.provider != OAUTH_NONE) {
+		out->oauth = set->oauth;
+		out->oauth.cafile = set->cafile; /* the endpoint is verified like the IMAP server */
+		out->oauth.insecure = set->insecure;
+		out->octx.cache = cache;
+		out->octx.cfg = &out->oauth;
+		out->octx.user = user;
+		out->octx.shared = shared;
+		out->src.kind = CRED_HOOK;
+		out->src.is_token = 1;
+		out->src.name = k ? "--oauth2" : "--oauth1";
+		out->src.hook = oauth_cred_hook;
+		out->src.hook_ctx = &out->octx;
+		if (out->auth == IMAP_AUTH_AUTO)
+			out->auth = IMAP_AUTH_XOAUTH2; /* what both providers document for IMAP */
+		return 0;
+	}
+	if (!sd)
+		return 0;
+	if (out->auth == IMAP_AUTH_AUTO && sd->auth == ACCOUNTS_AUTH_XOAUTH2)
+		out->auth = IMAP_AUTH_XOAUTH2;
+	else if (out->auth == IMAP_AUTH_AUTO && sd->auth == ACCOUNTS_AUTH_OAUTHBEARER)
+		out->auth = IMAP_AUTH_OAUTHBEARER;
+	out->src.is_token = sd->token || sd->tokenfile || sd->tokencmd;
+	if (sd->token) {
+		out->src.kind = CRED_INLINE;
+		out->src.value = sd->token;
+		out->src.name = names[k][0];
+	} else if (sd->tokenfile) {
+		out->src.kind = CRED_FILE;
+		out->src.value = sd->tokenfile;
+		out->src.name = names[k][1];
+	} else if (sd->tokencmd || sd->passcmd) {
+		if (accounts_split_args(sd->tokencmd ? sd->tokencmd : sd->passcmd, &argc, &out->argv, why, sizeof(why)) < 0 ||
+		    argc == 0)
+			return -1;
+		out->src.kind = CRED_CMD;
+		out->src.argv = out->argv;
+		out->src.name = names[k][sd->tokencmd ? 2 : 3];
+	}
+	return 0;
+}
+
+void accounts_cred_release(struct accounts_cred *c)
+{
+	accounts_free_args(&c->argv);
+	memset(c, 0, sizeof(*c));
+}

@@ -31,6 +31,7 @@
 
 #include "common/err.h"
 #include "common/util.h"
+#include "io/cred.h"
 #include "io/imap.h"
 #include "io/oauth.h"
 #include "io/stream.h"
@@ -215,5 +216,23 @@ unsigned accounts_tenant_flags(int argc, char **argv);
  * -1 with every problem in err: an unknown option (with "did you mean"), a missing or bad value. */
 int accounts_take_side_settings(int argc, char **argv, struct account_side_settings side[2], char **rest,
 				int *nrest, struct fleet_err *err);
+
+/* How one side logs in: its secret source (io/cred.h) and mechanism. Tenant credentials
+ * (set->oauth: --oauth1/2) win, with tokens from cache (and shared, may be NULL); else sd's token,
+ * tokenfile, tokencmd or passcmd column; else no source (a password or passfile: the caller's).
+ * sd may be NULL (no row). user is the mailbox a tenant token is for. out borrows sd, set, user,
+ * cache and shared; release it with accounts_cred_release. Returns -1 only when a command does not
+ * split into words. */
+struct accounts_cred {
+	struct cred_source src;	   /* kind CRED_NONE: no source */
+	char **argv;		   /* tokencmd/passcmd split into words (heap) */
+	struct oauth_config oauth; /* the side's tenant credentials, with its cafile */
+	struct oauth_cred_ctx octx;
+	enum imap_auth_mech auth;
+};
+int accounts_side_cred(const struct account_side *sd, int k, const struct account_side_settings *set,
+		       const char *user, struct oauth_cache *cache, const struct oauth_shared *shared,
+		       struct accounts_cred *out);
+void accounts_cred_release(struct accounts_cred *c);
 
 #endif

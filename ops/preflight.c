@@ -200,6 +200,7 @@ struct pf_account {
 struct pf_ctx {
 	const struct preflight_config *cfg;
 	struct host_limiter *hl;
+	struct oauth_cache *oauth; /* tenant tokens: one per application (ms365) or user (google) */
 	struct pf_account *acc;
 	size_t nacc;
 	size_t next; /* next account to check */
@@ -630,6 +631,39 @@ static void set_options(struct imap_options *o, const struct account_side *sd, c
 	o->trace = fleet_log_enabled(FLEET_LOG_TRACE);
 }
 
+/* The side's token (tenant credentials, token columns) or command-made password, obtained now as a
+ * run would at its login: a token endpoint's refusal, an unknown user, a failing tokencmd is this
+ * account's reason before any server is asked. Fills o's secret and mechanism. Returns -1 when
+ * there is none to log in with (the reason recorded). */
+static int get_secret(struct pf_ctx *ctx, struct pf_account *a, const struct account_row *row, int s,
+		      const struct account_side_settings *set, struct accounts_cred *cr, char **secret,
+		      struct imap_options *o)
+{
+	struct fleet_err err;
+
+	if (accounts_side_cred(&row->side[s], s, set, row->side[s].user, ctx->oauth, NULL, cr) < 0) {
+		list_addf(&a->reasons, "%s: the tokencmd%d/passcmd%d command cannot be split into words", side_word(s),
+			  s + 1, s + 1);
+		return -1;
+	}
+	o->auth = cr->auth;
+	if (cr->src.kind == CRED_NONE)
+		return 0; /* a password or passfile, loaded already */
+	fleet_err_clear(&err);
+	if (cred_fetch(&cr->src, 0, secret, &err) < 0) {
+		list_addf(&a->reasons, "%s %s (%s): %s%s%s", side_word(s), cr->src.is_token ? "token" : "password",
+			  cr->src.name, err.message, err.detail[0] ? "; " : "", err.detail);
+		return -1;
+	}
+	if (cr->src.is_token) {
+		o->oauth_token = *secret;
+		o->password = NULL;
+	} else {
+		o->password = *secret;
+	}
+	return 0;
+}
+
 static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 {
 	const struct preflight_config *cfg = ctx->cfg;
@@ -639,6 +673,9 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 	char **rest = NULL;
 	int nrest = 0;
 	struct account_secrets sec = {{NULL, NULL}};
+	struct accounts_cred cr[2];
+	char *secret[2] = {NULL, NULL};
+	int no_secret[2] = {0, 0};
 	struct imap_options o[2];
 	struct preflight_login lg[2];
 	struct imap_conn *c[2] = {NULL, NULL};
@@ -657,6 +694,7 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 	unsigned timeout = cfg->timeout_ms ? cfg->timeout_ms : PF_DEFAULT_TIMEOUT_MS;
 
 	memset(set, 0, sizeof(set));
+	memset(cr, 0, sizeof(cr));
 	memset(lg, 0, sizeof(lg));
 	memset(l, 0, sizeof(l));
 	memset(&plan, 0, sizeof(plan));
@@ -698,10 +736,13 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 
 		set_options(&o[s], sd, &set[s], sec.password[s], timeout, s ? "dst" : "src");
 		snprintf(key[s], sizeof(key[s]), "%s:%u", sd->host, sd->port);
+		no_secret[s] = get_secret(ctx, a, row, s, &set[s], &cr[s], &secret[s], &o[s]) < 0;
 	}
 	take_slots(ctx->hl, keys, took);
 
 	for (int s = 0; s < 2; s++) {
+		if (no_secret[s])
+			continue; /* no token or password to log in with: said why already */
 		preflight_login(&o[s], 1, 0, &c[s], &lg[s]);
 		preflight_tls_text(&lg[s], &o[s].ep, s ? a->dst_tls : a->src_tls, sizeof(a->src_tls));
 		if (lg[s].stage != PREFLIGHT_STAGE_DONE) {
@@ -793,6 +834,10 @@ out:
 		xfree(&ff[s]);
 	}
 	accounts_secrets_release(&sec);
+	for (int s = 0; s < 2; s++) {
+		cred_free(&secret[s]);
+		accounts_cred_release(&cr[s]);
+	}
 	engine_opts_release(&eo);
 	xfree(&rest);
 }
@@ -984,7 +1029,7 @@ int preflight_run(const struct preflight_config *cfg, struct preflight_summary *
 		snprintf(err->code, sizeof(err->code), "%s", FLEET_ERR_CODE_USAGE);
 		return -1;
 	}
-	af = accounts_load(cfg->accounts_path, cfg->accounts_flags, err);
+	af = accounts_load(cfg->accounts_path, cfg->accounts_flags | accounts_tenant_flags(cfg->argc, cfg->argv), err);
 	if (!af)
 		return -1;
 	nrows = accounts_count(af);
@@ -1022,6 +1067,7 @@ int preflight_run(const struct preflight_config *cfg, struct preflight_summary *
 	qsort(ctx.acc, nacc, sizeof(*ctx.acc), cmp_acc_line);
 	ctx.nacc = nacc;
 	ctx.hl = host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : PF_DEFAULT_CONNS);
+	ctx.oauth = oauth_cache_new();
 	pthread_mutex_init(&ctx.lock, NULL);
 	pthread_cond_init(&ctx.cond, NULL);
 
@@ -1096,6 +1142,7 @@ int preflight_run(const struct preflight_config *cfg, struct preflight_summary *
 	pthread_mutex_destroy(&ctx.lock);
 	pthread_cond_destroy(&ctx.cond);
 	host_limiter_free(&ctx.hl);
+	oauth_cache_free(&ctx.oauth);
 	accounts_free(&af);
 	if (rc < 0)
 		return -1;

@@ -795,71 +795,11 @@ static FILE *open_job_log(struct sched *s, int64_t job_id)
 	return f;
 }
 
-/* How one side logs in: its secret source for the engine (io/cred.h) and its mechanism. */
-struct side_cred {
-	struct cred_source src;
-	char **argv;		   /* tokencmd/passcmd split into words (heap) */
-	struct oauth_config oauth; /* the side's tenant credentials, with its cafile */
-	struct oauth_cred_ctx octx;
-	enum imap_auth_mech auth;
-};
-
-/* Tenant credentials (--oauth1/2, from the run or the row's options) win; else the row's token,
- * tokenfile, tokencmd or passcmd column; else nothing (the password or passfile, loaded already).
- * Returns -1 only when a command does not split into words (checked at import already). */
+/* How one side logs in (accounts_side_cred), with the run's token cache and the state's store. */
 static int side_cred(struct sched *s, const struct account_row *row, int k, const struct account_side_settings *set,
-		     const char *user, const struct token_share *share, struct side_cred *out)
+		     const char *user, const struct token_share *share, struct accounts_cred *out)
 {
-	static const char *const names[2][4] = {{"token1", "tokenfile1", "tokencmd1", "passcmd1"},
-						 {"token2", "tokenfile2", "tokencmd2", "passcmd2"}};
-	const struct account_side *sd = row ? &row->side[k] : NULL;
-	char why[160];
-	int argc;
-
-	memset(out, 0, sizeof(*out));
-	out->auth = set->auth;
-	if (set->oauth.provider != OAUTH_NONE) {
-		out->oauth = set->oauth;
-		out->oauth.cafile = set->cafile; /* the endpoint is verified like the IMAP server */
-		out->oauth.insecure = set->insecure;
-		out->octx.cache = s->oauth;
-		out->octx.cfg = &out->oauth;
-		out->octx.user = user;
-		/* Shared with every host and thread of the run through the state (sealed with the key). */
-		out->octx.shared = share ? &share->ops : NULL;
-		out->src.kind = CRED_HOOK;
-		out->src.is_token = 1;
-		out->src.name = k ? "--oauth2" : "--oauth1";
-		out->src.hook = oauth_cred_hook;
-		out->src.hook_ctx = &out->octx;
-		if (out->auth == IMAP_AUTH_AUTO)
-			out->auth = IMAP_AUTH_XOAUTH2; /* what both providers document for IMAP */
-		return 0;
-	}
-	if (!sd)
-		return 0;
-	if (out->auth == IMAP_AUTH_AUTO && sd->auth == ACCOUNTS_AUTH_XOAUTH2)
-		out->auth = IMAP_AUTH_XOAUTH2;
-	else if (out->auth == IMAP_AUTH_AUTO && sd->auth == ACCOUNTS_AUTH_OAUTHBEARER)
-		out->auth = IMAP_AUTH_OAUTHBEARER;
-	out->src.is_token = sd->token || sd->tokenfile || sd->tokencmd;
-	if (sd->token) {
-		out->src.kind = CRED_INLINE;
-		out->src.value = sd->token;
-		out->src.name = names[k][0];
-	} else if (sd->tokenfile) {
-		out->src.kind = CRED_FILE;
-		out->src.value = sd->tokenfile;
-		out->src.name = names[k][1];
-	} else if (sd->tokencmd || sd->passcmd) {
-		if (accounts_split_args(sd->tokencmd ? sd->tokencmd : sd->passcmd, &argc, &out->argv, why, sizeof(why)) < 0 ||
-		    argc == 0)
-			return -1;
-		out->src.kind = CRED_CMD;
-		out->src.argv = out->argv;
-		out->src.name = names[k][sd->tokencmd ? 2 : 3];
-	}
-	return 0;
+	return accounts_side_cred(row ? &row->side[k] : NULL, k, set, user, s->oauth, share ? &share->ops : NULL, out);
 }
 
 /* Everything one attempt logs in with: the passwords (pw), a worker host's stored token sources
@@ -867,7 +807,7 @@ static int side_cred(struct sched *s, const struct account_row *row, int k, cons
 struct logins {
 	char *pw[2], *held[2];
 	struct account_row wrow;
-	struct side_cred creds[2];
+	struct accounts_cred creds[2];
 	struct token_share share;
 };
 
@@ -915,7 +855,7 @@ static void logins_release(struct logins *lg)
 			fleet_log_remove_secret(lg->held[k]);
 			state_secret_free(&lg->held[k]);
 		}
-		accounts_free_args(&lg->creds[k].argv);
+		accounts_cred_release(&lg->creds[k]);
 	}
 }
 
