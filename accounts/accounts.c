@@ -619,7 +619,7 @@ static void take_side_options(struct parse *p, struct account_row *row)
 				continue;
 			}
 			sd->port = (unsigned)port;
-			if (sd->port == 143 && sd->tls == ACCOUNTS_TLS_SSL)
+			if (sd->port == IO_PORT_IMAP && sd->tls == ACCOUNTS_TLS_SSL)
 				sd->tls = ACCOUNTS_TLS_STARTTLS;
 			xfree(&row->argv[++i]);
 		} else if (o->id == AS_AUTHUSER && has_value && !sd->authuser) {
@@ -773,11 +773,11 @@ static void build_row(struct parse *p)
 		if (v[K_PORT] && port)
 			sd->port = (unsigned)port;
 		else if (tls_given)
-			sd->port = sd->tls == ACCOUNTS_TLS_SSL ? 993 : 143;
+			sd->port = sd->tls == ACCOUNTS_TLS_SSL ? IO_PORT_IMAPS : IO_PORT_IMAP;
 		else
-			sd->port = 993;
+			sd->port = IO_PORT_IMAPS;
 		if (!tls_given)
-			sd->tls = sd->port == 143 ? ACCOUNTS_TLS_STARTTLS : ACCOUNTS_TLS_SSL;
+			sd->tls = sd->port == IO_PORT_IMAP ? ACCOUNTS_TLS_STARTTLS : ACCOUNTS_TLS_SSL;
 
 		sd->host = v[K_HOST];
 		v[K_HOST] = NULL;

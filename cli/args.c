@@ -162,7 +162,7 @@ int cli_side_finish(struct cli_side *s, const char *which, int need_login)
 		return -1;
 	}
 	if (!s->set.mode_set)
-		s->set.mode = (s->set.port == 143) ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+		s->set.mode = io_mode_for_port(s->set.port);
 	if (s->set.mode == IO_TLS_PLAIN)
 		fprintf(stderr, "imapfleet: warning: %s%s uses cleartext IMAP (--plain%s): passwords cross the "
 				"network unencrypted\n", which[0] ? "side " : "the connection", which, which);

@@ -173,9 +173,7 @@ int cli_cmd_probe(int argc, char **argv)
 	o.trace = trace;
 
 	printf("%-27s%s port %u, %s\n", "probe:", side.set.host,
-	       side.set.port		      ? (unsigned)side.set.port
-	       : side.set.mode == IO_TLS_IMPLICIT ? 993u
-					      : 143u,
+	       io_port_or_default(side.set.port, side.set.mode),
 	       mode_name(side.set.mode));
 	fflush(stdout);
 	preflight_login(&o, login, 1, NULL, &lg);

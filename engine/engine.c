@@ -453,16 +453,13 @@ static int on_body_msg(void *ctx, const struct imap_fetch_msg *m, struct fleet_e
 
 static void uidset_of(struct fleet_buf *b, struct copy_slot *slots, size_t n)
 {
-	fleet_buf_reset(b);
-	for (size_t i = 0; i < n; i++) {
-		uint32_t lo = slots[i].msg->uid, hi = lo;
+	uint32_t *uids = xcalloc(n ? n : 1, sizeof(*uids));
 
-		while (i + 1 < n && slots[i + 1].msg->uid == hi + 1)
-			hi = slots[++i].msg->uid;
-		fleet_buf_appendf(b, b->len ? ",%u" : "%u", lo);
-		if (hi != lo)
-			fleet_buf_appendf(b, ":%u", hi);
-	}
+	for (size_t i = 0; i < n; i++)
+		uids[i] = slots[i].msg->uid;
+	fleet_buf_reset(b);
+	(void)imap_uidset_format(b, uids, n, 0); /* a window's set always fits its 1 MiB buffer */
+	xfree(&uids);
 }
 
 /* Copies one window of messages (retry: the same window again after a refused MULTIAPPEND, its

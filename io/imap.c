@@ -1114,7 +1114,7 @@ static int check_implicit_tls_port(struct imap_conn *c, struct fleet_err *err)
 	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS_IMPLICIT_PORT,
 		      "%s: %s port %u sends no IMAP greeting but answers in TLS: it is an implicit-TLS "
 		      "(IMAPS) port, not one for %s",
-		      c->label, c->host, (unsigned)(c->ep.port ? c->ep.port : 143),
+		      c->label, c->host, io_port_or_default(c->ep.port, IO_TLS_STARTTLS),
 		      c->ep.mode == IO_TLS_STARTTLS ? "STARTTLS" : "cleartext");
 	fleet_err_detail(err, "use --ssl (tls=ssl in the accounts file) for this port, or STARTTLS "
 			      "(--tls) on the server's cleartext IMAP port (usually 143)");
@@ -1412,11 +1412,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 			fleet_buf_appendf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, c->token);
 		else
 			fleet_buf_appendf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001",
-					  c->user, c->host,
-					  c->ep.port			  ? (unsigned)c->ep.port
-					  : c->ep.mode == IO_TLS_IMPLICIT ? 993u
-									  : 143u,
-					  c->token);
+					  c->user, c->host, io_port_or_default(c->ep.port, c->ep.mode), c->token);
 		r = do_authenticate(c, m, raw.data, raw.len, 1, err);
 		if (raw.data)
 			memset(raw.data, 0, raw.cap);

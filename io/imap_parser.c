@@ -1239,3 +1239,22 @@ int imap_response_to_err(const struct imap_response *r, enum fleet_err_scope def
 {
 	return imap_status_to_err(r->status, r->code, r->text, default_scope, err);
 }
+
+int imap_uidset_format(struct fleet_buf *b, const uint32_t *uids, size_t n, size_t max)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i, before = b->len;
+		char item[24];
+
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (j == i)
+			snprintf(item, sizeof(item), "%s%u", b->len ? "," : "", uids[i]);
+		else
+			snprintf(item, sizeof(item), "%s%u:%u", b->len ? "," : "", uids[i], uids[j]);
+		if ((max && before + strlen(item) > max) || fleet_buf_append_str(b, item) < 0)
+			return 0;
+		i = j;
+	}
+	return 1;
+}

@@ -190,6 +190,11 @@ struct imap_uidset {
 /* Parses a set; "*" stands for UINT32_MAX. Appends to set. Returns 0 or -1 on garbage. */
 int imap_uidset_parse(struct imap_uidset *set, const char *s, size_t len);
 void imap_uidset_release(struct imap_uidset *set);
+/* Appends uids[0..n) to b as an IMAP sequence set, runs of consecutive UIDs as ranges ("1:3,7");
+ * stops before b would hold more than max bytes (0: b's own cap). Returns 1 when every UID went
+ * in, 0 when the set was cut. */
+struct fleet_buf;
+int imap_uidset_format(struct fleet_buf *b, const uint32_t *uids, size_t n, size_t max);
 uint64_t imap_uidset_count(const struct imap_uidset *set);
 int imap_uidset_contains(const struct imap_uidset *set, uint32_t uid);
 /* The i-th UID in set order (0-based); -1 when out of range. */

@@ -372,7 +372,7 @@ int io_stream_connect(const struct io_endpoint *ep, struct io_stream **out, stru
 	if (ep->mode != IO_TLS_IMPLICIT && ep->mode != IO_TLS_STARTTLS && ep->mode != IO_TLS_PLAIN)
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "CONFIG", "invalid TLS mode %d",
 				     (int)ep->mode);
-	port = ep->port ? ep->port : (ep->mode == IO_TLS_IMPLICIT ? 993 : 143);
+	port = (uint16_t)io_port_or_default(ep->port, ep->mode);
 
 	s = xcalloc(1, sizeof(*s));
 	s->fd = -1;

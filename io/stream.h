@@ -35,6 +35,20 @@ enum io_tls_mode {
 	IO_TLS_PLAIN         /* --plain: no TLS at all; only when chosen explicitly */
 };
 
+/* The IMAP ports, and the one place that says which goes with which mode. */
+#define IO_PORT_IMAPS 993u /* implicit TLS */
+#define IO_PORT_IMAP 143u  /* cleartext greeting, STARTTLS */
+/* A port given: the port itself; none (0): the default of the mode. */
+static inline unsigned io_port_or_default(unsigned port, enum io_tls_mode mode)
+{
+	return port ? port : mode == IO_TLS_IMPLICIT ? IO_PORT_IMAPS : IO_PORT_IMAP;
+}
+/* The mode a port implies when none was chosen: STARTTLS on 143, implicit TLS anywhere else. */
+static inline enum io_tls_mode io_mode_for_port(unsigned port)
+{
+	return port == IO_PORT_IMAP ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+}
+
 struct io_endpoint {
 	const char *host;            /* name or address literal (IPv4, IPv6 without brackets) */
 	uint16_t port;               /* 0 = default for the mode: 993 implicit, 143 otherwise */

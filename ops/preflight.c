@@ -125,7 +125,7 @@ static void list_addf(struct imap_strlist *l, const char *fmt, ...)
 
 static unsigned default_port(enum io_tls_mode mode)
 {
-	return mode == IO_TLS_IMPLICIT ? 993u : 143u;
+	return io_port_or_default(0, mode);
 }
 
 /* "user@host" with ":port" when the port is not the mode's default. */
@@ -144,24 +144,8 @@ static void side_label(struct fleet_buf *b, const char *user, const char *host, 
 static char *uidset_text(struct imap_uids *u, size_t max, int *all)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(max + 32);
-	size_t i = 0;
 
-	*all = 1;
-	while (i < u->n) {
-		size_t j = i;
-
-		while (j + 1 < u->n && u->v[j + 1] == u->v[j] + 1)
-			j++;
-		if (b.len > max) {
-			*all = 0;
-			break;
-		}
-		if (j == i)
-			fleet_buf_appendf(&b, "%s%u", b.len ? "," : "", u->v[i]);
-		else
-			fleet_buf_appendf(&b, "%s%u:%u", b.len ? "," : "", u->v[i], u->v[j]);
-		i = j + 1;
-	}
+	*all = imap_uidset_format(&b, u->v, u->n, max);
 	return fleet_buf_detach(&b, NULL);
 }
 

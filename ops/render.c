@@ -9,6 +9,7 @@
 
 #include "common/alloc.h"
 #include "common/escape.h"
+#include "common/util.h"
 #include "ops/report.h"
 
 /* ---- the output writer ---------------------------------------------------------------------- */
@@ -164,19 +165,10 @@ const char *fmt_clock(char buf[TBUF], int64_t ms, int with_date)
 	return buf;
 }
 
-/* Sizes in binary units, as `run` prints them ("30.0 MB" = 30 * 1048576 bytes). */
+/* Sizes in binary units, as everything prints them (common/util.h fleet_human_size). */
 const char *fmt_bytes(char buf[TBUF], int64_t n)
 {
-	double v = (double)n;
-
-	if (n < 1024)
-		snprintf(buf, TBUF, "%lld B", (long long)n);
-	else if (n < 1024 * 1024)
-		snprintf(buf, TBUF, "%.1f KB", v / 1024.0);
-	else if (n < 1024LL * 1024 * 1024)
-		snprintf(buf, TBUF, "%.1f MB", v / 1048576.0);
-	else
-		snprintf(buf, TBUF, "%.2f GB", v / 1073741824.0);
+	fleet_human_size(n > 0 ? (uint64_t)n : 0, buf, TBUF);
 	return buf;
 }
 

@@ -1083,7 +1083,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		goto failed;
 	for (int k = 0; k < 2; k++)
 		if (!side[k].mode_set) /* the accounts file always sets it; a default for old rows */
-			side[k].mode = (k ? c->port2 : c->port1) == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+			side[k].mode = io_mode_for_port(k ? c->port2 : c->port1);
 	for (int k = 0; k < 2; k++)
 		if (side[k].mode == IO_TLS_PLAIN)
 			log_warn("side %d uses cleartext IMAP (plain): its password crosses the network unencrypted",
@@ -2114,7 +2114,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 		goto out;
 	for (int k = 0; k < 2; k++)
 		if (!side[k].mode_set)
-			side[k].mode = (k ? c.port2 : c.port1) == 143 ? IO_TLS_STARTTLS : IO_TLS_IMPLICIT;
+			side[k].mode = io_mode_for_port(k ? c.port2 : c.port1);
 	if (logins_load(&lg, s, sc, &c, side, err) < 0)
 		goto out;
 	keys[0] = server_key(c.host1, c.port1);

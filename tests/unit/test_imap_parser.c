@@ -824,6 +824,22 @@ static void numeric_codes_read_as_numbers(void **state)
 	imap_parser_free(&p);
 }
 
+static void uid_sets_are_written_with_ranges_and_cut_at_the_limit(void **state)
+{
+	static const uint32_t uids[] = {1, 2, 3, 7, 9, 10, 4000000000u};
+	struct fleet_buf b = FLEET_BUF_INIT(1024);
+
+	assert_int_equal(imap_uidset_format(&b, uids, 7, 0), 1);
+	assert_string_equal(fleet_buf_cstr(&b), "1:3,7,9:10,4000000000");
+	fleet_buf_reset(&b);
+	assert_int_equal(imap_uidset_format(&b, uids, 7, 8), 0);
+	assert_string_equal(fleet_buf_cstr(&b), "1:3,7"); /* the next item would pass 8 bytes */
+	fleet_buf_reset(&b);
+	assert_int_equal(imap_uidset_format(&b, uids, 0, 0), 1);
+	assert_string_equal(fleet_buf_cstr(&b), "");
+	fleet_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +862,7 @@ int main(void)
 	    cmocka_unit_test(refusal_table_maps_codes_to_class_and_scope),
 	    cmocka_unit_test(refusal_from_a_parsed_response_uses_its_code_and_text),
 	    cmocka_unit_test(numeric_codes_read_as_numbers),
+	    cmocka_unit_test(uid_sets_are_written_with_ranges_and_cut_at_the_limit),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
