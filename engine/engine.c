@@ -253,10 +253,9 @@ static int on_meta(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *
 		labels_from_node(imap_list_get(m->resp ? m->resp->args : NULL, "X-GM-LABELS"), s);
 	if (mc->want_ident) {
 		s->ident.uid = m->uid;
-		s->ident.size = s->size;
 		if (identity_parse_internaldate(s->internaldate, &s->ident.date) < 0)
 			s->ident.date = 0;
-		identity_header_hash(m->section ? m->section : "", m->section ? m->section_len : 0, s->ident.hdr);
+		identity_from_prefix(m->section ? m->section : "", m->section ? m->section_len : 0, s->size, &s->ident);
 		s->has_ident = 1;
 	}
 	return 0;

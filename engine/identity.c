@@ -6,6 +6,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/util.h"
 #include "io/imap.h"
 
 int identity_parse_internaldate(const char *s, int64_t *epoch)
@@ -94,6 +95,81 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 	memcpy(out, md, 16);
 }
 
+/* The header fields that servers leave alone: Message-ID and Date (ASCII by RFC 5322), each line
+ * with its continuation lines. From and Subject are not taken: Cyrus's munge8bit rewrites their
+ * 8-bit bytes. */
+static void keep_fields(const char *h, size_t len, struct fleet_buf *out)
+{
+	size_t i = 0;
+	int keep = 0;
+
+	while (i < len) {
+		size_t start = i;
+
+		while (i < len && h[i] != '\n')
+			i++;
+		if (i < len)
+			i++;
+		if (h[start] != ' ' && h[start] != '\t')
+			keep = (i - start >= 11 && fleet_strncaseeq(h + start, "Message-ID:", 11)) ||
+			       (i - start >= 5 && fleet_strncaseeq(h + start, "Date:", 5));
+		if (keep)
+			fleet_buf_append(out, h + start, i - start);
+	}
+}
+
+void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg_ident *id)
+{
+	struct fleet_buf hdr = FLEET_BUF_INIT(IDENTITY_PREFIX + 16);
+	const char *body = NULL;
+	size_t hlen = len, blen = 0;
+	int whole = size <= len;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *ctx;
+
+	/* The header block ends at the first empty line (CRLF CRLF, or LF LF from a server that
+	 * stores bare LF). */
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (msg[i] == '\n' && (msg[i + 1] == '\n' || (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n'))) {
+			hlen = i + 1;
+			body = msg + i + (msg[i + 1] == '\n' ? 2 : 3);
+			blen = len - (size_t)(body - msg);
+			break;
+		}
+	}
+	keep_fields(msg, hlen, &hdr);
+	identity_header_hash(fleet_buf_cstr(&hdr), hdr.len, id->hdr);
+	fleet_buf_release(&hdr);
+
+	if (body && !whole) {
+		/* A prefix: up to its last line end, so that a cut inside a line ending cannot differ. */
+		while (blen && body[blen - 1] != '\n')
+			blen--;
+	}
+	if (body && whole) /* the trailing line ends a server may add */
+		while (blen && (body[blen - 1] == '\n' || body[blen - 1] == '\r'))
+			blen--;
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, whole ? "w" : "p", 1);
+	for (size_t i = 0; body && i < blen;) {
+		size_t run = i;
+
+		/* CRLF and bare LF hash alike */
+		while (run < blen && body[run] != '\r')
+			run++;
+		EVP_DigestUpdate(ctx, body + i, run - i);
+		if (run < blen && !(run + 1 < blen && body[run + 1] == '\n'))
+			EVP_DigestUpdate(ctx, "\r", 1); /* a CR that ends no line is content */
+		i = run + 1;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	memcpy(id->body, md, sizeof(id->body));
+	id->size = whole && body ? 0 : size;
+}
+
 static int ident_cmp(const void *a, const void *b)
 {
 	const struct msg_ident *x = a, *y = b;
@@ -106,6 +182,9 @@ static int ident_cmp(const void *a, const void *b)
 	c = memcmp(x->hdr, y->hdr, sizeof(x->hdr));
 	if (c)
 		return c;
+	c = memcmp(x->body, y->body, sizeof(x->body));
+	if (c)
+		return c;
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
@@ -115,7 +194,9 @@ static int ident_key_cmp(const struct msg_ident *x, const struct msg_ident *y)
 		return x->size < y->size ? -1 : 1;
 	if (x->date != y->date)
 		return x->date < y->date ? -1 : 1;
-	return memcmp(x->hdr, y->hdr, sizeof(x->hdr));
+	if (memcmp(x->hdr, y->hdr, sizeof(x->hdr)) != 0)
+		return memcmp(x->hdr, y->hdr, sizeof(x->hdr));
+	return memcmp(x->body, y->body, sizeof(x->body));
 }
 
 size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched)

@@ -99,6 +99,46 @@ static void a_difference_in_size_date_or_headers_is_not_a_match(void **state)
 	assert_int_equal(identity_match(src, 3, dst, 3, matched), 0);
 }
 
+/* Issue 18.5: identity from what servers do not rewrite. */
+static void same_id(const char *a, uint64_t sa, const char *b, uint64_t sb, int want_equal)
+{
+	struct msg_ident x, y;
+
+	memset(&x, 0, sizeof(x));
+	memset(&y, 0, sizeof(y));
+	identity_from_prefix(a, strlen(a), sa, &x);
+	identity_from_prefix(b, strlen(b), sb, &y);
+	assert_int_equal(x.size == y.size && memcmp(x.hdr, y.hdr, 16) == 0 && memcmp(x.body, y.body, 16) == 0,
+			 want_equal);
+}
+
+static void identity_survives_a_final_crlf_added_and_8bit_header_bytes_rewritten(void **state)
+{
+	const char *plain = "From: a@x\r\nMessage-ID: <1@x>\r\n\r\nlast line";
+	const char *courier = "From: a@x\r\nMessage-ID: <1@x>\r\n\r\nlast line\r\n";
+	const char *eight = "From: J\xc3\xb6rg <j@x>\r\nSubject: Gr\xc3\xbc\xc3\x9f\r\nMessage-ID: <2@x>\r\n\r\nb\r\n";
+	const char *munged = "From: JXXrg <j@x>\r\nSubject: GrXXXX\r\nMessage-ID: <2@x>\r\n\r\nb\r\n";
+	const char *bare_lf = "From: a@x\nMessage-ID: <1@x>\n\nlast line\n";
+
+	same_id(plain, strlen(plain), courier, strlen(courier), 1);
+	same_id(eight, strlen(eight), munged, strlen(munged), 1);
+	same_id(plain, strlen(plain), bare_lf, strlen(bare_lf), 1);
+}
+
+static void bodies_that_differ_are_never_one_message(void **state)
+{
+	const char *a = "From: a@x\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody AAAA\r\n";
+	const char *b = "From: a@x\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody BBBB\r\n";
+	const char *ida = "From: a@x\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n";
+	const char *idb = "From: a@x\r\nMessage-ID: <2@x>\r\n\r\nbody\r\n";
+
+	same_id(a, strlen(a), b, strlen(b), 0);
+	same_id(ida, strlen(ida), idb, strlen(idb), 0);
+	/* a prefix of a larger message: compared with its exact size */
+	same_id(a, 100000, a, 100001, 0);
+	same_id(a, 100000, a, 100000, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -108,6 +148,8 @@ int main(void)
 		cmocka_unit_test(an_empty_header_block_hashes_consistently),
 		cmocka_unit_test(identical_messages_match_one_to_one),
 		cmocka_unit_test(a_difference_in_size_date_or_headers_is_not_a_match),
+		cmocka_unit_test(identity_survives_a_final_crlf_added_and_8bit_header_bytes_rewritten),
+		cmocka_unit_test(bodies_that_differ_are_never_one_message),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

@@ -1,0 +1,63 @@
+#!/bin/sh
+# Message identity that survives what real servers rewrite (issue 18, item 5): Courier adds a final
+# CRLF to a message without one, Cyrus (munge8bit) replaces 8-bit bytes in header fields. Identity
+# matching (--no-state passes, --dedupe-existing) must still find every message already there and
+# copy nothing again; and two messages without a Message-ID that differ only in their bodies (same
+# Date, From, Subject, size and INTERNALDATE) are never taken for one another.
+# Accounts: src xident (added here); courier user29; cyrus user29.
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+lab_require
+. "${top_srcdir:-.}/tests/integration/servers_lib.sh"
+servers_require
+plan 10
+fresh_db srvident
+out=$(mktemp)
+trap 'drop_db; rm -f "$out"' EXIT
+SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
+"${top_srcdir:-.}/scripts/lab.sh" add-account xident >/dev/null 2>&1 || diag "add-account xident failed"
+$SEED --wipe src xident >/dev/null 2>&1 || diag "could not wipe src xident"
+
+# Four messages, one INTERNALDATE: no final CRLF; 8-bit From and Subject; two without a
+# Message-ID that differ only in the body.
+imap src xident '
+import time
+d = imaplib.Time2Internaldate(time.mktime((2020, 1, 2, 3, 4, 5, 0, 0, 0)))
+m.append("INBOX", None, d, b"From: a@example.org\r\nSubject: no final crlf\r\nMessage-ID: <nocrlf@example.org>\r\n\r\nthe last line has no CRLF")
+m.append("INBOX", None, d, "From: J\xc3\xb6rg <j@example.org>\r\nSubject: Gr\xc3\xbc\xc3\x9fe\r\nMessage-ID: <eight@example.org>\r\n\r\nbody\r\n".encode("latin1"))
+for b in (b"AAAA", b"BBBB"):
+    m.append("INBOX", None, d, b"From: a@example.org\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody " + b + b"\r\n")'
+
+for side in courier cyrus; do
+	$SEED --wipe "$side" user29 >/dev/null 2>&1 || diag "could not wipe $side user29"
+	xsync src xident "$side" user29 --no-state >"$out" 2>&1 || { diag "first pass to $side failed"; sed 's/^/# /' "$out"; }
+	xsync src xident "$side" user29 --no-state >"$out" 2>&1
+	grep -q "messages: 4 on source, 0 copied" "$out" && ok "$side: a second pass without state finds all 4 messages by identity, copies none" ||
+		{ not_ok "$side: a second pass without state finds all 4 messages by identity, copies none"; sed 's/^/# /' "$out"; }
+	xsync src xident "$side" user29 --dedupe-existing >"$out" 2>&1
+	grep -q "messages: 4 on source, 0 copied" "$out" && ok "$side: --dedupe-existing copies none of them again" ||
+		{ not_ok "$side: --dedupe-existing copies none of them again"; sed 's/^/# /' "$out"; }
+	# (no byte comparison here: these are exactly the bytes the server rewrote)
+	n=$(imap "$side" user29 'print(m.select("INBOX", readonly=True)[1][0].decode())')
+	[ "$n" = 4 ] && ok "$side: the destination holds the 4 messages once each" ||
+		not_ok "$side: the destination holds the 4 messages once each (it holds $n)"
+done
+
+# The twins: the destination holds only "BBBB" (flagged); --dedupe-existing must copy "AAAA" and
+# leave "BBBB" alone, not the other way round.
+$SEED --wipe cyrus user29 >/dev/null 2>&1
+imap cyrus user29 '
+import time
+d = imaplib.Time2Internaldate(time.mktime((2020, 1, 2, 3, 4, 5, 0, 0, 0)))
+m.append("INBOX", "(\\Flagged)", d, b"From: a@example.org\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody BBBB\r\n")'
+imap src xident 'm.select("INBOX"); m.store("1:*", "+FLAGS", "(\\Seen)")'
+xsync src xident cyrus user29 --dedupe-existing --folder INBOX >"$out" 2>&1
+bodies=$(imap cyrus user29 '
+m.select("INBOX", readonly=True)
+typ, d = m.fetch("1:*", "(FLAGS BODY.PEEK[TEXT])")
+print(" ".join(sorted(x[1].decode().strip() for x in d if isinstance(x, tuple))))')
+[ "$bodies" = "body body AAAA body BBBB the last line has no CRLF" ] && grep -q "messages: 4 on source, 3 copied" "$out" &&
+	ok "twins without a Message-ID: the missing one is copied, the one there is not copied again" ||
+	{ not_ok "twins without a Message-ID: the missing one is copied, the one there is not copied again (got: $bodies)"; sed 's/^/# /' "$out"; }
+n=$(imap cyrus user29 'm.select("INBOX", readonly=True); print(m.search(None, "BODY", "BBBB")[1][0].decode())' | wc -w)
+[ "$n" = 1 ] && ok "... and BBBB is there once" || not_ok "... and BBBB is there once (found $n)"
+exit 0
