@@ -539,7 +539,7 @@ int state_job_begin(struct state_conn *sc, const struct state_lease *lease, unsi
 
 	lease_params(&lp, lease, p);
 	p[3] = state_fmt_u64(b3, lease_ms);
-	return fenced(sc, -1, lease, "start the claimed job",
+	return fenced(sc, STATE_STMT_BEGIN, lease, "start the claimed job",
 		      "WITH u AS (UPDATE job SET lease_waiting = false,"
 		      " lease_expires = now() + $4::float8 * interval '1 millisecond', updated_at = now()"
 		      " WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",

@@ -669,13 +669,14 @@ int state_ledger_foreach(struct state_conn *sc, int64_t folder_id, uint32_t src_
 	for (;;) {
 		const char *p[3] = {state_fmt_i64(b0, folder_id), state_fmt_u64(b1, src_uidvalidity),
 				    state_fmt_i64(b2, from)};
-		PGresult *res =
-		    state_exec(sc, "read the message ledger",
-			       "SELECT src_uid, size, internaldate, encode(sha256, 'hex'),"
-			       " encode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error"
-			       " FROM message WHERE folder_id = $1 AND src_uidvalidity = $2 AND src_uid >= $3"
-			       " ORDER BY src_uid LIMIT " FOREACH_CHUNK,
-			       3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+		/* Prepared: every folder of every attempt reads it (planning cost more than running it). */
+		PGresult *res = state_exec_prepared(
+		    sc, STATE_STMT_LEDGER_FOREACH, "read the message ledger",
+		    "SELECT src_uid, size, internaldate, encode(sha256, 'hex'),"
+		    " encode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error"
+		    " FROM message WHERE folder_id = $1 AND src_uidvalidity = $2 AND src_uid >= $3"
+		    " ORDER BY src_uid LIMIT " FOREACH_CHUNK,
+		    3, p, STATE_EXEC_IDEMPOTENT, err);
 		int rows;
 
 		if (!res)
