@@ -17,6 +17,8 @@
 #   status     `imapfleet status` over a copy of the 50,000-account run of `import` (80 % of it
 #              marked done, 2 % failed): median time and size of the default page, --state
 #              failed, --server with --page, --json, and --limit 0 (every account)
+#   report     `imapfleet report` over the same copy: time, and the size of report.html (it holds
+#              at most 10,000 accounts) and accounts.json (every account)
 # PostgreSQL CPU is read from /proc: the postmaster's own and reaped children's time plus every
 # live backend's, before and after (scripts/bench/cpustat.py).
 set -uo pipefail
@@ -25,7 +27,7 @@ cd "$top"
 
 lab_dir=""
 bin=""
-cases="claim refusing import status accounts"
+cases="claim refusing import status report accounts"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--lab-dir) lab_dir=$2; shift ;;
@@ -160,6 +162,19 @@ for c in $cases; do
 		status_case server_page3 --server 127.0.0.1:9 --page 3
 		status_case json_failed --json --state failed,partial --limit 50
 		status_case all --limit 0
+		;;
+	report)
+		url="${LAB_PG_URL%/imapfleet}/scale_status"
+		if ! psql "$url" -qAtc 'select 1' >/dev/null 2>&1; then say "report needs the status case first"; continue; fi
+		for fmt in html all; do
+			rm -rf "$work/report"
+			t0=$(now)
+			"$bin" report --state "$url" --format "$fmt" --out "$work/report" >"$work/report.out" 2>&1
+			t1=$(now)
+			echo "report: accounts=50000 format=$fmt wall_s=$(secs "$t0" "$t1")" \
+				"report_html_bytes=$(stat -c %s "$work/report/report.html" 2>/dev/null || echo -)" \
+				"accounts_json_bytes=$(stat -c %s "$work/report/accounts.json" 2>/dev/null || echo -)"
+		done
 		;;
 	accounts)
 		LAB_USERS=1000 scripts/lab.sh seed --users 1000 --messages 20 >/dev/null || { say "seeding 1,000 accounts failed"; continue; }
