@@ -67,6 +67,31 @@ static void src_list_release(struct src_list *l)
 	l->n = l->alloc = 0;
 }
 
+struct meta_ctx {
+	struct src_list *list;
+	int want_ident;
+	struct fleet_buf flags;
+	int want_labels;
+};
+
+/* What a folder needs from the source before its copy: its STATUS and ledger row, and EXAMINE plus
+ * the metadata FETCH sent (not yet read). Filled by folder_begin, either when the folder's turn comes
+ * or ahead of it (prefetch_next): then the source answers while the previous folder's last APPENDs
+ * are still on their way. */
+struct fstart {
+	const struct fm_entry *fe; /* the folder these commands are for; NULL: none */
+	struct imap_status_info si;
+	struct ledger_folder_info info;
+	int rematch, want_ident, ssel_id, meta_id;
+	struct meta_ctx mc;
+	struct imap_mailbox smbx;
+	struct src_list sl;
+	/* The destination's SELECT, sent ahead too once the previous folder needs the destination
+	 * for nothing but its last APPEND results (prefetch_next_dst), else by migrate_folder. */
+	int dsel_id;
+	struct imap_mailbox dmbx;
+};
+
 /* ---- engine context ----------------------------------------------------------------------------- */
 
 struct engine {
@@ -82,6 +107,15 @@ struct engine {
 	int gmail;         /* Gmail mode: label folders read from All Mail (engine/gmail.h) */
 	int gmail_dst;     /* ... and the destination is Gmail too: labels set with X-GM-LABELS */
 	const struct fm_plan *plan;
+	/* The folder being copied (fs[cur]) and the next one, begun ahead on the source
+	 * (fs[!cur], prefetch_next); next_*: the folder after the current one, set by engine_run. */
+	struct fstart fs[2];
+	int cur;
+	int last_window; /* copy_window: the folder's last window */
+	int dst_free;    /* the current folder needs the destination for nothing after its APPENDs */
+	int dst_moved;   /* the next folder's SELECT went out on the destination (prefetch_next_dst) */
+	const struct fm_entry *next_fe;
+	const struct imap_status_info *next_pre, *next_pre_dst;
 	uint64_t unlisted_here; /* the current folder's share of st->bytes_unlisted (STATUS SIZE) */
 };
 
@@ -203,12 +237,6 @@ static int flags_equal(const char *a, const char *b)
 
 /* ---- metadata fetch --------------------------------------------------------------------------------- */
 
-struct meta_ctx {
-	struct src_list *list;
-	int want_ident;
-	struct fleet_buf flags;
-	int want_labels;
-};
 
 /* X-GM-LABELS: system labels as they are, user labels decoded from modified UTF-7. */
 static void labels_from_node(const struct imap_node *list, struct src_msg *s)
@@ -461,6 +489,45 @@ static void uidset_of(struct fleet_buf *b, struct copy_slot *slots, size_t n)
 	xfree(&uids);
 }
 
+static void fstart_release(struct engine *e, struct fstart *fs);
+static void prefetch_next(struct engine *e);
+static void prefetch_next_dst(struct engine *e);
+
+/* The next folder's EXAMINE went out ahead (prefetch_next), but this folder's bodies are needed
+ * again: drop the prefetch and select this folder again, the same one (UIDVALIDITY). */
+static int reselect_after_prefetch(struct engine *e, const char *src_name, const struct imap_mailbox *src_mbx,
+				   const struct imap_mailbox *dst_mbx, struct fleet_err *err)
+{
+	struct fstart *next = &e->fs[!e->cur];
+	const struct fm_entry *fe = e->fs[e->cur].fe;
+	struct imap_mailbox m;
+	int r;
+
+	if (!next->fe)
+		return 0;
+	fstart_release(e, next);
+	memset(&m, 0, sizeof(m));
+	r = imap_select(e->src, fe && fe->src_mailbox ? fe->src_mailbox : src_name, 1, &m, err);
+	if (r == 0 && m.uidvalidity != src_mbx->uidvalidity)
+		r = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "UIDVALIDITY",
+				  "the source folder %s changed its UIDVALIDITY during the copy (%u -> %u): "
+				  "it is copied again on the next pass",
+				  src_name, src_mbx->uidvalidity, m.uidvalidity);
+	imap_mailbox_release(&m);
+	if (r == 0 && e->dst_moved && fe) {
+		/* the destination had moved on to the next folder as well */
+		r = imap_select(e->dst, fe->dst_name, 0, &m, err);
+		if (r == 0 && m.uidvalidity != dst_mbx->uidvalidity)
+			r = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "UIDVALIDITY",
+					  "the destination folder %s changed its UIDVALIDITY during the copy: it is "
+					  "copied again on the next pass",
+					  fe->dst_name);
+		imap_mailbox_release(&m);
+		e->dst_moved = 0;
+	}
+	return r;
+}
+
 /* Copies one window of messages (retry: the same window again after a refused MULTIAPPEND, its
  * ledger window already open). Returns 0, or -1 when the account cannot go on (err). */
 static int copy_window(struct engine *e, int64_t folder, const char *src_name, const char *dst_name,
@@ -506,14 +573,20 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		*err = ferr;
 		cc.fatal = 1;
 	}
+	if (e->last_window && !retry && !cc.fatal)
+		prefetch_next(e); /* answered while this window's APPENDs complete */
 	if (cc.multi && cc.multi_id >= 0 && !cc.fatal) {
 		struct imap_uidset uids = {0};
 		uint32_t uidv = 0;
 		struct fleet_err merr;
 
+		int ended;
+
 		fleet_err_clear(&merr);
-		if (imap_append_end(e->dst, &merr) < 0 ||
-		    imap_append_wait_multi(e->dst, cc.multi_id, &uidv, &uids, &merr) < 0) {
+		ended = imap_append_end(e->dst, &merr);
+		if (ended == 0 && e->last_window && !retry)
+			prefetch_next_dst(e); /* the next SELECT rides behind this APPEND */
+		if (ended < 0 || imap_append_wait_multi(e->dst, cc.multi_id, &uidv, &uids, &merr) < 0) {
 			imap_uidset_release(&uids);
 			/* A full destination refuses the whole batch, though part of it may fit: one by one
 			 * it takes what fits, and the first message refused ends the account. */
@@ -533,6 +606,10 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 					log_info("MULTIAPPEND of %zu messages refused (%s): copying them one by one",
 						 cc.norder, merr.message);
 				e->multiappend = 0;
+				if (reselect_after_prefetch(e, src_name, src_mbx, dst_mbx, err) < 0) {
+					rc = -1;
+					goto out;
+				}
 				rc = copy_window(e, folder, src_name, dst_name, src_mbx, dst_mbx, dst_uidnext, msgs, n,
 						 fst, 1, err);
 				goto out;
@@ -570,6 +647,8 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 				      fleet_err_is_set(&ferr) ? ": " : "", fleet_err_is_set(&ferr) ? ferr.message : "");
 		}
 	}
+	if (!cc.multi && e->last_window && !retry && !cc.fatal)
+		prefetch_next_dst(e);
 	/* Collect every APPEND result, also after a failure, so the ledger knows what landed. */
 	for (size_t i = 0; i < n; i++) {
 		struct copy_slot *s = &cc.slots[i];
@@ -934,6 +1013,15 @@ static void dst_flags_index(struct dst_flags_ctx *d)
 }
 
 /* Brings flag changes of already-copied messages over (delta passes). */
+/* Whether an earlier pass copied any of these messages (then sync_flags reads the destination). */
+static int any_copied_before(const struct src_list *sl)
+{
+	for (size_t i = 0; i < sl->n; i++)
+		if (sl->v[i].copied && sl->v[i].dst_uid)
+			return 1;
+	return 0;
+}
+
 static int sync_flags(struct engine *e, struct src_list *sl, const struct imap_mailbox *dst_mbx,
 		      struct fleet_err *err)
 {
@@ -1205,132 +1293,218 @@ static int src_unchanged_since_status(const struct imap_mailbox *smbx, const str
 
 /* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here); pre_dst:
  * the destination folder's STATUS, or NULL when unknown (then the folder is never skipped). */
+
+/* Collects whatever fs still has in flight (errors do not matter any more) and releases it. */
+static void fstart_release(struct engine *e, struct fstart *fs)
+{
+	struct fleet_err werr;
+	const char *smb = fs->fe ? (fs->fe->src_mailbox ? fs->fe->src_mailbox : fs->fe->src_name) : "";
+
+	if (fs->ssel_id > 0)
+		imap_select_wait(e->src, fs->ssel_id, smb, 1, &fs->smbx, &werr);
+	if (fs->meta_id > 0)
+		meta_wait(e->src, fs->meta_id, &fs->mc, &werr);
+	if (fs->dsel_id > 0)
+		imap_select_wait(e->dst, fs->dsel_id, fs->fe ? fs->fe->dst_name : "", e->o->dry, &fs->dmbx, &werr);
+	fleet_buf_release(&fs->mc.flags);
+	src_list_release(&fs->sl);
+	imap_mailbox_release(&fs->smbx);
+	imap_mailbox_release(&fs->dmbx);
+	memset(fs, 0, sizeof(*fs));
+	fs->ssel_id = fs->meta_id = fs->dsel_id = -1;
+}
+
+/* The current folder's last APPEND is on the wire and the destination has nothing else to do for
+ * it (e->dst_free): the next folder's SELECT goes out behind it, answered with the APPEND. */
+static void prefetch_next_dst(struct engine *e)
+{
+	struct fstart *fs = &e->fs[!e->cur];
+	struct fleet_err ferr;
+
+	if (!e->dst_free || !fs->fe || fs->dsel_id > 0 || imap_conn_is_broken(e->dst))
+		return;
+	fs->dsel_id = imap_select_send(e->dst, fs->fe->dst_name, 0, &fs->dmbx, &ferr);
+	if (fs->dsel_id > 0 && imap_conn_flush(e->dst, &ferr) == 0)
+		e->dst_moved = 1;
+}
+
+/* --dry writes nothing and never SELECTs read-write: a destination folder that does not exist yet
+ * is empty ("would create"), one that exists is EXAMINEd. */
+static int dst_absent(const struct engine *e, const struct fm_entry *fe)
+{
+	return e->o->dry && !fe->exists_on_dst;
+}
+
+/* Phase one of a folder (see struct fstart). Returns 0 when the commands are out, 1 when the folder
+ * is unchanged since the last pass and skipped (counted here, unless ahead), 2 when ahead and the
+ * folder is left to its turn (skipped or its UIDVALIDITY changed: the ledger is not touched ahead),
+ * -1 on error. */
+static int folder_begin(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
+			const struct imap_status_info *pre_dst, struct fstart *fs, int ahead, struct fleet_err *err)
+{
+	const struct ledger *lg = &e->job->ledger;
+	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
+	int gm = fe->gm_label != NULL || fe->gm_archive || fe->gm_to_gmail;
+	int have_modseq, dst_same;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->ssel_id = fs->meta_id = fs->dsel_id = -1;
+	if (pre)
+		fs->si = *pre;
+	else if (ahead)
+		return 2;
+	else if (imap_status(e->src, smb, &fs->si, err) < 0)
+		return -1;
+	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, fs->si.uidvalidity, &fs->info, err) < 0)
+		return -1;
+	have_modseq = (fs->si.have & IMAP_HAVE_HIGHESTMODSEQ) != 0;
+	/* The destination must still hold what the ledger says was copied there: a mailbox emptied or
+	 * re-created behind imapfleet's back (a re-provisioned account, a restore) is examined again. */
+	dst_same = pre_dst && (pre_dst->have & IMAP_HAVE_UIDVALIDITY) && (pre_dst->have & IMAP_HAVE_MESSAGES) &&
+		   pre_dst->uidvalidity == fs->info.dst_uidvalidity && pre_dst->messages >= fs->info.copied;
+	/* Gmail mode never skips by STATUS: a label change need not change All Mail's STATUS. */
+	if (!gm && !e->o->dry && !e->o->delete2 && !fs->info.window_open &&
+	    fs->info.src_uidvalidity == fs->si.uidvalidity && fs->info.src_uidnext == fs->si.uidnext &&
+	    fs->info.src_messages == fs->si.messages &&
+	    (!have_modseq || !e->o->sync_flags || fs->info.src_highestmodseq == fs->si.highestmodseq) &&
+	    fs->si.uidnext && dst_same) {
+		if (ahead)
+			return 2;
+		e->st->folders_unchanged++;
+		e->st->msgs_source += fs->si.messages;
+		e->st->msgs_already += fs->si.messages;
+		folder_listed(e);
+		log_debug("unchanged since the last pass (STATUS), skipped");
+		return 1;
+	}
+	if (fs->info.src_uidvalidity && fs->info.src_uidvalidity != fs->si.uidvalidity) {
+		if (ahead)
+			return 2;
+		log_warn("source UIDVALIDITY changed (%u -> %u): matching the destination by identity instead of UIDs",
+			 fs->info.src_uidvalidity, fs->si.uidvalidity);
+		if (!e->o->dry && lg->ops->folder_reset(lg->ctx, fs->info.id, fs->si.uidvalidity, err) < 0)
+			return -1;
+		fs->rematch = 1;
+	}
+	/* EXAMINE and the metadata FETCH go out together. Whether the identities are needed is known
+	 * for sure only later: guessed here from the ledger and the destination's STATUS, and fetched
+	 * again in the rare case the guess was short. */
+	fs->want_ident = !dst_absent(e, fe) &&
+			 (fs->rematch || fs->info.window_open || e->o->dedupe_existing || e->o->dry ||
+			  (fs->info.copied == 0 &&
+			   (!pre_dst || !(pre_dst->have & IMAP_HAVE_MESSAGES) || pre_dst->messages > 0)));
+	fs->fe = fe;
+	if ((fs->ssel_id = imap_select_send(e->src, smb, 1, &fs->smbx, err)) < 0)
+		return -1;
+	if (!(fs->si.have & IMAP_HAVE_MESSAGES) || fs->si.messages > 0) {
+		fs->meta_id = meta_send(e->src, &fs->mc, &meta_cb, "1:*", fs->want_ident, gm, &fs->sl, err);
+		if (fs->meta_id < 0) {
+			fleet_buf_release(&fs->mc.flags);
+			return -1;
+		}
+	}
+	return imap_conn_flush(e->src, err) < 0 ? -1 : 0;
+}
+
+/* The source is done with the current folder (its last bodies are read): send the next folder's
+ * EXAMINE and metadata FETCH now, so that they are answered while the current folder's last APPENDs
+ * complete. Nothing is sent for a folder that will be skipped, or when the source is busy. */
+static void prefetch_next(struct engine *e)
+{
+	struct fstart *fs = &e->fs[!e->cur];
+	struct fleet_err ferr;
+
+	if (!e->next_fe || fs->fe || imap_conn_is_broken(e->src) || imap_conn_in_flight(e->src))
+		return;
+	fleet_err_clear(&ferr);
+	if (folder_begin(e, e->next_fe, e->next_pre, e->next_pre_dst, fs, 1, &ferr) != 0) {
+		/* left to its turn, where an error is reported properly */
+		fstart_release(e, fs);
+	}
+	e->next_fe = NULL;
+}
+
+/* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here); pre_dst:
+ * the destination folder's STATUS, or NULL when unknown (then the folder is never skipped). */
 static int migrate_folder(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
 			  const struct imap_status_info *pre_dst, struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
-	struct ledger_folder_info info;
+	struct fstart *fs = &e->fs[e->cur];
 	struct ledger_folder_stats fst;
-	struct imap_status_info si;
-	struct imap_mailbox smbx, dmbx;
-	struct src_list sl = {0};
 	struct ledger_uid_pair *pairs = NULL;
 	size_t npairs = 0;
 	struct src_msg **todo = NULL;
 	size_t ntodo = 0, nmatched = 0, filtered = 0, nouid = 0;
 	uint32_t dst_uidnext;
-	int need_match, rematch = 0, rc = -1, dst_same, want_ident, r;
-	int have_modseq, ssel_id = -1, dsel_id = -1, meta_id = -1;
-	struct meta_ctx mc;
-	/* --dry writes nothing and never SELECTs read-write: a destination folder that does not exist
-	 * yet is empty ("would create"), one that exists is EXAMINEd. */
-	int dst_absent = e->o->dry && !fe->exists_on_dst;
+	int need_match, rematch, rc = -1, r;
 	/* Gmail mode: this entry reads All Mail and takes the messages of its label. */
 	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
 	int gm = fe->gm_label != NULL || fe->gm_archive || fe->gm_to_gmail;
 
-	memset(&smbx, 0, sizeof(smbx));
-	memset(&dmbx, 0, sizeof(dmbx));
 	memset(&fst, 0, sizeof(fst));
 	fleet_log_set_folder(fe->src_name);
 
-	if (pre)
-		si = *pre;
-	else if (imap_status(e->src, smb, &si, err) < 0)
-		goto out;
-	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, si.uidvalidity, &info, err) < 0)
-		goto out;
-	have_modseq = (si.have & IMAP_HAVE_HIGHESTMODSEQ) != 0;
-	/* The destination must still hold what the ledger says was copied there: a mailbox emptied or
-	 * re-created behind imapfleet's back (a re-provisioned account, a restore) is examined again. */
-	dst_same = pre_dst && (pre_dst->have & IMAP_HAVE_UIDVALIDITY) && (pre_dst->have & IMAP_HAVE_MESSAGES) &&
-		   pre_dst->uidvalidity == info.dst_uidvalidity && pre_dst->messages >= info.copied;
-	/* Gmail mode never skips by STATUS: a label change need not change All Mail's STATUS. */
-	if (!gm && !e->o->dry && !e->o->delete2 && !info.window_open && info.src_uidvalidity == si.uidvalidity &&
-	    info.src_uidnext == si.uidnext && info.src_messages == si.messages &&
-	    (!have_modseq || !e->o->sync_flags || info.src_highestmodseq == si.highestmodseq) && si.uidnext &&
-	    dst_same) {
-		e->st->folders_unchanged++;
-		e->st->msgs_source += si.messages;
-		e->st->msgs_already += si.messages;
-		folder_listed(e);
-		log_debug("unchanged since the last pass (STATUS), skipped");
-		rc = 0;
-		goto out;
-	}
-	if (info.src_uidvalidity && info.src_uidvalidity != si.uidvalidity) {
-		log_warn("source UIDVALIDITY changed (%u -> %u): matching the destination by identity instead of UIDs",
-			 info.src_uidvalidity, si.uidvalidity);
-		if (!e->o->dry && lg->ops->folder_reset(lg->ctx, info.id, si.uidvalidity, err) < 0)
-			goto out;
-		rematch = 1;
-	}
-
-	/* One round trip instead of three: EXAMINE and the metadata FETCH go out together on the
-	 * source, SELECT on the destination at the same time, and the ledger is read meanwhile. Whether
-	 * the identities are needed is known for sure only later: guessed here from the ledger and the
-	 * destination's STATUS, and fetched again in the rare case the guess was short. */
-	want_ident = !dst_absent &&
-		     (rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
-		      (info.copied == 0 && (!pre_dst || !(pre_dst->have & IMAP_HAVE_MESSAGES) || pre_dst->messages > 0)));
-	if ((ssel_id = imap_select_send(e->src, smb, 1, &smbx, err)) < 0)
-		goto out;
-	if (!(si.have & IMAP_HAVE_MESSAGES) || si.messages > 0) {
-		meta_id = meta_send(e->src, &mc, &meta_cb, "1:*", want_ident, gm, &sl, err);
-		if (meta_id < 0) {
-			fleet_buf_release(&mc.flags);
+	if (fs->fe != fe) {
+		fstart_release(e, fs);
+		r = folder_begin(e, fe, pre, pre_dst, fs, 0, err);
+		if (r != 0) {
+			rc = r > 0 ? 0 : -1;
 			goto out;
 		}
 	}
-	if (dst_absent)
+	rematch = fs->rematch;
+	/* One round trip for the folder: its SELECT on the destination goes out now, and the ledger is
+	 * read while both servers answer. */
+	if (dst_absent(e, fe))
 		log_debug("dry run: %s does not exist on the destination yet, taken as empty", fe->dst_name);
-	else if ((dsel_id = imap_select_send(e->dst, fe->dst_name, e->o->dry, &dmbx, err)) < 0)
+	else if (fs->dsel_id <= 0 && (fs->dsel_id = imap_select_send(e->dst, fe->dst_name, e->o->dry, &fs->dmbx, err)) < 0)
 		goto out;
-	if (imap_conn_flush(e->src, err) < 0 || (!dst_absent && imap_conn_flush(e->dst, err) < 0))
+	if (imap_conn_flush(e->src, err) < 0 || (!dst_absent(e, fe) && imap_conn_flush(e->dst, err) < 0))
 		goto out;
-	if (!rematch && lg->ops->copied_uids(lg->ctx, info.id, si.uidvalidity, &pairs, &npairs, err) < 0)
+	if (!rematch && lg->ops->copied_uids(lg->ctx, fs->info.id, fs->si.uidvalidity, &pairs, &npairs, err) < 0)
 		goto out;
-	r = imap_select_wait(e->src, ssel_id, smb, 1, &smbx, err);
-	ssel_id = -1;
+	r = imap_select_wait(e->src, fs->ssel_id, smb, 1, &fs->smbx, err);
+	fs->ssel_id = -1;
 	if (r < 0)
 		goto out;
-	if (meta_id >= 0) {
-		r = meta_wait(e->src, meta_id, &mc, err);
-		meta_id = -1;
+	if (fs->meta_id > 0) {
+		r = meta_wait(e->src, fs->meta_id, &fs->mc, err);
+		fs->meta_id = -1;
 		/* A folder emptied between STATUS and EXAMINE may answer UID FETCH 1:* with NO. */
-		if (r < 0 && (smbx.exists || imap_conn_is_broken(e->src)))
+		if (r < 0 && (fs->smbx.exists || imap_conn_is_broken(e->src)))
 			goto out;
 		fleet_err_clear(err);
-	} else if (smbx.exists && fetch_meta(e->src, "1:*", want_ident, gm, &sl, err) < 0) {
+	} else if (fs->smbx.exists && fetch_meta(e->src, "1:*", fs->want_ident, gm, &fs->sl, err) < 0) {
 		goto out;
 	}
-	if (dsel_id >= 0) {
-		r = imap_select_wait(e->dst, dsel_id, fe->dst_name, e->o->dry, &dmbx, err);
-		dsel_id = -1;
+	if (fs->dsel_id > 0) {
+		r = imap_select_wait(e->dst, fs->dsel_id, fe->dst_name, e->o->dry, &fs->dmbx, err);
+		fs->dsel_id = -1;
 		if (r < 0)
 			goto out;
 	}
-	if (!rematch && smbx.uidvalidity != si.uidvalidity) {
+	if (!rematch && fs->smbx.uidvalidity != fs->si.uidvalidity) {
 		/* changed between STATUS and EXAMINE: the ledger's rows of the new value */
 		xfree(&pairs);
 		npairs = 0;
-		if (lg->ops->copied_uids(lg->ctx, info.id, smbx.uidvalidity, &pairs, &npairs, err) < 0)
+		if (lg->ops->copied_uids(lg->ctx, fs->info.id, fs->smbx.uidvalidity, &pairs, &npairs, err) < 0)
 			goto out;
 	}
-	if (info.dst_uidvalidity && info.dst_uidvalidity != dmbx.uidvalidity && !rematch) {
-		log_warn("destination UIDVALIDITY changed (%u -> %u): matching by identity", info.dst_uidvalidity,
-			 dmbx.uidvalidity);
+	if (fs->info.dst_uidvalidity && fs->info.dst_uidvalidity != fs->dmbx.uidvalidity && !rematch) {
+		log_warn("destination UIDVALIDITY changed (%u -> %u): matching by identity", fs->info.dst_uidvalidity,
+			 fs->dmbx.uidvalidity);
 		rematch = 1;
 		xfree(&pairs);
 		npairs = 0;
 	}
-	dst_uidnext = dmbx.uidnext;
+	dst_uidnext = fs->dmbx.uidnext;
 	/* No [UIDNEXT] on SELECT (Courier): STATUS told it before, and only we write here meanwhile. */
 	if (!dst_uidnext && pre_dst && (pre_dst->have & IMAP_HAVE_UIDNEXT) &&
-	    pre_dst->uidvalidity == dmbx.uidvalidity)
+	    pre_dst->uidvalidity == fs->dmbx.uidvalidity)
 		dst_uidnext = pre_dst->uidnext;
 
-	if (!rematch && npairs && dmbx.exists < npairs) {
+	if (!rematch && npairs && fs->dmbx.exists < npairs) {
 		size_t unknown;
 
 		if (drop_vanished_pairs(e, pairs, &npairs, &unknown, err) < 0)
@@ -1345,42 +1519,42 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	/* Identity matching when the ledger cannot tell: after a crash in a window, a UIDVALIDITY change,
 	 * on request, for --dry, and whenever the destination folder already holds mail that this
 	 * ledger never recorded (another run, another tool, users already working there). */
-	need_match = !dst_absent && (rematch || info.window_open || e->o->dedupe_existing || e->o->dry ||
-				     (npairs == 0 && dmbx.exists > 0));
-	if (need_match && !want_ident && sl.n) {
-		src_list_release(&sl);
-		if (fetch_meta(e->src, "1:*", 1, gm, &sl, err) < 0)
+	need_match = !dst_absent(e, fe) && (rematch || fs->info.window_open || e->o->dedupe_existing || e->o->dry ||
+					    (npairs == 0 && fs->dmbx.exists > 0));
+	if (need_match && !fs->want_ident && fs->sl.n) {
+		src_list_release(&fs->sl);
+		if (fetch_meta(e->src, "1:*", 1, gm, &fs->sl, err) < 0)
 			goto out;
 	}
 	/* A message listed without its UID (or with UID 0, which RFC 3501 forbids) cannot be fetched
 	 * by UID nor recorded: it fails, and with it the folder (sorted first, so they are in front). */
-	while (nouid < sl.n && sl.v[nouid].uid == 0)
+	while (nouid < fs->sl.n && fs->sl.v[nouid].uid == 0)
 		nouid++;
 	if (nouid) {
 		for (size_t i = 0; i < nouid; i++)
-			src_msg_release(&sl.v[i]);
-		memmove(sl.v, sl.v + nouid, (sl.n - nouid) * sizeof(*sl.v));
-		sl.n -= nouid;
+			src_msg_release(&fs->sl.v[i]);
+		memmove(fs->sl.v, fs->sl.v + nouid, (fs->sl.n - nouid) * sizeof(*fs->sl.v));
+		fs->sl.n -= nouid;
 		e->st->msgs_source += nouid;
 		e->st->msgs_failed += nouid;
 	}
 	if (gm && !fe->gm_to_gmail)
-		gmail_select(e, fe, &sl);
-	for (size_t i = 0; i < sl.n; i++) {
+		gmail_select(e, fe, &fs->sl);
+	for (size_t i = 0; i < fs->sl.n; i++) {
 		struct ledger_uid_pair *p =
-		    npairs ? bsearch(&sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src) : NULL;
+		    npairs ? bsearch(&fs->sl.v[i].uid, pairs, npairs, sizeof(*pairs), cmp_pair_src) : NULL;
 
 		if (p) {
-			sl.v[i].copied = 1;
-			sl.v[i].dst_uid = p->dst_uid;
+			fs->sl.v[i].copied = 1;
+			fs->sl.v[i].dst_uid = p->dst_uid;
 		}
 	}
-	e->st->msgs_source += sl.n;
+	e->st->msgs_source += fs->sl.n;
 
 	/* What is left to copy, after the size and age filters. */
-	todo = xcalloc(sl.n ? sl.n : 1, sizeof(*todo));
-	for (size_t i = 0; i < sl.n; i++) {
-		struct src_msg *m = &sl.v[i];
+	todo = xcalloc(fs->sl.n ? fs->sl.n : 1, sizeof(*todo));
+	for (size_t i = 0; i < fs->sl.n; i++) {
+		struct src_msg *m = &fs->sl.v[i];
 
 		if (m->copied) {
 			e->st->msgs_already++;
@@ -1409,14 +1583,14 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 			if (!e->o->dry) {
 				struct ledger_record rec = {0};
 
-				rec.src_uidvalidity = smbx.uidvalidity;
+				rec.src_uidvalidity = fs->smbx.uidvalidity;
 				rec.src_uid = m->uid;
 				rec.size = m->size;
 				rec.internaldate = m->internaldate;
 				rec.flags = m->flags;
 				rec.state = LEDGER_SKIPPED;
 				rec.error = serr.message;
-				if (lg->ops->record(lg->ctx, info.id, &rec, err) < 0)
+				if (lg->ops->record(lg->ctx, fs->info.id, &rec, err) < 0)
 					goto out;
 			}
 			fst.skipped++;
@@ -1428,11 +1602,11 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	if (need_match && ntodo) {
 		/* After a crash in a window only the messages at or above its UIDNEXT can be ours;
 		 * for dedupe and UIDVALIDITY changes the whole folder is compared. */
-		uint32_t from = (info.window_open && npairs > 0 && !rematch && !e->o->dedupe_existing && !e->o->dry)
-					? info.window_dst_uidnext
+		uint32_t from = (fs->info.window_open && npairs > 0 && !rematch && !e->o->dedupe_existing && !e->o->dry)
+					? fs->info.window_dst_uidnext
 					: 1;
 
-		if (match_existing(e, info.id, &smbx, &dmbx, todo, ntodo, from, pairs, npairs, &nmatched, err) < 0)
+		if (match_existing(e, fs->info.id, &fs->smbx, &fs->dmbx, todo, ntodo, from, pairs, npairs, &nmatched, err) < 0)
 			goto out;
 		if (nmatched)
 			log_info("%zu messages already on the destination (matched by identity), not copied again",
@@ -1449,7 +1623,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	}
 	/* Whatever the window of a crashed attempt held is now matched or recorded: close it, also
 	 * when nothing is left to copy, or the folder could never be skipped by STATUS again. */
-	if (info.window_open && !e->o->dry && lg->ops->window_end(lg->ctx, info.id, err) < 0)
+	if (fs->info.window_open && !e->o->dry && lg->ops->window_end(lg->ctx, fs->info.id, err) < 0)
 		goto out;
 	folder_listed(e);
 	e->st->msgs_todo += ntodo;
@@ -1469,6 +1643,10 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		goto out;
 	}
 
+	/* After its last APPENDs this folder needs the destination again only to read its flags
+	 * (messages copied by an earlier pass), its labels (Gmail to Gmail) or to expunge (--delete2). */
+	e->dst_free = !e->o->delete2 && !fe->gm_to_gmail && !(e->o->sync_flags && !rematch && any_copied_before(&fs->sl));
+	e->dst_moved = 0;
 	for (size_t off = 0, n; off < ntodo; off += n) {
 		n = ntodo - off < e->o->batch ? ntodo - off : e->o->batch;
 		if ((n = budget_fit(e, todo + off, n)) == 0) {
@@ -1480,7 +1658,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 				      "stopped on request before copying %zu more messages", ntodo - off);
 			goto out;
 		}
-		if (copy_window(e, info.id, fe->src_name, fe->dst_name, &smbx, &dmbx, &dst_uidnext, todo + off, n,
+		e->last_window = off + n >= ntodo;
+		if (copy_window(e, fs->info.id, fe->src_name, fe->dst_name, &fs->smbx, &fs->dmbx, &dst_uidnext, todo + off, n,
 				&fst, 0, err) < 0)
 			goto out;
 		report_progress(e);
@@ -1490,22 +1669,23 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		goto out;
 	}
 
-	if (e->o->sync_flags && !rematch && sync_flags(e, &sl, &dmbx, err) < 0)
+	prefetch_next(e); /* the source has nothing more to do for this folder */
+	if (e->o->sync_flags && !rematch && sync_flags(e, &fs->sl, &fs->dmbx, err) < 0)
 		goto out;
-	if (fe->gm_to_gmail && sync_labels(e, &sl, err) < 0)
+	if (fe->gm_to_gmail && sync_labels(e, &fs->sl, err) < 0)
 		goto out;
-	if (e->o->delete2 && delete_vanished(e, &sl, pairs, npairs, err) < 0)
+	if (e->o->delete2 && delete_vanished(e, &fs->sl, pairs, npairs, err) < 0)
 		goto out;
 
-	fst.src_uidvalidity = smbx.uidvalidity;
-	fst.dst_uidvalidity = dmbx.uidvalidity;
-	fst.src_uidnext = si.uidnext;
-	fst.src_messages = si.messages;
-	fst.src_highestmodseq = si.highestmodseq;
+	fst.src_uidvalidity = fs->smbx.uidvalidity;
+	fst.dst_uidvalidity = fs->dmbx.uidvalidity;
+	fst.src_uidnext = fs->si.uidnext;
+	fst.src_messages = fs->si.messages;
+	fst.src_highestmodseq = fs->si.highestmodseq;
 	/* A folder whose messages were left out by --maxage/--minage/--maxsize is never "complete":
 	 * a later pass with other filters must look at it again instead of skipping it by STATUS. */
-	fst.complete = fst.failed == 0 && filtered == 0 && nouid == 0 && src_unchanged_since_status(&smbx, &sl, &si);
-	if (lg->ops->folder_close(lg->ctx, info.id, &fst, err) < 0)
+	fst.complete = fst.failed == 0 && filtered == 0 && nouid == 0 && src_unchanged_since_status(&fs->smbx, &fs->sl, &fs->si);
+	if (lg->ops->folder_close(lg->ctx, fs->info.id, &fst, err) < 0)
 		goto out;
 	rc = 0;
 	if (nouid) {
@@ -1520,17 +1700,6 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		rc = 1;
 	}
 out:
-	{
-		/* Commands sent together are all collected, also when an earlier one failed. */
-		struct fleet_err werr;
-
-		if (ssel_id >= 0)
-			imap_select_wait(e->src, ssel_id, smb, 1, &smbx, &werr);
-		if (meta_id >= 0)
-			meta_wait(e->src, meta_id, &mc, &werr);
-		if (dsel_id >= 0)
-			imap_select_wait(e->dst, dsel_id, fe->dst_name, e->o->dry, &dmbx, &werr);
-	}
 	if (rc < 0 && err->scope <= FLEET_SCOPE_FOLDER && !imap_conn_is_broken(e->src) &&
 	    !imap_conn_is_broken(e->dst) && strcmp(err->code, "LEASE_LOST") != 0) {
 		/* A folder-level failure is reported and the account goes on. */
@@ -1540,9 +1709,7 @@ out:
 	}
 	xfree(&todo);
 	xfree(&pairs);
-	src_list_release(&sl);
-	imap_mailbox_release(&smbx);
-	imap_mailbox_release(&dmbx);
+	fstart_release(e, fs);
 	fleet_log_set_folder(NULL);
 	return rc;
 }
@@ -1576,7 +1743,42 @@ static size_t to_fm(const struct imap_list *l, struct fm_folder **out, size_t *u
 	return n;
 }
 
-static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err *err)
+/* NAMESPACE and LIST of both sides, and ENABLE CONDSTORE on the source when enable is set, all go
+ * out before any answer is read: one round trip instead of five. Every command sent is collected;
+ * the first failure is the one reported. */
+static int fetch_folders(struct engine *e, int enable, struct imap_list *sl, struct imap_list *dl,
+			 struct fleet_err *err)
+{
+	struct imap_conn *c[2] = {e->src, e->dst};
+	struct imap_namespace *ns[2] = {&e->src_ns, &e->dst_ns};
+	struct imap_list *l[2] = {sl, dl};
+	int en = 0, nsid[2] = {-1, -1}, lsid[2][2] = {{-1, -1}, {-1, -1}}, nls[2] = {-1, -1}, ok = 1;
+	struct fleet_err werr;
+
+	if (enable && imap_conn_has_cap(e->src, "CONDSTORE"))
+		en = imap_enable_send(e->src, "CONDSTORE", &werr);
+	for (int k = 0; k < 2; k++) {
+		if ((nsid[k] = imap_namespace_send(c[k], ns[k], ok ? err : &werr)) < 0)
+			ok = 0;
+		else if ((nls[k] = imap_list_send(c[k], l[k], lsid[k], ok ? err : &werr)) < 0)
+			ok = 0;
+		if (imap_conn_flush(c[k], ok ? err : &werr) < 0)
+			ok = 0;
+	}
+	if (en > 0 && imap_cmd_wait(e->src, en, NULL, FLEET_SCOPE_ACCOUNT, &werr) == 0)
+		e->src_condstore = 1;
+	for (int k = 0; k < 2; k++) {
+		int n = nls[k] > 0 ? nls[k] : lsid[k][0] > 0 ? 1 : 0;
+
+		if (nsid[k] > 0 && imap_cmd_wait(c[k], nsid[k], NULL, FLEET_SCOPE_ACCOUNT, ok ? err : &werr) < 0)
+			ok = 0;
+		if (n && imap_list_wait(c[k], lsid[k], n, ok ? err : &werr) < 0)
+			ok = 0;
+	}
+	return ok ? 0 : -1;
+}
+
+static int plan_folders(struct engine *e, struct fm_plan *plan, int enable, struct fleet_err *err)
 {
 	struct imap_list sl = {0}, dl = {0};
 	struct fm_folder *sf = NULL, *df = NULL;
@@ -1585,7 +1787,7 @@ static int plan_folders(struct engine *e, struct fm_plan *plan, struct fleet_err
 	size_t nsf, ndf, bad;
 	int rc = -1;
 
-	if (imap_list(e->src, &sl, err) < 0 || imap_list(e->dst, &dl, err) < 0)
+	if (fetch_folders(e, enable, &sl, &dl, err) < 0)
 		goto out;
 	nsf = to_fm(&sl, &sf, &bad);
 	/* A source name with a NUL byte: that folder fails, named (escaped); the others go on. */
@@ -1815,8 +2017,13 @@ static void prefetch_status(struct engine *e, const struct fm_plan *plan, const 
 		size_t to = plan->n - i < STATUS_BATCH ? plan->n : i + STATUS_BATCH;
 		struct status_batch bs, bd;
 
+		struct fleet_err ferr;
+
 		status_batch_send(e, e->src, 0, plan, refused, i, to, si, &bs);
 		status_batch_send(e, e->dst, 1, plan, refused, i, to, dsi, &bd);
+		/* both sides on the wire before either answer is read: one round trip, not two */
+		imap_conn_flush(e->src, &ferr);
+		imap_conn_flush(e->dst, &ferr);
 		status_batch_wait(e->src, &bs, have);
 		status_batch_wait(e->dst, &bd, dhave);
 	}
@@ -1916,6 +2123,22 @@ static void explain_overquota(struct engine *e, const struct fm_plan *plan, size
 	snprintf(err->detail, sizeof(err->detail), "%s", said);
 }
 
+/* LOGOUT on both sides at once: one round trip. The answers are read (a clean end for the
+ * servers' logs) but their errors do not matter any more. */
+static void logout_both(struct engine *e)
+{
+	struct imap_conn *c[2] = {e->src, e->dst};
+	int id[2] = {-1, -1};
+	struct fleet_err werr;
+
+	for (int k = 0; k < 2; k++)
+		if (c[k])
+			id[k] = imap_logout_send(c[k], &werr);
+	for (int k = 0; k < 2; k++)
+		if (id[k] > 0)
+			imap_logout_wait(c[k], id[k], &werr);
+}
+
 int engine_run(const struct engine_job *job, struct engine_stats *st, struct fleet_err *err)
 {
 	struct engine e;
@@ -1942,20 +2165,16 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		rc = 0;
 		goto out;
 	}
-	if (imap_conn_has_cap(e.src, "CONDSTORE") && imap_enable(e.src, "CONDSTORE", err) == 0)
-		e.src_condstore = 1;
 	/* One APPEND command per window halves the destination server's work (one transaction
 	 * instead of one per message). */
 	e.multiappend = e.o->multiappend && imap_conn_has_cap(e.dst, "MULTIAPPEND") && imap_conn_has_cap(e.dst, "LITERAL+");
 	if (imap_conn_cap_u64(e.dst, "APPENDLIMIT", &e.appendlimit) < 0)
 		e.appendlimit = 0;
 	fleet_err_clear(err);
-	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0)
-		goto out;
 	e.gmail = e.o->gmail > 0 || (e.o->gmail == 0 && imap_conn_has_cap(e.src, "X-GM-EXT-1"));
 	e.gmail_dst = e.gmail && (imap_conn_has_cap(e.dst, "X-GM-EXT-1") ||
 				  (e.o->preset[1] && strcmp(e.o->preset[1], "--gmail2") == 0));
-	if (plan_folders(&e, &plan, err) < 0)
+	if (plan_folders(&e, &plan, 1, err) < 0)
 		goto out;
 	e.plan = &plan;
 	st->folders_total = (unsigned)plan.n;
@@ -1995,11 +2214,22 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto out;
 		}
+		/* the next folder to be copied, which the source may be asked about ahead */
+		e.next_fe = NULL;
+		for (size_t j = i + 1; j < plan.n; j++) {
+			if (plan.entries[j].noselect || refused[j])
+				continue;
+			e.next_fe = &plan.entries[j];
+			e.next_pre = pre_have[j] ? &pre_si[j] : NULL;
+			e.next_pre_dst = dst_have[j] ? &dst_si[j] : NULL;
+			break;
+		}
 		e.unlisted_here = !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE) ? pre_si[i].size : 0;
 		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL,
 				   dst_have[i] ? &dst_si[i] : NULL, err);
 		if (r < 0 && strcmp(err->code, "OVERQUOTA") == 0)
 			explain_overquota(&e, &plan, i, pre_have, pre_si, err);
+		e.cur = !e.cur; /* what was begun ahead is the next folder's */
 		folder_listed(&e);
 		st->folders_done++;
 		if (r < 0 && job->budget &&
@@ -2011,16 +2241,20 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		fleet_err_clear(err);
 	}
 	rc = (st->msgs_failed || st->folders_failed) ? 1 : 0;
-	if (e.src)
-		imap_logout(e.src, NULL);
-	if (e.dst)
-		imap_logout(e.dst, NULL);
+	logout_both(&e);
 out:
 	st->finished_ms = fleet_wall_ms();
 	if (rc < 0 && !fleet_err_is_set(err))
 		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "UNKNOWN", "the account failed without a reason");
 	if (rc < 0 && st->error_side < 0)
 		st->error_side = (e.src && imap_conn_is_broken(e.src)) ? 0 : (e.dst && imap_conn_is_broken(e.dst)) ? 1 : -1;
+	for (int k = 0; k < 2; k++) {
+		if (!e.src || imap_conn_is_broken(e.src))
+			e.fs[k].ssel_id = e.fs[k].meta_id = -1; /* nothing to read any more */
+		if (!e.dst || imap_conn_is_broken(e.dst))
+			e.fs[k].dsel_id = -1;
+		fstart_release(&e, &e.fs[k]);
+	}
 	imap_conn_close(&e.src);
 	imap_conn_close(&e.dst);
 	folder_map_plan_release(&plan);
@@ -2376,8 +2610,7 @@ int engine_verify(const struct engine_job *job, const struct verify_reader *rd, 
 	fleet_err_clear(err);
 	if (open_side(&e, 0, &e.src, err) < 0 || open_side(&e, 1, &e.dst, err) < 0)
 		goto out;
-	if (imap_namespace(e.src, &e.src_ns, err) < 0 || imap_namespace(e.dst, &e.dst_ns, err) < 0 ||
-	    plan_folders(&e, &plan, err) < 0)
+	if (plan_folders(&e, &plan, 0, err) < 0)
 		goto out;
 	for (size_t i = 0; i < plan.n; i++) {
 		struct verify_folder *vf;

@@ -50,6 +50,7 @@ struct cmd {
 		       struct fleet_err *err);
 	int got_cont;
 	int done;
+	int courtesy; /* nobody waits for it (ID): freed once done, when the next command is sent */
 	uint64_t resp_count, resp_bytes; /* the answer so far: against IMAP_CMD_MAX_* */
 	int failed; /* err holds a handler's or the connection's error */
 	struct imap_result res;
@@ -758,8 +759,16 @@ static int cmd_submit(struct imap_conn *c, imap_untagged_fn fn, void *ctx, void 
 		      const struct lit_ops *lit, const char *text, size_t len, const char *trace_text,
 		      struct fleet_err *err)
 {
-	struct cmd *cmd;
+	struct cmd *cmd, *k, *next;
 
+	for (k = c->cmds; k; k = next) {
+		next = k->next;
+		if (k->courtesy && k->done) {
+			if (k->res.status != IMAP_STATUS_OK)
+				log_debug("%s: %s refused: %s", c->label, k->name, k->res.text);
+			cmd_unlink_free(c, k);
+		}
+	}
 	if (can_send(c, err) < 0) {
 		if (free_ctx)
 			free_ctx(ctx);
@@ -1304,23 +1313,18 @@ static int do_login(struct imap_conn *c, struct fleet_err *err)
 	return 0;
 }
 
+/* ID is a courtesy: a refusal is not a reason to fail, and nothing waits for its answer (a round
+ * trip saved per connection): the command is marked so and goes out with the next one. */
 static int send_id(struct imap_conn *c, struct fleet_err *err)
 {
-	struct fleet_err e;
-
-	/* ID is a courtesy: a refusal is not a reason to fail. */
 	int id = imap_cmd_send(c, NULL, NULL, err, "ID (\"name\" \"imapfleet\" \"version\" \"%s\")",
 			       PACKAGE_VERSION);
 
 	if (id < 0)
 		return -1;
-	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, &e) < 0) {
-		if (c->broken) {
-			*err = e;
-			return -1;
-		}
-		log_debug("%s: ID refused: %s", c->label, e.message);
-	}
+	for (struct cmd *k = c->cmds; k; k = k->next)
+		if (k->id == id)
+			k->courtesy = 1;
 	return 0;
 }
 
@@ -1451,15 +1455,27 @@ int imap_conn_connect(const struct imap_options *o, struct imap_conn **out, stru
 	return 0;
 }
 
-int imap_logout(struct imap_conn *c, struct fleet_err *err)
+int imap_logout_send(struct imap_conn *c, struct fleet_err *err)
 {
 	int id;
 
 	if (c->broken)
 		return broken_err(c, err);
 	id = imap_cmd_send(c, NULL, NULL, err, "LOGOUT");
-	if (id < 0)
+	if (id > 0 && imap_conn_flush(c, err) < 0)
 		return -1;
+	return id;
+}
+
+int imap_logout(struct imap_conn *c, struct fleet_err *err)
+{
+	int id = imap_logout_send(c, err);
+
+	return id < 0 ? -1 : imap_logout_wait(c, id, err);
+}
+
+int imap_logout_wait(struct imap_conn *c, int id, struct fleet_err *err)
+{
 	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
 		return -1;
 	c->broken = 1;
@@ -1525,7 +1541,7 @@ void imap_conn_close(struct imap_conn **cp)
 
 /* ---- ENABLE, CREATE, DELETE, SUBSCRIBE, EXPUNGE, STORE -------------------------------------------- */
 
-int imap_enable(struct imap_conn *c, const char *exts, struct fleet_err *err)
+int imap_enable_send(struct imap_conn *c, const char *exts, struct fleet_err *err)
 {
 	struct fleet_buf cmd = FLEET_BUF_INIT(1024);
 	struct imap_strlist want = {0};
@@ -1537,10 +1553,17 @@ int imap_enable(struct imap_conn *c, const char *exts, struct fleet_err *err)
 		if (imap_conn_has_cap(c, want.v[i]))
 			fleet_buf_appendf(&cmd, " %s", want.v[i]);
 	if (cmd.len > 6)
-		r = run_cmd(c, NULL, NULL, FLEET_SCOPE_ACCOUNT, NULL, err, cmd.data);
+		r = imap_cmd_send_text(c, NULL, NULL, cmd.data, cmd.len, err);
 	imap_strlist_release(&want);
 	fleet_buf_release(&cmd);
 	return r;
+}
+
+int imap_enable(struct imap_conn *c, const char *exts, struct fleet_err *err)
+{
+	int id = imap_enable_send(c, exts, err);
+
+	return id <= 0 ? id : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err);
 }
 
 int imap_conn_enabled(const struct imap_conn *c, const char *ext)
@@ -1731,12 +1754,19 @@ static int namespace_untagged(struct imap_conn *c, void *ctx, const struct imap_
 	return 0;
 }
 
+int imap_namespace_send(struct imap_conn *c, struct imap_namespace *ns, struct fleet_err *err)
+{
+	const char *cmd = imap_conn_has_cap(c, "NAMESPACE") ? "NAMESPACE" : "LIST \"\" \"\"";
+
+	memset(ns, 0, sizeof(*ns));
+	return imap_cmd_send_text(c, namespace_untagged, ns, cmd, strlen(cmd), err);
+}
+
 int imap_namespace(struct imap_conn *c, struct imap_namespace *ns, struct fleet_err *err)
 {
-	memset(ns, 0, sizeof(*ns));
-	if (imap_conn_has_cap(c, "NAMESPACE"))
-		return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "NAMESPACE");
-	return run_cmd(c, namespace_untagged, ns, FLEET_SCOPE_ACCOUNT, NULL, err, "LIST \"\" \"\"");
+	int id = imap_namespace_send(c, ns, err);
+
+	return id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err);
 }
 
 /* ---- LIST / LSUB ----------------------------------------------------------------------------------- */
@@ -1854,24 +1884,63 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 	return 1;
 }
 
-int imap_list(struct imap_conn *c, struct imap_list *out, struct fleet_err *err)
+static void list_state_free(void *p)
 {
-	struct list_state st = {out, 0, "LIST"};
+	xfree(&p);
+}
+
+int imap_list_send(struct imap_conn *c, struct imap_list *out, int ids[2], struct fleet_err *err)
+{
+	struct list_state *st = xcalloc(1, sizeof(*st));
 	int ext = imap_conn_has_cap(c, "LIST-EXTENDED");
 	char cmd[128];
+	int n;
 
+	st->out = out;
+	st->verb = "LIST";
 	if (ext)
-		snprintf(cmd, sizeof(cmd), "LIST \"\" \"*\" RETURN (SUBSCRIBED%s)",
-			 imap_conn_has_cap(c, "SPECIAL-USE") ? " SPECIAL-USE" : "");
+		n = snprintf(cmd, sizeof(cmd), "LIST \"\" \"*\" RETURN (SUBSCRIBED%s)",
+			     imap_conn_has_cap(c, "SPECIAL-USE") ? " SPECIAL-USE" : "");
 	else
-		snprintf(cmd, sizeof(cmd), "LIST \"\" \"*\"");
-	if (run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, cmd) < 0)
+		n = snprintf(cmd, sizeof(cmd), "LIST \"\" \"*\"");
+	ids[0] = cmd_submit(c, list_untagged, st, list_state_free, NULL, cmd, (size_t)n, NULL, err);
+	if (ids[0] < 0 || ext)
+		return ids[0] < 0 ? -1 : 1;
+	/* Without LIST-EXTENDED the subscriptions come from LSUB, merged into the LIST result: it runs
+	 * after the LIST, so the names are there when its answer is read. */
+	st = xcalloc(1, sizeof(*st));
+	st->out = out;
+	st->lsub = 1;
+	st->verb = "LSUB";
+	ids[1] = cmd_submit(c, list_untagged, st, list_state_free, NULL, "LSUB \"\" \"*\"",
+			    strlen("LSUB \"\" \"*\""), NULL, err);
+	return ids[1] < 0 ? -1 : 2;
+}
+
+int imap_list_wait(struct imap_conn *c, const int *ids, int n, struct fleet_err *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct fleet_err e2;
+
+		if (imap_cmd_wait(c, ids[i], NULL, FLEET_SCOPE_ACCOUNT, rc < 0 ? &e2 : err) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+int imap_list(struct imap_conn *c, struct imap_list *out, struct fleet_err *err)
+{
+	int ids[2];
+	int n = imap_list_send(c, out, ids, err);
+
+	if (n < 0) {
+		if (ids[0] > 0)
+			imap_list_wait(c, ids, 1, &(struct fleet_err){0});
 		return -1;
-	if (ext)
-		return 0;
-	st.lsub = 1;
-	st.verb = "LSUB";
-	return run_cmd(c, list_untagged, &st, FLEET_SCOPE_ACCOUNT, NULL, err, "LSUB \"\" \"*\"");
+	}
+	return imap_list_wait(c, ids, n, err);
 }
 
 int imap_lsub(struct imap_conn *c, struct imap_list *out, struct fleet_err *err)

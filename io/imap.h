@@ -79,6 +79,10 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err);
 int imap_conn_connect(const struct imap_options *opts, struct imap_conn **out, struct fleet_err *err);
 /* LOGOUT and wait for the BYE/OK (errors are reported but the connection is done either way). */
 int imap_logout(struct imap_conn *c, struct fleet_err *err);
+/* The same in two halves, to log out of several connections in one round trip: send (and flush)
+ * returns the id, wait reads the answer and the server's close. */
+int imap_logout_send(struct imap_conn *c, struct fleet_err *err);
+int imap_logout_wait(struct imap_conn *c, int id, struct fleet_err *err);
 /* Closes and frees (no LOGOUT); sets *c to NULL. */
 void imap_conn_close(struct imap_conn **c);
 
@@ -189,6 +193,8 @@ int imap_capability(struct imap_conn *c, struct fleet_err *err);
 int imap_noop(struct imap_conn *c, struct fleet_err *err);
 /* ENABLE with a space-separated list ("CONDSTORE QRESYNC"); only what the server advertises. */
 int imap_enable(struct imap_conn *c, const char *exts, struct fleet_err *err);
+/* Pipelined form: the command id (wait with scope account), 0 when none of exts is offered, -1. */
+int imap_enable_send(struct imap_conn *c, const char *exts, struct fleet_err *err);
 /* 1 when the server confirmed ENABLED for ext. */
 int imap_conn_enabled(const struct imap_conn *c, const char *ext);
 int imap_create(struct imap_conn *c, const char *mailbox, struct fleet_err *err);
@@ -226,6 +232,8 @@ struct imap_namespace {
 };
 /* NAMESPACE when offered, else the delimiter from LIST "" "" and an empty prefix. */
 int imap_namespace(struct imap_conn *c, struct imap_namespace *ns, struct fleet_err *err);
+/* Pipelined form: the command id for imap_cmd_wait (scope account); ns must stay valid until then. */
+int imap_namespace_send(struct imap_conn *c, struct imap_namespace *ns, struct fleet_err *err);
 
 /* ---- LIST ----------------------------------------------------------------------------------------- */
 
@@ -260,6 +268,11 @@ struct imap_list {
  * LIST-EXTENDED and SPECIAL-USE are offered) and the subscribed flag (RETURN (SUBSCRIBED) with
  * LIST-EXTENDED, else a second LSUB "" "*"). Appends to out. */
 int imap_list(struct imap_conn *c, struct imap_list *out, struct fleet_err *err);
+/* Pipelined form: sends the LIST (and the LSUB that follows it without LIST-EXTENDED), puts the
+ * command ids in ids[] and returns how many (1 or 2), or -1 (ids[0] > 0 then still needs waiting
+ * for). out must stay valid until imap_list_wait() has waited for all of them. */
+int imap_list_send(struct imap_conn *c, struct imap_list *out, int ids[2], struct fleet_err *err);
+int imap_list_wait(struct imap_conn *c, const int *ids, int n, struct fleet_err *err);
 /* LSUB "" "*": the subscribed names only (flags has IMAP_MBX_SUBSCRIBED). Names LSUB flags
  * \Noselect are left out, here and in imap_list: listed only for a subscribed child (RFC 3501
  * 6.3.9, Courier), they are not subscribed. */
