@@ -244,7 +244,7 @@ imapfleet_run() {
 	# shellcheck disable=SC2086
 	(cd "$W" && measure "$phase" imapfleet "$BIN" run "${RUN_ACC:-$ACC}" --state "${LAB_PG_URL%/imapfleet}/$db" \
 		--cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress $IF_OPTS "$@")
-	grep -q "^run [0-9]*: ${RUN_N:-$USERS} done, 0 failed" "$W/$phase.log" ||
+	grep -Eq "^run [0-9]+: ${RUN_N:-$USERS} done, (0 partial, )?0 failed" "$W/$phase.log" ||
 		say "$phase: not every account done: $(grep '^run ' "$W/$phase.log" || tail -n 2 "$W/$phase.log")"
 }
 

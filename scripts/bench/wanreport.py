@@ -35,8 +35,8 @@ def main():
         run[int(m.group(4))] = (float(r["wall_s"]), float(r["user_s"]) + float(r["sys_s"]), r["rc"])
     print("WAN mode: both Dovecots behind scripts/bench/delayproxy (%s), %d accounts in parallel for "
           "both tools" % ("%d kbit/s per connection" % o.kbit if o.kbit else "no bandwidth limit", o.workers))
-    print("  wan<RTT>: %d accounts x %d messages (15 folders); huge<RTT>: one account of %d messages in INBOX"
-          % (o.users, o.messages, o.huge))
+    print("  wan<RTT>: %d accounts x %d messages (15 folders)%s" % (
+        o.users, o.messages, "; huge<RTT>: one account of %d messages in INBOX" % o.huge if o.huge else ""))
     print()
     print("%-9s %-22s %-22s %-18s %-18s %s" % ("case", "mbsync wall s", "imapfleet wall s", "wall ratio",
                                              "CPU ratio", "target"))
