@@ -807,6 +807,19 @@ static void budget_stop(struct engine *e, struct src_msg **todo, size_t n, struc
 		      dir == ENGINE_UP ? "upload" : "download", side + 1, n);
 }
 
+/* The budget let only n of the want messages of the window at todo + off through: the attempt
+ * stops (budget_stop) with every message not copied yet pending, the window's rest and the windows
+ * still to come (below it with --newest-first, above it otherwise). */
+static void budget_stop_window(struct engine *e, struct src_msg **todo, size_t ntodo, size_t off, size_t n,
+			       size_t want, struct fleet_err *err)
+{
+	size_t from = e->o->newest_first ? 0 : off + want, to = e->o->newest_first ? off : ntodo;
+
+	budget_stop(e, todo + off + n, want - n, err);
+	for (size_t i = from; i < to; i++)
+		e->job->budget->pending += todo[i]->size;
+}
+
 /* The bytes of the folders after the one that stopped, by STATUS SIZE where the source has it. */
 static uint64_t pending_after(const struct fm_plan *plan, size_t i, const int *have, const struct imap_status_info *si,
 			      const int *dhave, const struct imap_status_info *dsi)
@@ -1406,6 +1419,34 @@ static int folder_begin(struct engine *e, const struct fm_entry *fe, const struc
 	return imap_conn_flush(e->src, err) < 0 ? -1 : 0;
 }
 
+/* The copy windows of a folder: --batch N messages each when given. By default 64 messages, grown
+ * up to WINDOW_MAX_MSGS while the window's bytes stay under WINDOW_AUTO_BYTES: every window costs
+ * two round trips (its FETCH, its APPEND's answer), so a folder of many small messages takes far
+ * fewer of them, while a window never holds more bytes than 64 large messages would. *starts gets
+ * nwin + 1 offsets into todo (heap); returns nwin. */
+#define WINDOW_MAX_MSGS 1024
+#define WINDOW_AUTO_BYTES (8u << 20)
+static size_t plan_windows(const struct engine *e, struct src_msg **todo, size_t ntodo, size_t **starts)
+{
+	size_t nwin = 0, off = 0, min = e->o->batch ? e->o->batch : 64;
+
+	*starts = xcalloc(ntodo + 2, sizeof(**starts));
+	while (off < ntodo) {
+		size_t n = 0;
+		uint64_t bytes = 0;
+
+		while (off + n < ntodo && n < min)
+			bytes += todo[off + n++]->size;
+		while (!e->o->batch_set && off + n < ntodo && n < WINDOW_MAX_MSGS &&
+		       bytes + todo[off + n]->size <= WINDOW_AUTO_BYTES)
+			bytes += todo[off + n++]->size;
+		(*starts)[nwin++] = off;
+		off += n;
+	}
+	(*starts)[nwin] = ntodo;
+	return nwin;
+}
+
 /* The source is done with the current folder (its last bodies are read): send the next folder's
  * EXAMINE and metadata FETCH now, so that they are answered while the current folder's last APPENDs
  * complete. Nothing is sent for a folder that will be skipped, or when the source is busy. */
@@ -1438,6 +1479,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	size_t ntodo = 0, nmatched = 0, filtered = 0, nouid = 0;
 	uint32_t dst_uidnext;
 	int need_match, rematch, rc = -1, r;
+	size_t *wstart = NULL, nwin;
 	/* Gmail mode: this entry reads All Mail and takes the messages of its label. */
 	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
 	int gm = fe->gm_label != NULL || fe->gm_archive || fe->gm_to_gmail;
@@ -1647,10 +1689,16 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	 * (messages copied by an earlier pass), its labels (Gmail to Gmail) or to expunge (--delete2). */
 	e->dst_free = !e->o->delete2 && !fe->gm_to_gmail && !(e->o->sync_flags && !rematch && any_copied_before(&fs->sl));
 	e->dst_moved = 0;
-	for (size_t off = 0, n; off < ntodo; off += n) {
-		n = ntodo - off < e->o->batch ? ntodo - off : e->o->batch;
-		if ((n = budget_fit(e, todo + off, n)) == 0) {
-			budget_stop(e, todo + off, ntodo - off, err);
+	nwin = plan_windows(e, todo, ntodo, &wstart);
+	for (size_t w = 0; w < nwin; w++) {
+		/* --newest-first: the windows from the top down (each still in UID order); which messages
+		 * a window holds, and so the ledger's windows, are the same either way */
+		size_t k = e->o->newest_first ? nwin - 1 - w : w;
+		size_t off = wstart[k], want = wstart[k + 1] - wstart[k];
+		size_t n = budget_fit(e, todo + off, want);
+
+		if (n == 0) {
+			budget_stop_window(e, todo, ntodo, off, n, want, err);
 			goto out;
 		}
 		if (cancelled(e)) {
@@ -1658,11 +1706,15 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 				      "stopped on request before copying %zu more messages", ntodo - off);
 			goto out;
 		}
-		e->last_window = off + n >= ntodo;
+		e->last_window = w + 1 == nwin && n == want;
 		if (copy_window(e, fs->info.id, fe->src_name, fe->dst_name, &fs->smbx, &fs->dmbx, &dst_uidnext, todo + off, n,
 				&fst, 0, err) < 0)
 			goto out;
 		report_progress(e);
+		if (n < want) { /* the budget ran out inside this window */
+			budget_stop_window(e, todo, ntodo, off, n, want, err);
+			goto out;
+		}
 	}
 	if (cancelled(e)) {
 		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
@@ -1708,6 +1760,7 @@ out:
 		rc = 1;
 	}
 	xfree(&todo);
+	xfree(&wstart);
 	xfree(&pairs);
 	fstart_release(e, fs);
 	fleet_log_set_folder(NULL);
@@ -2123,6 +2176,27 @@ static void explain_overquota(struct engine *e, const struct fm_plan *plan, size
 	snprintf(err->detail, sizeof(err->detail), "%s", said);
 }
 
+/* The order folders are copied in: the plan's, or with --newest-first INBOX, then Sent, then the
+ * rest in the plan's order (where this week's mail is). Heap array of plan->n indexes. */
+static size_t *folder_order(const struct engine *e, const struct fm_plan *plan)
+{
+	static const enum folder_role first[] = {ROLE_INBOX, ROLE_SENT};
+	size_t *order = xcalloc(plan->n ? plan->n : 1, sizeof(*order)), k = 0;
+	char *taken = xcalloc(plan->n ? plan->n : 1, 1);
+
+	for (size_t r = 0; e->o->newest_first && r < sizeof(first) / sizeof(first[0]); r++)
+		for (size_t i = 0; i < plan->n; i++)
+			if (!taken[i] && plan->entries[i].role == first[r]) {
+				order[k++] = i;
+				taken[i] = 1;
+			}
+	for (size_t i = 0; i < plan->n; i++)
+		if (!taken[i])
+			order[k++] = i;
+	xfree(&taken);
+	return order;
+}
+
 /* LOGOUT on both sides at once: one round trip. The answers are read (a clean end for the
  * servers' logs) but their errors do not matter any more. */
 static void logout_both(struct engine *e)
@@ -2144,6 +2218,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	struct engine e;
 	struct fm_plan plan;
 	int *refused = NULL, *pre_have = NULL, *dst_have = NULL;
+	size_t *order = NULL;
 	struct imap_status_info *pre_si = NULL, *dst_si = NULL;
 	int rc = -1;
 
@@ -2203,7 +2278,9 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		if (!plan.entries[i].noselect && !refused[i] && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE))
 			st->bytes_unlisted += pre_si[i].size;
 	report_progress(&e);
-	for (size_t i = 0; i < plan.n; i++) {
+	order = folder_order(&e, &plan);
+	for (size_t oi = 0; oi < plan.n; oi++) {
+		size_t i = order[oi];
 		int r;
 
 		if (plan.entries[i].noselect || refused[i]) {
@@ -2216,7 +2293,9 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		}
 		/* the next folder to be copied, which the source may be asked about ahead */
 		e.next_fe = NULL;
-		for (size_t j = i + 1; j < plan.n; j++) {
+		for (size_t oj = oi + 1; oj < plan.n; oj++) {
+			size_t j = order[oj];
+
 			if (plan.entries[j].noselect || refused[j])
 				continue;
 			e.next_fe = &plan.entries[j];
@@ -2258,6 +2337,7 @@ out:
 	imap_conn_close(&e.src);
 	imap_conn_close(&e.dst);
 	folder_map_plan_release(&plan);
+	xfree(&order);
 	xfree(&refused);
 	xfree(&pre_si);
 	xfree(&pre_have);

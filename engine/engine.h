@@ -71,7 +71,11 @@ struct engine_opts {
 	int subscribe;          /* carry subscriptions (default on) */
 	int sync_flags;         /* carry flag changes on delta passes (default on) */
 	unsigned batch;         /* messages per FETCH/APPEND window (default 64) */
+	int batch_set;          /* --batch given: exactly that; else windows of 64 messages grow up to
+	                         * 1024 while under 8 MB (folders of many small messages) */
 	int multiappend;        /* one MULTIAPPEND per window where offered (default on; --nomultiappend) */
+	int newest_first;       /* --newest-first: INBOX, then Sent, then the other folders; in each
+	                         * folder the windows of the highest UIDs (the newest mail) first */
 	int trace;              /* protocol traces at TRACE level */
 };
 

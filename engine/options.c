@@ -95,7 +95,7 @@ enum {
 	EO_SUBFOLDER2, EO_GMAIL_LABELS, EO_ARCHIVE_FOLDER, EO_MAXSIZE, EO_MAXAGE, EO_MINAGE, EO_BATCH,
 	EO_DRY, EO_JUSTLOGIN, EO_JUSTFOLDERS, EO_DELETE2, EO_DEDUPE, EO_NOGMAIL, EO_CASEFOLD2, EO_AUTOMAP,
 	EO_NOAUTOMAP, EO_NOSUBSCRIBE, EO_NOFLAGSYNC, EO_NOMULTIAPPEND, EO_TRACE, EO_DAILY_DOWN1, EO_DAILY_UP1,
-	EO_DAILY_DOWN2, EO_DAILY_UP2,
+	EO_DAILY_DOWN2, EO_DAILY_UP2, EO_NEWEST_FIRST,
 };
 
 #define V FLEET_OPT_VALUE
@@ -121,7 +121,10 @@ static const struct fleet_opt table[] = {
 	{"--nosubscribe", 0, EO_NOSUBSCRIBE, NULL, "do not carry subscriptions"},
 	{"--noflagsync", 0, EO_NOFLAGSYNC, NULL, "do not carry flag changes on later passes"},
 	{"--nomultiappend", 0, EO_NOMULTIAPPEND, NULL, "one APPEND per message even where MULTIAPPEND is offered"},
-	{"--batch", V, EO_BATCH, "N", "messages per FETCH/APPEND window (default 64)"},
+	{"--batch", V, EO_BATCH, "N", "messages per FETCH/APPEND window (default 64, growing to 1024 small\n"
+				      "messages while under 8 MB)"},
+	{"--newest-first", 0, EO_NEWEST_FIRST, NULL, "recent mail first: INBOX, Sent, then the rest; newest\n"
+						    "messages first"},
 	{"--trace", 0, EO_TRACE, NULL, "show the IMAP dialogue (secrets redacted)"},
 	{"--f1f2", V, EO_F1F2, "SRC=DST", "rename one folder (repeatable; see imapfleet(1), Folder rules)"},
 	{"--regextrans2", V, EO_REGEXTRANS2, "'s/RE/REPL/[gi]'", "rewrite destination folder names (repeatable)"},
@@ -322,6 +325,7 @@ static int set_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 		if (number(h, 4096, &v, why, cap) < 0)
 			return -1;
 		o->batch = v ? (unsigned)v : 1;
+		o->batch_set = 1;
 		return 0;
 	case EO_DRY: o->dry = 1; return 0;
 	case EO_JUSTLOGIN: o->justlogin = 1; return 0;
@@ -335,6 +339,7 @@ static int set_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 	case EO_NOSUBSCRIBE: o->subscribe = 0; return 0;
 	case EO_NOFLAGSYNC: o->sync_flags = 0; return 0;
 	case EO_NOMULTIAPPEND: o->multiappend = 0; return 0;
+	case EO_NEWEST_FIRST: o->newest_first = 1; return 0;
 	case EO_TRACE: o->trace = 1; return 0;
 	default: return bad(why, cap, "option %s is not handled", h->opt->name);
 	}

@@ -3,16 +3,18 @@
 # and subscriptions), a second sync copies nothing, a delta copies exactly what changed, --dry
 # changes nothing, a Courier-style source ('.' separator, INBOX. prefix) maps onto a '/' server,
 # and a message of several MB passes with memory far below its size times the pipeline depth.
+# --newest-first copies INBOX, then Sent, first, and each folder's newest messages (highest UIDs)
+# first, exactly as well.
 # Accounts: user01 (holds the big message), user02 (its source is changed by this test), user04,
-# legacy user03.
+# legacy user03, user05.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 16
+plan 19
 fresh_db sync
 trap drop_db EXIT
 out=$(mktemp)
 
-wipe_dst user01 user02 user03 user04 || { diag "could not wipe"; }
+wipe_dst user01 user02 user03 user04 user05 || { diag "could not wipe"; }
 
 # 1. full copy, measured memory
 if /usr/bin/time -f '%M' -o "$out.rss" "$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user01 \
@@ -109,4 +111,25 @@ check "user04: equal after two stateless syncs (twins and messages without Messa
 	ok "sync from the Courier-style source exits 0" || { not_ok "sync from the Courier-style source exits 0"; sed 's/^/# /' "$out"; }
 check "legacy user03 ('.' + INBOX. prefix) equals dst user03 ('/') folder by folder" \
 	same_mail "$LAB_LEGACY_IMAPS" user03 user03
+# 7. --newest-first: INBOX, then Sent, then the rest; in a folder the highest UIDs first
+sync_pair user05 --state "$STATE_URL" --newest-first --batch 4 --log-level trace >"$out" 2>&1 &&
+	ok "sync --newest-first exits 0" || { not_ok "sync --newest-first exits 0"; tail -n 20 "$out" | sed 's/^/# /'; }
+check "user05: destination equals source after --newest-first" same_mail "$LAB_SRC_IMAPS" user05 user05
+order=$(python3 - "$out" <<'PY'
+import re, sys
+folders, inbox = [], []
+for ln in open(sys.argv[1], errors="replace"):
+    m = re.search(r"folder=([^\]]*)\] src C: \S+ UID FETCH (\d+)\S* \(UID BODY\.PEEK\[\]\)", ln)
+    if not m:
+        continue
+    if not folders or folders[-1] != m.group(1):
+        folders.append(m.group(1))
+    if m.group(1) == "INBOX":
+        inbox.append(int(m.group(2)))
+ok = folders[:2] == ["INBOX", "Sent"] and len(inbox) > 1 and inbox == sorted(inbox, reverse=True)
+print("ok" if ok else "folders %s, INBOX windows from %s" % (folders[:3], inbox))
+PY
+)
+[ "$order" = ok ] && ok "--newest-first: INBOX then Sent first, INBOX windows from the highest UID down" ||
+	not_ok "--newest-first order ($order)"
 rm -f "$out" "$out.rss"
