@@ -191,6 +191,13 @@ static size_t g_nsess;
 
 static const char *verify_name(const struct io_stream *s);
 
+static void sess_entry_free(struct sess_entry **e)
+{
+	SSL_SESSION_free((*e)->sess);
+	xfree(&(*e)->key);
+	xfree(e);
+}
+
 static void sess_key(const struct io_stream *s, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s\n%s\n%s", s->where, verify_name(s), s->ep.cafile ? s->ep.cafile : "");
@@ -246,14 +253,11 @@ static void sess_put(const struct io_stream *s, SSL_SESSION *sess)
 
 			while ((*last)->next)
 				last = &(*last)->next;
-			SSL_SESSION_free((*last)->sess);
-			xfree(&(*last)->key);
-			xfree(last);
+			sess_entry_free(last);
 			g_nsess--;
 		}
 	} else if (e) {
-		xfree(&e->key);
-		xfree(&e);
+		sess_entry_free(&e);
 	}
 	pthread_mutex_unlock(&g_sess_lock);
 }
@@ -292,9 +296,7 @@ void tls_session_cache_clear(void)
 		struct sess_entry *e = g_sess;
 
 		g_sess = e->next;
-		SSL_SESSION_free(e->sess);
-		xfree(&e->key);
-		xfree(&e);
+		sess_entry_free(&e);
 	}
 	g_nsess = 0;
 	pthread_mutex_unlock(&g_sess_lock);
