@@ -9,6 +9,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "scheduler/scheduler.h"
 
 int cli_parse(const char *cmd, const struct fleet_optset *sets, size_t nsets, unsigned flags, int argc, char **argv,
 	      fleet_opt_fn fn, void *ctx)
@@ -77,6 +78,43 @@ int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, 
 		}
 		a->run_id = id;
 		return 0;
+	}
+	return 0;
+}
+
+enum { SCHED_STATE = 1, SCHED_KEY_FILE, SCHED_WORKERS, SCHED_MAX_CONNS, SCHED_MAX_ATTEMPTS, SCHED_RETRY_BASE,
+       SCHED_RETRY_CAP, SCHED_LOG_LEVEL };
+
+static const struct fleet_opt sched_table[] = {
+	{"--state", FLEET_OPT_VALUE, SCHED_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables,\n"
+							  "or ./.imapfleet/pg)"},
+	{"--workers", FLEET_OPT_VALUE, SCHED_WORKERS, "N", "accounts handled at once by this host (default 8 per\n"
+							   "core, at most 64)"},
+	{"--max-conns-per-host", FLEET_OPT_VALUE, SCHED_MAX_CONNS, "N", "connections per server (host:port) and\n"
+									"side, across all hosts (default 16)"},
+	{"--max-attempts", FLEET_OPT_VALUE, SCHED_MAX_ATTEMPTS, "N", "failed attempts per account before it fails\n"
+								     "(default 5; an attempt that copied messages\n"
+								     "before it broke does not count)"},
+	{"--retry-base", FLEET_OPT_VALUE, SCHED_RETRY_BASE, "MS", "backoff: full jitter, doubling from base ..."},
+	{"--retry-cap", FLEET_OPT_VALUE, SCHED_RETRY_CAP, "MS", "... up to cap"},
+	{"--key-file", FLEET_OPT_VALUE, SCHED_KEY_FILE, "F", "key that encrypts stored credentials (default\n"
+							     "./.imapfleet/key)"},
+	{"--log-level", FLEET_OPT_VALUE, SCHED_LOG_LEVEL, "L", "error|warn|info|debug|trace (trace: IMAP dialogues,\n"
+							       "secrets redacted)"},
+};
+const struct fleet_optset cli_sched_optset = FLEET_OPTSET(NULL, sched_table);
+
+int cli_sched_option(struct scheduler_config *cfg, const struct fleet_opt_hit *h, char *why, size_t cap)
+{
+	switch (h->opt->id) {
+	case SCHED_STATE: cfg->state_arg = h->value; return 0;
+	case SCHED_KEY_FILE: cfg->key_file = h->value; return 0;
+	case SCHED_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
+	case SCHED_MAX_CONNS: return cli_opt_uint(h, 1, 10000, &cfg->max_conns_per_host, why, cap);
+	case SCHED_MAX_ATTEMPTS: return cli_opt_uint(h, 1, 1000, &cfg->retry.max_attempts, why, cap);
+	case SCHED_RETRY_BASE: return cli_opt_uint(h, 1, 86400000, &cfg->retry.base_ms, why, cap);
+	case SCHED_RETRY_CAP: return cli_opt_uint(h, 1, 86400000, &cfg->retry.cap_ms, why, cap);
+	case SCHED_LOG_LEVEL: return cli_opt_log_level(h, why, cap);
 	}
 	return 0;
 }

@@ -43,6 +43,11 @@ struct cli_store_args {
 	int help;
 };
 int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap);
+/* --state --key-file --workers --max-conns-per-host --max-attempts --retry-base --retry-cap
+ * --log-level of the commands that drive the scheduler (run, worker, verify), and their handler. */
+extern const struct fleet_optset cli_sched_optset;
+struct scheduler_config;
+int cli_sched_option(struct scheduler_config *cfg, const struct fleet_opt_hit *hit, char *why, size_t cap);
 /* A side setting (accounts_login_optset, accounts_side_optset) applied to sides[hit->side]. */
 int cli_side_set(struct cli_side *sides, const struct fleet_opt_hit *hit, char *why, size_t cap);
 

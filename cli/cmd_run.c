@@ -12,25 +12,13 @@
 #include "scheduler/scheduler.h"
 
 enum {
-	RUN_HELP = 1, RUN_STATE, RUN_KEY_FILE, RUN_WORKERS, RUN_MAX_CONNS, RUN_MAX_ATTEMPTS, RUN_RETRY_BASE,
-	RUN_RETRY_CAP, RUN_LEASE, RUN_SERVER_DOWN_LIMIT, RUN_MAX_JOBS, RUN_NO_STORE_CREDENTIALS, RUN_STRICT,
-	RUN_PROGRESS, RUN_NO_PROGRESS, RUN_QUIET, RUN_LOG_LEVEL, RUN_KEEP_REMOVED,
+	RUN_HELP = 1, RUN_LEASE, RUN_SERVER_DOWN_LIMIT, RUN_MAX_JOBS, RUN_NO_STORE_CREDENTIALS, RUN_STRICT,
+	RUN_PROGRESS, RUN_NO_PROGRESS, RUN_QUIET, RUN_KEEP_REMOVED,
 };
 
 #define V FLEET_OPT_VALUE
 static const struct fleet_opt run_table[] = {
 	{"--help", 0, RUN_HELP, NULL, "this help"},
-	{"--state", V, RUN_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or\n"
-					 "./.imapfleet/pg)"},
-	{"--workers", V, RUN_WORKERS, "N", "accounts migrated at once by this host (default 8 per core, at\n"
-					   "most 64)"},
-	{"--max-conns-per-host", V, RUN_MAX_CONNS, "N", "connections per server (host:port) and side, across\n"
-							"all hosts (default 16)"},
-	{"--max-attempts", V, RUN_MAX_ATTEMPTS, "N", "failed attempts per account before it fails (default 5;\n"
-						     "an attempt that copied messages before it broke does not\n"
-						     "count)"},
-	{"--retry-base", V, RUN_RETRY_BASE, "MS", "backoff: full jitter, doubling from base ..."},
-	{"--retry-cap", V, RUN_RETRY_CAP, "MS", "... up to cap"},
 	{"--lease", V, RUN_LEASE, "MS", "how long a host may be silent before others take its accounts\n"
 					"(default 20000: four heartbeats of 5 s)"},
 	{"--server-down-limit", V, RUN_SERVER_DOWN_LIMIT, "S", "a server that refuses or drops every connection\n"
@@ -39,7 +27,6 @@ static const struct fleet_opt run_table[] = {
 							       "then its accounts wait and their attempts do\n"
 							       "not count"},
 	{"--max-jobs", V | FLEET_OPT_HIDDEN, RUN_MAX_JOBS, "N", NULL},
-	{"--key-file", V, RUN_KEY_FILE, "F", "key that encrypts stored credentials (default ./.imapfleet/key)"},
 	{"--no-store-credentials", 0, RUN_NO_STORE_CREDENTIALS, NULL, "keep passwords out of the database (then only\n"
 								      "this host can run the accounts)"},
 	{"--strict", 0, RUN_STRICT, NULL, "any bad row in the accounts file stops the run before anything\n"
@@ -52,19 +39,18 @@ static const struct fleet_opt run_table[] = {
 	{"--no-progress", 0, RUN_NO_PROGRESS, NULL, "timestamped progress log lines every 10 s instead"},
 	{"--quiet", 0, RUN_QUIET, NULL, "warnings and errors only on stderr (per-account logs keep every\n"
 					"line)"},
-	{"--log-level", V, RUN_LOG_LEVEL, "L", "error|warn|info|debug|trace (trace: IMAP dialogues, secrets\n"
-					       "redacted)"},
 };
 #undef V
 
 static const struct fleet_optset *run_sets(size_t *n)
 {
-	static struct fleet_optset sets[3];
+	static struct fleet_optset sets[4];
 
 	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, run_table);
-	sets[1] = accounts_side_optset;
-	sets[2] = engine_opts_optset;
-	*n = 3;
+	sets[1] = cli_sched_optset;
+	sets[2] = accounts_side_optset;
+	sets[3] = engine_opts_optset;
+	*n = 4;
 	return sets;
 }
 
@@ -103,20 +89,15 @@ static int run_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 		cfg->accounts_path = h->words[0];
 		return 0;
 	}
-	if (!h->opt || h->set > 0) {
+	if (!h->opt || h->set > 1) {
 		for (int k = 0; k < h->nwords; k++)
 			a->acct[a->nacct++] = h->words[k];
 		return 0;
 	}
+	if (h->set == 1)
+		return cli_sched_option(cfg, h, why, cap);
 	switch (h->opt->id) {
 	case RUN_HELP: a->help = 1; return 0;
-	case RUN_STATE: cfg->state_arg = h->value; return 0;
-	case RUN_KEY_FILE: cfg->key_file = h->value; return 0;
-	case RUN_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
-	case RUN_MAX_CONNS: return cli_opt_uint(h, 1, 10000, &cfg->max_conns_per_host, why, cap);
-	case RUN_MAX_ATTEMPTS: return cli_opt_uint(h, 1, 1000, &cfg->retry.max_attempts, why, cap);
-	case RUN_RETRY_BASE: return cli_opt_uint(h, 1, 86400000, &cfg->retry.base_ms, why, cap);
-	case RUN_RETRY_CAP: return cli_opt_uint(h, 1, 86400000, &cfg->retry.cap_ms, why, cap);
 	case RUN_LEASE: return cli_opt_uint(h, 1, 86400000, &cfg->lease_ms, why, cap);
 	case RUN_MAX_JOBS: return cli_opt_uint(h, 1, 1u << 30, &cfg->max_jobs, why, cap);
 	case RUN_SERVER_DOWN_LIMIT:
@@ -136,7 +117,6 @@ static int run_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 	case RUN_PROGRESS: cfg->progress = 1; return 0;
 	case RUN_NO_PROGRESS: cfg->progress = 0; return 0;
 	case RUN_QUIET: cfg->quiet = 1; return 0;
-	case RUN_LOG_LEVEL: return cli_opt_log_level(h, why, cap);
 	}
 	return 0;
 }

@@ -13,15 +13,12 @@
 #include "state/manifest.h"
 
 enum {
-	VF_HELP = 1, VF_STATE, VF_KEY_FILE, VF_ACCOUNT, VF_FAILED, VF_DEEP, VF_WORKERS, VF_MAX_CONNS, VF_MAX_ATTEMPTS,
-	VF_RETRY_BASE, VF_RETRY_CAP, VF_LOG_LEVEL, VF_MANIFEST,
+	VF_HELP = 1, VF_ACCOUNT, VF_FAILED, VF_DEEP, VF_MANIFEST,
 };
 
 #define V FLEET_OPT_VALUE
 static const struct fleet_opt verify_table[] = {
 	{"--help", 0, VF_HELP, NULL, "this help"},
-	{"--state", V, VF_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables, or\n"
-					"./.imapfleet/pg)"},
 	{"--account", V, VF_ACCOUNT, "A", "one account: its id, or its source user or user@host"},
 	{"--failed", 0, VF_FAILED, NULL, "only accounts failed or partial, or whose last verify did not pass"},
 	{"--deep", 0, VF_DEEP, NULL, "also read every destination body and check it against the ledger's\n"
@@ -30,23 +27,17 @@ static const struct fleet_opt verify_table[] = {
 					       "size, INTERNALDATE, SHA-256, verdict) to FILE, signed with\n"
 					       "Ed25519 (key made on first use beside the credentials key);\n"
 					       "imapfleet verify-manifest FILE --pubkey K checks it"},
-	{"--workers", V, VF_WORKERS, "N", "accounts verified at once (as for run)"},
-	{"--max-conns-per-host", V, VF_MAX_CONNS, "N", "connections per server and side (as for run)"},
-	{"--max-attempts", V, VF_MAX_ATTEMPTS, "N", "as for run"},
-	{"--retry-base", V, VF_RETRY_BASE, "MS", "as for run"},
-	{"--retry-cap", V, VF_RETRY_CAP, "MS", "as for run"},
-	{"--key-file", V, VF_KEY_FILE, "F", "key of the stored credentials (without ACCOUNTS)"},
-	{"--log-level", V, VF_LOG_LEVEL, "L", "error|warn|info|debug|trace"},
 };
 #undef V
 
 static const struct fleet_optset *verify_sets(size_t *n)
 {
-	static struct fleet_optset sets[2];
+	static struct fleet_optset sets[3];
 
 	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, verify_table);
-	sets[1] = accounts_side_optset; /* TLS and login settings that override the stored ones */
-	*n = 2;
+	sets[1] = cli_sched_optset;
+	sets[2] = accounts_side_optset; /* TLS and login settings that override the stored ones */
+	*n = 3;
 	return sets;
 }
 
@@ -84,15 +75,15 @@ static int verify_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 		cfg->accounts_path = h->words[0];
 		return 0;
 	}
-	if (h->set > 0) {
+	if (h->set == 1)
+		return cli_sched_option(cfg, h, why, cap);
+	if (h->set > 1) {
 		for (int k = 0; k < h->nwords; k++)
 			a->side_argv[a->nside++] = h->words[k];
 		return 0;
 	}
 	switch (h->opt->id) {
 	case VF_HELP: a->help = 1; return 0;
-	case VF_STATE: cfg->state_arg = h->value; return 0;
-	case VF_KEY_FILE: cfg->key_file = h->value; return 0;
 	case VF_ACCOUNT:
 		if (!h->value[0]) {
 			snprintf(why, cap, "option --account needs an account id or user");
@@ -109,12 +100,6 @@ static int verify_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 		}
 		cfg->manifest_path = h->value;
 		return 0;
-	case VF_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
-	case VF_MAX_CONNS: return cli_opt_uint(h, 1, 10000, &cfg->max_conns_per_host, why, cap);
-	case VF_MAX_ATTEMPTS: return cli_opt_uint(h, 1, 1000, &cfg->retry.max_attempts, why, cap);
-	case VF_RETRY_BASE: return cli_opt_uint(h, 1, 86400000, &cfg->retry.base_ms, why, cap);
-	case VF_RETRY_CAP: return cli_opt_uint(h, 1, 86400000, &cfg->retry.cap_ms, why, cap);
-	case VF_LOG_LEVEL: return cli_opt_log_level(h, why, cap);
 	}
 	return 0;
 }
