@@ -173,6 +173,13 @@ static int run_finish(struct scheduler_config *cfg, int worker)
 		sum.jobs_running,
 		(unsigned long long)sum.msgs_copied, (double)sum.bytes_copied / 1048576.0, secs,
 		(double)sum.msgs_copied / secs, (double)sum.bytes_copied / 1048576.0 / secs);
+	if (sum.pass_number)
+		fprintf(stdout,
+			"pass %d (%s%s): %lld copied, %lld already there, %lld skipped, %lld failed (messages, all "
+			"hosts)\n",
+			sum.pass_number, sum.pass_first ? "first" : "delta", sum.pass_ended ? ", ended" : ", goes on",
+			(long long)sum.pass_copied, (long long)sum.pass_matched, (long long)sum.pass_skipped,
+			(long long)sum.pass_failed);
 	if (sum.jobs_held || sum.jobs_removed)
 		fprintf(stdout,
 			"left out of this pass: %ld whose login was refused (credential unchanged), %ld no longer in "

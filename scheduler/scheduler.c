@@ -384,6 +384,7 @@ static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids
 	xfree(&released);
 	if (rc < 0)
 		return -1;
+	log_info("pass %d (%s) of run %lld", cnt.pass_number, cnt.pass_first ? "first" : "delta", (long long)s->run_id);
 	if (cnt.requeued)
 		log_info("%ld accounts finished earlier are queued for a new pass", cnt.requeued);
 	if (cnt.restored)
@@ -945,6 +946,22 @@ static void hold_refused_credential(struct sched *s, struct state_conn *sc, cons
 			 k ? "destination" : "source", (long long)c->lease.job_id);
 }
 
+/* The attempt's counts, added to the account's row of its pass (docs/reports.md: copied, already
+ * there, skipped, failed). */
+static void record_in_pass(struct state_conn *sc, int64_t job_id, const char *outcome, const struct engine_stats *st)
+{
+	struct state_pass_tally t;
+	struct fleet_err perr;
+
+	t.copied = (int64_t)st->msgs_copied;
+	t.matched = (int64_t)(st->msgs_already + st->msgs_matched);
+	t.skipped = (int64_t)st->msgs_skipped;
+	t.failed = (int64_t)st->msgs_failed;
+	t.bytes_copied = (int64_t)st->bytes_copied;
+	if (state_pass_record(sc, job_id, outcome, &t, &perr) < 0)
+		log_warn("could not record the attempt in its pass: %s", perr.message);
+}
+
 static unsigned wait_lease_ms(const struct scheduler_config *cfg)
 {
 	return cfg->lease_ms < SCHED_WAIT_LEASE_MS ? cfg->lease_ms : SCHED_WAIT_LEASE_MS;
@@ -1033,6 +1050,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	char *keys[2];
 	const char *ckeys[2];
 	char why[256];
+	const char *outcome = NULL; /* how the attempt ended, for its pass */
 	FILE *logf;
 
 	memset(&st, 0, sizeof(st));
@@ -1189,6 +1207,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	if (rc >= 0) {
 		int partial = finish_job(sc, &c->lease, &st);
 
+		outcome = partial ? "partial" : "done";
 		host_limiter_success(s->hl, keys[0]);
 		host_limiter_success(s->hl, keys[1]);
 		atomic_fetch_add(&s->jobs_done, 1);
@@ -1217,14 +1236,17 @@ failed:
 		if (strcmp(err.code, STATE_ERR_CONNECTION) == 0)
 			log_warn("attempt %d stopped: %s; the account goes back to the queue (not counted)",
 				 c->attempt, err.message);
+		outcome = "interrupted";
 		if (state_job_release(sc, &c->lease, &ferr) < 0)
 			log_warn("could not put the account back in the queue: %s (it returns when its lease expires)",
 				 ferr.message);
 		goto out;
 	}
 	if (ran && err.cls == FLEET_ERR_TRANSIENT && st.error_side >= 0 &&
-	    server_fault(s, sc, c, w->label, keys[st.error_side], &job.side[st.error_side].ep, &err))
+	    server_fault(s, sc, c, w->label, keys[st.error_side], &job.side[st.error_side].ep, &err)) {
+		outcome = "waiting";
 		goto out;
+	}
 	if (err.cls == FLEET_ERR_THROTTLED && st.error_side >= 0 && !budget_err_is_daily(&err)) {
 		host_limiter_throttled(s->hl, keys[st.error_side], err.retry_after_ms);
 		log_warn("%s throttles: its connection limit here is now %u", keys[st.error_side],
@@ -1275,6 +1297,7 @@ failed:
 			if (state_job_fail(sc, &c->lease, &plain, delay, progressed, &requeued, &ferr) < 0)
 				log_error("could not record the failure: %s", ferr.message);
 		}
+		outcome = requeued ? "retry" : "failed";
 		if (requeued) {
 			atomic_fetch_add(&s->jobs_retried, 1);
 			log_warn("attempt %d failed (%s, %s): %s; retry in %.1f s%s", c->attempt,
@@ -1303,6 +1326,8 @@ failed:
 		}
 	}
 out:
+	if (outcome)
+		record_in_pass(sc, c->lease.job_id, outcome, &st);
 	pthread_mutex_lock(&w->lock);
 	atomic_store(&w->busy, 0);
 	atomic_store(&w->waiting, 0);
@@ -1724,6 +1749,21 @@ static void say_who_else(struct sched *s, struct state_conn *sc)
 	fleet_buf_release(&others);
 }
 
+/* state_report_passes callback: the run's last pass into the summary. */
+static int last_pass(const struct state_pass_report *p, void *ctx)
+{
+	struct scheduler_summary *sum = ctx;
+
+	sum->pass_number = p->number;
+	sum->pass_first = strcmp(p->kind, "first") == 0;
+	sum->pass_ended = p->ended_at_ms != 0;
+	sum->pass_copied = p->copied;
+	sum->pass_matched = p->matched;
+	sum->pass_skipped = p->skipped;
+	sum->pass_failed = p->msgs_failed;
+	return 0;
+}
+
 int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *sum, struct fleet_err *err)
 {
 	struct sched s;
@@ -1868,6 +1908,13 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	state_engine_deregister(sc, s.engine_id, NULL);
 	if (state_report_run_counts(sc, s.run_id, &counts, err) < 0)
 		goto out;
+	{
+		struct fleet_err perr;
+		int ended = state_pass_end_if_idle(sc, s.run_id, &perr);
+
+		if (ended < 0 || state_report_passes(sc, s.run_id, last_pass, sum, &perr) < 0)
+			log_warn("could not read this pass: %s", perr.message);
+	}
 	sum->jobs_done = counts.jobs[STATE_JOB_DONE];
 	sum->jobs_failed = counts.jobs[STATE_JOB_FAILED];
 	sum->jobs_queued = counts.jobs[STATE_JOB_QUEUED];

@@ -53,6 +53,9 @@ struct scheduler_summary {
 	long jobs_done, jobs_failed, jobs_queued, jobs_running, jobs_cancelled, jobs_partial;
 	long jobs_held;    /* left out of this pass: login refused, credential unchanged (counted failed) */
 	long jobs_removed; /* left out of this pass: not in the accounts file (counted cancelled) */
+	/* The pass (all hosts): its number, kind, whether it ended, and what its accounts did in it. */
+	int pass_number, pass_first, pass_ended;
+	int64_t pass_copied, pass_matched, pass_skipped, pass_failed;
 	uint64_t msgs_copied, bytes_copied, msgs_failed, msgs_skipped;
 	uint64_t started_ms, finished_ms;
 	int interrupted;

@@ -81,6 +81,121 @@ static long pass_step(struct state_conn *sc, const char *what, const char *sql, 
 	return n;
 }
 
+/* The pass this import belongs to: the run's last one while it has not ended (an interrupted pass
+ * goes on), else a new one (first when no account of the run ever started); every job queued or
+ * running is in it. Inside start_pass's transaction. */
+static int join_pass(struct state_conn *sc, int64_t run_id, struct state_pass_counts *out, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, run_id), NULL};
+	PGresult *res = state_exec(sc, "find the run's pass",
+				   "SELECT id, number, 'delta' FROM pass WHERE run_id = $1 AND ended_at IS NULL"
+				   " ORDER BY number DESC LIMIT 1",
+				   1, p, NULL, NULL, 0, err);
+
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		res = state_exec(sc, "start a pass",
+				 "INSERT INTO pass (run_id, number, kind) SELECT $1,"
+				 " coalesce((SELECT max(number) FROM pass WHERE run_id = $1), 0) + 1,"
+				 " CASE WHEN EXISTS (SELECT 1 FROM pass WHERE run_id = $1) OR EXISTS (SELECT 1 FROM job"
+				 "  WHERE run_id = $1 AND started_at IS NOT NULL) THEN 'delta' ELSE 'first' END"
+				 " RETURNING id, number, kind",
+				 1, p, NULL, NULL, 0, err);
+		if (!res)
+			return -1;
+	}
+	out->pass_id = state_get_i64(res, 0, 0);
+	out->pass_number = (int)state_get_i64(res, 0, 1);
+	out->pass_first = strcmp(state_get_str(res, 0, 2), "first") == 0;
+	PQclear(res);
+	p[1] = state_fmt_i64(b1, out->pass_id);
+	return state_exec_cmd(sc, "put the accounts in the pass",
+			      "UPDATE job SET pass_id = $2 WHERE run_id = $1 AND state IN ('queued', 'running')"
+			      " AND pass_id IS DISTINCT FROM $2",
+			      2, p, 0, err);
+}
+
+int state_pass_record(struct state_conn *sc, int64_t job_id, const char *outcome, const struct state_pass_tally *t,
+		      struct fleet_err *err)
+{
+	char b[6][STATE_NUM_MAX];
+	const char *p[7] = {state_fmt_i64(b[0], job_id),       outcome,
+			    state_fmt_i64(b[1], t->copied),    state_fmt_i64(b[2], t->matched),
+			    state_fmt_i64(b[3], t->skipped),   state_fmt_i64(b[4], t->failed),
+			    state_fmt_i64(b[5], t->bytes_copied)};
+
+	return state_exec_cmd(
+	    sc, "record the attempt in its pass",
+	    "WITH j AS (SELECT id, pass_id FROM job WHERE id = $1 AND pass_id IS NOT NULL),"
+	    " s AS (UPDATE job SET last_synced_at = now() FROM j WHERE job.id = j.id AND $2 IN ('done', 'partial'))"
+	    " INSERT INTO pass_account (pass_id, job_id, outcome, copied, matched, skipped, failed, bytes_copied,"
+	    "  ended_at)"
+	    " SELECT pass_id, id, $2, $3, $4, $5, $6, $7, now() FROM j"
+	    " ON CONFLICT (pass_id, job_id) DO UPDATE SET outcome = excluded.outcome,"
+	    "  copied = pass_account.copied + excluded.copied, matched = pass_account.matched + excluded.matched,"
+	    "  skipped = pass_account.skipped + excluded.skipped, failed = pass_account.failed + excluded.failed,"
+	    "  bytes_copied = pass_account.bytes_copied + excluded.bytes_copied, ended_at = now()",
+	    7, p, 0, err);
+}
+
+int state_pass_end_if_idle(struct state_conn *sc, int64_t run_id, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	long n = pass_step(sc, "end the pass",
+			   "WITH u AS (UPDATE pass SET ended_at = now() WHERE run_id = $1 AND ended_at IS NULL"
+			   "  AND NOT EXISTS (SELECT 1 FROM job WHERE run_id = $1 AND state IN ('queued', 'running'))"
+			   "  RETURNING id) SELECT count(*) FROM u",
+			   1, p, err);
+
+	return n < 0 ? -1 : n > 0;
+}
+
+int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report_cb cb, void *ctx,
+			struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	PGresult *res = state_exec(
+	    sc, "list the run's passes",
+	    "SELECT ps.id, ps.number, ps.kind, " MS("ps.started_at") ", " MS("ps.ended_at") ","
+	    " count(pa.job_id), count(*) FILTER (WHERE pa.outcome = 'done'),"
+	    " count(*) FILTER (WHERE pa.outcome = 'partial'), count(*) FILTER (WHERE pa.outcome = 'failed'),"
+	    " coalesce(sum(pa.copied), 0), coalesce(sum(pa.matched), 0), coalesce(sum(pa.skipped), 0),"
+	    " coalesce(sum(pa.failed), 0), coalesce(sum(pa.bytes_copied), 0)"
+	    " FROM pass ps LEFT JOIN pass_account pa ON pa.pass_id = ps.id WHERE ps.run_id = $1"
+	    " GROUP BY ps.id ORDER BY ps.number",
+	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int rc = 0;
+
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		struct state_pass_report r;
+
+		r.pass_id = state_get_i64(res, i, 0);
+		r.number = (int)state_get_i64(res, i, 1);
+		r.kind = state_get_str(res, i, 2);
+		r.started_at_ms = state_get_i64(res, i, 3);
+		r.ended_at_ms = state_get_i64(res, i, 4);
+		r.accounts = (long)state_get_i64(res, i, 5);
+		r.done = (long)state_get_i64(res, i, 6);
+		r.partial = (long)state_get_i64(res, i, 7);
+		r.failed = (long)state_get_i64(res, i, 8);
+		r.copied = state_get_i64(res, i, 9);
+		r.matched = state_get_i64(res, i, 10);
+		r.skipped = state_get_i64(res, i, 11);
+		r.msgs_failed = state_get_i64(res, i, 12);
+		r.bytes_copied = state_get_i64(res, i, 13);
+		rc = cb(&r, ctx);
+	}
+	PQclear(res);
+	return rc;
+}
+
 #define REMOVED_TEXT                                                                                         \
 	"'not in the accounts file any more: not run (put its row back, run with --keep-removed, or"          \
 	" imapfleet retry --account ' || id || ')'"
@@ -141,6 +256,8 @@ int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct sta
 	if (n < 0)
 		goto rollback;
 	out->held = n;
+	if (join_pass(sc, run_id, out, err) < 0)
+		goto rollback;
 	rc = state_commit(sc, err);
 	goto out;
 rollback:

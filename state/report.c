@@ -1,5 +1,6 @@
 /* state/report.c: the queries behind `status`, `report` and `retry`: counts, jobs, failed messages,
  * throughput, the run list, the default run and the time spent per job. */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -35,7 +36,6 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 	return 0;
 }
 
-#define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
 /* Parked: queued and due later because of a daily budget or a throttle (state/park.c). */
 #define PARKED_NOW "(state = 'queued' AND parked_until > now())"
@@ -48,7 +48,12 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 	" " PARKED_MS ", CASE WHEN " PARKED_NOW " THEN park_reason END, CASE WHEN " PARKED_NOW " THEN " MS("eta_at") " END," \
 	" CASE WHEN state = 'failed' AND auth_block_hmac IS NOT NULL THEN 'credential'"                     \
 	"  WHEN state = 'cancelled' AND last_error_code = '" STATE_CODE_REMOVED "' THEN 'removed'"          \
-	"  WHEN state = 'cancelled' THEN 'cancelled' ELSE '' END"
+	"  WHEN state = 'cancelled' THEN 'cancelled' ELSE '' END,"                                          \
+	" coalesce((SELECT number FROM pass WHERE pass.id = job.pass_id), 0),"                               \
+	" coalesce((SELECT array_to_string(ARRAY[copied, matched, skipped, failed], ',') FROM pass_account pa"  \
+	"  WHERE pa.pass_id = job.pass_id AND pa.job_id = job.id), ''),"                                     \
+	" " MS("last_synced_at") ", coalesce(verify_verdict, ''), " MS("verified_at") ","                   \
+	" coalesce(verify_on_source, -1), coalesce(verify_on_destination, -1)"
 
 static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
 {
@@ -85,6 +90,21 @@ static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
 		r.park_reason = state_get_str(res, i, 22);
 		r.eta_ms = state_get_i64(res, i, 23);
 		r.left_out = state_get_str(res, i, 24);
+		r.pass_number = (int)state_get_i64(res, i, 25);
+		{
+			long long v[4] = {0, 0, 0, 0};
+
+			sscanf(state_get_str(res, i, 26), "%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3]);
+			r.pass_copied = v[0];
+			r.pass_matched = v[1];
+			r.pass_skipped = v[2];
+			r.pass_failed = v[3];
+		}
+		r.last_synced_at_ms = state_get_i64(res, i, 27);
+		r.verdict = state_get_str(res, i, 28);
+		r.verified_at_ms = state_get_i64(res, i, 29);
+		r.on_source = state_get_i64(res, i, 30);
+		r.on_destination = state_get_i64(res, i, 31);
 		rc = cb(&r, ctx);
 	}
 	return rc;

@@ -240,6 +240,34 @@ static const char *const migration_9[] = {
     "ALTER TABLE job ADD COLUMN IF NOT EXISTS lease_waiting boolean NOT NULL DEFAULT false",
 };
 
+/* Passes (issue 12): each `run` over a finished run is a pass, recorded with its start, end and kind;
+ * per account and pass what it copied, found already there, skipped and failed; the pass an account
+ * is in, and when it last finished a pass (last synced). */
+static const char *const migration_10[] = {
+    "CREATE TABLE IF NOT EXISTS pass ("
+    " id bigserial PRIMARY KEY,"
+    " run_id bigint NOT NULL REFERENCES run (id) ON DELETE CASCADE,"
+    " number integer NOT NULL,"
+    " kind text NOT NULL CHECK (kind IN ('first', 'delta')),"
+    " started_at timestamptz NOT NULL DEFAULT now(),"
+    " ended_at timestamptz,"
+    " UNIQUE (run_id, number))",
+    "CREATE TABLE IF NOT EXISTS pass_account ("
+    " pass_id bigint NOT NULL REFERENCES pass (id) ON DELETE CASCADE,"
+    " job_id bigint NOT NULL REFERENCES job (id) ON DELETE CASCADE,"
+    " outcome text,"
+    " copied bigint NOT NULL DEFAULT 0,"
+    " matched bigint NOT NULL DEFAULT 0,"
+    " skipped bigint NOT NULL DEFAULT 0,"
+    " failed bigint NOT NULL DEFAULT 0,"
+    " bytes_copied bigint NOT NULL DEFAULT 0,"
+    " started_at timestamptz NOT NULL DEFAULT now(),"
+    " ended_at timestamptz,"
+    " PRIMARY KEY (pass_id, job_id))",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS pass_id bigint",
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS last_synced_at timestamptz",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -261,6 +289,7 @@ static const struct migration migrations[] = {
     {8, "refused credentials held back from later passes", migration_8,
      sizeof(migration_8) / sizeof(migration_8[0])},
     {9, "claims waiting for connection slots", migration_9, sizeof(migration_9) / sizeof(migration_9[0])},
+    {10, "passes, and each account's counts per pass", migration_10, sizeof(migration_10) / sizeof(migration_10[0])},
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)

@@ -49,7 +49,7 @@
 #define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
 
 /* Schema version this build applies (state_conn_open migrates up to it). */
-#define STATE_SCHEMA_VERSION 9
+#define STATE_SCHEMA_VERSION 10
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -353,6 +353,10 @@ struct state_pass_counts {
 	long removed;  /* jobs cancelled now because their rows left the file */
 	long restored; /* jobs removed earlier whose rows are back (or --keep-removed) */
 	long held;     /* failed jobs left out: their refused credential did not change */
+	int64_t pass_id; /* the pass the queued jobs are in: a new one, or the current one when the
+			  * last pass did not end (an interrupted pass continues) */
+	int pass_number; /* 1, 2 ... within the run */
+	int pass_first;	 /* 1 when it is the run's first pass, 0 for a delta pass */
 };
 /* Starts a new pass, in one transaction: the holds of `released` are cleared; unless keep_removed,
  * every job of the run not in in_file and not cancelled is cancelled with code STATE_CODE_REMOVED
@@ -361,6 +365,34 @@ struct state_pass_counts {
  * still held. Cancelled jobs stay cancelled. */
 int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct state_pass_plan *plan,
 			 struct state_pass_counts *out, struct fleet_err *err);
+/* One attempt's counts in its pass (vocabulary of docs/reports.md): copied now, already there
+ * (found on the destination: matched), skipped, failed. */
+struct state_pass_tally {
+	int64_t copied, matched, skipped, failed, bytes_copied;
+};
+/* Adds an attempt's counts to the account's row of the pass it is in (nothing when it is in none:
+ * a job of a run from before passes were recorded, or of `sync`). outcome ("done", "partial",
+ * "failed", "retry", "interrupted", "waiting") replaces the row's; done and partial also stamp the
+ * account's last_synced_at. Not fenced: called after the attempt ended. */
+int state_pass_record(struct state_conn *sc, int64_t job_id, const char *outcome, const struct state_pass_tally *t,
+		      struct fleet_err *err);
+/* Ends the run's current pass when none of its jobs is queued or running. Returns 1 when it ended
+ * now, 0 when it goes on (or there is none). */
+int state_pass_end_if_idle(struct state_conn *sc, int64_t run_id, struct fleet_err *err);
+/* One pass of a run, with its accounts' counts summed. Strings valid during the callback only. */
+struct state_pass_report {
+	int64_t pass_id;
+	int number;
+	const char *kind; /* "first" or "delta" */
+	int64_t started_at_ms, ended_at_ms; /* ended 0 while it goes on */
+	long accounts, done, partial, failed;
+	int64_t copied, matched, skipped, msgs_failed, bytes_copied;
+};
+typedef int (*state_pass_report_cb)(const struct state_pass_report *row, void *ctx);
+/* The run's passes in order. */
+int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report_cb cb, void *ctx,
+			struct fleet_err *err);
+
 /* `cancel --failed` / `--all`: every job of the run whose state is in state_mask is cancelled as
  * state_job_cancel does. *count = jobs cancelled. */
 int state_run_cancel(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
@@ -569,6 +601,13 @@ struct state_job_report {
 	int64_t parked_until_ms;  /* queued and parked until then; 0 when not parked */
 	const char *park_reason;  /* "daily" or "throttled" while parked, else "" */
 	int64_t eta_ms;           /* a parked account's expected end; 0 when unknown */
+	/* The pass the account is in (0 = none recorded) and its counts there; when it last finished a
+	 * pass; its latest verify verdict ("" when never verified) with its counts (-1 unknown). */
+	int pass_number;
+	int64_t pass_copied, pass_matched, pass_skipped, pass_failed;
+	int64_t last_synced_at_ms;
+	const char *verdict;
+	int64_t verified_at_ms, on_source, on_destination;
 };
 typedef int (*state_job_report_cb)(const struct state_job_report *row, void *ctx);
 /* Every job of the run in id order. */

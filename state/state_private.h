@@ -129,6 +129,9 @@ int state_open_aad(const unsigned char key[32], const unsigned char *aad, size_t
 	"a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'cancelled' FROM u"                        \
 	"  WHERE job_attempt.job_id = u.id AND job_attempt.ended_at IS NULL)"
 
+/* A timestamptz column as milliseconds since the epoch (bigint), for the report queries. */
+#define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
 /* Schema (schema.c). */
 int state_schema_apply(struct state_conn *sc, struct fleet_err *err);
 
