@@ -38,11 +38,36 @@ static int run_list_cb(const struct state_run_report *row, void *ctx)
 	return 0;
 }
 
+static int pass_cb(const struct state_pass_report *p, void *ctx)
+{
+	struct run_info *ri = ctx;
+	struct pass_info *pi;
+
+	ri->passes = xgrow(ri->passes, sizeof(*ri->passes), ri->npasses + 1, &ri->passes_alloc);
+	pi = &ri->passes[ri->npasses++];
+	memset(pi, 0, sizeof(*pi));
+	pi->number = p->number;
+	snprintf(pi->kind, sizeof(pi->kind), "%s", p->kind);
+	pi->started_ms = p->started_at_ms;
+	pi->ended_ms = p->ended_at_ms;
+	pi->accounts = p->accounts;
+	pi->done = p->done;
+	pi->partial = p->partial;
+	pi->failed = p->failed;
+	pi->copied = p->copied;
+	pi->matched = p->matched;
+	pi->skipped = p->skipped;
+	pi->msgs_failed = p->msgs_failed;
+	pi->bytes_copied = p->bytes_copied;
+	return 0;
+}
+
 void run_list_release(struct run_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		xfree(&l->v[i].name);
 		xfree(&l->v[i].state);
+		xfree(&l->v[i].passes);
 	}
 	xfree(&l->v);
 	l->n = l->alloc = 0;
@@ -55,7 +80,8 @@ int run_list_load(struct state_conn *sc, int64_t run_id, struct run_list *l, str
 	if (state_report_runs(sc, run_id, run_list_cb, l, err) < 0)
 		return -1;
 	for (size_t i = 0; i < l->n; i++)
-		if (state_report_run_counts(sc, l->v[i].id, &l->v[i].counts, err) < 0)
+		if (state_report_run_counts(sc, l->v[i].id, &l->v[i].counts, err) < 0 ||
+		    state_report_passes(sc, l->v[i].id, pass_cb, &l->v[i], err) < 0)
 			return -1;
 	return 0;
 }
@@ -133,6 +159,16 @@ static int load_job_cb(const struct state_job_report *j, void *ctx)
 	a->err_code = xstrdup(j->last_error_code);
 	a->err_text = xstrdup(j->last_error_text);
 	a->left_out = xstrdup(j->left_out);
+	a->pass_number = j->pass_number;
+	a->pass_copied = j->pass_copied;
+	a->pass_matched = j->pass_matched;
+	a->pass_skipped = j->pass_skipped;
+	a->pass_failed = j->pass_failed;
+	a->last_synced_ms = j->last_synced_at_ms;
+	a->verdict = xstrdup(j->verdict);
+	a->verified_ms = j->verified_at_ms;
+	a->on_source = j->on_source;
+	a->on_destination = j->on_destination;
 	a->started_ms = j->started_at_ms;
 	a->finished_ms = j->finished_at_ms;
 	a->updated_ms = j->updated_at_ms;
@@ -398,6 +434,9 @@ int report_load(struct state_conn *sc, int64_t run_id, struct report **out, stru
 	l.v[0].name = l.v[0].state = NULL;
 	r->run_created_ms = l.v[0].created_ms;
 	r->counts = l.v[0].counts;
+	r->passes = l.v[0].passes;
+	r->npasses = l.v[0].npasses;
+	l.v[0].passes = NULL;
 	r->total = counts_total(&r->counts);
 	run_list_release(&l);
 
@@ -467,6 +506,7 @@ void report_free(struct report **rp)
 		xfree(&a->err_text);
 		xfree(&a->park_reason);
 		xfree(&a->left_out);
+		xfree(&a->verdict);
 	}
 	for (size_t i = 0; i < r->nmsgs; i++) {
 		xfree(&r->msgs[i].reason);
@@ -486,6 +526,7 @@ void report_free(struct report **rp)
 	xfree(&r->tp);
 	xfree(&r->run_name);
 	xfree(&r->run_state);
+	xfree(&r->passes);
 	xfree(rp);
 }
 
@@ -572,7 +613,8 @@ int report_write_dir(const struct report *r, const char *dir, unsigned formats,
 				     "could not create the report directory %s: %s", dir, strerror(errno));
 	if ((formats & REPORT_CSV) &&
 	    (write_one(r, dir, "accounts.csv", report_write_accounts_csv, written, ctx, err) < 0 ||
-	     write_one(r, dir, "failures.csv", report_write_failures_csv, written, ctx, err) < 0))
+	     write_one(r, dir, "failures.csv", report_write_failures_csv, written, ctx, err) < 0 ||
+	     write_one(r, dir, "passes.csv", report_write_passes_csv, written, ctx, err) < 0))
 		return -1;
 	if ((formats & REPORT_JSON) &&
 	    write_one(r, dir, "accounts.json", report_write_json, written, ctx, err) < 0)
@@ -606,4 +648,36 @@ int report_formats_parse(const char *s, unsigned *formats)
 			p++;
 	}
 	return *formats ? 0 : -1;
+}
+
+json_t *jv_pass(int number, int64_t copied, int64_t matched, int64_t skipped, int64_t failed)
+{
+	if (!number)
+		return json_null();
+	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "number", number, "copied", (json_int_t)copied, "already_there",
+			 (json_int_t)matched, "skipped", (json_int_t)skipped, "failed", (json_int_t)failed);
+}
+
+json_t *jv_verify(const char *verdict, int64_t verified_ms, int64_t on_source, int64_t on_destination)
+{
+	if (!verdict || !verdict[0])
+		return json_null();
+	return json_pack("{s:o, s:o, s:I, s:I}", "verdict", jv_str(verdict), "verified_at", jv_time(verified_ms),
+			 "on_source", (json_int_t)on_source, "on_destination", (json_int_t)on_destination);
+}
+
+json_t *jv_passes(const struct pass_info *p, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+		    a, json_pack("{s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "number",
+				 p[i].number, "kind", p[i].kind, "started_at", jv_time(p[i].started_ms), "ended_at",
+				 jv_time(p[i].ended_ms), "accounts", (json_int_t)p[i].accounts, "done",
+				 (json_int_t)p[i].done, "partial", (json_int_t)p[i].partial, "failed_accounts",
+				 (json_int_t)p[i].failed, "copied", (json_int_t)p[i].copied, "already_there",
+				 (json_int_t)p[i].matched, "skipped", (json_int_t)p[i].skipped, "failed",
+				 (json_int_t)p[i].msgs_failed, "bytes_copied", (json_int_t)p[i].bytes_copied));
+	return a;
 }

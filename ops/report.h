@@ -52,6 +52,8 @@ void report_free(struct report **r);
 /* The files' content on a stream (see docs/reports.md for the columns and the JSON shape). */
 int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_err *err);
 int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_err *err);
+/* passes.csv: the run's pass history (docs/reports.md). */
+int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err *err);
 int report_write_json(const struct report *r, FILE *out, struct fleet_err *err);
 /* One page, inline CSS and JS, no network fetch (a Content-Security-Policy forbids them). */
 int report_write_html(const struct report *r, FILE *out, struct fleet_err *err);

@@ -1,4 +1,5 @@
 /* ops/report_csv.c: accounts.csv and failures.csv (columns in docs/reports.md). */
+#include <stdio.h>
 #include <string.h>
 
 #include "ops/render.h"
@@ -16,7 +17,8 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		"run_id,account_id,host1,port1,user1,host2,port2,user2,state,attempts,max_attempts,"
 		"attempts_total,folders,msgs_copied,bytes_copied,msgs_skipped,bytes_skipped,msgs_failed,"
 		"bytes_failed,started_at,finished_at,updated_at,duration_s,error_class,error_code,error_text,"
-		"failure_reasons,parked_until,park_reason,eta,left_out\r\n");
+		"failure_reasons,parked_until,park_reason,eta,left_out,pass,copied,already_there,skipped,failed,"
+		"last_synced_at,verdict,on_source,on_destination,verified_at\r\n");
 	for (size_t i = 0; i < r->naccts; i++) {
 		const struct report_acct *a = &r->accts[i];
 		char t1[TBUF], t2[TBUF], t3[TBUF];
@@ -65,9 +67,41 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		rw_printf(&w, ",%s", a->parked_until_ms > 0 ? fmt_time(t2, a->eta_ms, 1) : "");
 		rw_put(&w, ",", 1);
 		rw_csv(&w, a->left_out);
-		rw_puts(&w, "\r\n");
+		{
+			char s1[TBUF], s2[TBUF], n1[TBUF] = "", n2[TBUF] = "";
+
+			if (a->verdict[0]) {
+				snprintf(n1, sizeof(n1), "%lld", (long long)a->on_source);
+				snprintf(n2, sizeof(n2), "%lld", (long long)a->on_destination);
+			}
+			/* this pass in the shared vocabulary, then the latest verify (empty when never) */
+			rw_printf(&w, ",%d,%lld,%lld,%lld,%lld,%s,%s,%s,%s,%s\r\n", a->pass_number,
+				  (long long)a->pass_copied, (long long)a->pass_matched, (long long)a->pass_skipped,
+				  (long long)a->pass_failed, fmt_time(s1, a->last_synced_ms, 1), a->verdict,
+				  n1, n2,
+				  fmt_time(s2, a->verified_ms, 1));
+		}
 	}
 	return rw_finish(&w, "accounts.csv", err);
+}
+
+int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err *err)
+{
+	struct rw w;
+
+	rw_init(&w, out);
+	rw_puts(&w, "run_id,pass,kind,started_at,ended_at,accounts,done,partial,failed_accounts,copied,already_there,"
+		    "skipped,failed,bytes_copied\r\n");
+	for (size_t i = 0; i < r->npasses; i++) {
+		const struct pass_info *p = &r->passes[i];
+		char t1[TBUF], t2[TBUF];
+
+		rw_printf(&w, "%lld,%d,%s,%s,%s,%ld,%ld,%ld,%ld,%lld,%lld,%lld,%lld,%lld\r\n", (long long)r->run_id,
+			  p->number, p->kind, fmt_time(t1, p->started_ms, 1), fmt_time(t2, p->ended_ms, 1), p->accounts,
+			  p->done, p->partial, p->failed, (long long)p->copied, (long long)p->matched,
+			  (long long)p->skipped, (long long)p->msgs_failed, (long long)p->bytes_copied);
+	}
+	return rw_finish(&w, "passes.csv", err);
 }
 
 int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_err *err)

@@ -281,6 +281,54 @@ static void html_states(struct rw *w, const struct report *r)
 #define HTML_CAUSE_ACCOUNTS 40	/* account chips per cause */
 #define HTML_CAUSE_MESSAGES 200 /* message rows per cause */
 
+/* The pass history (first pass, then each delta pass) and the verify verdicts. */
+static void html_passes(struct rw *w, const struct report *r)
+{
+	long verdicts[3] = {0, 0, 0}, unverified = 0;
+	int64_t last_synced = 0;
+	char t1[TBUF], t2[TBUF];
+
+	for (size_t i = 0; i < r->naccts; i++) {
+		const char *v = r->accts[i].verdict;
+
+		if (!strcmp(v, "PASS"))
+			verdicts[0]++;
+		else if (!strcmp(v, "FAIL"))
+			verdicts[1]++;
+		else if (!strcmp(v, "ERROR"))
+			verdicts[2]++;
+		else
+			unverified++;
+		if (r->accts[i].last_synced_ms > last_synced)
+			last_synced = r->accts[i].last_synced_ms;
+	}
+	rw_printf(w,
+		  "<section class=\"panel\" id=\"passes\"><h2>Passes <span class=\"muted\">%zu pass%s; last synced %s "
+		  "UTC; verify: %ld PASS, %ld FAIL, %ld ERROR, %ld not verified</span></h2>\n",
+		  r->npasses, r->npasses == 1 ? "" : "es", last_synced ? fmt_time(t1, last_synced, 0) : "never",
+		  verdicts[0], verdicts[1], verdicts[2], unverified);
+	if (r->npasses == 0) {
+		rw_puts(w, "<p class=\"empty\">No pass recorded.</p></section>\n");
+		return;
+	}
+	rw_puts(w, "<div class=\"scroll\"><table class=\"passes\"><thead><tr><th class=\"num\">Pass</th><th>Kind</th>"
+		   "<th>Started (UTC)</th><th>Ended (UTC)</th><th class=\"num\">Accounts</th>"
+		   "<th class=\"num\">Copied</th><th class=\"num\">Already there</th><th class=\"num\">Skipped</th>"
+		   "<th class=\"num\">Failed</th></tr></thead><tbody>\n");
+	for (size_t i = 0; i < r->npasses; i++) {
+		const struct pass_info *p = &r->passes[i];
+
+		rw_printf(w,
+			  "<tr><td class=\"num\">%d</td><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%ld</td>"
+			  "<td class=\"num\">%lld</td><td class=\"num\">%lld</td><td class=\"num\">%lld</td>"
+			  "<td class=\"num\">%lld</td></tr>\n",
+			  p->number, p->kind, fmt_time(t1, p->started_ms, 0),
+			  p->ended_ms ? fmt_time(t2, p->ended_ms, 0) : "goes on", p->accounts, (long long)p->copied,
+			  (long long)p->matched, (long long)p->skipped, (long long)p->msgs_failed);
+	}
+	rw_puts(w, "</tbody></table></div></section>\n");
+}
+
 static void html_causes(struct rw *w, const struct report *r)
 {
 	rw_printf(w,
@@ -596,6 +644,7 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	html_throughput(&w, r);
 	html_states(&w, r);
 	rw_puts(&w, "</div>\n");
+	html_passes(&w, r);
 	html_causes(&w, r);
 	v = html_pick_accounts(r, &n);
 	html_accounts(&w, r, v, n);

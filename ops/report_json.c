@@ -80,8 +80,7 @@ static json_t *acct_object(const struct report *r, const struct report_acct *a)
 			    ? json_pack("{s:o, s:o, s:o}", "class", jv_opt(a->err_class), "code", jv_opt(a->err_code),
 					"text", jv_str(a->err_text))
 			    : json_null();
-
-	return json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
+	json_t *o = json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
 			 "s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "id", (json_int_t)a->id, "source", "host", jv_str(a->host1), "port", (json_int_t)a->port1,
 			 "user", jv_str(a->user1), "destination", "host", jv_str(a->host2), "port",
@@ -95,6 +94,13 @@ static json_t *acct_object(const struct report *r, const struct report_acct *a)
 			 jv_time(a->updated_ms), "parked", jv_parked(a->parked_until_ms, a->park_reason, a->eta_ms),
 			 "duration_seconds", jv_seconds(acct_duration_ms(a)), "error", error, "left_out",
 			 jv_opt(a->left_out), "failures", failures(r, a));
+
+	/* this pass, last synced and the latest verify, in the words of docs/reports.md */
+	json_object_set_new(o, "pass",
+			    jv_pass(a->pass_number, a->pass_copied, a->pass_matched, a->pass_skipped, a->pass_failed));
+	json_object_set_new(o, "last_synced_at", jv_time(a->last_synced_ms));
+	json_object_set_new(o, "verify", jv_verify(a->verdict, a->verified_ms, a->on_source, a->on_destination));
+	return o;
 }
 
 int report_write_json(const struct report *r, FILE *out, struct fleet_err *err)
@@ -108,8 +114,9 @@ int report_write_json(const struct report *r, FILE *out, struct fleet_err *err)
 		json_array_append_new(causes, cause_object(r, &r->causes[c]));
 	for (size_t i = 0; i < r->naccts; i++)
 		json_array_append_new(accts, acct_object(r, &r->accts[i]));
-	return jv_write(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "generator", "imapfleet " PACKAGE_VERSION,
-				  "generated_at", jv_time(r->generated_ms), "run", run_object(r), "throughput", tp,
+	return jv_write(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "generator", "imapfleet " PACKAGE_VERSION,
+				  "generated_at", jv_time(r->generated_ms), "run", run_object(r), "passes",
+				  jv_passes(r->passes, r->npasses), "throughput", tp,
 				  "failure_causes", causes, "accounts", accts),
 			out, "accounts.json", err);
 }

@@ -10,11 +10,22 @@
 
 /* ---- runs ------------------------------------------------------------------------------------- */
 
+/* One pass of a run (state_pass_report, with its own copy of the kind). */
+struct pass_info {
+	int number;
+	char kind[8];
+	int64_t started_ms, ended_ms;
+	long accounts, done, partial, failed;
+	int64_t copied, matched, skipped, msgs_failed, bytes_copied;
+};
+
 struct run_info {
 	int64_t id;
 	char *name, *state;
 	int64_t created_ms, updated_ms;
 	struct state_run_counts counts;
+	struct pass_info *passes; /* in order; the last is the current pass */
+	size_t npasses, passes_alloc;
 };
 
 struct run_list {
@@ -45,6 +56,10 @@ struct report_acct {
 	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, bytes_skipped, bytes_failed;
 	char *err_class, *err_code, *err_text;
 	char *left_out; /* state_job_report.left_out */
+	int pass_number; /* the account's pass and its counts there (state_job_report) */
+	int64_t pass_copied, pass_matched, pass_skipped, pass_failed, last_synced_ms;
+	char *verdict; /* "" when never verified */
+	int64_t verified_ms, on_source, on_destination;
 	int64_t started_ms, finished_ms, updated_ms, busy_ms;
 	int64_t parked_until_ms, eta_ms; /* parked: when it resumes, when it should be done (0: unknown) */
 	char *park_reason;               /* "daily" or "throttled" while parked, else "" */
@@ -71,6 +86,8 @@ struct report {
 	char *run_name, *run_state;
 	int64_t run_created_ms, generated_ms;
 	struct state_run_counts counts;
+	struct pass_info *passes; /* the run's pass history, in order */
+	size_t npasses;
 	long total;
 	int64_t bytes_skipped, bytes_failed, first_start_ms, last_finish_ms, last_update_ms, busy_ms;
 	struct report_acct *accts;
@@ -92,6 +109,12 @@ int64_t run_elapsed_ms(const struct report *r);
 int64_t acct_duration_ms(const struct report_acct *a);
 const char *progress_label(const struct report *r);
 const char *progress_css(const struct report *r);
+/* JSON shared by status and the reports: an account's pass ({number, copied, already_there, skipped,
+ * failed}, null for pass 0), its latest verify ({verdict, verified_at, on_source, on_destination},
+ * null when never verified), and the array of a run's passes. */
+json_t *jv_pass(int number, int64_t copied, int64_t matched, int64_t skipped, int64_t failed);
+json_t *jv_verify(const char *verdict, int64_t verified_ms, int64_t on_source, int64_t on_destination);
+json_t *jv_passes(const struct pass_info *p, size_t n);
 
 /* ops/report.css and ops/report.js, embedded at build time (scripts/embed.sh -> ops/report_assets.c). */
 extern const char report_css[];

@@ -62,8 +62,10 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 						jv_opt(j->last_error_code), "text", jv_str(j->last_error_text))
 				    : json_null();
 
+		json_t *o;
+
 		rw_puts(w, ctx->n ? ",\n    " : "\n    ");
-		rw_jv(w, json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, "
+		o = json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, "
 				   "s:I, s:o, s:o, s:o, s:o}",
 				   "id", (json_int_t)j->job_id, "source", "host", jv_str(j->host1), "port",
 				   (json_int_t)j->port1, "user", jv_str(j->user1), "destination", "host",
@@ -74,16 +76,22 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 				   "msgs_skipped", (json_int_t)j->msgs_skipped, "msgs_failed",
 				   (json_int_t)j->msgs_failed, "error", error, "left_out", jv_opt(j->left_out),
 				   "updated_at", jv_time(j->updated_at_ms),
-				   "parked", jv_parked(j->parked_until_ms, j->park_reason, j->eta_ms)));
+				   "parked", jv_parked(j->parked_until_ms, j->park_reason, j->eta_ms));
+		json_object_set_new(o, "pass",
+				    jv_pass(j->pass_number, j->pass_copied, j->pass_matched, j->pass_skipped, j->pass_failed));
+		json_object_set_new(o, "last_synced_at", jv_time(j->last_synced_at_ms));
+		json_object_set_new(o, "verify", jv_verify(j->verdict, j->verified_at_ms, j->on_source, j->on_destination));
+		rw_jv(w, o);
 	} else {
 		size_t c;
 
 		rw_printf(w, "%6lld  ", (long long)j->job_id);
 		c = term_account(w, j);
 		rw_pad(w, c, ctx->width);
-		rw_printf(w, "  %-9s %2d/%-2d %8lld %6lld  %-19s",
+		rw_printf(w, "  %-9s %2d/%-2d %4d %7lld %7lld %7lld %6lld  %-7s  %-19s",
 			  j->parked_until_ms > 0 ? "parked" : state_job_state_name(j->state), j->attempts,
-			  j->max_attempts, (long long)j->msgs_copied, (long long)j->msgs_failed,
+			  j->max_attempts, j->pass_number, (long long)j->pass_copied, (long long)j->pass_matched,
+			  (long long)j->pass_skipped, (long long)j->pass_failed, j->verdict[0] ? j->verdict : "-",
 			  fmt_time(t, j->updated_at_ms, 0));
 		if (j->parked_until_ms > 0) {
 			char pk[PBUF];
@@ -120,12 +128,12 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 			json_object_set_new(counts, state_job_state_name((enum state_job_state)s),
 					    json_integer(c->jobs[s]));
 		rw_puts(w, first ? "\n    " : ",\n    ");
-		rw_jv(w, json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I}", "id", (json_int_t)ri->id,
+		rw_jv(w, json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "id", (json_int_t)ri->id,
 				   "name", jv_str(ri->name), "state", jv_str(ri->state), "progress",
 				   run_progress(ri->state, c), "created_at", jv_time(ri->created_ms), "accounts",
 				   counts, "msgs_copied", (json_int_t)c->msgs_copied, "bytes_copied",
 				   (json_int_t)c->bytes_copied, "msgs_skipped", (json_int_t)c->msgs_skipped,
-				   "msgs_failed", (json_int_t)c->msgs_failed));
+				   "msgs_failed", (json_int_t)c->msgs_failed, "passes", jv_passes(ri->passes, ri->npasses)));
 		return;
 	}
 	rw_printf(w, "run %lld  %s  created %s UTC  ", (long long)ri->id, run_progress(ri->state, c),
@@ -133,11 +141,23 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 	rw_term(w, ri->name);
 	rw_printf(w,
 		  "\n  accounts: %ld total, %ld done, %ld failed, %ld running, %ld queued, %ld cancelled, %ld partial\n"
-		  "  messages: %lld copied (%s), %lld skipped, %lld failed\n",
+		  "  ledger (all passes): %lld messages copied or found already there (%s), %lld skipped, %lld failed\n",
 		  counts_total(c), c->jobs[STATE_JOB_DONE], c->jobs[STATE_JOB_FAILED],
 		  c->jobs[STATE_JOB_RUNNING], c->jobs[STATE_JOB_QUEUED], c->jobs[STATE_JOB_CANCELLED],
 		  c->jobs[STATE_JOB_PARTIAL], (long long)c->msgs_copied, fmt_bytes(b, c->bytes_copied), (long long)c->msgs_skipped,
 		  (long long)c->msgs_failed);
+	if (ri->npasses) {
+		const struct pass_info *p = &ri->passes[ri->npasses - 1];
+
+		rw_printf(w, "  pass %d of %zu (%s), started %s UTC, ", p->number, ri->npasses, p->kind,
+			  fmt_time(t, p->started_ms, 0));
+		if (p->ended_ms)
+			rw_printf(w, "ended %s UTC", fmt_time(b, p->ended_ms, 0));
+		else
+			rw_puts(w, "goes on");
+		rw_printf(w, ": %lld copied, %lld already there, %lld skipped, %lld failed\n", (long long)p->copied,
+			  (long long)p->matched, (long long)p->skipped, (long long)p->msgs_failed);
+	}
 }
 
 /* ---- the page of accounts ---------------------------------------------------------------------- */
@@ -300,8 +320,8 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 			rw_printf(&w, "\n%6s  ", "ID");
 			rw_puts(&w, "ACCOUNT");
 			rw_pad(&w, 7, ctx.width);
-			rw_printf(&w, "  %-9s %5s %8s %6s  %-19s  %s\n", "STATE", "TRIES", "COPIED", "FAILED",
-				  "UPDATED (UTC)", "LAST ERROR");
+			rw_printf(&w, "  %-9s %5s %4s %7s %7s %7s %6s  %-7s  %-19s  %s\n", "STATE", "TRIES", "PASS",
+				  "COPIED", "THERE", "SKIPPED", "FAILED", "VERDICT", "UPDATED (UTC)", "LAST ERROR");
 		}
 		if (state_report_jobs_page(sc, shown, &filt, status_job_cb, &ctx, NULL, err) < 0) {
 			rw_flush(&w);
