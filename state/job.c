@@ -514,8 +514,9 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 	return fenced(sc, -1, lease, what, sql, nparams, p, flags, keep, err);
 }
 
-int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
-		    struct fleet_err *err)
+/* A fenced UPDATE of the job whose $4 is a lease length in ms (renew, begin). */
+static int lease_update(struct state_conn *sc, int stmt, const struct state_lease *lease, unsigned lease_ms,
+			const char *what, const char *sql, struct fleet_err *err)
 {
 	struct lease_params lp;
 	char b3[STATE_NUM_MAX];
@@ -523,27 +524,28 @@ int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsi
 
 	lease_params(&lp, lease, p);
 	p[3] = state_fmt_u64(b3, lease_ms);
-	return fenced(
-	    sc, STATE_STMT_RENEW, lease, "renew the job lease",
+	return fenced(sc, stmt, lease, what, sql, 4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
+}
+
+int state_job_renew(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
+		    struct fleet_err *err)
+{
+	return lease_update(
+	    sc, STATE_STMT_RENEW, lease, lease_ms, "renew the job lease",
 	    "WITH u AS (UPDATE job SET lease_expires = now() + $4::float8 * interval '1 millisecond',"
 	    " updated_at = now() WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",
-	    4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
+	    err);
 }
 
 int state_job_begin(struct state_conn *sc, const struct state_lease *lease, unsigned lease_ms,
 		    struct fleet_err *err)
 {
-	struct lease_params lp;
-	char b3[STATE_NUM_MAX];
-	const char *p[4];
-
-	lease_params(&lp, lease, p);
-	p[3] = state_fmt_u64(b3, lease_ms);
-	return fenced(sc, STATE_STMT_BEGIN, lease, "start the claimed job",
-		      "WITH u AS (UPDATE job SET lease_waiting = false,"
-		      " lease_expires = now() + $4::float8 * interval '1 millisecond', updated_at = now()"
-		      " WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",
-		      4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
+	return lease_update(
+	    sc, STATE_STMT_BEGIN, lease, lease_ms, "start the claimed job",
+	    "WITH u AS (UPDATE job SET lease_waiting = false,"
+	    " lease_expires = now() + $4::float8 * interval '1 millisecond', updated_at = now()"
+	    " WHERE " LEASE_WHERE " RETURNING id) SELECT count(*) FROM u",
+	    err);
 }
 
 int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)

@@ -18,12 +18,8 @@ trap cleanup EXIT
 q() { psql "$STATE_URL" -Atc "$1" 2>/dev/null; }
 users="user28 user29 user30 user39 user40"
 wipe_dst $users
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	for u in $users; do
-		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,ssl,localhost,$LAB_DST_IMAPS,$u,$LAB_SECRETS/dst/$u,ssl"
-	done
-} >"$work/accounts.csv"
+# shellcheck disable=SC2086
+lab_csv $users >"$work/accounts.csv"
 cd "$work" || exit 1
 # --batch 1 makes an account long enough to be caught mid-copy.
 "$IMAPFLEET" run "$work/accounts.csv" --state "$STATE_URL" --no-progress --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \

@@ -80,6 +80,14 @@ sync_pair() {
 		--passfile2 "$LAB_SECRETS/dst/$_u" --cafile2 "$LAB_CA" "$@"
 }
 
+# lab_csv USER...: an accounts CSV (on stdout) of lab accounts, src -> dst over implicit TLS.
+lab_csv() {
+	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	for _u in "$@"; do
+		echo "localhost,$LAB_SRC_IMAPS,$_u,$LAB_SECRETS/src/$_u,ssl,localhost,$LAB_DST_IMAPS,$_u,$LAB_SECRETS/dst/$_u,ssl"
+	done
+}
+
 # lab_users N: makes sure the lab has user01..userN (adds accounts to a running lab when it has
 # fewer; tests beyond the 40 that scripts/test.sh starts with call this first).
 lab_users() {
