@@ -6,7 +6,7 @@
 # Accounts: lab user34 (src read, dst wiped first); the other sources are hostile fake servers.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 27
+plan 26
 fresh_db hostile
 work=$(mktemp -d)
 pids=""

@@ -9,7 +9,7 @@
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 10
+plan 8
 fresh_db srvident
 out=$(mktemp)
 trap 'drop_db; rm -f "$out"' EXIT
