@@ -127,13 +127,15 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 		for (int s = 0; s < STATE_JOB_NSTATES; s++)
 			json_object_set_new(counts, state_job_state_name((enum state_job_state)s),
 					    json_integer(c->jobs[s]));
+		json_object_set_new(counts, "parked", json_integer(c->parked));
 		rw_puts(w, first ? "\n    " : ",\n    ");
-		rw_jv(w, json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "id", (json_int_t)ri->id,
+		rw_jv(w, json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)ri->id,
 				   "name", jv_str(ri->name), "state", jv_str(ri->state), "progress",
 				   run_progress(ri->state, c), "created_at", jv_time(ri->created_ms), "accounts",
 				   counts, "msgs_copied", (json_int_t)c->msgs_copied, "bytes_copied",
 				   (json_int_t)c->bytes_copied, "msgs_skipped", (json_int_t)c->msgs_skipped,
-				   "msgs_failed", (json_int_t)c->msgs_failed, "passes", jv_passes(ri->passes, ri->npasses)));
+				   "msgs_failed", (json_int_t)c->msgs_failed, "passes", jv_passes(ri->passes, ri->npasses),
+				   "parked_until", jv_time(c->parked_until_ms), "eta", jv_time(c->parked_eta_ms)));
 		return;
 	}
 	rw_printf(w, "run %lld  %s  created %s UTC  ", (long long)ri->id, run_progress(ri->state, c),
@@ -157,6 +159,12 @@ static void status_run(struct rw *w, const struct run_info *ri, int json, int fi
 			rw_puts(w, "goes on");
 		rw_printf(w, ": %lld copied, %lld already there, %lld skipped, %lld failed\n", (long long)p->copied,
 			  (long long)p->matched, (long long)p->skipped, (long long)p->msgs_failed);
+	}
+	if (c->parked) {
+		char t2[TBUF];
+
+		rw_printf(w, "  parked:   %ld of the queued accounts, the last resuming %s UTC; ETA of the parked %s UTC\n",
+			  c->parked, fmt_time(t, c->parked_until_ms, 0), fmt_time(t2, c->parked_eta_ms, 0));
 	}
 }
 

@@ -15,7 +15,11 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 	PGresult *res =
 	    state_exec(sc, "count the jobs of the run",
 		       "SELECT state, count(*), sum(msgs_copied), sum(bytes_copied), sum(msgs_skipped),"
-		       " sum(msgs_failed) FROM job WHERE run_id = $1 GROUP BY state",
+		       " sum(msgs_failed), count(*) FILTER (WHERE parked_until > now()),"
+		       " (extract(epoch FROM max(parked_until) FILTER (WHERE parked_until > now())) * 1000)::bigint,"
+		       " (extract(epoch FROM max(coalesce(eta_at, parked_until)) FILTER (WHERE parked_until > now()))"
+		       "  * 1000)::bigint"
+		       " FROM job WHERE run_id = $1 GROUP BY state",
 		       1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 
 	memset(out, 0, sizeof(*out));
@@ -31,6 +35,11 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 		out->bytes_copied += state_get_i64(res, i, 3);
 		out->msgs_skipped += state_get_i64(res, i, 4);
 		out->msgs_failed += state_get_i64(res, i, 5);
+		if (strcmp(state_get_str(res, i, 0), "queued") == 0) {
+			out->parked = (long)state_get_i64(res, i, 6);
+			out->parked_until_ms = state_get_i64(res, i, 7);
+			out->parked_eta_ms = state_get_i64(res, i, 8);
+		}
 	}
 	PQclear(res);
 	return 0;

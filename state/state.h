@@ -581,6 +581,9 @@ struct state_run_counts {
 	int64_t run_id;
 	long jobs[STATE_JOB_NSTATES]; /* indexed by enum state_job_state */
 	int64_t msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
+	long parked;                  /* of the queued: parked (a daily budget or limit, a throttle) */
+	int64_t parked_until_ms;      /* the last of them to resume, 0 when none */
+	int64_t parked_eta_ms;        /* the latest ETA of them (or resume time where no ETA), 0 when none */
 };
 int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
 			    struct fleet_err *err);

@@ -62,10 +62,11 @@ for i in $(seq 1 100); do
 	grep "bud1" "$work/st.txt" | grep -q "parked (daily) until .* UTC, ETA " && { seen=1; break; }
 	sleep 0.1
 done
-[ -n "$seen" ] && ok "status shows the account over its budget as parked, with its resume time and an ETA" ||
+[ -n "$seen" ] && grep -q "^  parked:   [1-9][0-9]* of the queued accounts, the last resuming .* UTC; ETA of the parked .* UTC" "$work/st.txt" &&
+	ok "status shows the account over its budget as parked, with its resume time and an ETA, and the run's parked count" ||
 	{ not_ok "status shows bud1 parked with a resume time and an ETA"; sed 's/^/# /' "$work/st.txt"; }
 "$IMAPFLEET" status --state "$STATE_URL" --json >"$work/st.json" 2>&1
-check "status --json: parked.until and an ETA a day or more later (the 800 bytes left need two more 400-byte days)" \
+check "status --json: parked.until and an ETA a day or more later (the 800 bytes left need two more 400-byte days); the run counts it" \
 	python3 - "$work/st.json" <<'PY'
 import json, sys, datetime
 d = json.load(open(sys.argv[1]))
@@ -74,6 +75,8 @@ p = a["parked"]
 assert p and p["reason"] == "daily", p
 t = lambda s: datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
 assert t(p["eta"]) >= t(p["until"]) + datetime.timedelta(seconds=3), p
+r = d["runs"][0]
+assert r["accounts"]["parked"] >= 1 and r["parked_until"] and t(r["eta"]) >= t(p["eta"]), r
 PY
 # Stop this host while bud1 waits for its next day.
 kill -INT $pr
