@@ -117,7 +117,34 @@ struct engine {
 	const struct fm_entry *next_fe;
 	const struct imap_status_info *next_pre, *next_pre_dst;
 	uint64_t unlisted_here; /* the current folder's share of st->bytes_unlisted (STATUS SIZE) */
+	/* Folders whose UIDVALIDITY changed since the last pass, [0] source, [1] destination: after a
+	 * restore it is every folder, so they are said in one line per account (uidvalidity_say). */
+	unsigned uv_changed[2];
+	struct fleet_buf uv_names[2];
 };
+
+/* Notes a UIDVALIDITY change of folder on side k (logged per folder at debug level only). */
+static void uidvalidity_changed(struct engine *e, int k, const char *folder, uint32_t was, uint32_t now)
+{
+	log_debug("%s UIDVALIDITY changed (%u -> %u): matching by identity instead of UIDs",
+		  k ? "destination" : "source", was, now);
+	if (e->uv_changed[k]++ < 5)
+		fleet_buf_appendf(&e->uv_names[k], "%s%s", e->uv_names[k].len ? ", " : "", folder);
+}
+
+/* One line per account and side for the folders whose UIDVALIDITY changed. */
+static void uidvalidity_say(struct engine *e)
+{
+	for (int k = 0; k < 2; k++) {
+		if (e->uv_changed[k])
+			log_warn("%s UIDVALIDITY changed in %u folder%s (%s%s) since the last pass (a restore or a "
+				 "rebuilt mailbox): %s matched by identity instead of UIDs, nothing copied twice",
+				 k ? "destination" : "source", e->uv_changed[k], e->uv_changed[k] == 1 ? "" : "s",
+				 fleet_buf_cstr(&e->uv_names[k]), e->uv_changed[k] > 5 ? ", ..." : "",
+				 e->uv_changed[k] == 1 ? "its messages were" : "their messages were");
+		fleet_buf_release(&e->uv_names[k]);
+	}
+}
 
 static void report_progress(struct engine *e)
 {
@@ -1393,8 +1420,7 @@ static int folder_begin(struct engine *e, const struct fm_entry *fe, const struc
 	if (fs->info.src_uidvalidity && fs->info.src_uidvalidity != fs->si.uidvalidity) {
 		if (ahead)
 			return 2;
-		log_warn("source UIDVALIDITY changed (%u -> %u): matching the destination by identity instead of UIDs",
-			 fs->info.src_uidvalidity, fs->si.uidvalidity);
+		uidvalidity_changed(e, 0, fe->src_name, fs->info.src_uidvalidity, fs->si.uidvalidity);
 		if (!e->o->dry && lg->ops->folder_reset(lg->ctx, fs->info.id, fs->si.uidvalidity, err) < 0)
 			return -1;
 		fs->rematch = 1;
@@ -1534,8 +1560,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 			goto out;
 	}
 	if (fs->info.dst_uidvalidity && fs->info.dst_uidvalidity != fs->dmbx.uidvalidity && !rematch) {
-		log_warn("destination UIDVALIDITY changed (%u -> %u): matching by identity", fs->info.dst_uidvalidity,
-			 fs->dmbx.uidvalidity);
+		uidvalidity_changed(e, 1, fe->dst_name, fs->info.dst_uidvalidity, fs->dmbx.uidvalidity);
 		rematch = 1;
 		xfree(&pairs);
 		npairs = 0;
@@ -2223,6 +2248,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	int rc = -1;
 
 	memset(&e, 0, sizeof(e));
+	for (int k = 0; k < 2; k++)
+		e.uv_names[k] = (struct fleet_buf)FLEET_BUF_INIT(4096);
 	memset(&plan, 0, sizeof(plan));
 	memset(st, 0, sizeof(*st));
 	e.job = job;
@@ -2334,6 +2361,7 @@ out:
 			e.fs[k].dsel_id = -1;
 		fstart_release(&e, &e.fs[k]);
 	}
+	uidvalidity_say(&e);
 	imap_conn_close(&e.src);
 	imap_conn_close(&e.dst);
 	folder_map_plan_release(&plan);

@@ -11,7 +11,7 @@
 lab_require
 lab_users 46 || skip_all "could not add lab accounts up to user46"
 command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
-plan 15
+plan 16
 fresh_db delta_dest
 work=$(mktemp -d)
 cleanup() { drop_db; rm -rf "$work"; }
@@ -84,6 +84,10 @@ n=$(copied run4)
 [ $rc -eq 0 ] && [ "$n" = "$total" ] && ok "after a wipe the next pass copies all $total messages again (exit 0)" ||
 	{ not_ok "after a wipe the next pass copies all $total messages again (exit $rc, copied '$n')"; tail -n 12 "$work/run4.err" | sed 's/^/# /'; }
 check "after the wipe the destination equals the source message by message" same_mail "$LAB_SRC_IMAPS" user12 user45
+nuv=$(grep -c "UIDVALIDITY changed" "$work/run4.err")
+grep -Eq "WARN  .*destination UIDVALIDITY changed in [0-9]+ folders \(.*\) since the last pass" "$work/run4.err" && [ "$nuv" = 1 ] &&
+	ok "the re-created folders are said in one line for the account, not one per folder" ||
+	{ not_ok "the re-created folders are said in one line ($nuv lines)"; grep "UIDVALIDITY" "$work/run4.err" | head -n 5 | sed 's/^/# /'; }
 verify --failed
 [ $? -eq 0 ] && grep -q "^PASS  user12@localhost" "$work/verify.out" && ok "verify --failed after the recopy: PASS" ||
 	{ not_ok "verify --failed after the recopy: PASS"; cat "$work/verify.out" "$work/verify.err" | tail -n 8 | sed 's/^/# /'; }
