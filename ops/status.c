@@ -338,6 +338,9 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 		}
 		if (!o->json && ctx.n == 0)
 			rw_puts(&w, "  (no accounts)\n");
+		if (!o->json && ctx.n > 0)
+			rw_puts(&w, "  each account's log: .imapfleet/logs/USER1@HOST1-ID.log in the directory of the "
+				    "host that ran it\n");
 		if (!o->json && offset + (long)ctx.n < matched && ctx.n > 0) {
 			long next = offset + (long)ctx.n;
 

@@ -1,6 +1,7 @@
 /* scheduler/scheduler.c: the run loop (see scheduler.h). */
 #include "scheduler/scheduler.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -784,12 +785,24 @@ static void release_slots(struct sched *s, struct state_conn *sc, const char *ke
 		sched_wake(s);
 }
 
-static FILE *open_job_log(struct sched *s, int64_t job_id)
+/* The account's own log, named after it so that `ls .imapfleet/logs/alice*` finds it:
+ * USER1@HOST1-ID.log, with every byte but letters, digits and "._@+-" as '_' (a user name is
+ * never a path), the ID that status and retry use keeping two pairs of one user apart. */
+static FILE *open_job_log(struct sched *s, int64_t job_id, const char *user1, const char *host1)
 {
-	char path[PATH_MAX + 64];
+	char path[PATH_MAX + 64], name[200];
+	size_t n = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/job-%lld.log", s->log_dir, (long long)job_id);
+	for (const char *p = user1; *p && n < 80; p++)
+		name[n++] = (isalnum((unsigned char)*p) && (unsigned char)*p < 0x80) || strchr("._@+-", *p) ? *p : '_';
+	name[n++] = '@';
+	for (const char *p = host1; *p && n < 160; p++)
+		name[n++] = (isalnum((unsigned char)*p) && (unsigned char)*p < 0x80) || strchr(".-", *p) ? *p : '_';
+	name[n] = '\0';
+	if (name[0] == '.')
+		name[0] = '_';
+	snprintf(path, sizeof(path), "%s/%s-%lld.log", s->log_dir, name, (long long)job_id);
 	f = fopen(path, "a");
 	if (f)
 		fchmod(fileno(f), 0600);
@@ -1079,7 +1092,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	w->pa.listing = 1;
 	pthread_mutex_unlock(&w->lock);
 
-	logf = open_job_log(s, c->lease.job_id);
+	logf = open_job_log(s, c->lease.job_id, c->user1, c->host1);
 	fleet_log_set_thread_sink(logf);
 	fleet_log_set_context(w->label, NULL);
 	atomic_fetch_add(&s->jobs_started, 1);

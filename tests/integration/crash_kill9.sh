@@ -79,7 +79,7 @@ fl_run $ARGS
 rc=$?
 if [ $rc -eq 0 ]; then ok "the same command finishes the run (exit 0, $((SECONDS - t0)) s)"
 else not_ok "the same command finishes the run (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
-matched=$(cat "$FL_WORK"/.imapfleet/logs/job-*.log 2>/dev/null | grep -c 'matched by identity')
+matched=$(cat "$FL_WORK"/.imapfleet/logs/*.log 2>/dev/null | grep -c 'matched by identity')
 diag "$matched folder windows recovered by identity matching (job logs)"
 
 fl_db_checks "$total"

@@ -3,12 +3,13 @@
 # refused login names the accounts file's line and the password file; a full destination says by
 # how much it is short and to raise the quota, then `retry --account ID`. A second `run` of the
 # same file at the same time says it joins run N and who else works on it. A new, empty embedded
-# state in another directory than the one the accounts file ran with is said loudly.
+# state in another directory than the one the accounts file ran with is said loudly. Each
+# account's log is named after it.
 # Accounts: quotauser (dst quota 2 MB), user12 (wrong password), user15 and user16 (read only,
 # then dst wiped), user13 (--justlogin only).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 11
+plan 12
 work=$(mktemp -d)
 chmod 755 "$work" # the embedded cluster runs as an unprivileged user, who must reach it
 proxy="${top_builddir:-.}/tests/tools/faultproxy"
@@ -97,6 +98,9 @@ chmod 755 "$work/batch" "$work/elsewhere"
 (cd "$work/batch" && "$imapfleet" run accounts.csv --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress \
 	-- --justlogin >"$work/e1.out" 2>"$work/e1.err")
 rc=$?
+[ -f "$work/batch/.imapfleet/logs/user13@localhost-1.log" ] && grep -q "logged in on both sides" "$work/batch/.imapfleet/logs/user13@localhost-1.log" &&
+	ok "the account's log is named after it: .imapfleet/logs/user13@localhost-1.log" ||
+	{ not_ok "the account's log is named after it"; ls "$work/batch/.imapfleet/logs" | sed 's/^/# /'; }
 [ $rc = 0 ] && ! grep -q "NEW STATE" "$work/e1.err" && ok "the first run in its own directory says nothing special" ||
 	{ not_ok "the first run in its own directory says nothing special (exit $rc)"; tail -n 5 "$work/e1.err" | sed 's/^/# /'; }
 (cd "$work/elsewhere" && "$imapfleet" run ../batch/accounts.csv --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
