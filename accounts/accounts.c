@@ -9,6 +9,7 @@
  */
 #include "accounts/accounts.h"
 
+#include <ctype.h>
 #include <csv.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +98,7 @@ struct parse {
 	size_t bad_rows;
 
 	/* CSV header */
+	char delim; /* ',' or ';' (what spreadsheets write in locales with a decimal comma) */
 	int have_header;
 	unsigned header_line;
 	char *hnames[ACCOUNTS_HEADER_MAX];
@@ -854,9 +856,58 @@ static void csv_header_field(struct parse *p, const char *s, size_t n)
 	p->hnames[p->nhnames++] = xstrndup(s, n);
 }
 
+/* The known column nearest to an unknown name (case, '_', '-' and spaces ignored, then at most two
+ * edits: "Password1", "pass_file1", "hots1"), or NULL. */
+static const char *nearest_column(const char *h, size_t hl)
+{
+	char norm[64];
+	size_t n = 0;
+	const char *best = NULL;
+	unsigned best_d = 3;
+
+	for (size_t i = 0; i < hl && n < sizeof(norm) - 1; i++)
+		if (h[i] != '_' && h[i] != '-' && h[i] != ' ')
+			norm[n++] = (char)tolower((unsigned char)h[i]);
+	norm[n] = '\0';
+	for (int c = 0; c < COL_COUNT; c++) {
+		const char *k = col_names[c];
+		size_t kl = strlen(k);
+		unsigned row[64], d;
+
+		if (kl >= 63 || n >= 63)
+			continue;
+		/* Levenshtein distance, one row at a time. */
+		for (size_t j = 0; j <= kl; j++)
+			row[j] = (unsigned)j;
+		for (size_t i = 1; i <= n; i++) {
+			unsigned diag = row[0];
+
+			row[0] = (unsigned)i;
+			for (size_t j = 1; j <= kl; j++) {
+				unsigned up = row[j], v = diag + (norm[i - 1] != k[j - 1]);
+
+				if (up + 1 < v)
+					v = up + 1;
+				if (row[j - 1] + 1 < v)
+					v = row[j - 1] + 1;
+				diag = up;
+				row[j] = v;
+			}
+		}
+		d = row[kl];
+		if (d < best_d) {
+			best_d = d;
+			best = k;
+		}
+	}
+	return best;
+}
+
 static void csv_header_end(struct parse *p)
 {
 	char known[512];
+	struct fleet_buf unknown = FLEET_BUF_INIT(8192);
+	unsigned nunknown = 0;
 	int seen[COL_COUNT];
 
 	p->have_header = 1;
@@ -886,10 +937,12 @@ static void csv_header_end(struct parse *p)
 			return;
 		}
 		if (c < 0) {
-			set_fatal(p, "%s:%u: unknown column \"%s\"; rename it to a known column or remove it",
-				  p->name, p->header_line, shown);
-			fleet_err_detail(p->err, "known columns: %s", known);
-			return;
+			const char *near = nearest_column(h, hl);
+
+			fleet_buf_appendf(&unknown, "%s\"%s\"", nunknown++ ? ", " : "", shown);
+			if (near)
+				fleet_buf_appendf(&unknown, " (did you mean %s?)", near);
+			continue;
 		}
 		if (seen[c] >= 0) {
 			set_fatal(p, "%s:%u: column %s appears twice (columns %d and %zu); remove one",
@@ -899,6 +952,15 @@ static void csv_header_end(struct parse *p)
 		seen[c] = (int)i;
 		p->hcol[i] = c;
 	}
+	if (nunknown) {
+		set_fatal(p, "%s:%u: unknown column%s %s; rename %s to a known column or remove %s", p->name,
+			  p->header_line, nunknown == 1 ? "" : "s", fleet_buf_cstr(&unknown), nunknown == 1 ? "it" : "each",
+			  nunknown == 1 ? "it" : "them");
+		fleet_err_detail(p->err, "known columns: %s", known);
+		fleet_buf_release(&unknown);
+		return;
+	}
+	fleet_buf_release(&unknown);
 	p->nhcol = p->nhnames;
 	for (int s = 0; s < 2; s++) {
 		static const int required[] = {K_HOST, K_USER};
@@ -987,6 +1049,7 @@ static void parse_csv(struct parse *p, const char *data, size_t len, size_t pos,
 		size_t quote_next = len; /* where the line after quote_line starts */
 
 		csv_init(&cp, opts);
+		csv_set_delim(&cp, p->delim);
 		while (pos < len && !p->fatal) {
 			size_t content_end, next = line_bounds(data, len, pos, &content_end);
 			size_t chunk = next - pos, before = p->fields_total, n;
@@ -1021,6 +1084,7 @@ static void parse_csv(struct parse *p, const char *data, size_t len, size_t pos,
 				reset_row(p);
 				csv_wipe_free(&cp);
 				csv_init(&cp, opts);
+				csv_set_delim(&cp, p->delim);
 				quote_open = 0;
 				pos = next;
 				line++;
@@ -1201,19 +1265,19 @@ static struct accounts_file *parse_all(const char *data, size_t len, const char 
 			const char *s = data + pos;
 			size_t n = content_end - pos;
 
-			if (!memchr(s, ';', n) || first_field_is_column(s, n, ',')) {
+			int comma = !memchr(s, ';', n) || first_field_is_column(s, n, ',');
+
+			if (comma || first_field_is_column(s, n, ';')) {
+				/* A header of known columns separated by ';' is a CSV file too (spreadsheets
+				 * in locales with a decimal comma write it so): the same rules, ';' between
+				 * the fields. */
 				p.af->format = ACCOUNTS_FORMAT_CSV;
+				p.delim = comma ? ',' : ';';
 				parse_csv(&p, data, len, pos, line);
 				if (!p.fatal && !p.have_header)
 					set_fatal(&p,
 						  "%s: no header row; the first line must name the columns",
 						  p.name);
-			} else if (first_field_is_column(s, n, ';')) {
-				set_fatal(
-				    &p,
-				    "%s:%u: the header is separated by ';'; save the file as CSV with ',' "
-				    "between the columns",
-				    p.name, line);
 			} else {
 				p.af->format = ACCOUNTS_FORMAT_FILETXT;
 				parse_filetxt(&p, data, len, pos, line);

@@ -117,8 +117,11 @@ static void unusable_header_fails_the_whole_file_and_says_why(void **state)
 	     NULL},
 	    {"empty column name", "host1,user1,password1,,host2,user2,password2\n",
 	     "column 4 of the header has no name", NULL},
-	    {"semicolon header", "host1;user1;password1;host2;user2;password2\na;b;c;d;e;f\n",
-	     "separated by ';'", NULL},
+	    {"every unknown column at once, with suggestions",
+	     "host1,user1,Pasword1,host2,user2,password2,pass_file2,department\n" GOOD_A,
+	     "unknown columns \"Pasword1\" (did you mean password1?), \"pass_file2\" (did you mean passfile2?), "
+	     "\"department\"; rename each to a known column or remove them",
+	     "known columns: host1"},
 	    {"empty file", "\n\n# only a comment\n", "the file is empty", NULL},
 	    {"unclosed quote in header", "host1,\"user1,password1,host2,user2,password2\n", "never closed",
 	     NULL},
@@ -548,6 +551,29 @@ static void csv_whose_values_hold_semicolons_is_still_csv(void **state)
 	assert_int_equal(accounts_count(af), 1);
 	assert_int_equal(accounts_row(af, 0)->line, 3);
 	assert_string_equal(accounts_row(af, 0)->side[0].password, "pw;1");
+	accounts_free(&af);
+}
+
+static void semicolon_separated_csv_is_accepted_like_comma_separated(void **state)
+{
+	struct fleet_err err;
+	struct accounts_file *af =
+	    parse("host1;user1;password1;host2;user2;password2\n"
+		  "imap.a.example;alice;\"pw;1,x\";imap.b.example;alice;pw2\n"
+		  "imap.a.example;;pwb;imap.b.example;bob;pwb2\n",
+		  0, &err);
+
+	(void)state;
+	assert_non_null(af);
+	assert_int_equal(accounts_format(af), ACCOUNTS_FORMAT_CSV);
+	assert_int_equal(accounts_count(af), 1);
+	assert_string_equal(accounts_row(af, 0)->side[0].user, "alice");
+	assert_string_equal(accounts_row(af, 0)->side[0].password, "pw;1,x");
+	assert_string_equal(accounts_row(af, 0)->side[1].host, "imap.b.example");
+	/* A bad row is reported with its line and field as in any CSV. */
+	assert_int_equal(accounts_error_count(af), 1);
+	assert_int_equal(accounts_error_at(af, 0)->line, 3);
+	assert_string_equal(accounts_error_at(af, 0)->field, "user1");
 	accounts_free(&af);
 }
 
@@ -1092,6 +1118,7 @@ int main(void)
 	    cmocka_unit_test_teardown(filetxt_detection_is_not_fooled_by_commas_or_column_names_in_passwords,
 				      forget_secrets),
 	    cmocka_unit_test_teardown(csv_whose_values_hold_semicolons_is_still_csv, forget_secrets),
+	    cmocka_unit_test_teardown(semicolon_separated_csv_is_accepted_like_comma_separated, forget_secrets),
 	    cmocka_unit_test_teardown(tls_mode_and_port_default_from_each_other, forget_secrets),
 	    cmocka_unit_test_teardown(options_split_into_words_like_a_shell, forget_secrets),
 	    cmocka_unit_test_teardown(side_options_in_the_extra_fields_set_port_tls_and_key, forget_secrets),
