@@ -6,11 +6,31 @@
  * slots of a host that died are taken back by the next acquire.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "state/state_private.h"
 
 #define SLOT_ACQUIRE_TRIES 8
+
+/* Deletes the server's slots whose engine registration expired or whose job's lease is gone (its
+ * host died, or the job moved on): they are free at once, instead of stalling a restarted run for
+ * the whole registration TTL. *n = slots freed. */
+static int slot_reclaim(struct state_conn *sc, const char **p, int64_t *n, struct fleet_err *err)
+{
+	PGresult *del = state_exec_prepared(
+	    sc, STATE_STMT_SLOT_RECLAIM, "reclaim expired connection slots",
+	    "DELETE FROM conn_slot c WHERE c.server = $1 AND (c.expires_at < now()"
+	    " OR (c.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM job j WHERE j.id = c.job_id"
+	    "  AND j.state = 'running' AND j.lease_owner = c.engine_id AND j.lease_expires >= now())))",
+	    1, p, STATE_EXEC_IDEMPOTENT, err);
+
+	if (!del)
+		return -1;
+	*n = strtoll(PQcmdTuples(del), NULL, 10);
+	PQclear(del);
+	return 0;
+}
 
 int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit, int64_t engine_id,
 		       int64_t job_id, int *slot, struct fleet_err *err)
@@ -18,22 +38,10 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 	char b1[STATE_NUM_MAX], b2[STATE_NUM_MAX], b3[STATE_NUM_MAX];
 	const char *p[4] = {server_key, state_fmt_i64(b1, limit), state_fmt_i64(b2, engine_id),
 			    state_fmt_i64(b3, job_id)};
-	PGresult *del;
+	int reclaimed = 0;
 
 	if (limit <= 0)
 		return 1;
-	del = state_exec_prepared(sc, STATE_STMT_SLOT_RECLAIM, "reclaim expired connection slots",
-			   /* A slot held for a job whose lease is gone (its host died, or the job moved on)
-			    * is free at once: waiting for the engine registration to expire would stall a
-			    * restarted run for the whole registration TTL. */
-			   "DELETE FROM conn_slot c WHERE c.server = $1 AND (c.expires_at < now()"
-			   " OR (c.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM job j WHERE j.id = c.job_id"
-			   "  AND j.state = 'running' AND j.lease_owner = c.engine_id AND j.lease_expires >= now())))",
-			   1, p, STATE_EXEC_IDEMPOTENT, err);
-
-	if (!del)
-		return -1;
-	PQclear(del);
 	for (int attempt = 0; attempt < SLOT_ACQUIRE_TRIES; attempt++) {
 		PGresult *res = state_exec_prepared(
 		    sc, STATE_STMT_SLOT_ACQUIRE, "acquire a connection slot",
@@ -56,7 +64,18 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 			return 0;
 		}
 		PQclear(res);
-		/* Nothing inserted: every slot is held, or another host took the one we chose. */
+		/* Nothing inserted. Slots whose holder is gone are taken back only now, when they are in
+		 * the way (one statement fewer per acquire while the server has room). */
+		if (!reclaimed) {
+			int64_t n = 0;
+
+			reclaimed = 1;
+			if (slot_reclaim(sc, p, &n, err) < 0)
+				return -1;
+			if (n > 0)
+				continue;
+		}
+		/* Every slot is held, or another host took the one we chose. */
 		res = state_exec(sc, "count connection slots",
 				 "SELECT count(*) FROM conn_slot WHERE server = $1 AND slot_no < $2::int", 2,
 				 p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);

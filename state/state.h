@@ -566,7 +566,8 @@ int state_ledger_foreach(struct state_conn *sc, int64_t folder_id, uint32_t src_
 /* ---- connection slots across hosts --------------------------------------------------------- */
 
 /* Takes one of `limit` slots for server_key ("imap.example.com:993"), held by engine_id for job_id
- * (0 = none). Slots of engines whose registration expired (no heartbeat) are reclaimed first.
+ * (0 = none). Slots whose engine registration expired or whose job lost its lease are reclaimed when
+ * they are in the way (the server looks full).
  * Returns 0 with *slot set (0..limit-1) when acquired, 1 when all slots are busy. */
 int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit, int64_t engine_id,
 		       int64_t job_id, int *slot, struct fleet_err *err);
