@@ -329,6 +329,27 @@ static void html_passes(struct rw *w, const struct report *r)
 	rw_puts(w, "</tbody></table></div></section>\n");
 }
 
+/* What to do about an account-level cause (docs/operations.md has the same table; each failed
+ * account's log line says it with its accounts-file line and secret source). */
+static const char *cause_next_step(const struct report_cause *k)
+{
+	if (strcmp(k->code, "OVERQUOTA") == 0)
+		return "raise the destination's quota (by the shortfall the message gives), then imapfleet retry "
+		       "--account ID for each account below and run again";
+	if (strcmp(k->code, "TLS_VERIFY") == 0)
+		return "add cafile1/cafile2 to the rows (or --cafile1/--cafile2 to the run), then imapfleet retry "
+		       "--failed and run again";
+	if (strcmp(k->cls, "auth") == 0)
+		return "check each account's password or token (its log line names the accounts-file line and the "
+		       "file it is read from), then imapfleet retry --account ID and run again";
+	if (strcmp(k->cls, "transient") == 0 || strcmp(k->cls, "throttled") == 0)
+		return "when the server is back, imapfleet retry --failed and run again (lower --max-conns-per-host "
+		       "if it throttles)";
+	if (strcmp(k->cls, "bug") == 0)
+		return "report it with the account's log (.imapfleet/logs/USER1@HOST1-ID.log)";
+	return "fix the cause above, then imapfleet retry --account ID and run again";
+}
+
 static void html_causes(struct rw *w, const struct report *r)
 {
 	rw_printf(w,
@@ -357,6 +378,8 @@ static void html_causes(struct rw *w, const struct report *r)
 			rw_html(w, k->code[0] ? k->code : "");
 			rw_puts(w, "</b><div class=\"cause-text\">");
 			rw_html(w, k->text);
+			rw_puts(w, "</div><div class=\"next-step\"><b>Next step:</b> ");
+			rw_html(w, cause_next_step(k));
 			rw_puts(w, "</div>");
 		} else {
 			rw_printf(w, "<span class=\"pill %s\">%s</span> ",
@@ -640,12 +663,12 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	    fmt_time(t1, r->run_created_ms, 0), fmt_time(t2, r->generated_ms, 0));
 	html_cards(&w, r);
 	html_progress(&w, r);
+	html_causes(&w, r); /* what needs the operator first */
 	rw_puts(&w, "<div class=\"grid2\">\n");
 	html_throughput(&w, r);
 	html_states(&w, r);
 	rw_puts(&w, "</div>\n");
 	html_passes(&w, r);
-	html_causes(&w, r);
 	v = html_pick_accounts(r, &n);
 	html_accounts(&w, r, v, n);
 	rw_printf(

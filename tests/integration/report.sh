@@ -14,7 +14,7 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
 	skip_all "chromium not installed"
 exec 9>"$LAB_DIR/user31-34.lock"
 flock -w 900 9 || skip_all "accounts user31..34 stayed busy (lock $LAB_DIR/user31-34.lock)"
-plan 25
+plan 26
 # tap_py FILE: re-emits a python check list ("ok - ..." lines) as this script's assertions.
 tap_py() {
 	while IFS= read -r line; do
@@ -202,6 +202,12 @@ check(len(order) == 3 and order == sorted(order, reverse=True) and order[0] > or
       "the page's script sorts the accounts table (#sort=-copied puts the most copied first)", order)
 check(d.tags.get("script", 0) == 1 and d.tags.get("img", 0) == 0 and d.tags.get("svg", 0) >= 2,
       "the rendered page has one inline script, no image, inline SVG charts", d.tags)
+page = open(dom, encoding="utf-8").read()
+text = " ".join(d.text)
+check(0 <= page.find('id="failures"') < page.find("Throughput") and "Next step:" in text and "check each account's password or token" in text
+      and "retry --account ID" in text and "@media print" in page,
+      "failures come first, each account-level cause with its next step; the page has a print stylesheet",
+      (page.find('id="failures"'), page.find("Throughput"), "@media print" in page))
 PY
 tap_py "$work/dom.tap"
 diag "screenshot: $shot"
