@@ -16,17 +16,19 @@ static void print_written(const char *path, void *ctx)
 	fprintf((FILE *)ctx, "wrote %s\n", path);
 }
 
-enum { REPORT_FORMAT = 1, REPORT_OUT };
+enum { REPORT_FORMAT = 1, REPORT_OUT, REPORT_TITLE };
 
 static const struct fleet_opt report_table[] = {
 	{"--format", FLEET_OPT_VALUE, REPORT_FORMAT, "F", "csv, json, html, all (default) or a list: csv,html"},
 	{"--out", FLEET_OPT_VALUE, REPORT_OUT, "DIR", "where the files go (created when missing; files are replaced)"},
+	{"--title", FLEET_OPT_VALUE, REPORT_TITLE, "TEXT", "the title of report.html (default: Run N)"},
 };
 
 struct report_args {
 	struct cli_store_args store;
 	unsigned formats;
 	const char *dir;
+	const char *title;
 };
 
 static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
@@ -41,6 +43,10 @@ static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 		return cli_store_option(&a->store, h, why, cap);
 	if (h->opt->id == REPORT_OUT) {
 		a->dir = h->value;
+		return 0;
+	}
+	if (h->opt->id == REPORT_TITLE) {
+		a->title = h->value;
 		return 0;
 	}
 	if (report_formats_parse(h->value, &a->formats) < 0) {
@@ -71,6 +77,7 @@ int cli_cmd_report(int argc, char **argv)
 	if (a.store.help) {
 		cli_usage(stdout,
 			  "usage: imapfleet report [--state URL] [--run ID] [--format csv|json|html|all] [--out DIR]\n"
+			  "       [--title TEXT]\n"
 			  "  writes the report of a run (default: the active run, else the newest) into DIR\n"
 			  "  (default ./" REPORT_DEFAULT_DIR "): accounts.csv and failures.csv (csv), accounts.json\n"
 			  "  (json), report.html (html: one self-contained page); see docs/reports.md\n",
@@ -108,6 +115,7 @@ int cli_cmd_report(int argc, char **argv)
 		fprintf(stderr, "imapfleet report: %s\n", err.message);
 		return cli_exit_for_error(&err);
 	}
+	report_set_title(rep, a.title);
 	report_store_close(&rs);
 	rc = CLI_EXIT_OK;
 	if (report_write_dir(rep, dir, formats, print_written, stdout, &err) < 0) {

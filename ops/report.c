@@ -488,12 +488,20 @@ fail:
 	return -1;
 }
 
+void report_set_title(struct report *r, const char *title)
+{
+	xfree(&r->title);
+	if (title && *title)
+		r->title = xstrdup(title);
+}
+
 void report_free(struct report **rp)
 {
 	struct report *r = *rp;
 
 	if (!r)
 		return;
+	xfree(&r->title);
 	for (size_t i = 0; i < r->naccts; i++) {
 		struct report_acct *a = &r->accts[i];
 

@@ -48,6 +48,9 @@ struct report;
  * message, the time spent per account and the throughput per minute. */
 int report_load(struct state_conn *sc, int64_t run_id, struct report **out, struct fleet_err *err);
 void report_free(struct report **r);
+/* A title of the operator's choosing for report.html ("Cutover ACME, batch 7"); copied; NULL or ""
+ * keeps the default ("Run N"). */
+void report_set_title(struct report *r, const char *title);
 
 /* The files' content on a stream (see docs/reports.md for the columns and the JSON shape). */
 int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_err *err);

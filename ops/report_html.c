@@ -648,13 +648,27 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	    "script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
 	    "<meta name=\"referrer\" content=\"no-referrer\">\n"
 	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-	    "<meta name=\"generator\" content=\"imapfleet %s\">\n<title>imapfleet report: run %lld</title>\n"
-	    "<style>\n%s</style></head>\n<body>\n<header><div class=\"wrap\">"
-	    "<div class=\"brand\">imapfleet &middot; migration report</div>\n"
-	    "<h1>Run %lld <span class=\"pill %s\" id=\"run-progress\">%s</span></h1>\n"
-	    "<div class=\"meta\"><code id=\"run-name\">",
-	    PACKAGE_VERSION, (long long)r->run_id, report_css, (long long)r->run_id, progress_css(r),
-	    progress_label(r));
+	    "<meta name=\"generator\" content=\"imapfleet %s\">\n<title>",
+	    PACKAGE_VERSION);
+	if (r->title) {
+		rw_html(&w, r->title);
+		rw_printf(&w, " (run %lld)", (long long)r->run_id);
+	} else {
+		rw_printf(&w, "imapfleet report: run %lld", (long long)r->run_id);
+	}
+	rw_printf(&w,
+		  "</title>\n<style>\n%s</style></head>\n<body>\n<header><div class=\"wrap\">"
+		  "<div class=\"brand\">imapfleet &middot; migration report</div>\n<h1 id=\"title\">",
+		  report_css);
+	if (r->title) {
+		rw_html(&w, r->title);
+		rw_printf(&w, " <span class=\"muted\">run %lld</span>", (long long)r->run_id);
+	} else {
+		rw_printf(&w, "Run %lld", (long long)r->run_id);
+	}
+	rw_printf(&w, " <span class=\"pill %s\" id=\"run-progress\">%s</span></h1>\n<div class=\"meta\"><code "
+		      "id=\"run-name\">",
+		  progress_css(r), progress_label(r));
 	rw_html(&w, r->run_name);
 	rw_printf(
 	    &w,

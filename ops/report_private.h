@@ -84,6 +84,7 @@ struct report_cause {
 struct report {
 	int64_t run_id;
 	char *run_name, *run_state;
+	char *title; /* --title, or NULL */
 	int64_t run_created_ms, generated_ms;
 	struct state_run_counts counts;
 	struct pass_info *passes; /* the run's pass history, in order */

@@ -14,7 +14,7 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
 	skip_all "chromium not installed"
 exec 9>"$LAB_DIR/user31-34.lock"
 flock -w 900 9 || skip_all "accounts user31..34 stayed busy (lock $LAB_DIR/user31-34.lock)"
-plan 26
+plan 27
 # tap_py FILE: re-emits a python check list ("ok - ..." lines) as this script's assertions.
 tap_py() {
 	while IFS= read -r line; do
@@ -260,3 +260,15 @@ check("\x1b" not in st and "\x07" not in st and "evil.example" in st,
       "status prints hostile strings without terminal control characters", repr(st[-400:]))
 PY
 tap_py "$work/hostile.tap"
+
+# ---- a title of the operator's choosing, shown as text ----
+"$IMAPFLEET" report --state "$STATE_URL" --run "$run2" --format html --title 'Cutover <ACME> & "batch 7"' \
+	--out "$work/titled" >"$work/titled.rep" 2>&1 || sed 's/^/# /' "$work/titled.rep"
+if grep -q "<title>Cutover &lt;ACME&gt; &amp; &quot;batch 7&quot; (run $run2)</title>" "$work/titled/report.html" &&
+	grep -q "<h1 id=\"title\">Cutover &lt;ACME&gt; &amp; &quot;batch 7&quot; <span class=\"muted\">run $run2</span>" \
+		"$work/titled/report.html"; then
+	ok "report --title puts the operator's title on the page and the tab, escaped"
+else
+	not_ok "report --title puts the operator's title on the page and the tab, escaped"
+	grep -o "<title>.*</title>\|<h1.*</h1>" "$work/titled/report.html" | sed 's/^/# /'
+fi
