@@ -18,6 +18,7 @@ over HTTPS with the lab's certificate, and answers the token introspection that 
                                      user's token; an application token has client_id/tenant/roles
                                      and no username. Expired or unknown: {"active": false}.
   GET  /stats                        what was issued and refused, for the tests' assertions.
+  GET  /admin/tokens                 every token issued (the secrets audit looks for each one).
   POST /admin/refuse                 count=N: the next N introspections answer inactive, as for a
                                      token that expired between its fetch and the login.
 
@@ -264,6 +265,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/stats":
             return self.reply(*self.server.svc.stats())
+        if self.path == "/admin/tokens":  # for the secrets audit: every token issued, to look for
+            with self.server.svc.lock:
+                return self.reply(200, {"tokens": list(self.server.svc.tokens)})
         self.reply(404, {"error": "not_found"})
 
     def do_POST(self):
