@@ -92,9 +92,14 @@ lab_csv() {
 # fewer; tests beyond the 40 that scripts/test.sh starts with call this first).
 lab_users() {
 	[ "${LAB_USERS:-0}" -ge "$1" ] && return 0
+	_from=$((${LAB_USERS:-0} + 1))
 	LAB_USERS=$1 "${top_srcdir:-.}/scripts/lab.sh" up >/dev/null 2>&1 || return 1
 	lab_require
-	[ "${LAB_USERS:-0}" -ge "$1" ]
+	[ "${LAB_USERS:-0}" -ge "$1" ] || return 1
+	# Accounts made just now are empty: give them the corpus the others have, so that a test's
+	# mailbox comparison compares messages, not two empty mailboxes.
+	# shellcheck disable=SC2046
+	"${top_srcdir:-.}/scripts/lab.sh" seed $(seq -f 'user%02g' "$_from" "$1") >/dev/null 2>&1
 }
 
 # fake_imap SCENARIO NAME [fakeimap.py options]: starts the scripted fake server
