@@ -115,8 +115,14 @@ check "bud2: the destination equals the source, every message (nothing twice aft
 
 n=$(parks bud3)
 c=$(job bud3 "(select string_agg(distinct error_class, ',') from job_attempt where job_id = job.id and outcome = 'parked')")
-[ "$n" = 2 ] && [ "$c" = throttled ] && ok "bud3: Office 365's 'User is authenticated but not connected' parks it as throttled, twice" ||
-	not_ok "bud3 parked twice as throttled (parks $n, classes $c)"
+# The fake answers the first two sessions' SELECT with the throttle text. Each such session ends
+# parked, unless the run was stopped (SIGINT above) while it was in that session: then that attempt
+# ends interrupted. Either way none may end failed, and at least one must be a park.
+i=$(job bud3 "(select count(*) from job_attempt where job_id = job.id and outcome = 'interrupted')")
+[ "${n:-0}" -ge 1 ] && [ $((n + i)) = 2 ] && [ "$c" = throttled ] &&
+	ok "bud3: Office 365's 'User is authenticated but not connected' parks it as throttled ($n parked, $i interrupted by the stop)" ||
+	{ not_ok "bud3 parked as throttled for each of the 2 throttled sessions (parks $n, interrupted $i, classes $c)"
+		diag "bud3 attempts: $(job bud3 "(select string_agg(coalesce(outcome, '-') || '/' || coalesce(error_class, '-'), ' ' order by id) from job_attempt where job_id = job.id)")"; }
 [ "$(job bud3 attempts)" = 1 ] && ok "throttle parks are not counted as attempts (bud3: 1)" || not_ok "bud3 attempts 1 (got $(job bud3 attempts))"
 check "bud3: the destination equals the source, every message" fake_same "$port_b3" bud3
 
