@@ -137,7 +137,9 @@ class HostileSession(fakeimap.Session):
     def cmd_UID_FETCH(self, tag, toks):
         if self.scn == "endless-fetch" and self.need_selected(tag):
             items = " ".join(fakeimap.sval(i).upper() for i in (toks[1] if isinstance(toks[1], list) else [toks[1]]))
-            if "BODY" not in items or "HEADER" in items:
+            # metadata: no body, a header section, or sizes with an identity prefix
+            # (BODY.PEEK[]<0.16384>); a message copy asks for (UID BODY.PEEK[]) alone
+            if "BODY" not in items or "HEADER" in items or "RFC822.SIZE" in items:
                 msgs = self.msgs()
                 uid = msgs[0]["uid"] if msgs else 1
                 line = (b'* 1 FETCH (UID %d FLAGS (\\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" '
