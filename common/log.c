@@ -250,6 +250,19 @@ void fleet_log_set_folder(const char *folder)
 	snprintf(t_folder, sizeof(t_folder), "%s", folder ? folder : "");
 }
 
+void fleet_log_thread_save(struct fleet_log_thread *t)
+{
+	snprintf(t->account, sizeof(t->account), "%s", t_account);
+	snprintf(t->folder, sizeof(t->folder), "%s", t_folder);
+	t->sink = t_sink;
+}
+
+void fleet_log_thread_restore(const struct fleet_log_thread *t)
+{
+	fleet_log_set_context(t->account, t->folder);
+	t_sink = t->sink;
+}
+
 void fleet_log_add_secret(const char *secret)
 {
 	size_t len = secret ? strlen(secret) : 0;

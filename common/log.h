@@ -55,6 +55,16 @@ void fleet_log_set_thread_sink(FILE *sink);
 void fleet_log_set_context(const char *account, const char *folder);
 void fleet_log_set_folder(const char *folder);
 
+/* A thread's context and sink, to hand to a thread it starts for the same account (a second
+ * connection, a login in parallel): save in the parent, restore first thing in the child. */
+struct fleet_log_thread {
+	char account[160];
+	char folder[256];
+	FILE *sink;
+};
+void fleet_log_thread_save(struct fleet_log_thread *t);
+void fleet_log_thread_restore(const struct fleet_log_thread *t);
+
 void fleet_log(enum fleet_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap);
 

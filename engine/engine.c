@@ -2107,52 +2107,124 @@ static void prefetch_status(struct engine *e, const struct fm_plan *plan, const 
 	}
 }
 
-static int open_side(struct engine *e, int side, struct imap_conn **out, struct fleet_err *err)
+static void side_options(const struct engine *e, int side, struct imap_options *io)
 {
 	const struct engine_side *s = &e->job->side[side];
+
+	memset(io, 0, sizeof(*io));
+	io->ep = s->ep;
+	io->ep.cancel = e->job->cancel; /* a stop request ends even a drip-fed read (stream.h) */
+	io->user = s->user;
+	io->password = s->password;
+	io->authuser = s->authuser;
+	io->oauth_token = s->oauth_token;
+	io->auth = s->auth;
+	io->trace = e->o->trace || fleet_log_enabled(FLEET_LOG_TRACE);
+	io->label = side == 0 ? "src" : "dst";
+}
+
+/* The secret of the side's credential source, when it has one, into io (*secret owns it). */
+static int side_secret(const struct engine *e, int side, int refresh, struct imap_options *io, char **secret,
+		       struct fleet_err *err)
+{
+	const struct engine_side *s = &e->job->side[side];
+
+	if (!s->cred)
+		return 0;
+	if (cred_fetch(s->cred, refresh, secret, err) < 0)
+		return -1;
+	if (s->cred->is_token) {
+		io->oauth_token = *secret;
+		io->password = NULL;
+	} else {
+		io->password = *secret;
+		io->oauth_token = NULL;
+	}
+	return 0;
+}
+
+static int side_failed(struct engine *e, int side, struct fleet_err *err)
+{
+	const struct engine_side *s = &e->job->side[side];
+
+	e->st->error_side = side;
+	fleet_err_prefix(err, "%s %s@%s", side == 0 ? "source" : "destination", s->user, s->ep.host);
+	return -1;
+}
+
+/* An expired token is refused like a wrong one: worth one more login with a new token. A password
+ * is never retried (lockouts). */
+static int token_refused(const struct engine *e, int side, const struct fleet_err *err)
+{
+	const struct engine_side *s = &e->job->side[side];
+
+	return s->cred && s->cred->is_token && err->cls == FLEET_ERR_AUTH;
+}
+
+static int open_side(struct engine *e, int side, int refresh, struct imap_conn **out, struct fleet_err *err)
+{
 	struct imap_options io;
 	char *secret = NULL;
 	int rc;
 
-	memset(&io, 0, sizeof(io));
-	io.ep = s->ep;
-	io.ep.cancel = e->job->cancel; /* a stop request ends even a drip-fed read (stream.h) */
-	io.user = s->user;
-	io.password = s->password;
-	io.authuser = s->authuser;
-	io.oauth_token = s->oauth_token;
-	io.auth = s->auth;
-	io.trace = e->o->trace || fleet_log_enabled(FLEET_LOG_TRACE);
-	io.label = side == 0 ? "src" : "dst";
-	for (int refresh = 0;; refresh++) {
-		if (s->cred) {
-			if (cred_fetch(s->cred, refresh, &secret, err) < 0) {
-				rc = -1;
-				break;
-			}
-			if (s->cred->is_token) {
-				io.oauth_token = secret;
-				io.password = NULL;
-			} else {
-				io.password = secret;
-				io.oauth_token = NULL;
-			}
+	side_options(e, side, &io);
+	for (;; refresh++) {
+		if (side_secret(e, side, refresh, &io, &secret, err) < 0) {
+			rc = -1;
+			break;
 		}
 		rc = imap_conn_connect(&io, out, err);
 		cred_free(&secret);
-		/* An expired token is refused like a wrong one: get a new one and try once more. A
-		 * password is never retried (lockouts). */
-		if (rc == 0 || refresh || !s->cred || !s->cred->is_token || err->cls != FLEET_ERR_AUTH)
+		if (rc == 0 || refresh || !token_refused(e, side, err))
 			break;
 		log_info("%s login refused with the token: getting a new token and trying once more",
 			 side == 0 ? "source" : "destination");
 	}
-	if (rc < 0) {
-		e->st->error_side = side;
-		fleet_err_prefix(err, "%s %s@%s", side == 0 ? "source" : "destination", s->user, s->ep.host);
-		return -1;
-	}
+	if (rc < 0)
+		return side_failed(e, side, err);
 	e->st->sides_open |= 1u << side;
+	return 0;
+}
+
+/* Both sides connect and log in at the same time (their round trips overlap); a side whose token
+ * was refused gets a new one and logs in once more, as open_side does. A failure is reported for
+ * the source first, as when the sides logged in one after the other. */
+static int open_both(struct engine *e, struct fleet_err *err)
+{
+	struct imap_options io[2];
+	const struct imap_options *iop[2] = {&io[0], &io[1]};
+	struct imap_conn *c[2] = {NULL, NULL};
+	struct fleet_err errs[2];
+	char *secret[2] = {NULL, NULL};
+
+	for (int k = 0; k < 2; k++) {
+		side_options(e, k, &io[k]);
+		if (side_secret(e, k, 0, &io[k], &secret[k], err) < 0) {
+			cred_free(&secret[0]);
+			return side_failed(e, k, err);
+		}
+	}
+	imap_conn_connect_many(iop, 2, c, errs);
+	for (int k = 0; k < 2; k++) {
+		cred_free(&secret[k]);
+		if (c[k])
+			e->st->sides_open |= 1u << k;
+	}
+	e->src = c[0];
+	e->dst = c[1];
+	for (int k = 0; k < 2; k++) {
+		if (c[k])
+			continue;
+		if (token_refused(e, k, &errs[k])) {
+			log_info("%s login refused with the token: getting a new token and trying once more",
+				 k == 0 ? "source" : "destination");
+			if (open_side(e, k, 1, k ? &e->dst : &e->src, err) < 0)
+				return -1;
+			continue;
+		}
+		*err = errs[k];
+		return side_failed(e, k, err);
+	}
 	return 0;
 }
 
@@ -2260,7 +2332,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	st->error_side = -1;
 	fleet_err_clear(err);
 
-	if (open_side(&e, 0, &e.src, err) < 0 || open_side(&e, 1, &e.dst, err) < 0)
+	if (open_both(&e, err) < 0)
 		goto out;
 	if (e.o->justlogin) {
 		log_info("logged in on both sides (--justlogin)");
@@ -2716,7 +2788,7 @@ int engine_verify(const struct engine_job *job, const struct verify_reader *rd, 
 	e.now = time(NULL);
 	r->started_ms = fleet_wall_ms();
 	fleet_err_clear(err);
-	if (open_side(&e, 0, &e.src, err) < 0 || open_side(&e, 1, &e.dst, err) < 0)
+	if (open_both(&e, err) < 0)
 		goto out;
 	if (plan_folders(&e, &plan, 0, err) < 0)
 		goto out;

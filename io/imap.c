@@ -8,6 +8,7 @@
 
 #include "io/imap.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -1453,6 +1454,60 @@ int imap_conn_connect(const struct imap_options *o, struct imap_conn **out, stru
 		return -1;
 	}
 	return 0;
+}
+
+struct connect_task {
+	const struct imap_options *o;
+	struct imap_conn *c;
+	struct fleet_err *err;
+	struct fleet_log_thread log;
+	int rc;
+};
+
+static void *connect_thread(void *arg)
+{
+	struct connect_task *t = arg;
+
+	fleet_log_thread_restore(&t->log);
+	t->rc = imap_conn_connect(t->o, &t->c, t->err);
+	return NULL;
+}
+
+int imap_conn_connect_many(const struct imap_options *const *opts, size_t n, struct imap_conn **out,
+			   struct fleet_err *errs)
+{
+	struct connect_task *t = xcalloc(n ? n : 1, sizeof(*t));
+	pthread_t *tid = xcalloc(n ? n : 1, sizeof(*tid));
+	char *started = xcalloc(n ? n : 1, 1);
+	int failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		t[i].o = opts[i];
+		t[i].err = &errs[i];
+		fleet_err_clear(&errs[i]);
+		fleet_log_thread_save(&t[i].log);
+	}
+	/* The first in this thread, the others each in a thread of its own; a thread that cannot be
+	 * started connects here afterwards (slower, never wrong). */
+	for (size_t i = 1; i < n; i++)
+		started[i] = pthread_create(&tid[i], NULL, connect_thread, &t[i]) == 0;
+	if (n)
+		connect_thread(&t[0]);
+	for (size_t i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		else
+			connect_thread(&t[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		out[i] = t[i].c;
+		if (t[i].rc < 0)
+			failed++;
+	}
+	xfree(&started);
+	xfree(&tid);
+	xfree(&t);
+	return failed;
 }
 
 int imap_logout_send(struct imap_conn *c, struct fleet_err *err)

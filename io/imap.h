@@ -77,6 +77,11 @@ int imap_conn_open(const struct imap_options *opts, struct imap_conn **out, stru
 int imap_conn_login(struct imap_conn *c, struct fleet_err *err);
 /* open + login. */
 int imap_conn_connect(const struct imap_options *opts, struct imap_conn **out, struct fleet_err *err);
+/* imap_conn_connect for n connections at once (the two sides of an account: their logins' round
+ * trips overlap instead of adding up), each in a thread of its own that carries the caller's log
+ * context. out[i] is the connection or NULL with errs[i] filled. Returns how many failed. */
+int imap_conn_connect_many(const struct imap_options *const *opts, size_t n, struct imap_conn **out,
+			   struct fleet_err *errs);
 /* LOGOUT and wait for the BYE/OK (errors are reported but the connection is done either way). */
 int imap_logout(struct imap_conn *c, struct fleet_err *err);
 /* The same in two halves, to log out of several connections in one round trip: send (and flush)

@@ -10,7 +10,7 @@ connections of one process.
 
   fakeimap.py --scenario NAME [--port N] [--log FILE] [--cert PEM --key PEM [--implicit-tls]]
               [--user U --password P] [--seed N] [--throttle-count K] [--throttle-on login|select]
-              [--reject-append N] [--reject-over BYTES] [--refuse-create NAME]...
+              [--reject-append N] [--reject-over BYTES] [--refuse-create NAME]... [--greet-after-conns K]
 
 The first line on stdout is the port. --log gets one line per command received:
   "<conn> <plain|tls> C: <command line>"   (literal data shown as {N bytes})
@@ -272,6 +272,19 @@ class Session:
         if self.scn == "bye":
             self.send("* BYE [UNAVAILABLE] Server shutting down for maintenance (fake)\r\n")
             return
+        if self.opts.greet_after_conns:
+            # --greet-after-conns K: no greeting before K connections were accepted (5 s at most),
+            # so that only clients that connect in parallel are greeted at once.
+            deadline = time.time() + 5.0
+            while time.time() < deadline:
+                with self.srv.store.lock:
+                    seen = self.srv.store.connections
+                if seen >= self.opts.greet_after_conns:
+                    break
+                time.sleep(0.01)
+            with self.srv.store.lock:
+                seen = self.srv.store.connections
+            self.log("(greeting with %d connections accepted)" % seen)
         self.send("* OK [CAPABILITY %s] fakeimap ready\r\n" % self.caps())
         while True:
             cmd = self.read_command()
@@ -771,6 +784,8 @@ def main():
     ap.add_argument("--over-text", default="NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)")
     ap.add_argument("--reject-append", type=int, default=2)
     ap.add_argument("--reject-over", type=int, default=0)
+    ap.add_argument("--greet-after-conns", type=int, default=0,
+                    help="greet no connection before this many were accepted (5 s at most; any scenario)")
     ap.add_argument("--refuse-create", action="append", default=[], help="CREATE NAME gets NO [CANNOT] (any scenario)")
     opts = ap.parse_args()
 

@@ -297,6 +297,63 @@ static void cleartext_login_needs_plain_mode_chosen_explicitly(void **state)
 
 /* ---- hostile and broken servers ---------------------------------------------------------------- */
 
+/* The two sides of an account log in at the same time: the fake greets no one before both
+ * connections are in (a client that connected one after the other would time out waiting for the
+ * first greeting), and both logins succeed. */
+static void connect_many_logs_in_both_connections_at_once(void **state)
+{
+	struct fake f;
+	struct imap_options o[2];
+	const struct imap_options *op[2] = {&o[0], &o[1]};
+	struct imap_conn *c[2] = {NULL, NULL};
+	struct fleet_err errs[2];
+	char *log;
+
+	(void)state;
+	assert_int_equal(fake_start(&f, "no-starttls", "--user", "user", "--password", FAKE_PASSWORD, "--greet-after-conns",
+				    "2", NULL),
+			 0);
+	opts_for(&o[0], &f, IO_TLS_PLAIN);
+	opts_for(&o[1], &f, IO_TLS_PLAIN);
+	o[1].label = "dst";
+	assert_int_equal(imap_conn_connect_many(op, 2, c, errs), 0);
+	assert_non_null(c[0]);
+	assert_non_null(c[1]);
+	assert_string_equal(imap_conn_label(c[0]), "src");
+	assert_string_equal(imap_conn_label(c[1]), "dst");
+	imap_conn_close(&c[0]);
+	imap_conn_close(&c[1]);
+	fake_stop(&f);
+	log = fake_log(&f);
+	assert_non_null(strstr(log, "1 plain C: (greeting with 2 connections accepted)"));
+	assert_non_null(strstr(log, "2 plain C: (greeting with 2 connections accepted)"));
+	assert_null(strstr(log, "(greeting with 1 connections accepted)"));
+	free(log);
+}
+
+/* A refused login fails that connection alone, with its own error; the other one is open. */
+static void connect_many_fails_only_the_refused_connection(void **state)
+{
+	struct fake f;
+	struct imap_options o[2];
+	const struct imap_options *op[2] = {&o[0], &o[1]};
+	struct imap_conn *c[2] = {NULL, NULL};
+	struct fleet_err errs[2];
+
+	(void)state;
+	assert_int_equal(fake_start(&f, "no-starttls", "--user", "user", "--password", FAKE_PASSWORD, NULL), 0);
+	opts_for(&o[0], &f, IO_TLS_PLAIN);
+	opts_for(&o[1], &f, IO_TLS_PLAIN);
+	o[1].password = "wrong-password";
+	assert_int_equal(imap_conn_connect_many(op, 2, c, errs), 1);
+	assert_non_null(c[0]);
+	assert_null(c[1]);
+	assert_int_equal(errs[1].cls, FLEET_ERR_AUTH);
+	assert_false(fleet_err_is_set(&errs[0]));
+	imap_conn_close(&c[0]);
+	fake_stop(&f);
+}
+
 static void malformed_responses_are_a_protocol_bug(void **state)
 {
 	struct fake f;
@@ -1177,6 +1234,8 @@ int main(void)
 	    cmocka_unit_test_teardown(bytes_after_the_starttls_ok_are_rejected, teardown_test),
 	    cmocka_unit_test_teardown(cleartext_login_needs_plain_mode_chosen_explicitly, teardown_test),
 	    cmocka_unit_test_teardown(malformed_responses_are_a_protocol_bug, teardown_test),
+	    cmocka_unit_test_teardown(connect_many_logs_in_both_connections_at_once, teardown_test),
+	    cmocka_unit_test_teardown(connect_many_fails_only_the_refused_connection, teardown_test),
 	    cmocka_unit_test_teardown(connection_closed_mid_literal_is_transient, teardown_test),
 	    cmocka_unit_test_teardown(literal_above_the_limit_is_refused, teardown_test),
 	    cmocka_unit_test_teardown(a_list_longer_than_any_real_account_fails_with_a_named_cap, teardown_test),
