@@ -394,10 +394,13 @@ static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids
 		log_info("%zu accounts whose login was refused have a new credential: tried again", plan.nreleased);
 	for (int kind = 0; kind < 2; kind++) {
 		struct left_out_ctx ctx = {kind ? "removed" : "credential", 0, 0};
+		/* Only the failed (held) or cancelled (removed) jobs: not a read of the whole run. */
+		struct state_job_filter only = {
+		    .state_mask = STATE_JOB_MASK(kind ? STATE_JOB_CANCELLED : STATE_JOB_FAILED)};
 
 		if (kind == 0 && cnt.held == 0)
 			continue;
-		if (state_report_jobs(sc, s->run_id, name_left_out, &ctx, err) < 0)
+		if (state_report_jobs_page(sc, s->run_id, &only, name_left_out, &ctx, NULL, err) < 0)
 			return -1;
 		if (ctx.total > ctx.shown)
 			log_warn("left out of this pass: %ld more accounts (imapfleet status --state %s)",

@@ -213,8 +213,9 @@ int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct st
 			  int64_t *job_ids, int *created, struct fleet_err *err)
 {
 	struct fleet_buf a[8];
-	char b0[STATE_NUM_MAX];
-	const char *p[9];
+	struct state_pass_counts pass;
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[10];
 	PGresult *res = NULL;
 	int rc = -1;
 
@@ -241,14 +242,18 @@ int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct st
 	}
 	if (state_begin(sc, err) < 0)
 		goto out;
+	/* New rows are put in the run's pass as they are created (state_run_start_pass puts the others). */
+	if (state_pass_open(sc, run_id, &pass, err) < 0)
+		goto rollback;
+	p[9] = state_fmt_i64(b1, pass.pass_id);
 	res = state_exec(
 	    sc, "import the jobs",
-	    "INSERT INTO job (run_id, host1, port1, user1, host2, port2, user2, options, max_attempts)"
-	    " SELECT $1, host1, port1, user1, host2, port2, user2, options, max_attempts FROM " JOB_UNNEST
+	    "INSERT INTO job (run_id, host1, port1, user1, host2, port2, user2, options, max_attempts, pass_id)"
+	    " SELECT $1, host1, port1, user1, host2, port2, user2, options, max_attempts, $10 FROM " JOB_UNNEST
 	    " ORDER BY ord"
 	    " ON CONFLICT (run_id, host1, port1, user1, host2, port2, user2) DO UPDATE"
 	    " SET options = excluded.options, max_attempts = excluded.max_attempts, updated_at = now()",
-	    9, p, NULL, NULL, 0, err);
+	    10, p, NULL, NULL, 0, err);
 	if (!res) {
 		if (err && strcmp(err->code, "21000") == 0)
 			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "DUPLICATE_ROW",

@@ -81,15 +81,16 @@ static long pass_step(struct state_conn *sc, const char *what, const char *sql, 
 	return n;
 }
 
-/* The pass this import belongs to: the run's last one while it has not ended (an interrupted pass
- * goes on), else a new one (first when no account of the run ever started); every job queued or
- * running is in it. Inside start_pass's transaction. */
-static int join_pass(struct state_conn *sc, int64_t run_id, struct state_pass_counts *out, struct fleet_err *err)
+/* The pass an import belongs to: the run's last one while it has not ended (an interrupted pass
+ * goes on), else a new one (first when no account of the run ever started). Inside the caller's
+ * transaction; state_job_upsert_many calls it so that the rows it creates are in the pass from the
+ * start (a second UPDATE of every new row cost more than their INSERT at 50,000 rows). */
+int state_pass_open(struct state_conn *sc, int64_t run_id, struct state_pass_counts *out, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
-	const char *p[2] = {state_fmt_i64(b0, run_id), NULL};
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
 	PGresult *res = state_exec(sc, "find the run's pass",
-				   "SELECT id, number, 'delta' FROM pass WHERE run_id = $1 AND ended_at IS NULL"
+				   "SELECT id, number, kind FROM pass WHERE run_id = $1 AND ended_at IS NULL"
 				   " ORDER BY number DESC LIMIT 1",
 				   1, p, NULL, NULL, 0, err);
 
@@ -111,6 +112,18 @@ static int join_pass(struct state_conn *sc, int64_t run_id, struct state_pass_co
 	out->pass_number = (int)state_get_i64(res, 0, 1);
 	out->pass_first = strcmp(state_get_str(res, 0, 2), "first") == 0;
 	PQclear(res);
+	return 0;
+}
+
+/* Every job queued or running is in the import's pass. Inside start_pass's transaction. */
+static int join_pass(struct state_conn *sc, int64_t run_id, struct state_pass_counts *out, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2];
+
+	if (state_pass_open(sc, run_id, out, err) < 0)
+		return -1;
+	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = state_fmt_i64(b1, out->pass_id);
 	return state_exec_cmd(sc, "put the accounts in the pass",
 			      "UPDATE job SET pass_id = $2 WHERE run_id = $1 AND state IN ('queued', 'running')"

@@ -139,7 +139,8 @@ int state_job_upsert(struct state_conn *sc, int64_t run_id, const struct state_j
 /* The same for n rows in one statement and one transaction (10,000 rows in well under a second).
  * job_ids[i] (and created[i] when created is not NULL) correspond to specs[i]. Duplicate row keys
  * within specs are an error (FLEET_ERR_PERMANENT, code "DUPLICATE_ROW"): the CSV reader reports
- * them by line before this call. */
+ * them by line before this call. New rows join the run's open pass, which it creates when there is
+ * none (the pass state_run_start_pass then goes on with). */
 int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct state_job_spec *specs, size_t n,
 			  int64_t *job_ids, int *created, struct fleet_err *err);
 

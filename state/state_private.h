@@ -110,6 +110,10 @@ int state_open_aad(const unsigned char key[32], const unsigned char *aad, size_t
 		   const unsigned char *ct, size_t len, const unsigned char tag[16], char **plaintext,
 		   struct fleet_err *err);
 
+/* The run's open pass, created when there is none (pass.c; only pass_id, pass_number, pass_first of
+ * out are set). Inside the caller's transaction. */
+int state_pass_open(struct state_conn *sc, int64_t run_id, struct state_pass_counts *out, struct fleet_err *err);
+
 /* The SET list that queues a job again for a new pass or `retry`: attempts reset, last error and a
  * credential hold cleared; folders, ledger and counters kept (nothing is copied twice). */
 #define REQUEUE_SET                                                                                          \
