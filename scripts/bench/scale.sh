@@ -117,21 +117,31 @@ for c in $cases; do
 			"down_lines=$downs verdict_lines=$verdicts"
 		;;
 	import)
-		rows 50000 0 >"$work/import.csv"
-		url=$(fresh_db scale_import)
-		t0=$(now)
-		(cd "$work" && exec "$bin" run "$work/import.csv" --state "$url" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
-			--no-progress --server-down-limit 0 >"$work/out" 2>&1) &
-		pid=$!
-		first=""
-		for _ in $(seq 1200); do
-			if grep -q "attempt 1 of" "$work/out"; then first=$(now); break; fi
-			sleep 0.05
+		# Passwords in the file, each its own but all sharing a 12-byte prefix (as passwords handed
+		# out by one admin often do; the secret table once keyed on the first bytes went quadratic).
+		awk -v n=50000 -v dport="$LAB_DST_IMAPS" 'BEGIN {
+			print "host1,port1,user1,password1,tls1,host2,port2,user2,password2,tls2"
+			for (i = 1; i <= n; i++)
+				printf "127.0.0.1,9,ghost%06d,Welcome2026!src%06d,ssl,localhost,%s,ghost%06d,Welcome2026!dst%06d,ssl\n", i, i, dport, i, i
+		}' >"$work/import.csv"
+		# Three runs (the machine is shared: a range, not one figure); the last one's database
+		# stays for the status and report cases.
+		for rep in 1 2 3; do
+			url=$(fresh_db scale_import)
+			t0=$(now)
+			(cd "$work" && exec "$bin" run "$work/import.csv" --state "$url" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
+				--no-progress --server-down-limit 0 >"$work/out" 2>&1) &
+			pid=$!
+			first=""
+			for _ in $(seq 1200); do
+				if grep -q "attempt 1 of" "$work/out"; then first=$(now); break; fi
+				sleep 0.02
+			done
+			kill -INT "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			if [ -n "$first" ]; then echo "import: rows=50000 run=$rep first_attempt_after_s=$(secs "$t0" "$first")"
+			else echo "import: rows=50000 run=$rep no attempt within 24 s"; fi
 		done
-		kill -INT "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		if [ -n "$first" ]; then echo "import: rows=50000 first_attempt_after_s=$(secs "$t0" "$first")"
-		else echo "import: rows=50000 no attempt within 60 s"; fi
 		;;
 	status)
 		src="${LAB_PG_URL%/imapfleet}/scale_import"
