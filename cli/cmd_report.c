@@ -7,7 +7,7 @@
 #include "common/opt.h"
 #include "common/util.h"
 #include "ops/report.h"
-#include "ops/store.h"
+#include "state/store.h"
 
 #define REPORT_DEFAULT_DIR "imapfleet-report"
 
@@ -64,7 +64,7 @@ int cli_cmd_report(int argc, char **argv)
 	uint64_t run_arg;
 	int64_t run_id = 0;
 	unsigned formats;
-	struct report_store *rs;
+	struct state_store *rs;
 	struct report *rep = NULL;
 	struct fleet_err err;
 	int r, rc;
@@ -88,15 +88,15 @@ int cli_cmd_report(int argc, char **argv)
 	run_arg = a.store.run_id;
 	formats = a.formats;
 	dir = a.dir;
-	if (report_store_open(state_arg, &rs, &err) < 0) {
+	if (state_store_open(state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
 		fprintf(stderr, "imapfleet report: %s\n", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
 		return cli_exit_for_error(&err);
 	}
-	r = report_pick_run(report_store_conn(rs), (int64_t)run_arg, &run_id, &err);
+	r = report_pick_run(state_store_conn(rs), (int64_t)run_arg, &run_id, &err);
 	if (r <= 0) {
-		report_store_close(&rs);
+		state_store_close(&rs);
 		if (r < 0) {
 			fprintf(stderr, "imapfleet report: %s\n", err.message);
 			return cli_exit_for_error(&err);
@@ -110,13 +110,13 @@ int cli_cmd_report(int argc, char **argv)
 				"imapfleet report: no run in the state store yet: nothing to report\n");
 		return CLI_EXIT_PARTIAL;
 	}
-	if (report_load(report_store_conn(rs), run_id, &rep, &err) < 0) {
-		report_store_close(&rs);
+	if (report_load(state_store_conn(rs), run_id, &rep, &err) < 0) {
+		state_store_close(&rs);
 		fprintf(stderr, "imapfleet report: %s\n", err.message);
 		return cli_exit_for_error(&err);
 	}
 	report_set_title(rep, a.title);
-	report_store_close(&rs);
+	state_store_close(&rs);
 	rc = CLI_EXIT_OK;
 	if (report_write_dir(rep, dir, formats, print_written, stdout, &err) < 0) {
 		fprintf(stderr, "imapfleet report: %s\n", err.message);

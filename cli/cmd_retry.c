@@ -9,7 +9,7 @@
 #include "common/util.h"
 #include "ops/report.h"
 #include "ops/retry.h"
-#include "ops/store.h"
+#include "state/store.h"
 #include "state/state.h"
 
 #define RETRY_USAGE                                                                                              \
@@ -84,7 +84,7 @@ static int account_command(int argc, char **argv, int cancel)
 	int64_t run_id = 0;
 	int failed, r;
 	long count = 0;
-	struct report_store *rs;
+	struct state_store *rs;
 	struct fleet_err err;
 
 	memset(&a, 0, sizeof(a));
@@ -103,7 +103,7 @@ static int account_command(int argc, char **argv, int cancel)
 		fprintf(stderr, "run 'imapfleet %s --help' for the options\n", cmd);
 		return CLI_EXIT_USAGE;
 	}
-	if (report_store_open(state_arg, &rs, &err) < 0) {
+	if (state_store_open(state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
 		fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
@@ -111,9 +111,9 @@ static int account_command(int argc, char **argv, int cancel)
 	}
 	/* A job id names one account in any run; names and --failed need a run. */
 	if (run_arg || !account || fleet_parse_u64(account, 1, INT64_MAX, &num) < 0) {
-		r = report_pick_run(report_store_conn(rs), (int64_t)run_arg, &run_id, &err);
+		r = report_pick_run(state_store_conn(rs), (int64_t)run_arg, &run_id, &err);
 		if (r <= 0) {
-			report_store_close(&rs);
+			state_store_close(&rs);
 			if (r < 0) {
 				fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
 				return cli_exit_for_error(&err);
@@ -127,10 +127,10 @@ static int account_command(int argc, char **argv, int cancel)
 		}
 	}
 	if (cancel)
-		r = report_cancel(report_store_conn(rs), run_id, account, a.all, stdout, &count, &err);
+		r = report_cancel(state_store_conn(rs), run_id, account, a.all, stdout, &count, &err);
 	else
-		r = report_retry(report_store_conn(rs), run_id, account, stdout, &count, &err);
-	report_store_close(&rs);
+		r = report_retry(state_store_conn(rs), run_id, account, stdout, &count, &err);
+	state_store_close(&rs);
 	if (r < 0) {
 		fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
 		if (strcmp(err.code, STATE_ERR_AMBIGUOUS) == 0)

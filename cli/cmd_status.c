@@ -8,7 +8,7 @@
 #include "common/util.h"
 #include "ops/report.h"
 #include "ops/status.h"
-#include "ops/store.h"
+#include "state/store.h"
 
 enum { ST_SERVER = 1, ST_LIMIT, ST_OFFSET, ST_PAGE, ST_JSON };
 
@@ -96,7 +96,7 @@ int cli_cmd_status(int argc, char **argv)
 {
 	const struct fleet_optset sets[] = {cli_store_optset, FLEET_OPTSET(NULL, status_table)};
 	struct status_args a;
-	struct report_store *rs;
+	struct state_store *rs;
 	struct fleet_err err;
 	int r;
 
@@ -119,14 +119,14 @@ int cli_cmd_status(int argc, char **argv)
 	a.o.run_id = (int64_t)a.store.run_id;
 	a.o.limit = (long)a.limit;
 	a.o.offset = (long)a.offset;
-	if (report_store_open(a.store.state_arg, &rs, &err) < 0) {
+	if (state_store_open(a.store.state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
 		fprintf(stderr, "imapfleet status: %s\n", err.message);
 		if (err.detail[0])
 			fprintf(stderr, "  %s\n", err.detail);
 		return cli_exit_for_error(&err);
 	}
-	r = report_status(report_store_conn(rs), &a.o, stdout, &err);
-	report_store_close(&rs);
+	r = report_status(state_store_conn(rs), &a.o, stdout, &err);
+	state_store_close(&rs);
 	if (r < 0) {
 		fprintf(stderr, "imapfleet status: %s\n", err.message);
 		return cli_exit_for_error(&err);

@@ -9,6 +9,7 @@
 #include "ops/report.h"
 #include "state/cluster.h"
 #include "state/state.h"
+#include "state/store.h"
 #include "scheduler/scheduler.h"
 
 /* Codes whose exit code does not follow from class and scope alone. */
@@ -26,7 +27,7 @@ static const struct {
 	{STATE_ERR_CLUSTER, CLI_EXIT_STATE},
 	{STATE_ERR_PG_MISSING, CLI_EXIT_STATE},
 	{STATE_ERR_SCHEMA_TOO_NEW, CLI_EXIT_STATE},
-	{REPORT_ERR_NO_STORE, CLI_EXIT_STATE},
+	{STATE_ERR_NO_STORE, CLI_EXIT_STATE},
 	{REPORT_ERR_IO, CLI_EXIT_USAGE}, /* an output that cannot be written: --out, a closed stdout */
 	{IO_ERR_TLS, CLI_EXIT_CONNECT},
 	{IO_ERR_TLS_VERIFY, CLI_EXIT_CONNECT},

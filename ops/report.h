@@ -1,6 +1,6 @@
 /* ops/report.h: `imapfleet report`: a run loaded from the state store and written as
  * accounts.csv, failures.csv, accounts.json and one self-contained report.html. The cli command only
- * parses arguments and calls these; status, retry and the store are in status.h, retry.h, store.h.
+ * parses arguments and calls these; status and retry are in status.h and retry.h; the store handle is state/store.h.
  *
  * Everything here reads the database and may run while a run is going, from any host. Every string
  * that comes from the database (user names, host names, folder names, server error texts) is
@@ -23,8 +23,6 @@
 
 /* err->code when a file or stream could not be written. */
 #define REPORT_ERR_IO "REPORT_IO"
-/* err->code when the embedded state store was asked for but this directory has none. */
-#define REPORT_ERR_NO_STORE "NO_STATE_STORE"
 
 /* Chooses the run to show: run_id > 0 must exist; 0 picks the default (the active run, else the
  * newest one: state_report_default_run). Returns 1 and sets *out, 0 when there is no such run. */

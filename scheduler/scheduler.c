@@ -27,10 +27,10 @@
 #include "scheduler/ledger_state.h"
 #include "scheduler/progress.h"
 #include "scheduler/token_share.h"
-#include "state/cluster.h"
 #include "state/manifest.h"
 #include "state/secret.h"
 #include "state/state.h"
+#include "state/store.h"
 
 #define SCHED_EXIT_INTERRUPTED 4 /* = CLI_EXIT_INTERRUPTED, for the second Ctrl-C */
 /* The heartbeat: every SCHED_HEARTBEAT_MS the main thread renews the leases of its workers and its
@@ -115,8 +115,7 @@ struct row_ref {
 
 struct sched {
 	const struct scheduler_config *cfg;
-	char *conninfo;
-	struct state_cluster *cluster;
+	struct state_store *store;
 	int64_t run_id, engine_id;
 	char host[256];
 	struct accounts_file *af;
@@ -543,7 +542,7 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 		return -1;
 	}
 	xfree(&name);
-	if (s->cluster) { /* the embedded state: a directory of its own */
+	if (state_store_embedded(s->store)) { /* the embedded state: a directory of its own */
 		if (created)
 			warn_new_state(s, real);
 		record_accounts_file(s->cfg->base_dir ? s->cfg->base_dir : ".", real);
@@ -1420,7 +1419,7 @@ static void *worker_main(void *arg)
 	unsigned errors = 0;
 
 	/* The main thread has applied the schema: workers only connect. */
-	if (state_conn_open_nomigrate(s->conninfo, &sc, &err) < 0) {
+	if (state_store_connect(s->store, &sc, &err) < 0) {
 		log_error("worker %u: %s", w->index, err.message);
 		atomic_store(&w->finished, 1);
 		return NULL;
@@ -1508,7 +1507,7 @@ static void *health_main(void *arg)
 	uint64_t last_orphans = fleet_now_ms();
 
 	while (!atomic_load(&ht->stop)) {
-		if (!ht->sc && state_conn_open_nomigrate(s->conninfo, &ht->sc, &err) < 0) {
+		if (!ht->sc && state_store_connect(s->store, &ht->sc, &err) < 0) {
 			sched_wait(s, 1000);
 			continue;
 		}
@@ -1701,22 +1700,17 @@ static void display_end(struct sched *s, struct state_conn *sc, struct display *
 
 static int open_state(struct sched *s, struct state_conn **sc, struct fleet_err *err)
 {
-	if (state_location_open(s->cfg->state_arg, s->cfg->base_dir, &s->conninfo, &s->cluster, err) < 0)
+	if (state_store_open(s->cfg->state_arg, s->cfg->base_dir, 0, &s->store, err) < 0)
 		return -1;
-	return state_conn_open(s->conninfo, sc, err);
+	*sc = state_store_conn(s->store);
+	return 0;
 }
 
+/* The main connection belongs to the store: closing the store closes it. */
 static void close_state(struct sched *s, struct state_conn **sc)
 {
-	struct fleet_err err;
-
-	state_conn_close(sc);
-	if (s->cluster && state_cluster_release(&s->cluster, &err) < 0)
-		log_warn("%s", err.message);
-	if (s->conninfo) {
-		OPENSSL_cleanse(s->conninfo, strlen(s->conninfo));
-		xfree(&s->conninfo);
-	}
+	*sc = NULL;
+	state_store_close(&s->store);
 }
 
 static int load_key(struct sched *s, struct fleet_err *err)
@@ -2245,7 +2239,7 @@ static void *verify_worker(void *arg)
 	struct state_conn *sc = NULL;
 	struct fleet_err err;
 
-	if (state_conn_open_nomigrate(vr->s->conninfo, &sc, &err) < 0) {
+	if (state_store_connect(vr->s->store, &sc, &err) < 0) {
 		log_error("verify: %s", err.message);
 		return NULL;
 	}
