@@ -460,6 +460,50 @@ int state_get_bool(const PGresult *res, int row, int col)
 	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
 }
 
+int state_each_row(PGresult *res, state_row_fn fn, void *ctx)
+{
+	int rc = 0;
+
+	if (!res)
+		return -1;
+	for (int i = 0, n = PQntuples(res); i < n && rc == 0; i++)
+		rc = fn(res, i, ctx);
+	PQclear(res);
+	return rc;
+}
+
+int state_one_i64(PGresult *res, int64_t *out)
+{
+	int found;
+
+	if (!res)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found)
+		*out = state_get_i64(res, 0, 0);
+	PQclear(res);
+	return found;
+}
+
+int state_count(PGresult *res, long *count)
+{
+	if (!res)
+		return -1;
+	if (count)
+		*count = PQntuples(res) > 0 ? (long)state_get_i64(res, 0, 0) : 0;
+	PQclear(res);
+	return 0;
+}
+
+int state_cmd_count(PGresult *res, int64_t *n)
+{
+	if (!res)
+		return -1;
+	*n = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 void state_array_begin(struct fleet_buf *b)
 {
 	fleet_buf_reset(b);

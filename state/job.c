@@ -103,6 +103,21 @@ int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fle
 
 /* ---- runs ------------------------------------------------------------------------------------- */
 
+struct engine_walk {
+	state_run_engine_cb cb;
+	void *ctx;
+	int n;
+};
+
+static int engine_row(const PGresult *res, int i, void *arg)
+{
+	struct engine_walk *w = arg;
+
+	w->cb(w->ctx, PQgetvalue(res, i, 0), (long)state_get_i64(res, i, 1), (long)state_get_i64(res, i, 2));
+	w->n++;
+	return 0;
+}
+
 int state_run_engines(struct state_conn *sc, int64_t run_id, int64_t except_engine, state_run_engine_cb cb,
 		      void *ctx, struct fleet_err *err)
 {
@@ -114,15 +129,21 @@ int state_run_engines(struct state_conn *sc, int64_t run_id, int64_t except_engi
 				   "  AND e.stopped_at IS NULL AND e.expires_at > now()"
 				   " GROUP BY e.host, e.pid ORDER BY e.host, e.pid",
 				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int n;
+	struct engine_walk w = {cb, ctx, 0};
 
+	return state_each_row(res, engine_row, &w) < 0 ? -1 : w.n;
+}
+
+/* An upsert's RETURNING id, (xmax = 0): *id, and *created (may be NULL) 1 when the row is new. */
+static int id_created(PGresult *res, int64_t *id, int *created)
+{
 	if (!res)
 		return -1;
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++)
-		cb(ctx, PQgetvalue(res, i, 0), (long)state_get_i64(res, i, 1), (long)state_get_i64(res, i, 2));
+	*id = state_get_i64(res, 0, 0);
+	if (created)
+		*created = state_get_bool(res, 0, 1);
 	PQclear(res);
-	return n;
+	return 0;
 }
 
 int state_run_get_or_create(struct state_conn *sc, const char *name, const char *options_json,
@@ -137,13 +158,7 @@ int state_run_get_or_create(struct state_conn *sc, const char *name, const char 
 		       " RETURNING id, (xmax = 0)",
 		       2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 
-	if (!res)
-		return -1;
-	*run_id = state_get_i64(res, 0, 0);
-	if (created)
-		*created = state_get_bool(res, 0, 1);
-	PQclear(res);
-	return 0;
+	return id_created(res, run_id, created);
 }
 
 int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_err *err)
@@ -155,15 +170,8 @@ int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_e
 		       " WHERE j.run_id = r.id AND j.state IN ('queued', 'running'))"
 		       " ORDER BY r.created_at DESC, r.id DESC LIMIT 1",
 		       0, NULL, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int found;
 
-	if (!res)
-		return -1;
-	found = PQntuples(res) == 1;
-	if (found)
-		*run_id = state_get_i64(res, 0, 0);
-	PQclear(res);
-	return found;
+	return state_one_i64(res, run_id);
 }
 
 /* ---- import ----------------------------------------------------------------------------------- */
@@ -195,13 +203,7 @@ int state_job_upsert(struct state_conn *sc, int64_t run_id, const struct state_j
 	    " RETURNING id, (xmax = 0)",
 	    9, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 
-	if (!res)
-		return -1;
-	*job_id = state_get_i64(res, 0, 0);
-	if (created)
-		*created = state_get_bool(res, 0, 1);
-	PQclear(res);
-	return 0;
+	return id_created(res, job_id, created);
 }
 
 #define JOB_UNNEST                                                                                           \
@@ -690,12 +692,7 @@ int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t eng
 			 " SELECT count(*) FROM u",
 			 3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&ids);
-	if (!res)
-		return -1;
-	if (count)
-		*count = (long)state_get_i64(res, 0, 0);
-	PQclear(res);
-	return 0;
+	return state_count(res, count);
 }
 
 /* ---- servers that are down -------------------------------------------------------------------- */
@@ -739,12 +736,7 @@ static int server_update(struct state_conn *sc, const char *what, const char *sq
 {
 	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 
-	if (!res)
-		return -1;
-	if (count)
-		*count = (long)state_get_i64(res, 0, 0);
-	PQclear(res);
-	return 0;
+	return state_count(res, count);
 }
 
 int state_server_park(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
@@ -845,12 +837,7 @@ int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask
 			 " SELECT count(*) FROM u",
 			 2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&states);
-	if (!res)
-		return -1;
-	if (count)
-		*count = (long)state_get_i64(res, 0, 0);
-	PQclear(res);
-	return 0;
+	return state_count(res, count);
 }
 
 int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *err)
@@ -956,17 +943,10 @@ int state_job_record_verify(struct state_conn *sc, int64_t job_id, const struct 
 int state_run_find(struct state_conn *sc, const char *name, int64_t *run_id, struct fleet_err *err)
 {
 	const char *p[1] = {name};
-	PGresult *res = state_exec(sc, "find the run", "SELECT id FROM run WHERE name = $1", 1, p, NULL, NULL,
-				   STATE_EXEC_IDEMPOTENT, err);
-	int found;
 
-	if (!res)
-		return -1;
-	found = PQntuples(res) == 1;
-	if (found)
-		*run_id = state_get_i64(res, 0, 0);
-	PQclear(res);
-	return found;
+	return state_one_i64(state_exec(sc, "find the run", "SELECT id FROM run WHERE name = $1", 1, p, NULL, NULL,
+					STATE_EXEC_IDEMPOTENT, err),
+			     run_id);
 }
 
 int state_verify_jobs(struct state_conn *sc, int64_t run_id, int only_failed, int64_t **ids, size_t *n,

@@ -146,6 +146,12 @@ int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *le
 	return leased ? 0 : state_lease_lost(sc, lease, err);
 }
 
+static int folder_row(const PGresult *res, int i, void *out)
+{
+	folder_from_row(res, i, 0, out);
+	return 1;
+}
+
 int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name, struct state_folder *out,
 		     struct fleet_err *err)
 {
@@ -154,15 +160,8 @@ int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name
 	PGresult *res = state_exec_prepared(sc, STATE_STMT_FOLDER_GET, "read the folder",
 					    "SELECT " FOLDER_COLS " FROM folder WHERE job_id = $1 AND src_name = $2",
 					    2, p, STATE_EXEC_IDEMPOTENT, err);
-	int found;
 
-	if (!res)
-		return -1;
-	found = PQntuples(res) == 1;
-	if (found)
-		folder_from_row(res, 0, 0, out);
-	PQclear(res);
-	return found;
+	return state_each_row(res, folder_row, out); /* (job, name) is unique: 1 found, 0 none */
 }
 
 int state_folder_record_status(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
@@ -659,60 +658,66 @@ static int hex_to_bytes(const char *hex, unsigned char *out, size_t n)
 
 #define FOREACH_CHUNK "10000"
 
+struct ledger_walk {
+	state_ledger_cb cb;
+	void *ctx;
+	int64_t folder_id;
+	uint32_t src_uidvalidity;
+	int64_t from; /* the next chunk starts here */
+	int rows;     /* rows of this chunk */
+};
+
+static int ledger_row(const PGresult *res, int i, void *arg)
+{
+	struct ledger_walk *w = arg;
+	struct state_ledger_row r;
+	const char *st = state_get_str(res, i, 8);
+
+	memset(&r, 0, sizeof(r));
+	r.folder_id = w->folder_id;
+	r.src_uidvalidity = w->src_uidvalidity;
+	r.src_uid = (uint32_t)state_get_i64(res, i, 0);
+	r.size = (uint64_t)state_get_i64(res, i, 1);
+	r.internaldate = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
+	r.has_sha256 = !PQgetisnull(res, i, 3) && hex_to_bytes(PQgetvalue(res, i, 3), r.sha256, 32);
+	r.has_msgid_hash = !PQgetisnull(res, i, 4) && hex_to_bytes(PQgetvalue(res, i, 4), r.msgid_hash, 32);
+	r.dst_uidvalidity = (uint32_t)state_get_i64(res, i, 5);
+	r.dst_uid = (uint32_t)state_get_i64(res, i, 6);
+	r.flags = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
+	r.state = strcmp(st, "copied") == 0    ? STATE_MSG_COPIED
+		  : strcmp(st, "skipped") == 0 ? STATE_MSG_SKIPPED
+					       : STATE_MSG_FAILED;
+	r.error = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9);
+	w->rows++;
+	w->from = (int64_t)r.src_uid + 1;
+	return w->cb(&r, w->ctx);
+}
+
 int state_ledger_foreach(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity, uint32_t min_uid,
 			 state_ledger_cb cb, void *ctx, struct fleet_err *err)
 {
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX], b2[STATE_NUM_MAX];
-	int64_t from = min_uid;
+	struct ledger_walk w = {cb, ctx, folder_id, src_uidvalidity, min_uid, 0};
 
 	/* In chunks, so a 100k-message folder never sits in memory whole. */
 	for (;;) {
 		const char *p[3] = {state_fmt_i64(b0, folder_id), state_fmt_u64(b1, src_uidvalidity),
-				    state_fmt_i64(b2, from)};
+				    state_fmt_i64(b2, w.from)};
+		int rc;
+
+		w.rows = 0;
 		/* Prepared: every folder of every attempt reads it (planning cost more than running it). */
-		PGresult *res = state_exec_prepared(
-		    sc, STATE_STMT_LEDGER_FOREACH, "read the message ledger",
-		    "SELECT src_uid, size, internaldate, encode(sha256, 'hex'),"
-		    " encode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error"
-		    " FROM message WHERE folder_id = $1 AND src_uidvalidity = $2 AND src_uid >= $3"
-		    " ORDER BY src_uid LIMIT " FOREACH_CHUNK,
-		    3, p, STATE_EXEC_IDEMPOTENT, err);
-		int rows;
-
-		if (!res)
-			return -1;
-		rows = PQntuples(res);
-		for (int i = 0; i < rows; i++) {
-			struct state_ledger_row r;
-			const char *st = state_get_str(res, i, 8);
-			int rc;
-
-			memset(&r, 0, sizeof(r));
-			r.folder_id = folder_id;
-			r.src_uidvalidity = src_uidvalidity;
-			r.src_uid = (uint32_t)state_get_i64(res, i, 0);
-			r.size = (uint64_t)state_get_i64(res, i, 1);
-			r.internaldate = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
-			r.has_sha256 =
-			    !PQgetisnull(res, i, 3) && hex_to_bytes(PQgetvalue(res, i, 3), r.sha256, 32);
-			r.has_msgid_hash =
-			    !PQgetisnull(res, i, 4) && hex_to_bytes(PQgetvalue(res, i, 4), r.msgid_hash, 32);
-			r.dst_uidvalidity = (uint32_t)state_get_i64(res, i, 5);
-			r.dst_uid = (uint32_t)state_get_i64(res, i, 6);
-			r.flags = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
-			r.state = strcmp(st, "copied") == 0    ? STATE_MSG_COPIED
-				  : strcmp(st, "skipped") == 0 ? STATE_MSG_SKIPPED
-							       : STATE_MSG_FAILED;
-			r.error = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9);
-			rc = cb(&r, ctx);
-			if (rc != 0) {
-				PQclear(res);
-				return rc;
-			}
-			from = (int64_t)r.src_uid + 1;
-		}
-		PQclear(res);
-		if (rows < 10000)
+		rc = state_each_row(state_exec_prepared(
+					sc, STATE_STMT_LEDGER_FOREACH, "read the message ledger",
+					"SELECT src_uid, size, internaldate, encode(sha256, 'hex'),"
+					" encode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error"
+					" FROM message WHERE folder_id = $1 AND src_uidvalidity = $2 AND src_uid >= $3"
+					" ORDER BY src_uid LIMIT " FOREACH_CHUNK,
+					3, p, STATE_EXEC_IDEMPOTENT, err),
+				    ledger_row, &w);
+		if (rc != 0)
+			return rc;
+		if (w.rows < 10000)
 			return 0;
 	}
 }

@@ -201,6 +201,49 @@ static void mw_num(struct mw *w, int64_t v)
 	mw_field(w, state_fmt_i64(b, v));
 }
 
+/* One account of the manifest: its line, then one line per ledger row. */
+struct mw_account {
+	struct mw *w;
+	int64_t job_id;
+	long *messages;
+	int found;
+};
+
+static int account_row(const PGresult *res, int i, void *arg)
+{
+	struct mw_account *a = arg;
+	struct mw *w = a->w;
+
+	mw_field(w, "account");
+	mw_num(w, a->job_id);
+	for (int c = 0; c < 6; c++)
+		mw_field(w, state_get_str(res, i, c));
+	mw_field(w, state_get_str(res, i, 6));
+	mw_field(w, state_get_str(res, i, 7)[0] ? state_get_str(res, i, 7) : "-");
+	mw_field(w, state_get_str(res, i, 8)[0] ? state_get_str(res, i, 8) : "-");
+	mw_num(w, state_get_i64(res, i, 9));
+	mw_num(w, state_get_i64(res, i, 10));
+	mw_flush_line(w);
+	a->found = 1;
+	return 0;
+}
+
+static int message_row(const PGresult *res, int i, void *arg)
+{
+	struct mw_account *a = arg;
+	struct mw *w = a->w;
+
+	if (w->failed)
+		return 1;
+	mw_field(w, "message");
+	mw_num(w, a->job_id);
+	for (int c = 0; c < 10; c++)
+		mw_field(w, state_get_str(res, i, c));
+	mw_flush_line(w);
+	(*a->messages)++;
+	return 0;
+}
+
 static int write_account(struct state_conn *sc, struct mw *w, int64_t job_id, long *messages, struct fleet_err *err)
 {
 	char b0[STATE_NUM_MAX];
@@ -211,24 +254,12 @@ static int write_account(struct state_conn *sc, struct mw *w, int64_t job_id, lo
 	    " coalesce(to_char(verified_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
 	    " coalesce(verify_on_source, -1), coalesce(verify_on_destination, -1) FROM job WHERE id = $1",
 	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	struct mw_account a = {w, job_id, messages, 0};
 
-	if (!res)
+	if (state_each_row(res, account_row, &a) < 0)
 		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
+	if (!a.found)
 		return 0;
-	}
-	mw_field(w, "account");
-	mw_num(w, job_id);
-	for (int c = 0; c < 6; c++)
-		mw_field(w, state_get_str(res, 0, c));
-	mw_field(w, state_get_str(res, 0, 6));
-	mw_field(w, state_get_str(res, 0, 7)[0] ? state_get_str(res, 0, 7) : "-");
-	mw_field(w, state_get_str(res, 0, 8)[0] ? state_get_str(res, 0, 8) : "-");
-	mw_num(w, state_get_i64(res, 0, 9));
-	mw_num(w, state_get_i64(res, 0, 10));
-	mw_flush_line(w);
-	PQclear(res);
 
 	/* Every ledger row under its folder's current source UIDVALIDITY: one query per account. */
 	res = state_exec(sc, "read the ledger for the manifest",
@@ -238,18 +269,7 @@ static int write_account(struct state_conn *sc, struct mw *w, int64_t job_id, lo
 			 " FROM folder f JOIN message m ON m.folder_id = f.id AND m.src_uidvalidity = f.src_uidvalidity"
 			 " WHERE f.job_id = $1 ORDER BY f.src_name, m.src_uid",
 			 1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	if (!res)
-		return -1;
-	for (int i = 0; i < PQntuples(res) && !w->failed; i++) {
-		mw_field(w, "message");
-		mw_num(w, job_id);
-		for (int c = 0; c < 10; c++)
-			mw_field(w, state_get_str(res, i, c));
-		mw_flush_line(w);
-		(*messages)++;
-	}
-	PQclear(res);
-	return 0;
+	return state_each_row(res, message_row, &a) < 0 ? -1 : 0;
 }
 
 int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *jobs, size_t n, const char *key_dir,

@@ -71,14 +71,9 @@ static void id_array(struct fleet_buf *b, const int64_t *ids, size_t n)
 static long pass_step(struct state_conn *sc, const char *what, const char *sql, int nparams, const char **p,
 		      struct fleet_err *err)
 {
-	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, 0, err);
-	long n;
+	long n = 0;
 
-	if (!res)
-		return -1;
-	n = (long)state_get_i64(res, 0, 0);
-	PQclear(res);
-	return n;
+	return state_count(state_exec(sc, what, sql, nparams, p, NULL, NULL, 0, err), &n) < 0 ? -1 : n;
 }
 
 /* The pass an import belongs to: the run's last one while it has not ended (an interrupted pass
@@ -167,6 +162,33 @@ int state_pass_end_if_idle(struct state_conn *sc, int64_t run_id, struct fleet_e
 	return n < 0 ? -1 : n > 0;
 }
 
+struct pass_walk {
+	state_pass_report_cb cb;
+	void *ctx;
+};
+
+static int pass_row(const PGresult *res, int i, void *arg)
+{
+	const struct pass_walk *w = arg;
+	struct state_pass_report r;
+
+	r.pass_id = state_get_i64(res, i, 0);
+	r.number = (int)state_get_i64(res, i, 1);
+	r.kind = state_get_str(res, i, 2);
+	r.started_at_ms = state_get_i64(res, i, 3);
+	r.ended_at_ms = state_get_i64(res, i, 4);
+	r.accounts = (long)state_get_i64(res, i, 5);
+	r.done = (long)state_get_i64(res, i, 6);
+	r.partial = (long)state_get_i64(res, i, 7);
+	r.failed = (long)state_get_i64(res, i, 8);
+	r.copied = state_get_i64(res, i, 9);
+	r.matched = state_get_i64(res, i, 10);
+	r.skipped = state_get_i64(res, i, 11);
+	r.msgs_failed = state_get_i64(res, i, 12);
+	r.bytes_copied = state_get_i64(res, i, 13);
+	return w->cb(&r, w->ctx);
+}
+
 int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report_cb cb, void *ctx,
 			struct fleet_err *err)
 {
@@ -182,31 +204,9 @@ int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report
 	    " FROM pass ps LEFT JOIN pass_account pa ON pa.pass_id = ps.id WHERE ps.run_id = $1"
 	    " GROUP BY ps.id ORDER BY ps.number",
 	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int rc = 0;
+	struct pass_walk w = {cb, ctx};
 
-	if (!res)
-		return -1;
-	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-		struct state_pass_report r;
-
-		r.pass_id = state_get_i64(res, i, 0);
-		r.number = (int)state_get_i64(res, i, 1);
-		r.kind = state_get_str(res, i, 2);
-		r.started_at_ms = state_get_i64(res, i, 3);
-		r.ended_at_ms = state_get_i64(res, i, 4);
-		r.accounts = (long)state_get_i64(res, i, 5);
-		r.done = (long)state_get_i64(res, i, 6);
-		r.partial = (long)state_get_i64(res, i, 7);
-		r.failed = (long)state_get_i64(res, i, 8);
-		r.copied = state_get_i64(res, i, 9);
-		r.matched = state_get_i64(res, i, 10);
-		r.skipped = state_get_i64(res, i, 11);
-		r.msgs_failed = state_get_i64(res, i, 12);
-		r.bytes_copied = state_get_i64(res, i, 13);
-		rc = cb(&r, ctx);
-	}
-	PQclear(res);
-	return rc;
+	return state_each_row(res, pass_row, &w);
 }
 
 #define REMOVED_TEXT                                                                                         \

@@ -7,6 +7,25 @@
 #include "common/util.h"
 #include "state/state_private.h"
 
+static int count_row(const PGresult *res, int i, void *arg)
+{
+	struct state_run_counts *out = arg;
+	enum state_job_state s;
+
+	if (state_job_state_from_name(state_get_str(res, i, 0), &s) == 0)
+		out->jobs[s] = (long)state_get_i64(res, i, 1);
+	out->msgs_copied += state_get_i64(res, i, 2);
+	out->bytes_copied += state_get_i64(res, i, 3);
+	out->msgs_skipped += state_get_i64(res, i, 4);
+	out->msgs_failed += state_get_i64(res, i, 5);
+	if (strcmp(state_get_str(res, i, 0), "queued") == 0) {
+		out->parked = (long)state_get_i64(res, i, 6);
+		out->parked_until_ms = state_get_i64(res, i, 7);
+		out->parked_eta_ms = state_get_i64(res, i, 8);
+	}
+	return 0;
+}
+
 int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
 			    struct fleet_err *err)
 {
@@ -24,25 +43,7 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 
 	memset(out, 0, sizeof(*out));
 	out->run_id = run_id;
-	if (!res)
-		return -1;
-	for (int i = 0; i < PQntuples(res); i++) {
-		enum state_job_state s;
-
-		if (state_job_state_from_name(state_get_str(res, i, 0), &s) == 0)
-			out->jobs[s] = (long)state_get_i64(res, i, 1);
-		out->msgs_copied += state_get_i64(res, i, 2);
-		out->bytes_copied += state_get_i64(res, i, 3);
-		out->msgs_skipped += state_get_i64(res, i, 4);
-		out->msgs_failed += state_get_i64(res, i, 5);
-		if (strcmp(state_get_str(res, i, 0), "queued") == 0) {
-			out->parked = (long)state_get_i64(res, i, 6);
-			out->parked_until_ms = state_get_i64(res, i, 7);
-			out->parked_eta_ms = state_get_i64(res, i, 8);
-		}
-	}
-	PQclear(res);
-	return 0;
+	return state_each_row(res, count_row, out);
 }
 
 
@@ -64,59 +65,60 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 	" " MS("last_synced_at") ", coalesce(verify_verdict, ''), " MS("verified_at") ","                   \
 	" coalesce(verify_on_source, -1), coalesce(verify_on_destination, -1)"
 
-static int job_rows(PGresult *res, state_job_report_cb cb, void *ctx)
+struct job_walk {
+	state_job_report_cb cb;
+	void *ctx;
+};
+
+static int job_row(const PGresult *res, int i, void *arg)
 {
-	int rc = 0;
+	const struct job_walk *w = arg;
+	struct state_job_report r;
+	enum state_job_state s = STATE_JOB_QUEUED;
 
-	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-		struct state_job_report r;
-		enum state_job_state s = STATE_JOB_QUEUED;
+	memset(&r, 0, sizeof(r));
+	r.job_id = state_get_i64(res, i, 0);
+	r.host1 = state_get_str(res, i, 1);
+	r.port1 = (unsigned)state_get_i64(res, i, 2);
+	r.user1 = state_get_str(res, i, 3);
+	r.host2 = state_get_str(res, i, 4);
+	r.port2 = (unsigned)state_get_i64(res, i, 5);
+	r.user2 = state_get_str(res, i, 6);
+	state_job_state_from_name(state_get_str(res, i, 7), &s);
+	r.state = s;
+	r.attempts = (int)state_get_i64(res, i, 8);
+	r.max_attempts = (int)state_get_i64(res, i, 9);
+	r.folders = state_get_i64(res, i, 10);
+	r.msgs_copied = state_get_i64(res, i, 11);
+	r.bytes_copied = state_get_i64(res, i, 12);
+	r.msgs_skipped = state_get_i64(res, i, 13);
+	r.msgs_failed = state_get_i64(res, i, 14);
+	r.last_error_class = state_get_str(res, i, 15);
+	r.last_error_code = state_get_str(res, i, 16);
+	r.last_error_text = state_get_str(res, i, 17);
+	r.started_at_ms = state_get_i64(res, i, 18);
+	r.finished_at_ms = state_get_i64(res, i, 19);
+	r.updated_at_ms = state_get_i64(res, i, 20);
+	r.parked_until_ms = state_get_i64(res, i, 21);
+	r.park_reason = state_get_str(res, i, 22);
+	r.eta_ms = state_get_i64(res, i, 23);
+	r.left_out = state_get_str(res, i, 24);
+	r.pass_number = (int)state_get_i64(res, i, 25);
+	{
+		long long v[4] = {0, 0, 0, 0};
 
-		memset(&r, 0, sizeof(r));
-		r.job_id = state_get_i64(res, i, 0);
-		r.host1 = state_get_str(res, i, 1);
-		r.port1 = (unsigned)state_get_i64(res, i, 2);
-		r.user1 = state_get_str(res, i, 3);
-		r.host2 = state_get_str(res, i, 4);
-		r.port2 = (unsigned)state_get_i64(res, i, 5);
-		r.user2 = state_get_str(res, i, 6);
-		state_job_state_from_name(state_get_str(res, i, 7), &s);
-		r.state = s;
-		r.attempts = (int)state_get_i64(res, i, 8);
-		r.max_attempts = (int)state_get_i64(res, i, 9);
-		r.folders = state_get_i64(res, i, 10);
-		r.msgs_copied = state_get_i64(res, i, 11);
-		r.bytes_copied = state_get_i64(res, i, 12);
-		r.msgs_skipped = state_get_i64(res, i, 13);
-		r.msgs_failed = state_get_i64(res, i, 14);
-		r.last_error_class = state_get_str(res, i, 15);
-		r.last_error_code = state_get_str(res, i, 16);
-		r.last_error_text = state_get_str(res, i, 17);
-		r.started_at_ms = state_get_i64(res, i, 18);
-		r.finished_at_ms = state_get_i64(res, i, 19);
-		r.updated_at_ms = state_get_i64(res, i, 20);
-		r.parked_until_ms = state_get_i64(res, i, 21);
-		r.park_reason = state_get_str(res, i, 22);
-		r.eta_ms = state_get_i64(res, i, 23);
-		r.left_out = state_get_str(res, i, 24);
-		r.pass_number = (int)state_get_i64(res, i, 25);
-		{
-			long long v[4] = {0, 0, 0, 0};
-
-			sscanf(state_get_str(res, i, 26), "%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3]);
-			r.pass_copied = v[0];
-			r.pass_matched = v[1];
-			r.pass_skipped = v[2];
-			r.pass_failed = v[3];
-		}
-		r.last_synced_at_ms = state_get_i64(res, i, 27);
-		r.verdict = state_get_str(res, i, 28);
-		r.verified_at_ms = state_get_i64(res, i, 29);
-		r.on_source = state_get_i64(res, i, 30);
-		r.on_destination = state_get_i64(res, i, 31);
-		rc = cb(&r, ctx);
+		sscanf(state_get_str(res, i, 26), "%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3]);
+		r.pass_copied = v[0];
+		r.pass_matched = v[1];
+		r.pass_skipped = v[2];
+		r.pass_failed = v[3];
 	}
-	return rc;
+	r.last_synced_at_ms = state_get_i64(res, i, 27);
+	r.verdict = state_get_str(res, i, 28);
+	r.verified_at_ms = state_get_i64(res, i, 29);
+	r.on_source = state_get_i64(res, i, 30);
+	r.on_destination = state_get_i64(res, i, 31);
+	return w->cb(&r, w->ctx);
 }
 
 int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
@@ -127,13 +129,9 @@ int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb
 	PGresult *res = state_exec(sc, "list the jobs of the run",
 				   "SELECT " JOB_REPORT_COLS " FROM job WHERE run_id = $1 ORDER BY id", 1, p, NULL,
 				   NULL, STATE_EXEC_IDEMPOTENT, err);
-	int rc;
+	struct job_walk w = {cb, ctx};
 
-	if (!res)
-		return -1;
-	rc = job_rows(res, cb, ctx);
-	PQclear(res);
-	return rc;
+	return state_each_row(res, job_row, &w);
 }
 
 /* The filter of state_report_jobs_page: $1 run, $2 states (NULL = any), $3 host (NULL = any), $4
@@ -171,7 +169,8 @@ int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct s
 	char b0[STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX], b5[STATE_NUM_MAX], b6[STATE_NUM_MAX];
 	const char *p[7];
 	PGresult *res;
-	int rc, has_port = 0;
+	struct job_walk w = {cb, ctx};
+	int has_port = 0;
 
 	state_array_begin(&states);
 	for (int s = 0; s < STATE_JOB_NSTATES; s++)
@@ -208,11 +207,28 @@ int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct s
 			 7, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&states);
 	fleet_buf_release(&host);
-	if (!res)
-		return -1;
-	rc = job_rows(res, cb, ctx);
-	PQclear(res);
-	return rc;
+	return state_each_row(res, job_row, &w);
+}
+
+struct failed_walk {
+	state_failed_msg_cb cb;
+	void *ctx;
+};
+
+static int failed_row(const PGresult *res, int i, void *arg)
+{
+	const struct failed_walk *w = arg;
+	struct state_failed_msg r;
+
+	memset(&r, 0, sizeof(r));
+	r.job_id = state_get_i64(res, i, 0);
+	r.error = state_get_str(res, i, 1);
+	r.src_folder = state_get_str(res, i, 2);
+	r.src_uidvalidity = (uint32_t)state_get_i64(res, i, 3);
+	r.src_uid = (uint32_t)state_get_i64(res, i, 4);
+	r.size = (uint64_t)state_get_i64(res, i, 5);
+	r.state = strcmp(state_get_str(res, i, 6), "skipped") == 0 ? STATE_MSG_SKIPPED : STATE_MSG_FAILED;
+	return w->cb(&r, w->ctx);
 }
 
 int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned state_mask, long limit,
@@ -222,7 +238,7 @@ int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned
 	struct fleet_buf states = FLEET_BUF_INIT(256);
 	const char *p[3];
 	PGresult *res;
-	int rc = 0;
+	struct failed_walk w = {cb, ctx};
 
 	state_array_begin(&states);
 	if (state_mask & STATE_MSG_MASK_FAILED)
@@ -241,24 +257,25 @@ int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned
 	    " ORDER BY 2, f.job_id, f.src_name, m.src_uid LIMIT $3::bigint",
 	    3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&states);
-	if (!res)
-		return -1;
-	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-		struct state_failed_msg r;
+	return state_each_row(res, failed_row, &w);
+}
 
-		memset(&r, 0, sizeof(r));
-		r.job_id = state_get_i64(res, i, 0);
-		r.error = state_get_str(res, i, 1);
-		r.src_folder = state_get_str(res, i, 2);
-		r.src_uidvalidity = (uint32_t)state_get_i64(res, i, 3);
-		r.src_uid = (uint32_t)state_get_i64(res, i, 4);
-		r.size = (uint64_t)state_get_i64(res, i, 5);
-		r.state =
-		    strcmp(state_get_str(res, i, 6), "skipped") == 0 ? STATE_MSG_SKIPPED : STATE_MSG_FAILED;
-		rc = cb(&r, ctx);
-	}
-	PQclear(res);
-	return rc;
+struct throughput_fill {
+	struct state_throughput_point *points;
+	size_t n;
+};
+
+static int throughput_row(const PGresult *res, int i, void *arg)
+{
+	struct throughput_fill *f = arg;
+
+	if (i == 0)
+		f->points = xcalloc((size_t)PQntuples(res), sizeof(*f->points));
+	f->points[i].minute_ms = state_get_i64(res, i, 0);
+	f->points[i].msgs = state_get_i64(res, i, 1);
+	f->points[i].bytes = state_get_i64(res, i, 2);
+	f->n = (size_t)i + 1;
+	return 0;
 }
 
 int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_throughput_point **points,
@@ -274,27 +291,34 @@ int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_
 							       " WHERE j.run_id = $1 AND m.state = 'copied' "
 							       "GROUP BY 1 ORDER BY 1",
 	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int rows;
+	struct throughput_fill f = {NULL, 0};
+	int rc = state_each_row(res, throughput_row, &f);
 
-	*points = NULL;
-	*n = 0;
-	if (!res)
-		return -1;
-	rows = PQntuples(res);
-	if (rows > 0) {
-		*points = xcalloc((size_t)rows, sizeof(**points));
-		for (int i = 0; i < rows; i++) {
-			(*points)[i].minute_ms = state_get_i64(res, i, 0);
-			(*points)[i].msgs = state_get_i64(res, i, 1);
-			(*points)[i].bytes = state_get_i64(res, i, 2);
-		}
-		*n = (size_t)rows;
-	}
-	PQclear(res);
-	return 0;
+	*points = f.points;
+	*n = f.n;
+	return rc;
 }
 
 /* ---- the run list, the default run and time spent per job ------------------------------------ */
+struct run_walk {
+	state_run_report_cb cb;
+	void *ctx;
+};
+
+static int run_row(const PGresult *res, int i, void *arg)
+{
+	const struct run_walk *w = arg;
+	struct state_run_report r;
+
+	memset(&r, 0, sizeof(r));
+	r.run_id = state_get_i64(res, i, 0);
+	r.name = state_get_str(res, i, 1);
+	r.state = state_get_str(res, i, 2);
+	r.created_at_ms = state_get_i64(res, i, 3);
+	r.updated_at_ms = state_get_i64(res, i, 4);
+	return w->cb(&r, w->ctx);
+}
+
 int state_report_runs(struct state_conn *sc, int64_t run_id, state_run_report_cb cb, void *ctx,
 		      struct fleet_err *err)
 {
@@ -304,42 +328,37 @@ int state_report_runs(struct state_conn *sc, int64_t run_id, state_run_report_cb
 				   "SELECT id, name, state, " MS("created_at") ", " MS(
 				       "updated_at") " FROM run WHERE $1::bigint = 0 OR id = $1 ORDER BY id",
 				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int rc = 0;
+	struct run_walk w = {cb, ctx};
 
-	if (!res)
-		return -1;
-	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-		struct state_run_report r;
-
-		memset(&r, 0, sizeof(r));
-		r.run_id = state_get_i64(res, i, 0);
-		r.name = state_get_str(res, i, 1);
-		r.state = state_get_str(res, i, 2);
-		r.created_at_ms = state_get_i64(res, i, 3);
-		r.updated_at_ms = state_get_i64(res, i, 4);
-		rc = cb(&r, ctx);
-	}
-	PQclear(res);
-	return rc;
+	return state_each_row(res, run_row, &w);
 }
 
 int state_report_default_run(struct state_conn *sc, int64_t *run_id, struct fleet_err *err)
 {
-	PGresult *res;
 	int found = state_run_find_active(sc, run_id, err);
 
 	if (found != 0)
 		return found;
-	res = state_exec(sc, "find the newest run",
-			 "SELECT id FROM run ORDER BY created_at DESC, id DESC LIMIT 1", 0, NULL, NULL, NULL,
-			 STATE_EXEC_IDEMPOTENT, err);
-	if (!res)
-		return -1;
-	found = PQntuples(res) == 1;
-	if (found)
-		*run_id = state_get_i64(res, 0, 0);
-	PQclear(res);
-	return found;
+	return state_one_i64(state_exec(sc, "find the newest run",
+					"SELECT id FROM run ORDER BY created_at DESC, id DESC LIMIT 1", 0, NULL, NULL,
+					NULL, STATE_EXEC_IDEMPOTENT, err),
+			     run_id);
+}
+
+struct time_walk {
+	state_job_time_cb cb;
+	void *ctx;
+};
+
+static int time_row(const PGresult *res, int i, void *arg)
+{
+	const struct time_walk *w = arg;
+	struct state_job_time t;
+
+	t.job_id = state_get_i64(res, i, 0);
+	t.busy_ms = state_get_i64(res, i, 1);
+	t.attempts_total = (long)state_get_i64(res, i, 2);
+	return w->cb(&t, w->ctx);
 }
 
 int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time_cb cb, void *ctx,
@@ -360,35 +379,17 @@ int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time
 									 " GROUP BY a.job_id ORDER BY "
 									 "a.job_id",
 	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int rc = 0;
+	struct time_walk w = {cb, ctx};
 
-	if (!res)
-		return -1;
-	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-		struct state_job_time t;
-
-		t.job_id = state_get_i64(res, i, 0);
-		t.busy_ms = state_get_i64(res, i, 1);
-		t.attempts_total = (long)state_get_i64(res, i, 2);
-		rc = cb(&t, ctx);
-	}
-	PQclear(res);
-	return rc;
+	return state_each_row(res, time_row, &w);
 }
 
 int state_report_job_run(struct state_conn *sc, int64_t job_id, int64_t *run_id, struct fleet_err *err)
 {
 	char b0[STATE_NUM_MAX];
 	const char *p[1] = {state_fmt_i64(b0, job_id)};
-	PGresult *res = state_exec(sc, "find the run of the job", "SELECT run_id FROM job WHERE id = $1", 1,
-				   p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int found;
 
-	if (!res)
-		return -1;
-	found = PQntuples(res) == 1;
-	if (found)
-		*run_id = state_get_i64(res, 0, 0);
-	PQclear(res);
-	return found;
+	return state_one_i64(state_exec(sc, "find the run of the job", "SELECT run_id FROM job WHERE id = $1", 1,
+					p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err),
+			     run_id);
 }

@@ -18,18 +18,12 @@
  * the whole registration TTL. *n = slots freed. */
 static int slot_reclaim(struct state_conn *sc, const char **p, int64_t *n, struct fleet_err *err)
 {
-	PGresult *del = state_exec_prepared(
+	return state_cmd_count(state_exec_prepared(
 	    sc, STATE_STMT_SLOT_RECLAIM, "reclaim expired connection slots",
 	    "DELETE FROM conn_slot c WHERE c.server = $1 AND (c.expires_at < now()"
 	    " OR (c.job_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM job j WHERE j.id = c.job_id"
 	    "  AND j.state = 'running' AND j.lease_owner = c.engine_id AND j.lease_expires >= now())))",
-	    1, p, STATE_EXEC_IDEMPOTENT, err);
-
-	if (!del)
-		return -1;
-	*n = strtoll(PQcmdTuples(del), NULL, 10);
-	PQclear(del);
-	return 0;
+	    1, p, STATE_EXEC_IDEMPOTENT, err), n);
 }
 
 int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit, int64_t engine_id,

@@ -94,6 +94,23 @@ int64_t state_get_i64(const PGresult *res, int row, int col);
 const char *state_get_str(const PGresult *res, int row, int col);
 int state_get_bool(const PGresult *res, int row, int col);
 
+/* Result walkers: each takes the result of state_exec / state_exec_prepared as it comes (NULL when
+ * the statement failed; err is already filled), reads it, PQclears it on every path and returns
+ * -1 for NULL. */
+/* A row reader: called for row `row` of res; a nonzero return stops the walk. */
+typedef int (*state_row_fn)(const PGresult *res, int row, void *ctx);
+/* Hands the rows to fn in order until fn returns nonzero. Returns fn's first nonzero value, else
+ * 0; -1 when res is NULL. */
+int state_each_row(PGresult *res, state_row_fn fn, void *ctx);
+/* The first column of a one-row result: 1 and *out set when there is exactly one row, 0 (*out
+ * untouched) when there is none or several; -1 when res is NULL. */
+int state_one_i64(PGresult *res, int64_t *out);
+/* A one-row result's first column as a count (SELECT count(*) ...) into *count when count is not
+ * NULL; 0, or -1 when res is NULL. */
+int state_count(PGresult *res, long *count);
+/* The number of rows a command touched (PQcmdTuples) into *n; 0, or -1 when res is NULL. */
+int state_cmd_count(PGresult *res, int64_t *n);
+
 /* Array literals for unnest() parameters: "{1,2,NULL}" and {"quoted","strings"}. */
 void state_array_begin(struct fleet_buf *b);
 void state_array_i64(struct fleet_buf *b, int64_t v);
