@@ -121,6 +121,11 @@ struct engine {
 	 * restore it is every folder, so they are said in one line per account (uidvalidity_say). */
 	unsigned uv_changed[2];
 	struct fleet_buf uv_names[2];
+	/* Lanes (engine_job.lanes): the plan's order, where the loop is, folders refused at CREATE. */
+	const size_t *order;
+	size_t oi;
+	const int *refused;
+	int lanes_asked;
 };
 
 /* Notes a UIDVALIDITY change of folder on side k (logged per folder at debug level only). */
@@ -161,7 +166,52 @@ static void folder_listed(struct engine *e)
 
 static int cancelled(const struct engine *e)
 {
-	return e->job->cancel && atomic_load(e->job->cancel);
+	const struct engine_lanes *l = e->job->lanes;
+
+	return (e->job->cancel && atomic_load(e->job->cancel)) || (l && l->stop && atomic_load(l->stop));
+}
+
+/* ---- lanes: several connection pairs for one account (engine.h) ----------------------------------- */
+
+static int is_helper(const struct engine *e)
+{
+	return e->job->lanes && e->job->lanes->lane > 0;
+}
+
+/* 1 when this lane copies the folder. */
+static int lane_claim(const struct engine *e, const struct fm_entry *fe)
+{
+	const struct engine_lanes *l = e->job->lanes;
+
+	return !l || l->claim(l->ctx, l->lane, fe->src_name);
+}
+
+static int copyable(const struct engine *e, size_t i)
+{
+	return !e->plan->entries[i].noselect && !e->refused[i];
+}
+
+/* Lane 0 found the first folder with something to copy: helpers for the folders after it (the next
+ * one is already begun here), as many as there are such folders, within engine_lanes.max. */
+static void lanes_kick(struct engine *e)
+{
+	const struct engine_lanes *l = e->job->lanes;
+	unsigned want = 0;
+
+	if (!l || l->lane || e->lanes_asked || l->max < 2 || e->gmail || e->o->dry || !e->order)
+		return;
+	e->lanes_asked = 1;
+	for (size_t oj = e->oi + 1; oj < e->plan->n && want < l->max - 1; oj++) {
+		size_t j = e->order[oj];
+
+		if (copyable(e, j) && &e->plan->entries[j] != e->next_fe)
+			want++;
+	}
+	if (want) {
+		unsigned got = l->start(l->ctx, want);
+
+		log_debug("%u of %u more connection pairs wanted started for the folders left", got, want);
+	}
 }
 
 static void add_failure(struct engine *e, const char *folder, uint32_t uid, const struct fleet_err *err)
@@ -1697,6 +1747,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	for (size_t i = 0; i < ntodo; i++)
 		e->st->bytes_todo += todo[i]->size;
 	report_progress(e);
+	if (ntodo)
+		lanes_kick(e); /* there is mail to copy: the folders after this one on more connections */
 
 	if (e->o->dry) {
 		uint64_t bytes = 0;
@@ -2353,11 +2405,18 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	e.plan = &plan;
 	st->folders_total = (unsigned)plan.n;
 	st->folders_skipped = (unsigned)plan.nskipped;
-	for (size_t i = 0; i < plan.nskipped; i++)
+	for (size_t i = 0; i < plan.nskipped && !is_helper(&e); i++)
 		log_info("folder %s", plan.skipped[i]);
 
 	refused = xcalloc(plan.n ? plan.n : 1, sizeof(*refused));
-	create_folders(&e, &plan, refused);
+	e.refused = refused;
+	/* Helpers create nothing: lane 0 did before it started them; what it could not create it
+	 * claimed, so no helper takes it. */
+	if (!is_helper(&e))
+		create_folders(&e, &plan, refused);
+	for (size_t i = 0; i < plan.n && job->lanes && !is_helper(&e); i++)
+		if (refused[i] && !plan.entries[i].noselect)
+			(void)lane_claim(&e, &plan.entries[i]);
 	if (imap_conn_is_broken(e.dst)) {
 		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "CONNECTION",
 			      "the destination connection broke while creating folders");
@@ -2372,30 +2431,40 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	dst_si = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_si));
 	dst_have = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_have));
 	prefetch_status(&e, &plan, refused, pre_si, pre_have, dst_si, dst_have);
-	/* Gmail mode reads All Mail for every label: its size would count once per label. */
-	for (size_t i = 0; i < plan.n && !e.gmail; i++)
+	/* Gmail mode reads All Mail for every label: its size would count once per label. Helpers
+	 * leave the account's estimate to lane 0. */
+	for (size_t i = 0; i < plan.n && !e.gmail && !is_helper(&e); i++)
 		if (!plan.entries[i].noselect && !refused[i] && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE))
 			st->bytes_unlisted += pre_si[i].size;
 	report_progress(&e);
 	order = folder_order(&e, &plan);
+	e.order = order;
 	for (size_t oi = 0; oi < plan.n; oi++) {
 		size_t i = order[oi];
 		int r;
 
+		e.oi = oi;
 		if (plan.entries[i].noselect || refused[i]) {
-			st->folders_done++;
+			if (!is_helper(&e)) /* lane 0 counts them for the account */
+				st->folders_done++;
 			continue;
 		}
 		if (cancelled(&e)) {
 			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto out;
 		}
+		if (!lane_claim(&e, &plan.entries[i])) {
+			/* another lane copies it: its size leaves this lane's estimate */
+			if (!is_helper(&e) && !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE))
+				st->bytes_unlisted -= pre_si[i].size < st->bytes_unlisted ? pre_si[i].size : st->bytes_unlisted;
+			continue;
+		}
 		/* the next folder to be copied, which the source may be asked about ahead */
 		e.next_fe = NULL;
 		for (size_t oj = oi + 1; oj < plan.n; oj++) {
 			size_t j = order[oj];
 
-			if (plan.entries[j].noselect || refused[j])
+			if (plan.entries[j].noselect || refused[j] || !lane_claim(&e, &plan.entries[j]))
 				continue;
 			e.next_fe = &plan.entries[j];
 			e.next_pre = pre_have[j] ? &pre_si[j] : NULL;
@@ -2444,6 +2513,32 @@ out:
 	xfree(&dst_si);
 	xfree(&dst_have);
 	return rc;
+}
+
+void engine_stats_add_lane(struct engine_stats *acc, const struct engine_stats *lane)
+{
+	acc->folders_unchanged += lane->folders_unchanged;
+	acc->folders_failed += lane->folders_failed;
+	acc->folders_done += lane->folders_done;
+	acc->msgs_source += lane->msgs_source;
+	acc->msgs_copied += lane->msgs_copied;
+	acc->msgs_skipped += lane->msgs_skipped;
+	acc->msgs_failed += lane->msgs_failed;
+	acc->msgs_already += lane->msgs_already;
+	acc->msgs_matched += lane->msgs_matched;
+	acc->bytes_copied += lane->bytes_copied;
+	acc->flags_updated += lane->flags_updated;
+	acc->msgs_deleted += lane->msgs_deleted;
+	acc->flags_dropped += lane->flags_dropped;
+	acc->msgs_todo += lane->msgs_todo;
+	acc->bytes_todo += lane->bytes_todo;
+	acc->sides_open |= lane->sides_open;
+	if (lane->finished_ms > acc->finished_ms)
+		acc->finished_ms = lane->finished_ms;
+	for (size_t i = 0; i < lane->nfailures && acc->nfailures < MAX_FAILURES_KEPT; i++) {
+		acc->failures = xgrow(acc->failures, sizeof(*acc->failures), acc->nfailures + 1, &acc->nfailures_alloc);
+		acc->failures[acc->nfailures++] = lane->failures[i];
+	}
 }
 
 void engine_stats_release(struct engine_stats *st)

@@ -74,12 +74,20 @@ struct engine_opts {
 	int batch_set;          /* --batch given: exactly that; else windows of 64 messages grow up to
 	                         * 1024 while under 8 MB (folders of many small messages) */
 	int multiappend;        /* one MULTIAPPEND per window where offered (default on; --nomultiappend) */
+	unsigned conns_per_account; /* --conns-per-account N: connection pairs one account may use
+	                         * (run: the folders shared out; default ENGINE_CONNS_PER_ACCOUNT) */
+	unsigned user_conns[2]; /* the provider's per-user connection limit of side k from its preset
+	                         * (0 = none known): conns_per_account never goes above it */
 	int newest_first;       /* --newest-first: INBOX, then Sent, then the other folders; in each
 	                         * folder the windows of the highest UIDs (the newest mail) first */
 	int trace;              /* protocol traces at TRACE level */
 };
 
 enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
+
+/* Connection pairs per account by default: more are only taken while the servers' slots are free
+ * (scheduler/lanes.h), so a queue of accounts keeps one pair each. */
+#define ENGINE_CONNS_PER_ACCOUNT 4
 
 /* The error code of an attempt stopped because the next message would go over a daily budget
  * (class throttled, scope account): the scheduler parks the account until its day is over. */
@@ -142,6 +150,26 @@ struct engine_stats {
 	size_t nfailures_alloc;
 };
 
+/* Several connection pairs for one account (run --conns-per-account): the scheduler runs the
+ * account as lanes, each an engine_run in a thread of its own with its own connections and ledger
+ * binding, sharing one engine_lanes table. Lane 0 plans the folders and creates them; when it
+ * finds the first folder with something to copy it asks for helpers (start). Every lane then goes
+ * through the folders in the same order and copies those it claims: a folder is copied by exactly
+ * one lane, so its ledger rows and its append window are written exactly as with one connection
+ * (the crash rules of design.md section 6 do not change). Helpers create no folders and take none
+ * that lane 0 could not create. Not used in Gmail mode, --dry, or with daily budgets. */
+struct engine_lanes {
+	unsigned lane;  /* 0: the account's first connection pair; 1..: helpers */
+	unsigned max;   /* lanes the account may have at most, lane 0 included */
+	/* Lane 0, once: up to want more lanes are wanted; returns how many were started. */
+	unsigned (*start)(void *ctx, unsigned want);
+	/* 1: this lane copies the source folder (also when it claimed it before), 0: another lane has
+	 * it. Thread-safe. */
+	int (*claim)(void *ctx, unsigned lane, const char *src_name);
+	atomic_int *stop; /* set when a lane failed: the others stop before their next APPEND */
+	void *ctx;
+};
+
 struct engine_job {
 	const char *label;              /* "user01@src -> user01@dst", for logs */
 	struct engine_side side[2];     /* [0] source, [1] destination */
@@ -154,6 +182,7 @@ struct engine_job {
 	 * a folder has been listed and when it is finished. */
 	void (*progress)(void *ctx, const struct engine_stats *st);
 	void *progress_ctx;
+	const struct engine_lanes *lanes; /* NULL: one connection per side */
 };
 
 /* Runs the job. Returns 0 when the account is complete (every source message copied or
@@ -161,6 +190,9 @@ struct engine_job {
  * account could not be migrated now (err says why and whether to retry). */
 int engine_run(const struct engine_job *job, struct engine_stats *stats, struct fleet_err *err);
 void engine_stats_release(struct engine_stats *st);
+/* Adds a helper lane's stats to the account's (lane 0's): counters summed, failures appended, the
+ * folder totals and the STATUS estimate (bytes_unlisted) kept from lane 0, the later end time. */
+void engine_stats_add_lane(struct engine_stats *acc, const struct engine_stats *lane);
 
 /* ---- verify: both servers compared with each other and with the ledger (read only) ---------- */
 

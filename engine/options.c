@@ -19,6 +19,7 @@ void engine_opts_init(struct engine_opts *o)
 	o->sync_flags = 1;
 	o->batch = 64;
 	o->multiappend = 1;
+	o->conns_per_account = ENGINE_CONNS_PER_ACCOUNT;
 }
 
 void engine_opts_release(struct engine_opts *o)
@@ -78,16 +79,20 @@ static const struct {
 	size_t nexclude;
 	uint64_t daily;                  /* the side's daily budget: download (source), upload
 	                                  * (destination); 0 = none published */
+	unsigned user_conns;             /* the provider's limit of IMAP connections per user (0 =
+	                                  * none published); an account uses at most half of it */
 } presets[] = {
 	/* Google Workspace: 2,500 MB a day downloaded and 500 MB uploaded over IMAP per user
 	 * (support.google.com/a/answer/1071518); the presets take about 94 % of each, 2250 and 450
 	 * MiB, and leave the rest to the user's own mail clients. */
-	{"--gmail1", 0, 0, 0, NULL, 0, NULL, 0, 2250ull << 20},
-	{"--gmail2", 1, 35651584, 1, trim_levels, 2, NULL, 0, 450ull << 20}, /* Gmail's APPENDLIMIT */
-	{"--office1", 0, 0, 0, NULL, 0, ms_not_mail, 1, 0},
-	{"--office2", 1, 35000000, 1, trim_levels, 2, NULL, 0, 0},
-	{"--exchange1", 0, 0, 0, NULL, 0, ms_not_mail, 1, 0},
-	{"--exchange2", 1, 35000000, 1, trim_levels, 2, NULL, 0, 0},
+	/* Connections: Gmail allows 15 IMAP connections per user, Microsoft 365 about 20 (issue 15);
+	 * half is left to the user's own mail clients. */
+	{"--gmail1", 0, 0, 0, NULL, 0, NULL, 0, 2250ull << 20, 15},
+	{"--gmail2", 1, 35651584, 1, trim_levels, 2, NULL, 0, 450ull << 20, 15}, /* Gmail's APPENDLIMIT */
+	{"--office1", 0, 0, 0, NULL, 0, ms_not_mail, 1, 0, 20},
+	{"--office2", 1, 35000000, 1, trim_levels, 2, NULL, 0, 0, 20},
+	{"--exchange1", 0, 0, 0, NULL, 0, ms_not_mail, 1, 0, 0},
+	{"--exchange2", 1, 35000000, 1, trim_levels, 2, NULL, 0, 0, 0},
 };
 
 enum {
@@ -95,7 +100,7 @@ enum {
 	EO_SUBFOLDER2, EO_GMAIL_LABELS, EO_ARCHIVE_FOLDER, EO_MAXSIZE, EO_MAXAGE, EO_MINAGE, EO_BATCH,
 	EO_DRY, EO_JUSTLOGIN, EO_JUSTFOLDERS, EO_DELETE2, EO_DEDUPE, EO_NOGMAIL, EO_CASEFOLD2, EO_AUTOMAP,
 	EO_NOAUTOMAP, EO_NOSUBSCRIBE, EO_NOFLAGSYNC, EO_NOMULTIAPPEND, EO_TRACE, EO_DAILY_DOWN1, EO_DAILY_UP1,
-	EO_DAILY_DOWN2, EO_DAILY_UP2, EO_NEWEST_FIRST,
+	EO_DAILY_DOWN2, EO_DAILY_UP2, EO_NEWEST_FIRST, EO_CONNS_PER_ACCOUNT,
 };
 
 #define V FLEET_OPT_VALUE
@@ -125,6 +130,8 @@ static const struct fleet_opt table[] = {
 				      "messages while under 8 MB)"},
 	{"--newest-first", 0, EO_NEWEST_FIRST, NULL, "recent mail first: INBOX, Sent, then the rest; newest\n"
 						    "messages first"},
+	{"--conns-per-account", V, EO_CONNS_PER_ACCOUNT, "N", "connection pairs one account may use, folders shared out\n"
+							      "(run; default 4, only where slots are free; 1 = one)"},
 	{"--trace", 0, EO_TRACE, NULL, "show the IMAP dialogue (secrets redacted)"},
 	{"--f1f2", V, EO_F1F2, "SRC=DST", "rename one folder (repeatable; see imapfleet(1), Folder rules)"},
 	{"--regextrans2", V, EO_REGEXTRANS2, "'s/RE/REPL/[gi]'", "rewrite destination folder names (repeatable)"},
@@ -214,6 +221,8 @@ static int apply_preset(struct engine_opts *o, const char *name)
 			push(&o->exclude, &o->nexclude, presets[i].exclude[k]);
 		if (presets[i].daily)
 			o->daily[presets[i].side][presets[i].side ? ENGINE_UP : ENGINE_DOWN] = presets[i].daily;
+		if (presets[i].user_conns)
+			o->user_conns[presets[i].side] = presets[i].user_conns / 2;
 		return 1;
 	}
 	return 0;
@@ -326,6 +335,11 @@ static int set_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 			return -1;
 		o->batch = v ? (unsigned)v : 1;
 		o->batch_set = 1;
+		return 0;
+	case EO_CONNS_PER_ACCOUNT:
+		if (number(h, 16, &v, why, cap) < 0)
+			return -1;
+		o->conns_per_account = v ? (unsigned)v : 1;
 		return 0;
 	case EO_DRY: o->dry = 1; return 0;
 	case EO_JUSTLOGIN: o->justlogin = 1; return 0;

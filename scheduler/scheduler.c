@@ -24,6 +24,7 @@
 #include "common/util.h"
 #include "scheduler/budget.h"
 #include "scheduler/health.h"
+#include "scheduler/lanes.h"
 #include "scheduler/ledger_state.h"
 #include "scheduler/progress.h"
 #include "scheduler/token_share.h"
@@ -787,6 +788,55 @@ static void release_slots(struct sched *s, struct state_conn *sc, const char *ke
 		sched_wake(s);
 }
 
+/* ---- several connection pairs for one account (scheduler/lanes.h) ------------------------------- */
+
+struct lane_ctx {
+	struct sched *s;
+	struct worker *w;
+	const char **keys;
+	int64_t job_id;
+};
+
+static int lane_take(void *ctx, struct state_conn *sc, int slot[2])
+{
+	struct lane_ctx *lc = ctx;
+	struct fleet_err err;
+
+	return take_slots(lc->s, sc, lc->keys, lc->job_id, slot, &err) > 0;
+}
+
+static void lane_release(void *ctx, struct state_conn *sc, int slot[2])
+{
+	struct lane_ctx *lc = ctx;
+
+	release_slots(lc->s, sc, lc->keys, slot);
+}
+
+static void lane_progress_fwd(void *ctx, const struct engine_stats *st)
+{
+	struct lane_ctx *lc = ctx;
+
+	on_engine_progress(lc->w, st);
+}
+
+/* Connection pairs the account may use: --conns-per-account within the providers' per-user limits;
+ * one where lanes do not apply (daily budgets count per attempt, a token hook uses this thread's
+ * state connection, and modes that copy nothing). */
+static unsigned account_lanes(const struct engine_opts *o, const struct engine_job *job, int budget)
+{
+	unsigned n = o->conns_per_account ? o->conns_per_account : 1;
+
+	for (int k = 0; k < 2; k++) {
+		if (o->user_conns[k] && o->user_conns[k] < n)
+			n = o->user_conns[k];
+		if (job->side[k].cred && job->side[k].cred->kind == CRED_HOOK)
+			n = 1;
+	}
+	if (budget || o->dry || o->justlogin || o->justfolders)
+		n = 1;
+	return n;
+}
+
 /* The account's own log, named after it so that `ls .imapfleet/logs/alice*` finds it:
  * USER1@HOST1-ID.log, with every byte but letters, digits and "._@+-" as '_' (a user name is
  * never a path), the ID that status and retry use keeping two pairs of one user apart. */
@@ -1067,6 +1117,8 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	char why[256];
 	const char *outcome = NULL; /* how the attempt ended, for its pass */
 	FILE *logf;
+	struct lane_ctx lc;
+	struct lanes *lanes = NULL;
 
 	memset(&st, 0, sizeof(st));
 	logins_init(&lg, s, sc);
@@ -1213,8 +1265,32 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		job.budget = &ba.b;
 	ls = ledger_state_new(sc, &c->lease);
 	job.ledger = ledger_state_bind(ls);
+	lc.s = s;
+	lc.w = w;
+	lc.keys = ckeys;
+	lc.job_id = c->lease.job_id;
+	if (account_lanes(&opts, &job, ba.active) > 1) {
+		struct lanes_env env;
+
+		memset(&env, 0, sizeof(env));
+		env.store = s->store;
+		env.lease = c->lease;
+		env.sc = sc;
+		env.job = &job;
+		env.max = account_lanes(&opts, &job, ba.active);
+		env.take = lane_take;
+		env.release = lane_release;
+		env.progress = lane_progress_fwd;
+		env.ctx = &lc;
+		lanes = lanes_new(&env);
+		lanes_bind(lanes, &job);
+	}
 	log_info("attempt %d of %d started", c->attempt, c->max_attempts);
 	rc = engine_run(&job, &st, &err);
+	if (lanes) {
+		lanes_finish(lanes, &rc, &st, &err);
+		lanes_free(&lanes);
+	}
 	ran = 1;
 	budget_end(sc, &c->lease, &ba);
 	on_engine_progress(w, &st);

@@ -756,6 +756,45 @@ static void daily_budgets_come_from_options_and_the_gmail_presets(void **state)
 	}
 }
 
+static void conns_per_account_defaults_to_4_and_presets_keep_half_the_providers_limit(void **state)
+{
+	static const struct {
+		const char *argv[4];
+		unsigned conns, user1, user2;
+	} cases[] = {
+		{{NULL}, ENGINE_CONNS_PER_ACCOUNT, 0, 0},
+		{{"--conns-per-account", "8"}, 8, 0, 0},
+		{{"--conns-per-account=0"}, 1, 0, 0}, /* 0 means one pair, never none */
+		{{"--gmail1"}, ENGINE_CONNS_PER_ACCOUNT, 7, 0},
+		{{"--office2", "--conns-per-account", "16"}, 16, 0, 10},
+		{{"--gmail1", "--office2"}, ENGINE_CONNS_PER_ACCOUNT, 7, 10},
+		{{"--exchange2"}, ENGINE_CONNS_PER_ACCOUNT, 0, 0},
+	};
+
+	(void)state;
+	assert_int_equal(ENGINE_CONNS_PER_ACCOUNT, 4);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct engine_opts o;
+
+		parse_case(&o, cases[i].argv, i);
+		if (o.conns_per_account != cases[i].conns || o.user_conns[0] != cases[i].user1 ||
+		    o.user_conns[1] != cases[i].user2)
+			fail_msg("case %zu: conns %u, per-user caps %u %u", i, o.conns_per_account, o.user_conns[0],
+				 o.user_conns[1]);
+		engine_opts_release(&o);
+	}
+	{
+		struct engine_opts o;
+		struct fleet_err err;
+		char *bad[] = {"--conns-per-account", "17"};
+
+		engine_opts_init(&o);
+		assert_int_equal(engine_opts_parse(&o, 2, bad, &err), -1);
+		assert_non_null(strstr(err.message, "--conns-per-account"));
+		engine_opts_release(&o);
+	}
+}
+
 static void the_destination_presets_trim_spaces_at_level_ends(void **state)
 {
 	const struct fm_folder src[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {" Projects /Old ", '/', 0, 1, ROLE_NONE},
@@ -838,6 +877,7 @@ int main(void)
 		cmocka_unit_test(presets_set_provider_defaults_that_explicit_options_override),
 		cmocka_unit_test(the_destination_presets_trim_spaces_at_level_ends),
 		cmocka_unit_test(daily_budgets_come_from_options_and_the_gmail_presets),
+		cmocka_unit_test(conns_per_account_defaults_to_4_and_presets_keep_half_the_providers_limit),
 		cmocka_unit_test(harmless_imapsync_options_are_accepted_with_a_note),
 		cmocka_unit_test(every_unknown_option_is_reported_at_once_with_suggestions),
 	};

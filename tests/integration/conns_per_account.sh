@@ -1,0 +1,116 @@
+#!/bin/sh
+# conns_per_account: run --conns-per-account N copies one account over several connection pairs,
+# each folder by exactly one of them, within the per-server limits, exactly; killed with SIGKILL
+# mid-account while several pairs copy, the same command finishes it: nothing missing, nothing
+# twice (mailcmp, and the ledger: one copied row per source message, no destination UID twice, no
+# append window left open).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+. "${top_srcdir:-.}/tests/tools/faultlib.sh"
+
+fl_init conns_per_account user30 user37
+FL_SEED=${FL_SEED:-$(( $$ ^ $(date +%s) ))}
+RANDOM=$FL_SEED
+plan 22
+diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
+
+MORE_DBS=""
+more_cleanup() {
+	for d in $MORE_DBS; do
+		psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $d with (force)" >/dev/null 2>&1
+	done
+	fl_cleanup
+}
+trap more_cleanup EXIT
+# new_state NAME: a fresh database for the next phase (FL_STATE points to it), and an empty log.
+new_state() {
+	local db="${FL_DB}_$1"
+	psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $db" -c "create database $db owner imapfleet" >/dev/null 2>&1 ||
+		bail "cannot create database $db"
+	MORE_DBS="$MORE_DBS $db"
+	FL_STATE="${LAB_PG_URL%/imapfleet}/$db"
+	rm -rf "$FL_WORK/.imapfleet/logs"
+	: >"$FL_WORK/run.out"
+}
+# pairs_started: "N" from the account logs' "N more connection pair(s)" lines, summed.
+pairs_started() {
+	cat "$FL_WORK"/.imapfleet/logs/*.log 2>/dev/null | sed -n 's/.* \([0-9]*\) more connection pairs\{0,1\} for this account.*/\1/p' |
+		awk '{ n += $1 } END { print n + 0 }'
+}
+
+total=$(fl_src_total) || bail "cannot count the source messages"
+[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
+diag "$total source messages in $FL_USERS"
+fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
+
+# 1. One account at a time, free slots: three more pairs each (4 in all), every copy exact.
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+new_state fresh
+fl_run --workers 1 --max-conns-per-host 8 --conns-per-account 4
+rc=$?
+if [ $rc -eq 0 ]; then ok "run --conns-per-account 4 finishes (exit 0)"
+else not_ok "run --conns-per-account 4 finishes (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+n=$(pairs_started)
+if [ "$n" = 6 ]; then ok "each account got 3 more connection pairs (6 in all)"
+else not_ok "each account got 3 more connection pairs: $n in all, 6 expected"; fi
+fl_db_checks "$total"
+fl_mailcmp_all
+
+# 2. The per-server limit comes first: 2 slots per server and one account at a time leave one
+#    more pair.
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+new_state limit2
+fl_run --workers 1 --max-conns-per-host 2 --conns-per-account 4
+rc=$?
+n=$(pairs_started)
+if [ $rc -eq 0 ] && [ "$n" = 2 ]; then ok "--max-conns-per-host 2, one account at a time: 1 more pair per account"
+else not_ok "--max-conns-per-host 2, one account at a time: exit $rc, $n more pairs in all (2 expected)"; fi
+fl_mailcmp_all
+
+# 3. Killed mid-account while several pairs copy. The source is read through a proxy that delays
+#    every chunk, and --batch 1 makes one window per message, so the kills land mid-window.
+fl_faultproxy SRCP --target "127.0.0.1:$LAB_SRC_IMAPS" --stall-ms 8 --stall-prob 1
+fl_csv "$FL_WORK/accounts.csv" "$SRCP" "$LAB_DST_IMAPS"
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+new_state crash
+ARGS="--lease 3000 --workers 1 --max-conns-per-host 64 --conns-per-account 4 --retry-base 200 --retry-cap 1000 --batch 1"
+kills=0 windows_open=0 mid_lanes=0
+for k in 1 2 3; do
+	before=$(fl_copied)
+	# shellcheck disable=SC2086
+	fl_run_bg $ARGS
+	pid=$FL_PID
+	left=$(( total - before ))
+	target=$(( before + left / (5 - k) + $(fl_rand 0 $(( left / 10 + 1 ))) ))
+	[ "$before" -lt "$target" ] || target=$(( before + 1 ))
+	t0=$SECONDS
+	while fl_alive "$pid" && { [ "$(fl_copied)" -lt "$target" ] || [ "$(pairs_started)" -eq 0 ]; } && [ $((SECONDS - t0)) -lt 60 ]; do
+		sleep 0.05
+	done
+	fl_msleep "$(fl_rand 0 100)"
+	if fl_alive "$pid"; then
+		[ "$(pairs_started)" -gt 0 ] && mid_lanes=$((mid_lanes + 1))
+		kill -9 "$pid"
+		wait "$pid" 2>/dev/null
+		kills=$((kills + 1))
+		open=$(fl_num "select count(*) from folder where window_dst_uidnext is not null")
+		windows_open=$((windows_open + open))
+		diag "kill $k: at $(fl_copied)/$total copied rows, $open append windows open, $(pairs_started) more pairs started so far"
+	else
+		wait "$pid"
+		diag "kill $k: the run had already finished (exit $?)"
+		break
+	fi
+done
+if [ $kills -eq 3 ]; then ok "killed with SIGKILL 3 times mid-run"; else not_ok "killed with SIGKILL 3 times mid-run (only $kills)"; fi
+if [ $mid_lanes -ge 1 ]; then ok "at least one kill came while more pairs were copying ($mid_lanes)"
+else not_ok "no kill came while more pairs were copying"; fi
+diag "$windows_open append windows open at the kills"
+t0=$SECONDS
+# shellcheck disable=SC2086
+fl_run $ARGS
+rc=$?
+if [ $rc -eq 0 ]; then ok "the same command finishes the run (exit 0, $((SECONDS - t0)) s)"
+else not_ok "the same command finishes the run (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+fl_db_checks "$total"
+fl_mailcmp_all
