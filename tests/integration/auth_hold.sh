@@ -9,39 +9,25 @@
 # (message by message), and user48 was never copied twice.
 # Accounts: lab src/dst user47 and user48 (only this test uses them).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-lab_users 48 || skip_all "could not add lab accounts up to user48"
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+lab_db_test auth_hold 48
 dstlog="${LAB_LOGS:-$LAB_DIR/run/log}/dst.log"
 [ -r "$dstlog" ] || skip_all "the lab's dst log is not readable ($dstlog)"
 plan 18
-fresh_db auth_hold
-work=$(mktemp -d)
-cleanup() { drop_db; rm -rf "$work"; }
-trap cleanup EXIT
-q() { psql "$STATE_URL" -Atc "$1"; }
 wipe_dst user47 user48 || diag "could not wipe the destination accounts"
 printf 'not-the-password-47\n' >"$work/pass47"
 chmod 600 "$work/pass47"
 csv="$work/accounts.csv"
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	echo "localhost,$LAB_SRC_IMAPS,user47,$LAB_SECRETS/src/user47,ssl,localhost,$LAB_DST_IMAPS,user47,$work/pass47,ssl"
-	echo "localhost,$LAB_SRC_IMAPS,user48,$LAB_SECRETS/src/user48,ssl,localhost,$LAB_DST_IMAPS,user48,$LAB_SECRETS/dst/user48,ssl"
-} >"$csv"
-runit() {
-	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --key-file "$work/key" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
-		--no-progress --max-attempts 3 --retry-base 100 --retry-cap 200 >"$work/$1.out" 2>"$work/$1.err"
-}
+lab_csv "user47:user47:$work/pass47" user48 >"$csv"
+runit() { lab_run "$1" --key-file "$work/key" --max-attempts 3 --retry-base 100 --retry-cap 200; }
 # Refused logins of user47 in the destination server's own log.
 refusals() { grep -c 'auth failed.*user=<user47>' "$dstlog"; }
 settle() { sleep 1; } # Dovecot writes the login process's line when the connection closes
+# runpass NAME: one pass; its exit code in $rc, the server's log settled.
+runpass() { runit "$1"; rc=$?; settle; }
 state47() { q "select state || ' ' || coalesce(last_error_class, '-') from job where user1 = 'user47'"; }
 
 r0=$(refusals)
-runit run1
-rc=$?
-settle
+runpass run1
 r1=$(refusals)
 [ $rc -eq 1 ] && [ "$(state47)" = "failed auth" ] && ok "the first pass fails user47 on its refused login (exit 1)" ||
 	{ not_ok "the first pass fails user47 on auth (exit $rc, $(state47))"; tail -n 15 "$work/run1.err" | sed 's/^/# /'; }
@@ -53,9 +39,7 @@ r1=$(refusals)
 copied48=$(q "select msgs_copied from job where user1 = 'user48'")
 
 # The next pass with the same wrong password: user47 is left out, the server sees no new login.
-runit run2
-rc=$?
-settle
+runpass run2
 r2=$(refusals)
 [ $((r2 - r1)) -eq 0 ] && ok "the next pass did not try the refused credential again (server log: no new refusal)" ||
 	not_ok "the next pass did not try the refused credential again ($((r2 - r1)) new refusals)"
@@ -69,8 +53,7 @@ grep -q "left out of this pass: account [0-9]* user47@localhost -> user47@localh
 	[ "$(sed -n 's/.*this host copied \([0-9]*\) messages.*/\1/p' "$work/run2.out")" = 0 ] &&
 	ok "user48 made its delta pass meanwhile (done, nothing copied)" ||
 	not_ok "user48 made its delta pass ($(q "select state, attempts from job where user1 = 'user48'"))"
-"$IMAPFLEET" status --state "$STATE_URL" >"$work/status.out" 2>&1
-line=$(grep 'user47@localhost -> user47@localhost' "$work/status.out")
+line=$(status_line 'user47@localhost -> user47@localhost')
 case $line in
 *failed*auth*"left out of later passes"*credential*) ok "status shows user47 failed and left out of later passes" ;;
 *) not_ok "status shows user47 left out: '$line'" ;;
@@ -84,7 +67,7 @@ assert a["user48"]["left_out"] is None, a["user48"]
 PY
 	{ not_ok "status --json says user47 is left out for its credential"; head -c 600 "$work/status.json" | sed 's/^/# /'; }
 
-"$IMAPFLEET" report --state "$STATE_URL" --out "$work/rep" >"$work/report.out" 2>&1
+fleet_report
 python3 - "$work/rep" <<'PY' && ok "the report (CSV, JSON, HTML) says why user47 is left out" ||
 import csv, json, os, sys
 d = sys.argv[1]
@@ -98,23 +81,19 @@ PY
 
 # `retry --account` names it: the next pass tries once (still refused) and holds it again.
 "$IMAPFLEET" retry --state "$STATE_URL" --account user47 >"$work/retry.out" 2>&1
-runit run3
-settle
+runpass run3
 r3=$(refusals)
 [ $((r3 - r2)) -eq 1 ] && [ "$(state47)" = "failed auth" ] &&
 	ok "after retry --account the next pass tried once more (one new refusal in the server log)" ||
 	not_ok "after retry --account the next pass tried once more ($((r3 - r2)) new refusals, $(state47))"
-runit run4
-settle
+runpass run4
 r4=$(refusals)
 [ $((r4 - r3)) -eq 0 ] && ok "and the pass after that leaves it out again" ||
 	not_ok "and the pass after that leaves it out again ($((r4 - r3)) new refusals)"
 
 # The passfile now holds the right password: a changed credential is tried at once.
 cp "$LAB_SECRETS/dst/user47" "$work/pass47"
-runit run5
-rc=$?
-settle
+runpass run5
 r5=$(refusals)
 [ $rc -eq 0 ] && [ "$(state47)" = "done -" ] && ok "after the passfile changed the next pass migrates user47 (exit 0)" ||
 	{ not_ok "after the passfile changed the next pass migrates user47 (exit $rc, $(state47))"; tail -n 15 "$work/run5.err" | sed 's/^/# /'; }

@@ -7,14 +7,10 @@
 # lease expires (that one counts), and finishes the run: every destination equals its source.
 # Accounts: user28, user29, user30, user39, user40 (as run_workers.sh).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+lab_db_test takeover
 plan 8
-fresh_db takeover
-work=$(mktemp -d)
 pa="" pb=""
-cleanup() { kill -9 $pa $pb 2>/dev/null; drop_db; rm -rf "$work"; }
-trap cleanup EXIT
+cleanup() { kill -9 $pa $pb 2>/dev/null; lab_db_cleanup; }
 q() { psql "$STATE_URL" -Atc "$1" 2>/dev/null; }
 users="user28 user29 user30 user39 user40"
 wipe_dst $users

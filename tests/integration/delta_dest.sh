@@ -8,25 +8,12 @@
 # compared to the source message by message.
 # Source: lab src user12 (read only); destination: lab dst user45 (only this test writes it).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-lab_users 46 || skip_all "could not add lab accounts up to user46"
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+lab_db_test delta_dest 46
 plan 16
-fresh_db delta_dest
-work=$(mktemp -d)
-cleanup() { drop_db; rm -rf "$work"; }
-trap cleanup EXIT
-q() { psql "$STATE_URL" -Atc "$1"; }
 wipe_dst user45 || diag "could not wipe the destination account"
 csv="$work/accounts.csv"
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	echo "localhost,$LAB_SRC_IMAPS,user12,$LAB_SECRETS/src/user12,ssl,localhost,$LAB_DST_IMAPS,user45,$LAB_SECRETS/dst/user45,ssl"
-} >"$csv"
-runit() {
-	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress \
-		--max-attempts 3 --retry-base 100 --retry-cap 500 >"$work/$1.out" 2>"$work/$1.err"
-}
+lab_csv user12:user45 >"$csv"
+runit() { lab_run "$1" --max-attempts 3 --retry-base 100 --retry-cap 500; }
 copied() { sed -n 's/.*this host copied \([0-9]*\) messages.*/\1/p' "$work/$1.out"; }
 
 runit run1 && ok "the first pass exits 0" || { not_ok "the first pass exits 0"; tail -n 20 "$work/run1.err" | sed 's/^/# /'; }
@@ -43,18 +30,7 @@ rc=$?
 	ok "the verdict is recorded in the state" || not_ok "the verdict is recorded in the state ($(q "select verify_verdict, verify_on_source, verify_missing from job"))"
 
 # Three messages of INBOX deleted on the destination; the source is unchanged.
-python3 - "$LAB_DST_IMAPS" user45 "$LAB_SECRETS/dst/user45" "$LAB_CA" >"$work/deleted" <<'PY'
-import imaplib, ssl, sys
-port, user, pwfile, ca = sys.argv[1:5]
-m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ssl.create_default_context(cafile=ca))
-m.login(user, open(pwfile).read().strip())
-m.select("INBOX")
-uids = m.uid("SEARCH", None, "ALL")[1][0].split()[:3]
-m.uid("STORE", b",".join(uids), "+FLAGS.SILENT", "(\\Deleted)")
-m.uid("EXPUNGE", b",".join(uids))  # only these: a copied message may carry \Deleted itself
-print(" ".join(u.decode() for u in uids))
-m.logout()
-PY
+dst_delete_first user45 3 >"$work/deleted"
 diag "deleted on the destination: INBOX UIDs $(cat "$work/deleted")"
 srcuids=$(psql "$STATE_URL" -Atc "select string_agg(m.src_uid::text, ',' order by m.src_uid) from message m join folder f on f.id = m.folder_id where f.src_name = 'INBOX' and m.dst_uid in ($(sed 's/ /,/g' "$work/deleted"))")
 verify

@@ -7,24 +7,11 @@
 # message: only the big message fails.
 # Source: lab src user12 (read only).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
+lab_db_test fake
 plan 15
-fresh_db fake
-work=$(mktemp -d)
-pids=""
-cleanup() { [ -n "$pids" ] && kill $pids 2>/dev/null; drop_db; rm -rf "$work"; }
-trap cleanup EXIT
 printf 'fake-dst-pw\n' >"$work/pw"
 
-start_fake() { # SCENARIO NAME [args]: sets $port
-	_scn=$1 _name=$2; shift 2
-	python3 "${top_srcdir:-.}/tests/tools/fakeimap.py" --scenario "$_scn" --cert "$LAB_DIR/tls/server.pem" \
-		--key "$LAB_DIR/tls/server.key" --implicit-tls --user dest --password fake-dst-pw --seed 0 \
-		--log "$work/$_name.log" "$@" >"$work/$_name.port" 2>"$work/$_name.err" &
-	pids="$pids $!"
-	for _i in $(seq 1 25); do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
-	port=$(head -n 1 "$work/$_name.port")
-}
+start_fake() { fake_imap "$@" --user dest --password fake-dst-pw --seed 0; } # SCENARIO NAME [args]: sets $port
 to_fake() { # PORT [options]
 	_p=$1; shift
 	"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user12 --passfile1 "$LAB_SECRETS/src/user12" \

@@ -7,27 +7,15 @@
 # is cut off, and with another key.
 # Accounts: lab src/dst user44 (only this test uses them).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-lab_users 44 || skip_all "could not add lab accounts up to user44"
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
 command -v openssl >/dev/null 2>&1 || skip_all "openssl not installed"
+lab_db_test manifest 44
 plan 11
-fresh_db manifest
-work=$(mktemp -d)
-cleanup() { drop_db; rm -rf "$work"; }
-trap cleanup EXIT
-q() { psql "$STATE_URL" -Atc "$1"; }
 wipe_dst user44 || diag "could not wipe the destination account"
 csv="$work/accounts.csv"
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	echo "localhost,$LAB_SRC_IMAPS,user44,$LAB_SECRETS/src/user44,ssl,localhost,$LAB_DST_IMAPS,user44,$LAB_SECRETS/dst/user44,ssl"
-} >"$csv"
+lab_csv user44 >"$csv"
 mkdir -m 700 "$work/keys"
-"$IMAPFLEET" run "$csv" --state "$STATE_URL" --key-file "$work/keys/key" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
-	--no-progress >"$work/run.out" 2>"$work/run.err"
-rc=$?
-[ $rc -eq 0 ] && ok "the run exits 0" || { not_ok "the run exits 0 (got $rc)"; tail -n 10 "$work/run.err" | sed 's/^/# /'; }
+lab_run run --key-file "$work/keys/key"
+check_rc 0 $? "the run exits 0" "$work/run.err"
 check "the destination equals the source message by message" same_mail "$LAB_SRC_IMAPS" user44 user44
 
 "$IMAPFLEET" verify "$csv" --state "$STATE_URL" --key-file "$work/keys/key" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \

@@ -5,34 +5,16 @@
 # (message by message); the next pass tries that folder again and keeps the account partial.
 # Source: lab src user12 (read only); destination: the scripted fake server (tests/tools/fakeimap.py).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+lab_db_test outcomes
 plan 10
-fresh_db outcomes
-work=$(mktemp -d)
-pids=""
-cleanup() { [ -n "$pids" ] && kill $pids 2>/dev/null; drop_db; rm -rf "$work"; }
-trap cleanup EXIT
-q() { psql "$STATE_URL" -Atc "$1"; }
 printf 'fake-dst-pw\n' >"$work/pw"
 chmod 600 "$work/pw"
 
-python3 "${top_srcdir:-.}/tests/tools/fakeimap.py" --scenario normal --cert "$LAB_DIR/tls/server.pem" \
-	--key "$LAB_DIR/tls/server.key" --implicit-tls --user dest --password fake-dst-pw --seed 0 \
-	--log "$work/fake.log" --refuse-create Junk >"$work/fake.port" 2>"$work/fake.err" &
-pids="$!"
-for _i in $(seq 1 100); do [ -s "$work/fake.port" ] && break; sleep 0.2; done
-port=$(head -n 1 "$work/fake.port")
+fake_imap normal fake --user dest --password fake-dst-pw --seed 0 --refuse-create Junk
 
 csv="$work/accounts.csv"
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	echo "localhost,$LAB_SRC_IMAPS,user12,$LAB_SECRETS/src/user12,ssl,localhost,$port,dest,$work/pw,ssl"
-} >"$csv"
-runit() {
-	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress \
-		--max-attempts 2 --retry-base 100 --retry-cap 200 >"$work/$1.out" 2>"$work/$1.err"
-}
+{ echo "$CSV_HEADER"; echo "localhost,$LAB_SRC_IMAPS,user12,$LAB_SECRETS/src/user12,ssl,localhost,$port,dest,$work/pw,ssl"; } >"$csv"
+runit() { lab_run "$1" --max-attempts 2 --retry-base 100 --retry-cap 200; }
 cmp_fake() {
 	$MAILCMP --cafile "$LAB_CA" --src-host localhost --src-port "$LAB_SRC_IMAPS" --src-user user12 \
 		--src-passfile "$LAB_SECRETS/src/user12" --dst-host localhost --dst-port "$port" --dst-user dest \
@@ -40,9 +22,7 @@ cmp_fake() {
 }
 
 runit run1
-rc=$?
-[ $rc -eq 1 ] && ok "a refused CREATE makes run exit 1" ||
-	{ not_ok "a refused CREATE makes run exit 1 (got $rc)"; tail -n 20 "$work/run1.err" | sed 's/^/# /'; }
+check_rc 1 $? "a refused CREATE makes run exit 1" "$work/run1.err"
 grep -q "1 partial, 0 failed" "$work/run1.out" && ok "the run line counts the account as partial" ||
 	{ not_ok "the run line counts the account as partial"; sed 's/^/# /' "$work/run1.out"; }
 [ "$(q "select state from job")" = partial ] && ok "the account is recorded partial, not done" ||
@@ -50,13 +30,12 @@ grep -q "1 partial, 0 failed" "$work/run1.out" && ok "the run line counts the ac
 [ "$(q "select state || ':' || (last_error like '%CANNOT%') from folder where src_name = 'Junk'")" = "failed:true" ] &&
 	ok "the folder is recorded failed with the server's reason" ||
 	not_ok "the folder is recorded failed with the server's reason ($(q "select state, last_error from folder where src_name = 'Junk'"))"
-"$IMAPFLEET" status --state "$STATE_URL" >"$work/status.out" 2>&1
-line=$(grep 'user12@localhost -> dest@localhost' "$work/status.out")
+line=$(status_line 'user12@localhost -> dest@localhost')
 case $line in
 *partial*Junk*CANNOT*) ok "status shows the account partial with the folder and the reason" ;;
 *) not_ok "status shows the account partial with the folder and the reason: '$line'" ;;
 esac
-"$IMAPFLEET" report --state "$STATE_URL" --out "$work/rep" >"$work/report.out" 2>&1
+fleet_report
 python3 - "$work/rep" <<'PY' && ok "the report lists the account as partial with the folder's reason (CSV, JSON, HTML)" ||
 import csv, json, os, sys
 d = sys.argv[1]

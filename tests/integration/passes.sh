@@ -9,25 +9,12 @@
 # destination compared to the source message by message.
 # Source: lab src user12 (read only); destination: lab dst user43 (only this test writes it).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-lab_users 43 || skip_all "could not add lab accounts up to user43"
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+lab_db_test passes 43
 plan 13
-fresh_db passes
-work=$(mktemp -d)
-cleanup() { drop_db; rm -rf "$work"; }
-trap cleanup EXIT
-q() { psql "$STATE_URL" -Atc "$1"; }
 wipe_dst user43 || diag "could not wipe the destination account"
 csv="$work/accounts.csv"
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	echo "localhost,$LAB_SRC_IMAPS,user12,$LAB_SECRETS/src/user12,ssl,localhost,$LAB_DST_IMAPS,user43,$LAB_SECRETS/dst/user43,ssl"
-} >"$csv"
-runit() {
-	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --key-file "$work/key" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
-		--no-progress >"$work/$1.out" 2>"$work/$1.err"
-}
+lab_csv user12:user43 >"$csv"
+runit() { lab_run "$1" --key-file "$work/key"; }
 status_json() { "$IMAPFLEET" status --state "$STATE_URL" --json >"$work/$1.json" 2>&1; }
 
 runit run1
@@ -61,17 +48,7 @@ grep -q "^  pass 1 of 1 (first), started .* UTC, ended .* UTC: $total copied, 0 
 	ok "status shows the run's pass" || { not_ok "status shows the run's pass"; sed 's/^/# /' "$work/s2.txt"; }
 
 # Three messages deleted on the destination: the delta pass copies exactly those.
-python3 - "$LAB_DST_IMAPS" user43 "$LAB_SECRETS/dst/user43" "$LAB_CA" <<'PY'
-import imaplib, ssl, sys
-port, user, pwfile, ca = sys.argv[1:5]
-m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ssl.create_default_context(cafile=ca))
-m.login(user, open(pwfile).read().strip())
-m.select("INBOX")
-uids = m.uid("SEARCH", None, "ALL")[1][0].split()[:3]
-m.uid("STORE", b",".join(uids), "+FLAGS.SILENT", "(\\Deleted)")
-m.uid("EXPUNGE", b",".join(uids))
-m.logout()
-PY
+dst_delete_first user43 3 >"$work/deleted"
 runit run2
 rc=$?
 [ $rc -eq 0 ] && grep -q "^pass 2 (delta, ended): 3 copied, [0-9]* already there, 0 skipped, 0 failed" "$work/run2.out" &&

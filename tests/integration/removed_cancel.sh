@@ -7,24 +7,14 @@
 # message by message.
 # Accounts: lab src/dst user49 and user50 (only this test uses them).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-lab_users 50 || skip_all "could not add lab accounts up to user50"
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+lab_db_test removed_cancel 50
 plan 21
-fresh_db removed_cancel
-work=$(mktemp -d)
-cleanup() { drop_db; rm -rf "$work"; }
-trap cleanup EXIT
-q() { psql "$STATE_URL" -Atc "$1"; }
 wipe_dst user49 user50 || diag "could not wipe the destination accounts"
 csv="$work/accounts.csv"
-row() { echo "localhost,$LAB_SRC_IMAPS,$1,$LAB_SECRETS/src/$1,ssl,localhost,$LAB_DST_IMAPS,$1,$LAB_SECRETS/dst/$1,ssl"; }
-header="host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-write_csv() { { echo "$header"; for u in "$@"; do row "$u"; done; } >"$csv"; }
+write_csv() { lab_csv "$@" >"$csv"; }
 runit() {
-	_name=$1; shift
-	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --key-file "$work/key" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
-		--no-progress --max-attempts 3 --retry-base 100 --retry-cap 200 "$@" >"$work/$_name.out" 2>"$work/$_name.err"
+	_n=$1; shift
+	lab_run "$_n" --key-file "$work/key" --max-attempts 3 --retry-base 100 --retry-cap 200 "$@"
 }
 tries() { q "select count(*) from job_attempt a join job j on j.id = a.job_id where j.user1 = '$1'"; }
 st() { q "select state || ' ' || coalesce(last_error_code, '-') from job where user1 = '$1'"; }

@@ -6,13 +6,8 @@
 # [UNAVAILABLE] is retried until the attempts run out.
 # Accounts: dst user25..user27.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
+lab_db_test throttle
 plan 11
-fresh_db throttle
-work=$(mktemp -d)
-pids=""
-cleanup() { [ -n "$pids" ] && kill $pids 2>/dev/null; drop_db; rm -rf "$work"; }
-trap cleanup EXIT
 wipe_dst user25 user26 user27
 printf 'fake-secret-pw\n' >"$work/fakepw"
 chmod 600 "$work/fakepw"

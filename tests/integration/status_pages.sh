@@ -11,17 +11,11 @@
 # the browser (checked in headless Chromium); for a run of 12,000 accounts (made in the database) it
 # holds 10,000, every failed and running one among them, says so, and stays under 4 MB.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+lab_db_test status_pages
 plan 22
-fresh_db status_pages
-work=$(mktemp -d)
-cleanup() { drop_db; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"; }
-trap cleanup EXIT
-q() { psql "$STATE_URL" -Atc "$1"; }
 
 {
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+	echo "$CSV_HEADER"
 	for i in $(seq 1 150); do
 		p=9
 		[ "$i" -gt 130 ] && p=1

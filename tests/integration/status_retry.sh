@@ -8,33 +8,19 @@
 # Accounts: user31 and user33 (the lock below keeps report.sh, which shares them, out).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
 exec 9>"$LAB_DIR/user31-34.lock"
 flock -w 900 9 || skip_all "accounts user31..34 stayed busy (lock $LAB_DIR/user31-34.lock)"
+lab_db_test status_retry
 plan 16
-fresh_db status_retry
-work=$(mktemp -d)
-cleanup() { drop_db; rm -rf "$work"; }
-trap cleanup EXIT
 wipe_dst user31 user33 || diag "could not wipe the destination accounts"
-q() { psql "$STATE_URL" -Atc "$1"; }
 
 printf 'Lp-not-the-password' >"$work/pass33"
 chmod 600 "$work/pass33"
 csv="$work/accounts.csv"
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	echo "localhost,$LAB_SRC_IMAPS,user31,$LAB_SECRETS/src/user31,ssl,localhost,$LAB_DST_IMAPS,user31,$LAB_SECRETS/dst/user31,ssl"
-	echo "localhost,$LAB_SRC_IMAPS,user33,$LAB_SECRETS/src/user33,ssl,localhost,$LAB_DST_IMAPS,user33,$work/pass33,ssl"
-} >"$csv"
-runit() {
-	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress \
-		--max-attempts 10 --retry-base 200 --retry-cap 2000 >"$work/$1.out" 2>"$work/$1.err"
-}
+lab_csv user31 "user33:user33:$work/pass33" >"$csv"
+runit() { lab_run "$1" --max-attempts 10 --retry-base 200 --retry-cap 2000; }
 runit run1
-rc=$?
-[ $rc -eq 1 ] && ok "the first run ends with user33 failed (exit 1)" ||
-	{ not_ok "the first run ends with user33 failed (exit 1, got $rc)"; tail -n 20 "$work/run1.err" | sed 's/^/# /'; }
+check_rc 1 $? "the first run ends with user33 failed (exit 1)" "$work/run1.err"
 
 # ---- status ---------------------------------------------------------------------------------
 "$IMAPFLEET" status --state "$STATE_URL" >"$work/status.out" 2>&1

@@ -12,6 +12,43 @@ check() {
 	_desc=$1; shift
 	if _out=$("$@" 2>&1); then ok "$_desc"; else not_ok "$_desc"; printf '%s\n' "$_out" | tail -n 30 | sed 's/^/# /'; fi
 }
+# capture CMD...: runs CMD; its output (both streams) in $out, its exit status in $rc. The output is
+# also appended to the file $all when that is set (for a later audit of every output).
+capture() {
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ -n "${all:-}" ]; then printf '%s\n' "$out" >>"$all"; fi
+}
+# expect DESCRIPTION RC PATTERN...: one TAP point on the last capture: exit status RC and every
+# (extended regex) PATTERN in the output; the mismatches and the output's tail otherwise.
+expect() {
+	_d=$1 _want=$2
+	shift 2
+	_bad=
+	[ "$rc" = "$_want" ] || _bad="exit status $rc, wanted $_want"
+	for _p in "$@"; do
+		printf '%s\n' "$out" | grep -Eq -- "$_p" || _bad="${_bad:+$_bad; }no match for /$_p/"
+	done
+	if [ -z "$_bad" ]; then ok "$_d"; else
+		not_ok "$_d"; diag "$_bad"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
+	fi
+}
+# has DESCRIPTION TEXT [grep options] PATTERN: one TAP point, ok when a line of TEXT matches
+# PATTERN (grep's basic regex unless -E is given); TEXT is shown otherwise.
+has() {
+	_d=$1 _t=$2
+	shift 2
+	if printf '%s\n' "$_t" | grep -q "$@"; then ok "$_d"; else
+		not_ok "$_d"; printf '%s\n' "$_t" | head -n 20 | sed 's/^/# /'
+	fi
+}
+# file_has DESCRIPTION FILE [grep options] PATTERN: one TAP point, ok when a line of FILE matches
+# PATTERN; the last lines of FILE are shown otherwise.
+file_has() {
+	_d=$1 _f=$2
+	shift 2
+	if grep -q "$@" "$_f"; then ok "$_d"; else not_ok "$_d"; tail -n 12 "$_f" | sed 's/^/# /'; fi
+}
 # The lab's connection details, written by scripts/lab.sh up.
 lab_require() {
 	_labdir=${LAB_DIR:-${top_srcdir:-.}/.lab}
@@ -62,6 +99,25 @@ PY
 	done
 }
 
+# dst_delete_first USER N: deletes the first N messages of USER's INBOX on the lab's dst behind
+# imapfleet's back (UID EXPUNGE of exactly those: a copied message may carry \Deleted itself);
+# prints their UIDs, space-separated.
+dst_delete_first() {
+	python3 - "$LAB_DST_IMAPS" "$1" "$LAB_SECRETS/dst/$1" "$LAB_CA" "$2" <<'PY'
+import imaplib, ssl, sys
+port, user, pwfile, ca, n = sys.argv[1:6]
+m = imaplib.IMAP4_SSL("localhost", int(port), ssl_context=ssl.create_default_context(cafile=ca))
+m.login(user, open(pwfile).read().strip())
+m.select("INBOX")
+uids = m.uid("SEARCH", None, "ALL")[1][0].split()[:int(n)]
+assert len(uids) == int(n), "INBOX of %s has fewer than %s messages" % (user, n)
+m.uid("STORE", b",".join(uids), "+FLAGS.SILENT", "(\\Deleted)")
+m.uid("EXPUNGE", b",".join(uids))
+print(" ".join(u.decode() for u in uids))
+m.logout()
+PY
+}
+
 # same_mail SRCPORT SRCUSER DSTUSER [mailcmp options]: mailcmp against the lab's dst.
 same_mail() {
 	_sp=$1 _su=$2 _du=$3; shift 3
@@ -80,12 +136,65 @@ sync_pair() {
 		--passfile2 "$LAB_SECRETS/dst/$_u" --cafile2 "$LAB_CA" "$@"
 }
 
-# lab_csv USER...: an accounts CSV (on stdout) of lab accounts, src -> dst over implicit TLS.
+# The header line of an accounts CSV.
+CSV_HEADER="host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
+
+# lab_row SRCUSER [DSTUSER [DSTPASSFILE]]: one accounts-CSV row, the lab's src SRCUSER -> the lab's
+# dst DSTUSER (default SRCUSER) over implicit TLS; DSTPASSFILE defaults to the lab's password file.
+lab_row() {
+	_du=${2:-$1}
+	echo "localhost,$LAB_SRC_IMAPS,$1,$LAB_SECRETS/src/$1,ssl,localhost,$LAB_DST_IMAPS,$_du,${3:-$LAB_SECRETS/dst/$_du},ssl"
+}
+
+# lab_csv ACCOUNT...: an accounts CSV (on stdout) of lab accounts, src -> dst over implicit TLS.
+# ACCOUNT is USER (the same user on both sides) or SRCUSER:DSTUSER[:DSTPASSFILE] (see lab_row).
 lab_csv() {
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	for _u in "$@"; do
-		echo "localhost,$LAB_SRC_IMAPS,$_u,$LAB_SECRETS/src/$_u,ssl,localhost,$LAB_DST_IMAPS,$_u,$LAB_SECRETS/dst/$_u,ssl"
+	echo "$CSV_HEADER"
+	for _a in "$@"; do
+		# shellcheck disable=SC2046
+		lab_row $(printf '%s' "$_a" | tr ':' ' ')
 	done
+}
+
+# lab_db_test NAME [USERS]: the start of a test that needs the lab and a private state database.
+# Skips without the lab or psql (or when the lab cannot have user01..USERS); makes the database
+# (STATE_URL, see fresh_db) and a work folder ($work), both removed on exit along with the
+# processes in $pids (cleanup; KEEP_WORK=1 keeps the folder). A test that must clean up more
+# defines its own cleanup() calling lab_db_cleanup. Call plan after it.
+lab_db_test() {
+	lab_require
+	if [ -n "${2:-}" ]; then lab_users "$2" || skip_all "could not add lab accounts up to user$2"; fi
+	command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
+	fresh_db "$1"
+	work=$(mktemp -d)
+	pids=""
+	trap cleanup EXIT
+}
+lab_db_cleanup() {
+	[ -n "${pids:-}" ] && kill $pids 2>/dev/null
+	drop_db
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
+}
+cleanup() { lab_db_cleanup; }
+
+# q SQL: one query against the test's state database, unaligned, tuples only.
+q() { psql "$STATE_URL" -Atc "$1"; }
+
+# lab_run NAME [run options]: `imapfleet run` of the accounts file $csv with the test's state and the
+# lab's CA, without the progress display; output in $work/NAME.out and $work/NAME.err.
+lab_run() {
+	_name=$1; shift
+	"$IMAPFLEET" run "$csv" --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress "$@" \
+		>"$work/$_name.out" 2>"$work/$_name.err"
+}
+
+# check_rc WANT GOT DESCRIPTION [LOG]: ok when the exit code GOT is WANT; otherwise not ok with the
+# code and the last lines of LOG as diagnostics.
+check_rc() {
+	if [ "$2" -eq "$1" ]; then ok "$3"; else
+		not_ok "$3 (got exit $2)"
+		[ -n "${4:-}" ] && tail -n 20 "$4" | sed 's/^/# /'
+	fi
 }
 
 # lab_users N: makes sure the lab has user01..userN (adds accounts to a running lab when it has
@@ -112,7 +221,17 @@ fake_imap() {
 		--key "$LAB_DIR/tls/server.key" --implicit-tls --log "$work/$_name.log" "$@" \
 		>"$work/$_name.port" 2>"$work/$_name.err" &
 	pids="$pids $!"
-	for _i in $(seq 1 25); do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
+	for _i in $(seq 1 100); do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
 	port=$(head -n 1 "$work/$_name.port")
 	eval "port_$_name=\$port"
 }
+
+# status_line PATTERN: runs `imapfleet status` on the test's state (output in $work/status.out) and
+# prints its lines that match PATTERN.
+status_line() {
+	"$IMAPFLEET" status --state "$STATE_URL" >"$work/status.out" 2>&1
+	grep "$1" "$work/status.out"
+}
+
+# fleet_report: `imapfleet report` of the test's state into $work/rep (output in $work/report.out).
+fleet_report() { "$IMAPFLEET" report --state "$STATE_URL" --out "$work/rep" >"$work/report.out" 2>&1; }
