@@ -29,6 +29,41 @@ void cli_usage(FILE *out, const char *text, const struct fleet_optset *sets, siz
 	fleet_opt_help(out, sets, nsets, flags);
 }
 
+/* The spec's tables in parse order; returns how many. */
+static size_t spec_sets(const struct cli_spec *spec, struct fleet_optset sets[1 + CLI_SPEC_SHARED])
+{
+	size_t n = 0;
+
+	sets[n++] = spec->own;
+	for (size_t i = 0; i < CLI_SPEC_SHARED && spec->shared[i]; i++)
+		sets[n++] = *spec->shared[i];
+	return n;
+}
+
+int cli_spec_parse(const struct cli_spec *spec, int argc, char **argv, fleet_opt_fn fn, void *ctx)
+{
+	struct fleet_optset sets[1 + CLI_SPEC_SHARED];
+	size_t n = spec_sets(spec, sets);
+
+	return cli_parse(spec->cmd, sets, n, spec->flags, argc, argv, fn, ctx);
+}
+
+void cli_spec_usage(FILE *out, const struct cli_spec *spec)
+{
+	struct fleet_optset sets[1 + CLI_SPEC_SHARED];
+	size_t n = spec_sets(spec, sets);
+
+	cli_usage(out, spec->usage, sets, n, spec->flags);
+}
+
+int cli_no_operand(const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	if (hit->opt)
+		return 0;
+	snprintf(why, cap, "unexpected argument '%s'", hit->words[0]);
+	return -1;
+}
+
 int cli_opt_uint(const struct fleet_opt_hit *hit, uint64_t min, uint64_t max, unsigned *out, char *why, size_t cap)
 {
 	uint64_t n;
@@ -40,6 +75,33 @@ int cli_opt_uint(const struct fleet_opt_hit *hit, uint64_t min, uint64_t max, un
 	}
 	*out = (unsigned)n;
 	return 0;
+}
+
+int cli_opt_text(const struct fleet_opt_hit *hit, const char *what, const char **out, char *why, size_t cap)
+{
+	if (!hit->value[0]) {
+		snprintf(why, cap, "option %s needs %s", hit->opt->name, what);
+		return -1;
+	}
+	*out = hit->value;
+	return 0;
+}
+
+int cli_opt_accounts_file(const struct fleet_opt_hit *hit, const char **path, const char *also, char *why,
+			  size_t cap)
+{
+	if (*path) {
+		snprintf(why, cap, "unexpected argument '%s'%s", hit->words[0], also);
+		return -1;
+	}
+	*path = hit->words[0];
+	return 0;
+}
+
+void cli_opt_keep_words(const struct fleet_opt_hit *hit, char **words, int *n)
+{
+	for (int k = 0; k < hit->nwords; k++)
+		words[(*n)++] = hit->words[k];
 }
 
 int cli_opt_log_level(const struct fleet_opt_hit *hit, char *why, size_t cap)

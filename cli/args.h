@@ -30,8 +30,36 @@ int cli_parse(const char *cmd, const struct fleet_optset *sets, size_t nsets, un
 	      fleet_opt_fn fn, void *ctx);
 /* Prints "usage: ..." lines (text), then the tables' options. */
 void cli_usage(FILE *out, const char *text, const struct fleet_optset *sets, size_t nsets, unsigned flags);
+
+/* A command's command line in one place: the parser and --help read the same tables. A hit's set
+ * is the index of its table: 0 the command's own, then the shared ones in order. */
+#define CLI_SPEC_SHARED 3
+struct cli_spec {
+	const char *cmd;   /* "run", "sync" ... for the messages */
+	const char *usage; /* the "usage: ..." lines --help prints before the options */
+	struct fleet_optset own;
+	const struct fleet_optset *shared[CLI_SPEC_SHARED]; /* NULL after the last */
+	unsigned flags;					     /* FLEET_OPT_* */
+};
+/* cli_parse over the spec's tables. */
+int cli_spec_parse(const struct cli_spec *spec, int argc, char **argv, fleet_opt_fn fn, void *ctx);
+/* cli_usage of the spec: its usage text, then every table's options. */
+void cli_spec_usage(FILE *out, const struct cli_spec *spec);
+/* For option callbacks of commands that take no operand: -1 with why ("unexpected argument") when
+ * the hit is an operand, else 0. */
+int cli_no_operand(const struct fleet_opt_hit *hit, char *why, size_t cap);
 /* For option callbacks: the hit's value as a number in min..max into *out; -1 with why. */
 int cli_opt_uint(const struct fleet_opt_hit *hit, uint64_t min, uint64_t max, unsigned *out, char *why, size_t cap);
+/* For option callbacks: the hit's value, which must not be empty ("option --x needs WHAT"
+ * otherwise), into *out (borrowed from argv); -1 with why. */
+int cli_opt_text(const struct fleet_opt_hit *hit, const char *what, const char **out, char *why, size_t cap);
+/* For option callbacks: the operand ACCOUNTS.csv into *path; -1 with why when *path is set already
+ * (a second file): "unexpected argument 'X'" and then the words of also. */
+int cli_opt_accounts_file(const struct fleet_opt_hit *hit, const char **path, const char *also, char *why,
+			  size_t cap);
+/* For option callbacks: keeps the hit's words (an option and its value, or an operand) at
+ * words[*n], for a parser after this one; words has room for every word of the command line. */
+void cli_opt_keep_words(const struct fleet_opt_hit *hit, char **words, int *n);
 /* --log-level L: sets the level; -1 with why when L is unknown. */
 int cli_opt_log_level(const struct fleet_opt_hit *hit, char *why, size_t cap);
 /* --help, --state URL and --run ID of the commands that read the state store (status, report,

@@ -33,31 +33,18 @@ static const struct fleet_opt preflight_table[] = {
 };
 #undef V
 
-static const struct fleet_optset *preflight_sets(size_t *n)
-{
-	static struct fleet_optset sets[3];
-
-	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, preflight_table);
-	sets[1] = accounts_side_optset;
-	sets[2] = engine_opts_optset;
-	*n = 3;
-	return sets;
-}
-
-static void preflight_usage(FILE *out)
-{
-	size_t n;
-	const struct fleet_optset *sets = preflight_sets(&n);
-
-	cli_usage(out,
-		  "usage: imapfleet preflight ACCOUNTS.csv [options] [-- account options for every row]\n"
-		  "checks every account pair without changing anything: both logins, TLS and certificates,\n"
-		  "capabilities, folders, messages and size, destination quota, oversize messages, folder names\n"
-		  "(side settings: the row's columns win; account options such as --maxsize, --folder,\n"
-		  "--include, --exclude, --noautomap narrow what is counted)\n"
-		  "exit status: 0 every account GO, 7 at least one NO-GO, 2 bad command line or accounts file\n",
-		  sets, n, FLEET_OPT_TWO_SIDES);
-}
+static const struct cli_spec preflight_spec = {
+    "preflight",
+    "usage: imapfleet preflight ACCOUNTS.csv [options] [-- account options for every row]\n"
+    "checks every account pair without changing anything: both logins, TLS and certificates,\n"
+    "capabilities, folders, messages and size, destination quota, oversize messages, folder names\n"
+    "(side settings: the row's columns win; account options such as --maxsize, --folder,\n"
+    "--include, --exclude, --noautomap narrow what is counted)\n"
+    "exit status: 0 every account GO, 7 at least one NO-GO, 2 bad command line or accounts file\n",
+    FLEET_OPTSET(NULL, preflight_table),
+    {&accounts_side_optset, &engine_opts_optset},
+    FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH,
+};
 
 struct preflight_args {
 	struct preflight_config *cfg;
@@ -74,17 +61,12 @@ static int preflight_option(void *ctx, const struct fleet_opt_hit *h, char *why,
 	if (!h->opt && !h->dashdash) {
 		if (strcmp(h->words[0], "-v") == 0) {
 			cfg->verbose = 1;
-		} else if (cfg->accounts_path) {
-			snprintf(why, cap, "unexpected argument '%s' (one accounts file)", h->words[0]);
-			return -1;
-		} else {
-			cfg->accounts_path = h->words[0];
+			return 0;
 		}
-		return 0;
+		return cli_opt_accounts_file(h, &cfg->accounts_path, " (one accounts file)", why, cap);
 	}
 	if (!h->opt || h->set > 0) { /* side settings and account options for every row */
-		for (int k = 0; k < h->nwords; k++)
-			a->acct[a->nacct++] = h->words[k];
+		cli_opt_keep_words(h, a->acct, &a->nacct);
 		return 0;
 	}
 	switch (h->opt->id) {
@@ -115,17 +97,14 @@ int cli_cmd_preflight(int argc, char **argv)
 
 	preflight_config_init(&cfg);
 	{
-		size_t nsets;
-		const struct fleet_optset *sets = preflight_sets(&nsets);
 		struct preflight_args a = {&cfg, acct, 0, 0};
 
-		if (cli_parse("preflight", sets, nsets, FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH, argc - 1, argv + 1,
-			      preflight_option, &a) < 0) {
+		if (cli_spec_parse(&preflight_spec, argc - 1, argv + 1, preflight_option, &a) < 0) {
 			rc = CLI_EXIT_USAGE;
 			goto done;
 		}
 		if (a.help) {
-			preflight_usage(stdout);
+			cli_spec_usage(stdout, &preflight_spec);
 			rc = CLI_EXIT_OK;
 			goto done;
 		}

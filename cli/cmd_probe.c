@@ -19,31 +19,18 @@ static const struct fleet_opt probe_table[] = {
 	{"--trace", 0, PROBE_TRACE, NULL, "show the IMAP dialogue (credentials redacted)"},
 };
 
-static const struct fleet_optset *probe_sets(size_t *n)
-{
-	static struct fleet_optset sets[3];
-
-	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, probe_table);
-	sets[1] = accounts_login_optset;
-	sets[2] = accounts_side_optset;
-	*n = 3;
-	return sets;
-}
-
-static void probe_usage(FILE *out)
-{
-	size_t n;
-	const struct fleet_optset *sets = probe_sets(&n);
-
-	cli_usage(out,
-		  "usage: imapfleet probe --host H [--port P] [--ssl|--tls|--plain] [--cafile F] [--insecure]\n"
-		  "                       [--user U --passfile F | --tokenfile F | --tokencmd C] [--authuser A]\n"
-		  "connects, shows the greeting, the TLS version and cipher, the certificate and whether it\n"
-		  "verifies (with --insecure: what verification would say), the capabilities before and after\n"
-		  "login, and the login result; without --user: connect and TLS only\n"
-		  "exit status: 0 ok, 5 connection or TLS failed, 6 login refused, 2 bad command line\n",
-		  sets, n, 0);
-}
+static const struct cli_spec probe_spec = {
+    "probe",
+    "usage: imapfleet probe --host H [--port P] [--ssl|--tls|--plain] [--cafile F] [--insecure]\n"
+    "                       [--user U --passfile F | --tokenfile F | --tokencmd C] [--authuser A]\n"
+    "connects, shows the greeting, the TLS version and cipher, the certificate and whether it\n"
+    "verifies (with --insecure: what verification would say), the capabilities before and after\n"
+    "login, and the login result; without --user: connect and TLS only\n"
+    "exit status: 0 ok, 5 connection or TLS failed, 6 login refused, 2 bad command line\n",
+    FLEET_OPTSET(NULL, probe_table),
+    {&accounts_login_optset, &accounts_side_optset},
+    0,
+};
 
 struct probe_args {
 	struct cli_side *side;
@@ -55,10 +42,8 @@ static int probe_option(void *ctx, const struct fleet_opt_hit *h, char *why, siz
 {
 	struct probe_args *a = ctx;
 
-	if (!h->opt) {
-		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+	if (cli_no_operand(h, why, cap) < 0)
 		return -1;
-	}
 	if (h->set > 0)
 		return cli_side_set(a->side, h, why, cap);
 	switch (h->opt->id) {
@@ -135,14 +120,12 @@ int cli_cmd_probe(int argc, char **argv)
 
 	memset(&side, 0, sizeof(side));
 	{
-		size_t nsets;
-		const struct fleet_optset *sets = probe_sets(&nsets);
 		struct probe_args a = {&side, 30, 0, 0};
 
-		if (cli_parse("probe", sets, nsets, 0, argc - 1, argv + 1, probe_option, &a) < 0)
+		if (cli_spec_parse(&probe_spec, argc - 1, argv + 1, probe_option, &a) < 0)
 			return CLI_EXIT_USAGE;
 		if (a.help) {
-			probe_usage(stdout);
+			cli_spec_usage(stdout, &probe_spec);
 			return CLI_EXIT_OK;
 		}
 		timeout_ms = a.timeout_s * 1000u;

@@ -51,10 +51,8 @@ static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, siz
 {
 	struct retry_args *a = ctx;
 
-	if (!h->opt) {
-		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+	if (cli_no_operand(h, why, cap) < 0)
 		return -1;
-	}
 	if (h->set == 0)
 		return cli_store_option(&a->store, h, why, cap);
 	if (h->opt->id == RETRY_FAILED) {

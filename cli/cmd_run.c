@@ -42,30 +42,20 @@ static const struct fleet_opt run_table[] = {
 };
 #undef V
 
-static const struct fleet_optset *run_sets(size_t *n)
-{
-	static struct fleet_optset sets[4];
-
-	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, run_table);
-	sets[1] = cli_sched_optset;
-	sets[2] = accounts_side_optset;
-	sets[3] = engine_opts_optset;
-	*n = 4;
-	return sets;
-}
-
-static void run_usage(FILE *out, int worker)
-{
-	size_t n;
-	const struct fleet_optset *sets = run_sets(&n);
-
-	cli_usage(out,
-		  worker ? "usage: imapfleet worker [options] [-- account options for every row]\n"
-			   "joins the active run in the state store from this host\n"
-			 : "usage: imapfleet run ACCOUNTS.csv [options] [-- account options for every row]\n"
-			   "migrates every account pair of the file; run it again to resume or for a delta pass\n",
-		  sets, n, FLEET_OPT_TWO_SIDES);
-}
+/* run and worker: the same options, their own words */
+#define RUN_SPEC(cmd, usage)                                                                                 \
+	{                                                                                                    \
+		(cmd), (usage), FLEET_OPTSET(NULL, run_table),                                               \
+		    {&cli_sched_optset, &accounts_side_optset, &engine_opts_optset},                          \
+		    FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH                                                 \
+	}
+static const struct cli_spec run_specs[2] = {
+    RUN_SPEC("run", "usage: imapfleet run ACCOUNTS.csv [options] [-- account options for every row]\n"
+		    "migrates every account pair of the file; run it again to resume or for a delta pass\n"),
+    RUN_SPEC("worker", "usage: imapfleet worker [options] [-- account options for every row]\n"
+		       "joins the active run in the state store from this host\n"),
+};
+#undef RUN_SPEC
 
 struct run_args {
 	struct scheduler_config *cfg;
@@ -81,17 +71,14 @@ static int run_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 	unsigned secs;
 
 	if (!h->opt && !h->dashdash) {
-		if (a->worker || cfg->accounts_path) {
-			snprintf(why, cap, "unexpected argument '%s'%s", h->words[0],
-				 a->worker ? " (worker takes no accounts file)" : " (one accounts file per run)");
+		if (a->worker) {
+			snprintf(why, cap, "unexpected argument '%s' (worker takes no accounts file)", h->words[0]);
 			return -1;
 		}
-		cfg->accounts_path = h->words[0];
-		return 0;
+		return cli_opt_accounts_file(h, &cfg->accounts_path, " (one accounts file per run)", why, cap);
 	}
 	if (!h->opt || h->set > 1) {
-		for (int k = 0; k < h->nwords; k++)
-			a->acct[a->nacct++] = h->words[k];
+		cli_opt_keep_words(h, a->acct, &a->nacct);
 		return 0;
 	}
 	if (h->set == 1)
@@ -200,8 +187,7 @@ static int run_common(int argc, char **argv, int worker)
 {
 	struct scheduler_config cfg;
 	struct run_args a;
-	size_t nsets;
-	const struct fleet_optset *sets = run_sets(&nsets);
+	const struct cli_spec *spec = &run_specs[worker ? 1 : 0];
 	int rc;
 
 	scheduler_config_init(&cfg);
@@ -209,13 +195,12 @@ static int run_common(int argc, char **argv, int worker)
 	a.cfg = &cfg;
 	a.worker = worker;
 	a.acct = xcalloc((size_t)argc + 1, sizeof(*a.acct)); /* every word may be an account option */
-	if (cli_parse(worker ? "worker" : "run", sets, nsets, FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH, argc - 1,
-		      argv + 1, run_option, &a) < 0) {
+	if (cli_spec_parse(spec, argc - 1, argv + 1, run_option, &a) < 0) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
 	if (a.help) {
-		run_usage(stdout, worker);
+		cli_spec_usage(stdout, spec);
 		rc = CLI_EXIT_OK;
 		goto out;
 	}

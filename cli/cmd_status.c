@@ -47,10 +47,8 @@ static int status_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 {
 	struct status_args *a = ctx;
 
-	if (!h->opt) {
-		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+	if (cli_no_operand(h, why, cap) < 0)
 		return -1;
-	}
 	if (h->set == 0) {
 		if (strcmp(h->opt->name, "--state") == 0 && is_state_list(h->value)) {
 			if (status_parse_states(h->value, &a->o.state_mask) < 0) {

@@ -25,29 +25,15 @@ static const struct fleet_opt sync_table[] = {
 	{"--debug", FLEET_OPT_HIDDEN, SYNC_DEBUG, NULL, NULL},
 };
 
-static const struct fleet_optset *sync_sets(size_t *n)
-{
-	static struct fleet_optset sets[4];
-
-	sets[0] = (struct fleet_optset)FLEET_OPTSET("state:", sync_table);
-	sets[1] = accounts_login_optset;
-	sets[2] = accounts_side_optset;
-	sets[3] = engine_opts_optset;
-	*n = 4;
-	return sets;
-}
-
-static void sync_usage(FILE *out)
-{
-	size_t n;
-	const struct fleet_optset *sets = sync_sets(&n);
-
-	cli_usage(out,
-		  "usage: imapfleet sync --host1 H --user1 U --passfile1 F --host2 H --user2 U --passfile2 F [options]\n"
-		  "migrates one account pair (imapsync's option names); with --oauth1/2 and no secret, the\n"
-		  "tenant credentials give the tokens (see imapfleet(1), OAuth 2.0)\n",
-		  sets, n, FLEET_OPT_TWO_SIDES);
-}
+static const struct cli_spec sync_spec = {
+    "sync",
+    "usage: imapfleet sync --host1 H --user1 U --passfile1 F --host2 H --user2 U --passfile2 F [options]\n"
+    "migrates one account pair (imapsync's option names); with --oauth1/2 and no secret, the\n"
+    "tenant credentials give the tokens (see imapfleet(1), OAuth 2.0)\n",
+    FLEET_OPTSET("state:", sync_table),
+    {&accounts_login_optset, &accounts_side_optset, &engine_opts_optset},
+    FLEET_OPT_TWO_SIDES,
+};
 
 struct sync_args {
 	struct cli_side *sides;
@@ -61,15 +47,12 @@ static int sync_option(void *ctx, const struct fleet_opt_hit *h, char *why, size
 {
 	struct sync_args *a = ctx;
 
-	if (!h->opt) {
-		snprintf(why, cap, "unexpected argument '%s'", h->words[0]);
+	if (cli_no_operand(h, why, cap) < 0)
 		return -1;
-	}
 	if (h->set == 1 || h->set == 2)
 		return cli_side_set(a->sides, h, why, cap);
 	if (h->set == 3) { /* account options keep their value with them */
-		for (int k = 0; k < h->nwords; k++)
-			a->rest[a->nrest++] = h->words[k];
+		cli_opt_keep_words(h, a->rest, &a->nrest);
 		return 0;
 	}
 	switch (h->opt->id) {
@@ -141,16 +124,14 @@ int cli_cmd_sync(int argc, char **argv)
 	memset(sides, 0, sizeof(sides));
 	engine_opts_init(&opts);
 	{
-		size_t nsets;
-		const struct fleet_optset *sets = sync_sets(&nsets);
 		struct sync_args a = {sides, rest, 0, 0, 0, NULL};
 
-		if (cli_parse("sync", sets, nsets, FLEET_OPT_TWO_SIDES, argc - 1, argv + 1, sync_option, &a) < 0) {
+		if (cli_spec_parse(&sync_spec, argc - 1, argv + 1, sync_option, &a) < 0) {
 			rc = CLI_EXIT_USAGE;
 			goto done;
 		}
 		if (a.help) {
-			sync_usage(stdout);
+			cli_spec_usage(stdout, &sync_spec);
 			rc = CLI_EXIT_OK;
 			goto done;
 		}

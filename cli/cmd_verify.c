@@ -30,31 +30,19 @@ static const struct fleet_opt verify_table[] = {
 };
 #undef V
 
-static const struct fleet_optset *verify_sets(size_t *n)
-{
-	static struct fleet_optset sets[3];
-
-	sets[0] = (struct fleet_optset)FLEET_OPTSET(NULL, verify_table);
-	sets[1] = cli_sched_optset;
-	sets[2] = accounts_side_optset; /* TLS and login settings that override the stored ones */
-	*n = 3;
-	return sets;
-}
-
-static void verify_usage(FILE *out)
-{
-	size_t n;
-	const struct fleet_optset *sets = verify_sets(&n);
-
-	cli_usage(out,
-		  "usage: imapfleet verify [ACCOUNTS.csv] [--state URL] [--account ID] [--failed] [--deep] [--manifest F]\n"
-		  "  compares every account of the run (the file's, else the newest run) on both servers, folder\n"
-		  "  by folder (EXAMINE, UID FETCH of RFC822.SIZE INTERNALDATE FLAGS), and with the ledger; prints\n"
-		  "  PASS or FAIL per account with the folders and UIDs at fault, and records it in the state.\n"
-		  "  Changes nothing on either server.\n"
-		  "exit status: 0 every account PASS, 1 some FAIL (or could not be verified), 2 usage, 3 state store\n",
-		  sets, n, FLEET_OPT_TWO_SIDES);
-}
+static const struct cli_spec verify_spec = {
+    "verify",
+    "usage: imapfleet verify [ACCOUNTS.csv] [--state URL] [--account ID] [--failed] [--deep] [--manifest F]\n"
+    "  compares every account of the run (the file's, else the newest run) on both servers, folder\n"
+    "  by folder (EXAMINE, UID FETCH of RFC822.SIZE INTERNALDATE FLAGS), and with the ledger; prints\n"
+    "  PASS or FAIL per account with the folders and UIDs at fault, and records it in the state.\n"
+    "  Changes nothing on either server.\n"
+    "exit status: 0 every account PASS, 1 some FAIL (or could not be verified), 2 usage, 3 state store\n",
+    FLEET_OPTSET(NULL, verify_table),
+    /* the side settings: TLS and login settings that override the stored ones */
+    {&cli_sched_optset, &accounts_side_optset},
+    FLEET_OPT_TWO_SIDES,
+};
 
 struct verify_args {
 	struct scheduler_config *cfg;
@@ -67,39 +55,20 @@ static int verify_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 	struct verify_args *a = ctx;
 	struct scheduler_config *cfg = a->cfg;
 
-	if (!h->opt) {
-		if (cfg->accounts_path) {
-			snprintf(why, cap, "unexpected argument '%s' (one accounts file)", h->words[0]);
-			return -1;
-		}
-		cfg->accounts_path = h->words[0];
-		return 0;
-	}
+	if (!h->opt)
+		return cli_opt_accounts_file(h, &cfg->accounts_path, " (one accounts file)", why, cap);
 	if (h->set == 1)
 		return cli_sched_option(cfg, h, why, cap);
 	if (h->set > 1) {
-		for (int k = 0; k < h->nwords; k++)
-			a->side_argv[a->nside++] = h->words[k];
+		cli_opt_keep_words(h, a->side_argv, &a->nside);
 		return 0;
 	}
 	switch (h->opt->id) {
 	case VF_HELP: a->help = 1; return 0;
-	case VF_ACCOUNT:
-		if (!h->value[0]) {
-			snprintf(why, cap, "option --account needs an account id or user");
-			return -1;
-		}
-		cfg->only_account = h->value;
-		return 0;
+	case VF_ACCOUNT: return cli_opt_text(h, "an account id or user", &cfg->only_account, why, cap);
 	case VF_FAILED: cfg->only_failed = 1; return 0;
 	case VF_DEEP: cfg->deep = 1; return 0;
-	case VF_MANIFEST:
-		if (!h->value[0]) {
-			snprintf(why, cap, "option --manifest needs a file name");
-			return -1;
-		}
-		cfg->manifest_path = h->value;
-		return 0;
+	case VF_MANIFEST: return cli_opt_text(h, "a file name", &cfg->manifest_path, why, cap);
 	}
 	return 0;
 }
@@ -108,8 +77,6 @@ int cli_cmd_verify(int argc, char **argv)
 {
 	struct scheduler_config cfg;
 	struct fleet_err err;
-	size_t nsets;
-	const struct fleet_optset *sets = verify_sets(&nsets);
 	struct verify_args a;
 	int r;
 
@@ -117,12 +84,12 @@ int cli_cmd_verify(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.cfg = &cfg;
 	a.side_argv = xcalloc((size_t)argc + 1, sizeof(*a.side_argv));
-	if (cli_parse("verify", sets, nsets, FLEET_OPT_TWO_SIDES, argc - 1, argv + 1, verify_option, &a) < 0) {
+	if (cli_spec_parse(&verify_spec, argc - 1, argv + 1, verify_option, &a) < 0) {
 		xfree(&a.side_argv);
 		return CLI_EXIT_USAGE;
 	}
 	if (a.help) {
-		verify_usage(stdout);
+		cli_spec_usage(stdout, &verify_spec);
 		xfree(&a.side_argv);
 		return CLI_EXIT_OK;
 	}
