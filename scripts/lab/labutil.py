@@ -10,8 +10,11 @@
   labutil.py cyrus-mailboxes PORT ADMINPWFILE USER...
                                          create the Cyrus mailboxes user.USER that are missing
                                          (quotauser gets a 2 MB STORAGE quota)
+
+As a module (seed.py, tests/tools/imaptool.py): mutf7_encode and quote, for mailbox names.
 """
 
+import base64
 import os
 import random
 import socket
@@ -23,6 +26,31 @@ import time
 # while a server is being restarted cannot steal its port. LAB_PORT_RANGE=LOW-HIGH (both
 # included) confines them, e.g. to what a firewall or a shared machine allots this lab.
 PORT_LOW, PORT_HIGH = 20000, 32000
+
+
+def mutf7_encode(name):
+    """Encode a mailbox name in IMAP's modified UTF-7 (RFC 3501 5.1.3)."""
+    out, pending = [], []
+
+    def flush():
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return "".join(out)
+
+
+def quote(name):
+    """A mailbox name as an IMAP quoted string."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def port_range():

@@ -33,6 +33,8 @@ import ssl
 import sys
 import time
 
+from labutil import mutf7_encode, quote
+
 CRLF = b"\r\n"
 
 # (folder, share of the messages in %, subscribed). Names use "/" as separator.
@@ -78,30 +80,6 @@ QUOTA_USER_BYTES = 5 * 1024 * 1024
 
 # --- names ---------------------------------------------------------------------------
 
-def mutf7(name):
-    """Encode a mailbox name in IMAP's modified UTF-7 (RFC 3501 5.1.3)."""
-    out, pending = [], []
-
-    def flush():
-        if pending:
-            raw = "".join(pending).encode("utf-16-be")
-            out.append("&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending.append(ch)
-    flush()
-    return "".join(out)
-
-
-def quoted(name):
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 # Sides whose personal namespace is "INBOX." with "." as separator (the others: "" and "/").
 INBOX_PREFIXED = ("legacy", "cyrus", "courier")
 # Sides where folders get their SPECIAL-USE role at CREATE (RFC 6154 CREATE-SPECIAL-USE).
@@ -114,7 +92,7 @@ def server_name(side, folder):
     """The wire name (mUTF-7, quoted) of a corpus folder on one side."""
     if side in INBOX_PREFIXED and folder != "INBOX":
         folder = "INBOX." + folder.replace("/", ".")
-    return quoted(mutf7(folder))
+    return quote(mutf7_encode(folder))
 
 
 # --- corpus --------------------------------------------------------------------------
@@ -164,7 +142,7 @@ def address(pair):
     if not name.isascii():
         name = encode_word(name)
     elif not name.replace(" ", "").isalnum():
-        name = quoted(name)
+        name = quote(name)
     return "%s <%s>" % (name, addr)
 
 
@@ -361,14 +339,14 @@ def list_names(conn, cmd="LIST"):
 def wipe(conn):
     """Delete every folder but INBOX (deepest first), expunge INBOX, drop subscriptions."""
     for _, name in list_names(conn, "LSUB"):
-        conn.unsubscribe(quoted(name))
+        conn.unsubscribe(quote(name))
     # \Noselect parents (Courier) go away with their last child.
     names = [name for attrs, name in list_names(conn)
              if name.upper() != "INBOX" and b"\\Noselect" not in attrs]
     for name in sorted(names, key=len, reverse=True):
-        if conn.delete(quoted(name))[0] != "OK":
+        if conn.delete(quote(name))[0] != "OK":
             # Courier refuses to delete its Trash folder: empty it instead.
-            ok(conn.select(quoted(name)), "SELECT %s (DELETE refused)" % name)
+            ok(conn.select(quote(name)), "SELECT %s (DELETE refused)" % name)
             typ, data = conn.search(None, "ALL")
             if data and data[0]:
                 ok(conn.store("1:*", "+FLAGS.SILENT", "(\\Deleted)"), "STORE")

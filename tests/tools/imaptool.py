@@ -14,7 +14,6 @@ The account options are those of mailcmp.py (--src-host, --src-port, --src-user,
 """
 
 import argparse
-import base64
 import imaplib
 import os
 import sys
@@ -22,26 +21,9 @@ import time
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lab"))
 import mailcmp  # noqa: E402
-
-
-def mutf7_encode(name):
-    out, pending = [], []
-
-    def flush():
-        if pending:
-            raw = "".join(pending).encode("utf-16-be")
-            out.append("&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending.append(ch)
-    flush()
-    return "".join(out)
+from labutil import mutf7_encode  # noqa: E402
 
 
 def wire_name(acct, canonical):
