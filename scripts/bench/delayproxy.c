@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../tests/tools/loopaddr.h"
+
 #define QUEUE_CAP (8u << 20)
 #define READ_CHUNK (64 * 1024)
 
@@ -71,43 +73,10 @@ static uint64_t parse_u64(const char *s, uint64_t max)
 
 static void parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	size_t hl;
-	uint16_t port;
+	char why[160];
 
-	if (!colon)
-		die("bad address (want HOST:PORT):", s);
-	port = (uint16_t)parse_u64(colon + 1, 65535);
-	hl = (size_t)(colon - s);
-	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		die("bad address", s);
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (strcmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1");
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1 || !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
-			die("not a loopback address:", host);
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1 || (ntohl(a->sin_addr.s_addr) >> 24) != 127)
-			die("not a loopback address:", host);
-		*len = sizeof(*a);
-	}
+	if (loopaddr_parse(s, ss, len, why, sizeof(why)) < 0)
+		die(why, NULL);
 }
 
 /* ---- one direction of a connection: a queue of chunks, each with the time it may leave ---- */

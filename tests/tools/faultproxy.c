@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "tests/tools/loopaddr.h"
 
 struct opts {
 	struct sockaddr_storage listen_addr, target_addr;
@@ -72,43 +73,13 @@ static void die(const char *fmt, const char *arg)
 	exit(2);
 }
 
-/* "127.0.0.1:993", "[::1]:993" or "::1:993" (last colon splits). Loopback only. */
+/* Loopback HOST:PORT only (see loopaddr.h). */
 static void parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	uint64_t port;
-	size_t hl;
+	char why[160];
 
-	if (!colon || fleet_parse_u64(colon + 1, 0, 65535, &port) < 0)
-		die("bad address %s (want HOST:PORT)", s);
-	hl = (size_t)(colon - s);
-	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		die("bad address %s", s);
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1 || !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
-			die("%s is not a loopback address", host);
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1 || (ntohl(a->sin_addr.s_addr) >> 24) != 127)
-			die("%s is not a loopback address", host);
-		*len = sizeof(*a);
-	}
+	if (loopaddr_parse(s, ss, len, why, sizeof(why)) < 0)
+		die("%s", why);
 }
 
 static double parse_prob(const char *s)
