@@ -19,11 +19,7 @@ diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
 # The source is read through a proxy that delays every chunk a little, so that the copy lasts a
 # few seconds even on the small CI corpus and five kills land mid-run (no fault is injected).
 fl_faultproxy SRCP --target "127.0.0.1:$LAB_SRC_IMAPS" --stall-ms 8 --stall-prob 1
-fl_csv "$FL_WORK/accounts.csv" "$SRCP" "$LAB_DST_IMAPS"
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-total=$(fl_src_total) || bail "cannot count the source messages"
-[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
-diag "$total source messages in $FL_USERS"
+fl_prepare "$SRCP"
 
 # Enough slots that dead engines' connection slots (kept until their registration expires) never
 # block the restarted process: that is crash_points.sh's subject, not this test's.

@@ -26,11 +26,7 @@ diag "seed $FL_SEED"
 # The source is reached through a plain faultproxy, which counts the connections; the accounts
 # file, hence the jobs, stay the same throughout.
 fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS"
-fl_csv "$FL_WORK/accounts.csv" "$SRCPROXY" "$LAB_DST_IMAPS"
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-total=$(fl_src_total) || bail "cannot count the source messages"
-[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
-diag "$total source messages in $FL_USERS"
+fl_prepare "$SRCPROXY"
 ARGS="--lease 3000 --workers 2 --retry-base 200 --retry-cap 1000"
 attempts() { fl_num "select count(*) from job_attempt"; }
 killit() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }

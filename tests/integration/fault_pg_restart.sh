@@ -16,11 +16,7 @@ LAB=${top_srcdir:-.}/scripts/lab.sh
 trap '"$LAB" start-pg >/dev/null 2>&1; fl_cleanup' EXIT
 plan 17
 
-fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-total=$(fl_src_total) || bail "cannot count the source messages"
-[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
-diag "$total source messages in $FL_USERS"
+fl_prepare "$LAB_SRC_IMAPS"
 
 ARGS="--workers 1 --max-attempts 1"
 # shellcheck disable=SC2086
@@ -43,24 +39,8 @@ if [ "$restarts" = 2 ]; then ok "PostgreSQL restarted twice mid-run"
 else not_ok "PostgreSQL restarted twice mid-run (only $restarts times: the run ended first)"; fi
 back=$SECONDS
 
-t0=$SECONDS
-while fl_alive "$pid" && [ $((SECONDS - t0)) -lt 150 ]; do sleep 0.2; done
-if fl_alive "$pid"; then
-	not_ok "the run finishes on its own (still running after 150 s)"
-	kill -9 "$pid"
-	wait "$pid" 2>/dev/null
-else
-	wait "$pid"
-	rc=$?
-	if [ $rc -eq 0 ]; then ok "the run finishes on its own (exit 0, $((SECONDS - back)) s after the last restart)"
-	else not_ok "the run finishes on its own (exit $rc)"
-		grep -E 'ERROR|WARN' "$FL_WORK/run.out" | tail -n 15 | sed 's/^/# /'
-	fi
-fi
-if grep -q "account failed" "$FL_WORK/run.out"; then
-	not_ok "no account is reported failed"
-	grep "account failed" "$FL_WORK/run.out" | head -n 5 | sed 's/^/# /'
-else ok "no account is reported failed"; fi
+fl_wait_end "$pid" 150 "the run finishes on its own" "$back" "the last restart"
+fl_no_account_failed
 n=$(grep -c "the state database does not answer" "$FL_WORK/run.out")
 m=$(grep -c "the state database answers again" "$FL_WORK/run.out")
 if [ "$n" -ge 1 ] && [ "$n" = "$m" ]; then ok "each pause is reported once with its end ($n pauses)"

@@ -18,11 +18,7 @@ LAB=${top_srcdir:-.}/scripts/lab.sh
 plan 11
 
 fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS" --seed 7 --stall-ms 15 --stall-prob 1
-fl_csv "$FL_WORK/accounts.csv" "$SRCPROXY" "$LAB_DST_IMAPS"
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-total=$(fl_src_total) || bail "cannot count the source messages"
-[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
-diag "$total source messages in $FL_USERS"
+fl_prepare "$SRCPROXY"
 
 ARGS="--workers 1 --lease 5000 --retry-base 200 --retry-cap 2000 --max-attempts 30"
 # shellcheck disable=SC2086
@@ -48,21 +44,7 @@ fl_wait_ready || bail "the lab did not come back after the restarts"
 if [ "$restarted" = " pg dst src" ]; then ok "PostgreSQL, dst Dovecot and src Dovecot restarted mid-run"
 else not_ok "PostgreSQL, dst Dovecot and src Dovecot restarted mid-run (only:$restarted)"; fi
 
-t0=$SECONDS
-while fl_alive "$pid" && [ $((SECONDS - t0)) -lt 120 ]; do sleep 0.2; done
-if fl_alive "$pid"; then
-	not_ok "the interrupted run finishes on its own (still running after 120 s)"
-	kill -9 "$pid"
-	wait "$pid" 2>/dev/null
-	sleep 6 # its leases
-else
-	wait "$pid"
-	rc=$?
-	if [ $rc -eq 0 ]; then ok "the run rode through the restarts and finished (exit 0)"
-	else not_ok "the run rode through the restarts and finished (exit $rc)"
-		grep -E 'ERROR|WARN' "$FL_WORK/run.out" | tail -n 15 | sed 's/^/# /'
-	fi
-fi
+fl_wait_end "$pid" 120 "the run rode through the restarts and finished" || sleep 6 # its leases
 retries=$(grep -c 'attempt [0-9]* failed' "$FL_WORK/run.out")
 diag "$retries attempts failed and were retried; attempts per account: $(fl_sql "select string_agg(user1 || '=' || attempts, ' ') from job")"
 

@@ -11,6 +11,11 @@
 #   fl_db_checks           TAP points on the ledger: copied rows = source messages, no duplicate
 #                          destination UID, no window left open, every job done
 #   fl_faultproxy VAR ARGS...   starts a faultproxy, its port in VAR (stopped at exit)
+#   fl_prepare SRCPORT     accounts file (sources read at SRCPORT), destination emptied, the
+#                          source's message count in $total (bails when there is none)
+#   fl_wait_end PID LIMIT DESC [SINCE WHAT]   one TAP point: the background run ends on its own
+#                          within LIMIT seconds with exit 0
+#   fl_no_account_failed   one TAP point: run.out reports no failed account
 # Every process a helper starts is stopped at exit by its pid; the database is dropped; the work
 # directory is removed when every test point passed (kept, and named, otherwise).
 
@@ -70,6 +75,48 @@ fl_init() {
 }
 
 bail() { echo "Bail out! $*"; exit 1; }
+
+# fl_prepare SRCPORT: FL_WORK/accounts.csv of FL_USERS with the sources read at SRCPORT (the lab's
+# src, or a proxy in front of it), the destination accounts emptied, and the number of source
+# messages in $total; bails when the source cannot be counted or is empty.
+fl_prepare() {
+	fl_csv "$FL_WORK/accounts.csv" "$1" "$LAB_DST_IMAPS"
+	fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+	total=$(fl_src_total) || bail "cannot count the source messages"
+	[ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
+	diag "$total source messages in $FL_USERS"
+}
+
+# fl_wait_end PID LIMIT DESC [SINCE WHAT]: waits up to LIMIT seconds for the background run PID to
+# end on its own; one TAP point DESC, ok when it ended with exit 0 (its ok line says how long after
+# WHAT, at $SECONDS = SINCE, when given), not ok with the run's last errors otherwise. A run still
+# alive after LIMIT is killed, and the function returns 1.
+fl_wait_end() {
+	local pid=$1 limit=$2 desc=$3 since=${4:-} what=${5:-} t0=$SECONDS rc
+	while fl_alive "$pid" && [ $((SECONDS - t0)) -lt "$limit" ]; do sleep 0.2; done
+	if fl_alive "$pid"; then
+		not_ok "$desc (still running after $limit s)"
+		kill -9 "$pid"
+		wait "$pid" 2>/dev/null
+		return 1
+	fi
+	wait "$pid"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		not_ok "$desc (exit $rc)"
+		grep -E 'ERROR|WARN' "$FL_WORK/run.out" | tail -n 15 | sed 's/^/# /'
+	elif [ -n "$since" ]; then ok "$desc (exit 0, $((SECONDS - since)) s after $what)"
+	else ok "$desc (exit 0)"; fi
+	return 0
+}
+
+# fl_no_account_failed: one TAP point, ok when run.out reports no failed account.
+fl_no_account_failed() {
+	if grep -q "account failed" "$FL_WORK/run.out"; then
+		not_ok "no account is reported failed"
+		grep "account failed" "$FL_WORK/run.out" | head -n 5 | sed 's/^/# /'
+	else ok "no account is reported failed"; fi
+}
 
 fl_csv() {
 	local file=$1 sport=$2 dport=$3 u
