@@ -17,22 +17,8 @@ all="$tmp/all-output"
 
 # run_sync ARGS...: imapfleet sync of user41 (src -> dst) with the given secret options.
 run_sync() {
-	out=$("$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user41 --cafile1 "$LAB_CA" \
-		--host2 localhost --port2 "$LAB_DST_IMAPS" --user2 user41 --cafile2 "$LAB_CA" --no-state "$@" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >>"$all"
-}
-expect() {
-	_d=$1 _want=$2
-	shift 2
-	_bad=
-	[ "$rc" = "$_want" ] || _bad="exit status $rc, wanted $_want"
-	for _p in "$@"; do
-		printf '%s\n' "$out" | grep -Eq -- "$_p" || _bad="${_bad:+$_bad; }no match for /$_p/"
-	done
-	if [ -z "$_bad" ]; then ok "$_d"; else
-		not_ok "$_d"; diag "$_bad"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
-	fi
+	capture "$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 user41 --cafile1 "$LAB_CA" \
+		--host2 localhost --port2 "$LAB_DST_IMAPS" --user2 user41 --cafile2 "$LAB_CA" --no-state "$@"
 }
 
 # Put a few messages on the source of user41.
@@ -83,10 +69,8 @@ expect "two secret sources for one side: usage error" 2 'give one of'
 run_sync --passfile1 "$LAB_SECRETS/src/user41" --passfile2 "$LAB_SECRETS/dst/user41" --authmech2 XOAUTH2
 expect "--authmech2 XOAUTH2 with a password: usage error naming the token options" 2 'needs a token'
 
-out=$("$IMAPFLEET" probe --host localhost --port "$LAB_DST_IMAPS" --cafile "$LAB_CA" --user user41 \
-	--passcmd "cat $LAB_SECRETS/dst/user41" 2>&1)
-rc=$?
-printf '%s\n' "$out" >>"$all"
+capture "$IMAPFLEET" probe --host localhost --port "$LAB_DST_IMAPS" --cafile "$LAB_CA" --user user41 \
+	--passcmd "cat $LAB_SECRETS/dst/user41"
 expect "probe --passcmd logs in" 0 '^login: +ok as user41'
 
 leaked=0

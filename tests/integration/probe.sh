@@ -14,28 +14,7 @@ printf 'Lp-not-the-password-%s' "$$" >"$tmp/wrong"
 chmod 600 "$tmp/wrong"
 
 # probe ARGS...: runs imapfleet probe, output in $out, exit status in $rc.
-probe() {
-	out=$("$IMAPFLEET" probe "$@" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >>"$all"
-}
-# expect DESCRIPTION RC PATTERN...: exit status RC and every (extended regex) pattern in the output.
-expect() {
-	_d=$1 _want=$2
-	shift 2
-	_bad=
-	[ "$rc" = "$_want" ] || _bad="exit status $rc, wanted $_want"
-	for _p in "$@"; do
-		printf '%s\n' "$out" | grep -Eq -- "$_p" || _bad="${_bad:+$_bad; }no match for /$_p/"
-	done
-	if [ -z "$_bad" ]; then
-		ok "$_d"
-	else
-		not_ok "$_d"
-		diag "$_bad"
-		printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
-	fi
-}
+probe() { capture "$IMAPFLEET" probe "$@"; }
 
 probe --host localhost --port "$LAB_SRC_IMAPS" --cafile "$LAB_CA" --user user35 --passfile "$src_pw"
 expect "implicit TLS with the lab CA: verified, logged in, exit 0" 0 \
