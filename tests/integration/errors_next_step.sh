@@ -36,19 +36,14 @@ rc=$?
 auth=$(grep "ERROR .*user12@.*account failed (auth" "$work/a.err")
 id12=$(psql "$STATE_URL" -Atc "select id from job where user1 = 'user12'")
 idq=$(psql "$STATE_URL" -Atc "select id from job where user1 = 'quotauser'")
-printf '%s\n' "$auth" | grep -q "line 2 of $work/accounts.csv, source user12@localhost: password from $work/wrong: check it" &&
-	ok "a refused login names the line of the accounts file and the password file" ||
-	{ not_ok "a refused login names the line and the password file"; printf '%s\n' "$auth" | sed 's/^/# /'; }
-printf '%s\n' "$auth" | grep -q "then \`imapfleet retry --account $id12\` and run again" &&
-	ok "a refused login says to retry that account once fixed" ||
-	{ not_ok "a refused login says to retry that account"; printf '%s\n' "$auth" | sed 's/^/# /'; }
+has "a refused login names the line of the accounts file and the password file" "$auth" \
+	"line 2 of $work/accounts.csv, source user12@localhost: password from $work/wrong: check it"
+has "a refused login says to retry that account once fixed" "$auth" "then \`imapfleet retry --account $id12\` and run again"
 quota=$(grep "ERROR .*quotauser@.*account failed (permanent, OVERQUOTA)" "$work/a.err")
-printf '%s\n' "$quota" | grep -Eq "destination over quota: [0-9.]+ [KM]?B of 2\.0 MB used, (at least )?[0-9.]+ [KM]?B still to copy: short by (at least )?[0-9.]+ [KM]?B" &&
-	ok "a full destination says how full and by how much it is short" ||
-	{ not_ok "a full destination says by how much it is short"; printf '%s\n' "$quota" | sed 's/^/# /'; }
-printf '%s\n' "$quota" | grep -q "line 3 of $work/accounts.csv: once the destination's quota is raised (by the shortfall above when it is given), \`imapfleet retry --account $idq\` and run again" &&
-	ok "a full destination says to raise the quota, then retry that account" ||
-	{ not_ok "a full destination says to raise the quota, then retry"; printf '%s\n' "$quota" | sed 's/^/# /'; }
+has "a full destination says how full and by how much it is short" "$quota" -E \
+	"destination over quota: [0-9.]+ [KM]?B of 2\.0 MB used, (at least )?[0-9.]+ [KM]?B still to copy: short by (at least )?[0-9.]+ [KM]?B"
+has "a full destination says to raise the quota, then retry that account" "$quota" \
+	"line 3 of $work/accounts.csv: once the destination's quota is raised (by the shortfall above when it is given), \`imapfleet retry --account $idq\` and run again"
 drop_db
 
 # 2. a second run of the same file while the first is going on
