@@ -164,12 +164,13 @@ sync_from() {
 		--cafile1 "$LAB_CA" --host2 localhost --port2 "$LAB_DST_IMAPS" --user2 user34 \
 		--passfile2 "$LAB_SECRETS/dst/user34" --cafile2 "$LAB_CA" --no-state "$@" >"$work/$_name.out" 2>&1
 }
+# hostile_sync SCENARIO NAME [server args]: the hostile server, then a sync from it (output in
+# $work/NAME.out); its exit status in $rc.
+hostile_sync() { start_hostile "$@"; sync_from "$port" "$2"; rc=$?; }
 
 # ---- 13.5: names that are not modified UTF-7 are used as listed; a NUL fails that folder alone ----
 wipe_dst user34
-start_hostile evil-names en --seed 1
-sync_from "$port" en
-rc=$?
+hostile_sync evil-names en --seed 1
 grep -q ' C: [^ ]* EXAMINE "Bad&Jjg"' "$work/en.log" && grep -q ' C: [^ ]* UID FETCH 1 (UID BODY.PEEK\[\])' "$work/en.log" &&
 	grep -c ' C: [^ ]* EXAMINE {5 bytes}' "$work/en.log" | grep -q '^1$' &&
 	ok "names that are not modified UTF-7 (Bad&Jjg, raw UTF-8 Caf\\xc3\\xa9) are sent back exactly as listed" ||
@@ -202,15 +203,11 @@ grep -q 'forged line\\x0d\\x0a' "$work/eg.out" && ! grep -q '^2026-01-01T00:00:0
 	{ not_ok "... and the CR/LF shows escaped, never as a forged log line"; sed 's/^/# /' "$work/eg.out" | head -n 10; }
 
 # ---- 13.12: STATUS values above 2^32 and UIDVALIDITY 0 are rejected, that folder only --------------
-start_hostile status-huge sh --seed 2
-sync_from "$port" sh
-rc=$?
+hostile_sync status-huge sh --seed 2
 [ "$rc" = 1 ] && grep -q "failed:   folder 'INBOX': .*MESSAGES 5000000000, above the 32-bit limit" "$work/sh.out" &&
 	ok "STATUS MESSAGES 5000000000 (above 2^32): the folder fails, saying what the server sent (exit 1)" ||
 	{ not_ok "STATUS above 2^32: the folder fails clearly (exit $rc)"; sed 's/^/# /' "$work/sh.out" | head -n 10; }
-start_hostile uidvalidity-zero uz --seed 2
-sync_from "$port" uz
-rc=$?
+hostile_sync uidvalidity-zero uz --seed 2
 [ "$rc" = 1 ] && grep -q "failed:   folder 'INBOX': .*UIDVALIDITY 0, which IMAP forbids" "$work/uz.out" &&
 	! grep -q "copied (0.0 MB), [1-9]" "$work/uz.out" &&
 	ok "UIDVALIDITY 0: the folder fails, saying why, nothing taken as already copied (exit 1)" ||

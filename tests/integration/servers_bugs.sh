@@ -29,6 +29,12 @@ for l in m.lsub("\"\"", "*")[1]:
         names.append(re.match(rb"\(.*?\) (?:NIL|\"[^\"]*\") \"?(.*?)\"?$", l).group(1).decode())
 print("\n".join(sorted(names)))'
 }
+# subscribed_are DESCRIPTION SIDE USER WANT: one TAP point, ok when the subscribed names of USER
+# on SIDE, each followed by a space, are WANT.
+subscribed_are() {
+	_got=$(subscribed "$2" "$3" | tr '\n' ' ')
+	if [ "$_got" = "$4" ]; then ok "$1"; else not_ok "$1 (got: $_got)"; fi
+}
 
 $SEED --wipe courier user23 user24 >/dev/null 2>&1 || diag "could not wipe courier"
 $SEED --wipe cyrus user23 user24 >/dev/null 2>&1 || diag "could not wipe cyrus"
@@ -47,12 +53,8 @@ case $lsub in *'\\Noselect'*INBOX.Real\"*) ;; *) diag "Courier LSUB no longer fl
 
 # 1. Courier -> Cyrus: only what is subscribed on Courier is subscribed on Cyrus.
 xsync courier user23 cyrus user23 >"$out" 2>&1 || { diag "sync courier user23 -> cyrus user23 failed"; sed 's/^/# /' "$out"; }
-got=$(subscribed cyrus user23 | tr '\n' ' ')
-if [ "$got" = "INBOX.Lone.Child INBOX.Plain INBOX.Real.Sub " ]; then
-	ok "Courier -> Cyrus: the parents Courier's LSUB flags \\Noselect are not subscribed on Cyrus"
-else
-	not_ok "Courier -> Cyrus: the parents Courier's LSUB flags \\Noselect are not subscribed on Cyrus (got: $got)"
-fi
+subscribed_are "Courier -> Cyrus: the parents Courier's LSUB flags \\Noselect are not subscribed on Cyrus" \
+	cyrus user23 "INBOX.Lone.Child INBOX.Plain INBOX.Real.Sub "
 check "Courier -> Cyrus: every message and subscription equal" xcmp courier user23 cyrus user23
 
 # 2. A second pass over the unchanged Courier source skips every folder by STATUS, although
@@ -79,12 +81,8 @@ fi
 xsync cyrus user23 courier user24 >"$out" 2>&1 || { diag "sync cyrus user23 -> courier user24 failed"; sed 's/^/# /' "$out"; }
 imap cyrus user23 'm.subscribe("INBOX.Real")'
 xsync cyrus user23 courier user24 >"$out" 2>&1 || { diag "second sync cyrus -> courier failed"; sed 's/^/# /' "$out"; }
-got=$(subscribed courier user24 | tr '\n' ' ')
-if [ "$got" = "INBOX.Lone.Child INBOX.Plain INBOX.Real INBOX.Real.Sub " ]; then
-	ok "Cyrus -> Courier: a folder Courier lists \\Noselect in LSUB still gets its subscription"
-else
-	not_ok "Cyrus -> Courier: a folder Courier lists \\Noselect in LSUB still gets its subscription (got: $got)"
-fi
+subscribed_are "Cyrus -> Courier: a folder Courier lists \\Noselect in LSUB still gets its subscription" \
+	courier user24 "INBOX.Lone.Child INBOX.Plain INBOX.Real INBOX.Real.Sub "
 check "Cyrus -> Courier: every message and subscription equal" xcmp cyrus user23 courier user24
 
 # 4. Certificate verification fails: exit 5, like probe.
