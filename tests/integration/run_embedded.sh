@@ -14,12 +14,8 @@ trap cleanup EXIT
 unset IMAPFLEET_STATE PGHOST PGDATABASE
 users="user10 user11"
 wipe_dst $users
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	for u in $users; do
-		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,ssl,localhost,$LAB_DST_IMAPS,$u,$LAB_SECRETS/dst/$u,ssl"
-	done
-} >"$work/accounts.csv"
+# shellcheck disable=SC2086
+lab_csv $users >"$work/accounts.csv"
 cd "$work" || exit 1
 run() { "$IMAPFLEET" run accounts.csv --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress --workers 1 "$@"; }
 

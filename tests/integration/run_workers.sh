@@ -4,20 +4,14 @@
 # run; every destination equals its source message by message.
 # Accounts: user28, user29, user30, user39, user40.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
+lab_db_test workers
 plan 6
-fresh_db workers
-work=$(mktemp -d)
-cleanup() { kill -9 $pa $pb 2>/dev/null; drop_db; rm -rf "$work"; }
-trap cleanup EXIT
+pa="" pb=""
+cleanup() { kill -9 $pa $pb 2>/dev/null; lab_db_cleanup; }
 users="user28 user29 user30 user39 user40"
 wipe_dst $users
-{
-	echo "host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
-	for u in $users; do
-		echo "localhost,$LAB_SRC_IMAPS,$u,$LAB_SECRETS/src/$u,ssl,localhost,$LAB_DST_IMAPS,$u,$LAB_SECRETS/dst/$u,ssl"
-	done
-} >"$work/accounts.csv"
+# shellcheck disable=SC2086
+lab_csv $users >"$work/accounts.csv"
 cd "$work" || exit 1
 common="--state $STATE_URL --no-progress --lease 3000 --cafile1 $LAB_CA --cafile2 $LAB_CA"
 # --batch 1: one message per window, so that accounts take long enough to be caught mid-copy.
