@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
+#include "tests/unit/unit.h"
 
 static char *labpg_url(void)
 {
@@ -49,5 +51,12 @@ static char *labpg_url(void)
 	fclose(f);
 	return url;
 }
+
+/* labpg_run(&URL, NAME, TESTS, SETUP, TEARDOWN): main of a program that needs the server: *URL
+ * set from labpg_url, then the group run (log level warn) with TAP output; the whole program
+ * skipped without a server. What main returns. */
+#define labpg_run(url, name, tests, setup, teardown)                                                           \
+	((*(url) = labpg_url()) == NULL ? unit_skip("no PostgreSQL (set IMAPFLEET_TEST_PG or start the lab)")  \
+					: (fleet_log_set_level(FLEET_LOG_WARN), unit_run(name, tests, setup, teardown)))
 
 #endif

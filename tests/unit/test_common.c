@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -689,6 +691,5 @@ int main(void)
 		cmocka_unit_test(atomic_writer_replaces_whole_files_privately_and_never_follows_links),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+	return unit_run("common", tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/log.h"
 #include "common/util.h"
 #include "io/cred.h"
@@ -209,6 +211,5 @@ int main(void)
 		cmocka_unit_test(none_is_an_error),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("cred", tests, NULL, NULL);
+	return unit_run("cred", tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "accounts/accounts.h"
 #include "cli/cli.h"
 #include "common/err.h"
@@ -96,6 +98,5 @@ int main(void)
 		cmocka_unit_test(the_exit_codes_are_the_documented_numbers),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("exit", tests, NULL, NULL);
+	return unit_run("exit", tests, NULL, NULL);
 }

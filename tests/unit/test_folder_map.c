@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/alloc.h"
 #include "engine/engine.h"
 #include "engine/folder_map.h"
@@ -882,6 +884,5 @@ int main(void)
 		cmocka_unit_test(every_unknown_option_is_reported_at_once_with_suggestions),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("folder_map", tests, NULL, NULL);
+	return unit_run("folder_map", tests, NULL, NULL);
 }

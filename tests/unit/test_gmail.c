@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "engine/folder_map.h"
@@ -272,6 +274,5 @@ int main(void)
 		cmocka_unit_test(labels_to_set_leave_out_views),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("gmail", tests, NULL, NULL);
+	return unit_run("gmail", tests, NULL, NULL);
 }

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "engine/identity.h"
 
 static void internaldate_is_an_instant_whatever_the_zone(void **state)
@@ -152,6 +154,5 @@ int main(void)
 		cmocka_unit_test(bodies_that_differ_are_never_one_message),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("identity", tests, NULL, NULL);
+	return unit_run("identity", tests, NULL, NULL);
 }

@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -1258,12 +1260,9 @@ int main(void)
 	    cmocka_unit_test_teardown(pipelined_status_commands_complete_out_of_a_poll_loop, teardown_test),
 	};
 
-	if (system("python3 -c 'import ssl' >/dev/null 2>&1") != 0) {
-		printf("1..0 # SKIP python3 is needed for tests/tools/fakeimap.py\n");
-		return 0;
-	}
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("imap_client", tests, setup_group, teardown_group);
+	if (system("python3 -c 'import ssl' >/dev/null 2>&1") != 0)
+		return unit_skip("python3 is needed for tests/tools/fakeimap.py");
+	return unit_run("imap_client", tests, setup_group, teardown_group);
 #else
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(starttls_to_the_fake_with_the_lab_certificate_logs_in_only_after_tls,
@@ -1277,15 +1276,10 @@ int main(void)
 	char env[600];
 
 	snprintf(env, sizeof(env), "%s/lab.env", dir && *dir ? dir : IMAPFLEET_SRCDIR "/.lab");
-	if (lab_load(env) < 0) {
-		printf("1..0 # SKIP the lab is not running (scripts/lab.sh up)\n");
-		return 0;
-	}
-	if (system("python3 -c 'import ssl' >/dev/null 2>&1") != 0) {
-		printf("1..0 # SKIP python3 is needed for tests/tools/fakeimap.py\n");
-		return 0;
-	}
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("imap_lab", tests, setup_group, teardown_group);
+	if (lab_load(env) < 0)
+		return unit_skip("the lab is not running (scripts/lab.sh up)");
+	if (system("python3 -c 'import ssl' >/dev/null 2>&1") != 0)
+		return unit_skip("python3 is needed for tests/tools/fakeimap.py");
+	return unit_run("imap_lab", tests, setup_group, teardown_group);
 #endif
 }

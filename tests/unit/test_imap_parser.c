@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -865,6 +867,5 @@ int main(void)
 	    cmocka_unit_test(uid_sets_are_written_with_ranges_and_cut_at_the_limit),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("imap_parser", tests, NULL, NULL);
+	return unit_run("imap_parser", tests, NULL, NULL);
 }

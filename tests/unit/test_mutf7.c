@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/buf.h"
 #include "common/err.h"
 #include "io/mutf7.h"
@@ -192,6 +194,5 @@ int main(void)
 	    cmocka_unit_test(output_cap_is_respected),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("mutf7", tests, NULL, NULL);
+	return unit_run("mutf7", tests, NULL, NULL);
 }

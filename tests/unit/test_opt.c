@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/opt.h"
 
 enum { O_HELP = 1, O_STATE, O_WORKERS, O_DRY, O_CAFILE, O_INSECURE, O_NOOP, O_OLD };
@@ -185,6 +187,5 @@ int main(void)
 		cmocka_unit_test(help_lists_the_visible_options_with_side_forms),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("opt", tests, NULL, NULL);
+	return unit_run("opt", tests, NULL, NULL);
 }

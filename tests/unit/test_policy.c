@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/err.h"
 #include "scheduler/policy.h"
 
@@ -163,6 +165,5 @@ int main(void)
 		cmocka_unit_test(limiter_holds_under_concurrent_use),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+	return unit_run("policy", tests, NULL, NULL);
 }

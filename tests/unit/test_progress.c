@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/buf.h"
 #include "common/log.h"
 #include "scheduler/progress.h"
@@ -315,6 +317,5 @@ int main(void)
 	    cmocka_unit_test(the_console_level_drops_info_lines_from_the_terminal_only),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("progress", tests, NULL, NULL);
+	return unit_run("progress", tests, NULL, NULL);
 }

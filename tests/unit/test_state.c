@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tests/unit/unit.h"
 #include <libpq-fe.h>
 #include <pthread.h>
 
@@ -1480,12 +1482,5 @@ int main(void)
 #undef T
 	};
 
-	admin_ci = labpg_url();
-	if (!admin_ci) {
-		printf("1..0 # SKIP no PostgreSQL (set IMAPFLEET_TEST_PG or start the lab)\n");
-		return 0;
-	}
-	fleet_log_set_level(FLEET_LOG_WARN);
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+	return labpg_run(&admin_ci, "state", tests, NULL, NULL);
 }

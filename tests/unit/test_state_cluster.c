@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tests/unit/unit.h"
 #include <libpq-fe.h>
 
 #include "common/alloc.h"
@@ -163,12 +165,9 @@ int main(void)
 	struct fleet_err err;
 	char *bindir = state_cluster_find_bindir(&err);
 
-	if (!bindir) {
-		printf("1..0 # SKIP %s\n", err.message);
-		return 0;
-	}
+	if (!bindir)
+		return unit_skip(err.message);
 	xfree(&bindir);
 	fleet_log_set_level(FLEET_LOG_WARN);
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("state_cluster", tests, setup, teardown);
+	return unit_run("state_cluster", tests, setup, teardown);
 }

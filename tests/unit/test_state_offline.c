@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "common/alloc.h"
 #include "common/err.h"
 #include "state/cluster.h"
@@ -206,6 +208,5 @@ int main(void)
 	    cmocka_unit_test(conninfo_dbname_is_replaced_in_urls_and_keywords),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("state_offline", tests, make_tmpdir, remove_tmpdir);
+	return unit_run("state_offline", tests, make_tmpdir, remove_tmpdir);
 }

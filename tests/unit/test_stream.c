@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <errno.h>
@@ -335,12 +337,6 @@ static struct io_endpoint endpoint(const char *host, uint16_t port, enum io_tls_
 	ep.io_timeout_ms = 5000;
 	ep.label = "src";
 	return ep;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
 }
 
 /* ---- cleartext ------------------------------------------------------------------------------- */
@@ -1332,6 +1328,5 @@ int main(void)
 	    cmocka_unit_test(tls_insecure_connections_keep_no_session),
 	};
 
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("io_stream", tests, group_setup, group_teardown);
+	return unit_run("io_stream", tests, group_setup, group_teardown);
 }

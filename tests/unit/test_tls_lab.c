@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,12 +92,6 @@ static struct io_endpoint endpoint(const char *host, uint16_t port, enum io_tls_
 	ep.io_timeout_ms = 10000;
 	ep.label = "src";
 	return ep;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
 }
 
 /* Reads one CRLF-terminated line byte by byte (never past it, as STARTTLS requires). */
@@ -295,10 +291,7 @@ int main(void)
 	    cmocka_unit_test(implicit_tls_to_the_cleartext_port_is_a_protocol_error),
 	};
 
-	if (load_lab_env() != 0) {
-		printf("1..0 # SKIP lab not running (scripts/lab.sh up)\n");
-		return 0;
-	}
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("io_stream_lab", tests, NULL, group_teardown);
+	if (load_lab_env() != 0)
+		return unit_skip("lab not running (scripts/lab.sh up)");
+	return unit_run("io_stream_lab", tests, NULL, group_teardown);
 }

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tests/unit/unit.h"
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -454,12 +456,5 @@ int main(void)
 	    cmocka_unit_test(a_host_with_another_key_file_sees_nothing_and_fetches_its_own),
 	};
 
-	admin_ci = labpg_url();
-	if (!admin_ci) {
-		printf("1..0 # SKIP no PostgreSQL (set IMAPFLEET_TEST_PG or start the lab)\n");
-		return 0;
-	}
-	fleet_log_set_level(FLEET_LOG_WARN);
-	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("token_share", tests, group_setup, group_teardown);
+	return labpg_run(&admin_ci, "token_share", tests, group_setup, group_teardown);
 }

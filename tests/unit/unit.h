@@ -1,0 +1,33 @@
+/* tests/unit/unit.h: what the unit test programs share (included by them only, after cmocka.h):
+ * running the group with TAP output, skipping a whole program, and a substring assert. */
+#ifndef IMAPFLEET_TESTS_UNIT_H
+#define IMAPFLEET_TESTS_UNIT_H
+
+#include <stdio.h>
+#include <string.h>
+
+/* unit_run(NAME, TESTS, SETUP, TEARDOWN): runs the group TESTS (an array of CMUnitTest) with TAP
+ * output; what main returns. */
+#define unit_run(name, tests, setup, teardown)                                                                 \
+	(cmocka_set_message_output(CM_OUTPUT_TAP), cmocka_run_group_tests_name((name), (tests), (setup), (teardown)))
+
+/* unit_skip(WHY): prints the TAP plan of a program that skips whole ("1..0 # SKIP WHY"); returns 0,
+ * what main returns then. */
+static inline int unit_skip(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	return 0;
+}
+
+/* assert_contains(HAY, NEEDLE): fails at the caller's line, showing both, unless NEEDLE is a
+ * substring of HAY (a NULL HAY fails too). */
+#define assert_contains(hay, needle) unit_assert_contains((hay), (needle), __FILE__, __LINE__)
+static inline void unit_assert_contains(const char *hay, const char *needle, const char *file, int line)
+{
+	if (hay && strstr(hay, needle))
+		return;
+	print_error("ERROR: \"%s\" does not contain \"%s\"\n", hay ? hay : "(null)", needle);
+	_fail(file, line);
+}
+
+#endif
