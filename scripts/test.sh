@@ -65,6 +65,12 @@ make_pid=$!
 # One line per test program as it finishes: automake's driver creates NAME.log when the program
 # starts and NAME.trs when it ends, so a poll of both gives each program's verdict and time.
 declare -A started=() reported=()
+# trs_tally [FILE...]: "PASSED FAILED SKIPPED" over the ":test-result:" lines of automake's .trs files
+# (or of standard input): PASS and XFAIL pass; FAIL, ERROR and XPASS fail.
+trs_tally() {
+	awk '/^:test-result: (PASS|XFAIL)/ { p++ } /^:test-result: (FAIL|ERROR|XPASS)/ { f++ }
+		/^:test-result: SKIP/ { s++ } END { print p + 0, f + 0, s + 0 }' "$@"
+}
 report_finished() {
 	local f name now trs p n_pass n_fail n_skip verdict took
 	now=$(date +%s.%N)
@@ -78,14 +84,7 @@ report_finished() {
 		name=${name%.trs}
 		[ -z "${reported[$name]:-}" ] || continue
 		reported[$name]=1
-		n_pass=0 n_fail=0 n_skip=0
-		while IFS= read -r p; do
-			case "$p" in
-			":test-result: PASS"* | ":test-result: XFAIL"*) n_pass=$((n_pass + 1)) ;;
-			":test-result: FAIL"* | ":test-result: ERROR"* | ":test-result: XPASS"*) n_fail=$((n_fail + 1)) ;;
-			":test-result: SKIP"*) n_skip=$((n_skip + 1)) ;;
-			esac
-		done <"$trs"
+		read -r n_pass n_fail n_skip < <(trs_tally "$trs")
 		verdict=PASS
 		[ "$n_pass" -eq 0 ] && [ "$n_skip" -gt 0 ] && verdict=SKIP
 		[ "$n_fail" -gt 0 ] && verdict=FAIL
@@ -103,14 +102,8 @@ wait "$make_pid" || true
 report_finished
 
 # Count every TAP test point automake recorded (.trs), not the per-program summary.
-passed=0 failed=0 skipped=0
-while IFS= read -r line; do
-	case "$line" in
-	":test-result: PASS"*|":test-result: XFAIL"*) passed=$((passed + 1)) ;;
-	":test-result: FAIL"*|":test-result: ERROR"*|":test-result: XPASS"*) failed=$((failed + 1)) ;;
-	":test-result: SKIP"*) skipped=$((skipped + 1)) ;;
-	esac
-done < <(find "$builddir" -name '*.trs' -newer "$builddir/.check-start" -exec cat {} + 2>/dev/null)
+read -r passed failed skipped < <(find "$builddir" -name '*.trs' -newer "$builddir/.check-start" -exec cat {} + 2>/dev/null |
+	trs_tally)
 ntrs=$(find "$builddir" -name '*.trs' -newer "$builddir/.check-start" | wc -l)
 nlog=$(grep -c '^\(PASS\|FAIL\|ERROR\|SKIP\|XFAIL\|XPASS\):' "$builddir/check.out" 2>/dev/null || true)
 if [ "$ntrs" -eq 0 ]; then
