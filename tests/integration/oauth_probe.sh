@@ -18,23 +18,7 @@ oauth_lab_up "$tmp" 3600 user42 || { echo "Bail out! the token service did not s
 all="$tmp/all-output"
 : >"$all"
 
-probe() {
-	out=$("$IMAPFLEET" probe --host localhost --port "$LAB_DST_IMAPS" "$@" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" >>"$all"
-}
-expect() {
-	_d=$1 _want=$2
-	shift 2
-	_bad=
-	[ "$rc" = "$_want" ] || _bad="exit status $rc, wanted $_want"
-	for _p in "$@"; do
-		printf '%s\n' "$out" | grep -Eq -- "$_p" || _bad="${_bad:+$_bad; }no match for /$_p/"
-	done
-	if [ -z "$_bad" ]; then ok "$_d"; else
-		not_ok "$_d"; diag "$_bad"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
-	fi
-}
+probe() { capture "$IMAPFLEET" probe --host localhost --port "$LAB_DST_IMAPS" "$@"; }
 
 probe --cafile "$LAB_CA" --user user42 --oauth google --service-account "$tmp/sa.json"
 expect "google service account: the user's token logs in (XOAUTH2)" 0 '^login: +ok as user42' '^probe: OK'
