@@ -4,11 +4,28 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/util.h"
+
+/* A folder as read at the attempt's first folder_open, so that an unchanged folder costs no
+ * statement. Only this engine writes the job's folders while it holds the lease; an entry is
+ * dropped (stale) as soon as anything is written for its folder. */
+struct folder_cache {
+	char *src_name, *dst_name;
+	struct state_folder f;
+	int stale;
+};
 
 struct ledger_state {
 	struct state_conn *sc;
 	struct state_lease lease;
 	struct state_ledger_batch *batch;
+	int listed; /* the job's folders were read (cache) */
+	struct folder_cache *cache;
+	size_t ncache, alloc_cache;
+	/* the folder last opened, and whether the ledger holds copied rows of it for uidv */
+	int64_t open_id;
+	uint32_t open_uidv;
+	int open_has_copied;
 };
 
 struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_lease *lease)
@@ -18,28 +35,98 @@ struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_
 	ls->sc = sc;
 	ls->lease = *lease;
 	ls->batch = state_ledger_batch_new(sc, lease, 0);
+	ls->open_id = -1;
 	return ls;
 }
 
 void ledger_state_free(struct ledger_state **pls)
 {
-	if (!*pls)
+	struct ledger_state *ls = *pls;
+
+	if (!ls)
 		return;
-	state_ledger_batch_free(&(*pls)->batch);
+	state_ledger_batch_free(&ls->batch);
+	for (size_t i = 0; i < ls->ncache; i++) {
+		xfree(&ls->cache[i].src_name);
+		xfree(&ls->cache[i].dst_name);
+	}
+	xfree(&ls->cache);
 	xfree(pls);
+}
+
+int ledger_state_flush(struct ledger_state *ls, struct fleet_err *err)
+{
+	return state_ledger_batch_flush(ls->batch, err);
+}
+
+static int cache_add(const char *src_name, const char *dst_name, const struct state_folder *f, void *ctx)
+{
+	struct ledger_state *ls = ctx;
+	struct folder_cache *c;
+
+	ls->cache = xgrow(ls->cache, sizeof(*ls->cache), ls->ncache + 1, &ls->alloc_cache);
+	c = &ls->cache[ls->ncache++];
+	c->src_name = xstrdup(src_name);
+	c->dst_name = xstrdup(dst_name);
+	c->f = *f;
+	c->stale = 0;
+	return 0;
+}
+
+/* Something is written for the folder: its cached row no longer holds, nor what was read at open. */
+static void touched(struct ledger_state *ls, int64_t folder)
+{
+	for (size_t i = 0; i < ls->ncache; i++)
+		if (ls->cache[i].f.id == folder)
+			ls->cache[i].stale = 1;
+	if (ls->open_id == folder)
+		ls->open_id = -1;
+}
+
+/* The cached row, when opening the folder would write nothing: same destination name, and a
+ * source UIDVALIDITY recorded already (or none to record). */
+static const struct state_folder *cache_hit(const struct ledger_state *ls, const char *src_name,
+					    const char *dst_name, uint32_t src_uidvalidity)
+{
+	for (size_t i = 0; i < ls->ncache; i++) {
+		const struct folder_cache *c = &ls->cache[i];
+
+		if (strcmp(c->src_name, src_name) != 0)
+			continue;
+		if (c->stale || strcmp(c->dst_name, dst_name ? dst_name : src_name) != 0 ||
+		    (c->f.src_uidvalidity == 0 && src_uidvalidity != 0))
+			return NULL;
+		return &c->f;
+	}
+	return NULL;
 }
 
 static int ls_folder_open(void *ctx, const char *src_name, const char *dst_name, uint32_t src_uidvalidity,
 			  struct ledger_folder_info *out, struct fleet_err *err)
 {
 	struct ledger_state *ls = ctx;
+	const struct state_folder *hit = cache_hit(ls, src_name, dst_name, src_uidvalidity);
 	struct state_folder f;
 	struct state_window w;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (state_folder_upsert(ls->sc, &ls->lease, src_name, dst_name, src_uidvalidity, &f, err) < 0)
-		return -1;
+	if (hit) {
+		f = *hit;
+	} else if (!ls->listed) {
+		/* the first folder of the attempt brings the others along */
+		if (state_folder_upsert_all(ls->sc, &ls->lease, src_name, dst_name, src_uidvalidity, &f, cache_add, ls,
+					    err) < 0)
+			return -1;
+		ls->listed = 1;
+	} else {
+		if (state_folder_upsert(ls->sc, &ls->lease, src_name, dst_name, src_uidvalidity, &f, err) < 0)
+			return -1;
+		touched(ls, f.id);
+	}
+	ls->open_id = f.id;
+	ls->open_uidv = f.copied_rows_uidvalidity;
+	ls->open_has_copied = f.has_copied_rows;
 	out->id = f.id;
 	out->src_uidvalidity = f.src_uidvalidity;
 	out->dst_uidvalidity = f.dst_uidvalidity;
@@ -65,6 +152,7 @@ static int ls_folder_reset(void *ctx, int64_t folder, uint32_t new_src_uidvalidi
 {
 	struct ledger_state *ls = ctx;
 
+	touched(ls, folder);
 	/* Old rows are kept: they are history, and never count as copied for the new UIDVALIDITY. */
 	return state_folder_reset_uidvalidity(ls->sc, &ls->lease, folder, new_src_uidvalidity, STATE_UIDV_KEEP_OLD,
 					      err);
@@ -93,6 +181,12 @@ static int ls_copied_uids(void *ctx, int64_t folder, uint32_t src_uidvalidity, s
 	struct ledger_state *ls = ctx;
 	struct pairs_ctx pc = {NULL, 0, 0};
 
+	if (folder == ls->open_id && src_uidvalidity == ls->open_uidv && !ls->open_has_copied) {
+		/* the folder's open found no copied row, and nothing was written for it since */
+		*pairs = NULL;
+		*n = 0;
+		return 0;
+	}
 	if (state_ledger_foreach(ls->sc, folder, src_uidvalidity, 0, collect_pair, &pc, err) < 0) {
 		xfree(&pc.v);
 		return -1;
@@ -107,10 +201,11 @@ static int ls_window_begin(void *ctx, int64_t folder, uint32_t dst_uidvalidity, 
 {
 	struct ledger_state *ls = ctx;
 
-	if (state_ledger_batch_flush(ls->batch, err) < 0)
-		return -1;
-	return state_folder_window_begin(ls->sc, &ls->lease, folder, dst_uidnext, first_src_uid, last_src_uid, NULL,
-					 0, err);
+	(void)dst_uidvalidity;
+	/* One statement: what is pending (the previous window's rows and end, say) and this window. */
+	touched(ls, folder);
+	state_ledger_batch_window_begin(ls->batch, folder, dst_uidnext, first_src_uid, last_src_uid);
+	return state_ledger_batch_flush(ls->batch, err);
 }
 
 static int ls_record(void *ctx, int64_t folder, const struct ledger_record *rec, struct fleet_err *err)
@@ -118,6 +213,7 @@ static int ls_record(void *ctx, int64_t folder, const struct ledger_record *rec,
 	struct ledger_state *ls = ctx;
 	struct state_ledger_row row;
 
+	touched(ls, folder);
 	memset(&row, 0, sizeof(row));
 	row.folder_id = folder;
 	row.src_uidvalidity = rec->src_uidvalidity;
@@ -149,9 +245,15 @@ static int ls_window_end(void *ctx, int64_t folder, struct fleet_err *err)
 {
 	struct ledger_state *ls = ctx;
 
-	/* Rows and the end of the window commit in one transaction. */
+	(void)err;
+	/* Rows and the end of the window commit in one transaction: the next one that writes anyway
+	 * (the next window's begin, the folder's status, a failure, ledger_state_flush). Until then the
+	 * window stays open, as if the process had stopped just before its end: a crash is resumed by
+	 * matching, like every crash inside a window. */
+	touched(ls, folder);
 	state_ledger_batch_end_window(ls->batch, folder);
-	return state_ledger_batch_flush(ls->batch, err);
+	fleet_failpoint("window-end-held"); /* the rows and the end written by nothing yet */
+	return 0;
 }
 
 static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder_stats *st, struct fleet_err *err)
@@ -159,8 +261,7 @@ static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder
 	struct ledger_state *ls = ctx;
 	struct state_folder_status fs;
 
-	if (state_ledger_batch_flush(ls->batch, err) < 0)
-		return -1;
+	touched(ls, folder);
 	memset(&fs, 0, sizeof(fs));
 	fs.dst_uidvalidity = st->dst_uidvalidity;
 	if (st->complete) {
@@ -172,7 +273,9 @@ static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder
 	} else {
 		fs.state = STATE_FOLDER_COPYING;
 	}
-	return state_folder_record_status(ls->sc, &ls->lease, folder, &fs, err);
+	/* with the folder's last rows and the end of its last window, in one statement */
+	state_ledger_batch_folder_status(ls->batch, folder, &fs);
+	return state_ledger_batch_flush(ls->batch, err);
 }
 
 static int ls_folder_failed(void *ctx, const char *src_name, const char *dst_name, const struct fleet_err *why,
@@ -180,6 +283,9 @@ static int ls_folder_failed(void *ctx, const char *src_name, const char *dst_nam
 {
 	struct ledger_state *ls = ctx;
 
+	for (size_t i = 0; i < ls->ncache; i++)
+		if (strcmp(ls->cache[i].src_name, src_name) == 0)
+			touched(ls, ls->cache[i].f.id);
 	if (state_ledger_batch_flush(ls->batch, err) < 0)
 		return -1;
 	return state_folder_mark_failed(ls->sc, &ls->lease, src_name, dst_name, why->message, err);

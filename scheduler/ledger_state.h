@@ -12,6 +12,9 @@ struct ledger_state;
 /* sc is borrowed (one thread's connection); the lease is copied. */
 struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_lease *lease);
 void ledger_state_free(struct ledger_state **ls);
+/* Writes what the ledger still holds back (a window's end and rows wait for the next statement that
+ * writes anyway): call it when the engine returns, before the job is finished or failed. */
+int ledger_state_flush(struct ledger_state *ls, struct fleet_err *err);
 struct ledger ledger_state_bind(struct ledger_state *ls);
 
 #endif

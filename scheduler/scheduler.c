@@ -658,6 +658,24 @@ static char *server_key(const char *host, unsigned port)
 /* The account finished, but did it finish everything? Folders that could not be migrated make it
  * "partial" with the first such failure (and how many there were) as its reason; failed messages
  * are recorded one by one in the ledger and leave it "done". Returns 1 when partial. */
+/* The engine returned: what its ledger still holds back is written before the job ends. When that
+ * fails after a good run, the attempt fails with it (the open window is matched next time); after a
+ * failed run the engine's error stays the one reported. */
+static void end_ledger(struct ledger_state *ls, int *rc, struct fleet_err *err)
+{
+	struct fleet_err ferr;
+
+	fleet_err_clear(&ferr);
+	if (ledger_state_flush(ls, &ferr) == 0)
+		return;
+	if (*rc >= 0) {
+		*err = ferr;
+		*rc = -1;
+	} else {
+		log_warn("could not record the last window: %s", ferr.message);
+	}
+}
+
 static int finish_job(struct state_conn *sc, const struct state_lease *lease, const struct engine_stats *st)
 {
 	struct fleet_err why, ferr;
@@ -1292,6 +1310,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		lanes_free(&lanes);
 	}
 	ran = 1;
+	end_ledger(ls, &rc, &err);
 	budget_end(sc, &c->lease, &ba);
 	on_engine_progress(w, &st);
 	release_slots(s, sc, ckeys, slot);
@@ -2097,6 +2116,7 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	ls = ledger_state_new(sc, &c.lease);
 	j.ledger = ledger_state_bind(ls);
 	rc = engine_run(&j, stats, err);
+	end_ledger(ls, &rc, err);
 	if (rc >= 0) {
 		finish_job(sc, &c.lease, stats);
 	} else if (strcmp(err->code, FLEET_ERR_CODE_CANCELLED) == 0) {

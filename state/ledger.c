@@ -79,19 +79,23 @@ static void folder_from_row(const PGresult *res, int row, int col0, struct state
 	f->window_open = state_get_bool(res, row, col0 + 13);
 }
 
-int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
-			const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
-			struct fleet_err *err)
+/* The upsert; with others (cb != NULL), the job's other folders in the same statement. Each row:
+ * self, created, src_name, dst_name, whether copied rows exist (for the given UIDVALIDITY, for the
+ * others their recorded one), then FOLDER_COLS. */
+static int folder_upsert(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			 const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out, state_folder_cb cb,
+			 void *ctx, struct fleet_err *err)
 {
 	char lb[3][STATE_NUM_MAX], b5[STATE_NUM_MAX];
-	const char *p[6];
+	const char *p[7];
 	PGresult *res;
-	int created;
+	int rows, self = 0, rc = 0;
 
 	lease_params(lb, lease, p);
 	p[3] = src_name;
 	p[4] = dst_name ? dst_name : src_name;
 	p[5] = state_fmt_u64(b5, src_uidvalidity);
+	p[6] = cb ? "t" : "f";
 	res = state_exec_prepared(
 	    sc, STATE_STMT_FOLDER_UPSERT, "record the folder",
 	    "WITH " LEASE_CTE ","
@@ -100,21 +104,57 @@ int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, 
 	    "  ON CONFLICT (job_id, src_name) DO UPDATE SET dst_name = excluded.dst_name,"
 	    "   src_uidvalidity = CASE WHEN f.src_uidvalidity = 0 THEN excluded.src_uidvalidity"
 	    "    ELSE f.src_uidvalidity END, updated_at = now()"
-	    "  RETURNING (xmax = 0) AS created, " FOLDER_COLS "),"
+	    "  WHERE f.dst_name <> excluded.dst_name OR (f.src_uidvalidity = 0 AND excluded.src_uidvalidity <> 0)"
+	    "  RETURNING (xmax = 0) AS created, f.*),"
 	    " j AS (UPDATE job SET folders = folders + 1 FROM ins WHERE job.id = $1 AND ins.created)"
-	    " SELECT * FROM ins",
-	    6, p, STATE_EXEC_IDEMPOTENT, err);
+	    " SELECT true, created, src_name, dst_name, $6::bigint,"
+	    "  NOT created AND EXISTS (SELECT 1 FROM message m WHERE m.folder_id = ins.id"
+	    "   AND m.src_uidvalidity = $6 AND m.state = 'copied'), " FOLDER_COLS " FROM ins"
+	    /* the folder itself when it needed no write, and with $7 the job's other folders */
+	    " UNION ALL"
+	    " SELECT x.self, false, src_name, dst_name, x.uidv,"
+	    "  EXISTS (SELECT 1 FROM message m WHERE m.folder_id = f.id"
+	    "   AND m.src_uidvalidity = x.uidv AND m.state = 'copied'), " FOLDER_COLS
+	    " FROM folder f, LATERAL (SELECT f.src_name = $4 AS self,"
+	    "  CASE WHEN f.src_name = $4 THEN $6::bigint ELSE f.src_uidvalidity END AS uidv) x"
+	    " WHERE f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)"
+	    "  AND (($7::boolean AND NOT x.self) OR (x.self AND NOT EXISTS (SELECT 1 FROM ins)))",
+	    7, p, STATE_EXEC_IDEMPOTENT, err);
 	if (!res)
 		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return state_lease_lost(sc, lease, err);
+	rows = PQntuples(res);
+	for (int i = 0; i < rows && rc == 0; i++) {
+		struct state_folder f;
+
+		folder_from_row(res, i, 6, &f);
+		f.created = state_get_bool(res, i, 1);
+		f.copied_rows_uidvalidity = (uint32_t)state_get_i64(res, i, 4);
+		f.has_copied_rows = state_get_bool(res, i, 5);
+		if (state_get_bool(res, i, 0)) {
+			*out = f;
+			self = 1;
+		} else if (cb) {
+			rc = cb(state_get_str(res, i, 2), state_get_str(res, i, 3), &f, ctx);
+		}
 	}
-	created = state_get_bool(res, 0, 0);
-	folder_from_row(res, 0, 1, out);
-	out->created = created;
 	PQclear(res);
-	return 0;
+	if (rc != 0)
+		return rc;
+	return self ? 0 : state_lease_lost(sc, lease, err);
+}
+
+int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
+			struct fleet_err *err)
+{
+	return folder_upsert(sc, lease, src_name, dst_name, src_uidvalidity, out, NULL, NULL, err);
+}
+
+int state_folder_upsert_all(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			    const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
+			    state_folder_cb cb, void *ctx, struct fleet_err *err)
+{
+	return folder_upsert(sc, lease, src_name, dst_name, src_uidvalidity, out, cb, ctx, err);
 }
 
 int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
@@ -351,7 +391,15 @@ struct pending_row {
 	struct state_ledger_row r; /* strings owned */
 };
 
-#define LEDGER_NCOLS 12
+#define LEDGER_NCOLS 12 /* the row columns, $4..$15 */
+#define STATUS_NCOLS 7	/* a folder's status, $17..$23 */
+#define BATCH_NARRAYS (LEDGER_NCOLS + 1 + STATUS_NCOLS)
+#define BATCH_NPARAMS (3 + BATCH_NARRAYS + 4)
+
+struct pending_status {
+	int64_t folder_id;
+	struct state_folder_status st;
+};
 
 struct state_ledger_batch {
 	struct state_conn *sc;
@@ -361,7 +409,12 @@ struct state_ledger_batch {
 	size_t n, alloc;
 	int64_t *end_windows;
 	size_t nend, alloc_end;
-	struct fleet_buf cols[LEDGER_NCOLS + 1];
+	struct pending_status *status;
+	size_t nstatus, alloc_status;
+	int has_begin; /* a window to open: $24..$27 */
+	int64_t begin_folder;
+	uint32_t begin_dst_uidnext, begin_first_uid, begin_last_uid;
+	struct fleet_buf cols[BATCH_NARRAYS];
 };
 
 struct state_ledger_batch *state_ledger_batch_new(struct state_conn *sc, const struct state_lease *lease,
@@ -372,7 +425,7 @@ struct state_ledger_batch *state_ledger_batch_new(struct state_conn *sc, const s
 	b->sc = sc;
 	b->lease = *lease;
 	b->max = max_rows ? max_rows : STATE_LEDGER_BATCH_DEFAULT;
-	for (int i = 0; i <= LEDGER_NCOLS; i++)
+	for (int i = 0; i < BATCH_NARRAYS; i++)
 		fleet_buf_init(&b->cols[i], (size_t)1 << 30);
 	return b;
 }
@@ -396,6 +449,8 @@ static void batch_clear(struct state_ledger_batch *b)
 		row_release(&b->rows[i].r);
 	b->n = 0;
 	b->nend = 0;
+	b->nstatus = 0;
+	b->has_begin = 0;
 }
 
 void state_ledger_batch_free(struct state_ledger_batch **pb)
@@ -407,7 +462,8 @@ void state_ledger_batch_free(struct state_ledger_batch **pb)
 	batch_clear(b);
 	xfree(&b->rows);
 	xfree(&b->end_windows);
-	for (int i = 0; i <= LEDGER_NCOLS; i++)
+	xfree(&b->status);
+	for (int i = 0; i < BATCH_NARRAYS; i++)
 		fleet_buf_release(&b->cols[i]);
 	xfree(pb);
 }
@@ -424,6 +480,29 @@ void state_ledger_batch_end_window(struct state_ledger_batch *b, int64_t folder_
 			return;
 	b->end_windows = xgrow(b->end_windows, sizeof(*b->end_windows), b->nend + 1, &b->alloc_end);
 	b->end_windows[b->nend++] = folder_id;
+}
+
+void state_ledger_batch_folder_status(struct state_ledger_batch *b, int64_t folder_id,
+				      const struct state_folder_status *st)
+{
+	for (size_t i = 0; i < b->nstatus; i++)
+		if (b->status[i].folder_id == folder_id) {
+			b->status[i].st = *st;
+			return;
+		}
+	b->status = xgrow(b->status, sizeof(*b->status), b->nstatus + 1, &b->alloc_status);
+	b->status[b->nstatus].folder_id = folder_id;
+	b->status[b->nstatus++].st = *st;
+}
+
+void state_ledger_batch_window_begin(struct state_ledger_batch *b, int64_t folder_id, uint32_t dst_uidnext,
+				     uint32_t first_src_uid, uint32_t last_src_uid)
+{
+	b->has_begin = 1;
+	b->begin_folder = folder_id;
+	b->begin_dst_uidnext = dst_uidnext;
+	b->begin_first_uid = first_src_uid;
+	b->begin_last_uid = last_src_uid;
 }
 
 int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledger_row *row,
@@ -445,7 +524,9 @@ int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledg
 }
 
 /* One statement: lease check (row lock on the job), the upsert, the counters from each row's previous
- * state (so a replay after a lost connection counts nothing twice), highest copied UID, the windows. */
+ * state (so a replay after a lost connection counts nothing twice), highest copied UID, the windows
+ * that end, the folders' status, and the window that begins. Every folder the batch touches is
+ * updated once (fu holds one row per folder: a row may be updated only once per statement). */
 static const char ledger_flush_sql[] =
     "WITH " LEASE_CTE ","
     " i AS (SELECT t.* FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"
@@ -480,21 +561,43 @@ static const char ledger_flush_sql[] =
     "   AND o.src_uid = up.src_uid"
     "  WHERE f.src_uidvalidity = 0 OR up.src_uidvalidity = f.src_uidvalidity"
     "  GROUP BY up.folder_id),"
-    " fu AS (SELECT coalesce(d.folder_id, w.id) AS folder_id, coalesce(d.copied, 0) AS copied,"
-    "  coalesce(d.bytes, 0) AS bytes, coalesce(d.skipped, 0) AS skipped, coalesce(d.failed, 0) AS failed,"
-    "  coalesce(d.max_uid, 0) AS max_uid, w.id IS NOT NULL AS end_window"
-    "  FROM d FULL JOIN (SELECT DISTINCT unnest($16::bigint[]) AS id) w ON w.id = d.folder_id),"
+    " w AS (SELECT DISTINCT unnest($16::bigint[]) AS id),"
+    " s AS (SELECT * FROM unnest($17::bigint[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[],"
+    "  $22::bigint[], $23::bigint[]) AS s(id, state, dst_uidvalidity, src_uidnext, src_messages,"
+    "  src_highestmodseq, dst_uidnext)),"
+    " ids AS (SELECT folder_id AS id FROM d UNION SELECT id FROM w UNION SELECT id FROM s"
+    "  UNION SELECT $24::bigint WHERE $24::bigint IS NOT NULL),"
+    " fu AS (SELECT ids.id AS folder_id, coalesce(d.copied, 0) AS copied, coalesce(d.bytes, 0) AS bytes,"
+    "  coalesce(d.skipped, 0) AS skipped, coalesce(d.failed, 0) AS failed, coalesce(d.max_uid, 0) AS max_uid,"
+    "  w.id IS NOT NULL AS end_window, coalesce(ids.id = $24::bigint, false) AS begin_window,"
+    "  s.id IS NOT NULL AS has_status, s.state AS st_state, s.dst_uidvalidity AS st_dst_uidvalidity,"
+    "  s.src_uidnext AS st_src_uidnext, s.src_messages AS st_src_messages,"
+    "  s.src_highestmodseq AS st_src_highestmodseq, s.dst_uidnext AS st_dst_uidnext"
+    "  FROM ids LEFT JOIN d ON d.folder_id = ids.id LEFT JOIN w ON w.id = ids.id LEFT JOIN s ON s.id = ids.id),"
     " fupd AS (UPDATE folder f SET msgs_copied = f.msgs_copied + fu.copied,"
     "  bytes_copied = f.bytes_copied + fu.bytes, msgs_skipped = f.msgs_skipped + fu.skipped,"
     "  msgs_failed = f.msgs_failed + fu.failed,"
     "  highest_uid_copied = greatest(f.highest_uid_copied, fu.max_uid),"
-    "  window_dst_uidnext = CASE WHEN fu.end_window THEN NULL ELSE f.window_dst_uidnext END,"
-    "  window_first_uid = CASE WHEN fu.end_window THEN NULL ELSE f.window_first_uid END,"
-    "  window_last_uid = CASE WHEN fu.end_window THEN NULL ELSE f.window_last_uid END,"
-    "  window_uids = CASE WHEN fu.end_window THEN NULL ELSE f.window_uids END,"
-    "  window_started_at = CASE WHEN fu.end_window THEN NULL ELSE f.window_started_at END,"
+    "  window_dst_uidnext = CASE WHEN fu.begin_window THEN $25::bigint WHEN fu.end_window THEN NULL"
+    "   ELSE f.window_dst_uidnext END,"
+    "  window_first_uid = CASE WHEN fu.begin_window THEN $26::bigint WHEN fu.end_window THEN NULL"
+    "   ELSE f.window_first_uid END,"
+    "  window_last_uid = CASE WHEN fu.begin_window THEN $27::bigint WHEN fu.end_window THEN NULL"
+    "   ELSE f.window_last_uid END,"
+    "  window_uids = CASE WHEN fu.begin_window OR fu.end_window THEN NULL ELSE f.window_uids END,"
+    "  window_started_at = CASE WHEN fu.begin_window THEN now() WHEN fu.end_window THEN NULL"
+    "   ELSE f.window_started_at END,"
+    "  state = CASE WHEN fu.begin_window THEN 'copying' WHEN fu.has_status THEN fu.st_state ELSE f.state END,"
+    "  last_error = CASE WHEN fu.has_status AND fu.st_state <> 'failed' THEN NULL ELSE f.last_error END,"
+    "  dst_uidvalidity = CASE WHEN fu.has_status AND fu.st_dst_uidvalidity <> 0 THEN fu.st_dst_uidvalidity"
+    "   ELSE f.dst_uidvalidity END,"
+    "  src_uidnext = CASE WHEN fu.has_status THEN fu.st_src_uidnext ELSE f.src_uidnext END,"
+    "  src_messages = CASE WHEN fu.has_status THEN fu.st_src_messages ELSE f.src_messages END,"
+    "  src_highestmodseq = CASE WHEN fu.has_status THEN fu.st_src_highestmodseq ELSE f.src_highestmodseq END,"
+    "  dst_uidnext = CASE WHEN fu.has_status THEN fu.st_dst_uidnext ELSE f.dst_uidnext END,"
     "  updated_at = now()"
-    "  FROM fu WHERE f.id = fu.folder_id AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)),"
+    "  FROM fu WHERE f.id = fu.folder_id AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)"
+    "  RETURNING f.id, fu.begin_window, fu.has_status),"
     " jupd AS (UPDATE job SET msgs_copied = job.msgs_copied + s.copied, bytes_copied = job.bytes_copied + "
     "s.bytes,"
     "  msgs_skipped = job.msgs_skipped + s.skipped, msgs_failed = job.msgs_failed + s.failed, updated_at = "
@@ -502,19 +605,20 @@ static const char ledger_flush_sql[] =
     "  FROM (SELECT coalesce(sum(copied), 0) AS copied, coalesce(sum(bytes), 0) AS bytes,"
     "   coalesce(sum(skipped), 0) AS skipped, coalesce(sum(failed), 0) AS failed FROM d) s"
     "  WHERE job.id = $1 AND EXISTS (SELECT 1 FROM lease))"
-    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM up)";
+    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM up),"
+    "  (SELECT count(*) FROM fupd WHERE begin_window), (SELECT count(*) FROM fupd WHERE has_status)";
 
 int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err)
 {
-	char lb[3][STATE_NUM_MAX];
-	const char *p[LEDGER_NCOLS + 4];
-	struct fleet_buf *c = b->cols;
+	char lb[3][STATE_NUM_MAX], bb[4][STATE_NUM_MAX];
+	const char *p[BATCH_NPARAMS];
+	struct fleet_buf *c = b->cols, *sc = b->cols + LEDGER_NCOLS + 1;
 	PGresult *res;
-	int64_t leased, written;
+	int64_t leased, written, begun, statused;
 
-	if (b->n == 0 && b->nend == 0)
+	if (b->n == 0 && b->nend == 0 && b->nstatus == 0 && !b->has_begin)
 		return 0;
-	for (int i = 0; i <= LEDGER_NCOLS; i++)
+	for (int i = 0; i < BATCH_NARRAYS; i++)
 		state_array_begin(&c[i]);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct state_ledger_row *r = &b->rows[i].r;
@@ -541,26 +645,52 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 	}
 	for (size_t i = 0; i < b->nend; i++)
 		state_array_i64(&c[12], b->end_windows[i]);
+	for (size_t i = 0; i < b->nstatus; i++) {
+		const struct state_folder_status *st = &b->status[i].st;
+
+		state_array_i64(&sc[0], b->status[i].folder_id);
+		state_array_str(&sc[1], folder_state_names[st->state <= STATE_FOLDER_FAILED ? st->state
+											 : STATE_FOLDER_PENDING]);
+		state_array_i64(&sc[2], st->dst_uidvalidity);
+		state_array_i64(&sc[3], st->src_uidnext);
+		state_array_i64(&sc[4], st->src_messages);
+		state_array_i64(&sc[5], (int64_t)st->src_highestmodseq);
+		state_array_i64(&sc[6], st->dst_uidnext);
+	}
 	lease_params(lb, &b->lease, p);
-	for (int i = 0; i <= LEDGER_NCOLS; i++) {
+	for (int i = 0; i < BATCH_NARRAYS; i++) {
 		state_array_end(&c[i]);
 		p[3 + i] = fleet_buf_cstr(&c[i]);
 	}
-	res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger",
-				  ledger_flush_sql, LEDGER_NCOLS + 4, p, STATE_EXEC_IDEMPOTENT, err);
-	if (!res)
+	p[3 + BATCH_NARRAYS] = b->has_begin ? state_fmt_i64(bb[0], b->begin_folder) : NULL;
+	p[4 + BATCH_NARRAYS] = state_fmt_u64(bb[1], b->begin_dst_uidnext);
+	p[5 + BATCH_NARRAYS] = state_fmt_u64(bb[2], b->begin_first_uid);
+	p[6 + BATCH_NARRAYS] = state_fmt_u64(bb[3], b->begin_last_uid);
+	res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger", ledger_flush_sql,
+				  BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);
+	if (!res) {
+		b->has_begin = 0; /* a window not recorded was never opened: the caller appends nothing */
 		return -1;
+	}
 	leased = state_get_i64(res, 0, 0);
 	written = state_get_i64(res, 0, 1);
+	begun = state_get_i64(res, 0, 2);
+	statused = state_get_i64(res, 0, 3);
 	PQclear(res);
-	if (leased == 0)
+	if (leased == 0) {
+		b->has_begin = 0;
 		return state_lease_lost(b->sc, &b->lease, err);
-	if ((size_t)written != b->n)
-		return fleet_err_set(
-		    err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "FOLDER_NOT_IN_JOB",
-		    "could not write the message ledger: %zu of %zu rows name a folder that does "
-		    "not belong to job %" PRId64 " (or repeat a UID)",
-		    b->n - (size_t)written, b->n, b->lease.job_id);
+	}
+	if ((size_t)written != b->n || begun != (b->has_begin ? 1 : 0) || (size_t)statused != b->nstatus) {
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "FOLDER_NOT_IN_JOB",
+			      "could not write the message ledger: %zu of %zu rows, %d of %d windows opened and "
+			      "%zu of %zu folder states name a folder that does not belong to job %" PRId64
+			      " (or repeat a UID)",
+			      (size_t)written, b->n, (int)begun, b->has_begin, (size_t)statused, b->nstatus,
+			      b->lease.job_id);
+		b->has_begin = 0;
+		return -1;
+	}
 	batch_clear(b);
 	return 0;
 }

@@ -436,6 +436,10 @@ struct state_folder {
 	uint32_t highest_uid_copied; /* highest source UID copied under src_uidvalidity */
 	int64_t msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
 	int window_open; /* 1 when an append window is open (see state_folder_get_window) */
+	/* state_folder_upsert[_all] only: whether the ledger holds copied rows of the folder for
+	 * copied_rows_uidvalidity (the UIDVALIDITY passed, or for the other folders their recorded one) */
+	int has_copied_rows;
+	uint32_t copied_rows_uidvalidity;
 };
 
 /* Inserts the folder (job, src_name) or updates its destination name; fills *out with what is
@@ -444,6 +448,14 @@ struct state_folder {
 int state_folder_upsert(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
 			const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
 			struct fleet_err *err);
+/* state_folder_upsert, and in the same statement every other folder of the job: cb is called once
+ * per other folder (names and *f borrowed for the call; a non-zero return stops and is returned), so
+ * that the caller can open them later without a statement. */
+typedef int (*state_folder_cb)(const char *src_name, const char *dst_name, const struct state_folder *f,
+			       void *ctx);
+int state_folder_upsert_all(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
+			    const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
+			    state_folder_cb cb, void *ctx, struct fleet_err *err);
 /* The folder could not be migrated (refused CREATE, failed SELECT or STATUS ...): inserted if new,
  * state failed, why kept in last_error until a later pass completes it. Fenced. */
 int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
@@ -543,6 +555,15 @@ int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledg
 			   struct fleet_err *err);
 /* Also close this folder's append window in the next flush (same transaction as the rows). */
 void state_ledger_batch_end_window(struct state_ledger_batch *b, int64_t folder_id);
+/* Also record this folder's status in the next flush, as state_folder_record_status does (same
+ * transaction; replaces a status of the folder still pending). */
+void state_ledger_batch_folder_status(struct state_ledger_batch *b, int64_t folder_id,
+				      const struct state_folder_status *st);
+/* Also open an append window in the next flush, after the rows and window ends pending, as
+ * state_folder_window_begin does without a UID list: flush at once, and append nothing before that
+ * flush returned 0. A failed flush drops the window (it was never opened). */
+void state_ledger_batch_window_begin(struct state_ledger_batch *b, int64_t folder_id, uint32_t dst_uidnext,
+				     uint32_t first_src_uid, uint32_t last_src_uid);
 /* Writes pending rows (no-op when none and no window to close). On error the rows stay pending so
  * the caller may retry after a transient error. */
 int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err);

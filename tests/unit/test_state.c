@@ -684,6 +684,168 @@ static void append_window_is_recorded_read_back_and_closed(void **state)
 	state_claim_release(&c);
 }
 
+struct listed {
+	int n;
+	int inbox_has_copied;
+	int64_t inbox_copied;
+};
+
+static int list_cb(const char *src_name, const char *dst_name, const struct state_folder *fo, void *ctx)
+{
+	struct listed *l = ctx;
+
+	l->n++;
+	if (strcmp(src_name, "INBOX") == 0) {
+		assert_string_equal(dst_name, "Posteingang");
+		l->inbox_has_copied = fo->has_copied_rows;
+		l->inbox_copied = fo->msgs_copied;
+		assert_int_equal(fo->copied_rows_uidvalidity, 5);
+	}
+	return 0;
+}
+
+/* The write path of an account: one statement per window (what is pending and the window's begin)
+ * and one per folder's end (rows, window end and status); an unchanged folder writes nothing. */
+static void one_flush_records_rows_window_end_status_and_next_window(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[2], id;
+	struct state_claim c, c2;
+	struct state_folder fold, sent, again;
+	struct state_window w;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	struct state_folder_status st;
+	struct listed l = {0};
+	struct fleet_err err;
+
+	add_jobs(f, 2, 5, ids);
+	id = claim_one(f, f->engine_id, 60000, &c);
+	assert_true(claim_one(f, f->engine_id, 60000, &c2) > 0);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "Posteingang", 5, &fold, E));
+	assert_true(fold.created);
+	assert_false(fold.has_copied_rows);
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+
+	/* window 1 opens in the flush, nothing else pending */
+	state_ledger_batch_window_begin(b, fold.id, 100, 1, 2);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 100);
+	assert_int_equal(w.first_src_uid, 1);
+	assert_int_equal(w.last_src_uid, 2);
+	state_window_release(&w);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE state = 'copying'"), 1);
+
+	/* window 1's rows and end, and window 2's begin: one statement */
+	fill_row(&row, fold.id, 5, 1);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	fill_row(&row, fold.id, 5, 2);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	state_ledger_batch_end_window(b, fold.id);
+	state_ledger_batch_window_begin(b, fold.id, 102, 3, 3);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 102);
+	assert_int_equal(w.first_src_uid, 3);
+	state_window_release(&w);
+	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_int_equal(again.msgs_copied, 2);
+	assert_int_equal(again.highest_uid_copied, 2);
+
+	/* window 2's row and end, and the folder's status: one statement */
+	fill_row(&row, fold.id, 5, 3);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	state_ledger_batch_end_window(b, fold.id);
+	memset(&st, 0, sizeof(st));
+	st.state = STATE_FOLDER_DONE;
+	st.dst_uidvalidity = 55;
+	st.src_uidnext = 4;
+	st.src_messages = 3;
+	st.src_highestmodseq = 9;
+	st.dst_uidnext = 103;
+	state_ledger_batch_folder_status(b, fold.id, &st);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_ledger_batch_pending(b), 0);
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_int_equal(again.state, STATE_FOLDER_DONE);
+	assert_int_equal(again.msgs_copied, 3);
+	assert_int_equal(again.dst_uidvalidity, 55);
+	assert_int_equal(again.src_uidnext, 4);
+	assert_int_equal(again.src_messages, 3);
+	assert_int_equal(again.src_highestmodseq, 9);
+	assert_int_equal(again.dst_uidnext, 103);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job WHERE id = "
+				       "(SELECT job_id FROM folder WHERE dst_name = 'Posteingang')"), 3);
+
+	/* a replay of the same flush (a lost connection) counts nothing twice */
+	fill_row(&row, fold.id, 5, 3);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	state_ledger_batch_end_window(b, fold.id);
+	state_ledger_batch_folder_status(b, fold.id, &st);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job WHERE id = "
+				       "(SELECT job_id FROM folder WHERE dst_name = 'Posteingang')"), 3);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM folder WHERE src_name = 'INBOX'"), 3);
+
+	/* the next attempt's first open lists the others, and an unchanged folder writes nothing */
+	CHECK(state_folder_upsert(f->sc, &c.lease, "Sent", "Sent", 6, &sent, E));
+	{
+		/* no write: the row version (xmin) of an unchanged folder stays */
+		int64_t x0 = q_i64(f->raw, "SELECT xmin::text::bigint FROM folder WHERE src_name = 'INBOX'");
+
+		CHECK(state_folder_upsert_all(f->sc, &c.lease, "Sent", "Sent", 6, &again, list_cb, &l, E));
+		assert_false(again.created);
+		assert_int_equal(again.id, sent.id);
+		assert_false(again.has_copied_rows);
+		assert_int_equal(l.n, 1);
+		assert_true(l.inbox_has_copied);
+		assert_int_equal(l.inbox_copied, 3);
+		CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "Posteingang", 5, &again, E));
+		assert_true(again.has_copied_rows);
+		assert_int_equal(again.copied_rows_uidvalidity, 5);
+		assert_int_equal(again.msgs_copied, 3);
+		CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "Posteingang", 4, &again, E));
+		assert_false(again.has_copied_rows); /* none under another UIDVALIDITY */
+		assert_int_equal(again.src_uidvalidity, 5);
+		assert_int_equal(q_i64(f->raw, "SELECT xmin::text::bigint FROM folder WHERE src_name = 'INBOX'"), x0);
+	}
+	/* a new destination name is written */
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "INBOX", 5, &again, E));
+	assert_int_equal(again.id, fold.id);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE dst_name = 'INBOX'"), 1);
+
+	/* a window of a folder of another job is refused, and not left open */
+	state_ledger_batch_window_begin(b, fold.id + 1000, 1, 1, 1);
+	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
+	assert_string_equal(err.code, "FOLDER_NOT_IN_JOB");
+	state_ledger_batch_free(&b);
+	b = state_ledger_batch_new(f->sc, &c2.lease, 0);
+	state_ledger_batch_window_begin(b, fold.id, 1, 1, 1);
+	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
+	assert_string_equal(err.code, "FOLDER_NOT_IN_JOB");
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	state_ledger_batch_free(&b);
+
+	/* a lost lease: nothing opened */
+	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch + 1");
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	state_ledger_batch_window_begin(b, fold.id, 1, 1, 1);
+	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	/* ... and the dropped window is not opened by a later flush either */
+	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch - 1");
+	fill_row(&row, fold.id, 5, 4);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	state_ledger_batch_free(&b);
+	state_claim_release(&c);
+	state_claim_release(&c2);
+}
+
 static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void **state)
 {
 	struct fx *f = *state;
@@ -1461,6 +1623,7 @@ int main(void)
 	    T(ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids),
 	    T(rows_for_a_folder_of_another_job_are_refused),
 	    T(append_window_is_recorded_read_back_and_closed),
+	    T(one_flush_records_rows_window_end_status_and_next_window),
 	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
 	    T(transient_failure_requeues_with_backoff_until_attempts_run_out),
 	    T(attempts_that_made_progress_do_not_count),
