@@ -13,6 +13,10 @@
  *   window_end                        once the batch is durable
  *   folder_close(stats)
  *   [folder_failed]                   the folder could not be (completely) migrated, and why
+ * window_begin is durable when it returns 0. window_end and folder_close may be held back until the
+ * ledger's next write (the state ledger writes them with the next window_begin, a failure, or when
+ * the engine returns): the rows of a window and its end always commit together, so a crash before
+ * that write leaves the window open and the next attempt matches it like any crash in a window.
  * Every operation returns < 0 with err filled on failure. An error with code "LEASE_LOST" means
  * another engine owns the account now: the engine stops before its next APPEND.
  */

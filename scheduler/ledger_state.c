@@ -15,11 +15,14 @@ struct folder_cache {
 	int stale;
 };
 
+#define HELD_FOLDERS_MAX 64
+
 struct ledger_state {
 	struct state_conn *sc;
 	struct state_lease lease;
 	struct state_ledger_batch *batch;
 	int listed; /* the job's folders were read (cache) */
+	unsigned held; /* folder statuses held back since the last flush of folder_close */
 	struct folder_cache *cache;
 	size_t ncache, alloc_cache;
 	/* the folder last opened, and whether the ledger holds copied rows of it for uidv */
@@ -273,8 +276,14 @@ static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder
 	} else {
 		fs.state = STATE_FOLDER_COPYING;
 	}
-	/* with the folder's last rows and the end of its last window, in one statement */
+	/* Held back with the folder's last rows and the end of its last window: written by the next
+	 * statement that writes anyway (the next folder's first window begin, ledger_state_flush when
+	 * the engine returns), or here once HELD_FOLDERS_MAX folders wait. A crash before that leaves
+	 * the last window open: resumed by matching, like any crash inside a window. */
 	state_ledger_batch_folder_status(ls->batch, folder, &fs);
+	if (++ls->held < HELD_FOLDERS_MAX)
+		return 0;
+	ls->held = 0;
 	return state_ledger_batch_flush(ls->batch, err);
 }
 
