@@ -1306,7 +1306,7 @@ static struct accounts_file *parse_all(const char *data, size_t len, const char 
 		for (size_t i = 0; i < p.af->nerrors; i++)
 			log_error("%s", p.af->errors[i].message);
 		fleet_err_set(
-		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ACCOUNTS_STRICT",
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, ACCOUNTS_ERR_STRICT,
 		    "%s: %zu bad row%s, nothing imported (strict mode); fix them or run without --strict",
 		    p.name, p.bad_rows, p.bad_rows == 1 ? "" : "s");
 		fleet_err_detail(err, "%s", p.af->errors[0].message);
@@ -1470,7 +1470,7 @@ int accounts_row_load_passwords(const struct account_row *row, struct account_se
 		pw = fleet_read_passfile(sd->passfile, ACCOUNTS_PASSFILE_MAX, why, sizeof(why));
 		if (!pw) {
 			accounts_secrets_release(out);
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "PASSFILE",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, ACCOUNTS_ERR_PASSFILE,
 				      "passfile%d of %s (line %u): %s", s + 1, sd->user, row->line, why);
 			fleet_err_detail(err,
 					 "create the file (mode 0600) with the password on one line, or fix "
@@ -1481,7 +1481,7 @@ int accounts_row_load_passwords(const struct account_row *row, struct account_se
 		if (!pw[0]) {
 			xfree(&pw);
 			accounts_secrets_release(out);
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "PASSFILE",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, ACCOUNTS_ERR_PASSFILE,
 				      "passfile%d of %s (line %u): %s is empty", s + 1, sd->user, row->line,
 				      sd->passfile);
 			fleet_err_detail(err, "write the password into the file");

@@ -36,6 +36,12 @@
 #include "io/oauth.h"
 #include "io/stream.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* --strict and a row with a problem */
+#define ACCOUNTS_ERR_STRICT "ACCOUNTS_STRICT"
+/* a --passfile that cannot be read */
+#define ACCOUNTS_ERR_PASSFILE "PASSFILE"
+
 /* Error code of an accounts file that is unusable as a whole (unreadable, too large, no header,
  * bad column, --strict with a bad row): the operator fixes the file. */
 #define ACCOUNTS_ERR_FILE "ACCOUNTS_FILE"

@@ -165,7 +165,7 @@ int cli_cmd_verify_manifest(int argc, char **argv)
 	}
 	if (state_manifest_verify(a.path, a.pubkey, &info, &err) < 0) {
 		printf("FAIL %s: %s\n", a.path, err.message);
-		return strcmp(err.code, "MANIFEST_BAD") == 0 ? CLI_EXIT_PARTIAL : CLI_EXIT_USAGE;
+		return cli_exit_for_error(&err);
 	}
 	printf("OK %s: %ld accounts, %ld messages, signature valid (Ed25519 key %s)\n", a.path, info.accounts,
 	       info.messages, info.pubkey_b64);

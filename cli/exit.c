@@ -5,9 +5,12 @@
 #include "accounts/accounts.h"
 #include "cli/cli.h"
 #include "common/err.h"
+#include "io/oauth.h"
 #include "io/stream.h"
 #include "ops/report.h"
+#include "scheduler/health.h"
 #include "state/cluster.h"
+#include "state/manifest.h"
 #include "state/state.h"
 #include "state/store.h"
 #include "scheduler/scheduler.h"
@@ -28,6 +31,9 @@ static const struct {
 	{STATE_ERR_PG_MISSING, CLI_EXIT_STATE},
 	{STATE_ERR_SCHEMA_TOO_NEW, CLI_EXIT_STATE},
 	{STATE_ERR_NO_STORE, CLI_EXIT_STATE},
+	{STATE_ERR_MANIFEST_BAD, CLI_EXIT_PARTIAL}, /* verify-manifest: altered or not signed by the key */
+	{OAUTH_ERR_CLIENT, CLI_EXIT_AUTH},	    /* the token service refused the application: a login refused */
+	{HEALTH_ERR_SERVER_DOWN, CLI_EXIT_CONNECT}, /* the server stopped answering */
 	{REPORT_ERR_IO, CLI_EXIT_USAGE}, /* an output that cannot be written: --out, a closed stdout */
 	{IO_ERR_TLS, CLI_EXIT_CONNECT},
 	{IO_ERR_TLS_VERIFY, CLI_EXIT_CONNECT},

@@ -586,7 +586,7 @@ static int reselect_after_prefetch(struct engine *e, const char *src_name, const
 	memset(&m, 0, sizeof(m));
 	r = imap_select(e->src, fe && fe->src_mailbox ? fe->src_mailbox : src_name, 1, &m, err);
 	if (r == 0 && m.uidvalidity != src_mbx->uidvalidity)
-		r = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "UIDVALIDITY",
+		r = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, ENGINE_ERR_UIDVALIDITY,
 				  "the source folder %s changed its UIDVALIDITY during the copy (%u -> %u): "
 				  "it is copied again on the next pass",
 				  src_name, src_mbx->uidvalidity, m.uidvalidity);
@@ -595,7 +595,7 @@ static int reselect_after_prefetch(struct engine *e, const char *src_name, const
 		/* the destination had moved on to the next folder as well */
 		r = imap_select(e->dst, fe->dst_name, 0, &m, err);
 		if (r == 0 && m.uidvalidity != dst_mbx->uidvalidity)
-			r = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "UIDVALIDITY",
+			r = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, ENGINE_ERR_UIDVALIDITY,
 					  "the destination folder %s changed its UIDVALIDITY during the copy: it is "
 					  "copied again on the next pass",
 					  fe->dst_name);
@@ -668,14 +668,14 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 			/* A full destination refuses the whole batch, though part of it may fit: one by one
 			 * it takes what fits, and the first message refused ends the account. */
 			if (imap_conn_is_broken(e->dst) ||
-			    (merr.scope >= FLEET_SCOPE_FOLDER && (strcmp(merr.code, "OVERQUOTA") != 0 || cc.norder < 2))) {
+			    (merr.scope >= FLEET_SCOPE_FOLDER && (strcmp(merr.code, IMAP_CODE_OVERQUOTA) != 0 || cc.norder < 2))) {
 				cc.fatal = 1;
 				cc.fatal_err = merr;
 			} else {
 				/* The server refused the batch as a whole (one message too big, say):
 				 * nothing of it was stored. Copy this window again message by message so
 				 * that only the refused message fails, and do so from now on. */
-				if (strcmp(merr.code, "OVERQUOTA") == 0)
+				if (strcmp(merr.code, IMAP_CODE_OVERQUOTA) == 0)
 					log_info("MULTIAPPEND of %zu messages refused, the destination is full: copying "
 						 "what still fits one by one",
 						 cc.norder);
@@ -719,7 +719,7 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 			if (s->started || s->failed || s->skipped || s->append_done)
 				continue;
 			s->failed = 1;
-			fleet_err_set(&s->err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "NO_BODY",
+			fleet_err_set(&s->err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, ENGINE_ERR_NO_BODY,
 				      "the source listed this message but did not send its body%s%s",
 				      fleet_err_is_set(&ferr) ? ": " : "", fleet_err_is_set(&ferr) ? ferr.message : "");
 		}
@@ -1687,11 +1687,11 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 
 			/* Known too big before transfer: skipped and reported, never sent (RFC 7889). */
 			if (e->o->maxsize && m->size > e->o->maxsize)
-				fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "MAXSIZE",
+				fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, ENGINE_ERR_MAXSIZE,
 					      "message of %llu bytes is larger than --maxsize %llu",
 					      (unsigned long long)m->size, (unsigned long long)e->o->maxsize);
 			else
-				fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "APPENDLIMIT",
+				fleet_err_set(&serr, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, ENGINE_ERR_APPENDLIMIT,
 					      "message of %llu bytes is larger than the destination's APPENDLIMIT %llu",
 					      (unsigned long long)m->size, (unsigned long long)e->appendlimit);
 			e->st->msgs_skipped++;
@@ -1820,7 +1820,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	if (nouid) {
 		struct fleet_err uerr;
 
-		fleet_err_set(&uerr, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NO_UID",
+		fleet_err_set(&uerr, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, ENGINE_ERR_NO_UID,
 			      "the source listed %zu messages without a UID (UID 0): they cannot be copied safely "
 			      "(report it to the source server's administrator)",
 			      nouid);
@@ -1830,7 +1830,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	}
 out:
 	if (rc < 0 && err->scope <= FLEET_SCOPE_FOLDER && !imap_conn_is_broken(e->src) &&
-	    !imap_conn_is_broken(e->dst) && strcmp(err->code, "LEASE_LOST") != 0) {
+	    !imap_conn_is_broken(e->dst) && strcmp(err->code, LEDGER_ERR_LEASE_LOST) != 0) {
 		/* A folder-level failure is reported and the account goes on. */
 		log_warn("folder not migrated: %s", err->message);
 		folder_failed(e, fe->src_name, fe->dst_name, err);
@@ -1926,7 +1926,7 @@ static int plan_folders(struct engine *e, struct fm_plan *plan, int enable, stru
 
 		if (!(sl.v[i].flags & IMAP_MBX_UNUSABLE))
 			continue;
-		fleet_err_set(&why, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "PROTOCOL_NAME",
+		fleet_err_set(&why, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, ENGINE_ERR_PROTOCOL_NAME,
 			      "the source lists a folder '%s' whose name holds a NUL byte, which no IMAP command "
 			      "can name: its messages cannot be read (rename it on the server, then run again)",
 			      sl.v[i].name);
@@ -1996,7 +1996,7 @@ static int create_batch_wait(struct engine *e, struct fm_plan *plan, int *refuse
 
 		fleet_err_clear(&ferr);
 		if (imap_cmd_wait(e->dst, id[k], NULL, FLEET_SCOPE_FOLDER, &ferr) < 0 &&
-		    strcmp(ferr.code, "ALREADYEXISTS") != 0) {
+		    strcmp(ferr.code, IMAP_CODE_ALREADYEXISTS) != 0) {
 			if (broken || imap_conn_is_broken(e->dst)) {
 				broken = 1;
 				continue;
@@ -2305,7 +2305,7 @@ static void explain_overquota(struct engine *e, const struct fm_plan *plan, size
 	if (imap_conn_is_broken(e->dst) || !imap_conn_has_cap(e->dst, "QUOTA") ||
 	    imap_getquotaroot(e->dst, "INBOX", &q, &qerr) < 0 || !q.has_storage) {
 		fleet_human_size(left, r, sizeof(r));
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_CODE_OVERQUOTA,
 			      "destination over quota with %s%s still to copy (the destination does not tell its "
 			      "quota): raise its quota or free space there, then run again",
 			      all_known ? "" : "at least ", r);
@@ -2317,7 +2317,7 @@ static void explain_overquota(struct engine *e, const struct fm_plan *plan, size
 		fleet_human_size(left, r, sizeof(r));
 		fleet_human_size(left > (limit > used ? limit - used : 0) ? left - (limit > used ? limit - used : 0) : 0,
 				 sh, sizeof(sh));
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_CODE_OVERQUOTA,
 			      "destination over quota: %s of %s used, %s%s still to copy: short by %s%s; raise the "
 			      "destination's quota by that much or free space there, then run again",
 			      u, l, all_known ? "" : "at least ", r, all_known ? "" : "at least ", sh);
@@ -2418,7 +2418,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		if (refused[i] && !plan.entries[i].noselect)
 			(void)lane_claim(&e, &plan.entries[i]);
 	if (imap_conn_is_broken(e.dst)) {
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "CONNECTION",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, ENGINE_ERR_CONNECTION,
 			      "the destination connection broke while creating folders");
 		goto out;
 	}
@@ -2474,7 +2474,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		e.unlisted_here = !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE) ? pre_si[i].size : 0;
 		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL,
 				   dst_have[i] ? &dst_si[i] : NULL, err);
-		if (r < 0 && strcmp(err->code, "OVERQUOTA") == 0)
+		if (r < 0 && strcmp(err->code, IMAP_CODE_OVERQUOTA) == 0)
 			explain_overquota(&e, &plan, i, pre_have, pre_si, err);
 		e.cur = !e.cur; /* what was begun ahead is the next folder's */
 		folder_listed(&e);
@@ -2492,7 +2492,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 out:
 	st->finished_ms = fleet_wall_ms();
 	if (rc < 0 && !fleet_err_is_set(err))
-		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "UNKNOWN", "the account failed without a reason");
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, ENGINE_ERR_UNKNOWN, "the account failed without a reason");
 	if (rc < 0 && st->error_side < 0)
 		st->error_side = (e.src && imap_conn_is_broken(e.src)) ? 0 : (e.dst && imap_conn_is_broken(e.dst)) ? 1 : -1;
 	for (int k = 0; k < 2; k++) {

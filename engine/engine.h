@@ -22,6 +22,24 @@
 #include "io/imap.h"
 #include "io/stream.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* a message larger than the destination's APPENDLIMIT */
+#define ENGINE_ERR_APPENDLIMIT "APPENDLIMIT"
+/* a message larger than --maxsize */
+#define ENGINE_ERR_MAXSIZE "MAXSIZE"
+/* a connection was lost while the account ran */
+#define ENGINE_ERR_CONNECTION "CONNECTION"
+/* the source sent no body for a message */
+#define ENGINE_ERR_NO_BODY "NO_BODY"
+/* the destination gave no UID for an appended message */
+#define ENGINE_ERR_NO_UID "NO_UID"
+/* a folder name the server answered that cannot be used */
+#define ENGINE_ERR_PROTOCOL_NAME "PROTOCOL_NAME"
+/* a folder's UIDVALIDITY changed under the copy */
+#define ENGINE_ERR_UIDVALIDITY "UIDVALIDITY"
+/* the account failed without a reason (a bug) */
+#define ENGINE_ERR_UNKNOWN "UNKNOWN"
+
 struct engine_side {
 	struct io_endpoint ep;
 	const char *user;

@@ -298,7 +298,7 @@ static int compile_all(const char *const *pats, size_t n, regex_t **out, struct 
 			for (size_t j = 0; j < i; j++)
 				regfree(&(*out)[j]);
 			xfree(out);
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "BAD_REGEX",
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FOLDER_MAP_ERR_BAD_REGEX,
 					     "invalid regular expression '%s' in --include/--exclude", pats[i]);
 		}
 	}

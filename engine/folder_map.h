@@ -30,6 +30,10 @@
 
 #include "common/err.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* a --regextrans2 or folder filter that does not compile */
+#define FOLDER_MAP_ERR_BAD_REGEX "BAD_REGEX"
+
 enum folder_role {
 	ROLE_NONE = 0,
 	ROLE_INBOX,

@@ -28,6 +28,12 @@
 
 #include "common/err.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* a ledger call for a folder never recorded */
+#define LEDGER_ERR_NO_FOLDER "NO_FOLDER"
+/* the job is no longer ours (STATE_ERR_LEASE_LOST in the state store) */
+#define LEDGER_ERR_LEASE_LOST "LEASE_LOST"
+
 enum ledger_msg_state { LEDGER_COPIED = 0, LEDGER_FAILED, LEDGER_SKIPPED };
 
 struct ledger_folder_info {

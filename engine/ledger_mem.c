@@ -69,7 +69,7 @@ static int mem_folder_reset(void *ctx, int64_t folder, uint32_t new_src_uidvalid
 	struct mem_folder *f = folder_by_id(ctx, folder);
 
 	if (!f)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "NO_FOLDER", "unknown ledger folder");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, LEDGER_ERR_NO_FOLDER, "unknown ledger folder");
 	f->nuids = 0;
 	f->info.src_uidvalidity = new_src_uidvalidity;
 	f->info.src_uidnext = 0;
@@ -90,7 +90,7 @@ static int mem_copied_uids(void *ctx, int64_t folder, uint32_t src_uidvalidity, 
 	struct mem_folder *f = folder_by_id(ctx, folder);
 
 	if (!f)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "NO_FOLDER", "unknown ledger folder");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, LEDGER_ERR_NO_FOLDER, "unknown ledger folder");
 	*n = 0;
 	*uids = NULL;
 	if (f->info.src_uidvalidity != src_uidvalidity || f->nuids == 0)
@@ -108,7 +108,7 @@ static int mem_window_begin(void *ctx, int64_t folder, uint32_t dst_uidvalidity,
 	struct mem_folder *f = folder_by_id(ctx, folder);
 
 	if (!f)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "NO_FOLDER", "unknown ledger folder");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, LEDGER_ERR_NO_FOLDER, "unknown ledger folder");
 	f->info.window_open = 1;
 	f->info.window_dst_uidnext = dst_uidnext;
 	f->info.dst_uidvalidity = dst_uidvalidity;
@@ -121,7 +121,7 @@ static int mem_record(void *ctx, int64_t folder, const struct ledger_record *rec
 	struct mem_folder *f = folder_by_id(lm, folder);
 
 	if (!f)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "NO_FOLDER", "unknown ledger folder");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, LEDGER_ERR_NO_FOLDER, "unknown ledger folder");
 	lm->nrecords++;
 	f->info.src_uidvalidity = rec->src_uidvalidity;
 	if (rec->state == LEDGER_COPIED) {

@@ -45,12 +45,12 @@ int cred_read_file(const char *path, const char *name, char **out, struct fleet_
 	*out = NULL;
 	s = fleet_read_passfile(path, CRED_MAX, why, sizeof(why)); /* regular file, no key file, first line */
 	if (!s)
-		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s %s: %s", name,
+		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "%s %s: %s", name,
 				     path, why);
 	first_line(s, strlen(s));
 	if (!*s) {
 		xfree(&s);
-		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL",
+		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL,
 				     "%s %s: the first line is empty", name, path);
 	}
 	fleet_log_add_secret(s);
@@ -97,12 +97,12 @@ int cred_run_command(char *const *argv, unsigned timeout_ms, const char *name, c
 
 	*out = NULL;
 	if (!argv || !argv[0] || !argv[0][0])
-		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s: the command is empty",
+		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "%s: the command is empty",
 				     name);
 	if (timeout_ms == 0)
 		timeout_ms = CRED_CMD_TIMEOUT_MS;
 	if (pipe2(fds, O_CLOEXEC) < 0)
-		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s: could not make a pipe: %s",
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "%s: could not make a pipe: %s",
 				     name, strerror(errno));
 	pid = fork();
 	if (pid < 0) {
@@ -110,7 +110,7 @@ int cred_run_command(char *const *argv, unsigned timeout_ms, const char *name, c
 
 		close(fds[0]);
 		close(fds[1]);
-		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s: could not start %s: %s",
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "%s: could not start %s: %s",
 				     name, argv[0], strerror(e));
 	}
 	if (pid == 0)
@@ -169,26 +169,26 @@ int cred_run_command(char *const *argv, unsigned timeout_ms, const char *name, c
 		fleet_sleep_ms(5);
 	}
 	if (timed_out)
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_TIMEOUT",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, CRED_ERR_TIMEOUT,
 			      "%s: %s did not finish within %u s (killed)", name, argv[0], (timeout_ms + 999) / 1000);
 	else if (overflow)
-		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL",
+		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL,
 			      "%s: %s printed more than %d bytes (killed)", name, argv[0], CRED_MAX);
 	else if (WIFSIGNALED(status))
-		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s: %s was killed by signal %d",
+		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "%s: %s was killed by signal %d",
 			      name, argv[0], WTERMSIG(status));
 	else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL",
+		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL,
 			      "%s: cannot run %s (not found or not executable; commands run without a shell)", name,
 			      argv[0]);
 	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s: %s exited with status %d",
+		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "%s: %s exited with status %d",
 			      name, argv[0], WEXITSTATUS(status));
 	else {
 		buf[len] = '\0';
 		len = first_line(buf, len);
 		if (len == 0)
-			fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL",
+			fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL,
 				      "%s: %s printed nothing on its first line", name, argv[0]);
 		else {
 			*out = xstrdup(buf);
@@ -211,7 +211,7 @@ int cred_fetch(const struct cred_source *src, int refresh, char **out, struct fl
 	switch (src->kind) {
 	case CRED_INLINE:
 		if (!src->value || !*src->value)
-			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "%s is empty", name);
+			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "%s is empty", name);
 		fleet_log_add_secret(src->value);
 		*out = xstrdup(src->value);
 		return 0;
@@ -227,5 +227,5 @@ int cred_fetch(const struct cred_source *src, int refresh, char **out, struct fl
 	case CRED_NONE:
 		break;
 	}
-	return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "CREDENTIAL", "no %s given", name);
+	return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, CRED_ERR_CREDENTIAL, "no %s given", name);
 }

@@ -31,6 +31,12 @@
 
 #include "common/err.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* a password source that gave nothing usable */
+#define CRED_ERR_CREDENTIAL "CREDENTIAL"
+/* a password command that did not finish in time */
+#define CRED_ERR_TIMEOUT "CREDENTIAL_TIMEOUT"
+
 /* Largest secret accepted from a file or a command (bytes of output; JWT access tokens of the big
  * providers are 1-3 KB). */
 #define CRED_MAX 16384

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "io/mutf7.h"
+#include "io/net.h"
 
 #define RBUF_SIZE	(64 * 1024)
 #define WBUF_FLUSH	(64 * 1024)	  /* flush buffered commands beyond this: four full TLS records */
@@ -246,14 +247,14 @@ static int conn_write(struct imap_conn *c, const void *data, size_t len, struct 
 		size_t room = c->wbuf.len < WBUF_FLUSH ? WBUF_FLUSH - c->wbuf.len : 0;
 
 		if (fleet_buf_append(&c->wbuf, p, room) < 0)
-			return conn_fail_new(c, FLEET_ERR_BUG, "WBUF", err, "output buffer overflow");
+			return conn_fail_new(c, FLEET_ERR_BUG, IMAP_ERR_WBUF, err, "output buffer overflow");
 		p += room;
 		len -= room;
 		if (imap_conn_flush(c, err) < 0)
 			return -1;
 	}
 	if (fleet_buf_append(&c->wbuf, p, len) < 0)
-		return conn_fail_new(c, FLEET_ERR_BUG, "WBUF", err, "output buffer overflow");
+		return conn_fail_new(c, FLEET_ERR_BUG, IMAP_ERR_WBUF, err, "output buffer overflow");
 	return 0;
 }
 
@@ -339,7 +340,7 @@ static void on_greeting(struct imap_conn *c, const struct imap_response *r)
 	if (r->kind != IMAP_RESP_UNTAGGED ||
 	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH &&
 	     r->status != IMAP_STATUS_BYE)) {
-		conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL,
+		conn_fail_new(c, FLEET_ERR_BUG, IMAP_ERR_PROTOCOL, NULL,
 			      "server greeting is not OK, PREAUTH or BYE");
 		fleet_err_detail(&c->err, "greeting: %.200s %.200s", r->name, r->text);
 		return;
@@ -365,7 +366,7 @@ static void on_tagged(struct imap_conn *c, const struct imap_response *r)
 		if (!k->done && strcmp(k->tag, r->tag) == 0)
 			cmd = k;
 	if (!cmd) {
-		conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL, "response with unknown tag %.20s", r->tag);
+		conn_fail_new(c, FLEET_ERR_BUG, IMAP_ERR_PROTOCOL, NULL, "response with unknown tag %.20s", r->tag);
 		fleet_err_detail(&c->err, "line: %.20s %s %.200s", r->tag, r->name, r->text);
 		return;
 	}
@@ -416,7 +417,7 @@ static void dispatch_response(struct imap_conn *c, const struct imap_response *r
 		struct cmd *cmd = c->cont_cmd;
 
 		if (!cmd) {
-			conn_fail_new(c, FLEET_ERR_BUG, "PROTOCOL", NULL, "unexpected continuation request");
+			conn_fail_new(c, FLEET_ERR_BUG, IMAP_ERR_PROTOCOL, NULL, "unexpected continuation request");
 			fleet_err_detail(&c->err, "line: + %.200s", r->text);
 			return;
 		}
@@ -489,9 +490,9 @@ static int eof_error(struct imap_conn *c, struct fleet_err *err)
 		return conn_fail(c, &e, err);
 	}
 	if (!imap_parser_at_boundary(c->p))
-		return conn_fail_new(c, FLEET_ERR_TRANSIENT, "EOF", err,
+		return conn_fail_new(c, FLEET_ERR_TRANSIENT, IMAP_ERR_EOF, err,
 				     "connection closed by the server in the middle of a response");
-	return conn_fail_new(c, FLEET_ERR_TRANSIENT, "EOF", err, "connection closed by the server");
+	return conn_fail_new(c, FLEET_ERR_TRANSIENT, IMAP_ERR_EOF, err, "connection closed by the server");
 }
 
 #define IMAP_DEFAULT_IO_TIMEOUT_MS 120000u /* the stream's default, when the endpoint sets none */
@@ -510,7 +511,7 @@ static int check_progress(struct imap_conn *c, size_t n, struct fleet_err *err)
 	if (now - c->win_start_ms < period)
 		return 0;
 	if (c->win_bytes < IMAP_MIN_PROGRESS_BYTES)
-		return conn_fail_new(c, FLEET_ERR_TRANSIENT, "TIMEOUT", err,
+		return conn_fail_new(c, FLEET_ERR_TRANSIENT, NET_ERR_TIMEOUT, err,
 				     "the server sent %llu bytes in %u s and completed nothing: too slow to be "
 				     "working (at least %d bytes per period are needed); gave up",
 				     (unsigned long long)c->win_bytes, period / 1000, IMAP_MIN_PROGRESS_BYTES);
@@ -728,7 +729,7 @@ static int send_cmd(struct imap_conn *c, struct cmd *cmd, const char *text, size
 				   : 0;
 		end = (size_t)(crlf - text);
 		if (literal_before(text, end, &n, &plus) < 0 || n > len - end - 2)
-			return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err,
+			return conn_fail_new(c, FLEET_ERR_BUG, IMAP_CODE_CLIENTBUG, err,
 					     "command with a bare CRLF or a bad literal");
 		if (conn_write(c, text + pos, end + 2 - pos, err) < 0)
 			return -1;
@@ -751,7 +752,7 @@ static int can_send(struct imap_conn *c, struct fleet_err *err)
 	if (c->broken)
 		return broken_err(c, err);
 	if (c->append_cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "%s: command sent while an APPEND literal is unfinished", c->label);
 	return 0;
 }
@@ -803,7 +804,7 @@ int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fl
 	va_end(ap);
 	if (r < 0) {
 		fleet_buf_release(&b);
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "command too long");
 	}
 	r = imap_cmd_send_text(c, fn, ctx, fleet_buf_cstr(&b), b.len, err);
@@ -840,10 +841,10 @@ int imap_cmd_wait(struct imap_conn *c, int id, struct imap_result *res, enum fle
 	struct cmd *cmd = cmd_find(c, id);
 
 	if (!cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "%s: no command with id %d", c->label, id);
 	if (cmd == c->append_cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "%s: waiting for an APPEND before imap_append_end", c->label);
 	while (!cmd->done)
 		if (conn_step(c, 1, NULL) < 0)
@@ -929,7 +930,7 @@ static int mailbox_wire(const struct imap_conn *c, const char *utf8, struct flee
 
 	if (k >= 0)
 		return fleet_buf_append_str(m, c->raw_wires.v[k]) < 0
-			       ? fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "mailbox name too long")
+			       ? fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, IMAP_CODE_CLIENTBUG, "mailbox name too long")
 			       : 0;
 	if (mutf7_encode(utf8, strlen(utf8), m, err) < 0) {
 		fleet_err_prefix(err, "mailbox name");
@@ -951,7 +952,7 @@ int imap_quote_mailbox(const struct imap_conn *c, struct fleet_buf *b, const cha
 	r = imap_quote_string(c, b, fleet_buf_cstr(&m), m.len);
 	fleet_buf_release(&m);
 	if (r < 0)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", "command too long");
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, IMAP_CODE_CLIENTBUG, "command too long");
 	return 0;
 }
 
@@ -1246,8 +1247,8 @@ static int login_refused(struct imap_conn *c, struct fleet_err *err)
 	if (err->cls != FLEET_ERR_TRANSIENT && err->cls != FLEET_ERR_THROTTLED) {
 		err->cls = FLEET_ERR_AUTH;
 		err->scope = FLEET_SCOPE_ACCOUNT;
-		if (!strcmp(err->code, "NO") || !strcmp(err->code, "BAD"))
-			snprintf(err->code, sizeof(err->code), "LOGIN_FAILED");
+		if (!strcmp(err->code, imap_status_name(IMAP_STATUS_NO)) || !strcmp(err->code, imap_status_name(IMAP_STATUS_BAD)))
+			snprintf(err->code, sizeof(err->code), IMAP_ERR_LOGIN_FAILED);
 	}
 	fleet_err_prefix(err, "could not log in as %s", c->user ? c->user : "?");
 	return -1;
@@ -1340,14 +1341,14 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	if (c->logged_in || c->preauth)
 		goto after;
 	if (!io_stream_is_tls(c->s) && c->ep.mode != IO_TLS_PLAIN) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CLEARTEXT_REFUSED",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_CLEARTEXT_REFUSED,
 			      "%s: refusing to send credentials to %s over a cleartext connection", c->label,
 			      c->host);
 		fleet_err_detail(err, "use --ssl or --tls; --plain allows cleartext explicitly");
 		return -1;
 	}
 	if (!c->user || (!c->password && !c->token))
-		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, IMAP_ERR_NO_CREDENTIALS,
 				     "%s: no user or password given", c->label);
 	if (mech == IMAP_AUTH_AUTO) {
 		if (c->token)
@@ -1365,7 +1366,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	case IMAP_AUTH_LOGIN:
 		if (imap_conn_has_cap(c, "LOGINDISABLED")) {
 			fleet_err_set(
-			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "LOGINDISABLED",
+			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_LOGINDISABLED,
 			    "%s: server %s advertises LOGINDISABLED and no usable AUTHENTICATE mechanism",
 			    c->label, c->host);
 			fleet_err_detail(
@@ -1373,7 +1374,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 			return -1;
 		}
 		if (!c->password)
-			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, IMAP_ERR_NO_CREDENTIALS,
 					     "%s: LOGIN needs a password", c->label);
 		r = do_login(c, err);
 		break;
@@ -1383,10 +1384,10 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		const char *authc = c->authuser ? c->authuser : c->user;
 
 		if (!c->password)
-			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, IMAP_ERR_NO_CREDENTIALS,
 					     "%s: AUTHENTICATE PLAIN needs a password", c->label);
 		if (!imap_conn_has_cap(c, "AUTH=PLAIN") && (c->authuser || c->auth == IMAP_AUTH_PLAIN)) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "AUTH_UNSUPPORTED",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_AUTH_UNSUPPORTED,
 				      "%s: server %s does not offer AUTHENTICATE PLAIN%s", c->label, c->host,
 				      c->authuser ? ", needed for --authuser" : "");
 			return -1;
@@ -1407,11 +1408,11 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 
 		snprintf(capname, sizeof(capname), "AUTH=%s", m);
 		if (!c->token)
-			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+			return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, IMAP_ERR_NO_CREDENTIALS,
 					     "%s: %s needs an OAuth token", c->label, m);
 		if (!imap_conn_has_cap(c, capname))
 			return fleet_err_set(
-			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "AUTH_UNSUPPORTED",
+			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_AUTH_UNSUPPORTED,
 			    "%s: server %s does not offer AUTHENTICATE %s", c->label, c->host, m);
 		if (mech == IMAP_AUTH_XOAUTH2)
 			fleet_buf_appendf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, c->token);
@@ -1425,7 +1426,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		break;
 	}
 	default:
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "unknown auth mechanism");
 	}
 	if (r < 0)
@@ -1534,7 +1535,7 @@ int imap_logout_wait(struct imap_conn *c, int id, struct fleet_err *err)
 	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
 		return -1;
 	c->broken = 1;
-	fleet_err_set(&c->err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+	fleet_err_set(&c->err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 		      "%s: connection used after LOGOUT", c->label);
 	/* The server closes after LOGOUT's OK. Wait (briefly) until it has: only then is its session
 	 * gone, so the connection slot this frees cannot let a new login in while the server still
@@ -1691,7 +1692,7 @@ static int check_uidset(const char *uidset, struct fleet_err *err)
 
 	imap_uidset_release(&set);
 	if (r < 0)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, IMAP_CODE_CLIENTBUG,
 				     "invalid UID set \"%.100s\"", uidset);
 	return 0;
 }
@@ -1701,7 +1702,7 @@ int imap_uid_expunge(struct imap_conn *c, const char *uidset, struct fleet_err *
 	int id;
 
 	if (!imap_conn_has_cap(c, "UIDPLUS"))
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "UIDPLUS_MISSING",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, IMAP_ERR_UIDPLUS_MISSING,
 				     "%s: server does not offer UIDPLUS, needed for UID EXPUNGE", c->label);
 	if (check_uidset(uidset, err) < 0)
 		return -1;
@@ -1718,7 +1719,7 @@ int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode
 	if (check_uidset(uidset, err) < 0)
 		return -1;
 	if (strpbrk(flags, "\r\n()\"{"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, IMAP_CODE_CLIENTBUG,
 				     "invalid flag list \"%.100s\"", flags);
 	id = imap_cmd_send(c, NULL, NULL, err, "UID STORE %s %s%s (%s)", uidset, ops[mode],
 			   silent ? ".SILENT" : "", flags);
@@ -1748,7 +1749,7 @@ int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char
 			    imap_quote_string(c, &cmd, fleet_buf_cstr(&enc), enc.len) < 0) {
 				fleet_buf_release(&enc);
 				if (!fleet_err_is_set(err))
-					fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "LABEL",
+					fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, IMAP_ERR_LABEL,
 						      "cannot send the label \"%.100s\"", l);
 				goto out;
 			}
@@ -1790,7 +1791,7 @@ static int namespace_untagged(struct imap_conn *c, void *ctx, const struct imap_
 			struct fleet_buf b = FLEET_BUF_INIT(sizeof(ns->prefix) - 1);
 
 			if (!imap_node_is_string(pfx) || node_delim(pfx->next, &ns->delim) < 0)
-				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 						     "malformed NAMESPACE response");
 			if (mutf7_decode(pfx->str, pfx->len, &b, NULL) == 0)
 				snprintf(ns->prefix, sizeof(ns->prefix), "%s", fleet_buf_cstr(&b));
@@ -1802,7 +1803,7 @@ static int namespace_untagged(struct imap_conn *c, void *ctx, const struct imap_
 	}
 	if (strcmp(r->name, "LIST") == 0 && n) {
 		if (node_delim(n->next, &ns->delim) < 0)
-			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 					     "malformed LIST response");
 		return 1;
 	}
@@ -1861,7 +1862,7 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 	dn = attrs ? attrs->next : NULL;
 	nn = dn ? dn->next : NULL;
 	if (!attrs || attrs->type != IMAP_NODE_LIST || node_delim(dn, &delim) < 0 || !imap_node_is_string(nn))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 				     "malformed %s response", r->name);
 	if (memchr(nn->str, '\0', nn->len)) {
 		/* No command can name it: listed (escaped) so that the engine fails this folder alone. */
@@ -2038,12 +2039,12 @@ static void status_state_free(void *p)
 static int bad_counter(const char *name, uint64_t v, int is32, struct fleet_err *err)
 {
 	if (is32 && v > UINT32_MAX)
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "PROTOCOL_VALUE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, IMAP_ERR_PROTOCOL_VALUE,
 			      "the server sent %s %llu, above the 32-bit limit 4294967295 of IMAP: its "
 			      "counters cannot be trusted",
 			      name, (unsigned long long)v);
 	else if (v == 0 && strcmp(name, "UIDVALIDITY") == 0)
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "PROTOCOL_VALUE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, IMAP_ERR_PROTOCOL_VALUE,
 			      "the server sent UIDVALIDITY 0, which IMAP forbids (RFC 3501: a non-zero "
 			      "number): without it copies cannot be tracked");
 	else
@@ -2072,7 +2073,7 @@ static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 		return 0;
 	l = n->next;
 	if (!l || l->type != IMAP_NODE_LIST)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 				     "malformed STATUS response");
 	for (const struct imap_node *k = l->child; k && k->next; k = k->next->next) {
 		for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
@@ -2081,7 +2082,7 @@ static int status_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 			if (!imap_node_is_atom(k, items[i].name))
 				continue;
 			if (imap_node_u64(k->next, UINT64_MAX, &v) < 0)
-				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 						     "malformed STATUS %s value", items[i].name);
 			if (bad_counter(items[i].name, v, items[i].bit != IMAP_HAVE_HIGHESTMODSEQ &&
 							      items[i].bit != IMAP_HAVE_SIZE, err))
@@ -2244,7 +2245,7 @@ void imap_mailbox_release(struct imap_mailbox *m)
 static int uids_add(struct imap_uids *u, uint32_t uid, struct fleet_err *err)
 {
 	if (u->n >= SEARCH_MAX_UIDS)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "SEARCH_LIMIT",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, IMAP_ERR_SEARCH_LIMIT,
 				     "search result larger than %u UIDs", SEARCH_MAX_UIDS);
 	u->v = xgrow(u->v, sizeof(*u->v), u->n + 1, &u->alloc);
 	u->v[u->n++] = uid;
@@ -2262,7 +2263,7 @@ static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 			if (n->type == IMAP_NODE_LIST) /* (MODSEQ n) with CONDSTORE */
 				continue;
 			if (imap_node_u64(n, UINT32_MAX, &v) < 0 || v == 0)
-				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 						     "malformed SEARCH response");
 			if (uids_add(u, (uint32_t)v, err) < 0)
 				return -1;
@@ -2277,13 +2278,13 @@ static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 			if (!imap_node_is_atom(n, "ALL") || !n->next || n->next->type != IMAP_NODE_ATOM)
 				continue;
 			if (imap_uidset_parse(&set, n->next->str, n->next->len) < 0)
-				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 						     "malformed ESEARCH response");
 			count = imap_uidset_count(&set);
 			if (count + u->n > SEARCH_MAX_UIDS) {
 				imap_uidset_release(&set);
 				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
-						     "SEARCH_LIMIT", "search result larger than %u UIDs",
+						     IMAP_ERR_SEARCH_LIMIT, "search result larger than %u UIDs",
 						     SEARCH_MAX_UIDS);
 			}
 			for (uint64_t i = 0; i < count; i++) {
@@ -2304,7 +2305,7 @@ int imap_uid_search(struct imap_conn *c, const char *criteria, struct imap_uids 
 	int id;
 
 	if (strpbrk(criteria, "\r\n"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, IMAP_CODE_CLIENTBUG,
 				     "search criteria with CR/LF");
 	if (imap_conn_has_cap(c, "ESEARCH"))
 		id = imap_cmd_send(c, search_untagged, out, err, "UID SEARCH RETURN (ALL) %s", criteria);
@@ -2332,7 +2333,7 @@ static int quota_untagged(struct imap_conn *c, void *ctx, const struct imap_resp
 	if (strcmp(r->name, "QUOTA") != 0)
 		return 0;
 	if (!imap_node_is_string(n) || !n->next || n->next->type != IMAP_NODE_LIST)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 				     "malformed QUOTA response");
 	if (q->has_storage || q->has_messages) /* the first root counts */
 		return 1;
@@ -2343,7 +2344,7 @@ static int quota_untagged(struct imap_conn *c, void *ctx, const struct imap_resp
 
 		if (imap_node_u64(k->next, UINT64_MAX, &used) < 0 ||
 		    imap_node_u64(k->next->next, UINT64_MAX, &limit) < 0)
-			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PROTOCOL",
+			return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 					     "malformed QUOTA response");
 		if (imap_node_is_atom(k, "STORAGE")) {
 			q->has_storage = 1;
@@ -2362,7 +2363,7 @@ int imap_getquotaroot(struct imap_conn *c, const char *mailbox, struct imap_quot
 {
 	memset(q, 0, sizeof(*q));
 	if (!imap_conn_has_cap(c, "QUOTA"))
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "QUOTA_MISSING",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_QUOTA_MISSING,
 				     "%s: server does not offer QUOTA", c->label);
 	return mailbox_cmd(c, "GETQUOTAROOT", mailbox, NULL, quota_untagged, q, NULL, 1, NULL, err);
 }
@@ -2552,14 +2553,14 @@ int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items,
 	int id;
 
 	if (strpbrk(items, "\r\n"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, IMAP_CODE_CLIENTBUG,
 				     "FETCH items with CR/LF");
 	fs = xcalloc(1, sizeof(*fs));
 	fs->cb = cb;
 	fs->ctx = ctx;
 	if (imap_uidset_parse(&fs->set, uidset, strlen(uidset)) < 0) {
 		fetch_state_free(fs);
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, IMAP_CODE_CLIENTBUG,
 				     "invalid UID set \"%.100s\"", uidset);
 	}
 	{
@@ -2603,10 +2604,10 @@ int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flag
 	if (can_send(c, err) < 0)
 		return -1;
 	if (internaldate && imap_internaldate_parse(internaldate, &t, &tz) < 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "INTERNALDATE",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, IMAP_ERR_INTERNALDATE,
 				     "invalid INTERNALDATE \"%.40s\"", internaldate);
 	if (flags && strpbrk(flags, "\r\n()\"{"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, IMAP_CODE_CLIENTBUG,
 				     "invalid flag list \"%.100s\"", flags);
 	fleet_buf_append_str(&cmd, "APPEND ");
 	if (imap_quote_mailbox(c, &cmd, mailbox, err) < 0) {
@@ -2660,16 +2661,16 @@ int imap_append_next(struct imap_conn *c, const char *flags, const char *interna
 	if (c->broken)
 		return broken_err(c, err);
 	if (!c->append_cmd || c->append_left > 0)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "%s: no complete APPEND message to continue", c->label);
 	if (!c->append_multi_ok)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "MULTIAPPEND_UNAVAILABLE",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_MULTIAPPEND_UNAVAILABLE,
 				     "%s: the server does not offer MULTIAPPEND with LITERAL+", c->label);
 	if (internaldate && imap_internaldate_parse(internaldate, &t, &tz) < 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "INTERNALDATE",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, IMAP_ERR_INTERNALDATE,
 				     "invalid INTERNALDATE \"%.40s\"", internaldate);
 	if (flags && strpbrk(flags, "\r\n()\"{"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, IMAP_CODE_CLIENTBUG,
 				     "invalid flag list \"%.100s\"", flags);
 	if (flags && !*flags)
 		flags = NULL;
@@ -2702,10 +2703,10 @@ int imap_append_data(struct imap_conn *c, const void *data, size_t len, struct f
 	if (c->broken)
 		return broken_err(c, err);
 	if (!c->append_cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "%s: no APPEND in progress", c->label);
 	if (len > c->append_left)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, IMAP_CODE_CLIENTBUG,
 				     "%s: APPEND body longer than the announced size", c->label);
 	if (conn_write(c, data, len, err) < 0)
 		return -1;
@@ -2718,11 +2719,11 @@ int imap_append_end(struct imap_conn *c, struct fleet_err *err)
 	if (c->broken)
 		return broken_err(c, err);
 	if (!c->append_cmd)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "CLIENTBUG",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
 				     "%s: no APPEND in progress", c->label);
 	if (c->append_left > 0)
 		/* The server still expects bytes: the stream is out of step for good. */
-		return conn_fail_new(c, FLEET_ERR_BUG, "CLIENTBUG", err,
+		return conn_fail_new(c, FLEET_ERR_BUG, IMAP_CODE_CLIENTBUG, err,
 				     "APPEND body %llu bytes shorter than announced",
 				     (unsigned long long)c->append_left);
 	if (is_trace(c))

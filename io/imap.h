@@ -43,6 +43,38 @@
 #include "io/imap_parser.h"
 #include "io/stream.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* no authentication mechanism both sides support */
+#define IMAP_ERR_AUTH_UNSUPPORTED "AUTH_UNSUPPORTED"
+/* a password would go over a connection without TLS */
+#define IMAP_ERR_CLEARTEXT_REFUSED "CLEARTEXT_REFUSED"
+/* no password or token for the login */
+#define IMAP_ERR_NO_CREDENTIALS "NO_CREDENTIALS"
+/* the server disables LOGIN (and no other mechanism fits) */
+#define IMAP_ERR_LOGINDISABLED "LOGINDISABLED"
+/* the server refused the login with a bare NO or BAD */
+#define IMAP_ERR_LOGIN_FAILED "LOGIN_FAILED"
+/* the server broke the protocol (unexpected or malformed answer) */
+#define IMAP_ERR_PROTOCOL "PROTOCOL"
+/* a value in an answer is out of range */
+#define IMAP_ERR_PROTOCOL_VALUE "PROTOCOL_VALUE"
+/* the server closed the connection */
+#define IMAP_ERR_EOF "EOF"
+/* a command did not fit the output buffer */
+#define IMAP_ERR_WBUF "WBUF"
+/* the server lacks UIDPLUS where it is needed */
+#define IMAP_ERR_UIDPLUS_MISSING "UIDPLUS_MISSING"
+/* MULTIAPPEND asked for, not offered */
+#define IMAP_ERR_MULTIAPPEND_UNAVAILABLE "MULTIAPPEND_UNAVAILABLE"
+/* the server has no QUOTA extension */
+#define IMAP_ERR_QUOTA_MISSING "QUOTA_MISSING"
+/* a SEARCH answer larger than the cap */
+#define IMAP_ERR_SEARCH_LIMIT "SEARCH_LIMIT"
+/* an INTERNALDATE that cannot be sent */
+#define IMAP_ERR_INTERNALDATE "INTERNALDATE"
+/* a Gmail label that cannot be set */
+#define IMAP_ERR_LABEL "LABEL"
+
 enum imap_auth_mech {
 	IMAP_AUTH_AUTO = 0, /* token: OAUTHBEARER or XOAUTH2; authuser: PLAIN; else PLAIN with SASL-IR
 			       when offered, otherwise LOGIN */

@@ -203,8 +203,8 @@ __attribute__((format(printf, 6, 7))) static int perr(struct imap_parser *p, str
 	return -1;
 }
 
-#define PARSE_ERR(...) perr(p, err, "PARSE", s, n, __VA_ARGS__)
-#define LIMIT_ERR(...) perr(p, err, "PARSE_LIMIT", s, n, __VA_ARGS__)
+#define PARSE_ERR(...) perr(p, err, IMAP_PARSER_ERR_PARSE, s, n, __VA_ARGS__)
+#define LIMIT_ERR(...) perr(p, err, IMAP_PARSER_ERR_PARSE_LIMIT, s, n, __VA_ARGS__)
 
 /* ---- building the response ---------------------------------------------------------------------- */
 
@@ -622,7 +622,7 @@ int imap_parser_next(struct imap_parser *p, const char *data, size_t len, size_t
 	memset(ev, 0, sizeof(*ev));
 	*consumed = 0;
 	if (p->st == ST_ERROR)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PARSE",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_PARSER_ERR_PARSE,
 				     "IMAP parser used after an error");
 	if (p->st == ST_DONE)
 		response_reset(p);
@@ -763,7 +763,7 @@ int imap_parser_next(struct imap_parser *p, const char *data, size_t len, size_t
 		case ST_DONE:
 		case ST_ERROR: break;
 		}
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PARSE",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_PARSER_ERR_PARSE,
 				     "IMAP parser in a bad state");
 	}
 }
@@ -776,10 +776,10 @@ int imap_parser_finish(struct imap_parser *p, struct fleet_err *err)
 	if (imap_parser_at_boundary(p))
 		return 0;
 	if (p->st == ST_ERROR)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, "PARSE",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_PARSER_ERR_PARSE,
 				     "IMAP parser used after an error");
 	if (p->st == ST_LIT_BUFFER || p->st == ST_LIT_STREAM || p->st == ST_LIT_PENDING)
-		return perr(p, err, "PARSE", NULL, 0,
+		return perr(p, err, IMAP_PARSER_ERR_PARSE, NULL, 0,
 			    "input ended inside a literal (%llu of %llu bytes missing)",
 			    (unsigned long long)p->lit_left, (unsigned long long)p->lit_size);
 	return PARSE_ERR("input ended inside a response");
@@ -1100,10 +1100,10 @@ static const struct code_rule {
 	enum fleet_err_class cls;
 	int scope;
 } code_rules[] = {
-    {"UNAVAILABLE", FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT},
+    {IMAP_CODE_UNAVAILABLE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT},
     {"LIMIT", FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT},
     {"INUSE", FLEET_ERR_TRANSIENT, SCOPE_DEFAULT},
-    {"THROTTLED", FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT},
+    {IMAP_CODE_THROTTLED, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT},
     {"AUTHENTICATIONFAILED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
     {"AUTHORIZATIONFAILED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
     {"EXPIRED", FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT},
@@ -1113,10 +1113,10 @@ static const struct code_rule {
     {"EXPUNGEISSUED", FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER},
     {"CORRUPTION", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
     {"SERVERBUG", FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE},
-    {"CLIENTBUG", FLEET_ERR_BUG, SCOPE_DEFAULT},
+    {IMAP_CODE_CLIENTBUG, FLEET_ERR_BUG, SCOPE_DEFAULT},
     {"CANNOT", FLEET_ERR_PERMANENT, SCOPE_DEFAULT},
-    {"OVERQUOTA", FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT},
-    {"ALREADYEXISTS", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
+    {IMAP_CODE_OVERQUOTA, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT},
+    {IMAP_CODE_ALREADYEXISTS, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
     {"NONEXISTENT", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
     {"TRYCREATE", FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER},
     {"TOOBIG", FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE},
@@ -1212,9 +1212,9 @@ int imap_status_to_err(enum imap_status status, const char *code, const char *te
 		if (text_rules[i].daily)
 			ecode = IMAP_CODE_DAILY_LIMIT;
 		else if (text_rules[i].overquota)
-			ecode = "OVERQUOTA";
+			ecode = IMAP_CODE_OVERQUOTA;
 		else if (!rule)
-			ecode = cls == FLEET_ERR_THROTTLED ? "THROTTLED" : "UNAVAILABLE";
+			ecode = cls == FLEET_ERR_THROTTLED ? IMAP_CODE_THROTTLED : IMAP_CODE_UNAVAILABLE;
 		if (text_rules[i].backoff) {
 			const char *d = hit + strlen(text_rules[i].text), *d1;
 

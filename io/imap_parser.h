@@ -33,6 +33,22 @@
 #include "common/buf.h"
 #include "common/err.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* an answer that does not parse */
+#define IMAP_PARSER_ERR_PARSE "PARSE"
+/* an answer beyond the parser's limits */
+#define IMAP_PARSER_ERR_PARSE_LIMIT "PARSE_LIMIT"
+/* RFC 5530: the mailbox is full (also set from a server's words) */
+#define IMAP_CODE_OVERQUOTA "OVERQUOTA"
+/* the server asked to slow down (in words, no code) */
+#define IMAP_CODE_THROTTLED "THROTTLED"
+/* RFC 5530: the server cannot serve now */
+#define IMAP_CODE_UNAVAILABLE "UNAVAILABLE"
+/* RFC 5530: the client (imapfleet) sent something wrong */
+#define IMAP_CODE_CLIENTBUG "CLIENTBUG"
+/* RFC 5530: the mailbox exists already */
+#define IMAP_CODE_ALREADYEXISTS "ALREADYEXISTS"
+
 struct imap_parser_limits {
 	size_t max_line;	     /* bytes of one response outside literals (default 64 KiB) */
 	unsigned max_depth;	     /* list nesting (default 32) */

@@ -71,7 +71,7 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 		int units = 0;
 
 		if (c < 0x20 || c > 0x7e)
-			return fail(out, len0, err, "MUTF7", i,
+			return fail(out, len0, err, MUTF7_ERR, i,
 				    "invalid modified UTF-7: byte outside printable ASCII");
 		if (c != '&') {
 			if (fleet_buf_append(out, in + i, 1) < 0)
@@ -87,20 +87,20 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 		}
 		/* Two runs back to back must have been one run: refuse, or names would not round-trip. */
 		if (i == run_end)
-			return fail(out, len0, err, "MUTF7", i,
+			return fail(out, len0, err, MUTF7_ERR, i,
 				    "invalid modified UTF-7: adjacent encoded runs");
 		start = i++;
 		for (;;) {
 			int v;
 
 			if (i >= len)
-				return fail(out, len0, err, "MUTF7", start,
+				return fail(out, len0, err, MUTF7_ERR, start,
 					    "invalid modified UTF-7: unterminated \"&\" shift");
 			if (in[i] == '-')
 				break;
 			v = b64_value((unsigned char)in[i]);
 			if (v < 0)
-				return fail(out, len0, err, "MUTF7", i,
+				return fail(out, len0, err, MUTF7_ERR, i,
 					    "invalid modified UTF-7: not modified base64");
 			bits = (bits << 6) | (uint32_t)v;
 			nbits += 6;
@@ -113,7 +113,7 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 				units++;
 				if (high) {
 					if (u < 0xdc00 || u > 0xdfff)
-						return fail(out, len0, err, "MUTF7", i,
+						return fail(out, len0, err, MUTF7_ERR, i,
 							    "invalid modified UTF-7: lone high surrogate");
 					u = 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00);
 					high = 0;
@@ -121,15 +121,15 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 					high = u;
 					continue;
 				} else if (u >= 0xdc00 && u <= 0xdfff) {
-					return fail(out, len0, err, "MUTF7", i,
+					return fail(out, len0, err, MUTF7_ERR, i,
 						    "invalid modified UTF-7: lone low surrogate");
 				}
 				if (u == 0)
-					return fail(out, len0, err, "MUTF7", i,
+					return fail(out, len0, err, MUTF7_ERR, i,
 						    "invalid modified UTF-7: encoded NUL");
 				if (u >= 0x20 && u <= 0x7e)
 					return fail(
-					    out, len0, err, "MUTF7", i,
+					    out, len0, err, MUTF7_ERR, i,
 					    "invalid modified UTF-7: printable ASCII must not be encoded");
 				if (put_utf8(out, u) < 0)
 					return fail(out, len0, err, "MUTF7_LIMIT", i,
@@ -137,10 +137,10 @@ int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet
 			}
 		}
 		if (high)
-			return fail(out, len0, err, "MUTF7", i,
+			return fail(out, len0, err, MUTF7_ERR, i,
 				    "invalid modified UTF-7: lone high surrogate");
 		if (units == 0 || nbits >= 6 || bits != 0)
-			return fail(out, len0, err, "MUTF7", i, "invalid modified UTF-7: bad base64 padding");
+			return fail(out, len0, err, MUTF7_ERR, i, "invalid modified UTF-7: bad base64 padding");
 		i++;
 		run_end = i;
 	}

@@ -21,6 +21,11 @@
 #include "common/buf.h"
 #include "common/err.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* a mailbox name that is not valid modified UTF-7 or UTF-8 */
+#define MUTF7_ERR "MUTF7"
+
+
 /* Modified UTF-7 (as on the wire) -> UTF-8. */
 int mutf7_decode(const char *in, size_t len, struct fleet_buf *out, struct fleet_err *err);
 /* UTF-8 -> modified UTF-7. */

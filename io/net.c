@@ -47,17 +47,17 @@ int net_is_ip_literal(const char *host)
 static const char *errno_code(int e)
 {
 	switch (e) {
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ECONNRESET: return "ECONNRESET";
-	case EPIPE: return "ECONNRESET"; /* the peer closed while we wrote: same thing to the caller */
-	case ECONNABORTED: return "ECONNRESET";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case ENETUNREACH: return "ENETUNREACH";
-	case ENETDOWN: return "ENETUNREACH";
-	case EHOSTDOWN: return "EHOSTUNREACH";
-	case ETIMEDOUT: return "TIMEOUT";
-	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-	default: return "ENET";
+	case ECONNREFUSED: return NET_ERR_ECONNREFUSED;
+	case ECONNRESET: return NET_ERR_ECONNRESET;
+	case EPIPE: return NET_ERR_ECONNRESET; /* the peer closed while we wrote: same thing to the caller */
+	case ECONNABORTED: return NET_ERR_ECONNRESET;
+	case EHOSTUNREACH: return NET_ERR_EHOSTUNREACH;
+	case ENETUNREACH: return NET_ERR_ENETUNREACH;
+	case ENETDOWN: return NET_ERR_ENETUNREACH;
+	case EHOSTDOWN: return NET_ERR_EHOSTUNREACH;
+	case ETIMEDOUT: return NET_ERR_TIMEOUT;
+	case EADDRNOTAVAIL: return NET_ERR_EADDRNOTAVAIL;
+	default: return NET_ERR_ENET;
 	}
 }
 
@@ -89,7 +89,7 @@ int net_errno_err(const struct io_stream *s, int e, const char *doing, struct fl
 
 int net_timeout_err(const struct io_stream *s, const char *doing, struct fleet_err *err)
 {
-	fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TIMEOUT",
+	fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_TIMEOUT,
 		      "could not %s %s: timed out after %u ms", doing, s->where, net_io_timeout(s));
 	return -1;
 }
@@ -292,10 +292,10 @@ static int resolve_and_connect(struct io_stream *s, uint16_t port, struct fleet_
 		    ;
 
 		if (nohost)
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "DNS_NOHOST",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, NET_ERR_DNS_NOHOST,
 				      "cannot resolve host name %s: no such host (%s)", s->host, why);
 		else
-			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "DNS",
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_DNS,
 				      "could not resolve host name %s: %s", s->host, why);
 		fleet_err_detail(err, "check the host name (%s side) and this machine's DNS settings",
 				 s->label ? s->label : "server");
@@ -338,7 +338,7 @@ static int resolve_and_connect(struct io_stream *s, uint16_t port, struct fleet_
 	if (any_refused && last != ECONNREFUSED)
 		last = ECONNREFUSED;
 	if (last == ETIMEDOUT)
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TIMEOUT",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_TIMEOUT,
 			      "could not connect to %s: timed out after %u ms", s->where, ctimeout);
 	else
 		net_errno_err(s, last, "connect to", err);
@@ -367,10 +367,10 @@ int io_stream_connect(const struct io_endpoint *ep, struct io_stream **out, stru
 
 	*out = NULL;
 	if (!ep || !ep->host || !*ep->host)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CONFIG",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, NET_ERR_CONFIG,
 				     "cannot connect: no host name given");
 	if (ep->mode != IO_TLS_IMPLICIT && ep->mode != IO_TLS_STARTTLS && ep->mode != IO_TLS_PLAIN)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "CONFIG", "invalid TLS mode %d",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, NET_ERR_CONFIG, "invalid TLS mode %d",
 				     (int)ep->mode);
 	port = (uint16_t)io_port_or_default(ep->port, ep->mode);
 

@@ -11,6 +11,28 @@
 
 #include "io/stream.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* no answer within the time limit (connect, read, write) */
+#define NET_ERR_TIMEOUT "TIMEOUT"
+/* connection refused */
+#define NET_ERR_ECONNREFUSED "ECONNREFUSED"
+/* connection reset or closed by the peer */
+#define NET_ERR_ECONNRESET "ECONNRESET"
+/* host unreachable */
+#define NET_ERR_EHOSTUNREACH "EHOSTUNREACH"
+/* network unreachable */
+#define NET_ERR_ENETUNREACH "ENETUNREACH"
+/* no local address for the connection */
+#define NET_ERR_EADDRNOTAVAIL "EADDRNOTAVAIL"
+/* any other socket error */
+#define NET_ERR_ENET "ENET"
+/* the name could not be resolved now */
+#define NET_ERR_DNS "DNS"
+/* the name does not exist */
+#define NET_ERR_DNS_NOHOST "DNS_NOHOST"
+/* an endpoint that cannot be used as given */
+#define NET_ERR_CONFIG "CONFIG"
+
 struct ssl_st;
 struct x509_st;
 

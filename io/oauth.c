@@ -44,7 +44,7 @@ const char *oauth_provider_name(enum oauth_provider p)
 
 static int config_err(struct fleet_err *err, const char *fmt, const char *a, const char *b)
 {
-	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "OAUTH_CONFIG", fmt, a, b);
+	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, OAUTH_ERR_CONFIG, fmt, a, b);
 }
 
 /* ---- credentials read from files ---------------------------------------------------------------- */
@@ -269,13 +269,13 @@ static char *jwt_sign(EVP_PKEY *key, json_t *header, json_t *claims, struct flee
 	xfree(&cb);
 	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
 	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "OAUTH_CONFIG",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, OAUTH_ERR_CONFIG,
 			      "could not sign the token request (the key is not an RSA key?)");
 		goto out;
 	}
 	sig = xmalloc(siglen);
 	if (EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "OAUTH_CONFIG", "could not sign the token request");
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, OAUTH_ERR_CONFIG, "could not sign the token request");
 		goto out;
 	}
 	sb = b64url(sig, siglen);
@@ -364,7 +364,7 @@ static int http_post(const struct oauth_config *cfg, const char *url, const char
 	pthread_once(&g_curl_once, curl_init_once);
 	h = curl_easy_init();
 	if (!h)
-		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "OAUTH_UNAVAILABLE",
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_UNAVAILABLE,
 				     "could not start an HTTPS request");
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
@@ -387,11 +387,11 @@ static int http_post(const struct oauth_config *cfg, const char *url, const char
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	cc = curl_easy_perform(h);
 	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
-		rc = fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "OAUTH_CONFIG",
+		rc = fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, OAUTH_ERR_CONFIG,
 				   "token endpoint %s: certificate verification failed: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		fleet_err_detail(err, "give the CA that signed it with --cafile (the same option as for IMAP)");
 	} else if (cc != CURLE_OK) {
-		rc = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "OAUTH_UNAVAILABLE",
+		rc = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_UNAVAILABLE,
 				   "could not reach the token endpoint %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	} else {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -426,22 +426,22 @@ static int parse_reply(const struct oauth_config *cfg, const char *who, struct h
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
 	if (r->status == 429) {
-		fleet_err_set(err, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "OAUTH_UNAVAILABLE",
+		fleet_err_set(err, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_UNAVAILABLE,
 			      "the token endpoint asks to slow down (HTTP 429)");
 		err->retry_after_ms = r->retry_after_s ? r->retry_after_s * 1000u : 10000u;
 	} else if (r->status >= 500 || (!j && r->status != 400 && r->status != 401)) {
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "OAUTH_UNAVAILABLE",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_UNAVAILABLE,
 			      "the token endpoint answered HTTP %ld", r->status);
 	} else if (e && strcmp(e, "invalid_grant") == 0 && cfg->provider == OAUTH_GOOGLE && desc &&
 		   !strstr(desc, "Signature") && !strstr(desc, "JWT")) {
 		/* Google: "Invalid email or User ID", or delegation missing for this user. */
-		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "OAUTH_USER", "no token for %s: %s", who, text);
+		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_USER, "no token for %s: %s", who, text);
 		fleet_err_detail(err, "check that the user exists and that domain-wide delegation covers "
 				      "https://mail.google.com/");
 	} else {
 		/* invalid_client, unauthorized_client, invalid_scope, a bad signature: the credentials
 		 * themselves are refused, for every user. */
-		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_RUN, "OAUTH_CLIENT", "the token endpoint refused %s: %s",
+		fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_RUN, OAUTH_ERR_CLIENT, "the token endpoint refused %s: %s",
 			      who, text);
 		fleet_err_detail(err, cfg->provider == OAUTH_MS365
 					  ? "check --tenant, --client-id and the client secret or certificate; the "
@@ -472,7 +472,7 @@ int oauth_fetch_token(const struct oauth_config *cfg, const char *user, char **t
 	esc = curl_easy_init();
 	if (!esc) {
 		creds_release(&cr);
-		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "OAUTH_UNAVAILABLE",
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_UNAVAILABLE,
 				     "could not start an HTTPS request");
 	}
 	if (cfg->provider == OAUTH_MS365) {
@@ -713,7 +713,7 @@ static int obtain(struct oauth_cache *c, const struct oauth_config *cfg, const c
 	*fetched = rc == 0;
 	if (locked)
 		shared->end(shared->ctx, key, ckey, rc == 0 ? *tok : NULL, *exp, *fat,
-			    rc < 0 && strcmp(err->code, "OAUTH_CLIENT") == 0 ? err : NULL);
+			    rc < 0 && strcmp(err->code, OAUTH_ERR_CLIENT) == 0 ? err : NULL);
 	return rc;
 }
 

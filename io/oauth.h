@@ -54,6 +54,18 @@
 
 #include "common/err.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* every code below starts with it */
+#define OAUTH_ERR_PREFIX "OAUTH_"
+/* the token service refused the client */
+#define OAUTH_ERR_CLIENT "OAUTH_CLIENT"
+/* the OAuth settings are incomplete or wrong */
+#define OAUTH_ERR_CONFIG "OAUTH_CONFIG"
+/* the token service could not be reached or failed */
+#define OAUTH_ERR_UNAVAILABLE "OAUTH_UNAVAILABLE"
+/* the token service refused the user (consent, grant revoked) */
+#define OAUTH_ERR_USER "OAUTH_USER"
+
 enum oauth_provider {
 	OAUTH_NONE = 0,
 	OAUTH_MS365,

@@ -366,7 +366,7 @@ static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stre
 		FILE *f = fopen(cafile, "r");
 
 		if (!f) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CAFILE",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, TLS_ERR_CAFILE,
 				      "cannot load CA file %s: %s", cafile, strerror(errno));
 			fleet_err_detail(err,
 					 "the CA file must be readable and hold PEM certificates (%s side)",
@@ -377,7 +377,7 @@ static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stre
 		fclose(f);
 	}
 	if (cafile && !SSL_CTX_load_verify_locations(ctx, cafile, NULL)) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CAFILE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, TLS_ERR_CAFILE,
 			      "cannot load CA file %s: %s", cafile, openssl_reason(why, sizeof(why)));
 		fleet_err_detail(err, "the CA file must be readable and hold PEM certificates (%s side)",
 				 s->label ? s->label : "server");
@@ -655,7 +655,7 @@ static int handshake_failed(struct io_stream *s, int sslerr, int saved_errno, st
 	} else if (sslerr == SSL_ERROR_SYSCALL && saved_errno) {
 		net_errno_err(s, saved_errno, "complete the TLS handshake with", err);
 	} else if (sslerr == SSL_ERROR_SYSCALL || sslerr == SSL_ERROR_ZERO_RETURN) {
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_ECONNRESET,
 			      "could not complete the TLS handshake with %s: connection closed by server",
 			      s->where);
 	} else {
@@ -676,7 +676,7 @@ static int handshake_failed(struct io_stream *s, int sslerr, int saved_errno, st
 		} else if (e && ERR_GET_LIB(e) == ERR_LIB_SSL &&
 			   ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			fleet_err_set(
-			    err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+			    err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_ECONNRESET,
 			    "could not complete the TLS handshake with %s: connection closed by server",
 			    s->where);
 #endif
@@ -757,7 +757,7 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 		if (w <= 0) {
 			if (w == 0)
 				fleet_err_set(
-				    err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "TIMEOUT",
+				    err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_TIMEOUT,
 				    "could not complete the TLS handshake with %s: timed out after %u ms",
 				    s->where, net_io_timeout(s));
 			free_ssl(s);
@@ -814,7 +814,7 @@ static int io_failed(struct io_stream *s, int sslerr, int saved_errno, const cha
 	if (sslerr == SSL_ERROR_SYSCALL && saved_errno)
 		net_errno_err(s, saved_errno, doing, err);
 	else if (sslerr == SSL_ERROR_SYSCALL)
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_ECONNRESET,
 			      "could not %s %s: connection closed by server", doing, s->where);
 	else
 		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, IO_ERR_TLS,
@@ -879,7 +879,7 @@ ssize_t tls_read(struct io_stream *s, void *buf, size_t len, struct fleet_err *e
 		return -1;
 	}
 	if (s->tls_dead)
-		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_ECONNRESET,
 				     "could not read from %s: the TLS session failed earlier", s->where);
 	for (;;) {
 		int n, sslerr, saved, w;
@@ -919,7 +919,7 @@ int tls_write(struct io_stream *s, const void *buf, size_t len, struct fleet_err
 	uint64_t deadline = fleet_now_ms() + net_io_timeout(s);
 
 	if (s->tls_dead)
-		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET",
+		return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NET_ERR_ECONNRESET,
 				     "could not write to %s: the TLS session failed earlier", s->where);
 	while (len > 0) {
 		/* Chunks keep the inactivity timeout meaningful: it restarts after each one. A retried

@@ -11,6 +11,10 @@
 #include "common/err.h"
 #include "io/net.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* the --cafile could not be read */
+#define TLS_ERR_CAFILE "CAFILE"
+
 /* Runs the client handshake on s->fd and verifies the peer as the endpoint says. On failure the
  * SSL object is freed again (s->ssl == NULL) and err says why. */
 int tls_handshake(struct io_stream *s, struct fleet_err *err);

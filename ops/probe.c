@@ -99,7 +99,7 @@ void preflight_login_release(struct preflight_login *l)
 
 void preflight_tls_text(const struct preflight_login *l, const struct io_endpoint *ep, char *out, size_t cap)
 {
-	if (l->stage == PREFLIGHT_STAGE_CONNECT && strncmp(l->err.code, "TLS", 3) == 0) {
+	if (l->stage == PREFLIGHT_STAGE_CONNECT && strncmp(l->err.code, IO_ERR_TLS, strlen(IO_ERR_TLS)) == 0) {
 		snprintf(out, cap, "failed: %s", l->err.message);
 		return;
 	}

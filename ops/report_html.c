@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include "common/alloc.h"
+#include "io/imap_parser.h"
+#include "io/stream.h"
 #include "ops/render.h"
 #include "ops/report.h"
 #include "ops/report_private.h"
@@ -333,10 +335,10 @@ static void html_passes(struct rw *w, const struct report *r)
  * account's log line says it with its accounts-file line and secret source). */
 static const char *cause_next_step(const struct report_cause *k)
 {
-	if (strcmp(k->code, "OVERQUOTA") == 0)
+	if (strcmp(k->code, IMAP_CODE_OVERQUOTA) == 0)
 		return "raise the destination's quota (by the shortfall the message gives), then imapfleet retry "
 		       "--account ID for each account below and run again";
-	if (strcmp(k->code, "TLS_VERIFY") == 0)
+	if (strcmp(k->code, IO_ERR_TLS_VERIFY) == 0)
 		return "add cafile1/cafile2 to the rows (or --cafile1/--cafile2 to the run), then imapfleet retry "
 		       "--failed and run again";
 	if (strcmp(k->cls, "auth") == 0)

@@ -236,7 +236,7 @@ int server_health_reason(struct server_health *h, const char *key, struct fleet_
 	pthread_mutex_lock(&h->lock);
 	e = find(h, key);
 	if (e && e->state == HEALTH_GAVE_UP) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "SERVER_DOWN", "%s", e->reason);
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, HEALTH_ERR_SERVER_DOWN, "%s", e->reason);
 		fleet_err_detail(err, "run `imapfleet retry --failed` once the server answers again");
 		rc = 0;
 	}

@@ -22,6 +22,10 @@
 #include "common/err.h"
 #include "io/stream.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* the server is known to be down: the account waits */
+#define HEALTH_ERR_SERVER_DOWN "SERVER_DOWN"
+
 #define HEALTH_PROBE_FIRST_MS 1000u
 #define HEALTH_PROBE_CAP_MS 10000u
 /* Connect and greeting deadline of one probe. */

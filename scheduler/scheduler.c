@@ -690,7 +690,7 @@ static int finish_job(struct state_conn *sc, const struct state_lease *lease, co
 			log_error("could not record the account as done: %s", ferr.message);
 		return 0;
 	}
-	fleet_err_set(&why, f ? f->cls : FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, f && f->code[0] ? f->code : "FOLDER",
+	fleet_err_set(&why, f ? f->cls : FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, f && f->code[0] ? f->code : SCHEDULER_ERR_FOLDER,
 		      "%u folder%s not migrated; folder '%s': %s", st->folders_failed, st->folders_failed == 1 ? "" : "s",
 		      f ? f->folder : "?", f ? f->reason : "see the account's log");
 	r = state_job_finish_partial(sc, lease, &why, &ferr);
@@ -734,7 +734,7 @@ static int load_credentials(struct sched *s, struct state_conn *sc, const struct
 		return 0;
 	}
 	if (!s->have_key)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, SCHEDULER_ERR_NO_CREDENTIALS,
 				     "no credentials for this account on this host: give this worker the key file "
 				     "(--key-file) or the accounts file");
 	for (int k = 0; k < 2; k++) {
@@ -751,7 +751,7 @@ static int load_credentials(struct sched *s, struct state_conn *sc, const struct
 			if (held[0])
 				state_secret_free(&held[0]);
 			if (r == 0)
-				fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "NO_CREDENTIALS",
+				fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, SCHEDULER_ERR_NO_CREDENTIALS,
 					      "no stored credentials for side %d of this account", k + 1);
 			else
 				fleet_err_prefix(err, "credentials of side %d", k + 1);
@@ -1018,7 +1018,7 @@ static void hold_refused_credential(struct sched *s, struct state_conn *sc, cons
 	unsigned char fp[STATE_SECRET_FP_LEN];
 	struct fleet_err herr;
 
-	if (strcmp(why->code, "CREDENTIAL") == 0 || strncmp(why->code, "OAUTH_", 6) == 0 ||
+	if (strcmp(why->code, CRED_ERR_CREDENTIAL) == 0 || strncmp(why->code, OAUTH_ERR_PREFIX, strlen(OAUTH_ERR_PREFIX)) == 0 ||
 	    lg->creds[k].src.kind == CRED_HOOK || !side_fingerprint(s, row ? row : &lg->wrow, k, lg->pw[k], fp))
 		return;
 	if (state_job_hold_auth(sc, c->lease.job_id, k + 1, fp, &herr) < 0)
@@ -1095,11 +1095,11 @@ static void failure_hint(struct sched *s, int64_t job_id, const struct fleet_err
 		fleet_buf_appendf(out, ": check it (and that the account may log in over IMAP), then %s and run "
 				       "again",
 				  retry);
-	} else if (strcmp(err->code, "OVERQUOTA") == 0) {
+	} else if (strcmp(err->code, IMAP_CODE_OVERQUOTA) == 0) {
 		fleet_buf_appendf(out, ": once the destination's quota is raised (by the shortfall above when it is "
 				       "given), %s and run again",
 				  retry);
-	} else if (strcmp(err->code, "TLS_VERIFY") == 0) {
+	} else if (strcmp(err->code, IO_ERR_TLS_VERIFY) == 0) {
 		fleet_buf_appendf(out, ": add cafile%d to the row (or --cafile%d to the run), then %s and run again",
 				  side >= 0 ? side + 1 : 1, side >= 0 ? side + 1 : 1, retry);
 	} else if (err->cls == FLEET_ERR_TRANSIENT || err->cls == FLEET_ERR_THROTTLED) {
@@ -1192,7 +1192,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 			log_warn("side %d uses cleartext IMAP (plain): its password crosses the network unencrypted",
 				 k + 1);
 	if (logins_load(&lg, s, sc, c, side, &err) < 0) {
-		if (strcmp(err.code, "KEY_MISMATCH") == 0) {
+		if (strcmp(err.code, STATE_ERR_KEY_MISMATCH) == 0) {
 			/* This host has another key: leave the account to a host that can read it. */
 			log_error("%s: this host's key file is not the one the run was imported with; stopping "
 				  "this host (copy .imapfleet/key from the importing host)",
@@ -1225,7 +1225,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 			goto failed;
 		}
 		if (hs == HEALTH_DOWN) {
-			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "SERVER_DOWN",
+			fleet_err_set(&err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, HEALTH_ERR_SERVER_DOWN,
 				      "server %s is down: the account waits until it answers", keys[k]);
 			if (state_job_defer(sc, &c->lease, &err, 0, 1, &ferr) < 0)
 				log_warn("could not put the account back to wait for %s: %s", keys[k], ferr.message);
@@ -1413,7 +1413,7 @@ failed:
 			log_warn("attempt %d failed (%s, %s): %s; retry in %.1f s%s", c->attempt,
 				 fleet_err_class_name(err.cls), err.code[0] ? err.code : "-", err.message, delay / 1000.0,
 				 progressed ? " (it copied messages: not counted against --max-attempts)" : "");
-		} else if (err.scope == FLEET_SCOPE_RUN && strncmp(err.code, "OAUTH_", 6) == 0) {
+		} else if (err.scope == FLEET_SCOPE_RUN && strncmp(err.code, OAUTH_ERR_PREFIX, strlen(OAUTH_ERR_PREFIX)) == 0) {
 			atomic_fetch_add(&s->jobs_failed, 1);
 			if (tenant_refusal_is_new(s, &err))
 				log_error("%s%s%s; every account with these credentials fails without another request "
@@ -1819,7 +1819,7 @@ static int load_key(struct sched *s, struct fleet_err *err)
 			 STATE_SECRET_DEFAULT_KEY_FILE);
 	/* Only the importing host makes a key: a worker with a key of its own could read nothing. */
 	if (!s->cfg->accounts_path && access(path, F_OK) != 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "NO_KEY",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, SCHEDULER_ERR_NO_KEY,
 				     "no key file at %s: copy .imapfleet/key from the host that ran `imapfleet run` "
 				     "(mode 0600) or pass --key-file",
 				     path);
@@ -1963,7 +1963,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		s.w[i].index = i;
 		pthread_mutex_init(&s.w[i].lock, NULL);
 		if (pthread_create(&s.w[i].tid, NULL, worker_main, &s.w[i]) != 0) {
-			fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "THREAD", "could not start worker thread %u", i);
+			fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, SCHEDULER_ERR_THREAD, "could not start worker thread %u", i);
 			s.nworkers = i;
 			break;
 		}
@@ -2107,7 +2107,7 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	if (r < 0)
 		goto out;
 	if (r == 0) {
-		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "BUSY",
+		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, SCHEDULER_ERR_BUSY,
 			      "this account pair is being migrated by another imapfleet process right now");
 		goto out;
 	}
@@ -2246,7 +2246,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 	r = state_job_load(sc, job_id, &c, err);
 	if (r <= 0) {
 		if (r == 0)
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "NO_JOB", "account %lld is gone",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, SCHEDULER_ERR_NO_JOB, "account %lld is gone",
 				      (long long)job_id);
 		return -1;
 	}

@@ -17,6 +17,20 @@
 #include "engine/engine.h"
 #include "scheduler/policy.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* another process holds what this command needs */
+#define SCHEDULER_ERR_BUSY "BUSY"
+/* no account in the store matches */
+#define SCHEDULER_ERR_NO_JOB "NO_JOB"
+/* the run's key file is missing */
+#define SCHEDULER_ERR_NO_KEY "NO_KEY"
+/* a thread could not be started */
+#define SCHEDULER_ERR_THREAD "THREAD"
+/* a folder failed without a code of its own */
+#define SCHEDULER_ERR_FOLDER "FOLDER"
+/* no stored credential for the account (the login's code) */
+#define SCHEDULER_ERR_NO_CREDENTIALS IMAP_ERR_NO_CREDENTIALS
+
 /* The run has no account to work on (an empty accounts file, no stored account for a worker). */
 #define SCHEDULER_ERR_NO_ACCOUNTS "NO_ACCOUNTS"
 

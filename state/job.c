@@ -80,7 +80,7 @@ int state_engine_heartbeat(struct state_conn *sc, int64_t engine_id, unsigned tt
 	PQclear(res);
 	if (n != 1)
 		return fleet_err_set(
-		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "ENGINE_UNKNOWN",
+		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_ENGINE_UNKNOWN,
 		    "cannot record the heartbeat of engine %" PRId64 ": it is not registered", engine_id);
 	return 0;
 }
@@ -257,8 +257,8 @@ int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct st
 	    " SET options = excluded.options, max_attempts = excluded.max_attempts, updated_at = now()",
 	    10, p, NULL, NULL, 0, err);
 	if (!res) {
-		if (err && strcmp(err->code, "21000") == 0)
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "DUPLICATE_ROW",
+		if (err && strcmp(err->code, SQLSTATE_CARDINALITY_VIOLATION) == 0)
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_DUPLICATE_ROW,
 				      "cannot import the jobs: the same account pair appears twice");
 		goto rollback;
 	}
@@ -274,7 +274,7 @@ int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct st
 	if (!res)
 		goto rollback;
 	if ((size_t)PQntuples(res) != n) {
-		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "IMPORT_MISMATCH",
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_IMPORT_MISMATCH,
 			      "could not import the jobs: %d rows read back for %zu imported", PQntuples(res),
 			      n);
 		goto rollback;

@@ -42,7 +42,7 @@ static int fenced_folder(struct state_conn *sc, int stmt, const struct state_lea
 	if (leased == 0)
 		return state_lease_lost(sc, lease, err);
 	if (affected == 0)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "FOLDER_NOT_IN_JOB",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, STATE_ERR_FOLDER_NOT_IN_JOB,
 				     "could not %s: folder %" PRId64 " does not belong to job %" PRId64, what,
 				     folder_id, lease->job_id);
 	return 0;
@@ -682,7 +682,7 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 		return state_lease_lost(b->sc, &b->lease, err);
 	}
 	if ((size_t)written != b->n || begun != (b->has_begin ? 1 : 0) || (size_t)statused != b->nstatus) {
-		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "FOLDER_NOT_IN_JOB",
+		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, STATE_ERR_FOLDER_NOT_IN_JOB,
 			      "could not write the message ledger: %zu of %zu rows, %d of %d windows opened and "
 			      "%zu of %zu folder states name a folder that does not belong to job %" PRId64
 			      " (or repeat a UID)",

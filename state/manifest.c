@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "state/secret.h"
 #include "state/state_private.h"
 
 #define MANIFEST_MAGIC	   "imapfleet-manifest\tv1\n"
@@ -85,16 +86,16 @@ static int write_pem(const char *path, EVP_PKEY *k, int private, struct fleet_er
 	int ok;
 
 	if (fd < 0)
-		return errno == EEXIST ? 1 : fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "MANIFEST_KEY",
+		return errno == EEXIST ? 1 : fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_KEY,
 							   "cannot create %s: %s", path, strerror(errno));
 	f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "MANIFEST_KEY", "cannot write %s", path);
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_KEY, "cannot write %s", path);
 	}
 	ok = private ? PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) : PEM_write_PUBKEY(f, k);
 	if (fclose(f) != 0 || ok != 1)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "MANIFEST_KEY", "could not write %s", path);
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_KEY, "could not write %s", path);
 	return 0;
 }
 
@@ -114,7 +115,7 @@ static EVP_PKEY *load_or_create_key(const char *dir, struct fleet_err *err)
 		mkdir(dir, 0700);
 		if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &k) != 1) {
 			EVP_PKEY_CTX_free(ctx);
-			fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "MANIFEST_KEY", "could not make an Ed25519 key");
+			fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_KEY, "could not make an Ed25519 key");
 			goto out;
 		}
 		EVP_PKEY_CTX_free(ctx);
@@ -135,12 +136,12 @@ static EVP_PKEY *load_or_create_key(const char *dir, struct fleet_err *err)
 		EVP_PKEY_free(k); /* another process made it first: use theirs */
 		k = NULL;
 		if (stat(path, &st) != 0) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "MANIFEST_KEY", "cannot read %s", path);
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_KEY, "cannot read %s", path);
 			goto out;
 		}
 	}
 	if (st.st_mode & 077) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE_MODE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE_MODE,
 			      "the manifest key %s may be read or written by others: chmod 600 %s", path, path);
 		goto out;
 	}
@@ -152,7 +153,7 @@ static EVP_PKEY *load_or_create_key(const char *dir, struct fleet_err *err)
 	if (!k || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
 		k = NULL;
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "MANIFEST_KEY",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_KEY,
 			      "cannot read the manifest key %s (an Ed25519 private key in PEM)", path);
 	}
 out:
@@ -297,7 +298,7 @@ int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *j
 	if (!w.f) {
 		if (fd >= 0)
 			close(fd);
-		bad(err, "MANIFEST_WRITE", "cannot write %s: %s", tmp, strerror(errno));
+		bad(err, STATE_ERR_MANIFEST_WRITE, "cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	w.md = EVP_MD_CTX_new();
@@ -345,17 +346,17 @@ int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *j
 	b64(sig, slen, sb64, sizeof(sb64));
 	fprintf(w.f, SIG_PREFIX "%s\t%s\t%s\n", dhex, sb64, info->pubkey_b64);
 	if (w.failed || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
-		bad(err, "MANIFEST_WRITE", "could not write %s: %s", tmp, strerror(errno));
+		bad(err, STATE_ERR_MANIFEST_WRITE, "could not write %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (rename(tmp, path) != 0) {
-		bad(err, "MANIFEST_WRITE", "could not rename %s: %s", tmp, strerror(errno));
+		bad(err, STATE_ERR_MANIFEST_WRITE, "could not rename %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	rc = 0;
 	goto out;
 crypto:
-	fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "MANIFEST_SIGN", "could not sign the manifest (OpenSSL)");
+	fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_SIGN, "could not sign the manifest (OpenSSL)");
 out:
 	if (w.f)
 		fclose(w.f);
@@ -395,7 +396,7 @@ static EVP_PKEY *read_pubkey(const char *arg, struct fleet_err *err)
 	}
 	if (!k || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
-		bad(err, "MANIFEST_KEY",
+		bad(err, STATE_ERR_MANIFEST_KEY,
 		    "cannot read the public key '%s'%s: give manifest.pub (PEM) or the base64 key that verify printed",
 		    arg, "");
 		return NULL;
@@ -421,7 +422,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 	pub_b64(key, info->pubkey_b64);
 	f = fopen(path, "r");
 	if (!f) {
-		bad(err, "MANIFEST_READ", "cannot read %s: %s", path, strerror(errno));
+		bad(err, STATE_ERR_MANIFEST_READ, "cannot read %s: %s", path, strerror(errno));
 		goto out;
 	}
 	md = EVP_MD_CTX_new();
@@ -433,7 +434,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 			char ch = (char)c;
 
 			if (fleet_buf_append(&line, &ch, 1) < 0) {
-				bad(err, "MANIFEST_BAD", "%s: a line is longer than %s bytes: not a manifest", path, "1048576");
+				bad(err, STATE_ERR_MANIFEST_BAD, "%s: a line is longer than %s bytes: not a manifest", path, "1048576");
 				goto out;
 			}
 			if (ch == '\n')
@@ -442,11 +443,11 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 		if (line.len == 0)
 			break;
 		if (signed_seen) {
-			bad(err, "MANIFEST_BAD", "%s: text after the signature line%s: the manifest was altered", path, "");
+			bad(err, STATE_ERR_MANIFEST_BAD, "%s: text after the signature line%s: the manifest was altered", path, "");
 			goto out;
 		}
 		if (first && (line.len != strlen(MANIFEST_MAGIC) || memcmp(line.data, MANIFEST_MAGIC, line.len) != 0)) {
-			bad(err, "MANIFEST_BAD", "%s is not an imapfleet manifest (v1)%s", path, "");
+			bad(err, STATE_ERR_MANIFEST_BAD, "%s is not an imapfleet manifest (v1)%s", path, "");
 			goto out;
 		}
 		first = 0;
@@ -472,7 +473,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 			}
 			xfree(&fields);
 			if (!okf) {
-				bad(err, "MANIFEST_BAD", "%s: the signature line is malformed%s", path, "");
+				bad(err, STATE_ERR_MANIFEST_BAD, "%s: the signature line is malformed%s", path, "");
 				goto out;
 			}
 			signed_seen = 1;
@@ -486,13 +487,13 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 			goto crypto;
 	}
 	if (!signed_seen) {
-		bad(err, "MANIFEST_BAD", "%s has no signature line: incomplete or altered%s", path, "");
+		bad(err, STATE_ERR_MANIFEST_BAD, "%s has no signature line: incomplete or altered%s", path, "");
 		goto out;
 	}
 	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1)
 		goto crypto;
 	if (CRYPTO_memcmp(digest, want, sizeof(digest)) != 0) {
-		bad(err, "MANIFEST_BAD", "%s: its content does not match the signed SHA-256%s: the manifest was altered",
+		bad(err, STATE_ERR_MANIFEST_BAD, "%s: its content does not match the signed SHA-256%s: the manifest was altered",
 		    path, "");
 		goto out;
 	}
@@ -500,7 +501,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 	if (!vctx || EVP_DigestVerifyInit(vctx, NULL, NULL, NULL, key) != 1)
 		goto crypto;
 	if (EVP_DigestVerify(vctx, sig, sizeof(sig), digest, sizeof(digest)) != 1) {
-		bad(err, "MANIFEST_BAD", "%s: the signature does not verify with the key %s: altered, or signed with "
+		bad(err, STATE_ERR_MANIFEST_BAD, "%s: the signature does not verify with the key %s: altered, or signed with "
 				      "another key",
 		    path, info->pubkey_b64);
 		goto out;
@@ -508,7 +509,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 	rc = 0;
 	goto out;
 crypto:
-	fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "MANIFEST_SIGN", "could not check the signature (OpenSSL)");
+	fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_MANIFEST_SIGN, "could not check the signature (OpenSSL)");
 out:
 	if (f)
 		fclose(f);

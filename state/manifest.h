@@ -26,6 +26,18 @@
 #include "common/err.h"
 #include "state/state.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* the signing key could not be read or made */
+#define STATE_ERR_MANIFEST_KEY "MANIFEST_KEY"
+/* signing or checking failed in the library */
+#define STATE_ERR_MANIFEST_SIGN "MANIFEST_SIGN"
+/* a manifest that is malformed, altered or not signed by the key */
+#define STATE_ERR_MANIFEST_BAD "MANIFEST_BAD"
+/* the manifest file could not be read */
+#define STATE_ERR_MANIFEST_READ "MANIFEST_READ"
+/* the manifest file could not be written */
+#define STATE_ERR_MANIFEST_WRITE "MANIFEST_WRITE"
+
 #define STATE_MANIFEST_KEY_FILE "manifest.key"
 #define STATE_MANIFEST_PUB_FILE "manifest.pub"
 

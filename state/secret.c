@@ -41,13 +41,13 @@ static int key_load(const char *path, int fd, unsigned char key[STATE_SECRET_KEY
 	int rc = -1;
 
 	if (fstat(fd, &st) < 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 				     "could not read key file %s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 				     "cannot use key file %s: not a regular file", path);
 	if (st.st_mode & 077) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE_MODE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE_MODE,
 			      "cannot use key file %s: it is accessible by group or others (mode %04o)", path,
 			      (unsigned)(st.st_mode & 07777));
 		fleet_err_detail(err, "run: chmod 600 %s", path);
@@ -58,7 +58,7 @@ static int key_load(const char *path, int fd, unsigned char key[STATE_SECRET_KEY
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 				      "could not read key file %s: %s", path, strerror(errno));
 			goto out;
 		}
@@ -85,7 +85,7 @@ static int key_load(const char *path, int fd, unsigned char key[STATE_SECRET_KEY
 		goto out;
 	}
 bad:
-	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+	fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 		      "cannot use key file %s: it must hold 64 hexadecimal digits (a 32-byte key)", path);
 out:
 	OPENSSL_cleanse(buf, sizeof(buf));
@@ -102,7 +102,7 @@ static int key_create(const char *path, unsigned char key[STATE_SECRET_KEY_LEN],
 		char *dir = xstrndup(path, (size_t)(slash - path));
 
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 				      "could not create the directory of key file %s: %s", path,
 				      strerror(errno));
 			xfree(&dir);
@@ -114,18 +114,18 @@ static int key_create(const char *path, unsigned char key[STATE_SECRET_KEY_LEN],
 	if (fd < 0)
 		return errno == EEXIST
 			   ? 1
-			   : fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+			   : fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 					   "could not create key file %s: %s", path, strerror(errno));
 	if (RAND_bytes(key, STATE_SECRET_KEY_LEN) != 1) {
 		close(fd);
 		unlink(path);
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "RAND",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_RAND,
 				     "could not create key file %s: no random bytes", path);
 	}
 	fleet_hex(key, STATE_SECRET_KEY_LEN, text);
 	text[2 * STATE_SECRET_KEY_LEN] = '\n';
 	if (write(fd, text, sizeof(text)) != (ssize_t)sizeof(text) || fsync(fd) < 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 			      "could not write key file %s: %s", path, strerror(errno));
 		OPENSSL_cleanse(text, sizeof(text));
 		close(fd);
@@ -153,14 +153,14 @@ int state_secret_key_load_or_create(const char *path, unsigned char key[STATE_SE
 			return rc;
 		}
 		if (errno != ENOENT)
-			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 					     "could not open key file %s: %s", path, strerror(errno));
 		rc = key_create(path, key, err);
 		if (rc <= 0)
 			return rc;
 		/* Another process created it first: load theirs. */
 	}
-	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, "KEY_FILE",
+	return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_KEY_FILE,
 			     "could not open key file %s", path);
 }
 
@@ -249,10 +249,10 @@ int state_seal_aad(const unsigned char key[STATE_SECRET_KEY_LEN], const unsigned
 	int outl = 0, finl = 0, ok;
 
 	if (len > (size_t)INT32_MAX)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_SIZE",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_CREDENTIAL_SIZE,
 				     "cannot store the credential: too long");
 	if (RAND_bytes(nonce, STATE_SECRET_NONCE_LEN) != 1)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "RAND",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_RAND,
 				     "could not encrypt the credential: no random bytes");
 	ctx = EVP_CIPHER_CTX_new();
 	ok = ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
@@ -264,7 +264,7 @@ int state_seal_aad(const unsigned char key[STATE_SECRET_KEY_LEN], const unsigned
 	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, STATE_SECRET_TAG_LEN, tag) == 1;
 	EVP_CIPHER_CTX_free(ctx);
 	if (!ok)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "CREDENTIAL_ENCRYPT",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_CREDENTIAL_ENCRYPT,
 				     "could not encrypt the credential");
 	return 0;
 }
@@ -277,7 +277,7 @@ int state_secret_open(const unsigned char key[STATE_SECRET_KEY_LEN], int64_t job
 	size_t aadlen = make_aad(aad, job_id, side);
 
 	if (state_open_aad(key, aad, aadlen, nonce, ct, len, tag, plaintext, err) < 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_CREDENTIAL_DECRYPT,
 			      "could not decrypt the stored credential of job %" PRId64 " side %d: wrong key or altered data",
 			      job_id, side);
 		return -1;
@@ -296,7 +296,7 @@ int state_open_aad(const unsigned char key[STATE_SECRET_KEY_LEN], const unsigned
 
 	*plaintext = NULL;
 	if (len > (size_t)INT32_MAX)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_CREDENTIAL_DECRYPT,
 				     "could not decrypt a stored secret: too long");
 	memcpy(tagcopy, tag, sizeof(tagcopy));
 	out = xmalloc(len + 1);
@@ -312,7 +312,7 @@ int state_open_aad(const unsigned char key[STATE_SECRET_KEY_LEN], const unsigned
 	if (!ok) {
 		OPENSSL_cleanse(out, len + 1);
 		xfree(&out);
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_CREDENTIAL_DECRYPT,
 				     "could not decrypt a stored secret: wrong key or altered data");
 	}
 	out[len] = '\0';
@@ -333,7 +333,7 @@ void state_secret_free(char **p)
 static int check_side(int side, struct fleet_err *err)
 {
 	if (side != 1 && side != 2)
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "BAD_SIDE",
+		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_BAD_SIDE,
 				     "credential side must be 1 or 2");
 	return 0;
 }
@@ -363,7 +363,7 @@ static int check_kind(const char *kind, struct fleet_err *err)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(kind, kinds[i]) == 0)
 			return 0;
-	return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, "BAD_KIND", "unknown credential kind");
+	return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, STATE_ERR_BAD_KIND, "unknown credential kind");
 }
 
 int state_credential_put_kinds(struct state_conn *sc, const int64_t *job_ids, const int *sides,
@@ -475,7 +475,7 @@ int state_credential_get_kind(struct state_conn *sc, int64_t job_id, int side,
 	state_secret_key_id(key, key_id);
 	if (PQgetlength(res, 0, 0) != STATE_SECRET_KEY_ID_LEN ||
 	    memcmp(PQgetvalue(res, 0, 0), key_id, STATE_SECRET_KEY_ID_LEN) != 0) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "KEY_MISMATCH",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_KEY_MISMATCH,
 			      "cannot decrypt the stored credential of job %" PRId64
 			      ": it was encrypted with key %.*s, the key file holds key %s",
 			      job_id, PQgetlength(res, 0, 0) < 64 ? PQgetlength(res, 0, 0) : 64,
@@ -488,7 +488,7 @@ int state_credential_get_kind(struct state_conn *sc, int64_t job_id, int side,
 	if (PQgetlength(res, 0, 1) != STATE_SECRET_NONCE_LEN ||
 	    PQgetlength(res, 0, 3) != STATE_SECRET_TAG_LEN || PQgetlength(res, 0, 4) > STATE_CRED_KIND_MAX) {
 		PQclear(res);
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_CREDENTIAL_DECRYPT,
 				     "could not decrypt the stored credential of job %" PRId64 ": malformed",
 				     job_id);
 	}
@@ -498,7 +498,7 @@ int state_credential_get_kind(struct state_conn *sc, int64_t job_id, int side,
 			    (const unsigned char *)PQgetvalue(res, 0, 3), plaintext, err);
 	PQclear(res);
 	if (rc < 0)
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "CREDENTIAL_DECRYPT",
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, STATE_ERR_CREDENTIAL_DECRYPT,
 			      "could not decrypt the stored credential of job %" PRId64 " side %d: wrong key or altered data",
 			      job_id, side);
 	return rc < 0 ? -1 : 1;

@@ -20,6 +20,26 @@
 #include "common/err.h"
 #include "state/state.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* the key file could not be read, made or used */
+#define STATE_ERR_KEY_FILE "KEY_FILE"
+/* a key file readable by others */
+#define STATE_ERR_KEY_FILE_MODE "KEY_FILE_MODE"
+/* the key file is not the one the run's credentials were sealed with */
+#define STATE_ERR_KEY_MISMATCH "KEY_MISMATCH"
+/* a credential too large to store */
+#define STATE_ERR_CREDENTIAL_SIZE "CREDENTIAL_SIZE"
+/* a credential could not be sealed */
+#define STATE_ERR_CREDENTIAL_ENCRYPT "CREDENTIAL_ENCRYPT"
+/* a stored credential could not be opened */
+#define STATE_ERR_CREDENTIAL_DECRYPT "CREDENTIAL_DECRYPT"
+/* a side other than 1 or 2 */
+#define STATE_ERR_BAD_SIDE "BAD_SIDE"
+/* an unknown credential kind */
+#define STATE_ERR_BAD_KIND "BAD_KIND"
+/* the random generator failed */
+#define STATE_ERR_RAND "RAND"
+
 #define STATE_SECRET_KEY_LEN	      32
 #define STATE_SECRET_NONCE_LEN	      12
 #define STATE_SECRET_TAG_LEN	      16

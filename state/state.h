@@ -37,6 +37,16 @@
 
 #include "common/err.h"
 
+/* err->code values this module raises (compare with these names, never with the text). */
+/* two rows of one import with the same row key */
+#define STATE_ERR_DUPLICATE_ROW "DUPLICATE_ROW"
+/* an engine id the store does not know */
+#define STATE_ERR_ENGINE_UNKNOWN "ENGINE_UNKNOWN"
+/* an import read back a different number of rows */
+#define STATE_ERR_IMPORT_MISMATCH "IMPORT_MISMATCH"
+/* a folder id that belongs to another job */
+#define STATE_ERR_FOLDER_NOT_IN_JOB "FOLDER_NOT_IN_JOB"
+
 /* err->code when a fenced write finds the lease gone (expired and taken, job cancelled). */
 #define STATE_ERR_LEASE_LOST "LEASE_LOST"
 /* err->code when the connection broke and could not be re-established. */

@@ -84,6 +84,9 @@ int state_lease_lost(struct state_conn *sc, const struct state_lease *lease, str
 int state_fenced(struct state_conn *sc, const struct state_lease *lease, const char *what, const char *sql,
 		 int nparams, const char **p, int flags, PGresult **keep, struct fleet_err *err);
 
+/* SQLSTATEs this module reacts to (err->code of a database error; state.h). */
+#define SQLSTATE_CARDINALITY_VIOLATION "21000" /* ON CONFLICT touched one row twice */
+
 /* Text parameter formatting: numbers into caller buffers. */
 #define STATE_NUM_MAX 24
 const char *state_fmt_i64(char buf[STATE_NUM_MAX], int64_t v);
