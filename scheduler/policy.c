@@ -148,32 +148,30 @@ void host_limiter_success(struct host_limiter *hl, const char *server)
 	pthread_mutex_unlock(&hl->lock);
 }
 
-unsigned host_limiter_limit(struct host_limiter *hl, const char *server)
+/* A copy of the server's entry, taken under the lock (its name is borrowed: read the numbers only). */
+static struct host_entry entry_copy(struct host_limiter *hl, const char *server)
 {
-	unsigned v;
+	struct host_entry e;
 
 	pthread_mutex_lock(&hl->lock);
-	v = entry(hl, server)->limit;
+	e = *entry(hl, server);
 	pthread_mutex_unlock(&hl->lock);
-	return v;
+	return e;
+}
+
+unsigned host_limiter_limit(struct host_limiter *hl, const char *server)
+{
+	return entry_copy(hl, server).limit;
 }
 
 unsigned host_limiter_in_use(struct host_limiter *hl, const char *server)
 {
-	unsigned v;
-
-	pthread_mutex_lock(&hl->lock);
-	v = entry(hl, server)->in_use;
-	pthread_mutex_unlock(&hl->lock);
-	return v;
+	return entry_copy(hl, server).in_use;
 }
 
 unsigned host_limiter_cooldown_ms(struct host_limiter *hl, const char *server)
 {
-	uint64_t now = fleet_now_ms(), until;
+	uint64_t now = fleet_now_ms(), until = entry_copy(hl, server).hold_until_ms;
 
-	pthread_mutex_lock(&hl->lock);
-	until = entry(hl, server)->hold_until_ms;
-	pthread_mutex_unlock(&hl->lock);
 	return until > now ? (unsigned)(until - now) : 0;
 }
