@@ -8,6 +8,21 @@
 
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 
+/* Cells, each escaped, separated by commas (none before the first or after the last). */
+static void csv_cells(struct rw *w, const char *const *cells, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			rw_put(w, ",", 1);
+		rw_csv(w, cells[i]);
+	}
+}
+
+static void csv_error_cells(struct rw *w, const struct report_acct *a)
+{
+	csv_cells(w, (const char *const[]){a->err_class, a->err_code, a->err_text}, 3);
+}
+
 int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_err *err)
 {
 	struct rw w;
@@ -38,11 +53,7 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 			  (long long)a->bytes_failed, fmt_time(t1, a->started_ms, 1),
 			  fmt_time(t2, a->finished_ms, 1), fmt_time(t3, a->updated_ms, 1),
 			  (double)acct_duration_ms(a) / 1000.0);
-		rw_csv(&w, a->err_class);
-		rw_put(&w, ",", 1);
-		rw_csv(&w, a->err_code);
-		rw_put(&w, ",", 1);
-		rw_csv(&w, a->err_text);
+		csv_error_cells(&w, a);
 		rw_put(&w, ",", 1);
 		{
 			/* "skipped: reason (3); failed: reason (1)" */
@@ -104,6 +115,13 @@ int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err 
 	return rw_finish(&w, "passes.csv", err);
 }
 
+/* A failures.csv row's first cells: run_id,account_id,user1,host1,user2,host2 */
+static void failure_row_start(struct rw *w, const struct report *r, const struct report_acct *a)
+{
+	rw_printf(w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
+	csv_cells(w, (const char *const[]){a->user1, a->host1, a->user2, a->host2}, 4);
+}
+
 int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_err *err)
 {
 	struct rw w;
@@ -118,33 +136,15 @@ int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_er
 		if (!a->err_class[0] && !a->err_text[0] && a->msg_count == 0)
 			continue;
 		if (a->err_class[0] || a->err_text[0]) {
-			rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
-			rw_csv(&w, a->user1);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->host1);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->user2);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->host2);
+			failure_row_start(&w, r, a);
 			rw_printf(&w, ",account,%s,", state_job_state_name(a->state));
-			rw_csv(&w, a->err_class);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->err_code);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->err_text);
+			csv_error_cells(&w, a);
 			rw_puts(&w, ",,,,\r\n");
 		}
 		for (size_t k = a->msg_first; k < a->msg_first + a->msg_count; k++) {
 			const struct report_msg *m = &r->msgs[k];
 
-			rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
-			rw_csv(&w, a->user1);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->host1);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->user2);
-			rw_put(&w, ",", 1);
-			rw_csv(&w, a->host2);
+			failure_row_start(&w, r, a);
 			rw_printf(&w, ",message,%s,,,", msg_state_name(m->state));
 			rw_csv(&w, m->reason);
 			rw_put(&w, ",", 1);
