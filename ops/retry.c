@@ -119,50 +119,69 @@ static int find_one(struct state_conn *sc, int64_t *run_id, const char *account,
 	return 1;
 }
 
+/* What `retry` and `cancel` do, to one account or to a run's accounts. */
+struct retry_action {
+	const char *verb; /* "requeued", "cancelled" */
+	int (*one)(struct state_conn *sc, int64_t job_id, struct fleet_err *err);
+	const char *one_unchanged; /* said when `one` changes nothing */
+	int (*all)(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count, struct fleet_err *err);
+};
+
+/* Applies act to `account`, or to every account of the run whose state is in mask, and says on
+ * out what was done: 0 done (or nothing to do, said), 1 no account of the run matched (not said),
+ * -1 error. ctx holds the accounts found (release it either way); *count, how many were changed. */
+static int retry_apply(struct state_conn *sc, int64_t run_id, const char *account, const struct retry_action *act,
+		       unsigned mask, struct retry_ctx *ctx, FILE *out, long *count, struct fleet_err *err)
+{
+	int found;
+
+	*count = 0;
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->mask = mask;
+	if (account) {
+		found = find_one(sc, &run_id, account, act->verb, out, ctx, err);
+		if (found <= 0)
+			return found;
+		found = act->one(sc, ctx->only, err);
+		if (found < 0)
+			return -1;
+		if (found == 0) {
+			fprintf(out, "account %lld of run %lld (%s) %s\n", (long long)ctx->only, (long long)run_id,
+				ctx->v[0].line, act->one_unchanged);
+		} else {
+			item_print(out, act->verb, run_id, &ctx->v[0]);
+			*count = 1;
+		}
+		return 0;
+	}
+	if (state_report_jobs(sc, run_id, retry_cb, ctx, err) < 0)
+		return -1;
+	if (ctx->n == 0)
+		return 1;
+	if (act->all(sc, run_id, ctx->mask, count, err) < 0)
+		return -1;
+	for (size_t i = 0; i < ctx->n; i++)
+		item_print(out, act->verb, run_id, &ctx->v[i]);
+	return 0;
+}
+
 int report_retry(struct state_conn *sc, int64_t run_id, const char *account, FILE *out, long *count,
 		 struct fleet_err *err)
 {
+	static const struct retry_action requeue = {"requeued", state_job_requeue, "is running right now: not requeued",
+						    state_run_requeue};
 	struct retry_ctx ctx;
-	int rc = -1, found;
+	int rc;
 
-	*count = 0;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.mask = STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL);
-	if (account) {
-		found = find_one(sc, &run_id, account, "requeued", out, &ctx, err);
-		if (found <= 0) {
-			rc = found;
-			goto out;
-		}
-		found = state_job_requeue(sc, ctx.only, err);
-		if (found < 0)
-			goto out;
-		if (found == 0) {
-			fprintf(out, "account %lld of run %lld (%s) is running right now: not requeued\n",
-				(long long)ctx.only, (long long)run_id, ctx.v[0].line);
-		} else {
-			item_print(out, "requeued", run_id, &ctx.v[0]);
-			*count = 1;
-		}
-		rc = 0;
-		goto out;
-	}
-	if (state_report_jobs(sc, run_id, retry_cb, &ctx, err) < 0)
-		goto out;
-	if (ctx.n == 0) {
+	rc = retry_apply(sc, run_id, account, &requeue, STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL),
+			 &ctx, out, count, err);
+	if (rc == 1) {
 		fprintf(out, "no failed account in run %lld: nothing requeued\n", (long long)run_id);
 		rc = 0;
-		goto out;
-	}
-	if (state_run_requeue(sc, run_id, ctx.mask, count, err) < 0)
-		goto out;
-	for (size_t i = 0; i < ctx.n; i++)
-		item_print(out, "requeued", run_id, &ctx.v[i]);
-	if ((size_t)*count > ctx.n)
+	} else if (rc == 0 && (size_t)*count > ctx.n) {
 		fprintf(out, "%lld more account(s) failed meanwhile and were requeued too\n",
 			(long long)((size_t)*count - ctx.n));
-	rc = 0;
-out:
+	}
 	retry_release(&ctx);
 	return rc;
 }
@@ -172,45 +191,18 @@ out:
 int report_cancel(struct state_conn *sc, int64_t run_id, const char *account, int all, FILE *out, long *count,
 		  struct fleet_err *err)
 {
+	static const struct retry_action cancel = {"cancelled", state_job_cancel, "is cancelled already",
+						   state_run_cancel};
+	unsigned mask = all ? ~STATE_JOB_MASK(STATE_JOB_CANCELLED) & (STATE_JOB_MASK(STATE_JOB_NSTATES) - 1)
+			    : STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL);
 	struct retry_ctx ctx;
-	int rc = -1, found;
+	int rc;
 
-	*count = 0;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.mask = all ? ~STATE_JOB_MASK(STATE_JOB_CANCELLED) & (STATE_JOB_MASK(STATE_JOB_NSTATES) - 1)
-		       : STATE_JOB_MASK(STATE_JOB_FAILED) | STATE_JOB_MASK(STATE_JOB_PARTIAL);
-	if (account) {
-		found = find_one(sc, &run_id, account, "cancelled", out, &ctx, err);
-		if (found <= 0) {
-			rc = found;
-			goto out;
-		}
-		found = state_job_cancel(sc, ctx.only, err);
-		if (found < 0)
-			goto out;
-		if (found == 0) {
-			fprintf(out, "account %lld of run %lld (%s) is cancelled already\n", (long long)ctx.only,
-				(long long)run_id, ctx.v[0].line);
-		} else {
-			item_print(out, "cancelled", run_id, &ctx.v[0]);
-			*count = 1;
-		}
-		rc = 0;
-		goto out;
-	}
-	if (state_report_jobs(sc, run_id, retry_cb, &ctx, err) < 0)
-		goto out;
-	if (ctx.n == 0) {
+	rc = retry_apply(sc, run_id, account, &cancel, mask, &ctx, out, count, err);
+	if (rc == 1) {
 		fprintf(out, "no %saccount to cancel in run %lld\n", all ? "" : "failed ", (long long)run_id);
 		rc = 0;
-		goto out;
 	}
-	if (state_run_cancel(sc, run_id, ctx.mask, count, err) < 0)
-		goto out;
-	for (size_t i = 0; i < ctx.n; i++)
-		item_print(out, "cancelled", run_id, &ctx.v[i]);
-	rc = 0;
-out:
 	retry_release(&ctx);
 	return rc;
 }
