@@ -1113,6 +1113,39 @@ static void failure_hint(struct sched *s, int64_t job_id, const struct fleet_err
 	}
 }
 
+/* The job the engine runs for claim c: both sides' servers, users and side settings (the caller
+ * adds credentials, options and the rest). */
+static void job_init(struct engine_job *job, const char *label, const struct state_claim *c,
+		     const struct account_side_settings side[2])
+{
+	memset(job, 0, sizeof(*job));
+	job->label = label;
+	for (int k = 0; k < 2; k++) {
+		job->side[k].ep.host = k ? c->host2 : c->host1;
+		job->side[k].ep.port = (uint16_t)(k ? c->port2 : c->port1);
+		job->side[k].ep.mode = side[k].mode;
+		job->side[k].ep.cafile = side[k].cafile;
+		job->side[k].ep.insecure = side[k].insecure;
+		job->side[k].ep.label = k ? "dst" : "src";
+		job->side[k].user = k ? c->user2 : c->user1;
+		job->side[k].authuser = side[k].authuser;
+	}
+}
+
+/* What an attempt (run_job, verify_one) built from its claim's row, released. */
+static void job_inputs_release(struct engine_opts *opts, struct logins *lg, char *keys[2], char ***argv, char ***rest,
+			       char ***row_argv)
+{
+	engine_opts_release(opts);
+	logins_release(lg);
+	for (int k = 0; k < 2; k++)
+		xfree(&keys[k]);
+	xfree(argv);
+	xfree(rest);
+	if (*row_argv)
+		accounts_free_args(row_argv);
+}
+
 /* claimed_ms: when the claim was made (its short lease runs from then). */
 static void run_job(struct worker *w, struct state_conn *sc, struct state_claim *c, uint64_t claimed_ms)
 {
@@ -1203,18 +1236,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		goto failed;
 	}
 
-	memset(&job, 0, sizeof(job));
-	job.label = w->label;
-	for (int k = 0; k < 2; k++) {
-		job.side[k].ep.host = k ? c->host2 : c->host1;
-		job.side[k].ep.port = (uint16_t)(k ? c->port2 : c->port1);
-		job.side[k].ep.mode = side[k].mode;
-		job.side[k].ep.cafile = side[k].cafile;
-		job.side[k].ep.insecure = side[k].insecure;
-		job.side[k].ep.label = k ? "dst" : "src";
-		job.side[k].user = k ? c->user2 : c->user1;
-		job.side[k].authuser = side[k].authuser;
-	}
+	job_init(&job, w->label, c, side);
 	/* A server known to be down gets no attempt: the account waits for it (or fails with the
 	 * server's reason once it was given up). */
 	for (int k = 0; k < 2; k++) {
@@ -1259,18 +1281,6 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		goto failed;
 	atomic_store(&w->waiting, 0);
 
-	memset(&job, 0, sizeof(job));
-	job.label = w->label;
-	for (int k = 0; k < 2; k++) {
-		job.side[k].ep.host = k ? c->host2 : c->host1;
-		job.side[k].ep.port = (uint16_t)(k ? c->port2 : c->port1);
-		job.side[k].ep.mode = side[k].mode;
-		job.side[k].ep.cafile = side[k].cafile;
-		job.side[k].ep.insecure = side[k].insecure;
-		job.side[k].ep.label = k ? "dst" : "src";
-		job.side[k].user = k ? c->user2 : c->user1;
-		job.side[k].authuser = side[k].authuser;
-	}
 	if (logins_apply(&lg, s, c->lease.job_id, side, &job, &err) < 0)
 		goto failed;
 	job.opts = &opts;
@@ -1449,14 +1459,7 @@ out:
 		fclose(logf);
 	ledger_state_free(&ls);
 	engine_stats_release(&st);
-	engine_opts_release(&opts);
-	logins_release(&lg);
-	for (int k = 0; k < 2; k++)
-		xfree(&keys[k]);
-	xfree(&argv);
-	xfree(&rest);
-	if (row_argv)
-		accounts_free_args(&row_argv);
+	job_inputs_release(&opts, &lg, keys, &argv, &rest, &row_argv);
 }
 
 /* How long an idle worker waits before claiming again: until the next job is due or lease
@@ -2286,18 +2289,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 		}
 		sched_wait(s, 100 + (unsigned)(rand() % 200));
 	}
-	memset(&job, 0, sizeof(job));
-	job.label = label;
-	for (int k = 0; k < 2; k++) {
-		job.side[k].ep.host = k ? c.host2 : c.host1;
-		job.side[k].ep.port = (uint16_t)(k ? c.port2 : c.port1);
-		job.side[k].ep.mode = side[k].mode;
-		job.side[k].ep.cafile = side[k].cafile;
-		job.side[k].ep.insecure = side[k].insecure;
-		job.side[k].ep.label = k ? "dst" : "src";
-		job.side[k].user = k ? c.user2 : c.user1;
-		job.side[k].authuser = side[k].authuser;
-	}
+	job_init(&job, label, &c, side);
 	if (logins_apply(&lg, s, job_id, side, &job, err) < 0)
 		goto out;
 	job.opts = &opts;
@@ -2317,14 +2309,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 	rc = res->pass ? 1 : 0;
 out:
 	fleet_log_set_context(NULL, NULL);
-	engine_opts_release(&opts);
-	logins_release(&lg);
-	for (int k = 0; k < 2; k++)
-		xfree(&keys[k]);
-	xfree(&argv);
-	xfree(&rest);
-	if (row_argv)
-		accounts_free_args(&row_argv);
+	job_inputs_release(&opts, &lg, keys, &argv, &rest, &row_argv);
 	state_claim_release(&c);
 	return rc;
 }
