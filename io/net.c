@@ -94,6 +94,13 @@ int net_timeout_err(const struct io_stream *s, const char *doing, struct fleet_e
 	return -1;
 }
 
+int net_waited(const struct io_stream *s, int w, const char *doing, struct fleet_err *err)
+{
+	if (w < 0)
+		return -1;
+	return w == 0 ? net_timeout_err(s, doing, err) : 0;
+}
+
 int net_cancelled(struct io_stream *s, struct fleet_err *err)
 {
 	uint64_t now;
@@ -454,7 +461,6 @@ ssize_t io_stream_read(struct io_stream *s, void *buf, size_t len, struct fleet_
 	deadline = fleet_now_ms() + net_io_timeout(s);
 	for (;;) {
 		ssize_t n = recv(s->fd, buf, len, 0);
-		int rc;
 
 		if (n > 0) {
 			s->bytes_in += (uint64_t)n;
@@ -466,11 +472,8 @@ ssize_t io_stream_read(struct io_stream *s, void *buf, size_t len, struct fleet_
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return net_errno_err(s, errno, "read from", err);
-		rc = net_poll_in(s, s->expect, deadline, err);
-		if (rc < 0)
+		if (net_waited(s, net_poll_in(s, s->expect, deadline, err), "read from", err) < 0)
 			return -1;
-		if (rc == 0)
-			return net_timeout_err(s, "read from", err);
 	}
 }
 
@@ -493,7 +496,6 @@ int io_stream_write(struct io_stream *s, const void *buf, size_t len, struct fle
 	deadline = fleet_now_ms() + net_io_timeout(s);
 	while (len > 0) {
 		ssize_t n = send(s->fd, p, len, MSG_NOSIGNAL);
-		int rc;
 
 		if (n > 0) {
 			s->bytes_out += (uint64_t)n;
@@ -506,11 +508,8 @@ int io_stream_write(struct io_stream *s, const void *buf, size_t len, struct fle
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return net_errno_err(s, errno, "write to", err);
-		rc = net_poll_until(s, POLLOUT, deadline, err);
-		if (rc < 0)
+		if (net_waited(s, net_poll_until(s, POLLOUT, deadline, err), "write to", err) < 0)
 			return -1;
-		if (rc == 0)
-			return net_timeout_err(s, "write to", err);
 	}
 	return 0;
 }

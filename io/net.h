@@ -83,6 +83,10 @@ int net_errno_err(const struct io_stream *s, int e, const char *doing, struct fl
 /* Fills err for an I/O timeout while `doing`; returns -1. */
 int net_timeout_err(const struct io_stream *s, const char *doing, struct fleet_err *err);
 
+/* The result w of a wait (net_poll_until, net_poll_in) while `doing`: 0 ready, or -1 with err
+ * filled (a passed deadline as net_timeout_err). */
+int net_waited(const struct io_stream *s, int w, const char *doing, struct fleet_err *err);
+
 /* 1 when host is an IPv4 or IPv6 address literal. */
 int net_is_ip_literal(const char *host);
 

@@ -906,10 +906,8 @@ ssize_t tls_read(struct io_stream *s, void *buf, size_t len, struct fleet_err *e
 			w = net_poll_in(s, tls_sure_bytes(s), deadline, err);
 		else
 			w = net_poll_until(s, POLLOUT, deadline, err);
-		if (w < 0)
+		if (net_waited(s, w, "read from", err) < 0)
 			return -1;
-		if (w == 0)
-			return net_timeout_err(s, "read from", err);
 	}
 }
 
@@ -946,10 +944,8 @@ int tls_write(struct io_stream *s, const void *buf, size_t len, struct fleet_err
 		if (sslerr == SSL_ERROR_WANT_READ)
 			net_rcvlowat(s, 0); /* a handshake message, not the literal we may be expecting */
 		w = net_poll_until(s, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, err);
-		if (w < 0)
+		if (net_waited(s, w, "write to", err) < 0)
 			return -1;
-		if (w == 0)
-			return net_timeout_err(s, "write to", err);
 	}
 	return 0;
 }
