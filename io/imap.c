@@ -2592,23 +2592,33 @@ int imap_fetch(struct imap_conn *c, const char *uidset, const char *items, const
 
 /* ---- APPEND ------------------------------------------------------------------------------------- */
 
-int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
-		      uint64_t size, int *id, struct fleet_err *err)
+/* An APPEND's flag list and INTERNALDATE (either NULL): 0, or -1 with err filled. */
+static int append_args_check(const char *flags, const char *internaldate, struct fleet_err *err)
 {
-	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
-	struct cmd *k;
 	int64_t t;
-	int tz, plus, r;
+	int tz;
 
-	*id = -1;
-	if (can_send(c, err) < 0)
-		return -1;
 	if (internaldate && imap_internaldate_parse(internaldate, &t, &tz) < 0)
 		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, IMAP_ERR_INTERNALDATE,
 				     "invalid INTERNALDATE \"%.40s\"", internaldate);
 	if (flags && strpbrk(flags, "\r\n()\"{"))
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, IMAP_CODE_CLIENTBUG,
 				     "invalid flag list \"%.100s\"", flags);
+	return 0;
+}
+
+int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
+		      uint64_t size, int *id, struct fleet_err *err)
+{
+	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
+	struct cmd *k;
+	int plus, r;
+
+	*id = -1;
+	if (can_send(c, err) < 0)
+		return -1;
+	if (append_args_check(flags, internaldate, err) < 0)
+		return -1;
 	fleet_buf_append_str(&cmd, "APPEND ");
 	if (imap_quote_mailbox(c, &cmd, mailbox, err) < 0) {
 		fleet_buf_release(&cmd);
@@ -2655,8 +2665,7 @@ int imap_append_next(struct imap_conn *c, const char *flags, const char *interna
 		     struct fleet_err *err)
 {
 	char lit[32];
-	int64_t t;
-	int tz, n, r;
+	int n, r;
 
 	if (c->broken)
 		return broken_err(c, err);
@@ -2666,12 +2675,8 @@ int imap_append_next(struct imap_conn *c, const char *flags, const char *interna
 	if (!c->append_multi_ok)
 		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_MULTIAPPEND_UNAVAILABLE,
 				     "%s: the server does not offer MULTIAPPEND with LITERAL+", c->label);
-	if (internaldate && imap_internaldate_parse(internaldate, &t, &tz) < 0)
-		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, IMAP_ERR_INTERNALDATE,
-				     "invalid INTERNALDATE \"%.40s\"", internaldate);
-	if (flags && strpbrk(flags, "\r\n()\"{"))
-		return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, IMAP_CODE_CLIENTBUG,
-				     "invalid flag list \"%.100s\"", flags);
+	if (append_args_check(flags, internaldate, err) < 0)
+		return -1;
 	if (flags && !*flags)
 		flags = NULL;
 	n = snprintf(lit, sizeof(lit), " {%llu+}\r\n", (unsigned long long)size);
