@@ -120,6 +120,14 @@ int fleet_strcaseeq(const char *a, const char *b)
 	return la == strlen(b) && fleet_strncaseeq(a, b, la);
 }
 
+int fleet_name_index(const char *name, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && fleet_strcaseeq(name, names[i]))
+			return (int)i;
+	return -1;
+}
+
 char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whylen)
 {
 	FILE *f = fopen(path, "rb");

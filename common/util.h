@@ -27,6 +27,9 @@ void fleet_human_size(uint64_t bytes, char *out, size_t cap);
 /* Case-insensitive ASCII comparison of n bytes / whole strings. */
 int fleet_strncaseeq(const char *a, const char *b, size_t n);
 int fleet_strcaseeq(const char *a, const char *b);
+/* The index of name (ASCII case ignored) in names[0..n), or -1; NULL entries match nothing. For
+ * tables indexed by an enum value: {[MODE_X] = "x", [MODE_Y] = "y"}. */
+int fleet_name_index(const char *name, const char *const *names, size_t n);
 
 /* Reads a whole small file (a passfile, a token) into a heap string, stripping one trailing
  * newline. Refuses files larger than max. Returns NULL and sets errno-style text in why. */
