@@ -273,18 +273,12 @@ static int set_fatal(struct parse *p, const char *fmt, ...)
 
 /* ---- rows -------------------------------------------------------------------------------------- */
 
-static int parse_auth(const char *v, enum accounts_auth *out)
-{
-	if (fleet_strcaseeq(v, "password"))
-		*out = ACCOUNTS_AUTH_PASSWORD;
-	else if (fleet_strcaseeq(v, "xoauth2"))
-		*out = ACCOUNTS_AUTH_XOAUTH2;
-	else if (fleet_strcaseeq(v, "oauthbearer"))
-		*out = ACCOUNTS_AUTH_OAUTHBEARER;
-	else
-		return -1;
-	return 0;
-}
+#define NNAMES(names) (sizeof(names) / sizeof((names)[0]))
+static const char *const auth_names[] = {
+	[ACCOUNTS_AUTH_PASSWORD] = "password", [ACCOUNTS_AUTH_XOAUTH2] = "xoauth2",
+	[ACCOUNTS_AUTH_OAUTHBEARER] = "oauthbearer"};
+static const char *const tls_names[] = {
+	[ACCOUNTS_TLS_SSL] = "ssl", [ACCOUNTS_TLS_STARTTLS] = "tls", [ACCOUNTS_TLS_PLAIN] = "plain"};
 
 /* Whether the row's options name tenant credentials for side s (--oauth1 / --oauth2). */
 static int row_has_tenant_auth(char **v_options, int s)
@@ -464,19 +458,6 @@ static int user_ok(struct parse *p, int col, const char *u)
 	return 1;
 }
 
-static int parse_tls(const char *v, enum accounts_tls *out)
-{
-	if (fleet_strcaseeq(v, "ssl"))
-		*out = ACCOUNTS_TLS_SSL;
-	else if (fleet_strcaseeq(v, "tls"))
-		*out = ACCOUNTS_TLS_STARTTLS;
-	else if (fleet_strcaseeq(v, "plain"))
-		*out = ACCOUNTS_TLS_PLAIN;
-	else
-		return -1;
-	return 0;
-}
-
 static int parse_bool(const char *v, int *out)
 {
 	static const char *const yes[] = {"1", "yes", "true", "on"};
@@ -649,7 +630,7 @@ static void take_side_options(struct parse *p, struct account_row *row)
 static void check_secret_source(struct parse *p, int s, char **v, struct account_side *sd)
 {
 	static const int kinds[] = {K_PASSWORD, K_PASSFILE, K_PASSCMD, K_TOKEN, K_TOKENFILE, K_TOKENCMD};
-	int n = 0, first = -1, second = -1;
+	int n = 0, first = -1, second = -1, auth;
 	int tenant = (p->flags & (s ? ACCOUNTS_TENANT_AUTH2 : ACCOUNTS_TENANT_AUTH1)) ||
 		     row_has_tenant_auth(&p->vals[COL_OPTIONS], s);
 	int token = v[K_TOKEN] || v[K_TOKENFILE] || v[K_TOKENCMD];
@@ -663,12 +644,14 @@ static void check_secret_source(struct parse *p, int s, char **v, struct account
 				second = kinds[k];
 			n++;
 		}
-	if (v[K_AUTH] && parse_auth(v[K_AUTH], &sd->auth) != 0) {
+	auth = v[K_AUTH] ? fleet_name_index(v[K_AUTH], auth_names, NNAMES(auth_names)) : (int)sd->auth;
+	if (auth < 0) {
 		show_value(shown, sizeof(shown), v[K_AUTH], 40);
 		add_error(p, p->row_line, 0, COL(s, K_AUTH),
 			  "\"%s\" is not password, xoauth2 or oauthbearer; fix the row or remove it", shown);
 		return;
 	}
+	sd->auth = (enum accounts_auth)auth;
 	if (n > 1) {
 		add_error(p, p->row_line, 0, COL(s, second), "both %s and %s are set; keep only one",
 			  col_names[COL(s, first)], col_names[COL(s, second)]);
@@ -703,6 +686,25 @@ static void check_secret_source(struct parse *p, int s, char **v, struct account
 	}
 }
 
+/* A field the row must have, checked by ok when it is there: 1 good, 0 missing or bad (said). */
+static int required_ok(struct parse *p, int col, const char *v, int (*ok)(struct parse *, int, const char *))
+{
+	if (!v) {
+		add_error(p, p->row_line, 0, col, "no value; fill it in or remove the row");
+		return 0;
+	}
+	return ok(p, col, v);
+}
+
+/* *v, which the caller now owns; *v is NULL. */
+static char *take(char **v)
+{
+	char *t = *v;
+
+	*v = NULL;
+	return t;
+}
+
 /* Ends the current row: validates it unless it is empty or already known to be bad. */
 static void build_row(struct parse *p)
 {
@@ -718,20 +720,10 @@ static void build_row(struct parse *p)
 		uint64_t port = 0;
 		int tls_given = 0;
 
-		if (!v[K_HOST]) {
-			add_error(p, p->row_line, 0, COL(s, K_HOST),
-				  "no value; fill it in or remove the row");
+		if (!required_ok(p, COL(s, K_HOST), v[K_HOST], host_ok))
 			key_ok = 0;
-		} else if (!host_ok(p, COL(s, K_HOST), v[K_HOST])) {
+		if (!required_ok(p, COL(s, K_USER), v[K_USER], user_ok))
 			key_ok = 0;
-		}
-		if (!v[K_USER]) {
-			add_error(p, p->row_line, 0, COL(s, K_USER),
-				  "no value; fill it in or remove the row");
-			key_ok = 0;
-		} else if (!user_ok(p, COL(s, K_USER), v[K_USER])) {
-			key_ok = 0;
-		}
 		if (v[K_PORT] && fleet_parse_u64(v[K_PORT], 1, 65535, &port) != 0) {
 			show_value(shown, sizeof(shown), v[K_PORT], 40);
 			add_error(p, p->row_line, 0, COL(s, K_PORT),
@@ -739,7 +731,10 @@ static void build_row(struct parse *p)
 			key_ok = 0;
 		}
 		if (v[K_TLS]) {
-			if (parse_tls(v[K_TLS], &sd->tls) == 0) {
+			int tls = fleet_name_index(v[K_TLS], tls_names, NNAMES(tls_names));
+
+			if (tls >= 0) {
+				sd->tls = (enum accounts_tls)tls;
 				tls_given = 1;
 			} else {
 				show_value(shown, sizeof(shown), v[K_TLS], 40);
@@ -781,20 +776,13 @@ static void build_row(struct parse *p)
 		if (!tls_given)
 			sd->tls = sd->port == IO_PORT_IMAP ? ACCOUNTS_TLS_STARTTLS : ACCOUNTS_TLS_SSL;
 
-		sd->host = v[K_HOST];
-		v[K_HOST] = NULL;
-		sd->user = v[K_USER];
-		v[K_USER] = NULL;
-		sd->password = v[K_PASSWORD];
-		v[K_PASSWORD] = NULL;
-		sd->authuser = v[K_AUTHUSER];
-		v[K_AUTHUSER] = NULL;
-		sd->token = v[K_TOKEN];
-		v[K_TOKEN] = NULL;
-		sd->tokencmd = v[K_TOKENCMD];
-		v[K_TOKENCMD] = NULL;
-		sd->passcmd = v[K_PASSCMD];
-		v[K_PASSCMD] = NULL;
+		sd->host = take(&v[K_HOST]);
+		sd->user = take(&v[K_USER]);
+		sd->password = take(&v[K_PASSWORD]);
+		sd->authuser = take(&v[K_AUTHUSER]);
+		sd->token = take(&v[K_TOKEN]);
+		sd->tokencmd = take(&v[K_TOKENCMD]);
+		sd->passcmd = take(&v[K_PASSCMD]);
 	}
 	if (p->vals[COL_OPTIONS]) {
 		char why[160];
@@ -1650,20 +1638,14 @@ static const struct fleet_optset *side_sets(size_t *n)
 
 int accounts_parse_authmech(const char *name, enum imap_auth_mech *out)
 {
-	static const struct {
-		const char *name;
-		enum imap_auth_mech mech;
-	} mechs[] = {{"XOAUTH2", IMAP_AUTH_XOAUTH2},
-		     {"OAUTHBEARER", IMAP_AUTH_OAUTHBEARER},
-		     {"PLAIN", IMAP_AUTH_PLAIN},
-		     {"LOGIN", IMAP_AUTH_LOGIN}};
+	static const char *const mechs[] = {[IMAP_AUTH_LOGIN] = "LOGIN", [IMAP_AUTH_PLAIN] = "PLAIN",
+					    [IMAP_AUTH_XOAUTH2] = "XOAUTH2", [IMAP_AUTH_OAUTHBEARER] = "OAUTHBEARER"};
+	int i = fleet_name_index(name, mechs, NNAMES(mechs));
 
-	for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
-		if (fleet_strcaseeq(name, mechs[i].name)) {
-			*out = mechs[i].mech;
-			return 0;
-		}
-	return -1;
+	if (i < 0)
+		return -1;
+	*out = (enum imap_auth_mech)i;
+	return 0;
 }
 
 unsigned accounts_tenant_flags(int argc, char **argv)
