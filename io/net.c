@@ -94,6 +94,14 @@ int net_timeout_err(const struct io_stream *s, const char *doing, struct fleet_e
 	return -1;
 }
 
+uint64_t net_sent(struct io_stream *s, const char **p, size_t *len, size_t n)
+{
+	s->bytes_out += (uint64_t)n;
+	*p += n;
+	*len -= n;
+	return fleet_now_ms() + net_io_timeout(s);
+}
+
 int net_waited(const struct io_stream *s, int w, const char *doing, struct fleet_err *err)
 {
 	if (w < 0)
@@ -498,10 +506,7 @@ int io_stream_write(struct io_stream *s, const void *buf, size_t len, struct fle
 		ssize_t n = send(s->fd, p, len, MSG_NOSIGNAL);
 
 		if (n > 0) {
-			s->bytes_out += (uint64_t)n;
-			p += n;
-			len -= (size_t)n;
-			deadline = fleet_now_ms() + net_io_timeout(s);
+			deadline = net_sent(s, &p, &len, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

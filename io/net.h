@@ -83,6 +83,10 @@ int net_errno_err(const struct io_stream *s, int e, const char *doing, struct fl
 /* Fills err for an I/O timeout while `doing`; returns -1. */
 int net_timeout_err(const struct io_stream *s, const char *doing, struct fleet_err *err);
 
+/* n bytes of the write at *p went out: counts them, moves *p and *len past them and returns the
+ * new inactivity deadline. */
+uint64_t net_sent(struct io_stream *s, const char **p, size_t *len, size_t n);
+
 /* The result w of a wait (net_poll_until, net_poll_in) while `doing`: 0 ready, or -1 with err
  * filled (a passed deadline as net_timeout_err). */
 int net_waited(const struct io_stream *s, int w, const char *doing, struct fleet_err *err);

@@ -932,10 +932,7 @@ int tls_write(struct io_stream *s, const void *buf, size_t len, struct fleet_err
 		s->tls_more = 0;
 		saved = errno;
 		if (n > 0) {
-			s->bytes_out += (uint64_t)n;
-			p += n;
-			len -= (size_t)n;
-			deadline = fleet_now_ms() + net_io_timeout(s);
+			deadline = net_sent(s, &p, &len, (size_t)n);
 			continue;
 		}
 		sslerr = SSL_get_error(s->ssl, n);
