@@ -19,11 +19,14 @@
 #define IMAPFLEET_COMMON_ESCAPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct fleet_buf;
 
 /* Length (1..4) of the valid UTF-8 sequence at s (left bytes available), 0 when none starts there. */
 size_t fleet_utf8_seq(const char *s, size_t left);
+/* Writes code point cp (below 0x110000, not a surrogate) as UTF-8 to u; returns its length (1..4). */
+size_t fleet_utf8_put(uint32_t cp, char u[4]);
 /* 1 when s[0..len) is valid UTF-8 (NUL bytes count as valid: callers with C strings never see them). */
 int fleet_utf8_valid(const char *s, size_t len);
 /* A heap copy of the C string s in which every byte that is not part of valid UTF-8 is replaced by

@@ -284,6 +284,28 @@ static void utf8_cut_never_splits_a_character(void **state)
 	assert_int_equal(fleet_utf8_cut(s, 2), 2);
 }
 
+static void utf8_put_writes_each_length_at_its_boundaries(void **state)
+{
+	static const struct {
+		uint32_t cp;
+		const char *utf8;
+	} cases[] = {
+	    {0x41, "A"},		 {0x7F, "\x7F"},	     {0x80, "\xC2\x80"},	  {0xF6, "\xC3\xB6"},
+	    {0x7FF, "\xDF\xBF"},	 {0x800, "\xE0\xA0\x80"}, {0x20AC, "\xE2\x82\xAC"},
+	    {0xFFFF, "\xEF\xBF\xBF"}, {0x10000, "\xF0\x90\x80\x80"}, {0x1F4E7, "\xF0\x9F\x93\xA7"},
+	    {0x10FFFF, "\xF4\x8F\xBF\xBF"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char u[4];
+		size_t n = fleet_utf8_put(cases[i].cp, u);
+
+		assert_int_equal(n, strlen(cases[i].utf8));
+		assert_memory_equal(u, cases[i].utf8, n);
+		assert_int_equal(fleet_utf8_seq(u, n), n); /* what it writes, the strict reader takes */
+	}
+}
+
 static void terminal_escaper_neutralises_controls_and_keeps_the_bytes_in_hex(void **state)
 {
 	static const struct {
@@ -674,6 +696,7 @@ int main(void)
 		cmocka_unit_test(utf8_validation_is_strict),
 		cmocka_unit_test(utf8_sanitize_replaces_only_the_invalid_bytes),
 		cmocka_unit_test(utf8_cut_never_splits_a_character),
+		cmocka_unit_test(utf8_put_writes_each_length_at_its_boundaries),
 		cmocka_unit_test(terminal_escaper_neutralises_controls_and_keeps_the_bytes_in_hex),
 		cmocka_unit_test(error_texts_from_servers_are_valid_utf8_without_controls),
 		cmocka_unit_test(a_short_secret_is_redacted_only_as_a_whole_token),

@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/escape.h"
 #include "io/mutf7.h"
 
 static const struct pair {
@@ -139,25 +140,7 @@ static void every_bmp_and_astral_sample_round_trips(void **state)
 
 		if (cp >= 0xd800 && cp <= 0xdfff)
 			continue;
-		if (cp < 0x80) {
-			u[0] = (char)cp;
-			n = 1;
-		} else if (cp < 0x800) {
-			u[0] = (char)(0xc0 | (cp >> 6));
-			u[1] = (char)(0x80 | (cp & 0x3f));
-			n = 2;
-		} else if (cp < 0x10000) {
-			u[0] = (char)(0xe0 | (cp >> 12));
-			u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-			u[2] = (char)(0x80 | (cp & 0x3f));
-			n = 3;
-		} else {
-			u[0] = (char)(0xf0 | (cp >> 18));
-			u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-			u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-			u[3] = (char)(0x80 | (cp & 0x3f));
-			n = 4;
-		}
+		n = fleet_utf8_put(cp, u);
 		u[n] = 'x';
 		if (mutf7_encode(u, n + 1, &enc, &err) != 0)
 			fail_msg("U+%04X: %s", cp, err.message);
