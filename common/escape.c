@@ -66,20 +66,9 @@ size_t fleet_utf8_put(uint32_t cp, char u[4])
 
 int fleet_utf8_valid(const char *s, size_t len)
 {
-	size_t i = 0;
-
-	while (i < len) {
-		size_t n;
-
-		if ((unsigned char)s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		n = fleet_utf8_seq(s + i, len - i);
-		if (n == 0)
+	for (size_t i = 0, n; i < len; i += n)
+		if ((n = fleet_utf8_seq(s + i, len - i)) == 0)
 			return 0;
-		i += n;
-	}
 	return 1;
 }
 
