@@ -30,17 +30,21 @@ static void html_pill(struct rw *w, enum state_job_state s)
 	rw_printf(w, "<span class=\"pill %s\">%s</span>", state_css[s], state_job_state_name(s));
 }
 
+/* "user@host", escaped. */
+static void html_user_at(struct rw *w, const char *user, const char *host)
+{
+	rw_html(w, user);
+	rw_puts(w, "@");
+	rw_html(w, host);
+}
+
 /* Source on the first line, destination under it. */
 static void html_account(struct rw *w, const struct report_acct *a)
 {
 	rw_puts(w, "<div class=\"src\">");
-	rw_html(w, a->user1);
-	rw_puts(w, "@");
-	rw_html(w, a->host1);
+	html_user_at(w, a->user1, a->host1);
 	rw_puts(w, "</div><div class=\"dst\"><span class=\"arrow\">&rarr;</span>");
-	rw_html(w, a->user2);
-	rw_puts(w, "@");
-	rw_html(w, a->host2);
+	html_user_at(w, a->user2, a->host2);
 	rw_puts(w, "</div>");
 }
 
@@ -401,9 +405,7 @@ static void html_causes(struct rw *w, const struct report *r)
 			const struct report_acct *a = &r->accts[k->accts[i]];
 
 			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->id);
-			rw_html(w, a->user1);
-			rw_puts(w, "@");
-			rw_html(w, a->host1);
+			html_user_at(w, a->user1, a->host1);
 			rw_puts(w, "</span>");
 		}
 		if (k->naccts > HTML_CAUSE_ACCOUNTS)
@@ -424,9 +426,7 @@ static void html_causes(struct rw *w, const struct report *r)
 				if (!a)
 					continue;
 				rw_puts(w, "<tr><td>");
-				rw_html(w, a->user1);
-				rw_puts(w, "@");
-				rw_html(w, a->host1);
+				html_user_at(w, a->user1, a->host1);
 				rw_puts(w, "</td><td>");
 				rw_html(w, m->folder);
 				rw_printf(w, "</td><td class=\"num\">%u</td><td class=\"num\">%s</td></tr>",
@@ -634,6 +634,17 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 	rw_puts(w, "]};\n");
 }
 
+/* The report's title with its run number (pre NUMBER post), or untitled NUMBER, escaped. */
+static void html_title(struct rw *w, const struct report *r, const char *pre, const char *post, const char *untitled)
+{
+	if (r->title) {
+		rw_html(w, r->title);
+		rw_printf(w, "%s%lld%s", pre, (long long)r->run_id, post);
+	} else {
+		rw_printf(w, "%s%lld", untitled, (long long)r->run_id);
+	}
+}
+
 int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 {
 	struct rw w;
@@ -652,22 +663,12 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	    "<meta name=\"generator\" content=\"imapfleet %s\">\n<title>",
 	    PACKAGE_VERSION);
-	if (r->title) {
-		rw_html(&w, r->title);
-		rw_printf(&w, " (run %lld)", (long long)r->run_id);
-	} else {
-		rw_printf(&w, "imapfleet report: run %lld", (long long)r->run_id);
-	}
+	html_title(&w, r, " (run ", ")", "imapfleet report: run ");
 	rw_printf(&w,
 		  "</title>\n<style>\n%s</style></head>\n<body>\n<header><div class=\"wrap\">"
 		  "<div class=\"brand\">imapfleet &middot; migration report</div>\n<h1 id=\"title\">",
 		  report_css);
-	if (r->title) {
-		rw_html(&w, r->title);
-		rw_printf(&w, " <span class=\"muted\">run %lld</span>", (long long)r->run_id);
-	} else {
-		rw_printf(&w, "Run %lld", (long long)r->run_id);
-	}
+	html_title(&w, r, " <span class=\"muted\">run ", "</span>", "Run ");
 	rw_printf(&w, " <span class=\"pill %s\" id=\"run-progress\">%s</span></h1>\n<div class=\"meta\"><code "
 		      "id=\"run-name\">",
 		  progress_css(r), progress_label(r));
