@@ -436,6 +436,7 @@ static int count_source(struct pf_ctx *ctx, struct pf_account *a, struct imap_co
 	a->folders = 0;
 	for (size_t i = 0; i < nf; i++) {
 		struct fleet_err ferr;
+		int fetch, r;
 
 		if (!f[i].status_ok) {
 			list_addf(&a->warnings, "source folder '%s' could not be counted: %s", f[i].src_name,
@@ -446,30 +447,23 @@ static int count_source(struct pf_ctx *ctx, struct pf_account *a, struct imap_co
 		a->messages += f[i].st.messages;
 		if (f[i].st.messages == 0)
 			continue;
-		if (use_fetch || !(f[i].st.have & IMAP_HAVE_SIZE)) {
-			fleet_err_clear(&ferr);
-			if (fetch_sizes(src, &f[i], limit, &big, &ferr) < 0) {
-				if (imap_conn_is_broken(src)) {
-					*err = ferr;
-					goto out;
-				}
-				list_addf(&a->warnings,
-					  "source folder '%s': could not read message sizes: %s",
-					  f[i].src_name, ferr.message);
-				continue;
+		fetch = use_fetch || !(f[i].st.have & IMAP_HAVE_SIZE);
+		fleet_err_clear(&ferr);
+		if (fetch)
+			r = fetch_sizes(src, &f[i], limit, &big, &ferr);
+		else if (limit && f[i].st.size > limit) /* only such a folder can hold a larger message */
+			r = search_oversize(src, &f[i], limit, &big, &ferr);
+		else
+			r = 0;
+		if (r < 0) {
+			if (imap_conn_is_broken(src)) {
+				*err = ferr;
+				goto out;
 			}
-		} else if (limit && f[i].st.size > limit) {
-			/* Only a folder larger than the limit can hold a message larger than it. */
-			fleet_err_clear(&ferr);
-			if (search_oversize(src, &f[i], limit, &big, &ferr) < 0) {
-				if (imap_conn_is_broken(src)) {
-					*err = ferr;
-					goto out;
-				}
-				list_addf(&a->warnings,
-					  "source folder '%s': could not search for large messages: %s",
-					  f[i].src_name, ferr.message);
-			}
+			list_addf(&a->warnings, "source folder '%s': could not %s: %s", f[i].src_name,
+				  fetch ? "read message sizes" : "search for large messages", ferr.message);
+			if (fetch)
+				continue; /* its size is not known */
 		}
 		a->bytes += f[i].st.size;
 	}
