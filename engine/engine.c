@@ -2010,15 +2010,16 @@ static int create_batch_wait(struct engine *e, struct fm_plan *plan, int *refuse
 	return broken ? -1 : 0;
 }
 
-static void subscribe_batch_wait(struct engine *e, struct fm_plan *plan, const size_t *idx, const int *id,
-				 size_t n)
+static void subscribe_batch_wait(struct engine *e, struct fm_plan *plan, const int *refused, const size_t *idx,
+				 const int *id, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		struct fleet_err ferr;
 
 		fleet_err_clear(&ferr);
-		if (imap_cmd_wait(e->dst, id[k], NULL, FLEET_SCOPE_FOLDER, &ferr) < 0 &&
-		    !imap_conn_is_broken(e->dst)) {
+		/* a folder whose CREATE was refused (reported) cannot be subscribed either */
+		if (imap_cmd_wait(e->dst, id[k], NULL, FLEET_SCOPE_FOLDER, &ferr) < 0 && !imap_conn_is_broken(e->dst) &&
+		    !refused[idx[k]]) {
 			fleet_err_prefix(&ferr, "folder %s", plan->entries[idx[k]].dst_name);
 			log_warn("could not subscribe to %s: %s", plan->entries[idx[k]].dst_name,
 				 ferr.message);
@@ -2026,14 +2027,21 @@ static void subscribe_batch_wait(struct engine *e, struct fm_plan *plan, const s
 	}
 }
 
-/* Creates missing destination folders (parents first) and carries subscriptions. A folder the
- * destination refuses is reported and left out; the account goes on. */
-static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
-{
-	size_t idx[FOLDER_BATCH];
-	int id[FOLDER_BATCH];
-	size_t n = 0;
+/* The last CREATE and SUBSCRIBE batches of create_folders, sent and not read yet: the STATUS
+ * commands of prefetch_status follow them in the same round trip (the server answers in order,
+ * so a folder's STATUS comes after its CREATE), and create_folders_wait reads them. */
+struct folder_batches {
+	size_t cidx[FOLDER_BATCH], sidx[FOLDER_BATCH];
+	int cid[FOLDER_BATCH], sid[FOLDER_BATCH];
+	size_t nc, ns;
+};
 
+/* Creates missing destination folders (parents first) and carries subscriptions. A folder the
+ * destination refuses is reported and left out; the account goes on. The last batches are left
+ * in fb for create_folders_wait. */
+static void create_folders(struct engine *e, struct fm_plan *plan, int *refused, struct folder_batches *fb)
+{
+	fb->nc = fb->ns = 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		struct fm_entry *fe = &plan->entries[i];
 		struct fleet_err ferr;
@@ -2053,24 +2061,26 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 			continue;
 		}
 		fleet_err_clear(&ferr);
-		id[n] = imap_create_send(e->dst, fe->dst_name, &ferr);
-		if (id[n] < 0) {
+		fb->cid[fb->nc] = imap_create_send(e->dst, fe->dst_name, &ferr);
+		if (fb->cid[fb->nc] < 0) {
 			if (imap_conn_is_broken(e->dst))
 				break;
 			create_refused(e, fe, &ferr);
 			refused[i] = 1;
 			continue;
 		}
-		idx[n++] = i;
-		if (n == FOLDER_BATCH) {
-			if (create_batch_wait(e, plan, refused, idx, id, n) < 0)
+		fb->cidx[fb->nc++] = i;
+		if (fb->nc == FOLDER_BATCH) {
+			if (create_batch_wait(e, plan, refused, fb->cidx, fb->cid, fb->nc) < 0) {
+				fb->nc = 0;
 				return;
-			n = 0;
+			}
+			fb->nc = 0;
 		}
 	}
-	if (create_batch_wait(e, plan, refused, idx, id, n) < 0 || imap_conn_is_broken(e->dst))
+	if (imap_conn_is_broken(e->dst))
 		return;
-	n = 0;
+	/* SUBSCRIBE right behind the CREATEs, without waiting for them */
 	for (size_t i = 0; i < plan->n; i++) {
 		struct fm_entry *fe = &plan->entries[i];
 		struct fleet_err ferr;
@@ -2078,20 +2088,31 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused)
 		if (refused[i] || !want_subscribe(e, fe))
 			continue;
 		fleet_err_clear(&ferr);
-		id[n] = imap_subscribe_send(e->dst, fe->dst_name, &ferr);
-		if (id[n] < 0) {
+		fb->sid[fb->ns] = imap_subscribe_send(e->dst, fe->dst_name, &ferr);
+		if (fb->sid[fb->ns] < 0) {
 			if (imap_conn_is_broken(e->dst))
 				break;
 			log_warn("could not subscribe to %s: %s", fe->dst_name, ferr.message);
 			continue;
 		}
-		idx[n++] = i;
-		if (n == FOLDER_BATCH) {
-			subscribe_batch_wait(e, plan, idx, id, n);
-			n = 0;
+		fb->sidx[fb->ns++] = i;
+		if (fb->ns == FOLDER_BATCH) {
+			if (create_batch_wait(e, plan, refused, fb->cidx, fb->cid, fb->nc) < 0) {
+				fb->nc = fb->ns = 0;
+				return;
+			}
+			fb->nc = 0;
+			subscribe_batch_wait(e, plan, refused, fb->sidx, fb->sid, fb->ns);
+			fb->ns = 0;
 		}
 	}
-	subscribe_batch_wait(e, plan, idx, id, n);
+}
+
+static void create_folders_wait(struct engine *e, struct fm_plan *plan, int *refused, struct folder_batches *fb)
+{
+	if (create_batch_wait(e, plan, refused, fb->cidx, fb->cid, fb->nc) == 0)
+		subscribe_batch_wait(e, plan, refused, fb->sidx, fb->sid, fb->ns);
+	fb->nc = fb->ns = 0;
 }
 
 /* STATUS of every folder to copy on both sides, pipelined STATUS_BATCH at a time on each
@@ -2140,7 +2161,7 @@ static void status_batch_wait(struct imap_conn *c, const struct status_batch *b,
 	}
 }
 
-static void prefetch_status(struct engine *e, const struct fm_plan *plan, const int *refused,
+static void prefetch_status(struct engine *e, struct fm_plan *plan, int *refused, struct folder_batches *fb,
 			    struct imap_status_info *si, int *have, struct imap_status_info *dsi, int *dhave)
 {
 	for (size_t i = 0; i < plan->n; i += STATUS_BATCH) {
@@ -2151,12 +2172,17 @@ static void prefetch_status(struct engine *e, const struct fm_plan *plan, const 
 
 		status_batch_send(e, e->src, 0, plan, refused, i, to, si, &bs);
 		status_batch_send(e, e->dst, 1, plan, refused, i, to, dsi, &bd);
-		/* both sides on the wire before either answer is read: one round trip, not two */
+		/* both sides on the wire before either answer is read, behind the last CREATEs and
+		 * SUBSCRIBEs: one round trip, not three */
 		imap_conn_flush(e->src, &ferr);
 		imap_conn_flush(e->dst, &ferr);
+		if (fb)
+			create_folders_wait(e, plan, refused, fb);
 		status_batch_wait(e->src, &bs, have);
 		status_batch_wait(e->dst, &bd, dhave);
 	}
+	if (fb)
+		create_folders_wait(e, plan, refused, fb); /* no folder to ask about */
 }
 
 static void side_options(const struct engine *e, int side, struct imap_options *io)
@@ -2369,6 +2395,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	int *refused = NULL, *pre_have = NULL, *dst_have = NULL;
 	size_t *order = NULL;
 	struct imap_status_info *pre_si = NULL, *dst_si = NULL;
+	struct folder_batches fb;
 	int rc = -1;
 
 	memset(&e, 0, sizeof(e));
@@ -2412,8 +2439,18 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	e.refused = refused;
 	/* Helpers create nothing: lane 0 did before it started them; what it could not create it
 	 * claimed, so no helper takes it. */
+	memset(&fb, 0, sizeof(fb));
 	if (!is_helper(&e))
-		create_folders(&e, &plan, refused);
+		create_folders(&e, &plan, refused, &fb);
+	if (e.o->justfolders)
+		create_folders_wait(&e, &plan, refused, &fb);
+	if (!imap_conn_is_broken(e.dst) && !e.o->justfolders) {
+		pre_si = xcalloc(plan.n ? plan.n : 1, sizeof(*pre_si));
+		pre_have = xcalloc(plan.n ? plan.n : 1, sizeof(*pre_have));
+		dst_si = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_si));
+		dst_have = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_have));
+		prefetch_status(&e, &plan, refused, &fb, pre_si, pre_have, dst_si, dst_have);
+	}
 	for (size_t i = 0; i < plan.n && job->lanes && !is_helper(&e); i++)
 		if (refused[i] && !plan.entries[i].noselect)
 			(void)lane_claim(&e, &plan.entries[i]);
@@ -2426,11 +2463,6 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		rc = st->folders_failed ? 1 : 0;
 		goto out;
 	}
-	pre_si = xcalloc(plan.n ? plan.n : 1, sizeof(*pre_si));
-	pre_have = xcalloc(plan.n ? plan.n : 1, sizeof(*pre_have));
-	dst_si = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_si));
-	dst_have = xcalloc(plan.n ? plan.n : 1, sizeof(*dst_have));
-	prefetch_status(&e, &plan, refused, pre_si, pre_have, dst_si, dst_have);
 	/* Gmail mode reads All Mail for every label: its size would count once per label. Helpers
 	 * leave the account's estimate to lane 0. */
 	for (size_t i = 0; i < plan.n && !e.gmail && !is_helper(&e); i++)
