@@ -201,6 +201,17 @@ static void lanes_kick(struct engine *e)
 	if (!l || l->lane || e->lanes_asked || l->max < 2 || e->gmail || e->o->dry || !e->order)
 		return;
 	e->lanes_asked = 1;
+	/* Near the servers (a LAN, loopback) a folder costs little more than its transfer: more pairs
+	 * would only add logins and TLS handshakes. */
+	{
+		uint64_t rtt[2] = {imap_conn_min_rtt_ms(e->src), imap_conn_min_rtt_ms(e->dst)};
+
+		if (rtt[0] < ENGINE_LANES_MIN_RTT_MS && rtt[1] < ENGINE_LANES_MIN_RTT_MS) {
+			log_debug("no more connection pairs: the servers are near (round trips of %llu / %llu ms)",
+				  (unsigned long long)rtt[0], (unsigned long long)rtt[1]);
+			return;
+		}
+	}
 	for (size_t oj = e->oi + 1; oj < e->plan->n && want < l->max - 1; oj++) {
 		size_t j = e->order[oj];
 

@@ -106,6 +106,10 @@ enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
 /* Connection pairs per account by default: more are only taken while the servers' slots are free
  * (scheduler/lanes.h), so a queue of accounts keeps one pair each. */
 #define ENGINE_CONNS_PER_ACCOUNT 4
+/* ... and only when a round trip to one of the servers (the quickest answer to a command so far,
+ * imap_conn_min_rtt_ms) takes at least this long: near the servers a folder costs little more than
+ * its transfer, and more pairs would only add logins. */
+#define ENGINE_LANES_MIN_RTT_MS 10
 
 /* The error code of an attempt stopped because the next message would go over a daily budget
  * (class throttled, scope account): the scheduler parks the account until its day is over. */
@@ -175,7 +179,8 @@ struct engine_stats {
  * through the folders in the same order and copies those it claims: a folder is copied by exactly
  * one lane, so its ledger rows and its append window are written exactly as with one connection
  * (the crash rules of design.md section 6 do not change). Helpers create no folders and take none
- * that lane 0 could not create. Not used in Gmail mode, --dry, or with daily budgets. */
+ * that lane 0 could not create. Helpers are asked for only when the servers are far (a round trip
+ * of ENGINE_LANES_MIN_RTT_MS or more). Not used in Gmail mode, --dry, or with daily budgets. */
 struct engine_lanes {
 	unsigned lane;  /* 0: the account's first connection pair; 1..: helpers */
 	unsigned max;   /* lanes the account may have at most, lane 0 included */

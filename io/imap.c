@@ -51,6 +51,7 @@ struct cmd {
 	int (*on_cont)(struct imap_conn *c, struct cmd *cmd, const struct imap_response *r,
 		       struct fleet_err *err);
 	int got_cont;
+	uint64_t sent_ms; /* when it was queued: its answer came one round trip later at the least */
 	int done;
 	int courtesy; /* nobody waits for it (ID): freed once done, when the next command is sent */
 	uint64_t resp_count, resp_bytes; /* the answer so far: against IMAP_CMD_MAX_* */
@@ -62,6 +63,8 @@ struct cmd {
 
 struct imap_conn {
 	char label[64];
+	uint64_t min_rtt_ms; /* the quickest answer to a command so far (imap_conn_min_rtt_ms) */
+	int rtt_known;
 	struct io_endpoint ep;
 	char *host, *cafile, *verify_host;
 	char *user, *password, *authuser, *token;
@@ -377,6 +380,13 @@ static void on_tagged(struct imap_conn *c, const struct imap_response *r)
 	if (r->status == IMAP_STATUS_OK && imap_resp_has_code(r, "CAPABILITY"))
 		set_caps_from_words(c, r->code_args);
 	cmd->done = 1;
+	{
+		uint64_t took = fleet_now_ms() - cmd->sent_ms;
+
+		if (!c->rtt_known || took < c->min_rtt_ms)
+			c->min_rtt_ms = took;
+		c->rtt_known = 1;
+	}
 	c->completed++;
 	c->win_start_ms = 0; /* a completed command is progress: a new period starts */
 	if (c->cont_cmd == cmd)
@@ -620,6 +630,7 @@ static struct cmd *cmd_new(struct imap_conn *c, imap_untagged_fn fn, void *ctx, 
 	if (imap_conn_in_flight(c) == 0)
 		c->win_start_ms = 0; /* idle time before a command is not the server's slowness */
 	cmd->id = ++c->next_id;
+	cmd->sent_ms = fleet_now_ms();
 	snprintf(cmd->tag, sizeof(cmd->tag), "a%d", cmd->id);
 	cmd->fn = fn;
 	cmd->ctx = ctx;
@@ -997,6 +1008,11 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c)
 int imap_conn_is_broken(const struct imap_conn *c)
 {
 	return c->broken;
+}
+
+uint64_t imap_conn_min_rtt_ms(const struct imap_conn *c)
+{
+	return c->rtt_known ? c->min_rtt_ms : 0;
 }
 
 int imap_conn_is_preauth(const struct imap_conn *c)

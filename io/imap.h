@@ -125,6 +125,9 @@ void imap_conn_close(struct imap_conn **c);
 
 int imap_conn_is_broken(const struct imap_conn *c);
 int imap_conn_is_preauth(const struct imap_conn *c);
+/* The quickest a command has been answered on this connection so far, in ms (0 before the first
+ * answer): a round trip to the server at the least, so near 0 on a LAN, tens of ms over a WAN. */
+uint64_t imap_conn_min_rtt_ms(const struct imap_conn *c);
 const char *imap_conn_label(const struct imap_conn *c);
 /* The greeting text (borrowed). */
 const char *imap_conn_greeting(const struct imap_conn *c);
