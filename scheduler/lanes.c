@@ -103,6 +103,7 @@ static void *helper_main(void *arg)
 	struct state_conn *sc = NULL;
 	struct ledger_state *ls = NULL;
 	struct engine_stats st;
+	struct fleet_err ferr;
 
 	fleet_log_thread_restore(&l->log);
 	memset(&st, 0, sizeof(st));
@@ -111,6 +112,14 @@ static void *helper_main(void *arg)
 		ls = ledger_state_new(sc, &l->env.lease);
 		ln->job.ledger = ledger_state_bind(ls);
 		ln->rc = engine_run(&ln->job, &st, &ln->err);
+		/* what the ledger holds back (the last window's end, the folder's status) is written
+		 * before the lane ends; when it cannot be, the window stays open and the account is
+		 * not done (the next attempt matches it) */
+		fleet_err_clear(&ferr);
+		if (ledger_state_flush(ls, &ferr) < 0 && ln->rc >= 0) {
+			ln->rc = -1;
+			ln->err = ferr;
+		}
 	}
 	pthread_mutex_lock(&l->lock);
 	ln->st = st; /* the lane's final stats, failures included (freed by lanes_finish) */
