@@ -53,84 +53,60 @@ static void command_runs_without_a_shell(void **state)
 	cred_free(&s);
 }
 
-static void command_failure_names_the_status_not_the_output(void **state)
+/* A command that must fail: how it is run, and what its error must say. */
+struct failing_command {
+	char *argv[6];
+	unsigned timeout_ms;
+	const char *name;
+	int cls;	      /* enum fleet_err_class, or -1: not checked */
+	const char *code;     /* NULL: not checked */
+	const char *has[2];   /* in the message */
+	const char *lacks;    /* in neither the message nor the detail */
+};
+
+static void the_command_fails_as_described(void **state)
 {
-	char *argv[] = {"sh", "-c", "echo leaked-secret-text; echo more >&2; exit 3", NULL};
-	struct fleet_err err;
-	char *s = NULL;
-
-	(void)state;
-	assert_int_equal(cred_run_command(argv, 5000, "tokencmd2", &s, &err), -1);
-	assert_null(s);
-	assert_int_equal(err.cls, FLEET_ERR_AUTH);
-	assert_string_equal(err.code, "CREDENTIAL");
-	assert_non_null(strstr(err.message, "tokencmd2"));
-	assert_non_null(strstr(err.message, "status 3"));
-	assert_null(strstr(err.message, "leaked"));
-	assert_null(strstr(err.detail, "leaked"));
-}
-
-static void command_not_found_says_so(void **state)
-{
-	char *argv[] = {"/nonexistent/imapfleet-token-helper", NULL};
-	struct fleet_err err;
-	char *s = NULL;
-
-	(void)state;
-	assert_int_equal(cred_run_command(argv, 5000, "tokencmd1", &s, &err), -1);
-	assert_non_null(strstr(err.message, "not found"));
-}
-
-static void command_timeout_kills_it_and_is_transient(void **state)
-{
-	char *argv[] = {"sleep", "30", NULL};
+	const struct failing_command *c = *state;
 	struct fleet_err err;
 	char *s = NULL;
 	uint64_t t0 = fleet_now_ms();
 
-	(void)state;
-	assert_int_equal(cred_run_command(argv, 300, "tokencmd1", &s, &err), -1);
-	assert_true(fleet_now_ms() - t0 < 10000); /* killed, not waited for */
-	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
-	assert_string_equal(err.code, "CREDENTIAL_TIMEOUT");
+	assert_int_equal(cred_run_command(c->argv, c->timeout_ms, c->name, &s, &err), -1);
+	assert_null(s);
+	assert_true(fleet_now_ms() - t0 < 10000); /* killed at its timeout, not waited for */
+	if (c->cls >= 0)
+		assert_int_equal(err.cls, c->cls);
+	if (c->code)
+		assert_string_equal(err.code, c->code);
+	for (size_t i = 0; i < 2 && c->has[i]; i++)
+		assert_contains(err.message, c->has[i]);
+	if (c->lacks) {
+		assert_null(strstr(err.message, c->lacks));
+		assert_null(strstr(err.detail, c->lacks));
+	}
 }
 
-static void command_that_leaves_a_child_holding_stdout_times_out(void **state)
-{
-	/* The group is killed, so a background child cannot keep us reading. */
-	char *argv[] = {"sh", "-c", "sleep 30 & echo tok; exec sleep 30", NULL};
-	struct fleet_err err;
-	char *s = NULL;
+static struct failing_command failure_names_the_status_not_the_output = {
+    {"sh", "-c", "echo leaked-secret-text; echo more >&2; exit 3", NULL}, 5000, "tokencmd2",
+    FLEET_ERR_AUTH, "CREDENTIAL", {"tokencmd2", "status 3"}, "leaked"};
+static struct failing_command not_found_says_so = {
+    {"/nonexistent/imapfleet-token-helper", NULL}, 5000, "tokencmd1", -1, NULL, {"not found"}, NULL};
+static struct failing_command timeout_kills_it_and_is_transient = {
+    {"sleep", "30", NULL}, 300, "tokencmd1", FLEET_ERR_TRANSIENT, "CREDENTIAL_TIMEOUT", {NULL}, NULL};
+/* The group is killed, so a background child cannot keep us reading. */
+static struct failing_command a_child_holding_stdout_times_out = {
+    {"sh", "-c", "sleep 30 & echo tok; exec sleep 30", NULL}, 300, "tokencmd1", -1, "CREDENTIAL_TIMEOUT", {NULL},
+    NULL};
+static struct failing_command output_is_capped = {
+    {"head", "-c", "100000", "/dev/zero", NULL}, 5000, "passcmd1", -1, NULL, {"more than"}, NULL};
+static struct failing_command output_without_a_newline_is_capped = {
+    {"sh", "-c", "yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | tr -d '\\n'", NULL}, 5000, "passcmd1", -1, NULL,
+    {"more than"}, NULL};
+static struct failing_command empty_output_fails = {
+    {"true", NULL}, 5000, "tokencmd1", -1, NULL, {"printed nothing"}, NULL};
 
-	(void)state;
-	assert_int_equal(cred_run_command(argv, 300, "tokencmd1", &s, &err), -1);
-	assert_string_equal(err.code, "CREDENTIAL_TIMEOUT");
-}
-
-static void command_output_is_capped(void **state)
-{
-	char *argv[] = {"head", "-c", "100000", "/dev/zero", NULL};
-	char *argv2[] = {"sh", "-c", "yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | tr -d '\\n'", NULL};
-	struct fleet_err err;
-	char *s = NULL;
-
-	(void)state;
-	assert_int_equal(cred_run_command(argv, 5000, "passcmd1", &s, &err), -1);
-	assert_non_null(strstr(err.message, "more than"));
-	assert_int_equal(cred_run_command(argv2, 5000, "passcmd1", &s, &err), -1);
-	assert_non_null(strstr(err.message, "more than"));
-}
-
-static void command_with_empty_output_fails(void **state)
-{
-	char *argv[] = {"true", NULL};
-	struct fleet_err err;
-	char *s = NULL;
-
-	(void)state;
-	assert_int_equal(cred_run_command(argv, 5000, "tokencmd1", &s, &err), -1);
-	assert_non_null(strstr(err.message, "printed nothing"));
-}
+/* cmocka_unit_test_prestate under the case's own name */
+#define FAILING_COMMAND(c) {"command_" #c, the_command_fails_as_described, NULL, NULL, &(c)}
 
 static void file_is_reread_on_every_fetch(void **state)
 {
@@ -200,12 +176,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(command_first_line_is_the_secret_and_is_registered),
 		cmocka_unit_test(command_runs_without_a_shell),
-		cmocka_unit_test(command_failure_names_the_status_not_the_output),
-		cmocka_unit_test(command_not_found_says_so),
-		cmocka_unit_test(command_timeout_kills_it_and_is_transient),
-		cmocka_unit_test(command_that_leaves_a_child_holding_stdout_times_out),
-		cmocka_unit_test(command_output_is_capped),
-		cmocka_unit_test(command_with_empty_output_fails),
+		FAILING_COMMAND(failure_names_the_status_not_the_output),
+		FAILING_COMMAND(not_found_says_so),
+		FAILING_COMMAND(timeout_kills_it_and_is_transient),
+		FAILING_COMMAND(a_child_holding_stdout_times_out),
+		FAILING_COMMAND(output_is_capped),
+		FAILING_COMMAND(output_without_a_newline_is_capped),
+		FAILING_COMMAND(empty_output_fails),
 		cmocka_unit_test(file_is_reread_on_every_fetch),
 		cmocka_unit_test(hook_gets_the_refresh_flag_and_its_token_is_registered),
 		cmocka_unit_test(none_is_an_error),
