@@ -13,6 +13,7 @@
 
 #include "tests/unit/unit.h"
 
+#include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "scheduler/progress.h"
@@ -86,65 +87,87 @@ static size_t check_block(const char *block, unsigned cols)
 	return n;
 }
 
+/* The fixture of the tests of a busy run: its snapshot, a progress display and the output buffer. */
+struct busy {
+	struct progress_snapshot s;
+	struct progress *p;
+	struct fleet_buf out;
+};
+
+static int busy_setup(void **state)
+{
+	struct busy *b = xcalloc(1, sizeof(*b));
+
+	b->s = busy_snapshot();
+	b->p = progress_new();
+	b->out = (struct fleet_buf)FLEET_BUF_INIT(1 << 20);
+	*state = b;
+	return 0;
+}
+
+static int busy_teardown(void **state)
+{
+	struct busy *b = *state;
+
+	fleet_buf_release(&b->out);
+	progress_free(&b->p);
+	free(b);
+	return 0;
+}
+
 static void every_line_fits_the_terminal_width_from_20_to_300_columns(void **state)
 {
 	static const unsigned widths[] = {20, 30, 40, 60, 80, 100, 120, 200, 300};
-	struct progress_snapshot s = busy_snapshot();
-	struct progress *p = progress_new();
-	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct busy *b = *state;
+	struct progress_snapshot *s = &b->s;
+	struct progress *p = b->p;
+	struct fleet_buf *out = &b->out;
 
-	(void)state;
-	progress_update(p, &s, 1000);
-	s.bytes_copied += 30 * MB;
-	progress_update(p, &s, 3000);
+	progress_update(p, s, 1000);
+	s->bytes_copied += 30 * MB;
+	progress_update(p, s, 3000);
 	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
 		size_t n;
 
-		progress_render_block(p, &s, widths[i], 24, &out);
-		n = check_block(fleet_buf_cstr(&out), widths[i]);
+		progress_render_block(p, s, widths[i], 24, out);
+		n = check_block(fleet_buf_cstr(out), widths[i]);
 		assert_true(n >= 3 && n <= 23);
 	}
-	fleet_buf_release(&out);
-	progress_free(&p);
 }
 
 static void the_block_never_has_more_lines_than_the_terminal_less_one(void **state)
 {
-	struct progress_snapshot s = busy_snapshot();
-	struct progress *p = progress_new();
-	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct busy *b = *state;
+	struct progress_snapshot *s = &b->s;
+	struct progress *p = b->p;
+	struct fleet_buf *out = &b->out;
 
-	(void)state;
 	for (unsigned rows = 1; rows <= 12; rows++) {
-		progress_render_block(p, &s, 80, rows, &out);
-		assert_true(check_block(fleet_buf_cstr(&out), 80) <= (rows > 1 ? rows - 1 : 1));
+		progress_render_block(p, s, 80, rows, out);
+		assert_true(check_block(fleet_buf_cstr(out), 80) <= (rows > 1 ? rows - 1 : 1));
 	}
 	/* Twelve running, at most eight lines of accounts: the rest is counted. */
-	progress_render_block(p, &s, 80, 50, &out);
-	assert_int_equal(check_block(fleet_buf_cstr(&out), 80), 2 + 8);
-	assert_non_null(strstr(fleet_buf_cstr(&out), "... 5 more running here"));
-	fleet_buf_release(&out);
-	progress_free(&p);
+	progress_render_block(p, s, 80, 50, out);
+	assert_int_equal(check_block(fleet_buf_cstr(out), 80), 2 + 8);
+	assert_non_null(strstr(fleet_buf_cstr(out), "... 5 more running here"));
 }
 
 static void finished_done_partial_and_failed_are_counted_apart(void **state)
 {
-	struct progress_snapshot s = busy_snapshot();
-	struct progress *p = progress_new();
-	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct busy *b = *state;
+	struct progress_snapshot *s = &b->s;
+	struct progress *p = b->p;
+	struct fleet_buf *out = &b->out;
 
-	(void)state;
-	progress_render_block(p, &s, 200, 24, &out);
-	assert_non_null(strstr(fleet_buf_cstr(&out),
+	progress_render_block(p, s, 200, 24, out);
+	assert_non_null(strstr(fleet_buf_cstr(out),
 			       "accounts 1250/99314 finished: 1200 done, 11 partial, 37 failed, "
 			       "2 cancelled; 64 running (12 here), 98000 queued"));
-	progress_render_line(p, &s, &out);
-	assert_non_null(strstr(fleet_buf_cstr(&out), "progress: run 123456: "));
+	progress_render_line(p, s, out);
+	assert_non_null(strstr(fleet_buf_cstr(out), "progress: run 123456: "));
 	assert_non_null(
-	    strstr(fleet_buf_cstr(&out), "1250/99314 finished: 1200 done, 11 partial, 37 failed"));
-	assert_null(strchr(fleet_buf_cstr(&out), '\n'));
-	fleet_buf_release(&out);
-	progress_free(&p);
+	    strstr(fleet_buf_cstr(out), "1250/99314 finished: 1200 done, 11 partial, 37 failed"));
+	assert_null(strchr(fleet_buf_cstr(out), '\n'));
 }
 
 static void the_byte_total_adds_listed_folders_status_sizes_and_the_queued_at_the_mean(void **state)
@@ -307,9 +330,9 @@ static void the_console_level_drops_info_lines_from_the_terminal_only(void **sta
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(every_line_fits_the_terminal_width_from_20_to_300_columns),
-	    cmocka_unit_test(the_block_never_has_more_lines_than_the_terminal_less_one),
-	    cmocka_unit_test(finished_done_partial_and_failed_are_counted_apart),
+	    cmocka_unit_test_setup_teardown(every_line_fits_the_terminal_width_from_20_to_300_columns, busy_setup, busy_teardown),
+	    cmocka_unit_test_setup_teardown(the_block_never_has_more_lines_than_the_terminal_less_one, busy_setup, busy_teardown),
+	    cmocka_unit_test_setup_teardown(finished_done_partial_and_failed_are_counted_apart, busy_setup, busy_teardown),
 	    cmocka_unit_test(the_byte_total_adds_listed_folders_status_sizes_and_the_queued_at_the_mean),
 	    cmocka_unit_test(the_percentage_is_bytes_copied_of_bytes_to_copy),
 	    cmocka_unit_test(the_eta_follows_a_smoothed_byte_rate_not_one_burst),
