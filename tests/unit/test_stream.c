@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/unit.h"
+#include "tests/unit/unit_io.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -327,16 +328,7 @@ static void srv_stop(struct srv *sv)
 
 static struct io_endpoint endpoint(const char *host, uint16_t port, enum io_tls_mode mode)
 {
-	struct io_endpoint ep;
-
-	memset(&ep, 0, sizeof(ep));
-	ep.host = host;
-	ep.port = port;
-	ep.mode = mode;
-	ep.connect_timeout_ms = 5000;
-	ep.io_timeout_ms = 5000;
-	ep.label = "src";
-	return ep;
+	return unit_endpoint(host, port, mode, NULL, 5000);
 }
 
 /* ---- cleartext ------------------------------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/unit.h"
+#include "tests/unit/unit_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,17 +82,7 @@ static int load_lab_env(void)
 
 static struct io_endpoint endpoint(const char *host, uint16_t port, enum io_tls_mode mode, const char *cafile)
 {
-	struct io_endpoint ep;
-
-	memset(&ep, 0, sizeof(ep));
-	ep.host = host;
-	ep.port = port;
-	ep.mode = mode;
-	ep.cafile = cafile;
-	ep.connect_timeout_ms = 5000;
-	ep.io_timeout_ms = 10000;
-	ep.label = "src";
-	return ep;
+	return unit_endpoint(host, port, mode, cafile, 10000);
 }
 
 /* Reads one CRLF-terminated line byte by byte (never past it, as STARTTLS requires). */

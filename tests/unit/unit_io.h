@@ -1,0 +1,28 @@
+/* tests/unit/unit_io.h: the io_stream endpoint of the stream tests (test_stream, test_tls_lab; included
+ * by them only). */
+#ifndef IMAPFLEET_TESTS_UNIT_IO_H
+#define IMAPFLEET_TESTS_UNIT_IO_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "io/stream.h"
+
+/* An endpoint labelled "src" with a 5 s connect timeout; cafile may be NULL. */
+static inline struct io_endpoint unit_endpoint(const char *host, uint16_t port, enum io_tls_mode mode,
+					       const char *cafile, unsigned io_timeout_ms)
+{
+	struct io_endpoint ep;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.host = host;
+	ep.port = port;
+	ep.mode = mode;
+	ep.cafile = cafile;
+	ep.connect_timeout_ms = 5000;
+	ep.io_timeout_ms = io_timeout_ms;
+	ep.label = "src";
+	return ep;
+}
+
+#endif
