@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "accounts/accounts.h"
+#include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -30,27 +31,38 @@ void cli_usage(FILE *out, const char *text, const struct fleet_optset *sets, siz
 }
 
 /* The spec's tables in parse order; returns how many. */
-static size_t spec_sets(const struct cli_spec *spec, struct fleet_optset sets[1 + CLI_SPEC_SHARED])
+static size_t spec_sets(const struct cli_spec *spec, struct fleet_optset sets[CLI_SPEC_SETS])
 {
 	size_t n = 0;
 
-	sets[n++] = spec->own;
-	for (size_t i = 0; i < CLI_SPEC_SHARED && spec->shared[i]; i++)
-		sets[n++] = *spec->shared[i];
+	while (n < CLI_SPEC_SETS && spec->sets[n]) {
+		sets[n] = *spec->sets[n];
+		n++;
+	}
 	return n;
 }
 
 int cli_spec_parse(const struct cli_spec *spec, int argc, char **argv, fleet_opt_fn fn, void *ctx)
 {
-	struct fleet_optset sets[1 + CLI_SPEC_SHARED];
+	struct fleet_optset sets[CLI_SPEC_SETS];
 	size_t n = spec_sets(spec, sets);
 
 	return cli_parse(spec->cmd, sets, n, spec->flags, argc, argv, fn, ctx);
 }
 
+int cli_spec_args(const struct cli_spec *spec, int argc, char **argv, fleet_opt_fn fn, void *ctx, const int *help)
+{
+	if (cli_spec_parse(spec, argc - 1, argv + 1, fn, ctx) < 0)
+		return CLI_EXIT_USAGE;
+	if (!*help)
+		return -1;
+	cli_spec_usage(stdout, spec);
+	return CLI_EXIT_OK;
+}
+
 void cli_spec_usage(FILE *out, const struct cli_spec *spec)
 {
-	struct fleet_optset sets[1 + CLI_SPEC_SHARED];
+	struct fleet_optset sets[CLI_SPEC_SETS];
 	size_t n = spec_sets(spec, sets);
 
 	cli_usage(out, spec->usage, sets, n, spec->flags);

@@ -32,17 +32,20 @@ int cli_parse(const char *cmd, const struct fleet_optset *sets, size_t nsets, un
 void cli_usage(FILE *out, const char *text, const struct fleet_optset *sets, size_t nsets, unsigned flags);
 
 /* A command's command line in one place: the parser and --help read the same tables. A hit's set
- * is the index of its table: 0 the command's own, then the shared ones in order. */
-#define CLI_SPEC_SHARED 3
+ * is the index of its table in sets. */
+#define CLI_SPEC_SETS 4
 struct cli_spec {
-	const char *cmd;   /* "run", "sync" ... for the messages */
-	const char *usage; /* the "usage: ..." lines --help prints before the options */
-	struct fleet_optset own;
-	const struct fleet_optset *shared[CLI_SPEC_SHARED]; /* NULL after the last */
-	unsigned flags;					     /* FLEET_OPT_* */
+	const char *cmd;				  /* "run", "sync" ... for the messages */
+	const char *usage;				  /* the "usage: ..." lines --help prints first */
+	const struct fleet_optset *sets[CLI_SPEC_SETS]; /* NULL after the last */
+	unsigned flags;					  /* FLEET_OPT_* */
 };
 /* cli_parse over the spec's tables. */
 int cli_spec_parse(const struct cli_spec *spec, int argc, char **argv, fleet_opt_fn fn, void *ctx);
+/* Parses the command line (argv[0] is the command's name) against the spec. Returns -1 when the
+ * command goes on, else its exit code: CLI_EXIT_USAGE after a bad command line (printed),
+ * CLI_EXIT_OK after printing the help, which it does when the callbacks set *help. */
+int cli_spec_args(const struct cli_spec *spec, int argc, char **argv, fleet_opt_fn fn, void *ctx, const int *help);
 /* cli_usage of the spec: its usage text, then every table's options. */
 void cli_spec_usage(FILE *out, const struct cli_spec *spec);
 /* For option callbacks of commands that take no operand: -1 with why ("unexpected argument") when

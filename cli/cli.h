@@ -45,5 +45,8 @@ void cli_print_summary(FILE *out, const char *label, const struct engine_stats *
  * failed or it may work later, else 2 (what the operator gave cannot work); an account's error
  * 6 when its login was refused, 5 when it may work later, else 1. */
 int cli_exit_for_error(const struct fleet_err *err);
+/* Prints "imapfleet CMD: message" and the error's detail (when it has one) on stderr; returns
+ * cli_exit_for_error(err). */
+int cli_fail(const char *cmd, const struct fleet_err *err);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "accounts/accounts.h"
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "common/alloc.h"
@@ -33,16 +34,11 @@ static const struct fleet_opt preflight_table[] = {
 };
 #undef V
 
+static const struct fleet_optset preflight_opts = FLEET_OPTSET(NULL, preflight_table);
 static const struct cli_spec preflight_spec = {
     "preflight",
-    "usage: imapfleet preflight ACCOUNTS.csv [options] [-- account options for every row]\n"
-    "checks every account pair without changing anything: both logins, TLS and certificates,\n"
-    "capabilities, folders, messages and size, destination quota, oversize messages, folder names\n"
-    "(side settings: the row's columns win; account options such as --maxsize, --folder,\n"
-    "--include, --exclude, --noautomap narrow what is counted)\n"
-    "exit status: 0 every account GO, 7 at least one NO-GO, 2 bad command line or accounts file\n",
-    FLEET_OPTSET(NULL, preflight_table),
-    {&accounts_side_optset, &engine_opts_optset},
+    cli_usage_preflight,
+    {&preflight_opts, &accounts_side_optset, &engine_opts_optset},
     FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH,
 };
 
@@ -99,15 +95,9 @@ int cli_cmd_preflight(int argc, char **argv)
 	{
 		struct preflight_args a = {&cfg, acct, 0, 0};
 
-		if (cli_spec_parse(&preflight_spec, argc - 1, argv + 1, preflight_option, &a) < 0) {
-			rc = CLI_EXIT_USAGE;
+		rc = cli_spec_args(&preflight_spec, argc, argv, preflight_option, &a, &a.help);
+		if (rc >= 0)
 			goto done;
-		}
-		if (a.help) {
-			cli_spec_usage(stdout, &preflight_spec);
-			rc = CLI_EXIT_OK;
-			goto done;
-		}
 		nacct = a.nacct;
 	}
 	if (!cfg.accounts_path) {
@@ -121,10 +111,7 @@ int cli_cmd_preflight(int argc, char **argv)
 
 	r = preflight_run(&cfg, &sum, &err);
 	if (r < 0) {
-		fprintf(stderr, "imapfleet preflight: %s\n", err.message);
-		if (err.detail[0])
-			fprintf(stderr, "  %s\n", err.detail);
-		rc = cli_exit_for_error(&err);
+		rc = cli_fail("preflight", &err);
 		goto done;
 	}
 	rc = r == 0 ? CLI_EXIT_OK : CLI_EXIT_NOT_READY;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/opt.h"
@@ -19,16 +20,11 @@ static const struct fleet_opt probe_table[] = {
 	{"--trace", 0, PROBE_TRACE, NULL, "show the IMAP dialogue (credentials redacted)"},
 };
 
+static const struct fleet_optset probe_opts = FLEET_OPTSET(NULL, probe_table);
 static const struct cli_spec probe_spec = {
     "probe",
-    "usage: imapfleet probe --host H [--port P] [--ssl|--tls|--plain] [--cafile F] [--insecure]\n"
-    "                       [--user U --passfile F | --tokenfile F | --tokencmd C] [--authuser A]\n"
-    "connects, shows the greeting, the TLS version and cipher, the certificate and whether it\n"
-    "verifies (with --insecure: what verification would say), the capabilities before and after\n"
-    "login, and the login result; without --user: connect and TLS only\n"
-    "exit status: 0 ok, 5 connection or TLS failed, 6 login refused, 2 bad command line\n",
-    FLEET_OPTSET(NULL, probe_table),
-    {&accounts_login_optset, &accounts_side_optset},
+    cli_usage_probe,
+    {&probe_opts, &accounts_login_optset, &accounts_side_optset},
     0,
 };
 
@@ -122,12 +118,9 @@ int cli_cmd_probe(int argc, char **argv)
 	{
 		struct probe_args a = {&side, 30, 0, 0};
 
-		if (cli_spec_parse(&probe_spec, argc - 1, argv + 1, probe_option, &a) < 0)
-			return CLI_EXIT_USAGE;
-		if (a.help) {
-			cli_spec_usage(stdout, &probe_spec);
-			return CLI_EXIT_OK;
-		}
+		rc = cli_spec_args(&probe_spec, argc, argv, probe_option, &a, &a.help);
+		if (rc >= 0)
+			return rc;
 		timeout_ms = a.timeout_s * 1000u;
 		trace = a.trace;
 	}

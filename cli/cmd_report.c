@@ -3,13 +3,12 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "common/opt.h"
 #include "common/util.h"
 #include "ops/report.h"
 #include "state/store.h"
-
-#define REPORT_DEFAULT_DIR "imapfleet-report"
 
 static void print_written(const char *path, void *ctx)
 {
@@ -22,6 +21,14 @@ static const struct fleet_opt report_table[] = {
 	{"--format", FLEET_OPT_VALUE, REPORT_FORMAT, "F", "csv, json, html, all (default) or a list: csv,html"},
 	{"--out", FLEET_OPT_VALUE, REPORT_OUT, "DIR", "where the files go (created when missing; files are replaced)"},
 	{"--title", FLEET_OPT_VALUE, REPORT_TITLE, "TEXT", "the title of report.html (default: Run N)"},
+};
+
+static const struct fleet_optset report_opts = FLEET_OPTSET(NULL, report_table);
+static const struct cli_spec report_spec = {
+    "report",
+    cli_usage_report,
+    {&cli_store_optset, &report_opts},
+    0,
 };
 
 struct report_args {
@@ -56,7 +63,6 @@ static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 
 int cli_cmd_report(int argc, char **argv)
 {
-	const struct fleet_optset sets[] = {cli_store_optset, FLEET_OPTSET(NULL, report_table)};
 	struct report_args a;
 	const char *state_arg, *dir;
 	uint64_t run_arg;
@@ -70,27 +76,15 @@ int cli_cmd_report(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.formats = REPORT_ALL;
 	a.dir = REPORT_DEFAULT_DIR;
-	if (cli_parse("report", sets, 2, 0, argc - 1, argv + 1, report_option, &a) < 0)
-		return CLI_EXIT_USAGE;
-	if (a.store.help) {
-		cli_usage(stdout,
-			  "usage: imapfleet report [--state URL] [--run ID] [--format csv|json|html|all] [--out DIR]\n"
-			  "       [--title TEXT]\n"
-			  "  writes the report of a run (default: the active run, else the newest) into DIR\n"
-			  "  (default ./" REPORT_DEFAULT_DIR "): accounts.csv and failures.csv (csv), accounts.json\n"
-			  "  (json), report.html (html: one self-contained page); see docs/reports.md\n",
-			  sets, 2, 0);
-		return CLI_EXIT_OK;
-	}
+	rc = cli_spec_args(&report_spec, argc, argv, report_option, &a, &a.store.help);
+	if (rc >= 0)
+		return rc;
 	state_arg = a.store.state_arg;
 	run_arg = a.store.run_id;
 	formats = a.formats;
 	dir = a.dir;
 	if (state_store_open(state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
-		fprintf(stderr, "imapfleet report: %s\n", err.message);
-		if (err.detail[0])
-			fprintf(stderr, "  %s\n", err.detail);
-		return cli_exit_for_error(&err);
+		return cli_fail("report", &err);
 	}
 	r = report_pick_run(state_store_conn(rs), (int64_t)run_arg, &run_id, &err);
 	if (r <= 0) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "common/opt.h"
 #include "common/util.h"
@@ -11,18 +12,6 @@
 #include "ops/retry.h"
 #include "state/store.h"
 #include "state/state.h"
-
-#define RETRY_USAGE                                                                                              \
-	"usage: imapfleet retry [--state URL] [--run ID] (--failed | --account ID|USER|USER@HOST)\n"                \
-	"  requeues accounts with their attempts reset; what was copied stays copied. Then run\n"                   \
-	"  'imapfleet run ACCOUNTS.csv' again (or 'imapfleet worker') to migrate them\n"                             \
-	"exit status: 0 when something was requeued, 1 when nothing matched\n"
-
-#define CANCEL_USAGE                                                                                             \
-	"usage: imapfleet cancel [--state URL] [--run ID] (--account ID|USER|USER@HOST | --failed | --all)\n"       \
-	"  cancels accounts: not run by this pass (a running one stops at its next write) nor by later\n"          \
-	"  ones; what was copied stays copied and counted. 'imapfleet retry --account ID' undoes it\n"             \
-	"exit status: 0 when something was cancelled, 1 when nothing matched\n"
 
 enum { RETRY_FAILED = 1, RETRY_ACCOUNT, CANCEL_ALL };
 
@@ -39,6 +28,13 @@ static const struct fleet_opt cancel_table[] = {
 	{"--all", 0, CANCEL_ALL, NULL, "every account of the run that is not cancelled yet, done ones included"},
 	{"--account", FLEET_OPT_VALUE, RETRY_ACCOUNT, "A", "one account: its id (any run), or its source user or\n"
 							   "user@host in the run"},
+};
+
+static const struct fleet_optset retry_opts = FLEET_OPTSET(NULL, retry_table);
+static const struct fleet_optset cancel_opts = FLEET_OPTSET(NULL, cancel_table);
+static const struct cli_spec account_specs[2] = {
+    {"retry", cli_usage_retry, {&cli_store_optset, &retry_opts}, 0},
+    {"cancel", cli_usage_cancel, {&cli_store_optset, &cancel_opts}, 0},
 };
 
 struct retry_args {
@@ -63,18 +59,12 @@ static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, siz
 		a->all = 1;
 		return 0;
 	}
-	if (!h->value[0]) {
-		snprintf(why, cap, "option --account needs an account id or user");
-		return -1;
-	}
-	a->account = h->value;
-	return 0;
+	return cli_opt_text(h, "an account id or user", &a->account, why, cap);
 }
 
 static int account_command(int argc, char **argv, int cancel)
 {
-	const struct fleet_optset sets[] = {cli_store_optset, cancel ? (struct fleet_optset)FLEET_OPTSET(NULL, cancel_table)
-								  : (struct fleet_optset)FLEET_OPTSET(NULL, retry_table)};
+	const struct cli_spec *spec = &account_specs[cancel ? 1 : 0];
 	const char *cmd = cancel ? "cancel" : "retry";
 	struct retry_args a;
 	const char *state_arg, *account;
@@ -86,12 +76,9 @@ static int account_command(int argc, char **argv, int cancel)
 	struct fleet_err err;
 
 	memset(&a, 0, sizeof(a));
-	if (cli_parse(cmd, sets, 2, 0, argc - 1, argv + 1, retry_option, &a) < 0)
-		return CLI_EXIT_USAGE;
-	if (a.store.help) {
-		cli_usage(stdout, cancel ? CANCEL_USAGE : RETRY_USAGE, sets, 2, 0);
-		return CLI_EXIT_OK;
-	}
+	r = cli_spec_args(spec, argc, argv, retry_option, &a, &a.store.help);
+	if (r >= 0)
+		return r;
 	state_arg = a.store.state_arg;
 	run_arg = a.store.run_id;
 	account = a.account;
@@ -102,10 +89,7 @@ static int account_command(int argc, char **argv, int cancel)
 		return CLI_EXIT_USAGE;
 	}
 	if (state_store_open(state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
-		fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
-		if (err.detail[0])
-			fprintf(stderr, "  %s\n", err.detail);
-		return cli_exit_for_error(&err);
+		return cli_fail(cmd, &err);
 	}
 	/* A job id names one account in any run; names and --failed need a run. */
 	if (run_arg || !account || fleet_parse_u64(account, 1, INT64_MAX, &num) < 0) {

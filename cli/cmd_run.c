@@ -4,6 +4,7 @@
 
 #include "accounts/accounts.h"
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -42,18 +43,16 @@ static const struct fleet_opt run_table[] = {
 };
 #undef V
 
+static const struct fleet_optset run_opts = FLEET_OPTSET(NULL, run_table);
 /* run and worker: the same options, their own words */
 #define RUN_SPEC(cmd, usage)                                                                                 \
 	{                                                                                                    \
-		(cmd), (usage), FLEET_OPTSET(NULL, run_table),                                               \
-		    {&cli_sched_optset, &accounts_side_optset, &engine_opts_optset},                          \
+		(cmd), (usage), {&run_opts, &cli_sched_optset, &accounts_side_optset, &engine_opts_optset},  \
 		    FLEET_OPT_TWO_SIDES | FLEET_OPT_DASHDASH                                                 \
 	}
 static const struct cli_spec run_specs[2] = {
-    RUN_SPEC("run", "usage: imapfleet run ACCOUNTS.csv [options] [-- account options for every row]\n"
-		    "migrates every account pair of the file; run it again to resume or for a delta pass\n"),
-    RUN_SPEC("worker", "usage: imapfleet worker [options] [-- account options for every row]\n"
-		       "joins the active run in the state store from this host\n"),
+    RUN_SPEC("run", cli_usage_run),
+    RUN_SPEC("worker", cli_usage_worker),
 };
 #undef RUN_SPEC
 
@@ -142,10 +141,7 @@ static int run_finish(struct scheduler_config *cfg, int worker)
 
 	r = scheduler_run(cfg, &sum, &err);
 	if (r < 0) {
-		fprintf(stderr, "imapfleet %s: %s\n", worker ? "worker" : "run", err.message);
-		if (err.detail[0])
-			fprintf(stderr, "  %s\n", err.detail);
-		return cli_exit_for_error(&err);
+		return cli_fail(worker ? "worker" : "run", &err);
 	}
 	secs = (double)(sum.finished_ms - sum.started_ms) / 1000.0;
 	if (secs <= 0)
@@ -195,15 +191,9 @@ static int run_common(int argc, char **argv, int worker)
 	a.cfg = &cfg;
 	a.worker = worker;
 	a.acct = xcalloc((size_t)argc + 1, sizeof(*a.acct)); /* every word may be an account option */
-	if (cli_spec_parse(spec, argc - 1, argv + 1, run_option, &a) < 0) {
-		rc = CLI_EXIT_USAGE;
+	rc = cli_spec_args(spec, argc, argv, run_option, &a, &a.help);
+	if (rc >= 0)
 		goto out;
-	}
-	if (a.help) {
-		cli_spec_usage(stdout, spec);
-		rc = CLI_EXIT_OK;
-		goto out;
-	}
 	if (!worker && !cfg.accounts_path) {
 		fprintf(stderr, "imapfleet run: which accounts file? (imapfleet run ACCOUNTS.csv)\n");
 		rc = CLI_EXIT_USAGE;

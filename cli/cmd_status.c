@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "common/opt.h"
 #include "common/util.h"
@@ -21,13 +22,8 @@ static const struct fleet_opt status_table[] = {
 	{"--json", 0, ST_JSON, NULL, "one JSON document instead of text (see docs/reports.md)"},
 };
 
-#define STATUS_USAGE                                                                                             \
-	"usage: imapfleet status [--state URL] [--run ID] [--state STATE[,STATE]] [--server HOST[:PORT]]\n"      \
-	"                        [--limit N] [--offset N | --page N] [--json]\n"                                   \
-	"  every run of the state store, then a page of the accounts of the run (default: the active\n"            \
-	"  run, else the newest); read-only, works while a run is going and from any host\n"                        \
-	"  --state STATES also filters: only accounts in these states (queued, running, done, failed,\n"           \
-	"  cancelled, partial; a comma-separated list; a value that is not a URL is a state)\n"
+static const struct fleet_optset status_opts = FLEET_OPTSET(NULL, status_table);
+static const struct cli_spec status_spec = {"status", cli_usage_status, {&cli_store_optset, &status_opts}, 0};
 
 struct status_args {
 	struct cli_store_args store;
@@ -92,7 +88,6 @@ static int status_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 
 int cli_cmd_status(int argc, char **argv)
 {
-	const struct fleet_optset sets[] = {cli_store_optset, FLEET_OPTSET(NULL, status_table)};
 	struct status_args a;
 	struct state_store *rs;
 	struct fleet_err err;
@@ -100,10 +95,10 @@ int cli_cmd_status(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.limit = STATUS_DEFAULT_LIMIT;
-	if (cli_parse("status", sets, 2, 0, argc - 1, argv + 1, status_option, &a) < 0)
+	if (cli_spec_parse(&status_spec, argc - 1, argv + 1, status_option, &a) < 0)
 		return CLI_EXIT_USAGE;
 	if (a.store.help) {
-		cli_usage(stdout, STATUS_USAGE, sets, 2, 0);
+		cli_spec_usage(stdout, &status_spec);
 		printf("(--limit defaults to %d)\n", STATUS_DEFAULT_LIMIT);
 		return CLI_EXIT_OK;
 	}
@@ -118,10 +113,7 @@ int cli_cmd_status(int argc, char **argv)
 	a.o.limit = (long)a.limit;
 	a.o.offset = (long)a.offset;
 	if (state_store_open(a.store.state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
-		fprintf(stderr, "imapfleet status: %s\n", err.message);
-		if (err.detail[0])
-			fprintf(stderr, "  %s\n", err.detail);
-		return cli_exit_for_error(&err);
+		return cli_fail("status", &err);
 	}
 	r = report_status(state_store_conn(rs), &a.o, stdout, &err);
 	state_store_close(&rs);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -25,13 +26,11 @@ static const struct fleet_opt sync_table[] = {
 	{"--debug", FLEET_OPT_HIDDEN, SYNC_DEBUG, NULL, NULL},
 };
 
+static const struct fleet_optset sync_opts = FLEET_OPTSET("state:", sync_table);
 static const struct cli_spec sync_spec = {
     "sync",
-    "usage: imapfleet sync --host1 H --user1 U --passfile1 F --host2 H --user2 U --passfile2 F [options]\n"
-    "migrates one account pair (imapsync's option names); with --oauth1/2 and no secret, the\n"
-    "tenant credentials give the tokens (see imapfleet(1), OAuth 2.0)\n",
-    FLEET_OPTSET("state:", sync_table),
-    {&accounts_login_optset, &accounts_side_optset, &engine_opts_optset},
+    cli_usage_sync,
+    {&sync_opts, &accounts_login_optset, &accounts_side_optset, &engine_opts_optset},
     FLEET_OPT_TWO_SIDES,
 };
 
@@ -126,15 +125,9 @@ int cli_cmd_sync(int argc, char **argv)
 	{
 		struct sync_args a = {sides, rest, 0, 0, 0, NULL};
 
-		if (cli_spec_parse(&sync_spec, argc - 1, argv + 1, sync_option, &a) < 0) {
-			rc = CLI_EXIT_USAGE;
+		rc = cli_spec_args(&sync_spec, argc, argv, sync_option, &a, &a.help);
+		if (rc >= 0)
 			goto done;
-		}
-		if (a.help) {
-			cli_spec_usage(stdout, &sync_spec);
-			rc = CLI_EXIT_OK;
-			goto done;
-		}
 		nrest = a.nrest;
 		no_state = a.no_state;
 		state_url = a.state_url;

@@ -4,6 +4,7 @@
 
 #include "accounts/accounts.h"
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/opt.h"
@@ -30,17 +31,12 @@ static const struct fleet_opt verify_table[] = {
 };
 #undef V
 
+static const struct fleet_optset verify_opts = FLEET_OPTSET(NULL, verify_table);
 static const struct cli_spec verify_spec = {
     "verify",
-    "usage: imapfleet verify [ACCOUNTS.csv] [--state URL] [--account ID] [--failed] [--deep] [--manifest F]\n"
-    "  compares every account of the run (the file's, else the newest run) on both servers, folder\n"
-    "  by folder (EXAMINE, UID FETCH of RFC822.SIZE INTERNALDATE FLAGS), and with the ledger; prints\n"
-    "  PASS or FAIL per account with the folders and UIDs at fault, and records it in the state.\n"
-    "  Changes nothing on either server.\n"
-    "exit status: 0 every account PASS, 1 some FAIL (or could not be verified), 2 usage, 3 state store\n",
-    FLEET_OPTSET(NULL, verify_table),
+    cli_usage_verify,
     /* the side settings: TLS and login settings that override the stored ones */
-    {&cli_sched_optset, &accounts_side_optset},
+    {&verify_opts, &cli_sched_optset, &accounts_side_optset},
     FLEET_OPT_TWO_SIDES,
 };
 
@@ -84,24 +80,17 @@ int cli_cmd_verify(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.cfg = &cfg;
 	a.side_argv = xcalloc((size_t)argc + 1, sizeof(*a.side_argv));
-	if (cli_spec_parse(&verify_spec, argc - 1, argv + 1, verify_option, &a) < 0) {
+	r = cli_spec_args(&verify_spec, argc, argv, verify_option, &a, &a.help);
+	if (r >= 0) {
 		xfree(&a.side_argv);
-		return CLI_EXIT_USAGE;
-	}
-	if (a.help) {
-		cli_spec_usage(stdout, &verify_spec);
-		xfree(&a.side_argv);
-		return CLI_EXIT_OK;
+		return r;
 	}
 	cfg.argc = a.nside;
 	cfg.argv = a.side_argv;
 	r = scheduler_verify(&cfg, stdout, &err);
 	xfree(&a.side_argv);
 	if (r < 0) {
-		fprintf(stderr, "imapfleet verify: %s\n", err.message);
-		if (err.detail[0])
-			fprintf(stderr, "  %s\n", err.detail);
-		return cli_exit_for_error(&err);
+		return cli_fail("verify", &err);
 	}
 	return r == 0 ? CLI_EXIT_OK : CLI_EXIT_PARTIAL;
 }
@@ -150,12 +139,7 @@ int cli_cmd_verify_manifest(int argc, char **argv)
 	if (cli_parse("verify-manifest", sets, 1, 0, argc - 1, argv + 1, verify_manifest_option, &a) < 0)
 		return CLI_EXIT_USAGE;
 	if (a.help) {
-		cli_usage(stdout,
-			  "usage: imapfleet verify-manifest FILE --pubkey K\n"
-			  "  checks a manifest written by 'imapfleet verify --manifest FILE' offline: its Ed25519\n"
-			  "  signature over every byte of it, with the public key K\n"
-			  "exit status: 0 when it verifies, 1 when it does not, 2 usage or unreadable key or file\n",
-			  sets, 1, 0);
+		cli_usage(stdout, cli_usage_verify_manifest, sets, 1, 0);
 		return CLI_EXIT_OK;
 	}
 	if (!a.path || !a.pubkey || !a.pubkey[0]) {

@@ -76,3 +76,11 @@ int cli_exit_for_error(const struct fleet_err *err)
 	default: return CLI_EXIT_PARTIAL; /* one account's permanent failure: the rest is done */
 	}
 }
+
+int cli_fail(const char *cmd, const struct fleet_err *err)
+{
+	fprintf(stderr, "imapfleet %s: %s\n", cmd, err->message);
+	if (err->detail[0])
+		fprintf(stderr, "  %s\n", err->detail);
+	return cli_exit_for_error(err);
+}
