@@ -281,17 +281,34 @@ static void each_bad_row_gives_one_error_with_its_line_and_field(void **state)
 	}
 }
 
+/* The one row of a parsed file. */
+static const struct account_row *the_only_row(const struct accounts_file *af)
+{
+	assert_non_null(af);
+	assert_int_equal(accounts_count(af), 1);
+	return accounts_row(af, 0);
+}
+
+/* The one error of a parsed file that kept `rows` rows: on line `line`. */
+static const struct accounts_error *the_only_error(const struct accounts_file *af, size_t rows, unsigned line)
+{
+	const struct accounts_error *e;
+
+	assert_non_null(af);
+	assert_int_equal(accounts_count(af), rows);
+	assert_int_equal(accounts_error_count(af), 1);
+	e = accounts_error_at(af, 0);
+	assert_int_equal(e->line, line);
+	return e;
+}
+
 static void duplicate_pair_names_both_lines(void **state)
 {
 	struct fleet_err err;
 	struct accounts_file *af = parse(HDR GOOD_A GOOD_B "\n" GOOD_A, 0, &err);
 	const struct accounts_error *e;
 
-	assert_non_null(af);
-	assert_int_equal(accounts_count(af), 2);
-	assert_int_equal(accounts_error_count(af), 1);
-	e = accounts_error_at(af, 0);
-	assert_int_equal(e->line, 5);
+	e = the_only_error(af, 2, 5);
 	assert_int_equal(e->other_line, 2);
 	assert_non_null(strstr(e->message, "accounts.csv:5: duplicate pair, same as line 2"));
 	accounts_free(&af);
@@ -449,9 +466,7 @@ static void side_options_in_the_extra_fields_set_port_tls_and_key(void **state)
 	struct accounts_file *af = parse(text, 0, &err);
 	const struct account_row *r;
 
-	assert_non_null(af);
-	assert_int_equal(accounts_count(af), 1);
-	r = accounts_row(af, 0);
+	r = the_only_row(af);
 	assert_int_equal(r->side[0].port, 143);
 	assert_int_equal(r->side[0].tls, ACCOUNTS_TLS_STARTTLS);
 	assert_int_equal(r->side[1].port, 10993);
@@ -607,9 +622,7 @@ static void tls_mode_and_port_default_from_each_other(void **state)
 		struct accounts_file *af = parse(text, 0, &err);
 		const struct account_row *r;
 
-		assert_non_null(af);
-		assert_int_equal(accounts_count(af), 1);
-		r = accounts_row(af, 0);
+		r = the_only_row(af);
 		if (r->side[1].port != cases[i].want_port || r->side[1].tls != cases[i].want_tls)
 			fail_msg("port \"%s\" tls \"%s\": got %u/%s", cases[i].port, cases[i].tls,
 				 r->side[1].port, accounts_tls_name(r->side[1].tls));
@@ -1005,11 +1018,7 @@ static void a_semicolon_inside_a_filetxt_password_is_named_by_line_and_never_sho
 		char *log = logged_while(&af, NULL, texts[i], 0, &err);
 		const struct accounts_error *e;
 
-		assert_non_null(af);
-		assert_int_equal(accounts_count(af), 2);
-		assert_int_equal(accounts_error_count(af), 1);
-		e = accounts_error_at(af, 0);
-		assert_int_equal(e->line, 2);
+		e = the_only_error(af, 2, 2);
 		assert_non_null(strstr(e->message, "a password probably contains ';'"));
 		assert_null(strstr(e->message, "cr3t"));
 		assert_null(strstr(e->message, "Se"));
@@ -1020,39 +1029,39 @@ static void a_semicolon_inside_a_filetxt_password_is_named_by_line_and_never_sho
 	}
 }
 
+/* Writes TEXT to the file DIR/NAME. */
+static void write_in(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
 /* An accounts file from someone else must not send the state key (or any odd file) to a server. */
 static void a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row(void **state)
 {
-	char dir[] = "/tmp/imapfleet-kf-XXXXXX", path[128], csv[1024];
+	char dir[] = "/tmp/imapfleet-kf-XXXXXX", path[128];
 	struct fleet_err err;
 	struct accounts_file *af;
-	FILE *f;
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/.imapfleet", dir);
 	assert_int_equal(mkdir(path, 0700), 0);
-	snprintf(path, sizeof(path), "%s/.imapfleet/key", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", f);
-	fclose(f);
+	write_in(dir, ".imapfleet/key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
 	snprintf(path, sizeof(path), "%s/fifo", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	snprintf(path, sizeof(path), "%s/good", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("pw\n", f);
-	fclose(f);
-	snprintf(csv, sizeof(csv),
+	write_in(dir, "good", "pw\n");
+	write_in(dir, "accounts.csv",
 		 "host1,user1,passfile1,host2,user2,passfile2\n"
 		 "a.example,alice,.imapfleet/key,b.example,alice,good\n"
 		 "a.example,bob,good,b.example,bob,fifo\n"
 		 "a.example,carol,good,b.example,carol,good\n");
 	snprintf(path, sizeof(path), "%s/accounts.csv", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(csv, f);
-	fclose(f);
 	chmod(path, 0600);
 	alarm(10);
 	af = accounts_load(path, 0, &err);
