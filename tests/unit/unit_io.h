@@ -4,7 +4,6 @@
 #define IMAPFLEET_TESTS_UNIT_IO_H
 
 #include <stdint.h>
-#include <string.h>
 
 #include "io/stream.h"
 
@@ -12,17 +11,13 @@
 static inline struct io_endpoint unit_endpoint(const char *host, uint16_t port, enum io_tls_mode mode,
 					       const char *cafile, unsigned io_timeout_ms)
 {
-	struct io_endpoint ep;
-
-	memset(&ep, 0, sizeof(ep));
-	ep.host = host;
-	ep.port = port;
-	ep.mode = mode;
-	ep.cafile = cafile;
-	ep.connect_timeout_ms = 5000;
-	ep.io_timeout_ms = io_timeout_ms;
-	ep.label = "src";
-	return ep;
+	return (struct io_endpoint){.host = host,
+				    .port = port,
+				    .mode = mode,
+				    .cafile = cafile,
+				    .connect_timeout_ms = 5000,
+				    .io_timeout_ms = io_timeout_ms,
+				    .label = "src"};
 }
 
 #endif
