@@ -39,6 +39,8 @@
 #                     --users defaults to 16 here. Each tool's last copy per RTT is verified.
 #   --wan-workers N   accounts in parallel, for both tools (default 8: imapfleet --workers N
 #                     --max-conns-per-host N, mbsync N processes)
+#   --wan-conns N     imapfleet's --max-conns-per-host in WAN mode instead (e.g. 32: room for
+#                     --conns-per-account 4 with 8 accounts at once; mbsync has one per account)
 #   --kbit N          bandwidth per connection and direction, kbit/s (default unlimited)
 #   --huge N          also the huge-mailbox case: one account ("huge") of N small messages in INBOX
 #                     (seeded once), copied by both tools through the proxy at --huge-rtt ms
@@ -51,7 +53,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BENCH=$REPO/scripts/bench
 USERS=40 MESSAGES=400 LAB='' KEEP=0 BIN='' WORKERS='' CONNS='' SWEEP='' REPEAT=1
 DO_MBSYNC=1 DO_VERIFY=1 DO_RSS64=1 OUT=''
-WAN='' WAN_WORKERS=8 KBIT=0 HUGE=0 HUGE_RTT=50 HUGE_ONLY=0 IF_OPTS='' USERS_SET=0
+WAN='' WAN_WORKERS=8 WAN_CONNS='' KBIT=0 HUGE=0 HUGE_RTT=50 HUGE_ONLY=0 IF_OPTS='' USERS_SET=0
 DEFAULT_SWEEP="8:8 16:16 32:16 32:32 48:48"
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -76,6 +78,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=${2:?}; shift ;;
 	--wan) WAN=${2:?}; shift ;;
 	--wan-workers) WAN_WORKERS=${2:?}; shift ;;
+	--wan-conns) WAN_CONNS=${2:?}; shift ;;
 	--kbit) KBIT=${2:?}; shift ;;
 	--huge) HUGE=${2:?}; shift ;;
 	--huge-rtt) HUGE_RTT=${2:?}; shift ;;
@@ -88,7 +91,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$WAN$HUGE_ONLY" ] && [ "$USERS_SET" = 0 ] && USERS=16
 [[ $USERS =~ ^[0-9]+$ && $USERS -ge 1 && $USERS -le 99 ]] || die "--users: 1 to 99"
-for v in $WAN $WAN_WORKERS $KBIT $HUGE $HUGE_RTT; do [[ $v =~ ^[0-9]+$ ]] || die "--wan/--wan-workers/--kbit/--huge/--huge-rtt take numbers"; done
+for v in $WAN $WAN_WORKERS $WAN_CONNS $KBIT $HUGE $HUGE_RTT; do [[ $v =~ ^[0-9]+$ ]] || die "--wan/--wan-workers/--kbit/--huge/--huge-rtt take numbers"; done
 [ "$HUGE_ONLY" = 0 ] || [ "$HUGE" -gt 0 ] || die "--huge-only needs --huge N"
 [ "$HUGE" = 0 ] || [ -n "$WAN" ] || [ "$HUGE_ONLY" = 1 ] || die "--huge is part of WAN mode: give --wan RTTs or --huge-only"
 [[ $MESSAGES =~ ^[0-9]+$ ]] || die "--messages needs a number"
@@ -299,7 +302,7 @@ wan_case() {
 		"$REPO/scripts/lab.sh" wipe dst $users >>"$W/wipe.log" 2>&1 || die "wipe dst failed (see $W/wipe.log)"
 		newdb "bench_$name"
 		RUN_ACC=$pcsv RUN_N=$n imapfleet_run "$name-imapfleet.$r" "bench_$name" \
-			--workers "$WAN_WORKERS" --max-conns-per-host "$WAN_WORKERS"
+			--workers "$WAN_WORKERS" --max-conns-per-host "${WAN_CONNS:-$WAN_WORKERS}"
 		if [ "$r" = "$REPEAT" ] && [ "$DO_VERIFY" = 1 ]; then
 			python3 "$BENCH/verify.py" "$csv" --cafile "$LAB_CA" --label "imapfleet $name" \
 				>"$W/verify-$name-imapfleet.txt" 2>&1 || true
