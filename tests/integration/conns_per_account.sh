@@ -12,7 +12,7 @@
 fl_init conns_per_account user30 user37
 FL_SEED=${FL_SEED:-$(( $$ ^ $(date +%s) ))}
 RANDOM=$FL_SEED
-plan 23
+plan 22
 diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
 
 MORE_DBS=""
@@ -39,6 +39,20 @@ pairs_started() {
 		awk '{ n += $1 } END { print n + 0 }'
 }
 
+# pairs_run NAME WANT CONNS WHAT: a fresh state and an emptied destination, one run with one account at a
+# time, --conns-per-account 4 and --max-conns-per-host CONNS; ok when it exits 0 having started
+# WANT more pairs in all.
+pairs_run() {
+	local name=$1 want=$2 conns=$3 what=$4 rc n
+	fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+	new_state "$name"
+	fl_run --workers 1 --max-conns-per-host "$conns" --conns-per-account 4
+	rc=$?
+	n=$(pairs_started)
+	if [ $rc -eq 0 ] && [ "$n" = "$want" ]; then ok "$what (exit 0, $n more pairs in all)"
+	else not_ok "$what (exit $rc, $n more pairs in all, $want expected)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+}
+
 total=$(fl_src_total) || bail "cannot count the source messages"
 [ "$total" -gt 0 ] || bail "the source accounts are empty (scripts/lab.sh seed)"
 diag "$total source messages in $FL_USERS"
@@ -46,13 +60,7 @@ diag "$total source messages in $FL_USERS"
 # 0. Near the servers (loopback: round trips well under ENGINE_LANES_MIN_RTT_MS, 10 ms) more pairs
 #    would only add logins: none is started.
 fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-new_state near
-fl_run --workers 1 --max-conns-per-host 8 --conns-per-account 4
-rc=$?
-n=$(pairs_started)
-if [ $rc -eq 0 ] && [ "$n" = 0 ]; then ok "servers on loopback: no more connection pairs (exit 0)"
-else not_ok "servers on loopback: no more connection pairs (exit $rc, $n started)"; fi
+pairs_run near 0 8 "servers on loopback: no more connection pairs"
 
 # From here on the source is a far server: behind the benchmark's delay proxy, 30 ms round trips.
 cc -O2 -pthread -o "$FL_WORK/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" ||
@@ -66,27 +74,13 @@ SRCP=$(head -n 1 "$FL_WORK/delayproxy.port")
 fl_csv "$FL_WORK/accounts.csv" "$SRCP" "$LAB_DST_IMAPS"
 
 # 1. One account at a time, free slots: three more pairs each (4 in all), every copy exact.
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-new_state fresh
-fl_run --workers 1 --max-conns-per-host 8 --conns-per-account 4
-rc=$?
-if [ $rc -eq 0 ]; then ok "run --conns-per-account 4 finishes (exit 0)"
-else not_ok "run --conns-per-account 4 finishes (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
-n=$(pairs_started)
-if [ "$n" = 6 ]; then ok "each account got 3 more connection pairs (6 in all)"
-else not_ok "each account got 3 more connection pairs: $n in all, 6 expected"; fi
+pairs_run fresh 6 8 "a far source, free slots: each account gets 3 more connection pairs"
 fl_db_checks "$total"
 fl_mailcmp_all
 
 # 2. The per-server limit comes first: 2 slots per server and one account at a time leave one
 #    more pair.
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-new_state limit2
-fl_run --workers 1 --max-conns-per-host 2 --conns-per-account 4
-rc=$?
-n=$(pairs_started)
-if [ $rc -eq 0 ] && [ "$n" = 2 ]; then ok "--max-conns-per-host 2, one account at a time: 1 more pair per account"
-else not_ok "--max-conns-per-host 2, one account at a time: exit $rc, $n more pairs in all (2 expected)"; fi
+pairs_run limit2 2 2 "--max-conns-per-host 2, one account at a time: 1 more pair per account"
 fl_mailcmp_all
 
 # 3. Killed mid-account while several pairs copy; --batch 1 makes one window per message, so the
