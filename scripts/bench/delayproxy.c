@@ -252,20 +252,12 @@ done:
 	return NULL;
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
-
 int main(int argc, char **argv)
 {
 	const char *port_file = NULL;
-	int have_listen = 0, have_target = 0, lfd, one = 1;
-	struct sigaction sa;
+	int have_listen = 0, have_target = 0, lfd, cfd;
+	char why[160];
 	pthread_attr_t attr;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	unsigned port;
 
 	for (int i = 1; i < argc; i++) {
@@ -290,23 +282,11 @@ int main(int argc, char **argv)
 	}
 	if (!have_listen || !have_target)
 		die("--listen and --target are required", NULL);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	loopaddr_signals(&g_stop);
 
-	lfd = socket(g_listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	lfd = loopaddr_listen(&g_listen, g_listen_len, 256, &port, why, sizeof(why));
 	if (lfd < 0)
-		die("socket failed", strerror(errno));
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&g_listen, g_listen_len) < 0 || listen(lfd, 256) < 0)
-		die("cannot listen:", strerror(errno));
-	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0)
-		die("getsockname failed", strerror(errno));
-	port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-					: ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		die(why, NULL);
 	printf("%u\n", port);
 	fflush(stdout);
 	if (port_file) {
@@ -318,16 +298,9 @@ int main(int argc, char **argv)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	while (!g_stop) {
-		struct pollfd p = {.fd = lfd, .events = POLLIN};
+	while ((cfd = loopaddr_accept(lfd, &g_stop)) >= 0) {
 		pthread_t t;
-		int cfd;
 
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (cfd < 0)
-			continue;
 		if (pthread_create(&t, &attr, conn_main, (void *)(intptr_t)cfd) != 0)
 			close(cfd);
 	}

@@ -337,44 +337,27 @@ done:
 	return NULL;
 }
 
-static void on_signal(int sig)
-{
-	g_stop = 1;
-}
-
 int main(int argc, char **argv)
 {
-	struct sigaction sa;
 	pthread_attr_t attr;
 	uint64_t next_id = 0;
-	int lfd, one = 1;
+	int lfd, fd;
 
 	parse_args(argc, argv);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	loopaddr_signals(&g_stop);
 
-	lfd = socket(g_opt.listen_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		die("socket: %s", strerror(errno));
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&g_opt.listen_addr, g_opt.listen_len) < 0 || listen(lfd, 128) < 0)
-		die("cannot listen: %s", strerror(errno));
 	{
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
+		char why[160];
+		unsigned port;
 		uint16_t want = g_opt.listen_addr.ss_family == AF_INET6
 				    ? ntohs(((struct sockaddr_in6 *)&g_opt.listen_addr)->sin6_port)
 				    : ntohs(((struct sockaddr_in *)&g_opt.listen_addr)->sin_port);
 
-		getsockname(lfd, (struct sockaddr *)&ss, &sl);
+		lfd = loopaddr_listen(&g_opt.listen_addr, g_opt.listen_len, 128, &port, why, sizeof(why));
+		if (lfd < 0)
+			die("%s", why);
 		if (want == 0) {
-			printf("%u\n", (unsigned)(ss.ss_family == AF_INET6
-						      ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-						      : ntohs(((struct sockaddr_in *)&ss)->sin_port)));
+			printf("%u\n", port);
 			fflush(stdout);
 		}
 	}
@@ -384,17 +367,10 @@ int main(int argc, char **argv)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	while (!g_stop) {
-		struct pollfd p = {.fd = lfd, .events = POLLIN};
+	while ((fd = loopaddr_accept(lfd, &g_stop)) >= 0) {
 		struct conn *c;
 		pthread_t th;
-		int fd;
 
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
 		pthread_mutex_lock(&g_lock);
 		if (g_opt.max_conns && g_current >= g_opt.max_conns) {
 			g_refused++;
