@@ -69,12 +69,8 @@ if [ $kills -eq 5 ]; then ok "killed with SIGKILL 5 times mid-run"; else not_ok 
 if [ $windows_open -gt 0 ]; then ok "the kills left append windows open ($windows_open in all) to recover"
 else not_ok "no kill left an append window open (nothing to recover: kill points too coarse)"; fi
 
-t0=$SECONDS
 # shellcheck disable=SC2086
-fl_run $ARGS
-rc=$?
-if [ $rc -eq 0 ]; then ok "the same command finishes the run (exit 0, $((SECONDS - t0)) s)"
-else not_ok "the same command finishes the run (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+fl_run_ok "the same command finishes the run" $ARGS
 matched=$(cat "$FL_WORK"/.imapfleet/logs/*.log 2>/dev/null | grep -c 'matched by identity')
 diag "$matched folder windows recovered by identity matching (job logs)"
 

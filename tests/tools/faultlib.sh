@@ -16,6 +16,7 @@
 #   fl_wait_end PID LIMIT DESC [SINCE WHAT]   one TAP point: the background run ends on its own
 #                          within LIMIT seconds with exit 0
 #   fl_no_account_failed   one TAP point: run.out reports no failed account
+#   fl_run_ok DESC ARGS... one TAP point: fl_run ARGS ends with exit 0 (how long it took)
 # Every process a helper starts is stopped at exit by its pid; the database is dropped; the work
 # directory is removed when every test point passed (kept, and named, otherwise).
 
@@ -108,6 +109,17 @@ fl_wait_end() {
 	elif [ -n "$since" ]; then ok "$desc (exit 0, $((SECONDS - since)) s after $what)"
 	else ok "$desc (exit 0)"; fi
 	return 0
+}
+
+# fl_run_ok DESC ARGS...: fl_run ARGS in the foreground; one TAP point DESC, ok with the time it
+# took when it exits 0, not ok with the exit code and run.out's last lines otherwise.
+fl_run_ok() {
+	local desc=$1 t0=$SECONDS rc
+	shift
+	fl_run "$@"
+	rc=$?
+	if [ $rc -eq 0 ]; then ok "$desc (exit 0, $((SECONDS - t0)) s)"
+	else not_ok "$desc (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
 }
 
 # fl_no_account_failed: one TAP point, ok when run.out reports no failed account.
