@@ -56,15 +56,19 @@ step "imapfleet run (pre-stage pass; state in an embedded PostgreSQL under $work
 
 step "checking every mailbox, message by message (bytes, flags, INTERNALDATE)"
 bad=0
+# check_mailbox USER: mailcmp of USER's source and destination; one line, counted in $bad when they differ.
+check_mailbox() {
+	if out=$(python3 "$top/tests/tools/mailcmp.py" --cafile "$LAB_CA" \
+		--src-host localhost --src-port "$LAB_SRC_IMAPS" --src-user "$1" --src-passfile "$LAB_SECRETS/src/$1" \
+		--dst-host localhost --dst-port "$LAB_DST_IMAPS" --dst-user "$1" --dst-passfile "$LAB_SECRETS/dst/$1" 2>&1); then
+		echo "  $1: $(echo "$out" | tail -n 1)"
+	else
+		echo "  $1: MISMATCH"; echo "$out" | tail -n 20 | sed 's/^/    /'; bad=$((bad + 1))
+	fi
+}
 for i in $(seq 1 "$accounts"); do
 	u=$(printf 'user%02d' "$i")
-	if out=$(python3 "$top/tests/tools/mailcmp.py" --cafile "$LAB_CA" \
-		--src-host localhost --src-port "$LAB_SRC_IMAPS" --src-user "$u" --src-passfile "$LAB_SECRETS/src/$u" \
-		--dst-host localhost --dst-port "$LAB_DST_IMAPS" --dst-user "$u" --dst-passfile "$LAB_SECRETS/dst/$u" 2>&1); then
-		echo "  $u: $(echo "$out" | tail -n 1)"
-	else
-		echo "  $u: MISMATCH"; echo "$out" | tail -n 20 | sed 's/^/    /'; bad=$((bad + 1))
-	fi
+	check_mailbox "$u"
 done
 
 step "changing the source, as users do between the pre-stage and the switch"
@@ -104,13 +108,7 @@ echo "  the other $((accounts - changed)) accounts: nothing copied, no flag chan
 
 step "checking the changed accounts again, message by message"
 for u in $(printf '%s\n' "${!want_new[@]}" "${!want_flags[@]}" | sort -u); do
-	if out=$(python3 "$top/tests/tools/mailcmp.py" --cafile "$LAB_CA" \
-		--src-host localhost --src-port "$LAB_SRC_IMAPS" --src-user "$u" --src-passfile "$LAB_SECRETS/src/$u" \
-		--dst-host localhost --dst-port "$LAB_DST_IMAPS" --dst-user "$u" --dst-passfile "$LAB_SECRETS/dst/$u" 2>&1); then
-		echo "  $u: $(echo "$out" | tail -n 1)"
-	else
-		echo "  $u: MISMATCH"; echo "$out" | tail -n 20 | sed 's/^/    /'; bad=$((bad + 1))
-	fi
+	check_mailbox "$u"
 done
 
 if "$top/build/imapfleet" report --out "$work/report" >/dev/null 2>&1; then
