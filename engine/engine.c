@@ -112,6 +112,7 @@ struct engine {
 	struct fstart fs[2];
 	int cur;
 	int last_window; /* copy_window: the folder's last window */
+	struct copy_ctx *pend; /* the next window's body FETCH, sent ahead (presend), not read yet */
 	int dst_free;    /* the current folder needs the destination for nothing after its APPENDs */
 	int dst_moved;   /* the next folder's SELECT went out on the destination (prefetch_next_dst) */
 	const struct fm_entry *next_fe;
@@ -461,6 +462,7 @@ struct copy_ctx {
 	int multi_id;          /* its command id, -1 until the first message starts it */
 	struct copy_slot **order; /* slots in the order their messages went into the command */
 	size_t norder;
+	int fetch_id;          /* its body FETCH, sent ahead (presend), or -1 */
 };
 
 static struct copy_slot *slot_for(struct copy_ctx *cc, uint32_t seq, uint32_t uid)
@@ -618,52 +620,136 @@ static int reselect_after_prefetch(struct engine *e, const char *src_name, const
 
 /* Copies one window of messages (retry: the same window again after a refused MULTIAPPEND, its
  * ledger window already open). Returns 0, or -1 when the account cannot go on (err). */
+static const struct imap_fetch_cb body_cb = {on_body_msg, on_body_start, on_body_data, on_body_end};
+static void pend_drop(struct engine *e);
+
+static struct copy_ctx *copy_ctx_new(struct engine *e, const char *src_name, const char *dst_name,
+				     const struct imap_mailbox *dst_mbx, struct src_msg **msgs, size_t n)
+{
+	struct copy_ctx *cc = xcalloc(1, sizeof(*cc));
+
+	cc->e = e;
+	cc->src_name = src_name;
+	cc->dst_name = dst_name;
+	cc->dst_mbx = dst_mbx;
+	cc->slots = xcalloc(n ? n : 1, sizeof(*cc->slots));
+	cc->nslots = n;
+	cc->md = EVP_MD_CTX_new();
+	cc->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	cc->multi = e->multiappend && n > 1;
+	cc->multi_id = -1;
+	cc->fetch_id = -1;
+	cc->order = xcalloc(n ? n : 1, sizeof(*cc->order));
+	for (size_t i = 0; i < n; i++)
+		cc->slots[i].msg = msgs[i];
+	return cc;
+}
+
+static void copy_ctx_free(struct copy_ctx **pcc)
+{
+	struct copy_ctx *cc = *pcc;
+
+	if (!cc)
+		return;
+	for (size_t i = 0; i < cc->nslots; i++)
+		xfree(&cc->slots[i].flags);
+	xfree(&cc->slots);
+	xfree(&cc->order);
+	EVP_MD_CTX_free(cc->md);
+	EVP_MD_free(cc->sha256);
+	xfree(pcc);
+}
+
+/* Window N+1's body FETCH goes out once window N's bodies are all in and its APPENDs are on the
+ * wire: the source answers while the destination does and the ledger records window N. Its answer
+ * is read by copy_window(N+1) after window_begin(N+1), so nothing is appended before that. */
+static void presend(struct engine *e, const char *src_name, const char *dst_name, const struct imap_mailbox *dst_mbx,
+		    struct src_msg **next, size_t nnext)
+{
+	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
+	struct fleet_err ferr;
+	struct copy_ctx *cc;
+
+	if (!nnext || e->pend || imap_conn_is_broken(e->src))
+		return;
+	cc = copy_ctx_new(e, src_name, dst_name, dst_mbx, next, nnext);
+	uidset_of(&set, cc->slots, nnext);
+	fleet_err_clear(&ferr);
+	cc->fetch_id = imap_fetch_send(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &body_cb, cc, &ferr);
+	fleet_buf_release(&set);
+	if (cc->fetch_id < 0 || imap_conn_flush(e->src, &ferr) < 0) {
+		if (cc->fetch_id > 0 && !imap_conn_is_broken(e->src)) {
+			e->pend = cc;
+			pend_drop(e);
+			return;
+		}
+		copy_ctx_free(&cc);
+		return;
+	}
+	e->pend = cc;
+}
+
+/* An early FETCH whose window will not be copied now (a failure, a stop, a refused MULTIAPPEND): its
+ * answer is read and dropped (fatal: the callbacks append nothing), so that the source connection
+ * is free for what comes next. */
+static void pend_drop(struct engine *e)
+{
+	struct copy_ctx *cc = e->pend;
+	struct fleet_err ferr;
+
+	if (!cc)
+		return;
+	e->pend = NULL;
+	cc->fatal = 1;
+	if (cc->fetch_id > 0 && !imap_conn_is_broken(e->src))
+		(void)imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
+	copy_ctx_free(&cc);
+}
+
 static int copy_window(struct engine *e, int64_t folder, const char *src_name, const char *dst_name,
 		       const struct imap_mailbox *src_mbx, struct imap_mailbox *dst_mbx, uint32_t *dst_uidnext,
 		       struct src_msg **msgs, size_t n, struct ledger_folder_stats *fst, int retry,
-		       struct fleet_err *err)
+		       struct src_msg **next, size_t nnext, struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
-	struct copy_ctx cc;
-	struct imap_fetch_cb cb = {on_body_msg, on_body_start, on_body_data, on_body_end};
+	/* this window's FETCH went out already, behind the previous window's APPENDs (presend) */
+	struct copy_ctx *cc = !retry && e->pend ? e->pend : copy_ctx_new(e, src_name, dst_name, dst_mbx, msgs, n);
 	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
 	struct fleet_err ferr;
-	int rc = 0;
+	int rc = 0, r;
 	uint32_t max_uid = 0;
 
-	memset(&cc, 0, sizeof(cc));
-	cc.e = e;
-	cc.src_name = src_name;
-	cc.dst_name = dst_name;
-	cc.dst_mbx = dst_mbx;
-	cc.slots = xcalloc(n, sizeof(*cc.slots));
-	cc.nslots = n;
-	cc.md = EVP_MD_CTX_new();
-	cc.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	cc.multi = e->multiappend && n > 1;
-	cc.multi_id = -1;
-	cc.order = xcalloc(n, sizeof(*cc.order));
-	for (size_t i = 0; i < n; i++)
-		cc.slots[i].msg = msgs[i];
-
+	e->pend = NULL;
+	/* the next window's FETCH may go out early only where nothing changes windows meanwhile */
+	if (retry || e->job->budget)
+		nnext = 0;
+	/* Nothing of this window is appended before its window_begin: a FETCH sent early is read (and
+	 * its bodies appended) only after it. */
 	if (!retry && lg->ops->window_begin(lg->ctx, folder, dst_mbx->uidvalidity, *dst_uidnext, msgs[0]->uid,
 					    msgs[n - 1]->uid, err) < 0) {
 		rc = -1;
 		goto out;
 	}
-	uidset_of(&set, cc.slots, n);
 	fleet_err_clear(&ferr);
-	if (imap_fetch(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &cb, &cc, &ferr) < 0 &&
-	    (imap_conn_is_broken(e->src) || ferr.scope >= FLEET_SCOPE_ACCOUNT)) {
+	if (cc->fetch_id > 0) {
+		r = imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
+		cc->fetch_id = -1;
+	} else {
+		uidset_of(&set, cc->slots, n);
+		r = imap_fetch(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &body_cb, cc, &ferr);
+	}
+	if (r < 0 && (imap_conn_is_broken(e->src) || ferr.scope >= FLEET_SCOPE_ACCOUNT)) {
 		/* The source went away mid-window, or refused the rest for the whole account (a daily
 		 * limit, a throttle): what was appended is matched on the next attempt, and the messages
 		 * whose bodies did not come are not the messages' fault. */
 		*err = ferr;
-		cc.fatal = 1;
+		cc->fatal = 1;
 	}
-	if (e->last_window && !retry && !cc.fatal)
+	if (e->last_window && !retry && !cc->fatal)
 		prefetch_next(e); /* answered while this window's APPENDs complete */
-	if (cc.multi && cc.multi_id >= 0 && !cc.fatal) {
+	if (!cc->multi && !cc->fatal && r == 0)
+		presend(e, src_name, dst_name, dst_mbx, next, nnext);
+	if (cc->multi && cc->multi_id >= 0 && !cc->fatal) {
 		struct imap_uidset uids = {0};
 		uint32_t uidv = 0;
 		struct fleet_err merr;
@@ -674,14 +760,16 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		ended = imap_append_end(e->dst, &merr);
 		if (ended == 0 && e->last_window && !retry)
 			prefetch_next_dst(e); /* the next SELECT rides behind this APPEND */
-		if (ended < 0 || imap_append_wait_multi(e->dst, cc.multi_id, &uidv, &uids, &merr) < 0) {
+		if (ended == 0 && r == 0)
+			presend(e, src_name, dst_name, dst_mbx, next, nnext); /* read after this window's end */
+		if (ended < 0 || imap_append_wait_multi(e->dst, cc->multi_id, &uidv, &uids, &merr) < 0) {
 			imap_uidset_release(&uids);
 			/* A full destination refuses the whole batch, though part of it may fit: one by one
 			 * it takes what fits, and the first message refused ends the account. */
 			if (imap_conn_is_broken(e->dst) ||
-			    (merr.scope >= FLEET_SCOPE_FOLDER && (strcmp(merr.code, IMAP_CODE_OVERQUOTA) != 0 || cc.norder < 2))) {
-				cc.fatal = 1;
-				cc.fatal_err = merr;
+			    (merr.scope >= FLEET_SCOPE_FOLDER && (strcmp(merr.code, IMAP_CODE_OVERQUOTA) != 0 || cc->norder < 2))) {
+				cc->fatal = 1;
+				cc->fatal_err = merr;
 			} else {
 				/* The server refused the batch as a whole (one message too big, say):
 				 * nothing of it was stored. Copy this window again message by message so
@@ -689,43 +777,44 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 				if (strcmp(merr.code, IMAP_CODE_OVERQUOTA) == 0)
 					log_info("MULTIAPPEND of %zu messages refused, the destination is full: copying "
 						 "what still fits one by one",
-						 cc.norder);
+						 cc->norder);
 				else
 					log_info("MULTIAPPEND of %zu messages refused (%s): copying them one by one",
-						 cc.norder, merr.message);
+						 cc->norder, merr.message);
 				e->multiappend = 0;
+				pend_drop(e); /* the source answers the early FETCH first: read it away */
 				if (reselect_after_prefetch(e, src_name, src_mbx, dst_mbx, err) < 0) {
 					rc = -1;
 					goto out;
 				}
 				rc = copy_window(e, folder, src_name, dst_name, src_mbx, dst_mbx, dst_uidnext, msgs, n,
-						 fst, 1, err);
+						 fst, 1, NULL, 0, err);
 				goto out;
 			}
 		} else {
-			for (size_t i = 0; i < cc.norder; i++) {
+			for (size_t i = 0; i < cc->norder; i++) {
 				uint32_t uid = 0;
 
 				if (uidv && imap_uidset_nth(&uids, i, &uid) == 0)
-					cc.order[i]->msg->dst_uid = uid;
-				cc.order[i]->append_done = 1;
+					cc->order[i]->msg->dst_uid = uid;
+				cc->order[i]->append_done = 1;
 				if (uid >= max_uid)
 					max_uid = uid;
 			}
 			imap_uidset_release(&uids);
 		}
-	} else if (cc.multi && cc.multi_id >= 0 && cc.fatal) {
+	} else if (cc->multi && cc->multi_id >= 0 && cc->fatal) {
 		/* A half-sent MULTIAPPEND cannot be finished: the server drops it whole, as it must;
 		 * mark nothing as appended and let the open window cover it. */
-		for (size_t i = 0; i < cc.norder; i++)
-			cc.order[i]->started = 0;
+		for (size_t i = 0; i < cc->norder; i++)
+			cc->order[i]->started = 0;
 	}
 	/* A message the source listed but whose body never came (expunged meanwhile, a server bug, a
 	 * FETCH answered NO) was not copied: it fails with that reason instead of vanishing from the
 	 * account's counts. Not after a broken connection: then the next attempt copies it. */
-	if (!cc.fatal && !imap_conn_is_broken(e->src)) {
+	if (!cc->fatal && !imap_conn_is_broken(e->src)) {
 		for (size_t i = 0; i < n; i++) {
-			struct copy_slot *s = &cc.slots[i];
+			struct copy_slot *s = &cc->slots[i];
 
 			if (s->started || s->failed || s->skipped || s->append_done)
 				continue;
@@ -735,11 +824,11 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 				      fleet_err_is_set(&ferr) ? ": " : "", fleet_err_is_set(&ferr) ? ferr.message : "");
 		}
 	}
-	if (!cc.multi && e->last_window && !retry && !cc.fatal)
+	if (!cc->multi && e->last_window && !retry && !cc->fatal)
 		prefetch_next_dst(e);
 	/* Collect every APPEND result, also after a failure, so the ledger knows what landed. */
 	for (size_t i = 0; i < n; i++) {
-		struct copy_slot *s = &cc.slots[i];
+		struct copy_slot *s = &cc->slots[i];
 		struct imap_append_result ar;
 
 		if (!s->started || s->append_done)
@@ -752,9 +841,9 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		if (imap_append_wait(e->dst, s->append_id, &ar, &s->err) < 0) {
 			s->failed = 1;
 			if (imap_conn_is_broken(e->dst) || s->err.scope >= FLEET_SCOPE_FOLDER) {
-				if (!cc.fatal) {
-					cc.fatal = 1;
-					cc.fatal_err = s->err;
+				if (!cc->fatal) {
+					cc->fatal = 1;
+					cc->fatal_err = s->err;
 				}
 			}
 			continue;
@@ -763,17 +852,17 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		if (ar.has_uid && ar.uid >= max_uid)
 			max_uid = ar.uid;
 	}
-	if (cc.fatal && !fleet_err_is_set(err))
-		*err = cc.fatal_err;
+	if (cc->fatal && !fleet_err_is_set(err))
+		*err = cc->fatal_err;
 	for (size_t i = 0; i < n; i++)
-		if (cc.slots[i].started && !cc.slots[i].failed) {
+		if (cc->slots[i].started && !cc->slots[i].failed) {
 			fleet_failpoint("after-append"); /* the crash window: on the destination, not recorded */
 			break;
 		}
 
 	/* Record what happened, then flush: only then is the window closed. */
 	for (size_t i = 0; i < n; i++) {
-		struct copy_slot *s = &cc.slots[i];
+		struct copy_slot *s = &cc->slots[i];
 		struct ledger_record rec;
 
 		if (s->skipped || (!s->started && !s->failed))
@@ -809,7 +898,7 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 			goto out;
 		}
 	}
-	if (cc.fatal) {
+	if (cc->fatal) {
 		/* Record what surely landed, and leave the window open: the next attempt matches the rest. */
 		struct fleet_err ferr2;
 
@@ -837,12 +926,15 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 			*dst_uidnext = si.uidnext;
 	}
 out:
-	for (size_t i = 0; i < n; i++)
-		xfree(&cc.slots[i].flags);
-	xfree(&cc.slots);
-	xfree(&cc.order);
-	EVP_MD_CTX_free(cc.md);
-	EVP_MD_free(cc.sha256);
+	if (cc->fetch_id > 0) {
+		/* sent ahead but never read (window_begin failed): read away, nothing appended */
+		cc->fatal = 1;
+		if (!imap_conn_is_broken(e->src))
+			(void)imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
+	}
+	if (rc < 0)
+		pend_drop(e);
+	copy_ctx_free(&cc);
 	fleet_buf_release(&set);
 	return rc;
 }
@@ -1795,9 +1887,16 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 			goto out;
 		}
 		e->last_window = w + 1 == nwin && n == want;
-		if (copy_window(e, fs->info.id, fe->src_name, fe->dst_name, &fs->smbx, &fs->dmbx, &dst_uidnext, todo + off, n,
-				&fst, 0, err) < 0)
-			goto out;
+		{
+			/* the next window, whose FETCH may go out behind this one's APPENDs */
+			size_t kn = e->o->newest_first ? nwin - 2 - w : w + 1;
+			size_t nn = w + 1 < nwin && n == want ? wstart[kn + 1] - wstart[kn] : 0;
+
+			if (copy_window(e, fs->info.id, fe->src_name, fe->dst_name, &fs->smbx, &fs->dmbx,
+					&dst_uidnext, todo + off, n, &fst, 0, nn ? todo + wstart[kn] : NULL, nn,
+					err) < 0)
+				goto out;
+		}
 		report_progress(e);
 		if (n < want) { /* the budget ran out inside this window */
 			budget_stop_window(e, todo, ntodo, off, n, want, err);
@@ -1847,6 +1946,7 @@ out:
 		folder_failed(e, fe->src_name, fe->dst_name, err);
 		rc = 1;
 	}
+	pend_drop(e); /* a window not copied now: its early FETCH is read away */
 	xfree(&todo);
 	xfree(&wstart);
 	xfree(&pairs);
@@ -2546,6 +2646,7 @@ out:
 		fstart_release(&e, &e.fs[k]);
 	}
 	uidvalidity_say(&e);
+	pend_drop(&e);
 	imap_conn_close(&e.src);
 	imap_conn_close(&e.dst);
 	folder_map_plan_release(&plan);
