@@ -979,6 +979,24 @@ static int forget_secrets(void **state)
 	return 0;
 }
 
+/* accounts_load of PATH; a hang (10 s) is a failure, not a stuck test. */
+static struct accounts_file *load_or_fail_in_10s(const char *path, struct fleet_err *err)
+{
+	struct accounts_file *af;
+
+	alarm(10);
+	af = accounts_load(path, 0, err);
+	alarm(0);
+	return af;
+}
+
+/* Makes the FIFO DIR/NAME; its path in path. */
+static void fifo_in(const char *dir, const char *name, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s", dir, name);
+	assert_int_equal(mkfifo(path, 0600), 0);
+}
+
 /* A FIFO named as the accounts file used to block run forever in open(), waiting for a writer. */
 static void a_fifo_as_accounts_file_is_refused_at_once(void **state)
 {
@@ -987,11 +1005,8 @@ static void a_fifo_as_accounts_file_is_refused_at_once(void **state)
 	struct accounts_file *af;
 
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/accounts.csv", dir);
-	assert_int_equal(mkfifo(path, 0600), 0);
-	alarm(10); /* a hang is a failure, not a stuck test */
-	af = accounts_load(path, 0, &err);
-	alarm(0);
+	fifo_in(dir, "accounts.csv", path, sizeof(path));
+	af = load_or_fail_in_10s(path, &err);
 	assert_null(af);
 	assert_string_equal(err.code, "ACCOUNTS_FILE");
 	assert_non_null(strstr(err.message, "is not a regular file"));
@@ -1053,8 +1068,7 @@ static void a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row(void **state)
 	snprintf(path, sizeof(path), "%s/.imapfleet", dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	write_in(dir, ".imapfleet/key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
-	snprintf(path, sizeof(path), "%s/fifo", dir);
-	assert_int_equal(mkfifo(path, 0600), 0);
+	fifo_in(dir, "fifo", path, sizeof(path));
 	write_in(dir, "good", "pw\n");
 	write_in(dir, "accounts.csv",
 		 "host1,user1,passfile1,host2,user2,passfile2\n"
@@ -1063,9 +1077,7 @@ static void a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row(void **state)
 		 "a.example,carol,good,b.example,carol,good\n");
 	snprintf(path, sizeof(path), "%s/accounts.csv", dir);
 	chmod(path, 0600);
-	alarm(10);
-	af = accounts_load(path, 0, &err);
-	alarm(0);
+	af = load_or_fail_in_10s(path, &err);
 	assert_non_null(af);
 	assert_int_equal(accounts_count(af), 1);
 	assert_string_equal(accounts_row(af, 0)->side[0].user, "carol");
