@@ -10,10 +10,7 @@
 . "${top_srcdir:-.}/tests/tools/faultlib.sh"
 
 fl_init conns_per_account user30 user37
-FL_SEED=${FL_SEED:-$(( $$ ^ $(date +%s) ))}
-RANDOM=$FL_SEED
-plan 22
-diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
+fl_plan 22
 
 MORE_DBS=""
 more_cleanup() {
@@ -102,29 +99,14 @@ for k in 1 2 3; do
 		sleep 0.05
 	done
 	fl_msleep "$(fl_rand 0 100)"
-	if fl_alive "$pid"; then
-		[ "$(pairs_started)" -gt 0 ] && mid_lanes=$((mid_lanes + 1))
-		kill -9 "$pid"
-		wait "$pid" 2>/dev/null
-		kills=$((kills + 1))
-		open=$(fl_num "select count(*) from folder where window_dst_uidnext is not null")
-		windows_open=$((windows_open + open))
-		diag "kill $k: at $(fl_copied)/$total copied rows, $open append windows open, $(pairs_started) more pairs started so far"
-	else
-		wait "$pid"
-		diag "kill $k: the run had already finished (exit $?)"
-		break
-	fi
+	if fl_alive "$pid" && [ "$(pairs_started)" -gt 0 ]; then mid_lanes=$((mid_lanes + 1)); fi
+	fl_kill_mid_run "$pid" "$k" ", $(pairs_started) more pairs started so far" || break
 done
 if [ $kills -eq 3 ]; then ok "killed with SIGKILL 3 times mid-run"; else not_ok "killed with SIGKILL 3 times mid-run (only $kills)"; fi
 if [ $mid_lanes -ge 1 ]; then ok "at least one kill came while more pairs were copying ($mid_lanes)"
 else not_ok "no kill came while more pairs were copying"; fi
 diag "$windows_open append windows open at the kills"
-t0=$SECONDS
 # shellcheck disable=SC2086
-fl_run $ARGS
-rc=$?
-if [ $rc -eq 0 ]; then ok "the same command finishes the run (exit 0, $((SECONDS - t0)) s)"
-else not_ok "the same command finishes the run (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+fl_run_ok "the same command finishes the run" $ARGS
 fl_db_checks "$total"
 fl_mailcmp_all

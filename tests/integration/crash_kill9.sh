@@ -11,10 +11,7 @@
 . "${top_srcdir:-.}/tests/tools/faultlib.sh"
 
 fl_init crash_kill9 user13 user14 user15 user16
-FL_SEED=${FL_SEED:-$(( $$ ^ $(date +%s) ))}
-RANDOM=$FL_SEED
-plan 12
-diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
+fl_plan 12
 
 # The source is read through a proxy that delays every chunk a little, so that the copy lasts a
 # few seconds even on the small CI corpus and five kills land mid-run (no fault is injected).
@@ -51,19 +48,7 @@ for k in 1 2 3 4 5; do
 		done
 		fl_msleep "$(fl_rand 0 100)"
 	fi
-	if fl_alive "$pid"; then
-		kill -9 "$pid"
-		wait "$pid" 2>/dev/null
-		kills=$((kills + 1))
-		open=$(fl_num "select count(*) from folder where window_dst_uidnext is not null")
-		windows_open=$((windows_open + open))
-		diag "kill $k: at $(fl_copied)/$total copied rows, $open append windows open"
-	else
-		wait "$pid"
-		diag "kill $k: the run had already finished (exit $?)"
-
-		break
-	fi
+	fl_kill_mid_run "$pid" "$k" || break
 done
 if [ $kills -eq 5 ]; then ok "killed with SIGKILL 5 times mid-run"; else not_ok "killed with SIGKILL 5 times mid-run (only $kills)"; fi
 if [ $windows_open -gt 0 ]; then ok "the kills left append windows open ($windows_open in all) to recover"

@@ -44,10 +44,7 @@ sleep 4 # the lease of the killed engine
 
 # ---- 2. the same command finishes ---------------------------------------------------------
 # shellcheck disable=SC2086
-fl_run $ARGS
-rc=$?
-if [ $rc -eq 0 ]; then ok "2: the same command finishes the run (exit 0)"
-else not_ok "2: the same command finishes the run (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+fl_run_ok "2: the same command finishes the run" $ARGS
 fl_db_checks "$total"
 fl_mailcmp_all
 bad=$(fl_sql "select count(*) from folder f where msgs_copied <> (select count(*) from message m

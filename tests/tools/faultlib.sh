@@ -17,6 +17,9 @@
 #                          within LIMIT seconds with exit 0
 #   fl_no_account_failed   one TAP point: run.out reports no failed account
 #   fl_run_ok DESC ARGS... one TAP point: fl_run ARGS ends with exit 0 (how long it took)
+#   fl_plan N              the TAP plan, then the random seed of the run (FL_SEED repeats it)
+#   fl_kill_mid_run PID K [NOTE]   SIGKILL to a run still going, counted in $kills and
+#                          $windows_open; 1 when it had finished already
 # Every process a helper starts is stopped at exit by its pid; the database is dropped; the work
 # directory is removed when every test point passed (kept, and named, otherwise).
 
@@ -120,6 +123,33 @@ fl_run_ok() {
 	rc=$?
 	if [ $rc -eq 0 ]; then ok "$desc (exit 0, $((SECONDS - t0)) s)"
 	else not_ok "$desc (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+}
+
+# fl_plan N: the TAP plan; the run's random choices follow FL_SEED (RANDOM), given to repeat a
+# run, else made from the pid and the time, and said as a diagnostic.
+fl_plan() {
+	FL_SEED=${FL_SEED:-$(( $$ ^ $(date +%s) ))}
+	RANDOM=$FL_SEED
+	plan "$1"
+	diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
+}
+
+# fl_kill_mid_run PID K [NOTE]: kill number K: SIGKILL to the run PID when it still goes, counted in
+# $kills and the append windows it left open in $windows_open (a diagnostic says where it stood,
+# then NOTE). Returns 1, with its exit code said, when the run had already finished.
+fl_kill_mid_run() {
+	local pid=$1 k=$2 note=${3:-} open
+	if ! fl_alive "$pid"; then
+		wait "$pid"
+		diag "kill $k: the run had already finished (exit $?)"
+		return 1
+	fi
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	kills=$((kills + 1))
+	open=$(fl_num "select count(*) from folder where window_dst_uidnext is not null")
+	windows_open=$((windows_open + open))
+	diag "kill $k: at $(fl_copied)/$total copied rows, $open append windows open$note"
 }
 
 # fl_no_account_failed: one TAP point, ok when run.out reports no failed account.
