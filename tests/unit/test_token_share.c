@@ -264,6 +264,15 @@ static char *get_one(struct host *h, const struct oauth_config *cfg, const char 
 	return g.token;
 }
 
+/* Two hosts with the given key files and the Google configuration; the token requests so far. */
+static int two_hosts(struct host *a, int akey, struct host *b, int bkey, struct oauth_config *cfg)
+{
+	host_init(a, akey);
+	host_init(b, bkey);
+	google(cfg);
+	return atomic_load(&g_requests);
+}
+
 static void a_refused_login_refreshes_once_and_the_other_hosts_take_the_new_token(void **state)
 {
 	struct host a, b;
@@ -273,10 +282,7 @@ static void a_refused_login_refreshes_once_and_the_other_hosts_take_the_new_toke
 	int rc, before;
 
 	(void)state;
-	host_init(&a, 0x11);
-	host_init(&b, 0x11);
-	google(&cfg);
-	before = atomic_load(&g_requests);
+	before = two_hosts(&a, 0x11, &b, 0x11, &cfg);
 	t1a = get_one(&a, &cfg, "refresh@example.org", 0, &rc, &err);
 	t1b = get_one(&b, &cfg, "refresh@example.org", 0, &rc, &err);
 	assert_string_equal(t1a, t1b);
@@ -368,10 +374,7 @@ static void a_host_with_another_key_file_sees_nothing_and_fetches_its_own(void *
 	int rc, before;
 
 	(void)state;
-	host_init(&a, 0x33);
-	host_init(&other, 0x44);
-	google(&cfg);
-	before = atomic_load(&g_requests);
+	before = two_hosts(&a, 0x33, &other, 0x44, &cfg);
 	t1 = get_one(&a, &cfg, "keyed@example.org", 0, &rc, &err);
 	t2 = get_one(&other, &cfg, "keyed@example.org", 0, &rc, &err);
 	assert_int_equal(rc, 0);
