@@ -105,7 +105,7 @@ static void a_known_option_is_never_taken_as_a_value(void **state)
 	struct fleet_err err;
 
 	assert_int_equal(parse(FLEET_OPT_TWO_SIDES, &s, &err, 2, argv), -1);
-	assert_non_null(strstr(err.message, "option --state needs a value"));
+	assert_contains(err.message, "option --state needs a value");
 	assert_string_equal(s.log, "--dry/-1=-(1);");
 }
 
@@ -165,11 +165,11 @@ static void help_lists_the_visible_options_with_side_forms(void **state)
 	assert_non_null(f);
 	fleet_opt_help(f, sets, 2, FLEET_OPT_TWO_SIDES);
 	fclose(f);
-	assert_non_null(strstr(buf, "command:\n"));
-	assert_non_null(strstr(buf, "  --workers N"));
-	assert_non_null(strstr(buf, "how many\n                            at once\n"));
-	assert_non_null(strstr(buf, "  --cafile1/2 F"));
-	assert_non_null(strstr(buf, "  --insecure1/2"));
+	assert_contains(buf, "command:\n");
+	assert_contains(buf, "  --workers N");
+	assert_contains(buf, "how many\n                            at once\n");
+	assert_contains(buf, "  --cafile1/2 F");
+	assert_contains(buf, "  --insecure1/2");
 	assert_null(strstr(buf, "--usecache"));
 	assert_null(strstr(buf, "--delete1"));
 }
