@@ -114,28 +114,35 @@ static void same_id(const char *a, uint64_t sa, const char *b, uint64_t sb, int 
 			 want_equal);
 }
 
+/* same_id of two whole texts. */
+static void same_text_id(const char *a, const char *b, int want_equal)
+{
+	same_id(a, strlen(a), b, strlen(b), want_equal);
+}
+
 static void identity_survives_a_final_crlf_added_and_8bit_header_bytes_rewritten(void **state)
 {
-	const char *plain = "From: a@x\r\nMessage-ID: <1@x>\r\n\r\nlast line";
-	const char *courier = "From: a@x\r\nMessage-ID: <1@x>\r\n\r\nlast line\r\n";
-	const char *eight = "From: J\xc3\xb6rg <j@x>\r\nSubject: Gr\xc3\xbc\xc3\x9f\r\nMessage-ID: <2@x>\r\n\r\nb\r\n";
-	const char *munged = "From: JXXrg <j@x>\r\nSubject: GrXXXX\r\nMessage-ID: <2@x>\r\n\r\nb\r\n";
-	const char *bare_lf = "From: a@x\nMessage-ID: <1@x>\n\nlast line\n";
+	/* a message as stored, then as a server hands it back */
+	static const char *const rewritten[][2] = {
+	    /* Courier adds a final CRLF */
+	    {"From: a@x\r\nMessage-ID: <1@x>\r\n\r\nlast line", "From: a@x\r\nMessage-ID: <1@x>\r\n\r\nlast line\r\n"},
+	    /* 8-bit header bytes replaced */
+	    {"From: J\xc3\xb6rg <j@x>\r\nSubject: Gr\xc3\xbc\xc3\x9f\r\nMessage-ID: <2@x>\r\n\r\nb\r\n",
+	     "From: JXXrg <j@x>\r\nSubject: GrXXXX\r\nMessage-ID: <2@x>\r\n\r\nb\r\n"},
+	    /* bare LF line ends */
+	    {"From: a@x\r\nMessage-ID: <1@x>\r\n\r\nlast line", "From: a@x\nMessage-ID: <1@x>\n\nlast line\n"},
+	};
 
-	same_id(plain, strlen(plain), courier, strlen(courier), 1);
-	same_id(eight, strlen(eight), munged, strlen(munged), 1);
-	same_id(plain, strlen(plain), bare_lf, strlen(bare_lf), 1);
+	for (size_t i = 0; i < sizeof(rewritten) / sizeof(rewritten[0]); i++)
+		same_text_id(rewritten[i][0], rewritten[i][1], 1);
 }
 
 static void bodies_that_differ_are_never_one_message(void **state)
 {
 	const char *a = "From: a@x\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody AAAA\r\n";
-	const char *b = "From: a@x\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody BBBB\r\n";
-	const char *ida = "From: a@x\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n";
-	const char *idb = "From: a@x\r\nMessage-ID: <2@x>\r\n\r\nbody\r\n";
 
-	same_id(a, strlen(a), b, strlen(b), 0);
-	same_id(ida, strlen(ida), idb, strlen(idb), 0);
+	same_text_id(a, "From: a@x\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody BBBB\r\n", 0);
+	same_text_id("From: a@x\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n", "From: a@x\r\nMessage-ID: <2@x>\r\n\r\nbody\r\n", 0);
 	/* a prefix of a larger message: compared with its exact size */
 	same_id(a, 100000, a, 100001, 0);
 	same_id(a, 100000, a, 100000, 1);
