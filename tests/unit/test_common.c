@@ -134,15 +134,22 @@ static void only_transient_and_throttled_are_retryable(void **state)
 	assert_false(fleet_err_retryable(&err));
 }
 
+/* TEXT as the log would write it (secrets redacted), in line. */
+static const char *scrubbed(char *line, size_t cap, const char *text)
+{
+	snprintf(line, cap, "%s", text);
+	fleet_log_scrub(line, cap);
+	return line;
+}
+
 static void registered_secrets_are_redacted_everywhere(void **state)
 {
 	char line[128];
 	struct fleet_err err;
 
 	fleet_log_add_secret("S3cr3t!pw");
-	snprintf(line, sizeof(line), "LOGIN bob S3cr3t!pw and again S3cr3t!pw");
-	fleet_log_scrub(line, sizeof(line));
-	assert_string_equal(line, "LOGIN bob <redacted> and again <redacted>");
+	assert_string_equal(scrubbed(line, sizeof(line), "LOGIN bob S3cr3t!pw and again S3cr3t!pw"),
+			    "LOGIN bob <redacted> and again <redacted>");
 	fleet_err_set(&err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, NULL, "bad password S3cr3t!pw");
 	assert_null(strstr(err.message, "S3cr3t!pw"));
 	fleet_err_detail(&err, "server said S3cr3t!pw");
@@ -171,9 +178,8 @@ static void many_secrets_are_all_redacted_and_the_longest_match_wins(void **stat
 	}
 	fleet_log_add_secret("pw-00042-x-longer");
 	fleet_log_add_secret("ab"); /* short secrets are redacted too */
-	snprintf(line, sizeof(line), "a pw-19999-x b pw-00042-x-longer c ab d");
-	fleet_log_scrub(line, sizeof(line));
-	assert_string_equal(line, "a <redacted> b <redacted> c <redacted> d");
+	assert_string_equal(scrubbed(line, sizeof(line), "a pw-19999-x b pw-00042-x-longer c ab d"),
+			    "a <redacted> b <redacted> c <redacted> d");
 	fleet_log_clear_secrets();
 	snprintf(line, sizeof(line), "pw-00001-x");
 	fleet_log_scrub(line, sizeof(line));
@@ -356,17 +362,14 @@ static void a_short_secret_is_redacted_only_as_a_whole_token(void **state)
 	struct fleet_err err;
 
 	fleet_log_add_secret("x");
-	snprintf(line, sizeof(line), "--maxsize 20 x 'x' user:x@host xx");
-	fleet_log_scrub(line, sizeof(line));
-	assert_string_equal(line, "--maxsize 20 <redacted> '<redacted>' user:<redacted>@host xx");
+	assert_string_equal(scrubbed(line, sizeof(line), "--maxsize 20 x 'x' user:x@host xx"),
+			    "--maxsize 20 <redacted> '<redacted>' user:<redacted>@host xx");
 	fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, NULL, "bad option --maxsize");
 	assert_string_equal(err.message, "bad option --maxsize");
 	fleet_log_clear_secrets();
 	/* a long secret is redacted wherever it is, also glued to other text */
 	fleet_log_add_secret("Welcome-2026");
-	snprintf(line, sizeof(line), "pw=Welcome-2026x");
-	fleet_log_scrub(line, sizeof(line));
-	assert_string_equal(line, "pw=<redacted>x");
+	assert_string_equal(scrubbed(line, sizeof(line), "pw=Welcome-2026x"), "pw=<redacted>x");
 	fleet_log_clear_secrets();
 }
 
@@ -433,9 +436,8 @@ static void secret_registration_is_linear_with_shared_prefixes(void **state)
 		fleet_log_add_secret(secret);
 	}
 	assert_int_equal(fleet_log_secret_count(), 40000);
-	snprintf(line, sizeof(line), "a Welcome-39999 b Welcome-00000 c Welcome-4 d");
-	fleet_log_scrub(line, sizeof(line));
-	assert_string_equal(line, "a <redacted> b <redacted> c Welcome-4 d");
+	assert_string_equal(scrubbed(line, sizeof(line), "a Welcome-39999 b Welcome-00000 c Welcome-4 d"),
+			    "a <redacted> b <redacted> c Welcome-4 d");
 	assert_true(fleet_now_ms() - t0 < 20000);
 	fleet_log_clear_secrets();
 }
@@ -449,14 +451,10 @@ static void a_secret_leaves_the_table_when_its_last_user_removes_it(void **state
 	fleet_log_add_secret("pw-of-bob");
 	assert_int_equal(fleet_log_secret_count(), 2);
 	fleet_log_remove_secret("pw-of-alice");
-	snprintf(line, sizeof(line), "pw-of-alice");
-	fleet_log_scrub(line, sizeof(line));
-	assert_string_equal(line, "<redacted>");
+	assert_string_equal(scrubbed(line, sizeof(line), "pw-of-alice"), "<redacted>");
 	fleet_log_remove_secret("pw-of-alice");
 	assert_int_equal(fleet_log_secret_count(), 1);
-	snprintf(line, sizeof(line), "pw-of-alice pw-of-bob");
-	fleet_log_scrub(line, sizeof(line));
-	assert_string_equal(line, "pw-of-alice <redacted>");
+	assert_string_equal(scrubbed(line, sizeof(line), "pw-of-alice pw-of-bob"), "pw-of-alice <redacted>");
 	fleet_log_remove_secret("never-added");
 	fleet_log_clear_secrets();
 	assert_int_equal(fleet_log_secret_count(), 0);
