@@ -603,13 +603,10 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 static void html_accounts_data(struct rw *w, const struct report *r, const struct report_acct *const *v,
 			       size_t n)
 {
-	json_t *states = json_array();
+	json_t *states = json_array(), *rows = json_array();
 
 	for (int s = 0; s < STATE_JOB_NSTATES; s++)
 		json_array_append_new(states, json_string(state_job_state_name((enum state_job_state)s)));
-	rw_puts(w, "var imfReport = {\"states\": ");
-	rw_jv(w, states);
-	rw_puts(w, ", \"rows\": [");
 	for (size_t i = 0; i < n; i++) {
 		const struct report_acct *a = v[i];
 		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], pk[PBUF];
@@ -619,8 +616,7 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 							a->err_text[0] ? "; " : "", left_out_text(a->left_out))
 					    : xstrdup(a->err_text);
 
-		rw_puts(w, i ? ",\n" : "\n");
-		rw_jv(w, json_pack("[I, i, o, o, o, o, i, i, I, I, s, I, s, I, I, I, s, I, s, o, o, o]",
+		json_array_append_new(rows, json_pack("[I, i, o, o, o, o, i, i, I, I, s, I, s, I, I, I, s, I, s, o, o, o]",
 				   (json_int_t)a->id, (int)a->state, jv_str(a->user1), jv_str(a->host1),
 				   jv_str(a->user2), jv_str(a->host2), a->attempts, a->max_attempts,
 				   (json_int_t)a->folders, (json_int_t)a->msgs_copied, fmt_count(b1, a->msgs_copied),
@@ -631,7 +627,9 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 				   jv_str(err_head(pk, a)), jv_str(a->err_code), jv_str(text)));
 		xfree(&text);
 	}
-	rw_puts(w, "]};\n");
+	rw_puts(w, "var imfReport = ");
+	rw_jv(w, json_pack("{s:o, s:o}", "states", states, "rows", rows));
+	rw_puts(w, ";\n");
 }
 
 /* The report's title with its run number (pre NUMBER post), or untitled NUMBER, escaped. */

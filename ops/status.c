@@ -12,7 +12,7 @@
 
 struct status_ctx {
 	struct rw *w;
-	int json;
+	json_t *accounts; /* --json: the page's accounts, else NULL */
 	size_t n;
 	size_t rows;  /* rows seen by the width pass */
 	size_t width; /* account column */
@@ -56,16 +56,13 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 	struct rw *w = ctx->w;
 	char t[TBUF];
 
-	if (ctx->json) {
+	if (ctx->accounts) {
 		json_t *error = j->last_error_class[0] || j->last_error_text[0]
 				    ? json_pack("{s:o, s:o, s:o}", "class", jv_opt(j->last_error_class), "code",
 						jv_opt(j->last_error_code), "text", jv_str(j->last_error_text))
 				    : json_null();
 
-		json_t *o;
-
-		rw_puts(w, ctx->n ? ",\n    " : "\n    ");
-		o = json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, "
+		json_t *o = json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, "
 				   "s:I, s:o, s:o, s:o, s:o}",
 				   "id", (json_int_t)j->job_id, "source", "host", jv_str(j->host1), "port",
 				   (json_int_t)j->port1, "user", jv_str(j->user1), "destination", "host",
@@ -81,7 +78,7 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 				    jv_pass(j->pass_number, j->pass_copied, j->pass_matched, j->pass_skipped, j->pass_failed));
 		json_object_set_new(o, "last_synced_at", jv_time(j->last_synced_at_ms));
 		json_object_set_new(o, "verify", jv_verify(j->verdict, j->verified_at_ms, j->on_source, j->on_destination));
-		rw_jv(w, o);
+		json_array_append_new(ctx->accounts, o);
 	} else {
 		size_t c;
 
@@ -116,28 +113,28 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 	return 0;
 }
 
-static void status_run(struct rw *w, const struct run_info *ri, int json, int first)
+static json_t *status_run_jv(const struct run_info *ri)
 {
-	char t[TBUF], b[TBUF];
 	const struct state_run_counts *c = &ri->counts;
+	json_t *counts = json_pack("{s:I}", "total", (json_int_t)counts_total(c));
 
-	if (json) {
-		json_t *counts = json_pack("{s:I}", "total", (json_int_t)counts_total(c));
-
-		for (int s = 0; s < STATE_JOB_NSTATES; s++)
-			json_object_set_new(counts, state_job_state_name((enum state_job_state)s),
-					    json_integer(c->jobs[s]));
-		json_object_set_new(counts, "parked", json_integer(c->parked));
-		rw_puts(w, first ? "\n    " : ",\n    ");
-		rw_jv(w, json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)ri->id,
+	for (int s = 0; s < STATE_JOB_NSTATES; s++)
+		json_object_set_new(counts, state_job_state_name((enum state_job_state)s), json_integer(c->jobs[s]));
+	json_object_set_new(counts, "parked", json_integer(c->parked));
+	return json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)ri->id,
 				   "name", jv_str(ri->name), "state", jv_str(ri->state), "progress",
 				   run_progress(ri->state, c), "created_at", jv_time(ri->created_ms), "accounts",
 				   counts, "msgs_copied", (json_int_t)c->msgs_copied, "bytes_copied",
 				   (json_int_t)c->bytes_copied, "msgs_skipped", (json_int_t)c->msgs_skipped,
 				   "msgs_failed", (json_int_t)c->msgs_failed, "passes", jv_passes(ri->passes, ri->npasses),
-				   "parked_until", jv_time(c->parked_until_ms), "eta", jv_time(c->parked_eta_ms)));
-		return;
-	}
+				   "parked_until", jv_time(c->parked_until_ms), "eta", jv_time(c->parked_eta_ms));
+}
+
+static void status_run(struct rw *w, const struct run_info *ri)
+{
+	char t[TBUF], b[TBUF];
+	const struct state_run_counts *c = &ri->counts;
+
 	rw_printf(w, "run %lld  %s  created %s UTC  ", (long long)ri->id, run_progress(ri->state, c),
 		  fmt_time(t, ri->created_ms, 0));
 	rw_term(w, ri->name);
@@ -255,6 +252,7 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 	struct status_ctx ctx;
 	struct state_job_filter filt;
 	struct rw w;
+	json_t *doc = NULL, *runs = NULL;
 	int64_t shown = 0;
 	long matched = 0, offset = o->offset > 0 ? o->offset : 0;
 	int r;
@@ -269,7 +267,6 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 		return -1;
 	}
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.json = o->json;
 	ctx.width = 7;
 	if (r == 1) {
 		/* First pass: how many match and, for text, the width of the account column; the rows are
@@ -289,14 +286,13 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 	}
 	rw_init(&w, out);
 	if (o->json) {
-		rw_puts(&w, "{\n  \"runs\": [");
+		/* One document: {"runs", "run_id", "accounts", then "filter" and "page" for a run}. */
+		runs = json_array();
 		for (size_t i = 0; i < l.n; i++)
-			status_run(&w, &l.v[i], 1, i == 0);
-		rw_puts(&w, l.n ? "\n  ],\n" : "],\n");
-		if (r == 1)
-			rw_printf(&w, "  \"run_id\": %lld,\n  \"accounts\": [", (long long)shown);
-		else
-			rw_puts(&w, "  \"run_id\": null,\n  \"accounts\": [");
+			json_array_append_new(runs, status_run_jv(&l.v[i]));
+		ctx.accounts = json_array();
+		doc = json_pack("{s:o, s:o, s:o}", "runs", runs, "run_id",
+				r == 1 ? json_integer(shown) : json_null(), "accounts", ctx.accounts);
 	} else if (l.n == 0) {
 		rw_puts(&w,
 			o->run_id
@@ -305,7 +301,7 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 			      "starts one)\n");
 	} else {
 		for (size_t i = 0; i < l.n; i++)
-			status_run(&w, &l.v[i], 0, i == 0);
+			status_run(&w, &l.v[i]);
 	}
 	run_list_release(&l);
 	ctx.w = &w;
@@ -332,6 +328,7 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 				  "COPIED", "THERE", "SKIPPED", "FAILED", "VERDICT", "UPDATED (UTC)", "LAST ERROR");
 		}
 		if (state_report_jobs_page(sc, shown, &filt, status_job_cb, &ctx, NULL, err) < 0) {
+			json_decref(doc);
 			rw_flush(&w);
 			fleet_buf_release(&w.b);
 			return -1;
@@ -352,23 +349,22 @@ int report_status(struct state_conn *sc, const struct status_opts *o, FILE *out,
 			rw_puts(&w, " shows the next page, --limit 0 all of them\n");
 		}
 	}
-	if (o->json) {
-		rw_puts(&w, ctx.n ? "\n  ]" : "]");
+	if (doc) {
 		if (r == 1) {
 			/* After the accounts: "shown" is what the page query returned. */
 			long next = offset + (long)ctx.n;
 
-			rw_puts(&w, ",\n  \"filter\": ");
-			rw_jv(&w, json_filter(o));
-			rw_puts(&w, ",\n  \"page\": ");
-			rw_jv(&w, json_pack("{s:I, s:o, s:I, s:I, s:o}", "offset", (json_int_t)offset, "limit",
-					    o->limit > 0 ? json_integer(o->limit) : json_null(), "shown",
-					    (json_int_t)ctx.n, "matched", (json_int_t)matched, "next_offset",
-					    next < matched && ctx.n > 0 ? json_integer(next) : json_null()));
+			json_object_set_new(doc, "filter", json_filter(o));
+			json_object_set_new(doc, "page",
+					    json_pack("{s:I, s:o, s:I, s:I, s:o}", "offset", (json_int_t)offset, "limit",
+						      o->limit > 0 ? json_integer(o->limit) : json_null(), "shown",
+						      (json_int_t)ctx.n, "matched", (json_int_t)matched, "next_offset",
+						      next < matched && ctx.n > 0 ? json_integer(next) : json_null()));
 		}
-		rw_puts(&w, "\n}\n");
-	}
-	if (rw_finish(&w, "the status", err) < 0)
+		fleet_buf_release(&w.b);
+		if (jv_write(doc, out, "the status", err) < 0) /* releases doc */
+			return -1;
+	} else if (rw_finish(&w, "the status", err) < 0)
 		return -1;
 	return r == 1 ? 0 : 1;
 }
