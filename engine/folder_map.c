@@ -10,20 +10,20 @@
 #include "common/buf.h"
 #include "common/util.h"
 
-static const struct {
-	const char *attr;
+/* A word that means a role: a SPECIAL-USE attribute, or a folder name. */
+struct role_word {
+	const char *word;
 	enum folder_role role;
-} role_attrs[] = {
+};
+
+static const struct role_word role_attrs[] = {
 	{"\\Sent", ROLE_SENT},	     {"\\Drafts", ROLE_DRAFTS},   {"\\Trash", ROLE_TRASH},
 	{"\\Junk", ROLE_JUNK},	     {"\\Archive", ROLE_ARCHIVE}, {"\\All", ROLE_ALL},
 	{"\\Flagged", ROLE_FLAGGED}, {"\\Important", ROLE_IMPORTANT},
 };
 
 /* Names that mean a role on servers without SPECIAL-USE (last path component, any case). */
-static const struct {
-	const char *name;
-	enum folder_role role;
-} role_names[] = {
+static const struct role_word role_names[] = {
 	{"Sent", ROLE_SENT},		   {"Sent Items", ROLE_SENT},	      {"Sent Messages", ROLE_SENT},
 	{"Sent Mail", ROLE_SENT},	   {"Gesendet", ROLE_SENT},	      {"Gesendete Objekte", ROLE_SENT},
 	{"Envoy\xc3\xa9s", ROLE_SENT},	   {"Drafts", ROLE_DRAFTS},	      {"Entw\xc3\xbcrfe", ROLE_DRAFTS},
@@ -33,20 +33,30 @@ static const struct {
 	{"Junk Email", ROLE_JUNK},	   {"Archive", ROLE_ARCHIVE},	      {"Archives", ROLE_ARCHIVE},
 };
 
+#define NWORDS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* The index of word (any case) in t[0..n), or n. */
+static size_t role_index(const struct role_word *t, size_t n, const char *word)
+{
+	size_t i = 0;
+
+	while (i < n && !fleet_strcaseeq(word, t[i].word))
+		i++;
+	return i;
+}
+
 enum folder_role folder_role_from_attr(const char *attr)
 {
-	for (size_t i = 0; i < sizeof(role_attrs) / sizeof(role_attrs[0]); i++)
-		if (fleet_strcaseeq(attr, role_attrs[i].attr))
-			return role_attrs[i].role;
-	return ROLE_NONE;
+	size_t i = role_index(role_attrs, NWORDS(role_attrs), attr);
+
+	return i < NWORDS(role_attrs) ? role_attrs[i].role : ROLE_NONE;
 }
 
 enum folder_role folder_role_from_name(const char *name)
 {
-	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
-		if (fleet_strcaseeq(name, role_names[i].name))
-			return role_names[i].role;
-	return ROLE_NONE;
+	size_t i = role_index(role_names, NWORDS(role_names), name);
+
+	return i < NWORDS(role_names) ? role_names[i].role : ROLE_NONE;
 }
 
 const char *folder_role_name(enum folder_role role)
@@ -491,10 +501,8 @@ static unsigned role_claim(const struct plan_ctx *c, const struct fm_folder *src
 	*role = ROLE_NONE;
 	last = f->delim ? strrchr(f->name, f->delim) : NULL;
 	base = last ? last + 1 : f->name;
-	for (k = 0; k < sizeof(role_names) / sizeof(role_names[0]); k++)
-		if (fleet_strcaseeq(base, role_names[k].name))
-			break;
-	if (k == sizeof(role_names) / sizeof(role_names[0]))
+	k = role_index(role_names, NWORDS(role_names), base);
+	if (k == NWORDS(role_names))
 		return 0;
 	plain = ruled_name(c, f->name, &note, &changed);
 	top = strchr(plain + (strncmp(plain, pfx, strlen(pfx)) == 0 ? strlen(pfx) : 0),
