@@ -1872,6 +1872,19 @@ static int last_pass(const struct state_pass_report *p, void *ctx)
 	return 0;
 }
 
+/* What scheduler_run and scheduler_verify both set up, released: the state connection, the
+ * limiter, the accounts file, the key, the idle signal. */
+static void sched_release(struct sched *s, struct state_conn **sc)
+{
+	close_state(s, sc);
+	host_limiter_free(&s->hl);
+	accounts_free(&s->af);
+	xfree(&s->rows);
+	OPENSSL_cleanse(s->key, sizeof(s->key));
+	pthread_cond_destroy(&s->idle_cond);
+	pthread_mutex_destroy(&s->idle_lock);
+}
+
 int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *sum, struct fleet_err *err)
 {
 	struct sched s;
@@ -2044,19 +2057,13 @@ out:
 			pthread_mutex_destroy(&s.w[i].lock);
 		xfree(&s.w);
 	}
-	close_state(&s, &sc);
-	host_limiter_free(&s.hl);
 	oauth_cache_free(&s.oauth);
 	pthread_mutex_destroy(&s.oauth_lock);
 	for (size_t i = 0; i < s.noauth_refused; i++)
 		xfree(&s.oauth_refused[i]);
 	xfree(&s.oauth_refused);
 	server_health_free(&s.health);
-	accounts_free(&s.af);
-	xfree(&s.rows);
-	OPENSSL_cleanse(s.key, sizeof(s.key));
-	pthread_cond_destroy(&s.idle_cond);
-	pthread_mutex_destroy(&s.idle_lock);
+	sched_release(&s, &sc);
 	return rc;
 }
 
@@ -2565,13 +2572,7 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 out:
 	xfree(&tids);
 	xfree(&vr.jobs);
-	close_state(&s, &sc);
-	host_limiter_free(&s.hl);
-	accounts_free(&s.af);
-	xfree(&s.rows);
-	OPENSSL_cleanse(s.key, sizeof(s.key));
 	pthread_mutex_destroy(&vr.out_lock);
-	pthread_cond_destroy(&s.idle_cond);
-	pthread_mutex_destroy(&s.idle_lock);
+	sched_release(&s, &sc);
 	return rc;
 }
