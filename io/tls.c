@@ -302,6 +302,19 @@ void tls_session_cache_clear(void)
 	pthread_mutex_unlock(&g_sess_lock);
 }
 
+/* The peer's certificate, borrowed (valid while ssl is), or NULL. */
+static X509 *peer_cert(const SSL *ssl)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	return SSL_get0_peer_certificate(ssl);
+#else
+	X509 *peer = SSL_get_peer_certificate(ssl);
+
+	X509_free(peer); /* the session keeps its own reference */
+	return peer;
+#endif
+}
+
 /* A resumed handshake carries no certificate: verify the one the session holds again, chain and
  * host name, against the context's store now. Returns X509_V_OK or the reason. */
 static long tls_reverify_resumed(struct io_stream *s)
@@ -310,12 +323,7 @@ static long tls_reverify_resumed(struct io_stream *s)
 	X509 *peer;
 	long vr = X509_V_ERR_UNSPECIFIED;
 
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-	peer = SSL_get0_peer_certificate(s->ssl);
-#else
-	peer = SSL_get_peer_certificate(s->ssl);
-	X509_free(peer);
-#endif
+	peer = peer_cert(s->ssl);
 	if (peer && !s->leaf && X509_up_ref(peer))
 		s->leaf = peer; /* for the names in a failure message */
 	if (xs && peer &&
@@ -520,22 +528,24 @@ static void name_text(X509_NAME *name, char *out, size_t cap)
 	BIO_free(b);
 }
 
-static const char *cafile_opt(const struct io_stream *s)
+/* The name of a side setting for s's side: names[0] on the source, [1] on the destination, else [2]. */
+static const char *side_opt(const struct io_stream *s, const char *const names[3])
 {
 	if (s->label && strcmp(s->label, "src") == 0)
-		return "--cafile1";
+		return names[0];
 	if (s->label && strcmp(s->label, "dst") == 0)
-		return "--cafile2";
-	return "--cafile";
+		return names[1];
+	return names[2];
+}
+
+static const char *cafile_opt(const struct io_stream *s)
+{
+	return side_opt(s, (const char *const[]){"--cafile1", "--cafile2", "--cafile"});
 }
 
 static const char *insecure_opt(const struct io_stream *s)
 {
-	if (s->label && strcmp(s->label, "src") == 0)
-		return "--insecure1";
-	if (s->label && strcmp(s->label, "dst") == 0)
-		return "--insecure2";
-	return "--insecure";
+	return side_opt(s, (const char *const[]){"--insecure1", "--insecure2", "--insecure"});
 }
 
 static const char *verify_name(const struct io_stream *s)
@@ -986,12 +996,7 @@ int tls_fill_info(const struct io_stream *s, struct io_tls_info *info)
 	memset(info, 0, sizeof(*info));
 	snprintf(info->version, sizeof(info->version), "%s", SSL_get_version(s->ssl));
 	snprintf(info->cipher, sizeof(info->cipher), "%s", SSL_get_cipher_name(s->ssl));
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-	peer = SSL_get0_peer_certificate(s->ssl);
-#else
-	peer = SSL_get_peer_certificate(s->ssl);
-	X509_free(peer);
-#endif
+	peer = peer_cert(s->ssl);
 	if (peer) {
 		name_text(X509_get_subject_name(peer), info->subject, sizeof(info->subject));
 		name_text(X509_get_issuer_name(peer), info->issuer, sizeof(info->issuer));
