@@ -234,6 +234,7 @@ static size_t node_add(struct imap_parser *p, enum imap_node_type type, size_t o
 {
 	struct pnode *n;
 	size_t idx, parent = p->depth ? p->stack[p->depth - 1] : NONE;
+	size_t *first, *last, *count;
 
 	if (!node_room(p))
 		return NONE;
@@ -247,23 +248,22 @@ static size_t node_add(struct imap_parser *p, enum imap_node_type type, size_t o
 	n->size = len;
 	n->first = n->last = n->next = NONE;
 	n->parent = parent;
+	/* Appended to its parent's children, or to the top level. */
 	if (parent != NONE) {
-		struct pnode *pn = &p->nodes[parent];
-
-		if (pn->last != NONE)
-			p->nodes[pn->last].next = idx;
-		else
-			pn->first = idx;
-		pn->last = idx;
-		pn->count++;
+		first = &p->nodes[parent].first;
+		last = &p->nodes[parent].last;
+		count = &p->nodes[parent].count;
 	} else {
-		if (p->top_last != NONE)
-			p->nodes[p->top_last].next = idx;
-		else
-			p->top_first = idx;
-		p->top_last = idx;
-		p->ntop++;
+		first = &p->top_first;
+		last = &p->top_last;
+		count = &p->ntop;
 	}
+	if (*last != NONE)
+		p->nodes[*last].next = idx;
+	else
+		*first = idx;
+	*last = idx;
+	(*count)++;
 	return idx;
 }
 
