@@ -841,15 +841,19 @@ out:
 	return rc;
 }
 
+void folder_map_entry_release(struct fm_entry *e)
+{
+	xfree(&e->src_name);
+	xfree(&e->dst_name);
+	xfree(&e->note);
+	xfree(&e->src_mailbox);
+	xfree(&e->gm_label);
+}
+
 void folder_map_plan_release(struct fm_plan *plan)
 {
-	for (size_t i = 0; i < plan->n; i++) {
-		xfree(&plan->entries[i].src_name);
-		xfree(&plan->entries[i].dst_name);
-		xfree(&plan->entries[i].note);
-		xfree(&plan->entries[i].src_mailbox);
-		xfree(&plan->entries[i].gm_label);
-	}
+	for (size_t i = 0; i < plan->n; i++)
+		folder_map_entry_release(&plan->entries[i]);
 	for (size_t i = 0; i < plan->nskipped; i++)
 		xfree(&plan->skipped[i]);
 	xfree(&plan->entries);

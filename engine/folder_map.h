@@ -133,5 +133,7 @@ int folder_map_plan(const struct fm_folder *src, size_t nsrc, const struct fm_na
 		    const struct fm_folder *dst, size_t ndst, const struct fm_namespace *dst_ns,
 		    const struct fm_filter *filter, struct fm_plan *plan, struct fleet_err *err);
 void folder_map_plan_release(struct fm_plan *plan);
+/* Frees what one plan entry owns (for a caller that drops entries from a plan). */
+void folder_map_entry_release(struct fm_entry *e);
 
 #endif

@@ -124,11 +124,7 @@ int gmail_plan_to_gmail(struct fm_plan *plan, const struct fm_folder *src, size_
 			continue;
 		}
 		/* a label folder: its messages come with All Mail, its label with STORE */
-		xfree(&pe->src_name);
-		xfree(&pe->dst_name);
-		xfree(&pe->note);
-		xfree(&pe->src_mailbox);
-		xfree(&pe->gm_label);
+		folder_map_entry_release(pe);
 	}
 	plan->n = k;
 	alloc = plan->n;
