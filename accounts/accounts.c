@@ -482,11 +482,11 @@ static void key_append(struct fleet_buf *b, const char *s, int lower)
 		unsigned char c = (unsigned char)*s;
 
 		if (c <= 0x20 || c == 0x7f || c == '%' || c == ':' || c == '/' || c == '>') {
-			fleet_buf_appendf(b, "%%%02X", c);
+			fleet_buf_addf(b, "%%%02X", c);
 		} else {
 			if (lower && c >= 'A' && c <= 'Z')
 				c = (unsigned char)(c - 'A' + 'a');
-			fleet_buf_append(b, &c, 1);
+			fleet_buf_add(b, &c, 1);
 		}
 	}
 }
@@ -497,11 +497,11 @@ static char *make_key(const char *h1, unsigned p1, const char *u1, const char *h
 	struct fleet_buf b = FLEET_BUF_INIT(ACCOUNTS_KEY_MAX);
 
 	key_append(&b, h1, 1);
-	fleet_buf_appendf(&b, ":%u/", p1);
+	fleet_buf_addf(&b, ":%u/", p1);
 	key_append(&b, u1, 0);
-	fleet_buf_append_str(&b, " -> ");
+	fleet_buf_add_str(&b, " -> ");
 	key_append(&b, h2, 1);
-	fleet_buf_appendf(&b, ":%u/", p2);
+	fleet_buf_addf(&b, ":%u/", p2);
 	key_append(&b, u2, 0);
 	return fleet_buf_detach(&b, NULL);
 }
@@ -927,9 +927,9 @@ static void csv_header_end(struct parse *p)
 		if (c < 0) {
 			const char *near = nearest_column(h, hl);
 
-			fleet_buf_appendf(&unknown, "%s\"%s\"", nunknown++ ? ", " : "", shown);
+			fleet_buf_addf(&unknown, "%s\"%s\"", nunknown++ ? ", " : "", shown);
 			if (near)
-				fleet_buf_appendf(&unknown, " (did you mean %s?)", near);
+				fleet_buf_addf(&unknown, " (did you mean %s?)", near);
 			continue;
 		}
 		if (seen[c] >= 0) {
@@ -1530,7 +1530,7 @@ int accounts_split_args(const char *s, int *argc_out, char ***argv_out, char *wh
 				fail = "unterminated ' quote";
 				break;
 			}
-			fleet_buf_append(&w, q + 1, (size_t)(e - q - 1));
+			fleet_buf_add(&w, q + 1, (size_t)(e - q - 1));
 			q = e + 1;
 		} else if (c == '"') {
 			for (q++;; q++) {
@@ -1544,17 +1544,17 @@ int accounts_split_args(const char *s, int *argc_out, char ***argv_out, char *wh
 				}
 				if (*q == '\\' && (q[1] == '"' || q[1] == '\\' || q[1] == '$' || q[1] == '`'))
 					q++;
-				fleet_buf_append(&w, q, 1);
+				fleet_buf_add(&w, q, 1);
 			}
 		} else if (c == '\\') {
 			if (!q[1]) {
 				fail = "a lone backslash at the end";
 				break;
 			}
-			fleet_buf_append(&w, q + 1, 1);
+			fleet_buf_add(&w, q + 1, 1);
 			q += 2;
 		} else {
-			fleet_buf_append(&w, q, 1);
+			fleet_buf_add(&w, q, 1);
 			q++;
 		}
 	}

@@ -11,6 +11,7 @@ void fleet_buf_init(struct fleet_buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->truncated = 0;
 }
 
 void fleet_buf_release(struct fleet_buf *b)
@@ -18,11 +19,13 @@ void fleet_buf_release(struct fleet_buf *b)
 	xfree(&b->data);
 	b->len = 0;
 	b->cap = 0;
+	b->truncated = 0;
 }
 
 void fleet_buf_reset(struct fleet_buf *b)
 {
 	b->len = 0;
+	b->truncated = 0;
 	if (b->data)
 		b->data[0] = '\0';
 }
@@ -31,8 +34,10 @@ static int ensure(struct fleet_buf *b, size_t extra)
 {
 	size_t need, ncap;
 
-	if (extra > b->max || b->len > b->max - extra)
+	if (extra > b->max || b->len > b->max - extra) {
+		b->truncated = 1;
 		return -1;
+	}
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
@@ -70,7 +75,11 @@ int fleet_buf_vappendf(struct fleet_buf *b, const char *fmt, va_list ap)
 	va_copy(cp, ap);
 	n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
-	if (n < 0 || ensure(b, (size_t)n) < 0)
+	if (n < 0) {
+		b->truncated = 1;
+		return -1;
+	}
+	if (ensure(b, (size_t)n) < 0)
 		return -1;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
@@ -86,6 +95,35 @@ int fleet_buf_appendf(struct fleet_buf *b, const char *fmt, ...)
 	r = fleet_buf_vappendf(b, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+void fleet_buf_add(struct fleet_buf *b, const void *data, size_t len)
+{
+	(void)!fleet_buf_append(b, data, len); /* refused: b->truncated is set */
+}
+
+void fleet_buf_add_str(struct fleet_buf *b, const char *s)
+{
+	fleet_buf_add(b, s, strlen(s));
+}
+
+void fleet_buf_vaddf(struct fleet_buf *b, const char *fmt, va_list ap)
+{
+	(void)!fleet_buf_vappendf(b, fmt, ap); /* refused: b->truncated is set */
+}
+
+void fleet_buf_addf(struct fleet_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fleet_buf_vaddf(b, fmt, ap);
+	va_end(ap);
+}
+
+int fleet_buf_truncated(const struct fleet_buf *b)
+{
+	return b->truncated;
 }
 
 void fleet_buf_consume(struct fleet_buf *b, size_t n)
@@ -126,5 +164,6 @@ char *fleet_buf_detach(struct fleet_buf *b, size_t *len_out)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->truncated = 0;
 	return p;
 }

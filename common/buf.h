@@ -3,6 +3,13 @@
  * Every buffer that holds network input has a cap, so a hostile server cannot make imapfleet
  * allocate without bound. The data is always NUL-terminated (not counted in len) so it can be
  * read as a C string when it holds text.
+ *
+ * Truncation: an append that would pass the cap changes nothing and marks the buffer truncated
+ * (sticky until reset or release). Two ways to handle it, both checked by the compiler:
+ * - fleet_buf_append* return -1 and are warn_unused_result: for the caller that reacts to each
+ *   append (network input, a command that must fit whole);
+ * - fleet_buf_add* return nothing: for text built in many steps, where the caller asks once,
+ *   where the text is used, with fleet_buf_truncated (warn_unused_result as well).
  */
 #ifndef IMAPFLEET_COMMON_BUF_H
 #define IMAPFLEET_COMMON_BUF_H
@@ -15,19 +22,29 @@ struct fleet_buf {
 	size_t len;  /* bytes in use */
 	size_t cap;  /* bytes allocated */
 	size_t max;  /* hard limit on len */
+	int truncated; /* an append was refused since the last reset */
 };
 
-#define FLEET_BUF_INIT(maxlen) { NULL, 0, 0, (maxlen) }
+#define FLEET_BUF_INIT(maxlen) { NULL, 0, 0, (maxlen), 0 }
+#define FLEET_BUF_MUST_CHECK __attribute__((warn_unused_result))
 
 void fleet_buf_init(struct fleet_buf *b, size_t max);
 void fleet_buf_release(struct fleet_buf *b);
 /* Empties the buffer, keeps the allocation. */
 void fleet_buf_reset(struct fleet_buf *b);
-/* Returns 0, or -1 (buffer unchanged) when the result would exceed max. */
-int fleet_buf_append(struct fleet_buf *b, const void *data, size_t len);
-int fleet_buf_append_str(struct fleet_buf *b, const char *s);
-int fleet_buf_appendf(struct fleet_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int fleet_buf_vappendf(struct fleet_buf *b, const char *fmt, va_list ap);
+/* Returns 0, or -1 (buffer unchanged, marked truncated) when the result would exceed max. */
+int fleet_buf_append(struct fleet_buf *b, const void *data, size_t len) FLEET_BUF_MUST_CHECK;
+int fleet_buf_append_str(struct fleet_buf *b, const char *s) FLEET_BUF_MUST_CHECK;
+int fleet_buf_appendf(struct fleet_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
+FLEET_BUF_MUST_CHECK;
+int fleet_buf_vappendf(struct fleet_buf *b, const char *fmt, va_list ap) FLEET_BUF_MUST_CHECK;
+/* The same without a result: an append that does not fit only marks the buffer truncated. */
+void fleet_buf_add(struct fleet_buf *b, const void *data, size_t len);
+void fleet_buf_add_str(struct fleet_buf *b, const char *s);
+void fleet_buf_addf(struct fleet_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fleet_buf_vaddf(struct fleet_buf *b, const char *fmt, va_list ap);
+/* 1 when an append was refused since the last reset (the text is incomplete), else 0. */
+int fleet_buf_truncated(const struct fleet_buf *b) FLEET_BUF_MUST_CHECK;
 /* Drops the first n bytes (n > len drops all). */
 void fleet_buf_consume(struct fleet_buf *b, size_t n);
 /* Makes room for `need` more bytes and returns where they go (use fleet_buf_commit after). */

@@ -65,10 +65,10 @@ void fleet_err_prefix(struct fleet_err *err, const char *fmt, ...)
 	if (!err)
 		return;
 	va_start(ap, fmt);
-	fleet_buf_vappendf(&b, fmt, ap);
+	fleet_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	fleet_buf_append_str(&b, ": ");
-	fleet_buf_append_str(&b, err->message);
+	fleet_buf_add_str(&b, ": ");
+	fleet_buf_add_str(&b, err->message);
 	fleet_log_clean(err->message, sizeof(err->message), fleet_buf_cstr(&b), b.len);
 	fleet_buf_release(&b);
 }

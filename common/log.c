@@ -179,13 +179,13 @@ static void overlay_draw_into(struct fleet_buf *out)
 		atomic_store(&g_overlay_shown, 0);
 		return;
 	}
-	fleet_buf_append(out, g_overlay, strlen(g_overlay));
+	fleet_buf_add(out, g_overlay, strlen(g_overlay));
 	for (const char *p = g_overlay; *p; p++)
 		up += *p == '\n';
 	if (up)
-		fleet_buf_appendf(out, "\r\033[%uA", up);
+		fleet_buf_addf(out, "\r\033[%uA", up);
 	else
-		fleet_buf_append(out, "\r", 1);
+		fleet_buf_add(out, "\r", 1);
 	atomic_store(&g_overlay_shown, 1);
 }
 
@@ -203,7 +203,7 @@ void fleet_log_overlay(const char *text)
 
 	pthread_mutex_lock(&g_write_lock);
 	if (atomic_load(&g_overlay_shown))
-		fleet_buf_append(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
+		fleet_buf_add(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
 	xfree(&g_overlay);
 	if (text && *text)
 		g_overlay = xstrdup(text);
@@ -219,11 +219,11 @@ void fleet_log_overlay_end(const char *final)
 
 	pthread_mutex_lock(&g_write_lock);
 	if (atomic_load(&g_overlay_shown))
-		fleet_buf_append(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
+		fleet_buf_add(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
 	atomic_store(&g_overlay_shown, 0);
 	xfree(&g_overlay);
 	if (final && *final)
-		fleet_buf_appendf(&out, "%s\n", final);
+		fleet_buf_addf(&out, "%s\n", final);
 	sink_write(&out);
 	pthread_mutex_unlock(&g_write_lock);
 	fleet_buf_release(&out);
@@ -399,22 +399,22 @@ static void scrub_into(struct fleet_buf *out, const char *s, size_t n)
 	size_t *match, i = 0, from = 0;
 
 	if (g_nsecrets == 0 || n == 0) {
-		fleet_buf_append(out, s, n);
+		fleet_buf_add(out, s, n);
 		return;
 	}
 	match = xmalloc(n * sizeof(*match));
 	find_matches(s, n, match);
 	while (i < n) {
 		if (match[i]) {
-			fleet_buf_append(out, s + from, i - from);
-			fleet_buf_append(out, REDACTED, strlen(REDACTED));
+			fleet_buf_add(out, s + from, i - from);
+			fleet_buf_add(out, REDACTED, strlen(REDACTED));
 			i += match[i];
 			from = i;
 		} else {
 			i++;
 		}
 	}
-	fleet_buf_append(out, s + from, n - from);
+	fleet_buf_add(out, s + from, n - from);
 	xfree(&match);
 }
 
@@ -484,7 +484,7 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 	 * may hold what a server or an accounts file sent), and only then cut: a secret that straddles
 	 * the cut is redacted like any other. */
 	if (t_account[0])
-		fleet_buf_appendf(&raw, "[%s%s%s] ", t_account, t_folder[0] ? " folder=" : "", t_folder);
+		fleet_buf_addf(&raw, "[%s%s%s] ", t_account, t_folder[0] ? " folder=" : "", t_folder);
 	if (fleet_buf_vappendf(&raw, fmt, ap) < 0) {
 		char *big = xmalloc(LOG_RAW_MAX / 2);
 		va_list cp;
@@ -492,7 +492,7 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 		va_copy(cp, ap);
 		vsnprintf(big, LOG_RAW_MAX / 2, fmt, cp);
 		va_end(cp);
-		fleet_buf_append(&raw, big, LOG_RAW_MAX / 2 - raw.len - 1);
+		fleet_buf_add(&raw, big, LOG_RAW_MAX / 2 - raw.len - 1);
 		xfree(&big);
 	}
 	fleet_log_clean(line + n, sizeof(line) - (size_t)n, fleet_buf_cstr(&raw), raw.len);
@@ -505,8 +505,8 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 			struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
 
 			if (atomic_load(&g_overlay_shown))
-				fleet_buf_append(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
-			fleet_buf_appendf(&out, "%s\n", line);
+				fleet_buf_add(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));
+			fleet_buf_addf(&out, "%s\n", line);
 			overlay_draw_into(&out);
 			sink_write(&out);
 			fleet_buf_release(&out);

@@ -174,7 +174,7 @@ static void add(struct fleet_buf *b, size_t *n, const char *sep, const char *fmt
 	if (*n && fleet_buf_append_str(b, sep) < 0)
 		return; /* full: the message says what fitted */
 	va_start(ap, fmt);
-	(void)fleet_buf_vappendf(b, fmt, ap);
+	fleet_buf_vaddf(b, fmt, ap);
 	va_end(ap);
 	(*n)++;
 }

@@ -135,7 +135,7 @@ static void uidvalidity_changed(struct engine *e, int k, const char *folder, uin
 	log_debug("%s UIDVALIDITY changed (%u -> %u): matching by identity instead of UIDs",
 		  k ? "destination" : "source", was, now);
 	if (e->uv_changed[k]++ < 5)
-		fleet_buf_appendf(&e->uv_names[k], "%s%s", e->uv_names[k].len ? ", " : "", folder);
+		fleet_buf_addf(&e->uv_names[k], "%s%s", e->uv_names[k].len ? ", " : "", folder);
 }
 
 /* One line per account and side for the folders whose UIDVALIDITY changed. */
@@ -270,8 +270,8 @@ static void flags_from_node(const struct imap_node *list, struct fleet_buf *out)
 		if (!imap_node_is_string(n) || fleet_strcaseeq(n->str, "\\Recent"))
 			continue;
 		if (out->len)
-			fleet_buf_append(out, " ", 1);
-		fleet_buf_append(out, n->str, n->len);
+			fleet_buf_add(out, " ", 1);
+		fleet_buf_add(out, n->str, n->len);
 	}
 }
 
@@ -298,8 +298,8 @@ static char *filter_flags(const char *flags, const struct imap_mailbox *dst, uin
 			keep = !have_pf || keywords_ok || imap_strlist_find(&dst->permanentflags, word) >= 0;
 		if (keep) {
 			if (out.len)
-				fleet_buf_append(&out, " ", 1);
-			fleet_buf_append(&out, p, len);
+				fleet_buf_add(&out, " ", 1);
+			fleet_buf_add(&out, p, len);
 		} else {
 			(*dropped)++;
 		}
@@ -343,7 +343,7 @@ static void labels_from_node(const struct imap_node *list, struct src_msg *s)
 			continue;
 		if (n->str[0] == '\\' || mutf7_decode(n->str, n->len, &b, &e) < 0) {
 			fleet_buf_reset(&b);
-			fleet_buf_append(&b, n->str, n->len);
+			fleet_buf_add(&b, n->str, n->len);
 		}
 		l = fleet_buf_detach(&b, NULL);
 		s->labels = xgrow(s->labels, sizeof(*s->labels), s->nlabels + 1, &alloc);
@@ -1389,7 +1389,7 @@ static int delete_vanished(struct engine *e, struct src_list *sl, const struct l
 
 		if (!pairs[i].dst_uid || (sl->n && bsearch(&key, sl->v, sl->n, sizeof(*sl->v), cmp_src_uid)))
 			continue;
-		fleet_buf_appendf(&set, set.len ? ",%u" : "%u", pairs[i].dst_uid);
+		fleet_buf_addf(&set, set.len ? ",%u" : "%u", pairs[i].dst_uid);
 		n++;
 	}
 	if (n == 0)
@@ -1457,7 +1457,7 @@ static void gmail_select(struct engine *e, const struct fm_entry *fe, struct src
 			continue;
 		}
 		fleet_buf_reset(&fb);
-		fleet_buf_append_str(&fb, m->flags ? m->flags : "");
+		fleet_buf_add_str(&fb, m->flags ? m->flags : "");
 		gmail_label_flags((enum gmail_policy)e->o->gmail_labels, labels, m->nlabels, &fb);
 		xfree(&m->flags);
 		m->flags = xstrdup(fleet_buf_cstr(&fb));
@@ -2736,9 +2736,9 @@ static int cmp_vrow(const void *a, const void *b)
 static void uid_list_add(struct fleet_buf *b, uint32_t count_before, uint32_t uid)
 {
 	if (count_before < VERIFY_UIDS_SHOWN)
-		fleet_buf_appendf(b, b->len ? ",%u" : "%u", uid);
+		fleet_buf_addf(b, b->len ? ",%u" : "%u", uid);
 	else if (count_before == VERIFY_UIDS_SHOWN)
-		fleet_buf_append_str(b, ",...");
+		fleet_buf_add_str(b, ",...");
 }
 
 static char *uid_list_take(struct fleet_buf *b)
@@ -2954,7 +2954,7 @@ static int verify_folder(struct engine *e, const struct fm_entry *fe, const stru
 				continue;
 			want[pair[i]] = r->sha;
 			srcuid[pair[i]] = sl.v[i].uid;
-			fleet_buf_appendf(&set, set.len ? ",%u" : "%u", dl.v[pair[i]].uid);
+			fleet_buf_addf(&set, set.len ? ",%u" : "%u", dl.v[pair[i]].uid);
 		}
 		memset(&dc, 0, sizeof(dc));
 		dc.dl = &dl;

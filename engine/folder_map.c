@@ -91,7 +91,7 @@ char *folder_map_translate(const char *src_name, const struct fm_namespace *src,
 		rest = src_name + plen; /* "inbox.Sent" on a case-insensitive INBOX */
 
 	if (dst->prefix && *dst->prefix)
-		fleet_buf_append_str(&out, dst->prefix);
+		fleet_buf_add_str(&out, dst->prefix);
 	for (const char *p = rest; *p; p++) {
 		char c = *p;
 
@@ -101,7 +101,7 @@ char *folder_map_translate(const char *src_name, const struct fm_namespace *src,
 			c = '_'; /* would otherwise create a hierarchy level that does not exist */
 			renamed = 1;
 		}
-		fleet_buf_append(&out, &c, 1);
+		fleet_buf_add(&out, &c, 1);
 	}
 	if (renamed && note)
 		*note = xasprintf("'%c' in the name is the destination's separator, replaced by '_'", dst->delim);
@@ -130,18 +130,18 @@ static const char *rule_part(const char *p, char delim, struct fleet_buf *out)
 {
 	for (; *p; p++) {
 		if (*p == '\\' && p[1] == delim) {
-			fleet_buf_append(out, &delim, 1);
+			fleet_buf_add(out, &delim, 1);
 			p++;
 			continue;
 		}
 		if (*p == '\\' && p[1]) {
-			fleet_buf_append(out, p, 2);
+			fleet_buf_add(out, p, 2);
 			p++;
 			continue;
 		}
 		if (*p == delim)
 			return p + 1;
-		fleet_buf_append(out, p, 1);
+		fleet_buf_add(out, p, 1);
 	}
 	return NULL;
 }
@@ -236,14 +236,14 @@ static void rule_expand(const struct folder_map_rule *r, const char *s, const re
 			n = q[2] - '0';
 			q += 3;
 		} else if (*q == '\\' && q[1]) {
-			fleet_buf_append(out, ++q, 1); /* \\ \$ and any other escaped character: itself */
+			fleet_buf_add(out, ++q, 1); /* \\ \$ and any other escaped character: itself */
 			continue;
 		} else {
-			fleet_buf_append(out, q, 1);
+			fleet_buf_add(out, q, 1);
 			continue;
 		}
 		if (m[n].rm_so >= 0)
-			fleet_buf_append(out, s + m[n].rm_so, (size_t)(m[n].rm_eo - m[n].rm_so));
+			fleet_buf_add(out, s + m[n].rm_so, (size_t)(m[n].rm_eo - m[n].rm_so));
 	}
 }
 
@@ -258,11 +258,11 @@ char *folder_map_rule_apply(const struct folder_map_rule *r, const char *name)
 		if (regexec(&r->re, name + pos, 10, m, pos ? REG_NOTBOL : 0) != 0)
 			break;
 		/* offsets relative to name + pos */
-		fleet_buf_append(&out, name + pos, (size_t)m[0].rm_so);
+		fleet_buf_add(&out, name + pos, (size_t)m[0].rm_so);
 		rule_expand(r, name + pos, m, &out);
 		if (m[0].rm_eo == m[0].rm_so) { /* an empty match: step over one character */
 			if (pos + (size_t)m[0].rm_eo < len)
-				fleet_buf_append(&out, name + pos + m[0].rm_eo, 1);
+				fleet_buf_add(&out, name + pos + m[0].rm_eo, 1);
 			pos += (size_t)m[0].rm_eo + 1;
 		} else {
 			pos += (size_t)m[0].rm_eo;
@@ -271,7 +271,7 @@ char *folder_map_rule_apply(const struct folder_map_rule *r, const char *name)
 			break;
 	}
 	if (pos < len)
-		fleet_buf_append_str(&out, name + pos);
+		fleet_buf_add_str(&out, name + pos);
 	{
 		char *res = fleet_buf_detach(&out, NULL);
 
@@ -399,11 +399,11 @@ static void note_add(char **note, const char *fmt, ...)
 	va_list ap;
 
 	if (*note) {
-		fleet_buf_append_str(&b, *note);
-		fleet_buf_append_str(&b, "; ");
+		fleet_buf_add_str(&b, *note);
+		fleet_buf_add_str(&b, "; ");
 	}
 	va_start(ap, fmt);
-	(void)fleet_buf_vappendf(&b, fmt, ap);
+	fleet_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
 	xfree(note);
 	*note = fleet_buf_detach(&b, NULL);

@@ -240,8 +240,8 @@ static void add_flag(struct fleet_buf *flags, const char *flag)
 	if (has_flag(flags, flag))
 		return;
 	if (flags->len)
-		fleet_buf_append(flags, " ", 1);
-	fleet_buf_append_str(flags, flag);
+		fleet_buf_add(flags, " ", 1);
+	fleet_buf_add_str(flags, flag);
 }
 
 void gmail_label_flags(enum gmail_policy policy, const char *const *labels, size_t nlabels, struct fleet_buf *flags)

@@ -49,7 +49,7 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 		if ((hdr[start] == ' ' || hdr[start] == '\t') && field.len) {
 			in_name = 0;
 			last_space = 1;
-			fleet_buf_append(&field, " ", 1);
+			fleet_buf_add(&field, " ", 1);
 		} else if (field.len) {
 			fields = xgrow(fields, sizeof(*fields), nfields + 1, &alloc);
 			fields[nfields++] = fleet_buf_detach(&field, NULL);
@@ -67,7 +67,7 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 			if (c == ' ' && last_space)
 				continue;
 			last_space = c == ' ';
-			fleet_buf_append(&field, &c, 1);
+			fleet_buf_add(&field, &c, 1);
 		}
 	}
 	if (field.len) {
@@ -114,7 +114,7 @@ static void keep_fields(const char *h, size_t len, struct fleet_buf *out)
 			keep = (i - start >= 11 && fleet_strncaseeq(h + start, "Message-ID:", 11)) ||
 			       (i - start >= 5 && fleet_strncaseeq(h + start, "Date:", 5));
 		if (keep)
-			fleet_buf_append(out, h + start, i - start);
+			fleet_buf_add(out, h + start, i - start);
 	}
 }
 

@@ -677,20 +677,20 @@ static void trace_command(struct imap_conn *c, const struct cmd *cmd, const char
 	if (!is_trace(c))
 		return;
 	fleet_buf_reset(&c->tbuf);
-	fleet_buf_appendf(&c->tbuf, "%s ", cmd->tag);
+	fleet_buf_addf(&c->tbuf, "%s ", cmd->tag);
 	while (pos < len) {
 		const char *crlf = memmem(text + pos, len - pos, "\r\n", 2);
 		uint64_t n;
 		int plus;
 
 		if (!crlf) {
-			fleet_buf_append(&c->tbuf, text + pos, len - pos);
+			fleet_buf_add(&c->tbuf, text + pos, len - pos);
 			break;
 		}
-		fleet_buf_append(&c->tbuf, text + pos, (size_t)(crlf - (text + pos)));
+		fleet_buf_add(&c->tbuf, text + pos, (size_t)(crlf - (text + pos)));
 		if (literal_before(text, (size_t)(crlf - text), &n, &plus) < 0)
 			break;
-		fleet_buf_appendf(&c->tbuf, " <%llu bytes> ", (unsigned long long)n);
+		fleet_buf_addf(&c->tbuf, " <%llu bytes> ", (unsigned long long)n);
 		pos = (size_t)(crlf - text) + 2 + n;
 	}
 	log_trace("%s C: %s", c->label, fleet_buf_cstr(&c->tbuf));
@@ -1283,9 +1283,9 @@ static int do_authenticate(struct imap_conn *c, const char *mech, const char *ra
 	/* The encoded form carries the password too. */
 	fleet_log_add_secret(fleet_buf_cstr(&a->payload));
 	a->oauth = oauth;
-	fleet_buf_appendf(&cmd, "AUTHENTICATE %s", mech);
+	fleet_buf_addf(&cmd, "AUTHENTICATE %s", mech);
 	if (ir) {
-		fleet_buf_appendf(&cmd, " %s", a->payload.len ? fleet_buf_cstr(&a->payload) : "=");
+		fleet_buf_addf(&cmd, " %s", a->payload.len ? fleet_buf_cstr(&a->payload) : "=");
 		a->sent = 1;
 	}
 	snprintf(trace, sizeof(trace), "AUTHENTICATE %s%s", mech, ir ? " <redacted>" : "");
@@ -1310,12 +1310,12 @@ static int do_login(struct imap_conn *c, struct fleet_err *err)
 	struct fleet_buf trace = FLEET_BUF_INIT(1024);
 	int id;
 
-	fleet_buf_append_str(&cmd, "LOGIN ");
+	fleet_buf_add_str(&cmd, "LOGIN ");
 	imap_quote_string(c, &cmd, c->user, strlen(c->user));
-	fleet_buf_append_str(&trace, "LOGIN ");
+	fleet_buf_add_str(&trace, "LOGIN ");
 	imap_quote_string(c, &trace, c->user, strlen(c->user));
-	fleet_buf_append_str(&trace, " <redacted>");
-	fleet_buf_append_str(&cmd, " ");
+	fleet_buf_add_str(&trace, " <redacted>");
+	fleet_buf_add_str(&cmd, " ");
 	imap_quote_string(c, &cmd, c->password, strlen(c->password));
 	id =
 	    cmd_submit(c, NULL, NULL, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, fleet_buf_cstr(&trace), err);
@@ -1408,9 +1408,9 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 				      c->authuser ? ", needed for --authuser" : "");
 			return -1;
 		}
-		fleet_buf_append(&raw, authz, strlen(authz) + 1);
-		fleet_buf_append(&raw, authc, strlen(authc) + 1);
-		fleet_buf_append(&raw, c->password, strlen(c->password));
+		fleet_buf_add(&raw, authz, strlen(authz) + 1);
+		fleet_buf_add(&raw, authc, strlen(authc) + 1);
+		fleet_buf_add(&raw, c->password, strlen(c->password));
 		r = do_authenticate(c, "PLAIN", raw.data, raw.len, 0, err);
 		memset(raw.data, 0, raw.cap);
 		fleet_buf_release(&raw);
@@ -1431,9 +1431,9 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 			    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_AUTH_UNSUPPORTED,
 			    "%s: server %s does not offer AUTHENTICATE %s", c->label, c->host, m);
 		if (mech == IMAP_AUTH_XOAUTH2)
-			fleet_buf_appendf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, c->token);
+			fleet_buf_addf(&raw, "user=%s\001auth=Bearer %s\001\001", c->user, c->token);
 		else
-			fleet_buf_appendf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001",
+			fleet_buf_addf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001",
 					  c->user, c->host, io_port_or_default(c->ep.port, c->ep.mode), c->token);
 		r = do_authenticate(c, m, raw.data, raw.len, 1, err);
 		if (raw.data)
@@ -1620,10 +1620,10 @@ int imap_enable_send(struct imap_conn *c, const char *exts, struct fleet_err *er
 	int r = 0;
 
 	imap_code_words(exts, &want);
-	fleet_buf_append_str(&cmd, "ENABLE");
+	fleet_buf_add_str(&cmd, "ENABLE");
 	for (size_t i = 0; i < want.n; i++)
 		if (imap_conn_has_cap(c, want.v[i]))
-			fleet_buf_appendf(&cmd, " %s", want.v[i]);
+			fleet_buf_addf(&cmd, " %s", want.v[i]);
 	if (cmd.len > 6)
 		r = imap_cmd_send_text(c, NULL, NULL, cmd.data, cmd.len, err);
 	imap_strlist_release(&want);
@@ -1650,7 +1650,7 @@ static int mailbox_cmd(struct imap_conn *c, const char *verb, const char *mailbo
 	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
 	int id;
 
-	fleet_buf_appendf(&cmd, "%s ", verb);
+	fleet_buf_addf(&cmd, "%s ", verb);
 	if (imap_quote_mailbox(c, &cmd, mailbox, err) < 0) {
 		fleet_buf_release(&cmd);
 		if (free_ctx)
@@ -1658,7 +1658,7 @@ static int mailbox_cmd(struct imap_conn *c, const char *verb, const char *mailbo
 		return -1;
 	}
 	if (tail)
-		fleet_buf_append_str(&cmd, tail);
+		fleet_buf_add_str(&cmd, tail);
 	id = cmd_submit(c, fn, ctx, free_ctx, NULL, cmd.data, cmd.len, NULL, err);
 	fleet_buf_release(&cmd);
 	if (id < 0 || !wait)
@@ -1750,14 +1750,14 @@ int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char
 
 	if (n == 0)
 		return 0;
-	fleet_buf_appendf(&cmd, "UID STORE %u %cX-GM-LABELS (", uid, add ? '+' : '-');
+	fleet_buf_addf(&cmd, "UID STORE %u %cX-GM-LABELS (", uid, add ? '+' : '-');
 	for (size_t i = 0; i < n; i++) {
 		const char *l = labels[i];
 
 		if (i)
-			fleet_buf_append(&cmd, " ", 1);
+			fleet_buf_add(&cmd, " ", 1);
 		if (l[0] == '\\' && !strpbrk(l + 1, " ()\"{%*]\\\r\n")) {
-			fleet_buf_append_str(&cmd, l); /* a system label: an atom */
+			fleet_buf_add_str(&cmd, l); /* a system label: an atom */
 		} else {
 			struct fleet_buf enc = FLEET_BUF_INIT(64 * 1024);
 
@@ -1772,7 +1772,7 @@ int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char
 			fleet_buf_release(&enc);
 		}
 	}
-	fleet_buf_append(&cmd, ")", 1);
+	fleet_buf_add(&cmd, ")", 1);
 	id = imap_cmd_send_text(c, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, err);
 	rc = id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_MESSAGE, err);
 out:
@@ -2589,7 +2589,7 @@ int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items,
 				fs->want_main = 1;
 		imap_strlist_release(&w);
 	}
-	fleet_buf_appendf(&cmd, "UID FETCH %s %s", uidset, items);
+	fleet_buf_addf(&cmd, "UID FETCH %s %s", uidset, items);
 	id =
 	    cmd_submit(c, fetch_untagged, fs, fetch_state_free, &fetch_lit_ops, cmd.data, cmd.len, NULL, err);
 	fleet_buf_release(&cmd);
@@ -2635,19 +2635,19 @@ int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flag
 		return -1;
 	if (append_args_check(flags, internaldate, err) < 0)
 		return -1;
-	fleet_buf_append_str(&cmd, "APPEND ");
+	fleet_buf_add_str(&cmd, "APPEND ");
 	if (imap_quote_mailbox(c, &cmd, mailbox, err) < 0) {
 		fleet_buf_release(&cmd);
 		return -1;
 	}
 	if (flags && *flags)
-		fleet_buf_appendf(&cmd, " (%s)", flags);
+		fleet_buf_addf(&cmd, " (%s)", flags);
 	if (internaldate)
-		fleet_buf_appendf(&cmd, " \"%s\"", internaldate);
+		fleet_buf_addf(&cmd, " \"%s\"", internaldate);
 	plus = imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && size <= 4096);
 	/* Asked once per command, not for every message imap_append_next adds to it. */
 	c->append_multi_ok = imap_conn_has_cap(c, "MULTIAPPEND") && imap_conn_has_cap(c, "LITERAL+");
-	fleet_buf_appendf(&cmd, " {%llu%s}", (unsigned long long)size, plus ? "+" : "");
+	fleet_buf_addf(&cmd, " {%llu%s}", (unsigned long long)size, plus ? "+" : "");
 	k = cmd_new(c, NULL, NULL, cmd.data);
 	if (is_trace(c))
 		log_trace("%s C: %s %s", c->label, k->tag, cmd.data);

@@ -85,7 +85,7 @@ static void response_reset(struct imap_parser *p)
 	fleet_buf_reset(&p->seg);
 	fleet_buf_reset(&p->arena);
 	/* Offset 0 holds "" so that every string offset is valid. */
-	fleet_buf_append(&p->arena, "", 1);
+	fleet_buf_add(&p->arena, "", 1);
 	p->nnodes = 0;
 	p->depth = 0;
 	p->top_first = p->top_last = NONE;

@@ -346,7 +346,7 @@ static void form_add(CURL *h, struct fleet_buf *form, const char *name, const ch
 {
 	char *e = curl_easy_escape(h, value, 0);
 
-	fleet_buf_appendf(form, "%s%s=%s", form->len ? "&" : "", name, e ? e : "");
+	fleet_buf_addf(form, "%s%s=%s", form->len ? "&" : "", name, e ? e : "");
 	if (e) {
 		OPENSSL_cleanse(e, strlen(e));
 		curl_free(e);

@@ -117,7 +117,7 @@ static void list_addf(struct imap_strlist *l, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	(void)fleet_buf_vappendf(&b, fmt, ap);
+	fleet_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
 	imap_strlist_add(l, fleet_buf_cstr(&b), b.len);
 	fleet_buf_release(&b);
@@ -133,11 +133,11 @@ static void side_label(struct fleet_buf *b, const char *user, const char *host, 
 		       enum io_tls_mode mode)
 {
 	if (strchr(host, ':'))
-		fleet_buf_appendf(b, "%s@[%s]", user, host);
+		fleet_buf_addf(b, "%s@[%s]", user, host);
 	else
-		fleet_buf_appendf(b, "%s@%s", user, host);
+		fleet_buf_addf(b, "%s@%s", user, host);
 	if (port && port != default_port(mode))
-		fleet_buf_appendf(b, ":%u", port);
+		fleet_buf_addf(b, ":%u", port);
 }
 
 /* Compresses sorted UIDs into "1:3,7" (stops before max bytes; *all says whether all fit). */
@@ -310,12 +310,12 @@ static void caps_line(struct imap_strlist *details, const char *side, const char
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
 		struct fleet_buf *b = imap_conn_has_cap(c, wanted[i]) ? &has : &lacks;
 
-		fleet_buf_appendf(b, "%s%s", b->len ? " " : "", wanted[i]);
+		fleet_buf_addf(b, "%s%s", b->len ? " " : "", wanted[i]);
 	}
 	if (imap_conn_cap_u64(c, "APPENDLIMIT", &al) == 0)
-		fleet_buf_appendf(&has, "%sAPPENDLIMIT=%llu", has.len ? " " : "", (unsigned long long)al);
+		fleet_buf_addf(&has, "%sAPPENDLIMIT=%llu", has.len ? " " : "", (unsigned long long)al);
 	else
-		fleet_buf_appendf(&lacks, "%sAPPENDLIMIT", lacks.len ? " " : "");
+		fleet_buf_addf(&lacks, "%sAPPENDLIMIT", lacks.len ? " " : "");
 	list_addf(details, "%s: %s; has %s; lacks %s", side, tls, has.len ? fleet_buf_cstr(&has) : "none",
 		  lacks.len ? fleet_buf_cstr(&lacks) : "nothing");
 	fleet_buf_release(&has);
@@ -918,9 +918,9 @@ static int write_csv(const char *path, const struct pf_account *acc, size_t n, s
 		struct fleet_buf r = FLEET_BUF_INIT(1 << 20);
 
 		for (size_t k = 0; k < a->reasons.n; k++)
-			(void)fleet_buf_appendf(&r, "%s%s", r.len ? "; " : "", a->reasons.v[k]); /* cut at 1 MiB */
+			fleet_buf_addf(&r, "%s%s", r.len ? "; " : "", a->reasons.v[k]); /* cut at 1 MiB */
 		for (size_t k = 0; k < a->warnings.n; k++)
-			(void)fleet_buf_appendf(&r, "%swarning: %s", r.len ? "; " : "", a->warnings.v[k]);
+			fleet_buf_addf(&r, "%swarning: %s", r.len ? "; " : "", a->warnings.v[k]);
 		csv_field(f, a->label, 0);
 		csv_field(f, a->nogo ? "NO-GO" : "GO", 0);
 		csv_field(f, fleet_buf_cstr(&r), 0);
@@ -965,7 +965,7 @@ static char *row_label(const struct account_row *r)
 		enum io_tls_mode m = sd->tls == ACCOUNTS_TLS_SSL ? IO_TLS_IMPLICIT : IO_TLS_STARTTLS;
 
 		if (s)
-			fleet_buf_append_str(&b, " -> ");
+			fleet_buf_add_str(&b, " -> ");
 		side_label(&b, sd->user, sd->host, sd->port, m);
 	}
 	return fleet_buf_detach(&b, NULL);

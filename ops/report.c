@@ -217,12 +217,12 @@ static char *reason_group(const char *reason)
 		    n > 0 && (p == reason || !isalpha((unsigned char)p[-1])) && !isalpha((unsigned char)p[n]);
 
 		if (alone) {
-			fleet_buf_append(&b, "N", 1);
+			fleet_buf_add(&b, "N", 1);
 			p += n;
 		} else {
 			size_t k = n ? n : 1;
 
-			fleet_buf_append(&b, p, k);
+			fleet_buf_add(&b, p, k);
 			p += k;
 		}
 	}

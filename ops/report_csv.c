@@ -66,7 +66,7 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 				       r->msgs[e].state == r->msgs[k].state &&
 				       !strcmp(r->msgs[e].group, r->msgs[k].group))
 					e++;
-				fleet_buf_appendf(&sum, "%s%s: %s (%zu)", sum.len ? "; " : "",
+				fleet_buf_addf(&sum, "%s%s: %s (%zu)", sum.len ? "; " : "",
 						  msg_state_name(r->msgs[k].state), r->msgs[k].group, e - k);
 				k = e;
 			}

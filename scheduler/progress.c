@@ -239,23 +239,23 @@ static void accounts_text(const struct progress_snapshot *snap, int level, struc
 	long total = finished + snap->running + snap->queued;
 
 	if (level <= 1) {
-		fleet_buf_appendf(out, "accounts %ld/%ld%s: %ld done, ", finished, total,
+		fleet_buf_addf(out, "accounts %ld/%ld%s: %ld done, ", finished, total,
 				  level ? "" : " finished", snap->done);
 		if (snap->partial)
-			fleet_buf_appendf(out, "%ld partial, ", snap->partial);
-		fleet_buf_appendf(out, "%ld failed", snap->failed);
+			fleet_buf_addf(out, "%ld partial, ", snap->partial);
+		fleet_buf_addf(out, "%ld failed", snap->failed);
 		if (snap->cancelled)
-			fleet_buf_appendf(out, ", %ld cancelled", snap->cancelled);
+			fleet_buf_addf(out, ", %ld cancelled", snap->cancelled);
 		if (level == 0)
-			fleet_buf_appendf(out, "; %ld running (%u here), %ld queued", snap->running,
+			fleet_buf_addf(out, "; %ld running (%u here), %ld queued", snap->running,
 					  snap->running_here, snap->queued);
 		else
-			fleet_buf_appendf(out, ", %ld running, %ld queued", snap->running, snap->queued);
+			fleet_buf_addf(out, ", %ld running, %ld queued", snap->running, snap->queued);
 	} else {
-		fleet_buf_appendf(out, "%ld/%ld ok %ld", finished, total, snap->done);
+		fleet_buf_addf(out, "%ld/%ld ok %ld", finished, total, snap->done);
 		if (snap->partial)
-			fleet_buf_appendf(out, " part %ld", snap->partial);
-		fleet_buf_appendf(out, " fail %ld run %ld q %ld", snap->failed, snap->running, snap->queued);
+			fleet_buf_addf(out, " part %ld", snap->partial);
+		fleet_buf_addf(out, " fail %ld run %ld q %ld", snap->failed, snap->running, snap->queued);
 	}
 }
 
@@ -263,8 +263,8 @@ static void accounts_text(const struct progress_snapshot *snap, int level, struc
 static void put_line(struct fleet_buf *out, const char *line, size_t len, size_t cols)
 {
 	if (out->len)
-		fleet_buf_append(out, "\n", 1);
-	fleet_buf_append(out, line, cut_to_width(line, len, cols));
+		fleet_buf_add(out, "\n", 1);
+	fleet_buf_add(out, line, cut_to_width(line, len, cols));
 }
 
 static size_t w_of(const char *s)
@@ -294,24 +294,24 @@ static void head_line(const struct head *h, size_t cols, struct fleet_buf *line)
 		}
 		line->len = 0;
 		if (with_run)
-			fleet_buf_appendf(line, "%s  ", h->run);
-		fleet_buf_appendf(line, "%s ", h->pct);
+			fleet_buf_addf(line, "%s  ", h->run);
+		fleet_buf_addf(line, "%s ", h->pct);
 		if (barw) {
 			size_t inner = barw - 2, fill = h->frac > 0 ? (size_t)(h->frac * (double)inner) : 0;
 
-			fleet_buf_append(line, "[", 1);
+			fleet_buf_add(line, "[", 1);
 			for (size_t i = 0; i < inner; i++)
-				fleet_buf_append(line,
+				fleet_buf_add(line,
 						 i < fill				   ? "="
 						 : (i == fill && fill < inner && fill > 0) ? ">"
 											   : " ",
 						 1);
-			fleet_buf_append(line, "] ", 2);
+			fleet_buf_add(line, "] ", 2);
 		}
-		fleet_buf_appendf(line, "%s", h->bytes);
+		fleet_buf_addf(line, "%s", h->bytes);
 		if (with_rate)
-			fleet_buf_appendf(line, "  %s", h->rate);
-		fleet_buf_appendf(line, "  %s", h->eta);
+			fleet_buf_addf(line, "  %s", h->rate);
+		fleet_buf_addf(line, "  %s", h->eta);
 		return;
 	}
 }
@@ -333,26 +333,26 @@ static void account_line(const struct progress_account *a, size_t cols, struct f
 		if (parts > 1 && 2 + 8 + 2 + right > cols)
 			continue;
 		line->len = 0;
-		fleet_buf_append(line, "  ", 2);
+		fleet_buf_add(line, "  ", 2);
 		if (2 + lw + 2 + right > cols) {
 			/* The label gives way, keeping its start (the user name). */
 			size_t keep = cols > 2 + 2 + right + 2 ? cols - 2 - 2 - right - 2 : 0;
 
-			fleet_buf_append(line, a->label, cut_to_width(a->label, strlen(a->label), keep));
-			fleet_buf_append(line, "..", 2);
+			fleet_buf_add(line, a->label, cut_to_width(a->label, strlen(a->label), keep));
+			fleet_buf_add(line, "..", 2);
 			lw = keep + 2;
 		} else {
-			fleet_buf_append(line, a->label, strlen(a->label));
+			fleet_buf_add(line, a->label, strlen(a->label));
 		}
 		/* Counters aligned on the right edge of the label column. */
 		for (size_t k = lw; k + 2 + right < cols && k < 28; k++)
-			fleet_buf_append(line, " ", 1);
-		fleet_buf_append(line, "  ", 2);
+			fleet_buf_add(line, " ", 1);
+		fleet_buf_add(line, "  ", 2);
 		if (parts >= 3)
-			fleet_buf_appendf(line, "%s  ", folders);
+			fleet_buf_addf(line, "%s  ", folders);
 		if (parts >= 2)
-			fleet_buf_appendf(line, "%s  ", msgs);
-		fleet_buf_appendf(line, "%s", bytes);
+			fleet_buf_addf(line, "%s  ", msgs);
+		fleet_buf_addf(line, "%s", bytes);
 		return;
 	}
 }
@@ -391,7 +391,7 @@ void progress_render_block(const struct progress *p, const struct progress_snaps
 	}
 	if (nshow < snap->nacct && max_lines > 2) {
 		line.len = 0;
-		fleet_buf_appendf(&line, "  ... %zu more running here", snap->nacct - nshow);
+		fleet_buf_addf(&line, "  ... %zu more running here", snap->nacct - nshow);
 		put_line(out, fleet_buf_cstr(&line), line.len, width);
 	}
 	fleet_buf_release(&line);
@@ -404,7 +404,7 @@ void progress_render_line(const struct progress *p, const struct progress_snapsh
 
 	out->len = 0;
 	head_of(p, snap, &h);
-	fleet_buf_appendf(out, "progress: %s: %s %s, %s, %s; ", h.run, h.pct, h.bytes, h.rate, h.eta);
+	fleet_buf_addf(out, "progress: %s: %s %s, %s, %s; ", h.run, h.pct, h.bytes, h.rate, h.eta);
 	accounts_text(snap, 0, out);
 }
 

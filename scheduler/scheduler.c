@@ -194,15 +194,15 @@ static const char *tls_flag(enum accounts_tls t, int side)
 static void put_word(struct fleet_buf *b, const char *w)
 {
 	if (b->len)
-		fleet_buf_append(b, " ", 1);
-	fleet_buf_append(b, "'", 1);
+		fleet_buf_add(b, " ", 1);
+	fleet_buf_add(b, "'", 1);
 	for (const char *p = w; *p; p++) {
 		if (*p == '\'')
-			fleet_buf_append_str(b, "'\\''");
+			fleet_buf_add_str(b, "'\\''");
 		else
-			fleet_buf_append(b, p, 1);
+			fleet_buf_add(b, p, 1);
 	}
-	fleet_buf_append(b, "'", 1);
+	fleet_buf_add(b, "'", 1);
 }
 
 /* The options a job runs with, stored with it so `worker` hosts run it the same way: the row's
@@ -1056,19 +1056,19 @@ static void secret_origin(const struct account_row *row, int k, struct fleet_buf
 	const struct account_side *sd = &row->side[k];
 
 	if (sd->passfile)
-		fleet_buf_appendf(out, "password from %s", sd->passfile);
+		fleet_buf_addf(out, "password from %s", sd->passfile);
 	else if (sd->password)
-		fleet_buf_appendf(out, "password inline (column password%d)", k + 1);
+		fleet_buf_addf(out, "password inline (column password%d)", k + 1);
 	else if (sd->passcmd)
-		fleet_buf_appendf(out, "password from the passcmd%d command", k + 1);
+		fleet_buf_addf(out, "password from the passcmd%d command", k + 1);
 	else if (sd->tokenfile)
-		fleet_buf_appendf(out, "token from %s", sd->tokenfile);
+		fleet_buf_addf(out, "token from %s", sd->tokenfile);
 	else if (sd->tokencmd)
-		fleet_buf_appendf(out, "token from the tokencmd%d command", k + 1);
+		fleet_buf_addf(out, "token from the tokencmd%d command", k + 1);
 	else if (sd->token)
-		fleet_buf_appendf(out, "token inline (column token%d)", k + 1);
+		fleet_buf_addf(out, "token inline (column token%d)", k + 1);
 	else
-		fleet_buf_appendf(out, "token from the tenant credentials (--oauth%d)", k + 1);
+		fleet_buf_addf(out, "token from the tenant credentials (--oauth%d)", k + 1);
 }
 
 /* An account that failed for good: where it came from (the accounts file's line, where its secret
@@ -1080,36 +1080,36 @@ static void failure_hint(struct sched *s, int64_t job_id, const struct fleet_err
 
 	snprintf(retry, sizeof(retry), "`imapfleet retry --account %lld`", (long long)job_id);
 	if (row)
-		fleet_buf_appendf(out, "line %u of %s", row->line, s->cfg->accounts_path);
+		fleet_buf_addf(out, "line %u of %s", row->line, s->cfg->accounts_path);
 	else
-		fleet_buf_appendf(out, "account %lld (credentials stored by the host that ran the accounts file)",
+		fleet_buf_addf(out, "account %lld (credentials stored by the host that ran the accounts file)",
 				  (long long)job_id);
 	if (err->cls == FLEET_ERR_AUTH) {
 		for (int k = 0; k < 2 && row; k++) {
 			if (side >= 0 && side != k)
 				continue;
-			fleet_buf_appendf(out, ", %s %s@%s: ", k ? "destination" : "source", row->side[k].user,
+			fleet_buf_addf(out, ", %s %s@%s: ", k ? "destination" : "source", row->side[k].user,
 					  row->side[k].host);
 			secret_origin(row, k, out);
 		}
-		fleet_buf_appendf(out, ": check it (and that the account may log in over IMAP), then %s and run "
+		fleet_buf_addf(out, ": check it (and that the account may log in over IMAP), then %s and run "
 				       "again",
 				  retry);
 	} else if (strcmp(err->code, IMAP_CODE_OVERQUOTA) == 0) {
-		fleet_buf_appendf(out, ": once the destination's quota is raised (by the shortfall above when it is "
+		fleet_buf_addf(out, ": once the destination's quota is raised (by the shortfall above when it is "
 				       "given), %s and run again",
 				  retry);
 	} else if (strcmp(err->code, IO_ERR_TLS_VERIFY) == 0) {
-		fleet_buf_appendf(out, ": add cafile%d to the row (or --cafile%d to the run), then %s and run again",
+		fleet_buf_addf(out, ": add cafile%d to the row (or --cafile%d to the run), then %s and run again",
 				  side >= 0 ? side + 1 : 1, side >= 0 ? side + 1 : 1, retry);
 	} else if (err->cls == FLEET_ERR_TRANSIENT || err->cls == FLEET_ERR_THROTTLED) {
-		fleet_buf_appendf(out, ": the server kept failing; when it is back, %s and run again (lower "
+		fleet_buf_addf(out, ": the server kept failing; when it is back, %s and run again (lower "
 				       "--max-conns-per-host if it throttles)",
 				  retry);
 	} else if (err->cls == FLEET_ERR_BUG) {
-		fleet_buf_appendf(out, ": an imapfleet bug; report it with the account's log (%s)", s->log_dir);
+		fleet_buf_addf(out, ": an imapfleet bug; report it with the account's log (%s)", s->log_dir);
 	} else {
-		fleet_buf_appendf(out, ": fix the cause above, then %s and run again", retry);
+		fleet_buf_addf(out, ": fix the cause above, then %s and run again", retry);
 	}
 }
 
@@ -1836,7 +1836,7 @@ static void add_engine(void *ctx, const char *host, long pid, long running)
 {
 	struct fleet_buf *b = ctx;
 
-	fleet_buf_appendf(b, "%s%s (pid %ld, %ld account%s running)", b->len ? ", " : "", host, pid, running,
+	fleet_buf_addf(b, "%s%s (pid %ld, %ld account%s running)", b->len ? ", " : "", host, pid, running,
 			  running == 1 ? "" : "s");
 }
 
@@ -2213,19 +2213,19 @@ static char *verify_detail(const struct verify_result *r)
 
 		if (!f->missing && !f->extra && !f->altered && !f->dates && !f->flags && !f->error[0])
 			continue;
-		fleet_buf_appendf(&b, "%s%s:", b.len ? "\n" : "", f->name);
+		fleet_buf_addf(&b, "%s%s:", b.len ? "\n" : "", f->name);
 		if (f->error[0])
-			fleet_buf_appendf(&b, " could not be read: %s", f->error);
+			fleet_buf_addf(&b, " could not be read: %s", f->error);
 		if (f->missing)
-			fleet_buf_appendf(&b, " %u missing (source UIDs %s)", f->missing, f->missing_uids ? f->missing_uids : "");
+			fleet_buf_addf(&b, " %u missing (source UIDs %s)", f->missing, f->missing_uids ? f->missing_uids : "");
 		if (f->extra)
-			fleet_buf_appendf(&b, " %u extra (destination UIDs %s)", f->extra, f->extra_uids ? f->extra_uids : "");
+			fleet_buf_addf(&b, " %u extra (destination UIDs %s)", f->extra, f->extra_uids ? f->extra_uids : "");
 		if (f->altered)
-			fleet_buf_appendf(&b, " %u altered (source UIDs %s)", f->altered, f->altered_uids ? f->altered_uids : "");
+			fleet_buf_addf(&b, " %u altered (source UIDs %s)", f->altered, f->altered_uids ? f->altered_uids : "");
 		if (f->dates)
-			fleet_buf_appendf(&b, " %u with another date", f->dates);
+			fleet_buf_addf(&b, " %u with another date", f->dates);
 		if (f->flags)
-			fleet_buf_appendf(&b, " %u with other flags", f->flags);
+			fleet_buf_addf(&b, " %u with other flags", f->flags);
 	}
 	return fleet_buf_detach(&b, NULL);
 }

@@ -66,14 +66,14 @@ const char *state_location_name(enum state_location_kind kind)
 static void conninfo_add(struct fleet_buf *b, const char *key, const char *val)
 {
 	if (b->len)
-		fleet_buf_append(b, " ", 1);
-	fleet_buf_appendf(b, "%s='", key);
+		fleet_buf_add(b, " ", 1);
+	fleet_buf_addf(b, "%s='", key);
 	for (const char *p = val; *p; p++) {
 		if (*p == '\\' || *p == '\'')
-			fleet_buf_append(b, "\\", 1);
-		fleet_buf_append(b, p, 1);
+			fleet_buf_add(b, "\\", 1);
+		fleet_buf_add(b, p, 1);
 	}
-	fleet_buf_append(b, "'", 1);
+	fleet_buf_add(b, "'", 1);
 }
 
 char *state_conninfo_with_dbname(const char *conninfo, const char *dbname)
@@ -316,15 +316,15 @@ static int cluster_initdb(struct state_cluster *c, struct fleet_err *err)
 	if (rc != 0)
 		return prog_error(c, "initialise", rc, err);
 	/* A private server: no TCP, a socket only its owner may use, in its own directory. */
-	fleet_buf_append_str(&conf, "\n# imapfleet embedded state database\nlisten_addresses = ''\n"
+	fleet_buf_add_str(&conf, "\n# imapfleet embedded state database\nlisten_addresses = ''\n"
 				    "unix_socket_permissions = 0700\nmax_connections = 200\n"
 				    "unix_socket_directories = '");
 	for (const char *p = c->pgdir; *p; p++) {
-		fleet_buf_append(&conf, p, 1);
+		fleet_buf_add(&conf, p, 1);
 		if (*p == '\'')
-			fleet_buf_append(&conf, "'", 1);
+			fleet_buf_add(&conf, "'", 1);
 	}
-	fleet_buf_append_str(&conf, "'\n");
+	fleet_buf_add_str(&conf, "'\n");
 	confpath = xasprintf("%s/postgresql.conf", c->pgdir);
 	f = fopen(confpath, "a");
 	if (!f || fputs(fleet_buf_cstr(&conf), f) < 0 || fclose(f) != 0) {

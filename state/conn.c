@@ -507,13 +507,13 @@ int state_cmd_count(PGresult *res, int64_t *n)
 void state_array_begin(struct fleet_buf *b)
 {
 	fleet_buf_reset(b);
-	fleet_buf_append(b, "{", 1);
+	fleet_buf_add(b, "{", 1);
 }
 
 static void array_sep(struct fleet_buf *b)
 {
 	if (b->len > 1)
-		fleet_buf_append(b, ",", 1);
+		fleet_buf_add(b, ",", 1);
 }
 
 void state_array_i64(struct fleet_buf *b, int64_t v)
@@ -521,13 +521,13 @@ void state_array_i64(struct fleet_buf *b, int64_t v)
 	char num[STATE_NUM_MAX];
 
 	array_sep(b);
-	fleet_buf_append_str(b, state_fmt_i64(num, v));
+	fleet_buf_add_str(b, state_fmt_i64(num, v));
 }
 
 void state_array_null(struct fleet_buf *b)
 {
 	array_sep(b);
-	fleet_buf_append(b, "NULL", 4);
+	fleet_buf_add(b, "NULL", 4);
 }
 
 void state_array_str(struct fleet_buf *b, const char *s)
@@ -537,20 +537,20 @@ void state_array_str(struct fleet_buf *b, const char *s)
 		return;
 	}
 	array_sep(b);
-	fleet_buf_append(b, "\"", 1);
+	fleet_buf_add(b, "\"", 1);
 	for (const char *p = s; *p;) {
 		size_t n = strcspn(p, "\"\\");
 
-		fleet_buf_append(b, p, n);
+		fleet_buf_add(b, p, n);
 		p += n;
 		if (*p) {
 			char esc[2] = {'\\', *p};
 
-			fleet_buf_append(b, esc, 2);
+			fleet_buf_add(b, esc, 2);
 			p++;
 		}
 	}
-	fleet_buf_append(b, "\"", 1);
+	fleet_buf_add(b, "\"", 1);
 }
 
 void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n)
@@ -571,5 +571,5 @@ void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n)
 
 void state_array_end(struct fleet_buf *b)
 {
-	fleet_buf_append(b, "}", 1);
+	fleet_buf_add(b, "}", 1);
 }

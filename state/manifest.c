@@ -173,7 +173,7 @@ struct mw {
 
 static void mw_flush_line(struct mw *w)
 {
-	fleet_buf_append(&w->line, "\n", 1);
+	fleet_buf_add(&w->line, "\n", 1);
 	if (fwrite(w->line.data, 1, w->line.len, w->f) != w->line.len ||
 	    EVP_DigestUpdate(w->md, w->line.data, w->line.len) != 1)
 		w->failed = 1;
@@ -184,14 +184,14 @@ static void mw_flush_line(struct mw *w)
 static void mw_field(struct mw *w, const char *s)
 {
 	if (w->line.len)
-		fleet_buf_append(&w->line, "\t", 1);
+		fleet_buf_add(&w->line, "\t", 1);
 	for (const char *p = s ? s : ""; *p; p++) {
 		const char *e = *p == '\t' ? "\\t" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : *p == '\\' ? "\\\\" : NULL;
 
 		if (e)
-			fleet_buf_append_str(&w->line, e);
+			fleet_buf_add_str(&w->line, e);
 		else
-			fleet_buf_append(&w->line, p, 1);
+			fleet_buf_add(&w->line, p, 1);
 	}
 }
 
@@ -304,7 +304,7 @@ int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *j
 	w.md = EVP_MD_CTX_new();
 	if (!w.md || EVP_DigestInit_ex(w.md, EVP_sha256(), NULL) != 1)
 		goto crypto;
-	fleet_buf_append_str(&w.line, MANIFEST_MAGIC);
+	fleet_buf_add_str(&w.line, MANIFEST_MAGIC);
 	w.line.len--; /* mw_flush_line adds the newline */
 	mw_flush_line(&w);
 	{
@@ -324,10 +324,10 @@ int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *j
 		mw_flush_line(&w);
 		PQclear(res);
 	}
-	fleet_buf_append_str(&w.line, "# account\tid\thost1\tport1\tuser1\thost2\tport2\tuser2\tstate\tverdict\tverified_at"
+	fleet_buf_add_str(&w.line, "# account\tid\thost1\tport1\tuser1\thost2\tport2\tuser2\tstate\tverdict\tverified_at"
 				      "\ton_source\ton_destination");
 	mw_flush_line(&w);
-	fleet_buf_append_str(&w.line, "# message\taccount id\tsource folder\tsource uidvalidity\tsource uid\t"
+	fleet_buf_add_str(&w.line, "# message\taccount id\tsource folder\tsource uidvalidity\tsource uid\t"
 				      "destination folder\tdestination uidvalidity\tdestination uid\tsize\t"
 				      "internaldate\tsha256\tstate");
 	mw_flush_line(&w);

@@ -152,14 +152,14 @@ static void split_server(const char *server, struct fleet_buf *host, char port[S
 	if (c && c > server && fleet_parse_u64(c + 1, 1, 65535, &n) == 0 &&
 	    (memchr(server, ':', (size_t)(c - server)) == NULL || (server[0] == '[' && c[-1] == ']'))) {
 		if (server[0] == '[' && c[-1] == ']')
-			fleet_buf_append(host, server + 1, (size_t)(c - server) - 2);
+			fleet_buf_add(host, server + 1, (size_t)(c - server) - 2);
 		else
-			fleet_buf_append(host, server, (size_t)(c - server));
+			fleet_buf_add(host, server, (size_t)(c - server));
 		state_fmt_i64(port, (int64_t)n);
 		*has_port = 1;
 		return;
 	}
-	fleet_buf_append(host, server, strlen(server));
+	fleet_buf_add(host, server, strlen(server));
 }
 
 int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct state_job_filter *f,

@@ -235,16 +235,16 @@ static void each_bad_row_gives_one_error_with_its_line_and_field(void **state)
 		/* Good rows padded with empty fields up to the header's width. */
 		for (const char *q = c->header; *q; q++)
 			hdr_cols += *q == ',';
-		fleet_buf_append_str(&text, c->header);
-		fleet_buf_append(&text, GOOD_A, (size_t)(tail_a - GOOD_A - 1));
+		fleet_buf_add_str(&text, c->header);
+		fleet_buf_add(&text, GOOD_A, (size_t)(tail_a - GOOD_A - 1));
 		for (size_t k = 6; k < hdr_cols; k++)
-			fleet_buf_append_str(&text, ",");
-		fleet_buf_append_str(&text, "\n");
-		fleet_buf_append_str(&text, c->bad);
-		fleet_buf_append(&text, GOOD_B, (size_t)(tail_b - GOOD_B - 1));
+			fleet_buf_add_str(&text, ",");
+		fleet_buf_add_str(&text, "\n");
+		fleet_buf_add_str(&text, c->bad);
+		fleet_buf_add(&text, GOOD_B, (size_t)(tail_b - GOOD_B - 1));
 		for (size_t k = 6; k < hdr_cols; k++)
-			fleet_buf_append_str(&text, ",");
-		fleet_buf_append_str(&text, "\n");
+			fleet_buf_add_str(&text, ",");
+		fleet_buf_add_str(&text, "\n");
 
 		af = parse(fleet_buf_cstr(&text), 0, &err);
 		if (!af)
@@ -935,11 +935,11 @@ static uint64_t import_rows(int n, int inline_passwords)
 	struct accounts_file *af;
 	uint64_t t0, t1;
 
-	fleet_buf_append_str(
+	fleet_buf_add_str(
 	    &text, inline_passwords ? "host1,port1,user1,password1,tls1,host2,user2,password2,options\r\n"
 				    : "host1,port1,user1,passfile1,tls1,host2,user2,passfile2,options\r\n");
 	for (int i = 0; i < n; i++)
-		fleet_buf_appendf(
+		fleet_buf_addf(
 		    &text,
 		    "imap%d.old.example,993,user%05d@old.example,\"p,w%d\"\"x\",ssl,imap.new.example,"
 		    "user%05d@new.example,Pw-%d-new,--folder 'INBOX' --maxsize 25000000\r\n",

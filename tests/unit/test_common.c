@@ -51,7 +51,7 @@ static void buf_consume_drops_the_front(void **state)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(64);
 
-	fleet_buf_append_str(&b, "hello world");
+	fleet_buf_add_str(&b, "hello world");
 	fleet_buf_consume(&b, 6);
 	assert_string_equal(fleet_buf_cstr(&b), "world");
 	fleet_buf_consume(&b, 100);
@@ -79,7 +79,7 @@ static void buf_detach_hands_over_ownership(void **state)
 	size_t len;
 	char *s;
 
-	fleet_buf_appendf(&b, "%s-%d", "x", 42);
+	fleet_buf_addf(&b, "%s-%d", "x", 42);
 	s = fleet_buf_detach(&b, &len);
 	assert_string_equal(s, "x-42");
 	assert_int_equal(len, 4);

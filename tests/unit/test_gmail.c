@@ -164,7 +164,7 @@ static void labels_become_flags_and_keywords(void **state)
 
 		while (n < 4 && cases[i].labels[n])
 			n++;
-		fleet_buf_append_str(&b, cases[i].flags);
+		fleet_buf_add_str(&b, cases[i].flags);
 		gmail_label_flags(cases[i].p, cases[i].labels, n, &b);
 		if (strcmp(fleet_buf_cstr(&b), cases[i].want) != 0)
 			fail_msg("case %zu: '%s', want '%s'", i, fleet_buf_cstr(&b), cases[i].want);

@@ -215,7 +215,7 @@ static int on_body_data(void *ctx, const char *data, size_t len, struct fleet_er
 	if (len > c->max_chunk)
 		c->max_chunk = len;
 	if (c->body.len + len <= c->body.max)
-		fleet_buf_append(&c->body, data, len);
+		fleet_buf_add(&c->body, data, len);
 	return 0;
 }
 
@@ -1014,12 +1014,12 @@ static void dovecot_login_select_append_and_streamed_fetch_round_trip(void **sta
 	assert_true(mb.uidvalidity > 0);
 
 	/* A 3 MB message, appended in chunks and fetched back in chunks. */
-	fleet_buf_appendf(&msg,
+	fleet_buf_addf(&msg,
 			  "From: lab@example.com\r\nSubject: imapfleet client test %llu\r\n"
 			  "Message-ID: <client-%llu@imapfleet.test>\r\n\r\n",
 			  (unsigned long long)fleet_wall_ms(), (unsigned long long)fleet_wall_ms());
 	while (msg.len < 3 * 1024 * 1024)
-		fleet_buf_append_str(
+		fleet_buf_add_str(
 		    &msg, "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n");
 	assert_int_equal(
 	    imap_append_begin(c, "INBOX", "\\Seen $Test", "17-Jul-1996 02:44:25 -0700", msg.len, &id, &err),

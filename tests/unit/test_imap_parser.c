@@ -26,25 +26,25 @@ static void dump_node(struct fleet_buf *b, const struct imap_node *n)
 {
 	for (; n; n = n->next) {
 		switch (n->type) {
-		case IMAP_NODE_ATOM: fleet_buf_append(b, n->str, n->len); break;
-		case IMAP_NODE_QUOTED: fleet_buf_appendf(b, "\"%s\"", n->str); break;
-		case IMAP_NODE_NIL: fleet_buf_append_str(b, "NIL"); break;
+		case IMAP_NODE_ATOM: fleet_buf_add(b, n->str, n->len); break;
+		case IMAP_NODE_QUOTED: fleet_buf_addf(b, "\"%s\"", n->str); break;
+		case IMAP_NODE_NIL: fleet_buf_add_str(b, "NIL"); break;
 		case IMAP_NODE_LITERAL:
-			fleet_buf_appendf(b, "%s{%zu:", n->literal8 ? "~" : "", n->len);
-			fleet_buf_append(b, n->str, n->len);
-			fleet_buf_append_str(b, "}");
+			fleet_buf_addf(b, "%s{%zu:", n->literal8 ? "~" : "", n->len);
+			fleet_buf_add(b, n->str, n->len);
+			fleet_buf_add_str(b, "}");
 			break;
 		case IMAP_NODE_STREAMED:
-			fleet_buf_appendf(b, "{streamed %llu}", (unsigned long long)n->size);
+			fleet_buf_addf(b, "{streamed %llu}", (unsigned long long)n->size);
 			break;
 		case IMAP_NODE_LIST:
-			fleet_buf_append_str(b, "(");
+			fleet_buf_add_str(b, "(");
 			dump_node(b, n->child);
-			fleet_buf_append_str(b, ")");
+			fleet_buf_add_str(b, ")");
 			break;
 		}
 		if (n->next)
-			fleet_buf_append_str(b, " ");
+			fleet_buf_add_str(b, " ");
 	}
 }
 
@@ -52,13 +52,13 @@ static void dump_resp(struct fleet_buf *b, const struct imap_response *r)
 {
 	static const char *const kinds[] = {"U", "T", "C"};
 
-	fleet_buf_appendf(b, "%s|%s|", kinds[r->kind], r->tag);
+	fleet_buf_addf(b, "%s|%s|", kinds[r->kind], r->tag);
 	if (r->has_number)
-		fleet_buf_appendf(b, "%u", r->number);
-	fleet_buf_appendf(b, "|%s|", r->name);
+		fleet_buf_addf(b, "%u", r->number);
+	fleet_buf_addf(b, "|%s|", r->name);
 	if (r->code)
-		fleet_buf_appendf(b, "[%s|%s]", r->code, r->code_args);
-	fleet_buf_appendf(b, "|%s|", r->text);
+		fleet_buf_addf(b, "[%s|%s]", r->code, r->code_args);
+	fleet_buf_addf(b, "|%s|", r->text);
 	dump_node(b, r->args);
 }
 
@@ -90,10 +90,10 @@ static int run_parser(struct imap_parser *p, const char *in, size_t len, const s
 			switch (ev.type) {
 			case IMAP_PARSER_RESPONSE:
 				dump_resp(out, ev.resp);
-				fleet_buf_append_str(out, "\n");
+				fleet_buf_add_str(out, "\n");
 				break;
 			case IMAP_PARSER_LITERAL_START:
-				fleet_buf_appendf(out, "start %s %llu\n", ev.item,
+				fleet_buf_addf(out, "start %s %llu\n", ev.item,
 						  (unsigned long long)ev.literal_size);
 				if (strncmp(ev.item, "BODY[", 5) == 0 && !strstr(ev.item, "HEADER"))
 					imap_parser_stream_literal(p);
@@ -101,10 +101,10 @@ static int run_parser(struct imap_parser *p, const char *in, size_t len, const s
 			case IMAP_PARSER_LITERAL_DATA:
 				/* Zero-copy: chunks point into the caller's input. */
 				assert_true(ev.data >= chunk && ev.data + ev.len <= chunk + clen);
-				fleet_buf_append(&lit, ev.data, ev.len);
+				fleet_buf_add(&lit, ev.data, ev.len);
 				break;
 			case IMAP_PARSER_LITERAL_END:
-				fleet_buf_appendf(out, "data %s\n", fleet_buf_cstr(&lit));
+				fleet_buf_addf(out, "data %s\n", fleet_buf_cstr(&lit));
 				fleet_buf_reset(&lit);
 				break;
 			case IMAP_PARSER_NEED_MORE: break;
@@ -375,17 +375,17 @@ static void refuses_line_longer_than_the_limit(void **state)
 	struct fleet_err err;
 
 	small_limits(&l);
-	fleet_buf_append_str(&in, "* SEARCH");
+	fleet_buf_add_str(&in, "* SEARCH");
 	for (int i = 0; i < 40; i++)
-		fleet_buf_append_str(&in, " 12");
-	fleet_buf_append_str(&in, "\r\n");
+		fleet_buf_add_str(&in, " 12");
+	fleet_buf_add_str(&in, "\r\n");
 	assert_null(parse_all_ways(&l, in.data, in.len, &err));
 	assert_string_equal(err.code, "PARSE_LIMIT");
 	assert_int_equal(err.cls, FLEET_ERR_BUG);
 	/* Without an end of line the parser must stop collecting at the limit, not wait forever. */
 	fleet_buf_reset(&in);
 	for (int i = 0; i < 200; i++)
-		fleet_buf_append_str(&in, "x");
+		fleet_buf_add_str(&in, "x");
 	assert_null(parse_all_ways(&l, in.data, in.len, &err));
 	assert_string_equal(err.code, "PARSE_LIMIT");
 	fleet_buf_release(&in);
@@ -399,10 +399,10 @@ static void line_limit_does_not_count_literal_bytes(void **state)
 	char *got;
 
 	small_limits(&l);
-	fleet_buf_append_str(&in, "* 1 FETCH (BODY[] {900}\r\n");
+	fleet_buf_add_str(&in, "* 1 FETCH (BODY[] {900}\r\n");
 	for (int i = 0; i < 900; i++)
-		fleet_buf_append_str(&in, "y");
-	fleet_buf_append_str(&in, ")\r\n");
+		fleet_buf_add_str(&in, "y");
+	fleet_buf_add_str(&in, ")\r\n");
 	got = parse_all_ways(&l, in.data, in.len, &err);
 	assert_non_null(got);
 	assert_non_null(strstr(got, "{streamed 900}"));
@@ -429,10 +429,10 @@ static void refuses_nesting_deeper_than_the_limit(void **state)
 		struct imap_parser_event ev;
 		size_t used;
 
-		fleet_buf_append_str(&in, "* X ");
+		fleet_buf_add_str(&in, "* X ");
 		for (int i = 0; i < 60000; i++)
-			fleet_buf_append(&in, "(", 1);
-		fleet_buf_append_str(&in, "\r\n");
+			fleet_buf_add(&in, "(", 1);
+		fleet_buf_add_str(&in, "\r\n");
 		assert_int_equal(imap_parser_next(p, in.data, in.len, &used, &ev, &err), -1);
 		assert_string_equal(err.code, "PARSE_LIMIT");
 		imap_parser_free(&p);
@@ -462,10 +462,10 @@ static void refuses_buffering_a_literal_above_the_buffered_limit(void **state)
 
 	small_limits(&l);
 	/* BODY[HEADER] is buffered by the test consumer: 51 bytes exceed the 50-byte cap. */
-	fleet_buf_append_str(&in, "* 1 FETCH (BODY[HEADER] {51}\r\n");
+	fleet_buf_add_str(&in, "* 1 FETCH (BODY[HEADER] {51}\r\n");
 	for (int i = 0; i < 51; i++)
-		fleet_buf_append_str(&in, "h");
-	fleet_buf_append_str(&in, ")\r\n");
+		fleet_buf_add_str(&in, "h");
+	fleet_buf_add_str(&in, ")\r\n");
 	assert_null(parse_all_ways(&l, in.data, in.len, &err));
 	assert_string_equal(err.code, "PARSE_LIMIT");
 	fleet_buf_release(&in);
@@ -479,10 +479,10 @@ static void refuses_response_larger_than_the_limit(void **state)
 
 	small_limits(&l);
 	/* Many small buffered literals: each fits, together they exceed max_response. */
-	fleet_buf_append_str(&in, "* X (");
+	fleet_buf_add_str(&in, "* X (");
 	for (int i = 0; i < 100; i++)
-		fleet_buf_append_str(&in, " {40}\r\n0123456789012345678901234567890123456789");
-	fleet_buf_append_str(&in, ")\r\n");
+		fleet_buf_add_str(&in, " {40}\r\n0123456789012345678901234567890123456789");
+	fleet_buf_add_str(&in, ")\r\n");
 	assert_null(parse_all_ways(&l, in.data, in.len, &err));
 	assert_string_equal(err.code, "PARSE_LIMIT");
 	fleet_buf_release(&in);

@@ -83,7 +83,7 @@ static void decode_refuses_invalid_modified_utf7(void **state)
 		struct fleet_buf b = FLEET_BUF_INIT(4096);
 		struct fleet_err err;
 
-		fleet_buf_append_str(&b, "keep");
+		fleet_buf_add_str(&b, "keep");
 		fleet_err_clear(&err);
 		if (mutf7_decode(bad_mutf7[i], strlen(bad_mutf7[i]), &b, &err) != -1)
 			fail_msg("accepted %zu: %s -> %s", i, bad_mutf7[i], fleet_buf_cstr(&b));
