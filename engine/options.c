@@ -130,8 +130,9 @@ static const struct fleet_opt table[] = {
 				      "messages while under 8 MB)"},
 	{"--newest-first", 0, EO_NEWEST_FIRST, NULL, "recent mail first: INBOX, Sent, then the rest; newest\n"
 						    "messages first"},
-	{"--conns-per-account", V, EO_CONNS_PER_ACCOUNT, "N", "connection pairs one account may use, folders shared out\n"
-							      "(run; default 4, only where slots are free; 1 = one)"},
+	{"--conns-per-account", V, EO_CONNS_PER_ACCOUNT, "N", "connection pairs one account may use when a server is\n"
+							      "far, folders shared out (run; default 4, only where slots\n"
+							      "are free; 1 = one)"},
 	{"--trace", 0, EO_TRACE, NULL, "show the IMAP dialogue (secrets redacted)"},
 	{"--f1f2", V, EO_F1F2, "SRC=DST", "rename one folder (repeatable; see imapfleet(1), Folder rules)"},
 	{"--regextrans2", V, EO_REGEXTRANS2, "'s/RE/REPL/[gi]'", "rewrite destination folder names (repeatable)"},
