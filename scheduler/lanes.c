@@ -37,7 +37,7 @@ struct lanes {
 	atomic_int stop;
 	struct fleet_log_thread log;
 	struct lane lane[LANES_MAX]; /* [0] is the worker's own engine_run */
-	unsigned n;                  /* lanes started, lane 0 included */
+	unsigned n;		     /* lanes started, lane 0 included */
 	struct claim *claims;
 	size_t nclaims, alloc;
 };
@@ -175,8 +175,8 @@ static unsigned lanes_start(void *ctx, unsigned want)
 		got++;
 	}
 	if (got)
-		log_info("%u more connection pair%s for this account (--conns-per-account %u)", got, got == 1 ? "" : "s",
-			 l->env.max);
+		log_info("%u more connection pair%s for this account (--conns-per-account %u)", got,
+			 got == 1 ? "" : "s", l->env.max);
 	return got;
 }
 

@@ -25,9 +25,9 @@
 struct lanes_env {
 	struct state_store *store;    /* the state store, for each helper's own connection */
 	struct state_lease lease;     /* the account's lease, under which every lane records */
-	struct state_conn *sc;        /* the worker's connection: used by take() in lane 0's thread */
+	struct state_conn *sc;	      /* the worker's connection: used by take() in lane 0's thread */
 	const struct engine_job *job; /* lane 0's job (sides, options, cancel); outlives the lanes */
-	unsigned max;                 /* lanes at most, lane 0 included */
+	unsigned max;		      /* lanes at most, lane 0 included */
 	/* A connection slot on both servers for one more lane, without waiting: 1 taken, 0 full. */
 	int (*take)(void *ctx, struct state_conn *sc, int slot[2]);
 	/* Gives a lane's slots back (called in the lane's thread with its own connection). */
