@@ -97,9 +97,12 @@ int fleet_buf_appendf(struct fleet_buf *b, const char *fmt, ...)
 	return r;
 }
 
+/* Once truncated, the text stays the prefix it was: nothing more goes in (a closing quote or
+ * brace after a hole would make an incomplete text look whole). */
 void fleet_buf_add(struct fleet_buf *b, const void *data, size_t len)
 {
-	(void)!fleet_buf_append(b, data, len); /* refused: b->truncated is set */
+	if (!b->truncated)
+		(void)!fleet_buf_append(b, data, len); /* refused: b->truncated is set */
 }
 
 void fleet_buf_add_str(struct fleet_buf *b, const char *s)
@@ -109,7 +112,8 @@ void fleet_buf_add_str(struct fleet_buf *b, const char *s)
 
 void fleet_buf_vaddf(struct fleet_buf *b, const char *fmt, va_list ap)
 {
-	(void)!fleet_buf_vappendf(b, fmt, ap); /* refused: b->truncated is set */
+	if (!b->truncated)
+		(void)!fleet_buf_vappendf(b, fmt, ap); /* refused: b->truncated is set */
 }
 
 void fleet_buf_addf(struct fleet_buf *b, const char *fmt, ...)

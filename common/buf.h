@@ -38,7 +38,8 @@ int fleet_buf_append_str(struct fleet_buf *b, const char *s) FLEET_BUF_MUST_CHEC
 int fleet_buf_appendf(struct fleet_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 FLEET_BUF_MUST_CHECK;
 int fleet_buf_vappendf(struct fleet_buf *b, const char *fmt, va_list ap) FLEET_BUF_MUST_CHECK;
-/* The same without a result: an append that does not fit only marks the buffer truncated. */
+/* The same without a result: an append that does not fit only marks the buffer truncated, and
+ * once it is, these add nothing more (the text stays a prefix of what was meant). */
 void fleet_buf_add(struct fleet_buf *b, const void *data, size_t len);
 void fleet_buf_add_str(struct fleet_buf *b, const char *s);
 void fleet_buf_addf(struct fleet_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -95,6 +95,10 @@ char *state_conninfo_with_dbname(const char *conninfo, const char *dbname)
 	if (!have_db)
 		conninfo_add(&b, "dbname", dbname);
 	PQconninfoFree(opts);
+	if (fleet_buf_truncated(&b)) { /* a conninfo cut short would name another server or database */
+		fleet_buf_release(&b);
+		return NULL;
+	}
 	return fleet_buf_detach(&b, NULL);
 }
 
@@ -325,6 +329,11 @@ static int cluster_initdb(struct state_cluster *c, struct fleet_err *err)
 			fleet_buf_add(&conf, "'", 1);
 	}
 	fleet_buf_add_str(&conf, "'\n");
+	if (fleet_buf_truncated(&conf)) {
+		fleet_buf_release(&conf);
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
+				     "cannot create the cluster in %s: its path is too long", c->pgdir);
+	}
 	confpath = xasprintf("%s/postgresql.conf", c->pgdir);
 	f = fopen(confpath, "a");
 	if (!f || fputs(fleet_buf_cstr(&conf), f) < 0 || fclose(f) != 0) {

@@ -61,7 +61,7 @@ int state_location_open(const char *state_arg, const char *base_dir, char **conn
 			struct state_cluster **cluster, struct fleet_err *err);
 
 /* A copy of conninfo (URL or key=value) with the database name replaced (heap string, or NULL when
- * conninfo does not parse). */
+ * conninfo does not parse or the copy would pass its 64 KiB cap). */
 char *state_conninfo_with_dbname(const char *conninfo, const char *dbname);
 
 #endif

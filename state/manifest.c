@@ -174,7 +174,9 @@ struct mw {
 static void mw_flush_line(struct mw *w)
 {
 	fleet_buf_add(&w->line, "\n", 1);
-	if (fwrite(w->line.data, 1, w->line.len, w->f) != w->line.len ||
+	if (fleet_buf_truncated(&w->line)) /* a line cut short must not be signed */
+		w->failed = 1;
+	else if (fwrite(w->line.data, 1, w->line.len, w->f) != w->line.len ||
 	    EVP_DigestUpdate(w->md, w->line.data, w->line.len) != 1)
 		w->failed = 1;
 	fleet_buf_reset(&w->line);

@@ -114,7 +114,9 @@ int state_count(PGresult *res, long *count);
 /* The number of rows a command touched (PQcmdTuples) into *n; 0, or -1 when res is NULL. */
 int state_cmd_count(PGresult *res, int64_t *n);
 
-/* Array literals for unnest() parameters: "{1,2,NULL}" and {"quoted","strings"}. */
+/* Array literals for unnest() parameters: "{1,2,NULL}" and {"quoted","strings"}.
+ * A literal that passes its buffer's cap stays a prefix without its closing brace (fleet_buf_add*),
+ * so PostgreSQL refuses the statement (malformed array literal) instead of reading a shorter array. */
 void state_array_begin(struct fleet_buf *b);
 void state_array_i64(struct fleet_buf *b, int64_t v);
 void state_array_null(struct fleet_buf *b);
