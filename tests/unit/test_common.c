@@ -47,6 +47,26 @@ static void buf_refuses_to_grow_past_its_cap(void **state)
 	fleet_buf_release(&b);
 }
 
+static void buf_truncation_is_sticky_and_keeps_a_prefix(void **state)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(8);
+
+	(void)state;
+	fleet_buf_add_str(&b, "{1,2,3");
+	assert_int_equal(fleet_buf_truncated(&b), 0);
+	fleet_buf_addf(&b, ",%d", 12345); /* does not fit */
+	assert_int_equal(fleet_buf_truncated(&b), 1);
+	fleet_buf_add(&b, "}", 1); /* would fit, but the text must stay a prefix */
+	assert_string_equal(fleet_buf_cstr(&b), "{1,2,3");
+	assert_int_equal(fleet_buf_truncated(&b), 1);
+	assert_int_equal(fleet_buf_append(&b, "}", 1), 0); /* the checked append still works */
+	fleet_buf_reset(&b);
+	assert_int_equal(fleet_buf_truncated(&b), 0);
+	fleet_buf_add_str(&b, "ok");
+	assert_string_equal(fleet_buf_cstr(&b), "ok");
+	fleet_buf_release(&b);
+}
+
 static void buf_consume_drops_the_front(void **state)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(64);
@@ -678,6 +698,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buf_append_grows_and_stays_nul_terminated),
 		cmocka_unit_test(buf_refuses_to_grow_past_its_cap),
+		cmocka_unit_test(buf_truncation_is_sticky_and_keeps_a_prefix),
 		cmocka_unit_test(buf_consume_drops_the_front),
 		cmocka_unit_test(buf_reserve_and_commit),
 		cmocka_unit_test(buf_detach_hands_over_ownership),
