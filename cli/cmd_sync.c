@@ -92,6 +92,9 @@ void cli_print_summary(FILE *out, const char *label, const struct engine_stats *
 		(unsigned long long)st->msgs_source, (unsigned long long)st->msgs_copied, dry ? "would be copied" : "copied",
 		mb(st->bytes_copied), (unsigned long long)(st->msgs_already + st->msgs_matched),
 		(unsigned long long)st->msgs_skipped, (unsigned long long)st->msgs_failed);
+	if (st->msgs_ambiguous)
+		fprintf(out, "  identity not certain: %llu copied although the destination may hold them (see the log)\n",
+			(unsigned long long)st->msgs_ambiguous);
 	if (st->flags_updated || st->msgs_deleted || st->flags_dropped)
 		fprintf(out, "  flags updated: %llu, deleted on destination: %llu, flags the destination cannot keep: %llu\n",
 			(unsigned long long)st->flags_updated, (unsigned long long)st->msgs_deleted,

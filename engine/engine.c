@@ -1062,6 +1062,56 @@ static int fetch_dst_idents(struct engine *e, uint32_t from, struct msg_ident **
 	return 0;
 }
 
+/* The last bytes of a message: BODY.PEEK[]<off.len> of one UID into out. */
+struct tail_ctx {
+	struct fleet_buf *out;
+	int got;
+};
+
+static int on_tail(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *err)
+{
+	struct tail_ctx *t = ctx;
+
+	(void)err;
+	if (m->section && !t->got)
+		t->got = fleet_buf_append(t->out, m->section, m->section_len) < 0 ? -1 : 1;
+	return 0;
+}
+
+static int fetch_tail(struct imap_conn *c, uint32_t uid, uint64_t off, unsigned len, struct fleet_buf *out)
+{
+	static const struct imap_fetch_cb cb = {.on_message = on_tail};
+	struct tail_ctx t = {out, 0};
+	struct fleet_err err;
+	char set[16], items[64];
+
+	snprintf(set, sizeof(set), "%u", uid);
+	snprintf(items, sizeof(items), "(UID BODY.PEEK[]<%llu.%u>)", (unsigned long long)off, len);
+	return imap_fetch(c, set, items, &cb, &t, &err) < 0 || t.got != 1 ? -1 : 0;
+}
+
+#define PAD_TAIL 64u /* bytes of a message's end compared for the padding rule */
+
+/* identity_pad_fn: the destination copy is the source message with "\r\n" added at its end (what
+ * Courier does to a message without a final CRLF): the source's last bytes end in no line end,
+ * and the destination's are the same bytes followed by CRLF. */
+static int padded_copy(void *ctx, const struct msg_ident *s, const struct msg_ident *d)
+{
+	struct engine *e = ctx;
+	struct fleet_buf a = FLEET_BUF_INIT(PAD_TAIL + 2), b = FLEET_BUF_INIT(PAD_TAIL + 4);
+	unsigned n = s->size < PAD_TAIL ? (unsigned)s->size : PAD_TAIL;
+	int ok = 0;
+
+	if (d->size == s->size + 2 && n > 0 && fetch_tail(e->src, s->uid, s->size - n, n, &a) == 0 &&
+	    fetch_tail(e->dst, d->uid, s->size - n, n + 2, &b) == 0 && a.len == n && b.len == n + 2 &&
+	    a.data[n - 1] != '\n' && a.data[n - 1] != '\r' && memcmp(a.data, b.data, n) == 0 &&
+	    memcmp(b.data + n, "\r\n", 2) == 0)
+		ok = 1;
+	fleet_buf_release(&a);
+	fleet_buf_release(&b);
+	return ok;
+}
+
 /* Records as copied the source messages found on the destination by identity. */
 static int cmp_u32(const void *a, const void *b)
 {
@@ -1075,7 +1125,8 @@ static int cmp_u32(const void *a, const void *b)
  * candidates: a new message identical to one copied earlier must still be copied. */
 static int match_existing(struct engine *e, int64_t folder, const struct imap_mailbox *src_mbx,
 			  const struct imap_mailbox *dst_mbx, struct src_msg **todo, size_t ntodo, uint32_t from,
-			  const struct ledger_uid_pair *pairs, size_t npairs, size_t *nmatched, struct fleet_err *err)
+			  const struct ledger_uid_pair *pairs, size_t npairs, size_t *nmatched,
+			  struct identity_tally *tally, struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
 	struct msg_ident *dst = NULL, *src;
@@ -1083,6 +1134,7 @@ static int match_existing(struct engine *e, int64_t folder, const struct imap_ma
 	size_t ndst = 0;
 
 	*nmatched = 0;
+	memset(tally, 0, sizeof(*tally));
 	if (ntodo == 0)
 		return 0;
 	if (fetch_dst_idents(e, from, &dst, &ndst, err) < 0)
@@ -1106,7 +1158,7 @@ static int match_existing(struct engine *e, int64_t folder, const struct imap_ma
 	matched = xcalloc(ntodo, sizeof(*matched));
 	for (size_t i = 0; i < ntodo; i++)
 		src[i] = todo[i]->ident;
-	*nmatched = identity_match(src, ntodo, dst, ndst, matched);
+	*nmatched = identity_match(src, ntodo, dst, ndst, matched, padded_copy, e, tally);
 	for (size_t i = 0; i < ntodo; i++) {
 		struct ledger_record rec;
 		struct src_msg *m = NULL;
@@ -1822,16 +1874,24 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	if (need_match && ntodo) {
 		/* After a crash in a window only the messages at or above its UIDNEXT can be ours;
 		 * for dedupe and UIDVALIDITY changes the whole folder is compared. */
+		struct identity_tally tl;
 		uint32_t from = (fs->info.window_open && npairs > 0 && !rematch && !e->o->dedupe_existing && !e->o->dry)
 					? fs->info.window_dst_uidnext
 					: 1;
 
-		if (match_existing(e, fs->info.id, &fs->smbx, &fs->dmbx, todo, ntodo, from, pairs, npairs, &nmatched, err) < 0)
+		if (match_existing(e, fs->info.id, &fs->smbx, &fs->dmbx, todo, ntodo, from, pairs, npairs, &nmatched,
+				   &tl, err) < 0)
 			goto out;
 		if (nmatched)
-			log_info("%zu messages already on the destination (matched by identity), not copied again",
-				 nmatched);
+			log_info("%zu messages already on the destination (matched by identity%s), not copied again",
+				 nmatched, tl.padded ? ", some with the final CRLF the destination added" : "");
+		if (tl.ambiguous + tl.weak)
+			log_warn("%zu messages copied although the destination may hold them: %zu have more "
+				 "look-alikes on the destination than on the source, %zu have no Message-ID and "
+				 "bodies longer than %u bytes (identity not certain; check for duplicates)",
+				 tl.ambiguous + tl.weak, tl.ambiguous, tl.weak, (unsigned)IDENTITY_PREFIX);
 		e->st->msgs_matched += nmatched;
+		e->st->msgs_ambiguous += tl.ambiguous + tl.weak;
 		{
 			size_t k = 0;
 

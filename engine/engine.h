@@ -157,6 +157,9 @@ struct engine_stats {
 	unsigned folders_total, folders_created, folders_skipped, folders_unchanged, folders_failed;
 	uint64_t msgs_source, msgs_copied, msgs_skipped, msgs_failed, msgs_already, msgs_matched;
 	uint64_t bytes_copied, flags_updated, msgs_deleted, flags_dropped;
+	/* copied although identity matching could not rule out that the destination holds them
+	 * (ambiguous or weak evidence, engine/identity.h): never silently taken as already there */
+	uint64_t msgs_ambiguous;
 	/* For progress displays: folders looked at so far (of folders_total), and what this attempt
 	 * found to copy in them (exact, after the ledger, filters and identity matches); bytes_unlisted
 	 * is the STATUS SIZE (RFC 8438) of the folders still to look at, when the source tells it: the

@@ -98,10 +98,10 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 /* The header fields that servers leave alone: Message-ID and Date (ASCII by RFC 5322), each line
  * with its continuation lines. From and Subject are not taken: Cyrus's munge8bit rewrites their
  * 8-bit bytes. */
-static void keep_fields(const char *h, size_t len, struct fleet_buf *out)
+static int keep_fields(const char *h, size_t len, struct fleet_buf *out)
 {
 	size_t i = 0;
-	int keep = 0;
+	int keep = 0, msgid = 0;
 
 	while (i < len) {
 		size_t start = i;
@@ -110,12 +110,16 @@ static void keep_fields(const char *h, size_t len, struct fleet_buf *out)
 			i++;
 		if (i < len)
 			i++;
-		if (h[start] != ' ' && h[start] != '\t')
-			keep = (i - start >= 11 && fleet_strncaseeq(h + start, "Message-ID:", 11)) ||
-			       (i - start >= 5 && fleet_strncaseeq(h + start, "Date:", 5));
+		if (h[start] != ' ' && h[start] != '\t') {
+			int id = i - start >= 11 && fleet_strncaseeq(h + start, "Message-ID:", 11);
+
+			msgid |= id;
+			keep = id || (i - start >= 5 && fleet_strncaseeq(h + start, "Date:", 5));
+		}
 		if (keep)
 			fleet_buf_add(out, h + start, i - start);
 	}
+	return msgid;
 }
 
 void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg_ident *id)
@@ -138,7 +142,7 @@ void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg
 			break;
 		}
 	}
-	keep_fields(msg, hlen, &hdr);
+	id->msgid = (uint8_t)keep_fields(msg, hlen, &hdr);
 	identity_header_hash(fleet_buf_cstr(&hdr), hdr.len, id->hdr);
 	fleet_buf_release(&hdr);
 
@@ -199,8 +203,39 @@ static int ident_key_cmp(const struct msg_ident *x, const struct msg_ident *y)
 	return memcmp(x->body, y->body, sizeof(x->body));
 }
 
-size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched)
+/* End of the run of entries with v[from]'s identity. */
+static size_t group_end(const struct msg_ident *v, size_t n, size_t from)
 {
+	size_t k = from + 1;
+
+	while (k < n && ident_key_cmp(&v[from], &v[k]) == 0)
+		k++;
+	return k;
+}
+
+/* First dst entry whose identity is s's with the size 2 bytes more, or ndst. */
+static size_t padded_group(const struct msg_ident *s, const struct msg_ident *dst, size_t ndst)
+{
+	struct msg_ident key = *s;
+	size_t lo = 0, hi = ndst;
+
+	key.size += 2;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ident_key_cmp(&dst[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ndst && ident_key_cmp(&dst[lo], &key) == 0 ? lo : ndst;
+}
+
+size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched,
+		      identity_pad_fn pad, void *pad_ctx, struct identity_tally *tally)
+{
+	struct identity_tally t = {0};
+	uint8_t *used = xcalloc(ndst ? ndst : 1, 1);
 	size_t i = 0, j = 0, n = 0;
 
 	if (nsrc)
@@ -209,17 +244,62 @@ size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst,
 		qsort(dst, ndst, sizeof(*dst), ident_cmp);
 	for (size_t k = 0; k < nsrc; k++)
 		matched[k] = 0;
-	while (i < nsrc && j < ndst) {
-		int c = ident_key_cmp(&src[i], &dst[j]);
+	/* Groups of one identity on both sides, each sorted by UID. */
+	while (i < nsrc) {
+		size_t ie = group_end(src, nsrc, i), je;
+		int c = 1;
 
-		if (c == 0) {
-			matched[i++] = dst[j++].uid;
-			n++;
-		} else if (c < 0) {
-			i++;
-		} else {
+		while (j < ndst && (c = ident_key_cmp(&src[i], &dst[j])) > 0)
 			j++;
+		if (j >= ndst || c < 0) {
+			i = ie;
+			continue;
+		}
+		je = group_end(dst, ndst, j);
+		if (identity_is_weak(&src[i])) {
+			t.weak += ie - i;
+		} else if (je - j > ie - i) {
+			t.ambiguous += ie - i;
+		} else {
+			for (size_t k = 0; k < je - j; k++) {
+				matched[i + k] = dst[j + k].uid;
+				used[j + k] = 1;
+				n++;
+			}
+		}
+		i = ie;
+		j = je;
+	}
+	/* A destination copy 2 bytes longer than a long source message: the final CRLF Courier adds
+	 * to a message without one, when the caller's comparison of the last bytes says so, and
+	 * only between one source message and one candidate. */
+	for (i = 0; pad && i < nsrc; i = group_end(src, nsrc, i)) {
+		size_t ie = group_end(src, nsrc, i), g, ge, nfree = 0, pick = 0;
+
+		if (src[i].size == 0 || matched[i] || identity_is_weak(&src[i]) ||
+		    (g = padded_group(&src[i], dst, ndst)) == ndst)
+			continue;
+		ge = group_end(dst, ndst, g);
+		for (size_t k = g; k < ge; k++)
+			if (!used[k]) {
+				nfree++;
+				pick = k;
+			}
+		if (!nfree)
+			continue;
+		if (ie - i != 1 || nfree != 1) {
+			t.ambiguous += ie - i;
+			continue;
+		}
+		if (pad(pad_ctx, &src[i], &dst[pick]) == 1) {
+			matched[i] = dst[pick].uid;
+			used[pick] = 1;
+			t.padded++;
+			n++;
 		}
 	}
+	xfree(&used);
+	if (tally)
+		*tally = t;
 	return n;
 }

@@ -30,7 +30,29 @@ struct msg_ident {
 	int64_t date;        /* INTERNALDATE as seconds since the epoch */
 	uint8_t hdr[16];     /* truncated SHA-256 of the normalised header fields */
 	uint8_t body[16];    /* truncated SHA-256 of the normalised body (or its prefix) */
+	uint8_t msgid;       /* 1 when the message has a Message-ID field */
 };
+
+/* Weak evidence: no Message-ID, and the body known by its first IDENTITY_PREFIX bytes only (a
+ * longer message): two different messages could agree on all of it. */
+static inline int identity_is_weak(const struct msg_ident *id)
+{
+	return !id->msgid && id->size != 0;
+}
+
+/* What identity_match found besides the matches. */
+struct identity_tally {
+	size_t ambiguous; /* source messages left to copy: more look-alikes on the destination than
+			   * on the source (which one is the copy would be a guess) */
+	size_t weak;      /* source messages left to copy: a match would rest on weak evidence */
+	size_t padded;    /* matched to a destination copy 2 bytes longer, the final CRLF a server
+			   * added (Courier), as the caller's check confirmed */
+};
+
+/* Asks the caller whether the destination message d is the source message s with a final CRLF
+ * added by the server (d->size == s->size + 2, everything else equal): 1 yes, 0 no. The engine
+ * compares the two messages' last bytes. */
+typedef int (*identity_pad_fn)(void *ctx, const struct msg_ident *s, const struct msg_ident *d);
 
 /* Fills id->size, id->hdr and id->body from the first len bytes of a message of `size` bytes (as
  * fetched with IDENTITY_FETCH_ITEM); uid and date are the caller's. */
@@ -43,9 +65,14 @@ int identity_parse_internaldate(const char *s, int64_t *epoch);
 void identity_header_hash(const char *hdr, size_t len, uint8_t out[16]);
 
 /* For every src entry, finds an unused dst entry with the same identity. matched[i] receives the
- * destination UID, or 0 when src[i] is not on the destination. Returns the number matched.
- * Sorts both arrays (by identity). */
-size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst,
-		      uint32_t *matched);
+ * destination UID, or 0 when src[i] is not on the destination (to be copied). Returns the number
+ * matched. Sorts both arrays (by identity). Never guesses (issue 18): the source and destination
+ * messages of one identity are paired in UID order when the destination holds at most as many as
+ * the source; when it holds more, none of them is matched (tally->ambiguous); a weak identity is
+ * never matched (tally->weak). A message longer than the prefix whose destination copy is 2 bytes
+ * longer is matched only when pad (may be NULL) confirms the padding, and only when it is the one
+ * candidate. tally may be NULL. */
+size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched,
+		      identity_pad_fn pad, void *pad_ctx, struct identity_tally *tally);
 
 #endif

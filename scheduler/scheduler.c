@@ -1334,6 +1334,10 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		if (partial)
 			log_warn("partial: %u of %u folders not migrated (see above); the next pass tries them again",
 				 st.folders_failed, st.folders_total);
+		if (st.msgs_ambiguous)
+			log_warn("identity not certain: %llu messages copied although the destination may hold them "
+				 "(look-alikes or no Message-ID; check for duplicates)",
+				 (unsigned long long)st.msgs_ambiguous);
 		log_info("%s: %llu messages copied (%.1f MB), %llu already there, %llu flag changes, "
 			 "%llu deleted, %llu failed, %llu skipped",
 			 partial ? "partial" : "done",
