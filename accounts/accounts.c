@@ -922,6 +922,7 @@ static void csv_header_end(struct parse *p)
 				  "%s:%u: column %zu of the header has no name; name it or remove the column",
 				  p->name, p->header_line, i + 1);
 			fleet_err_detail(p->err, "known columns: %s", known);
+			fleet_buf_release(&unknown);
 			return;
 		}
 		if (c < 0) {
@@ -935,6 +936,7 @@ static void csv_header_end(struct parse *p)
 		if (seen[c] >= 0) {
 			set_fatal(p, "%s:%u: column %s appears twice (columns %d and %zu); remove one",
 				  p->name, p->header_line, col_names[c], seen[c] + 1, i + 1);
+			fleet_buf_release(&unknown);
 			return;
 		}
 		seen[c] = (int)i;
