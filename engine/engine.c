@@ -126,6 +126,8 @@ struct engine {
 	const size_t *order;
 	size_t oi;
 	const int *refused;
+	const int *pre_have;                  /* the STATUS asked of every folder ahead, when answered */
+	const struct imap_status_info *pre_si;
 	int lanes_asked;
 };
 
@@ -216,7 +218,10 @@ static void lanes_kick(struct engine *e)
 	for (size_t oj = e->oi + 1; oj < e->plan->n && want < l->max - 1; oj++) {
 		size_t j = e->order[oj];
 
-		if (copyable(e, j) && &e->plan->entries[j] != e->next_fe)
+		/* a folder the source's STATUS says is empty gives a pair nothing to do */
+		if (copyable(e, j) && &e->plan->entries[j] != e->next_fe &&
+		    !(e->pre_have && e->pre_have[j] && (e->pre_si[j].have & IMAP_HAVE_MESSAGES) &&
+		      e->pre_si[j].messages == 0))
 			want++;
 	}
 	if (want) {
@@ -2642,6 +2647,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	report_progress(&e);
 	order = folder_order(&e, &plan);
 	e.order = order;
+	e.pre_have = pre_have;
+	e.pre_si = pre_si;
 	for (size_t oi = 0; oi < plan.n; oi++) {
 		size_t i = order[oi];
 		int r;
