@@ -78,7 +78,7 @@ static void conninfo_add(struct fleet_buf *b, const char *key, const char *val)
 
 char *state_conninfo_with_dbname(const char *conninfo, const char *dbname)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(1 << 16);
+	struct fleet_buf b = FLEET_BUF_INIT(STATE_CONNINFO_MAX);
 	PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", NULL);
 	int have_db = 0;
 
@@ -236,8 +236,8 @@ static int run_prog(const struct state_cluster *c, char *const argv[])
 			dup2(logfd, 2);
 		}
 		/* The server must inherit nothing: above all not our pg.users lock. */
-		if (maxfd < 0 || maxfd > 65536)
-			maxfd = 65536;
+		if (maxfd < 0 || maxfd > STATE_CLUSTER_FD_MAX)
+			maxfd = STATE_CLUSTER_FD_MAX;
 		for (int fd = 3; fd < maxfd; fd++)
 			close(fd);
 		if (c->as_other) {
@@ -303,7 +303,7 @@ static int cluster_initdb(struct state_cluster *c, struct fleet_err *err)
 	char *argv[] = {"initdb", "-D",	   c->pgdir, "-U",   CLUSTER_USER,
 			"-A",	  "trust", "-E",     "UTF8", "--no-instructions",
 			NULL};
-	struct fleet_buf conf = FLEET_BUF_INIT(1 << 16);
+	struct fleet_buf conf = FLEET_BUF_INIT(STATE_CONNINFO_MAX);
 	char *confpath;
 	FILE *f;
 	int rc;
@@ -415,7 +415,7 @@ static char *abs_base(const char *base_dir)
 int state_cluster_start(const char *base_dir, struct state_cluster **out, struct fleet_err *err)
 {
 	struct state_cluster *c = xcalloc(1, sizeof(*c));
-	struct fleet_buf ci = FLEET_BUF_INIT(1 << 16);
+	struct fleet_buf ci = FLEET_BUF_INIT(STATE_CONNINFO_MAX);
 	char *path = NULL, *pgversion = NULL;
 	int lock_fd = -1, rc;
 	struct sockaddr_un sun;

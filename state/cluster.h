@@ -28,6 +28,11 @@
 /* PostgreSQL's programs (initdb, pg_ctl) are not installed */
 #define STATE_ERR_PG_MISSING "PG_MISSING"
 
+/* Cap of a conninfo string this module builds, and of the lines it adds to the cluster's config. */
+#define STATE_CONNINFO_MAX ((size_t)1 << 16)
+/* File descriptors closed before running initdb or pg_ctl, at most. */
+#define STATE_CLUSTER_FD_MAX 65536
+
 enum state_location_kind {
 	STATE_LOC_ARG = 0,   /* --state URL */
 	STATE_LOC_ENV,	     /* IMAPFLEET_STATE */

@@ -224,7 +224,7 @@ int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct st
 	if (n == 0)
 		return 0;
 	for (int i = 0; i < 8; i++) {
-		fleet_buf_init(&a[i], (size_t)1 << 30);
+		fleet_buf_init(&a[i], STATE_ARRAY_MAX);
 		state_array_begin(&a[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -670,7 +670,7 @@ int state_job_release(struct state_conn *sc, const struct state_lease *lease, st
 int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t engine_id, const int64_t *held,
 			      size_t nheld, long *count, struct fleet_err *err)
 {
-	struct fleet_buf ids = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf ids = FLEET_BUF_INIT(STATE_IDS_MAX);
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
 	const char *p[3];
 	PGresult *res;
@@ -817,7 +817,7 @@ int state_job_requeue(struct state_conn *sc, int64_t job_id, struct fleet_err *e
 int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
 		      struct fleet_err *err)
 {
-	struct fleet_buf states = FLEET_BUF_INIT(1024);
+	struct fleet_buf states = FLEET_BUF_INIT(STATE_NAMES_MAX);
 	char b0[STATE_NUM_MAX];
 	const char *p[2];
 	PGresult *res;

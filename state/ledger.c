@@ -279,7 +279,7 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 			      const uint32_t *uids, size_t nuids, struct fleet_err *err)
 {
 	char lb[3][STATE_NUM_MAX], b[4][STATE_NUM_MAX];
-	struct fleet_buf arr = FLEET_BUF_INIT((size_t)1 << 28);
+	struct fleet_buf arr = FLEET_BUF_INIT(STATE_UIDS_MAX);
 	const char *p[8];
 	int rc;
 
@@ -426,7 +426,7 @@ struct state_ledger_batch *state_ledger_batch_new(struct state_conn *sc, const s
 	b->lease = *lease;
 	b->max = max_rows ? max_rows : STATE_LEDGER_BATCH_DEFAULT;
 	for (int i = 0; i < BATCH_NARRAYS; i++)
-		fleet_buf_init(&b->cols[i], (size_t)1 << 30);
+		fleet_buf_init(&b->cols[i], STATE_ARRAY_MAX);
 	return b;
 }
 
@@ -709,7 +709,7 @@ static void states_array(struct fleet_buf *arr, unsigned mask)
 int state_ledger_uids(struct state_conn *sc, int64_t folder_id, uint32_t src_uidvalidity, unsigned state_mask,
 		      uint32_t **uids, size_t *n, struct fleet_err *err)
 {
-	struct fleet_buf states = FLEET_BUF_INIT(256);
+	struct fleet_buf states = FLEET_BUF_INIT(STATE_NAMES_MAX);
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
 	const char *p[3];
 	PGresult *res;
@@ -786,7 +786,6 @@ static int hex_to_bytes(const char *hex, unsigned char *out, size_t n)
 	return 1;
 }
 
-#define FOREACH_CHUNK "10000"
 
 struct ledger_walk {
 	state_ledger_cb cb;
@@ -842,12 +841,12 @@ int state_ledger_foreach(struct state_conn *sc, int64_t folder_id, uint32_t src_
 					"SELECT src_uid, size, internaldate, encode(sha256, 'hex'),"
 					" encode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error"
 					" FROM message WHERE folder_id = $1 AND src_uidvalidity = $2 AND src_uid >= $3"
-					" ORDER BY src_uid LIMIT " FOREACH_CHUNK,
+					" ORDER BY src_uid LIMIT " STATE_STR(STATE_FOREACH_CHUNK),
 					3, p, STATE_EXEC_IDEMPOTENT, err),
 				    ledger_row, &w);
 		if (rc != 0)
 			return rc;
-		if (w.rows < 10000)
+		if (w.rows < STATE_FOREACH_CHUNK)
 			return 0;
 	}
 }

@@ -216,7 +216,7 @@ int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report
 int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct state_pass_plan *plan,
 			 struct state_pass_counts *out, struct fleet_err *err)
 {
-	struct fleet_buf in = FLEET_BUF_INIT((size_t)1 << 30), rel = FLEET_BUF_INIT((size_t)1 << 30);
+	struct fleet_buf in = FLEET_BUF_INIT(STATE_ARRAY_MAX), rel = FLEET_BUF_INIT(STATE_ARRAY_MAX);
 	char b0[STATE_NUM_MAX];
 	const char *p[3];
 	long n;
@@ -284,7 +284,7 @@ out:
 int state_run_cancel(struct state_conn *sc, int64_t run_id, unsigned state_mask, long *count,
 		     struct fleet_err *err)
 {
-	struct fleet_buf states = FLEET_BUF_INIT(1024);
+	struct fleet_buf states = FLEET_BUF_INIT(STATE_NAMES_MAX);
 	char b0[STATE_NUM_MAX];
 	const char *p[2];
 	long n;

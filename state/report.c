@@ -165,7 +165,7 @@ static void split_server(const char *server, struct fleet_buf *host, char port[S
 int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct state_job_filter *f,
 			   state_job_report_cb cb, void *ctx, long *matched, struct fleet_err *err)
 {
-	struct fleet_buf states = FLEET_BUF_INIT(256), host = FLEET_BUF_INIT(1024);
+	struct fleet_buf states = FLEET_BUF_INIT(STATE_NAMES_MAX), host = FLEET_BUF_INIT(STATE_HOST_MAX);
 	char b0[STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX], b5[STATE_NUM_MAX], b6[STATE_NUM_MAX];
 	const char *p[7];
 	PGresult *res;
@@ -235,7 +235,7 @@ int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned
 				 state_failed_msg_cb cb, void *ctx, struct fleet_err *err)
 {
 	char b0[STATE_NUM_MAX], b2[STATE_NUM_MAX];
-	struct fleet_buf states = FLEET_BUF_INIT(256);
+	struct fleet_buf states = FLEET_BUF_INIT(STATE_NAMES_MAX);
 	const char *p[3];
 	PGresult *res;
 	struct failed_walk w = {cb, ctx};

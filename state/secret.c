@@ -381,7 +381,7 @@ int state_credential_put_kinds(struct state_conn *sc, const int64_t *job_ids, co
 		return 0;
 	state_secret_key_id(key, key_id);
 	for (int i = 0; i < 6; i++) {
-		fleet_buf_init(&a[i], (size_t)1 << 30);
+		fleet_buf_init(&a[i], STATE_ARRAY_MAX);
 		state_array_begin(&a[i]);
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -87,6 +87,16 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 /* SQLSTATEs this module reacts to (err->code of a database error; state.h). */
 #define SQLSTATE_CARDINALITY_VIOLATION "21000" /* ON CONFLICT touched one row twice */
 
+/* Caps of the text this module builds (fleet_buf caps; one place for them). */
+#define STATE_ARRAY_MAX ((size_t)1 << 30)   /* one unnest() column of a bulk statement (import, flush) */
+#define STATE_UIDS_MAX ((size_t)1 << 28)    /* a window's UID list */
+#define STATE_IDS_MAX ((size_t)1 << 20)     /* a list of job ids an engine holds */
+#define STATE_NAMES_MAX ((size_t)1024)      /* a list of state names ({"queued","failed",...}) */
+#define STATE_HOST_MAX ((size_t)1024)       /* a host name from --server */
+#define STATE_FOREACH_CHUNK 10000           /* ledger rows read per statement */
+#define STATE_STR_(x) #x
+#define STATE_STR(x) STATE_STR_(x) /* a cap as SQL text */
+
 /* Text parameter formatting: numbers into caller buffers. */
 #define STATE_NUM_MAX 24
 const char *state_fmt_i64(char buf[STATE_NUM_MAX], int64_t v);
