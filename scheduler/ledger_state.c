@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/util.h"
 
 /* A folder as read at the attempt's first folder_open, so that an unchanged folder costs no
@@ -48,6 +49,14 @@ void ledger_state_free(struct ledger_state **pls)
 
 	if (!ls)
 		return;
+	{
+		struct fleet_err err;
+
+		/* a caller that did not call ledger_state_flush (a no-op when nothing is held): when this
+		 * fails too, the open window is matched next time */
+		if (state_ledger_batch_flush(ls->batch, &err) < 0)
+			log_warn("could not record the last window: %s", err.message);
+	}
 	state_ledger_batch_free(&ls->batch);
 	for (size_t i = 0; i < ls->ncache; i++) {
 		xfree(&ls->cache[i].src_name);
