@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -18,9 +19,10 @@
 
 struct progress {
 	int have_sample;
+	uint64_t base_ms, base_bytes; /* where the rate is measured from */
 	uint64_t last_ms, last_bytes;
 	double rate;	  /* bytes per second, smoothed */
-	double elapsed_s; /* since the first sample */
+	double elapsed_s; /* since base_ms */
 };
 
 struct progress *progress_new(void)
@@ -33,10 +35,17 @@ void progress_free(struct progress **p)
 	xfree(p);
 }
 
+/* Queued and not parked. */
+static long queued_now(const struct progress_snapshot *snap)
+{
+	return snap->queued > snap->parked ? snap->queued - snap->parked : 0;
+}
+
 void progress_bytes_of(const struct progress_snapshot *snap, struct progress_bytes *out)
 {
 	uint64_t left = 0;
 	unsigned seen = snap->finished_here + (unsigned)snap->nacct;
+	long unseen = queued_now(snap);
 	int listing = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -48,43 +57,59 @@ void progress_bytes_of(const struct progress_snapshot *snap, struct progress_byt
 		left += want > a->bytes_copied ? want - a->bytes_copied : 0;
 		listing |= a->listing;
 	}
+	if (snap->rest.known) {
+		/* The whole run: the ledger's bytes, and what the accounts elsewhere have left. */
+		out->copied = snap->rest.copied;
+		left += snap->rest.left;
+		listing |= snap->rest.estimated;
+		seen = (unsigned)snap->rest.seen + (unsigned)snap->nacct;
+		unseen = snap->rest.unseen;
+	}
 	out->total = out->copied + left;
 	out->known = 1;
 	out->estimated = listing;
-	if (snap->queued > 0) {
+	if (unseen > 0) {
 		if (seen == 0) {
 			out->known = 0; /* nothing measured yet: no total to speak of */
 			return;
 		}
 		/* The accounts still queued are taken to be like those seen so far. */
-		out->total += (uint64_t)((double)out->total / seen * (double)snap->queued);
+		out->total += (uint64_t)((double)out->total / seen * (double)unseen);
 		out->estimated = 1;
 	}
 }
 
 void progress_update(struct progress *p, const struct progress_snapshot *snap, uint64_t now_ms)
 {
+	struct progress_bytes b;
 	double dt, inst;
+	uint64_t copied;
 
+	progress_bytes_of(snap, &b);
+	copied = b.copied;
 	if (!p->have_sample) {
 		p->have_sample = 1;
+		/* This host's bytes count from the process's start; the run's from this first look. */
+		p->base_ms = snap->rest.known || now_ms < snap->elapsed_ms ? now_ms : now_ms - snap->elapsed_ms;
+		p->base_bytes = snap->rest.known ? copied : 0;
 		p->last_ms = now_ms;
-		p->last_bytes = snap->bytes_copied;
-		p->elapsed_s = (double)snap->elapsed_ms / 1000.0;
-		p->rate = p->elapsed_s > 0 ? (double)snap->bytes_copied / p->elapsed_s : 0;
+		p->last_bytes = copied;
+		p->elapsed_s = (double)(now_ms - p->base_ms) / 1000.0;
+		p->rate = p->elapsed_s > 0 ? (double)(copied - p->base_bytes) / p->elapsed_s : 0;
 		return;
 	}
 	if (now_ms <= p->last_ms)
 		return;
 	dt = (double)(now_ms - p->last_ms) / 1000.0;
-	inst = snap->bytes_copied >= p->last_bytes ? (double)(snap->bytes_copied - p->last_bytes) / dt : 0;
-	p->elapsed_s = (double)snap->elapsed_ms / 1000.0;
+	inst = copied >= p->last_bytes ? (double)(copied - p->last_bytes) / dt : 0;
+	p->elapsed_s = (double)(now_ms - p->base_ms) / 1000.0;
 	if (p->elapsed_s < RATE_TAU_S && p->elapsed_s > 0)
-		p->rate = (double)snap->bytes_copied / p->elapsed_s; /* the start: the mean so far */
+		p->rate = copied > p->base_bytes ? (double)(copied - p->base_bytes) / p->elapsed_s
+						 : 0; /* the start: the mean so far */
 	else
 		p->rate += dt / (RATE_TAU_S + dt) * (inst - p->rate); /* EWMA for uneven steps */
 	p->last_ms = now_ms;
-	p->last_bytes = snap->bytes_copied;
+	p->last_bytes = copied;
 }
 
 double progress_rate(const struct progress *p)
@@ -92,18 +117,23 @@ double progress_rate(const struct progress *p)
 	return p->rate > 0 ? p->rate : 0;
 }
 
+double progress_eta_of(const struct progress_bytes *b, double rate, long busy)
+{
+	if (!b->known)
+		return -1;
+	if (b->total <= b->copied)
+		return busy > 0 ? -1 : 0;
+	if (rate <= 0)
+		return -1;
+	return (double)(b->total - b->copied) / rate;
+}
+
 double progress_eta(const struct progress *p, const struct progress_snapshot *snap)
 {
 	struct progress_bytes b;
 
 	progress_bytes_of(snap, &b);
-	if (!b.known)
-		return -1;
-	if (b.total <= b.copied)
-		return snap->queued + snap->running > 0 ? -1 : 0;
-	if (p->rate <= 0 || p->elapsed_s < 2)
-		return -1;
-	return (double)(b.total - b.copied) / p->rate;
+	return progress_eta_of(&b, p->elapsed_s < 2 ? 0 : p->rate, queued_now(snap) + snap->running);
 }
 
 /* ---- text ---------------------------------------------------------------------------------------- */
@@ -215,7 +245,7 @@ static void head_of(const struct progress *p, const struct progress_snapshot *sn
 	h->frac = -1;
 	if (b.known && b.total > 0)
 		h->frac = (double)b.copied / (double)b.total;
-	else if (b.known && snap->queued + snap->running == 0)
+	else if (b.known && queued_now(snap) + snap->running == 0)
 		h->frac = 1;
 	if (h->frac > 1)
 		h->frac = 1;
@@ -248,14 +278,28 @@ static void accounts_text(const struct progress_snapshot *snap, int level, struc
 			fleet_buf_addf(out, ", %ld cancelled", snap->cancelled);
 		if (level == 0)
 			fleet_buf_addf(out, "; %ld running (%u here), %ld queued", snap->running,
-					  snap->running_here, snap->queued);
+					  snap->running_here, queued_now(snap));
 		else
-			fleet_buf_addf(out, ", %ld running, %ld queued", snap->running, snap->queued);
+			fleet_buf_addf(out, ", %ld running, %ld queued", snap->running, queued_now(snap));
+		if (snap->parked > 0) {
+			fleet_buf_addf(out, ", %ld parked", snap->parked);
+			if (level == 0 && snap->parked_until_ms > 0) {
+				time_t t = (time_t)(snap->parked_until_ms / 1000);
+				struct tm tm;
+				char when[32];
+
+				gmtime_r(&t, &tm);
+				strftime(when, sizeof(when), "%m-%d %H:%M", &tm);
+				fleet_buf_addf(out, " (the last resumes %s UTC)", when);
+			}
+		}
 	} else {
 		fleet_buf_addf(out, "%ld/%ld ok %ld", finished, total, snap->done);
 		if (snap->partial)
 			fleet_buf_addf(out, " part %ld", snap->partial);
-		fleet_buf_addf(out, " fail %ld run %ld q %ld", snap->failed, snap->running, snap->queued);
+		fleet_buf_addf(out, " fail %ld run %ld q %ld", snap->failed, snap->running, queued_now(snap));
+		if (snap->parked > 0)
+			fleet_buf_addf(out, " park %ld", snap->parked);
 	}
 }
 

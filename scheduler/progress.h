@@ -8,11 +8,19 @@
  *     user07@src.example     folder 3/15  120/400 msgs   12.3/45.6 MB
  *     ... 3 more running
  *
- * The percentage, bar and ETA are about bytes: what this host copied against what its accounts
- * must copy (each account's folders as listed, STATUS SIZE for the folders not listed yet, and the
- * mean of the accounts seen for those still queued; "~" marks a total that is still an estimate).
- * The rate is smoothed (exponentially weighted, over about 20 s), so the ETA does not swing with every
- * account that ends. Not on a terminal: the same words as one timestamped log line.
+ * The percentage, bar and ETA are about bytes, the whole run's on every host when the snapshot
+ * carries the state store's view (snap.rest): what the run's accounts copied (the ledger) against
+ * what they must copy: for the accounts running here, their folders as listed and STATUS SIZE for
+ * the folders not listed yet; for those running or interrupted elsewhere, the messages STATUS
+ * counted that the ledger does not hold yet at their mean size; for those still queued, the mean of
+ * the accounts seen ("~" marks a total that is still an estimate). Parked accounts (a daily budget,
+ * a throttle) are counted apart, with when the last resumes, and left out of the percentage and the
+ * ETA. Without snap.rest: this host's accounts only. The rate is smoothed (exponentially weighted,
+ * over about 20 s), so the ETA does not swing with every account that ends. Not on a terminal: the
+ * same words as one timestamped log line.
+ *
+ * The report (ops/) builds a snapshot from the state store alone and uses progress_bytes_of and
+ * progress_eta_of for its remaining bytes and ETA: one computation for both.
  *
  * Thread-safety: one thread (the scheduler's main thread) owns a struct progress. The rendering
  * functions are pure and also used by the unit tests.
@@ -27,6 +35,7 @@
 
 /* One account running on this host. */
 struct progress_account {
+	int64_t job_id;
 	char label[160]; /* "user07@src.example" */
 	unsigned folders_done, folders_total;
 	uint64_t msgs_copied, msgs_todo;
@@ -47,6 +56,19 @@ struct progress_snapshot {
 	uint64_t elapsed_ms;
 	const struct progress_account *acct;
 	size_t nacct;
+	/* Of the queued: parked (counted apart, left out of the bytes), the last resuming then (ms since
+	 * the epoch, 0: unknown). */
+	long parked;
+	int64_t parked_until_ms;
+	/* The rest of the run from the state store (state_report_run_bytes with acct[]'s jobs
+	 * excluded): known = 0 leaves the bytes this host's view (bytes_copied, finished_here). */
+	struct progress_rest {
+		int known;
+		uint64_t copied; /* every account's, these here included */
+		uint64_t left;	 /* the accounts not in acct[] */
+		long seen, unseen;
+		int estimated;
+	} rest;
 };
 
 /* What the snapshot says about bytes: total (copied + known to copy + an estimate for the queued
@@ -66,6 +88,9 @@ void progress_update(struct progress *p, const struct progress_snapshot *snap, u
 /* Smoothed bytes per second (0 until measured), and the ETA in seconds (< 0: not known yet). */
 double progress_rate(const struct progress *p);
 double progress_eta(const struct progress *p, const struct progress_snapshot *snap);
+/* The ETA in seconds of b at rate bytes per second (< 0: not known); busy: accounts running or
+ * queued (not parked): a total reached with accounts still to go is no end yet. */
+double progress_eta_of(const struct progress_bytes *b, double rate, long busy);
 
 /* The block for a terminal of cols x rows: lines separated by '\n' (no final one), each at most
  * cols - 1 columns wide, at most rows - 1 lines. Replaces out's content. */

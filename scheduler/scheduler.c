@@ -1195,6 +1195,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	memset(&w->pa, 0, sizeof(w->pa));
 	fleet_escape_term_into(w->pa.label, sizeof(w->pa.label), w->label, strcspn(w->label, " "));
 	w->pa.listing = 1;
+	w->pa.job_id = c->lease.job_id;
 	pthread_mutex_unlock(&w->lock);
 
 	logf = open_job_log(s, c->lease.job_id, c->user1, c->host1);
@@ -1700,15 +1701,17 @@ static void busiest_servers(struct sched *s, char *out, size_t cap)
 	}
 }
 
-/* The display: the run's counts from the state store (at most once a second), this host's
- * accounts from its workers. */
+/* The display: the run's counts (at most once a second) and bytes (every two seconds: the whole
+ * run's, every host's) from the state store, this host's accounts from its workers. */
 struct display {
 	struct progress *p;
 	int tty;
 	struct state_run_counts rc;
+	struct progress_rest rest;
 	int have_counts;
-	uint64_t t0, last_counts, last_show;
+	uint64_t t0, last_counts, last_bytes, last_show, last_sample;
 	struct progress_account *acct;
+	int64_t *here; /* job ids of acct[] */
 };
 
 static void display_snapshot(struct sched *s, struct state_conn *sc, struct display *d, uint64_t now,
@@ -1743,6 +1746,24 @@ static void display_snapshot(struct sched *s, struct state_conn *sc, struct disp
 	snap->running_here = (unsigned)snap->nacct;
 	if (snap->running < (long)snap->nacct)
 		snap->running = (long)snap->nacct; /* the counts are up to a second old */
+	snap->parked = d->rc.parked;
+	snap->parked_until_ms = d->rc.parked_until_ms;
+	if (!d->rest.known || now - d->last_bytes >= 2000) {
+		struct state_run_bytes rb;
+
+		for (size_t i = 0; i < snap->nacct; i++)
+			d->here[i] = d->acct[i].job_id;
+		if (state_report_run_bytes(sc, s->run_id, d->here, snap->nacct, &rb, &err) == 0) {
+			d->rest.known = 1;
+			d->rest.copied = rb.copied > 0 ? (uint64_t)rb.copied : 0;
+			d->rest.left = rb.left > 0 ? (uint64_t)rb.left : 0;
+			d->rest.seen = rb.seen;
+			d->rest.unseen = rb.unseen;
+			d->rest.estimated = rb.estimated;
+		}
+		d->last_bytes = now;
+	}
+	snap->rest = d->rest;
 }
 
 /* On a terminal: the block below the log lines, redrawn every half second and at once when the
@@ -1754,9 +1775,16 @@ static void display_tick(struct sched *s, struct state_conn *sc, struct display 
 	uint64_t now = fleet_now_ms();
 	int resized = d->tty && progress_resized();
 
-	if (!force && !resized && now - d->last_show < (d->tty ? 500u : 10000u))
+	if (!force && !resized && now - d->last_show < (d->tty ? 500u : 10000u)) {
+		/* Not shown yet, but measured every two seconds: the rate is ready by the first line. */
+		if (!d->tty && now - d->last_sample >= 2000) {
+			display_snapshot(s, sc, d, now, &snap);
+			progress_update(d->p, &snap, now);
+			d->last_sample = now;
+		}
 		return;
-	d->last_show = now;
+	}
+	d->last_show = d->last_sample = now;
 	display_snapshot(s, sc, d, now, &snap);
 	progress_update(d->p, &snap, now);
 	if (d->tty) {
@@ -1783,7 +1811,8 @@ static void display_end(struct sched *s, struct state_conn *sc, struct display *
 	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
 	uint64_t now = fleet_now_ms();
 
-	d->have_counts = 0; /* the final counts, not a second old */
+	d->have_counts = 0; /* the final counts and bytes, not a second old */
+	d->rest.known = 0;
 	display_snapshot(s, sc, d, now, &snap);
 	progress_update(d->p, &snap, now);
 	if (d->tty) {
@@ -1995,6 +2024,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	disp.tty = !cfg->quiet && (cfg->progress >= 0 ? cfg->progress : isatty(STDERR_FILENO));
 	disp.p = progress_new();
 	disp.acct = xcalloc(s.nworkers + 1, sizeof(*disp.acct));
+	disp.here = xcalloc(s.nworkers + 1, sizeof(*disp.here));
 	disp.t0 = disp.last_show = fleet_now_ms();
 	if (disp.tty)
 		progress_watch_resize();
@@ -2056,6 +2086,7 @@ out:
 	sum->finished_ms = fleet_wall_ms();
 	progress_free(&disp.p);
 	xfree(&disp.acct);
+	xfree(&disp.here);
 	if (s.w) {
 		for (unsigned i = 0; i < s.nworkers; i++)
 			pthread_mutex_destroy(&s.w[i].lock);

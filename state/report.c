@@ -47,6 +47,49 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 }
 
 
+int state_report_run_bytes(struct state_conn *sc, int64_t run_id, const int64_t *exclude, size_t nexclude,
+			   struct state_run_bytes *out, struct fleet_err *err)
+{
+	struct fleet_buf ids = FLEET_BUF_INIT(1 << 20);
+	char b0[STATE_NUM_MAX];
+	const char *p[2];
+	PGresult *res;
+
+	memset(out, 0, sizeof(*out));
+	state_array_begin(&ids);
+	for (size_t i = 0; i < nexclude; i++)
+		state_array_i64(&ids, exclude[i]);
+	state_array_end(&ids);
+	p[0] = state_fmt_i64(b0, run_id);
+	p[1] = fleet_buf_cstr(&ids);
+	res = state_exec(
+	    sc, "measure the run's bytes",
+	    "WITH j AS (SELECT id, state, bytes_copied, msgs_copied, started_at IS NOT NULL AS started"
+	    "  FROM job WHERE run_id = $1 AND NOT (state = 'queued' AND coalesce(parked_until > now(), false))),"
+	    " mean AS (SELECT sum(bytes_copied)::float8 / nullif(sum(msgs_copied), 0) AS size FROM j),"
+	    " todo AS (SELECT j.id, j.bytes_copied::float8 / nullif(j.msgs_copied, 0) AS size,"
+	    "   sum(greatest(f.src_messages - f.msgs_copied - f.msgs_skipped - f.msgs_failed, 0)) AS msgs"
+	    "  FROM j JOIN folder f ON f.job_id = j.id"
+	    "  WHERE j.state IN ('queued', 'running') AND j.started AND j.id <> ALL ($2::bigint[])"
+	    "  GROUP BY j.id, j.bytes_copied, j.msgs_copied)"
+	    " SELECT (SELECT coalesce(sum(bytes_copied), 0) FROM j),"
+	    "  (SELECT coalesce(sum(todo.msgs * coalesce(todo.size, mean.size, 0)), 0)::bigint FROM todo, mean),"
+	    "  (SELECT count(*) FROM j WHERE started AND id <> ALL ($2::bigint[])),"
+	    "  (SELECT count(*) FROM j WHERE state = 'queued' AND NOT started),"
+	    "  (SELECT count(*) FROM todo WHERE msgs > 0)",
+	    2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	fleet_buf_release(&ids);
+	if (!res)
+		return -1;
+	out->copied = state_get_i64(res, 0, 0);
+	out->left = state_get_i64(res, 0, 1);
+	out->seen = (long)state_get_i64(res, 0, 2);
+	out->unseen = (long)state_get_i64(res, 0, 3);
+	out->estimated = state_get_i64(res, 0, 4) > 0;
+	PQclear(res);
+	return 0;
+}
+
 /* Parked: queued and due later because of a daily budget or a throttle (state/park.c). */
 #define PARKED_NOW "(state = 'queued' AND parked_until > now())"
 #define PARKED_MS "CASE WHEN " PARKED_NOW " THEN " MS("parked_until") " END"

@@ -621,6 +621,26 @@ struct state_run_counts {
 int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
 			    struct fleet_err *err);
 
+/* The whole run's bytes, every host's accounts, for the live display and the report's remaining
+ * bytes and ETA (read from the job and folder rows only, never the ledger's message rows: cheap
+ * enough to ask every few seconds). Parked accounts are left out (they wait for their day or a
+ * throttle; status and report show them apart).
+ * - copied: the ledger's bytes of the run's accounts (every pass, every host).
+ * - left: what the started, unfinished accounts not in exclude[] still have to copy, estimated per
+ *   folder as the messages STATUS counted there that the ledger does not hold yet, at the account's
+ *   mean message size (the run's mean for an account with none copied yet); estimated = 1 when any
+ *   such account had to be estimated at all.
+ * - seen: accounts not in exclude[] that have started at some time; unseen: queued accounts never
+ *   started, not parked (their size is unknown: the caller takes them to be like those seen).
+ * exclude[]: the accounts whose live counters the caller has (those running on this host). */
+struct state_run_bytes {
+	int64_t copied, left;
+	long seen, unseen;
+	int estimated;
+};
+int state_report_run_bytes(struct state_conn *sc, int64_t run_id, const int64_t *exclude, size_t nexclude,
+			   struct state_run_bytes *out, struct fleet_err *err);
+
 /* One job's row for reports. Strings valid during the callback only. */
 struct state_job_report {
 	int64_t job_id;

@@ -269,6 +269,111 @@ static void the_eta_follows_a_smoothed_byte_rate_not_one_burst(void **state)
 	progress_free(&p);
 }
 
+static void the_whole_run_counts_every_hosts_bytes_from_the_state(void **state)
+{
+	struct progress_account a;
+	struct progress_snapshot s;
+	struct progress_bytes b;
+	struct progress *p = progress_new();
+	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&s, 0, sizeof(s));
+	snprintf(a.label, sizeof(a.label), "user01@src");
+	a.bytes_copied = 10 * MB;
+	a.bytes_todo = 40 * MB;
+	s.acct = &a;
+	s.nacct = 1;
+	s.running = 3;
+	s.running_here = 1;
+	s.bytes_copied = 10 * MB; /* this host's view: 10 of 40 */
+	s.run_id = 5;
+	/* The state: 200 MB in the ledger (every host), 50 MB left on the two accounts running elsewhere,
+	 * three accounts seen there (two running, one done), two queued never started. */
+	s.rest.known = 1;
+	s.rest.copied = 200 * MB;
+	s.rest.left = 50 * MB;
+	s.rest.seen = 3;
+	s.rest.unseen = 2;
+	s.queued = 2;
+	progress_bytes_of(&s, &b);
+	assert_true(b.known && b.estimated);
+	assert_int_equal(b.copied, 200 * MB);
+	/* 200 + 30 left here + 50 left elsewhere = 280 over 4 accounts seen; two more at 70 each. */
+	assert_int_equal(b.total, 280 * MB + 140 * MB);
+	progress_render_block(p, &s, 120, 24, &out);
+	assert_non_null(strstr(fleet_buf_cstr(&out), "run 5  ~47% ["));
+	assert_non_null(strstr(fleet_buf_cstr(&out), "200.0/~420.0 MB"));
+	/* Without the state's view: this host's bytes only. */
+	s.rest.known = 0;
+	s.queued = 0;
+	progress_bytes_of(&s, &b);
+	assert_int_equal(b.copied, 10 * MB);
+	assert_int_equal(b.total, 40 * MB);
+	fleet_buf_release(&out);
+	progress_free(&p);
+}
+
+static void the_rate_of_the_whole_run_counts_from_the_first_look_not_from_zero(void **state)
+{
+	struct progress_snapshot s;
+	struct progress *p = progress_new();
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.rest.known = 1;
+	s.rest.copied = 5000 * MB; /* what other hosts copied before this process started */
+	s.rest.left = 600 * MB;
+	s.rest.seen = 4;
+	s.running = 4;
+	s.elapsed_ms = 500;
+	progress_update(p, &s, 500);
+	for (unsigned t = 1; t <= 10; t++) { /* the run moves at 2 MB/s */
+		s.elapsed_ms = 500 + t * 1000ull;
+		s.rest.copied += 2 * MB;
+		s.rest.left -= 2 * MB;
+		progress_update(p, &s, s.elapsed_ms);
+	}
+	assert_true(progress_rate(p) > 1.9 * MB && progress_rate(p) < 2.1 * MB);
+	assert_true(progress_eta(p, &s) > 280 && progress_eta(p, &s) < 300);
+	progress_free(&p);
+}
+
+static void parked_accounts_are_shown_apart_and_left_out_of_the_eta(void **state)
+{
+	struct progress_snapshot s;
+	struct progress *p = progress_new();
+	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct progress_bytes b;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.run_id = 9;
+	s.done = 6;
+	s.queued = 3;
+	s.parked = 3; /* every queued account waits for its next day */
+	s.parked_until_ms = 1796342400000LL; /* 2026-12-04 00:00 UTC */
+	s.rest.known = 1;
+	s.rest.copied = 60 * MB;
+	s.rest.seen = 6;
+	s.rest.unseen = 0;
+	progress_bytes_of(&s, &b);
+	assert_int_equal(b.total, 60 * MB); /* the parked add nothing to what is left now */
+	progress_render_block(p, &s, 200, 24, &out);
+	assert_non_null(strstr(fleet_buf_cstr(&out), "run 9  100% ["));
+	assert_non_null(strstr(fleet_buf_cstr(&out),
+			       "accounts 6/9 finished: 6 done, 0 failed; 0 running (0 here), 0 queued, 3 parked "
+			       "(the last resumes 12-04 00:00 UTC)"));
+	progress_render_block(p, &s, 40, 24, &out);
+	assert_non_null(strstr(fleet_buf_cstr(&out), "park 3"));
+	check_block(fleet_buf_cstr(&out), 40);
+	/* What can be done now is done: ETA 0:00, the parked line says when the rest resumes. */
+	assert_true(progress_eta_of(&b, 1 * MB, 0) == 0);
+	fleet_buf_release(&out);
+	progress_free(&p);
+}
+
 static void a_log_line_is_printed_above_the_block_never_into_it(void **state)
 {
 	FILE *f = tmpfile();
@@ -336,6 +441,9 @@ int main(void)
 	    cmocka_unit_test(the_byte_total_adds_listed_folders_status_sizes_and_the_queued_at_the_mean),
 	    cmocka_unit_test(the_percentage_is_bytes_copied_of_bytes_to_copy),
 	    cmocka_unit_test(the_eta_follows_a_smoothed_byte_rate_not_one_burst),
+	    cmocka_unit_test(the_whole_run_counts_every_hosts_bytes_from_the_state),
+	    cmocka_unit_test(the_rate_of_the_whole_run_counts_from_the_first_look_not_from_zero),
+	    cmocka_unit_test(parked_accounts_are_shown_apart_and_left_out_of_the_eta),
 	    cmocka_unit_test(a_log_line_is_printed_above_the_block_never_into_it),
 	    cmocka_unit_test(the_console_level_drops_info_lines_from_the_terminal_only),
 	};
