@@ -1,6 +1,7 @@
 /* cli/cmd_report.c: `imapfleet report`: accounts.csv, failures.csv, accounts.json and report.html. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/usage.h"
@@ -15,12 +16,17 @@ static void print_written(const char *path, void *ctx)
 	fprintf((FILE *)ctx, "wrote %s\n", path);
 }
 
-enum { REPORT_FORMAT = 1, REPORT_OUT, REPORT_TITLE };
+enum { REPORT_FORMAT = 1, REPORT_OUT, REPORT_TITLE, REPORT_WATCH };
+
+#define REPORT_WATCH_MAX 86400
 
 static const struct fleet_opt report_table[] = {
 	{"--format", FLEET_OPT_VALUE, REPORT_FORMAT, "F", "csv, json, html, all (default) or a list: csv,html"},
 	{"--out", FLEET_OPT_VALUE, REPORT_OUT, "DIR", "where the files go (created when missing; files are replaced)"},
 	{"--title", FLEET_OPT_VALUE, REPORT_TITLE, "TEXT", "the title of report.html (default: Run N)"},
+	{"--watch", FLEET_OPT_VALUE, REPORT_WATCH, "SECONDS",
+	 "rewrite the files every SECONDS while the run goes on, until it ends; report.html reloads itself "
+	 "as often"},
 };
 
 static const struct fleet_optset report_opts = FLEET_OPTSET(NULL, report_table);
@@ -36,6 +42,7 @@ struct report_args {
 	unsigned formats;
 	const char *dir;
 	const char *title;
+	unsigned watch;
 };
 
 static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
@@ -52,6 +59,16 @@ static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 	}
 	if (h->opt->id == REPORT_TITLE) {
 		a->title = h->value;
+		return 0;
+	}
+	if (h->opt->id == REPORT_WATCH) {
+		uint64_t v;
+
+		if (fleet_parse_u64(h->value, 1, REPORT_WATCH_MAX, &v) < 0) {
+			snprintf(why, cap, "--watch takes seconds from 1 to %d, not '%s'", REPORT_WATCH_MAX, h->value);
+			return -1;
+		}
+		a->watch = (unsigned)v;
 		return 0;
 	}
 	if (report_formats_parse(h->value, &a->formats) < 0) {
@@ -102,20 +119,30 @@ int cli_cmd_report(int argc, char **argv)
 				"imapfleet report: no run in the state store yet: nothing to report\n");
 		return CLI_EXIT_PARTIAL;
 	}
-	if (report_load(state_store_conn(rs), run_id, &rep, &err) < 0) {
-		state_store_close(&rs);
-		fprintf(stderr, "imapfleet report: %s\n", err.message);
-		return cli_exit_for_error(&err);
-	}
-	report_set_title(rep, a.title);
-	state_store_close(&rs);
-	rc = CLI_EXIT_OK;
-	if (report_write_dir(rep, dir, formats, print_written, stdout, &err) < 0) {
-		fprintf(stderr, "imapfleet report: %s\n", err.message);
-		rc = cli_exit_for_error(&err);
-	} else {
+	/* Once, or with --watch every N seconds until the run ends (the last write, of the run that has
+	 * ended, does not reload itself). Each file is replaced whole: a reader never sees half of one. */
+	for (unsigned pass = 0;; pass++) {
+		if (report_load(state_store_conn(rs), run_id, &rep, &err) < 0) {
+			state_store_close(&rs);
+			fprintf(stderr, "imapfleet report: %s\n", err.message);
+			return cli_exit_for_error(&err);
+		}
+		report_set_title(rep, a.title);
+		report_set_refresh(rep, a.watch);
+		rc = CLI_EXIT_OK;
+		if (report_write_dir(rep, dir, formats, pass ? NULL : print_written, stdout, &err) < 0) {
+			fprintf(stderr, "imapfleet report: %s\n", err.message);
+			rc = cli_exit_for_error(&err);
+			break;
+		}
 		report_print_summary(rep, stdout);
+		if (!a.watch || !report_run_goes_on(rep))
+			break;
+		fflush(stdout);
+		report_free(&rep);
+		sleep(a.watch);
 	}
+	state_store_close(&rs);
 	report_free(&rep);
 	return rc;
 }

@@ -33,10 +33,11 @@ const char cli_usage_verify[] =
 
 const char cli_usage_report[] =
     "usage: imapfleet report [--state URL] [--run ID] [--format csv|json|html|all] [--out DIR]\n"
-    "       [--title TEXT]\n"
+    "       [--title TEXT] [--watch SECONDS]\n"
     "  writes the report of a run (default: the active run, else the newest) into DIR\n"
     "  (default ./" REPORT_DEFAULT_DIR "): accounts.csv and failures.csv (csv), accounts.json\n"
-    "  (json), report.html (html: one self-contained page); see docs/reports.md\n";
+    "  (json), report.html (html: one self-contained page); see docs/reports.md\n"
+    "  --watch N rewrites them every N seconds while the run goes on and stops when it ends\n";
 
 const char cli_usage_run[] =
     "usage: imapfleet run ACCOUNTS.csv [options] [-- account options for every row]\n"

@@ -413,6 +413,60 @@ static void build_causes(struct report *r)
 	xfree(&remap);
 }
 
+/* What is left and when it should be done: the live display's computation over the state's view
+ * of the whole run (no account's live counters: nothing runs here). The rate: the ledger's bytes
+ * per minute over the last REPORT_RATE_WINDOW_MS of the current pass. */
+static int load_remaining(struct state_conn *sc, struct report *r, struct fleet_err *err)
+{
+	struct report_remaining *m = &r->remaining;
+	struct progress_snapshot snap;
+	struct state_run_bytes rb;
+	int64_t from, pass_start = r->npasses ? r->passes[r->npasses - 1].started_ms : r->first_start_ms;
+	int64_t bytes = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->eta_s = -1;
+	if (state_report_run_bytes(sc, r->run_id, NULL, 0, &rb, err) < 0)
+		return -1;
+	memset(&snap, 0, sizeof(snap));
+	snap.run_id = r->run_id;
+	snap.running = r->counts.jobs[STATE_JOB_RUNNING];
+	snap.queued = r->counts.jobs[STATE_JOB_QUEUED];
+	snap.parked = r->counts.parked;
+	snap.parked_until_ms = r->counts.parked_until_ms;
+	snap.rest.known = 1;
+	snap.rest.copied = rb.copied > 0 ? (uint64_t)rb.copied : 0;
+	snap.rest.left = rb.left > 0 ? (uint64_t)rb.left : 0;
+	snap.rest.seen = rb.seen;
+	snap.rest.unseen = rb.unseen;
+	snap.rest.estimated = rb.estimated;
+	progress_bytes_of(&snap, &m->b);
+	m->busy = snap.running + (snap.queued > snap.parked ? snap.queued - snap.parked : 0);
+	m->live = m->busy > 0;
+	/* Whole minutes from the window's first one, and not before the pass began. */
+	from = (r->generated_ms - REPORT_RATE_WINDOW_MS) / 60000 * 60000;
+	for (size_t i = 0; i < r->ntp; i++)
+		if (r->tp[i].minute_ms >= from)
+			bytes += r->tp[i].bytes;
+	if (pass_start > from)
+		from = pass_start;
+	m->rate_window_ms = r->generated_ms - from;
+	if (m->rate_window_ms >= 10000 && bytes > 0)
+		m->rate = (double)bytes / ((double)m->rate_window_ms / 1000.0);
+	m->eta_s = progress_eta_of(&m->b, m->rate, m->busy);
+	return 0;
+}
+
+int report_run_goes_on(const struct report *r)
+{
+	return r->counts.jobs[STATE_JOB_QUEUED] + r->counts.jobs[STATE_JOB_RUNNING] > 0;
+}
+
+void report_set_refresh(struct report *r, unsigned seconds)
+{
+	r->refresh_s = seconds;
+}
+
 int report_load(struct state_conn *sc, int64_t run_id, struct report **out, struct fleet_err *err)
 {
 	struct report *r = xcalloc(1, sizeof(*r));
@@ -478,6 +532,8 @@ int report_load(struct state_conn *sc, int64_t run_id, struct report **out, stru
 	}
 	if (busy)
 		r->last_finish_ms = 0; /* not finished: elapsed time runs until now */
+	if (load_remaining(sc, r, err) < 0)
+		goto fail;
 	build_causes(r);
 	*out = r;
 	return 0;

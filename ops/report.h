@@ -50,6 +50,12 @@ void report_free(struct report **r);
  * keeps the default ("Run N"). */
 void report_set_title(struct report *r, const char *title);
 
+/* report.html reloads itself every `seconds` while the run goes on (`report --watch`, which rewrites
+ * it that often); 0 (the default) never. A report of a run that has ended never reloads. */
+void report_set_refresh(struct report *r, unsigned seconds);
+/* 1 while the run goes on (accounts queued, parked included, or running), else 0. */
+int report_run_goes_on(const struct report *r);
+
 /* The files' content on a stream (see docs/reports.md for the columns and the JSON shape). */
 int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_err *err);
 int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_err *err);

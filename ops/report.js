@@ -3,8 +3,11 @@
  * page from imfReport.rows (one array per account: 0 id, 1 state, 2 user1, 3 host1, 4 user2,
  * 5 host2, 6 attempts, 7 max_attempts, 8 folders, 9 copied, 10 copied text, 11 bytes, 12 bytes
  * text, 13 skipped, 14 failed, 15 duration ms, 16 duration text, 17 updated ms, 18 updated text,
- * 19 error class, 20 error code, 21 error text), and sorts and filters all of them, not only the
- * rows on screen. Text goes in through textContent only. */
+ * 19 error class, 20 error code, 21 error text, 22 verify verdict, 23 messages on the source and
+ * 24 on the destination at that verify (-1 unknown), 25 verified at, 26 last synced ms, 27 its
+ * text, 28 attention rank), and sorts and filters all of them, not only the rows on screen; unsorted,
+ * those that need attention come first (failed, partial, running ...). Text goes in through
+ * textContent only. */
 var t = document.getElementById("accounts"), D = window.imfReport;
 if (!t || !D)
 	return;
@@ -20,7 +23,9 @@ var num = {
 	skipped : 13,
 	failed : 14,
 	duration : 15,
-	updated : 17
+	updated : 17,
+	synced : 26,
+	rank : 28
 };
 var low = [];
 function acct(r)
@@ -33,7 +38,7 @@ function errText(r)
 }
 for (var i = 0; i < R.length; i++)
 	low.push(
-	    (R[i][0] + " " + acct(R[i]) + " " + S[R[i][1]] + " " + R[i][19] + " " + R[i][20] + " " + R[i][21])
+	    (R[i][0] + " " + acct(R[i]) + " " + S[R[i][1]] + " " + R[i][19] + " " + R[i][20] + " " + R[i][21] + " " + R[i][22])
 		.toLowerCase());
 function key(r, k)
 {
@@ -43,6 +48,10 @@ function key(r, k)
 		return acct(r).toLowerCase();
 	if (k === "error")
 		return errText(r).toLowerCase();
+	if (k === "verify")
+		return r[22];
+	if (k === "complete")
+		return r[23] < 0 ? -1 : r[23] - r[24];
 	return r[0];
 }
 function el(tag, cls, text)
@@ -84,6 +93,15 @@ function row(r)
 	tr.appendChild(td("num c-failed", null, r[14]));
 	tr.appendChild(td("num", r[15], r[16]));
 	tr.appendChild(td("num", r[17], r[18]));
+	tr.appendChild(td("num c-complete", r[23] < 0 ? "" : r[23] - r[24], r[23] < 0 ? "\u2013" : r[23] + " / " + r[24]));
+	var v = td("c-verify", r[22]);
+	if (r[22]) {
+		v.title = "verified " + r[25] + " UTC";
+		v.appendChild(el("span", "pill " + (r[22] === "PASS" ? "s-done" : r[22] === "FAIL" ? "s-failed" : "s-partial"), r[22]));
+	} else
+		v.appendChild(el("span", "muted", "not verified"));
+	tr.appendChild(v);
+	tr.appendChild(td("num c-synced", r[26], r[27]));
 	var e = el("td", "err");
 	if (r[19] || r[21]) {
 		e.title = r[19] + " " + r[20] + ": " + r[21];
@@ -136,13 +154,11 @@ function filterView()
 }
 function order()
 {
-	if (sortKey !== null) {
-		var k = sortKey, d = sortDir;
-		view.sort(function(a, b) {
-			var x = key(R[a], k), y = key(R[b], k);
-			return (x < y ? -1 : x > y ? 1 : 0) * d || R[a][0] - R[b][0];
-		});
-	}
+	var k = sortKey !== null ? sortKey : "rank", d = sortKey !== null ? sortDir : 1;
+	view.sort(function(a, b) {
+		var x = key(R[a], k), y = key(R[b], k);
+		return (x < y ? -1 : x > y ? 1 : 0) * d || R[a][0] - R[b][0];
+	});
 }
 function mark(i, dir)
 {

@@ -20,6 +20,8 @@ static const char *const state_css[STATE_JOB_NSTATES] = {"s-queued", "s-running"
 static const enum state_job_state state_order[STATE_JOB_NSTATES] = {
     STATE_JOB_DONE, STATE_JOB_PARTIAL, STATE_JOB_FAILED, STATE_JOB_RUNNING, STATE_JOB_QUEUED, STATE_JOB_CANCELLED};
 
+#define HTML_LEFT_OUT_ACCOUNTS 40 /* account chips per reason to leave out */
+
 static double pct(long n, long total)
 {
 	return total > 0 ? 100.0 * (double)n / (double)total : 0.0;
@@ -91,6 +93,110 @@ static void html_cards(struct rw *w, const struct report *r)
 		  fmt_bytes(b5, r->bytes_skipped + r->bytes_failed), fmt_duration(b6, run_elapsed_ms(r)),
 		  r->last_finish_ms ? "start to finish"
 				    : (r->first_start_ms ? "still going" : "not started"));
+}
+
+/* While the run goes on: what is left to copy (the whole run's, every host's) and when it should be
+ * done, the live display's computation over the state store (struct report_remaining). */
+static void html_remaining(struct rw *w, const struct report *r)
+{
+	const struct report_remaining *m = &r->remaining;
+	const struct progress_bytes *b = &m->b;
+	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
+	const char *approx = b->estimated ? "~" : "";
+	int64_t left = b->known && b->total > b->copied ? (int64_t)(b->total - b->copied) : 0;
+
+	if (!report_run_goes_on(r))
+		return;
+	rw_puts(w, "<section class=\"panel\" id=\"remaining\"><h2>Remaining <span class=\"muted\">the whole run, "
+		   "every host, while it goes on</span></h2>\n<div class=\"cards rem\">");
+	if (b->known)
+		rw_printf(w,
+			  "<div class=\"card run\"><div class=\"k\">Left to copy</div><div class=\"v\" "
+			  "id=\"bytes-left\" data-v=\"%lld\">%s%s</div><div class=\"sub\">of %s%s, %.0f%% copied</div></div>\n",
+			  (long long)left, approx, fmt_bytes(b1, left), approx, fmt_bytes(b2, (int64_t)b->total),
+			  b->total ? 100.0 * (double)b->copied / (double)b->total : 100.0);
+	else
+		rw_puts(w, "<div class=\"card run\"><div class=\"k\">Left to copy</div><div class=\"v\" id=\"bytes-left\" "
+			   "data-v=\"-1\">unknown</div><div class=\"sub\">no account has started yet</div></div>\n");
+	if (m->eta_s >= 0)
+		rw_printf(w,
+			  "<div class=\"card\"><div class=\"k\">ETA (UTC)</div><div class=\"v\" id=\"eta\" "
+			  "data-v=\"%lld\">%s</div><div class=\"sub\">in %s</div></div>\n",
+			  (long long)(r->generated_ms + (int64_t)(m->eta_s * 1000.0)),
+			  fmt_clock(b3, r->generated_ms + (int64_t)(m->eta_s * 1000.0), m->eta_s >= 43200),
+			  fmt_duration(b4, (int64_t)(m->eta_s * 1000.0)));
+	else
+		rw_printf(w,
+			  "<div class=\"card\"><div class=\"k\">ETA (UTC)</div><div class=\"v\" id=\"eta\" "
+			  "data-v=\"-1\">--:--</div><div class=\"sub\">%s</div></div>\n",
+			  m->busy == 0 ? "only parked accounts are left" : "not measured yet");
+	if (m->rate > 0)
+		rw_printf(w,
+			  "<div class=\"card\"><div class=\"k\">Rate</div><div class=\"v\" id=\"rate\" data-v=\"%.0f\">%s/s"
+			  "</div><div class=\"sub\">over the last %s</div></div>\n",
+			  m->rate, fmt_bytes(b1, (int64_t)m->rate), fmt_duration(b2, m->rate_window_ms));
+	else
+		rw_puts(w, "<div class=\"card\"><div class=\"k\">Rate</div><div class=\"v\" id=\"rate\" data-v=\"0\">"
+			   "&ndash;</div><div class=\"sub\">nothing copied in the last minutes</div></div>\n");
+	rw_printf(w,
+		  "<div class=\"card\"><div class=\"k\">Parked</div><div class=\"v\" id=\"n-parked\" "
+		  "data-v=\"%ld\">%ld</div><div class=\"sub\">",
+		  r->counts.parked, r->counts.parked);
+	if (r->counts.parked)
+		rw_printf(w, "apart from the ETA; the last resumes %s UTC, done by %s UTC",
+			  fmt_time(b1, r->counts.parked_until_ms, 0), fmt_time(b2, r->counts.parked_eta_ms, 0));
+	else
+		rw_puts(w, "none waits for a budget or a throttle");
+	rw_puts(w, "</div></div>\n</div></section>\n");
+}
+
+/* The accounts later passes leave out, by why (state_job_report.left_out): removed from the accounts
+ * file, cancelled, or a refused credential that has not changed. */
+static void html_left_out(struct rw *w, const struct report *r)
+{
+	static const char *const why[] = {"removed", "cancelled", "credential"};
+	long n = 0;
+
+	for (size_t i = 0; i < r->naccts; i++)
+		n += r->accts[i].left_out[0] != '\0';
+	rw_printf(w,
+		  "<section class=\"panel\" id=\"left-out\"><h2>Left out of later passes <span class=\"muted\" "
+		  "id=\"n-left-out\" data-v=\"%ld\">%ld account%s</span></h2>\n",
+		  n, n, n == 1 ? "" : "s");
+	if (n == 0) {
+		rw_puts(w, "<p class=\"empty\">Every account of the run is in the accounts file and taken by each "
+			   "pass.</p></section>\n");
+		return;
+	}
+	rw_puts(w, "<table class=\"causes\"><thead><tr><th>Why</th><th class=\"num\">Accounts</th><th>Which"
+		   "</th></tr></thead><tbody>\n");
+	for (size_t k = 0; k < sizeof(why) / sizeof(why[0]); k++) {
+		long c = 0, shown = 0;
+
+		for (size_t i = 0; i < r->naccts; i++)
+			c += strcmp(r->accts[i].left_out, why[k]) == 0;
+		if (!c)
+			continue;
+		rw_printf(w, "<tr class=\"left-out\" data-why=\"%s\"><td>", why[k]);
+		rw_html(w, left_out_text(why[k]));
+		rw_printf(w, "</td><td class=\"num\">%ld</td><td>", c);
+		for (size_t i = 0; i < r->naccts && shown < HTML_LEFT_OUT_ACCOUNTS; i++) {
+			const struct report_acct *a = &r->accts[i];
+
+			if (strcmp(a->left_out, why[k]) != 0)
+				continue;
+			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->id);
+			rw_html(w, a->user1);
+			rw_puts(w, "@");
+			rw_html(w, a->host1);
+			rw_puts(w, "</span>");
+			shown++;
+		}
+		if (c > shown)
+			rw_printf(w, "<span class=\"muted\">and %ld more</span>", c - shown);
+		rw_puts(w, "</td></tr>\n");
+	}
+	rw_puts(w, "</tbody></table></section>\n");
 }
 
 static void html_progress(struct rw *w, const struct report *r)
@@ -505,6 +611,33 @@ static const char *err_head(char pk[PBUF], const struct report_acct *a)
 	return a->parked_until_ms > 0 ? fmt_parked(pk, a->parked_until_ms, a->park_reason, a->eta_ms) : a->err_class;
 }
 
+static const char *verdict_css(const char *v)
+{
+	return !strcmp(v, "PASS") ? "s-done" : !strcmp(v, "FAIL") ? "s-failed" : "s-partial";
+}
+
+/* Completeness: the messages on the source and the destination at the latest verify, its verdict,
+ * and when the account last finished a pass (last synced). */
+static void html_completeness(struct rw *w, const struct report_acct *a, int64_t now_ms)
+{
+	char b1[TBUF], b2[TBUF];
+
+	if (a->verdict[0] && a->on_source >= 0 && a->on_destination >= 0)
+		rw_printf(w, "<td class=\"num c-complete\" data-v=\"%lld\">%lld / %lld</td>",
+			  (long long)(a->on_source - a->on_destination), (long long)a->on_source,
+			  (long long)a->on_destination);
+	else
+		rw_puts(w, "<td class=\"num c-complete\" data-v=\"\">&ndash;</td>");
+	if (a->verdict[0])
+		rw_printf(w,
+			  "<td class=\"c-verify\" data-v=\"%s\" title=\"verified %s UTC\"><span class=\"pill %s\">%s</span></td>",
+			  a->verdict, fmt_time(b1, a->verified_ms, 0), verdict_css(a->verdict), a->verdict);
+	else
+		rw_puts(w, "<td class=\"c-verify\" data-v=\"\"><span class=\"muted\">not verified</span></td>");
+	rw_printf(w, "<td class=\"num c-synced\" data-v=\"%lld\">%s</td>", (long long)a->last_synced_ms,
+		  a->last_synced_ms ? fmt_updated(b2, a->last_synced_ms, now_ms) : "never");
+}
+
 static void html_account_row(struct rw *w, const struct report_acct *a, int64_t now_ms)
 {
 	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
@@ -527,6 +660,7 @@ static void html_account_row(struct rw *w, const struct report_acct *a, int64_t 
 		  (long long)a->msgs_skipped, (long long)a->msgs_failed, (long long)acct_duration_ms(a),
 		  fmt_duration(b2, acct_duration_ms(a)), (long long)a->updated_ms,
 		  fmt_updated(b3, a->updated_ms, now_ms));
+	html_completeness(w, a, now_ms);
 	if (a->err_class[0] || a->err_text[0]) {
 		char pk[PBUF];
 
@@ -553,7 +687,8 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 	rw_printf(w,
 		  "<section class=\"panel\"><div class=\"tools\"><h2>Accounts <span class=\"muted\"><span "
 		  "id=\"shown\">"
-		  "%zu</span> shown; click a column to sort; times in UTC</span></h2>"
+		  "%zu</span> shown; those that need attention first (failed, partial, running); click a column "
+		  "to sort; times in UTC</span></h2>"
 		  "<input type=\"search\" id=\"filter\" placeholder=\"Filter: user, host, state, error\" "
 		  "aria-label=\"filter accounts\"></div>\n",
 		  n < HTML_PAGE_ROWS ? n : HTML_PAGE_ROWS);
@@ -576,10 +711,22 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 		  "data-key=\"skipped\">Skipped</th>"
 		  "<th class=\"num\" data-key=\"failed\">Failed</th><th class=\"num\" "
 		  "data-key=\"duration\">Time</th>"
-		  "<th class=\"num\" data-key=\"updated\">Updated</th><th data-key=\"error\">Last error</th>"
+		  "<th class=\"num\" data-key=\"updated\">Updated</th>"
+		  "<th class=\"num\" data-key=\"complete\" title=\"messages on the source and the destination at "
+		  "the latest imapfleet verify\">Source / dest.</th><th data-key=\"verify\">Verify</th>"
+		  "<th class=\"num\" data-key=\"synced\" title=\"when the account last finished a pass\">Last "
+		  "synced</th><th data-key=\"error\">Last error</th>"
 		  "</tr></thead>\n<tbody>\n");
-	for (size_t i = 0; i < n && i < HTML_PAGE_ROWS; i++)
-		html_account_row(w, v[i], r->generated_ms);
+	{
+		/* Those that need attention first (failed, partial, running ...), as the script orders them. */
+		const struct report_acct **first = xcalloc(n ? n : 1, sizeof(*first));
+
+		memcpy(first, v, n * sizeof(*first));
+		qsort(first, n, sizeof(*first), cmp_rank);
+		for (size_t i = 0; i < n && i < HTML_PAGE_ROWS; i++)
+			html_account_row(w, first[i], r->generated_ms);
+		xfree(&first);
+	}
 	rw_puts(w, "</tbody></table></div>\n");
 	rw_printf(w,
 		  "<div class=\"pager\" id=\"pager\" hidden><button type=\"button\" id=\"prev\">&lsaquo; "
@@ -609,14 +756,14 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 		json_array_append_new(states, json_string(state_job_state_name((enum state_job_state)s)));
 	for (size_t i = 0; i < n; i++) {
 		const struct report_acct *a = v[i];
-		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], pk[PBUF];
+		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], b5[TBUF], b6[TBUF], pk[PBUF];
 
 		/* why later passes leave it out goes after its error (shown in the error column) */
 		char *text = a->left_out[0] ? xasprintf("%s%sleft out of later passes: %s", a->err_text,
 							a->err_text[0] ? "; " : "", left_out_text(a->left_out))
 					    : xstrdup(a->err_text);
 
-		json_array_append_new(rows, json_pack("[I, i, o, o, o, o, i, i, I, I, s, I, s, I, I, I, s, I, s, o, o, o]",
+		json_t *row = json_pack("[I, i, o, o, o, o, i, i, I, I, s, I, s, I, I, I, s, I, s, o, o, o]",
 				   (json_int_t)a->id, (int)a->state, jv_str(a->user1), jv_str(a->host1),
 				   jv_str(a->user2), jv_str(a->host2), a->attempts, a->max_attempts,
 				   (json_int_t)a->folders, (json_int_t)a->msgs_copied, fmt_count(b1, a->msgs_copied),
@@ -624,7 +771,18 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 				   (json_int_t)a->msgs_skipped, (json_int_t)a->msgs_failed,
 				   (json_int_t)acct_duration_ms(a), fmt_duration(b3, acct_duration_ms(a)),
 				   (json_int_t)a->updated_ms, fmt_updated(b4, a->updated_ms, r->generated_ms),
-				   jv_str(err_head(pk, a)), jv_str(a->err_code), jv_str(text)));
+				   jv_str(err_head(pk, a)), jv_str(a->err_code), jv_str(text));
+		/* 22 verdict, 23 on source, 24 on destination, 25 verified at, 26 last synced, 27 its text,
+		 * 28 the attention rank */
+		json_array_append_new(row, jv_str(a->verdict));
+		json_array_append_new(row, json_integer(a->verdict[0] ? a->on_source : -1));
+		json_array_append_new(row, json_integer(a->verdict[0] ? a->on_destination : -1));
+		json_array_append_new(row, jv_str(a->verdict[0] ? fmt_time(b5, a->verified_ms, 0) : ""));
+		json_array_append_new(row, json_integer(a->last_synced_ms));
+		json_array_append_new(row, jv_str(a->last_synced_ms ? fmt_updated(b6, a->last_synced_ms, r->generated_ms)
+								    : "never"));
+		json_array_append_new(row, json_integer(acct_rank(a)));
+		json_array_append_new(rows, row);
 		xfree(&text);
 	}
 	rw_puts(w, "var imfReport = ");
@@ -659,8 +817,11 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	    "script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
 	    "<meta name=\"referrer\" content=\"no-referrer\">\n"
 	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-	    "<meta name=\"generator\" content=\"imapfleet %s\">\n<title>",
+	    "<meta name=\"generator\" content=\"imapfleet %s\">\n",
 	    PACKAGE_VERSION);
+	if (r->refresh_s && report_run_goes_on(r))
+		rw_printf(&w, "<meta http-equiv=\"refresh\" content=\"%u\">\n", r->refresh_s);
+	rw_puts(&w, "<title>");
 	html_title(&w, r, " (run ", ")", "imapfleet report: run ");
 	rw_printf(&w,
 		  "</title>\n<style>\n%s</style></head>\n<body>\n<header><div class=\"wrap\">"
@@ -673,10 +834,14 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	rw_html(&w, r->run_name);
 	rw_printf(
 	    &w,
-	    "</code><span>created %s UTC</span><span>report generated %s UTC</span></div></div></header>\n"
-	    "<main class=\"wrap\">\n",
+	    "</code><span>created %s UTC</span><span>report generated %s UTC</span>",
 	    fmt_time(t1, r->run_created_ms, 0), fmt_time(t2, r->generated_ms, 0));
+	if (r->refresh_s && report_run_goes_on(r))
+		rw_printf(&w, "<span id=\"live-note\">rewritten and reloaded every %u s while the run goes on</span>",
+			  r->refresh_s);
+	rw_puts(&w, "</div></div></header>\n<main class=\"wrap\">\n");
 	html_cards(&w, r);
+	html_remaining(&w, r);
 	html_progress(&w, r);
 	html_causes(&w, r); /* what needs the operator first */
 	rw_puts(&w, "<div class=\"grid2\">\n");
@@ -684,6 +849,7 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	html_states(&w, r);
 	rw_puts(&w, "</div>\n");
 	html_passes(&w, r);
+	html_left_out(&w, r);
 	v = html_pick_accounts(r, &n);
 	html_accounts(&w, r, v, n);
 	rw_printf(

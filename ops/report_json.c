@@ -16,14 +16,30 @@ static json_t *acct_ids(const struct report *r, const struct report_cause *c)
 	return ids;
 }
 
+/* While the run goes on: what is left and when it should be done (null once it has ended). */
+static json_t *remaining_object(const struct report *r)
+{
+	const struct report_remaining *m = &r->remaining;
+
+	if (!report_run_goes_on(r))
+		return json_null();
+	return json_pack("{s:o, s:o, s:b, s:o, s:o, s:I, s:o, s:o}", "bytes_copied",
+			 m->b.known ? json_integer((json_int_t)m->b.copied) : json_null(), "bytes_total",
+			 m->b.known ? json_integer((json_int_t)m->b.total) : json_null(), "estimated", m->b.estimated,
+			 "bytes_per_second", m->rate > 0 ? json_integer((json_int_t)m->rate) : json_null(), "eta",
+			 m->eta_s >= 0 ? jv_time(r->generated_ms + (int64_t)(m->eta_s * 1000.0)) : json_null(), "parked",
+			 (json_int_t)r->counts.parked, "parked_until", jv_time(r->counts.parked_until_ms),
+			 "parked_eta", jv_time(r->counts.parked_eta_ms));
+}
+
 static json_t *run_object(const struct report *r)
 {
-	json_t *counts = json_pack("{s:I}", "total", (json_int_t)r->total);
+	json_t *counts = json_pack("{s:I}", "total", (json_int_t)r->total), *o;
 
 	for (int s = 0; s < STATE_JOB_NSTATES; s++)
 		json_object_set_new(counts, state_job_state_name((enum state_job_state)s),
 				    json_integer(r->counts.jobs[s]));
-	return json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "id",
+	o = json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "id",
 			 (json_int_t)r->run_id, "name", jv_str(r->run_name), "state", jv_str(r->run_state), "progress",
 			 progress_label(r), "created_at", jv_time(r->run_created_ms), "accounts", counts,
 			 "msgs_copied", (json_int_t)r->counts.msgs_copied, "bytes_copied",
@@ -32,6 +48,8 @@ static json_t *run_object(const struct report *r)
 			 (json_int_t)r->counts.msgs_failed, "bytes_failed", (json_int_t)r->bytes_failed, "started_at",
 			 jv_time(r->first_start_ms), "finished_at", jv_time(r->last_finish_ms), "elapsed_seconds",
 			 jv_seconds(run_elapsed_ms(r)), "busy_seconds", jv_seconds(r->busy_ms));
+	json_object_set_new(o, "remaining", remaining_object(r));
+	return o;
 }
 
 static json_t *cause_object(const struct report *r, const struct report_cause *k)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ops/render.h"
+#include "scheduler/progress.h"
 #include "state/state.h"
 
 /* ---- runs ------------------------------------------------------------------------------------- */
@@ -81,6 +82,19 @@ struct report_cause {
 	size_t nmsgs, msgs_alloc;
 };
 
+/* What is left of a run that goes on, the whole run's on every host (state_report_run_bytes through
+ * the live display's computation, progress_bytes_of and progress_eta_of); the rate is the ledger's
+ * over the last few minutes of the current pass. */
+#define REPORT_RATE_WINDOW_MS 300000
+struct report_remaining {
+	int live;		 /* the run goes on: accounts queued (not parked) or running */
+	struct progress_bytes b; /* b.known = 0: nothing measured yet */
+	double rate;		 /* bytes per second, 0 unknown */
+	int64_t rate_window_ms;	 /* measured over this long */
+	double eta_s;		 /* < 0 unknown */
+	long busy;		 /* accounts running or queued, not parked */
+};
+
 struct report {
 	int64_t run_id;
 	char *run_name, *run_state;
@@ -99,6 +113,8 @@ struct report {
 	size_t ncauses, causes_alloc;
 	struct state_throughput_point *tp;
 	size_t ntp;
+	struct report_remaining remaining;
+	unsigned refresh_s; /* report.html reloads itself this often while the run goes on (0: never) */
 };
 
 void run_list_release(struct run_list *l);
