@@ -1,21 +1,23 @@
 #!/bin/sh
 # imapfleet run on a real terminal (tmux): the progress display fits the terminal at 80 and 200
 # columns and after a resize, log lines are printed above it and never glued to it, no stale copy
-# of it is left in the scrollback, its counters are right at the end (done and failed apart);
+# of it is left in the scrollback, its counters are right at the end (done and failed apart); with
+# a `worker` (another host) on the same run its bytes are the whole run's, both hosts' copies;
 # without a terminal the same words come as timestamped log lines, and --quiet leaves warnings
 # and errors only.
 # Accounts: user13..user20 (dst wiped first), user12 with a wrong source password (fails).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
 command -v tmux >/dev/null 2>&1 || skip_all "tmux is not installed (scripts/deps.sh installs it)"
-plan 26
+plan 30
 work=$(mktemp -d)
 proxy="${top_builddir:-.}/tests/tools/faultproxy"
 sock="fleet-progress-$$"
 users="user13 user14 user15 user16 user17 user18 user19 user20"
+wk=""
 cleanup() {
 	tmux -L "$sock" kill-server 2>/dev/null
-	kill $p1 2>/dev/null
+	kill $p1 $wk 2>/dev/null
 	drop_db
 	rm -rf "$work"
 }
@@ -148,6 +150,46 @@ done
 bad=0
 for u in $users; do same_mail "$LAB_SRC_IMAPS" $u $u >"$work/cmp.$u" 2>&1 || { bad=$((bad + 1)); tail -n 10 "$work/cmp.$u" | sed 's/^/# /'; }; done
 [ $bad = 0 ] && ok "all 8 accounts equal their source message by message" || not_ok "$bad of 8 accounts differ"
+
+# Two hosts: `run` in an 120-column pane and a `worker` that joins the run from its directory. The
+# display's bytes are the whole run's (the state store's ledger): its final total is what both
+# copied, not the pane's own share.
+drop_db
+fresh_db progress_two
+wipe_dst $users
+cat >"$work/two.sh" <<EOF
+cd "$work" && "$imapfleet" run accounts.csv --state "$STATE_URL" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --workers 2
+echo "EXIT=\$?" >"$work/two.exit"
+EOF
+tmux -L "$sock" -f "$work/tmux.conf" new-session -d -x 120 -y 30 -s two "sh $work/two.sh"
+for i in $(seq 1 200); do
+	[ "$(psql "$STATE_URL" -Atc "select count(*) from job" 2>/dev/null)" = 9 ] && break
+	sleep 0.05
+done
+(cd "$work" && exec "$imapfleet" worker --state "$STATE_URL" --no-progress --workers 2 >"$work/wk.out" 2>"$work/wk.err") &
+wk=$!
+n=0
+while [ ! -s "$work/two.exit" ] && [ $n -lt 900 ]; do n=$((n + 1)); sleep 0.2; done
+sleep 0.3
+tmux -L "$sock" capture-pane -p -J -S - -t two >"$work/two.all"
+tmux -L "$sock" kill-session -t two 2>/dev/null
+wait $wk
+wrc=$?
+wk=""
+grep -q "EXIT=1" "$work/two.exit" && [ $wrc -le 1 ] && ok "two hosts: the run ends with exit 1 (one account failed), the worker ends too" ||
+	{ not_ok "two hosts: exit 1 and the worker ends (run $(cat "$work/two.exit" 2>/dev/null), worker $wrc)"; tail -n 5 "$work/wk.err" | sed 's/^/# /'; }
+hosts=$(psql "$STATE_URL" -Atc "select count(distinct a.engine_id) from job_attempt a where a.outcome = 'done'")
+[ "${hosts:-0}" -ge 2 ] && ok "two hosts: both the run and the worker copied accounts" ||
+	not_ok "two hosts: both the run and the worker copied accounts ($hosts engines finished accounts)"
+dbmb=$(psql "$STATE_URL" -Atc "select to_char(sum(bytes_copied) / 1048576.0, 'FM9999990.0') from job")
+final=$(grep -E '^run [0-9]+  ' "$work/two.all" | tail -n 1)
+diag "two hosts: database $dbmb MB; final line: $final"
+printf '%s\n' "$final" | grep -Eq "^run [0-9]+  100% \[=+\] $dbmb/$dbmb MB .*ETA 0:00$" &&
+	ok "two hosts: the display's final total is the whole run's ($dbmb MB, both hosts' copies)" ||
+	not_ok "two hosts: the display's final total is the whole run's ($dbmb MB): $final"
+bad=0
+for u in $users; do same_mail "$LAB_SRC_IMAPS" $u $u >"$work/cmp2.$u" 2>&1 || { bad=$((bad + 1)); tail -n 10 "$work/cmp2.$u" | sed 's/^/# /'; }; done
+[ $bad = 0 ] && ok "two hosts: all 8 accounts equal their source message by message" || not_ok "two hosts: $bad of 8 accounts differ"
 
 # Not a terminal: the same words as timestamped log lines; --quiet: warnings and errors only.
 drop_db
