@@ -510,6 +510,51 @@ static void warn_new_state(struct sched *s, const char *accounts_real)
 			 accounts_real, ours, found, found);
 }
 
+/* For `worker` hosts: every row's credentials, encrypted with a key the database never sees. The
+ * run stores them once its own workers have started (they read the accounts file, not these), so
+ * that 50,000 rows' encryption and INSERT do not hold back the first accounts. */
+static int store_credentials(struct sched *s, struct state_conn *sc, struct fleet_err *err)
+{
+	size_t n = s->nrows, m = 0;
+	int64_t *cid = xcalloc(2 * n + 1, sizeof(*cid));
+	int *side = xcalloc(2 * n + 1, sizeof(*side));
+	const char **pt = xcalloc(2 * n + 1, sizeof(*pt));
+	const char **kind = xcalloc(2 * n + 1, sizeof(*kind));
+	struct account_secrets *secrets = xcalloc(n + 1, sizeof(*secrets));
+	int ok;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct account_row *row = accounts_row(s->af, s->rows[i].row);
+		struct fleet_err perr;
+
+		if (accounts_row_load_passwords(row, &secrets[i], &perr) < 0) {
+			log_warn("%s", perr.message); /* the worker that takes the job reports it again */
+			continue;
+		}
+		for (int k = 0; k < 2; k++) {
+			const char *kd = STATE_CRED_PASSWORD, *v = secrets[i].password[k];
+
+			if (!v) /* asked for at each login: a worker host gets the source itself */
+				v = token_source(&row->side[k], &kd);
+			if (!v)
+				continue; /* tenant credentials: the run's --oauth options */
+			cid[m] = s->rows[i].job_id;
+			side[m] = k + 1; /* the state layer numbers sides 1 and 2, like the CSV */
+			kind[m] = kd;
+			pt[m++] = v;
+		}
+	}
+	ok = state_credential_put_kinds(sc, cid, side, kind, pt, m, s->key, err);
+	for (size_t i = 0; i < n; i++)
+		accounts_secrets_release(&secrets[i]);
+	xfree(&secrets);
+	xfree(&cid);
+	xfree(&side);
+	xfree(&pt);
+	xfree(&kind);
+	return ok;
+}
+
 static int import_accounts(struct sched *s, struct state_conn *sc, struct scheduler_summary *sum,
 			   struct fleet_err *err)
 {
@@ -577,47 +622,6 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	if (start_pass(s, sc, ids, n, sum, err) < 0)
 		goto out;
 
-	if (cfg->store_credentials) {
-		/* For `worker` hosts: encrypted with a key the database never sees. */
-		int64_t *cid = xcalloc(2 * n, sizeof(*cid));
-		int *side = xcalloc(2 * n, sizeof(*side));
-		const char **pt = xcalloc(2 * n, sizeof(*pt));
-		const char **kind = xcalloc(2 * n, sizeof(*kind));
-		struct account_secrets *secrets = xcalloc(n, sizeof(*secrets));
-		size_t m = 0;
-		int ok = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			struct fleet_err perr;
-
-			if (accounts_row_load_passwords(accounts_row(s->af, i), &secrets[i], &perr) < 0) {
-				log_warn("%s", perr.message); /* the worker that takes the job reports it again */
-				continue;
-			}
-			for (int k = 0; k < 2; k++) {
-				const char *kd = STATE_CRED_PASSWORD, *v = secrets[i].password[k];
-
-				if (!v)	/* asked for at each login: a worker host gets the source itself */
-					v = token_source(&accounts_row(s->af, i)->side[k], &kd);
-				if (!v)
-					continue; /* tenant credentials: the run's --oauth options */
-				cid[m] = ids[i];
-				side[m] = k + 1; /* the state layer numbers sides 1 and 2, like the CSV */
-				kind[m] = kd;
-				pt[m++] = v;
-			}
-		}
-		ok = state_credential_put_kinds(sc, cid, side, kind, pt, m, s->key, err);
-		for (size_t i = 0; i < n; i++)
-			accounts_secrets_release(&secrets[i]);
-		xfree(&secrets);
-		xfree(&cid);
-		xfree(&side);
-		xfree(&pt);
-		xfree(&kind);
-		if (ok < 0)
-			goto out;
-	}
 	rc = 0;
 out:
 	for (size_t i = 0; i < n; i++)
@@ -1925,7 +1929,8 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	struct sigaction sa;
 	struct state_run_counts counts;
 	uint64_t last_renew = 0;
-	int rc = -1, stop_seen = 0, health_started = 0;
+	int rc = -1, stop_seen = 0, health_started = 0, cred_failed = 0;
+	struct fleet_err cred_err;
 	struct display disp;
 	struct health_thread ht;
 	char base[PATH_MAX];
@@ -2018,6 +2023,12 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		}
 	}
 
+	if (cfg->accounts_path && cfg->store_credentials && store_credentials(&s, sc, &cred_err) < 0) {
+		/* Worker hosts could not run these accounts: stop here rather than let them fail them. */
+		log_error("could not store the credentials for worker hosts: %s; stopping", cred_err.message);
+		cred_failed = 1;
+		atomic_store(&g_stop, 1); /* the workers stop as on Ctrl-C: progress is kept */
+	}
 	memset(&ht, 0, sizeof(ht));
 	ht.s = &s;
 	health_started = pthread_create(&ht.tid, NULL, health_main, &ht) == 0;
@@ -2061,6 +2072,11 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	display_end(&s, sc, &disp);
 
 	state_engine_deregister(sc, s.engine_id, NULL);
+	if (cred_failed) {
+		if (err)
+			*err = cred_err;
+		goto out;
+	}
 	if (state_report_run_counts(sc, s.run_id, &counts, err) < 0)
 		goto out;
 	{
