@@ -2375,6 +2375,7 @@ static void side_options(const struct engine *e, int side, struct imap_options *
 	io->auth = s->auth;
 	io->trace = e->o->trace || fleet_log_enabled(FLEET_LOG_TRACE);
 	io->label = side == 0 ? "src" : "dst";
+	io->compress = e->o->compress[side];
 }
 
 /* The secret of the side's credential source, when it has one, into io (*secret owns it). */

@@ -99,7 +99,12 @@ struct engine_opts {
 	int newest_first;       /* --newest-first: INBOX, then Sent, then the other folders; in each
 	                         * folder the windows of the highest UIDs (the newest mail) first */
 	int trace;              /* protocol traces at TRACE level */
+	enum imap_compress compress[2]; /* --compress MODE, --compress1/--compress2: COMPRESS=DEFLATE
+	                         * per side where offered (default ENGINE_COMPRESS_DEFAULT) */
 };
+
+/* The default of --compress (docs/performance.md, "COMPRESS=DEFLATE", has the figures). */
+#define ENGINE_COMPRESS_DEFAULT IMAP_COMPRESS_OFF
 
 enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
 

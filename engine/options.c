@@ -20,6 +20,7 @@ void engine_opts_init(struct engine_opts *o)
 	o->batch = 64;
 	o->multiappend = 1;
 	o->conns_per_account = ENGINE_CONNS_PER_ACCOUNT;
+	o->compress[0] = o->compress[1] = ENGINE_COMPRESS_DEFAULT;
 }
 
 void engine_opts_release(struct engine_opts *o)
@@ -100,7 +101,7 @@ enum {
 	EO_SUBFOLDER2, EO_GMAIL_LABELS, EO_ARCHIVE_FOLDER, EO_MAXSIZE, EO_MAXAGE, EO_MINAGE, EO_BATCH,
 	EO_DRY, EO_JUSTLOGIN, EO_JUSTFOLDERS, EO_DELETE2, EO_DEDUPE, EO_NOGMAIL, EO_CASEFOLD2, EO_AUTOMAP,
 	EO_NOAUTOMAP, EO_NOSUBSCRIBE, EO_NOFLAGSYNC, EO_NOMULTIAPPEND, EO_TRACE, EO_DAILY_DOWN1, EO_DAILY_UP1,
-	EO_DAILY_DOWN2, EO_DAILY_UP2, EO_NEWEST_FIRST, EO_CONNS_PER_ACCOUNT,
+	EO_DAILY_DOWN2, EO_DAILY_UP2, EO_NEWEST_FIRST, EO_COMPRESS, EO_COMPRESS1, EO_COMPRESS2, EO_CONNS_PER_ACCOUNT,
 };
 
 #define V FLEET_OPT_VALUE
@@ -133,6 +134,11 @@ static const struct fleet_opt table[] = {
 	{"--conns-per-account", V, EO_CONNS_PER_ACCOUNT, "N", "connection pairs one account may use when a server is\n"
 							      "far, folders shared out (run; default 4, only where slots\n"
 							      "are free; 1 = one)"},
+	{"--compress", V, EO_COMPRESS, "auto|on|off", "COMPRESS=DEFLATE where the server offers it: auto\n"
+	 "when the login took 20 ms or more (a slow link), on, off (default);\n"
+	 "--compress1/--compress2: on for one side"},
+	{"--compress1", H, EO_COMPRESS1, NULL, NULL},
+	{"--compress2", H, EO_COMPRESS2, NULL, NULL},
 	{"--trace", 0, EO_TRACE, NULL, "show the IMAP dialogue (secrets redacted)"},
 	{"--f1f2", V, EO_F1F2, "SRC=DST", "rename one folder (repeatable; see imapfleet(1), Folder rules)"},
 	{"--regextrans2", V, EO_REGEXTRANS2, "'s/RE/REPL/[gi]'", "rewrite destination folder names (repeatable)"},
@@ -356,6 +362,18 @@ static int set_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 	case EO_NOMULTIAPPEND: o->multiappend = 0; return 0;
 	case EO_NEWEST_FIRST: o->newest_first = 1; return 0;
 	case EO_TRACE: o->trace = 1; return 0;
+	case EO_COMPRESS1: o->compress[0] = IMAP_COMPRESS_ON; return 0;
+	case EO_COMPRESS2: o->compress[1] = IMAP_COMPRESS_ON; return 0;
+	case EO_COMPRESS:
+		if (strcmp(h->value, "auto") == 0)
+			o->compress[0] = o->compress[1] = IMAP_COMPRESS_AUTO;
+		else if (strcmp(h->value, "on") == 0)
+			o->compress[0] = o->compress[1] = IMAP_COMPRESS_ON;
+		else if (strcmp(h->value, "off") == 0)
+			o->compress[0] = o->compress[1] = IMAP_COMPRESS_OFF;
+		else
+			return bad(why, cap, "option --compress: '%s' is not auto, on or off", h->value);
+		return 0;
 	default: return bad(why, cap, "option %s is not handled", h->opt->name);
 	}
 }

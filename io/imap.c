@@ -6,6 +6,7 @@
  */
 #include "config.h" /* first: _GNU_SOURCE for memmem */
 
+#include "io/deflate.h"
 #include "io/imap.h"
 
 #include <pthread.h>
@@ -72,6 +73,10 @@ struct imap_conn {
 	int trace, no_id;
 
 	struct io_stream *s;
+	enum imap_compress compress; /* asked for (imap_options) */
+	struct io_deflate *z;	     /* COMPRESS=DEFLATE active: every byte both ways through it */
+	struct fleet_buf zbuf;	     /* compressed output */
+	uint64_t login_ms;	     /* the login command's round trip (for IMAP_COMPRESS_AUTO) */
 	struct imap_parser *p;
 	char *rbuf;
 	size_t rpos, rlen;
@@ -227,8 +232,17 @@ int imap_conn_flush(struct imap_conn *c, struct fleet_err *err)
 		return 0;
 	{
 		struct fleet_err e;
+		const void *out = c->wbuf.data;
+		size_t len = c->wbuf.len;
 
-		if (io_stream_write(c->s, c->wbuf.data, c->wbuf.len, &e) < 0) {
+		if (c->z) {
+			fleet_buf_reset(&c->zbuf);
+			if (io_deflate_compress(c->z, c->wbuf.data, c->wbuf.len, &c->zbuf, &e) < 0)
+				return conn_fail(c, &e, err);
+			out = c->zbuf.data;
+			len = c->zbuf.len;
+		}
+		if (io_stream_write(c->s, out, len, &e) < 0) {
 			fleet_err_prefix(&e, "%s", c->label);
 			return conn_fail(c, &e, err);
 		}
@@ -530,6 +544,40 @@ static int check_progress(struct imap_conn *c, size_t n, struct fleet_err *err)
 	return 0;
 }
 
+/* conn_fill under COMPRESS=DEFLATE: inflate what is buffered into rbuf, reading compressed bytes
+ * when it has nothing. No length hint to the stream: the compressed size of a literal's rest is
+ * not known. The progress check counts inflated bytes; io/deflate.h bounds input that inflates to
+ * nothing. */
+static int conn_fill_inflate(struct imap_conn *c, struct fleet_err *err)
+{
+	struct fleet_err e;
+
+	for (;;) {
+		ssize_t n = io_deflate_inflate(c->z, c->rbuf, RBUF_SIZE, &e);
+		size_t cap;
+		void *in;
+
+		if (n < 0) {
+			fleet_err_prefix(&e, "%s", c->label);
+			return conn_fail(c, &e, err);
+		}
+		if (n > 0) {
+			c->rpos = 0;
+			c->rlen = (size_t)n;
+			return check_progress(c, (size_t)n, err);
+		}
+		in = io_deflate_inbuf(c->z, &cap);
+		n = io_stream_read(c->s, in, cap, &e);
+		if (n < 0) {
+			fleet_err_prefix(&e, "%s", c->label);
+			return conn_fail(c, &e, err);
+		}
+		if (n == 0)
+			return eof_error(c, err);
+		io_deflate_fed(c->z, (size_t)n);
+	}
+}
+
 static int conn_fill(struct imap_conn *c, struct fleet_err *err)
 {
 	struct fleet_err e;
@@ -537,6 +585,8 @@ static int conn_fill(struct imap_conn *c, struct fleet_err *err)
 
 	if (imap_conn_flush(c, err) < 0)
 		return -1;
+	if (c->z)
+		return conn_fill_inflate(c, err);
 	/* The rest of a literal is sure to come: let the stream wait for bigger pieces of it. */
 	io_stream_expect(c->s, imap_parser_literal_left(c->p));
 	n = io_stream_read(c->s, c->rbuf, RBUF_SIZE, &e);
@@ -605,7 +655,7 @@ int imap_conn_poll(struct imap_conn *c, int timeout_ms, struct fleet_err *err)
 		return -1;
 	if (c->rpos == c->rlen) {
 		struct fleet_err e;
-		int r = io_stream_wait_readable(c->s, timeout_ms, &e);
+		int r = c->z && io_deflate_has_input(c->z) ? 1 : io_stream_wait_readable(c->s, timeout_ms, &e);
 
 		if (r < 0)
 			return conn_fail(c, &e, err);
@@ -1172,6 +1222,7 @@ int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct 
 	c->auth = o->auth;
 	c->trace = o->trace;
 	c->no_id = o->no_id;
+	c->compress = o->compress;
 	if (o->limits) {
 		lim = *o->limits;
 	} else {
@@ -1181,6 +1232,7 @@ int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct 
 	c->p = imap_parser_new(&lim);
 	c->rbuf = xmalloc(RBUF_SIZE);
 	fleet_buf_init(&c->wbuf, CMD_MAX + WBUF_FLUSH);
+	fleet_buf_init(&c->zbuf, 2 * (CMD_MAX + WBUF_FLUSH));
 	fleet_buf_init(&c->tbuf, TRACE_MAX + 256);
 
 	if (io_stream_connect(&c->ep, &c->s, err) < 0) {
@@ -1346,6 +1398,57 @@ static int send_id(struct imap_conn *c, struct fleet_err *err)
 	return 0;
 }
 
+/* COMPRESS=DEFLATE (RFC 4978) after login: when asked for (on), or, for auto, when the login's
+ * round trip says the link is slow (IMAP_COMPRESS_AUTO_RTT_MS); always only where offered. */
+static int want_compress(const struct imap_conn *c)
+{
+	if (c->z || c->compress == IMAP_COMPRESS_OFF || !imap_conn_has_cap(c, "COMPRESS=DEFLATE"))
+		return 0;
+	return c->compress == IMAP_COMPRESS_ON || (c->logged_in && c->login_ms >= IMAP_COMPRESS_AUTO_RTT_MS);
+}
+
+/* Sends COMPRESS DEFLATE alone (nothing else in flight) and, on OK, puts the layer in: the bytes
+ * after the tagged OK are already compressed. A NO or BAD leaves the connection as it was. */
+static int start_compress(struct imap_conn *c, struct fleet_err *err)
+{
+	struct imap_result res;
+	struct fleet_err e;
+	int id;
+
+	if (imap_conn_in_flight(c) != 0)
+		return 0;
+	id = imap_cmd_send(c, NULL, NULL, err, "COMPRESS DEFLATE");
+	if (id < 0)
+		return -1;
+	if (imap_cmd_wait(c, id, &res, FLEET_SCOPE_ACCOUNT, &e) < 0) {
+		if (c->broken) {
+			*err = e;
+			return -1;
+		}
+		log_warn("%s: the server refused COMPRESS DEFLATE (%s); going on uncompressed", c->label, e.message);
+		return 0;
+	}
+	if (!imap_parser_at_boundary(c->p))
+		return conn_fail_new(c, FLEET_ERR_PERMANENT, IO_ERR_COMPRESS, err,
+				     "server %s sent a partial response around its OK to COMPRESS", c->host);
+	c->z = io_deflate_new();
+	io_deflate_feed(c->z, c->rbuf + c->rpos, c->rlen - c->rpos);
+	c->rpos = c->rlen = 0;
+	if (is_trace(c))
+		log_trace("%s: COMPRESS=DEFLATE on (login round trip %llu ms)", c->label,
+			  (unsigned long long)c->login_ms);
+	return 0;
+}
+
+int imap_conn_compressed(const struct imap_conn *c, uint64_t counts[4])
+{
+	if (!c->z)
+		return 0;
+	if (counts)
+		io_deflate_counts(c->z, &counts[0], &counts[1], &counts[2], &counts[3]);
+	return 1;
+}
+
 int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 {
 	enum imap_auth_mech mech = c->auth;
@@ -1377,6 +1480,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		else
 			mech = IMAP_AUTH_LOGIN;
 	}
+	c->login_ms = fleet_now_ms();
 	switch (mech) {
 	case IMAP_AUTH_AUTO:
 	case IMAP_AUTH_LOGIN:
@@ -1447,6 +1551,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	}
 	if (r < 0)
 		return -1;
+	c->login_ms = fleet_now_ms() - c->login_ms;
 	c->logged_in = 1;
 	/* Capabilities change after login. The login's response usually carries the new ones (its
 	 * OK's [CAPABILITY] code, read in on_tagged): ask again only when it did not. */
@@ -1456,6 +1561,8 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	}
 after:
 	if (!c->caps_known && imap_capability(c, err) < 0)
+		return -1;
+	if (want_compress(c) && start_compress(c, err) < 0)
 		return -1;
 	if (!c->no_id && imap_conn_has_cap(c, "ID") && send_id(c, err) < 0)
 		return -1;
@@ -1587,6 +1694,8 @@ void imap_conn_close(struct imap_conn **cp)
 	if (c->wbuf.data)
 		memset(c->wbuf.data, 0, c->wbuf.cap);
 	fleet_buf_release(&c->wbuf);
+	fleet_buf_release(&c->zbuf);
+	io_deflate_free(&c->z);
 	fleet_buf_release(&c->tbuf);
 	imap_strlist_release(&c->caps);
 	imap_strlist_release(&c->enabled);

@@ -84,6 +84,14 @@ enum imap_auth_mech {
 	IMAP_AUTH_OAUTHBEARER
 };
 
+/* COMPRESS=DEFLATE (RFC 4978), only ever where the server offers it. */
+enum imap_compress {
+	IMAP_COMPRESS_OFF = 0,
+	IMAP_COMPRESS_ON,
+	IMAP_COMPRESS_AUTO /* when the login's round trip took IMAP_COMPRESS_AUTO_RTT_MS or more */
+};
+#define IMAP_COMPRESS_AUTO_RTT_MS 20
+
 struct imap_options {
 	struct io_endpoint ep; /* strings borrowed for the call to imap_conn_open (the stream copies) */
 	const char *user;
@@ -94,6 +102,7 @@ struct imap_options {
 	int trace;	   /* 1 = protocol trace at FLEET_LOG_TRACE */
 	const char *label; /* "src"/"dst" for traces and messages; NULL = ep.label or "imap" */
 	int no_id;	   /* 1 = do not send ID even when offered */
+	enum imap_compress compress; /* after login (io/deflate.h); 0 = off */
 	const struct imap_parser_limits *limits; /* NULL = defaults, with max_line raised to 4 MiB so
 						    that SEARCH results of large folders fit */
 };
@@ -125,6 +134,9 @@ void imap_conn_close(struct imap_conn **c);
 
 int imap_conn_is_broken(const struct imap_conn *c);
 int imap_conn_is_preauth(const struct imap_conn *c);
+/* 1 when COMPRESS=DEFLATE is on; counts (may be NULL) receives the bytes read compressed and
+ * inflated, and written before and after compression. */
+int imap_conn_compressed(const struct imap_conn *c, uint64_t counts[4]);
 /* The quickest a command has been answered on this connection so far, in ms (0 before the first
  * answer): a round trip to the server at the least, so near 0 on a LAN, tens of ms over a WAN. */
 uint64_t imap_conn_min_rtt_ms(const struct imap_conn *c);

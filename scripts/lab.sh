@@ -265,8 +265,8 @@ write_dovecot_conf() {
 	local side=$1 parts plugins="" imap_plugins="" location="maildir:~/Maildir:LAYOUT=fs"
 	parts="common"
 	case $side in
-	src) parts="$parts ns-slash" ;;
-	dst) parts="$parts ns-slash quota master oauth" plugins="quota" imap_plugins="imap_quota" ;;
+	src) parts="$parts ns-slash" imap_plugins="imap_zlib" ;;
+	dst) parts="$parts ns-slash quota master oauth" plugins="quota" imap_plugins="imap_quota imap_zlib" ;;
 	legacy) parts="$parts ns-courier" location="maildir:~/Maildir" ;;
 	esac
 	[ "$ROOT" = 1 ] || parts="$parts nonroot"
