@@ -1322,6 +1322,17 @@ static int login_refused(struct imap_conn *c, struct fleet_err *err)
 	return -1;
 }
 
+/* A command built with fleet_buf_add* that passed its cap is not sent: -1 with err, and ctx is
+ * released with free_ctx (as cmd_submit would have). */
+static int cmd_whole(const struct fleet_buf *cmd, void (*free_ctx)(void *), void *ctx, struct fleet_err *err)
+{
+	if (!fleet_buf_truncated(cmd))
+		return 0;
+	if (free_ctx)
+		free_ctx(ctx);
+	return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, IMAP_CODE_CLIENTBUG, "command too long");
+}
+
 static int do_authenticate(struct imap_conn *c, const char *mech, const char *raw, size_t rawlen, int oauth,
 			   struct fleet_err *err)
 {
@@ -1341,7 +1352,8 @@ static int do_authenticate(struct imap_conn *c, const char *mech, const char *ra
 		a->sent = 1;
 	}
 	snprintf(trace, sizeof(trace), "AUTHENTICATE %s%s", mech, ir ? " <redacted>" : "");
-	id = cmd_submit(c, NULL, a, auth_state_free, NULL, fleet_buf_cstr(&cmd), cmd.len, trace, err);
+	id = cmd_whole(&cmd, auth_state_free, a, err) < 0 ? -1
+						 : cmd_submit(c, NULL, a, auth_state_free, NULL, fleet_buf_cstr(&cmd), cmd.len, trace, err);
 	fleet_buf_release(&cmd);
 	if (id < 0)
 		return -1;
@@ -1369,8 +1381,9 @@ static int do_login(struct imap_conn *c, struct fleet_err *err)
 	fleet_buf_add_str(&trace, " <redacted>");
 	fleet_buf_add_str(&cmd, " ");
 	imap_quote_string(c, &cmd, c->password, strlen(c->password));
-	id =
-	    cmd_submit(c, NULL, NULL, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, fleet_buf_cstr(&trace), err);
+	id = cmd_whole(&cmd, NULL, NULL, err) < 0 ? -1
+				      : cmd_submit(c, NULL, NULL, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len,
+						   fleet_buf_cstr(&trace), err);
 	/* The command text held the password: wipe it. */
 	if (cmd.data)
 		memset(cmd.data, 0, cmd.cap);
@@ -1734,7 +1747,7 @@ int imap_enable_send(struct imap_conn *c, const char *exts, struct fleet_err *er
 		if (imap_conn_has_cap(c, want.v[i]))
 			fleet_buf_addf(&cmd, " %s", want.v[i]);
 	if (cmd.len > 6)
-		r = imap_cmd_send_text(c, NULL, NULL, cmd.data, cmd.len, err);
+		r = cmd_whole(&cmd, NULL, NULL, err) < 0 ? -1 : imap_cmd_send_text(c, NULL, NULL, cmd.data, cmd.len, err);
 	imap_strlist_release(&want);
 	fleet_buf_release(&cmd);
 	return r;
@@ -1768,7 +1781,7 @@ static int mailbox_cmd(struct imap_conn *c, const char *verb, const char *mailbo
 	}
 	if (tail)
 		fleet_buf_add_str(&cmd, tail);
-	id = cmd_submit(c, fn, ctx, free_ctx, NULL, cmd.data, cmd.len, NULL, err);
+	id = cmd_whole(&cmd, free_ctx, ctx, err) < 0 ? -1 : cmd_submit(c, fn, ctx, free_ctx, NULL, cmd.data, cmd.len, NULL, err);
 	fleet_buf_release(&cmd);
 	if (id < 0 || !wait)
 		return id;
@@ -1882,7 +1895,7 @@ int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char
 		}
 	}
 	fleet_buf_add(&cmd, ")", 1);
-	id = imap_cmd_send_text(c, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, err);
+	id = cmd_whole(&cmd, NULL, NULL, err) < 0 ? -1 : imap_cmd_send_text(c, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len, err);
 	rc = id < 0 ? -1 : imap_cmd_wait(c, id, NULL, FLEET_SCOPE_MESSAGE, err);
 out:
 	fleet_buf_release(&cmd);
@@ -2700,7 +2713,9 @@ int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items,
 	}
 	fleet_buf_addf(&cmd, "UID FETCH %s %s", uidset, items);
 	id =
-	    cmd_submit(c, fetch_untagged, fs, fetch_state_free, &fetch_lit_ops, cmd.data, cmd.len, NULL, err);
+	    cmd_whole(&cmd, fetch_state_free, fs, err) < 0
+		? -1
+		: cmd_submit(c, fetch_untagged, fs, fetch_state_free, &fetch_lit_ops, cmd.data, cmd.len, NULL, err);
 	fleet_buf_release(&cmd);
 	return id;
 }
