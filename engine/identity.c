@@ -256,10 +256,14 @@ size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst,
 			continue;
 		}
 		je = group_end(dst, ndst, j);
-		if (identity_is_weak(&src[i])) {
-			t.weak += ie - i;
-		} else if (je - j > ie - i) {
-			t.ambiguous += ie - i;
+		/* A weak identity (no Message-ID, body known by its prefix) with exactly as many
+		 * candidates as look-alikes is matched: copying it again would duplicate it on every
+		 * pass without state. More candidates than look-alikes is a guess either way. */
+		if (je - j > ie - i) {
+			if (identity_is_weak(&src[i]))
+				t.weak += ie - i;
+			else
+				t.ambiguous += ie - i;
 		} else {
 			for (size_t k = 0; k < je - j; k++) {
 				matched[i + k] = dst[j + k].uid;
