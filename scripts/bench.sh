@@ -89,7 +89,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -n "$WAN$HUGE_ONLY" ] && [ "$USERS_SET" = 0 ] && USERS=16
+{ [ -n "$WAN" ] || [ "$HUGE_ONLY" = 1 ]; } && [ "$USERS_SET" = 0 ] && USERS=16
 [[ $USERS =~ ^[0-9]+$ && $USERS -ge 1 && $USERS -le 99 ]] || die "--users: 1 to 99"
 for v in $WAN $WAN_WORKERS $WAN_CONNS $KBIT $HUGE $HUGE_RTT; do [[ $v =~ ^[0-9]+$ ]] || die "--wan/--wan-workers/--kbit/--huge/--huge-rtt take numbers"; done
 [ "$HUGE_ONLY" = 0 ] || [ "$HUGE" -gt 0 ] || die "--huge-only needs --huge N"
@@ -321,7 +321,7 @@ wan_case() {
 	done
 	proxy_stop
 }
-if [ -n "$WAN$HUGE_ONLY" ]; then
+if [ -n "$WAN" ] || [ "$HUGE_ONLY" = 1 ]; then
 	cc -O2 -pthread -o "$W/delayproxy" "$BENCH/delayproxy.c" || die "cannot build scripts/bench/delayproxy.c"
 	if [ "$HUGE_ONLY" = 0 ]; then
 		for rtt in $WAN; do
