@@ -44,7 +44,7 @@ static inline int identity_is_weak(const struct msg_ident *id)
 struct identity_tally {
 	size_t ambiguous; /* source messages left to copy: more look-alikes on the destination than
 			   * on the source (which one is the copy would be a guess) */
-	size_t weak;      /* source messages left to copy: a match would rest on weak evidence */
+	size_t weak;      /* the same, for identities without a Message-ID known by their prefix */
 	size_t padded;    /* matched to a destination copy 2 bytes longer, the final CRLF a server
 			   * added (Courier), as the caller's check confirmed */
 };
@@ -68,8 +68,8 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16]);
  * destination UID, or 0 when src[i] is not on the destination (to be copied). Returns the number
  * matched. Sorts both arrays (by identity). Never guesses (issue 18): the source and destination
  * messages of one identity are paired in UID order when the destination holds at most as many as
- * the source; when it holds more, none of them is matched (tally->ambiguous); a weak identity is
- * never matched (tally->weak). A message longer than the prefix whose destination copy is 2 bytes
+ * the source; when it holds more, none of them is matched (tally->ambiguous, or tally->weak for an
+ * identity without a Message-ID known by its prefix only). A message longer than the prefix whose destination copy is 2 bytes
  * longer is matched only when pad (may be NULL) confirms the padding, and only when it is the one
  * candidate. tally may be NULL. */
 size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched,

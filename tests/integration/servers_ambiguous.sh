@@ -2,9 +2,10 @@
 # Identity matching never guesses (issue 18): against the real Courier, which adds a final CRLF
 # to a message without one. (1) A message over the 16 KB identity prefix without a final CRLF is
 # found again by a pass without state (the 2 bytes Courier added are checked at the message's
-# end), not copied on every pass. (2) When the destination holds more look-alikes of a message than
-# the source, or a match would rest on weak evidence (no Message-ID, body longer than the prefix),
-# the message is copied and counted ("identity not certain"), never silently taken as there.
+# end), not copied on every pass. (2) A message without a Message-ID and longer than the prefix
+# (weak evidence) that has exactly one copy is matched, not copied on every pass. (3) When the
+# destination holds more look-alikes of a message than the source, the message is copied and
+# counted ("identity not certain"), never silently taken as there.
 # Accounts: src xambig (added here); courier user30.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
