@@ -354,6 +354,15 @@ PGresult *state_exec_prepared(struct state_conn *sc, enum state_stmt id, const c
 	return res;
 }
 
+PGresult *state_exec_id(struct state_conn *sc, const char *what, const char *sql, int64_t id, int flags,
+			struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, id)};
+
+	return state_exec(sc, what, sql, 1, p, NULL, NULL, flags, err);
+}
+
 int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,
 		   const char *const *values, int flags, struct fleet_err *err)
 {
@@ -393,12 +402,9 @@ void state_rollback(struct state_conn *sc)
 
 int state_lease_lost(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, lease->job_id)};
-	PGresult *res =
-	    state_exec(sc, "look up the job",
-		       "SELECT state, coalesce(lease_owner, 0), lease_epoch FROM job WHERE id = $1", 1, p,
-		       NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_id(sc, "look up the job",
+				      "SELECT state, coalesce(lease_owner, 0), lease_epoch FROM job WHERE id = $1",
+				      lease->job_id, STATE_EXEC_IDEMPOTENT, err);
 
 	if (res && PQntuples(res) == 1) {
 		const char *state = state_get_str(res, 0, 0);

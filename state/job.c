@@ -72,12 +72,10 @@ int state_engine_heartbeat(struct state_conn *sc, int64_t engine_id, unsigned tt
 	    " s AS (UPDATE conn_slot SET expires_at = e.expires_at FROM e WHERE conn_slot.engine_id = $1)"
 	    " SELECT count(*) FROM e",
 	    2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int64_t n;
+	long n = 0;
 
-	if (!res)
+	if (state_count(res, &n) < 0)
 		return -1;
-	n = state_get_i64(res, 0, 0);
-	PQclear(res);
 	if (n != 1)
 		return fleet_err_set(
 		    err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_ENGINE_UNKNOWN,
@@ -309,6 +307,18 @@ void state_claim_release(struct state_claim *c)
 	xfree(&c->options);
 }
 
+/* The account pair of a job row, columns col.. col + 6: host1, port1, user1, host2, port2, user2, options. */
+static void claim_pair_from_row(const PGresult *res, int col, struct state_claim *out)
+{
+	out->host1 = xstrdup(state_get_str(res, 0, col));
+	out->port1 = (unsigned)state_get_i64(res, 0, col + 1);
+	out->user1 = xstrdup(state_get_str(res, 0, col + 2));
+	out->host2 = xstrdup(state_get_str(res, 0, col + 3));
+	out->port2 = (unsigned)state_get_i64(res, 0, col + 4);
+	out->user2 = xstrdup(state_get_str(res, 0, col + 5));
+	out->options = PQgetisnull(res, 0, col + 6) ? NULL : xstrdup(PQgetvalue(res, 0, col + 6));
+}
+
 /* The claim takes a job whose lease expired first (its host died: the oldest work), else the
  * queued job due first. Each half walks a partial index (job_lease_run_idx, job_due_idx: migration
  * 2) from its start and stops at the first row it can lock, so a claim costs the same with 1,000
@@ -369,13 +379,7 @@ int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, co
 	out->attempt = (int)state_get_i64(res, 0, 3);
 	out->max_attempts = (int)state_get_i64(res, 0, 4);
 	out->reclaimed = strcmp(state_get_str(res, 0, 5), "running") == 0;
-	out->host1 = xstrdup(state_get_str(res, 0, 6));
-	out->port1 = (unsigned)state_get_i64(res, 0, 7);
-	out->user1 = xstrdup(state_get_str(res, 0, 8));
-	out->host2 = xstrdup(state_get_str(res, 0, 9));
-	out->port2 = (unsigned)state_get_i64(res, 0, 10);
-	out->user2 = xstrdup(state_get_str(res, 0, 11));
-	out->options = PQgetisnull(res, 0, 12) ? NULL : xstrdup(PQgetvalue(res, 0, 12));
+	claim_pair_from_row(res, 6, out);
 	PQclear(res);
 	return 1;
 }
@@ -798,19 +802,14 @@ int state_job_unpark_orphans(struct state_conn *sc, int64_t run_id, long *count,
 
 int state_job_requeue(struct state_conn *sc, int64_t job_id, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, job_id)};
-	PGresult *res =
-	    state_exec(sc, "requeue the job",
-		       "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE id = $1 AND state <> 'running'"
-		       " RETURNING id) SELECT count(*) FROM u",
-		       1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int64_t n;
+	long n = 0;
 
-	if (!res)
+	if (state_count(state_exec_id(sc, "requeue the job",
+				      "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE id = $1 AND state <> 'running'"
+				      " RETURNING id) SELECT count(*) FROM u",
+				      job_id, STATE_EXEC_IDEMPOTENT, err),
+			&n) < 0)
 		return -1;
-	n = state_get_i64(res, 0, 0);
-	PQclear(res);
 	return n > 0;
 }
 
@@ -842,19 +841,15 @@ int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask
 
 int state_job_cancel(struct state_conn *sc, int64_t job_id, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, job_id)};
-	PGresult *res = state_exec(sc, "cancel the job",
-				   "WITH u AS (UPDATE job SET " CANCEL_SET("'" STATE_CODE_CANCELLED "'", CANCEL_TEXT)
-				   "  WHERE id = $1 AND state <> 'cancelled' RETURNING id),"
-				   " " CANCEL_ATTEMPTS " SELECT count(*) FROM u",
-				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	int64_t n;
+	long n = 0;
 
-	if (!res)
+	if (state_count(state_exec_id(sc, "cancel the job",
+				      "WITH u AS (UPDATE job SET " CANCEL_SET("'" STATE_CODE_CANCELLED "'", CANCEL_TEXT)
+				      "  WHERE id = $1 AND state <> 'cancelled' RETURNING id),"
+				      " " CANCEL_ATTEMPTS " SELECT count(*) FROM u",
+				      job_id, STATE_EXEC_IDEMPOTENT, err),
+			&n) < 0)
 		return -1;
-	n = state_get_i64(res, 0, 0);
-	PQclear(res);
 	return n > 0;
 }
 
@@ -893,12 +888,10 @@ int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, i
 
 int state_job_load(struct state_conn *sc, int64_t job_id, struct state_claim *out, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, job_id)};
-	PGresult *res = state_exec(sc, "read the job",
-				   "SELECT id, run_id, host1, port1, user1, host2, port2, user2, options, attempts,"
-				   " max_attempts FROM job WHERE id = $1",
-				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_id(sc, "read the job",
+				      "SELECT id, run_id, host1, port1, user1, host2, port2, user2, options, attempts,"
+				      " max_attempts FROM job WHERE id = $1",
+				      job_id, STATE_EXEC_IDEMPOTENT, err);
 
 	memset(out, 0, sizeof(*out));
 	if (!res)
@@ -909,13 +902,7 @@ int state_job_load(struct state_conn *sc, int64_t job_id, struct state_claim *ou
 	}
 	out->lease.job_id = state_get_i64(res, 0, 0);
 	out->run_id = state_get_i64(res, 0, 1);
-	out->host1 = xstrdup(state_get_str(res, 0, 2));
-	out->port1 = (unsigned)state_get_i64(res, 0, 3);
-	out->user1 = xstrdup(state_get_str(res, 0, 4));
-	out->host2 = xstrdup(state_get_str(res, 0, 5));
-	out->port2 = (unsigned)state_get_i64(res, 0, 6);
-	out->user2 = xstrdup(state_get_str(res, 0, 7));
-	out->options = PQgetisnull(res, 0, 8) ? NULL : xstrdup(PQgetvalue(res, 0, 8));
+	claim_pair_from_row(res, 2, out);
 	out->attempt = 1;
 	out->max_attempts = (int)state_get_i64(res, 0, 10);
 	PQclear(res);

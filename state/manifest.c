@@ -249,14 +249,12 @@ static int message_row(const PGresult *res, int i, void *arg)
 
 static int write_account(struct state_conn *sc, struct mw *w, int64_t job_id, long *messages, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, job_id)};
-	PGresult *res = state_exec(
+	PGresult *res = state_exec_id(
 	    sc, "read the account for the manifest",
 	    "SELECT host1, port1, user1, host2, port2, user2, state, coalesce(verify_verdict, ''),"
 	    " coalesce(to_char(verified_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
 	    " coalesce(verify_on_source, -1), coalesce(verify_on_destination, -1) FROM job WHERE id = $1",
-	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	    job_id, STATE_EXEC_IDEMPOTENT, err);
 	struct mw_account a = {w, job_id, messages, 0};
 
 	if (state_each_row(res, account_row, &a) < 0)
@@ -265,13 +263,13 @@ static int write_account(struct state_conn *sc, struct mw *w, int64_t job_id, lo
 		return 0;
 
 	/* Every ledger row under its folder's current source UIDVALIDITY: one query per account. */
-	res = state_exec(sc, "read the ledger for the manifest",
-			 "SELECT f.src_name, m.src_uidvalidity, m.src_uid, f.dst_name, coalesce(m.dst_uidvalidity, 0),"
-			 " coalesce(m.dst_uid, 0), m.size, coalesce(m.internaldate, ''),"
-			 " coalesce(encode(m.sha256, 'hex'), ''), m.state"
-			 " FROM folder f JOIN message m ON m.folder_id = f.id AND m.src_uidvalidity = f.src_uidvalidity"
-			 " WHERE f.job_id = $1 ORDER BY f.src_name, m.src_uid",
-			 1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	res = state_exec_id(sc, "read the ledger for the manifest",
+			    "SELECT f.src_name, m.src_uidvalidity, m.src_uid, f.dst_name, coalesce(m.dst_uidvalidity, 0),"
+			    " coalesce(m.dst_uid, 0), m.size, coalesce(m.internaldate, ''),"
+			    " coalesce(encode(m.sha256, 'hex'), ''), m.state"
+			    " FROM folder f JOIN message m ON m.folder_id = f.id AND m.src_uidvalidity = f.src_uidvalidity"
+			    " WHERE f.job_id = $1 ORDER BY f.src_name, m.src_uid",
+			    job_id, STATE_EXEC_IDEMPOTENT, err);
 	return state_each_row(res, message_row, &a) < 0 ? -1 : 0;
 }
 
@@ -310,12 +308,10 @@ int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *j
 	w.line.len--; /* mw_flush_line adds the newline */
 	mw_flush_line(&w);
 	{
-		char b0[STATE_NUM_MAX];
-		const char *p[1] = {state_fmt_i64(b0, run_id)};
-		PGresult *res = state_exec(sc, "read the run for the manifest",
-					   "SELECT name, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-					   " FROM run WHERE id = $1",
-					   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+		PGresult *res = state_exec_id(sc, "read the run for the manifest",
+					      "SELECT name, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+					      " FROM run WHERE id = $1",
+					      run_id, STATE_EXEC_IDEMPOTENT, err);
 
 		if (!res)
 			goto out;

@@ -25,12 +25,10 @@ int state_job_hold_auth(struct state_conn *sc, int64_t job_id, int side,
 int state_run_auth_holds(struct state_conn *sc, int64_t run_id, struct state_auth_hold **out, size_t *n,
 			 struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res = state_exec(sc, "list the accounts held for a refused credential",
-				   "SELECT id, auth_block_side, auth_block_hmac FROM job WHERE run_id = $1"
-				   " AND state = 'failed' AND auth_block_hmac IS NOT NULL ORDER BY id",
-				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
+	PGresult *res = state_exec_id(sc, "list the accounts held for a refused credential",
+				      "SELECT id, auth_block_side, auth_block_hmac FROM job WHERE run_id = $1"
+				      " AND state = 'failed' AND auth_block_hmac IS NOT NULL ORDER BY id",
+				      run_id, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
 	size_t m = 0;
 
 	*out = NULL;
@@ -82,24 +80,22 @@ static long pass_step(struct state_conn *sc, const char *what, const char *sql, 
  * start (a second UPDATE of every new row cost more than their INSERT at 50,000 rows). */
 int state_pass_open(struct state_conn *sc, int64_t run_id, struct state_pass_counts *out, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res = state_exec(sc, "find the run's pass",
-				   "SELECT id, number, kind FROM pass WHERE run_id = $1 AND ended_at IS NULL"
-				   " ORDER BY number DESC LIMIT 1",
-				   1, p, NULL, NULL, 0, err);
+	PGresult *res = state_exec_id(sc, "find the run's pass",
+				      "SELECT id, number, kind FROM pass WHERE run_id = $1 AND ended_at IS NULL"
+				      " ORDER BY number DESC LIMIT 1",
+				      run_id, 0, err);
 
 	if (!res)
 		return -1;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		res = state_exec(sc, "start a pass",
-				 "INSERT INTO pass (run_id, number, kind) SELECT $1,"
-				 " coalesce((SELECT max(number) FROM pass WHERE run_id = $1), 0) + 1,"
-				 " CASE WHEN EXISTS (SELECT 1 FROM pass WHERE run_id = $1) OR EXISTS (SELECT 1 FROM job"
-				 "  WHERE run_id = $1 AND started_at IS NOT NULL) THEN 'delta' ELSE 'first' END"
-				 " RETURNING id, number, kind",
-				 1, p, NULL, NULL, 0, err);
+		res = state_exec_id(sc, "start a pass",
+				    "INSERT INTO pass (run_id, number, kind) SELECT $1,"
+				    " coalesce((SELECT max(number) FROM pass WHERE run_id = $1), 0) + 1,"
+				    " CASE WHEN EXISTS (SELECT 1 FROM pass WHERE run_id = $1) OR EXISTS (SELECT 1 FROM job"
+				    "  WHERE run_id = $1 AND started_at IS NOT NULL) THEN 'delta' ELSE 'first' END"
+				    " RETURNING id, number, kind",
+				    run_id, 0, err);
 		if (!res)
 			return -1;
 	}
@@ -192,9 +188,7 @@ static int pass_row(const PGresult *res, int i, void *arg)
 int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report_cb cb, void *ctx,
 			struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res = state_exec(
+	PGresult *res = state_exec_id(
 	    sc, "list the run's passes",
 	    "SELECT ps.id, ps.number, ps.kind, " MS("ps.started_at") ", " MS("ps.ended_at") ","
 	    " count(pa.job_id), count(*) FILTER (WHERE pa.outcome = 'done'),"
@@ -203,7 +197,7 @@ int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report
 	    " coalesce(sum(pa.failed), 0), coalesce(sum(pa.bytes_copied), 0)"
 	    " FROM pass ps LEFT JOIN pass_account pa ON pa.pass_id = ps.id WHERE ps.run_id = $1"
 	    " GROUP BY ps.id ORDER BY ps.number",
-	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	    run_id, STATE_EXEC_IDEMPOTENT, err);
 	struct pass_walk w = {cb, ctx};
 
 	return state_each_row(res, pass_row, &w);

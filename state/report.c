@@ -29,17 +29,15 @@ static int count_row(const PGresult *res, int i, void *arg)
 int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
 			    struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
 	PGresult *res =
-	    state_exec(sc, "count the jobs of the run",
-		       "SELECT state, count(*), sum(msgs_copied), sum(bytes_copied), sum(msgs_skipped),"
-		       " sum(msgs_failed), count(*) FILTER (WHERE parked_until > now()),"
-		       " (extract(epoch FROM max(parked_until) FILTER (WHERE parked_until > now())) * 1000)::bigint,"
-		       " (extract(epoch FROM max(coalesce(eta_at, parked_until)) FILTER (WHERE parked_until > now()))"
-		       "  * 1000)::bigint"
-		       " FROM job WHERE run_id = $1 GROUP BY state",
-		       1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	    state_exec_id(sc, "count the jobs of the run",
+		          "SELECT state, count(*), sum(msgs_copied), sum(bytes_copied), sum(msgs_skipped),"
+		          " sum(msgs_failed), count(*) FILTER (WHERE parked_until > now()),"
+		          " (extract(epoch FROM max(parked_until) FILTER (WHERE parked_until > now())) * 1000)::bigint,"
+		          " (extract(epoch FROM max(coalesce(eta_at, parked_until)) FILTER (WHERE parked_until > now()))"
+		          "  * 1000)::bigint"
+		          " FROM job WHERE run_id = $1 GROUP BY state",
+		          run_id, STATE_EXEC_IDEMPOTENT, err);
 
 	memset(out, 0, sizeof(*out));
 	out->run_id = run_id;
@@ -167,11 +165,9 @@ static int job_row(const PGresult *res, int i, void *arg)
 int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
 		      struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res = state_exec(sc, "list the jobs of the run",
-				   "SELECT " JOB_REPORT_COLS " FROM job WHERE run_id = $1 ORDER BY id", 1, p, NULL,
-				   NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_id(sc, "list the jobs of the run",
+				      "SELECT " JOB_REPORT_COLS " FROM job WHERE run_id = $1 ORDER BY id", run_id,
+				      STATE_EXEC_IDEMPOTENT, err);
 	struct job_walk w = {cb, ctx};
 
 	return state_each_row(res, job_row, &w);
@@ -365,12 +361,10 @@ static int run_row(const PGresult *res, int i, void *arg)
 int state_report_runs(struct state_conn *sc, int64_t run_id, state_run_report_cb cb, void *ctx,
 		      struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res = state_exec(sc, "list the runs",
-				   "SELECT id, name, state, " MS("created_at") ", " MS(
-				       "updated_at") " FROM run WHERE $1::bigint = 0 OR id = $1 ORDER BY id",
-				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_id(sc, "list the runs",
+				      "SELECT id, name, state, " MS("created_at") ", " MS("updated_at")
+				      " FROM run WHERE $1::bigint = 0 OR id = $1 ORDER BY id",
+				      run_id, STATE_EXEC_IDEMPOTENT, err);
 	struct run_walk w = {cb, ctx};
 
 	return state_each_row(res, run_row, &w);
@@ -407,9 +401,7 @@ static int time_row(const PGresult *res, int i, void *arg)
 int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time_cb cb, void *ctx,
 			   struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res = state_exec(
+	PGresult *res = state_exec_id(
 	    sc, "sum the time spent per job",
 	    "SELECT a.job_id,"
 	    " coalesce(sum(" MS(
@@ -421,7 +413,7 @@ int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time
 									 "j.id = a.job_id WHERE j.run_id = $1"
 									 " GROUP BY a.job_id ORDER BY "
 									 "a.job_id",
-	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	    run_id, STATE_EXEC_IDEMPOTENT, err);
 	struct time_walk w = {cb, ctx};
 
 	return state_each_row(res, time_row, &w);
@@ -429,10 +421,7 @@ int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time
 
 int state_report_job_run(struct state_conn *sc, int64_t job_id, int64_t *run_id, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, job_id)};
-
-	return state_one_i64(state_exec(sc, "find the run of the job", "SELECT run_id FROM job WHERE id = $1", 1,
-					p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err),
+	return state_one_i64(state_exec_id(sc, "find the run of the job", "SELECT run_id FROM job WHERE id = $1",
+					   job_id, STATE_EXEC_IDEMPOTENT, err),
 			     run_id);
 }

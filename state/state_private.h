@@ -60,6 +60,9 @@ PGresult *state_exec(struct state_conn *sc, const char *what, const char *sql, i
 /* The same with a named prepared statement (prepared on first use on each connection). */
 PGresult *state_exec_prepared(struct state_conn *sc, enum state_stmt id, const char *what, const char *sql,
 			      int nparams, const char *const *values, int flags, struct fleet_err *err);
+/* state_exec of a statement whose one parameter, $1, is an id (a run's, a job's, a folder's). */
+PGresult *state_exec_id(struct state_conn *sc, const char *what, const char *sql, int64_t id, int flags,
+			struct fleet_err *err);
 /* Same, for statements whose result the caller does not need. Returns 0 or -1. */
 int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,
 		   const char *const *values, int flags, struct fleet_err *err);
