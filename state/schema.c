@@ -275,21 +275,20 @@ struct migration {
 	size_t nstmts;
 };
 
+/* One migration: its statements' count from the array itself. */
+#define MIGRATION(version, description, stmts) {version, description, stmts, sizeof(stmts) / sizeof(stmts[0])}
+
 static const struct migration migrations[] = {
-    {1, "runs, jobs, attempts, folders, ledger, credentials, engines, connection slots", migration_1,
-     sizeof(migration_1) / sizeof(migration_1[0])},
-    {2, "partial indexes for claims and the next due job, by run", migration_2,
-     sizeof(migration_2) / sizeof(migration_2[0])},
-    {3, "partial accounts, failed folders", migration_3, sizeof(migration_3) / sizeof(migration_3[0])},
-    {4, "verify verdicts per account", migration_4, sizeof(migration_4) / sizeof(migration_4[0])},
-    {5, "OAuth tokens shared by worker hosts", migration_5, sizeof(migration_5) / sizeof(migration_5[0])},
-    {6, "daily budgets and parked accounts", migration_6, sizeof(migration_6) / sizeof(migration_6[0])},
-    {7, "kinds of stored credentials (password, passcmd, token, tokenfile, tokencmd)", migration_7,
-     sizeof(migration_7) / sizeof(migration_7[0])},
-    {8, "refused credentials held back from later passes", migration_8,
-     sizeof(migration_8) / sizeof(migration_8[0])},
-    {9, "claims waiting for connection slots", migration_9, sizeof(migration_9) / sizeof(migration_9[0])},
-    {10, "passes, and each account's counts per pass", migration_10, sizeof(migration_10) / sizeof(migration_10[0])},
+    MIGRATION(1, "runs, jobs, attempts, folders, ledger, credentials, engines, connection slots", migration_1),
+    MIGRATION(2, "partial indexes for claims and the next due job, by run", migration_2),
+    MIGRATION(3, "partial accounts, failed folders", migration_3),
+    MIGRATION(4, "verify verdicts per account", migration_4),
+    MIGRATION(5, "OAuth tokens shared by worker hosts", migration_5),
+    MIGRATION(6, "daily budgets and parked accounts", migration_6),
+    MIGRATION(7, "kinds of stored credentials (password, passcmd, token, tokenfile, tokencmd)", migration_7),
+    MIGRATION(8, "refused credentials held back from later passes", migration_8),
+    MIGRATION(9, "claims waiting for connection slots", migration_9),
+    MIGRATION(10, "passes, and each account's counts per pass", migration_10),
 };
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)
