@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/util.h"
 #include "state/secret.h"
 #include "state/state_private.h"
 
@@ -53,17 +54,6 @@ static int unb64(const char *s, unsigned char *out, size_t n)
 		return -1;
 	memcpy(out, tmp, n);
 	return 0;
-}
-
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static int pub_b64(EVP_PKEY *k, char out[64])
@@ -340,7 +330,8 @@ int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *j
 	if (!sctx || EVP_DigestSignInit(sctx, NULL, NULL, NULL, key) != 1 ||
 	    EVP_DigestSign(sctx, sig, &slen, digest, sizeof(digest)) != 1 || slen != sizeof(sig))
 		goto crypto;
-	hex(digest, sizeof(digest), dhex);
+	fleet_hex(digest, sizeof(digest), dhex);
+	dhex[2 * sizeof(digest)] = '\0';
 	b64(sig, slen, sb64, sizeof(sb64));
 	fprintf(w.f, SIG_PREFIX "%s\t%s\t%s\n", dhex, sb64, info->pubkey_b64);
 	if (w.failed || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
