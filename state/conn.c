@@ -366,12 +366,7 @@ PGresult *state_exec_id(struct state_conn *sc, const char *what, const char *sql
 int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,
 		   const char *const *values, int flags, struct fleet_err *err)
 {
-	PGresult *res = state_exec(sc, what, sql, nparams, values, NULL, NULL, flags, err);
-
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return state_done(state_exec(sc, what, sql, nparams, values, NULL, NULL, flags, err));
 }
 
 int state_begin(struct state_conn *sc, struct fleet_err *err)
@@ -440,6 +435,13 @@ const char *state_fmt_u64(char buf[STATE_NUM_MAX], uint64_t v)
 	return buf;
 }
 
+void state_lease_params(char b[][STATE_NUM_MAX], const struct state_lease *lease, const char **p)
+{
+	p[0] = state_fmt_i64(b[0], lease->job_id);
+	p[1] = state_fmt_i64(b[1], lease->owner);
+	p[2] = state_fmt_i64(b[2], lease->epoch);
+}
+
 int64_t state_get_i64(const PGresult *res, int row, int col)
 {
 	const char *s;
@@ -476,6 +478,14 @@ int state_each_row(PGresult *res, state_row_fn fn, void *ctx)
 		rc = fn(res, i, ctx);
 	PQclear(res);
 	return rc;
+}
+
+int state_done(PGresult *res)
+{
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
 }
 
 int state_one_i64(PGresult *res, int64_t *out)

@@ -28,18 +28,6 @@ int state_job_state_from_name(const char *name, enum state_job_state *out)
 	return -1;
 }
 
-/* Parameters $1..$3 of every fenced statement. */
-struct lease_params {
-	char job[STATE_NUM_MAX], owner[STATE_NUM_MAX], epoch[STATE_NUM_MAX];
-};
-
-static void lease_params(struct lease_params *lp, const struct state_lease *lease, const char **p)
-{
-	p[0] = state_fmt_i64(lp->job, lease->job_id);
-	p[1] = state_fmt_i64(lp->owner, lease->owner);
-	p[2] = state_fmt_i64(lp->epoch, lease->epoch);
-}
-
 /* ---- engines ---------------------------------------------------------------------------------- */
 
 int state_engine_register(struct state_conn *sc, const char *host, long pid, const char *version,
@@ -456,12 +444,12 @@ int state_job_leases_elsewhere(struct state_conn *sc, int64_t run_id, int64_t en
 static int fenced_outcome(struct state_conn *sc, const struct state_lease *lease, PGresult **keep,
 			  struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	const char *p[3];
 	PGresult *res;
 	int rc;
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	res = state_exec(sc, "look up the job after a lost connection",
 			 "SELECT 1, state, (state = 'running' AND lease_owner = $2 AND lease_epoch = $3),"
 			 " (state <> 'running' AND lease_epoch = $3) FROM job WHERE id = $1",
@@ -529,11 +517,11 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 static int lease_update(struct state_conn *sc, int stmt, const struct state_lease *lease, unsigned lease_ms,
 			const char *what, const char *sql, struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	char b3[STATE_NUM_MAX];
 	const char *p[4];
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = state_fmt_u64(b3, lease_ms);
 	return fenced(sc, stmt, lease, what, sql, 4, p, STATE_EXEC_IDEMPOTENT, NULL, err);
 }
@@ -561,39 +549,36 @@ int state_job_begin(struct state_conn *sc, const struct state_lease *lease, unsi
 
 int state_job_check_lease(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	const char *p[3];
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	return fenced(sc, -1, lease, "check the job lease", "SELECT count(*) FROM job WHERE " LEASE_WHERE, 3, p,
 		      STATE_EXEC_IDEMPOTENT, NULL, err);
 }
 
 int state_job_finish(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	const char *p[3];
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	return fenced(
 	    sc, STATE_STMT_FINISH, lease, "record the job as done",
 	    "WITH u AS (UPDATE job SET state = 'done', lease_owner = NULL, lease_expires = NULL,"
 	    "  finished_at = now(), updated_at = now(), last_error_class = NULL, last_error_code = NULL,"
 	    "  last_error_text = NULL WHERE " LEASE_WHERE " RETURNING id),"
-	    " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'done' FROM u"
-	    "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at IS "
-	    "NULL)"
-	    " SELECT count(*) FROM u",
+	    LEASE_ATTEMPT_END("outcome = 'done'") " SELECT count(*) FROM u",
 	    3, p, 0, NULL, err);
 }
 
 int state_job_finish_partial(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
 			     struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	const char *p[6];
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = fleet_err_class_name(why ? why->cls : FLEET_ERR_PERMANENT);
 	p[4] = why && why->code[0] ? why->code : NULL;
 	p[5] = why ? why->message : "some folders were not migrated";
@@ -602,10 +587,7 @@ int state_job_finish_partial(struct state_conn *sc, const struct state_lease *le
 	    "WITH u AS (UPDATE job SET state = 'partial', lease_owner = NULL, lease_expires = NULL,"
 	    "  finished_at = now(), updated_at = now(), last_error_class = $4, last_error_code = $5,"
 	    "  last_error_text = $6 WHERE " LEASE_WHERE " RETURNING id),"
-	    " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'partial', error_class = $4,"
-	    "  error_code = $5, error_text = $6 FROM u"
-	    "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at IS "
-	    "NULL)"
+	    LEASE_ATTEMPT_END("outcome = 'partial', error_class = $4, error_code = $5, error_text = $6")
 	    " SELECT count(*) FROM u",
 	    6, p, 0, NULL, err);
 }
@@ -613,14 +595,14 @@ int state_job_finish_partial(struct state_conn *sc, const struct state_lease *le
 int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *job_err,
 		   unsigned retry_delay_ms, int progressed, int *requeued, struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	char b4[STATE_NUM_MAX];
 	const char *p[9];
 	PGresult *res = NULL;
 	int retryable =
 	    job_err && (job_err->cls == FLEET_ERR_TRANSIENT || job_err->cls == FLEET_ERR_THROTTLED);
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = retryable ? "t" : "f";
 	p[4] = state_fmt_u64(b4, retry_delay_ms);
 	p[5] = fleet_err_class_name(job_err ? job_err->cls : FLEET_ERR_BUG);
@@ -640,11 +622,8 @@ int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const
 		"   ELSE attempts END,"
 		"  lease_owner = NULL, lease_expires = NULL, last_error_class = $6, last_error_code = $7,"
 		"  last_error_text = $8, updated_at = now() WHERE " LEASE_WHERE " RETURNING id, state),"
-		" a AS (UPDATE job_attempt SET ended_at = now(),"
-		"  outcome = CASE WHEN u.state = 'queued' THEN 'retry' ELSE 'failed' END,"
-		"  error_class = $6, error_code = $7, error_text = $8 FROM u"
-		"  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at "
-		"IS NULL)"
+		LEASE_ATTEMPT_END("outcome = CASE WHEN u.state = 'queued' THEN 'retry' ELSE 'failed' END,"
+				  " error_class = $6, error_code = $7, error_text = $8")
 		" SELECT count(*), max(state) FROM u",
 		9, p, 0, &res, err) < 0)
 		return -1;
@@ -656,18 +635,15 @@ int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const
 
 int state_job_release(struct state_conn *sc, const struct state_lease *lease, struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	const char *p[3];
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	return fenced(sc, STATE_STMT_RELEASE, lease, "release the job",
 		      "WITH u AS (UPDATE job SET state = 'queued', scheduled_at = now(), lease_owner = NULL,"
 		      "  lease_expires = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()"
 		      "  WHERE " LEASE_WHERE " RETURNING id),"
-		      " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'interrupted' FROM u"
-		      "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND "
-		      "job_attempt.ended_at IS NULL)"
-		      " SELECT count(*) FROM u",
+		      LEASE_ATTEMPT_END("outcome = 'interrupted'") " SELECT count(*) FROM u",
 		      3, p, 0, NULL, err);
 }
 
@@ -710,11 +686,11 @@ int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t eng
 int state_job_defer(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
 		    unsigned delay_ms, int park, struct fleet_err *err)
 {
-	struct lease_params lp;
+	char lb[3][STATE_NUM_MAX];
 	char b3[STATE_NUM_MAX];
 	const char *p[8];
 
-	lease_params(&lp, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = state_fmt_u64(b3, delay_ms);
 	p[4] = park ? "t" : "f";
 	p[5] = fleet_err_class_name(why ? why->cls : FLEET_ERR_TRANSIENT);
@@ -727,10 +703,7 @@ int state_job_defer(struct state_conn *sc, const struct state_lease *lease, cons
 		      "  lease_owner = CASE WHEN $5::boolean THEN lease_owner END, lease_expires = NULL,"
 		      "  last_error_class = $6, last_error_code = $7, last_error_text = $8, updated_at = now()"
 		      "  WHERE " LEASE_WHERE " RETURNING id),"
-		      " a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'server_down',"
-		      "  error_class = $6, error_code = $7, error_text = $8 FROM u"
-		      "  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND"
-		      "  job_attempt.ended_at IS NULL)"
+		      LEASE_ATTEMPT_END("outcome = 'server_down', error_class = $6, error_code = $7, error_text = $8")
 		      " SELECT count(*) FROM u",
 		      8, p, 0, NULL, err);
 }

@@ -18,14 +18,13 @@ static const char *const folder_state_names[] = {
     [STATE_FOLDER_PENDING] = "pending", [STATE_FOLDER_COPYING] = "copying", [STATE_FOLDER_DONE] = "done",
     [STATE_FOLDER_FAILED] = "failed"};
 
-static void lease_params(char b[3][STATE_NUM_MAX], const struct state_lease *lease, const char **p)
-{
-	p[0] = state_fmt_i64(b[0], lease->job_id);
-	p[1] = state_fmt_i64(b[1], lease->owner);
-	p[2] = state_fmt_i64(b[2], lease->epoch);
-}
+/* The end of a fenced folder statement: the lease count and the rows the CTE u touched. */
+#define FOLDER_COUNTS " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)"
+/* The end of its UPDATE when it writes the folder $4 of the leased job $1, then FOLDER_COUNTS. */
+#define FOLDER_OF_LEASE                                                                                      \
+	"  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)" FOLDER_COUNTS
 
-/* A fenced statement that ends with "SELECT (lease count), (rows affected)". */
+/* A fenced statement that ends with FOLDER_COUNTS. */
 static int fenced_folder(struct state_conn *sc, int stmt, const struct state_lease *lease, int64_t folder_id,
 			 const char *what, const char *sql, int nparams, const char **p, int flags,
 			 struct fleet_err *err)
@@ -91,7 +90,7 @@ static int folder_upsert(struct state_conn *sc, const struct state_lease *lease,
 	PGresult *res;
 	int rows, self = 0, rc = 0;
 
-	lease_params(lb, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = src_name;
 	p[4] = dst_name ? dst_name : src_name;
 	p[5] = state_fmt_u64(b5, src_uidvalidity);
@@ -163,9 +162,9 @@ int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *le
 	char lb[3][STATE_NUM_MAX];
 	const char *p[6];
 	PGresult *res;
-	int64_t leased;
+	long leased = 0;
 
-	lease_params(lb, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = src_name;
 	p[4] = dst_name ? dst_name : src_name;
 	p[5] = why ? why : "";
@@ -179,10 +178,8 @@ int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *le
 			 " j AS (UPDATE job SET folders = folders + 1 FROM ins WHERE job.id = $1 AND ins.created)"
 			 " SELECT count(*) FROM lease",
 			 6, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
-	if (!res)
+	if (state_count(res, &leased) < 0)
 		return -1;
-	leased = state_get_i64(res, 0, 0);
-	PQclear(res);
 	return leased ? 0 : state_lease_lost(sc, lease, err);
 }
 
@@ -210,7 +207,7 @@ int state_folder_record_status(struct state_conn *sc, const struct state_lease *
 	char lb[3][STATE_NUM_MAX], b[6][STATE_NUM_MAX];
 	const char *p[10];
 
-	lease_params(lb, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = state_fmt_i64(b[0], folder_id);
 	p[4] = folder_state_names[st->state <= STATE_FOLDER_FAILED ? st->state : STATE_FOLDER_PENDING];
 	p[5] = state_fmt_u64(b[1], st->dst_uidvalidity);
@@ -226,8 +223,7 @@ int state_folder_record_status(struct state_conn *sc, const struct state_lease *
 	    "  dst_uidvalidity = CASE WHEN $6::bigint = 0 THEN dst_uidvalidity ELSE $6::bigint END,"
 	    "  src_uidnext = $7, src_messages = $8, src_highestmodseq = $9, dst_uidnext = $10,"
 	    "  updated_at = now()"
-	    "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)"
-	    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+	    FOLDER_OF_LEASE,
 	    10, p, STATE_EXEC_IDEMPOTENT, err);
 }
 
@@ -238,7 +234,7 @@ int state_folder_reset_uidvalidity(struct state_conn *sc, const struct state_lea
 	char lb[3][STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX];
 	const char *p[6];
 
-	lease_params(lb, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = state_fmt_i64(b3, folder_id);
 	p[4] = state_fmt_u64(b4, new_src_uidvalidity);
 	p[5] = mode == STATE_UIDV_DELETE_OLD ? "t" : "f";
@@ -268,7 +264,7 @@ int state_folder_reset_uidvalidity(struct state_conn *sc, const struct state_lea
 	    "  src_highestmodseq = 0, window_dst_uidnext = NULL, window_first_uid = NULL,"
 	    "  window_last_uid = NULL, window_uids = NULL, window_started_at = NULL, updated_at = now()"
 	    "  FROM f0, agg WHERE f.id = f0.id RETURNING f.id)"
-	    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+	    FOLDER_COUNTS,
 	    6, p, STATE_EXEC_IDEMPOTENT, err);
 }
 
@@ -283,7 +279,7 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 	const char *p[8];
 	int rc;
 
-	lease_params(lb, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = state_fmt_i64(b[0], folder_id);
 	p[4] = state_fmt_u64(b[1], dst_uidnext);
 	p[5] = state_fmt_u64(b[2], first_src_uid);
@@ -301,8 +297,7 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 			   " u AS (UPDATE folder SET window_dst_uidnext = $5, window_first_uid = $6,"
 			   "  window_last_uid = $7, window_uids = $8::bigint[], window_started_at = now(),"
 			   "  state = 'copying', updated_at = now()"
-			   "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)"
-			   " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+			   FOLDER_OF_LEASE,
 			   8, p, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&arr);
 	return rc;
@@ -314,15 +309,14 @@ int state_folder_window_end(struct state_conn *sc, const struct state_lease *lea
 	char lb[3][STATE_NUM_MAX], b3[STATE_NUM_MAX];
 	const char *p[4];
 
-	lease_params(lb, lease, p);
+	state_lease_params(lb, lease, p);
 	p[3] = state_fmt_i64(b3, folder_id);
 	return fenced_folder(
 	    sc, STATE_STMT_WINDOW_END, lease, folder_id, "close the append window",
 	    "WITH " LEASE_CTE ","
 	    " u AS (UPDATE folder SET window_dst_uidnext = NULL, window_first_uid = NULL,"
 	    "  window_last_uid = NULL, window_uids = NULL, window_started_at = NULL, updated_at = now()"
-	    "  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)"
-	    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM u)",
+	    FOLDER_OF_LEASE,
 	    4, p, STATE_EXEC_IDEMPOTENT, err);
 }
 
@@ -657,7 +651,7 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 		state_array_i64(&sc[5], (int64_t)st->src_highestmodseq);
 		state_array_i64(&sc[6], st->dst_uidnext);
 	}
-	lease_params(lb, &b->lease, p);
+	state_lease_params(lb, &b->lease, p);
 	for (int i = 0; i < BATCH_NARRAYS; i++) {
 		state_array_end(&c[i]);
 		p[3 + i] = fleet_buf_cstr(&c[i]);
@@ -751,15 +745,15 @@ int state_ledger_highest_uid(struct state_conn *sc, int64_t folder_id, uint32_t 
 {
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
 	const char *p[2] = {state_fmt_i64(b0, folder_id), state_fmt_u64(b1, src_uidvalidity)};
-	PGresult *res = state_exec_prepared(sc, STATE_STMT_LEDGER_HIGHEST, "read the highest copied UID",
-					    "SELECT coalesce(max(src_uid), 0) FROM message WHERE folder_id = $1"
-					    " AND src_uidvalidity = $2 AND state = 'copied'",
-					    2, p, STATE_EXEC_IDEMPOTENT, err);
+	int64_t v = 0;
 
-	if (!res)
+	if (state_one_i64(state_exec_prepared(sc, STATE_STMT_LEDGER_HIGHEST, "read the highest copied UID",
+					      "SELECT coalesce(max(src_uid), 0) FROM message WHERE folder_id = $1"
+					      " AND src_uidvalidity = $2 AND state = 'copied'",
+					      2, p, STATE_EXEC_IDEMPOTENT, err),
+			  &v) < 0)
 		return -1;
-	*uid = (uint32_t)state_get_i64(res, 0, 0);
-	PQclear(res);
+	*uid = (uint32_t)v;
 	return 0;
 }
 

@@ -4,14 +4,6 @@
 
 #include "state/state_private.h"
 
-/* $1..$3 of a fenced statement. */
-static void lease_p(const struct state_lease *lease, char b[3][STATE_NUM_MAX], const char **p)
-{
-	p[0] = state_fmt_i64(b[0], lease->job_id);
-	p[1] = state_fmt_i64(b[1], lease->owner);
-	p[2] = state_fmt_i64(b[2], lease->epoch);
-}
-
 /* The day is over (or never started): its counters start afresh. */
 #define DAY_OVER "coalesce(day_started_at + $4::float8 * interval '1 millisecond' <= now(), true)"
 
@@ -23,7 +15,7 @@ int state_job_day_load(struct state_conn *sc, const struct state_lease *lease, u
 	PGresult *res = NULL;
 
 	memset(day, 0, sizeof(*day));
-	lease_p(lease, b, p);
+	state_lease_params(b, lease, p);
 	p[3] = state_fmt_u64(b[3], day_ms);
 	if (state_fenced(sc, lease, "read the account's daily budget",
 			 "WITH u AS (UPDATE job SET"
@@ -53,7 +45,7 @@ int state_job_day_add(struct state_conn *sc, const struct state_lease *lease, co
 
 	if (!(add[0][0] | add[0][1] | add[1][0] | add[1][1]))
 		return 0;
-	lease_p(lease, b, p);
+	state_lease_params(b, lease, p);
 	for (int k = 0; k < 4; k++)
 		p[3 + k] = state_fmt_u64(b[3 + k], add[k / 2][k % 2]);
 	p[7] = state_fmt_u64(b[7], started_ms_ago);
@@ -75,7 +67,7 @@ int state_job_park(struct state_conn *sc, const struct state_lease *lease, const
 	PGresult *res = NULL;
 	int daily = req->kind == STATE_PARK_DAILY;
 
-	lease_p(lease, b, p);
+	state_lease_params(b, lease, p);
 	p[3] = daily ? "daily" : "throttled";
 	p[4] = state_fmt_u64(b[4], req->delay_ms);
 	p[5] = state_fmt_u64(b[5], req->day_ms ? req->day_ms : 86400000);
@@ -109,10 +101,8 @@ int state_job_park(struct state_conn *sc, const struct state_lease *lease, const
 		"  lease_owner = NULL, lease_expires = NULL, last_error_class = $11, last_error_code = $12,"
 		"  last_error_text = $13, updated_at = now() FROM r WHERE j.id = r.id"
 		"  RETURNING j.id, j.state, (extract(epoch FROM r.t - now()) * 1000)::bigint AS wait),"
-		" a AS (UPDATE job_attempt SET ended_at = now(),"
-		"  outcome = CASE WHEN u.state = 'queued' THEN 'parked' ELSE 'failed' END,"
-		"  error_class = $11, error_code = $12, error_text = $13 FROM u"
-		"  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at IS NULL)"
+		LEASE_ATTEMPT_END("outcome = CASE WHEN u.state = 'queued' THEN 'parked' ELSE 'failed' END,"
+				  " error_class = $11, error_code = $12, error_text = $13")
 		" SELECT count(*), max(state), max(wait) FROM u",
 		15, p, 0, &res, err) < 0)
 		return -1;

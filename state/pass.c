@@ -11,15 +11,11 @@ int state_job_hold_auth(struct state_conn *sc, int64_t job_id, int side,
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
 	const char *p[3] = {state_fmt_i64(b0, job_id), state_fmt_i64(b1, side), (const char *)hmac};
 	const int len[3] = {0, 0, STATE_HOLD_HMAC_LEN}, fmt[3] = {0, 0, 1};
-	PGresult *res = state_exec(sc, "record the refused credential",
-				   "UPDATE job SET auth_block_side = $2, auth_block_hmac = $3 WHERE id = $1"
-				   " AND state = 'failed'",
-				   3, p, len, fmt, STATE_EXEC_IDEMPOTENT, err);
 
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return state_done(state_exec(sc, "record the refused credential",
+				     "UPDATE job SET auth_block_side = $2, auth_block_hmac = $3 WHERE id = $1"
+				     " AND state = 'failed'",
+				     3, p, len, fmt, STATE_EXEC_IDEMPOTENT, err));
 }
 
 int state_run_auth_holds(struct state_conn *sc, int64_t run_id, struct state_auth_hold **out, size_t *n,

@@ -320,16 +320,11 @@ static int throughput_row(const PGresult *res, int i, void *arg)
 int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_throughput_point **points,
 			    size_t *n, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, run_id)};
-	PGresult *res = state_exec(
-	    sc, "compute the throughput",
-	    "SELECT " MS("date_trunc('minute', m.updated_at)") ", count(*), sum(m.size)"
-							       " FROM message m JOIN folder f ON f.id = "
-							       "m.folder_id JOIN job j ON j.id = f.job_id"
-							       " WHERE j.run_id = $1 AND m.state = 'copied' "
-							       "GROUP BY 1 ORDER BY 1",
-	    1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_id(sc, "compute the throughput",
+				      "SELECT " MS("date_trunc('minute', m.updated_at)") ", count(*), sum(m.size)"
+				      " FROM message m JOIN folder f ON f.id = m.folder_id JOIN job j ON j.id = f.job_id"
+				      " WHERE j.run_id = $1 AND m.state = 'copied' GROUP BY 1 ORDER BY 1",
+				      run_id, STATE_EXEC_IDEMPOTENT, err);
 	struct throughput_fill f = {NULL, 0};
 	int rc = state_each_row(res, throughput_row, &f);
 
@@ -403,16 +398,11 @@ int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time
 {
 	PGresult *res = state_exec_id(
 	    sc, "sum the time spent per job",
-	    "SELECT a.job_id,"
-	    " coalesce(sum(" MS(
-		"greatest(coalesce(a.ended_at, CASE WHEN j.state = 'running' THEN now()"
-		" ELSE j.updated_at END) - a.started_at, interval '0')") "), 0),"
-									 " count(*) FILTER (WHERE a.outcome "
-									 "IS DISTINCT FROM 'interrupted')"
-									 " FROM job_attempt a JOIN job j ON "
-									 "j.id = a.job_id WHERE j.run_id = $1"
-									 " GROUP BY a.job_id ORDER BY "
-									 "a.job_id",
+	    "SELECT a.job_id, coalesce(sum(" MS("greatest(coalesce(a.ended_at, CASE WHEN j.state = 'running' THEN now()"
+						" ELSE j.updated_at END) - a.started_at, interval '0')") "), 0),"
+	    " count(*) FILTER (WHERE a.outcome IS DISTINCT FROM 'interrupted')"
+	    " FROM job_attempt a JOIN job j ON j.id = a.job_id WHERE j.run_id = $1"
+	    " GROUP BY a.job_id ORDER BY a.job_id",
 	    run_id, STATE_EXEC_IDEMPOTENT, err);
 	struct time_walk w = {cb, ctx};
 

@@ -89,26 +89,21 @@ int state_slot_release(struct state_conn *sc, const char *server_key, int slot, 
 	char b1[STATE_NUM_MAX], b2[STATE_NUM_MAX];
 	const char *p[3] = {server_key, state_fmt_i64(b1, slot), state_fmt_i64(b2, engine_id)};
 
-	PGresult *res = state_exec_prepared(sc, STATE_STMT_SLOT_RELEASE, "release a connection slot",
-					    "DELETE FROM conn_slot WHERE server = $1 AND slot_no = $2 AND engine_id = $3",
-					    3, p, STATE_EXEC_IDEMPOTENT, err);
-
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+	return state_done(state_exec_prepared(sc, STATE_STMT_SLOT_RELEASE, "release a connection slot",
+					      "DELETE FROM conn_slot WHERE server = $1 AND slot_no = $2 AND engine_id = $3",
+					      3, p, STATE_EXEC_IDEMPOTENT, err));
 }
 
 int state_slot_count(struct state_conn *sc, const char *server_key, int *count, struct fleet_err *err)
 {
 	const char *p[1] = {server_key};
-	PGresult *res = state_exec(sc, "count connection slots",
-				   "SELECT count(*) FROM conn_slot WHERE server = $1 AND expires_at >= now()",
-				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	long n = 0;
 
-	if (!res)
+	if (state_count(state_exec(sc, "count connection slots",
+				   "SELECT count(*) FROM conn_slot WHERE server = $1 AND expires_at >= now()", 1, p,
+				   NULL, NULL, STATE_EXEC_IDEMPOTENT, err),
+			&n) < 0)
 		return -1;
-	*count = (int)state_get_i64(res, 0, 0);
-	PQclear(res);
+	*count = (int)n;
 	return 0;
 }

@@ -104,6 +104,8 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 #define STATE_NUM_MAX 24
 const char *state_fmt_i64(char buf[STATE_NUM_MAX], int64_t v);
 const char *state_fmt_u64(char buf[STATE_NUM_MAX], uint64_t v);
+/* Parameters $1..$3 of a fenced statement: the lease's job, owner and epoch, formatted into b[0..2]. */
+void state_lease_params(char b[][STATE_NUM_MAX], const struct state_lease *lease, const char **p);
 
 /* Result cell readers (text results). NULL cells read as 0 / "". */
 int64_t state_get_i64(const PGresult *res, int row, int col);
@@ -121,6 +123,8 @@ int state_each_row(PGresult *res, state_row_fn fn, void *ctx);
 /* The first column of a one-row result: 1 and *out set when there is exactly one row, 0 (*out
  * untouched) when there is none or several; -1 when res is NULL. */
 int state_one_i64(PGresult *res, int64_t *out);
+/* A result the caller does not need: PQclears it; 0, or -1 when res is NULL. */
+int state_done(PGresult *res);
 /* A one-row result's first column as a count (SELECT count(*) ...) into *count when count is not
  * NULL; 0, or -1 when res is NULL. */
 int state_count(PGresult *res, long *count);
@@ -167,6 +171,12 @@ int state_pass_open(struct state_conn *sc, int64_t run_id, struct state_pass_cou
 #define CANCEL_ATTEMPTS                                                                                      \
 	"a AS (UPDATE job_attempt SET ended_at = now(), outcome = 'cancelled' FROM u"                        \
 	"  WHERE job_attempt.job_id = u.id AND job_attempt.ended_at IS NULL)"
+
+/* The CTE that closes the open attempt of the lease ($3 = its epoch) whose job the CTE u updated (u
+ * returns id): ended now, with set (SQL: the outcome, and the error columns where there are). */
+#define LEASE_ATTEMPT_END(set)                                                                               \
+	" a AS (UPDATE job_attempt SET ended_at = now(), " set " FROM u"                                      \
+	"  WHERE job_attempt.job_id = u.id AND job_attempt.lease_epoch = $3 AND job_attempt.ended_at IS NULL)"
 
 /* A timestamptz column as milliseconds since the epoch (bigint), for the report queries. */
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
