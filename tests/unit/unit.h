@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* ARRAY_LEN(A): the number of elements of the array A (a table of cases). */
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 /* unit_run(NAME, TESTS, SETUP, TEARDOWN): runs the group TESTS (an array of CMUnitTest) with TAP
  * output; what main returns. */
 #define unit_run(name, tests, setup, teardown)                                                                 \
