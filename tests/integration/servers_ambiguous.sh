@@ -12,13 +12,10 @@ lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
 plan 6
-fresh_db srvambig
-out=$(mktemp)
-trap 'drop_db; rm -f "$out"' EXIT
-SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
-"${top_srcdir:-.}/scripts/lab.sh" add-account xambig >/dev/null 2>&1 || diag "add-account xambig failed"
-$SEED --wipe src xambig >/dev/null 2>&1 || diag "could not wipe src xambig"
-$SEED --wipe courier user30 >/dev/null 2>&1 || diag "could not wipe courier user30"
+servers_begin srvambig
+add_accounts xambig
+seed_wipe src xambig
+seed_wipe courier user30
 
 # INBOX: a small message with a Message-ID, and a 24 KB one without a final CRLF. Weak: a 20 KB
 # message without a Message-ID (ending in CRLF, so Courier stores it unchanged).

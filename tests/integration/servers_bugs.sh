@@ -14,10 +14,7 @@ lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
 plan 17
-fresh_db srvbugs
-out=$(mktemp)
-trap 'drop_db; rm -f "$out" "$out.csv"' EXIT
-SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
+servers_begin srvbugs
 
 # subscribed SIDE USER: the subscribed names, one per line, sorted (LSUB \Noselect left out)
 subscribed() {
@@ -36,8 +33,8 @@ subscribed_are() {
 	if [ "$_got" = "$4" ]; then ok "$1"; else not_ok "$1 (got: $_got)"; fi
 }
 
-$SEED --wipe courier user23 user24 >/dev/null 2>&1 || diag "could not wipe courier"
-$SEED --wipe cyrus user23 user24 >/dev/null 2>&1 || diag "could not wipe cyrus"
+seed_wipe courier user23 user24
+seed_wipe cyrus user23 user24
 
 # A Courier source where only children are subscribed: Real (a folder with mail) and Lone (no
 # folder at all) are not.
@@ -117,7 +114,7 @@ grep -q "implicit-TLS" "$out" && grep -q -- "--ssl" "$out" && ok "... saying it 
 	{ not_ok "STARTTLS on Cyrus's cleartext port still logs in"; sed 's/^/# /' "$out"; }
 
 # 6. Cyrus over quota: "NO Over quota" without the code is recognised; one account-level line.
-$SEED --wipe cyrus quotauser >/dev/null 2>&1 || diag "could not wipe cyrus quotauser"
+seed_wipe cyrus quotauser
 "$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 quotauser \
 	--passfile1 "$LAB_SECRETS/src/quotauser" --cafile1 "$LAB_CA" --host2 localhost \
 	--port2 "$LAB_CYRUS_IMAPS" --user2 quotauser --passfile2 "$LAB_SECRETS/cyrus/quotauser" \
@@ -136,7 +133,7 @@ case $used in *"STORAGE 1"[0-9][0-9][0-9]" 2048"* | *"STORAGE 20"[0-9][0-9]" 204
 
 # 7. kill -9 mid-run (the after-append failpoint kills the process like kill -9), then run again:
 #    the second run says that it waits for the dead run's lease, and how long, not silently.
-$SEED --wipe cyrus user24 >/dev/null 2>&1 || diag "could not wipe cyrus user24"
+seed_wipe cyrus user24
 printf 'host1,port1,user1,passfile1,host2,port2,user2,passfile2\nlocalhost,%s,user23,%s,localhost,%s,user24,%s\n' \
 	"$LAB_COURIER_IMAPS" "$LAB_SECRETS/courier/user23" "$LAB_CYRUS_IMAPS" "$LAB_SECRETS/cyrus/user24" >"$out.csv"
 IMAPFLEET_FAILPOINT=after-append "$IMAPFLEET" run "$out.csv" --state "$STATE_URL" --cafile1 "$LAB_CA" \

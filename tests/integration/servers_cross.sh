@@ -12,13 +12,8 @@ lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
 plan 20
-fresh_db servers
-out=$(mktemp)
-trap 'drop_db; rm -f "$out"' EXIT
-SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
-for _a in xservers xservers2; do
-	"${top_srcdir:-.}/scripts/lab.sh" add-account $_a >/dev/null 2>&1 || diag "add-account $_a failed"
-done
+servers_begin servers
+add_accounts xservers xservers2
 
 # pair SIDE1 USER1 SIDE2 USER2: a first pass, the comparison, a second pass that copies nothing.
 pair() {
@@ -38,8 +33,8 @@ pair() {
 }
 
 # Empty the destinations first (a rerun starts from scratch).
-$SEED --wipe cyrus user21 user22 >/dev/null 2>&1 || diag "could not wipe cyrus"
-$SEED --wipe courier user21 user22 >/dev/null 2>&1 || diag "could not wipe courier"
+seed_wipe cyrus user21 user22
+seed_wipe courier user21 user22
 wipe_dst xservers xservers2 || diag "could not wipe dst xservers"
 
 # The layouts the lab promises.

@@ -17,16 +17,11 @@ lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
 plan 21
-fresh_db srvfolders
-out=$(mktemp)
-trap 'drop_db; rm -f "$out" "$out.csv" "$out.pf.csv"' EXIT
-SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
-for _a in xfolders1 xfolders2 xfolders3 xfolders4 xfolders5; do
-	"${top_srcdir:-.}/scripts/lab.sh" add-account $_a >/dev/null 2>&1 || diag "add-account $_a failed"
-done
+servers_begin srvfolders
+add_accounts xfolders1 xfolders2 xfolders3 xfolders4 xfolders5
 wipe_dst xfolders1 xfolders2 xfolders3 xfolders4 xfolders5 || diag "could not wipe the dst accounts"
-$SEED --wipe cyrus user25 user26 user27 user28 >/dev/null 2>&1 || diag "could not wipe cyrus"
-$SEED --wipe courier user25 user26 >/dev/null 2>&1 || diag "could not wipe courier"
+seed_wipe cyrus user25 user26 user27 user28
+seed_wipe courier user25 user26
 
 # put SIDE USER FOLDER SUBJECT...: one message per subject into FOLDER
 put() {

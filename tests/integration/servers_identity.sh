@@ -10,12 +10,9 @@ lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
 plan 8
-fresh_db srvident
-out=$(mktemp)
-trap 'drop_db; rm -f "$out"' EXIT
-SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
-"${top_srcdir:-.}/scripts/lab.sh" add-account xident >/dev/null 2>&1 || diag "add-account xident failed"
-$SEED --wipe src xident >/dev/null 2>&1 || diag "could not wipe src xident"
+servers_begin srvident
+add_accounts xident
+seed_wipe src xident
 
 # Four messages, one INTERNALDATE: no final CRLF; 8-bit From and Subject; two without a
 # Message-ID that differ only in the body.
@@ -28,7 +25,7 @@ for b in (b"AAAA", b"BBBB"):
     m.append("INBOX", None, d, b"From: a@example.org\r\nSubject: twin\r\nDate: Thu, 02 Jan 2020 03:04:05 +0000\r\n\r\nbody " + b + b"\r\n")'
 
 for side in courier cyrus; do
-	$SEED --wipe "$side" user29 >/dev/null 2>&1 || diag "could not wipe $side user29"
+	seed_wipe "$side" user29
 	xsync src xident "$side" user29 --no-state >"$out" 2>&1 || { diag "first pass to $side failed"; sed 's/^/# /' "$out"; }
 	xsync src xident "$side" user29 --no-state >"$out" 2>&1
 	grep -q "messages: 4 on source, 0 copied" "$out" && ok "$side: a second pass without state finds all 4 messages by identity, copies none" ||

@@ -8,6 +8,28 @@ servers_require() {
 		skip_all "Cyrus and Courier are not in the lab: ${LAB_SERVERS_WHY:-scripts/lab/servers.sh install, then scripts/lab.sh up}"
 }
 
+SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
+
+# servers_begin NAME: a fresh database for the test (fresh_db NAME) and a temporary file in $out;
+# at exit the database is dropped and $out removed with the files named after it ("$out.csv" ...).
+servers_begin() {
+	fresh_db "$1"
+	out=$(mktemp)
+	trap 'drop_db; rm -f "$out" "$out".*' EXIT
+}
+
+# add_accounts USER...: lab accounts created for this test (a diagnostic for each that fails).
+add_accounts() {
+	for _a in "$@"; do
+		"${top_srcdir:-.}/scripts/lab.sh" add-account "$_a" >/dev/null 2>&1 || diag "add-account $_a failed"
+	done
+}
+
+# seed_wipe SIDE USER...: those accounts of a lab server emptied (a diagnostic when that fails).
+seed_wipe() {
+	$SEED --wipe "$@" >/dev/null 2>&1 || diag "could not wipe $*"
+}
+
 # port_of SIDE: the implicit-TLS port of a lab server
 port_of() {
 	case $1 in
