@@ -10,6 +10,30 @@
 #   ts.log                      one line per request the service answered
 # Sets OAUTH_GOOGLE_URL, OAUTH_MS_URL (contoso's token endpoint), OAUTH_DIR, OAUTH_PID.
 # oauth_lab_down: stops the service. oauth_stats: prints the service's /stats JSON.
+# bg_wait_ready PID FILE TRIES NAME: waits (TRIES x 0.1 s at most) for the background server PID to
+# write a line starting with "ready" into FILE, its output; a diagnostic with that output and 1 when
+# it does not (or exits first).
+bg_wait_ready() {
+	_i=0
+	while [ "$_i" -lt "$3" ]; do
+		grep -q '^ready' "$2" 2>/dev/null && return 0
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	diag "$4 did not start:"
+	sed 's/^/# /' "$2"
+	return 1
+}
+
+# bg_stop PID: stops a background server this test started (nothing when PID is empty).
+bg_stop() {
+	[ -n "$1" ] || return 0
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
 oauth_lab_up() {
 	OAUTH_DIR=$1
 	_life=${2:-3600}
@@ -44,20 +68,11 @@ PY
 		--cert "$LAB_DIR/tls/server.pem" --key "$LAB_DIR/tls/server.key" --lifetime "$_life" \
 		--log "$OAUTH_DIR/ts.log" >"$OAUTH_DIR/ts.out" 2>&1 &
 	OAUTH_PID=$!
-	for _i in $(seq 1 300); do
-		grep -q '^ready' "$OAUTH_DIR/ts.out" 2>/dev/null && return 0
-		kill -0 "$OAUTH_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	diag "the token service did not start:"
-	sed 's/^/# /' "$OAUTH_DIR/ts.out"
-	return 1
+	bg_wait_ready "$OAUTH_PID" "$OAUTH_DIR/ts.out" 300 "the token service"
 }
 
 oauth_lab_down() {
-	[ -n "${OAUTH_PID:-}" ] || return 0
-	kill "$OAUTH_PID" 2>/dev/null
-	wait "$OAUTH_PID" 2>/dev/null
+	bg_stop "${OAUTH_PID:-}"
 	OAUTH_PID=
 }
 
@@ -174,20 +189,11 @@ exofront_up() {
 		--introspect "https://localhost:$LAB_TOKEN_PORT/introspect" --log "$OAUTH_DIR/exo.log" \
 		>"$OAUTH_DIR/exo.out" 2>&1 &
 	EXO_PID=$!
-	for _i in $(seq 1 100); do
-		EXO_PORT=$(sed -n 's/^ready //p' "$OAUTH_DIR/exo.out" 2>/dev/null)
-		[ -n "$EXO_PORT" ] && return 0
-		kill -0 "$EXO_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	diag "the Exchange front did not start:"
-	sed 's/^/# /' "$OAUTH_DIR/exo.out"
-	return 1
+	bg_wait_ready "$EXO_PID" "$OAUTH_DIR/exo.out" 100 "the Exchange front" || return 1
+	EXO_PORT=$(sed -n 's/^ready //p' "$OAUTH_DIR/exo.out")
 }
 
 exofront_down() {
-	[ -n "${EXO_PID:-}" ] || return 0
-	kill "$EXO_PID" 2>/dev/null
-	wait "$EXO_PID" 2>/dev/null
+	bg_stop "${EXO_PID:-}"
 	EXO_PID=
 }
