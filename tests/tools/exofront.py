@@ -34,6 +34,20 @@ import sys
 import urllib.parse
 import urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import toolserver  # noqa: E402
+
+# what a session ends on when either end goes away
+CLOSED = (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)
+
+
+def close_quietly(w):
+    """Closes the stream writer W, whatever state it is in."""
+    try:
+        w.close()
+    except Exception:
+        pass
+
 PRE_AUTH_CAPS = "IMAP4 IMAP4rev1 AUTH=XOAUTH2 SASL-IR ID UIDPLUS MOVE IDLE NAMESPACE CHILDREN"
 
 
@@ -103,13 +117,10 @@ class Front:
                     break
                 dst.write(data)
                 await dst.drain()
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+        except CLOSED:
             pass
         finally:
-            try:
-                dst.close()
-            except Exception:
-                pass
+            close_quietly(dst)
 
     async def authenticate(self, tag, args, r, w):
         """True when the session goes on relayed to the backend."""
@@ -175,13 +186,10 @@ class Front:
                 else:
                     w.write(("%s BAD User is not authenticated\r\n" % tag).encode())
                 await w.drain()
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+        except CLOSED:
             pass
         finally:
-            try:
-                w.close()
-            except Exception:
-                pass
+            close_quietly(w)
 
 
 async def main():
@@ -196,10 +204,7 @@ async def main():
     ap.add_argument("--log")
     a = ap.parse_args()
     front = Front(a)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(a.cert, a.key)
-    srv = await asyncio.start_server(front.session, "127.0.0.1", a.port, ssl=ctx)
+    srv = await asyncio.start_server(front.session, "127.0.0.1", a.port, ssl=toolserver.tls_context(a.cert, a.key))
     print("ready %d" % srv.sockets[0].getsockname()[1], flush=True)
     async with srv:
         await srv.serve_forever()

@@ -52,6 +52,9 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import toolserver  # noqa: E402
+
 CRLF = b"\r\n"
 
 
@@ -93,6 +96,11 @@ def quote(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def uid_set(spec, msgs):
+    """parse_set of a UID set, "*" being the last message's UID."""
+    return parse_set(spec, msgs[-1]["uid"] if msgs else 0)
+
+
 def parse_set(spec, maxval):
     out = set()
     for part in spec.split(","):
@@ -132,30 +140,39 @@ def tokenize(parts):
                     stack.pop()
                 i += 1
             elif c == '"':
-                j = i + 1
-                out = []
-                while j < len(piece) and piece[j] != '"':
-                    if piece[j] == "\\" and j + 1 < len(piece):
-                        j += 1
-                    out.append(piece[j])
-                    j += 1
-                stack[-1].append(("q", "".join(out)))
-                i = j + 1
+                text, i = quoted_at(piece, i)
+                stack[-1].append(("q", text))
             else:
-                j = i
-                depth = 0
-                while j < len(piece):
-                    ch = piece[j]
-                    if ch == "[":
-                        depth += 1
-                    elif ch == "]":
-                        depth -= 1
-                    elif depth == 0 and ch in " ()":
-                        break
-                    j += 1
+                j = atom_end(piece, i)
                 stack[-1].append(piece[i:j])
                 i = j
     return root
+
+
+def quoted_at(piece, i):
+    """The quoted string that starts at piece[i] (a '"'): its text, unescaped, and the index after it."""
+    j = i + 1
+    out = []
+    while j < len(piece) and piece[j] != '"':
+        if piece[j] == "\\" and j + 1 < len(piece):
+            j += 1
+        out.append(piece[j])
+        j += 1
+    return "".join(out), j + 1
+
+
+def atom_end(piece, i):
+    """The index after the atom that starts at piece[i]; a [...] section, spaces and all, is part of it."""
+    j, depth = i, 0
+    while j < len(piece):
+        if piece[j] == "[":
+            depth += 1
+        elif piece[j] == "]":
+            depth -= 1
+        elif depth == 0 and piece[j] in " ()":
+            break
+        j += 1
+    return j
 
 
 def sval(tok):
@@ -522,12 +539,15 @@ class Session:
             return False
         return True
 
+    def selected_msgs(self, tag):
+        """The selected mailbox's messages; None, the refusal sent, when no mailbox is selected."""
+        return self.msgs() if self.need_selected(tag) else None
+
     def cmd_UID_FETCH(self, tag, toks):
-        if not self.need_selected(tag):
+        msgs = self.selected_msgs(tag)
+        if msgs is None:
             return
-        msgs = self.msgs()
-        maxuid = msgs[-1]["uid"] if msgs else 0
-        want = parse_set(sval(toks[0]), maxuid)
+        want = uid_set(sval(toks[0]), msgs)
         items = toks[1] if isinstance(toks[1], list) else [toks[1]]
         items = [sval(i).upper() for i in items]
         bodies = any(i.startswith("BODY") for i in items)
@@ -595,21 +615,19 @@ class Session:
             return False
 
     def cmd_UID_SEARCH(self, tag, toks):
-        if not self.need_selected(tag):
+        msgs = self.selected_msgs(tag)
+        if msgs is None:
             return
-        msgs = self.msgs()
-        uids = [m["uid"] for m in msgs]
         words = [sval(t) for t in toks if not isinstance(t, list)]
-        if len(words) >= 2 and words[0].upper() == "UID":
-            want = parse_set(words[1], uids[-1] if uids else 0)
-            uids = [u for u in uids if u in want]
+        want = uid_set(words[1], msgs) if len(words) >= 2 and words[0].upper() == "UID" else None
+        uids = [m["uid"] for m in msgs if want is None or m["uid"] in want]
         self.send("* SEARCH%s\r\n%s OK Search completed\r\n" % ("".join(" %d" % u for u in uids), tag))
 
     def cmd_UID_STORE(self, tag, toks):
-        if not self.need_selected(tag):
+        msgs = self.selected_msgs(tag)
+        if msgs is None:
             return
-        msgs = self.msgs()
-        want = parse_set(sval(toks[0]), msgs[-1]["uid"] if msgs else 0)
+        want = uid_set(sval(toks[0]), msgs)
         op = sval(toks[1]).upper()
         flags = [sval(f) for f in (toks[2] if isinstance(toks[2], list) else [toks[2]])]
         out = []
@@ -798,11 +816,7 @@ def main():
         srv.store.add("INBOX", (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: test %d\r\n"
                                 b"Message-ID: <fake-%d@example.com>\r\n\r\nbody %d\r\n" % (i, i, i)),
                       ["\\Seen"] if i % 2 else [])
-    print(srv.server_address[1], flush=True)
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    toolserver.serve(srv, srv.server_address[1])
 
 
 if __name__ == "__main__":

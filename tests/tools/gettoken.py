@@ -28,11 +28,8 @@ def b64url(b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--key", required=True)
-    ap.add_argument("--iss", required=True)
-    ap.add_argument("--user", required=True)
-    ap.add_argument("--cafile", required=True)
+    for name in ("--url", "--key", "--iss", "--user", "--cafile"):
+        ap.add_argument(name, required=True)
     ap.add_argument("--count")
     ap.add_argument("--lifetime", help="ask the test token service for this lifetime (seconds)")
     a = ap.parse_args()

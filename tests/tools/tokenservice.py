@@ -53,6 +53,9 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import toolserver  # noqa: E402
+
 MS_SCOPE = "https://outlook.office365.com/.default"
 GOOGLE_SCOPE = "https://mail.google.com/"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -304,17 +307,10 @@ def main():
         config = json.load(f)
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(a.cert, a.key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.socket = toolserver.tls_context(a.cert, a.key).wrap_socket(srv.socket, server_side=True)
     srv.svc = Service(config, a.lifetime, "https://localhost:%d" % a.port)
     srv.logf = open(a.log, "a") if a.log else None
-    print("ready %d" % a.port, flush=True)
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    toolserver.serve(srv, "ready %d" % a.port)
 
 
 if __name__ == "__main__":
