@@ -1,9 +1,11 @@
 /* state/schema.c: versioned schema migrations, applied at connect under an advisory lock.
  *
  * Each migration is a list of single statements (PQexecParams runs one statement at a time) and is
- * applied in the same transaction as its schema_version row, after pg_advisory_xact_lock: two
+ * applied in a transaction of its own with its schema_version row, after pg_advisory_xact_lock: two
  * engines starting at once serialise, the second finds the version already there and does nothing.
- * Never edit a released migration: add the next one.
+ * Every version that schema_version does not record is applied, not only those above the highest
+ * recorded (migrations written in parallel land in any order), so a migration must not depend on
+ * one with a higher number. Never edit a released migration: add the next one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -290,6 +292,7 @@ static const struct migration migrations[] = {
     MIGRATION(9, "claims waiting for connection slots", migration_9),
     MIGRATION(10, "passes, and each account's counts per pass", migration_10),
 };
+#define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
 int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *err)
 {
@@ -316,9 +319,10 @@ int state_schema_version(struct state_conn *sc, int *version, struct fleet_err *
 	return 0;
 }
 
-int state_schema_apply(struct state_conn *sc, struct fleet_err *err)
+/* One transaction under the migration lock: creates schema_version when missing and reads which
+ * versions it records (known[m] = 1 for migrations[m]) and the highest. */
+static int schema_recorded(struct state_conn *sc, int known[], int *highest, struct fleet_err *err)
 {
-	int current;
 	PGresult *res;
 
 	if (state_begin(sc, err) < 0)
@@ -332,46 +336,96 @@ int state_schema_apply(struct state_conn *sc, struct fleet_err *err)
 			   " applied_at timestamptz NOT NULL DEFAULT now())",
 			   0, NULL, 0, err) < 0)
 		goto fail;
-	res = state_exec(sc, "read the schema version",
-			 "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL, NULL, NULL, 0, err);
+	res = state_exec(sc, "read the schema versions", "SELECT version FROM schema_version ORDER BY version", 0,
+			 NULL, NULL, NULL, 0, err);
 	if (!res)
 		goto fail;
-	current = (int)state_get_i64(res, 0, 0);
-	PQclear(res);
-	if (current > STATE_SCHEMA_VERSION) {
-		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_SCHEMA_TOO_NEW,
-			      "cannot use the state database: its schema version %d is newer than this "
-			      "imapfleet's (%d)",
-			      current, STATE_SCHEMA_VERSION);
-		fleet_err_detail(err, "upgrade imapfleet on this host");
-		goto fail;
-	}
-	for (size_t m = 0; m < sizeof(migrations) / sizeof(migrations[0]); m++) {
-		char vbuf[STATE_NUM_MAX];
-		const char *p[2];
+	*highest = 0;
+	for (size_t m = 0; m < NMIGRATIONS; m++)
+		known[m] = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int v = (int)state_get_i64(res, i, 0);
 
-		if (migrations[m].version <= current)
-			continue;
-		for (size_t i = 0; i < migrations[m].nstmts; i++)
-			if (state_exec_cmd(sc, "apply a schema migration", migrations[m].stmts[i], 0, NULL, 0,
-					   err) < 0)
-				goto fail;
-		p[0] = state_fmt_i64(vbuf, migrations[m].version);
-		p[1] = migrations[m].description;
-		if (state_exec_cmd(sc, "record the schema version",
-				   "INSERT INTO schema_version (version, description) VALUES ($1, $2)", 2, p,
-				   0, err) < 0)
-			goto fail;
-		log_info("state: applied schema migration %d (%s)", migrations[m].version,
-			 migrations[m].description);
-		current = migrations[m].version;
+		if (v > *highest)
+			*highest = v;
+		for (size_t m = 0; m < NMIGRATIONS; m++)
+			if (migrations[m].version == v)
+				known[m] = 1;
 	}
+	PQclear(res);
 	if (state_commit(sc, err) < 0)
 		return -1;
-	return current;
+	return 0;
 fail:
 	state_rollback(sc);
 	return -1;
+}
+
+/* Applies migrations[m] in a transaction of its own, under the migration lock, unless another
+ * process recorded it meanwhile. Returns 1 when applied, 0 when it was there, -1 on error. */
+static int schema_apply_one(struct state_conn *sc, const struct migration *mg, struct fleet_err *err)
+{
+	char vbuf[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(vbuf, mg->version), mg->description};
+	PGresult *res;
+	int there;
+
+	if (state_begin(sc, err) < 0)
+		return -1;
+	if (state_exec_cmd(sc, "lock the schema for migration",
+			   "SELECT pg_advisory_xact_lock(" STATE_MIGRATION_LOCK ")", 0, NULL, 0, err) < 0)
+		goto fail;
+	res = state_exec(sc, "read the schema version", "SELECT count(*) FROM schema_version WHERE version = $1", 1,
+			 p, NULL, NULL, 0, err);
+	if (!res)
+		goto fail;
+	there = state_get_i64(res, 0, 0) > 0;
+	PQclear(res);
+	if (there) {
+		state_rollback(sc);
+		return 0;
+	}
+	for (size_t i = 0; i < mg->nstmts; i++)
+		if (state_exec_cmd(sc, "apply a schema migration", mg->stmts[i], 0, NULL, 0, err) < 0)
+			goto fail;
+	if (state_exec_cmd(sc, "record the schema version",
+			   "INSERT INTO schema_version (version, description) VALUES ($1, $2)", 2, p, 0, err) < 0)
+		goto fail;
+	if (state_commit(sc, err) < 0)
+		return -1;
+	log_info("state: applied schema migration %d (%s)", mg->version, mg->description);
+	return 1;
+fail:
+	state_rollback(sc);
+	return -1;
+}
+
+/* Every migration that schema_version does not record is applied, in order of version, each in its
+ * own transaction: a database that recorded a later version first (branches that each added one)
+ * still gets the earlier one. Returns the highest version recorded. */
+int state_schema_apply(struct state_conn *sc, struct fleet_err *err)
+{
+	int known[NMIGRATIONS], highest;
+
+	if (schema_recorded(sc, known, &highest, err) < 0)
+		return -1;
+	if (highest > STATE_SCHEMA_VERSION) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_SCHEMA_TOO_NEW,
+			      "cannot use the state database: its schema version %d is newer than this "
+			      "imapfleet's (%d)",
+			      highest, STATE_SCHEMA_VERSION);
+		fleet_err_detail(err, "upgrade imapfleet on this host");
+		return -1;
+	}
+	for (size_t m = 0; m < NMIGRATIONS; m++) {
+		if (known[m])
+			continue;
+		if (schema_apply_one(sc, &migrations[m], err) < 0)
+			return -1;
+		if (migrations[m].version > highest)
+			highest = migrations[m].version;
+	}
+	return highest;
 }
 
 int state_schema_migrate(struct state_conn *sc, struct fleet_err *err)

@@ -58,7 +58,9 @@
 /* an account name that matches several jobs */
 #define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
 
-/* Schema version this build applies (state_conn_open migrates up to it). */
+/* The highest schema version this build knows (state_conn_open applies every known version the
+ * database does not record, not only those above its highest; a database that records a higher
+ * one is refused). */
 #define STATE_SCHEMA_VERSION 10
 
 /* ---- connection ---------------------------------------------------------------------------- */
