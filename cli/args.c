@@ -10,6 +10,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "ops/report.h"
 #include "scheduler/scheduler.h"
 
 int cli_parse(const char *cmd, const struct fleet_optset *sets, size_t nsets, unsigned flags, int argc, char **argv,
@@ -116,6 +117,36 @@ void cli_opt_keep_words(const struct fleet_opt_hit *hit, char **words, int *n)
 		words[(*n)++] = hit->words[k];
 }
 
+void cli_rows_init(struct cli_rows *rows, int argc, const char **accounts_path, const char *also, size_t first_kept,
+		   struct scheduler_config *sched)
+{
+	rows->accounts_path = accounts_path;
+	rows->also = also;
+	rows->first_kept = first_kept;
+	rows->sched = sched;
+	rows->words = xcalloc((size_t)argc + 1, sizeof(*rows->words)); /* every word may be kept */
+	rows->n = 0;
+}
+
+void cli_rows_release(struct cli_rows *rows)
+{
+	xfree(&rows->words);
+	rows->n = 0;
+}
+
+int cli_rows_option(struct cli_rows *rows, const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	if (!hit->opt && !hit->dashdash)
+		return cli_opt_accounts_file(hit, rows->accounts_path, rows->also, why, cap);
+	if (!hit->opt || hit->set >= rows->first_kept) {
+		cli_opt_keep_words(hit, rows->words, &rows->n);
+		return 0;
+	}
+	if (rows->sched && hit->set == 1)
+		return cli_sched_option(rows->sched, hit, why, cap);
+	return 1;
+}
+
 int cli_opt_log_level(const struct fleet_opt_hit *hit, char *why, size_t cap)
 {
 	enum fleet_log_level lvl;
@@ -154,6 +185,34 @@ int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, 
 		return 0;
 	}
 	return 0;
+}
+
+int cli_store_hit(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap)
+{
+	if (cli_no_operand(hit, why, cap) < 0)
+		return -1;
+	if (hit->set == 0)
+		return cli_store_option(a, hit, why, cap);
+	return 1;
+}
+
+int cli_store_pick_run(const char *cmd, struct state_conn *sc, uint64_t run_arg, int64_t *run_id)
+{
+	struct fleet_err err;
+	int r = report_pick_run(sc, (int64_t)run_arg, run_id, &err);
+
+	if (r > 0)
+		return -1;
+	if (r < 0) {
+		fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
+		return cli_exit_for_error(&err);
+	}
+	if (run_arg)
+		fprintf(stderr, "imapfleet %s: no run %llu in the state store (see 'imapfleet status')\n", cmd,
+			(unsigned long long)run_arg);
+	else
+		fprintf(stderr, "imapfleet %s: no run in the state store yet: nothing to %s\n", cmd, cmd);
+	return CLI_EXIT_PARTIAL;
 }
 
 enum { SCHED_STATE = 1, SCHED_KEY_FILE, SCHED_WORKERS, SCHED_MAX_CONNS, SCHED_MAX_ATTEMPTS, SCHED_RETRY_BASE,

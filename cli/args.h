@@ -63,6 +63,25 @@ int cli_opt_accounts_file(const struct fleet_opt_hit *hit, const char **path, co
 /* For option callbacks: keeps the hit's words (an option and its value, or an operand) at
  * words[*n], for a parser after this one; words has room for every word of the command line. */
 void cli_opt_keep_words(const struct fleet_opt_hit *hit, char **words, int *n);
+/* The words of a command that runs over one accounts file and hands side settings and account
+ * options on to every row (run, worker, preflight, verify): the operand is the accounts file, and
+ * the hits of the tables from first_kept on, with the words after "--", are kept for the accounts
+ * parser. */
+struct cli_rows {
+	const char **accounts_path; /* where the operand goes */
+	const char *also;	    /* what "unexpected argument 'X'" adds for a second one */
+	size_t first_kept;	    /* the first table whose hits are kept */
+	struct scheduler_config *sched; /* not NULL: table 1 is cli_sched_optset, for this configuration */
+	char **words;		    /* the kept words (heap: room for every word of the command line) */
+	int n;
+};
+struct scheduler_config;
+void cli_rows_init(struct cli_rows *rows, int argc, const char **accounts_path, const char *also, size_t first_kept,
+		   struct scheduler_config *sched);
+void cli_rows_release(struct cli_rows *rows);
+/* For option callbacks: takes the hit when it is the accounts file, a word to keep or one of
+ * cli_sched_optset (0, or -1 with why); 1 when it is one of the command's own options. */
+int cli_rows_option(struct cli_rows *rows, const struct fleet_opt_hit *hit, char *why, size_t cap);
 /* --log-level L: sets the level; -1 with why when L is unknown. */
 int cli_opt_log_level(const struct fleet_opt_hit *hit, char *why, size_t cap);
 /* --help, --state URL and --run ID of the commands that read the state store (status, report,
@@ -74,6 +93,14 @@ struct cli_store_args {
 	int help;
 };
 int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap);
+/* For option callbacks of the store commands whose table 0 is cli_store_optset: refuses an operand
+ * and takes the hits of cli_store_optset (0, or -1 with why); 1 when the hit is the command's own. */
+int cli_store_hit(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap);
+/* The run a store command works on (report, retry, cancel): --run (run_arg), else the active run,
+ * else the newest (report_pick_run). Returns -1 with *run_id set when there is one, else the exit
+ * code after saying why on stderr: no such run, no run yet (CLI_EXIT_PARTIAL), or the error. */
+struct state_conn;
+int cli_store_pick_run(const char *cmd, struct state_conn *sc, uint64_t run_arg, int64_t *run_id);
 /* --state --key-file --workers --max-conns-per-host --max-attempts --retry-base --retry-cap
  * --log-level of the commands that drive the scheduler (run, worker, verify), and their handler. */
 extern const struct fleet_optset cli_sched_optset;

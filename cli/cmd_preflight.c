@@ -44,8 +44,8 @@ static const struct cli_spec preflight_spec = {
 
 struct preflight_args {
 	struct preflight_config *cfg;
-	char **acct;
-	int nacct, help;
+	struct cli_rows rows; /* side settings and account options for every row */
+	int help;
 };
 
 static int preflight_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
@@ -53,18 +53,14 @@ static int preflight_option(void *ctx, const struct fleet_opt_hit *h, char *why,
 	struct preflight_args *a = ctx;
 	struct preflight_config *cfg = a->cfg;
 	unsigned secs;
+	int r;
 
-	if (!h->opt && !h->dashdash) {
-		if (strcmp(h->words[0], "-v") == 0) {
-			cfg->verbose = 1;
-			return 0;
-		}
-		return cli_opt_accounts_file(h, &cfg->accounts_path, " (one accounts file)", why, cap);
-	}
-	if (!h->opt || h->set > 0) { /* side settings and account options for every row */
-		cli_opt_keep_words(h, a->acct, &a->nacct);
+	if (!h->opt && !h->dashdash && strcmp(h->words[0], "-v") == 0) {
+		cfg->verbose = 1;
 		return 0;
 	}
+	if ((r = cli_rows_option(&a->rows, h, why, cap)) <= 0)
+		return r;
 	switch (h->opt->id) {
 	case PF_HELP: a->help = 1; return 0;
 	case PF_WORKERS: return cli_opt_uint(h, 1, 1024, &cfg->workers, why, cap);
@@ -88,25 +84,23 @@ int cli_cmd_preflight(int argc, char **argv)
 	struct preflight_config cfg;
 	struct preflight_summary sum;
 	struct fleet_err err;
-	char **acct = xcalloc((size_t)argc + 1, sizeof(*acct));
-	int nacct = 0, r, rc;
+	struct preflight_args a;
+	int r, rc;
 
 	preflight_config_init(&cfg);
-	{
-		struct preflight_args a = {&cfg, acct, 0, 0};
-
-		rc = cli_spec_args(&preflight_spec, argc, argv, preflight_option, &a, &a.help);
-		if (rc >= 0)
-			goto done;
-		nacct = a.nacct;
-	}
+	memset(&a, 0, sizeof(a));
+	a.cfg = &cfg;
+	cli_rows_init(&a.rows, argc, &cfg.accounts_path, " (one accounts file)", 1, NULL);
+	rc = cli_spec_args(&preflight_spec, argc, argv, preflight_option, &a, &a.help);
+	if (rc >= 0)
+		goto done;
 	if (!cfg.accounts_path) {
 		fprintf(stderr,
 			"imapfleet preflight: which accounts file? (imapfleet preflight ACCOUNTS.csv)\n");
 		goto usage;
 	}
-	cfg.argc = nacct;
-	cfg.argv = acct;
+	cfg.argc = a.rows.n;
+	cfg.argv = a.rows.words;
 	signal(SIGPIPE, SIG_IGN);
 
 	r = preflight_run(&cfg, &sum, &err);
@@ -120,6 +114,6 @@ usage:
 	fprintf(stderr, "run 'imapfleet preflight --help' for the options\n");
 	rc = CLI_EXIT_USAGE;
 done:
-	xfree(&acct);
+	cli_rows_release(&a.rows);
 	return rc;
 }

@@ -48,20 +48,14 @@ struct report_args {
 static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
 {
 	struct report_args *a = ctx;
+	int r = cli_store_hit(&a->store, h, why, cap);
 
-	if (cli_no_operand(h, why, cap) < 0)
-		return -1;
-	if (h->set == 0)
-		return cli_store_option(&a->store, h, why, cap);
-	if (h->opt->id == REPORT_OUT) {
-		a->dir = h->value;
-		return 0;
-	}
-	if (h->opt->id == REPORT_TITLE) {
-		a->title = h->value;
-		return 0;
-	}
-	if (h->opt->id == REPORT_WATCH) {
+	if (r <= 0)
+		return r;
+	switch (h->opt->id) {
+	case REPORT_OUT: a->dir = h->value; return 0;
+	case REPORT_TITLE: a->title = h->value; return 0;
+	case REPORT_WATCH: {
 		uint64_t v;
 
 		if (fleet_parse_u64(h->value, 1, REPORT_WATCH_MAX, &v) < 0) {
@@ -70,6 +64,7 @@ static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 		}
 		a->watch = (unsigned)v;
 		return 0;
+	}
 	}
 	if (report_formats_parse(h->value, &a->formats) < 0) {
 		snprintf(why, cap, "unknown format '%s' (csv, json, html or all)", h->value);
@@ -81,14 +76,11 @@ static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 int cli_cmd_report(int argc, char **argv)
 {
 	struct report_args a;
-	const char *state_arg, *dir;
-	uint64_t run_arg;
 	int64_t run_id = 0;
-	unsigned formats;
 	struct state_store *rs;
 	struct report *rep = NULL;
 	struct fleet_err err;
-	int r, rc;
+	int rc;
 
 	memset(&a, 0, sizeof(a));
 	a.formats = REPORT_ALL;
@@ -96,28 +88,12 @@ int cli_cmd_report(int argc, char **argv)
 	rc = cli_spec_args(&report_spec, argc, argv, report_option, &a, &a.store.help);
 	if (rc >= 0)
 		return rc;
-	state_arg = a.store.state_arg;
-	run_arg = a.store.run_id;
-	formats = a.formats;
-	dir = a.dir;
-	if (state_store_open(state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
+	if (state_store_open(a.store.state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0)
 		return cli_fail("report", &err);
-	}
-	r = report_pick_run(state_store_conn(rs), (int64_t)run_arg, &run_id, &err);
-	if (r <= 0) {
+	rc = cli_store_pick_run("report", state_store_conn(rs), a.store.run_id, &run_id);
+	if (rc >= 0) {
 		state_store_close(&rs);
-		if (r < 0) {
-			fprintf(stderr, "imapfleet report: %s\n", err.message);
-			return cli_exit_for_error(&err);
-		}
-		if (run_arg)
-			fprintf(stderr,
-				"imapfleet report: no run %llu in the state store (see 'imapfleet status')\n",
-				(unsigned long long)run_arg);
-		else
-			fprintf(stderr,
-				"imapfleet report: no run in the state store yet: nothing to report\n");
-		return CLI_EXIT_PARTIAL;
+		return rc;
 	}
 	/* Once, or with --watch every N seconds until the run ends (the last write, of the run that has
 	 * ended, does not reload itself). Each file is replaced whole: a reader never sees half of one. */
@@ -130,7 +106,7 @@ int cli_cmd_report(int argc, char **argv)
 		report_set_title(rep, a.title);
 		report_set_refresh(rep, a.watch);
 		rc = CLI_EXIT_OK;
-		if (report_write_dir(rep, dir, formats, pass ? NULL : print_written, stdout, &err) < 0) {
+		if (report_write_dir(rep, a.dir, a.formats, pass ? NULL : print_written, stdout, &err) < 0) {
 			fprintf(stderr, "imapfleet report: %s\n", err.message);
 			rc = cli_exit_for_error(&err);
 			break;

@@ -46,18 +46,13 @@ struct retry_args {
 static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
 {
 	struct retry_args *a = ctx;
+	int r = cli_store_hit(&a->store, h, why, cap);
 
-	if (cli_no_operand(h, why, cap) < 0)
-		return -1;
-	if (h->set == 0)
-		return cli_store_option(&a->store, h, why, cap);
-	if (h->opt->id == RETRY_FAILED) {
-		a->failed = 1;
-		return 0;
-	}
-	if (h->opt->id == CANCEL_ALL) {
-		a->all = 1;
-		return 0;
+	if (r <= 0)
+		return r;
+	switch (h->opt->id) {
+	case RETRY_FAILED: a->failed = 1; return 0;
+	case CANCEL_ALL: a->all = 1; return 0;
 	}
 	return cli_opt_text(h, "an account id or user", &a->account, why, cap);
 }
@@ -67,10 +62,9 @@ static int account_command(int argc, char **argv, int cancel)
 	const struct cli_spec *spec = &account_specs[cancel ? 1 : 0];
 	const char *cmd = cancel ? "cancel" : "retry";
 	struct retry_args a;
-	const char *state_arg, *account;
-	uint64_t run_arg, num;
+	uint64_t num;
 	int64_t run_id = 0;
-	int failed, r;
+	int r;
 	long count = 0;
 	struct state_store *rs;
 	struct fleet_err err;
@@ -79,39 +73,25 @@ static int account_command(int argc, char **argv, int cancel)
 	r = cli_spec_args(spec, argc, argv, retry_option, &a, &a.store.help);
 	if (r >= 0)
 		return r;
-	state_arg = a.store.state_arg;
-	run_arg = a.store.run_id;
-	account = a.account;
-	failed = a.failed;
-	if (failed + a.all + !!account != 1) {
+	if (a.failed + a.all + !!a.account != 1) {
 		fprintf(stderr, "imapfleet %s: give one of %s--failed or --account ID\n", cmd, cancel ? "--all, " : "");
 		fprintf(stderr, "run 'imapfleet %s --help' for the options\n", cmd);
 		return CLI_EXIT_USAGE;
 	}
-	if (state_store_open(state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0) {
+	if (state_store_open(a.store.state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0)
 		return cli_fail(cmd, &err);
-	}
 	/* A job id names one account in any run; names and --failed need a run. */
-	if (run_arg || !account || fleet_parse_u64(account, 1, INT64_MAX, &num) < 0) {
-		r = report_pick_run(state_store_conn(rs), (int64_t)run_arg, &run_id, &err);
-		if (r <= 0) {
+	if (a.store.run_id || !a.account || fleet_parse_u64(a.account, 1, INT64_MAX, &num) < 0) {
+		r = cli_store_pick_run(cmd, state_store_conn(rs), a.store.run_id, &run_id);
+		if (r >= 0) {
 			state_store_close(&rs);
-			if (r < 0) {
-				fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);
-				return cli_exit_for_error(&err);
-			}
-			if (run_arg)
-				fprintf(stderr, "imapfleet %s: no run %llu in the state store\n", cmd,
-					(unsigned long long)run_arg);
-			else
-				fprintf(stderr, "imapfleet %s: no run in the state store: nothing to %s\n", cmd, cmd);
-			return CLI_EXIT_PARTIAL;
+			return r;
 		}
 	}
 	if (cancel)
-		r = report_cancel(state_store_conn(rs), run_id, account, a.all, stdout, &count, &err);
+		r = report_cancel(state_store_conn(rs), run_id, a.account, a.all, stdout, &count, &err);
 	else
-		r = report_retry(state_store_conn(rs), run_id, account, stdout, &count, &err);
+		r = report_retry(state_store_conn(rs), run_id, a.account, stdout, &count, &err);
 	state_store_close(&rs);
 	if (r < 0) {
 		fprintf(stderr, "imapfleet %s: %s\n", cmd, err.message);

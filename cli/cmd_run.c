@@ -58,8 +58,7 @@ static const struct cli_spec run_specs[2] = {
 
 struct run_args {
 	struct scheduler_config *cfg;
-	char **acct; /* side settings and account options for every row, with their values */
-	int nacct;
+	struct cli_rows rows; /* side settings and account options for every row, with their values */
 	int worker, help;
 };
 
@@ -68,20 +67,14 @@ static int run_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 	struct run_args *a = ctx;
 	struct scheduler_config *cfg = a->cfg;
 	unsigned secs;
+	int r;
 
-	if (!h->opt && !h->dashdash) {
-		if (a->worker) {
-			snprintf(why, cap, "unexpected argument '%s' (worker takes no accounts file)", h->words[0]);
-			return -1;
-		}
-		return cli_opt_accounts_file(h, &cfg->accounts_path, " (one accounts file per run)", why, cap);
+	if (!h->opt && !h->dashdash && a->worker) {
+		snprintf(why, cap, "unexpected argument '%s' (worker takes no accounts file)", h->words[0]);
+		return -1;
 	}
-	if (!h->opt || h->set > 1) {
-		cli_opt_keep_words(h, a->acct, &a->nacct);
-		return 0;
-	}
-	if (h->set == 1)
-		return cli_sched_option(cfg, h, why, cap);
+	if ((r = cli_rows_option(&a->rows, h, why, cap)) <= 0)
+		return r;
 	switch (h->opt->id) {
 	case RUN_HELP: a->help = 1; return 0;
 	case RUN_LEASE: return cli_opt_uint(h, 1, 86400000, &cfg->lease_ms, why, cap);
@@ -190,7 +183,7 @@ static int run_common(int argc, char **argv, int worker)
 	memset(&a, 0, sizeof(a));
 	a.cfg = &cfg;
 	a.worker = worker;
-	a.acct = xcalloc((size_t)argc + 1, sizeof(*a.acct)); /* every word may be an account option */
+	cli_rows_init(&a.rows, argc, &cfg.accounts_path, " (one accounts file per run)", 2, &cfg);
 	rc = cli_spec_args(spec, argc, argv, run_option, &a, &a.help);
 	if (rc >= 0)
 		goto out;
@@ -199,15 +192,15 @@ static int run_common(int argc, char **argv, int worker)
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
-	cfg.argc = a.nacct;
-	cfg.argv = a.acct;
-	if (check_account_options(a.nacct, a.acct) < 0) {
+	cfg.argc = a.rows.n;
+	cfg.argv = a.rows.words;
+	if (check_account_options(a.rows.n, a.rows.words) < 0) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
 	rc = run_finish(&cfg, worker);
 out:
-	xfree(&a.acct);
+	cli_rows_release(&a.rows);
 	return rc;
 }
 

@@ -42,23 +42,18 @@ static const struct cli_spec verify_spec = {
 
 struct verify_args {
 	struct scheduler_config *cfg;
-	char **side_argv;
-	int nside, help;
+	struct cli_rows rows; /* the side settings */
+	int help;
 };
 
 static int verify_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
 {
 	struct verify_args *a = ctx;
 	struct scheduler_config *cfg = a->cfg;
+	int r;
 
-	if (!h->opt)
-		return cli_opt_accounts_file(h, &cfg->accounts_path, " (one accounts file)", why, cap);
-	if (h->set == 1)
-		return cli_sched_option(cfg, h, why, cap);
-	if (h->set > 1) {
-		cli_opt_keep_words(h, a->side_argv, &a->nside);
-		return 0;
-	}
+	if ((r = cli_rows_option(&a->rows, h, why, cap)) <= 0)
+		return r;
 	switch (h->opt->id) {
 	case VF_HELP: a->help = 1; return 0;
 	case VF_ACCOUNT: return cli_opt_text(h, "an account id or user", &cfg->only_account, why, cap);
@@ -79,16 +74,16 @@ int cli_cmd_verify(int argc, char **argv)
 	scheduler_config_init(&cfg);
 	memset(&a, 0, sizeof(a));
 	a.cfg = &cfg;
-	a.side_argv = xcalloc((size_t)argc + 1, sizeof(*a.side_argv));
+	cli_rows_init(&a.rows, argc, &cfg.accounts_path, " (one accounts file)", 2, &cfg);
 	r = cli_spec_args(&verify_spec, argc, argv, verify_option, &a, &a.help);
 	if (r >= 0) {
-		xfree(&a.side_argv);
+		cli_rows_release(&a.rows);
 		return r;
 	}
-	cfg.argc = a.nside;
-	cfg.argv = a.side_argv;
+	cfg.argc = a.rows.n;
+	cfg.argv = a.rows.words;
 	r = scheduler_verify(&cfg, stdout, &err);
-	xfree(&a.side_argv);
+	cli_rows_release(&a.rows);
 	if (r < 0) {
 		return cli_fail("verify", &err);
 	}
