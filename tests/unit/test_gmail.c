@@ -17,31 +17,46 @@
 
 static const struct fm_namespace slash = {"", '/'};
 
-/* A Gmail account as LIST shows it, planned as usual, then turned into All Mail entries. */
-static void gmail_account_plan(struct fm_plan *plan, const char *archive)
+/* Rows of a LIST answer with the delimiter '/': a folder with its role, a \Noselect parent. */
+#define FOLDER(name, role) {(name), '/', 0, 1, (role)}
+#define PARENT(name) {(name), '/', 1, 0, ROLE_NONE}
+
+/* A Gmail account as LIST shows it; its first SMALL_GMAIL folders make a smaller one. */
+static const struct fm_folder gmail_src[] = {
+	FOLDER("INBOX", ROLE_NONE),
+	PARENT("[Gmail]"),
+	FOLDER("[Gmail]/All Mail", ROLE_ALL),
+	FOLDER("[Gmail]/Sent Mail", ROLE_SENT),
+	FOLDER("[Gmail]/Trash", ROLE_TRASH),
+	FOLDER("Work", ROLE_NONE),
+	FOLDER("[Gmail]/Drafts", ROLE_DRAFTS),
+	FOLDER("[Gmail]/Spam", ROLE_JUNK),
+	FOLDER("[Gmail]/Starred", ROLE_FLAGGED),
+	FOLDER("[Gmail]/Important", ROLE_IMPORTANT),
+	FOLDER("Work/Projects", ROLE_NONE),
+	FOLDER("Zeta", ROLE_NONE),
+};
+#define SMALL_GMAIL 6 /* INBOX, [Gmail] with All Mail, Sent Mail and Trash, Work */
+
+/* folder_map_plan of SRC to DST as a run plans them: roles mapped, virtual folders left out. */
+static void automap_plan(const struct fm_folder *src, size_t ns, const struct fm_folder *dst, size_t nd,
+			 struct fm_plan *plan)
 {
-	static const struct fm_folder src[] = {
-		{"INBOX", '/', 0, 1, ROLE_NONE},
-		{"[Gmail]", '/', 1, 0, ROLE_NONE},
-		{"[Gmail]/All Mail", '/', 0, 1, ROLE_ALL},
-		{"[Gmail]/Sent Mail", '/', 0, 1, ROLE_SENT},
-		{"[Gmail]/Drafts", '/', 0, 1, ROLE_DRAFTS},
-		{"[Gmail]/Trash", '/', 0, 1, ROLE_TRASH},
-		{"[Gmail]/Spam", '/', 0, 1, ROLE_JUNK},
-		{"[Gmail]/Starred", '/', 0, 1, ROLE_FLAGGED},
-		{"[Gmail]/Important", '/', 0, 1, ROLE_IMPORTANT},
-		{"Work", '/', 0, 1, ROLE_NONE},
-		{"Work/Projects", '/', 0, 1, ROLE_NONE},
-		{"Zeta", '/', 0, 1, ROLE_NONE},
-	};
-	static const struct fm_folder dst[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Sent", '/', 0, 1, ROLE_SENT}};
 	struct fm_filter f;
 
 	memset(&f, 0, sizeof(f));
 	f.automap = 1;
 	f.skip_virtual = 1;
-	assert_int_equal(folder_map_plan(src, sizeof(src) / sizeof(src[0]), &slash, dst, 2, &slash, &f, plan, NULL), 0);
-	assert_int_equal(gmail_plan(plan, src, sizeof(src) / sizeof(src[0]), &slash, dst, 2, archive), 0);
+	assert_int_equal(folder_map_plan(src, ns, &slash, dst, nd, &slash, &f, plan, NULL), 0);
+}
+
+/* The whole Gmail account, planned as usual, then turned into All Mail entries. */
+static void gmail_account_plan(struct fm_plan *plan, const char *archive)
+{
+	static const struct fm_folder dst[] = {FOLDER("INBOX", ROLE_NONE), FOLDER("Sent", ROLE_SENT)};
+
+	automap_plan(gmail_src, ARRAY_LEN(gmail_src), dst, 2, plan);
+	assert_int_equal(gmail_plan(plan, gmail_src, ARRAY_LEN(gmail_src), &slash, dst, 2, archive), 0);
 }
 
 static const struct fm_entry *entry_for(const struct fm_plan *p, const char *dst)
@@ -182,30 +197,18 @@ static void policies_have_their_documented_names(void **state)
 
 static void to_gmail_all_mail_is_copied_once_and_trash_stays_a_folder(void **state)
 {
-	static const struct fm_folder src[] = {
-	    {"INBOX", '/', 0, 1, ROLE_NONE},
-	    {"[Gmail]", '/', 1, 0, ROLE_NONE},
-	    {"[Gmail]/All Mail", '/', 0, 1, ROLE_ALL},
-	    {"[Gmail]/Sent Mail", '/', 0, 1, ROLE_SENT},
-	    {"[Gmail]/Trash", '/', 0, 1, ROLE_TRASH},
-	    {"Work", '/', 0, 1, ROLE_NONE},
-	};
+	const struct fm_folder *src = gmail_src;
 	static const struct fm_folder dst[] = {
-	    {"INBOX", '/', 0, 1, ROLE_NONE},
-	    {"[Google Mail]", '/', 1, 0, ROLE_NONE},
-	    {"[Google Mail]/All Mail", '/', 0, 1, ROLE_ALL},
-	    {"[Google Mail]/Bin", '/', 0, 1, ROLE_TRASH},
+	    FOLDER("INBOX", ROLE_NONE),
+	    PARENT("[Google Mail]"),
+	    FOLDER("[Google Mail]/All Mail", ROLE_ALL),
+	    FOLDER("[Google Mail]/Bin", ROLE_TRASH),
 	};
-	const size_t ns = sizeof(src) / sizeof(src[0]), nd = sizeof(dst) / sizeof(dst[0]);
+	const size_t ns = SMALL_GMAIL, nd = ARRAY_LEN(dst);
 	struct fm_plan plan;
-	struct fm_filter f;
 	size_t all = 0, trash = 0, labels = 0;
 
-	(void)state;
-	memset(&f, 0, sizeof(f));
-	f.automap = 1;
-	f.skip_virtual = 1;
-	assert_int_equal(folder_map_plan(src, ns, &slash, dst, nd, &slash, &f, &plan, NULL), 0);
+	automap_plan(src, ns, dst, nd, &plan);
 	assert_int_equal(gmail_plan_to_gmail(&plan, src, ns, dst, nd), 0);
 	for (size_t i = 0; i < plan.n; i++) {
 		const struct fm_entry *e = &plan.entries[i];
@@ -226,7 +229,7 @@ static void to_gmail_all_mail_is_copied_once_and_trash_stays_a_folder(void **sta
 	assert_int_equal(labels, 0); /* INBOX, Sent Mail, Work: labels now, not folders */
 	folder_map_plan_release(&plan);
 	/* a destination without \All: nothing changes, the caller falls back to label folders */
-	assert_int_equal(folder_map_plan(src, ns, &slash, dst, 1, &slash, &f, &plan, NULL), 0);
+	automap_plan(src, ns, dst, 1, &plan);
 	assert_int_equal(gmail_plan_to_gmail(&plan, src, ns, dst, 1), -1);
 	folder_map_plan_release(&plan);
 }
@@ -248,14 +251,10 @@ static void labels_to_set_leave_out_views(void **state)
 
 static void a_source_without_all_mail_is_left_as_it_is(void **state)
 {
-	const struct fm_folder src[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Work", '/', 0, 1, ROLE_NONE}};
-	struct fm_filter f;
+	const struct fm_folder src[] = {FOLDER("INBOX", ROLE_NONE), FOLDER("Work", ROLE_NONE)};
 	struct fm_plan plan;
 
-	memset(&f, 0, sizeof(f));
-	f.automap = 1;
-	f.skip_virtual = 1;
-	assert_int_equal(folder_map_plan(src, 2, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	automap_plan(src, 2, NULL, 0, &plan);
 	assert_int_equal(gmail_plan(&plan, src, 2, &slash, NULL, 0, NULL), -1);
 	assert_int_equal(plan.n, 2);
 	assert_null(plan.entries[0].gm_label);
