@@ -205,6 +205,23 @@ static void the_byte_total_adds_listed_folders_status_sizes_and_the_queued_at_th
 	assert_false(b.known);
 }
 
+/* A snapshot S of run RUN_ID with one account, A ("user01@src"), running here, that copied COPIED of
+ * its TODO bytes; the rest zero. */
+static void one_account(struct progress_snapshot *s, struct progress_account *a, int64_t run_id, uint64_t copied,
+			uint64_t todo)
+{
+	memset(a, 0, sizeof(*a));
+	memset(s, 0, sizeof(*s));
+	snprintf(a->label, sizeof(a->label), "user01@src");
+	a->bytes_copied = copied;
+	a->bytes_todo = todo;
+	s->acct = a;
+	s->nacct = 1;
+	s->running = s->running_here = 1;
+	s->bytes_copied = copied;
+	s->run_id = run_id;
+}
+
 static void the_percentage_is_bytes_copied_of_bytes_to_copy(void **state)
 {
 	struct progress_account a;
@@ -212,22 +229,11 @@ static void the_percentage_is_bytes_copied_of_bytes_to_copy(void **state)
 	struct progress *p = progress_new();
 	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
 
-	(void)state;
-	memset(&a, 0, sizeof(a));
-	memset(&s, 0, sizeof(s));
-	snprintf(a.label, sizeof(a.label), "user01@src");
-	a.bytes_copied = 25 * MB;
-	a.bytes_todo = 100 * MB;
+	one_account(&s, &a, 7, 25 * MB, 100 * MB);
 	a.folders_done = 2;
 	a.folders_total = 4;
-	s.acct = &a;
-	s.nacct = 1;
-	s.running = 1;
-	s.running_here = 1;
 	s.done = 9; /* nine small accounts done: the percentage is not 90% */
 	s.finished_here = 9;
-	s.bytes_copied = 25 * MB;
-	s.run_id = 7;
 	progress_render_block(p, &s, 120, 24, &out);
 	assert_non_null(strstr(fleet_buf_cstr(&out), "run 7  25% ["));
 	assert_non_null(strstr(fleet_buf_cstr(&out), "25.0/100.0 MB"));
@@ -243,13 +249,7 @@ static void the_eta_follows_a_smoothed_byte_rate_not_one_burst(void **state)
 	struct progress *p = progress_new();
 	double eta_before, eta_after;
 
-	(void)state;
-	memset(&a, 0, sizeof(a));
-	memset(&s, 0, sizeof(s));
-	a.bytes_todo = 1000 * MB;
-	s.acct = &a;
-	s.nacct = 1;
-	s.running = 1;
+	one_account(&s, &a, 0, 0, 1000 * MB);
 	progress_update(p, &s, 0);
 	assert_true(progress_eta(p, &s) < 0); /* nothing measured: no ETA */
 	for (unsigned t = 1; t <= 60; t++) {  /* 1 MB/s for a minute */
@@ -277,18 +277,8 @@ static void the_whole_run_counts_every_hosts_bytes_from_the_state(void **state)
 	struct progress *p = progress_new();
 	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
 
-	(void)state;
-	memset(&a, 0, sizeof(a));
-	memset(&s, 0, sizeof(s));
-	snprintf(a.label, sizeof(a.label), "user01@src");
-	a.bytes_copied = 10 * MB;
-	a.bytes_todo = 40 * MB;
-	s.acct = &a;
-	s.nacct = 1;
+	one_account(&s, &a, 5, 10 * MB, 40 * MB); /* this host's view: 10 of 40 */
 	s.running = 3;
-	s.running_here = 1;
-	s.bytes_copied = 10 * MB; /* this host's view: 10 of 40 */
-	s.run_id = 5;
 	/* The state: 200 MB in the ledger (every host), 50 MB left on the two accounts running elsewhere,
 	 * three accounts seen there (two running, one done), two queued never started. */
 	s.rest.known = 1;
