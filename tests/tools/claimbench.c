@@ -17,6 +17,7 @@
 #include "common/alloc.h"
 #include "common/util.h"
 #include "state/state_private.h"
+#include "tests/unit/unit_jobs.h"
 
 static double backend_cpu_s(int pid)
 {
@@ -50,9 +51,9 @@ int main(int argc, char **argv)
 {
 	struct state_conn *sc = NULL;
 	struct fleet_err err;
-	struct state_job_spec *specs;
-	char **users;
-	int64_t *ids, run_id, engine_id;
+	static const struct state_job_spec row = {"src.example", 993, NULL, "refusing.example", 993, NULL, NULL, 1000000};
+	struct unit_jobs j;
+	int64_t run_id, engine_id;
 	long njobs, attempts;
 	uint64_t t0, t_import;
 	double cpu0, cpu1;
@@ -72,16 +73,9 @@ int main(int argc, char **argv)
 	if (state_run_get_or_create(sc, "claimbench", NULL, &run_id, NULL, &err) < 0 ||
 	    state_engine_register(sc, "bench", (long)getpid(), "claimbench", 3600000, &engine_id, &err) < 0)
 		die("set up", &err);
-	specs = xcalloc((size_t)njobs, sizeof(*specs));
-	users = xcalloc((size_t)njobs, sizeof(*users));
-	ids = xcalloc((size_t)njobs, sizeof(*ids));
-	for (long i = 0; i < njobs; i++) {
-		users[i] = xasprintf("user%06ld", i);
-		specs[i] = (struct state_job_spec){"src.example", 993, users[i], "refusing.example", 993, users[i],
-						   NULL, 1000000};
-	}
+	unit_jobs_make(&j, (size_t)njobs, &row, "user", 6, "");
 	t0 = fleet_now_ms();
-	if (state_job_upsert_many(sc, run_id, specs, (size_t)njobs, ids, NULL, &err) < 0)
+	if (state_job_upsert_many(sc, run_id, j.specs, j.n, j.ids, NULL, &err) < 0)
 		die("import", &err);
 	t_import = fleet_now_ms() - t0;
 	res = PQexec(sc->pg, "VACUUM ANALYZE job");
@@ -121,11 +115,7 @@ int main(int argc, char **argv)
 	printf("jobs=%ld import_ms=%llu attempts=%ld pg_cpu_ms_per_attempt=%.3f wall_ms_per_attempt=%.3f\n", njobs,
 	       (unsigned long long)t_import, attempts, (cpu1 - cpu0) * 1000.0 / (double)attempts,
 	       (double)(fleet_now_ms() - t0) / (double)attempts);
-	for (long i = 0; i < njobs; i++)
-		xfree(&users[i]);
-	xfree(&users);
-	xfree(&specs);
-	xfree(&ids);
+	unit_jobs_release(&j);
 	state_conn_close(&sc);
 	return 0;
 }

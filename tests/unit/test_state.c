@@ -29,6 +29,7 @@
 #include "state/secret.h"
 #include "state/state.h"
 #include "tests/unit/labpg.h"
+#include "tests/unit/unit_jobs.h"
 
 static char *admin_ci;
 static int db_counter;
@@ -157,19 +158,12 @@ static int fx_teardown(void **state)
 
 static void add_jobs(struct fx *f, int n, int max_attempts, int64_t *ids)
 {
-	struct state_job_spec *specs = xcalloc((size_t)n, sizeof(*specs));
-	char **users = xcalloc((size_t)n, sizeof(*users));
+	const struct state_job_spec row = {"src.example.org", 993, NULL, "dst.example.org", 993, NULL, NULL, max_attempts};
+	struct unit_jobs j;
 
-	for (int i = 0; i < n; i++) {
-		users[i] = xasprintf("user%d@example.org", i);
-		specs[i] = (struct state_job_spec){
-		    "src.example.org", 993, users[i], "dst.example.org", 993, users[i], NULL, max_attempts};
-	}
-	CHECK(state_job_upsert_many(f->sc, f->run_id, specs, (size_t)n, ids, NULL, E));
-	for (int i = 0; i < n; i++)
-		xfree(&users[i]);
-	xfree(&users);
-	xfree(&specs);
+	unit_jobs_make(&j, (size_t)n, &row, "user", 0, "@example.org");
+	CHECK(state_job_upsert_many(f->sc, f->run_id, j.specs, j.n, ids, NULL, E));
+	unit_jobs_release(&j);
 }
 
 static int64_t claim_one(struct fx *f, int64_t engine, unsigned lease_ms, struct state_claim *c)
@@ -1362,9 +1356,10 @@ static void bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress(void *
 {
 	struct fx *f = *state;
 	enum { N = 10000 };
-	struct state_job_spec *specs = xcalloc(N, sizeof(*specs));
-	char **users = xcalloc(N, sizeof(*users));
-	int64_t *ids = xcalloc(N, sizeof(*ids)), *ids2 = xcalloc(N + 1, sizeof(*ids2));
+	static const struct state_job_spec row = {"src", 993, NULL, "dst", 143, NULL, "--folder INBOX", 0};
+	struct unit_jobs j;
+	struct state_job_spec *specs;
+	int64_t *ids, *ids2 = xcalloc(N + 1, sizeof(*ids2));
 	int *created = xcalloc(N + 1, sizeof(*created));
 	const char **pws = xcalloc(N, sizeof(*pws));
 	int *sides = xcalloc(N, sizeof(*sides));
@@ -1374,10 +1369,10 @@ static void bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress(void *
 	int single_created = -1;
 
 	memset(key, 3, sizeof(key));
+	unit_jobs_make(&j, N, &row, "u", 5, "");
+	specs = j.specs;
+	ids = j.ids;
 	for (int i = 0; i < N; i++) {
-		users[i] = xasprintf("u%05d", i);
-		specs[i] =
-		    (struct state_job_spec){"src", 993, users[i], "dst", 143, users[i], "--folder INBOX", 0};
 		pws[i] = "pw";
 		sides[i] = 1;
 	}
@@ -1410,11 +1405,7 @@ static void bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress(void *
 		assert_string_equal(err.code, "DUPLICATE_ROW");
 	}
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job"), N);
-	for (int i = 0; i < N; i++)
-		xfree(&users[i]);
-	xfree(&users);
-	xfree(&specs);
-	xfree(&ids);
+	unit_jobs_release(&j);
 	xfree(&ids2);
 	xfree(&created);
 	xfree(&pws);
