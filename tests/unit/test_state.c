@@ -166,6 +166,18 @@ static void add_jobs(struct fx *f, int n, int max_attempts, int64_t *ids)
 	unit_jobs_release(&j);
 }
 
+static int64_t claim_one(struct fx *f, int64_t engine, unsigned lease_ms, struct state_claim *c);
+
+/* One job (MAX_ATTEMPTS) added and claimed into C by the fixture's engine; its id. */
+static int64_t claimed_job(struct fx *f, int max_attempts, struct state_claim *c)
+{
+	int64_t id;
+
+	add_jobs(f, 1, max_attempts, &id);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, c), id);
+	return id;
+}
+
 static int64_t claim_one(struct fx *f, int64_t engine, unsigned lease_ms, struct state_claim *c)
 {
 	struct fleet_err err;
@@ -686,8 +698,7 @@ static void append_window_is_recorded_read_back_and_closed(void **state)
 	struct state_ledger_batch *b;
 	struct state_ledger_row row;
 
-	add_jobs(f, 1, 5, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	id = claimed_job(f, 5, &c);
 	CHECK(state_folder_upsert(f->sc, &c.lease, "Sent", "Sent Items", 5, &fold, E));
 	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
 	CHECK(state_folder_window_begin(f->sc, &c.lease, fold.id, 300, 10, 15, list, 3, E));
@@ -891,8 +902,7 @@ static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void 
 	uint32_t *uids;
 	size_t n;
 
-	add_jobs(f, 1, 5, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	id = claimed_job(f, 5, &c);
 	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 100, &fold, E));
 	b = state_ledger_batch_new(f->sc, &c.lease, 0);
 	for (uint32_t uid = 1; uid <= 50; uid++) {
@@ -930,39 +940,46 @@ static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void 
 
 /* ---- retry, requeue, cancel --------------------------------------------------------------------- */
 
+/* Ends the attempt C holds with the error JERR (BACKOFF_MS, PROGRESSED as state_job_fail takes them)
+ * and releases C; 1 when the job was queued again, 0 when it failed. */
+static int fail_attempt(struct fx *f, struct state_claim *c, const struct fleet_err *jerr, unsigned backoff_ms,
+			int progressed)
+{
+	int requeued = -1;
+
+	CHECK(state_job_fail(f->sc, &c->lease, jerr, backoff_ms, progressed, &requeued, E));
+	state_claim_release(c);
+	return requeued;
+}
+
 static void transient_failure_requeues_with_backoff_until_attempts_run_out(void **state)
 {
 	struct fx *f = *state;
 	int64_t id;
 	struct state_claim c;
 	struct fleet_err jerr;
-	int requeued = -1;
 
 	add_jobs(f, 1, 2, &id);
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
 	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET", "connection reset");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 60000, 0, &requeued, E));
-	assert_int_equal(requeued, 1);
+	assert_int_equal(fail_attempt(f, &c, &jerr, 60000, 0), 1);
 	assert_int_equal(q_i64(f->raw,
 			       "SELECT count(*) FROM job WHERE state = 'queued'"
 			       " AND scheduled_at > now() + interval '50 seconds' AND lease_owner IS NULL"
 			       " AND last_error_code = 'ECONNRESET'"),
 			 1);
-	state_claim_release(&c);
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), 0); /* not due yet */
 	q_exec(f->raw, "UPDATE job SET scheduled_at = now()");
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
 	assert_int_equal(c.attempt, 2);
 	fleet_err_set(&jerr, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", "slow down");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, 0, &requeued, E));
-	assert_int_equal(requeued, 0);
+	assert_int_equal(fail_attempt(f, &c, &jerr, 1000, 0), 0);
 	assert_int_equal(
 	    q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND finished_at IS NOT NULL"), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'retry'"), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'failed'"
 				       " AND error_class = 'throttled'"),
 			 1);
-	state_claim_release(&c);
 }
 
 /* An attempt that copied messages before it broke does not use up the retry budget; one that did
@@ -973,37 +990,28 @@ static void attempts_that_made_progress_do_not_count(void **state)
 	int64_t id;
 	struct state_claim c;
 	struct fleet_err jerr;
-	int requeued = -1;
 
 	add_jobs(f, 1, 2, &id);
 	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET", "connection reset");
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
 		assert_int_equal(c.attempt, 1);
-		CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 1, &requeued, E));
-		assert_int_equal(requeued, 1);
-		state_claim_release(&c);
+		assert_int_equal(fail_attempt(f, &c, &jerr, 0, 1), 1);
 	}
 	assert_int_equal(q_i64(f->raw, "SELECT attempts FROM job"), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'retry'"), 5);
 	/* two attempts without progress: max_attempts 2 is reached */
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, &requeued, E));
-	assert_int_equal(requeued, 1);
-	state_claim_release(&c);
+	assert_int_equal(fail_attempt(f, &c, &jerr, 0, 0), 1);
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
 	assert_int_equal(c.attempt, 2);
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, &requeued, E));
-	assert_int_equal(requeued, 0);
-	state_claim_release(&c);
+	assert_int_equal(fail_attempt(f, &c, &jerr, 0, 0), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed'"), 1);
 	/* permanent: failed at once, progress or not */
 	assert_int_equal(state_job_requeue(f->sc, id, NULL), 1);
 	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
 	fleet_err_set(&jerr, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", "mailbox full");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 1, &requeued, E));
-	assert_int_equal(requeued, 0);
-	state_claim_release(&c);
+	assert_int_equal(fail_attempt(f, &c, &jerr, 0, 1), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND attempts = 1"), 1);
 }
 
@@ -1013,19 +1021,14 @@ static void auth_and_permanent_failures_fail_at_once(void **state)
 	int64_t ids[2];
 	struct state_claim c;
 	struct fleet_err jerr;
-	int requeued = -1;
 
 	add_jobs(f, 2, 5, ids);
 	claim_one(f, f->engine_id, 60000, &c);
 	fleet_err_set(&jerr, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHENTICATIONFAILED", "login refused");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, 0, &requeued, E));
-	assert_int_equal(requeued, 0);
-	state_claim_release(&c);
+	assert_int_equal(fail_attempt(f, &c, &jerr, 1000, 0), 0);
 	claim_one(f, f->engine_id, 60000, &c);
 	fleet_err_set(&jerr, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, NULL, "broken invariant");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 1000, 0, &requeued, E));
-	assert_int_equal(requeued, 0);
-	state_claim_release(&c);
+	assert_int_equal(fail_attempt(f, &c, &jerr, 1000, 0), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed' AND attempts = 1"),
 			 2);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE last_error_class = 'auth'"), 1);
@@ -1079,8 +1082,7 @@ static void cancelling_a_running_job_fences_its_worker(void **state)
 	struct state_claim c;
 	struct fleet_err err;
 
-	add_jobs(f, 1, 5, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	id = claimed_job(f, 5, &c);
 	assert_int_equal(state_job_cancel(f->sc, id, NULL), 1);
 	assert_int_equal(state_job_renew(f->sc, &c.lease, 1000, &err), -1);
 	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
@@ -1096,8 +1098,7 @@ static void release_on_interrupt_does_not_count_an_attempt(void **state)
 	int64_t id;
 	struct state_claim c;
 
-	add_jobs(f, 1, 5, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	id = claimed_job(f, 5, &c);
 	CHECK(state_job_release(f->sc, &c.lease, E));
 	state_claim_release(&c);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'queued' AND attempts = 0"),
@@ -1112,13 +1113,11 @@ static void release_on_interrupt_does_not_count_an_attempt(void **state)
 static void daily_usage_adds_up_across_attempts_and_starts_afresh_after_a_day(void **state)
 {
 	struct fx *f = *state;
-	int64_t id;
 	struct state_claim c;
 	struct state_day day;
 	const uint64_t add[2][2] = {{300, 0}, {0, 200}};
 
-	add_jobs(f, 1, 5, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	claimed_job(f, 5, &c);
 	CHECK(state_job_day_load(f->sc, &c.lease, 86400000, &day, E));
 	assert_true(day.used[0][0] == 0 && day.used[1][1] == 0);
 	CHECK(state_job_day_add(f->sc, &c.lease, add, 5000, E));
@@ -1144,8 +1143,7 @@ static void a_daily_park_waits_for_the_end_of_the_day_and_is_not_counted(void **
 	const uint64_t add[2][2] = {{400, 0}, {0, 0}};
 	int failed = -1;
 
-	add_jobs(f, 1, 5, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	id = claimed_job(f, 5, &c);
 	CHECK(state_job_day_add(f->sc, &c.lease, add, 0, E));
 	fleet_err_set(&why, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_BUDGET", "daily budget reached");
 	memset(&req, 0, sizeof(req));
@@ -1559,11 +1557,9 @@ static void job_pages_filter_by_state_and_server_in_id_order(void **state)
 static void idempotent_calls_survive_a_terminated_backend(void **state)
 {
 	struct fx *f = *state;
-	int64_t id;
 	struct state_claim c;
 
-	add_jobs(f, 1, 5, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	claimed_job(f, 5, &c);
 	q_exec(f->raw, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
 		       " WHERE datname = current_database() AND pid <> pg_backend_pid()");
 	fleet_sleep_ms(100);
@@ -1605,7 +1601,6 @@ static void sql_errors_carry_their_sqlstate_and_class(void **state)
 static void texts_that_are_not_utf8_are_recorded_all_the_same(void **state)
 {
 	struct fx *f = *state;
-	int64_t id;
 	struct state_claim c;
 	struct state_folder fold;
 	struct state_ledger_batch *b;
@@ -1613,8 +1608,7 @@ static void texts_that_are_not_utf8_are_recorded_all_the_same(void **state)
 	struct fleet_err jerr;
 	int requeued = -1;
 
-	add_jobs(f, 1, 1, &id);
-	claim_one(f, f->engine_id, 60000, &c);
+	claimed_job(f, 1, &c);
 	/* raw bytes, as a layer that forgot to escape them would pass them */
 	CHECK(state_folder_upsert(f->sc, &c.lease, "Entw\xFCrfe", "Entw\xFCrfe", 7, &fold, E));
 	b = state_ledger_batch_new(f->sc, &c.lease, 0);
