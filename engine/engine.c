@@ -90,6 +90,13 @@ struct fstart {
 	 * for nothing but its last APPEND results (prefetch_next_dst), else by migrate_folder. */
 	int dsel_id;
 	struct imap_mailbox dmbx;
+	/* The destination's STATUS from the start of the account (NULL: unknown), kept for
+	 * presend_next_folder's guess of what this folder will copy. */
+	const struct imap_status_info *pre_dst;
+	/* EXAMINE and the metadata FETCH were already collected (presend_next_folder): their
+	 * results, which migrate_folder takes instead of waiting. */
+	int src_ready, ssel_r, meta_r;
+	struct fleet_err src_err;
 };
 
 /* ---- engine context ----------------------------------------------------------------------------- */
@@ -112,7 +119,13 @@ struct engine {
 	struct fstart fs[2];
 	int cur;
 	int last_window; /* copy_window: the folder's last window */
+	int next_last;   /* ... and the window after it (presend's) is the last one */
 	struct copy_ctx *pend; /* the next window's body FETCH, sent ahead (presend), not read yet */
+	/* The next folder's first body FETCH, sent while this folder's last APPENDs are answered
+	 * (presend_next_folder), held: nothing of it is appended until copy_window adopts it after
+	 * that folder's window_begin; read away (pend_next_drop) when the guess was wrong. */
+	struct copy_ctx *pend_next;
+	const struct fm_entry *pend_next_fe;
 	int dst_free;    /* the current folder needs the destination for nothing after its APPENDs */
 	int dst_moved;   /* the next folder's SELECT went out on the destination (prefetch_next_dst) */
 	const struct fm_entry *next_fe;
@@ -468,6 +481,8 @@ struct copy_ctx {
 	struct copy_slot **order; /* slots in the order their messages went into the command */
 	size_t norder;
 	int fetch_id;          /* its body FETCH, sent ahead (presend), or -1 */
+	int held;              /* sent for the next folder, not adopted yet: bodies are read and dropped */
+	int touched;           /* a body came while held: the answer is (being) consumed, not usable */
 };
 
 static struct copy_slot *slot_for(struct copy_ctx *cc, uint32_t seq, uint32_t uid)
@@ -487,6 +502,11 @@ static int on_body_start(void *ctx, uint32_t seq, uint32_t uid, uint64_t size, s
 	struct copy_slot *s = slot_for(cc, seq, uid);
 	struct fleet_err aerr;
 
+	if (cc->held) {
+		cc->touched = 1;
+		cc->cur = NULL;
+		return 0;
+	}
 	cc->cur = s;
 	if (!s || s->started || s->failed || cc->fatal)
 		return 0; /* a body we did not ask for, or a repeat: read and drop it */
@@ -585,7 +605,8 @@ static void uidset_of(struct fleet_buf *b, struct copy_slot *slots, size_t n)
 }
 
 static void fstart_release(struct engine *e, struct fstart *fs);
-static void prefetch_next(struct engine *e);
+static void prefetch_next(struct engine *e, size_t busy);
+static void pend_next_drop(struct engine *e);
 static void prefetch_next_dst(struct engine *e);
 
 /* The next folder's EXAMINE went out ahead (prefetch_next), but this folder's bodies are needed
@@ -600,6 +621,7 @@ static int reselect_after_prefetch(struct engine *e, const char *src_name, const
 
 	if (!next->fe)
 		return 0;
+	pend_next_drop(e); /* its first body FETCH too, if it went out */
 	fstart_release(e, next);
 	memset(&m, 0, sizeof(m));
 	r = imap_select(e->src, fe && fe->src_mailbox ? fe->src_mailbox : src_name, 1, &m, err);
@@ -692,6 +714,8 @@ static void presend(struct engine *e, const char *src_name, const char *dst_name
 		return;
 	}
 	e->pend = cc;
+	if (e->next_last)
+		prefetch_next(e, 1); /* the folder's last FETCH is out: the next folder's EXAMINE behind it */
 }
 
 /* An early FETCH whose window will not be copied now (a failure, a stop, a refused MULTIAPPEND): its
@@ -711,19 +735,70 @@ static void pend_drop(struct engine *e)
 	copy_ctx_free(&cc);
 }
 
+/* The next folder's early body FETCH (presend_next_folder), not taken: read away, nothing of it
+ * appended (held). Before anything else is asked of the source, and before that folder's fstart,
+ * which its slots point into, is released. */
+static void pend_next_drop(struct engine *e)
+{
+	struct copy_ctx *cc = e->pend_next;
+	struct fleet_err ferr;
+
+	if (!cc)
+		return;
+	e->pend_next = NULL;
+	e->pend_next_fe = NULL;
+	cc->held = 1;
+	if (cc->fetch_id > 0 && !imap_conn_is_broken(e->src))
+		(void)imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
+	copy_ctx_free(&cc);
+}
+
+/* copy_window of a folder's first window takes the FETCH presend_next_folder sent for it only when
+ * it asked for exactly this window's messages, in this order, the same way (one MULTIAPPEND or
+ * not), and no body of it has been read yet; else it is read away and the window fetched anew. */
+static void pend_next_adopt(struct engine *e, const struct imap_mailbox *dst_mbx, struct src_msg **msgs, size_t n)
+{
+	struct copy_ctx *pn = e->pend_next;
+	int same;
+
+	if (!pn)
+		return;
+	same = !e->pend && pn->nslots == n && pn->dst_mbx == dst_mbx && !pn->touched && pn->fetch_id > 0 &&
+	       !imap_cmd_done(e->src, pn->fetch_id) && pn->multi == (e->multiappend && n > 1);
+	for (size_t i = 0; same && i < n; i++)
+		same = pn->slots[i].msg == msgs[i];
+	if (!same) {
+		log_debug("the body FETCH sent ahead for this folder is not this window's: read away");
+		pend_next_drop(e);
+		return;
+	}
+	e->pend_next = NULL;
+	e->pend_next_fe = NULL;
+	pn->held = 0;
+	e->pend = pn;
+}
+
+static void presend_next_folder(struct engine *e);
+
 static int copy_window(struct engine *e, int64_t folder, const char *src_name, const char *dst_name,
 		       const struct imap_mailbox *src_mbx, struct imap_mailbox *dst_mbx, uint32_t *dst_uidnext,
 		       struct src_msg **msgs, size_t n, struct ledger_folder_stats *fst, int retry,
 		       struct src_msg **next, size_t nnext, struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
-	/* this window's FETCH went out already, behind the previous window's APPENDs (presend) */
-	struct copy_ctx *cc = !retry && e->pend ? e->pend : copy_ctx_new(e, src_name, dst_name, dst_mbx, msgs, n);
+	struct copy_ctx *cc;
 	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
 	struct fleet_err ferr;
 	int rc = 0, r;
 	uint32_t max_uid = 0;
 
+	if (!retry)
+		pend_next_adopt(e, dst_mbx, msgs, n);
+	else
+		pend_next_drop(e);
+	/* this window's FETCH went out already, behind the previous window's APPENDs (presend), or
+	 * behind the previous folder's (presend_next_folder) */
+	cc = !retry && e->pend ? e->pend : copy_ctx_new(e, src_name, dst_name, dst_mbx, msgs, n);
 	e->pend = NULL;
 	/* the next window's FETCH may go out early only where nothing changes windows meanwhile */
 	if (retry || e->job->budget)
@@ -737,11 +812,19 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 	}
 	fleet_err_clear(&ferr);
 	if (cc->fetch_id > 0) {
+		if (e->last_window && !retry)
+			prefetch_next(e, 1); /* behind the FETCH sent ahead, if not sent already */
 		r = imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
 		cc->fetch_id = -1;
 	} else {
 		uidset_of(&set, cc->slots, n);
-		r = imap_fetch(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &body_cb, cc, &ferr);
+		cc->fetch_id = imap_fetch_send(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &body_cb, cc, &ferr);
+		r = cc->fetch_id < 0 ? -1 : 0;
+		if (r == 0 && e->last_window && !retry)
+			prefetch_next(e, 1); /* the next folder's EXAMINE rides behind this FETCH */
+		if (r == 0)
+			r = imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
+		cc->fetch_id = -1;
 	}
 	if (r < 0 && (imap_conn_is_broken(e->src) || ferr.scope >= FLEET_SCOPE_ACCOUNT)) {
 		/* The source went away mid-window, or refused the rest for the whole account (a daily
@@ -751,7 +834,7 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		cc->fatal = 1;
 	}
 	if (e->last_window && !retry && !cc->fatal)
-		prefetch_next(e); /* answered while this window's APPENDs complete */
+		prefetch_next(e, 0); /* answered while this window's APPENDs complete */
 	if (!cc->multi && !cc->fatal && r == 0)
 		presend(e, src_name, dst_name, dst_mbx, next, nnext);
 	if (cc->multi && cc->multi_id >= 0 && !cc->fatal) {
@@ -767,6 +850,8 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 			prefetch_next_dst(e); /* the next SELECT rides behind this APPEND */
 		if (ended == 0 && r == 0)
 			presend(e, src_name, dst_name, dst_mbx, next, nnext); /* read after this window's end */
+		if (ended == 0 && r == 0 && e->last_window && !retry)
+			presend_next_folder(e); /* the next folder's bodies, answered while these APPENDs are */
 		if (ended < 0 || imap_append_wait_multi(e->dst, cc->multi_id, &uidv, &uids, &merr) < 0) {
 			imap_uidset_release(&uids);
 			/* A full destination refuses the whole batch, though part of it may fit: one by one
@@ -829,8 +914,11 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 				      fleet_err_is_set(&ferr) ? ": " : "", fleet_err_is_set(&ferr) ? ferr.message : "");
 		}
 	}
-	if (!cc->multi && e->last_window && !retry && !cc->fatal)
+	if (!cc->multi && e->last_window && !retry && !cc->fatal) {
 		prefetch_next_dst(e);
+		if (r == 0)
+			presend_next_folder(e);
+	}
 	/* Collect every APPEND result, also after a failure, so the ledger knows what landed. */
 	for (size_t i = 0; i < n; i++) {
 		struct copy_slot *s = &cc->slots[i];
@@ -1599,6 +1687,7 @@ static int folder_begin(struct engine *e, const struct fm_entry *fe, const struc
 
 	memset(fs, 0, sizeof(*fs));
 	fs->ssel_id = fs->meta_id = fs->dsel_id = -1;
+	fs->pre_dst = pre_dst;
 	if (pre)
 		fs->si = *pre;
 	else if (ahead)
@@ -1686,12 +1775,14 @@ static size_t plan_windows(const struct engine *e, struct src_msg **todo, size_t
 /* The source is done with the current folder (its last bodies are read): send the next folder's
  * EXAMINE and metadata FETCH now, so that they are answered while the current folder's last APPENDs
  * complete. Nothing is sent for a folder that will be skipped, or when the source is busy. */
-static void prefetch_next(struct engine *e)
+static void prefetch_next(struct engine *e, size_t busy)
 {
 	struct fstart *fs = &e->fs[!e->cur];
 	struct fleet_err ferr;
 
-	if (!e->next_fe || fs->fe || imap_conn_is_broken(e->src) || imap_conn_in_flight(e->src))
+	/* busy: commands the source may still be answering, the current folder's last body FETCH
+	 * (sent just before): the EXAMINE goes out behind it, and its answer follows the bodies. */
+	if (!e->next_fe || fs->fe || imap_conn_is_broken(e->src) || imap_conn_in_flight(e->src) > busy)
 		return;
 	fleet_err_clear(&ferr);
 	if (folder_begin(e, e->next_fe, e->next_pre, e->next_pre_dst, fs, 1, &ferr) != 0) {
@@ -1699,6 +1790,76 @@ static void prefetch_next(struct engine *e)
 		fstart_release(e, fs);
 	}
 	e->next_fe = NULL;
+}
+
+/* The source has sent the current folder's last bodies, and the next folder's EXAMINE and metadata
+ * FETCH went out behind them (prefetch_next): collect those, work out the next folder's first
+ * window as migrate_folder will, and send its body FETCH now, held, so that the source answers it
+ * while the destination answers this folder's last APPENDs: one round trip less per folder. Nothing
+ * of it is appended before that folder's window_begin (copy_window adopts it then, and only if its
+ * window is exactly this one; else it is read away). Only where the guess is plain: no ledger rows
+ * and no open window for the folder, its destination empty by the STATUS at the start (so no
+ * identity matching), no Gmail mode, budget or --dry; the ledger is not touched. */
+static void presend_next_folder(struct engine *e)
+{
+	struct fstart *fs = &e->fs[!e->cur];
+	const struct fm_entry *fe = fs->fe;
+	const struct imap_status_info *pd = fs->pre_dst;
+	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
+	struct src_msg **todo;
+	size_t ntodo = 0, *starts = NULL, nwin, k;
+	struct copy_ctx *cc;
+	struct fleet_err ferr;
+
+	if (!fe || e->pend_next || e->pend || fs->src_ready || fs->ssel_id <= 0 || fs->meta_id <= 0 ||
+	    e->job->budget || e->o->dry || e->o->dedupe_existing || e->gmail || fe->gm_label || fe->gm_archive ||
+	    fe->gm_to_gmail || fs->rematch || fs->want_ident || fs->info.window_open || fs->info.copied != 0 || !pd ||
+	    !(pd->have & IMAP_HAVE_MESSAGES) || pd->messages != 0 || imap_conn_is_broken(e->src) ||
+	    (fs->info.dst_uidvalidity &&
+	     (!(pd->have & IMAP_HAVE_UIDVALIDITY) || pd->uidvalidity != fs->info.dst_uidvalidity)))
+		return;
+	/* The EXAMINE and metadata answers follow the bodies just read: collected now, kept for
+	 * migrate_folder. */
+	fs->src_ready = 1;
+	fleet_err_clear(&fs->src_err);
+	fs->ssel_r = imap_select_wait(e->src, fs->ssel_id, fe->src_mailbox ? fe->src_mailbox : fe->src_name, 1,
+				      &fs->smbx, &fs->src_err);
+	fs->ssel_id = -1;
+	fleet_err_clear(&ferr);
+	fs->meta_r = meta_wait(e->src, fs->meta_id, &fs->mc, fs->ssel_r < 0 ? &ferr : &fs->src_err);
+	fs->meta_id = -1;
+	if (fs->ssel_r < 0 || fs->meta_r < 0 || fs->smbx.uidvalidity != fs->si.uidvalidity || !fs->sl.n ||
+	    fs->sl.v[0].uid == 0 || imap_conn_is_broken(e->src))
+		return;
+	todo = xcalloc(fs->sl.n, sizeof(*todo));
+	for (size_t i = 0; i < fs->sl.n; i++) {
+		struct src_msg *m = &fs->sl.v[i];
+
+		if (in_age_window(e, m) && !(e->o->maxsize && m->size > e->o->maxsize) &&
+		    !(e->appendlimit && m->size > e->appendlimit))
+			todo[ntodo++] = m;
+	}
+	nwin = plan_windows(e, todo, ntodo, &starts);
+	if (nwin) {
+		k = e->o->newest_first ? nwin - 1 : 0;
+		cc = copy_ctx_new(e, fe->src_name, fe->dst_name, &fs->dmbx, todo + starts[k], starts[k + 1] - starts[k]);
+		cc->held = 1;
+		uidset_of(&set, cc->slots, cc->nslots);
+		fleet_log_set_folder(fe->src_name); /* its trace line under its own folder */
+		cc->fetch_id = imap_fetch_send(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &body_cb, cc, &ferr);
+		fleet_log_set_folder(e->fs[e->cur].fe ? e->fs[e->cur].fe->src_name : NULL);
+		if (cc->fetch_id > 0) {
+			e->pend_next = cc;
+			e->pend_next_fe = fe;
+			if (imap_conn_flush(e->src, &ferr) < 0)
+				pend_next_drop(e);
+		} else {
+			copy_ctx_free(&cc);
+		}
+	}
+	fleet_buf_release(&set);
+	xfree(&starts);
+	xfree(&todo);
 }
 
 /* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here); pre_dst:
@@ -1723,6 +1884,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	memset(&fst, 0, sizeof(fst));
 	fleet_log_set_folder(fe->src_name);
 
+	if (e->pend_next && e->pend_next_fe != fe)
+		pend_next_drop(e);
 	if (fs->fe != fe) {
 		fstart_release(e, fs);
 		r = folder_begin(e, fe, pre, pre_dst, fs, 0, err);
@@ -1742,11 +1905,22 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		goto out;
 	if (!rematch && lg->ops->copied_uids(lg->ctx, fs->info.id, fs->si.uidvalidity, &pairs, &npairs, err) < 0)
 		goto out;
-	r = imap_select_wait(e->src, fs->ssel_id, smb, 1, &fs->smbx, err);
-	fs->ssel_id = -1;
+	if (fs->src_ready) { /* collected already by presend_next_folder */
+		r = fs->ssel_r;
+		if (r < 0)
+			*err = fs->src_err;
+	} else {
+		r = imap_select_wait(e->src, fs->ssel_id, smb, 1, &fs->smbx, err);
+		fs->ssel_id = -1;
+	}
 	if (r < 0)
 		goto out;
-	if (fs->meta_id > 0) {
+	if (fs->src_ready) {
+		if (fs->meta_r < 0 && (fs->smbx.exists || imap_conn_is_broken(e->src))) {
+			*err = fs->src_err;
+			goto out;
+		}
+	} else if (fs->meta_id > 0) {
 		r = meta_wait(e->src, fs->meta_id, &fs->mc, err);
 		fs->meta_id = -1;
 		/* A folder emptied between STATUS and EXAMINE may answer UID FETCH 1:* with NO. */
@@ -1952,6 +2126,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 			goto out;
 		}
 		e->last_window = w + 1 == nwin && n == want;
+		e->next_last = w + 2 == nwin && n == want;
 		{
 			/* the next window, whose FETCH may go out behind this one's APPENDs */
 			size_t kn = e->o->newest_first ? nwin - 2 - w : w + 1;
@@ -1973,7 +2148,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		goto out;
 	}
 
-	prefetch_next(e); /* the source has nothing more to do for this folder */
+	prefetch_next(e, 0); /* the source has nothing more to do for this folder */
 	if (e->o->sync_flags && !rematch && sync_flags(e, &fs->sl, &fs->dmbx, err) < 0)
 		goto out;
 	if (fe->gm_to_gmail && sync_labels(e, &fs->sl, err) < 0)
@@ -2012,6 +2187,9 @@ out:
 		rc = 1;
 	}
 	pend_drop(e); /* a window not copied now: its early FETCH is read away */
+	if (e->pend_next && (e->pend_next_fe == fe || rc < 0))
+		pend_next_drop(e); /* sent for this folder, which did not take it */
+	e->next_last = 0;
 	xfree(&todo);
 	xfree(&wstart);
 	xfree(&pairs);
@@ -2706,6 +2884,7 @@ out:
 		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, ENGINE_ERR_UNKNOWN, "the account failed without a reason");
 	if (rc < 0 && st->error_side < 0)
 		st->error_side = (e.src && imap_conn_is_broken(e.src)) ? 0 : (e.dst && imap_conn_is_broken(e.dst)) ? 1 : -1;
+	pend_next_drop(&e); /* before the fstart its slots point into */
 	for (int k = 0; k < 2; k++) {
 		if (!e.src || imap_conn_is_broken(e.src))
 			e.fs[k].ssel_id = e.fs[k].meta_id = -1; /* nothing to read any more */

@@ -4,12 +4,13 @@
 # changes nothing, a Courier-style source ('.' separator, INBOX. prefix) maps onto a '/' server,
 # and a message of several MB passes with memory far below its size times the pipeline depth.
 # --newest-first copies INBOX, then Sent, first, and each folder's newest messages (highest UIDs)
-# first, exactly as well, with each window's FETCH sent before the previous window's APPEND answer.
+# first, exactly as well, with each window's FETCH sent before the previous window's APPEND answer,
+# and each folder's first FETCH before the previous folder's last APPEND answer.
 # Accounts: user01 (holds the big message), user02 (its source is changed by this test), user04,
 # legacy user03, user05.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 20
+plan 21
 fresh_db sync
 trap drop_db EXIT
 out=$(mktemp)
@@ -138,4 +139,25 @@ early=$(awk '/dst C: a[0-9]+ APPEND/ { p = 1 } /dst S: a[0-9]+ OK \[APPENDUID/ {
 	/src C: a[0-9]+ UID FETCH [0-9:,]+ \(UID BODY\.PEEK\[\]\)/ { if (p) n++ } END { print n + 0 }' "$out")
 [ "$early" -ge 1 ] && ok "the next window's FETCH was sent before the APPEND answer ($early times)" ||
 	not_ok "no window's FETCH was sent before the previous APPEND answer"
+# The same across folders: the next folder's first body FETCH goes out while the previous folder's
+# last APPEND is still unanswered (its trace line carries its own folder).
+early=$(python3 - "$out" <<'PY'
+import re, sys
+pending, n = None, 0
+for ln in open(sys.argv[1], errors="replace"):
+    m = re.search(r"folder=([^\]]*)\] (src|dst) ([CS]): (.*)", ln)
+    if not m:
+        continue
+    folder, side, d, rest = m.groups()
+    if side == "dst" and d == "C" and re.match(r"a[0-9]+ APPEND ", rest):
+        pending = folder
+    elif side == "dst" and d == "S" and re.match(r"a[0-9]+ OK \[APPENDUID", rest):
+        pending = None
+    elif side == "src" and d == "C" and pending and folder != pending and re.search(r"UID FETCH \S+ \(UID BODY\.PEEK\[\]\)", rest):
+        n += 1
+print(n)
+PY
+)
+[ "$early" -ge 1 ] && ok "the next folder's first FETCH was sent before the previous folder's APPEND answer ($early times)" ||
+	not_ok "no folder's first FETCH was sent before the previous folder's APPEND answer"
 rm -f "$out" "$out.rss"
