@@ -660,67 +660,6 @@ static void tls_verified_with_cafile_reports_info(void **state)
 	assert_string_equal(sv.sni, "localhost");
 }
 
-static void tls_without_cafile_fails_permanent_naming_unknown_ca(void **state)
-{
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_ok, NULL, NULL, 0, &s, &err), -1);
-	srv_stop(&sv);
-	assert_null(s);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_VERIFY");
-	assert_contains(err.message, "certificate verify failed for localhost:");
-	assert_contains(err.message, "unable to get local issuer certificate (unknown CA; use --cafile1");
-	assert_contains(err.detail, "--insecure1");
-}
-
-static void tls_self_signed_certificate_fails_permanent(void **state)
-{
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(
-	    tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_selfsigned, g_cafile, NULL, 0, &s, &err), -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_VERIFY");
-	assert_contains(err.message, "self-signed certificate");
-}
-
-static void tls_expired_certificate_fails_permanent(void **state)
-{
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(
-	    tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_expired, g_cafile, NULL, 0, &s, &err), -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_VERIFY");
-	assert_contains(err.message, "certificate has expired");
-}
-
-static void tls_host_name_mismatch_names_the_certificate_names(void **state)
-{
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(
-	    tls_connect(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, g_cafile, "imap.example.org", 0, &s, &err),
-	    -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_VERIFY");
-	assert_contains(err.message,
-			"host name mismatch: certificate is for localhost, 127.0.0.1, not imap.example.org");
-	assert_string_equal(sv.sni, ""); /* the handshake was aborted; no SNI recorded */
-}
-
 static void tls_ip_literal_verifies_against_ip_san_and_sends_no_sni(void **state)
 {
 	struct srv sv;
@@ -738,19 +677,87 @@ static void tls_ip_literal_verifies_against_ip_san_and_sends_no_sni(void **state
 	assert_int_equal(sv.sni_sent, 0);
 }
 
-static void tls_ip_literal_not_in_san_is_a_mismatch(void **state)
+/* ---- TLS handshakes that fail: one table, one check --------------------------------------------- */
+
+/* A server with a context and what connecting to it with implicit TLS must end with. NULL and 0
+ * fields are not checked. */
+struct tls_refusal {
+	const char *name;	 /* the test's name in the TAP output */
+	const char *host;	 /* connected to; the server listens on it (localhost: 127.0.0.1) */
+	enum srv_mode mode;
+	SSL_CTX **ctx;		 /* the server's context (made by group_setup) */
+	int trust_test_ca;	 /* cafile = the test CA */
+	const char *verify_host; /* checked instead of host */
+	unsigned io_timeout_ms;	 /* 0: the endpoint's */
+	enum fleet_err_class cls;
+	const char *code;
+	const char *in_message[2], *in_detail;
+	int no_sni_recorded; /* the handshake was aborted before the server saw an SNI */
+};
+
+static const struct tls_refusal tls_refusals[] = {
+    {.name = "tls_without_cafile_fails_permanent_naming_unknown_ca",
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY",
+     .in_message = {"certificate verify failed for localhost:",
+		    "unable to get local issuer certificate (unknown CA; use --cafile1"},
+     .in_detail = "--insecure1"},
+    {.name = "tls_self_signed_certificate_fails_permanent",
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_selfsigned, .trust_test_ca = 1,
+     .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY", .in_message = {"self-signed certificate"}},
+    {.name = "tls_expired_certificate_fails_permanent",
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_expired, .trust_test_ca = 1,
+     .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY", .in_message = {"certificate has expired"}},
+    {.name = "tls_host_name_mismatch_names_the_certificate_names",
+     .host = "127.0.0.1", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .trust_test_ca = 1,
+     .verify_host = "imap.example.org", .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY",
+     .in_message = {"host name mismatch: certificate is for localhost, 127.0.0.1, not imap.example.org"},
+     .no_sni_recorded = 1},
+    {.name = "tls_ip_literal_not_in_san_is_a_mismatch",
+     .host = "127.0.0.2", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .trust_test_ca = 1,
+     .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY",
+     .in_message = {"host name mismatch: certificate is for localhost, 127.0.0.1, not 127.0.0.2"}},
+    {.name = "tls_to_a_cleartext_port_is_a_permanent_protocol_error",
+     .host = "localhost", .mode = SRV_GREET, .trust_test_ca = 1, .cls = FLEET_ERR_PERMANENT,
+     .code = "TLS_PROTOCOL", .in_detail = "STARTTLS"},
+    {.name = "tls_server_below_1_2_is_refused_permanently",
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_tls11, .trust_test_ca = 1,
+     .cls = FLEET_ERR_PERMANENT, .code = "TLS_PROTOCOL"},
+    {.name = "tls_handshake_times_out_as_transient",
+     .host = "localhost", .mode = SRV_SILENT, .trust_test_ca = 1, .io_timeout_ms = 300,
+     .cls = FLEET_ERR_TRANSIENT, .code = "TIMEOUT", .in_message = {"TLS handshake"}},
+    {.name = "tls_closed_during_handshake_is_transient",
+     .host = "localhost", .mode = SRV_CLOSE, .trust_test_ca = 1, .cls = FLEET_ERR_TRANSIENT},
+};
+
+/* Runs one row of tls_refusals (the test's state). */
+static void the_handshake_fails_as_the_row_says(void **state)
 {
+	const struct tls_refusal *r = *state;
+	const char *bind_to = strcmp(r->host, "localhost") == 0 ? "127.0.0.1" : r->host;
 	struct srv sv;
+	struct io_endpoint ep;
 	struct io_stream *s;
 	struct fleet_err err;
 
-	assert_int_equal(tls_connect(&sv, "127.0.0.2", SRV_TLS_ECHO, g_srv_ok, g_cafile, NULL, 0, &s, &err),
-			 -1);
+	assert_int_equal(srv_start(&sv, bind_to, r->mode, r->ctx ? *r->ctx : NULL, 1), 0);
+	ep = endpoint(r->host, sv.port, IO_TLS_IMPLICIT);
+	ep.cafile = r->trust_test_ca ? g_cafile : NULL;
+	ep.verify_host = r->verify_host;
+	if (r->io_timeout_ms)
+		ep.io_timeout_ms = r->io_timeout_ms;
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
 	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_VERIFY");
-	assert_contains(err.message,
-			"host name mismatch: certificate is for localhost, 127.0.0.1, not 127.0.0.2");
+	assert_null(s);
+	assert_int_equal(err.cls, r->cls);
+	if (r->code)
+		assert_string_equal(err.code, r->code);
+	for (size_t i = 0; i < 2; i++)
+		if (r->in_message[i])
+			assert_contains(err.message, r->in_message[i]);
+	if (r->in_detail)
+		assert_contains(err.detail, r->in_detail);
+	if (r->no_sni_recorded)
+		assert_string_equal(sv.sni, "");
 }
 
 static void tls_insecure_connects_warns_and_says_what_would_fail(void **state)
@@ -759,27 +766,16 @@ static void tls_insecure_connects_warns_and_says_what_would_fail(void **state)
 	struct io_stream *s;
 	struct fleet_err err;
 	struct io_tls_info info;
-	char *logbuf = NULL;
-	size_t loglen = 0;
-	FILE *sink = open_memstream(&logbuf, &loglen);
-	char where[40];
+	struct unit_log log;
+	int rc;
 
-	assert_non_null(sink);
-	fleet_log_set_sink(sink);
-	if (tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_selfsigned, NULL, NULL, 1, &s, &err) != 0) {
-		fleet_log_set_sink(NULL);
+	unit_log_capture(&log);
+	rc = tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_selfsigned, NULL, NULL, 1, &s, &err);
+	unit_log_end(&log);
+	if (rc != 0)
 		fail_msg("%s", err.message);
-	}
-	fleet_log_set_sink(NULL);
-	fclose(sink);
-	snprintf(where, sizeof(where), "localhost:%u", (unsigned)sv.port);
-	assert_contains(logbuf, "WARN");
-	assert_contains(logbuf, "src:");
-	assert_contains(logbuf, where);
-	assert_contains(logbuf, "would fail: self-signed certificate");
-	free(logbuf);
-	assert_int_equal(io_stream_tls_info(s, &info), 0);
-	assert_int_equal(info.verified, 0);
+	assert_contains(log.text, "src:");
+	unit_assert_insecure_warned(&log, sv.port, "would fail: self-signed certificate", s, &info);
 	assert_string_equal(info.verify_result, "self-signed certificate");
 	io_stream_close(&s);
 	srv_stop(&sv);
@@ -787,12 +783,11 @@ static void tls_insecure_connects_warns_and_says_what_would_fail(void **state)
 
 static void tls_insecure_warns_on_every_connection(void **state)
 {
-	char *logbuf = NULL;
-	size_t loglen = 0;
-	FILE *sink = open_memstream(&logbuf, &loglen);
+	struct unit_log log;
+	char *logbuf;
 	int warnings = 0;
 
-	fleet_log_set_sink(sink);
+	unit_log_capture(&log);
 	for (int i = 0; i < 2; i++) {
 		struct srv sv;
 		struct io_stream *s;
@@ -803,68 +798,12 @@ static void tls_insecure_warns_on_every_connection(void **state)
 		io_stream_close(&s);
 		srv_stop(&sv);
 	}
-	fleet_log_set_sink(NULL);
-	fclose(sink);
+	logbuf = unit_log_end(&log);
 	for (const char *p = logbuf; (p = strstr(p, "verification is disabled")) != NULL; p++)
 		warnings++;
 	assert_int_equal(warnings, 2);
 	assert_contains(logbuf, "the certificate would have passed");
 	free(logbuf);
-}
-
-static void tls_to_a_cleartext_port_is_a_permanent_protocol_error(void **state)
-{
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(tls_connect(&sv, "localhost", SRV_GREET, NULL, g_cafile, NULL, 0, &s, &err), -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_PROTOCOL");
-	assert_contains(err.detail, "STARTTLS");
-}
-
-static void tls_server_below_1_2_is_refused_permanently(void **state)
-{
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(
-	    tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_tls11, g_cafile, NULL, 0, &s, &err), -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_PROTOCOL");
-}
-
-static void tls_handshake_times_out_as_transient(void **state)
-{
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_SILENT, NULL, 1), 0);
-	ep = endpoint("localhost", sv.port, IO_TLS_IMPLICIT);
-	ep.io_timeout_ms = 300;
-	ep.cafile = g_cafile;
-	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
-	assert_string_equal(err.code, "TIMEOUT");
-	assert_contains(err.message, "TLS handshake");
-}
-
-static void tls_closed_during_handshake_is_transient(void **state)
-{
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(tls_connect(&sv, "localhost", SRV_CLOSE, NULL, g_cafile, NULL, 0, &s, &err), -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
 }
 
 static void tls_wait_readable_sees_decrypted_pending_bytes(void **state)
@@ -1279,7 +1218,7 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	static const struct CMUnitTest others[] = {
 	    cmocka_unit_test(connect_refused_is_transient_econnrefused_naming_host_port),
 	    cmocka_unit_test(empty_host_is_permanent),
 	    cmocka_unit_test(unknown_host_name_is_permanent),
@@ -1294,18 +1233,9 @@ int main(void)
 	    cmocka_unit_test(write_to_closed_peer_fails_transient_without_sigpipe),
 	    cmocka_unit_test(default_port_is_993_for_implicit_and_143_otherwise),
 	    cmocka_unit_test(tls_verified_with_cafile_reports_info),
-	    cmocka_unit_test(tls_without_cafile_fails_permanent_naming_unknown_ca),
-	    cmocka_unit_test(tls_self_signed_certificate_fails_permanent),
-	    cmocka_unit_test(tls_expired_certificate_fails_permanent),
-	    cmocka_unit_test(tls_host_name_mismatch_names_the_certificate_names),
 	    cmocka_unit_test(tls_ip_literal_verifies_against_ip_san_and_sends_no_sni),
-	    cmocka_unit_test(tls_ip_literal_not_in_san_is_a_mismatch),
 	    cmocka_unit_test(tls_insecure_connects_warns_and_says_what_would_fail),
 	    cmocka_unit_test(tls_insecure_warns_on_every_connection),
-	    cmocka_unit_test(tls_to_a_cleartext_port_is_a_permanent_protocol_error),
-	    cmocka_unit_test(tls_server_below_1_2_is_refused_permanently),
-	    cmocka_unit_test(tls_handshake_times_out_as_transient),
-	    cmocka_unit_test(tls_closed_during_handshake_is_transient),
 	    cmocka_unit_test(tls_wait_readable_sees_decrypted_pending_bytes),
 	    cmocka_unit_test(tls_read_returns_what_came_when_fewer_bytes_than_expected_arrive),
 	    cmocka_unit_test(tls_read_returns_zero_when_server_closes),
@@ -1319,6 +1249,15 @@ int main(void)
 	    cmocka_unit_test(tls_wrong_certificate_fails_even_with_a_cached_session),
 	    cmocka_unit_test(tls_insecure_connections_keep_no_session),
 	};
+	/* each row of tls_refusals is a test of its own, by its name */
+	struct CMUnitTest tests[ARRAY_LEN(others) + ARRAY_LEN(tls_refusals)];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(others); i++)
+		tests[n++] = others[i];
+	for (size_t i = 0; i < ARRAY_LEN(tls_refusals); i++)
+		tests[n++] = (struct CMUnitTest){tls_refusals[i].name, the_handshake_fails_as_the_row_says, NULL, NULL,
+						 (void *)&tls_refusals[i]};
 
 	return unit_run("io_stream", tests, group_setup, group_teardown);
 }
