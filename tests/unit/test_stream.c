@@ -333,6 +333,34 @@ static struct io_endpoint endpoint(const char *host, uint16_t port, enum io_tls_
 
 /* ---- cleartext ------------------------------------------------------------------------------- */
 
+/* A test server and the stream connected to it. */
+struct link {
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+};
+
+/* A server in MODE (TLS context CTX, or NULL) on 127.0.0.1 and l->s connected to it as HOST in the TLS
+ * mode TLS, trusting CAFILE (or nothing); a failure to connect fails the test. */
+static void link_to(struct link *l, const char *host, enum srv_mode mode, SSL_CTX *ctx, enum io_tls_mode tls,
+		    const char *cafile)
+{
+	struct io_endpoint ep;
+
+	assert_int_equal(srv_start(&l->sv, "127.0.0.1", mode, ctx, 1), 0);
+	ep = endpoint(host, l->sv.port, tls);
+	ep.cafile = cafile;
+	if (io_stream_connect(&ep, &l->s, &l->err) != 0)
+		fail_msg("%s (%s)", l->err.message, l->err.detail);
+}
+
+/* Closes the stream, then stops the server. */
+static void link_close(struct link *l)
+{
+	io_stream_close(&l->s);
+	srv_stop(&l->sv);
+}
+
 static void connect_refused_is_transient_econnrefused_naming_host_port(void **state)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -399,49 +427,37 @@ static void empty_host_is_permanent(void **state)
 
 static void write_read_round_trip_counts_bytes(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	char buf[64];
 	size_t got = 0;
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_ECHO, NULL, 1), 0);
-	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	assert_false(io_stream_is_tls(s));
-	assert_int_equal(io_stream_write(s, "a NOOP\r\n", 8, &err), 0);
+	link_to(&l, "127.0.0.1", SRV_ECHO, NULL, IO_TLS_PLAIN, NULL);
+	assert_false(io_stream_is_tls(l.s));
+	assert_int_equal(io_stream_write(l.s, "a NOOP\r\n", 8, &l.err), 0);
 	while (got < 8) {
-		ssize_t n = io_stream_read(s, buf + got, sizeof(buf) - got, &err);
+		ssize_t n = io_stream_read(l.s, buf + got, sizeof(buf) - got, &l.err);
 
 		assert_true(n > 0);
 		got += (size_t)n;
 	}
 	assert_memory_equal(buf, "a NOOP\r\n", 8);
-	assert_int_equal(io_stream_bytes_out(s), 8);
-	assert_int_equal(io_stream_bytes_in(s), 8);
-	assert_int_equal(io_stream_tls_info(s, &(struct io_tls_info){0}), -1);
-	assert_int_equal(io_stream_endpoint(s)->port, sv.port);
-	assert_string_equal(io_stream_endpoint(s)->label, "src");
-	io_stream_close(&s);
-	assert_null(s);
-	srv_stop(&sv);
+	assert_int_equal(io_stream_bytes_out(l.s), 8);
+	assert_int_equal(io_stream_bytes_in(l.s), 8);
+	assert_int_equal(io_stream_tls_info(l.s, &(struct io_tls_info){0}), -1);
+	assert_int_equal(io_stream_endpoint(l.s)->port, l.sv.port);
+	assert_string_equal(io_stream_endpoint(l.s)->label, "src");
+	io_stream_close(&l.s);
+	assert_null(l.s);
+	srv_stop(&l.sv);
 }
 
 static void connect_tries_every_address_of_a_name(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 
 	/* Listening on IPv4 only: if "localhost" gives ::1 first, that refusal must not be final. */
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_ECHO, NULL, 1), 0);
-	ep = endpoint("localhost", sv.port, IO_TLS_PLAIN);
-	if (io_stream_connect(&ep, &s, &err) != 0)
-		fail_msg("%s (%s)", err.message, err.detail);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	link_to(&l, "localhost", SRV_ECHO, NULL, IO_TLS_PLAIN, NULL);
+	link_close(&l);
 }
 
 static void connect_over_ipv6_loopback_round_trips(void **state)
@@ -512,81 +528,58 @@ static void read_times_out_within_io_timeout_as_transient_timeout(void **state)
  * returns them, long before the io timeout. */
 static void read_returns_what_came_when_fewer_bytes_than_expected_arrive(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	char buf[64];
 	uint64_t t0, dt;
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_GREET_LATE, NULL, 1), 0);
-	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	io_stream_expect(s, 1024 * 1024);
+	link_to(&l, "127.0.0.1", SRV_GREET_LATE, NULL, IO_TLS_PLAIN, NULL);
+	io_stream_expect(l.s, 1024 * 1024);
 	t0 = fleet_now_ms();
-	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 22);
+	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 22);
 	dt = fleet_now_ms() - t0;
 	assert_true(dt < 2000);
 	assert_memory_equal(buf, "* OK IMAP4rev1 ready\r\n", 22);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	link_close(&l);
 }
 
 static void wait_readable_reports_data_only_when_it_arrives(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	char buf[8];
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_ECHO, NULL, 1), 0);
-	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	assert_int_equal(io_stream_wait_readable(s, 0, &err), 0);
-	assert_int_equal(io_stream_wait_readable(s, 50, &err), 0);
-	assert_int_equal(io_stream_write(s, "y", 1, &err), 0);
-	assert_int_equal(io_stream_wait_readable(s, 2000, &err), 1);
-	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 1);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	link_to(&l, "127.0.0.1", SRV_ECHO, NULL, IO_TLS_PLAIN, NULL);
+	assert_int_equal(io_stream_wait_readable(l.s, 0, &l.err), 0);
+	assert_int_equal(io_stream_wait_readable(l.s, 50, &l.err), 0);
+	assert_int_equal(io_stream_write(l.s, "y", 1, &l.err), 0);
+	assert_int_equal(io_stream_wait_readable(l.s, 2000, &l.err), 1);
+	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 1);
+	link_close(&l);
 }
 
 static void read_returns_zero_on_orderly_close(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	char buf[8];
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_CLOSE, NULL, 1), 0);
-	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 0);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	link_to(&l, "127.0.0.1", SRV_CLOSE, NULL, IO_TLS_PLAIN, NULL);
+	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 0);
+	link_close(&l);
 }
 
 static void write_to_closed_peer_fails_transient_without_sigpipe(void **state)
 {
 	static char big[65536];
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	int rc = 0;
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_CLOSE, NULL, 1), 0);
-	ep = endpoint("127.0.0.1", sv.port, IO_TLS_PLAIN);
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	srv_stop(&sv); /* the server has closed its end */
+	link_to(&l, "127.0.0.1", SRV_CLOSE, NULL, IO_TLS_PLAIN, NULL);
+	srv_stop(&l.sv); /* the server has closed its end */
 	for (int i = 0; i < 100 && rc == 0; i++)
-		rc = io_stream_write(s, big, sizeof(big), &err);
+		rc = io_stream_write(l.s, big, sizeof(big), &l.err);
 	assert_int_equal(rc, -1);
-	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
-	assert_string_equal(err.code, "ECONNRESET");
-	io_stream_close(&s);
+	assert_int_equal(l.err.cls, FLEET_ERR_TRANSIENT);
+	assert_string_equal(l.err.code, "ECONNRESET");
+	io_stream_close(&l.s);
 }
 
 static void default_port_is_993_for_implicit_and_143_otherwise(void **state)
@@ -632,16 +625,13 @@ static int tls_connect(struct srv *sv, const char *host, enum srv_mode mode, SSL
 
 static void tls_verified_with_cafile_reports_info(void **state)
 {
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	struct io_tls_info info;
 	char buf[16];
 
-	if (tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_ok, g_cafile, NULL, 0, &s, &err) != 0)
-		fail_msg("%s", err.message);
-	assert_true(io_stream_is_tls(s));
-	assert_int_equal(io_stream_tls_info(s, &info), 0);
+	link_to(&l, "localhost", SRV_TLS_ECHO, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
+	assert_true(io_stream_is_tls(l.s));
+	assert_int_equal(io_stream_tls_info(l.s, &info), 0);
 	assert_int_equal(info.verified, 1);
 	assert_string_equal(info.verify_result, "ok");
 	assert_true(strcmp(info.version, "TLSv1.2") == 0 || strcmp(info.version, "TLSv1.3") == 0);
@@ -651,30 +641,25 @@ static void tls_verified_with_cafile_reports_info(void **state)
 	assert_contains(info.san, "DNS:localhost");
 	assert_contains(info.san, "IP:127.0.0.1");
 	assert_contains(info.not_after, " UTC");
-	assert_int_equal(io_stream_write(s, "a NOOP\r\n", 8, &err), 0);
-	assert_true(io_stream_read(s, buf, sizeof(buf), &err) > 0);
-	assert_int_equal(io_stream_bytes_out(s), 8);
-	assert_true(io_stream_bytes_in(s) > 0);
-	io_stream_close(&s);
-	srv_stop(&sv);
-	assert_string_equal(sv.sni, "localhost");
+	assert_int_equal(io_stream_write(l.s, "a NOOP\r\n", 8, &l.err), 0);
+	assert_true(io_stream_read(l.s, buf, sizeof(buf), &l.err) > 0);
+	assert_int_equal(io_stream_bytes_out(l.s), 8);
+	assert_true(io_stream_bytes_in(l.s) > 0);
+	link_close(&l);
+	assert_string_equal(l.sv.sni, "localhost");
 }
 
 static void tls_ip_literal_verifies_against_ip_san_and_sends_no_sni(void **state)
 {
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	struct io_tls_info info;
 
-	if (tls_connect(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, g_cafile, NULL, 0, &s, &err) != 0)
-		fail_msg("%s", err.message);
-	assert_int_equal(io_stream_tls_info(s, &info), 0);
+	link_to(&l, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
+	assert_int_equal(io_stream_tls_info(l.s, &info), 0);
 	assert_int_equal(info.verified, 1);
-	io_stream_close(&s);
-	srv_stop(&sv);
-	assert_int_equal(sv.handshakes, 1);
-	assert_int_equal(sv.sni_sent, 0);
+	link_close(&l);
+	assert_int_equal(l.sv.handshakes, 1);
+	assert_int_equal(l.sv.sni_sent, 0);
 }
 
 /* ---- TLS handshakes that fail: one table, one check --------------------------------------------- */
@@ -686,7 +671,7 @@ struct tls_refusal {
 	const char *host;	 /* connected to; the server listens on it (localhost: 127.0.0.1) */
 	enum srv_mode mode;
 	SSL_CTX **ctx;		 /* the server's context (made by group_setup) */
-	int trust_test_ca;	 /* cafile = the test CA */
+	const char *cafile;	 /* trusted CAs (g_cafile: the test CA) */
 	const char *verify_host; /* checked instead of host */
 	unsigned io_timeout_ms;	 /* 0: the endpoint's */
 	enum fleet_err_class cls;
@@ -702,31 +687,34 @@ static const struct tls_refusal tls_refusals[] = {
 		    "unable to get local issuer certificate (unknown CA; use --cafile1"},
      .in_detail = "--insecure1"},
     {.name = "tls_self_signed_certificate_fails_permanent",
-     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_selfsigned, .trust_test_ca = 1,
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_selfsigned, .cafile = g_cafile,
      .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY", .in_message = {"self-signed certificate"}},
     {.name = "tls_expired_certificate_fails_permanent",
-     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_expired, .trust_test_ca = 1,
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_expired, .cafile = g_cafile,
      .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY", .in_message = {"certificate has expired"}},
     {.name = "tls_host_name_mismatch_names_the_certificate_names",
-     .host = "127.0.0.1", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .trust_test_ca = 1,
+     .host = "127.0.0.1", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .cafile = g_cafile,
      .verify_host = "imap.example.org", .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY",
      .in_message = {"host name mismatch: certificate is for localhost, 127.0.0.1, not imap.example.org"},
      .no_sni_recorded = 1},
     {.name = "tls_ip_literal_not_in_san_is_a_mismatch",
-     .host = "127.0.0.2", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .trust_test_ca = 1,
+     .host = "127.0.0.2", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .cafile = g_cafile,
      .cls = FLEET_ERR_PERMANENT, .code = "TLS_VERIFY",
      .in_message = {"host name mismatch: certificate is for localhost, 127.0.0.1, not 127.0.0.2"}},
     {.name = "tls_to_a_cleartext_port_is_a_permanent_protocol_error",
-     .host = "localhost", .mode = SRV_GREET, .trust_test_ca = 1, .cls = FLEET_ERR_PERMANENT,
+     .host = "localhost", .mode = SRV_GREET, .cafile = g_cafile, .cls = FLEET_ERR_PERMANENT,
      .code = "TLS_PROTOCOL", .in_detail = "STARTTLS"},
     {.name = "tls_server_below_1_2_is_refused_permanently",
-     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_tls11, .trust_test_ca = 1,
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_tls11, .cafile = g_cafile,
      .cls = FLEET_ERR_PERMANENT, .code = "TLS_PROTOCOL"},
     {.name = "tls_handshake_times_out_as_transient",
-     .host = "localhost", .mode = SRV_SILENT, .trust_test_ca = 1, .io_timeout_ms = 300,
+     .host = "localhost", .mode = SRV_SILENT, .cafile = g_cafile, .io_timeout_ms = 300,
      .cls = FLEET_ERR_TRANSIENT, .code = "TIMEOUT", .in_message = {"TLS handshake"}},
     {.name = "tls_closed_during_handshake_is_transient",
-     .host = "localhost", .mode = SRV_CLOSE, .trust_test_ca = 1, .cls = FLEET_ERR_TRANSIENT},
+     .host = "localhost", .mode = SRV_CLOSE, .cafile = g_cafile, .cls = FLEET_ERR_TRANSIENT},
+    {.name = "missing_cafile_is_a_permanent_error",
+     .host = "localhost", .mode = SRV_TLS_ECHO, .ctx = &g_srv_ok, .cafile = "/nonexistent/imapfleet-ca.pem",
+     .cls = FLEET_ERR_PERMANENT, .code = "CAFILE", .in_message = {"/nonexistent/imapfleet-ca.pem"}},
 };
 
 /* Runs one row of tls_refusals (the test's state). */
@@ -741,7 +729,7 @@ static void the_handshake_fails_as_the_row_says(void **state)
 
 	assert_int_equal(srv_start(&sv, bind_to, r->mode, r->ctx ? *r->ctx : NULL, 1), 0);
 	ep = endpoint(r->host, sv.port, IO_TLS_IMPLICIT);
-	ep.cafile = r->trust_test_ca ? g_cafile : NULL;
+	ep.cafile = r->cafile;
 	ep.verify_host = r->verify_host;
 	if (r->io_timeout_ms)
 		ep.io_timeout_ms = r->io_timeout_ms;
@@ -808,38 +796,31 @@ static void tls_insecure_warns_on_every_connection(void **state)
 
 static void tls_wait_readable_sees_decrypted_pending_bytes(void **state)
 {
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	char c, rest[32];
 
-	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_BURST, g_srv_ok, g_cafile, NULL, 0, &s, &err),
-			 0);
-	assert_int_equal(io_stream_read(s, &c, 1, &err), 1);
+	link_to(&l, "localhost", SRV_TLS_BURST, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
+	assert_int_equal(io_stream_read(l.s, &c, 1, &l.err), 1);
 	assert_int_equal(c, 'l');
 	/* The rest of the record is decrypted inside OpenSSL, not on the socket. */
-	assert_int_equal(io_stream_wait_readable(s, 0, &err), 1);
-	assert_int_equal(io_stream_read(s, rest, sizeof(rest), &err), 13);
-	assert_int_equal(io_stream_wait_readable(s, 100, &err), 0);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	assert_int_equal(io_stream_wait_readable(l.s, 0, &l.err), 1);
+	assert_int_equal(io_stream_read(l.s, rest, sizeof(rest), &l.err), 13);
+	assert_int_equal(io_stream_wait_readable(l.s, 100, &l.err), 0);
+	link_close(&l);
 }
 
 static void tls_read_returns_what_came_when_fewer_bytes_than_expected_arrive(void **state)
 {
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	char buf[64];
 	size_t got = 0;
 	uint64_t t0, dt;
 
-	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_LATE, g_srv_ok, g_cafile, NULL, 0, &s, &err),
-			 0);
-	io_stream_expect(s, 1024 * 1024);
+	link_to(&l, "localhost", SRV_TLS_LATE, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
+	io_stream_expect(l.s, 1024 * 1024);
 	t0 = fleet_now_ms();
 	while (got < 14) {
-		ssize_t n = io_stream_read(s, buf + got, sizeof(buf) - got, &err);
+		ssize_t n = io_stream_read(l.s, buf + got, sizeof(buf) - got, &l.err);
 
 		assert_true(n > 0);
 		got += (size_t)n;
@@ -848,41 +829,33 @@ static void tls_read_returns_what_came_when_fewer_bytes_than_expected_arrive(voi
 	assert_true(dt < 2000);
 	assert_int_equal(got, 14);
 	assert_memory_equal(buf, "line1\r\nline2\r\n", 14);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	link_close(&l);
 }
 
 static void tls_read_returns_zero_when_server_closes(void **state)
 {
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	char buf[8];
 
-	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_CLOSE, g_srv_ok, g_cafile, NULL, 0, &s, &err),
-			 0);
-	assert_int_equal(io_stream_wait_readable(s, 2000, &err), 1);
-	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 0);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	link_to(&l, "localhost", SRV_TLS_CLOSE, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
+	assert_int_equal(io_stream_wait_readable(l.s, 2000, &l.err), 1);
+	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 0);
+	link_close(&l);
 }
 
 static void tls_write_to_closed_peer_fails_without_sigpipe(void **state)
 {
 	static char big[65536];
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	int rc = 0;
 
-	assert_int_equal(tls_connect(&sv, "localhost", SRV_TLS_CLOSE, g_srv_ok, g_cafile, NULL, 0, &s, &err),
-			 0);
-	srv_stop(&sv);
+	link_to(&l, "localhost", SRV_TLS_CLOSE, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
+	srv_stop(&l.sv);
 	for (int i = 0; i < 100 && rc == 0; i++)
-		rc = io_stream_write(s, big, sizeof(big), &err);
+		rc = io_stream_write(l.s, big, sizeof(big), &l.err);
 	assert_int_equal(rc, -1);
-	assert_int_equal(err.cls, FLEET_ERR_TRANSIENT);
-	io_stream_close(&s);
+	assert_int_equal(l.err.cls, FLEET_ERR_TRANSIENT);
+	io_stream_close(&l.s);
 }
 
 static int starttls_dance(struct io_stream *s, struct fleet_err *err)
@@ -906,88 +879,51 @@ static int starttls_dance(struct io_stream *s, struct fleet_err *err)
 
 static void starttls_upgrades_a_cleartext_stream_and_verifies(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 	struct io_tls_info info;
 	char buf[16];
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_STARTTLS, g_srv_ok, 1), 0);
-	ep = endpoint("localhost", sv.port, IO_TLS_STARTTLS);
-	ep.cafile = g_cafile;
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	assert_false(io_stream_is_tls(s));
-	assert_int_equal(starttls_dance(s, &err), 0);
-	if (io_stream_start_tls(s, &err) != 0)
-		fail_msg("%s", err.message);
-	assert_true(io_stream_is_tls(s));
-	assert_int_equal(io_stream_tls_info(s, &info), 0);
+	link_to(&l, "localhost", SRV_STARTTLS, g_srv_ok, IO_TLS_STARTTLS, g_cafile);
+	assert_false(io_stream_is_tls(l.s));
+	assert_int_equal(starttls_dance(l.s, &l.err), 0);
+	if (io_stream_start_tls(l.s, &l.err) != 0)
+		fail_msg("%s", l.err.message);
+	assert_true(io_stream_is_tls(l.s));
+	assert_int_equal(io_stream_tls_info(l.s, &info), 0);
 	assert_int_equal(info.verified, 1);
-	assert_int_equal(io_stream_write(s, "b", 1, &err), 0);
-	assert_int_equal(io_stream_read(s, buf, sizeof(buf), &err), 1);
-	assert_int_equal(io_stream_start_tls(s, &err), -1); /* twice is a bug */
-	io_stream_close(&s);
-	srv_stop(&sv);
+	assert_int_equal(io_stream_write(l.s, "b", 1, &l.err), 0);
+	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 1);
+	assert_int_equal(io_stream_start_tls(l.s, &l.err), -1); /* twice is a bug */
+	link_close(&l);
 }
 
 static void starttls_refuses_bytes_pipelined_after_the_ok(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_STARTTLS_INJECT, g_srv_ok, 1), 0);
-	ep = endpoint("localhost", sv.port, IO_TLS_STARTTLS);
-	ep.cafile = g_cafile;
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	assert_int_equal(starttls_dance(s, &err), 0);
+	link_to(&l, "localhost", SRV_STARTTLS_INJECT, g_srv_ok, IO_TLS_STARTTLS, g_cafile);
+	assert_int_equal(starttls_dance(l.s, &l.err), 0);
 	fleet_sleep_ms(50); /* let the injected line arrive */
-	assert_int_equal(io_stream_start_tls(s, &err), -1);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "STARTTLS_INJECTION");
-	assert_false(io_stream_is_tls(s));
-	assert_int_equal(io_stream_read(s, &(char){0}, 1, &err), -1);
-	io_stream_close(&s);
-	srv_stop(&sv);
+	assert_int_equal(io_stream_start_tls(l.s, &l.err), -1);
+	assert_int_equal(l.err.cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(l.err.code, "STARTTLS_INJECTION");
+	assert_false(io_stream_is_tls(l.s));
+	assert_int_equal(io_stream_read(l.s, &(char){0}, 1, &l.err), -1);
+	link_close(&l);
 }
 
 static void starttls_verification_failure_is_permanent(void **state)
 {
-	struct srv sv;
-	struct io_endpoint ep;
-	struct io_stream *s;
-	struct fleet_err err;
+	struct link l;
 
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_STARTTLS, g_srv_ok, 1), 0);
-	ep = endpoint("localhost", sv.port, IO_TLS_STARTTLS);
-	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
-	assert_int_equal(starttls_dance(s, &err), 0);
-	assert_int_equal(io_stream_start_tls(s, &err), -1);
-	assert_string_equal(err.code, "TLS_VERIFY");
-	assert_false(io_stream_is_tls(s)); /* and never a silent fallback: */
-	assert_int_equal(io_stream_write(s, "a LOGIN u p\r\n", 13, &err), -1);
-	assert_string_equal(err.code, "TLS_STATE");
-	io_stream_close(&s);
-	srv_stop(&sv);
-}
-
-static void missing_cafile_is_a_permanent_error(void **state)
-{
-	struct io_endpoint ep;
-	struct srv sv;
-	struct io_stream *s;
-	struct fleet_err err;
-
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, 1), 0);
-	ep = endpoint("localhost", sv.port, IO_TLS_IMPLICIT);
-	ep.cafile = "/nonexistent/imapfleet-ca.pem";
-	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
-	srv_stop(&sv);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "CAFILE");
-	assert_contains(err.message, "/nonexistent/imapfleet-ca.pem");
+	link_to(&l, "localhost", SRV_STARTTLS, g_srv_ok, IO_TLS_STARTTLS, NULL);
+	assert_int_equal(starttls_dance(l.s, &l.err), 0);
+	assert_int_equal(io_stream_start_tls(l.s, &l.err), -1);
+	assert_string_equal(l.err.code, "TLS_VERIFY");
+	assert_false(io_stream_is_tls(l.s)); /* and never a silent fallback: */
+	assert_int_equal(io_stream_write(l.s, "a LOGIN u p\r\n", 13, &l.err), -1);
+	assert_string_equal(l.err.code, "TLS_STATE");
+	link_close(&l);
 }
 
 #define NTHREADS 8
@@ -1243,7 +1179,6 @@ int main(void)
 	    cmocka_unit_test(starttls_upgrades_a_cleartext_stream_and_verifies),
 	    cmocka_unit_test(starttls_refuses_bytes_pipelined_after_the_ok),
 	    cmocka_unit_test(starttls_verification_failure_is_permanent),
-	    cmocka_unit_test(missing_cafile_is_a_permanent_error),
 	    cmocka_unit_test(tls_many_threads_share_one_context),
 	    cmocka_unit_test(tls_session_is_resumed_on_the_next_connection_to_the_server),
 	    cmocka_unit_test(tls_wrong_certificate_fails_even_with_a_cached_session),
