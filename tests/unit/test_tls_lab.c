@@ -116,18 +116,26 @@ static void assert_greets_and_logs_out(struct io_stream *s)
 	assert_contains(line, "a OK");
 }
 
+/* A stream connected to localhost:PORT in MODE, trusting the lab's CA; a failure fails the test. */
+static struct io_stream *connected(uint16_t port, enum io_tls_mode mode)
+{
+	struct io_endpoint ep = endpoint("localhost", port, mode, g_ca);
+	struct io_stream *s;
+	struct fleet_err err;
+
+	if (io_stream_connect(&ep, &s, &err) != 0)
+		fail_msg("%s", err.message);
+	return s;
+}
+
 static void implicit_tls_to_localhost_verifies_with_the_lab_ca(void **state)
 {
 	const uint16_t ports[] = {g_src_imaps, g_dst_imaps};
 
 	for (size_t i = 0; i < 2; i++) {
-		struct io_endpoint ep = endpoint("localhost", ports[i], IO_TLS_IMPLICIT, g_ca);
-		struct io_stream *s;
-		struct fleet_err err;
+		struct io_stream *s = connected(ports[i], IO_TLS_IMPLICIT);
 		struct io_tls_info info;
 
-		if (io_stream_connect(&ep, &s, &err) != 0)
-			fail_msg("%s", err.message);
 		assert_int_equal(io_stream_tls_info(s, &info), 0);
 		assert_int_equal(info.verified, 1);
 		assert_string_equal(info.verify_result, "ok");
@@ -139,15 +147,23 @@ static void implicit_tls_to_localhost_verifies_with_the_lab_ca(void **state)
 	}
 }
 
+/* Connecting to EP fails for good with CODE; the error in *ERR. */
+static void refused(const struct io_endpoint *ep, const char *code, struct fleet_err *err)
+{
+	struct io_stream *s;
+
+	assert_int_equal(io_stream_connect(ep, &s, err), -1);
+	assert_null(s);
+	assert_int_equal(err->cls, FLEET_ERR_PERMANENT);
+	assert_string_equal(err->code, code);
+}
+
 static void implicit_tls_without_the_lab_ca_fails_as_unknown_ca(void **state)
 {
 	struct io_endpoint ep = endpoint("localhost", g_src_imaps, IO_TLS_IMPLICIT, NULL);
-	struct io_stream *s;
 	struct fleet_err err;
 
-	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_VERIFY");
+	refused(&ep, "TLS_VERIFY", &err);
 	assert_contains(err.message, "certificate verify failed for localhost:");
 	assert_contains(err.message, "unknown CA");
 	assert_contains(err.detail, "--cafile1");
@@ -156,13 +172,10 @@ static void implicit_tls_without_the_lab_ca_fails_as_unknown_ca(void **state)
 static void a_name_the_certificate_does_not_carry_is_a_mismatch(void **state)
 {
 	struct io_endpoint ep = endpoint("127.0.0.1", g_src_imaps, IO_TLS_IMPLICIT, g_ca);
-	struct io_stream *s;
 	struct fleet_err err;
 
 	ep.verify_host = "imap.example.org";
-	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_VERIFY");
+	refused(&ep, "TLS_VERIFY", &err);
 	assert_contains(err.message, "host name mismatch: certificate is for localhost, 127.0.0.1");
 	assert_contains(err.message, "not imap.example.org");
 }
@@ -217,14 +230,11 @@ static void starttls_upgrades_and_verifies(void **state)
 	const uint16_t ports[] = {g_src_imap, g_dst_imap};
 
 	for (size_t i = 0; i < 2; i++) {
-		struct io_endpoint ep = endpoint("localhost", ports[i], IO_TLS_STARTTLS, g_ca);
-		struct io_stream *s;
+		struct io_stream *s = connected(ports[i], IO_TLS_STARTTLS);
 		struct fleet_err err;
 		struct io_tls_info info;
 		char line[512];
 
-		if (io_stream_connect(&ep, &s, &err) != 0)
-			fail_msg("%s", err.message);
 		read_line(s, line, sizeof(line));
 		assert_contains(line, "* OK");
 		assert_int_equal(io_stream_write(s, "a STARTTLS\r\n", 12, &err), 0);
@@ -246,12 +256,9 @@ static void starttls_upgrades_and_verifies(void **state)
 static void implicit_tls_to_the_cleartext_port_is_a_protocol_error(void **state)
 {
 	struct io_endpoint ep = endpoint("localhost", g_src_imap, IO_TLS_IMPLICIT, g_ca);
-	struct io_stream *s;
 	struct fleet_err err;
 
-	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
-	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
-	assert_string_equal(err.code, "TLS_PROTOCOL");
+	refused(&ep, "TLS_PROTOCOL", &err);
 }
 
 static int group_teardown(void **state)
