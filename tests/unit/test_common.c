@@ -154,21 +154,22 @@ static void only_transient_and_throttled_are_retryable(void **state)
 	assert_false(fleet_err_retryable(&err));
 }
 
-/* TEXT as the log would write it (secrets redacted), in line. */
-static const char *scrubbed(char *line, size_t cap, const char *text)
+/* TEXT as the log would write it (secrets redacted) in a line of 256 bytes; valid until the next call. */
+static const char *scrubbed(const char *text)
 {
-	snprintf(line, cap, "%s", text);
-	fleet_log_scrub(line, cap);
+	static char line[256];
+
+	snprintf(line, sizeof(line), "%s", text);
+	fleet_log_scrub(line, sizeof(line));
 	return line;
 }
 
 static void registered_secrets_are_redacted_everywhere(void **state)
 {
-	char line[128];
 	struct fleet_err err;
 
 	fleet_log_add_secret("S3cr3t!pw");
-	assert_string_equal(scrubbed(line, sizeof(line), "LOGIN bob S3cr3t!pw and again S3cr3t!pw"),
+	assert_string_equal(scrubbed("LOGIN bob S3cr3t!pw and again S3cr3t!pw"),
 			    "LOGIN bob <redacted> and again <redacted>");
 	fleet_err_set(&err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, NULL, "bad password S3cr3t!pw");
 	assert_null(strstr(err.message, "S3cr3t!pw"));
@@ -198,7 +199,7 @@ static void many_secrets_are_all_redacted_and_the_longest_match_wins(void **stat
 	}
 	fleet_log_add_secret("pw-00042-x-longer");
 	fleet_log_add_secret("ab"); /* short secrets are redacted too */
-	assert_string_equal(scrubbed(line, sizeof(line), "a pw-19999-x b pw-00042-x-longer c ab d"),
+	assert_string_equal(scrubbed("a pw-19999-x b pw-00042-x-longer c ab d"),
 			    "a <redacted> b <redacted> c <redacted> d");
 	fleet_log_clear_secrets();
 	snprintf(line, sizeof(line), "pw-00001-x");
@@ -378,18 +379,17 @@ static void error_texts_from_servers_are_valid_utf8_without_controls(void **stat
 
 static void a_short_secret_is_redacted_only_as_a_whole_token(void **state)
 {
-	char line[128];
 	struct fleet_err err;
 
 	fleet_log_add_secret("x");
-	assert_string_equal(scrubbed(line, sizeof(line), "--maxsize 20 x 'x' user:x@host xx"),
+	assert_string_equal(scrubbed("--maxsize 20 x 'x' user:x@host xx"),
 			    "--maxsize 20 <redacted> '<redacted>' user:<redacted>@host xx");
 	fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, NULL, "bad option --maxsize");
 	assert_string_equal(err.message, "bad option --maxsize");
 	fleet_log_clear_secrets();
 	/* a long secret is redacted wherever it is, also glued to other text */
 	fleet_log_add_secret("Welcome-2026");
-	assert_string_equal(scrubbed(line, sizeof(line), "pw=Welcome-2026x"), "pw=<redacted>x");
+	assert_string_equal(scrubbed("pw=Welcome-2026x"), "pw=<redacted>x");
 	fleet_log_clear_secrets();
 }
 
@@ -445,7 +445,7 @@ static void log_lines_escape_what_a_server_sent(void **state)
 
 static void secret_registration_is_linear_with_shared_prefixes(void **state)
 {
-	char secret[32], line[256];
+	char secret[32];
 	uint64_t t0 = fleet_now_ms();
 
 	/* 40,000 passwords with one prefix: quadratic registration took 99 s, linear takes well under 1 s
@@ -456,7 +456,7 @@ static void secret_registration_is_linear_with_shared_prefixes(void **state)
 		fleet_log_add_secret(secret);
 	}
 	assert_int_equal(fleet_log_secret_count(), 40000);
-	assert_string_equal(scrubbed(line, sizeof(line), "a Welcome-39999 b Welcome-00000 c Welcome-4 d"),
+	assert_string_equal(scrubbed("a Welcome-39999 b Welcome-00000 c Welcome-4 d"),
 			    "a <redacted> b <redacted> c Welcome-4 d");
 	assert_true(fleet_now_ms() - t0 < 20000);
 	fleet_log_clear_secrets();
@@ -464,17 +464,16 @@ static void secret_registration_is_linear_with_shared_prefixes(void **state)
 
 static void a_secret_leaves_the_table_when_its_last_user_removes_it(void **state)
 {
-	char line[64];
 
 	fleet_log_add_secret("pw-of-alice");
 	fleet_log_add_secret("pw-of-alice"); /* the import and the running job */
 	fleet_log_add_secret("pw-of-bob");
 	assert_int_equal(fleet_log_secret_count(), 2);
 	fleet_log_remove_secret("pw-of-alice");
-	assert_string_equal(scrubbed(line, sizeof(line), "pw-of-alice"), "<redacted>");
+	assert_string_equal(scrubbed("pw-of-alice"), "<redacted>");
 	fleet_log_remove_secret("pw-of-alice");
 	assert_int_equal(fleet_log_secret_count(), 1);
-	assert_string_equal(scrubbed(line, sizeof(line), "pw-of-alice pw-of-bob"), "pw-of-alice <redacted>");
+	assert_string_equal(scrubbed("pw-of-alice pw-of-bob"), "pw-of-alice <redacted>");
 	fleet_log_remove_secret("never-added");
 	fleet_log_clear_secrets();
 	assert_int_equal(fleet_log_secret_count(), 0);
