@@ -156,6 +156,11 @@ static int run_finish(struct scheduler_config *cfg, int worker)
 			sum.pass_number, sum.pass_first ? "first" : "delta", sum.pass_ended ? ", ended" : ", goes on",
 			(long long)sum.pass_copied, (long long)sum.pass_matched, (long long)sum.pass_skipped,
 			(long long)sum.pass_failed);
+	if (sum.pass_uncertain)
+		fprintf(stdout,
+			"identity not certain: %lld of the copied messages may be on the destination twice (look-alikes "
+			"there, or no Message-ID); 'imapfleet report' lists the accounts\n",
+			(long long)sum.pass_uncertain);
 	if (sum.jobs_held || sum.jobs_removed)
 		fprintf(stdout,
 			"left out of this pass: %ld whose login was refused (credential unchanged), %ld no longer in "

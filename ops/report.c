@@ -59,6 +59,7 @@ static int pass_cb(const struct state_pass_report *p, void *ctx)
 	pi->skipped = p->skipped;
 	pi->msgs_failed = p->msgs_failed;
 	pi->bytes_copied = p->bytes_copied;
+	pi->uncertain = p->uncertain;
 	return 0;
 }
 
@@ -155,6 +156,7 @@ static int load_job_cb(const struct state_job_report *j, void *ctx)
 	a->bytes_copied = j->bytes_copied;
 	a->msgs_skipped = j->msgs_skipped;
 	a->msgs_failed = j->msgs_failed;
+	a->msgs_uncertain = j->msgs_uncertain;
 	a->err_class = xstrdup(j->last_error_class);
 	a->err_code = xstrdup(j->last_error_code);
 	a->err_text = xstrdup(j->last_error_text);
@@ -620,6 +622,9 @@ void report_print_summary(const struct report *r, FILE *out)
 		(long long)r->counts.msgs_copied, fmt_bytes(b1, r->counts.bytes_copied),
 		(long long)r->counts.msgs_skipped, (long long)r->counts.msgs_failed,
 		fmt_duration(b2, run_elapsed_ms(r)));
+	if (r->counts.msgs_uncertain)
+		fprintf(out, "identity not certain: %lld of the copied messages may be on the destination twice\n",
+			(long long)r->counts.msgs_uncertain);
 }
 
 const char *progress_label(const struct report *r)
@@ -734,14 +739,17 @@ json_t *jv_passes(const struct pass_info *p, size_t n)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(
-		    a, json_pack("{s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "number",
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "number",
 				 p[i].number, "kind", p[i].kind, "started_at", jv_time(p[i].started_ms), "ended_at",
 				 jv_time(p[i].ended_ms), "accounts", (json_int_t)p[i].accounts, "done",
 				 (json_int_t)p[i].done, "partial", (json_int_t)p[i].partial, "failed_accounts",
 				 (json_int_t)p[i].failed, "copied", (json_int_t)p[i].copied, "already_there",
 				 (json_int_t)p[i].matched, "skipped", (json_int_t)p[i].skipped, "failed",
-				 (json_int_t)p[i].msgs_failed, "bytes_copied", (json_int_t)p[i].bytes_copied));
+				 (json_int_t)p[i].msgs_failed, "bytes_copied", (json_int_t)p[i].bytes_copied);
+
+		json_object_set_new(o, "uncertain", json_integer(p[i].uncertain));
+		json_array_append_new(a, o);
+	}
 	return a;
 }

@@ -5,7 +5,7 @@
  * text, 13 skipped, 14 failed, 15 duration ms, 16 duration text, 17 updated ms, 18 updated text,
  * 19 error class, 20 error code, 21 error text, 22 verify verdict, 23 messages on the source and
  * 24 on the destination at that verify (-1 unknown), 25 verified at, 26 last synced ms, 27 its
- * text, 28 attention rank), and sorts and filters all of them, not only the rows on screen; unsorted,
+ * text, 28 attention rank, 29 copied with identity not certain), and sorts and filters all of them, not only the rows on screen; unsorted,
  * those that need attention come first (failed, partial, running ...). Text goes in through
  * textContent only. */
 var t = document.getElementById("accounts"), D = window.imfReport;
@@ -22,6 +22,7 @@ var num = {
 	bytes : 11,
 	skipped : 13,
 	failed : 14,
+	uncertain : 29,
 	duration : 15,
 	updated : 17,
 	synced : 26,
@@ -91,6 +92,7 @@ function row(r)
 	tr.appendChild(td("num c-bytes", r[11], r[12]));
 	tr.appendChild(td("num c-skipped", null, r[13]));
 	tr.appendChild(td("num c-failed", null, r[14]));
+	tr.appendChild(td("num c-uncertain", null, r[29]));
 	tr.appendChild(td("num", r[15], r[16]));
 	tr.appendChild(td("num", r[17], r[18]));
 	tr.appendChild(td("num c-complete", r[23] < 0 ? "" : r[23] - r[24], r[23] < 0 ? "\u2013" : r[23] + " / " + r[24]));

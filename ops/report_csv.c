@@ -33,7 +33,7 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		"attempts_total,folders,msgs_copied,bytes_copied,msgs_skipped,bytes_skipped,msgs_failed,"
 		"bytes_failed,started_at,finished_at,updated_at,duration_s,error_class,error_code,error_text,"
 		"failure_reasons,parked_until,park_reason,eta,left_out,pass,copied,already_there,skipped,failed,"
-		"last_synced_at,verdict,on_source,on_destination,verified_at\r\n");
+		"last_synced_at,verdict,on_source,on_destination,verified_at,msgs_uncertain\r\n");
 	for (size_t i = 0; i < r->naccts; i++) {
 		const struct report_acct *a = &r->accts[i];
 		char t1[TBUF], t2[TBUF], t3[TBUF];
@@ -86,11 +86,11 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 				snprintf(n2, sizeof(n2), "%lld", (long long)a->on_destination);
 			}
 			/* this pass in the shared vocabulary, then the latest verify (empty when never) */
-			rw_printf(&w, ",%d,%lld,%lld,%lld,%lld,%s,%s,%s,%s,%s\r\n", a->pass_number,
+			rw_printf(&w, ",%d,%lld,%lld,%lld,%lld,%s,%s,%s,%s,%s,%lld\r\n", a->pass_number,
 				  (long long)a->pass_copied, (long long)a->pass_matched, (long long)a->pass_skipped,
 				  (long long)a->pass_failed, fmt_time(s1, a->last_synced_ms, 1), a->verdict,
 				  n1, n2,
-				  fmt_time(s2, a->verified_ms, 1));
+				  fmt_time(s2, a->verified_ms, 1), (long long)a->msgs_uncertain);
 		}
 	}
 	return rw_finish(&w, "accounts.csv", err);
@@ -102,15 +102,16 @@ int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err 
 
 	rw_init(&w, out);
 	rw_puts(&w, "run_id,pass,kind,started_at,ended_at,accounts,done,partial,failed_accounts,copied,already_there,"
-		    "skipped,failed,bytes_copied\r\n");
+		    "skipped,failed,bytes_copied,uncertain\r\n");
 	for (size_t i = 0; i < r->npasses; i++) {
 		const struct pass_info *p = &r->passes[i];
 		char t1[TBUF], t2[TBUF];
 
-		rw_printf(&w, "%lld,%d,%s,%s,%s,%ld,%ld,%ld,%ld,%lld,%lld,%lld,%lld,%lld\r\n", (long long)r->run_id,
+		rw_printf(&w, "%lld,%d,%s,%s,%s,%ld,%ld,%ld,%ld,%lld,%lld,%lld,%lld,%lld,%lld\r\n", (long long)r->run_id,
 			  p->number, p->kind, fmt_time(t1, p->started_ms, 1), fmt_time(t2, p->ended_ms, 1), p->accounts,
 			  p->done, p->partial, p->failed, (long long)p->copied, (long long)p->matched,
-			  (long long)p->skipped, (long long)p->msgs_failed, (long long)p->bytes_copied);
+			  (long long)p->skipped, (long long)p->msgs_failed, (long long)p->bytes_copied,
+			  (long long)p->uncertain);
 	}
 	return rw_finish(&w, "passes.csv", err);
 }

@@ -78,9 +78,12 @@ static void html_cards(struct rw *w, const struct report *r)
 	rw_printf(
 	    w,
 	    "<div class=\"card\"><div class=\"k\">Messages copied</div><div class=\"v\" id=\"msgs-copied\" "
-	    "data-v=\"%lld\">%s</div><div class=\"sub\" id=\"bytes-copied\" data-v=\"%lld\">%s</div></div>\n",
+	    "data-v=\"%lld\">%s</div><div class=\"sub\"><span id=\"bytes-copied\" data-v=\"%lld\">%s</span>; "
+	    "<span id=\"msgs-uncertain\" data-v=\"%lld\" title=\"copied although the destination may hold them "
+	    "(identity not certain)\">%s not certain</span></div></div>\n",
 	    (long long)r->counts.msgs_copied, fmt_count(b1, r->counts.msgs_copied),
-	    (long long)r->counts.bytes_copied, fmt_bytes(b2, r->counts.bytes_copied));
+	    (long long)r->counts.bytes_copied, fmt_bytes(b2, r->counts.bytes_copied),
+	    (long long)r->counts.msgs_uncertain, fmt_count(b3, r->counts.msgs_uncertain));
 	rw_printf(w,
 		  "<div class=\"card\"><div class=\"k\">Skipped / failed</div><div class=\"v\">"
 		  "<span id=\"msgs-skipped\" data-v=\"%lld\">%s</span> / <span id=\"msgs-failed\" "
@@ -654,10 +657,12 @@ static void html_account_row(struct rw *w, const struct report_acct *a, int64_t 
 		  "<td class=\"num c-copied\" data-v=\"%lld\">%s</td>"
 		  "<td class=\"num c-bytes\" data-v=\"%lld\">%s</td>"
 		  "<td class=\"num c-skipped\">%lld</td><td class=\"num c-failed\">%lld</td>"
+		  "<td class=\"num c-uncertain\">%lld</td>"
 		  "<td class=\"num\" data-v=\"%lld\">%s</td><td class=\"num\" data-v=\"%lld\">%s</td>",
 		  a->attempts, a->attempts, a->max_attempts, (long long)a->folders, (long long)a->msgs_copied,
 		  fmt_count(b4, a->msgs_copied), (long long)a->bytes_copied, fmt_bytes(b1, a->bytes_copied),
-		  (long long)a->msgs_skipped, (long long)a->msgs_failed, (long long)acct_duration_ms(a),
+		  (long long)a->msgs_skipped, (long long)a->msgs_failed, (long long)a->msgs_uncertain,
+		  (long long)acct_duration_ms(a),
 		  fmt_duration(b2, acct_duration_ms(a)), (long long)a->updated_ms,
 		  fmt_updated(b3, a->updated_ms, now_ms));
 	html_completeness(w, a, now_ms);
@@ -709,8 +714,10 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 		  "data-key=\"copied\">Copied</th>"
 		  "<th class=\"num\" data-key=\"bytes\">Data</th><th class=\"num\" "
 		  "data-key=\"skipped\">Skipped</th>"
-		  "<th class=\"num\" data-key=\"failed\">Failed</th><th class=\"num\" "
-		  "data-key=\"duration\">Time</th>"
+		  "<th class=\"num\" data-key=\"failed\">Failed</th>"
+		  "<th class=\"num\" data-key=\"uncertain\" title=\"copied although the destination may hold them "
+		  "(identity not certain: look-alikes there, or no Message-ID); check for duplicates\">Not "
+		  "certain</th><th class=\"num\" data-key=\"duration\">Time</th>"
 		  "<th class=\"num\" data-key=\"updated\">Updated</th>"
 		  "<th class=\"num\" data-key=\"complete\" title=\"messages on the source and the destination at "
 		  "the latest imapfleet verify\">Source / dest.</th><th data-key=\"verify\">Verify</th>"
@@ -782,6 +789,7 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 		json_array_append_new(row, jv_str(a->last_synced_ms ? fmt_updated(b6, a->last_synced_ms, r->generated_ms)
 								    : "never"));
 		json_array_append_new(row, json_integer(acct_rank(a)));
+		json_array_append_new(row, json_integer(a->msgs_uncertain)); /* 29 */
 		json_array_append_new(rows, row);
 		xfree(&text);
 	}

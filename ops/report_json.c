@@ -48,6 +48,7 @@ static json_t *run_object(const struct report *r)
 			 (json_int_t)r->counts.msgs_failed, "bytes_failed", (json_int_t)r->bytes_failed, "started_at",
 			 jv_time(r->first_start_ms), "finished_at", jv_time(r->last_finish_ms), "elapsed_seconds",
 			 jv_seconds(run_elapsed_ms(r)), "busy_seconds", jv_seconds(r->busy_ms));
+	json_object_set_new(o, "msgs_uncertain", json_integer(r->counts.msgs_uncertain));
 	json_object_set_new(o, "remaining", remaining_object(r));
 	return o;
 }
@@ -113,6 +114,7 @@ static json_t *acct_object(const struct report *r, const struct report_acct *a)
 			 "duration_seconds", jv_seconds(acct_duration_ms(a)), "error", error, "left_out",
 			 jv_opt(a->left_out), "failures", failures(r, a));
 
+	json_object_set_new(o, "msgs_uncertain", json_integer(a->msgs_uncertain));
 	/* this pass, last synced and the latest verify, in the words of docs/reports.md */
 	json_object_set_new(o, "pass",
 			    jv_pass(a->pass_number, a->pass_copied, a->pass_matched, a->pass_skipped, a->pass_failed));

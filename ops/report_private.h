@@ -18,6 +18,7 @@ struct pass_info {
 	int64_t started_ms, ended_ms;
 	long accounts, done, partial, failed;
 	int64_t copied, matched, skipped, msgs_failed, bytes_copied;
+	int64_t uncertain; /* of the copied: identity not certain */
 };
 
 struct run_info {
@@ -55,6 +56,7 @@ struct report_acct {
 	int attempts, max_attempts;
 	long attempts_total;
 	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, bytes_skipped, bytes_failed;
+	int64_t msgs_uncertain; /* of the copied, all passes: identity not certain (may be there twice) */
 	char *err_class, *err_code, *err_text;
 	char *left_out; /* state_job_report.left_out */
 	int pass_number; /* the account's pass and its counts there (state_job_report) */

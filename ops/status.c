@@ -76,6 +76,7 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 				   "parked", jv_parked(j->parked_until_ms, j->park_reason, j->eta_ms));
 		json_object_set_new(o, "pass",
 				    jv_pass(j->pass_number, j->pass_copied, j->pass_matched, j->pass_skipped, j->pass_failed));
+		json_object_set_new(o, "msgs_uncertain", json_integer(j->msgs_uncertain));
 		json_object_set_new(o, "last_synced_at", jv_time(j->last_synced_at_ms));
 		json_object_set_new(o, "verify", jv_verify(j->verdict, j->verified_at_ms, j->on_source, j->on_destination));
 		json_array_append_new(ctx->accounts, o);
@@ -107,6 +108,8 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 		}
 		if (j->left_out[0])
 			rw_printf(w, " (left out of later passes: %s)", left_out_text(j->left_out));
+		if (j->msgs_uncertain)
+			rw_printf(w, "  identity not certain: %lld", (long long)j->msgs_uncertain);
 		rw_puts(w, "\n");
 	}
 	ctx->n++;
@@ -120,14 +123,18 @@ static json_t *status_run_jv(const struct run_info *ri)
 
 	for (int s = 0; s < STATE_JOB_NSTATES; s++)
 		json_object_set_new(counts, state_job_state_name((enum state_job_state)s), json_integer(c->jobs[s]));
+	json_t *o;
+
 	json_object_set_new(counts, "parked", json_integer(c->parked));
-	return json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)ri->id,
+	o = json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)ri->id,
 				   "name", jv_str(ri->name), "state", jv_str(ri->state), "progress",
 				   run_progress(ri->state, c), "created_at", jv_time(ri->created_ms), "accounts",
 				   counts, "msgs_copied", (json_int_t)c->msgs_copied, "bytes_copied",
 				   (json_int_t)c->bytes_copied, "msgs_skipped", (json_int_t)c->msgs_skipped,
 				   "msgs_failed", (json_int_t)c->msgs_failed, "passes", jv_passes(ri->passes, ri->npasses),
 				   "parked_until", jv_time(c->parked_until_ms), "eta", jv_time(c->parked_eta_ms));
+	json_object_set_new(o, "msgs_uncertain", json_integer(c->msgs_uncertain));
+	return o;
 }
 
 static void status_run(struct rw *w, const struct run_info *ri)
@@ -145,6 +152,10 @@ static void status_run(struct rw *w, const struct run_info *ri)
 		  c->jobs[STATE_JOB_RUNNING], c->jobs[STATE_JOB_QUEUED], c->jobs[STATE_JOB_CANCELLED],
 		  c->jobs[STATE_JOB_PARTIAL], (long long)c->msgs_copied, fmt_bytes(b, c->bytes_copied), (long long)c->msgs_skipped,
 		  (long long)c->msgs_failed);
+	if (c->msgs_uncertain)
+		rw_printf(w, "  identity not certain: %lld of the copied messages may be on the destination twice "
+			     "(look-alikes there, or no Message-ID)\n",
+			  (long long)c->msgs_uncertain);
 	if (ri->npasses) {
 		const struct pass_info *p = &ri->passes[ri->npasses - 1];
 

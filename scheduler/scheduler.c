@@ -1045,6 +1045,7 @@ static void record_in_pass(struct state_conn *sc, int64_t job_id, const char *ou
 	t.skipped = (int64_t)st->msgs_skipped;
 	t.failed = (int64_t)st->msgs_failed;
 	t.bytes_copied = (int64_t)st->bytes_copied;
+	t.uncertain = (int64_t)st->msgs_ambiguous;
 	if (state_pass_record(sc, job_id, outcome, &t, &perr) < 0)
 		log_warn("could not record the attempt in its pass: %s", perr.message);
 }
@@ -1906,6 +1907,7 @@ static int last_pass(const struct state_pass_report *p, void *ctx)
 	sum->pass_matched = p->matched;
 	sum->pass_skipped = p->skipped;
 	sum->pass_failed = p->msgs_failed;
+	sum->pass_uncertain = p->uncertain;
 	return 0;
 }
 
@@ -2178,6 +2180,8 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	j.ledger = ledger_state_bind(ls);
 	rc = engine_run(&j, stats, err);
 	end_ledger(ls, &rc, err);
+	if (stats->msgs_ambiguous)
+		record_in_pass(sc, c.lease.job_id, rc >= 0 ? "done" : "failed", stats);
 	if (rc >= 0) {
 		finish_job(sc, &c.lease, stats);
 	} else if (strcmp(err->code, FLEET_ERR_CODE_CANCELLED) == 0) {

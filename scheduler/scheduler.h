@@ -70,6 +70,7 @@ struct scheduler_summary {
 	/* The pass (all hosts): its number, kind, whether it ended, and what its accounts did in it. */
 	int pass_number, pass_first, pass_ended;
 	int64_t pass_copied, pass_matched, pass_skipped, pass_failed;
+	int64_t pass_uncertain; /* of pass_copied: copied although identity was not certain */
 	uint64_t msgs_copied, bytes_copied, msgs_failed, msgs_skipped;
 	uint64_t started_ms, finished_ms;
 	int interrupted;

@@ -121,24 +121,30 @@ static int join_pass(struct state_conn *sc, int64_t run_id, struct state_pass_co
 int state_pass_record(struct state_conn *sc, int64_t job_id, const char *outcome, const struct state_pass_tally *t,
 		      struct fleet_err *err)
 {
-	char b[6][STATE_NUM_MAX];
-	const char *p[7] = {state_fmt_i64(b[0], job_id),       outcome,
+	char b[7][STATE_NUM_MAX];
+	const char *p[8] = {state_fmt_i64(b[0], job_id),       outcome,
 			    state_fmt_i64(b[1], t->copied),    state_fmt_i64(b[2], t->matched),
 			    state_fmt_i64(b[3], t->skipped),   state_fmt_i64(b[4], t->failed),
-			    state_fmt_i64(b[5], t->bytes_copied)};
+			    state_fmt_i64(b[5], t->bytes_copied), state_fmt_i64(b[6], t->uncertain)};
 
+	/* The account's uncertain count (all passes) is kept also for a job in no pass (`sync`). One
+	 * UPDATE of the job row: two in one statement would see the same row and one would be lost. */
 	return state_exec_cmd(
 	    sc, "record the attempt in its pass",
-	    "WITH j AS (SELECT id, pass_id FROM job WHERE id = $1 AND pass_id IS NOT NULL),"
-	    " s AS (UPDATE job SET last_synced_at = now() FROM j WHERE job.id = j.id AND $2 IN ('done', 'partial'))"
+	    "WITH j AS (SELECT id, pass_id, pass_id IS NOT NULL AND $2 IN ('done', 'partial') AS synced FROM job"
+	    "  WHERE id = $1),"
+	    " s AS (UPDATE job SET msgs_uncertain = job.msgs_uncertain + $8,"
+	    "  last_synced_at = CASE WHEN j.synced THEN now() ELSE job.last_synced_at END"
+	    "  FROM j WHERE job.id = j.id AND (j.synced OR $8 > 0))"
 	    " INSERT INTO pass_account (pass_id, job_id, outcome, copied, matched, skipped, failed, bytes_copied,"
-	    "  ended_at)"
-	    " SELECT pass_id, id, $2, $3, $4, $5, $6, $7, now() FROM j"
+	    "  uncertain, ended_at)"
+	    " SELECT pass_id, id, $2, $3, $4, $5, $6, $7, $8, now() FROM j WHERE pass_id IS NOT NULL"
 	    " ON CONFLICT (pass_id, job_id) DO UPDATE SET outcome = excluded.outcome,"
 	    "  copied = pass_account.copied + excluded.copied, matched = pass_account.matched + excluded.matched,"
 	    "  skipped = pass_account.skipped + excluded.skipped, failed = pass_account.failed + excluded.failed,"
-	    "  bytes_copied = pass_account.bytes_copied + excluded.bytes_copied, ended_at = now()",
-	    7, p, 0, err);
+	    "  bytes_copied = pass_account.bytes_copied + excluded.bytes_copied,"
+	    "  uncertain = pass_account.uncertain + excluded.uncertain, ended_at = now()",
+	    8, p, 0, err);
 }
 
 int state_pass_end_if_idle(struct state_conn *sc, int64_t run_id, struct fleet_err *err)
@@ -178,6 +184,7 @@ static int pass_row(const PGresult *res, int i, void *arg)
 	r.skipped = state_get_i64(res, i, 11);
 	r.msgs_failed = state_get_i64(res, i, 12);
 	r.bytes_copied = state_get_i64(res, i, 13);
+	r.uncertain = state_get_i64(res, i, 14);
 	return w->cb(&r, w->ctx);
 }
 
@@ -190,7 +197,7 @@ int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report
 	    " count(pa.job_id), count(*) FILTER (WHERE pa.outcome = 'done'),"
 	    " count(*) FILTER (WHERE pa.outcome = 'partial'), count(*) FILTER (WHERE pa.outcome = 'failed'),"
 	    " coalesce(sum(pa.copied), 0), coalesce(sum(pa.matched), 0), coalesce(sum(pa.skipped), 0),"
-	    " coalesce(sum(pa.failed), 0), coalesce(sum(pa.bytes_copied), 0)"
+	    " coalesce(sum(pa.failed), 0), coalesce(sum(pa.bytes_copied), 0), coalesce(sum(pa.uncertain), 0)"
 	    " FROM pass ps LEFT JOIN pass_account pa ON pa.pass_id = ps.id WHERE ps.run_id = $1"
 	    " GROUP BY ps.id ORDER BY ps.number",
 	    run_id, STATE_EXEC_IDEMPOTENT, err);

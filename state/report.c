@@ -18,6 +18,7 @@ static int count_row(const PGresult *res, int i, void *arg)
 	out->bytes_copied += state_get_i64(res, i, 3);
 	out->msgs_skipped += state_get_i64(res, i, 4);
 	out->msgs_failed += state_get_i64(res, i, 5);
+	out->msgs_uncertain += state_get_i64(res, i, 9);
 	if (strcmp(state_get_str(res, i, 0), "queued") == 0) {
 		out->parked = (long)state_get_i64(res, i, 6);
 		out->parked_until_ms = state_get_i64(res, i, 7);
@@ -35,7 +36,7 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 		          " sum(msgs_failed), count(*) FILTER (WHERE parked_until > now()),"
 		          " (extract(epoch FROM max(parked_until) FILTER (WHERE parked_until > now())) * 1000)::bigint,"
 		          " (extract(epoch FROM max(coalesce(eta_at, parked_until)) FILTER (WHERE parked_until > now()))"
-		          "  * 1000)::bigint"
+		          "  * 1000)::bigint, sum(msgs_uncertain)"
 		          " FROM job WHERE run_id = $1 GROUP BY state",
 		          run_id, STATE_EXEC_IDEMPOTENT, err);
 
@@ -104,7 +105,7 @@ int state_report_run_bytes(struct state_conn *sc, int64_t run_id, const int64_t 
 	" coalesce((SELECT array_to_string(ARRAY[copied, matched, skipped, failed], ',') FROM pass_account pa"  \
 	"  WHERE pa.pass_id = job.pass_id AND pa.job_id = job.id), ''),"                                     \
 	" " MS("last_synced_at") ", coalesce(verify_verdict, ''), " MS("verified_at") ","                   \
-	" coalesce(verify_on_source, -1), coalesce(verify_on_destination, -1)"
+	" coalesce(verify_on_source, -1), coalesce(verify_on_destination, -1), msgs_uncertain"
 
 struct job_walk {
 	state_job_report_cb cb;
@@ -159,6 +160,7 @@ static int job_row(const PGresult *res, int i, void *arg)
 	r.verified_at_ms = state_get_i64(res, i, 29);
 	r.on_source = state_get_i64(res, i, 30);
 	r.on_destination = state_get_i64(res, i, 31);
+	r.msgs_uncertain = state_get_i64(res, i, 32);
 	return w->cb(&r, w->ctx);
 }
 

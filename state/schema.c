@@ -270,6 +270,14 @@ static const char *const migration_10[] = {
     "ALTER TABLE job ADD COLUMN IF NOT EXISTS last_synced_at timestamptz",
 };
 
+/* Identity not certain (issue 18): messages copied although the destination may already hold them
+ * (more look-alikes there than on the source, or no Message-ID and a body longer than the identity
+ * prefix: engine/identity.h), per account over all passes and per account and pass. */
+static const char *const migration_11[] = {
+    "ALTER TABLE job ADD COLUMN IF NOT EXISTS msgs_uncertain bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE pass_account ADD COLUMN IF NOT EXISTS uncertain bigint NOT NULL DEFAULT 0",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -291,6 +299,7 @@ static const struct migration migrations[] = {
     MIGRATION(8, "refused credentials held back from later passes", migration_8),
     MIGRATION(9, "claims waiting for connection slots", migration_9),
     MIGRATION(10, "passes, and each account's counts per pass", migration_10),
+    MIGRATION(11, "messages copied although identity was not certain", migration_11),
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

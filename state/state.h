@@ -61,7 +61,7 @@
 /* The highest schema version this build knows (state_conn_open applies every known version the
  * database does not record, not only those above its highest; a database that records a higher
  * one is refused). */
-#define STATE_SCHEMA_VERSION 10
+#define STATE_SCHEMA_VERSION 11
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -379,14 +379,16 @@ struct state_pass_counts {
 int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct state_pass_plan *plan,
 			 struct state_pass_counts *out, struct fleet_err *err);
 /* One attempt's counts in its pass (vocabulary of docs/reports.md): copied now, already there
- * (found on the destination: matched), skipped, failed. */
+ * (found on the destination: matched), skipped, failed; uncertain: of the copied, those copied
+ * although the destination may hold them (identity not certain, engine/identity.h). */
 struct state_pass_tally {
-	int64_t copied, matched, skipped, failed, bytes_copied;
+	int64_t copied, matched, skipped, failed, bytes_copied, uncertain;
 };
 /* Adds an attempt's counts to the account's row of the pass it is in (nothing when it is in none:
  * a job of a run from before passes were recorded, or of `sync`). outcome ("done", "partial",
  * "failed", "retry", "interrupted", "waiting") replaces the row's; done and partial also stamp the
- * account's last_synced_at. Not fenced: called after the attempt ended. */
+ * account's last_synced_at. t->uncertain is also added to the job's msgs_uncertain (all passes), in a
+ * pass or not. Not fenced: called after the attempt ended. */
 int state_pass_record(struct state_conn *sc, int64_t job_id, const char *outcome, const struct state_pass_tally *t,
 		      struct fleet_err *err);
 /* Ends the run's current pass when none of its jobs is queued or running. Returns 1 when it ended
@@ -400,6 +402,7 @@ struct state_pass_report {
 	int64_t started_at_ms, ended_at_ms; /* ended 0 while it goes on */
 	long accounts, done, partial, failed;
 	int64_t copied, matched, skipped, msgs_failed, bytes_copied;
+	int64_t uncertain; /* of the copied: identity not certain */
 };
 typedef int (*state_pass_report_cb)(const struct state_pass_report *row, void *ctx);
 /* The run's passes in order. */
@@ -616,6 +619,7 @@ struct state_run_counts {
 	int64_t run_id;
 	long jobs[STATE_JOB_NSTATES]; /* indexed by enum state_job_state */
 	int64_t msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
+	int64_t msgs_uncertain;       /* of the copied: identity not certain (all passes) */
 	long parked;                  /* of the queued: parked (a daily budget or limit, a throttle) */
 	int64_t parked_until_ms;      /* the last of them to resume, 0 when none */
 	int64_t parked_eta_ms;        /* the latest ETA of them (or resume time where no ETA), 0 when none */
@@ -651,6 +655,7 @@ struct state_job_report {
 	enum state_job_state state;
 	int attempts, max_attempts;
 	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed;
+	int64_t msgs_uncertain; /* of the copied: identity not certain (all passes) */
 	const char *last_error_class, *last_error_code, *last_error_text; /* "" when none */
 	/* Why later passes leave it out: "" (they do not), "credential" (its login was refused and the
 	 * credential has not changed since), "removed" (not in the accounts file), "cancelled". */
