@@ -1185,22 +1185,29 @@ static int fetch_tail(struct imap_conn *c, uint32_t uid, uint64_t off, unsigned 
 
 #define PAD_TAIL 64u /* bytes of a message's end compared for the padding rule */
 
-/* identity_pad_fn: the destination copy is the source message with "\r\n" added at its end (what
- * Courier does to a message without a final CRLF): the source's last bytes end in no line end,
- * and the destination's are the same bytes followed by CRLF. */
+/* identity_pad_fn: the destination copy is the source message with its end written as Courier
+ * writes it (identity_tail_as_stored: line ends as CRLF, a CRLF added when there is no final line
+ * end), all the growth in the last bytes: the destination's last bytes are the source's so
+ * rewritten. */
 static int padded_copy(void *ctx, const struct msg_ident *s, const struct msg_ident *d)
 {
 	struct engine *e = ctx;
-	struct fleet_buf a = FLEET_BUF_INIT(PAD_TAIL + 2), b = FLEET_BUF_INIT(PAD_TAIL + 4);
+	struct fleet_buf a = FLEET_BUF_INIT(PAD_TAIL + 2), t = FLEET_BUF_INIT(2 * PAD_TAIL + 4),
+			 b = FLEET_BUF_INIT(2 * PAD_TAIL + 4);
 	unsigned n = s->size < PAD_TAIL ? (unsigned)s->size : PAD_TAIL;
+	size_t skip = 0;
 	int ok = 0;
 
-	if (d->size == s->size + 2 && n > 0 && fetch_tail(e->src, s->uid, s->size - n, n, &a) == 0 &&
-	    fetch_tail(e->dst, d->uid, s->size - n, n + 2, &b) == 0 && a.len == n && b.len == n + 2 &&
-	    a.data[n - 1] != '\n' && a.data[n - 1] != '\r' && memcmp(a.data, b.data, n) == 0 &&
-	    memcmp(b.data + n, "\r\n", 2) == 0)
-		ok = 1;
+	if (d->size > s->size && n > 0 && fetch_tail(e->src, s->uid, s->size - n, n, &a) == 0 && a.len == n) {
+		identity_tail_as_stored(a.data, a.len, &t, &skip);
+		/* the copy's growth is all in the rewritten tail */
+		if (!fleet_buf_truncated(&t) && t.len + s->size == d->size + (n - skip) &&
+		    fetch_tail(e->dst, d->uid, d->size - t.len, (unsigned)t.len, &b) == 0 && b.len == t.len &&
+		    memcmp(t.data, b.data, t.len) == 0)
+			ok = 1;
+	}
 	fleet_buf_release(&a);
+	fleet_buf_release(&t);
 	fleet_buf_release(&b);
 	return ok;
 }

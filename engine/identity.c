@@ -122,23 +122,68 @@ static int keep_fields(const char *h, size_t len, struct fleet_buf *out)
 	return msgid;
 }
 
+_Static_assert(IDENTITY_FETCH == 16448, "IDENTITY_FETCH_ITEM must fetch IDENTITY_FETCH bytes");
+
+/* The line end at msg[i], 0 when there is none: CRLF (2 bytes), a bare LF or a bare CR (1 byte)
+ * are each one line end (Courier writes each as CRLF). */
+static size_t eol_at(const char *msg, size_t i, size_t len)
+{
+	if (msg[i] == '\n')
+		return 1;
+	if (msg[i] == '\r')
+		return i + 1 < len && msg[i + 1] == '\n' ? 2 : 1;
+	return 0;
+}
+
+/* Where the identity's view of a message ends, as a byte offset into msg[0..len): for a message
+ * held whole (*whole = 1), the end of its content before its trailing line ends; else the end of
+ * its last line end within the first IDENTITY_PREFIX bytes counted as a server that writes every
+ * line end as CRLF stores them. The count is the same for the source and for such a server's copy,
+ * so both are whole or both are prefixes. */
+static size_t identity_extent(const char *msg, size_t len, uint64_t size, int *whole)
+{
+	size_t i = 0, stored = 0, content_end = 0, cut = 0;
+	uint64_t stored_content = 0;
+
+	while (i < len) {
+		size_t e = eol_at(msg, i, len);
+
+		if (e) {
+			i += e;
+			stored += 2;
+			if (stored <= IDENTITY_PREFIX)
+				cut = i;
+		} else {
+			i++;
+			stored++;
+			content_end = i;
+			stored_content = stored;
+		}
+		if (stored > IDENTITY_PREFIX && size > len)
+			break; /* a prefix: nothing after the cut counts */
+	}
+	*whole = size <= len && stored_content <= IDENTITY_PREFIX;
+	return *whole ? content_end : cut;
+}
+
 void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg_ident *id)
 {
-	struct fleet_buf hdr = FLEET_BUF_INIT(IDENTITY_PREFIX + 16);
+	struct fleet_buf hdr = FLEET_BUF_INIT(IDENTITY_FETCH + 16);
 	const char *body = NULL;
-	size_t hlen = len, blen = 0;
-	int whole = size <= len;
+	size_t hlen = len, blen = 0, end;
+	int whole;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	EVP_MD_CTX *ctx;
 
+	end = identity_extent(msg, len, size, &whole);
 	/* The header block ends at the first empty line (CRLF CRLF, or LF LF from a server that
 	 * stores bare LF). */
 	for (size_t i = 0; i + 1 < len; i++) {
 		if (msg[i] == '\n' && (msg[i + 1] == '\n' || (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n'))) {
 			hlen = i + 1;
 			body = msg + i + (msg[i + 1] == '\n' ? 2 : 3);
-			blen = len - (size_t)(body - msg);
+			blen = end > (size_t)(body - msg) ? end - (size_t)(body - msg) : 0;
 			break;
 		}
 	}
@@ -146,32 +191,44 @@ void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg
 	identity_header_hash(fleet_buf_cstr(&hdr), hdr.len, id->hdr);
 	fleet_buf_release(&hdr);
 
-	if (body && !whole) {
-		/* A prefix: up to its last line end, so that a cut inside a line ending cannot differ. */
-		while (blen && body[blen - 1] != '\n')
-			blen--;
-	}
-	if (body && whole) /* the trailing line ends a server may add */
-		while (blen && (body[blen - 1] == '\n' || body[blen - 1] == '\r'))
-			blen--;
 	ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	EVP_DigestUpdate(ctx, whole ? "w" : "p", 1);
 	for (size_t i = 0; body && i < blen;) {
-		size_t run = i;
+		size_t run = i, e = 0;
 
-		/* CRLF and bare LF hash alike */
-		while (run < blen && body[run] != '\r')
+		/* every line end hashes as one LF: CRLF, a bare LF and a bare CR alike */
+		while (run < blen && !(e = eol_at(body, run, blen)))
 			run++;
 		EVP_DigestUpdate(ctx, body + i, run - i);
-		if (run < blen && !(run + 1 < blen && body[run + 1] == '\n'))
-			EVP_DigestUpdate(ctx, "\r", 1); /* a CR that ends no line is content */
-		i = run + 1;
+		if (run < blen)
+			EVP_DigestUpdate(ctx, "\n", 1);
+		i = run + e;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
 	memcpy(id->body, md, sizeof(id->body));
 	id->size = whole && body ? 0 : size;
+}
+
+void identity_tail_as_stored(const char *tail, size_t n, struct fleet_buf *out, size_t *skip)
+{
+	size_t i = n && tail[0] == '\n' ? 1 : 0;
+
+	*skip = i;
+	while (i < n) {
+		size_t e = eol_at(tail, i, n);
+
+		if (e) {
+			fleet_buf_add(out, "\r\n", 2);
+			i += e;
+		} else {
+			fleet_buf_add(out, tail + i, 1);
+			i++;
+		}
+	}
+	if (n > *skip && !eol_at(tail, n - 1, n))
+		fleet_buf_add(out, "\r\n", 2);
 }
 
 static int ident_cmp(const void *a, const void *b)
@@ -213,13 +270,13 @@ static size_t group_end(const struct msg_ident *v, size_t n, size_t from)
 	return k;
 }
 
-/* First dst entry whose identity is s's with the size 2 bytes more, or ndst. */
-static size_t padded_group(const struct msg_ident *s, const struct msg_ident *dst, size_t ndst)
+/* First dst entry whose identity is s's with the size `more` bytes more, or ndst. */
+static size_t padded_group(const struct msg_ident *s, unsigned more, const struct msg_ident *dst, size_t ndst)
 {
 	struct msg_ident key = *s;
 	size_t lo = 0, hi = ndst;
 
-	key.size += 2;
+	key.size += more;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -274,21 +331,23 @@ size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst,
 		i = ie;
 		j = je;
 	}
-	/* A destination copy 2 bytes longer than a long source message: the final CRLF Courier adds
-	 * to a message without one, when the caller's comparison of the last bytes says so, and
-	 * only between one source message and one candidate. */
+	/* A destination copy 1 or 2 bytes longer than a long source message: the last line end
+	 * Courier writes as CRLF or adds, when the caller's comparison of the last bytes says so,
+	 * and only between one source message and one candidate. */
 	for (i = 0; pad && i < nsrc; i = group_end(src, nsrc, i)) {
-		size_t ie = group_end(src, nsrc, i), g, ge, nfree = 0, pick = 0;
+		size_t ie = group_end(src, nsrc, i), nfree = 0, pick = 0;
 
-		if (src[i].size == 0 || matched[i] || identity_is_weak(&src[i]) ||
-		    (g = padded_group(&src[i], dst, ndst)) == ndst)
+		if (src[i].size == 0 || matched[i] || identity_is_weak(&src[i]))
 			continue;
-		ge = group_end(dst, ndst, g);
-		for (size_t k = g; k < ge; k++)
-			if (!used[k]) {
-				nfree++;
-				pick = k;
-			}
+		for (unsigned more = 1; more <= 2; more++) {
+			size_t g = padded_group(&src[i], more, dst, ndst), ge = g < ndst ? group_end(dst, ndst, g) : g;
+
+			for (size_t k = g; k < ge; k++)
+				if (!used[k]) {
+					nfree++;
+					pick = k;
+				}
+		}
 		if (!nfree)
 			continue;
 		if (ie - i != 1 || nfree != 1) {

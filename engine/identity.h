@@ -13,16 +13,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What is fetched for identity: the first IDENTITY_PREFIX bytes of the message (issue 18.5).
- * Servers rewrite what they store: Courier adds a final CRLF to a message without one, Cyrus
- * (munge8bit) replaces 8-bit bytes in header fields. So the identity is built from what they do
- * not rewrite: the Message-ID and Date fields (ASCII), and the body after the header block with
- * line ends normalised; a body that fits in the prefix whole is compared whole, its trailing
- * line ends and the message size left out (they are what Courier changes); a longer one by the
- * prefix (cut at its last line end) and the exact size. Two messages whose bodies differ are
- * never one, with or without a Message-ID. */
+#include "common/buf.h"
+
+/* What is fetched for identity: the first IDENTITY_FETCH bytes of the message (issue 18.5).
+ * Servers rewrite what they store: Cyrus (munge8bit) replaces 8-bit bytes in header fields, and
+ * Courier rewrites line ends, as measured on Courier IMAP 5.0 (tests/integration/servers_padding.sh):
+ * a bare LF and a bare CR each become CRLF, CRLF stays, and a message that does not end in a line
+ * end gets a CRLF added (+2 bytes; +1 for a final bare LF or CR), whatever its size. So the identity
+ * is built from what servers do not rewrite: the Message-ID and Date fields (ASCII), and the body
+ * after the header block with every line end (CRLF, LF, CR) taken as one. A message whose content
+ * is at most IDENTITY_PREFIX bytes, counted as Courier stores it (every line end 2 bytes, the
+ * trailing line ends left out), is compared whole, its trailing line ends and its size left out;
+ * one longer by its first IDENTITY_PREFIX bytes so counted (cut at a line end) and its exact size.
+ * The same content is whole or a prefix on every server alike: a 16,383-byte message without a
+ * final CRLF, 16,385 bytes on Courier, is whole on both (IDENTITY_SLACK bytes are fetched beyond
+ * the prefix to see the line ends a server may add). Two messages whose bodies differ are never
+ * one, with or without a Message-ID. */
 #define IDENTITY_PREFIX 16384
-#define IDENTITY_FETCH_ITEM "BODY.PEEK[]<0.16384>"
+#define IDENTITY_SLACK 64
+#define IDENTITY_FETCH (IDENTITY_PREFIX + IDENTITY_SLACK)
+#define IDENTITY_FETCH_ITEM "BODY.PEEK[]<0.16448>"
 
 struct msg_ident {
 	uint32_t uid;
@@ -45,18 +55,23 @@ struct identity_tally {
 	size_t ambiguous; /* source messages left to copy: more look-alikes on the destination than
 			   * on the source (which one is the copy would be a guess) */
 	size_t weak;      /* the same, for identities without a Message-ID known by their prefix */
-	size_t padded;    /* matched to a destination copy 2 bytes longer, the final CRLF a server
-			   * added (Courier), as the caller's check confirmed */
+	size_t padded;    /* matched to a destination copy 1 or 2 bytes longer, the last line end a
+			   * server rewrote or added (Courier), as the caller's check confirmed */
 };
 
-/* Asks the caller whether the destination message d is the source message s with a final CRLF
- * added by the server (d->size == s->size + 2, everything else equal): 1 yes, 0 no. The engine
- * compares the two messages' last bytes. */
+/* Asks the caller whether the destination message d is the source message s with its last line
+ * end written as a server writes it (d->size is s->size + 1 or + 2, everything else equal; see
+ * identity_tail_as_stored): 1 yes, 0 no. The engine compares the two messages' last bytes. */
 typedef int (*identity_pad_fn)(void *ctx, const struct msg_ident *s, const struct msg_ident *d);
 
 /* Fills id->size, id->hdr and id->body from the first len bytes of a message of `size` bytes (as
  * fetched with IDENTITY_FETCH_ITEM); uid and date are the caller's. */
 void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg_ident *id);
+
+/* The last n bytes of a message as Courier stores them: every line end (CRLF, bare LF, bare CR)
+ * written CRLF, and a CRLF added when the message does not end in a line end. A leading LF is
+ * left out (it may end a CRLF cut in two): *skip is 1 then, else 0. Appends to out (capped). */
+void identity_tail_as_stored(const char *tail, size_t n, struct fleet_buf *out, size_t *skip);
 
 /* Parses "17-Jul-1996 02:44:25 -0700" (leading space in the day allowed). 0 or -1. */
 int identity_parse_internaldate(const char *s, int64_t *epoch);
@@ -69,9 +84,9 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16]);
  * matched. Sorts both arrays (by identity). Never guesses (issue 18): the source and destination
  * messages of one identity are paired in UID order when the destination holds at most as many as
  * the source; when it holds more, none of them is matched (tally->ambiguous, or tally->weak for an
- * identity without a Message-ID known by its prefix only). A message longer than the prefix whose destination copy is 2 bytes
- * longer is matched only when pad (may be NULL) confirms the padding, and only when it is the one
- * candidate. tally may be NULL. */
+ * identity without a Message-ID known by its prefix only). A message longer than the prefix whose
+ * destination copy is 1 or 2 bytes longer is matched only when pad (may be NULL) confirms the last
+ * line end as the server wrote it, and only when it is the one candidate. tally may be NULL. */
 size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched,
 		      identity_pad_fn pad, void *pad_ctx, struct identity_tally *tally);
 

@@ -254,7 +254,13 @@ class Account:
                 if not m or int(m.group(1)) not in msgs:
                     continue
                 raw = item[1]
-                if normalize_eol:
+                if normalize_eol == "stored":
+                    # as Courier stores a message: every line end (CRLF, LF, CR) CRLF, and a
+                    # final CRLF added when there is none
+                    raw = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
+                    if not raw.endswith(b"\r\n"):
+                        raw += b"\r\n"
+                elif normalize_eol:
                     raw = re.sub(rb"\r?\n", b"\r\n", raw)
                 msg = msgs[int(m.group(1))]
                 msg.sha = hashlib.sha256(raw).hexdigest()
@@ -608,8 +614,11 @@ def parse_args(argv):
                     help="also require the same subscribed folders")
     ap.add_argument("--folder", action="append", metavar="NAME",
                     help="compare only this folder (canonical name, e.g. Archive/2019); repeatable")
-    ap.add_argument("--normalize-eol", action="store_true",
+    ap.add_argument("--normalize-eol", action="store_const", const=True, default=False,
                     help="hash messages with line ends normalized to CRLF")
+    ap.add_argument("--eol-as-stored", dest="normalize_eol", action="store_const", const="stored",
+                    help="hash messages with every line end (CRLF, LF, CR) as CRLF and a final CRLF "
+                         "added when missing (what Courier stores)")
     ap.add_argument("--max-details", type=int, default=20, metavar="N",
                     help="detail lines per folder (default 20)")
     ap.add_argument("--timeout", type=float, default=60, help="socket timeout in seconds")
