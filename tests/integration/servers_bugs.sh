@@ -6,15 +6,18 @@
 # - sync exits 5 (as probe does) when certificate verification fails;
 # - STARTTLS (--tls) against an implicit-TLS port fails at once with a hint, not after 120 s;
 # - a full Cyrus destination ("NO Over quota", no [OVERQUOTA] code) ends the account at once with
-#   one account-level line that says by how much it is short, after what fits was copied;
+#   one account-level line that says by how much it is short, after what fits was copied; so does a
+#   full Courier ("NO [ALERT] You exceeded your mail quota.", no code), its ALERT shown once;
 # - after a kill -9, the next run says that it waits for the dead run's lease, and for how long.
-# Accounts: courier user23 user24, cyrus user23 user24 quotauser (2 MB quota); src quotauser (read).
+# Accounts: courier user23 user24 user32 (2 MB maildir quota while the test runs), cyrus user23 user24
+# quotauser (2 MB quota); src quotauser (read).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 17
+plan 21
 servers_begin srvbugs
+trap 'drop_db; rm -f "$out" "$out".* "$(courier_maildir user32)/maildirsize"' EXIT
 
 # subscribed SIDE USER: the subscribed names, one per line, sorted (LSUB \Noselect left out)
 subscribed() {
@@ -113,23 +116,46 @@ grep -q "implicit-TLS" "$out" && grep -q -- "--ssl" "$out" && ok "... saying it 
 	ok "STARTTLS on Cyrus's cleartext port still logs in" ||
 	{ not_ok "STARTTLS on Cyrus's cleartext port still logs in"; sed 's/^/# /' "$out"; }
 
+# over_quota SIDE USER WHAT: src quotauser synced into a full SIDE USER (2 MB) without state; three
+# TAP points: exit 1 with one account-level line that says by how much it is short, no message
+# refused one by one after it, what fits copied. The output stays in $out.
+over_quota() {
+	"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 quotauser \
+		--passfile1 "$LAB_SECRETS/src/quotauser" --cafile1 "$LAB_CA" --host2 localhost \
+		--port2 "$(port_of "$1")" --user2 "$2" --passfile2 "$LAB_SECRETS/$1/$2" \
+		--cafile2 "$LAB_CA" --no-state >"$out" 2>&1 </dev/null
+	rc=$?
+	[ "$rc" = 1 ] && grep -q "destination over quota: [0-9.]* [KM]B of 2.0 MB used, [0-9.]* [KM]B still to copy: short by [0-9.]* [KM]B" "$out" &&
+		ok "$3 ends the account with exit 1, saying by how much it is short" ||
+		{ not_ok "$3 ends the account with exit 1, saying by how much it is short (exit $rc)"; sed 's/^/# /' "$out"; }
+	n=$(grep -ci "over quota" "$out")
+	[ "$n" -le 2 ] && ! grep -q "not copied" "$out" &&
+		ok "... in one account-level line (and its server text), no message refused one by one after it" ||
+		{ not_ok "... in one account-level line, no message refused one by one after it ($n lines)"; sed 's/^/# /' "$out" | head -n 20; }
+	used=$(imap "$1" "$2" 'print(m.getquotaroot("INBOX")[1][1][0].decode())')
+	case $used in *"STORAGE 1"[0-9][0-9][0-9]" 2048"* | *"STORAGE 20"[0-9][0-9]" 2048"*) ok "... after copying what fits ($used)" ;;
+	*) not_ok "... after copying what fits (quota: $used)" ;; esac
+}
+
 # 6. Cyrus over quota: "NO Over quota" without the code is recognised; one account-level line.
 seed_wipe cyrus quotauser
-"$IMAPFLEET" sync --host1 localhost --port1 "$LAB_SRC_IMAPS" --user1 quotauser \
-	--passfile1 "$LAB_SECRETS/src/quotauser" --cafile1 "$LAB_CA" --host2 localhost \
-	--port2 "$LAB_CYRUS_IMAPS" --user2 quotauser --passfile2 "$LAB_SECRETS/cyrus/quotauser" \
-	--cafile2 "$LAB_CA" --no-state >"$out" 2>&1 </dev/null
-rc=$?
-[ "$rc" = 1 ] && grep -q "destination over quota: [0-9.]* [KM]B of 2.0 MB used, [0-9.]* [KM]B still to copy: short by [0-9.]* [KM]B" "$out" &&
-	ok "a full Cyrus destination (NO Over quota, no code) ends the account with exit 1, saying by how much it is short" ||
-	{ not_ok "a full Cyrus destination ends the account with exit 1, saying by how much it is short (exit $rc)"; sed 's/^/# /' "$out"; }
-n=$(grep -ci "over quota" "$out")
-[ "$n" -le 2 ] && ! grep -q "not copied" "$out" &&
-	ok "... in one account-level line (and its server text), no message refused one by one after it" ||
-	{ not_ok "... in one account-level line, no message refused one by one after it ($n lines)"; sed 's/^/# /' "$out" | head -n 20; }
-used=$(imap cyrus quotauser 'print(m.getquotaroot("INBOX")[1][1][0].decode())')
-case $used in *"STORAGE 1"[0-9][0-9][0-9]" 2048"* | *"STORAGE 20"[0-9][0-9]" 2048"*) ok "... after copying what fits ($used)" ;;
-*) not_ok "... after copying what fits (quota: $used)" ;; esac
+over_quota cyrus quotauser "a full Cyrus destination (NO Over quota, no code)"
+
+# 6b. Courier over quota: a maildir quota of 2 MB (maildirmake -q writes the same maildirsize); Courier
+#     answers "NO [ALERT] You exceeded your mail quota." without [OVERQUOTA]: the same one line,
+#     with the figure (Courier has QUOTA), and its ALERT once, not once per refused APPEND.
+seed_wipe courier user32
+md=$(courier_maildir user32)
+if [ -d "$md" ]; then
+	printf '2097152S\n' >"$md/maildirsize" && chown --reference="$md" "$md/maildirsize" || diag "could not set Courier's quota"
+else
+	diag "no Maildir for courier user32 at $md"
+fi
+over_quota courier user32 "a full Courier destination (NO [ALERT] You exceeded your mail quota, no code)"
+n=$(grep -c "You exceeded your mail quota" "$out")
+[ "$n" = 1 ] && ok "... Courier's ALERT shown once" ||
+	{ not_ok "... Courier's ALERT shown once (shown $n times)"; sed 's/^/# /' "$out" | head -n 20; }
+rm -f "$md/maildirsize"
 
 # 7. kill -9 mid-run (the after-append failpoint kills the process like kill -9), then run again:
 #    the second run says that it waits for the dead run's lease, and how long, not silently.

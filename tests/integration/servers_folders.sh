@@ -16,7 +16,7 @@
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 21
+plan 25
 servers_begin srvfolders
 add_accounts xfolders1 xfolders2 xfolders3 xfolders4 xfolders5
 wipe_dst xfolders1 xfolders2 xfolders3 xfolders4 xfolders5 || diag "could not wipe the dst accounts"
@@ -90,6 +90,8 @@ for case in "courier user25 INBOX.Inbox xfolders3" "cyrus user27 INBOX.inbox xfo
 	xsync "$s" "$u" dst "$d" >"$out" 2>&1
 	grep -q "messages: 3 on source, 0 copied" "$out" && ok "... a second pass copies nothing" ||
 		{ not_ok "... a second pass copies nothing"; sed 's/^/# /' "$out"; }
+	check "... every message, flag, date and subscription equal ($base as '$base (2)')" \
+		xcmp "$s" "$u" dst "$d" --map "$base=$base (2)"
 done
 # Between Courier and Cyrus INBOX.Inbox is a folder of its own: kept as it is.
 xsync courier user25 cyrus user28 >"$out" 2>&1 || { diag "sync courier -> cyrus failed"; sed 's/^/# /' "$out"; }
@@ -97,6 +99,7 @@ got="$(subjects cyrus user28 INBOX | lines) / $(subjects cyrus user28 INBOX.Inbo
 [ "$got" = "i1-real / i1-inner-1 i1-inner-2" ] &&
 	ok "Courier INBOX.Inbox -> Cyrus: kept as INBOX.Inbox, INBOX apart" ||
 	{ not_ok "Courier INBOX.Inbox -> Cyrus: kept as INBOX.Inbox, INBOX apart (got: $got)"; sed 's/^/# /' "$out"; }
+check "... every message, flag, date and subscription equal" xcmp courier user25 cyrus user28
 
 # ---- 4. --dry on a first migration -------------------------------------------------------------
 # snapshot SIDE USER: every folder with MESSAGES UIDNEXT UIDVALIDITY (and HIGHESTMODSEQ where
@@ -130,6 +133,8 @@ for d in "courier user26" "dst xfolders5"; do
 done
 # After a real pass and one new message, --dry EXAMINEs the folders and would copy that one only.
 xsync cyrus user26 courier user26 >"$out" 2>&1 || { diag "sync cyrus -> courier failed"; sed 's/^/# /' "$out"; }
+check "Cyrus -> Courier after --dry: a real pass makes every message, flag, date and subscription equal" \
+	xcmp cyrus user26 courier user26
 put cyrus user26 INBOX.Sent "d-new"
 before=$(snapshot courier user26)
 xsync cyrus user26 courier user26 --dry >"$out" 2>&1

@@ -9,7 +9,7 @@
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 8
+plan 9
 servers_begin srvident
 add_accounts xident
 seed_wipe src xident
@@ -33,7 +33,10 @@ for side in courier cyrus; do
 	xsync src xident "$side" user29 --dedupe-existing >"$out" 2>&1
 	grep -q "messages: 4 on source, 0 copied" "$out" && ok "$side: --dedupe-existing copies none of them again" ||
 		{ not_ok "$side: --dedupe-existing copies none of them again"; sed 's/^/# /' "$out"; }
-	# (no byte comparison here: these are exactly the bytes the server rewrote)
+	# Courier's rewrite is of line ends only: compared with line ends as Courier stores them.
+	# (Cyrus's munge8bit rewrites header bytes: no byte comparison there.)
+	[ "$side" = courier ] && check "courier: every message (bytes with line ends as Courier stores them, flags, INTERNALDATE) and subscription equal" \
+		xcmp src xident courier user29 --eol-as-stored
 	n=$(imap "$side" user29 'print(m.select("INBOX", readonly=True)[1][0].decode())')
 	[ "$n" = 4 ] && ok "$side: the destination holds the 4 messages once each" ||
 		not_ok "$side: the destination holds the 4 messages once each (it holds $n)"

@@ -55,6 +55,9 @@ xcmp() {
 		--dst-host localhost --dst-port "$(port_of "$_s2")" --dst-user "$_u2" --dst-passfile "$LAB_SECRETS/$_s2/$_u2" "$@"
 }
 
+# courier_maildir USER: the Maildir of USER on the lab's Courier (scripts/lab/servers.sh)
+courier_maildir() { echo "$LAB_DIR/run/mail/courier/$1/Maildir"; }
+
 # imap SIDE USER PYTHON: run PYTHON with m, a logged-in imaplib connection
 imap() {
 	python3 - "$(port_of "$1")" "$LAB_SECRETS/$1/$2" "$2" "$3" "$LAB_CA" <<'PY'

@@ -12,13 +12,10 @@ lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
 plan 6
-fresh_db srvpad
-out=$(mktemp)
-trap 'drop_db; rm -f "$out" "$out.rule"' EXIT
-SEED="python3 ${top_srcdir:-.}/scripts/lab/seed.py"
-"${top_srcdir:-.}/scripts/lab.sh" add-account xpad >/dev/null 2>&1 || diag "add-account xpad failed"
-$SEED --wipe src xpad >/dev/null 2>&1 || diag "could not wipe src xpad"
-$SEED --wipe courier user31 >/dev/null 2>&1 || diag "could not wipe courier user31"
+servers_begin srvpad
+add_accounts xpad
+seed_wipe src xpad
+seed_wipe courier user31
 
 # 17 sizes x 4 endings = 68 messages, each with its own Message-ID and INTERNALDATE, every third one
 # \Seen and every fifth $Label1.
@@ -64,7 +61,7 @@ diag "Courier's growth by ending, at 16,376 to 16,392 bytes: $rule"
 [ "$rule" = "cr:+1 crlf:+0 lf:+1 none:+2" ] &&
 	ok "Courier adds a CRLF to a message without a final line end and writes a final LF or CR as CRLF, at every size" ||
 	not_ok "Courier's rule is +2 without a final line end, +1 for a final LF or CR, 0 for CRLF (got '$rule')"
-$SEED --wipe courier user31 >/dev/null 2>&1 || diag "could not wipe courier user31"
+seed_wipe courier user31
 
 # The same 68 on the source (Dovecot writes a final bare LF or CR as CRLF itself, so those reach
 # Courier ending in CRLF; the ones without a final line end are the ones Courier pads); and a
