@@ -19,13 +19,9 @@
 enum fleet_err_class state_sqlstate_class(const char *sqlstate)
 {
 	static const char *const transient_exact[] = {
-	    "57P01", /* admin_shutdown */
-	    "57P02", /* crash_shutdown */
-	    "57P03", /* cannot_connect_now */
-	    "40001", /* serialization_failure */
-	    "40P01", /* deadlock_detected */
-	    "55P03", /* lock_not_available */
-	    "57014", /* query_canceled (statement_timeout) */
+	    SQLSTATE_ADMIN_SHUTDOWN,	    SQLSTATE_CRASH_SHUTDOWN,	SQLSTATE_CANNOT_CONNECT_NOW,
+	    SQLSTATE_SERIALIZATION_FAILURE, SQLSTATE_DEADLOCK_DETECTED, SQLSTATE_LOCK_NOT_AVAILABLE,
+	    SQLSTATE_QUERY_CANCELED,
 	};
 
 	if (!sqlstate || strlen(sqlstate) != 5)
@@ -33,12 +29,9 @@ enum fleet_err_class state_sqlstate_class(const char *sqlstate)
 	for (size_t i = 0; i < sizeof(transient_exact) / sizeof(transient_exact[0]); i++)
 		if (strcmp(sqlstate, transient_exact[i]) == 0)
 			return FLEET_ERR_TRANSIENT;
-	if (strncmp(sqlstate, "08", 2) == 0) /* connection exception */
+	if (strncmp(sqlstate, SQLSTATE_CLASS_CONNECTION, 2) == 0 || strncmp(sqlstate, SQLSTATE_CLASS_RESOURCES, 2) == 0)
 		return FLEET_ERR_TRANSIENT;
-	if (strncmp(sqlstate, "53", 2) ==
-	    0) /* insufficient resources: disk full, out of memory, too many connections */
-		return FLEET_ERR_TRANSIENT;
-	if (strncmp(sqlstate, "58", 2) == 0 && strcmp(sqlstate, "58P01") != 0) /* system error (I/O) */
+	if (strncmp(sqlstate, SQLSTATE_CLASS_SYSTEM, 2) == 0 && strcmp(sqlstate, SQLSTATE_UNDEFINED_FILE) != 0)
 		return FLEET_ERR_TRANSIENT;
 	return FLEET_ERR_BUG; /* 23* constraints and everything else: a broken invariant */
 }

@@ -89,6 +89,19 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 
 /* SQLSTATEs this module reacts to (err->code of a database error; state.h). */
 #define SQLSTATE_CARDINALITY_VIOLATION "21000" /* ON CONFLICT touched one row twice */
+/* transient: may work on a new connection or a little later (state_sqlstate_class) */
+#define SQLSTATE_ADMIN_SHUTDOWN "57P01"
+#define SQLSTATE_CRASH_SHUTDOWN "57P02"
+#define SQLSTATE_CANNOT_CONNECT_NOW "57P03"
+#define SQLSTATE_SERIALIZATION_FAILURE "40001"
+#define SQLSTATE_DEADLOCK_DETECTED "40P01"
+#define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
+#define SQLSTATE_QUERY_CANCELED "57014" /* statement_timeout */
+/* classes (the first two characters) */
+#define SQLSTATE_CLASS_CONNECTION "08"	   /* connection exception */
+#define SQLSTATE_CLASS_RESOURCES "53"	   /* insufficient resources: disk full, out of memory, too many connections */
+#define SQLSTATE_CLASS_SYSTEM "58"	   /* system error (I/O) */
+#define SQLSTATE_UNDEFINED_FILE "58P01" /* of class 58, but a file that is not there stays so */
 
 /* Caps of the text this module builds (fleet_buf caps; one place for them). */
 #define STATE_ARRAY_MAX ((size_t)1 << 30)   /* one unnest() column of a bulk statement (import, flush) */
