@@ -472,6 +472,12 @@ int state_cluster_start(const char *base_dir, struct state_cluster **out, struct
 	conninfo_add(&ci, "port", CLUSTER_PORT);
 	conninfo_add(&ci, "dbname", CLUSTER_DB);
 	conninfo_add(&ci, "user", CLUSTER_USER);
+	if (fleet_buf_truncated(&ci)) { /* a conninfo cut short would name another server or database */
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_CLUSTER,
+			      "cannot use %s for the embedded state database: its connection string passes %zu bytes",
+			      c->pgdir, (size_t)STATE_CONNINFO_MAX);
+		goto fail;
+	}
 	c->conninfo = fleet_buf_detach(&ci, NULL);
 
 	path = xasprintf("%s/pg.lock", c->base);

@@ -582,3 +582,12 @@ void state_array_end(struct fleet_buf *b)
 {
 	fleet_buf_add(b, "}", 1);
 }
+
+int state_bufs_fit(const struct fleet_buf *b, size_t n, const char *what, struct fleet_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fleet_buf_truncated(&b[i]))
+			return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, STATE_ERR_TOO_LARGE,
+					     "cannot %s: a list passes its cap of %zu bytes", what, b[i].max);
+	return 0;
+}

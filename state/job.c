@@ -228,7 +228,7 @@ int state_job_upsert_many(struct state_conn *sc, int64_t run_id, const struct st
 		state_array_end(&a[i]);
 		p[i + 1] = fleet_buf_cstr(&a[i]);
 	}
-	if (state_begin(sc, err) < 0)
+	if (state_bufs_fit(a, 8, "import the jobs", err) < 0 || state_begin(sc, err) < 0)
 		goto out;
 	/* New rows are put in the run's pass as they are created (state_run_start_pass puts the others). */
 	if (state_pass_open(sc, run_id, &pass, err) < 0)
@@ -662,6 +662,10 @@ int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t eng
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = state_fmt_i64(b1, engine_id);
 	p[2] = fleet_buf_cstr(&ids);
+	if (state_bufs_fit(&ids, 1, "release the jobs no worker of this engine holds", err) < 0) {
+		fleet_buf_release(&ids);
+		return -1;
+	}
 	res = state_exec(sc, "release the jobs no worker of this engine holds",
 			 "WITH u AS (UPDATE job SET state = 'queued', scheduled_at = now(), lease_owner = NULL,"
 			 "  lease_expires = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()"
@@ -801,6 +805,10 @@ int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask
 	state_array_end(&states);
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&states);
+	if (state_bufs_fit(&states, 1, "requeue the jobs", err) < 0) {
+		fleet_buf_release(&states);
+		return -1;
+	}
 	res = state_exec(sc, "requeue the jobs",
 			 "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE ($1::bigint = 0 OR run_id = $1)"
 			 " AND state = ANY ($2::text[]) RETURNING id),"

@@ -291,6 +291,10 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 			state_array_i64(&arr, uids[i]);
 		state_array_end(&arr);
 		p[7] = fleet_buf_cstr(&arr);
+		if (state_bufs_fit(&arr, 1, "record the append window", err) < 0) {
+			fleet_buf_release(&arr);
+			return -1;
+		}
 	}
 	rc = fenced_folder(sc, STATE_STMT_WINDOW_BEGIN, lease, folder_id, "record the append window",
 			   "WITH " LEASE_CTE ","
@@ -660,6 +664,10 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 	p[4 + BATCH_NARRAYS] = state_fmt_u64(bb[1], b->begin_dst_uidnext);
 	p[5 + BATCH_NARRAYS] = state_fmt_u64(bb[2], b->begin_first_uid);
 	p[6 + BATCH_NARRAYS] = state_fmt_u64(bb[3], b->begin_last_uid);
+	if (state_bufs_fit(c, BATCH_NARRAYS, "write the message ledger", err) < 0) {
+		b->has_begin = 0; /* as below: a window not recorded was never opened */
+		return -1;
+	}
 	res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger", ledger_flush_sql,
 				  BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);
 	if (!res) {
@@ -715,6 +723,10 @@ int state_ledger_uids(struct state_conn *sc, int64_t folder_id, uint32_t src_uid
 	p[0] = state_fmt_i64(b0, folder_id);
 	p[1] = state_fmt_u64(b1, src_uidvalidity);
 	p[2] = fleet_buf_cstr(&states);
+	if (state_bufs_fit(&states, 1, "read the copied UIDs", err) < 0) {
+		fleet_buf_release(&states);
+		return -1;
+	}
 	/* Binary result: 8 bytes per UID in network order, one row each, in primary-key order. */
 	res = state_exec_prepared(sc, STATE_STMT_LEDGER_UIDS, "read the copied UIDs",
 				  "SELECT src_uid FROM message WHERE folder_id = $1 AND src_uidvalidity = $2"

@@ -225,7 +225,8 @@ int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct sta
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&in);
 	p[2] = fleet_buf_cstr(&rel);
-	if (state_begin(sc, err) < 0)
+	if (state_bufs_fit(&in, 1, "start the pass", err) < 0 || state_bufs_fit(&rel, 1, "start the pass", err) < 0 ||
+	    state_begin(sc, err) < 0)
 		goto out;
 	if (plan->nreleased &&
 	    pass_step(sc, "release the accounts whose credential changed",
@@ -293,11 +294,13 @@ int state_run_cancel(struct state_conn *sc, int64_t run_id, unsigned state_mask,
 	state_array_end(&states);
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&states);
-	n = pass_step(sc, "cancel the jobs",
-		      "WITH u AS (UPDATE job SET " CANCEL_SET("'" STATE_CODE_CANCELLED "'", CANCEL_TEXT)
-		      "  WHERE run_id = $1 AND state = ANY ($2::text[]) RETURNING id), " CANCEL_ATTEMPTS
-		      " SELECT count(*) FROM u",
-		      2, p, err);
+	n = -1;
+	if (state_bufs_fit(&states, 1, "cancel the jobs", err) == 0)
+		n = pass_step(sc, "cancel the jobs",
+			      "WITH u AS (UPDATE job SET " CANCEL_SET("'" STATE_CODE_CANCELLED "'", CANCEL_TEXT)
+			      "  WHERE run_id = $1 AND state = ANY ($2::text[]) RETURNING id), " CANCEL_ATTEMPTS
+			      " SELECT count(*) FROM u",
+			      2, p, err);
 	fleet_buf_release(&states);
 	if (n < 0)
 		return -1;

@@ -49,7 +49,7 @@ int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_
 int state_report_run_bytes(struct state_conn *sc, int64_t run_id, const int64_t *exclude, size_t nexclude,
 			   struct state_run_bytes *out, struct fleet_err *err)
 {
-	struct fleet_buf ids = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf ids = FLEET_BUF_INIT(STATE_IDS_MAX);
 	char b0[STATE_NUM_MAX];
 	const char *p[2];
 	PGresult *res;
@@ -61,6 +61,10 @@ int state_report_run_bytes(struct state_conn *sc, int64_t run_id, const int64_t 
 	state_array_end(&ids);
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&ids);
+	if (state_bufs_fit(&ids, 1, "measure the run's bytes", err) < 0) {
+		fleet_buf_release(&ids);
+		return -1;
+	}
 	res = state_exec(
 	    sc, "measure the run's bytes",
 	    "WITH j AS (SELECT id, state, bytes_copied, msgs_copied, started_at IS NOT NULL AS started"
@@ -227,6 +231,12 @@ int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct s
 	p[4] = state_fmt_i64(b4, f->after_id);
 	p[5] = f->limit > 0 ? state_fmt_i64(b5, f->limit) : NULL;
 	p[6] = state_fmt_i64(b6, f->offset > 0 ? f->offset : 0);
+	if (state_bufs_fit(&states, 1, "list the jobs of the run", err) < 0 ||
+	    state_bufs_fit(&host, 1, "list the jobs of the run", err) < 0) {
+		fleet_buf_release(&states);
+		fleet_buf_release(&host);
+		return -1;
+	}
 	/* The page walks the primary key (or the (run_id, state) index for a rare state) and stops at
 	 * the limit; the count is a statement of its own, so that neither materialises the matching
 	 * rows (a CTE read twice did: 90 ms and temporary files at 50,000 jobs). */
@@ -290,6 +300,10 @@ int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&states);
 	p[2] = limit > 0 ? state_fmt_i64(b2, limit) : NULL;
+	if (state_bufs_fit(&states, 1, "list the failed messages", err) < 0) {
+		fleet_buf_release(&states);
+		return -1;
+	}
 	res = state_exec(
 	    sc, "list the failed messages",
 	    "SELECT f.job_id, coalesce(m.error, ''), f.src_name, m.src_uidvalidity, m.src_uid, m.size,"

@@ -450,6 +450,8 @@ int state_credential_put_kinds(struct state_conn *sc, const int64_t *job_ids, co
 		p[i] = fleet_buf_cstr(&a[i]);
 	}
 	p[6] = key_id;
+	if (state_bufs_fit(a, 6, "store the credentials", err) < 0)
+		goto out;
 	rc = state_exec_cmd(
 	    sc, "store the credentials",
 	    "INSERT INTO credential (job_id, side, key_id, nonce, ciphertext, tag, kind)"

@@ -57,6 +57,8 @@
 #define STATE_ERR_NO_RUN "NO_RUN"
 /* an account name that matches several jobs */
 #define STATE_ERR_AMBIGUOUS "AMBIGUOUS"
+/* a statement's list (an array parameter, a host name) passes its cap: refused, never sent cut */
+#define STATE_ERR_TOO_LARGE "TOO_LARGE"
 
 /* The highest schema version this build knows (state_conn_open applies every known version the
  * database does not record, not only those above its highest; a database that records a higher

@@ -145,14 +145,17 @@ int state_count(PGresult *res, long *count);
 int state_cmd_count(PGresult *res, int64_t *n);
 
 /* Array literals for unnest() parameters: "{1,2,NULL}" and {"quoted","strings"}.
- * A literal that passes its buffer's cap stays a prefix without its closing brace (fleet_buf_add*),
- * so PostgreSQL refuses the statement (malformed array literal) instead of reading a shorter array. */
+ * A literal that passes its buffer's cap stays a prefix without its closing brace (fleet_buf_add*);
+ * the caller checks the buffers with state_bufs_fit before it sends them. */
 void state_array_begin(struct fleet_buf *b);
 void state_array_i64(struct fleet_buf *b, int64_t v);
 void state_array_null(struct fleet_buf *b);
 void state_array_str(struct fleet_buf *b, const char *s);		     /* NULL -> NULL element */
 void state_array_hex(struct fleet_buf *b, const unsigned char *p, size_t n); /* as text "\\x.." */
 void state_array_end(struct fleet_buf *b);
+/* Before a statement uses the n buffers b[0..n-1] (array literals, text built with fleet_buf_add*):
+ * 0, or -1 with err (STATE_ERR_TOO_LARGE: "cannot <what>: ...") when one passed its cap. */
+int state_bufs_fit(const struct fleet_buf *b, size_t n, const char *what, struct fleet_err *err);
 
 /* AES-256-GCM with caller-given associated data (secret.c; state_secret_seal/open bind it to a job's
  * side, token.c to a token's key). */

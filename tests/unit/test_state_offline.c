@@ -19,6 +19,7 @@
 #include "state/cluster.h"
 #include "state/secret.h"
 #include "state/state.h"
+#include "state/state_private.h"
 
 static void sqlstates_map_to_the_documented_classes(void **state)
 {
@@ -195,6 +196,27 @@ static void conninfo_dbname_is_replaced_in_urls_and_keywords(void **state)
 	xfree(&b);
 }
 
+static void an_array_past_its_cap_is_refused_before_it_is_sent(void **state)
+{
+	struct fleet_buf a[2] = {FLEET_BUF_INIT(64), FLEET_BUF_INIT(16)};
+	struct fleet_err err;
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		state_array_begin(&a[k]);
+		for (int64_t v = 1000; v < 1005; v++)
+			state_array_i64(&a[k], v);
+		state_array_end(&a[k]);
+	}
+	assert_int_equal(state_bufs_fit(a, 1, "import the jobs", &err), 0);
+	assert_int_equal(state_bufs_fit(a, 2, "import the jobs", &err), -1);
+	assert_string_equal(err.code, STATE_ERR_TOO_LARGE);
+	assert_contains(err.message, "cannot import the jobs");
+	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
+	fleet_buf_release(&a[0]);
+	fleet_buf_release(&a[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +228,7 @@ int main(void)
 	    cmocka_unit_test(two_seals_of_the_same_value_differ),
 	    cmocka_unit_test(state_location_follows_arg_then_env_then_libpq_then_embedded),
 	    cmocka_unit_test(conninfo_dbname_is_replaced_in_urls_and_keywords),
+	    cmocka_unit_test(an_array_past_its_cap_is_refused_before_it_is_sent),
 	};
 
 	return unit_run("state_offline", tests, make_tmpdir, remove_tmpdir);
