@@ -134,122 +134,97 @@ static void sent_lands_in_the_destination_sent_folder_whatever_its_name(void **s
 	folder_map_plan_release(&plan);
 }
 
-static void a_name_never_takes_a_role_a_special_use_folder_holds(void **state)
+/* ---- plans that must not depend on LIST order: one table, every order ------------------------------- */
+
+/* A source and a destination and where two source folders must land (and with which role, unless
+ * role is -1), without a collision, in every order of the source's rows. */
+struct order_case {
+	const char *name; /* the test's name in the TAP output */
+	struct fm_folder src[3];
+	size_t nsrc;
+	const struct fm_namespace *sns;
+	struct fm_folder dst[3];
+	size_t ndst;
+	struct {
+		const char *src, *dst;
+		int role;
+	} want[2];
+};
+
+static const struct order_case order_cases[] = {
+    /* the explicit \\Drafts folder wins, "Entwuerfe" keeps its own name */
+    {"a_name_never_takes_a_role_a_special_use_folder_holds",
+     {{"Entw\xc3\xbcrfe", '/', 0, 1, ROLE_NONE}, {"Drafts", '/', 0, 1, ROLE_DRAFTS}}, 2, &slash,
+     {{"Drafts", '/', 0, 1, ROLE_DRAFTS}}, 1,
+     {{"Drafts", "Drafts", -1}, {"Entw\xc3\xbcrfe", "Entw\xc3\xbcrfe", -1}}},
+    /* A Courier-style source without SPECIAL-USE: "INBOX.Entwuerfe" looks like a drafts folder, but
+     * "INBOX.Drafts" lands on the destination's "Drafts" by its name. */
+    {"a_guessed_role_gives_way_to_a_folder_that_has_the_name",
+     {{"INBOX", '.', 0, 1, ROLE_NONE}, {"INBOX.Entw\xc3\xbcrfe", '.', 0, 1, ROLE_NONE},
+      {"INBOX.Drafts", '.', 0, 1, ROLE_NONE}}, 3, &courier,
+     {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Drafts", '/', 0, 1, ROLE_DRAFTS}}, 2,
+     {{"INBOX.Drafts", "Drafts", -1}, {"INBOX.Entw\xc3\xbcrfe", "Entw\xc3\xbcrfe", -1}}},
+    /* Issue 18.2: a \Sent folder named "Gesendet" and a plain "Sent" never end in one destination
+     * folder, and where each goes depends neither on LIST order nor on whether an earlier pass has
+     * already created "Sent" (which Dovecot then lists with \Sent). */
+    {"a_special_use_folder_and_a_plain_namesake_never_merge_in_any_order",
+     {{"INBOX", '.', 0, 1, ROLE_NONE}, {"INBOX.Gesendet", '.', 0, 1, ROLE_SENT},
+      {"INBOX.Sent", '.', 0, 1, ROLE_NONE}}, 3, &courier,
+     {{"INBOX", '/', 0, 1, ROLE_NONE}}, 1,
+     {{"INBOX.Sent", "Sent", -1}, {"INBOX.Gesendet", "Gesendet", -1}}},
+    {"a_special_use_folder_and_a_plain_namesake_never_merge_in_any_order: after a first pass",
+     {{"INBOX", '.', 0, 1, ROLE_NONE}, {"INBOX.Gesendet", '.', 0, 1, ROLE_SENT},
+      {"INBOX.Sent", '.', 0, 1, ROLE_NONE}}, 3, &courier,
+     {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Sent", '/', 0, 1, ROLE_SENT}, {"Gesendet", '/', 0, 1, ROLE_NONE}}, 3,
+     {{"INBOX.Sent", "Sent", -1}, {"INBOX.Gesendet", "Gesendet", -1}}},
+    /* Two names that both look like the sent folder, on a source without SPECIAL-USE: the one earlier
+     * in the table of known names ("Sent" before "Gesendet") gets the destination's "Sent Items";
+     * the other keeps its name. */
+    {"of_two_guessed_role_names_the_table_decides_not_list_order",
+     {{"INBOX.Gesendet", '.', 0, 1, ROLE_NONE}, {"INBOX.Sent", '.', 0, 1, ROLE_NONE}}, 2, &courier,
+     {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Sent Items", '/', 0, 1, ROLE_SENT}}, 2,
+     {{"INBOX.Sent", "Sent Items", ROLE_SENT}, {"INBOX.Gesendet", "Gesendet", ROLE_NONE}}},
+};
+
+/* Plans IN (c->nsrc rows) in each order of its rows K.. (swapping them in place) and checks the plan. */
+static void plan_orders_from(struct fm_folder *in, size_t k, const struct order_case *c)
 {
-	/* Both orders: the explicit \\Drafts folder wins, "Entwuerfe" keeps its own name. */
-	const struct fm_folder src_a[] = {
-		{"Entw\xc3\xbcrfe", '/', 0, 1, ROLE_NONE},
-		{"Drafts", '/', 0, 1, ROLE_DRAFTS},
-	};
-	const struct fm_folder src_b[] = {
-		{"Drafts", '/', 0, 1, ROLE_DRAFTS},
-		{"Entw\xc3\xbcrfe", '/', 0, 1, ROLE_NONE},
-	};
-	const struct fm_folder dst[] = {{"Drafts", '/', 0, 1, ROLE_DRAFTS}};
-	const struct fm_folder *srcs[] = {src_a, src_b};
-	struct fm_filter f = default_filter();
-	struct fm_plan plan;
+	if (k == c->nsrc) {
+		struct fm_filter f = default_filter();
+		struct fm_plan plan;
 
-	for (int k = 0; k < 2; k++) {
-		assert_int_equal(folder_map_plan(srcs[k], 2, &slash, dst, 1, &slash, &f, &plan, NULL), 0);
-		assert_string_equal(find_src(&plan, "Drafts")->dst_name, "Drafts");
-		assert_string_equal(find_src(&plan, "Entw\xc3\xbcrfe")->dst_name, "Entw\xc3\xbcrfe");
-		folder_map_plan_release(&plan);
-	}
-}
+		assert_int_equal(folder_map_plan(in, c->nsrc, c->sns, c->dst, c->ndst, &slash, &f, &plan, NULL), 0);
+		for (size_t i = 0; i < 2; i++) {
+			const struct fm_entry *e = find_src(&plan, c->want[i].src);
 
-static void a_guessed_role_gives_way_to_a_folder_that_has_the_name(void **state)
-{
-	/* A Courier-style source without SPECIAL-USE, in both orders: "INBOX.Entwuerfe" looks like a
-	 * drafts folder, but "INBOX.Drafts" lands on the destination's "Drafts" by its name. */
-	const struct fm_folder src_a[] = {
-		{"INBOX", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Entw\xc3\xbcrfe", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Drafts", '.', 0, 1, ROLE_NONE},
-	};
-	const struct fm_folder src_b[] = {
-		{"INBOX", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Drafts", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Entw\xc3\xbcrfe", '.', 0, 1, ROLE_NONE},
-	};
-	const struct fm_folder dst[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Drafts", '/', 0, 1, ROLE_DRAFTS}};
-	const struct fm_folder *srcs[] = {src_a, src_b};
-	struct fm_filter f = default_filter();
-	struct fm_plan plan;
-
-	for (int k = 0; k < 2; k++) {
-		assert_int_equal(folder_map_plan(srcs[k], 3, &courier, dst, 2, &slash, &f, &plan, NULL), 0);
-		assert_string_equal(find_src(&plan, "INBOX.Drafts")->dst_name, "Drafts");
-		assert_string_equal(find_src(&plan, "INBOX.Entw\xc3\xbcrfe")->dst_name, "Entw\xc3\xbcrfe");
-		folder_map_plan_release(&plan);
-	}
-}
-
-/* Issue 18.2: a \Sent folder named "Gesendet" and a plain "Sent" never end in one destination
- * folder, and where each goes depends neither on LIST order nor on whether an earlier pass has
- * already created "Sent" (which Dovecot then lists with \Sent). */
-static void a_special_use_folder_and_a_plain_namesake_never_merge_in_any_order(void **state)
-{
-	const struct fm_folder src_a[] = {
-		{"INBOX", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Gesendet", '.', 0, 1, ROLE_SENT},
-		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
-	};
-	const struct fm_folder src_b[] = {
-		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
-		{"INBOX", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Gesendet", '.', 0, 1, ROLE_SENT},
-	};
-	const struct fm_folder dst_empty[] = {{"INBOX", '/', 0, 1, ROLE_NONE}};
-	const struct fm_folder dst_later[] = {
-		{"INBOX", '/', 0, 1, ROLE_NONE},
-		{"Sent", '/', 0, 1, ROLE_SENT},
-		{"Gesendet", '/', 0, 1, ROLE_NONE},
-	};
-	const struct fm_folder *srcs[] = {src_a, src_b};
-	const struct fm_folder *dsts[] = {dst_empty, dst_later};
-	const size_t ndst[] = {1, 3};
-	struct fm_filter f = default_filter();
-	struct fm_plan plan;
-
-	for (int k = 0; k < 2; k++) {
-		for (int d = 0; d < 2; d++) {
-			assert_int_equal(folder_map_plan(srcs[k], 3, &courier, dsts[d], ndst[d], &slash, &f, &plan, NULL), 0);
-			assert_string_equal(find_src(&plan, "INBOX.Sent")->dst_name, "Sent");
-			assert_string_equal(find_src(&plan, "INBOX.Gesendet")->dst_name, "Gesendet");
-			assert_false(find_src(&plan, "INBOX.Sent")->collision);
-			assert_false(find_src(&plan, "INBOX.Gesendet")->collision);
-			folder_map_plan_release(&plan);
+			assert_non_null(e);
+			assert_string_equal(e->dst_name, c->want[i].dst);
+			assert_false(e->collision);
+			if (c->want[i].role >= 0)
+				assert_int_equal(e->role, c->want[i].role);
 		}
+		folder_map_plan_release(&plan);
+		return;
+	}
+	for (size_t i = k; i < c->nsrc; i++) {
+		struct fm_folder t = in[k];
+
+		in[k] = in[i];
+		in[i] = t;
+		plan_orders_from(in, k + 1, c);
+		in[i] = in[k];
+		in[k] = t;
 	}
 }
 
-/* Two names that both look like the sent folder, on a source without SPECIAL-USE: the one earlier in
- * the table of known names ("Sent" before "Gesendet") gets the destination's "Sent Items" in
- * either LIST order; the other keeps its name. */
-static void of_two_guessed_role_names_the_table_decides_not_list_order(void **state)
+/* Runs one row of order_cases (the test's state) in every order of its source. */
+static void the_plan_is_the_same_in_every_list_order(void **state)
 {
-	const struct fm_folder src_a[] = {
-		{"INBOX.Gesendet", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
-	};
-	const struct fm_folder src_b[] = {
-		{"INBOX.Sent", '.', 0, 1, ROLE_NONE},
-		{"INBOX.Gesendet", '.', 0, 1, ROLE_NONE},
-	};
-	const struct fm_folder dst[] = {{"INBOX", '/', 0, 1, ROLE_NONE}, {"Sent Items", '/', 0, 1, ROLE_SENT}};
-	const struct fm_folder *srcs[] = {src_a, src_b};
-	struct fm_filter f = default_filter();
-	struct fm_plan plan;
+	const struct order_case *c = *state;
+	struct fm_folder in[3];
 
-	for (int k = 0; k < 2; k++) {
-		assert_int_equal(folder_map_plan(srcs[k], 2, &courier, dst, 2, &slash, &f, &plan, NULL), 0);
-		assert_string_equal(find_src(&plan, "INBOX.Sent")->dst_name, "Sent Items");
-		assert_int_equal(find_src(&plan, "INBOX.Sent")->role, ROLE_SENT);
-		assert_string_equal(find_src(&plan, "INBOX.Gesendet")->dst_name, "Gesendet");
-		assert_int_equal(find_src(&plan, "INBOX.Gesendet")->role, ROLE_NONE);
-		folder_map_plan_release(&plan);
-	}
+	memcpy(in, c->src, sizeof(in));
+	plan_orders_from(in, 0, c);
 }
 
 /* Issue 18.3: "INBOX.Inbox" (Courier) or "INBOX.inbox" (Cyrus) would be INBOX itself on a
@@ -680,6 +655,19 @@ static void parse_case(struct engine_opts *o, const char *const argv[4], size_t 
 		fail_msg("case %zu: %s", i, err.message);
 }
 
+/* OPT VALUE is refused, and the message names OPT. */
+static void option_is_refused(const char *opt, const char *value)
+{
+	char *argv[] = {(char *)opt, (char *)value};
+	struct engine_opts o;
+	struct fleet_err err;
+
+	engine_opts_init(&o);
+	assert_int_equal(engine_opts_parse(&o, 2, argv, &err), -1);
+	assert_contains(err.message, opt);
+	engine_opts_release(&o);
+}
+
 static void presets_set_provider_defaults_that_explicit_options_override(void **state)
 {
 	static const struct {
@@ -746,16 +734,7 @@ static void daily_budgets_come_from_options_and_the_gmail_presets(void **state)
 				 (unsigned long long)o.daily[1][1]);
 		engine_opts_release(&o);
 	}
-	{
-		struct engine_opts o;
-		struct fleet_err err;
-		char *bad[] = {"--daily-download1", "lots"};
-
-		engine_opts_init(&o);
-		assert_int_equal(engine_opts_parse(&o, 2, bad, &err), -1);
-		assert_non_null(strstr(err.message, "--daily-download1"));
-		engine_opts_release(&o);
-	}
+	option_is_refused("--daily-download1", "lots");
 }
 
 static void conns_per_account_defaults_to_4_and_presets_keep_half_the_providers_limit(void **state)
@@ -785,16 +764,7 @@ static void conns_per_account_defaults_to_4_and_presets_keep_half_the_providers_
 				 o.user_conns[1]);
 		engine_opts_release(&o);
 	}
-	{
-		struct engine_opts o;
-		struct fleet_err err;
-		char *bad[] = {"--conns-per-account", "17"};
-
-		engine_opts_init(&o);
-		assert_int_equal(engine_opts_parse(&o, 2, bad, &err), -1);
-		assert_non_null(strstr(err.message, "--conns-per-account"));
-		engine_opts_release(&o);
-	}
+	option_is_refused("--conns-per-account", "17");
 }
 
 static void the_destination_presets_trim_spaces_at_level_ends(void **state)
@@ -852,7 +822,7 @@ static void every_unknown_option_is_reported_at_once_with_suggestions(void **sta
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	static const struct CMUnitTest others[] = {
 		cmocka_unit_test(courier_prefix_and_dot_become_slash),
 		cmocka_unit_test(slash_becomes_courier_prefix_and_dot),
 		cmocka_unit_test(inbox_is_special_in_any_case),
@@ -860,10 +830,6 @@ int main(void)
 		cmocka_unit_test(non_ascii_names_pass_through_unchanged),
 		cmocka_unit_test(roles_come_from_attributes_and_known_names),
 		cmocka_unit_test(sent_lands_in_the_destination_sent_folder_whatever_its_name),
-		cmocka_unit_test(a_name_never_takes_a_role_a_special_use_folder_holds),
-	    cmocka_unit_test(a_guessed_role_gives_way_to_a_folder_that_has_the_name),
-		cmocka_unit_test(a_special_use_folder_and_a_plain_namesake_never_merge_in_any_order),
-		cmocka_unit_test(of_two_guessed_role_names_the_table_decides_not_list_order),
 		cmocka_unit_test(a_folder_named_inbox_below_inbox_is_never_merged_into_inbox),
 		cmocka_unit_test(parents_come_before_children_and_inbox_first),
 		cmocka_unit_test(filters_select_and_report_what_they_leave_out),
@@ -883,6 +849,14 @@ int main(void)
 		cmocka_unit_test(harmless_imapsync_options_are_accepted_with_a_note),
 		cmocka_unit_test(every_unknown_option_is_reported_at_once_with_suggestions),
 	};
+	/* each row of order_cases is a test of its own, by its name */
+	struct CMUnitTest tests[ARRAY_LEN(others) + ARRAY_LEN(order_cases)];
+	size_t n = 0;
 
+	for (size_t i = 0; i < ARRAY_LEN(others); i++)
+		tests[n++] = others[i];
+	for (size_t i = 0; i < ARRAY_LEN(order_cases); i++)
+		tests[n++] = (struct CMUnitTest){order_cases[i].name, the_plan_is_the_same_in_every_list_order, NULL, NULL,
+						 (void *)&order_cases[i]};
 	return unit_run("folder_map", tests, NULL, NULL);
 }
