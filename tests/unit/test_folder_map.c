@@ -849,14 +849,8 @@ int main(void)
 		cmocka_unit_test(harmless_imapsync_options_are_accepted_with_a_note),
 		cmocka_unit_test(every_unknown_option_is_reported_at_once_with_suggestions),
 	};
-	/* each row of order_cases is a test of its own, by its name */
-	struct CMUnitTest tests[ARRAY_LEN(others) + ARRAY_LEN(order_cases)];
-	size_t n = 0;
 
-	for (size_t i = 0; i < ARRAY_LEN(others); i++)
-		tests[n++] = others[i];
-	for (size_t i = 0; i < ARRAY_LEN(order_cases); i++)
-		tests[n++] = (struct CMUnitTest){order_cases[i].name, the_plan_is_the_same_in_every_list_order, NULL, NULL,
-						 (void *)&order_cases[i]};
-	return unit_run("folder_map", tests, NULL, NULL);
+	/* each row of order_cases is a test of its own, by its name */
+	return unit_run_rows("folder_map", others, order_cases, the_plan_is_the_same_in_every_list_order, NULL, NULL,
+			     NULL);
 }

@@ -1171,18 +1171,12 @@ int main(void)
 	    cmocka_unit_test_teardown(internaldate_parses_and_formats_with_zone, teardown_test),
 	    cmocka_unit_test_teardown(pipelined_status_commands_complete_out_of_a_poll_loop, teardown_test),
 	};
-	/* each row of refusals is a test of its own, by its name */
-	struct CMUnitTest tests[ARRAY_LEN(refusals) + ARRAY_LEN(others)];
-	size_t n = 0;
 
-	for (size_t i = 0; i < ARRAY_LEN(refusals); i++)
-		tests[n++] = (struct CMUnitTest){refusals[i].name, the_client_gives_up_as_the_row_says, NULL,
-						 teardown_test, (void *)&refusals[i]};
-	for (size_t i = 0; i < ARRAY_LEN(others); i++)
-		tests[n++] = others[i];
 	if (system("python3 -c 'import ssl' >/dev/null 2>&1") != 0)
 		return unit_skip("python3 is needed for tests/tools/fakeimap.py");
-	return unit_run("imap_client", tests, setup_group, teardown_group);
+	/* each row of refusals is a test of its own, by its name */
+	return unit_run_rows("imap_client", others, refusals, the_client_gives_up_as_the_row_says, teardown_test,
+			     setup_group, teardown_group);
 #else
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(starttls_to_the_fake_with_the_lab_certificate_logs_in_only_after_tls,

@@ -1184,15 +1184,8 @@ int main(void)
 	    cmocka_unit_test(tls_wrong_certificate_fails_even_with_a_cached_session),
 	    cmocka_unit_test(tls_insecure_connections_keep_no_session),
 	};
+
 	/* each row of tls_refusals is a test of its own, by its name */
-	struct CMUnitTest tests[ARRAY_LEN(others) + ARRAY_LEN(tls_refusals)];
-	size_t n = 0;
-
-	for (size_t i = 0; i < ARRAY_LEN(others); i++)
-		tests[n++] = others[i];
-	for (size_t i = 0; i < ARRAY_LEN(tls_refusals); i++)
-		tests[n++] = (struct CMUnitTest){tls_refusals[i].name, the_handshake_fails_as_the_row_says, NULL, NULL,
-						 (void *)&tls_refusals[i]};
-
-	return unit_run("io_stream", tests, group_setup, group_teardown);
+	return unit_run_rows("io_stream", others, tls_refusals, the_handshake_fails_as_the_row_says, NULL, group_setup,
+			     group_teardown);
 }

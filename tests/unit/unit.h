@@ -33,4 +33,21 @@ static inline void unit_assert_contains(const char *hay, const char *needle, con
 	_fail(file, line);
 }
 
+/* unit_run_rows(PROG, TESTS, ROWS, FN, TEARDOWN, SETUP, GROUP_TEARDOWN): unit_run of the tests TESTS
+ * followed by one test per row of the table ROWS (rows that start with `const char *name`): each is
+ * named by its row and runs FN, then TEARDOWN (or NULL), with the row as its state; PROG, SETUP and
+ * GROUP_TEARDOWN as unit_run takes them. */
+#define unit_run_rows(prog, tests, rows, fn, teardown, setup, group_teardown)                                 \
+	__extension__({                                                                                        \
+		struct CMUnitTest unit_all_[ARRAY_LEN(tests) + ARRAY_LEN(rows)];                               \
+		size_t unit_n_ = 0;                                                                            \
+                                                                                                               \
+		for (size_t unit_i_ = 0; unit_i_ < ARRAY_LEN(tests); unit_i_++)                                \
+			unit_all_[unit_n_++] = (tests)[unit_i_];                                               \
+		for (size_t unit_i_ = 0; unit_i_ < ARRAY_LEN(rows); unit_i_++)                                 \
+			unit_all_[unit_n_++] = (struct CMUnitTest){(rows)[unit_i_].name, (fn), NULL, (teardown),  \
+								   (void *)&(rows)[unit_i_]};                  \
+		unit_run((prog), unit_all_, (setup), (group_teardown));                                        \
+	})
+
 #endif
