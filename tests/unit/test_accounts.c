@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/unit.h"
+
 #include "accounts/accounts.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -1090,8 +1092,7 @@ static void a_passfile_naming_the_key_file_or_a_fifo_is_a_bad_row(void **state)
 	assert_non_null(strstr(accounts_error_at(af, 1)->message, "not a regular file"));
 	accounts_free(&af);
 	unlink(path);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	assert_int_equal(system(path), 0);
+	assert_int_equal(unit_rm_rf(dir), 0);
 }
 
 /* The redaction table keeps a password only while someone holds it: released with the accounts

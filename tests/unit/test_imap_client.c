@@ -1041,15 +1041,13 @@ static int setup_group(void **state)
 
 static int teardown_group(void **state)
 {
-	char cmd[300];
-
 	/* IMAPFLEET_TEST_KEEP=1 keeps the fakes' command logs and traces for a look after a failure. */
 	if (getenv("IMAPFLEET_TEST_KEEP")) {
 		fprintf(stderr, "# logs kept in %s\n", g_tmpdir);
 		return 0;
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
-	return system(cmd) == 0 ? 0 : 0;
+	unit_rm_rf(g_tmpdir);
+	return 0;
 }
 
 #ifndef IMAP_TEST_LAB

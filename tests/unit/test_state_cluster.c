@@ -148,11 +148,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-
-	if (system(cmd) != 0)
+	if (unit_rm_rf(dir) != 0)
 		fprintf(stderr, "# could not remove %s\n", dir);
-	xfree(&cmd);
 	return 0;
 }
 

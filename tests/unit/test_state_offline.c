@@ -68,10 +68,7 @@ static int make_tmpdir(void **state)
 
 static int remove_tmpdir(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-
-	assert_int_equal(system(cmd), 0);
-	xfree(&cmd);
+	assert_int_equal(unit_rm_rf(tmpdir), 0);
 	return 0;
 }
 

@@ -440,11 +440,8 @@ static int group_teardown(void **state)
 	(void)state;
 	admin(sql);
 	xfree(&sql);
-	unlink(secret_path);
-	unlink(wrong_path);
-	unlink(sa_path);
-	rmdir(dir);
 	xfree(&db_ci);
+	unit_rm_rf(dir);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #define IMAPFLEET_TESTS_UNIT_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ARRAY_LEN(A): the number of elements of the array A (a table of cases). */
@@ -20,6 +21,15 @@ static inline int unit_skip(const char *why)
 {
 	printf("1..0 # SKIP %s\n", why);
 	return 0;
+}
+
+/* unit_rm_rf(DIR): removes the test's temporary folder DIR with all in it; 0, or -1 when that failed. */
+static inline int unit_rm_rf(const char *dir)
+{
+	char cmd[1100];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 /* assert_contains(HAY, NEEDLE): fails at the caller's line, showing both, unless NEEDLE is a
