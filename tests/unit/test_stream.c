@@ -460,6 +460,13 @@ static void connect_tries_every_address_of_a_name(void **state)
 	link_close(&l);
 }
 
+/* An echo server on ::1 for NCONN connections; the test is skipped on a host without IPv6 loopback. */
+static void ipv6_echo_or_skip(struct srv *sv, int nconn)
+{
+	if (srv_start(sv, "::1", SRV_ECHO, NULL, nconn) != 0)
+		skip();
+}
+
 static void connect_over_ipv6_loopback_round_trips(void **state)
 {
 	struct srv sv;
@@ -468,10 +475,7 @@ static void connect_over_ipv6_loopback_round_trips(void **state)
 	struct fleet_err err;
 	char buf[8];
 
-	if (srv_start(&sv, "::1", SRV_ECHO, NULL, 1) != 0) {
-		skip();
-		return;
-	}
+	ipv6_echo_or_skip(&sv, 1);
 	ep = endpoint("::1", sv.port, IO_TLS_PLAIN);
 	assert_int_equal(io_stream_connect(&ep, &s, &err), 0);
 	assert_int_equal(io_stream_write(s, "x", 1, &err), 0);
@@ -489,10 +493,7 @@ static void error_names_ipv6_literal_in_brackets(void **state)
 	struct fleet_err err;
 	char where[40];
 
-	if (srv_start(&sv, "::1", SRV_ECHO, NULL, 0) != 0) {
-		skip();
-		return;
-	}
+	ipv6_echo_or_skip(&sv, 0);
 	srv_stop(&sv); /* now nothing listens on that port */
 	ep = endpoint("::1", sv.port, IO_TLS_PLAIN);
 	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
@@ -556,30 +557,70 @@ static void wait_readable_reports_data_only_when_it_arrives(void **state)
 	link_close(&l);
 }
 
-static void read_returns_zero_on_orderly_close(void **state)
+/* The server of L has closed its end: the stream turns readable and a read returns 0 (end of
+ * stream). */
+static void a_closed_peer_reads_as_the_end(struct link *l)
 {
-	struct link l;
 	char buf[8];
 
-	link_to(&l, "127.0.0.1", SRV_CLOSE, NULL, IO_TLS_PLAIN, NULL);
-	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 0);
-	link_close(&l);
+	assert_int_equal(io_stream_wait_readable(l->s, 2000, &l->err), 1);
+	assert_int_equal(io_stream_read(l->s, buf, sizeof(buf), &l->err), 0);
+	link_close(l);
+}
+
+/* The server of L is stopped: writing fails (within 100 writes of 64 KB) as a transient error, and
+ * without SIGPIPE (the test would die of it); the error stays in l->err. */
+static void writes_to_a_closed_peer_fail_transient(struct link *l)
+{
+	static char big[65536];
+	int rc = 0;
+
+	srv_stop(&l->sv); /* the server has closed its end */
+	for (int i = 0; i < 100 && rc == 0; i++)
+		rc = io_stream_write(l->s, big, sizeof(big), &l->err);
+	assert_int_equal(rc, -1);
+	assert_int_equal(l->err.cls, FLEET_ERR_TRANSIENT);
+}
+
+/* A peer that closes its end, over one transport: reading then sees the end, or writing fails. */
+struct closed_peer {
+	const char *host;
+	enum srv_mode mode; /* a server that closes at once (after the handshake, for TLS) */
+	SSL_CTX **ctx;
+	enum io_tls_mode tls;
+	int writes;	  /* write (else read) after the close */
+	const char *code; /* the write's error code, unless NULL */
+};
+
+static const struct closed_peer closed_plain_read = {"127.0.0.1", SRV_CLOSE, NULL, IO_TLS_PLAIN, 0, NULL},
+				 closed_plain_write = {"127.0.0.1", SRV_CLOSE, NULL, IO_TLS_PLAIN, 1, "ECONNRESET"},
+				 closed_tls_read = {"localhost", SRV_TLS_CLOSE, &g_srv_ok, IO_TLS_IMPLICIT, 0, NULL},
+				 closed_tls_write = {"localhost", SRV_TLS_CLOSE, &g_srv_ok, IO_TLS_IMPLICIT, 1, NULL};
+
+/* Connects over R's transport to R's server, which closes, then reads or writes. */
+static void a_closed_peer_ends_the_stream(const struct closed_peer *r)
+{
+	struct link l;
+
+	link_to(&l, r->host, r->mode, r->ctx ? *r->ctx : NULL, r->tls, r->tls == IO_TLS_PLAIN ? NULL : g_cafile);
+	if (!r->writes) {
+		a_closed_peer_reads_as_the_end(&l);
+		return;
+	}
+	writes_to_a_closed_peer_fail_transient(&l);
+	if (r->code)
+		assert_string_equal(l.err.code, r->code);
+	io_stream_close(&l.s);
+}
+
+static void read_returns_zero_on_orderly_close(void **state)
+{
+	a_closed_peer_ends_the_stream(&closed_plain_read);
 }
 
 static void write_to_closed_peer_fails_transient_without_sigpipe(void **state)
 {
-	static char big[65536];
-	struct link l;
-	int rc = 0;
-
-	link_to(&l, "127.0.0.1", SRV_CLOSE, NULL, IO_TLS_PLAIN, NULL);
-	srv_stop(&l.sv); /* the server has closed its end */
-	for (int i = 0; i < 100 && rc == 0; i++)
-		rc = io_stream_write(l.s, big, sizeof(big), &l.err);
-	assert_int_equal(rc, -1);
-	assert_int_equal(l.err.cls, FLEET_ERR_TRANSIENT);
-	assert_string_equal(l.err.code, "ECONNRESET");
-	io_stream_close(&l.s);
+	a_closed_peer_ends_the_stream(&closed_plain_write);
 }
 
 static void default_port_is_993_for_implicit_and_143_otherwise(void **state)
@@ -630,9 +671,7 @@ static void tls_verified_with_cafile_reports_info(void **state)
 	char buf[16];
 
 	link_to(&l, "localhost", SRV_TLS_ECHO, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
-	assert_true(io_stream_is_tls(l.s));
-	assert_int_equal(io_stream_tls_info(l.s, &info), 0);
-	assert_int_equal(info.verified, 1);
+	unit_assert_verified(l.s, &info);
 	assert_string_equal(info.verify_result, "ok");
 	assert_true(strcmp(info.version, "TLSv1.2") == 0 || strcmp(info.version, "TLSv1.3") == 0);
 	assert_true(info.cipher[0] != '\0');
@@ -655,8 +694,7 @@ static void tls_ip_literal_verifies_against_ip_san_and_sends_no_sni(void **state
 	struct io_tls_info info;
 
 	link_to(&l, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
-	assert_int_equal(io_stream_tls_info(l.s, &info), 0);
-	assert_int_equal(info.verified, 1);
+	unit_assert_verified(l.s, &info);
 	link_close(&l);
 	assert_int_equal(l.sv.handshakes, 1);
 	assert_int_equal(l.sv.sni_sent, 0);
@@ -834,28 +872,12 @@ static void tls_read_returns_what_came_when_fewer_bytes_than_expected_arrive(voi
 
 static void tls_read_returns_zero_when_server_closes(void **state)
 {
-	struct link l;
-	char buf[8];
-
-	link_to(&l, "localhost", SRV_TLS_CLOSE, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
-	assert_int_equal(io_stream_wait_readable(l.s, 2000, &l.err), 1);
-	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 0);
-	link_close(&l);
+	a_closed_peer_ends_the_stream(&closed_tls_read);
 }
 
 static void tls_write_to_closed_peer_fails_without_sigpipe(void **state)
 {
-	static char big[65536];
-	struct link l;
-	int rc = 0;
-
-	link_to(&l, "localhost", SRV_TLS_CLOSE, g_srv_ok, IO_TLS_IMPLICIT, g_cafile);
-	srv_stop(&l.sv);
-	for (int i = 0; i < 100 && rc == 0; i++)
-		rc = io_stream_write(l.s, big, sizeof(big), &l.err);
-	assert_int_equal(rc, -1);
-	assert_int_equal(l.err.cls, FLEET_ERR_TRANSIENT);
-	io_stream_close(&l.s);
+	a_closed_peer_ends_the_stream(&closed_tls_write);
 }
 
 static int starttls_dance(struct io_stream *s, struct fleet_err *err)
@@ -888,9 +910,7 @@ static void starttls_upgrades_a_cleartext_stream_and_verifies(void **state)
 	assert_int_equal(starttls_dance(l.s, &l.err), 0);
 	if (io_stream_start_tls(l.s, &l.err) != 0)
 		fail_msg("%s", l.err.message);
-	assert_true(io_stream_is_tls(l.s));
-	assert_int_equal(io_stream_tls_info(l.s, &info), 0);
-	assert_int_equal(info.verified, 1);
+	unit_assert_verified(l.s, &info);
 	assert_int_equal(io_stream_write(l.s, "b", 1, &l.err), 0);
 	assert_int_equal(io_stream_read(l.s, buf, sizeof(buf), &l.err), 1);
 	assert_int_equal(io_stream_start_tls(l.s, &l.err), -1); /* twice is a bug */

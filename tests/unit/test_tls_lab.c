@@ -136,8 +136,7 @@ static void implicit_tls_to_localhost_verifies_with_the_lab_ca(void **state)
 		struct io_stream *s = connected(ports[i], IO_TLS_IMPLICIT);
 		struct io_tls_info info;
 
-		assert_int_equal(io_stream_tls_info(s, &info), 0);
-		assert_int_equal(info.verified, 1);
+		unit_assert_verified(s, &info);
 		assert_string_equal(info.verify_result, "ok");
 		assert_true(strcmp(info.version, "TLSv1.2") == 0 || strcmp(info.version, "TLSv1.3") == 0);
 		assert_contains(info.issuer, "imapfleet lab CA");
@@ -198,8 +197,7 @@ static void ip_literals_verify_against_the_ip_sans(void **state)
 				continue; /* this address is not one the lab listens on */
 			fail_msg("%s: %s", hosts[i], err.message);
 		}
-		assert_int_equal(io_stream_tls_info(s, &info), 0);
-		assert_int_equal(info.verified, 1);
+		unit_assert_verified(s, &info);
 		io_stream_close(&s);
 	}
 }
@@ -242,8 +240,7 @@ static void starttls_upgrades_and_verifies(void **state)
 		assert_contains(line, "a OK");
 		if (io_stream_start_tls(s, &err) != 0)
 			fail_msg("%s", err.message);
-		assert_int_equal(io_stream_tls_info(s, &info), 0);
-		assert_int_equal(info.verified, 1);
+		unit_assert_verified(s, &info);
 		assert_int_equal(io_stream_write(s, "b CAPABILITY\r\n", 14, &err), 0);
 		do
 			read_line(s, line, sizeof(line));

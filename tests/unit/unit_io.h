@@ -23,6 +23,14 @@ static inline struct io_endpoint unit_endpoint(const char *host, uint16_t port, 
 				    .label = "src"};
 }
 
+/* S is a TLS stream whose certificate was verified; its TLS info in *INFO. */
+static inline void unit_assert_verified(struct io_stream *s, struct io_tls_info *info)
+{
+	assert_true(io_stream_is_tls(s));
+	assert_int_equal(io_stream_tls_info(s, info), 0);
+	assert_int_equal(info->verified, 1);
+}
+
 /* The log, captured: unit_log_capture(&L) sends what is logged into memory, unit_log_end(&L) stops
  * that and returns the text, also in L.text (free() it). */
 struct unit_log {
