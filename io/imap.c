@@ -102,6 +102,7 @@ struct imap_conn {
 	struct imap_strlist caps;
 	struct imap_strlist enabled;
 	struct imap_strlist alerts; /* [ALERT] texts already shown: each once per connection */
+	struct imap_strlist said;   /* untagged NO/BAD texts already shown: each once per connection */
 	/* Names LIST sent that are not valid modified UTF-7 (raw UTF-8, a malformed "&..."): each is
 	 * sent back exactly as listed (raw_wires[i] for raw_names[i]), never re-encoded into another
 	 * mailbox's name (issue 13.5). */
@@ -287,23 +288,34 @@ static void trace_response(struct imap_conn *c, const struct imap_response *r)
 }
 
 /* An [ALERT] must reach the user (RFC 3501 7.1), but once: Courier repeats its alert on every
- * SELECT, which made it 42 lines for one account. At most IMAP_ALERTS_KEPT distinct texts are
- * remembered; a server that sends more different ones gets the rest counted, not shown. */
+ * SELECT, which made it 42 lines for one account. The same for an untagged NO or BAD: Courier
+ * answers every APPEND refused for its quota with "* NO Error in IMAP command received by server.".
+ * At most IMAP_ALERTS_KEPT distinct texts of each kind are remembered; a server that sends more
+ * different ones gets the rest counted, not shown. */
 #define IMAP_ALERTS_KEPT 8
-static void show_alert(struct imap_conn *c, const char *text)
+static void show_once(struct imap_conn *c, struct imap_strlist *seen, const char *what, const char *text)
 {
-	if (imap_strlist_find(&c->alerts, text) >= 0)
+	if (imap_strlist_find(seen, text) >= 0)
 		return;
-	if (c->alerts.n >= IMAP_ALERTS_KEPT) {
-		if (c->alerts.n == IMAP_ALERTS_KEPT) {
-			log_warn("%s: the server sends more alerts than imapfleet shows; further ones are not shown",
-				 c->label);
-			imap_strlist_add(&c->alerts, "", 0);
+	if (seen->n >= IMAP_ALERTS_KEPT) {
+		if (seen->n == IMAP_ALERTS_KEPT) {
+			log_warn("%s: the server sends more %s than imapfleet shows; further ones are not shown",
+				 c->label, what);
+			imap_strlist_add(seen, "", 0);
 		}
 		return;
 	}
-	imap_strlist_add(&c->alerts, text, strlen(text));
-	log_warn("%s: server alert: %s", c->label, text);
+	imap_strlist_add(seen, text, strlen(text));
+	log_warn("%s: %s", c->label, text);
+}
+
+static void show_alert(struct imap_conn *c, const char *text)
+{
+	struct fleet_buf line = FLEET_BUF_INIT(1024);
+
+	fleet_buf_addf(&line, "server alert: %s", text);
+	show_once(c, &c->alerts, "alerts", fleet_buf_cstr(&line));
+	fleet_buf_release(&line);
 }
 
 static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
@@ -345,8 +357,12 @@ static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
 		snprintf(c->bye_code, sizeof(c->bye_code), "%s", r->code ? r->code : "");
 		snprintf(c->bye_text, sizeof(c->bye_text), "%s", r->text);
 	} else if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
-		log_warn("%s: server says %s%s%s%s %s", c->label, imap_status_name(r->status),
-			 r->code ? " [" : "", r->code ? r->code : "", r->code ? "]" : "", r->text);
+		struct fleet_buf line = FLEET_BUF_INIT(1024);
+
+		fleet_buf_addf(&line, "server says %s%s%s%s %s", imap_status_name(r->status), r->code ? " [" : "",
+			       r->code ? r->code : "", r->code ? "]" : "", r->text);
+		show_once(c, &c->said, "refusals", fleet_buf_cstr(&line));
+		fleet_buf_release(&line);
 	}
 }
 
@@ -1713,6 +1729,7 @@ void imap_conn_close(struct imap_conn **cp)
 	imap_strlist_release(&c->caps);
 	imap_strlist_release(&c->enabled);
 	imap_strlist_release(&c->alerts);
+	imap_strlist_release(&c->said);
 	imap_strlist_release(&c->raw_names);
 	imap_strlist_release(&c->raw_wires);
 	xfree(&c->host);

@@ -7,7 +7,8 @@
 # - STARTTLS (--tls) against an implicit-TLS port fails at once with a hint, not after 120 s;
 # - a full Cyrus destination ("NO Over quota", no [OVERQUOTA] code) ends the account at once with
 #   one account-level line that says by how much it is short, after what fits was copied; so does a
-#   full Courier ("NO [ALERT] You exceeded your mail quota.", no code), its ALERT shown once;
+#   full Courier ("NO [ALERT] You exceeded your mail quota.", no code), its ALERT and the untagged
+#   NO it sends after each refused APPEND shown once;
 # - after a kill -9, the next run says that it waits for the dead run's lease, and for how long.
 # Accounts: courier user23 user24 user32 (2 MB maildir quota while the test runs), cyrus user23 user24
 # quotauser (2 MB quota); src quotauser (read).
@@ -15,7 +16,7 @@
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 21
+plan 22
 servers_begin srvbugs
 trap 'drop_db; rm -f "$out" "$out".* "$(courier_maildir user32)/maildirsize"' EXIT
 
@@ -155,6 +156,10 @@ over_quota courier user32 "a full Courier destination (NO [ALERT] You exceeded y
 n=$(grep -c "You exceeded your mail quota" "$out")
 [ "$n" = 1 ] && ok "... Courier's ALERT shown once" ||
 	{ not_ok "... Courier's ALERT shown once (shown $n times)"; sed 's/^/# /' "$out" | head -n 20; }
+# Courier follows each refused APPEND with "* NO Error in IMAP command received by server.": once.
+n=$(grep -c "server says NO Error in IMAP command" "$out")
+[ "$n" -le 1 ] && ok "... and its untagged NO after each refused APPEND at most once ($n)" ||
+	{ not_ok "... and its untagged NO after each refused APPEND at most once (shown $n times)"; sed 's/^/# /' "$out" | head -n 20; }
 rm -f "$md/maildirsize"
 
 # 7. kill -9 mid-run (the after-append failpoint kills the process like kill -9), then run again:
