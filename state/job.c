@@ -662,11 +662,8 @@ int state_job_release_orphans(struct state_conn *sc, int64_t run_id, int64_t eng
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = state_fmt_i64(b1, engine_id);
 	p[2] = fleet_buf_cstr(&ids);
-	if (state_bufs_fit(&ids, 1, "release the jobs no worker of this engine holds", err) < 0) {
-		fleet_buf_release(&ids);
-		return -1;
-	}
-	res = state_exec(sc, "release the jobs no worker of this engine holds",
+	res = state_bufs_fit(&ids, 1, "release the jobs no worker of this engine holds", err) < 0 ? NULL :
+	      state_exec(sc, "release the jobs no worker of this engine holds",
 			 "WITH u AS (UPDATE job SET state = 'queued', scheduled_at = now(), lease_owner = NULL,"
 			 "  lease_expires = NULL, attempts = greatest(attempts - 1, 0), updated_at = now()"
 			 "  WHERE run_id = $1 AND state = 'running' AND lease_owner = $2 AND lease_expires < now()"
@@ -805,11 +802,8 @@ int state_run_requeue(struct state_conn *sc, int64_t run_id, unsigned state_mask
 	state_array_end(&states);
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&states);
-	if (state_bufs_fit(&states, 1, "requeue the jobs", err) < 0) {
-		fleet_buf_release(&states);
-		return -1;
-	}
-	res = state_exec(sc, "requeue the jobs",
+	res = state_bufs_fit(&states, 1, "requeue the jobs", err) < 0 ? NULL :
+	      state_exec(sc, "requeue the jobs",
 			 "WITH u AS (UPDATE job SET " REQUEUE_SET " WHERE ($1::bigint = 0 OR run_id = $1)"
 			 " AND state = ANY ($2::text[]) RETURNING id),"
 			 " r AS (UPDATE run SET state = 'active', updated_at = now()"
@@ -867,27 +861,27 @@ int state_job_find(struct state_conn *sc, int64_t run_id, const char *account, i
 
 /* ---- verify --------------------------------------------------------------------------------- */
 
-int state_job_load(struct state_conn *sc, int64_t job_id, struct state_claim *out, struct fleet_err *err)
+static int job_load_row(const PGresult *res, int i, void *arg)
 {
-	PGresult *res = state_exec_id(sc, "read the job",
-				      "SELECT id, run_id, host1, port1, user1, host2, port2, user2, options, attempts,"
-				      " max_attempts FROM job WHERE id = $1",
-				      job_id, STATE_EXEC_IDEMPOTENT, err);
+	struct state_claim *out = arg;
 
-	memset(out, 0, sizeof(*out));
-	if (!res)
-		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return 0;
-	}
+	(void)i; /* the id is the key: one row at most */
 	out->lease.job_id = state_get_i64(res, 0, 0);
 	out->run_id = state_get_i64(res, 0, 1);
 	claim_pair_from_row(res, 2, out);
 	out->attempt = 1;
 	out->max_attempts = (int)state_get_i64(res, 0, 10);
-	PQclear(res);
 	return 1;
+}
+
+int state_job_load(struct state_conn *sc, int64_t job_id, struct state_claim *out, struct fleet_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return state_each_row(state_exec_id(sc, "read the job",
+					    "SELECT id, run_id, host1, port1, user1, host2, port2, user2, options, attempts,"
+					    " max_attempts FROM job WHERE id = $1",
+					    job_id, STATE_EXEC_IDEMPOTENT, err),
+			      job_load_row, out); /* 1 found, 0 none */
 }
 
 int state_job_record_verify(struct state_conn *sc, int64_t job_id, const struct state_verify *v,

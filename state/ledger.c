@@ -291,12 +291,9 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 			state_array_i64(&arr, uids[i]);
 		state_array_end(&arr);
 		p[7] = fleet_buf_cstr(&arr);
-		if (state_bufs_fit(&arr, 1, "record the append window", err) < 0) {
-			fleet_buf_release(&arr);
-			return -1;
-		}
 	}
-	rc = fenced_folder(sc, STATE_STMT_WINDOW_BEGIN, lease, folder_id, "record the append window",
+	rc = state_bufs_fit(&arr, 1, "record the append window", err) < 0 ? -1 :
+	     fenced_folder(sc, STATE_STMT_WINDOW_BEGIN, lease, folder_id, "record the append window",
 			   "WITH " LEASE_CTE ","
 			   " u AS (UPDATE folder SET window_dst_uidnext = $5, window_first_uid = $6,"
 			   "  window_last_uid = $7, window_uids = $8::bigint[], window_started_at = now(),"
@@ -351,25 +348,11 @@ static void parse_uid_list(const char *s, uint32_t **out, size_t *n)
 	}
 }
 
-int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct state_window *w,
-			    struct fleet_err *err)
+static int window_row(const PGresult *res, int i, void *arg)
 {
-	char b0[STATE_NUM_MAX];
-	const char *p[1] = {state_fmt_i64(b0, folder_id)};
-	PGresult *res = state_exec_prepared(sc, STATE_STMT_WINDOW_GET, "read the append window",
-				   "SELECT window_dst_uidnext, window_first_uid, window_last_uid,"
-				   " (extract(epoch FROM window_started_at) * 1000)::bigint,"
-				   " window_uids IS NOT NULL, array_to_string(window_uids, ',')"
-				   " FROM folder WHERE id = $1 AND window_dst_uidnext IS NOT NULL",
-				   1, p, STATE_EXEC_IDEMPOTENT, err);
+	struct state_window *w = arg;
 
-	memset(w, 0, sizeof(*w));
-	if (!res)
-		return -1;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		return 0;
-	}
+	(void)i; /* the folder id is the key: one row at most */
 	w->dst_uidnext = (uint32_t)state_get_i64(res, 0, 0);
 	w->first_src_uid = (uint32_t)state_get_i64(res, 0, 1);
 	w->last_src_uid = (uint32_t)state_get_i64(res, 0, 2);
@@ -379,8 +362,23 @@ int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct sta
 		if (!w->uids)
 			w->uids = xcalloc(1, sizeof(*w->uids)); /* recorded, but empty */
 	}
-	PQclear(res);
 	return 1;
+}
+
+int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct state_window *w,
+			    struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, folder_id)};
+
+	memset(w, 0, sizeof(*w));
+	return state_each_row(state_exec_prepared(sc, STATE_STMT_WINDOW_GET, "read the append window",
+						  "SELECT window_dst_uidnext, window_first_uid, window_last_uid,"
+						  " (extract(epoch FROM window_started_at) * 1000)::bigint,"
+						  " window_uids IS NOT NULL, array_to_string(window_uids, ',')"
+						  " FROM folder WHERE id = $1 AND window_dst_uidnext IS NOT NULL",
+						  1, p, STATE_EXEC_IDEMPOTENT, err),
+			      window_row, w); /* 1 found, 0 none */
 }
 
 /* ---- the batch -------------------------------------------------------------------------------- */
@@ -723,12 +721,9 @@ int state_ledger_uids(struct state_conn *sc, int64_t folder_id, uint32_t src_uid
 	p[0] = state_fmt_i64(b0, folder_id);
 	p[1] = state_fmt_u64(b1, src_uidvalidity);
 	p[2] = fleet_buf_cstr(&states);
-	if (state_bufs_fit(&states, 1, "read the copied UIDs", err) < 0) {
-		fleet_buf_release(&states);
-		return -1;
-	}
 	/* Binary result: 8 bytes per UID in network order, one row each, in primary-key order. */
-	res = state_exec_prepared(sc, STATE_STMT_LEDGER_UIDS, "read the copied UIDs",
+	res = state_bufs_fit(&states, 1, "read the copied UIDs", err) < 0 ? NULL :
+	      state_exec_prepared(sc, STATE_STMT_LEDGER_UIDS, "read the copied UIDs",
 				  "SELECT src_uid FROM message WHERE folder_id = $1 AND src_uidvalidity = $2"
 				  " AND state = ANY ($3::text[]) ORDER BY src_uid",
 				  3, p, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);

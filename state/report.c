@@ -61,11 +61,8 @@ int state_report_run_bytes(struct state_conn *sc, int64_t run_id, const int64_t 
 	state_array_end(&ids);
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&ids);
-	if (state_bufs_fit(&ids, 1, "measure the run's bytes", err) < 0) {
-		fleet_buf_release(&ids);
-		return -1;
-	}
-	res = state_exec(
+	res = state_bufs_fit(&ids, 1, "measure the run's bytes", err) < 0 ? NULL :
+	      state_exec(
 	    sc, "measure the run's bytes",
 	    "WITH j AS (SELECT id, state, bytes_copied, msgs_copied, started_at IS NOT NULL AS started"
 	    "  FROM job WHERE run_id = $1 AND NOT (state = 'queued' AND coalesce(parked_until > now(), false))),"
@@ -300,11 +297,8 @@ int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned
 	p[0] = state_fmt_i64(b0, run_id);
 	p[1] = fleet_buf_cstr(&states);
 	p[2] = limit > 0 ? state_fmt_i64(b2, limit) : NULL;
-	if (state_bufs_fit(&states, 1, "list the failed messages", err) < 0) {
-		fleet_buf_release(&states);
-		return -1;
-	}
-	res = state_exec(
+	res = state_bufs_fit(&states, 1, "list the failed messages", err) < 0 ? NULL :
+	      state_exec(
 	    sc, "list the failed messages",
 	    "SELECT f.job_id, coalesce(m.error, ''), f.src_name, m.src_uidvalidity, m.src_uid, m.size,"
 	    " m.state FROM message m JOIN folder f ON f.id = m.folder_id JOIN job j ON j.id = f.job_id"
