@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "engine/engine.h"
 #include "ops/probe.h"
+#include "ops/render.h"
 #include "scheduler/policy.h"
 
 #define PF_DEFAULT_WORKERS    8u
@@ -113,12 +114,16 @@ int preflight_name_problem(const char *src_name, const struct fm_namespace *src_
 static void list_addf(struct imap_strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void list_addf(struct imap_strlist *l, const char *fmt, ...)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(16 * 1024);
+	struct fleet_buf b = FLEET_BUF_INIT(OPS_LINE_MAX);
 	va_list ap;
 
 	va_start(ap, fmt);
 	fleet_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
+	if (fleet_buf_truncated(&b)) {
+		fleet_buf_reset(&b);
+		fleet_buf_addf(&b, "(a message longer than %zu bytes, left out)", OPS_LINE_MAX);
+	}
 	imap_strlist_add(l, fleet_buf_cstr(&b), b.len);
 	fleet_buf_release(&b);
 }
@@ -304,7 +309,7 @@ static void caps_line(struct imap_strlist *details, const char *side, const char
 {
 	static const char *const wanted[] = {"UIDPLUS",	    "LITERAL+", "MULTIAPPEND", "CONDSTORE",
 					     "SPECIAL-USE", "QUOTA",	"STATUS=SIZE"};
-	struct fleet_buf has = FLEET_BUF_INIT(4096), lacks = FLEET_BUF_INIT(4096);
+	struct fleet_buf has = FLEET_BUF_INIT(OPS_LABEL_MAX), lacks = FLEET_BUF_INIT(OPS_LABEL_MAX);
 	uint64_t al;
 
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
@@ -316,8 +321,11 @@ static void caps_line(struct imap_strlist *details, const char *side, const char
 		fleet_buf_addf(&has, "%sAPPENDLIMIT=%llu", has.len ? " " : "", (unsigned long long)al);
 	else
 		fleet_buf_addf(&lacks, "%sAPPENDLIMIT", lacks.len ? " " : "");
-	list_addf(details, "%s: %s; has %s; lacks %s", side, tls, has.len ? fleet_buf_cstr(&has) : "none",
-		  lacks.len ? fleet_buf_cstr(&lacks) : "nothing");
+	if (fleet_buf_truncated(&has) || fleet_buf_truncated(&lacks)) /* cannot happen: a few names */
+		list_addf(details, "%s: %s; capabilities too long to list", side, tls);
+	else
+		list_addf(details, "%s: %s; has %s; lacks %s", side, tls, has.len ? fleet_buf_cstr(&has) : "none",
+			  lacks.len ? fleet_buf_cstr(&lacks) : "nothing");
 	fleet_buf_release(&has);
 	fleet_buf_release(&lacks);
 }
@@ -915,12 +923,17 @@ static int write_csv(const char *path, const struct pf_account *acc, size_t n, s
 	      f);
 	for (size_t i = 0; i < n; i++) {
 		const struct pf_account *a = &acc[i];
-		struct fleet_buf r = FLEET_BUF_INIT(1 << 20);
+		struct fleet_buf r = FLEET_BUF_INIT(OPS_REASONS_MAX);
 
 		for (size_t k = 0; k < a->reasons.n; k++)
-			fleet_buf_addf(&r, "%s%s", r.len ? "; " : "", a->reasons.v[k]); /* cut at 1 MiB */
+			fleet_buf_addf(&r, "%s%s", r.len ? "; " : "", a->reasons.v[k]);
 		for (size_t k = 0; k < a->warnings.n; k++)
 			fleet_buf_addf(&r, "%swarning: %s", r.len ? "; " : "", a->warnings.v[k]);
+		if (fleet_buf_truncated(&r)) {
+			fleet_buf_reset(&r);
+			fleet_buf_addf(&r, "(%zu reasons and %zu warnings, longer than %zu bytes together: not listed)",
+				       a->reasons.n, a->warnings.n, OPS_REASONS_MAX);
+		}
 		csv_field(f, a->label, 0);
 		csv_field(f, a->nogo ? "NO-GO" : "GO", 0);
 		csv_field(f, fleet_buf_cstr(&r), 0);
@@ -958,7 +971,7 @@ static int cmp_acc_line(const void *x, const void *y)
 
 static char *row_label(const struct account_row *r)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(4096);
+	struct fleet_buf b = FLEET_BUF_INIT(OPS_LABEL_MAX);
 
 	for (int s = 0; s < 2; s++) {
 		const struct account_side *sd = &r->side[s];
@@ -967,6 +980,10 @@ static char *row_label(const struct account_row *r)
 		if (s)
 			fleet_buf_add_str(&b, " -> ");
 		side_label(&b, sd->user, sd->host, sd->port, m);
+	}
+	if (fleet_buf_truncated(&b)) {
+		fleet_buf_release(&b);
+		return xasprintf("line %u (its label is longer than %zu bytes)", r->line, OPS_LABEL_MAX);
 	}
 	return fleet_buf_detach(&b, NULL);
 }

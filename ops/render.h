@@ -16,8 +16,14 @@
 #include "common/err.h"
 #include "state/state.h"
 
+/* Caps of the texts ops/ builds (fleet_buf caps; one place for them). A text built with
+ * fleet_buf_add* that passes its cap is never used cut: a notice that says so stands instead. */
 #define RW_FLUSH_AT (64 * 1024)
-#define RW_MAX	    (4 * RW_FLUSH_AT)
+#define RW_MAX	    (4 * RW_FLUSH_AT)		/* what the output writer holds */
+#define OPS_LINE_MAX ((size_t)16 * 1024)	/* one preflight reason, warning or detail */
+#define OPS_LABEL_MAX ((size_t)4096)		/* an account's label, a capability list */
+#define OPS_REASONS_MAX ((size_t)1 << 20)	/* the reasons cell of preflight.csv */
+#define OPS_SUMMARY_MAX ((size_t)64 * 1024) /* the message summary cell of accounts.csv */
 
 /* Buffers output and remembers the first write error (checked once at the end). */
 struct rw {

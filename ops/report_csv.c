@@ -57,7 +57,7 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		rw_put(&w, ",", 1);
 		{
 			/* "skipped: reason (3); failed: reason (1)" */
-			struct fleet_buf sum = FLEET_BUF_INIT(64 * 1024);
+			struct fleet_buf sum = FLEET_BUF_INIT(OPS_SUMMARY_MAX);
 
 			for (size_t k = a->msg_first; k < a->msg_first + a->msg_count;) {
 				size_t e = k;
@@ -70,7 +70,8 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 						  msg_state_name(r->msgs[k].state), r->msgs[k].group, e - k);
 				k = e;
 			}
-			rw_csv(&w, fleet_buf_cstr(&sum));
+			rw_csv(&w, fleet_buf_truncated(&sum) ? "(longer than it may be here: see failures.csv)"
+							     : fleet_buf_cstr(&sum));
 			fleet_buf_release(&sum);
 		}
 		rw_printf(&w, ",%s,", fmt_time(t1, a->parked_until_ms, 1));
