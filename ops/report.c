@@ -63,13 +63,17 @@ static int pass_cb(const struct state_pass_report *p, void *ctx)
 	return 0;
 }
 
+static void run_info_release(struct run_info *ri)
+{
+	xfree(&ri->name);
+	xfree(&ri->state);
+	xfree(&ri->passes);
+}
+
 void run_list_release(struct run_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		xfree(&l->v[i].name);
-		xfree(&l->v[i].state);
-		xfree(&l->v[i].passes);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		run_info_release(&l->v[i]);
 	xfree(&l->v);
 	l->n = l->alloc = 0;
 }
@@ -209,7 +213,7 @@ static int load_time_cb(const struct state_job_time *t, void *ctx)
  * reasons that differ only by a size, a UID or a count fall into one group. */
 static char *reason_group(const char *reason)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(SIZE_MAX / 2);
+	struct fleet_buf b = FLEET_BUF_INIT(strlen(reason) + 1); /* never longer than the reason */
 	const char *p = reason;
 	char *out;
 
@@ -227,6 +231,10 @@ static char *reason_group(const char *reason)
 			fleet_buf_add(&b, p, k);
 			p += k;
 		}
+	}
+	if (fleet_buf_truncated(&b)) { /* cannot happen (see the cap): the reason as it is */
+		fleet_buf_release(&b);
+		return xstrdup(reason);
 	}
 	out = fleet_buf_detach(&b, NULL);
 	return out ? out : xstrdup("");
