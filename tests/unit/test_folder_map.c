@@ -86,6 +86,12 @@ static struct fm_filter default_filter(void)
 	return f;
 }
 
+/* Plans SRC (N folders) with the filter F against no destination listing, '/' on both sides. */
+static void plan_flat(const struct fm_folder *src, size_t n, const struct fm_filter *f, struct fm_plan *plan)
+{
+	assert_int_equal(folder_map_plan(src, n, &slash, NULL, 0, &slash, f, plan, NULL), 0);
+}
+
 static const struct fm_entry *find_src(const struct fm_plan *p, const char *src)
 {
 	for (size_t i = 0; i < p->n; i++)
@@ -267,7 +273,7 @@ static void parents_come_before_children_and_inbox_first(void **state)
 	struct fm_filter f = default_filter();
 	struct fm_plan plan;
 
-	assert_int_equal(folder_map_plan(src, 5, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	plan_flat(src, 5, &f, &plan);
 	assert_int_equal(plan.n, 5);
 	assert_string_equal(plan.entries[0].dst_name, "INBOX");
 	for (size_t i = 0; i < plan.n; i++)
@@ -296,7 +302,7 @@ static void filters_select_and_report_what_they_leave_out(void **state)
 
 	f.exclude = exclude;
 	f.nexclude = 2;
-	assert_int_equal(folder_map_plan(src, 5, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	plan_flat(src, 5, &f, &plan);
 	assert_int_equal(plan.n, 3); /* INBOX, Archive/2020, and its parent level Archive, to create */
 	assert_non_null(find_src(&plan, "INBOX"));
 	assert_non_null(find_src(&plan, "Archive/2020"));
@@ -316,7 +322,7 @@ static void folder_option_selects_exact_names_only(void **state)
 
 	f.folders = folders;
 	f.nfolders = 1;
-	assert_int_equal(folder_map_plan(src, 3, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	plan_flat(src, 3, &f, &plan);
 	assert_int_equal(plan.n, 1);
 	assert_string_equal(plan.entries[0].src_name, "Sent");
 	folder_map_plan_release(&plan);
@@ -355,22 +361,27 @@ static void account_options_parse_imapsync_names(void **state)
 	engine_opts_release(&o);
 }
 
+/* The account options ARGV (ARGC of them) are refused, with a message that names WHAT. */
+static void options_are_refused(int argc, char **argv, const char *what)
+{
+	struct engine_opts o;
+	struct fleet_err err;
+
+	engine_opts_init(&o);
+	assert_int_equal(engine_opts_parse(&o, argc, argv, &err), -1);
+	assert_contains(err.message, what);
+	engine_opts_release(&o);
+}
+
 static void bad_account_options_name_the_option(void **state)
 {
 	char *unknown[] = {"--frobnicate"};
 	char *novalue[] = {"--maxsize"};
 	char *notnum[] = {"--maxage", "ten"};
-	struct engine_opts o;
-	struct fleet_err err;
 
-	engine_opts_init(&o);
-	assert_int_equal(engine_opts_parse(&o, 1, unknown, &err), -1);
-	assert_non_null(strstr(err.message, "--frobnicate"));
-	assert_int_equal(engine_opts_parse(&o, 1, novalue, &err), -1);
-	assert_non_null(strstr(err.message, "--maxsize"));
-	assert_int_equal(engine_opts_parse(&o, 2, notnum, &err), -1);
-	assert_non_null(strstr(err.message, "ten"));
-	engine_opts_release(&o);
+	options_are_refused(1, unknown, "--frobnicate");
+	options_are_refused(1, novalue, "--maxsize");
+	options_are_refused(2, notnum, "ten");
 }
 
 /* ---- rename rules ---- */
@@ -472,14 +483,9 @@ static void rule_options_parse_and_bad_ones_name_the_rule(void **state)
 		    engine_opts_takes_value("--subfolder2") && !engine_opts_takes_value("--casefold2"));
 	engine_opts_release(&o);
 
-	engine_opts_init(&o);
-	assert_int_equal(engine_opts_parse(&o, 2, badrule, &err), -1);
-	assert_non_null(strstr(err.message, "s/(x/y/"));
-	assert_int_equal(engine_opts_parse(&o, 2, badf1f2, &err), -1);
-	assert_non_null(strstr(err.message, "NoEquals"));
-	assert_int_equal(engine_opts_parse(&o, 1, emptysub, &err), -1);
-	assert_non_null(strstr(err.message, "--subfolder2"));
-	engine_opts_release(&o);
+	options_are_refused(2, badrule, "s/(x/y/");
+	options_are_refused(2, badf1f2, "NoEquals");
+	options_are_refused(1, emptysub, "--subfolder2");
 }
 
 /* One row: source folders (slash, no SPECIAL-USE unless given), options, expected destinations. */
@@ -635,7 +641,7 @@ static void a_collision_is_noted_for_the_report(void **state)
 
 	f.casefold = 1;
 	f.automap = 0;
-	assert_int_equal(folder_map_plan(src, 3, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	plan_flat(src, 3, &f, &plan);
 	assert_true(find_src(&plan, "Sent")->collision);
 	assert_false(find_src(&plan, "SENT")->collision);
 	assert_non_null(strstr(find_src(&plan, "Sent")->note, "differs only in case"));
@@ -655,18 +661,6 @@ static void parse_case(struct engine_opts *o, const char *const argv[4], size_t 
 		fail_msg("case %zu: %s", i, err.message);
 }
 
-/* OPT VALUE is refused, and the message names OPT. */
-static void option_is_refused(const char *opt, const char *value)
-{
-	char *argv[] = {(char *)opt, (char *)value};
-	struct engine_opts o;
-	struct fleet_err err;
-
-	engine_opts_init(&o);
-	assert_int_equal(engine_opts_parse(&o, 2, argv, &err), -1);
-	assert_contains(err.message, opt);
-	engine_opts_release(&o);
-}
 
 static void presets_set_provider_defaults_that_explicit_options_override(void **state)
 {
@@ -734,7 +728,7 @@ static void daily_budgets_come_from_options_and_the_gmail_presets(void **state)
 				 (unsigned long long)o.daily[1][1]);
 		engine_opts_release(&o);
 	}
-	option_is_refused("--daily-download1", "lots");
+	options_are_refused(2, (char *[]){"--daily-download1", "lots"}, "--daily-download1");
 }
 
 static void conns_per_account_defaults_to_4_and_presets_keep_half_the_providers_limit(void **state)
@@ -764,7 +758,7 @@ static void conns_per_account_defaults_to_4_and_presets_keep_half_the_providers_
 				 o.user_conns[1]);
 		engine_opts_release(&o);
 	}
-	option_is_refused("--conns-per-account", "17");
+	options_are_refused(2, (char *[]){"--conns-per-account", "17"}, "--conns-per-account");
 }
 
 static void the_destination_presets_trim_spaces_at_level_ends(void **state)
@@ -779,7 +773,7 @@ static void the_destination_presets_trim_spaces_at_level_ends(void **state)
 	engine_opts_init(&o);
 	assert_int_equal(engine_opts_parse(&o, 1, argv, NULL), 0);
 	engine_opts_folder_filter(&o, &f);
-	assert_int_equal(folder_map_plan(src, 3, &slash, NULL, 0, &slash, &f, &plan, NULL), 0);
+	plan_flat(src, 3, &f, &plan);
 	assert_string_equal(find_src(&plan, " Projects /Old ")->dst_name, "Projects/Old");
 	assert_string_equal(find_src(&plan, "Projects")->dst_name, "Projects");
 	folder_map_plan_release(&plan);
