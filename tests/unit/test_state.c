@@ -167,6 +167,16 @@ static void add_jobs(struct fx *f, int n, int max_attempts, int64_t *ids)
 }
 
 static int64_t claim_one(struct fx *f, int64_t engine, unsigned lease_ms, struct state_claim *c);
+static void fill_row(struct state_ledger_row *r, int64_t folder, uint32_t uidv, uint32_t uid);
+
+/* Adds to the batch B the ledger row fill_row makes for FOLDER, UIDV and UID. */
+static void add_row(struct state_ledger_batch *b, int64_t folder, uint32_t uidv, uint32_t uid)
+{
+	struct state_ledger_row row;
+
+	fill_row(&row, folder, uidv, uid);
+	CHECK(state_ledger_batch_add(b, &row, E));
+}
 
 /* One job (MAX_ATTEMPTS) added and claimed into C by the fixture's engine; its id. */
 static int64_t claimed_job(struct fx *f, int max_attempts, struct state_claim *c)
@@ -301,16 +311,25 @@ struct claimer {
 	int failed;
 };
 
-static void *claim_thread(void *p)
+/* A thread's own connection to CI; NULL, with *failed set, when it cannot be opened. */
+static struct state_conn *thread_conn(const char *ci, int *failed)
 {
-	struct claimer *c = p;
 	struct state_conn *sc = NULL;
 	struct fleet_err err;
 
-	if (state_conn_open(c->ci, &sc, &err) < 0) {
-		c->failed = 1;
+	if (state_conn_open(ci, &sc, &err) < 0)
+		*failed = 1;
+	return sc;
+}
+
+static void *claim_thread(void *p)
+{
+	struct claimer *c = p;
+	struct state_conn *sc = thread_conn(c->ci, &c->failed);
+	struct fleet_err err;
+
+	if (!sc)
 		return NULL;
-	}
 	for (;;) {
 		struct state_claim cl;
 		int rc = state_job_claim(sc, c->run_id, c->engine_id, "h", 60000, &cl, &err);
@@ -604,8 +623,7 @@ static void ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids(voi
 	    f->sc, &c.lease, getenv("LEDGER_BATCH") ? (size_t)strtoul(getenv("LEDGER_BATCH"), NULL, 10) : 0);
 	t0 = now_s();
 	for (uint32_t uid = 1; uid <= NMSG; uid++) {
-		fill_row(&row, fold.id, 777, uid);
-		CHECK(state_ledger_batch_add(b, &row, E));
+		add_row(b, fold.id, 777, uid);
 	}
 	CHECK(state_ledger_batch_flush(b, E));
 	dt = now_s() - t0;
@@ -638,8 +656,7 @@ static void ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids(voi
 	assert_int_equal(again.msgs_failed, NMSG / 1000);
 	assert_int_equal(again.highest_uid_copied, NMSG - 1);
 	for (uint32_t uid = 1; uid <= 1000; uid++) {
-		fill_row(&row, fold.id, 777, uid);
-		CHECK(state_ledger_batch_add(b, &row, E));
+		add_row(b, fold.id, 777, uid);
 	}
 	/* ... and a failed message that now copies moves from failed to copied */
 	fill_row(&row, fold.id, 777, 2000);
@@ -668,7 +685,6 @@ static void rows_for_a_folder_of_another_job_are_refused(void **state)
 	struct state_claim c1, c2;
 	struct state_folder f1, f2;
 	struct state_ledger_batch *b;
-	struct state_ledger_row row;
 	struct fleet_err err;
 
 	add_jobs(f, 2, 5, ids);
@@ -677,8 +693,7 @@ static void rows_for_a_folder_of_another_job_are_refused(void **state)
 	CHECK(state_folder_upsert(f->sc, &c1.lease, "INBOX", NULL, 1, &f1, E));
 	CHECK(state_folder_upsert(f->sc, &c2.lease, "INBOX", NULL, 1, &f2, E));
 	b = state_ledger_batch_new(f->sc, &c1.lease, 0);
-	fill_row(&row, f2.id, 1, 5);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, f2.id, 1, 5);
 	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
 	assert_string_equal(err.code, "FOLDER_NOT_IN_JOB");
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 0);
@@ -696,7 +711,6 @@ static void append_window_is_recorded_read_back_and_closed(void **state)
 	struct state_window w;
 	const uint32_t list[] = {10, 12, 15};
 	struct state_ledger_batch *b;
-	struct state_ledger_row row;
 
 	id = claimed_job(f, 5, &c);
 	CHECK(state_folder_upsert(f->sc, &c.lease, "Sent", "Sent Items", 5, &fold, E));
@@ -720,8 +734,7 @@ static void append_window_is_recorded_read_back_and_closed(void **state)
 	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
 	assert_null(w.uids);
 	b = state_ledger_batch_new(f->sc, &c.lease, 0);
-	fill_row(&row, fold.id, 5, 16);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, fold.id, 5, 16);
 	state_ledger_batch_end_window(b, fold.id);
 	CHECK(state_ledger_batch_flush(b, E));
 	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
@@ -759,7 +772,6 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 	struct state_folder fold, sent, again;
 	struct state_window w;
 	struct state_ledger_batch *b;
-	struct state_ledger_row row;
 	struct state_folder_status st;
 	struct listed l = {0};
 	struct fleet_err err;
@@ -783,10 +795,8 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE state = 'copying'"), 1);
 
 	/* window 1's rows and end, and window 2's begin: one statement */
-	fill_row(&row, fold.id, 5, 1);
-	CHECK(state_ledger_batch_add(b, &row, E));
-	fill_row(&row, fold.id, 5, 2);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, fold.id, 5, 1);
+	add_row(b, fold.id, 5, 2);
 	state_ledger_batch_end_window(b, fold.id);
 	state_ledger_batch_window_begin(b, fold.id, 102, 3, 3);
 	CHECK(state_ledger_batch_flush(b, E));
@@ -799,8 +809,7 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 	assert_int_equal(again.highest_uid_copied, 2);
 
 	/* window 2's row and end, and the folder's status: one statement */
-	fill_row(&row, fold.id, 5, 3);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, fold.id, 5, 3);
 	state_ledger_batch_end_window(b, fold.id);
 	memset(&st, 0, sizeof(st));
 	st.state = STATE_FOLDER_DONE;
@@ -825,8 +834,7 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 				       "(SELECT job_id FROM folder WHERE dst_name = 'Posteingang')"), 3);
 
 	/* a replay of the same flush (a lost connection) counts nothing twice */
-	fill_row(&row, fold.id, 5, 3);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, fold.id, 5, 3);
 	state_ledger_batch_end_window(b, fold.id);
 	state_ledger_batch_folder_status(b, fold.id, &st);
 	CHECK(state_ledger_batch_flush(b, E));
@@ -882,8 +890,7 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
 	/* ... and the dropped window is not opened by a later flush either */
 	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch - 1");
-	fill_row(&row, fold.id, 5, 4);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, fold.id, 5, 4);
 	CHECK(state_ledger_batch_flush(b, E));
 	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
 	state_ledger_batch_free(&b);
@@ -898,7 +905,6 @@ static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void 
 	struct state_claim c;
 	struct state_folder fold;
 	struct state_ledger_batch *b;
-	struct state_ledger_row row;
 	uint32_t *uids;
 	size_t n;
 
@@ -906,8 +912,7 @@ static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void 
 	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 100, &fold, E));
 	b = state_ledger_batch_new(f->sc, &c.lease, 0);
 	for (uint32_t uid = 1; uid <= 50; uid++) {
-		fill_row(&row, fold.id, 100, uid);
-		CHECK(state_ledger_batch_add(b, &row, E));
+		add_row(b, fold.id, 100, uid);
 	}
 	CHECK(state_ledger_batch_flush(b, E));
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 50);
@@ -925,8 +930,7 @@ static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void 
 	CHECK(state_ledger_uids(f->sc, fold.id, 100, STATE_MSG_MASK_COPIED, &uids, &n, E));
 	assert_int_equal(n, 50); /* old fingerprints kept for matching */
 	xfree(&uids);
-	fill_row(&row, fold.id, 200, 1);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, fold.id, 200, 1);
 	CHECK(state_ledger_batch_flush(b, E));
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 1);
 	CHECK(state_folder_reset_uidvalidity(f->sc, &c.lease, fold.id, 200, STATE_UIDV_DELETE_OLD, E));
@@ -959,8 +963,7 @@ static void transient_failure_requeues_with_backoff_until_attempts_run_out(void 
 	struct state_claim c;
 	struct fleet_err jerr;
 
-	add_jobs(f, 1, 2, &id);
-	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
+	id = claimed_job(f, 2, &c);
 	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, "ECONNRESET", "connection reset");
 	assert_int_equal(fail_attempt(f, &c, &jerr, 60000, 0), 1);
 	assert_int_equal(q_i64(f->raw,
@@ -1041,7 +1044,6 @@ static void requeue_resets_attempts_and_keeps_progress(void **state)
 	struct state_claim c;
 	struct state_folder fold;
 	struct state_ledger_batch *b;
-	struct state_ledger_row row;
 	struct fleet_err jerr;
 	long count = -1;
 
@@ -1049,8 +1051,7 @@ static void requeue_resets_attempts_and_keeps_progress(void **state)
 	claim_one(f, f->engine_id, 60000, &c);
 	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 1, &fold, E));
 	b = state_ledger_batch_new(f->sc, &c.lease, 0);
-	fill_row(&row, fold.id, 1, 7);
-	CHECK(state_ledger_batch_add(b, &row, E));
+	add_row(b, fold.id, 1, 7);
 	CHECK(state_ledger_batch_flush(b, E));
 	state_ledger_batch_free(&b);
 	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NULL, "timeout");
@@ -1224,13 +1225,11 @@ struct slotter {
 static void *slot_thread(void *p)
 {
 	struct slotter *s = p;
-	struct state_conn *sc = NULL;
+	struct state_conn *sc = thread_conn(s->ci, &s->failed);
 	struct fleet_err err;
 
-	if (state_conn_open(s->ci, &sc, &err) < 0) {
-		s->failed = 1;
+	if (!sc)
 		return NULL;
-	}
 	for (int i = 0; i < 15; i++) {
 		int slot, rc = state_slot_acquire(sc, "imap.example.org:993", SLOT_LIMIT, s->engine, 0, &slot,
 						  &err);
@@ -1439,7 +1438,6 @@ static void reports_count_jobs_failures_and_throughput(void **state)
 	struct state_claim c;
 	struct state_folder fold;
 	struct state_ledger_batch *b;
-	struct state_ledger_row row;
 	struct state_run_counts rc;
 	struct rep_ctx ctx = {0};
 	struct state_throughput_point *pts;
@@ -1451,8 +1449,7 @@ static void reports_count_jobs_failures_and_throughput(void **state)
 	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 1, &fold, E));
 	b = state_ledger_batch_new(f->sc, &c.lease, 10);
 	for (uint32_t uid = 995; uid <= 1005; uid++) { /* 1000 fails */
-		fill_row(&row, fold.id, 1, uid);
-		CHECK(state_ledger_batch_add(b, &row, E));
+		add_row(b, fold.id, 1, uid);
 	}
 	CHECK(state_ledger_batch_flush(b, E));
 	state_ledger_batch_free(&b);
