@@ -1168,8 +1168,7 @@ static int group_teardown(void **state)
 	X509_free(g_selfsigned);
 	EVP_PKEY_free(g_ca_key);
 	EVP_PKEY_free(g_leaf_key);
-	tls_ctx_cache_clear();
-	return 0;
+	return unit_tls_group_teardown(state);
 }
 
 int main(void)

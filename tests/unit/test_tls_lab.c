@@ -258,12 +258,6 @@ static void implicit_tls_to_the_cleartext_port_is_a_protocol_error(void **state)
 	refused(&ep, "TLS_PROTOCOL", &err);
 }
 
-static int group_teardown(void **state)
-{
-	tls_ctx_cache_clear();
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,5 +272,5 @@ int main(void)
 
 	if (load_lab_env() != 0)
 		return unit_skip("lab not running (scripts/lab.sh up)");
-	return unit_run("io_stream_lab", tests, NULL, group_teardown);
+	return unit_run("io_stream_lab", tests, NULL, unit_tls_group_teardown);
 }

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "io/stream.h"
+#include "io/tls.h"
 
 /* An endpoint labelled "src" with a 5 s connect timeout; cafile may be NULL. */
 static inline struct io_endpoint unit_endpoint(const char *host, uint16_t port, enum io_tls_mode mode,
@@ -29,6 +30,15 @@ static inline void unit_assert_verified(struct io_stream *s, struct io_tls_info 
 	assert_true(io_stream_is_tls(s));
 	assert_int_equal(io_stream_tls_info(s, info), 0);
 	assert_int_equal(info->verified, 1);
+}
+
+/* The stream tests' group teardown: the TLS contexts io/tls cached are freed, so that a leak check
+ * finds none left. */
+static inline int unit_tls_group_teardown(void **state)
+{
+	(void)state;
+	tls_ctx_cache_clear();
+	return 0;
 }
 
 /* The log, captured: unit_log_capture(&L) sends what is logged into memory, unit_log_end(&L) stops
