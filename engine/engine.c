@@ -116,8 +116,11 @@ struct engine {
 	const struct fm_plan *plan;
 	/* The folder being copied (fs[cur]) and the next one, begun ahead on the source
 	 * (fs[!cur], prefetch_next); next_*: the folder after the current one, set by engine_run. */
-	struct fstart fs[2];
+	struct fstart fs[3];
 	int cur;
+	/* The folder the source has selected (its last EXAMINE sent): the current one, or, once the
+	 * source has been asked ahead, the next or the one after (prefetch_next, prefetch_next2). */
+	const struct fm_entry *src_sel;
 	int last_window; /* copy_window: the folder's last window */
 	int next_last;   /* ... and the window after it (presend's) is the last one */
 	struct copy_ctx *pend; /* the next window's body FETCH, sent ahead (presend), not read yet */
@@ -130,6 +133,9 @@ struct engine {
 	int dst_moved;   /* the next folder's SELECT went out on the destination (prefetch_next_dst) */
 	const struct fm_entry *next_fe;
 	const struct imap_status_info *next_pre, *next_pre_dst;
+	/* The folder after next_fe (not claimed yet), which prefetch_next2 may ask about ahead. */
+	const struct fm_entry *next2_fe;
+	const struct imap_status_info *next2_pre, *next2_pre_dst;
 	uint64_t unlisted_here; /* the current folder's share of st->bytes_unlisted (STATUS SIZE) */
 	/* Folders whose UIDVALIDITY changed since the last pass, [0] source, [1] destination: after a
 	 * restore it is every folder, so they are said in one line per account (uidvalidity_say). */
@@ -143,6 +149,10 @@ struct engine {
 	const struct imap_status_info *pre_si;
 	int lanes_asked;
 };
+
+/* The fstart ring: fs[cur] is the folder being copied, then the next one and the one after it. */
+#define FS_NEXT(e) (&(e)->fs[((e)->cur + 1) % 3])
+#define FS_NEXT2(e) (&(e)->fs[((e)->cur + 2) % 3])
 
 /* Notes a UIDVALIDITY change of folder on side k (logged per folder at debug level only). */
 static void uidvalidity_changed(struct engine *e, int k, const char *folder, uint32_t was, uint32_t now)
@@ -614,17 +624,18 @@ static void prefetch_next_dst(struct engine *e);
 static int reselect_after_prefetch(struct engine *e, const char *src_name, const struct imap_mailbox *src_mbx,
 				   const struct imap_mailbox *dst_mbx, struct fleet_err *err)
 {
-	struct fstart *next = &e->fs[!e->cur];
 	const struct fm_entry *fe = e->fs[e->cur].fe;
 	struct imap_mailbox m;
 	int r;
 
-	if (!next->fe)
+	if (!FS_NEXT(e)->fe && !FS_NEXT2(e)->fe && e->src_sel == fe)
 		return 0;
 	pend_next_drop(e); /* its first body FETCH too, if it went out */
-	fstart_release(e, next);
+	fstart_release(e, FS_NEXT2(e));
+	fstart_release(e, FS_NEXT(e));
 	memset(&m, 0, sizeof(m));
 	r = imap_select(e->src, fe && fe->src_mailbox ? fe->src_mailbox : src_name, 1, &m, err);
+	e->src_sel = fe;
 	if (r == 0 && m.uidvalidity != src_mbx->uidvalidity)
 		r = fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, ENGINE_ERR_UIDVALIDITY,
 				  "the source folder %s changed its UIDVALIDITY during the copy (%u -> %u): "
@@ -697,7 +708,7 @@ static void presend(struct engine *e, const char *src_name, const char *dst_name
 	struct fleet_err ferr;
 	struct copy_ctx *cc;
 
-	if (!nnext || e->pend || imap_conn_is_broken(e->src))
+	if (!nnext || e->pend || imap_conn_is_broken(e->src) || e->src_sel != e->fs[e->cur].fe)
 		return;
 	cc = copy_ctx_new(e, src_name, dst_name, dst_mbx, next, nnext);
 	uidset_of(&set, cc->slots, nnext);
@@ -817,6 +828,12 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		r = imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
 		cc->fetch_id = -1;
 	} else {
+		/* the source went on to a later folder ahead (prefetch_next2): back to this one first */
+		if (e->src_sel != e->fs[e->cur].fe &&
+		    reselect_after_prefetch(e, src_name, src_mbx, dst_mbx, err) < 0) {
+			rc = -1;
+			goto out;
+		}
 		uidset_of(&set, cc->slots, n);
 		cc->fetch_id = imap_fetch_send(e->src, fleet_buf_cstr(&set), "(UID BODY.PEEK[])", &body_cb, cc, &ferr);
 		r = cc->fetch_id < 0 ? -1 : 0;
@@ -1663,7 +1680,7 @@ static void fstart_release(struct engine *e, struct fstart *fs)
  * it (e->dst_free): the next folder's SELECT goes out behind it, answered with the APPEND. */
 static void prefetch_next_dst(struct engine *e)
 {
-	struct fstart *fs = &e->fs[!e->cur];
+	struct fstart *fs = FS_NEXT(e);
 	struct fleet_err ferr;
 
 	if (!e->dst_free || !fs->fe || fs->dsel_id > 0 || imap_conn_is_broken(e->dst))
@@ -1741,6 +1758,7 @@ static int folder_begin(struct engine *e, const struct fm_entry *fe, const struc
 	fs->fe = fe;
 	if ((fs->ssel_id = imap_select_send(e->src, smb, 1, &fs->smbx, err)) < 0)
 		return -1;
+	e->src_sel = fe;
 	if (!(fs->si.have & IMAP_HAVE_MESSAGES) || fs->si.messages > 0) {
 		fs->meta_id = meta_send(e->src, &fs->mc, &meta_cb, "1:*", fs->want_ident, gm, &fs->sl, err);
 		if (fs->meta_id < 0) {
@@ -1784,7 +1802,7 @@ static size_t plan_windows(const struct engine *e, struct src_msg **todo, size_t
  * complete. Nothing is sent for a folder that will be skipped, or when the source is busy. */
 static void prefetch_next(struct engine *e, size_t busy)
 {
-	struct fstart *fs = &e->fs[!e->cur];
+	struct fstart *fs = FS_NEXT(e);
 	struct fleet_err ferr;
 
 	/* busy: commands the source may still be answering, the current folder's last body FETCH
@@ -1799,6 +1817,23 @@ static void prefetch_next(struct engine *e, size_t busy)
 	e->next_fe = NULL;
 }
 
+/* The next folder's first and only window went out ahead (presend_next_folder): the folder after
+ * it is asked about right behind it (EXAMINE and metadata FETCH), so that its bodies can be asked
+ * for as soon as the next folder's are in. The source has then moved two folders on: any other
+ * command for the next folder selects it again first (reselect_after_prefetch). */
+static void prefetch_next2(struct engine *e)
+{
+	struct fstart *fs = FS_NEXT2(e);
+	struct fleet_err ferr;
+
+	if (!e->next2_fe || fs->fe || imap_conn_is_broken(e->src) || !lane_claim(e, e->next2_fe))
+		return;
+	fleet_err_clear(&ferr);
+	if (folder_begin(e, e->next2_fe, e->next2_pre, e->next2_pre_dst, fs, 1, &ferr) != 0)
+		fstart_release(e, fs); /* left to its turn, where an error is reported properly */
+	e->next2_fe = NULL;
+}
+
 /* The source has sent the current folder's last bodies, and the next folder's EXAMINE and metadata
  * FETCH went out behind them (prefetch_next): collect those, work out the next folder's first
  * window as migrate_folder will, and send its body FETCH now, held, so that the source answers it
@@ -1809,7 +1844,7 @@ static void prefetch_next(struct engine *e, size_t busy)
  * identity matching), no Gmail mode, budget or --dry; the ledger is not touched. */
 static void presend_next_folder(struct engine *e)
 {
-	struct fstart *fs = &e->fs[!e->cur];
+	struct fstart *fs = FS_NEXT(e);
 	const struct fm_entry *fe = fs->fe;
 	const struct imap_status_info *pd = fs->pre_dst;
 	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
@@ -1858,6 +1893,8 @@ static void presend_next_folder(struct engine *e)
 		if (cc->fetch_id > 0) {
 			e->pend_next = cc;
 			e->pend_next_fe = fe;
+			if (nwin == 1)
+				prefetch_next2(e); /* flushes with it */
 			if (imap_conn_flush(e->src, &ferr) < 0)
 				pend_next_drop(e);
 		} else {
@@ -1893,6 +1930,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 
 	if (e->pend_next && e->pend_next_fe != fe)
 		pend_next_drop(e);
+	e->dst_moved = 0; /* the destination's SELECT sent ahead was this folder's */
 	if (fs->fe != fe) {
 		fstart_release(e, fs);
 		r = folder_begin(e, fe, pre, pre_dst, fs, 0, err);
@@ -1979,6 +2017,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	 * ledger never recorded (another run, another tool, users already working there). */
 	need_match = !dst_absent(e, fe) && (rematch || fs->info.window_open || e->o->dedupe_existing || e->o->dry ||
 					    (npairs == 0 && fs->dmbx.exists > 0));
+	if (need_match && e->src_sel != fe && reselect_after_prefetch(e, fe->src_name, &fs->smbx, &fs->dmbx, err) < 0)
+		goto out; /* the source is asked about this folder again: select it again first */
 	if (need_match && !fs->want_ident && fs->sl.n) {
 		src_list_release(&fs->sl);
 		if (fetch_meta(e->src, "1:*", 1, gm, &fs->sl, err) < 0)
@@ -2867,12 +2907,30 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 			e.next_pre_dst = dst_have[j] ? &dst_si[j] : NULL;
 			break;
 		}
+		/* and the one after it (claimed only when asked about ahead) */
+		e.next2_fe = NULL;
+		for (size_t oj = oi + 1, seen = 0; e.next_fe && oj < plan.n; oj++) {
+			size_t j = order[oj];
+
+			if (plan.entries[j].noselect || refused[j])
+				continue;
+			if (&plan.entries[j] == e.next_fe) {
+				seen = 1;
+				continue;
+			}
+			if (!seen)
+				continue;
+			e.next2_fe = &plan.entries[j];
+			e.next2_pre = pre_have[j] ? &pre_si[j] : NULL;
+			e.next2_pre_dst = dst_have[j] ? &dst_si[j] : NULL;
+			break;
+		}
 		e.unlisted_here = !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE) ? pre_si[i].size : 0;
 		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL,
 				   dst_have[i] ? &dst_si[i] : NULL, err);
 		if (r < 0 && strcmp(err->code, IMAP_CODE_OVERQUOTA) == 0)
 			explain_overquota(&e, &plan, i, pre_have, pre_si, err);
-		e.cur = !e.cur; /* what was begun ahead is the next folder's */
+		e.cur = (e.cur + 1) % 3; /* what was begun ahead is the next folder's */
 		folder_listed(&e);
 		st->folders_done++;
 		if (r < 0 && job->budget &&
@@ -2892,7 +2950,7 @@ out:
 	if (rc < 0 && st->error_side < 0)
 		st->error_side = (e.src && imap_conn_is_broken(e.src)) ? 0 : (e.dst && imap_conn_is_broken(e.dst)) ? 1 : -1;
 	pend_next_drop(&e); /* before the fstart its slots point into */
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		if (!e.src || imap_conn_is_broken(e.src))
 			e.fs[k].ssel_id = e.fs[k].meta_id = -1; /* nothing to read any more */
 		if (!e.dst || imap_conn_is_broken(e.dst))
