@@ -764,30 +764,6 @@ int state_ledger_highest_uid(struct state_conn *sc, int64_t folder_id, uint32_t 
 	return 0;
 }
 
-static int hex_to_bytes(const char *hex, unsigned char *out, size_t n)
-{
-	if (strlen(hex) != 2 * n)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
-
-		for (int k = 0; k < 2; k++) {
-			char ch = hex[2 * i + k];
-
-			v <<= 4;
-			if (ch >= '0' && ch <= '9')
-				v |= (unsigned)(ch - '0');
-			else if (ch >= 'a' && ch <= 'f')
-				v |= (unsigned)(ch - 'a' + 10);
-			else
-				return 0;
-		}
-		out[i] = (unsigned char)v;
-	}
-	return 1;
-}
-
-
 struct ledger_walk {
 	state_ledger_cb cb;
 	void *ctx;
@@ -809,8 +785,8 @@ static int ledger_row(const PGresult *res, int i, void *arg)
 	r.src_uid = (uint32_t)state_get_i64(res, i, 0);
 	r.size = (uint64_t)state_get_i64(res, i, 1);
 	r.internaldate = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
-	r.has_sha256 = !PQgetisnull(res, i, 3) && hex_to_bytes(PQgetvalue(res, i, 3), r.sha256, 32);
-	r.has_msgid_hash = !PQgetisnull(res, i, 4) && hex_to_bytes(PQgetvalue(res, i, 4), r.msgid_hash, 32);
+	r.has_sha256 = !PQgetisnull(res, i, 3) && state_unhex(PQgetvalue(res, i, 3), r.sha256, 32) == 0;
+	r.has_msgid_hash = !PQgetisnull(res, i, 4) && state_unhex(PQgetvalue(res, i, 4), r.msgid_hash, 32) == 0;
 	r.dst_uidvalidity = (uint32_t)state_get_i64(res, i, 5);
 	r.dst_uid = (uint32_t)state_get_i64(res, i, 6);
 	r.flags = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);

@@ -23,17 +23,6 @@
 
 /* ---- the key file --------------------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int key_load(const char *path, int fd, unsigned char key[STATE_SECRET_KEY_LEN], struct fleet_err *err)
 {
 	unsigned char buf[2 * STATE_SECRET_KEY_LEN + 4];
@@ -71,13 +60,9 @@ static int key_load(const char *path, int fd, unsigned char key[STATE_SECRET_KEY
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	if (len == 2 * STATE_SECRET_KEY_LEN) {
-		for (size_t i = 0; i < STATE_SECRET_KEY_LEN; i++) {
-			int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
-
-			if (hi < 0 || lo < 0)
-				goto bad;
-			key[i] = (unsigned char)(hi << 4 | lo);
-		}
+		buf[len] = '\0';
+		if (state_unhex((const char *)buf, key, STATE_SECRET_KEY_LEN) < 0)
+			goto bad;
 		rc = 0;
 		goto out;
 	}

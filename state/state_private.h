@@ -120,6 +120,10 @@ const char *state_fmt_u64(char buf[STATE_NUM_MAX], uint64_t v);
 /* Parameters $1..$3 of a fenced statement: the lease's job, owner and epoch, formatted into b[0..2]. */
 void state_lease_params(char b[][STATE_NUM_MAX], const struct state_lease *lease, const char **p);
 
+/* Exactly n bytes from 2n hex digits (either case) into out: 0, or -1 (out partly written) when hex
+ * is anything else. */
+int state_unhex(const char *hex, unsigned char *out, size_t n);
+
 /* Result cell readers (text results). NULL cells read as 0 / "". */
 int64_t state_get_i64(const PGresult *res, int row, int col);
 const char *state_get_str(const PGresult *res, int row, int col);
