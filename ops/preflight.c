@@ -891,7 +891,7 @@ static void print_account(FILE *f, const struct pf_account *a, int verbose)
 /* One cell through the one CSV escaper (quoted, formula guard, controls cleaned). */
 static void csv_field(FILE *f, const char *s, int last)
 {
-	struct fleet_buf cell = FLEET_BUF_INIT(6 * strlen(s) + 16);
+	struct fleet_buf cell = FLEET_BUF_INIT(OPS_ESCAPED_MAX(strlen(s)));
 
 	if (fleet_escape_csv(&cell, s) == 0)
 		fputs(fleet_buf_cstr(&cell), f);

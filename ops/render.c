@@ -75,7 +75,7 @@ int rw_finish(struct rw *w, const char *what, struct fleet_err *err)
  * database may be longer than what the writer keeps). */
 static void rw_escaped(struct rw *w, int (*esc)(struct fleet_buf *, const char *), const char *s)
 {
-	struct fleet_buf tmp = FLEET_BUF_INIT(6 * (s ? strlen(s) : 0) + 16);
+	struct fleet_buf tmp = FLEET_BUF_INIT(OPS_ESCAPED_MAX(s ? strlen(s) : 0));
 
 	if (esc(&tmp, s) < 0)
 		w->failed = 1;
@@ -101,7 +101,7 @@ void rw_csv(struct rw *w, const char *s)
 size_t rw_term(struct rw *w, const char *s)
 {
 	size_t len = s ? strlen(s) : 0, cols = 0;
-	struct fleet_buf tmp = FLEET_BUF_INIT(8 * len + 16);
+	struct fleet_buf tmp = FLEET_BUF_INIT(OPS_TERM_ESCAPED_MAX(len));
 
 	if (fleet_escape_term(&tmp, s ? s : "", len) < 0)
 		w->failed = 1;

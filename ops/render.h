@@ -24,6 +24,10 @@
 #define OPS_LABEL_MAX ((size_t)4096)		/* an account's label, a capability list */
 #define OPS_REASONS_MAX ((size_t)1 << 20)	/* the reasons cell of preflight.csv */
 #define OPS_SUMMARY_MAX ((size_t)64 * 1024) /* the message summary cell of accounts.csv */
+/* Room for n bytes through an escaper, so that an escape never meets its cap (common/escape.h: at
+ * most 6 bytes out per byte in for HTML, JSON and CSV; the terminal's, 8 with room to spare). */
+#define OPS_ESCAPED_MAX(n) (6 * (size_t)(n) + 16)
+#define OPS_TERM_ESCAPED_MAX(n) (8 * (size_t)(n) + 16)
 
 /* Buffers output and remembers the first write error (checked once at the end). */
 struct rw {
