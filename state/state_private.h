@@ -110,6 +110,8 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 #define STATE_NAMES_MAX ((size_t)1024)      /* a list of state names ({"queued","failed",...}) */
 #define STATE_HOST_MAX ((size_t)1024)       /* a host name from --server */
 #define STATE_FOREACH_CHUNK 10000           /* ledger rows read per statement */
+#define STATE_IMPORT_WORK_MEM "64MB"        /* the import's sorts of every row, in memory (SET LOCAL) */
+#define STATE_IMPORT_ANALYZE_ROWS 1000      /* new jobs from one import that refresh job's statistics */
 #define STATE_STR_(x) #x
 #define STATE_STR(x) STATE_STR_(x) /* a cap as SQL text */
 
