@@ -8,6 +8,8 @@
 
 #include <stdatomic.h>
 
+#include <openssl/crypto.h>
+
 #include "common/alloc.h"
 #include "common/escape.h"
 #include "common/log.h"
@@ -435,23 +437,13 @@ void state_lease_params(char b[][STATE_NUM_MAX], const struct state_lease *lease
 	p[2] = state_fmt_i64(b[2], lease->epoch);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int state_unhex(const char *hex, unsigned char *out, size_t n)
 {
 	if (strlen(hex) != 2 * n)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;
