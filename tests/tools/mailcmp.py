@@ -11,6 +11,10 @@ RFC822 bytes (every body is fetched, nothing is trusted to counts or headers). F
 matched message the FLAGS (\\Recent ignored) and the INTERNALDATE (as an instant, since
 servers may report another time zone) are compared too.
 
+Where a destination server rewrites what it stores, the expectation can be the source's bytes
+rewritten the same way: --eol-as-stored (Courier: line ends), --dst-munge8bit (Cyrus: 8-bit
+header bytes as 'X', line ends as CRLF); the destination's bytes are never rewritten by the latter.
+
 The accounts are equal when no message is missing, none is extra or duplicated, flags and
 dates agree, every source folder exists on the destination, and the destination has no
 extra non-empty folder (unless --allow-extra-folders).
@@ -126,6 +130,17 @@ def subject_of(raw):
         return text
 
 
+def munge8bit(raw):
+    """The bytes Cyrus IMAP (default munge8bit: yes) stores for an appended message, as measured
+    on Cyrus 3.6: every line end CRLF (a bare CR or LF becomes CRLF, CRLF stays, no final CRLF
+    is added), then in the header block (up to and including the first empty line) every byte
+    0x80-0xFF replaced by one 'X'; the body after it is left as it is."""
+    raw = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
+    end = raw.find(b"\r\n\r\n")
+    end = len(raw) if end < 0 else end + 4
+    return re.sub(rb"[\x80-\xff]", b"X", raw[:end]) + raw[end:]
+
+
 class Message:
     __slots__ = ("uid", "flags", "date", "size", "sha", "subject", "labels")
 
@@ -158,6 +173,7 @@ class Account:
             raise Failure("%s %s: %s" % (label, self.desc, e)) from None
         self.prefix, self.sep = self.personal_namespace()
         self.want_labels = False
+        self.munge8bit = False        # hash what Cyrus would store of this account's messages
 
     def ok(self, res, what):
         typ, data = res
@@ -254,6 +270,8 @@ class Account:
                 if not m or int(m.group(1)) not in msgs:
                     continue
                 raw = item[1]
+                if self.munge8bit:
+                    raw = munge8bit(raw)
                 if normalize_eol == "stored":
                     # as Courier stores a message: every line end (CRLF, LF, CR) CRLF, and a
                     # final CRLF added when there is none
@@ -619,6 +637,10 @@ def parse_args(argv):
     ap.add_argument("--eol-as-stored", dest="normalize_eol", action="store_const", const="stored",
                     help="hash messages with every line end (CRLF, LF, CR) as CRLF and a final CRLF "
                          "added when missing (what Courier stores)")
+    ap.add_argument("--dst-munge8bit", action="store_true",
+                    help="the destination is Cyrus with its default munge8bit: each source message "
+                         "is expected with every line end CRLF and every 8-bit byte of its header "
+                         "block replaced by 'X' (the destination's bytes are taken as they are)")
     ap.add_argument("--max-details", type=int, default=20, metavar="N",
                     help="detail lines per folder (default 20)")
     ap.add_argument("--timeout", type=float, default=60, help="socket timeout in seconds")
@@ -656,6 +678,7 @@ def main(argv=None):
     src = dst = None
     try:
         src, dst = account(opts, "src"), account(opts, "dst")
+        src.munge8bit = opts.dst_munge8bit
         results = compare(src, dst, opts)
         subs_diff = []
         if opts.check_subscriptions:
