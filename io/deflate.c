@@ -7,9 +7,6 @@
 
 #include "common/alloc.h"
 
-#define IN_CAP (64 * 1024)
-#define OUT_CHUNK (32 * 1024)
-
 struct io_deflate {
 	z_stream d, i; /* deflate (to the server), inflate (from it) */
 	unsigned char *in;
@@ -28,7 +25,7 @@ struct io_deflate *io_deflate_new(void)
 		fputs("imapfleet: zlib cannot initialise a stream (out of memory)\n", stderr);
 		abort();
 	}
-	z->in = xmalloc(IN_CAP);
+	z->in = xmalloc(IO_DEFLATE_IN_MAX);
 	z->i.next_in = z->in;
 	z->i.avail_in = 0;
 	return z;
@@ -49,7 +46,7 @@ void io_deflate_free(struct io_deflate **zp)
 int io_deflate_compress(struct io_deflate *z, const void *in, size_t len, struct fleet_buf *out,
 			struct fleet_err *err)
 {
-	unsigned char chunk[OUT_CHUNK];
+	unsigned char chunk[IO_DEFLATE_OUT_CHUNK];
 
 	z->d.next_in = (unsigned char *)(uintptr_t)in;
 	z->d.avail_in = (uInt)len;
@@ -73,7 +70,7 @@ int io_deflate_compress(struct io_deflate *z, const void *in, size_t len, struct
 
 void *io_deflate_inbuf(struct io_deflate *z, size_t *cap)
 {
-	*cap = IN_CAP;
+	*cap = IO_DEFLATE_IN_MAX;
 	return z->in;
 }
 
@@ -86,8 +83,8 @@ void io_deflate_fed(struct io_deflate *z, size_t n)
 
 void io_deflate_feed(struct io_deflate *z, const void *in, size_t n)
 {
-	if (n > IN_CAP)
-		n = IN_CAP; /* callers pass at most a read buffer's worth */
+	if (n > IO_DEFLATE_IN_MAX)
+		n = IO_DEFLATE_IN_MAX; /* callers pass at most a read buffer's worth */
 	memcpy(z->in, in, n);
 	io_deflate_fed(z, n);
 }

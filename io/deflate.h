@@ -22,6 +22,10 @@
 #define IO_ERR_COMPRESS "COMPRESS" /* the server's compressed stream is corrupt or empty (account) */
 #define IO_DEFLATE_MAX_IDLE_IN (1u << 20)
 #define IO_DEFLATE_LEVEL 1 /* our side: fastest (the bodies we send are mostly already encoded) */
+/* Compressed bytes taken in one call: a read buffer's worth (IMAP_READ_CHUNK). */
+#define IO_DEFLATE_IN_MAX (64 * 1024)
+/* Compressed output is produced in chunks of this size (on the stack). */
+#define IO_DEFLATE_OUT_CHUNK (32 * 1024)
 
 struct io_deflate;
 

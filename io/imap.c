@@ -24,14 +24,6 @@
 #include "io/mutf7.h"
 #include "io/net.h"
 
-#define RBUF_SIZE	(64 * 1024)
-#define WBUF_FLUSH	(64 * 1024)	  /* flush buffered commands beyond this: four full TLS records */
-#define CMD_MAX		(8 * 1024 * 1024) /* one command text (literals included) */
-#define TRACE_MAX	2000
-#define SEARCH_MAX_UIDS (50u * 1000 * 1000)
-#define CLIENT_MAX_LINE (4 * 1024 * 1024)
-#define LOGOUT_CLOSE_WAIT_MS 1000 /* how long imap_logout waits for the server to close */
-
 struct cmd;
 
 /* How a command takes part in a literal: 1 stream it to me, 0 buffer it, -1 not mine. */
@@ -258,11 +250,11 @@ static int conn_write(struct imap_conn *c, const void *data, size_t len, struct 
 
 	if (c->broken)
 		return broken_err(c, err);
-	/* Top the buffer up to exactly WBUF_FLUSH before writing it: every write is then whole 16 KB
+	/* Top the buffer up to exactly IMAP_WBUF_FLUSH before writing it: every write is then whole 16 KB
 	 * TLS records and one TCP push, whatever the sizes of the pieces (literal data comes in
 	 * pieces of any size). The copy costs far less than a record or a packet more. */
-	while (c->wbuf.len + len > WBUF_FLUSH) {
-		size_t room = c->wbuf.len < WBUF_FLUSH ? WBUF_FLUSH - c->wbuf.len : 0;
+	while (c->wbuf.len + len > IMAP_WBUF_FLUSH) {
+		size_t room = c->wbuf.len < IMAP_WBUF_FLUSH ? IMAP_WBUF_FLUSH - c->wbuf.len : 0;
 
 		if (fleet_buf_append(&c->wbuf, p, room) < 0)
 			return conn_fail_new(c, FLEET_ERR_BUG, IMAP_ERR_WBUF, err, "output buffer overflow");
@@ -283,7 +275,7 @@ static void trace_response(struct imap_conn *c, const struct imap_response *r)
 	if (!is_trace(c))
 		return;
 	fleet_buf_reset(&c->tbuf);
-	imap_response_render(r, &c->tbuf, TRACE_MAX);
+	imap_response_render(r, &c->tbuf, IMAP_TRACE_MAX);
 	log_trace("%s S: %s", c->label, fleet_buf_cstr(&c->tbuf));
 }
 
@@ -535,13 +527,11 @@ static int eof_error(struct imap_conn *c, struct fleet_err *err)
 	return conn_fail_new(c, FLEET_ERR_TRANSIENT, IMAP_ERR_EOF, err, "connection closed by the server");
 }
 
-#define IMAP_DEFAULT_IO_TIMEOUT_MS 120000u /* the stream's default, when the endpoint sets none */
-
 /* IMAP_MIN_PROGRESS_BYTES: n bytes just arrived. */
 static int check_progress(struct imap_conn *c, size_t n, struct fleet_err *err)
 {
 	uint64_t now = fleet_now_ms();
-	unsigned period = c->ep.io_timeout_ms ? c->ep.io_timeout_ms : IMAP_DEFAULT_IO_TIMEOUT_MS;
+	unsigned period = c->ep.io_timeout_ms ? c->ep.io_timeout_ms : IO_DEFAULT_IO_TIMEOUT_MS;
 
 	if (!c->win_start_ms) {
 		c->win_start_ms = now;
@@ -569,7 +559,7 @@ static int conn_fill_inflate(struct imap_conn *c, struct fleet_err *err)
 	struct fleet_err e;
 
 	for (;;) {
-		ssize_t n = io_deflate_inflate(c->z, c->rbuf, RBUF_SIZE, &e);
+		ssize_t n = io_deflate_inflate(c->z, c->rbuf, IMAP_READ_CHUNK, &e);
 		size_t cap;
 		void *in;
 
@@ -605,7 +595,7 @@ static int conn_fill(struct imap_conn *c, struct fleet_err *err)
 		return conn_fill_inflate(c, err);
 	/* The rest of a literal is sure to come: let the stream wait for bigger pieces of it. */
 	io_stream_expect(c->s, imap_parser_literal_left(c->p));
-	n = io_stream_read(c->s, c->rbuf, RBUF_SIZE, &e);
+	n = io_stream_read(c->s, c->rbuf, IMAP_READ_CHUNK, &e);
 	if (n < 0) {
 		fleet_err_prefix(&e, "%s", c->label);
 		return conn_fail(c, &e, err);
@@ -759,7 +749,7 @@ static void trace_command(struct imap_conn *c, const struct cmd *cmd, const char
 		fleet_buf_addf(&c->tbuf, " <%llu bytes> ", (unsigned long long)n);
 		pos = (size_t)(crlf - text) + 2 + n;
 	}
-	log_trace("%s C: %s", c->label, fleet_buf_cstr(&c->tbuf));
+	log_trace("%s C: %s%s", c->label, fleet_buf_cstr(&c->tbuf), fleet_buf_truncated(&c->tbuf) ? " ..." : "");
 }
 
 /* Waits until cmd got a "+" (1) or completed (0: refused). */
@@ -872,7 +862,7 @@ int imap_cmd_send_text(struct imap_conn *c, imap_untagged_fn fn, void *ctx, cons
 int imap_cmd_send(struct imap_conn *c, imap_untagged_fn fn, void *ctx, struct fleet_err *err, const char *fmt,
 		  ...)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(CMD_MAX);
+	struct fleet_buf b = FLEET_BUF_INIT(IMAP_CMD_MAX);
 	va_list ap;
 	int r;
 
@@ -991,7 +981,7 @@ int imap_quote_string(const struct imap_conn *c, struct fleet_buf *b, const char
 	}
 	{
 		int plus =
-		    imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && len <= 4096);
+		    imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && len <= IMAP_LITERAL_MINUS_MAX);
 
 		if (fleet_buf_appendf(b, "{%zu%s}\r\n", len, plus ? "+" : "") < 0)
 			return -1;
@@ -1019,7 +1009,7 @@ static int mailbox_wire(const struct imap_conn *c, const char *utf8, struct flee
 int imap_quote_mailbox(const struct imap_conn *c, struct fleet_buf *b, const char *utf8,
 		       struct fleet_err *err)
 {
-	struct fleet_buf m = FLEET_BUF_INIT(4096);
+	struct fleet_buf m = FLEET_BUF_INIT(IMAP_MAILBOX_WIRE_MAX);
 	int r;
 
 	if (mailbox_wire(c, utf8, &m, err) < 0) {
@@ -1177,12 +1167,9 @@ static int starttls(struct imap_conn *c, struct fleet_err *err)
 	return imap_capability(c, err);
 }
 
-/* How long a cleartext greeting may keep us waiting before we check for an implicit-TLS port. */
-#define GREETING_PROBE_MS 3000
-
 /* A server on an implicit-TLS (IMAPS) port says nothing until it gets a TLS ClientHello, so a
  * cleartext or STARTTLS connection to it would wait out the whole I/O timeout for a greeting.
- * After GREETING_PROBE_MS of silence a second connection tries a TLS handshake on the same port:
+ * After IMAP_GREETING_PROBE_MS of silence a second connection tries a TLS handshake on the same port:
  * when the port answers in TLS (verified or not), we stop with the hint; when it does not (a
  * slow cleartext server), we go on waiting as before. Returns -1 (err filled) for a TLS port. */
 static int check_implicit_tls_port(struct imap_conn *c, struct fleet_err *err)
@@ -1194,11 +1181,11 @@ static int check_implicit_tls_port(struct imap_conn *c, struct fleet_err *err)
 
 	if (c->ep.mode == IO_TLS_IMPLICIT || c->rpos < c->rlen)
 		return 0;
-	r = io_stream_wait_readable(c->s, GREETING_PROBE_MS, &e);
+	r = io_stream_wait_readable(c->s, IMAP_GREETING_PROBE_MS, &e);
 	if (r != 0)
 		return 0; /* something came (or the read fails by itself): the usual path handles it */
 	pe.mode = IO_TLS_IMPLICIT;
-	pe.connect_timeout_ms = pe.io_timeout_ms = 5000;
+	pe.connect_timeout_ms = pe.io_timeout_ms = IMAP_TLS_PROBE_TIMEOUT_MS;
 	r = io_stream_connect(&pe, &ps, &e);
 	tls = r == 0 || strcmp(e.code, IO_ERR_TLS_VERIFY) == 0;
 	io_stream_close(&ps);
@@ -1243,13 +1230,13 @@ int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct 
 		lim = *o->limits;
 	} else {
 		imap_parser_limits_default(&lim);
-		lim.max_line = CLIENT_MAX_LINE;
+		lim.max_line = IMAP_CLIENT_LINE_MAX;
 	}
 	c->p = imap_parser_new(&lim);
-	c->rbuf = xmalloc(RBUF_SIZE);
-	fleet_buf_init(&c->wbuf, CMD_MAX + WBUF_FLUSH);
-	fleet_buf_init(&c->zbuf, 2 * (CMD_MAX + WBUF_FLUSH));
-	fleet_buf_init(&c->tbuf, TRACE_MAX + 256);
+	c->rbuf = xmalloc(IMAP_READ_CHUNK);
+	fleet_buf_init(&c->wbuf, IMAP_CMD_MAX + IMAP_WBUF_FLUSH);
+	fleet_buf_init(&c->zbuf, 2 * (IMAP_CMD_MAX + IMAP_WBUF_FLUSH));
+	fleet_buf_init(&c->tbuf, IMAP_TRACE_MAX + IMAP_TRACE_SLACK);
 
 	if (io_stream_connect(&c->ep, &c->s, err) < 0) {
 		imap_conn_close(&c);
@@ -1353,15 +1340,21 @@ static int do_authenticate(struct imap_conn *c, const char *mech, const char *ra
 			   struct fleet_err *err)
 {
 	struct auth_state *a = xcalloc(1, sizeof(*a));
-	struct fleet_buf cmd = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf cmd = FLEET_BUF_INIT(IMAP_AUTH_MAX);
 	char trace[64];
 	int ir = imap_conn_has_cap(c, "SASL-IR"), id;
 
-	fleet_buf_init(&a->payload, 64 * 1024);
+	fleet_buf_init(&a->payload, IMAP_AUTH_MAX);
 	b64_encode((const unsigned char *)raw, rawlen, &a->payload);
 	/* The encoded form carries the password too. */
 	fleet_log_add_secret(fleet_buf_cstr(&a->payload));
 	a->oauth = oauth;
+	if (fleet_buf_truncated(&a->payload)) {
+		auth_state_free(a);
+		fleet_buf_release(&cmd);
+		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
+				     "%s: the %s credentials are longer than %d bytes", c->label, mech, IMAP_AUTH_MAX);
+	}
 	fleet_buf_addf(&cmd, "AUTHENTICATE %s", mech);
 	if (ir) {
 		fleet_buf_addf(&cmd, " %s", a->payload.len ? fleet_buf_cstr(&a->payload) : "=");
@@ -1386,8 +1379,8 @@ static int do_authenticate(struct imap_conn *c, const char *mech, const char *ra
 
 static int do_login(struct imap_conn *c, struct fleet_err *err)
 {
-	struct fleet_buf cmd = FLEET_BUF_INIT(64 * 1024);
-	struct fleet_buf trace = FLEET_BUF_INIT(1024);
+	struct fleet_buf cmd = FLEET_BUF_INIT(IMAP_AUTH_MAX);
+	struct fleet_buf trace = FLEET_BUF_INIT(IMAP_LOGIN_TRACE_MAX);
 	int id;
 
 	fleet_buf_add_str(&cmd, "LOGIN ");
@@ -1399,7 +1392,9 @@ static int do_login(struct imap_conn *c, struct fleet_err *err)
 	imap_quote_string(c, &cmd, c->password, strlen(c->password));
 	id = cmd_whole(&cmd, NULL, NULL, err) < 0 ? -1
 				      : cmd_submit(c, NULL, NULL, NULL, NULL, fleet_buf_cstr(&cmd), cmd.len,
-						   fleet_buf_cstr(&trace), err);
+						   fleet_buf_truncated(&trace) ? "LOGIN <long user> <redacted>"
+									       : fleet_buf_cstr(&trace),
+						   err);
 	/* The command text held the password: wipe it. */
 	if (cmd.data)
 		memset(cmd.data, 0, cmd.cap);
@@ -1528,7 +1523,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		r = do_login(c, err);
 		break;
 	case IMAP_AUTH_PLAIN: {
-		struct fleet_buf raw = FLEET_BUF_INIT(8192);
+		struct fleet_buf raw = FLEET_BUF_INIT(IMAP_AUTH_PLAIN_MAX);
 		const char *authz = c->authuser ? c->user : "";
 		const char *authc = c->authuser ? c->authuser : c->user;
 
@@ -1544,14 +1539,18 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		fleet_buf_add(&raw, authz, strlen(authz) + 1);
 		fleet_buf_add(&raw, authc, strlen(authc) + 1);
 		fleet_buf_add(&raw, c->password, strlen(c->password));
-		r = do_authenticate(c, "PLAIN", raw.data, raw.len, 0, err);
+		r = fleet_buf_truncated(&raw)
+			? fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_CODE_CLIENTBUG,
+					"%s: user, admin user and password are longer than %d bytes together",
+					c->label, IMAP_AUTH_PLAIN_MAX)
+			: do_authenticate(c, "PLAIN", raw.data, raw.len, 0, err);
 		memset(raw.data, 0, raw.cap);
 		fleet_buf_release(&raw);
 		break;
 	}
 	case IMAP_AUTH_XOAUTH2:
 	case IMAP_AUTH_OAUTHBEARER: {
-		struct fleet_buf raw = FLEET_BUF_INIT(64 * 1024);
+		struct fleet_buf raw = FLEET_BUF_INIT(IMAP_AUTH_MAX);
 		const char *m = mech == IMAP_AUTH_XOAUTH2 ? "XOAUTH2" : "OAUTHBEARER";
 		char capname[32];
 
@@ -1568,7 +1567,11 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 		else
 			fleet_buf_addf(&raw, "n,a=%s,\001host=%s\001port=%u\001auth=Bearer %s\001\001",
 					  c->user, c->host, io_port_or_default(c->ep.port, c->ep.mode), c->token);
-		r = do_authenticate(c, m, raw.data, raw.len, 1, err);
+		r = fleet_buf_truncated(&raw) ? fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT,
+							      IMAP_CODE_CLIENTBUG,
+							      "%s: the OAuth token is longer than %d bytes",
+							      c->label, IMAP_AUTH_MAX)
+					      : do_authenticate(c, m, raw.data, raw.len, 1, err);
 		if (raw.data)
 			memset(raw.data, 0, raw.cap);
 		fleet_buf_release(&raw);
@@ -1693,7 +1696,7 @@ int imap_logout_wait(struct imap_conn *c, int id, struct fleet_err *err)
 	 * gone, so the connection slot this frees cannot let a new login in while the server still
 	 * counts the old one against its per-user limit. */
 	{
-		uint64_t until = fleet_now_ms() + LOGOUT_CLOSE_WAIT_MS;
+		uint64_t until = fleet_now_ms() + IMAP_LOGOUT_CLOSE_WAIT_MS;
 		char sink[256];
 		struct fleet_err e;
 
@@ -1754,7 +1757,7 @@ void imap_conn_close(struct imap_conn **cp)
 
 int imap_enable_send(struct imap_conn *c, const char *exts, struct fleet_err *err)
 {
-	struct fleet_buf cmd = FLEET_BUF_INIT(1024);
+	struct fleet_buf cmd = FLEET_BUF_INIT(IMAP_ENABLE_CMD_MAX);
 	struct imap_strlist want = {0};
 	int r = 0;
 
@@ -1786,7 +1789,7 @@ static int mailbox_cmd(struct imap_conn *c, const char *verb, const char *mailbo
 		       imap_untagged_fn fn, void *ctx, void (*free_ctx)(void *), int wait,
 		       struct imap_result *res, struct fleet_err *err)
 {
-	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
+	struct fleet_buf cmd = FLEET_BUF_INIT(IMAP_CMD_MAX);
 	int id;
 
 	fleet_buf_addf(&cmd, "%s ", verb);
@@ -1884,7 +1887,7 @@ int imap_uid_store(struct imap_conn *c, const char *uidset, enum imap_store_mode
 int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char *const *labels, size_t n,
 			  struct fleet_err *err)
 {
-	struct fleet_buf cmd = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf cmd = FLEET_BUF_INIT(IMAP_LABELS_CMD_MAX);
 	int id, rc = -1;
 
 	if (n == 0)
@@ -1898,7 +1901,7 @@ int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char
 		if (l[0] == '\\' && !strpbrk(l + 1, " ()\"{%*]\\\r\n")) {
 			fleet_buf_add_str(&cmd, l); /* a system label: an atom */
 		} else {
-			struct fleet_buf enc = FLEET_BUF_INIT(64 * 1024);
+			struct fleet_buf enc = FLEET_BUF_INIT(IMAP_NAME_MAX);
 
 			if (mutf7_encode(l, strlen(l), &enc, err) < 0 ||
 			    imap_quote_string(c, &cmd, fleet_buf_cstr(&enc), enc.len) < 0) {
@@ -2004,7 +2007,7 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 	struct list_state *st = ctx;
 	const struct imap_node *attrs = r->args, *dn, *nn;
 	struct imap_list_entry *e, tmp;
-	struct fleet_buf b = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf b = FLEET_BUF_INIT(IMAP_NAME_MAX);
 	char delim;
 
 	if (strcmp(r->name, st->verb) != 0)
@@ -2021,12 +2024,17 @@ static int list_untagged(struct imap_conn *c, void *ctx, const struct imap_respo
 				     "malformed %s response", r->name);
 	if (memchr(nn->str, '\0', nn->len)) {
 		/* No command can name it: listed (escaped) so that the engine fails this folder alone. */
-		struct fleet_buf esc = FLEET_BUF_INIT(64 * 1024);
+		struct fleet_buf esc = FLEET_BUF_INIT(IMAP_NAME_MAX);
 
 		if (strcmp(r->name, "LSUB") == 0 || st->lsub)
 			return 1;
 		memset(&tmp, 0, sizeof(tmp));
 		fleet_escape_term(&esc, nn->str, nn->len);
+		if (fleet_buf_truncated(&esc)) { /* shown cut, and said so */
+			fleet_buf_reset(&esc);
+			fleet_escape_term(&esc, nn->str, IMAP_NAME_MAX / 8);
+			fleet_buf_add_str(&esc, "...");
+		}
 		tmp.name = fleet_buf_detach(&esc, NULL);
 		tmp.wire = xstrdup(tmp.name ? tmp.name : "");
 		if (!tmp.name)
@@ -2260,7 +2268,7 @@ int imap_status_send(struct imap_conn *c, const char *mailbox, struct imap_statu
 		     struct fleet_err *err)
 {
 	struct status_state *st = xcalloc(1, sizeof(*st));
-	struct fleet_buf wire = FLEET_BUF_INIT(4096);
+	struct fleet_buf wire = FLEET_BUF_INIT(IMAP_MAILBOX_WIRE_MAX);
 	char tail[128];
 
 	memset(out, 0, sizeof(*out));
@@ -2399,9 +2407,9 @@ void imap_mailbox_release(struct imap_mailbox *m)
 
 static int uids_add(struct imap_uids *u, uint32_t uid, struct fleet_err *err)
 {
-	if (u->n >= SEARCH_MAX_UIDS)
+	if (u->n >= IMAP_SEARCH_MAX_UIDS)
 		return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, IMAP_ERR_SEARCH_LIMIT,
-				     "search result larger than %u UIDs", SEARCH_MAX_UIDS);
+				     "search result larger than %u UIDs", IMAP_SEARCH_MAX_UIDS);
 	u->v = xgrow(u->v, sizeof(*u->v), u->n + 1, &u->alloc);
 	u->v[u->n++] = uid;
 	return 0;
@@ -2436,11 +2444,11 @@ static int search_untagged(struct imap_conn *c, void *ctx, const struct imap_res
 				return fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_ACCOUNT, IMAP_ERR_PROTOCOL,
 						     "malformed ESEARCH response");
 			count = imap_uidset_count(&set);
-			if (count + u->n > SEARCH_MAX_UIDS) {
+			if (count + u->n > IMAP_SEARCH_MAX_UIDS) {
 				imap_uidset_release(&set);
 				return fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
 						     IMAP_ERR_SEARCH_LIMIT, "search result larger than %u UIDs",
-						     SEARCH_MAX_UIDS);
+						     IMAP_SEARCH_MAX_UIDS);
 			}
 			for (uint64_t i = 0; i < count; i++) {
 				uint32_t uid;
@@ -2704,7 +2712,7 @@ int imap_fetch_send(struct imap_conn *c, const char *uidset, const char *items,
 		    const struct imap_fetch_cb *cb, void *ctx, struct fleet_err *err)
 {
 	struct fetch_state *fs;
-	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
+	struct fleet_buf cmd = FLEET_BUF_INIT(IMAP_CMD_MAX);
 	int id;
 
 	if (strpbrk(items, "\r\n"))
@@ -2767,7 +2775,7 @@ static int append_args_check(const char *flags, const char *internaldate, struct
 int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flags, const char *internaldate,
 		      uint64_t size, int *id, struct fleet_err *err)
 {
-	struct fleet_buf cmd = FLEET_BUF_INIT(CMD_MAX);
+	struct fleet_buf cmd = FLEET_BUF_INIT(IMAP_CMD_MAX);
 	struct cmd *k;
 	int plus, r;
 
@@ -2785,10 +2793,14 @@ int imap_append_begin(struct imap_conn *c, const char *mailbox, const char *flag
 		fleet_buf_addf(&cmd, " (%s)", flags);
 	if (internaldate)
 		fleet_buf_addf(&cmd, " \"%s\"", internaldate);
-	plus = imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && size <= 4096);
+	plus = imap_conn_has_cap(c, "LITERAL+") || (imap_conn_has_cap(c, "LITERAL-") && size <= IMAP_LITERAL_MINUS_MAX);
 	/* Asked once per command, not for every message imap_append_next adds to it. */
 	c->append_multi_ok = imap_conn_has_cap(c, "MULTIAPPEND") && imap_conn_has_cap(c, "LITERAL+");
 	fleet_buf_addf(&cmd, " {%llu%s}", (unsigned long long)size, plus ? "+" : "");
+	if (cmd_whole(&cmd, NULL, NULL, err) < 0) {
+		fleet_buf_release(&cmd);
+		return -1;
+	}
 	k = cmd_new(c, NULL, NULL, cmd.data);
 	if (is_trace(c))
 		log_trace("%s C: %s %s", c->label, k->tag, cmd.data);

@@ -103,7 +103,7 @@ struct imap_options {
 	const char *label; /* "src"/"dst" for traces and messages; NULL = ep.label or "imap" */
 	int no_id;	   /* 1 = do not send ID even when offered */
 	enum imap_compress compress; /* after login (io/deflate.h); 0 = off */
-	const struct imap_parser_limits *limits; /* NULL = defaults, with max_line raised to 4 MiB so
+	const struct imap_parser_limits *limits; /* NULL = defaults, with max_line IMAP_CLIENT_LINE_MAX so
 						    that SEARCH results of large folders fit */
 };
 
@@ -182,6 +182,52 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
  * stream's own timeout is for inactivity and restarts on every byte; this one a server that
  * drip-feeds its answer (one byte a second) cannot extend. Past it: transient, code "TIMEOUT". */
 #define IMAP_MIN_PROGRESS_BYTES 4096
+
+/* ---- the client's own buffers ----------------------------------------------------------------------
+ * What one connection holds or builds; a command that would pass its cap is refused (CLIENTBUG,
+ * "command too long") instead of being sent cut. */
+/* One response line outside literals: SEARCH answers of large folders (50,000,000 UIDs at the most,
+ * IMAP_SEARCH_MAX_UIDS) come on one line; the parser's default (IMAP_PARSER_LINE_MAX) is too small. */
+#define IMAP_CLIENT_LINE_MAX (4 * 1024 * 1024)
+/* One read from the stream: four full TLS records. */
+#define IMAP_READ_CHUNK (64 * 1024)
+/* Buffered commands are written out beyond this: four full TLS records. */
+#define IMAP_WBUF_FLUSH (64 * 1024)
+/* One command text, literals included (a MULTIAPPEND batch, a UID set of a large folder). */
+#define IMAP_CMD_MAX (8 * 1024 * 1024)
+/* A traced line: enough to read the command, short enough for a terminal; the prefix (tag, label)
+ * takes at most IMAP_TRACE_SLACK more. */
+#define IMAP_TRACE_MAX	 2000
+#define IMAP_TRACE_SLACK 256
+/* UIDs one SEARCH may return: ten times the largest real folder. */
+#define IMAP_SEARCH_MAX_UIDS (50u * 1000 * 1000)
+/* A mailbox name as sent (modified UTF-7): folder paths on real servers stay far below (Dovecot
+ * refuses names past 4 KiB). */
+#define IMAP_MAILBOX_WIRE_MAX 4096
+/* A mailbox name or Gmail label as listed, decoded to UTF-8: a name of one response line. */
+#define IMAP_NAME_MAX (64 * 1024)
+/* LOGIN and AUTHENTICATE: the command, the SASL message and its base64 form. OAuth access tokens
+ * are a few KB (Microsoft's up to about 4 KB); the cap leaves room for much larger ones. */
+#define IMAP_AUTH_MAX (64 * 1024)
+/* AUTHENTICATE PLAIN's message: authzid, authcid and password (RFC 4616 allows 255 bytes each;
+ * real servers take longer passwords, so more). */
+#define IMAP_AUTH_PLAIN_MAX 8192
+/* The trace line of LOGIN: "LOGIN", the quoted user, "<redacted>". */
+#define IMAP_LOGIN_TRACE_MAX 1024
+/* ENABLE and its extension names (the client asks for three or four). */
+#define IMAP_ENABLE_CMD_MAX 1024
+/* UID STORE X-GM-LABELS of one message: Gmail allows a few hundred labels per message. */
+#define IMAP_LABELS_CMD_MAX (1 << 20)
+/* LITERAL- (RFC 7888): a non-synchronising literal is allowed up to this size. */
+#define IMAP_LITERAL_MINUS_MAX 4096
+
+/* ---- timeouts ------------------------------------------------------------------------------------ */
+/* How long imap_logout waits for the server to close. */
+#define IMAP_LOGOUT_CLOSE_WAIT_MS 1000
+/* How long a cleartext greeting may keep us waiting before we check for an implicit-TLS port. */
+#define IMAP_GREETING_PROBE_MS 3000
+/* The TLS handshake tried on that port: connect and handshake, on loopback or a LAN a few ms. */
+#define IMAP_TLS_PROBE_TIMEOUT_MS 5000
 
 /* ---- commands and pipelining ---------------------------------------------------------------------- */
 

@@ -18,8 +18,7 @@
 #include "common/alloc.h"
 #include "common/util.h"
 
-#define NONE	    ((size_t)-1)
-#define EXCERPT_MAX 160
+#define NONE ((size_t)-1)
 
 enum pstate {
 	ST_LINE = 0,	/* collecting a segment */
@@ -73,11 +72,11 @@ enum seg_result { SEG_COMPLETE = 1, SEG_LITERAL = 2 };
 
 void imap_parser_limits_default(struct imap_parser_limits *l)
 {
-	l->max_line = 64 * 1024;
-	l->max_depth = 32;
-	l->max_literal = (uint64_t)1 << 30;
-	l->max_buffered_literal = 16 * 1024 * 1024;
-	l->max_response = 32 * 1024 * 1024;
+	l->max_line = IMAP_PARSER_LINE_MAX;
+	l->max_depth = IMAP_PARSER_DEPTH_MAX;
+	l->max_literal = IMAP_PARSER_LITERAL_MAX;
+	l->max_buffered_literal = IMAP_PARSER_BUFFERED_LITERAL_MAX;
+	l->max_response = IMAP_PARSER_RESPONSE_MAX;
 }
 
 static void response_reset(struct imap_parser *p)
@@ -188,7 +187,7 @@ __attribute__((format(printf, 6, 7))) static int perr(struct imap_parser *p, str
 						      const char *fmt, ...)
 {
 	char msg[FLEET_ERR_TEXT_MAX];
-	char ex[EXCERPT_MAX + 16];
+	char ex[IMAP_PARSER_EXCERPT_MAX + 16];
 	va_list ap;
 
 	va_start(ap, fmt);

@@ -49,12 +49,27 @@
 /* RFC 5530: the mailbox exists already */
 #define IMAP_CODE_ALREADYEXISTS "ALREADYEXISTS"
 
+/* The parser's default limits: what a server may send before the response is refused. */
+/* one response line outside literals: FETCH and LIST lines are far shorter; Dovecot's own cap is
+ * 64 KiB too (the IMAP client raises it, see IMAP_CLIENT_LINE_MAX in imap.h) */
+#define IMAP_PARSER_LINE_MAX (64 * 1024)
+/* list nesting: a BODYSTRUCTURE of a deeply nested MIME message stays well below */
+#define IMAP_PARSER_DEPTH_MAX 32
+/* one literal, streamed or not: above any message a server accepts (Gmail 35 MB, Exchange 150 MB) */
+#define IMAP_PARSER_LITERAL_MAX ((uint64_t)1 << 30)
+/* a literal kept in memory rather than streamed: headers, names, small bodies */
+#define IMAP_PARSER_BUFFERED_LITERAL_MAX (16 * 1024 * 1024)
+/* memory for one parsed response (nodes included): a buffered literal and its line, twice over */
+#define IMAP_PARSER_RESPONSE_MAX (32 * 1024 * 1024)
+/* bytes of an offending line quoted in a parse error */
+#define IMAP_PARSER_EXCERPT_MAX 160
+
 struct imap_parser_limits {
-	size_t max_line;	     /* bytes of one response outside literals (default 64 KiB) */
-	unsigned max_depth;	     /* list nesting (default 32) */
-	uint64_t max_literal;	     /* any literal, streamed or not (default 1 GiB) */
-	size_t max_buffered_literal; /* a literal kept in memory (default 16 MiB) */
-	size_t max_response;	     /* memory for one parsed response, nodes included (default 32 MiB) */
+	size_t max_line;	     /* bytes of one response outside literals (IMAP_PARSER_LINE_MAX) */
+	unsigned max_depth;	     /* list nesting (IMAP_PARSER_DEPTH_MAX) */
+	uint64_t max_literal;	     /* any literal, streamed or not (IMAP_PARSER_LITERAL_MAX) */
+	size_t max_buffered_literal; /* a literal kept in memory (IMAP_PARSER_BUFFERED_LITERAL_MAX) */
+	size_t max_response;	     /* memory for one parsed response, nodes included (IMAP_PARSER_RESPONSE_MAX) */
 };
 
 /* Fills the defaults above. */

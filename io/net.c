@@ -133,7 +133,7 @@ int net_poll_until(struct io_stream *s, short events, uint64_t deadline_ms, stru
 		struct pollfd p = {.fd = s->fd, .events = events};
 		uint64_t now = fleet_now_ms();
 		int wait =
-		    now >= deadline_ms ? 0 : (int)(deadline_ms - now > 1000000 ? 1000000 : deadline_ms - now);
+		    now >= deadline_ms ? 0 : (int)(deadline_ms - now > NET_POLL_SLICE_MS ? NET_POLL_SLICE_MS : deadline_ms - now);
 		int n;
 
 		if (net_cancelled(s, err) < 0)
@@ -153,18 +153,12 @@ int net_poll_until(struct io_stream *s, short events, uint64_t deadline_ms, stru
 	}
 }
 
-/* Low-water marks come in steps, so that a long literal changes the socket option a few times
- * rather than on every read; below the first step the default (wake on any byte) is kept. */
-#define LOWAT_STEP	  (8 * 1024)
-#define LOWAT_MAX	  (64 * 1024)
-#define LOWAT_PATIENCE_MS 250
-
 void net_rcvlowat(struct io_stream *s, uint64_t bytes)
 {
 #ifdef SO_RCVLOWAT
-	int want = bytes >= LOWAT_MAX ? LOWAT_MAX : (int)(bytes / LOWAT_STEP * LOWAT_STEP);
+	int want = bytes >= NET_LOWAT_MAX ? NET_LOWAT_MAX : (int)(bytes / NET_LOWAT_STEP * NET_LOWAT_STEP);
 
-	if (want < LOWAT_STEP)
+	if (want < NET_LOWAT_STEP)
 		want = 1;
 	if (want == (s->lowat ? s->lowat : 1))
 		return;
@@ -181,7 +175,7 @@ int net_poll_in(struct io_stream *s, uint64_t sure, uint64_t deadline_ms, struct
 {
 	net_rcvlowat(s, sure);
 	if (s->lowat > 1) {
-		uint64_t patience = fleet_now_ms() + LOWAT_PATIENCE_MS;
+		uint64_t patience = fleet_now_ms() + NET_LOWAT_PATIENCE_MS;
 		int w = net_poll_until(s, POLLIN, patience < deadline_ms ? patience : deadline_ms, err);
 
 		if (w != 0 || patience >= deadline_ms)

@@ -56,6 +56,14 @@ struct io_stream {
 
 #define IO_DEFAULT_CONNECT_TIMEOUT_MS 30000u
 #define IO_DEFAULT_IO_TIMEOUT_MS      120000u
+/* One poll() waits at most this long, so a far deadline never overflows its int timeout. */
+#define NET_POLL_SLICE_MS 1000000
+/* Low-water marks come in steps, so that a long literal changes the socket option a few times
+ * rather than on every read; below the first step the default (wake on any byte) is kept. The
+ * highest mark is a read buffer's worth; a mark is dropped after LOWAT_PATIENCE_MS without data. */
+#define NET_LOWAT_STEP	      (8 * 1024)
+#define NET_LOWAT_MAX	      (64 * 1024)
+#define NET_LOWAT_PATIENCE_MS 250
 
 /* Effective I/O timeout of the stream's endpoint in milliseconds. */
 unsigned net_io_timeout(const struct io_stream *s);

@@ -21,10 +21,8 @@
 #include "common/util.h"
 #include "io/cred.h"
 
-#define OAUTH_RESPONSE_MAX (64 * 1024)
-#define OAUTH_KEYFILE_MAX  (64 * 1024)
-#define MS_TOKEN_URL_FMT   "https://login.microsoftonline.com/%s/oauth2/v2.0/token"
-#define GOOGLE_TOKEN_URL   "https://oauth2.googleapis.com/token"
+#define MS_TOKEN_URL_FMT "https://login.microsoftonline.com/%s/oauth2/v2.0/token"
+#define GOOGLE_TOKEN_URL "https://oauth2.googleapis.com/token"
 
 int oauth_provider_from_name(const char *name, enum oauth_provider *out)
 {
@@ -100,7 +98,7 @@ static int load_ms365(const struct oauth_config *cfg, struct oauth_creds *cr, st
 		return config_err(err, "ms365 needs one of --client-secret-file%s or --client-cert%s", "", "");
 	cr->token_url = cfg->token_url ? xstrdup(cfg->token_url) : xasprintf(MS_TOKEN_URL_FMT, cfg->tenant);
 	if (cfg->client_secret_file) {
-		cr->secret = fleet_read_small_file(cfg->client_secret_file, 4096, why, sizeof(why));
+		cr->secret = fleet_read_small_file(cfg->client_secret_file, OAUTH_SECRET_FILE_MAX, why, sizeof(why));
 		if (!cr->secret)
 			return config_err(err, "client secret file %s: %s", cfg->client_secret_file, why);
 		cr->secret[strcspn(cr->secret, "\r\n")] = '\0';
@@ -335,7 +333,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 			s++, l--;
 		while (l && (s[l - 1] == '\r' || s[l - 1] == '\n' || s[l - 1] == ' '))
 			l--;
-		if (fleet_parse_u64n(s, l, 0, 3600, &v) == 0)
+		if (fleet_parse_u64n(s, l, 0, OAUTH_RETRY_AFTER_MAX_S, &v) == 0)
 			r->retry_after_s = (unsigned)v;
 	}
 	return len;
@@ -370,7 +368,7 @@ static int http_post(const struct oauth_config *cfg, const char *url, const char
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(cfg->timeout_ms ? cfg->timeout_ms : 30000));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(cfg->timeout_ms ? cfg->timeout_ms : OAUTH_TIMEOUT_MS));
 	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (cfg->cafile)
 		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->cafile); /* the system's directory stays */
@@ -416,7 +414,7 @@ static int parse_reply(const struct oauth_config *cfg, const char *who, struct h
 	if (r->status == 200 && tok && *tok) {
 		*token = xstrdup(tok);
 		fleet_log_add_secret(*token);
-		*expires_at = (int64_t)time(NULL) + (expires_in > 0 ? expires_in : 3600);
+		*expires_at = (int64_t)time(NULL) + (expires_in > 0 ? expires_in : OAUTH_DEFAULT_LIFETIME_S);
 		rc = 0;
 		goto out;
 	}
@@ -428,7 +426,7 @@ static int parse_reply(const struct oauth_config *cfg, const char *who, struct h
 	if (r->status == 429) {
 		fleet_err_set(err, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_UNAVAILABLE,
 			      "the token endpoint asks to slow down (HTTP 429)");
-		err->retry_after_ms = r->retry_after_s ? r->retry_after_s * 1000u : 10000u;
+		err->retry_after_ms = r->retry_after_s ? r->retry_after_s * 1000u : OAUTH_THROTTLE_WAIT_MS;
 	} else if (r->status >= 500 || (!j && r->status != 400 && r->status != 401)) {
 		fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_UNAVAILABLE,
 			      "the token endpoint answered HTTP %ld", r->status);
@@ -458,7 +456,7 @@ int oauth_fetch_token(const struct oauth_config *cfg, const char *user, char **t
 {
 	struct oauth_creds cr;
 	struct http_reply r;
-	struct fleet_buf form = FLEET_BUF_INIT(256 * 1024);
+	struct fleet_buf form = FLEET_BUF_INIT(OAUTH_FORM_MAX);
 	CURL *esc;
 	char *who = NULL, *assertion = NULL;
 	int rc = -1;
@@ -504,7 +502,7 @@ int oauth_fetch_token(const struct oauth_config *cfg, const char *user, char **t
 		time_t now = time(NULL);
 		json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "iss", cr.client_email, "sub", user ? user : "",
 				      "scope", OAUTH_GOOGLE_SCOPE, "aud", cr.token_url, "iat", (json_int_t)now, "exp",
-				      (json_int_t)now + 3600);
+				      (json_int_t)now + OAUTH_JWT_LIFETIME_S);
 
 		who = xasprintf("user %s (service account %s)", user ? user : "", cr.client_email);
 		assertion = jwt_sign(cr.key, h, c, err);
@@ -514,6 +512,12 @@ int oauth_fetch_token(const struct oauth_config *cfg, const char *user, char **t
 			goto out;
 		form_add(esc, &form, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
 		form_add(esc, &form, "assertion", assertion);
+	}
+	if (fleet_buf_truncated(&form)) {
+		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, OAUTH_ERR_CONFIG,
+			      "the token request for %s is longer than %d bytes", who,
+			      OAUTH_FORM_MAX);
+		goto out;
 	}
 	if (http_post(cfg, cr.token_url, fleet_buf_cstr(&form), &r, err) < 0)
 		goto out;
@@ -621,13 +625,13 @@ uint64_t oauth_cache_shared_hits(struct oauth_cache *c)
 	return read_counter(c, &c->shared_hits);
 }
 
-/* A token is handed out until a fifth of its lifetime (at most 5 minutes) is left. */
+/* A token is handed out until a fifth of its lifetime (at most OAUTH_FRESH_MARGIN_MAX_S) is left. */
 static int fresh_times(int64_t expires_at, int64_t fetched_at, int64_t now)
 {
 	int64_t margin = (expires_at - fetched_at) / 5;
 
-	if (margin > 300)
-		margin = 300;
+	if (margin > OAUTH_FRESH_MARGIN_MAX_S)
+		margin = OAUTH_FRESH_MARGIN_MAX_S;
 	return now < expires_at - margin;
 }
 

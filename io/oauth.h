@@ -75,6 +75,29 @@ enum oauth_provider {
 #define OAUTH_MS365_SCOPE  "https://outlook.office365.com/.default"
 #define OAUTH_GOOGLE_SCOPE "https://mail.google.com/"
 
+/* ---- caps and times --------------------------------------------------------------------------- */
+/* The token endpoint's answer: a JSON object with one access token (a few KB). */
+#define OAUTH_RESPONSE_MAX (64 * 1024)
+/* A certificate with its key, or a service account's key JSON (about 2.5 KB). */
+#define OAUTH_KEYFILE_MAX (64 * 1024)
+/* A client secret file: the secret is one line of about 40 characters. */
+#define OAUTH_SECRET_FILE_MAX 4096
+/* The request's form: a signed JWT assertion (an RS256 signature of up to 4096-bit keys) and the
+ * client's names, URL-encoded. */
+#define OAUTH_FORM_MAX (256 * 1024)
+/* The whole HTTPS request, when oauth_config.timeout_ms is 0. */
+#define OAUTH_TIMEOUT_MS 30000
+/* Retry-After of a 429 answer is taken up to an hour; without one, the wait is
+ * OAUTH_THROTTLE_WAIT_MS. */
+#define OAUTH_RETRY_AFTER_MAX_S 3600
+#define OAUTH_THROTTLE_WAIT_MS	10000u
+/* A token whose answer gives no expires_in is taken to last an hour (both providers' default). */
+#define OAUTH_DEFAULT_LIFETIME_S 3600
+/* Google's JWT assertion: its exp is at most an hour after iat. */
+#define OAUTH_JWT_LIFETIME_S 3600
+/* A cached token is handed out until a fifth of its lifetime, at most this, is left. */
+#define OAUTH_FRESH_MARGIN_MAX_S 300
+
 /* Tenant-level credentials of one side (strings borrowed). */
 struct oauth_config {
 	enum oauth_provider provider;
@@ -86,7 +109,7 @@ struct oauth_config {
 	const char *token_url;		/* NULL: login.microsoftonline.com/<tenant>/... or the key's token_uri */
 	const char *cafile;		/* extra CA for the endpoint (the side's --cafile) */
 	int insecure;			/* do not verify the endpoint's certificate (explicit) */
-	unsigned timeout_ms;		/* 0 = 30 s */
+	unsigned timeout_ms;		/* 0 = OAUTH_TIMEOUT_MS */
 };
 
 /* "ms365" / "google" -> provider; -1 when unknown. */

@@ -35,10 +35,6 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define TLS_WRITE_CHUNK 16384
-/* Plaintext of the expected bytes that OpenSSL may already hold when it asks the socket for more:
- * at most one partial record (complete ones are decrypted first). */
-#define TLS_RECORD_PLAIN_MAX 16384
 
 /* ---- the socket BIO ---------------------------------------------------------------------------- */
 
@@ -177,7 +173,6 @@ static const char *openssl_reason(char *buf, size_t cap)
  * session) verified again, chain and name, against the current CA store and time
  * (tls_reverify_resumed). Connections with verification off (insecure) neither store nor offer
  * sessions. */
-#define TLS_SESSIONS_MAX 256
 
 struct sess_entry {
 	struct sess_entry *next;
@@ -361,7 +356,7 @@ static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stre
 	 * system calls per record were a fifth of the client's CPU. tls_wait_readable peeks, so data
 	 * buffered ahead is never mistaken for an idle socket. */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_AHEAD);
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
 		SSL_CTX_free(ctx);
 		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, IO_ERR_TLS, "could not require TLS 1.2");

@@ -15,6 +15,16 @@
 /* the --cafile could not be read */
 #define TLS_ERR_CAFILE "CAFILE"
 
+/* Plaintext handed to SSL_write at a time: one full TLS record. */
+#define TLS_WRITE_CHUNK 16384
+/* Plaintext of the expected bytes that OpenSSL may already hold when it asks the socket for more:
+ * at most one partial record (complete ones are decrypted first). */
+#define TLS_RECORD_PLAIN_MAX 16384
+/* OpenSSL's read-ahead buffer: four full records per recv() (servers send small records). */
+#define TLS_READ_AHEAD (64 * 1024)
+/* Sessions kept for resumption, one per (host, port, cafile): more than the servers of a run. */
+#define TLS_SESSIONS_MAX 256
+
 /* Runs the client handshake on s->fd and verifies the peer as the endpoint says. On failure the
  * SSL object is freed again (s->ssl == NULL) and err says why. */
 int tls_handshake(struct io_stream *s, struct fleet_err *err);
