@@ -141,6 +141,24 @@ void fleet_buf_consume(struct fleet_buf *b, size_t n)
 	b->data[b->len] = '\0';
 }
 
+int fleet_buf_mark_cut(struct fleet_buf *b)
+{
+	size_t keep;
+
+	if (!b->truncated)
+		return 0;
+	if (b->max < 3)
+		return 1;
+	keep = b->len < b->max - 3 ? b->len : b->max - 3;
+	while (keep > 0 && keep < b->len && ((unsigned char)b->data[keep] & 0xc0) == 0x80)
+		keep--; /* data[keep] continues a UTF-8 sequence: cut before it */
+	b->len = keep;
+	b->truncated = 0;
+	fleet_buf_add(b, "...", 3);
+	b->truncated = 1;
+	return 1;
+}
+
 char *fleet_buf_reserve(struct fleet_buf *b, size_t need)
 {
 	if (ensure(b, need) < 0)

@@ -46,6 +46,10 @@ void fleet_buf_addf(struct fleet_buf *b, const char *fmt, ...) __attribute__((fo
 void fleet_buf_vaddf(struct fleet_buf *b, const char *fmt, va_list ap);
 /* 1 when an append was refused since the last reset (the text is incomplete), else 0. */
 int fleet_buf_truncated(const struct fleet_buf *b) FLEET_BUF_MUST_CHECK;
+/* For text shown to people (log lines, notes, hints): when the buffer was cut, ends it with "..."
+ * in place of its last bytes (never splitting a UTF-8 sequence) and returns 1; else 0. The buffer
+ * stays marked truncated. */
+int fleet_buf_mark_cut(struct fleet_buf *b);
 /* Drops the first n bytes (n > len drops all). */
 void fleet_buf_consume(struct fleet_buf *b, size_t n);
 /* Makes room for `need` more bytes and returns where they go (use fleet_buf_commit after). */

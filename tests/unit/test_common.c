@@ -67,6 +67,26 @@ static void buf_truncation_is_sticky_and_keeps_a_prefix(void **state)
 	fleet_buf_release(&b);
 }
 
+static void buf_mark_cut_ends_cut_text_with_dots_on_a_character_boundary(void **state)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(8);
+
+	(void)state;
+	fleet_buf_add_str(&b, "abc");
+	assert_int_equal(fleet_buf_mark_cut(&b), 0); /* whole: unchanged */
+	assert_string_equal(fleet_buf_cstr(&b), "abc");
+	fleet_buf_add_str(&b, "d\xc3\xa9" "fghij"); /* "abcdé..." does not fit */
+	assert_int_equal(fleet_buf_mark_cut(&b), 1);
+	assert_string_equal(fleet_buf_cstr(&b), "abc...");
+	fleet_buf_reset(&b);
+	fleet_buf_add_str(&b, "abcd\xc3\xa9");
+	fleet_buf_add_str(&b, "xyz");
+	assert_int_equal(fleet_buf_mark_cut(&b), 1); /* "abcd\xc3" + "..." would split the é */
+	assert_string_equal(fleet_buf_cstr(&b), "abcd...");
+	assert_int_equal(fleet_buf_truncated(&b), 1);
+	fleet_buf_release(&b);
+}
+
 static void buf_consume_drops_the_front(void **state)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(64);
@@ -698,6 +718,7 @@ int main(void)
 		cmocka_unit_test(buf_append_grows_and_stays_nul_terminated),
 		cmocka_unit_test(buf_refuses_to_grow_past_its_cap),
 		cmocka_unit_test(buf_truncation_is_sticky_and_keeps_a_prefix),
+		cmocka_unit_test(buf_mark_cut_ends_cut_text_with_dots_on_a_character_boundary),
 		cmocka_unit_test(buf_consume_drops_the_front),
 		cmocka_unit_test(buf_reserve_and_commit),
 		cmocka_unit_test(buf_detach_hands_over_ownership),
