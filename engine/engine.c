@@ -167,6 +167,7 @@ static void uidvalidity_changed(struct engine *e, int k, const char *folder, uin
 static void uidvalidity_say(struct engine *e)
 {
 	for (int k = 0; k < 2; k++) {
+		(void)fleet_buf_mark_cut(&e->uv_names[k]);
 		if (e->uv_changed[k])
 			log_warn("%s UIDVALIDITY changed in %u folder%s (%s%s) since the last pass (a restore or a "
 				 "rebuilt mailbox): %s matched by identity instead of UIDs, nothing copied twice",
@@ -297,16 +298,15 @@ static void flags_from_node(const struct imap_node *list, struct fleet_buf *out)
 	for (const struct imap_node *n = list->child; n; n = n->next) {
 		if (!imap_node_is_string(n) || fleet_strcaseeq(n->str, "\\Recent"))
 			continue;
-		if (out->len)
-			fleet_buf_add(out, " ", 1);
-		fleet_buf_add(out, n->str, n->len);
+		if (fleet_buf_appendf(out, "%s%.*s", out->len ? " " : "", (int)n->len, n->str) < 0)
+			continue; /* past ENGINE_FLAGS_MAX: left out whole, and the caller says so */
 	}
 }
 
 /* Keeps the flags the destination stores permanently; counts what it drops. */
 static char *filter_flags(const char *flags, const struct imap_mailbox *dst, uint64_t *dropped)
 {
-	struct fleet_buf out = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf out = FLEET_BUF_INIT(ENGINE_FLAGS_MAX);
 	int keywords_ok = imap_strlist_find(&dst->permanentflags, "\\*") >= 0;
 	int have_pf = dst->permanentflags.n > 0;
 	const char *p = flags;
@@ -324,13 +324,8 @@ static char *filter_flags(const char *flags, const struct imap_mailbox *dst, uin
 			keep = !have_pf || imap_strlist_find(&dst->permanentflags, word) >= 0;
 		else
 			keep = !have_pf || keywords_ok || imap_strlist_find(&dst->permanentflags, word) >= 0;
-		if (keep) {
-			if (out.len)
-				fleet_buf_add(&out, " ", 1);
-			fleet_buf_add(&out, p, len);
-		} else {
-			(*dropped)++;
-		}
+		if (!keep || fleet_buf_appendf(&out, "%s%.*s", out.len ? " " : "", (int)len, p) < 0)
+			(*dropped)++; /* refused, or past ENGINE_FLAGS_MAX: left out whole */
 		p = end ? end + 1 : NULL;
 	}
 	return fleet_buf_detach(&out, NULL);
@@ -363,7 +358,7 @@ static void labels_from_node(const struct imap_node *list, struct src_msg *s)
 	if (!list || list->type != IMAP_NODE_LIST)
 		return;
 	for (const struct imap_node *n = list->child; n; n = n->next) {
-		struct fleet_buf b = FLEET_BUF_INIT(64 * 1024);
+		struct fleet_buf b = FLEET_BUF_INIT(IMAP_NAME_MAX);
 		struct fleet_err e;
 		char *l;
 
@@ -372,6 +367,11 @@ static void labels_from_node(const struct imap_node *list, struct src_msg *s)
 		if (n->str[0] == '\\' || mutf7_decode(n->str, n->len, &b, &e) < 0) {
 			fleet_buf_reset(&b);
 			fleet_buf_add(&b, n->str, n->len);
+		}
+		if (fleet_buf_truncated(&b)) { /* longer than any label Gmail takes: not carried */
+			log_warn("a label of %zu bytes is longer than %d: left out", n->len, IMAP_NAME_MAX);
+			fleet_buf_release(&b);
+			continue;
 		}
 		l = fleet_buf_detach(&b, NULL);
 		s->labels = xgrow(s->labels, sizeof(*s->labels), s->nlabels + 1, &alloc);
@@ -393,6 +393,8 @@ static int on_meta(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *
 	if (m->internaldate)
 		snprintf(s->internaldate, sizeof(s->internaldate), "%s", m->internaldate);
 	flags_from_node(m->flags, &mc->flags);
+	if (fleet_buf_truncated(&mc->flags))
+		log_warn("source message UID %u: flags past %d bytes left out", m->uid, ENGINE_FLAGS_MAX);
 	s->flags = xstrdup(fleet_buf_cstr(&mc->flags));
 	if (mc->want_labels)
 		labels_from_node(imap_list_get(m->resp ? m->resp->args : NULL, "X-GM-LABELS"), s);
@@ -430,7 +432,7 @@ static int meta_send(struct imap_conn *c, struct meta_ctx *mc, const struct imap
 	mc->list = out;
 	mc->want_ident = want_ident;
 	mc->want_labels = want_labels;
-	mc->flags = (struct fleet_buf)FLEET_BUF_INIT(64 * 1024);
+	mc->flags = (struct fleet_buf)FLEET_BUF_INIT(ENGINE_FLAGS_MAX);
 	return imap_fetch_send(c, uidset, meta_items(want_ident, want_labels), cb, mc, err);
 }
 
@@ -610,7 +612,7 @@ static void uidset_of(struct fleet_buf *b, struct copy_slot *slots, size_t n)
 	for (size_t i = 0; i < n; i++)
 		uids[i] = slots[i].msg->uid;
 	fleet_buf_reset(b);
-	(void)imap_uidset_format(b, uids, n, 0); /* a window's set always fits its 1 MiB buffer */
+	(void)imap_uidset_format(b, uids, n, 0); /* a window's set always fits ENGINE_WINDOW_SET_MAX */
 	xfree(&uids);
 }
 
@@ -704,7 +706,7 @@ static void copy_ctx_free(struct copy_ctx **pcc)
 static void presend(struct engine *e, const char *src_name, const char *dst_name, const struct imap_mailbox *dst_mbx,
 		    struct src_msg **next, size_t nnext)
 {
-	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf set = FLEET_BUF_INIT(ENGINE_WINDOW_SET_MAX);
 	struct fleet_err ferr;
 	struct copy_ctx *cc;
 
@@ -798,7 +800,7 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 {
 	const struct ledger *lg = &e->job->ledger;
 	struct copy_ctx *cc;
-	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf set = FLEET_BUF_INIT(ENGINE_WINDOW_SET_MAX);
 	struct fleet_err ferr;
 	int rc = 0, r;
 	uint32_t max_uid = 0;
@@ -1332,6 +1334,8 @@ static int on_dst_flags(void *ctx, const struct imap_fetch_msg *m, struct fleet_
 
 	d->v = xgrow(d->v, sizeof(*d->v), d->n + 1, &d->alloc);
 	flags_from_node(m->flags, &d->tmp);
+	if (fleet_buf_truncated(&d->tmp))
+		log_warn("destination message UID %u: flags past %d bytes left out", m->uid, ENGINE_FLAGS_MAX);
 	d->v[d->n].uid = m->uid;
 	d->v[d->n].order = d->n;
 	d->v[d->n++].flags = xstrdup(fleet_buf_cstr(&d->tmp));
@@ -1387,7 +1391,7 @@ static int any_copied_before(const struct src_list *sl)
 static int sync_flags(struct engine *e, struct src_list *sl, const struct imap_mailbox *dst_mbx,
 		      struct fleet_err *err)
 {
-	struct dst_flags_ctx d = {NULL, 0, 0, FLEET_BUF_INIT(64 * 1024)};
+	struct dst_flags_ctx d = {NULL, 0, 0, FLEET_BUF_INIT(ENGINE_FLAGS_MAX)};
 	struct imap_fetch_cb cb = {.on_message = on_dst_flags};
 	size_t ncopied = 0;
 	int rc = 0;
@@ -1549,8 +1553,8 @@ out:
 static int delete_vanished(struct engine *e, struct src_list *sl, const struct ledger_uid_pair *pairs,
 			   size_t npairs, struct fleet_err *err)
 {
-	struct fleet_buf set = FLEET_BUF_INIT(1 << 24);
-	uint64_t n = 0;
+	struct fleet_buf set = FLEET_BUF_INIT(ENGINE_FOLDER_SET_MAX);
+	uint64_t n = 0, later = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < npairs; i++) {
@@ -1558,9 +1562,14 @@ static int delete_vanished(struct engine *e, struct src_list *sl, const struct l
 
 		if (!pairs[i].dst_uid || (sl->n && bsearch(&key, sl->v, sl->n, sizeof(*sl->v), cmp_src_uid)))
 			continue;
-		fleet_buf_addf(&set, set.len ? ",%u" : "%u", pairs[i].dst_uid);
-		n++;
+		if (fleet_buf_appendf(&set, set.len ? ",%u" : "%u", pairs[i].dst_uid) < 0)
+			later++; /* past ENGINE_FOLDER_SET_MAX: expunged on the next pass */
+		else
+			n++;
 	}
+	if (later)
+		log_info("--delete2: %llu more messages to expunge than one command holds: left for the next pass",
+			 (unsigned long long)later);
 	if (n == 0)
 		goto out;
 	if (!imap_conn_has_cap(e->dst, "UIDPLUS")) {
@@ -1614,7 +1623,7 @@ static int drop_vanished_pairs(struct engine *e, struct ledger_uid_pair *pairs, 
  * their labels mean as flags added (engine/gmail.h). */
 static void gmail_select(struct engine *e, const struct fm_entry *fe, struct src_list *sl)
 {
-	struct fleet_buf fb = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf fb = FLEET_BUF_INIT(ENGINE_FLAGS_MAX);
 	size_t k = 0;
 
 	for (size_t i = 0; i < sl->n; i++) {
@@ -1628,8 +1637,12 @@ static void gmail_select(struct engine *e, const struct fm_entry *fe, struct src
 		fleet_buf_reset(&fb);
 		fleet_buf_add_str(&fb, m->flags ? m->flags : "");
 		gmail_label_flags((enum gmail_policy)e->o->gmail_labels, labels, m->nlabels, &fb);
-		xfree(&m->flags);
-		m->flags = xstrdup(fleet_buf_cstr(&fb));
+		if (fleet_buf_truncated(&fb)) { /* the flags as they were: never a cut flag */
+			log_warn("message UID %u: its labels' flags pass %d bytes, left out", m->uid, ENGINE_FLAGS_MAX);
+		} else {
+			xfree(&m->flags);
+			m->flags = xstrdup(fleet_buf_cstr(&fb));
+		}
 		sl->v[k++] = *m;
 	}
 	sl->n = k;
@@ -1770,15 +1783,13 @@ static int folder_begin(struct engine *e, const struct fm_entry *fe, const struc
 }
 
 /* The copy windows of a folder: --batch N messages each when given. By default 64 messages, grown
- * up to WINDOW_MAX_MSGS while the window's bytes stay under WINDOW_AUTO_BYTES: every window costs
+ * up to ENGINE_WINDOW_MAX_MSGS while the window's bytes stay under ENGINE_WINDOW_AUTO_BYTES: every window costs
  * two round trips (its FETCH, its APPEND's answer), so a folder of many small messages takes far
  * fewer of them, while a window never holds more bytes than 64 large messages would. *starts gets
  * nwin + 1 offsets into todo (heap); returns nwin. */
-#define WINDOW_MAX_MSGS 1024
-#define WINDOW_AUTO_BYTES (8u << 20)
 static size_t plan_windows(const struct engine *e, struct src_msg **todo, size_t ntodo, size_t **starts)
 {
-	size_t nwin = 0, off = 0, min = e->o->batch ? e->o->batch : 64;
+	size_t nwin = 0, off = 0, min = e->o->batch ? e->o->batch : ENGINE_BATCH_DEFAULT;
 
 	*starts = xcalloc(ntodo + 2, sizeof(**starts));
 	while (off < ntodo) {
@@ -1787,8 +1798,8 @@ static size_t plan_windows(const struct engine *e, struct src_msg **todo, size_t
 
 		while (off + n < ntodo && n < min)
 			bytes += todo[off + n++]->size;
-		while (!e->o->batch_set && off + n < ntodo && n < WINDOW_MAX_MSGS &&
-		       bytes + todo[off + n]->size <= WINDOW_AUTO_BYTES)
+		while (!e->o->batch_set && off + n < ntodo && n < ENGINE_WINDOW_MAX_MSGS &&
+		       bytes + todo[off + n]->size <= ENGINE_WINDOW_AUTO_BYTES)
 			bytes += todo[off + n++]->size;
 		(*starts)[nwin++] = off;
 		off += n;
@@ -1847,7 +1858,7 @@ static void presend_next_folder(struct engine *e)
 	struct fstart *fs = FS_NEXT(e);
 	const struct fm_entry *fe = fs->fe;
 	const struct imap_status_info *pd = fs->pre_dst;
-	struct fleet_buf set = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf set = FLEET_BUF_INIT(ENGINE_WINDOW_SET_MAX);
 	struct src_msg **todo;
 	size_t ntodo = 0, *starts = NULL, nwin, k;
 	struct copy_ctx *cc;
@@ -2802,7 +2813,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 
 	memset(&e, 0, sizeof(e));
 	for (int k = 0; k < 2; k++)
-		e.uv_names[k] = (struct fleet_buf)FLEET_BUF_INIT(4096);
+		e.uv_names[k] = (struct fleet_buf)FLEET_BUF_INIT(ENGINE_UV_NAMES_MAX);
 	memset(&plan, 0, sizeof(plan));
 	memset(st, 0, sizeof(*st));
 	e.job = job;
@@ -3044,7 +3055,9 @@ static int cmp_vrow(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Adds uid to a shown list (at most VERIFY_UIDS_SHOWN; the count is kept by the caller). */
+/* Adds uid to a shown list (at most VERIFY_UIDS_SHOWN; the count is kept by the caller): such a
+ * list always fits its buffer. */
+_Static_assert(VERIFY_UIDS_SHOWN * 11 + 4 < ENGINE_VERIFY_LIST_MAX, "a verify list fits its buffer");
 static void uid_list_add(struct fleet_buf *b, uint32_t count_before, uint32_t uid)
 {
 	if (count_before < VERIFY_UIDS_SHOWN)
@@ -3140,8 +3153,8 @@ static int verify_folder(struct engine *e, const struct fm_entry *fe, const stru
 	struct imap_mailbox smbx, dmbx;
 	struct src_list sl = {0}, dl = {0};
 	struct vrows rows = {0};
-	struct fleet_buf missing = FLEET_BUF_INIT(1 << 16), extra = FLEET_BUF_INIT(1 << 16),
-			 altered = FLEET_BUF_INIT(1 << 16);
+	struct fleet_buf missing = FLEET_BUF_INIT(ENGINE_VERIFY_LIST_MAX), extra = FLEET_BUF_INIT(ENGINE_VERIFY_LIST_MAX),
+			 altered = FLEET_BUF_INIT(ENGINE_VERIFY_LIST_MAX);
 	struct fleet_err ferr;
 	ssize_t *pair = NULL;
 	char *claimed = NULL;
@@ -3252,7 +3265,7 @@ static int verify_folder(struct engine *e, const struct fm_entry *fe, const stru
 	if (deep && dl.n) {
 		const uint8_t **want = xcalloc(dl.n, sizeof(*want));
 		uint32_t *srcuid = xcalloc(dl.n, sizeof(*srcuid));
-		struct fleet_buf set = FLEET_BUF_INIT(1 << 24);
+		struct fleet_buf set = FLEET_BUF_INIT(ENGINE_FOLDER_SET_MAX);
 		struct deep_ctx dc;
 		struct imap_fetch_cb cb = {deep_msg, deep_start, deep_data, deep_end};
 
@@ -3287,6 +3300,10 @@ static int verify_folder(struct engine *e, const struct fm_entry *fe, const stru
 				goto out;
 			}
 			snprintf(vf->error, sizeof(vf->error), "destination bodies: %s", ferr.message);
+		} else if (fleet_buf_truncated(&set)) {
+			snprintf(vf->error, sizeof(vf->error),
+				 "destination bodies: more UIDs than one command holds (%d bytes); the first ones "
+				 "checked, not the rest", ENGINE_FOLDER_SET_MAX);
 		}
 		log_debug("deep: %u bodies checked against the ledger's SHA-256", dc.checked);
 		EVP_MD_CTX_free(dc.md);

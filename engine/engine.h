@@ -116,6 +116,34 @@ enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
  * its transfer, and more pairs would only add logins. */
 #define ENGINE_LANES_MIN_RTT_MS 10
 
+/* ---- caps on what the engine builds -------------------------------------------------------------- */
+/* One message's flags (and the flags Gmail's labels add): real messages carry a handful of flags
+ * and keywords; a flag that would pass the cap is left out whole, never cut. */
+#define ENGINE_FLAGS_MAX (64 * 1024)
+/* The UID set of one copy window: at most ENGINE_BATCH_MAX UIDs of 10 digits and a comma. */
+#define ENGINE_WINDOW_SET_MAX (1 << 20)
+/* The UID set of a whole folder (--delete2, verify --deep), as one command: 1.5 million UIDs of
+ * ten digits. What does not fit waits for the next pass (--delete2) or is reported (--deep). */
+#define ENGINE_FOLDER_SET_MAX (1 << 24)
+/* The UIDs verify lists per folder and kind (VERIFY_UIDS_SHOWN of them, then ",..."). */
+#define ENGINE_VERIFY_LIST_MAX (1 << 16)
+/* The folder names of a UIDVALIDITY-change warning (five at the most, then ", ..."). */
+#define ENGINE_UV_NAMES_MAX 4096
+/* Copy windows (see plan_windows): 64 messages (--batch), grown up to ENGINE_WINDOW_MAX_MSGS while
+ * the window holds less than ENGINE_WINDOW_AUTO_BYTES. */
+#define ENGINE_BATCH_DEFAULT	 64
+#define ENGINE_WINDOW_MAX_MSGS	 1024
+#define ENGINE_WINDOW_AUTO_BYTES (8u << 20)
+
+/* ---- the account options' ranges ------------------------------------------------------------- */
+/* --batch: a window of 4096 messages is already one large transaction on the destination. */
+#define ENGINE_BATCH_MAX 4096
+/* --conns-per-account: no provider allows more connections per user (Gmail 15, Microsoft 365 20);
+ * also the scheduler's lanes per account. */
+#define ENGINE_CONNS_PER_ACCOUNT_MAX 16
+/* --maxage/--minage: days; 100,000 (some 270 years) is older than any mail. */
+#define ENGINE_AGE_DAYS_MAX 100000
+
 /* The error code of an attempt stopped because the next message would go over a daily budget
  * (class throttled, scope account): the scheduler parks the account until its day is over. */
 #define ENGINE_CODE_DAILY_BUDGET "DAILY_BUDGET"

@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/util.h"
 
 /* A word that means a role: a SPECIAL-USE attribute, or a folder name. */
@@ -75,7 +76,7 @@ static int is_inbox(const char *name)
 char *folder_map_translate(const char *src_name, const struct fm_namespace *src, const struct fm_namespace *dst,
 			   char **note)
 {
-	struct fleet_buf out = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf out = FLEET_BUF_INIT(FM_NAME_MAX);
 	const char *rest = src_name;
 	size_t plen = src->prefix ? strlen(src->prefix) : 0;
 	int renamed = 0;
@@ -105,6 +106,8 @@ char *folder_map_translate(const char *src_name, const struct fm_namespace *src,
 	}
 	if (renamed && note)
 		*note = xasprintf("'%c' in the name is the destination's separator, replaced by '_'", dst->delim);
+	if (fleet_buf_truncated(&out))
+		log_warn("folder %.100s...: the destination name is longer than %d bytes, cut", src_name, FM_NAME_MAX);
 	return fleet_buf_detach(&out, NULL);
 }
 
@@ -148,7 +151,7 @@ static const char *rule_part(const char *p, char delim, struct fleet_buf *out)
 
 int folder_map_rule_compile(const char *text, struct folder_map_rule **out, struct fleet_err *err)
 {
-	struct fleet_buf pat = FLEET_BUF_INIT(64 * 1024), repl = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf pat = FLEET_BUF_INIT(FM_NAME_MAX), repl = FLEET_BUF_INIT(FM_NAME_MAX);
 	struct folder_map_rule *r;
 	const char *p;
 	char delim;
@@ -162,10 +165,10 @@ int folder_map_rule_compile(const char *text, struct folder_map_rule **out, stru
 	p = rule_part(text + 2, delim, &pat);
 	if (p)
 		p = rule_part(p, delim, &repl);
-	if (!p) {
+	if (!p || fleet_buf_truncated(&pat) || fleet_buf_truncated(&repl)) {
 		fleet_buf_release(&pat);
 		fleet_buf_release(&repl);
-		return rule_error(err, text, "the closing delimiter is missing");
+		return rule_error(err, text, p ? "it is too long" : "the closing delimiter is missing");
 	}
 	for (; *p; p++) {
 		const char *why = NULL;
@@ -249,7 +252,7 @@ static void rule_expand(const struct folder_map_rule *r, const char *s, const re
 
 char *folder_map_rule_apply(const struct folder_map_rule *r, const char *name)
 {
-	struct fleet_buf out = FLEET_BUF_INIT(64 * 1024);
+	struct fleet_buf out = FLEET_BUF_INIT(FM_NAME_MAX);
 	size_t len = strlen(name), pos = 0;
 
 	while (pos <= len) {
@@ -272,6 +275,9 @@ char *folder_map_rule_apply(const struct folder_map_rule *r, const char *name)
 	}
 	if (pos < len)
 		fleet_buf_add_str(&out, name + pos);
+	if (fleet_buf_truncated(&out))
+		log_warn("folder %.100s...: a --regextrans2 rule makes the name longer than %d bytes, cut", name,
+			 FM_NAME_MAX);
 	{
 		char *res = fleet_buf_detach(&out, NULL);
 
@@ -395,7 +401,7 @@ struct plan_ctx {
 static void note_add(char **note, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note_add(char **note, const char *fmt, ...)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(16 * 1024);
+	struct fleet_buf b = FLEET_BUF_INIT(FM_NOTE_MAX);
 	va_list ap;
 
 	if (*note) {
@@ -405,6 +411,7 @@ static void note_add(char **note, const char *fmt, ...)
 	va_start(ap, fmt);
 	fleet_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
+	(void)fleet_buf_mark_cut(&b);
 	xfree(note);
 	*note = fleet_buf_detach(&b, NULL);
 }

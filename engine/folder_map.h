@@ -111,6 +111,13 @@ enum folder_role folder_role_from_attr(const char *attr);
 enum folder_role folder_role_from_name(const char *name);
 const char *folder_role_name(enum folder_role role);
 
+/* A destination folder name as built here (translated, renamed by rules): a name of one LIST line
+ * (IMAP_NAME_MAX) and its new prefix fit; one longer is cut, said so, and refused when the folder
+ * is created (no server takes names near this long). */
+#define FM_NAME_MAX (64 * 1024)
+/* The notes of one folder (why it was renamed, merged, left out), shown in the plan. */
+#define FM_NOTE_MAX (16 * 1024)
+
 /* Translates one source name to the destination's namespace. A path component that contains the
  * destination separator is rewritten (separator -> '_') and *note says so. Returns heap string. */
 char *folder_map_translate(const char *src_name, const struct fm_namespace *src, const struct fm_namespace *dst,

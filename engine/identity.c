@@ -24,7 +24,7 @@ static int cmp_str(const void *a, const void *b)
 
 void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 {
-	struct fleet_buf field = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf field = FLEET_BUF_INIT(len + 1); /* a field is never longer than the header */
 	char **fields = NULL;
 	size_t nfields = 0, alloc = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -53,7 +53,7 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 		} else if (field.len) {
 			fields = xgrow(fields, sizeof(*fields), nfields + 1, &alloc);
 			fields[nfields++] = fleet_buf_detach(&field, NULL);
-			fleet_buf_init(&field, 1 << 20);
+			fleet_buf_init(&field, len + 1);
 		}
 		for (size_t k = start; k < end; k++) {
 			char c = hdr[k];
@@ -168,7 +168,7 @@ static size_t identity_extent(const char *msg, size_t len, uint64_t size, int *w
 
 void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg_ident *id)
 {
-	struct fleet_buf hdr = FLEET_BUF_INIT(IDENTITY_FETCH + 16);
+	struct fleet_buf hdr = FLEET_BUF_INIT(len + 1); /* the fields kept are part of msg */
 	const char *body = NULL;
 	size_t hlen = len, blen = 0, end;
 	int whole;

@@ -17,7 +17,7 @@ void engine_opts_init(struct engine_opts *o)
 	o->automap = 1;
 	o->subscribe = 1;
 	o->sync_flags = 1;
-	o->batch = 64;
+	o->batch = ENGINE_BATCH_DEFAULT;
 	o->multiappend = 1;
 	o->conns_per_account = ENGINE_CONNS_PER_ACCOUNT;
 	o->compress[0] = o->compress[1] = ENGINE_COMPRESS_DEFAULT;
@@ -333,18 +333,18 @@ static int set_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_
 	}
 	case EO_MAXAGE:
 	case EO_MINAGE:
-		if (number(h, 100000, &v, why, cap) < 0)
+		if (number(h, ENGINE_AGE_DAYS_MAX, &v, why, cap) < 0)
 			return -1;
 		*(h->opt->id == EO_MAXAGE ? &o->maxage_days : &o->minage_days) = (unsigned)v;
 		return 0;
 	case EO_BATCH:
-		if (number(h, 4096, &v, why, cap) < 0)
+		if (number(h, ENGINE_BATCH_MAX, &v, why, cap) < 0)
 			return -1;
 		o->batch = v ? (unsigned)v : 1;
 		o->batch_set = 1;
 		return 0;
 	case EO_CONNS_PER_ACCOUNT:
-		if (number(h, 16, &v, why, cap) < 0)
+		if (number(h, ENGINE_CONNS_PER_ACCOUNT_MAX, &v, why, cap) < 0)
 			return -1;
 		o->conns_per_account = v ? (unsigned)v : 1;
 		return 0;

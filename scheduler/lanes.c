@@ -9,8 +9,6 @@
 #include "common/log.h"
 #include "scheduler/ledger_state.h"
 
-#define LANES_MAX 16
-
 struct lane {
 	struct lanes *l;
 	unsigned index;
@@ -36,7 +34,7 @@ struct lanes {
 	pthread_mutex_t lock;
 	atomic_int stop;
 	struct fleet_log_thread log;
-	struct lane lane[LANES_MAX]; /* [0] is the worker's own engine_run */
+	struct lane lane[ENGINE_CONNS_PER_ACCOUNT_MAX]; /* [0] is the worker's own engine_run */
 	unsigned n;		     /* lanes started, lane 0 included */
 	struct claim *claims;
 	size_t nclaims, alloc;
@@ -58,7 +56,7 @@ static int lanes_claim(void *ctx, unsigned lane, const char *src_name)
 		l->claims = xgrow(l->claims, sizeof(*l->claims), l->nclaims + 1, &l->alloc);
 		l->claims[l->nclaims].name = xstrdup(src_name);
 		l->claims[l->nclaims++].lane = lane;
-		if (lane < LANES_MAX)
+		if (lane < ENGINE_CONNS_PER_ACCOUNT_MAX)
 			l->lane[lane].claims++;
 	}
 	pthread_mutex_unlock(&l->lock);
@@ -145,7 +143,7 @@ static unsigned lanes_start(void *ctx, unsigned want)
 	unsigned got = 0;
 
 	fleet_log_thread_save(&l->log);
-	while (got < want && l->n < l->env.max && l->n < LANES_MAX && !atomic_load(&l->stop)) {
+	while (got < want && l->n < l->env.max && l->n < ENGINE_CONNS_PER_ACCOUNT_MAX && !atomic_load(&l->stop)) {
 		struct lane *ln = &l->lane[l->n];
 
 		memset(ln, 0, sizeof(*ln));
@@ -191,7 +189,7 @@ struct lanes *lanes_new(const struct lanes_env *env)
 	l->lane[0].l = l;
 	l->lane[0].slot[0] = l->lane[0].slot[1] = -1;
 	l->lane[0].api.lane = 0;
-	l->lane[0].api.max = env->max < LANES_MAX ? env->max : LANES_MAX;
+	l->lane[0].api.max = env->max < ENGINE_CONNS_PER_ACCOUNT_MAX ? env->max : ENGINE_CONNS_PER_ACCOUNT_MAX;
 	l->lane[0].api.start = lanes_start;
 	l->lane[0].api.claim = lanes_claim;
 	l->lane[0].api.stop = &l->stop;
