@@ -14,9 +14,9 @@ uint64_t budget_day_ms(void)
 	const char *v = getenv("IMAPFLEET_TEST_DAY_SECONDS");
 	uint64_t sec;
 
-	if (v && *v && fleet_parse_u64(v, 1, 86400, &sec) == 0)
+	if (v && *v && fleet_parse_u64(v, 1, BUDGET_DAY_S, &sec) == 0)
 		return sec * 1000;
-	return 86400000;
+	return BUDGET_DAY_S * 1000ull;
 }
 
 int budget_err_is_daily(const struct fleet_err *err)

@@ -30,7 +30,11 @@ struct budget_attempt {
 	int active;                /* the account has a budget */
 };
 
-/* The length of a day in ms (24 h unless IMAPFLEET_TEST_DAY_SECONDS says otherwise). */
+/* The providers' budgets are per day. */
+#define BUDGET_DAY_S 86400u
+
+/* The length of a day in ms (BUDGET_DAY_S unless IMAPFLEET_TEST_DAY_SECONDS, at most that, says
+ * otherwise). */
 uint64_t budget_day_ms(void);
 
 /* Before engine_run: when the options set a budget, reads the account's day (ended first if over)

@@ -8,9 +8,9 @@
 
 void retry_policy_init(struct retry_policy *p)
 {
-	p->base_ms = 2000;
-	p->cap_ms = 600000;
-	p->max_attempts = 5;
+	p->base_ms = RETRY_BASE_MS;
+	p->cap_ms = RETRY_CAP_MS;
+	p->max_attempts = RETRY_MAX_ATTEMPTS;
 }
 
 enum retry_verdict retry_policy_decide(const struct retry_policy *p, const struct fleet_err *err,
@@ -131,7 +131,7 @@ void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigne
 	e = entry(hl, server);
 	e->limit = e->limit > 1 ? e->limit / 2 : 1;
 	e->successes = 0;
-	e->hold_until_ms = fleet_now_ms() + (retry_after_ms > 1000 ? retry_after_ms : 1000);
+	e->hold_until_ms = fleet_now_ms() + (retry_after_ms > HOST_THROTTLE_HOLD_MIN_MS ? retry_after_ms : HOST_THROTTLE_HOLD_MIN_MS);
 	pthread_mutex_unlock(&hl->lock);
 }
 

@@ -16,10 +16,18 @@
 
 #include "common/err.h"
 
+/* The retry defaults: the first backoff is long enough for a restarting server, the largest
+ * short enough that a run over a night still retries several times. */
+#define RETRY_BASE_MS	  2000u
+#define RETRY_CAP_MS	  600000u
+#define RETRY_MAX_ATTEMPTS 5u
+/* A server that throttled us gets no new connection for its Retry-After, at least this long. */
+#define HOST_THROTTLE_HOLD_MIN_MS 1000u
+
 struct retry_policy {
-	unsigned base_ms;      /* first backoff ceiling (default 2 s) */
-	unsigned cap_ms;       /* largest backoff (default 10 min) */
-	unsigned max_attempts; /* attempts in all, first included (default 5) */
+	unsigned base_ms;      /* first backoff ceiling (default RETRY_BASE_MS) */
+	unsigned cap_ms;       /* largest backoff (default RETRY_CAP_MS) */
+	unsigned max_attempts; /* attempts in all, first included (default RETRY_MAX_ATTEMPTS) */
 };
 
 void retry_policy_init(struct retry_policy *p);
@@ -45,7 +53,7 @@ int host_limiter_try_acquire(struct host_limiter *hl, const char *server);
 void host_limiter_release(struct host_limiter *hl, const char *server);
 
 /* The server throttled us: halve its limit (at least 1) and hold new connections for
- * retry_after_ms (at least 1 s). */
+ * retry_after_ms (at least HOST_THROTTLE_HOLD_MIN_MS). */
 void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigned retry_after_ms);
 /* An account on this server finished cleanly: after enough successes the limit grows by one,
  * up to the ceiling. */

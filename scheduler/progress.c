@@ -336,7 +336,7 @@ static void head_line(const struct head *h, size_t cols, struct fleet_buf *line)
 			with_run = 0;
 			continue;
 		}
-		line->len = 0;
+		fleet_buf_reset(line);
 		if (with_run)
 			fleet_buf_addf(line, "%s  ", h->run);
 		fleet_buf_addf(line, "%s ", h->pct);
@@ -376,7 +376,7 @@ static void account_line(const struct progress_account *a, size_t cols, struct f
 
 		if (parts > 1 && 2 + 8 + 2 + right > cols)
 			continue;
-		line->len = 0;
+		fleet_buf_reset(line);
 		fleet_buf_add(line, "  ", 2);
 		if (2 + lw + 2 + right > cols) {
 			/* The label gives way, keeping its start (the user name). */
@@ -404,18 +404,18 @@ static void account_line(const struct progress_account *a, size_t cols, struct f
 void progress_render_block(const struct progress *p, const struct progress_snapshot *snap, unsigned cols,
 			   unsigned rows, struct fleet_buf *out)
 {
-	struct fleet_buf line = FLEET_BUF_INIT(4096);
+	struct fleet_buf line = FLEET_BUF_INIT(PROGRESS_LINE_MAX);
 	struct head h;
 	size_t width = cols > 1 ? cols - 1 : 1; /* never the last column: no line may wrap */
 	size_t max_lines = rows > 1 ? rows - 1 : 1, nshow;
 
-	out->len = 0;
+	fleet_buf_reset(out);
 	head_of(p, snap, &h);
 	head_line(&h, width, &line);
 	put_line(out, fleet_buf_cstr(&line), line.len, width);
 	if (max_lines >= 2) {
 		for (int level = 0; level < 3; level++) {
-			line.len = 0;
+			fleet_buf_reset(&line);
 			accounts_text(snap, level, &line);
 			if (progress_text_width(fleet_buf_cstr(&line), line.len) <= width)
 				break;
@@ -434,11 +434,12 @@ void progress_render_block(const struct progress *p, const struct progress_snaps
 		put_line(out, fleet_buf_cstr(&line), line.len, width);
 	}
 	if (nshow < snap->nacct && max_lines > 2) {
-		line.len = 0;
+		fleet_buf_reset(&line);
 		fleet_buf_addf(&line, "  ... %zu more running here", snap->nacct - nshow);
 		put_line(out, fleet_buf_cstr(&line), line.len, width);
 	}
 	fleet_buf_release(&line);
+	(void)fleet_buf_mark_cut(out);
 }
 
 void progress_render_line(const struct progress *p, const struct progress_snapshot *snap,
@@ -446,10 +447,11 @@ void progress_render_line(const struct progress *p, const struct progress_snapsh
 {
 	struct head h;
 
-	out->len = 0;
+	fleet_buf_reset(out);
 	head_of(p, snap, &h);
 	fleet_buf_addf(out, "progress: %s: %s %s, %s, %s; ", h.run, h.pct, h.bytes, h.rate, h.eta);
 	accounts_text(snap, 0, out);
+	(void)fleet_buf_mark_cut(out);
 }
 
 /* ---- the terminal ---------------------------------------------------------------------------------- */

@@ -92,6 +92,9 @@ double progress_eta(const struct progress *p, const struct progress_snapshot *sn
  * queued (not parked): a total reached with accounts still to go is no end yet. */
 double progress_eta_of(const struct progress_bytes *b, double rate, long busy);
 
+/* One line of the block before it is cut to the terminal's width: wider than any terminal. */
+#define PROGRESS_LINE_MAX 4096
+
 /* The block for a terminal of cols x rows: lines separated by '\n' (no final one), each at most
  * cols - 1 columns wide, at most rows - 1 lines. Replaces out's content. */
 void progress_render_block(const struct progress *p, const struct progress_snapshot *snap, unsigned cols,

@@ -81,12 +81,12 @@ void scheduler_config_init(struct scheduler_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->store_credentials = 1;
 	/* Migration is network-bound: several accounts per core keep both servers busy. */
-	cfg->workers = (unsigned)(cores > 0 ? cores * 8 : 8);
-	if (cfg->workers > 64)
-		cfg->workers = 64;
-	cfg->max_conns_per_host = 16;
+	cfg->workers = (unsigned)(cores > 0 ? cores * SCHEDULER_WORKERS_PER_CORE : SCHEDULER_WORKERS_PER_CORE);
+	if (cfg->workers > SCHEDULER_WORKERS_MAX)
+		cfg->workers = SCHEDULER_WORKERS_MAX;
+	cfg->max_conns_per_host = SCHEDULER_CONNS_PER_HOST;
 	cfg->lease_ms = SCHED_HEARTBEAT_MS * SCHED_LEASE_BEATS;
-	cfg->server_down_limit_ms = 600000;
+	cfg->server_down_limit_ms = SCHEDULER_SERVER_DOWN_LIMIT_MS;
 	cfg->progress = -1;
 	retry_policy_init(&cfg->retry);
 }
@@ -209,7 +209,7 @@ static void put_word(struct fleet_buf *b, const char *w)
  * side settings, the run's options (command line), then the row's own options. */
 static char *job_options_text(const struct scheduler_config *cfg, const struct account_row *r)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf b = FLEET_BUF_INIT(SCHEDULER_JOB_OPTIONS_MAX);
 
 	for (int s = 0; s < 2; s++) {
 		const struct account_side *sd = &r->side[s];
@@ -237,6 +237,10 @@ static char *job_options_text(const struct scheduler_config *cfg, const struct a
 		put_word(&b, cfg->argv[i]);
 	for (int i = 0; i < r->argc; i++)
 		put_word(&b, r->argv[i]);
+	if (fleet_buf_truncated(&b)) { /* a cut text would run the job with other options */
+		fleet_buf_release(&b);
+		return NULL;
+	}
 	return fleet_buf_detach(&b, NULL);
 }
 
@@ -600,6 +604,12 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 		const struct account_row *r = accounts_row(s->af, i);
 
 		opts[i] = job_options_text(cfg, r);
+		if (!opts[i]) {
+			fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_USAGE,
+				      "%s: the options of %s are longer than %d bytes", cfg->accounts_path,
+				      r->side[0].user, SCHEDULER_JOB_OPTIONS_MAX);
+			goto out;
+		}
 		specs[i].host1 = r->side[0].host;
 		specs[i].port1 = r->side[0].port;
 		specs[i].user1 = r->side[0].user;
@@ -1280,7 +1290,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 				goto failed;
 			renewed = fleet_now_ms();
 		}
-		sched_wait(s, 100 + (unsigned)(rand() % 200));
+		sched_wait(s, SCHEDULER_SLOT_POLL_MS + (unsigned)(rand() % SCHEDULER_SLOT_JITTER_MS));
 	}
 	/* The slots are ours: the attempt starts, under the full lease the main thread renews. */
 	if (state_job_begin(sc, &c->lease, cfg->lease_ms, &err) < 0)
@@ -1443,10 +1453,11 @@ failed:
 				log_debug("account failed (%s, %s): %s", fleet_err_class_name(err.cls), err.code,
 					  err.message);
 		} else {
-			struct fleet_buf hint = FLEET_BUF_INIT(4096);
+			struct fleet_buf hint = FLEET_BUF_INIT(SCHEDULER_HINT_MAX);
 
 			atomic_fetch_add(&s->jobs_failed, 1);
 			failure_hint(s, c->lease.job_id, &err, st.error_side, &hint);
+			(void)fleet_buf_mark_cut(&hint);
 			log_error("account failed (%s, %s): %s%s%s; %s", fleet_err_class_name(err.cls),
 				  err.code[0] ? err.code : "-", err.message, err.detail[0] ? "; " : "", err.detail,
 				  fleet_buf_cstr(&hint));
@@ -1479,7 +1490,7 @@ static long idle_wait_ms(struct sched *s, struct state_conn *sc)
 {
 	struct fleet_err err;
 	int64_t wait = -1;
-	long poll = 250 + rand() % 250;
+	long poll = SCHEDULER_IDLE_POLL_MS + rand() % SCHEDULER_IDLE_JITTER_MS;
 	int r = state_job_next_due(sc, s->run_id, &wait, &err);
 
 	if (r < 0)
@@ -1616,19 +1627,19 @@ static void *health_main(void *arg)
 
 	while (!atomic_load(&ht->stop)) {
 		if (!ht->sc && state_store_connect(s->store, &ht->sc, &err) < 0) {
-			sched_wait(s, 1000);
+			sched_wait(s, SCHEDULER_HEALTH_STORE_RETRY_MS);
 			continue;
 		}
 		server_health_run_probes(s->health, on_health_event, ht);
 		/* Accounts parked by an engine that died wait for nobody: due again. */
-		if (fleet_now_ms() - last_orphans >= 30000) {
+		if (fleet_now_ms() - last_orphans >= SCHEDULER_ORPHANS_EVERY_MS) {
 			long n = 0;
 
 			if (state_job_unpark_orphans(ht->sc, s->run_id, &n, &err) == 0 && n > 0)
 				log_info("%ld accounts parked by a host that stopped are due again", n);
 			last_orphans = fleet_now_ms();
 		}
-		sched_wait(s, 250);
+		sched_wait(s, SCHEDULER_HEALTH_TICK_MS);
 	}
 	state_conn_close(&ht->sc);
 	return NULL;
@@ -1776,7 +1787,7 @@ static void display_snapshot(struct sched *s, struct state_conn *sc, struct disp
 static void display_tick(struct sched *s, struct state_conn *sc, struct display *d, int force)
 {
 	struct progress_snapshot snap;
-	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf out = FLEET_BUF_INIT(SCHEDULER_DISPLAY_MAX);
 	uint64_t now = fleet_now_ms();
 	int resized = d->tty && progress_resized();
 
@@ -1813,7 +1824,7 @@ static void display_tick(struct sched *s, struct state_conn *sc, struct display 
 static void display_end(struct sched *s, struct state_conn *sc, struct display *d)
 {
 	struct progress_snapshot snap;
-	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf out = FLEET_BUF_INIT(SCHEDULER_DISPLAY_MAX);
 	uint64_t now = fleet_now_ms();
 
 	d->have_counts = 0; /* the final counts and bytes, not a second old */
@@ -1882,10 +1893,11 @@ static void add_engine(void *ctx, const char *host, long pid, long running)
  * else works on it, instead of silently sharing it. */
 static void say_who_else(struct sched *s, struct state_conn *sc)
 {
-	struct fleet_buf others = FLEET_BUF_INIT(8192);
+	struct fleet_buf others = FLEET_BUF_INIT(SCHEDULER_OTHERS_MAX);
 	struct fleet_err err;
 	int n = state_run_engines(sc, s->run_id, s->engine_id, add_engine, &others, &err);
 
+	(void)fleet_buf_mark_cut(&others);
 	if (n > 0)
 		log_warn("run %lld is already going on: this process joins it; also working on it: %s. The "
 			 "accounts are shared out (none is migrated twice); `imapfleet status` shows them",
@@ -2062,7 +2074,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 			last_renew = now;
 		}
 		display_tick(&s, sc, &disp, 0);
-		sched_wait(&s, 200);
+		sched_wait(&s, SCHEDULER_MAIN_TICK_MS);
 	}
 	for (unsigned i = 0; i < s.nworkers; i++)
 		pthread_join(s.w[i].tid, NULL);
@@ -2261,7 +2273,7 @@ static int vr_rows(void *ctx, int64_t folder_id, uint32_t src_uidvalidity, verif
 /* "INBOX: 3 missing (source UIDs 4,5,6); Sent: 1 extra (destination UIDs 9)" */
 static char *verify_detail(const struct verify_result *r)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf b = FLEET_BUF_INIT(SCHEDULER_VERIFY_DETAIL_MAX);
 
 	for (size_t i = 0; i < r->nfolders; i++) {
 		const struct verify_folder *f = &r->folders[i];
@@ -2282,6 +2294,7 @@ static char *verify_detail(const struct verify_result *r)
 		if (f->flags)
 			fleet_buf_addf(&b, " %u with other flags", f->flags);
 	}
+	(void)fleet_buf_mark_cut(&b);
 	return fleet_buf_detach(&b, NULL);
 }
 
@@ -2349,7 +2362,7 @@ static int verify_one(struct verify_run *vr, struct state_conn *sc, int64_t job_
 			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto out;
 		}
-		sched_wait(s, 100 + (unsigned)(rand() % 200));
+		sched_wait(s, SCHEDULER_SLOT_POLL_MS + (unsigned)(rand() % SCHEDULER_SLOT_JITTER_MS));
 	}
 	job_init(&job, label, &c, side);
 	if (logins_apply(&lg, s, job_id, side, &job, err) < 0)

@@ -34,6 +34,40 @@
 /* The run has no account to work on (an empty accounts file, no stored account for a worker). */
 #define SCHEDULER_ERR_NO_ACCOUNTS "NO_ACCOUNTS"
 
+/* ---- defaults and caps --------------------------------------------------------------------------- */
+/* Workers: eight accounts per core (migration waits on the network), at most this many. */
+#define SCHEDULER_WORKERS_PER_CORE 8
+#define SCHEDULER_WORKERS_MAX	   64
+/* Connections per server and side when --max-conns-per-host is not given: below the per-IP limits
+ * of hosted servers (Dovecot's mail_max_userip_connections is 10 per user, Gmail 15). */
+#define SCHEDULER_CONNS_PER_HOST 16
+/* A server down this long fails its accounts (--server-down-limit). */
+#define SCHEDULER_SERVER_DOWN_LIMIT_MS 600000u
+/* A waiting worker looks for slots again after 100 ms and up to 200 ms more (spread, so that
+ * workers do not ask all at once); an idle one polls for due work after 250 ms and up to 250 more. */
+#define SCHEDULER_SLOT_POLL_MS	  100
+#define SCHEDULER_SLOT_JITTER_MS  200
+#define SCHEDULER_IDLE_POLL_MS	  250
+#define SCHEDULER_IDLE_JITTER_MS  250
+/* The main thread's loop (leases renewed, the display redrawn) turns this often. */
+#define SCHEDULER_MAIN_TICK_MS 200
+/* The health thread probes the servers that are down this often, retries the state database
+ * after this long, and makes the accounts parked by a host that stopped due again this often. */
+#define SCHEDULER_HEALTH_TICK_MS	  250
+#define SCHEDULER_HEALTH_STORE_RETRY_MS	  1000
+#define SCHEDULER_ORPHANS_EVERY_MS	  30000
+/* The options text stored with a job (side settings, the run's options, the row's): the row's
+ * options column (ACCOUNTS_FIELD_MAX) and a command line fit; a job whose text does not is refused. */
+#define SCHEDULER_JOB_OPTIONS_MAX (1 << 20)
+/* The hint that follows a failed account's error line. */
+#define SCHEDULER_HINT_MAX 4096
+/* The progress block or line drawn on the terminal (a screenful of lines). */
+#define SCHEDULER_DISPLAY_MAX (1 << 20)
+/* The other hosts named when a second run joins (their host names and ids). */
+#define SCHEDULER_OTHERS_MAX 8192
+/* verify's detail of one account (per folder: the counts and VERIFY_UIDS_SHOWN UIDs of each kind). */
+#define SCHEDULER_VERIFY_DETAIL_MAX (1 << 20)
+
 struct scheduler_config {
 	const char *accounts_path;   /* `run`: the file to import; NULL for `worker` */
 	const char *state_arg;       /* --state URL or NULL (IMAPFLEET_STATE, PG*, embedded) */
@@ -43,9 +77,11 @@ struct scheduler_config {
 	int strict;                  /* --strict: any bad row stops the run before anything is copied */
 	int keep_removed;            /* --keep-removed: accounts whose rows left the file still run */
 	unsigned workers;            /* 0 = default from cores */
-	unsigned max_conns_per_host; /* per server (host:port), each side, across all hosts; 0 = 16 */
+	unsigned max_conns_per_host; /* per server (host:port), each side, across all hosts; 0 =
+	                              * SCHEDULER_CONNS_PER_HOST */
 	unsigned lease_ms;           /* 0 = 60 s */
-	uint64_t server_down_limit_ms; /* a server down this long fails its accounts (0 = never; 600 s) */
+	uint64_t server_down_limit_ms; /* a server down this long fails its accounts (0 = never;
+	                                * SCHEDULER_SERVER_DOWN_LIMIT_MS) */
 	struct retry_policy retry;
 	int argc;                    /* account options for every row (the row's own come after) */
 	char **argv;
