@@ -31,13 +31,6 @@
 #include "common/util.h"
 #include "engine/engine.h"
 
-#define ACCOUNTS_FILE_MAX   (64u << 20) /* bytes in one accounts file */
-#define ACCOUNTS_FIELD_MAX  65536	/* bytes in one field */
-#define ACCOUNTS_HEADER_MAX 64		/* columns in a header */
-#define ACCOUNTS_RESYNC_MAX 1000	/* unterminated quotes before giving up on the rest */
-#define ACCOUNTS_KEY_MAX    8192
-#define MESSAGE_MAX	    1024
-
 /* Columns: nine per side, then options. COL(side, kind) with side 0 or 1. */
 enum col_kind {
 	K_HOST,
@@ -231,7 +224,7 @@ static void add_error(struct parse *p, unsigned line, unsigned other_line, int c
 static void add_error(struct parse *p, unsigned line, unsigned other_line, int col, const char *fmt, ...)
 {
 	struct accounts_file *af = p->af;
-	char text[MESSAGE_MAX];
+	char text[ACCOUNTS_MESSAGE_MAX];
 	struct accounts_error *e;
 	va_list ap;
 	int n;
@@ -491,6 +484,10 @@ static void key_append(struct fleet_buf *b, const char *s, int lower)
 	}
 }
 
+_Static_assert(2 * (3 * (ACCOUNTS_HOST_MAX + ACCOUNTS_USER_MAX) + 8) + 4 < ACCOUNTS_KEY_MAX,
+	       "an account's key always fits ACCOUNTS_KEY_MAX");
+/* The host and user names were checked against ACCOUNTS_HOST_MAX and ACCOUNTS_USER_MAX: the key
+ * always fits (the assertion above). */
 static char *make_key(const char *h1, unsigned p1, const char *u1, const char *h2, unsigned p2,
 		      const char *u2)
 {
@@ -894,7 +891,7 @@ static const char *nearest_column(const char *h, size_t hl)
 static void csv_header_end(struct parse *p)
 {
 	char known[512];
-	struct fleet_buf unknown = FLEET_BUF_INIT(8192);
+	struct fleet_buf unknown = FLEET_BUF_INIT(ACCOUNTS_UNKNOWN_MAX);
 	unsigned nunknown = 0;
 	int seen[COL_COUNT];
 
@@ -943,6 +940,7 @@ static void csv_header_end(struct parse *p)
 		p->hcol[i] = c;
 	}
 	if (nunknown) {
+		(void)fleet_buf_mark_cut(&unknown);
 		set_fatal(p, "%s:%u: unknown column%s %s; rename %s to a known column or remove %s", p->name,
 			  p->header_line, nunknown == 1 ? "" : "s", fleet_buf_cstr(&unknown), nunknown == 1 ? "it" : "each",
 			  nunknown == 1 ? "it" : "them");

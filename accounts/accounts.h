@@ -73,9 +73,25 @@ enum accounts_tls {
 	ACCOUNTS_TLS_PLAIN,    /* no TLS at all, only when asked for, "plain" */
 };
 
-/* Longest host name and user name the importer accepts (bytes). */
+/* Longest host name and user name the importer accepts (bytes): a DNS name (RFC 1035), an address
+ * of 64 + 1 + 255 bytes (RFC 5321). */
 #define ACCOUNTS_HOST_MAX 253
 #define ACCOUNTS_USER_MAX 320
+/* An accounts file: 64 MiB holds some 500,000 rows, more than one run takes. */
+#define ACCOUNTS_FILE_MAX (64u << 20)
+/* One field: an options column with every folder rule an account may need. */
+#define ACCOUNTS_FIELD_MAX 65536
+/* Columns in a header: the known ones are 19; the rest are refused by name. */
+#define ACCOUNTS_HEADER_MAX 64
+/* Unterminated quotes before the importer gives up on the rest of the file. */
+#define ACCOUNTS_RESYNC_MAX 1000
+/* An account's key, "host:port/user -> host:port/user" with bytes escaped as %XX: the longest host
+ * and user names, escaped, fit twice over. */
+#define ACCOUNTS_KEY_MAX 8192
+/* One problem reported about a row. */
+#define ACCOUNTS_MESSAGE_MAX 1024
+/* The unknown columns named in one error (each "shown", with its "did you mean"). */
+#define ACCOUNTS_UNKNOWN_MAX 8192
 /* Largest passfile accounts_row_load_passwords() reads (bytes, after the trailing newline). */
 #define ACCOUNTS_PASSFILE_MAX FLEET_PASSFILE_MAX /* common/util.h: the passfile rules */
 
