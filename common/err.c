@@ -7,18 +7,16 @@
 #include "common/buf.h"
 #include "common/log.h"
 
-/* Texts are formatted whole (up to this), scrubbed, escaped, and only then cut to
+/* Texts are formatted whole (up to FLEET_ERR_RAW_MAX), scrubbed, escaped, and only then cut to
  * FLEET_ERR_TEXT_MAX: a secret or a UTF-8 character straddling the cut never shows in part. */
-#define ERR_RAW_MAX (16 * 1024)
-
 static void set_text(char *dst, size_t cap, const char *fmt, va_list ap)
 {
-	char *raw = xmalloc(ERR_RAW_MAX);
-	int n = vsnprintf(raw, ERR_RAW_MAX, fmt, ap);
+	char *raw = xmalloc(FLEET_ERR_RAW_MAX);
+	int n = vsnprintf(raw, FLEET_ERR_RAW_MAX, fmt, ap);
 
 	if (n < 0)
 		n = 0;
-	fleet_log_clean(dst, cap, raw, (size_t)n < ERR_RAW_MAX ? (size_t)n : ERR_RAW_MAX - 1);
+	fleet_log_clean(dst, cap, raw, (size_t)n < FLEET_ERR_RAW_MAX ? (size_t)n : FLEET_ERR_RAW_MAX - 1);
 	xfree(&raw);
 }
 
@@ -57,9 +55,12 @@ void fleet_err_detail(struct fleet_err *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A prefix and the message, cut to FLEET_ERR_RAW_MAX at the most, are cleaned and cut to
+ * FLEET_ERR_TEXT_MAX: a text cut at the first cap is cut again, far shorter, at the second. */
+_Static_assert(FLEET_ERR_RAW_MAX > 4 * FLEET_ERR_TEXT_MAX, "the prefix's buffer is far longer than a message");
 void fleet_err_prefix(struct fleet_err *err, const char *fmt, ...)
 {
-	struct fleet_buf b = FLEET_BUF_INIT(ERR_RAW_MAX);
+	struct fleet_buf b = FLEET_BUF_INIT(FLEET_ERR_RAW_MAX);
 	va_list ap;
 
 	if (!err)

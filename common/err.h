@@ -28,8 +28,12 @@ enum fleet_err_scope {
 	FLEET_SCOPE_RUN
 };
 
+/* An error code is one short word; message and detail are one line each (a terminal line or
+ * two), cut to fit. */
 #define FLEET_ERR_CODE_MAX 40
 #define FLEET_ERR_TEXT_MAX 512
+/* A message is formatted up to this before it is cleaned and cut to FLEET_ERR_TEXT_MAX. */
+#define FLEET_ERR_RAW_MAX (16 * 1024)
 
 struct fleet_err {
 	enum fleet_err_class cls;

@@ -10,8 +10,6 @@
 #include "common/buf.h"
 #include "common/escape.h"
 
-#define LOG_LINE_MAX 4096
-#define LOG_RAW_MAX (128 * 1024) /* a text is scrubbed whole up to half of this, then cut */
 #define REDACTED "<redacted>"
 
 static enum fleet_log_level g_level = FLEET_LOG_INFO;
@@ -189,17 +187,18 @@ static void overlay_draw_into(struct fleet_buf *out)
 	atomic_store(&g_overlay_shown, 1);
 }
 
-static void sink_write(const struct fleet_buf *out)
+static void sink_write(struct fleet_buf *out)
 {
 	FILE *f = g_sink ? g_sink : stderr;
 
+	(void)fleet_buf_mark_cut(out);
 	fwrite(fleet_buf_cstr(out), 1, out->len, f);
 	fflush(f);
 }
 
 void fleet_log_overlay(const char *text)
 {
-	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf out = FLEET_BUF_INIT(FLEET_LOG_WRITE_MAX);
 
 	pthread_mutex_lock(&g_write_lock);
 	if (atomic_load(&g_overlay_shown))
@@ -215,7 +214,7 @@ void fleet_log_overlay(const char *text)
 
 void fleet_log_overlay_end(const char *final)
 {
-	struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+	struct fleet_buf out = FLEET_BUF_INIT(FLEET_LOG_WRITE_MAX);
 
 	pthread_mutex_lock(&g_write_lock);
 	if (atomic_load(&g_overlay_shown))
@@ -420,7 +419,7 @@ static void scrub_into(struct fleet_buf *out, const char *s, size_t n)
 
 void fleet_log_scrub(char *s, size_t cap)
 {
-	struct fleet_buf out = FLEET_BUF_INIT(LOG_RAW_MAX);
+	struct fleet_buf out = FLEET_BUF_INIT(FLEET_LOG_RAW_MAX);
 	size_t len;
 
 	if (!s || cap == 0)
@@ -441,13 +440,13 @@ void fleet_log_scrub(char *s, size_t cap)
 
 size_t fleet_log_clean(char *dst, size_t cap, const char *src, size_t len)
 {
-	struct fleet_buf out = FLEET_BUF_INIT(LOG_RAW_MAX);
+	struct fleet_buf out = FLEET_BUF_INIT(FLEET_LOG_RAW_MAX);
 	size_t n;
 
 	if (cap == 0)
 		return 0;
-	if (len > LOG_RAW_MAX / 2)
-		len = LOG_RAW_MAX / 2; /* far past any cut below: a secret cut here is never shown */
+	if (len > FLEET_LOG_RAW_MAX / 2)
+		len = FLEET_LOG_RAW_MAX / 2; /* far past any cut below: a secret cut here is never shown */
 	pthread_rwlock_rdlock(&g_secrets_lock);
 	scrub_into(&out, src, len);
 	pthread_rwlock_unlock(&g_secrets_lock);
@@ -465,9 +464,9 @@ static const char *level_name(enum fleet_log_level level)
 
 void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 {
-	char line[LOG_LINE_MAX];
+	char line[FLEET_LOG_LINE_MAX];
 	char stamp[32];
-	struct fleet_buf raw = FLEET_BUF_INIT(LOG_RAW_MAX / 2);
+	struct fleet_buf raw = FLEET_BUF_INIT(FLEET_LOG_RAW_MAX / 2);
 	struct timespec ts;
 	struct tm tm;
 	int n;
@@ -486,13 +485,13 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 	if (t_account[0])
 		fleet_buf_addf(&raw, "[%s%s%s] ", t_account, t_folder[0] ? " folder=" : "", t_folder);
 	if (fleet_buf_vappendf(&raw, fmt, ap) < 0) {
-		char *big = xmalloc(LOG_RAW_MAX / 2);
+		char *big = xmalloc(FLEET_LOG_RAW_MAX / 2);
 		va_list cp;
 
 		va_copy(cp, ap);
-		vsnprintf(big, LOG_RAW_MAX / 2, fmt, cp);
+		vsnprintf(big, FLEET_LOG_RAW_MAX / 2, fmt, cp);
 		va_end(cp);
-		fleet_buf_add(&raw, big, LOG_RAW_MAX / 2 - raw.len - 1);
+		fleet_buf_add(&raw, big, FLEET_LOG_RAW_MAX / 2 - raw.len - 1);
 		xfree(&big);
 	}
 	fleet_log_clean(line + n, sizeof(line) - (size_t)n, fleet_buf_cstr(&raw), raw.len);
@@ -502,7 +501,7 @@ void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)
 	if (level <= g_console_level) {
 		if (g_overlay) {
 			/* Erase the display, the line, the display again: one write, nothing glued. */
-			struct fleet_buf out = FLEET_BUF_INIT(1 << 20);
+			struct fleet_buf out = FLEET_BUF_INIT(FLEET_LOG_WRITE_MAX);
 
 			if (atomic_load(&g_overlay_shown))
 				fleet_buf_add(&out, ERASE_BLOCK, strlen(ERASE_BLOCK));

@@ -34,6 +34,15 @@ void fleet_log_set_sink(FILE *sink);
  * still get every line fleet_log_set_level lets through. Default: no cap of its own. */
 void fleet_log_set_console_level(enum fleet_log_level level);
 
+/* One log line as written (prefix, context, text): longer texts are cut, and say so. */
+#define FLEET_LOG_LINE_MAX 4096
+/* A text is scrubbed of secrets whole up to half of this, then cut: far past the line's cut, so a
+ * secret cut in two is never shown. */
+#define FLEET_LOG_RAW_MAX (128 * 1024)
+/* One write to the terminal: a log line with the live display erased and drawn again (a block of
+ * a screenful of lines); a longer write is cut, and says so. */
+#define FLEET_LOG_WRITE_MAX (1 << 20)
+
 /* A live display kept below the log lines on a terminal (scheduler/progress.h draws it). text is
  * the whole block, lines separated by '\n' without a final one, each already fitted to the
  * terminal's width (fewer columns than it has, so that no line wraps); it is copied and drawn at

@@ -6,9 +6,6 @@
 
 #include "common/buf.h"
 
-#define OPT_NAME_MAX 64 /* longest option name looked up; longer words are simply unknown */
-#define OPT_PROBLEMS_MAX 4096
-
 /* The name part of word ("--x=1" -> "--x") into name; 0, or -1 when too long. */
 static int name_of(const char *word, char *name, size_t cap)
 {
@@ -53,7 +50,7 @@ static const struct fleet_opt *lookup(const struct fleet_optset *sets, size_t ns
 const struct fleet_opt *fleet_opt_find(const struct fleet_optset *sets, size_t nsets, unsigned flags,
 				       const char *word, int *side_out, size_t *set_out)
 {
-	char name[OPT_NAME_MAX];
+	char name[FLEET_OPT_NAME_MAX];
 	int side = -1;
 	const struct fleet_opt *o;
 
@@ -71,9 +68,9 @@ const struct fleet_opt *fleet_opt_find(const struct fleet_optset *sets, size_t n
 
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), prev[OPT_NAME_MAX + 1], cur[OPT_NAME_MAX + 1];
+	size_t la = strlen(a), lb = strlen(b), prev[FLEET_OPT_NAME_MAX + 1], cur[FLEET_OPT_NAME_MAX + 1];
 
-	if (la >= OPT_NAME_MAX || lb >= OPT_NAME_MAX)
+	if (la >= FLEET_OPT_NAME_MAX || lb >= FLEET_OPT_NAME_MAX)
 		return (size_t)-1;
 	for (size_t j = 0; j <= lb; j++)
 		prev[j] = j;
@@ -119,7 +116,7 @@ static size_t nearness(const struct fleet_opt *o, unsigned flags, const char *na
 		return 2;
 	d = edit_distance(name, o->name);
 	if (two && d > 0) {
-		char numbered[OPT_NAME_MAX + 2];
+		char numbered[FLEET_OPT_NAME_MAX + 2];
 		size_t d1;
 
 		snprintf(numbered, sizeof(numbered), "%s1", o->name);
@@ -133,7 +130,7 @@ static size_t nearness(const struct fleet_opt *o, unsigned flags, const char *na
 const struct fleet_opt *fleet_opt_suggest(const struct fleet_optset *sets, size_t nsets, unsigned flags,
 					  const char *word, char *out, size_t cap)
 {
-	char name[OPT_NAME_MAX];
+	char name[FLEET_OPT_NAME_MAX];
 	const struct fleet_opt *best = NULL;
 	size_t bestd = (size_t)-1;
 
@@ -195,8 +192,8 @@ int fleet_opt_parse(const struct fleet_optset *sets, size_t nsets, unsigned flag
 	int rc = 0;
 
 	memset(&p, 0, sizeof(p));
-	fleet_buf_init(&p.unknown, OPT_PROBLEMS_MAX);
-	fleet_buf_init(&p.other, OPT_PROBLEMS_MAX);
+	fleet_buf_init(&p.unknown, FLEET_OPT_PROBLEMS_MAX);
+	fleet_buf_init(&p.other, FLEET_OPT_PROBLEMS_MAX);
 	for (int i = 0; i < argc; i++) {
 		const char *word = argv[i];
 		const char *eq = strchr(word, '=');
@@ -224,9 +221,9 @@ int fleet_opt_parse(const struct fleet_optset *sets, size_t nsets, unsigned flag
 		}
 		hit.opt = fleet_opt_find(sets, nsets, flags, word, &hit.side, &hit.set);
 		if (!hit.opt) {
-			char near[2 * OPT_NAME_MAX + 4];
+			char near[2 * FLEET_OPT_NAME_MAX + 4];
 			const struct fleet_opt *o = fleet_opt_suggest(sets, nsets, flags, word, near, sizeof(near));
-			char name[OPT_NAME_MAX];
+			char name[FLEET_OPT_NAME_MAX];
 
 			if (name_of(word, name, sizeof(name)) < 0)
 				snprintf(name, sizeof(name), "%.40s...", word);
@@ -267,6 +264,8 @@ int fleet_opt_parse(const struct fleet_optset *sets, size_t nsets, unsigned flag
 			add(&p.other, &p.nother, "; ", "%s", why[0] ? why : "bad option");
 	}
 	if (p.nunknown || p.nother) {
+		(void)fleet_buf_mark_cut(&p.unknown);
+		(void)fleet_buf_mark_cut(&p.other);
 		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, FLEET_OPT_ERR_USAGE, "%s%s%s%s%s%s",
 			      p.nunknown ? "unknown " : "", p.nunknown ? what : "",
 			      p.nunknown > 1 ? "s " : p.nunknown ? " " : "", fleet_buf_cstr(&p.unknown),

@@ -93,4 +93,10 @@ void fleet_opt_help(FILE *out, const struct fleet_optset *sets, size_t nsets, un
 
 #define FLEET_OPT_ERR_USAGE FLEET_ERR_CODE_USAGE
 
+/* The longest option name looked up: longer words are simply unknown. */
+#define FLEET_OPT_NAME_MAX 64
+/* The problems of one command line, reported at once (unknown options, then the others); a list
+ * longer than this is cut, and says so. */
+#define FLEET_OPT_PROBLEMS_MAX 4096
+
 #endif
