@@ -128,6 +128,11 @@ int fleet_name_index(const char *name, const char *const *names, size_t n)
 	return -1;
 }
 
+int fleet_cmp_u32(const void *a, const void *b)
+{
+	return FLEET_CMP(*(const uint32_t *)a, *(const uint32_t *)b);
+}
+
 char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whylen)
 {
 	FILE *f = fopen(path, "rb");

@@ -31,6 +31,12 @@ int fleet_strcaseeq(const char *a, const char *b);
  * tables indexed by an enum value: {[MODE_X] = "x", [MODE_Y] = "y"}. */
 int fleet_name_index(const char *name, const char *const *names, size_t n);
 
+/* Three-way comparison of two numbers of one type: -1, 0 or 1 (for qsort and bsearch comparators;
+ * never a subtraction, which overflows). */
+#define FLEET_CMP(a, b) (((a) > (b)) - ((a) < (b)))
+/* qsort/bsearch comparator of uint32_t elements (UID lists). */
+int fleet_cmp_u32(const void *a, const void *b);
+
 /* Reads a whole small file (a passfile, a token) into a heap string, stripping one trailing
  * newline. Refuses files larger than max. Returns NULL and sets errno-style text in why. */
 char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whylen);

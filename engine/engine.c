@@ -410,9 +410,7 @@ static int on_meta(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *
 
 static int cmp_src_uid(const void *a, const void *b)
 {
-	const struct src_msg *x = a, *y = b;
-
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
+	return FLEET_CMP(((const struct src_msg *)a)->uid, ((const struct src_msg *)b)->uid);
 }
 
 static const char *meta_items(int want_ident, int want_labels)
@@ -1147,9 +1145,7 @@ static int in_age_window(const struct engine *e, const struct src_msg *m)
 
 static int cmp_pair_src(const void *key, const void *elem)
 {
-	uint32_t k = *(const uint32_t *)key, v = ((const struct ledger_uid_pair *)elem)->src_uid;
-
-	return k < v ? -1 : k > v;
+	return FLEET_CMP(*(const uint32_t *)key, ((const struct ledger_uid_pair *)elem)->src_uid);
 }
 
 /* Destination identities for UIDs >= from (1 = whole folder). */
@@ -1232,13 +1228,6 @@ static int padded_copy(void *ctx, const struct msg_ident *s, const struct msg_id
 }
 
 /* Records as copied the source messages found on the destination by identity. */
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Records as copied the source messages found on the destination by identity. Destination
  * messages the ledger already accounts for (known[], the dst UIDs of copied rows) are not
  * candidates: a new message identical to one copied earlier must still be copied. */
@@ -1266,9 +1255,9 @@ static int match_existing(struct engine *e, int64_t folder, const struct imap_ma
 			if (pairs[i].dst_uid)
 				known[nknown++] = pairs[i].dst_uid;
 		if (nknown)
-			qsort(known, nknown, sizeof(*known), cmp_u32);
+			qsort(known, nknown, sizeof(*known), fleet_cmp_u32);
 		for (size_t i = 0; i < ndst; i++)
-			if (!nknown || !bsearch(&dst[i].uid, known, nknown, sizeof(*known), cmp_u32))
+			if (!nknown || !bsearch(&dst[i].uid, known, nknown, sizeof(*known), fleet_cmp_u32))
 				dst[k++] = dst[i];
 		ndst = k;
 		xfree(&known);
@@ -1346,16 +1335,12 @@ static int cmp_dst_flag(const void *a, const void *b)
 {
 	const struct dst_flag *x = a, *y = b;
 
-	if (x->uid != y->uid)
-		return x->uid < y->uid ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
+	return x->uid != y->uid ? FLEET_CMP(x->uid, y->uid) : FLEET_CMP(x->order, y->order);
 }
 
 static int cmp_dst_flag_uid(const void *a, const void *b)
 {
-	uint32_t x = ((const struct dst_flag *)a)->uid, y = ((const struct dst_flag *)b)->uid;
-
-	return x < y ? -1 : x > y;
+	return FLEET_CMP(((const struct dst_flag *)a)->uid, ((const struct dst_flag *)b)->uid);
 }
 
 /* Sorts by UID and keeps one entry per UID, the last received (a flag update that came during
@@ -1471,9 +1456,7 @@ static int on_dst_labels(void *ctx, const struct imap_fetch_msg *m, struct fleet
 
 static int cmp_dst_labels(const void *a, const void *b)
 {
-	uint32_t x = ((const struct dst_labels *)a)->uid, y = ((const struct dst_labels *)b)->uid;
-
-	return x < y ? -1 : x > y;
+	return FLEET_CMP(((const struct dst_labels *)a)->uid, ((const struct dst_labels *)b)->uid);
 }
 
 static int has_label(char *const *labels, size_t n, const char *l)
@@ -3050,9 +3033,7 @@ static int collect_vrow(void *cbctx, const struct verify_ledger_row *row)
 
 static int cmp_vrow(const void *a, const void *b)
 {
-	uint32_t x = ((const struct vrow *)a)->src_uid, y = ((const struct vrow *)b)->src_uid;
-
-	return x < y ? -1 : x > y;
+	return FLEET_CMP(((const struct vrow *)a)->src_uid, ((const struct vrow *)b)->src_uid);
 }
 
 /* Adds uid to a shown list (at most VERIFY_UIDS_SHOWN; the count is kept by the caller): such a

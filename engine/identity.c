@@ -231,33 +231,24 @@ void identity_tail_as_stored(const char *tail, size_t n, struct fleet_buf *out, 
 		fleet_buf_add(out, "\r\n", 2);
 }
 
-static int ident_cmp(const void *a, const void *b)
-{
-	const struct msg_ident *x = a, *y = b;
-	int c;
-
-	if (x->size != y->size)
-		return x->size < y->size ? -1 : 1;
-	if (x->date != y->date)
-		return x->date < y->date ? -1 : 1;
-	c = memcmp(x->hdr, y->hdr, sizeof(x->hdr));
-	if (c)
-		return c;
-	c = memcmp(x->body, y->body, sizeof(x->body));
-	if (c)
-		return c;
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
 static int ident_key_cmp(const struct msg_ident *x, const struct msg_ident *y)
 {
 	if (x->size != y->size)
-		return x->size < y->size ? -1 : 1;
+		return FLEET_CMP(x->size, y->size);
 	if (x->date != y->date)
-		return x->date < y->date ? -1 : 1;
+		return FLEET_CMP(x->date, y->date);
 	if (memcmp(x->hdr, y->hdr, sizeof(x->hdr)) != 0)
 		return memcmp(x->hdr, y->hdr, sizeof(x->hdr));
 	return memcmp(x->body, y->body, sizeof(x->body));
+}
+
+/* The identity, then the UID. */
+static int ident_cmp(const void *a, const void *b)
+{
+	const struct msg_ident *x = a, *y = b;
+	int c = ident_key_cmp(x, y);
+
+	return c ? c : FLEET_CMP(x->uid, y->uid);
 }
 
 /* End of the run of entries with v[from]'s identity. */

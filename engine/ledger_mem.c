@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/util.h"
 #include "engine/ledger.h"
 
 struct mem_folder {
@@ -79,9 +80,7 @@ static int mem_folder_reset(void *ctx, int64_t folder, uint32_t new_src_uidvalid
 
 static int cmp_pair(const void *a, const void *b)
 {
-	uint32_t x = ((const struct ledger_uid_pair *)a)->src_uid, y = ((const struct ledger_uid_pair *)b)->src_uid;
-
-	return x < y ? -1 : x > y;
+	return FLEET_CMP(((const struct ledger_uid_pair *)a)->src_uid, ((const struct ledger_uid_pair *)b)->src_uid);
 }
 
 static int mem_copied_uids(void *ctx, int64_t folder, uint32_t src_uidvalidity, struct ledger_uid_pair **uids,

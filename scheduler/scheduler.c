@@ -248,9 +248,7 @@ static char *job_options_text(const struct scheduler_config *cfg, const struct a
 
 static int cmp_row_ref(const void *a, const void *b)
 {
-	int64_t x = ((const struct row_ref *)a)->job_id, y = ((const struct row_ref *)b)->job_id;
-
-	return x < y ? -1 : x > y;
+	return FLEET_CMP(((const struct row_ref *)a)->job_id, ((const struct row_ref *)b)->job_id);
 }
 
 static const struct account_row *row_for_job(struct sched *s, int64_t job_id)

@@ -87,6 +87,19 @@ static void buf_mark_cut_ends_cut_text_with_dots_on_a_character_boundary(void **
 	fleet_buf_release(&b);
 }
 
+static void cmp_u32_orders_the_whole_range_without_overflow(void **state)
+{
+	uint32_t v[] = {UINT32_MAX, 7, 0, 4000000000u, 7};
+	uint32_t want[] = {0, 7, 7, 4000000000u, UINT32_MAX};
+
+	(void)state;
+	qsort(v, 5, sizeof(*v), fleet_cmp_u32);
+	assert_memory_equal(v, want, sizeof(v));
+	assert_int_equal(FLEET_CMP((int64_t)-5, (int64_t)3), -1);
+	assert_int_equal(FLEET_CMP(3u, 3u), 0);
+	assert_int_equal(FLEET_CMP(UINT64_MAX, (uint64_t)1), 1);
+}
+
 static void buf_consume_drops_the_front(void **state)
 {
 	struct fleet_buf b = FLEET_BUF_INIT(64);
@@ -719,6 +732,7 @@ int main(void)
 		cmocka_unit_test(buf_refuses_to_grow_past_its_cap),
 		cmocka_unit_test(buf_truncation_is_sticky_and_keeps_a_prefix),
 		cmocka_unit_test(buf_mark_cut_ends_cut_text_with_dots_on_a_character_boundary),
+		cmocka_unit_test(cmp_u32_orders_the_whole_range_without_overflow),
 		cmocka_unit_test(buf_consume_drops_the_front),
 		cmocka_unit_test(buf_reserve_and_commit),
 		cmocka_unit_test(buf_detach_hands_over_ownership),
