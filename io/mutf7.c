@@ -8,19 +8,12 @@
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
+/* The value of c in the alphabet above (the one table for both directions), or -1. */
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
+	const char *p = c ? memchr(b64, c, sizeof(b64) - 1) : NULL;
+
+	return p ? (int)(p - b64) : -1;
 }
 
 static int fail(struct fleet_buf *out, size_t len0, struct fleet_err *err, const char *code, size_t at,
