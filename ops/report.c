@@ -63,17 +63,13 @@ static int pass_cb(const struct state_pass_report *p, void *ctx)
 	return 0;
 }
 
-static void run_info_release(struct run_info *ri)
-{
-	xfree(&ri->name);
-	xfree(&ri->state);
-	xfree(&ri->passes);
-}
-
 void run_list_release(struct run_list *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		run_info_release(&l->v[i]);
+	for (size_t i = 0; i < l->n; i++) {
+		xfree(&l->v[i].name);
+		xfree(&l->v[i].state);
+		xfree(&l->v[i].passes);
+	}
 	xfree(&l->v);
 	l->n = l->alloc = 0;
 }
