@@ -13,7 +13,7 @@ servers may report another time zone) are compared too.
 
 Where a destination server rewrites what it stores, the expectation can be the source's bytes
 rewritten the same way: --eol-as-stored (Courier: line ends), --dst-munge8bit (Cyrus: 8-bit
-header bytes as 'X', line ends as CRLF); the destination's bytes are never rewritten by the latter.
+header bytes as 'X'); the destination's bytes are never rewritten by the latter.
 
 The accounts are equal when no message is missing, none is extra or duplicated, flags and
 dates agree, every source folder exists on the destination, and the destination has no
@@ -132,10 +132,10 @@ def subject_of(raw):
 
 def munge8bit(raw):
     """The bytes Cyrus IMAP (default munge8bit: yes) stores for an appended message, as measured
-    on Cyrus 3.6: every line end CRLF (a bare CR or LF becomes CRLF, CRLF stays, no final CRLF
-    is added), then in the header block (up to and including the first empty line) every byte
-    0x80-0xFF replaced by one 'X'; the body after it is left as it is."""
-    raw = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
+    on Cyrus 3.6 with raw APPENDs: in the header block (up to and including the first empty
+    line, CRLF CRLF) every byte 0x80-0xFF replaced by one 'X', field names and folded lines
+    included; everything else byte for byte (a bare CR stays, no final CRLF is added; Cyrus
+    refuses a message with a bare LF)."""
     end = raw.find(b"\r\n\r\n")
     end = len(raw) if end < 0 else end + 4
     return re.sub(rb"[\x80-\xff]", b"X", raw[:end]) + raw[end:]
@@ -639,8 +639,8 @@ def parse_args(argv):
                          "added when missing (what Courier stores)")
     ap.add_argument("--dst-munge8bit", action="store_true",
                     help="the destination is Cyrus with its default munge8bit: each source message "
-                         "is expected with every line end CRLF and every 8-bit byte of its header "
-                         "block replaced by 'X' (the destination's bytes are taken as they are)")
+                         "is expected with every 8-bit byte of its header block replaced by 'X' "
+                         "(the destination's bytes are taken as they are)")
     ap.add_argument("--max-details", type=int, default=20, metavar="N",
                     help="detail lines per folder (default 20)")
     ap.add_argument("--timeout", type=float, default=60, help="socket timeout in seconds")
