@@ -729,21 +729,29 @@ static void presend(struct engine *e, const char *src_name, const char *dst_name
 		prefetch_next(e, 1); /* the folder's last FETCH is out: the next folder's EXAMINE behind it */
 }
 
+/* An early body FETCH that will not be used: its answer read away (the callbacks take nothing:
+ * the caller marked cc fatal or held), then cc freed. */
+static void fetch_read_away(struct engine *e, struct copy_ctx **cc)
+{
+	struct fleet_err ferr;
+
+	if ((*cc)->fetch_id > 0 && !imap_conn_is_broken(e->src))
+		(void)imap_cmd_wait(e->src, (*cc)->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
+	copy_ctx_free(cc);
+}
+
 /* An early FETCH whose window will not be copied now (a failure, a stop, a refused MULTIAPPEND): its
  * answer is read and dropped (fatal: the callbacks append nothing), so that the source connection
  * is free for what comes next. */
 static void pend_drop(struct engine *e)
 {
 	struct copy_ctx *cc = e->pend;
-	struct fleet_err ferr;
 
 	if (!cc)
 		return;
 	e->pend = NULL;
 	cc->fatal = 1;
-	if (cc->fetch_id > 0 && !imap_conn_is_broken(e->src))
-		(void)imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
-	copy_ctx_free(&cc);
+	fetch_read_away(e, &cc);
 }
 
 /* The next folder's early body FETCH (presend_next_folder), not taken: read away, nothing of it
@@ -752,16 +760,13 @@ static void pend_drop(struct engine *e)
 static void pend_next_drop(struct engine *e)
 {
 	struct copy_ctx *cc = e->pend_next;
-	struct fleet_err ferr;
 
 	if (!cc)
 		return;
 	e->pend_next = NULL;
 	e->pend_next_fe = NULL;
 	cc->held = 1;
-	if (cc->fetch_id > 0 && !imap_conn_is_broken(e->src))
-		(void)imap_cmd_wait(e->src, cc->fetch_id, NULL, FLEET_SCOPE_FOLDER, &ferr);
-	copy_ctx_free(&cc);
+	fetch_read_away(e, &cc);
 }
 
 /* copy_window of a folder's first window takes the FETCH presend_next_folder sent for it only when
@@ -2431,11 +2436,26 @@ struct folder_batches {
 	size_t nc, ns;
 };
 
+/* Sends one folder's CREATE or SUBSCRIBE into a batch, its id and plan index kept for the batch's
+ * wait: 1 sent, 0 refused at once (ferr says why), -1 the connection broke. */
+static int batch_send(struct engine *e, int (*send)(struct imap_conn *, const char *, struct fleet_err *),
+		      const char *name, size_t i, int *id, size_t *idx, size_t *n, struct fleet_err *ferr)
+{
+	fleet_err_clear(ferr);
+	id[*n] = send(e->dst, name, ferr);
+	if (id[*n] < 0)
+		return imap_conn_is_broken(e->dst) ? -1 : 0;
+	idx[(*n)++] = i;
+	return 1;
+}
+
 /* Creates missing destination folders (parents first) and carries subscriptions. A folder the
  * destination refuses is reported and left out; the account goes on. The last batches are left
  * in fb for create_folders_wait. */
 static void create_folders(struct engine *e, struct fm_plan *plan, int *refused, struct folder_batches *fb)
 {
+	int r;
+
 	fb->nc = fb->ns = 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		struct fm_entry *fe = &plan->entries[i];
@@ -2455,16 +2475,14 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused,
 			e->st->folders_created++; /* "would be created", reported as such by the caller */
 			continue;
 		}
-		fleet_err_clear(&ferr);
-		fb->cid[fb->nc] = imap_create_send(e->dst, fe->dst_name, &ferr);
-		if (fb->cid[fb->nc] < 0) {
-			if (imap_conn_is_broken(e->dst))
-				break;
+		r = batch_send(e, imap_create_send, fe->dst_name, i, fb->cid, fb->cidx, &fb->nc, &ferr);
+		if (r < 0)
+			break;
+		if (r == 0) {
 			create_refused(e, fe, &ferr);
 			refused[i] = 1;
 			continue;
 		}
-		fb->cidx[fb->nc++] = i;
 		if (fb->nc == FOLDER_BATCH) {
 			if (create_batch_wait(e, plan, refused, fb->cidx, fb->cid, fb->nc) < 0) {
 				fb->nc = 0;
@@ -2482,15 +2500,13 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused,
 
 		if (refused[i] || !want_subscribe(e, fe))
 			continue;
-		fleet_err_clear(&ferr);
-		fb->sid[fb->ns] = imap_subscribe_send(e->dst, fe->dst_name, &ferr);
-		if (fb->sid[fb->ns] < 0) {
-			if (imap_conn_is_broken(e->dst))
-				break;
+		r = batch_send(e, imap_subscribe_send, fe->dst_name, i, fb->sid, fb->sidx, &fb->ns, &ferr);
+		if (r < 0)
+			break;
+		if (r == 0) {
 			log_warn("could not subscribe to %s: %s", fe->dst_name, ferr.message);
 			continue;
 		}
-		fb->sidx[fb->ns++] = i;
 		if (fb->ns == FOLDER_BATCH) {
 			if (create_batch_wait(e, plan, refused, fb->cidx, fb->cid, fb->nc) < 0) {
 				fb->nc = fb->ns = 0;
