@@ -89,8 +89,8 @@ struct imap_conn {
 	unsigned caps_gen; /* bumped whenever capabilities are (re)read: tells whether login sent them */
 	int bye;
 	char bye_code[48];
-	char bye_text[256];
-	char greeting[256];
+	char bye_text[IMAP_GREETING_MAX];
+	char greeting[IMAP_GREETING_MAX];
 	struct imap_strlist caps;
 	struct imap_strlist enabled;
 	struct imap_strlist alerts; /* [ALERT] texts already shown: each once per connection */

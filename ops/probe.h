@@ -24,7 +24,7 @@ struct preflight_login {
 	int cert_from_look;	    /* tls_info comes from a second, unverified look after the
 				       certificate failed verification (no login was tried there) */
 	struct io_tls_info tls_info;
-	char greeting[256];
+	char greeting[IMAP_GREETING_MAX];
 	struct imap_strlist caps_before; /* after STARTTLS when there was one, before login */
 	struct imap_strlist caps_after;	 /* after login */
 	struct fleet_err err;		 /* why it stopped, when stage != DONE */

@@ -457,7 +457,7 @@ static int load_remaining(struct state_conn *sc, struct report *r, struct fleet_
 	if (pass_start > from)
 		from = pass_start;
 	m->rate_window_ms = r->generated_ms - from;
-	if (m->rate_window_ms >= 10000 && bytes > 0)
+	if (m->rate_window_ms >= REPORT_RATE_MIN_WINDOW_MS && bytes > 0)
 		m->rate = (double)bytes / ((double)m->rate_window_ms / 1000.0);
 	m->eta_s = progress_eta_of(&m->b, m->rate, m->busy);
 	return 0;

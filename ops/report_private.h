@@ -88,6 +88,8 @@ struct report_cause {
  * the live display's computation, progress_bytes_of and progress_eta_of); the rate is the ledger's
  * over the last few minutes of the current pass. */
 #define REPORT_RATE_WINDOW_MS 300000
+/* A rate over less than this (a pass that began a moment ago) is not shown: too noisy. */
+#define REPORT_RATE_MIN_WINDOW_MS 10000
 struct report_remaining {
 	int live;		 /* the run goes on: accounts queued (not parked) or running */
 	struct progress_bytes b; /* b.known = 0: nothing measured yet */
