@@ -303,9 +303,10 @@ static void show_once(struct imap_conn *c, struct imap_strlist *seen, const char
 
 static void show_alert(struct imap_conn *c, const char *text)
 {
-	struct fleet_buf line = FLEET_BUF_INIT(1024);
+	struct fleet_buf line = FLEET_BUF_INIT(IMAP_NOTICE_MAX);
 
 	fleet_buf_addf(&line, "server alert: %s", text);
+	(void)fleet_buf_mark_cut(&line);
 	show_once(c, &c->alerts, "alerts", fleet_buf_cstr(&line));
 	fleet_buf_release(&line);
 }
@@ -349,10 +350,11 @@ static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
 		snprintf(c->bye_code, sizeof(c->bye_code), "%s", r->code ? r->code : "");
 		snprintf(c->bye_text, sizeof(c->bye_text), "%s", r->text);
 	} else if (r->status == IMAP_STATUS_NO || r->status == IMAP_STATUS_BAD) {
-		struct fleet_buf line = FLEET_BUF_INIT(1024);
+		struct fleet_buf line = FLEET_BUF_INIT(IMAP_NOTICE_MAX);
 
 		fleet_buf_addf(&line, "server says %s%s%s%s %s", imap_status_name(r->status), r->code ? " [" : "",
 			       r->code ? r->code : "", r->code ? "]" : "", r->text);
+		(void)fleet_buf_mark_cut(&line);
 		show_once(c, &c->said, "refusals", fleet_buf_cstr(&line));
 		fleet_buf_release(&line);
 	}

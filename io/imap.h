@@ -218,6 +218,8 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
 #define IMAP_ENABLE_CMD_MAX 1024
 /* UID STORE X-GM-LABELS of one message: Gmail allows a few hundred labels per message. */
 #define IMAP_LABELS_CMD_MAX (1 << 20)
+/* A server's alert or refusal as shown once in the log ("server says NO [CODE] text"). */
+#define IMAP_NOTICE_MAX 1024
 /* What is kept of the server's greeting and of a BYE's text (shown to people, cut to fit). */
 #define IMAP_GREETING_MAX 256
 /* LITERAL- (RFC 7888): a non-synchronising literal is allowed up to this size. */
