@@ -1205,10 +1205,36 @@ static int fetch_tail(struct imap_conn *c, uint32_t uid, uint64_t off, unsigned 
 
 #define PAD_TAIL 64u /* bytes of a message's end compared for the padding rule */
 
+/* The destination copy is the source message with its line ends written as Courier writes them
+ * (identity_tail_as_stored: every line end as CRLF, a bare CR dropped, a CRLF added when there is
+ * no final line end),
+ * compared whole: the source's bytes so rewritten are the destination's, byte for byte. */
+static int rewritten_copy(struct engine *e, const struct msg_ident *s, const struct msg_ident *d)
+{
+	struct fleet_buf a = FLEET_BUF_INIT(IDENTITY_REWRITE_MAX), t = FLEET_BUF_INIT(2 * IDENTITY_REWRITE_MAX + 4),
+			 b = FLEET_BUF_INIT(IDENTITY_REWRITE_MAX);
+	size_t skip = 0;
+	int ok = 0;
+
+	if (d->size <= IDENTITY_REWRITE_MAX && fetch_tail(e->src, s->uid, 0, (unsigned)s->size, &a) == 0 &&
+	    a.len == s->size) {
+		identity_tail_as_stored(a.data, a.len, &t, &skip);
+		if (!skip && !fleet_buf_truncated(&t) && t.len == d->size &&
+		    fetch_tail(e->dst, d->uid, 0, (unsigned)d->size, &b) == 0 && b.len == t.len &&
+		    memcmp(t.data, b.data, t.len) == 0)
+			ok = 1;
+	}
+	fleet_buf_release(&a);
+	fleet_buf_release(&t);
+	fleet_buf_release(&b);
+	return ok;
+}
+
 /* identity_pad_fn: the destination copy is the source message with its end written as Courier
  * writes it (identity_tail_as_stored: line ends as CRLF, a CRLF added when there is no final line
- * end), all the growth in the last bytes: the destination's last bytes are the source's so
- * rewritten. */
+ * end). 1 or 2 bytes longer, all the growth in the last bytes: the destination's last bytes are
+ * the source's so rewritten. Else (a bare LF or CR inside, or a weak identity: no Message-ID):
+ * the whole messages compared. */
 static int padded_copy(void *ctx, const struct msg_ident *s, const struct msg_ident *d)
 {
 	struct engine *e = ctx;
@@ -1218,7 +1244,9 @@ static int padded_copy(void *ctx, const struct msg_ident *s, const struct msg_id
 	size_t skip = 0;
 	int ok = 0;
 
-	if (d->size > s->size && n > 0 && fetch_tail(e->src, s->uid, s->size - n, n, &a) == 0 && a.len == n) {
+	if (d->size > s->size + 2 || d->size <= s->size || identity_is_weak(s))
+		return rewritten_copy(e, s, d);
+	if (n > 0 && fetch_tail(e->src, s->uid, s->size - n, n, &a) == 0 && a.len == n) {
 		identity_tail_as_stored(a.data, a.len, &t, &skip);
 		/* the copy's growth is all in the rewritten tail */
 		if (!fleet_buf_truncated(&t) && t.len + s->size == d->size + (n - skip) &&
@@ -1229,7 +1257,8 @@ static int padded_copy(void *ctx, const struct msg_ident *s, const struct msg_id
 	fleet_buf_release(&a);
 	fleet_buf_release(&t);
 	fleet_buf_release(&b);
-	return ok;
+	/* growth not all in the tail: a bare LF or CR inside, written CRLF */
+	return ok ? 1 : rewritten_copy(e, s, d);
 }
 
 /* Records as copied the source messages found on the destination by identity. */

@@ -124,15 +124,21 @@ static int keep_fields(const char *h, size_t len, struct fleet_buf *out)
 
 _Static_assert(IDENTITY_FETCH == 16448, "IDENTITY_FETCH_ITEM must fetch IDENTITY_FETCH bytes");
 
-/* The line end at msg[i], 0 when there is none: CRLF (2 bytes), a bare LF or a bare CR (1 byte)
- * are each one line end (Courier writes each as CRLF). */
+/* The line end at msg[i], 0 when there is none: CRLF (2 bytes) and a bare LF (1 byte) are each
+ * one line end (Courier writes each as CRLF). A bare CR is none: see bare_cr. */
 static size_t eol_at(const char *msg, size_t i, size_t len)
 {
 	if (msg[i] == '\n')
 		return 1;
-	if (msg[i] == '\r')
-		return i + 1 < len && msg[i + 1] == '\n' ? 2 : 1;
-	return 0;
+	return msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n' ? 2 : 0;
+}
+
+/* 1 when msg[i] is a CR not followed by LF: Courier drops it (raw APPENDs to Courier IMAP 5.0:
+ * "a\rb" is stored "ab", "a\r\r\nb" "a\r\nb", a final "end\r" "end\r\n"); the identity leaves
+ * it out. Dovecot and Cyrus keep it. */
+static int bare_cr(const char *msg, size_t i, size_t len)
+{
+	return msg[i] == '\r' && !(i + 1 < len && msg[i + 1] == '\n');
 }
 
 /* Where the identity's view of a message ends, as a byte offset into msg[0..len): for a message
@@ -148,7 +154,9 @@ static size_t identity_extent(const char *msg, size_t len, uint64_t size, int *w
 	while (i < len) {
 		size_t e = eol_at(msg, i, len);
 
-		if (e) {
+		if (bare_cr(msg, i, len)) {
+			i++; /* not stored */
+		} else if (e) {
 			i += e;
 			stored += 2;
 			if (stored <= IDENTITY_PREFIX)
@@ -195,15 +203,18 @@ void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	EVP_DigestUpdate(ctx, whole ? "w" : "p", 1);
 	for (size_t i = 0; body && i < blen;) {
-		size_t run = i, e = 0;
+		size_t run = i, e;
 
-		/* every line end hashes as one LF: CRLF, a bare LF and a bare CR alike */
-		while (run < blen && !(e = eol_at(body, run, blen)))
+		/* every line end hashes as one LF, CRLF and a bare LF alike; a bare CR not at all */
+		while (run < blen && body[run] != '\r' && body[run] != '\n')
 			run++;
 		EVP_DigestUpdate(ctx, body + i, run - i);
-		if (run < blen)
+		if (run >= blen)
+			break;
+		e = eol_at(body, run, blen);
+		if (e)
 			EVP_DigestUpdate(ctx, "\n", 1);
-		i = run + e;
+		i = run + (e ? e : 1);
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
@@ -214,20 +225,25 @@ void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg
 void identity_tail_as_stored(const char *tail, size_t n, struct fleet_buf *out, size_t *skip)
 {
 	size_t i = n && tail[0] == '\n' ? 1 : 0;
+	int at_eol = 0;
 
 	*skip = i;
 	while (i < n) {
 		size_t e = eol_at(tail, i, n);
 
-		if (e) {
+		if (bare_cr(tail, i, n)) {
+			i++; /* dropped */
+		} else if (e) {
 			fleet_buf_add(out, "\r\n", 2);
 			i += e;
+			at_eol = 1;
 		} else {
 			fleet_buf_add(out, tail + i, 1);
 			i++;
+			at_eol = 0;
 		}
 	}
-	if (n > *skip && !eol_at(tail, n - 1, n))
+	if (n > *skip && !at_eol)
 		fleet_buf_add(out, "\r\n", 2);
 }
 
@@ -261,22 +277,44 @@ static size_t group_end(const struct msg_ident *v, size_t n, size_t from)
 	return k;
 }
 
-/* First dst entry whose identity is s's with the size `more` bytes more, or ndst. */
-static size_t padded_group(const struct msg_ident *s, unsigned more, const struct msg_ident *dst, size_t ndst)
+/* The identity without its size: a destination copy with every line end rewritten has the
+ * source's date, header fields and body (prefix) but more bytes. */
+static int ident_nosize_cmp(const struct msg_ident *x, const struct msg_ident *y)
 {
-	struct msg_ident key = *s;
-	size_t lo = 0, hi = ndst;
+	if (x->date != y->date)
+		return x->date < y->date ? -1 : 1;
+	if (memcmp(x->hdr, y->hdr, sizeof(x->hdr)) != 0)
+		return memcmp(x->hdr, y->hdr, sizeof(x->hdr));
+	return memcmp(x->body, y->body, sizeof(x->body));
+}
 
-	key.size += more;
+/* Destination entries by identity without the size, then by size (an index into dst). */
+static int by_nosize_cmp(const void *a, const void *b)
+{
+	const struct msg_ident *x = *(const struct msg_ident *const *)a, *y = *(const struct msg_ident *const *)b;
+	int c = ident_nosize_cmp(x, y);
+
+	if (c)
+		return c;
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* First index entry with s's identity, whatever its size, or n. */
+static size_t nosize_group(const struct msg_ident *s, const struct msg_ident *const *idx, size_t n)
+{
+	size_t lo = 0, hi = n;
+
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (ident_key_cmp(&dst[mid], &key) < 0)
+		if (ident_nosize_cmp(idx[mid], s) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < ndst && ident_key_cmp(&dst[lo], &key) == 0 ? lo : ndst;
+	return lo < n && ident_nosize_cmp(idx[lo], s) == 0 ? lo : n;
 }
 
 size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched,
@@ -322,35 +360,48 @@ size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst,
 		i = ie;
 		j = je;
 	}
-	/* A destination copy 1 or 2 bytes longer than a long source message: the last line end
-	 * Courier writes as CRLF or adds, when the caller's comparison of the last bytes says so,
-	 * and only between one source message and one candidate. */
-	for (i = 0; pad && i < nsrc; i = group_end(src, nsrc, i)) {
-		size_t ie = group_end(src, nsrc, i), nfree = 0, pick = 0;
+	/* A destination copy of another size than a long source message: the line ends a server
+	 * rewrote (Courier: every bare LF written CRLF, +1 byte each, every bare CR dropped, -1 each,
+	 * and a CRLF added at the end, +2), at most 2 * size + 2 bytes. Matched only between one source message and one candidate, and
+	 * only when the caller's comparison of the bytes says so (for a weak identity, of the whole
+	 * messages: identity_pad_fn). */
+	if (pad && ndst) {
+		const struct msg_ident **idx = xcalloc(ndst, sizeof(*idx));
 
-		if (src[i].size == 0 || matched[i] || identity_is_weak(&src[i]))
-			continue;
-		for (unsigned more = 1; more <= 2; more++) {
-			size_t g = padded_group(&src[i], more, dst, ndst), ge = g < ndst ? group_end(dst, ndst, g) : g;
+		for (size_t k = 0; k < ndst; k++)
+			idx[k] = &dst[k];
+		qsort(idx, ndst, sizeof(*idx), by_nosize_cmp);
+		for (i = 0; i < nsrc; i = group_end(src, nsrc, i)) {
+			size_t ie = group_end(src, nsrc, i), nfree = 0, g;
+			const struct msg_ident *pick = NULL;
 
-			for (size_t k = g; k < ge; k++)
-				if (!used[k]) {
+			if (src[i].size == 0 || matched[i])
+				continue;
+			g = nosize_group(&src[i], idx, ndst);
+			for (size_t k = g; k < ndst && ident_nosize_cmp(idx[k], &src[i]) == 0 &&
+					   idx[k]->size <= 2 * src[i].size + 2;
+			     k++)
+				if (idx[k]->size && idx[k]->size != src[i].size && !used[idx[k] - dst]) {
 					nfree++;
-					pick = k;
+					pick = idx[k];
 				}
+			if (!nfree)
+				continue;
+			if (ie - i != 1 || nfree != 1) {
+				if (identity_is_weak(&src[i]))
+					t.weak += ie - i;
+				else
+					t.ambiguous += ie - i;
+				continue;
+			}
+			if (pad(pad_ctx, &src[i], pick) == 1) {
+				matched[i] = pick->uid;
+				used[pick - dst] = 1;
+				t.padded++;
+				n++;
+			}
 		}
-		if (!nfree)
-			continue;
-		if (ie - i != 1 || nfree != 1) {
-			t.ambiguous += ie - i;
-			continue;
-		}
-		if (pad(pad_ctx, &src[i], &dst[pick]) == 1) {
-			matched[i] = dst[pick].uid;
-			used[pick] = 1;
-			t.padded++;
-			n++;
-		}
+		xfree(&idx);
 	}
 	xfree(&used);
 	if (tally)

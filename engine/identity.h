@@ -17,13 +17,14 @@
 
 /* What is fetched for identity: the first IDENTITY_FETCH bytes of the message (issue 18.5).
  * Servers rewrite what they store: Cyrus (munge8bit) replaces 8-bit bytes in header fields, and
- * Courier rewrites line ends, as measured on Courier IMAP 5.0 (tests/integration/servers_padding.sh):
- * a bare LF and a bare CR each become CRLF, CRLF stays, and a message that does not end in a line
- * end gets a CRLF added (+2 bytes; +1 for a final bare LF or CR), whatever its size. So the identity
- * is built from what servers do not rewrite: the Message-ID and Date fields (ASCII), and the body
- * after the header block with every line end (CRLF, LF, CR) taken as one. A message whose content
- * is at most IDENTITY_PREFIX bytes, counted as Courier stores it (every line end 2 bytes, the
- * trailing line ends left out), is compared whole, its trailing line ends and its size left out;
+ * Courier rewrites line ends, as measured on Courier IMAP 5.0 with raw APPENDs
+ * (tests/integration/servers_padding.sh): a bare LF becomes CRLF, a bare CR is dropped ("a\rb" is
+ * stored "ab", "a\r\r\n" "a\r\n"), CRLF stays, and a message that does not end in a line end gets
+ * a CRLF added (+2 bytes; +1 for a final bare LF or CR), whatever its size. So the identity is built
+ * from what servers do not rewrite: the Message-ID and Date fields (ASCII), and the body after the
+ * header block with every line end (CRLF, LF) taken as one and bare CRs left out. A message whose
+ * content is at most IDENTITY_PREFIX bytes, counted as Courier stores it (every line end 2 bytes, a
+ * bare CR none, the trailing line ends left out), is compared whole, its trailing line ends and its size left out;
  * one longer by its first IDENTITY_PREFIX bytes so counted (cut at a line end) and its exact size.
  * The same content is whole or a prefix on every server alike: a 16,383-byte message without a
  * final CRLF, 16,385 bytes on Courier, is whole on both (IDENTITY_SLACK bytes are fetched beyond
@@ -33,6 +34,9 @@
 #define IDENTITY_SLACK 64
 #define IDENTITY_FETCH (IDENTITY_PREFIX + IDENTITY_SLACK)
 #define IDENTITY_FETCH_ITEM "BODY.PEEK[]<0.16448>"
+/* The largest destination copy compared whole with its source to confirm a match after line ends
+ * were rewritten inside the message (identity_pad_fn); a longer one is copied again. */
+#define IDENTITY_REWRITE_MAX (4u << 20)
 
 struct msg_ident {
 	uint32_t uid;
@@ -55,21 +59,24 @@ struct identity_tally {
 	size_t ambiguous; /* source messages left to copy: more look-alikes on the destination than
 			   * on the source (which one is the copy would be a guess) */
 	size_t weak;      /* the same, for identities without a Message-ID known by their prefix */
-	size_t padded;    /* matched to a destination copy 1 or 2 bytes longer, the last line end a
-			   * server rewrote or added (Courier), as the caller's check confirmed */
+	size_t padded;    /* matched to a longer destination copy, the line ends a server rewrote
+			   * or added (Courier), as the caller's check confirmed */
 };
 
-/* Asks the caller whether the destination message d is the source message s with its last line
- * end written as a server writes it (d->size is s->size + 1 or + 2, everything else equal; see
- * identity_tail_as_stored): 1 yes, 0 no. The engine compares the two messages' last bytes. */
+/* Asks the caller whether the destination message d is the source message s with its line ends
+ * written as a server writes them (d->size != s->size, d->size <= 2 * s->size + 2, everything else equal;
+ * see identity_tail_as_stored): 1 yes, 0 no. The engine compares the two messages' last bytes
+ * when d is 1 or 2 bytes longer (the last line end), and the two whole messages when it is longer
+ * still or shorter (bare LFs inside written CRLF, bare CRs dropped), or when s is weak (identity_is_weak: nothing but
+ * the bytes tells it from a look-alike), and at most IDENTITY_REWRITE_MAX bytes. */
 typedef int (*identity_pad_fn)(void *ctx, const struct msg_ident *s, const struct msg_ident *d);
 
 /* Fills id->size, id->hdr and id->body from the first len bytes of a message of `size` bytes (as
  * fetched with IDENTITY_FETCH_ITEM); uid and date are the caller's. */
 void identity_from_prefix(const char *msg, size_t len, uint64_t size, struct msg_ident *id);
 
-/* The last n bytes of a message as Courier stores them: every line end (CRLF, bare LF, bare CR)
- * written CRLF, and a CRLF added when the message does not end in a line end. A leading LF is
+/* The last n bytes of a message as Courier stores them: every line end (CRLF, bare LF) written
+ * CRLF, a bare CR dropped, and a CRLF added when the message does not end in a line end. A leading LF is
  * left out (it may end a CRLF cut in two): *skip is 1 then, else 0. Appends to out (capped). */
 void identity_tail_as_stored(const char *tail, size_t n, struct fleet_buf *out, size_t *skip);
 
@@ -85,8 +92,8 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16]);
  * messages of one identity are paired in UID order when the destination holds at most as many as
  * the source; when it holds more, none of them is matched (tally->ambiguous, or tally->weak for an
  * identity without a Message-ID known by its prefix only). A message longer than the prefix whose
- * destination copy is 1 or 2 bytes longer is matched only when pad (may be NULL) confirms the last
- * line end as the server wrote it, and only when it is the one candidate. tally may be NULL. */
+ * destination copy is of another size (its line ends rewritten, at most 2 * size + 2 bytes) is matched
+ * only when pad (may be NULL) confirms it, and only when it is the one candidate. tally may be NULL. */
 size_t identity_match(struct msg_ident *src, size_t nsrc, struct msg_ident *dst, size_t ndst, uint32_t *matched,
 		      identity_pad_fn pad, void *pad_ctx, struct identity_tally *tally);
 

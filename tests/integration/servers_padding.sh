@@ -6,14 +6,18 @@
 # them by identity and copies nothing (a 16,383-byte message stored as 16,385 bytes was copied again
 # on every pass), --dedupe-existing likewise, and every message is compared (bytes with line ends
 # as Courier stores them, flags, INTERNALDATE) with every subscription.
-# Accounts: src xpad (added here); courier user31.
+# Then bare CRs inside long messages (a Courier source serves a CR of its Maildir file as it is;
+# Courier as a destination drops a bare CR, so the copy is shorter, or longer by more than its final
+# line end): measured, then a second stateless pass and --dedupe-existing find them (the whole
+# messages compared) and copy none again, and every message is compared.
+# Accounts: src xpad (added here); courier user31; courier xpad and xpad2 (added here).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 6
+plan 11
 servers_begin srvpad
-add_accounts xpad
+add_accounts xpad xpad2
 seed_wipe src xpad
 seed_wipe courier user31
 
@@ -89,4 +93,76 @@ n=$(imap courier user31 'print(m.select("INBOX", readonly=True)[1][0].decode())'
 xcmp src xpad courier user31 --eol-as-stored >"$out" 2>&1 &&
 	ok "every message (bytes with line ends as Courier stores them, flags, INTERNALDATE) and every subscription equal" ||
 	{ not_ok "every message, flag, date and subscription equal"; sed 's/^/# /' "$out"; }
+
+# Bare line ends inside long messages: four Maildir files written straight into Courier's xpad (its
+# line ends LF, served as CRLF; a CR of the file served as it is): A 28 KB, CR LF (served CR CR LF)
+# on every third line and no final line end; B 20 KB, 10 bare CRs all past the identity prefix and
+# 5 CR CR LF, a final LF; C 24 KB without a Message-ID, a bare CR inside every eighth line (fewer
+# than 64 in its first 16 KB: see docs/operations.md for more); D 30 KB, no CR (the control). The rule measured with raw APPENDs (imaplib's append rewrites every CR and LF
+# as CRLF before it sends): Courier stores each as served with every bare CR dropped, every bare LF
+# written CRLF and a CRLF added at the end when there is none.
+seed_wipe courier xpad xpad2
+python3 - "$(courier_maildir xpad)" <<'PY' || diag "could not write the Maildir files"
+import os, sys
+md = sys.argv[1]
+own = os.stat(md)
+def lines(n, every, mid=False):
+    return b"".join(b"%-35d" % i + (b"\r" if mid and every and i % every == 0 else b"") + b"%-34d" % i +
+                    (b"\r" if not mid and every and i % every == 0 else b"") + b"\n" for i in range(n))
+msgs = [
+    ("A", b"Message-ID: <bare-a@example.org>\n", lines(400, 3) + b"the end", "S"),
+    ("B", b"Message-ID: <bare-b@example.org>\n", lines(280, 0) + b"x\ry\rz\r\n" * 5, "F"),
+    ("C", b"", lines(340, 8, mid=True), ""),
+    ("D", b"Message-ID: <bare-d@example.org>\n", lines(430, 0), "S"),
+]
+for k, (name, mid, body, flags) in enumerate(msgs):
+    msg = b"From: a@example.org\nSubject: bare " + name.encode() + b"\n" + mid + b"\n" + body
+    p = os.path.join(md, "cur", "17000000%02d.M%dP1.lab:2,%s" % (k, k, flags))
+    with open(p, "wb") as f:
+        f.write(msg)
+    os.utime(p, (1500000000 + k * 86400, 1500000000 + k * 86400))
+    os.chown(p, own.st_uid, own.st_gid)
+PY
+imap courier xpad '
+import re
+m.select("INBOX", readonly=True)
+typ, d = m.fetch("1:*", "(BODY.PEEK[])")
+served = sorted(x[1] for x in d if isinstance(x, tuple))
+m.create("INBOX.Probe")
+for b in served:
+    m.literal = b
+    m._simple_command("APPEND", "INBOX.Probe")
+m.select("INBOX.Probe", readonly=True)
+typ, d = m.fetch("1:*", "(BODY.PEEK[])")
+stored = sorted(x[1] for x in d if isinstance(x, tuple))
+out = []
+for a, b in zip(served, stored):
+    want = re.sub(rb"\r?\n", b"\r\n", re.sub(rb"\r(?!\n)", b"", a))
+    want += b"" if want.endswith(b"\r\n") else b"\r\n"
+    name = re.search(rb"Subject: bare (\w)", a).group(1).decode()
+    out.append("%s:%d%+d:%s" % (name, len(a), len(b) - len(a), "ok" if b == want else "differs"))
+m.close()
+m.delete("INBOX.Probe")
+print(" ".join(out))' >"$out.rule"
+rule=$(cat "$out.rule")
+diag "Courier's rewrite of long messages with bare CRs (name:size as served, growth as stored): $rule"
+case $rule in
+*differs* | "") not_ok "Courier stores each as served with bare CRs dropped, bare LFs as CRLF and a final CRLF added (got '$rule')" ;;
+*) printf '%s\n' "$rule" | grep -q "A:[0-9]*-.*B:[0-9]*-.*C:[0-9]*-" &&
+	ok "Courier stores each as served with bare CRs dropped, bare LFs as CRLF and a final CRLF added (A, B, C shorter)" ||
+	not_ok "Courier stores A, B and C shorter than served (got '$rule')" ;;
+esac
+xsync courier xpad courier xpad2 --no-state >"$out" 2>&1 || { diag "first pass failed"; sed 's/^/# /' "$out"; }
+xsync courier xpad courier xpad2 --no-state >"$out" 2>&1
+grep -q "messages: 4 on source, 0 copied" "$out" && ! grep -q "identity not certain" "$out" &&
+	ok "bare CRs: a second pass without state finds all 4 by identity (the whole messages compared), copies none" ||
+	{ not_ok "bare CRs: a second pass without state copies none of the 4"; sed 's/^/# /' "$out"; }
+xsync courier xpad courier xpad2 --dedupe-existing >"$out" 2>&1
+grep -q "messages: 4 on source, 0 copied" "$out" && ok "bare CRs: --dedupe-existing copies none of them again" ||
+	{ not_ok "bare CRs: --dedupe-existing copies none of them again"; sed 's/^/# /' "$out"; }
+n=$(imap courier xpad2 'print(m.select("INBOX", readonly=True)[1][0].decode())')
+[ "$n" = 4 ] && ok "bare CRs: the destination holds the 4 once each" || not_ok "bare CRs: the destination holds 4 (holds $n)"
+xcmp courier xpad courier xpad2 --eol-as-stored >"$out" 2>&1 &&
+	ok "bare CRs: every message (bytes with line ends as Courier stores them, flags, INTERNALDATE) and every subscription equal" ||
+	{ not_ok "bare CRs: every message, flag, date and subscription equal"; sed 's/^/# /' "$out"; }
 exit 0

@@ -273,9 +273,9 @@ class Account:
                 if self.munge8bit:
                     raw = munge8bit(raw)
                 if normalize_eol == "stored":
-                    # as Courier stores a message: every line end (CRLF, LF, CR) CRLF, and a
-                    # final CRLF added when there is none
-                    raw = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
+                    # as Courier stores a message (raw APPENDs to Courier IMAP 5.0): every line
+                    # end (CRLF, LF) CRLF, a bare CR dropped, a final CRLF added when there is none
+                    raw = re.sub(rb"\r?\n", b"\r\n", re.sub(rb"\r(?!\n)", b"", raw))
                     if not raw.endswith(b"\r\n"):
                         raw += b"\r\n"
                 elif normalize_eol:
@@ -635,8 +635,8 @@ def parse_args(argv):
     ap.add_argument("--normalize-eol", action="store_const", const=True, default=False,
                     help="hash messages with line ends normalized to CRLF")
     ap.add_argument("--eol-as-stored", dest="normalize_eol", action="store_const", const="stored",
-                    help="hash messages with every line end (CRLF, LF, CR) as CRLF and a final CRLF "
-                         "added when missing (what Courier stores)")
+                    help="hash messages with every line end (CRLF, LF) as CRLF, bare CRs dropped and a "
+                         "final CRLF added when missing (what Courier stores)")
     ap.add_argument("--dst-munge8bit", action="store_true",
                     help="the destination is Cyrus with its default munge8bit: each source message "
                          "is expected with every 8-bit byte of its header block replaced by 'X' "
