@@ -428,34 +428,23 @@ static void regextrans2_rules_rewrite_names_as_imapsync_does(void **state)
 
 static void a_bad_regextrans2_rule_is_a_usage_error_naming_the_rule(void **state)
 {
-	static const struct {
-		const char *rule, *why;
-	} cases[] = {
-		{"s/a/b", "closing delimiter"},
-		{"y/a/b/", "begin with s"},
-		{"sab", "begin with s"},
-		{"", "begin with s"},
-		{"s/(a/b/", "does not compile"},
-		{"s/a/b/e", "code evaluation"},
-		{"s/a/b/x", "unknown flag"},
-		{"s/\\d+/N/", "[0-9]"},
-		{"s/a/\\1/", "group"},
-		{"s/(a)/$2/", "group"},
-	};
+	struct unit_row *rows;
+	size_t n = unit_read_rows("unit/bad_regextrans2.tsv", &rows);
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
+		const char *rule = rows[i].f[0], *why = rows[i].f[1];
 		struct folder_map_rule *r = NULL;
 		struct fleet_err err;
 
 		fleet_err_clear(&err);
-		if (folder_map_rule_compile(cases[i].rule, &r, &err) == 0)
-			fail_msg("rule '%s' was accepted", cases[i].rule);
+		if (folder_map_rule_compile(rule, &r, &err) == 0)
+			fail_msg("rule '%s' was accepted", rule);
 		assert_null(r);
 		assert_string_equal(err.code, "USAGE");
-		if (!strstr(err.message, cases[i].rule) || !strstr(err.message, cases[i].why))
-			fail_msg("rule '%s': message '%s' should name it and say '%s'", cases[i].rule, err.message,
-				 cases[i].why);
+		if (!strstr(err.message, rule) || !strstr(err.message, why))
+			fail_msg("rule '%s': message '%s' should name it and say '%s'", rule, err.message, why);
 	}
+	unit_free_rows(rows, n);
 }
 
 static void rule_options_parse_and_bad_ones_name_the_rule(void **state)

@@ -171,165 +171,49 @@ static char *parse_all_ways(const struct imap_parser_limits *lim, const char *in
 
 /* ---- well-formed responses --------------------------------------------------------------------- */
 
-static const struct good_case {
-	const char *in;
-	size_t len;
-	const char *want;
-} good[] = {
-    {S("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] "
-       "Dovecot ready.\r\n"),
-     "U|||OK|[CAPABILITY|IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS "
-     "AUTH=PLAIN]|Dovecot ready.|\n"},
-    {S("* OK Gimap ready for requests from 192.0.2.1 a1mb2\r\n"),
-     "U|||OK||Gimap ready for requests from 192.0.2.1 a1mb2|\n"},
-    {S("* OK The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]\r\n"),
-     "U|||OK||The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADMA]|\n"},
-    {S("* PREAUTH IMAP4rev1 server logged in as alice\r\n"),
-     "U|||PREAUTH||IMAP4rev1 server logged in as alice|\n"},
-    {S("* BYE Autologout; idle for too long\r\n"), "U|||BYE||Autologout; idle for too long|\n"},
-    {S("a1 OK [READ-WRITE] SELECT completed\r\n"), "T|a1||OK|[READ-WRITE|]|SELECT completed|\n"},
-    {S("a2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n"),
-     "T|a2||NO|[OVERQUOTA|]|Quota exceeded (mailbox for user is full)|\n"},
-    {S("a3 BAD\r\n"), "T|a3||BAD|||\n"},
-    {S("a4 ok [APPENDUID 38505 3955] APPEND completed\r\n"),
-     "T|a4||OK|[APPENDUID|38505 3955]|APPEND completed|\n"},
-    {S("+ idling\r\n"), "C|||||idling|\n"},
-    {S("+\r\n"), "C||||||\n"},
-    {S("+ \r\n"), "C||||||\n"},
-    {S("+ dXNlcj0=\r\n"), "C|||||dXNlcj0=|\n"},
-    {S("* 23 EXISTS\r\n* 0 RECENT\r\n* 3 EXPUNGE\n"), "U||23|EXISTS|||\nU||0|RECENT|||\nU||3|EXPUNGE|||\n"},
-    {S("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\r\n"),
-     "U|||FLAGS|||(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\n"},
-    {S("* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n"),
-     "U|||OK|[PERMANENTFLAGS|(\\Deleted \\Seen \\*)]|Limited|\n"},
-    {S("* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"), "U|||OK|[UIDVALIDITY|3857529045]|UIDs valid|\n"},
-    {S("* OK [HIGHESTMODSEQ 715194045007]\r\n"), "U|||OK|[HIGHESTMODSEQ|715194045007]||\n"},
-    {S("* OK [NOMODSEQ] Sorry, this mailbox format doesn't support modsequences\r\n"),
-     "U|||OK|[NOMODSEQ|]|Sorry, this mailbox format doesn't support modsequences|\n"},
-    {S("* LIST (\\HasNoChildren) \"/\" INBOX\r\n"), "U|||LIST|||(\\HasNoChildren) \"/\" INBOX\n"},
-    {S("* LIST (\\Noselect \\HasChildren) NIL \"\"\r\n"), "U|||LIST|||(\\Noselect \\HasChildren) NIL \"\"\n"},
-    {S("* LIST (\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\r\n"),
-     "U|||LIST|||(\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\n"},
-    {S("* LIST () \".\" {11}\r\nfoo \"bar\" x\r\n"), "start  11\nU|||LIST|||() \".\" {11:foo \"bar\" x}\n"},
-    {S("* LSUB () \"/\" Entw&APw-rfe\r\n"), "U|||LSUB|||() \"/\" Entw&APw-rfe\n"},
-    {S("* LIST () \"\\\\\" \"a\\\"b\\\\c\"\r\n"), "U|||LIST|||() \"\\\" \"a\"b\\c\"\n"},
-    {S("* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"),
-     "U|||STATUS|||blurdybloop (MESSAGES 231 UIDNEXT 44292)\n"},
-    {S("* STATUS \"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\r\n"),
-     "U|||STATUS|||\"Sent Items\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1 SIZE 0)\n"},
-    {S("* SEARCH 2 3 6\r\n* SEARCH\r\n"), "U|||SEARCH|||2 3 6\nU|||SEARCH|||\n"},
-    {S("* ESEARCH (TAG \"a5\") UID ALL 1:3,5\r\n"), "U|||ESEARCH|||(TAG \"a5\") UID ALL 1:3,5\n"},
-    {S("* NAMESPACE ((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\r\n"),
-     "U|||NAMESPACE|||((\"\" \"/\")) NIL ((\"#shared/\" \"/\"))\n"},
-    {S("* ID (\"name\" \"Dovecot\")\r\n* ID NIL\r\n"), "U|||ID|||(\"name\" \"Dovecot\")\nU|||ID|||NIL\n"},
-    {S("* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 10 512 MESSAGE 3 1000)\r\n"),
-     "U|||QUOTAROOT|||INBOX \"\"\nU|||QUOTA|||\"\" (STORAGE 10 512 MESSAGE 3 1000)\n"},
-    {S("* ENABLED CONDSTORE QRESYNC\r\n"), "U|||ENABLED|||CONDSTORE QRESYNC\n"},
-    {S("* VANISHED (EARLIER) 300:310,405\r\n"), "U|||VANISHED|||(EARLIER) 300:310,405\n"},
-    {S("* CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\r\n"),
-     "U|||CAPABILITY|||IMAP4rev1 LITERAL+ AUTH=PLAIN APPENDLIMIT=35651584\n"},
-    {S("* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID "
-       "345)\r\n"),
-     "U||12|FETCH|||(FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 UID 345)\n"},
-    {S("* 1 FETCH (UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21}\r\nMessage-ID: <a@b>\r\n\r\n)\r\n"),
-     "start BODY[HEADER.FIELDS (MESSAGE-ID DATE)] 21\n"
-     "U||1|FETCH|||(UID 7 BODY[HEADER.FIELDS (MESSAGE-ID DATE)] {21:Message-ID: <a@b>\r\n\r\n})\n"},
-    {S("* 2 FETCH (UID 8 BODY[] {12}\r\nhello\r\nworld FLAGS (\\Seen))\r\n"),
-     "start BODY[] 12\ndata hello\r\nworld\nU||2|FETCH|||(UID 8 BODY[] {streamed 12} FLAGS (\\Seen))\n"},
-    {S("* 3 FETCH (UID 9 BINARY[] ~{3}\r\na\0b)\r\n"),
-     "start BINARY[] 3\nU||3|FETCH|||(UID 9 BINARY[] ~{3:a\0b})\n"},
-    {S("* 4 FETCH (BODY[]<0> {3}\r\nabc UID 10)\r\n"),
-     "start BODY[]<0> 3\ndata abc\nU||4|FETCH|||(BODY[]<0> {streamed 3} UID 10)\n"},
-    {S("* 5 FETCH (BODY[] {0}\r\n)\r\n"), "start BODY[] 0\ndata \nU||5|FETCH|||(BODY[] {streamed 0})\n"},
-    {S("* 6 FETCH (UID 11 BODY[] {2}\r\nab BODY[HEADER] {2}\r\ncd)\r\n"),
-     "start BODY[] 2\ndata ab\nstart BODY[HEADER] 2\nU||6|FETCH|||(UID 11 BODY[] {streamed 2} BODY[HEADER] "
-     "{2:cd})\n"},
-    {S("* 7 FETCH (X-GM-LABELS (\"\\\\Important\" \"\\\\Sent\" Work) UID 3 MODSEQ (12345))\r\n"),
-     "U||7|FETCH|||(X-GM-LABELS (\"\\Important\" \"\\Sent\" Work) UID 3 MODSEQ (12345))\n"},
-    {S("* 8 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 "
-       "1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\r\n"),
-     "U||8|FETCH|||(BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1) "
-     "(\"text\" \"html\" NIL NIL NIL \"7bit\" 5 1) \"alternative\"))\n"},
-    {S("a5 NO Request is throttled. Suggested Backoff Time: 92415 milliseconds\r\n"),
-     "T|a5||NO||Request is throttled. Suggested Backoff Time: 92415 milliseconds|\n"},
-    {S("a6 NO [THROTTLED] Too many commands\r\n"), "T|a6||NO|[THROTTLED|]|Too many commands|\n"},
-    {S("* ok lower case\r\n"), "U|||OK||lower case|\n"},
-    {S("* LIST (\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\r\n"),
-     "U|||LIST|||(\\HasNoChildren) \"/\" \"caf\xc3\xa9\"\n"},
-};
-
+/* The cases are rows of tests/data/unit/imap_good.tsv: the input, then the dump of what it parses to. */
 static void parses_well_formed_responses_identically_in_any_split(void **state)
 {
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+	struct unit_row *rows;
+	size_t n = unit_read_rows("unit/imap_good.tsv", &rows);
+
+	for (size_t i = 0; i < n; i++) {
 		struct fleet_err err;
 		char *got;
 
 		fleet_err_clear(&err);
-		got = parse_all_ways(NULL, good[i].in, good[i].len, &err);
+		got = parse_all_ways(NULL, rows[i].f[0], rows[i].len[0], &err);
 		if (!got)
-			fail_msg("case %zu refused: %s (%s)", i, err.message, err.detail);
-		if (strcmp(got, good[i].want) != 0)
-			fail_msg("case %zu:\n got: %s\nwant: %s", i, got, good[i].want);
+			fail_msg("line %d refused: %s (%s)", rows[i].line, err.message, err.detail);
+		if (strcmp(got, rows[i].f[1]) != 0)
+			fail_msg("line %d:\n got: %s\nwant: %s", rows[i].line, got, rows[i].f[1]);
 		xfree(&got);
 	}
+	unit_free_rows(rows, n);
 }
 
 /* ---- malformed and truncated input ------------------------------------------------------------ */
 
-static const struct bad_case {
-	const char *in;
-	size_t len;
-	const char *code;
-} bad[] = {
-    {S("\r\n"), "PARSE"},
-    {S("a1 FOO bar\r\n"), "PARSE"},
-    {S("a1 PREAUTH hi\r\n"), "PARSE"},
-    {S("*\r\n"), "PARSE"},
-    {S("* \r\n"), "PARSE"},
-    {S("*OK\r\n"), "PARSE"},
-    {S("* 1 FETCH (UID 1\r\n"), "PARSE"},
-    {S("* 1 FETCH (UID 1))\r\n"), "PARSE"},
-    {S("* LIST () \"/\" \"unterminated\r\n"), "PARSE"},
-    {S("* LIST () \"/\" \"bad\\\r\n"), "PARSE"},
-    {S("* 1 FETCH (BODY[] {3x}\r\n"), "PARSE"},
-    {S("* 1 FETCH (BODY[] {}\r\n"), "PARSE"},
-    {S("* 1 FETCH (BODY[] {3} x\r\n"), "PARSE"},
-    {S("* 1 FETCH (BODY[] {99999999999999999999999}\r\n"), "PARSE"},
-    {S("* OK [UIDVALIDITY 3 no bracket\r\n"), "PARSE"},
-    {S("* OK [] empty code\r\n"), "PARSE"},
-    {S("* 1 FETCH (BODY[HEADER\r\n"), "PARSE"},
-    {S("* 1 FETCH (\"a\"\"b\")\r\n"), "PARSE"},
-    {S("* 1 FETCH (BODY[] {3}\r\nabcdef)\r\n"), "PARSE"},
-    {S("* A\0B\r\n"), "PARSE"},
-    {S("* 99999999999 EXISTS\r\n"), "PARSE"},
-    {S("* 5 OK hi\r\n"), "PARSE"},
-    {S("* 5\r\n"), "PARSE"},
-    {S("* SEARCH 1\x01 2\r\n"), "PARSE"},
-    {S("* OK te\rxt\r\n"), "PARSE"},
-    {S("a(1 OK x\r\n"), "PARSE"},
-    /* truncated: the input ends inside a response or a literal */
-    {S("* OK hel"), "PARSE"},
-    {S("* 1 FETCH (UID 1 BODY[] {10}\r\nabc"), "PARSE"},
-    {S("* 1 FETCH (UID 1 BODY[HEADER] {10}\r\nabc"), "PARSE"},
-    {S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc"), "PARSE"},
-    {S("* 1 FETCH (UID 1 BODY[] {3}\r\nabc)"), "PARSE"},
-};
-
+/* The cases are rows of tests/data/unit/imap_bad.tsv: the input, then the error code it is refused with. */
 static void refuses_malformed_and_truncated_input_as_parse_bug(void **state)
 {
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	struct unit_row *rows;
+	size_t n = unit_read_rows("unit/imap_bad.tsv", &rows);
+
+	for (size_t i = 0; i < n; i++) {
 		struct fleet_err err;
 		char *got;
 
 		fleet_err_clear(&err);
-		got = parse_all_ways(NULL, bad[i].in, bad[i].len, &err);
+		got = parse_all_ways(NULL, rows[i].f[0], rows[i].len[0], &err);
 		if (got)
-			fail_msg("case %zu accepted: %s", i, got);
-		assert_string_equal(err.code, bad[i].code);
+			fail_msg("line %d accepted: %s", rows[i].line, got);
+		assert_string_equal(err.code, rows[i].f[1]);
 		assert_int_equal(err.cls, FLEET_ERR_BUG);
 		assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
 		assert_true(strncmp(err.message, "malformed IMAP response", 23) == 0);
 	}
+	unit_free_rows(rows, n);
 }
 
 static void error_detail_quotes_the_offending_line(void **state)

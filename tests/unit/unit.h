@@ -60,4 +60,103 @@ static inline void unit_assert_contains(const char *hay, const char *needle, con
 		unit_run((prog), unit_all_, (setup), (group_teardown));                                        \
 	})
 
+/* One row of a data file under tests/data: up to UNIT_ROW_FIELDS fields, each with its length (a field
+ * may hold NUL bytes) and always NUL-terminated; LINE is the row's line in the file. */
+#define UNIT_ROW_FIELDS 4
+struct unit_row {
+	char *f[UNIT_ROW_FIELDS];
+	size_t len[UNIT_ROW_FIELDS];
+	int nf, line;
+};
+
+/* unit_unescape(S, N, OUT): writes the field S (N bytes) into OUT with its escapes read as in C (\\ \" \t
+ * \r \n \0 \xHH); the number of bytes written (OUT holds N + 1 bytes at least, and is NUL-terminated). */
+static inline size_t unit_unescape(const char *s, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\\' || i + 1 >= n) {
+			out[o++] = s[i];
+			continue;
+		}
+		switch (s[++i]) {
+		case 't': out[o++] = '\t'; break;
+		case 'r': out[o++] = '\r'; break;
+		case 'n': out[o++] = '\n'; break;
+		case '0': out[o++] = '\0'; break;
+		case 'x': {
+			char hex[3] = {i + 1 < n ? s[i + 1] : 0, i + 2 < n ? s[i + 2] : 0, 0};
+
+			out[o++] = (char)strtoul(hex, NULL, 16);
+			i += 2;
+			break;
+		}
+		default: out[o++] = s[i]; break;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* unit_read_rows(NAME, ROWS): reads tests/data/NAME below the source tree: one row a line, its fields
+ * separated by TABs and written with C escapes (unit_unescape); empty lines and lines starting with '#'
+ * are skipped. Sets *ROWS (free with unit_free_rows) and returns the number of rows; fails the test when
+ * the file cannot be read or has no row. */
+static inline size_t unit_read_rows(const char *name, struct unit_row **rows)
+{
+	char path[1024], *line = NULL;
+	size_t cap = 0, n = 0;
+	ssize_t got;
+	int lineno = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/tests/data/%s", IMAPFLEET_SRCDIR, name);
+	fp = fopen(path, "r");
+	if (!fp)
+		fail_msg("cannot read %s", path);
+	*rows = NULL;
+	while ((got = getline(&line, &cap, fp)) != -1) {
+		struct unit_row *r;
+		const char *p = line;
+
+		lineno++;
+		if (got > 0 && line[got - 1] == '\n')
+			line[--got] = '\0';
+		if (got == 0 || line[0] == '#')
+			continue;
+		*rows = realloc(*rows, (n + 1) * sizeof(**rows));
+		assert_non_null(*rows);
+		r = &(*rows)[n++];
+		memset(r, 0, sizeof(*r));
+		r->line = lineno;
+		while (r->nf < UNIT_ROW_FIELDS) {
+			const char *tab = memchr(p, '\t', (size_t)(line + got - p));
+			size_t len = tab ? (size_t)(tab - p) : (size_t)(line + got - p);
+
+			r->f[r->nf] = malloc(len + 1);
+			assert_non_null(r->f[r->nf]);
+			r->len[r->nf] = unit_unescape(p, len, r->f[r->nf]);
+			r->nf++;
+			if (!tab)
+				break;
+			p = tab + 1;
+		}
+	}
+	free(line);
+	fclose(fp);
+	if (n == 0)
+		fail_msg("%s has no rows", path);
+	return n;
+}
+
+/* unit_free_rows(ROWS, N): frees what unit_read_rows returned. */
+static inline void unit_free_rows(struct unit_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < rows[i].nf; k++)
+			free(rows[i].f[k]);
+	free(rows);
+}
+
 #endif
