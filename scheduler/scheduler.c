@@ -53,6 +53,11 @@
 #define SCHED_VERIFY_TTL_MS 90000u
 /* How long work waits for the state database when it does not answer (then it fails as before). */
 #define SCHED_STORE_WAIT_MS 300000u
+/* A run that stores its rows' credentials for worker hosts marks them pending for this long before
+ * it imports the rows, and clears the mark once they are stored (a second at 50,000 rows); worker
+ * hosts claim none of its jobs meanwhile. A run killed in between leaves the mark to expire: then
+ * the worker hosts fail those accounts (NO_CREDENTIALS) unless the run is started again. */
+#define SCHED_CRED_HOLD_MS 300000u
 
 static atomic_int g_stop; /* lock-free: set by the signal handler, read by every thread */
 
@@ -142,6 +147,8 @@ struct sched {
 	 * kill -9 the dead engine's leases): asked at most every LEASE_CHECK_MS, said once. */
 	atomic_uint_fast64_t lease_checked_ms;
 	atomic_int lease_told;
+	/* A worker host waiting for the run to store its credentials says so once. */
+	atomic_int creds_told;
 	/* Tenant-level OAuth: tokens shared by all workers of this process; a tenant whose
 	 * credentials the token endpoint refused is reported once (oauth_refused lists them). */
 	struct oauth_cache *oauth;
@@ -547,6 +554,8 @@ static int store_credentials(struct sched *s, struct state_conn *sc, struct flee
 		}
 	}
 	ok = state_credential_put_kinds(sc, cid, side, kind, pt, m, s->key, err);
+	if (ok == 0) /* stored: worker hosts may take the run's jobs */
+		ok = state_run_hold_credentials(sc, s->run_id, 0, err);
 	for (size_t i = 0; i < n; i++)
 		accounts_secrets_release(&secrets[i]);
 	xfree(&secrets);
@@ -617,6 +626,10 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 		specs[i].options = opts[i];
 		specs[i].max_attempts = (int)cfg->retry.max_attempts;
 	}
+	/* Worker hosts must not claim these rows before their credentials are stored (after our own
+	 * workers start): the mark is committed before the rows are. */
+	if (cfg->store_credentials && state_run_hold_credentials(sc, s->run_id, SCHED_CRED_HOLD_MS, err) < 0)
+		goto out;
 	if (state_job_upsert_many(sc, s->run_id, specs, n, ids, NULL, err) < 0)
 		goto out;
 	s->rows = xcalloc(n, sizeof(*s->rows));
@@ -1527,6 +1540,20 @@ static void tell_lease_wait(struct sched *s, struct state_conn *sc)
 			 (long long)((lw.wait_ms + 999) / 1000), lw.count == 1 ? "it is" : "they are");
 }
 
+/* A worker host (no accounts file) that claimed nothing: is the run still storing the credentials
+ * of rows it imported? Then the jobs are there but not yet for this host: it waits (said once) and
+ * looks again, rather than failing them for want of credentials. */
+#define SCHED_CRED_POLL_MS 250u
+static int credentials_pending(struct sched *s, struct state_conn *sc)
+{
+	struct fleet_err err;
+	int r = state_run_credentials_pending(sc, s->run_id, &err);
+
+	if (r > 0 && !atomic_exchange(&s->creds_told, 1))
+		log_info("the run is storing its accounts' credentials (imapfleet run is importing): waiting for them");
+	return r > 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -1550,7 +1577,8 @@ static void *worker_main(void *arg)
 			break;
 		memset(&c, 0, sizeof(c));
 		claimed_ms = fleet_now_ms();
-		r = state_job_claim(sc, s->run_id, s->engine_id, s->host, wait_lease_ms(s->cfg), &c, &err);
+		r = state_job_claim_ex(sc, s->run_id, s->engine_id, s->host, wait_lease_ms(s->cfg),
+				       s->af ? 0 : STATE_CLAIM_STORED_CREDENTIALS, &c, &err);
 		if (r < 0) {
 			if (strcmp(err.code, STATE_ERR_CONNECTION) != 0) /* an outage is reported once */
 				log_warn("could not claim an account: %s", err.message);
@@ -1561,8 +1589,13 @@ static void *worker_main(void *arg)
 		}
 		errors = 0;
 		if (r == 0) {
-			long wait = idle_wait_ms(s, sc);
+			long wait;
 
+			if (!s->af && credentials_pending(s, sc)) {
+				sched_wait(s, SCHED_CRED_POLL_MS);
+				continue;
+			}
+			wait = idle_wait_ms(s, sc);
 			if (wait < 0)
 				break;
 			tell_lease_wait(s, sc);
@@ -1995,6 +2028,9 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	if (cfg->accounts_path) {
 		if (import_accounts(&s, sc, sum, err) < 0)
 			goto out;
+		/* tests/integration/worker_credentials.sh: the rows are in, their credentials not yet. */
+		if (cfg->store_credentials)
+			fleet_failpoint("credentials-pending");
 	} else {
 		int r = state_run_find_active(sc, &s.run_id, err);
 

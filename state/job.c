@@ -160,6 +160,33 @@ int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_e
 	return state_one_i64(res, run_id);
 }
 
+int state_run_hold_credentials(struct state_conn *sc, int64_t run_id, unsigned hold_ms, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, run_id), state_fmt_u64(b1, hold_ms)};
+
+	return state_exec_cmd(sc, "mark the run's credentials pending",
+			      "UPDATE run SET credentials_pending_until = CASE WHEN $2::bigint > 0"
+			      " THEN now() + $2::float8 * interval '1 millisecond' END WHERE id = $1",
+			      2, p, STATE_EXEC_IDEMPOTENT, err);
+}
+
+int state_run_credentials_pending(struct state_conn *sc, int64_t run_id, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX];
+	const char *p[1] = {state_fmt_i64(b0, run_id)};
+	PGresult *res = state_exec(sc, "read whether the run's credentials are pending",
+				   "SELECT EXISTS (SELECT 1 FROM run WHERE id = $1 AND credentials_pending_until > now())",
+				   1, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	int pending;
+
+	if (!res)
+		return -1;
+	pending = state_get_bool(res, 0, 0);
+	PQclear(res);
+	return pending;
+}
+
 /* ---- import ----------------------------------------------------------------------------------- */
 
 static int max_attempts_of(const struct state_job_spec *s)
@@ -366,16 +393,36 @@ static void claim_pair_from_row(const PGresult *res, int col, struct state_claim
 	"  SELECT id, attempts, $2, $4, lease_epoch FROM u)"                                                 \
 	" SELECT * FROM u"
 
+/* A worker host (STATE_CLAIM_STORED_CREDENTIALS) takes no job of a run whose credentials are
+ * pending: with run_id given, a one-time filter (one probe of run's key per claim, whatever the
+ * queue holds); for any run, a probe per candidate. The same snapshot shows the jobs and the mark,
+ * which is set before the jobs are imported and cleared after their credentials are stored: a job
+ * this claim can see without the mark has its credentials. */
+#define CREDENTIALS_STORED(RUN) " NOT EXISTS (SELECT 1 FROM run WHERE run.id = " RUN " AND run.credentials_pending_until > now()) AND"
+
 int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
 		    unsigned lease_ms, struct state_claim *out, struct fleet_err *err)
+{
+	return state_job_claim_ex(sc, run_id, engine_id, host, lease_ms, 0, out, err);
+}
+
+int state_job_claim_ex(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
+		       unsigned lease_ms, unsigned flags, struct state_claim *out, struct fleet_err *err)
 {
 	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX], b2[STATE_NUM_MAX];
 	const char *p[4] = {state_fmt_i64(b0, run_id), state_fmt_i64(b1, engine_id),
 			    state_fmt_u64(b2, lease_ms), host ? host : ""};
+	int stored = (flags & STATE_CLAIM_STORED_CREDENTIALS) != 0;
 	PGresult *res;
 
 	memset(out, 0, sizeof(*out));
-	if (run_id > 0)
+	if (run_id > 0 && stored)
+		res = state_exec_prepared(sc, STATE_STMT_CLAIM_STORED_RUN, "claim a job",
+					  CLAIM_SQL("run_id = $1 AND" CREDENTIALS_STORED("$1")), 4, p, 0, err);
+	else if (stored)
+		res = state_exec_prepared(sc, STATE_STMT_CLAIM_STORED_ANY, "claim a job",
+					  CLAIM_SQL("$1::bigint = 0 AND" CREDENTIALS_STORED("job.run_id")), 4, p, 0, err);
+	else if (run_id > 0)
 		res = state_exec_prepared(sc, STATE_STMT_CLAIM_RUN, "claim a job", CLAIM_SQL("run_id = $1 AND"), 4,
 					  p, 0, err);
 	else

@@ -133,6 +133,13 @@ int state_run_engines(struct state_conn *sc, int64_t run_id, int64_t except_engi
 /* The most recently created run that still has queued or running jobs (for `worker`);
  * returns 1 and sets *run_id when there is one, 0 when none. */
 int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_err *err);
+/* The run's credentials for worker hosts (migration 12). A run that stores them marks them pending
+ * for hold_ms before it imports its rows, and clears the mark (hold_ms 0) once they are stored; in
+ * between, worker hosts claim none of its jobs (state_job_claim_ex). A run that dies in between
+ * leaves the mark to expire. */
+int state_run_hold_credentials(struct state_conn *sc, int64_t run_id, unsigned hold_ms, struct fleet_err *err);
+/* 1 when the run's credentials are pending, 0 when not, -1 on error. */
+int state_run_credentials_pending(struct state_conn *sc, int64_t run_id, struct fleet_err *err);
 
 /* One account pair. The row key (host1, port1, user1, host2, port2, user2) is unique in a run. */
 struct state_job_spec {
@@ -192,6 +199,12 @@ void state_claim_release(struct state_claim *c);
  * attempt row is dropped rather than closed (the attempt number carries over to the new holder). */
 int state_job_claim(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
 		    unsigned lease_ms, struct state_claim *out, struct fleet_err *err);
+/* The same; flags STATE_CLAIM_STORED_CREDENTIALS: a worker host, which logs in with the stored
+ * credentials, claims no job of a run whose credentials are pending (state_run_hold_credentials):
+ * 0 then, as when none is ready. */
+#define STATE_CLAIM_STORED_CREDENTIALS (1u << 0)
+int state_job_claim_ex(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
+		       unsigned lease_ms, unsigned flags, struct state_claim *out, struct fleet_err *err);
 /* What is left of the run, from the claim indexes (cost independent of the run's size): returns
  * 1 when a job is queued (due or not, parked included) or running, 0 when none is (the run is
  * over). *wait_ms (may be NULL): milliseconds until the earliest queued job is due or the earliest

@@ -1634,6 +1634,46 @@ static void jobs_need_their_run_and_credentials_their_job_without_foreign_keys(v
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM pass"), 0);
 }
 
+/* Worker hosts log in with the stored credentials: while the run that imported the jobs has not
+ * stored them (its mark is set before the import and cleared after), a worker host's claim takes
+ * none of its jobs; the run's own workers (they have the rows) claim as ever; a mark left by a run
+ * that died expires. */
+static void worker_hosts_claim_nothing_while_the_credentials_are_pending(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[3];
+	struct state_claim c;
+	struct fleet_err err;
+
+	add_jobs(f, 3, 5, ids);
+	assert_int_equal(state_run_credentials_pending(f->sc, f->run_id, &err), 0);
+	CHECK(state_run_hold_credentials(f->sc, f->run_id, 60000, E));
+	assert_int_equal(state_run_credentials_pending(f->sc, f->run_id, &err), 1);
+	assert_int_equal(state_job_claim_ex(f->sc, f->run_id, f->engine_id, "h", 60000, STATE_CLAIM_STORED_CREDENTIALS,
+					    &c, &err),
+			 0);
+	assert_int_equal(
+	    state_job_claim_ex(f->sc, 0, f->engine_id, "h", 60000, STATE_CLAIM_STORED_CREDENTIALS, &c, &err), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt"), 0);
+	/* the run's own worker */
+	assert_int_equal(state_job_claim(f->sc, f->run_id, f->engine_id, "h", 60000, &c, &err), 1);
+	state_claim_release(&c);
+	/* stored: worker hosts claim */
+	CHECK(state_run_hold_credentials(f->sc, f->run_id, 0, E));
+	assert_int_equal(state_run_credentials_pending(f->sc, f->run_id, &err), 0);
+	assert_int_equal(state_job_claim_ex(f->sc, f->run_id, f->engine_id, "h", 60000, STATE_CLAIM_STORED_CREDENTIALS,
+					    &c, &err),
+			 1);
+	state_claim_release(&c);
+	/* a mark whose run died before clearing it expires */
+	CHECK(state_run_hold_credentials(f->sc, f->run_id, 60000, E));
+	q_exec(f->raw, "UPDATE run SET credentials_pending_until = now() - interval '1 second'");
+	assert_int_equal(state_run_credentials_pending(f->sc, f->run_id, &err), 0);
+	assert_int_equal(
+	    state_job_claim_ex(f->sc, 0, f->engine_id, "h", 60000, STATE_CLAIM_STORED_CREDENTIALS, &c, &err), 1);
+	state_claim_release(&c);
+}
+
 /* A server's text is bytes: a Latin-1 refusal must still be recorded (issue 13, 2a/2b). Before the
  * state boundary made every text parameter valid UTF-8, PostgreSQL refused it (22021), the failure
  * was never recorded and the job stayed running, to be claimed (and its LOGIN refused) again forever;
@@ -1708,6 +1748,7 @@ int main(void)
 	    T(idempotent_calls_survive_a_terminated_backend),
 	    T(sql_errors_carry_their_sqlstate_and_class),
 	    T(jobs_need_their_run_and_credentials_their_job_without_foreign_keys),
+	    T(worker_hosts_claim_nothing_while_the_credentials_are_pending),
 	    T(texts_that_are_not_utf8_are_recorded_all_the_same),
 #undef T
 	};
