@@ -52,7 +52,8 @@ static int fenced_folder(struct state_conn *sc, int stmt, const struct state_lea
 #define FOLDER_COLS                                                                                          \
 	"id, state, src_uidvalidity, dst_uidvalidity, src_uidnext, src_messages, src_highestmodseq,"         \
 	" dst_uidnext, highest_uid_copied, msgs_copied, bytes_copied, msgs_skipped, msgs_failed,"            \
-	" window_dst_uidnext IS NOT NULL"
+	" (window_dst_uidnext IS NOT NULL OR EXISTS (SELECT 1 FROM folder_window fw"                          \
+	"  WHERE fw.folder_id = id))"
 
 static void folder_from_row(const PGresult *res, int row, int col0, struct state_folder *f)
 {
@@ -263,7 +264,8 @@ int state_folder_reset_uidvalidity(struct state_conn *sc, const struct state_lea
 	    "  msgs_failed = agg.failed, state = 'pending', src_uidnext = 0, src_messages = 0,"
 	    "  src_highestmodseq = 0, window_dst_uidnext = NULL, window_first_uid = NULL,"
 	    "  window_last_uid = NULL, window_uids = NULL, window_started_at = NULL, updated_at = now()"
-	    "  FROM f0, agg WHERE f.id = f0.id RETURNING f.id)"
+	    "  FROM f0, agg WHERE f.id = f0.id RETURNING f.id),"
+	    " fw AS (DELETE FROM folder_window WHERE folder_id IN (SELECT id FROM f0))"
 	    FOLDER_COUNTS,
 	    6, p, STATE_EXEC_IDEMPOTENT, err);
 }
@@ -352,7 +354,7 @@ static int window_row(const PGresult *res, int i, void *arg)
 {
 	struct state_window *w = arg;
 
-	(void)i; /* the folder id is the key: one row at most */
+	(void)i; /* one row at most: the open window with the lowest UIDNEXT */
 	w->dst_uidnext = (uint32_t)state_get_i64(res, 0, 0);
 	w->first_src_uid = (uint32_t)state_get_i64(res, 0, 1);
 	w->last_src_uid = (uint32_t)state_get_i64(res, 0, 2);
@@ -373,10 +375,15 @@ int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct sta
 
 	memset(w, 0, sizeof(*w));
 	return state_each_row(state_exec_prepared(sc, STATE_STMT_WINDOW_GET, "read the append window",
-						  "SELECT window_dst_uidnext, window_first_uid, window_last_uid,"
-						  " (extract(epoch FROM window_started_at) * 1000)::bigint,"
-						  " window_uids IS NOT NULL, array_to_string(window_uids, ',')"
-						  " FROM folder WHERE id = $1 AND window_dst_uidnext IS NOT NULL",
+						  "SELECT dst_uidnext, first_uid, last_uid,"
+						  " (extract(epoch FROM started_at) * 1000)::bigint, has_uids, uids FROM ("
+						  " SELECT window_dst_uidnext AS dst_uidnext, window_first_uid AS first_uid,"
+						  "  window_last_uid AS last_uid, window_started_at AS started_at,"
+						  "  window_uids IS NOT NULL AS has_uids,"
+						  "  array_to_string(window_uids, ',') AS uids"
+						  "  FROM folder WHERE id = $1 AND window_dst_uidnext IS NOT NULL"
+						  " UNION ALL SELECT dst_uidnext, first_uid, last_uid, started_at, false, NULL"
+						  "  FROM folder_window WHERE folder_id = $1) w ORDER BY dst_uidnext LIMIT 1",
 						  1, p, STATE_EXEC_IDEMPOTENT, err),
 			      window_row, w); /* 1 found, 0 none */
 }
@@ -390,7 +397,7 @@ struct pending_row {
 #define LEDGER_NCOLS 12 /* the row columns, $4..$15 */
 #define STATUS_NCOLS 7	/* a folder's status, $17..$23 */
 #define BATCH_NARRAYS (LEDGER_NCOLS + 1 + STATUS_NCOLS)
-#define BATCH_NPARAMS (3 + BATCH_NARRAYS + 4)
+#define BATCH_NPARAMS (3 + BATCH_NARRAYS + 4 + 2) /* ..., $28 the pair, $29 windows closed for all */
 
 struct pending_status {
 	int64_t folder_id;
@@ -409,6 +416,9 @@ struct state_ledger_batch {
 	size_t nstatus, alloc_status;
 	int has_begin; /* a window to open: $24..$27 */
 	int64_t begin_folder;
+	unsigned pair; /* $28: whose windows (0: the folder row's; else folder_window rows) */
+	int64_t *end_all; /* $29: folders whose windows of every pair close (after a crash) */
+	size_t nend_all, alloc_end_all;
 	uint32_t begin_dst_uidnext, begin_first_uid, begin_last_uid;
 	struct fleet_buf cols[BATCH_NARRAYS];
 };
@@ -445,6 +455,7 @@ static void batch_clear(struct state_ledger_batch *b)
 		row_release(&b->rows[i].r);
 	b->n = 0;
 	b->nend = 0;
+	b->nend_all = 0;
 	b->nstatus = 0;
 	b->has_begin = 0;
 }
@@ -458,6 +469,7 @@ void state_ledger_batch_free(struct state_ledger_batch **pb)
 	batch_clear(b);
 	xfree(&b->rows);
 	xfree(&b->end_windows);
+	xfree(&b->end_all);
 	xfree(&b->status);
 	for (int i = 0; i < BATCH_NARRAYS; i++)
 		fleet_buf_release(&b->cols[i]);
@@ -469,13 +481,29 @@ size_t state_ledger_batch_pending(const struct state_ledger_batch *b)
 	return b->n;
 }
 
+/* Adds id to the set v (n ids, alloc allocated) unless it is there. */
+static void id_set_add(int64_t **v, size_t *n, size_t *alloc, int64_t id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i] == id)
+			return;
+	*v = xgrow(*v, sizeof(**v), *n + 1, alloc);
+	(*v)[(*n)++] = id;
+}
+
 void state_ledger_batch_end_window(struct state_ledger_batch *b, int64_t folder_id)
 {
-	for (size_t i = 0; i < b->nend; i++)
-		if (b->end_windows[i] == folder_id)
-			return;
-	b->end_windows = xgrow(b->end_windows, sizeof(*b->end_windows), b->nend + 1, &b->alloc_end);
-	b->end_windows[b->nend++] = folder_id;
+	id_set_add(&b->end_windows, &b->nend, &b->alloc_end, folder_id);
+}
+
+void state_ledger_batch_set_pair(struct state_ledger_batch *b, unsigned pair)
+{
+	b->pair = pair;
+}
+
+void state_ledger_batch_end_all_windows(struct state_ledger_batch *b, int64_t folder_id)
+{
+	id_set_add(&b->end_all, &b->nend_all, &b->alloc_end_all, folder_id);
 }
 
 void state_ledger_batch_folder_status(struct state_ledger_batch *b, int64_t folder_id,
@@ -522,7 +550,10 @@ int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledg
 /* One statement: lease check (row lock on the job), the upsert, the counters from each row's previous
  * state (so a replay after a lost connection counts nothing twice), highest copied UID, the windows
  * that end, the folders' status, and the window that begins. Every folder the batch touches is
- * updated once (fu holds one row per folder: a row may be updated only once per statement). */
+ * updated once (fu holds one row per folder: a row may be updated only once per statement).
+ * Windows are the batch's pair's ($28): pair 0 keeps its window in the folder row, other pairs in
+ * folder_window (fwb, fwe; the row a window begins in is replaced, not deleted, so that no row is
+ * touched twice); $29 closes every pair's window of those folders. */
 static const char ledger_flush_sql[] =
     "WITH " LEASE_CTE ","
     " i AS (SELECT t.* FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"
@@ -557,7 +588,17 @@ static const char ledger_flush_sql[] =
     "   AND o.src_uid = up.src_uid"
     "  WHERE f.src_uidvalidity = 0 OR up.src_uidvalidity = f.src_uidvalidity"
     "  GROUP BY up.folder_id),"
-    " w AS (SELECT DISTINCT unnest($16::bigint[]) AS id),"
+    " w AS (SELECT DISTINCT x.id FROM (SELECT unnest($16::bigint[]) AS id WHERE $28::int = 0"
+    "  UNION ALL SELECT unnest($29::bigint[])) x),"
+    " fwe AS (DELETE FROM folder_window fw WHERE EXISTS (SELECT 1 FROM lease)"
+    "  AND fw.folder_id IN (SELECT id FROM folder WHERE job_id = $1)"
+    "  AND ((fw.pair = $28::int AND fw.folder_id = ANY ($16::bigint[])) OR fw.folder_id = ANY ($29::bigint[]))"
+    "  AND NOT (fw.pair = $28::int AND coalesce(fw.folder_id = $24::bigint, false))),"
+    " fwb AS (INSERT INTO folder_window AS fw (folder_id, pair, dst_uidnext, first_uid, last_uid)"
+    "  SELECT id, $28::int, $25::bigint, $26::bigint, $27::bigint FROM folder"
+    "  WHERE $28::int > 0 AND id = $24::bigint AND job_id = $1 AND EXISTS (SELECT 1 FROM lease)"
+    "  ON CONFLICT (folder_id, pair) DO UPDATE SET dst_uidnext = excluded.dst_uidnext,"
+    "   first_uid = excluded.first_uid, last_uid = excluded.last_uid, started_at = now()),"
     " s AS (SELECT * FROM unnest($17::bigint[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[],"
     "  $22::bigint[], $23::bigint[]) AS s(id, state, dst_uidvalidity, src_uidnext, src_messages,"
     "  src_highestmodseq, dst_uidnext)),"
@@ -566,6 +607,7 @@ static const char ledger_flush_sql[] =
     " fu AS (SELECT ids.id AS folder_id, coalesce(d.copied, 0) AS copied, coalesce(d.bytes, 0) AS bytes,"
     "  coalesce(d.skipped, 0) AS skipped, coalesce(d.failed, 0) AS failed, coalesce(d.max_uid, 0) AS max_uid,"
     "  w.id IS NOT NULL AS end_window, coalesce(ids.id = $24::bigint, false) AS begin_window,"
+    "  coalesce(ids.id = $24::bigint AND $28::int = 0, false) AS begin_row,"
     "  s.id IS NOT NULL AS has_status, s.state AS st_state, s.dst_uidvalidity AS st_dst_uidvalidity,"
     "  s.src_uidnext AS st_src_uidnext, s.src_messages AS st_src_messages,"
     "  s.src_highestmodseq AS st_src_highestmodseq, s.dst_uidnext AS st_dst_uidnext"
@@ -574,14 +616,14 @@ static const char ledger_flush_sql[] =
     "  bytes_copied = f.bytes_copied + fu.bytes, msgs_skipped = f.msgs_skipped + fu.skipped,"
     "  msgs_failed = f.msgs_failed + fu.failed,"
     "  highest_uid_copied = greatest(f.highest_uid_copied, fu.max_uid),"
-    "  window_dst_uidnext = CASE WHEN fu.begin_window THEN $25::bigint WHEN fu.end_window THEN NULL"
+    "  window_dst_uidnext = CASE WHEN fu.begin_row THEN $25::bigint WHEN fu.end_window THEN NULL"
     "   ELSE f.window_dst_uidnext END,"
-    "  window_first_uid = CASE WHEN fu.begin_window THEN $26::bigint WHEN fu.end_window THEN NULL"
+    "  window_first_uid = CASE WHEN fu.begin_row THEN $26::bigint WHEN fu.end_window THEN NULL"
     "   ELSE f.window_first_uid END,"
-    "  window_last_uid = CASE WHEN fu.begin_window THEN $27::bigint WHEN fu.end_window THEN NULL"
+    "  window_last_uid = CASE WHEN fu.begin_row THEN $27::bigint WHEN fu.end_window THEN NULL"
     "   ELSE f.window_last_uid END,"
-    "  window_uids = CASE WHEN fu.begin_window OR fu.end_window THEN NULL ELSE f.window_uids END,"
-    "  window_started_at = CASE WHEN fu.begin_window THEN now() WHEN fu.end_window THEN NULL"
+    "  window_uids = CASE WHEN fu.begin_row OR fu.end_window THEN NULL ELSE f.window_uids END,"
+    "  window_started_at = CASE WHEN fu.begin_row THEN now() WHEN fu.end_window THEN NULL"
     "   ELSE f.window_started_at END,"
     "  state = CASE WHEN fu.begin_window THEN 'copying' WHEN fu.has_status THEN fu.st_state ELSE f.state END,"
     "  last_error = CASE WHEN fu.has_status AND fu.st_state <> 'failed' THEN NULL ELSE f.last_error END,"
@@ -606,13 +648,14 @@ static const char ledger_flush_sql[] =
 
 int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err)
 {
-	char lb[3][STATE_NUM_MAX], bb[4][STATE_NUM_MAX];
+	char lb[3][STATE_NUM_MAX], bb[5][STATE_NUM_MAX];
+	struct fleet_buf all = FLEET_BUF_INIT(STATE_ARRAY_MAX);
 	const char *p[BATCH_NPARAMS];
 	struct fleet_buf *c = b->cols, *sc = b->cols + LEDGER_NCOLS + 1;
 	PGresult *res;
 	int64_t leased, written, begun, statused;
 
-	if (b->n == 0 && b->nend == 0 && b->nstatus == 0 && !b->has_begin)
+	if (b->n == 0 && b->nend == 0 && b->nend_all == 0 && b->nstatus == 0 && !b->has_begin)
 		return 0;
 	for (int i = 0; i < BATCH_NARRAYS; i++)
 		state_array_begin(&c[i]);
@@ -662,12 +705,21 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 	p[4 + BATCH_NARRAYS] = state_fmt_u64(bb[1], b->begin_dst_uidnext);
 	p[5 + BATCH_NARRAYS] = state_fmt_u64(bb[2], b->begin_first_uid);
 	p[6 + BATCH_NARRAYS] = state_fmt_u64(bb[3], b->begin_last_uid);
-	if (state_bufs_fit(c, BATCH_NARRAYS, "write the message ledger", err) < 0) {
+	p[7 + BATCH_NARRAYS] = state_fmt_u64(bb[4], b->pair);
+	state_array_begin(&all);
+	for (size_t i = 0; i < b->nend_all; i++)
+		state_array_i64(&all, b->end_all[i]);
+	state_array_end(&all);
+	p[8 + BATCH_NARRAYS] = fleet_buf_cstr(&all);
+	if (state_bufs_fit(c, BATCH_NARRAYS, "write the message ledger", err) < 0 ||
+	    state_bufs_fit(&all, 1, "write the message ledger", err) < 0) {
+		fleet_buf_release(&all);
 		b->has_begin = 0; /* as below: a window not recorded was never opened */
 		return -1;
 	}
 	res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger", ledger_flush_sql,
 				  BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);
+	fleet_buf_release(&all);
 	if (!res) {
 		b->has_begin = 0; /* a window not recorded was never opened: the caller appends nothing */
 		return -1;

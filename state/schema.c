@@ -301,6 +301,22 @@ static const char *const migration_12[] = {
     "ALTER TABLE run ADD COLUMN IF NOT EXISTS credentials_pending_until timestamptz",
 };
 
+/* Windows of the connection pairs that split one folder (issue 15): the lane that copies a folder
+ * whole keeps its window in the folder row (window_* columns); every other pair copying windows of
+ * the same folder at once records its own here, one row per (folder, pair) while the window is open.
+ * A folder's window is open when either holds one; after a crash every open window of the folder is
+ * matched from the lowest recorded destination UIDNEXT, and all of them close together. */
+static const char *const migration_13[] = {
+    "CREATE TABLE IF NOT EXISTS folder_window ("
+    " folder_id bigint NOT NULL REFERENCES folder (id) ON DELETE CASCADE,"
+    " pair integer NOT NULL CHECK (pair > 0),"
+    " dst_uidnext bigint NOT NULL,"
+    " first_uid bigint,"
+    " last_uid bigint,"
+    " started_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (folder_id, pair))",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -324,6 +340,7 @@ static const struct migration migrations[] = {
     MIGRATION(10, "passes, and each account's counts per pass", migration_10),
     MIGRATION(11, "messages copied although identity was not certain", migration_11),
     MIGRATION(12, "import without per-row foreign-key checks; credentials pending for worker hosts", migration_12),
+    MIGRATION(13, "append windows per connection pair (a folder split by UID range)", migration_13),
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -63,7 +63,7 @@
 /* The highest schema version this build knows (state_conn_open applies every known version the
  * database does not record, not only those above its highest; a database that records a higher
  * one is refused). */
-#define STATE_SCHEMA_VERSION 12
+#define STATE_SCHEMA_VERSION 13
 
 /* ---- connection ---------------------------------------------------------------------------- */
 
@@ -536,7 +536,8 @@ struct state_window {
 void state_window_release(struct state_window *w);
 /* Returns 1 and fills *w when a previous attempt left the window open (it crashed between the
  * APPENDs and the ledger write: match destination messages at or above dst_uidnext before
- * appending again), 0 when closed. */
+ * appending again), 0 when closed. With several pairs' windows open (state_ledger_batch_set_pair),
+ * the one with the lowest dst_uidnext (uids: only the folder row's window has a list). */
 int state_folder_get_window(struct state_conn *sc, int64_t folder_id, struct state_window *w,
 			    struct fleet_err *err);
 
@@ -585,6 +586,15 @@ int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledg
 			   struct fleet_err *err);
 /* Also close this folder's append window in the next flush (same transaction as the rows). */
 void state_ledger_batch_end_window(struct state_ledger_batch *b, int64_t folder_id);
+/* Whose windows the batch opens and closes: pair 0 (the default) uses the folder row's window, pair
+ * N > 0 a window of its own (table folder_window), so that several connection pairs can copy windows
+ * of one folder at once, each with its window recorded before its APPENDs. A folder's window is open
+ * (state_folder.window_open) while any pair's is; state_folder_get_window gives the one with the
+ * lowest destination UIDNEXT. */
+void state_ledger_batch_set_pair(struct state_ledger_batch *b, unsigned pair);
+/* Also close every pair's window of this folder in the next flush: after a crash, once what they
+ * covered is matched or recorded. */
+void state_ledger_batch_end_all_windows(struct state_ledger_batch *b, int64_t folder_id);
 /* Also record this folder's status in the next flush, as state_folder_record_status does (same
  * transaction; replaces a status of the folder still pending). */
 void state_ledger_batch_folder_status(struct state_ledger_batch *b, int64_t folder_id,

@@ -134,6 +134,11 @@ fl_plan() {
 	diag "seed $FL_SEED (FL_SEED=$FL_SEED to repeat the kill points)"
 }
 
+# The append windows open: the folder rows' and the connection pairs' of a split folder
+# (folder_window, migration 13).
+FL_OPEN_WINDOWS="select (select count(*) from folder where window_dst_uidnext is not null)
+	+ (select count(*) from folder_window)"
+
 # fl_kill_mid_run PID K [NOTE]: kill number K: SIGKILL to the run PID when it still goes, counted in
 # $kills and the append windows it left open in $windows_open (a diagnostic says where it stood,
 # then NOTE). Returns 1, with its exit code said, when the run had already finished.
@@ -147,7 +152,7 @@ fl_kill_mid_run() {
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	kills=$((kills + 1))
-	open=$(fl_num "select count(*) from folder where window_dst_uidnext is not null")
+	open=$(fl_num "$FL_OPEN_WINDOWS")
 	windows_open=$((windows_open + open))
 	diag "kill $k: at $(fl_copied)/$total copied rows, $open append windows open$note"
 }
@@ -274,7 +279,7 @@ fl_db_checks() {
 	n=$(fl_sql "select count(*) from message where state <> 'copied'")
 	if [ "$n" = 0 ]; then ok "ledger: no failed or skipped message"
 	else not_ok "ledger: $n failed or skipped messages"; fl_sql "select state, error from message where state <> 'copied' limit 5" | sed 's/^/# /'; fi
-	n=$(fl_sql "select count(*) from folder where window_dst_uidnext is not null")
+	n=$(fl_sql "$FL_OPEN_WINDOWS")
 	if [ "$n" = 0 ]; then ok "state: no append window left open"
 	else not_ok "state: $n append windows left open"; fi
 	n=$(fl_sql "select string_agg(user1 || ':' || state, ' ') from job where state <> 'done'")

@@ -762,6 +762,91 @@ static int list_cb(const char *src_name, const char *dst_name, const struct stat
 	return 0;
 }
 
+/* A folder split by UID range: each connection pair keeps its own window; one pair's end never
+ * closes another's; the folder's window is open while any is, the lowest UIDNEXT is the one to
+ * match from; after a crash all of them close together, and a UIDVALIDITY reset drops them. */
+static void each_pair_keeps_its_own_window_of_one_folder(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[1], id;
+	struct state_claim c;
+	struct state_folder fold, again;
+	struct state_window w;
+	struct state_ledger_batch *b0, *b2, *b3;
+	struct state_ledger_row row;
+
+	add_jobs(f, 1, 5, ids);
+	id = claim_one(f, f->engine_id, 60000, &c);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "INBOX", 5, &fold, E));
+	b0 = state_ledger_batch_new(f->sc, &c.lease, 0);
+	b2 = state_ledger_batch_new(f->sc, &c.lease, 0);
+	b3 = state_ledger_batch_new(f->sc, &c.lease, 0);
+	state_ledger_batch_set_pair(b2, 2);
+	state_ledger_batch_set_pair(b3, 3);
+
+	/* three pairs open a window each (pair 0 in the folder row) */
+	state_ledger_batch_window_begin(b0, fold.id, 200, 1, 10);
+	CHECK(state_ledger_batch_flush(b0, E));
+	state_ledger_batch_window_begin(b2, fold.id, 150, 11, 20);
+	CHECK(state_ledger_batch_flush(b2, E));
+	state_ledger_batch_window_begin(b3, fold.id, 180, 21, 30);
+	CHECK(state_ledger_batch_flush(b3, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 2);
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 150);
+	assert_int_equal(w.first_src_uid, 11);
+	state_window_release(&w);
+
+	/* pair 2: rows and end with its next window's begin: pair 0's and 3's stay open */
+	fill_row(&row, fold.id, 5, 11);
+	CHECK(state_ledger_batch_add(b2, &row, E));
+	state_ledger_batch_end_window(b2, fold.id);
+	state_ledger_batch_window_begin(b2, fold.id, 190, 31, 40);
+	CHECK(state_ledger_batch_flush(b2, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 2);
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 180);
+	state_window_release(&w);
+	/* pair 0's end leaves the others open */
+	state_ledger_batch_end_window(b0, fold.id);
+	CHECK(state_ledger_batch_flush(b0, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE window_dst_uidnext IS NOT NULL"), 0);
+	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_true(again.window_open);
+	/* pair 3 ends its window: only pair 2's is left */
+	state_ledger_batch_end_window(b3, fold.id);
+	CHECK(state_ledger_batch_flush(b3, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 1);
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 190);
+	state_window_release(&w);
+
+	/* a crash: the next attempt (pair 3 here) closes every window, and opens its own at once */
+	state_ledger_batch_window_begin(b0, fold.id, 195, 41, 50);
+	CHECK(state_ledger_batch_flush(b0, E));
+	state_ledger_batch_end_all_windows(b3, fold.id);
+	state_ledger_batch_window_begin(b3, fold.id, 199, 51, 60);
+	CHECK(state_ledger_batch_flush(b3, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE window_dst_uidnext IS NOT NULL"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window WHERE pair = 3 AND dst_uidnext = 199"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 1);
+	state_ledger_batch_end_all_windows(b0, fold.id);
+	CHECK(state_ledger_batch_flush(b0, E));
+	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_false(again.window_open);
+	assert_int_equal(again.msgs_copied, 1);
+
+	/* a UIDVALIDITY reset drops the pairs' windows too */
+	state_ledger_batch_window_begin(b2, fold.id, 300, 1, 5);
+	CHECK(state_ledger_batch_flush(b2, E));
+	CHECK(state_folder_reset_uidvalidity(f->sc, &c.lease, fold.id, 6, STATE_UIDV_KEEP_OLD, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 0);
+	state_ledger_batch_free(&b0);
+	state_ledger_batch_free(&b2);
+	state_ledger_batch_free(&b3);
+}
+
 /* The write path of an account: one statement per window (what is pending and the window's begin)
  * and one per folder's end (rows, window end and status); an unchanged folder writes nothing. */
 static void one_flush_records_rows_window_end_status_and_next_window(void **state)
@@ -1730,6 +1815,7 @@ int main(void)
 	    T(rows_for_a_folder_of_another_job_are_refused),
 	    T(append_window_is_recorded_read_back_and_closed),
 	    T(one_flush_records_rows_window_end_status_and_next_window),
+	    T(each_pair_keeps_its_own_window_of_one_folder),
 	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
 	    T(transient_failure_requeues_with_backoff_until_attempts_run_out),
 	    T(attempts_that_made_progress_do_not_count),
