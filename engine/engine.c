@@ -148,6 +148,8 @@ struct engine {
 	const int *pre_have;                  /* the STATUS asked of every folder ahead, when answered */
 	const struct imap_status_info *pre_si;
 	int lanes_asked;
+	/* A folder split by another lane that this one joined (split_help): both sides selected. */
+	struct imap_mailbox split_smbx, split_dmbx;
 };
 
 /* The fstart ring: fs[cur] is the folder being copied, then the next one and the one after it. */
@@ -218,6 +220,20 @@ static int copyable(const struct engine *e, size_t i)
 	return !e->plan->entries[i].noselect && !e->refused[i];
 }
 
+/* Near the servers (a LAN, loopback) a folder costs little more than its transfer: more pairs
+ * would only add logins and TLS handshakes. */
+static int lanes_far(const struct engine *e)
+{
+	uint64_t rtt[2] = {imap_conn_min_rtt_ms(e->src), imap_conn_min_rtt_ms(e->dst)};
+
+	if (rtt[0] < ENGINE_LANES_MIN_RTT_MS && rtt[1] < ENGINE_LANES_MIN_RTT_MS) {
+		log_debug("no more connection pairs: the servers are near (round trips of %llu / %llu ms)",
+			  (unsigned long long)rtt[0], (unsigned long long)rtt[1]);
+		return 0;
+	}
+	return 1;
+}
+
 /* Lane 0 found the first folder with something to copy: helpers for the folders after it (the next
  * one is already begun here), as many as there are such folders, within engine_lanes.max. */
 static void lanes_kick(struct engine *e)
@@ -228,17 +244,8 @@ static void lanes_kick(struct engine *e)
 	if (!l || l->lane || e->lanes_asked || l->max < 2 || e->gmail || e->o->dry || !e->order)
 		return;
 	e->lanes_asked = 1;
-	/* Near the servers (a LAN, loopback) a folder costs little more than its transfer: more pairs
-	 * would only add logins and TLS handshakes. */
-	{
-		uint64_t rtt[2] = {imap_conn_min_rtt_ms(e->src), imap_conn_min_rtt_ms(e->dst)};
-
-		if (rtt[0] < ENGINE_LANES_MIN_RTT_MS && rtt[1] < ENGINE_LANES_MIN_RTT_MS) {
-			log_debug("no more connection pairs: the servers are near (round trips of %llu / %llu ms)",
-				  (unsigned long long)rtt[0], (unsigned long long)rtt[1]);
-			return;
-		}
-	}
+	if (!lanes_far(e))
+		return;
 	for (size_t oj = e->oi + 1; oj < e->plan->n && want < l->max - 1; oj++) {
 		size_t j = e->order[oj];
 
@@ -1825,6 +1832,182 @@ static size_t plan_windows(const struct engine *e, struct src_msg **todo, size_t
 	return nwin;
 }
 
+/* ---- a large folder split by UID range between connection pairs (engine_lanes.split_*) ---------- */
+
+/* What the lanes that join a split need, borrowed from the lane that offered it: that lane waits
+ * for them (split_close) before it touches the messages again or frees anything. */
+struct split {
+	int64_t folder;
+	const char *src_name, *smb, *dst_name;
+	uint32_t src_uidvalidity, dst_uidvalidity;
+	struct src_msg **todo;
+	const size_t *wstart;
+	size_t nwin;
+	int newest_first;
+	atomic_ullong failed; /* messages the joined lanes recorded as failed */
+	atomic_int broken;    /* a joined lane failed: windows it took may be left (err says why) */
+	struct fleet_err err;
+};
+
+/* The window the k-th take gives: from the top down with --newest-first, as without a split. */
+static size_t split_win(const struct split *sp, long k)
+{
+	return sp->newest_first ? sp->nwin - 1 - (size_t)k : (size_t)k;
+}
+
+/* The folder's windows on several connection pairs, when worth it: far servers, a destination that
+ * tells the UIDs it gives (UIDPLUS: after a crash only messages at or above the lowest open window's
+ * UIDNEXT that no ledger row owns are matched, and without APPENDUID the rows own none), and lanes
+ * (lane 0 starts more for it). NULL: the folder is copied by this lane alone. */
+static struct split *split_begin(struct engine *e, const struct fstart *fs, const struct fm_entry *fe,
+				 struct src_msg **todo, const size_t *wstart, size_t nwin)
+{
+	const struct engine_lanes *l = e->job->lanes;
+	struct split *sp;
+
+	if (!l || !l->split_offer || l->max < 2 || nwin < ENGINE_SPLIT_MIN_WINDOWS || e->gmail || e->o->dry ||
+	    e->job->budget || fe->gm_label || fe->gm_archive || fe->gm_to_gmail ||
+	    !imap_conn_has_cap(e->dst, "UIDPLUS") || !lanes_far(e))
+		return NULL;
+	sp = xcalloc(1, sizeof(*sp));
+	sp->folder = fs->info.id;
+	sp->src_name = fe->src_name;
+	sp->smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
+	sp->dst_name = fe->dst_name;
+	sp->src_uidvalidity = fs->smbx.uidvalidity;
+	sp->dst_uidvalidity = fs->dmbx.uidvalidity;
+	sp->todo = todo;
+	sp->wstart = wstart;
+	sp->nwin = nwin;
+	sp->newest_first = e->o->newest_first;
+	atomic_init(&sp->failed, 0);
+	atomic_init(&sp->broken, 0);
+	if (l->split_offer(l->ctx, sp, nwin) < 0) {
+		xfree(&sp);
+		return NULL;
+	}
+	log_info("%zu copy windows, shared with the account's other connection pairs", nwin);
+	if (!l->lane) {
+		unsigned want = nwin - 1 < l->max - 1 ? (unsigned)(nwin - 1) : l->max - 1;
+		unsigned got = l->start(l->ctx, want);
+
+		e->lanes_asked = 1;
+		log_debug("%u of %u more connection pairs wanted started for this folder's windows", got,
+			  want);
+	}
+	return sp;
+}
+
+/* Copies the windows of sp this lane takes, one taken ahead so that its FETCH goes out behind the
+ * current window's APPENDs (presend). fst counts them. */
+static int split_copy(struct engine *e, struct split *sp, const struct imap_mailbox *smbx,
+		      struct imap_mailbox *dmbx, uint32_t *dst_uidnext, struct ledger_folder_stats *fst,
+		      struct fleet_err *err)
+{
+	const struct engine_lanes *l = e->job->lanes;
+	long k = l->split_take(l->ctx, sp);
+	size_t nw = 0;
+	uint64_t copied = fst->copied;
+
+	e->last_window = 0; /* the next folder is prefetched after the split, not inside it */
+	while (k >= 0) {
+		long kn;
+		size_t w, off, n, nn = 0, offn = 0;
+
+		if (cancelled(e))
+			return fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN,
+					     FLEET_ERR_CODE_CANCELLED, "stopped on request");
+		kn = l->split_take(l->ctx, sp);
+		w = split_win(sp, k);
+		off = sp->wstart[w];
+		n = sp->wstart[w + 1] - off;
+		if (kn >= 0) {
+			size_t wn = split_win(sp, kn);
+
+			offn = sp->wstart[wn];
+			nn = sp->wstart[wn + 1] - offn;
+		}
+		if (copy_window(e, sp->folder, sp->src_name, sp->dst_name, smbx, dmbx, dst_uidnext,
+				sp->todo + off, n, fst, 0, nn ? sp->todo + offn : NULL, nn, err) < 0)
+			return -1;
+		report_progress(e);
+		nw++;
+		k = kn;
+	}
+	log_info("connection pair %u copied %zu of this folder's %zu windows (%llu messages)", l->lane + 1,
+		 nw, sp->nwin, (unsigned long long)(fst->copied - copied));
+	return 0;
+}
+
+/* This lane joined sp: it selects the folder on both of its connections and copies the windows it
+ * takes. Returns 0, 1 when it cannot help (a UIDVALIDITY is not the one the split was made for: the
+ * offering lane finds that out itself), -1 on error (the lane fails, and with it the account). */
+static int split_help(struct engine *e, struct split *sp, struct fleet_err *err)
+{
+	struct ledger_folder_stats fst;
+	uint32_t dst_uidnext;
+	int sid, did = -1, rc = -1;
+
+	memset(&fst, 0, sizeof(fst));
+	imap_mailbox_release(&e->split_smbx);
+	imap_mailbox_release(&e->split_dmbx);
+	fleet_log_set_folder(sp->src_name);
+	/* both SELECTs in one round trip */
+	sid = imap_select_send(e->src, sp->smb, 1, &e->split_smbx, err);
+	if (sid < 0 || imap_conn_flush(e->src, err) < 0)
+		goto out;
+	did = imap_select_send(e->dst, sp->dst_name, 0, &e->split_dmbx, err);
+	if (did < 0 || imap_conn_flush(e->dst, err) < 0)
+		goto out;
+	if (imap_select_wait(e->src, sid, sp->smb, 1, &e->split_smbx, err) < 0)
+		goto out;
+	sid = -1;
+	if (imap_select_wait(e->dst, did, sp->dst_name, 0, &e->split_dmbx, err) < 0)
+		goto out;
+	did = -1;
+	if (e->split_smbx.uidvalidity != sp->src_uidvalidity ||
+	    e->split_dmbx.uidvalidity != sp->dst_uidvalidity) {
+		log_info("not helping with this folder: its UIDVALIDITY changed");
+		rc = 1;
+		goto out;
+	}
+	/* at or below every UID this lane's APPENDs get (0: unknown, match from the start) */
+	dst_uidnext = e->split_dmbx.uidnext ? e->split_dmbx.uidnext : 1;
+	log_info("connection pair %u copies windows of this folder too", e->job->lanes->lane + 1);
+	rc = split_copy(e, sp, &e->split_smbx, &e->split_dmbx, &dst_uidnext, &fst, err);
+	atomic_fetch_add(&sp->failed, fst.failed);
+out:
+	/* a SELECT sent and not read (sid, did > 0): the lane ends here and its connections with it */
+	fleet_log_set_folder(NULL);
+	return rc;
+}
+
+/* A lane with no folder of its own left: the windows of folders other lanes split, while any are
+ * left. */
+static int split_join_all(struct engine *e, struct fleet_err *err)
+{
+	const struct engine_lanes *l = e->job->lanes;
+	void *p;
+
+	if (!l || !l->split_join || e->o->dry || e->gmail)
+		return 0;
+	while (!cancelled(e) && (p = l->split_join(l->ctx, l->lane)) != NULL) {
+		struct split *sp = p;
+		int r = split_help(e, sp, err);
+
+		if (r < 0) {
+			sp->err = *err;
+			atomic_store(&sp->broken, 1);
+		}
+		l->split_leave(l->ctx, sp);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			break;
+	}
+	return 0;
+}
+
 /* The source is done with the current folder (its last bodies are read): send the next folder's
  * EXAMINE and metadata FETCH now, so that they are answered while the current folder's last APPENDs
  * complete. Nothing is sent for a folder that will be skipped, or when the source is busy. */
@@ -1949,6 +2132,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	uint32_t dst_uidnext;
 	int need_match, rematch, rc = -1, r;
 	size_t *wstart = NULL, nwin;
+	struct split *sp = NULL;
+	int split_closed = 0;
 	/* Gmail mode: this entry reads All Mail and takes the messages of its label. */
 	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
 	int gm = fe->gm_label != NULL || fe->gm_archive || fe->gm_to_gmail;
@@ -2157,7 +2342,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	}
 	/* Whatever the window of a crashed attempt held is now matched or recorded: close it, also
 	 * when nothing is left to copy, or the folder could never be skipped by STATUS again. */
-	if (fs->info.window_open && !e->o->dry && lg->ops->window_end(lg->ctx, fs->info.id, err) < 0)
+	if (fs->info.window_open && !e->o->dry && lg->ops->windows_close(lg->ctx, fs->info.id, err) < 0)
 		goto out;
 	folder_listed(e);
 	e->st->msgs_todo += ntodo;
@@ -2184,7 +2369,35 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	e->dst_free = !e->o->delete2 && !fe->gm_to_gmail && !(e->o->sync_flags && !rematch && any_copied_before(&fs->sl));
 	e->dst_moved = 0;
 	nwin = plan_windows(e, todo, ntodo, &wstart);
-	for (size_t w = 0; w < nwin; w++) {
+	sp = split_begin(e, fs, fe, todo, wstart, nwin);
+	if (sp) {
+		const struct engine_lanes *l = e->job->lanes;
+		size_t given;
+
+		r = split_copy(e, sp, &fs->smbx, &fs->dmbx, &dst_uidnext, &fst, err);
+		/* every window given out is copied, or its lane failed, once the others have left */
+		given = l->split_close(l->ctx, sp);
+		split_closed = 1;
+		if (r < 0)
+			goto out;
+		if (atomic_load(&sp->broken)) {
+			/* what the failed lane took and did not copy is left to the next attempt (its open
+			 * window is matched then): the folder is not complete */
+			fleet_err_set(err, sp->err.cls,
+				      sp->err.scope > FLEET_SCOPE_ACCOUNT ? sp->err.scope
+									  : FLEET_SCOPE_ACCOUNT,
+				      sp->err.code, "another connection pair copying this folder stopped: %s",
+				      sp->err.message);
+			goto out;
+		}
+		if (given < nwin) {
+			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED,
+				      "stopped on request before copying %zu more windows", nwin - given);
+			goto out;
+		}
+		fst.failed += atomic_load(&sp->failed);
+	}
+	for (size_t w = 0; !sp && w < nwin; w++) {
 		/* --newest-first: the windows from the top down (each still in UID order); which messages
 		 * a window holds, and so the ledger's windows, are the same either way */
 		size_t k = e->o->newest_first ? nwin - 1 - w : w;
@@ -2265,6 +2478,12 @@ out:
 	if (e->pend_next && (e->pend_next_fe == fe || rc < 0))
 		pend_next_drop(e); /* sent for this folder, which did not take it */
 	e->next_last = 0;
+	if (sp) {
+		/* the lanes that joined still use todo: none gets another window, and all have left */
+		if (!split_closed)
+			e->job->lanes->split_close(e->job->lanes->ctx, sp);
+		xfree(&sp);
+	}
 	xfree(&todo);
 	xfree(&wstart);
 	xfree(&pairs);
@@ -2980,6 +3199,9 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		report_progress(&e);
 		fleet_err_clear(err);
 	}
+	/* no folder of its own left: windows of the folders other lanes split */
+	if (split_join_all(&e, err) < 0)
+		goto out;
 	rc = (st->msgs_failed || st->folders_failed) ? 1 : 0;
 	logout_both(&e);
 out:
@@ -2998,6 +3220,8 @@ out:
 	}
 	uidvalidity_say(&e);
 	pend_drop(&e);
+	imap_mailbox_release(&e.split_smbx);
+	imap_mailbox_release(&e.split_dmbx);
 	imap_conn_close(&e.src);
 	imap_conn_close(&e.dst);
 	folder_map_plan_release(&plan);

@@ -220,14 +220,34 @@ struct engine_stats {
 struct engine_lanes {
 	unsigned lane;  /* 0: the account's first connection pair; 1..: helpers */
 	unsigned max;   /* lanes the account may have at most, lane 0 included */
-	/* Lane 0, once: up to want more lanes are wanted; returns how many were started. */
+	/* Lane 0 only: up to want more lanes are wanted; returns how many were started (within max,
+	 * counting those started before). */
 	unsigned (*start)(void *ctx, unsigned want);
 	/* 1: this lane copies the source folder (also when it claimed it before), 0: another lane has
 	 * it. Thread-safe. */
 	int (*claim)(void *ctx, unsigned lane, const char *src_name);
 	atomic_int *stop; /* set when a lane failed: the others stop before their next APPEND */
+	/* A large folder split by UID range (ENGINE_SPLIT_MIN_WINDOWS windows or more, far servers,
+	 * a destination with UIDPLUS): the lane that copies the folder offers its windows (split_offer:
+	 * the engine's own description of them and how many there are) and takes them one at a time
+	 * like everyone else. A lane with no folder of its own left joins a split offered by another
+	 * (split_join: the description, NULL when none has windows left), takes windows (split_take:
+	 * the next window's number, -1 when none is left) and leaves it (split_leave). Each window is
+	 * copied by exactly one lane, its append window recorded in that lane's own ledger pair (the
+	 * crash rules of design.md section 6 hold per window). split_close: the offering lane gives out
+	 * no more windows and waits until every lane that joined has left, before it closes the folder
+	 * and frees the description. A lane that joined counts as having claimed a folder (its failure
+	 * stops the account). May be NULL (no splitting). Thread-safe. */
+	int (*split_offer)(void *ctx, void *split, size_t nwin); /* 0, or -1: not split */
+	void *(*split_join)(void *ctx, unsigned lane);
+	long (*split_take)(void *ctx, void *split);
+	void (*split_leave)(void *ctx, void *split);
+	size_t (*split_close)(void *ctx, void *split); /* the windows given out */
 	void *ctx;
 };
+
+/* A folder is split between connection pairs when it has at least this many copy windows. */
+#define ENGINE_SPLIT_MIN_WINDOWS 2
 
 struct engine_job {
 	const char *label;              /* "user01@src -> user01@dst", for logs */

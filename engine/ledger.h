@@ -11,6 +11,7 @@
  *   window_begin(dst_uidnext, uids)   BEFORE a batch of APPENDs
  *   record(...) x N, flush            after the APPENDs completed (batched writes)
  *   window_end                        once the batch is durable
+ *   [windows_close]                   after a crash: once what every open window held is matched
  *   folder_close(stats)
  *   [folder_failed]                   the folder could not be (completely) migrated, and why
  * window_begin is durable when it returns 0. window_end and folder_close may be held back until the
@@ -87,6 +88,11 @@ struct ledger_ops {
 	int (*record)(void *ctx, int64_t folder, const struct ledger_record *rec, struct fleet_err *err);
 	int (*flush)(void *ctx, struct fleet_err *err);
 	int (*window_end)(void *ctx, int64_t folder, struct fleet_err *err);
+	/* Closes every open window of the folder, this ledger's and those other connection pairs left
+	 * (a folder split by UID range, engine_lanes): the previous attempt's windows, once the
+	 * destination at or above the lowest window's UIDNEXT is matched. May be held back like
+	 * window_end. */
+	int (*windows_close)(void *ctx, int64_t folder, struct fleet_err *err);
 	int (*folder_close)(void *ctx, int64_t folder, const struct ledger_folder_stats *stats,
 			    struct fleet_err *err);
 	/* The folder could not be migrated, or only in part (CREATE refused, SELECT or STATUS failed,

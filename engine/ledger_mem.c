@@ -175,6 +175,7 @@ static const struct ledger_ops mem_ops = {
 	.record = mem_record,
 	.flush = mem_flush,
 	.window_end = mem_window_end,
+	.windows_close = mem_window_end,
 	.folder_close = mem_folder_close,
 	.folder_failed = mem_folder_failed,
 };

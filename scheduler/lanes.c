@@ -29,6 +29,14 @@ struct claim {
 	unsigned lane;
 };
 
+/* A folder split by UID range (engine_lanes.split_*): its windows are given out in order. */
+struct split {
+	void *p; /* the engine's description */
+	size_t nwin, next;
+	unsigned users; /* lanes that joined and have not left */
+	int closed;
+};
+
 struct lanes {
 	struct lanes_env env;
 	pthread_mutex_t lock;
@@ -38,7 +46,107 @@ struct lanes {
 	unsigned n;		     /* lanes started, lane 0 included */
 	struct claim *claims;
 	size_t nclaims, alloc;
+	pthread_cond_t left; /* a lane left a split */
+	struct split split[ENGINE_CONNS_PER_ACCOUNT_MAX];
+	unsigned nsplit;
 };
+
+static struct split *split_find(struct lanes *l, const void *p)
+{
+	for (unsigned i = 0; i < l->nsplit; i++)
+		if (l->split[i].p == p)
+			return &l->split[i];
+	return NULL;
+}
+
+static int lanes_split_offer(void *ctx, void *p, size_t nwin)
+{
+	struct lanes *l = ctx;
+	int rc = -1;
+
+	pthread_mutex_lock(&l->lock);
+	/* one split per lane at most (a lane copies one folder at a time) */
+	if (l->nsplit < ENGINE_CONNS_PER_ACCOUNT_MAX) {
+		struct split *sp = &l->split[l->nsplit++];
+
+		memset(sp, 0, sizeof(*sp));
+		sp->p = p;
+		sp->nwin = nwin;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+static void *lanes_split_join(void *ctx, unsigned lane)
+{
+	struct lanes *l = ctx;
+	void *p = NULL;
+
+	pthread_mutex_lock(&l->lock);
+	for (unsigned i = 0; i < l->nsplit && !p; i++) {
+		struct split *sp = &l->split[i];
+
+		if (!sp->closed && sp->next < sp->nwin) {
+			sp->users++;
+			p = sp->p;
+			if (lane < ENGINE_CONNS_PER_ACCOUNT_MAX)
+				l->lane[lane].claims++; /* its failure is the account's */
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return p;
+}
+
+static long lanes_split_take(void *ctx, void *p)
+{
+	struct lanes *l = ctx;
+	struct split *sp;
+	long k = -1;
+
+	pthread_mutex_lock(&l->lock);
+	sp = split_find(l, p);
+	/* not after a stop: a lane failed, the rest of the folder waits for the next attempt */
+	if (sp && !sp->closed && sp->next < sp->nwin && !atomic_load(&l->stop))
+		k = (long)sp->next++;
+	pthread_mutex_unlock(&l->lock);
+	return k;
+}
+
+static void lanes_split_leave(void *ctx, void *p)
+{
+	struct lanes *l = ctx;
+	struct split *sp;
+
+	pthread_mutex_lock(&l->lock);
+	sp = split_find(l, p);
+	if (sp && sp->users)
+		sp->users--;
+	pthread_cond_broadcast(&l->left);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static size_t lanes_split_close(void *ctx, void *p)
+{
+	struct lanes *l = ctx;
+	struct split *sp;
+	size_t given = 0;
+
+	pthread_mutex_lock(&l->lock);
+	sp = split_find(l, p);
+	if (sp) {
+		sp->closed = 1;
+		/* found again after each wait: another lane's close may move the entry */
+		while ((sp = split_find(l, p)) != NULL && sp->users)
+			pthread_cond_wait(&l->left, &l->lock);
+		if (sp) {
+			given = sp->next;
+			*sp = l->split[--l->nsplit];
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return given;
+}
 
 static int lanes_claim(void *ctx, unsigned lane, const char *src_name)
 {
@@ -108,6 +216,7 @@ static void *helper_main(void *arg)
 	ln->rc = -1;
 	if (state_store_connect(l->env.store, &sc, &ln->err) == 0) {
 		ls = ledger_state_new(sc, &l->env.lease);
+		ledger_state_set_pair(ls, ln->index);
 		ln->job.ledger = ledger_state_bind(ls);
 		ln->rc = engine_run(&ln->job, &st, &ln->err);
 		/* what the ledger holds back (the last window's end, the folder's status) is written
@@ -184,6 +293,7 @@ struct lanes *lanes_new(const struct lanes_env *env)
 
 	l->env = *env;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->left, NULL);
 	atomic_init(&l->stop, 0);
 	l->n = 1;
 	l->lane[0].l = l;
@@ -193,6 +303,11 @@ struct lanes *lanes_new(const struct lanes_env *env)
 	l->lane[0].api.start = lanes_start;
 	l->lane[0].api.claim = lanes_claim;
 	l->lane[0].api.stop = &l->stop;
+	l->lane[0].api.split_offer = lanes_split_offer;
+	l->lane[0].api.split_join = lanes_split_join;
+	l->lane[0].api.split_take = lanes_split_take;
+	l->lane[0].api.split_leave = lanes_split_leave;
+	l->lane[0].api.split_close = lanes_split_close;
 	l->lane[0].api.ctx = l;
 	return l;
 }
@@ -253,6 +368,7 @@ void lanes_free(struct lanes **pl)
 	for (size_t i = 0; i < l->nclaims; i++)
 		xfree(&l->claims[i].name);
 	xfree(&l->claims);
+	pthread_cond_destroy(&l->left);
 	pthread_mutex_destroy(&l->lock);
 	xfree(pl);
 }

@@ -66,6 +66,11 @@ void ledger_state_free(struct ledger_state **pls)
 	xfree(pls);
 }
 
+void ledger_state_set_pair(struct ledger_state *ls, unsigned pair)
+{
+	state_ledger_batch_set_pair(ls->batch, pair);
+}
+
 int ledger_state_flush(struct ledger_state *ls, struct fleet_err *err)
 {
 	return state_ledger_batch_flush(ls->batch, err);
@@ -268,6 +273,17 @@ static int ls_window_end(void *ctx, int64_t folder, struct fleet_err *err)
 	return 0;
 }
 
+static int ls_windows_close(void *ctx, int64_t folder, struct fleet_err *err)
+{
+	struct ledger_state *ls = ctx;
+
+	(void)err;
+	/* every pair's window, with the matched rows (held back as ls_window_end) */
+	touched(ls, folder);
+	state_ledger_batch_end_all_windows(ls->batch, folder);
+	return 0;
+}
+
 static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder_stats *st, struct fleet_err *err)
 {
 	struct ledger_state *ls = ctx;
@@ -317,6 +333,7 @@ static const struct ledger_ops state_ops = {
 	.record = ls_record,
 	.flush = ls_flush,
 	.window_end = ls_window_end,
+	.windows_close = ls_windows_close,
 	.folder_close = ls_folder_close,
 	.folder_failed = ls_folder_failed,
 };

@@ -12,6 +12,10 @@ struct ledger_state;
 /* sc is borrowed (one thread's connection); the lease is copied. */
 struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_lease *lease);
 void ledger_state_free(struct ledger_state **ls);
+/* The connection pair this ledger records windows for (0, the default: the account's first; a
+ * helper lane its lane number), so that pairs copying windows of one folder at once each keep
+ * their own window (state_ledger_batch_set_pair). */
+void ledger_state_set_pair(struct ledger_state *ls, unsigned pair);
 /* Writes what the ledger still holds back (a window's end and rows wait for the next statement that
  * writes anyway): call it when the engine returns, before the job is finished or failed. */
 int ledger_state_flush(struct ledger_state *ls, struct fleet_err *err);

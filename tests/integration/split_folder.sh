@@ -1,0 +1,104 @@
+#!/bin/sh
+# split_folder: one large folder copied by several connection pairs at once (run
+# --conns-per-account, far servers), each pair taking windows (UID ranges) of it and recording its
+# own append window (folder_window, migration 13); every message compared. Then killed with SIGKILL
+# while several pairs copy windows of the folder, the same command finishes it: nothing missing,
+# nothing twice (mailcmp, and the ledger: one copied row per source message, no destination UID
+# twice, no append window left open, of any pair).
+# Accounts: xsplit1, xsplit2 (added here; INBOX filled by scripts/bench/hugeseed.py).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-.}/tests/integration/tap.sh"
+. "${top_srcdir:-.}/tests/tools/faultlib.sh"
+
+lab_require
+for a in xsplit1 xsplit2; do
+	"${top_srcdir:-.}/scripts/lab.sh" add-account $a >/dev/null 2>&1 || skip_all "cannot add the lab account $a"
+done
+fl_init split_folder xsplit1 xsplit2
+fl_plan 20
+
+# 300 small messages in each INBOX (hugeseed empties INBOX first; the same messages every time)
+for a in $FL_USERS; do
+	python3 "${top_srcdir:-.}/scripts/bench/hugeseed.py" --port "$LAB_SRC_IMAPS" --user $a \
+		--passfile "$LAB_SECRETS/src/$a" --cafile "$LAB_CA" --messages 300 >/dev/null 2>&1 ||
+		bail "cannot fill the INBOX of $a"
+done
+
+# far_source RTT: a delay proxy of RTT ms in front of the source (lanes start for far servers only);
+# the accounts file goes through it.
+cc -O2 -pthread -o "$FL_WORK/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" ||
+	bail "cannot build scripts/bench/delayproxy.c"
+far_source() {
+	local pf="$FL_WORK/delayproxy-$1.port" port
+	"$FL_WORK/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms "$1" \
+		--port-file "$pf" >/dev/null 2>>"$FL_WORK/delayproxy.err" &
+	FL_PIDS="$FL_PIDS $!"
+	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
+	port=$(head -n 1 "$pf")
+	[ -n "$port" ] || bail "the delay proxy did not start"
+	fl_csv "$FL_WORK/accounts.csv" "$port" "$LAB_DST_IMAPS"
+}
+logs() { cat "$FL_WORK"/.imapfleet/logs/*.log 2>/dev/null; }
+# pairs_in USER: the connection pairs that copied windows of USER's INBOX ("N:WINDOWS" each), and the
+# windows they copied in all.
+pairs_in() {
+	cat "$FL_WORK"/.imapfleet/logs/*"$1"*.log 2>/dev/null |
+		sed -n 's/.*connection pair \([0-9]*\) copied \([0-9]*\) of this folder.s \([0-9]*\) windows.*/\1 \2 \3/p' |
+		awk '{ p[$1] += $2; w += $2; n = $3 } END { for (k in p) s = s k ":" p[k] " "; print length(p), w + 0, n + 0, s }'
+}
+
+total=$(fl_src_total) || bail "cannot count the source messages"
+[ "$total" -ge 600 ] || bail "the INBOXes hold $total messages, 600 expected"
+diag "$total source messages in $FL_USERS"
+
+# 1. A far source, one account at a time, free slots, windows of 10 messages: each INBOX is split.
+far_source 30
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+fl_run --workers 1 --max-conns-per-host 8 --conns-per-account 4 --batch 10
+rc=$?
+if [ $rc -eq 0 ]; then ok "a far source: the run ends with exit 0"
+else not_ok "a far source: the run ends with exit 0 (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+for a in $FL_USERS; do
+	read -r npairs nwin want detail <<<"$(pairs_in "$a")"
+	if [ "$npairs" -ge 2 ] && [ "$nwin" = 30 ] && [ "$want" = 30 ]; then
+		ok "$a: INBOX split: $npairs connection pairs copied its 30 windows ($detail)"
+	else
+		not_ok "$a: INBOX split between 2 or more connection pairs (${npairs:-0} pairs, ${nwin:-0} of ${want:-?} windows: $detail)"
+		logs | grep -E "connection pair|windows" | head -n 10 | sed 's/^/# /'
+	fi
+done
+fl_db_checks "$total"
+fl_mailcmp_all
+
+# 2. Killed with SIGKILL three times while several pairs copy windows of a split INBOX; windows of
+#    one message and a source 150 ms away, so that the copy lasts and the kills land mid-window.
+far_source 150
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $FL_DB with (force)" -c "create database $FL_DB owner imapfleet" >/dev/null 2>&1 ||
+	bail "cannot create database $FL_DB"
+rm -rf "$FL_WORK/.imapfleet/logs"
+ARGS="--lease 3000 --workers 1 --max-conns-per-host 64 --conns-per-account 4 --retry-base 200 --retry-cap 1000 --batch 1"
+kills=0 windows_open=0 pair_windows=0
+for k in 1 2 3; do
+	before=$(fl_copied)
+	rm -rf "$FL_WORK/.imapfleet/logs"
+	# shellcheck disable=SC2086
+	fl_run_bg $ARGS
+	pid=$FL_PID
+	t0=$SECONDS
+	# until a helper copies windows of the folder, then a little more
+	while fl_alive "$pid" && ! logs | grep -q "copies windows of this folder too" && [ $((SECONDS - t0)) -lt 60 ]; do
+		sleep 0.05
+	done
+	fl_msleep "$(fl_rand 300 1500)"
+	n=$(fl_num "select count(*) from folder_window")
+	fl_kill_mid_run "$pid" "$k" ", $n of them a helper pair's (copied before: $before)" || break
+	pair_windows=$((pair_windows + n))
+done
+if [ $kills -eq 3 ]; then ok "killed with SIGKILL 3 times mid-run"; else not_ok "killed with SIGKILL 3 times mid-run (only $kills)"; fi
+if [ $pair_windows -ge 1 ]; then ok "the kills left append windows of helper pairs open ($pair_windows)"
+else not_ok "no kill left a helper pair's append window open"; fi
+# shellcheck disable=SC2086
+fl_run_ok "the same command finishes the run" $ARGS
+fl_db_checks "$total"
+fl_mailcmp_all
