@@ -15,7 +15,7 @@
 lab_require
 . "${top_srcdir:-.}/tests/integration/servers_lib.sh"
 servers_require
-plan 11
+plan 12
 servers_begin srvpad
 add_accounts xpad xpad2
 seed_wipe src xpad
@@ -77,22 +77,29 @@ for size in (16383, 16384):
     m.append("Edge", None, imaplib.Time2Internaldate(time.mktime((2018, 1, 1, 0, 0, 0, 0, 0, 0)) + size),
              message(size, "none", msgid=False))'
 
-xsync src xpad courier user31 --no-state >"$out" 2>&1 || { diag "first pass failed"; sed 's/^/# /' "$out"; }
-
-xsync src xpad courier user31 --no-state >"$out" 2>&1
-grep -q "messages: 70 on source, 0 copied" "$out" &&
-	ok "a second pass without state finds all 70 by identity and copies none (16,383 and 16,384 bytes included)" ||
-	{ not_ok "a second pass without state copies none of the 70"; sed 's/^/# /' "$out"; }
-grep -q "identity not certain" "$out" && not_ok "... and reports nothing as uncertain" ||
-	ok "... and reports nothing as uncertain"
-xsync src xpad courier user31 --dedupe-existing >"$out" 2>&1
-grep -q "messages: 70 on source, 0 copied" "$out" && ok "--dedupe-existing copies none of them again" ||
-	{ not_ok "--dedupe-existing copies none of them again"; sed 's/^/# /' "$out"; }
-n=$(imap courier user31 'print(m.select("INBOX", readonly=True)[1][0].decode())')
-[ "$n" = 68 ] && ok "the destination's INBOX holds the 68 once each" || not_ok "the destination's INBOX holds 68 (holds $n)"
-xcmp src xpad courier user31 --eol-as-stored >"$out" 2>&1 &&
-	ok "every message (bytes with line ends as Courier stores them, flags, INTERNALDATE) and every subscription equal" ||
-	{ not_ok "every message, flag, date and subscription equal"; sed 's/^/# /' "$out"; }
+# found_again SIDE1 USER1 SIDE2 USER2 N INBOX WHAT: after a first pass without state, a second one
+# finds all N by identity and copies none, reporting nothing as uncertain; --dedupe-existing copies
+# none; the destination's INBOX holds INBOX messages; every message is compared (5 TAP points).
+found_again() {
+	xsync "$1" "$2" "$3" "$4" --no-state >"$out" 2>&1 || { diag "first pass failed"; sed 's/^/# /' "$out"; }
+	xsync "$1" "$2" "$3" "$4" --no-state >"$out" 2>&1
+	grep -q "messages: $5 on source, 0 copied" "$out" &&
+		ok "$7a second pass without state finds all $5 by identity and copies none" ||
+		{ not_ok "$7a second pass without state copies none of the $5"; sed 's/^/# /' "$out"; }
+	grep -q "identity not certain" "$out" && not_ok "... and reports nothing as uncertain" ||
+		ok "... and reports nothing as uncertain"
+	xsync "$1" "$2" "$3" "$4" --dedupe-existing >"$out" 2>&1
+	grep -q "messages: $5 on source, 0 copied" "$out" && ok "$7--dedupe-existing copies none of them again" ||
+		{ not_ok "$7--dedupe-existing copies none of them again"; sed 's/^/# /' "$out"; }
+	n=$(imap "$3" "$4" 'print(m.select("INBOX", readonly=True)[1][0].decode())')
+	[ "$n" = "$6" ] && ok "$7the destination's INBOX holds the $6 once each" ||
+		not_ok "$7the destination's INBOX holds $6 (holds $n)"
+	xcmp "$1" "$2" "$3" "$4" --eol-as-stored >"$out" 2>&1 &&
+		ok "$7every message (bytes with line ends as Courier stores them, flags, INTERNALDATE) and every subscription equal" ||
+		{ not_ok "$7every message, flag, date and subscription equal"; sed 's/^/# /' "$out"; }
+}
+# 16,383 and 16,384 bytes included
+found_again src xpad courier user31 70 68 ""
 
 # Bare line ends inside long messages: four Maildir files written straight into Courier's xpad (its
 # line ends LF, served as CRLF; a CR of the file served as it is): A 28 KB, CR LF (served CR CR LF)
@@ -152,17 +159,6 @@ case $rule in
 	ok "Courier stores each as served with bare CRs dropped, bare LFs as CRLF and a final CRLF added (A, B, C shorter)" ||
 	not_ok "Courier stores A, B and C shorter than served (got '$rule')" ;;
 esac
-xsync courier xpad courier xpad2 --no-state >"$out" 2>&1 || { diag "first pass failed"; sed 's/^/# /' "$out"; }
-xsync courier xpad courier xpad2 --no-state >"$out" 2>&1
-grep -q "messages: 4 on source, 0 copied" "$out" && ! grep -q "identity not certain" "$out" &&
-	ok "bare CRs: a second pass without state finds all 4 by identity (the whole messages compared), copies none" ||
-	{ not_ok "bare CRs: a second pass without state copies none of the 4"; sed 's/^/# /' "$out"; }
-xsync courier xpad courier xpad2 --dedupe-existing >"$out" 2>&1
-grep -q "messages: 4 on source, 0 copied" "$out" && ok "bare CRs: --dedupe-existing copies none of them again" ||
-	{ not_ok "bare CRs: --dedupe-existing copies none of them again"; sed 's/^/# /' "$out"; }
-n=$(imap courier xpad2 'print(m.select("INBOX", readonly=True)[1][0].decode())')
-[ "$n" = 4 ] && ok "bare CRs: the destination holds the 4 once each" || not_ok "bare CRs: the destination holds 4 (holds $n)"
-xcmp courier xpad courier xpad2 --eol-as-stored >"$out" 2>&1 &&
-	ok "bare CRs: every message (bytes with line ends as Courier stores them, flags, INTERNALDATE) and every subscription equal" ||
-	{ not_ok "bare CRs: every message, flag, date and subscription equal"; sed 's/^/# /' "$out"; }
+# the whole messages compared
+found_again courier xpad courier xpad2 4 4 "bare CRs: "
 exit 0
