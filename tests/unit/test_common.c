@@ -197,15 +197,26 @@ static const char *scrubbed(const char *text)
 	return line;
 }
 
+/* Registers SECRET (the caller clears it), then: the log writes LINE as WANT, and ERR set with class
+ * CLS and the text MSG has the message WANT_MSG (NULL: a message without SECRET). */
+static void assert_redacted(struct fleet_err *err, const char *secret, const char *line, const char *want,
+			    enum fleet_err_class cls, const char *msg, const char *want_msg)
+{
+	fleet_log_add_secret(secret);
+	assert_string_equal(scrubbed(line), want);
+	fleet_err_set(err, cls, FLEET_SCOPE_ACCOUNT, NULL, "%s", msg);
+	if (want_msg)
+		assert_string_equal(err->message, want_msg);
+	else
+		assert_null(strstr(err->message, secret));
+}
+
 static void registered_secrets_are_redacted_everywhere(void **state)
 {
 	struct fleet_err err;
 
-	fleet_log_add_secret("S3cr3t!pw");
-	assert_string_equal(scrubbed("LOGIN bob S3cr3t!pw and again S3cr3t!pw"),
-			    "LOGIN bob <redacted> and again <redacted>");
-	fleet_err_set(&err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, NULL, "bad password S3cr3t!pw");
-	assert_null(strstr(err.message, "S3cr3t!pw"));
+	assert_redacted(&err, "S3cr3t!pw", "LOGIN bob S3cr3t!pw and again S3cr3t!pw",
+			"LOGIN bob <redacted> and again <redacted>", FLEET_ERR_AUTH, "bad password S3cr3t!pw", NULL);
 	fleet_err_detail(&err, "server said S3cr3t!pw");
 	assert_null(strstr(err.detail, "S3cr3t!pw"));
 	fleet_log_clear_secrets();
@@ -414,11 +425,9 @@ static void a_short_secret_is_redacted_only_as_a_whole_token(void **state)
 {
 	struct fleet_err err;
 
-	fleet_log_add_secret("x");
-	assert_string_equal(scrubbed("--maxsize 20 x 'x' user:x@host xx"),
-			    "--maxsize 20 <redacted> '<redacted>' user:<redacted>@host xx");
-	fleet_err_set(&err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, NULL, "bad option --maxsize");
-	assert_string_equal(err.message, "bad option --maxsize");
+	assert_redacted(&err, "x", "--maxsize 20 x 'x' user:x@host xx",
+			"--maxsize 20 <redacted> '<redacted>' user:<redacted>@host xx", FLEET_ERR_PERMANENT,
+			"bad option --maxsize", "bad option --maxsize");
 	fleet_log_clear_secrets();
 	/* a long secret is redacted wherever it is, also glued to other text */
 	fleet_log_add_secret("Welcome-2026");
