@@ -543,120 +543,42 @@ static void code_words_split_capabilities_and_flag_lists(void **state)
 	imap_strlist_release(&l);
 }
 
-static const struct class_case {
-	enum imap_status st;
-	const char *code;
-	const char *text;
-	enum fleet_err_scope dflt;
-	enum fleet_err_class cls;
-	enum fleet_err_scope scope;
-	const char *ecode;
-	unsigned retry_ms;
-} classes[] = {
-    {IMAP_STATUS_NO, "UNAVAILABLE", "try later", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT,
-     FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
-    {IMAP_STATUS_NO, "LIMIT", "too many connections", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED,
-     FLEET_SCOPE_ACCOUNT, "LIMIT", 0},
-    {IMAP_STATUS_NO, "INUSE", "locked", FLEET_SCOPE_FOLDER, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER, "INUSE",
-     0},
-    {IMAP_STATUS_NO, "THROTTLED", "slow down", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT,
-     "THROTTLED", 0},
-    {IMAP_STATUS_NO, "AUTHENTICATIONFAILED", "bad", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT,
-     "AUTHENTICATIONFAILED", 0},
-    {IMAP_STATUS_NO, "AUTHORIZATIONFAILED", "no", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT,
-     "AUTHORIZATIONFAILED", 0},
-    {IMAP_STATUS_NO, "EXPIRED", "pw", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "EXPIRED", 0},
-    {IMAP_STATUS_NO, "CONTACTADMIN", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT,
-     "CONTACTADMIN", 0},
-    {IMAP_STATUS_NO, "PRIVACYREQUIRED", "", FLEET_SCOPE_ACCOUNT, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT,
-     "PRIVACYREQUIRED", 0},
-    {IMAP_STATUS_NO, "NOPERM", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "NOPERM", 0},
-    {IMAP_STATUS_NO, "EXPUNGEISSUED", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_FOLDER,
-     "EXPUNGEISSUED", 0},
-    {IMAP_STATUS_NO, "CORRUPTION", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
-     "CORRUPTION", 0},
-    {IMAP_STATUS_NO, "SERVERBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE, "SERVERBUG", 0},
-    {IMAP_STATUS_BAD, "CLIENTBUG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, "CLIENTBUG", 0},
-    {IMAP_STATUS_NO, "CANNOT", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, "CANNOT", 0},
-    {IMAP_STATUS_NO, "OVERQUOTA", "full", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT,
-     "OVERQUOTA", 0},
-    {IMAP_STATUS_NO, "ALREADYEXISTS", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
-     "ALREADYEXISTS", 0},
-    {IMAP_STATUS_NO, "NONEXISTENT", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
-     "NONEXISTENT", 0},
-    {IMAP_STATUS_NO, "TOOBIG", "", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT, FLEET_SCOPE_MESSAGE, "TOOBIG", 0},
-    {IMAP_STATUS_NO, "TRYCREATE", "", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER,
-     "TRYCREATE", 0},
-    {IMAP_STATUS_NO, "overquota", "lower-case code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
-     FLEET_SCOPE_ACCOUNT, "overquota", 0},
-    {IMAP_STATUS_BYE, NULL, "shutting down", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT,
-     "BYE", 0},
-    {IMAP_STATUS_BYE, "UNAVAILABLE", "maintenance", FLEET_SCOPE_MESSAGE, FLEET_ERR_TRANSIENT,
-     FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 0},
-    {IMAP_STATUS_NO, NULL, "Request is throttled. Suggested Backoff Time: 92415 milliseconds",
-     FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 92415},
-    {IMAP_STATUS_NO, "UNAVAILABLE", "Suggested Backoff Time: 500 milliseconds", FLEET_SCOPE_MESSAGE,
-     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "UNAVAILABLE", 500},
-    {IMAP_STATUS_NO, "ALERT", "Too many simultaneous connections. (Failure)", FLEET_SCOPE_ACCOUNT,
-     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
-    {IMAP_STATUS_NO, NULL, "Account exceeded command or bandwidth limits.", FLEET_SCOPE_MESSAGE,
-     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_LIMIT", 0},
-    /* Gmail's daily bandwidth limit comes as OVERQUOTA, which otherwise means a full mailbox */
-    {IMAP_STATUS_NO, "OVERQUOTA", "Account exceeded command or bandwidth limits. (Failure)",
-     FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_LIMIT", 0},
-    {IMAP_STATUS_BYE, NULL, "Account exceeded command or bandwidth limits.", FLEET_SCOPE_MESSAGE,
-     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_LIMIT", 0},
-    {IMAP_STATUS_NO, "THROTTLED", "Account exceeded command or bandwidth limits", FLEET_SCOPE_MESSAGE,
-     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_LIMIT", 0},
-    {IMAP_STATUS_NO, NULL, "Server Unavailable. 15", FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED,
-     FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
-    {IMAP_STATUS_NO, NULL, "Server Unavailable. 21", FLEET_SCOPE_FOLDER, FLEET_ERR_THROTTLED,
-     FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
-    {IMAP_STATUS_BAD, NULL, "User is authenticated but not connected.", FLEET_SCOPE_FOLDER,
-     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 0},
-    {IMAP_STATUS_BAD, NULL, "Request is throttled. Suggested Backoff Time: 299961 milliseconds",
-     FLEET_SCOPE_MESSAGE, FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "THROTTLED", 299961},
-    {IMAP_STATUS_NO, NULL, "Mailbox doesn't exist", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT,
-     FLEET_SCOPE_FOLDER, "NO", 0},
-    {IMAP_STATUS_NO, "WEBALERT", "unknown code", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
-     FLEET_SCOPE_MESSAGE, "WEBALERT", 0},
-    {IMAP_STATUS_BAD, NULL, "Error in IMAP command", FLEET_SCOPE_MESSAGE, FLEET_ERR_BUG, FLEET_SCOPE_MESSAGE,
-     "BAD", 0},
-    {IMAP_STATUS_NO, "OVERQUOTA", "Suggested Backoff Time: 5 milliseconds", FLEET_SCOPE_MESSAGE,
-     FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
-    /* A full destination that says so only in words (issue 18.8): OVERQUOTA all the same. */
-    {IMAP_STATUS_NO, NULL, "Over quota", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT,
-     "OVERQUOTA", 0}, /* Cyrus */
-    {IMAP_STATUS_NO, "ALERT", "You exceeded your mail quota.", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
-     FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0}, /* Courier */
-    {IMAP_STATUS_NO, NULL, "Quota exceeded (mailbox for user is full)", FLEET_SCOPE_MESSAGE,
-     FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0}, /* Dovecot without the code */
-    {IMAP_STATUS_NO, NULL, "APPEND failed: the mailbox is full", FLEET_SCOPE_FOLDER, FLEET_ERR_PERMANENT,
-     FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
-    {IMAP_STATUS_NO, NULL, "Message exceeds quota", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
-     FLEET_SCOPE_ACCOUNT, "OVERQUOTA", 0},
-    /* ... but Gmail's daily limit stays the daily limit, and a message too big stays the message's */
-    {IMAP_STATUS_NO, NULL, "Account exceeded command or bandwidth limits (quota exceeded)", FLEET_SCOPE_MESSAGE,
-     FLEET_ERR_THROTTLED, FLEET_SCOPE_ACCOUNT, "DAILY_LIMIT", 0},
-    {IMAP_STATUS_NO, "TOOBIG", "Message too large for quota", FLEET_SCOPE_MESSAGE, FLEET_ERR_PERMANENT,
-     FLEET_SCOPE_MESSAGE, "TOOBIG", 0},
-};
+/* ENUM_NAMED(NAME_FN, N, S): the value v in 0..N-1 whose NAME_FN(v) is S; fails the test if none is. */
+#define ENUM_NAMED(name_fn, n, s)                                                                              \
+	__extension__({                                                                                        \
+		int v_ = 0;                                                                                    \
+		while (v_ < (n) && strcmp(name_fn(v_), (s)) != 0)                                              \
+			v_++;                                                                                  \
+		if (v_ == (n))                                                                                 \
+			fail_msg("unknown name '%s'", (s));                                                    \
+		v_;                                                                                            \
+	})
 
+/* The cases are rows of tests/data/unit/imap_refusals.tsv (its header names the fields). */
 static void refusal_table_maps_codes_to_class_and_scope(void **state)
 {
-	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
-		const struct class_case *c = &classes[i];
+	struct unit_row *rows;
+	size_t n = unit_read_rows("unit/imap_refusals.tsv", &rows);
+
+	for (size_t i = 0; i < n; i++) {
+		char **f = rows[i].f;
+		enum imap_status st = ENUM_NAMED(imap_status_name, IMAP_STATUS_BYE + 1, f[0]);
+		const char *code = strcmp(f[1], "-") != 0 ? f[1] : NULL, *text = f[2];
+		enum fleet_err_scope dflt = ENUM_NAMED(fleet_err_scope_name, FLEET_SCOPE_RUN + 1, f[3]);
+		enum fleet_err_class cls = ENUM_NAMED(fleet_err_class_name, FLEET_ERR_BUG + 1, f[4]);
+		enum fleet_err_scope scope = ENUM_NAMED(fleet_err_scope_name, FLEET_SCOPE_RUN + 1, f[5]);
+		unsigned retry_ms = (unsigned)strtoul(f[7], NULL, 10);
 		struct fleet_err err;
 
+		assert_int_equal(rows[i].nf, 8);
 		fleet_err_clear(&err);
-		assert_int_equal(imap_status_to_err(c->st, c->code, c->text, c->dflt, &err), -1);
-		if (err.cls != c->cls || err.scope != c->scope || strcmp(err.code, c->ecode) != 0 ||
-		    err.retry_after_ms != c->retry_ms)
-			fail_msg("case %zu (%s %s): got %s/%s/%s/%u", i, c->code ? c->code : "-", c->text,
-				 fleet_err_class_name(err.cls), fleet_err_scope_name(err.scope), err.code,
-				 err.retry_after_ms);
-		assert_non_null(strstr(err.message, c->text));
+		assert_int_equal(imap_status_to_err(st, code, text, dflt, &err), -1);
+		if (err.cls != cls || err.scope != scope || strcmp(err.code, f[6]) != 0 || err.retry_after_ms != retry_ms)
+			fail_msg("line %d (%s %s): got %s/%s/%s/%u", rows[i].line, f[1], text, fleet_err_class_name(err.cls),
+				 fleet_err_scope_name(err.scope), err.code, err.retry_after_ms);
+		assert_non_null(strstr(err.message, text));
 	}
+	unit_free_rows(rows, n);
 }
 
 static void refusal_from_a_parsed_response_uses_its_code_and_text(void **state)

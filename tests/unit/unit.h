@@ -62,7 +62,7 @@ static inline void unit_assert_contains(const char *hay, const char *needle, con
 
 /* One row of a data file under tests/data: up to UNIT_ROW_FIELDS fields, each with its length (a field
  * may hold NUL bytes) and always NUL-terminated; LINE is the row's line in the file. */
-#define UNIT_ROW_FIELDS 4
+#define UNIT_ROW_FIELDS 8
 struct unit_row {
 	char *f[UNIT_ROW_FIELDS];
 	size_t len[UNIT_ROW_FIELDS];
