@@ -60,20 +60,7 @@ fl_csv "$FL_WORK/accounts.csv" "$LAB_SRC_IMAPS" "$LAB_DST_IMAPS"
 pairs_run near 0 8 "servers on loopback: no more connection pairs"
 
 # From here on the source is a far server: behind the benchmark's delay proxy.
-cc -O2 -pthread -o "$FL_WORK/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" ||
-	bail "cannot build scripts/bench/delayproxy.c"
-# far_source RTT: a delay proxy of RTT ms in front of the source; the accounts file goes through it.
-far_source() {
-	local pf="$FL_WORK/delayproxy-$1.port" port
-	"$FL_WORK/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms "$1" \
-		--port-file "$pf" >/dev/null 2>>"$FL_WORK/delayproxy.err" &
-	FL_PIDS="$FL_PIDS $!"
-	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
-	port=$(head -n 1 "$pf")
-	[ -n "$port" ] || bail "the delay proxy did not start"
-	fl_csv "$FL_WORK/accounts.csv" "$port" "$LAB_DST_IMAPS"
-}
-far_source 30
+fl_far_source 30
 
 # 1. One account at a time, free slots: three more pairs each (4 in all), every copy exact.
 pairs_run fresh 6 8 "a far source, free slots: each account gets 3 more connection pairs"
@@ -87,7 +74,7 @@ fl_mailcmp_all
 
 # 3. Killed mid-account while several pairs copy; --batch 1 makes one window per message and the
 #    source is 150 ms away, so that the copy lasts several seconds and the kills land mid-window.
-far_source 150
+fl_far_source 150
 fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
 new_state crash
 ARGS="--lease 3000 --workers 1 --max-conns-per-host 64 --conns-per-account 4 --retry-base 200 --retry-cap 1000 --batch 1"

@@ -24,20 +24,6 @@ for a in $FL_USERS; do
 		bail "cannot fill the INBOX of $a"
 done
 
-# far_source RTT: a delay proxy of RTT ms in front of the source (lanes start for far servers only);
-# the accounts file goes through it.
-cc -O2 -pthread -o "$FL_WORK/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" ||
-	bail "cannot build scripts/bench/delayproxy.c"
-far_source() {
-	local pf="$FL_WORK/delayproxy-$1.port" port
-	"$FL_WORK/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms "$1" \
-		--port-file "$pf" >/dev/null 2>>"$FL_WORK/delayproxy.err" &
-	FL_PIDS="$FL_PIDS $!"
-	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
-	port=$(head -n 1 "$pf")
-	[ -n "$port" ] || bail "the delay proxy did not start"
-	fl_csv "$FL_WORK/accounts.csv" "$port" "$LAB_DST_IMAPS"
-}
 logs() { cat "$FL_WORK"/.imapfleet/logs/*.log 2>/dev/null; }
 # pairs_in USER: the connection pairs that copied windows of USER's INBOX ("N:WINDOWS" each), and the
 # windows they copied in all.
@@ -52,7 +38,7 @@ total=$(fl_src_total) || bail "cannot count the source messages"
 diag "$total source messages in $FL_USERS"
 
 # 1. A far source, one account at a time, free slots, windows of 10 messages: each INBOX is split.
-far_source 30
+fl_far_source 30
 fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
 fl_run --workers 1 --max-conns-per-host 8 --conns-per-account 4 --batch 10
 rc=$?
@@ -72,7 +58,7 @@ fl_mailcmp_all
 
 # 2. Killed with SIGKILL three times while several pairs copy windows of a split INBOX; windows of
 #    one message and a source 150 ms away, so that the copy lasts and the kills land mid-window.
-far_source 150
+fl_far_source 150
 fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
 psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $FL_DB with (force)" -c "create database $FL_DB owner imapfleet" >/dev/null 2>&1 ||
 	bail "cannot create database $FL_DB"

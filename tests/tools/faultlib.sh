@@ -11,6 +11,7 @@
 #   fl_db_checks           TAP points on the ledger: copied rows = source messages, no duplicate
 #                          destination UID, no window left open, every job done
 #   fl_faultproxy VAR ARGS...   starts a faultproxy, its port in VAR (stopped at exit)
+#   fl_far_source RTT      a delay proxy of RTT ms in front of the source; accounts.csv through it
 #   fl_prepare SRCPORT     accounts file (sources read at SRCPORT), destination emptied, the
 #                          source's message count in $total (bails when there is none)
 #   fl_wait_end PID LIMIT DESC [SINCE WHAT]   one TAP point: the background run ends on its own
@@ -285,6 +286,22 @@ fl_db_checks() {
 	n=$(fl_sql "select string_agg(user1 || ':' || state, ' ') from job where state <> 'done'")
 	if [ -z "$n" ]; then ok "state: every job is done"
 	else not_ok "state: jobs not done: $n"; fi
+}
+
+# fl_far_source RTT: a delay proxy (scripts/bench/delayproxy.c, built into FL_WORK at first use) of
+# RTT ms in front of the lab's source, stopped at exit; FL_WORK/accounts.csv then reads the sources
+# through it (a far server: more connection pairs start only for those).
+fl_far_source() {
+	local pf="$FL_WORK/delayproxy-$1.port" port
+	[ -x "$FL_WORK/delayproxy" ] || cc -O2 -pthread -o "$FL_WORK/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" ||
+		bail "cannot build scripts/bench/delayproxy.c"
+	"$FL_WORK/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms "$1" \
+		--port-file "$pf" >/dev/null 2>>"$FL_WORK/delayproxy.err" &
+	FL_PIDS="$FL_PIDS $!"
+	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
+	port=$(head -n 1 "$pf")
+	[ -n "$port" ] || bail "the delay proxy did not start"
+	fl_csv "$FL_WORK/accounts.csv" "$port" "$LAB_DST_IMAPS"
 }
 
 # fl_faultproxy VAR ARGS...: starts a faultproxy on 127.0.0.1:0; its port goes to VAR.
