@@ -171,11 +171,13 @@ static char *parse_all_ways(const struct imap_parser_limits *lim, const char *in
 
 /* ---- well-formed responses --------------------------------------------------------------------- */
 
-/* The cases are rows of tests/data/unit/imap_good.tsv: the input, then the dump of what it parses to. */
-static void parses_well_formed_responses_identically_in_any_split(void **state)
+/* Parses the input (the first field) of every row of tests/data/NAME in every split, then has CHECK judge
+ * the row, what parse_all_ways returned and its error. */
+static void parse_every_row(const char *name, void (*check)(const struct unit_row *r, const char *got,
+							     const struct fleet_err *err))
 {
 	struct unit_row *rows;
-	size_t n = unit_read_rows("unit/imap_good.tsv", &rows);
+	size_t n = unit_read_rows(name, &rows);
 
 	for (size_t i = 0; i < n; i++) {
 		struct fleet_err err;
@@ -183,37 +185,42 @@ static void parses_well_formed_responses_identically_in_any_split(void **state)
 
 		fleet_err_clear(&err);
 		got = parse_all_ways(NULL, rows[i].f[0], rows[i].len[0], &err);
-		if (!got)
-			fail_msg("line %d refused: %s (%s)", rows[i].line, err.message, err.detail);
-		if (strcmp(got, rows[i].f[1]) != 0)
-			fail_msg("line %d:\n got: %s\nwant: %s", rows[i].line, got, rows[i].f[1]);
+		check(&rows[i], got, &err);
 		xfree(&got);
 	}
 	unit_free_rows(rows, n);
 }
 
+/* A row of imap_good.tsv: its input parses, in any split, to the dump in its second field. */
+static void parsed_to_its_dump(const struct unit_row *r, const char *got, const struct fleet_err *err)
+{
+	if (!got)
+		fail_msg("line %d refused: %s (%s)", r->line, err->message, err->detail);
+	if (strcmp(got, r->f[1]) != 0)
+		fail_msg("line %d:\n got: %s\nwant: %s", r->line, got, r->f[1]);
+}
+
+static void parses_well_formed_responses_identically_in_any_split(void **state)
+{
+	parse_every_row("unit/imap_good.tsv", parsed_to_its_dump);
+}
+
 /* ---- malformed and truncated input ------------------------------------------------------------ */
 
-/* The cases are rows of tests/data/unit/imap_bad.tsv: the input, then the error code it is refused with. */
+/* A row of imap_bad.tsv: its input is refused as a parse bug with the code in its second field. */
+static void refused_as_a_parse_bug(const struct unit_row *r, const char *got, const struct fleet_err *err)
+{
+	if (got)
+		fail_msg("line %d accepted: %s", r->line, got);
+	assert_string_equal(err->code, r->f[1]);
+	assert_int_equal(err->cls, FLEET_ERR_BUG);
+	assert_int_equal(err->scope, FLEET_SCOPE_ACCOUNT);
+	assert_true(strncmp(err->message, "malformed IMAP response", 23) == 0);
+}
+
 static void refuses_malformed_and_truncated_input_as_parse_bug(void **state)
 {
-	struct unit_row *rows;
-	size_t n = unit_read_rows("unit/imap_bad.tsv", &rows);
-
-	for (size_t i = 0; i < n; i++) {
-		struct fleet_err err;
-		char *got;
-
-		fleet_err_clear(&err);
-		got = parse_all_ways(NULL, rows[i].f[0], rows[i].len[0], &err);
-		if (got)
-			fail_msg("line %d accepted: %s", rows[i].line, got);
-		assert_string_equal(err.code, rows[i].f[1]);
-		assert_int_equal(err.cls, FLEET_ERR_BUG);
-		assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
-		assert_true(strncmp(err.message, "malformed IMAP response", 23) == 0);
-	}
-	unit_free_rows(rows, n);
+	parse_every_row("unit/imap_bad.tsv", refused_as_a_parse_bug);
 }
 
 static void error_detail_quotes_the_offending_line(void **state)
