@@ -116,6 +116,21 @@ static int conn_connect(struct state_conn *sc, struct fleet_err *err)
 	return 0;
 }
 
+/* One statement per new connection: NOTICEs quiet ("relation already exists, skipping"), and
+ * prepared statements planned once per connection. Left to itself PostgreSQL plans the first five
+ * executions of a prepared statement for their values and keeps doing so whenever the generic
+ * plan's estimate is higher, which it is for the folder upsert and the slot acquire: planning cost
+ * more CPU than executing them (0.6 ms against 0.4 ms per folder upsert). Every prepared statement
+ * here reaches its rows through keys or the partial claim indexes whatever the values, so the
+ * generic plan is the custom plan. */
+static int session_setup(struct state_conn *sc, int flags, struct fleet_err *err)
+{
+	return state_exec_cmd(sc, "configure the session",
+			      "SELECT set_config('client_min_messages', 'warning', false),"
+			      " set_config('plan_cache_mode', 'force_generic_plan', false)",
+			      0, NULL, flags, err);
+}
+
 static int conn_open(const char *conninfo, int migrate, struct state_conn **out, struct fleet_err *err)
 {
 	struct state_conn *sc = xcalloc(1, sizeof(*sc));
@@ -126,9 +141,7 @@ static int conn_open(const char *conninfo, int migrate, struct state_conn **out,
 		state_conn_close(&sc);
 		return -1;
 	}
-	/* Quiet NOTICEs ("relation already exists, skipping") and a stable time zone for timestamps. */
-	if (state_exec_cmd(sc, "configure the session", "SET client_min_messages = warning", 0, NULL,
-			   STATE_EXEC_IDEMPOTENT, err) < 0 ||
+	if (session_setup(sc, STATE_EXEC_IDEMPOTENT, err) < 0 ||
 	    (migrate && state_schema_migrate(sc, err) < 0)) {
 		state_conn_close(&sc);
 		return -1;
@@ -163,8 +176,7 @@ int state_conn_reconnect(struct state_conn *sc, struct fleet_err *err)
 {
 	if (conn_connect(sc, err) < 0)
 		return -1;
-	return state_exec_cmd(sc, "configure the session", "SET client_min_messages = warning", 0, NULL, 0,
-			      err);
+	return session_setup(sc, 0, err); /* not again from inside a reconnect */
 }
 
 /* ---- waiting out an outage of the state store ------------------------------------------------ */
