@@ -4,6 +4,7 @@
  * scheduler/ binds it to the state layer (resumable, shared by worker hosts), engine/ledger_mem.c
  * implements it in memory (for `sync --dry` and unit tests).
  *
+ * Once per attempt, optional: folders_open (every folder about to be opened, one write).
  * Order of calls per folder:
  *   folder_open                       -> folder id, what an earlier attempt recorded
  *   [folder_reset]                    when the source UIDVALIDITY changed
@@ -80,6 +81,12 @@ struct ledger_ops {
 	int (*folder_open)(void *ctx, const char *src_name, const char *dst_name, uint32_t src_uidvalidity,
 			   struct ledger_folder_info *out, struct fleet_err *err);
 	int (*folder_reset)(void *ctx, int64_t folder, uint32_t new_src_uidvalidity, struct fleet_err *err);
+	/* Optional (NULL: not offered). The folders the engine is about to open, with the source
+	 * UIDVALIDITY each will be opened with (dst_names[i] NULL = the source name), named once
+	 * before the first folder_open so that one write records them all; folder_open still follows
+	 * for each, as always. */
+	int (*folders_open)(void *ctx, size_t n, const char *const *src_names, const char *const *dst_names,
+			    const uint32_t *src_uidvalidities, struct fleet_err *err);
 	/* Messages already copied, sorted by source UID; *pairs is heap memory the caller frees. */
 	int (*copied_uids)(void *ctx, int64_t folder, uint32_t src_uidvalidity, struct ledger_uid_pair **pairs,
 			   size_t *n, struct fleet_err *err);

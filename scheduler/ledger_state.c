@@ -165,6 +165,21 @@ static int ls_folder_open(void *ctx, const char *src_name, const char *dst_name,
 	return 0;
 }
 
+static int ls_folders_open(void *ctx, size_t n, const char *const *src_names, const char *const *dst_names,
+			   const uint32_t *src_uidvalidities, struct fleet_err *err)
+{
+	struct ledger_state *ls = ctx;
+
+	if (ls->listed || n == 0)
+		return 0;
+	/* every folder of the job in the cache: the folder_open calls that follow cost nothing */
+	if (state_folder_upsert_many(ls->sc, &ls->lease, n, src_names, dst_names, src_uidvalidities, cache_add, ls,
+				     err) < 0)
+		return -1;
+	ls->listed = 1;
+	return 0;
+}
+
 static int ls_folder_reset(void *ctx, int64_t folder, uint32_t new_src_uidvalidity, struct fleet_err *err)
 {
 	struct ledger_state *ls = ctx;
@@ -328,6 +343,7 @@ static int ls_folder_failed(void *ctx, const char *src_name, const char *dst_nam
 static const struct ledger_ops state_ops = {
 	.folder_open = ls_folder_open,
 	.folder_reset = ls_folder_reset,
+	.folders_open = ls_folders_open,
 	.copied_uids = ls_copied_uids,
 	.window_begin = ls_window_begin,
 	.record = ls_record,

@@ -157,6 +157,82 @@ int state_folder_upsert_all(struct state_conn *sc, const struct state_lease *lea
 	return folder_upsert(sc, lease, src_name, dst_name, src_uidvalidity, out, cb, ctx, err);
 }
 
+/* Every folder of names[] in one statement (insert, or update as state_folder_upsert would), and
+ * the job's other folders read in the same statement; cb gets each (for a named one, the copied-rows
+ * check is for the UIDVALIDITY given; for the others, their recorded one). */
+int state_folder_upsert_many(struct state_conn *sc, const struct state_lease *lease, size_t n,
+			     const char *const *src_names, const char *const *dst_names,
+			     const uint32_t *src_uidvalidities, state_folder_cb cb, void *ctx, struct fleet_err *err)
+{
+	struct fleet_buf a[3] = {FLEET_BUF_INIT(STATE_ARRAY_MAX), FLEET_BUF_INIT(STATE_ARRAY_MAX),
+				 FLEET_BUF_INIT(STATE_ARRAY_MAX)};
+	char lb[3][STATE_NUM_MAX];
+	const char *p[6];
+	PGresult *res;
+	int rows, rc = 0;
+
+	if (n == 0)
+		return 0;
+	for (int k = 0; k < 3; k++)
+		state_array_begin(&a[k]);
+	for (size_t i = 0; i < n; i++) {
+		state_array_str(&a[0], src_names[i]);
+		state_array_str(&a[1], dst_names[i] ? dst_names[i] : src_names[i]);
+		state_array_i64(&a[2], src_uidvalidities[i]);
+	}
+	state_lease_params(lb, lease, p);
+	for (int k = 0; k < 3; k++) {
+		state_array_end(&a[k]);
+		p[3 + k] = fleet_buf_cstr(&a[k]);
+	}
+	res = state_exec_prepared(
+	    sc, STATE_STMT_FOLDER_UPSERT_MANY, "record the folders",
+	    "WITH " LEASE_CTE ","
+	    " v AS (SELECT DISTINCT ON (src_name) * FROM unnest($4::text[], $5::text[], $6::bigint[])"
+	    "  AS v(src_name, dst_name, uidv) ORDER BY src_name),"
+	    " ins AS (INSERT INTO folder AS f (job_id, src_name, dst_name, src_uidvalidity)"
+	    "  SELECT $1, v.src_name, v.dst_name, v.uidv FROM v WHERE EXISTS (SELECT 1 FROM lease)"
+	    "  ON CONFLICT (job_id, src_name) DO UPDATE SET dst_name = excluded.dst_name,"
+	    "   src_uidvalidity = CASE WHEN f.src_uidvalidity = 0 THEN excluded.src_uidvalidity"
+	    "    ELSE f.src_uidvalidity END, updated_at = now()"
+	    "  WHERE f.dst_name <> excluded.dst_name OR (f.src_uidvalidity = 0 AND excluded.src_uidvalidity <> 0)"
+	    "  RETURNING (xmax = 0) AS created, f.*),"
+	    " j AS (UPDATE job SET folders = folders + c.n FROM (SELECT count(*) AS n FROM ins WHERE created) c"
+	    "  WHERE job.id = $1 AND c.n > 0)"
+	    " SELECT ins.created, ins.src_name, ins.dst_name, v.uidv,"
+	    "  NOT ins.created AND EXISTS (SELECT 1 FROM message m WHERE m.folder_id = ins.id"
+	    "   AND m.src_uidvalidity = v.uidv AND m.state = 'copied'), " FOLDER_COLS
+	    " FROM ins JOIN v ON v.src_name = ins.src_name"
+	    /* the named folders that needed no write, and the job's others (the snapshot before ins) */
+	    " UNION ALL"
+	    " SELECT false, f.src_name, f.dst_name, x.uidv,"
+	    "  EXISTS (SELECT 1 FROM message m WHERE m.folder_id = f.id"
+	    "   AND m.src_uidvalidity = x.uidv AND m.state = 'copied'), " FOLDER_COLS
+	    " FROM folder f LEFT JOIN v ON v.src_name = f.src_name,"
+	    "  LATERAL (SELECT coalesce(v.uidv, f.src_uidvalidity) AS uidv) x"
+	    " WHERE f.job_id = $1 AND EXISTS (SELECT 1 FROM lease) AND f.id NOT IN (SELECT id FROM ins)",
+	    6, p, STATE_EXEC_IDEMPOTENT, err);
+	for (int k = 0; k < 3; k++)
+		fleet_buf_release(&a[k]);
+	if (!res)
+		return -1;
+	rows = PQntuples(res);
+	for (int i = 0; i < rows && rc == 0; i++) {
+		struct state_folder f;
+
+		folder_from_row(res, i, 5, &f);
+		f.created = state_get_bool(res, i, 0);
+		f.copied_rows_uidvalidity = (uint32_t)state_get_i64(res, i, 3);
+		f.has_copied_rows = state_get_bool(res, i, 4);
+		rc = cb(state_get_str(res, i, 1), state_get_str(res, i, 2), &f, ctx);
+	}
+	PQclear(res);
+	if (rc != 0)
+		return rc;
+	/* with the lease, every named folder is a row */
+	return rows > 0 ? 0 : state_lease_lost(sc, lease, err);
+}
+
 int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
 			     const char *dst_name, const char *why, struct fleet_err *err)
 {

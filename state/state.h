@@ -486,6 +486,13 @@ typedef int (*state_folder_cb)(const char *src_name, const char *dst_name, const
 int state_folder_upsert_all(struct state_conn *sc, const struct state_lease *lease, const char *src_name,
 			    const char *dst_name, uint32_t src_uidvalidity, struct state_folder *out,
 			    state_folder_cb cb, void *ctx, struct fleet_err *err);
+/* state_folder_upsert of n folders at once (src_uidvalidities[i] as there; dst_names[i] NULL = the
+ * source name), and every other folder of the job: cb is called for every folder of the job, the
+ * named ones included (names and *f borrowed for the call; a non-zero return stops and is
+ * returned). One statement for an account's folders instead of one per folder. Fenced. */
+int state_folder_upsert_many(struct state_conn *sc, const struct state_lease *lease, size_t n,
+			     const char *const *src_names, const char *const *dst_names,
+			     const uint32_t *src_uidvalidities, state_folder_cb cb, void *ctx, struct fleet_err *err);
 /* The folder could not be migrated (refused CREATE, failed SELECT or STATUS ...): inserted if new,
  * state failed, why kept in last_error until a later pass completes it. Fenced. */
 int state_folder_mark_failed(struct state_conn *sc, const struct state_lease *lease, const char *src_name,

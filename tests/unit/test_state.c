@@ -847,6 +847,84 @@ static void each_pair_keeps_its_own_window_of_one_folder(void **state)
 	state_ledger_batch_free(&b3);
 }
 
+struct many {
+	int n, created, inbox_has_copied;
+	int64_t inbox_id;
+	uint32_t inbox_uidv;
+};
+
+static int many_cb(const char *src_name, const char *dst_name, const struct state_folder *fo, void *ctx)
+{
+	struct many *m = ctx;
+
+	m->n++;
+	m->created += fo->created;
+	if (strcmp(src_name, "INBOX") == 0) {
+		assert_string_equal(dst_name, "Posteingang");
+		m->inbox_id = fo->id;
+		m->inbox_uidv = fo->src_uidvalidity;
+		m->inbox_has_copied = fo->has_copied_rows;
+	}
+	return 0;
+}
+
+/* An account's folders in one statement: new ones inserted with their UIDVALIDITY and counted on
+ * the job, known ones read without a write (and the job's others along), a lost lease refused. */
+static void folders_of_an_account_are_recorded_in_one_statement(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[1];
+	struct state_claim c;
+	struct state_ledger_batch *b;
+	struct state_ledger_row row;
+	struct fleet_err err;
+	struct many m;
+	const char *src[3] = {"INBOX", "Sent", "Archive/2020"};
+	const char *dst[3] = {"Posteingang", NULL, "Archive.2020"};
+	uint32_t uidv[3] = {5, 6, 0};
+	int64_t x0;
+
+	add_jobs(f, 1, 5, ids);
+	claim_one(f, f->engine_id, 60000, &c);
+	memset(&m, 0, sizeof(m));
+	CHECK(state_folder_upsert_many(f->sc, &c.lease, 3, src, dst, uidv, many_cb, &m, E));
+	assert_int_equal(m.n, 3);
+	assert_int_equal(m.created, 3);
+	assert_int_equal(m.inbox_uidv, 5);
+	assert_false(m.inbox_has_copied);
+	assert_int_equal(q_i64(f->raw, "SELECT folders FROM job"), 3);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE src_name = 'Sent' AND dst_name = 'Sent'"), 1);
+
+	/* a copied row in INBOX; a second attempt names two folders: INBOX is not written, Archive/2020
+	 * gets the UIDVALIDITY it lacked, Sent comes along unnamed */
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	fill_row(&row, m.inbox_id, 5, 1);
+	CHECK(state_ledger_batch_add(b, &row, E));
+	CHECK(state_ledger_batch_flush(b, E));
+	state_ledger_batch_free(&b);
+	x0 = q_i64(f->raw, "SELECT xmin::text::bigint FROM folder WHERE src_name = 'INBOX'");
+	{
+		const char *src2[2] = {"INBOX", "Archive/2020"};
+		const char *dst2[2] = {"Posteingang", "Archive.2020"};
+		uint32_t uidv2[2] = {5, 9};
+
+		memset(&m, 0, sizeof(m));
+		CHECK(state_folder_upsert_many(f->sc, &c.lease, 2, src2, dst2, uidv2, many_cb, &m, E));
+		assert_int_equal(m.n, 3);
+		assert_int_equal(m.created, 0);
+		assert_true(m.inbox_has_copied);
+		assert_int_equal(q_i64(f->raw, "SELECT xmin::text::bigint FROM folder WHERE src_name = 'INBOX'"), x0);
+		assert_int_equal(q_i64(f->raw, "SELECT src_uidvalidity FROM folder WHERE src_name = 'Archive/2020'"), 9);
+		assert_int_equal(q_i64(f->raw, "SELECT folders FROM job"), 3);
+
+		/* a lost lease: nothing written */
+		q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch + 1");
+		assert_int_equal(state_folder_upsert_many(f->sc, &c.lease, 2, src2, dst2, uidv2, many_cb, &m, &err), -1);
+		assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	}
+	state_claim_release(&c);
+}
+
 /* The write path of an account: one statement per window (what is pending and the window's begin)
  * and one per folder's end (rows, window end and status); an unchanged folder writes nothing. */
 static void one_flush_records_rows_window_end_status_and_next_window(void **state)
@@ -1816,6 +1894,7 @@ int main(void)
 	    T(append_window_is_recorded_read_back_and_closed),
 	    T(one_flush_records_rows_window_end_status_and_next_window),
 	    T(each_pair_keeps_its_own_window_of_one_folder),
+	    T(folders_of_an_account_are_recorded_in_one_statement),
 	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
 	    T(transient_failure_requeues_with_backoff_until_attempts_run_out),
 	    T(attempts_that_made_progress_do_not_count),
