@@ -701,7 +701,23 @@ static void end_ledger(struct ledger_state *ls, int *rc, struct fleet_err *err)
 	}
 }
 
-static int finish_job(struct state_conn *sc, const struct state_lease *lease, const struct engine_stats *st)
+static void release_slots(struct sched *s, struct state_conn *sc, const char *key[2], int slot[2]);
+
+static void pass_tally(const struct engine_stats *st, struct state_pass_tally *t)
+{
+	t->copied = (int64_t)st->msgs_copied;
+	t->matched = (int64_t)(st->msgs_already + st->msgs_matched);
+	t->skipped = (int64_t)st->msgs_skipped;
+	t->failed = (int64_t)st->msgs_failed;
+	t->bytes_copied = (int64_t)st->bytes_copied;
+	t->uncertain = (int64_t)st->msgs_ambiguous;
+}
+
+/* The end of an attempt that returned: done (the account's pass row and its connection slots go
+ * in the same statement: one instead of four) or partial (its slots released first, and the pass
+ * recorded by the caller). Returns 1 when partial. */
+static int finish_job(struct sched *s, struct state_conn *sc, const struct state_lease *lease,
+		      const struct engine_stats *st, const char *key[2], int slot[2], int record_pass)
 {
 	struct fleet_err why, ferr;
 	const struct engine_failure *f = NULL;
@@ -710,11 +726,28 @@ static int finish_job(struct state_conn *sc, const struct state_lease *lease, co
 	for (size_t i = 0; i < st->nfailures && !f; i++)
 		if (st->failures[i].src_uid == 0)
 			f = &st->failures[i];
-	if (st->folders_failed == 0) {
+	if (st->folders_failed == 0 && !record_pass) { /* `sync`: its pass row is its own */
 		if (state_job_finish(sc, lease, &ferr) < 0)
 			log_error("could not record the account as done: %s", ferr.message);
+		release_slots(s, sc, key, slot);
 		return 0;
 	}
+	if (st->folders_failed == 0) {
+		struct state_pass_tally t;
+
+		pass_tally(st, &t);
+		if (state_job_finish_done(sc, lease, &t, s->engine_id, key, slot, &ferr) == 0) {
+			if (slot[0] >= 0 || slot[1] >= 0) {
+				slot[0] = slot[1] = -1; /* they went with the statement */
+				sched_wake(s);
+			}
+			return 0;
+		}
+		log_error("could not record the account as done: %s", ferr.message);
+		release_slots(s, sc, key, slot); /* perhaps gone already: released again, on their own */
+		return 0;
+	}
+	release_slots(s, sc, key, slot);
 	fleet_err_set(&why, f ? f->cls : FLEET_ERR_PERMANENT, FLEET_SCOPE_FOLDER, f && f->code[0] ? f->code : SCHEDULER_ERR_FOLDER,
 		      "%u folder%s not migrated; folder '%s': %s", st->folders_failed, st->folders_failed == 1 ? "" : "s",
 		      f ? f->folder : "?", f ? f->reason : "see the account's log");
@@ -1061,12 +1094,7 @@ static void record_in_pass(struct state_conn *sc, int64_t job_id, const char *ou
 	struct state_pass_tally t;
 	struct fleet_err perr;
 
-	t.copied = (int64_t)st->msgs_copied;
-	t.matched = (int64_t)(st->msgs_already + st->msgs_matched);
-	t.skipped = (int64_t)st->msgs_skipped;
-	t.failed = (int64_t)st->msgs_failed;
-	t.bytes_copied = (int64_t)st->bytes_copied;
-	t.uncertain = (int64_t)st->msgs_ambiguous;
+	pass_tally(st, &t);
 	if (state_pass_record(sc, job_id, outcome, &t, &perr) < 0)
 		log_warn("could not record the attempt in its pass: %s", perr.message);
 }
@@ -1350,11 +1378,10 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	end_ledger(ls, &rc, &err);
 	budget_end(sc, &c->lease, &ba);
 	on_engine_progress(w, &st);
-	release_slots(s, sc, ckeys, slot);
 	if (rc >= 0) {
-		int partial = finish_job(sc, &c->lease, &st);
+		int partial = finish_job(s, sc, &c->lease, &st, ckeys, slot, 1);
 
-		outcome = partial ? "partial" : "done";
+		outcome = partial ? "partial" : NULL; /* done: its pass row is written by the finish */
 		host_limiter_success(s->hl, keys[0]);
 		host_limiter_success(s->hl, keys[1]);
 		atomic_fetch_add(&s->jobs_done, 1);
@@ -2229,7 +2256,9 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 	if (stats->msgs_ambiguous)
 		record_in_pass(sc, c.lease.job_id, rc >= 0 ? "done" : "failed", stats);
 	if (rc >= 0) {
-		finish_job(sc, &c.lease, stats);
+		int none[2] = {-1, -1};
+
+		finish_job(&s, sc, &c.lease, stats, NULL, none, 0);
 	} else if (strcmp(err->code, FLEET_ERR_CODE_CANCELLED) == 0) {
 		state_job_release(sc, &c.lease, NULL);
 	} else {

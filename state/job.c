@@ -646,6 +646,50 @@ int state_job_finish(struct state_conn *sc, const struct state_lease *lease, str
 	    3, p, 0, NULL, err);
 }
 
+int state_job_finish_done(struct state_conn *sc, const struct state_lease *lease, const struct state_pass_tally *t,
+			  int64_t engine_id, const char *const server[2], const int slot_no[2], struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX], b[9][STATE_NUM_MAX];
+	const char *p[14];
+
+	state_lease_params(lb, lease, p);
+	p[3] = state_fmt_i64(b[0], t->copied);
+	p[4] = state_fmt_i64(b[1], t->matched);
+	p[5] = state_fmt_i64(b[2], t->skipped);
+	p[6] = state_fmt_i64(b[3], t->failed);
+	p[7] = state_fmt_i64(b[4], t->bytes_copied);
+	p[8] = state_fmt_i64(b[5], engine_id);
+	for (int k = 0; k < 2; k++) {
+		int held = server && server[k] && slot_no[k] >= 0;
+
+		p[9 + 2 * k] = held ? server[k] : NULL;
+		p[10 + 2 * k] = held ? state_fmt_i64(b[6 + k], slot_no[k]) : NULL;
+	}
+	p[13] = state_fmt_i64(b[8], t->uncertain);
+	return fenced(
+	    sc, STATE_STMT_FINISH_DONE, lease, "record the job as done",
+	    "WITH u AS (UPDATE job SET state = 'done', lease_owner = NULL, lease_expires = NULL,"
+	    "  finished_at = now(), updated_at = now(), last_error_class = NULL, last_error_code = NULL,"
+	    "  last_error_text = NULL, last_synced_at = CASE WHEN pass_id IS NOT NULL THEN now()"
+	    "   ELSE last_synced_at END, msgs_uncertain = msgs_uncertain + $14"
+	    "  WHERE " LEASE_WHERE " RETURNING id, pass_id),"
+	    LEASE_ATTEMPT_END("outcome = 'done'") ","
+	    /* the same statement as state_pass_record's, for the attempt that ends here */
+	    " pa AS (INSERT INTO pass_account (pass_id, job_id, outcome, copied, matched, skipped, failed,"
+	    "  bytes_copied, uncertain, ended_at)"
+	    "  SELECT pass_id, id, 'done', $4, $5, $6, $7, $8, $14, now() FROM u WHERE pass_id IS NOT NULL"
+	    "  ON CONFLICT (pass_id, job_id) DO UPDATE SET outcome = excluded.outcome,"
+	    "   copied = pass_account.copied + excluded.copied, matched = pass_account.matched + excluded.matched,"
+	    "   skipped = pass_account.skipped + excluded.skipped, failed = pass_account.failed + excluded.failed,"
+	    "   bytes_copied = pass_account.bytes_copied + excluded.bytes_copied,"
+	    "   uncertain = pass_account.uncertain + excluded.uncertain, ended_at = now()),"
+	    /* the slots go whether the lease holds or not, as state_slot_release */
+	    " sl AS (DELETE FROM conn_slot WHERE engine_id = $9 AND ((server = $10 AND slot_no = $11::int)"
+	    "  OR (server = $12 AND slot_no = $13::int)))"
+	    " SELECT count(*) FROM u",
+	    14, p, 0, NULL, err);
+}
+
 int state_job_finish_partial(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
 			     struct fleet_err *err)
 {

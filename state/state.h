@@ -406,6 +406,11 @@ struct state_pass_tally {
  * pass or not. Not fenced: called after the attempt ended. */
 int state_pass_record(struct state_conn *sc, int64_t job_id, const char *outcome, const struct state_pass_tally *t,
 		      struct fleet_err *err);
+/* state_job_finish, state_pass_record(..., "done", t) (t->uncertain added to the job as well) and
+ * state_slot_release of the attempt's slots (engine_id; server[k] NULL or slot_no[k] < 0: none) in
+ * one statement, the end of a successful attempt. The slots are released whether the lease still holds or not. Fenced. */
+int state_job_finish_done(struct state_conn *sc, const struct state_lease *lease, const struct state_pass_tally *t,
+			  int64_t engine_id, const char *const server[2], const int slot_no[2], struct fleet_err *err);
 /* Ends the run's current pass when none of its jobs is queued or running. Returns 1 when it ended
  * now, 0 when it goes on (or there is none). */
 int state_pass_end_if_idle(struct state_conn *sc, int64_t run_id, struct fleet_err *err);

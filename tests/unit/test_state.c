@@ -925,6 +925,47 @@ static void folders_of_an_account_are_recorded_in_one_statement(void **state)
 	state_claim_release(&c);
 }
 
+/* The end of a successful attempt is one statement: the job done, its attempt closed, its pass row
+ * written and its two connection slots released; with the lease lost, the slots go all the same. */
+static void a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[2];
+	struct state_claim c;
+	struct state_pass_tally t = {7, 2, 1, 0, 7000, 0};
+	struct fleet_err err;
+	const char *servers[2] = {"src.example.org:993", "dst.example.org:993"};
+	int slot[2];
+	int64_t pass;
+
+	add_jobs(f, 2, 5, ids);
+	claim_one(f, f->engine_id, 60000, &c);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(state_slot_acquire(f->sc, servers[k], 4, f->engine_id, c.lease.job_id, &slot[k], NULL), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 2);
+	pass = q_i64(f->raw, "SELECT count(*) FROM job WHERE pass_id IS NOT NULL");
+	CHECK(state_job_finish_done(f->sc, &c.lease, &t, f->engine_id, servers, slot, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'done' AND lease_owner IS NULL"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job_attempt WHERE outcome = 'done' AND ended_at IS NOT NULL"), 1);
+	if (pass) {
+		assert_int_equal(q_i64(f->raw, "SELECT copied + matched + skipped FROM pass_account WHERE outcome = 'done'"), 10);
+		assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE last_synced_at IS NOT NULL"), 1);
+	}
+	state_claim_release(&c);
+
+	/* a lost lease: LEASE_LOST, the job untouched, the slots released */
+	claim_one(f, f->engine_id, 60000, &c);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(state_slot_acquire(f->sc, servers[k], 4, f->engine_id, c.lease.job_id, &slot[k], NULL), 0);
+	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch + 1 WHERE state = 'running'");
+	assert_int_equal(state_job_finish_done(f->sc, &c.lease, &t, f->engine_id, servers, slot, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'running'"), 1);
+	state_claim_release(&c);
+}
+
 /* The write path of an account: one statement per window (what is pending and the window's begin)
  * and one per folder's end (rows, window end and status); an unchanged folder writes nothing. */
 static void one_flush_records_rows_window_end_status_and_next_window(void **state)
@@ -1895,6 +1936,7 @@ int main(void)
 	    T(one_flush_records_rows_window_end_status_and_next_window),
 	    T(each_pair_keeps_its_own_window_of_one_folder),
 	    T(folders_of_an_account_are_recorded_in_one_statement),
+	    T(a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement),
 	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
 	    T(transient_failure_requeues_with_backoff_until_attempts_run_out),
 	    T(attempts_that_made_progress_do_not_count),
