@@ -79,6 +79,16 @@ static void folder_from_row(const PGresult *res, int row, int col0, struct state
 	f->window_open = state_get_bool(res, row, col0 + 13);
 }
 
+/* A row of the folder upserts from column c on: created, src_name, dst_name, the UIDVALIDITY the
+ * copied rows were looked for under, whether there are any, then FOLDER_COLS. */
+static void upserted_row(const PGresult *res, int i, int c, struct state_folder *f)
+{
+	folder_from_row(res, i, c + 5, f);
+	f->created = state_get_bool(res, i, c);
+	f->copied_rows_uidvalidity = (uint32_t)state_get_i64(res, i, c + 3);
+	f->has_copied_rows = state_get_bool(res, i, c + 4);
+}
+
 /* The upsert; with others (cb != NULL), the job's other folders in the same statement. Each row:
  * self, created, src_name, dst_name, whether copied rows exist (for the given UIDVALIDITY, for the
  * others their recorded one), then FOLDER_COLS. */
@@ -126,10 +136,7 @@ static int folder_upsert(struct state_conn *sc, const struct state_lease *lease,
 	for (int i = 0; i < rows && rc == 0; i++) {
 		struct state_folder f;
 
-		folder_from_row(res, i, 6, &f);
-		f.created = state_get_bool(res, i, 1);
-		f.copied_rows_uidvalidity = (uint32_t)state_get_i64(res, i, 4);
-		f.has_copied_rows = state_get_bool(res, i, 5);
+		upserted_row(res, i, 1, &f);
 		if (state_get_bool(res, i, 0)) {
 			*out = f;
 			self = 1;
@@ -220,10 +227,7 @@ int state_folder_upsert_many(struct state_conn *sc, const struct state_lease *le
 	for (int i = 0; i < rows && rc == 0; i++) {
 		struct state_folder f;
 
-		folder_from_row(res, i, 5, &f);
-		f.created = state_get_bool(res, i, 0);
-		f.copied_rows_uidvalidity = (uint32_t)state_get_i64(res, i, 3);
-		f.has_copied_rows = state_get_bool(res, i, 4);
+		upserted_row(res, i, 0, &f);
 		rc = cb(state_get_str(res, i, 1), state_get_str(res, i, 2), &f, ctx);
 	}
 	PQclear(res);
