@@ -702,21 +702,41 @@ static void rows_for_a_folder_of_another_job_are_refused(void **state)
 	state_claim_release(&c2);
 }
 
-static void append_window_is_recorded_read_back_and_closed(void **state)
-{
-	struct fx *f = *state;
+/* What a ledger test starts from: one claimed job (5 attempts) with the folder NAME (DST, UIDVALIDITY) and an
+ * empty ledger batch on the job's lease. */
+struct ledger_job {
 	int64_t id;
 	struct state_claim c;
 	struct state_folder fold;
+	struct state_ledger_batch *b;
+};
+
+static void ledger_job_start(struct fx *f, const char *name, const char *dst, uint32_t uidvalidity,
+			     struct ledger_job *L)
+{
+	L->id = claimed_job(f, 5, &L->c);
+	CHECK(state_folder_upsert(f->sc, &L->c.lease, name, dst, uidvalidity, &L->fold, E));
+	L->b = state_ledger_batch_new(f->sc, &L->c.lease, 0);
+}
+
+/* Frees the batch and releases the claim of ledger_job_start. */
+static void ledger_job_end(struct ledger_job *L)
+{
+	state_ledger_batch_free(&L->b);
+	state_claim_release(&L->c);
+}
+
+static void append_window_is_recorded_read_back_and_closed(void **state)
+{
+	struct fx *f = *state;
+	struct ledger_job L;
 	struct state_window w;
 	const uint32_t list[] = {10, 12, 15};
-	struct state_ledger_batch *b;
 
-	id = claimed_job(f, 5, &c);
-	CHECK(state_folder_upsert(f->sc, &c.lease, "Sent", "Sent Items", 5, &fold, E));
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
-	CHECK(state_folder_window_begin(f->sc, &c.lease, fold.id, 300, 10, 15, list, 3, E));
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	ledger_job_start(f, "Sent", "Sent Items", 5, &L);
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 0);
+	CHECK(state_folder_window_begin(f->sc, &L.c.lease, L.fold.id, 300, 10, 15, list, 3, E));
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 1);
 	assert_int_equal(w.dst_uidnext, 300);
 	assert_int_equal(w.first_src_uid, 10);
 	assert_int_equal(w.last_src_uid, 15);
@@ -724,22 +744,20 @@ static void append_window_is_recorded_read_back_and_closed(void **state)
 	assert_int_equal(w.uids[2], 15);
 	assert_true(w.started_at_ms > 0);
 	state_window_release(&w);
-	assert_int_equal(state_folder_get(f->sc, id, "Sent", &fold, NULL), 1);
-	assert_true(fold.window_open);
-	CHECK(state_folder_window_end(f->sc, &c.lease, fold.id, E));
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
+	assert_int_equal(state_folder_get(f->sc, L.id, "Sent", &L.fold, NULL), 1);
+	assert_true(L.fold.window_open);
+	CHECK(state_folder_window_end(f->sc, &L.c.lease, L.fold.id, E));
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 0);
 
 	/* the batch can close the window in the same transaction as the rows */
-	CHECK(state_folder_window_begin(f->sc, &c.lease, fold.id, 303, 16, 16, NULL, 0, E));
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	CHECK(state_folder_window_begin(f->sc, &L.c.lease, L.fold.id, 303, 16, 16, NULL, 0, E));
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 1);
 	assert_null(w.uids);
-	b = state_ledger_batch_new(f->sc, &c.lease, 0);
-	add_row(b, fold.id, 5, 16);
-	state_ledger_batch_end_window(b, fold.id);
-	CHECK(state_ledger_batch_flush(b, E));
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
-	state_ledger_batch_free(&b);
-	state_claim_release(&c);
+	add_row(L.b, L.fold.id, 5, 16);
+	state_ledger_batch_end_window(L.b, L.fold.id);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 0);
+	ledger_job_end(&L);
 }
 
 struct listed {
@@ -1105,45 +1123,39 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void **state)
 {
 	struct fx *f = *state;
-	int64_t id;
-	struct state_claim c;
-	struct state_folder fold;
-	struct state_ledger_batch *b;
+	struct ledger_job L;
 	uint32_t *uids;
 	size_t n;
 
-	id = claimed_job(f, 5, &c);
-	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 100, &fold, E));
-	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	ledger_job_start(f, "INBOX", NULL, 100, &L);
 	for (uint32_t uid = 1; uid <= 50; uid++) {
-		add_row(b, fold.id, 100, uid);
+		add_row(L.b, L.fold.id, 100, uid);
 	}
-	CHECK(state_ledger_batch_flush(b, E));
+	CHECK(state_ledger_batch_flush(L.b, E));
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 50);
 	/* upsert keeps the stored UIDVALIDITY: the engine sees the difference */
-	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 200, &fold, E));
-	assert_int_equal(fold.src_uidvalidity, 100);
-	CHECK(state_folder_reset_uidvalidity(f->sc, &c.lease, fold.id, 200, STATE_UIDV_KEEP_OLD, E));
-	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &fold, NULL), 1);
-	assert_int_equal(fold.src_uidvalidity, 200);
-	assert_int_equal(fold.msgs_copied, 0);
-	assert_int_equal(fold.highest_uid_copied, 0);
+	CHECK(state_folder_upsert(f->sc, &L.c.lease, "INBOX", NULL, 200, &L.fold, E));
+	assert_int_equal(L.fold.src_uidvalidity, 100);
+	CHECK(state_folder_reset_uidvalidity(f->sc, &L.c.lease, L.fold.id, 200, STATE_UIDV_KEEP_OLD, E));
+	assert_int_equal(state_folder_get(f->sc, L.id, "INBOX", &L.fold, NULL), 1);
+	assert_int_equal(L.fold.src_uidvalidity, 200);
+	assert_int_equal(L.fold.msgs_copied, 0);
+	assert_int_equal(L.fold.highest_uid_copied, 0);
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 0);
-	CHECK(state_ledger_uids(f->sc, fold.id, 200, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	CHECK(state_ledger_uids(f->sc, L.fold.id, 200, STATE_MSG_MASK_COPIED, &uids, &n, E));
 	assert_int_equal(n, 0);
-	CHECK(state_ledger_uids(f->sc, fold.id, 100, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	CHECK(state_ledger_uids(f->sc, L.fold.id, 100, STATE_MSG_MASK_COPIED, &uids, &n, E));
 	assert_int_equal(n, 50); /* old fingerprints kept for matching */
 	xfree(&uids);
-	add_row(b, fold.id, 200, 1);
-	CHECK(state_ledger_batch_flush(b, E));
+	add_row(L.b, L.fold.id, 200, 1);
+	CHECK(state_ledger_batch_flush(L.b, E));
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 1);
-	CHECK(state_folder_reset_uidvalidity(f->sc, &c.lease, fold.id, 200, STATE_UIDV_DELETE_OLD, E));
+	CHECK(state_folder_reset_uidvalidity(f->sc, &L.c.lease, L.fold.id, 200, STATE_UIDV_DELETE_OLD, E));
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message WHERE src_uidvalidity = 100"), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM folder"), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), 1);
-	state_ledger_batch_free(&b);
-	state_claim_release(&c);
+	ledger_job_end(&L);
 }
 
 /* ---- retry, requeue, cancel --------------------------------------------------------------------- */
