@@ -364,6 +364,25 @@ static void refuses_literal_larger_than_the_limit_even_when_streamed(void **stat
 
 /* ---- the literal-start view ------------------------------------------------------------------ */
 
+/* FEED(P, IN, END, OFF, EV, WANT): the parser P reads IN from OFF up to END into EV and must return WANT
+ * (else the test fails at the caller's line); OFF moves past the bytes it used. */
+#define FEED(p, in, end, off, ev, want) feed_at((p), (in), (end), &(off), (ev), (want), __FILE__, __LINE__)
+static void feed_at(struct imap_parser *p, const char *in, size_t end, size_t *off, struct imap_parser_event *ev,
+		    int want, const char *file, int line)
+{
+	struct fleet_err err;
+	size_t used = 0;
+	int got;
+
+	fleet_err_clear(&err);
+	got = imap_parser_next(p, in + *off, end - *off, &used, ev, &err);
+	if (got != want) {
+		print_error("imap_parser_next returned %d, want %d (%s)\n", got, want, err.message);
+		_fail(file, line);
+	}
+	*off += used;
+}
+
 static void literal_start_shows_the_response_parsed_so_far(void **state)
 {
 	const char in[] = "* 12 FETCH (UID 345 FLAGS (\\Seen) BODY[] {5}\r\nhello)\r\n";
@@ -374,9 +393,7 @@ static void literal_start_shows_the_response_parsed_so_far(void **state)
 	const struct imap_node *list;
 	uint64_t uid;
 
-	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err),
-			 IMAP_PARSER_LITERAL_START);
-	off += used;
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_LITERAL_START);
 	assert_false(ev.resp->complete);
 	assert_true(ev.resp->has_number);
 	assert_int_equal(ev.resp->number, 12);
@@ -394,12 +411,8 @@ static void literal_start_shows_the_response_parsed_so_far(void **state)
 	assert_ptr_equal(ev.data, in + off);
 	assert_int_equal(ev.len, 5);
 	off += used;
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
-			 IMAP_PARSER_LITERAL_END);
-	off += used;
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
-			 IMAP_PARSER_RESPONSE);
-	off += used;
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_LITERAL_END);
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_RESPONSE);
 	assert_int_equal(off, sizeof(in) - 1);
 	assert_true(ev.resp->complete);
 	assert_int_equal(imap_node_nth(ev.resp->args->child, 5)->type, IMAP_NODE_STREAMED);
@@ -414,39 +427,25 @@ static void literal_left_counts_only_literal_bytes_still_to_come(void **state)
 	const char in[] = "* 1 FETCH (UID 7 BODY[] {10}\r\n0123456789 FLAGS ({3}\r\nabc))\r\n";
 	struct imap_parser *p = imap_parser_new(NULL);
 	struct imap_parser_event ev;
-	struct fleet_err err;
-	size_t used, off = 0, body = strchr(in, '\n') + 1 - in;
+	size_t off = 0, body = strchr(in, '\n') + 1 - in;
 
 	(void)state;
 	assert_int_equal(imap_parser_literal_left(p), 0);
-	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err),
-			 IMAP_PARSER_LITERAL_START);
-	off += used;
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_LITERAL_START);
 	assert_int_equal(imap_parser_literal_left(p), 10);
 	imap_parser_stream_literal(p);
 	/* Four body bytes, then the rest. */
-	assert_int_equal(imap_parser_next(p, in + off, body + 4 - off, &used, &ev, &err),
-			 IMAP_PARSER_LITERAL_DATA);
-	off += used;
+	FEED(p, in, body + 4, off, &ev, IMAP_PARSER_LITERAL_DATA);
 	assert_int_equal(imap_parser_literal_left(p), 6);
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
-			 IMAP_PARSER_LITERAL_DATA);
-	off += used;
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_LITERAL_DATA);
 	assert_int_equal(imap_parser_literal_left(p), 0);
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
-			 IMAP_PARSER_LITERAL_END);
-	off += used;
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_LITERAL_END);
 	/* A second, buffered literal in the same response. */
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
-			 IMAP_PARSER_LITERAL_START);
-	off += used;
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_LITERAL_START);
 	assert_int_equal(imap_parser_literal_left(p), 3);
-	assert_int_equal(imap_parser_next(p, in + off, 1, &used, &ev, &err), IMAP_PARSER_NEED_MORE);
-	off += used;
+	FEED(p, in, off + 1, off, &ev, IMAP_PARSER_NEED_MORE);
 	assert_int_equal(imap_parser_literal_left(p), 2);
-	assert_int_equal(imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err),
-			 IMAP_PARSER_RESPONSE);
-	off += used;
+	FEED(p, in, sizeof(in) - 1, off, &ev, IMAP_PARSER_RESPONSE);
 	assert_int_equal(off, sizeof(in) - 1);
 	assert_int_equal(imap_parser_literal_left(p), 0);
 	imap_parser_free(&p);
