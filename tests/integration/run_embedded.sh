@@ -9,13 +9,23 @@ lab_require
 plan 9
 work=$(mktemp -d)
 chmod 755 "$work" # the embedded cluster runs as an unprivileged user, who must reach it
-cleanup() { rm -rf "$work"; }
+proxy_pid=""
+cleanup() { [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 unset IMAPFLEET_STATE PGHOST PGDATABASE
 users="user10 user11"
 wipe_dst $users
+# The source sits behind the benchmark's delay proxy (60 ms round trip), so that the copy lasts
+# seconds and the SIGINT below lands mid-copy however fast the machine is.
+cc -O2 -pthread -o "$work/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" || { echo "Bail out! cannot build scripts/bench/delayproxy.c"; exit 1; }
+"$work/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms 60 \
+	--port-file "$work/proxy.port" >/dev/null 2>"$work/proxy.err" &
+proxy_pid=$!
+for _ in $(seq 50); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
+far_src=$(head -n 1 "$work/proxy.port")
+[ -n "$far_src" ] || { echo "Bail out! the delay proxy did not start"; exit 1; }
 # shellcheck disable=SC2086
-lab_csv $users >"$work/accounts.csv"
+LAB_SRC_IMAPS=$far_src lab_csv $users >"$work/accounts.csv"
 cd "$work" || exit 1
 run() { "$IMAPFLEET" run accounts.csv --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" --no-progress --workers 1 "$@"; }
 
