@@ -863,6 +863,7 @@ static void each_pair_keeps_its_own_window_of_one_folder(void **state)
 	state_ledger_batch_free(&b0);
 	state_ledger_batch_free(&b2);
 	state_ledger_batch_free(&b3);
+	state_claim_release(&c);
 }
 
 struct many {
