@@ -160,33 +160,26 @@ int state_pass_end_if_idle(struct state_conn *sc, int64_t run_id, struct fleet_e
 	return n < 0 ? -1 : n > 0;
 }
 
-struct pass_walk {
-	state_pass_report_cb cb;
-	void *ctx;
-};
-
-static int pass_row(const PGresult *res, int i, void *arg)
+static void pass_read(const PGresult *res, int i, struct state_pass_report *r)
 {
-	const struct pass_walk *w = arg;
-	struct state_pass_report r;
-
-	r.pass_id = state_get_i64(res, i, 0);
-	r.number = (int)state_get_i64(res, i, 1);
-	r.kind = state_get_str(res, i, 2);
-	r.started_at_ms = state_get_i64(res, i, 3);
-	r.ended_at_ms = state_get_i64(res, i, 4);
-	r.accounts = (long)state_get_i64(res, i, 5);
-	r.done = (long)state_get_i64(res, i, 6);
-	r.partial = (long)state_get_i64(res, i, 7);
-	r.failed = (long)state_get_i64(res, i, 8);
-	r.copied = state_get_i64(res, i, 9);
-	r.matched = state_get_i64(res, i, 10);
-	r.skipped = state_get_i64(res, i, 11);
-	r.msgs_failed = state_get_i64(res, i, 12);
-	r.bytes_copied = state_get_i64(res, i, 13);
-	r.uncertain = state_get_i64(res, i, 14);
-	return w->cb(&r, w->ctx);
+	r->pass_id = state_get_i64(res, i, 0);
+	r->number = (int)state_get_i64(res, i, 1);
+	r->kind = state_get_str(res, i, 2);
+	r->started_at_ms = state_get_i64(res, i, 3);
+	r->ended_at_ms = state_get_i64(res, i, 4);
+	r->accounts = (long)state_get_i64(res, i, 5);
+	r->done = (long)state_get_i64(res, i, 6);
+	r->partial = (long)state_get_i64(res, i, 7);
+	r->failed = (long)state_get_i64(res, i, 8);
+	r->copied = state_get_i64(res, i, 9);
+	r->matched = state_get_i64(res, i, 10);
+	r->skipped = state_get_i64(res, i, 11);
+	r->msgs_failed = state_get_i64(res, i, 12);
+	r->bytes_copied = state_get_i64(res, i, 13);
+	r->uncertain = state_get_i64(res, i, 14);
 }
+
+STATE_ROW_WALK(pass, struct state_pass_report, state_pass_report_cb, pass_read)
 
 int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report_cb cb, void *ctx,
 			struct fleet_err *err)
@@ -201,9 +194,8 @@ int state_report_passes(struct state_conn *sc, int64_t run_id, state_pass_report
 	    " FROM pass ps LEFT JOIN pass_account pa ON pa.pass_id = ps.id WHERE ps.run_id = $1"
 	    " GROUP BY ps.id ORDER BY ps.number",
 	    run_id, STATE_EXEC_IDEMPOTENT, err);
-	struct pass_walk w = {cb, ctx};
 
-	return state_each_row(res, pass_row, &w);
+	return pass_each(res, cb, ctx);
 }
 
 #define REMOVED_TEXT                                                                                         \

@@ -108,62 +108,55 @@ int state_report_run_bytes(struct state_conn *sc, int64_t run_id, const int64_t 
 	" " MS("last_synced_at") ", coalesce(verify_verdict, ''), " MS("verified_at") ","                   \
 	" coalesce(verify_on_source, -1), coalesce(verify_on_destination, -1), msgs_uncertain"
 
-struct job_walk {
-	state_job_report_cb cb;
-	void *ctx;
-};
-
-static int job_row(const PGresult *res, int i, void *arg)
+static void job_read(const PGresult *res, int i, struct state_job_report *r)
 {
-	const struct job_walk *w = arg;
-	struct state_job_report r;
 	enum state_job_state s = STATE_JOB_QUEUED;
 
-	memset(&r, 0, sizeof(r));
-	r.job_id = state_get_i64(res, i, 0);
-	r.host1 = state_get_str(res, i, 1);
-	r.port1 = (unsigned)state_get_i64(res, i, 2);
-	r.user1 = state_get_str(res, i, 3);
-	r.host2 = state_get_str(res, i, 4);
-	r.port2 = (unsigned)state_get_i64(res, i, 5);
-	r.user2 = state_get_str(res, i, 6);
+	r->job_id = state_get_i64(res, i, 0);
+	r->host1 = state_get_str(res, i, 1);
+	r->port1 = (unsigned)state_get_i64(res, i, 2);
+	r->user1 = state_get_str(res, i, 3);
+	r->host2 = state_get_str(res, i, 4);
+	r->port2 = (unsigned)state_get_i64(res, i, 5);
+	r->user2 = state_get_str(res, i, 6);
 	state_job_state_from_name(state_get_str(res, i, 7), &s);
-	r.state = s;
-	r.attempts = (int)state_get_i64(res, i, 8);
-	r.max_attempts = (int)state_get_i64(res, i, 9);
-	r.folders = state_get_i64(res, i, 10);
-	r.msgs_copied = state_get_i64(res, i, 11);
-	r.bytes_copied = state_get_i64(res, i, 12);
-	r.msgs_skipped = state_get_i64(res, i, 13);
-	r.msgs_failed = state_get_i64(res, i, 14);
-	r.last_error_class = state_get_str(res, i, 15);
-	r.last_error_code = state_get_str(res, i, 16);
-	r.last_error_text = state_get_str(res, i, 17);
-	r.started_at_ms = state_get_i64(res, i, 18);
-	r.finished_at_ms = state_get_i64(res, i, 19);
-	r.updated_at_ms = state_get_i64(res, i, 20);
-	r.parked_until_ms = state_get_i64(res, i, 21);
-	r.park_reason = state_get_str(res, i, 22);
-	r.eta_ms = state_get_i64(res, i, 23);
-	r.left_out = state_get_str(res, i, 24);
-	r.pass_number = (int)state_get_i64(res, i, 25);
+	r->state = s;
+	r->attempts = (int)state_get_i64(res, i, 8);
+	r->max_attempts = (int)state_get_i64(res, i, 9);
+	r->folders = state_get_i64(res, i, 10);
+	r->msgs_copied = state_get_i64(res, i, 11);
+	r->bytes_copied = state_get_i64(res, i, 12);
+	r->msgs_skipped = state_get_i64(res, i, 13);
+	r->msgs_failed = state_get_i64(res, i, 14);
+	r->last_error_class = state_get_str(res, i, 15);
+	r->last_error_code = state_get_str(res, i, 16);
+	r->last_error_text = state_get_str(res, i, 17);
+	r->started_at_ms = state_get_i64(res, i, 18);
+	r->finished_at_ms = state_get_i64(res, i, 19);
+	r->updated_at_ms = state_get_i64(res, i, 20);
+	r->parked_until_ms = state_get_i64(res, i, 21);
+	r->park_reason = state_get_str(res, i, 22);
+	r->eta_ms = state_get_i64(res, i, 23);
+	r->left_out = state_get_str(res, i, 24);
+	r->pass_number = (int)state_get_i64(res, i, 25);
 	{
 		long long v[4] = {0, 0, 0, 0};
 
 		sscanf(state_get_str(res, i, 26), "%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3]);
-		r.pass_copied = v[0];
-		r.pass_matched = v[1];
-		r.pass_skipped = v[2];
-		r.pass_failed = v[3];
+		r->pass_copied = v[0];
+		r->pass_matched = v[1];
+		r->pass_skipped = v[2];
+		r->pass_failed = v[3];
 	}
-	r.last_synced_at_ms = state_get_i64(res, i, 27);
-	r.verdict = state_get_str(res, i, 28);
-	r.verified_at_ms = state_get_i64(res, i, 29);
-	r.on_source = state_get_i64(res, i, 30);
-	r.on_destination = state_get_i64(res, i, 31);
-	r.msgs_uncertain = state_get_i64(res, i, 32);
-	return w->cb(&r, w->ctx);
+	r->last_synced_at_ms = state_get_i64(res, i, 27);
+	r->verdict = state_get_str(res, i, 28);
+	r->verified_at_ms = state_get_i64(res, i, 29);
+	r->on_source = state_get_i64(res, i, 30);
+	r->on_destination = state_get_i64(res, i, 31);
+	r->msgs_uncertain = state_get_i64(res, i, 32);
 }
+
+STATE_ROW_WALK(job, struct state_job_report, state_job_report_cb, job_read)
 
 int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb cb, void *ctx,
 		      struct fleet_err *err)
@@ -171,9 +164,8 @@ int state_report_jobs(struct state_conn *sc, int64_t run_id, state_job_report_cb
 	PGresult *res = state_exec_id(sc, "list the jobs of the run",
 				      "SELECT " JOB_REPORT_COLS " FROM job WHERE run_id = $1 ORDER BY id", run_id,
 				      STATE_EXEC_IDEMPOTENT, err);
-	struct job_walk w = {cb, ctx};
 
-	return state_each_row(res, job_row, &w);
+	return job_each(res, cb, ctx);
 }
 
 /* The filter of state_report_jobs_page: $1 run, $2 states (NULL = any), $3 host (NULL = any), $4
@@ -211,7 +203,6 @@ int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct s
 	char b0[STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX], b5[STATE_NUM_MAX], b6[STATE_NUM_MAX];
 	const char *p[7];
 	PGresult *res;
-	struct job_walk w = {cb, ctx};
 	int has_port = 0;
 
 	state_array_begin(&states);
@@ -255,29 +246,21 @@ int state_report_jobs_page(struct state_conn *sc, int64_t run_id, const struct s
 			 7, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&states);
 	fleet_buf_release(&host);
-	return state_each_row(res, job_row, &w);
+	return job_each(res, cb, ctx);
 }
 
-struct failed_walk {
-	state_failed_msg_cb cb;
-	void *ctx;
-};
-
-static int failed_row(const PGresult *res, int i, void *arg)
+static void failed_read(const PGresult *res, int i, struct state_failed_msg *r)
 {
-	const struct failed_walk *w = arg;
-	struct state_failed_msg r;
-
-	memset(&r, 0, sizeof(r));
-	r.job_id = state_get_i64(res, i, 0);
-	r.error = state_get_str(res, i, 1);
-	r.src_folder = state_get_str(res, i, 2);
-	r.src_uidvalidity = (uint32_t)state_get_i64(res, i, 3);
-	r.src_uid = (uint32_t)state_get_i64(res, i, 4);
-	r.size = (uint64_t)state_get_i64(res, i, 5);
-	r.state = strcmp(state_get_str(res, i, 6), "skipped") == 0 ? STATE_MSG_SKIPPED : STATE_MSG_FAILED;
-	return w->cb(&r, w->ctx);
+	r->job_id = state_get_i64(res, i, 0);
+	r->error = state_get_str(res, i, 1);
+	r->src_folder = state_get_str(res, i, 2);
+	r->src_uidvalidity = (uint32_t)state_get_i64(res, i, 3);
+	r->src_uid = (uint32_t)state_get_i64(res, i, 4);
+	r->size = (uint64_t)state_get_i64(res, i, 5);
+	r->state = strcmp(state_get_str(res, i, 6), "skipped") == 0 ? STATE_MSG_SKIPPED : STATE_MSG_FAILED;
 }
+
+STATE_ROW_WALK(failed, struct state_failed_msg, state_failed_msg_cb, failed_read)
 
 int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned state_mask, long limit,
 				 state_failed_msg_cb cb, void *ctx, struct fleet_err *err)
@@ -286,7 +269,6 @@ int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned
 	struct fleet_buf states = FLEET_BUF_INIT(STATE_NAMES_MAX);
 	const char *p[3];
 	PGresult *res;
-	struct failed_walk w = {cb, ctx};
 
 	state_array_begin(&states);
 	if (state_mask & STATE_MSG_MASK_FAILED)
@@ -306,7 +288,7 @@ int state_report_failed_messages(struct state_conn *sc, int64_t run_id, unsigned
 	    " ORDER BY 2, f.job_id, f.src_name, m.src_uid LIMIT $3::bigint",
 	    3, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&states);
-	return state_each_row(res, failed_row, &w);
+	return failed_each(res, cb, ctx);
 }
 
 struct throughput_fill {
@@ -344,24 +326,16 @@ int state_report_throughput(struct state_conn *sc, int64_t run_id, struct state_
 }
 
 /* ---- the run list, the default run and time spent per job ------------------------------------ */
-struct run_walk {
-	state_run_report_cb cb;
-	void *ctx;
-};
-
-static int run_row(const PGresult *res, int i, void *arg)
+static void run_read(const PGresult *res, int i, struct state_run_report *r)
 {
-	const struct run_walk *w = arg;
-	struct state_run_report r;
-
-	memset(&r, 0, sizeof(r));
-	r.run_id = state_get_i64(res, i, 0);
-	r.name = state_get_str(res, i, 1);
-	r.state = state_get_str(res, i, 2);
-	r.created_at_ms = state_get_i64(res, i, 3);
-	r.updated_at_ms = state_get_i64(res, i, 4);
-	return w->cb(&r, w->ctx);
+	r->run_id = state_get_i64(res, i, 0);
+	r->name = state_get_str(res, i, 1);
+	r->state = state_get_str(res, i, 2);
+	r->created_at_ms = state_get_i64(res, i, 3);
+	r->updated_at_ms = state_get_i64(res, i, 4);
 }
+
+STATE_ROW_WALK(run, struct state_run_report, state_run_report_cb, run_read)
 
 int state_report_runs(struct state_conn *sc, int64_t run_id, state_run_report_cb cb, void *ctx,
 		      struct fleet_err *err)
@@ -370,9 +344,8 @@ int state_report_runs(struct state_conn *sc, int64_t run_id, state_run_report_cb
 				      "SELECT id, name, state, " MS("created_at") ", " MS("updated_at")
 				      " FROM run WHERE $1::bigint = 0 OR id = $1 ORDER BY id",
 				      run_id, STATE_EXEC_IDEMPOTENT, err);
-	struct run_walk w = {cb, ctx};
 
-	return state_each_row(res, run_row, &w);
+	return run_each(res, cb, ctx);
 }
 
 int state_report_default_run(struct state_conn *sc, int64_t *run_id, struct fleet_err *err)
@@ -387,21 +360,14 @@ int state_report_default_run(struct state_conn *sc, int64_t *run_id, struct flee
 			     run_id);
 }
 
-struct time_walk {
-	state_job_time_cb cb;
-	void *ctx;
-};
-
-static int time_row(const PGresult *res, int i, void *arg)
+static void time_read(const PGresult *res, int i, struct state_job_time *r)
 {
-	const struct time_walk *w = arg;
-	struct state_job_time t;
-
-	t.job_id = state_get_i64(res, i, 0);
-	t.busy_ms = state_get_i64(res, i, 1);
-	t.attempts_total = (long)state_get_i64(res, i, 2);
-	return w->cb(&t, w->ctx);
+	r->job_id = state_get_i64(res, i, 0);
+	r->busy_ms = state_get_i64(res, i, 1);
+	r->attempts_total = (long)state_get_i64(res, i, 2);
 }
+
+STATE_ROW_WALK(time, struct state_job_time, state_job_time_cb, time_read)
 
 int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time_cb cb, void *ctx,
 			   struct fleet_err *err)
@@ -414,9 +380,8 @@ int state_report_job_times(struct state_conn *sc, int64_t run_id, state_job_time
 	    " FROM job_attempt a JOIN job j ON j.id = a.job_id WHERE j.run_id = $1"
 	    " GROUP BY a.job_id ORDER BY a.job_id",
 	    run_id, STATE_EXEC_IDEMPOTENT, err);
-	struct time_walk w = {cb, ctx};
 
-	return state_each_row(res, time_row, &w);
+	return time_each(res, cb, ctx);
 }
 
 int state_report_job_run(struct state_conn *sc, int64_t job_id, int64_t *run_id, struct fleet_err *err)

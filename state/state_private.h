@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/buf.h"
 #include "common/err.h"
@@ -143,6 +144,31 @@ typedef int (*state_row_fn)(const PGresult *res, int row, void *ctx);
 /* Hands the rows to fn in order until fn returns nonzero. Returns fn's first nonzero value, else
  * 0; -1 when res is NULL. */
 int state_each_row(PGresult *res, state_row_fn fn, void *ctx);
+/* A typed walk: STATE_ROW_WALK(name, T, cb_type, read) defines
+ *   static int name##_each(PGresult *res, cb_type cb, void *ctx)
+ * which reads each row of res into a zeroed T with read(res, row, &t) and hands it to cb(&t, ctx),
+ * as state_each_row does (cb's first nonzero value stops the walk and is returned; -1 for NULL). For
+ * the report callbacks (state.h) whose argument is one row read into a struct. */
+#define STATE_ROW_WALK(name, T, cb_type, read)                                                            \
+	struct name##_walk {                                                                                 \
+		cb_type cb;                                                                                  \
+		void *ctx;                                                                                   \
+	};                                                                                                   \
+	static int name##_row(const PGresult *res, int row, void *arg)                                       \
+	{                                                                                                    \
+		const struct name##_walk *w = arg;                                                           \
+		T t;                                                                                         \
+                                                                                                             \
+		memset(&t, 0, sizeof(t));                                                                    \
+		read(res, row, &t);                                                                          \
+		return w->cb(&t, w->ctx);                                                                    \
+	}                                                                                                    \
+	static int name##_each(PGresult *res, cb_type cb, void *ctx)                                         \
+	{                                                                                                    \
+		struct name##_walk w = {cb, ctx};                                                            \
+                                                                                                             \
+		return state_each_row(res, name##_row, &w);                                                  \
+	}
 /* The first column of a one-row result: 1 and *out set when there is exactly one row, 0 (*out
  * untouched) when there is none or several; -1 when res is NULL. */
 int state_one_i64(PGresult *res, int64_t *out);
