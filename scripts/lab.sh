@@ -20,6 +20,9 @@
 #   lab.sh stop-pg | start-pg      stop PostgreSQL (an outage), start it again
 #   lab.sh stop-dovecot NAME       stop one Dovecot (an outage, for fault tests)
 #   lab.sh start-dovecot NAME      start it again; returns once it answers
+#
+# LAB_COMPRESS=0 at "up" (or a Dovecot restart) leaves COMPRESS=DEFLATE out of src's and dst's
+# capabilities: the benchmark's default, because mbsync 1.4 compresses whenever it is offered.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -269,6 +272,7 @@ write_dovecot_conf() {
 	dst) parts="$parts ns-slash quota master oauth" plugins="quota" imap_plugins="imap_quota imap_zlib" ;;
 	legacy) parts="$parts ns-courier" location="maildir:~/Maildir" ;;
 	esac
+	[ "${LAB_COMPRESS:-1}" = 0 ] && imap_plugins=${imap_plugins//imap_zlib/}
 	[ "$ROOT" = 1 ] || parts="$parts nonroot"
 	mkdir -p "$LAB_DIR/conf" "$RUN/$side/state" "$RUN/mail/$side" "$RUN/log"
 	chown "$MAIL_USER:" "$RUN/mail/$side"
