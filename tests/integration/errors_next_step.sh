@@ -8,14 +8,12 @@
 # Accounts: quotauser (dst quota 2 MB), user12 (wrong password), user15 and user16 (read only,
 # then dst wiped), user13 (--justlogin only).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
+lab_embedded_test
 plan 12
-work=$(mktemp -d)
-chmod 755 "$work" # the embedded cluster runs as an unprivileged user, who must reach it
 proxy="${top_builddir:-.}/tests/tools/faultproxy"
 imapfleet=$(cd "$(dirname "$IMAPFLEET")" && pwd)/$(basename "$IMAPFLEET")
-cleanup() { kill $p1 $bg 2>/dev/null; drop_db; rm -rf "$work"; }
-trap cleanup EXIT
+bg=""
+cleanup() { [ -n "$bg" ] && kill "$bg" 2>/dev/null; lab_db_cleanup; }
 hdr="host1,port1,user1,passfile1,tls1,host2,port2,user2,passfile2,tls2"
 row() { echo "localhost,$1,$2,$3,ssl,localhost,$LAB_DST_IMAPS,$2,$LAB_SECRETS/dst/$2,ssl"; }
 
@@ -51,7 +49,7 @@ fresh_db errors_join
 wipe_dst user15 user16
 "$proxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --stall-ms 60 --stall-prob 0.7 --seed 3 \
 	>"$work/p1.out" 2>&1 &
-p1=$!
+pids="$pids $!"
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -s "$work/p1.out" ] && break; sleep 0.2; done
 sport=$(head -n 1 "$work/p1.out")
 {

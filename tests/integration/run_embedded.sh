@@ -5,13 +5,8 @@
 # resumes it; the result is exact.
 # Accounts: user10, user11.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-lab_require
+lab_embedded_test
 plan 9
-work=$(mktemp -d)
-chmod 755 "$work" # the embedded cluster runs as an unprivileged user, who must reach it
-proxy_pid=""
-cleanup() { [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 unset IMAPFLEET_STATE PGHOST PGDATABASE
 users="user10 user11"
 wipe_dst $users
@@ -20,7 +15,7 @@ wipe_dst $users
 cc -O2 -pthread -o "$work/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" || { echo "Bail out! cannot build scripts/bench/delayproxy.c"; exit 1; }
 "$work/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms 60 \
 	--port-file "$work/proxy.port" >/dev/null 2>"$work/proxy.err" &
-proxy_pid=$!
+pids="$pids $!"
 for _ in $(seq 50); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
 far_src=$(head -n 1 "$work/proxy.port")
 [ -n "$far_src" ] || { echo "Bail out! the delay proxy did not start"; exit 1; }

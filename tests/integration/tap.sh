@@ -166,13 +166,28 @@ lab_db_test() {
 	if [ -n "${2:-}" ]; then lab_users "$2" || skip_all "could not add lab accounts up to user$2"; fi
 	command -v psql >/dev/null 2>&1 || skip_all "psql not installed"
 	fresh_db "$1"
+	lab_work
+}
+
+# lab_embedded_test: the start of a test of the embedded state (no --state: imapfleet starts its own
+# PostgreSQL cluster, as an unprivileged user). Skips without the lab; makes the work folder ($work)
+# as lab_db_test does, readable by that user. Call plan after it.
+lab_embedded_test() {
+	lab_require
+	lab_work
+	chmod 755 "$work"
+}
+
+# lab_work: the work folder ($work), removed on exit along with the processes in $pids and the
+# database of fresh_db, if any (cleanup).
+lab_work() {
 	work=$(mktemp -d)
 	pids=""
 	trap cleanup EXIT
 }
 lab_db_cleanup() {
 	[ -n "${pids:-}" ] && kill $pids 2>/dev/null
-	drop_db
+	[ -n "${_db:-}" ] && drop_db
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 cleanup() { lab_db_cleanup; }

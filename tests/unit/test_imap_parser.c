@@ -451,23 +451,32 @@ static void literal_left_counts_only_literal_bytes_still_to_come(void **state)
 	imap_parser_free(&p);
 }
 
-static void render_elides_literal_bodies(void **state)
+/* The first whole response of IN (NUL-terminated), read by a new parser *P: the response lives as long as
+ * the parser, which the caller frees. Fails the test when IN holds no whole response. */
+static const struct imap_response *first_response(struct imap_parser **p, const char *in)
 {
-	const char in[] = "* 1 FETCH (UID 5 BODY[HEADER] {11}\r\nSecret: yes FLAGS ())\r\n";
-	struct imap_parser *p = imap_parser_new(NULL);
 	struct imap_parser_event ev;
 	struct fleet_err err;
-	struct fleet_buf b = FLEET_BUF_INIT(1024);
-	size_t used, off = 0;
+	size_t used, off = 0, len = strlen(in);
 	int r;
 
-	while ((r = imap_parser_next(p, in + off, sizeof(in) - 1 - off, &used, &ev, &err)) > 0) {
+	*p = imap_parser_new(NULL);
+	while ((r = imap_parser_next(*p, in + off, len - off, &used, &ev, &err)) > 0 &&
+	       r != IMAP_PARSER_RESPONSE)
 		off += used;
-		if (r == IMAP_PARSER_RESPONSE)
-			break;
-	}
-	assert_int_equal(r, IMAP_PARSER_RESPONSE);
-	imap_response_render(ev.resp, &b, 200);
+	if (r != IMAP_PARSER_RESPONSE)
+		fail_msg("no whole response in %s: event %d (%s)", in, r, r < 0 ? err.message : "");
+	return ev.resp;
+}
+
+static void render_elides_literal_bodies(void **state)
+{
+	struct imap_parser *p;
+	const struct imap_response *resp =
+	    first_response(&p, "* 1 FETCH (UID 5 BODY[HEADER] {11}\r\nSecret: yes FLAGS ())\r\n");
+	struct fleet_buf b = FLEET_BUF_INIT(1024);
+
+	imap_response_render(resp, &b, 200);
 	assert_string_equal(fleet_buf_cstr(&b), "* 1 FETCH (UID 5 BODY[HEADER] {11 bytes} FLAGS ())");
 	fleet_buf_release(&b);
 	imap_parser_free(&p);
@@ -589,14 +598,11 @@ static void refusal_table_maps_codes_to_class_and_scope(void **state)
 
 static void refusal_from_a_parsed_response_uses_its_code_and_text(void **state)
 {
-	const char in[] = "a7 NO [OVERQUOTA] Quota exceeded\r\n";
-	struct imap_parser *p = imap_parser_new(NULL);
-	struct imap_parser_event ev;
+	struct imap_parser *p;
+	const struct imap_response *resp = first_response(&p, "a7 NO [OVERQUOTA] Quota exceeded\r\n");
 	struct fleet_err err;
-	size_t used;
 
-	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err), IMAP_PARSER_RESPONSE);
-	assert_int_equal(imap_response_to_err(ev.resp, FLEET_SCOPE_MESSAGE, &err), -1);
+	assert_int_equal(imap_response_to_err(resp, FLEET_SCOPE_MESSAGE, &err), -1);
 	assert_int_equal(err.cls, FLEET_ERR_PERMANENT);
 	assert_int_equal(err.scope, FLEET_SCOPE_ACCOUNT);
 	assert_string_equal(err.code, "OVERQUOTA");
@@ -606,18 +612,14 @@ static void refusal_from_a_parsed_response_uses_its_code_and_text(void **state)
 
 static void numeric_codes_read_as_numbers(void **state)
 {
-	const char in[] = "* OK [UIDVALIDITY 3857529045] x\r\n";
-	struct imap_parser *p = imap_parser_new(NULL);
-	struct imap_parser_event ev;
-	struct fleet_err err;
-	size_t used;
+	struct imap_parser *p;
+	const struct imap_response *resp = first_response(&p, "* OK [UIDVALIDITY 3857529045] x\r\n");
 	uint64_t v;
 
-	assert_int_equal(imap_parser_next(p, in, sizeof(in) - 1, &used, &ev, &err), IMAP_PARSER_RESPONSE);
-	assert_true(imap_resp_has_code(ev.resp, "uidvalidity"));
-	assert_int_equal(imap_resp_code_u64(ev.resp, "UIDVALIDITY", &v), 0);
+	assert_true(imap_resp_has_code(resp, "uidvalidity"));
+	assert_int_equal(imap_resp_code_u64(resp, "UIDVALIDITY", &v), 0);
 	assert_int_equal(v, 3857529045u);
-	assert_int_equal(imap_resp_code_u64(ev.resp, "UIDNEXT", &v), -1);
+	assert_int_equal(imap_resp_code_u64(resp, "UIDNEXT", &v), -1);
 	imap_parser_free(&p);
 }
 

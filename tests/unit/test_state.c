@@ -178,14 +178,47 @@ static void add_row(struct state_ledger_batch *b, int64_t folder, uint32_t uidv,
 	CHECK(state_ledger_batch_add(b, &row, E));
 }
 
+/* N jobs (MAX_ATTEMPTS each) added, their ids in IDS, and the first claimed into C by the fixture's
+ * engine; its id. */
+static int64_t jobs_one_claimed(struct fx *f, int n, int max_attempts, int64_t *ids, struct state_claim *c)
+{
+	add_jobs(f, n, max_attempts, ids);
+	assert_int_equal(claim_one(f, f->engine_id, 60000, c), ids[0]);
+	return ids[0];
+}
+
 /* One job (MAX_ATTEMPTS) added and claimed into C by the fixture's engine; its id. */
 static int64_t claimed_job(struct fx *f, int max_attempts, struct state_claim *c)
 {
 	int64_t id;
 
-	add_jobs(f, 1, max_attempts, &id);
-	assert_int_equal(claim_one(f, f->engine_id, 60000, c), id);
-	return id;
+	return jobs_one_claimed(f, 1, max_attempts, &id, c);
+}
+
+/* What a ledger test starts from: N jobs (MAX_ATTEMPTS each, ids in IDS), the first claimed, with the folder
+ * NAME (DST, UIDVALIDITY) and an empty ledger batch of BATCH_ROWS (0: the default) on its lease. */
+struct ledger_job {
+	int64_t ids[3];
+	int64_t id;
+	struct state_claim c;
+	struct state_folder fold;
+	struct state_ledger_batch *b;
+};
+
+static void ledger_jobs_start(struct fx *f, int n, int max_attempts, size_t batch_rows, const char *name,
+			      const char *dst, uint32_t uidvalidity, struct ledger_job *L)
+{
+	assert_true(n >= 1 && (size_t)n <= sizeof(L->ids) / sizeof(L->ids[0]));
+	L->id = jobs_one_claimed(f, n, max_attempts, L->ids, &L->c);
+	CHECK(state_folder_upsert(f->sc, &L->c.lease, name, dst, uidvalidity, &L->fold, E));
+	L->b = state_ledger_batch_new(f->sc, &L->c.lease, batch_rows);
+}
+
+/* Frees the batch and releases the claim of ledger_jobs_start. */
+static void ledger_job_end(struct ledger_job *L)
+{
+	state_ledger_batch_free(&L->b);
+	state_claim_release(&L->c);
 }
 
 static int64_t claim_one(struct fx *f, int64_t engine, unsigned lease_ms, struct state_claim *c)
@@ -604,10 +637,8 @@ static int count_cb(const struct state_ledger_row *r, void *p)
 static void ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids(void **state)
 {
 	struct fx *f = *state;
-	int64_t id;
-	struct state_claim c;
-	struct state_folder fold, again;
-	struct state_ledger_batch *b;
+	struct ledger_job L;
+	struct state_folder again;
 	struct state_ledger_row row;
 	uint32_t *uids, hi;
 	size_t n;
@@ -615,24 +646,22 @@ static void ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids(voi
 	struct count_ctx cc = {0};
 	long expect_copied = NMSG - NMSG / 1000;
 
-	add_jobs(f, 1, 5, &id);
-	assert_int_equal(claim_one(f, f->engine_id, 60000, &c), id);
-	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "INBOX", 777, &fold, E));
-	assert_true(fold.created);
-	b = state_ledger_batch_new(
-	    f->sc, &c.lease, getenv("LEDGER_BATCH") ? (size_t)strtoul(getenv("LEDGER_BATCH"), NULL, 10) : 0);
+	ledger_jobs_start(f, 1, 5,
+			  getenv("LEDGER_BATCH") ? (size_t)strtoul(getenv("LEDGER_BATCH"), NULL, 10) : 0,
+			  "INBOX", "INBOX", 777, &L);
+	assert_true(L.fold.created);
 	t0 = now_s();
 	for (uint32_t uid = 1; uid <= NMSG; uid++) {
-		add_row(b, fold.id, 777, uid);
+		add_row(L.b, L.fold.id, 777, uid);
 	}
-	CHECK(state_ledger_batch_flush(b, E));
+	CHECK(state_ledger_batch_flush(L.b, E));
 	dt = now_s() - t0;
 	printf("# ledger: %.0f rows/s (%d rows in %.2f s, batches of %s)\n", NMSG / (dt > 0 ? dt : 1e-9),
 	       NMSG, dt, getenv("LEDGER_BATCH") ? getenv("LEDGER_BATCH") : "500");
-	assert_int_equal(state_ledger_batch_pending(b), 0);
+	assert_int_equal(state_ledger_batch_pending(L.b), 0);
 
 	t0 = now_s();
-	CHECK(state_ledger_uids(f->sc, fold.id, 777, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	CHECK(state_ledger_uids(f->sc, L.fold.id, 777, STATE_MSG_MASK_COPIED, &uids, &n, E));
 	printf("# resume query: %zu UIDs in %.3f s\n", n, now_s() - t0);
 	assert_int_equal(n, expect_copied);
 	for (size_t i = 1; i < n; i++)
@@ -640,90 +669,60 @@ static void ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids(voi
 	assert_int_equal(uids[0], 1);
 	assert_int_equal(uids[n - 1], NMSG - 1); /* NMSG itself failed */
 	xfree(&uids);
-	CHECK(state_ledger_uids(f->sc, fold.id, 777, STATE_MSG_MASK_COPIED | STATE_MSG_MASK_FAILED, &uids, &n,
-				E));
+	CHECK(state_ledger_uids(f->sc, L.fold.id, 777, STATE_MSG_MASK_COPIED | STATE_MSG_MASK_FAILED, &uids,
+				&n, E));
 	assert_int_equal(n, NMSG);
 	xfree(&uids);
-	CHECK(state_ledger_uids(f->sc, fold.id, 778, STATE_MSG_MASK_COPIED, &uids, &n, E));
+	CHECK(state_ledger_uids(f->sc, L.fold.id, 778, STATE_MSG_MASK_COPIED, &uids, &n, E));
 	assert_int_equal(n, 0);
 	assert_null(uids);
-	CHECK(state_ledger_highest_uid(f->sc, fold.id, 777, &hi, E));
+	CHECK(state_ledger_highest_uid(f->sc, L.fold.id, 777, &hi, E));
 	assert_int_equal(hi, NMSG - 1);
 
 	/* counters: folder and job, and a replay of the same rows counts nothing twice */
-	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_int_equal(state_folder_get(f->sc, L.id, "INBOX", &again, NULL), 1);
 	assert_int_equal(again.msgs_copied, expect_copied);
 	assert_int_equal(again.msgs_failed, NMSG / 1000);
 	assert_int_equal(again.highest_uid_copied, NMSG - 1);
 	for (uint32_t uid = 1; uid <= 1000; uid++) {
-		add_row(b, fold.id, 777, uid);
+		add_row(L.b, L.fold.id, 777, uid);
 	}
 	/* ... and a failed message that now copies moves from failed to copied */
-	fill_row(&row, fold.id, 777, 2000);
+	fill_row(&row, L.fold.id, 777, 2000);
 	row.state = STATE_MSG_COPIED;
 	row.error = NULL;
-	CHECK(state_ledger_batch_add(b, &row, E));
-	CHECK(state_ledger_batch_flush(b, E));
-	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	CHECK(state_ledger_batch_add(L.b, &row, E));
+	CHECK(state_ledger_batch_flush(L.b, E));
+	assert_int_equal(state_folder_get(f->sc, L.id, "INBOX", &again, NULL), 1);
 	assert_int_equal(again.msgs_copied, expect_copied + 1);
 	assert_int_equal(again.msgs_failed, NMSG / 1000 - 1);
 	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job"), expect_copied + 1);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), NMSG);
 
-	CHECK(state_ledger_foreach(f->sc, fold.id, 777, NMSG - 25000 + 1, count_cb, &cc, E));
+	CHECK(state_ledger_foreach(f->sc, L.fold.id, 777, NMSG - 25000 + 1, count_cb, &cc, E));
 	assert_int_equal(cc.rows, 25000);
 	assert_int_equal(cc.first, NMSG - 25000 + 1);
 	assert_true(cc.flags_ok);
-	state_ledger_batch_free(&b);
-	state_claim_release(&c);
+	ledger_job_end(&L);
 }
 
 static void rows_for_a_folder_of_another_job_are_refused(void **state)
 {
 	struct fx *f = *state;
-	int64_t ids[2];
-	struct state_claim c1, c2;
-	struct state_folder f1, f2;
-	struct state_ledger_batch *b;
+	struct ledger_job L; /* the first job, its INBOX and its batch */
+	struct state_claim c2;
+	struct state_folder f2;
 	struct fleet_err err;
 
-	add_jobs(f, 2, 5, ids);
-	claim_one(f, f->engine_id, 60000, &c1);
+	ledger_jobs_start(f, 2, 5, 0, "INBOX", NULL, 1, &L);
 	claim_one(f, f->engine_id, 60000, &c2);
-	CHECK(state_folder_upsert(f->sc, &c1.lease, "INBOX", NULL, 1, &f1, E));
 	CHECK(state_folder_upsert(f->sc, &c2.lease, "INBOX", NULL, 1, &f2, E));
-	b = state_ledger_batch_new(f->sc, &c1.lease, 0);
-	add_row(b, f2.id, 1, 5);
-	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
+	add_row(L.b, f2.id, 1, 5);
+	assert_int_equal(state_ledger_batch_flush(L.b, &err), -1);
 	assert_string_equal(err.code, "FOLDER_NOT_IN_JOB");
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 0);
-	state_ledger_batch_free(&b);
-	state_claim_release(&c1);
+	ledger_job_end(&L);
 	state_claim_release(&c2);
-}
-
-/* What a ledger test starts from: one claimed job (5 attempts) with the folder NAME (DST, UIDVALIDITY) and an
- * empty ledger batch on the job's lease. */
-struct ledger_job {
-	int64_t id;
-	struct state_claim c;
-	struct state_folder fold;
-	struct state_ledger_batch *b;
-};
-
-static void ledger_job_start(struct fx *f, const char *name, const char *dst, uint32_t uidvalidity,
-			     struct ledger_job *L)
-{
-	L->id = claimed_job(f, 5, &L->c);
-	CHECK(state_folder_upsert(f->sc, &L->c.lease, name, dst, uidvalidity, &L->fold, E));
-	L->b = state_ledger_batch_new(f->sc, &L->c.lease, 0);
-}
-
-/* Frees the batch and releases the claim of ledger_job_start. */
-static void ledger_job_end(struct ledger_job *L)
-{
-	state_ledger_batch_free(&L->b);
-	state_claim_release(&L->c);
 }
 
 static void append_window_is_recorded_read_back_and_closed(void **state)
@@ -733,7 +732,7 @@ static void append_window_is_recorded_read_back_and_closed(void **state)
 	struct state_window w;
 	const uint32_t list[] = {10, 12, 15};
 
-	ledger_job_start(f, "Sent", "Sent Items", 5, &L);
+	ledger_jobs_start(f, 1, 5, 0, "Sent", "Sent Items", 5, &L);
 	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 0);
 	CHECK(state_folder_window_begin(f->sc, &L.c.lease, L.fold.id, 300, 10, 15, list, 3, E));
 	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 1);
@@ -786,84 +785,79 @@ static int list_cb(const char *src_name, const char *dst_name, const struct stat
 static void each_pair_keeps_its_own_window_of_one_folder(void **state)
 {
 	struct fx *f = *state;
-	int64_t ids[1], id;
-	struct state_claim c;
-	struct state_folder fold, again;
+	struct ledger_job L; /* L.b is pair 0's batch */
+	struct state_folder again;
 	struct state_window w;
-	struct state_ledger_batch *b0, *b2, *b3;
+	struct state_ledger_batch *b2, *b3;
 	struct state_ledger_row row;
 
-	add_jobs(f, 1, 5, ids);
-	id = claim_one(f, f->engine_id, 60000, &c);
-	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "INBOX", 5, &fold, E));
-	b0 = state_ledger_batch_new(f->sc, &c.lease, 0);
-	b2 = state_ledger_batch_new(f->sc, &c.lease, 0);
-	b3 = state_ledger_batch_new(f->sc, &c.lease, 0);
+	ledger_jobs_start(f, 1, 5, 0, "INBOX", "INBOX", 5, &L);
+	b2 = state_ledger_batch_new(f->sc, &L.c.lease, 0);
+	b3 = state_ledger_batch_new(f->sc, &L.c.lease, 0);
 	state_ledger_batch_set_pair(b2, 2);
 	state_ledger_batch_set_pair(b3, 3);
 
 	/* three pairs open a window each (pair 0 in the folder row) */
-	state_ledger_batch_window_begin(b0, fold.id, 200, 1, 10);
-	CHECK(state_ledger_batch_flush(b0, E));
-	state_ledger_batch_window_begin(b2, fold.id, 150, 11, 20);
+	state_ledger_batch_window_begin(L.b, L.fold.id, 200, 1, 10);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	state_ledger_batch_window_begin(b2, L.fold.id, 150, 11, 20);
 	CHECK(state_ledger_batch_flush(b2, E));
-	state_ledger_batch_window_begin(b3, fold.id, 180, 21, 30);
+	state_ledger_batch_window_begin(b3, L.fold.id, 180, 21, 30);
 	CHECK(state_ledger_batch_flush(b3, E));
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 2);
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 1);
 	assert_int_equal(w.dst_uidnext, 150);
 	assert_int_equal(w.first_src_uid, 11);
 	state_window_release(&w);
 
 	/* pair 2: rows and end with its next window's begin: pair 0's and 3's stay open */
-	fill_row(&row, fold.id, 5, 11);
+	fill_row(&row, L.fold.id, 5, 11);
 	CHECK(state_ledger_batch_add(b2, &row, E));
-	state_ledger_batch_end_window(b2, fold.id);
-	state_ledger_batch_window_begin(b2, fold.id, 190, 31, 40);
+	state_ledger_batch_end_window(b2, L.fold.id);
+	state_ledger_batch_window_begin(b2, L.fold.id, 190, 31, 40);
 	CHECK(state_ledger_batch_flush(b2, E));
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 2);
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 1);
 	assert_int_equal(w.dst_uidnext, 180);
 	state_window_release(&w);
 	/* pair 0's end leaves the others open */
-	state_ledger_batch_end_window(b0, fold.id);
-	CHECK(state_ledger_batch_flush(b0, E));
+	state_ledger_batch_end_window(L.b, L.fold.id);
+	CHECK(state_ledger_batch_flush(L.b, E));
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE window_dst_uidnext IS NOT NULL"), 0);
-	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	assert_int_equal(state_folder_get(f->sc, L.id, "INBOX", &again, NULL), 1);
 	assert_true(again.window_open);
 	/* pair 3 ends its window: only pair 2's is left */
-	state_ledger_batch_end_window(b3, fold.id);
+	state_ledger_batch_end_window(b3, L.fold.id);
 	CHECK(state_ledger_batch_flush(b3, E));
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 1);
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 1);
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 1);
 	assert_int_equal(w.dst_uidnext, 190);
 	state_window_release(&w);
 
 	/* a crash: the next attempt (pair 3 here) closes every window, and opens its own at once */
-	state_ledger_batch_window_begin(b0, fold.id, 195, 41, 50);
-	CHECK(state_ledger_batch_flush(b0, E));
-	state_ledger_batch_end_all_windows(b3, fold.id);
-	state_ledger_batch_window_begin(b3, fold.id, 199, 51, 60);
+	state_ledger_batch_window_begin(L.b, L.fold.id, 195, 41, 50);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	state_ledger_batch_end_all_windows(b3, L.fold.id);
+	state_ledger_batch_window_begin(b3, L.fold.id, 199, 51, 60);
 	CHECK(state_ledger_batch_flush(b3, E));
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE window_dst_uidnext IS NOT NULL"), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window WHERE pair = 3 AND dst_uidnext = 199"), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 1);
-	state_ledger_batch_end_all_windows(b0, fold.id);
-	CHECK(state_ledger_batch_flush(b0, E));
-	assert_int_equal(state_folder_get_window(f->sc, fold.id, &w, NULL), 0);
-	assert_int_equal(state_folder_get(f->sc, id, "INBOX", &again, NULL), 1);
+	state_ledger_batch_end_all_windows(L.b, L.fold.id);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	assert_int_equal(state_folder_get_window(f->sc, L.fold.id, &w, NULL), 0);
+	assert_int_equal(state_folder_get(f->sc, L.id, "INBOX", &again, NULL), 1);
 	assert_false(again.window_open);
 	assert_int_equal(again.msgs_copied, 1);
 
 	/* a UIDVALIDITY reset drops the pairs' windows too */
-	state_ledger_batch_window_begin(b2, fold.id, 300, 1, 5);
+	state_ledger_batch_window_begin(b2, L.fold.id, 300, 1, 5);
 	CHECK(state_ledger_batch_flush(b2, E));
-	CHECK(state_folder_reset_uidvalidity(f->sc, &c.lease, fold.id, 6, STATE_UIDV_KEEP_OLD, E));
+	CHECK(state_folder_reset_uidvalidity(f->sc, &L.c.lease, L.fold.id, 6, STATE_UIDV_KEEP_OLD, E));
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 0);
-	state_ledger_batch_free(&b0);
 	state_ledger_batch_free(&b2);
 	state_ledger_batch_free(&b3);
-	state_claim_release(&c);
+	ledger_job_end(&L);
 }
 
 struct many {
@@ -892,7 +886,6 @@ static int many_cb(const char *src_name, const char *dst_name, const struct stat
 static void folders_of_an_account_are_recorded_in_one_statement(void **state)
 {
 	struct fx *f = *state;
-	int64_t ids[1];
 	struct state_claim c;
 	struct state_ledger_batch *b;
 	struct state_ledger_row row;
@@ -903,8 +896,7 @@ static void folders_of_an_account_are_recorded_in_one_statement(void **state)
 	uint32_t uidv[3] = {5, 6, 0};
 	int64_t x0;
 
-	add_jobs(f, 1, 5, ids);
-	claim_one(f, f->engine_id, 60000, &c);
+	claimed_job(f, 5, &c);
 	memset(&m, 0, sizeof(m));
 	CHECK(state_folder_upsert_many(f->sc, &c.lease, 3, src, dst, uidv, many_cb, &m, E));
 	assert_int_equal(m.n, 3);
@@ -957,8 +949,7 @@ static void a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement(voi
 	int slot[2];
 	int64_t pass;
 
-	add_jobs(f, 2, 5, ids);
-	claim_one(f, f->engine_id, 60000, &c);
+	jobs_one_claimed(f, 2, 5, ids, &c);
 	for (int k = 0; k < 2; k++)
 		assert_int_equal(state_slot_acquire(f->sc, servers[k], 4, f->engine_id, c.lease.job_id, &slot[k], NULL), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 2);
@@ -999,8 +990,7 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 	struct listed l = {0};
 	struct fleet_err err;
 
-	add_jobs(f, 2, 5, ids);
-	id = claim_one(f, f->engine_id, 60000, &c);
+	id = jobs_one_claimed(f, 2, 5, ids, &c);
 	assert_true(claim_one(f, f->engine_id, 60000, &c2) > 0);
 	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "Posteingang", 5, &fold, E));
 	assert_true(fold.created);
@@ -1128,7 +1118,7 @@ static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void 
 	uint32_t *uids;
 	size_t n;
 
-	ledger_job_start(f, "INBOX", NULL, 100, &L);
+	ledger_jobs_start(f, 1, 5, 0, "INBOX", NULL, 100, &L);
 	for (uint32_t uid = 1; uid <= 50; uid++) {
 		add_row(L.b, L.fold.id, 100, uid);
 	}
@@ -1242,8 +1232,7 @@ static void auth_and_permanent_failures_fail_at_once(void **state)
 	struct state_claim c;
 	struct fleet_err jerr;
 
-	add_jobs(f, 2, 5, ids);
-	claim_one(f, f->engine_id, 60000, &c);
+	jobs_one_claimed(f, 2, 5, ids, &c);
 	fleet_err_set(&jerr, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, "AUTHENTICATIONFAILED", "login refused");
 	assert_int_equal(fail_attempt(f, &c, &jerr, 1000, 0), 0);
 	claim_one(f, f->engine_id, 60000, &c);
@@ -1257,29 +1246,24 @@ static void auth_and_permanent_failures_fail_at_once(void **state)
 static void requeue_resets_attempts_and_keeps_progress(void **state)
 {
 	struct fx *f = *state;
-	int64_t ids[3], found;
+	struct ledger_job L;
 	struct state_claim c;
-	struct state_folder fold;
-	struct state_ledger_batch *b;
+	int64_t found;
 	struct fleet_err jerr;
 	long count = -1;
 
-	add_jobs(f, 3, 1, ids);
-	claim_one(f, f->engine_id, 60000, &c);
-	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 1, &fold, E));
-	b = state_ledger_batch_new(f->sc, &c.lease, 0);
-	add_row(b, fold.id, 1, 7);
-	CHECK(state_ledger_batch_flush(b, E));
-	state_ledger_batch_free(&b);
+	ledger_jobs_start(f, 3, 1, 0, "INBOX", NULL, 1, &L);
+	add_row(L.b, L.fold.id, 1, 7);
+	CHECK(state_ledger_batch_flush(L.b, E));
 	fleet_err_set(&jerr, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, NULL, "timeout");
-	CHECK(state_job_fail(f->sc, &c.lease, &jerr, 0, 0, NULL, E)); /* max_attempts 1: failed */
-	assert_int_equal(state_job_requeue(f->sc, c.lease.job_id, NULL), 1);
+	CHECK(state_job_fail(f->sc, &L.c.lease, &jerr, 0, 0, NULL, E)); /* max_attempts 1: failed */
+	assert_int_equal(state_job_requeue(f->sc, L.id, NULL), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'queued' AND attempts = 0"
 				       " AND last_error_text IS NULL"),
 			 3);
 	assert_int_equal(q_i64(f->raw, "SELECT sum(msgs_copied) FROM job"), 1);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 1);
-	state_claim_release(&c);
+	ledger_job_end(&L);
 	/* running jobs are not requeued; failed ones of the run are, by mask */
 	claim_one(f, f->engine_id, 60000, &c);
 	assert_int_equal(state_job_requeue(f->sc, c.lease.job_id, NULL), 0);
@@ -1289,7 +1273,7 @@ static void requeue_resets_attempts_and_keeps_progress(void **state)
 	assert_int_equal(count, 1);
 	/* `retry --account` finds a job by id or user */
 	assert_int_equal(state_job_find(f->sc, f->run_id, "user2@example.org", &found, NULL), 1);
-	assert_int_equal(found, ids[2]);
+	assert_int_equal(found, L.ids[2]);
 	assert_int_equal(state_job_find(f->sc, 0, "nobody@example.org", &found, NULL), 0);
 }
 
@@ -1651,27 +1635,20 @@ static int rep_msg_cb(const struct state_failed_msg *r, void *p)
 static void reports_count_jobs_failures_and_throughput(void **state)
 {
 	struct fx *f = *state;
-	int64_t ids[3];
-	struct state_claim c;
-	struct state_folder fold;
-	struct state_ledger_batch *b;
+	struct ledger_job L;
 	struct state_run_counts rc;
 	struct rep_ctx ctx = {0};
 	struct state_throughput_point *pts;
 	size_t n;
 	int64_t active;
 
-	add_jobs(f, 3, 5, ids);
-	claim_one(f, f->engine_id, 60000, &c);
-	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", NULL, 1, &fold, E));
-	b = state_ledger_batch_new(f->sc, &c.lease, 10);
+	ledger_jobs_start(f, 3, 5, 10, "INBOX", NULL, 1, &L);
 	for (uint32_t uid = 995; uid <= 1005; uid++) { /* 1000 fails */
-		add_row(b, fold.id, 1, uid);
+		add_row(L.b, L.fold.id, 1, uid);
 	}
-	CHECK(state_ledger_batch_flush(b, E));
-	state_ledger_batch_free(&b);
-	CHECK(state_job_finish(f->sc, &c.lease, E));
-	state_claim_release(&c);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	CHECK(state_job_finish(f->sc, &L.c.lease, E));
+	ledger_job_end(&L);
 	CHECK(state_report_run_counts(f->sc, f->run_id, &rc, E));
 	assert_int_equal(rc.jobs[STATE_JOB_DONE], 1);
 	assert_int_equal(rc.jobs[STATE_JOB_QUEUED], 2);
