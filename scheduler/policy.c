@@ -52,6 +52,9 @@ struct host_entry {
 	char *server;
 	unsigned limit, in_use, successes;
 	uint64_t hold_until_ms;
+	unsigned held;        /* shared slots this process holds */
+	unsigned seen;        /* slots held (all hosts) when a try last found the server full */
+	uint64_t seen_at_ms;  /* when; 0: not seen full */
 };
 
 struct host_limiter {
@@ -174,4 +177,42 @@ unsigned host_limiter_cooldown_ms(struct host_limiter *hl, const char *server)
 	uint64_t now = fleet_now_ms(), until = entry_copy(hl, server).hold_until_ms;
 
 	return until > now ? (unsigned)(until - now) : 0;
+}
+
+void host_limiter_slot_held(struct host_limiter *hl, const char *server, int delta)
+{
+	struct host_entry *e;
+
+	pthread_mutex_lock(&hl->lock);
+	e = entry(hl, server);
+	if (delta > 0) {
+		e->held++;
+		e->seen++;
+	} else {
+		if (e->held)
+			e->held--;
+		if (e->seen)
+			e->seen--;
+	}
+	pthread_mutex_unlock(&hl->lock);
+}
+
+void host_limiter_slots_full(struct host_limiter *hl, const char *server, unsigned held)
+{
+	struct host_entry *e;
+
+	pthread_mutex_lock(&hl->lock);
+	e = entry(hl, server);
+	e->seen = held;
+	e->seen_at_ms = fleet_now_ms();
+	pthread_mutex_unlock(&hl->lock);
+}
+
+int host_limiter_known_full(struct host_limiter *hl, const char *server)
+{
+	struct host_entry e = entry_copy(hl, server);
+
+	if (e.held >= e.limit)
+		return 1;
+	return e.seen_at_ms && fleet_now_ms() - e.seen_at_ms < HOST_SEEN_FULL_MS && e.seen >= e.limit;
 }

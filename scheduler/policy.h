@@ -59,6 +59,20 @@ void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigne
  * up to the ceiling. */
 void host_limiter_success(struct host_limiter *hl, const char *server);
 
+/* ---- what this process knows of the server's slots in the state database (state_slot_acquire) --
+ * The shared slots are the truth; this only spares a try that cannot succeed. It never grants a
+ * slot, so the per-server limit across hosts holds whatever it says. */
+/* Slots seen full this long ago still count as full, unless this process released one since. */
+#define HOST_SEEN_FULL_MS 100u
+/* This process took (delta 1) or released (delta -1) one of the server's shared slots. A release
+ * also lowers the count last seen, so the next try is made at once. */
+void host_limiter_slot_held(struct host_limiter *hl, const char *server, int delta);
+/* A try found every slot held: held slots below the limit, by every host. */
+void host_limiter_slots_full(struct host_limiter *hl, const char *server, unsigned held);
+/* 1 when a try for a slot cannot succeed now: this process alone holds the server's limit, or every
+ * slot was seen held within HOST_SEEN_FULL_MS and none was released here since. */
+int host_limiter_known_full(struct host_limiter *hl, const char *server);
+
 unsigned host_limiter_limit(struct host_limiter *hl, const char *server);
 unsigned host_limiter_in_use(struct host_limiter *hl, const char *server);
 /* Milliseconds until the server accepts new connections again (0 = now). */

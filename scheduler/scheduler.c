@@ -738,6 +738,9 @@ static int finish_job(struct sched *s, struct state_conn *sc, const struct state
 		pass_tally(st, &t);
 		if (state_job_finish_done(sc, lease, &t, s->engine_id, key, slot, &ferr) == 0) {
 			if (slot[0] >= 0 || slot[1] >= 0) {
+				for (int k = 0; k < 2; k++)
+					if (slot[k] >= 0)
+						host_limiter_slot_held(s->hl, key[k], -1);
 				slot[0] = slot[1] = -1; /* they went with the statement */
 				sched_wake(s);
 			}
@@ -828,25 +831,32 @@ static int load_credentials(struct sched *s, struct state_conn *sc, const struct
 }
 
 /* Takes a connection slot on both servers (this process's AIMD limit, enforced across hosts through
- * the database). Returns 1 when both were taken, 0 when a server is full. */
+ * the database). Returns 1 when both were taken, 0 when a server is full. A server this process
+ * knows to be full (its own slots fill the limit, or it was seen full a moment ago and nothing was
+ * released here since) costs no statement; any other try costs one per server. */
 static int take_slots(struct sched *s, struct state_conn *sc, const char *key[2], int64_t job, int slot[2],
 		      struct fleet_err *err)
 {
 	slot[0] = slot[1] = -1;
+	for (int k = 0; k < 2; k++)
+		if (host_limiter_cooldown_ms(s->hl, key[k]) > 0 || host_limiter_known_full(s->hl, key[k]))
+			return 0;
 	for (int k = 0; k < 2; k++) {
-		int limit = (int)host_limiter_limit(s->hl, key[k]);
-		int r;
+		int limit = (int)host_limiter_limit(s->hl, key[k]), held = 0;
+		int r = state_slot_acquire(sc, key[k], limit, s->engine_id, job, &slot[k], &held, err);
 
-		if (host_limiter_cooldown_ms(s->hl, key[k]) > 0)
-			r = 1;
-		else
-			r = state_slot_acquire(sc, key[k], limit, s->engine_id, job, &slot[k], err);
-		if (r != 0) {
-			if (k == 1 && slot[0] >= 0)
-				state_slot_release(sc, key[0], slot[0], s->engine_id, NULL);
-			slot[0] = slot[1] = -1;
-			return r < 0 ? -1 : 0;
+		if (r == 0) {
+			host_limiter_slot_held(s->hl, key[k], 1);
+			continue;
 		}
+		if (r > 0)
+			host_limiter_slots_full(s->hl, key[k], (unsigned)held);
+		if (k == 1 && slot[0] >= 0) {
+			state_slot_release(sc, key[0], slot[0], s->engine_id, NULL);
+			host_limiter_slot_held(s->hl, key[0], -1);
+		}
+		slot[0] = slot[1] = -1;
+		return r < 0 ? -1 : 0;
 	}
 	return 1;
 }
@@ -858,6 +868,8 @@ static void release_slots(struct sched *s, struct state_conn *sc, const char *ke
 	for (int k = 0; k < 2; k++)
 		if (slot[k] >= 0) {
 			state_slot_release(sc, key[k], slot[k], s->engine_id, NULL);
+			host_limiter_slot_held(s->hl, key[k], -1);
+			slot[k] = -1;
 			freed = 1;
 		}
 	if (freed)

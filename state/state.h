@@ -640,11 +640,12 @@ int state_ledger_foreach(struct state_conn *sc, int64_t folder_id, uint32_t src_
 /* ---- connection slots across hosts --------------------------------------------------------- */
 
 /* Takes one of `limit` slots for server_key ("imap.example.com:993"), held by engine_id for job_id
- * (0 = none). Slots whose engine registration expired or whose job lost its lease are reclaimed when
- * they are in the way (the server looks full).
- * Returns 0 with *slot set (0..limit-1) when acquired, 1 when all slots are busy. */
+ * (0 = none). A slot whose engine registration expired or whose job lost its lease is taken over
+ * when it is in the way (no free slot number). One statement per try, full or not.
+ * Returns 0 with *slot set (0..limit-1) when acquired, 1 when all slots are busy (*held, when
+ * held is not NULL: the slots below the limit held then, by every host). */
 int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit, int64_t engine_id,
-		       int64_t job_id, int *slot, struct fleet_err *err);
+		       int64_t job_id, int *slot, int *held, struct fleet_err *err);
 int state_slot_release(struct state_conn *sc, const char *server_key, int slot, int64_t engine_id,
 		       struct fleet_err *err);
 /* Slots currently held for server_key (expired ones not counted). */

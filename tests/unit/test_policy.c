@@ -10,6 +10,7 @@
 #include "tests/unit/unit.h"
 
 #include "common/err.h"
+#include "common/util.h"
 #include "scheduler/policy.h"
 
 static struct fleet_err make_err(enum fleet_err_class cls, unsigned retry_after)
@@ -113,6 +114,33 @@ static void throttling_halves_the_limit_and_success_grows_it_back_slowly(void **
 	host_limiter_free(&hl);
 }
 
+static void a_server_known_full_is_not_asked_again_until_a_slot_is_released_or_a_moment_passes(void **state)
+{
+	struct host_limiter *hl = host_limiter_new(2);
+
+	(void)state;
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 0); /* never asked: ask */
+	host_limiter_slot_held(hl, "a:993", 1);
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 0); /* one of two held here */
+	host_limiter_slot_held(hl, "a:993", 1);
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 1); /* this process holds the limit */
+	assert_int_equal(host_limiter_known_full(hl, "b:993"), 0); /* other servers are independent */
+	host_limiter_slot_held(hl, "a:993", -1);
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 0);
+	/* another host holds the other slot: seen full, not asked again for a moment */
+	host_limiter_slots_full(hl, "a:993", 2);
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 1);
+	fleet_sleep_ms(HOST_SEEN_FULL_MS + 20);
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 0); /* the other host may have released */
+	host_limiter_slots_full(hl, "a:993", 2);
+	host_limiter_slot_held(hl, "a:993", -1); /* released here: asked again at once */
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 0);
+	host_limiter_throttled(hl, "a:993", 0); /* the limit falls to 1 */
+	host_limiter_slots_full(hl, "a:993", 1);
+	assert_int_equal(host_limiter_known_full(hl, "a:993"), 1);
+	host_limiter_free(&hl);
+}
+
 struct race {
 	struct host_limiter *hl;
 	int peak;
@@ -163,6 +191,7 @@ int main(void)
 		cmocka_unit_test(limiter_never_hands_out_more_than_the_limit),
 		cmocka_unit_test(throttling_halves_the_limit_and_success_grows_it_back_slowly),
 		cmocka_unit_test(limiter_holds_under_concurrent_use),
+		cmocka_unit_test(a_server_known_full_is_not_asked_again_until_a_slot_is_released_or_a_moment_passes),
 	};
 
 	return unit_run("policy", tests, NULL, NULL);

@@ -951,7 +951,7 @@ static void a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement(voi
 
 	jobs_one_claimed(f, 2, 5, ids, &c);
 	for (int k = 0; k < 2; k++)
-		assert_int_equal(state_slot_acquire(f->sc, servers[k], 4, f->engine_id, c.lease.job_id, &slot[k], NULL), 0);
+		assert_int_equal(state_slot_acquire(f->sc, servers[k], 4, f->engine_id, c.lease.job_id, &slot[k], NULL, NULL), 0);
 	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 2);
 	pass = q_i64(f->raw, "SELECT count(*) FROM job WHERE pass_id IS NOT NULL");
 	CHECK(state_job_finish_done(f->sc, &c.lease, &t, f->engine_id, servers, slot, E));
@@ -967,7 +967,7 @@ static void a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement(voi
 	/* a lost lease: LEASE_LOST, the job untouched, the slots released */
 	claim_one(f, f->engine_id, 60000, &c);
 	for (int k = 0; k < 2; k++)
-		assert_int_equal(state_slot_acquire(f->sc, servers[k], 4, f->engine_id, c.lease.job_id, &slot[k], NULL), 0);
+		assert_int_equal(state_slot_acquire(f->sc, servers[k], 4, f->engine_id, c.lease.job_id, &slot[k], NULL, NULL), 0);
 	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch + 1 WHERE state = 'running'");
 	assert_int_equal(state_job_finish_done(f->sc, &c.lease, &t, f->engine_id, servers, slot, &err), -1);
 	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
@@ -1432,7 +1432,7 @@ static void *slot_thread(void *p)
 	if (!sc)
 		return NULL;
 	for (int i = 0; i < 15; i++) {
-		int slot, rc = state_slot_acquire(sc, "imap.example.org:993", SLOT_LIMIT, s->engine, 0, &slot,
+		int slot, rc = state_slot_acquire(sc, "imap.example.org:993", SLOT_LIMIT, s->engine, 0, &slot, NULL,
 						  &err);
 
 		if (rc < 0) {
@@ -1488,10 +1488,10 @@ static void connection_slots_never_exceed_the_limit_across_connections(void **st
 	/* a dead engine's slots come back once its registration expires */
 	CHECK(state_engine_register(f->sc, "dead-host", 1, "test", 200, &dead, E));
 	for (int i = 0; i < SLOT_LIMIT; i++)
-		assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, dead, 0, &slot, NULL), 0);
-	assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, f->engine_id, 0, &slot, NULL), 1);
+		assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, dead, 0, &slot, NULL, NULL), 0);
+	assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, f->engine_id, 0, &slot, NULL, NULL), 1);
 	fleet_sleep_ms(400);
-	assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, f->engine_id, 0, &slot, NULL), 0);
+	assert_int_equal(state_slot_acquire(f->sc, "x:993", SLOT_LIMIT, f->engine_id, 0, &slot, NULL, NULL), 0);
 	/* heartbeat keeps a live engine's slots */
 	CHECK(state_engine_heartbeat(f->sc, f->engine_id, 60000, E));
 	CHECK(state_engine_deregister(f->sc, f->engine_id, E));
