@@ -163,101 +163,182 @@ static const char *openssl_reason(char *buf, size_t cap)
 	return buf;
 }
 
-/* ---- TLS session cache (resumption across the connections to one server) -------------------------
+/* ---- TLS session pool (resumption across the connections to one server) --------------------------
  *
- * A session is kept per (host:port, verified name, cafile) once a connection to it has been fully
- * verified, and offered on the next connection there: the server skips its certificate and
- * signature, and over TLS 1.2 the handshake takes one round trip less. Verification is not
- * skipped: a server that cannot resume (an impostor never holds the session's secret) makes a full
- * handshake that is verified as always, and a resumed connection has its certificate (kept in the
- * session) verified again, chain and name, against the current CA store and time
- * (tls_reverify_resumed). Connections with verification off (insecure) neither store nor offer
- * sessions. */
+ * Sessions are pooled per server: the key is (host:port, verified name, which is also the SNI,
+ * cafile, verification on), so a session is never offered to another server, under another name
+ * or with another CA setting. Every session OpenSSL hands over from a verified connection goes
+ * into its server's pool (a TLS 1.3 server sends one or more tickets after each handshake, a
+ * TLS 1.2 server one session with it), and every new connection takes one out and offers it. A
+ * TLS 1.3 ticket is offered once (RFC 8446 C.4; servers with single-use tickets refuse the second
+ * offer), so connections that log in together each get a ticket of their own; a TLS 1.2 session
+ * stays in the pool for the next connection (it can be resumed any number of times, and a resumed
+ * TLS 1.2 handshake brings no new one). Bounded: TLS_POOL_PER_SERVER sessions per server (the
+ * oldest goes), TLS_POOL_SERVERS_MAX servers (the least recently used goes), and a session is
+ * dropped once older than TLS_SESSION_LIFETIME_S or past the lifetime the server gave it.
+ *
+ * Verification is not skipped: a server that cannot resume (an impostor never holds the session's
+ * secret) makes a full handshake that is verified as always, and a resumed connection has its
+ * certificate (kept in the session) verified again, chain and name, against the current CA store
+ * and time (tls_reverify_resumed); a failure there empties the server's pool. Connections with
+ * verification off (insecure) neither store nor offer sessions. */
 
-struct sess_entry {
-	struct sess_entry *next;
+struct sess_pool {
+	struct sess_pool *next; /* most recently used first */
 	char *key;
-	SSL_SESSION *sess;
+	size_t n;
+	SSL_SESSION *sess[TLS_POOL_PER_SERVER]; /* oldest first */
+	uint64_t added_ms[TLS_POOL_PER_SERVER];
 };
 
 static pthread_mutex_t g_sess_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sess_entry *g_sess;
-static size_t g_nsess;
+static struct sess_pool *g_pools;
+static size_t g_npools;
+static struct tls_session_stats g_sess_stats;
 
 static const char *verify_name(const struct io_stream *s);
 
-static void sess_entry_free(struct sess_entry **e)
-{
-	SSL_SESSION_free((*e)->sess);
-	xfree(&(*e)->key);
-	xfree(e);
-}
-
 static void sess_key(const struct io_stream *s, char *out, size_t cap)
 {
-	snprintf(out, cap, "%s\n%s\n%s", s->where, verify_name(s), s->ep.cafile ? s->ep.cafile : "");
+	snprintf(out, cap, "%s\n%s\n%s\n%d", s->where, verify_name(s), s->ep.cafile ? s->ep.cafile : "",
+		 s->ep.insecure ? 0 : 1);
 }
 
-/* The cached session for s with a reference for the caller, or NULL. */
-static SSL_SESSION *sess_get(const struct io_stream *s)
+static void pool_drop(struct sess_pool *p, size_t i)
+{
+	SSL_SESSION_free(p->sess[i]);
+	memmove(&p->sess[i], &p->sess[i + 1], (p->n - i - 1) * sizeof(p->sess[0]));
+	memmove(&p->added_ms[i], &p->added_ms[i + 1], (p->n - i - 1) * sizeof(p->added_ms[0]));
+	p->n--;
+}
+
+static void pool_free(struct sess_pool **p)
+{
+	while ((*p)->n)
+		pool_drop(*p, (*p)->n - 1);
+	xfree(&(*p)->key);
+	xfree(p);
+}
+
+/* Drops the sessions of p that are too old to offer: past TLS_SESSION_LIFETIME_S in the pool, past
+ * the server's lifetime for them, or no longer resumable. */
+static void pool_expire(struct sess_pool *p, uint64_t now_ms)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = p->n; i-- > 0;) {
+		SSL_SESSION *x = p->sess[i];
+
+		if (now_ms - p->added_ms[i] > (uint64_t)TLS_SESSION_LIFETIME_S * 1000 ||
+		    (time_t)(SSL_SESSION_get_time(x) + SSL_SESSION_get_timeout(x)) <= now ||
+		    !SSL_SESSION_is_resumable(x))
+			pool_drop(p, i);
+	}
+}
+
+/* The pool for key, moved to the front; with create, a new empty one when there is none (the least
+ * recently used goes when TLS_POOL_SERVERS_MAX are kept). Call with g_sess_lock held. */
+static struct sess_pool *pool_find(const char *key, int create)
+{
+	struct sess_pool **pp, *p;
+
+	for (pp = &g_pools; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->key, key) == 0)
+			break;
+	p = *pp;
+	if (p) {
+		*pp = p->next;
+	} else {
+		if (!create)
+			return NULL;
+		p = xcalloc(1, sizeof(*p));
+		p->key = xstrdup(key);
+		g_npools++;
+	}
+	p->next = g_pools;
+	g_pools = p;
+	if (g_npools > TLS_POOL_SERVERS_MAX) {
+		struct sess_pool **last = &g_pools;
+
+		while ((*last)->next)
+			last = &(*last)->next;
+		pool_free(last);
+		g_npools--;
+	}
+	return p;
+}
+
+/* A session for s to offer, with a reference for the caller, or NULL. A TLS 1.3 session leaves the
+ * pool (offered once); a TLS 1.2 one stays. The newest is taken. */
+static SSL_SESSION *sess_take(const struct io_stream *s)
 {
 	char key[1024];
 	SSL_SESSION *sess = NULL;
+	struct sess_pool *p;
 
 	sess_key(s, key, sizeof(key));
 	pthread_mutex_lock(&g_sess_lock);
-	for (struct sess_entry *e = g_sess; e; e = e->next)
-		if (strcmp(e->key, key) == 0) {
-			if (SSL_SESSION_up_ref(e->sess))
-				sess = e->sess;
-			break;
+	p = pool_find(key, 0);
+	if (p)
+		pool_expire(p, fleet_now_ms());
+	if (p && p->n) {
+		sess = p->sess[p->n - 1];
+		if (SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION) {
+			p->n--; /* the pool's reference goes to the caller */
+		} else if (!SSL_SESSION_up_ref(sess)) {
+			sess = NULL;
 		}
+	}
+	if (sess)
+		g_sess_stats.offered++;
 	pthread_mutex_unlock(&g_sess_lock);
 	return sess;
 }
 
-/* Stores sess for s (takes the caller's reference; NULL forgets the entry). Newest first; the oldest
- * entry goes when the cache is full. */
+/* Adds sess to s's pool (takes the caller's reference); the oldest goes when the pool is full. */
 static void sess_put(const struct io_stream *s, SSL_SESSION *sess)
 {
 	char key[1024];
-	struct sess_entry **pp, *e;
+	struct sess_pool *p;
 
 	sess_key(s, key, sizeof(key));
 	pthread_mutex_lock(&g_sess_lock);
-	for (pp = &g_sess; *pp; pp = &(*pp)->next)
-		if (strcmp((*pp)->key, key) == 0)
-			break;
-	e = *pp;
-	if (e) {
-		*pp = e->next;
-		g_nsess--;
-		SSL_SESSION_free(e->sess);
-		e->sess = NULL;
-	} else if (sess) {
-		e = xcalloc(1, sizeof(*e));
-		e->key = xstrdup(key);
-	}
-	if (e && sess) {
-		e->sess = sess;
-		e->next = g_sess;
-		g_sess = e;
-		g_nsess++;
-		if (g_nsess > TLS_SESSIONS_MAX) {
-			struct sess_entry **last = &g_sess;
-
-			while ((*last)->next)
-				last = &(*last)->next;
-			sess_entry_free(last);
-			g_nsess--;
-		}
-	} else if (e) {
-		sess_entry_free(&e);
-	}
+	p = pool_find(key, 1);
+	pool_expire(p, fleet_now_ms());
+	if (p->n == TLS_POOL_PER_SERVER)
+		pool_drop(p, 0);
+	p->sess[p->n] = sess;
+	p->added_ms[p->n] = fleet_now_ms();
+	p->n++;
+	g_sess_stats.stored++;
 	pthread_mutex_unlock(&g_sess_lock);
 }
 
-/* OpenSSL hands over a new session (after the handshake with TLS 1.2, with a NewSessionTicket
+/* Forgets every session kept for s's server. */
+static void sess_forget(const struct io_stream *s)
+{
+	char key[1024];
+	struct sess_pool *p;
+
+	sess_key(s, key, sizeof(key));
+	pthread_mutex_lock(&g_sess_lock);
+	p = pool_find(key, 0);
+	while (p && p->n)
+		pool_drop(p, p->n - 1);
+	pthread_mutex_unlock(&g_sess_lock);
+}
+
+/* Counts a finished handshake (resumed or full) for tls_session_stats. */
+static void sess_count(int resumed)
+{
+	pthread_mutex_lock(&g_sess_lock);
+	g_sess_stats.handshakes++;
+	if (resumed)
+		g_sess_stats.resumed++;
+	pthread_mutex_unlock(&g_sess_lock);
+}
+
+/* OpenSSL hands over a new session (after the handshake with TLS 1.2, with each NewSessionTicket
  * after it with TLS 1.3): kept only from a connection whose certificate verified. Returns 1 when
  * the reference was taken. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
@@ -276,24 +357,33 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 
 size_t tls_session_cache_count(void)
 {
-	size_t n;
+	size_t n = 0;
 
 	pthread_mutex_lock(&g_sess_lock);
-	n = g_nsess;
+	for (const struct sess_pool *p = g_pools; p; p = p->next)
+		n += p->n;
 	pthread_mutex_unlock(&g_sess_lock);
 	return n;
+}
+
+void tls_session_stats(struct tls_session_stats *out)
+{
+	pthread_mutex_lock(&g_sess_lock);
+	*out = g_sess_stats;
+	pthread_mutex_unlock(&g_sess_lock);
 }
 
 void tls_session_cache_clear(void)
 {
 	pthread_mutex_lock(&g_sess_lock);
-	while (g_sess) {
-		struct sess_entry *e = g_sess;
+	while (g_pools) {
+		struct sess_pool *p = g_pools;
 
-		g_sess = e->next;
-		sess_entry_free(&e);
+		g_pools = p->next;
+		pool_free(&p);
 	}
-	g_nsess = 0;
+	g_npools = 0;
+	memset(&g_sess_stats, 0, sizeof(g_sess_stats));
 	pthread_mutex_unlock(&g_sess_lock);
 }
 
@@ -736,7 +826,7 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 				     "cannot verify %s: %s is not a usable host name", s->where, name);
 	}
 	if (!s->ep.insecure) {
-		SSL_SESSION *sess = sess_get(s);
+		SSL_SESSION *sess = sess_take(s);
 
 		if (sess) {
 			SSL_set_session(s->ssl, sess);
@@ -789,7 +879,7 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 		if (vr == X509_V_OK && SSL_session_reused(s->ssl))
 			vr = tls_reverify_resumed(s);
 		if (vr != X509_V_OK) {
-			sess_put(s, NULL); /* never offered again */
+			sess_forget(s); /* none of this server's sessions is offered again */
 			verify_err(s, vr, err);
 			free_ssl(s);
 			return -1;
@@ -803,6 +893,8 @@ int tls_handshake(struct io_stream *s, struct fleet_err *err)
 			 vr == X509_V_OK ? "the certificate would have passed" : "verification would fail: ",
 			 vr == X509_V_OK ? "" : why);
 	}
+	if (!s->ep.insecure)
+		sess_count(SSL_session_reused(s->ssl));
 	log_debug("%s: TLS with %s: %s %s%s", s->label ? s->label : "server", s->where, SSL_get_version(s->ssl),
 		  SSL_get_cipher_name(s->ssl), SSL_session_reused(s->ssl) ? " (session resumed, certificate verified)" : "");
 	return 0;

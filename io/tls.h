@@ -22,8 +22,17 @@
 #define TLS_RECORD_PLAIN_MAX 16384
 /* OpenSSL's read-ahead buffer: four full records per recv() (servers send small records). */
 #define TLS_READ_AHEAD (64 * 1024)
-/* Sessions kept for resumption, one per (host, port, cafile): more than the servers of a run. */
-#define TLS_SESSIONS_MAX 256
+/* Session pools kept for resumption, one per (host:port, verified name, cafile): more than the
+ * servers of a run. */
+#define TLS_POOL_SERVERS_MAX 256
+/* Sessions kept per server: a TLS 1.3 ticket is offered once, so this many connections to one
+ * server can resume at the same moment (an account's connection pairs log in together; the
+ * providers' per-user limits are 15-20 connections). */
+#define TLS_POOL_PER_SERVER 32
+/* A pooled session older than this is not offered: servers rotate their ticket keys (Dovecot and
+ * OpenSSL keep a session 2 hours by default), and a run that came back after an hour gains little
+ * from sessions that are likely refused. */
+#define TLS_SESSION_LIFETIME_S 3600
 
 /* Runs the client handshake on s->fd and verifies the peer as the endpoint says. On failure the
  * SSL object is freed again (s->ssl == NULL) and err says why. */
@@ -40,8 +49,16 @@ void tls_close(struct io_stream *s);
 /* Frees every cached SSL_CTX (for tests and leak checkers; no stream may be open). */
 void tls_ctx_cache_clear(void);
 
-/* TLS sessions kept for resumption (see io/tls.c): how many, and forget them all. */
+/* TLS sessions kept for resumption (see io/tls.c, "TLS session pool"): how many in all pools, and
+ * forget them all (which also zeroes the counts below). Thread-safe. */
 size_t tls_session_cache_count(void);
 void tls_session_cache_clear(void);
+
+/* Counts since the start (or the last tls_session_cache_clear) of verified connections:
+ * handshakes finished, sessions offered, handshakes that resumed, sessions stored. */
+struct tls_session_stats {
+	unsigned long handshakes, offered, resumed, stored;
+};
+void tls_session_stats(struct tls_session_stats *out);
 
 #endif

@@ -47,8 +47,8 @@
 
 static EVP_PKEY *g_ca_key, *g_leaf_key;
 static X509 *g_ca, *g_leaf, *g_expired, *g_selfsigned;
-static SSL_CTX *g_srv_ok, *g_srv_ok12, *g_srv_expired, *g_srv_selfsigned, *g_srv_tls11;
-static char g_cafile[64];
+static SSL_CTX *g_srv_ok, *g_srv_ok12, *g_srv_expired, *g_srv_selfsigned, *g_srv_tls11, *g_srv_single;
+static char g_cafile[64], g_cafile2[64], g_cafile_wrong[64];
 
 static void add_ext(X509 *issuer, X509 *x, int nid, const char *value)
 {
@@ -92,11 +92,14 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *iss
 	return x;
 }
 
+static int count_psk_offer(SSL *ssl, int *alert, void *arg);
+
 static SSL_CTX *server_ctx(X509 *cert, EVP_PKEY *key)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
 	assert_non_null(ctx);
+	SSL_CTX_set_client_hello_cb(ctx, count_psk_offer, NULL);
 	assert_int_equal(SSL_CTX_use_certificate(ctx, cert), 1);
 	assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
 	return ctx;
@@ -132,6 +135,8 @@ struct srv {
 	char sni[256];
 	int sni_sent;
 	int handshakes;
+	int resumed;     /* handshakes that resumed a session */
+	int psk_offered; /* ClientHellos that offered a session (TLS 1.3 pre_shared_key) */
 };
 
 struct conn {
@@ -170,6 +175,21 @@ static int read_line(int fd, char *buf, size_t cap)
 	return 0;
 }
 
+/* Counts the ClientHellos that offer a session to resume (TLS 1.3 pre_shared_key extension). */
+static int count_psk_offer(SSL *ssl, int *alert, void *arg)
+{
+	struct srv *sv = SSL_get_app_data(ssl);
+	const unsigned char *ext;
+	size_t len;
+
+	if (sv && SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &ext, &len) == 1) {
+		pthread_mutex_lock(&sv->lock);
+		sv->psk_offered++;
+		pthread_mutex_unlock(&sv->lock);
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 static void tls_serve(struct conn *c, int burst, int close_at_once)
 {
 	SSL *ssl = SSL_new(c->sv->ctx);
@@ -177,11 +197,13 @@ static void tls_serve(struct conn *c, int burst, int close_at_once)
 	int n;
 
 	SSL_set_fd(ssl, c->fd);
+	SSL_set_app_data(ssl, c->sv);
 	if (SSL_accept(ssl) == 1) {
 		const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 
 		pthread_mutex_lock(&c->sv->lock);
 		c->sv->handshakes++;
+		c->sv->resumed += SSL_session_reused(ssl) ? 1 : 0;
 		c->sv->sni_sent = sni != NULL;
 		snprintf(c->sv->sni, sizeof(c->sv->sni), "%s", sni ? sni : "");
 		pthread_mutex_unlock(&c->sv->lock);
@@ -1005,22 +1027,28 @@ static void tls_many_threads_share_one_context(void **state)
 	assert_int_equal(sv.handshakes, NTHREADS);
 }
 
-/* Connects to sv (localhost, the test CA), sends a line, reads its echo (which also takes in a TLS
+/* Connects to sv as host, trusting cafile, sends a line, reads its echo (which also takes in a TLS
  * 1.3 server's session tickets), and returns the connection's TLS info. */
-static void echo_once(struct srv *sv, struct io_tls_info *info)
+static void echo_with(struct srv *sv, const char *host, const char *cafile, struct io_tls_info *info)
 {
-	struct io_endpoint ep = endpoint("localhost", sv->port, IO_TLS_IMPLICIT);
+	struct io_endpoint ep = endpoint(host, sv->port, IO_TLS_IMPLICIT);
 	struct io_stream *s;
 	struct fleet_err err;
 	char buf[16];
 
-	ep.cafile = g_cafile;
+	ep.cafile = cafile;
 	if (io_stream_connect(&ep, &s, &err) != 0)
 		fail_msg("%s", err.message);
 	assert_int_equal(io_stream_tls_info(s, info), 0);
 	assert_int_equal(io_stream_write(s, "a NOOP\r\n", 8, &err), 0);
 	assert_true(io_stream_read(s, buf, sizeof(buf), &err) > 0);
 	io_stream_close(&s);
+}
+
+/* The same as localhost with the test CA. */
+static void echo_once(struct srv *sv, struct io_tls_info *info)
+{
+	echo_with(sv, "localhost", g_cafile, info);
 }
 
 /* The second connection to a server resumes the first one's session (TLS 1.3 tickets and TLS 1.2
@@ -1039,7 +1067,7 @@ static void tls_session_is_resumed_on_the_next_connection_to_the_server(void **s
 		assert_int_equal(info.resumed, 0);
 		assert_int_equal(info.verified, 1);
 		assert_string_equal(info.version, v == 0 ? "TLSv1.3" : "TLSv1.2");
-		assert_int_equal(tls_session_cache_count(), 1);
+		assert_true(tls_session_cache_count() >= 1);
 		echo_once(&sv, &info);
 		assert_int_equal(info.resumed, 1);
 		assert_int_equal(info.verified, 1);
@@ -1066,7 +1094,7 @@ static void tls_wrong_certificate_fails_even_with_a_cached_session(void **state)
 	tls_session_cache_clear();
 	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, 3), 0);
 	echo_once(&sv, &info);
-	assert_int_equal(tls_session_cache_count(), 1);
+	assert_true(tls_session_cache_count() >= 1);
 	/* the same address now answers with a self-signed certificate, then an expired one */
 	for (int k = 0; k < 2; k++) {
 		sv.ctx = k == 0 ? g_srv_selfsigned : g_srv_expired;
@@ -1111,6 +1139,85 @@ static void tls_insecure_connections_keep_no_session(void **state)
 	assert_int_equal(tls_session_cache_count(), 0);
 }
 
+/* Connections that log in together each take a session of their own from the server's pool: a
+ * server whose TLS 1.3 tickets are single-use (stateful, OpenSSL's SSL_OP_NO_TICKET) resumes all
+ * of them. With one session shared by all, only the first would resume. */
+static void tls_connections_that_start_together_each_resume_a_session_of_their_own(void **state)
+{
+	struct srv sv;
+	struct io_tls_info info;
+	pthread_t th[NTHREADS];
+	struct tls_worker w[NTHREADS];
+	struct tls_session_stats st;
+
+	tls_session_cache_clear();
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_single, NTHREADS + 2), 0);
+	echo_once(&sv, &info); /* a full handshake; the server sends NTHREADS tickets */
+	assert_int_equal(info.resumed, 0);
+	assert_int_equal(tls_session_cache_count(), NTHREADS);
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i].port = sv.port;
+		w[i].ok = 0;
+		pthread_create(&th[i], NULL, tls_worker_main, &w[i]);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(w[i].ok, 1);
+	assert_int_equal(sv.resumed, NTHREADS);
+	tls_session_stats(&st);
+	assert_int_equal(st.handshakes, NTHREADS + 1);
+	assert_int_equal(st.offered, NTHREADS);
+	assert_int_equal(st.resumed, NTHREADS);
+	/* the resumed connections brought tickets of their own: the next one resumes too */
+	echo_once(&sv, &info);
+	assert_int_equal(info.resumed, 1);
+	assert_int_equal(info.verified, 1);
+	srv_stop(&sv);
+	tls_session_cache_clear();
+}
+
+/* A session is offered only on a connection to the same host:port, verifying the same name with the
+ * same CA setting: never to a second server (here one that would resume it: it shares the first
+ * one's ticket keys), never under another name, never with another cafile, never when verification
+ * is off; a CA that does not trust the server fails as it would without any session. */
+static void tls_a_session_is_offered_only_to_its_server_name_and_ca(void **state)
+{
+	struct srv a, b;
+	struct io_tls_info info;
+	struct io_endpoint ep;
+	struct io_stream *s;
+	struct fleet_err err;
+
+	tls_session_cache_clear();
+	assert_int_equal(srv_start(&a, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, 6), 0);
+	assert_int_equal(srv_start(&b, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, 1), 0);
+	echo_once(&a, &info);
+	assert_true(tls_session_cache_count() >= 1);
+	echo_once(&b, &info); /* another server (port) */
+	assert_int_equal(info.resumed, 0);
+	assert_int_equal(info.verified, 1);
+	echo_with(&a, "localhost", g_cafile2, &info); /* another cafile (the same CA, copied) */
+	assert_int_equal(info.resumed, 0);
+	echo_with(&a, "127.0.0.1", g_cafile, &info); /* another name verified */
+	assert_int_equal(info.resumed, 0);
+	ep = endpoint("localhost", a.port, IO_TLS_IMPLICIT); /* a CA that does not trust the server */
+	ep.cafile = g_cafile_wrong;
+	assert_int_equal(io_stream_connect(&ep, &s, &err), -1);
+	assert_string_equal(err.code, "TLS_VERIFY");
+	assert_int_equal(a.psk_offered, 0);
+	assert_int_equal(b.psk_offered, 0);
+	echo_once(&a, &info); /* the same settings again: offered and resumed */
+	assert_int_equal(info.resumed, 1);
+	assert_int_equal(info.verified, 1);
+	srv_stop(&a);
+	srv_stop(&b);
+	assert_int_equal(a.psk_offered, 1);
+	assert_int_equal(a.resumed, 1);
+	assert_int_equal(b.psk_offered, 0);
+	tls_session_cache_clear();
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1141,22 +1248,37 @@ static int group_setup(void **state)
 	SSL_CTX_set_min_proto_version(g_srv_tls11, TLS1_VERSION);
 	SSL_CTX_set_max_proto_version(g_srv_tls11, TLS1_1_VERSION);
 	SSL_CTX_set_cipher_list(g_srv_tls11, "DEFAULT:@SECLEVEL=0");
+
+	g_srv_single = server_ctx(g_leaf, g_leaf_key);
+	/* stateful TLS 1.3 tickets with OpenSSL's anti-replay (on when the server allows early data):
+	 * each ticket resumes once */
+	SSL_CTX_set_options(g_srv_single, SSL_OP_NO_TICKET);
+	SSL_CTX_set_max_early_data(g_srv_single, 16384);
+	SSL_CTX_set_num_tickets(g_srv_single, 8);
 	EVP_PKEY_free(other);
 
-	snprintf(g_cafile, sizeof(g_cafile), "/tmp/imapfleet-test-ca-XXXXXX");
-	fd = mkstemp(g_cafile);
-	if (fd < 0)
-		return -1;
-	f = fdopen(fd, "w");
-	if (!f || !PEM_write_X509(f, g_ca))
-		return -1;
-	fclose(f);
+	/* the test CA, the same CA in a second file, and a file trusting only the self-signed leaf */
+	for (int i = 0; i < 3; i++) {
+		char *path = i == 0 ? g_cafile : i == 1 ? g_cafile2 : g_cafile_wrong;
+
+		snprintf(path, sizeof(g_cafile), "/tmp/imapfleet-test-ca-XXXXXX");
+		fd = mkstemp(path);
+		if (fd < 0)
+			return -1;
+		f = fdopen(fd, "w");
+		if (!f || !PEM_write_X509(f, i == 2 ? g_selfsigned : g_ca))
+			return -1;
+		fclose(f);
+	}
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	unlink(g_cafile);
+	unlink(g_cafile2);
+	unlink(g_cafile_wrong);
+	SSL_CTX_free(g_srv_single);
 	SSL_CTX_free(g_srv_ok);
 	SSL_CTX_free(g_srv_ok12);
 	SSL_CTX_free(g_srv_expired);
@@ -1202,6 +1324,8 @@ int main(void)
 	    cmocka_unit_test(tls_session_is_resumed_on_the_next_connection_to_the_server),
 	    cmocka_unit_test(tls_wrong_certificate_fails_even_with_a_cached_session),
 	    cmocka_unit_test(tls_insecure_connections_keep_no_session),
+	    cmocka_unit_test(tls_connections_that_start_together_each_resume_a_session_of_their_own),
+	    cmocka_unit_test(tls_a_session_is_offered_only_to_its_server_name_and_ca),
 	};
 
 	/* each row of tls_refusals is a test of its own, by its name */
