@@ -107,6 +107,13 @@ enum {
 #define V FLEET_OPT_VALUE
 #define H FLEET_OPT_HIDDEN
 #define R FLEET_OPT_REFUSED
+/* An imapsync option that changes nothing here: hidden, the note "NAME: what" printed once when given
+ * (_ARG: it takes a value, which is ignored too). */
+#define NOTE(name, what) {name, H, EO_NOTE, NULL, name ": " what}
+#define NOTE_ARG(name, what) {name, H | V, EO_NOTE, NULL, name ": " what}
+/* An imapsync option that means something else here: refused, the help says what to use instead. */
+#define REFUSED(name, instead) {name, R, EO_REFUSED, NULL, instead}
+#define REFUSED_ARG(name, instead) {name, R | V, EO_REFUSED, NULL, instead}
 /* The account options, their imapsync aliases that change nothing here (hidden; help is the note
  * printed once when given) and imapsync's options that mean something else here (refused; help
  * says what to use instead; docs/migrating-from-imapsync.md lists both). */
@@ -158,55 +165,59 @@ static const struct fleet_opt table[] = {
 	{"--office2", H, EO_PRESET, NULL, NULL},
 	{"--exchange1", H, EO_PRESET, NULL, NULL},
 	{"--exchange2", H, EO_PRESET, NULL, NULL},
-	{"--syncinternaldates", H, EO_NOTE, NULL, "--syncinternaldates: always so, INTERNALDATE is kept"},
-	{"--useuid", H, EO_NOTE, NULL, "--useuid: always so, messages are tracked by source UIDVALIDITY and UID in the ledger"},
-	{"--usecache", H, EO_NOTE, NULL, "--usecache: always so, the ledger in PostgreSQL is the cache"},
-	{"--nousecache", H, EO_NOTE, NULL, "--nousecache: ignored, the ledger is what makes passes resumable"},
-	{"--skipsize", H, EO_NOTE, NULL, "--skipsize: ignored, messages are matched by the ledger, not by size"},
-	{"--noskipsize", H, EO_NOTE, NULL, "--noskipsize: ignored, messages are matched by the ledger, not by size"},
-	{"--useheader", H | V, EO_NOTE, NULL, "--useheader: ignored, messages are matched by the ledger and content hashes"},
-	{"--nofoldersizes", H, EO_NOTE, NULL, "--nofoldersizes: always so, run and sync do not count folder sizes (preflight does)"},
-	{"--nofoldersizesatend", H, EO_NOTE, NULL, "--nofoldersizesatend: always so"},
-	{"--addheader", H, EO_NOTE, NULL, "--addheader: not needed, messages without a Message-ID are copied unchanged"},
-	{"--subscribe", H, EO_NOTE, NULL, "--subscribe: the default, subscriptions are carried over"},
-	{"--subscribeall", H, EO_NOTE, NULL, "--subscribeall: subscriptions are carried as the source has them"},
-	{"--nolog", H, EO_NOTE, NULL, "--nolog: ignored, logs go to standard error and .imapfleet/logs/"},
-	{"--logfile", H | V, EO_NOTE, NULL, "--logfile: ignored, logs go to standard error and .imapfleet/logs/"},
-	{"--timeout", H | V, EO_NOTE, NULL, "--timeout: ignored, connections have their own deadlines"},
-	{"--timeout1", H | V, EO_NOTE, NULL, "--timeout1: ignored, connections have their own deadlines"},
-	{"--timeout2", H | V, EO_NOTE, NULL, "--timeout2: ignored, connections have their own deadlines"},
-	{"--noreleasecheck", H, EO_NOTE, NULL, "--noreleasecheck: always so, imapfleet never calls home"},
-	{"--releasecheck", H, EO_NOTE, NULL, "--releasecheck: ignored, imapfleet never calls home"},
-	{"--noid", H, EO_NOTE, NULL, "--noid: ignored"},
-	{"--nomodulesversion", H, EO_NOTE, NULL, "--nomodulesversion: ignored"},
-	{"--tmpdir", H | V, EO_NOTE, NULL, "--tmpdir: ignored, nothing is written to a temporary directory"},
-	{"--pidfile", H | V, EO_NOTE, NULL, "--pidfile: ignored"},
-	{"--pidfilelocking", H, EO_NOTE, NULL, "--pidfilelocking: ignored, runs over the same state coordinate in PostgreSQL"},
-	{"--buffersize", H | V, EO_NOTE, NULL, "--buffersize: ignored, bodies stream with bounded buffers"},
-	{"--fastio1", H, EO_NOTE, NULL, "--fastio1: ignored"},
-	{"--fastio2", H, EO_NOTE, NULL, "--fastio2: ignored"},
-	{"--resyncflags", H, EO_NOTE, NULL, "--resyncflags: the default on later passes"},
-	{"--nocheckmessageexists", H, EO_NOTE, NULL, "--nocheckmessageexists: ignored"},
-	{"--noresyncflags", R, EO_REFUSED, NULL, "--noflagsync"},
-	{"--debugimap", R, EO_REFUSED, NULL, "--trace (sync) or --log-level trace"},
-	{"--delete1", R, EO_REFUSED, NULL, "nothing: imapfleet never changes the source"},
-	{"--expunge1", R, EO_REFUSED, NULL, "nothing: imapfleet never changes the source"},
-	{"--folderrec", R | V, EO_REFUSED, NULL, "--include '^NAME(/|$)' with the source's separator"},
-	{"--justconnect", R, EO_REFUSED, NULL, "imapfleet probe --host H"},
-	{"--exitwhenover", R | V, EO_REFUSED, NULL, "--daily-download1 SIZE or --daily-upload2 SIZE (the account is parked, then resumes the next day)"},
-	{"--maxbytespersecond", R | V, EO_REFUSED, NULL, "--max-conns-per-host on run"},
-	{"--maxmessagespersecond", R | V, EO_REFUSED, NULL, "--max-conns-per-host on run"},
-	{"--sslargs1", R | V, EO_REFUSED, NULL, "--cafile1 F or --insecure1"},
-	{"--sslargs2", R | V, EO_REFUSED, NULL, "--cafile2 F or --insecure2"},
-	{"--regextrans1", R | V, EO_REFUSED, NULL, "--regextrans2 (rules apply to destination names)"},
-	{"--prefix1", R | V, EO_REFUSED, NULL, "nothing: the prefix is read from NAMESPACE"},
-	{"--prefix2", R | V, EO_REFUSED, NULL, "nothing: the prefix is read from NAMESPACE"},
-	{"--sep1", R | V, EO_REFUSED, NULL, "nothing: the separator is read from NAMESPACE"},
-	{"--sep2", R | V, EO_REFUSED, NULL, "nothing: the separator is read from NAMESPACE"},
+	NOTE("--syncinternaldates", "always so, INTERNALDATE is kept"),
+	NOTE("--useuid", "always so, messages are tracked by source UIDVALIDITY and UID in the ledger"),
+	NOTE("--usecache", "always so, the ledger in PostgreSQL is the cache"),
+	NOTE("--nousecache", "ignored, the ledger is what makes passes resumable"),
+	NOTE("--skipsize", "ignored, messages are matched by the ledger, not by size"),
+	NOTE("--noskipsize", "ignored, messages are matched by the ledger, not by size"),
+	NOTE_ARG("--useheader", "ignored, messages are matched by the ledger and content hashes"),
+	NOTE("--nofoldersizes", "always so, run and sync do not count folder sizes (preflight does)"),
+	NOTE("--nofoldersizesatend", "always so"),
+	NOTE("--addheader", "not needed, messages without a Message-ID are copied unchanged"),
+	NOTE("--subscribe", "the default, subscriptions are carried over"),
+	NOTE("--subscribeall", "subscriptions are carried as the source has them"),
+	NOTE("--nolog", "ignored, logs go to standard error and .imapfleet/logs/"),
+	NOTE_ARG("--logfile", "ignored, logs go to standard error and .imapfleet/logs/"),
+	NOTE_ARG("--timeout", "ignored, connections have their own deadlines"),
+	NOTE_ARG("--timeout1", "ignored, connections have their own deadlines"),
+	NOTE_ARG("--timeout2", "ignored, connections have their own deadlines"),
+	NOTE("--noreleasecheck", "always so, imapfleet never calls home"),
+	NOTE("--releasecheck", "ignored, imapfleet never calls home"),
+	NOTE("--noid", "ignored"),
+	NOTE("--nomodulesversion", "ignored"),
+	NOTE_ARG("--tmpdir", "ignored, nothing is written to a temporary directory"),
+	NOTE_ARG("--pidfile", "ignored"),
+	NOTE("--pidfilelocking", "ignored, runs over the same state coordinate in PostgreSQL"),
+	NOTE_ARG("--buffersize", "ignored, bodies stream with bounded buffers"),
+	NOTE("--fastio1", "ignored"),
+	NOTE("--fastio2", "ignored"),
+	NOTE("--resyncflags", "the default on later passes"),
+	NOTE("--nocheckmessageexists", "ignored"),
+	REFUSED("--noresyncflags", "--noflagsync"),
+	REFUSED("--debugimap", "--trace (sync) or --log-level trace"),
+	REFUSED("--delete1", "nothing: imapfleet never changes the source"),
+	REFUSED("--expunge1", "nothing: imapfleet never changes the source"),
+	REFUSED_ARG("--folderrec", "--include '^NAME(/|$)' with the source's separator"),
+	REFUSED("--justconnect", "imapfleet probe --host H"),
+	REFUSED_ARG("--exitwhenover", "--daily-download1 SIZE or --daily-upload2 SIZE (the account is parked, then resumes the next day)"),
+	REFUSED_ARG("--maxbytespersecond", "--max-conns-per-host on run"),
+	REFUSED_ARG("--maxmessagespersecond", "--max-conns-per-host on run"),
+	REFUSED_ARG("--sslargs1", "--cafile1 F or --insecure1"),
+	REFUSED_ARG("--sslargs2", "--cafile2 F or --insecure2"),
+	REFUSED_ARG("--regextrans1", "--regextrans2 (rules apply to destination names)"),
+	REFUSED_ARG("--prefix1", "nothing: the prefix is read from NAMESPACE"),
+	REFUSED_ARG("--prefix2", "nothing: the prefix is read from NAMESPACE"),
+	REFUSED_ARG("--sep1", "nothing: the separator is read from NAMESPACE"),
+	REFUSED_ARG("--sep2", "nothing: the separator is read from NAMESPACE"),
 };
 #undef V
 #undef H
 #undef R
+#undef NOTE
+#undef NOTE_ARG
+#undef REFUSED
+#undef REFUSED_ARG
 
 const struct fleet_optset engine_opts_optset = FLEET_OPTSET("account options (every row; see imapfleet(1)):", table);
 
