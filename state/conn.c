@@ -370,6 +370,15 @@ PGresult *state_exec_id(struct state_conn *sc, const char *what, const char *sql
 	return state_exec(sc, what, sql, 1, p, NULL, NULL, flags, err);
 }
 
+PGresult *state_exec_id2(struct state_conn *sc, const char *what, const char *sql, int64_t id1, int64_t id2,
+			 int flags, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, id1), state_fmt_i64(b1, id2)};
+
+	return state_exec(sc, what, sql, 2, p, NULL, NULL, flags, err);
+}
+
 int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,
 		   const char *const *values, int flags, struct fleet_err *err)
 {
@@ -447,6 +456,13 @@ void state_lease_params(char b[][STATE_NUM_MAX], const struct state_lease *lease
 	p[0] = state_fmt_i64(b[0], lease->job_id);
 	p[1] = state_fmt_i64(b[1], lease->owner);
 	p[2] = state_fmt_i64(b[2], lease->epoch);
+}
+
+void state_err_params(const struct fleet_err *why, enum fleet_err_class cls, const char *message, const char **p)
+{
+	p[0] = fleet_err_class_name(why ? why->cls : cls);
+	p[1] = why && why->code[0] ? why->code : NULL;
+	p[2] = why ? why->message : message;
 }
 
 int state_unhex(const char *hex, unsigned char *out, size_t n)

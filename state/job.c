@@ -50,16 +50,14 @@ int state_engine_register(struct state_conn *sc, const char *host, long pid, con
 
 int state_engine_heartbeat(struct state_conn *sc, int64_t engine_id, unsigned ttl_ms, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
-	const char *p[2] = {state_fmt_i64(b0, engine_id), state_fmt_u64(b1, ttl_ms)};
-	PGresult *res = state_exec(
+	PGresult *res = state_exec_id2(
 	    sc, "record the engine heartbeat",
 	    "WITH e AS (UPDATE engine SET heartbeat_at = now(),"
 	    "  expires_at = now() + $2::float8 * interval '1 millisecond'"
 	    "  WHERE id = $1 AND stopped_at IS NULL RETURNING expires_at),"
 	    " s AS (UPDATE conn_slot SET expires_at = e.expires_at FROM e WHERE conn_slot.engine_id = $1)"
 	    " SELECT count(*) FROM e",
-	    2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	    engine_id, ttl_ms, STATE_EXEC_IDEMPOTENT, err);
 	long n = 0;
 
 	if (state_count(res, &n) < 0)
@@ -107,14 +105,12 @@ static int engine_row(const PGresult *res, int i, void *arg)
 int state_run_engines(struct state_conn *sc, int64_t run_id, int64_t except_engine, state_run_engine_cb cb,
 		      void *ctx, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
-	const char *p[2] = {state_fmt_i64(b0, run_id), state_fmt_i64(b1, except_engine)};
-	PGresult *res = state_exec(sc, "list the hosts working on the run",
-				   "SELECT e.host, e.pid, count(*) FROM job j JOIN engine e ON e.id = j.lease_owner"
-				   " WHERE j.run_id = $1 AND j.state = 'running' AND e.id <> $2"
-				   "  AND e.stopped_at IS NULL AND e.expires_at > now()"
-				   " GROUP BY e.host, e.pid ORDER BY e.host, e.pid",
-				   2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	PGresult *res = state_exec_id2(sc, "list the hosts working on the run",
+				       "SELECT e.host, e.pid, count(*) FROM job j JOIN engine e ON e.id = j.lease_owner"
+				       " WHERE j.run_id = $1 AND j.state = 'running' AND e.id <> $2"
+				       "  AND e.stopped_at IS NULL AND e.expires_at > now()"
+				       " GROUP BY e.host, e.pid ORDER BY e.host, e.pid",
+				       run_id, except_engine, STATE_EXEC_IDEMPOTENT, err);
 	struct engine_walk w = {cb, ctx, 0};
 
 	return state_each_row(res, engine_row, &w) < 0 ? -1 : w.n;
@@ -162,13 +158,10 @@ int state_run_find_active(struct state_conn *sc, int64_t *run_id, struct fleet_e
 
 int state_run_hold_credentials(struct state_conn *sc, int64_t run_id, unsigned hold_ms, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
-	const char *p[2] = {state_fmt_i64(b0, run_id), state_fmt_u64(b1, hold_ms)};
-
-	return state_exec_cmd(sc, "mark the run's credentials pending",
-			      "UPDATE run SET credentials_pending_until = CASE WHEN $2::bigint > 0"
-			      " THEN now() + $2::float8 * interval '1 millisecond' END WHERE id = $1",
-			      2, p, STATE_EXEC_IDEMPOTENT, err);
+	return state_done(state_exec_id2(sc, "mark the run's credentials pending",
+					 "UPDATE run SET credentials_pending_until = CASE WHEN $2::bigint > 0"
+					 " THEN now() + $2::float8 * interval '1 millisecond' END WHERE id = $1",
+					 run_id, hold_ms, STATE_EXEC_IDEMPOTENT, err));
 }
 
 int state_run_credentials_pending(struct state_conn *sc, int64_t run_id, struct fleet_err *err)
@@ -484,10 +477,8 @@ int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, 
 int state_job_leases_elsewhere(struct state_conn *sc, int64_t run_id, int64_t engine_id,
 			       struct state_lease_wait *out, struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
-	const char *p[2] = {state_fmt_i64(b0, run_id), state_fmt_i64(b1, engine_id)};
 	/* Asked once when an engine first finds nothing to claim, never in a loop. */
-	PGresult *res = state_exec(
+	PGresult *res = state_exec_id2(
 	    sc, "look for accounts leased by another engine",
 	    "SELECT count(*), coalesce((extract(epoch FROM max(j.lease_expires) - now()) * 1000)::bigint, 0),"
 	    " (array_agg(e.host ORDER BY e.id))[1], (array_agg(e.pid ORDER BY e.id))[1],"
@@ -495,7 +486,7 @@ int state_job_leases_elsewhere(struct state_conn *sc, int64_t run_id, int64_t en
 	    " FROM job j LEFT JOIN engine e ON e.id = j.lease_owner"
 	    " WHERE j.run_id = $1 AND j.state = 'running' AND j.lease_owner IS DISTINCT FROM $2"
 	    " AND j.lease_expires > now()",
-	    2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	    run_id, engine_id, STATE_EXEC_IDEMPOTENT, err);
 
 	memset(out, 0, sizeof(*out));
 	if (!res)
@@ -697,9 +688,7 @@ int state_job_finish_partial(struct state_conn *sc, const struct state_lease *le
 	const char *p[6];
 
 	state_lease_params(lb, lease, p);
-	p[3] = fleet_err_class_name(why ? why->cls : FLEET_ERR_PERMANENT);
-	p[4] = why && why->code[0] ? why->code : NULL;
-	p[5] = why ? why->message : "some folders were not migrated";
+	state_err_params(why, FLEET_ERR_PERMANENT, "some folders were not migrated", &p[3]);
 	return fenced(
 	    sc, -1, lease, "record the job as partial",
 	    "WITH u AS (UPDATE job SET state = 'partial', lease_owner = NULL, lease_expires = NULL,"
@@ -723,9 +712,7 @@ int state_job_fail(struct state_conn *sc, const struct state_lease *lease, const
 	state_lease_params(lb, lease, p);
 	p[3] = retryable ? "t" : "f";
 	p[4] = state_fmt_u64(b4, retry_delay_ms);
-	p[5] = fleet_err_class_name(job_err ? job_err->cls : FLEET_ERR_BUG);
-	p[6] = job_err && job_err->code[0] ? job_err->code : NULL;
-	p[7] = job_err ? job_err->message : "unknown error";
+	state_err_params(job_err, FLEET_ERR_BUG, "unknown error", &p[5]);
 	p[8] = progressed ? "t" : "f";
 	if (fenced(
 		sc, STATE_STMT_FAIL, lease, "record the job failure",
@@ -812,9 +799,7 @@ int state_job_defer(struct state_conn *sc, const struct state_lease *lease, cons
 	state_lease_params(lb, lease, p);
 	p[3] = state_fmt_u64(b3, delay_ms);
 	p[4] = park ? "t" : "f";
-	p[5] = fleet_err_class_name(why ? why->cls : FLEET_ERR_TRANSIENT);
-	p[6] = why && why->code[0] ? why->code : NULL;
-	p[7] = why ? why->message : "server down";
+	state_err_params(why, FLEET_ERR_TRANSIENT, "server down", &p[5]);
 	return fenced(sc, STATE_STMT_DEFER, lease, "put the job back until its server answers",
 		      "WITH u AS (UPDATE job SET state = 'queued', attempts = greatest(attempts - 1, 0),"
 		      "  scheduled_at = CASE WHEN $5::boolean THEN 'infinity'"

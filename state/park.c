@@ -75,9 +75,7 @@ int state_job_park(struct state_conn *sc, const struct state_lease *lease, const
 	p[7] = state_fmt_u64(b[7], req->per_day);
 	p[8] = state_fmt_u64(b[8], daily ? 0 : req->max_throttle_parks);
 	p[9] = req->progressed ? "t" : "f";
-	p[10] = fleet_err_class_name(req->why ? req->why->cls : FLEET_ERR_THROTTLED);
-	p[11] = req->why && req->why->code[0] ? req->why->code : NULL;
-	p[12] = req->why ? req->why->message : "parked";
+	state_err_params(req->why, FLEET_ERR_THROTTLED, "parked", &p[10]);
 	p[13] = state_fmt_u64(b[13], req->base_ms ? req->base_ms : 2000);
 	p[14] = state_fmt_u64(b[14], req->cap_ms ? req->cap_ms : 600000);
 	if (state_fenced(

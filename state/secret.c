@@ -482,8 +482,7 @@ int state_credential_get_kind(struct state_conn *sc, int64_t job_id, int side,
 			      const unsigned char key[STATE_SECRET_KEY_LEN], char **plaintext,
 			      char kind[STATE_CRED_KIND_MAX + 1], struct fleet_err *err)
 {
-	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX], key_id[STATE_SECRET_KEY_ID_LEN + 1];
-	const char *p[2] = {state_fmt_i64(b0, job_id), state_fmt_i64(b1, side)};
+	char key_id[STATE_SECRET_KEY_ID_LEN + 1];
 	unsigned char aad[sizeof(AAD_PREFIX) + 16 + STATE_CRED_KIND_MAX];
 	PGresult *res;
 	int rc;
@@ -493,10 +492,10 @@ int state_credential_get_kind(struct state_conn *sc, int64_t job_id, int side,
 	if (check_side(side, err) < 0)
 		return -1;
 	/* Binary result: the bytea columns arrive as raw bytes. */
-	res = state_exec(
+	res = state_exec_id2(
 	    sc, "read the credential",
-	    "SELECT key_id, nonce, ciphertext, tag, kind FROM credential WHERE job_id = $1 AND side = $2", 2, p,
-	    NULL, NULL, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
+	    "SELECT key_id, nonce, ciphertext, tag, kind FROM credential WHERE job_id = $1 AND side = $2", job_id,
+	    side, STATE_EXEC_IDEMPOTENT | STATE_EXEC_BINARY, err);
 	if (!res)
 		return -1;
 	if (PQntuples(res) != 1) {

@@ -67,7 +67,10 @@ PGresult *state_exec_prepared(struct state_conn *sc, enum state_stmt id, const c
 /* state_exec of a statement whose one parameter, $1, is an id (a run's, a job's, a folder's). */
 PGresult *state_exec_id(struct state_conn *sc, const char *what, const char *sql, int64_t id, int flags,
 			struct fleet_err *err);
-/* Same, for statements whose result the caller does not need. Returns 0 or -1. */
+/* The same for a statement whose two parameters, $1 and $2, are numbers (ids, milliseconds). */
+PGresult *state_exec_id2(struct state_conn *sc, const char *what, const char *sql, int64_t id1, int64_t id2,
+			 int flags, struct fleet_err *err);
+/* state_exec for statements whose result the caller does not need. Returns 0 or -1. */
 int state_exec_cmd(struct state_conn *sc, const char *what, const char *sql, int nparams,
 		   const char *const *values, int flags, struct fleet_err *err);
 /* Explicit transactions (no transparent retry inside). */
@@ -125,6 +128,10 @@ const char *state_fmt_i64(char buf[STATE_NUM_MAX], int64_t v);
 const char *state_fmt_u64(char buf[STATE_NUM_MAX], uint64_t v);
 /* Parameters $1..$3 of a fenced statement: the lease's job, owner and epoch, formatted into b[0..2]. */
 void state_lease_params(char b[][STATE_NUM_MAX], const struct state_lease *lease, const char **p);
+/* Three parameters recording an error (last_error_class/code/text, an attempt's error_*) into p[0..2]:
+ * why's class name, code (NULL when it has none) and message; when why is NULL, cls's name, NULL and
+ * message. The strings are borrowed from why. */
+void state_err_params(const struct fleet_err *why, enum fleet_err_class cls, const char *message, const char **p);
 
 /* Exactly n bytes from 2n hex digits (either case) into out: 0, or -1 (out partly written) when hex
  * is anything else. */
