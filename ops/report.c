@@ -41,25 +41,14 @@ static int run_list_cb(const struct state_run_report *row, void *ctx)
 static int pass_cb(const struct state_pass_report *p, void *ctx)
 {
 	struct run_info *ri = ctx;
-	struct pass_info *pi;
+	struct state_pass_report *pi;
 
 	ri->passes = xgrow(ri->passes, sizeof(*ri->passes), ri->npasses + 1, &ri->passes_alloc);
 	pi = &ri->passes[ri->npasses++];
-	memset(pi, 0, sizeof(*pi));
-	pi->number = p->number;
-	snprintf(pi->kind, sizeof(pi->kind), "%s", p->kind);
-	pi->started_ms = p->started_at_ms;
-	pi->ended_ms = p->ended_at_ms;
-	pi->accounts = p->accounts;
-	pi->done = p->done;
-	pi->partial = p->partial;
-	pi->failed = p->failed;
-	pi->copied = p->copied;
-	pi->matched = p->matched;
-	pi->skipped = p->skipped;
-	pi->msgs_failed = p->msgs_failed;
-	pi->bytes_copied = p->bytes_copied;
-	pi->uncertain = p->uncertain;
+	*pi = *p;
+	/* p->kind lives in the result, which is gone after the walk: one of the two kinds the schema
+	 * allows, as a literal */
+	pi->kind = strcmp(p->kind, "first") == 0 ? "first" : "delta";
 	return 0;
 }
 
@@ -427,7 +416,7 @@ static int load_remaining(struct state_conn *sc, struct report *r, struct fleet_
 	struct report_remaining *m = &r->remaining;
 	struct progress_snapshot snap;
 	struct state_run_bytes rb;
-	int64_t from, pass_start = r->npasses ? r->passes[r->npasses - 1].started_ms : r->first_start_ms;
+	int64_t from, pass_start = r->npasses ? r->passes[r->npasses - 1].started_at_ms : r->first_start_ms;
 	int64_t bytes = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -739,14 +728,14 @@ json_t *jv_verify(const char *verdict, int64_t verified_ms, int64_t on_source, i
 			 "on_source", (json_int_t)on_source, "on_destination", (json_int_t)on_destination);
 }
 
-json_t *jv_passes(const struct pass_info *p, size_t n)
+json_t *jv_passes(const struct state_pass_report *p, size_t n)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_pack("{s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "number",
-				 p[i].number, "kind", p[i].kind, "started_at", jv_time(p[i].started_ms), "ended_at",
-				 jv_time(p[i].ended_ms), "accounts", (json_int_t)p[i].accounts, "done",
+				 p[i].number, "kind", p[i].kind, "started_at", jv_time(p[i].started_at_ms), "ended_at",
+				 jv_time(p[i].ended_at_ms), "accounts", (json_int_t)p[i].accounts, "done",
 				 (json_int_t)p[i].done, "partial", (json_int_t)p[i].partial, "failed_accounts",
 				 (json_int_t)p[i].failed, "copied", (json_int_t)p[i].copied, "already_there",
 				 (json_int_t)p[i].matched, "skipped", (json_int_t)p[i].skipped, "failed",

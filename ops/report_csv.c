@@ -105,11 +105,11 @@ int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err 
 	rw_puts(&w, "run_id,pass,kind,started_at,ended_at,accounts,done,partial,failed_accounts,copied,already_there,"
 		    "skipped,failed,bytes_copied,uncertain\r\n");
 	for (size_t i = 0; i < r->npasses; i++) {
-		const struct pass_info *p = &r->passes[i];
+		const struct state_pass_report *p = &r->passes[i];
 		char t1[TBUF], t2[TBUF];
 
 		rw_printf(&w, "%lld,%d,%s,%s,%s,%ld,%ld,%ld,%ld,%lld,%lld,%lld,%lld,%lld,%lld\r\n", (long long)r->run_id,
-			  p->number, p->kind, fmt_time(t1, p->started_ms, 1), fmt_time(t2, p->ended_ms, 1), p->accounts,
+			  p->number, p->kind, fmt_time(t1, p->started_at_ms, 1), fmt_time(t2, p->ended_at_ms, 1), p->accounts,
 			  p->done, p->partial, p->failed, (long long)p->copied, (long long)p->matched,
 			  (long long)p->skipped, (long long)p->msgs_failed, (long long)p->bytes_copied,
 			  (long long)p->uncertain);

@@ -431,14 +431,14 @@ static void html_passes(struct rw *w, const struct report *r)
 		   "<th class=\"num\">Copied</th><th class=\"num\">Already there</th><th class=\"num\">Skipped</th>"
 		   "<th class=\"num\">Failed</th></tr></thead><tbody>\n");
 	for (size_t i = 0; i < r->npasses; i++) {
-		const struct pass_info *p = &r->passes[i];
+		const struct state_pass_report *p = &r->passes[i];
 
 		rw_printf(w,
 			  "<tr><td class=\"num\">%d</td><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%ld</td>"
 			  "<td class=\"num\">%lld</td><td class=\"num\">%lld</td><td class=\"num\">%lld</td>"
 			  "<td class=\"num\">%lld</td></tr>\n",
-			  p->number, p->kind, fmt_time(t1, p->started_ms, 0),
-			  p->ended_ms ? fmt_time(t2, p->ended_ms, 0) : "goes on", p->accounts, (long long)p->copied,
+			  p->number, p->kind, fmt_time(t1, p->started_at_ms, 0),
+			  p->ended_at_ms ? fmt_time(t2, p->ended_at_ms, 0) : "goes on", p->accounts, (long long)p->copied,
 			  (long long)p->matched, (long long)p->skipped, (long long)p->msgs_failed);
 	}
 	rw_puts(w, "</tbody></table></div></section>\n");

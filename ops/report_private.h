@@ -11,22 +11,13 @@
 
 /* ---- runs ------------------------------------------------------------------------------------- */
 
-/* One pass of a run (state_pass_report, with its own copy of the kind). */
-struct pass_info {
-	int number;
-	char kind[8];
-	int64_t started_ms, ended_ms;
-	long accounts, done, partial, failed;
-	int64_t copied, matched, skipped, msgs_failed, bytes_copied;
-	int64_t uncertain; /* of the copied: identity not certain */
-};
-
 struct run_info {
 	int64_t id;
 	char *name, *state;
 	int64_t created_ms, updated_ms;
 	struct state_run_counts counts;
-	struct pass_info *passes; /* in order; the last is the current pass */
+	/* in order, the last the current pass; kind points at a string literal, not into a result */
+	struct state_pass_report *passes;
 	size_t npasses, passes_alloc;
 };
 
@@ -105,7 +96,7 @@ struct report {
 	char *title; /* --title, or NULL */
 	int64_t run_created_ms, generated_ms;
 	struct state_run_counts counts;
-	struct pass_info *passes; /* the run's pass history, in order */
+	struct state_pass_report *passes; /* the run's pass history, in order (run_info.passes) */
 	size_t npasses;
 	long total;
 	int64_t bytes_skipped, bytes_failed, first_start_ms, last_finish_ms, last_update_ms, busy_ms;
@@ -135,7 +126,7 @@ const char *progress_css(const struct report *r);
  * null when never verified), and the array of a run's passes. */
 json_t *jv_pass(int number, int64_t copied, int64_t matched, int64_t skipped, int64_t failed);
 json_t *jv_verify(const char *verdict, int64_t verified_ms, int64_t on_source, int64_t on_destination);
-json_t *jv_passes(const struct pass_info *p, size_t n);
+json_t *jv_passes(const struct state_pass_report *p, size_t n);
 
 /* ops/report.css and ops/report.js, embedded at build time (scripts/embed.sh -> ops/report_assets.c). */
 extern const char report_css[];

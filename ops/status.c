@@ -157,12 +157,12 @@ static void status_run(struct rw *w, const struct run_info *ri)
 			     "(look-alikes there, or no Message-ID)\n",
 			  (long long)c->msgs_uncertain);
 	if (ri->npasses) {
-		const struct pass_info *p = &ri->passes[ri->npasses - 1];
+		const struct state_pass_report *p = &ri->passes[ri->npasses - 1];
 
 		rw_printf(w, "  pass %d of %zu (%s), started %s UTC, ", p->number, ri->npasses, p->kind,
-			  fmt_time(t, p->started_ms, 0));
-		if (p->ended_ms)
-			rw_printf(w, "ended %s UTC", fmt_time(b, p->ended_ms, 0));
+			  fmt_time(t, p->started_at_ms, 0));
+		if (p->ended_at_ms)
+			rw_printf(w, "ended %s UTC", fmt_time(b, p->ended_at_ms, 0));
 		else
 			rw_puts(w, "goes on");
 		rw_printf(w, ": %lld copied, %lld already there, %lld skipped, %lld failed\n", (long long)p->copied,
