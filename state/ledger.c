@@ -24,15 +24,20 @@ static const char *const folder_state_names[] = {
 #define FOLDER_OF_LEASE                                                                                      \
 	"  WHERE id = $4 AND job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING id)" FOLDER_COUNTS
 
-/* A fenced statement that ends with FOLDER_COUNTS. */
+/* A fenced statement that ends with FOLDER_COUNTS. Its parameters $1..$4, the lease's job, owner and
+ * epoch and the folder, are filled in here; the caller fills p[4..]. */
 static int fenced_folder(struct state_conn *sc, int stmt, const struct state_lease *lease, int64_t folder_id,
 			 const char *what, const char *sql, int nparams, const char **p, int flags,
 			 struct fleet_err *err)
 {
-	PGresult *res = stmt >= 0 ? state_exec_prepared(sc, (enum state_stmt)stmt, what, sql, nparams, p, flags, err)
-				  : state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
+	char b[4][STATE_NUM_MAX];
+	PGresult *res;
 	int64_t leased, affected;
 
+	state_lease_params(b, lease, p);
+	p[3] = state_fmt_i64(b[3], folder_id);
+	res = stmt >= 0 ? state_exec_prepared(sc, (enum state_stmt)stmt, what, sql, nparams, p, flags, err)
+			: state_exec(sc, what, sql, nparams, p, NULL, NULL, flags, err);
 	if (!res)
 		return -1;
 	leased = state_get_i64(res, 0, 0);
@@ -285,17 +290,15 @@ int state_folder_get(struct state_conn *sc, int64_t job_id, const char *src_name
 int state_folder_record_status(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
 			       const struct state_folder_status *st, struct fleet_err *err)
 {
-	char lb[3][STATE_NUM_MAX], b[6][STATE_NUM_MAX];
+	char b[5][STATE_NUM_MAX];
 	const char *p[10];
 
-	state_lease_params(lb, lease, p);
-	p[3] = state_fmt_i64(b[0], folder_id);
 	p[4] = folder_state_names[st->state <= STATE_FOLDER_FAILED ? st->state : STATE_FOLDER_PENDING];
-	p[5] = state_fmt_u64(b[1], st->dst_uidvalidity);
-	p[6] = state_fmt_u64(b[2], st->src_uidnext);
-	p[7] = state_fmt_u64(b[3], st->src_messages);
-	p[8] = state_fmt_u64(b[4], st->src_highestmodseq);
-	p[9] = state_fmt_u64(b[5], st->dst_uidnext);
+	p[5] = state_fmt_u64(b[0], st->dst_uidvalidity);
+	p[6] = state_fmt_u64(b[1], st->src_uidnext);
+	p[7] = state_fmt_u64(b[2], st->src_messages);
+	p[8] = state_fmt_u64(b[3], st->src_highestmodseq);
+	p[9] = state_fmt_u64(b[4], st->dst_uidnext);
 	return fenced_folder(
 	    sc, STATE_STMT_FOLDER_STATUS, lease, folder_id, "record the folder status",
 	    "WITH " LEASE_CTE ","
@@ -312,11 +315,9 @@ int state_folder_reset_uidvalidity(struct state_conn *sc, const struct state_lea
 				   uint32_t new_src_uidvalidity, enum state_uidv_reset_mode mode,
 				   struct fleet_err *err)
 {
-	char lb[3][STATE_NUM_MAX], b3[STATE_NUM_MAX], b4[STATE_NUM_MAX];
+	char b4[STATE_NUM_MAX];
 	const char *p[6];
 
-	state_lease_params(lb, lease, p);
-	p[3] = state_fmt_i64(b3, folder_id);
 	p[4] = state_fmt_u64(b4, new_src_uidvalidity);
 	p[5] = mode == STATE_UIDV_DELETE_OLD ? "t" : "f";
 	/* Counters restart from what the ledger already holds for the new UIDVALIDITY (usually nothing;
@@ -356,16 +357,14 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 			      uint32_t dst_uidnext, uint32_t first_src_uid, uint32_t last_src_uid,
 			      const uint32_t *uids, size_t nuids, struct fleet_err *err)
 {
-	char lb[3][STATE_NUM_MAX], b[4][STATE_NUM_MAX];
+	char b[3][STATE_NUM_MAX];
 	struct fleet_buf arr = FLEET_BUF_INIT(STATE_UIDS_MAX);
 	const char *p[8];
 	int rc;
 
-	state_lease_params(lb, lease, p);
-	p[3] = state_fmt_i64(b[0], folder_id);
-	p[4] = state_fmt_u64(b[1], dst_uidnext);
-	p[5] = state_fmt_u64(b[2], first_src_uid);
-	p[6] = state_fmt_u64(b[3], last_src_uid);
+	p[4] = state_fmt_u64(b[0], dst_uidnext);
+	p[5] = state_fmt_u64(b[1], first_src_uid);
+	p[6] = state_fmt_u64(b[2], last_src_uid);
 	p[7] = NULL;
 	if (uids) {
 		state_array_begin(&arr);
@@ -389,11 +388,8 @@ int state_folder_window_begin(struct state_conn *sc, const struct state_lease *l
 int state_folder_window_end(struct state_conn *sc, const struct state_lease *lease, int64_t folder_id,
 			    struct fleet_err *err)
 {
-	char lb[3][STATE_NUM_MAX], b3[STATE_NUM_MAX];
 	const char *p[4];
 
-	state_lease_params(lb, lease, p);
-	p[3] = state_fmt_i64(b3, folder_id);
 	return fenced_folder(
 	    sc, STATE_STMT_WINDOW_END, lease, folder_id, "close the append window",
 	    "WITH " LEASE_CTE ","
