@@ -15,6 +15,9 @@
 #include "state/store.h"
 #include "scheduler/scheduler.h"
 
+/* The scheduler exits with its own copy of the code on a second Ctrl-C (it cannot include cli.h). */
+_Static_assert(SCHEDULER_EXIT_INTERRUPTED == CLI_EXIT_INTERRUPTED, "the second Ctrl-C exits as interrupted");
+
 /* Codes whose exit code does not follow from class and scope alone. */
 static const struct {
 	const char *code;

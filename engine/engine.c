@@ -2613,9 +2613,9 @@ out:
 	return rc;
 }
 
-/* CREATE (or SUBSCRIBE) of up to FOLDER_BATCH folders sent at once, their results read afterwards:
- * a round trip per batch, not per folder. The server still runs them in order, parents first. */
-#define FOLDER_BATCH 64
+/* CREATE (or SUBSCRIBE) of up to ENGINE_FOLDER_BATCH folders sent at once, their results read
+ * afterwards: a round trip per batch, not per folder. The server still runs them in order, parents
+ * first. */
 
 static int want_subscribe(const struct engine *e, const struct fm_entry *fe)
 {
@@ -2679,8 +2679,8 @@ static void subscribe_batch_wait(struct engine *e, struct fm_plan *plan, const i
  * commands of prefetch_status follow them in the same round trip (the server answers in order,
  * so a folder's STATUS comes after its CREATE), and create_folders_wait reads them. */
 struct folder_batches {
-	size_t cidx[FOLDER_BATCH], sidx[FOLDER_BATCH];
-	int cid[FOLDER_BATCH], sid[FOLDER_BATCH];
+	size_t cidx[ENGINE_FOLDER_BATCH], sidx[ENGINE_FOLDER_BATCH];
+	int cid[ENGINE_FOLDER_BATCH], sid[ENGINE_FOLDER_BATCH];
 	size_t nc, ns;
 };
 
@@ -2731,7 +2731,7 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused,
 			refused[i] = 1;
 			continue;
 		}
-		if (fb->nc == FOLDER_BATCH) {
+		if (fb->nc == ENGINE_FOLDER_BATCH) {
 			if (create_batch_wait(e, plan, refused, fb->cidx, fb->cid, fb->nc) < 0) {
 				fb->nc = 0;
 				return;
@@ -2755,7 +2755,7 @@ static void create_folders(struct engine *e, struct fm_plan *plan, int *refused,
 			log_warn("could not subscribe to %s: %s", fe->dst_name, ferr.message);
 			continue;
 		}
-		if (fb->ns == FOLDER_BATCH) {
+		if (fb->ns == ENGINE_FOLDER_BATCH) {
 			if (create_batch_wait(e, plan, refused, fb->cidx, fb->cid, fb->nc) < 0) {
 				fb->nc = fb->ns = 0;
 				return;
@@ -2774,15 +2774,14 @@ static void create_folders_wait(struct engine *e, struct fm_plan *plan, int *ref
 	fb->nc = fb->ns = 0;
 }
 
-/* STATUS of every folder to copy on both sides, pipelined STATUS_BATCH at a time on each
+/* STATUS of every folder to copy on both sides, pipelined ENGINE_STATUS_BATCH at a time on each
  * connection at once, so that a delta pass over unchanged folders costs a round trip per batch
  * instead of one per folder. The batch bound keeps the responses within the socket buffers while
  * the commands are still being written. A folder whose source STATUS fails here is asked again by
  * migrate_folder, which reports the error properly; without the destination's it is examined. */
-#define STATUS_BATCH 64
 struct status_batch {
-	size_t idx[STATUS_BATCH];
-	int id[STATUS_BATCH];
+	size_t idx[ENGINE_STATUS_BATCH];
+	int id[ENGINE_STATUS_BATCH];
 	size_t n;
 };
 
@@ -2823,8 +2822,8 @@ static void status_batch_wait(struct imap_conn *c, const struct status_batch *b,
 static void prefetch_status(struct engine *e, struct fm_plan *plan, int *refused, struct folder_batches *fb,
 			    struct imap_status_info *si, int *have, struct imap_status_info *dsi, int *dhave)
 {
-	for (size_t i = 0; i < plan->n; i += STATUS_BATCH) {
-		size_t to = plan->n - i < STATUS_BATCH ? plan->n : i + STATUS_BATCH;
+	for (size_t i = 0; i < plan->n; i += ENGINE_STATUS_BATCH) {
+		size_t to = plan->n - i < ENGINE_STATUS_BATCH ? plan->n : i + ENGINE_STATUS_BATCH;
 		struct status_batch bs, bd;
 
 		struct fleet_err ferr;

@@ -134,6 +134,11 @@ enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
 #define ENGINE_BATCH_DEFAULT	 64
 #define ENGINE_WINDOW_MAX_MSGS	 1024
 #define ENGINE_WINDOW_AUTO_BYTES (8u << 20)
+/* Folder commands pipelined at once on one connection: CREATE/SUBSCRIBE of the folders to make,
+ * and STATUS on both sides of a delta pass. 64 short commands and their answers stay within the
+ * socket buffers while the commands are still being written, and cost a round trip per 64 folders. */
+#define ENGINE_FOLDER_BATCH 64
+#define ENGINE_STATUS_BATCH 64
 
 /* ---- the account options' ranges ------------------------------------------------------------- */
 /* --batch: a window of 4096 messages is already one large transaction on the destination. */

@@ -21,13 +21,6 @@
 #include "ops/render.h"
 #include "scheduler/policy.h"
 
-#define PF_DEFAULT_WORKERS    8u
-#define PF_DEFAULT_CONNS      8u
-#define PF_DEFAULT_TIMEOUT_MS 30000u
-#define PF_STATUS_WINDOW      32 /* STATUS commands in flight at once */
-#define PF_NAMES_SHOWN	      5	 /* name problems listed per account; the rest are counted */
-#define PF_UIDSET_MAX	      (64 * 1024)
-
 /* ---- folder names -------------------------------------------------------------------------------- */
 
 static int component_problem(const char *comp, size_t len, char delim, char *why, size_t cap)
@@ -285,7 +278,7 @@ static int search_oversize(struct imap_conn *c, struct pf_folder *f, uint64_t li
 		rc = imap_uid_search(c, crit, &uids, err);
 	if (rc == 0 && uids.n) {
 		qsort(uids.v, uids.n, sizeof(uids.v[0]), cmp_u32);
-		set = uidset_text(&uids, PF_UIDSET_MAX, &all);
+		set = uidset_text(&uids, PREFLIGHT_UIDSET_MAX, &all);
 		rc = imap_fetch(c, set, "(UID RFC822.SIZE)", &cb, &o, err);
 	}
 	if (rc == 0 && uids.n) {
@@ -411,9 +404,9 @@ static int count_source(struct pf_ctx *ctx, struct pf_account *a, struct imap_co
 		if (!plan->entries[i].noselect)
 			f[nf++].src_name = plan->entries[i].src_name;
 	/* STATUS, pipelined in windows. */
-	for (size_t i = 0; i < nf; i += PF_STATUS_WINDOW) {
-		int ids[PF_STATUS_WINDOW];
-		size_t n = nf - i < PF_STATUS_WINDOW ? nf - i : PF_STATUS_WINDOW;
+	for (size_t i = 0; i < nf; i += PREFLIGHT_STATUS_WINDOW) {
+		int ids[PREFLIGHT_STATUS_WINDOW];
+		size_t n = nf - i < PREFLIGHT_STATUS_WINDOW ? nf - i : PREFLIGHT_STATUS_WINDOW;
 
 		for (size_t k = 0; k < n; k++) {
 			ids[k] = imap_status_send(src, f[i + k].src_name, &f[i + k].st, &f[i + k].err);
@@ -527,12 +520,12 @@ static void check_names(struct pf_account *a, const struct fm_plan *plan, const 
 		if (!bad)
 			continue;
 		a->bad_names++;
-		if (shown++ < PF_NAMES_SHOWN)
+		if (shown++ < PREFLIGHT_NAMES_SHOWN)
 			list_addf(&a->warnings, "folder '%s' -> '%s': %s", e->src_name, e->dst_name, why);
 	}
-	if (shown > PF_NAMES_SHOWN)
+	if (shown > PREFLIGHT_NAMES_SHOWN)
 		list_addf(&a->warnings, "%u more folder names with problems (see the log at debug level)",
-			  shown - PF_NAMES_SHOWN);
+			  shown - PREFLIGHT_NAMES_SHOWN);
 }
 
 static void check_quota(struct pf_account *a, struct imap_conn *dst)
@@ -677,7 +670,7 @@ static void check_account(struct pf_ctx *ctx, struct pf_account *a)
 	int took[2] = {0, 0}, listed[2] = {0, 0}, planned = 0;
 	uint64_t limit = 0, al;
 	const char *limit_name = NULL;
-	unsigned timeout = cfg->timeout_ms ? cfg->timeout_ms : PF_DEFAULT_TIMEOUT_MS;
+	unsigned timeout = cfg->timeout_ms ? cfg->timeout_ms : PREFLIGHT_TIMEOUT_MS;
 
 	memset(set, 0, sizeof(set));
 	memset(cr, 0, sizeof(cr));
@@ -1061,12 +1054,13 @@ int preflight_run(const struct preflight_config *cfg, struct preflight_summary *
 	}
 	qsort(ctx.acc, nacc, sizeof(*ctx.acc), cmp_acc_line);
 	ctx.nacc = nacc;
-	ctx.hl = host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : PF_DEFAULT_CONNS);
+	ctx.hl =
+	    host_limiter_new(cfg->max_conns_per_host ? cfg->max_conns_per_host : PREFLIGHT_CONNS_PER_HOST);
 	ctx.oauth = oauth_cache_new();
 	pthread_mutex_init(&ctx.lock, NULL);
 	pthread_cond_init(&ctx.cond, NULL);
 
-	nworkers = cfg->workers ? cfg->workers : PF_DEFAULT_WORKERS;
+	nworkers = cfg->workers ? cfg->workers : PREFLIGHT_WORKERS;
 	if (nworkers > nrows)
 		nworkers = (unsigned)nrows;
 	th = xcalloc(nworkers ? nworkers : 1, sizeof(*th));

@@ -37,18 +37,37 @@
 int preflight_name_problem(const char *src_name, const struct fm_namespace *src_ns, const char *dst_name,
 			   char dst_delim, int bad_wire, char *why, size_t cap);
 
+/* ---- defaults and caps --------------------------------------------------------------------------- */
+/* Accounts checked at once, and connections per server (host:port) and side, when not given: a
+ * check is a login and a few commands per account; eight at once keep it short and stay below the
+ * per-IP limits of hosted servers (see SCHEDULER_CONNS_PER_HOST). */
+#define PREFLIGHT_WORKERS	 8u
+#define PREFLIGHT_CONNS_PER_HOST 8u
+/* Connect and I/O timeout per command when not given: an account whose server has not answered a
+ * command in 30 s is reported NO-GO for it, and the check goes on with the others. */
+#define PREFLIGHT_TIMEOUT_MS 30000u
+/* STATUS commands in flight at once on one connection (pipelined): 32 short answers stay within
+ * the socket buffers while the commands are being written. */
+#define PREFLIGHT_STATUS_WINDOW 32
+/* Folder-name problems listed per account in the output; the rest are counted (the log has all). */
+#define PREFLIGHT_NAMES_SHOWN 5
+/* The UID set of one UID FETCH RFC822.SIZE of the messages over the destination's size limit:
+ * some 6,000 UIDs, far below IMAP_CMD_MAX; past it the count is kept and the biggest message is
+ * the biggest of those fetched (the account is marked partial). */
+#define PREFLIGHT_UIDSET_MAX (64 * 1024)
+
 /* ---- the whole accounts file --------------------------------------------------------------------- */
 
 struct preflight_config {
 	const char *accounts_path;
 	unsigned accounts_flags;     /* accounts_load() flags (ACCOUNTS_STRICT) */
-	unsigned workers;	     /* accounts checked at once; 0 = 8 */
-	unsigned max_conns_per_host; /* connections per server (host:port); 0 = 8 */
+	unsigned workers;	     /* accounts checked at once; 0 = PREFLIGHT_WORKERS */
+	unsigned max_conns_per_host; /* per server (host:port); 0 = PREFLIGHT_CONNS_PER_HOST */
 	int argc;		     /* side settings (--cafile1 --insecure2 --tls1 --authuser2 ...) and
 					account options (--maxsize --folder --exclude ...) for every row;
 					the row's own columns and options come after and win */
 	char **argv;
-	unsigned timeout_ms;  /* connect and I/O timeout per command; 0 = 30 s */
+	unsigned timeout_ms;  /* connect and I/O timeout per command; 0 = PREFLIGHT_TIMEOUT_MS */
 	int fetch_sizes;      /* count sizes with UID FETCH RFC822.SIZE even when STATUS=SIZE is offered */
 	int verbose;	      /* also print each side's TLS and capabilities line */
 	FILE *out;	      /* where the lines go (NULL = stdout) */

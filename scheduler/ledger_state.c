@@ -16,8 +16,6 @@ struct folder_cache {
 	int stale;
 };
 
-#define HELD_FOLDERS_MAX 64
-
 struct ledger_state {
 	struct state_conn *sc;
 	struct state_lease lease;
@@ -318,10 +316,10 @@ static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder
 	}
 	/* Held back with the folder's last rows and the end of its last window: written by the next
 	 * statement that writes anyway (the next folder's first window begin, ledger_state_flush when
-	 * the engine returns), or here once HELD_FOLDERS_MAX folders wait. A crash before that leaves
-	 * the last window open: resumed by matching, like any crash inside a window. */
+	 * the engine returns), or here once LEDGER_STATE_HELD_FOLDERS_MAX folders wait. A crash before
+	 * that leaves the last window open: resumed by matching, like any crash inside a window. */
 	state_ledger_batch_folder_status(ls->batch, folder, &fs);
-	if (++ls->held < HELD_FOLDERS_MAX)
+	if (++ls->held < LEDGER_STATE_HELD_FOLDERS_MAX)
 		return 0;
 	ls->held = 0;
 	return state_ledger_batch_flush(ls->batch, err);

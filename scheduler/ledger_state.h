@@ -9,6 +9,12 @@
 
 struct ledger_state;
 
+/* A finished folder's status and last rows wait for the next statement that writes anyway; once this
+ * many folders wait they are written on their own, so that a pass over many small folders does
+ * not hold all of them (a crash before the write leaves their last windows open: resumed by
+ * matching). */
+#define LEDGER_STATE_HELD_FOLDERS_MAX 64
+
 /* sc is borrowed (one thread's connection); the lease is copied. */
 struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_lease *lease);
 void ledger_state_free(struct ledger_state **ls);

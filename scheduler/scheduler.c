@@ -33,32 +33,6 @@
 #include "state/state.h"
 #include "state/store.h"
 
-#define SCHED_EXIT_INTERRUPTED 4 /* = CLI_EXIT_INTERRUPTED, for the second Ctrl-C */
-/* The heartbeat: every SCHED_HEARTBEAT_MS the main thread renews the leases of its workers and its
- * engine registration. A lease is SCHED_LEASE_BEATS heartbeats long (--lease overrides it, the
- * heartbeat is then a quarter of it): a host that dies loses its accounts to the others after
- * 20 s, not a fixed minute, and a late heartbeat or two costs nothing. The registration (and with
- * it the connection slots) lives half a lease longer than the leases it renews. */
-#define SCHED_HEARTBEAT_MS 5000u
-#define SCHED_LEASE_BEATS 4u
-/* A claim is not a lease on a connection slot: while its worker waits for slots the job has not
- * started, and holds only a lease this short, renewed by the waiting worker itself every
- * SCHED_WAIT_RENEW_MS. A host that dies with accounts waiting loses them to the others within
- * seconds (the takeover counts no attempt); the full lease starts with the attempt
- * (state_job_begin). */
-#define SCHED_WAIT_LEASE_MS	4000u
-#define SCHED_WAIT_RENEW_MS	1000u
-#define ENGINE_TTL_MS(lease_ms) ((lease_ms) + (lease_ms) / 2)
-/* verify sends no heartbeat: its registration (and connection slots) simply last this long. */
-#define SCHED_VERIFY_TTL_MS 90000u
-/* How long work waits for the state database when it does not answer (then it fails as before). */
-#define SCHED_STORE_WAIT_MS 300000u
-/* A run that stores its rows' credentials for worker hosts marks them pending for this long before
- * it imports the rows, and clears the mark once they are stored (a second at 50,000 rows); worker
- * hosts claim none of its jobs meanwhile. A run killed in between leaves the mark to expire: then
- * the worker hosts fail those accounts (NO_CREDENTIALS) unless the run is started again. */
-#define SCHED_CRED_HOLD_MS 300000u
-
 static atomic_int g_stop; /* lock-free: set by the signal handler, read by every thread */
 
 static void on_stop_signal(int sig)
@@ -68,7 +42,7 @@ static void on_stop_signal(int sig)
 				  "(Ctrl-C again to stop at once; run the same command to resume)\n";
 
 	if (atomic_load(&g_stop))
-		_exit(SCHED_EXIT_INTERRUPTED); /* open append windows make this safe to resume */
+		_exit(SCHEDULER_EXIT_INTERRUPTED); /* open append windows make this safe to resume */
 	atomic_store(&g_stop, 1);
 	/* The progress display goes first: the message is not written into it. */
 	if (fleet_log_overlay_shown() && write(STDERR_FILENO, erase, sizeof(erase) - 1) < 0) {
@@ -90,7 +64,7 @@ void scheduler_config_init(struct scheduler_config *cfg)
 	if (cfg->workers > SCHEDULER_WORKERS_MAX)
 		cfg->workers = SCHEDULER_WORKERS_MAX;
 	cfg->max_conns_per_host = SCHEDULER_CONNS_PER_HOST;
-	cfg->lease_ms = SCHED_HEARTBEAT_MS * SCHED_LEASE_BEATS;
+	cfg->lease_ms = SCHEDULER_HEARTBEAT_MS * SCHEDULER_LEASE_BEATS;
 	cfg->server_down_limit_ms = SCHEDULER_SERVER_DOWN_LIMIT_MS;
 	cfg->progress = -1;
 	retry_policy_init(&cfg->retry);
@@ -144,7 +118,7 @@ struct sched {
 	pthread_cond_t idle_cond;
 	unsigned idle_gen;
 	/* An idle engine says why it waits when another engine holds accounts of the run (after a
-	 * kill -9 the dead engine's leases): asked at most every LEASE_CHECK_MS, said once. */
+	 * kill -9 the dead engine's leases): asked at most every SCHEDULER_LEASE_CHECK_MS, said once. */
 	atomic_uint_fast64_t lease_checked_ms;
 	atomic_int lease_told;
 	/* A worker host waiting for the run to store its credentials says so once. */
@@ -628,7 +602,8 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	}
 	/* Worker hosts must not claim these rows before their credentials are stored (after our own
 	 * workers start): the mark is committed before the rows are. */
-	if (cfg->store_credentials && state_run_hold_credentials(sc, s->run_id, SCHED_CRED_HOLD_MS, err) < 0)
+	if (cfg->store_credentials &&
+	    state_run_hold_credentials(sc, s->run_id, SCHEDULER_CRED_HOLD_MS, err) < 0)
 		goto out;
 	if (state_job_upsert_many(sc, s->run_id, specs, n, ids, NULL, err) < 0)
 		goto out;
@@ -1113,7 +1088,7 @@ static void record_in_pass(struct state_conn *sc, int64_t job_id, const char *ou
 
 static unsigned wait_lease_ms(const struct scheduler_config *cfg)
 {
-	return cfg->lease_ms < SCHED_WAIT_LEASE_MS ? cfg->lease_ms : SCHED_WAIT_LEASE_MS;
+	return cfg->lease_ms < SCHEDULER_WAIT_LEASE_MS ? cfg->lease_ms : SCHEDULER_WAIT_LEASE_MS;
 }
 
 /* Where side k's secret comes from, for a message ("password from /etc/pw/u1"). */
@@ -1335,7 +1310,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		}
 		/* Full: wait here, keeping the claim with its short lease (a lost one is another host's
 		 * now: nothing started here, nothing to undo). */
-		if (fleet_now_ms() - renewed >= SCHED_WAIT_RENEW_MS) {
+		if (fleet_now_ms() - renewed >= SCHEDULER_WAIT_RENEW_MS) {
 			if (state_job_renew(sc, &c->lease, wait_lease_ms(cfg), &err) < 0 &&
 			    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
 				goto failed;
@@ -1550,7 +1525,6 @@ static long idle_wait_ms(struct sched *s, struct state_conn *sc)
 	return wait >= 0 && wait < poll ? (long)wait + 1 : poll;
 }
 
-#define LEASE_CHECK_MS 5000u
 static void tell_lease_wait(struct sched *s, struct state_conn *sc)
 {
 	struct state_lease_wait lw;
@@ -1558,7 +1532,7 @@ static void tell_lease_wait(struct sched *s, struct state_conn *sc)
 	uint64_t now = fleet_now_ms(), last = atomic_load(&s->lease_checked_ms);
 	int alive;
 
-	if (atomic_load(&s->lease_told) || (last && now - last < LEASE_CHECK_MS) ||
+	if (atomic_load(&s->lease_told) || (last && now - last < SCHEDULER_LEASE_CHECK_MS) ||
 	    !atomic_compare_exchange_strong(&s->lease_checked_ms, &last, now))
 		return;
 	if (state_job_leases_elsewhere(sc, s->run_id, s->engine_id, &lw, &err) < 0 || lw.count == 0)
@@ -1581,8 +1555,7 @@ static void tell_lease_wait(struct sched *s, struct state_conn *sc)
 
 /* A worker host (no accounts file) that claimed nothing: is the run still storing the credentials
  * of rows it imported? Then the jobs are there but not yet for this host: it waits (said once) and
- * looks again, rather than failing them for want of credentials. */
-#define SCHED_CRED_POLL_MS 250u
+ * looks again (SCHEDULER_CRED_POLL_MS), rather than failing them for want of credentials. */
 static int credentials_pending(struct sched *s, struct state_conn *sc)
 {
 	struct fleet_err err;
@@ -1631,7 +1604,7 @@ static void *worker_main(void *arg)
 			long wait;
 
 			if (!s->af && credentials_pending(s, sc)) {
-				sched_wait(s, SCHED_CRED_POLL_MS);
+				sched_wait(s, SCHEDULER_CRED_POLL_MS);
 				continue;
 			}
 			wait = idle_wait_ms(s, sc);
@@ -1742,7 +1715,7 @@ static void renew_leases(struct sched *s, struct state_conn *sc)
 		    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
 			atomic_store(&w->cancel, 1); /* stop before the next APPEND: another engine owns it now */
 	}
-	if (state_engine_heartbeat(sc, s->engine_id, ENGINE_TTL_MS(s->cfg->lease_ms), &err) < 0)
+	if (state_engine_heartbeat(sc, s->engine_id, SCHEDULER_ENGINE_TTL_MS(s->cfg->lease_ms), &err) < 0)
 		log_warn("engine heartbeat: %s", err.message);
 	/* A claim whose answer was lost with the state connection holds a job no worker knows: no other
 	 * engine takes it (it is ours) and we never renew it. Back to the queue once it expired. */
@@ -2057,7 +2030,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	signal(SIGPIPE, SIG_IGN);
 
 	/* A restart or a short loss of the state database pauses the work instead of failing it. */
-	state_set_outage_wait(SCHED_STORE_WAIT_MS);
+	state_set_outage_wait(SCHEDULER_STORE_WAIT_MS);
 	if (open_state(&s, &sc, err) < 0)
 		goto out;
 	/* The key seals stored credentials and keys the hash of a refused credential; a worker
@@ -2082,7 +2055,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 		}
 	}
 	sum->run_id = s.run_id;
-	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS(cfg->lease_ms), &s.engine_id,
+	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet", SCHEDULER_ENGINE_TTL_MS(cfg->lease_ms), &s.engine_id,
 				  err) < 0)
 		goto out;
 	say_who_else(&s, sc);
@@ -2142,7 +2115,7 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 				sched_wake(&s); /* the signal handler cannot */
 			}
 		}
-		if (now - last_renew >= cfg->lease_ms / SCHED_LEASE_BEATS) {
+		if (now - last_renew >= cfg->lease_ms / SCHEDULER_LEASE_BEATS) {
 			renew_leases(&s, sc);
 			last_renew = now;
 		}
@@ -2248,7 +2221,7 @@ int scheduler_sync_one(const char *state_arg, const char *key_file, const struct
 			      STATE_JOB_MASK(STATE_JOB_DONE) | STATE_JOB_MASK(STATE_JOB_FAILED) |
 				  STATE_JOB_MASK(STATE_JOB_PARTIAL),
 			      &requeued, err) < 0 ||
-	    state_engine_register(sc, s.host, (long)getpid(), "imapfleet", ENGINE_TTL_MS(cfg.lease_ms), &s.engine_id,
+	    state_engine_register(sc, s.host, (long)getpid(), "imapfleet", SCHEDULER_ENGINE_TTL_MS(cfg.lease_ms), &s.engine_id,
 				  err) < 0)
 		goto out;
 	r = state_job_claim(sc, s.run_id, s.engine_id, s.host, 24u * 3600 * 1000, &c, err);
@@ -2692,7 +2665,7 @@ int scheduler_verify(const struct scheduler_config *cfg, FILE *out, struct fleet
 	}
 	if (s.af)
 		verify_map_rows(&s, sc, vr.jobs, vr.njobs);
-	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet verify", SCHED_VERIFY_TTL_MS, &s.engine_id, err) < 0)
+	if (state_engine_register(sc, s.host, (long)getpid(), "imapfleet verify", SCHEDULER_VERIFY_TTL_MS, &s.engine_id, err) < 0)
 		goto out;
 	nthreads = cfg->workers ? cfg->workers : 8;
 	if (nthreads > vr.njobs)

@@ -56,6 +56,39 @@
 #define SCHEDULER_HEALTH_TICK_MS	  250
 #define SCHEDULER_HEALTH_STORE_RETRY_MS	  1000
 #define SCHEDULER_ORPHANS_EVERY_MS	  30000
+/* The heartbeat: every SCHEDULER_HEARTBEAT_MS the main thread renews the leases of its workers and
+ * its engine registration. A lease is SCHEDULER_LEASE_BEATS heartbeats long (--lease overrides it,
+ * the heartbeat is then a quarter of it): a host that dies loses its accounts to the others after
+ * 20 s, not a fixed minute, and a late heartbeat or two costs nothing. The registration (and with
+ * it the connection slots) lives half a lease longer than the leases it renews. */
+#define SCHEDULER_HEARTBEAT_MS 5000u
+#define SCHEDULER_LEASE_BEATS  4u
+#define SCHEDULER_ENGINE_TTL_MS(lease_ms) ((lease_ms) + (lease_ms) / 2)
+/* A claim is not a lease on a connection slot: while its worker waits for slots the job has not
+ * started, and holds only a lease this short, renewed by the waiting worker itself every
+ * SCHEDULER_WAIT_RENEW_MS. A host that dies with accounts waiting loses them to the others within
+ * seconds (the takeover counts no attempt); the full lease starts with the attempt
+ * (state_job_begin). */
+#define SCHEDULER_WAIT_LEASE_MS 4000u
+#define SCHEDULER_WAIT_RENEW_MS 1000u
+/* verify sends no heartbeat: its registration (and connection slots) simply last this long. */
+#define SCHEDULER_VERIFY_TTL_MS 90000u
+/* How long work waits for the state database when it does not answer (then it fails as before). */
+#define SCHEDULER_STORE_WAIT_MS 300000u
+/* A run that stores its rows' credentials for worker hosts marks them pending for this long before
+ * it imports the rows, and clears the mark once they are stored (a second at 50,000 rows); worker
+ * hosts claim none of its jobs meanwhile. A run killed in between leaves the mark to expire: then
+ * the worker hosts fail those accounts (NO_CREDENTIALS) unless the run is started again. */
+#define SCHEDULER_CRED_HOLD_MS 300000u
+/* A worker host that found the run's credentials pending looks again this often: a quarter second
+ * is nothing against the import it waits for, and one cheap query each time. */
+#define SCHEDULER_CRED_POLL_MS 250u
+/* An idle engine asks at most this often whether another engine (a dead one's leases after kill -9)
+ * holds accounts of the run, to say why it waits: once a heartbeat is enough for a message. */
+#define SCHEDULER_LEASE_CHECK_MS 5000u
+/* A second SIGINT/SIGTERM exits at once with this code: the cli's CLI_EXIT_INTERRUPTED, which the
+ * scheduler cannot include (cli/exit.c asserts the two are equal). */
+#define SCHEDULER_EXIT_INTERRUPTED 4
 /* The options text stored with a job (side settings, the run's options, the row's): the row's
  * options column (ACCOUNTS_FIELD_MAX) and a command line fit; a job whose text does not is refused. */
 #define SCHEDULER_JOB_OPTIONS_MAX (1 << 20)
