@@ -451,13 +451,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 				if (pk) {
 					*pk++ = '\0';
 					pk[strcspn(pk, "\r\n")] = '\0';
-					okf = strlen(dh) == 64 && unb64(sg, sig, sizeof(sig)) == 0;
-					for (int i = 0; okf && i < 32; i++) {
-						unsigned v;
-
-						okf = sscanf(dh + 2 * i, "%2x", &v) == 1;
-						want[i] = (unsigned char)v;
-					}
+					okf = state_unhex(dh, want, sizeof(want)) == 0 && unb64(sg, sig, sizeof(sig)) == 0;
 				}
 			}
 			xfree(&fields);
