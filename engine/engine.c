@@ -150,7 +150,12 @@ struct engine {
 	int lanes_asked;
 	/* A folder split by another lane that this one joined (split_help): both sides selected. */
 	struct imap_mailbox split_smbx, split_dmbx;
+	int in_split; /* copying windows of a folder another lane split (split_help) */
+	int again;    /* reading a split folder again after a joined lane failed (migrate_folder) */
 };
+
+/* migrate_folder: a lane that joined this folder's split failed; read the folder again. */
+#define FOLDER_AGAIN 2
 
 /* The fstart ring: fs[cur] is the folder being copied, then the next one and the one after it. */
 #define FS_NEXT(e) (&(e)->fs[((e)->cur + 1) % 3])
@@ -803,6 +808,16 @@ static void pend_next_adopt(struct engine *e, const struct imap_mailbox *dst_mbx
 
 static void presend_next_folder(struct engine *e);
 
+/* IMAPFLEET_FAILPOINT=split-pair-drop: 1 the first time a pair other than the first reaches the
+ * end of a window of a folder another pair split, in this process (split_folder.sh). */
+static int split_pair_drop(const struct engine *e)
+{
+	static atomic_int fired;
+
+	return e->in_split && e->job->lanes && e->job->lanes->lane > 0 &&
+	       fleet_failpoint_armed("split-pair-drop") && atomic_exchange(&fired, 1) == 0;
+}
+
 static int copy_window(struct engine *e, int64_t folder, const char *src_name, const char *dst_name,
 		       const struct imap_mailbox *src_mbx, struct imap_mailbox *dst_mbx, uint32_t *dst_uidnext,
 		       struct src_msg **msgs, size_t n, struct ledger_folder_stats *fst, int retry,
@@ -973,6 +988,15 @@ static int copy_window(struct engine *e, int64_t folder, const char *src_name, c
 		s->msg->dst_uid = ar.has_uid ? ar.uid : 0;
 		if (ar.has_uid && ar.uid >= max_uid)
 			max_uid = ar.uid;
+	}
+	if (!cc->fatal && split_pair_drop(e)) {
+		/* Test (IMAPFLEET_FAILPOINT=split-pair-drop): a pair copying windows of another pair's
+		 * split loses its connections after its APPENDs landed and before any is recorded. */
+		for (size_t i = 0; i < n; i++)
+			cc->slots[i].started = 0;
+		cc->fatal = 1;
+		fleet_err_set(&cc->fatal_err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_EOF,
+			      "connection closed by the destination (IMAPFLEET_FAILPOINT=split-pair-drop)");
 	}
 	if (cc->fatal && !fleet_err_is_set(err))
 		*err = cc->fatal_err;
@@ -1974,7 +1998,9 @@ static int split_help(struct engine *e, struct split *sp, struct fleet_err *err)
 	/* at or below every UID this lane's APPENDs get (0: unknown, match from the start) */
 	dst_uidnext = e->split_dmbx.uidnext ? e->split_dmbx.uidnext : 1;
 	log_info("connection pair %u copies windows of this folder too", e->job->lanes->lane + 1);
+	e->in_split = 1;
 	rc = split_copy(e, sp, &e->split_smbx, &e->split_dmbx, &dst_uidnext, &fst, err);
+	e->in_split = 0;
 	atomic_fetch_add(&sp->failed, fst.failed);
 out:
 	/* a SELECT sent and not read (sid, did > 0): the lane ends here and its connections with it */
@@ -1993,13 +2019,24 @@ static int split_join_all(struct engine *e, struct fleet_err *err)
 		return 0;
 	while (!cancelled(e) && (p = l->split_join(l->ctx, l->lane)) != NULL) {
 		struct split *sp = p;
-		int r = split_help(e, sp, err);
+		const struct ledger *lg = &e->job->ledger;
+		int r = split_help(e, sp, err), alone;
+		struct fleet_err ferr;
 
+		/* What this lane recorded is written before it leaves: after a failure the offering
+		 * lane reads the folder's ledger again. */
+		if (lg->ops->flush(lg->ctx, &ferr) < 0 && r >= 0) {
+			*err = ferr;
+			r = -1;
+		}
+		/* A failure the account can go on from: the offering lane copies what this lane left. */
+		alone = r < 0 && strcmp(err->code, FLEET_ERR_CODE_CANCELLED) != 0 &&
+			strcmp(err->code, LEDGER_ERR_LEASE_LOST) != 0 && err->scope <= FLEET_SCOPE_ACCOUNT;
 		if (r < 0) {
 			sp->err = *err;
 			atomic_store(&sp->broken, 1);
 		}
-		l->split_leave(l->ctx, sp);
+		l->split_leave(l->ctx, sp, l->lane, alone);
 		if (r < 0)
 			return -1;
 		if (r > 0)
@@ -2345,9 +2382,10 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	if (fs->info.window_open && !e->o->dry && lg->ops->windows_close(lg->ctx, fs->info.id, err) < 0)
 		goto out;
 	folder_listed(e);
-	e->st->msgs_todo += ntodo;
-	for (size_t i = 0; i < ntodo; i++)
+	for (size_t i = 0; i < ntodo && !e->again; i++) /* counted once: not again after a lane failed */
 		e->st->bytes_todo += todo[i]->size;
+	if (!e->again)
+		e->st->msgs_todo += ntodo;
 	report_progress(e);
 	if (ntodo)
 		lanes_kick(e); /* there is mail to copy: the folders after this one on more connections */
@@ -2380,9 +2418,21 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		split_closed = 1;
 		if (r < 0)
 			goto out;
+		if (atomic_load(&sp->broken) && !e->again) {
+			/* A lane that joined failed: what it took and did not record is read again now,
+			 * once every lane has left and this lane's rows are written (its open window is
+			 * matched, as after a crash), and what is left is copied by this lane. */
+			log_warn("a connection pair copying this folder stopped (%s): the folder is read again "
+				 "and what it left is copied",
+				 sp->err.message);
+			if (lg->ops->flush(lg->ctx, err) < 0)
+				goto out;
+			rc = FOLDER_AGAIN;
+			goto out;
+		}
 		if (atomic_load(&sp->broken)) {
-			/* what the failed lane took and did not copy is left to the next attempt (its open
-			 * window is matched then): the folder is not complete */
+			/* failed again: what the failed lane took and did not copy is left to the next
+			 * attempt (its open window is matched then): the folder is not complete */
 			fleet_err_set(err, sp->err.cls,
 				      sp->err.scope > FLEET_SCOPE_ACCOUNT ? sp->err.scope
 									  : FLEET_SCOPE_ACCOUNT,
@@ -3218,6 +3268,16 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		e.unlisted_here = !e.gmail && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE) ? pre_si[i].size : 0;
 		r = migrate_folder(&e, &plan.entries[i], pre_have[i] ? &pre_si[i] : NULL,
 				   dst_have[i] ? &dst_si[i] : NULL, err);
+		if (r == FOLDER_AGAIN) {
+			/* once: what was begun ahead is dropped, the folder is examined and selected anew */
+			pend_next_drop(&e);
+			fstart_release(&e, FS_NEXT2(&e));
+			fstart_release(&e, FS_NEXT(&e));
+			e.src_sel = NULL;
+			e.again = 1;
+			r = migrate_folder(&e, &plan.entries[i], NULL, NULL, err);
+			e.again = 0;
+		}
 		if (r < 0 && strcmp(err->code, IMAP_CODE_OVERQUOTA) == 0)
 			explain_overquota(&e, &plan, i, pre_have, pre_si, err);
 		e.cur = (e.cur + 1) % 3; /* what was begun ahead is the next folder's */

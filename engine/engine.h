@@ -241,12 +241,15 @@ struct engine_lanes {
 	 * copied by exactly one lane, its append window recorded in that lane's own ledger pair (the
 	 * crash rules of design.md section 6 hold per window). split_close: the offering lane gives out
 	 * no more windows and waits until every lane that joined has left, before it closes the folder
-	 * and frees the description. A lane that joined counts as having claimed a folder (its failure
-	 * stops the account). May be NULL (no splitting). Thread-safe. */
+	 * and frees the description. A lane that joined counts as having claimed a folder. A joined
+	 * lane that fails leaves with failed = 1 when the account can go on without it (not a stop,
+	 * not a lost lease): its failure stops no other lane and is not the account's; the offering
+	 * lane reads the folder again once all have left (the failed lane's open window matched) and
+	 * copies what is left. May be NULL (no splitting). Thread-safe. */
 	int (*split_offer)(void *ctx, void *split, size_t nwin); /* 0, or -1: not split */
 	void *(*split_join)(void *ctx, unsigned lane);
 	long (*split_take)(void *ctx, void *split);
-	void (*split_leave)(void *ctx, void *split);
+	void (*split_leave)(void *ctx, void *split, unsigned lane, int failed);
 	size_t (*split_close)(void *ctx, void *split); /* the windows given out */
 	void *ctx;
 };

@@ -22,6 +22,7 @@ struct lane {
 	struct fleet_err err;
 	int rc;
 	int error_side;
+	int split_failed; /* it failed inside a split, where the offering lane copies what it left */
 };
 
 struct claim {
@@ -113,7 +114,7 @@ static long lanes_split_take(void *ctx, void *p)
 	return k;
 }
 
-static void lanes_split_leave(void *ctx, void *p)
+static void lanes_split_leave(void *ctx, void *p, unsigned lane, int failed)
 {
 	struct lanes *l = ctx;
 	struct split *sp;
@@ -122,6 +123,8 @@ static void lanes_split_leave(void *ctx, void *p)
 	sp = split_find(l, p);
 	if (sp && sp->users)
 		sp->users--;
+	if (failed && lane < ENGINE_CONNS_PER_ACCOUNT_MAX)
+		l->lane[lane].split_failed = 1;
 	pthread_cond_broadcast(&l->left);
 	pthread_mutex_unlock(&l->lock);
 }
@@ -231,11 +234,14 @@ static void *helper_main(void *arg)
 	pthread_mutex_lock(&l->lock);
 	ln->st = st; /* the lane's final stats, failures included (freed by lanes_finish) */
 	ln->error_side = st.error_side;
-	if (ln->rc < 0 && ln->claims && strcmp(ln->err.code, FLEET_ERR_CODE_CANCELLED) != 0)
+	if (ln->rc < 0 && ln->claims && !ln->split_failed && strcmp(ln->err.code, FLEET_ERR_CODE_CANCELLED) != 0)
 		atomic_store(&l->stop, 1);
 	pthread_mutex_unlock(&l->lock);
 	if (ln->rc < 0 && !ln->claims)
 		log_warn("connection pair %u of the account could not start (%s): the others copy its share",
+			 ln->index + 1, ln->err.message);
+	else if (ln->rc < 0 && ln->split_failed)
+		log_warn("connection pair %u stopped inside a shared folder (%s): the others copy what it left",
 			 ln->index + 1, ln->err.message);
 	ledger_state_free(&ls);
 	if (sc) {
@@ -336,9 +342,10 @@ void lanes_finish(struct lanes *l, int *rc, struct engine_stats *st, struct flee
 	l->lane[0].rc = *rc;
 	l->lane[0].err = *err;
 	/* The account's error: the first real one (lane 0 first); a stop that another lane's failure
-	 * caused is not the account's reason. A helper that never claimed a folder does not count. */
+	 * caused is not the account's reason. A helper that never claimed a folder does not count, nor
+	 * one that failed inside a split (the offering lane copied what it left, or failed itself). */
 	for (unsigned i = 0; i < l->n && !failed; i++)
-		if (real_failure(&l->lane[i]) && (i == 0 || l->lane[i].claims))
+		if (real_failure(&l->lane[i]) && (i == 0 || (l->lane[i].claims && !l->lane[i].split_failed)))
 			failed = &l->lane[i];
 	for (unsigned i = 1; i < l->n; i++) {
 		struct lane *ln = &l->lane[i];
@@ -346,7 +353,7 @@ void lanes_finish(struct lanes *l, int *rc, struct engine_stats *st, struct flee
 		engine_stats_add_lane(st, &ln->st);
 		if (ln->rc > 0 && *rc == 0)
 			*rc = 1;
-		if (ln->rc < 0 && ln->claims && *rc >= 0 && !failed) {
+		if (ln->rc < 0 && ln->claims && !ln->split_failed && *rc >= 0 && !failed) {
 			*rc = -1; /* cancelled with folders left: the account stopped on request */
 			*err = ln->err;
 		}

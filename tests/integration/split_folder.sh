@@ -5,6 +5,10 @@
 # while several pairs copy windows of the folder, the same command finishes it: nothing missing,
 # nothing twice (mailcmp, and the ledger: one copied row per source message, no destination UID
 # twice, no append window left open, of any pair).
+# Then a helper pair fails inside the split (IMAPFLEET_FAILPOINT=split-pair-drop: its connections
+# drop after a window's APPENDs landed, before the ledger holds them): the account goes on, the
+# pair that split the folder reads it again (the landed window matched) and copies the rest, in
+# the same attempt: exit 0, every message once.
 # Accounts: xsplit1, xsplit2 (added here; INBOX filled by scripts/bench/hugeseed.py).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-.}/tests/integration/tap.sh"
@@ -15,7 +19,7 @@ for a in xsplit1 xsplit2; do
 	"${top_srcdir:-.}/scripts/lab.sh" add-account $a >/dev/null 2>&1 || skip_all "cannot add the lab account $a"
 done
 fl_init split_folder xsplit1 xsplit2
-fl_plan 20
+fl_plan 30
 
 # 300 small messages in each INBOX (hugeseed empties INBOX first; the same messages every time)
 for a in $FL_USERS; do
@@ -86,5 +90,32 @@ if [ $pair_windows -ge 1 ]; then ok "the kills left append windows of helper pai
 else not_ok "no kill left a helper pair's append window open"; fi
 # shellcheck disable=SC2086
 fl_run_ok "the same command finishes the run" $ARGS
+fl_db_checks "$total"
+fl_mailcmp_all
+
+# 3. A helper pair's connections drop inside the split, after the APPENDs of one of its windows
+#    landed and before the ledger holds them (once per process, so in the first account): the
+#    account goes on, and the same attempt ends with every message copied once.
+fl_far_source 30
+fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $FL_DB with (force)" -c "create database $FL_DB owner imapfleet" >/dev/null 2>&1 ||
+	bail "cannot create database $FL_DB"
+rm -rf "$FL_WORK/.imapfleet/logs"
+: >"$FL_WORK/run.out"
+IMAPFLEET_FAILPOINT=split-pair-drop fl_run --workers 1 --max-conns-per-host 8 --conns-per-account 4 --batch 10 --max-attempts 1
+rc=$?
+if [ $rc -eq 0 ]; then ok "a helper pair failing inside the split: the run ends with exit 0"
+else not_ok "a helper pair failing inside the split: the run ends with exit 0 (exit $rc)"; tail -n 20 "$FL_WORK/run.out" | sed 's/^/# /'; fi
+stopped=$(logs | grep -c "stopped inside a shared folder")
+again=$(logs | grep -c "the folder is read again and what it left is copied")
+matched=$(logs | grep -E "messages already on the destination \(matched by identity" | head -n 1)
+if [ "$stopped" = 1 ] && [ "$again" = 1 ] && [ -n "$matched" ]; then
+	ok "one pair stopped, the folder was read again and its landed window matched (${matched##*] })"
+else
+	not_ok "one pair stopped, the folder read again, its window matched (stopped $stopped, read again $again, matched: ${matched:-none})"
+	logs | grep -E "WARN|matched|connection pair" | head -n 10 | sed 's/^/# /'
+fi
+n=$(fl_sql "select count(*) from job_attempt")
+if [ "$n" = 2 ]; then ok "one attempt per account (2 in all)"; else not_ok "one attempt per account ($n attempts for 2 accounts)"; fi
 fl_db_checks "$total"
 fl_mailcmp_all
