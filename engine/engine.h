@@ -122,9 +122,11 @@ enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
 #define ENGINE_FLAGS_MAX (64 * 1024)
 /* The UID set of one copy window: at most ENGINE_BATCH_MAX UIDs of 10 digits and a comma. */
 #define ENGINE_WINDOW_SET_MAX (1 << 20)
-/* The UID set of a whole folder (--delete2, verify --deep), as one command: 1.5 million UIDs of
- * ten digits. What does not fit waits for the next pass (--delete2) or is reported (--deep). */
-#define ENGINE_FOLDER_SET_MAX (1 << 24)
+/* The UID set of a whole folder (--delete2, verify --deep), as one command: the client's cap on a
+ * command's UID set, some 760,000 UIDs of ten digits. What does not fit waits for the next pass
+ * (--delete2) or is reported (--deep), never refused late as "command too long". */
+#define ENGINE_FOLDER_SET_MAX IMAP_UIDSET_MAX
+_Static_assert(ENGINE_WINDOW_SET_MAX <= IMAP_UIDSET_MAX, "a copy window's UID set fits one command");
 /* The UIDs verify lists per folder and kind (VERIFY_UIDS_SHOWN of them, then ",..."). */
 #define ENGINE_VERIFY_LIST_MAX (1 << 16)
 /* The folder names of a UIDVALIDITY-change warning (five at the most, then ", ..."). */

@@ -195,6 +195,11 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
 #define IMAP_WBUF_FLUSH (64 * 1024)
 /* One command text, literals included (a MULTIAPPEND batch, a UID set of a large folder). */
 #define IMAP_CMD_MAX (8 * 1024 * 1024)
+/* The longest UID set one command carries: IMAP_CMD_MAX less room for the rest of the command (the
+ * verb, UID STORE's flag list, UID FETCH's items: callers keep those short), so that a set built to
+ * this cap is never refused as "command too long" when it is sent. */
+#define IMAP_CMD_WORDS_MAX 1024
+#define IMAP_UIDSET_MAX	   (IMAP_CMD_MAX - IMAP_CMD_WORDS_MAX)
 /* A traced line: enough to read the command, short enough for a terminal; the prefix (tag, label)
  * takes at most IMAP_TRACE_SLACK more. */
 #define IMAP_TRACE_MAX	 2000

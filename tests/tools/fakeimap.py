@@ -161,18 +161,25 @@ def quoted_at(piece, i):
     return "".join(out), j + 1
 
 
+ATOM_STOP = re.compile(r"[\[\] ()]")
+
+
 def atom_end(piece, i):
-    """The index after the atom that starts at piece[i]; a [...] section, spaces and all, is part of it."""
+    """The index after the atom that starts at piece[i]; a [...] section, spaces and all, is part of it.
+    (A regular expression finds the next bracket, space or parenthesis: a UID set of megabytes is one atom.)"""
     j, depth = i, 0
-    while j < len(piece):
+    while True:
+        m = ATOM_STOP.search(piece, j)
+        if not m:
+            return len(piece)
+        j = m.start()
         if piece[j] == "[":
             depth += 1
         elif piece[j] == "]":
             depth -= 1
-        elif depth == 0 and piece[j] in " ()":
-            break
+        elif depth == 0:
+            return j
         j += 1
-    return j
 
 
 def sval(tok):
@@ -216,7 +223,7 @@ class Session:
             if not chunk:
                 raise Closed()
             self.buf += chunk
-            if len(self.buf) > 1 << 20:
+            if len(self.buf) > self.srv.opts.max_line:
                 raise Closed()
         line, self.buf = self.buf.split(b"\n", 1)
         return line.rstrip(b"\r")
@@ -793,6 +800,7 @@ def main():
     ap.add_argument("--user", default="user")
     ap.add_argument("--password", default="pass")
     ap.add_argument("--seed", type=int, default=3, help="messages put in INBOX at start")
+    ap.add_argument("--max-line", type=int, default=1 << 20, help="a longer command line closes the connection")
     ap.add_argument("--throttle-count", type=int, default=2)
     ap.add_argument("--throttle-on", choices=("login", "select"), default="login")
     ap.add_argument("--throttle-text", help="throttle: the answer after the tag instead of NO [THROTTLED]")

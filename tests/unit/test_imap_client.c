@@ -30,6 +30,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/engine.h"
 #include "io/imap.h"
 
 #define FAKE_PASSWORD "s3cr3t-Fake-pw"
@@ -1067,6 +1068,50 @@ static void hostile_start(struct sess *s, const char *hostile, const char *arg, 
 	s->o.trace = 0;
 }
 
+/* A valid UID set of exactly LEN bytes (heap): ten-digit UIDs, the last one as long as what is left. */
+static char *uidset_of_length(size_t len)
+{
+	struct fleet_buf b = FLEET_BUF_INIT(len + 1);
+
+	while (len - b.len > 11)
+		fleet_buf_add_str(&b, "4000000000,");
+	if (len - b.len == 11)
+		fleet_buf_add_str(&b, "1,");
+	fleet_buf_add_str(&b, "1");
+	while (b.len < len)
+		fleet_buf_add_str(&b, "0");
+	assert_false(fleet_buf_truncated(&b));
+	assert_int_equal(b.len, len);
+	return fleet_buf_detach(&b, NULL);
+}
+
+/* The engine builds a folder's UID set (--delete2, verify --deep) up to ENGINE_FOLDER_SET_MAX: a set
+ * that long goes out in UID STORE +FLAGS.SILENT (\Deleted) and UID EXPUNGE, the commands with the
+ * most text around it, and is never refused as "command too long"; a set of IMAP_CMD_MAX is. */
+static void a_folder_uid_set_at_the_engine_cap_fits_one_command(void **state)
+{
+	struct sess s;
+	char *at_cap = uidset_of_length(ENGINE_FOLDER_SET_MAX), *over = uidset_of_length(IMAP_CMD_MAX);
+	char max_line[32];
+
+	snprintf(max_line, sizeof(max_line), "%d", 2 * IMAP_CMD_MAX);
+	sess_start(&s, IO_TLS_PLAIN, "normal", "--password", FAKE_PASSWORD, "--max-line", max_line, NULL);
+	s.o.trace = 0;
+	s.o.ep.io_timeout_ms = 60000; /* the fake (Python) reads and parses megabytes of set */
+	sess_connect(&s);
+	assert_int_equal(imap_select(s.c, "INBOX", 0, &s.mb, &s.err), 0);
+	if (imap_uid_store(s.c, at_cap, IMAP_STORE_ADD, "\\Deleted", 1, &s.err) < 0 ||
+	    imap_uid_expunge(s.c, at_cap, &s.err) < 0)
+		fail_msg("a set of ENGINE_FOLDER_SET_MAX bytes: %s (%s)", s.err.message, s.err.code);
+	assert_int_equal(imap_uid_expunge(s.c, over, &s.err), -1);
+	assert_err(s.err, FLEET_ERR_BUG, IMAP_CODE_CLIENTBUG);
+	assert_contains(s.err.message, "command too long");
+	assert_false(imap_conn_is_broken(s.c));
+	xfree(&at_cap);
+	xfree(&over);
+	sess_done(&s);
+}
+
 static void a_list_longer_than_any_real_account_fails_with_a_named_cap(void **state)
 {
 	struct sess s;
@@ -1154,6 +1199,7 @@ int main(void)
 	    cmocka_unit_test_teardown(connection_closed_mid_literal_is_transient, teardown_test),
 	    cmocka_unit_test_teardown(literal_above_the_limit_is_refused, teardown_test),
 	    cmocka_unit_test_teardown(a_list_longer_than_any_real_account_fails_with_a_named_cap, teardown_test),
+	    cmocka_unit_test_teardown(a_folder_uid_set_at_the_engine_cap_fits_one_command, teardown_test),
 	    cmocka_unit_test_teardown(a_metadata_fetch_that_never_ends_fails_with_a_named_cap, teardown_test),
 	    cmocka_unit_test_teardown(a_drip_fed_answer_cannot_extend_its_deadline, teardown_test),
 	    cmocka_unit_test_teardown(a_stop_request_ends_a_drip_fed_read_within_seconds, teardown_test),
