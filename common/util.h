@@ -11,10 +11,13 @@ uint64_t fleet_now_ms(void);
 uint64_t fleet_wall_ms(void);
 void fleet_sleep_ms(unsigned ms);
 
-/* Parses a whole decimal string into [min, max]. Returns 0, or -1 on garbage/overflow/range. */
 /* Writes the n bytes at in as 2n lower-case hex digits into out (no terminator: the caller's
  * buffer may continue). */
 void fleet_hex(const void *in, size_t n, char *out);
+/* Reads the string hex, exactly 2n hex digits (either case), into the n bytes at out: 0, or -1
+ * (out partly written) when hex has another length or a character that is not a hex digit. */
+int fleet_unhex(const char *hex, unsigned char *out, size_t n);
+/* Parses a whole decimal string into [min, max]. Returns 0, or -1 on garbage/overflow/range. */
 int fleet_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Same over a length-delimited span (no NUL needed). */
 int fleet_parse_u64n(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);

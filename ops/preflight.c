@@ -147,13 +147,6 @@ static char *uidset_text(struct imap_uids *u, size_t max, int *all)
 	return fleet_buf_detach(&b, NULL);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 
 /* ---- one account ----------------------------------------------------------------------------------- */
 
@@ -277,7 +270,7 @@ static int search_oversize(struct imap_conn *c, struct pf_folder *f, uint64_t li
 	if (rc == 0)
 		rc = imap_uid_search(c, crit, &uids, err);
 	if (rc == 0 && uids.n) {
-		qsort(uids.v, uids.n, sizeof(uids.v[0]), cmp_u32);
+		qsort(uids.v, uids.n, sizeof(uids.v[0]), fleet_cmp_u32);
 		set = uidset_text(&uids, PREFLIGHT_UIDSET_MAX, &all);
 		rc = imap_fetch(c, set, "(UID RFC822.SIZE)", &cb, &o, err);
 	}

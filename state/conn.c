@@ -8,8 +8,6 @@
 
 #include <stdatomic.h>
 
-#include <openssl/crypto.h>
-
 #include "common/alloc.h"
 #include "common/escape.h"
 #include "common/log.h"
@@ -463,21 +461,6 @@ void state_err_params(const struct fleet_err *why, enum fleet_err_class cls, con
 	p[0] = fleet_err_class_name(why ? why->cls : cls);
 	p[1] = why && why->code[0] ? why->code : NULL;
 	p[2] = why ? why->message : message;
-}
-
-int state_unhex(const char *hex, unsigned char *out, size_t n)
-{
-	if (strlen(hex) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
-		int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
 }
 
 int64_t state_get_i64(const PGresult *res, int row, int col)

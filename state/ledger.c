@@ -913,8 +913,8 @@ static int ledger_row(const PGresult *res, int i, void *arg)
 	r.src_uid = (uint32_t)state_get_i64(res, i, 0);
 	r.size = (uint64_t)state_get_i64(res, i, 1);
 	r.internaldate = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
-	r.has_sha256 = !PQgetisnull(res, i, 3) && state_unhex(PQgetvalue(res, i, 3), r.sha256, 32) == 0;
-	r.has_msgid_hash = !PQgetisnull(res, i, 4) && state_unhex(PQgetvalue(res, i, 4), r.msgid_hash, 32) == 0;
+	r.has_sha256 = !PQgetisnull(res, i, 3) && fleet_unhex(PQgetvalue(res, i, 3), r.sha256, 32) == 0;
+	r.has_msgid_hash = !PQgetisnull(res, i, 4) && fleet_unhex(PQgetvalue(res, i, 4), r.msgid_hash, 32) == 0;
 	r.dst_uidvalidity = (uint32_t)state_get_i64(res, i, 5);
 	r.dst_uid = (uint32_t)state_get_i64(res, i, 6);
 	r.flags = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);

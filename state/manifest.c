@@ -451,7 +451,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 				if (pk) {
 					*pk++ = '\0';
 					pk[strcspn(pk, "\r\n")] = '\0';
-					okf = state_unhex(dh, want, sizeof(want)) == 0 && unb64(sg, sig, sizeof(sig)) == 0;
+					okf = fleet_unhex(dh, want, sizeof(want)) == 0 && unb64(sg, sig, sizeof(sig)) == 0;
 				}
 			}
 			xfree(&fields);

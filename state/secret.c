@@ -61,7 +61,7 @@ static int key_load(const char *path, int fd, unsigned char key[STATE_SECRET_KEY
 		len--;
 	if (len == 2 * STATE_SECRET_KEY_LEN) {
 		buf[len] = '\0';
-		if (state_unhex((const char *)buf, key, STATE_SECRET_KEY_LEN) < 0)
+		if (fleet_unhex((const char *)buf, key, STATE_SECRET_KEY_LEN) < 0)
 			goto bad;
 		rc = 0;
 		goto out;

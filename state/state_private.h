@@ -133,10 +133,6 @@ void state_lease_params(char b[][STATE_NUM_MAX], const struct state_lease *lease
  * message. The strings are borrowed from why. */
 void state_err_params(const struct fleet_err *why, enum fleet_err_class cls, const char *message, const char **p);
 
-/* Exactly n bytes from 2n hex digits (either case) into out: 0, or -1 (out partly written) when hex
- * is anything else. */
-int state_unhex(const char *hex, unsigned char *out, size_t n);
-
 /* Result cell readers (text results). NULL cells read as 0 / "". */
 int64_t state_get_i64(const PGresult *res, int row, int col);
 const char *state_get_str(const PGresult *res, int row, int col);

@@ -49,10 +49,22 @@ void state_token_release(struct state_token *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* The bytes of a hex column (heap, *len of them), or NULL when it is empty or not hex. */
 static unsigned char *unhex(const char *s, long *len)
 {
+	size_t n = strlen(s) / 2;
+	unsigned char *out;
+
 	*len = 0;
-	return *s ? OPENSSL_hexstr2buf(s, len) : NULL;
+	if (!n)
+		return NULL;
+	out = xmalloc(n);
+	if (fleet_unhex(s, out, n) < 0) {
+		xfree(&out);
+		return NULL;
+	}
+	*len = (long)n;
+	return out;
 }
 
 /* Decrypts the token columns of row 0 (key_id, nonce, ciphertext, tag in hex). A token sealed under
@@ -82,9 +94,9 @@ static void read_token(const PGresult *res, const unsigned char key[STATE_SECRET
 	}
 	if (ct)
 		OPENSSL_cleanse(ct, (size_t)clen);
-	OPENSSL_free(nonce);
-	OPENSSL_free(ct);
-	OPENSSL_free(tag);
+	xfree(&nonce);
+	xfree(&ct);
+	xfree(&tag);
 }
 
 int state_token_begin(struct state_conn *sc, const unsigned char key[STATE_SECRET_KEY_LEN], const char *cache_key,

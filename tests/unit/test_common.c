@@ -722,6 +722,33 @@ static void hex_is_two_lower_case_digits_per_byte(void **state)
 	assert_string_equal(out, "007fabff"); /* nothing written, no terminator */
 }
 
+static void unhex_reads_exactly_two_digits_per_byte_in_either_case(void **state)
+{
+	unsigned char out[4];
+
+	assert_int_equal(fleet_unhex("007fABff", out, 4), 0);
+	assert_memory_equal(out, "\x00\x7f\xab\xff", 4);
+	assert_int_equal(fleet_unhex("", out, 0), 0);
+	/* anything else is refused: a length not 2n, a character that is not a hex digit */
+	assert_int_equal(fleet_unhex("007fab", out, 4), -1);
+	assert_int_equal(fleet_unhex("007fabff00", out, 4), -1);
+	assert_int_equal(fleet_unhex("007fabfg", out, 4), -1);
+	assert_int_equal(fleet_unhex("007f ab ", out, 4), -1);
+	assert_int_equal(fleet_unhex("0x7fabff", out, 4), -1);
+	assert_int_equal(fleet_unhex("00:7fabf", out, 4), -1);
+	{ /* what fleet_hex writes reads back */
+		unsigned char all[256], back[256];
+		char hex[513];
+
+		for (int i = 0; i < 256; i++)
+			all[i] = (unsigned char)i;
+		fleet_hex(all, sizeof(all), hex);
+		hex[512] = '\0';
+		assert_int_equal(fleet_unhex(hex, back, sizeof(back)), 0);
+		assert_memory_equal(back, all, sizeof(all));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -757,6 +784,7 @@ int main(void)
 		cmocka_unit_test(passfiles_give_their_first_line_and_refuse_what_is_no_passfile),
 		cmocka_unit_test(the_process_writes_no_core_and_is_not_dumpable),
 		cmocka_unit_test(hex_is_two_lower_case_digits_per_byte),
+		cmocka_unit_test(unhex_reads_exactly_two_digits_per_byte_in_either_case),
 		cmocka_unit_test(html_escaper_writes_entities_and_cleans_controls),
 		cmocka_unit_test(json_escaper_quotes_and_is_safe_inside_a_script),
 		cmocka_unit_test(csv_escaper_quotes_doubles_and_guards_formulas),

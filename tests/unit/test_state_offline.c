@@ -214,20 +214,6 @@ static void an_array_past_its_cap_is_refused_before_it_is_sent(void **state)
 	fleet_buf_release(&a[1]);
 }
 
-static void hex_reads_back_in_either_case_and_refuses_anything_else(void **state)
-{
-	unsigned char out[3];
-
-	(void)state;
-	assert_int_equal(state_unhex("0aFf10", out, 3), 0);
-	assert_int_equal(out[0], 0x0a);
-	assert_int_equal(out[1], 0xff);
-	assert_int_equal(out[2], 0x10);
-	assert_int_equal(state_unhex("0aff1", out, 3), -1);   /* too short */
-	assert_int_equal(state_unhex("0aff1000", out, 3), -1); /* too long */
-	assert_int_equal(state_unhex("0afg10", out, 3), -1);   /* not a digit */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,7 +226,6 @@ int main(void)
 	    cmocka_unit_test(state_location_follows_arg_then_env_then_libpq_then_embedded),
 	    cmocka_unit_test(conninfo_dbname_is_replaced_in_urls_and_keywords),
 	    cmocka_unit_test(an_array_past_its_cap_is_refused_before_it_is_sent),
-	    cmocka_unit_test(hex_reads_back_in_either_case_and_refuses_anything_else),
 	};
 
 	return unit_run("state_offline", tests, make_tmpdir, remove_tmpdir);
