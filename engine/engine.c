@@ -151,6 +151,7 @@ struct engine {
 	/* A folder split by another lane that this one joined (split_help): both sides selected. */
 	struct imap_mailbox split_smbx, split_dmbx;
 	int in_split; /* copying windows of a folder another lane split (split_help) */
+	int split_expected; /* lane 0 announced this folder's split (split_early) */
 	int again;    /* reading a split folder again after a joined lane failed (migrate_folder) */
 };
 
@@ -1922,6 +1923,36 @@ static struct split *split_begin(struct engine *e, const struct fstart *fs, cons
 	return sp;
 }
 
+/* Lane 0, before the folder's metadata is read: when the source's STATUS says more than one window
+ * is left to copy (so split_begin will split it, as far as the STATUS can tell), the helpers log in
+ * now, while the metadata arrives, and wait for the split (split_expect) instead of logging in
+ * after it. A guess that turns out wrong (messages copied already, matched) costs their logins. */
+static void split_early(struct engine *e, const struct fstart *fs, const struct fm_entry *fe)
+{
+	const struct engine_lanes *l = e->job->lanes;
+	uint64_t left, min = e->o->batch ? e->o->batch : ENGINE_BATCH_DEFAULT;
+	unsigned got;
+
+	if (!l || l->lane || !l->split_expect || !l->split_offer || e->lanes_asked || l->max < 2 || e->again ||
+	    e->gmail || e->o->dry || e->job->budget || fe->gm_label || fe->gm_archive || fe->gm_to_gmail ||
+	    fs->rematch || fs->info.window_open || !(fs->si.have & IMAP_HAVE_MESSAGES) ||
+	    !imap_conn_has_cap(e->dst, "UIDPLUS"))
+		return;
+	left = fs->si.messages > fs->info.copied ? fs->si.messages - fs->info.copied : 0;
+	if (e->o->batch_set ? left <= min
+			    : left <= ENGINE_WINDOW_MAX_MSGS &&
+				  !(left > min && (fs->si.have & IMAP_HAVE_SIZE) && fs->si.size > ENGINE_WINDOW_AUTO_BYTES))
+		return;
+	if (!lanes_far(e))
+		return;
+	e->lanes_asked = 1;
+	e->split_expected = 1;
+	l->split_expect(l->ctx, 1);
+	got = l->start(l->ctx, l->max - 1);
+	log_debug("%u of %u more connection pairs started while the metadata of %llu messages is read", got,
+		  l->max - 1, (unsigned long long)left);
+}
+
 /* Copies the windows of sp this lane takes, one taken ahead so that its FETCH goes out behind the
  * current window's APPENDs (presend). fst counts them. */
 static int split_copy(struct engine *e, struct split *sp, const struct imap_mailbox *smbx,
@@ -2198,6 +2229,7 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		goto out;
 	if (imap_conn_flush(e->src, err) < 0 || (!dst_absent(e, fe) && imap_conn_flush(e->dst, err) < 0))
 		goto out;
+	split_early(e, fs, fe); /* the helpers log in while the metadata arrives */
 	if (!rematch && lg->ops->copied_uids(lg->ctx, fs->info.id, fs->si.uidvalidity, &pairs, &npairs, err) < 0)
 		goto out;
 	if (fs->src_ready) { /* collected already by presend_next_folder */
@@ -2533,6 +2565,11 @@ out:
 		if (!split_closed)
 			e->job->lanes->split_close(e->job->lanes->ctx, sp);
 		xfree(&sp);
+	}
+	if (e->split_expected) {
+		/* helpers that wait for a split of this folder (none came, or it is over) go on */
+		e->job->lanes->split_expect(e->job->lanes->ctx, 0);
+		e->split_expected = 0;
 	}
 	xfree(&todo);
 	xfree(&wstart);

@@ -252,6 +252,11 @@ struct engine_lanes {
 	void *(*split_join)(void *ctx, unsigned lane);
 	long (*split_take)(void *ctx, void *split);
 	void (*split_leave)(void *ctx, void *split, unsigned lane, int failed);
+	/* Lane 0, optional (NULL: not offered): on = 1 before a folder's metadata is read when its
+	 * STATUS says it will be split, so that the helpers it starts then log in meanwhile and wait
+	 * in split_join for the split instead of ending; on = 0 once that folder is done (always
+	 * called after on = 1, whatever happened). */
+	void (*split_expect)(void *ctx, int on);
 	size_t (*split_close)(void *ctx, void *split); /* the windows given out */
 	void *ctx;
 };

@@ -4,9 +4,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "scheduler/ledger_state.h"
 
 struct lane {
@@ -50,6 +52,8 @@ struct lanes {
 	pthread_cond_t left; /* a lane left a split */
 	struct split split[ENGINE_CONNS_PER_ACCOUNT_MAX];
 	unsigned nsplit;
+	int expect;		/* lane 0 announced a split (split_expect): helpers wait for it */
+	pthread_cond_t offered; /* a split was offered, or the announcement withdrawn */
 };
 
 static struct split *split_find(struct lanes *l, const void *p)
@@ -74,25 +78,60 @@ static int lanes_split_offer(void *ctx, void *p, size_t nwin)
 		sp->p = p;
 		sp->nwin = nwin;
 		rc = 0;
+		pthread_cond_broadcast(&l->offered);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return rc;
+}
+
+static void lanes_split_expect(void *ctx, int on)
+{
+	struct lanes *l = ctx;
+
+	pthread_mutex_lock(&l->lock);
+	l->expect = on;
+	pthread_cond_broadcast(&l->offered);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Under l->lock: the account stops (a lane failed) or was cancelled. */
+static int lanes_stopping(struct lanes *l)
+{
+	const atomic_int *cancel = l->env.job ? l->env.job->cancel : NULL;
+
+	return atomic_load(&l->stop) || (cancel && atomic_load(cancel));
 }
 
 static void *lanes_split_join(void *ctx, unsigned lane)
 {
 	struct lanes *l = ctx;
 	void *p = NULL;
+	uint64_t until = fleet_now_ms() + LANES_SPLIT_WAIT_MS;
 
 	pthread_mutex_lock(&l->lock);
-	for (unsigned i = 0; i < l->nsplit && !p; i++) {
-		struct split *sp = &l->split[i];
+	for (;;) {
+		for (unsigned i = 0; i < l->nsplit && !p; i++) {
+			struct split *sp = &l->split[i];
 
-		if (!sp->closed && sp->next < sp->nwin) {
-			sp->users++;
-			p = sp->p;
-			if (lane < ENGINE_CONNS_PER_ACCOUNT_MAX)
-				l->lane[lane].claims++; /* its failure is the account's */
+			if (!sp->closed && sp->next < sp->nwin) {
+				sp->users++;
+				p = sp->p;
+				if (lane < ENGINE_CONNS_PER_ACCOUNT_MAX)
+					l->lane[lane].claims++; /* its failure is the account's */
+			}
+		}
+		/* a split announced and not offered yet: wait for it (bounded, in slices) */
+		if (p || !l->expect || lanes_stopping(l) || fleet_now_ms() >= until)
+			break;
+		{
+			struct timespec ts;
+			uint64_t ns;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ns = (uint64_t)ts.tv_nsec + (uint64_t)LANES_SPLIT_WAIT_SLICE_MS * 1000000u;
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			pthread_cond_timedwait(&l->offered, &l->lock, &ts);
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
@@ -300,6 +339,7 @@ struct lanes *lanes_new(const struct lanes_env *env)
 	l->env = *env;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->left, NULL);
+	pthread_cond_init(&l->offered, NULL);
 	atomic_init(&l->stop, 0);
 	l->n = 1;
 	l->lane[0].l = l;
@@ -314,6 +354,7 @@ struct lanes *lanes_new(const struct lanes_env *env)
 	l->lane[0].api.split_take = lanes_split_take;
 	l->lane[0].api.split_leave = lanes_split_leave;
 	l->lane[0].api.split_close = lanes_split_close;
+	l->lane[0].api.split_expect = lanes_split_expect;
 	l->lane[0].api.ctx = l;
 	return l;
 }
@@ -336,6 +377,7 @@ void lanes_finish(struct lanes *l, int *rc, struct engine_stats *st, struct flee
 
 	if (*rc < 0 && strcmp(err->code, FLEET_ERR_CODE_CANCELLED) != 0)
 		atomic_store(&l->stop, 1); /* lane 0 failed: the helpers stop too */
+	lanes_split_expect(l, 0); /* lane 0 is done: no helper waits for a split of it */
 	for (unsigned i = 1; i < l->n; i++)
 		if (l->lane[i].started)
 			pthread_join(l->lane[i].tid, NULL);
@@ -376,6 +418,7 @@ void lanes_free(struct lanes **pl)
 		xfree(&l->claims[i].name);
 	xfree(&l->claims);
 	pthread_cond_destroy(&l->left);
+	pthread_cond_destroy(&l->offered);
 	pthread_mutex_destroy(&l->lock);
 	xfree(pl);
 }

@@ -37,6 +37,13 @@ struct lanes_env {
 	void *ctx;
 };
 
+/* How long a helper started early (engine_lanes.split_expect) waits in split_join for the split
+ * lane 0 announced: lane 0 is reading the folder's metadata meanwhile (700,000 messages take about
+ * a minute on a far server); a helper that waited this long ends and the others copy its share. */
+#define LANES_SPLIT_WAIT_MS (120 * 1000)
+/* The wait is cut in slices of this length to look at the account's stop and cancel flags. */
+#define LANES_SPLIT_WAIT_SLICE_MS 200
+
 struct lanes;
 struct lanes *lanes_new(const struct lanes_env *env);
 /* Makes job (lane 0's, env->job) use the lanes: its lanes table and its progress callback, which

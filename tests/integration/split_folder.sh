@@ -9,6 +9,8 @@
 # drop after a window's APPENDs landed, before the ledger holds them): the account goes on, the
 # pair that split the folder reads it again (the landed window matched) and copies the rest, in
 # the same attempt: exit 0, every message once.
+# The helper pairs are started while the listing pair reads the folder's metadata (its STATUS
+# says it will be split), and wait for the split.
 # Accounts: xsplit1, xsplit2 (added here; INBOX filled by scripts/bench/hugeseed.py).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-.}/tests/integration/tap.sh"
@@ -19,7 +21,7 @@ for a in xsplit1 xsplit2; do
 	"${top_srcdir:-.}/scripts/lab.sh" add-account $a >/dev/null 2>&1 || skip_all "cannot add the lab account $a"
 done
 fl_init split_folder xsplit1 xsplit2
-fl_plan 30
+fl_plan 32
 
 # 300 small messages in each INBOX (hugeseed empties INBOX first; the same messages every time)
 for a in $FL_USERS; do
@@ -56,6 +58,16 @@ for a in $FL_USERS; do
 		not_ok "$a: INBOX split between 2 or more connection pairs (${npairs:-0} pairs, ${nwin:-0} of ${want:-?} windows: $detail)"
 		logs | grep -E "connection pair|windows" | head -n 10 | sed 's/^/# /'
 	fi
+done
+# The helpers log in while the listing pair reads the folder's metadata (its STATUS says 300
+# messages, 30 windows): they are started before the folder's windows are offered.
+for a in $FL_USERS; do
+	first=$(cat "$FL_WORK"/.imapfleet/logs/*"$a"*.log 2>/dev/null |
+		grep -E "more connection pairs? for this account|copy windows, shared with" | head -n 1)
+	case "$first" in
+	*"more connection pair"*) ok "$a: the helper pairs started before the windows were offered" ;;
+	*) not_ok "$a: the helper pairs started before the windows were offered (first: ${first:-none})" ;;
+	esac
 done
 fl_db_checks "$total"
 fl_mailcmp_all
