@@ -405,7 +405,7 @@ static int name_left_out(const struct state_job_report *j, void *vctx)
 /* The next pass over a file that was run before: done, failed and partial accounts are queued
  * again, except those whose refused credential did not change and those no longer in the file
  * (cancelled; their rows put back bring them back). Each account left out is named. */
-static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids, size_t n,
+static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids, size_t n, int run_new,
 		      struct scheduler_summary *sum, struct fleet_err *err)
 {
 	struct state_pass_plan plan;
@@ -414,7 +414,9 @@ static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids
 	int rc;
 
 	memset(&plan, 0, sizeof(plan));
-	if (changed_credentials(s, sc, &released, &plan.nreleased, err) < 0)
+	/* A run this import created holds only the rows just imported: none held, none removed. */
+	plan.run_new = run_new;
+	if (!run_new && changed_credentials(s, sc, &released, &plan.nreleased, err) < 0)
 		return -1;
 	plan.in_file = ids;
 	plan.nin_file = n;
@@ -437,7 +439,7 @@ static int start_pass(struct sched *s, struct state_conn *sc, const int64_t *ids
 		struct state_job_filter only = {
 		    .state_mask = STATE_JOB_MASK(kind ? STATE_JOB_CANCELLED : STATE_JOB_FAILED)};
 
-		if (kind == 0 && cnt.held == 0)
+		if ((kind == 0 && cnt.held == 0) || run_new)
 			continue;
 		if (state_report_jobs_page(sc, s->run_id, &only, name_left_out, &ctx, NULL, err) < 0)
 			return -1;
@@ -671,7 +673,7 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	}
 	qsort(s->rows, n, sizeof(*s->rows), cmp_row_ref);
 	/* A run over a file that was run before is the next pass (the delta). */
-	if (start_pass(s, sc, ids, n, sum, err) < 0)
+	if (start_pass(s, sc, ids, n, created, sum, err) < 0)
 		goto out;
 
 	rc = 0;

@@ -375,6 +375,8 @@ struct state_pass_plan {
 	const int64_t *released; /* held jobs whose credential changed since it was refused */
 	size_t nreleased;
 	int keep_removed; /* run the jobs whose rows left the file too (the old behaviour) */
+	int run_new;	  /* the run was created by this import: its only jobs are in_file, all queued
+			   * and in the pass already (state_job_upsert_many), so nothing is looked for */
 };
 struct state_pass_counts {
 	long requeued; /* done, failed or partial jobs queued for this pass */
@@ -390,7 +392,8 @@ struct state_pass_counts {
  * every job of the run not in in_file and not cancelled is cancelled with code STATE_CODE_REMOVED
  * (a running one loses its lease); jobs cancelled that way whose rows are back (all of them with
  * keep_removed) are queued again; every done, failed or partial job is queued again except those
- * still held. Cancelled jobs stay cancelled. */
+ * still held. Cancelled jobs stay cancelled. With run_new, only the pass is found (every count 0).
+ * Each statement reads the run's rows once (in_file is joined by hash, never searched per row). */
 int state_run_start_pass(struct state_conn *sc, int64_t run_id, const struct state_pass_plan *plan,
 			 struct state_pass_counts *out, struct fleet_err *err);
 /* One attempt's counts in its pass (vocabulary of docs/reports.md): copied now, already there
