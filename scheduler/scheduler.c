@@ -663,7 +663,8 @@ static int import_accounts(struct sched *s, struct state_conn *sc, struct schedu
 	if (cfg->store_credentials &&
 	    state_run_hold_credentials(sc, s->run_id, SCHEDULER_CRED_HOLD_MS, err) < 0)
 		goto out;
-	if (state_job_upsert_many(sc, s->run_id, specs, n, ids, NULL, err) < 0)
+	if ((created ? state_job_insert_new(sc, s->run_id, specs, n, ids, err)
+		     : state_job_upsert_many(sc, s->run_id, specs, n, ids, NULL, err)) < 0)
 		goto out;
 	s->rows = xcalloc(n, sizeof(*s->rows));
 	s->nrows = n;

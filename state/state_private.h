@@ -96,6 +96,7 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 
 /* SQLSTATEs this module reacts to (err->code of a database error; state.h). */
 #define SQLSTATE_CARDINALITY_VIOLATION "21000" /* ON CONFLICT touched one row twice */
+#define SQLSTATE_UNIQUE_VIOLATION "23505"
 /* transient: may work on a new connection or a little later (state_sqlstate_class) */
 #define SQLSTATE_ADMIN_SHUTDOWN "57P01"
 #define SQLSTATE_CRASH_SHUTDOWN "57P02"

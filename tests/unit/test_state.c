@@ -1610,6 +1610,49 @@ static void bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress(void *
 	xfree(&sides);
 }
 
+/* The first import of a run is a plain INSERT: its ids come back in the order of the rows (and
+ * ascending, so the claim takes the rows in file order); rows of the run that exist already make it
+ * an upsert that keeps them; a pair twice is refused as a whole. */
+static void first_import_returns_ids_in_row_order_and_falls_back_to_the_upsert(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 3000 };
+	static const struct state_job_spec row = {"src", 993, NULL, "dst", 143, NULL, NULL, 0};
+	struct unit_jobs j, k;
+	int64_t *ids2 = xcalloc(N + 1, sizeof(*ids2));
+	struct fleet_err err;
+
+	unit_jobs_make(&j, N, &row, "n", 5, "");
+	CHECK(state_job_insert_new(f->sc, f->run_id, j.specs, N, j.ids, E));
+	for (int i = 0; i < N; i++) {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT id FROM job WHERE user1 = '%s' AND pass_id IS NOT NULL",
+			 j.specs[i].user1);
+		if (i % 97 == 0 || i == N - 1)
+			assert_int_equal(q_i64(f->raw, sql), j.ids[i]);
+		if (i)
+			assert_true(j.ids[i] > j.ids[i - 1]);
+	}
+	/* the same rows again, and more: the existing rows keep their ids and progress */
+	q_exec(f->raw, "UPDATE job SET msgs_copied = 7, state = 'done' WHERE user1 = 'n00005'");
+	unit_jobs_make(&k, N + 2, &row, "n", 5, "");
+	CHECK(state_job_insert_new(f->sc, f->run_id, k.specs, N + 2, k.ids, E));
+	assert_memory_equal(j.ids, k.ids, N * sizeof(*j.ids));
+	assert_true(k.ids[N] > 0 && k.ids[N + 1] > k.ids[N]);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job WHERE user1 = 'n00005' AND state = 'done'"), 7);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job"), N + 2);
+	/* a pair twice in a run's first rows */
+	q_exec(f->raw, "DELETE FROM job");
+	j.specs[1] = j.specs[0];
+	assert_int_equal(state_job_insert_new(f->sc, f->run_id, j.specs, N, ids2, &err), -1);
+	assert_string_equal(err.code, "DUPLICATE_ROW");
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job"), 0);
+	unit_jobs_release(&j);
+	unit_jobs_release(&k);
+	xfree(&ids2);
+}
+
 struct rep_ctx {
 	int jobs, failed_msgs;
 	char first_error[64];
@@ -1940,6 +1983,7 @@ int main(void)
 	    T(connection_slots_never_exceed_the_limit_across_connections),
 	    T(credentials_are_stored_encrypted_and_round_trip),
 	    T(bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress),
+	    T(first_import_returns_ids_in_row_order_and_falls_back_to_the_upsert),
 	    T(reports_count_jobs_failures_and_throughput),
 	    T(job_pages_filter_by_state_and_server_in_id_order),
 	    T(idempotent_calls_survive_a_terminated_backend),
