@@ -1,7 +1,6 @@
 /* scheduler/health.c: which servers answer (see health.h). */
 #include "scheduler/health.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -9,9 +8,11 @@
 #include "common/alloc.h"
 #include "common/util.h"
 #include "io/imap.h"
+#include "scheduler/registry.h"
 
 struct health_entry {
-	char *key, *host, *cafile, *verify_host, *label;
+	char *key; /* first: the registry's key */
+	char *host, *cafile, *verify_host, *label;
 	struct io_endpoint ep; /* strings point into the entry */
 	enum health_state state;
 	uint64_t down_since_ms, down_since_wall_ms;
@@ -23,24 +24,23 @@ struct health_entry {
 };
 
 struct server_health {
-	pthread_mutex_t lock;
+	struct registry reg; /* of struct health_entry; a server never failed has none (up) */
 	uint64_t down_limit_ms;
-	struct health_entry *v;
-	size_t n, alloc;
 };
 
 struct server_health *server_health_new(uint64_t down_limit_ms)
 {
 	struct server_health *h = xcalloc(1, sizeof(*h));
 
-	pthread_mutex_init(&h->lock, NULL);
+	registry_init(&h->reg, sizeof(struct health_entry));
 	h->down_limit_ms = down_limit_ms;
 	return h;
 }
 
-static void entry_release(struct health_entry *e)
+static void entry_release(void *rec)
 {
-	xfree(&e->key);
+	struct health_entry *e = rec;
+
 	xfree(&e->host);
 	xfree(&e->cafile);
 	xfree(&e->verify_host);
@@ -53,20 +53,8 @@ void server_health_free(struct server_health **ph)
 
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->n; i++)
-		entry_release(&h->v[i]);
-	xfree(&h->v);
-	pthread_mutex_destroy(&h->lock);
+	registry_release(&h->reg, entry_release);
 	xfree(ph);
-}
-
-/* Under the lock. NULL when unknown (never failed: up). */
-static struct health_entry *find(struct server_health *h, const char *key)
-{
-	for (size_t i = 0; i < h->n; i++)
-		if (strcmp(h->v[i].key, key) == 0)
-			return &h->v[i];
-	return NULL;
 }
 
 enum health_state server_health_state(struct server_health *h, const char *key)
@@ -74,10 +62,10 @@ enum health_state server_health_state(struct server_health *h, const char *key)
 	struct health_entry *e;
 	enum health_state st;
 
-	pthread_mutex_lock(&h->lock);
-	e = find(h, key);
+	registry_lock(&h->reg);
+	e = registry_find(&h->reg, key);
 	st = e ? e->state : HEALTH_UP;
-	pthread_mutex_unlock(&h->lock);
+	registry_unlock(&h->reg);
 	return st;
 }
 
@@ -109,17 +97,14 @@ int server_health_mark_down(struct server_health *h, const char *key, const stru
 	struct health_entry *e;
 	int changed = 0;
 
-	pthread_mutex_lock(&h->lock);
-	e = find(h, key);
+	registry_lock(&h->reg);
+	e = registry_find(&h->reg, key);
 	if (!e && !ep) {
-		pthread_mutex_unlock(&h->lock);
+		registry_unlock(&h->reg);
 		return 0;
 	}
 	if (!e) {
-		h->v = xgrow(h->v, sizeof(*h->v), h->n + 1, &h->alloc);
-		e = &h->v[h->n++];
-		memset(e, 0, sizeof(*e));
-		e->key = xstrdup(key);
+		e = registry_add(&h->reg, key);
 		e->host = xstrdup(ep->host);
 		e->cafile = dup_or_null(ep->cafile);
 		e->verify_host = dup_or_null(ep->verify_host);
@@ -142,7 +127,7 @@ int server_health_mark_down(struct server_health *h, const char *key, const stru
 	}
 	if (why)
 		snprintf(e->why, sizeof(e->why), "%s", why->message);
-	pthread_mutex_unlock(&h->lock);
+	registry_unlock(&h->reg);
 	return changed;
 }
 
@@ -168,25 +153,25 @@ int server_health_run_probes(struct server_health *h, health_event_cb cb, void *
 		uint64_t now = fleet_now_ms();
 		int ok;
 
-		pthread_mutex_lock(&h->lock);
-		if (i >= h->n) {
-			pthread_mutex_unlock(&h->lock);
+		registry_lock(&h->reg);
+		if (i >= h->reg.n) {
+			registry_unlock(&h->reg);
 			break;
 		}
-		e = &h->v[i];
+		e = registry_at(&h->reg, i);
 		if (e->state != HEALTH_DOWN || e->probing || now < e->next_probe_ms) {
 			down += e->state == HEALTH_DOWN;
-			pthread_mutex_unlock(&h->lock);
+			registry_unlock(&h->reg);
 			continue;
 		}
 		e->probing = 1;
 		ep = e->ep; /* its strings stay valid: entries are freed only with the table */
-		pthread_mutex_unlock(&h->lock);
+		registry_unlock(&h->reg);
 
 		ok = server_health_probe(&ep, &perr) == 0;
 
-		pthread_mutex_lock(&h->lock);
-		e = &h->v[i]; /* the table may have grown (moved) meanwhile */
+		registry_lock(&h->reg);
+		e = registry_at(&h->reg, i); /* the table may have grown (moved) meanwhile */
 		e->probing = 0;
 		now = fleet_now_ms();
 		memset(&r, 0, sizeof(r));
@@ -219,7 +204,7 @@ int server_health_run_probes(struct server_health *h, health_event_cb cb, void *
 		}
 		r.why = why;
 		ok = ok ? 1 : e->state == HEALTH_GAVE_UP ? 2 : 0;
-		pthread_mutex_unlock(&h->lock);
+		registry_unlock(&h->reg);
 		if (ok == 1)
 			cb(ctx, HEALTH_EVENT_UP, &r);
 		else if (ok == 2)
@@ -233,13 +218,13 @@ int server_health_reason(struct server_health *h, const char *key, struct fleet_
 	struct health_entry *e;
 	int rc = -1;
 
-	pthread_mutex_lock(&h->lock);
-	e = find(h, key);
+	registry_lock(&h->reg);
+	e = registry_find(&h->reg, key);
 	if (e && e->state == HEALTH_GAVE_UP) {
 		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_RUN, HEALTH_ERR_SERVER_DOWN, "%s", e->reason);
 		fleet_err_detail(err, "run `imapfleet retry --failed` once the server answers again");
 		rc = 0;
 	}
-	pthread_mutex_unlock(&h->lock);
+	registry_unlock(&h->reg);
 	return rc;
 }

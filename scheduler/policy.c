@@ -1,10 +1,9 @@
 #include "scheduler/policy.h"
 
-#include <pthread.h>
-#include <string.h>
 
 #include "common/alloc.h"
 #include "common/util.h"
+#include "scheduler/registry.h"
 
 void retry_policy_init(struct retry_policy *p)
 {
@@ -49,7 +48,7 @@ enum retry_verdict retry_policy_decide(const struct retry_policy *p, const struc
 #define AIMD_SUCCESSES_PER_STEP 4
 
 struct host_entry {
-	char *server;
+	char *key; /* first: the registry's key, the server ("host:port") */
 	unsigned limit, in_use, successes;
 	uint64_t hold_until_ms;
 	unsigned held;        /* shared slots this process holds */
@@ -58,17 +57,15 @@ struct host_entry {
 };
 
 struct host_limiter {
-	pthread_mutex_t lock;
+	struct registry reg; /* of struct host_entry */
 	unsigned max;
-	struct host_entry *hosts;
-	size_t n, alloc;
 };
 
 struct host_limiter *host_limiter_new(unsigned max_per_host)
 {
 	struct host_limiter *hl = xcalloc(1, sizeof(*hl));
 
-	pthread_mutex_init(&hl->lock, NULL);
+	registry_init(&hl->reg, sizeof(struct host_entry));
 	hl->max = max_per_host ? max_per_host : 1;
 	return hl;
 }
@@ -79,25 +76,19 @@ void host_limiter_free(struct host_limiter **phl)
 
 	if (!hl)
 		return;
-	for (size_t i = 0; i < hl->n; i++)
-		xfree(&hl->hosts[i].server);
-	xfree(&hl->hosts);
-	pthread_mutex_destroy(&hl->lock);
+	registry_release(&hl->reg, NULL);
 	xfree(phl);
 }
 
+/* Under the lock: the server's entry, added at the configured ceiling when it has none. */
 static struct host_entry *entry(struct host_limiter *hl, const char *server)
 {
-	struct host_entry *e;
+	struct host_entry *e = registry_find(&hl->reg, server);
 
-	for (size_t i = 0; i < hl->n; i++)
-		if (strcmp(hl->hosts[i].server, server) == 0)
-			return &hl->hosts[i];
-	hl->hosts = xgrow(hl->hosts, sizeof(*hl->hosts), hl->n + 1, &hl->alloc);
-	e = &hl->hosts[hl->n++];
-	memset(e, 0, sizeof(*e));
-	e->server = xstrdup(server);
-	e->limit = hl->max;
+	if (!e) {
+		e = registry_add(&hl->reg, server);
+		e->limit = hl->max;
+	}
 	return e;
 }
 
@@ -106,12 +97,12 @@ int host_limiter_try_acquire(struct host_limiter *hl, const char *server)
 	struct host_entry *e;
 	int ok;
 
-	pthread_mutex_lock(&hl->lock);
+	registry_lock(&hl->reg);
 	e = entry(hl, server);
 	ok = e->in_use < e->limit && fleet_now_ms() >= e->hold_until_ms;
 	if (ok)
 		e->in_use++;
-	pthread_mutex_unlock(&hl->lock);
+	registry_unlock(&hl->reg);
 	return ok;
 }
 
@@ -119,36 +110,36 @@ void host_limiter_release(struct host_limiter *hl, const char *server)
 {
 	struct host_entry *e;
 
-	pthread_mutex_lock(&hl->lock);
+	registry_lock(&hl->reg);
 	e = entry(hl, server);
 	if (e->in_use)
 		e->in_use--;
-	pthread_mutex_unlock(&hl->lock);
+	registry_unlock(&hl->reg);
 }
 
 void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigned retry_after_ms)
 {
 	struct host_entry *e;
 
-	pthread_mutex_lock(&hl->lock);
+	registry_lock(&hl->reg);
 	e = entry(hl, server);
 	e->limit = e->limit > 1 ? e->limit / 2 : 1;
 	e->successes = 0;
 	e->hold_until_ms = fleet_now_ms() + (retry_after_ms > HOST_THROTTLE_HOLD_MIN_MS ? retry_after_ms : HOST_THROTTLE_HOLD_MIN_MS);
-	pthread_mutex_unlock(&hl->lock);
+	registry_unlock(&hl->reg);
 }
 
 void host_limiter_success(struct host_limiter *hl, const char *server)
 {
 	struct host_entry *e;
 
-	pthread_mutex_lock(&hl->lock);
+	registry_lock(&hl->reg);
 	e = entry(hl, server);
 	if (e->limit < hl->max && ++e->successes >= AIMD_SUCCESSES_PER_STEP) {
 		e->limit++;
 		e->successes = 0;
 	}
-	pthread_mutex_unlock(&hl->lock);
+	registry_unlock(&hl->reg);
 }
 
 /* A copy of the server's entry, taken under the lock (its name is borrowed: read the numbers only). */
@@ -156,9 +147,9 @@ static struct host_entry entry_copy(struct host_limiter *hl, const char *server)
 {
 	struct host_entry e;
 
-	pthread_mutex_lock(&hl->lock);
+	registry_lock(&hl->reg);
 	e = *entry(hl, server);
-	pthread_mutex_unlock(&hl->lock);
+	registry_unlock(&hl->reg);
 	return e;
 }
 
@@ -183,7 +174,7 @@ void host_limiter_slot_held(struct host_limiter *hl, const char *server, int del
 {
 	struct host_entry *e;
 
-	pthread_mutex_lock(&hl->lock);
+	registry_lock(&hl->reg);
 	e = entry(hl, server);
 	if (delta > 0) {
 		e->held++;
@@ -194,18 +185,18 @@ void host_limiter_slot_held(struct host_limiter *hl, const char *server, int del
 		if (e->seen)
 			e->seen--;
 	}
-	pthread_mutex_unlock(&hl->lock);
+	registry_unlock(&hl->reg);
 }
 
 void host_limiter_slots_full(struct host_limiter *hl, const char *server, unsigned held)
 {
 	struct host_entry *e;
 
-	pthread_mutex_lock(&hl->lock);
+	registry_lock(&hl->reg);
 	e = entry(hl, server);
 	e->seen = held;
 	e->seen_at_ms = fleet_now_ms();
-	pthread_mutex_unlock(&hl->lock);
+	registry_unlock(&hl->reg);
 }
 
 int host_limiter_known_full(struct host_limiter *hl, const char *server)
