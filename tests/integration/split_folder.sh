@@ -24,11 +24,7 @@ fl_init split_folder xsplit1 xsplit2
 fl_plan 32
 
 # 300 small messages in each INBOX (hugeseed empties INBOX first; the same messages every time)
-for a in $FL_USERS; do
-	python3 "${top_srcdir:-.}/scripts/bench/hugeseed.py" --port "$LAB_SRC_IMAPS" --user $a \
-		--passfile "$LAB_SECRETS/src/$a" --cafile "$LAB_CA" --messages 300 >/dev/null 2>&1 ||
-		bail "cannot fill the INBOX of $a"
-done
+fl_fill_inbox 300
 
 logs() { cat "$FL_WORK"/.imapfleet/logs/*.log 2>/dev/null; }
 # pairs_in USER: the connection pairs that copied windows of USER's INBOX ("N:WINDOWS" each), and the

@@ -18,11 +18,7 @@ done
 fl_init tls_resume xresume1 xresume2 xresume3 xresume4
 fl_plan 11
 
-for a in $FL_USERS; do
-	python3 "${top_srcdir:-.}/scripts/bench/hugeseed.py" --port "$LAB_SRC_IMAPS" --user $a \
-		--passfile "$LAB_SECRETS/src/$a" --cafile "$LAB_CA" --messages 120 >/dev/null 2>&1 ||
-		bail "cannot fill the INBOX of $a"
-done
+fl_fill_inbox 120
 total=$(fl_src_total) || bail "cannot count the source messages"
 
 fl_far_source 30

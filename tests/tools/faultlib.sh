@@ -288,6 +288,17 @@ fl_db_checks() {
 	else not_ok "state: jobs not done: $n"; fi
 }
 
+# fl_fill_inbox N: N small messages in the INBOX of every account of FL_USERS on the source
+# (scripts/bench/hugeseed.py empties the INBOX first; the same messages every time).
+fl_fill_inbox() {
+	local a
+	for a in $FL_USERS; do
+		python3 "${top_srcdir:-.}/scripts/bench/hugeseed.py" --port "$LAB_SRC_IMAPS" --user "$a" \
+			--passfile "$LAB_SECRETS/src/$a" --cafile "$LAB_CA" --messages "$1" >/dev/null 2>&1 ||
+			bail "cannot fill the INBOX of $a"
+	done
+}
+
 # fl_far_source RTT: a delay proxy (scripts/bench/delayproxy.c, built into FL_WORK at first use) of
 # RTT ms in front of the lab's source, stopped at exit; FL_WORK/accounts.csv then reads the sources
 # through it (a far server: more connection pairs start only for those).

@@ -1006,24 +1006,32 @@ static void *tls_worker_main(void *arg)
 	return NULL;
 }
 
-static void tls_many_threads_share_one_context(void **state)
+/* NTHREADS threads connect to port at the same moment, each echoing (tls_worker_main); every one
+ * must succeed. */
+static void tls_workers_at_once(uint16_t port)
 {
-	struct srv sv;
 	pthread_t th[NTHREADS];
 	struct tls_worker w[NTHREADS];
 
-	tls_ctx_cache_clear(); /* the threads race to create it */
-	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, NTHREADS), 0);
 	for (int i = 0; i < NTHREADS; i++) {
-		w[i].port = sv.port;
+		w[i].port = port;
 		w[i].ok = 0;
 		pthread_create(&th[i], NULL, tls_worker_main, &w[i]);
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(th[i], NULL);
-	srv_stop(&sv);
 	for (int i = 0; i < NTHREADS; i++)
 		assert_int_equal(w[i].ok, 1);
+}
+
+static void tls_many_threads_share_one_context(void **state)
+{
+	struct srv sv;
+
+	tls_ctx_cache_clear(); /* the threads race to create it */
+	assert_int_equal(srv_start(&sv, "127.0.0.1", SRV_TLS_ECHO, g_srv_ok, NTHREADS), 0);
+	tls_workers_at_once(sv.port);
+	srv_stop(&sv);
 	assert_int_equal(sv.handshakes, NTHREADS);
 }
 
@@ -1146,8 +1154,6 @@ static void tls_connections_that_start_together_each_resume_a_session_of_their_o
 {
 	struct srv sv;
 	struct io_tls_info info;
-	pthread_t th[NTHREADS];
-	struct tls_worker w[NTHREADS];
 	struct tls_session_stats st;
 
 	tls_session_cache_clear();
@@ -1155,15 +1161,7 @@ static void tls_connections_that_start_together_each_resume_a_session_of_their_o
 	echo_once(&sv, &info); /* a full handshake; the server sends NTHREADS tickets */
 	assert_int_equal(info.resumed, 0);
 	assert_int_equal(tls_session_cache_count(), NTHREADS);
-	for (int i = 0; i < NTHREADS; i++) {
-		w[i].port = sv.port;
-		w[i].ok = 0;
-		pthread_create(&th[i], NULL, tls_worker_main, &w[i]);
-	}
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(th[i], NULL);
-	for (int i = 0; i < NTHREADS; i++)
-		assert_int_equal(w[i].ok, 1);
+	tls_workers_at_once(sv.port);
 	assert_int_equal(sv.resumed, NTHREADS);
 	tls_session_stats(&st);
 	assert_int_equal(st.handshakes, NTHREADS + 1);
