@@ -8,8 +8,10 @@
  * helpers and folds their outcome into lane 0's.
  *
  * A helper that fails before it claimed any folder (its login refused: a server's per-user limit)
- * costs nothing: the others copy its share. A helper that fails later stops the others before their
- * next APPEND and its error becomes the account's.
+ * costs nothing: the others copy its share. A helper that fails inside a folder another lane split
+ * (engine_lanes.split_leave with failed = 1) stops no one either: the lane that split the folder
+ * reads it again and copies what the helper left. A helper that fails in a folder of its own stops
+ * the others before their next APPEND and its error becomes the account's.
  *
  * Thread-safety: lanes_new, lanes_finish and lanes_free in the worker's thread; the engine_lanes
  * table is called from every lane.
