@@ -1761,7 +1761,7 @@ static void *health_main(void *arg)
 	struct health_thread *ht = arg;
 	struct sched *s = ht->s;
 	struct fleet_err err;
-	uint64_t last_orphans = fleet_now_ms();
+	uint64_t last_orphans = 0; /* at once: accounts a stopped engine left parked (Ctrl-C) */
 
 	while (!atomic_load(&ht->stop)) {
 		if (!ht->sc && state_store_connect(s->store, &ht->sc, &err) < 0) {

@@ -77,10 +77,10 @@ int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fle
 	return state_exec_cmd(
 	    sc, "deregister the engine",
 	    "WITH e AS (UPDATE engine SET stopped_at = now(), expires_at = now() WHERE id = $1),"
-	    " s AS (DELETE FROM conn_slot WHERE engine_id = $1),"
-	    /* accounts parked for a server this engine watched: due again for whoever runs next */
-	    " p AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL"
-	    "  WHERE lease_owner = $1 AND state = 'queued')"
+	    " s AS (DELETE FROM conn_slot WHERE engine_id = $1)"
+	    /* Accounts parked for a server this engine watched stay parked: the next engine's health
+	     * thread makes them due (state_job_unpark_orphans, in batches, at its start). Doing it
+	     * here held Ctrl-C 2-5 s with 50,000 parked accounts. */
 	    " UPDATE job SET lease_expires = now() WHERE lease_owner = $1 AND state = 'running'",
 	    1, p, STATE_EXEC_IDEMPOTENT, err);
 }
@@ -844,13 +844,42 @@ int state_job_defer(struct state_conn *sc, const struct state_lease *lease, cons
 		      8, p, 0, NULL, err);
 }
 
+/* The server statements change every queued job of a server, up to 50,000 of them. One UPDATE of
+ * them all took 3-5 s under load, and the workers' own statements on those rows (a claim's defer,
+ * 59 s of waiting over 65 calls) waited for it to commit. They run in batches of
+ * STATE_SERVER_BATCH rows instead, each its own statement (and transaction): a worker waits at most
+ * for one batch, never for the whole park. Each batch walks the run's
+ * claim index from its start (job_due_idx: the rows it changes leave that part of it), or the parked
+ * end of it, not the whole table. *count = rows changed in all. */
+#define STATE_SERVER_BATCH 1000
+#define SERVER_STR_(x) #x
+#define SERVER_STR(x) SERVER_STR_(x)
 static int server_update(struct state_conn *sc, const char *what, const char *sql, int nparams, const char **p,
 			 long *count, struct fleet_err *err)
 {
-	PGresult *res = state_exec(sc, what, sql, nparams, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err);
+	long total = 0;
 
-	return state_count(res, count);
+	for (;;) {
+		long n = 0;
+
+		if (state_count(state_exec(sc, what, sql, nparams, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err), &n) < 0)
+			return -1;
+		total += n;
+		if (n == 0) /* (a batch may come short of the limit when rows left it while it waited) */
+			break;
+	}
+	if (count)
+		*count = total;
+	return 0;
 }
+
+/* The batch of a server statement: queued jobs of the run matching COND, at most STATE_SERVER_BATCH.
+ * LOCK is "SKIP LOCKED" (the park and the orphans: a job skipped is one a worker holds, and it
+ * parks the job itself when it sees the server down) or "" (resume and fail, which must reach
+ * every job: they wait for the one row, not the other way round). */
+#define SERVER_BATCH(COND, LOCK)                                                                             \
+	"WITH b AS (SELECT id FROM job WHERE run_id = $1 AND state = 'queued' AND " COND                     \
+	"  LIMIT " SERVER_STR(STATE_SERVER_BATCH) " FOR UPDATE " LOCK "),"
 
 int state_server_park(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
 		      unsigned port, long *count, struct fleet_err *err)
@@ -859,8 +888,9 @@ int state_server_park(struct state_conn *sc, int64_t run_id, int64_t engine_id, 
 	const char *p[4] = {state_fmt_i64(b0, run_id), host, state_fmt_u64(b2, port), state_fmt_i64(b3, engine_id)};
 
 	return server_update(sc, "park the accounts of a server that is down",
-			     "WITH u AS (UPDATE job SET " PARKED ", lease_owner = $4, updated_at = now()"
-			     "  WHERE run_id = $1 AND state = 'queued' AND " SERVER_MATCH " RETURNING id)"
+			     SERVER_BATCH("scheduled_at < 'infinity' AND " SERVER_MATCH, "SKIP LOCKED")
+			     " u AS (UPDATE job SET " PARKED ", lease_owner = $4, updated_at = now()"
+			     "  FROM b WHERE job.id = b.id RETURNING job.id)"
 			     " SELECT count(*) FROM u",
 			     4, p, count, err);
 }
@@ -873,9 +903,9 @@ int state_server_resume(struct state_conn *sc, int64_t run_id, const char *host,
 
 	/* Due at once, but after the accounts of healthy servers that are already due. */
 	return server_update(sc, "resume the accounts of a server",
-			     "WITH u AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL, updated_at = now()"
-			     "  WHERE run_id = $1 AND state = 'queued' AND " PARKED " AND " SERVER_MATCH
-			     "  RETURNING id) SELECT count(*) FROM u",
+			     SERVER_BATCH(PARKED " AND " SERVER_MATCH, "")
+			     " u AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL, updated_at = now()"
+			     "  FROM b WHERE job.id = b.id RETURNING job.id) SELECT count(*) FROM u",
 			     3, p, count, err);
 }
 
@@ -887,10 +917,10 @@ int state_server_fail(struct state_conn *sc, int64_t run_id, const char *host, u
 			    fleet_err_class_name(why->cls), why->code[0] ? why->code : NULL, why->message};
 
 	return server_update(sc, "fail the accounts of a server that stays down",
-			     "WITH u AS (UPDATE job SET state = 'failed', lease_owner = NULL, lease_expires = NULL,"
+			     SERVER_BATCH(SERVER_MATCH, "")
+			     " u AS (UPDATE job SET state = 'failed', lease_owner = NULL, lease_expires = NULL,"
 			     "  finished_at = now(), last_error_class = $4, last_error_code = $5, last_error_text = $6,"
-			     "  updated_at = now() WHERE run_id = $1 AND state = 'queued' AND " SERVER_MATCH
-			     "  RETURNING id) SELECT count(*) FROM u",
+			     "  updated_at = now() FROM b WHERE job.id = b.id RETURNING job.id) SELECT count(*) FROM u",
 			     6, p, count, err);
 }
 
@@ -900,10 +930,10 @@ int state_job_unpark_orphans(struct state_conn *sc, int64_t run_id, long *count,
 	const char *p[1] = {state_fmt_i64(b0, run_id)};
 
 	return server_update(sc, "take back accounts parked by an engine that is gone",
-			     "WITH u AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL, updated_at = now()"
-			     "  WHERE run_id = $1 AND state = 'queued' AND " PARKED " AND NOT EXISTS (SELECT 1"
-			     "  FROM engine e WHERE e.id = job.lease_owner AND e.stopped_at IS NULL"
-			     "  AND e.expires_at > now()) RETURNING id) SELECT count(*) FROM u",
+			     SERVER_BATCH(PARKED " AND NOT EXISTS (SELECT 1 FROM engine e WHERE e.id = job.lease_owner"
+					  "  AND e.stopped_at IS NULL AND e.expires_at > now())", "SKIP LOCKED")
+			     " u AS (UPDATE job SET scheduled_at = now(), lease_owner = NULL, updated_at = now()"
+			     "  FROM b WHERE job.id = b.id RETURNING job.id) SELECT count(*) FROM u",
 			     1, p, count, err);
 }
 

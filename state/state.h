@@ -100,9 +100,10 @@ int state_engine_register(struct state_conn *sc, const char *host, long pid, con
 			  unsigned ttl_ms, int64_t *engine_id, struct fleet_err *err);
 /* Extends the registration and the expiry of every connection slot this engine holds. */
 int state_engine_heartbeat(struct state_conn *sc, int64_t engine_id, unsigned ttl_ms, struct fleet_err *err);
-/* Marks the engine stopped, frees its connection slots, lets its remaining leases expire now
- * (so other engines take those jobs back at once) and makes the jobs it parked for a server that
- * was down due again. Release jobs first (state_job_release). */
+/* Marks the engine stopped, frees its connection slots and lets its remaining leases expire now
+ * (so other engines take those jobs back at once). The jobs it parked for a server that was down
+ * stay parked until an engine calls state_job_unpark_orphans (a scheduler's health thread does at
+ * its start): one statement whatever was parked. Release jobs first (state_job_release). */
 int state_engine_deregister(struct state_conn *sc, int64_t engine_id, struct fleet_err *err);
 
 /* ---- runs and jobs (import) ----------------------------------------------------------------- */
@@ -273,7 +274,10 @@ int state_job_release(struct state_conn *sc, const struct state_lease *lease, st
 int state_job_defer(struct state_conn *sc, const struct state_lease *lease, const struct fleet_err *why,
 		    unsigned delay_ms, int park, struct fleet_err *err);
 /* Parks every queued job of the run that uses host:port on either side, watched by engine_id.
- * *count (may be NULL) = jobs parked. */
+ * *count (may be NULL) = jobs parked. This, state_server_resume, state_server_fail and
+ * state_job_unpark_orphans change at most STATE_SERVER_BATCH (1,000) jobs per statement and skip
+ * jobs another transaction holds (their worker sees the server's state itself), so a worker's
+ * own statement on one of them never waits for the whole change. */
 int state_server_park(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
 		      unsigned port, long *count, struct fleet_err *err);
 /* The server answers again: its parked jobs are due now. */

@@ -494,6 +494,61 @@ static void claims_follow_due_time_and_next_due_reports_the_wait(void **state)
 	assert_int_equal(state_job_next_due(f->sc, f->run_id, &wait, &err), 0);
 }
 
+/* A server that is down: its queued jobs are parked, resumed, failed and taken back from a stopped
+ * engine in batches (STATE_SERVER_BATCH = 1,000 per statement) that together reach every job of
+ * the server and no other; the park skips a job another transaction holds instead of waiting for
+ * it; deregistering the engine that parked them leaves them parked until unpark_orphans. */
+#define PARK_JOBS 2500
+#define PARK_OTHER 300 /* of them on another source server */
+static void a_down_servers_jobs_are_parked_and_resumed_in_batches(void **state)
+{
+	struct fx *f = *state;
+	int64_t *ids = xcalloc(PARK_JOBS, sizeof(*ids)), engine_p;
+	const long mine = PARK_JOBS - PARK_OTHER;
+	struct fleet_err why;
+	char sql[256];
+	long n = 0;
+
+	add_jobs(f, PARK_JOBS, 5, ids);
+	snprintf(sql, sizeof(sql), "UPDATE job SET host1 = 'other.example.org' WHERE id <= %lld",
+		 (long long)ids[PARK_OTHER - 1]);
+	q_exec(f->raw, sql);
+	CHECK(state_engine_register(f->sc, "host-p", 96, "test", 60000, &engine_p, E));
+	/* one job of the server is held by another transaction: the park goes round it */
+	q_exec(f->raw, "BEGIN");
+	snprintf(sql, sizeof(sql), "SELECT id FROM job WHERE id = %lld FOR UPDATE", (long long)ids[PARK_JOBS - 1]);
+	q_exec(f->raw, sql);
+	CHECK(state_server_park(f->sc, f->run_id, engine_p, "src.example.org", 993, &n, E));
+	q_exec(f->raw, "COMMIT");
+	assert_int_equal(n, mine - 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE scheduled_at = 'infinity'"), mine - 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE scheduled_at = 'infinity'"
+				       " AND host1 = 'other.example.org'"), 0);
+	CHECK(state_server_park(f->sc, f->run_id, engine_p, "src.example.org", 993, &n, E));
+	assert_int_equal(n, 1); /* the one left */
+	CHECK(state_server_resume(f->sc, f->run_id, "src.example.org", 993, &n, E));
+	assert_int_equal(n, mine);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE scheduled_at = 'infinity'"), 0);
+	/* parked by an engine that stops: still parked, then taken back */
+	CHECK(state_server_park(f->sc, f->run_id, engine_p, "dst.example.org", 993, &n, E));
+	assert_int_equal(n, PARK_JOBS);
+	CHECK(state_engine_deregister(f->sc, engine_p, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE scheduled_at = 'infinity'"), PARK_JOBS);
+	CHECK(state_job_unpark_orphans(f->sc, f->run_id, &n, E));
+	assert_int_equal(n, PARK_JOBS);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE scheduled_at = 'infinity'"), 0);
+	/* given up: every queued job of the server fails, parked or not, and no other */
+	CHECK(state_server_park(f->sc, f->run_id, f->engine_id, "src.example.org", 993, &n, E));
+	q_exec(f->raw, "UPDATE job SET scheduled_at = now() WHERE id IN (SELECT id FROM job"
+		       " WHERE host1 = 'src.example.org' LIMIT 10)");
+	fleet_err_set(&why, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, "SERVER_DOWN", "server src.example.org:993 stayed down");
+	CHECK(state_server_fail(f->sc, f->run_id, "src.example.org", 993, &why, &n, E));
+	assert_int_equal(n, mine);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'failed'"), mine);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'queued'"), PARK_OTHER);
+	xfree(&ids);
+}
+
 /* ---- leases ------------------------------------------------------------------------------------ */
 
 /* A claim that never started (its worker waited for connection slots, then its host died) is taken
@@ -1961,6 +2016,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 	    T(every_job_is_claimed_exactly_once_by_threads_and_another_process),
 	    T(claims_follow_due_time_and_next_due_reports_the_wait),
+	    T(a_down_servers_jobs_are_parked_and_resumed_in_batches),
 	    T(expired_lease_is_taken_back_and_the_late_writer_gets_lease_lost),
 	    T(a_waiting_claim_is_taken_back_without_counting_an_attempt),
 	    T(ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids),
