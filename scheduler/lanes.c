@@ -287,7 +287,7 @@ static void *helper_main(void *arg)
 		l->env.release(l->env.ctx, sc, ln->slot);
 		ln->slot[0] = ln->slot[1] = -1;
 	}
-	state_conn_close(&sc);
+	state_store_disconnect(l->env.store, &sc);
 	return NULL;
 }
 

@@ -1715,7 +1715,7 @@ static void *worker_main(void *arg)
 	}
 	if (polling)
 		poller_leave(s, 0);
-	state_conn_close(&sc);
+	state_store_disconnect(s->store, &sc); /* an extra pair of a running account may use it */
 	atomic_store(&w->finished, 1);
 	sched_wake(s);
 	return NULL;
@@ -2618,7 +2618,7 @@ static void *verify_worker(void *arg)
 		xfree(&detail);
 		verify_result_release(&res);
 	}
-	state_conn_close(&sc);
+	state_store_disconnect(vr->s->store, &sc);
 	return NULL;
 }
 

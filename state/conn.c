@@ -170,6 +170,12 @@ void state_conn_close(struct state_conn **psc)
 	xfree(psc);
 }
 
+int state_conn_reusable(const struct state_conn *sc)
+{
+	return sc->pg && !sc->in_tx && PQstatus(sc->pg) == CONNECTION_OK &&
+	       PQtransactionStatus(sc->pg) == PQTRANS_IDLE;
+}
+
 int state_conn_reconnect(struct state_conn *sc, struct fleet_err *err)
 {
 	if (conn_connect(sc, err) < 0)

@@ -77,6 +77,8 @@ int state_conn_open(const char *conninfo, struct state_conn **out, struct fleet_
 /* Same without migrating (tools, tests of the migration itself). */
 int state_conn_open_nomigrate(const char *conninfo, struct state_conn **out, struct fleet_err *err);
 void state_conn_close(struct state_conn **sc);
+/* 1 when the connection can serve another thread as it is: connected, idle, no transaction open. */
+int state_conn_reusable(const struct state_conn *sc);
 /* How long any call waits for the state database when it does not answer (a restart, a short
  * network loss): the connection is re-established every second at most for up to ms, then the
  * call goes on as if nothing happened (0 = no wait: the call fails at once; the default). The

@@ -1,6 +1,7 @@
 /* state/store.c: the state store opened once per process (see store.h). */
 #include "state/store.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -14,6 +15,9 @@ struct state_store {
 	struct state_conn *sc;
 	struct state_cluster *cluster;
 	char *conninfo;
+	pthread_mutex_t idle_lock; /* guards idle[] and nidle */
+	struct state_conn *idle[STATE_STORE_IDLE_MAX];
+	unsigned nidle;
 };
 
 static void wipe(char **s)
@@ -57,6 +61,7 @@ int state_store_open(const char *state_arg, const char *base_dir, unsigned flags
 	if ((flags & STATE_STORE_EXISTING) && require_existing(state_arg, base_dir, err) < 0)
 		return -1;
 	st = xcalloc(1, sizeof(*st));
+	pthread_mutex_init(&st->idle_lock, NULL);
 	if (state_location_open(state_arg, base_dir, &st->conninfo, &st->cluster, err) < 0 ||
 	    state_conn_open(st->conninfo, &st->sc, err) < 0) {
 		state_store_close(&st);
@@ -78,7 +83,27 @@ int state_store_embedded(const struct state_store *st)
 
 int state_store_connect(struct state_store *st, struct state_conn **out, struct fleet_err *err)
 {
+	pthread_mutex_lock(&st->idle_lock);
+	*out = st->nidle ? st->idle[--st->nidle] : NULL;
+	pthread_mutex_unlock(&st->idle_lock);
+	if (*out)
+		return 0;
 	return state_conn_open_nomigrate(st->conninfo, out, err);
+}
+
+void state_store_disconnect(struct state_store *st, struct state_conn **sc)
+{
+	if (!*sc)
+		return;
+	if (state_conn_reusable(*sc)) {
+		pthread_mutex_lock(&st->idle_lock);
+		if (st->nidle < STATE_STORE_IDLE_MAX) {
+			st->idle[st->nidle++] = *sc;
+			*sc = NULL;
+		}
+		pthread_mutex_unlock(&st->idle_lock);
+	}
+	state_conn_close(sc);
 }
 
 void state_store_close(struct state_store **stp)
@@ -88,6 +113,9 @@ void state_store_close(struct state_store **stp)
 
 	if (!st)
 		return;
+	while (st->nidle)
+		state_conn_close(&st->idle[--st->nidle]);
+	pthread_mutex_destroy(&st->idle_lock);
 	state_conn_close(&st->sc);
 	if (st->cluster && state_cluster_release(&st->cluster, &err) < 0)
 		log_warn("%s", err.message);

@@ -39,9 +39,20 @@ int state_store_open(const char *state_arg, const char *base_dir, unsigned flags
 struct state_conn *state_store_conn(struct state_store *st);
 /* 1 when the state lives in the embedded cluster under base_dir/.imapfleet, else 0. */
 int state_store_embedded(const struct state_store *st);
+/* Idle connections kept for reuse: a login to PostgreSQL costs the client a SCRAM key derivation
+ * (4,096 HMAC rounds, about 3 ms of CPU); the extra connection pairs that start near the end of a
+ * run take the connections of the workers that have nothing left to claim. */
+#define STATE_STORE_IDLE_MAX 16
+
 /* Another connection to the same store, for a thread of its own (the schema is already in place:
- * no migration). The caller closes it with state_conn_close before state_store_close. */
+ * no migration): an idle one given back by state_store_disconnect when there is one. The caller
+ * gives it back with state_store_disconnect (or closes it with state_conn_close) before
+ * state_store_close. */
 int state_store_connect(struct state_store *st, struct state_conn **out, struct fleet_err *err);
+/* Gives a connection from state_store_connect back: kept for the next caller when it is healthy
+ * and outside a transaction and fewer than STATE_STORE_IDLE_MAX are idle, else closed. *sc
+ * becomes NULL; NULL is fine. */
+void state_store_disconnect(struct state_store *st, struct state_conn **sc);
 /* Closes the connection, stops the embedded cluster when this process was its last user and wipes
  * the conninfo (it may hold a password). NULL and *st NULL are fine; *st becomes NULL. */
 void state_store_close(struct state_store **st);

@@ -28,6 +28,8 @@
 #include "state/cluster.h"
 #include "state/secret.h"
 #include "state/state.h"
+#include "state/state_private.h" /* state_begin: a transaction left open */
+#include "state/store.h"
 #include "tests/unit/labpg.h"
 #include "tests/unit/unit_jobs.h"
 
@@ -291,6 +293,39 @@ static void concurrent_migrations_apply_each_version_exactly_once(void **state)
 	assert_int_equal(q_i64(raw, "SELECT count(*) FROM schema_version"), versions);
 	state_conn_close(&sc);
 	PQfinish(raw);
+	drop_db(name);
+	xfree(&ci);
+}
+
+/* A connection given back to the store serves the next thread without a new login; one left
+ * inside a transaction is closed, never handed on with the transaction open. */
+static void the_store_hands_an_idle_connection_on(void **state)
+{
+	char name[64];
+	char *ci = fresh_db(name);
+	struct state_store *st = NULL;
+	struct state_conn *a = NULL, *b = NULL, *c = NULL;
+	int pid;
+
+	(void)state;
+	CHECK(state_store_open(ci, NULL, 0, &st, E));
+	CHECK(state_store_connect(st, &a, E));
+	CHECK(state_store_connect(st, &b, E));
+	assert_int_not_equal(PQbackendPID(a->pg), PQbackendPID(b->pg));
+	pid = PQbackendPID(a->pg);
+	state_store_disconnect(st, &a);
+	assert_null(a);
+	CHECK(state_store_connect(st, &c, E));
+	assert_int_equal(PQbackendPID(c->pg), pid); /* the same session: no new login */
+	CHECK(state_begin(c, E));
+	state_store_disconnect(st, &c);
+	assert_null(c);
+	CHECK(state_store_connect(st, &c, E));
+	assert_int_not_equal(PQbackendPID(c->pg), pid);
+	assert_int_equal(PQtransactionStatus(c->pg), PQTRANS_IDLE);
+	state_store_disconnect(st, &b);
+	state_store_disconnect(st, &c);
+	state_store_close(&st);
 	drop_db(name);
 	xfree(&ci);
 }
@@ -2013,6 +2048,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(concurrent_migrations_apply_each_version_exactly_once),
 	    cmocka_unit_test(a_version_not_recorded_below_the_highest_is_applied),
+	    cmocka_unit_test(the_store_hands_an_idle_connection_on),
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
 	    T(every_job_is_claimed_exactly_once_by_threads_and_another_process),
 	    T(claims_follow_due_time_and_next_due_reports_the_wait),
