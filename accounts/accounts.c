@@ -1593,7 +1593,7 @@ void accounts_free_args(char ***argv)
 #define SV (FLEET_OPT_SIDE | FLEET_OPT_VALUE)
 static const struct fleet_opt login_table[] = {
 	{"--host", SV, AS_HOST, "H", "server host name"},
-	{"--port", SV, AS_PORT, "P", "port (default 993; 143 means STARTTLS)"},
+	{"--port", SV, AS_PORT, "P", "port (default {}; {} means STARTTLS)"},
 	{"--user", SV, AS_USER, "U", "user to log in as"},
 	{"--passfile", SV, AS_PASSFILE, "F", "file holding the password"},
 	{"--password", SV, AS_PASSWORD, "P", "the password itself (shows in the process list: prefer --passfile)"},
@@ -1603,8 +1603,8 @@ static const struct fleet_opt login_table[] = {
 	{"--tokencmd", SV, AS_TOKENCMD, "CMD", "a command printing a fresh token (run without a shell)"},
 };
 static const struct fleet_opt side_table[] = {
-	{"--ssl", S, AS_SSL, NULL, "implicit TLS (the default; port 993)"},
-	{"--tls", S, AS_TLS, NULL, "STARTTLS (port 143)"},
+	{"--ssl", S, AS_SSL, NULL, "implicit TLS (the default; port {})"},
+	{"--tls", S, AS_TLS, NULL, "STARTTLS (port {})"},
 	{"--plain", S, AS_PLAIN, NULL, "cleartext (warned about)"},
 	{"--nossl", S | FLEET_OPT_HIDDEN, AS_PLAIN, NULL, NULL},
 	{"--notls", S | FLEET_OPT_HIDDEN, AS_PLAIN, NULL, NULL},
@@ -1623,10 +1623,12 @@ static const struct fleet_opt side_table[] = {
 #undef S
 #undef SV
 
+static const struct fleet_opt_default login_defaults[] = {{AS_PORT, {IO_PORT_IMAPS, IO_PORT_IMAP}}};
 const struct fleet_optset accounts_login_optset =
-	FLEET_OPTSET("per side (1 = source, 2 = destination):", login_table);
+	FLEET_OPTSET_DEFAULTS("per side (1 = source, 2 = destination):", login_table, login_defaults);
+static const struct fleet_opt_default side_defaults[] = {{AS_SSL, {IO_PORT_IMAPS}}, {AS_TLS, {IO_PORT_IMAP}}};
 const struct fleet_optset accounts_side_optset =
-	FLEET_OPTSET("side settings (1 = source, 2 = destination):", side_table);
+	FLEET_OPTSET_DEFAULTS("side settings (1 = source, 2 = destination):", side_table, side_defaults);
 
 static const struct fleet_optset *side_sets(size_t *n)
 {

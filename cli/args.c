@@ -221,12 +221,12 @@ enum { SCHED_STATE = 1, SCHED_KEY_FILE, SCHED_WORKERS, SCHED_MAX_CONNS, SCHED_MA
 static const struct fleet_opt sched_table[] = {
 	{"--state", FLEET_OPT_VALUE, SCHED_STATE, "URL", "PostgreSQL state (default: IMAPFLEET_STATE, PG* variables,\n"
 							  "or ./.imapfleet/pg)"},
-	{"--workers", FLEET_OPT_VALUE, SCHED_WORKERS, "N", "accounts handled at once by this host (default 8 per\n"
-							   "core, at most 64)"},
+	{"--workers", FLEET_OPT_VALUE, SCHED_WORKERS, "N", "accounts handled at once by this host (default {} per\n"
+							   "core, at most {})"},
 	{"--max-conns-per-host", FLEET_OPT_VALUE, SCHED_MAX_CONNS, "N", "connections per server (host:port) and\n"
-									"side, across all hosts (default 16)"},
+									"side, across all hosts (default {})"},
 	{"--max-attempts", FLEET_OPT_VALUE, SCHED_MAX_ATTEMPTS, "N", "failed attempts per account before it fails\n"
-								     "(default 5; an attempt that copied messages\n"
+								     "(default {}; an attempt that copied messages\n"
 								     "before it broke does not count)"},
 	{"--retry-base", FLEET_OPT_VALUE, SCHED_RETRY_BASE, "MS", "backoff: full jitter, doubling from base ..."},
 	{"--retry-cap", FLEET_OPT_VALUE, SCHED_RETRY_CAP, "MS", "... up to cap"},
@@ -235,7 +235,12 @@ static const struct fleet_opt sched_table[] = {
 	{"--log-level", FLEET_OPT_VALUE, SCHED_LOG_LEVEL, "L", "error|warn|info|debug|trace (trace: IMAP dialogues,\n"
 							       "secrets redacted)"},
 };
-const struct fleet_optset cli_sched_optset = FLEET_OPTSET(NULL, sched_table);
+static const struct fleet_opt_default sched_defaults[] = {
+	{SCHED_WORKERS, {SCHEDULER_WORKERS_PER_CORE, SCHEDULER_WORKERS_MAX}},
+	{SCHED_MAX_CONNS, {SCHEDULER_CONNS_PER_HOST}},
+	{SCHED_MAX_ATTEMPTS, {RETRY_MAX_ATTEMPTS}},
+};
+const struct fleet_optset cli_sched_optset = FLEET_OPTSET_DEFAULTS(NULL, sched_table, sched_defaults);
 
 int cli_sched_option(struct scheduler_config *cfg, const struct fleet_opt_hit *h, char *why, size_t cap)
 {

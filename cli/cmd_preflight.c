@@ -22,10 +22,10 @@ enum {
 #define V FLEET_OPT_VALUE
 static const struct fleet_opt preflight_table[] = {
 	{"--help", 0, PF_HELP, NULL, "this help"},
-	{"--workers", V, PF_WORKERS, "N", "accounts checked at once (default 8)"},
-	{"--max-conns-per-host", V, PF_MAX_CONNS, "N", "connections per server (host:port) at once (default 8)"},
+	{"--workers", V, PF_WORKERS, "N", "accounts checked at once (default {})"},
+	{"--max-conns-per-host", V, PF_MAX_CONNS, "N", "connections per server (host:port) at once (default {})"},
 	{"--out", V, PF_OUT, "FILE.csv", "where the results go (default ./preflight.csv)"},
-	{"--timeout", V, PF_TIMEOUT, "S", "connect and command timeout in seconds (default 30)"},
+	{"--timeout", V, PF_TIMEOUT, "S", "connect and command timeout in seconds (default {})"},
 	{"--fetch-sizes", 0, PF_FETCH_SIZES, NULL, "count sizes with UID FETCH RFC822.SIZE even when STATUS=SIZE\n"
 						   "is offered"},
 	{"--strict", 0, PF_STRICT, NULL, "any bad row in the accounts file stops before any connection"},
@@ -34,7 +34,12 @@ static const struct fleet_opt preflight_table[] = {
 };
 #undef V
 
-static const struct fleet_optset preflight_opts = FLEET_OPTSET(NULL, preflight_table);
+static const struct fleet_opt_default preflight_defaults[] = {
+	{PF_WORKERS, {PREFLIGHT_WORKERS}},
+	{PF_MAX_CONNS, {PREFLIGHT_CONNS_PER_HOST}},
+	{PF_TIMEOUT, {PREFLIGHT_TIMEOUT_MS / 1000}},
+};
+static const struct fleet_optset preflight_opts = FLEET_OPTSET_DEFAULTS(NULL, preflight_table, preflight_defaults);
 static const struct cli_spec preflight_spec = {
     "preflight",
     cli_usage_preflight,

@@ -16,11 +16,12 @@ enum { PROBE_HELP = 1, PROBE_TRACE, PROBE_TIMEOUT };
 
 static const struct fleet_opt probe_table[] = {
 	{"--help", 0, PROBE_HELP, NULL, "this help"},
-	{"--timeout", FLEET_OPT_VALUE, PROBE_TIMEOUT, "S", "connect and command timeout in seconds (default 30)"},
+	{"--timeout", FLEET_OPT_VALUE, PROBE_TIMEOUT, "S", "connect and command timeout in seconds (default {})"},
 	{"--trace", 0, PROBE_TRACE, NULL, "show the IMAP dialogue (credentials redacted)"},
 };
 
-static const struct fleet_optset probe_opts = FLEET_OPTSET(NULL, probe_table);
+static const struct fleet_opt_default probe_defaults[] = {{PROBE_TIMEOUT, {PROBE_TIMEOUT_MS / 1000}}};
+static const struct fleet_optset probe_opts = FLEET_OPTSET_DEFAULTS(NULL, probe_table, probe_defaults);
 static const struct cli_spec probe_spec = {
     "probe",
     cli_usage_probe,
@@ -111,12 +112,12 @@ int cli_cmd_probe(int argc, char **argv)
 	struct cli_side side;
 	struct imap_options o;
 	struct preflight_login lg;
-	unsigned timeout_ms = 30000;
+	unsigned timeout_ms = PROBE_TIMEOUT_MS;
 	int trace = 0, login, rc;
 
 	memset(&side, 0, sizeof(side));
 	{
-		struct probe_args a = {&side, 30, 0, 0};
+		struct probe_args a = {&side, PROBE_TIMEOUT_MS / 1000, 0, 0};
 
 		rc = cli_spec_args(&probe_spec, argc, argv, probe_option, &a, &a.help);
 		if (rc >= 0)

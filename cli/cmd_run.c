@@ -21,10 +21,10 @@ enum {
 static const struct fleet_opt run_table[] = {
 	{"--help", 0, RUN_HELP, NULL, "this help"},
 	{"--lease", V, RUN_LEASE, "MS", "how long a host may be silent before others take its accounts\n"
-					"(default 20000: four heartbeats of 5 s)"},
+					"(default {}: {} heartbeats of {} s)"},
 	{"--server-down-limit", V, RUN_SERVER_DOWN_LIMIT, "S", "a server that refuses or drops every connection\n"
 							       "this long fails its accounts with one reason\n"
-							       "(default 600; 0 = wait for it forever); until\n"
+							       "(default {}; 0 = wait for it forever); until\n"
 							       "then its accounts wait and their attempts do\n"
 							       "not count"},
 	{"--max-jobs", V | FLEET_OPT_HIDDEN, RUN_MAX_JOBS, "N", NULL},
@@ -37,13 +37,19 @@ static const struct fleet_opt run_table[] = {
 						      "cancelled and not run)"},
 	{"--progress", 0, RUN_PROGRESS, NULL, "live display below the log lines (default: when stderr is a\n"
 					      "terminal)"},
-	{"--no-progress", 0, RUN_NO_PROGRESS, NULL, "timestamped progress log lines every 10 s instead"},
+	{"--no-progress", 0, RUN_NO_PROGRESS, NULL, "timestamped progress log lines every {} s instead"},
 	{"--quiet", 0, RUN_QUIET, NULL, "warnings and errors only on stderr (per-account logs keep every\n"
 					"line)"},
 };
 #undef V
 
-static const struct fleet_optset run_opts = FLEET_OPTSET(NULL, run_table);
+static const struct fleet_opt_default run_defaults[] = {
+	{RUN_LEASE,
+	 {SCHEDULER_HEARTBEAT_MS * SCHEDULER_LEASE_BEATS, SCHEDULER_LEASE_BEATS, SCHEDULER_HEARTBEAT_MS / 1000}},
+	{RUN_SERVER_DOWN_LIMIT, {SCHEDULER_SERVER_DOWN_LIMIT_MS / 1000}},
+	{RUN_NO_PROGRESS, {SCHEDULER_PROGRESS_LINE_MS / 1000}},
+};
+static const struct fleet_optset run_opts = FLEET_OPTSET_DEFAULTS(NULL, run_table, run_defaults);
 /* run and worker: the same options, their own words */
 #define RUN_SPEC(cmd, usage)                                                                                 \
 	{                                                                                                    \

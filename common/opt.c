@@ -277,6 +277,31 @@ int fleet_opt_parse(const struct fleet_optset *sets, size_t nsets, unsigned flag
 	return rc;
 }
 
+/* The defaults of the row with this id in set, or NULL. */
+static const long long *row_defaults(const struct fleet_optset *set, int id)
+{
+	for (size_t i = 0; i < set->ndefaults; i++)
+		if (set->defaults[i].id == id)
+			return set->defaults[i].v;
+	return NULL;
+}
+
+/* Prints the len bytes of help text h, each "{}" as the next of dflt (*k counts them). */
+static void help_text(FILE *out, const char *h, size_t len, const long long *dflt, size_t *k)
+{
+	const char *end = h + len, *m;
+
+	while ((m = memmem(h, (size_t)(end - h), "{}", 2)) != NULL) {
+		fprintf(out, "%.*s", (int)(m - h), h);
+		if (dflt && *k < FLEET_OPT_DEFAULTS_MAX)
+			fprintf(out, "%lld", dflt[(*k)++]);
+		else
+			fputs("{}", out);
+		h = m + 2;
+	}
+	fprintf(out, "%.*s", (int)(end - h), h);
+}
+
 void fleet_opt_help(FILE *out, const struct fleet_optset *sets, size_t nsets, unsigned flags)
 {
 	enum { COL = 28 };
@@ -287,6 +312,8 @@ void fleet_opt_help(FILE *out, const struct fleet_optset *sets, size_t nsets, un
 		for (size_t i = 0; i < sets[s].n; i++) {
 			const struct fleet_opt *o = &sets[s].opts[i];
 			const char *h = o->help ? o->help : "";
+			const long long *dflt = row_defaults(&sets[s], o->id);
+			size_t k = 0;
 			char left[160];
 			int n;
 
@@ -302,9 +329,12 @@ void fleet_opt_help(FILE *out, const struct fleet_optset *sets, size_t nsets, un
 				fprintf(out, "%s\n%*s", left, COL, "");
 			else
 				fprintf(out, "%-*s", COL, left);
-			for (const char *nl; (nl = strchr(h, '\n')) != NULL; h = nl + 1)
-				fprintf(out, "%.*s\n%*s", (int)(nl - h), h, COL, "");
-			fprintf(out, "%s\n", h);
+			for (const char *nl; (nl = strchr(h, '\n')) != NULL; h = nl + 1) {
+				help_text(out, h, (size_t)(nl - h), dflt, &k);
+				fprintf(out, "\n%*s", COL, "");
+			}
+			help_text(out, h, strlen(h), dflt, &k);
+			fputc('\n', out);
 		}
 	}
 }

@@ -24,6 +24,10 @@
 
 #include "common/err.h"
 
+/* The defaults one help text shows (struct fleet_opt_default): "default N, growing to M while
+ * under K MB" is the most any row needs. */
+#define FLEET_OPT_DEFAULTS_MAX 3
+
 enum fleet_opt_flag {
 	FLEET_OPT_VALUE = 1 << 0,   /* takes a value: the next word, or --name=VALUE */
 	FLEET_OPT_SIDE = 1 << 1,    /* per side: --name1 / --name2 (--name where there is one side) */
@@ -38,16 +42,35 @@ struct fleet_opt {
 	unsigned flags;	  /* enum fleet_opt_flag */
 	int id;		  /* the owner's switch value */
 	const char *arg;  /* the value's name in --help ("N", "URL"); NULL for a flag */
-	const char *help; /* --help text; '\n' continues on an indented line */
+	const char *help; /* --help text; '\n' continues on an indented line; "{}" shows a default (below) */
+};
+
+/* The numbers the help text of the row with this id shows for its "{}" marks, in order. Each is
+ * the named constant that sets the default (or a value computed from it), never a copy of its
+ * number: a changed default cannot leave --help wrong. */
+struct fleet_opt_default {
+	int id;
+	long long v[FLEET_OPT_DEFAULTS_MAX];
 };
 
 struct fleet_optset {
 	const char *title; /* heading in --help ("per side (1 = source, 2 = destination):"), or NULL */
 	const struct fleet_opt *opts;
 	size_t n;
+	const struct fleet_opt_default *defaults; /* the rows' defaults by id, or NULL */
+	size_t ndefaults;
 };
 
-#define FLEET_OPTSET(title, table) {(title), (table), sizeof(table) / sizeof((table)[0])}
+#define FLEET_OPTSET(title_, table_)                                                                         \
+	{                                                                                                    \
+		.title = (title_), .opts = (table_), .n = sizeof(table_) / sizeof((table_)[0])               \
+	}
+/* An optset whose help texts show defaults: DEFAULTS_ is an array of struct fleet_opt_default. */
+#define FLEET_OPTSET_DEFAULTS(title_, table_, defaults_)                                                     \
+	{                                                                                                    \
+		.title = (title_), .opts = (table_), .n = sizeof(table_) / sizeof((table_)[0]),              \
+		.defaults = (defaults_), .ndefaults = sizeof(defaults_) / sizeof((defaults_)[0])             \
+	}
 
 /* One option or operand found by fleet_opt_parse. */
 struct fleet_opt_hit {
@@ -88,7 +111,8 @@ const struct fleet_opt *fleet_opt_find(const struct fleet_optset *sets, size_t n
 const struct fleet_opt *fleet_opt_suggest(const struct fleet_optset *sets, size_t nsets, unsigned flags,
 					  const char *word, char *out, size_t cap);
 
-/* Prints every listed option of the tables: the title of each, then "  --name ARG   help". */
+/* Prints every listed option of the tables: the title of each, then "  --name ARG   help", each "{}"
+ * of the help as the next of its row's defaults (a "{}" without one stays as it is). */
 void fleet_opt_help(FILE *out, const struct fleet_optset *sets, size_t nsets, unsigned flags);
 
 #define FLEET_OPT_ERR_USAGE FLEET_ERR_CODE_USAGE

@@ -134,15 +134,15 @@ static const struct fleet_opt table[] = {
 	{"--nosubscribe", 0, EO_NOSUBSCRIBE, NULL, "do not carry subscriptions"},
 	{"--noflagsync", 0, EO_NOFLAGSYNC, NULL, "do not carry flag changes on later passes"},
 	{"--nomultiappend", 0, EO_NOMULTIAPPEND, NULL, "one APPEND per message even where MULTIAPPEND is offered"},
-	{"--batch", V, EO_BATCH, "N", "messages per FETCH/APPEND window (default 64, growing to 1024 small\n"
-				      "messages while under 8 MB)"},
+	{"--batch", V, EO_BATCH, "N", "messages per FETCH/APPEND window (default {}, growing to {} small\n"
+				      "messages while under {} MB)"},
 	{"--newest-first", 0, EO_NEWEST_FIRST, NULL, "recent mail first: INBOX, Sent, then the rest; newest\n"
 						    "messages first"},
 	{"--conns-per-account", V, EO_CONNS_PER_ACCOUNT, "N", "connection pairs one account may use when a server is\n"
-							      "far, folders shared out (run; default 4, only where slots\n"
+							      "far, folders shared out (run; default {}, only where slots\n"
 							      "are free; 1 = one)"},
 	{"--compress", V, EO_COMPRESS, "auto|on|off", "COMPRESS=DEFLATE where the server offers it: auto\n"
-	 "when the login took 20 ms or more (a slow link), on, off (default);\n"
+	 "when the login took {} ms or more (a slow link), on, off (default);\n"
 	 "--compress1/--compress2: on for one side"},
 	{"--compress1", H, EO_COMPRESS1, NULL, NULL},
 	{"--compress2", H, EO_COMPRESS2, NULL, NULL},
@@ -219,7 +219,13 @@ static const struct fleet_opt table[] = {
 #undef REFUSED
 #undef REFUSED_ARG
 
-const struct fleet_optset engine_opts_optset = FLEET_OPTSET("account options (every row; see imapfleet(1)):", table);
+static const struct fleet_opt_default defaults[] = {
+	{EO_BATCH, {ENGINE_BATCH_DEFAULT, ENGINE_WINDOW_MAX_MSGS, ENGINE_WINDOW_AUTO_BYTES >> 20}},
+	{EO_CONNS_PER_ACCOUNT, {ENGINE_CONNS_PER_ACCOUNT}},
+	{EO_COMPRESS, {IMAP_COMPRESS_AUTO_RTT_MS}},
+};
+const struct fleet_optset engine_opts_optset =
+    FLEET_OPTSET_DEFAULTS("account options (every row; see imapfleet(1)):", table, defaults);
 
 static int apply_preset(struct engine_opts *o, const char *name)
 {

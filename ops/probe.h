@@ -4,6 +4,10 @@
 #ifndef IMAPFLEET_OPS_PROBE_H
 #define IMAPFLEET_OPS_PROBE_H
 
+/* probe's connect and command timeout when --timeout is not given: a server that has not answered
+ * in 30 s is reported as not answering (preflight waits as long: PREFLIGHT_TIMEOUT_MS). */
+#define PROBE_TIMEOUT_MS 30000u
+
 #include <stddef.h>
 
 #include "common/err.h"

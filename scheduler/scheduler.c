@@ -1920,8 +1920,9 @@ static void display_snapshot(struct sched *s, struct state_conn *sc, struct disp
 	snap->rest = d->rest;
 }
 
-/* On a terminal: the block below the log lines, redrawn every half second and at once when the
- * terminal is resized. Otherwise: one log line every 10 s (none under --quiet: it is INFO). */
+/* On a terminal: the block below the log lines, redrawn every SCHEDULER_DRAW_MS and at once when the
+ * terminal is resized. Otherwise: one log line every SCHEDULER_PROGRESS_LINE_MS (none under --quiet:
+ * it is INFO), the rate measured every SCHEDULER_RATE_SAMPLE_MS. */
 static void display_tick(struct sched *s, struct state_conn *sc, struct display *d, int force)
 {
 	struct progress_snapshot snap;
@@ -1929,9 +1930,10 @@ static void display_tick(struct sched *s, struct state_conn *sc, struct display 
 	uint64_t now = fleet_now_ms();
 	int resized = d->tty && progress_resized();
 
-	if (!force && !resized && now - d->last_show < (d->tty ? 500u : 10000u)) {
-		/* Not shown yet, but measured every two seconds: the rate is ready by the first line. */
-		if (!d->tty && now - d->last_sample >= 2000) {
+	if (!force && !resized &&
+	    now - d->last_show < (d->tty ? SCHEDULER_DRAW_MS : SCHEDULER_PROGRESS_LINE_MS)) {
+		/* Not shown yet, but measured meanwhile: the rate is ready by the first line. */
+		if (!d->tty && now - d->last_sample >= SCHEDULER_RATE_SAMPLE_MS) {
 			display_snapshot(s, sc, d, now, &snap);
 			progress_update(d->p, &snap, now);
 			d->last_sample = now;

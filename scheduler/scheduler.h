@@ -49,6 +49,12 @@
 #define SCHEDULER_SLOT_JITTER_MS  200
 #define SCHEDULER_IDLE_POLL_MS	  250
 #define SCHEDULER_IDLE_JITTER_MS  250
+/* Progress: the live display on a terminal is redrawn this often (smooth enough to watch); without
+ * a terminal one log line says it this often (a log stays short), and the rate is measured
+ * meanwhile this often, so that the first line already has one. */
+#define SCHEDULER_DRAW_MS	   500u
+#define SCHEDULER_PROGRESS_LINE_MS 10000u
+#define SCHEDULER_RATE_SAMPLE_MS   2000u
 /* The main thread's loop (leases renewed, the display redrawn) turns this often. */
 #define SCHEDULER_MAIN_TICK_MS 200
 /* The health thread probes the servers that are down this often, retries the state database

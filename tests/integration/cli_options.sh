@@ -3,13 +3,16 @@
 # value, an unknown option (each with its "did you mean"), a value after a per-side base name and a
 # long command line are all reported at once, before anything connects. Needs no lab.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
-plan 16
+plan 18
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'host1,user1,password1,host2,user2,password2\nlocalhost,a,x,localhost,b,y\n' >"$tmp/accounts.csv"
 printf 'secret\n' >"$tmp/pw"
 chmod 600 "$tmp/pw" "$tmp/accounts.csv"
 IMAPFLEET=$(cd "$(dirname "$IMAPFLEET")" && pwd)/$(basename "$IMAPFLEET")
+# preflight's default --workers as ops/preflight.h names it
+pf_workers=$(sed -n 's/^#define PREFLIGHT_WORKERS[[:space:]]*\([0-9][0-9]*\)u\{0,1\}[[:space:]]*$/\1/p' \
+	"${top_srcdir:-.}/ops/preflight.h")
 cd "$tmp" || exit 1
 
 # expect NAME RC PATTERN... -- CMD...: exit code RC and every PATTERN (fixed string) in the output;
@@ -72,6 +75,12 @@ expect "probe (one side) names --cafile for --cafile2" 2 "'--cafile2' (did you m
 	"$IMAPFLEET" probe --host h --cafile2 ca.pem
 expect "status suggests --json" 2 "'--jsn' (did you mean --json?)" -- "$IMAPFLEET" status --jsn
 expect "a flag given a value is refused" 2 "option --dry takes no value" -- "$IMAPFLEET" run accounts.csv --dry=yes
+# --help shows each default from the constant that sets it, never a copy of the number.
+expect "preflight --help shows PREFLIGHT_WORKERS (${pf_workers:-not found in ops/preflight.h}) as --workers' default" 0 \
+	"accounts checked at once (default ${pf_workers:-?})" -- "$IMAPFLEET" preflight --help
+for c in run sync worker preflight probe status report retry cancel verify; do "$IMAPFLEET" "$c" --help; done \
+	>help.out 2>&1
+expect "no --help leaves a default unfilled ('{}')" 0 "!{}" "(default 993; 143 means STARTTLS)" -- cat help.out
 expect "run --help lists the side settings" 0 "--cafile1/2 F" "--insecure1/2" "--authuser1/2 A" "--oauth1/2" \
 	"--tls1/2" "--exclude RE" -- "$IMAPFLEET" run --help
 

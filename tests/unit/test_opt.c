@@ -174,6 +174,26 @@ static void help_lists_the_visible_options_with_side_forms(void **state)
 	assert_null(strstr(buf, "--delete1"));
 }
 
+/* A default in a help text comes from the row's entry in the optset's defaults, in order, across
+ * continued lines; a "{}" without one is left as it is (so that it shows). */
+static void help_shows_each_default_from_its_row_entry(void **state)
+{
+	static const struct fleet_opt rows[] = {
+		{"--workers", FLEET_OPT_VALUE, O_WORKERS, "N", "how many (default {} per core,\nat most {})"},
+		{"--state", FLEET_OPT_VALUE, O_STATE, "URL", "the state (default {})"},
+	};
+	static const struct fleet_opt_default defaults[] = {{O_WORKERS, {7, 900}}};
+	const struct fleet_optset set = FLEET_OPTSET_DEFAULTS(NULL, rows, defaults);
+	char buf[1024] = "";
+	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+
+	assert_non_null(f);
+	fleet_opt_help(f, &set, 1, 0);
+	fclose(f);
+	assert_contains(buf, "how many (default 7 per core,\n                            at most 900)\n");
+	assert_contains(buf, "the state (default {})\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +205,7 @@ int main(void)
 		cmocka_unit_test(an_unknown_options_value_is_an_operand_unless_the_command_takes_none),
 		cmocka_unit_test(suggestions_cover_side_forms_prefixes_and_typos),
 		cmocka_unit_test(help_lists_the_visible_options_with_side_forms),
+		cmocka_unit_test(help_shows_each_default_from_its_row_entry),
 	};
 
 	return unit_run("opt", tests, NULL, NULL);
