@@ -1423,12 +1423,10 @@ const char *accounts_row_key(const struct account_row *row)
 
 const char *accounts_tls_name(enum accounts_tls tls)
 {
-	switch (tls) {
-	case ACCOUNTS_TLS_SSL: return "ssl";
-	case ACCOUNTS_TLS_STARTTLS: return "tls";
-	case ACCOUNTS_TLS_PLAIN: return "plain";
-	}
-	return "?";
+	static const char *const names[] = {
+	    [ACCOUNTS_TLS_SSL] = "ssl", [ACCOUNTS_TLS_STARTTLS] = "tls", [ACCOUNTS_TLS_PLAIN] = "plain"};
+
+	return FLEET_ENUM_NAME(names, tls, "?");
 }
 
 const char *accounts_format_name(enum accounts_format format)

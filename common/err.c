@@ -6,6 +6,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/util.h"
 
 /* Texts are formatted whole (up to FLEET_ERR_RAW_MAX), scrubbed, escaped, and only then cut to
  * FLEET_ERR_TEXT_MAX: a secret or a UTF-8 character straddling the cut never shows in part. */
@@ -94,16 +95,12 @@ static const char *const scope_names[] = {
 
 const char *fleet_err_class_name(enum fleet_err_class cls)
 {
-	if ((unsigned)cls < sizeof(class_names) / sizeof(class_names[0]))
-		return class_names[cls];
-	return "unknown";
+	return FLEET_ENUM_NAME(class_names, cls, "unknown");
 }
 
 const char *fleet_err_scope_name(enum fleet_err_scope scope)
 {
-	if ((unsigned)scope < sizeof(scope_names) / sizeof(scope_names[0]))
-		return scope_names[scope];
-	return "unknown";
+	return FLEET_ENUM_NAME(scope_names, scope, "unknown");
 }
 
 int fleet_err_class_from_name(const char *name, enum fleet_err_class *out)

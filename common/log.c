@@ -9,6 +9,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/escape.h"
+#include "common/util.h"
 
 #define REDACTED "<redacted>"
 
@@ -459,7 +460,7 @@ static const char *level_name(enum fleet_log_level level)
 {
 	static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
 
-	return (unsigned)level < 5 ? names[level] : "?";
+	return FLEET_ENUM_NAME(names, level, "?");
 }
 
 void fleet_vlog(enum fleet_log_level level, const char *fmt, va_list ap)

@@ -133,6 +133,11 @@ int fleet_cmp_u32(const void *a, const void *b)
 	return FLEET_CMP(*(const uint32_t *)a, *(const uint32_t *)b);
 }
 
+const char *fleet_enum_name(const char *const *names, size_t n, int v, const char *dflt)
+{
+	return v >= 0 && (size_t)v < n && names[v] ? names[v] : dflt;
+}
+
 char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whylen)
 {
 	FILE *f = fopen(path, "rb");

@@ -39,6 +39,10 @@ int fleet_name_index(const char *name, const char *const *names, size_t n);
 #define FLEET_CMP(a, b) (((a) > (b)) - ((a) < (b)))
 /* qsort/bsearch comparator of uint32_t elements (UID lists). */
 int fleet_cmp_u32(const void *a, const void *b);
+/* An enum's name from a table indexed by the enum ({[E_X] = "x", ...}): names[v], or dflt when v is
+ * outside the table or has no name there. FLEET_ENUM_NAME takes the table's size from its type. */
+const char *fleet_enum_name(const char *const *names, size_t n, int v, const char *dflt);
+#define FLEET_ENUM_NAME(names, v, dflt) fleet_enum_name((names), sizeof(names) / sizeof((names)[0]), (int)(v), (dflt))
 
 /* Reads a whole small file (a passfile, a token) into a heap string, stripping one trailing
  * newline. Refuses files larger than max. Returns NULL and sets errno-style text in why. */

@@ -65,7 +65,7 @@ const char *folder_role_name(enum folder_role role)
 	static const char *const names[] = {"",	 "inbox", "sent", "drafts", "trash",
 					    "junk", "archive", "all", "flagged", "important"};
 
-	return (unsigned)role < sizeof(names) / sizeof(names[0]) ? names[role] : "";
+	return FLEET_ENUM_NAME(names, role, "");
 }
 
 static int is_inbox(const char *name)

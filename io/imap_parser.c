@@ -1160,15 +1160,12 @@ static const char *strcasestr_ascii(const char *hay, const char *needle)
 
 const char *imap_status_name(enum imap_status st)
 {
-	switch (st) {
-	case IMAP_STATUS_OK: return "OK";
-	case IMAP_STATUS_NO: return "NO";
-	case IMAP_STATUS_BAD: return "BAD";
-	case IMAP_STATUS_PREAUTH: return "PREAUTH";
-	case IMAP_STATUS_BYE: return "BYE";
-	case IMAP_STATUS_NONE: break;
-	}
-	return "?";
+	static const char *const names[] = {
+	    [IMAP_STATUS_OK] = "OK",	       [IMAP_STATUS_NO] = "NO",	  [IMAP_STATUS_BAD] = "BAD",
+	    [IMAP_STATUS_PREAUTH] = "PREAUTH", [IMAP_STATUS_BYE] = "BYE",
+	};
+
+	return FLEET_ENUM_NAME(names, st, "?");
 }
 
 int imap_status_to_err(enum imap_status status, const char *code, const char *text,

@@ -53,13 +53,14 @@ enum state_location_kind state_location_resolve(const char *state_arg, char **co
 
 const char *state_location_name(enum state_location_kind kind)
 {
-	switch (kind) {
-	case STATE_LOC_ARG: return "--state";
-	case STATE_LOC_ENV: return "IMAPFLEET_STATE";
-	case STATE_LOC_LIBPQ_ENV: return "PGHOST/PGDATABASE";
-	case STATE_LOC_EMBEDDED: return "embedded (.imapfleet/pg)";
-	}
-	return "unknown";
+	static const char *const names[] = {
+	    [STATE_LOC_ARG] = "--state",
+	    [STATE_LOC_ENV] = "IMAPFLEET_STATE",
+	    [STATE_LOC_LIBPQ_ENV] = "PGHOST/PGDATABASE",
+	    [STATE_LOC_EMBEDDED] = "embedded (.imapfleet/pg)",
+	};
+
+	return FLEET_ENUM_NAME(names, kind, "unknown");
 }
 
 /* key='value' with \ and ' escaped, as libpq's conninfo syntax wants. */

@@ -15,7 +15,7 @@ static const char *const job_state_names[STATE_JOB_NSTATES] = {
 
 const char *state_job_state_name(enum state_job_state s)
 {
-	return (unsigned)s < STATE_JOB_NSTATES ? job_state_names[s] : "unknown";
+	return FLEET_ENUM_NAME(job_state_names, s, "unknown");
 }
 
 int state_job_state_from_name(const char *name, enum state_job_state *out)

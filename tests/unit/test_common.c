@@ -173,6 +173,19 @@ static void err_classes_round_trip_by_name(void **state)
 	assert_string_equal(fleet_err_scope_name(FLEET_SCOPE_FOLDER), "folder");
 }
 
+static void enum_name_is_the_table_entry_or_the_default(void **state)
+{
+	static const char *const names[] = {[0] = "zero", [2] = "two"};
+
+	(void)state;
+	assert_string_equal(FLEET_ENUM_NAME(names, 0, "?"), "zero");
+	assert_string_equal(FLEET_ENUM_NAME(names, 2, "?"), "two");
+	assert_string_equal(FLEET_ENUM_NAME(names, 1, "?"), "?");  /* a hole in the table */
+	assert_string_equal(FLEET_ENUM_NAME(names, 3, "?"), "?");  /* past its end */
+	assert_string_equal(FLEET_ENUM_NAME(names, -1, "?"), "?"); /* below it */
+	assert_string_equal(fleet_err_class_name((enum fleet_err_class)99), "unknown");
+}
+
 static void only_transient_and_throttled_are_retryable(void **state)
 {
 	struct fleet_err err;
@@ -762,6 +775,7 @@ int main(void)
 		cmocka_unit_test(buf_detach_hands_over_ownership),
 		cmocka_unit_test(err_set_returns_minus_one_and_fills_fields),
 		cmocka_unit_test(err_classes_round_trip_by_name),
+		cmocka_unit_test(enum_name_is_the_table_entry_or_the_default),
 		cmocka_unit_test(only_transient_and_throttled_are_retryable),
 		cmocka_unit_test(registered_secrets_are_redacted_everywhere),
 		cmocka_unit_test(redaction_truncates_safely_in_a_small_buffer),
