@@ -187,13 +187,29 @@ int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, 
 	return 0;
 }
 
-int cli_store_hit(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap)
+struct store_fwd {
+	struct cli_store_args *store;
+	fleet_opt_fn fn; /* the command's own options */
+	void *ctx;
+};
+
+static int store_fwd_option(void *ctx, const struct fleet_opt_hit *hit, char *why, size_t cap)
 {
+	struct store_fwd *f = ctx;
+
 	if (cli_no_operand(hit, why, cap) < 0)
 		return -1;
 	if (hit->set == 0)
-		return cli_store_option(a, hit, why, cap);
-	return 1;
+		return cli_store_option(f->store, hit, why, cap);
+	return f->fn(f->ctx, hit, why, cap);
+}
+
+int cli_store_spec_args(const struct cli_spec *spec, int argc, char **argv, struct cli_store_args *store,
+			fleet_opt_fn fn, void *ctx)
+{
+	struct store_fwd f = {store, fn, ctx};
+
+	return cli_spec_args(spec, argc, argv, store_fwd_option, &f, &store->help);
 }
 
 int cli_store_pick_run(const char *cmd, struct state_conn *sc, uint64_t run_arg, int64_t *run_id)

@@ -93,9 +93,11 @@ struct cli_store_args {
 	int help;
 };
 int cli_store_option(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap);
-/* For option callbacks of the store commands whose table 0 is cli_store_optset: refuses an operand
- * and takes the hits of cli_store_optset (0, or -1 with why); 1 when the hit is the command's own. */
-int cli_store_hit(struct cli_store_args *a, const struct fleet_opt_hit *hit, char *why, size_t cap);
+/* cli_spec_args for the store commands whose table 0 is cli_store_optset and that take no operand
+ * (report, retry, cancel): refuses an operand, takes the hits of cli_store_optset into *store and
+ * hands the command's own options to fn(ctx). --help is store->help. */
+int cli_store_spec_args(const struct cli_spec *spec, int argc, char **argv, struct cli_store_args *store,
+			fleet_opt_fn fn, void *ctx);
 /* The run a store command works on (report, retry, cancel): --run (run_arg), else the active run,
  * else the newest (report_pick_run). Returns -1 with *run_id set when there is one, else the exit
  * code after saying why on stderr: no such run, no run yet (CLI_EXIT_PARTIAL), or the error. */

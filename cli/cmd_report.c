@@ -48,10 +48,7 @@ struct report_args {
 static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
 {
 	struct report_args *a = ctx;
-	int r = cli_store_hit(&a->store, h, why, cap);
 
-	if (r <= 0)
-		return r;
 	switch (h->opt->id) {
 	case REPORT_OUT: a->dir = h->value; return 0;
 	case REPORT_TITLE: a->title = h->value; return 0;
@@ -85,7 +82,7 @@ int cli_cmd_report(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.formats = REPORT_ALL;
 	a.dir = REPORT_DEFAULT_DIR;
-	rc = cli_spec_args(&report_spec, argc, argv, report_option, &a, &a.store.help);
+	rc = cli_store_spec_args(&report_spec, argc, argv, &a.store, report_option, &a);
 	if (rc >= 0)
 		return rc;
 	if (state_store_open(a.store.state_arg, NULL, STATE_STORE_EXISTING, &rs, &err) < 0)

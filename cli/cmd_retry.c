@@ -46,10 +46,7 @@ struct retry_args {
 static int retry_option(void *ctx, const struct fleet_opt_hit *h, char *why, size_t cap)
 {
 	struct retry_args *a = ctx;
-	int r = cli_store_hit(&a->store, h, why, cap);
 
-	if (r <= 0)
-		return r;
 	switch (h->opt->id) {
 	case RETRY_FAILED: a->failed = 1; return 0;
 	case CANCEL_ALL: a->all = 1; return 0;
@@ -70,7 +67,7 @@ static int account_command(int argc, char **argv, int cancel)
 	struct fleet_err err;
 
 	memset(&a, 0, sizeof(a));
-	r = cli_spec_args(spec, argc, argv, retry_option, &a, &a.store.help);
+	r = cli_store_spec_args(spec, argc, argv, &a.store, retry_option, &a);
 	if (r >= 0)
 		return r;
 	if (a.failed + a.all + !!a.account != 1) {
