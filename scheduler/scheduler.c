@@ -2158,13 +2158,14 @@ int scheduler_run(const struct scheduler_config *cfg, struct scheduler_summary *
 	say_who_else(&s, sc);
 
 	{
-		/* No more threads (and state connections) than there are accounts to run. */
-		struct state_run_counts rc0;
+		/* No more threads (and state connections) than there are accounts to run; counted up
+		 * to the number of threads only (a count of the whole run took 30-150 ms at 50,000). */
+		long active;
 
-		if (state_report_run_counts(sc, s.run_id, &rc0, err) < 0)
+		if (state_run_active_upto(sc, s.run_id, (long)s.nworkers, &active, err) < 0)
 			goto out;
-		if (rc0.jobs[STATE_JOB_QUEUED] + rc0.jobs[STATE_JOB_RUNNING] < (long)s.nworkers)
-			s.nworkers = (unsigned)(rc0.jobs[STATE_JOB_QUEUED] + rc0.jobs[STATE_JOB_RUNNING]);
+		if (active < (long)s.nworkers)
+			s.nworkers = (unsigned)active;
 		if (s.nworkers == 0)
 			s.nworkers = 1;
 	}

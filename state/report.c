@@ -27,6 +27,19 @@ static int count_row(const PGresult *res, int i, void *arg)
 	return 0;
 }
 
+int state_run_active_upto(struct state_conn *sc, int64_t run_id, long cap, long *n, struct fleet_err *err)
+{
+	char b0[STATE_NUM_MAX], b1[STATE_NUM_MAX];
+	const char *p[2] = {state_fmt_i64(b0, run_id), state_fmt_i64(b1, cap)};
+
+	*n = 0;
+	return state_count(state_exec(sc, "count the run's jobs to run",
+				      "SELECT count(*) FROM (SELECT 1 FROM job WHERE run_id = $1"
+				      " AND state IN ('queued', 'running') LIMIT $2) AS x",
+				      2, p, NULL, NULL, STATE_EXEC_IDEMPOTENT, err),
+			   n);
+}
+
 int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
 			    struct fleet_err *err)
 {

@@ -678,6 +678,9 @@ struct state_run_counts {
 };
 int state_report_run_counts(struct state_conn *sc, int64_t run_id, struct state_run_counts *out,
 			    struct fleet_err *err);
+/* How many of the run's jobs are queued or running, counted up to cap at most (cap index entries
+ * read, whatever the run's size: the scheduler asks whether it has work for all its threads). */
+int state_run_active_upto(struct state_conn *sc, int64_t run_id, long cap, long *n, struct fleet_err *err);
 
 /* The whole run's bytes, every host's accounts, for the live display and the report's remaining
  * bytes and ETA (read from the job and folder rows only, never the ledger's message rows: cheap

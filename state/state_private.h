@@ -120,6 +120,7 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 #define STATE_FOREACH_CHUNK 10000           /* ledger rows read per statement */
 #define STATE_IMPORT_WORK_MEM "64MB"        /* the import's sorts of every row, in memory (SET LOCAL) */
 #define STATE_IMPORT_ANALYZE_ROWS 1000      /* new jobs from one import that refresh job's statistics */
+#define STATE_IMPORT_ANALYZE_TARGET "10"    /* their sample: 300 x 10 rows (the default target is 100) */
 #define STATE_STR_(x) #x
 #define STATE_STR(x) STATE_STR_(x) /* a cap as SQL text */
 

@@ -1743,6 +1743,27 @@ static void first_import_returns_ids_in_row_order_and_falls_back_to_the_upsert(v
 	xfree(&ids2);
 }
 
+/* The scheduler's "work for all my threads?": queued and running jobs, counted up to the cap. */
+static void active_jobs_are_counted_up_to_the_cap(void **state)
+{
+	struct fx *f = *state;
+	static const struct state_job_spec row = {"src", 993, NULL, "dst", 143, NULL, NULL, 0};
+	struct unit_jobs j;
+	long n = -1;
+
+	unit_jobs_make(&j, 20, &row, "c", 3, "");
+	CHECK(state_job_insert_new(f->sc, f->run_id, j.specs, 20, j.ids, E));
+	q_exec(f->raw, "UPDATE job SET state = 'done' WHERE user1 < 'c010'");
+	q_exec(f->raw, "UPDATE job SET state = 'running' WHERE user1 = 'c015'");
+	CHECK(state_run_active_upto(f->sc, f->run_id, 16, &n, E));
+	assert_int_equal(n, 10);
+	CHECK(state_run_active_upto(f->sc, f->run_id, 4, &n, E));
+	assert_int_equal(n, 4);
+	CHECK(state_run_active_upto(f->sc, f->run_id + 1000, 4, &n, E));
+	assert_int_equal(n, 0);
+	unit_jobs_release(&j);
+}
+
 struct rep_ctx {
 	int jobs, failed_msgs;
 	char first_error[64];
@@ -2076,6 +2097,7 @@ int main(void)
 	    T(credentials_are_stored_encrypted_and_round_trip),
 	    T(bulk_import_of_10000_rows_is_fast_and_reimport_keeps_progress),
 	    T(first_import_returns_ids_in_row_order_and_falls_back_to_the_upsert),
+	    T(active_jobs_are_counted_up_to_the_cap),
 	    T(reports_count_jobs_failures_and_throughput),
 	    T(job_pages_filter_by_state_and_server_in_id_order),
 	    T(idempotent_calls_survive_a_terminated_backend),
