@@ -128,6 +128,7 @@ for c in $cases; do
 		# stays for the status and report cases.
 		for rep in 1 2 3; do
 			url=$(fresh_db scale_import)
+			c0=$(pg_cpu)
 			t0=$(now)
 			(cd "$work" && exec "$bin" run "$work/import.csv" --state "$url" --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
 				--no-progress --server-down-limit 0 >"$work/out" 2>&1) &
@@ -137,9 +138,13 @@ for c in $cases; do
 				if grep -q "attempt 1 of" "$work/out"; then first=$(now); break; fi
 				sleep 0.02
 			done
+			# CPU up to the first attempt: the client's (utime + stime) and PostgreSQL's.
+			ccpu=$(awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$pid/stat" 2>/dev/null)
+			c1=$(pg_cpu)
 			kill -INT "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
-			if [ -n "$first" ]; then echo "import: rows=50000 run=$rep first_attempt_after_s=$(secs "$t0" "$first")"
+			if [ -n "$first" ]; then echo "import: rows=50000 run=$rep first_attempt_after_s=$(secs "$t0" "$first")" \
+				"client_cpu_s=${ccpu:-?} pg_cpu_s=$(secs "$c0" "$c1") load=$(cut -d' ' -f1 /proc/loadavg)"
 			else echo "import: rows=50000 run=$rep no attempt within 24 s"; fi
 		done
 		;;
