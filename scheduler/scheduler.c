@@ -122,6 +122,10 @@ struct sched {
 	 * them takes its place and claims at once), the run is over or the process stops. Under
 	 * idle_lock. */
 	int poller, run_over;
+	/* A server this process found down is being parked (state_server_park, in batches): its workers
+	 * claim nothing meanwhile, or they would claim the server's jobs the batches have not reached
+	 * yet, each a claim and a defer (876 of 19,980 in the refusing case). */
+	atomic_int parking;
 	/* An idle engine says why it waits when another engine holds accounts of the run (after a
 	 * kill -9 the dead engine's leases): asked at most every SCHEDULER_LEASE_CHECK_MS, said once. */
 	atomic_uint_fast64_t lease_checked_ms;
@@ -1089,8 +1093,13 @@ static int server_fault(struct sched *s, struct state_conn *sc, const struct sta
 			return 0;
 		if (server_health_mark_down(s->health, key, ep, err)) {
 			long parked = 0;
+			int r;
 
-			if (state_server_park(sc, s->run_id, s->engine_id, ep->host, ep->port, &parked, &ferr) < 0)
+			atomic_fetch_add(&s->parking, 1);
+			r = state_server_park(sc, s->run_id, s->engine_id, ep->host, ep->port, &parked, &ferr);
+			atomic_fetch_sub(&s->parking, 1);
+			sched_wake(s);
+			if (r < 0)
 				log_warn("could not park the accounts of %s: %s", key, ferr.message);
 			fleet_log_set_context(NULL, NULL); /* a server's line, not this account's */
 			log_warn("server %s is down (%s): its %ld queued accounts wait, probed every %u s at most; "
@@ -1661,6 +1670,10 @@ static void *worker_main(void *arg)
 				break;
 			polling = 1;
 			claim_now = r > 0;
+		}
+		if (claim_now && atomic_load(&s->parking)) {
+			sched_wait(s, SCHEDULER_SLOT_POLL_MS); /* woken when the park is over */
+			continue;
 		}
 		if (claim_now) {
 			memset(&c, 0, sizeof(c));
