@@ -80,11 +80,14 @@ void host_limiter_free(struct host_limiter **phl)
 	xfree(phl);
 }
 
-/* Under the lock: the server's entry, added at the configured ceiling when it has none. */
-static struct host_entry *entry(struct host_limiter *hl, const char *server)
+/* Takes the lock and returns the server's entry, added at the configured ceiling when it has none.
+ * The caller unlocks (registry_unlock) when done with it. */
+static struct host_entry *lock_entry(struct host_limiter *hl, const char *server)
 {
-	struct host_entry *e = registry_find(&hl->reg, server);
+	struct host_entry *e;
 
+	registry_lock(&hl->reg);
+	e = registry_find(&hl->reg, server);
 	if (!e) {
 		e = registry_add(&hl->reg, server);
 		e->limit = hl->max;
@@ -94,12 +97,9 @@ static struct host_entry *entry(struct host_limiter *hl, const char *server)
 
 int host_limiter_try_acquire(struct host_limiter *hl, const char *server)
 {
-	struct host_entry *e;
-	int ok;
+	struct host_entry *e = lock_entry(hl, server);
+	int ok = e->in_use < e->limit && fleet_now_ms() >= e->hold_until_ms;
 
-	registry_lock(&hl->reg);
-	e = entry(hl, server);
-	ok = e->in_use < e->limit && fleet_now_ms() >= e->hold_until_ms;
 	if (ok)
 		e->in_use++;
 	registry_unlock(&hl->reg);
@@ -108,10 +108,8 @@ int host_limiter_try_acquire(struct host_limiter *hl, const char *server)
 
 void host_limiter_release(struct host_limiter *hl, const char *server)
 {
-	struct host_entry *e;
+	struct host_entry *e = lock_entry(hl, server);
 
-	registry_lock(&hl->reg);
-	e = entry(hl, server);
 	if (e->in_use)
 		e->in_use--;
 	registry_unlock(&hl->reg);
@@ -119,10 +117,8 @@ void host_limiter_release(struct host_limiter *hl, const char *server)
 
 void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigned retry_after_ms)
 {
-	struct host_entry *e;
+	struct host_entry *e = lock_entry(hl, server);
 
-	registry_lock(&hl->reg);
-	e = entry(hl, server);
 	e->limit = e->limit > 1 ? e->limit / 2 : 1;
 	e->successes = 0;
 	e->hold_until_ms = fleet_now_ms() + (retry_after_ms > HOST_THROTTLE_HOLD_MIN_MS ? retry_after_ms : HOST_THROTTLE_HOLD_MIN_MS);
@@ -131,10 +127,8 @@ void host_limiter_throttled(struct host_limiter *hl, const char *server, unsigne
 
 void host_limiter_success(struct host_limiter *hl, const char *server)
 {
-	struct host_entry *e;
+	struct host_entry *e = lock_entry(hl, server);
 
-	registry_lock(&hl->reg);
-	e = entry(hl, server);
 	if (e->limit < hl->max && ++e->successes >= AIMD_SUCCESSES_PER_STEP) {
 		e->limit++;
 		e->successes = 0;
@@ -145,10 +139,8 @@ void host_limiter_success(struct host_limiter *hl, const char *server)
 /* A copy of the server's entry, taken under the lock (its name is borrowed: read the numbers only). */
 static struct host_entry entry_copy(struct host_limiter *hl, const char *server)
 {
-	struct host_entry e;
+	struct host_entry e = *lock_entry(hl, server);
 
-	registry_lock(&hl->reg);
-	e = *entry(hl, server);
 	registry_unlock(&hl->reg);
 	return e;
 }
@@ -172,10 +164,8 @@ unsigned host_limiter_cooldown_ms(struct host_limiter *hl, const char *server)
 
 void host_limiter_slot_held(struct host_limiter *hl, const char *server, int delta)
 {
-	struct host_entry *e;
+	struct host_entry *e = lock_entry(hl, server);
 
-	registry_lock(&hl->reg);
-	e = entry(hl, server);
 	if (delta > 0) {
 		e->held++;
 		e->seen++;
@@ -190,10 +180,8 @@ void host_limiter_slot_held(struct host_limiter *hl, const char *server, int del
 
 void host_limiter_slots_full(struct host_limiter *hl, const char *server, unsigned held)
 {
-	struct host_entry *e;
+	struct host_entry *e = lock_entry(hl, server);
 
-	registry_lock(&hl->reg);
-	e = entry(hl, server);
 	e->seen = held;
 	e->seen_at_ms = fleet_now_ms();
 	registry_unlock(&hl->reg);
