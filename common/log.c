@@ -123,8 +123,8 @@ static void wipe_secret(struct secret *e)
 	xfree(&e);
 }
 
-static __thread char t_account[160];
-static __thread char t_folder[256];
+static __thread char t_account[FLEET_LOG_ACCOUNT_MAX];
+static __thread char t_folder[FLEET_LOG_FOLDER_MAX];
 static __thread FILE *t_sink;
 
 void fleet_log_set_level(enum fleet_log_level level)

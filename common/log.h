@@ -42,6 +42,10 @@ void fleet_log_set_console_level(enum fleet_log_level level);
 /* One write to the terminal: a log line with the live display erased and drawn again (a block of
  * a screenful of lines); a longer write is cut, and says so. */
 #define FLEET_LOG_WRITE_MAX (1 << 20)
+/* A thread's context shown on each of its lines: the account ("user07@src.example", as the
+ * accounts file names it) and the folder, each cut here so that the line keeps room for its text. */
+#define FLEET_LOG_ACCOUNT_MAX 160
+#define FLEET_LOG_FOLDER_MAX  256
 
 /* A live display kept below the log lines on a terminal (scheduler/progress.h draws it). text is
  * the whole block, lines separated by '\n' without a final one, each already fitted to the
@@ -67,8 +71,8 @@ void fleet_log_set_folder(const char *folder);
 /* A thread's context and sink, to hand to a thread it starts for the same account (a second
  * connection, a login in parallel): save in the parent, restore first thing in the child. */
 struct fleet_log_thread {
-	char account[160];
-	char folder[256];
+	char account[FLEET_LOG_ACCOUNT_MAX];
+	char folder[FLEET_LOG_FOLDER_MAX];
 	FILE *sink;
 };
 void fleet_log_thread_save(struct fleet_log_thread *t);

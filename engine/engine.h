@@ -184,13 +184,17 @@ extern const struct fleet_optset engine_opts_optset;
 struct fm_filter;
 void engine_opts_folder_filter(const struct engine_opts *o, struct fm_filter *filter);
 
+/* The folder name and the reason of a failure kept for the report, and a folder's name in verify's
+ * lines: escaped for a terminal and cut (the log has them whole). */
+#define ENGINE_REPORT_TEXT_MAX 256
+
 /* One failure worth reporting (a message or a folder). */
 struct engine_failure {
-	char folder[256];
+	char folder[ENGINE_REPORT_TEXT_MAX];
 	uint32_t src_uid;       /* 0 for folder-level failures */
 	enum fleet_err_class cls;
 	char code[FLEET_ERR_CODE_MAX];
-	char reason[256];
+	char reason[ENGINE_REPORT_TEXT_MAX];
 };
 
 struct engine_stats {
@@ -314,7 +318,7 @@ struct verify_reader {
 #define VERIFY_UIDS_SHOWN 50 /* UIDs listed per folder and kind; the counts are always complete */
 
 struct verify_folder {
-	char name[256];
+	char name[ENGINE_REPORT_TEXT_MAX];
 	uint32_t on_source, on_destination;
 	uint32_t missing, extra, altered, flags, dates, skipped;
 	char *missing_uids, *extra_uids, *altered_uids; /* "1,2,5" (source UIDs; extra: destination

@@ -35,8 +35,8 @@ struct lit_ops {
 
 struct cmd {
 	int id;
-	char tag[16];
-	char name[32];
+	char tag[IMAP_TAG_MAX];
+	char name[IMAP_CMD_NAME_MAX];
 	imap_untagged_fn fn;
 	void *ctx;
 	void (*free_ctx)(void *ctx); /* ctx owned by the command (typed helpers) */
@@ -55,7 +55,7 @@ struct cmd {
 };
 
 struct imap_conn {
-	char label[64];
+	char label[IMAP_LABEL_MAX];
 	uint64_t min_rtt_ms; /* the quickest answer to a command so far (imap_conn_min_rtt_ms) */
 	int rtt_known;
 	struct io_endpoint ep;
@@ -88,7 +88,7 @@ struct imap_conn {
 	int greeted, preauth, caps_known, logged_in;
 	unsigned caps_gen; /* bumped whenever capabilities are (re)read: tells whether login sent them */
 	int bye;
-	char bye_code[48];
+	char bye_code[IMAP_CODE_MAX];
 	char bye_text[IMAP_GREETING_MAX];
 	char greeting[IMAP_GREETING_MAX];
 	struct imap_strlist caps;

@@ -238,6 +238,30 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
 /* The TLS handshake tried on that port: connect and handshake, on loopback or a LAN a few ms. */
 #define IMAP_TLS_PROBE_TIMEOUT_MS 5000
 
+/* ---- text fields of the client's structs ------------------------------------------------------------
+ * Filled with snprintf: a longer text is cut, never overflows. */
+/* A command's tag: "a" and the command id (an int), 12 bytes at the most. */
+#define IMAP_TAG_MAX 16
+/* A command's name in messages ("UID FETCH", "APPEND"): its first words, cut here. */
+#define IMAP_CMD_NAME_MAX 32
+/* A connection's label in log lines and errors ("src", "dst", a caller's): cut here. */
+#define IMAP_LABEL_MAX 64
+/* A response code word: RFC 5530's longest (AUTHENTICATIONFAILED) is 20 bytes; a longer, cut word
+ * matches no code the client acts on. */
+#define IMAP_CODE_MAX 48
+/* The arguments of a tagged response's code, kept with the result: a [CAPABILITY ...] list, or the
+ * APPENDUID of a MULTIAPPEND batch, whose UIDs are one or a few ranges (a cut APPENDUID is
+ * malformed, and ignored with a warning). */
+#define IMAP_CODE_ARGS_MAX 1024
+/* The text of a tagged response, kept for the error it becomes. */
+#define IMAP_RESULT_TEXT_MAX 512
+/* The personal namespace prefix, UTF-8: real ones are a word and a separator ("INBOX."). */
+#define IMAP_NS_PREFIX_MAX 512
+/* A SPECIAL-USE attribute: RFC 6154's longest ("\Archive", "\Flagged") is 9 bytes. */
+#define IMAP_SPECIAL_USE_MAX 16
+/* A quota root's name (GETQUOTAROOT): "" or a user's or folder's name, for messages. */
+#define IMAP_QUOTA_ROOT_MAX 256
+
 /* ---- commands and pipelining ---------------------------------------------------------------------- */
 
 /* Untagged handler: return 1 when the response was for this command, 0 to pass it on, < 0 to fail
@@ -247,9 +271,9 @@ typedef int (*imap_untagged_fn)(struct imap_conn *c, void *ctx, const struct ima
 
 struct imap_result {
 	enum imap_status status; /* OK, NO or BAD */
-	char code[48];		 /* response code of the tagged response, "" if none */
-	char code_args[1024];
-	char text[512];
+	char code[IMAP_CODE_MAX]; /* response code of the tagged response, "" if none */
+	char code_args[IMAP_CODE_ARGS_MAX];
+	char text[IMAP_RESULT_TEXT_MAX];
 };
 
 /* Sends "<tag> <fmt...>" (buffered until a wait, a poll or the buffer fills). The command may hold
@@ -334,7 +358,8 @@ int imap_uid_store_labels(struct imap_conn *c, uint32_t uid, int add, const char
 /* ---- NAMESPACE ------------------------------------------------------------------------------------ */
 
 struct imap_namespace {
-	char prefix[512]; /* personal namespace prefix, UTF-8 ("INBOX." on Courier, "" on Dovecot) */
+	/* personal namespace prefix, UTF-8 ("INBOX." on Courier, "" on Dovecot) */
+	char prefix[IMAP_NS_PREFIX_MAX];
 	char delim;	  /* hierarchy delimiter, 0 when the server has none */
 };
 /* NAMESPACE when offered, else the delimiter from LIST "" "" and an empty prefix. */
@@ -362,7 +387,7 @@ struct imap_list_entry {
 	char *wire;		   /* as sent by the server (modified UTF-7) */
 	char delim;		   /* 0 for NIL */
 	unsigned flags;		   /* enum imap_mbx_flag */
-	char special[16];	   /* SPECIAL-USE attribute ("\Sent", "\Trash" ...) or "" */
+	char special[IMAP_SPECIAL_USE_MAX]; /* SPECIAL-USE ("\Sent", "\Trash" ...) or "" */
 	struct imap_strlist attrs; /* every attribute as sent */
 };
 
@@ -452,7 +477,7 @@ struct imap_quota {
 	int has_storage, has_messages;
 	uint64_t storage_used_kb, storage_limit_kb;
 	uint64_t messages_used, messages_limit;
-	char root[256];
+	char root[IMAP_QUOTA_ROOT_MAX];
 };
 /* GETQUOTAROOT mailbox (needs QUOTA; -1 with code QUOTA_MISSING otherwise). The first root's limits. */
 int imap_getquotaroot(struct imap_conn *c, const char *mailbox, struct imap_quota *q, struct fleet_err *err);

@@ -36,10 +36,14 @@
 struct ssl_st;
 struct x509_st;
 
+/* "host:port" or "[v6]:port" for messages: a DNS name is 253 bytes at the most, and 11 more for
+ * brackets, colon and port; a longer host (not a real one) is cut. */
+#define NET_WHERE_MAX 300
+
 struct io_stream {
 	struct io_endpoint ep; /* copy; its strings point at the owned copies below */
 	char *host, *cafile, *verify_host, *label;
-	char where[300]; /* "host:port" or "[v6]:port", for messages */
+	char where[NET_WHERE_MAX]; /* "host:port" or "[v6]:port", for messages */
 	int fd;
 	struct ssl_st *ssl;	      /* NULL while cleartext */
 	struct x509_st *leaf;	      /* the server's certificate as seen by verification (owned ref) */

@@ -69,15 +69,25 @@ struct io_endpoint {
 #define IO_CANCEL_GRACE_MS 2000u
 #define IO_CANCEL_POLL_MS 200
 
+/* The texts of struct io_tls_info, for preflight's and probe's lines: a protocol name ("TLSv1.3"),
+ * an OpenSSL cipher name (under 50 bytes), a certificate's subject, issuer and subjectAltName as
+ * one line (cut: the line is for people), a date "2027-01-01 00:00:00 UTC" and a verify result. */
+#define IO_TLS_VERSION_MAX 16
+#define IO_TLS_CIPHER_MAX  64
+#define IO_TLS_NAME_MAX	   256
+#define IO_TLS_DATE_MAX	   40
+#define IO_TLS_RESULT_MAX  160
+
 struct io_tls_info {
-	char version[16];    /* "TLSv1.3" */
-	char cipher[64];
-	char subject[256];
-	char issuer[256];
-	char not_after[40];  /* "2027-01-01 00:00:00 UTC" */
-	char san[256];       /* "DNS:localhost, IP:127.0.0.1" */
-	int verified;        /* 1 when chain and host name verified */
-	char verify_result[160]; /* "ok" or the reason: "self-signed certificate", "host name mismatch" ... */
+	char version[IO_TLS_VERSION_MAX]; /* "TLSv1.3" */
+	char cipher[IO_TLS_CIPHER_MAX];
+	char subject[IO_TLS_NAME_MAX];
+	char issuer[IO_TLS_NAME_MAX];
+	char not_after[IO_TLS_DATE_MAX]; /* "2027-01-01 00:00:00 UTC" */
+	char san[IO_TLS_NAME_MAX];	  /* "DNS:localhost, IP:127.0.0.1" */
+	int verified;			  /* 1 when chain and host name verified */
+	/* "ok" or the reason: "self-signed certificate", "host name mismatch" ... */
+	char verify_result[IO_TLS_RESULT_MAX];
 	int resumed;         /* 1 when an earlier session to this server was resumed (its certificate,
 			      * kept in the session, verified again: io/tls.c) */
 };

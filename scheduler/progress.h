@@ -32,11 +32,12 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 
 /* One account running on this host. */
 struct progress_account {
 	int64_t job_id;
-	char label[160]; /* "user07@src.example" */
+	char label[FLEET_LOG_ACCOUNT_MAX]; /* "user07@src.example", as the log lines name it */
 	unsigned folders_done, folders_total;
 	uint64_t msgs_copied, msgs_todo;
 	uint64_t bytes_copied, bytes_todo; /* bytes_todo: found to copy in the folders listed so far */

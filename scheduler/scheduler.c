@@ -22,6 +22,7 @@
 #include "common/escape.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "io/net.h"
 #include "scheduler/budget.h"
 #include "scheduler/health.h"
 #include "scheduler/lanes.h"
@@ -80,8 +81,8 @@ struct worker {
 	atomic_int busy;
 	atomic_int waiting; /* claimed, waiting for connection slots: renews its own short lease */
 	struct state_lease lease;
-	char label[512];
-	char server[2][300];        /* "host:port" of each side while busy, for the progress line */
+	char label[SCHEDULER_LABEL_MAX];
+	char server[2][NET_WHERE_MAX]; /* "host:port" of each side while busy, for the progress line */
 	atomic_int cancel;
 	uint64_t seen_msgs, seen_bytes; /* of the current job, for progress deltas */
 	struct progress_account pa;     /* the current job's counters for the display (under lock) */
@@ -97,7 +98,7 @@ struct sched {
 	const struct scheduler_config *cfg;
 	struct state_store *store;
 	int64_t run_id, engine_id;
-	char host[256];
+	char host[SCHEDULER_HOST_MAX];
 	struct accounts_file *af;
 	struct row_ref *rows; /* sorted by job id */
 	size_t nrows;

@@ -98,6 +98,11 @@
 /* The options text stored with a job (side settings, the run's options, the row's): the row's
  * options column (ACCOUNTS_FIELD_MAX) and a command line fit; a job whose text does not is refused. */
 #define SCHEDULER_JOB_OPTIONS_MAX (1 << 20)
+/* A worker's account label "user1@host1 -> user2@host2" for its log lines: two user names and two
+ * host names of common length; cut past it. */
+#define SCHEDULER_LABEL_MAX 512
+/* This host's name (gethostname) as registered with the engine: HOST_NAME_MAX is 64 on Linux. */
+#define SCHEDULER_HOST_MAX 256
 /* The hint that follows a failed account's error line. */
 #define SCHEDULER_HINT_MAX 4096
 /* The progress block or line drawn on the terminal (a screenful of lines). */

@@ -122,9 +122,9 @@ struct state_token {
 	char *token;		    /* heap (state_secret_free), or NULL when none is stored */
 	int64_t expires_at, fetched_at; /* wall-clock seconds */
 	int refused;		    /* a refusal of the credentials (ckey) younger than the hold */
-	char refused_code[32];
-	char refused_message[512];
-	char refused_detail[512];
+	char refused_code[FLEET_ERR_CODE_MAX]; /* the refusal as its fleet_err had it */
+	char refused_message[FLEET_ERR_TEXT_MAX];
+	char refused_detail[FLEET_ERR_TEXT_MAX];
 };
 
 /* How long a stored refusal of credentials holds before a host may ask the endpoint again. */
