@@ -57,6 +57,41 @@ lab_require() {
 }
 IMAPFLEET=${top_builddir:-.}/imapfleet
 
+# ---- polling the state --------------------------------------------------------------------------
+# sql_open URL: one psql session kept open on URL for the polls of a test that waits for a row before
+# it kills a run (a new psql logs in each time: up to a second on a loaded machine, while a run
+# copies dozens of messages). It ends with the script, when its input closes; sql_open again
+# replaces it, and a session lost (PostgreSQL restarted) is opened again. sql_num SQL: a number from
+# that session; 0 when the query fails (the schema is not there yet); sql_get SQL: the query's last
+# line of output, empty when it fails.
+sql_open() {
+	local d
+	if [ -n "${SQL_IN:-}" ]; then exec {SQL_IN}>&- {SQL_OUT}<&-; SQL_IN=""; fi
+	d=$(mktemp -d "${TMPDIR:-/tmp}/sqlpoll.XXXXXX") || return 1
+	mkfifo "$d/in" "$d/out" || { rm -rf "$d"; return 1; }
+	psql "$1" -qAtX <"$d/in" >"$d/out" 2>/dev/null &
+	SQL_PID=$! SQL_URL=$1
+	exec {SQL_IN}>"$d/in" {SQL_OUT}<"$d/out"
+	rm -rf "$d"
+}
+sql_get() {
+	local line out=""
+	[ -n "${SQL_IN:-}" ] || return 1
+	kill -0 "$SQL_PID" 2>/dev/null || sql_open "$SQL_URL" || return 1
+	# (a subshell that ignores SIGPIPE: psql may have gone since)
+	(trap '' PIPE; printf '%s;\nselect %s;\n' "$1" "'-end-'" >&"$SQL_IN") 2>/dev/null || return 1
+	while IFS= read -r -t 60 line <&"$SQL_OUT"; do
+		[ "$line" = -end- ] && break
+		out=$line
+	done
+	printf '%s\n' "$out"
+}
+sql_num() {
+	local n
+	n=$(sql_get "$1")
+	case $n in '' | *[!0-9]*) echo 0 ;; *) echo "$n" ;; esac
+}
+
 # ---- lab helpers --------------------------------------------------------------------------------
 MAILCMP="python3 ${top_srcdir:-.}/tests/tools/mailcmp.py"
 
@@ -239,6 +274,22 @@ fake_imap() {
 	for _i in $(seq 1 100); do [ -s "$work/$_name.port" ] && break; sleep 0.2; done
 	port=$(head -n 1 "$work/$_name.port")
 	eval "port_$_name=\$port"
+}
+
+# delay_proxy DIR RTT: the benchmark's delay proxy (scripts/bench/delayproxy.c, built into DIR at
+# first use) of RTT ms in front of the lab's source: a far server, through which a copy lasts seconds
+# however fast the engine and the machine are (a window costs a round trip). Sets DELAY_PORT and
+# DELAY_PID (the caller stops it); bails when it cannot start.
+delay_proxy() {
+	_pf="$1/delayproxy-$2.port"
+	[ -x "$1/delayproxy" ] || cc -O2 -pthread -o "$1/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" ||
+		{ echo "Bail out! cannot build scripts/bench/delayproxy.c"; exit 1; }
+	"$1/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms "$2" \
+		--port-file "$_pf" >/dev/null 2>>"$1/delayproxy.err" &
+	DELAY_PID=$!
+	for _ in $(seq 50); do [ -s "$_pf" ] && break; sleep 0.1; done
+	DELAY_PORT=$(head -n 1 "$_pf")
+	[ -n "$DELAY_PORT" ] || { echo "Bail out! the delay proxy did not start"; exit 1; }
 }
 
 # status_line PATTERN: runs `imapfleet status` on the test's state (output in $work/status.out) and

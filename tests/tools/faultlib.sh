@@ -12,6 +12,7 @@
 #                          destination UID, no window left open, every job done
 #   fl_faultproxy VAR ARGS...   starts a faultproxy, its port in VAR (stopped at exit)
 #   fl_far_source RTT      a delay proxy of RTT ms in front of the source; accounts.csv through it
+#                          (its port in FL_FAR_PORT, for fl_prepare)
 #   fl_prepare SRCPORT     accounts file (sources read at SRCPORT), destination emptied, the
 #                          source's message count in $total (bails when there is none)
 #   fl_wait_end PID LIMIT DESC [SINCE WHAT]   one TAP point: the background run ends on its own
@@ -75,6 +76,7 @@ fl_init() {
 	psql "$LAB_PG_SUPER_URL" -qc "create database $FL_DB owner imapfleet" >/dev/null ||
 		bail "cannot create database $FL_DB"
 	FL_STATE="${LAB_PG_URL%/imapfleet}/$FL_DB"
+	sql_open "$FL_STATE" || bail "cannot start psql"
 	FL_PY=${PYTHON:-python3}
 	export FL_TOOLS="${top_srcdir:-.}/tests/tools"
 }
@@ -255,18 +257,21 @@ fl_mailcmp_all() {
 }
 
 fl_sql() { psql "$FL_STATE" -qAtX -c "$1" 2>&1; }
-# fl_num SQL: a number from the state database; 0 when the query fails (schema not there yet).
-fl_num() {
-	local n
-	n=$(psql "$FL_STATE" -qAtX -c "$1" 2>/dev/null)
-	case $n in '' | *[!0-9]*) echo 0 ;; *) echo "$n" ;; esac
-}
+# fl_num SQL: a number from the state database (the session fl_init opened, so that a poll costs
+# milliseconds, not a login); 0 when the query fails (schema not there yet).
+fl_num() { sql_num "$1"; }
 fl_copied() { fl_num "select count(*) from message where state = 'copied'"; }
 # fl_rand LO HI: a random integer in [LO, HI] (seeded by FL_SEED, printed by the tests).
 fl_rand() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); }
 fl_msleep() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
-# fl_alive PID: the process runs (and is not a zombie).
-fl_alive() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]; }
+# fl_alive PID: the process runs (and is not a zombie). Read from /proc, without a fork: it is
+# polled while a run copies.
+fl_alive() {
+	local st=""
+	kill -0 "$1" 2>/dev/null || return 1
+	read -r _ _ st _ <"/proc/$1/stat" 2>/dev/null || st=Z
+	[ "$st" != Z ] && [ "$st" != X ]
+}
 
 fl_db_checks() {
 	local src_total=$1 n
@@ -303,16 +308,10 @@ fl_fill_inbox() {
 # RTT ms in front of the lab's source, stopped at exit; FL_WORK/accounts.csv then reads the sources
 # through it (a far server: more connection pairs start only for those).
 fl_far_source() {
-	local pf="$FL_WORK/delayproxy-$1.port" port
-	[ -x "$FL_WORK/delayproxy" ] || cc -O2 -pthread -o "$FL_WORK/delayproxy" "${top_srcdir:-.}/scripts/bench/delayproxy.c" ||
-		bail "cannot build scripts/bench/delayproxy.c"
-	"$FL_WORK/delayproxy" --listen 127.0.0.1:0 --target "127.0.0.1:$LAB_SRC_IMAPS" --rtt-ms "$1" \
-		--port-file "$pf" >/dev/null 2>>"$FL_WORK/delayproxy.err" &
-	FL_PIDS="$FL_PIDS $!"
-	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
-	port=$(head -n 1 "$pf")
-	[ -n "$port" ] || bail "the delay proxy did not start"
-	fl_csv "$FL_WORK/accounts.csv" "$port" "$LAB_DST_IMAPS"
+	delay_proxy "$FL_WORK" "$1"
+	FL_PIDS="$FL_PIDS $DELAY_PID"
+	FL_FAR_PORT=$DELAY_PORT
+	fl_csv "$FL_WORK/accounts.csv" "$FL_FAR_PORT" "$LAB_DST_IMAPS"
 }
 
 # fl_faultproxy VAR ARGS...: starts a faultproxy on 127.0.0.1:0; its port goes to VAR.
