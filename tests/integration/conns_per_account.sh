@@ -27,6 +27,7 @@ new_state() {
 		bail "cannot create database $db"
 	MORE_DBS="$MORE_DBS $db"
 	FL_STATE="${LAB_PG_URL%/imapfleet}/$db"
+	sql_open "$FL_STATE" || bail "cannot start psql"
 	rm -rf "$FL_WORK/.imapfleet/logs"
 	: >"$FL_WORK/run.out"
 }
@@ -87,8 +88,11 @@ for k in 1 2 3; do
 	left=$(( total - before ))
 	target=$(( before + left / (5 - k) + $(fl_rand 0 $(( left / 10 + 1 ))) ))
 	[ "$before" -lt "$target" ] || target=$(( before + 1 ))
-	t0=$SECONDS
-	while fl_alive "$pid" && { [ "$(fl_copied)" -lt "$target" ] || [ "$(pairs_started)" -eq 0 ]; } && [ $((SECONDS - t0)) -lt 60 ]; do
+	t0=$SECONDS lanes=0
+	# (the pairs are counted from the logs only until the first one: a poll must cost milliseconds)
+	while fl_alive "$pid" && [ $((SECONDS - t0)) -lt 60 ]; do
+		[ "$lanes" -gt 0 ] || lanes=$(pairs_started)
+		[ "$lanes" -gt 0 ] && [ "$(fl_copied)" -ge "$target" ] && break
 		sleep 0.05
 	done
 	fl_msleep "$(fl_rand 0 100)"
