@@ -9,26 +9,32 @@
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_db_test takeover
 plan 8
-pa="" pb=""
-cleanup() { kill -9 $pa $pb 2>/dev/null; lab_db_cleanup; }
+pa="" pb="" DELAY_PID=""
+cleanup() { kill -9 $pa $pb 2>/dev/null; [ -z "$DELAY_PID" ] || kill "$DELAY_PID" 2>/dev/null; lab_db_cleanup; }
 q() { psql "$STATE_URL" -Atc "$1" 2>/dev/null; }
 users="user28 user29 user30 user39 user40"
 wipe_dst $users
+# The source sits behind the benchmark's delay proxy (30 ms round trip): with --batch 1 an account
+# then takes seconds to copy however fast the machine, so the one seen copying below is still
+# copying when the kill lands.
+delay_proxy "$work" 30
 # shellcheck disable=SC2086
-lab_csv $users >"$work/accounts.csv"
+LAB_SRC_IMAPS=$DELAY_PORT lab_csv $users >"$work/accounts.csv"
 cd "$work" || exit 1
-# --batch 1 makes an account long enough to be caught mid-copy.
+sql_open "$STATE_URL"
 "$IMAPFLEET" run "$work/accounts.csv" --state "$STATE_URL" --no-progress --cafile1 "$LAB_CA" --cafile2 "$LAB_CA" \
 	--workers 4 --max-conns-per-host 1 --batch 1 >"$work/a.out" 2>&1 &
 pa=$!
-# Wait until it copies one account and three more wait for a slot under its claims.
+# Wait until it copies one account and three more wait for a slot under its claims, both seen in
+# one snapshot of the state (one open session: a poll costs milliseconds), and kill it then.
 copying="" waiting=""
-for i in $(seq 1 300); do
-	copying=$(q "select j.id from job j join engine e on e.id = j.lease_owner where e.pid = $pa
-		and j.state = 'running' and not j.lease_waiting and j.msgs_copied > 0")
-	waiting=$(q "select string_agg(j.id::text, ' ' order by j.id) from job j join engine e on e.id = j.lease_owner
-		where e.pid = $pa and j.state = 'running' and j.lease_waiting")
+for i in $(seq 1 600); do
+	snap=$(sql_get "select coalesce((select string_agg(j.id::text, ' ') from job j join engine e on e.id = j.lease_owner
+		where e.pid = $pa and j.state = 'running' and not j.lease_waiting and j.msgs_copied > 0), '') || ':' || coalesce((select string_agg(j.id::text, ' ' order by j.id)
+		from job j join engine e on e.id = j.lease_owner where e.pid = $pa and j.state = 'running' and j.lease_waiting), '')")
+	copying=${snap%%:*} waiting=${snap#*:}
 	[ -n "$copying" ] && [ "$(echo $waiting | wc -w)" -ge 3 ] && break
+	kill -0 $pa 2>/dev/null || break
 	sleep 0.05
 done
 kill -9 $pa
