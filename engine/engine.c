@@ -237,6 +237,8 @@ static int lanes_far(const struct engine *e)
 			  (unsigned long long)rtt[0], (unsigned long long)rtt[1]);
 		return 0;
 	}
+	log_debug("the servers are far: round trips of %llu / %llu ms", (unsigned long long)rtt[0],
+		  (unsigned long long)rtt[1]);
 	return 1;
 }
 
