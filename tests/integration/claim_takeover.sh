@@ -2,13 +2,15 @@
 # claim_takeover: a claim is not a lease on a connection slot. `run` with 4 workers and one
 # connection per server copies one account and holds the others' claims while they wait for a
 # slot; kill -9 it. A `worker` started then takes the waiting accounts over within seconds (their
-# short lease), long before the 20 s lease of the account that was copying expires, counts no
+# short lease: at the kill none of them holds more than 4 s), long before the 20 s lease of the
+# account that was copying expires (the worker has a thread for each, so that taking them over does
+# not wait for a copy to end), counts no
 # second attempt for them (no lease_expired attempt either), takes the copying one over when its
 # lease expires (that one counts), and finishes the run: every destination equals its source.
 # Accounts: user28, user29, user30, user39, user40 (as run_workers.sh).
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_db_test takeover
-plan 8
+plan 9
 pa="" pb="" DELAY_PID=""
 cleanup() { kill -9 $pa $pb 2>/dev/null; [ -z "$DELAY_PID" ] || kill "$DELAY_PID" 2>/dev/null; lab_db_cleanup; }
 q() { psql "$STATE_URL" -Atc "$1" 2>/dev/null; }
@@ -42,7 +44,11 @@ t0=$(date +%s.%N)
 [ -n "$copying" ] && [ "$(echo $waiting | wc -w)" -ge 3 ] &&
 	ok "killed the run while it copied account $copying and held accounts $waiting waiting for a slot" ||
 	not_ok "the run copied one account and held three waiting (copying '$copying', waiting '$waiting')"
-"$IMAPFLEET" worker --state "$STATE_URL" --no-progress --workers 2 >"$work/b.out" 2>&1 &
+long=$(sql_get "select coalesce(string_agg(id || ':' || round(extract(epoch from lease_expires - now()))::text, ' '), '')
+	from job where id in ($(echo ${waiting:-0} | tr ' ' ',')) and lease_expires > now() + interval '5 seconds'")
+[ -n "$waiting" ] && [ -z "$long" ] && ok "the waiting accounts' claims held short leases (at most 5 s left at the kill)" ||
+	not_ok "the waiting accounts' claims held short leases (seconds left, account:s: '$long')"
+"$IMAPFLEET" worker --state "$STATE_URL" --no-progress --workers 4 >"$work/b.out" 2>&1 &
 pb=$!
 # How long until every waiting account is the worker's (or done), and was the copying one still
 # the dead run's then (its 20 s lease not yet expired)?
