@@ -13,6 +13,7 @@ wipe_dst $users
 # shellcheck disable=SC2086
 lab_csv $users >"$work/accounts.csv"
 cd "$work" || exit 1
+sql_open "$STATE_URL"
 common="--state $STATE_URL --no-progress --lease 3000 --cafile1 $LAB_CA --cafile2 $LAB_CA"
 # --batch 1: one message per window, so that accounts take long enough to be caught mid-copy.
 # shellcheck disable=SC2086
@@ -25,12 +26,14 @@ done
 # shellcheck disable=SC2086
 "$IMAPFLEET" worker --state "$STATE_URL" --no-progress --lease 3000 --workers 1 >"$work/b.out" 2>"$work/b.err" &
 pb=$!
-# Kill the run process the moment it holds an account with some messages copied.
+# Kill the run process the moment it holds an account with some messages copied (polled through one
+# open session: a poll costs milliseconds, not a login).
 held=0
-for i in $(seq 1 200); do
-	held=$(psql "$STATE_URL" -Atc "select count(*) from job j join engine e on e.id = j.lease_owner
-		where j.state = 'running' and e.pid = $pa and j.msgs_copied > 0" 2>/dev/null)
+for i in $(seq 1 400); do
+	held=$(sql_num "select count(*) from job j join engine e on e.id = j.lease_owner
+		where j.state = 'running' and e.pid = $pa and j.msgs_copied > 0")
 	[ "${held:-0}" -ge 1 ] && break
+	kill -0 $pa 2>/dev/null || break
 	sleep 0.05
 done
 kill -9 $pa
