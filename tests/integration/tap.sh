@@ -66,12 +66,14 @@ IMAPFLEET=${top_builddir:-.}/imapfleet
 # line of output, empty when it fails.
 sql_open() {
 	local d
-	if [ -n "${SQL_IN:-}" ]; then exec {SQL_IN}>&- {SQL_OUT}<&-; SQL_IN=""; fi
+	# (the exec lines go through eval: a shell without named descriptors, such as dash, still
+	# parses this file)
+	if [ -n "${SQL_IN:-}" ]; then eval 'exec {SQL_IN}>&- {SQL_OUT}<&-'; SQL_IN=""; fi
 	d=$(mktemp -d "${TMPDIR:-/tmp}/sqlpoll.XXXXXX") || return 1
 	mkfifo "$d/in" "$d/out" || { rm -rf "$d"; return 1; }
 	psql "$1" -qAtX <"$d/in" >"$d/out" 2>/dev/null &
 	SQL_PID=$! SQL_URL=$1
-	exec {SQL_IN}>"$d/in" {SQL_OUT}<"$d/out"
+	eval 'exec {SQL_IN}>"$d/in" {SQL_OUT}<"$d/out"'
 	rm -rf "$d"
 }
 sql_get() {
