@@ -51,15 +51,17 @@ long=$(sql_get "select coalesce(string_agg(id || ':' || round(extract(epoch from
 "$IMAPFLEET" worker --state "$STATE_URL" --no-progress --workers 4 >"$work/b.out" 2>&1 &
 pb=$!
 # How long until every waiting account is the worker's (or done), and was the copying one still
-# the dead run's then (its 20 s lease not yet expired)?
+# the dead run's then (its 20 s lease not yet expired)? Both from one snapshot, through the open
+# session (a psql login per poll took a second under load, and the answer came that much late).
 took="" still=""
-for i in $(seq 1 600); do
-	left=$(q "select count(*) from job j left join engine e on e.id = j.lease_owner
-		where j.id in ($(echo $waiting | tr ' ' ',')) and j.state = 'running' and (e.pid is null or e.pid <> $pb)")
-	if [ "${left:-1}" = 0 ]; then
-		took=$(python3 -c "import sys, time; print('%.1f' % (time.time() - float(sys.argv[1])))" "$t0")
-		still=$(q "select count(*) from job j join engine e on e.id = j.lease_owner where j.id = $copying
-			and e.pid = $pa and j.state = 'running'")
+for i in $(seq 1 1200); do
+	snap=$(sql_get "select (select count(*) from job j left join engine e on e.id = j.lease_owner
+		where j.id in ($(echo ${waiting:-0} | tr ' ' ',')) and j.state = 'running' and (e.pid is null or e.pid <> $pb))
+		|| ':' || (select count(*) from job j join engine e on e.id = j.lease_owner where j.id = ${copying:-0}
+		and e.pid = $pa and j.state = 'running')")
+	if [ "${snap%%:*}" = 0 ]; then
+		still=${snap#*:}
+		took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 		break
 	fi
 	sleep 0.05
