@@ -71,10 +71,7 @@ fl_mailcmp_all
 # 2. Killed with SIGKILL three times while several pairs copy windows of a split INBOX; windows of
 #    one message and a source 150 ms away, so that the copy lasts and the kills land mid-window.
 fl_far_source 150
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $FL_DB with (force)" -c "create database $FL_DB owner imapfleet" >/dev/null 2>&1 ||
-	bail "cannot create database $FL_DB"
-rm -rf "$FL_WORK/.imapfleet/logs"
+fl_fresh_start
 ARGS="--lease 3000 --workers 1 --max-conns-per-host 64 --conns-per-account 4 --retry-base 200 --retry-cap 1000 --batch 1"
 kills=0 windows_open=0 pair_windows=0
 for k in 1 2 3; do
@@ -105,10 +102,7 @@ fl_mailcmp_all
 #    landed and before the ledger holds them (once per process, so in the first account): the
 #    account goes on, and the same attempt ends with every message copied once.
 fl_far_source 30
-fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
-psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $FL_DB with (force)" -c "create database $FL_DB owner imapfleet" >/dev/null 2>&1 ||
-	bail "cannot create database $FL_DB"
-rm -rf "$FL_WORK/.imapfleet/logs"
+fl_fresh_start
 : >"$FL_WORK/run.out"
 IMAPFLEET_FAILPOINT=split-pair-drop fl_run --workers 1 --max-conns-per-host 8 --conns-per-account 4 --batch 10 --max-attempts 1
 rc=$?

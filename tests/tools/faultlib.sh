@@ -182,6 +182,15 @@ fl_wipe_dst() {
 		--passfile-dir "$LAB_SECRETS/dst" --cafile "$LAB_CA" $FL_USERS
 }
 
+# fl_fresh_start: the next run starts from nothing: destination accounts emptied, a new state
+# database, no account logs.
+fl_fresh_start() {
+	fl_wipe_dst >/dev/null || bail "cannot empty the destination accounts"
+	psql "$LAB_PG_SUPER_URL" -qc "drop database if exists $FL_DB with (force)" \
+		-c "create database $FL_DB owner imapfleet" >/dev/null 2>&1 || bail "cannot create database $FL_DB"
+	rm -rf "$FL_WORK/.imapfleet/logs"
+}
+
 # fl_count src|dst: the number of messages in FL_USERS on that side (STATUS MESSAGES per folder).
 fl_count() {
 	local side=$1 port
