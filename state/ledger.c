@@ -473,11 +473,17 @@ struct pending_row {
 #define LEDGER_NCOLS 12 /* the row columns, $4..$15 */
 #define STATUS_NCOLS 7	/* a folder's status, $17..$23 */
 #define BATCH_NARRAYS (LEDGER_NCOLS + 1 + STATUS_NCOLS)
-#define BATCH_NPARAMS (3 + BATCH_NARRAYS + 4 + 2) /* ..., $28 the pair, $29 windows closed for all */
+#define BATCH_NPARAMS (3 + BATCH_NARRAYS + 4 + 2) /* ..., $24..$27 the windows that begin, $28 the pair,
+						    * $29 windows closed for all */
 
 struct pending_status {
 	int64_t folder_id;
 	struct state_folder_status st;
+};
+
+struct pending_begin {
+	int64_t folder_id;
+	uint32_t dst_uidnext, first_uid, last_uid;
 };
 
 struct state_ledger_batch {
@@ -490,12 +496,11 @@ struct state_ledger_batch {
 	size_t nend, alloc_end;
 	struct pending_status *status;
 	size_t nstatus, alloc_status;
-	int has_begin; /* a window to open: $24..$27 */
-	int64_t begin_folder;
+	struct pending_begin *begins; /* the windows to open: $24..$27, one folder each */
+	size_t nbegin, alloc_begin;
 	unsigned pair; /* $28: whose windows (0: the folder row's; else folder_window rows) */
 	int64_t *end_all; /* $29: folders whose windows of every pair close (after a crash) */
 	size_t nend_all, alloc_end_all;
-	uint32_t begin_dst_uidnext, begin_first_uid, begin_last_uid;
 	struct fleet_buf cols[BATCH_NARRAYS];
 };
 
@@ -533,7 +538,7 @@ static void batch_clear(struct state_ledger_batch *b)
 	b->nend = 0;
 	b->nend_all = 0;
 	b->nstatus = 0;
-	b->has_begin = 0;
+	b->nbegin = 0;
 }
 
 void state_ledger_batch_free(struct state_ledger_batch **pb)
@@ -547,6 +552,7 @@ void state_ledger_batch_free(struct state_ledger_batch **pb)
 	xfree(&b->end_windows);
 	xfree(&b->end_all);
 	xfree(&b->status);
+	xfree(&b->begins);
 	for (int i = 0; i < BATCH_NARRAYS; i++)
 		fleet_buf_release(&b->cols[i]);
 	xfree(pb);
@@ -598,11 +604,24 @@ void state_ledger_batch_folder_status(struct state_ledger_batch *b, int64_t fold
 void state_ledger_batch_window_begin(struct state_ledger_batch *b, int64_t folder_id, uint32_t dst_uidnext,
 				     uint32_t first_src_uid, uint32_t last_src_uid)
 {
-	b->has_begin = 1;
-	b->begin_folder = folder_id;
-	b->begin_dst_uidnext = dst_uidnext;
-	b->begin_first_uid = first_src_uid;
-	b->begin_last_uid = last_src_uid;
+	struct pending_begin *pb = NULL;
+
+	for (size_t i = 0; i < b->nbegin && !pb; i++)
+		if (b->begins[i].folder_id == folder_id)
+			pb = &b->begins[i];
+	if (!pb) {
+		b->begins = xgrow(b->begins, sizeof(*b->begins), b->nbegin + 1, &b->alloc_begin);
+		pb = &b->begins[b->nbegin++];
+	}
+	pb->folder_id = folder_id;
+	pb->dst_uidnext = dst_uidnext;
+	pb->first_uid = first_src_uid;
+	pb->last_uid = last_src_uid;
+}
+
+size_t state_ledger_batch_begins(const struct state_ledger_batch *b)
+{
+	return b->nbegin;
 }
 
 int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledger_row *row,
@@ -629,7 +648,8 @@ int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledg
  * updated once (fu holds one row per folder: a row may be updated only once per statement).
  * Windows are the batch's pair's ($28): pair 0 keeps its window in the folder row, other pairs in
  * folder_window (fwb, fwe; the row a window begins in is replaced, not deleted, so that no row is
- * touched twice); $29 closes every pair's window of those folders. */
+ * touched twice); $29 closes every pair's window of those folders. Several windows may begin ($24..$27:
+ * arrays, one folder each), so that the first windows of several folders are durable in one commit. */
 static const char ledger_flush_sql[] =
     "WITH " LEASE_CTE ","
     " i AS (SELECT t.* FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"
@@ -664,39 +684,43 @@ static const char ledger_flush_sql[] =
     "   AND o.src_uid = up.src_uid"
     "  WHERE f.src_uidvalidity = 0 OR up.src_uidvalidity = f.src_uidvalidity"
     "  GROUP BY up.folder_id),"
+    " bg AS (SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[])"
+    "  AS b(id, dst_uidnext, first_uid, last_uid)),"
     " w AS (SELECT DISTINCT x.id FROM (SELECT unnest($16::bigint[]) AS id WHERE $28::int = 0"
     "  UNION ALL SELECT unnest($29::bigint[])) x),"
     " fwe AS (DELETE FROM folder_window fw WHERE EXISTS (SELECT 1 FROM lease)"
     "  AND fw.folder_id IN (SELECT id FROM folder WHERE job_id = $1)"
     "  AND ((fw.pair = $28::int AND fw.folder_id = ANY ($16::bigint[])) OR fw.folder_id = ANY ($29::bigint[]))"
-    "  AND NOT (fw.pair = $28::int AND coalesce(fw.folder_id = $24::bigint, false))),"
+    "  AND NOT (fw.pair = $28::int AND fw.folder_id IN (SELECT id FROM bg))),"
     " fwb AS (INSERT INTO folder_window AS fw (folder_id, pair, dst_uidnext, first_uid, last_uid)"
-    "  SELECT id, $28::int, $25::bigint, $26::bigint, $27::bigint FROM folder"
-    "  WHERE $28::int > 0 AND id = $24::bigint AND job_id = $1 AND EXISTS (SELECT 1 FROM lease)"
+    "  SELECT bg.id, $28::int, bg.dst_uidnext, bg.first_uid, bg.last_uid FROM bg JOIN folder f ON f.id = bg.id"
+    "  WHERE $28::int > 0 AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)"
     "  ON CONFLICT (folder_id, pair) DO UPDATE SET dst_uidnext = excluded.dst_uidnext,"
     "   first_uid = excluded.first_uid, last_uid = excluded.last_uid, started_at = now()),"
     " s AS (SELECT * FROM unnest($17::bigint[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[],"
     "  $22::bigint[], $23::bigint[]) AS s(id, state, dst_uidvalidity, src_uidnext, src_messages,"
     "  src_highestmodseq, dst_uidnext)),"
     " ids AS (SELECT folder_id AS id FROM d UNION SELECT id FROM w UNION SELECT id FROM s"
-    "  UNION SELECT $24::bigint WHERE $24::bigint IS NOT NULL),"
+    "  UNION SELECT id FROM bg),"
     " fu AS (SELECT ids.id AS folder_id, coalesce(d.copied, 0) AS copied, coalesce(d.bytes, 0) AS bytes,"
     "  coalesce(d.skipped, 0) AS skipped, coalesce(d.failed, 0) AS failed, coalesce(d.max_uid, 0) AS max_uid,"
-    "  w.id IS NOT NULL AS end_window, coalesce(ids.id = $24::bigint, false) AS begin_window,"
-    "  coalesce(ids.id = $24::bigint AND $28::int = 0, false) AS begin_row,"
+    "  w.id IS NOT NULL AS end_window, bg.id IS NOT NULL AS begin_window,"
+    "  bg.id IS NOT NULL AND $28::int = 0 AS begin_row, bg.dst_uidnext AS bg_dst_uidnext,"
+    "  bg.first_uid AS bg_first_uid, bg.last_uid AS bg_last_uid,"
     "  s.id IS NOT NULL AS has_status, s.state AS st_state, s.dst_uidvalidity AS st_dst_uidvalidity,"
     "  s.src_uidnext AS st_src_uidnext, s.src_messages AS st_src_messages,"
     "  s.src_highestmodseq AS st_src_highestmodseq, s.dst_uidnext AS st_dst_uidnext"
-    "  FROM ids LEFT JOIN d ON d.folder_id = ids.id LEFT JOIN w ON w.id = ids.id LEFT JOIN s ON s.id = ids.id),"
+    "  FROM ids LEFT JOIN d ON d.folder_id = ids.id LEFT JOIN w ON w.id = ids.id LEFT JOIN s ON s.id = ids.id"
+    "  LEFT JOIN bg ON bg.id = ids.id),"
     " fupd AS (UPDATE folder f SET msgs_copied = f.msgs_copied + fu.copied,"
     "  bytes_copied = f.bytes_copied + fu.bytes, msgs_skipped = f.msgs_skipped + fu.skipped,"
     "  msgs_failed = f.msgs_failed + fu.failed,"
     "  highest_uid_copied = greatest(f.highest_uid_copied, fu.max_uid),"
-    "  window_dst_uidnext = CASE WHEN fu.begin_row THEN $25::bigint WHEN fu.end_window THEN NULL"
+    "  window_dst_uidnext = CASE WHEN fu.begin_row THEN fu.bg_dst_uidnext WHEN fu.end_window THEN NULL"
     "   ELSE f.window_dst_uidnext END,"
-    "  window_first_uid = CASE WHEN fu.begin_row THEN $26::bigint WHEN fu.end_window THEN NULL"
+    "  window_first_uid = CASE WHEN fu.begin_row THEN fu.bg_first_uid WHEN fu.end_window THEN NULL"
     "   ELSE f.window_first_uid END,"
-    "  window_last_uid = CASE WHEN fu.begin_row THEN $27::bigint WHEN fu.end_window THEN NULL"
+    "  window_last_uid = CASE WHEN fu.begin_row THEN fu.bg_last_uid WHEN fu.end_window THEN NULL"
     "   ELSE f.window_last_uid END,"
     "  window_uids = CASE WHEN fu.begin_row OR fu.end_window THEN NULL ELSE f.window_uids END,"
     "  window_started_at = CASE WHEN fu.begin_row THEN now() WHEN fu.end_window THEN NULL"
@@ -724,15 +748,25 @@ static const char ledger_flush_sql[] =
 
 int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err)
 {
-	char lb[3][STATE_NUM_MAX], bb[5][STATE_NUM_MAX];
-	struct fleet_buf all = FLEET_BUF_INIT(STATE_ARRAY_MAX);
+	char lb[3][STATE_NUM_MAX], bb[STATE_NUM_MAX];
+	struct fleet_buf all = FLEET_BUF_INIT(STATE_ARRAY_MAX), bgs[4];
 	const char *p[BATCH_NPARAMS];
 	struct fleet_buf *c = b->cols, *sc = b->cols + LEDGER_NCOLS + 1;
 	PGresult *res;
 	int64_t leased, written, begun, statused;
 
-	if (b->n == 0 && b->nend == 0 && b->nend_all == 0 && b->nstatus == 0 && !b->has_begin)
+	if (b->n == 0 && b->nend == 0 && b->nend_all == 0 && b->nstatus == 0 && b->nbegin == 0)
 		return 0;
+	for (int i = 0; i < 4; i++) {
+		fleet_buf_init(&bgs[i], STATE_ARRAY_MAX);
+		state_array_begin(&bgs[i]);
+	}
+	for (size_t i = 0; i < b->nbegin; i++) {
+		state_array_i64(&bgs[0], b->begins[i].folder_id);
+		state_array_i64(&bgs[1], b->begins[i].dst_uidnext);
+		state_array_i64(&bgs[2], b->begins[i].first_uid);
+		state_array_i64(&bgs[3], b->begins[i].last_uid);
+	}
 	for (int i = 0; i < BATCH_NARRAYS; i++)
 		state_array_begin(&c[i]);
 	for (size_t i = 0; i < b->n; i++) {
@@ -777,27 +811,29 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 		state_array_end(&c[i]);
 		p[3 + i] = fleet_buf_cstr(&c[i]);
 	}
-	p[3 + BATCH_NARRAYS] = b->has_begin ? state_fmt_i64(bb[0], b->begin_folder) : NULL;
-	p[4 + BATCH_NARRAYS] = state_fmt_u64(bb[1], b->begin_dst_uidnext);
-	p[5 + BATCH_NARRAYS] = state_fmt_u64(bb[2], b->begin_first_uid);
-	p[6 + BATCH_NARRAYS] = state_fmt_u64(bb[3], b->begin_last_uid);
-	p[7 + BATCH_NARRAYS] = state_fmt_u64(bb[4], b->pair);
+	for (int i = 0; i < 4; i++) {
+		state_array_end(&bgs[i]);
+		p[3 + BATCH_NARRAYS + i] = fleet_buf_cstr(&bgs[i]);
+	}
+	p[7 + BATCH_NARRAYS] = state_fmt_u64(bb, b->pair);
 	state_array_begin(&all);
 	for (size_t i = 0; i < b->nend_all; i++)
 		state_array_i64(&all, b->end_all[i]);
 	state_array_end(&all);
 	p[8 + BATCH_NARRAYS] = fleet_buf_cstr(&all);
 	if (state_bufs_fit(c, BATCH_NARRAYS, "write the message ledger", err) < 0 ||
-	    state_bufs_fit(&all, 1, "write the message ledger", err) < 0) {
-		fleet_buf_release(&all);
-		b->has_begin = 0; /* as below: a window not recorded was never opened */
-		return -1;
+	    state_bufs_fit(&all, 1, "write the message ledger", err) < 0 ||
+	    state_bufs_fit(bgs, 4, "write the message ledger", err) < 0) {
+		res = NULL;
+	} else {
+		res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger", ledger_flush_sql,
+					  BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);
 	}
-	res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger", ledger_flush_sql,
-				  BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);
 	fleet_buf_release(&all);
+	for (int i = 0; i < 4; i++)
+		fleet_buf_release(&bgs[i]);
 	if (!res) {
-		b->has_begin = 0; /* a window not recorded was never opened: the caller appends nothing */
+		b->nbegin = 0; /* a window not recorded was never opened: the caller appends nothing */
 		return -1;
 	}
 	leased = state_get_i64(res, 0, 0);
@@ -806,17 +842,17 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 	statused = state_get_i64(res, 0, 3);
 	PQclear(res);
 	if (leased == 0) {
-		b->has_begin = 0;
+		b->nbegin = 0;
 		return state_lease_lost(b->sc, &b->lease, err);
 	}
-	if ((size_t)written != b->n || begun != (b->has_begin ? 1 : 0) || (size_t)statused != b->nstatus) {
+	if ((size_t)written != b->n || (size_t)begun != b->nbegin || (size_t)statused != b->nstatus) {
 		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_FOLDER, STATE_ERR_FOLDER_NOT_IN_JOB,
-			      "could not write the message ledger: %zu of %zu rows, %d of %d windows opened and "
+			      "could not write the message ledger: %zu of %zu rows, %zu of %zu windows opened and "
 			      "%zu of %zu folder states name a folder that does not belong to job %" PRId64
 			      " (or repeat a UID)",
-			      (size_t)written, b->n, (int)begun, b->has_begin, (size_t)statused, b->nstatus,
+			      (size_t)written, b->n, (size_t)begun, b->nbegin, (size_t)statused, b->nstatus,
 			      b->lease.job_id);
-		b->has_begin = 0;
+		b->nbegin = 0;
 		return -1;
 	}
 	batch_clear(b);

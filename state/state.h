@@ -627,9 +627,13 @@ void state_ledger_batch_folder_status(struct state_ledger_batch *b, int64_t fold
 				      const struct state_folder_status *st);
 /* Also open an append window in the next flush, after the rows and window ends pending, as
  * state_folder_window_begin does without a UID list: flush at once, and append nothing before that
- * flush returned 0. A failed flush drops the window (it was never opened). */
+ * flush returned 0. A failed flush drops the window (it was never opened). Several folders' windows
+ * may begin in one flush (one each: a second begin for a folder replaces the first); a folder's
+ * window that ends in the same flush is replaced by the one that begins. */
 void state_ledger_batch_window_begin(struct state_ledger_batch *b, int64_t folder_id, uint32_t dst_uidnext,
 				     uint32_t first_src_uid, uint32_t last_src_uid);
+/* How many windows the next flush begins. */
+size_t state_ledger_batch_begins(const struct state_ledger_batch *b);
 /* Writes pending rows (no-op when none and no window to close). On error the rows stay pending so
  * the caller may retry after a transient error. */
 int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err);

@@ -1201,6 +1201,99 @@ static void one_flush_records_rows_window_end_status_and_next_window(void **stat
 	state_claim_release(&c2);
 }
 
+/* The first windows of several folders begin in one flush (scheduler/ledger_state.c windows_ahead):
+ * each is open and durable with its own UIDNEXT; later their rows and ends commit together, and a
+ * window begun but never used closes with its folder's status. A helper pair's begins likewise. */
+static void several_folders_windows_begin_in_one_flush(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[1];
+	struct state_claim c;
+	struct state_folder a, s, t;
+	struct state_window w;
+	struct state_ledger_batch *b;
+	struct state_folder_status st;
+	struct fleet_err err;
+
+	add_jobs(f, 1, 5, ids);
+	assert_true(claim_one(f, f->engine_id, 60000, &c) > 0);
+	CHECK(state_folder_upsert(f->sc, &c.lease, "INBOX", "INBOX", 5, &a, E));
+	CHECK(state_folder_upsert(f->sc, &c.lease, "Sent", "Sent", 6, &s, E));
+	CHECK(state_folder_upsert(f->sc, &c.lease, "Trash", "Trash", 7, &t, E));
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+
+	/* INBOX's window, and Sent's and Trash's ahead: one statement, all three open */
+	state_ledger_batch_window_begin(b, a.id, 100, 1, 2);
+	state_ledger_batch_window_begin(b, s.id, 40, 1, 9);
+	state_ledger_batch_window_begin(b, t.id, 7, 1, 3);
+	state_ledger_batch_window_begin(b, s.id, 41, 1, 9); /* a second begin replaces the first */
+	assert_int_equal(state_ledger_batch_begins(b), 3);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_ledger_batch_begins(b), 0);
+	assert_int_equal(state_folder_get_window(f->sc, a.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 100);
+	state_window_release(&w);
+	assert_int_equal(state_folder_get_window(f->sc, s.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 41);
+	assert_int_equal(w.last_src_uid, 9);
+	state_window_release(&w);
+	assert_int_equal(state_folder_get_window(f->sc, t.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 7);
+	state_window_release(&w);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE state = 'copying'"), 3);
+
+	/* INBOX's and Sent's rows and ends, Trash unused (nothing to copy): closed with its status;
+	 * one statement */
+	add_row(b, a.id, 5, 1);
+	add_row(b, a.id, 5, 2);
+	state_ledger_batch_end_window(b, a.id);
+	add_row(b, s.id, 6, 4);
+	state_ledger_batch_end_window(b, s.id);
+	state_ledger_batch_end_window(b, t.id);
+	memset(&st, 0, sizeof(st));
+	st.state = STATE_FOLDER_DONE;
+	st.dst_uidvalidity = 70;
+	st.src_uidnext = 4;
+	state_ledger_batch_folder_status(b, t.id, &st);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_folder_get_window(f->sc, a.id, &w, NULL), 0);
+	assert_int_equal(state_folder_get_window(f->sc, s.id, &w, NULL), 0);
+	assert_int_equal(state_folder_get_window(f->sc, t.id, &w, NULL), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM job WHERE id = "
+				       "(SELECT job_id FROM folder WHERE src_name = 'Sent')"), 3);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE state = 'done'"), 1);
+
+	/* a begin naming a folder of another job fails the flush, and the caller appends nothing (the
+	 * job's own folder's window may be open: an open window without APPENDs is matched, finding
+	 * nothing, by the next attempt) */
+	state_ledger_batch_window_begin(b, a.id, 200, 3, 3);
+	state_ledger_batch_window_begin(b, s.id + 1000, 1, 1, 1);
+	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
+	assert_string_equal(err.code, "FOLDER_NOT_IN_JOB");
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder WHERE window_dst_uidnext = 1"), 0);
+	assert_int_equal(state_ledger_batch_begins(b), 0);
+	state_ledger_batch_end_window(b, a.id);
+	CHECK(state_ledger_batch_flush(b, E));
+	state_ledger_batch_free(&b);
+
+	/* a helper pair's windows of two folders, in folder_window, in one statement */
+	b = state_ledger_batch_new(f->sc, &c.lease, 0);
+	state_ledger_batch_set_pair(b, 2);
+	state_ledger_batch_window_begin(b, a.id, 300, 5, 6);
+	state_ledger_batch_window_begin(b, s.id, 50, 10, 12);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window WHERE pair = 2"), 2);
+	assert_int_equal(state_folder_get_window(f->sc, s.id, &w, NULL), 1);
+	assert_int_equal(w.dst_uidnext, 50);
+	state_window_release(&w);
+	state_ledger_batch_end_window(b, a.id);
+	state_ledger_batch_end_window(b, s.id);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder_window"), 0);
+	state_ledger_batch_free(&b);
+	state_claim_release(&c);
+}
+
 static void uidvalidity_change_resets_the_folder_without_counting_old_rows(void **state)
 {
 	struct fx *f = *state;
@@ -2081,6 +2174,7 @@ int main(void)
 	    T(append_window_is_recorded_read_back_and_closed),
 	    T(one_flush_records_rows_window_end_status_and_next_window),
 	    T(each_pair_keeps_its_own_window_of_one_folder),
+	    T(several_folders_windows_begin_in_one_flush),
 	    T(folders_of_an_account_are_recorded_in_one_statement),
 	    T(a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement),
 	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
