@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/alloc.h"
@@ -147,7 +148,11 @@ struct engine {
 	const int *refused;
 	const int *pre_have;                  /* the STATUS asked of every folder ahead, when answered */
 	const struct imap_status_info *pre_si;
+	const int *dst_have;                  /* ... and of the destination's folders */
+	const struct imap_status_info *dst_si;
+	int *dst_shared; /* name_ahead: folders whose destination folder another one shares */
 	int lanes_asked;
+	int lanes_started; /* lane 0 started other connection pairs (they claim folders from then on) */
 	/* A folder split by another lane that this one joined (split_help): both sides selected. */
 	struct imap_mailbox split_smbx, split_dmbx;
 	int in_split; /* copying windows of a folder another lane split (split_help) */
@@ -266,6 +271,8 @@ static void lanes_kick(struct engine *e)
 	if (want) {
 		unsigned got = l->start(l->ctx, want);
 
+		if (got)
+			e->lanes_started = 1;
 		log_debug("%u of %u more connection pairs wanted started for the folders left", got, want);
 	}
 }
@@ -1761,6 +1768,81 @@ static int dst_absent(const struct engine *e, const struct fm_entry *fe)
 	return e->o->dry && !fe->exists_on_dst;
 }
 
+/* Before the current folder's first window: the folders this lane copies after it, with the STATUS
+ * of both sides from the start of the account (ledger.h windows_ahead), so that the ledger can make
+ * their first windows durable in the same write as this one's. Lane 0 only, and only until it has
+ * started other connection pairs: from then on they claim folders too, and a window begun ahead for
+ * a folder another pair has copied meanwhile would mark its row "copying" again. (A pair that
+ * claims a folder begun ahead before that finds its window open and matches from its UIDNEXT, the
+ * STATUS's, below anything appended there: safe, one UID FETCH more.) Not in Gmail mode, --dry or
+ * with budgets, which change which folders are copied. */
+struct named {
+	const char *name;
+	size_t i;
+};
+
+static int cmp_named(const void *a, const void *b)
+{
+	return strcasecmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
+/* Marks the plan's folders that share their destination folder with another (a rename rule that
+ * merges folders; case ignored, as some destinations do): a window begun ahead there would record a
+ * UIDNEXT below what the other folder appends meanwhile. */
+static int *shared_dst(const struct fm_plan *plan)
+{
+	struct named *v = xcalloc(plan->n ? plan->n : 1, sizeof(*v));
+	int *shared = xcalloc(plan->n ? plan->n : 1, sizeof(*shared));
+
+	for (size_t i = 0; i < plan->n; i++) {
+		v[i].name = plan->entries[i].dst_name;
+		v[i].i = i;
+	}
+	qsort(v, plan->n, sizeof(*v), cmp_named);
+	for (size_t i = 1; i < plan->n; i++)
+		if (strcasecmp(v[i - 1].name, v[i].name) == 0)
+			shared[v[i - 1].i] = shared[v[i].i] = 1;
+	xfree(&v);
+	return shared;
+}
+
+static int name_ahead(struct engine *e, struct fleet_err *err)
+{
+	const struct ledger *lg = &e->job->ledger;
+	struct ledger_ahead *next;
+	size_t n = 0;
+	int rc;
+
+	if (!lg->ops->windows_ahead || !e->order || !e->pre_have || !e->dst_have || is_helper(e) || e->gmail ||
+	    e->o->dry || e->job->budget || e->lanes_started) {
+		log_debug("no windows begun ahead of their folders");
+		return 0;
+	}
+	if (!e->dst_shared)
+		e->dst_shared = shared_dst(e->plan);
+	next = xcalloc(ENGINE_AHEAD_MAX, sizeof(*next));
+	for (size_t oj = e->oi + 1; oj < e->plan->n && n < ENGINE_AHEAD_MAX; oj++) {
+		size_t j = e->order[oj];
+		const struct fm_entry *fe = &e->plan->entries[j];
+		const struct imap_status_info *si = &e->pre_si[j], *di = &e->dst_si[j];
+
+		if (!copyable(e, j) || e->dst_shared[j] || fe->gm_label || fe->gm_archive || fe->gm_to_gmail || !e->pre_have[j] ||
+		    !e->dst_have[j] || !(si->have & IMAP_HAVE_UIDVALIDITY) || !(si->have & IMAP_HAVE_UIDNEXT) ||
+		    !(si->have & IMAP_HAVE_MESSAGES) || !(di->have & IMAP_HAVE_UIDVALIDITY) ||
+		    !(di->have & IMAP_HAVE_UIDNEXT) || !di->uidnext)
+			continue;
+		next[n].src_name = fe->src_name;
+		next[n].src_uidvalidity = si->uidvalidity;
+		next[n].src_uidnext = si->uidnext;
+		next[n].src_messages = si->messages;
+		next[n].dst_uidvalidity = di->uidvalidity;
+		next[n++].dst_uidnext = di->uidnext;
+	}
+	rc = n ? lg->ops->windows_ahead(lg->ctx, n, next, err) : 0;
+	xfree(&next);
+	return rc;
+}
+
 /* Phase one of a folder (see struct fstart). Returns 0 when the commands are out, 1 when the folder
  * is unchanged since the last pass and skipped (counted here, unless ahead), 2 when ahead and the
  * folder is left to its turn (skipped or its UIDVALIDITY changed: the ledger is not touched ahead),
@@ -1919,6 +2001,8 @@ static struct split *split_begin(struct engine *e, const struct fstart *fs, cons
 		unsigned got = l->start(l->ctx, want);
 
 		e->lanes_asked = 1;
+		if (got)
+			e->lanes_started = 1;
 		log_debug("%u of %u more connection pairs wanted started for this folder's windows", got,
 			  want);
 	}
@@ -2481,6 +2565,8 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 		}
 		fst.failed += atomic_load(&sp->failed);
 	}
+	if (!sp && nwin && name_ahead(e, err) < 0)
+		goto out;
 	for (size_t w = 0; !sp && w < nwin; w++) {
 		/* --newest-first: the windows from the top down (each still in UID order); which messages
 		 * a window holds, and so the ledger's windows, are the same either way */
@@ -3254,6 +3340,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	e.order = order;
 	e.pre_have = pre_have;
 	e.pre_si = pre_si;
+	e.dst_have = dst_have;
+	e.dst_si = dst_si;
 	for (size_t oi = 0; oi < plan.n; oi++) {
 		size_t i = order[oi];
 		int r;
@@ -3356,6 +3444,7 @@ out:
 	imap_conn_close(&e.src);
 	imap_conn_close(&e.dst);
 	folder_map_plan_release(&plan);
+	xfree(&e.dst_shared);
 	xfree(&order);
 	xfree(&refused);
 	xfree(&pre_si);

@@ -115,6 +115,9 @@ enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
  * imap_conn_min_rtt_ms) takes at least this long: near the servers a folder costs little more than
  * its transfer, and more pairs would only add logins. */
 #define ENGINE_LANES_MIN_RTT_MS 10
+/* The folders named to the ledger before a folder's first window (ledger.h windows_ahead): each
+ * name costs a scan of the ledger's folders, done once per folder with mail. */
+#define ENGINE_AHEAD_MAX 256
 
 /* ---- caps on what the engine builds -------------------------------------------------------------- */
 /* One message's flags (and the flags Gmail's labels add): real messages carry a handful of flags

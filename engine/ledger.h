@@ -9,6 +9,7 @@
  *   folder_open                       -> folder id, what an earlier attempt recorded
  *   [folder_reset]                    when the source UIDVALIDITY changed
  *   copied_uids                       source UIDs already copied (sorted)
+ *   [windows_ahead]                   the folders copied after this one, before its first window
  *   window_begin(dst_uidnext, uids)   BEFORE a batch of APPENDs
  *   record(...) x N, flush            after the APPENDs completed (batched writes)
  *   window_end                        once the batch is durable
@@ -75,6 +76,14 @@ struct ledger_folder_stats {
 	int complete;               /* every source message is copied, skipped or failed for good */
 };
 
+/* A folder the engine copies after the current one, with what the STATUS at the start of the
+ * attempt said of it on both sides (windows_ahead). */
+struct ledger_ahead {
+	const char *src_name;
+	uint32_t src_uidvalidity, src_uidnext, src_messages;
+	uint32_t dst_uidvalidity, dst_uidnext; /* both known (not 0) */
+};
+
 struct ledger_ops {
 	/* src_uidvalidity: the source's current value, recorded at first sight only; a different
 	 * value in out->src_uidvalidity tells the engine it changed. */
@@ -90,6 +99,15 @@ struct ledger_ops {
 	/* Messages already copied, sorted by source UID; *pairs is heap memory the caller frees. */
 	int (*copied_uids)(void *ctx, int64_t folder, uint32_t src_uidvalidity, struct ledger_uid_pair **pairs,
 			   size_t *n, struct fleet_err *err);
+	/* Optional (NULL: not offered). The folders this engine copies after the current one, in their
+	 * order, named before the current folder's first window_begin. The ledger may begin the first
+	 * window of some of them in the same durable write as that window_begin, with the destination
+	 * UIDNEXT given here (no greater than any UID an APPEND there gets: UIDs only grow); such a
+	 * folder's own window_begin is then durable at once when its UIDVALIDITY is the same and its
+	 * UIDNEXT no lower. A window begun so and not used (the folder had nothing to copy, failed or
+	 * was not reached) is closed with the folder's folder_close or folder_failed, or by the
+	 * ledger's last write: nothing was appended in it. */
+	int (*windows_ahead)(void *ctx, size_t n, const struct ledger_ahead *next, struct fleet_err *err);
 	int (*window_begin)(void *ctx, int64_t folder, uint32_t dst_uidvalidity, uint32_t dst_uidnext,
 			    uint32_t first_src_uid, uint32_t last_src_uid, struct fleet_err *err);
 	int (*record)(void *ctx, int64_t folder, const struct ledger_record *rec, struct fleet_err *err);

@@ -16,6 +16,13 @@ struct folder_cache {
 	int stale;
 };
 
+/* A folder's first window begun ahead (windows_ahead): durable once in `begun`, until the folder's
+ * own window_begin takes it or it is closed unused. */
+struct ahead {
+	int64_t id;
+	uint32_t dst_uidvalidity, dst_uidnext, last_uid;
+};
+
 struct ledger_state {
 	struct state_conn *sc;
 	struct state_lease lease;
@@ -28,6 +35,10 @@ struct ledger_state {
 	int64_t open_id;
 	uint32_t open_uidv;
 	int open_has_copied;
+	unsigned pair;
+	/* the folders the engine named last (windows_ahead), and the windows begun ahead, not used yet */
+	struct ahead *next, *begun;
+	size_t nnext, alloc_next, nbegun, alloc_begun;
 };
 
 struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_lease *lease)
@@ -52,10 +63,12 @@ void ledger_state_free(struct ledger_state **pls)
 
 		/* a caller that did not call ledger_state_flush (a no-op when nothing is held): when this
 		 * fails too, the open window is matched next time */
-		if (state_ledger_batch_flush(ls->batch, &err) < 0)
+		if (ledger_state_flush(ls, &err) < 0)
 			log_warn("could not record the last window: %s", err.message);
 	}
 	state_ledger_batch_free(&ls->batch);
+	xfree(&ls->next);
+	xfree(&ls->begun);
 	for (size_t i = 0; i < ls->ncache; i++) {
 		xfree(&ls->cache[i].src_name);
 		xfree(&ls->cache[i].dst_name);
@@ -66,11 +79,40 @@ void ledger_state_free(struct ledger_state **pls)
 
 void ledger_state_set_pair(struct ledger_state *ls, unsigned pair)
 {
+	ls->pair = pair;
 	state_ledger_batch_set_pair(ls->batch, pair);
+}
+
+/* The window begun ahead for the folder, not used yet; NULL when none. */
+static struct ahead *begun_ahead(const struct ledger_state *ls, int64_t folder)
+{
+	for (size_t i = 0; i < ls->nbegun; i++)
+		if (ls->begun[i].id == folder)
+			return &ls->begun[i];
+	return NULL;
+}
+
+static void begun_drop(struct ledger_state *ls, struct ahead *a)
+{
+	*a = ls->begun[--ls->nbegun];
+}
+
+/* A window begun ahead and never used is closed in the next flush: nothing was appended in it. */
+static void close_unused(struct ledger_state *ls, int64_t folder)
+{
+	struct ahead *a = begun_ahead(ls, folder);
+
+	if (!a)
+		return;
+	state_ledger_batch_end_window(ls->batch, folder);
+	begun_drop(ls, a);
 }
 
 int ledger_state_flush(struct ledger_state *ls, struct fleet_err *err)
 {
+	/* the engine returned: windows begun ahead for folders it did not reach close with the rest */
+	while (ls->nbegun)
+		close_unused(ls, ls->begun[0].id);
 	return state_ledger_batch_flush(ls->batch, err);
 }
 
@@ -88,9 +130,17 @@ static int cache_add(const char *src_name, const char *dst_name, const struct st
 	return 0;
 }
 
-/* Something is written for the folder: its cached row no longer holds, nor what was read at open. */
+/* Something is written for the folder: its cached row no longer holds, nor what was read at open,
+ * and it is no longer one to begin ahead (named before it was reached: its status may be held in
+ * the batch already, and a window begun with it would mark it "copying" again). */
 static void touched(struct ledger_state *ls, int64_t folder)
 {
+	size_t k = 0;
+
+	for (size_t i = 0; i < ls->nnext; i++)
+		if (ls->next[i].id != folder)
+			ls->next[k++] = ls->next[i];
+	ls->nnext = k;
 	for (size_t i = 0; i < ls->ncache; i++)
 		if (ls->cache[i].f.id == folder)
 			ls->cache[i].stale = 1;
@@ -142,6 +192,8 @@ static int ls_folder_open(void *ctx, const char *src_name, const char *dst_name,
 	ls->open_id = f.id;
 	ls->open_uidv = f.copied_rows_uidvalidity;
 	ls->open_has_copied = f.has_copied_rows;
+	if (begun_ahead(ls, f.id))
+		f.window_open = 0; /* this attempt's own window, begun ahead: nothing appended in it yet */
 	out->id = f.id;
 	out->src_uidvalidity = f.src_uidvalidity;
 	out->dst_uidvalidity = f.dst_uidvalidity;
@@ -183,6 +235,12 @@ static int ls_folder_reset(void *ctx, int64_t folder, uint32_t new_src_uidvalidi
 	struct ledger_state *ls = ctx;
 
 	touched(ls, folder);
+	{
+		struct ahead *a = begun_ahead(ls, folder);
+
+		if (a)
+			begun_drop(ls, a); /* the reset clears the folder's window */
+	}
 	/* Old rows are kept: they are history, and never count as copied for the new UIDVALIDITY. */
 	return state_folder_reset_uidvalidity(ls->sc, &ls->lease, folder, new_src_uidvalidity, STATE_UIDV_KEEP_OLD,
 					      err);
@@ -226,16 +284,89 @@ static int ls_copied_uids(void *ctx, int64_t folder, uint32_t src_uidvalidity, s
 	return 0;
 }
 
+/* The cached row of a folder named by windows_ahead, when its first window may begin ahead: known
+ * and unchanged since it was read, no window open (a crashed attempt's is matched first), the same
+ * UIDVALIDITY on both sides, and new mail by the STATUS (a folder unchanged since the last complete
+ * pass is skipped by the engine: beginning a window there would write a row it does not write). */
+static const struct state_folder *ahead_row(const struct ledger_state *ls, const struct ledger_ahead *x)
+{
+	for (size_t i = 0; i < ls->ncache; i++) {
+		const struct folder_cache *c = &ls->cache[i];
+
+		if (strcmp(c->src_name, x->src_name) != 0)
+			continue;
+		if (c->stale || c->f.window_open || x->src_messages == 0 || x->dst_uidnext == 0 ||
+		    x->dst_uidvalidity == 0 || (c->f.src_uidvalidity && c->f.src_uidvalidity != x->src_uidvalidity) ||
+		    (c->f.dst_uidvalidity && c->f.dst_uidvalidity != x->dst_uidvalidity) ||
+		    (c->f.src_uidnext == x->src_uidnext && c->f.src_messages == x->src_messages))
+			return NULL;
+		return &c->f;
+	}
+	return NULL;
+}
+
+static int ls_windows_ahead(void *ctx, size_t n, const struct ledger_ahead *next, struct fleet_err *err)
+{
+	struct ledger_state *ls = ctx;
+
+	(void)err;
+	ls->nnext = 0;
+	/* pair 0 only: its windows are the folder rows' (a helper pair copies what it claims) */
+	for (size_t i = 0; i < n && ls->pair == 0 && ls->nnext < LEDGER_STATE_AHEAD_MAX; i++) {
+		const struct state_folder *f = ahead_row(ls, &next[i]);
+		struct ahead *a;
+
+		if (!f || begun_ahead(ls, f->id))
+			continue;
+		ls->next = xgrow(ls->next, sizeof(*ls->next), ls->nnext + 1, &ls->alloc_next);
+		a = &ls->next[ls->nnext++];
+		a->id = f->id;
+		a->dst_uidvalidity = next[i].dst_uidvalidity;
+		a->dst_uidnext = next[i].dst_uidnext;
+		a->last_uid = next[i].src_uidnext > 0 ? next[i].src_uidnext - 1 : 0;
+	}
+	log_debug("%zu of the %zu folders named ahead may begin their first window with this one", ls->nnext, n);
+	return 0;
+}
+
 static int ls_window_begin(void *ctx, int64_t folder, uint32_t dst_uidvalidity, uint32_t dst_uidnext,
 			   uint32_t first_src_uid, uint32_t last_src_uid, struct fleet_err *err)
 {
 	struct ledger_state *ls = ctx;
+	struct ahead *a = begun_ahead(ls, folder);
+	size_t nnext = 0;
 
-	(void)dst_uidvalidity;
-	/* One statement: what is pending (the previous window's rows and end, say) and this window. */
 	touched(ls, folder);
+	if (a) {
+		/* Begun ahead, durable already: good for this window when every UID appended here is at or
+		 * above the UIDNEXT it recorded (the same UIDVALIDITY, a UIDNEXT no lower). */
+		int fits = a->dst_uidvalidity == dst_uidvalidity && dst_uidnext >= a->dst_uidnext;
+
+		begun_drop(ls, a);
+		if (fits) {
+			fleet_failpoint("window-begun-ahead"); /* durable, nothing of it appended yet */
+			return 0;
+		}
+	}
+	/* One statement: what is pending (the previous window's rows and end, say), this window, and
+	 * the first windows of the folders named ahead (windows_ahead). */
 	state_ledger_batch_window_begin(ls->batch, folder, dst_uidnext, first_src_uid, last_src_uid);
-	return state_ledger_batch_flush(ls->batch, err);
+	for (size_t i = 0; i < ls->nnext; i++)
+		if (ls->next[i].id != folder && !begun_ahead(ls, ls->next[i].id)) {
+			state_ledger_batch_window_begin(ls->batch, ls->next[i].id, ls->next[i].dst_uidnext, 1,
+							ls->next[i].last_uid);
+			ls->next[nnext++] = ls->next[i];
+		}
+	ls->nnext = 0;
+	if (state_ledger_batch_flush(ls->batch, err) < 0)
+		return -1; /* none of them was begun */
+	for (size_t i = 0; i < nnext; i++) {
+		ls->begun = xgrow(ls->begun, sizeof(*ls->begun), ls->nbegun + 1, &ls->alloc_begun);
+		ls->begun[ls->nbegun++] = ls->next[i];
+	}
+	if (nnext)
+		fleet_failpoint("windows-ahead"); /* several folders' windows durable, nothing appended */
+	return 0;
 }
 
 static int ls_record(void *ctx, int64_t folder, const struct ledger_record *rec, struct fleet_err *err)
@@ -303,6 +434,7 @@ static int ls_folder_close(void *ctx, int64_t folder, const struct ledger_folder
 	struct state_folder_status fs;
 
 	touched(ls, folder);
+	close_unused(ls, folder); /* begun ahead, nothing to copy after all: closed with the status */
 	memset(&fs, 0, sizeof(fs));
 	fs.dst_uidvalidity = st->dst_uidvalidity;
 	if (st->complete) {
@@ -331,8 +463,10 @@ static int ls_folder_failed(void *ctx, const char *src_name, const char *dst_nam
 	struct ledger_state *ls = ctx;
 
 	for (size_t i = 0; i < ls->ncache; i++)
-		if (strcmp(ls->cache[i].src_name, src_name) == 0)
+		if (strcmp(ls->cache[i].src_name, src_name) == 0) {
 			touched(ls, ls->cache[i].f.id);
+			close_unused(ls, ls->cache[i].f.id);
+		}
 	if (state_ledger_batch_flush(ls->batch, err) < 0)
 		return -1;
 	return state_folder_mark_failed(ls->sc, &ls->lease, src_name, dst_name, why->message, err);
@@ -343,6 +477,7 @@ static const struct ledger_ops state_ops = {
 	.folder_reset = ls_folder_reset,
 	.folders_open = ls_folders_open,
 	.copied_uids = ls_copied_uids,
+	.windows_ahead = ls_windows_ahead,
 	.window_begin = ls_window_begin,
 	.record = ls_record,
 	.flush = ls_flush,

@@ -14,6 +14,10 @@ struct ledger_state;
  * not hold all of them (a crash before the write leaves their last windows open: resumed by
  * matching). */
 #define LEDGER_STATE_HELD_FOLDERS_MAX 64
+/* At most this many folders' first windows begin ahead in one flush (the engine's windows_ahead,
+ * engine/ledger.h): every one is an open window to match after a crash, and the rows of all of them
+ * wait for the same later write. */
+#define LEDGER_STATE_AHEAD_MAX 32
 
 /* sc is borrowed (one thread's connection); the lease is copied. */
 struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_lease *lease);
