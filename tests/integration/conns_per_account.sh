@@ -81,7 +81,7 @@ new_state crash
 ARGS="--lease 3000 --workers 1 --max-conns-per-host 64 --conns-per-account 4 --retry-base 200 --retry-cap 1000 --batch 1"
 kills=0 windows_open=0 mid_lanes=0
 for k in 1 2 3; do
-	before=$(fl_copied)
+	before=$(fl_appended)
 	# shellcheck disable=SC2086
 	fl_run_bg $ARGS
 	pid=$FL_PID
@@ -92,7 +92,7 @@ for k in 1 2 3; do
 	# (the pairs are counted from the logs only until the first one: a poll must cost milliseconds)
 	while fl_alive "$pid" && [ $((SECONDS - t0)) -lt 60 ]; do
 		[ "$lanes" -gt 0 ] || lanes=$(pairs_started)
-		[ "$lanes" -gt 0 ] && [ "$(fl_copied)" -ge "$target" ] && break
+		[ "$lanes" -gt 0 ] && [ "$(fl_appended)" -ge "$target" ] && break
 		sleep 0.05
 	done
 	fl_msleep "$(fl_rand 0 100)"

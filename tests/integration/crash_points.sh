@@ -1,8 +1,10 @@
 #!/bin/sh
 # crash_points: SIGKILL at chosen points of one run of 2 accounts, each time started again with
 # the same command, then finished; every account must be exact and the ledger consistent.
-# The failpoint steps (3 and 4) come first, while the whole corpus is still to be copied: under
-# load the other steps copy more before their kill, and could leave no large message behind.
+# Step 6 comes first (on a fresh state: a kill leaves the windows begun ahead open, and a folder
+# whose window is open is matched, never begun ahead), then the failpoint steps 3 and 4, while
+# the whole corpus is still to be copied: under load the other steps copy more before their kill,
+# and could leave no large message behind.
 #   1. during logins and folder creation (0-200 ms after the first claim);
 #   2. a dead engine's connection slots: with --max-conns-per-host 2, the restarted process must
 #      make progress within the lease (+10 s), not wait for the dead engine's registration (the
@@ -34,6 +36,32 @@ fl_prepare "$SRCPROXY"
 ARGS="--lease 3000 --workers 2 --retry-base 200 --retry-cap 1000"
 attempts() { fl_num "select count(*) from job_attempt"; }
 killit() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# ---- 6. inside a multi-folder flush ------------------------------------------------------------
+# The process kills itself when a folder starts copying under the window begun ahead for it in an
+# earlier folder's flush: several folders' windows are open, and what the earlier folders appended
+# since is on the destination but not in the ledger. The rest of the test finishes the run and
+# compares every message. One connection pair (--conns-per-account 1): once other pairs have
+# started (a round trip of 10 ms or more, as on a loaded machine) no window is begun ahead.
+before=$(fl_copied)
+if [ "$before" -ge "$total" ]; then
+	ok "6: # SKIP nothing left to copy (small corpus)"
+	ok "6: # SKIP"
+else
+	# shellcheck disable=SC2086
+	(export IMAPFLEET_FAILPOINT=window-begun-ahead; fl_run $ARGS --max-conns-per-host 64 --conns-per-account 1)
+	rc=$?
+	sleep 1 # let Dovecot finish what it received
+	dst=$(fl_count dst)
+	rec=$(fl_copied)
+	open=$(fl_sql "select count(*) from folder where window_dst_uidnext is not null")
+	diag "6: exit $rc; $open windows open; destination holds $dst messages, the ledger records $rec"
+	if [ $rc -eq 137 ]; then ok "6: killed when a folder took the window begun ahead for it"
+	else not_ok "6: killed when a folder took the window begun ahead for it (exit $rc, want 137)"; fi
+	if [ "$open" -ge 2 ]; then ok "6: $open windows open at the kill (several folders' windows in one flush)"
+	else not_ok "6: several windows open at the kill ($open)"; fi
+	sleep 4 # the lease of the killed engine
+fi
 
 # ---- 3. halfway through the APPEND of a large message --------------------------------------------
 # IMAPFLEET_FAILPOINT=mid-append: the process kills itself when half of a body of 64 KB or more has
@@ -83,32 +111,6 @@ else
 	sleep 4 # the lease of the killed engine
 fi
 
-# ---- 6. inside a multi-folder flush ------------------------------------------------------------
-# The process kills itself when a folder starts copying under the window begun ahead for it in an
-# earlier folder's flush: several folders' windows are open, and what the earlier folders appended
-# since is on the destination but not in the ledger. The rest of the test finishes the run and
-# compares every message. One connection pair (--conns-per-account 1): where more pairs may start
-# (a round trip of 10 ms or more, as on a loaded machine) no window is begun ahead.
-before=$(fl_copied)
-if [ "$before" -ge "$total" ]; then
-	ok "6: # SKIP nothing left to copy (small corpus)"
-	ok "6: # SKIP"
-else
-	# shellcheck disable=SC2086
-	(export IMAPFLEET_FAILPOINT=window-begun-ahead; fl_run $ARGS --max-conns-per-host 64 --conns-per-account 1)
-	rc=$?
-	sleep 1 # let Dovecot finish what it received
-	dst=$(fl_count dst)
-	rec=$(fl_copied)
-	open=$(fl_sql "select count(*) from folder where window_dst_uidnext is not null")
-	diag "6: exit $rc; $open windows open; destination holds $dst messages, the ledger records $rec"
-	if [ $rc -eq 137 ]; then ok "6: killed when a folder took the window begun ahead for it"
-	else not_ok "6: killed when a folder took the window begun ahead for it (exit $rc, want 137)"; fi
-	if [ "$open" -ge 2 ]; then ok "6: $open windows open at the kill (several folders' windows in one flush)"
-	else not_ok "6: several windows open at the kill ($open)"; fi
-	sleep 4 # the lease of the killed engine
-fi
-
 # ---- 1. logins and folder creation -----------------------------------------------------------
 a0=$(attempts)
 # shellcheck disable=SC2086
@@ -134,14 +136,14 @@ fl_sql "delete from conn_slot" >/dev/null
 rc=$?
 slots=$(fl_num "select count(*) from conn_slot")
 [ $rc -eq 137 ] || diag "2: the first process ended with exit $rc, not at the failpoint (137)"
-before=$(fl_copied)
+before=$(fl_appended)
 # shellcheck disable=SC2086
 fl_run_bg $ARGS --max-conns-per-host 2
 pid=$FL_PID
 t0=$SECONDS
-while fl_alive "$pid" && [ "$(fl_copied)" -le "$before" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.1; done
+while fl_alive "$pid" && [ "$(fl_appended)" -le "$before" ] && [ $((SECONDS - t0)) -lt 20 ]; do sleep 0.1; done
 waited=$((SECONDS - t0))
-if [ "$(fl_copied)" -gt "$before" ] && [ $waited -le 13 ]; then
+if [ "$(fl_appended)" -gt "$before" ] && [ $waited -le 13 ]; then
 	ok "2: after kill -9 the restarted process copies again within $waited s (lease 3 s)"
 else
 	not_ok "2: after kill -9 the restarted process copies again within the lease + 10 s (nothing after $waited s)"

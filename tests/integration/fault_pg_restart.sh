@@ -26,7 +26,7 @@ restarts=0
 for pct in 15 50; do
 	target=$((total * pct / 100))
 	t0=$SECONDS
-	while fl_alive "$pid" && [ "$(fl_copied)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 0.1; done
+	while fl_alive "$pid" && [ "$(fl_appended)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 0.1; done
 	fl_alive "$pid" || break
 	at=$(fl_copied)
 	"$LAB" stop-pg >/dev/null 2>&1 || bail "cannot stop PostgreSQL"

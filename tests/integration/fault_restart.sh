@@ -17,7 +17,7 @@ fl_init fault_restart user17 user19 user24
 LAB=${top_srcdir:-.}/scripts/lab.sh
 plan 11
 
-fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS" --seed 7 --stall-ms 15 --stall-prob 1
+fl_faultproxy SRCPROXY --target "127.0.0.1:$LAB_SRC_IMAPS" --seed 7 --stall-ms 40 --stall-prob 1
 fl_prepare "$SRCPROXY"
 
 ARGS="--workers 1 --lease 5000 --retry-base 200 --retry-cap 2000 --max-attempts 30"
@@ -29,7 +29,7 @@ for step in "pg 5" "dst 10" "src 15"; do
 	set -- $step
 	target=$(( total * $2 / 100 ))
 	t0=$SECONDS
-	while fl_alive "$pid" && [ "$(fl_copied)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.1; done
+	while fl_alive "$pid" && [ "$(fl_appended)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.1; done
 	if ! fl_alive "$pid"; then
 		diag "the run ended before the $1 restart"
 		break

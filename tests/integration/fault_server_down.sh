@@ -25,7 +25,7 @@ fl_run_bg $ARGS
 pid=$FL_PID
 target=$((total / 5))
 t0=$SECONDS
-while fl_alive "$pid" && [ "$(fl_copied)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 0.1; done
+while fl_alive "$pid" && [ "$(fl_appended)" -lt "$target" ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 0.1; done
 fl_alive "$pid" || bail "the run ended before the outage ($(fl_copied)/$total copied)"
 "$LAB" stop-dovecot dst >/dev/null 2>&1 || bail "cannot stop the destination Dovecot"
 diag "destination stopped at $(fl_copied)/$total copied rows"

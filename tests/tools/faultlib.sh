@@ -270,6 +270,15 @@ fl_sql() { psql "$FL_STATE" -qAtX -c "$1" 2>&1; }
 # milliseconds, not a login); 0 when the query fails (schema not there yet).
 fl_num() { sql_num "$1"; }
 fl_copied() { fl_num "select count(*) from message where state = 'copied'"; }
+# fl_appended: the messages on the destination of FL_USERS, by their Maildir files (cur and new):
+# progress as it happens, where the ledger's rows of several small folders commit together.
+fl_appended() {
+	local u n=0
+	for u in $FL_USERS; do
+		n=$((n + $(find "$LAB_DIR/run/mail/dst/$u" -type f \( -path '*/cur/*' -o -path '*/new/*' \) 2>/dev/null | wc -l)))
+	done
+	echo "$n"
+}
 # fl_rand LO HI: a random integer in [LO, HI] (seeded by FL_SEED, printed by the tests).
 fl_rand() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); }
 fl_msleep() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
