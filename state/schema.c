@@ -317,6 +317,21 @@ static const char *const migration_13[] = {
     " PRIMARY KEY (folder_id, pair))",
 };
 
+/* The ledger's rows without a per-row foreign-key check (issue 15): message.folder_id -> folder checked
+ * and locked the folder row once per inserted row, an SPI query each, a tenth of the ledger flush. The
+ * flush writes rows only for folders of the job whose lease it holds, under that job's row lock
+ * (state/ledger.c), and a folder is deleted only with its job (which takes the same lock), so no row
+ * can name a folder that is gone. A statement trigger keeps ON DELETE CASCADE: deleting folders
+ * (with their job or run) deletes their messages. */
+static const char *const migration_14[] = {
+    "ALTER TABLE message DROP CONSTRAINT IF EXISTS message_folder_id_fkey",
+    "CREATE OR REPLACE FUNCTION imapfleet_folder_deleted() RETURNS trigger LANGUAGE plpgsql AS $f$"
+    " BEGIN DELETE FROM message m USING gone g WHERE m.folder_id = g.id; RETURN NULL; END $f$",
+    "DROP TRIGGER IF EXISTS folder_deleted_messages ON folder",
+    "CREATE TRIGGER folder_deleted_messages AFTER DELETE ON folder REFERENCING OLD TABLE AS gone"
+    " FOR EACH STATEMENT EXECUTE FUNCTION imapfleet_folder_deleted()",
+};
+
 struct migration {
 	int version;
 	const char *description;
@@ -341,6 +356,7 @@ static const struct migration migrations[] = {
     MIGRATION(11, "messages copied although identity was not certain", migration_11),
     MIGRATION(12, "import without per-row foreign-key checks; credentials pending for worker hosts", migration_12),
     MIGRATION(13, "append windows per connection pair (a folder split by UID range)", migration_13),
+    MIGRATION(14, "ledger rows without a per-row foreign-key check", migration_14),
 };
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -63,7 +63,7 @@
 /* The highest schema version this build knows (state_conn_open applies every known version the
  * database does not record, not only those above its highest; a database that records a higher
  * one is refused). */
-#define STATE_SCHEMA_VERSION 13
+#define STATE_SCHEMA_VERSION 14
 
 /* ---- connection ---------------------------------------------------------------------------- */
 

@@ -815,6 +815,69 @@ static void rows_for_a_folder_of_another_job_are_refused(void **state)
 	state_claim_release(&c2);
 }
 
+/* message.folder_id has no foreign key since migration 14 (its per-row check was a tenth of the
+ * ledger flush): the flush writes only rows of the leased job's folders (above), and a trigger keeps
+ * the cascade: deleting a job, or its run, deletes its folders' rows and no other's. */
+static void ledger_rows_go_with_their_folders_without_a_foreign_key(void **state)
+{
+	struct fx *f = *state;
+	struct ledger_job L; /* the first job, its INBOX and its batch */
+	struct state_claim c2;
+	struct state_folder f2;
+	struct state_ledger_batch *b2;
+
+	ledger_jobs_start(f, 2, 5, 0, "INBOX", NULL, 1, &L);
+	claim_one(f, f->engine_id, 60000, &c2);
+	CHECK(state_folder_upsert(f->sc, &c2.lease, "INBOX", NULL, 1, &f2, E));
+	add_row(L.b, L.fold.id, 1, 5);
+	add_row(L.b, L.fold.id, 1, 6);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	b2 = state_ledger_batch_new(f->sc, &c2.lease, 0);
+	add_row(b2, f2.id, 1, 5);
+	CHECK(state_ledger_batch_flush(b2, E));
+	state_ledger_batch_free(&b2);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 3);
+	/* the first job: its folder and rows go, the other job's stay */
+	q_exec(f->raw, "DELETE FROM job WHERE id = (SELECT f.job_id FROM folder f JOIN message m ON m.folder_id = f.id"
+		       " GROUP BY f.job_id HAVING count(*) = 2)");
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message m JOIN folder f ON f.id = m.folder_id"), 1);
+	/* the run: the rest */
+	q_exec(f->raw, "DELETE FROM run");
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM folder"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 0);
+	ledger_job_end(&L);
+	state_claim_release(&c2);
+}
+
+/* Migration 14 on a database made before it, with a ledger: the foreign key goes, the rows stay and are
+ * written on, and the trigger deletes them with their folders. */
+static void migration_14_keeps_the_ledger_of_an_older_database(void **state)
+{
+	struct fx *f = *state;
+	struct ledger_job L;
+
+	ledger_jobs_start(f, 1, 5, 0, "INBOX", NULL, 1, &L);
+	add_row(L.b, L.fold.id, 1, 5);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	/* the database as migration 13 left it */
+	q_exec(f->raw, "DROP TRIGGER folder_deleted_messages ON folder");
+	q_exec(f->raw, "DROP FUNCTION imapfleet_folder_deleted()");
+	q_exec(f->raw, "ALTER TABLE message ADD CONSTRAINT message_folder_id_fkey FOREIGN KEY (folder_id)"
+		       " REFERENCES folder (id) ON DELETE CASCADE");
+	q_exec(f->raw, "DELETE FROM schema_version WHERE version = 14");
+	assert_int_equal(state_schema_migrate(f->sc, NULL), STATE_SCHEMA_VERSION);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM pg_constraint WHERE conname = 'message_folder_id_fkey'"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 1);
+	add_row(L.b, L.fold.id, 1, 6);
+	CHECK(state_ledger_batch_flush(L.b, E));
+	assert_int_equal(q_i64(f->raw, "SELECT msgs_copied FROM folder"), 2);
+	q_exec(f->raw, "DELETE FROM run");
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM message"), 0);
+	ledger_job_end(&L);
+}
+
 static void append_window_is_recorded_read_back_and_closed(void **state)
 {
 	struct fx *f = *state;
@@ -2171,6 +2234,8 @@ int main(void)
 	    T(a_waiting_claim_is_taken_back_without_counting_an_attempt),
 	    T(ledger_batch_writes_100k_rows_and_resume_returns_the_copied_uids),
 	    T(rows_for_a_folder_of_another_job_are_refused),
+	    T(ledger_rows_go_with_their_folders_without_a_foreign_key),
+	    T(migration_14_keeps_the_ledger_of_an_older_database),
 	    T(append_window_is_recorded_read_back_and_closed),
 	    T(one_flush_records_rows_window_end_status_and_next_window),
 	    T(each_pair_keeps_its_own_window_of_one_folder),
