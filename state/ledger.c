@@ -650,105 +650,112 @@ int state_ledger_batch_add(struct state_ledger_batch *b, const struct state_ledg
  * folder_window (fwb, fwe; the row a window begins in is replaced, not deleted, so that no row is
  * touched twice); $29 closes every pair's window of those folders. Several windows may begin ($24..$27:
  * arrays, one folder each), so that the first windows of several folders are durable in one commit. */
-static const char ledger_flush_sql[] =
-    "WITH " LEASE_CTE ","
-    " i AS (SELECT t.* FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"
-    "  $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::text[])"
-    "  AS t(folder_id, src_uidvalidity, src_uid, size, internaldate, sha256, msgid_hash, dst_uidvalidity,"
-    "   dst_uid, flags, state, error)"
-    "  WHERE EXISTS (SELECT 1 FROM lease) AND t.folder_id IN (SELECT id FROM folder WHERE job_id = $1)),"
-    /* the rows: inserted, or updated when there (a replay, or a failed row that copies now); an updated
-     * row returns its previous version (the statement's snapshot does not see its own writes), looked
-     * up only when there was one (xmax is set on the update path) */
-    " ins AS (INSERT INTO message AS m (folder_id, src_uidvalidity, src_uid, size, internaldate, sha256,"
-    "   msgid_hash, dst_uidvalidity, dst_uid, flags, state, error, updated_at)"
-    "  SELECT folder_id, src_uidvalidity, src_uid, size, internaldate, decode(sha256, 'hex'),"
-    "   decode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error, now() FROM i"
-    "  ON CONFLICT (folder_id, src_uidvalidity, src_uid) DO UPDATE SET size = excluded.size,"
-    "   internaldate = coalesce(excluded.internaldate, m.internaldate),"
-    "   sha256 = coalesce(excluded.sha256, m.sha256), msgid_hash = coalesce(excluded.msgid_hash, "
-    "m.msgid_hash),"
-    "   dst_uidvalidity = coalesce(excluded.dst_uidvalidity, m.dst_uidvalidity),"
-    "   dst_uid = coalesce(excluded.dst_uid, m.dst_uid), flags = excluded.flags, state = excluded.state,"
-    "   error = excluded.error, updated_at = now()"
-    "  RETURNING m.folder_id, m.src_uidvalidity, m.src_uid, m.state, m.size,"
-    "   CASE WHEN m.xmax <> 0 THEN (SELECT o FROM message o WHERE o.folder_id = m.folder_id"
-    "    AND o.src_uidvalidity = m.src_uidvalidity AND o.src_uid = m.src_uid) END AS old),"
-    /* the counters' deltas per folder and UIDVALIDITY, then per folder (one folder lookup per group) */
-    " up AS (SELECT folder_id, src_uidvalidity,"
-    "  sum((state = 'copied')::int - coalesce(((old).state = 'copied')::int, 0)) AS copied,"
-    "  sum(CASE WHEN state = 'copied' THEN size ELSE 0 END"
-    "   - CASE WHEN (old).state = 'copied' THEN (old).size ELSE 0 END) AS bytes,"
-    "  sum((state = 'skipped')::int - coalesce(((old).state = 'skipped')::int, 0)) AS skipped,"
-    "  sum((state = 'failed')::int - coalesce(((old).state = 'failed')::int, 0)) AS failed,"
-    "  max(src_uid) FILTER (WHERE state = 'copied') AS max_uid"
-    "  FROM ins GROUP BY folder_id, src_uidvalidity),"
-    " d AS (SELECT up.folder_id, sum(up.copied) AS copied, sum(up.bytes) AS bytes, sum(up.skipped) AS skipped,"
-    "  sum(up.failed) AS failed, max(up.max_uid) AS max_uid"
-    "  FROM up JOIN folder f ON f.id = up.folder_id"
-    "  WHERE f.src_uidvalidity = 0 OR up.src_uidvalidity = f.src_uidvalidity"
-    "  GROUP BY up.folder_id),"
-    " bg AS (SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[])"
-    "  AS b(id, dst_uidnext, first_uid, last_uid)),"
-    " w AS (SELECT DISTINCT x.id FROM (SELECT unnest($16::bigint[]) AS id WHERE $28::int = 0"
-    "  UNION ALL SELECT unnest($29::bigint[])) x),"
-    " fwe AS (DELETE FROM folder_window fw WHERE EXISTS (SELECT 1 FROM lease)"
-    "  AND fw.folder_id IN (SELECT id FROM folder WHERE job_id = $1)"
-    "  AND ((fw.pair = $28::int AND fw.folder_id = ANY ($16::bigint[])) OR fw.folder_id = ANY ($29::bigint[]))"
-    "  AND NOT (fw.pair = $28::int AND fw.folder_id IN (SELECT id FROM bg))),"
-    " fwb AS (INSERT INTO folder_window AS fw (folder_id, pair, dst_uidnext, first_uid, last_uid)"
-    "  SELECT bg.id, $28::int, bg.dst_uidnext, bg.first_uid, bg.last_uid FROM bg JOIN folder f ON f.id = bg.id"
-    "  WHERE $28::int > 0 AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)"
-    "  ON CONFLICT (folder_id, pair) DO UPDATE SET dst_uidnext = excluded.dst_uidnext,"
-    "   first_uid = excluded.first_uid, last_uid = excluded.last_uid, started_at = now()),"
-    " s AS (SELECT * FROM unnest($17::bigint[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[],"
-    "  $22::bigint[], $23::bigint[]) AS s(id, state, dst_uidvalidity, src_uidnext, src_messages,"
-    "  src_highestmodseq, dst_uidnext)),"
-    " ids AS (SELECT folder_id AS id FROM d UNION SELECT id FROM w UNION SELECT id FROM s"
-    "  UNION SELECT id FROM bg),"
-    " fu AS (SELECT ids.id AS folder_id, coalesce(d.copied, 0) AS copied, coalesce(d.bytes, 0) AS bytes,"
-    "  coalesce(d.skipped, 0) AS skipped, coalesce(d.failed, 0) AS failed, coalesce(d.max_uid, 0) AS max_uid,"
-    "  w.id IS NOT NULL AS end_window, bg.id IS NOT NULL AS begin_window,"
-    "  bg.id IS NOT NULL AND $28::int = 0 AS begin_row, bg.dst_uidnext AS bg_dst_uidnext,"
-    "  bg.first_uid AS bg_first_uid, bg.last_uid AS bg_last_uid,"
-    "  s.id IS NOT NULL AS has_status, s.state AS st_state, s.dst_uidvalidity AS st_dst_uidvalidity,"
-    "  s.src_uidnext AS st_src_uidnext, s.src_messages AS st_src_messages,"
-    "  s.src_highestmodseq AS st_src_highestmodseq, s.dst_uidnext AS st_dst_uidnext"
-    "  FROM ids LEFT JOIN d ON d.folder_id = ids.id LEFT JOIN w ON w.id = ids.id LEFT JOIN s ON s.id = ids.id"
-    "  LEFT JOIN bg ON bg.id = ids.id),"
-    " fupd AS (UPDATE folder f SET msgs_copied = f.msgs_copied + fu.copied,"
-    "  bytes_copied = f.bytes_copied + fu.bytes, msgs_skipped = f.msgs_skipped + fu.skipped,"
-    "  msgs_failed = f.msgs_failed + fu.failed,"
-    "  highest_uid_copied = greatest(f.highest_uid_copied, fu.max_uid),"
-    "  window_dst_uidnext = CASE WHEN fu.begin_row THEN fu.bg_dst_uidnext WHEN fu.end_window THEN NULL"
-    "   ELSE f.window_dst_uidnext END,"
-    "  window_first_uid = CASE WHEN fu.begin_row THEN fu.bg_first_uid WHEN fu.end_window THEN NULL"
-    "   ELSE f.window_first_uid END,"
-    "  window_last_uid = CASE WHEN fu.begin_row THEN fu.bg_last_uid WHEN fu.end_window THEN NULL"
-    "   ELSE f.window_last_uid END,"
-    "  window_uids = CASE WHEN fu.begin_row OR fu.end_window THEN NULL ELSE f.window_uids END,"
-    "  window_started_at = CASE WHEN fu.begin_row THEN now() WHEN fu.end_window THEN NULL"
-    "   ELSE f.window_started_at END,"
-    "  state = CASE WHEN fu.begin_window THEN 'copying' WHEN fu.has_status THEN fu.st_state ELSE f.state END,"
-    "  last_error = CASE WHEN fu.has_status AND fu.st_state <> 'failed' THEN NULL ELSE f.last_error END,"
-    "  dst_uidvalidity = CASE WHEN fu.has_status AND fu.st_dst_uidvalidity <> 0 THEN fu.st_dst_uidvalidity"
-    "   ELSE f.dst_uidvalidity END,"
-    "  src_uidnext = CASE WHEN fu.has_status THEN fu.st_src_uidnext ELSE f.src_uidnext END,"
-    "  src_messages = CASE WHEN fu.has_status THEN fu.st_src_messages ELSE f.src_messages END,"
-    "  src_highestmodseq = CASE WHEN fu.has_status THEN fu.st_src_highestmodseq ELSE f.src_highestmodseq END,"
-    "  dst_uidnext = CASE WHEN fu.has_status THEN fu.st_dst_uidnext ELSE f.dst_uidnext END,"
-    "  updated_at = now()"
-    "  FROM fu WHERE f.id = fu.folder_id AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)"
-    "  RETURNING f.id, fu.begin_window, fu.has_status),"
-    " jupd AS (UPDATE job SET msgs_copied = job.msgs_copied + s.copied, bytes_copied = job.bytes_copied + "
-    "s.bytes,"
-    "  msgs_skipped = job.msgs_skipped + s.skipped, msgs_failed = job.msgs_failed + s.failed, updated_at = "
-    "now()"
-    "  FROM (SELECT coalesce(sum(copied), 0) AS copied, coalesce(sum(bytes), 0) AS bytes,"
-    "   coalesce(sum(skipped), 0) AS skipped, coalesce(sum(failed), 0) AS failed FROM d) s"
-    "  WHERE job.id = $1 AND EXISTS (SELECT 1 FROM lease))"
-    " SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM ins),"
-    "  (SELECT count(*) FROM fupd WHERE begin_window), (SELECT count(*) FROM fupd WHERE has_status)";
+#define FLUSH_HEAD                                                                                           \
+	"WITH " LEASE_CTE ","                                                                                \
+	" i AS (SELECT t.* FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[],"  \
+	"  $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::text[])"    \
+	"  AS t(folder_id, src_uidvalidity, src_uid, size, internaldate, sha256, msgid_hash, dst_uidvalidity," \
+	"   dst_uid, flags, state, error)"                                                                   \
+	"  WHERE EXISTS (SELECT 1 FROM lease) AND t.folder_id IN (SELECT id FROM folder WHERE job_id = $1))," \
+	/* the rows: inserted, or updated when there (a replay, or a failed row that copies now); an updated \
+	 * row returns its previous version (the statement's snapshot does not see its own writes), looked   \
+	 * up only when there was one (xmax is set on the update path) */                                    \
+	" ins AS (INSERT INTO message AS m (folder_id, src_uidvalidity, src_uid, size, internaldate, sha256," \
+	"   msgid_hash, dst_uidvalidity, dst_uid, flags, state, error, updated_at)"                          \
+	"  SELECT folder_id, src_uidvalidity, src_uid, size, internaldate, decode(sha256, 'hex'),"           \
+	"   decode(msgid_hash, 'hex'), dst_uidvalidity, dst_uid, flags, state, error, now() FROM i"          \
+	"  ON CONFLICT (folder_id, src_uidvalidity, src_uid) DO UPDATE SET size = excluded.size,"            \
+	"   internaldate = coalesce(excluded.internaldate, m.internaldate),"                                 \
+	"   sha256 = coalesce(excluded.sha256, m.sha256), msgid_hash = coalesce(excluded.msgid_hash, "       \
+	"m.msgid_hash),"                                                                                     \
+	"   dst_uidvalidity = coalesce(excluded.dst_uidvalidity, m.dst_uidvalidity),"                        \
+	"   dst_uid = coalesce(excluded.dst_uid, m.dst_uid), flags = excluded.flags, state = excluded.state," \
+	"   error = excluded.error, updated_at = now()"                                                      \
+	"  RETURNING m.folder_id, m.src_uidvalidity, m.src_uid, m.state, m.size,"                            \
+	"   CASE WHEN m.xmax <> 0 THEN (SELECT o FROM message o WHERE o.folder_id = m.folder_id"             \
+	"    AND o.src_uidvalidity = m.src_uidvalidity AND o.src_uid = m.src_uid) END AS old),"              \
+	/* the counters' deltas per folder and UIDVALIDITY, then per folder (one folder lookup per group) */ \
+	" up AS (SELECT folder_id, src_uidvalidity,"                                                         \
+	"  sum((state = 'copied')::int - coalesce(((old).state = 'copied')::int, 0)) AS copied,"             \
+	"  sum(CASE WHEN state = 'copied' THEN size ELSE 0 END"                                              \
+	"   - CASE WHEN (old).state = 'copied' THEN (old).size ELSE 0 END) AS bytes,"                        \
+	"  sum((state = 'skipped')::int - coalesce(((old).state = 'skipped')::int, 0)) AS skipped,"          \
+	"  sum((state = 'failed')::int - coalesce(((old).state = 'failed')::int, 0)) AS failed,"             \
+	"  max(src_uid) FILTER (WHERE state = 'copied') AS max_uid"                                          \
+	"  FROM ins GROUP BY folder_id, src_uidvalidity),"                                                   \
+	" d AS (SELECT up.folder_id, sum(up.copied) AS copied, sum(up.bytes) AS bytes, sum(up.skipped) AS skipped," \
+	"  sum(up.failed) AS failed, max(up.max_uid) AS max_uid"                                             \
+	"  FROM up JOIN folder f ON f.id = up.folder_id"                                                     \
+	"  WHERE f.src_uidvalidity = 0 OR up.src_uidvalidity = f.src_uidvalidity"                            \
+	"  GROUP BY up.folder_id),"                                                                          \
+	" bg AS (SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[])"           \
+	"  AS b(id, dst_uidnext, first_uid, last_uid)),"                                                     \
+	" w AS (SELECT DISTINCT x.id FROM (SELECT unnest($16::bigint[]) AS id WHERE $28::int = 0"            \
+	"  UNION ALL SELECT unnest($29::bigint[])) x),"
+/* A pair's own windows (folder_window): only when the batch's pair is not 0 or it closes every pair's. */
+#define FLUSH_PAIRS                                                                                          \
+	" fwe AS (DELETE FROM folder_window fw WHERE EXISTS (SELECT 1 FROM lease)"                           \
+	"  AND fw.folder_id IN (SELECT id FROM folder WHERE job_id = $1)"                                    \
+	"  AND ((fw.pair = $28::int AND fw.folder_id = ANY ($16::bigint[])) OR fw.folder_id = ANY ($29::bigint[]))" \
+	"  AND NOT (fw.pair = $28::int AND fw.folder_id IN (SELECT id FROM bg))),"                           \
+	" fwb AS (INSERT INTO folder_window AS fw (folder_id, pair, dst_uidnext, first_uid, last_uid)"       \
+	"  SELECT bg.id, $28::int, bg.dst_uidnext, bg.first_uid, bg.last_uid FROM bg JOIN folder f ON f.id = bg.id" \
+	"  WHERE $28::int > 0 AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)"                            \
+	"  ON CONFLICT (folder_id, pair) DO UPDATE SET dst_uidnext = excluded.dst_uidnext,"                  \
+	"   first_uid = excluded.first_uid, last_uid = excluded.last_uid, started_at = now()),"
+#define FLUSH_TAIL                                                                                           \
+	" s AS (SELECT * FROM unnest($17::bigint[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[]," \
+	"  $22::bigint[], $23::bigint[]) AS s(id, state, dst_uidvalidity, src_uidnext, src_messages,"        \
+	"  src_highestmodseq, dst_uidnext)),"                                                                \
+	" ids AS (SELECT folder_id AS id FROM d UNION SELECT id FROM w UNION SELECT id FROM s"               \
+	"  UNION SELECT id FROM bg),"                                                                        \
+	" fu AS (SELECT ids.id AS folder_id, coalesce(d.copied, 0) AS copied, coalesce(d.bytes, 0) AS bytes," \
+	"  coalesce(d.skipped, 0) AS skipped, coalesce(d.failed, 0) AS failed, coalesce(d.max_uid, 0) AS max_uid," \
+	"  w.id IS NOT NULL AS end_window, bg.id IS NOT NULL AS begin_window,"                               \
+	"  bg.id IS NOT NULL AND $28::int = 0 AS begin_row, bg.dst_uidnext AS bg_dst_uidnext,"               \
+	"  bg.first_uid AS bg_first_uid, bg.last_uid AS bg_last_uid,"                                        \
+	"  s.id IS NOT NULL AS has_status, s.state AS st_state, s.dst_uidvalidity AS st_dst_uidvalidity,"    \
+	"  s.src_uidnext AS st_src_uidnext, s.src_messages AS st_src_messages,"                              \
+	"  s.src_highestmodseq AS st_src_highestmodseq, s.dst_uidnext AS st_dst_uidnext"                     \
+	"  FROM ids LEFT JOIN d ON d.folder_id = ids.id LEFT JOIN w ON w.id = ids.id LEFT JOIN s ON s.id = ids.id" \
+	"  LEFT JOIN bg ON bg.id = ids.id),"                                                                 \
+	" fupd AS (UPDATE folder f SET msgs_copied = f.msgs_copied + fu.copied,"                             \
+	"  bytes_copied = f.bytes_copied + fu.bytes, msgs_skipped = f.msgs_skipped + fu.skipped,"            \
+	"  msgs_failed = f.msgs_failed + fu.failed,"                                                         \
+	"  highest_uid_copied = greatest(f.highest_uid_copied, fu.max_uid),"                                 \
+	"  window_dst_uidnext = CASE WHEN fu.begin_row THEN fu.bg_dst_uidnext WHEN fu.end_window THEN NULL"  \
+	"   ELSE f.window_dst_uidnext END,"                                                                  \
+	"  window_first_uid = CASE WHEN fu.begin_row THEN fu.bg_first_uid WHEN fu.end_window THEN NULL"      \
+	"   ELSE f.window_first_uid END,"                                                                    \
+	"  window_last_uid = CASE WHEN fu.begin_row THEN fu.bg_last_uid WHEN fu.end_window THEN NULL"        \
+	"   ELSE f.window_last_uid END,"                                                                     \
+	"  window_uids = CASE WHEN fu.begin_row OR fu.end_window THEN NULL ELSE f.window_uids END,"          \
+	"  window_started_at = CASE WHEN fu.begin_row THEN now() WHEN fu.end_window THEN NULL"               \
+	"   ELSE f.window_started_at END,"                                                                   \
+	"  state = CASE WHEN fu.begin_window THEN 'copying' WHEN fu.has_status THEN fu.st_state ELSE f.state END," \
+	"  last_error = CASE WHEN fu.has_status AND fu.st_state <> 'failed' THEN NULL ELSE f.last_error END," \
+	"  dst_uidvalidity = CASE WHEN fu.has_status AND fu.st_dst_uidvalidity <> 0 THEN fu.st_dst_uidvalidity" \
+	"   ELSE f.dst_uidvalidity END,"                                                                     \
+	"  src_uidnext = CASE WHEN fu.has_status THEN fu.st_src_uidnext ELSE f.src_uidnext END,"             \
+	"  src_messages = CASE WHEN fu.has_status THEN fu.st_src_messages ELSE f.src_messages END,"          \
+	"  src_highestmodseq = CASE WHEN fu.has_status THEN fu.st_src_highestmodseq ELSE f.src_highestmodseq END," \
+	"  dst_uidnext = CASE WHEN fu.has_status THEN fu.st_dst_uidnext ELSE f.dst_uidnext END,"             \
+	"  updated_at = now()"                                                                               \
+	"  FROM fu WHERE f.id = fu.folder_id AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease)"             \
+	"  RETURNING f.id, fu.begin_window, fu.has_status),"                                                 \
+	" jupd AS (UPDATE job SET msgs_copied = job.msgs_copied + s.copied, bytes_copied = job.bytes_copied + " \
+	"s.bytes,"                                                                                           \
+	"  msgs_skipped = job.msgs_skipped + s.skipped, msgs_failed = job.msgs_failed + s.failed, updated_at = " \
+	"now()"                                                                                              \
+	"  FROM (SELECT coalesce(sum(copied), 0) AS copied, coalesce(sum(bytes), 0) AS bytes,"               \
+	"   coalesce(sum(skipped), 0) AS skipped, coalesce(sum(failed), 0) AS failed FROM d) s"              \
+	"  WHERE job.id = $1 AND EXISTS (SELECT 1 FROM lease))"                                              \
+	" SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM ins),"                                  \
+	"  (SELECT count(*) FROM fupd WHERE begin_window), (SELECT count(*) FROM fupd WHERE has_status)"
+static const char ledger_flush_sql[] = FLUSH_HEAD FLUSH_PAIRS FLUSH_TAIL;
+/* The same for pair 0 when no window of all pairs closes, the common case: without fwe and fwb, a
+ * tenth cheaper to plan and a fifth to run. */
+static const char ledger_flush_lane0_sql[] = FLUSH_HEAD FLUSH_TAIL;
 
 int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err)
 {
@@ -829,6 +836,9 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 	    state_bufs_fit(&all, 1, "write the message ledger", err) < 0 ||
 	    state_bufs_fit(bgs, 4, "write the message ledger", err) < 0) {
 		res = NULL;
+	} else if (b->pair == 0 && b->nend_all == 0) {
+		res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH_LANE0, "write the message ledger",
+					  ledger_flush_lane0_sql, BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);
 	} else {
 		res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH, "write the message ledger", ledger_flush_sql,
 					  BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);
