@@ -26,11 +26,8 @@ ARGS="--lease 3000 --workers 2 --retry-base 200 --retry-cap 1000 --batch 2"
 
 # ---- 1. killed with a window's end held back ------------------------------------------------
 # shellcheck disable=SC2086
-(export IMAPFLEET_FAILPOINT=window-end-held; fl_run $ARGS)
-rc=$?
-sleep 1 # let Dovecot finish what it received
-dst=$(fl_count dst)
-rec=$(fl_copied)
+fl_run_to_failpoint window-end-held $ARGS
+rc=$FL_RC dst=$FL_DST rec=$FL_REC
 open=$(fl_num "$FL_OPEN_WINDOWS")
 diag "1: exit $rc; destination holds $dst messages, the ledger records $rec, $open windows open"
 if [ $rc -eq 137 ]; then ok "1: killed where a window's end is held back"

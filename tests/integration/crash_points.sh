@@ -49,11 +49,8 @@ if [ "$before" -ge "$total" ]; then
 	ok "6: # SKIP"
 else
 	# shellcheck disable=SC2086
-	(export IMAPFLEET_FAILPOINT=window-begun-ahead; fl_run $ARGS --max-conns-per-host 64 --conns-per-account 1)
-	rc=$?
-	sleep 1 # let Dovecot finish what it received
-	dst=$(fl_count dst)
-	rec=$(fl_copied)
+	fl_run_to_failpoint window-begun-ahead $ARGS --max-conns-per-host 64 --conns-per-account 1
+	rc=$FL_RC dst=$FL_DST rec=$FL_REC
 	open=$(fl_sql "select count(*) from folder where window_dst_uidnext is not null")
 	diag "6: exit $rc; $open windows open; destination holds $dst messages, the ledger records $rec"
 	if [ $rc -eq 137 ]; then ok "6: killed when a folder took the window begun ahead for it"
@@ -98,11 +95,8 @@ if [ "$before" -ge "$total" ]; then
 	ok "4: # SKIP nothing left to copy (small corpus)"
 else
 	# shellcheck disable=SC2086
-	(export IMAPFLEET_FAILPOINT=after-append; fl_run $ARGS --max-conns-per-host 64)
-	rc=$?
-	sleep 1 # let Dovecot finish what it received
-	dst=$(fl_count dst)
-	rec=$(fl_copied)
+	fl_run_to_failpoint after-append $ARGS --max-conns-per-host 64
+	rc=$FL_RC dst=$FL_DST rec=$FL_REC
 	diag "4: exit $rc; destination holds $dst messages, the ledger records $rec"
 	if [ $rc -eq 137 ] && [ "$dst" -gt "$rec" ]; then
 		ok "4: killed between APPEND and ledger write: $((dst - rec)) messages on the destination not in the ledger"

@@ -242,6 +242,19 @@ fl_run() {
 		--cafile2 "$LAB_CA" --no-progress "$@" >>"$FL_WORK/run.out" 2>&1)
 }
 
+# fl_run_to_failpoint NAME ARGS...: fl_run with IMAPFLEET_FAILPOINT=NAME (the process kills itself
+# there); then, once Dovecot has finished what it received: FL_RC (the exit code, 137 when the
+# failpoint was hit), FL_DST (messages on the destination) and FL_REC (messages the ledger records).
+fl_run_to_failpoint() {
+	local point=$1
+	shift
+	(export IMAPFLEET_FAILPOINT=$point; fl_run "$@")
+	FL_RC=$?
+	sleep 1
+	FL_DST=$(fl_count dst)
+	FL_REC=$(fl_copied)
+}
+
 fl_run_bg() {
 	(cd "$FL_WORK" && exec "$IMAPFLEET" run "$FL_WORK/accounts.csv" --state "$FL_STATE" --cafile1 "$LAB_CA" \
 		--cafile2 "$LAB_CA" --no-progress "$@" >>"$FL_WORK/run.out" 2>&1) &
