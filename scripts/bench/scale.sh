@@ -41,10 +41,12 @@ say() { echo "scale: $*" >&2; }
 builddir=$top/build
 [ -n "$bin" ] || bin=$builddir/imapfleet
 [ -x "$bin" ] || { say "no imapfleet at $bin (scripts/build.sh build)"; exit 1; }
+bin=$(cd "$(dirname "$bin")" && pwd -P)/$(basename "$bin") # the cases run it from their own folders
 
 own_lab=""
 if [ -z "$lab_dir" ]; then
 	lab_dir=$(mktemp -d /tmp/imapfleet-scale-lab.XXXXXX)
+	chmod 755 "$lab_dir" # Cyrus and Courier run as nobody and read their configuration there
 	own_lab=1
 fi
 export LAB_DIR=$lab_dir
@@ -145,7 +147,7 @@ for c in $cases; do
 			wait "$pid" 2>/dev/null
 			if [ -n "$first" ]; then echo "import: rows=50000 run=$rep first_attempt_after_s=$(secs "$t0" "$first")" \
 				"client_cpu_s=${ccpu:-?} pg_cpu_s=$(secs "$c0" "$c1") load=$(cut -d' ' -f1 /proc/loadavg)"
-			else echo "import: rows=50000 run=$rep no attempt within 24 s"; fi
+			else echo "import: rows=50000 run=$rep no attempt within 24 s; the run's last lines:"; tail -n 3 "$work/out"; fi
 		done
 		;;
 	status)
