@@ -27,7 +27,6 @@ static atomic_int g_overlay_shown;
  * O(1): 40,000 passwords that share a prefix ("Welcome-0001"...) are as cheap as any others. Each
  * secret is reference-counted (fleet_log_remove_secret) and wiped when the last user lets go. */
 #define HASH_BASE 1099511628211ull
-#define SHORT_SECRET 8 /* below this, a secret is redacted only as a whole token */
 
 struct secret {
 	char *text;
@@ -348,14 +347,14 @@ static int word_byte(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
 }
 
-/* Whether the secret e found at s[i..i+len) may be redacted there: a secret of SHORT_SECRET bytes
+/* Whether the secret e found at s[i..i+len) may be redacted there: a secret of FLEET_LOG_SHORT_SECRET bytes
  * or more always; a shorter one only as a whole token, so the password "x" leaves "--maxsize"
  * alone. */
 static int redact_here(const struct secret *e, const char *s, size_t n, size_t i)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
-	if (e->len >= SHORT_SECRET)
+	if (e->len >= FLEET_LOG_SHORT_SECRET)
 		return 1;
 	if (i > 0 && word_byte(u[i - 1]) && word_byte((unsigned char)e->text[0]))
 		return 0;

@@ -46,6 +46,9 @@ void fleet_log_set_console_level(enum fleet_log_level level);
  * accounts file names it) and the folder, each cut here so that the line keeps room for its text. */
 #define FLEET_LOG_ACCOUNT_MAX 160
 #define FLEET_LOG_FOLDER_MAX  256
+/* A secret shorter than this is redacted only where it stands as a whole token: a short password
+ * ("abc1") would otherwise blank every word that contains it. */
+#define FLEET_LOG_SHORT_SECRET 8
 
 /* A live display kept below the log lines on a terminal (scheduler/progress.h draws it). text is
  * the whole block, lines separated by '\n' without a final one, each already fitted to the

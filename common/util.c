@@ -170,13 +170,11 @@ char *fleet_read_small_file(const char *path, size_t max, char *why, size_t whyl
 	return buf;
 }
 
-#define FORBIDDEN_MAX 8
-
 static pthread_mutex_t g_forbid_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	dev_t dev;
 	ino_t ino;
-} g_forbidden[FORBIDDEN_MAX];
+} g_forbidden[FLEET_PASSFILE_FORBIDDEN_MAX];
 static unsigned g_nforbidden;
 
 void fleet_passfile_forbid(const char *path)
@@ -189,7 +187,7 @@ void fleet_passfile_forbid(const char *path)
 	for (unsigned i = 0; i < g_nforbidden; i++)
 		if (g_forbidden[i].dev == st.st_dev && g_forbidden[i].ino == st.st_ino)
 			goto out;
-	if (g_nforbidden < FORBIDDEN_MAX) {
+	if (g_nforbidden < FLEET_PASSFILE_FORBIDDEN_MAX) {
 		g_forbidden[g_nforbidden].dev = st.st_dev;
 		g_forbidden[g_nforbidden].ino = st.st_ino;
 		g_nforbidden++;

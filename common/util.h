@@ -63,7 +63,10 @@ char *fleet_read_passfile(const char *path, size_t max, char *why, size_t whylen
 /* The checks of fleet_read_passfile that need no reading (for an import): 0 or -1 with why. */
 int fleet_passfile_check(const char *path, size_t max, char *why, size_t whylen);
 /* Registers a file (by device and inode, so every path to it counts) that must never be read as
- * a passfile: the state key file. Thread-safe. */
+ * a passfile: the state key file. Thread-safe. At most FLEET_PASSFILE_FORBIDDEN_MAX files: a
+ * process opens one state (one key file), a test a few; more are not registered (the ".imapfleet/key"
+ * name rule still holds for them). */
+#define FLEET_PASSFILE_FORBIDDEN_MAX 8
 void fleet_passfile_forbid(const char *path);
 
 /* Called first thing by main: no core dumps (RLIMIT_CORE 0) and not dumpable (PR_SET_DUMPABLE 0:
