@@ -284,7 +284,6 @@ static void trace_response(struct imap_conn *c, const struct imap_response *r)
  * answers every APPEND refused for its quota with "* NO Error in IMAP command received by server.".
  * At most IMAP_ALERTS_KEPT distinct texts of each kind are remembered; a server that sends more
  * different ones gets the rest counted, not shown. */
-#define IMAP_ALERTS_KEPT 8
 static void show_once(struct imap_conn *c, struct imap_strlist *seen, const char *what, const char *text)
 {
 	if (imap_strlist_find(seen, text) >= 0)

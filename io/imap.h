@@ -225,6 +225,9 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
 #define IMAP_LABELS_CMD_MAX (1 << 20)
 /* A server's alert or refusal as shown once in the log ("server says NO [CODE] text"). */
 #define IMAP_NOTICE_MAX 1024
+/* Distinct alert (and untagged NO/BAD) texts of each kind shown once per connection: a server
+ * repeats a handful; one that sends more different ones gets the rest counted, not shown. */
+#define IMAP_ALERTS_KEPT 8
 /* What is kept of the server's greeting and of a BYE's text (shown to people, cut to fit). */
 #define IMAP_GREETING_MAX 256
 /* LITERAL- (RFC 7888): a non-synchronising literal is allowed up to this size. */

@@ -25,12 +25,6 @@
 #include "common/util.h"
 #include "io/tls.h"
 
-/* TCP keepalive: a dead peer behind a NAT is noticed in idle + intvl * cnt = 2 min, well before
- * a 2-hour kernel default, even when the reader is waiting longer than that for a big literal. */
-#define NET_KEEPIDLE_S	60
-#define NET_KEEPINTVL_S 15
-#define NET_KEEPCNT	4
-
 unsigned net_io_timeout(const struct io_stream *s)
 {
 	return s->ep.io_timeout_ms ? s->ep.io_timeout_ms : IO_DEFAULT_IO_TIMEOUT_MS;

@@ -68,6 +68,11 @@ struct io_stream {
 #define NET_LOWAT_STEP	      (8 * 1024)
 #define NET_LOWAT_MAX	      (64 * 1024)
 #define NET_LOWAT_PATIENCE_MS 250
+/* TCP keepalive: a dead peer behind a NAT is noticed in idle + intvl * cnt = 2 min, well before
+ * a 2-hour kernel default, even when the reader is waiting longer than that for a big literal. */
+#define NET_KEEPIDLE_S	60
+#define NET_KEEPINTVL_S 15
+#define NET_KEEPCNT	4
 
 /* Effective I/O timeout of the stream's endpoint in milliseconds. */
 unsigned net_io_timeout(const struct io_stream *s);
