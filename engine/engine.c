@@ -28,8 +28,6 @@
 #include "io/imap.h"
 #include "io/mutf7.h"
 
-#define MAX_FAILURES_KEPT 1000
-
 /* ---- per-message state ------------------------------------------------------------------------ */
 
 struct src_msg {
@@ -282,7 +280,7 @@ static void add_failure(struct engine *e, const char *folder, uint32_t uid, cons
 	struct engine_stats *st = e->st;
 	struct engine_failure *f;
 
-	if (st->nfailures >= MAX_FAILURES_KEPT)
+	if (st->nfailures >= ENGINE_FAILURES_KEPT_MAX)
 		return;
 	st->failures = xgrow(st->failures, sizeof(*st->failures), st->nfailures + 1, &st->nfailures_alloc);
 	f = &st->failures[st->nfailures++];
@@ -1244,8 +1242,6 @@ static int fetch_tail(struct imap_conn *c, uint32_t uid, uint64_t off, unsigned 
 	return imap_fetch(c, set, items, &cb, &t, &err) < 0 || t.got != 1 ? -1 : 0;
 }
 
-#define PAD_TAIL 64u /* bytes of a message's end compared for the padding rule */
-
 /* The destination copy is the source message with its line ends written as Courier writes them
  * (identity_tail_as_stored: every line end as CRLF, a bare CR dropped, a CRLF added when there is
  * no final line end),
@@ -1279,9 +1275,9 @@ static int rewritten_copy(struct engine *e, const struct msg_ident *s, const str
 static int padded_copy(void *ctx, const struct msg_ident *s, const struct msg_ident *d)
 {
 	struct engine *e = ctx;
-	struct fleet_buf a = FLEET_BUF_INIT(PAD_TAIL + 2), t = FLEET_BUF_INIT(2 * PAD_TAIL + 4),
-			 b = FLEET_BUF_INIT(2 * PAD_TAIL + 4);
-	unsigned n = s->size < PAD_TAIL ? (unsigned)s->size : PAD_TAIL;
+	struct fleet_buf a = FLEET_BUF_INIT(ENGINE_PAD_TAIL + 2), t = FLEET_BUF_INIT(2 * ENGINE_PAD_TAIL + 4),
+			 b = FLEET_BUF_INIT(2 * ENGINE_PAD_TAIL + 4);
+	unsigned n = s->size < ENGINE_PAD_TAIL ? (unsigned)s->size : ENGINE_PAD_TAIL;
 	size_t skip = 0;
 	int ok = 0;
 
@@ -3474,7 +3470,7 @@ void engine_stats_add_lane(struct engine_stats *acc, const struct engine_stats *
 	acc->sides_open |= lane->sides_open;
 	if (lane->finished_ms > acc->finished_ms)
 		acc->finished_ms = lane->finished_ms;
-	for (size_t i = 0; i < lane->nfailures && acc->nfailures < MAX_FAILURES_KEPT; i++) {
+	for (size_t i = 0; i < lane->nfailures && acc->nfailures < ENGINE_FAILURES_KEPT_MAX; i++) {
 		acc->failures = xgrow(acc->failures, sizeof(*acc->failures), acc->nfailures + 1, &acc->nfailures_alloc);
 		acc->failures[acc->nfailures++] = lane->failures[i];
 	}

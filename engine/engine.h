@@ -40,6 +40,10 @@
 /* the account failed without a reason (a bug) */
 #define ENGINE_ERR_UNKNOWN "UNKNOWN"
 
+/* The notes printed for one command line (imapsync options that change nothing here): a command
+ * line copied from imapsync carries a handful; past it the options are still ignored, unnoted. */
+#define ENGINE_NOTES_MAX 16
+
 struct engine_side {
 	struct io_endpoint ep;
 	const char *user;
@@ -71,7 +75,7 @@ struct engine_opts {
 	int gmail_labels;       /* --gmail-labels folders|primary|keywords (enum gmail_policy) */
 	const char *archive_folder; /* --archive-folder NAME: unlabelled Gmail mail (default Archive) */
 	const char *preset[2];  /* --gmail1, --office2 ...: the provider preset of each side, or NULL */
-	const char *notes[16];  /* imapsync options accepted that change nothing here, one line each
+	const char *notes[ENGINE_NOTES_MAX]; /* imapsync options accepted that change nothing here, one line each
 	                         * ("--syncinternaldates: INTERNALDATE is always kept"); static strings */
 	size_t nnotes;
 	uint64_t daily[2][2];   /* --daily-download1/2, --daily-upload1/2 SIZE: bytes per day that may be
@@ -144,6 +148,12 @@ _Static_assert(ENGINE_WINDOW_SET_MAX <= IMAP_UIDSET_MAX, "a copy window's UID se
  * socket buffers while the commands are still being written, and cost a round trip per 64 folders. */
 #define ENGINE_FOLDER_BATCH 64
 #define ENGINE_STATUS_BATCH 64
+/* Failures (a message or a folder) kept per account for the report: a broken mailbox would fill
+ * memory with one per message; past it they are counted, and the log has every one. */
+#define ENGINE_FAILURES_KEPT_MAX 1000
+/* Bytes of a message's end compared for the padding rule (a destination copy that differs from its
+ * source only by line ends or padding at the end): a few lines, enough to see what a server added. */
+#define ENGINE_PAD_TAIL 64u
 
 /* ---- the account options' ranges ------------------------------------------------------------- */
 /* --batch: a window of 4096 messages is already one large transaction on the destination. */
@@ -326,7 +336,7 @@ struct verify_folder {
 	uint32_t missing, extra, altered, flags, dates, skipped;
 	char *missing_uids, *extra_uids, *altered_uids; /* "1,2,5" (source UIDs; extra: destination
 							 * UIDs), at most VERIFY_UIDS_SHOWN each; heap */
-	char error[256];                                 /* the folder could not be read: why */
+	char error[ENGINE_REPORT_TEXT_MAX];              /* the folder could not be read: why */
 };
 
 struct verify_result {

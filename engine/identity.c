@@ -22,7 +22,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
+void identity_header_hash(const char *hdr, size_t len, uint8_t out[IDENTITY_HASH_LEN])
 {
 	struct fleet_buf field = FLEET_BUF_INIT(len + 1); /* a field is never longer than the header */
 	char **fields = NULL;
@@ -92,7 +92,7 @@ void identity_header_hash(const char *hdr, size_t len, uint8_t out[16])
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
 	xfree(&fields);
-	memcpy(out, md, 16);
+	memcpy(out, md, IDENTITY_HASH_LEN);
 }
 
 /* The header fields that servers leave alone: Message-ID and Date (ASCII by RFC 5322), each line

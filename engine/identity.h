@@ -37,13 +37,16 @@
 /* The largest destination copy compared whole with its source to confirm a match after line ends
  * were rewritten inside the message (identity_pad_fn); a longer one is copied again. */
 #define IDENTITY_REWRITE_MAX (4u << 20)
+/* The header and body hashes: SHA-256 cut to 16 bytes. 128 bits put a collision among one
+ * mailbox's messages out of reach, and every message of a huge folder keeps both in memory. */
+#define IDENTITY_HASH_LEN 16
 
 struct msg_ident {
 	uint32_t uid;
 	uint64_t size;       /* RFC822.SIZE, or 0 when the whole body is in the hash */
 	int64_t date;        /* INTERNALDATE as seconds since the epoch */
-	uint8_t hdr[16];     /* truncated SHA-256 of the normalised header fields */
-	uint8_t body[16];    /* truncated SHA-256 of the normalised body (or its prefix) */
+	uint8_t hdr[IDENTITY_HASH_LEN];  /* truncated SHA-256 of the normalised header fields */
+	uint8_t body[IDENTITY_HASH_LEN]; /* truncated SHA-256 of the normalised body (or its prefix) */
 	uint8_t msgid;       /* 1 when the message has a Message-ID field */
 };
 
@@ -84,7 +87,7 @@ void identity_tail_as_stored(const char *tail, size_t n, struct fleet_buf *out, 
 int identity_parse_internaldate(const char *s, int64_t *epoch);
 /* Hash of the header block: field names lower-cased, continuation lines unfolded, runs of
  * whitespace collapsed, fields sorted so the order a server returns them in does not matter. */
-void identity_header_hash(const char *hdr, size_t len, uint8_t out[16]);
+void identity_header_hash(const char *hdr, size_t len, uint8_t out[IDENTITY_HASH_LEN]);
 
 /* For every src entry, finds an unused dst entry with the same identity. matched[i] receives the
  * destination UID, or 0 when src[i] is not on the destination (to be copied). Returns the number
