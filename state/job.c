@@ -868,9 +868,6 @@ int state_job_defer(struct state_conn *sc, const struct state_lease *lease, cons
  * for one batch, never for the whole park. Each batch walks the run's
  * claim index from its start (job_due_idx: the rows it changes leave that part of it), or the parked
  * end of it, not the whole table. *count = rows changed in all. */
-#define STATE_SERVER_BATCH 1000
-#define SERVER_STR_(x) #x
-#define SERVER_STR(x) SERVER_STR_(x)
 static int server_update(struct state_conn *sc, const char *what, const char *sql, int nparams, const char **p,
 			 long *count, struct fleet_err *err)
 {
@@ -896,7 +893,7 @@ static int server_update(struct state_conn *sc, const char *what, const char *sq
  * every job: they wait for the one row, not the other way round). */
 #define SERVER_BATCH(COND, LOCK)                                                                             \
 	"WITH b AS (SELECT id FROM job WHERE run_id = $1 AND state = 'queued' AND " COND                     \
-	"  LIMIT " SERVER_STR(STATE_SERVER_BATCH) " FOR UPDATE " LOCK "),"
+	"  LIMIT " STATE_STR(STATE_SERVER_BATCH) " FOR UPDATE " LOCK "),"
 
 int state_server_park(struct state_conn *sc, int64_t run_id, int64_t engine_id, const char *host,
 		      unsigned port, long *count, struct fleet_err *err)

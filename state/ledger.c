@@ -788,8 +788,8 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 		state_array_i64(&c[2], r->src_uid);
 		state_array_i64(&c[3], (int64_t)r->size);
 		state_array_str(&c[4], r->internaldate);
-		state_array_hex(&c[5], r->has_sha256 ? r->sha256 : NULL, 32);
-		state_array_hex(&c[6], r->has_msgid_hash ? r->msgid_hash : NULL, 32);
+		state_array_hex(&c[5], r->has_sha256 ? r->sha256 : NULL, STATE_LEDGER_HASH_LEN);
+		state_array_hex(&c[6], r->has_msgid_hash ? r->msgid_hash : NULL, STATE_LEDGER_HASH_LEN);
 		if (r->dst_uidvalidity)
 			state_array_i64(&c[7], r->dst_uidvalidity);
 		else
@@ -963,8 +963,8 @@ static int ledger_row(const PGresult *res, int i, void *arg)
 	r.src_uid = (uint32_t)state_get_i64(res, i, 0);
 	r.size = (uint64_t)state_get_i64(res, i, 1);
 	r.internaldate = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
-	r.has_sha256 = !PQgetisnull(res, i, 3) && fleet_unhex(PQgetvalue(res, i, 3), r.sha256, 32) == 0;
-	r.has_msgid_hash = !PQgetisnull(res, i, 4) && fleet_unhex(PQgetvalue(res, i, 4), r.msgid_hash, 32) == 0;
+	r.has_sha256 = !PQgetisnull(res, i, 3) && fleet_unhex(PQgetvalue(res, i, 3), r.sha256, STATE_LEDGER_HASH_LEN) == 0;
+	r.has_msgid_hash = !PQgetisnull(res, i, 4) && fleet_unhex(PQgetvalue(res, i, 4), r.msgid_hash, STATE_LEDGER_HASH_LEN) == 0;
 	r.dst_uidvalidity = (uint32_t)state_get_i64(res, i, 5);
 	r.dst_uid = (uint32_t)state_get_i64(res, i, 6);
 	r.flags = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);

@@ -19,7 +19,6 @@
 
 #define MANIFEST_MAGIC	   "imapfleet-manifest\tv1\n"
 #define SIG_PREFIX	   "signature\ted25519\t"
-#define MANIFEST_LINE_MAX  (1 << 20)
 #define ED25519_KEY_LEN	   32
 #define ED25519_SIG_LEN	   64
 
@@ -56,14 +55,14 @@ static int unb64(const char *s, unsigned char *out, size_t n)
 	return 0;
 }
 
-static int pub_b64(EVP_PKEY *k, char out[64])
+static int pub_b64(EVP_PKEY *k, char out[STATE_MANIFEST_PUBKEY_B64_MAX])
 {
 	unsigned char raw[ED25519_KEY_LEN];
 	size_t len = sizeof(raw);
 
 	if (EVP_PKEY_get_raw_public_key(k, raw, &len) != 1 || len != sizeof(raw))
 		return -1;
-	b64(raw, len, out, 64);
+	b64(raw, len, out, STATE_MANIFEST_PUBKEY_B64_MAX);
 	return 0;
 }
 
@@ -278,7 +277,7 @@ int state_manifest_write(struct state_conn *sc, int64_t run_id, const int64_t *j
 
 	memset(info, 0, sizeof(*info));
 	memset(&w, 0, sizeof(w));
-	fleet_buf_init(&w.line, MANIFEST_LINE_MAX);
+	fleet_buf_init(&w.line, STATE_MANIFEST_LINE_MAX);
 	key = load_or_create_key(key_dir, err);
 	if (!key)
 		goto out;
@@ -399,7 +398,7 @@ int state_manifest_verify(const char *path, const char *pubkey, struct state_man
 	EVP_PKEY *key = NULL;
 	EVP_MD_CTX *md = NULL, *vctx = NULL;
 	FILE *f = NULL;
-	struct fleet_buf line = FLEET_BUF_INIT(MANIFEST_LINE_MAX + 2);
+	struct fleet_buf line = FLEET_BUF_INIT(STATE_MANIFEST_LINE_MAX + 2);
 	unsigned char digest[32], want[32], sig[ED25519_SIG_LEN];
 	unsigned int dlen = 0;
 	int c, rc = -1, signed_seen = 0, first = 1;

@@ -40,12 +40,18 @@
 
 #define STATE_MANIFEST_KEY_FILE "manifest.key"
 #define STATE_MANIFEST_PUB_FILE "manifest.pub"
+/* One line of a manifest, written or read: a message's record is its folder names (escaped) and a
+ * few numbers, an account's its hosts and users; a line that would pass it is an error (writing:
+ * nothing cut is ever signed; reading: not a manifest this program wrote). */
+#define STATE_MANIFEST_LINE_MAX (1 << 20)
+/* The signing key's public half as text: base64 of its 32 bytes is 44 characters and the NUL. */
+#define STATE_MANIFEST_PUBKEY_B64_MAX 64
 
 /* What a written or checked manifest holds. */
 struct state_manifest_info {
 	long accounts;
 	long messages;
-	char pubkey_b64[64]; /* the signing key's public half, base64 of its 32 bytes */
+	char pubkey_b64[STATE_MANIFEST_PUBKEY_B64_MAX]; /* the signing key's public half, base64 of its 32 bytes */
 };
 
 /* Writes the manifest of the jobs (in that order) of run_id to path (through path.tmp, renamed at

@@ -11,8 +11,6 @@
 
 #include "state/state_private.h"
 
-#define SLOT_ACQUIRE_TRIES 8
-
 /* A slot whose holder is gone: its engine registration expired, or its job is no longer running
  * under that engine's lease (its host died, or the job moved on). Taken over when it is in the way
  * (the server has no free slot number), instead of stalling a restarted run for the whole
@@ -38,7 +36,7 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 	 * inserted again); failing that, the count of slots held below the limit says whether the
 	 * server is full (the answer) or another host took the number we chose (tried again). A full
 	 * server costs one statement per try (it was three: insert, reclaim, count). */
-	for (int attempt = 0; attempt < SLOT_ACQUIRE_TRIES; attempt++) {
+	for (int attempt = 0; attempt < STATE_SLOT_ACQUIRE_TRIES; attempt++) {
 		PGresult *res = state_exec_prepared(
 		    sc, STATE_STMT_SLOT_ACQUIRE, "acquire a connection slot",
 		    "WITH e AS (SELECT coalesce((SELECT expires_at FROM engine WHERE id = $3 AND stopped_at IS NULL"

@@ -223,10 +223,13 @@ int state_job_next_due(struct state_conn *sc, int64_t run_id, int64_t *wait_ms, 
  * *wait_ms until the last of them expires, and the holder (the first by id when several):
  * host, pid, and whether its heartbeat is still fresh (alive = 1) or it stopped without
  * releasing them (0). */
+/* An engine's host name as it registered (the scheduler's gethostname; HOST_NAME_MAX is 64 on
+ * Linux): as long as SCHEDULER_HOST_MAX, so that a lease holder's name compares whole with ours. */
+#define STATE_ENGINE_HOST_MAX 256
 struct state_lease_wait {
 	long count;
 	int64_t wait_ms;
-	char host[128];
+	char host[STATE_ENGINE_HOST_MAX];
 	long pid;
 	int alive;
 };
@@ -575,6 +578,9 @@ enum state_msg_state { STATE_MSG_COPIED = 0, STATE_MSG_FAILED, STATE_MSG_SKIPPED
 #define STATE_MSG_MASK_FAILED  (1u << STATE_MSG_FAILED)
 #define STATE_MSG_MASK_SKIPPED (1u << STATE_MSG_SKIPPED)
 
+/* A ledger row's hashes (sha256, msgid_hash): SHA-256, 32 bytes, stored as bytea. */
+#define STATE_LEDGER_HASH_LEN 32
+
 struct state_ledger_row {
 	int64_t folder_id;
 	uint32_t src_uidvalidity;
@@ -582,9 +588,9 @@ struct state_ledger_row {
 	uint64_t size;
 	const char *internaldate; /* text as the server sent it; may be NULL */
 	int has_sha256;
-	unsigned char sha256[32]; /* of the bytes copied */
+	unsigned char sha256[STATE_LEDGER_HASH_LEN]; /* of the bytes copied */
 	int has_msgid_hash;
-	unsigned char msgid_hash[32]; /* of the Message-ID header (the engine chooses the hash) */
+	unsigned char msgid_hash[STATE_LEDGER_HASH_LEN]; /* of the Message-ID header (the engine chooses the hash) */
 	uint32_t dst_uidvalidity;     /* 0 = unknown */
 	uint32_t dst_uid;	      /* 0 = unknown (no UIDPLUS) */
 	const char *flags;	      /* "\\Seen $Label1"; may be NULL */

@@ -124,6 +124,14 @@ int state_fenced(struct state_conn *sc, const struct state_lease *lease, const c
 #define STATE_IMPORT_ANALYZE_TARGET "10"    /* their sample: 300 x 10 rows (the default target is 100) */
 #define STATE_STR_(x) #x
 #define STATE_STR(x) STATE_STR_(x) /* a cap as SQL text */
+/* Queued jobs a server statement (park, resume, fail, the orphans) changes per statement, each
+ * batch its own transaction: a worker's own statement on those rows waits for one batch at most,
+ * never for the whole park (one UPDATE of 50,000 jobs took 3-5 s under load). A bare number: it
+ * goes into the SQL text through STATE_STR. */
+#define STATE_SERVER_BATCH 1000
+/* Tries of one slot acquisition when another host took the slot number chosen (a race, not a full
+ * server, which answers at once): a handful of hosts racing for the last slots settle in a few. */
+#define STATE_SLOT_ACQUIRE_TRIES 8
 
 /* Text parameter formatting: numbers into caller buffers. */
 #define STATE_NUM_MAX 24
