@@ -43,10 +43,6 @@ enum retry_verdict retry_policy_decide(const struct retry_policy *p, const struc
 
 /* ---- host limiter ------------------------------------------------------------------------- */
 
-/* Grow by one after this many clean finishes: slow recovery, so a server that throttled us is
- * not hit at full concurrency again a moment later. */
-#define AIMD_SUCCESSES_PER_STEP 4
-
 struct host_entry {
 	char *key; /* first: the registry's key, the server ("host:port") */
 	unsigned limit, in_use, successes;
@@ -129,7 +125,7 @@ void host_limiter_success(struct host_limiter *hl, const char *server)
 {
 	struct host_entry *e = lock_entry(hl, server);
 
-	if (e->limit < hl->max && ++e->successes >= AIMD_SUCCESSES_PER_STEP) {
+	if (e->limit < hl->max && ++e->successes >= HOST_AIMD_SUCCESSES_PER_STEP) {
 		e->limit++;
 		e->successes = 0;
 	}

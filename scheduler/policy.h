@@ -23,6 +23,9 @@
 #define RETRY_MAX_ATTEMPTS 5u
 /* A server that throttled us gets no new connection for its Retry-After, at least this long. */
 #define HOST_THROTTLE_HOLD_MIN_MS 1000u
+/* The host limiter grows a server's limit by one after this many clean finishes: slow recovery,
+ * so a server that throttled us is not hit at full concurrency again a moment later. */
+#define HOST_AIMD_SUCCESSES_PER_STEP 4
 
 struct retry_policy {
 	unsigned base_ms;      /* first backoff ceiling (default RETRY_BASE_MS) */

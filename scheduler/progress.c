@@ -12,11 +12,6 @@
 #include "common/alloc.h"
 #include "common/escape.h"
 
-#define RATE_TAU_S    20.0 /* the byte rate is averaged over about this long */
-#define ACCOUNT_LINES 8	   /* running accounts shown at most */
-#define BAR_MIN	      12   /* a bar narrower than this is left out */
-#define BAR_MAX	      50
-
 struct progress {
 	int have_sample;
 	uint64_t base_ms, base_bytes; /* where the rate is measured from */
@@ -103,11 +98,11 @@ void progress_update(struct progress *p, const struct progress_snapshot *snap, u
 	dt = (double)(now_ms - p->last_ms) / 1000.0;
 	inst = copied >= p->last_bytes ? (double)(copied - p->last_bytes) / dt : 0;
 	p->elapsed_s = (double)(now_ms - p->base_ms) / 1000.0;
-	if (p->elapsed_s < RATE_TAU_S && p->elapsed_s > 0)
+	if (p->elapsed_s < PROGRESS_RATE_TAU_S && p->elapsed_s > 0)
 		p->rate = copied > p->base_bytes ? (double)(copied - p->base_bytes) / p->elapsed_s
 						 : 0; /* the start: the mean so far */
 	else
-		p->rate += dt / (RATE_TAU_S + dt) * (inst - p->rate); /* EWMA for uneven steps */
+		p->rate += dt / (PROGRESS_RATE_TAU_S + dt) * (inst - p->rate); /* EWMA for uneven steps */
 	p->last_ms = now_ms;
 	p->last_bytes = copied;
 }
@@ -326,8 +321,8 @@ static void head_line(const struct head *h, size_t cols, struct fleet_buf *line)
 			       (with_rate ? 2 + w_of(h->rate) : 0) + 2 + w_of(h->eta);
 		size_t barw = 0;
 
-		if (fixed + 1 + BAR_MIN <= cols)
-			barw = cols - fixed - 1 > BAR_MAX ? BAR_MAX : cols - fixed - 1;
+		if (fixed + 1 + PROGRESS_BAR_MIN <= cols)
+			barw = cols - fixed - 1 > PROGRESS_BAR_MAX ? PROGRESS_BAR_MAX : cols - fixed - 1;
 		if (fixed > cols && with_rate) {
 			with_rate = 0;
 			continue;
@@ -423,8 +418,8 @@ void progress_render_block(const struct progress *p, const struct progress_snaps
 		put_line(out, fleet_buf_cstr(&line), line.len, width);
 	}
 	nshow = snap->nacct;
-	if (nshow > ACCOUNT_LINES)
-		nshow = ACCOUNT_LINES;
+	if (nshow > PROGRESS_ACCOUNT_LINES)
+		nshow = PROGRESS_ACCOUNT_LINES;
 	if (nshow > (max_lines > 2 ? max_lines - 2 : 0))
 		nshow = max_lines > 2 ? max_lines - 2 : 0;
 	if (nshow < snap->nacct && nshow > 0)

@@ -95,6 +95,16 @@ double progress_eta_of(const struct progress_bytes *b, double rate, long busy);
 
 /* One line of the block before it is cut to the terminal's width: wider than any terminal. */
 #define PROGRESS_LINE_MAX 4096
+/* The byte rate is averaged over about this long (seconds): long enough that one big message does
+ * not swing the ETA, short enough that a server slowing down shows within a minute. */
+#define PROGRESS_RATE_TAU_S 20.0
+/* Running accounts shown in the block at most, one line each: the rest are counted on one line,
+ * so the block stays within a small terminal. */
+#define PROGRESS_ACCOUNT_LINES 8
+/* The progress bar's width in columns: a bar narrower than PROGRESS_BAR_MIN says nothing and is
+ * left out; one wider than PROGRESS_BAR_MAX is no more precise and takes room from the numbers. */
+#define PROGRESS_BAR_MIN 12
+#define PROGRESS_BAR_MAX 50
 
 /* The block for a terminal of cols x rows: lines separated by '\n' (no final one), each at most
  * cols - 1 columns wide, at most rows - 1 lines. Replaces out's content. */

@@ -94,6 +94,9 @@ struct row_ref {
 	size_t row;
 };
 
+_Static_assert(SCHEDULER_HOST_MAX <= STATE_ENGINE_HOST_MAX,
+	       "a lease holder's host name read back from the state compares whole with this host's");
+
 struct sched {
 	const struct scheduler_config *cfg;
 	struct state_store *store;

@@ -101,7 +101,9 @@
 /* A worker's account label "user1@host1 -> user2@host2" for its log lines: two user names and two
  * host names of common length; cut past it. */
 #define SCHEDULER_LABEL_MAX 512
-/* This host's name (gethostname) as registered with the engine: HOST_NAME_MAX is 64 on Linux. */
+/* This host's name (gethostname) as registered with the engine: HOST_NAME_MAX is 64 on Linux.
+ * No longer than STATE_ENGINE_HOST_MAX (asserted in scheduler.c), which a lease holder's name
+ * read back from the state has. */
 #define SCHEDULER_HOST_MAX 256
 /* The hint that follows a failed account's error line. */
 #define SCHEDULER_HINT_MAX 4096

@@ -6,16 +6,13 @@
 
 #include "common/log.h"
 
-/* Longer than the token endpoint's timeout (30 s): a host waits for another host's fetch. */
-#define TOKEN_LOCK_WAIT_MS 45000u
-
 static int share_begin(void *ctx, const char *key, const char *ckey, struct oauth_stored *out, struct fleet_err *err)
 {
 	struct token_share *ts = ctx;
 	struct state_token t;
 
 	memset(out, 0, sizeof(*out));
-	if (state_token_begin(ts->sc, ts->key, key, ckey, TOKEN_LOCK_WAIT_MS, &t, err) < 0)
+	if (state_token_begin(ts->sc, ts->key, key, ckey, TOKEN_SHARE_LOCK_WAIT_MS, &t, err) < 0)
 		return -1;
 	out->token = t.token; /* the same heap string, wiped by oauth_stored_release */
 	t.token = NULL;

@@ -21,6 +21,10 @@ struct token_share {
 	const unsigned char *key; /* STATE_SECRET_KEY_LEN bytes */
 };
 
+/* How long a host waits for the token lock another host holds while it asks the token endpoint:
+ * longer than that endpoint's timeout (30 s), so a host waits for another host's fetch. */
+#define TOKEN_SHARE_LOCK_WAIT_MS 45000u
+
 /* Fills ts for sc and key. */
 void token_share_init(struct token_share *ts, struct state_conn *sc, const unsigned char *key);
 
