@@ -16,6 +16,10 @@ enum cli_exit {
 	CLI_EXIT_INTERNAL = 70      /* a bug in imapfleet: please report it */
 };
 
+/* report --watch SECONDS: at most a day between two writes of the report; a longer wait is a
+ * typo more likely than a wish (a cron job serves a daily report better). */
+#define CLI_REPORT_WATCH_MAX 86400
+
 struct cli_command {
 	const char *name;
 	int (*run)(int argc, char **argv); /* argv[0] is the command name */

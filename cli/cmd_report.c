@@ -18,8 +18,6 @@ static void print_written(const char *path, void *ctx)
 
 enum { REPORT_FORMAT = 1, REPORT_OUT, REPORT_TITLE, REPORT_WATCH };
 
-#define REPORT_WATCH_MAX 86400
-
 static const struct fleet_opt report_table[] = {
 	{"--format", FLEET_OPT_VALUE, REPORT_FORMAT, "F", "csv, json, html, all (default) or a list: csv,html"},
 	{"--out", FLEET_OPT_VALUE, REPORT_OUT, "DIR", "where the files go (created when missing; files are replaced)"},
@@ -55,8 +53,8 @@ static int report_option(void *ctx, const struct fleet_opt_hit *h, char *why, si
 	case REPORT_WATCH: {
 		uint64_t v;
 
-		if (fleet_parse_u64(h->value, 1, REPORT_WATCH_MAX, &v) < 0) {
-			snprintf(why, cap, "--watch takes seconds from 1 to %d, not '%s'", REPORT_WATCH_MAX, h->value);
+		if (fleet_parse_u64(h->value, 1, CLI_REPORT_WATCH_MAX, &v) < 0) {
+			snprintf(why, cap, "--watch takes seconds from 1 to %d, not '%s'", CLI_REPORT_WATCH_MAX, h->value);
 			return -1;
 		}
 		a->watch = (unsigned)v;

@@ -168,8 +168,8 @@ struct pf_account {
 	uint64_t oversize;
 	unsigned bad_names;
 	int names_known; /* bad_names was checked (both sides listed) */
-	char src_tls[300], dst_tls[300];
-	char fit[300]; /* "fits (quota unlimited)", "does not fit" ... */
+	char src_tls[PREFLIGHT_TLS_TEXT_MAX], dst_tls[PREFLIGHT_TLS_TEXT_MAX];
+	char fit[PREFLIGHT_FIT_TEXT_MAX]; /* "fits (quota unlimited)", "does not fit" ... */
 };
 
 struct pf_ctx {

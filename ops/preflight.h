@@ -55,6 +55,11 @@ int preflight_name_problem(const char *src_name, const struct fm_namespace *src_
  * some 6,000 UIDs, far below IMAP_CMD_MAX; past it the count is kept and the biggest message is
  * the biggest of those fetched (the account is marked partial). */
 #define PREFLIGHT_UIDSET_MAX (64 * 1024)
+/* A side's TLS column ("TLSv1.3 NOT verified (insecure; verification would fail: ...)", or the
+ * connection's error) and the quota line ("fits (quota 2.0 GB, 1.1 GB used, 0.9 GB free after)"):
+ * the fixed words and a verify result or error message of common length; cut past it. */
+#define PREFLIGHT_TLS_TEXT_MAX 300
+#define PREFLIGHT_FIT_TEXT_MAX 300
 
 /* ---- the whole accounts file --------------------------------------------------------------------- */
 
