@@ -122,6 +122,27 @@ int report_pick_run(struct state_conn *sc, int64_t run_id, int64_t *out, struct 
 
 /* ---- loading a run ---------------------------------------------------------------------------- */
 
+/* Copies the n strings *fields[i] into one allocation and points each field at its copy (NULL
+ * becomes ""); returns the allocation, freed once by the caller. */
+static char *strings_own(const char **const *fields, size_t n)
+{
+	size_t len = 0, at = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(*fields[i] ? *fields[i] : "") + 1;
+	s = xmalloc(len);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = *fields[i] ? *fields[i] : "";
+		size_t k = strlen(v) + 1;
+
+		memcpy(s + at, v, k);
+		*fields[i] = s + at;
+		at += k;
+	}
+	return s;
+}
+
 static int load_job_cb(const struct state_job_report *j, void *ctx)
 {
 	struct report *r = ctx;
@@ -130,48 +151,18 @@ static int load_job_cb(const struct state_job_report *j, void *ctx)
 	r->accts = xgrow(r->accts, sizeof(*r->accts), r->naccts + 1, &r->accts_alloc);
 	a = &r->accts[r->naccts++];
 	memset(a, 0, sizeof(*a));
-	a->id = j->job_id;
-	a->host1 = xstrdup(j->host1);
-	a->user1 = xstrdup(j->user1);
-	a->host2 = xstrdup(j->host2);
-	a->user2 = xstrdup(j->user2);
-	a->port1 = j->port1;
-	a->port2 = j->port2;
-	a->state = j->state;
-	a->attempts = j->attempts;
-	a->max_attempts = j->max_attempts;
-	a->folders = j->folders;
-	a->msgs_copied = j->msgs_copied;
-	a->bytes_copied = j->bytes_copied;
-	a->msgs_skipped = j->msgs_skipped;
-	a->msgs_failed = j->msgs_failed;
-	a->msgs_uncertain = j->msgs_uncertain;
-	a->err_class = xstrdup(j->last_error_class);
-	a->err_code = xstrdup(j->last_error_code);
-	a->err_text = xstrdup(j->last_error_text);
-	a->left_out = xstrdup(j->left_out);
-	a->pass_number = j->pass_number;
-	a->pass_copied = j->pass_copied;
-	a->pass_matched = j->pass_matched;
-	a->pass_skipped = j->pass_skipped;
-	a->pass_failed = j->pass_failed;
-	a->last_synced_ms = j->last_synced_at_ms;
-	a->verdict = xstrdup(j->verdict);
-	a->verified_ms = j->verified_at_ms;
-	a->on_source = j->on_source;
-	a->on_destination = j->on_destination;
-	a->started_ms = j->started_at_ms;
-	a->finished_ms = j->finished_at_ms;
-	a->updated_ms = j->updated_at_ms;
-	a->parked_until_ms = j->parked_until_ms;
-	a->eta_ms = j->eta_ms;
-	a->park_reason = xstrdup(j->park_reason ? j->park_reason : "");
+	a->j = *j; /* its strings live in the result, which is gone after the walk: copied */
+	a->strings = strings_own((const char **const[]){&a->j.host1, &a->j.user1, &a->j.host2, &a->j.user2,
+							&a->j.last_error_class, &a->j.last_error_code,
+							&a->j.last_error_text, &a->j.left_out, &a->j.verdict,
+							&a->j.park_reason},
+				 10);
 	return 0;
 }
 
 static int cmp_acct_id(const void *key, const void *elem)
 {
-	int64_t k = *(const int64_t *)key, id = ((const struct report_acct *)elem)->id;
+	int64_t k = *(const int64_t *)key, id = ((const struct report_acct *)elem)->j.job_id;
 
 	return k < id ? -1 : k > id;
 }
@@ -289,11 +280,12 @@ static int cmp_acct_error(const void *pa, const void *pb)
 				 *y = &group_r->accts[*(const size_t *)pb];
 	int c;
 
-	if ((c = strcmp(x->err_class, y->err_class)) != 0 || (c = strcmp(x->err_code, y->err_code)) != 0)
+	if ((c = strcmp(x->j.last_error_class, y->j.last_error_class)) != 0 ||
+	    (c = strcmp(x->j.last_error_code, y->j.last_error_code)) != 0)
 		return c;
-	if (!x->err_code[0] && (c = strcmp(x->err_text, y->err_text)) != 0)
+	if (!x->j.last_error_code[0] && (c = strcmp(x->j.last_error_text, y->j.last_error_text)) != 0)
 		return c;
-	return x->id < y->id ? -1 : x->id > y->id;
+	return x->j.job_id < y->j.job_id ? -1 : x->j.job_id > y->j.job_id;
 }
 
 /* Messages by (state, reason), then in account order. */
@@ -338,7 +330,7 @@ static void build_causes(struct report *r)
 
 	group_r = r;
 	for (size_t i = 0; i < r->naccts; i++)
-		if (r->accts[i].err_class[0] || r->accts[i].err_text[0])
+		if (r->accts[i].j.last_error_class[0] || r->accts[i].j.last_error_text[0])
 			idx[n++] = i;
 	qsort(idx, n, sizeof(*idx), cmp_acct_error);
 	for (size_t i = 0; i < n; i++) {
@@ -346,13 +338,14 @@ static void build_causes(struct report *r)
 		const struct report_acct *p = i ? &r->accts[idx[i - 1]] : NULL;
 		size_t c;
 
-		if (!p || strcmp(p->err_class, a->err_class) || strcmp(p->err_code, a->err_code) ||
-		    (!a->err_code[0] && strcmp(p->err_text, a->err_text))) {
+		if (!p || strcmp(p->j.last_error_class, a->j.last_error_class) ||
+		    strcmp(p->j.last_error_code, a->j.last_error_code) ||
+		    (!a->j.last_error_code[0] && strcmp(p->j.last_error_text, a->j.last_error_text))) {
 			c = cause_new(r);
 			r->causes[c].account_level = 1;
-			r->causes[c].cls = xstrdup(a->err_class);
-			r->causes[c].code = xstrdup(a->err_code);
-			r->causes[c].text = xstrdup(a->err_text);
+			r->causes[c].cls = xstrdup(a->j.last_error_class);
+			r->causes[c].code = xstrdup(a->j.last_error_code);
+			r->causes[c].text = xstrdup(a->j.last_error_text);
 		}
 		c = r->ncauses - 1;
 		r->causes[c].count++;
@@ -516,13 +509,14 @@ int report_load(struct state_conn *sc, int64_t run_id, struct report **out, stru
 		r->bytes_skipped += a->bytes_skipped;
 		r->bytes_failed += a->bytes_failed;
 		r->busy_ms += a->busy_ms;
-		if (a->started_ms > 0 && (r->first_start_ms == 0 || a->started_ms < r->first_start_ms))
-			r->first_start_ms = a->started_ms;
-		if (a->finished_ms > r->last_finish_ms)
-			r->last_finish_ms = a->finished_ms;
-		if (a->updated_ms > r->last_update_ms)
-			r->last_update_ms = a->updated_ms;
-		if (a->state == STATE_JOB_QUEUED || a->state == STATE_JOB_RUNNING)
+		if (a->j.started_at_ms > 0 &&
+		    (r->first_start_ms == 0 || a->j.started_at_ms < r->first_start_ms))
+			r->first_start_ms = a->j.started_at_ms;
+		if (a->j.finished_at_ms > r->last_finish_ms)
+			r->last_finish_ms = a->j.finished_at_ms;
+		if (a->j.updated_at_ms > r->last_update_ms)
+			r->last_update_ms = a->j.updated_at_ms;
+		if (a->j.state == STATE_JOB_QUEUED || a->j.state == STATE_JOB_RUNNING)
 			busy = 1;
 	}
 	if (busy)
@@ -553,20 +547,8 @@ void report_free(struct report **rp)
 	if (!r)
 		return;
 	xfree(&r->title);
-	for (size_t i = 0; i < r->naccts; i++) {
-		struct report_acct *a = &r->accts[i];
-
-		xfree(&a->host1);
-		xfree(&a->user1);
-		xfree(&a->host2);
-		xfree(&a->user2);
-		xfree(&a->err_class);
-		xfree(&a->err_code);
-		xfree(&a->err_text);
-		xfree(&a->park_reason);
-		xfree(&a->left_out);
-		xfree(&a->verdict);
-	}
+	for (size_t i = 0; i < r->naccts; i++)
+		xfree(&r->accts[i].strings);
 	for (size_t i = 0; i < r->nmsgs; i++) {
 		xfree(&r->msgs[i].reason);
 		xfree(&r->msgs[i].group);

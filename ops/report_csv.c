@@ -20,7 +20,8 @@ static void csv_cells(struct rw *w, const char *const *cells, size_t n)
 
 static void csv_error_cells(struct rw *w, const struct report_acct *a)
 {
-	csv_cells(w, (const char *const[]){a->err_class, a->err_code, a->err_text}, 3);
+	csv_cells(w, (const char *const[]){a->j.last_error_class, a->j.last_error_code, a->j.last_error_text},
+		  3);
 }
 
 int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_err *err)
@@ -38,20 +39,21 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		const struct report_acct *a = &r->accts[i];
 		char t1[TBUF], t2[TBUF], t3[TBUF];
 
-		rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
-		rw_csv(&w, a->host1);
-		rw_printf(&w, ",%u,", a->port1);
-		rw_csv(&w, a->user1);
+		rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->j.job_id);
+		rw_csv(&w, a->j.host1);
+		rw_printf(&w, ",%u,", a->j.port1);
+		rw_csv(&w, a->j.user1);
 		rw_put(&w, ",", 1);
-		rw_csv(&w, a->host2);
-		rw_printf(&w, ",%u,", a->port2);
-		rw_csv(&w, a->user2);
+		rw_csv(&w, a->j.host2);
+		rw_printf(&w, ",%u,", a->j.port2);
+		rw_csv(&w, a->j.user2);
 		rw_printf(&w, ",%s,%d,%d,%ld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s,%s,%s,%.1f,",
-			  state_job_state_name(a->state), a->attempts, a->max_attempts, a->attempts_total,
-			  (long long)a->folders, (long long)a->msgs_copied, (long long)a->bytes_copied,
-			  (long long)a->msgs_skipped, (long long)a->bytes_skipped, (long long)a->msgs_failed,
-			  (long long)a->bytes_failed, fmt_time(t1, a->started_ms, 1),
-			  fmt_time(t2, a->finished_ms, 1), fmt_time(t3, a->updated_ms, 1),
+			  state_job_state_name(a->j.state), a->j.attempts, a->j.max_attempts,
+			  a->attempts_total, (long long)a->j.folders, (long long)a->j.msgs_copied,
+			  (long long)a->j.bytes_copied, (long long)a->j.msgs_skipped,
+			  (long long)a->bytes_skipped, (long long)a->j.msgs_failed,
+			  (long long)a->bytes_failed, fmt_time(t1, a->j.started_at_ms, 1),
+			  fmt_time(t2, a->j.finished_at_ms, 1), fmt_time(t3, a->j.updated_at_ms, 1),
 			  (double)acct_duration_ms(a) / 1000.0);
 		csv_error_cells(&w, a);
 		rw_put(&w, ",", 1);
@@ -74,24 +76,24 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 							     : fleet_buf_cstr(&sum));
 			fleet_buf_release(&sum);
 		}
-		rw_printf(&w, ",%s,", fmt_time(t1, a->parked_until_ms, 1));
-		rw_csv(&w, a->parked_until_ms > 0 ? a->park_reason : "");
-		rw_printf(&w, ",%s", a->parked_until_ms > 0 ? fmt_time(t2, a->eta_ms, 1) : "");
+		rw_printf(&w, ",%s,", fmt_time(t1, a->j.parked_until_ms, 1));
+		rw_csv(&w, a->j.parked_until_ms > 0 ? a->j.park_reason : "");
+		rw_printf(&w, ",%s", a->j.parked_until_ms > 0 ? fmt_time(t2, a->j.eta_ms, 1) : "");
 		rw_put(&w, ",", 1);
-		rw_csv(&w, a->left_out);
+		rw_csv(&w, a->j.left_out);
 		{
 			char s1[TBUF], s2[TBUF], n1[TBUF] = "", n2[TBUF] = "";
 
-			if (a->verdict[0]) {
-				snprintf(n1, sizeof(n1), "%lld", (long long)a->on_source);
-				snprintf(n2, sizeof(n2), "%lld", (long long)a->on_destination);
+			if (a->j.verdict[0]) {
+				snprintf(n1, sizeof(n1), "%lld", (long long)a->j.on_source);
+				snprintf(n2, sizeof(n2), "%lld", (long long)a->j.on_destination);
 			}
 			/* this pass in the shared vocabulary, then the latest verify (empty when never) */
-			rw_printf(&w, ",%d,%lld,%lld,%lld,%lld,%s,%s,%s,%s,%s,%lld\r\n", a->pass_number,
-				  (long long)a->pass_copied, (long long)a->pass_matched, (long long)a->pass_skipped,
-				  (long long)a->pass_failed, fmt_time(s1, a->last_synced_ms, 1), a->verdict,
-				  n1, n2,
-				  fmt_time(s2, a->verified_ms, 1), (long long)a->msgs_uncertain);
+			rw_printf(&w, ",%d,%lld,%lld,%lld,%lld,%s,%s,%s,%s,%s,%lld\r\n", a->j.pass_number,
+				  (long long)a->j.pass_copied, (long long)a->j.pass_matched,
+				  (long long)a->j.pass_skipped, (long long)a->j.pass_failed,
+				  fmt_time(s1, a->j.last_synced_at_ms, 1), a->j.verdict, n1, n2,
+				  fmt_time(s2, a->j.verified_at_ms, 1), (long long)a->j.msgs_uncertain);
 		}
 	}
 	return rw_finish(&w, "accounts.csv", err);
@@ -120,8 +122,8 @@ int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err 
 /* A failures.csv row's first cells: run_id,account_id,user1,host1,user2,host2 */
 static void failure_row_start(struct rw *w, const struct report *r, const struct report_acct *a)
 {
-	rw_printf(w, "%lld,%lld,", (long long)r->run_id, (long long)a->id);
-	csv_cells(w, (const char *const[]){a->user1, a->host1, a->user2, a->host2}, 4);
+	rw_printf(w, "%lld,%lld,", (long long)r->run_id, (long long)a->j.job_id);
+	csv_cells(w, (const char *const[]){a->j.user1, a->j.host1, a->j.user2, a->j.host2}, 4);
 }
 
 int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_err *err)
@@ -135,11 +137,11 @@ int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_er
 	for (size_t i = 0; i < r->naccts; i++) {
 		const struct report_acct *a = &r->accts[i];
 
-		if (!a->err_class[0] && !a->err_text[0] && a->msg_count == 0)
+		if (!a->j.last_error_class[0] && !a->j.last_error_text[0] && a->msg_count == 0)
 			continue;
-		if (a->err_class[0] || a->err_text[0]) {
+		if (a->j.last_error_class[0] || a->j.last_error_text[0]) {
 			failure_row_start(&w, r, a);
-			rw_printf(&w, ",account,%s,", state_job_state_name(a->state));
+			rw_printf(&w, ",account,%s,", state_job_state_name(a->j.state));
 			csv_error_cells(&w, a);
 			rw_puts(&w, ",,,,\r\n");
 		}

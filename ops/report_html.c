@@ -44,9 +44,9 @@ static void html_user_at(struct rw *w, const char *user, const char *host)
 static void html_account(struct rw *w, const struct report_acct *a)
 {
 	rw_puts(w, "<div class=\"src\">");
-	html_user_at(w, a->user1, a->host1);
+	html_user_at(w, a->j.user1, a->j.host1);
 	rw_puts(w, "</div><div class=\"dst\"><span class=\"arrow\">&rarr;</span>");
-	html_user_at(w, a->user2, a->host2);
+	html_user_at(w, a->j.user2, a->j.host2);
 	rw_puts(w, "</div>");
 }
 
@@ -161,7 +161,7 @@ static void html_left_out(struct rw *w, const struct report *r)
 	long n = 0;
 
 	for (size_t i = 0; i < r->naccts; i++)
-		n += r->accts[i].left_out[0] != '\0';
+		n += r->accts[i].j.left_out[0] != '\0';
 	rw_printf(w,
 		  "<section class=\"panel\" id=\"left-out\"><h2>Left out of later passes <span class=\"muted\" "
 		  "id=\"n-left-out\" data-v=\"%ld\">%ld account%s</span></h2>\n",
@@ -177,7 +177,7 @@ static void html_left_out(struct rw *w, const struct report *r)
 		long c = 0, shown = 0;
 
 		for (size_t i = 0; i < r->naccts; i++)
-			c += strcmp(r->accts[i].left_out, why[k]) == 0;
+			c += strcmp(r->accts[i].j.left_out, why[k]) == 0;
 		if (!c)
 			continue;
 		rw_printf(w, "<tr class=\"left-out\" data-why=\"%s\"><td>", why[k]);
@@ -186,12 +186,12 @@ static void html_left_out(struct rw *w, const struct report *r)
 		for (size_t i = 0; i < r->naccts && shown < HTML_LEFT_OUT_ACCOUNTS; i++) {
 			const struct report_acct *a = &r->accts[i];
 
-			if (strcmp(a->left_out, why[k]) != 0)
+			if (strcmp(a->j.left_out, why[k]) != 0)
 				continue;
-			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->id);
-			rw_html(w, a->user1);
+			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->j.job_id);
+			rw_html(w, a->j.user1);
 			rw_puts(w, "@");
-			rw_html(w, a->host1);
+			rw_html(w, a->j.host1);
 			rw_puts(w, "</span>");
 			shown++;
 		}
@@ -404,7 +404,7 @@ static void html_passes(struct rw *w, const struct report *r)
 	char t1[TBUF], t2[TBUF];
 
 	for (size_t i = 0; i < r->naccts; i++) {
-		const char *v = r->accts[i].verdict;
+		const char *v = r->accts[i].j.verdict;
 
 		if (!strcmp(v, "PASS"))
 			verdicts[0]++;
@@ -414,8 +414,8 @@ static void html_passes(struct rw *w, const struct report *r)
 			verdicts[2]++;
 		else
 			unverified++;
-		if (r->accts[i].last_synced_ms > last_synced)
-			last_synced = r->accts[i].last_synced_ms;
+		if (r->accts[i].j.last_synced_at_ms > last_synced)
+			last_synced = r->accts[i].j.last_synced_at_ms;
 	}
 	rw_printf(w,
 		  "<section class=\"panel\" id=\"passes\"><h2>Passes <span class=\"muted\">%zu pass%s; last synced %s "
@@ -513,8 +513,8 @@ static void html_causes(struct rw *w, const struct report *r)
 		for (size_t i = 0; i < k->naccts && i < HTML_CAUSE_ACCOUNTS; i++) {
 			const struct report_acct *a = &r->accts[k->accts[i]];
 
-			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->id);
-			html_user_at(w, a->user1, a->host1);
+			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->j.job_id);
+			html_user_at(w, a->j.user1, a->j.host1);
 			rw_puts(w, "</span>");
 		}
 		if (k->naccts > HTML_CAUSE_ACCOUNTS)
@@ -535,7 +535,7 @@ static void html_causes(struct rw *w, const struct report *r)
 				if (!a)
 					continue;
 				rw_puts(w, "<tr><td>");
-				html_user_at(w, a->user1, a->host1);
+				html_user_at(w, a->j.user1, a->j.host1);
 				rw_puts(w, "</td><td>");
 				rw_html(w, m->folder);
 				rw_printf(w, "</td><td class=\"num\">%u</td><td class=\"num\">%s</td></tr>",
@@ -562,11 +562,11 @@ static void html_causes(struct rw *w, const struct report *r)
  * done. */
 static int acct_rank(const struct report_acct *a)
 {
-	switch (a->state) {
+	switch (a->j.state) {
 	case STATE_JOB_FAILED: return 0;
 	case STATE_JOB_PARTIAL: return 1;
 	case STATE_JOB_RUNNING: return 2;
-	case STATE_JOB_QUEUED: return a->err_class[0] || a->err_text[0] ? 3 : 5;
+	case STATE_JOB_QUEUED: return a->j.last_error_class[0] || a->j.last_error_text[0] ? 3 : 5;
 	case STATE_JOB_CANCELLED: return 4;
 	default: return 6;
 	}
@@ -580,7 +580,7 @@ static int cmp_rank(const void *x, const void *y)
 
 	if (ra != rb)
 		return ra < rb ? -1 : 1;
-	return a->id < b->id ? -1 : a->id > b->id;
+	return a->j.job_id < b->j.job_id ? -1 : a->j.job_id > b->j.job_id;
 }
 
 static int cmp_id(const void *x, const void *y)
@@ -588,7 +588,7 @@ static int cmp_id(const void *x, const void *y)
 	const struct report_acct *a = *(const struct report_acct *const *)x,
 				 *b = *(const struct report_acct *const *)y;
 
-	return a->id < b->id ? -1 : a->id > b->id;
+	return a->j.job_id < b->j.job_id ? -1 : a->j.job_id > b->j.job_id;
 }
 
 /* The accounts the page holds, in id order (*n of them; xfree the array). */
@@ -611,7 +611,8 @@ static const struct report_acct **html_pick_accounts(const struct report *r, siz
  * else the error's class. */
 static const char *err_head(char pk[PBUF], const struct report_acct *a)
 {
-	return a->parked_until_ms > 0 ? fmt_parked(pk, a->parked_until_ms, a->park_reason, a->eta_ms) : a->err_class;
+	return a->j.parked_until_ms > 0 ? fmt_parked(pk, a->j.parked_until_ms, a->j.park_reason, a->j.eta_ms)
+					: a->j.last_error_class;
 }
 
 static const char *verdict_css(const char *v)
@@ -625,20 +626,22 @@ static void html_completeness(struct rw *w, const struct report_acct *a, int64_t
 {
 	char b1[TBUF], b2[TBUF];
 
-	if (a->verdict[0] && a->on_source >= 0 && a->on_destination >= 0)
+	if (a->j.verdict[0] && a->j.on_source >= 0 && a->j.on_destination >= 0)
 		rw_printf(w, "<td class=\"num c-complete\" data-v=\"%lld\">%lld / %lld</td>",
-			  (long long)(a->on_source - a->on_destination), (long long)a->on_source,
-			  (long long)a->on_destination);
+			  (long long)(a->j.on_source - a->j.on_destination), (long long)a->j.on_source,
+			  (long long)a->j.on_destination);
 	else
 		rw_puts(w, "<td class=\"num c-complete\" data-v=\"\">&ndash;</td>");
-	if (a->verdict[0])
+	if (a->j.verdict[0])
 		rw_printf(w,
-			  "<td class=\"c-verify\" data-v=\"%s\" title=\"verified %s UTC\"><span class=\"pill %s\">%s</span></td>",
-			  a->verdict, fmt_time(b1, a->verified_ms, 0), verdict_css(a->verdict), a->verdict);
+			  "<td class=\"c-verify\" data-v=\"%s\" title=\"verified %s UTC\"><span class=\"pill "
+			  "%s\">%s</span></td>",
+			  a->j.verdict, fmt_time(b1, a->j.verified_at_ms, 0), verdict_css(a->j.verdict),
+			  a->j.verdict);
 	else
 		rw_puts(w, "<td class=\"c-verify\" data-v=\"\"><span class=\"muted\">not verified</span></td>");
-	rw_printf(w, "<td class=\"num c-synced\" data-v=\"%lld\">%s</td>", (long long)a->last_synced_ms,
-		  a->last_synced_ms ? fmt_updated(b2, a->last_synced_ms, now_ms) : "never");
+	rw_printf(w, "<td class=\"num c-synced\" data-v=\"%lld\">%s</td>", (long long)a->j.last_synced_at_ms,
+		  a->j.last_synced_at_ms ? fmt_updated(b2, a->j.last_synced_at_ms, now_ms) : "never");
 }
 
 static void html_account_row(struct rw *w, const struct report_acct *a, int64_t now_ms)
@@ -648,10 +651,11 @@ static void html_account_row(struct rw *w, const struct report_acct *a, int64_t 
 	rw_printf(w,
 		  "<tr data-job=\"%lld\" data-state=\"%s\"><td class=\"num\" data-v=\"%lld\">%lld</td>"
 		  "<td class=\"acct\">",
-		  (long long)a->id, state_job_state_name(a->state), (long long)a->id, (long long)a->id);
+		  (long long)a->j.job_id, state_job_state_name(a->j.state), (long long)a->j.job_id,
+		  (long long)a->j.job_id);
 	html_account(w, a);
-	rw_printf(w, "</td><td data-v=\"%d\">", (int)a->state);
-	html_pill(w, a->state);
+	rw_printf(w, "</td><td data-v=\"%d\">", (int)a->j.state);
+	html_pill(w, a->j.state);
 	rw_printf(w,
 		  "</td><td class=\"num\" data-v=\"%d\">%d/%d</td><td class=\"num c-folders\">%lld</td>"
 		  "<td class=\"num c-copied\" data-v=\"%lld\">%s</td>"
@@ -659,26 +663,26 @@ static void html_account_row(struct rw *w, const struct report_acct *a, int64_t 
 		  "<td class=\"num c-skipped\">%lld</td><td class=\"num c-failed\">%lld</td>"
 		  "<td class=\"num c-uncertain\">%lld</td>"
 		  "<td class=\"num\" data-v=\"%lld\">%s</td><td class=\"num\" data-v=\"%lld\">%s</td>",
-		  a->attempts, a->attempts, a->max_attempts, (long long)a->folders, (long long)a->msgs_copied,
-		  fmt_count(b4, a->msgs_copied), (long long)a->bytes_copied, fmt_bytes(b1, a->bytes_copied),
-		  (long long)a->msgs_skipped, (long long)a->msgs_failed, (long long)a->msgs_uncertain,
-		  (long long)acct_duration_ms(a),
-		  fmt_duration(b2, acct_duration_ms(a)), (long long)a->updated_ms,
-		  fmt_updated(b3, a->updated_ms, now_ms));
+		  a->j.attempts, a->j.attempts, a->j.max_attempts, (long long)a->j.folders,
+		  (long long)a->j.msgs_copied, fmt_count(b4, a->j.msgs_copied), (long long)a->j.bytes_copied,
+		  fmt_bytes(b1, a->j.bytes_copied), (long long)a->j.msgs_skipped, (long long)a->j.msgs_failed,
+		  (long long)a->j.msgs_uncertain, (long long)acct_duration_ms(a),
+		  fmt_duration(b2, acct_duration_ms(a)), (long long)a->j.updated_at_ms,
+		  fmt_updated(b3, a->j.updated_at_ms, now_ms));
 	html_completeness(w, a, now_ms);
-	if (a->err_class[0] || a->err_text[0]) {
+	if (a->j.last_error_class[0] || a->j.last_error_text[0]) {
 		char pk[PBUF];
 
 		rw_puts(w, "<td class=\"err\" title=\"");
-		rw_html(w, a->err_class);
+		rw_html(w, a->j.last_error_class);
 		rw_puts(w, " ");
-		rw_html(w, a->err_code);
+		rw_html(w, a->j.last_error_code);
 		rw_puts(w, ": ");
-		rw_html(w, a->err_text);
+		rw_html(w, a->j.last_error_text);
 		rw_puts(w, "\"><span><b>");
 		rw_html(w, err_head(pk, a));
 		rw_puts(w, "</b> ");
-		rw_html(w, a->err_text);
+		rw_html(w, a->j.last_error_text);
 		rw_puts(w, "</span></td></tr>\n");
 	} else {
 		rw_puts(w, "<td class=\"err\"></td></tr>\n");
@@ -766,30 +770,36 @@ static void html_accounts_data(struct rw *w, const struct report *r, const struc
 		char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], b5[TBUF], b6[TBUF], pk[PBUF];
 
 		/* why later passes leave it out goes after its error (shown in the error column) */
-		char *text = a->left_out[0] ? xasprintf("%s%sleft out of later passes: %s", a->err_text,
-							a->err_text[0] ? "; " : "", left_out_text(a->left_out))
-					    : xstrdup(a->err_text);
+		char *text =
+		    a->j.left_out[0]
+			? xasprintf("%s%sleft out of later passes: %s", a->j.last_error_text,
+				    a->j.last_error_text[0] ? "; " : "", left_out_text(a->j.left_out))
+			: xstrdup(a->j.last_error_text);
 
-		json_t *row = json_pack("[I, i, o, o, o, o, i, i, I, I, s, I, s, I, I, I, s, I, s, o, o, o]",
-				   (json_int_t)a->id, (int)a->state, jv_str(a->user1), jv_str(a->host1),
-				   jv_str(a->user2), jv_str(a->host2), a->attempts, a->max_attempts,
-				   (json_int_t)a->folders, (json_int_t)a->msgs_copied, fmt_count(b1, a->msgs_copied),
-				   (json_int_t)a->bytes_copied, fmt_bytes(b2, a->bytes_copied),
-				   (json_int_t)a->msgs_skipped, (json_int_t)a->msgs_failed,
-				   (json_int_t)acct_duration_ms(a), fmt_duration(b3, acct_duration_ms(a)),
-				   (json_int_t)a->updated_ms, fmt_updated(b4, a->updated_ms, r->generated_ms),
-				   jv_str(err_head(pk, a)), jv_str(a->err_code), jv_str(text));
+		json_t *row = json_pack(
+		    "[I, i, o, o, o, o, i, i, I, I, s, I, s, I, I, I, s, I, s, o, o, o]",
+		    (json_int_t)a->j.job_id, (int)a->j.state, jv_str(a->j.user1), jv_str(a->j.host1),
+		    jv_str(a->j.user2), jv_str(a->j.host2), a->j.attempts, a->j.max_attempts,
+		    (json_int_t)a->j.folders, (json_int_t)a->j.msgs_copied, fmt_count(b1, a->j.msgs_copied),
+		    (json_int_t)a->j.bytes_copied, fmt_bytes(b2, a->j.bytes_copied),
+		    (json_int_t)a->j.msgs_skipped, (json_int_t)a->j.msgs_failed,
+		    (json_int_t)acct_duration_ms(a), fmt_duration(b3, acct_duration_ms(a)),
+		    (json_int_t)a->j.updated_at_ms, fmt_updated(b4, a->j.updated_at_ms, r->generated_ms),
+		    jv_str(err_head(pk, a)), jv_str(a->j.last_error_code), jv_str(text));
 		/* 22 verdict, 23 on source, 24 on destination, 25 verified at, 26 last synced, 27 its text,
 		 * 28 the attention rank */
-		json_array_append_new(row, jv_str(a->verdict));
-		json_array_append_new(row, json_integer(a->verdict[0] ? a->on_source : -1));
-		json_array_append_new(row, json_integer(a->verdict[0] ? a->on_destination : -1));
-		json_array_append_new(row, jv_str(a->verdict[0] ? fmt_time(b5, a->verified_ms, 0) : ""));
-		json_array_append_new(row, json_integer(a->last_synced_ms));
-		json_array_append_new(row, jv_str(a->last_synced_ms ? fmt_updated(b6, a->last_synced_ms, r->generated_ms)
-								    : "never"));
+		json_array_append_new(row, jv_str(a->j.verdict));
+		json_array_append_new(row, json_integer(a->j.verdict[0] ? a->j.on_source : -1));
+		json_array_append_new(row, json_integer(a->j.verdict[0] ? a->j.on_destination : -1));
+		json_array_append_new(row,
+				      jv_str(a->j.verdict[0] ? fmt_time(b5, a->j.verified_at_ms, 0) : ""));
+		json_array_append_new(row, json_integer(a->j.last_synced_at_ms));
+		json_array_append_new(row,
+				      jv_str(a->j.last_synced_at_ms
+						 ? fmt_updated(b6, a->j.last_synced_at_ms, r->generated_ms)
+						 : "never"));
 		json_array_append_new(row, json_integer(acct_rank(a)));
-		json_array_append_new(row, json_integer(a->msgs_uncertain)); /* 29 */
+		json_array_append_new(row, json_integer(a->j.msgs_uncertain)); /* 29 */
 		json_array_append_new(rows, row);
 		xfree(&text);
 	}

@@ -12,7 +12,7 @@ static json_t *acct_ids(const struct report *r, const struct report_cause *c)
 	json_t *ids = json_array();
 
 	for (size_t k = 0; k < c->naccts; k++)
-		json_array_append_new(ids, json_integer(r->accts[c->accts[k]].id));
+		json_array_append_new(ids, json_integer(r->accts[c->accts[k]].j.job_id));
 	return ids;
 }
 
@@ -95,31 +95,35 @@ static json_t *failures(const struct report *r, const struct report_acct *a)
 
 static json_t *acct_object(const struct report *r, const struct report_acct *a)
 {
-	json_t *error = a->err_class[0] || a->err_text[0]
-			    ? json_pack("{s:o, s:o, s:o}", "class", jv_opt(a->err_class), "code", jv_opt(a->err_code),
-					"text", jv_str(a->err_text))
+	json_t *error = a->j.last_error_class[0] || a->j.last_error_text[0]
+			    ? json_pack("{s:o, s:o, s:o}", "class", jv_opt(a->j.last_error_class), "code",
+					jv_opt(a->j.last_error_code), "text", jv_str(a->j.last_error_text))
 			    : json_null();
-	json_t *o = json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
-			 "s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			 "id", (json_int_t)a->id, "source", "host", jv_str(a->host1), "port", (json_int_t)a->port1,
-			 "user", jv_str(a->user1), "destination", "host", jv_str(a->host2), "port",
-			 (json_int_t)a->port2, "user", jv_str(a->user2), "state", state_job_state_name(a->state),
-			 "attempts", a->attempts, "max_attempts", a->max_attempts, "attempts_total",
-			 (json_int_t)a->attempts_total, "folders", (json_int_t)a->folders, "msgs_copied",
-			 (json_int_t)a->msgs_copied, "bytes_copied", (json_int_t)a->bytes_copied, "msgs_skipped",
-			 (json_int_t)a->msgs_skipped, "bytes_skipped", (json_int_t)a->bytes_skipped, "msgs_failed",
-			 (json_int_t)a->msgs_failed, "bytes_failed", (json_int_t)a->bytes_failed, "started_at",
-			 jv_time(a->started_ms), "finished_at", jv_time(a->finished_ms), "updated_at",
-			 jv_time(a->updated_ms), "parked", jv_parked(a->parked_until_ms, a->park_reason, a->eta_ms),
-			 "duration_seconds", jv_seconds(acct_duration_ms(a)), "error", error, "left_out",
-			 jv_opt(a->left_out), "failures", failures(r, a));
+	json_t *o = json_pack(
+	    "{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "id", (json_int_t)a->j.job_id, "source", "host", jv_str(a->j.host1), "port",
+	    (json_int_t)a->j.port1, "user", jv_str(a->j.user1), "destination", "host", jv_str(a->j.host2),
+	    "port", (json_int_t)a->j.port2, "user", jv_str(a->j.user2), "state",
+	    state_job_state_name(a->j.state), "attempts", a->j.attempts, "max_attempts", a->j.max_attempts,
+	    "attempts_total", (json_int_t)a->attempts_total, "folders", (json_int_t)a->j.folders,
+	    "msgs_copied", (json_int_t)a->j.msgs_copied, "bytes_copied", (json_int_t)a->j.bytes_copied,
+	    "msgs_skipped", (json_int_t)a->j.msgs_skipped, "bytes_skipped", (json_int_t)a->bytes_skipped,
+	    "msgs_failed", (json_int_t)a->j.msgs_failed, "bytes_failed", (json_int_t)a->bytes_failed,
+	    "started_at", jv_time(a->j.started_at_ms), "finished_at", jv_time(a->j.finished_at_ms),
+	    "updated_at", jv_time(a->j.updated_at_ms), "parked",
+	    jv_parked(a->j.parked_until_ms, a->j.park_reason, a->j.eta_ms), "duration_seconds",
+	    jv_seconds(acct_duration_ms(a)), "error", error, "left_out", jv_opt(a->j.left_out), "failures",
+	    failures(r, a));
 
-	json_object_set_new(o, "msgs_uncertain", json_integer(a->msgs_uncertain));
+	json_object_set_new(o, "msgs_uncertain", json_integer(a->j.msgs_uncertain));
 	/* this pass, last synced and the latest verify, in the words of docs/reports.md */
 	json_object_set_new(o, "pass",
-			    jv_pass(a->pass_number, a->pass_copied, a->pass_matched, a->pass_skipped, a->pass_failed));
-	json_object_set_new(o, "last_synced_at", jv_time(a->last_synced_ms));
-	json_object_set_new(o, "verify", jv_verify(a->verdict, a->verified_ms, a->on_source, a->on_destination));
+			    jv_pass(a->j.pass_number, a->j.pass_copied, a->j.pass_matched, a->j.pass_skipped,
+				    a->j.pass_failed));
+	json_object_set_new(o, "last_synced_at", jv_time(a->j.last_synced_at_ms));
+	json_object_set_new(
+	    o, "verify", jv_verify(a->j.verdict, a->j.verified_at_ms, a->j.on_source, a->j.on_destination));
 	return o;
 }
 

@@ -40,23 +40,12 @@ struct report_msg {
 };
 
 struct report_acct {
-	int64_t id;
-	char *host1, *user1, *host2, *user2;
-	unsigned port1, port2;
-	enum state_job_state state;
-	int attempts, max_attempts;
+	/* The state's row as it was read; its strings point into `strings` (one allocation, owned). */
+	struct state_job_report j;
+	char *strings;
 	long attempts_total;
-	int64_t folders, msgs_copied, bytes_copied, msgs_skipped, msgs_failed, bytes_skipped, bytes_failed;
-	int64_t msgs_uncertain; /* of the copied, all passes: identity not certain (may be there twice) */
-	char *err_class, *err_code, *err_text;
-	char *left_out; /* state_job_report.left_out */
-	int pass_number; /* the account's pass and its counts there (state_job_report) */
-	int64_t pass_copied, pass_matched, pass_skipped, pass_failed, last_synced_ms;
-	char *verdict; /* "" when never verified */
-	int64_t verified_ms, on_source, on_destination;
-	int64_t started_ms, finished_ms, updated_ms, busy_ms;
-	int64_t parked_until_ms, eta_ms; /* parked: when it resumes, when it should be done (0: unknown) */
-	char *park_reason;               /* "daily" or "throttled" while parked, else "" */
+	int64_t bytes_skipped, bytes_failed; /* of this run's failed and skipped messages (report.msgs) */
+	int64_t busy_ms;
 	size_t msg_first, msg_count; /* this account's rows in report.msgs (sorted by account) */
 };
 
