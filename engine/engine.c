@@ -3233,20 +3233,19 @@ static size_t *folder_order(const struct engine *e, const struct fm_plan *plan)
 	return order;
 }
 
-/* LOGOUT on both sides at once: one round trip. The answers are read (a clean end for the
- * servers' logs) but their errors do not matter any more. */
+/* LOGOUT on both sides, sent and not waited for: every answer the account needed is in, and the
+ * connections are closed right after (imap_conn_close), so the account's last round trip is not on
+ * its path. The servers end the sessions when LOGOUT (or the close behind it) reaches them, half a
+ * round trip later, well before a new connection through this slot can log in there (its connect,
+ * TLS handshake and login take two round trips at least). */
 static void logout_both(struct engine *e)
 {
 	struct imap_conn *c[2] = {e->src, e->dst};
-	int id[2] = {-1, -1};
 	struct fleet_err werr;
 
 	for (int k = 0; k < 2; k++)
 		if (c[k])
-			id[k] = imap_logout_send(c[k], &werr);
-	for (int k = 0; k < 2; k++)
-		if (id[k] > 0)
-			imap_logout_wait(c[k], id[k], &werr);
+			(void)imap_logout_send(c[k], &werr);
 }
 
 int engine_run(const struct engine_job *job, struct engine_stats *st, struct fleet_err *err)
