@@ -2267,6 +2267,60 @@ static void presend_next_folder(struct engine *e)
 	xfree(&todo);
 }
 
+/* A folder the source's STATUS (from the start of the account) says is empty, where that is all
+ * there is to do: nothing to copy, nothing to delete (--delete2) or label (Gmail), no --dry. Such a
+ * folder is settled from the STATUS of both sides and the ledger, without EXAMINE or SELECT
+ * (empty_folder), so it neither costs round trips of its own nor stops the folders after it from
+ * being asked about ahead (engine_run's next_fe passes over it). */
+static int empty_src(const struct engine *e, size_t j)
+{
+	const struct fm_entry *fe = &e->plan->entries[j];
+	const struct imap_status_info *si = &e->pre_si[j], *di = &e->dst_si[j];
+	unsigned need = IMAP_HAVE_MESSAGES | IMAP_HAVE_UIDVALIDITY | IMAP_HAVE_UIDNEXT;
+
+	return e->pre_have[j] && e->dst_have[j] && (si->have & need) == need && si->messages == 0 && si->uidnext &&
+	       (di->have & IMAP_HAVE_UIDVALIDITY) && di->uidvalidity && !e->o->dry && !e->o->delete2 && !e->gmail &&
+	       !fe->src_mailbox && !fe->gm_label && !fe->gm_archive && !fe->gm_to_gmail;
+}
+
+/* Settles an empty_src folder: 1 done (recorded complete, or unchanged since the last pass), 0 when
+ * the ledger holds more than STATUS can settle (copied messages, an open window, a new UIDVALIDITY:
+ * migrate_folder looks at it), -1 on error. */
+static int empty_folder(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *si,
+			const struct imap_status_info *di, struct fleet_err *err)
+{
+	const struct ledger *lg = &e->job->ledger;
+	struct ledger_folder_info info;
+	struct ledger_folder_stats fst;
+
+	fleet_log_set_folder(fe->src_name);
+	memset(&info, 0, sizeof(info));
+	if (lg->ops->folder_open(lg->ctx, fe->src_name, fe->dst_name, si->uidvalidity, &info, err) < 0) {
+		fleet_log_set_folder(NULL);
+		return -1;
+	}
+	if (info.window_open || info.copied || (info.src_uidvalidity && info.src_uidvalidity != si->uidvalidity)) {
+		fleet_log_set_folder(NULL);
+		return 0;
+	}
+	if (info.src_uidvalidity == si->uidvalidity && info.src_uidnext == si->uidnext && info.src_messages == 0 &&
+	    info.dst_uidvalidity == di->uidvalidity) {
+		e->st->folders_unchanged++;
+		log_debug("unchanged since the last pass (STATUS), skipped");
+		fleet_log_set_folder(NULL);
+		return 1;
+	}
+	memset(&fst, 0, sizeof(fst));
+	fst.src_uidvalidity = si->uidvalidity;
+	fst.dst_uidvalidity = di->uidvalidity;
+	fst.src_uidnext = si->uidnext;
+	fst.src_highestmodseq = (si->have & IMAP_HAVE_HIGHESTMODSEQ) ? si->highestmodseq : 0;
+	fst.complete = 1;
+	log_debug("empty on the source (STATUS): nothing to copy");
+	fleet_log_set_folder(NULL);
+	return lg->ops->folder_close(lg->ctx, info.id, &fst, err) < 0 ? -1 : 1;
+}
+
 /* pre: the folder's STATUS when prefetch_status got it, else NULL (then it is asked here); pre_dst:
  * the destination folder's STATUS, or NULL when unknown (then the folder is never skipped). */
 static int migrate_folder(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
@@ -3357,12 +3411,24 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 				st->bytes_unlisted -= pre_si[i].size < st->bytes_unlisted ? pre_si[i].size : st->bytes_unlisted;
 			continue;
 		}
+		if (empty_src(&e, i)) {
+			/* settled from STATUS, the fstart ring untouched: the folder asked about ahead
+			 * is still the next one's */
+			r = empty_folder(&e, &plan.entries[i], &pre_si[i], &dst_si[i], err);
+			if (r < 0)
+				goto out;
+			if (r > 0) {
+				st->folders_done++;
+				report_progress(&e);
+				continue;
+			}
+		}
 		/* the next folder to be copied, which the source may be asked about ahead */
 		e.next_fe = NULL;
 		for (size_t oj = oi + 1; oj < plan.n; oj++) {
 			size_t j = order[oj];
 
-			if (plan.entries[j].noselect || refused[j] || !lane_claim(&e, &plan.entries[j]))
+			if (plan.entries[j].noselect || refused[j] || empty_src(&e, j) || !lane_claim(&e, &plan.entries[j]))
 				continue;
 			e.next_fe = &plan.entries[j];
 			e.next_pre = pre_have[j] ? &pre_si[j] : NULL;
@@ -3374,7 +3440,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		for (size_t oj = oi + 1, seen = 0; e.next_fe && oj < plan.n; oj++) {
 			size_t j = order[oj];
 
-			if (plan.entries[j].noselect || refused[j])
+			if (plan.entries[j].noselect || refused[j] || empty_src(&e, j))
 				continue;
 			if (&plan.entries[j] == e.next_fe) {
 				seen = 1;

@@ -5,12 +5,13 @@
 # and a message of several MB passes with memory far below its size times the pipeline depth.
 # --newest-first copies INBOX, then Sent, first, and each folder's newest messages (highest UIDs)
 # first, exactly as well, with each window's FETCH sent before the previous window's APPEND answer,
-# and each folder's first FETCH before the previous folder's last APPEND answer.
+# and each folder's first FETCH before the previous folder's last APPEND answer; a folder empty on
+# the source is settled from STATUS, without EXAMINE or SELECT.
 # Accounts: user01 (holds the big message), user02 (its source is changed by this test), user04,
 # legacy user03, user05.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 21
+plan 22
 fresh_db sync
 trap drop_db EXIT
 out=$(mktemp)
@@ -160,4 +161,10 @@ PY
 )
 [ "$early" -ge 1 ] && ok "the next folder's first FETCH was sent before the previous folder's APPEND answer ($early times)" ||
 	not_ok "no folder's first FETCH was sent before the previous folder's APPEND answer"
+# A folder the source's STATUS says is empty is settled from STATUS: neither EXAMINEd nor SELECTed,
+# so it does not stop the folders after it from being asked about ahead.
+n=$(grep -c 'C: a[0-9]* \(EXAMINE\|SELECT\) "\?Archive/Empty' "$out")
+grep -q 'folder=Archive/Empty\].*empty on the source (STATUS): nothing to copy' "$out" && [ "$n" = 0 ] &&
+	ok "the empty folder Archive/Empty was settled without EXAMINE or SELECT" ||
+	not_ok "the empty folder Archive/Empty was settled without EXAMINE or SELECT ($n EXAMINE/SELECT)"
 rm -f "$out" "$out.rss"
