@@ -25,6 +25,9 @@ struct lane {
 	int rc;
 	int error_side;
 	int split_failed; /* it failed inside a split, where the offering lane copies what it left */
+	/* lane 0's log context when this lane was started: its own copy, since lane 0 starts more
+	 * lanes (and saves again) while the earlier ones restore theirs */
+	struct fleet_log_thread log;
 };
 
 struct claim {
@@ -44,7 +47,6 @@ struct lanes {
 	struct lanes_env env;
 	pthread_mutex_t lock;
 	atomic_int stop;
-	struct fleet_log_thread log;
 	struct lane lane[ENGINE_CONNS_PER_ACCOUNT_MAX]; /* [0] is the worker's own engine_run */
 	unsigned n;		     /* lanes started, lane 0 included */
 	struct claim *claims;
@@ -253,7 +255,7 @@ static void *helper_main(void *arg)
 	struct engine_stats st;
 	struct fleet_err ferr;
 
-	fleet_log_thread_restore(&l->log);
+	fleet_log_thread_restore(&ln->log);
 	memset(&st, 0, sizeof(st));
 	ln->rc = -1;
 	if (state_store_connect(l->env.store, &sc, &ln->err) == 0) {
@@ -296,7 +298,6 @@ static unsigned lanes_start(void *ctx, unsigned want)
 	struct lanes *l = ctx;
 	unsigned got = 0;
 
-	fleet_log_thread_save(&l->log);
 	while (got < want && l->n < l->env.max && l->n < ENGINE_CONNS_PER_ACCOUNT_MAX && !atomic_load(&l->stop)) {
 		struct lane *ln = &l->lane[l->n];
 
@@ -304,6 +305,7 @@ static unsigned lanes_start(void *ctx, unsigned want)
 		ln->l = l;
 		ln->index = l->n;
 		ln->slot[0] = ln->slot[1] = -1;
+		fleet_log_thread_save(&ln->log);
 		if (l->env.take(l->env.ctx, l->env.sc, ln->slot) <= 0)
 			break; /* a server is full: fewer lanes, never a wait */
 		ln->api = l->lane[0].api;
