@@ -1951,7 +1951,7 @@ struct split {
 	int newest_first;
 	atomic_ullong failed; /* messages the joined lanes recorded as failed */
 	atomic_int broken;    /* a joined lane failed: windows it took may be left (err says why) */
-	struct fleet_err err;
+	struct fleet_err err; /* written once, by the lane that set broken first */
 };
 
 /* The window the k-th take gives: from the top down with --newest-first, as without a split. */
@@ -2145,10 +2145,10 @@ static int split_join_all(struct engine *e, struct fleet_err *err)
 		/* A failure the account can go on from: the offering lane copies what this lane left. */
 		alone = r < 0 && strcmp(err->code, FLEET_ERR_CODE_CANCELLED) != 0 &&
 			strcmp(err->code, LEDGER_ERR_LEASE_LOST) != 0 && err->scope <= FLEET_SCOPE_ACCOUNT;
-		if (r < 0) {
+		/* Two lanes may fail in the same folder at once: only the first writes the reason (the
+		 * offering lane reads it after split_close, once every lane has left). */
+		if (r < 0 && !atomic_exchange(&sp->broken, 1))
 			sp->err = *err;
-			atomic_store(&sp->broken, 1);
-		}
 		l->split_leave(l->ctx, sp, l->lane, alone);
 		if (r < 0)
 			return -1;
