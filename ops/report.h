@@ -62,7 +62,29 @@ int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_er
 /* passes.csv: the run's pass history (docs/reports.md). */
 int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err *err);
 int report_write_json(const struct report *r, FILE *out, struct fleet_err *err);
-/* One page, inline CSS and JS, no network fetch (a Content-Security-Policy forbids them). */
+/* One page, inline CSS and JS, no network fetch (a Content-Security-Policy forbids them). Its caps
+ * keep the page's size bounded at any run size: */
+/* accounts on the page (about 200 bytes each as data: some 2 MB at the cap); beyond it, those that need
+ * attention first */
+#define REPORT_HTML_ACCOUNTS_MAX 10000
+/* table rows rendered by the server, what a reader without scripts sees (report.js pages by as many) */
+#define REPORT_HTML_PAGE_ROWS 100
+/* account chips per failure cause and per reason to leave out: the rest is counted, in the tables */
+#define REPORT_HTML_CAUSE_ACCOUNTS    40
+#define REPORT_HTML_LEFT_OUT_ACCOUNTS 40
+/* message rows per failure cause (failures.csv and accounts.json list them all) */
+#define REPORT_HTML_CAUSE_MESSAGES 200
+/* The throughput chart: an SVG viewBox of W x H units (the browser scales it to the panel) with
+ * margins L, R, T, B for the axis labels; at most BARS bars (minutes are grouped beyond, so the bars
+ * stay wide enough to point at), and fewer than MINBAR buckets are drawn centred at MINBAR's width. */
+#define REPORT_CHART_W	    680
+#define REPORT_CHART_H	    230
+#define REPORT_CHART_L	    52
+#define REPORT_CHART_R	    12
+#define REPORT_CHART_T	    12
+#define REPORT_CHART_B	    30
+#define REPORT_CHART_BARS   120
+#define REPORT_CHART_MINBAR 14
 int report_write_html(const struct report *r, FILE *out, struct fleet_err *err);
 
 /* Writes the files of `formats` into dir (created when missing, parents included), each through a

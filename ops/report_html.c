@@ -20,8 +20,6 @@ static const char *const state_css[STATE_JOB_NSTATES] = {"s-queued", "s-running"
 static const enum state_job_state state_order[STATE_JOB_NSTATES] = {
     STATE_JOB_DONE, STATE_JOB_PARTIAL, STATE_JOB_FAILED, STATE_JOB_RUNNING, STATE_JOB_QUEUED, STATE_JOB_CANCELLED};
 
-#define HTML_LEFT_OUT_ACCOUNTS 40 /* account chips per reason to leave out */
-
 static double pct(long n, long total)
 {
 	return total > 0 ? 100.0 * (double)n / (double)total : 0.0;
@@ -183,7 +181,7 @@ static void html_left_out(struct rw *w, const struct report *r)
 		rw_printf(w, "<tr class=\"left-out\" data-why=\"%s\"><td>", why[k]);
 		rw_html(w, left_out_text(why[k]));
 		rw_printf(w, "</td><td class=\"num\">%ld</td><td>", c);
-		for (size_t i = 0; i < r->naccts && shown < HTML_LEFT_OUT_ACCOUNTS; i++) {
+		for (size_t i = 0; i < r->naccts && shown < REPORT_HTML_LEFT_OUT_ACCOUNTS; i++) {
 			const struct report_acct *a = &r->accts[i];
 
 			if (strcmp(a->j.left_out, why[k]) != 0)
@@ -250,20 +248,12 @@ static int64_t nice_step(int64_t max)
 	}
 }
 
-#define CHART_W	     680
-#define CHART_H	     230
-#define CHART_L	     52
-#define CHART_R	     12
-#define CHART_T	     12
-#define CHART_B	     30
-#define CHART_BARS   120 /* at most this many bars: minutes are grouped beyond */
-#define CHART_MINBAR 14	 /* a run shorter than this many buckets is drawn centred */
-
 static void html_throughput(struct rw *w, const struct report *r)
 {
 	int64_t first, last, span, bucket, nb, max = 0, peak = 0, msgs = 0, bytes = 0;
 	int64_t *b = NULL, *bb = NULL;
-	double pw = CHART_W - CHART_L - CHART_R, ph = CHART_H - CHART_T - CHART_B, slot, x0;
+	double pw = REPORT_CHART_W - REPORT_CHART_L - REPORT_CHART_R,
+	       ph = REPORT_CHART_H - REPORT_CHART_T - REPORT_CHART_B, slot, x0;
 	int64_t step;
 	char t1[TBUF], t2[TBUF], t3[TBUF], t4[TBUF];
 
@@ -275,7 +265,7 @@ static void html_throughput(struct rw *w, const struct report *r)
 	first = r->tp[0].minute_ms;
 	last = r->tp[r->ntp - 1].minute_ms;
 	span = (last - first) / 60000 + 1;
-	bucket = (span + CHART_BARS - 1) / CHART_BARS;
+	bucket = (span + REPORT_CHART_BARS - 1) / REPORT_CHART_BARS;
 	nb = (span + bucket - 1) / bucket;
 	b = xcalloc((size_t)nb, sizeof(*b));
 	bb = xcalloc((size_t)nb, sizeof(*bb));
@@ -301,17 +291,18 @@ static void html_throughput(struct rw *w, const struct report *r)
 	rw_printf(w,
 		  " (UTC)</span></h2>\n<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
 		  "aria-label=\"messages copied over time\">\n",
-		  CHART_W, CHART_H);
+		  REPORT_CHART_W, REPORT_CHART_H);
 	for (int g = 0; g <= 4; g++) {
-		double y = CHART_T + ph - ph * g / 4.0;
+		double y = REPORT_CHART_T + ph - ph * g / 4.0;
 
 		rw_printf(w,
 			  "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
 			  "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%lld</text>\n",
-			  CHART_L, CHART_W - CHART_R, y, y, CHART_L - 6, y + 4, (long long)(step * g));
+			  REPORT_CHART_L, REPORT_CHART_W - REPORT_CHART_R, y, y, REPORT_CHART_L - 6, y + 4,
+			  (long long)(step * g));
 	}
-	slot = pw / (double)(nb > CHART_MINBAR ? nb : CHART_MINBAR);
-	x0 = CHART_L + (nb < CHART_MINBAR ? (pw - slot * (double)nb) / 2.0 : 0.0);
+	slot = pw / (double)(nb > REPORT_CHART_MINBAR ? nb : REPORT_CHART_MINBAR);
+	x0 = REPORT_CHART_L + (nb < REPORT_CHART_MINBAR ? (pw - slot * (double)nb) / 2.0 : 0.0);
 	for (int64_t k = 0; k < nb; k++) {
 		double h = ph * (double)b[k] / (double)(step * 4), bw = slot * 0.78;
 		double x = x0 + slot * (double)k + (slot - bw) / 2.0;
@@ -324,7 +315,7 @@ static void html_throughput(struct rw *w, const struct report *r)
 		rw_printf(w,
 			  "<rect class=\"b\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"2\">"
 			  "<title>%s UTC: %lld messages, %s</title></rect>\n",
-			  x, CHART_T + ph - h, bw, h, fmt_clock(t, first + k * bucket * 60000, 1),
+			  x, REPORT_CHART_T + ph - h, bw, h, fmt_clock(t, first + k * bucket * 60000, 1),
 			  (long long)b[k], fmt_bytes(s, bb[k]));
 	}
 	{
@@ -339,7 +330,7 @@ static void html_throughput(struct rw *w, const struct report *r)
 
 			rw_printf(
 			    w, "<text class=\"axis\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-			    x0 + slot * (double)k + slot / 2.0, CHART_H - 10,
+			    x0 + slot * (double)k + slot / 2.0, REPORT_CHART_H - 10,
 			    fmt_clock(t, first + k * bucket * 60000, with_date));
 		}
 	}
@@ -392,9 +383,6 @@ static void html_states(struct rw *w, const struct report *r)
 	}
 	rw_puts(w, "</ul></div></section>\n");
 }
-
-#define HTML_CAUSE_ACCOUNTS 40	/* account chips per cause */
-#define HTML_CAUSE_MESSAGES 200 /* message rows per cause */
 
 /* The pass history (first pass, then each delta pass) and the verify verdicts. */
 static void html_passes(struct rw *w, const struct report *r)
@@ -510,16 +498,16 @@ static void html_causes(struct rw *w, const struct report *r)
 				  "</td><td>message</td><td class=\"num\">%ld message%s<div "
 				  "class=\"muted\">%s</div></td><td>",
 				  k->count, k->count == 1 ? "" : "s", fmt_bytes(b1, k->bytes));
-		for (size_t i = 0; i < k->naccts && i < HTML_CAUSE_ACCOUNTS; i++) {
+		for (size_t i = 0; i < k->naccts && i < REPORT_HTML_CAUSE_ACCOUNTS; i++) {
 			const struct report_acct *a = &r->accts[k->accts[i]];
 
 			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->j.job_id);
 			html_user_at(w, a->j.user1, a->j.host1);
 			rw_puts(w, "</span>");
 		}
-		if (k->naccts > HTML_CAUSE_ACCOUNTS)
+		if (k->naccts > REPORT_HTML_CAUSE_ACCOUNTS)
 			rw_printf(w, "<span class=\"muted\">and %zu more</span>",
-				  k->naccts - HTML_CAUSE_ACCOUNTS);
+				  k->naccts - REPORT_HTML_CAUSE_ACCOUNTS);
 		if (!k->account_level) {
 			long shown = 0;
 
@@ -527,8 +515,8 @@ static void html_causes(struct rw *w, const struct report *r)
 			    w,
 			    "<details><summary>%s</summary><table><thead><tr><th>Account</th><th>Folder</th>"
 			    "<th class=\"num\">UID</th><th class=\"num\">Size</th></tr></thead><tbody>",
-			    k->count > HTML_CAUSE_MESSAGES ? "first messages" : "the messages");
-			for (size_t i = 0; i < k->nmsgs && shown < HTML_CAUSE_MESSAGES; i++) {
+			    k->count > REPORT_HTML_CAUSE_MESSAGES ? "first messages" : "the messages");
+			for (size_t i = 0; i < k->nmsgs && shown < REPORT_HTML_CAUSE_MESSAGES; i++) {
 				const struct report_msg *m = &r->msgs[k->msgs[i]];
 				const struct report_acct *a = find_acct(r, m->job_id);
 
@@ -551,12 +539,9 @@ static void html_causes(struct rw *w, const struct report *r)
 
 /* ---- the accounts table ------------------------------------------------------------------------ */
 
-/* The page holds at most HTML_ACCOUNTS_MAX accounts (its size stays bounded at any run size: about
- * 200 bytes each as data, some 2 MB at the cap); beyond that, the accounts that need attention come
- * first. The server renders the first HTML_PAGE_ROWS rows (a reader without scripts sees them); the
- * page's script renders every page from the data, sorts and filters all of it. */
-#define HTML_ACCOUNTS_MAX 10000
-#define HTML_PAGE_ROWS	  100
+/* The page holds at most REPORT_HTML_ACCOUNTS_MAX accounts; beyond that, the accounts that need
+ * attention come first. The server renders the first REPORT_HTML_PAGE_ROWS rows (a reader without
+ * scripts sees them); the page's script renders every page from the data, sorts and filters all of it. */
 
 /* What needs attention first: failed, partial, running, queued after an error, cancelled, queued,
  * done. */
@@ -599,9 +584,9 @@ static const struct report_acct **html_pick_accounts(const struct report *r, siz
 	for (size_t i = 0; i < r->naccts; i++)
 		v[i] = &r->accts[i];
 	*n = r->naccts;
-	if (*n > HTML_ACCOUNTS_MAX) {
+	if (*n > REPORT_HTML_ACCOUNTS_MAX) {
 		qsort(v, *n, sizeof(*v), cmp_rank);
-		*n = HTML_ACCOUNTS_MAX;
+		*n = REPORT_HTML_ACCOUNTS_MAX;
 		qsort(v, *n, sizeof(*v), cmp_id);
 	}
 	return v;
@@ -693,14 +678,15 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 {
 	char b1[TBUF], b2[TBUF];
 
-	rw_printf(w,
-		  "<section class=\"panel\"><div class=\"tools\"><h2>Accounts <span class=\"muted\"><span "
-		  "id=\"shown\">"
-		  "%zu</span> shown; those that need attention first (failed, partial, running); click a column "
-		  "to sort; times in UTC</span></h2>"
-		  "<input type=\"search\" id=\"filter\" placeholder=\"Filter: user, host, state, error\" "
-		  "aria-label=\"filter accounts\"></div>\n",
-		  n < HTML_PAGE_ROWS ? n : HTML_PAGE_ROWS);
+	rw_printf(
+	    w,
+	    "<section class=\"panel\"><div class=\"tools\"><h2>Accounts <span class=\"muted\"><span "
+	    "id=\"shown\">"
+	    "%zu</span> shown; those that need attention first (failed, partial, running); click a column "
+	    "to sort; times in UTC</span></h2>"
+	    "<input type=\"search\" id=\"filter\" placeholder=\"Filter: user, host, state, error\" "
+	    "aria-label=\"filter accounts\"></div>\n",
+	    n < REPORT_HTML_PAGE_ROWS ? n : REPORT_HTML_PAGE_ROWS);
 	if (n < r->naccts)
 		rw_printf(w,
 			  "<p class=\"note\" id=\"capped\">This page holds <b>%s</b> of the run's <b>%s</b> "
@@ -734,7 +720,7 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 
 		memcpy(first, v, n * sizeof(*first));
 		qsort(first, n, sizeof(*first), cmp_rank);
-		for (size_t i = 0; i < n && i < HTML_PAGE_ROWS; i++)
+		for (size_t i = 0; i < n && i < REPORT_HTML_PAGE_ROWS; i++)
 			html_account_row(w, first[i], r->generated_ms);
 		xfree(&first);
 	}
@@ -745,13 +731,13 @@ static void html_accounts(struct rw *w, const struct report *r, const struct rep
 		  "&rsaquo;</button> <label>rows per page <select id=\"pagesize\"><option>%d</option>"
 		  "<option>500</option><option>2000</option><option value=\"0\">all</option></select></label>"
 		  "</div>\n",
-		  HTML_PAGE_ROWS);
-	if (n > HTML_PAGE_ROWS)
+		  REPORT_HTML_PAGE_ROWS);
+	if (n > REPORT_HTML_PAGE_ROWS)
 		rw_printf(
 		    w,
 		    "<p class=\"muted\" id=\"nojs\">The first %d of these %s accounts are shown; the page's "
 		    "script shows the others (or see accounts.csv).</p>\n",
-		    HTML_PAGE_ROWS, fmt_count(b1, (int64_t)n));
+		    REPORT_HTML_PAGE_ROWS, fmt_count(b1, (int64_t)n));
 	rw_puts(w, "</section>\n");
 }
 
