@@ -52,13 +52,17 @@ static int pass_cb(const struct state_pass_report *p, void *ctx)
 	return 0;
 }
 
+void run_info_release(struct run_info *ri)
+{
+	xfree(&ri->name);
+	xfree(&ri->state);
+	xfree(&ri->passes);
+}
+
 void run_list_release(struct run_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		xfree(&l->v[i].name);
-		xfree(&l->v[i].state);
-		xfree(&l->v[i].passes);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		run_info_release(&l->v[i]);
 	xfree(&l->v);
 	l->n = l->alloc = 0;
 }
@@ -409,19 +413,20 @@ static int load_remaining(struct state_conn *sc, struct report *r, struct fleet_
 	struct report_remaining *m = &r->remaining;
 	struct progress_snapshot snap;
 	struct state_run_bytes rb;
-	int64_t from, pass_start = r->npasses ? r->passes[r->npasses - 1].started_at_ms : r->first_start_ms;
+	int64_t from,
+	    pass_start = r->run.npasses ? r->run.passes[r->run.npasses - 1].started_at_ms : r->first_start_ms;
 	int64_t bytes = 0;
 
 	memset(m, 0, sizeof(*m));
 	m->eta_s = -1;
-	if (state_report_run_bytes(sc, r->run_id, NULL, 0, &rb, err) < 0)
+	if (state_report_run_bytes(sc, r->run.id, NULL, 0, &rb, err) < 0)
 		return -1;
 	memset(&snap, 0, sizeof(snap));
-	snap.run_id = r->run_id;
-	snap.running = r->counts.jobs[STATE_JOB_RUNNING];
-	snap.queued = r->counts.jobs[STATE_JOB_QUEUED];
-	snap.parked = r->counts.parked;
-	snap.parked_until_ms = r->counts.parked_until_ms;
+	snap.run_id = r->run.id;
+	snap.running = r->run.counts.jobs[STATE_JOB_RUNNING];
+	snap.queued = r->run.counts.jobs[STATE_JOB_QUEUED];
+	snap.parked = r->run.counts.parked;
+	snap.parked_until_ms = r->run.counts.parked_until_ms;
 	snap.rest.known = 1;
 	snap.rest.copied = rb.copied > 0 ? (uint64_t)rb.copied : 0;
 	snap.rest.left = rb.left > 0 ? (uint64_t)rb.left : 0;
@@ -447,7 +452,7 @@ static int load_remaining(struct state_conn *sc, struct report *r, struct fleet_
 
 int report_run_goes_on(const struct report *r)
 {
-	return r->counts.jobs[STATE_JOB_QUEUED] + r->counts.jobs[STATE_JOB_RUNNING] > 0;
+	return r->run.counts.jobs[STATE_JOB_QUEUED] + r->run.counts.jobs[STATE_JOB_RUNNING] > 0;
 }
 
 void report_set_refresh(struct report *r, unsigned seconds)
@@ -462,7 +467,7 @@ int report_load(struct state_conn *sc, int64_t run_id, struct report **out, stru
 	int busy = 0;
 
 	*out = NULL;
-	r->run_id = run_id;
+	r->run.id = run_id;
 	r->generated_ms = (int64_t)fleet_wall_ms();
 	if (run_list_load(sc, run_id, &l, err) < 0)
 		goto fail_list;
@@ -471,15 +476,9 @@ int report_load(struct state_conn *sc, int64_t run_id, struct report **out, stru
 			      "no run %lld in the state store", (long long)run_id);
 		goto fail_list;
 	}
-	r->run_name = l.v[0].name;
-	r->run_state = l.v[0].state;
-	l.v[0].name = l.v[0].state = NULL;
-	r->run_created_ms = l.v[0].created_ms;
-	r->counts = l.v[0].counts;
-	r->passes = l.v[0].passes;
-	r->npasses = l.v[0].npasses;
-	l.v[0].passes = NULL;
-	r->total = counts_total(&r->counts);
+	r->run = l.v[0]; /* taken: the list keeps none of it */
+	l.n = 0;
+	r->total = counts_total(&r->run.counts);
 	run_list_release(&l);
 
 	if (state_report_jobs(sc, run_id, load_job_cb, r, err) < 0 ||
@@ -565,9 +564,7 @@ void report_free(struct report **rp)
 	xfree(&r->msgs);
 	xfree(&r->causes);
 	xfree(&r->tp);
-	xfree(&r->run_name);
-	xfree(&r->run_state);
-	xfree(&r->passes);
+	run_info_release(&r->run);
 	xfree(rp);
 }
 
@@ -589,22 +586,24 @@ void report_print_summary(const struct report *r, FILE *out)
 	char b1[TBUF], b2[TBUF];
 
 	fprintf(out,
-		"run %lld: %ld accounts: %ld done, %ld partial, %ld failed, %ld running, %ld queued, %ld cancelled; "
+		"run %lld: %ld accounts: %ld done, %ld partial, %ld failed, %ld running, %ld queued, %ld "
+		"cancelled; "
 		"%lld messages copied (%s), %lld skipped, %lld failed; elapsed %s\n",
-		(long long)r->run_id, r->total, r->counts.jobs[STATE_JOB_DONE], r->counts.jobs[STATE_JOB_PARTIAL],
-		r->counts.jobs[STATE_JOB_FAILED], r->counts.jobs[STATE_JOB_RUNNING],
-		r->counts.jobs[STATE_JOB_QUEUED], r->counts.jobs[STATE_JOB_CANCELLED],
-		(long long)r->counts.msgs_copied, fmt_bytes(b1, r->counts.bytes_copied),
-		(long long)r->counts.msgs_skipped, (long long)r->counts.msgs_failed,
-		fmt_duration(b2, run_elapsed_ms(r)));
-	if (r->counts.msgs_uncertain)
-		fprintf(out, "identity not certain: %lld of the copied messages may be on the destination twice\n",
-			(long long)r->counts.msgs_uncertain);
+		(long long)r->run.id, r->total, r->run.counts.jobs[STATE_JOB_DONE],
+		r->run.counts.jobs[STATE_JOB_PARTIAL], r->run.counts.jobs[STATE_JOB_FAILED],
+		r->run.counts.jobs[STATE_JOB_RUNNING], r->run.counts.jobs[STATE_JOB_QUEUED],
+		r->run.counts.jobs[STATE_JOB_CANCELLED], (long long)r->run.counts.msgs_copied,
+		fmt_bytes(b1, r->run.counts.bytes_copied), (long long)r->run.counts.msgs_skipped,
+		(long long)r->run.counts.msgs_failed, fmt_duration(b2, run_elapsed_ms(r)));
+	if (r->run.counts.msgs_uncertain)
+		fprintf(out,
+			"identity not certain: %lld of the copied messages may be on the destination twice\n",
+			(long long)r->run.counts.msgs_uncertain);
 }
 
 const char *progress_label(const struct report *r)
 {
-	return run_progress(r->run_state, &r->counts);
+	return run_progress(r->run.state, &r->run.counts);
 }
 
 const char *progress_css(const struct report *r)

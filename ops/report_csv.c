@@ -39,7 +39,7 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 		const struct report_acct *a = &r->accts[i];
 		char t1[TBUF], t2[TBUF], t3[TBUF];
 
-		rw_printf(&w, "%lld,%lld,", (long long)r->run_id, (long long)a->j.job_id);
+		rw_printf(&w, "%lld,%lld,", (long long)r->run.id, (long long)a->j.job_id);
 		rw_csv(&w, a->j.host1);
 		rw_printf(&w, ",%u,", a->j.port1);
 		rw_csv(&w, a->j.user1);
@@ -106,15 +106,15 @@ int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err 
 	rw_init(&w, out);
 	rw_puts(&w, "run_id,pass,kind,started_at,ended_at,accounts,done,partial,failed_accounts,copied,already_there,"
 		    "skipped,failed,bytes_copied,uncertain\r\n");
-	for (size_t i = 0; i < r->npasses; i++) {
-		const struct state_pass_report *p = &r->passes[i];
+	for (size_t i = 0; i < r->run.npasses; i++) {
+		const struct state_pass_report *p = &r->run.passes[i];
 		char t1[TBUF], t2[TBUF];
 
-		rw_printf(&w, "%lld,%d,%s,%s,%s,%ld,%ld,%ld,%ld,%lld,%lld,%lld,%lld,%lld,%lld\r\n", (long long)r->run_id,
-			  p->number, p->kind, fmt_time(t1, p->started_at_ms, 1), fmt_time(t2, p->ended_at_ms, 1), p->accounts,
-			  p->done, p->partial, p->failed, (long long)p->copied, (long long)p->matched,
-			  (long long)p->skipped, (long long)p->msgs_failed, (long long)p->bytes_copied,
-			  (long long)p->uncertain);
+		rw_printf(&w, "%lld,%d,%s,%s,%s,%ld,%ld,%ld,%ld,%lld,%lld,%lld,%lld,%lld,%lld\r\n",
+			  (long long)r->run.id, p->number, p->kind, fmt_time(t1, p->started_at_ms, 1),
+			  fmt_time(t2, p->ended_at_ms, 1), p->accounts, p->done, p->partial, p->failed,
+			  (long long)p->copied, (long long)p->matched, (long long)p->skipped,
+			  (long long)p->msgs_failed, (long long)p->bytes_copied, (long long)p->uncertain);
 	}
 	return rw_finish(&w, "passes.csv", err);
 }
@@ -122,7 +122,7 @@ int report_write_passes_csv(const struct report *r, FILE *out, struct fleet_err 
 /* A failures.csv row's first cells: run_id,account_id,user1,host1,user2,host2 */
 static void failure_row_start(struct rw *w, const struct report *r, const struct report_acct *a)
 {
-	rw_printf(w, "%lld,%lld,", (long long)r->run_id, (long long)a->j.job_id);
+	rw_printf(w, "%lld,%lld,", (long long)r->run.id, (long long)a->j.job_id);
 	csv_cells(w, (const char *const[]){a->j.user1, a->j.host1, a->j.user2, a->j.host2}, 4);
 }
 

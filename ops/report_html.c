@@ -51,7 +51,7 @@ static void html_account(struct rw *w, const struct report_acct *a)
 static void html_cards(struct rw *w, const struct report *r)
 {
 	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], b5[TBUF], b6[TBUF];
-	const long *j = r->counts.jobs;
+	const long *j = r->run.counts.jobs;
 
 	rw_printf(w,
 		  "<section class=\"cards\">\n"
@@ -77,11 +77,12 @@ static void html_cards(struct rw *w, const struct report *r)
 	    w,
 	    "<div class=\"card\"><div class=\"k\">Messages copied</div><div class=\"v\" id=\"msgs-copied\" "
 	    "data-v=\"%lld\">%s</div><div class=\"sub\"><span id=\"bytes-copied\" data-v=\"%lld\">%s</span>; "
-	    "<span id=\"msgs-uncertain\" data-v=\"%lld\" title=\"copied although the destination may hold them "
+	    "<span id=\"msgs-uncertain\" data-v=\"%lld\" title=\"copied although the destination may hold "
+	    "them "
 	    "(identity not certain)\">%s not certain</span></div></div>\n",
-	    (long long)r->counts.msgs_copied, fmt_count(b1, r->counts.msgs_copied),
-	    (long long)r->counts.bytes_copied, fmt_bytes(b2, r->counts.bytes_copied),
-	    (long long)r->counts.msgs_uncertain, fmt_count(b3, r->counts.msgs_uncertain));
+	    (long long)r->run.counts.msgs_copied, fmt_count(b1, r->run.counts.msgs_copied),
+	    (long long)r->run.counts.bytes_copied, fmt_bytes(b2, r->run.counts.bytes_copied),
+	    (long long)r->run.counts.msgs_uncertain, fmt_count(b3, r->run.counts.msgs_uncertain));
 	rw_printf(w,
 		  "<div class=\"card\"><div class=\"k\">Skipped / failed</div><div class=\"v\">"
 		  "<span id=\"msgs-skipped\" data-v=\"%lld\">%s</span> / <span id=\"msgs-failed\" "
@@ -89,8 +90,8 @@ static void html_cards(struct rw *w, const struct report *r)
 		  "</span></div><div class=\"sub\">messages, %s</div></div>\n"
 		  "<div class=\"card\"><div class=\"k\">Elapsed</div><div class=\"v\">%s</div>"
 		  "<div class=\"sub\">%s</div></div>\n</section>\n",
-		  (long long)r->counts.msgs_skipped, fmt_count(b3, r->counts.msgs_skipped),
-		  (long long)r->counts.msgs_failed, fmt_count(b4, r->counts.msgs_failed),
+		  (long long)r->run.counts.msgs_skipped, fmt_count(b3, r->run.counts.msgs_skipped),
+		  (long long)r->run.counts.msgs_failed, fmt_count(b4, r->run.counts.msgs_failed),
 		  fmt_bytes(b5, r->bytes_skipped + r->bytes_failed), fmt_duration(b6, run_elapsed_ms(r)),
 		  r->last_finish_ms ? "start to finish"
 				    : (r->first_start_ms ? "still going" : "not started"));
@@ -142,10 +143,11 @@ static void html_remaining(struct rw *w, const struct report *r)
 	rw_printf(w,
 		  "<div class=\"card\"><div class=\"k\">Parked</div><div class=\"v\" id=\"n-parked\" "
 		  "data-v=\"%ld\">%ld</div><div class=\"sub\">",
-		  r->counts.parked, r->counts.parked);
-	if (r->counts.parked)
+		  r->run.counts.parked, r->run.counts.parked);
+	if (r->run.counts.parked)
 		rw_printf(w, "apart from the ETA; the last resumes %s UTC, done by %s UTC",
-			  fmt_time(b1, r->counts.parked_until_ms, 0), fmt_time(b2, r->counts.parked_eta_ms, 0));
+			  fmt_time(b1, r->run.counts.parked_until_ms, 0),
+			  fmt_time(b2, r->run.counts.parked_eta_ms, 0));
 	else
 		rw_puts(w, "none waits for a budget or a throttle");
 	rw_puts(w, "</div></div>\n</div></section>\n");
@@ -206,17 +208,17 @@ static void html_progress(struct rw *w, const struct report *r)
 	    w,
 	    "<section class=\"panel\"><h2>Overall progress <span class=\"muted\">%.0f%% of %ld accounts "
 	    "finished</span></h2>\n<div class=\"bar\" role=\"img\" aria-label=\"accounts by state\">",
-	    pct(r->counts.jobs[STATE_JOB_DONE] + r->counts.jobs[STATE_JOB_FAILED] +
-		    r->counts.jobs[STATE_JOB_CANCELLED] + r->counts.jobs[STATE_JOB_PARTIAL],
+	    pct(r->run.counts.jobs[STATE_JOB_DONE] + r->run.counts.jobs[STATE_JOB_FAILED] +
+		    r->run.counts.jobs[STATE_JOB_CANCELLED] + r->run.counts.jobs[STATE_JOB_PARTIAL],
 		r->total),
 	    r->total);
 	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
 		enum state_job_state s = state_order[k];
 
-		if (r->counts.jobs[s])
+		if (r->run.counts.jobs[s])
 			rw_printf(w, "<span class=\"%s\" style=\"width:%.3f%%\" title=\"%s: %ld\"></span>",
-				  state_css[s], pct(r->counts.jobs[s], r->total), state_job_state_name(s),
-				  r->counts.jobs[s]);
+				  state_css[s], pct(r->run.counts.jobs[s], r->total), state_job_state_name(s),
+				  r->run.counts.jobs[s]);
 	}
 	rw_puts(w, "</div>\n<ul class=\"legend\">");
 	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
@@ -224,8 +226,8 @@ static void html_progress(struct rw *w, const struct report *r)
 
 		rw_printf(
 		    w, "<li><i class=\"dot %s\"></i>%s <b>%ld</b> <span class=\"muted\">%.0f%%</span></li>",
-		    state_css[s], state_job_state_name(s), r->counts.jobs[s],
-		    pct(r->counts.jobs[s], r->total));
+		    state_css[s], state_job_state_name(s), r->run.counts.jobs[s],
+		    pct(r->run.counts.jobs[s], r->total));
 	}
 	rw_puts(w, "</ul></section>\n");
 }
@@ -355,7 +357,7 @@ static void html_states(struct rw *w, const struct report *r)
 	    "<circle cx=\"21\" cy=\"21\" r=\"15.915\" fill=\"none\" stroke=\"#edf0f4\" stroke-width=\"6\"/>");
 	for (int k = 0; k < STATE_JOB_NSTATES; k++) {
 		enum state_job_state s = state_order[k];
-		double p = pct(r->counts.jobs[s], r->total);
+		double p = pct(r->run.counts.jobs[s], r->total);
 		static const char *const color[STATE_JOB_NSTATES] = {"#a3abb9", "#2f6fde", "#1f9d55",
 								     "#d64545", "#7a5bc4", "#e08a1e"};
 
@@ -366,7 +368,7 @@ static void html_states(struct rw *w, const struct report *r)
 		    "<circle cx=\"21\" cy=\"21\" r=\"15.915\" fill=\"none\" stroke=\"%s\" stroke-width=\"6\" "
 		    "stroke-dasharray=\"%.3f %.3f\" stroke-dashoffset=\"%.3f\"><title>%s: "
 		    "%ld</title></circle>",
-		    color[s], p, 100.0 - p, off, state_job_state_name(s), r->counts.jobs[s]);
+		    color[s], p, 100.0 - p, off, state_job_state_name(s), r->run.counts.jobs[s]);
 		off -= p;
 	}
 	rw_printf(
@@ -379,7 +381,7 @@ static void html_states(struct rw *w, const struct report *r)
 		enum state_job_state s = state_order[k];
 
 		rw_printf(w, "<li><i class=\"dot %s\"></i>%s<b id=\"state-%s\">%ld</b></li>", state_css[s],
-			  state_job_state_name(s), state_job_state_name(s), r->counts.jobs[s]);
+			  state_job_state_name(s), state_job_state_name(s), r->run.counts.jobs[s]);
 	}
 	rw_puts(w, "</ul></div></section>\n");
 }
@@ -406,11 +408,13 @@ static void html_passes(struct rw *w, const struct report *r)
 			last_synced = r->accts[i].j.last_synced_at_ms;
 	}
 	rw_printf(w,
-		  "<section class=\"panel\" id=\"passes\"><h2>Passes <span class=\"muted\">%zu pass%s; last synced %s "
+		  "<section class=\"panel\" id=\"passes\"><h2>Passes <span class=\"muted\">%zu pass%s; last "
+		  "synced %s "
 		  "UTC; verify: %ld PASS, %ld FAIL, %ld ERROR, %ld not verified</span></h2>\n",
-		  r->npasses, r->npasses == 1 ? "" : "es", last_synced ? fmt_time(t1, last_synced, 0) : "never",
-		  verdicts[0], verdicts[1], verdicts[2], unverified);
-	if (r->npasses == 0) {
+		  r->run.npasses, r->run.npasses == 1 ? "" : "es",
+		  last_synced ? fmt_time(t1, last_synced, 0) : "never", verdicts[0], verdicts[1], verdicts[2],
+		  unverified);
+	if (r->run.npasses == 0) {
 		rw_puts(w, "<p class=\"empty\">No pass recorded.</p></section>\n");
 		return;
 	}
@@ -418,8 +422,8 @@ static void html_passes(struct rw *w, const struct report *r)
 		   "<th>Started (UTC)</th><th>Ended (UTC)</th><th class=\"num\">Accounts</th>"
 		   "<th class=\"num\">Copied</th><th class=\"num\">Already there</th><th class=\"num\">Skipped</th>"
 		   "<th class=\"num\">Failed</th></tr></thead><tbody>\n");
-	for (size_t i = 0; i < r->npasses; i++) {
-		const struct state_pass_report *p = &r->passes[i];
+	for (size_t i = 0; i < r->run.npasses; i++) {
+		const struct state_pass_report *p = &r->run.passes[i];
 
 		rw_printf(w,
 			  "<tr><td class=\"num\">%d</td><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%ld</td>"
@@ -799,9 +803,9 @@ static void html_title(struct rw *w, const struct report *r, const char *pre, co
 {
 	if (r->title) {
 		rw_html(w, r->title);
-		rw_printf(w, "%s%lld%s", pre, (long long)r->run_id, post);
+		rw_printf(w, "%s%lld%s", pre, (long long)r->run.id, post);
 	} else {
-		rw_printf(w, "%s%lld", untitled, (long long)r->run_id);
+		rw_printf(w, "%s%lld", untitled, (long long)r->run.id);
 	}
 }
 
@@ -835,11 +839,9 @@ int report_write_html(const struct report *r, FILE *out, struct fleet_err *err)
 	rw_printf(&w, " <span class=\"pill %s\" id=\"run-progress\">%s</span></h1>\n<div class=\"meta\"><code "
 		      "id=\"run-name\">",
 		  progress_css(r), progress_label(r));
-	rw_html(&w, r->run_name);
-	rw_printf(
-	    &w,
-	    "</code><span>created %s UTC</span><span>report generated %s UTC</span>",
-	    fmt_time(t1, r->run_created_ms, 0), fmt_time(t2, r->generated_ms, 0));
+	rw_html(&w, r->run.name);
+	rw_printf(&w, "</code><span>created %s UTC</span><span>report generated %s UTC</span>",
+		  fmt_time(t1, r->run.created_ms, 0), fmt_time(t2, r->generated_ms, 0));
 	if (r->refresh_s && report_run_goes_on(r))
 		rw_printf(&w, "<span id=\"live-note\">rewritten and reloaded every %u s while the run goes on</span>",
 			  r->refresh_s);

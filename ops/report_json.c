@@ -23,13 +23,14 @@ static json_t *remaining_object(const struct report *r)
 
 	if (!report_run_goes_on(r))
 		return json_null();
-	return json_pack("{s:o, s:o, s:b, s:o, s:o, s:I, s:o, s:o}", "bytes_copied",
-			 m->b.known ? json_integer((json_int_t)m->b.copied) : json_null(), "bytes_total",
-			 m->b.known ? json_integer((json_int_t)m->b.total) : json_null(), "estimated", m->b.estimated,
-			 "bytes_per_second", m->rate > 0 ? json_integer((json_int_t)m->rate) : json_null(), "eta",
-			 m->eta_s >= 0 ? jv_time(r->generated_ms + (int64_t)(m->eta_s * 1000.0)) : json_null(), "parked",
-			 (json_int_t)r->counts.parked, "parked_until", jv_time(r->counts.parked_until_ms),
-			 "parked_eta", jv_time(r->counts.parked_eta_ms));
+	return json_pack(
+	    "{s:o, s:o, s:b, s:o, s:o, s:I, s:o, s:o}", "bytes_copied",
+	    m->b.known ? json_integer((json_int_t)m->b.copied) : json_null(), "bytes_total",
+	    m->b.known ? json_integer((json_int_t)m->b.total) : json_null(), "estimated", m->b.estimated,
+	    "bytes_per_second", m->rate > 0 ? json_integer((json_int_t)m->rate) : json_null(), "eta",
+	    m->eta_s >= 0 ? jv_time(r->generated_ms + (int64_t)(m->eta_s * 1000.0)) : json_null(), "parked",
+	    (json_int_t)r->run.counts.parked, "parked_until", jv_time(r->run.counts.parked_until_ms),
+	    "parked_eta", jv_time(r->run.counts.parked_eta_ms));
 }
 
 static json_t *run_object(const struct report *r)
@@ -38,17 +39,18 @@ static json_t *run_object(const struct report *r)
 
 	for (int s = 0; s < STATE_JOB_NSTATES; s++)
 		json_object_set_new(counts, state_job_state_name((enum state_job_state)s),
-				    json_integer(r->counts.jobs[s]));
-	o = json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "id",
-			 (json_int_t)r->run_id, "name", jv_str(r->run_name), "state", jv_str(r->run_state), "progress",
-			 progress_label(r), "created_at", jv_time(r->run_created_ms), "accounts", counts,
-			 "msgs_copied", (json_int_t)r->counts.msgs_copied, "bytes_copied",
-			 (json_int_t)r->counts.bytes_copied, "msgs_skipped", (json_int_t)r->counts.msgs_skipped,
-			 "bytes_skipped", (json_int_t)r->bytes_skipped, "msgs_failed",
-			 (json_int_t)r->counts.msgs_failed, "bytes_failed", (json_int_t)r->bytes_failed, "started_at",
-			 jv_time(r->first_start_ms), "finished_at", jv_time(r->last_finish_ms), "elapsed_seconds",
-			 jv_seconds(run_elapsed_ms(r)), "busy_seconds", jv_seconds(r->busy_ms));
-	json_object_set_new(o, "msgs_uncertain", json_integer(r->counts.msgs_uncertain));
+				    json_integer(r->run.counts.jobs[s]));
+	o = json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+		      "id", (json_int_t)r->run.id, "name", jv_str(r->run.name), "state", jv_str(r->run.state),
+		      "progress", progress_label(r), "created_at", jv_time(r->run.created_ms), "accounts",
+		      counts, "msgs_copied", (json_int_t)r->run.counts.msgs_copied, "bytes_copied",
+		      (json_int_t)r->run.counts.bytes_copied, "msgs_skipped",
+		      (json_int_t)r->run.counts.msgs_skipped, "bytes_skipped", (json_int_t)r->bytes_skipped,
+		      "msgs_failed", (json_int_t)r->run.counts.msgs_failed, "bytes_failed",
+		      (json_int_t)r->bytes_failed, "started_at", jv_time(r->first_start_ms), "finished_at",
+		      jv_time(r->last_finish_ms), "elapsed_seconds", jv_seconds(run_elapsed_ms(r)),
+		      "busy_seconds", jv_seconds(r->busy_ms));
+	json_object_set_new(o, "msgs_uncertain", json_integer(r->run.counts.msgs_uncertain));
 	json_object_set_new(o, "remaining", remaining_object(r));
 	return o;
 }
@@ -138,9 +140,9 @@ int report_write_json(const struct report *r, FILE *out, struct fleet_err *err)
 		json_array_append_new(causes, cause_object(r, &r->causes[c]));
 	for (size_t i = 0; i < r->naccts; i++)
 		json_array_append_new(accts, acct_object(r, &r->accts[i]));
-	return jv_write(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "generator", "imapfleet " PACKAGE_VERSION,
-				  "generated_at", jv_time(r->generated_ms), "run", run_object(r), "passes",
-				  jv_passes(r->passes, r->npasses), "throughput", tp,
-				  "failure_causes", causes, "accounts", accts),
+	return jv_write(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "generator",
+				  "imapfleet " PACKAGE_VERSION, "generated_at", jv_time(r->generated_ms),
+				  "run", run_object(r), "passes", jv_passes(r->run.passes, r->run.npasses),
+				  "throughput", tp, "failure_causes", causes, "accounts", accts),
 			out, "accounts.json", err);
 }

@@ -80,13 +80,9 @@ struct report_remaining {
 };
 
 struct report {
-	int64_t run_id;
-	char *run_name, *run_state;
-	char *title; /* --title, or NULL */
-	int64_t run_created_ms, generated_ms;
-	struct state_run_counts counts;
-	struct state_pass_report *passes; /* the run's pass history, in order (run_info.passes) */
-	size_t npasses;
+	struct run_info run; /* the run, its counts and its pass history (run_list_load) */
+	char *title;	     /* --title, or NULL */
+	int64_t generated_ms;
 	long total;
 	int64_t bytes_skipped, bytes_failed, first_start_ms, last_finish_ms, last_update_ms, busy_ms;
 	struct report_acct *accts;
@@ -101,6 +97,7 @@ struct report {
 	unsigned refresh_s; /* report.html reloads itself this often while the run goes on (0: never) */
 };
 
+void run_info_release(struct run_info *ri);
 void run_list_release(struct run_list *l);
 int run_list_load(struct state_conn *sc, int64_t run_id, struct run_list *l, struct fleet_err *err);
 const char *run_progress(const char *run_state, const struct state_run_counts *c);
