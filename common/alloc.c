@@ -55,6 +55,17 @@ void *xgrow(void *ptr, size_t elem_size, size_t need, size_t *nalloc)
 	return xrealloc(ptr, n * elem_size);
 }
 
+void *xpush_impl(void **pp, size_t elem_size, size_t *n, size_t *nalloc)
+{
+	char *e;
+
+	*pp = xgrow(*pp, elem_size, *n + 1, nalloc);
+	e = (char *)*pp + *n * elem_size;
+	memset(e, 0, elem_size);
+	(*n)++;
+	return e;
+}
+
 char *xstrdup(const char *s)
 {
 	return xstrndup(s, strlen(s));

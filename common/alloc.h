@@ -14,6 +14,10 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 /* Grows an array: *nalloc is the current capacity in elements; ensures room for `need` elements. */
 void *xgrow(void *ptr, size_t elem_size, size_t need, size_t *nalloc);
+/* Appends one zeroed element to an array grown by xgrow: *n elements (incremented), capacity
+ * *nalloc. Returns the new element; earlier elements' addresses may change (as with xgrow). */
+#define xpush(pp, n, nalloc) xpush_impl((void **)(pp), sizeof(**(pp)), (n), (nalloc))
+void *xpush_impl(void **pp, size_t elem_size, size_t *n, size_t *nalloc);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

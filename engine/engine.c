@@ -282,9 +282,7 @@ static void add_failure(struct engine *e, const char *folder, uint32_t uid, cons
 
 	if (st->nfailures >= ENGINE_FAILURES_KEPT_MAX)
 		return;
-	st->failures = xgrow(st->failures, sizeof(*st->failures), st->nfailures + 1, &st->nfailures_alloc);
-	f = &st->failures[st->nfailures++];
-	memset(f, 0, sizeof(*f));
+	f = xpush(&st->failures, &st->nfailures, &st->nfailures_alloc);
 	/* Shown as they are by every caller's summary: a server's folder name or text may hold ESC
 	 * sequences or CR/LF (issue 13.6), escaped here once. */
 	fleet_escape_term_into(f->folder, sizeof(f->folder), folder ? folder : "", folder ? strlen(folder) : 0);
@@ -404,9 +402,7 @@ static int on_meta(void *ctx, const struct imap_fetch_msg *m, struct fleet_err *
 	struct meta_ctx *mc = ctx;
 	struct src_msg *s;
 
-	mc->list->v = xgrow(mc->list->v, sizeof(*mc->list->v), mc->list->n + 1, &mc->list->alloc);
-	s = &mc->list->v[mc->list->n++];
-	memset(s, 0, sizeof(*s));
+	s = xpush(&mc->list->v, &mc->list->n, &mc->list->alloc);
 	s->uid = m->uid;
 	s->seq = m->seq;
 	s->size = m->has_size ? m->rfc822_size : 0;
@@ -3567,9 +3563,7 @@ static int collect_vrow(void *cbctx, const struct verify_ledger_row *row)
 	struct vrows *vr = cbctx;
 	struct vrow *w;
 
-	vr->v = xgrow(vr->v, sizeof(*vr->v), vr->n + 1, &vr->alloc);
-	w = &vr->v[vr->n++];
-	memset(w, 0, sizeof(*w));
+	w = xpush(&vr->v, &vr->n, &vr->alloc);
 	w->src_uid = row->src_uid;
 	w->dst_uid = row->dst_uid;
 	w->size = row->size;
@@ -3900,9 +3894,7 @@ int engine_verify(const struct engine_job *job, const struct verify_reader *rd, 
 			fleet_err_set(err, FLEET_ERR_TRANSIENT, FLEET_SCOPE_RUN, FLEET_ERR_CODE_CANCELLED, "stopped on request");
 			goto out;
 		}
-		r->folders = xgrow(r->folders, sizeof(*r->folders), r->nfolders + 1, &r->alloc);
-		vf = &r->folders[r->nfolders++];
-		memset(vf, 0, sizeof(*vf));
+		vf = xpush(&r->folders, &r->nfolders, &r->alloc);
 		snprintf(vf->name, sizeof(vf->name), "%s", plan.entries[i].src_name);
 		if (verify_folder(&e, &plan.entries[i], rd, deep, vf, err) < 0)
 			goto out;

@@ -640,9 +640,7 @@ static struct fm_entry *plan_add(struct fm_plan *plan, size_t *alloc)
 {
 	struct fm_entry *e;
 
-	plan->entries = xgrow(plan->entries, sizeof(*plan->entries), plan->n + 1, alloc);
-	e = &plan->entries[plan->n++];
-	memset(e, 0, sizeof(*e));
+	e = xpush(&plan->entries, &plan->n, alloc);
 	return e;
 }
 

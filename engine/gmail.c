@@ -81,9 +81,7 @@ int gmail_plan(struct fm_plan *plan, const struct fm_folder *src, size_t nsrc, c
 	}
 	/* Unlabelled mail: only in All Mail, and never lost. */
 	alloc = plan->n;
-	plan->entries = xgrow(plan->entries, sizeof(*plan->entries), plan->n + 1, &alloc);
-	e = &plan->entries[plan->n++];
-	memset(e, 0, sizeof(*e));
+	e = xpush(&plan->entries, &plan->n, &alloc);
 	e->src_name = xasprintf("%s (no label)", all);
 	e->src_mailbox = xstrdup(all);
 	e->dst_name = folder_map_translate(archive && *archive ? archive : "Archive", &slash, dst_ns, NULL);
@@ -128,9 +126,7 @@ int gmail_plan_to_gmail(struct fm_plan *plan, const struct fm_folder *src, size_
 	}
 	plan->n = k;
 	alloc = plan->n;
-	plan->entries = xgrow(plan->entries, sizeof(*plan->entries), plan->n + 1, &alloc);
-	e = &plan->entries[plan->n++];
-	memset(e, 0, sizeof(*e));
+	e = xpush(&plan->entries, &plan->n, &alloc);
 	e->src_name = xstrdup(sall);
 	e->dst_name = xstrdup(dall);
 	e->role = ROLE_ALL;

@@ -55,9 +55,7 @@ static int mem_folder_open(void *ctx, const char *src_name, const char *dst_name
 			return 0;
 		}
 	}
-	lm->folders = xgrow(lm->folders, sizeof(*lm->folders), lm->nfolders + 1, &lm->nalloc);
-	f = &lm->folders[lm->nfolders++];
-	memset(f, 0, sizeof(*f));
+	f = xpush(&lm->folders, &lm->nfolders, &lm->nalloc);
 	f->src_name = xstrdup(src_name);
 	f->info.id = (int64_t)lm->nfolders;
 	f->info.src_uidvalidity = src_uidvalidity;

@@ -27,9 +27,7 @@ static int run_list_cb(const struct state_run_report *row, void *ctx)
 	struct run_list *l = ctx;
 	struct run_info *ri;
 
-	l->v = xgrow(l->v, sizeof(*l->v), l->n + 1, &l->alloc);
-	ri = &l->v[l->n++];
-	memset(ri, 0, sizeof(*ri));
+	ri = xpush(&l->v, &l->n, &l->alloc);
 	ri->id = row->run_id;
 	ri->name = xstrdup(row->name);
 	ri->state = xstrdup(row->state);
@@ -152,9 +150,7 @@ static int load_job_cb(const struct state_job_report *j, void *ctx)
 	struct report *r = ctx;
 	struct report_acct *a;
 
-	r->accts = xgrow(r->accts, sizeof(*r->accts), r->naccts + 1, &r->accts_alloc);
-	a = &r->accts[r->naccts++];
-	memset(a, 0, sizeof(*a));
+	a = xpush(&r->accts, &r->naccts, &r->accts_alloc);
 	a->j = *j; /* its strings live in the result, which is gone after the walk: copied */
 	a->strings = strings_own((const char **const[]){&a->j.host1, &a->j.user1, &a->j.host2, &a->j.user2,
 							&a->j.last_error_class, &a->j.last_error_code,
@@ -225,9 +221,7 @@ static int load_msg_cb(const struct state_failed_msg *m, void *ctx)
 	struct report *r = ctx;
 	struct report_msg *x;
 
-	r->msgs = xgrow(r->msgs, sizeof(*r->msgs), r->nmsgs + 1, &r->msgs_alloc);
-	x = &r->msgs[r->nmsgs++];
-	memset(x, 0, sizeof(*x));
+	x = xpush(&r->msgs, &r->nmsgs, &r->msgs_alloc);
 	x->job_id = m->job_id;
 	x->reason = xstrdup(m->error[0] ? m->error : "no reason recorded");
 	x->group = reason_group(x->reason);
@@ -259,9 +253,8 @@ static int cmp_msg(const void *a, const void *b)
 
 static size_t cause_new(struct report *r)
 {
-	r->causes = xgrow(r->causes, sizeof(*r->causes), r->ncauses + 1, &r->causes_alloc);
-	memset(&r->causes[r->ncauses], 0, sizeof(r->causes[0]));
-	return r->ncauses++;
+	xpush(&r->causes, &r->ncauses, &r->causes_alloc);
+	return r->ncauses - 1;
 }
 
 static void cause_add_acct(struct report_cause *c, size_t ai)

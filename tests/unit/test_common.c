@@ -326,6 +326,30 @@ static void xgrow_keeps_capacity_at_least_need(void **state)
 	xfree(&a);
 }
 
+static void xpush_appends_zeroed_elements_and_keeps_the_earlier(void **state)
+{
+	struct {
+		int a;
+		char b[40];
+	} *v = NULL, *e;
+	size_t n = 0, alloc = 0;
+
+	for (int i = 0; i < 20; i++) {
+		e = xpush(&v, &n, &alloc);
+		assert_ptr_equal(e, &v[i]);
+		assert_int_equal(n, (size_t)i + 1);
+		assert_true(alloc >= n);
+		assert_int_equal(e->a, 0);
+		for (size_t k = 0; k < sizeof(e->b); k++)
+			assert_int_equal(e->b[k], 0);
+		e->a = i + 1;
+		memset(e->b, 0x5a, sizeof(e->b));
+	}
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(v[i].a, i + 1);
+	xfree(&v);
+}
+
 /* ---- hostile texts (issue 13) -------------------------------------------------------------------- */
 
 static void utf8_validation_is_strict(void **state)
@@ -765,45 +789,46 @@ static void unhex_reads_exactly_two_digits_per_byte_in_either_case(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(buf_append_grows_and_stays_nul_terminated),
-		cmocka_unit_test(buf_refuses_to_grow_past_its_cap),
-		cmocka_unit_test(buf_truncation_is_sticky_and_keeps_a_prefix),
-		cmocka_unit_test(buf_mark_cut_ends_cut_text_with_dots_on_a_character_boundary),
-		cmocka_unit_test(cmp_u32_orders_the_whole_range_without_overflow),
-		cmocka_unit_test(buf_consume_drops_the_front),
-		cmocka_unit_test(buf_reserve_and_commit),
-		cmocka_unit_test(buf_detach_hands_over_ownership),
-		cmocka_unit_test(err_set_returns_minus_one_and_fills_fields),
-		cmocka_unit_test(err_classes_round_trip_by_name),
-		cmocka_unit_test(enum_name_is_the_table_entry_or_the_default),
-		cmocka_unit_test(only_transient_and_throttled_are_retryable),
-		cmocka_unit_test(registered_secrets_are_redacted_everywhere),
-		cmocka_unit_test(redaction_truncates_safely_in_a_small_buffer),
-		cmocka_unit_test(many_secrets_are_all_redacted_and_the_longest_match_wins),
-		cmocka_unit_test(log_lines_go_to_the_sink_with_context_and_no_secret),
-		cmocka_unit_test(parse_u64_accepts_only_whole_numbers_in_range),
-		cmocka_unit_test(parse_size_knows_suffixes),
-		cmocka_unit_test(xgrow_keeps_capacity_at_least_need),
-		cmocka_unit_test(utf8_validation_is_strict),
-		cmocka_unit_test(utf8_sanitize_replaces_only_the_invalid_bytes),
-		cmocka_unit_test(utf8_cut_never_splits_a_character),
-		cmocka_unit_test(utf8_put_writes_each_length_at_its_boundaries),
-		cmocka_unit_test(terminal_escaper_neutralises_controls_and_keeps_the_bytes_in_hex),
-		cmocka_unit_test(error_texts_from_servers_are_valid_utf8_without_controls),
-		cmocka_unit_test(a_short_secret_is_redacted_only_as_a_whole_token),
-		cmocka_unit_test(a_secret_straddling_the_cut_is_never_shown_in_part),
-		cmocka_unit_test(log_lines_escape_what_a_server_sent),
-		cmocka_unit_test(secret_registration_is_linear_with_shared_prefixes),
-		cmocka_unit_test(a_secret_leaves_the_table_when_its_last_user_removes_it),
-		cmocka_unit_test(passfiles_give_their_first_line_and_refuse_what_is_no_passfile),
-		cmocka_unit_test(the_process_writes_no_core_and_is_not_dumpable),
-		cmocka_unit_test(hex_is_two_lower_case_digits_per_byte),
-		cmocka_unit_test(unhex_reads_exactly_two_digits_per_byte_in_either_case),
-		cmocka_unit_test(html_escaper_writes_entities_and_cleans_controls),
-		cmocka_unit_test(json_escaper_quotes_and_is_safe_inside_a_script),
-		cmocka_unit_test(csv_escaper_quotes_doubles_and_guards_formulas),
-		cmocka_unit_test(an_escaper_reports_a_full_buffer),
-		cmocka_unit_test(atomic_writer_replaces_whole_files_privately_and_never_follows_links),
+	    cmocka_unit_test(buf_append_grows_and_stays_nul_terminated),
+	    cmocka_unit_test(buf_refuses_to_grow_past_its_cap),
+	    cmocka_unit_test(buf_truncation_is_sticky_and_keeps_a_prefix),
+	    cmocka_unit_test(buf_mark_cut_ends_cut_text_with_dots_on_a_character_boundary),
+	    cmocka_unit_test(cmp_u32_orders_the_whole_range_without_overflow),
+	    cmocka_unit_test(buf_consume_drops_the_front),
+	    cmocka_unit_test(buf_reserve_and_commit),
+	    cmocka_unit_test(buf_detach_hands_over_ownership),
+	    cmocka_unit_test(err_set_returns_minus_one_and_fills_fields),
+	    cmocka_unit_test(err_classes_round_trip_by_name),
+	    cmocka_unit_test(enum_name_is_the_table_entry_or_the_default),
+	    cmocka_unit_test(only_transient_and_throttled_are_retryable),
+	    cmocka_unit_test(registered_secrets_are_redacted_everywhere),
+	    cmocka_unit_test(redaction_truncates_safely_in_a_small_buffer),
+	    cmocka_unit_test(many_secrets_are_all_redacted_and_the_longest_match_wins),
+	    cmocka_unit_test(log_lines_go_to_the_sink_with_context_and_no_secret),
+	    cmocka_unit_test(parse_u64_accepts_only_whole_numbers_in_range),
+	    cmocka_unit_test(parse_size_knows_suffixes),
+	    cmocka_unit_test(xgrow_keeps_capacity_at_least_need),
+	    cmocka_unit_test(xpush_appends_zeroed_elements_and_keeps_the_earlier),
+	    cmocka_unit_test(utf8_validation_is_strict),
+	    cmocka_unit_test(utf8_sanitize_replaces_only_the_invalid_bytes),
+	    cmocka_unit_test(utf8_cut_never_splits_a_character),
+	    cmocka_unit_test(utf8_put_writes_each_length_at_its_boundaries),
+	    cmocka_unit_test(terminal_escaper_neutralises_controls_and_keeps_the_bytes_in_hex),
+	    cmocka_unit_test(error_texts_from_servers_are_valid_utf8_without_controls),
+	    cmocka_unit_test(a_short_secret_is_redacted_only_as_a_whole_token),
+	    cmocka_unit_test(a_secret_straddling_the_cut_is_never_shown_in_part),
+	    cmocka_unit_test(log_lines_escape_what_a_server_sent),
+	    cmocka_unit_test(secret_registration_is_linear_with_shared_prefixes),
+	    cmocka_unit_test(a_secret_leaves_the_table_when_its_last_user_removes_it),
+	    cmocka_unit_test(passfiles_give_their_first_line_and_refuse_what_is_no_passfile),
+	    cmocka_unit_test(the_process_writes_no_core_and_is_not_dumpable),
+	    cmocka_unit_test(hex_is_two_lower_case_digits_per_byte),
+	    cmocka_unit_test(unhex_reads_exactly_two_digits_per_byte_in_either_case),
+	    cmocka_unit_test(html_escaper_writes_entities_and_cleans_controls),
+	    cmocka_unit_test(json_escaper_quotes_and_is_safe_inside_a_script),
+	    cmocka_unit_test(csv_escaper_quotes_doubles_and_guards_formulas),
+	    cmocka_unit_test(an_escaper_reports_a_full_buffer),
+	    cmocka_unit_test(atomic_writer_replaces_whole_files_privately_and_never_follows_links),
 	};
 
 	return unit_run("common", tests, NULL, NULL);
