@@ -251,9 +251,14 @@ static int cmp_msg(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-static size_t cause_new(struct report *r)
+/* A new cause with these texts (copied); returns its index in r->causes. */
+static size_t cause_new(struct report *r, const char *cls, const char *code, const char *text)
 {
-	xpush(&r->causes, &r->ncauses, &r->causes_alloc);
+	struct report_cause *c = xpush(&r->causes, &r->ncauses, &r->causes_alloc);
+
+	c->cls = xstrdup(cls);
+	c->code = xstrdup(code);
+	c->text = xstrdup(text);
 	return r->ncauses - 1;
 }
 
@@ -338,11 +343,8 @@ static void build_causes(struct report *r)
 		if (!p || strcmp(p->j.last_error_class, a->j.last_error_class) ||
 		    strcmp(p->j.last_error_code, a->j.last_error_code) ||
 		    (!a->j.last_error_code[0] && strcmp(p->j.last_error_text, a->j.last_error_text))) {
-			c = cause_new(r);
+			c = cause_new(r, a->j.last_error_class, a->j.last_error_code, a->j.last_error_text);
 			r->causes[c].account_level = 1;
-			r->causes[c].cls = xstrdup(a->j.last_error_class);
-			r->causes[c].code = xstrdup(a->j.last_error_code);
-			r->causes[c].text = xstrdup(a->j.last_error_text);
 		}
 		c = r->ncauses - 1;
 		r->causes[c].count++;
@@ -358,11 +360,8 @@ static void build_causes(struct report *r)
 		size_t c;
 
 		if (!p || p->state != m->state || strcmp(p->group, m->group)) {
-			c = cause_new(r);
+			c = cause_new(r, "", "", m->group);
 			r->causes[c].mstate = m->state;
-			r->causes[c].cls = xstrdup("");
-			r->causes[c].code = xstrdup("");
-			r->causes[c].text = xstrdup(m->group);
 		}
 		c = r->ncauses - 1;
 		r->causes[c].count++;
