@@ -50,6 +50,8 @@ struct io_stream {
 	int tls_dead;		      /* a fatal TLS error happened: no close_notify on close */
 	int tls_more;		      /* the record being sent is not the write's last: MSG_MORE */
 	int tls_buffered_only;	      /* the BIO reads nothing from the socket (tls_read_buffered) */
+	unsigned char *rx;	      /* ciphertext received ahead (TLS_READ_AHEAD bytes, allocated on first read) */
+	size_t rx_pos, rx_len;	      /* rx[rx_pos, rx_len) not yet handed to OpenSSL */
 	struct fleet_err *tls_failed; /* a read failure met ahead (tls_read_buffered): the next read's */
 	uint64_t expect;	      /* application bytes surely still to come (io_stream_expect) */
 	int lowat;		      /* SO_RCVLOWAT now set on fd (0 = never set, the default of 1) */

@@ -20,7 +20,7 @@
 /* Plaintext of the expected bytes that OpenSSL may already hold when it asks the socket for more:
  * at most one partial record (complete ones are decrypted first). */
 #define TLS_RECORD_PLAIN_MAX 16384
-/* OpenSSL's read-ahead buffer: four full records per recv() (servers send small records). */
+/* The socket BIO's receive buffer: four full records per recv() (servers send small records). */
 #define TLS_READ_AHEAD (64 * 1024)
 /* Session pools kept for resumption, one per (host:port, verified name, cafile): more than the
  * servers of a run. */
