@@ -16,6 +16,12 @@ struct folder_cache {
 	int stale;
 };
 
+/* A folder opened with no copied row of its UIDVALIDITY in the ledger. */
+struct opened {
+	int64_t id;
+	uint32_t uidv;
+};
+
 /* A folder's first window begun ahead (windows_ahead): durable once in `begun`, until the folder's
  * own window_begin takes it or it is closed unused. */
 struct ahead {
@@ -31,10 +37,11 @@ struct ledger_state {
 	unsigned held; /* folder statuses held back since the last flush of folder_close */
 	struct folder_cache *cache;
 	size_t ncache, alloc_cache;
-	/* the folder last opened, and whether the ledger holds copied rows of it for uidv */
-	int64_t open_id;
-	uint32_t open_uidv;
-	int open_has_copied;
+	/* folders opened whose open found no copied row (for uidv) and nothing written since: their
+	 * copied_uids is empty without a statement. Several, not the last one only: the engine opens the
+	 * next folder (presend) before it asks for the copied UIDs of the current one. */
+	struct opened *empty;
+	size_t nempty, alloc_empty;
 	unsigned pair;
 	/* the folders the engine named last (windows_ahead), and the windows begun ahead, not used yet */
 	struct ahead *next, *begun;
@@ -48,7 +55,6 @@ struct ledger_state *ledger_state_new(struct state_conn *sc, const struct state_
 	ls->sc = sc;
 	ls->lease = *lease;
 	ls->batch = state_ledger_batch_new(sc, lease, 0);
-	ls->open_id = -1;
 	return ls;
 }
 
@@ -69,6 +75,7 @@ void ledger_state_free(struct ledger_state **pls)
 	state_ledger_batch_free(&ls->batch);
 	xfree(&ls->next);
 	xfree(&ls->begun);
+	xfree(&ls->empty);
 	for (size_t i = 0; i < ls->ncache; i++) {
 		xfree(&ls->cache[i].src_name);
 		xfree(&ls->cache[i].dst_name);
@@ -130,6 +137,19 @@ static int cache_add(const char *src_name, const char *dst_name, const struct st
 	return 0;
 }
 
+/* Drops the folder's entry in ls->empty; returns 1 when there was one (for *uidv when given). */
+static int empty_take(struct ledger_state *ls, int64_t folder, const uint32_t *uidv)
+{
+	for (size_t i = 0; i < ls->nempty; i++)
+		if (ls->empty[i].id == folder) {
+			int hit = !uidv || ls->empty[i].uidv == *uidv;
+
+			ls->empty[i] = ls->empty[--ls->nempty];
+			return hit;
+		}
+	return 0;
+}
+
 /* Something is written for the folder: its cached row no longer holds, nor what was read at open,
  * and it is no longer one to begin ahead (named before it was reached: its status may be held in
  * the batch already, and a window begun with it would mark it "copying" again). */
@@ -144,8 +164,7 @@ static void touched(struct ledger_state *ls, int64_t folder)
 	for (size_t i = 0; i < ls->ncache; i++)
 		if (ls->cache[i].f.id == folder)
 			ls->cache[i].stale = 1;
-	if (ls->open_id == folder)
-		ls->open_id = -1;
+	empty_take(ls, folder, NULL);
 }
 
 /* The cached row, when opening the folder would write nothing: same destination name, and a
@@ -189,9 +208,12 @@ static int ls_folder_open(void *ctx, const char *src_name, const char *dst_name,
 			return -1;
 		touched(ls, f.id);
 	}
-	ls->open_id = f.id;
-	ls->open_uidv = f.copied_rows_uidvalidity;
-	ls->open_has_copied = f.has_copied_rows;
+	empty_take(ls, f.id, NULL);
+	if (!f.has_copied_rows) {
+		ls->empty = xgrow(ls->empty, sizeof(*ls->empty), ls->nempty + 1, &ls->alloc_empty);
+		ls->empty[ls->nempty].id = f.id;
+		ls->empty[ls->nempty++].uidv = f.copied_rows_uidvalidity;
+	}
 	if (begun_ahead(ls, f.id))
 		f.window_open = 0; /* this attempt's own window, begun ahead: nothing appended in it yet */
 	out->id = f.id;
@@ -269,8 +291,9 @@ static int ls_copied_uids(void *ctx, int64_t folder, uint32_t src_uidvalidity, s
 	struct ledger_state *ls = ctx;
 	struct pairs_ctx pc = {NULL, 0, 0};
 
-	if (folder == ls->open_id && src_uidvalidity == ls->open_uidv && !ls->open_has_copied) {
-		/* the folder's open found no copied row, and nothing was written for it since */
+	if (empty_take(ls, folder, &src_uidvalidity)) {
+		/* the folder's open found no copied row, and nothing was written for it since (asked once:
+		 * a second question reads the ledger) */
 		*pairs = NULL;
 		*n = 0;
 		return 0;
