@@ -1,6 +1,7 @@
 /* scheduler/health.c: which servers answer (see health.h). */
 #include "scheduler/health.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -24,15 +25,16 @@ struct health_entry {
 };
 
 struct server_health {
-	struct registry reg; /* of struct health_entry; a server never failed has none (up) */
+	struct registry reg; /* first (registry_owner_new); of struct health_entry; a server never failed
+			      * has none (up) */
 	uint64_t down_limit_ms;
 };
+_Static_assert(offsetof(struct server_health, reg) == 0, "the registry is the first member");
 
 struct server_health *server_health_new(uint64_t down_limit_ms)
 {
-	struct server_health *h = xcalloc(1, sizeof(*h));
+	struct server_health *h = registry_owner_new(sizeof(*h), sizeof(struct health_entry));
 
-	registry_init(&h->reg, sizeof(struct health_entry));
 	h->down_limit_ms = down_limit_ms;
 	return h;
 }
@@ -49,12 +51,7 @@ static void entry_release(void *rec)
 
 void server_health_free(struct server_health **ph)
 {
-	struct server_health *h = *ph;
-
-	if (!h)
-		return;
-	registry_release(&h->reg, entry_release);
-	xfree(ph);
+	registry_owner_free(ph, entry_release);
 }
 
 enum health_state server_health_state(struct server_health *h, const char *key)

@@ -1,5 +1,6 @@
 #include "scheduler/policy.h"
 
+#include <stddef.h>
 
 #include "common/alloc.h"
 #include "common/util.h"
@@ -53,27 +54,22 @@ struct host_entry {
 };
 
 struct host_limiter {
-	struct registry reg; /* of struct host_entry */
+	struct registry reg; /* first (registry_owner_new); of struct host_entry */
 	unsigned max;
 };
+_Static_assert(offsetof(struct host_limiter, reg) == 0, "the registry is the first member");
 
 struct host_limiter *host_limiter_new(unsigned max_per_host)
 {
-	struct host_limiter *hl = xcalloc(1, sizeof(*hl));
+	struct host_limiter *hl = registry_owner_new(sizeof(*hl), sizeof(struct host_entry));
 
-	registry_init(&hl->reg, sizeof(struct host_entry));
 	hl->max = max_per_host ? max_per_host : 1;
 	return hl;
 }
 
 void host_limiter_free(struct host_limiter **phl)
 {
-	struct host_limiter *hl = *phl;
-
-	if (!hl)
-		return;
-	registry_release(&hl->reg, NULL);
-	xfree(phl);
+	registry_owner_free(phl, NULL);
 }
 
 /* Takes the lock and returns the server's entry, added at the configured ceiling when it has none.

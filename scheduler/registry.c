@@ -26,6 +26,24 @@ void registry_release(struct registry *r, void (*release)(void *rec))
 	pthread_mutex_destroy(&r->lock);
 }
 
+void *registry_owner_new(size_t owner_size, size_t size)
+{
+	struct registry *r = xcalloc(1, owner_size);
+
+	registry_init(r, size);
+	return r;
+}
+
+void registry_owner_free(void *owner, void (*release)(void *rec))
+{
+	struct registry **pr = owner;
+
+	if (!*pr)
+		return;
+	registry_release(*pr, release);
+	xfree(pr);
+}
+
 void registry_lock(struct registry *r)
 {
 	pthread_mutex_lock(&r->lock);

@@ -25,6 +25,13 @@ void registry_init(struct registry *r, size_t size);
 /* Calls release (may be NULL) on every record, frees its key, the array and the mutex. */
 void registry_release(struct registry *r, void (*release)(void *rec));
 
+/* The tables that keep their records here (server health, the host limiter) are heap objects whose
+ * first member is their struct registry: registry_owner_new allocates one of owner_size bytes,
+ * zeroed, its registry initialised for records of size bytes; registry_owner_free releases the
+ * registry (release as in registry_release), frees *owner and nulls it (a NULL *owner: nothing). */
+void *registry_owner_new(size_t owner_size, size_t size);
+void registry_owner_free(void *owner, void (*release)(void *rec));
+
 void registry_lock(struct registry *r);
 void registry_unlock(struct registry *r);
 
