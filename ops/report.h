@@ -74,6 +74,9 @@ int report_write_json(const struct report *r, FILE *out, struct fleet_err *err);
 #define REPORT_HTML_LEFT_OUT_ACCOUNTS 40
 /* message rows per failure cause (failures.csv and accounts.json list them all) */
 #define REPORT_HTML_CAUSE_MESSAGES 200
+/* a summary card's value or line, built before it is written: fixed text and a few fmt_* numbers
+ * (ops/render.h), the longest ("Messages copied") under 300 bytes */
+#define REPORT_HTML_CARD_TEXT_MAX 512
 /* The throughput chart: an SVG viewBox of W x H units (the browser scales it to the panel) with
  * margins L, R, T, B for the axis labels; at most BARS bars (minutes are grouped beyond, so the bars
  * stay wide enough to point at), and fewer than MINBAR buckets are drawn centred at MINBAR's width. */

@@ -48,53 +48,69 @@ static void html_account(struct rw *w, const struct report_acct *a)
 	rw_puts(w, "</div>");
 }
 
+/* The number a card's value holds for the page's script (data-v). */
+static const char *num(char buf[TBUF], long long n)
+{
+	snprintf(buf, TBUF, "%lld", n);
+	return buf;
+}
+
+/* "<span id="ID" data-v="N">shown</span>" into buf: a number the page's script updates. */
+static const char *num_span(char buf[REPORT_HTML_CARD_TEXT_MAX], const char *id, long long n,
+			    const char *shown)
+{
+	snprintf(buf, REPORT_HTML_CARD_TEXT_MAX, "<span id=\"%s\" data-v=\"%lld\">%s</span>", id, n, shown);
+	return buf;
+}
+
+/* One card: its class ("" or ok, bad, run), its key, its value and the line under it. value and sub
+ * are HTML (fixed text, numbers, spans); id names the value for the page's script, which reads its
+ * number from data-v (no id: neither attribute). */
+static void html_card(struct rw *w, const char *cls, const char *key, const char *id, const char *data,
+		      const char *value, const char *sub)
+{
+	rw_printf(w, "<div class=\"card%s%s\"><div class=\"k\">%s</div><div class=\"v\"", cls[0] ? " " : "",
+		  cls, key);
+	if (id)
+		rw_printf(w, " id=\"%s\" data-v=\"%s\"", id, data);
+	rw_printf(w, ">%s</div><div class=\"sub\">%s</div></div>\n", value, sub);
+}
+
 static void html_cards(struct rw *w, const struct report *r)
 {
-	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF], b5[TBUF], b6[TBUF];
-	const long *j = r->run.counts.jobs;
+	const struct state_run_counts *c = &r->run.counts;
+	const long *j = c->jobs;
+	char b1[TBUF], b2[TBUF], n[TBUF], s1[REPORT_HTML_CARD_TEXT_MAX], s2[REPORT_HTML_CARD_TEXT_MAX],
+	    v[2 * REPORT_HTML_CARD_TEXT_MAX];
 
-	rw_printf(w,
-		  "<section class=\"cards\">\n"
-		  "<div class=\"card\"><div class=\"k\">Accounts</div><div class=\"v\" id=\"n-total\" "
-		  "data-v=\"%ld\">%s</div><div class=\"sub\">in this run</div></div>\n",
-		  r->total, fmt_count(b1, r->total));
-	rw_printf(
-	    w,
-	    "<div class=\"card ok\"><div class=\"k\">Done</div><div class=\"v\" id=\"n-done\" "
-	    "data-v=\"%ld\">%s"
-	    "</div><div class=\"sub\">%.0f%% of accounts</div></div>\n"
-	    "<div class=\"card bad\"><div class=\"k\">Failed</div><div class=\"v\" id=\"n-failed\" "
-	    "data-v=\"%ld\">%s</div><div class=\"sub\">%s</div></div>\n"
-	    "<div class=\"card run\"><div class=\"k\">Running / queued</div><div class=\"v\">"
-	    "<span id=\"n-running\" data-v=\"%ld\">%s</span> / <span id=\"n-queued\" data-v=\"%ld\">%s</span>"
-	    "</div><div class=\"sub\">%ld cancelled</div></div>\n",
-	    j[STATE_JOB_DONE], fmt_count(b1, j[STATE_JOB_DONE]), pct(j[STATE_JOB_DONE], r->total),
-	    j[STATE_JOB_FAILED], fmt_count(b2, j[STATE_JOB_FAILED]),
-	    j[STATE_JOB_FAILED] ? "see failures below" : "none", j[STATE_JOB_RUNNING],
-	    fmt_count(b3, j[STATE_JOB_RUNNING]), j[STATE_JOB_QUEUED], fmt_count(b4, j[STATE_JOB_QUEUED]),
-	    j[STATE_JOB_CANCELLED]);
-	rw_printf(
-	    w,
-	    "<div class=\"card\"><div class=\"k\">Messages copied</div><div class=\"v\" id=\"msgs-copied\" "
-	    "data-v=\"%lld\">%s</div><div class=\"sub\"><span id=\"bytes-copied\" data-v=\"%lld\">%s</span>; "
-	    "<span id=\"msgs-uncertain\" data-v=\"%lld\" title=\"copied although the destination may hold "
-	    "them "
-	    "(identity not certain)\">%s not certain</span></div></div>\n",
-	    (long long)r->run.counts.msgs_copied, fmt_count(b1, r->run.counts.msgs_copied),
-	    (long long)r->run.counts.bytes_copied, fmt_bytes(b2, r->run.counts.bytes_copied),
-	    (long long)r->run.counts.msgs_uncertain, fmt_count(b3, r->run.counts.msgs_uncertain));
-	rw_printf(w,
-		  "<div class=\"card\"><div class=\"k\">Skipped / failed</div><div class=\"v\">"
-		  "<span id=\"msgs-skipped\" data-v=\"%lld\">%s</span> / <span id=\"msgs-failed\" "
-		  "data-v=\"%lld\">%s"
-		  "</span></div><div class=\"sub\">messages, %s</div></div>\n"
-		  "<div class=\"card\"><div class=\"k\">Elapsed</div><div class=\"v\">%s</div>"
-		  "<div class=\"sub\">%s</div></div>\n</section>\n",
-		  (long long)r->run.counts.msgs_skipped, fmt_count(b3, r->run.counts.msgs_skipped),
-		  (long long)r->run.counts.msgs_failed, fmt_count(b4, r->run.counts.msgs_failed),
-		  fmt_bytes(b5, r->bytes_skipped + r->bytes_failed), fmt_duration(b6, run_elapsed_ms(r)),
+	rw_puts(w, "<section class=\"cards\">\n");
+	html_card(w, "", "Accounts", "n-total", num(n, r->total), fmt_count(b1, r->total), "in this run");
+	snprintf(v, sizeof(v), "%.0f%% of accounts", pct(j[STATE_JOB_DONE], r->total));
+	html_card(w, "ok", "Done", "n-done", num(n, j[STATE_JOB_DONE]), fmt_count(b1, j[STATE_JOB_DONE]), v);
+	html_card(w, "bad", "Failed", "n-failed", num(n, j[STATE_JOB_FAILED]),
+		  fmt_count(b1, j[STATE_JOB_FAILED]), j[STATE_JOB_FAILED] ? "see failures below" : "none");
+	snprintf(v, sizeof(v), "%s / %s",
+		 num_span(s1, "n-running", j[STATE_JOB_RUNNING], fmt_count(b1, j[STATE_JOB_RUNNING])),
+		 num_span(s2, "n-queued", j[STATE_JOB_QUEUED], fmt_count(b2, j[STATE_JOB_QUEUED])));
+	snprintf(n, sizeof(n), "%ld cancelled", j[STATE_JOB_CANCELLED]);
+	html_card(w, "run", "Running / queued", NULL, NULL, v, n);
+	snprintf(
+	    v, sizeof(v),
+	    "%s; <span id=\"msgs-uncertain\" data-v=\"%lld\" title=\"copied although the destination may "
+	    "hold them (identity not certain)\">%s not certain</span>",
+	    num_span(s1, "bytes-copied", c->bytes_copied, fmt_bytes(b1, c->bytes_copied)),
+	    (long long)c->msgs_uncertain, fmt_count(b2, c->msgs_uncertain));
+	html_card(w, "", "Messages copied", "msgs-copied", num(n, c->msgs_copied),
+		  fmt_count(b1, c->msgs_copied), v);
+	snprintf(v, sizeof(v), "%s / %s",
+		 num_span(s1, "msgs-skipped", c->msgs_skipped, fmt_count(b1, c->msgs_skipped)),
+		 num_span(s2, "msgs-failed", c->msgs_failed, fmt_count(b2, c->msgs_failed)));
+	snprintf(s1, sizeof(s1), "messages, %s", fmt_bytes(b1, r->bytes_skipped + r->bytes_failed));
+	html_card(w, "", "Skipped / failed", NULL, NULL, v, s1);
+	html_card(w, "", "Elapsed", NULL, NULL, fmt_duration(b1, run_elapsed_ms(r)),
 		  r->last_finish_ms ? "start to finish"
 				    : (r->first_start_ms ? "still going" : "not started"));
+	rw_puts(w, "</section>\n");
 }
 
 /* While the run goes on: what is left to copy (the whole run's, every host's) and when it should be
@@ -103,54 +119,49 @@ static void html_remaining(struct rw *w, const struct report *r)
 {
 	const struct report_remaining *m = &r->remaining;
 	const struct progress_bytes *b = &m->b;
-	char b1[TBUF], b2[TBUF], b3[TBUF], b4[TBUF];
+	char b1[TBUF], b2[TBUF], n[TBUF], v[REPORT_HTML_CARD_TEXT_MAX], sub[REPORT_HTML_CARD_TEXT_MAX];
 	const char *approx = b->estimated ? "~" : "";
 	int64_t left = b->known && b->total > b->copied ? (int64_t)(b->total - b->copied) : 0;
+	int64_t eta_ms = r->generated_ms + (int64_t)(m->eta_s * 1000.0);
 
 	if (!report_run_goes_on(r))
 		return;
 	rw_puts(w, "<section class=\"panel\" id=\"remaining\"><h2>Remaining <span class=\"muted\">the whole run, "
 		   "every host, while it goes on</span></h2>\n<div class=\"cards rem\">");
-	if (b->known)
-		rw_printf(w,
-			  "<div class=\"card run\"><div class=\"k\">Left to copy</div><div class=\"v\" "
-			  "id=\"bytes-left\" data-v=\"%lld\">%s%s</div><div class=\"sub\">of %s%s, %.0f%% copied</div></div>\n",
-			  (long long)left, approx, fmt_bytes(b1, left), approx, fmt_bytes(b2, (int64_t)b->total),
-			  b->total ? 100.0 * (double)b->copied / (double)b->total : 100.0);
-	else
-		rw_puts(w, "<div class=\"card run\"><div class=\"k\">Left to copy</div><div class=\"v\" id=\"bytes-left\" "
-			   "data-v=\"-1\">unknown</div><div class=\"sub\">no account has started yet</div></div>\n");
-	if (m->eta_s >= 0)
-		rw_printf(w,
-			  "<div class=\"card\"><div class=\"k\">ETA (UTC)</div><div class=\"v\" id=\"eta\" "
-			  "data-v=\"%lld\">%s</div><div class=\"sub\">in %s</div></div>\n",
-			  (long long)(r->generated_ms + (int64_t)(m->eta_s * 1000.0)),
-			  fmt_clock(b3, r->generated_ms + (int64_t)(m->eta_s * 1000.0), m->eta_s >= 43200),
-			  fmt_duration(b4, (int64_t)(m->eta_s * 1000.0)));
-	else
-		rw_printf(w,
-			  "<div class=\"card\"><div class=\"k\">ETA (UTC)</div><div class=\"v\" id=\"eta\" "
-			  "data-v=\"-1\">--:--</div><div class=\"sub\">%s</div></div>\n",
+	if (b->known) {
+		snprintf(v, sizeof(v), "%s%s", approx, fmt_bytes(b1, left));
+		snprintf(sub, sizeof(sub), "of %s%s, %.0f%% copied", approx, fmt_bytes(b2, (int64_t)b->total),
+			 b->total ? 100.0 * (double)b->copied / (double)b->total : 100.0);
+		html_card(w, "run", "Left to copy", "bytes-left", num(n, left), v, sub);
+	} else {
+		html_card(w, "run", "Left to copy", "bytes-left", "-1", "unknown",
+			  "no account has started yet");
+	}
+	if (m->eta_s >= 0) {
+		snprintf(sub, sizeof(sub), "in %s", fmt_duration(b2, (int64_t)(m->eta_s * 1000.0)));
+		html_card(w, "", "ETA (UTC)", "eta", num(n, eta_ms), fmt_clock(b1, eta_ms, m->eta_s >= 43200),
+			  sub);
+	} else {
+		html_card(w, "", "ETA (UTC)", "eta", "-1", "--:--",
 			  m->busy == 0 ? "only parked accounts are left" : "not measured yet");
-	if (m->rate > 0)
-		rw_printf(w,
-			  "<div class=\"card\"><div class=\"k\">Rate</div><div class=\"v\" id=\"rate\" data-v=\"%.0f\">%s/s"
-			  "</div><div class=\"sub\">over the last %s</div></div>\n",
-			  m->rate, fmt_bytes(b1, (int64_t)m->rate), fmt_duration(b2, m->rate_window_ms));
-	else
-		rw_puts(w, "<div class=\"card\"><div class=\"k\">Rate</div><div class=\"v\" id=\"rate\" data-v=\"0\">"
-			   "&ndash;</div><div class=\"sub\">nothing copied in the last minutes</div></div>\n");
-	rw_printf(w,
-		  "<div class=\"card\"><div class=\"k\">Parked</div><div class=\"v\" id=\"n-parked\" "
-		  "data-v=\"%ld\">%ld</div><div class=\"sub\">",
-		  r->run.counts.parked, r->run.counts.parked);
+	}
+	if (m->rate > 0) {
+		snprintf(n, sizeof(n), "%.0f", m->rate);
+		snprintf(v, sizeof(v), "%s/s", fmt_bytes(b1, (int64_t)m->rate));
+		snprintf(sub, sizeof(sub), "over the last %s", fmt_duration(b2, m->rate_window_ms));
+		html_card(w, "", "Rate", "rate", n, v, sub);
+	} else {
+		html_card(w, "", "Rate", "rate", "0", "&ndash;", "nothing copied in the last minutes");
+	}
+	snprintf(v, sizeof(v), "%ld", r->run.counts.parked);
 	if (r->run.counts.parked)
-		rw_printf(w, "apart from the ETA; the last resumes %s UTC, done by %s UTC",
-			  fmt_time(b1, r->run.counts.parked_until_ms, 0),
-			  fmt_time(b2, r->run.counts.parked_eta_ms, 0));
+		snprintf(sub, sizeof(sub), "apart from the ETA; the last resumes %s UTC, done by %s UTC",
+			 fmt_time(b1, r->run.counts.parked_until_ms, 0),
+			 fmt_time(b2, r->run.counts.parked_eta_ms, 0));
 	else
-		rw_puts(w, "none waits for a budget or a throttle");
-	rw_puts(w, "</div></div>\n</div></section>\n");
+		snprintf(sub, sizeof(sub), "none waits for a budget or a throttle");
+	html_card(w, "", "Parked", "n-parked", v, v, sub);
+	rw_puts(w, "</div></section>\n");
 }
 
 /* The accounts later passes leave out, by why (state_job_report.left_out): removed from the accounts
