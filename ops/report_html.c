@@ -200,9 +200,7 @@ static void html_left_out(struct rw *w, const struct report *r)
 			if (strcmp(a->j.left_out, why[k]) != 0)
 				continue;
 			rw_printf(w, "<span class=\"chip\" title=\"account %lld\">", (long long)a->j.job_id);
-			rw_html(w, a->j.user1);
-			rw_puts(w, "@");
-			rw_html(w, a->j.host1);
+			html_user_at(w, a->j.user1, a->j.host1);
 			rw_puts(w, "</span>");
 			shown++;
 		}
