@@ -222,14 +222,11 @@ static int load_msg_cb(const struct state_failed_msg *m, void *ctx)
 	struct report_msg *x;
 
 	x = xpush(&r->msgs, &r->nmsgs, &r->msgs_alloc);
-	x->job_id = m->job_id;
-	x->reason = xstrdup(m->error[0] ? m->error : "no reason recorded");
-	x->group = reason_group(x->reason);
-	x->folder = xstrdup(m->src_folder);
-	x->uidvalidity = m->src_uidvalidity;
-	x->uid = m->src_uid;
-	x->size = m->size;
-	x->state = m->state;
+	x->m = *m; /* its strings live in the result, which is gone after the walk: copied */
+	if (!x->m.error[0])
+		x->m.error = "no reason recorded";
+	x->strings = strings_own((const char **const[]){&x->m.error, &x->m.src_folder}, 2);
+	x->group = reason_group(x->m.error);
 	return 0;
 }
 
@@ -238,17 +235,17 @@ static int cmp_msg(const void *a, const void *b)
 	const struct report_msg *x = a, *y = b;
 	int c;
 
-	if (x->job_id != y->job_id)
-		return x->job_id < y->job_id ? -1 : 1;
-	if (x->state != y->state)
-		return x->state < y->state ? -1 : 1;
+	if (x->m.job_id != y->m.job_id)
+		return x->m.job_id < y->m.job_id ? -1 : 1;
+	if (x->m.state != y->m.state)
+		return x->m.state < y->m.state ? -1 : 1;
 	if ((c = strcmp(x->group, y->group)) != 0)
 		return c;
-	if ((c = strcmp(x->folder, y->folder)) != 0)
+	if ((c = strcmp(x->m.src_folder, y->m.src_folder)) != 0)
 		return c;
-	if (x->uidvalidity != y->uidvalidity)
-		return x->uidvalidity < y->uidvalidity ? -1 : 1;
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
+	if (x->m.src_uidvalidity != y->m.src_uidvalidity)
+		return x->m.src_uidvalidity < y->m.src_uidvalidity ? -1 : 1;
+	return x->m.src_uid < y->m.src_uid ? -1 : x->m.src_uid > y->m.src_uid;
 }
 
 /* A new cause with these texts (copied); returns its index in r->causes. */
@@ -297,8 +294,8 @@ static int cmp_msg_reason(const void *pa, const void *pb)
 	const struct report_msg *x = &group_r->msgs[ia], *y = &group_r->msgs[ib];
 	int c;
 
-	if (x->state != y->state)
-		return x->state < y->state ? -1 : 1;
+	if (x->m.state != y->m.state)
+		return x->m.state < y->m.state ? -1 : 1;
 	if ((c = strcmp(x->group, y->group)) != 0)
 		return c;
 	return ia < ib ? -1 : ia > ib;
@@ -356,16 +353,16 @@ static void build_causes(struct report *r)
 	for (size_t i = 0; i < r->nmsgs; i++) {
 		struct report_msg *m = &r->msgs[idx[i]];
 		const struct report_msg *p = i ? &r->msgs[idx[i - 1]] : NULL;
-		struct report_acct *a = find_acct(r, m->job_id);
+		struct report_acct *a = find_acct(r, m->m.job_id);
 		size_t c;
 
-		if (!p || p->state != m->state || strcmp(p->group, m->group)) {
+		if (!p || p->m.state != m->m.state || strcmp(p->group, m->group)) {
 			c = cause_new(r, "", "", m->group);
-			r->causes[c].mstate = m->state;
+			r->causes[c].mstate = m->m.state;
 		}
 		c = r->ncauses - 1;
 		r->causes[c].count++;
-		r->causes[c].bytes += (int64_t)m->size;
+		r->causes[c].bytes += (int64_t)m->m.size;
 		r->causes[c].msgs = xgrow(r->causes[c].msgs, sizeof(size_t), r->causes[c].nmsgs + 1,
 					  &r->causes[c].msgs_alloc);
 		r->causes[c].msgs[r->causes[c].nmsgs++] = idx[i];
@@ -482,17 +479,17 @@ int report_load(struct state_conn *sc, int64_t run_id, struct report **out, stru
 	if (r->nmsgs)
 		qsort(r->msgs, r->nmsgs, sizeof(*r->msgs), cmp_msg);
 	for (size_t i = 0; i < r->nmsgs; i++) {
-		struct report_acct *a = find_acct(r, r->msgs[i].job_id);
+		struct report_acct *a = find_acct(r, r->msgs[i].m.job_id);
 
 		if (!a)
 			continue;
 		if (a->msg_count == 0)
 			a->msg_first = i;
 		a->msg_count++;
-		if (r->msgs[i].state == STATE_MSG_SKIPPED)
-			a->bytes_skipped += (int64_t)r->msgs[i].size;
+		if (r->msgs[i].m.state == STATE_MSG_SKIPPED)
+			a->bytes_skipped += (int64_t)r->msgs[i].m.size;
 		else
-			a->bytes_failed += (int64_t)r->msgs[i].size;
+			a->bytes_failed += (int64_t)r->msgs[i].m.size;
 	}
 	for (size_t i = 0; i < r->naccts; i++) {
 		const struct report_acct *a = &r->accts[i];
@@ -541,9 +538,8 @@ void report_free(struct report **rp)
 	for (size_t i = 0; i < r->naccts; i++)
 		xfree(&r->accts[i].strings);
 	for (size_t i = 0; i < r->nmsgs; i++) {
-		xfree(&r->msgs[i].reason);
+		xfree(&r->msgs[i].strings);
 		xfree(&r->msgs[i].group);
-		xfree(&r->msgs[i].folder);
 	}
 	for (size_t i = 0; i < r->ncauses; i++) {
 		xfree(&r->causes[i].cls);

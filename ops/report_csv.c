@@ -65,11 +65,11 @@ int report_write_accounts_csv(const struct report *r, FILE *out, struct fleet_er
 				size_t e = k;
 
 				while (e < a->msg_first + a->msg_count &&
-				       r->msgs[e].state == r->msgs[k].state &&
+				       r->msgs[e].m.state == r->msgs[k].m.state &&
 				       !strcmp(r->msgs[e].group, r->msgs[k].group))
 					e++;
 				fleet_buf_addf(&sum, "%s%s: %s (%zu)", sum.len ? "; " : "",
-						  msg_state_name(r->msgs[k].state), r->msgs[k].group, e - k);
+					       msg_state_name(r->msgs[k].m.state), r->msgs[k].group, e - k);
 				k = e;
 			}
 			rw_csv(&w, fleet_buf_truncated(&sum) ? "(longer than it may be here: see failures.csv)"
@@ -149,11 +149,12 @@ int report_write_failures_csv(const struct report *r, FILE *out, struct fleet_er
 			const struct report_msg *m = &r->msgs[k];
 
 			failure_row_start(&w, r, a);
-			rw_printf(&w, ",message,%s,,,", msg_state_name(m->state));
-			rw_csv(&w, m->reason);
+			rw_printf(&w, ",message,%s,,,", msg_state_name(m->m.state));
+			rw_csv(&w, m->m.error);
 			rw_put(&w, ",", 1);
-			rw_csv(&w, m->folder);
-			rw_printf(&w, ",%u,%u,%llu\r\n", m->uidvalidity, m->uid, (unsigned long long)m->size);
+			rw_csv(&w, m->m.src_folder);
+			rw_printf(&w, ",%u,%u,%llu\r\n", m->m.src_uidvalidity, m->m.src_uid,
+				  (unsigned long long)m->m.size);
 		}
 	}
 	return rw_finish(&w, "failures.csv", err);

@@ -531,16 +531,16 @@ static void html_causes(struct rw *w, const struct report *r)
 			    k->count > REPORT_HTML_CAUSE_MESSAGES ? "first messages" : "the messages");
 			for (size_t i = 0; i < k->nmsgs && shown < REPORT_HTML_CAUSE_MESSAGES; i++) {
 				const struct report_msg *m = &r->msgs[k->msgs[i]];
-				const struct report_acct *a = find_acct(r, m->job_id);
+				const struct report_acct *a = find_acct(r, m->m.job_id);
 
 				if (!a)
 					continue;
 				rw_puts(w, "<tr><td>");
 				html_user_at(w, a->j.user1, a->j.host1);
 				rw_puts(w, "</td><td>");
-				rw_html(w, m->folder);
+				rw_html(w, m->m.src_folder);
 				rw_printf(w, "</td><td class=\"num\">%u</td><td class=\"num\">%s</td></tr>",
-					  m->uid, fmt_bytes(b1, (int64_t)m->size));
+					  m->m.src_uid, fmt_bytes(b1, (int64_t)m->m.size));
 				shown++;
 			}
 			rw_puts(w, "</tbody></table></details>");

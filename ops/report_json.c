@@ -76,20 +76,21 @@ static json_t *failures(const struct report *r, const struct report_acct *a)
 		int64_t bytes = 0;
 		json_t *msgs = json_array();
 
-		while (e < a->msg_first + a->msg_count && r->msgs[e].state == r->msgs[k].state &&
+		while (e < a->msg_first + a->msg_count && r->msgs[e].m.state == r->msgs[k].m.state &&
 		       !strcmp(r->msgs[e].group, r->msgs[k].group))
-			bytes += (int64_t)r->msgs[e++].size;
+			bytes += (int64_t)r->msgs[e++].m.size;
 		for (size_t m = k; m < e; m++)
 			json_array_append_new(msgs, json_pack("{s:o, s:I, s:I, s:I, s:o}", "folder",
-							      jv_str(r->msgs[m].folder), "uidvalidity",
-							      (json_int_t)r->msgs[m].uidvalidity, "uid",
-							      (json_int_t)r->msgs[m].uid, "size",
-							      (json_int_t)r->msgs[m].size, "error",
-							      jv_str(r->msgs[m].reason)));
-		json_array_append_new(groups, json_pack("{s:s, s:o, s:I, s:I, s:o}", "state",
-							msg_state_name(r->msgs[k].state), "reason",
-							jv_str(r->msgs[k].group), "count", (json_int_t)(e - k),
-							"bytes", (json_int_t)bytes, "messages", msgs));
+							      jv_str(r->msgs[m].m.src_folder), "uidvalidity",
+							      (json_int_t)r->msgs[m].m.src_uidvalidity, "uid",
+							      (json_int_t)r->msgs[m].m.src_uid, "size",
+							      (json_int_t)r->msgs[m].m.size, "error",
+							      jv_str(r->msgs[m].m.error)));
+		json_array_append_new(groups,
+				      json_pack("{s:s, s:o, s:I, s:I, s:o}", "state",
+						msg_state_name(r->msgs[k].m.state), "reason",
+						jv_str(r->msgs[k].group), "count", (json_int_t)(e - k),
+						"bytes", (json_int_t)bytes, "messages", msgs));
 		k = e;
 	}
 	return groups;

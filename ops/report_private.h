@@ -29,13 +29,11 @@ struct run_list {
 /* ---- a run loaded ----------------------------------------------------------------------------- */
 
 struct report_msg {
-	int64_t job_id;
-	char *reason; /* as recorded */
+	/* The state's row as it was read (m.error: "no reason recorded" when none was); its strings
+	 * point into `strings` (one allocation, owned). */
+	struct state_failed_msg m;
+	char *strings;
 	char *group;  /* the reason with its numbers replaced by N: what messages are grouped by */
-	char *folder;
-	uint32_t uidvalidity, uid;
-	uint64_t size;
-	enum state_msg_state state;
 	size_t cause; /* index into report.causes */
 };
 
