@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -86,6 +87,8 @@ struct imap_conn {
 	int broken;
 	struct fleet_err err;
 	int greeted, preauth, caps_known, logged_in;
+	int login_defer; /* the login command is sent and not waited for (early_login): its id */
+	int login_id;
 	unsigned caps_gen; /* bumped whenever capabilities are (re)read: tells whether login sent them */
 	int bye;
 	char bye_code[IMAP_CODE_MAX];
@@ -359,6 +362,68 @@ static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
 	}
 }
 
+/* ---- greetings seen, per server (early_login) ---------------------------------------------------- */
+
+/* The capabilities of the last OK greeting from each implicit-TLS server (host:port) this process
+ * connected to: a later connection there sends its login right behind the TLS handshake, before the
+ * greeting arrives, with the mechanism those capabilities choose. */
+struct greet_entry {
+	char key[IMAP_GREET_KEY_MAX];
+	char words[IMAP_GREET_CAPS_MAX];
+};
+
+static struct greet_entry g_greet[IMAP_GREET_CACHE_MAX];
+static size_t g_ngreet, g_greet_next;
+static pthread_mutex_t g_greet_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int greet_key(const struct imap_conn *c, char *key, size_t cap)
+{
+	int n;
+
+	if (c->ep.mode != IO_TLS_IMPLICIT || !c->host)
+		return -1;
+	n = snprintf(key, cap, "%s:%u", c->host, io_port_or_default(c->ep.port, c->ep.mode));
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static void greet_cache_put(const struct imap_conn *c, const char *words)
+{
+	char key[IMAP_GREET_KEY_MAX];
+	size_t i;
+
+	if (greet_key(c, key, sizeof(key)) < 0 || strlen(words) >= IMAP_GREET_CAPS_MAX)
+		return;
+	pthread_mutex_lock(&g_greet_lock);
+	for (i = 0; i < g_ngreet && strcmp(g_greet[i].key, key) != 0; i++)
+		;
+	if (i == g_ngreet) {
+		if (g_ngreet < IMAP_GREET_CACHE_MAX)
+			i = g_ngreet++;
+		else
+			i = g_greet_next++ % IMAP_GREET_CACHE_MAX; /* the oldest entry makes room */
+		snprintf(g_greet[i].key, sizeof(g_greet[i].key), "%s", key);
+	}
+	snprintf(g_greet[i].words, sizeof(g_greet[i].words), "%s", words);
+	pthread_mutex_unlock(&g_greet_lock);
+}
+
+static int greet_cache_get(const struct imap_conn *c, char *words, size_t cap)
+{
+	char key[IMAP_GREET_KEY_MAX];
+	int found = 0;
+
+	if (greet_key(c, key, sizeof(key)) < 0)
+		return 0;
+	pthread_mutex_lock(&g_greet_lock);
+	for (size_t i = 0; i < g_ngreet && !found; i++)
+		if (strcmp(g_greet[i].key, key) == 0) {
+			snprintf(words, cap, "%s", g_greet[i].words);
+			found = 1;
+		}
+	pthread_mutex_unlock(&g_greet_lock);
+	return found;
+}
+
 static void on_greeting(struct imap_conn *c, const struct imap_response *r)
 {
 	struct fleet_err e;
@@ -380,8 +445,11 @@ static void on_greeting(struct imap_conn *c, const struct imap_response *r)
 	}
 	c->greeted = 1;
 	c->preauth = r->status == IMAP_STATUS_PREAUTH;
-	if (imap_resp_has_code(r, "CAPABILITY"))
+	if (imap_resp_has_code(r, "CAPABILITY")) {
 		set_caps_from_words(c, r->code_args);
+		if (!c->preauth)
+			greet_cache_put(c, r->code_args);
+	}
 }
 
 static void on_tagged(struct imap_conn *c, const struct imap_response *r)
@@ -1202,7 +1270,9 @@ static int check_implicit_tls_port(struct imap_conn *c, struct fleet_err *err)
 	return -1;
 }
 
-int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct fleet_err *err)
+/* imap_conn_open's first half: the connection made (TLS handshake and certificate check included
+ * for implicit TLS), nothing read yet. */
+static int conn_start(const struct imap_options *o, struct imap_conn **out, struct fleet_err *err)
 {
 	struct imap_conn *c = xcalloc(1, sizeof(*c));
 	struct imap_parser_limits lim;
@@ -1239,26 +1309,36 @@ int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct 
 	fleet_buf_init(&c->zbuf, 2 * (IMAP_CMD_MAX + IMAP_WBUF_FLUSH));
 	fleet_buf_init(&c->tbuf, IMAP_TRACE_MAX + IMAP_TRACE_SLACK);
 
-	if (io_stream_connect(&c->ep, &c->s, err) < 0) {
+	if (io_stream_connect(&c->ep, &c->s, err) < 0 || check_implicit_tls_port(c, err) < 0) {
 		imap_conn_close(&c);
 		return -1;
 	}
-	if (check_implicit_tls_port(c, err) < 0)
-		goto fail;
-	while (!c->greeted)
-		if (conn_step(c, 1, err) < 0)
-			goto fail;
-	if (c->ep.mode == IO_TLS_STARTTLS) {
-		if (starttls(c, err) < 0)
-			goto fail;
-	} else if (!c->caps_known && imap_capability(c, err) < 0) {
-		goto fail;
-	}
 	*out = c;
 	return 0;
-fail:
-	imap_conn_close(&c);
-	return -1;
+}
+
+/* The second half: the greeting, STARTTLS, the capabilities. */
+static int conn_greet(struct imap_conn *c, struct fleet_err *err)
+{
+	while (!c->greeted)
+		if (conn_step(c, 1, err) < 0)
+			return -1;
+	if (c->ep.mode == IO_TLS_STARTTLS)
+		return starttls(c, err);
+	if (!c->caps_known && imap_capability(c, err) < 0)
+		return -1;
+	return 0;
+}
+
+int imap_conn_open(const struct imap_options *o, struct imap_conn **out, struct fleet_err *err)
+{
+	if (conn_start(o, out, err) < 0)
+		return -1;
+	if (conn_greet(*out, err) < 0) {
+		imap_conn_close(out);
+		return -1;
+	}
+	return 0;
 }
 
 /* Base64 (RFC 4648) through OpenSSL's encoder. */
@@ -1373,6 +1453,10 @@ static int do_authenticate(struct imap_conn *c, const char *mech, const char *ra
 		k->on_cont = auth_cont;
 		c->cont_cmd = k;
 	}
+	if (c->login_defer) {
+		c->login_id = id;
+		return 0;
+	}
 	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
 		return login_refused(c, err);
 	return 0;
@@ -1403,6 +1487,10 @@ static int do_login(struct imap_conn *c, struct fleet_err *err)
 	fleet_buf_release(&trace);
 	if (id < 0)
 		return -1;
+	if (c->login_defer) {
+		c->login_id = id;
+		return 0;
+	}
 	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
 		return login_refused(c, err);
 	return 0;
@@ -1474,16 +1562,62 @@ int imap_conn_compressed(const struct imap_conn *c, uint64_t counts[4])
 	return 1;
 }
 
+/* What follows a login (or a PREAUTH greeting): the capabilities when the login's OK did not carry
+ * them, COMPRESS where wanted, ID. */
+static int login_extras(struct imap_conn *c, struct fleet_err *err)
+{
+	if (!c->caps_known && imap_capability(c, err) < 0)
+		return -1;
+	if (want_compress(c) && start_compress(c, err) < 0)
+		return -1;
+	if (!c->no_id && imap_conn_has_cap(c, "ID") && send_id(c, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The login succeeded; caps_sent: its OK carried the new capabilities. */
+static int login_after(struct imap_conn *c, int caps_sent, struct fleet_err *err)
+{
+	c->login_ms = fleet_now_ms() - c->login_ms;
+	c->logged_in = 1;
+	/* Capabilities change after login. The login's response usually carries the new ones (its
+	 * OK's [CAPABILITY] code, read in on_tagged): ask again only when it did not. */
+	if (!caps_sent) {
+		imap_strlist_release(&c->caps);
+		c->caps_known = 0;
+	}
+	return login_extras(c, err);
+}
+
+/* The mechanism imap_conn_login uses with the capabilities known now, with whether the first
+ * response goes with the command (SASL-IR): what an early login guessed must still hold. */
+static enum imap_auth_mech pick_mech(const struct imap_conn *c)
+{
+	if (c->auth != IMAP_AUTH_AUTO)
+		return c->auth;
+	if (c->token)
+		return imap_conn_has_cap(c, "AUTH=OAUTHBEARER") ? IMAP_AUTH_OAUTHBEARER : IMAP_AUTH_XOAUTH2;
+	if (c->authuser ||
+	    (imap_conn_has_cap(c, "AUTH=PLAIN") && (imap_conn_has_cap(c, "SASL-IR") || imap_conn_has_cap(c, "LOGINDISABLED"))))
+		return IMAP_AUTH_PLAIN;
+	return IMAP_AUTH_LOGIN;
+}
+
+static int login_choice(const struct imap_conn *c)
+{
+	return (int)pick_mech(c) * 2 + (imap_conn_has_cap(c, "SASL-IR") ? 1 : 0);
+}
+
 int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 {
-	enum imap_auth_mech mech = c->auth;
+	enum imap_auth_mech mech;
 	unsigned caps_gen = c->caps_gen;
 	int r;
 
 	if (c->broken)
 		return broken_err(c, err);
 	if (c->logged_in || c->preauth)
-		goto after;
+		return login_extras(c, err);
 	if (!io_stream_is_tls(c->s) && c->ep.mode != IO_TLS_PLAIN) {
 		fleet_err_set(err, FLEET_ERR_PERMANENT, FLEET_SCOPE_ACCOUNT, IMAP_ERR_CLEARTEXT_REFUSED,
 			      "%s: refusing to send credentials to %s over a cleartext connection", c->label,
@@ -1494,17 +1628,7 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	if (!c->user || (!c->password && !c->token))
 		return fleet_err_set(err, FLEET_ERR_AUTH, FLEET_SCOPE_ACCOUNT, IMAP_ERR_NO_CREDENTIALS,
 				     "%s: no user or password given", c->label);
-	if (mech == IMAP_AUTH_AUTO) {
-		if (c->token)
-			mech = imap_conn_has_cap(c, "AUTH=OAUTHBEARER") ? IMAP_AUTH_OAUTHBEARER
-									: IMAP_AUTH_XOAUTH2;
-		else if (c->authuser ||
-			 (imap_conn_has_cap(c, "AUTH=PLAIN") &&
-			  (imap_conn_has_cap(c, "SASL-IR") || imap_conn_has_cap(c, "LOGINDISABLED"))))
-			mech = IMAP_AUTH_PLAIN;
-		else
-			mech = IMAP_AUTH_LOGIN;
-	}
+	mech = pick_mech(c);
 	c->login_ms = fleet_now_ms();
 	switch (mech) {
 	case IMAP_AUTH_AUTO:
@@ -1584,29 +1708,79 @@ int imap_conn_login(struct imap_conn *c, struct fleet_err *err)
 	}
 	if (r < 0)
 		return -1;
-	c->login_ms = fleet_now_ms() - c->login_ms;
-	c->logged_in = 1;
-	/* Capabilities change after login. The login's response usually carries the new ones (its
-	 * OK's [CAPABILITY] code, read in on_tagged): ask again only when it did not. */
-	if (c->caps_gen == caps_gen) {
-		imap_strlist_release(&c->caps);
-		c->caps_known = 0;
+	if (c->login_defer)
+		return 0; /* sent; early_login_end reads the answer */
+	return login_after(c, c->caps_gen != caps_gen, err);
+}
+
+/* Implicit TLS to a server whose greeting this process has seen (greet_cache_*): the login goes out
+ * right behind the TLS handshake (the certificate is checked by then), with the mechanism that
+ * greeting's capabilities choose, and the server answers it together with its greeting: one round
+ * trip less per connection. Returns the login's choice (login_choice) when sent, else -1. */
+static int early_login(struct imap_conn *c)
+{
+	char words[IMAP_GREET_CAPS_MAX];
+	struct fleet_err e;
+	int choice, r;
+
+	if (c->ep.mode != IO_TLS_IMPLICIT || !io_stream_is_tls(c->s) || !c->user || (!c->password && !c->token) ||
+	    !greet_cache_get(c, words, sizeof(words)))
+		return -1;
+	set_caps_from_words(c, words);
+	choice = login_choice(c);
+	fleet_err_clear(&e);
+	c->login_defer = 1;
+	r = imap_conn_login(c, &e);
+	c->login_defer = 0;
+	if (r == 0 && c->login_id > 0 && imap_conn_flush(c, &e) == 0)
+		return choice;
+	/* refused before anything was sent (a mechanism those capabilities do not offer, say): the
+	 * usual way after the greeting says so */
+	imap_strlist_release(&c->caps);
+	c->caps_known = 0;
+	return -1;
+}
+
+/* The answer to an early login, once the greeting is in: 0 logged in (or PREAUTH), 1 when the
+ * greeting's capabilities choose another mechanism and the early one was refused (log in again the
+ * usual way), -1 on failure (err). */
+static int early_login_end(struct imap_conn *c, int choice, struct fleet_err *err)
+{
+	struct imap_result res;
+	int id = c->login_id, r;
+
+	c->login_id = 0;
+	memset(&res, 0, sizeof(res));
+	r = imap_cmd_wait(c, id, &res, FLEET_SCOPE_ACCOUNT, err);
+	if (c->broken)
+		return -1;
+	if (c->preauth) /* logged in by the greeting: the refused login does not matter */
+		return login_extras(c, err);
+	if (r == 0)
+		return login_after(c, strcasecmp(res.code, "CAPABILITY") == 0, err);
+	if (login_choice(c) != choice) {
+		log_debug("%s: the greeting's capabilities differ from the last one's: logging in again", c->label);
+		return 1;
 	}
-after:
-	if (!c->caps_known && imap_capability(c, err) < 0)
-		return -1;
-	if (want_compress(c) && start_compress(c, err) < 0)
-		return -1;
-	if (!c->no_id && imap_conn_has_cap(c, "ID") && send_id(c, err) < 0)
-		return -1;
-	return 0;
+	return login_refused(c, err);
 }
 
 int imap_conn_connect(const struct imap_options *o, struct imap_conn **out, struct fleet_err *err)
 {
-	if (imap_conn_open(o, out, err) < 0)
+	int choice, r = 1;
+
+	if (conn_start(o, out, err) < 0)
 		return -1;
-	if (imap_conn_login(*out, err) < 0) {
+	choice = early_login(*out);
+	if (conn_greet(*out, err) < 0) {
+		imap_conn_close(out);
+		return -1;
+	}
+	if (choice >= 0)
+		r = early_login_end(*out, choice, err);
+	if (r > 0)
+		r = imap_conn_login(*out, err);
+	if (r < 0) {
 		imap_conn_close(out);
 		return -1;
 	}

@@ -230,6 +230,13 @@ const struct imap_strlist *imap_conn_caps(const struct imap_conn *c);
 #define IMAP_ALERTS_KEPT 8
 /* What is kept of the server's greeting and of a BYE's text (shown to people, cut to fit). */
 #define IMAP_GREETING_MAX 256
+/* Greetings remembered per implicit-TLS server (host:port), so that a later connection there can
+ * send its login before the greeting arrives: servers a process talks to (one entry each; the
+ * oldest makes room), the key's length (a host name and a port), and the capability words kept
+ * (a longer greeting is not remembered: that server's connections wait for their greeting). */
+#define IMAP_GREET_CACHE_MAX 256
+#define IMAP_GREET_KEY_MAX (256 + 8)
+#define IMAP_GREET_CAPS_MAX 2048
 /* LITERAL- (RFC 7888): a non-synchronising literal is allowed up to this size. */
 #define IMAP_LITERAL_MINUS_MAX 4096
 

@@ -11,6 +11,7 @@ connections of one process.
   fakeimap.py --scenario NAME [--port N] [--log FILE] [--cert PEM --key PEM [--implicit-tls]]
               [--user U --password P] [--seed N] [--throttle-count K] [--throttle-on login|select]
               [--reject-append N] [--reject-over BYTES] [--refuse-create NAME]... [--greet-after-conns K]
+              [--greet-delay-ms N]
 
 The first line on stdout is the port. --log gets one line per command received:
   "<conn> <plain|tls> C: <command line>"   (literal data shown as {N bytes})
@@ -45,6 +46,7 @@ Scenarios:
 import argparse
 import base64
 import re
+import select
 import socket
 import socketserver
 import ssl
@@ -309,6 +311,12 @@ class Session:
             with self.srv.store.lock:
                 seen = self.srv.store.connections
             self.log("(greeting with %d connections accepted)" % seen)
+        if self.opts.greet_delay_ms:
+            # --greet-delay-ms N: the greeting N ms after the connection is up, and whether the
+            # client sent anything before it (a login sent ahead of the greeting)
+            time.sleep(self.opts.greet_delay_ms / 1000.0)
+            early = (self.tls and self.sock.pending()) or select.select([self.sock], [], [], 0)[0]
+            self.log("(client %s before the greeting)" % ("spoke" if early else "silent"))
         self.send("* OK [CAPABILITY %s] fakeimap ready\r\n" % self.caps())
         while True:
             cmd = self.read_command()
@@ -797,6 +805,7 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--implicit-tls", action="store_true")
+    ap.add_argument("--greet-delay-ms", type=int, default=0)
     ap.add_argument("--user", default="user")
     ap.add_argument("--password", default="pass")
     ap.add_argument("--seed", type=int, default=3, help="messages put in INBOX at start")

@@ -931,6 +931,32 @@ static void implicit_tls_to_the_fake_verifies_the_certificate(void **state)
 	sess_done(&s);
 }
 
+/* The second implicit-TLS connection to a server sends its login right behind the TLS handshake,
+ * before the greeting (one round trip less); the first waits for the greeting, whose capabilities
+ * choose the mechanism. Both log in. */
+static void a_later_implicit_tls_connection_logs_in_before_the_greeting(void **state)
+{
+	struct sess s;
+	struct imap_conn *c2 = NULL;
+	char *log;
+
+	sess_start(&s, IO_TLS_IMPLICIT, "normal", "--password", FAKE_PASSWORD, "--cert", g_lab.cert, "--key",
+		   g_lab.key, "--implicit-tls", "--greet-delay-ms", "300", NULL);
+	s.o.ep.host = "localhost";
+	s.o.ep.cafile = g_lab.ca;
+	sess_connect(&s);
+	if (imap_conn_connect(&s.o, &c2, &s.err) < 0)
+		fail_msg("%s (%s)", s.err.message, s.err.detail);
+	assert_true(imap_conn_has_cap(c2, "UIDPLUS")); /* the capabilities after login */
+	imap_conn_close(&c2);
+	log = sess_end(&s);
+	assert_contains(log, "1 tls C: (client silent before the greeting)");
+	assert_contains(log, "1 tls C: a1 AUTHENTICATE PLAIN");
+	assert_contains(log, "2 tls C: (client spoke before the greeting)");
+	assert_contains(log, "2 tls C: a1 AUTHENTICATE PLAIN");
+	xfree(&log);
+}
+
 static void dovecot_login_select_append_and_streamed_fetch_round_trip(void **state)
 {
 	struct imap_options o;
@@ -1226,6 +1252,7 @@ int main(void)
 	    cmocka_unit_test_teardown(starttls_to_the_fake_with_the_lab_certificate_logs_in_only_after_tls,
 				      teardown_test),
 	    cmocka_unit_test_teardown(implicit_tls_to_the_fake_verifies_the_certificate, teardown_test),
+	    cmocka_unit_test_teardown(a_later_implicit_tls_connection_logs_in_before_the_greeting, teardown_test),
 	    cmocka_unit_test_teardown(dovecot_login_select_append_and_streamed_fetch_round_trip,
 				      teardown_test),
 	    cmocka_unit_test_teardown(dovecot_starttls_login_and_namespace, teardown_test),
