@@ -681,20 +681,30 @@ int report_formats_parse(const char *s, unsigned *formats)
 	return *formats ? 0 : -1;
 }
 
-json_t *jv_pass(int number, int64_t copied, int64_t matched, int64_t skipped, int64_t failed)
+json_t *jv_job_error(const struct state_job_report *j)
 {
-	if (!number)
+	if (!j->last_error_class[0] && !j->last_error_text[0])
 		return json_null();
-	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "number", number, "copied", (json_int_t)copied, "already_there",
-			 (json_int_t)matched, "skipped", (json_int_t)skipped, "failed", (json_int_t)failed);
+	return json_pack("{s:o, s:o, s:o}", "class", jv_opt(j->last_error_class), "code",
+			 jv_opt(j->last_error_code), "text", jv_str(j->last_error_text));
 }
 
-json_t *jv_verify(const char *verdict, int64_t verified_ms, int64_t on_source, int64_t on_destination)
+json_t *jv_job_pass(const struct state_job_report *j)
 {
-	if (!verdict || !verdict[0])
+	if (!j->pass_number)
 		return json_null();
-	return json_pack("{s:o, s:o, s:I, s:I}", "verdict", jv_str(verdict), "verified_at", jv_time(verified_ms),
-			 "on_source", (json_int_t)on_source, "on_destination", (json_int_t)on_destination);
+	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "number", j->pass_number, "copied",
+			 (json_int_t)j->pass_copied, "already_there", (json_int_t)j->pass_matched, "skipped",
+			 (json_int_t)j->pass_skipped, "failed", (json_int_t)j->pass_failed);
+}
+
+json_t *jv_job_verify(const struct state_job_report *j)
+{
+	if (!j->verdict || !j->verdict[0])
+		return json_null();
+	return json_pack("{s:o, s:o, s:I, s:I}", "verdict", jv_str(j->verdict), "verified_at",
+			 jv_time(j->verified_at_ms), "on_source", (json_int_t)j->on_source, "on_destination",
+			 (json_int_t)j->on_destination);
 }
 
 json_t *jv_passes(const struct state_pass_report *p, size_t n)

@@ -98,10 +98,6 @@ static json_t *failures(const struct report *r, const struct report_acct *a)
 
 static json_t *acct_object(const struct report *r, const struct report_acct *a)
 {
-	json_t *error = a->j.last_error_class[0] || a->j.last_error_text[0]
-			    ? json_pack("{s:o, s:o, s:o}", "class", jv_opt(a->j.last_error_class), "code",
-					jv_opt(a->j.last_error_code), "text", jv_str(a->j.last_error_text))
-			    : json_null();
 	json_t *o = json_pack(
 	    "{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
 	    "s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
@@ -116,17 +112,14 @@ static json_t *acct_object(const struct report *r, const struct report_acct *a)
 	    "started_at", jv_time(a->j.started_at_ms), "finished_at", jv_time(a->j.finished_at_ms),
 	    "updated_at", jv_time(a->j.updated_at_ms), "parked",
 	    jv_parked(a->j.parked_until_ms, a->j.park_reason, a->j.eta_ms), "duration_seconds",
-	    jv_seconds(acct_duration_ms(a)), "error", error, "left_out", jv_opt(a->j.left_out), "failures",
-	    failures(r, a));
+	    jv_seconds(acct_duration_ms(a)), "error", jv_job_error(&a->j), "left_out", jv_opt(a->j.left_out),
+	    "failures", failures(r, a));
 
 	json_object_set_new(o, "msgs_uncertain", json_integer(a->j.msgs_uncertain));
 	/* this pass, last synced and the latest verify, in the words of docs/reports.md */
-	json_object_set_new(o, "pass",
-			    jv_pass(a->j.pass_number, a->j.pass_copied, a->j.pass_matched, a->j.pass_skipped,
-				    a->j.pass_failed));
+	json_object_set_new(o, "pass", jv_job_pass(&a->j));
 	json_object_set_new(o, "last_synced_at", jv_time(a->j.last_synced_at_ms));
-	json_object_set_new(
-	    o, "verify", jv_verify(a->j.verdict, a->j.verified_at_ms, a->j.on_source, a->j.on_destination));
+	json_object_set_new(o, "verify", jv_job_verify(&a->j));
 	return o;
 }
 

@@ -105,11 +105,13 @@ int64_t run_elapsed_ms(const struct report *r);
 int64_t acct_duration_ms(const struct report_acct *a);
 const char *progress_label(const struct report *r);
 const char *progress_css(const struct report *r);
-/* JSON shared by status and the reports: an account's pass ({number, copied, already_there, skipped,
- * failed}, null for pass 0), its latest verify ({verdict, verified_at, on_source, on_destination},
- * null when never verified), and the array of a run's passes. */
-json_t *jv_pass(int number, int64_t copied, int64_t matched, int64_t skipped, int64_t failed);
-json_t *jv_verify(const char *verdict, int64_t verified_ms, int64_t on_source, int64_t on_destination);
+/* JSON shared by status and the reports, of an account's row: its last error ({class, code, text},
+ * null when none), its pass ({number, copied, already_there, skipped, failed}, null for pass 0),
+ * its latest verify ({verdict, verified_at, on_source, on_destination}, null when never verified);
+ * and the array of a run's passes. */
+json_t *jv_job_error(const struct state_job_report *j);
+json_t *jv_job_pass(const struct state_job_report *j);
+json_t *jv_job_verify(const struct state_job_report *j);
 json_t *jv_passes(const struct state_pass_report *p, size_t n);
 
 /* ops/report.css and ops/report.js, embedded at build time (scripts/embed.sh -> ops/report_assets.c). */

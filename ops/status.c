@@ -57,28 +57,22 @@ static int status_job_cb(const struct state_job_report *j, void *vctx)
 	char t[TBUF];
 
 	if (ctx->accounts) {
-		json_t *error = j->last_error_class[0] || j->last_error_text[0]
-				    ? json_pack("{s:o, s:o, s:o}", "class", jv_opt(j->last_error_class), "code",
-						jv_opt(j->last_error_code), "text", jv_str(j->last_error_text))
-				    : json_null();
-
-		json_t *o = json_pack("{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, "
-				   "s:I, s:o, s:o, s:o, s:o}",
-				   "id", (json_int_t)j->job_id, "source", "host", jv_str(j->host1), "port",
-				   (json_int_t)j->port1, "user", jv_str(j->user1), "destination", "host",
-				   jv_str(j->host2), "port", (json_int_t)j->port2, "user", jv_str(j->user2), "state",
-				   state_job_state_name(j->state), "attempts", j->attempts, "max_attempts",
-				   j->max_attempts, "folders", (json_int_t)j->folders, "msgs_copied",
-				   (json_int_t)j->msgs_copied, "bytes_copied", (json_int_t)j->bytes_copied,
-				   "msgs_skipped", (json_int_t)j->msgs_skipped, "msgs_failed",
-				   (json_int_t)j->msgs_failed, "error", error, "left_out", jv_opt(j->left_out),
-				   "updated_at", jv_time(j->updated_at_ms),
-				   "parked", jv_parked(j->parked_until_ms, j->park_reason, j->eta_ms));
-		json_object_set_new(o, "pass",
-				    jv_pass(j->pass_number, j->pass_copied, j->pass_matched, j->pass_skipped, j->pass_failed));
+		json_t *o = json_pack(
+		    "{s:I, s:{s:o, s:I, s:o}, s:{s:o, s:I, s:o}, s:s, s:i, s:i, s:I, s:I, s:I, s:I, "
+		    "s:I, s:o, s:o, s:o, s:o}",
+		    "id", (json_int_t)j->job_id, "source", "host", jv_str(j->host1), "port",
+		    (json_int_t)j->port1, "user", jv_str(j->user1), "destination", "host", jv_str(j->host2),
+		    "port", (json_int_t)j->port2, "user", jv_str(j->user2), "state",
+		    state_job_state_name(j->state), "attempts", j->attempts, "max_attempts", j->max_attempts,
+		    "folders", (json_int_t)j->folders, "msgs_copied", (json_int_t)j->msgs_copied,
+		    "bytes_copied", (json_int_t)j->bytes_copied, "msgs_skipped", (json_int_t)j->msgs_skipped,
+		    "msgs_failed", (json_int_t)j->msgs_failed, "error", jv_job_error(j), "left_out",
+		    jv_opt(j->left_out), "updated_at", jv_time(j->updated_at_ms), "parked",
+		    jv_parked(j->parked_until_ms, j->park_reason, j->eta_ms));
+		json_object_set_new(o, "pass", jv_job_pass(j));
 		json_object_set_new(o, "msgs_uncertain", json_integer(j->msgs_uncertain));
 		json_object_set_new(o, "last_synced_at", jv_time(j->last_synced_at_ms));
-		json_object_set_new(o, "verify", jv_verify(j->verdict, j->verified_at_ms, j->on_source, j->on_destination));
+		json_object_set_new(o, "verify", jv_job_verify(j));
 		json_array_append_new(ctx->accounts, o);
 	} else {
 		size_t c;
