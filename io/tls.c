@@ -137,6 +137,92 @@ static int bio_sock_destroy(BIO *b)
 	return 1; /* the stream owns and closes the fd */
 }
 
+/* ---- the system CA file, read when first needed -------------------------------------------------
+ *
+ * SSL_CTX_set_default_verify_paths parses the whole system bundle (Debian: about 150 certificates)
+ * when the context is made: 25 ms of CPU, more than all the other work of a run that finds nothing
+ * to copy. The bundle is only needed when a chain's issuer is not among the CAs already in the
+ * store (those of --cafile), so it is read by a lookup method of its own, at the first lookup that
+ * reaches it: the same file (SSL_CERT_FILE, else OpenSSL's default), into the same store, first
+ * in the order, as the eager load would have put it. The hashed directory and the default URI
+ * lookups follow as in X509_STORE_set_default_paths; they were lazy already. */
+
+struct lazy_file {
+	pthread_mutex_t lock;
+	int loaded;
+};
+
+static X509_LOOKUP_METHOD *g_lazy_file_method;
+
+static int lazy_file_new(X509_LOOKUP *lu)
+{
+	struct lazy_file *lf = xcalloc(1, sizeof(*lf));
+
+	pthread_mutex_init(&lf->lock, NULL);
+	return X509_LOOKUP_set_method_data(lu, lf);
+}
+
+static void lazy_file_free(X509_LOOKUP *lu)
+{
+	struct lazy_file *lf = X509_LOOKUP_get_method_data(lu);
+
+	if (lf) {
+		pthread_mutex_destroy(&lf->lock);
+		xfree(&lf);
+	}
+}
+
+static int lazy_file_by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name, X509_OBJECT *ret)
+{
+	struct lazy_file *lf = X509_LOOKUP_get_method_data(lu);
+	X509_STORE *st = X509_LOOKUP_get_store(lu);
+	X509_OBJECT *o;
+	int ok = 0;
+
+	if (!lf || !st || (type != X509_LU_X509 && type != X509_LU_CRL))
+		return 0;
+	pthread_mutex_lock(&lf->lock);
+	if (!lf->loaded) {
+		const char *file = getenv(X509_get_default_cert_file_env());
+
+		lf->loaded = 1;
+		if (X509_load_cert_crl_file(lu, file ? file : X509_get_default_cert_file(), X509_FILETYPE_PEM) <= 0)
+			log_debug("tls: could not load the system CA file");
+		ERR_clear_error();
+	}
+	pthread_mutex_unlock(&lf->lock);
+	if (!X509_STORE_lock(st))
+		return 0;
+	o = X509_OBJECT_retrieve_by_subject(X509_STORE_get0_objects(st), type, (X509_NAME *)name);
+	if (o && type == X509_LU_X509)
+		ok = X509_OBJECT_set1_X509(ret, X509_OBJECT_get0_X509(o));
+	else if (o)
+		ok = X509_OBJECT_set1_X509_CRL(ret, X509_OBJECT_get0_X509_CRL(o));
+	X509_STORE_unlock(st);
+	return ok;
+}
+
+/* X509_STORE_set_default_paths with the file read lazily; 0 when a lookup could not be added. */
+static int store_default_paths(SSL_CTX *ctx)
+{
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lu;
+
+	if (!g_lazy_file_method || !X509_STORE_add_lookup(st, g_lazy_file_method))
+		return 0;
+	/* as OpenSSL does: a default that is not there is no error */
+	lu = X509_STORE_add_lookup(st, X509_LOOKUP_hash_dir());
+	if (!lu)
+		return 0;
+	(void)X509_LOOKUP_add_dir(lu, NULL, X509_FILETYPE_DEFAULT);
+	lu = X509_STORE_add_lookup(st, X509_LOOKUP_store());
+	if (!lu)
+		return 0;
+	(void)X509_LOOKUP_add_store(lu, NULL);
+	ERR_clear_error();
+	return 1;
+}
+
 static void tls_once(void)
 {
 	g_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
@@ -150,6 +236,13 @@ static void tls_once(void)
 		abort();
 	}
 	g_ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	g_lazy_file_method = X509_LOOKUP_meth_new("imapfleet system CA file, read when first needed");
+	if (!g_lazy_file_method || !X509_LOOKUP_meth_set_new_item(g_lazy_file_method, lazy_file_new) ||
+	    !X509_LOOKUP_meth_set_free(g_lazy_file_method, lazy_file_free) ||
+	    !X509_LOOKUP_meth_set_get_by_subject(g_lazy_file_method, lazy_file_by_subject)) {
+		fprintf(stderr, "imapfleet: out of memory setting up OpenSSL\n");
+		abort();
+	}
 }
 
 /* ---- SSL_CTX cache ------------------------------------------------------------------------------ */
@@ -479,8 +572,8 @@ static SSL_CTX *ctx_build(const char *cafile, int insecure, const struct io_stre
 		fleet_err_set(err, FLEET_ERR_BUG, FLEET_SCOPE_RUN, IO_ERR_TLS, "could not require TLS 1.2");
 		return NULL;
 	}
-	if (!SSL_CTX_set_default_verify_paths(ctx))
-		log_debug("tls: could not load the system CA store: %s", openssl_reason(why, sizeof(why)));
+	if (!store_default_paths(ctx))
+		log_debug("tls: could not set up the system CA store: %s", openssl_reason(why, sizeof(why)));
 	ERR_clear_error();
 	if (cafile) {
 		FILE *f = fopen(cafile, "r");

@@ -1024,6 +1024,47 @@ static void tls_workers_at_once(uint16_t port)
 		assert_int_equal(w[i].ok, 1);
 }
 
+/* The system CA file (SSL_CERT_FILE here) is read when a chain first needs an issuer that the
+ * --cafile CAs do not hold, not when the context is made: a context made while the file was empty
+ * verifies a chain whose CA was written to the file afterwards. */
+static void tls_system_ca_file_is_read_when_a_chain_first_needs_it(void **state)
+{
+	const char *env = X509_get_default_cert_file_env();
+	char *saved = getenv(env) ? strdup(getenv(env)) : NULL;
+	char path[] = "/tmp/imapfleet-test-sysca-XXXXXX";
+	int fd = mkstemp(path);
+	struct srv sv;
+	struct io_stream *s;
+	struct fleet_err err;
+	FILE *f;
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(setenv(env, path, 1), 0);
+	tls_ctx_cache_clear();
+	/* the context (g_cafile_wrong: only the self-signed certificate) is made; nothing to look up */
+	if (tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_selfsigned, g_cafile_wrong, NULL, 0, &s, &err) != 0)
+		fail_msg("%s", err.message);
+	io_stream_close(&s);
+	srv_stop(&sv);
+	/* the test CA goes into the system file only now */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(PEM_write_X509(f, g_ca));
+	fclose(f);
+	if (tls_connect(&sv, "localhost", SRV_TLS_ECHO, g_srv_ok, g_cafile_wrong, NULL, 0, &s, &err) != 0)
+		fail_msg("the system CA file was not read when needed: %s", err.message);
+	io_stream_close(&s);
+	srv_stop(&sv);
+	unlink(path);
+	if (saved)
+		setenv(env, saved, 1);
+	else
+		unsetenv(env);
+	free(saved);
+	tls_ctx_cache_clear();
+}
+
 static void tls_many_threads_share_one_context(void **state)
 {
 	struct srv sv;
@@ -1319,6 +1360,7 @@ int main(void)
 	    cmocka_unit_test(starttls_refuses_bytes_pipelined_after_the_ok),
 	    cmocka_unit_test(starttls_verification_failure_is_permanent),
 	    cmocka_unit_test(tls_many_threads_share_one_context),
+	    cmocka_unit_test(tls_system_ca_file_is_read_when_a_chain_first_needs_it),
 	    cmocka_unit_test(tls_session_is_resumed_on_the_next_connection_to_the_server),
 	    cmocka_unit_test(tls_wrong_certificate_fails_even_with_a_cached_session),
 	    cmocka_unit_test(tls_insecure_connections_keep_no_session),
