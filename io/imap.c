@@ -1406,6 +1406,19 @@ static int login_refused(struct imap_conn *c, struct fleet_err *err)
 	return -1;
 }
 
+/* The login command (LOGIN or AUTHENTICATE, command id) is sent: wait for its answer, or, when the login is
+ * deferred (early_login), keep its id for later. */
+static int login_sent(struct imap_conn *c, int id, struct fleet_err *err)
+{
+	if (c->login_defer) {
+		c->login_id = id;
+		return 0;
+	}
+	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
+		return login_refused(c, err);
+	return 0;
+}
+
 /* A command built with fleet_buf_add* that passed its cap is not sent: -1 with err, and ctx is
  * released with free_ctx (as cmd_submit would have). */
 static int cmd_whole(const struct fleet_buf *cmd, void (*free_ctx)(void *), void *ctx, struct fleet_err *err)
@@ -1453,13 +1466,7 @@ static int do_authenticate(struct imap_conn *c, const char *mech, const char *ra
 		k->on_cont = auth_cont;
 		c->cont_cmd = k;
 	}
-	if (c->login_defer) {
-		c->login_id = id;
-		return 0;
-	}
-	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
-		return login_refused(c, err);
-	return 0;
+	return login_sent(c, id, err);
 }
 
 static int do_login(struct imap_conn *c, struct fleet_err *err)
@@ -1485,15 +1492,7 @@ static int do_login(struct imap_conn *c, struct fleet_err *err)
 		memset(cmd.data, 0, cmd.cap);
 	fleet_buf_release(&cmd);
 	fleet_buf_release(&trace);
-	if (id < 0)
-		return -1;
-	if (c->login_defer) {
-		c->login_id = id;
-		return 0;
-	}
-	if (imap_cmd_wait(c, id, NULL, FLEET_SCOPE_ACCOUNT, err) < 0)
-		return login_refused(c, err);
-	return 0;
+	return id < 0 ? -1 : login_sent(c, id, err);
 }
 
 /* ID is a courtesy: a refusal is not a reason to fail, and nothing waits for its answer (a round
