@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@
 static struct sockaddr_storage g_listen, g_target;
 static socklen_t g_listen_len, g_target_len;
 static uint64_t g_rtt_us, g_kbit;
-static volatile sig_atomic_t g_stop;
+static atomic_int g_stop; /* set by the signal handler, read by every connection thread */
 
 static void die(const char *what, const char *arg)
 {
@@ -184,7 +185,7 @@ static void sleep_us(uint64_t us)
 {
 	struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000};
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !g_stop)
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !atomic_load(&g_stop))
 		;
 }
 
@@ -208,7 +209,7 @@ static void *conn_main(void *arg)
 	memset(d, 0, sizeof(d));
 	d[0].in = cfd, d[0].out = sfd;
 	d[1].in = sfd, d[1].out = cfd;
-	while (!g_stop) {
+	while (!atomic_load(&g_stop)) {
 		struct pollfd p[4];
 		int np = 0, idx_in[2] = {-1, -1}, idx_out[2] = {-1, -1}, timeout = 200;
 		uint64_t now = now_us();

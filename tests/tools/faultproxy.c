@@ -54,7 +54,7 @@ struct opts {
 static struct opts g_opt;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t g_current, g_peak, g_total, g_cut, g_refused;
-static volatile sig_atomic_t g_stop;
+static atomic_int g_stop; /* set by the signal handler, read by every connection thread */
 
 static void usage(void)
 {
@@ -269,7 +269,7 @@ static void *conn_main(void *arg)
 			(unsigned long long)c->id, (unsigned long long)limit);
 	if (limit == 0)
 		cut_it = 1;
-	while (!cut_it && (c_open || s_open) && !g_stop) {
+	while (!cut_it && (c_open || s_open) && !atomic_load(&g_stop)) {
 		struct pollfd p[2] = {{.fd = c_open ? c->cfd : -1, .events = POLLIN},
 				      {.fd = s_open ? sfd : -1, .events = POLLIN}};
 		ssize_t n;

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,15 +98,15 @@ static int loopaddr_listen(const struct sockaddr_storage *addr, socklen_t len, i
 	return fd;
 }
 
-static volatile sig_atomic_t *loopaddr_stop;
+static atomic_int *loopaddr_stop;
 
 static void loopaddr_on_signal(int sig)
 {
 	(void)sig;
-	*loopaddr_stop = 1;
+	atomic_store(loopaddr_stop, 1);
 }
 
-static void loopaddr_signals(volatile sig_atomic_t *stop)
+static void loopaddr_signals(atomic_int *stop)
 {
 	struct sigaction sa;
 
@@ -118,9 +119,9 @@ static void loopaddr_signals(volatile sig_atomic_t *stop)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-static int loopaddr_accept(int lfd, volatile sig_atomic_t *stop)
+static int loopaddr_accept(int lfd, atomic_int *stop)
 {
-	while (!*stop) {
+	while (!atomic_load(stop)) {
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
 		int fd;
 
