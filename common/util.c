@@ -329,11 +329,20 @@ int fleet_process_dumpable(void)
 	return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* The environment is read once: imapfleet never changes it, and the engine asks for every window
+ * and every large message (getenv walks the whole environment each time). */
+static const char *g_failpoint;
+static pthread_once_t g_failpoint_once = PTHREAD_ONCE_INIT;
+
+static void failpoint_read(void)
+{
+	g_failpoint = getenv("IMAPFLEET_FAILPOINT");
+}
+
 int fleet_failpoint_armed(const char *name)
 {
-	const char *want = getenv("IMAPFLEET_FAILPOINT");
-
-	return want && strcmp(want, name) == 0;
+	pthread_once(&g_failpoint_once, failpoint_read);
+	return g_failpoint && strcmp(g_failpoint, name) == 0;
 }
 
 void fleet_failpoint(const char *name)

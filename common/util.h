@@ -80,7 +80,7 @@ int fleet_process_dumpable(void);
 
 /* Crash injection for the tests: when the environment variable IMAPFLEET_FAILPOINT names this
  * point, the process kills itself (SIGKILL, as a power cut would) right here. Points are named in
- * docs/testing.md; unset, this is one getenv. */
+ * docs/testing.md. The variable is read once, at the first call. */
 void fleet_failpoint(const char *name);
 /* 1 when IMAPFLEET_FAILPOINT names this point: to prepare the scene before fleet_failpoint. */
 int fleet_failpoint_armed(const char *name);
