@@ -150,6 +150,8 @@ struct engine {
 	const struct imap_status_info *dst_si;
 	int *dst_shared; /* name_ahead: folders whose destination folder another one shares */
 	int lanes_asked;
+	struct engine_probes probes[2]; /* lanes_probe's NOOPs on the source and the destination */
+	int distance_known, far;	/* lanes_far has judged the servers (once per attempt) */
 	int lanes_started; /* lane 0 started other connection pairs (they claim folders from then on) */
 	/* A folder split by another lane that this one joined (split_help): both sides selected. */
 	struct imap_mailbox split_smbx, split_dmbx;
@@ -229,20 +231,133 @@ static int copyable(const struct engine *e, size_t i)
 	return !e->plan->entries[i].noselect && !e->refused[i];
 }
 
-/* Near the servers (a LAN, loopback) a folder costs little more than its transfer: more pairs
- * would only add logins and TLS handshakes. */
-static int lanes_far(const struct engine *e)
+/* One side's NOOPs: the quickest, how many took at most half again as long, and their spread. */
+static void probes_sum(const struct engine_probes *p, uint64_t *min, size_t *agree, uint64_t *spread)
 {
-	uint64_t rtt[2] = {imap_conn_min_rtt_ms(e->src), imap_conn_min_rtt_ms(e->dst)};
+	*min = UINT64_MAX;
+	*agree = 0;
+	*spread = p->n ? p->v[p->n - 1].done_ms - p->v[0].sent_ms : 0;
+	for (size_t k = 0; k < p->n; k++)
+		if (p->v[k].done_ms - p->v[k].sent_ms < *min)
+			*min = p->v[k].done_ms - p->v[k].sent_ms;
+	for (size_t k = 0; k < p->n; k++)
+		*agree += p->v[k].done_ms - p->v[k].sent_ms <= *min + *min / 2;
+}
 
-	if (rtt[0] < ENGINE_LANES_MIN_RTT_MS && rtt[1] < ENGINE_LANES_MIN_RTT_MS) {
-		log_debug("no more connection pairs: the servers are near (round trips of %llu / %llu ms)",
-			  (unsigned long long)rtt[0], (unsigned long long)rtt[1]);
-		return 0;
+enum engine_distance engine_lanes_judge(const struct imap_rtt all[2], const struct engine_probes probes[2],
+					int unsure[2], char *why, size_t cap)
+{
+	static const char *const side[2] = {"source", "destination"};
+	enum engine_distance d[2], both;
+	uint64_t min[2], spread[2];
+	size_t agree[2], at = 0;
+
+	for (int i = 0; i < 2; i++) {
+		const struct imap_rtt *a = &all[i];
+
+		probes_sum(&probes[i], &min[i], &agree[i], &spread[i]);
+		if ((a->n && a->min_ms < ENGINE_LANES_MIN_RTT_MS) || min[i] < ENGINE_LANES_MIN_RTT_MS)
+			d[i] = ENGINE_NEAR;
+		else if (agree[i] >= ENGINE_LANES_FAR_PROBES && spread[i] >= ENGINE_LANES_FAR_SPREAD_MS)
+			d[i] = ENGINE_FAR;
+		else
+			d[i] = ENGINE_UNSURE;
+		if (unsure)
+			unsure[i] = d[i] == ENGINE_UNSURE;
 	}
-	log_debug("the servers are far: round trips of %llu / %llu ms", (unsigned long long)rtt[0],
-		  (unsigned long long)rtt[1]);
-	return 1;
+	both = d[0] == ENGINE_FAR || d[1] == ENGINE_FAR	    ? ENGINE_FAR
+	       : d[0] == ENGINE_NEAR && d[1] == ENGINE_NEAR ? ENGINE_NEAR
+							    : ENGINE_UNSURE;
+	if (!why || !cap)
+		return both;
+	why[0] = 0;
+	for (int i = 0; i < 2 && at < cap; i++) {
+		int k = snprintf(why + at, cap - at, "%s%s %s: quickest of %llu answers %llu ms, ",
+				 i ? "; " : "", side[i],
+				 d[i] == ENGINE_NEAR  ? "near"
+				 : d[i] == ENGINE_FAR ? "far"
+						      : "not known",
+				 (unsigned long long)all[i].n, (unsigned long long)all[i].min_ms);
+
+		at = k < 0 ? cap : at + (size_t)k;
+		if (at >= cap)
+			break;
+		k = probes[i].n
+			? snprintf(why + at, cap - at,
+				   "of %zu NOOPs %llu ms (%zu within half again) over %llu ms", probes[i].n,
+				   (unsigned long long)min[i], agree[i], (unsigned long long)spread[i])
+			: snprintf(why + at, cap - at, "no NOOP");
+		at = k < 0 ? cap : at + (size_t)k;
+	}
+	if (at >= cap && cap > 3) /* cut: said so (the text is ASCII) */
+		memcpy(why + cap - 4, "...", 4);
+	return both;
+}
+
+/* Lane 0, right after its login, when it may start more connection pairs: NOOPs to the servers it
+ * cannot tell near or far from the login's answers, each alone on its connection (the courtesy ID
+ * still in flight, answered at once, is the one exception), until engine_lanes_judge can tell. On a
+ * near server the first one, a millisecond, usually settles it; a far one takes
+ * ENGINE_LANES_FAR_PROBES round trips or more. */
+static void lanes_probe(struct engine *e)
+{
+	const struct engine_lanes *l = e->job->lanes;
+	struct imap_conn *c[2] = {e->src, e->dst};
+	struct imap_rtt all[2];
+	int unsure[2];
+
+	if (!l || l->lane || l->max < 2 || e->gmail || e->o->dry || e->job->budget)
+		return;
+	for (int k = 0; k < ENGINE_LANES_PROBES_MAX; k++) {
+		for (int i = 0; i < 2; i++)
+			imap_conn_rtt(c[i], &all[i]);
+		if (engine_lanes_judge(all, e->probes, unsure, NULL, 0) != ENGINE_UNSURE)
+			return;
+		for (int i = 0; i < 2; i++) {
+			struct engine_probes *p = &e->probes[i];
+			struct imap_result res;
+			struct fleet_err err;
+			int id;
+
+			if (!unsure[i])
+				continue;
+			p->v[p->n].sent_ms = fleet_now_ms();
+			if ((id = imap_cmd_send_text(c[i], NULL, NULL, "NOOP", 4, &err)) < 0 ||
+			    imap_cmd_wait(c[i], id, &res, FLEET_SCOPE_ACCOUNT, &err) < 0) {
+				/* what went wrong shows again in the next command */
+				log_debug("a NOOP to time the round trip failed: %s", err.message);
+				return;
+			}
+			p->v[p->n++].done_ms = fleet_now_ms();
+		}
+	}
+}
+
+/* Near the servers (a LAN, loopback) a folder costs little more than its transfer: more pairs
+ * would only add logins and TLS handshakes. Judged once per attempt by lane 0 from its answers so
+ * far and lanes_probe's NOOPs (engine_lanes_judge; unsure after them: far, as the quickest answer
+ * says); a helper exists only because lane 0 judged the servers far. */
+static int lanes_far(struct engine *e)
+{
+	struct imap_rtt all[2];
+	enum engine_distance d;
+	char why[512];
+
+	if (e->distance_known)
+		return e->far;
+	e->distance_known = 1;
+	if (is_helper(e))
+		return e->far = 1;
+	imap_conn_rtt(e->src, &all[0]);
+	imap_conn_rtt(e->dst, &all[1]);
+	d = engine_lanes_judge(all, e->probes, NULL, why, sizeof(why));
+	e->far = d != ENGINE_NEAR;
+	log_debug(
+	    "%s (near: an answer within %d ms; far: none, and %d NOOPs or more within half again of the "
+	    "quickest, over %d ms or more): %s",
+	    e->far ? "the servers are far" : "no more connection pairs: the servers are near",
+	    ENGINE_LANES_MIN_RTT_MS, ENGINE_LANES_FAR_PROBES, ENGINE_LANES_FAR_SPREAD_MS, why);
+	return e->far;
 }
 
 /* Lane 0 found the first folder with something to copy: helpers for the folders after it (the next
@@ -3337,6 +3452,7 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	e.gmail = e.o->gmail > 0 || (e.o->gmail == 0 && imap_conn_has_cap(e.src, "X-GM-EXT-1"));
 	e.gmail_dst = e.gmail && (imap_conn_has_cap(e.dst, "X-GM-EXT-1") ||
 				  (e.o->preset[1] && strcmp(e.o->preset[1], "--gmail2") == 0));
+	lanes_probe(&e);
 	if (plan_folders(&e, &plan, 1, err) < 0)
 		goto out;
 	e.plan = &plan;

@@ -115,10 +115,26 @@ enum { ENGINE_DOWN = 0, ENGINE_UP = 1 };
 /* Connection pairs per account by default: more are only taken while the servers' slots are free
  * (scheduler/lanes.h), so a queue of accounts keeps one pair each. */
 #define ENGINE_CONNS_PER_ACCOUNT 4
-/* ... and only when a round trip to one of the servers (the quickest answer to a command so far,
- * imap_conn_min_rtt_ms) takes at least this long: near the servers a folder costs little more than
- * its transfer, and more pairs would only add logins. */
+/* ... and only when a round trip to one of the servers takes at least this long: near the servers
+ * a folder costs little more than its transfer, and more pairs would only add logins. A command's
+ * answer time is a round trip at the least (queueing, the server's work and a busy machine only
+ * add to it), so one answer under this, to any command, proves a server near (engine_lanes_judge).
+ * Proof of a far one takes NOOPs: */
 #define ENGINE_LANES_MIN_RTT_MS 10
+/* Lane 0 times NOOPs right after its login, one at a time on one connection with nothing else in
+ * flight (the server has nothing to do, the engine waits for nothing else), and judges a server far
+ * only when none of them came within ENGINE_LANES_MIN_RTT_MS and at least this many took at most
+ * half again as long as the quickest: a network's round trip repeats, while a busy machine
+ * stretches answers by different amounts each time ... */
+#define ENGINE_LANES_FAR_PROBES 3
+/* ... and when they spread over at least this long, so that one burst of load (a stalled thread,
+ * a server process waiting for a core: tens of ms) cannot stretch them all. 30 ms away, 3 NOOPs
+ * take that long; 10 ms away, 8. */
+#define ENGINE_LANES_FAR_SPREAD_MS 80
+/* NOOPs per server at most (the cost of a jittery link or a machine so loaded that its answers
+ * never repeat: 16 round trips once per account); past them the quickest answer alone decides
+ * (far, as none came within ENGINE_LANES_MIN_RTT_MS). */
+#define ENGINE_LANES_PROBES_MAX 16
 /* The folders named to the ledger before a folder's first window (ledger.h windows_ahead): each
  * name costs a scan of the ledger's folders, done once per folder with mail. */
 #define ENGINE_AHEAD_MAX 256
@@ -240,7 +256,29 @@ struct engine_stats {
  * one lane, so its ledger rows and its append window are written exactly as with one connection
  * (the crash rules of design.md section 6 do not change). Helpers create no folders and take none
  * that lane 0 could not create. Helpers are asked for only when the servers are far (a round trip
- * of ENGINE_LANES_MIN_RTT_MS or more). Not used in Gmail mode, --dry, or with daily budgets. */
+ * of ENGINE_LANES_MIN_RTT_MS or more, engine_lanes_judge). Not used in Gmail mode, --dry, or with daily
+ * budgets. */
+/* How far the servers are, for lanes (ENGINE_LANES_MIN_RTT_MS and the rules under it). */
+enum engine_distance {
+	ENGINE_NEAR = 0, /* an answer came within ENGINE_LANES_MIN_RTT_MS */
+	ENGINE_FAR,	 /* no answer did, and ENGINE_LANES_FAR_PROBES NOOPs agree on a round trip of
+			    ENGINE_LANES_MIN_RTT_MS or more, over ENGINE_LANES_FAR_SPREAD_MS */
+	ENGINE_UNSURE	 /* no answer did, but the NOOPs timed so far do not agree: time more */
+};
+/* The NOOPs lane 0 timed on one connection, each sent (queued) and answered at, in ms. */
+struct engine_probes {
+	struct {
+		uint64_t sent_ms, done_ms;
+	} v[ENGINE_LANES_PROBES_MAX];
+	size_t n;
+};
+/* The rule, per side (index 0 the source, 1 the destination) from all answers on its connection
+ * (all, imap_conn_rtt) and from the NOOPs (probes); for both: near when both sides are, far when
+ * one is, unsure otherwise. unsure (may be NULL) receives 1 for each side that is unsure. why (cap
+ * bytes, may be NULL) receives the figures, for the debug log. Pure. */
+enum engine_distance engine_lanes_judge(const struct imap_rtt all[2], const struct engine_probes probes[2],
+					int unsure[2], char *why, size_t cap);
+
 struct engine_lanes {
 	unsigned lane;  /* 0: the account's first connection pair; 1..: helpers */
 	unsigned max;   /* lanes the account may have at most, lane 0 included */

@@ -57,8 +57,7 @@ struct cmd {
 
 struct imap_conn {
 	char label[IMAP_LABEL_MAX];
-	uint64_t min_rtt_ms; /* the quickest answer to a command so far (imap_conn_min_rtt_ms) */
-	int rtt_known;
+	struct imap_rtt rtt; /* the answers' round trips so far (imap_conn_rtt) */
 	struct io_endpoint ep;
 	char *host, *cafile, *verify_host;
 	char *user, *password, *authuser, *token;
@@ -471,13 +470,7 @@ static void on_tagged(struct imap_conn *c, const struct imap_response *r)
 	if (r->status == IMAP_STATUS_OK && imap_resp_has_code(r, "CAPABILITY"))
 		set_caps_from_words(c, r->code_args);
 	cmd->done = 1;
-	{
-		uint64_t took = fleet_now_ms() - cmd->sent_ms;
-
-		if (!c->rtt_known || took < c->min_rtt_ms)
-			c->min_rtt_ms = took;
-		c->rtt_known = 1;
-	}
+	imap_rtt_add(&c->rtt, cmd->sent_ms, fleet_now_ms());
 	c->completed++;
 	c->win_start_ms = 0; /* a completed command is progress: a new period starts */
 	if (c->cont_cmd == cmd)
@@ -1135,9 +1128,25 @@ int imap_conn_is_broken(const struct imap_conn *c)
 	return c->broken;
 }
 
-uint64_t imap_conn_min_rtt_ms(const struct imap_conn *c)
+void imap_rtt_add(struct imap_rtt *r, uint64_t sent_ms, uint64_t done_ms)
 {
-	return c->rtt_known ? c->min_rtt_ms : 0;
+	uint64_t took = done_ms > sent_ms ? done_ms - sent_ms : 0;
+
+	if (!r->n || took < r->min_ms)
+		r->min_ms = took;
+	r->n++;
+	/* earliest answer first: a command sent after the last counted answer starts a round */
+	if (!r->rounds || sent_ms >= r->last_ms) {
+		if (!r->rounds)
+			r->first_ms = sent_ms;
+		r->rounds++;
+		r->last_ms = done_ms;
+	}
+}
+
+void imap_conn_rtt(const struct imap_conn *c, struct imap_rtt *out)
+{
+	*out = c->rtt;
 }
 
 int imap_conn_is_preauth(const struct imap_conn *c)

@@ -137,9 +137,24 @@ int imap_conn_is_preauth(const struct imap_conn *c);
 /* 1 when COMPRESS=DEFLATE is on; counts (may be NULL) receives the bytes read compressed and
  * inflated, and written before and after compression. */
 int imap_conn_compressed(const struct imap_conn *c, uint64_t counts[4]);
-/* The quickest a command has been answered on this connection so far, in ms (0 before the first
- * answer): a round trip to the server at the least, so near 0 on a LAN, tens of ms over a WAN. */
-uint64_t imap_conn_min_rtt_ms(const struct imap_conn *c);
+/* The round trips of one connection, summed up as the answers come: every command's time from when
+ * it was queued to its tagged answer (a round trip at the least: waiting, queueing and a stalled
+ * thread only add to it). Commands in flight together share a stall of either end, so "rounds"
+ * counts only the answers to commands sent after the previous counted answer came: no one stall
+ * can stretch two of them. */
+struct imap_rtt {
+	uint64_t n;	   /* answers timed */
+	uint64_t min_ms;   /* the quickest of them (0 when n is 0): a round trip to the server at the
+			      least, so near 0 on a LAN, tens of ms over a WAN */
+	uint64_t rounds;   /* answers in rounds of their own, as above */
+	uint64_t first_ms; /* when the first round's command was queued */
+	uint64_t last_ms;  /* when the last round's answer came */
+};
+/* Adds one answer: queued at sent_ms, answered at done_ms. Answers are added in the order they
+ * came (done_ms never decreasing), which makes the rounds counted the most there can be. Pure. */
+void imap_rtt_add(struct imap_rtt *r, uint64_t sent_ms, uint64_t done_ms);
+/* The connection's round trips so far (a copy). */
+void imap_conn_rtt(const struct imap_conn *c, struct imap_rtt *out);
 const char *imap_conn_label(const struct imap_conn *c);
 /* The greeting text (borrowed). */
 const char *imap_conn_greeting(const struct imap_conn *c);
