@@ -96,6 +96,9 @@ struct fstart {
 	 * results, which migrate_folder takes instead of waiting. */
 	int src_ready, ssel_r, meta_r;
 	struct fleet_err src_err;
+	/* EXAMINE, metadata FETCH and SELECT went out with the STATUS at the start of the account
+	 * (first_folder_early), before the ledger was asked: folder_check follows in migrate_folder. */
+	int early;
 };
 
 /* ---- engine context ----------------------------------------------------------------------------- */
@@ -1954,7 +1957,11 @@ static int name_ahead(struct engine *e, struct fleet_err *err)
  * is unchanged since the last pass and skipped (counted here, unless ahead), 2 when ahead and the
  * folder is left to its turn (skipped or its UIDVALIDITY changed: the ledger is not touched ahead),
  * -1 on error. */
-static int folder_begin(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
+static int folder_send(struct engine *e, const struct fm_entry *fe, struct fstart *fs, struct fleet_err *err);
+
+/* folder_begin's first half, what the ledger and the STATUS say: 0 go on (fs->want_ident set), else
+ * as folder_begin. */
+static int folder_check(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
 			const struct imap_status_info *pre_dst, struct fstart *fs, int ahead, struct fleet_err *err)
 {
 	const struct ledger *lg = &e->job->ledger;
@@ -1962,8 +1969,6 @@ static int folder_begin(struct engine *e, const struct fm_entry *fe, const struc
 	int gm = fe->gm_label != NULL || fe->gm_archive || fe->gm_to_gmail;
 	int have_modseq, dst_same;
 
-	memset(fs, 0, sizeof(*fs));
-	fs->ssel_id = fs->meta_id = fs->dsel_id = -1;
 	fs->pre_dst = pre_dst;
 	if (pre)
 		fs->si = *pre;
@@ -2008,6 +2013,27 @@ static int folder_begin(struct engine *e, const struct fm_entry *fe, const struc
 			 (fs->rematch || fs->info.window_open || e->o->dedupe_existing || e->o->dry ||
 			  (fs->info.copied == 0 &&
 			   (!pre_dst || !(pre_dst->have & IMAP_HAVE_MESSAGES) || pre_dst->messages > 0)));
+	return 0;
+}
+
+static int folder_begin(struct engine *e, const struct fm_entry *fe, const struct imap_status_info *pre,
+			const struct imap_status_info *pre_dst, struct fstart *fs, int ahead, struct fleet_err *err)
+{
+	int r;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->ssel_id = fs->meta_id = fs->dsel_id = -1;
+	r = folder_check(e, fe, pre, pre_dst, fs, ahead, err);
+	return r != 0 ? r : folder_send(e, fe, fs, err);
+}
+
+/* folder_begin's second half: EXAMINE and the metadata FETCH (not when STATUS said the folder is
+ * empty), flushed. */
+static int folder_send(struct engine *e, const struct fm_entry *fe, struct fstart *fs, struct fleet_err *err)
+{
+	const char *smb = fe->src_mailbox ? fe->src_mailbox : fe->src_name;
+	int gm = fe->gm_label != NULL || fe->gm_archive || fe->gm_to_gmail;
+
 	fs->fe = fe;
 	if ((fs->ssel_id = imap_select_send(e->src, smb, 1, &fs->smbx, err)) < 0)
 		return -1;
@@ -2462,6 +2488,15 @@ static int migrate_folder(struct engine *e, const struct fm_entry *fe, const str
 	if (fs->fe != fe) {
 		fstart_release(e, fs);
 		r = folder_begin(e, fe, pre, pre_dst, fs, 0, err);
+		if (r != 0) {
+			rc = r > 0 ? 0 : -1;
+			goto out;
+		}
+	} else if (fs->early) {
+		/* its commands went out with the STATUS: what the ledger and the STATUS say now */
+		fs->early = 0;
+		r = folder_check(e, fe, pre, pre_dst, fs, 0, err);
+		fs->want_ident = 0; /* as sent: fetched again below when identities are needed */
 		if (r != 0) {
 			rc = r > 0 ? 0 : -1;
 			goto out;
@@ -3155,6 +3190,43 @@ static void status_batch_wait(struct imap_conn *c, const struct status_batch *b,
 	}
 }
 
+/* On a first pass (the destination lacks folders the source has), the first folder's EXAMINE and
+ * metadata FETCH, and its SELECT on the destination, go out behind the STATUS commands, before the
+ * ledger or the STATUS answers are known: its metadata arrives with the STATUS, one round trip
+ * earlier. migrate_folder then asks the ledger (folder_check); a folder the STATUS or the ledger
+ * settles otherwise has its answers read away. Reads only: nothing here touches the crash window.
+ * Not for helpers, --dry, Gmail mode, budgets or --justfolders. */
+static void first_folder_early(struct engine *e, const struct fm_plan *plan, const int *refused)
+{
+	struct fstart *fs = &e->fs[e->cur];
+	const struct fm_entry *fe = NULL;
+	int creates = 0;
+	struct fleet_err ferr;
+
+	if (!e->order || is_helper(e) || e->o->dry || e->gmail || e->o->justfolders || e->job->budget || fs->fe ||
+	    imap_conn_is_broken(e->src) || imap_conn_is_broken(e->dst))
+		return;
+	for (size_t i = 0; i < plan->n; i++)
+		if (!plan->entries[i].noselect && !refused[i] && !plan->entries[i].exists_on_dst)
+			creates = 1;
+	for (size_t oi = 0; oi < plan->n && !fe; oi++)
+		if (!plan->entries[e->order[oi]].noselect && !refused[e->order[oi]])
+			fe = &plan->entries[e->order[oi]];
+	if (!creates || !fe || fe->src_mailbox || fe->gm_label || fe->gm_archive || fe->gm_to_gmail)
+		return;
+	memset(fs, 0, sizeof(*fs));
+	fs->ssel_id = fs->meta_id = fs->dsel_id = -1;
+	fleet_err_clear(&ferr);
+	if (folder_send(e, fe, fs, &ferr) < 0 ||
+	    (fs->dsel_id = imap_select_send(e->dst, fe->dst_name, 0, &fs->dmbx, &ferr)) < 0) {
+		fstart_release(e, fs);
+		e->src_sel = NULL;
+		return;
+	}
+	fs->early = 1;
+	log_debug("folder %s: EXAMINE, metadata FETCH and SELECT sent with the STATUS commands", fe->src_name);
+}
+
 static void prefetch_status(struct engine *e, struct fm_plan *plan, int *refused, struct folder_batches *fb,
 			    struct imap_status_info *si, int *have, struct imap_status_info *dsi, int *dhave)
 {
@@ -3166,6 +3238,8 @@ static void prefetch_status(struct engine *e, struct fm_plan *plan, int *refused
 
 		status_batch_send(e, e->src, 0, plan, refused, i, to, si, &bs);
 		status_batch_send(e, e->dst, 1, plan, refused, i, to, dsi, &bd);
+		if (i == 0)
+			first_folder_early(e, plan, refused);
 		/* both sides on the wire before either answer is read, behind the last CREATEs and
 		 * SUBSCRIBEs: one round trip, not three */
 		imap_conn_flush(e->src, &ferr);
@@ -3466,6 +3540,8 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 	/* Helpers create nothing: lane 0 did before it started them; what it could not create it
 	 * claimed, so no helper takes it. */
 	memset(&fb, 0, sizeof(fb));
+	order = folder_order(&e, &plan);
+	e.order = order;
 	if (!is_helper(&e))
 		create_folders(&e, &plan, refused, &fb);
 	if (e.o->justfolders)
@@ -3497,8 +3573,6 @@ int engine_run(const struct engine_job *job, struct engine_stats *st, struct fle
 		if (!plan.entries[i].noselect && !refused[i] && pre_have[i] && (pre_si[i].have & IMAP_HAVE_SIZE))
 			st->bytes_unlisted += pre_si[i].size;
 	report_progress(&e);
-	order = folder_order(&e, &plan);
-	e.order = order;
 	e.pre_have = pre_have;
 	e.pre_si = pre_si;
 	e.dst_have = dst_have;

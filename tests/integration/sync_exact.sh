@@ -6,12 +6,13 @@
 # --newest-first copies INBOX, then Sent, first, and each folder's newest messages (highest UIDs)
 # first, exactly as well, with each window's FETCH sent before the previous window's APPEND answer,
 # and each folder's first FETCH before the previous folder's last APPEND answer; a folder empty on
-# the source is settled from STATUS, without EXAMINE or SELECT.
+# the source is settled from STATUS, without EXAMINE or SELECT; on a first pass the first folder's
+# EXAMINE goes out with the STATUS commands.
 # Accounts: user01 (holds the big message), user02 (its source is changed by this test), user04,
 # legacy user03, user05.
 . "${top_srcdir:-.}/tests/integration/tap.sh"
 lab_require
-plan 22
+plan 24
 fresh_db sync
 trap drop_db EXIT
 out=$(mktemp)
@@ -161,6 +162,19 @@ PY
 )
 [ "$early" -ge 1 ] && ok "the next folder's first FETCH was sent before the previous folder's APPEND answer ($early times)" ||
 	not_ok "no folder's first FETCH was sent before the previous folder's APPEND answer"
+# On a first pass the first folder's EXAMINE goes out with the STATUS commands, before their answers
+# (one round trip less); a later pass, where the destination has every folder, waits for STATUS.
+early_examine() {
+	awk '/src C: a[0-9]+ EXAMINE "?INBOX"?$/ { if (!st) e = 1 } /src S: a[0-9]+ OK .*Status completed/ { st = 1 }
+		END { print e + 0 }' "$1"
+}
+[ "$(early_examine "$out")" = 1 ] && ok "first pass: INBOX's EXAMINE was sent before the STATUS answers" ||
+	not_ok "first pass: INBOX's EXAMINE was not sent before the STATUS answers"
+sync_pair user05 --state "$STATE_URL" --newest-first --batch 4 --log-level trace >"$out.2" 2>&1 &&
+	[ "$(early_examine "$out.2")" = 0 ] && grep -q ", 0 copied" "$out.2" &&
+	ok "second pass: nothing copied, and no EXAMINE before the STATUS answers" ||
+	{ not_ok "second pass: nothing copied, and no EXAMINE before the STATUS answers"; tail -n 5 "$out.2" | sed 's/^/# /'; }
+rm -f "$out.2"
 # A folder the source's STATUS says is empty is settled from STATUS: neither EXAMINEd nor SELECTed,
 # so it does not stop the folders after it from being asked about ahead.
 n=$(grep -c 'C: a[0-9]* \(EXAMINE\|SELECT\) "\?Archive/Empty' "$out")
