@@ -757,6 +757,20 @@ static const char ledger_flush_sql[] = FLUSH_HEAD FLUSH_PAIRS FLUSH_TAIL;
  * tenth cheaper to plan and a fifth to run. */
 static const char ledger_flush_lane0_sql[] = FLUSH_HEAD FLUSH_TAIL;
 
+/* Pair 0's flush when it holds only windows that begin (an account's first window and those begun
+ * ahead with it, nothing held before them): the folder rows' windows, as the full statement writes
+ * them when nothing else is in the batch, without its rows, counters, statuses and job update. The
+ * same lease check (the job row locked), the same four result columns. */
+static const char ledger_begin_lane0_sql[] =
+    "WITH " LEASE_CTE ","
+    " bg AS (SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])"
+    "  AS b(id, dst_uidnext, first_uid, last_uid)),"
+    " fupd AS (UPDATE folder f SET window_dst_uidnext = bg.dst_uidnext, window_first_uid = bg.first_uid,"
+    "  window_last_uid = bg.last_uid, window_uids = NULL, window_started_at = now(), state = 'copying',"
+    "  updated_at = now()"
+    "  FROM bg WHERE f.id = bg.id AND f.job_id = $1 AND EXISTS (SELECT 1 FROM lease) RETURNING f.id)"
+    " SELECT (SELECT count(*) FROM lease), 0, (SELECT count(*) FROM fupd), 0";
+
 int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err)
 {
 	char lb[3][STATE_NUM_MAX], bb[STATE_NUM_MAX];
@@ -836,6 +850,12 @@ int state_ledger_batch_flush(struct state_ledger_batch *b, struct fleet_err *err
 	    state_bufs_fit(&all, 1, "write the message ledger", err) < 0 ||
 	    state_bufs_fit(bgs, 4, "write the message ledger", err) < 0) {
 		res = NULL;
+	} else if (b->pair == 0 && b->n == 0 && b->nend == 0 && b->nend_all == 0 && b->nstatus == 0) {
+		const char *bp[7] = {p[0], p[1], p[2], p[3 + BATCH_NARRAYS], p[4 + BATCH_NARRAYS],
+				     p[5 + BATCH_NARRAYS], p[6 + BATCH_NARRAYS]};
+
+		res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_BEGIN_LANE0, "begin the append windows",
+					  ledger_begin_lane0_sql, 7, bp, STATE_EXEC_IDEMPOTENT, err);
 	} else if (b->pair == 0 && b->nend_all == 0) {
 		res = state_exec_prepared(b->sc, STATE_STMT_LEDGER_FLUSH_LANE0, "write the message ledger",
 					  ledger_flush_lane0_sql, BATCH_NPARAMS, p, STATE_EXEC_IDEMPOTENT, err);

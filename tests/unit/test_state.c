@@ -1337,6 +1337,20 @@ static void several_folders_windows_begin_in_one_flush(void **state)
 	assert_int_equal(state_ledger_batch_begins(b), 0);
 	state_ledger_batch_end_window(b, a.id);
 	CHECK(state_ledger_batch_flush(b, E));
+
+	/* windows that begin with nothing else held (the short statement): none with the lease lost */
+	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch + 1");
+	state_ledger_batch_window_begin(b, t.id, 9, 4, 5);
+	assert_int_equal(state_ledger_batch_flush(b, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(state_folder_get_window(f->sc, t.id, &w, NULL), 0);
+	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch - 1");
+	state_ledger_batch_window_begin(b, t.id, 9, 4, 5);
+	CHECK(state_ledger_batch_flush(b, E));
+	assert_int_equal(state_folder_get_window(f->sc, t.id, &w, NULL), 1);
+	state_window_release(&w);
+	state_ledger_batch_end_window(b, t.id);
+	CHECK(state_ledger_batch_flush(b, E));
 	state_ledger_batch_free(&b);
 
 	/* a helper pair's windows of two folders, in folder_window, in one statement */
