@@ -903,6 +903,32 @@ static int take_slots(struct sched *s, struct state_conn *sc, const char *key[2]
 	return 1;
 }
 
+/* The common case of take_slots and state_job_begin in one statement: two different servers, both
+ * with a limit and neither known to be full. Returns 1 when both slots are taken and the job begun,
+ * 0 when not tried or a server had no free slot number (nothing held: take_slots goes on), -1. */
+static int take_slots_begin(struct sched *s, struct state_conn *sc, const char *key[2],
+			    const struct state_lease *lease, int slot[2], struct fleet_err *err)
+{
+	int limit[2], r;
+
+	slot[0] = slot[1] = -1;
+	if (strcmp(key[0], key[1]) == 0)
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		if (host_limiter_cooldown_ms(s->hl, key[k]) > 0 || host_limiter_known_full(s->hl, key[k]))
+			return 0;
+		limit[k] = (int)host_limiter_limit(s->hl, key[k]);
+		if (limit[k] <= 0)
+			return 0;
+	}
+	r = state_slots_acquire_begin(sc, lease, key, limit, s->cfg->lease_ms, slot, err);
+	if (r <= 0)
+		return r;
+	for (int k = 0; k < 2; k++)
+		host_limiter_slot_held(s->hl, key[k], 1);
+	return 1;
+}
+
 static void release_slots(struct sched *s, struct state_conn *sc, const char *key[2], int slot[2])
 {
 	int freed = 0;
@@ -1274,7 +1300,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	struct ledger_state *ls = NULL;
 	struct budget_attempt ba;
 	char **row_argv = NULL, **argv = NULL;
-	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1}, ran = 0;
+	int row_argc = 0, argc = 0, rc, slot[2] = {-1, -1}, ran = 0, begun = 0;
 	struct logins lg;
 	char *keys[2];
 	const char *ckeys[2];
@@ -1369,7 +1395,10 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		}
 	}
 
-	for (uint64_t renewed = claimed_ms;;) {
+	begun = take_slots_begin(s, sc, ckeys, &c->lease, slot, &err);
+	if (begun < 0)
+		goto failed;
+	for (uint64_t renewed = claimed_ms; !begun;) {
 		int r = take_slots(s, sc, ckeys, c->lease.job_id, slot, &err);
 
 		if (r < 0)
@@ -1391,7 +1420,7 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 		sched_wait(s, SCHEDULER_SLOT_POLL_MS + (unsigned)(rand() % SCHEDULER_SLOT_JITTER_MS));
 	}
 	/* The slots are ours: the attempt starts, under the full lease the main thread renews. */
-	if (state_job_begin(sc, &c->lease, cfg->lease_ms, &err) < 0)
+	if (!begun && state_job_begin(sc, &c->lease, cfg->lease_ms, &err) < 0)
 		goto failed;
 	atomic_store(&w->waiting, 0);
 

@@ -74,6 +74,67 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 	return 1;
 }
 
+/* The free slot number of server $S below limit $L, when the lease ($1..$3, l) holds. */
+#define SLOT_FREE(S, L)                                                                                     \
+	"(SELECT s FROM generate_series(0, " L "::int - 1) AS s WHERE EXISTS (SELECT 1 FROM l)"               \
+	"  AND NOT EXISTS (SELECT 1 FROM conn_slot c WHERE c.server = " S " AND c.slot_no = s) ORDER BY s LIMIT 1)"
+#define SLOT_INSERT(S, N)                                                                                   \
+	"(INSERT INTO conn_slot (server, slot_no, engine_id, job_id, expires_at)"                             \
+	"  SELECT " S ", " N ".s, $2, $1, e.t FROM na, nb, e"                                                \
+	"  ON CONFLICT (server, slot_no) DO NOTHING RETURNING slot_no)"
+
+int state_slots_acquire_begin(struct state_conn *sc, const struct state_lease *lease, const char *const server[2],
+			      const int limit[2], unsigned lease_ms, int slot[2], struct fleet_err *err)
+{
+	char lb[3][STATE_NUM_MAX], b[3][STATE_NUM_MAX];
+	const char *p[8];
+	PGresult *res;
+	int64_t leased, begun;
+	int both;
+
+	slot[0] = slot[1] = -1;
+	state_lease_params(lb, lease, p);
+	p[3] = server[0];
+	p[4] = state_fmt_i64(b[0], limit[0]);
+	p[5] = server[1];
+	p[6] = state_fmt_i64(b[1], limit[1]);
+	p[7] = state_fmt_u64(b[2], lease_ms);
+	/* Both numbers are chosen before either is inserted, so a server without one leaves nothing
+	 * held; only a race with another host (ON CONFLICT) can insert one alone, released below. */
+	res = state_exec_prepared(
+	    sc, STATE_STMT_SLOTS_BEGIN, "take the connection slots and start the job",
+	    "WITH e AS (SELECT coalesce((SELECT expires_at FROM engine WHERE id = $2 AND stopped_at IS NULL"
+	    "   AND expires_at > now()), now() + interval '60 seconds') AS t),"
+	    " l AS (SELECT id FROM job WHERE " LEASE_WHERE "),"
+	    " na AS " SLOT_FREE("$4", "$5") ", nb AS " SLOT_FREE("$6", "$7") ","
+	    " a AS " SLOT_INSERT("$4", "na") ", b AS " SLOT_INSERT("$6", "nb") ","
+	    " u AS (UPDATE job SET lease_waiting = false, lease_expires = now() + $8::float8 * interval '1 millisecond',"
+	    "  updated_at = now() WHERE " LEASE_WHERE " AND EXISTS (SELECT 1 FROM a) AND EXISTS (SELECT 1 FROM b)"
+	    "  RETURNING id)"
+	    " SELECT (SELECT count(*) FROM l), (SELECT slot_no FROM a), (SELECT slot_no FROM b),"
+	    "  (SELECT count(*) FROM u)",
+	    8, p, 0, err);
+	if (!res)
+		return -1;
+	leased = state_get_i64(res, 0, 0);
+	for (int k = 0; k < 2; k++)
+		if (!PQgetisnull(res, 0, 1 + k))
+			slot[k] = (int)state_get_i64(res, 0, 1 + k);
+	begun = state_get_i64(res, 0, 3);
+	PQclear(res);
+	if (begun == 1)
+		return 1;
+	both = slot[0] >= 0 && slot[1] >= 0; /* both taken, the job not begun: its lease went meanwhile */
+	for (int k = 0; k < 2; k++)
+		if (slot[k] >= 0) {
+			state_slot_release(sc, server[k], slot[k], lease->owner, NULL);
+			slot[k] = -1;
+		}
+	if (leased == 0 || both)
+		return state_lease_lost(sc, lease, err);
+	return 0;
+}
+
 int state_slot_release(struct state_conn *sc, const char *server_key, int slot, int64_t engine_id,
 		       struct fleet_err *err)
 {

@@ -672,6 +672,14 @@ int state_slot_acquire(struct state_conn *sc, const char *server_key, int limit,
 		       int64_t job_id, int *slot, int *held, struct fleet_err *err);
 int state_slot_release(struct state_conn *sc, const char *server_key, int slot, int64_t engine_id,
 		       struct fleet_err *err);
+/* A claimed job's two slots (two different servers, limits > 0) and its start (state_job_begin) in
+ * one statement, when each server has a free slot number: returns 1 with slot[] set, the job begun
+ * for lease_ms. Returns 0 when either server has none (or another host took the number chosen):
+ * nothing is held then (a slot taken alone is released) and nothing begun; the caller goes on with
+ * state_slot_acquire per server, which also takes over stale slots and counts, then
+ * state_job_begin. -1 on errors, LEASE_LOST when the lease is gone (no slot kept). */
+int state_slots_acquire_begin(struct state_conn *sc, const struct state_lease *lease, const char *const server[2],
+			      const int limit[2], unsigned lease_ms, int slot[2], struct fleet_err *err);
 /* Slots currently held for server_key (expired ones not counted). */
 int state_slot_count(struct state_conn *sc, const char *server_key, int *count, struct fleet_err *err);
 

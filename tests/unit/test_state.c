@@ -1129,6 +1129,51 @@ static void a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement(voi
 	state_claim_release(&c);
 }
 
+/* A claimed job's two slots and its start in one statement: taken together or not at all (a server
+ * without a free slot number leaves the other's free and the job waiting), never with a lost lease. */
+static void slots_of_both_servers_and_the_start_go_in_one_statement(void **state)
+{
+	struct fx *f = *state;
+	int64_t ids[2];
+	struct state_claim c, c2;
+	struct fleet_err err;
+	const char *servers[2] = {"src.example.org:993", "dst.example.org:993"};
+	const int limit[2] = {2, 1};
+	int slot[2], slot2[2];
+
+	jobs_one_claimed(f, 2, 5, ids, &c);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE lease_waiting"), 1);
+	assert_int_equal(state_slots_acquire_begin(f->sc, &c.lease, servers, limit, 120000, slot, &err), 1);
+	assert_int_equal(slot[0], 0);
+	assert_int_equal(slot[1], 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot WHERE job_id IS NOT NULL"), 2);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE state = 'running' AND NOT lease_waiting"
+				       " AND lease_expires > now() + interval '100 seconds'"), 1);
+
+	/* the second job: the source has a free number, the destination none: nothing held, still waiting */
+	assert_true(claim_one(f, f->engine_id, 60000, &c2) > 0);
+	assert_int_equal(state_slots_acquire_begin(f->sc, &c2.lease, servers, limit, 60000, slot2, &err), 0);
+	assert_int_equal(slot2[0], -1);
+	assert_int_equal(slot2[1], -1);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 2);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE lease_waiting"), 1);
+
+	/* the first ends (its slots go with it); with its lease lost, the second takes nothing */
+	{
+		struct state_pass_tally t = {0, 0, 0, 0, 0, 0};
+
+		CHECK(state_job_finish_done(f->sc, &c.lease, &t, f->engine_id, servers, slot, E));
+	}
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 0);
+	q_exec(f->raw, "UPDATE job SET lease_epoch = lease_epoch + 1 WHERE state = 'running'");
+	assert_int_equal(state_slots_acquire_begin(f->sc, &c2.lease, servers, limit, 60000, slot2, &err), -1);
+	assert_string_equal(err.code, STATE_ERR_LEASE_LOST);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM conn_slot"), 0);
+	assert_int_equal(q_i64(f->raw, "SELECT count(*) FROM job WHERE lease_waiting"), 1);
+	state_claim_release(&c);
+	state_claim_release(&c2);
+}
+
 /* The write path of an account: one statement per window (what is pending and the window's begin)
  * and one per folder's end (rows, window end and status); an unchanged folder writes nothing. */
 static void one_flush_records_rows_window_end_status_and_next_window(void **state)
@@ -2258,6 +2303,7 @@ int main(void)
 	    T(several_folders_windows_begin_in_one_flush),
 	    T(folders_of_an_account_are_recorded_in_one_statement),
 	    T(a_done_attempt_ends_with_its_pass_row_and_slots_in_one_statement),
+	    T(slots_of_both_servers_and_the_start_go_in_one_statement),
 	    T(uidvalidity_change_resets_the_folder_without_counting_old_rows),
 	    T(transient_failure_requeues_with_backoff_until_attempts_run_out),
 	    T(attempts_that_made_progress_do_not_count),
