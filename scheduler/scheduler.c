@@ -81,6 +81,7 @@ struct worker {
 	atomic_int busy;
 	atomic_int waiting; /* claimed, waiting for connection slots: renews its own short lease */
 	struct state_lease lease;
+	uint64_t extended_ms; /* when the full lease was last given (begin, renew): under lock */
 	char label[SCHEDULER_LABEL_MAX];
 	char server[2][NET_WHERE_MAX]; /* "host:port" of each side while busy, for the progress line */
 	atomic_int cancel;
@@ -1422,6 +1423,9 @@ static void run_job(struct worker *w, struct state_conn *sc, struct state_claim 
 	/* The slots are ours: the attempt starts, under the full lease the main thread renews. */
 	if (!begun && state_job_begin(sc, &c->lease, cfg->lease_ms, &err) < 0)
 		goto failed;
+	pthread_mutex_lock(&w->lock);
+	w->extended_ms = fleet_now_ms();
+	pthread_mutex_unlock(&w->lock);
 	atomic_store(&w->waiting, 0);
 
 	if (logins_apply(&lg, s, c->lease.job_id, side, &job, &err) < 0)
@@ -1842,19 +1846,32 @@ static void renew_leases(struct sched *s, struct state_conn *sc)
 		struct worker *w = &s->w[i];
 		struct state_lease lease;
 		int busy;
+		uint64_t extended, now = fleet_now_ms();
 
 		pthread_mutex_lock(&w->lock);
 		busy = atomic_load(&w->busy);
 		lease = w->lease;
+		extended = w->extended_ms;
 		pthread_mutex_unlock(&w->lock);
 		if (!busy)
 			continue;
 		held[nheld++] = lease.job_id;
 		if (atomic_load(&w->waiting)) /* its short lease is its own to renew */
 			continue;
-		if (state_job_renew(sc, &lease, s->cfg->lease_ms, &err) < 0 &&
-		    strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
-			atomic_store(&w->cancel, 1); /* stop before the next APPEND: another engine owns it now */
+		/* Given less than half a beat ago (the attempt began just before this round): renewed at
+		 * the next round, with 5/8 of the lease or more still to run then. A small account that
+		 * ends within half a beat of its start is never renewed. */
+		if (now - extended < s->cfg->lease_ms / SCHEDULER_LEASE_BEATS / 2)
+			continue;
+		if (state_job_renew(sc, &lease, s->cfg->lease_ms, &err) < 0) {
+			if (strcmp(err.code, STATE_ERR_LEASE_LOST) == 0)
+				atomic_store(&w->cancel, 1); /* stop before the next APPEND: another engine owns it now */
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		if (w->lease.job_id == lease.job_id && w->lease.epoch == lease.epoch)
+			w->extended_ms = now;
+		pthread_mutex_unlock(&w->lock);
 	}
 	if (state_engine_heartbeat(sc, s->engine_id, SCHEDULER_ENGINE_TTL_MS(s->cfg->lease_ms), &err) < 0)
 		log_warn("engine heartbeat: %s", err.message);
