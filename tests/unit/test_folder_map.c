@@ -11,6 +11,7 @@
 #include "tests/unit/unit.h"
 
 #include "common/alloc.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 #include "engine/folder_map.h"
 
@@ -786,6 +787,38 @@ static void harmless_imapsync_options_are_accepted_with_a_note(void **state)
 	engine_opts_release(&o);
 }
 
+/* A command line copied from imapsync may carry every harmless option at once: each is noted, none
+ * dropped for want of room (the notes are hidden rows whose help starts with their own name). */
+static void every_harmless_imapsync_option_gets_its_note(void **state)
+{
+	const struct fleet_optset *set = &engine_opts_optset;
+	char *argv[256];
+	int argc = 0;
+	size_t expected = 0;
+	struct engine_opts o;
+	struct fleet_err err;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct fleet_opt *r = &set->opts[i];
+		size_t len = strlen(r->name);
+
+		if (!(r->flags & FLEET_OPT_HIDDEN) || (r->flags & FLEET_OPT_REFUSED) || !r->help ||
+		    strncmp(r->help, r->name, len) != 0 || strncmp(r->help + len, ": ", 2) != 0)
+			continue;
+		assert_true((size_t)argc + 2 <= sizeof(argv) / sizeof(argv[0]));
+		argv[argc++] = (char *)r->name;
+		if (r->flags & FLEET_OPT_VALUE)
+			argv[argc++] = "1";
+		expected++;
+	}
+	assert_true(expected >= 9);
+	engine_opts_init(&o);
+	if (engine_opts_parse(&o, argc, argv, &err) != 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(o.nnotes, expected);
+	engine_opts_release(&o);
+}
+
 static void every_unknown_option_is_reported_at_once_with_suggestions(void **state)
 {
 	char *argv[] = {"--exclued", "^Junk", "--maxsise", "20M", "--delete1", "--frobnicate", "--dry"};
@@ -830,6 +863,7 @@ int main(void)
 		cmocka_unit_test(daily_budgets_come_from_options_and_the_gmail_presets),
 		cmocka_unit_test(conns_per_account_defaults_to_4_and_presets_keep_half_the_providers_limit),
 		cmocka_unit_test(harmless_imapsync_options_are_accepted_with_a_note),
+		cmocka_unit_test(every_harmless_imapsync_option_gets_its_note),
 		cmocka_unit_test(every_unknown_option_is_reported_at_once_with_suggestions),
 	};
 
