@@ -365,10 +365,13 @@ static void bookkeeping(struct imap_conn *c, const struct imap_response *r)
 
 /* The capabilities of the last OK greeting from each implicit-TLS server (host:port) this process
  * connected to: a later connection there sends its login right behind the TLS handshake, before the
- * greeting arrives, with the mechanism those capabilities choose. */
+ * greeting arrives, with the mechanism those capabilities choose. A server that answered such a
+ * login BAD, or lost the connection before answering it (it may throw away what comes before its
+ * greeting), is marked and gets its logins after the greeting from then on. */
 struct greet_entry {
 	char key[IMAP_GREET_KEY_MAX];
 	char words[IMAP_GREET_CAPS_MAX];
+	int early_refused;
 };
 
 static struct greet_entry g_greet[IMAP_GREET_CACHE_MAX];
@@ -385,42 +388,64 @@ static int greet_key(const struct imap_conn *c, char *key, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* The entry of KEY, made (the oldest making room when full) when CREATE; NULL if none. Under the lock. */
+static struct greet_entry *greet_entry_locked(const char *key, int create)
+{
+	struct greet_entry *e;
+
+	for (size_t i = 0; i < g_ngreet; i++)
+		if (strcmp(g_greet[i].key, key) == 0)
+			return &g_greet[i];
+	if (!create)
+		return NULL;
+	e = &g_greet[g_ngreet < IMAP_GREET_CACHE_MAX ? g_ngreet++ : g_greet_next++ % IMAP_GREET_CACHE_MAX];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	return e;
+}
+
 static void greet_cache_put(const struct imap_conn *c, const char *words)
 {
 	char key[IMAP_GREET_KEY_MAX];
-	size_t i;
 
 	if (greet_key(c, key, sizeof(key)) < 0 || strlen(words) >= IMAP_GREET_CAPS_MAX)
 		return;
 	pthread_mutex_lock(&g_greet_lock);
-	for (i = 0; i < g_ngreet && strcmp(g_greet[i].key, key) != 0; i++)
-		;
-	if (i == g_ngreet) {
-		if (g_ngreet < IMAP_GREET_CACHE_MAX)
-			i = g_ngreet++;
-		else
-			i = g_greet_next++ % IMAP_GREET_CACHE_MAX; /* the oldest entry makes room */
-		snprintf(g_greet[i].key, sizeof(g_greet[i].key), "%s", key);
-	}
-	snprintf(g_greet[i].words, sizeof(g_greet[i].words), "%s", words);
+	snprintf(greet_entry_locked(key, 1)->words, IMAP_GREET_CAPS_MAX, "%s", words);
 	pthread_mutex_unlock(&g_greet_lock);
 }
 
+/* The capabilities to send an early login with: 1 when this server takes one, else 0. */
 static int greet_cache_get(const struct imap_conn *c, char *words, size_t cap)
 {
 	char key[IMAP_GREET_KEY_MAX];
+	const struct greet_entry *e;
 	int found = 0;
 
 	if (greet_key(c, key, sizeof(key)) < 0)
 		return 0;
 	pthread_mutex_lock(&g_greet_lock);
-	for (size_t i = 0; i < g_ngreet && !found; i++)
-		if (strcmp(g_greet[i].key, key) == 0) {
-			snprintf(words, cap, "%s", g_greet[i].words);
-			found = 1;
-		}
+	e = greet_entry_locked(key, 0);
+	if (e && e->words[0] && !e->early_refused) {
+		snprintf(words, cap, "%s", e->words);
+		found = 1;
+	}
 	pthread_mutex_unlock(&g_greet_lock);
 	return found;
+}
+
+/* No more early logins to this server. */
+static void greet_cache_refuse(const struct imap_conn *c)
+{
+	char key[IMAP_GREET_KEY_MAX];
+
+	if (greet_key(c, key, sizeof(key)) < 0)
+		return;
+	pthread_mutex_lock(&g_greet_lock);
+	greet_entry_locked(key, 1)->early_refused = 1;
+	pthread_mutex_unlock(&g_greet_lock);
+	log_info("%s: the login sent before the greeting went unanswered or was refused as BAD: "
+		 "logging in after the greeting on every later connection to this server", c->label);
 }
 
 static void on_greeting(struct imap_conn *c, const struct imap_response *r)
@@ -1760,12 +1785,19 @@ static int early_login_end(struct imap_conn *c, int choice, struct fleet_err *er
 	c->login_id = 0;
 	memset(&res, 0, sizeof(res));
 	r = imap_cmd_wait(c, id, &res, FLEET_SCOPE_ACCOUNT, err);
-	if (c->broken)
+	if (c->broken) {
+		greet_cache_refuse(c);
 		return -1;
+	}
 	if (c->preauth) /* logged in by the greeting: the refused login does not matter */
 		return login_extras(c, err);
 	if (r == 0)
 		return login_after(c, strcasecmp(res.code, "CAPABILITY") == 0, err);
+	if (res.status == IMAP_STATUS_BAD) { /* a server that wants its greeting waited for */
+		greet_cache_refuse(c);
+		fleet_err_clear(err);
+		return 1;
+	}
 	if (login_choice(c) != choice) {
 		log_debug("%s: the greeting's capabilities differ from the last one's: logging in again", c->label);
 		return 1;
@@ -1781,6 +1813,8 @@ int imap_conn_connect(const struct imap_options *o, struct imap_conn **out, stru
 		return -1;
 	choice = early_login(*out);
 	if (conn_greet(*out, err) < 0) {
+		if (choice >= 0) /* perhaps closed for what came before the greeting */
+			greet_cache_refuse(*out);
 		imap_conn_close(out);
 		return -1;
 	}

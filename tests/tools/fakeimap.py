@@ -11,7 +11,7 @@ connections of one process.
   fakeimap.py --scenario NAME [--port N] [--log FILE] [--cert PEM --key PEM [--implicit-tls]]
               [--user U --password P] [--seed N] [--throttle-count K] [--throttle-on login|select]
               [--reject-append N] [--reject-over BYTES] [--refuse-create NAME]... [--greet-after-conns K]
-              [--greet-delay-ms N]
+              [--greet-delay-ms N [--pregreet bad|drop]]
 
 The first line on stdout is the port. --log gets one line per command received:
   "<conn> <plain|tls> C: <command line>"   (literal data shown as {N bytes})
@@ -317,7 +317,27 @@ class Session:
             time.sleep(self.opts.greet_delay_ms / 1000.0)
             early = (self.tls and self.sock.pending()) or select.select([self.sock], [], [], 0)[0]
             self.log("(client %s before the greeting)" % ("spoke" if early else "silent"))
+            if early and self.opts.pregreet == "drop":
+                # --pregreet drop: what came before the greeting is thrown away, unanswered
+                self.sock.settimeout(0.2)
+                try:
+                    while self.sock.recv(65536):
+                        pass
+                except (socket.timeout, ssl.SSLWantReadError, BlockingIOError):
+                    pass
+                self.sock.settimeout(None)
+            elif early and self.opts.pregreet == "bad":
+                # --pregreet bad: a command sent before the greeting is answered BAD after it
+                self.send("* OK [CAPABILITY %s] fakeimap ready\r\n" % self.caps())
+                cmd = self.read_command()
+                if cmd:
+                    self.log(cmd[3])
+                    self.send("%s BAD command sent before the greeting (fake)\r\n" % cmd[0])
+                return self.serve()
         self.send("* OK [CAPABILITY %s] fakeimap ready\r\n" % self.caps())
+        return self.serve()
+
+    def serve(self):
         while True:
             cmd = self.read_command()
             if cmd is None:
@@ -806,6 +826,7 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--implicit-tls", action="store_true")
     ap.add_argument("--greet-delay-ms", type=int, default=0)
+    ap.add_argument("--pregreet", choices=["bad", "drop"])
     ap.add_argument("--user", default="user")
     ap.add_argument("--password", default="pass")
     ap.add_argument("--seed", type=int, default=3, help="messages put in INBOX at start")

@@ -957,6 +957,48 @@ static void a_later_implicit_tls_connection_logs_in_before_the_greeting(void **s
 	xfree(&log);
 }
 
+/* A server that answers a login sent before its greeting BAD (MODE "bad"), or throws it away
+ * unanswered (MODE "drop"): that connection logs in after the greeting or fails, and every later
+ * connection to the server waits for the greeting and logs in. */
+static void early_login_refused_by(const char *mode, int second_logs_in)
+{
+	struct sess s;
+	struct imap_conn *c2 = NULL, *c3 = NULL;
+	char *log;
+
+	sess_start(&s, IO_TLS_IMPLICIT, "normal", "--password", FAKE_PASSWORD, "--cert", g_lab.cert, "--key",
+		   g_lab.key, "--implicit-tls", "--greet-delay-ms", "300", "--pregreet", mode, NULL);
+	s.o.ep.host = "localhost";
+	s.o.ep.cafile = g_lab.ca;
+	sess_connect(&s);
+	if (second_logs_in) {
+		if (imap_conn_connect(&s.o, &c2, &s.err) < 0)
+			fail_msg("%s (%s)", s.err.message, s.err.detail);
+	} else {
+		assert_int_equal(imap_conn_connect(&s.o, &c2, &s.err), -1);
+	}
+	imap_conn_close(&c2);
+	if (imap_conn_connect(&s.o, &c3, &s.err) < 0)
+		fail_msg("%s (%s)", s.err.message, s.err.detail);
+	assert_true(imap_conn_has_cap(c3, "UIDPLUS"));
+	imap_conn_close(&c3);
+	log = sess_end(&s);
+	assert_contains(log, "2 tls C: (client spoke before the greeting)");
+	assert_contains(log, "3 tls C: (client silent before the greeting)");
+	assert_contains(log, "3 tls C: a1 AUTHENTICATE PLAIN");
+	xfree(&log);
+}
+
+static void an_early_login_answered_bad_is_sent_again_after_the_greeting_and_never_early_again(void **state)
+{
+	early_login_refused_by("bad", 1);
+}
+
+static void an_early_login_thrown_away_fails_that_connection_only_and_never_goes_early_again(void **state)
+{
+	early_login_refused_by("drop", 0);
+}
+
 static void dovecot_login_select_append_and_streamed_fetch_round_trip(void **state)
 {
 	struct imap_options o;
@@ -1253,6 +1295,10 @@ int main(void)
 				      teardown_test),
 	    cmocka_unit_test_teardown(implicit_tls_to_the_fake_verifies_the_certificate, teardown_test),
 	    cmocka_unit_test_teardown(a_later_implicit_tls_connection_logs_in_before_the_greeting, teardown_test),
+	    cmocka_unit_test_teardown(an_early_login_answered_bad_is_sent_again_after_the_greeting_and_never_early_again,
+				      teardown_test),
+	    cmocka_unit_test_teardown(an_early_login_thrown_away_fails_that_connection_only_and_never_goes_early_again,
+				      teardown_test),
 	    cmocka_unit_test_teardown(dovecot_login_select_append_and_streamed_fetch_round_trip,
 				      teardown_test),
 	    cmocka_unit_test_teardown(dovecot_starttls_login_and_namespace, teardown_test),
