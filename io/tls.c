@@ -193,11 +193,19 @@ static int lazy_file_by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X5
 	pthread_mutex_unlock(&lf->lock);
 	if (!X509_STORE_lock(st))
 		return 0;
+	/* RET borrows the store's reference, as OpenSSL's own lookups hand it over (by_dir copies the
+	 * pointer): the caller takes a reference of its own and never frees RET, so the one set1 takes
+	 * is given back, or the certificate would outlive its store (LeakSanitizer, test_stream). */
 	o = X509_OBJECT_retrieve_by_subject(X509_STORE_get0_objects(st), type, (X509_NAME *)name);
-	if (o && type == X509_LU_X509)
+	if (o && type == X509_LU_X509) {
 		ok = X509_OBJECT_set1_X509(ret, X509_OBJECT_get0_X509(o));
-	else if (o)
+		if (ok)
+			X509_free(X509_OBJECT_get0_X509(o));
+	} else if (o) {
 		ok = X509_OBJECT_set1_X509_CRL(ret, X509_OBJECT_get0_X509_CRL(o));
+		if (ok)
+			X509_CRL_free(X509_OBJECT_get0_X509_CRL(o));
+	}
 	X509_STORE_unlock(st);
 	return ok;
 }
