@@ -438,14 +438,20 @@ static int greet_cache_get(const struct imap_conn *c, char *words, size_t cap)
 static void greet_cache_refuse(const struct imap_conn *c)
 {
 	char key[IMAP_GREET_KEY_MAX];
+	struct greet_entry *e;
+	int was;
 
 	if (greet_key(c, key, sizeof(key)) < 0)
 		return;
 	pthread_mutex_lock(&g_greet_lock);
-	greet_entry_locked(key, 1)->early_refused = 1;
+	e = greet_entry_locked(key, 1);
+	was = e->early_refused;
+	e->early_refused = 1;
 	pthread_mutex_unlock(&g_greet_lock);
-	log_info("%s: the login sent before the greeting went unanswered or was refused as BAD: "
-		 "logging in after the greeting on every later connection to this server", c->label);
+	if (!was) /* one line per server, however many of its connections find out at once */
+		log_info("%s: the login sent before the greeting went unanswered or was refused as BAD: "
+			 "logging in after the greeting on every later connection to this server",
+			 c->label);
 }
 
 static void on_greeting(struct imap_conn *c, const struct imap_response *r)
